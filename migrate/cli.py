@@ -1,0 +1,219 @@
+"""The ``migrate`` command line: thin commands over library functions, one error boundary.
+
+Exit codes (README.md): 0 ok; 1 done, but findings of severity error or blocker stand; 2 usage,
+or a verb or source that is not available yet; 3 unreadable or malformed input; 70 internal
+error (the traceback goes to a log file that the message names, never to the terminal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import tempfile
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from migrate import __version__, codec, ui
+from migrate.errors import Exit, MigrateError
+from migrate.fileio import write_atomic
+from migrate.inspection import exit_code_for, inspect_tree, open_local_root
+from migrate.model import Origin
+
+app = typer.Typer(
+    name="migrate",
+    help="Move a legacy Mailman 2 list host (FreeBSD, Exim, Apache) onto OpenBSD "
+    "(OpenSMTPD, httpd + slowcgi, the mailman package).\n\n"
+    "The flow: [bold]inspect[/bold] the old host into an inventory, [bold]plan[/bold] the "
+    "new host's files and the cutover from it, then [bold]cutover[/bold] during the DNS switch.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@contextlib.contextmanager
+def error_boundary() -> Iterator[None]:
+    """Expected errors: one line, documented exit code. Anything else: a crash log."""
+    try:
+        yield
+    except MigrateError as exc:
+        ui.error_line(exc.one_line())
+        raise typer.Exit(int(exc.code)) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - the boundary: log it, say where, exit 70
+        log = _crash_log(traceback.format_exc())
+        ui.error_line(f"internal error (a bug in migrate {__version__}); "
+                      f"the traceback is in {log}: please report it with that file")
+        raise typer.Exit(int(Exit.INTERNAL)) from None
+
+
+def _crash_log(text: str) -> str:
+    folder = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state")
+    folder = os.path.join(folder, "migrate")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        folder = tempfile.gettempdir()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    fd, path = tempfile.mkstemp(prefix=f"crash-{stamp}-", suffix=".log", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def _not_available(what: str) -> None:
+    ui.error_line(f"{what} is not available in migrate {__version__} yet")
+    raise typer.Exit(int(Exit.USAGE))
+
+
+def _version(value: bool) -> None:
+    if value:
+        ui.plain_stdout(f"migrate {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Root options."""
+
+
+INSPECT_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  Inspect a copy of the old host's / and review the summary:
+    [cyan]migrate inspect --root /srv/oldhost -o inventory.yaml[/cyan]
+
+  The same inventory as JSON for a script:
+    [cyan]migrate inspect --root /srv/oldhost --json | jq .host.hostname[/cyan]
+
+  Over SSH (read-only), as root through sudo:
+    [cyan]migrate inspect --host admin@lists.example.org --sudo -o inventory.yaml[/cyan]
+"""
+
+
+@app.command(epilog=INSPECT_EXAMPLES)
+def inspect(
+    root: Annotated[Optional[Path], typer.Option(
+        "--root", help="The old host's / as a local folder (a snapshot or mounted disk); "
+        "with --host, the prefix of the host's tree on the remote side.",
+        file_okay=True, dir_okay=True, resolve_path=False)] = None,
+    host: Annotated[Optional[str], typer.Option(
+        "--host", metavar="USER@HOST", help="Inspect the old host over SSH.")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="SSH port.")] = None,
+    identity: Annotated[Optional[Path], typer.Option(
+        "--identity", help="SSH private key file.")] = None,
+    sudo: Annotated[bool, typer.Option("--sudo", help="Read files through `sudo -n`.")] = False,
+    output: Annotated[Optional[str], typer.Option(
+        "-o", "--output", metavar="FILE",
+        help="Where to write the inventory (YAML); '-' for stdout. "
+        "Default: inventory.yaml, or none with --json.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the inventory as JSON on stdout instead of the summary.")] = False,
+) -> None:
+    """Read the old host (a local tree or over SSH) into an inventory (YAML).
+
+    Nothing on the old host is changed. The inventory carries every alias, list and archive
+    with the file and line it came from, and findings that say what to do before the move.
+    Member and admin passwords are never read.
+    """
+    with error_boundary():
+        if root is None and host is None:
+            raise MigrateError("give --root DIR or --host USER@HOST", code=Exit.USAGE)
+        if host is not None:
+            _not_available("inspecting over SSH (--host)")
+        assert root is not None
+        root_text = str(root)
+        tree = open_local_root(root_text)
+        inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)))
+        target = output if output is not None else (None if as_json else "inventory.yaml")
+        if target == "-":
+            ui.plain_stdout(codec.dump_yaml(inv))
+        elif target is not None:
+            # Member addresses are personal data: the inventory is readable by its owner only.
+            write_atomic(target, codec.dump_yaml(inv), mode=0o600)
+        code = exit_code_for(inv)
+        for f in inv.findings:
+            if code == Exit.INPUT and f.id.startswith("input.") and f.severity.rank >= 2:
+                ui.error_line(ui.finding_line(f))
+        if as_json:
+            ui.plain_stdout(codec.dump_json(inv))
+        elif target != "-":
+            ui.inventory_summary(inv, target)
+        raise typer.Exit(int(code))
+
+
+PLAN_EXAMPLES = """\
+[bold]Example[/bold]
+
+  Plan an IPv6-only OpenBSD host with an upstream smarthost:
+    [cyan]migrate plan inventory.yaml --ipv6 2001:db8:40::25 --smarthost smtp.example.net -o plan/[/cyan]
+"""
+
+
+@app.command(epilog=PLAN_EXAMPLES)
+def plan(
+    inventory: Annotated[Path, typer.Argument(help="The inventory written by `migrate inspect`.")],
+    target: Annotated[Optional[Path], typer.Option(
+        "--target", help="Target settings (YAML); flags override it.")] = None,
+    openbsd: Annotated[Optional[str], typer.Option(
+        "--openbsd", metavar="RELEASE", help="OpenBSD release of the new host "
+        "(default: the newest stable).")] = None,
+    hostname: Annotated[Optional[str], typer.Option("--hostname", help="New host name.")] = None,
+    ipv6: Annotated[Optional[list[str]], typer.Option("--ipv6", help="New IPv6 address(es).")] = None,
+    ipv4: Annotated[Optional[list[str]], typer.Option("--ipv4", help="New IPv4 address(es).")] = None,
+    smarthost: Annotated[Optional[str], typer.Option(
+        "--smarthost", help="Relay for outbound mail.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="The plan directory to write.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan summary as JSON.")] = False,
+) -> None:
+    """Turn an inventory and target settings into a plan directory to review."""
+    with error_boundary():
+        _not_available("`migrate plan`")
+
+
+CUTOVER_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  See every step and command without changing anything (the default):
+    [cyan]migrate cutover plan/ --old root@old.example.org --new root@new.example.org[/cyan]
+
+  Execute it, journaled; continue after an interruption:
+    [cyan]migrate cutover plan/ --old root@old --new root@new --execute[/cyan]
+    [cyan]migrate cutover plan/ --old root@old --new root@new --execute --resume[/cyan]
+"""
+
+
+@app.command(epilog=CUTOVER_EXAMPLES)
+def cutover(
+    plan_dir: Annotated[Path, typer.Argument(help="The plan directory from `migrate plan`.")],
+    old: Annotated[str, typer.Option("--old", metavar="USER@HOST", help="The old host.")],
+    new: Annotated[str, typer.Option("--new", metavar="USER@HOST", help="The new host.")],
+    execute: Annotated[bool, typer.Option("--execute", help="Make the changes "
+                                           "(without it: a dry run).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue at the first "
+                                          "unfinished step of the journal.")] = False,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Restore the old host "
+                                            "from the journal's backups.")] = False,
+    journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal file.")] = None,
+) -> None:
+    """Execute the plan's runbook during the DNS switch (dry run unless --execute)."""
+    with error_boundary():
+        _not_available("`migrate cutover`")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,107 @@
+"""``migrate inspect``: run the parsers over a host tree and assemble the inventory.
+
+This is orchestration: it decides which files the parsers read and in what order, merges
+their results into one ``Inventory`` and knows nothing about any file format itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from migrate import __version__, model
+from migrate.errors import Exit, MigrateError
+from migrate.model import Finding, Inventory, Origin, Severity, Source
+from migrate.parsers.accounts import parse_accounts
+from migrate.parsers.aliases import parse_aliases
+from migrate.parsers.base import Tree, read_text
+from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
+from migrate.sources import LocalTree
+
+#: Where the MTA's configuration lives, by layout, first match wins.
+EXIM_CONFIGS = (
+    "/usr/local/etc/exim/configure",  # FreeBSD port mail/exim
+    "/etc/exim4/exim4.conf",  # Debian, single-file
+    "/etc/exim4/exim4.conf.template",  # Debian, split/template
+    "/etc/exim/exim.conf",  # RPM
+    "/etc/exim/configure",
+)
+SYSTEM_ALIASES = ("/etc/aliases", "/etc/mail/aliases")
+
+#: Finding ids that mean the input itself could not be used (exit code 3).
+INPUT_FINDINGS = ("input.unreadable", "input.binary")
+
+
+def open_local_root(root: str) -> LocalTree:
+    """Check a ``--root`` directory and open it, or raise a one-line error (exit 3)."""
+    if not os.path.exists(root):
+        raise MigrateError("no such directory", file=root, code=Exit.INPUT,
+                           hint="--root takes the old host's / or a copy of it")
+    if not os.path.isdir(root):
+        raise MigrateError("not a directory", file=root, code=Exit.INPUT,
+                           hint="--root takes the old host's / or a copy of it")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise MigrateError("permission denied", file=root, code=Exit.INPUT,
+                           hint="run as a user who can read the tree")
+    if not any(os.path.isdir(os.path.join(root, d)) for d in ("etc", "usr", "var")):
+        raise MigrateError(
+            "does not look like a host's root: no etc/, usr/ or var/ in it", file=root,
+            code=Exit.INPUT, hint="point --root at the folder that holds the host's etc/")
+    return LocalTree(root)
+
+
+def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None) -> Inventory:
+    """Read everything the parsers know from ``tree`` into a new inventory."""
+    inv = Inventory(
+        schema_version=model.SCHEMA_VERSION,
+        tool_version=__version__,
+        collected_at=(now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0),
+        source=origin,
+    )
+    findings = inv.findings
+
+    rc = parse_rc_conf(tree)
+    inv.host = rc.host
+    findings += rc.findings
+    findings += parse_os_release(tree, inv.host)
+    accounts = parse_accounts(tree)
+    inv.host.accounts = accounts.accounts
+    findings += accounts.findings
+
+    _inspect_mta(tree, inv)
+    return inv
+
+
+def _inspect_mta(tree: Tree, inv: Inventory) -> None:
+    mta = inv.mta
+    for path in EXIM_CONFIGS:
+        if tree.is_file(path):
+            mta.kind = "exim"
+            tf = read_text(tree, path, "exim")  # fingerprinted; parsed in the Exim parser
+            inv.findings += tf.findings
+            if tf.config:
+                mta.config_files.append(tf.config)
+            break
+    aliases_path = next((p for p in SYSTEM_ALIASES if tree.exists(p)), None)
+    if aliases_path is None:
+        inv.findings.append(Finding(
+            "aliases.missing", Severity.WARNING,
+            "no system aliases file (/etc/aliases or /etc/mail/aliases)",
+            "If the old host had aliases elsewhere, copy them into the inspected tree; "
+            "otherwise postmaster and root have no alias on the new host.",
+            Source(SYSTEM_ALIASES[0])))
+        return
+    result = parse_aliases(tree, aliases_path)
+    mta.aliases += result.aliases
+    mta.config_files += result.files
+    inv.findings += result.findings
+
+
+def exit_code_for(inv: Inventory) -> Exit:
+    """3 when input could not be read, 1 when error/blocker findings stand, else 0."""
+    if any(f.id in INPUT_FINDINGS for f in inv.findings):
+        return Exit.INPUT
+    worst = inv.worst_severity()
+    if worst is not None and worst.rank >= Severity.ERROR.rank:
+        return Exit.FINDINGS
+    return Exit.OK

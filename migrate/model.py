@@ -1,0 +1,497 @@
+"""The inventory: the one contract between parsers (which fill it) and emitters (which read it).
+
+Plain typed dataclasses, no behaviour beyond small derived views. ``migrate.codec`` turns an
+``Inventory`` into YAML/JSON-ready data and back, driven by the type hints below, so a field
+added here is serialized, validated and round-trip-tested without further code.
+
+Rules every parser keeps:
+
+* every parsed item carries ``source``: the file as it is named on the inspected host (an
+  absolute path such as ``/etc/mail/aliases``) and the 1-based line where the item starts;
+* secrets (list admin, moderator and poster passwords, member passwords) are never read into
+  the model, so they cannot reach an inventory, a report or a log;
+* problems become ``Finding`` objects with a severity and a hint saying what to do; a parser
+  raises only for programming errors.
+
+This module imports neither parsers nor emitters.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+#: Bumped whenever a field changes meaning or is removed; adding optional fields keeps it.
+SCHEMA_VERSION = 1
+
+
+class Severity(StrEnum):
+    """How much a finding matters for the move, in increasing order."""
+
+    INFO = "info"  # worth knowing, nothing to do
+    WARNING = "warning"  # works, but review it before the move
+    ERROR = "error"  # something will break after the move unless fixed
+    BLOCKER = "blocker"  # the move must not go ahead until this is resolved
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.BLOCKER: 3}
+
+
+@dataclass
+class Source:
+    """Where an item was read: a file on the inspected host and the 1-based line, if any."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
+
+
+@dataclass
+class Finding:
+    """Something a person must know or do. ``id`` is stable and dotted (``aliases.duplicate``)."""
+
+    id: str
+    severity: Severity
+    message: str
+    hint: str
+    source: Source | None = None
+
+
+@dataclass
+class Origin:
+    """What was inspected: a local directory tree, or a host over SSH (with an optional prefix)."""
+
+    kind: str  # "local" or "ssh"
+    root: str  # the local directory, or the prefix on the remote host ("/" for the host itself)
+    host: str | None = None
+    user: str | None = None
+    port: int | None = None
+
+
+# --- host -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Interface:
+    name: str
+    dhcp: bool = False  # IPv4 by DHCP
+    autoconf: bool = False  # IPv6 by SLAAC (accept_rtadv)
+    source: Source | None = None
+
+
+@dataclass
+class IPAddress:
+    address: str  # without prefix length
+    family: str  # "inet" or "inet6"
+    prefixlen: int | None = None
+    interface: str | None = None
+    alias: bool = False  # configured as an alias (ifconfig_IF_aliasN)
+    source: Source | None = None
+
+
+@dataclass
+class Service:
+    """An rc.conf ``NAME_enable`` knob and its ``NAME_flags``."""
+
+    name: str
+    enabled: bool
+    value: str  # verbatim: YES, NO, NONE, ...
+    flags: str | None = None
+    source: Source | None = None
+
+
+@dataclass
+class RcVar:
+    """One effective rc.conf variable (after rc.conf.local and rc.conf.d overrides)."""
+
+    name: str
+    value: str
+    source: Source | None = None
+
+
+@dataclass
+class Account:
+    """A user or group of the old host (never a password field)."""
+
+    name: str
+    id: int
+    kind: str  # "user" or "group"
+    primary_gid: int | None = None  # users only
+    members: list[str] = field(default_factory=list)  # groups only
+    source: Source | None = None
+
+
+@dataclass
+class Host:
+    hostname: str | None = None
+    hostname_source: Source | None = None
+    os: str | None = None  # "FreeBSD"
+    release: str | None = None  # "11.2-RELEASE-p4"
+    os_source: Source | None = None
+    interfaces: list[Interface] = field(default_factory=list)
+    addresses: list[IPAddress] = field(default_factory=list)
+    default_router_v4: str | None = None
+    default_router_v6: str | None = None
+    services: list[Service] = field(default_factory=list)
+    rc_conf: list[RcVar] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+
+    @property
+    def addresses_v4(self) -> list[IPAddress]:
+        return [a for a in self.addresses if a.family == "inet"]
+
+    @property
+    def addresses_v6(self) -> list[IPAddress]:
+        return [a for a in self.addresses if a.family == "inet6"]
+
+    def enabled_services(self) -> list[Service]:
+        return [s for s in self.services if s.enabled]
+
+
+# --- MTA --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ConfigFile:
+    """A configuration file read during inspection, fingerprinted so later steps see changes."""
+
+    path: str
+    sha256: str
+    bytes: int
+    role: str  # "exim", "exim-include", "aliases", "alias-include", "rc.conf", "apache", ...
+
+
+class DomainRole(StrEnum):
+    LOCAL = "local"  # delivered to local users
+    LIST = "list"  # served by Mailman
+    VIRTUAL = "virtual"  # per-domain alias tables
+    RELAY = "relay"  # accepted and passed on
+
+
+@dataclass
+class Domain:
+    name: str
+    role: DomainRole
+    via: str | None = None  # the named list or lookup it came from, e.g. "+mm_domains"
+    source: Source | None = None
+
+
+@dataclass
+class Router:
+    """An Exim router, options kept verbatim (expansions are not evaluated)."""
+
+    name: str
+    driver: str
+    transport: str | None = None
+    domains: list[str] = field(default_factory=list)
+    local_parts: list[str] = field(default_factory=list)
+    local_part_suffixes: list[str] = field(default_factory=list)
+    local_part_suffix_optional: bool = False
+    local_part_prefixes: list[str] = field(default_factory=list)
+    local_part_prefix_optional: bool = False
+    require_files: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    data: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    source: Source | None = None
+
+
+@dataclass
+class Transport:
+    name: str
+    driver: str
+    command: str | None = None
+    file: str | None = None
+    user: str | None = None
+    group: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    source: Source | None = None
+
+
+class AliasTargetKind(StrEnum):
+    ADDRESS = "address"  # user, user@domain, or \user (local, no further aliasing)
+    PIPE = "pipe"  # |command
+    FILE = "file"  # /path (append to a file)
+    INCLUDE = "include"  # :include:/path
+    FAIL = "fail"  # :fail: message
+    DEFER = "defer"  # :defer: message
+    BLACKHOLE = "blackhole"  # :blackhole:
+    UNKNOWN = "unknown"  # :unknown: (Exim: pass to the next router)
+
+
+@dataclass
+class AliasTarget:
+    kind: AliasTargetKind
+    value: str  # address, command, path, or the :fail:/:defer: message ("" for :blackhole:)
+    source: Source | None = None  # set where it differs from the alias (lines of an include)
+    members: list[AliasTarget] = field(default_factory=list)  # what an :include: file holds
+
+
+@dataclass
+class Alias:
+    name: str  # the local part (or a full address in a virtual table)
+    targets: list[AliasTarget]
+    table: str  # the file the alias is in, as named on the host
+    domain: str | None = None  # None: the system aliases (local domains); else a virtual domain
+    source: Source | None = None
+
+
+@dataclass
+class Smarthost:
+    host: str
+    port: int | None = None
+    router: str | None = None
+    source: Source | None = None
+
+
+@dataclass
+class TlsFiles:
+    certificate: str | None = None
+    private_key: str | None = None
+    source: Source | None = None
+
+
+@dataclass
+class Listener:
+    address: str  # "*" for all, or an IPv4/IPv6 address
+    port: int
+    source: Source | None = None
+
+
+@dataclass
+class ListRoute:
+    """How mail for one list address reaches Mailman on the old host."""
+
+    address: str  # local part with suffix, e.g. "announce-request"
+    domain: str
+    list_name: str
+    via: str  # "router", "alias" or "virtual-alias"
+    router: str | None = None
+    transport: str | None = None
+    command: str | None = None
+    source: Source | None = None
+
+
+@dataclass
+class Mta:
+    kind: str | None = None  # "exim", "sendmail", "postfix"
+    version: str | None = None
+    config_files: list[ConfigFile] = field(default_factory=list)
+    domains: list[Domain] = field(default_factory=list)
+    routers: list[Router] = field(default_factory=list)
+    transports: list[Transport] = field(default_factory=list)
+    aliases: list[Alias] = field(default_factory=list)
+    smarthost: Smarthost | None = None
+    tls: TlsFiles | None = None
+    listeners: list[Listener] = field(default_factory=list)
+    list_routes: list[ListRoute] = field(default_factory=list)
+
+    def domains_by_role(self, role: DomainRole) -> list[str]:
+        return [d.name for d in self.domains if d.role == role]
+
+
+# --- Mailman ----------------------------------------------------------------------------------
+
+
+@dataclass
+class VirtualHost:
+    url_host: str
+    email_host: str
+    source: Source | None = None
+
+
+@dataclass
+class MailmanSettings:
+    """Site settings from ``mm_cfg.py`` (read as literals, never executed)."""
+
+    default_url_host: str | None = None
+    default_email_host: str | None = None
+    virtual_hosts: list[VirtualHost] = field(default_factory=list)
+    mta: str | None = None
+    postfix_style_virtual_domains: list[str] = field(default_factory=list)
+    public_archive_url: str | None = None
+    default_url_pattern: str | None = None
+    image_logos: str | None = None
+    site_list: str | None = None
+    server_language: str | None = None
+    other: dict[str, str] = field(default_factory=dict)  # other literal settings, repr'd
+    sources: dict[str, Source] = field(default_factory=dict)  # setting name -> where it is set
+
+
+@dataclass
+class Mailman:
+    version: str | None = None
+    layout: str | None = None  # "freebsd-port", "debian", "rpm", "source"
+    prefix: str | None = None  # code: /usr/local/mailman on FreeBSD
+    var_prefix: str | None = None  # data: lists/, archives/, data/, qfiles/
+    config_file: str | None = None  # mm_cfg.py
+    settings: MailmanSettings | None = None
+    wrapper: str | None = None  # the mail wrapper the MTA pipes into
+    user: str | None = None
+    group: str | None = None
+    queues: dict[str, int] = field(default_factory=dict)  # qfiles/NAME -> entries
+    source: Source | None = None
+
+
+@dataclass
+class FileMode:
+    path: str
+    owner: str
+    group: str
+    mode: str  # octal, e.g. "0664"
+
+
+@dataclass
+class Members:
+    regular_count: int = 0
+    digest_count: int = 0
+    regular: list[str] = field(default_factory=list)
+    digest: list[str] = field(default_factory=list)
+    delivery_status: dict[str, int] = field(default_factory=dict)  # "enabled", "by_bounce", ...
+
+
+@dataclass
+class MailingList:
+    name: str
+    real_name: str | None = None
+    host_name: str | None = None
+    web_page_url: str | None = None
+    description: str | None = None
+    preferred_language: str | None = None
+    owners: list[str] = field(default_factory=list)
+    moderators: list[str] = field(default_factory=list)
+    members: Members = field(default_factory=Members)
+    archive: bool | None = None
+    archive_private: bool | None = None
+    archive_volume_frequency: int | None = None
+    subscribe_policy: int | None = None
+    advertised: bool | None = None
+    data_version: int | None = None
+    created_at: _dt.datetime | None = None
+    last_post_at: _dt.datetime | None = None
+    next_post_number: int | None = None
+    pending_count: int = 0
+    held_count: int = 0
+    files: list[FileMode] = field(default_factory=list)
+    source: Source | None = None
+
+
+# --- archives ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ArchiveMonth:
+    month: str  # "YYYY-MM"
+    messages: int = 0  # posts in the mbox dated in this month
+    html: bool = False  # a pipermail month folder exists
+    html_articles: int = 0
+    txt: bool = False
+    txt_gz: bool = False
+
+
+@dataclass
+class Archive:
+    list_name: str
+    mbox_path: str | None = None
+    bytes: int = 0
+    sha256: str | None = None
+    messages: int = 0
+    first_date: _dt.datetime | None = None
+    last_date: _dt.datetime | None = None
+    undated: int = 0
+    implausible_dates: int = 0
+    embedded_separators: int = 0  # body lines Mailman's archiver would have split on
+    months: list[ArchiveMonth] = field(default_factory=list)
+    html_dir: str | None = None
+    public_link: str | None = None
+    public_link_target: str | None = None
+    files: list[FileMode] = field(default_factory=list)
+    source: Source | None = None
+
+
+# --- web --------------------------------------------------------------------------------------
+
+
+@dataclass
+class WebAlias:
+    kind: str  # "script_alias", "alias", "redirect", "rewrite"
+    url_path: str
+    target: str
+    source: Source | None = None
+
+
+@dataclass
+class WebVirtualHost:
+    server_name: str | None = None
+    server_aliases: list[str] = field(default_factory=list)
+    listen: list[str] = field(default_factory=list)  # "*:80", "[2001:db8::1]:443"
+    tls: bool = False
+    certificate: str | None = None
+    private_key: str | None = None
+    aliases: list[WebAlias] = field(default_factory=list)
+    source: Source | None = None
+
+
+@dataclass
+class Web:
+    kind: str | None = None  # "apache"
+    version: str | None = None
+    config_files: list[ConfigFile] = field(default_factory=list)
+    listen: list[str] = field(default_factory=list)
+    script_alias: WebAlias | None = None  # /mailman/
+    pipermail_alias: WebAlias | None = None  # /pipermail/
+    icons_alias: WebAlias | None = None  # /icons/
+    virtual_hosts: list[WebVirtualHost] = field(default_factory=list)
+
+
+# --- housekeeping -----------------------------------------------------------------------------
+
+
+@dataclass
+class CronJob:
+    schedule: str  # the five fields or an @keyword, verbatim
+    user: str
+    command: str
+    source: Source | None = None
+
+
+@dataclass
+class LogRotation:
+    path: str
+    line: str  # the newsyslog.conf entry, verbatim
+    source: Source | None = None
+
+
+@dataclass
+class Housekeeping:
+    cron_jobs: list[CronJob] = field(default_factory=list)
+    log_rotation: list[LogRotation] = field(default_factory=list)
+
+
+# --- the inventory ----------------------------------------------------------------------------
+
+
+@dataclass
+class Inventory:
+    schema_version: int
+    tool_version: str
+    collected_at: _dt.datetime  # UTC
+    source: Origin
+    host: Host = field(default_factory=Host)
+    mta: Mta = field(default_factory=Mta)
+    mailman: Mailman | None = None
+    lists: list[MailingList] = field(default_factory=list)
+    archives: list[Archive] = field(default_factory=list)
+    web: Web | None = None
+    housekeeping: Housekeeping = field(default_factory=Housekeeping)
+    findings: list[Finding] = field(default_factory=list)
+
+    def worst_severity(self) -> Severity | None:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)

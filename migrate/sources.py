@@ -1,0 +1,148 @@
+"""Where the old host's files come from. ``LocalTree``: a directory holding the host's ``/``.
+
+The tree behaves like a chroot: host paths are absolute, ``..`` stops at the root, and symlinks
+are followed the way the old host would follow them, with absolute targets re-rooted inside the
+inspected directory. Nothing is ever read from outside the root, even through a hostile link.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import stat as st
+from typing import BinaryIO
+
+from migrate.parsers.base import NotFound, Stat, TreeError
+
+_MAX_SYMLINK_HOPS = 40  # as Linux's MAXSYMLINKS
+
+
+class LocalTree:
+    """A host's file system rooted at a local directory (a snapshot or a mounted disk)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self._resolved: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"LocalTree({self.root!r})"
+
+    def local_path(self, host_path: str) -> str:
+        """The local file for a host path, without following symlinks."""
+        norm = posixpath.normpath("/" + host_path.lstrip("/"))
+        rel = norm.lstrip("/")
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def resolve(self, path: str) -> str:
+        key = path
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return cached
+        pending = [p for p in path.split("/") if p][::-1]  # a stack: next component last
+        done: list[str] = []
+        hops = 0
+        while pending:
+            comp = pending.pop()
+            if comp == ".":
+                continue
+            if comp == "..":
+                if done:
+                    done.pop()
+                continue
+            local = os.path.join(self.root, *done, comp)
+            try:
+                is_link = os.path.islink(local)
+            except OSError:
+                is_link = False
+            if not is_link:
+                done.append(comp)
+                continue
+            hops += 1
+            if hops > _MAX_SYMLINK_HOPS:
+                raise TreeError(path, "too many levels of symbolic links (a link loop)")
+            target = os.readlink(local)
+            if target.startswith("/"):
+                done = []
+            pending.extend([p for p in target.split("/") if p][::-1])
+        result = "/" + "/".join(done)
+        self._resolved[key] = result
+        return result
+
+    def _local(self, path: str, follow: bool = True) -> str:
+        if follow:
+            return self.local_path(self.resolve(path))
+        parent, name = posixpath.split(posixpath.normpath("/" + path.lstrip("/")))
+        return os.path.join(self.local_path(self.resolve(parent)), name) if name else self.root
+
+    def exists(self, path: str) -> bool:
+        try:
+            return os.path.exists(self._local(path))
+        except TreeError:
+            return False
+
+    def is_file(self, path: str) -> bool:
+        try:
+            return os.path.isfile(self._local(path))
+        except TreeError:
+            return False
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            return os.path.isdir(self._local(path))
+        except TreeError:
+            return False
+
+    def readlink(self, path: str) -> str | None:
+        local = self._local(path, follow=False)
+        try:
+            return os.readlink(local)
+        except OSError:
+            return None
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._local(path)))
+        except OSError as exc:
+            raise self._error(path, exc) from None
+
+    def stat(self, path: str, follow: bool = True) -> Stat:
+        try:
+            s = os.stat(self._local(path, follow), follow_symlinks=follow)
+        except OSError as exc:
+            raise self._error(path, exc) from None
+        if st.S_ISLNK(s.st_mode):
+            kind = "link"
+        elif st.S_ISDIR(s.st_mode):
+            kind = "dir"
+        elif st.S_ISREG(s.st_mode):
+            kind = "file"
+        else:
+            kind = "other"
+        return Stat(kind, s.st_size, st.S_IMODE(s.st_mode), s.st_uid, s.st_gid, s.st_mtime)
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        with self.open(path) as fh:
+            if limit is None:
+                return fh.read()
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise TreeError(path, f"larger than {limit // (1024 * 1024)} MiB; not a config file")
+        return data
+
+    def open(self, path: str) -> BinaryIO:
+        local = self._local(path)
+        if os.path.isdir(local):
+            raise TreeError(path, "is a directory, not a file")
+        try:
+            return open(local, "rb")  # noqa: SIM115 - the caller closes it
+        except OSError as exc:
+            raise self._error(path, exc) from None
+
+    @staticmethod
+    def _error(path: str, exc: OSError) -> TreeError:
+        if exc.errno == errno.ENOENT:
+            return NotFound(path)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return TreeError(path, "permission denied")
+        return TreeError(path, exc.strerror or str(exc))

@@ -1,0 +1,110 @@
+"""All terminal output: results on stdout, diagnostics on stderr, one place for both.
+
+Markup is never interpreted in text that comes from the inspected host (a list description or
+an alias can hold ``[bold]``), so every such value goes through ``Text``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from migrate.model import AliasTargetKind, Finding, Inventory, Severity
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_SEVERITY_STYLE = {
+    Severity.INFO: "cyan",
+    Severity.WARNING: "yellow",
+    Severity.ERROR: "red",
+    Severity.BLOCKER: "bold white on red",
+}
+
+
+def error_line(message: str) -> None:
+    """One diagnostic line on stderr, never wrapped into several."""
+    err.print(Text("migrate: error: ") + Text(message), soft_wrap=True)
+
+
+def plain_stdout(text: str) -> None:
+    """Machine output (JSON, YAML) straight to stdout, untouched by rich."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _sev(severity: Severity) -> Text:
+    return Text(severity.value, style=_SEVERITY_STYLE[severity])
+
+
+def finding_line(f: Finding) -> str:
+    where = f"{f.source}: " if f.source else ""
+    return f"{where}{f.message}. {f.hint}"
+
+
+def inventory_summary(inv: Inventory, written_to: str | None) -> None:
+    """The human summary of ``migrate inspect``."""
+    host = inv.host
+    facts = Table(title="Host", show_header=False, title_justify="left", box=None, pad_edge=False)
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("source", Text(f"{inv.source.kind}: {inv.source.root}"
+                                 + (f" on {inv.source.host}" if inv.source.host else "")))
+    facts.add_row("hostname", Text(host.hostname or "unknown"))
+    facts.add_row("system", Text(" ".join(x for x in (host.os, host.release) if x) or "unknown"))
+    for label, addrs in (("IPv4", host.addresses_v4), ("IPv6", host.addresses_v6)):
+        text = ", ".join(
+            f"{a.address}/{a.prefixlen}" if a.prefixlen is not None else a.address
+            for a in addrs) or "none"
+        facts.add_row(label, Text(text))
+    enabled = ", ".join(s.name for s in host.enabled_services()) or "none"
+    facts.add_row("services", Text(enabled))
+    facts.add_row("MTA", Text(inv.mta.kind or "unknown"))
+    out.print(facts)
+
+    if inv.mta.aliases:
+        table = Table(title=f"Aliases ({len(inv.mta.aliases)})", title_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("kind")
+        table.add_column("targets", overflow="fold")
+        table.add_column("source", no_wrap=True)
+        for alias in inv.mta.aliases:
+            kinds = sorted({t.kind.value for t in alias.targets})
+            first = alias.targets[0] if alias.targets else None
+            shown = ""
+            if first is not None:
+                shown = (f"|{first.value}" if first.kind == AliasTargetKind.PIPE
+                         else f":{first.kind.value}: {first.value}".strip()
+                         if first.kind not in (AliasTargetKind.ADDRESS, AliasTargetKind.FILE)
+                         else first.value)
+                if len(alias.targets) > 1:
+                    shown += f"  (+{len(alias.targets) - 1} more)"
+            table.add_row(Text(alias.name), Text(",".join(kinds)), Text(shown),
+                          Text(str(alias.source) if alias.source else ""))
+        out.print(table)
+
+    findings_table(inv.findings)
+    counts = {s: 0 for s in Severity}
+    for f in inv.findings:
+        counts[f.severity] += 1
+    tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
+    where = f"inventory written to {written_to}" if written_to else "inventory not written"
+    out.print(Text(f"{where}; {tally}"))
+
+
+def findings_table(findings: list[Finding]) -> None:
+    if not findings:
+        return
+    table = Table(title=f"Findings ({len(findings)})", title_justify="left")
+    table.add_column("severity", no_wrap=True)
+    table.add_column("where", overflow="fold")
+    table.add_column("what", overflow="fold")
+    table.add_column("what to do", overflow="fold")
+    order = sorted(findings, key=lambda f: -f.severity.rank)
+    for f in order:
+        table.add_row(_sev(f.severity), Text(str(f.source) if f.source else ""),
+                      Text(f.message), Text(f.hint))
+    out.print(table)

@@ -1,0 +1,131 @@
+"""What every parser shares: the read-only view of the old host, and reading text safely.
+
+A ``Tree`` is the old host's file system seen from its own root: paths are absolute host paths
+(``/etc/mail/aliases``), symlinks resolve as they would on the host (an absolute link target
+stays inside the inspected root). ``migrate.sources`` implements it for a local directory; the
+SSH source implements the same protocol, so parsers never know where the files come from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from migrate.model import ConfigFile, Finding, Severity, Source
+
+#: Configuration files larger than this are refused (a misnamed archive or disk image).
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
+
+class TreeError(Exception):
+    """A path of the inspected tree that cannot be read. ``path`` is the host path."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class NotFound(TreeError):
+    def __init__(self, path: str) -> None:
+        super().__init__(path, "no such file or directory")
+
+
+@dataclass(frozen=True)
+class Stat:
+    kind: str  # "file", "dir", "link", "other"
+    size: int
+    mode: int  # permission bits, e.g. 0o644
+    uid: int
+    gid: int
+    mtime: float
+
+
+class Tree(Protocol):
+    """Read-only access to the inspected host's files by absolute host path."""
+
+    def resolve(self, path: str) -> str:
+        """The path with every symlink followed, as a host path (raises ``TreeError`` on loops)."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def is_file(self, path: str) -> bool: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def readlink(self, path: str) -> str | None:
+        """The target of a symlink as stored (not resolved), or None if not a symlink."""
+
+    def list_dir(self, path: str) -> list[str]:
+        """Entry names of a directory, sorted."""
+
+    def stat(self, path: str, follow: bool = True) -> Stat: ...
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        """The file's content; raises ``TreeError`` if it is unreadable or larger than limit."""
+
+    def open(self, path: str) -> BinaryIO:
+        """A binary stream of the file, for reading large files without holding them."""
+
+
+@dataclass
+class TextFile:
+    """A text file read for parsing: its lines, fingerprint and any finding about reading it."""
+
+    path: str  # the host path as resolved (the file whose lines are numbered)
+    text: str | None  # None when the file could not be used
+    config: ConfigFile | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return self.text.splitlines() if self.text else []
+
+
+def read_text(tree: Tree, path: str, role: str, *, required: bool = True) -> TextFile:
+    """Read a configuration file as text, turning every way it can be unusable into a finding.
+
+    Decoding: UTF-8, else Latin-1 (lossless for the legacy 8-bit files these hosts have) with an
+    info finding. A NUL byte means the file is binary, not configuration: an ``input.binary``
+    error naming the line it is on. Unreadable files are ``input.unreadable`` errors; a missing
+    file is ``input.missing`` (error if ``required``, else no finding).
+    """
+    try:
+        real = tree.resolve(path)
+        data = tree.read_bytes(real, limit=MAX_CONFIG_BYTES)
+    except NotFound:
+        findings = []
+        if required:
+            findings.append(Finding(
+                "input.missing", Severity.ERROR, f"{path} does not exist",
+                "Check that the inspected root is the old host's / (or its snapshot) "
+                "and that the file was copied.", Source(path)))
+        return TextFile(path, None, findings=findings)
+    except TreeError as exc:
+        return TextFile(path, None, findings=[Finding(
+            "input.unreadable", Severity.ERROR, f"cannot read {exc.path}: {exc.reason}",
+            "Run the inspection as a user who can read it (root, or --sudo over SSH).",
+            Source(exc.path))])
+    config = ConfigFile(real, hashlib.sha256(data).hexdigest(), len(data), role)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        return TextFile(real, None, config, [Finding(
+            "input.binary", Severity.ERROR,
+            f"{real} holds binary data (a NUL byte on line {line}), not text",
+            f"Replace {real} with the real {role} file from the old host "
+            "(the copy may be truncated or overwritten).", Source(real, line))])
+    findings: list[Finding] = []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        text = data.decode("latin-1")
+        findings.append(Finding(
+            "input.encoding", Severity.INFO,
+            f"{real} is not UTF-8 (first bad byte on line {line}); read as Latin-1",
+            "Nothing to do unless names in this file look wrong in the inventory.",
+            Source(real, line)))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return TextFile(real, text, config, findings)

@@ -1,0 +1,46 @@
+"""Shared test helpers: build small host trees on disk, run the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_configs"
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def make_tree(root: Path, files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:
+    """Write a host tree: ``files`` maps host paths to content, ``links`` to symlink targets."""
+    for host_path, content in files.items():
+        path = root / host_path.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    for host_path, target in (links or {}).items():
+        path = root / host_path.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, path)
+    return root
+
+
+@pytest.fixture
+def tree_factory(tmp_path: Path):
+    def factory(files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:
+        root = tmp_path / "host"
+        root.mkdir(exist_ok=True)
+        return make_tree(root, files, links)
+
+    return factory
+
+
+def shared_fixture(*parts: str) -> Path:
+    """A file under ../shared/fixtures, or skip the test saying why."""
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared fixture {path} is absent (../shared/fixtures is not beside the checkout)")
+    return path
