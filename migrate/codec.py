@@ -201,10 +201,9 @@ def inventory_from_data(data: Any) -> model.Inventory:
 
 
 def dump_yaml(inv: model.Inventory) -> str:
-    header = (
-        f"# migrate inventory (schema {model.SCHEMA_VERSION}), written by migrate "
-        f"{inv.tool_version}. Review it; `migrate plan` reads it.\n"
-    )
+    # The header is fixed text: values from the inspected host never go into a YAML comment.
+    header = (f"# migrate inventory, schema {model.SCHEMA_VERSION}. "
+              "Review it; `migrate plan` reads it.\n")
     body = yaml.dump(
         inventory_to_data(inv), Dumper=_SafeDumper, sort_keys=False, allow_unicode=True,
         default_flow_style=False, width=100,

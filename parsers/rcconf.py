@@ -80,6 +80,24 @@ def _expand(text: str, env: dict[str, str], on_subst: list[str]) -> str:
     return "".join(out)
 
 
+def _skip_substitution(text: str, j: int) -> int:
+    """The index after a ``$(...)`` or backtick substitution starting at ``j``."""
+    if text[j] == "`":
+        end = text.find("`", j + 1)
+        if end < 0:
+            raise _ShellError("open")
+        return end + 1
+    depth = 0
+    for k in range(j + 1, len(text)):
+        if text[k] == "(":
+            depth += 1
+        elif text[k] == ")":
+            depth -= 1
+            if depth == 0:
+                return k + 1
+    raise _ShellError("open")
+
+
 def _parse_value(text: str, env: dict[str, str], on_subst: list[str]) -> tuple[str, str]:
     """Read one shell word (the value after ``NAME=``). Returns (value, rest of the line).
 
@@ -109,6 +127,9 @@ def _parse_value(text: str, env: dict[str, str], on_subst: list[str]) -> tuple[s
         else:
             j = i
             while j < n and text[j] not in " \t;'\"":
+                if text.startswith("$(", j) or text[j] == "`":
+                    j = _skip_substitution(text, j)
+                    continue
                 j += 2 if text[j] == "\\" else 1
             out.append(_expand(text[i:j], env, on_subst))
             i = j

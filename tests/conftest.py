@@ -30,8 +30,9 @@ def make_tree(root: Path, files: dict[str, str | bytes], links: dict[str, str] |
 
 @pytest.fixture
 def tree_factory(tmp_path: Path):
-    def factory(files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:
-        root = tmp_path / "host"
+    def factory(files: dict[str, str | bytes], links: dict[str, str] | None = None,
+                name: str = "host") -> Path:
+        root = tmp_path / name
         root.mkdir(exist_ok=True)
         return make_tree(root, files, links)
 

@@ -1,0 +1,124 @@
+"""The inventory codec: load(dump(x)) == x for any inventory, and malformed documents refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import types
+import typing
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from migrate import codec, model
+
+# Text as parsers produce it: any Unicode scalar value but surrogates (files are decoded).
+TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
+TIMES = st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2200, 1, 1),
+                     timezones=st.just(dt.timezone.utc))
+
+
+def strategy_for(tp, depth=0):
+    """A hypothesis strategy for any type used in the model, built from the type hints."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return st.none() | strategy_for(inner, depth)
+    if origin is list:
+        if depth > 6:  # recursive types (an :include: holds targets): stop nesting here
+            return st.just([])
+        (item,) = typing.get_args(tp)
+        return st.lists(strategy_for(item, depth + 1), max_size=2)
+    if origin is dict:
+        _, val = typing.get_args(tp)
+        return st.dictionaries(TEXT, strategy_for(val, depth + 1), max_size=2)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp, vars(model))
+        return st.builds(tp, **{f.name: strategy_for(hints[f.name], depth + 1)
+                                for f in dataclasses.fields(tp)})
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return st.sampled_from(list(tp))
+    return {
+        str: TEXT,
+        int: st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        bool: st.booleans(),
+        float: st.floats(allow_nan=False),
+        dt.datetime: TIMES,
+    }[tp]
+
+
+INVENTORIES = strategy_for(model.Inventory).map(
+    lambda inv: dataclasses.replace(inv, schema_version=model.SCHEMA_VERSION))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(INVENTORIES)
+def test_yaml_round_trip(inv):
+    assert codec.load_yaml(codec.dump_yaml(inv)) == inv
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(INVENTORIES)
+def test_json_round_trip_and_same_data(inv):
+    text = codec.dump_json(inv)
+    assert codec.load_json(text) == inv
+    assert json.loads(text) == codec.to_data(codec.load_yaml(codec.dump_yaml(inv)))
+
+
+def _minimal():
+    return model.Inventory(model.SCHEMA_VERSION, "0.1.0",
+                           dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc),
+                           model.Origin("local", "/srv/old"))
+
+
+def test_unknown_schema_version_is_refused():
+    data = codec.to_data(_minimal())
+    data["schema_version"] = 99
+    with pytest.raises(codec.CodecError, match="unknown schema_version 99"):
+        codec.inventory_from_data(data)
+    del data["schema_version"]
+    with pytest.raises(codec.CodecError, match="not a migrate inventory"):
+        codec.inventory_from_data(data)
+
+
+@pytest.mark.parametrize("mutate, where, message", [
+    (lambda d: d["host"].__setitem__("addresses", "192.0.2.1"), "host.addresses", "expected a list"),
+    (lambda d: d["source"].__setitem__("port", "22"), "source.port", "expected an integer"),
+    (lambda d: d["source"].__setitem__("port", True), "source.port", "expected an integer"),
+    (lambda d: d.__setitem__("collected_at", "yesterday"), "collected_at", "ISO 8601"),
+    (lambda d: d.__setitem__("collected_at", "2026-11-25T10:00:00"), "collected_at", "no time zone"),
+    (lambda d: d.__setitem__("surprise", 1), "top level", "unknown field 'surprise'"),
+    (lambda d: d["source"].pop("kind"), "source", "missing field 'kind'"),
+    (lambda d: d.__setitem__("findings", [{"id": "x", "severity": "fatal", "message": "m",
+                                           "hint": "h"}]), "findings[0].severity", "not one of"),
+    (lambda d: d["mta"]["aliases"].append({"name": "a", "targets": [{"kind": "pipe", "value": 3}],
+                                           "table": "/etc/aliases"}),
+     "mta.aliases[0].targets[0].value", "expected a string"),
+])
+def test_malformed_structures_name_the_place(mutate, where, message):
+    data = codec.to_data(_minimal())
+    mutate(data)
+    with pytest.raises(codec.CodecError) as info:
+        codec.inventory_from_data(data)
+    assert str(info.value).startswith(where + ":")
+    assert message in str(info.value)
+
+
+def test_yaml_syntax_error_has_a_line_and_unsafe_tags_are_refused():
+    with pytest.raises(codec.CodecError) as info:
+        codec.load_yaml("schema_version: 1\nhost: [unclosed\n")
+    assert info.value.line is not None and "not valid YAML" in str(info.value)
+    with pytest.raises(codec.CodecError, match="not valid YAML"):
+        codec.load_yaml("!!python/object/apply:os.system ['touch /tmp/pwned']\n")
+    with pytest.raises(codec.CodecError, match="is a list"):
+        codec.load_yaml("- 1\n- 2\n")
+
+
+def test_naive_datetimes_never_reach_a_file():
+    inv = _minimal()
+    inv.collected_at = dt.datetime(2026, 1, 1)
+    with pytest.raises(ValueError, match="naive datetime"):
+        codec.dump_yaml(inv)
