@@ -1,0 +1,16 @@
+(dp1
+S'a2facad884dbeb299c1d3e4b18938550b6957f83'
+p2
+(S'U'
+S'leaving.member@example.org'
+p3
+tp4
+sS'version'
+p5
+I2
+sS'evictions'
+p6
+(dp7
+g2
+F1764259334.384521
+ss.

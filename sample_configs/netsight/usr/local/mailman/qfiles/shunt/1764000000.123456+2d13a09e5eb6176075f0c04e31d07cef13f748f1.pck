@@ -1,0 +1,24 @@
+S'From: broken@example.org\nTo: users@lists.netsight.example\nSubject: =?unknown-8bit?q?Gr=FC=DFe?=\nContent-Type: text/plain; charset="x-unknown"\n\nThis message made the incoming runner throw.\n'
+p1
+.(dp1
+S'listname'
+p2
+S'users'
+p3
+sS'_plaintext'
+p4
+I01
+sS'tolist'
+p5
+I1
+sS'received_time'
+p6
+F1763999997.623456
+sS'whichq'
+p7
+S'/usr/local/mailman/qfiles/in'
+p8
+sS'version'
+p9
+I3
+s.
