@@ -49,6 +49,7 @@ class _Entry:
     text: str
     # (offset in text, line number) for each physical line joined in, in order
     line_starts: list[tuple[int, int]]
+    backslash_lines: list[int] = field(default_factory=list)
 
     def line_at(self, offset: int) -> int:
         line = self.line
@@ -59,26 +60,44 @@ class _Entry:
         return line
 
 
-def _logical_entries(lines: list[str]) -> list[_Entry]:
-    """Join continuation lines; a joined line break becomes ``\\n`` (an item separator)."""
+def _logical_entries(lines: list[str], orphans: list[int] | None = None) -> list[_Entry]:
+    """Join continuation lines with one space, as Exim's lsearch does.
+
+    A line starting with white space continues the entry above; an empty line changes nothing;
+    a comment line ends the entry, so indented lines after it belong to no entry (Exim skips
+    them: their numbers go to ``orphans``). A line ending in a backslash continues the entry for
+    sendmail (aliases(5)) but not for Exim; it is joined here, as its author meant, and recorded
+    in ``backslash_lines`` so the caller can report the difference.
+    """
     entries: list[_Entry] = []
     current: _Entry | None = None
     backslash_pending = False
     for number, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r")
         stripped = line.strip()
-        if not backslash_pending and (not stripped or line.startswith("#")):
-            continue  # comments and blank lines never end an entry, as in Exim's lsearch
+        if not backslash_pending:
+            if not stripped:
+                continue
+            if line.startswith("#"):
+                current = None
+                continue
         continues = backslash_pending or line[:1] in (" ", "\t")
         ends_with_backslash = line.endswith("\\") and not line.endswith("\\\\")
         body = line[:-1] if ends_with_backslash else line
+        if continues and current is None:
+            if orphans is not None:
+                orphans.append(number)
+            backslash_pending = False
+            continue
         if continues and current is not None:
             offset = len(current.text) + 1
-            current.text += "\n" + body.strip()
+            current.text += " " + body.strip()
             current.line_starts.append((offset, number))
         else:
             current = _Entry(number, body.strip(), [(0, number)])
             entries.append(current)
+        if ends_with_backslash:
+            current.backslash_lines.append(number)
         backslash_pending = ends_with_backslash
     return entries
 
@@ -118,7 +137,7 @@ def _split_name(entry_text: str) -> tuple[str, str, bool] | None:
 
 
 def _split_items(value: str, base: int) -> list[tuple[str, int]]:
-    """Split redirect data into (item, offset) at commas and joined line breaks, not in quotes.
+    """Split redirect data into (item, offset) at commas outside double quotes.
 
     ``:fail:`` and ``:defer:`` items swallow the rest of the data as their message.
     """
@@ -126,7 +145,7 @@ def _split_items(value: str, base: int) -> list[tuple[str, int]]:
     i = 0
     n = len(value)
     while i < n:
-        while i < n and value[i] in " \t\n,":
+        while i < n and value[i] in " \t,":
             i += 1
         if i >= n:
             break
@@ -143,7 +162,7 @@ def _split_items(value: str, base: int) -> list[tuple[str, int]]:
                 continue
             if ch == '"':
                 in_quotes = not in_quotes
-            elif ch in ",\n" and not in_quotes:
+            elif ch == "," and not in_quotes:
                 break
             i += 1
         item = _unquote(value[start:i].strip())
@@ -171,6 +190,25 @@ def _unquote(item: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _unquoted_words(item: str) -> list[str]:
+    """Split at white space outside double quotes: more than one word is a missing comma."""
+    words: list[str] = []
+    buf: list[str] = []
+    in_quotes = False
+    for ch in item:
+        if ch == '"':
+            in_quotes = not in_quotes
+        if ch in " \t" and not in_quotes:
+            if buf:
+                words.append("".join(buf))
+                buf = []
+            continue
+        buf.append(ch)
+    if buf:
+        words.append("".join(buf))
+    return words
 
 
 def classify_target(item: str) -> AliasTarget:
@@ -209,7 +247,16 @@ class _Parser:
             return
         file = tf.path
         seen: dict[str, int] = {}
-        for entry in _logical_entries(tf.lines()):
+        orphans: list[int] = []
+        entries = _logical_entries(tf.lines(), orphans)
+        for line in orphans:
+            self.finding(
+                "aliases.orphan-continuation", Severity.WARNING,
+                "an indented line follows a comment line: it belongs to no alias, and Exim "
+                "ignores it (a comment ends the alias above it)",
+                "Move the comment above the alias, or remove the indentation if this line "
+                "is meant as an alias of its own.", file, line)
+        for entry in entries:
             split = _split_name(entry.text)
             if split is None:
                 self.finding(
@@ -236,6 +283,14 @@ class _Parser:
                     file, entry.line)
                 continue
             seen[key] = entry.line
+            for line in entry.backslash_lines:
+                self.finding(
+                    "aliases.backslash-continuation", Severity.ERROR,
+                    f"alias {name!r} continues on the next line with a trailing backslash: "
+                    "sendmail reads that, Exim does not (it takes the next line as a new "
+                    "alias and keeps the backslash)",
+                    "Start the continued line with white space instead of ending this one "
+                    "with a backslash.", file, line)
             value_offset = len(entry.text) - len(rest)
             targets = self.parse_targets(rest, value_offset, entry, file, name, depth=0)
             if not targets:
@@ -265,6 +320,19 @@ class _Parser:
                 target.source = Source(file, line)
             if target.kind == AliasTargetKind.INCLUDE:
                 self.expand_include(target, file, line, name, depth, stack)
+            if target.kind == AliasTargetKind.ADDRESS:
+                words = _unquoted_words(target.value)
+                if len(words) > 1 and "<" not in target.value:
+                    # Exim: "malformed address: b may not follow a"; mail to the alias defers.
+                    self.finding(
+                        "aliases.missing-comma", Severity.ERROR,
+                        f"targets of {name!r} lack a comma between {words[0]!r} and "
+                        f"{words[1]!r}: Exim defers all mail to this alias",
+                        "Put a comma between the addresses.", file, line)
+                    for word in words:
+                        targets.append(AliasTarget(AliasTargetKind.ADDRESS, word,
+                                                   target.source))
+                    continue
             targets.append(target)
         return targets
 
@@ -297,7 +365,11 @@ class _Parser:
                     "Mail to this alias is deferred by Exim until the file exists: restore it "
                     "from the old host, or remove the :include:.", file, line)
             return
-        for sub in _logical_entries(tf.lines()):
+        # In an :include: file, line breaks separate addresses as commas do.
+        for number, line in enumerate(tf.lines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            sub = _Entry(number, line.strip(), [(0, number)])
             target.members.extend(
                 self.parse_targets(sub.text, 0, sub, tf.path, name, depth + 1,
                                    stack + (path,)))

@@ -31,11 +31,11 @@ ROOT: second@example.org
 """
 
 
-def _parse(tree_factory, aliases=ALIASES, extra=None, links=None):
+def _parse(tree_factory, aliases=ALIASES, extra=None, links=None, name="host"):
     files = {"/etc/mail/aliases": aliases,
              "/etc/mail/staff.list": "# staff\nalice@example.org, bob\n\ncarol@example.org\n"}
     files.update(extra or {})
-    root = tree_factory(files, links or {"/etc/aliases": "mail/aliases"})
+    root = tree_factory(files, links or {"/etc/aliases": "mail/aliases"}, name=name)
     return parse_aliases(LocalTree(root), "/etc/aliases")
 
 
@@ -62,10 +62,23 @@ def test_every_target_kind_and_line(tree_factory):
 def test_continuation_lines_keep_their_own_line_numbers(tree_factory):
     by = {a.name: a for a in _parse(tree_factory).aliases}
     multi = by["multi"]
-    assert [t.value for t in multi.targets] == ["a@example.org", "b@example.org", "c@example.org"]
+    # A comment line ends the entry in Exim's lsearch: c@example.org belongs to no alias.
+    assert [t.value for t in multi.targets] == ["a@example.org", "b@example.org"]
     assert multi.source.line == 15
-    assert [t.source.line if t.source else None for t in multi.targets] == [None, 16, 18]
+    assert [t.source.line if t.source else None for t in multi.targets] == [None, 16]
     assert [t.value for t in by["backslashed"].targets] == ["x@example.org", "y@example.org"]
+
+
+def test_exim_differences_are_findings(tree_factory):
+    res = _parse(tree_factory)
+    back = [f for f in res.findings if f.id == "aliases.backslash-continuation"]
+    assert [(f.severity.value, f.source.line) for f in back] == [("error", 19)]
+    text = "nocomma: a@example.org\n  b@example.org\nnamed: Jane Doe <jane@example.org>\n"
+    res = _parse(tree_factory, aliases=text, name="second")
+    assert [(f.id, f.source.line) for f in res.findings] == [("aliases.missing-comma", 1)]
+    by = {a.name: a for a in res.aliases}
+    assert [t.value for t in by["nocomma"].targets] == ["a@example.org", "b@example.org"]
+    assert by["named"].targets[0].value == "Jane Doe <jane@example.org>"
 
 
 def test_include_file_is_read_with_its_own_lines(tree_factory):
@@ -84,6 +97,10 @@ def test_duplicate_names_case_insensitive_first_wins(tree_factory):
     roots = [a for a in res.aliases if a.name.lower() == "root"]
     assert len(roots) == 1 and roots[0].targets[0].value == "admin@example.org"
     dup = [f for f in res.findings if f.id == "aliases.duplicate"]
+    assert {f.id for f in res.findings} == {"aliases.duplicate", "aliases.backslash-continuation",
+                                            "aliases.orphan-continuation"}
+    orphan = [f for f in res.findings if f.id == "aliases.orphan-continuation"]
+    assert [f.source.line for f in orphan] == [18]
     assert len(dup) == 1 and dup[0].source.line == 21 and "line 2" in dup[0].message
 
 
