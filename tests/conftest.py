@@ -45,3 +45,29 @@ def shared_fixture(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared fixture {path} is absent (../shared/fixtures is not beside the checkout)")
     return path
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a real tool is missing; under CI (MIGRATE_REQUIRE_TOOLS=1) fail instead, so a
+    broken install never turns the real-tool tests into silent skips."""
+    if condition:
+        return
+    if os.environ.get("MIGRATE_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"required tool missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def exim_binary() -> str:
+    import shutil
+
+    path = shutil.which("exim4") or shutil.which("exim")
+    need(path is not None, "exim4 is not installed (tools/install-test-deps.sh installs it)")
+    need(os.geteuid() == 0, "exim -C with a test config runs only as root")
+    return path  # type: ignore[return-value]
+
+
+def smtpd_binary() -> str:
+    path = os.environ.get("MIGRATE_SMTPD") or str(REPO / ".cache/opensmtpd/usr/sbin/smtpd")
+    need(os.access(path, os.X_OK),
+         f"OpenSMTPD's smtpd is not unpacked at {path} (tools/install-test-deps.sh does it)")
+    return path

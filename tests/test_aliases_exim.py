@@ -11,7 +11,6 @@ same copies through ``LocalTree("/")``.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,17 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, exim_binary
 from migrate.model import AliasTargetKind as K
 from migrate.parsers.aliases import parse_aliases
 from migrate.sources import LocalTree
 from test_aliases import ALIASES
 
-EXIM = shutil.which("exim4") or shutil.which("exim")
-pytestmark = [
-    pytest.mark.skipif(EXIM is None, reason="exim4 is not installed (apt-get install exim4-daemon-heavy)"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="exim -C with a test config needs root"),
-]
+
+
+@pytest.fixture(autouse=True)
+def _exim():
+    global EXIM
+    EXIM = exim_binary()
+
+
+EXIM = ""
 
 CONFIG = """\
 primary_hostname = test.example

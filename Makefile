@@ -1,0 +1,34 @@
+# Two entry points for a fresh Debian 12 machine (see README.md):
+#   make demo   install migrate and inspect the bundled sample host
+#   make test   install everything the tests need and run them
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test install install-test perf clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: apt-get install python3-venv" >&2; exit 1; }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+install-test: $(BIN)/python
+	./tools/install-test-deps.sh
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+demo: install
+	mkdir -p demo
+	$(BIN)/migrate inspect --root sample_configs/netsight -o demo/inventory.yaml || [ $$? -eq 1 ]
+	@echo "The inventory is in demo/inventory.yaml"
+
+# pytest exits 5 when it collects no tests: that is a failure too (any non-zero fails make).
+test: install-test
+	MIGRATE_REQUIRE_TOOLS=1 $(BIN)/python -m pytest
+
+perf: install-test
+	$(BIN)/python -m pytest tests/perf -m perf -s
+
+clean:
+	rm -rf $(VENV) .cache demo build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Install what the tests run against: the real mail tools, not mocks.
+#
+# - exim4-daemon-heavy: Exim with content scanning (av_scanner, spam =); the light daemon
+#   refuses configs that use them.
+# - rsync, openssh-server, openssh-client, swaks: archive sync, SSH test hosts, SMTP client.
+# - OpenSMTPD: Debian's package conflicts with exim4, so it is downloaded and unpacked (never
+#   installed) into .cache/opensmtpd; tests run .cache/opensmtpd/usr/sbin/smtpd -n -f FILE.
+#
+# Needs root (or sudo) for apt-get. Safe to run again: it skips what is already there.
+set -eu
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+	SUDO="sudo"
+fi
+PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks"
+missing=""
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ] || [ ! -x .cache/opensmtpd/usr/sbin/smtpd ]; then
+	$SUDO apt-get update -qq
+fi
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ ! -x .cache/opensmtpd/usr/sbin/smtpd ]; then
+	echo "unpacking opensmtpd into .cache/opensmtpd"
+	tmp=$(mktemp -d)
+	chmod 755 "$tmp"  # apt's _apt user downloads into it
+	(cd "$tmp" && apt-get download -qq opensmtpd 2>/dev/null)
+	rm -rf .cache/opensmtpd
+	mkdir -p .cache/opensmtpd
+	dpkg -x "$tmp"/opensmtpd_*.deb .cache/opensmtpd
+	rm -rf "$tmp"
+fi
+.cache/opensmtpd/usr/sbin/smtpd -h 2>&1 | head -1 || true
