@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from migrate.model import AliasTargetKind, Finding, Inventory, Severity
+from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -45,6 +45,14 @@ def finding_line(f: Finding) -> str:
     return f"{where}{f.message}. {f.hint}"
 
 
+def _target_text(t: AliasTarget) -> str:
+    if t.kind == AliasTargetKind.PIPE:
+        return f"|{t.value}"
+    if t.kind in (AliasTargetKind.ADDRESS, AliasTargetKind.FILE):
+        return t.value
+    return f":{t.kind.value}: {t.value}".rstrip()
+
+
 def inventory_summary(inv: Inventory, written_to: str | None) -> None:
     """The human summary of ``migrate inspect``."""
     host = inv.host
@@ -68,21 +76,13 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
     if inv.mta.aliases:
         table = Table(title=f"Aliases ({len(inv.mta.aliases)})", title_justify="left")
         table.add_column("name", no_wrap=True)
-        table.add_column("kind")
-        table.add_column("targets", overflow="fold")
+        table.add_column("targets", overflow="fold", ratio=1)
         table.add_column("source", no_wrap=True)
         for alias in inv.mta.aliases:
-            kinds = sorted({t.kind.value for t in alias.targets})
-            first = alias.targets[0] if alias.targets else None
-            shown = ""
-            if first is not None:
-                shown = (f"|{first.value}" if first.kind == AliasTargetKind.PIPE
-                         else f":{first.kind.value}: {first.value}".strip()
-                         if first.kind not in (AliasTargetKind.ADDRESS, AliasTargetKind.FILE)
-                         else first.value)
-                if len(alias.targets) > 1:
-                    shown += f"  (+{len(alias.targets) - 1} more)"
-            table.add_row(Text(alias.name), Text(",".join(kinds)), Text(shown),
+            shown = ", ".join(_target_text(t) for t in alias.targets[:2])
+            if len(alias.targets) > 2:
+                shown += f" (+{len(alias.targets) - 2} more)"
+            table.add_row(Text(alias.name), Text(shown),
                           Text(str(alias.source) if alias.source else ""))
         out.print(table)
 
