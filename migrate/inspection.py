@@ -14,7 +14,9 @@ from migrate.errors import Exit, MigrateError
 from migrate.model import Finding, Inventory, Origin, Severity, Source
 from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
-from migrate.parsers.base import Tree, read_text
+from migrate.parsers.base import Tree
+from migrate.parsers.exim import parse_exim
+from migrate.parsers.exim_model import read_exim
 from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
 from migrate.sources import LocalTree
 
@@ -50,8 +52,12 @@ def open_local_root(root: str) -> LocalTree:
     return LocalTree(root)
 
 
-def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None) -> Inventory:
-    """Read everything the parsers know from ``tree`` into a new inventory."""
+def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
+                 exim_defines: dict[str, str] | None = None) -> Inventory:
+    """Read everything the parsers know from ``tree`` into a new inventory.
+
+    ``exim_defines`` are Exim ``-D NAME=VALUE`` macro overrides.
+    """
     inv = Inventory(
         schema_version=model.SCHEMA_VERSION,
         tool_version=__version__,
@@ -68,20 +74,19 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None) -> 
     inv.host.accounts = accounts.accounts
     findings += accounts.findings
 
-    _inspect_mta(tree, inv)
+    _inspect_mta(tree, inv, exim_defines)
     return inv
 
 
-def _inspect_mta(tree: Tree, inv: Inventory) -> None:
-    mta = inv.mta
-    for path in EXIM_CONFIGS:
-        if tree.is_file(path):
-            mta.kind = "exim"
-            tf = read_text(tree, path, "exim")  # fingerprinted; parsed in the Exim parser
-            inv.findings += tf.findings
-            if tf.config:
-                mta.config_files.append(tf.config)
-            break
+def _inspect_mta(tree: Tree, inv: Inventory, defines: dict[str, str] | None) -> None:
+    config = next((p for p in EXIM_CONFIGS if tree.is_file(p)), None)
+    if config is not None:
+        cfg = parse_exim(tree, config, defines)
+        result = read_exim(cfg, tree, inv.host.hostname)
+        inv.mta = result.mta
+        inv.findings += result.findings
+        if result.mta.aliases or any(r.driver == "redirect" for r in result.mta.routers):
+            return
     aliases_path = next((p for p in SYSTEM_ALIASES if tree.exists(p)), None)
     if aliases_path is None:
         inv.findings.append(Finding(
@@ -91,10 +96,10 @@ def _inspect_mta(tree: Tree, inv: Inventory) -> None:
             "otherwise postmaster and root have no alias on the new host.",
             Source(SYSTEM_ALIASES[0])))
         return
-    result = parse_aliases(tree, aliases_path)
-    mta.aliases += result.aliases
-    mta.config_files += result.files
-    inv.findings += result.findings
+    result_aliases = parse_aliases(tree, aliases_path)
+    inv.mta.aliases += result_aliases.aliases
+    inv.mta.config_files += result_aliases.files
+    inv.findings += result_aliases.findings
 
 
 def exit_code_for(inv: Inventory) -> Exit:

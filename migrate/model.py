@@ -280,6 +280,26 @@ class ListRoute:
 
 
 @dataclass
+class NamedList:
+    """An Exim named list (``domainlist local_domains = ...``), items verbatim after macros."""
+
+    kind: str  # "domainlist", "hostlist", "addresslist", "localpartlist"
+    name: str
+    items: list[str] = field(default_factory=list)
+    source: Source | None = None
+
+
+@dataclass
+class Lookup:
+    """A file the MTA reads through a lookup (``lsearch``, ``dsearch``, ``cdb``, ...)."""
+
+    kind: str  # "lsearch", "dsearch", "cdb", "dbm", "readfile", ...
+    path: str  # verbatim; may hold expansion variables such as $domain
+    used_by: str  # "router virtual_aliases", "domainlist virtual_domains", "main av_scanner"
+    source: Source | None = None
+
+
+@dataclass
 class Mta:
     kind: str | None = None  # "exim", "sendmail", "postfix"
     version: str | None = None
@@ -292,6 +312,11 @@ class Mta:
     tls: TlsFiles | None = None
     listeners: list[Listener] = field(default_factory=list)
     list_routes: list[ListRoute] = field(default_factory=list)
+    primary_hostname: str | None = None
+    qualify_domain: str | None = None
+    named_lists: list[NamedList] = field(default_factory=list)
+    lookups: list[Lookup] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)  # main options; hidden ones masked
 
     def domains_by_role(self, role: DomainRole) -> list[str]:
         return [d.name for d in self.domains if d.role == role]

@@ -46,7 +46,8 @@ def _alias_lines(path):
 def test_inspect_netsight_writes_host_facts_and_every_alias(tmp_path):
     out = tmp_path / "inv.yaml"
     result = run("inspect", "--root", str(NETSIGHT), "-o", str(out))
-    assert result.exit_code == 0, result.stdout + result.stderr
+    # Exit 1: the sample's one planted error (devtalk-unsubscribe has no route).
+    assert result.exit_code == 1, result.stdout + result.stderr
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in tmp_path.iterdir()] == ["inv.yaml"]  # no temp file left behind
     inv = codec.load_yaml(out.read_text(encoding="utf-8"))
@@ -62,10 +63,13 @@ def test_inspect_netsight_writes_host_facts_and_every_alias(tmp_path):
     assert flags["exim"] == "-bd -q5m"  # rc.conf.local overrides rc.conf
     assert {a.name for a in host.accounts if a.kind == "user"} >= {"mailman", "mailnull"}
     assert inv.mta.kind == "exim"
+    errors = [(f.id, f.source.file) for f in inv.findings if f.severity.rank >= 2]
+    assert errors == [("mailman.missing-addresses",
+                       "/usr/local/etc/exim/virtual/lists.riverbend.example")]
     expected = _alias_lines(NETSIGHT / "etc/mail/aliases")
-    got = [(a.name, a.source.line) for a in inv.mta.aliases]
+    got = [(a.name, a.source.line) for a in inv.mta.aliases if a.domain is None]
     assert got == expected
-    assert all(a.source.file == "/etc/mail/aliases" for a in inv.mta.aliases)
+    assert all(a.source.file == "/etc/mail/aliases" for a in inv.mta.aliases if a.domain is None)
     roles = {c.role for c in inv.mta.config_files}
     assert {"exim", "aliases", "alias-include"} <= roles
     assert "Aliases" in result.stdout and "mail.netsight.example" in result.stdout
@@ -87,7 +91,7 @@ def test_small_host(tmp_path):
 def test_json_is_the_same_inventory(tmp_path):
     out = tmp_path / "inv.yaml"
     result = run("inspect", "--root", str(NETSIGHT), "--json", "-o", str(out))
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     data = json.loads(result.stdout)
     from_file = codec.to_data(codec.load_yaml(out.read_text()))
     data.pop("collected_at"), from_file.pop("collected_at")
@@ -97,7 +101,7 @@ def test_json_is_the_same_inventory(tmp_path):
 
 def test_json_alone_writes_no_file_and_dash_writes_yaml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert run("inspect", "--root", str(NETSIGHT), "--json").exit_code == 0
+    assert run("inspect", "--root", str(NETSIGHT), "--json").exit_code == 1
     assert list(tmp_path.iterdir()) == []
     result = run("inspect", "--root", str(NETSIGHT), "-o", "-")
     assert codec.load_yaml(result.stdout).host.hostname == "mail.netsight.example"
@@ -106,7 +110,7 @@ def test_json_alone_writes_no_file_and_dash_writes_yaml(tmp_path, monkeypatch):
 def test_rerun_is_identical_but_for_the_time(tmp_path):
     texts = []
     for name in ("a.yaml", "b.yaml"):
-        assert run("inspect", "--root", str(NETSIGHT), "-o", str(tmp_path / name)).exit_code == 0
+        assert run("inspect", "--root", str(NETSIGHT), "-o", str(tmp_path / name)).exit_code == 1
         texts.append(re.sub(r"collected_at: .*", "", (tmp_path / name).read_text()))
     assert texts[0] == texts[1]
 

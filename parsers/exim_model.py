@@ -1,0 +1,589 @@
+"""What Exim's configuration means for the move: domains, routes to Mailman, and what the new
+host's OpenSMTPD will not reproduce.
+
+``read_exim`` takes a parsed ``EximConfig`` (``parsers.exim``) plus the files it points at on
+the old host (alias tables, per-domain virtual alias files, Mailman's list folders) and fills
+the model's ``Mta``: routers and transports in order, domains by role, smarthost, TLS files,
+listeners, aliases, and one ``ListRoute`` per address that reaches a list today. Every
+finding names the file and line it is about and says what to do.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from migrate.model import (
+    Alias, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute, Listener,
+    Mta, NamedList, Router, Severity, Smarthost, Source, TlsFiles, Transport,
+)
+from migrate.parsers.aliases import parse_aliases
+from migrate.parsers.base import Tree, read_text
+from migrate.parsers.exim import Driver, EximConfig, config_lookups, split_list
+
+#: Mailman 2.1's addresses for a list, by the mail wrapper's action (Mailman/MTA/Utils.py).
+MAILMAN_ACTIONS = {
+    "post": "", "admin": "-admin", "bounces": "-bounces", "confirm": "-confirm",
+    "join": "-join", "leave": "-leave", "owner": "-owner", "request": "-request",
+    "subscribe": "-subscribe", "unsubscribe": "-unsubscribe",
+}
+_SUFFIX_ACTION = {suffix: action for action, suffix in MAILMAN_ACTIONS.items()}
+_LOCAL_PART_VARS = ("$local_part", "${local_part}")
+_DOMAIN_VARS = ("$domain", "${domain}")
+_HIDDEN = "<hidden>"
+
+
+@dataclass
+class EximResult:
+    mta: Mta = field(default_factory=Mta)
+    findings: list[Finding] = field(default_factory=list)
+    lists_dir: str | None = None  # where the router pattern finds lists (lists/NAME/config.pck)
+
+
+def _finding(result: EximResult, fid: str, severity: Severity, message: str, hint: str,
+             source: Source | None) -> None:
+    result.findings.append(Finding(fid, severity, message, hint, source))
+
+
+def is_mailman_wrapper(command: str) -> bool:
+    """A command that runs Mailman 2's mail wrapper (``.../mail/mailman``)."""
+    first = command.split()[0] if command.split() else ""
+    return first.endswith("/mail/mailman") or first.endswith("/mailman/mail/wrapper")
+
+
+def wrapper_call(command: str) -> tuple[str, str, str] | None:
+    """(wrapper, action, list) of ``/usr/local/mailman/mail/mailman post LIST``, else None."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    if len(words) < 3 or not is_mailman_wrapper(words[0]):
+        return None
+    return words[0], words[1], words[2]
+
+
+# --- domain lists ------------------------------------------------------------------------------
+
+
+class _Domains:
+    """Resolves domain lists (named lists, ``@``, dsearch/lsearch) to plain domain names."""
+
+    def __init__(self, cfg: EximConfig, tree: Tree, primary: str | None,
+                 result: EximResult) -> None:
+        self.cfg = cfg
+        self.tree = tree
+        self.primary = primary
+        self.result = result
+        self.patterns_reported: set[str] = set()
+
+    def resolve(self, value: str | None, source: Source | None, depth: int = 0) -> list[str]:
+        if not value or depth > 10:
+            return []
+        out: list[str] = []
+        for item in split_list(value):
+            if item.startswith("!"):
+                continue  # exclusions narrow a list; they add no domain
+            if item.startswith("+"):
+                named = self.cfg.named_lists.get(item[1:])
+                if named is None:
+                    _finding(self.result, "exim.unknown-list", Severity.ERROR,
+                             f"named list {item} is used but never defined",
+                             "Define it in the main section; Exim refuses the router.", source)
+                    continue
+                out += self.resolve(named[1], named[2], depth + 1)
+            elif item == "@":
+                if self.primary:
+                    out.append(self.primary)
+            elif item in ("@[]", "@mx_any", "@mx_primary", "@mx_secondary"):
+                continue
+            elif ";" in item:
+                out += self._lookup_domains(item, source)
+            elif any(ch in item for ch in "*^$") or item.startswith("\\"):
+                if item not in self.patterns_reported:
+                    self.patterns_reported.add(item)
+                    _finding(self.result, "exim.domain-pattern", Severity.WARNING,
+                             f"domain pattern {item!r} cannot be listed as domain names",
+                             "List the domains it matches in the plan's target settings.",
+                             source)
+            else:
+                out.append(item.lower())
+        return list(dict.fromkeys(out))
+
+    def _lookup_domains(self, item: str, source: Source | None) -> list[str]:
+        kind, _, path = item.partition(";")
+        kind = kind.strip().split("-")[-1].rstrip("*@").split(",")[0]
+        path = path.strip()
+        try:
+            if kind == "dsearch" and self.tree.is_dir(path):
+                return [n.lower() for n in self.tree.list_dir(path) if not n.startswith(".")]
+            if kind in ("lsearch", "wildlsearch", "nwildlsearch"):
+                table = parse_aliases(self.tree, path, required=False)
+                return [a.name.lower() for a in table.aliases]
+        except Exception:  # noqa: BLE001 - an unreadable lookup is reported below
+            pass
+        _finding(self.result, "exim.lookup-unread", Severity.WARNING,
+                 f"cannot list the domains of {item!r}",
+                 "Copy the lookup's file into the inspected tree, or list the domains in the "
+                 "plan's target settings.", source)
+        return []
+
+
+# --- the mapping ---------------------------------------------------------------------------------
+
+
+def read_exim(cfg: EximConfig, tree: Tree, hostname: str | None = None) -> EximResult:
+    """Turn a parsed Exim configuration into the model's MTA section."""
+    result = EximResult()
+    result.findings += cfg.findings
+    mta = result.mta
+    mta.kind = "exim"
+    mta.config_files = list(cfg.files)
+    primary = cfg.main_value("primary_hostname") or hostname
+    mta.primary_hostname = primary
+    mta.qualify_domain = cfg.main_value("qualify_domain") or primary
+    for opt in cfg.main:
+        mta.options[opt.name] = _HIDDEN if opt.hidden else (
+            opt.value if opt.value is not None else ("false" if opt.negated else "true"))
+    mta.named_lists = [NamedList(kind, name, split_list(value), source)
+                       for name, (kind, value, source) in cfg.named_lists.items()]
+    mta.lookups = config_lookups(cfg)
+    domains = _Domains(cfg, tree, primary, result)
+
+    for d in cfg.routers:
+        mta.routers.append(_router(d))
+    for d in cfg.transports:
+        mta.transports.append(_transport(d))
+
+    _roles(cfg, mta, domains)
+    _smarthost(cfg, mta, domains)
+    _tls_and_listeners(cfg, mta)
+    _aliases_and_routes(cfg, tree, mta, domains, result)
+    _lookup_files(tree, mta)
+    _unsupported(cfg, result)
+    for name, source in cfg.builtins_tested.items():
+        _finding(result, "exim.builtin-macro", Severity.INFO,
+                 f"the configuration tests Exim's builtin macro {name}; it was assumed defined",
+                 f"If the old host's Exim was built without it, inspect again with -D {name}= "
+                 "removed (see `exim -bP macros` on the old host).", source)
+    return result
+
+
+def _router(d: Driver) -> Router:
+    known = {"driver", "transport", "domains", "local_parts", "local_part_suffix",
+             "local_part_suffix_optional", "local_part_prefix", "local_part_prefix_optional",
+             "require_files", "condition", "data"}
+    r = Router(d.name, d.driver or "", d.value("transport"), source=d.source)
+    r.domains = split_list(d.value("domains") or "")
+    r.local_parts = split_list(d.value("local_parts") or "")
+    r.local_part_suffixes = split_list(d.value("local_part_suffix") or "")
+    r.local_part_prefixes = split_list(d.value("local_part_prefix") or "")
+    opt = d.get("local_part_suffix_optional")
+    r.local_part_suffix_optional = bool(opt and opt.truthy)
+    opt = d.get("local_part_prefix_optional")
+    r.local_part_prefix_optional = bool(opt and opt.truthy)
+    r.require_files = split_list(d.value("require_files") or "")
+    r.conditions = [o.value for o in d.all("condition") if o.value]
+    r.data = d.value("data")
+    for o in d.options:
+        if o.name not in known:
+            r.options[o.name] = _HIDDEN if o.hidden else (
+                o.value if o.value is not None else ("false" if o.negated else "true"))
+    return r
+
+
+def _transport(d: Driver) -> Transport:
+    known = {"driver", "command", "file", "user", "group"}
+    t = Transport(d.name, d.driver or "", d.value("command"), d.value("file"), d.value("user"),
+                  d.value("group"), source=d.source)
+    for o in d.options:
+        if o.name not in known:
+            t.options[o.name] = _HIDDEN if o.hidden else (
+                o.value if o.value is not None else ("false" if o.negated else "true"))
+    return t
+
+
+def _add_domains(mta: Mta, names: list[str], role: DomainRole, via: str,
+                 source: Source | None) -> None:
+    have = {(d.name, d.role) for d in mta.domains}
+    for name in names:
+        if (name, role) not in have:
+            mta.domains.append(Domain(name, role, via, source))
+            have.add((name, role))
+
+
+def _roles(cfg: EximConfig, mta: Mta, domains: _Domains) -> None:
+    for list_name, role in (("local_domains", DomainRole.LOCAL),
+                            ("relay_to_domains", DomainRole.RELAY)):
+        named = cfg.named_lists.get(list_name)
+        if named:
+            _add_domains(mta, domains.resolve(named[1], named[2]), role, f"+{list_name}",
+                         named[2])
+    if not cfg.named_lists.get("local_domains") and mta.primary_hostname:
+        _add_domains(mta, [mta.primary_hostname], DomainRole.LOCAL, "primary_hostname", None)
+
+
+def _smarthost(cfg: EximConfig, mta: Mta, domains: _Domains) -> None:
+    for d in cfg.routers:
+        if d.driver != "manualroute":
+            continue
+        route = d.value("route_list") or d.value("route_data") or ""
+        for rule in split_list(route) if d.value("route_list") else [route]:
+            words = rule.split()
+            if d.value("route_list"):
+                if len(words) < 2 or words[0] not in ("*", "!+local_domains"):
+                    continue
+                hosts = words[1]
+            else:
+                hosts = words[0] if words else ""
+            host = split_list(hosts.replace(":", " : ", 1))[0] if hosts else ""
+            if not host or "$" in host:
+                continue
+            port = None
+            transport = cfg.transport(d.value("transport") or "")
+            if transport and transport.value("port") and transport.value("port").isdigit():
+                port = int(transport.value("port"))
+            mta.smarthost = Smarthost(host, port, d.name, d.source)
+            return
+
+
+def _tls_and_listeners(cfg: EximConfig, mta: Mta) -> None:
+    cert = cfg.main_option("tls_certificate")
+    key = cfg.main_option("tls_privatekey")
+    if cert or key:
+        mta.tls = TlsFiles(cert.value if cert else None, key.value if key else None,
+                           (cert or key).source)  # type: ignore[union-attr]
+    ports_opt = cfg.main_option("daemon_smtp_ports") or cfg.main_option("daemon_smtp_port")
+    ports = _ports(ports_opt.value if ports_opt else "") or [25]
+    tls_ports = _ports(cfg.main_value("tls_on_connect_ports") or "")
+    iface_opt = cfg.main_option("local_interfaces")
+    source = (iface_opt or ports_opt).source if (iface_opt or ports_opt) else None
+    interfaces = split_list(iface_opt.value or "") if iface_opt else ["*"]
+    for item in interfaces or ["*"]:
+        address, port = _interface(item)
+        for p in [port] if port else ports + [p for p in tls_ports if p not in ports]:
+            mta.listeners.append(Listener(address, p, source))
+
+
+def _ports(value: str) -> list[int]:
+    names = {"smtp": 25, "submission": 587, "smtps": 465, "ssmtp": 465}
+    out = []
+    for item in split_list(value):
+        if item.isdigit():
+            out.append(int(item))
+        elif item in names:
+            out.append(names[item])
+    return out
+
+
+def _interface(item: str) -> tuple[str, int | None]:
+    """``[::1]:25``, ``192.0.2.1.25`` (Exim's address.port) or a bare address."""
+    m = re.match(r"\[([^\]]+)\]:(\d+)\Z", item)
+    if m:
+        return m.group(1), int(m.group(2))
+    m = re.match(r"(\d+\.\d+\.\d+\.\d+)\.(\d+)\Z", item)
+    if m:
+        return m.group(1), int(m.group(2))
+    if item in ("0.0.0.0", "::", "*", ""):
+        return "*", None
+    return item, None
+
+
+# --- aliases and list routes --------------------------------------------------------------------
+
+
+def _lsearch_path(data: str | None) -> str | None:
+    if not data:
+        return None
+    m = re.search(r"\blsearch\*?@?\s*\{([^{}]+)\}", data)
+    return m.group(1).strip() if m else None
+
+
+def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains,
+                        result: EximResult) -> None:
+    seen_tables: dict[tuple[str, str | None], list[Alias]] = {}
+    for d in cfg.routers:
+        driver = d.driver
+        router_domains = domains.resolve(d.value("domains"), d.get("domains").source
+                                         if d.get("domains") else d.source)
+        transport = cfg.transport(d.value("transport") or "")
+        if driver == "accept" and transport is not None and transport.driver == "pipe" \
+                and is_mailman_wrapper(transport.value("command") or ""):
+            _router_pattern(d, transport, router_domains, tree, mta, result)
+            continue
+        if driver != "redirect":
+            continue
+        path = _lsearch_path(d.value("data"))
+        if path is None:
+            continue
+        pipe_transport = d.value("pipe_transport")
+        if any(v in path for v in _DOMAIN_VARS):
+            _virtual_tables(d, path, pipe_transport, router_domains, tree, mta, domains,
+                            result, seen_tables)
+            continue
+        if "$" in path:
+            continue
+        key = (path, None)
+        if key not in seen_tables:
+            table = parse_aliases(tree, path, required=True)
+            result.findings += table.findings
+            _add_files(mta, table.files)
+            mta.aliases += table.aliases
+            seen_tables[key] = table.aliases
+        _alias_routes(seen_tables[key], router_domains, d.name, pipe_transport, "alias", mta,
+                      result)
+    _check_routes(mta, result)
+
+
+def _add_files(mta: Mta, files: list[ConfigFile]) -> None:
+    have = {f.path for f in mta.config_files}
+    for f in files:
+        if f.path not in have:
+            mta.config_files.append(f)
+            have.add(f.path)
+
+
+def _virtual_tables(d: Driver, template: str, pipe_transport: str | None,
+                    router_domains: list[str], tree: Tree, mta: Mta, domains: _Domains,
+                    result: EximResult, seen: dict) -> None:
+    folder, _, rest = template.partition("$")
+    folder = folder.rstrip("/") or "/"
+    var = "${domain}" if template.find("${domain}") >= 0 else "$domain"
+    suffix = template.split(var, 1)[1] if var in template else ""
+    try:
+        names = [n for n in tree.list_dir(folder) if not n.startswith(".")]
+    except Exception:  # noqa: BLE001 - reported as a finding
+        _finding(result, "exim.virtual-dir", Severity.ERROR,
+                 f"router {d.name} reads per-domain alias files from {folder}, which cannot "
+                 "be listed", "Copy that folder into the inspected tree.", d.source)
+        return
+    for name in names:
+        if suffix and not name.endswith(suffix.lstrip("/")):
+            continue
+        domain = name.lower()
+        if router_domains and domain not in router_domains:
+            continue
+        path = posixpath.join(folder, name)
+        if not tree.is_file(path):
+            continue
+        key = (path, domain)
+        if key not in seen:
+            table = parse_aliases(tree, path, domain=domain, required=True)
+            result.findings += table.findings
+            _add_files(mta, table.files)
+            mta.aliases += table.aliases
+            seen[key] = table.aliases
+        _add_domains(mta, [domain], DomainRole.VIRTUAL, f"router {d.name}", d.source)
+        _alias_routes(seen[key], [domain], d.name, pipe_transport, "virtual-alias", mta, result)
+
+
+def _alias_routes(aliases: list[Alias], route_domains: list[str], router: str,
+                  pipe_transport: str | None, via: str, mta: Mta, result: EximResult) -> None:
+    for alias in aliases:
+        for target in alias.targets:
+            if target.kind != AliasTargetKind.PIPE:
+                continue
+            call = wrapper_call(target.value)
+            if call is None:
+                continue
+            _wrapper, action, list_name = call
+            if action not in MAILMAN_ACTIONS:
+                _finding(result, "mailman.unknown-action", Severity.ERROR,
+                         f"alias {alias.name} calls the mail wrapper with unknown action "
+                         f"{action!r}", "Use one of: " + ", ".join(MAILMAN_ACTIONS) + ".",
+                         alias.source)
+                continue
+            expected = list_name + MAILMAN_ACTIONS[action]
+            if alias.name.lower() != expected.lower():
+                _finding(result, "mailman.alias-mismatch", Severity.WARNING,
+                         f"alias {alias.name} sends mail to list {list_name} as {action!r}, "
+                         f"but Mailman expects that address to be {expected}",
+                         "Check whether this is intended; the new host's aliases use "
+                         "Mailman's own names.", alias.source)
+            for domain in route_domains:
+                mta.list_routes.append(ListRoute(
+                    alias.name, domain, list_name, via, router, pipe_transport, target.value,
+                    alias.source))
+            if via == "virtual-alias":
+                _add_domains(mta, route_domains, DomainRole.LIST, f"router {router}",
+                             alias.source)
+
+
+def _router_pattern(d: Driver, transport: Driver, router_domains: list[str], tree: Tree,
+                    mta: Mta, result: EximResult) -> None:
+    names: list[str] = []
+    for item in split_list(d.value("require_files") or ""):
+        item = item.lstrip("!+")
+        for var in _LOCAL_PART_VARS:
+            if var in item:
+                folder, _, tail = item.partition(var)
+                folder = folder.rstrip("/") or "/"
+                result.lists_dir = result.lists_dir or folder
+                try:
+                    entries = tree.list_dir(folder)
+                except Exception:  # noqa: BLE001
+                    entries = []
+                names += [e for e in entries
+                          if not e.startswith(".") and tree.exists(f"{folder}/{e}{tail}")]
+                break
+    if not names:
+        _finding(result, "mailman.no-lists-found", Severity.WARNING,
+                 f"router {d.name} sends mail to Mailman, but no list folders were found "
+                 "through its require_files", "Check that Mailman's lists/ folder is in the "
+                 "inspected tree.", d.source)
+        return
+    suffixes = split_list(d.value("local_part_suffix") or "")
+    optional = d.get("local_part_suffix_optional")
+    served = [s for s in suffixes if s in _SUFFIX_ACTION]
+    if optional and optional.truthy:
+        served.insert(0, "")
+    command = transport.value("command")
+    _add_domains(mta, router_domains, DomainRole.LIST, f"router {d.name}", d.source)
+    for name in sorted(set(names)):
+        for domain in router_domains:
+            for suffix in served:
+                mta.list_routes.append(ListRoute(
+                    name + suffix, domain, name, "router", d.name, transport.name, command,
+                    d.source))
+
+
+def _check_routes(mta: Mta, result: EximResult) -> None:
+    """Every list must keep Mailman's ten addresses on each domain it is reached on."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    sources: dict[tuple[str, str], Source | None] = {}
+    for route in mta.list_routes:
+        key = (route.list_name, route.domain)
+        suffix = route.address[len(route.list_name):] if route.address.lower().startswith(
+            route.list_name.lower()) else None
+        groups.setdefault(key, set())
+        if suffix is not None and suffix in _SUFFIX_ACTION:
+            groups[key].add(suffix)
+        sources.setdefault(key, route.source)
+    for (list_name, domain), have in sorted(groups.items()):
+        missing = [list_name + s for s in MAILMAN_ACTIONS.values() if s not in have]
+        if not missing:
+            continue
+        _finding(result, "mailman.missing-addresses", Severity.ERROR,
+                 f"list {list_name} on {domain} has no route for "
+                 + ", ".join(f"{m}@{domain}" for m in missing)
+                 + ": mail to them is rejected or lands elsewhere today",
+                 "The new host's aliases give every list all ten of Mailman's addresses; "
+                 "check that nobody relies on these addresses failing.",
+                 sources[(list_name, domain)])
+
+
+def _lookup_files(tree: Tree, mta: Mta) -> None:
+    """Fingerprint the fixed files that lookups read, so the plan sees later changes."""
+    for lookup in mta.lookups:
+        if "$" in lookup.path or lookup.kind == "dsearch":
+            continue
+        if any(f.path == lookup.path for f in mta.config_files):
+            continue
+        if tree.is_file(lookup.path):
+            tf = read_text(tree, lookup.path, f"exim-{lookup.kind}", required=False)
+            if tf.config:
+                _add_files(mta, [tf.config])
+
+
+# --- what OpenSMTPD will not do -----------------------------------------------------------------
+
+
+_UNSUPPORTED_HINTS = {
+    "av": ("exim.content-scanning", Severity.WARNING,
+           "virus scanning (ClamAV through av_scanner / `malware =`)",
+           "OpenSMTPD in base has no content scanning. To keep it, run rspamd with its "
+           "ClamAV module behind filter-rspamd (both from packages); otherwise list mail is no "
+           "longer scanned for viruses."),
+    "spam": ("exim.spam-scanning", Severity.WARNING,
+             "SpamAssassin scoring (spamd_address / `spam =`)",
+             "OpenBSD's base spamd(8) does greylisting and blocklists, not content scoring. For "
+             "scoring use filter-rspamd or filter-spamassassin (packages)."),
+    "callout": ("exim.verify-callout", Severity.INFO,
+                "sender or callout verification (`verify = sender` / `callout`)",
+                "OpenSMTPD has no equivalent; it rejects unknown local recipients by itself. "
+                "Drop this check on the new host."),
+    "ratelimit": ("exim.ratelimit", Severity.WARNING, "rate limits (`ratelimit =`)",
+                  "There is no per-sender rate limit in OpenSMTPD; pf(4)'s max-src-conn-rate "
+                  "limits connections only."),
+    "dnslists": ("exim.dnsbl", Severity.WARNING, "DNS blocklists (`dnslists =`)",
+                 "OpenSMTPD has no DNSBL check; use spamd(8) with spamd-setup(8) blocklists or "
+                 "filter-dnsbl (packages)."),
+    "dkim": ("exim.dkim-signing", Severity.WARNING, "DKIM signing (dkim_* transport options)",
+             "Sign on the new host with filter-dkimsign or dkimproxy (packages), and copy the "
+             "private key by hand: it is never read into the inventory."),
+    "headers": ("exim.header-rewrite", Severity.WARNING,
+                "header changes (headers_add / headers_remove)",
+                "OpenSMTPD in base does not change headers; Mailman adds the list headers "
+                "itself. Anything else needs a filter (packages) or is dropped."),
+    "rewrite": ("exim.address-rewrite", Severity.WARNING, "address rewriting (begin rewrite)",
+                "OpenSMTPD has no address rewriting; on the relay action `mail-from` sets the "
+                "envelope sender only. Check that outgoing addresses are already right."),
+    "filter": ("exim.user-filters", Severity.WARNING,
+               "Exim filter or Sieve files (allow_filter / sieve)",
+               "OpenSMTPD delivers .forward files but runs no Exim filter or Sieve script; "
+               "users of them need a delivery agent such as procmail or maildrop."),
+    "auth": ("exim.authenticators", Severity.INFO, "SMTP authentication (authenticators)",
+             "On the new host use a submission listener with `auth` in smtpd.conf "
+             "(`listen on ... port submission tls-require auth`), backed by bsd_auth."),
+    "queryprogram": ("exim.queryprogram", Severity.ERROR, "a queryprogram router",
+                     "There is no equivalent in OpenSMTPD; find out what the program decides "
+                     "and move that decision elsewhere."),
+    "condition": ("exim.router-condition", Severity.WARNING, "a custom router condition",
+                  "OpenSMTPD matches rules on domains, senders and recipients only; work out "
+                  "what this condition does for mail that reaches the lists."),
+}
+
+
+def _unsupported(cfg: EximConfig, result: EximResult) -> None:
+    def report(key: str, source: Source | None, detail: str = "") -> None:
+        fid, severity, what, hint = _UNSUPPORTED_HINTS[key]
+        message = f"{what} is configured{': ' + detail if detail else ''}; the new host's " \
+                  "OpenSMTPD will not do this"
+        result.findings.append(Finding(fid, severity, message, hint, source))
+
+    av = cfg.main_option("av_scanner")
+    if av and av.value:
+        report("av", av.source, av.value)
+    spamd = cfg.main_option("spamd_address")
+    if spamd and spamd.value:
+        report("spam", spamd.source, spamd.value)
+    for stmt in cfg.acl:
+        for cond in stmt.conditions:
+            value = cond.value or ""
+            if cond.name == "malware":
+                report("av", cond.source, f"acl {stmt.acl}: malware = {value}")
+            elif cond.name == "spam":
+                report("spam", cond.source, f"acl {stmt.acl}: spam = {value}")
+            elif cond.name == "verify" and re.search(r"\b(sender|callout)", value):
+                report("callout", cond.source, f"acl {stmt.acl}: verify = {value}")
+            elif cond.name == "ratelimit":
+                report("ratelimit", cond.source, f"acl {stmt.acl}")
+            elif cond.name == "dnslists":
+                report("dnslists", cond.source, f"acl {stmt.acl}: {value[:60]}")
+    for d in cfg.transports:
+        dkim = [o for o in d.options if o.name.startswith("dkim_")]
+        if dkim:
+            report("dkim", dkim[0].source, f"transport {d.name}")
+    for d in cfg.routers + cfg.transports:
+        for o in d.options:
+            if o.name in ("headers_add", "headers_remove") and o.value:
+                report("headers", o.source, f"{d.kind} {d.name}: {o.name}")
+    for d in cfg.routers:
+        if d.driver == "queryprogram":
+            report("queryprogram", d.source, f"router {d.name}")
+        if d.driver == "redirect":
+            for name in ("allow_filter", "sieve_subaddress", "forbid_filter_reply"):
+                opt = d.get(name)
+                if opt and opt.truthy and name == "allow_filter":
+                    report("filter", opt.source, f"router {d.name}")
+        for cond in d.all("condition"):
+            if cond.value:
+                report("condition", cond.source, f"router {d.name}: {cond.value[:60]}")
+    rewrites = [r for r in cfg.rules if r.section == "rewrite"]
+    if rewrites:
+        report("rewrite", rewrites[0].source, f"{len(rewrites)} rule(s)")
+    if cfg.authenticators:
+        report("auth", cfg.authenticators[0].source,
+               ", ".join(f"{a.name} ({a.driver})" for a in cfg.authenticators))
+
