@@ -70,6 +70,19 @@ def _crash_log(text: str) -> str:
     return path
 
 
+def _defines(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not name or not (name[0].isupper() or name[0] == "_") or not name.replace(
+                "_", "").isalnum():
+            raise MigrateError(f"-D {item!r}: a macro name starts with an upper-case letter "
+                               "(or _ for a builtin) and holds letters, digits and _",
+                               code=Exit.USAGE)
+        out[name] = value if eq else ""
+    return out
+
+
 def _not_available(what: str) -> None:
     ui.error_line(f"{what} is not available in migrate {__version__} yet")
     raise typer.Exit(int(Exit.USAGE))
@@ -121,6 +134,9 @@ def inspect(
         "Default: inventory.yaml, or none with --json.")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the inventory as JSON on stdout instead of the summary.")] = False,
+    define: Annotated[Optional[list[str]], typer.Option(
+        "-D", "--define", metavar="NAME=VALUE",
+        help="Override an Exim macro as `exim -D` does (repeatable).")] = None,
 ) -> None:
     """Read the old host (a local tree or over SSH) into an inventory (YAML).
 
@@ -136,7 +152,8 @@ def inspect(
         assert root is not None
         root_text = str(root)
         tree = open_local_root(root_text)
-        inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)))
+        inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)),
+                           exim_defines=_defines(define or []))
         target = output if output is not None else (None if as_json else "inventory.yaml")
         if target == "-":
             ui.plain_stdout(codec.dump_yaml(inv))

@@ -17,6 +17,10 @@ from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Seve
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+#: Mailman 2's ten addresses per list, as suffixes of the list name.
+MAILMAN_SUFFIXES = ("", "-admin", "-bounces", "-confirm", "-join", "-leave", "-owner",
+                    "-request", "-subscribe", "-unsubscribe")
+
 _SEVERITY_STYLE = {
     Severity.INFO: "cyan",
     Severity.WARNING: "yellow",
@@ -73,6 +77,8 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
     facts.add_row("MTA", Text(inv.mta.kind or "unknown"))
     out.print(facts)
 
+    _mta_summary(inv)
+
     if inv.mta.aliases:
         table = Table(title=f"Aliases ({len(inv.mta.aliases)})", title_justify="left")
         table.add_column("name", no_wrap=True)
@@ -93,6 +99,64 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
     where = f"inventory written to {written_to}" if written_to else "inventory not written"
     out.print(Text(f"{where}; {tally}"))
+
+
+def _mta_summary(inv: Inventory) -> None:
+    mta = inv.mta
+    if mta.domains:
+        table = Table(title="Mail domains", title_justify="left")
+        table.add_column("domain", no_wrap=True)
+        table.add_column("roles")
+        table.add_column("from", overflow="fold")
+        roles: dict[str, list[str]] = {}
+        via: dict[str, list[str]] = {}
+        for d in mta.domains:
+            roles.setdefault(d.name, []).append(d.role.value)
+            if d.via and d.via not in via.setdefault(d.name, []):
+                via[d.name].append(d.via)
+        for name, rs in roles.items():
+            table.add_row(Text(name), Text(", ".join(rs)), Text(", ".join(via.get(name, []))))
+        out.print(table)
+    if mta.routers:
+        table = Table(title=f"Routers, in order ({mta.kind})", title_justify="left")
+        for col in ("router", "driver", "transport"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("domains", overflow="fold", ratio=1)
+        table.add_column("line", no_wrap=True)
+        for r in mta.routers:
+            where = f"{r.source.file.rsplit('/', 1)[-1]}:{r.source.line}" if r.source else ""
+            table.add_row(Text(r.name), Text(r.driver), Text(r.transport or ""),
+                          Text(" : ".join(r.domains)), Text(where))
+        out.print(table)
+    if mta.list_routes:
+        table = Table(title="How mail reaches each list today", title_justify="left")
+        for col in ("list", "domain", "router"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("addresses", overflow="fold", ratio=1)
+        groups: dict[tuple[str, str, str], set[str]] = {}
+        for route in mta.list_routes:
+            how = route.router or route.via
+            suffix = route.address[len(route.list_name):]
+            groups.setdefault((route.list_name, route.domain, how), set()).add(suffix)
+        for (name, domain, how), suffixes in sorted(groups.items()):
+            missing = [name + s for s in MAILMAN_SUFFIXES if s not in suffixes]
+            text = Text(f"{10 - len(missing)} of 10")
+            if missing:
+                text.append(", missing " + ", ".join(missing), style="red")
+            table.add_row(Text(name), Text(domain), Text(how), text)
+        out.print(table)
+    extras = []
+    if mta.smarthost:
+        extras.append(f"smarthost {mta.smarthost.host}"
+                      + (f":{mta.smarthost.port}" if mta.smarthost.port else ""))
+    if mta.tls and mta.tls.certificate:
+        extras.append(f"TLS certificate {mta.tls.certificate}")
+    if mta.listeners:
+        ports = sorted({listener.port for listener in mta.listeners})
+        extras.append(f"listening on {len({l.address for l in mta.listeners})} address(es), "
+                      f"port(s) {', '.join(map(str, ports))}")
+    if extras:
+        out.print(Text("; ".join(extras)))
 
 
 def findings_table(findings: list[Finding]) -> None:
