@@ -1,0 +1,116 @@
+"""Running the real Exim (Debian's exim4) against a config, for oracle tests.
+
+Exim resolves the absolute paths a configuration names (``.include``, ``require_files``, alias
+files). A sample host's tree is therefore shown to Exim at those paths in a private mount
+namespace: a tmpfs over ``/usr/local`` (so nothing of this machine's /usr/local is seen or
+changed) with the sample's ``usr/local/etc`` and ``usr/local/mailman`` bound onto it, and the
+sample's aliases file bound over ``/etc/aliases``. Nothing outside the namespace changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import exim_binary, need
+
+NS_SCRIPT = r'''
+T=$0
+mount -t tmpfs -o mode=755 tmpfs /usr/local || exit 90
+mkdir -p /usr/local/etc /usr/local/mailman
+mount --bind "$T/usr/local/etc" /usr/local/etc || exit 91
+if [ -d "$T/usr/local/mailman" ]; then mount --bind "$T/usr/local/mailman" /usr/local/mailman || exit 92; fi
+if [ -e "$T/etc/aliases" ]; then mount --bind "$(readlink -f "$T/etc/aliases")" /etc/aliases || exit 93; fi
+exec "$@"
+'''
+
+USERS = ("mailman", "mailnull", "cyrus")
+
+
+@pytest.fixture
+def world_tmp():
+    """A temp folder Exim can read after it drops root (pytest's own tmp_path is mode 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="migrate-exim-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def ensure_users() -> None:
+    """The sample configs name these users; Exim refuses a config whose users do not exist."""
+    need(os.geteuid() == 0, "creating the users the sample configs name needs root")
+    for name in USERS:
+        if subprocess.run(["id", name], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", name], check=True, capture_output=True)
+
+
+def exim(config: str | Path, *args: str, host_root: Path | None = None,
+         timeout: int = 60) -> subprocess.CompletedProcess:
+    """Run ``exim4 -C config args`` (inside a namespace showing ``host_root`` if given)."""
+    binary = exim_binary()
+    cmd = [binary, "-C", str(config), *args]
+    if host_root is not None:
+        need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+        need(os.path.exists("/etc/aliases"), "/etc/aliases must exist to bind the sample's over it")
+        cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", NS_SCRIPT,
+               str(host_root), *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc.stdout = "\n".join(line for line in proc.stdout.splitlines()
+                            if "purging the environment" not in line
+                            and "keep_environment" not in line)
+    return proc
+
+
+def driver_options(text: str) -> dict[str, str | bool]:
+    """Parse ``exim -bP router NAME`` output: ``name = value`` or ``name`` / ``no_name``."""
+    out: dict[str, str | bool] = {}
+    for line in text.splitlines():
+        if " = " in line or line.endswith(" ="):
+            name, _, value = line.partition(" =")
+            out[name.strip()] = value.strip()
+        elif line.strip():
+            word = line.strip()
+            if word.startswith("no_"):
+                out[word[3:]] = False
+            else:
+                out[word] = True
+    return out
+
+
+def bt_blocks(text: str) -> dict[str, list[str]]:
+    """Split ``exim -bt`` output into blocks keyed by the address line that starts each."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("LOG:"):
+            continue
+        if not line.startswith(" "):
+            current = blocks.setdefault(line.strip(), [])
+        elif current is not None:
+            current.append(line.strip())
+    return blocks
+
+
+def bt_route(blocks: dict[str, list[str]], address: str) -> tuple[str | None, str | None, str | None]:
+    """(router, transport, pipe command) that ``-bt`` shows for an address."""
+    for header, lines in blocks.items():
+        if header == address or header.startswith(address + " "):
+            command = None
+            m = re.match(re.escape(address) + r" -> \|(.*)\Z", header)
+            if m:
+                command = m.group(1)
+            router = transport = None
+            for line in lines:
+                m = re.search(r"router = ([^,\s]+)", line)
+                router = m.group(1) if m else router
+                m = re.search(r"transport = (\S+)", line)
+                transport = m.group(1) if m else transport
+            return router, transport, command
+    return None, None, None
