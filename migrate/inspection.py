@@ -17,6 +17,7 @@ from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.base import Tree
 from migrate.parsers.exim import parse_exim
 from migrate.parsers.exim_model import read_exim
+from migrate.parsers.mailman import read_mailman
 from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
 from migrate.sources import LocalTree
 
@@ -75,6 +76,12 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
     findings += accounts.findings
 
     _inspect_mta(tree, inv, exim_defines)
+    users = {a.id: a.name for a in inv.host.accounts if a.kind == "user"}
+    groups = {a.id: a.name for a in inv.host.accounts if a.kind == "group"}
+    mailman = read_mailman(tree, users, groups)
+    inv.mailman = mailman.mailman
+    inv.lists = mailman.lists
+    findings += mailman.findings
     return inv
 
 

@@ -1120,10 +1120,17 @@ def small(tree: Tree) -> dict[str, Any]:
                     mta="lists.smallclub.example")
     rec = build_list(tree, spec, host_root="small", with_last=False,
                      bad_dates=[(12, "GMT+00:00")])
+    # Mailman's qrunners refuse to start without the site list (MAILMAN_SITE_LIST), so even
+    # a one-list host has it: private, unadvertised, a handful of posts.
+    site = ListSpec("mailman", b"Mailman", "lists.smallclub.example", dt(2019, 3, 2, 18, 55, 0),
+                    "en", b"Mailman site list", b"Site-wide list; do not post.",
+                    ["chair@smallclub.example"], [], 1, 0, 3, (2019, 3), (2023, 6), 3,
+                    archive_private=1, advertised=False, subscribe_policy=3)
+    site_rec = build_list(tree, site, host_root="small", with_last=False)
     return {"host": "small", "hostname": "lists.smallclub.example", "os": "FreeBSD 13.2-RELEASE",
             "mailman_version": "2.1.29", "email_domains": ["lists.smallclub.example"],
-            "lists": {"members": rec}, "findings_planted": {}, "shunt_files": [],
-            "secrets": sorted(set(rec["secrets"]))}
+            "lists": {"members": rec, "mailman": site_rec}, "findings_planted": {},
+            "shunt_files": [], "secrets": sorted(set(rec["secrets"] + site_rec["secrets"]))}
 
 
 # ---------------------------------------------------------------------------
