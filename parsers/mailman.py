@@ -491,12 +491,15 @@ def read_mailman(tree: Tree, users: dict[int, str] | None = None,
                "Mailman upgrades it when it first loads the list; after the copy, run "
                "`bin/list_lists` once on the new host as _mailman to do that.",
                ml.source.file if ml.source else None)
-    site = mm.settings.site_list if mm.settings else None
-    if site and site not in {ml.name for ml in result.lists}:
+    # Defaults.py's MAILMAN_SITE_LIST is 'mailman' unless mm_cfg.py changes it.
+    site = (mm.settings.site_list if mm.settings else None) or "mailman"
+    if site not in {ml.name for ml in result.lists}:
         _f(result, "mailman.no-site-list", Severity.ERROR,
            f"the site list {site} (MAILMAN_SITE_LIST) does not exist",
            "Mailman's qrunners refuse to start without it: create it on the new host with "
            "`bin/newlist` only if it was never there, or copy it with the other lists.",
-           mm.settings.sources.get("MAILMAN_SITE_LIST", Source(cfg_path or prefix)).file)
+           (mm.settings.sources["MAILMAN_SITE_LIST"].file
+            if mm.settings and "MAILMAN_SITE_LIST" in mm.settings.sources
+            else cfg_path or prefix))
     result.mailman = mm
     return result
