@@ -6,6 +6,7 @@ an alias can hold ``[bold]``), so every such value goes through ``Text``.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console
@@ -14,7 +15,10 @@ from rich.text import Text
 
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
 
-out = Console(highlight=False, soft_wrap=False)
+# On a terminal rich uses its width; into a file or pipe, 120 columns (or $COLUMNS) rather than
+# rich's 80, so that tables of paths stay readable in a saved report.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 120)
+out = Console(highlight=False, soft_wrap=False, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 #: Mailman 2's ten addresses per list, as suffixes of the list name.
@@ -92,6 +96,7 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
                           Text(str(alias.source) if alias.source else ""))
         out.print(table)
 
+    _lists_summary(inv)
     findings_table(inv.findings)
     counts = {s: 0 for s in Severity}
     for f in inv.findings:
@@ -157,6 +162,34 @@ def _mta_summary(inv: Inventory) -> None:
                       f"port(s) {', '.join(map(str, ports))}")
     if extras:
         out.print(Text("; ".join(extras)))
+
+
+def _lists_summary(inv: Inventory) -> None:
+    if inv.mailman:
+        mm = inv.mailman
+        out.print(Text(f"Mailman {mm.version or '(version unknown)'} ({mm.layout}) at "
+                       f"{mm.prefix}, data in {mm.var_prefix}"))
+    if not inv.lists:
+        return
+    archives = {a.list_name: a for a in inv.archives}
+    table = Table(title=f"Lists ({len(inv.lists)})", title_justify="left")
+    for col in ("list", "host", "members", "archive", "posts", "months", "held", "since"):
+        table.add_column(col, no_wrap=True,
+                         justify="right" if col in ("members", "posts", "months", "held")
+                         else "left")
+    for ml in inv.lists:
+        archive = archives.get(ml.name)
+        kind = "off" if ml.archive is False else ("private" if ml.archive_private else "public")
+        members = f"{ml.members.regular_count}+{ml.members.digest_count}"
+        table.add_row(
+            Text(ml.name), Text(ml.host_name or ""), Text(members), Text(kind),
+            Text(str(archive.messages) if archive else "-"),
+            Text(str(len(archive.months)) if archive else "-"),
+            Text(str(ml.held_count + ml.pending_count)),
+            Text(ml.created_at.strftime("%Y-%m-%d") if ml.created_at else ""))
+    out.print(table)
+    out.print(Text("members: regular+digest; held: held posts and requests plus pending "
+                   "confirmations", style="dim"))
 
 
 def findings_table(findings: list[Finding]) -> None:
