@@ -225,27 +225,40 @@ def _roles(cfg: EximConfig, mta: Mta, domains: _Domains) -> None:
 
 
 def _smarthost(cfg: EximConfig, mta: Mta, domains: _Domains) -> None:
+    """The relay for outgoing mail: the first manualroute router with a catch-all rule."""
     for d in cfg.routers:
         if d.driver != "manualroute":
             continue
-        route = d.value("route_list") or d.value("route_data") or ""
-        for rule in split_list(route) if d.value("route_list") else [route]:
+        hosts = None
+        for rule in (d.value("route_list") or "").split(";"):  # rules are ;-separated
             words = rule.split()
-            if d.value("route_list"):
-                if len(words) < 2 or words[0] not in ("*", "!+local_domains"):
-                    continue
+            if len(words) >= 2 and words[0] == "*":
                 hosts = words[1]
-            else:
-                hosts = words[0] if words else ""
-            host = split_list(hosts.replace(":", " : ", 1))[0] if hosts else ""
-            if not host or "$" in host:
-                continue
-            port = None
-            transport = cfg.transport(d.value("transport") or "")
-            if transport and transport.value("port") and transport.value("port").isdigit():
-                port = int(transport.value("port"))
-            mta.smarthost = Smarthost(host, port, d.name, d.source)
-            return
+                break
+        route_data = (d.value("route_data") or "").split()
+        if hosts is None and route_data and "$" not in route_data[0]:
+            hosts = route_data[0]
+        items = split_list(hosts) if hosts else []  # hosts are :-separated, :: a literal colon
+        if not items:
+            continue
+        host, port = _host_port(items[0])
+        transport = cfg.transport(d.value("transport") or "")
+        tport = transport.value("port") if transport else None
+        if port is None and tport and tport.isdigit():
+            port = int(tport)
+        mta.smarthost = Smarthost(host, port, d.name, d.source)
+        return
+
+
+def _host_port(item: str) -> tuple[str, int | None]:
+    """``name:port``, ``[address]:port`` or a bare host (an IPv6 address stays whole)."""
+    m = re.match(r"\[([^\]]+)\](?::(\d+))?\Z", item)
+    if m:
+        return m.group(1), int(m.group(2)) if m.group(2) else None
+    head, sep, tail = item.rpartition(":")
+    if sep and tail.isdigit() and ":" not in head:
+        return head, int(tail)
+    return item, None
 
 
 def _tls_and_listeners(cfg: EximConfig, mta: Mta) -> None:

@@ -264,3 +264,17 @@ def test_unsupported_features_each_have_a_hint_and_line(tree_factory):
     assert "filter-rspamd" in got["exim.content-scanning"].hint
     assert "submission" in got["exim.authenticators"].hint
     assert "filter-dkimsign" in got["exim.dkim-signing"].hint
+
+
+def test_smarthost_from_route_list_rules_and_route_data(tree_factory):
+    text = ("begin routers\nr1:\n  driver = manualroute\n"
+            "  route_list = special.example other.example ; * relay.example.net::2526 byname\n"
+            "  transport = t\nbegin transports\nt:\n  driver = smtp\n")
+    cfg, tree = _parse(tree_factory, text)
+    sh = read_exim(cfg, tree).mta.smarthost
+    assert (sh.host, sh.port, sh.router) == ("relay.example.net", 2526, "r1")
+    text = ("begin routers\nr2:\n  driver = manualroute\n  route_data = [2001:db8::25]:587\n"
+            "  transport = t\nbegin transports\nt:\n  driver = smtp\n")
+    cfg, tree = _parse(tree_factory, text, name="data")
+    sh = read_exim(cfg, tree).mta.smarthost
+    assert (sh.host, sh.port) == ("2001:db8::25", 587)
