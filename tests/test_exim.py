@@ -273,7 +273,7 @@ def test_smarthost_from_route_list_rules_and_route_data(tree_factory):
     cfg, tree = _parse(tree_factory, text)
     sh = read_exim(cfg, tree).mta.smarthost
     assert (sh.host, sh.port, sh.router) == ("relay.example.net", 2526, "r1")
-    text = ("begin routers\nr2:\n  driver = manualroute\n  route_data = [2001:db8::25]:587\n"
+    text = ("begin routers\nr2:\n  driver = manualroute\n  route_data = <; [2001:db8::25]:587\n"
             "  transport = t\nbegin transports\nt:\n  driver = smtp\n")
     cfg, tree = _parse(tree_factory, text, name="data")
     sh = read_exim(cfg, tree).mta.smarthost
