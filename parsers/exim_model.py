@@ -236,6 +236,8 @@ def _smarthost(cfg: EximConfig, mta: Mta, domains: _Domains) -> None:
                 hosts = words[1]
                 break
         route_data = (d.value("route_data") or "").split()
+        if route_data and len(route_data[0]) == 2 and route_data[0].startswith("<"):
+            route_data = [" ".join(route_data[:2])] + route_data[2:]  # "<; host ; host"
         if hosts is None and route_data and "$" not in route_data[0]:
             hosts = route_data[0]
         items = split_list(hosts) if hosts else []  # hosts are :-separated, :: a literal colon
