@@ -28,7 +28,7 @@ test: install-test
 	MIGRATE_REQUIRE_TOOLS=1 $(BIN)/python -m pytest
 
 perf: install-test
-	$(BIN)/python -m pytest tests/perf -m perf -s
+	$(BIN)/python -m pytest -m perf -s tests/perf/bench_*.py
 
 clean:
 	rm -rf $(VENV) .cache demo build *.egg-info .pytest_cache .hypothesis

@@ -41,6 +41,7 @@ class LocalTree:
             return cached
         pending = [p for p in path.split("/") if p][::-1]  # a stack: next component last
         done: list[str] = []
+        local_done = self.root  # the local path of ``done``, built up one component at a time
         hops = 0
         while pending:
             comp = pending.pop()
@@ -49,14 +50,27 @@ class LocalTree:
             if comp == "..":
                 if done:
                     done.pop()
+                    local_done = os.path.join(self.root, *done)
                 continue
-            local = os.path.join(self.root, *done, comp)
+            local = os.path.join(local_done, comp)
             try:
-                is_link = os.path.islink(local)
-            except OSError:
-                is_link = False
-            if not is_link:
+                info = os.lstat(local)
+            except (OSError, ValueError):
+                info = None
+            if info is None:
+                # missing (or unreadable): nothing below it can be a link; the rest is
+                # taken as it stands, with "." and ".." applied lexically
                 done.append(comp)
+                for rest in reversed(pending):
+                    if rest == "..":
+                        if done:
+                            done.pop()
+                    elif rest != ".":
+                        done.append(rest)
+                break
+            if not st.S_ISLNK(info.st_mode):
+                done.append(comp)
+                local_done = local
                 continue
             hops += 1
             if hops > _MAX_SYMLINK_HOPS:
@@ -64,6 +78,7 @@ class LocalTree:
             target = os.readlink(local)
             if target.startswith("/"):
                 done = []
+            local_done = os.path.join(self.root, *done)
             pending.extend([p for p in target.split("/") if p][::-1])
         result = "/" + "/".join(done)
         self._resolved[key] = result

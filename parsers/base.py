@@ -79,7 +79,15 @@ class TextFile:
     findings: list[Finding] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        return self.text.splitlines() if self.text else []
+        """The file's lines, broken at ``\\n`` only (as Exim and sh read them; ``str.splitlines``
+        would also break at form feeds, ``\\x85`` and other characters that legacy 8-bit files
+        hold inside lines), with a CR before the newline removed."""
+        if not self.text:
+            return []
+        lines = self.text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def read_text(tree: Tree, path: str, role: str, *, required: bool = True) -> TextFile:

@@ -453,6 +453,7 @@ def _parse_lines(reader: EximReader, path: str) -> EximConfig:
     cfg = EximConfig(path)
     section = "main"
     seen_sections: set[str] = set()
+    driver_names: dict[str, set[str]] = {}
     current: Driver | None = None
     acl_name: str | None = None
     statement: AclStatement | None = None
@@ -508,12 +509,14 @@ def _parse_lines(reader: EximReader, path: str) -> EximConfig:
             if m and not m.group(2):
                 close_driver()
                 drivers = getattr(cfg, section)
-                if any(d.name == m.group(1) for d in drivers):
+                names = driver_names.setdefault(section, set())
+                if m.group(1) in names:
                     finding("exim.duplicate-driver", Severity.ERROR,
                             f"there are two {section} called {m.group(1)}",
                             "Rename one; Exim refuses to start.", line.source)
                 current = Driver(m.group(1), kind, source=line.source)
                 drivers.append(current)
+                names.add(m.group(1))
                 continue
             opt = parse_option(line)
             if current is None:

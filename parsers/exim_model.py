@@ -32,6 +32,8 @@ MAILMAN_ACTIONS = {
 _SUFFIX_ACTION = {suffix: action for action, suffix in MAILMAN_ACTIONS.items()}
 _LOCAL_PART_VARS = ("$local_part", "${local_part}")
 _DOMAIN_VARS = ("$domain", "${domain}")
+#: A host name or address as route_list gives one (expansions kept: they are resolved later).
+_HOSTISH = re.compile(r"[\w.:$%{}\-]+\Z")
 _HIDDEN = "<hidden>"
 
 
@@ -244,9 +246,11 @@ def _smarthost(cfg: EximConfig, mta: Mta, domains: _Domains) -> None:
         if not items:
             continue
         host, port = _host_port(items[0])
+        if not _HOSTISH.match(host):
+            continue  # "<" from "* <;" (the ; ends the rule): Exim cannot look it up either
         transport = cfg.transport(d.value("transport") or "")
         tport = transport.value("port") if transport else None
-        if port is None and tport and tport.isdigit():
+        if port is None and tport and _is_port(tport):
             port = int(tport)
         mta.smarthost = Smarthost(host, port, d.name, d.source)
         return
@@ -258,7 +262,7 @@ def _host_port(item: str) -> tuple[str, int | None]:
     if m:
         return m.group(1), int(m.group(2)) if m.group(2) else None
     head, sep, tail = item.rpartition(":")
-    if sep and tail.isdigit() and ":" not in head:
+    if sep and _is_port(tail) and ":" not in head:
         return head, int(tail)
     return item, None
 
@@ -270,7 +274,7 @@ def _tls_and_listeners(cfg: EximConfig, mta: Mta) -> None:
         mta.tls = TlsFiles(cert.value if cert else None, key.value if key else None,
                            (cert or key).source)  # type: ignore[union-attr]
     ports_opt = cfg.main_option("daemon_smtp_ports") or cfg.main_option("daemon_smtp_port")
-    ports = _ports(ports_opt.value if ports_opt else "") or [25]
+    ports = _ports(ports_opt.value if ports_opt and ports_opt.value else "") or [25]
     tls_ports = _ports(cfg.main_value("tls_on_connect_ports") or "")
     iface_opt = cfg.main_option("local_interfaces")
     source = (iface_opt or ports_opt).source if (iface_opt or ports_opt) else None
@@ -281,11 +285,16 @@ def _tls_and_listeners(cfg: EximConfig, mta: Mta) -> None:
             mta.listeners.append(Listener(address, p, source))
 
 
+def _is_port(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` admits superscripts that ``int`` refuses), 1-65535."""
+    return text.isascii() and text.isdigit() and 0 < int(text) < 65536
+
+
 def _ports(value: str) -> list[int]:
     names = {"smtp": 25, "submission": 587, "smtps": 465, "ssmtp": 465}
     out = []
     for item in split_list(value):
-        if item.isdigit():
+        if _is_port(item):
             out.append(int(item))
         elif item in names:
             out.append(names[item])
@@ -333,6 +342,14 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
         if path is None:
             continue
         pipe_transport = d.value("pipe_transport")
+        if not path.startswith(("/", "$")):
+            _finding(result, "exim.lookup-relative-path", Severity.ERROR,
+                     f"router {d.name} looks up {path!r} with lsearch, a relative file name: Exim "
+                     "opens it relative to its working directory, which differs between the "
+                     "daemon and a queue runner, so which file it reads is unknown",
+                     "Give the alias file's absolute path in the router's data option and "
+                     "inspect again; until then its aliases are not in the inventory.", d.source)
+            continue
         if any(v in path for v in _DOMAIN_VARS):
             _virtual_tables(d, path, pipe_transport, router_domains, tree, mta, domains,
                             result, seen_tables)
