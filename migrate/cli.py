@@ -21,7 +21,7 @@ import typer
 from migrate import __version__, codec, ui
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import write_atomic
-from migrate.inspection import exit_code_for, inspect_tree, open_local_root
+from migrate.inspection import exit_code_for, inspect_tree, no_progress, open_local_root
 from migrate.model import Origin
 
 app = typer.Typer(
@@ -152,9 +152,11 @@ def inspect(
         assert root is not None
         root_text = str(root)
         tree = open_local_root(root_text)
-        inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)),
-                           exim_defines=_defines(define or []))
         target = output if output is not None else (None if as_json else "inventory.yaml")
+        inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)),
+                           exim_defines=_defines(define or []),
+                           progress=no_progress if as_json or target == "-"
+                           else ui.archive_progress)
         if target == "-":
             ui.plain_stdout(codec.dump_yaml(inv))
         elif target is not None:

@@ -6,8 +6,11 @@ their results into one ``Inventory`` and knows nothing about any file format its
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Callable, Iterator
+from typing import ContextManager
 
 from migrate import __version__, model
 from migrate.errors import Exit, MigrateError
@@ -18,6 +21,7 @@ from migrate.parsers.base import Tree
 from migrate.parsers.exim import parse_exim
 from migrate.parsers.exim_model import read_exim
 from migrate.parsers.mailman import read_mailman
+from migrate.parsers.pipermail import inspect_archive, mbox_size
 from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
 from migrate.sources import LocalTree
 
@@ -53,11 +57,22 @@ def open_local_root(root: str) -> LocalTree:
     return LocalTree(root)
 
 
+#: ``progress(total_bytes)`` gives a context whose value is called as ``advance(label, done)``.
+ProgressFactory = Callable[[int], ContextManager[Callable[[str, int], None]]]
+
+
+@contextlib.contextmanager
+def no_progress(total: int) -> Iterator[Callable[[str, int], None]]:
+    yield lambda label, done: None
+
+
 def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
-                 exim_defines: dict[str, str] | None = None) -> Inventory:
+                 exim_defines: dict[str, str] | None = None,
+                 progress: ProgressFactory = no_progress) -> Inventory:
     """Read everything the parsers know from ``tree`` into a new inventory.
 
-    ``exim_defines`` are Exim ``-D NAME=VALUE`` macro overrides.
+    ``exim_defines`` are Exim ``-D NAME=VALUE`` macro overrides; ``progress`` shows the
+    archive scans (the only long work) as they go.
     """
     inv = Inventory(
         schema_version=model.SCHEMA_VERSION,
@@ -82,7 +97,51 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
     inv.mailman = mailman.mailman
     inv.lists = mailman.lists
     findings += mailman.findings
+    if inv.mailman is not None:
+        _inspect_archives(tree, inv, users, groups, inv.collected_at, progress)
     return inv
+
+
+def _inspect_archives(tree: Tree, inv: Inventory, users: dict[int, str],
+                      groups: dict[int, str], now: dt.datetime,
+                      progress: ProgressFactory) -> None:
+    """Each list's archive, then archive folders that belong to no list."""
+    assert inv.mailman is not None
+    var = inv.mailman.var_prefix
+    sizes = {ml.name: mbox_size(tree, var, ml.name) for ml in inv.lists}
+    with progress(sum(sizes.values())) as advance:
+        done = 0
+        for ml in inv.lists:
+            base = done
+            result = inspect_archive(
+                tree, var, ml.name, archive_enabled=ml.archive, public=(
+                    None if ml.archive_private is None else not ml.archive_private),
+                volume_frequency=ml.archive_volume_frequency, now=now, users=users,
+                groups=groups, progress=lambda n, name=ml.name, base=base: advance(name, base + n))
+            done += sizes[ml.name]
+            advance(ml.name, done)
+            if result.scan is not None or result.archive.html_dir is not None \
+                    or result.archive.public_link is not None:
+                inv.archives.append(result.archive)
+            inv.findings.extend(result.findings)
+    _orphan_archives(tree, inv, var)
+
+
+def _orphan_archives(tree: Tree, inv: Inventory, var: str) -> None:
+    private = f"{var}/archives/private"
+    try:
+        entries = tree.list_dir(private)
+    except Exception:  # noqa: BLE001 - no archives folder: nothing to report
+        return
+    names = {ml.name for ml in inv.lists}
+    orphans = sorted({e[:-5] if e.endswith(".mbox") else e for e in entries
+                      if not e.startswith(".")} - names)
+    if orphans:
+        inv.findings.append(Finding(
+            "archive.orphan", Severity.INFO,
+            f"archives without a list: {', '.join(orphans)} (in {private})",
+            "Archives of deleted lists stay on disk; the archive sync copies them too. Delete "
+            "them on the old host first if they should not move.", Source(private)))
 
 
 def _inspect_mta(tree: Tree, inv: Inventory, defines: dict[str, str] | None) -> None:

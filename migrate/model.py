@@ -413,30 +413,55 @@ class MailingList:
 
 @dataclass
 class ArchiveMonth:
+    """Posts in the mbox filed under one calendar month."""
+
     month: str  # "YYYY-MM"
-    messages: int = 0  # posts in the mbox dated in this month
-    html: bool = False  # a pipermail month folder exists
-    html_articles: int = 0
-    txt: bool = False
-    txt_gz: bool = False
+    messages: int = 0
+
+
+@dataclass
+class ArchiveVolume:
+    """One pipermail volume (a folder of the HTML archive) and the mbox posts that belong in it.
+
+    Volume names follow the list's ``archive_volume_frequency``: ``2007`` (yearly),
+    ``2007-March`` (monthly, the default), ``2007q1`` (quarterly), ``Week-of-Mon-20070305``
+    (weekly), ``20070305`` (daily).
+    """
+
+    name: str
+    messages: int = 0  # mbox posts that pipermail files under this volume
+    html: bool = False  # the volume folder exists
+    html_articles: int = 0  # NNNNNN.html files in it
+    txt: bool = False  # NAME.txt beside it
+    txt_gz: bool = False  # NAME.txt.gz beside it
 
 
 @dataclass
 class Archive:
+    """A list's pipermail archive: the mbox (the source of truth) and the HTML built from it."""
+
     list_name: str
+    public: bool | None = None  # from the list's archive_private
+    volume_frequency: int | None = None  # 0 yearly, 1 monthly, 2 quarterly, 3 weekly, 4 daily
     mbox_path: str | None = None
     bytes: int = 0
     sha256: str | None = None
-    messages: int = 0
+    messages: int = 0  # posts: full Unix-from lines at a post boundary (see parsers/pipermail)
     first_date: _dt.datetime | None = None
     last_date: _dt.datetime | None = None
     undated: int = 0
     implausible_dates: int = 0
+    missing_date_header: int = 0
+    bad_date_header: int = 0  # a Date: header no parser understood (another date was used)
     embedded_separators: int = 0  # body lines Mailman's archiver would have split on
+    loose_from_lines: int = 0  # other unescaped body lines starting "From "
     months: list[ArchiveMonth] = field(default_factory=list)
     html_dir: str | None = None
+    volumes: list[ArchiveVolume] = field(default_factory=list)  # mbox and HTML, by volume
+    html_articles: int = 0
     public_link: str | None = None
-    public_link_target: str | None = None
+    public_link_target: str | None = None  # as stored: usually absolute into the old prefix
+    public_mbox_link_target: str | None = None  # archives/public/NAME.mbox (PUBLIC_MBOX)
     files: list[FileMode] = field(default_factory=list)
     source: Source | None = None
 

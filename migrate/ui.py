@@ -6,10 +6,14 @@ an alias can hold ``[bold]``), so every such value goes through ``Text``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -31,6 +35,19 @@ _SEVERITY_STYLE = {
     Severity.ERROR: "red",
     Severity.BLOCKER: "bold white on red",
 }
+
+
+@contextlib.contextmanager
+def archive_progress(total: int) -> Iterator[Callable[[str, int], None]]:
+    """A progress bar over ``total`` archive bytes, on a terminal only; ``advance(list, done)``."""
+    if not out.is_terminal or total <= 0:
+        yield lambda label, done: None
+        return
+    columns = (TextColumn("scanning archive of {task.fields[list]:<16}"), BarColumn(),
+               DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out, transient=True) as bar:
+        task = bar.add_task("archives", total=total, list="")
+        yield lambda label, done: bar.update(task, completed=done, list=label)
 
 
 def error_line(message: str) -> None:
@@ -173,8 +190,11 @@ def _lists_summary(inv: Inventory) -> None:
         return
     archives = {a.list_name: a for a in inv.archives}
     table = Table(title=f"Lists ({len(inv.lists)})", title_justify="left")
-    for col in ("list", "host", "members", "archive", "posts", "months", "held", "since"):
-        table.add_column(col, no_wrap=True,
+    for col in ("list", "host", "owners", "members", "archive", "posts", "months", "held",
+                "since"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis",
+                         max_width=22 if col == "owners" else None,
+                         min_width=None if col in ("owners", "host") else len(col),
                          justify="right" if col in ("members", "posts", "months", "held")
                          else "left")
     for ml in inv.lists:
@@ -182,14 +202,17 @@ def _lists_summary(inv: Inventory) -> None:
         kind = "off" if ml.archive is False else ("private" if ml.archive_private else "public")
         members = f"{ml.members.regular_count}+{ml.members.digest_count}"
         table.add_row(
-            Text(ml.name), Text(ml.host_name or ""), Text(members), Text(kind),
+            Text(ml.name), Text(ml.host_name or ""),
+            Text((f"+{len(ml.owners) - 1} " if len(ml.owners) > 1 else "") + ml.owners[0]
+                 if ml.owners else "(none)"),
+            Text(members), Text(kind),
             Text(str(archive.messages) if archive else "-"),
             Text(str(len(archive.months)) if archive else "-"),
             Text(str(ml.held_count + ml.pending_count)),
             Text(ml.created_at.strftime("%Y-%m-%d") if ml.created_at else ""))
     out.print(table)
-    out.print(Text("members: regular+digest; held: held posts and requests plus pending "
-                   "confirmations", style="dim"))
+    out.print(Text("owners: +N more than the one shown; members: regular+digest; posts: in the archive mbox; months: months with "
+                   "posts; held: held posts and requests plus pending confirmations", style="dim"))
 
 
 def findings_table(findings: list[Finding]) -> None:

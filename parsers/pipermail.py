@@ -58,14 +58,17 @@ from __future__ import annotations
 import datetime as _dt
 import email.utils
 import hashlib
+import queue
 import re
+import sys
+import threading
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from migrate.model import Archive, ArchiveMonth, FileMode, Finding, Severity, Source
+from migrate.model import (Archive, ArchiveMonth, ArchiveVolume, FileMode, Finding, Severity,
+                           Source)
 from migrate.parsers.base import NotFound, Tree, TreeError
 
 UTC = _dt.timezone.utc
@@ -80,7 +83,6 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_EXAMPLES = 20
 #: inspect_archive counts lines (for exact line numbers in findings) up to this mbox size.
 LINE_NUMBER_LIMIT = 256 * 1024 * 1024
-_THREAD_HASH_MIN = 1024 * 1024  # smaller chunks are hashed in line
 
 # Python 2's mailbox.UnixMailbox._fromlinepattern, with groups around the date fields:
 # 1 weekday, 2 month, 3 day, 4 hour, 5 minute, 6 second, 7 year. Matched against one line
@@ -129,6 +131,7 @@ class MboxScan:
     first_date: _dt.datetime | None = None
     last_date: _dt.datetime | None = None
     months: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" -> posts, sorted
+    days: dict[str, int] = field(default_factory=dict)  # "YYYY-MM-DD" -> posts (day may be 31 Feb)
     undated: int = 0
     implausible_dates: int = 0
     missing_date_header: int = 0
@@ -220,49 +223,54 @@ class _Scanner:
         self.now = _as_utc(now)
         self.now_year = b"%04d" % self.now.year
         self.line_numbers = line_numbers
-        self.months: dict[tuple[bytes, bytes], int] = {}
+        self.days: dict[tuple[bytes, bytes, bytes], int] = {}
         self.offsets: dict[bytes, _dt.timedelta] = {}
-        # buf[0] is at file offset ``base``; ``lines_before`` newlines of the file precede it.
+        # buf[lo] is at file offset ``pos_lo``; ``lines_lo`` newlines of the file precede it.
         # Both start at -3: the first buffer begins with three virtual newlines.
-        self.base = -len(_VIRTUAL_START)
-        self.lines_before = -len(_VIRTUAL_START)
+        self.lo = 0
+        self.pos_lo = -len(_VIRTUAL_START)
+        self.lines_lo = -len(_VIRTUAL_START)
         self._lc_pos = 0
         self._lc_line = 0
 
-    def _line_of(self, buf: bytes, pos: int) -> int | None:
+    def _line_of(self, buf: bytearray, pos: int) -> int | None:
         if not self.line_numbers:
             return None
         self._lc_line += buf.count(b"\n", self._lc_pos, pos)
         self._lc_pos = pos
-        return self.lines_before + self._lc_line + 1
+        return self.lines_lo + self._lc_line + 1
 
-    def _example(self, kind: str, buf: bytes, pos: int, text: bytes | str, post: int) -> None:
+    def _example(self, kind: str, buf: bytearray, pos: int, text: bytes | bytearray | str,
+                 post: int) -> None:
         examples = self.scan.examples.setdefault(kind, [])
         if len(examples) >= MAX_EXAMPLES:
             return
-        if isinstance(text, bytes):
+        if not isinstance(text, str):
             text = text[:200].decode("ascii", "replace")
         text = " ".join(text.split())[:120]
-        examples.append(MboxExample(self.base + pos, post, text, self._line_of(buf, pos)))
+        examples.append(MboxExample(self.pos_lo + pos - self.lo, post, text,
+                                    self._line_of(buf, pos)))
 
-    def feed(self, buf: bytes, start: int, eof: bool) -> int:
-        """Scan the lines of ``buf`` after index ``start``; return the index to keep from.
+    def feed(self, buf: bytearray, lo: int, start: int, n: int, eof: bool) -> int:
+        """Scan the lines of ``buf[lo:n]`` after index ``start``; return the index to keep from.
 
-        ``buf[start - 2:start]`` is context (so an empty line before the next line can be
-        seen) and ``buf[start]`` is normally the newline before the first line not yet looked
-        at. The caller keeps ``buf[keep:]`` and calls again with ``start=2`` after appending
-        the next chunk: what is kept is an incomplete last line, or a post whose header block
-        has not ended yet (up to ``MAX_HEADER_BYTES``).
+        ``buf[lo]`` is the byte after what the previous call dropped. ``buf[start - 2:start]``
+        is context (so an empty line before the next line can be seen) and ``buf[start]`` is
+        normally the newline before the first line not yet looked at. The caller keeps
+        ``buf[keep:n]`` and calls again with that carry-over at the new ``lo`` followed by the
+        next chunk, and ``start = lo + 2``: what is kept is an incomplete last line, or a post
+        whose header block has not ended yet (up to ``MAX_HEADER_BYTES``).
         """
         scan = self.scan
-        self._lc_pos = self._lc_line = 0
-        n = len(buf)
-        stop = n if eof else buf.rfind(b"\n", start)
+        self.lo = lo
+        self._lc_pos = lo
+        self._lc_line = 0
+        stop = n if eof else buf.rfind(b"\n", start, n)
         find = buf.find
         match_separator = _SEPARATOR.match
         fast_date = _FAST_DATE.match
         month_number = _MONTH_NUMBER
-        months = self.months
+        days = self.days
         offsets = self.offsets
         now = self.now
         now_year = self.now_year
@@ -273,7 +281,7 @@ class _Scanner:
         for cand in _CANDIDATE.finditer(buf, start, stop):
             i = cand.start()
             p = i + 1
-            eol = find(b"\n", p)
+            eol = find(b"\n", p, n)
             if eol < 0:
                 eol = n
             sep = match_separator(buf, p, eol)
@@ -289,7 +297,7 @@ class _Scanner:
             # a separator; its header block ends at the first empty line
             if buf[eol - 1] == 13:
                 scan.crlf = True
-            hend = find(b"\n\n", eol)
+            hend = find(b"\n\n", eol, n)
             if scan.crlf:
                 crlf_end = find(b"\n\r\n", eol, hend if hend >= 0 else n)
                 if crlf_end >= 0:
@@ -302,9 +310,10 @@ class _Scanner:
                 hend = n
             messages += 1
             if scan.first_separator_offset is None:
-                scan.first_separator_offset = self.base + p
+                scan.first_separator_offset = self.pos_lo + p - lo
             groups = sep.groups()
             mon = groups[1]
+            day = groups[2]
             year = groups[6]
             # the Date: header
             date = None
@@ -359,9 +368,10 @@ class _Scanner:
             if not (b"1990" <= year <= now_year and mon in month_number):
                 if date is None:
                     continue
-                year, mon = b"%04d" % date.year, _MONTH_ABBR[date.month - 1]
-            key = (year, mon)
-            months[key] = months.get(key, 0) + 1
+                year, mon, day = (b"%04d" % date.year, _MONTH_ABBR[date.month - 1],
+                                  b"%d" % date.day)
+            key = (year, mon, day)
+            days[key] = days.get(key, 0) + 1
         scan.messages, scan.first_date, scan.last_date = messages, first, last
         if eof:
             return n
@@ -372,20 +382,20 @@ class _Scanner:
         else:
             keep = stop - 2
             if n - stop > MAX_LINE_BYTES:
-                if buf.startswith(b"From ", stop + 1):
+                if buf.startswith(b"From ", stop + 1, n):
                     scan.loose_from_lines += 1
                     self._example("loose", buf, stop + 1, buf[stop + 1:stop + 121], messages)
                 keep = n - 2
         self._drop(buf, keep)
         return keep
 
-    def _drop(self, buf: bytes, keep: int) -> None:
-        """Account for ``buf[:keep]``, which the caller discards."""
+    def _drop(self, buf: bytearray, keep: int) -> None:
+        """Account for ``buf[lo:keep]``, which the caller discards."""
         if self.line_numbers:
-            self.lines_before += buf.count(b"\n", 0, keep)
-        self.base += keep
+            self.lines_lo += buf.count(b"\n", self.lo, keep)
+        self.pos_lo += keep - self.lo
 
-    def _slow_date(self, buf: bytes, vstart: int, hend: int, p: int, post: int
+    def _slow_date(self, buf: bytearray, vstart: int, hend: int, p: int, post: int
                    ) -> _dt.datetime | None:
         value_match = _HEADER_VALUE.match(buf, vstart, hend)
         value = value_match.group(0) if value_match is not None else b""
@@ -399,10 +409,14 @@ class _Scanner:
 
     def finish(self) -> None:
         months: dict[str, int] = {}
-        for (year, mon), count in self.months.items():
-            key = f"{int(year):04d}-{_MONTH_NUMBER[mon]:02d}"
-            months[key] = months.get(key, 0) + count
+        days: dict[str, int] = {}
+        for (year, mon, day), count in self.days.items():
+            month = f"{int(year):04d}-{_MONTH_NUMBER_ANY_CASE[mon]:02d}"
+            months[month] = months.get(month, 0) + count
+            key = f"{month}-{int(day):02d}"
+            days[key] = days.get(key, 0) + count
         self.scan.months = dict(sorted(months.items()))
+        self.scan.days = dict(sorted(days.items()))
 
 
 _VIRTUAL_START = b"\n\n\n"  # the file's first line then follows an empty line
@@ -413,56 +427,536 @@ def scan_mbox(stream: BinaryIO, path: str, *, now: _dt.datetime,
               chunk_size: int = CHUNK_SIZE, line_numbers: bool = False) -> MboxScan:
     """Count the posts of an mbox in one streaming pass (the rules are in the module docstring).
 
-    ``stream`` is read in chunks of ``chunk_size`` bytes until it returns ``b""``;
-    ``progress`` is called with the number of bytes read so far after each chunk. A read
-    error ends the scan with ``read_error`` set (the counts cover what was read); bad content
-    never raises. ``line_numbers`` adds exact line numbers to the examples, at the cost of a
-    newline count over the whole file. ``path`` is only recorded.
+    ``stream`` is read in chunks of ``chunk_size`` bytes until it is exhausted; ``progress``
+    is called with the number of bytes read so far after each chunk. A read error ends the
+    scan with ``read_error`` set (the counts cover what was read); bad content never raises.
+    ``line_numbers`` adds exact line numbers to the examples, at the cost of a newline count
+    over the whole file. ``path`` is only recorded.
+
+    Work is split between two threads: a helper reads each chunk and hashes it (``readinto``
+    and ``hashlib`` both release the GIL) while this thread scans the chunk before it. Memory
+    is flat: ``_BUFFERS`` buffers of ``chunk_size`` plus room for the carry-over (at most
+    about 1 MiB, kept just before the chunk it continues into), reused for the whole file.
     """
     scan = MboxScan(path, line_numbers=line_numbers)
     scanner = _Scanner(scan, now, line_numbers)
     digest = hashlib.sha256()
-    buf = _VIRTUAL_START
-    start = len(_VIRTUAL_START) - 1
+    slack = max(MAX_HEADER_BYTES, MAX_LINE_BYTES) + 16  # the carry-over always fits
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(_BUFFERS):
+        free.put(bytearray(slack + chunk_size))
+    full: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_and_hash, name="mbox-read",
+                              args=(stream, free, full, stop, slack, chunk_size, digest, scan),
+                              daemon=True)
+    # The helper needs the GIL briefly after every read and every hash; at the default
+    # switch interval (5 ms) it would wait for it most of the time. The interval is put back
+    # when the scan ends.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
+    reader.start()
+    carry = _VIRTUAL_START
     total = 0
     head = b""
-    pending: Future[None] | None = None
-    pool: ThreadPoolExecutor | None = None
     try:
         while True:
-            try:
-                data = stream.read(chunk_size)
-            except (OSError, ValueError) as exc:
-                scan.read_error = str(exc) or type(exc).__name__
-                data = b""
-            if pending is not None:
-                pending.result()  # one chunk in flight: memory stays bounded
-                pending = None
-            if not data:
+            item = full.get()
+            if item is None:
                 break
-            if len(data) >= _THREAD_HASH_MIN:
-                if pool is None:
-                    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mbox-sha256")
-                pending = pool.submit(digest.update, data)
-            else:
-                digest.update(data)
+            buf, got = item
+            lo = slack - len(carry)
+            buf[lo:slack] = carry
+            n = slack + got
             if len(head) < 1024:
-                head += data[:1024 - len(head)]
-            total += len(data)
-            buf += data
-            keep = scanner.feed(buf, start, eof=False)
-            buf = buf[keep:]
-            start = 2
+                head += bytes(buf[slack:slack + min(got, 1024 - len(head))])
+            total += got
+            keep = scanner.feed(buf, lo, lo + 2, n, eof=False)
+            carry = bytes(buf[keep:n])
+            free.put(buf)
             if progress is not None:
                 progress(total)
-        scanner.feed(buf, start, eof=True)
+        last = bytearray(carry)
+        scanner.feed(last, 0, 2, len(last), eof=True)
     finally:
-        if pending is not None:
-            pending.result()
-        if pool is not None:
-            pool.shutdown(wait=True)
+        stop.set()
+        free.put(bytearray(0))  # wake the reader if it waits for a buffer
+        reader.join()
+        sys.setswitchinterval(interval)
     scanner.finish()
     scan.nul_in_head = b"\0" in head
     scan.bytes = total
     scan.sha256 = digest.hexdigest()
     return scan
+
+
+_BUFFERS = 3  # one being read and hashed, one being scanned, one ready
+_SWITCH_INTERVAL = 0.0002  # seconds; measured: 8 MiB chunks, 5 ms 0.80 s, 1 ms 0.50, 0.2 ms 0.45 per 500 MB
+
+
+def _read_and_hash(stream: BinaryIO, free: queue.Queue, full: queue.Queue,
+                   stop: threading.Event, offset: int, size: int, digest, scan: MboxScan) -> None:
+    """The helper thread: fill free buffers at ``offset`` from the stream, hash, hand over.
+
+    Ends with ``None`` in ``full``: at the end of the stream, after a read error (recorded
+    in ``scan.read_error``) or when ``stop`` is set. Never raises.
+    """
+    try:
+        while not stop.is_set():
+            buf = free.get()
+            if stop.is_set() or not buf:
+                break
+            got = _fill(stream, buf, offset, size, scan)
+            if not got:
+                break
+            with memoryview(buf) as view:
+                digest.update(view[offset:offset + got])
+            full.put((buf, got))
+            if scan.read_error is not None:
+                break
+    except BaseException as exc:  # noqa: BLE001 - reported, the scan ends with what was read
+        scan.read_error = f"{type(exc).__name__}: {exc}"
+    finally:
+        full.put(None)
+
+
+def _fill(stream: BinaryIO, buf: bytearray, offset: int, size: int, scan: MboxScan) -> int:
+    """Read up to ``size`` bytes into ``buf[offset:]``; fewer only at the end of the stream.
+
+    Uses ``readinto`` when the stream has it, else ``read``. A read error is recorded in
+    ``scan.read_error`` and ends the filling.
+    """
+    view = memoryview(buf)
+    got = 0
+    readinto = getattr(stream, "readinto", None)
+    try:
+        while got < size:
+            if readinto is not None:
+                n = readinto(view[offset + got:offset + size])
+            else:
+                data = stream.read(size - got)
+                n = len(data) if data else 0
+                view[offset + got:offset + got + n] = data
+            if not n:
+                break
+            got += n
+    except (OSError, ValueError) as exc:
+        scan.read_error = str(exc) or type(exc).__name__
+    finally:
+        view.release()
+    return got
+
+
+# --- the archive of one list ---------------------------------------------------------------------
+
+#: archive_volume_frequency values (Mailman's Defaults.py) and how HyperArch names volumes.
+FREQUENCIES = {0: "yearly", 1: "monthly", 2: "quarterly", 3: "weekly", 4: "daily"}
+_VOLUME_PATTERNS = {
+    0: re.compile(r"\d{4}\Z"),
+    1: re.compile(r"\d{4}-(?:%s)\Z" % "|".join(MONTH_NAMES)),
+    2: re.compile(r"\d{4}q[1-4]\Z"),
+    3: re.compile(r"Week-of-Mon-\d{8}\Z"),
+    4: re.compile(r"\d{8}\Z"),
+}
+_ARTICLE = re.compile(r"\d{6}\.html\Z")
+
+
+def volume_name(day: _dt.date, frequency: int) -> str:
+    """The pipermail volume a post of ``day`` goes to (HyperArch.dateToVolName, C locale)."""
+    if frequency == 0:
+        return f"{day.year:04d}"
+    if frequency == 2:
+        return f"{day.year:04d}q{(day.month - 1) // 3 + 1}"
+    if frequency == 3:
+        monday = day - _dt.timedelta(days=day.weekday())
+        return f"Week-of-Mon-{monday:%Y%m%d}"
+    if frequency == 4:
+        return f"{day:%Y%m%d}"
+    return f"{day.year:04d}-{MONTH_NAMES[day.month - 1]}"
+
+
+def _volume_sort_key(name: str) -> tuple:
+    m = re.match(r"(\d{4})-(\w+)\Z", name)
+    if m and m.group(2) in MONTH_NAMES:
+        return (m.group(1), MONTH_NAMES.index(m.group(2)) + 1, name)
+    digits = re.sub(r"\D", "", name)
+    return (digits[:4], digits[4:], name)
+
+
+@dataclass
+class ArchiveResult:
+    archive: Archive
+    findings: list[Finding] = field(default_factory=list)
+    scan: MboxScan | None = None
+
+
+def archive_paths(var_prefix: str, list_name: str) -> tuple[str, str, str, str]:
+    """The mbox, the HTML folder, the public link and the public mbox link of a list."""
+    private = f"{var_prefix}/archives/private"
+    public = f"{var_prefix}/archives/public"
+    return (f"{private}/{list_name}.mbox/{list_name}.mbox", f"{private}/{list_name}",
+            f"{public}/{list_name}", f"{public}/{list_name}.mbox")
+
+
+def mbox_size(tree: Tree, var_prefix: str, list_name: str) -> int:
+    """The mbox's size in bytes (0 if it is missing), for progress totals."""
+    try:
+        st = tree.stat(archive_paths(var_prefix, list_name)[0])
+    except (TreeError, OSError):
+        return 0
+    return st.size if st.kind == "file" else 0
+
+
+def inspect_archive(tree: Tree, var_prefix: str, list_name: str, *, archive_enabled: bool | None,
+                    public: bool | None, volume_frequency: int | None, now: _dt.datetime,
+                    users: dict[int, str] | None = None, groups: dict[int, str] | None = None,
+                    progress: Callable[[int], None] | None = None) -> ArchiveResult:
+    """Everything about one list's archive: the mbox scan, the HTML volumes, the public link.
+
+    ``archive_enabled``, ``public`` and ``volume_frequency`` come from the list's config
+    (None when unknown). Never raises on bad content; problems are findings.
+    """
+    users = users or {}
+    groups = groups or {}
+    mbox_path, html_dir, link, mbox_link = archive_paths(var_prefix, list_name)
+    frequency = volume_frequency if volume_frequency in FREQUENCIES else 1
+    archive = Archive(list_name, public=public, volume_frequency=volume_frequency,
+                      source=Source(mbox_path))
+    result = ArchiveResult(archive)
+
+    def finding(fid: str, severity: Severity, message: str, hint: str, file: str,
+                line: int | None = None) -> None:
+        result.findings.append(Finding(fid, severity, message, hint, Source(file, line)))
+
+    for path in (f"{var_prefix}/archives/private/{list_name}.mbox", mbox_path, html_dir):
+        fm = _file_mode(tree, path, users, groups)
+        if fm is not None:
+            archive.files.append(fm)
+
+    scan = _scan_archive_mbox(tree, mbox_path, list_name, archive_enabled, now, progress,
+                              finding)
+    result.scan = scan
+    if scan is not None:
+        _copy_scan(scan, archive)
+        _scan_findings(scan, list_name, finding)
+
+    html_volumes = _html_volumes(tree, html_dir, list_name, archive, finding)
+    _compare_volumes(scan, html_volumes, frequency, volume_frequency, list_name, html_dir,
+                     archive, finding)
+    _public_links(tree, link, mbox_link, html_dir, list_name, public, archive_enabled, archive,
+                  users, groups, finding)
+    return result
+
+
+def _file_mode(tree: Tree, path: str, users: dict[int, str], groups: dict[int, str]
+               ) -> FileMode | None:
+    try:
+        s = tree.stat(path, follow=False)
+    except (TreeError, OSError):
+        return None
+    return FileMode(path, users.get(s.uid, str(s.uid)), groups.get(s.gid, str(s.gid)),
+                    f"{s.mode:04o}")
+
+
+def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabled: bool | None,
+                       now: _dt.datetime, progress: Callable[[int], None] | None,
+                       finding: Callable[..., None]) -> MboxScan | None:
+    try:
+        st = tree.stat(mbox_path)
+    except NotFound:
+        if archive_enabled:
+            finding("archive.mbox-missing", Severity.WARNING,
+                    f"list {list_name} archives posts, but its mbox {mbox_path} does not exist",
+                    "Normal for a list that never had a post; otherwise the archive's source "
+                    "is gone: copy the HTML as it is and do not run bin/arch --wipe on it "
+                    "(a rebuild from an empty mbox deletes every page).", mbox_path)
+        return None
+    except (TreeError, OSError) as exc:
+        finding("input.unreadable", Severity.ERROR, f"cannot read {mbox_path}: {exc}",
+                "Inspect as a user that can read the archives (Mailman's group).", mbox_path)
+        return None
+    if st.kind != "file":
+        finding("archive.mbox-not-a-file", Severity.ERROR,
+                f"the archive mbox {mbox_path} of list {list_name} is not a regular file",
+                "Look at what is there on the old host; Mailman appends posts to this file.",
+                mbox_path)
+        return None
+    try:
+        stream = tree.open(mbox_path)
+    except (TreeError, OSError) as exc:
+        finding("input.unreadable", Severity.ERROR, f"cannot read {mbox_path}: {exc}",
+                "Inspect as a user that can read the archives (Mailman's group).", mbox_path)
+        return None
+    with stream:
+        return scan_mbox(stream, mbox_path, now=now, progress=progress,
+                         line_numbers=st.size <= LINE_NUMBER_LIMIT)
+
+
+def _copy_scan(scan: MboxScan, archive: Archive) -> None:
+    archive.mbox_path = scan.path
+    archive.bytes = scan.bytes
+    archive.sha256 = scan.sha256
+    archive.messages = scan.messages
+    archive.first_date = scan.first_date
+    archive.last_date = scan.last_date
+    archive.undated = scan.undated
+    archive.implausible_dates = scan.implausible_dates
+    archive.missing_date_header = scan.missing_date_header
+    archive.bad_date_header = scan.bad_date_header
+    archive.embedded_separators = scan.embedded_separators
+    archive.loose_from_lines = scan.loose_from_lines
+    archive.months = [ArchiveMonth(month, count) for month, count in scan.months.items()]
+
+
+def _where(examples: list[MboxExample], limit: int = 3) -> str:
+    parts = []
+    for ex in examples[:limit]:
+        at = f"line {ex.line}" if ex.line is not None else f"byte {ex.offset}"
+        parts.append(f"{at} (post {ex.post}): {ex.text!r}")
+    more = f" and {len(examples) - limit} more" if len(examples) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _first_line(examples: list[MboxExample]) -> int | None:
+    return examples[0].line if examples else None
+
+
+def _scan_findings(scan: MboxScan, list_name: str, finding: Callable[..., None]) -> None:
+    path = scan.path
+    ex = scan.examples
+    if scan.read_error is not None:
+        finding("archive.mbox-read-error", Severity.ERROR,
+                f"reading {path} failed after {scan.bytes} bytes: {scan.read_error}",
+                "The counts cover only what was read. Check the disk and the file on the old "
+                "host, then inspect again.", path)
+    if scan.bytes == 0 and scan.read_error is None:
+        finding("archive.mbox-empty", Severity.INFO,
+                f"the archive mbox of list {list_name} is empty (0 bytes)",
+                "Nothing to copy; if the HTML archive has posts, keep it and never rebuild it "
+                "from this mbox.", path)
+        return
+    if scan.nul_in_head or (scan.messages == 0 and scan.bytes > 0):
+        what = "binary data (a NUL byte in its first KiB)" if scan.nul_in_head else \
+            "no post separator (a 'From sender date' line) at all"
+        finding("archive.mbox-not-mbox", Severity.ERROR,
+                f"{path} does not look like an mbox: {what}",
+                "Find out what replaced the archive (a restore gone wrong, a disk error) and "
+                "recover the mbox from a backup before the move; until then keep the HTML "
+                "archive as it is.", path)
+        if scan.messages == 0:
+            return
+    if scan.first_separator_offset:
+        finding("archive.mbox-leading-data", Severity.WARNING,
+                f"{path} has {scan.first_separator_offset} bytes before its first post",
+                "Mailman's bin/arch would read them as a post of their own; look at the start "
+                "of the file and remove what is not mail (keep a copy).", path, 1)
+    if scan.embedded_separators:
+        finding("archive.embedded-separator", Severity.WARNING,
+                f"{scan.embedded_separators} line(s) inside posts of list {list_name} look "
+                f"exactly like post separators: {_where(ex.get('embedded', []))}",
+                "The HTML archive is right as it is, but Mailman's bin/arch would split these "
+                f"posts in two if the archive is ever rebuilt (it would count "
+                f"{scan.messages + scan.embedded_separators} posts). Copy the HTML as it is; "
+                f"before any rebuild run `bin/cleanarch < {list_name}.mbox > fixed.mbox` and "
+                "check the result.", path, _first_line(ex.get("embedded", [])))
+    if scan.loose_from_lines:
+        finding("archive.unescaped-from", Severity.INFO,
+                f"{scan.loose_from_lines} body line(s) in the archive of list {list_name} start "
+                f"with an unescaped 'From ': {_where(ex.get('loose', []))}",
+                "Not post separators (they do not carry a sender and date), but mbox readers "
+                "that split at every 'From ' line (grep -c, Python's mailbox, a bin/arch "
+                "rebuild) count them as posts; `bin/cleanarch` escapes them.", path,
+                _first_line(ex.get("loose", [])))
+    if scan.undated:
+        finding("archive.undated-posts", Severity.WARNING,
+                f"{scan.undated} post(s) in the archive of list {list_name} have no usable "
+                f"date: {_where(ex.get('undated', []))}",
+                "They are counted but belong to no month; a rebuild files them under the "
+                "time of the rebuild.", path, _first_line(ex.get("undated", [])))
+    if scan.implausible_dates:
+        finding("archive.implausible-dates", Severity.INFO,
+                f"{scan.implausible_dates} post(s) in the archive of list {list_name} carry "
+                f"a date before 1990 or in the future: {_where(ex.get('implausible', []))}",
+                "Counted and filed by their separator's date where that is plausible; nothing "
+                "to do unless a rebuild is planned.", path, _first_line(ex.get("implausible", [])))
+    if scan.missing_date_header or scan.bad_date_header:
+        examples = ex.get("missing_date", []) + ex.get("bad_date", [])
+        finding("archive.bad-date-headers", Severity.INFO,
+                f"{scan.missing_date_header} post(s) without a Date: header and "
+                f"{scan.bad_date_header} with one no parser understood in the archive of list "
+                f"{list_name}: {_where(examples)}",
+                "Their separator line's date was used instead, as Mailman itself does; "
+                "nothing to do.", path, _first_line(examples))
+    if scan.crlf:
+        finding("archive.crlf", Severity.INFO,
+                f"the archive mbox of list {list_name} has CR LF line ends",
+                "Mailman writes LF; the file was probably edited or restored on another system. "
+                "The counts are right; rsync copies it byte for byte.", path)
+
+
+def _html_volumes(tree: Tree, html_dir: str, list_name: str, archive: Archive,
+                  finding: Callable[..., None]) -> dict[str, ArchiveVolume]:
+    """The volume folders and .txt/.txt.gz files of the HTML archive, with article counts."""
+    volumes: dict[str, ArchiveVolume] = {}
+    try:
+        entries = tree.list_dir(html_dir)
+    except NotFound:
+        return volumes
+    except (TreeError, OSError) as exc:
+        finding("input.unreadable", Severity.ERROR, f"cannot list {html_dir}: {exc}",
+                "Inspect as a user that can read the archives (Mailman's group).", html_dir)
+        return volumes
+    archive.html_dir = html_dir
+    any_pattern = [p for p in _VOLUME_PATTERNS.values()]
+    for entry in entries:
+        base = entry[:-7] if entry.endswith(".txt.gz") else entry[:-4] if entry.endswith(".txt") \
+            else entry
+        if not any(p.match(base) for p in any_pattern):
+            continue
+        vol = volumes.get(base)
+        if vol is None:
+            vol = volumes[base] = ArchiveVolume(base, messages=0)
+        if entry == base:
+            path = f"{html_dir}/{entry}"
+            if not tree.is_dir(path):
+                continue
+            vol.html = True
+            try:
+                vol.html_articles = sum(1 for n in tree.list_dir(path) if _ARTICLE.match(n))
+            except (TreeError, OSError) as exc:
+                finding("input.unreadable", Severity.ERROR, f"cannot list {path}: {exc}",
+                        "Inspect as a user that can read the archives.", path)
+        elif entry.endswith(".txt.gz"):
+            vol.txt_gz = True
+        else:
+            vol.txt = True
+    return volumes
+
+
+def _compare_volumes(scan: MboxScan | None, html: dict[str, ArchiveVolume], frequency: int,
+                     configured: int | None, list_name: str, html_dir: str, archive: Archive,
+                     finding: Callable[..., None]) -> None:
+    """Put mbox posts into volumes as pipermail would and compare them with the HTML."""
+    pattern = _VOLUME_PATTERNS[frequency]
+    foreign = sorted(n for n in html if not pattern.match(n))
+    mbox_volumes: dict[str, int] = {}
+    if scan is not None:
+        for day, count in scan.days.items():
+            try:
+                date = _dt.date.fromisoformat(day)
+            except ValueError:  # 31 Feb in a separator line: file it under its month
+                y, m, _d = (int(x) for x in day.split("-"))
+                date = _dt.date(y, m, 1)
+            name = volume_name(date, frequency)
+            mbox_volumes[name] = mbox_volumes.get(name, 0) + count
+    volumes = {n: v for n, v in html.items()}
+    for name, count in mbox_volumes.items():
+        vol = volumes.get(name)
+        if vol is None:
+            vol = volumes[name] = ArchiveVolume(name)
+        vol.messages = count
+    archive.volumes = sorted(volumes.values(), key=lambda v: _volume_sort_key(v.name))
+    archive.html_articles = sum(v.html_articles for v in archive.volumes)
+    if archive.html_dir is None:
+        if scan is not None and scan.messages and configured is not None:
+            finding("archive.html-missing", Severity.WARNING,
+                    f"list {list_name} has {scan.messages} archived posts but no HTML archive "
+                    f"({html_dir} does not exist)",
+                    f"Build it on the new host after the copy: `bin/arch {list_name}`.",
+                    html_dir)
+        return
+    if foreign:
+        finding("archive.volume-style-changed", Severity.INFO,
+                f"the HTML archive of list {list_name} has volumes named for another "
+                f"frequency than its {FREQUENCIES[frequency]} setting: "
+                f"{', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}",
+                "archive_volume_frequency was changed once; posts before the change stay in "
+                "the old volumes. Per-volume counts are compared for the current style only; "
+                f"`bin/arch --wipe {list_name}` would regroup every post.", html_dir)
+    if scan is None:
+        return
+    covered = [v for v in archive.volumes if pattern.match(v.name)]
+    no_html = [v for v in covered if v.messages and not v.html]
+    no_mbox = [v for v in covered if v.html and v.html_articles and not v.messages]
+    differ = [v for v in covered if v.html and v.messages and v.html_articles != v.messages]
+    if no_html:
+        posts = sum(v.messages for v in no_html)
+        finding("archive.html-volume-missing", Severity.WARNING,
+                f"{len(no_html)} volume(s) of list {list_name} hold {posts} post(s) in the mbox "
+                f"but have no HTML: {_names(no_html)}",
+                f"Those posts are not on the web today. After the copy, rebuild the HTML on the "
+                f"new host with `bin/arch --wipe {list_name}`; a rebuild renumbers the articles, "
+                "so links to single posts change.", html_dir)
+    if no_mbox:
+        finding("archive.mbox-volume-missing", Severity.WARNING,
+                f"{len(no_mbox)} HTML volume(s) of list {list_name} have articles but no post in "
+                f"the mbox: {_names(no_mbox)}",
+                "The mbox lost those posts (or they were filed by another date): copy the HTML "
+                f"as it is and do not run `bin/arch --wipe {list_name}`, which would delete "
+                "them; recover the posts into the mbox from a backup first.", html_dir)
+    if differ:
+        detail = ", ".join(f"{v.name} (mbox {v.messages}, HTML {v.html_articles})"
+                           for v in differ[:5])
+        finding("archive.volume-count-mismatch", Severity.INFO,
+                f"{len(differ)} volume(s) of list {list_name} have a different number of posts "
+                f"in the mbox and in the HTML: {detail}{' ...' if len(differ) > 5 else ''}",
+                "Usually posts deleted from the HTML by hand, or dates near a month's end "
+                "filed in the server's time zone; `bin/arch --wipe` after the copy makes the "
+                "HTML match the mbox (and renumbers articles).", html_dir)
+
+
+def _names(volumes: list[ArchiveVolume], limit: int = 6) -> str:
+    names = [v.name for v in volumes]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit
+                                       else "")
+
+
+def _public_links(tree: Tree, link: str, mbox_link: str, html_dir: str, list_name: str,
+                  public: bool | None, archive_enabled: bool | None, archive: Archive,
+                  users: dict[int, str], groups: dict[int, str],
+                  finding: Callable[..., None]) -> None:
+    target = None
+    try:
+        target = tree.readlink(link)
+        exists = target is not None or tree.exists(link)
+    except (TreeError, OSError):
+        exists = False
+    if target is not None:
+        archive.public_link = link
+        archive.public_link_target = target
+        fm = _file_mode(tree, link, users, groups)
+        if fm is not None:
+            archive.files.append(fm)
+        try:
+            points_home = tree.resolve(link) == tree.resolve(html_dir)
+        except (TreeError, OSError):
+            points_home = False
+        if not points_home:
+            finding("archive.public-link-dangling", Severity.WARNING,
+                    f"the public archive link {link} points to {target}, not to the list's "
+                    f"archive {html_dir}",
+                    "The plan recreates the link on the new host pointing to the new prefix; "
+                    "check why it points elsewhere here.", link)
+        if public is False:
+            finding("archive.public-link-on-private", Severity.WARNING,
+                    f"list {list_name} has a private archive, but {link} makes it public",
+                    "Mailman removes this link when an archive becomes private; it is not "
+                    "copied (the plan recreates links from archive_private only).", link)
+    elif exists:
+        finding("archive.public-link-not-link", Severity.WARNING,
+                f"{link} is not a symlink", "Mailman expects a symlink to the private archive "
+                "here; the plan recreates it as one.", link)
+    elif public and archive_enabled:
+        finding("archive.public-link-missing", Severity.WARNING,
+                f"list {list_name} has a public archive but no link {link}",
+                "The archive is not reachable under /pipermail/ today; the plan creates the "
+                "link on the new host, which publishes it (check that this is wanted).", link)
+    try:
+        mbox_target = tree.readlink(mbox_link)
+    except (TreeError, OSError):
+        mbox_target = None
+    if mbox_target is not None:  # Mailman makes it when PUBLIC_MBOX is on (and the list public)
+        archive.public_mbox_link_target = mbox_target
+        fm = _file_mode(tree, mbox_link, users, groups)
+        if fm is not None:
+            archive.files.append(fm)
