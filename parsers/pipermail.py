@@ -575,12 +575,16 @@ def volume_name(day: _dt.date, frequency: int) -> str:
     return f"{day.year:04d}-{MONTH_NAMES[day.month - 1]}"
 
 
-def _volume_sort_key(name: str) -> tuple:
+def _volume_sort_key(name: str) -> tuple[str, int, int, str]:
+    """Chronological order for volume names of any style: (year, month, day, name)."""
     m = re.match(r"(\d{4})-(\w+)\Z", name)
     if m and m.group(2) in MONTH_NAMES:
-        return (m.group(1), MONTH_NAMES.index(m.group(2)) + 1, name)
+        return (m.group(1), MONTH_NAMES.index(m.group(2)) + 1, 0, name)
+    m = re.match(r"(\d{4})q([1-4])\Z", name)
+    if m:
+        return (m.group(1), (int(m.group(2)) - 1) * 3 + 1, 0, name)
     digits = re.sub(r"\D", "", name)
-    return (digits[:4], digits[4:], name)
+    return (digits[:4], int(digits[4:6] or 0), int(digits[6:8] or 0), name)
 
 
 @dataclass
