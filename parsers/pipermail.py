@@ -23,6 +23,11 @@ Counting posts (the rule this project decided; see ``../shared/fixtures/README.m
   ``UnixMailbox`` would split at these, so a rebuild would cut the post in two (a warning).
   The rest (``From what I heard``) are loose From lines (info: a rebuild splits there too).
   ``>From `` lines are escaped and fine.
+* Why not count what ``bin/arch`` would (every ``From `` line, as ``grep -c '^From '``): the
+  HTML archive was not built that way. At delivery ``ArchRunner`` hands each post to
+  pipermail as one message and appends it to the mbox, so the HTML has one article per post,
+  which is what ``messages`` counts; only a rebuild re-splits the mbox, and findings give the
+  number it would reach (``messages + embedded_separators + loose_from_lines``).
 
 Dates:
 
@@ -758,9 +763,11 @@ def _scan_findings(scan: MboxScan, list_name: str, finding: Callable[..., None])
         finding("archive.embedded-separator", Severity.WARNING,
                 f"{scan.embedded_separators} line(s) inside posts of list {list_name} look "
                 f"exactly like post separators: {_where(ex.get('embedded', []))}",
-                "The HTML archive is right as it is, but Mailman's bin/arch would split these "
-                f"posts in two if the archive is ever rebuilt (it would count "
-                f"{scan.messages + scan.embedded_separators} posts). Copy the HTML as it is; "
+                "The HTML archive is right as it is, but Mailman's bin/arch splits at every "
+                "line starting 'From ' and would cut these posts in two if the archive is ever "
+                f"rebuilt (it would count "
+                f"{scan.messages + scan.embedded_separators + scan.loose_from_lines} posts, not "
+                f"{scan.messages}). Copy the HTML as it is; "
                 f"before any rebuild run `bin/cleanarch < {list_name}.mbox > fixed.mbox` and "
                 "check the result.", path, _first_line(ex.get("embedded", [])))
     if scan.loose_from_lines:

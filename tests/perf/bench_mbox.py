@@ -253,6 +253,7 @@ class Row:
     scanner: dict
     mailbox_seconds: float | None
     mailbox_count: int | None
+    sha256_seconds: float = 0.0
 
     @property
     def rss_mb(self) -> float:
@@ -293,6 +294,18 @@ def _grep(path: Path) -> int:
     return int(out.stdout)
 
 
+def _sha256(path: Path) -> str:
+    """SHA-256 of the file alone (read + hash, nothing else): the floor for any pass that
+    checksums every byte, as the scanner must."""
+    import hashlib
+    digest = hashlib.sha256()
+    buf = bytearray(8 << 20)
+    with open(path, "rb", buffering=0) as fh, memoryview(buf) as view:
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
 def _mailbox(path: Path) -> int:
     box = mailbox.mbox(str(path), create=False)
     try:
@@ -319,6 +332,7 @@ def run(sizes_mb, repeat: int = 3, mailbox_max_mb: int = 1000, out=sys.stdout) -
             gen = generate_mbox(path, size_mb * 1_000_000)
             _grep(path)  # warm the page cache
             grep_s, grep_n = _best(lambda: _grep(path), repeat)
+            sha_s, _ = _best(lambda: _sha256(path), repeat)
             best_scan = None
             for _ in range(repeat):
                 result = _scanner(path)
@@ -327,7 +341,8 @@ def run(sizes_mb, repeat: int = 3, mailbox_max_mb: int = 1000, out=sys.stdout) -
             mb_s = mb_n = None
             if size_mb <= mailbox_max_mb:
                 mb_s, mb_n = _best(lambda: _mailbox(path), 1)
-            row = Row(size_mb, gen, grep_s, grep_n, best_scan["seconds"], best_scan, mb_s, mb_n)
+            row = Row(size_mb, gen, grep_s, grep_n, best_scan["seconds"], best_scan, mb_s, mb_n,
+                      sha_s)
             rows.append(row)
             path.unlink()
             print(_format_row(row), file=out, flush=True)
@@ -340,21 +355,23 @@ def _format_row(row: Row) -> str:
     vs_mb = (f"{row.mailbox_seconds / row.scanner_seconds:6.1f}x"
              if row.mailbox_seconds is not None else "     -")
     return (f"{row.size_mb:>6} MB  {row.generated.messages:>9,} posts  grep {row.grep_seconds:7.2f} s"
+            f"  sha256 alone {row.sha256_seconds:5.2f} s"
             f"  mailbox.mbox {mb}  scanner {row.scanner_seconds:7.2f} s  "
             f"scanner/grep {row.scanner_seconds / row.grep_seconds:5.2f}x  "
             f"mailbox/scanner {vs_mb}  peak RSS {row.rss_mb:6.1f} MB")
 
 
 def summary(rows: list[Row]) -> str:
-    lines = ["", "size      posts       grep      mailbox.mbox  scanner   scan/grep  "
-                 "mbox/scan  RSS"]
+    lines = [""]
     for row in rows:
         lines.append(_format_row(row))
     if rows:
         worst_grep = max(r.scanner_seconds / r.grep_seconds for r in rows)
         with_mb = [r for r in rows if r.mailbox_seconds is not None]
+        floor = max(r.sha256_seconds / r.grep_seconds for r in rows)
         lines.append(f"goal scanner within 2x of grep: worst {worst_grep:.2f}x, "
-                     f"{'met' if worst_grep <= 2 else 'MISSED'}")
+                     f"{'met' if worst_grep <= 2 else 'MISSED'} (SHA-256 of the file alone "
+                     f"takes up to {floor:.2f}x grep's time on this machine)")
         if with_mb:
             least = min(r.mailbox_seconds / r.scanner_seconds for r in with_mb)
             lines.append(f"goal >= 10x faster than mailbox.mbox: least {least:.1f}x, "
