@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import tempfile
 import traceback
@@ -22,7 +23,9 @@ from migrate import __version__, codec, ui
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import write_atomic
 from migrate.inspection import exit_code_for, inspect_tree, no_progress, open_local_root
-from migrate.model import Origin
+from migrate.emitters.release import NEWEST_STABLE
+from migrate.model import Inventory, Origin
+from migrate.planning import build_plan, read_target_file, resolve_target, write_plan
 
 app = typer.Typer(
     name="migrate",
@@ -174,10 +177,13 @@ def inspect(
 
 
 PLAN_EXAMPLES = """\
-[bold]Example[/bold]
+[bold]Examples[/bold]
 
   Plan an IPv6-only OpenBSD host with an upstream smarthost:
-    [cyan]migrate plan inventory.yaml --ipv6 2001:db8:40::25 --smarthost smtp.example.net -o plan/[/cyan]
+    [cyan]migrate plan inventory.yaml --hostname lists.example.org --ipv6 2001:db8:40::25 --smarthost smtp.example.net -o plan/[/cyan]
+
+  The same from a settings file (flags still win), for an older release:
+    [cyan]migrate plan inventory.yaml --target target.yaml --openbsd 6.3 -o plan-6.3/[/cyan]
 """
 
 
@@ -188,19 +194,61 @@ def plan(
         "--target", help="Target settings (YAML); flags override it.")] = None,
     openbsd: Annotated[Optional[str], typer.Option(
         "--openbsd", metavar="RELEASE", help="OpenBSD release of the new host "
-        "(default: the newest stable).")] = None,
+        f"(default: {NEWEST_STABLE}, the newest stable release this version knows).")] = None,
     hostname: Annotated[Optional[str], typer.Option("--hostname", help="New host name.")] = None,
     ipv6: Annotated[Optional[list[str]], typer.Option("--ipv6", help="New IPv6 address(es).")] = None,
     ipv4: Annotated[Optional[list[str]], typer.Option("--ipv4", help="New IPv4 address(es).")] = None,
     smarthost: Annotated[Optional[str], typer.Option(
-        "--smarthost", help="Relay for outbound mail.")] = None,
+        "--smarthost", help="Relay for outbound mail (HOST or HOST:PORT).")] = None,
+    email_domain: Annotated[Optional[list[str]], typer.Option(
+        "--email-domain", help="A mail domain that moves (repeatable; default: the domains "
+        "that host lists).")] = None,
+    web_host: Annotated[Optional[str], typer.Option(
+        "--web-host", help="Host name of Mailman's web pages (default: DEFAULT_URL_HOST).")] = None,
     output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="The plan directory to write.")] = None,
+        "-o", "--output", help="The plan directory to write (default: plan).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan summary as JSON.")] = False,
 ) -> None:
-    """Turn an inventory and target settings into a plan directory to review."""
+    """Turn an inventory and target settings into a plan directory to review.
+
+    The directory holds the new host's files (smtpd.conf, aliases, httpd.conf, rc.conf.local,
+    Mailman settings) and plan.yaml for `migrate cutover`. Same input, same bytes. Exit 1 when
+    a blocker finding stands.
+    """
     with error_boundary():
-        _not_available("`migrate plan`")
+        inv = _read_inventory(str(inventory))
+        settings = read_target_file(str(target)) if target is not None else {}
+        flags = {"openbsd": openbsd, "hostname": hostname, "ipv6": ipv6, "ipv4": ipv4,
+                 "smarthost": smarthost, "email_domains": email_domain, "web_host": web_host}
+        tgt = resolve_target(inv, settings, flags, source=str(target or "flags"))
+        result = build_plan(inv, tgt)
+        out_dir = str(output or "plan")
+        write_plan(result, out_dir)
+        if as_json:
+            ui.plain_stdout(json.dumps({
+                "plan_dir": out_dir, "release": str(result.release),
+                "target": codec.to_data(result.target), "files": sorted(result.files),
+                "findings": [codec.to_data(f) for f in result.findings]}, indent=2) + "\n")
+        else:
+            ui.plan_summary(result, out_dir)
+        raise typer.Exit(int(Exit.FINDINGS if result.blockers() else Exit.OK))
+
+
+def _read_inventory(path: str) -> Inventory:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise MigrateError(f"cannot read the inventory: {exc.strerror}", file=path,
+                           code=Exit.INPUT, hint="write one with `migrate inspect`") from None
+    except UnicodeDecodeError:
+        raise MigrateError("the inventory is not UTF-8 text", file=path,
+                           code=Exit.INPUT) from None
+    try:
+        return codec.load_json(text) if text.lstrip().startswith("{") else codec.load_yaml(text)
+    except codec.CodecError as exc:
+        raise MigrateError(str(exc), file=path, line=exc.line, code=Exit.INPUT,
+                           hint="write it again with `migrate inspect`") from None
 
 
 CUTOVER_EXAMPLES = """\

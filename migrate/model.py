@@ -545,3 +545,29 @@ class Inventory:
 
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+
+# --- target settings (the input of `migrate plan`, beside the inventory) ----------------------
+
+
+@dataclass
+class Target:
+    """The new host, as the operator describes it (``--target target.yaml`` and flags).
+
+    ``migrate plan`` fills the defaults from the inventory before any emitter runs, so an
+    emitter sees every field set (or deliberately empty) and never guesses.
+    """
+
+    hostname: str  # the new host's name, e.g. "lists.example.org"
+    openbsd: str  # release, e.g. "7.8"
+    ipv6: list[str] = field(default_factory=list)  # the new host's addresses
+    ipv4: list[str] = field(default_factory=list)  # optional: the new host is often IPv6-only
+    smarthost: str | None = None  # relay for outbound mail ("host" or "host:port")
+    email_domains: list[str] = field(default_factory=list)  # mail domains that move
+    web_host: str | None = None  # the host name Mailman's web pages and archives are served as
+    front_door: bool = True  # the old host's IPv4 keeps forwarding mail and web to the new host
+    old_ipv4: list[str] = field(default_factory=list)  # the front door's addresses (from rc.conf)
+    dns_ttl: int = 300  # seconds, while moving
+    normal_ttl: int = 86400  # seconds, restored after the move
+    tls_certificate: str | None = None  # on the new host; default /etc/ssl/HOST.fullchain.pem
+    tls_key: str | None = None  # on the new host; default /etc/ssl/private/HOST.key

@@ -123,6 +123,33 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
     out.print(Text(f"{where}; {tally}"))
 
 
+def plan_summary(plan, out_dir: str) -> None:
+    """The human summary of ``migrate plan``: what was written, and the findings."""
+    t = plan.target
+    facts = Table(title="Plan", show_header=False, title_justify="left", box=None,
+                  pad_edge=False)
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("new host", Text(f"{t.hostname}, OpenBSD {plan.release}"))
+    facts.add_row("addresses", Text(", ".join(t.ipv6 + t.ipv4)))
+    facts.add_row("mail domains", Text(", ".join(t.email_domains) or "none"))
+    facts.add_row("web host", Text(t.web_host or ""))
+    facts.add_row("smarthost", Text(t.smarthost or "none (direct delivery by MX)"))
+    out.print(facts)
+    table = Table(title=f"Files in {out_dir}", title_justify="left")
+    table.add_column("file", overflow="fold")
+    table.add_column("lines", justify="right")
+    for path, text in plan.files.items():
+        table.add_row(Text(path), Text(str(text.count("\n"))))
+    out.print(table)
+    findings_table(plan.findings)
+    counts = {s: 0 for s in Severity}
+    for f in plan.findings:
+        counts[f.severity] += 1
+    tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
+    out.print(Text(f"plan written to {out_dir}; {tally}"))
+
+
 def _mta_summary(inv: Inventory) -> None:
     mta = inv.mta
     if mta.domains:

@@ -1,0 +1,154 @@
+"""Mailman on the new host: what to append to the package's ``mm_cfg.py``, and the commands to
+run once the lists are copied.
+
+The OpenBSD package is configured for ``localhost.my.domain``, so the URL and email hosts,
+one ``add_virtualhost`` per moved host pair, the public archive URL and the icon path are
+written explicitly. ``MTA = None``: OpenSMTPD reads ``/etc/mail/aliases``, which the plan
+writes; Mailman's Postfix mode would call ``postalias``, which OpenBSD does not have. Other
+literal site settings of the old ``mm_cfg.py`` are carried over, each re-written from its
+parsed value (so nothing from the old host reaches this Python file as code); settings that
+name the old host's paths are left out with a finding.
+
+After the copy: ``fix_url`` for every list (host_name and web_page_url live inside each
+config.pck), ``check_perms -f`` (owners and setgid bits after rsync), and a check that the
+mail wrapper's compiled group is ``_smtpd``, the user OpenSMTPD runs pipes as.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+
+from migrate.model import Finding, Inventory, Severity, Target
+
+from migrate.emitters.aliases import list_names
+from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_WRAPPER,
+                                     Emitted, is_domain)
+from migrate.emitters.httpd_conf import web_hosts
+from migrate.emitters.release import Release
+
+MM_CFG = f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"
+AFTER_COPY = "files/new/root/mailman-after-copy.sh"
+
+#: Settings this emitter writes itself, or that must not move as they are.
+_OWN = {"MTA", "DEFAULT_URL_HOST", "DEFAULT_EMAIL_HOST", "DEFAULT_URL_PATTERN",
+        "PUBLIC_ARCHIVE_URL", "IMAGE_LOGOS", "VIRTUAL_HOSTS", "POSTFIX_STYLE_VIRTUAL_DOMAINS",
+        "MAILMAN_SITE_LIST", "DEFAULT_SERVER_LANGUAGE"}
+_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}\Z")
+
+
+def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
+    out = Emitted()
+    settings = inv.mailman.settings if inv.mailman else None
+    scheme = "https" if target.tls_certificate else "http"
+    hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
+    url_host = hosts[0] if hosts else target.hostname
+    email_hosts = [d for d in target.email_domains if is_domain(d)]
+    email_host = (settings.default_email_host if settings and settings.default_email_host
+                  in email_hosts else (email_hosts[0] if email_hosts else target.hostname))
+    lines = [
+        f"# Appended to {MM_PREFIX}/Mailman/mm_cfg.py on {target.hostname} "
+        f"(OpenBSD {release}) by migrate,",
+        f"# from the settings of {inv.mailman.config_file if inv.mailman else 'mm_cfg.py'} "
+        f"on {inv.host.hostname or 'the old host'}.",
+        "",
+        "MTA = None  # OpenSMTPD reads /etc/mail/aliases (written by the plan)",
+        f"DEFAULT_URL_HOST = {url_host!r}",
+        f"DEFAULT_EMAIL_HOST = {email_host!r}",
+        f"DEFAULT_URL_PATTERN = {scheme + '://%s/mailman/'!r}",
+        f"PUBLIC_ARCHIVE_URL = {scheme + '://%(hostname)s/pipermail/%(listname)s'!r}",
+        "IMAGE_LOGOS = '/icons/'",
+        "add_virtualhost(DEFAULT_URL_HOST, DEFAULT_EMAIL_HOST)",
+    ]
+    pairs = [(vh.url_host, vh.email_host) for vh in (settings.virtual_hosts if settings else [])]
+    for url, mail in pairs:
+        if (url, mail) == (url_host, email_host) or mail not in email_hosts:
+            continue
+        if is_domain(url) and is_domain(mail):
+            lines.append(f"add_virtualhost({url!r}, {mail!r})")
+    if settings and settings.site_list and re.fullmatch(r"[a-z0-9][-+_.=a-z0-9]*",
+                                                        settings.site_list):
+        lines.append(f"MAILMAN_SITE_LIST = {settings.site_list!r}")
+    if settings and settings.server_language and re.fullmatch(r"[a-zA-Z_]{2,10}",
+                                                              settings.server_language):
+        lines.append(f"DEFAULT_SERVER_LANGUAGE = {settings.server_language!r}")
+    carried = _carried(settings, inv, out)
+    if carried:
+        lines += ["", "# Carried over from the old mm_cfg.py:"] + carried
+    out.files[MM_CFG] = "\n".join(lines) + "\n"
+    out.files[AFTER_COPY] = _after_copy(inv, target, url_host, hosts)
+    return out
+
+
+def _carried(settings, inv: Inventory, out: Emitted) -> list[str]:
+    lines = []
+    old_prefixes = {p for p in (inv.mailman.prefix, inv.mailman.var_prefix) if p} \
+        if inv.mailman else set()
+    for name, text in sorted((settings.other if settings else {}).items()):
+        source = settings.sources.get(name)
+        if name in _OWN or not _NAME.match(name) or text == "<hidden>":
+            continue
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out.findings.append(Finding(
+                "plan.mm-cfg-not-literal", Severity.WARNING,
+                f"mm_cfg.py setting {name} is not carried over: its value is not a literal",
+                f"Set {name} by hand in the new mm_cfg.py if it is still needed.", source))
+            continue
+        if any(p in repr(value) for p in old_prefixes):
+            out.findings.append(Finding(
+                "plan.mm-cfg-old-path", Severity.WARNING,
+                f"mm_cfg.py setting {name} names a path of the old host ({value!r}); it is not "
+                "carried over",
+                f"Paths differ on OpenBSD (code in {MM_PREFIX}, data in /var/spool/mailman): "
+                f"set {name} by hand if it is still needed.", source))
+            continue
+        lines.append(f"{name} = {value!r}")
+    return lines
+
+
+def list_url_host(web_page_url: str | None, hosts: list[str], default: str) -> str:
+    """The web host a list keeps: its current one when that host moves, else the default."""
+    m = re.match(r"[a-z]+://([^/:]+)", web_page_url or "")
+    host = m.group(1).lower() if m else None
+    return host if host in hosts else default
+
+
+def _after_copy(inv: Inventory, target: Target, url_host: str, hosts: list[str]) -> str:
+    names, _ = list_names(inv)  # unsafe names were reported by the aliases emitter
+    urls = {ml.name: ml.web_page_url for ml in inv.lists}
+    q = shlex.quote
+    lines = [
+        "#!/bin/sh",
+        f"# Run as root on {target.hostname} after the lists and archives are copied.",
+        "set -eu",
+        f"MM={MM_PREFIX}",
+        "",
+        "# The mail wrapper must expect the group OpenSMTPD runs pipes as (_smtpd): the",
+        "# smtpd flavour of the mailman package is built that way; the postfix and sendmail",
+        "# flavours are not, and every post would bounce with 'Group mismatch'.",
+        f"if ! \"$MM/mail/mailman\" 2>&1 | grep -q {q(MM_MAIL_GID)}; then",
+        f"    ls -l {q(MM_WRAPPER)}",
+        f"    echo 'mailman package is not the smtpd flavour (wrapper group is not {MM_MAIL_GID})'"
+        " >&2",
+        "    exit 1",
+        "fi",
+        "",
+        "# Upgrade and validate every copied list once (config.pck's data_version).",
+        f"su -s /bin/sh {q(MM_USER)} -c \"$MM/bin/list_lists -a\" >/dev/null",
+        "",
+        "# host_name and web_page_url are stored in each list's config.pck.",
+    ]
+    for name in names:
+        host = list_url_host(urls.get(name), hosts, url_host)
+        lines.append(f"\"$MM/bin/withlist\" -l -r fix_url {q(name)} -u {q(host)}")
+    lines += [
+        "",
+        f"chown -R {q(MM_USER)}:{q(MM_GROUP)} /var/spool/mailman/lists "
+        "/var/spool/mailman/archives",
+        "\"$MM/bin/check_perms\" -f",
+        "\"$MM/bin/check_perms\"",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,70 @@
+"""OpenBSD releases and the configuration grammar each one takes.
+
+Sources for the cut-over points (see also ../shared/notes/migration-pitfalls.md, "Release
+facts"):
+
+* smtpd.conf: the ``accept``/``reject ... deliver to`` rules were replaced by ``table``/
+  ``action``/``match`` in OpenSMTPD 6.4.0, shipped with OpenBSD 6.4 (October 2018); the old
+  grammar is a syntax error from then on (OpenSMTPD issues #920, #1139).
+* httpd.conf: ``root strip N`` (from 5.7, CVS 2015-01-04) was renamed ``request strip N`` by
+  reyk on 2018-06-13 ("Rename httpd.conf 'root strip' option to 'request strip' ... this is
+  a grammar change"), first released in OpenBSD 6.4; httpd.conf(5) rev 1.101.
+* httpd.conf ``fastcgi { strip N }`` came on 2020-02-09 (OpenBSD 6.7); not needed here, as the
+  plan runs httpd with ``chroot "/"``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: The newest stable release this version of the tool knows (OpenBSD 7.8, October 2025).
+NEWEST_STABLE = "7.8"
+#: The oldest release the emitters write for: the first with httpd(8) (OpenBSD 5.6 had httpd,
+#: but ``root strip`` and the Mailman setup here start with 5.7).
+OLDEST = "5.7"
+
+
+@dataclass(frozen=True, order=True)
+class Release:
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    @property
+    def smtpd_match_grammar(self) -> bool:
+        """``table``/``action``/``match`` (6.4 and later) rather than ``accept ... deliver``."""
+        return self >= Release(6, 4)
+
+    @property
+    def httpd_request_strip(self) -> bool:
+        """``request strip N`` (6.4 and later) rather than ``root strip N``."""
+        return self >= Release(6, 4)
+
+    @property
+    def known(self) -> bool:
+        return Release(5, 7) <= self <= Release.parse(NEWEST_STABLE)
+
+    @property
+    def era(self) -> str:
+        """A short name for the grammar era, used in headers and golden-test names."""
+        if self.smtpd_match_grammar:
+            return "6.4+"
+        if self >= Release(6, 0):
+            return "6.x-before-6.4"
+        return "5.x"
+
+    @staticmethod
+    def parse(text: str) -> "Release":
+        """``"7.8"`` -> Release(7, 8); raises ValueError naming the expected form."""
+        m = re.fullmatch(r"\s*(\d{1,2})\.(\d)\s*", text or "")
+        if not m:
+            raise ValueError(f"{text!r} is not an OpenBSD release (expected a form like "
+                             f"{NEWEST_STABLE})")
+        release = Release(int(m.group(1)), int(m.group(2)))
+        if release < Release(5, 7):  # OLDEST
+            raise ValueError(f"OpenBSD {release} is older than {OLDEST}, the oldest release "
+                             "with the httpd(8) this plan needs")
+        return release

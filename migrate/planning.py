@@ -1,0 +1,230 @@
+"""``migrate plan``: target settings, the emitters in order, and the plan directory.
+
+Orchestration only: it resolves the target (flags over ``target.yaml`` over defaults taken
+from the inventory), runs every emitter on the same inventory and target, and writes the
+result as a whole: the new plan directory appears complete or not at all, and re-running with
+the same input gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrate import codec
+from migrate.emitters.aliases import emit_aliases
+from migrate.emitters.common import Emitted, is_domain
+from migrate.emitters.httpd_conf import emit_httpd_conf
+from migrate.emitters.mailman_cfg import emit_mailman
+from migrate.emitters.rc_conf_local import emit_rc_conf_local
+from migrate.emitters.release import NEWEST_STABLE, Release
+from migrate.emitters.smtpd_conf import emit_smtpd_conf
+from migrate.errors import Exit, MigrateError
+from migrate.model import DomainRole, Finding, Inventory, Severity, Target
+
+EMITTERS = (emit_smtpd_conf, emit_aliases, emit_httpd_conf, emit_rc_conf_local, emit_mailman)
+PLAN_FILE = "plan.yaml"
+_TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
+
+
+@dataclass
+class Plan:
+    target: Target
+    release: Release
+    files: dict[str, str] = field(default_factory=dict)  # plan-relative path -> text
+    findings: list[Finding] = field(default_factory=list)
+
+    def blockers(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == Severity.BLOCKER]
+
+
+def read_target_file(path: str) -> dict[str, Any]:
+    """``target.yaml``: a mapping of Target fields; anything else is refused by name."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MigrateError(f"cannot read the target settings: {exc.strerror}", file=path,
+                           code=Exit.INPUT) from None
+    except UnicodeDecodeError:
+        raise MigrateError("the target settings are not UTF-8 text", file=path,
+                           code=Exit.INPUT) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MigrateError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                           file=path, line=mark.line + 1 if mark else None,
+                           code=Exit.INPUT) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MigrateError("the target settings must be a mapping (key: value lines)",
+                           file=path, code=Exit.INPUT)
+    unknown = sorted(str(k) for k in data if k not in _TARGET_FIELDS)
+    if unknown:
+        raise MigrateError(f"unknown setting(s) {', '.join(unknown)}", file=path,
+                           code=Exit.INPUT,
+                           hint=f"known: {', '.join(sorted(_TARGET_FIELDS))}")
+    return data
+
+
+def default_email_domains(inv: Inventory) -> list[str]:
+    """The domains that host lists: each list's host_name and the MTA's list domains."""
+    found = {ml.host_name.lower() for ml in inv.lists if ml.host_name}
+    found |= {d.lower() for d in inv.mta.domains_by_role(DomainRole.LIST)}
+    return sorted(found)
+
+
+def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, Any],
+                   source: str = "target settings") -> Target:
+    """Flags over ``settings`` over defaults from the inventory; one clear error when a
+    required setting is missing or malformed."""
+    merged = dict(settings)
+    merged.update({k: v for k, v in flags.items() if v not in (None, [], ())})
+    merged.setdefault("openbsd", NEWEST_STABLE)
+    merged["openbsd"] = str(merged["openbsd"])
+    if not merged.get("hostname"):
+        raise MigrateError("the new host's name is missing", code=Exit.USAGE,
+                           hint="give --hostname NAME or hostname: in target.yaml")
+    if not merged.get("ipv6") and not merged.get("ipv4"):
+        raise MigrateError("the new host's address is missing", code=Exit.USAGE,
+                           hint="give --ipv6 ADDRESS (or --ipv4) or ipv6: in target.yaml")
+    for key in ("ipv6", "ipv4", "email_domains", "old_ipv4"):
+        if isinstance(merged.get(key), str):
+            merged[key] = [merged[key]]
+    if not merged.get("email_domains"):
+        merged["email_domains"] = default_email_domains(inv)
+    settings_mm = inv.mailman.settings if inv.mailman else None
+    if not merged.get("web_host"):
+        url_host = settings_mm.default_url_host if settings_mm else None
+        merged["web_host"] = url_host or merged["hostname"]
+    if "old_ipv4" not in merged:
+        merged["old_ipv4"] = [a.address for a in inv.host.addresses_v4]
+    if inv.mta.tls and "tls_certificate" not in merged:
+        host = merged["hostname"]
+        merged["tls_certificate"] = f"/etc/ssl/{host}.fullchain.pem"  # acme-client's layout
+        merged.setdefault("tls_key", f"/etc/ssl/private/{host}.key")
+    try:
+        target = codec.from_data(Target, merged)
+    except codec.CodecError as exc:
+        raise MigrateError(f"{source}: setting {exc}", code=Exit.USAGE) from None
+    _check_target(target)
+    return target
+
+
+def _check_target(target: Target) -> None:
+    try:
+        Release.parse(target.openbsd)
+    except ValueError as exc:
+        raise MigrateError(str(exc), code=Exit.USAGE, hint="give --openbsd like 7.8") from None
+    if not is_domain(target.hostname.lower()):
+        raise MigrateError(f"{target.hostname!r} is not a host name", code=Exit.USAGE,
+                           hint="give the new host's fully qualified name")
+    for family, version in (("ipv6", 6), ("ipv4", 4)):
+        for addr in getattr(target, family):
+            try:
+                ok = ipaddress.ip_address(addr).version == version
+            except ValueError:
+                ok = False
+            if not ok:
+                raise MigrateError(f"{addr!r} is not an IPv{version} address", code=Exit.USAGE,
+                                   hint=f"check --{family}")
+    for value in (target.dns_ttl, target.normal_ttl):
+        if not 30 <= value <= 7 * 86400:
+            raise MigrateError(f"TTL {value} is outside 30 s .. 7 days", code=Exit.USAGE)
+
+
+def build_plan(inv: Inventory, target: Target) -> Plan:
+    release = Release.parse(target.openbsd)
+    plan = Plan(target, release)
+    if not release.known:
+        plan.findings.append(Finding(
+            "plan.release-unknown", Severity.WARNING,
+            f"OpenBSD {release} is newer than the newest release this tool knows "
+            f"({NEWEST_STABLE}); the files use the grammar of {NEWEST_STABLE}",
+            "Check the emitted files with `smtpd -n` and `httpd -n` on the new host.", None))
+    plan.findings.append(Finding(
+        "plan.mailman-package", Severity.WARNING,
+        f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {release}",
+        "Run `pkg_info -Q mailman` on the new host before anything else; the package left "
+        "the ports tree with Python 2, and the move cannot go ahead without it.", None))
+    combined = Emitted()
+    for emitter in EMITTERS:
+        combined.add(emitter(inv, target, release))
+    plan.files = dict(sorted(combined.files.items()))
+    plan.findings += _dedupe(combined.findings)
+    plan.files[PLAN_FILE] = _plan_data(inv, plan)
+    return plan
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen, out = set(), []
+    for f in findings:
+        key = (f.id, f.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def _plan_data(inv: Inventory, plan: Plan) -> str:
+    data = {
+        "plan_version": 1,
+        "release": str(plan.release),
+        "inventory": {"host": inv.host.hostname, "collected_at": codec.to_data(inv.collected_at),
+                      "tool_version": inv.tool_version},
+        "target": codec.to_data(plan.target),
+        "files": {path: hashlib.sha256(text.encode()).hexdigest()
+                  for path, text in sorted(plan.files.items()) if path != PLAN_FILE},
+        "findings": [codec.to_data(f) for f in plan.findings],
+    }
+    return "# The plan as data, for `migrate cutover`. Written by migrate; do not edit.\n" \
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def write_plan(plan: Plan, out_dir: str) -> None:
+    """Write the plan directory whole: into a temp folder beside it, then swapped in.
+
+    An existing ``out_dir`` is replaced only if it is an earlier plan (it holds plan.yaml)
+    or empty; anything else is refused.
+    """
+    out = Path(out_dir)
+    if out.exists():
+        if not out.is_dir():
+            raise MigrateError("exists and is not a folder", file=out_dir, code=Exit.USAGE)
+        if any(out.iterdir()) and not (out / PLAN_FILE).is_file():
+            raise MigrateError("exists and is not a plan directory (no plan.yaml in it)",
+                               file=out_dir, code=Exit.USAGE,
+                               hint="choose an empty or new folder with -o")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise MigrateError("the folder to write into does not exist", file=str(parent),
+                           code=Exit.USAGE)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        for rel, text in plan.files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8", newline="\n")
+            os.chmod(path, 0o755 if text.startswith("#!") else 0o644)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            os.rename(out, old / "plan")
+            os.rename(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise MigrateError(f"cannot write the plan: {exc.strerror}", file=out_dir,
+                           code=Exit.USAGE) from None
