@@ -1,0 +1,350 @@
+"""`migrate plan`: target settings, the emitted files per OpenBSD release, the real OpenSMTPD
+parser on every 6.4+ smtpd.conf, determinism, and hostile names from the inventory.
+
+OpenBSD's own httpd and the smtpd of releases before 6.4 cannot run here: those files are
+checked line by line against the grammar their man pages document (httpd.conf(5) of 5.7 and
+6.4, smtpd.conf(5) of 5.7), not by a parser.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import migrate.cli as cli
+from conftest import SAMPLES, smtpd_binary
+from migrate import codec
+from migrate.emitters.release import NEWEST_STABLE, Release
+from migrate.errors import MigrateError
+from migrate.inspection import inspect_tree
+from migrate.model import Origin
+from migrate.planning import build_plan, resolve_target, write_plan
+from migrate.sources import LocalTree
+
+RUNNER = CliRunner()
+HOST = "lists.netsight.example"
+V6 = "2001:db8:40::25"
+
+
+@pytest.fixture(scope="module")
+def inventories(tmp_path_factory):
+    """The sample hosts' inventories, as YAML files and as objects."""
+    base = tmp_path_factory.mktemp("inv")
+    out = {}
+    for name in ("netsight", "small"):
+        inv = inspect_tree(LocalTree(SAMPLES / name), Origin("local", f"/samples/{name}"))
+        path = base / f"{name}.yaml"
+        path.write_text(codec.dump_yaml(inv))
+        out[name] = (path, inv)
+    return out
+
+
+def plan(inv, **flags):
+    flags.setdefault("hostname", HOST)
+    flags.setdefault("ipv6", [V6])
+    return build_plan(inv, resolve_target(inv, {}, flags))
+
+
+def smtpd_check(plan_dir: Path) -> subprocess.CompletedProcess:
+    """``smtpd -n`` on the emitted smtpd.conf, unchanged, at the paths it names.
+
+    A private mount namespace lays an overlay over /etc in which the plan's /etc/mail files
+    and a throwaway certificate at the configured paths exist; nothing outside changes.
+    """
+    smtpd = smtpd_binary()
+    if os.geteuid() != 0:
+        pytest.skip("the overlay over /etc in a mount namespace needs root")
+    work = Path(tempfile.mkdtemp(prefix="smtpd-n-"))
+    conf = plan_dir / "files/new/etc/mail/smtpd.conf"
+    pki = re.findall(r'^pki \S+ (?:cert|key) "([^"]+)"', conf.read_text(), re.M)
+    script = f"""
+set -e
+mkdir -p {work}/upper {work}/work
+mount --make-rprivate /
+mount -t overlay overlay -o lowerdir=/etc,upperdir={work}/upper,workdir={work}/work /etc
+mkdir -p /etc/mail
+cp {plan_dir}/files/new/etc/mail/* /etc/mail/
+"""
+    if pki:
+        cert, key = pki
+        script += f"""
+mkdir -p "$(dirname {cert})" "$(dirname {key})"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout {key} -out {cert} -days 1 \
+    -subj /CN=test 2>/dev/null
+"""
+    script += f"exec {smtpd} -n -f /etc/mail/smtpd.conf\n"
+    try:
+        return subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- the real OpenSMTPD parser on every 6.4+ variant ---------------------------------------------
+
+
+@pytest.mark.parametrize("sample", ["netsight", "small"])
+@pytest.mark.parametrize("variant", [
+    {}, {"smarthost": "smtp.upstream.example:587"}, {"ipv4": ["192.0.2.80"]},
+    {"ipv6": [V6, "2001:db8:40::26"], "smarthost": "[2001:db8:ff::25]:25"},
+    {"openbsd": "6.4"},
+])
+def test_emitted_smtpd_conf_passes_smtpd_n(inventories, tmp_path, sample, variant):
+    _, inv = inventories[sample]
+    result = plan(inv, **variant)
+    write_plan(result, str(tmp_path / "plan"))
+    proc = smtpd_check(tmp_path / "plan")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "configuration OK" in proc.stderr + proc.stdout
+
+
+def test_smtpd_n_really_checks(inventories, tmp_path):
+    """The check fails on a broken file (so a pass above means something)."""
+    _, inv = inventories["small"]
+    write_plan(plan(inv), str(tmp_path / "plan"))
+    conf = tmp_path / "plan/files/new/etc/mail/smtpd.conf"
+    conf.write_text(conf.read_text().replace('match from local for any action "outbound"',
+                                             'match from local for any action "outbund"'))
+    proc = smtpd_check(tmp_path / "plan")
+    assert proc.returncode != 0
+
+
+def test_new_grammar_content(inventories):
+    _, inv = inventories["netsight"]
+    conf = plan(inv, smarthost="smtp.upstream.example").files["files/new/etc/mail/smtpd.conf"]
+    lines = conf.splitlines()
+    for expected in [
+        "table aliases file:/etc/mail/aliases",
+        'table listdomains { "lists.netsight.example", "lists.riverbend.example" }',
+        "listen on ::1", f"listen on {V6} tls pki {HOST}",
+        'action "lists" mbox alias <aliases>',
+        'action "outbound" relay host "smtp://smtp.upstream.example"',
+        'match from any for domain <listdomains> action "lists"',
+        'match from local for any action "outbound"',
+    ]:
+        assert expected in lines, expected
+    # rules are evaluated first match wins: the list domains come before the catch-all relay
+    assert lines.index('match from any for domain <listdomains> action "lists"') < \
+        lines.index('match from local for any action "outbound"')
+
+
+# --- older grammars, against the documented syntax -------------------------------------------
+
+
+def test_openbsd_57_grammar(inventories):
+    """smtpd.conf(5) and httpd.conf(5) of OpenBSD 5.7: accept/deliver, root { dir, strip }."""
+    _, inv = inventories["netsight"]
+    result = plan(inv, openbsd="5.7", smarthost="smtp.upstream.example")
+    smtpd = result.files["files/new/etc/mail/smtpd.conf"].splitlines()
+    for expected in [
+        "table aliases db:/etc/mail/aliases.db",
+        f'pki {HOST} certificate "/etc/ssl/{HOST}.fullchain.pem"',
+        f"listen on {V6} tls pki {HOST}",
+        "accept from any for domain <listdomains> alias <aliases> deliver to mbox",
+        "accept for local alias <aliases> deliver to mbox",
+        'accept from local for any relay via "smtp://smtp.upstream.example"',
+    ]:
+        assert expected in smtpd, expected
+    assert not [line for line in smtpd if line.startswith(("match ", "action "))]
+    httpd = result.files["files/new/etc/httpd.conf"]
+    assert '\t\troot { "/usr/local/lib/mailman/cgi-bin", strip 1 }' in httpd.splitlines()
+    assert "request strip" not in httpd
+    assert "newaliases" in result.files["files/new/etc/mail/aliases"]
+
+
+def test_openbsd_63_and_64_differ_where_the_grammar_changed(inventories):
+    _, inv = inventories["small"]
+    old = plan(inv, openbsd="6.3").files
+    new = plan(inv, openbsd="6.4").files
+    assert "accept for local" in old["files/new/etc/mail/smtpd.conf"]
+    assert "table aliases file:/etc/mail/aliases" in old["files/new/etc/mail/smtpd.conf"]
+    assert "match from local" in new["files/new/etc/mail/smtpd.conf"]
+    assert "root {" in old["files/new/etc/httpd.conf"]
+    assert "\t\trequest strip 1" in new["files/new/etc/httpd.conf"].splitlines()
+
+
+def test_release_parsing():
+    assert Release.parse(NEWEST_STABLE).known
+    assert Release.parse("6.3") < Release.parse("6.4") < Release.parse("6.9") \
+        < Release.parse("7.0")
+    for bad in ("7", "seven", "5.6", "7.8.1", "6.10", ""):
+        with pytest.raises(ValueError):
+            Release.parse(bad)
+
+
+# --- what every plan holds ------------------------------------------------------------------
+
+
+def test_aliases_have_all_ten_addresses_per_list(inventories):
+    _, inv = inventories["netsight"]
+    aliases = plan(inv).files["files/new/etc/mail/aliases"]
+    for ml in inv.lists:
+        for suffix, command in (("", "post"), ("-admin", "admin"), ("-bounces", "bounces"),
+                                ("-confirm", "confirm"), ("-join", "join"), ("-leave", "leave"),
+                                ("-owner", "owner"), ("-request", "request"),
+                                ("-subscribe", "subscribe"),
+                                ("-unsubscribe", "unsubscribe")):
+            line = f'{ml.name}{suffix}:'
+            entry = next(x for x in aliases.splitlines() if x.startswith(line + " "))
+            assert entry.endswith(f'"|/usr/local/lib/mailman/mail/mailman {command} {ml.name}"')
+    assert re.search(r"^root:\s+postmaster@netsight\.example$", aliases, re.M)
+
+
+def test_rc_conf_local_and_mailman_settings(inventories):
+    _, inv = inventories["netsight"]
+    files = plan(inv).files
+    rc = files["files/new/etc/rc.conf.local"].splitlines()
+    for expected in ['slowcgi_flags="-p /"', "httpd_flags=", "smtpd_flags=",
+                     'pkg_scripts="mailman"', "#   rcctl set slowcgi flags -p /"]:
+        assert expected in rc
+    mm = files["files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate"]
+    for expected in ["MTA = None", "DEFAULT_URL_HOST = 'lists.netsight.example'",
+                     "add_virtualhost('lists.riverbend.example', 'lists.riverbend.example')",
+                     "PUBLIC_MBOX = 1"]:
+        assert expected in mm.splitlines() or expected in mm
+    compile(mm.replace("add_virtualhost", "print"), "mm_cfg", "exec")  # valid Python
+    after = files["files/new/root/mailman-after-copy.sh"]
+    assert "withlist\" -l -r fix_url devtalk -u lists.riverbend.example" in after
+    assert "check_perms\" -f" in after
+    proc = subprocess.run(["sh", "-n", "-c", after], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_mm_cfg_values_are_rewritten_from_literals_never_copied(inventories):
+    _, inv = inventories["netsight"]
+    inv = copy.deepcopy(inv)
+    inv.mailman.settings.other["EVIL"] = "__import__('os').system('touch /tmp/pwned')"
+    inv.mailman.settings.other["OLD_PATH"] = "'/usr/local/mailman/templates'"
+    inv.mailman.settings.other["lower_case"] = "1"
+    result = plan(inv)
+    mm = result.files["files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate"]
+    assert "__import__" not in mm and "EVIL" not in mm and "OLD_PATH" not in mm
+    assert "lower_case" not in mm
+    ids = {f.id for f in result.findings}
+    assert {"plan.mm-cfg-not-literal", "plan.mm-cfg-old-path"} <= ids
+
+
+@pytest.mark.parametrize("hostile", [
+    'a"b', "x;rm -rf /", "$(id)", "`id`", "../../etc", "a\nb", "list name", "UPPER",
+    "--evil", "a|b", "a'b", "x\\y",
+])
+def test_hostile_list_names_never_reach_a_file(inventories, hostile):
+    _, inv = inventories["small"]
+    inv = copy.deepcopy(inv)
+    inv.lists[0].name = hostile
+    result = plan(inv)
+    for path, text in result.files.items():
+        if path == "plan.yaml":
+            continue  # findings are data there, quoted by the YAML writer
+        assert hostile not in text, path
+    blockers = [f for f in result.blockers() if f.id == "plan.unsafe-value"]
+    assert blockers and repr(hostile) in blockers[0].message
+
+
+@pytest.mark.parametrize("field, value", [
+    ("email_domains", ['lists.example.org" ; reject']), ("web_host", "a b"),
+    ("smarthost", "smtp.example.org; rm"), ("email_domains", ["../x"]),
+])
+def test_hostile_target_values_are_refused(inventories, field, value):
+    _, inv = inventories["small"]
+    result = plan(inv, **{field: value})
+    text = "".join(t for p, t in result.files.items() if p != "plan.yaml")
+    needle = value[0] if isinstance(value, list) else value
+    assert needle not in text
+    assert result.blockers()
+
+
+def test_plans_are_deterministic(inventories, tmp_path):
+    path, _ = inventories["netsight"]
+    args = ["plan", str(path), "--hostname", HOST, "--ipv6", V6, "--smarthost",
+            "smtp.upstream.example"]
+    first = RUNNER.invoke(cli.app, args + ["-o", str(tmp_path / "a")])
+    second = RUNNER.invoke(cli.app, args + ["-o", str(tmp_path / "b")])
+    assert first.exit_code == second.exit_code == 0, first.output
+    a = {p.relative_to(tmp_path / "a"): p.read_bytes()
+         for p in sorted((tmp_path / "a").rglob("*")) if p.is_file()}
+    b = {p.relative_to(tmp_path / "b"): p.read_bytes()
+         for p in sorted((tmp_path / "b").rglob("*")) if p.is_file()}
+    assert a == b and len(a) >= 7
+    # re-running into the same folder replaces the plan, same bytes again
+    third = RUNNER.invoke(cli.app, args + ["-o", str(tmp_path / "a")])
+    assert third.exit_code == 0
+    assert {p.relative_to(tmp_path / "a"): p.read_bytes()
+            for p in sorted((tmp_path / "a").rglob("*")) if p.is_file()} == a
+
+
+# --- target settings and the CLI ---------------------------------------------------------------
+
+
+def test_missing_settings_are_one_clear_line(inventories):
+    path, _ = inventories["small"]
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--ipv6", V6])
+    assert res.exit_code == 2
+    assert "hostname" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--hostname", HOST])
+    assert res.exit_code == 2 and "--ipv6" in res.output
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--hostname", HOST, "--ipv6", "1.2.3.4"])
+    assert res.exit_code == 2 and "not an IPv6 address" in res.output
+
+
+def test_target_file_and_flags(inventories, tmp_path):
+    path, _ = inventories["netsight"]
+    target = tmp_path / "target.yaml"
+    target.write_text(f"hostname: {HOST}\nipv6: [{V6}]\nopenbsd: '6.3'\n"
+                      "smarthost: smtp.upstream.example\n")
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target), "--openbsd",
+                                  "7.8", "-o", str(tmp_path / "p"), "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+    data = json.loads(res.stdout)
+    assert data["release"] == "7.8"  # the flag wins
+    assert data["target"]["smarthost"] == "smtp.upstream.example"
+    assert data["target"]["email_domains"] == ["lists.netsight.example",
+                                               "lists.riverbend.example"]
+    target.write_text("hostname: x.example\nbogus: 1\n")
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target)])
+    assert res.exit_code == 3 and "bogus" in res.output and str(target) in res.output
+    target.write_text("hostname: [unclosed\n")
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target)])
+    assert res.exit_code == 3 and f"{target}:" in res.output
+
+
+def test_bad_inventory_is_input_error(tmp_path):
+    bad = tmp_path / "inv.yaml"
+    bad.write_text("schema_version: 99\n")
+    res = RUNNER.invoke(cli.app, ["plan", str(bad), "--hostname", HOST, "--ipv6", V6])
+    assert res.exit_code == 3 and "Traceback" not in res.output
+    res = RUNNER.invoke(cli.app, ["plan", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 3
+
+
+def test_plan_directory_is_not_clobbered(inventories, tmp_path):
+    _, inv = inventories["small"]
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    with pytest.raises(MigrateError):
+        write_plan(plan(inv), str(precious))
+    assert (precious / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".home.")]
+
+
+def test_blockers_make_exit_code_1(inventories, tmp_path):
+    _, inv = inventories["small"]
+    inv = copy.deepcopy(inv)
+    inv.lists[0].name = "bad;name"
+    path = tmp_path / "inv.yaml"
+    path.write_text(codec.dump_yaml(inv))
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--hostname", HOST, "--ipv6", V6, "-o",
+                                  str(tmp_path / "p")])
+    assert res.exit_code == 1
+    assert (tmp_path / "p/plan.yaml").is_file()
