@@ -371,6 +371,8 @@ class FileMode:
     owner: str
     group: str
     mode: str  # octal, e.g. "0664"
+    size: int | None = None  # regular files
+    sha256: str | None = None  # regular files the inspection read whole
 
 
 @dataclass

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import hashlib
 import posixpath
 import re
 import stat as st
@@ -374,10 +375,20 @@ def _read_list(tree: Tree, lists_dir: str, name: str, users: dict[int, str],
            f"list {name} still has a Mailman 2.0 config.db beside config.pck",
            "Nothing to do: Mailman 2.1 ignores it; it is not copied.", f"{folder}/config.db")
     ml.source = Source(f"{folder}/config.pck")
-    for entry in ("", "config.pck"):
-        fm = _mode(tree, f"{folder}/{entry}".rstrip("/"), users, groups)
-        if fm:
-            ml.files.append(fm)
+    # the folder and every file in it (not stray config.pck.tmp.* files), with a checksum
+    # for the manifest the move is verified against
+    for entry in [""] + [e for e in entries if not e.startswith("config.pck.tmp")]:
+        path = f"{folder}/{entry}".rstrip("/")
+        fm = _mode(tree, path, users, groups)
+        if fm is None:
+            continue
+        if entry and tree.is_file(path):
+            try:
+                data = tree.read_bytes(path, limit=64 * 1024 * 1024)
+                fm.size, fm.sha256 = len(data), hashlib.sha256(data).hexdigest()
+            except TreeError:
+                pass  # unreadable files were reported where they are parsed
+        ml.files.append(fm)
     _requests(tree, folder, entries, ml, result)
     return ml
 

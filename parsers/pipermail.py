@@ -637,17 +637,18 @@ def inspect_archive(tree: Tree, var_prefix: str, list_name: str, *, archive_enab
                 line: int | None = None) -> None:
         result.findings.append(Finding(fid, severity, message, hint, Source(file, line)))
 
-    for path in (f"{var_prefix}/archives/private/{list_name}.mbox", mbox_path, html_dir):
-        fm = _file_mode(tree, path, users, groups)
-        if fm is not None:
-            archive.files.append(fm)
-
     scan = _scan_archive_mbox(tree, mbox_path, list_name, archive_enabled, now, progress,
                               finding)
     result.scan = scan
     if scan is not None:
         _copy_scan(scan, archive)
         _scan_findings(scan, list_name, finding)
+    for path in (f"{var_prefix}/archives/private/{list_name}.mbox", mbox_path, html_dir):
+        fm = _file_mode(tree, path, users, groups)
+        if fm is not None:
+            if scan is not None and path == mbox_path and scan.read_error is None:
+                fm.size, fm.sha256 = scan.bytes, scan.sha256
+            archive.files.append(fm)
 
     html_volumes = _html_volumes(tree, html_dir, list_name, archive, finding)
     _compare_volumes(scan, html_volumes, frequency, volume_frequency, list_name, html_dir,

@@ -162,7 +162,6 @@ def test_error_findings_exit_1(tree_factory, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["inspect"], "give --root DIR or --host USER@HOST"),
     (["inspect", "--host", "root@old.example"], "not available"),
-    (["plan", "inv.yaml"], "not available"),
     (["cutover", "plan", "--old", "a@b", "--new", "c@d"], "not available"),
 ])
 def test_usage_and_unbuilt_verbs_exit_2(args, message):
