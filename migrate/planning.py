@@ -25,13 +25,16 @@ from migrate.emitters.aliases import emit_aliases
 from migrate.emitters.common import Emitted, is_domain
 from migrate.emitters.httpd_conf import emit_httpd_conf
 from migrate.emitters.mailman_cfg import emit_mailman
+from migrate.emitters.old_host import emit_old_host
 from migrate.emitters.rc_conf_local import emit_rc_conf_local
+from migrate.emitters.rsync_plan import emit_rsync
 from migrate.emitters.release import NEWEST_STABLE, Release
 from migrate.emitters.smtpd_conf import emit_smtpd_conf
 from migrate.errors import Exit, MigrateError
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
-EMITTERS = (emit_smtpd_conf, emit_aliases, emit_httpd_conf, emit_rc_conf_local, emit_mailman)
+EMITTERS = (emit_smtpd_conf, emit_aliases, emit_httpd_conf, emit_rc_conf_local, emit_mailman,
+            emit_rsync, emit_old_host)
 PLAN_FILE = "plan.yaml"
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
@@ -157,6 +160,14 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
         f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {release}",
         "Run `pkg_info -Q mailman` on the new host before anything else; the package left "
         "the ports tree with Python 2, and the move cannot go ahead without it.", None))
+    old = {a.address for a in inv.host.addresses}
+    for addr in target.ipv6 + target.ipv4:
+        if addr in old:
+            plan.findings.append(Finding(
+                "plan.address-of-old-host", Severity.BLOCKER,
+                f"the new host's address {addr} is one of the old host's addresses (rc.conf)",
+                "Give the new host its own address; the old host keeps its addresses as the "
+                "front door, and mail forwarded to itself would loop.", None))
     combined = Emitted()
     for emitter in EMITTERS:
         combined.add(emitter(inv, target, release))

@@ -31,7 +31,7 @@ from migrate.sources import LocalTree
 
 RUNNER = CliRunner()
 HOST = "lists.netsight.example"
-V6 = "2001:db8:40::25"
+V6 = "2001:db8:50::25"
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,133 @@
+"""Files for the old host, which stays as the IPv4 front door after the move.
+
+* ``files/old/exim-forward-router.conf``: a ``manualroute`` router that sends mail for the moved
+  domains to the new host's address; it goes first in ``begin routers`` (in any case before the
+  router that hands list mail to Mailman today), with ``no_more`` so no later router sees it.
+* ``files/old/exim-freeze-acl.conf``: for the freeze, a ``defer`` statement for the start of the
+  RCPT ACL: senders get a 4xx and keep the mail in their own queues until the switch.
+* ``files/old/aliases-forward.txt``: list addresses on domains that stay on the old host (a
+  system alias piping into the local Mailman, such as ``announce@netsight.example``) become
+  forwards to the list's address on its moved domain.
+* ``files/old/apache-proxy.conf``: an Apache 2.4 virtual host that proxies ``/mailman/``,
+  ``/pipermail/`` and ``/icons/`` to the new host, for clients that reach the web host over IPv4.
+"""
+
+from __future__ import annotations
+
+from migrate.model import DomainRole, Finding, Inventory, Severity, Target
+
+from migrate.emitters.common import MAILMAN_ADDRESSES, Emitted, is_domain, is_list_name
+from migrate.emitters.httpd_conf import web_hosts
+
+ROUTER = "files/old/exim-forward-router.conf"
+FREEZE = "files/old/exim-freeze-acl.conf"
+ALIASES = "files/old/aliases-forward.txt"
+APACHE = "files/old/apache-proxy.conf"
+ROUTER_NAME = "migrate_forward"
+
+
+def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
+    out = Emitted()
+    domains = [d for d in target.email_domains if is_domain(d)]
+    address = (target.ipv6 or target.ipv4)[0]
+    mta = inv.mta
+    first = mta.routers[0] if mta.routers else None
+    mailman_router = next((r for r in mta.routers if r.name in
+                           {rt.router for rt in mta.list_routes if rt.via == "router"}), None)
+    smtp_transport = next((t.name for t in mta.transports if t.driver == "smtp"), None)
+    where = "as the first router after `begin routers`"
+    if first is not None and first.source:
+        where += f", before {first.name} ({first.source})"
+    if mailman_router is not None and mailman_router.source:
+        where += f"; in any case before {mailman_router.name} ({mailman_router.source})"
+    transport = smtp_transport or "migrate_smtp"
+    lines = [
+        f"# For {inv.host.hostname or 'the old host'}'s Exim configuration, written by migrate.",
+        f"# Insert {where}.",
+        f"# Mail for the moved domains then goes to the new host {target.hostname} ({address}).",
+        "# Check: exim -bt LIST@DOMAIN shows router " + ROUTER_NAME + " and the new address.",
+        f"{ROUTER_NAME}:",
+        "  driver = manualroute",
+        "  domains = " + (" : ".join(domains) if domains else "! *"),
+        f"  transport = {transport}",
+        f"  route_data = <;{address}",  # <; lets the host list hold colons; no space after it
+        "  no_more",
+    ]
+    if smtp_transport is None:
+        lines += ["", "# No smtp transport exists yet; add this one to `begin transports`:",
+                  "migrate_smtp:", "  driver = smtp"]
+        out.findings.append(Finding(
+            "plan.old-no-smtp-transport", Severity.INFO,
+            "the old Exim has no smtp transport; the forward router comes with one",
+            f"Add the transport in {ROUTER} to `begin transports` too.", None))
+    out.files[ROUTER] = "\n".join(lines) + "\n"
+
+    acl = mta.options.get("acl_smtp_rcpt")
+    freeze = [
+        "# The freeze: add as the FIRST statement of the RCPT ACL"
+        + (f" ({acl})" if acl else " (acl_smtp_rcpt)") + " of the old Exim, then reload it.",
+        "# Senders get a temporary error and retry; nothing is accepted that would not move.",
+        "# Remove it again when the forward router is in place.",
+        "  defer   domains = " + (" : ".join(domains) if domains else "! *"),
+        "          message = the list server is moving; please try again in a few minutes",
+    ]
+    out.files[FREEZE] = "\n".join(freeze) + "\n"
+
+    forwards, staying = _forwards(inv, domains)
+    if forwards:
+        out.findings.append(Finding(
+            "plan.list-addresses-on-staying-domains", Severity.WARNING,
+            f"{len(staying)} list address(es) on domains that stay on the old host reach "
+            f"Mailman through its aliases today ({', '.join(sorted(staying)[:4])}"
+            f"{' ...' if len(staying) > 4 else ''})",
+            f"After the switch, replace those aliases on the old host with the forwards in "
+            f"{ALIASES}; otherwise they pipe into a Mailman that no longer runs there.", None))
+    out.files[ALIASES] = (
+        "# For the old host's aliases file after the move: list addresses on domains that stay\n"
+        "# there forward to the list on its moved domain (replace the pipe aliases).\n"
+        + "".join(f"{name + ':':<28}{dest}\n" for name, dest in forwards))
+    out.files[APACHE] = _apache(inv, target, address)
+    return out
+
+
+def _forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], set[str]]:
+    """(alias, forward address) for list addresses that arrive on a domain that stays."""
+    hosts = {ml.name: ml.host_name for ml in inv.lists}
+    local = set(inv.mta.domains_by_role(DomainRole.LOCAL))
+    seen: dict[str, str] = {}
+    staying: set[str] = set()
+    for route in inv.mta.list_routes:
+        if route.domain in moved or route.via != "alias" or route.domain not in local:
+            continue
+        home = hosts.get(route.list_name)
+        if not home or home not in moved or not is_list_name(route.list_name):
+            continue
+        suffixes = {s for s, _ in MAILMAN_ADDRESSES}
+        suffix = route.address[len(route.list_name):]
+        if suffix not in suffixes:
+            continue
+        seen.setdefault(route.address, f"{route.address}@{home}")
+        staying.add(f"{route.address}@{route.domain}")
+    return sorted(seen.items()), staying
+
+
+def _apache(inv: Inventory, target: Target, address: str) -> str:
+    hosts = [h for h in web_hosts(inv, target) if is_domain(h)] or [target.hostname]
+    backend = f"http://[{address}]" if ":" in address else f"http://{address}"
+    lines = [
+        f"# Apache 2.4 on {inv.host.hostname or 'the old host'} after the move: the IPv4 front "
+        "door",
+        f"# for Mailman's pages, proxied to {target.hostname}. Needs mod_proxy and "
+        "mod_proxy_http",
+        "# (LoadModule lines in httpd.conf). Replaces the Mailman ScriptAlias and the pipermail",
+        "# Alias of the old virtual host. Check: apachectl configtest.",
+        "<VirtualHost *:80>",
+        f"    ServerName {hosts[0]}",
+    ]
+    lines += [f"    ServerAlias {h}" for h in hosts[1:]]
+    lines += ["    ProxyPreserveHost On", "    ProxyRequests Off"]
+    for path in ("/mailman/", "/pipermail/", "/icons/"):
+        lines += [f"    ProxyPass        {path} {backend}{path}",
+                  f"    ProxyPassReverse {path} {backend}{path}"]
+    lines += ["</VirtualHost>"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""The plan's files for the old host, put into the sample host's Exim configuration and run by
+the real Exim: the forward router sends every moved list address to the new host, the freeze
+ACL answers 4xx for the moved domains only, and the aliases for staying domains forward."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES
+from eximtools import bt_blocks, ensure_users, exim, world_tmp  # noqa: F401
+from migrate.inspection import inspect_tree
+from migrate.model import Origin
+from migrate.planning import build_plan, resolve_target
+from migrate.sources import LocalTree
+
+CONFIGURE = "/usr/local/etc/exim/configure"
+V6 = "2001:db8:50::25"
+
+
+@pytest.fixture(scope="module")
+def netsight():
+    inv = inspect_tree(LocalTree(SAMPLES / "netsight"), Origin("local", "/samples/netsight"))
+    target = resolve_target(inv, {}, {"hostname": "lists.netsight.example", "ipv6": [V6]})
+    return inv, build_plan(inv, target)
+
+
+def _copy(world_tmp: Path) -> Path:
+    """The sample's Exim folder, Mailman and aliases, editable, shown to Exim at its paths;
+    the virtual router in Exim 4.94+'s taint-safe form (as in test_exim_oracle)."""
+    root = SAMPLES / "netsight"
+    copy = world_tmp / "host"
+    shutil.copytree(root / "usr/local/etc", copy / "usr/local/etc", symlinks=True)
+    (copy / "usr/local/mailman").symlink_to(root / "usr/local/mailman")
+    (copy / "etc").mkdir()
+    shutil.copy(root / "etc/mail/aliases", copy / "etc/aliases")
+    conf = copy / "usr/local/etc/exim/configure"
+    conf.write_text(conf.read_text().replace(
+        "lsearch{VIRTUAL_DIR/$domain}", "lsearch{${lookup{$domain}dsearch,ret=full{VIRTUAL_DIR}}}"))
+    return copy
+
+
+def _snippet(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_forward_router_sends_every_moved_list_address_to_the_new_host(netsight, world_tmp):
+    ensure_users()
+    inv, plan = netsight
+    copy = _copy(world_tmp)
+    conf = copy / "usr/local/etc/exim/configure"
+    lines = conf.read_text().splitlines()
+    at = lines.index("begin routers") + 1
+    router = _snippet(plan.files["files/old/exim-forward-router.conf"])
+    conf.write_text("\n".join(lines[:at] + router + lines[at:]) + "\n")
+    moved = set(plan.target.email_domains)
+    addresses = sorted({f"{r.address}@{r.domain}" for r in inv.mta.list_routes
+                        if r.domain in moved})
+    assert len(addresses) >= 39
+    proc = exim(CONFIGURE, "-bt", *addresses, host_root=copy, timeout=120)
+    blocks = bt_blocks(proc.stdout)
+    for address in addresses:
+        lines = next(v for k, v in blocks.items() if k.startswith(address))
+        text = " ".join(lines)
+        assert "router = migrate_forward" in text and "transport = remote_smtp" in text, \
+            (address, lines)
+        assert f"host {V6}" in text or V6 in text, (address, lines)
+    # a local domain that stays is untouched: announce@netsight.example still pipes locally
+    stay = exim(CONFIGURE, "-bt", "announce@netsight.example", host_root=copy)
+    assert "migrate_forward" not in stay.stdout and "mailman" in stay.stdout
+
+
+def test_freeze_acl_defers_moved_domains_only(netsight, world_tmp):
+    ensure_users()
+    _, plan = netsight
+    copy = _copy(world_tmp)
+    acl_file = next(p for p in (copy / "usr/local/etc/exim").rglob("*")
+                    if p.is_file() and re.search(r"^acl_check_rcpt:", p.read_text(), re.M))
+    lines = acl_file.read_text().splitlines()
+    at = lines.index("acl_check_rcpt:") + 1
+    freeze = _snippet(plan.files["files/old/exim-freeze-acl.conf"])
+    acl_file.write_text("\n".join(lines[:at] + freeze + lines[at:]) + "\n")
+    session = ("HELO sender.example\r\nMAIL FROM:<someone@sender.example>\r\n"
+               "RCPT TO:<announce@lists.netsight.example>\r\n"
+               "RCPT TO:<devtalk@lists.riverbend.example>\r\nQUIT\r\n")
+    proc = _exim_bh(copy, session)
+    replies = [line for line in proc.stdout.splitlines() if re.match(r"\d{3}[ -]", line)]
+    rcpt = [r for r in replies if r.startswith(("250 Accepted", "451", "4"))]
+    assert [r[:3] for r in rcpt if r.startswith("4")] == ["451", "451"], proc.stdout
+    assert any("moving" in r for r in rcpt)
+
+
+def _exim_bh(copy: Path, session: str):
+    import subprocess
+
+    from conftest import exim_binary
+    from eximtools import NS_SCRIPT
+    cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", NS_SCRIPT, str(copy),
+           exim_binary(), "-C", CONFIGURE, "-bh", "192.0.2.99"]
+    return subprocess.run(cmd, input=session, capture_output=True, text=True, timeout=60)
+
+
+def test_staying_domain_aliases_become_forwards(netsight):
+    inv, plan = netsight
+    text = plan.files["files/old/aliases-forward.txt"]
+    assert re.search(r"^announce:\s+announce@lists\.netsight\.example$", text, re.M)
+    assert len([line for line in text.splitlines() if not line.startswith("#")]) == 10
+    assert any(f.id == "plan.list-addresses-on-staying-domains" for f in plan.findings)
