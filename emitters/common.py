@@ -52,10 +52,12 @@ class Emitted:
 
     files: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    data: dict = field(default_factory=dict)  # machine-readable parts for plan.yaml
 
     def add(self, other: "Emitted") -> None:
         self.files.update(other.files)
         self.findings.extend(other.findings)
+        self.data.update(other.data)
 
 
 def is_list_name(name: str) -> bool:

@@ -23,6 +23,7 @@ import yaml
 from migrate import codec
 from migrate.emitters.aliases import emit_aliases
 from migrate.emitters.common import Emitted, is_domain
+from migrate.emitters.dns_plan import emit_dns
 from migrate.emitters.httpd_conf import emit_httpd_conf
 from migrate.emitters.mailman_cfg import emit_mailman
 from migrate.emitters.old_host import emit_old_host
@@ -34,7 +35,7 @@ from migrate.errors import Exit, MigrateError
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_httpd_conf, emit_rc_conf_local, emit_mailman,
-            emit_rsync, emit_old_host)
+            emit_rsync, emit_old_host, emit_dns)
 PLAN_FILE = "plan.yaml"
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 

@@ -1,0 +1,74 @@
+"""The emitted smtpd.conf and aliases, run unchanged by the real OpenSMTPD daemon: every list
+address on every moved domain reaches Mailman's wrapper with the right command, as the daemon's
+own user; unknown addresses and foreign domains are refused.
+
+The daemon is Debian's OpenSMTPD 6.8 in a private mount and network namespace
+(tests/smtpdtools.py); the new host's address is added to that namespace's loopback, and the
+plan's aliases file and a stand-in for the mailman package's wrapper (which records what it was
+called with: Mailman 2 itself needs Python 2 and cannot run here) are shown at the absolute
+paths the files name. OpenBSD's smtpd runs pipes as _smtpd; here the daemon user is opensmtpd.
+"""
+
+from __future__ import annotations
+
+import pwd
+import time
+
+import pytest
+
+from conftest import SAMPLES
+from migrate.emitters.common import MAILMAN_ADDRESSES, MM_WRAPPER
+from migrate.inspection import inspect_tree
+from migrate.model import Origin
+from migrate.planning import build_plan, resolve_target
+from migrate.sources import LocalTree
+from smtpdtools import smtpd_running
+
+V6 = "2001:db8:50::25"
+
+WRAPPER = """#!/bin/sh
+tag=$(echo "$*" | tr ' ' _)
+{ echo "uid=$(id -u) gid=$(id -g)"; echo "args=$*"; } > @OUT@/id.$tag
+cat > @OUT@/msg.$tag
+"""
+
+
+@pytest.fixture(scope="module")
+def plan():
+    inv = inspect_tree(LocalTree(SAMPLES / "netsight"), Origin("local", "/samples/netsight"))
+    target = resolve_target(inv, {"tls_certificate": None, "tls_key": None},
+                            {"hostname": "lists.netsight.example", "ipv6": [V6]})
+    return inv, build_plan(inv, target)
+
+
+def test_every_list_address_reaches_the_wrapper(plan):
+    inv, result = plan
+    conf = result.files["files/new/etc/mail/smtpd.conf"]
+    aliases = result.files["files/new/etc/mail/aliases"]
+    assert "tls" not in conf  # no certificate in this variant; the config runs as emitted
+    addresses = [f"{ml.name}{suffix}@{domain}" for ml in inv.lists
+                 for suffix, _ in MAILMAN_ADDRESSES for domain in result.target.email_domains]
+    with smtpd_running(conf, files={"aliases": aliases}, scripts={"wrapper": WRAPPER},
+                       addresses=(f"{V6}/128",),
+                       binds={"/etc/mail/aliases": "aliases", MM_WRAPPER: "wrapper"}) as smtpd:
+        reply = smtpd.send(*addresses, client="127.0.0.2")  # a remote sender
+        assert reply.accepted, reply.transcript
+        expected = {f"{command}_{ml.name}" for ml in inv.lists
+                    for _, command in MAILMAN_ADDRESSES}
+        deadline = time.monotonic() + 30
+        out = smtpd.tmp / "out"
+        while time.monotonic() < deadline:
+            seen = {p.name[3:] for p in out.glob("id.*")}
+            if seen >= expected:
+                break
+            time.sleep(0.2)
+        assert seen == expected, sorted(expected - seen)
+        daemon = pwd.getpwnam("opensmtpd")
+        for tag in expected:
+            ident = (out / f"id.{tag}").read_text()
+            assert f"uid={daemon.pw_uid} gid={daemon.pw_gid}" in ident
+            assert "Subject: test" in (out / f"msg.{tag}").read_text()
+        unknown = smtpd.send("no-such-list@lists.netsight.example", client="127.0.0.2")
+        assert not unknown.accepted and "550" in unknown.transcript
+        foreign = smtpd.send("someone@elsewhere.example", client="127.0.0.2")
+        assert not foreign.accepted  # not an open relay
