@@ -27,15 +27,18 @@ from migrate.emitters.dns_plan import emit_dns
 from migrate.emitters.httpd_conf import emit_httpd_conf
 from migrate.emitters.mailman_cfg import emit_mailman
 from migrate.emitters.old_host import emit_old_host
+from migrate.emitters.parity import emit_parity
 from migrate.emitters.rc_conf_local import emit_rc_conf_local
 from migrate.emitters.rsync_plan import emit_rsync
+from migrate.emitters.runbook import emit_runbook
 from migrate.emitters.release import NEWEST_STABLE, Release
+from migrate.emitters.report import emit_report
 from migrate.emitters.smtpd_conf import emit_smtpd_conf
 from migrate.errors import Exit, MigrateError
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_httpd_conf, emit_rc_conf_local, emit_mailman,
-            emit_rsync, emit_old_host, emit_dns)
+            emit_rsync, emit_old_host, emit_dns, emit_parity, emit_runbook)
 PLAN_FILE = "plan.yaml"
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
@@ -46,9 +49,13 @@ class Plan:
     release: Release
     files: dict[str, str] = field(default_factory=dict)  # plan-relative path -> text
     findings: list[Finding] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)  # the runbook as data
+    inventory_findings: list[Finding] = field(default_factory=list)
 
     def blockers(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == Severity.BLOCKER]
+        """Blockers of the plan and of the inventory it was made from: either stops the move."""
+        return [f for f in self.inventory_findings + self.findings
+                if f.severity == Severity.BLOCKER]
 
 
 def read_target_file(path: str) -> dict[str, Any]:
@@ -149,7 +156,7 @@ def _check_target(target: Target) -> None:
 
 def build_plan(inv: Inventory, target: Target) -> Plan:
     release = Release.parse(target.openbsd)
-    plan = Plan(target, release)
+    plan = Plan(target, release, inventory_findings=list(inv.findings))
     if not release.known:
         plan.findings.append(Finding(
             "plan.release-unknown", Severity.WARNING,
@@ -174,6 +181,9 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
         combined.add(emitter(inv, target, release))
     plan.files = dict(sorted(combined.files.items()))
     plan.findings += _dedupe(combined.findings)
+    plan.steps = combined.data.get("steps", [])
+    plan.files.update(emit_report(inv, target, release, plan.findings))
+    plan.files = dict(sorted(plan.files.items()))
     plan.files[PLAN_FILE] = _plan_data(inv, plan)
     return plan
 
@@ -198,6 +208,7 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
         "files": {path: hashlib.sha256(text.encode()).hexdigest()
                   for path, text in sorted(plan.files.items()) if path != PLAN_FILE},
         "findings": [codec.to_data(f) for f in plan.findings],
+        "steps": plan.steps,
     }
     return "# The plan as data, for `migrate cutover`. Written by migrate; do not edit.\n" \
         + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,202 @@
+"""The report a person reviews before the move: ``report.md`` and ``report.html`` (one
+self-contained file: no scripts, no external resources, an inline SVG chart).
+
+Both show the same: the lists, the findings by severity with what to do, routing parity, what
+will be copied with sizes, and archived posts per year. Every value from the old host is
+escaped for the format it goes into.
+"""
+
+from __future__ import annotations
+
+import html
+
+from migrate.model import Finding, Inventory, Severity, Target
+
+from migrate.emitters.parity import parity_rows
+from migrate.emitters.rsync_plan import transfers
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+_ORDER = (Severity.BLOCKER, Severity.ERROR, Severity.WARNING, Severity.INFO)
+
+
+def posts_per_year(inv: Inventory) -> dict[int, int]:
+    years: dict[int, int] = {}
+    for archive in inv.archives:
+        for month in archive.months:
+            year = int(month.month[:4])
+            years[year] = years.get(year, 0) + month.messages
+    return dict(sorted(years.items()))
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _lists(inv: Inventory) -> list[dict]:
+    archives = {a.list_name: a for a in inv.archives}
+    rows = []
+    for ml in sorted(inv.lists, key=lambda m: m.name):
+        a = archives.get(ml.name)
+        years = ""
+        if a and a.first_date and a.last_date:
+            years = f"{a.first_date.year}-{a.last_date.year}"
+        rows.append({
+            "name": ml.name, "host": ml.host_name or "", "owners": ", ".join(ml.owners),
+            "members": f"{ml.members.regular_count}+{ml.members.digest_count}",
+            "archive": "off" if ml.archive is False else
+            ("private" if ml.archive_private else "public"),
+            "posts": str(a.messages) if a else "-", "years": years,
+            "mbox": _size(a.bytes) if a else "-"})
+    return rows
+
+
+def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]) -> dict:
+    every = inv.findings + findings
+    lists = _lists(inv)
+    parity = parity_rows(inv, target)
+    copy, _ = transfers(inv)
+    years = posts_per_year(inv)
+    title = f"Moving {inv.host.hostname or 'the old host'} to {target.hostname}"
+    return {REPORT_MD: _markdown(inv, target, release, title, every, lists, parity, copy, years),
+            REPORT_HTML: _html(inv, target, release, title, every, lists, parity, copy, years)}
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+
+def _md(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def _markdown(inv, target, release, title, every, lists, parity, copy, years) -> str:
+    total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
+    lines = [f"# {title}", "",
+             f"OpenBSD {release}; inventory collected {inv.collected_at:%Y-%m-%d %H:%M} UTC; "
+             f"{len(lists)} lists, {total} archived posts; mail domains "
+             f"{', '.join(target.email_domains)}.", "", "## Lists", "",
+             "| list | host | owners | members | archive | posts | years | mbox |",
+             "|---|---|---|---:|---|---:|---|---:|"]
+    lines += ["| " + " | ".join(_md(r[k]) for k in ("name", "host", "owners", "members",
+                                                    "archive", "posts", "years", "mbox")) + " |"
+              for r in lists]
+    lines += ["", f"## Findings ({len(every)})", ""]
+    for sev in _ORDER:
+        group = [f for f in every if f.severity == sev]
+        if not group:
+            continue
+        lines += [f"### {sev.value} ({len(group)})", ""]
+        for f in group:
+            where = f" ({_md(f.source)})" if f.source else ""
+            lines += [f"- **{_md(f.message)}**{where}  ", f"  {_md(f.hint)}"]
+        lines.append("")
+    lines += ["## Routing parity", "", "| address | old host | new host | status |",
+              "|---|---|---|---|"]
+    lines += [f"| {_md(r['address'])} | {_md(r['old'])} | {_md(r['new'])} | {r['status']} |"
+              for r in parity]
+    lines += ["", "## What will be copied", "", "| list | what | from | to | size |",
+              "|---|---|---|---|---:|"]
+    lines += [f"| {_md(c['list'])} | {c['kind']} | {_md(c['source'])} | "
+              f"{_md(c['destination'])} | {_size(c['bytes'])} |" for c in copy]
+    lines += ["", "## Archived posts per year", "", "| year | posts |", "|---|---:|"]
+    lines += [f"| {y} | {n} |" for y, n in years.items()]
+    return "\n".join(lines) + "\n"
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+_CSS = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;
+color:#1b1b1b}
+h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%;margin:.6rem 0}
+th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.sev{font-weight:600;border-radius:3px;padding:0 .35rem}
+.blocker{background:#b00020;color:#fff}.error{background:#e8a0a0}.warning{background:#f6d58e}
+.info{background:#cfe3f6}.ok{color:#186a3b}.missing{color:#b00020;font-weight:600}
+code{font-size:.9em}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    out = ["<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head)
+           + "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>" + "".join(
+            f'<td class="n">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
+            for i, cell in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _chart(years: dict[int, int]) -> str:
+    if not years:
+        return "<p>No archived posts.</p>"
+    width, height, pad = 760, 220, 34
+    span = list(range(min(years), max(years) + 1))
+    top = max(years.values()) or 1
+    bar = (width - 2 * pad) / len(span)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="archived posts per year">',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+             'stroke="#888"/>']
+    for i, year in enumerate(span):
+        n = years.get(year, 0)
+        h = (height - 2 * pad) * n / top
+        x = pad + i * bar
+        parts.append(f'<rect x="{x + 1:.1f}" y="{height - pad - h:.1f}" width="{bar - 2:.1f}" '
+                     f'height="{h:.1f}" fill="#3b6ea5"><title>{year}: {n} posts</title></rect>')
+        if len(span) <= 30 or i % 2 == 0:
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - pad + 14}" font-size="10" '
+                         f'text-anchor="middle">{year}</text>')
+    parts.append(f'<text x="{pad}" y="{pad - 10}" font-size="11">max {top} posts a year</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _html(inv, target, release, title, every, lists, parity, copy, years) -> str:
+    total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
+    body = [f"<h1>{_e(title)}</h1>",
+            f"<p>OpenBSD {_e(release)}; inventory collected "
+            f"{inv.collected_at:%Y-%m-%d %H:%M} UTC; {len(lists)} lists, {total} archived "
+            f"posts; mail domains {_e(', '.join(target.email_domains))}.</p>",
+            "<h2>Lists</h2>",
+            _table(["list", "host", "owners", "members", "archive", "posts", "years", "mbox"],
+                   [[_e(r[k]) for k in ("name", "host", "owners", "members", "archive",
+                                        "posts", "years", "mbox")] for r in lists],
+                   numeric={3, 5, 7}),
+            f"<h2>Findings ({len(every)})</h2>"]
+    for sev in _ORDER:
+        group = [f for f in every if f.severity == sev]
+        if not group:
+            continue
+        body.append(f"<h3>{sev.value} ({len(group)})</h3>")
+        body.append(_table(["", "what", "what to do", "where"], [
+            [f'<span class="sev {sev.value}">{sev.value}</span>', _e(f.message), _e(f.hint),
+             f"<code>{_e(f.source)}</code>" if f.source else ""] for f in group]))
+    body.append("<h2>Routing parity</h2>")
+    body.append(_table(["address", "old host", "new host", "status"], [
+        [_e(r["address"]), _e(r["old"]), f"<code>{_e(r['new'])}</code>",
+         f'<span class="{"ok" if r["status"] in ("ok", "added", "forward") else "missing"}">'
+         f'{_e(r["status"])}</span>'] for r in parity]))
+    body.append("<h2>What will be copied</h2>")
+    body.append(_table(["list", "what", "from", "to", "size"], [
+        [_e(c["list"]), _e(c["kind"]), f"<code>{_e(c['source'])}</code>",
+         f"<code>{_e(c['destination'])}</code>", _e(_size(c["bytes"]))] for c in copy],
+        numeric={4}))
+    body.append("<h2>Archived posts per year</h2>")
+    body.append(_chart(years))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

@@ -1,0 +1,240 @@
+"""The rest of the plan directory: the rsync phases run by the real rsync, the manifest checked
+by sha256sum, the runbook's commands, the DNS records and the report."""
+
+from __future__ import annotations
+
+import html.parser
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import SAMPLES, need
+from migrate.emitters.common import MM_VAR
+from migrate.emitters.rsync_plan import FLAGS_COMMON, FLAGS_FINAL
+from migrate.inspection import inspect_tree
+from migrate.model import Origin
+from migrate.planning import build_plan, resolve_target, write_plan
+from migrate.sources import LocalTree
+
+V6 = "2001:db8:50::25"
+OLD_VAR = "/usr/local/mailman"
+
+
+@pytest.fixture(scope="module")
+def netsight():
+    inv = inspect_tree(LocalTree(SAMPLES / "netsight"), Origin("local", "/samples/netsight"))
+    target = resolve_target(inv, {}, {"hostname": "lists.netsight.example", "ipv6": [V6],
+                                      "smarthost": "smtp.upstream.example"})
+    return inv, build_plan(inv, target)
+
+
+# --- rsync, for real --------------------------------------------------------------------------
+
+
+def _run_phase(plan, phase: str, old_root: Path, new_root: Path) -> str:
+    """Run the phase's transfers with the real rsync, host paths mapped under two roots (the
+    same flags as the script; only the SSH hop is left out: both ends are local here)."""
+    need(shutil.which("rsync") is not None, "rsync is not installed")
+    data = yaml.safe_load(plan.files["rsync/transfers.yaml"])
+    flags = [f for f in data["flags"]["common"] if not f.startswith("--rsh")]
+    if phase == "final":
+        flags += data["flags"]["final"]
+    log = []
+    for t in data["transfers"]:
+        # string joins keep the trailing slashes rsync's meaning depends on (copy the
+        # folder's content, not the folder into itself)
+        assert t["source"].endswith("/") and t["destination"].endswith("/")
+        dest = f"{new_root}{t['destination']}"
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["rsync", *flags, f"{old_root}{t['source']}", dest],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        log.append(proc.stdout)
+    return "".join(log)
+
+
+def _manifest_check(plan, new_root: Path) -> subprocess.CompletedProcess:
+    text = plan.files["rsync/manifest.sha256"]
+    mapped = re.sub(r"^SHA256 \((/[^)]+)\)",
+                    lambda m: f"SHA256 ({new_root}{m.group(1)})", text, flags=re.M)
+    return subprocess.run(["sha256sum", "--strict", "-c", "-"], input=mapped,
+                          capture_output=True, text=True)
+
+
+def test_rsync_phases_copy_everything_and_the_manifest_holds(netsight, tmp_path):
+    inv, plan = netsight
+    old = tmp_path / "old"
+    shutil.copytree(SAMPLES / "netsight" / OLD_VAR.lstrip("/"), old / OLD_VAR.lstrip("/"),
+                    symlinks=True)
+    new = tmp_path / "new"
+    first = _run_phase(plan, "presync", old, new)
+    assert "announce.mbox" in first
+    check = _manifest_check(plan, new)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count(": OK") == len(plan.files["rsync/manifest.sha256"].splitlines())
+    # repeating the pre-sync copies nothing
+    assert _run_phase(plan, "presync", old, new).strip() == ""
+    # the freeze: a post appended, a request file gone, config.pck changed in place with the
+    # same size and time (the quick check would miss it; --checksum does not)
+    mbox = old / OLD_VAR.lstrip("/") / "archives/private/users.mbox/users.mbox"
+    with mbox.open("ab") as fh:
+        fh.write(b"From late@example.org Wed Nov 25 10:00:00 2026\n\nlate post\n\n")
+    (old / OLD_VAR.lstrip("/") / "lists/users/request.pck").unlink()
+    pck = old / OLD_VAR.lstrip("/") / "lists/announce/config.pck"
+    st = pck.stat()
+    data = bytearray(pck.read_bytes())
+    data[-2] ^= 0x01
+    pck.write_bytes(bytes(data))
+    os.utime(pck, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _run_phase(plan, "final", old, new)
+    target_var = new / MM_VAR.lstrip("/")
+    assert (target_var / "archives/private/users.mbox/users.mbox").read_bytes().endswith(
+        b"late post\n\n")
+    assert not (target_var / "lists/users/request.pck").exists()
+    assert (target_var / "lists/announce/config.pck").read_bytes() == bytes(data)
+    # no stray temp file and no public symlink travelled
+    assert not list(target_var.rglob("config.pck.tmp.*"))
+    assert not (target_var / "archives/public").exists()
+
+
+def test_rsync_scripts_explain_every_flag_and_parse(netsight):
+    _, plan = netsight
+    for path in ("rsync/presync.sh", "rsync/final.sh"):
+        text = plan.files[path]
+        proc = subprocess.run(["sh", "-n", "-c", text], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        flags = FLAGS_COMMON + (FLAGS_FINAL if "final" in path else ())
+        for flag, why in flags:
+            assert f"#   {flag:<32} {why}" in text
+    final = plan.files["rsync/final.sh"]
+    assert "ln -sfn /var/spool/mailman/archives/private/announce " \
+           "/var/spool/mailman/archives/public/announce" in final
+    assert "archives/public/mailman" not in final  # a private archive gets no public link
+    assert "/data/" not in final and "qfiles" not in final
+
+
+# --- runbook ----------------------------------------------------------------------------------
+
+
+def test_runbook_steps_are_ordered_and_every_command_parses(netsight):
+    _, plan = netsight
+    steps = yaml.safe_load(plan.files["plan.yaml"].split("\n", 1)[1])["steps"]
+    ids = [s["id"] for s in steps]
+    assert len(ids) == len(set(ids))
+    order = ["new-packages", "presync", "old-freeze", "old-exim-queue", "old-mailman-drain",
+             "final-sync", "new-mailman", "old-forward", "dns-switch", "verify"]
+    assert [i for i in ids if i in order] == order
+    for s in steps:
+        for key in ("run", "check", "rollback"):
+            script = "\n".join(s[key])
+            proc = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
+            assert proc.returncode == 0, (s["id"], key, proc.stderr)
+        assert s["host"] in ("old", "new", "dns")
+    runbook = plan.files["runbook.md"]
+    for s in steps:
+        assert f"### {s['id']}: " in runbook
+
+
+def test_freeze_check_command_really_detects_the_4xx(netsight):
+    """The runbook's freeze check greps exim -bh output for a 451 line: that is the format
+    test_plan_old_host sees from the real Exim."""
+    _, plan = netsight
+    step = next(s for s in plan.steps if s["id"] == "old-freeze")
+    assert "exim -bh" in step["check"][0] and "grep -q '^451'" in step["check"][0]
+
+
+# --- DNS --------------------------------------------------------------------------------------
+
+
+def test_dns_records(netsight):
+    inv, plan = netsight
+    text = plan.files["dns/records.md"]
+    zone = [line for line in text.splitlines() if re.match(r"\S+\. \d+ IN ", line)]
+    assert f"lists.netsight.example. 300 IN AAAA {V6}" in zone
+    assert "lists.riverbend.example. 300 IN MX 10 lists.netsight.example." in zone
+    assert "lists.riverbend.example. 300 IN MX 20 mail.netsight.example." in zone  # front door
+    assert "lists.netsight.example. 300 IN A 192.0.2.25" in zone  # the web front door
+    ptr = ipaddress.ip_address(V6).reverse_pointer
+    assert f"{ptr}. 300 IN PTR lists.netsight.example." in zone
+    assert "48 h before" in text
+    proc = subprocess.run(["sh", "-n", "-c", plan.files["dns/checks.sh"]], capture_output=True)
+    assert proc.returncode == 0
+    assert any(f.id == "plan.spf-smarthost" for f in plan.findings)
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+class _Checker(html.parser.HTMLParser):
+    VOID = {"meta", "br", "hr", "img", "line", "rect", "link"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.tags, self.errors = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+        else:
+            self.stack.pop()
+
+
+def test_report_html_is_self_contained_and_balanced(netsight):
+    inv, plan = netsight
+    page = plan.files["report.html"]
+    checker = _Checker()
+    checker.feed(page)
+    assert not checker.errors and not checker.stack, checker.errors
+    tags = [t for t, _ in checker.tags]
+    assert "script" not in tags
+    assert not [a for _, a in checker.tags for k in ("src", "href") if k in a]
+    rects = [a for t, a in checker.tags if t == "rect"]
+    years = {int(m.month[:4]) for a in inv.archives for m in a.months}
+    assert len(rects) == max(years) - min(years) + 1
+    titles = re.findall(r"<title>(\d{4}): (\d+) posts</title>", page)
+    total = sum(int(n) for _, n in titles)
+    assert total == sum(a.messages for a in inv.archives) - sum(
+        a.undated + a.implausible_dates for a in inv.archives)
+    for ml in inv.lists:
+        assert f"<td>{ml.name}</td>" in page
+    assert page.count('class="sev ') == len(inv.findings) + len(plan.findings)
+
+
+def test_report_md_has_every_section(netsight):
+    _, plan = netsight
+    md = plan.files["report.md"]
+    for section in ("## Lists", "## Findings", "## Routing parity", "## What will be copied",
+                    "## Archived posts per year"):
+        assert section in md
+    assert "| announce | lists.netsight.example |" in md
+
+
+def test_written_plan_has_every_part(netsight, tmp_path):
+    _, plan = netsight
+    write_plan(plan, str(tmp_path / "plan"))
+    for rel in ("files/new/etc/mail/smtpd.conf", "files/new/etc/mail/aliases",
+                "files/new/etc/httpd.conf", "files/new/etc/rc.conf.local",
+                "files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate",
+                "rsync/presync.sh", "rsync/final.sh", "rsync/transfers.yaml",
+                "rsync/manifest.sha256", "files/old/exim-forward-router.conf",
+                "files/old/exim-freeze-acl.conf", "files/old/apache-proxy.conf",
+                "dns/records.md", "dns/checks.sh", "parity.md", "runbook.md", "report.md",
+                "report.html", "plan.yaml"):
+        assert (tmp_path / "plan" / rel).is_file(), rel
+    assert os.access(tmp_path / "plan/rsync/final.sh", os.X_OK)
