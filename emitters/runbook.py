@@ -33,7 +33,7 @@ def _step(sid: str, phase: str, host: str, title: str, why: str, run: list[str],
             "check": check or [], "rollback": rollback or []}
 
 
-def steps(inv: Inventory, target: Target) -> list[dict]:
+def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     q = shlex.quote
     names, _ = list_names(inv)
     domains = [d for d in target.email_domains if is_domain(d)]
@@ -76,6 +76,8 @@ def steps(inv: Inventory, target: Target) -> list[dict]:
         "Each file is kept as FILE.pre-migrate first, so the way back is a copy.",
         [f"[ -e /{f} ] && cp -p /{f} /{f}.pre-migrate || true" for f, _ in installs]
         + [f"install -m {m} \"$PLAN/files/new/{f}\" /{f}" for f, m in installs]
+        + (["newaliases  # OpenSMTPD before 6.0 reads /etc/mail/aliases.db"]
+           if release is not None and release.major < 6 else [])
         + [f"cp -p {MM_PREFIX}/Mailman/mm_cfg.py {MM_PREFIX}/Mailman/mm_cfg.py.pre-migrate",
            f"cat \"$PLAN/files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate\" >> "
            f"{MM_PREFIX}/Mailman/mm_cfg.py"],
@@ -187,7 +189,7 @@ def _site_request(inv: Inventory, domains: list[str]) -> str | None:
 
 def emit_runbook(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
-    all_steps = steps(inv, target)
+    all_steps = steps(inv, target, release)
     out.data["steps"] = all_steps
     lines = [f"# Cutover runbook: {inv.host.hostname or 'the old host'} to {target.hostname}",
              "",

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import enum
 import json
 import types
 import typing
+from collections.abc import Callable
 from functools import cache
 from typing import Any, TypeVar
 
@@ -39,8 +41,23 @@ class CodecError(ValueError):
         self.where = where
         self.message = message
         self.line = line
-        at = where or "top level"
-        super().__init__(f"{at}: {message}")
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return f"{self.where or 'top level'}: {self.message}"
+
+    def prefix(self, segment: str) -> None:
+        """Put the enclosing field name (or ``[i]``) in front of the path, as the error rises."""
+        if not self.where:
+            self.where = segment
+        elif self.where.startswith("["):
+            self.where = segment + self.where
+        else:
+            self.where = f"{segment}.{self.where}"
+        self.args = (self._text(),)
+
+    def __str__(self) -> str:
+        return self._text()
 
 
 # --- to plain data ----------------------------------------------------------------------------
@@ -73,13 +90,19 @@ def _format_datetime(value: dt.datetime) -> str:
 
 
 @cache
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, vars(model))
 
 
 def from_data(cls: type[T], data: Any, where: str = "") -> T:
     """Rebuild ``cls`` from plain data, checking every value against the type hints."""
-    return _convert(cls, data, where)
+    try:
+        return _converter(cls)(data)
+    except CodecError as exc:
+        if where:
+            exc.prefix(where)
+        raise
 
 
 def _describe(value: Any) -> str:
@@ -89,78 +112,135 @@ def _describe(value: Any) -> str:
             int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
+# Converters are built once per type from its hints and cached: a large inventory has hundreds
+# of thousands of values. Paths for error messages are assembled only when an error travels
+# up (CodecError.prefix), never on the way down.
+
+
+@functools.cache
+def _converter(tp: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise CodecError(where, "must not be null")
         (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, where)
+        convert_inner = _converter(inner)
+        nullable = type(None) in args
+
+        def optional(value: Any) -> Any:
+            if value is None:
+                if nullable:
+                    return None
+                raise CodecError("", "must not be null")
+            return convert_inner(value)
+        return optional
     if origin is list:
         (item,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise CodecError(where, f"expected a list, got {_describe(value)}")
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        convert_item = _converter(item)
+
+        def listing(value: Any) -> Any:
+            if not isinstance(value, list):
+                raise CodecError("", f"expected a list, got {_describe(value)}")
+            out = []
+            for i, v in enumerate(value):
+                try:
+                    out.append(convert_item(v))
+                except CodecError as exc:
+                    exc.prefix(f"[{i}]")
+                    raise
+            return out
+        return listing
     if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise CodecError(where, f"expected a mapping, got {_describe(value)}")
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise CodecError(where, f"keys must be strings, got {_describe(k)}")
-            out[k] = _convert(val_tp, v, f"{where}.{k}" if where else k)
-        return out
+        _key_tp, val_tp = typing.get_args(tp)
+        convert_val = _converter(val_tp)
+
+        def mapping(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise CodecError("", f"expected a mapping, got {_describe(value)}")
+            out = {}
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise CodecError("", f"keys must be strings, got {_describe(k)}")
+                try:
+                    out[k] = convert_val(v)
+                except CodecError as exc:
+                    exc.prefix(k)
+                    raise
+            return out
+        return mapping
     if dataclasses.is_dataclass(tp):
-        return _convert_dataclass(tp, value, where)
+        return _dataclass_converter(tp)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        try:
-            return tp(value)
-        except ValueError:
-            allowed = ", ".join(m.value for m in tp)
-            raise CodecError(where, f"{value!r} is not one of: {allowed}") from None
+        def enumeration(value: Any) -> Any:
+            try:
+                return tp(value)
+            except ValueError:
+                allowed = ", ".join(m.value for m in tp)
+                raise CodecError("", f"{value!r} is not one of: {allowed}") from None
+        return enumeration
     if tp is dt.datetime:
-        return _parse_datetime(value, where)
+        return lambda value: _parse_datetime(value, "")
     if tp is bool:
-        if not isinstance(value, bool):
-            raise CodecError(where, f"expected true or false, got {_describe(value)}")
-        return value
+        def boolean(value: Any) -> Any:
+            if value is True or value is False:
+                return value
+            raise CodecError("", f"expected true or false, got {_describe(value)}")
+        return boolean
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CodecError(where, f"expected an integer, got {_describe(value)}")
-        return value
+        def integer(value: Any) -> Any:
+            if type(value) is int:
+                return value
+            if isinstance(value, int) and not isinstance(value, bool):
+                return int(value)
+            raise CodecError("", f"expected an integer, got {_describe(value)}")
+        return integer
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise CodecError(where, f"expected a number, got {_describe(value)}")
-        return float(value)
+        def number(value: Any) -> Any:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CodecError("", f"expected a number, got {_describe(value)}")
+            return float(value)
+        return number
     if tp is str:
-        if not isinstance(value, str):
-            raise CodecError(where, f"expected a string, got {_describe(value)}")
-        return value
+        def string(value: Any) -> Any:
+            if type(value) is str:
+                return value
+            raise CodecError("", f"expected a string, got {_describe(value)}")
+        return string
     raise TypeError(f"unsupported type in the model: {tp!r}")  # a programming error
 
 
-def _convert_dataclass(cls: type, value: Any, where: str) -> Any:
-    if not isinstance(value, dict):
-        raise CodecError(where, f"expected a mapping for {cls.__name__}, got {_describe(value)}")
-    hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in value if k not in fields]
-    if unknown:
-        raise CodecError(where, f"unknown field {unknown[0]!r} in {cls.__name__}")
-    kwargs = {}
-    for name, f in fields.items():
-        sub = f"{where}.{name}" if where else name
-        if name not in value:
-            no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            if no_default:
-                raise CodecError(where, f"missing field {name!r} in {cls.__name__}")
-            continue
-        kwargs[name] = _convert(hints[name], value[name], sub)
-    return cls(**kwargs)
+def _dataclass_converter(cls: type) -> Callable[[Any], Any]:
+    # The field converters are made on first use: a type can hold itself (AliasTarget.members)
+    specs: list[tuple[str, Callable[[Any], Any], bool]] = []
+    names: frozenset[str] = frozenset()
+
+    def convert(value: Any) -> Any:
+        nonlocal names
+        if not specs:
+            hints = _hints(cls)
+            for f in dataclasses.fields(cls):
+                required = (f.default is dataclasses.MISSING
+                            and f.default_factory is dataclasses.MISSING)
+                specs.append((f.name, _converter(hints[f.name]), required))
+            names = frozenset(name for name, _, _ in specs)
+        if not isinstance(value, dict):
+            raise CodecError("", f"expected a mapping for {cls.__name__}, "
+                                 f"got {_describe(value)}")
+        if not names.issuperset(value):
+            unknown = [k for k in value if k not in names]
+            raise CodecError("", f"unknown field {unknown[0]!r} in {cls.__name__}")
+        kwargs = {}
+        for name, conv, required in specs:
+            if name not in value:
+                if required:
+                    raise CodecError("", f"missing field {name!r} in {cls.__name__}")
+                continue
+            try:
+                kwargs[name] = conv(value[name])
+            except CodecError as exc:
+                exc.prefix(name)
+                raise
+        return cls(**kwargs)
+    return convert
 
 
 def _parse_datetime(value: Any, where: str) -> dt.datetime:

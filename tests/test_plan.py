@@ -322,6 +322,30 @@ def test_target_file_and_flags(inventories, tmp_path):
     assert res.exit_code == 3 and f"{target}:" in res.output
 
 
+def test_json_inventory_plans_the_same(inventories, tmp_path):
+    path, inv = inventories["small"]
+    json_path = tmp_path / "inv.json"
+    res = RUNNER.invoke(cli.app, ["inspect", "--root", str(SAMPLES / "small"), "-o",
+                                  str(json_path)])
+    assert res.exit_code in (0, 1) and json_path.read_text().startswith("{")
+    args = ["--hostname", HOST, "--ipv6", V6]
+    a = RUNNER.invoke(cli.app, ["plan", str(json_path), *args, "-o", str(tmp_path / "a")])
+    b = RUNNER.invoke(cli.app, ["plan", str(path), *args, "-o", str(tmp_path / "b")])
+    assert a.exit_code == b.exit_code == 0, a.output
+    smtpd = "files/new/etc/mail/smtpd.conf"
+    assert (tmp_path / "a" / smtpd).read_text() == (tmp_path / "b" / smtpd).read_text()
+
+
+def test_openbsd_5_runbook_builds_the_aliases_db(inventories):
+    _, inv = inventories["small"]
+    old = plan(inv, openbsd="5.7")
+    step = next(s for s in old.steps if s["id"] == "new-files")
+    assert any(c.startswith("newaliases") for c in step["run"])
+    new = plan(inv)
+    step = next(s for s in new.steps if s["id"] == "new-files")
+    assert not any(c.startswith("newaliases") for c in step["run"])
+
+
 def test_bad_inventory_is_input_error(tmp_path):
     bad = tmp_path / "inv.yaml"
     bad.write_text("schema_version: 99\n")
