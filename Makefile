@@ -21,7 +21,9 @@ install-test: $(BIN)/python
 demo: install
 	mkdir -p demo
 	$(BIN)/migrate inspect --root sample_configs/netsight -o demo/inventory.yaml || [ $$? -eq 1 ]
-	@echo "The inventory is in demo/inventory.yaml"
+	$(BIN)/migrate plan demo/inventory.yaml --hostname lists.netsight.example \
+		--ipv6 2001:db8:50::25 --smarthost smtp.upstream.example -o demo/plan
+	@echo "The inventory is in demo/inventory.yaml; the plan in demo/plan (open demo/plan/report.html)"
 
 # pytest exits 5 when it collects no tests: that is a failure too (any non-zero fails make).
 test: install-test

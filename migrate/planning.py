@@ -50,6 +50,7 @@ class Plan:
     files: dict[str, str] = field(default_factory=dict)  # plan-relative path -> text
     findings: list[Finding] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)  # the runbook as data
+    parity: list[dict] = field(default_factory=list)  # old route -> new route, per address
     inventory_findings: list[Finding] = field(default_factory=list)
 
     def blockers(self) -> list[Finding]:
@@ -182,6 +183,7 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
     plan.files = dict(sorted(combined.files.items()))
     plan.findings += _dedupe(combined.findings)
     plan.steps = combined.data.get("steps", [])
+    plan.parity = combined.data.get("parity", [])
     plan.files.update(emit_report(inv, target, release, plan.findings))
     plan.files = dict(sorted(plan.files.items()))
     plan.files[PLAN_FILE] = _plan_data(inv, plan)

@@ -135,6 +135,11 @@ def plan_summary(plan, out_dir: str) -> None:
     facts.add_row("mail domains", Text(", ".join(t.email_domains) or "none"))
     facts.add_row("web host", Text(t.web_host or ""))
     facts.add_row("smarthost", Text(t.smarthost or "none (direct delivery by MX)"))
+    counts: dict[str, int] = {}
+    for row in plan.parity:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    facts.add_row("list addresses", Text(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                                         or "none"))
     out.print(facts)
     table = Table(title=f"Files in {out_dir}", title_justify="left")
     table.add_column("file", overflow="fold")
@@ -147,7 +152,8 @@ def plan_summary(plan, out_dir: str) -> None:
     for f in plan.findings:
         counts[f.severity] += 1
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
-    out.print(Text(f"plan written to {out_dir}; {tally}"))
+    out.print(Text(f"plan written to {out_dir}; {tally}. Review {out_dir}/report.html, then "
+                   f"follow {out_dir}/runbook.md or run `migrate cutover {out_dir}`."))
 
 
 def _mta_summary(inv: Inventory) -> None:
