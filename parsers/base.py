@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from migrate.model import ConfigFile, Finding, Severity, Source
+from migrate.model import ConfigFile, FileMode, Finding, Severity, Source
 
 #: Configuration files larger than this are refused (a misnamed archive or disk image).
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -137,3 +137,15 @@ def read_text(tree: Tree, path: str, role: str, *, required: bool = True) -> Tex
     if text.startswith("\ufeff"):
         text = text[1:]
     return TextFile(real, text, config, findings)
+
+
+def file_mode(tree: Tree, path: str, users: dict[int, str], groups: dict[int, str]
+              ) -> FileMode | None:
+    """Owner, group (names where the host's passwd/group know the ids) and mode of a path,
+    not following a final symlink; None when it cannot be stat'ed."""
+    try:
+        s = tree.stat(path, follow=False)
+    except (TreeError, OSError):
+        return None
+    return FileMode(path, users.get(s.uid, str(s.uid)), groups.get(s.gid, str(s.gid)),
+                    f"{s.mode:04o}")

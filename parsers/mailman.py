@@ -21,15 +21,14 @@ import datetime as dt
 import hashlib
 import posixpath
 import re
-import stat as st
 from dataclasses import dataclass, field
 from typing import Any
 
 from migrate.model import (
-    ConfigFile, FileMode, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
+    ConfigFile, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
     Source, VirtualHost,
 )
-from migrate.parsers.base import Tree, TreeError, read_text
+from migrate.parsers.base import Tree, TreeError, file_mode, read_text
 from migrate.parsers.pickles import PickleRefused, charset_for, decode_text, safe_loads
 
 #: (layout, code prefix, data prefix), in the order they are tried.
@@ -192,15 +191,6 @@ def read_mm_cfg(tree: Tree, path: str) -> tuple[MailmanSettings, list[Finding], 
 
 
 # --- lists ------------------------------------------------------------------------------------
-
-
-def _mode(tree: Tree, path: str, users: dict[int, str], groups: dict[int, str]) -> FileMode | None:
-    try:
-        s = tree.stat(path, follow=False)
-    except (TreeError, OSError):
-        return None
-    return FileMode(path, users.get(s.uid, str(s.uid)), groups.get(s.gid, str(s.gid)),
-                    f"{s.mode:04o}")
 
 
 def _epoch(value: Any) -> dt.datetime | None:
@@ -379,7 +369,7 @@ def _read_list(tree: Tree, lists_dir: str, name: str, users: dict[int, str],
     # for the manifest the move is verified against
     for entry in [""] + [e for e in entries if not e.startswith("config.pck.tmp")]:
         path = f"{folder}/{entry}".rstrip("/")
-        fm = _mode(tree, path, users, groups)
+        fm = file_mode(tree, path, users, groups)
         if fm is None:
             continue
         if entry and tree.is_file(path):

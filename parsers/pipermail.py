@@ -72,9 +72,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from migrate.model import (Archive, ArchiveMonth, ArchiveVolume, FileMode, Finding, Severity,
-                           Source)
-from migrate.parsers.base import NotFound, Tree, TreeError
+from migrate.model import Archive, ArchiveMonth, ArchiveVolume, Finding, Severity, Source
+from migrate.parsers.base import NotFound, Tree, TreeError, file_mode
 
 UTC = _dt.timezone.utc
 #: Posts dated before this are implausible (mailing list archives start in the 1990s).
@@ -644,7 +643,7 @@ def inspect_archive(tree: Tree, var_prefix: str, list_name: str, *, archive_enab
         _copy_scan(scan, archive)
         _scan_findings(scan, list_name, finding)
     for path in (f"{var_prefix}/archives/private/{list_name}.mbox", mbox_path, html_dir):
-        fm = _file_mode(tree, path, users, groups)
+        fm = file_mode(tree, path, users, groups)
         if fm is not None:
             if scan is not None and path == mbox_path and scan.read_error is None:
                 fm.size, fm.sha256 = scan.bytes, scan.sha256
@@ -656,16 +655,6 @@ def inspect_archive(tree: Tree, var_prefix: str, list_name: str, *, archive_enab
     _public_links(tree, link, mbox_link, html_dir, list_name, public, archive_enabled, archive,
                   users, groups, finding)
     return result
-
-
-def _file_mode(tree: Tree, path: str, users: dict[int, str], groups: dict[int, str]
-               ) -> FileMode | None:
-    try:
-        s = tree.stat(path, follow=False)
-    except (TreeError, OSError):
-        return None
-    return FileMode(path, users.get(s.uid, str(s.uid)), groups.get(s.gid, str(s.gid)),
-                    f"{s.mode:04o}")
 
 
 def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabled: bool | None,
@@ -702,19 +691,15 @@ def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabl
                          line_numbers=st.size <= LINE_NUMBER_LIMIT)
 
 
+_COPIED = ("bytes", "sha256", "messages", "first_date", "last_date", "undated",
+           "implausible_dates", "missing_date_header", "bad_date_header", "embedded_separators",
+           "loose_from_lines")
+
+
 def _copy_scan(scan: MboxScan, archive: Archive) -> None:
     archive.mbox_path = scan.path
-    archive.bytes = scan.bytes
-    archive.sha256 = scan.sha256
-    archive.messages = scan.messages
-    archive.first_date = scan.first_date
-    archive.last_date = scan.last_date
-    archive.undated = scan.undated
-    archive.implausible_dates = scan.implausible_dates
-    archive.missing_date_header = scan.missing_date_header
-    archive.bad_date_header = scan.bad_date_header
-    archive.embedded_separators = scan.embedded_separators
-    archive.loose_from_lines = scan.loose_from_lines
+    for name in _COPIED:
+        setattr(archive, name, getattr(scan, name))
     archive.months = [ArchiveMonth(month, count) for month, count in scan.months.items()]
 
 
@@ -936,7 +921,7 @@ def _public_links(tree: Tree, link: str, mbox_link: str, html_dir: str, list_nam
     if target is not None:
         archive.public_link = link
         archive.public_link_target = target
-        fm = _file_mode(tree, link, users, groups)
+        fm = file_mode(tree, link, users, groups)
         if fm is not None:
             archive.files.append(fm)
         try:
@@ -969,6 +954,6 @@ def _public_links(tree: Tree, link: str, mbox_link: str, html_dir: str, list_nam
         mbox_target = None
     if mbox_target is not None:  # Mailman makes it when PUBLIC_MBOX is on (and the list public)
         archive.public_mbox_link_target = mbox_target
-        fm = _file_mode(tree, mbox_link, users, groups)
+        fm = file_mode(tree, mbox_link, users, groups)
         if fm is not None:
             archive.files.append(fm)

@@ -181,7 +181,7 @@ def generate_mbox(path: str | Path, size: int, seed: int = 20061114) -> Generate
             text = b"".join(body) + b"-- \n" + name.encode() + b"\n" + _FOOTER
             kind = rng.random()
             if kind < 0.08:
-                boundary = f"===============%019d==" % rng.getrandbits(60)
+                boundary = "===============%019d==" % rng.getrandbits(60)
                 head.append(f'Content-Type: multipart/mixed; boundary="{boundary}"\n')
                 b = boundary.encode()
                 payload = (b"This is a multi-part message in MIME format.\n--" + b + b"\n"
@@ -193,7 +193,7 @@ def generate_mbox(path: str | Path, size: int, seed: int = 20061114) -> Generate
                            + blobs[rng.randrange(len(blobs))] + b"--" + b + b"--\n")
                 multipart += 1
             elif kind < 0.13:
-                boundary = f"===============%019d==" % rng.getrandbits(60)
+                boundary = "===============%019d==" % rng.getrandbits(60)
                 head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\n')
                 b = boundary.encode()
                 html = (b"<html><body><p>" + html_text.replace(b"\n\n", b"</p><p>")
