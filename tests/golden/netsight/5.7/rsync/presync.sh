@@ -1,0 +1,44 @@
+#!/bin/sh
+# Phase presync: run as root on the old host (mail.netsight.example).
+# NEW is root@ the new host, e.g. NEW=root@[2001:db8:50::25]
+set -eu
+: "${NEW:?set NEW=root@new-host}"
+
+# Flags:
+#   --recursive                      whole folders
+#   --links                          symlinks stay symlinks (never followed out of the tree)
+#   --perms                          modes, including the setgid bit Mailman's folders carry
+#   --times                          modification times: the next run's quick check depends on them
+#   --partial-dir=.rsync-partial     a large mbox cut off half-way resumes instead of restarting
+#   --exclude=config.pck.tmp.*       stray files Mailman leaves after a crash; never read
+#   --itemize-changes                one line per changed file, for the cutover journal
+#   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
+
+copy_tree() {
+    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$1" "$NEW:$2"
+}
+
+# announce: list
+copy_tree /usr/local/mailman/lists/announce/ /var/spool/mailman/lists/announce/
+# announce: archive-html
+copy_tree /usr/local/mailman/archives/private/announce/ /var/spool/mailman/archives/private/announce/
+# announce: archive-mbox
+copy_tree /usr/local/mailman/archives/private/announce.mbox/ /var/spool/mailman/archives/private/announce.mbox/
+# devtalk: list
+copy_tree /usr/local/mailman/lists/devtalk/ /var/spool/mailman/lists/devtalk/
+# devtalk: archive-html
+copy_tree /usr/local/mailman/archives/private/devtalk/ /var/spool/mailman/archives/private/devtalk/
+# devtalk: archive-mbox
+copy_tree /usr/local/mailman/archives/private/devtalk.mbox/ /var/spool/mailman/archives/private/devtalk.mbox/
+# mailman: list
+copy_tree /usr/local/mailman/lists/mailman/ /var/spool/mailman/lists/mailman/
+# mailman: archive-html
+copy_tree /usr/local/mailman/archives/private/mailman/ /var/spool/mailman/archives/private/mailman/
+# mailman: archive-mbox
+copy_tree /usr/local/mailman/archives/private/mailman.mbox/ /var/spool/mailman/archives/private/mailman.mbox/
+# users: list
+copy_tree /usr/local/mailman/lists/users/ /var/spool/mailman/lists/users/
+# users: archive-html
+copy_tree /usr/local/mailman/archives/private/users/ /var/spool/mailman/archives/private/users/
+# users: archive-mbox
+copy_tree /usr/local/mailman/archives/private/users.mbox/ /var/spool/mailman/archives/private/users.mbox/

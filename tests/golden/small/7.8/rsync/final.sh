@@ -1,0 +1,38 @@
+#!/bin/sh
+# Phase final: run as root on the old host (lists.smallclub.example).
+# NEW is root@ the new host, e.g. NEW=root@[2001:db8:60::25]
+# Only during the freeze: the old MTA stopped and Mailman's queues drained (the cutover checks both first).
+set -eu
+: "${NEW:?set NEW=root@new-host}"
+
+# Flags:
+#   --recursive                      whole folders
+#   --links                          symlinks stay symlinks (never followed out of the tree)
+#   --perms                          modes, including the setgid bit Mailman's folders carry
+#   --times                          modification times: the next run's quick check depends on them
+#   --partial-dir=.rsync-partial     a large mbox cut off half-way resumes instead of restarting
+#   --exclude=config.pck.tmp.*       stray files Mailman leaves after a crash; never read
+#   --itemize-changes                one line per changed file, for the cutover journal
+#   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
+#   --checksum                       compare content, not size and time: a config.pck rewritten in the same second with the same size is still copied
+#   --delete-after                   files deleted on the old host since the pre-sync go on the new one too; only inside each list's own folders, after the transfer
+
+copy_tree() {
+    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --checksum --delete-after "$1" "$NEW:$2"
+}
+
+# mailman: list
+copy_tree /usr/local/mailman/lists/mailman/ /var/spool/mailman/lists/mailman/
+# mailman: archive-html
+copy_tree /usr/local/mailman/archives/private/mailman/ /var/spool/mailman/archives/private/mailman/
+# mailman: archive-mbox
+copy_tree /usr/local/mailman/archives/private/mailman.mbox/ /var/spool/mailman/archives/private/mailman.mbox/
+# members: list
+copy_tree /usr/local/mailman/lists/members/ /var/spool/mailman/lists/members/
+# members: archive-html
+copy_tree /usr/local/mailman/archives/private/members/ /var/spool/mailman/archives/private/members/
+# members: archive-mbox
+copy_tree /usr/local/mailman/archives/private/members.mbox/ /var/spool/mailman/archives/private/members.mbox/
+
+# Owners and public archive links on the new host:
+ssh -o BatchMode=yes "$NEW" 'chown -R _mailman:_mailman /var/spool/mailman/lists /var/spool/mailman/archives/private && ln -sfn /var/spool/mailman/archives/private/members /var/spool/mailman/archives/public/members'
