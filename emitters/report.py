@@ -117,7 +117,9 @@ color:#1b1b1b}
 h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%;margin:.6rem 0}
 th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.findings td:nth-child(2),table.findings td:nth-child(3){width:38%}
+table.findings td:nth-child(4){word-break:break-all}
 .sev{font-weight:600;border-radius:3px;padding:0 .35rem}
 .blocker{background:#b00020;color:#fff}.error{background:#e8a0a0}.warning{background:#f6d58e}
 .info{background:#cfe3f6}.ok{color:#186a3b}.missing{color:#b00020;font-weight:600}
@@ -129,8 +131,10 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
-    out = ["<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head)
+def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),
+           css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    out = [f"<table{cls}><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head)
            + "</tr></thead><tbody>"]
     for row in rows:
         out.append("<tr>" + "".join(
@@ -184,7 +188,8 @@ def _html(inv, target, release, title, every, lists, parity, copy, years) -> str
         body.append(f"<h3>{sev.value} ({len(group)})</h3>")
         body.append(_table(["", "what", "what to do", "where"], [
             [f'<span class="sev {sev.value}">{sev.value}</span>', _e(f.message), _e(f.hint),
-             f"<code>{_e(f.source)}</code>" if f.source else ""] for f in group]))
+             f"<code>{_e(f.source)}</code>" if f.source else ""] for f in group],
+            css="findings"))
     body.append("<h2>Routing parity</h2>")
     body.append(_table(["address", "old host", "new host", "status"], [
         [_e(r["address"]), _e(r["old"]), f"<code>{_e(r['new'])}</code>",

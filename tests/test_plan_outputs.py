@@ -238,3 +238,21 @@ def test_written_plan_has_every_part(netsight, tmp_path):
                 "report.html", "plan.yaml"):
         assert (tmp_path / "plan" / rel).is_file(), rel
     assert os.access(tmp_path / "plan/rsync/final.sh", os.X_OK)
+
+
+def test_report_renders_in_a_real_browser(netsight, tmp_path):
+    """Optional: headless Chromium renders report.html to a PNG (an artefact in tmp_path).
+    Chromium is not among the test dependencies; without it this test skips."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (optional: apt-get install chromium)")
+    _, plan = netsight
+    write_plan(plan, str(tmp_path / "plan"))
+    png = tmp_path / "report.png"
+    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                           f"--screenshot={png}", "--window-size=1300,2400",
+                           (tmp_path / "plan/report.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert png.is_file(), proc.stderr[-2000:]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
