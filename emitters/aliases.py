@@ -18,8 +18,9 @@ from __future__ import annotations
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (MAILMAN_ADDRESSES, MM_WRAPPER, Emitted, is_address,
-                                     is_list_name, is_local_part, unsafe)
+                                     is_local_part, list_names, unsafe)
 from migrate.emitters.release import Release
+from migrate.emitters.virtual_table import virtual_domains
 
 PATH = "files/new/etc/mail/aliases"
 
@@ -28,18 +29,6 @@ def mailman_aliases(list_name: str) -> list[tuple[str, str]]:
     """(alias name, pipe) for the ten addresses of one list."""
     return [(f"{list_name}{suffix}", f"|{MM_WRAPPER} {command} {list_name}")
             for suffix, command in MAILMAN_ADDRESSES]
-
-
-def list_names(inv: Inventory) -> tuple[list[str], list[Finding]]:
-    """The inventory's list names that can be written safely, and blockers for the others."""
-    names, findings = [], []
-    for ml in inv.lists:
-        if is_list_name(ml.name):
-            names.append(ml.name)
-        else:
-            findings.append(unsafe("list name", ml.name, "the aliases file and smtpd.conf",
-                                   ml.source))
-    return sorted(names), findings
 
 
 def admin_address(inv: Inventory, target: Target) -> str | None:
@@ -87,7 +76,9 @@ def emit_aliases(inv: Inventory, target: Target, release: Release) -> Emitted:
             lines.append(_line(alias, f'"{pipe}"'))
         sections.append((f"Mailman list {name}", lines))
 
-    moved = set(target.email_domains)
+    # the old per-domain alias files of moved domains become the virtual table
+    # (emitters/virtual_table.py); other moved domains' aliases are carried here
+    moved = set(target.email_domains) - set(virtual_domains(inv, target))
     carried = []
     for alias in inv.mta.aliases:
         if alias.domain is None or alias.domain not in moved:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from migrate.model import Finding, Severity, Source
+from migrate.model import Finding, Inventory, Severity, Source
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
 MM_PREFIX = "/usr/local/lib/mailman"
@@ -88,3 +88,15 @@ def unsafe(kind: str, value: str, where: str, source: Source | None = None) -> F
         "or a shell would read as syntax",
         f"Rename the {kind} on the old host (or leave it out of the move) and inspect again; "
         "the plan leaves it out until then.", source)
+
+
+def list_names(inv: Inventory) -> tuple[list[str], list[Finding]]:
+    """The inventory's list names that can be written safely, and blockers for the others."""
+    names, findings = [], []
+    for ml in inv.lists:
+        if is_list_name(ml.name):
+            names.append(ml.name)
+        else:
+            findings.append(unsafe("list name", ml.name, "the aliases file and smtpd.conf",
+                                   ml.source))
+    return sorted(names), findings

@@ -22,9 +22,8 @@ import shlex
 
 from migrate.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.aliases import list_names
 from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_WRAPPER,
-                                     Emitted, is_domain)
+                                     Emitted, is_domain, list_names)
 from migrate.emitters.httpd_conf import web_hosts
 from migrate.emitters.release import Release
 

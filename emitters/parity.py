@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from migrate.model import DomainRole, Inventory, Target
 
-from migrate.emitters.aliases import list_names, mailman_aliases
-from migrate.emitters.common import MAILMAN_ADDRESSES, Emitted
+from migrate.emitters.aliases import mailman_aliases
+from migrate.emitters.common import MAILMAN_ADDRESSES, Emitted, list_names
+from migrate.emitters.virtual_table import lists_on, virtual_domains
 
 PARITY = "parity.md"
 
@@ -15,6 +16,7 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
     names, _ = list_names(inv)
     safe = set(names)
     moved = set(target.email_domains)
+    virtual = set(virtual_domains(inv, target))
     hosts = {ml.name: ml.host_name for ml in inv.lists}
     local = set(inv.mta.domains_by_role(DomainRole.LOCAL))
     new_aliases = {alias: pipe for name in names for alias, pipe in mailman_aliases(name)}
@@ -29,6 +31,12 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
         row = {"address": f"{r.address}@{r.domain}", "list": r.list_name, "old": old}
         if r.list_name not in safe:
             row.update(new="left out (unsafe name)", status="missing")
+        elif r.domain in virtual:
+            pipe = new_aliases.get(r.address)
+            listed = r.list_name in lists_on(inv, r.domain)
+            row.update(new=f"virtual {r.address}@{r.domain} -> {r.address}@localhost, alias "
+                           f"{r.address}: {pipe}" if pipe and listed else "no virtual entry",
+                       status="ok" if pipe and listed else "missing")
         elif r.domain in moved:
             pipe = new_aliases.get(r.address)
             row.update(new=f"alias {r.address}: {pipe}" if pipe else "no alias",
@@ -43,11 +51,14 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
     for name in names:
         for domain in sorted({hosts.get(name)} & moved):
             for suffix, _ in MAILMAN_ADDRESSES:
-                if (f"{name}{suffix}", domain) not in seen:
-                    rows.append({"address": f"{name}{suffix}@{domain}", "list": name,
-                                 "old": "none (missing on the old host)",
-                                 "new": f"alias {name}{suffix}: "
-                                        f"{new_aliases[name + suffix]}", "status": "added"})
+                if (f"{name}{suffix}", domain) in seen:
+                    continue
+                via = (f"virtual {name}{suffix}@{domain} -> {name}{suffix}@localhost, "
+                       if domain in virtual else "")
+                rows.append({"address": f"{name}{suffix}@{domain}", "list": name,
+                             "old": "none (missing on the old host)",
+                             "new": f"{via}alias {name}{suffix}: {new_aliases[name + suffix]}",
+                             "status": "added"})
     return rows
 
 

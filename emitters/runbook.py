@@ -18,9 +18,9 @@ import shlex
 
 from migrate.model import Inventory, Target
 
-from migrate.emitters.aliases import list_names
-from migrate.emitters.common import MM_PREFIX, MM_VAR, Emitted, is_domain
+from migrate.emitters.common import MM_PREFIX, MM_VAR, Emitted, is_domain, list_names
 from migrate.emitters.httpd_conf import web_hosts
+from migrate.emitters.virtual_table import virtual_domains
 
 RUNBOOK = "runbook.md"
 PHASES = ("prepare", "presync", "freeze", "switch", "verify", "after")
@@ -71,6 +71,8 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
             [f"test -s {q(target.tls_certificate)}", f"test -s {q(target.tls_key)}"]))
     installs = [("etc/mail/smtpd.conf", 644), ("etc/mail/aliases", 644),
                 ("etc/httpd.conf", 644), ("etc/rc.conf.local", 644)]
+    if virtual_domains(inv, target):
+        installs.insert(2, ("etc/mail/virtual", 644))
     out.append(_step(
         "new-files", "prepare", "new", "Install the emitted configuration",
         "Each file is kept as FILE.pre-migrate first, so the way back is a copy.",

@@ -20,6 +20,8 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain, is_path, unsafe
 from migrate.emitters.release import Release
+from migrate.emitters.virtual_table import TABLE as VIRTUAL_TABLE
+from migrate.emitters.virtual_table import virtual_domains
 
 PATH = "files/new/etc/mail/smtpd.conf"
 ALIASES = "/etc/mail/aliases"
@@ -55,10 +57,12 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "# Check with `smtpd -n` before `rcctl restart smtpd`.",
         "",
     ]
+    virtual = [d for d in virtual_domains(inv, target) if d in domains]
+    plain = [d for d in domains if d not in virtual]
     if release.smtpd_match_grammar:
-        body = _match_grammar(target, domains, pki, relay)
+        body = _match_grammar(target, plain, virtual, pki, relay)
     else:
-        body = _accept_grammar(target, release, domains, pki, relay)
+        body = _accept_grammar(target, release, plain, virtual, pki, relay)
     out.files[PATH] = "\n".join(head + body) + "\n"
     return out
 
@@ -85,41 +89,53 @@ def _listeners(target: Target, pki: str | None) -> list[str]:
     return lines
 
 
-def _domain_table(domains: list[str]) -> list[str]:
-    if not domains:
-        return []
-    return ["table listdomains { " + ", ".join(f'"{d}"' for d in domains) + " }"]
+def _domain_table(domains: list[str], virtual: list[str]) -> list[str]:
+    lines = []
+    if domains:
+        lines.append("table listdomains { " + ", ".join(f'"{d}"' for d in domains) + " }")
+    if virtual:
+        lines.append(f"table virtuals file:{VIRTUAL_TABLE}")
+        lines.append("table virtualdomains { " + ", ".join(f'"{d}"' for d in virtual) + " }")
+    return lines
 
 
-def _match_grammar(target: Target, domains: list[str], pki: str | None,
+def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: str | None,
                    relay: str | None) -> list[str]:
     lines = []
     if pki:
         lines += [f'pki {pki} cert "{target.tls_certificate}"',
                   f'pki {pki} key "{target.tls_key}"', ""]
-    lines += [f"table aliases file:{ALIASES}"] + _domain_table(domains) + [""]
+    lines += [f"table aliases file:{ALIASES}"] + _domain_table(domains, virtual) + [""]
     lines += _listeners(target, pki) + [""]
-    lines += ['action "lists" mbox alias <aliases>',
-              'action "local" mbox alias <aliases>',
+    lines += ['action "lists" mbox alias <aliases>']
+    if virtual:
+        # list addresses map to NAME@localhost, which the "local" rule expands into the pipe
+        lines.append('action "virtual" mbox virtual <virtuals>')
+    lines += ['action "local" mbox alias <aliases>',
               'action "outbound" relay' + (f' host "{relay}"' if relay else ""), ""]
     if domains:
         lines.append('match from any for domain <listdomains> action "lists"')
+    if virtual:
+        lines.append('match from any for domain <virtualdomains> action "virtual"')
     lines += ['match from local for local action "local"',
               'match from local for any action "outbound"']
     return lines
 
 
-def _accept_grammar(target: Target, release: Release, domains: list[str], pki: str | None,
-                    relay: str | None) -> list[str]:
+def _accept_grammar(target: Target, release: Release, domains: list[str], virtual: list[str],
+                    pki: str | None, relay: str | None) -> list[str]:
     lines = []
     if pki:
         lines += [f'pki {pki} certificate "{target.tls_certificate}"',
                   f'pki {pki} key "{target.tls_key}"', ""]
     table = "db:/etc/mail/aliases.db" if release.major < 6 else f"file:{ALIASES}"
-    lines += [f"table aliases {table}"] + _domain_table(domains) + [""]
+    lines += [f"table aliases {table}"] + _domain_table(domains, virtual) + [""]
     lines += _listeners(target, pki) + [""]
     if domains:
         lines.append("accept from any for domain <listdomains> alias <aliases> "
+                     "deliver to mbox")
+    if virtual:
+        lines.append("accept from any for domain <virtualdomains> virtual <virtuals> "
                      "deliver to mbox")
     lines += ["accept for local alias <aliases> deliver to mbox",
               "accept from local for any relay" + (f' via "{relay}"' if relay else "")]

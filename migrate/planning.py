@@ -34,11 +34,12 @@ from migrate.emitters.runbook import emit_runbook
 from migrate.emitters.release import NEWEST_STABLE, Release
 from migrate.emitters.report import emit_report
 from migrate.emitters.smtpd_conf import emit_smtpd_conf
+from migrate.emitters.virtual_table import emit_virtual
 from migrate.errors import Exit, MigrateError
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
-EMITTERS = (emit_smtpd_conf, emit_aliases, emit_httpd_conf, emit_rc_conf_local, emit_mailman,
-            emit_rsync, emit_old_host, emit_dns, emit_parity, emit_runbook)
+EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_rc_conf_local,
+            emit_mailman, emit_rsync, emit_old_host, emit_dns, emit_parity, emit_runbook)
 PLAN_FILE = "plan.yaml"
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 

@@ -123,9 +123,13 @@ def test_new_grammar_content(inventories):
     lines = conf.splitlines()
     for expected in [
         "table aliases file:/etc/mail/aliases",
-        'table listdomains { "lists.netsight.example", "lists.riverbend.example" }',
+        'table listdomains { "lists.netsight.example" }',
+        "table virtuals file:/etc/mail/virtual",
+        'table virtualdomains { "lists.riverbend.example" }',
         "listen on ::1", f"listen on {V6} tls pki {HOST}",
         'action "lists" mbox alias <aliases>',
+        'action "virtual" mbox virtual <virtuals>',
+        'match from any for domain <virtualdomains> action "virtual"',
         'action "outbound" relay host "smtp://smtp.upstream.example"',
         'match from any for domain <listdomains> action "lists"',
         'match from local for any action "outbound"',
@@ -149,6 +153,7 @@ def test_openbsd_57_grammar(inventories):
         f'pki {HOST} certificate "/etc/ssl/{HOST}.fullchain.pem"',
         f"listen on {V6} tls pki {HOST}",
         "accept from any for domain <listdomains> alias <aliases> deliver to mbox",
+        "accept from any for domain <virtualdomains> virtual <virtuals> deliver to mbox",
         "accept for local alias <aliases> deliver to mbox",
         'accept from local for any relay via "smtp://smtp.upstream.example"',
     ]:

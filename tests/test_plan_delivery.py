@@ -44,13 +44,19 @@ def plan():
 def test_every_list_address_reaches_the_wrapper(plan):
     inv, result = plan
     conf = result.files["files/new/etc/mail/smtpd.conf"]
-    aliases = result.files["files/new/etc/mail/aliases"]
+    mail = {rel.rsplit("/", 1)[1]: text for rel, text in result.files.items()
+            if rel.startswith("files/new/etc/mail/") and not rel.endswith("smtpd.conf")}
+    assert set(mail) == {"aliases", "virtual"}
     assert "tls" not in conf  # no certificate in this variant; the config runs as emitted
-    addresses = [f"{ml.name}{suffix}@{domain}" for ml in inv.lists
-                 for suffix, _ in MAILMAN_ADDRESSES for domain in result.target.email_domains]
-    with smtpd_running(conf, files={"aliases": aliases}, scripts={"wrapper": WRAPPER},
+    # every list on the domain it is hosted on; lists.riverbend.example is a virtual domain
+    # (the old per-domain alias file) and keeps only its own list, devtalk
+    addresses = [f"{ml.name}{suffix}@{ml.host_name}" for ml in inv.lists
+                 for suffix, _ in MAILMAN_ADDRESSES]
+    addresses += [f"announce{suffix}@lists.netsight.example" for suffix, _ in MAILMAN_ADDRESSES]
+    with smtpd_running(conf, files=mail, scripts={"wrapper": WRAPPER},
                        addresses=(f"{V6}/128",),
-                       binds={"/etc/mail/aliases": "aliases", MM_WRAPPER: "wrapper"}) as smtpd:
+                       binds={"/etc/mail/aliases": "aliases", "/etc/mail/virtual": "virtual",
+                              MM_WRAPPER: "wrapper"}) as smtpd:
         reply = smtpd.send(*addresses, client="127.0.0.2")  # a remote sender
         assert reply.accepted, reply.transcript
         expected = {f"{command}_{ml.name}" for ml in inv.lists
@@ -72,3 +78,9 @@ def test_every_list_address_reaches_the_wrapper(plan):
         assert not unknown.accepted and "550" in unknown.transcript
         foreign = smtpd.send("someone@elsewhere.example", client="127.0.0.2")
         assert not foreign.accepted  # not an open relay
+        # the virtual domain takes its own addresses only, as its alias file did
+        other = smtpd.send("announce@lists.riverbend.example", client="127.0.0.2")
+        assert not other.accepted and other.rcpt_code("announce@lists.riverbend.example") \
+            in ("524", "550")
+        post = smtpd.send("postmaster@lists.riverbend.example", client="127.0.0.2")
+        assert post.accepted  # forwarded to hostmaster@netsight.example as before
