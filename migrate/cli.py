@@ -22,7 +22,8 @@ import typer
 from migrate import __version__, codec, ui
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import write_atomic
-from migrate.inspection import exit_code_for, inspect_tree, no_progress, open_local_root
+from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
+                                 remote_spec)
 from migrate.emitters.release import NEWEST_STABLE
 from migrate.model import Inventory, Origin
 from migrate.planning import build_plan, read_target_file, resolve_target, write_plan
@@ -130,6 +131,12 @@ def inspect(
     port: Annotated[Optional[int], typer.Option("--port", help="SSH port.")] = None,
     identity: Annotated[Optional[Path], typer.Option(
         "--identity", help="SSH private key file.")] = None,
+    known_hosts: Annotated[Optional[Path], typer.Option(
+        "--known-hosts", help="known_hosts file to verify the host key against "
+        "(default: ~/.ssh/known_hosts).")] = None,
+    accept_host_key: Annotated[Optional[str], typer.Option(
+        "--accept-host-key", metavar="SHA256:...", help="Accept only the host key with this "
+        "fingerprint (as `ssh-keygen -lf` prints it), instead of known_hosts.")] = None,
     sudo: Annotated[bool, typer.Option("--sudo", help="Read files through `sudo -n`.")] = False,
     output: Annotated[Optional[str], typer.Option(
         "-o", "--output", metavar="FILE",
@@ -150,16 +157,20 @@ def inspect(
     with error_boundary():
         if root is None and host is None:
             raise MigrateError("give --root DIR or --host USER@HOST", code=Exit.USAGE)
-        if host is not None:
-            _not_available("inspecting over SSH (--host)")
-        assert root is not None
-        root_text = str(root)
-        tree = open_local_root(root_text)
         target = output if output is not None else (None if as_json else "inventory.yaml")
-        inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)),
-                           exim_defines=_defines(define or []),
-                           progress=no_progress if as_json or target == "-"
-                           else ui.archive_progress)
+        progress = no_progress if as_json or target == "-" else ui.archive_progress
+        if host is not None:
+            inv = _inspect_remote(host, str(root) if root is not None else "/", port=port,
+                                  identity=str(identity) if identity else None,
+                                  known_hosts=str(known_hosts) if known_hosts else None,
+                                  accept_host_key=accept_host_key, sudo=sudo,
+                                  defines=_defines(define or []), progress=progress)
+        else:
+            assert root is not None
+            root_text = str(root)
+            tree = open_local_root(root_text)
+            inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)),
+                               exim_defines=_defines(define or []), progress=progress)
         if target == "-":
             ui.plain_stdout(codec.dump_yaml(inv))
         elif target is not None:
@@ -177,6 +188,27 @@ def inspect(
         elif target != "-":
             ui.inventory_summary(inv, target)
         raise typer.Exit(int(code))
+
+
+def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept_host_key,
+                    sudo, defines, progress) -> Inventory:
+    """Connect, take the snapshot, check it looks like a host, inspect it."""
+    from migrate import remote  # paramiko is imported only when SSH is used
+
+    client = remote.connect(host, port=port, identity=identity, known_hosts=known_hosts,
+                            accept_host_key=accept_host_key)
+    t = remote.ssh_target(host, port, identity)
+    tree = remote.RemoteTree(client, root=root, sudo=sudo, label=host)
+    try:
+        tree.snapshot(remote_spec())
+        if not any(tree.is_dir(d) for d in ("/etc", "/usr", "/var")):
+            raise MigrateError(f"{root} on {t.host} does not look like a host's root: no etc/, "
+                               "usr/ or var/", code=Exit.INPUT,
+                               hint="--root with --host names the prefix of the host's tree")
+        return inspect_tree(tree, Origin("ssh", root, host=t.host, user=t.user, port=t.port),
+                            exim_defines=defines, progress=progress)
+    finally:
+        tree.close()
 
 
 PLAN_EXAMPLES = """\

@@ -10,6 +10,9 @@ class Exit(IntEnum):
     FINDINGS = 1  # done, but findings of severity error or blocker stand
     USAGE = 2  # wrong usage, or the verb/source is not available (yet)
     INPUT = 3  # unreadable or malformed input
+    UNREACHABLE = 4  # the old host: connection refused, timed out, name not resolved
+    AUTH = 5  # the old host: authentication (or sudo) refused
+    HOSTKEY = 6  # the old host's key is unknown, changed or not the pinned one
     INTERNAL = 70  # a bug: the traceback is in a log file the message names (EX_SOFTWARE)
 
 

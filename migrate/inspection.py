@@ -17,11 +17,12 @@ from migrate.errors import Exit, MigrateError
 from migrate.model import Finding, Inventory, Origin, Severity, Source
 from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
-from migrate.parsers.base import Tree
+from migrate.parsers.base import Tree, TreeError
 from migrate.parsers.exim import parse_exim
 from migrate.parsers.exim_model import read_exim
+from migrate.parsers.mailman import LAYOUTS as mailman_layouts_table
 from migrate.parsers.mailman import read_mailman
-from migrate.parsers.pipermail import inspect_archive, mbox_size
+from migrate.parsers.pipermail import archive_paths, inspect_archive, mbox_size
 from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
 from migrate.sources import LocalTree
 
@@ -34,6 +35,45 @@ EXIM_CONFIGS = (
     "/etc/exim/configure",
 )
 SYSTEM_ALIASES = ("/etc/aliases", "/etc/mail/aliases")
+
+def mailman_layouts() -> list[tuple[str, str, str]]:
+    return list(dict.fromkeys(mailman_layouts_table))
+
+
+def remote_spec() -> list[tuple[str, str, int]]:
+    """What ``inspect --host`` fetches in its one snapshot command: every file the parsers read
+    on a usual host, as ``(path, how, depth)`` (see migrate/remote_agent.py). Anything else a
+    configuration names (an include elsewhere) is fetched on demand."""
+    spec: list[tuple[str, str, int]] = [
+        ("/etc/rc.conf", "content", 0), ("/etc/rc.conf.local", "content", 0),
+        ("/etc/rc.conf.d", "content", 1), ("/bin/freebsd-version", "content", 0),
+        ("/etc/os-release", "content", 0), ("/etc/redhat-release", "content", 0),
+        ("/etc/passwd", "content", 0), ("/etc/group", "content", 0),
+        ("/etc/aliases", "content", 0), ("/etc/mail", "content", 2),
+        ("/etc/mailman", "content", 1),
+    ]
+    for config in EXIM_CONFIGS:
+        folder = os.path.dirname(config)
+        if (folder, "content", 3) not in spec:
+            spec.append((folder, "content", 3))
+    for _layout, prefix, var in mailman_layouts():
+        spec += [(prefix, "stat", 1), (f"{prefix}/Mailman", "stat", 1),
+                 (f"{prefix}/Mailman/mm_cfg.py", "content", 0),
+                 (f"{prefix}/Mailman/Version.py", "content", 0), (f"{prefix}/mail", "stat", 1),
+                 (var, "stat", 1), (f"{var}/lists", "content", 2), (f"{var}/data", "stat", 1),
+                 (f"{var}/qfiles", "stat", 2), (f"{var}/archives/private", "names", 2),
+                 (f"{var}/archives/public", "stat", 1)]
+    out: list[tuple[str, str, int]] = []
+    for item in spec:  # ancestors first, each once: resolving a path never needs a trip
+        parts = item[0].strip("/").split("/")
+        for i in range(len(parts)):
+            ancestor = ("/" + "/".join(parts[:i]), "stat", 0)
+            if ancestor not in out and not any(a[0] == ancestor[0] for a in spec):
+                out.append(ancestor)
+        if item not in out:
+            out.append(item)
+    return out
+
 
 #: Finding ids that mean the input itself could not be used (exit code 3).
 INPUT_FINDINGS = ("input.unreadable", "input.binary")
@@ -109,6 +149,16 @@ def _inspect_archives(tree: Tree, inv: Inventory, users: dict[int, str],
     assert inv.mailman is not None
     var = inv.mailman.var_prefix
     sizes = {ml.name: mbox_size(tree, var, ml.name) for ml in inv.lists}
+    plan_streams = getattr(tree, "plan_streams", None)
+    if plan_streams is not None:  # a remote tree streams every mbox in one command
+        mboxes = []
+        for ml in inv.lists:
+            if sizes[ml.name]:
+                try:
+                    mboxes.append(tree.resolve(archive_paths(var, ml.name)[0]))
+                except TreeError:
+                    pass
+        plan_streams(mboxes)
     with progress(sum(sizes.values())) as advance:
         done = 0
         for ml in inv.lists:

@@ -210,3 +210,13 @@ def test_version_and_module_entry_points():
         proc = subprocess.run([script, "inspect", "--root", "/nonexistent"], capture_output=True,
                               text=True, cwd="/")
         assert proc.returncode == 3 and "Traceback" not in proc.stderr
+
+
+def test_output_to_a_device_writes_into_it_and_never_replaces_it():
+    """`-o /dev/null` (as root, too) must leave /dev/null a device."""
+    import stat as st
+    before = os.stat("/dev/null")
+    result = run("inspect", "--root", str(NETSIGHT), "-o", "/dev/null")
+    after = os.stat("/dev/null")
+    assert result.exit_code == 1
+    assert st.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev

@@ -498,12 +498,12 @@ def test_inspect_json_carries_the_archives():
     assert {"archive.embedded-separator", "archive.html-volume-missing"} <= ids
 
 
-def test_inspect_summary_lists_posts_months_and_owners():
+def test_inspect_summary_lists_posts_months_and_owners(tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli.app, ["inspect", "--root", str(SAMPLES / "netsight"), "-o", "-"])
     assert res.exit_code == 1
     res = runner.invoke(cli.app, ["inspect", "--root", str(SAMPLES / "netsight"), "-o",
-                                  "/dev/null"], env={"COLUMNS": "160"})
+                                  str(tmp_path / "inv.yaml")], env={"COLUMNS": "160"})
     out = res.stdout
     row = next(line for line in out.splitlines()
                if line.startswith("│ announce ") and "hostmaster@" in line)

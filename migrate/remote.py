@@ -1,0 +1,591 @@
+"""The old host over SSH: a read-only ``Tree`` for the parsers, in a few round trips.
+
+``connect()`` opens one SSH connection with paramiko: the host key must be in known_hosts (the
+user's, or ``--known-hosts``) or match a pinned ``--accept-host-key SHA256:...``; an unknown or
+changed key is refused (never added) with the offered key's fingerprint in the message. It
+honours ``~/.ssh/config`` (Host, HostName, Port, User, IdentityFile) and authenticates with the
+agent or key files.
+
+``RemoteTree`` runs ``migrate/remote_agent.py`` on the old host with the host's own Python (sent
+on stdin; its arguments are shell-quoted JSON): one command brings back every configuration
+file the inspection reads and the listing of the archives (``snapshot``), one more streams
+every archive mbox in order through the scanner (``plan_streams``); anything outside the
+snapshot is fetched on demand, one command each. ``stats`` counts commands and bytes. Nothing
+on the old host is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import posixpath
+import shlex
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import paramiko
+
+from migrate.errors import Exit, MigrateError
+from migrate.parsers.base import NotFound, Stat, TreeError
+
+AGENT = Path(__file__).with_name("remote_agent.py")
+_MAX_HOPS = 40
+_PYTHONS = "python3 python2.7 python2 python /usr/local/bin/python2.7 /usr/local/bin/python3"
+
+
+# --- connecting ------------------------------------------------------------------------------
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's SHA256 fingerprint of a host key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class _Refuse(paramiko.MissingHostKeyPolicy):
+    """Unknown keys are refused, unless they match the pinned fingerprint."""
+
+    def __init__(self, pinned: str | None) -> None:
+        self.pinned = pinned
+        self.offered: str | None = None
+
+    def missing_host_key(self, client, hostname, key) -> None:
+        fp = fingerprint(key)
+        self.offered = fp
+        if self.pinned and fp == self.pinned:
+            return
+        raise _HostKeyRefused(hostname, key.get_name(), fp, pinned=self.pinned)
+
+
+class _HostKeyRefused(Exception):
+    def __init__(self, host: str, kind: str, fp: str, pinned: str | None = None,
+                 changed: bool = False) -> None:
+        self.host, self.kind, self.fp, self.pinned, self.changed = host, kind, fp, pinned, changed
+
+
+@dataclass
+class Target:
+    user: str | None
+    host: str
+    port: int
+    identity: list[str]
+
+
+def ssh_target(spec: str, port: int | None, identity: str | None,
+               config_path: str | None = None) -> Target:
+    """USER@HOST with ~/.ssh/config applied (flags win)."""
+    user, _, host = spec.rpartition("@")
+    if not host:
+        raise MigrateError("give the old host as USER@HOST", code=Exit.USAGE)
+    cfg_file = Path(config_path or os.path.expanduser("~/.ssh/config"))
+    entry: dict[str, Any] = {}
+    if cfg_file.is_file():
+        config = paramiko.SSHConfig.from_path(str(cfg_file))
+        entry = config.lookup(host)
+    hostname = entry.get("hostname", host)
+    user = user or entry.get("user") or None
+    if port is None:
+        port = int(entry.get("port", 22))
+    files = [identity] if identity else [os.path.expanduser(p)
+                                         for p in entry.get("identityfile", [])]
+    return Target(user, hostname, port, files)
+
+
+def connect(spec: str, *, port: int | None = None, identity: str | None = None,
+            known_hosts: str | None = None, accept_host_key: str | None = None,
+            timeout: float = 15, ssh_config: str | None = None) -> paramiko.SSHClient:
+    """An authenticated connection to the old host, or a MigrateError with its exit code."""
+    t = ssh_target(spec, port, identity, ssh_config)
+    if accept_host_key and not accept_host_key.startswith("SHA256:"):
+        raise MigrateError("--accept-host-key takes an OpenSSH SHA256 fingerprint",
+                           code=Exit.USAGE, hint="as `ssh-keygen -lf KEY` prints it: SHA256:...")
+    for path in t.identity:
+        if not os.path.isfile(path):
+            raise MigrateError("the key file does not exist", file=path, code=Exit.USAGE)
+    client = paramiko.SSHClient()
+    policy = _Refuse(accept_host_key)
+    client.set_missing_host_key_policy(policy)
+    if not accept_host_key:  # a pinned fingerprint is the only key accepted
+        path = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
+        if os.path.isfile(path):
+            try:
+                client.load_host_keys(path)
+            except (OSError, paramiko.SSHException) as exc:
+                raise MigrateError(f"cannot read the known hosts: {exc}", file=path,
+                                   code=Exit.USAGE) from None
+        elif known_hosts:
+            raise MigrateError("the known hosts file does not exist", file=known_hosts,
+                               code=Exit.USAGE)
+    where = f"{t.host} port {t.port}"
+    try:
+        client.connect(t.host, port=t.port, username=t.user,
+                       key_filename=t.identity or None, allow_agent=True,
+                       look_for_keys=not t.identity, timeout=timeout, banner_timeout=timeout,
+                       auth_timeout=timeout)
+    except _HostKeyRefused as exc:
+        client.close()
+        raise _refusal(where, exc) from None
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise _refusal(where, _HostKeyRefused(t.host, exc.key.get_name(),
+                                              fingerprint(exc.key), changed=True)) from None
+    except paramiko.AuthenticationException:
+        client.close()
+        raise MigrateError(f"authentication to {where} failed as {t.user or 'the current user'}",
+                           code=Exit.AUTH, hint="check --identity, the agent, and the user's "
+                           "authorized_keys on the old host") from None
+    except (socket.timeout, TimeoutError):
+        client.close()
+        raise MigrateError(f"{where} did not answer within {timeout:.0f} s",
+                           code=Exit.UNREACHABLE) from None
+    except (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError):
+        client.close()
+        raise MigrateError(f"{where} refused the connection", code=Exit.UNREACHABLE,
+                           hint="is sshd running there, on that port?") from None
+    except socket.gaierror as exc:
+        client.close()
+        raise MigrateError(f"cannot resolve {t.host}: {exc.strerror}",
+                           code=Exit.UNREACHABLE) from None
+    except (OSError, paramiko.SSHException) as exc:
+        client.close()
+        raise MigrateError(f"SSH to {where} failed: {exc}", code=Exit.UNREACHABLE) from None
+    return client
+
+
+def _refusal(where: str, exc: _HostKeyRefused) -> MigrateError:
+    if exc.changed:
+        what = f"the host key of {where} has CHANGED: it now offers {exc.kind} {exc.fp}"
+        hint = ("if the old host was reinstalled, check the fingerprint on its console "
+                "(`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`) and pin it with "
+                f"--accept-host-key {exc.fp}; otherwise someone is in the middle")
+    elif exc.pinned:
+        what = f"{where} offers {exc.kind} {exc.fp}, not the pinned {exc.pinned}"
+        hint = "check the fingerprint on the old host's console before pinning another one"
+    else:
+        what = f"the host key of {where} is unknown: {exc.kind} {exc.fp}"
+        hint = (f"check it on the old host's console (`ssh-keygen -lf "
+                f"/etc/ssh/ssh_host_*_key.pub`), then pass --accept-host-key {exc.fp} "
+                "or add the key to known_hosts")
+    return MigrateError(what, code=Exit.HOSTKEY, hint=hint)
+
+
+# --- the tree -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    kind: str  # "file", "dir", "link", "other"; "" when only an error is known
+    size: int = 0
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    mtime: float = 0.0
+    target: str | None = None  # symlink target as stored
+    names: list[str] | None = None  # directory entries, when listed
+    content: bytes | None = None
+    big: bool = False  # a file too large to send whole
+    error: str | None = None
+
+
+@dataclass
+class Stats:
+    commands: int = 0  # exec requests (each opens one channel)
+    bytes_in: int = 0  # payload bytes received from the agent
+
+
+def _decode(s: str) -> str:
+    """A path from the agent (bytes as Latin-1) as this side's file system would name it."""
+    return os.fsdecode(s.encode("latin-1"))
+
+
+def _encode(s: str) -> str:
+    return os.fsencode(s).decode("latin-1")
+
+
+class RemoteTree:
+    """The old host's files, as the parsers' ``Tree``: a snapshot plus on-demand reads."""
+
+    def __init__(self, client: paramiko.SSHClient, root: str = "/", sudo: bool = False,
+                 label: str = "") -> None:
+        self.client = client
+        self.root = "/" + root.strip("/") if root.strip("/") else "/"
+        self.sudo = sudo
+        self.label = label
+        self.entries: dict[str, _Entry] = {}
+        self.covered: list[tuple[str, int]] = []  # (path, depth) the snapshot listed fully
+        self.stats = Stats()
+        self._streams: list[str] = []
+        self._stream: _AgentStream | None = None
+        self._resolved: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"RemoteTree({self.label or self.root!r})"
+
+    # -- talking to the agent
+
+    def _command(self, mode: str, spec: Any) -> str:
+        args = " ".join(shlex.quote(a) for a in
+                        ("migrate-agent", mode, _encode(self.root), json.dumps(spec)))
+        # (no redirection to /dev/null: a locked-down host may not let every user write it)
+        finder = ('for p in ' + _PYTHONS + '; do if [ -n "$(command -v "$p")" ]; then '
+                  'exec "$p" - "$@"; fi; done; echo "no python found on the old host" >&2; '
+                  'exit 127')
+        command = f"sh -c {shlex.quote(finder)} {args}"
+        return f"sudo -n {command}" if self.sudo else command
+
+    def _run(self, mode: str, spec: Any) -> _AgentStream:
+        stdin, stdout, stderr = self.client.exec_command(self._command(mode, spec))
+        self.stats.commands += 1
+        stdin.write(AGENT.read_bytes())
+        stdin.channel.shutdown_write()
+        return _AgentStream(stdout, stderr, self.stats)
+
+    def snapshot(self, spec: list[tuple[str, str, int]]) -> None:
+        """Fetch ``[(path, how, depth)]`` in one command (see remote_agent.py)."""
+        stream = self._run("snap", [[_encode(p), how, depth] for p, how, depth in spec])
+        for e in stream.entries():
+            path = e.pop("_path")
+            self.entries[path] = _Entry(**e)
+        stream.finish("reading the old host's files")
+        self.covered += [(p.rstrip("/") or "/", depth) for p, _, depth in spec]
+        self._resolved.clear()
+
+    def plan_streams(self, paths: list[str]) -> None:
+        """The mboxes ``open`` will be asked for, in order: streamed by one command."""
+        self._streams = list(paths)
+
+    # -- lookups
+
+    def _covered(self, path: str) -> bool:
+        for root, depth in self.covered:
+            if path == root:
+                return True
+            if path.startswith(root.rstrip("/") + "/"):
+                rest = path[len(root.rstrip("/")) + 1:]
+                if rest.count("/") < depth:
+                    return True
+        return False
+
+    def _entry(self, path: str) -> _Entry | None:
+        """The entry of an exact (unresolved) path; fetched if the snapshot does not cover it."""
+        e = self.entries.get(path)
+        if e is not None or self._covered(path):
+            return e
+        parent, name = posixpath.split(path)
+        pe = self.entries.get(parent)
+        if pe is not None and pe.names is not None and name not in pe.names:
+            return None  # the listed parent has no such entry
+        self.snapshot([(path, "content", 1)])
+        return self.entries.get(path)
+
+    def resolve(self, path: str) -> str:
+        cached = self._resolved.get(path)
+        if cached is not None:
+            return cached
+        pending = [p for p in path.split("/") if p][::-1]
+        done: list[str] = []
+        hops = 0
+        while pending:
+            comp = pending.pop()
+            if comp == ".":
+                continue
+            if comp == "..":
+                if done:
+                    done.pop()
+                continue
+            current = "/" + "/".join(done + [comp])
+            e = self._entry(current)
+            if e is None or e.kind != "link":
+                done.append(comp)
+                if e is None:  # missing: the rest is taken as it stands
+                    for rest in reversed(pending):
+                        if rest == "..":
+                            if done:
+                                done.pop()
+                        elif rest != ".":
+                            done.append(rest)
+                    break
+                continue
+            hops += 1
+            if hops > _MAX_HOPS:
+                raise TreeError(path, "too many levels of symbolic links (a link loop)")
+            target = e.target or ""
+            if target.startswith("/"):
+                done = []
+            pending.extend([p for p in target.split("/") if p][::-1])
+        result = "/" + "/".join(done)
+        self._resolved[path] = result
+        return result
+
+    def _final(self, path: str, follow: bool = True) -> tuple[str, _Entry | None]:
+        if follow:
+            real = self.resolve(path)
+        else:
+            parent, name = posixpath.split(posixpath.normpath("/" + path.lstrip("/")))
+            real = posixpath.join(self.resolve(parent), name) if name else "/"
+        return real, self._entry(real)
+
+    def _need(self, path: str, follow: bool = True) -> _Entry:
+        _real, e = self._final(path, follow)
+        if e is None:
+            raise NotFound(path)
+        if e.error:
+            if e.error == "permission denied":
+                raise TreeError(path, "permission denied: needs root (inspect with --sudo)")
+            if e.error == "not found":
+                raise NotFound(path)
+            raise TreeError(path, e.error)
+        return e
+
+    # -- the Tree protocol
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self._final(path)[1] is not None and not self._final(path)[1].error
+        except TreeError:
+            return False
+
+    def is_file(self, path: str) -> bool:
+        try:
+            e = self._final(path)[1]
+        except TreeError:
+            return False
+        return e is not None and e.kind == "file"
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            e = self._final(path)[1]
+        except TreeError:
+            return False
+        return e is not None and e.kind == "dir"
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            e = self._final(path, follow=False)[1]
+        except TreeError:
+            return None
+        return e.target if e is not None and e.kind == "link" else None
+
+    def list_dir(self, path: str) -> list[str]:
+        real, e = self._final(path)
+        e = self._need(path)
+        if e.kind != "dir":
+            raise TreeError(path, "not a directory")
+        if e.names is None:
+            self.snapshot([(real, "stat", 1)])
+            e = self._need(path)
+        return sorted(e.names or [])
+
+    def stat(self, path: str, follow: bool = True) -> Stat:
+        e = self._need(path, follow)
+        return Stat(e.kind or "other", e.size, e.mode, e.uid, e.gid, e.mtime)
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        real, e = self._final(path)
+        e = self._need(path)
+        if e.kind == "dir":
+            raise TreeError(path, "is a directory, not a file")
+        if limit is not None and e.size > limit:
+            raise TreeError(path, f"larger than {limit // (1024 * 1024)} MiB; not a config file")
+        if e.content is None:
+            if e.big:
+                with self.open(path) as fh:
+                    return fh.read()
+            self.snapshot([(real, "content", 0)])
+            e = self._need(path)
+            if e.content is None:
+                raise TreeError(path, "could not be read")
+        return e.content
+
+    def open(self, path: str) -> BinaryIO:
+        real, e = self._final(path)
+        e = self._need(path)
+        if e.kind == "dir":
+            raise TreeError(path, "is a directory, not a file")
+        if e.content is not None:
+            import io
+            return io.BytesIO(e.content)
+        if self._streams and real in self._streams:
+            if self._stream is None:
+                self._stream = self._run("stream", [_encode(p) for p in self._streams])
+            reader = self._stream.next_file(real)
+            if reader is not None:
+                return reader
+        single = self._run("stream", [_encode(real)])
+        reader = single.next_file(real)
+        if reader is None:
+            raise TreeError(path, "could not be streamed")
+        return reader
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self.client.close()
+
+
+class _AgentStream:
+    """Frames from one agent command (see remote_agent.py)."""
+
+    def __init__(self, stdout, stderr, stats: Stats) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stats = stats
+        self.done = False
+        self.current: _FileReader | None = None
+
+    def _read(self, n: int) -> bytes:
+        parts, need = [], n
+        while need:
+            chunk = self.stdout.read(need)
+            if not chunk:
+                raise _agent_failure(self.stderr.read().decode("utf-8", "replace"),
+                                     "the inspection on the old host stopped early")
+            parts.append(chunk)
+            need -= len(chunk)
+        self.stats.bytes_in += n
+        return b"".join(parts)
+
+    def frame(self) -> tuple[bytes, bytes]:
+        head = self._read(5)
+        kind, length = head[:1], struct.unpack(">I", head[1:])[0]
+        return kind, self._read(length) if length else b""
+
+    def entries(self):
+        """Entries of a ``snap`` command, with content attached, until the end frame."""
+        pending: dict | None = None
+        chunks: list[bytes] = []
+        while True:
+            kind, payload = self.frame()
+            if kind == b"M":
+                if pending is not None:
+                    yield pending
+                raw = json.loads(payload)
+                pending = _entry_fields(raw)
+                chunks = []
+            elif kind == b"D":
+                chunks.append(payload)
+            elif kind == b"Z":
+                if pending is not None:
+                    pending["content"] = b"".join(chunks)
+                    yield pending
+                    pending = None
+            elif kind == b"X":
+                if pending is not None:
+                    yield pending
+                self.done = True
+                return
+
+    def next_file(self, path: str) -> "_FileReader | None":
+        if self.current is not None:
+            self.current.drain()
+        while True:
+            kind, payload = self.frame()
+            if kind == b"X":
+                self.done = True
+                return None
+            if kind != b"M":
+                continue
+            raw = json.loads(payload)
+            if _decode(raw["p"]) != path:
+                if raw.get("stream"):
+                    _FileReader(self, path).drain()
+                continue
+            if raw.get("e") or not raw.get("stream"):
+                return None
+            self.current = _FileReader(self, path)
+            return self.current
+
+    def finish(self, what: str) -> None:
+        status = self.stdout.channel.recv_exit_status()
+        if status != 0 or not self.done:
+            raise _agent_failure(self.stderr.read().decode("utf-8", "replace"),
+                                 f"{what} failed (exit {status})")
+
+    def close(self) -> None:
+        try:
+            self.stdout.channel.close()
+        except Exception:  # noqa: BLE001 - closing a channel that is gone
+            pass
+
+
+def _agent_failure(stderr: str, what: str) -> MigrateError:
+    """One clear error for an agent command that failed, from its stderr."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "no message"
+    if "no python found" in stderr:
+        return MigrateError("the old host has no Python, which the inspection runs there",
+                            code=Exit.INPUT, hint="Mailman 2 needs Python 2: is this the list "
+                            "host?")
+    if stderr.lstrip().startswith("sudo:") or "sudo: " in stderr:
+        return MigrateError(f"sudo refused: {last}", code=Exit.AUTH,
+                            hint="--sudo needs passwordless sudo (sudo -n) for this user")
+    return MigrateError(f"{what}: {last}", code=Exit.INPUT,
+                        hint="run again; if it repeats, report it with that line")
+
+
+def _entry_fields(raw: dict) -> dict:
+    out: dict[str, Any] = {"_path": _decode(raw["p"]), "kind": raw.get("k", "")}
+    if "e" in raw:
+        out["error"] = raw["e"]
+    for key, name in (("s", "size"), ("m", "mode"), ("u", "uid"), ("g", "gid"),
+                      ("t", "mtime")):
+        if key in raw:
+            out[name] = raw[key]
+    if "l" in raw:
+        out["target"] = _decode(raw["l"])
+    if "n" in raw:
+        out["names"] = [_decode(n) for n in raw["n"]]
+    if raw.get("big"):
+        out["big"] = True
+    return out
+
+
+class _FileReader:
+    """A streamed file: reads ``D`` frames until ``Z``."""
+
+    def __init__(self, stream: _AgentStream, path: str) -> None:
+        self.stream = stream
+        self.path = path
+        self.buffer = b""
+        self.ended = False
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.ended and (n < 0 or len(self.buffer) < n):
+            kind, payload = self.stream.frame()
+            if kind == b"D":
+                self.buffer += payload
+            elif kind == b"Z":
+                self.ended = True
+                if payload:
+                    raise OSError(5, f"{self.path}: {payload.decode('ascii', 'replace')}")
+        if n < 0:
+            data, self.buffer = self.buffer, b""
+        else:
+            data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while not self.ended:
+            kind, _ = self.stream.frame()
+            if kind == b"Z":
+                self.ended = True
+        self.buffer = b""
+
+    def close(self) -> None:
+        self.drain()
+
+    def __enter__(self) -> "_FileReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+"""The program ``migrate inspect --host`` runs on the old host (sent over SSH on stdin).
+
+It only reads: it walks the paths it is given and writes what it finds to stdout as frames,
+so that one command brings back every configuration file and the listing of the archives, and
+one more streams every archive mbox. It runs under whatever Python the old host has (Mailman 2
+needs Python 2, so there always is one): Python 2.6+ and 3.x, standard library only.
+
+Usage (argv): ``snap ROOT SPEC_JSON`` or ``stream ROOT PATH_JSON``.
+
+* SPEC_JSON is a list of ``[path, how, depth]``; ``how`` is ``content`` (stat every entry to
+  ``depth`` levels, and send files up to MAX_CONTENT bytes whole), ``stat`` (entries only) or
+  ``names`` (directories at the last level send their entry names only).
+* PATH_JSON is a list of paths whose content is streamed in chunks.
+
+Paths are host paths (``/etc/rc.conf``) joined under ROOT (``/`` or a jail's root); symlinks
+are reported, never followed. Every path travels as a string decoded from bytes as Latin-1, so
+any file name, however hostile, arrives exactly.
+
+Frames: one type byte, a 4-byte big-endian length, the payload. ``M`` a JSON header (an entry),
+``D`` a chunk of the last entry's content, ``Z`` end of that content, ``X`` end of the stream.
+"""
+
+import json
+import os
+import stat
+import struct
+import sys
+
+MAX_CONTENT = 64 * 1024 * 1024
+CHUNK = 1024 * 1024
+
+try:
+    _out = sys.stdout.buffer  # Python 3
+except AttributeError:  # Python 2
+    _out = sys.stdout
+
+
+def frame(kind, payload):
+    _out.write(kind + struct.pack(">I", len(payload)) + payload)
+
+
+def meta(entry):
+    frame(b"M", json.dumps(entry).encode("ascii"))
+
+
+def text(b):
+    """bytes -> str, losslessly (Latin-1)."""
+    if isinstance(b, bytes) and not isinstance(b, str):
+        return b.decode("latin-1")
+    if not isinstance(b, bytes):
+        return b  # Python 3 str already
+    return b.decode("latin-1")  # Python 2 str
+
+
+def raw(s):
+    """str from the other side -> bytes for the file system."""
+    return s.encode("latin-1")
+
+
+def describe(exc):
+    code = getattr(exc, "errno", None)
+    if code in (1, 13):
+        return "permission denied"
+    if code == 2:
+        return "not found"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def entry_for(host_path, local):
+    try:
+        st = os.lstat(local)
+    except OSError as exc:
+        return {"p": text(host_path), "e": describe(exc)}
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        kind = "link"
+    elif stat.S_ISDIR(mode):
+        kind = "dir"
+    elif stat.S_ISREG(mode):
+        kind = "file"
+    else:
+        kind = "other"
+    e = {"p": text(host_path), "k": kind, "s": st.st_size, "m": stat.S_IMODE(mode),
+         "u": st.st_uid, "g": st.st_gid, "t": st.st_mtime}
+    if kind == "link":
+        try:
+            e["l"] = text(os.readlink(local))
+        except OSError as exc:
+            e["e"] = describe(exc)
+    return e
+
+
+def send_content(local, size):
+    try:
+        fh = open(local, "rb")
+    except (IOError, OSError) as exc:
+        return describe(exc)
+    try:
+        while True:
+            data = fh.read(CHUNK)
+            if not data:
+                break
+            frame(b"D", data)
+    finally:
+        fh.close()
+    return None
+
+
+def walk(root, host_path, how, depth):
+    local = root + host_path if root != b"/" else host_path
+    e = entry_for(host_path, local)
+    if e.get("k") == "dir" and depth <= 0 and how == "names":
+        try:
+            e["n"] = sorted(text(n) for n in os.listdir(local))
+        except OSError as exc:
+            e["e"] = describe(exc)
+        meta(e)
+        return
+    if e.get("k") == "dir" and depth > 0:
+        try:
+            names = sorted(os.listdir(local))
+        except OSError as exc:
+            e["e"] = describe(exc)
+            meta(e)
+            return
+        e["n"] = [text(n) for n in names]
+        meta(e)
+        for name in names:
+            walk(root, host_path.rstrip(b"/") + b"/" + name, how, depth - 1)
+        return
+    if e.get("k") == "file" and how == "content":
+        if e["s"] > MAX_CONTENT:
+            e["big"] = True
+            meta(e)
+            return
+        try:
+            fh = open(local, "rb")
+            data = fh.read(MAX_CONTENT + 1)
+            fh.close()
+        except (IOError, OSError) as exc:
+            e["e"] = describe(exc)
+            meta(e)
+            return
+        e["c"] = len(data)
+        meta(e)
+        for i in range(0, len(data), CHUNK):
+            frame(b"D", data[i:i + CHUNK])
+        frame(b"Z", b"")
+        return
+    meta(e)
+
+
+def main(argv):
+    command, root, spec = argv[0], raw(argv[1]), json.loads(argv[2])
+    root = root.rstrip(b"/") or b"/"
+    if command == "snap":
+        for host_path, how, depth in spec:
+            walk(root, raw(host_path), how, depth)
+    elif command == "stream":
+        for host_path in spec:
+            p = raw(host_path)
+            local = root + p if root != b"/" else p
+            e = entry_for(p, local)
+            if e.get("k") == "file":
+                e["stream"] = True
+                meta(e)
+                error = send_content(local, e["s"])
+                frame(b"Z", (error or "").encode("ascii", "replace"))
+            else:
+                meta(e)
+    frame(b"X", b"")
+    _out.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,207 @@
+"""`migrate inspect --host` against OpenSSH's real sshd on loopback (tests/sshtools.py): the same
+inventory as `--root` on the same tree, host keys verified (unknown and changed keys refused, a
+pinned fingerprint accepted), authentication and connection errors with their exit codes, files
+the SSH user cannot read as findings (and readable with --sudo), hostile file names read as
+names, and the number of commands the inspection needs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import migrate.cli as cli
+from conftest import SAMPLES, need
+from sshtools import Sshd, ensure_test_user, keygen, sshd_running
+
+RUNNER = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sshd():
+    with sshd_running() as server:
+        yield server
+
+
+@pytest.fixture
+def host_tree():
+    """A copy of a sample host under a prefix every user can traverse (the SSH user may not
+    be root)."""
+    base = Path(tempfile.mkdtemp(prefix="migrate-remote-"))
+    base.chmod(0o755)
+
+    def make(sample: str) -> Path:
+        root = base / sample
+        shutil.copytree(SAMPLES / sample, root, symlinks=True)
+        return root
+
+    yield make
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def remote(sshd: Sshd, root: Path, *extra: str, user: str = "root",
+           known_hosts: bool = True) -> object:
+    args = ["inspect", "--host", f"{user}@127.0.0.1", "--port", str(sshd.port), "--identity",
+            str(sshd.key), "--root", str(root), "--json"]
+    if known_hosts:
+        args += ["--known-hosts", str(sshd.known_hosts)]
+    return RUNNER.invoke(cli.app, args + list(extra))
+
+
+def local(root: Path) -> dict:
+    res = RUNNER.invoke(cli.app, ["inspect", "--root", str(root), "--json"])
+    return json.loads(res.stdout)
+
+
+def _same(a: dict, b: dict) -> None:
+    for key in ("source", "collected_at"):
+        a.pop(key), b.pop(key)
+    assert a == b
+
+
+@pytest.mark.parametrize("sample", ["netsight", "small"])
+def test_remote_inventory_equals_local(sshd, host_tree, sample):
+    root = host_tree(sample)
+    res = remote(sshd, root)
+    expected = local(root)
+    assert res.exit_code == {"netsight": 1, "small": 0}.get(sample, res.exit_code), res.output
+    data = json.loads(res.stdout)
+    assert data["source"] == {"kind": "ssh", "root": str(root), "host": "127.0.0.1",
+                              "user": "root", "port": sshd.port}
+    _same(data, expected)
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(sshd, host_tree, tmp_path):
+    root = host_tree("small")
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    res = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--port",
+                                  str(sshd.port), "--identity", str(sshd.key), "--known-hosts",
+                                  str(empty), "--root", str(root), "--json"])
+    assert res.exit_code == 6
+    assert sshd.fingerprint in res.stderr and f"--accept-host-key {sshd.fingerprint}" in \
+        res.stderr
+    assert "Traceback" not in res.output
+    assert empty.read_text() == ""  # never added
+
+
+def test_pinned_fingerprint_is_accepted_and_another_refused(sshd, host_tree):
+    root = host_tree("small")
+    res = remote(sshd, root, "--accept-host-key", sshd.fingerprint, known_hosts=False)
+    assert res.exit_code == 0, res.output
+    wrong = "SHA256:" + "A" * 43
+    res = remote(sshd, root, "--accept-host-key", wrong, known_hosts=False)
+    assert res.exit_code == 6 and wrong in res.stderr and sshd.fingerprint in res.stderr
+
+
+def test_changed_host_key_is_refused(sshd, host_tree, tmp_path):
+    root = host_tree("small")
+    other = tmp_path / "other_key"
+    keygen(other)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} " + Path(f"{other}.pub").read_text())
+    res = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--port",
+                                  str(sshd.port), "--identity", str(sshd.key), "--known-hosts",
+                                  str(known), "--root", str(root)])
+    assert res.exit_code == 6
+    assert "CHANGED" in res.stderr and sshd.fingerprint in res.stderr
+
+
+def test_wrong_key_file_is_an_authentication_error(sshd, host_tree, tmp_path):
+    root = host_tree("small")
+    stranger = tmp_path / "stranger"
+    keygen(stranger)
+    res = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--port",
+                                  str(sshd.port), "--identity", str(stranger), "--known-hosts",
+                                  str(sshd.known_hosts), "--root", str(root)])
+    assert res.exit_code == 5 and "authentication" in res.stderr
+    missing = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--identity",
+                                      str(tmp_path / "nope"), "--root", str(root)])
+    assert missing.exit_code == 2 and "key file" in missing.stderr
+
+
+def test_connection_refused_and_not_a_host(sshd, host_tree, tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    res = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--port", str(closed),
+                                  "--identity", str(sshd.key), "--root", "/"])
+    assert res.exit_code == 4 and "refused" in res.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    empty.chmod(0o755)
+    res = remote(sshd, empty)
+    assert res.exit_code == 3 and "does not look like a host" in res.stderr
+
+
+def test_unreadable_file_is_a_finding_and_sudo_reads_it(sshd, host_tree):
+    user = ensure_test_user()
+    root = host_tree("netsight")
+    locked = root / "usr/local/mailman/lists/users/config.pck"
+    locked.chmod(0o600)  # root's, as on a host where mailman's files are group-only
+    res = remote(sshd, root, user=user)
+    data = json.loads(res.stdout)
+    hits = [f for f in data["findings"] if f["id"] == "input.unreadable"
+            and "lists/users/config.pck" in (f["source"] or {}).get("file", "")]
+    assert hits and "needs root" in hits[0]["message"] + hits[0]["hint"], data["findings"][:3]
+    assert {ml["name"] for ml in data["lists"]} >= {"announce", "devtalk", "mailman"}
+    need(shutil.which("sudo") is not None, "sudo is not installed (tools/install-test-deps.sh)")
+    sshd.allow_sudo(user)
+    res = remote(sshd, root, "--sudo", user=user)
+    data = json.loads(res.stdout)
+    assert not [f for f in data["findings"] if f["id"] == "input.unreadable"], res.stderr
+    assert "users" in {ml["name"] for ml in data["lists"]}
+
+
+def test_sudo_refused_is_one_clear_line(sshd, host_tree):
+    user = ensure_test_user()
+    need(shutil.which("sudo") is not None, "sudo is not installed (tools/install-test-deps.sh)")
+    rule = sshd.tmp / "sudoers.d" / "migrate-test"
+    if rule.exists():
+        rule.unlink()
+    res = remote(sshd, host_tree("small"), "--sudo", user=user)
+    assert res.exit_code == 5 and "sudo" in res.stderr and "Traceback" not in res.output
+
+
+def test_hostile_file_names_are_read_as_names(sshd, host_tree, tmp_path):
+    root = host_tree("netsight")
+    # run as shell code, these would create pwned-migrate in the SSH user's home (/root)
+    sentinel = Path("/root/pwned-migrate")
+    exim = root / "usr/local/etc/exim"
+    hostile = ["$(touch pwned-migrate)", "`touch pwned-migrate`", "a b'c\"d", "new\nline",
+               "semi;colon", "-rf"]
+    for name in hostile:
+        (exim / name).write_text("# not included\n")
+    (exim / "caf\xe9.conf").write_bytes(b"# latin-1 name\n")
+    lists = root / "usr/local/mailman/lists"
+    shutil.copytree(lists / "mailman", lists / "x$(id)")
+    res = remote(sshd, root)
+    assert not sentinel.exists()
+    data = json.loads(res.stdout)
+    expected = local(root)
+    _same(data, expected)
+    assert "x$(id)" in {ml["name"] for ml in data["lists"]}
+
+
+def test_round_trips_are_few(sshd, host_tree):
+    from migrate import remote as remote_mod
+    from migrate.inspection import inspect_tree, remote_spec
+    from migrate.model import Origin
+    root = host_tree("netsight")
+    client = remote_mod.connect("root@127.0.0.1", port=sshd.port, identity=str(sshd.key),
+                                known_hosts=str(sshd.known_hosts))
+    tree = remote_mod.RemoteTree(client, root=str(root))
+    try:
+        tree.snapshot(remote_spec())
+        inv = inspect_tree(tree, Origin("ssh", str(root)))
+    finally:
+        tree.close()
+    assert len(inv.archives) == 4
+    # one snapshot and one stream of every mbox; the sample's includes all lie inside the
+    # snapshot
+    assert tree.stats.commands == 2, tree.stats
