@@ -23,7 +23,7 @@ from migrate import __version__, codec, ui
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import write_atomic
 from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
-                                 remote_spec)
+                                 remote_mbox_dirs, remote_spec)
 from migrate.emitters.release import NEWEST_STABLE
 from migrate.model import Inventory, Origin
 from migrate.planning import build_plan, read_target_file, resolve_target, write_plan
@@ -200,7 +200,7 @@ def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept
     t = remote.ssh_target(host, port, identity)
     tree = remote.RemoteTree(client, root=root, sudo=sudo, label=host)
     try:
-        tree.snapshot(remote_spec())
+        tree.snapshot(remote_spec(), mbox_dirs=remote_mbox_dirs())
         if not any(tree.is_dir(d) for d in ("/etc", "/usr", "/var")):
             raise MigrateError(f"{root} on {t.host} does not look like a host's root: no etc/, "
                                "usr/ or var/", code=Exit.INPUT,

@@ -75,6 +75,11 @@ def remote_spec() -> list[tuple[str, str, int]]:
     return out
 
 
+def remote_mbox_dirs() -> list[str]:
+    """Archive folders whose mboxes the snapshot command streams right after the files."""
+    return list(dict.fromkeys(f"{var}/archives/private" for _l, _p, var in mailman_layouts()))
+
+
 #: Finding ids that mean the input itself could not be used (exit code 3).
 INPUT_FINDINGS = ("input.unreadable", "input.binary")
 

@@ -35,6 +35,10 @@ from migrate.parsers.base import NotFound, Stat, TreeError
 
 AGENT = Path(__file__).with_name("remote_agent.py")
 _MAX_HOPS = 40
+_WINDOW = 16 * 1024 * 1024
+_PACKET = 32768
+_RECV = 1024 * 1024
+_COMPRESS = False  # zlib cost more than it saved on loopback (1.65 s against 1.54 s, 200 lists)
 _PYTHONS = "python3 python2.7 python2 python /usr/local/bin/python2.7 /usr/local/bin/python3"
 
 
@@ -45,6 +49,16 @@ def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's SHA256 fingerprint of a host key."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class _Transport(paramiko.Transport):
+    """paramiko's transport, preferring AES-GCM: its ciphers are in C via ``cryptography``
+    without a separate HMAC pass (measured on loopback: 330 MB/s against 78 MB/s for
+    aes128-ctr with hmac-sha2-256), which is what streaming large archives needs. Every other
+    algorithm stays offered, in paramiko's order, for old servers."""
+
+    _preferred_ciphers = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com") + tuple(
+        c for c in paramiko.Transport._preferred_ciphers if "gcm" not in c)
 
 
 class _Refuse(paramiko.MissingHostKeyPolicy):
@@ -126,7 +140,8 @@ def connect(spec: str, *, port: int | None = None, identity: str | None = None,
         client.connect(t.host, port=t.port, username=t.user,
                        key_filename=t.identity or None, allow_agent=True,
                        look_for_keys=not t.identity, timeout=timeout, banner_timeout=timeout,
-                       auth_timeout=timeout)
+                       auth_timeout=timeout, compress=_COMPRESS,
+                       transport_factory=_Transport)
     except _HostKeyRefused as exc:
         client.close()
         raise _refusal(where, exc) from None
@@ -228,9 +243,11 @@ class RemoteTree:
 
     # -- talking to the agent
 
-    def _command(self, mode: str, spec: Any) -> str:
-        args = " ".join(shlex.quote(a) for a in
-                        ("migrate-agent", mode, _encode(self.root), json.dumps(spec)))
+    def _command(self, mode: str, spec: Any, extra: Any = None) -> str:
+        words = ["migrate-agent", mode, _encode(self.root), json.dumps(spec)]
+        if extra is not None:
+            words.append(json.dumps(extra))
+        args = " ".join(shlex.quote(a) for a in words)
         # (no redirection to /dev/null: a locked-down host may not let every user write it)
         finder = ('for p in ' + _PYTHONS + '; do if [ -n "$(command -v "$p")" ]; then '
                   'exec "$p" - "$@"; fi; done; echo "no python found on the old host" >&2; '
@@ -238,20 +255,34 @@ class RemoteTree:
         command = f"sh -c {shlex.quote(finder)} {args}"
         return f"sudo -n {command}" if self.sudo else command
 
-    def _run(self, mode: str, spec: Any) -> _AgentStream:
-        stdin, stdout, stderr = self.client.exec_command(self._command(mode, spec))
+    def _run(self, mode: str, spec: Any, extra: Any = None) -> _AgentStream:
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise MigrateError("the SSH connection to the old host was lost",
+                               code=Exit.UNREACHABLE)
+        # a large window keeps the stream of mboxes flowing without waiting for acks
+        channel = transport.open_session(window_size=_WINDOW, max_packet_size=_PACKET)
+        channel.exec_command(self._command(mode, spec, extra))
         self.stats.commands += 1
-        stdin.write(AGENT.read_bytes())
-        stdin.channel.shutdown_write()
-        return _AgentStream(stdout, stderr, self.stats)
+        channel.sendall(AGENT.read_bytes())
+        channel.shutdown_write()
+        return _AgentStream(channel, self.stats)
 
-    def snapshot(self, spec: list[tuple[str, str, int]]) -> None:
-        """Fetch ``[(path, how, depth)]`` in one command (see remote_agent.py)."""
-        stream = self._run("snap", [[_encode(p), how, depth] for p, how, depth in spec])
+    def snapshot(self, spec: list[tuple[str, str, int]], mbox_dirs: list[str] = ()) -> None:
+        """Fetch ``[(path, how, depth)]`` in one command (see remote_agent.py); with
+        ``mbox_dirs``, the same command then streams every archive mbox found there, read
+        when ``open`` asks for them."""
+        stream = self._run("snap", [[_encode(p), how, depth] for p, how, depth in spec],
+                           [_encode(d) for d in mbox_dirs] if mbox_dirs else None)
         for e in stream.entries():
             path = e.pop("_path")
             self.entries[path] = _Entry(**e)
-        stream.finish("reading the old host's files")
+        if mbox_dirs:
+            if not stream.section_done:
+                stream.finish("reading the old host's files")
+            self._stream = stream  # the mboxes follow
+        else:
+            stream.finish("reading the old host's files")
         self.covered += [(p.rstrip("/") or "/", depth) for p, _, depth in spec]
         self._resolved.clear()
 
@@ -410,9 +441,13 @@ class RemoteTree:
         if e.content is not None:
             import io
             return io.BytesIO(e.content)
-        if self._streams and real in self._streams:
-            if self._stream is None:
-                self._stream = self._run("stream", [_encode(p) for p in self._streams])
+        if self._stream is not None and not self._stream.done:
+            reader = self._stream.next_file(real)  # the snapshot's own stream of mboxes
+            if reader is not None:
+                return reader
+        elif self._streams and real in self._streams:
+            self._stream = self._run("stream", [_encode(p) for p in self._streams])
+            self._streams = []
             reader = self._stream.next_file(real)
             if reader is not None:
                 return reader
@@ -429,26 +464,42 @@ class RemoteTree:
 
 
 class _AgentStream:
-    """Frames from one agent command (see remote_agent.py)."""
+    """Frames from one agent command (see remote_agent.py), read in large blocks."""
 
-    def __init__(self, stdout, stderr, stats: Stats) -> None:
-        self.stdout = stdout
-        self.stderr = stderr
+    def __init__(self, channel: paramiko.Channel, stats: Stats) -> None:
+        self.channel = channel
         self.stats = stats
-        self.done = False
+        self.section_done = False  # the snapshot part ended properly (its X frame)
+        self.done = False  # the stream part ended
         self.current: _FileReader | None = None
+        self.buf = b""
+        self.pos = 0
+
+    def _stderr(self) -> str:
+        data = []
+        while True:
+            chunk = self.channel.recv_stderr(65536)
+            if not chunk:
+                break
+            data.append(chunk)
+        return b"".join(data).decode("utf-8", "replace")
 
     def _read(self, n: int) -> bytes:
-        parts, need = [], n
-        while need:
-            chunk = self.stdout.read(need)
-            if not chunk:
-                raise _agent_failure(self.stderr.read().decode("utf-8", "replace"),
-                                     "the inspection on the old host stopped early")
-            parts.append(chunk)
-            need -= len(chunk)
+        if len(self.buf) - self.pos < n:
+            parts = [self.buf[self.pos:]]
+            have = len(parts[0])
+            while have < n:
+                chunk = self.channel.recv(max(n - have, _RECV))
+                if not chunk:
+                    raise _agent_failure(self._stderr(),
+                                         "the inspection on the old host stopped early")
+                parts.append(chunk)
+                have += len(chunk)
+            self.buf, self.pos = b"".join(parts), 0
+        data = self.buf[self.pos:self.pos + n]
+        self.pos += n
         self.stats.bytes_in += n
-        return b"".join(parts)
+        return data
 
     def frame(self) -> tuple[bytes, bytes]:
         head = self._read(5)
@@ -477,7 +528,7 @@ class _AgentStream:
             elif kind == b"X":
                 if pending is not None:
                     yield pending
-                self.done = True
+                self.section_done = True
                 return
 
     def next_file(self, path: str) -> "_FileReader | None":
@@ -501,14 +552,13 @@ class _AgentStream:
             return self.current
 
     def finish(self, what: str) -> None:
-        status = self.stdout.channel.recv_exit_status()
-        if status != 0 or not self.done:
-            raise _agent_failure(self.stderr.read().decode("utf-8", "replace"),
-                                 f"{what} failed (exit {status})")
+        status = self.channel.recv_exit_status()
+        if status != 0 or not self.section_done:
+            raise _agent_failure(self._stderr(), f"{what} failed (exit {status})")
 
     def close(self) -> None:
         try:
-            self.stdout.channel.close()
+            self.channel.close()
         except Exception:  # noqa: BLE001 - closing a channel that is gone
             pass
 
@@ -555,18 +605,22 @@ class _FileReader:
         self.ended = False
 
     def read(self, n: int = -1) -> bytes:
-        while not self.ended and (n < 0 or len(self.buffer) < n):
+        parts = [self.buffer] if self.buffer else []
+        have = len(self.buffer)
+        while not self.ended and (n < 0 or have < n):
             kind, payload = self.stream.frame()
             if kind == b"D":
-                self.buffer += payload
+                parts.append(payload)
+                have += len(payload)
             elif kind == b"Z":
                 self.ended = True
                 if payload:
                     raise OSError(5, f"{self.path}: {payload.decode('ascii', 'replace')}")
-        if n < 0:
-            data, self.buffer = self.buffer, b""
+        data = b"".join(parts)
+        if 0 <= n < len(data):
+            data, self.buffer = data[:n], data[n:]
         else:
-            data, self.buffer = self.buffer[:n], self.buffer[n:]
+            self.buffer = b""
         return data
 
     def readinto(self, b) -> int:

@@ -6,12 +6,15 @@ so that one command brings back every configuration file and the listing of the 
 one more streams every archive mbox. It runs under whatever Python the old host has (Mailman 2
 needs Python 2, so there always is one): Python 2.6+ and 3.x, standard library only.
 
-Usage (argv): ``snap ROOT SPEC_JSON`` or ``stream ROOT PATH_JSON``.
+Usage (argv): ``snap ROOT SPEC_JSON [MBOX_DIRS_JSON]`` or ``stream ROOT PATH_JSON``.
 
 * SPEC_JSON is a list of ``[path, how, depth]``; ``how`` is ``content`` (stat every entry to
   ``depth`` levels, and send files up to MAX_CONTENT bytes whole), ``stat`` (entries only) or
   ``names`` (directories at the last level send their entry names only).
 * PATH_JSON is a list of paths whose content is streamed in chunks.
+* MBOX_DIRS_JSON lists archive folders (``archives/private``): after the snapshot, every
+  ``NAME.mbox/NAME.mbox`` in them is streamed too, in the order of NAME, so that the whole
+  inspection takes one command.
 
 Paths are host paths (``/etc/rc.conf``) joined under ROOT (``/`` or a jail's root); symlinks
 are reported, never followed. Every path travels as a string decoded from bytes as Latin-1, so
@@ -151,25 +154,48 @@ def walk(root, host_path, how, depth):
     meta(e)
 
 
+def stream(root, paths):
+    for p in paths:
+        local = root + p if root != b"/" else p
+        e = entry_for(p, local)
+        if e.get("k") == "file":
+            e["stream"] = True
+            meta(e)
+            error = send_content(local, e["s"])
+            frame(b"Z", (error or "").encode("ascii", "replace"))
+        else:
+            meta(e)
+    frame(b"X", b"")
+
+
+def mboxes(root, folders):
+    """``NAME.mbox/NAME.mbox`` under each archive folder, ordered by NAME."""
+    found = []
+    for folder in folders:
+        local = root + folder if root != b"/" else folder
+        try:
+            names = os.listdir(local)
+        except OSError:
+            continue
+        for name in sorted(n[:-5] for n in names if n.endswith(b".mbox")):
+            path = folder.rstrip(b"/") + b"/" + name + b".mbox/" + name + b".mbox"
+            target = root + path if root != b"/" else path
+            if os.path.isfile(target) and not os.path.islink(target):
+                found.append(path)
+    return found
+
+
 def main(argv):
     command, root, spec = argv[0], raw(argv[1]), json.loads(argv[2])
     root = root.rstrip(b"/") or b"/"
     if command == "snap":
         for host_path, how, depth in spec:
             walk(root, raw(host_path), how, depth)
+        frame(b"X", b"")
+        if len(argv) > 3:
+            stream(root, mboxes(root, [raw(f) for f in json.loads(argv[3])]))
     elif command == "stream":
-        for host_path in spec:
-            p = raw(host_path)
-            local = root + p if root != b"/" else p
-            e = entry_for(p, local)
-            if e.get("k") == "file":
-                e["stream"] = True
-                meta(e)
-                error = send_content(local, e["s"])
-                frame(b"Z", (error or "").encode("ascii", "replace"))
-            else:
-                meta(e)
-    frame(b"X", b"")
+        stream(root, [raw(p) for p in spec])
     _out.flush()
 
 

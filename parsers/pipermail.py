@@ -428,14 +428,17 @@ _VIRTUAL_START = b"\n\n\n"  # the file's first line then follows an empty line
 
 def scan_mbox(stream: BinaryIO, path: str, *, now: _dt.datetime,
               progress: Callable[[int], None] | None = None,
-              chunk_size: int = CHUNK_SIZE, line_numbers: bool = False) -> MboxScan:
+              chunk_size: int = CHUNK_SIZE, line_numbers: bool = False,
+              size_hint: int | None = None) -> MboxScan:
     """Count the posts of an mbox in one streaming pass (the rules are in the module docstring).
 
     ``stream`` is read in chunks of ``chunk_size`` bytes until it is exhausted; ``progress``
     is called with the number of bytes read so far after each chunk. A read error ends the
     scan with ``read_error`` set (the counts cover what was read); bad content never raises.
     ``line_numbers`` adds exact line numbers to the examples, at the cost of a newline count
-    over the whole file. ``path`` is only recorded.
+    over the whole file. ``size_hint`` (the file's size, if known) keeps the buffers small for
+    small files; a file that grows meanwhile is still read to its end. ``path`` is only
+    recorded.
 
     Work is split between two threads: a helper reads each chunk and hashes it (``readinto``
     and ``hashlib`` both release the GIL) while this thread scans the chunk before it. Memory
@@ -446,6 +449,8 @@ def scan_mbox(stream: BinaryIO, path: str, *, now: _dt.datetime,
     scanner = _Scanner(scan, now, line_numbers)
     digest = hashlib.sha256()
     slack = max(MAX_HEADER_BYTES, MAX_LINE_BYTES) + 16  # the carry-over always fits
+    if size_hint is not None:  # a small file needs no 8 MiB buffers (allocating is not free)
+        chunk_size = min(chunk_size, max(64 * 1024, size_hint + 1))
     free: queue.Queue[bytearray] = queue.Queue()
     for _ in range(_BUFFERS):
         free.put(bytearray(slack + chunk_size))
@@ -688,7 +693,7 @@ def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabl
         return None
     with stream:
         return scan_mbox(stream, mbox_path, now=now, progress=progress,
-                         line_numbers=st.size <= LINE_NUMBER_LIMIT)
+                         line_numbers=st.size <= LINE_NUMBER_LIMIT, size_hint=st.size)
 
 
 _COPIED = ("bytes", "sha256", "messages", "first_date", "last_date", "undated",
