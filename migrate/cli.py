@@ -138,6 +138,8 @@ def inspect(
         "--accept-host-key", metavar="SHA256:...", help="Accept only the host key with this "
         "fingerprint (as `ssh-keygen -lf` prints it), instead of known_hosts.")] = None,
     sudo: Annotated[bool, typer.Option("--sudo", help="Read files through `sudo -n`.")] = False,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", help="Give up connecting after this long.")] = 15,
     output: Annotated[Optional[str], typer.Option(
         "-o", "--output", metavar="FILE",
         help="Where to write the inventory: YAML, or JSON if FILE ends in .json; '-' for "
@@ -163,7 +165,7 @@ def inspect(
             inv = _inspect_remote(host, str(root) if root is not None else "/", port=port,
                                   identity=str(identity) if identity else None,
                                   known_hosts=str(known_hosts) if known_hosts else None,
-                                  accept_host_key=accept_host_key, sudo=sudo,
+                                  accept_host_key=accept_host_key, sudo=sudo, timeout=timeout,
                                   defines=_defines(define or []), progress=progress)
         else:
             assert root is not None
@@ -191,12 +193,12 @@ def inspect(
 
 
 def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept_host_key,
-                    sudo, defines, progress) -> Inventory:
+                    sudo, timeout, defines, progress) -> Inventory:
     """Connect, take the snapshot, check it looks like a host, inspect it."""
     from migrate import remote  # paramiko is imported only when SSH is used
 
     client = remote.connect(host, port=port, identity=identity, known_hosts=known_hosts,
-                            accept_host_key=accept_host_key)
+                            accept_host_key=accept_host_key, timeout=timeout)
     t = remote.ssh_target(host, port, identity)
     tree = remote.RemoteTree(client, root=root, sudo=sudo, label=host)
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import posixpath
 import shlex
@@ -34,6 +35,10 @@ from migrate.errors import Exit, MigrateError
 from migrate.parsers.base import NotFound, Stat, TreeError
 
 AGENT = Path(__file__).with_name("remote_agent.py")
+# paramiko logs failed handshakes with tracebacks; the errors reach the user as one line each
+_log = logging.getLogger("paramiko")
+_log.addHandler(logging.NullHandler())
+_log.propagate = False
 _MAX_HOPS = 40
 _WINDOW = 16 * 1024 * 1024
 _PACKET = 32768
@@ -168,6 +173,10 @@ def connect(spec: str, *, port: int | None = None, identity: str | None = None,
                            code=Exit.UNREACHABLE) from None
     except (OSError, paramiko.SSHException) as exc:
         client.close()
+        if "banner" in str(exc).lower() or "no existing session" in str(exc).lower():
+            raise MigrateError(f"{where} accepted the connection but sent no SSH greeting "
+                               f"within {timeout:.0f} s", code=Exit.UNREACHABLE,
+                               hint="is that port an SSH server?") from None
         raise MigrateError(f"SSH to {where} failed: {exc}", code=Exit.UNREACHABLE) from None
     return client
 

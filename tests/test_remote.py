@@ -205,3 +205,38 @@ def test_round_trips_are_few(sshd, host_tree):
     # one command: the snapshot, then every mbox streamed; the sample's includes all lie
     # inside the snapshot
     assert tree.stats.commands == 1, tree.stats
+
+
+def test_ssh_config_host_entry_is_honoured(sshd, host_tree, tmp_path):
+    """Host/HostName/Port/User/IdentityFile from ~/.ssh/config, and ~/.ssh/known_hosts."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh/config").write_text(
+        f"Host oldlists\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+        f"  IdentityFile {sshd.key}\n")
+    shutil.copy(sshd.known_hosts, home / ".ssh/known_hosts")
+    root = host_tree("small")
+    res = RUNNER.invoke(cli.app, ["inspect", "--host", "oldlists", "--root", str(root),
+                                  "--json"], env={"HOME": str(home), "SSH_AUTH_SOCK": ""})
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["source"]["port"] == sshd.port and data["source"]["user"] == "root"
+
+
+def test_a_port_that_never_greets_times_out(tmp_path):
+    import socket
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    # (the accepted socket stays open and silent until the test ends)
+    try:
+        res = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--port",
+                                      str(server.getsockname()[1]), "--timeout", "1",
+                                      "--root", "/"])
+    finally:
+        server.close()
+    assert res.exit_code == 4 and "no SSH greeting" in res.stderr
+    assert "Traceback" not in res.output
