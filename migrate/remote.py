@@ -323,10 +323,29 @@ class RemoteTree:
         self.snapshot([(path, "content", 1)])
         return self.entries.get(path)
 
+    def _prefetch(self, path: str) -> None:
+        """Fetch every unknown prefix of ``path`` in one command (an include outside the
+        snapshot then costs one command, not one per folder)."""
+        parts = [p for p in path.split("/") if p and p not in (".", "..")]
+        wanted = []
+        for i in range(1, len(parts) + 1):
+            prefix = "/" + "/".join(parts[:i])
+            if prefix in self.entries or self._covered(prefix):
+                continue
+            parent, name = posixpath.split(prefix)
+            pe = self.entries.get(parent)
+            if pe is not None and pe.names is not None and name not in pe.names:
+                break  # the listed parent has no such entry: nothing below it exists
+            wanted.append((prefix, "content", 0))
+        if wanted:
+            self.snapshot(wanted)
+
     def resolve(self, path: str) -> str:
         cached = self._resolved.get(path)
         if cached is not None:
             return cached
+        if ".." not in path:
+            self._prefetch(path)
         pending = [p for p in path.split("/") if p][::-1]
         done: list[str] = []
         hops = 0

@@ -240,3 +240,30 @@ def test_a_port_that_never_greets_times_out(tmp_path):
         server.close()
     assert res.exit_code == 4 and "no SSH greeting" in res.stderr
     assert "Traceback" not in res.output
+
+
+def test_a_file_outside_the_snapshot_is_fetched_on_demand(sshd, host_tree):
+    """An include far from the usual places costs one more command, and reads the same."""
+    from migrate import remote as remote_mod
+    from migrate.inspection import inspect_tree, remote_mbox_dirs, remote_spec
+    from migrate.model import Origin
+    root = host_tree("netsight")
+    conf = root / "usr/local/etc/exim/configure"
+    (root / "opt/exim").mkdir(parents=True)
+    shutil.move(root / "usr/local/etc/exim/acl.conf", root / "opt/exim/acl.conf")
+    conf.write_text(conf.read_text().replace(".include acl.conf",
+                                             ".include /opt/exim/acl.conf"))
+    expected = local(root)
+    client = remote_mod.connect("root@127.0.0.1", port=sshd.port, identity=str(sshd.key),
+                                known_hosts=str(sshd.known_hosts))
+    tree = remote_mod.RemoteTree(client, root=str(root))
+    try:
+        tree.snapshot(remote_spec(), mbox_dirs=remote_mbox_dirs())
+        inv = inspect_tree(tree, Origin("ssh", str(root)))
+    finally:
+        tree.close()
+    from migrate import codec
+    got = json.loads(codec.dump_json(inv))
+    _same(got, expected)
+    assert any(f["path"] == "/opt/exim/acl.conf" for f in got["mta"]["config_files"])
+    assert tree.stats.commands == 2, tree.stats  # the snapshot, and /opt/exim/acl.conf
