@@ -43,6 +43,7 @@ _MAX_HOPS = 40
 _WINDOW = 16 * 1024 * 1024
 _PACKET = 32768
 _RECV = 1024 * 1024
+_MAX_FRAME = 80 * 1024 * 1024  # the agent's largest frame is a 64 MiB file plus its header
 _COMPRESS = False  # zlib cost more than it saved on loopback (1.65 s against 1.54 s, 200 lists)
 _PYTHONS = "python3 python2.7 python2 python /usr/local/bin/python2.7 /usr/local/bin/python3"
 
@@ -532,6 +533,10 @@ class _AgentStream:
     def frame(self) -> tuple[bytes, bytes]:
         head = self._read(5)
         kind, length = head[:1], struct.unpack(">I", head[1:])[0]
+        if kind not in b"MDZX" or length > _MAX_FRAME:  # the far end is not trusted either
+            raise MigrateError("the old host sent something that is not the inspection's "
+                               "output", code=Exit.INPUT, hint="is a login script printing "
+                               "text on every command? (it must stay quiet)")
         return kind, self._read(length) if length else b""
 
     def entries(self):
