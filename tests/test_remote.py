@@ -7,7 +7,10 @@ names, and the number of commands the inspection needs."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -267,3 +270,17 @@ def test_a_file_outside_the_snapshot_is_fetched_on_demand(sshd, host_tree):
     _same(got, expected)
     assert any(f["path"] == "/opt/exim/acl.conf" for f in got["mta"]["config_files"])
     assert tree.stats.commands == 2, tree.stats  # the snapshot, and /opt/exim/acl.conf
+
+
+def test_the_agent_runs_under_python_2_6_and_3():
+    """The old host's Python is Mailman 2's Python 2 (none runs here): vermin checks every
+    construct and module of the agent against 2.6 and 3.0, and finds 2.5 too old."""
+    vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))
+    need(os.path.exists(vermin), "vermin is not installed (pip install -e '.[test]')")
+    agent = Path(cli.__file__).with_name("remote_agent.py")
+    ok = subprocess.run([vermin, "--no-tips", "-t=2.6", "-t=3.0", "--violations", str(agent)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "not met" not in ok.stdout, ok.stdout
+    old = subprocess.run([vermin, "--no-tips", "-t=2.5", "-t=3.0", "--violations",
+                          str(agent)], capture_output=True, text=True)
+    assert "not met" in old.stdout
