@@ -27,10 +27,51 @@ PHASES = ("prepare", "presync", "freeze", "switch", "verify", "after")
 QUEUES = ("in", "out", "virgin", "bounces", "retry")
 
 
-def _step(sid: str, phase: str, host: str, title: str, why: str, run: list[str],
-          check: list[str] | None = None, rollback: list[str] | None = None) -> dict:
-    return {"id": sid, "phase": phase, "host": host, "title": title, "why": why, "run": run,
-            "check": check or [], "rollback": rollback or []}
+def _step(sid: str, phase: str, host: str, title: str, why: str, run: list,
+          check: list[str] | None = None, rollback: list | None = None) -> dict:
+    """A step: ``run`` and ``rollback`` hold shell commands (strings; ``# ...`` is a note for
+    the operator) and structured actions (dicts, see migrate/cutover.py)."""
+    return {"id": sid, "phase": phase, "host": host, "title": title, "why": why,
+            "actions": [_action(a) for a in run], "check": check or [],
+            "rollback": [_action(a) for a in rollback or []]}
+
+
+def _action(item) -> dict:
+    if isinstance(item, dict):
+        return item
+    if item.lstrip().startswith("#"):
+        return {"do": "note", "text": item.lstrip("# ").strip()}
+    return {"do": "run", "command": item}
+
+
+def describe(action: dict, plan_dir: str = "$PLAN") -> str:
+    """An action as the command a person would type (runbook.md and the cutover's dry run)."""
+    do = action["do"]
+    if do == "run":
+        return action["command"]
+    if do == "wait":
+        return (f"until {action['command']}; do sleep {action.get('interval', 5)}; done"
+                f"  # at most {action.get('timeout', 600)} s")
+    if do == "put":
+        return (f"install -m {action.get('mode', '0644')} {plan_dir}/{action['source']} "
+                f"{shlex.quote(action['path'])}")
+    if do == "append":
+        return (f"cat {plan_dir}/{action['source']} >> {shlex.quote(action['path'])}"
+                f"  # between '# migrate:{action['marker']}' lines")
+    if do == "insert":
+        where = "before" if action.get("before") else "after"
+        pattern = action.get("before") or action.get("after")
+        return (f"# insert {plan_dir}/{action['source']} {where} the first line matching "
+                f"/{pattern}/ in {' or '.join(action['paths'])}, between "
+                f"'# migrate:{action['marker']}' lines")
+    if do == "unmark":
+        return (f"# remove the '# migrate:{action['marker']}' block from "
+                f"{' or '.join(action['paths'])}")
+    if do == "upload":
+        return f"# copy this plan directory to {action['path']} on that host"
+    if do == "note":
+        return f"# {action['text']}"
+    return str(action)
 
 
 def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
@@ -47,7 +88,13 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     new_ssh = f"root@[{new_addr}]" if ":" in new_addr else f"root@{new_addr}"
     domain_re = "|".join(re.escape(d) for d in domains) or "^$"
     tls = bool(target.tls_certificate and target.tls_key)
+    alias_files = sorted({a.table for a in inv.mta.aliases if a.domain is None
+                          and a.table.startswith("/")})
     out: list[dict] = []
+    out.append(_step(
+        "copy-plan", "prepare", "local", "Copy this plan to both hosts",
+        "The steps read their files from /root/migrate-plan on each host.",
+        [{"do": "upload", "path": "/root/migrate-plan", "hosts": ["old", "new"]}]))
     out.append(_step(
         "new-packages", "prepare", "new", "Install the mailman (smtpd flavour) and rsync packages",
         "The mailman 2 package may be missing on recent releases; nothing else can go ahead "
@@ -75,18 +122,14 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         installs.insert(2, ("etc/mail/virtual", 644))
     out.append(_step(
         "new-files", "prepare", "new", "Install the emitted configuration",
-        "Each file is kept as FILE.pre-migrate first, so the way back is a copy.",
-        [f"[ -e /{f} ] && cp -p /{f} /{f}.pre-migrate || true" for f, _ in installs]
-        + [f"install -m {m} \"$PLAN/files/new/{f}\" /{f}" for f, m in installs]
+        "Every file it replaces is kept in the cutover's journal, so the way back is a copy.",
+        [{"do": "put", "source": f"files/new/{f}", "path": f"/{f}", "mode": "0644"}
+         for f, _ in installs]
         + (["newaliases  # OpenSMTPD before 6.0 reads /etc/mail/aliases.db"]
            if release is not None and release.major < 6 else [])
-        + [f"cp -p {MM_PREFIX}/Mailman/mm_cfg.py {MM_PREFIX}/Mailman/mm_cfg.py.pre-migrate",
-           f"cat \"$PLAN/files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate\" >> "
-           f"{MM_PREFIX}/Mailman/mm_cfg.py"],
-        ["smtpd -n", "httpd -n"],
-        [f"[ -e /{f}.pre-migrate ] && mv /{f}.pre-migrate /{f} || rm -f /{f}"
-         for f, _ in installs]
-        + [f"mv {MM_PREFIX}/Mailman/mm_cfg.py.pre-migrate {MM_PREFIX}/Mailman/mm_cfg.py"]))
+        + [{"do": "append", "source": f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate",
+            "path": f"{MM_PREFIX}/Mailman/mm_cfg.py", "marker": "mm_cfg"}],
+        ["smtpd -n", "httpd -n"]))
     out.append(_step(
         "new-services", "prepare", "new", "Enable and start httpd, slowcgi and smtpd",
         "Mailman itself starts only after the final sync.",
@@ -104,14 +147,20 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         freeze_check = [
             "printf 'HELO check.example\\r\\nMAIL FROM:<check@check.example>\\r\\nRCPT TO:<"
             f"{probe}>\\r\\nQUIT\\r\\n' | exim -bh 192.0.2.99 | grep -q '^451'"]
+    exim_files = [c.path for c in inv.mta.config_files if c.path.startswith("/")
+                  and "/virtual/" not in c.path and c.path not in alias_files]
+    acl = inv.mta.options.get("acl_smtp_rcpt", "acl_check_rcpt")
+    acl = acl if re.fullmatch(r"[A-Za-z0-9_]+", acl) else "acl_check_rcpt"
+    freeze = {"do": "insert", "source": "files/old/exim-freeze-acl.conf", "paths": exim_files,
+              "after": rf"^\s*{acl}:\s*$", "marker": "freeze"}
+    unfreeze = {"do": "unmark", "paths": exim_files, "marker": "freeze"}
     out.append(_step(
         "old-freeze", "freeze", "old", "Freeze: the old Exim answers 4xx for the moved domains",
         "Senders keep list mail in their queues and retry; nothing new arrives that the final "
         "sync would miss.",
-        ["# insert files/old/exim-freeze-acl.conf as the first statement of the RCPT ACL",
-         "service exim reload"],
+        [freeze, "service exim reload"],
         freeze_check,
-        ["# remove the freeze statement again", "service exim reload"]))
+        [unfreeze, "service exim reload"]))
     out.append(_step(
         "old-exim-queue", "freeze", "old", "Wait until the old Exim holds no list mail",
         "Mail accepted before the freeze must reach the old Mailman first.",
@@ -139,16 +188,33 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
          "rcctl start mailman"],
         ["rcctl check mailman"],
         ["rcctl stop mailman"]))
+    first = inv.mta.routers[0] if inv.mta.routers else None
+    forward_actions: list = []
+    undo_forward: list = []
+    if first is not None and first.source and re.fullmatch(r"[A-Za-z0-9_]+", first.name):
+        forward_actions.append({"do": "insert", "source": "files/old/exim-forward-router.conf",
+                                "paths": [first.source.file], "before": rf"^\s*{first.name}:",
+                                "marker": "forward"})
+        undo_forward.append({"do": "unmark", "paths": [first.source.file],
+                             "marker": "forward"})
+    else:
+        forward_actions.append("# insert files/old/exim-forward-router.conf first in "
+                               "`begin routers`")
+    forward_actions.append(unfreeze)
+    if alias_files:
+        # Exim's lsearch takes the first entry of a name: forwards at the top win
+        forward_actions.append({"do": "insert", "source": "files/old/aliases-forward.txt",
+                                "paths": alias_files[:1], "before": r"\A",
+                                "marker": "alias-forward"})
+        undo_forward.append({"do": "unmark", "paths": alias_files[:1],
+                             "marker": "alias-forward"})
     out.append(_step(
         "old-forward", "switch", "old", "Forward the moved domains from the old host",
         "Mail that still reaches the old host (IPv4-only senders, old DNS caches) goes on to "
         "the new one; the freeze ends.",
-        ["# insert files/old/exim-forward-router.conf first in `begin routers`",
-         "# remove the freeze statement from the RCPT ACL",
-         "# replace list pipe aliases per files/old/aliases-forward.txt, then: newaliases",
-         "service exim reload"],
+        forward_actions + ["service exim reload"],
         [f"exim -bt {q(probe)} | grep -q migrate_forward"] if probe else [],
-        ["# remove the forward router, restore the aliases", "service exim reload"]))
+        undo_forward + ["service exim reload"]))
     out.append(_step(
         "old-web-proxy", "switch", "old", "Proxy Mailman's pages to the new host",
         "Clients that reach the web host over IPv4 keep working.",
@@ -205,10 +271,11 @@ def emit_runbook(inv: Inventory, target: Target, release) -> Emitted:
         lines += [f"## {phase}", ""]
         for s in phase_steps:
             lines += [f"### {s['id']}: {s['title']} ({s['host']} host)", "", s["why"], "",
-                      "```sh", *s["run"], "```", ""]
+                      "```sh", *[describe(a) for a in s["actions"]], "```", ""]
             if s["check"]:
                 lines += ["Check:", "", "```sh", *s["check"], "```", ""]
             if s["rollback"]:
-                lines += ["Way back:", "", "```sh", *s["rollback"], "```", ""]
+                lines += ["Way back:", "", "```sh", *[describe(a) for a in s["rollback"]],
+                          "```", ""]
     out.files[RUNBOOK] = "\n".join(lines)
     return out

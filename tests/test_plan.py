@@ -345,10 +345,10 @@ def test_openbsd_5_runbook_builds_the_aliases_db(inventories):
     _, inv = inventories["small"]
     old = plan(inv, openbsd="5.7")
     step = next(s for s in old.steps if s["id"] == "new-files")
-    assert any(c.startswith("newaliases") for c in step["run"])
+    assert any(a.get("command", "").startswith("newaliases") for a in step["actions"])
     new = plan(inv)
     step = next(s for s in new.steps if s["id"] == "new-files")
-    assert not any(c.startswith("newaliases") for c in step["run"])
+    assert not any(a.get("command", "").startswith("newaliases") for a in step["actions"])
 
 
 def test_bad_inventory_is_input_error(tmp_path):

@@ -131,11 +131,15 @@ def test_runbook_steps_are_ordered_and_every_command_parses(netsight):
              "final-sync", "new-mailman", "old-forward", "dns-switch", "verify"]
     assert [i for i in ids if i in order] == order
     for s in steps:
-        for key in ("run", "check", "rollback"):
-            script = "\n".join(s[key])
-            proc = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
-            assert proc.returncode == 0, (s["id"], key, proc.stderr)
-        assert s["host"] in ("old", "new", "dns")
+        commands = [a["command"] for a in s["actions"] + s["rollback"] if a["do"] == "run"]
+        for script in (commands, s["check"]):
+            proc = subprocess.run(["sh", "-n", "-c", "\n".join(script)], capture_output=True,
+                                  text=True)
+            assert proc.returncode == 0, (s["id"], proc.stderr)
+        assert s["host"] in ("old", "new", "dns", "local")
+        for a in s["actions"] + s["rollback"]:
+            assert a["do"] in ("run", "put", "append", "insert", "unmark", "wait", "note",
+                               "upload"), a
     runbook = plan.files["runbook.md"]
     for s in steps:
         assert f"### {s['id']}: " in runbook
