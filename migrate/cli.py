@@ -87,11 +87,6 @@ def _defines(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _not_available(what: str) -> None:
-    ui.error_line(f"{what} is not available in migrate {__version__} yet")
-    raise typer.Exit(int(Exit.USAGE))
-
-
 def _version(value: bool) -> None:
     if value:
         ui.plain_stdout(f"migrate {__version__}")
@@ -300,22 +295,82 @@ CUTOVER_EXAMPLES = """\
 """
 
 
+def _say(line: str) -> None:
+    """One line of the cutover's output, never wrapped (commands are copied from it)."""
+    ui.out.print(ui.Text(line), soft_wrap=True)
+
+
 @app.command(epilog=CUTOVER_EXAMPLES)
 def cutover(
     plan_dir: Annotated[Path, typer.Argument(help="The plan directory from `migrate plan`.")],
-    old: Annotated[str, typer.Option("--old", metavar="USER@HOST", help="The old host.")],
-    new: Annotated[str, typer.Option("--new", metavar="USER@HOST", help="The new host.")],
+    old: Annotated[Optional[str], typer.Option("--old", metavar="USER@HOST",
+                                               help="The old host.")] = None,
+    new: Annotated[Optional[str], typer.Option("--new", metavar="USER@HOST",
+                                               help="The new host.")] = None,
     execute: Annotated[bool, typer.Option("--execute", help="Make the changes "
                                            "(without it: a dry run).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue at the first "
                                           "unfinished step of the journal.")] = False,
     rollback: Annotated[bool, typer.Option("--rollback", help="Restore the old host "
                                             "from the journal's backups.")] = False,
-    journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal file.")] = None,
+    journal: Annotated[Optional[Path], typer.Option(
+        "--journal", help="Journal file (default: PLAN_DIR/journal.jsonl).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before the first change.")]
+    = False,
+    identity: Annotated[Optional[Path], typer.Option(
+        "--identity", help="SSH private key file for both hosts.")] = None,
+    known_hosts: Annotated[Optional[Path], typer.Option(
+        "--known-hosts", help="known_hosts file for both hosts.")] = None,
+    old_host_key: Annotated[Optional[str], typer.Option(
+        "--old-host-key", metavar="SHA256:...", help="Pin the old host's key.")] = None,
+    new_host_key: Annotated[Optional[str], typer.Option(
+        "--new-host-key", metavar="SHA256:...", help="Pin the new host's key.")] = None,
 ) -> None:
-    """Execute the plan's runbook during the DNS switch (dry run unless --execute)."""
+    """Execute the plan's runbook during the DNS switch (dry run unless --execute).
+
+    Every step is journaled (JSON lines, fsynced) with the backups of what it changed;
+    --resume continues after an interruption, --rollback puts the old host back.
+    """
+    from migrate import cutover as engine
+
     with error_boundary():
-        _not_available("`migrate cutover`")
+        plan = engine.load_plan(str(plan_dir))
+        if not (execute or resume or rollback):
+            ui.out.print(ui.Text(f"Dry run of {plan_dir}: nothing is changed. "
+                                 "Add --execute to run it."))
+            engine.dry_run(plan, say=_say)
+            raise typer.Exit(0)
+        if not old or not new:
+            raise MigrateError("give --old USER@HOST and --new USER@HOST", code=Exit.USAGE)
+        journal_path = journal or plan_dir / "journal.jsonl"
+        book = engine.Journal(journal_path)
+        if execute and not resume and not rollback and not yes:
+            if not typer.confirm(f"Run {len(plan.steps)} steps against {old} and {new}?"):
+                raise typer.Exit(int(Exit.USAGE))
+        from migrate import remote
+        hosts = {
+            "old": remote.SshHost("old", remote.connect(
+                old, identity=str(identity) if identity else None,
+                known_hosts=str(known_hosts) if known_hosts else None,
+                accept_host_key=old_host_key)),
+            "new": remote.SshHost("new", remote.connect(
+                new, identity=str(identity) if identity else None,
+                known_hosts=str(known_hosts) if known_hosts else None,
+                accept_host_key=new_host_key)),
+            "local": engine.LocalHost("local", env={"PLAN": str(plan_dir.resolve())}),
+        }
+        runner = engine.Runner(plan, hosts, book, say=_say)
+        if rollback:
+            runner.rollback()
+            raise typer.Exit(0)
+        try:
+            runner.execute(resume=resume)
+        except engine.StepFailed as exc:
+            ui.error_line(f"step {exc.step.id} failed: {exc.message}")
+            ui.error_line(f"fix the cause, then `migrate cutover {plan_dir} --old {old} "
+                          f"--new {new} --resume`, or --rollback")
+            raise typer.Exit(int(Exit.FINDINGS)) from None
+        raise typer.Exit(0)
 
 
 def main() -> None:

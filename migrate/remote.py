@@ -676,3 +676,79 @@ class _FileReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# --- a host the cutover runs steps on ----------------------------------------------------------
+
+
+class SshHost:
+    """The cutover's view of a host over SSH: commands, and whole-file reads and writes.
+
+    Commands run with ``PLAN`` set to where the plan was copied; every path is shell-quoted;
+    files are written to a temp file beside the target and renamed, so a reader never sees
+    half of one."""
+
+    def __init__(self, name: str, client: paramiko.SSHClient,
+                 plan_dir: str = "/root/migrate-plan") -> None:
+        self.name = name
+        self.client = client
+        self.plan_dir = plan_dir
+
+    def _exec(self, command: str, stdin: bytes | None = None,
+              timeout: float = 600) -> tuple[int, bytes, bytes]:
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise MigrateError(f"the SSH connection to the {self.name} host was lost",
+                               code=Exit.UNREACHABLE)
+        channel = transport.open_session(window_size=_WINDOW, max_packet_size=_PACKET)
+        channel.settimeout(timeout)
+        channel.exec_command(command)
+        if stdin is not None:
+            channel.sendall(stdin)
+        channel.shutdown_write()
+        out, err = [], []
+        try:
+            while True:
+                data = channel.recv(_RECV)
+                if not data:
+                    break
+                out.append(data)
+            while True:
+                data = channel.recv_stderr(65536)
+                if not data:
+                    break
+                err.append(data)
+            code = channel.recv_exit_status()
+        except socket.timeout:
+            channel.close()
+            return 124, b"", f"timed out after {timeout:.0f} s".encode()
+        return code, b"".join(out), b"".join(err)
+
+    def run(self, command: str, timeout: float = 600):
+        from migrate.cutover import Result
+        code, out, err = self._exec(f"PLAN={shlex.quote(self.plan_dir)}; export PLAN; "
+                                    f"{command}", timeout=timeout)
+        return Result(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+    def read(self, path: str) -> bytes | None:
+        q = shlex.quote(path)
+        code, out, err = self._exec(f"if [ -e {q} ]; then cat -- {q}; else exit 3; fi")
+        if code == 3:
+            return None
+        if code != 0:
+            raise MigrateError(f"cannot read {path} on the {self.name} host: "
+                               f"{err.decode('utf-8', 'replace').strip()}", code=Exit.INPUT)
+        return out
+
+    def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        q = shlex.quote(path)
+        tmp = shlex.quote(f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.migrate-tmp")
+        command = (f"mkdir -p -- {shlex.quote(posixpath.dirname(path) or '/')} && "
+                   f"cat > {tmp} && chmod {mode:o} {tmp} && mv -f -- {tmp} {q}")
+        code, _out, err = self._exec(command, stdin=data)
+        if code != 0:
+            raise MigrateError(f"cannot write {path} on the {self.name} host: "
+                               f"{err.decode('utf-8', 'replace').strip()}", code=Exit.INPUT)
+
+    def remove(self, path: str) -> None:
+        self._exec(f"rm -f -- {shlex.quote(path)}")

@@ -163,7 +163,6 @@ def test_error_findings_exit_1(tree_factory, tmp_path):
     (["inspect"], "give --root DIR or --host USER@HOST"),
     (["inspect", "--host", "root@"], "give the old host as USER@HOST"),
     (["inspect", "--host", "root@127.0.0.1", "--accept-host-key", "MD5:aa"], "SHA256"),
-    (["cutover", "plan", "--old", "a@b", "--new", "c@d"], "not available"),
 ])
 def test_usage_and_unbuilt_verbs_exit_2(args, message):
     result = run(*args)
