@@ -19,11 +19,13 @@ import shlex
 from migrate.model import Inventory, Target
 
 from migrate.emitters.common import MM_PREFIX, MM_VAR, Emitted, is_domain, list_names
+from migrate.emitters.dns_plan import records as dns_records
 from migrate.emitters.httpd_conf import web_hosts
+from migrate.emitters.mailman_cfg import list_url_host
 from migrate.emitters.virtual_table import virtual_domains
 
 RUNBOOK = "runbook.md"
-PHASES = ("prepare", "presync", "freeze", "switch", "verify", "after")
+PHASES = ("preflight", "prepare", "presync", "freeze", "switch", "verify", "after")
 QUEUES = ("in", "out", "virgin", "bounces", "retry")
 
 
@@ -71,6 +73,15 @@ def describe(action: dict, plan_dir: str = "$PLAN") -> str:
         return f"# copy this plan directory to {action['path']} on that host"
     if do == "note":
         return f"# {action['text']}"
+    if do == "smtp":
+        return f"# check: an SMTP greeting (220) on [{action['address']}]:{action.get('port', 25)}"
+    if do == "http":
+        return (f"# check: {action['url']} (Host: {action.get('host_header')}) answers 200"
+                + (f" and shows {action['expect']!r}" if action.get("expect") else ""))
+    if do == "dns":
+        what = (f"serves {action['value']}" if action.get("value") is not None
+                else f"has a TTL of at most {action['max_ttl']} s")
+        return f"# check: DNS {action['name']} {action['type']} {what}"
     return str(action)
 
 
@@ -91,6 +102,26 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     alias_files = sorted({a.table for a in inv.mta.aliases if a.domain is None
                           and a.table.startswith("/")})
     out: list[dict] = []
+    # preflight: nothing is changed until all of this holds
+    mx = [{"do": "dns", "name": d, "type": "MX", "max_ttl": target.dns_ttl, "timeout": 0}
+          for d in domains]
+    out.append(_step(
+        "preflight-dns", "preflight", "local", "DNS TTLs are already lowered",
+        f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs were lowered "
+        "two old TTLs ago (dns/records.md).", mx))
+    total = sum(a.bytes for a in inv.archives) + sum(
+        f.size or 0 for ml in inv.lists for f in ml.files)
+    need_kb = int(total * 1.2 / 1024) + 1
+    out.append(_step(
+        "preflight-new", "preflight", "new", "The new host has room and the mailman package",
+        "The package (smtpd flavour) must be installable; the lists and archives need "
+        f"{total / 1e6:.0f} MB plus 20%.",
+        ["pkg_info -Q mailman | grep -q '^mailman-2'",
+         f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"]))
+    out.append(_step(
+        "preflight-old", "preflight", "old", "The old host is as inspected",
+        "Exim and Mailman are where the inventory found them.",
+        [f"test -d {q(var + '/lists')}", "exim -bV | head -n 1"]))
     out.append(_step(
         "copy-plan", "prepare", "local", "Copy this plan to both hosts",
         "The steps read their files from /root/migrate-plan on each host.",
@@ -221,16 +252,38 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         ["# replace the Mailman ScriptAlias/Alias with files/old/apache-proxy.conf",
          f"apachectl configtest && service {apache} reload"],
         ["apachectl configtest"]))
+    planned = [{"do": "dns", "name": r["name"], "type": r["type"], "value": r["value"],
+                "timeout": 3600, "interval": 30}
+               for r in dns_records(inv, target) if r["type"] in ("MX", "AAAA", "A")]
     out.append(_step(
         "dns-switch", "switch", "dns", "Publish the new DNS records",
-        "See dns/records.md; the TTLs were lowered 48 h before.",
-        ["# publish the records in dns/records.md"],
-        ["sh \"$PLAN/dns/checks.sh\""],
+        "migrate does not change a DNS provider: publish the records of dns/records.md; "
+        "this step waits (up to an hour) until they are served.",
+        ["# publish the records in dns/records.md now"] + planned,
+        [],
         ["# publish the previous records again"]))
     hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
     web_checks = [f"curl -fsS -H {q('Host: ' + hosts[0])} "
                   f"{q(f'http://[{new_addr}]/mailman/listinfo' if ':' in new_addr else f'http://{new_addr}/mailman/listinfo')}"
                   f" | grep -q {q(names[0])}"] if hosts and names else []
+    probes: list = [{"do": "smtp", "address": a, "port": 25, "timeout": 60, "interval": 5}
+                    for a in target.ipv6 + target.ipv4]
+    if hosts:
+        base = f"http://[{new_addr}]" if ":" in new_addr else f"http://{new_addr}"
+        public = {ml.name for ml in inv.lists if ml.archive_private is False}
+        urls = {ml.name: ml.web_page_url for ml in inv.lists}
+        for name in names:
+            host = list_url_host(urls.get(name), hosts, hosts[0])  # the list's own web host
+            probes.append({"do": "http", "url": f"{base}/mailman/listinfo/{name}",
+                           "host_header": host, "expect": name, "timeout": 60,
+                           "interval": 5})
+            if name in public:
+                probes.append({"do": "http", "url": f"{base}/pipermail/{name}/",
+                               "host_header": host, "timeout": 60, "interval": 5})
+    out.append(_step(
+        "post-checks", "verify", "local", "The new host answers: SMTP and every list's pages",
+        "From the machine running migrate: an SMTP greeting on each new address, each list's "
+        "listinfo page and each public archive's index.", probes))
     out.append(_step(
         "verify", "verify", "new", "Mail and web work on the new host",
         "A request to the site list's -request address goes through smtpd, the wrapper, "

@@ -242,6 +242,63 @@ class Journal:
 # --- running ---------------------------------------------------------------------------------
 
 
+def _smtp_banner(address: str, port: int) -> str | None:
+    import socket
+    try:
+        with socket.create_connection((address, port), timeout=10) as sock:
+            sock.settimeout(10)
+            banner = sock.recv(512).decode("ascii", "replace")
+            sock.sendall(b"QUIT\r\n")
+    except OSError as exc:
+        return f"no SMTP on [{address}]:{port}: {exc}"
+    if not banner.startswith("220"):
+        return f"[{address}]:{port} greets with {banner.strip()[:80]!r}, not 220"
+    return None
+
+
+def _http_check(url: str, host_header: str | None, expect: str | None) -> str | None:
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, headers={"Host": host_header} if host_header else {})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as resp:  # noqa: S310 - planned URL
+            body = resp.read(1024 * 1024).decode("utf-8", "replace")
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        return f"{url} answers {exc.code}"
+    except (OSError, ValueError) as exc:
+        return f"{url}: {exc}"
+    if status != 200:
+        return f"{url} answers {status}"
+    if expect and expect not in body:
+        return f"{url} does not show {expect!r}"
+    return None
+
+
+def _dns_check(action: dict) -> str | None:
+    """The planned record is served (``value``), or the record's TTL is low enough
+    (``max_ttl``), asked of the system's resolver or of ``nameserver``."""
+    import dns.exception
+    import dns.resolver
+    resolver = dns.resolver.Resolver(configure=not action.get("nameserver"))
+    if action.get("nameserver"):
+        resolver.nameservers = [action["nameserver"]]
+        resolver.port = int(action.get("nameserver_port", 53))
+    resolver.lifetime = 10
+    name, rtype = action["name"], action["type"]
+    try:
+        answer = resolver.resolve(name, rtype)
+    except (dns.exception.DNSException, OSError) as exc:
+        return f"{name} {rtype}: {exc.__class__.__name__}: {exc}"
+    values = {r.to_text().rstrip(".").lower().strip('"') for r in answer}
+    want = action.get("value")
+    if want is not None and want.rstrip(".").lower().strip('"') not in values:
+        return f"{name} {rtype} is {sorted(values)}, not {want}"
+    if action.get("max_ttl") is not None and answer.rrset.ttl > int(action["max_ttl"]):
+        return f"{name} {rtype} has TTL {answer.rrset.ttl}, more than {action['max_ttl']} s"
+    return None
+
+
 class StepFailed(Exception):
     def __init__(self, step: Step, message: str) -> None:
         super().__init__(message)
@@ -331,8 +388,28 @@ class Runner:
                         target.write(path, data, 0o755 if data.startswith(b"#!") else 0o644)
         elif do == "note":
             self.say(f"  note: {action['text']}")
+        elif do == "smtp":
+            self._until(step, action, lambda: _smtp_banner(action["address"],
+                                                           int(action.get("port", 25))))
+        elif do == "http":
+            self._until(step, action, lambda: _http_check(action["url"],
+                                                          action.get("host_header"),
+                                                          action.get("expect")))
+        elif do == "dns":
+            self._until(step, action, lambda: _dns_check(action))
         else:
             raise StepFailed(step, f"unknown action {do!r}")
+
+    def _until(self, step: Step, action: dict, probe: Callable[[], str | None]) -> None:
+        """Run ``probe`` (None: fine, else the problem) until it passes or time runs out."""
+        deadline = time.monotonic() + float(action.get("timeout", 0))
+        while True:
+            problem = probe()
+            if problem is None:
+                return
+            if time.monotonic() >= deadline:
+                raise StepFailed(step, problem)
+            time.sleep(float(action.get("interval", 5)))
 
     def _insert(self, step: Step, host: Host, action: dict) -> None:
         marker = f"# migrate:{action['marker']} begin".encode()

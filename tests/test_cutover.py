@@ -228,3 +228,123 @@ def test_sigkill_at_any_step_then_resume_gives_the_same_result(tmp_path, kill_at
     done = [json.loads(x)["step"] for x in journal.read_text().splitlines()
             if json.loads(x)["event"] == "done"]
     assert done == ["put", "append", "freeze", "slow", "unfreeze"]
+
+
+# --- the checks the cutover makes from outside: SMTP, HTTP, DNS ----------------------------------
+
+
+def _runner_for(tmp_path, actions):
+    plan_dir = tmp_path / "plan"
+    plan_dir.mkdir(parents=True)
+    (plan_dir / "plan.yaml").write_text(yaml.safe_dump({
+        "plan_version": 1, "files": {},
+        "steps": [{"id": "probe", "host": "local", "title": "probe", "why": "",
+                   "actions": actions}]}))
+    return Runner(load_plan(str(plan_dir)), hosts(), Journal(tmp_path / "j.jsonl"),
+                  say=lambda s: None)
+
+
+def test_smtp_and_http_probes(tmp_path):
+    import http.server
+    import socket
+    import threading
+
+    smtp = socket.socket()
+    smtp.bind(("127.0.0.1", 0))
+    smtp.listen(4)
+
+    def greet():
+        try:
+            for _ in range(2):
+                conn, _ = smtp.accept()
+                conn.sendall(b"220 new.example ESMTP\r\n")
+                conn.recv(64)
+                conn.close()
+        except OSError:
+            pass  # the listening socket was closed at the end of the test
+    threading.Thread(target=greet, daemon=True).start()
+
+    class Pages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/mailman/listinfo/users" and self.headers["Host"] == "lists.ex":
+                body = b"<h1>users</h1>"
+                self.send_response(200)
+            else:
+                body = b"no"
+                self.send_response(404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{web.server_address[1]}"
+    try:
+        ok = _runner_for(tmp_path / "a", [
+            {"do": "smtp", "address": "127.0.0.1", "port": smtp.getsockname()[1]},
+            {"do": "http", "url": f"{base}/mailman/listinfo/users", "host_header": "lists.ex",
+             "expect": "users"}])
+        ok.execute()
+        bad = _runner_for(tmp_path / "b", [
+            {"do": "http", "url": f"{base}/mailman/listinfo/users", "host_header": "other",
+             "expect": "users", "timeout": 0}])
+        with pytest.raises(StepFailed, match="answers 404"):
+            bad.execute()
+    finally:
+        web.shutdown()
+        smtp.close()
+
+
+def test_dns_probe_against_a_real_dns_responder(tmp_path):
+    """dnspython on both ends: a UDP responder answers from a zone; the probe waits for the
+    planned value and checks TTLs."""
+    import socket
+    import threading
+
+    import dns.message
+    import dns.rrset
+
+    zone = {("lists.example.org.", "MX"): (300, ["10 new.example.org."]),
+            ("old.example.org.", "MX"): (86400, ["10 old.example.org."])}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            query = dns.message.from_wire(data)
+            reply = dns.message.make_response(query)
+            q = query.question[0]
+            key = (q.name.to_text(), dns.rdatatype.to_text(q.rdtype))
+            if key in zone:
+                ttl, values = zone[key]
+                reply.answer.append(dns.rrset.from_text_list(q.name, ttl, "IN", key[1], values))
+            else:
+                reply.set_rcode(dns.rcode.NXDOMAIN)
+            sock.sendto(reply.to_wire(), peer)
+    threading.Thread(target=serve, daemon=True).start()
+    port = sock.getsockname()[1]
+    ns = {"nameserver": "127.0.0.1", "nameserver_port": port}
+    try:
+        _runner_for(tmp_path / "a", [
+            {"do": "dns", "name": "lists.example.org", "type": "MX",
+             "value": "10 new.example.org.", **ns},
+            {"do": "dns", "name": "lists.example.org", "type": "MX", "max_ttl": 300, **ns},
+        ]).execute()
+        with pytest.raises(StepFailed, match="TTL 86400"):
+            _runner_for(tmp_path / "b", [{"do": "dns", "name": "old.example.org", "type": "MX",
+                                          "max_ttl": 300, "timeout": 0, **ns}]).execute()
+        with pytest.raises(StepFailed, match="not 10 new"):
+            _runner_for(tmp_path / "c", [{"do": "dns", "name": "old.example.org", "type": "MX",
+                                          "value": "10 new.example.org", "timeout": 1,
+                                          "interval": 0.2, **ns}]).execute()
+    finally:
+        stop.set()
+        sock.close()
