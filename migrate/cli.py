@@ -365,6 +365,13 @@ def cutover(
             raise typer.Exit(0)
         try:
             runner.execute(resume=resume)
+            steps, freeze, total = engine.timings(book)
+            for sid, seconds in steps:
+                _say(f"  {sid:<20} {seconds:8.1f} s")
+            if freeze is not None:
+                _say(f"freeze window: {freeze:.0f} s (first deferral to forwarding)")
+            if total is not None:
+                _say(f"cutover done in {total:.0f} s; journal: {journal_path}")
         except engine.StepFailed as exc:
             ui.error_line(f"step {exc.step.id} failed: {exc.message}")
             ui.error_line(f"fix the cause, then `migrate cutover {plan_dir} --old {old} "

@@ -460,7 +460,10 @@ class Runner:
             if step.id in done:
                 self.say(f"skip {step.id} (done)")
                 continue
-            self.say(f"run  {step.id} on {step.host}: {step.title}")
+            frozen = self._frozen_since()
+            clock = f" [freeze +{int(frozen // 60):02d}:{int(frozen % 60):02d}]" \
+                if frozen is not None else ""
+            self.say(f"run  {step.id} on {step.host}: {step.title}{clock}")
             t0 = time.monotonic()
             try:
                 self.run_step(step)
@@ -470,6 +473,17 @@ class Runner:
             self.say(f"done {step.id} ({time.monotonic() - t0:.1f} s)")
             ran.append(step.id)
         return ran
+
+    def _frozen_since(self) -> float | None:
+        """Seconds since the freeze began, while it lasts (the live freeze window timer)."""
+        start = next((r["t"] for r in self.journal.records if r.get("event") == "start"
+                      and r.get("step") == "old-freeze"), None)
+        ended = any(r.get("event") == "done" and r.get("step") == "old-forward"
+                    for r in self.journal.records)
+        if start is None or ended:
+            return None
+        return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(start)
+                ).total_seconds()
 
     def rollback(self) -> list[str]:
         """Undo, newest first: each started step's rollback actions, then every backed-up
@@ -507,6 +521,31 @@ class Runner:
             self.say(f"restored {r['host']}:{r['path']}")
         self.journal.write(event="rolled-back", steps=undone)
         return undone
+
+
+def timings(journal: Journal) -> tuple[list[tuple[str, float]], float | None, float | None]:
+    """(step, seconds) for every finished step, the freeze window (the freeze step's start to
+    the end of the forward step) and the whole run, from the journal's timestamps."""
+    starts: dict[str, dt.datetime] = {}
+    steps: list[tuple[str, float]] = []
+    first = last = None
+    for r in journal.records:
+        if "t" not in r or "step" not in r:
+            continue
+        t = dt.datetime.fromisoformat(r["t"])
+        first = first or t
+        last = t
+        if r.get("event") == "start":
+            starts.setdefault(r["step"], t)
+        elif r.get("event") == "done" and r["step"] in starts:
+            steps.append((r["step"], (t - starts[r["step"]]).total_seconds()))
+    freeze = None
+    done_at = {r["step"]: dt.datetime.fromisoformat(r["t"]) for r in journal.records
+               if r.get("event") == "done"}
+    if "old-freeze" in starts and "old-forward" in done_at:
+        freeze = (done_at["old-forward"] - starts["old-freeze"]).total_seconds()
+    total = (last - first).total_seconds() if first and last else None
+    return steps, freeze, total
 
 
 def dry_run(plan: Plan, say: Callable[[str], None] = print) -> None:

@@ -350,3 +350,21 @@ def test_dns_probe_against_a_real_dns_responder(tmp_path):
     finally:
         stop.set()
         sock.close()
+
+
+def test_timings_and_the_freeze_window_come_from_the_journal(tmp_path):
+    from migrate.cutover import timings
+    plan_dir = synthetic_plan(tmp_path)
+    data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
+    data["steps"][2]["id"] = "old-freeze"
+    data["steps"][4]["id"] = "old-forward"
+    (plan_dir / "plan.yaml").write_text(yaml.safe_dump(data))
+    lines = []
+    journal = Journal(tmp_path / "j.jsonl")
+    Runner(load_plan(str(plan_dir)), hosts({"SLOW": "1"}), journal,
+           say=lines.append).execute()
+    steps, freeze, total = timings(Journal(tmp_path / "j.jsonl"))
+    assert [s for s, _ in steps] == ["put", "append", "old-freeze", "slow", "old-forward"]
+    assert dict(steps)["slow"] >= 1.0
+    assert 1.0 <= freeze <= total
+    assert any("[freeze +00:0" in line for line in lines)  # the live timer while frozen
