@@ -33,6 +33,8 @@ PRESYNC = "rsync/presync.sh"
 FINAL = "rsync/final.sh"
 TRANSFERS = "rsync/transfers.yaml"
 MANIFEST = "rsync/manifest.sha256"
+MANIFEST_OLD = "rsync/manifest-old.sha256"
+COMPARE_SCRIPT = "rsync/compare-manifest.py"
 
 #: Every flag, and why (printed into the scripts).
 FLAGS_COMMON = (
@@ -136,6 +138,8 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
                       "final": [f for f, _ in FLAGS_FINAL]}}
     out.files[TRANSFERS] = yaml.safe_dump(data, sort_keys=False, width=100)
     out.files[MANIFEST] = _manifest(inv)
+    out.files[MANIFEST_OLD] = _manifest(inv, old_paths=True)
+    out.files[COMPARE_SCRIPT] = COMPARE
     return out
 
 
@@ -146,8 +150,9 @@ def _fixups(inv: Inventory) -> str:
     return " && ".join(cmds)
 
 
-def _manifest(inv: Inventory) -> str:
-    """``sha256 -c``-style lines (OpenBSD's sha256(1) and GNU sha256sum both read them)."""
+def _manifest(inv: Inventory, old_paths: bool = False) -> str:
+    """``sha256 -c``-style lines (OpenBSD's sha256(1) and GNU sha256sum both read them), at
+    the new host's paths, or (``old_paths``) at the old host's, as inspected."""
     if inv.mailman is None or not inv.mailman.var_prefix:
         return ""
     var = inv.mailman.var_prefix
@@ -156,5 +161,31 @@ def _manifest(inv: Inventory) -> str:
     files += [f for a in inv.archives if is_list_name(a.list_name) for f in a.files]
     for f in files:
         if f.sha256 and f.path.startswith(var + "/") and is_path(f.path):
-            rows.append((MM_VAR + f.path[len(var):], f.sha256))
+            rows.append((f.path if old_paths else MM_VAR + f.path[len(var):], f.sha256))
     return "".join(f"SHA256 ({path}) = {digest}\n" for path, digest in sorted(rows))
+
+
+#: Run on the old host by the cutover's preflight with its Python (2.6+ or 3): which files of
+#: the manifest changed since the inspection. Reports; never fails (the lists are live).
+COMPARE = """import hashlib, re, sys
+changed = missing = same = 0
+for line in open(sys.argv[1]):
+    m = re.match(r"SHA256 \\((.*)\\) = ([0-9a-f]{64})$", line.rstrip("\\n"))
+    if not m:
+        continue
+    try:
+        h = hashlib.sha256()
+        f = open(m.group(1), "rb")
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+        f.close()
+    except (IOError, OSError):
+        missing += 1
+        continue
+    if h.hexdigest() == m.group(2):
+        same += 1
+    else:
+        changed += 1
+        sys.stdout.write("changed since the inspection: %s\\n" % m.group(1))
+sys.stdout.write("%d unchanged, %d changed, %d missing\\n" % (same, changed, missing))
+"""

@@ -102,7 +102,11 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     alias_files = sorted({a.table for a in inv.mta.aliases if a.domain is None
                           and a.table.startswith("/")})
     out: list[dict] = []
-    # preflight: nothing is changed until all of this holds
+    out.append(_step(
+        "copy-plan", "preflight", "local", "Copy this plan to both hosts",
+        "The steps read their files from /root/migrate-plan on each host.",
+        [{"do": "upload", "path": "/root/migrate-plan", "hosts": ["old", "new"]}]))
+    # preflight: nothing else is changed until all of this holds
     mx = [{"do": "dns", "name": d, "type": "MX", "max_ttl": target.dns_ttl, "timeout": 0}
           for d in domains]
     out.append(_step(
@@ -120,12 +124,14 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
          f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"]))
     out.append(_step(
         "preflight-old", "preflight", "old", "The old host is as inspected",
-        "Exim and Mailman are where the inventory found them.",
-        [f"test -d {q(var + '/lists')}", "exim -bV | head -n 1"]))
-    out.append(_step(
-        "copy-plan", "prepare", "local", "Copy this plan to both hosts",
-        "The steps read their files from /root/migrate-plan on each host.",
-        [{"do": "upload", "path": "/root/migrate-plan", "hosts": ["old", "new"]}]))
+        "Exim and Mailman are where the inventory found them; the files changed since the "
+        "inspection are reported (the lists are live: posts arrive, settings change).",
+        [f"test -d {q(var + '/lists')}", "exim -bV | head -n 1",
+         {"do": "run", "report": True, "command":
+          "for p in python3 python2.7 python2 python; do if [ -n \"$(command -v \"$p\")\" ]; "
+          "then exec \"$p\" \"$PLAN/rsync/compare-manifest.py\" "
+          "\"$PLAN/rsync/manifest-old.sha256\"; fi; done; echo 'no python'"}]))
+
     out.append(_step(
         "new-packages", "prepare", "new", "Install the mailman (smtpd flavour) and rsync packages",
         "The mailman 2 package may be missing on recent releases; nothing else can go ahead "

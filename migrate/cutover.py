@@ -347,7 +347,11 @@ class Runner:
         do = action["do"]
         if do == "run":
             res = host.run(action["command"], timeout=float(action.get("timeout", 3600)))
-            if res.code != 0:
+            if action.get("report"):  # information for the operator, never a failure
+                for line in (res.out + res.err).strip().splitlines()[-20:]:
+                    self.say(f"  {line}")
+                self.journal.write(event="report", step=step.id, output=res.out[-4000:])
+            elif res.code != 0:
                 raise StepFailed(step, f"`{action['command']}` exited {res.code}: "
                                        f"{(res.err or res.out).strip()[-300:]}")
         elif do == "wait":

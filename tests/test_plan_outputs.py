@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,32 @@ def test_report_renders_in_a_real_browser(netsight, tmp_path):
     assert png.is_file(), proc.stderr[-2000:]
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_compare_manifest_script_reports_changes(netsight, tmp_path):
+    """The preflight's comparison runs with the old host's Python; here with python3, and
+    vermin checks it needs no more than Python 2.6."""
+    _, plan = netsight
+    script = tmp_path / "compare.py"
+    script.write_text(plan.files["rsync/compare-manifest.py"])
+    same, changed = tmp_path / "same", tmp_path / "changed"
+    same.write_bytes(b"kept\n")
+    changed.write_bytes(b"new content\n")
+    import hashlib
+    manifest = tmp_path / "manifest"
+    kept = hashlib.sha256(b"kept\n").hexdigest()
+    before = hashlib.sha256(b"old content\n").hexdigest()
+    manifest.write_text(f"SHA256 ({same}) = {kept}\n"
+                        f"SHA256 ({changed}) = {before}\n"
+                        f"SHA256 ({tmp_path / 'gone'}) = {'0' * 64}\n")
+    out = subprocess.run([sys.executable, str(script), str(manifest)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.splitlines()[-1] == "1 unchanged, 1 changed, 1 missing"
+    assert f"changed since the inspection: {changed}" in out
+    old = plan.files["rsync/manifest-old.sha256"].splitlines()
+    assert old and all(line.startswith("SHA256 (/usr/local/mailman/") for line in old)
+    vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))
+    if os.path.exists(vermin):
+        res = subprocess.run([vermin, "--no-tips", "-t=2.6", "-t=3.0", "--violations",
+                              str(script)], capture_output=True, text=True)
+        assert res.returncode == 0 and "not met" not in res.stdout, res.stdout
