@@ -368,3 +368,38 @@ def test_timings_and_the_freeze_window_come_from_the_journal(tmp_path):
     assert dict(steps)["slow"] >= 1.0
     assert 1.0 <= freeze <= total
     assert any("[freeze +00:0" in line for line in lines)  # the live timer while frozen
+
+
+# --- the same engine over SSH: the real sshd on loopback plays both hosts -------------------------
+
+
+def test_execute_resume_and_rollback_over_ssh(tmp_path):
+    """The synthetic plan run through ``SshHost`` against OpenSSH's sshd (both "old" and "new"
+    are the loopback sshd; their files are in separate folders): file installs, marker edits,
+    backups and restores all go over SSH."""
+    from migrate import remote
+    from sshtools import sshd_running
+    plan_dir = synthetic_plan(tmp_path)
+    before = tree_state(tmp_path)
+    with sshd_running() as sshd:
+        def connect():
+            return remote.connect("root@127.0.0.1", port=sshd.port, identity=str(sshd.key),
+                                  known_hosts=str(sshd.known_hosts))
+        ssh_hosts = {"old": remote.SshHost("old", connect(), plan_dir=str(plan_dir)),
+                     "new": remote.SshHost("new", connect(), plan_dir=str(plan_dir)),
+                     "local": LocalHost("local")}
+        journal = Journal(tmp_path / "ssh.jsonl")
+        runner = Runner(load_plan(str(plan_dir)), ssh_hosts, journal, say=lambda s: None)
+        assert runner.execute() == ["put", "append", "freeze", "slow", "unfreeze"]
+        after = tree_state(tmp_path)
+        assert after["new/etc/smtpd.conf"] == b"listen on ::1\n"
+        assert b"# migrate:mm_cfg begin" in after["new/etc/mm_cfg.py"]
+        assert (tmp_path / "new/etc/extra.conf").stat().st_mode & 0o777 == 0o600
+        assert Runner(load_plan(str(plan_dir)), ssh_hosts, Journal(tmp_path / "ssh.jsonl"),
+                      say=lambda s: None).execute(resume=True) == []
+        runner.rollback()
+        assert tree_state(tmp_path) == before
+        for host in ssh_hosts.values():
+            if hasattr(host, "client"):
+                host.client.close()
+    assert "freeze" in (tmp_path / "log").read_text()
