@@ -112,17 +112,21 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
             "#!/bin/sh",
             f"# Phase {phase}: run as root on the old host "
             f"({inv.host.hostname or 'the old host'}).",
-            "# NEW is root@ the new host, e.g. NEW=root@[" + (target.ipv6[0] if target.ipv6
-                                                         else target.hostname) + "]",
+            "# NEW is root@ the new host as ssh takes it, e.g. NEW=root@" + (
+                target.ipv6[0] if target.ipv6 else target.hostname),
         ]
         if phase == "final":
             lines.append("# Only during the freeze: the old MTA stopped and Mailman's queues "
                          "drained (the cutover checks both first).")
-        lines += ["set -eu", ': "${NEW:?set NEW=root@new-host}"', "", "# Flags:"]
+        lines += ["set -eu", ': "${NEW:?set NEW=root@new-host}"',
+                  "# rsync wants an IPv6 address in brackets (root@[2001:db8::25]:/path); ssh "
+                  "does not",
+                  'case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; '
+                  '*) RNEW=$NEW ;; esac', "", "# Flags:"]
         lines += [f"#   {flag:<32} {why}" for flag, why in flags]
         lines += [""]
         lines.append("copy_tree() {")
-        lines.append("    rsync " + " ".join(q(f) for f, _ in flags) + ' "$1" "$NEW:$2"')
+        lines.append("    rsync " + " ".join(q(f) for f, _ in flags) + ' "$1" "$RNEW:$2"')
         lines.append("}")
         lines.append("")
         for item in items:

@@ -96,7 +96,7 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
                   "apache24")
     probe = f"{names[0]}@{domains[0]}" if names and domains else None
     new_addr = (target.ipv6 or target.ipv4)[0]
-    new_ssh = f"root@[{new_addr}]" if ":" in new_addr else f"root@{new_addr}"
+    new_ssh = f"root@{new_addr}"  # as ssh takes it (no brackets); rsync.sh adds them
     domain_re = "|".join(re.escape(d) for d in domains) or "^$"
     tls = bool(target.tls_certificate and target.tls_key)
     alias_files = sorted({a.table for a in inv.mta.aliases if a.domain is None

@@ -102,6 +102,8 @@ def ssh_target(spec: str, port: int | None, identity: str | None,
     user, _, host = spec.rpartition("@")
     if not host:
         raise MigrateError("give the old host as USER@HOST", code=Exit.USAGE)
+    if host.startswith("[") and host.endswith("]"):  # root@[2001:db8::25], as ssh takes it
+        host = host[1:-1]
     cfg_file = Path(config_path or os.path.expanduser("~/.ssh/config"))
     entry: dict[str, Any] = {}
     if cfg_file.is_file():

@@ -5,6 +5,8 @@
 #   refuses configs that use them.
 # - rsync, openssh-server, openssh-client, swaks: archive sync, SSH test hosts, SMTP client.
 # - sudo: `inspect --host --sudo` is tested against it (rules only inside a test namespace).
+# - iproute2, curl, openssl: the end-to-end cutover test (network namespaces, the web check,
+#   a throwaway certificate).
 # - OpenSMTPD: Debian's package conflicts with exim4, so it is downloaded and unpacked (never
 #   installed) into .cache/opensmtpd; tests run .cache/opensmtpd/usr/sbin/smtpd -n -f FILE.
 #
@@ -16,7 +18,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then
 	SUDO="sudo"
 fi
-PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo"
+PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo iproute2 curl openssl"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
