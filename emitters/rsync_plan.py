@@ -52,6 +52,7 @@ FLAGS_FINAL = (
                    "second with the same size is still copied"),
     ("--delete-after", "files deleted on the old host since the pre-sync go on the new one "
                        "too; only inside each list's own folders, after the transfer"),
+    ("--stats", "bytes moved in the delta against the whole, for the cutover's journal"),
 )
 # Owners are not copied (no --owner/--group): the old host's mailman (uid 91 on FreeBSD) means
 # nothing on OpenBSD; everything is chowned to _mailman:_mailman afterwards and check_perms -f

@@ -173,7 +173,8 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         ["rcctl enable httpd", "rcctl enable slowcgi", "rcctl set slowcgi flags -p /",
          "rcctl restart slowcgi httpd smtpd"],
         ["rcctl check slowcgi", "rcctl check httpd", "rcctl check smtpd"],
-        ["rcctl stop httpd slowcgi", "rcctl disable httpd slowcgi", "rcctl restart smtpd"]))
+        # the way back: the new host stops taking list mail (its files are restored after)
+        ["rcctl stop smtpd httpd slowcgi", "rcctl disable httpd slowcgi"]))
     out.append(_step(
         "presync", "presync", "old", "Copy lists and archives while the old host runs",
         "Most bytes move now; the final sync during the freeze then copies only changes. Can "

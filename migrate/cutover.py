@@ -354,6 +354,8 @@ class Runner:
             elif res.code != 0:
                 raise StepFailed(step, f"`{action['command']}` exited {res.code}: "
                                        f"{(res.err or res.out).strip()[-300:]}")
+            elif res.out.strip():
+                self.journal.write(event="output", step=step.id, output=res.out[-20000:])
         elif do == "wait":
             deadline = time.monotonic() + float(action.get("timeout", 600))
             while True:

@@ -149,7 +149,7 @@ echo "@HOST@ $1 $2 $subject" >> @LOG@
 SENDER = r"""
 import json, socket, smtplib, sys, time
 import dns.resolver
-server, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+server, count, out, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 res = dns.resolver.Resolver(configure=False)
 res.nameservers = [server]
 res.lifetime = 5
@@ -173,7 +173,7 @@ while pending or retry:
         host = target()
         s = smtplib.SMTP(host, 25, timeout=20)
         s.sendmail("poster@example.net", ["members@lists.smallclub.example"],
-                   "Subject: post %d\r\n\r\nnumber %d\r\n" % (n, n))
+                   "Subject: post %s%d\r\n\r\nnumber %d\r\n" % (tag, n, n))
         s.quit()
         log.write(json.dumps({"n": n, "host": host, "t": time.time()}) + "\n")
         log.flush()
@@ -433,66 +433,149 @@ def _diagnostics(w) -> str:
     return "\n".join(out)
 
 
-def _records(w) -> list[tuple[str, str, str, int]]:
+def _records(w) -> list[tuple[str, str, str, int, str]]:
+    """(host, command, list, number, sender tag) of every post the stand-in wrappers saw."""
     out = []
     for role in ("old", "new"):
         path = "/usr/local/posts.log" if role == "old" else "/var/spool/mailman/posts.log"
         text = w[role].run(f"cat {path}").stdout
         for line in text.splitlines():
-            m = re.match(r"(\w+) (\w+) (\S+) post (\d+)$", line)
+            m = re.match(r"(\w+) (\w+) (\S+) post ([a-z]+)(\d+)$", line)
             if m:
-                out.append((m.group(1), m.group(2), m.group(3), int(m.group(4))))
+                out.append((m.group(1), m.group(2), m.group(3), int(m.group(5)), m.group(4)))
     return out
+
+
+def _start_sender(w, count: int, name: str) -> subprocess.Popen:
+    (w["base"] / "sender.py").write_text(SENDER)
+    sender = subprocess.Popen(["ip", "netns", "exec", w["net"].names["world"], sys.executable,
+                               str(w["base"] / "sender.py"), WORLD, str(count),
+                               str(w["base"] / f"{name}.jsonl"), name],
+                              stderr=open(w["base"] / "sender.log", "ab"),
+                              start_new_session=True)
+    w["cleanup"].append(sender)
+    return sender
+
+
+def _publish(w, plan: Path) -> None:
+    """The operator publishes the records the cutover asks for (dns/records.md; the same
+    records are the dns-switch step's checks)."""
+    steps = yaml.safe_load((plan / "plan.yaml").read_text())["steps"]
+    step = next(s for s in steps if s["id"] == "dns-switch")
+    zone = json.loads(w["zone"].read_text())
+    planned: dict[str, list[str]] = {}
+    for a in step["actions"]:
+        if a["do"] == "dns":
+            planned.setdefault(f"{a['name']} {a['type']}", []).append(a["value"])
+    for key, values in planned.items():
+        zone[key] = [60, values]
+    w["zone"].write_text(json.dumps(zone))
+
+
+def _run(w, plan: Path, *extra: str, kill_at: str | None = None) -> tuple[int, str]:
+    """Run the cutover to its end (publishing DNS when it asks); with ``kill_at``, SIGKILL
+    it as that step starts and go on with --resume. Returns the exit code and the output."""
+    journal = plan / "journal.jsonl"
+    cutover = _cutover(w, plan, *extra)
+    w["cleanup"].append(cutover)
+    deadline = time.monotonic() + 400
+    published = killed = False
+    while time.monotonic() < deadline:
+        text = journal.read_text() if journal.exists() else ""
+        if kill_at and not killed and re.search(
+                r'"event": "start", "host": "\w+", "step": "' + re.escape(kill_at) + '"', text):
+            os.killpg(cutover.pid, 9)
+            cutover.wait()
+            killed = True
+            cutover = _cutover(w, plan, "--execute", "--resume", "--yes")
+            w["cleanup"].append(cutover)
+            continue
+        if not published and '"step": "dns-switch"' in text:
+            _publish(w, plan)
+            published = True
+        if cutover.poll() is not None:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(cutover.pid, 9)
+    cutover.wait()
+    assert not kill_at or killed, f"the cutover never reached {kill_at}"
+    return cutover.returncode, (w["base"] / "cutover.log").read_text()
+
+
+def _check_posts(w, names: list[str], counts: dict[str, int]) -> dict[str, list[int]]:
+    """Every post of every sender recorded exactly once; returns the hosts' post numbers."""
+    records = _records(w)
+    by_host: dict[str, list[int]] = {"old": [], "new": []}
+    for name in names:
+        got = [n for host, cmd, lst, n, tag in records if cmd == "post" and lst == LIST
+               and tag == name]
+        c = {n: got.count(n) for n in set(got)}
+        lost = sorted(set(range(1, counts[name] + 1)) - set(c))
+        dups = sorted(n for n, k in c.items() if k > 1)
+        assert not lost and not dups, (name, lost, dups, _diagnostics(w))
+    for host, cmd, lst, n, tag in records:
+        if cmd == "post":
+            by_host[host].append(n)
+    return by_host
 
 
 def test_cutover_under_a_stream_of_posts_loses_and_duplicates_nothing(world):
     w = world
     plan = _plan(w)
-    (w["base"] / "sender.py").write_text(SENDER)
-    sender = subprocess.Popen(["ip", "netns", "exec", w["net"].names["world"], sys.executable,
-                               str(w["base"] / "sender.py"), WORLD, str(POSTS),
-                               str(w["base"] / "sent.jsonl")],
-                              stderr=open(w["base"] / "sender.log", "wb"),
-                              start_new_session=True)
-    w["cleanup"].append(sender)
+    sender = _start_sender(w, POSTS, "a")
     time.sleep(3)  # posts flow to the old host first
-    cutover = _cutover(w, plan, "--execute", "--yes")
-    w["cleanup"].append(cutover)
-    journal = plan / "journal.jsonl"
-    switched = False
-    deadline = time.monotonic() + 400
-    while cutover.poll() is None and time.monotonic() < deadline:
-        text = journal.read_text() if journal.exists() else ""
-        if not switched and '"step": "dns-switch"' in text:
-            # the operator publishes the records the cutover asks for (dns/records.md; the
-            # same records are the dns-switch step's checks)
-            steps = yaml.safe_load((plan / "plan.yaml").read_text())["steps"]
-            step = next(s for s in steps if s["id"] == "dns-switch")
-            zone = json.loads(w["zone"].read_text())
-            planned: dict[str, list[str]] = {}
-            for a in step["actions"]:
-                if a["do"] == "dns":
-                    planned.setdefault(f"{a['name']} {a['type']}", []).append(a["value"])
-            for key, values in planned.items():
-                zone[key] = [60, values]
-            if "old.smallclub.example AAAA" in zone:  # the old host's name keeps its address
-                zone.setdefault(f"{w['old_name']} AAAA", [60, [OLD]])
-            w["zone"].write_text(json.dumps(zone))
-            switched = True
-        time.sleep(0.5)
-    log = (w["base"] / "cutover.log").read_text()
-    assert cutover.returncode == 0, log[-4000:] + _diagnostics(w)
+    code, log = _run(w, plan, "--execute", "--yes")
+    assert code == 0, log[-4000:] + _diagnostics(w)
     sender.wait(timeout=600)
-    records = _records(w)
-    posts = [n for _host, cmd, name, n in records if cmd == "post" and name == LIST]
-    counts = {n: posts.count(n) for n in set(posts)}
-    lost = sorted(set(range(1, POSTS + 1)) - set(counts))
-    dups = sorted(n for n, c in counts.items() if c > 1)
-    assert not lost and not dups, (lost, dups, log[-3000:])
-    hosts = {h for h, cmd, name, _ in records if cmd == "post"}
-    assert hosts == {"old", "new"}  # the stream really crossed the switch
-    print(f"{POSTS} posts: {sum(1 for h, *_ in records if h == 'old')} on old, "
-          f"{sum(1 for h, *_ in records if h == 'new')} on new")
+    by_host = _check_posts(w, ["a"], {"a": POSTS})
+    assert by_host["old"] and by_host["new"]  # the stream really crossed the switch
+    print(f"{POSTS} posts: {len(by_host['old'])} on old, {len(by_host['new'])} on new")
+    sent = total = 0
+    for line in (plan / "journal.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("event") == "output" and record.get("step") == "final-sync":
+            sent += sum(int(x.replace(",", "")) for x in
+                        re.findall(r"Total bytes sent: ([\d,]+)", record["output"]))
+            total += sum(int(x.replace(",", "")) for x in
+                         re.findall(r"Total file size: ([\d,]+)", record["output"]))
+    assert total > 0 and sent < total, (sent, total)
+    print(f"final delta: {sent} bytes sent for {total} bytes of lists and archives")
     for line in log.splitlines():
         if "freeze window" in line or "cutover done" in line:
             print(line)
+
+
+@pytest.mark.parametrize("kill_at", ["final-sync", "old-forward"])
+def test_sigkill_during_the_cutover_then_resume(world, kill_at):
+    w = world
+    plan = _plan(w)
+    sender = _start_sender(w, 60, "k")
+    time.sleep(2)
+    code, log = _run(w, plan, "--execute", "--yes", kill_at=kill_at)
+    assert code == 0, log[-4000:] + _diagnostics(w)
+    sender.wait(timeout=600)
+    _check_posts(w, ["k"], {"k": 60})
+
+
+def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(world):
+    w = world
+    plan = _plan(w)
+    w["new"].run("rm /usr/local/sbin/web.py")  # the new host's web pages never come up
+    sender = _start_sender(w, 30, "r")
+    time.sleep(2)
+    code, log = _run(w, plan, "--execute", "--yes")
+    assert code != 0 and "post-checks failed" in log, log[-3000:]
+    sender.wait(timeout=600)
+    code, log = _run(w, plan, "--execute", "--rollback")
+    assert code == 0, log[-3000:] + _diagnostics(w)
+    # the operator puts the old records back, as the rollback asks
+    zone = json.loads(w["zone"].read_text())
+    zone[f"{DOMAIN} MX"] = [60, ["10 old.smallclub.example."]]
+    w["zone"].write_text(json.dumps(zone))
+    after = _start_sender(w, 10, "s")
+    after.wait(timeout=300)
+    by = _records(w)
+    assert sorted(n for host, cmd, lst, n, tag in by if tag == "s") == list(range(1, 11))
+    assert all(host == "old" for host, cmd, lst, n, tag in by if tag == "s")
+    _check_posts(w, ["r", "s"], {"r": 30, "s": 10})

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Phase final: run as root on the old host (mail.netsight.example).
-# NEW is root@ the new host, e.g. NEW=root@[2001:db8:50::25]
+# NEW is root@ the new host as ssh takes it, e.g. NEW=root@2001:db8:50::25
 # Only during the freeze: the old MTA stopped and Mailman's queues drained (the cutover checks both first).
 set -eu
 : "${NEW:?set NEW=root@new-host}"
+# rsync wants an IPv6 address in brackets (root@[2001:db8::25]:/path); ssh does not
+case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;; esac
 
 # Flags:
 #   --recursive                      whole folders
@@ -16,9 +18,10 @@ set -eu
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
 #   --checksum                       compare content, not size and time: a config.pck rewritten in the same second with the same size is still copied
 #   --delete-after                   files deleted on the old host since the pre-sync go on the new one too; only inside each list's own folders, after the transfer
+#   --stats                          bytes moved in the delta against the whole, for the cutover's journal
 
 copy_tree() {
-    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --checksum --delete-after "$1" "$NEW:$2"
+    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --checksum --delete-after --stats "$1" "$RNEW:$2"
 }
 
 # announce: list

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Phase presync: run as root on the old host (mail.netsight.example).
-# NEW is root@ the new host, e.g. NEW=root@[2001:db8:50::25]
+# NEW is root@ the new host as ssh takes it, e.g. NEW=root@2001:db8:50::25
 set -eu
 : "${NEW:?set NEW=root@new-host}"
+# rsync wants an IPv6 address in brackets (root@[2001:db8::25]:/path); ssh does not
+case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;; esac
 
 # Flags:
 #   --recursive                      whole folders
@@ -15,7 +17,7 @@ set -eu
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
 
 copy_tree() {
-    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$1" "$NEW:$2"
+    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$1" "$RNEW:$2"
 }
 
 # announce: list
