@@ -33,13 +33,13 @@ import paramiko
 
 from migrate.errors import Exit, MigrateError
 from migrate.parsers.base import NotFound, Stat, TreeError
+from migrate.sources import walk_symlinks
 
 AGENT = Path(__file__).with_name("remote_agent.py")
 # paramiko logs failed handshakes with tracebacks; the errors reach the user as one line each
 _log = logging.getLogger("paramiko")
 _log.addHandler(logging.NullHandler())
 _log.propagate = False
-_MAX_HOPS = 40
 _WINDOW = 16 * 1024 * 1024
 _PACKET = 32768
 _RECV = 1024 * 1024
@@ -345,44 +345,17 @@ class RemoteTree:
 
     def resolve(self, path: str) -> str:
         cached = self._resolved.get(path)
-        if cached is not None:
-            return cached
-        if ".." not in path:
-            self._prefetch(path)
-        pending = [p for p in path.split("/") if p][::-1]
-        done: list[str] = []
-        hops = 0
-        while pending:
-            comp = pending.pop()
-            if comp == ".":
-                continue
-            if comp == "..":
-                if done:
-                    done.pop()
-                continue
-            current = "/" + "/".join(done + [comp])
-            e = self._entry(current)
-            if e is None or e.kind != "link":
-                done.append(comp)
-                if e is None:  # missing: the rest is taken as it stands
-                    for rest in reversed(pending):
-                        if rest == "..":
-                            if done:
-                                done.pop()
-                        elif rest != ".":
-                            done.append(rest)
-                    break
-                continue
-            hops += 1
-            if hops > _MAX_HOPS:
-                raise TreeError(path, "too many levels of symbolic links (a link loop)")
-            target = e.target or ""
-            if target.startswith("/"):
-                done = []
-            pending.extend([p for p in target.split("/") if p][::-1])
-        result = "/" + "/".join(done)
-        self._resolved[path] = result
-        return result
+        if cached is None:
+            if ".." not in path:
+                self._prefetch(path)
+            cached = self._resolved[path] = walk_symlinks(path, self._probe)
+        return cached
+
+    def _probe(self, host_path: str) -> str | None:
+        e = self._entry(host_path)
+        if e is None:
+            return None
+        return (e.target or "") if e.kind == "link" else ""
 
     def _final(self, path: str, follow: bool = True) -> tuple[str, _Entry | None]:
         if follow:

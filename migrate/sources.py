@@ -11,11 +11,59 @@ import errno
 import os
 import posixpath
 import stat as st
+from collections.abc import Callable
 from typing import BinaryIO
 
 from migrate.parsers.base import NotFound, Stat, TreeError
 
 _MAX_SYMLINK_HOPS = 40  # as Linux's MAXSYMLINKS
+
+
+def walk_symlinks(path: str, probe: Callable[[str], str | None],
+                  max_hops: int = _MAX_SYMLINK_HOPS) -> str:
+    """``path`` with every symlink followed as the host would, ``..`` stopping at ``/``.
+
+    ``probe(host_path)`` says what a path is: None (missing or unreadable: nothing below it
+    can be a link, so the rest is taken as it stands, with ``.`` and ``..`` applied
+    lexically), ``""`` (not a link) or the link's target (an absolute one restarts at ``/``).
+    Used by every tree (local, over SSH), so all resolve alike. Raises ``TreeError`` on a
+    link loop.
+    """
+    pending = [p for p in path.split("/") if p][::-1]  # a stack: next component last
+    done: list[str] = []
+    current = ""  # "/" + "/".join(done), built up one component at a time
+    hops = 0
+    while pending:
+        comp = pending.pop()
+        if comp == ".":
+            continue
+        if comp == "..":
+            if done:
+                done.pop()
+                current = "/" + "/".join(done) if done else ""
+            continue
+        candidate = f"{current}/{comp}"
+        target = probe(candidate)
+        if target is None:
+            done.append(comp)
+            for rest in reversed(pending):
+                if rest == "..":
+                    if done:
+                        done.pop()
+                elif rest != ".":
+                    done.append(rest)
+            break
+        if target == "":
+            done.append(comp)
+            current = candidate
+            continue
+        hops += 1
+        if hops > max_hops:
+            raise TreeError(path, "too many levels of symbolic links (a link loop)")
+        if target.startswith("/"):
+            done, current = [], ""
+        pending.extend([p for p in target.split("/") if p][::-1])
+    return "/" + "/".join(done)
 
 
 class LocalTree:
@@ -35,54 +83,18 @@ class LocalTree:
         return os.path.join(self.root, rel) if rel else self.root
 
     def resolve(self, path: str) -> str:
-        key = path
-        cached = self._resolved.get(key)
-        if cached is not None:
-            return cached
-        pending = [p for p in path.split("/") if p][::-1]  # a stack: next component last
-        done: list[str] = []
-        local_done = self.root  # the local path of ``done``, built up one component at a time
-        hops = 0
-        while pending:
-            comp = pending.pop()
-            if comp == ".":
-                continue
-            if comp == "..":
-                if done:
-                    done.pop()
-                    local_done = os.path.join(self.root, *done)
-                continue
-            local = os.path.join(local_done, comp)
-            try:
-                info = os.lstat(local)
-            except (OSError, ValueError):
-                info = None
-            if info is None:
-                # missing (or unreadable): nothing below it can be a link; the rest is
-                # taken as it stands, with "." and ".." applied lexically
-                done.append(comp)
-                for rest in reversed(pending):
-                    if rest == "..":
-                        if done:
-                            done.pop()
-                    elif rest != ".":
-                        done.append(rest)
-                break
-            if not st.S_ISLNK(info.st_mode):
-                done.append(comp)
-                local_done = local
-                continue
-            hops += 1
-            if hops > _MAX_SYMLINK_HOPS:
-                raise TreeError(path, "too many levels of symbolic links (a link loop)")
-            target = os.readlink(local)
-            if target.startswith("/"):
-                done = []
-            local_done = os.path.join(self.root, *done)
-            pending.extend([p for p in target.split("/") if p][::-1])
-        result = "/" + "/".join(done)
-        self._resolved[key] = result
-        return result
+        cached = self._resolved.get(path)
+        if cached is None:
+            cached = self._resolved[path] = walk_symlinks(path, self._probe)
+        return cached
+
+    def _probe(self, host_path: str) -> str | None:
+        local = self.root + host_path
+        try:
+            info = os.lstat(local)
+        except (OSError, ValueError):
+            return None
+        return os.readlink(local) if st.S_ISLNK(info.st_mode) else ""
 
     def _local(self, path: str, follow: bool = True) -> str:
         if follow:
