@@ -21,7 +21,6 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from functools import cache
 from typing import Any, TypeVar
 
 import yaml
@@ -89,7 +88,6 @@ def _format_datetime(value: dt.datetime) -> str:
 # --- from plain data --------------------------------------------------------------------------
 
 
-@cache
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, vars(model))

@@ -135,8 +135,9 @@ class Host(Protocol):
     def read(self, path: str) -> bytes | None:
         """A file's content, or None if it does not exist."""
 
-    def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Replace a file atomically (temp file + rename in its folder)."""
+    def write(self, path: str, data: bytes, mode: int | None = None) -> None:
+        """Replace a file atomically (temp file + rename in its folder). An existing file
+        keeps its owner and mode unless ``mode`` is given; a new one gets ``mode`` or 0644."""
 
     def remove(self, path: str) -> None: ...
 
@@ -163,15 +164,22 @@ class LocalHost:
         except FileNotFoundError:
             return None
 
-    def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
+    def write(self, path: str, data: bytes, mode: int | None = None) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.migrate-tmp")
+        try:
+            old = os.stat(target)
+        except FileNotFoundError:
+            old = None
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        if old is not None:
+            os.chown(tmp, old.st_uid, old.st_gid)
+        os.chmod(tmp, mode if mode is not None else
+                 (old.st_mode & 0o7777 if old is not None else 0o644))
         os.replace(tmp, target)
 
     def remove(self, path: str) -> None:
@@ -335,7 +343,8 @@ class Runner:
         path = self.plan.directory / rel
         return path.read_bytes()
 
-    def _change(self, host: Host, step: Step, path: str, new: bytes, mode: int = 0o644) -> bool:
+    def _change(self, host: Host, step: Step, path: str, new: bytes,
+                mode: int | None = None) -> bool:
         old = host.read(path)
         if old == new:
             return False

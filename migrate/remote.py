@@ -366,7 +366,11 @@ class RemoteTree:
         return real, self._entry(real)
 
     def _need(self, path: str, follow: bool = True) -> _Entry:
-        _real, e = self._final(path, follow)
+        return self._need_at(path, follow)[1]
+
+    def _need_at(self, path: str, follow: bool = True) -> tuple[str, _Entry]:
+        """(resolved path, entry) of an existing, readable path; else NotFound/TreeError."""
+        real, e = self._final(path, follow)
         if e is None:
             raise NotFound(path)
         if e.error:
@@ -375,15 +379,16 @@ class RemoteTree:
             if e.error == "not found":
                 raise NotFound(path)
             raise TreeError(path, e.error)
-        return e
+        return real, e
 
     # -- the Tree protocol
 
     def exists(self, path: str) -> bool:
         try:
-            return self._final(path)[1] is not None and not self._final(path)[1].error
+            e = self._final(path)[1]
         except TreeError:
             return False
+        return e is not None and not e.error
 
     def is_file(self, path: str) -> bool:
         try:
@@ -407,8 +412,7 @@ class RemoteTree:
         return e.target if e is not None and e.kind == "link" else None
 
     def list_dir(self, path: str) -> list[str]:
-        real, e = self._final(path)
-        e = self._need(path)
+        real, e = self._need_at(path)
         if e.kind != "dir":
             raise TreeError(path, "not a directory")
         if e.names is None:
@@ -421,8 +425,7 @@ class RemoteTree:
         return Stat(e.kind or "other", e.size, e.mode, e.uid, e.gid, e.mtime)
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        real, e = self._final(path)
-        e = self._need(path)
+        real, e = self._need_at(path)
         if e.kind == "dir":
             raise TreeError(path, "is a directory, not a file")
         if limit is not None and e.size > limit:
@@ -438,8 +441,7 @@ class RemoteTree:
         return e.content
 
     def open(self, path: str) -> BinaryIO:
-        real, e = self._final(path)
-        e = self._need(path)
+        real, e = self._need_at(path)
         if e.kind == "dir":
             raise TreeError(path, "is a directory, not a file")
         if e.content is not None:
@@ -715,11 +717,16 @@ class SshHost:
                                f"{err.decode('utf-8', 'replace').strip()}", code=Exit.INPUT)
         return out
 
-    def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
+    def write(self, path: str, data: bytes, mode: int | None = None) -> None:
         q = shlex.quote(path)
         tmp = shlex.quote(f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.migrate-tmp")
-        command = (f"mkdir -p -- {shlex.quote(posixpath.dirname(path) or '/')} && "
-                   f"cat > {tmp} && chmod {mode:o} {tmp} && mv -f -- {tmp} {q}")
+        # cp -p first: an existing file's owner and mode carry over to the new content
+        # (portable: no stat(1) format, which differs between the BSDs and GNU)
+        keep = f"if [ -e {q} ]; then cp -p -- {q} {tmp}; fi && "
+        chmod = (f" && chmod {mode:o} {tmp}" if mode is not None
+                 else f" && {{ [ -e {q} ] || chmod 644 {tmp}; }}")
+        command = (f"mkdir -p -- {shlex.quote(posixpath.dirname(path) or '/')} && {keep}"
+                   f"cat > {tmp}{chmod} && mv -f -- {tmp} {q}")
         code, _out, err = self._exec(command, stdin=data)
         if code != 0:
             raise MigrateError(f"cannot write {path} on the {self.name} host: "

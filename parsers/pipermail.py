@@ -851,7 +851,7 @@ def _compare_volumes(scan: MboxScan | None, html: dict[str, ArchiveVolume], freq
                 date = _dt.date(y, m, 1)
             name = volume_name(date, frequency)
             mbox_volumes[name] = mbox_volumes.get(name, 0) + count
-    volumes = {n: v for n, v in html.items()}
+    volumes = dict(html)
     for name, count in mbox_volumes.items():
         vol = volumes.get(name)
         if vol is None:

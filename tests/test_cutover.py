@@ -90,6 +90,7 @@ def synthetic_plan(tmp: Path) -> Path:
     (old / "etc").mkdir(parents=True)
     (new / "etc").mkdir(parents=True)
     (old / "etc/configure").write_text("begin acl\nacl_check_rcpt:\n  accept\n")
+    (old / "etc/configure").chmod(0o640)  # edits and restores keep a file's mode
     (new / "etc/smtpd.conf").write_text("# the package's default\n")
     (new / "etc/mm_cfg.py").write_text("from Defaults import *\n")
     log = tmp / "log"
@@ -146,6 +147,7 @@ def test_execute_journal_idempotence_and_resume(tmp_path):
     assert state["new/etc/mm_cfg.py"] == (b"from Defaults import *\n# migrate:mm_cfg begin\n"
                                           b"extra = yes\n# migrate:mm_cfg end\n")
     assert state["old/etc/configure"] == before["old/etc/configure"]  # frozen, then unfrozen
+    assert (tmp_path / "old/etc/configure").stat().st_mode & 0o7777 == 0o640
     records = [json.loads(x) for x in (tmp_path / "journal.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["event"] == "done"] == ran
     assert {(r["host"], Path(r["path"]).name) for r in records if r["event"] == "backup"} == {
@@ -178,6 +180,7 @@ def test_a_failing_check_stops_and_rollback_restores_every_file(tmp_path):
     undone = runner.rollback()
     assert undone == ["slow", "freeze", "append", "put"]
     assert tree_state(tmp_path) == before  # every file as it was, extra.conf gone
+    assert (tmp_path / "old/etc/configure").stat().st_mode & 0o7777 == 0o640
     assert "unfreeze" in (tmp_path / "log").read_text()
 
 
@@ -395,6 +398,7 @@ def test_execute_resume_and_rollback_over_ssh(tmp_path):
         assert after["new/etc/smtpd.conf"] == b"listen on ::1\n"
         assert b"# migrate:mm_cfg begin" in after["new/etc/mm_cfg.py"]
         assert (tmp_path / "new/etc/extra.conf").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "old/etc/configure").stat().st_mode & 0o7777 == 0o640
         assert Runner(load_plan(str(plan_dir)), ssh_hosts, Journal(tmp_path / "ssh.jsonl"),
                       say=lambda s: None).execute(resume=True) == []
         runner.rollback()
