@@ -122,7 +122,7 @@ def inspect(
         "with --host, the prefix of the host's tree on the remote side.",
         file_okay=True, dir_okay=True, resolve_path=False)] = None,
     host: Annotated[Optional[str], typer.Option(
-        "--host", metavar="USER@HOST", help="Inspect the old host over SSH.")] = None,
+        "--host", metavar="USER@HOST[:PORT]", help="Inspect the old host over SSH.")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="SSH port.")] = None,
     identity: Annotated[Optional[Path], typer.Option(
         "--identity", help="SSH private key file.")] = None,
@@ -303,9 +303,9 @@ def _say(line: str) -> None:
 @app.command(epilog=CUTOVER_EXAMPLES)
 def cutover(
     plan_dir: Annotated[Path, typer.Argument(help="The plan directory from `migrate plan`.")],
-    old: Annotated[Optional[str], typer.Option("--old", metavar="USER@HOST",
+    old: Annotated[Optional[str], typer.Option("--old", metavar="USER@HOST[:PORT]",
                                                help="The old host.")] = None,
-    new: Annotated[Optional[str], typer.Option("--new", metavar="USER@HOST",
+    new: Annotated[Optional[str], typer.Option("--new", metavar="USER@HOST[:PORT]",
                                                help="The new host.")] = None,
     execute: Annotated[bool, typer.Option("--execute", help="Make the changes "
                                            "(without it: a dry run).")] = False,
@@ -364,9 +364,18 @@ def cutover(
             runner.rollback()
             raise typer.Exit(0)
         try:
-            runner.execute(resume=resume)
+            if ui.out.is_terminal:  # a live table of the steps with the freeze window timer
+                from rich.live import Live
+                view = ui.CutoverView([(s.id, s.host, s.title) for s in plan.steps],
+                                      book.records, lambda: engine.frozen_for(book.records))
+                book.listeners.append(view.event)
+                runner.status = lambda line: None
+                with Live(view, console=ui.out, refresh_per_second=4):
+                    runner.execute(resume=resume)
+            else:  # a log: one line per step state
+                runner.execute(resume=resume)
             steps, freeze, total = engine.timings(book)
-            for sid, seconds in steps:
+            for sid, seconds in steps if not ui.out.is_terminal else []:  # else in the table
                 _say(f"  {sid:<20} {seconds:8.1f} s")
             if freeze is not None:
                 _say(f"freeze window: {freeze:.0f} s (first deferral to forwarding)")

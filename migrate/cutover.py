@@ -44,6 +44,8 @@ from migrate.errors import Exit, MigrateError
 
 PLAN_FILE = "plan.yaml"
 HOSTS = ("old", "new", "local")
+#: the steps that open and close the freeze window (the runbook's ids)
+FREEZE_STEP, UNFREEZE_STEP = "old-freeze", "old-forward"
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -199,6 +201,8 @@ class Journal:
         self.path = path
         self.backups = path.with_name(path.name + ".backups")
         self.records: list[dict] = []
+        #: called with each record once it is on disk (the live view follows the cutover so)
+        self.listeners: list[Callable[[dict], None]] = []
         if path.exists():
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if not line.strip():
@@ -220,6 +224,8 @@ class Journal:
             fh.flush()
             os.fsync(fh.fileno())
         self.records.append(record)
+        for listener in self.listeners:
+            listener(record)
 
     def done(self, mode: str = "execute") -> set[str]:
         return {r["step"] for r in self.records if r.get("event") == "done"
@@ -330,14 +336,18 @@ def _without(data: bytes, marker: str) -> bytes:
 
 
 class Runner:
-    """Runs steps on hosts, journaled. ``say`` receives one line per event for the display."""
+    """Runs steps on hosts, journaled. ``say`` receives the lines for the operator (notes,
+    reports, restored files); ``status`` the one-line step states (run, done, skip), which a
+    live view replaces by following the journal."""
 
     def __init__(self, plan: Plan, hosts: dict[str, Host], journal: Journal,
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print,
+                 status: Callable[[str], None] | None = None) -> None:
         self.plan = plan
         self.hosts = hosts
         self.journal = journal
         self.say = say
+        self.status = say if status is None else status
 
     def _source(self, rel: str) -> bytes:
         path = self.plan.directory / rel
@@ -473,32 +483,24 @@ class Runner:
         ran = []
         for step in self.plan.steps:
             if step.id in done:
-                self.say(f"skip {step.id} (done)")
+                self.status(f"skip {step.id} (done)")
                 continue
             frozen = self._frozen_since()
             clock = f" [freeze +{int(frozen // 60):02d}:{int(frozen % 60):02d}]" \
                 if frozen is not None else ""
-            self.say(f"run  {step.id} on {step.host}: {step.title}{clock}")
+            self.status(f"run  {step.id} on {step.host}: {step.title}{clock}")
             t0 = time.monotonic()
             try:
                 self.run_step(step)
             except StepFailed as exc:
                 self.journal.write(event="failed", step=step.id, message=exc.message)
                 raise
-            self.say(f"done {step.id} ({time.monotonic() - t0:.1f} s)")
+            self.status(f"done {step.id} ({time.monotonic() - t0:.1f} s)")
             ran.append(step.id)
         return ran
 
     def _frozen_since(self) -> float | None:
-        """Seconds since the freeze began, while it lasts (the live freeze window timer)."""
-        start = next((r["t"] for r in self.journal.records if r.get("event") == "start"
-                      and r.get("step") == "old-freeze"), None)
-        ended = any(r.get("event") == "done" and r.get("step") == "old-forward"
-                    for r in self.journal.records)
-        if start is None or ended:
-            return None
-        return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(start)
-                ).total_seconds()
+        return frozen_for(self.journal.records)
 
     def rollback(self) -> list[str]:
         """Undo, newest first: each started step's rollback actions, then every backed-up
@@ -538,6 +540,18 @@ class Runner:
         return undone
 
 
+def frozen_for(records: list[dict], now: dt.datetime | None = None) -> float | None:
+    """Seconds since the freeze began, while it lasts (the freeze window timer); None before
+    the freeze and after the old host forwards."""
+    start = next((r["t"] for r in records if r.get("event") == "start"
+                  and r.get("step") == FREEZE_STEP), None)
+    ended = any(r.get("event") == "done" and r.get("step") == UNFREEZE_STEP for r in records)
+    if start is None or ended:
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return (now - dt.datetime.fromisoformat(start)).total_seconds()
+
+
 def timings(journal: Journal) -> tuple[list[tuple[str, float]], float | None, float | None]:
     """(step, seconds) for every finished step, the freeze window (the freeze step's start to
     the end of the forward step) and the whole run, from the journal's timestamps."""
@@ -557,8 +571,8 @@ def timings(journal: Journal) -> tuple[list[tuple[str, float]], float | None, fl
     freeze = None
     done_at = {r["step"]: dt.datetime.fromisoformat(r["t"]) for r in journal.records
                if r.get("event") == "done"}
-    if "old-freeze" in starts and "old-forward" in done_at:
-        freeze = (done_at["old-forward"] - starts["old-freeze"]).total_seconds()
+    if FREEZE_STEP in starts and UNFREEZE_STEP in done_at:
+        freeze = (done_at[UNFREEZE_STEP] - starts[FREEZE_STEP]).total_seconds()
     total = (last - first).total_seconds() if first and last else None
     return steps, freeze, total
 

@@ -473,9 +473,23 @@ class Archive:
 
 @dataclass
 class WebAlias:
-    kind: str  # "script_alias", "alias", "redirect", "rewrite"
-    url_path: str
-    target: str
+    """A URL mapping of the web server that concerns Mailman's pages or archives."""
+
+    kind: str  # "script_alias", "alias", "redirect", "redirect_match", "rewrite_rule"
+    url_path: str  # the URL path or, for redirect_match and rewrite_rule, the pattern
+    target: str  # the folder, URL or substitution
+    status: str | None = None  # a redirect's status ("permanent", "301") or a rule's flags
+    line: str | None = None  # the directive as written (redirects and rewrites are kept so)
+    source: Source | None = None
+
+
+@dataclass
+class WebDirectory:
+    """A ``<Directory>`` block over Mailman's folders: the options that matter after a move
+    (FollowSymLinks: the public archive is a tree of symlinks; ExecCGI for the wrappers)."""
+
+    path: str
+    options: list[str] = field(default_factory=list)  # as written: "FollowSymLinks", "+ExecCGI"
     source: Source | None = None
 
 
@@ -487,6 +501,7 @@ class WebVirtualHost:
     tls: bool = False
     certificate: str | None = None
     private_key: str | None = None
+    certificate_chain: str | None = None
     aliases: list[WebAlias] = field(default_factory=list)
     source: Source | None = None
 
@@ -494,12 +509,16 @@ class WebVirtualHost:
 @dataclass
 class Web:
     kind: str | None = None  # "apache"
-    version: str | None = None
+    version: str | None = None  # "2.4", "2.2"
     config_files: list[ConfigFile] = field(default_factory=list)
-    listen: list[str] = field(default_factory=list)
+    server_root: str | None = None
+    server_name: str | None = None  # the main server's ServerName, without a port
+    listen: list[str] = field(default_factory=list)  # the Listen directives, as written
     script_alias: WebAlias | None = None  # /mailman/
     pipermail_alias: WebAlias | None = None  # /pipermail/
     icons_alias: WebAlias | None = None  # /icons/
+    directories: list[WebDirectory] = field(default_factory=list)
+    redirects: list[WebAlias] = field(default_factory=list)  # main server's, on Mailman URLs
     virtual_hosts: list[WebVirtualHost] = field(default_factory=list)
 
 
@@ -511,20 +530,28 @@ class CronJob:
     schedule: str  # the five fields or an @keyword, verbatim
     user: str
     command: str
+    script: str | None = None  # the Mailman cron script it runs ("senddigests"), if one
     source: Source | None = None
 
 
 @dataclass
 class LogRotation:
-    path: str
+    path: str  # the log file name or glob
     line: str  # the newsyslog.conf entry, verbatim
+    owner: str | None = None  # "mailman:mailman"
+    mode: str | None = None  # "664"
+    count: int | None = None
+    size: str | None = None  # kilobytes or "*"
+    when: str | None = None  # "*", "@T00", "$W0D23", hours
+    flags: str | None = None  # "GJC"
     source: Source | None = None
 
 
 @dataclass
 class Housekeeping:
-    cron_jobs: list[CronJob] = field(default_factory=list)
-    log_rotation: list[LogRotation] = field(default_factory=list)
+    cron_files: list[ConfigFile] = field(default_factory=list)
+    cron_jobs: list[CronJob] = field(default_factory=list)  # Mailman's, from every crontab
+    log_rotation: list[LogRotation] = field(default_factory=list)  # entries for Mailman's logs
 
 
 # --- the inventory ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import shlex
 import socket
 import struct
@@ -101,9 +102,16 @@ def ssh_target(spec: str, port: int | None, identity: str | None,
     """USER@HOST with ~/.ssh/config applied (flags win)."""
     user, _, host = spec.rpartition("@")
     if not host:
-        raise MigrateError("give the old host as USER@HOST", code=Exit.USAGE)
-    if host.startswith("[") and host.endswith("]"):  # root@[2001:db8::25], as ssh takes it
-        host = host[1:-1]
+        raise MigrateError("give the host as USER@HOST", code=Exit.USAGE)
+    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:\[\]]+):(\d+)", host)
+    if m:  # root@[2001:db8::25], root@[2001:db8::25]:2222, root@host:2222 (as scp spells them)
+        host = m.group(1) or m.group(3)
+        given = m.group(2) or m.group(4)
+        if given:
+            if port is not None and port != int(given):
+                raise MigrateError(f"{spec} names port {given} but --port says {port}",
+                                   code=Exit.USAGE)
+            port = int(given)
     cfg_file = Path(config_path or os.path.expanduser("~/.ssh/config"))
     entry: dict[str, Any] = {}
     if cfg_file.is_file():

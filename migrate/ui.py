@@ -261,3 +261,89 @@ def findings_table(findings: list[Finding]) -> None:
         table.add_row(_sev(f.severity), Text(str(f.source) if f.source else ""),
                       Text(f.message), Text(f.hint))
     out.print(table)
+
+
+# --- the cutover's live view -----------------------------------------------------------------
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+class CutoverView:
+    """A live table of the cutover's steps, fed the journal's records as they are written:
+    each step's state (waiting, running with the action under way, done with its time,
+    skipped because an earlier run finished it, failed with the reason), and above it the
+    freeze window timer while the old host defers list mail.
+
+    ``steps`` are (id, host, title); ``records`` the journal so far (a resumed run shows the
+    finished steps as such); ``frozen`` gives the seconds since the freeze began, or None.
+    Rendered by ``rich.live.Live``, which calls ``__rich__`` several times a second, so the
+    clocks move while a step runs quietly for minutes.
+    """
+
+    ICONS = {"waiting": ("·", "dim"), "running": ("▶", "bold cyan"), "done": ("✓", "green"),
+             "skipped": ("✓", "dim green"), "failed": ("✗", "bold red"),
+             "undone": ("↶", "yellow")}
+
+    def __init__(self, steps: list[tuple[str, str, str]], records: list[dict],
+                 frozen: Callable[[], float | None],
+                 now: Callable[[], float] | None = None) -> None:
+        import time
+        self.now = now or time.monotonic
+        self.frozen = frozen
+        self.order = [sid for sid, _, _ in steps]
+        self.rows = {sid: {"host": host, "title": title, "state": "waiting", "seconds": None,
+                           "began": None, "detail": ""} for sid, host, title in steps}
+        self.began = self.now()
+        for record in records:
+            if record.get("event") == "done" and record.get("step") in self.rows:
+                self.rows[record["step"]]["state"] = "skipped"
+
+    def event(self, record: dict) -> None:
+        """One journal record (a ``Journal.listeners`` entry)."""
+        row = self.rows.get(record.get("step", ""))
+        kind = record.get("event")
+        if row is None:
+            return
+        if kind == "start":
+            row.update(state="running", began=self.now(), detail="")
+        elif kind == "action":
+            row["detail"] = record.get("action", "")
+        elif kind == "done":
+            row.update(state="done", detail="",
+                       seconds=self.now() - row["began"] if row["began"] else None)
+        elif kind == "failed":
+            row.update(state="failed", detail=record.get("message", ""))
+
+    def __rich__(self) -> Table:
+        frozen = self.frozen()
+        done = sum(1 for r in self.rows.values() if r["state"] in ("done", "skipped"))
+        title = Text(f"cutover: {done}/{len(self.order)} steps, {_clock(self.now() - self.began)}"
+                     " elapsed")
+        if frozen is not None:
+            title.append(f"   freeze window {_clock(frozen)}", style="bold yellow")
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False,
+                      show_header=False)
+        table.add_column(width=1)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, style="dim")
+        table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+        table.add_column(justify="right", no_wrap=True)
+        for sid in self.order:
+            row = self.rows[sid]
+            icon, style = self.ICONS[row["state"]]
+            text = Text(row["title"])
+            if row["detail"]:
+                text.append(f"  {row['detail']}", style="red" if row["state"] == "failed"
+                            else "dim")
+            if row["state"] == "running" and row["began"] is not None:
+                took = _clock(self.now() - row["began"])
+            elif row["seconds"] is not None:
+                took = f"{row['seconds']:.1f} s"
+            else:
+                took = "earlier run" if row["state"] == "skipped" else ""
+            table.add_row(Text(icon, style=style), Text(sid, style=style), row["host"], text,
+                          took)
+        return table

@@ -407,3 +407,90 @@ def test_execute_resume_and_rollback_over_ssh(tmp_path):
             if hasattr(host, "client"):
                 host.client.close()
     assert "freeze" in (tmp_path / "log").read_text()
+
+
+# --- the live view ------------------------------------------------------------------------------
+
+
+def _render(view) -> str:
+    from rich.console import Console
+    console = Console(width=120, record=True, force_terminal=False, color_system=None)
+    console.print(view)
+    return console.export_text()
+
+
+def test_the_live_view_follows_the_journal_with_the_freeze_timer():
+    from migrate.cutover import frozen_for
+    from migrate.ui import CutoverView
+    clock = [100.0]
+    records: list[dict] = [{"event": "done", "step": "preflight", "t": "x"}]  # an earlier run
+    steps = [("preflight", "old", "Both hosts answer"), ("old-freeze", "old", "Freeze"),
+             ("final-sync", "old", "Final sync"), ("old-forward", "old", "Forward")]
+    t0 = "2026-11-25T10:00:00.000+00:00"
+    view = CutoverView(steps, records, lambda: frozen_for(records, now=now()),
+                       now=lambda: clock[0])
+
+    def now():
+        import datetime as dt
+        return dt.datetime.fromisoformat(t0) + dt.timedelta(seconds=clock[0] - 100)
+
+    def feed(**record):
+        record.setdefault("t", now().isoformat())
+        records.append(record)
+        view.event(record)
+
+    text = _render(view)
+    assert "1/4 steps" in text and "earlier run" in text and "freeze window" not in text
+    feed(event="start", step="old-freeze", host="old")
+    feed(event="action", step="old-freeze", index=0, action="insert freeze.conf")
+    clock[0] += 75
+    text = _render(view)
+    assert "freeze window 01:15" in text  # the timer moves while the step is quiet
+    assert "insert freeze.conf" in text and "01:15" in text.split("old-freeze")[1]
+    feed(event="done", step="old-freeze")
+    feed(event="start", step="final-sync", host="old")
+    clock[0] += 3
+    feed(event="failed", step="final-sync", message="rsync exited 23")
+    text = _render(view)
+    line = next(x for x in text.splitlines() if "final-sync" in x)
+    assert "✗" in line and "rsync exited 23" in line
+    assert "75.0 s" in next(x for x in text.splitlines() if "old-freeze" in x)
+    assert "freeze window 01:18" in text  # still frozen: the forward step never finished
+    feed(event="start", step="old-forward", host="old")
+    feed(event="done", step="old-forward")
+    assert "freeze window" not in _render(view)
+
+
+def test_cutover_on_a_terminal_shows_the_live_table(tmp_path, monkeypatch):
+    """The CLI, its output a terminal, runs the synthetic plan over the loopback sshd (both
+    hosts, addressed as USER@HOST:PORT) with the live table: the frames show the freeze timer
+    while the slow step runs, the last frame every step done."""
+    import io
+
+    from rich.console import Console
+
+    import migrate.ui as ui
+    from sshtools import sshd_running
+    plan_dir = synthetic_plan(tmp_path)
+    data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
+    data["steps"][2]["id"] = "old-freeze"
+    data["steps"][4]["id"] = "old-forward"
+    (plan_dir / "plan.yaml").write_text(yaml.safe_dump(data))
+    buf = io.StringIO()
+    monkeypatch.setattr(ui, "out", Console(file=buf, force_terminal=True, width=120,
+                                           color_system=None))
+    monkeypatch.setenv("SLOW", "2")
+    with sshd_running() as sshd:
+        spec = f"root@127.0.0.1:{sshd.port}"
+        result = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), "--old", spec, "--new", spec,
+                                         "--identity", str(sshd.key), "--known-hosts",
+                                         str(sshd.known_hosts), "--execute", "--yes"])
+    assert result.exit_code == 0, result.output + buf.getvalue()
+    frames = buf.getvalue()
+    assert "freeze window 00:01" in frames or "freeze window 00:02" in frames
+    last = frames[frames.rfind("cutover: 5/5 steps"):]
+    import re
+    assert all(re.search(rf"✓ +{sid} ", last) for sid in ("put", "append", "old-freeze", "slow",
+                                                        "old-forward")), last
+    assert "run  put" not in frames  # the table replaces the log lines
+    assert "freeze window:" in frames and "cutover done in" in frames  # the summary after it

@@ -226,6 +226,28 @@ def test_ssh_config_host_entry_is_honoured(sshd, host_tree, tmp_path):
     assert data["source"]["port"] == sshd.port and data["source"]["user"] == "root"
 
 
+@pytest.mark.parametrize("spec, port, want", [
+    ("root@[2001:db8::25]:2222", None, ("root", "2001:db8::25", 2222)),
+    ("root@[2001:db8::25]", None, ("root", "2001:db8::25", 22)),
+    ("root@2001:db8::25", None, ("root", "2001:db8::25", 22)),  # unbracketed: no port in it
+    ("admin@lists.example.org:2200", None, ("admin", "lists.example.org", 2200)),
+    ("admin@lists.example.org", 2201, ("admin", "lists.example.org", 2201)),
+    ("192.0.2.7:2202", None, ("", "192.0.2.7", 2202)),
+])
+def test_host_specs_as_ssh_and_scp_spell_them(tmp_path, spec, port, want):
+    from migrate.remote import ssh_target
+    t = ssh_target(spec, port, None, str(tmp_path / "no-config"))
+    assert (t.user or "", t.host, t.port) == want
+
+
+def test_a_port_in_the_spec_and_another_in_the_flag_is_a_usage_error(tmp_path):
+    from migrate.errors import MigrateError
+    from migrate.remote import ssh_target
+    with pytest.raises(MigrateError) as err:
+        ssh_target("root@h:2222", 22, None, str(tmp_path / "no-config"))
+    assert "2222" in str(err.value) and "--port" in str(err.value)
+
+
 def test_a_port_that_never_greets_times_out(tmp_path):
     import socket
     import threading
