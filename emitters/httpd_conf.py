@@ -35,6 +35,26 @@ def web_hosts(inv: Inventory, target: Target) -> list[str]:
     return hosts
 
 
+def web_aliases(inv: Inventory, hosts: list[str]) -> list[str]:
+    """The other names the old web server answered Mailman's hosts as: the ServerName and
+    ServerAlias names of every old virtual host that serves one of ``hosts``."""
+    out: list[str] = []
+    for vh in inv.web.virtual_hosts if inv.web else []:
+        names = [n.lower() for n in [vh.server_name, *vh.server_aliases] if n]
+        if set(names) & set(hosts):
+            out += [n for n in names if n not in hosts and n not in out]
+    return out
+
+
+def web_tls(target: Target) -> bool:
+    """HTTPS on the new host: acme-client's certificate, HTTP redirected to it."""
+    return target.tls == "acme" and is_path(target.tls_certificate or "") \
+        and is_path(target.tls_key or "")
+
+
+ACME_DIR = "/var/www/acme"  # acme-client's challenge folder (as httpd sees it: chroot "/")
+
+
 def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted:
     out = Emitted()
     hosts = []
@@ -48,6 +68,18 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
             "plan.no-web-host", Severity.BLOCKER, "no web host name for Mailman's pages",
             "Give it with --web-host or web_host in target.yaml.", None))
         hosts = [target.hostname]
+    aliases = []
+    for name in web_aliases(inv, hosts):
+        if is_domain(name):
+            aliases.append(name)
+        elif not name.startswith("*"):  # a wildcard alias has no httpd equivalent
+            out.findings.append(unsafe("web alias", name, "httpd.conf"))
+        else:
+            out.findings.append(Finding(
+                "plan.web-wildcard-alias", Severity.WARNING,
+                f"the old virtual host answered the wildcard name {name}",
+                "httpd's alias takes shell globs too, but acme-client cannot get a certificate "
+                "for it; add it to httpd.conf by hand if it is still needed.", None))
     out.findings.append(Finding(
         "plan.httpd-chroot", Severity.WARNING,
         'httpd runs with chroot "/" (and slowcgi with -p /), not confined to /var/www',
@@ -55,8 +87,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "puts them; keeping the chroot would need copies (or mounts) of cgi-bin, icons and "
         "archives/public under /var/www, kept in sync after every post. Keep the host "
         "dedicated to the lists and httpd patched.", None))
-    tls = target.tls_certificate and target.tls_key and is_path(target.tls_certificate) \
-        and is_path(target.tls_key)
+    tls = web_tls(target)
     lines = [
         f"# /etc/httpd.conf for {target.hostname} (OpenBSD {release}), written by migrate",
         f"# from the inventory of {inv.host.hostname or 'the old host'}. Check with "
@@ -66,25 +97,46 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "",
     ]
     addresses = target.ipv6 + target.ipv4
-    main, aliases = hosts[0], hosts[1:]
-    lines += _server(main, aliases, addresses, release, tls=False, target=target)
+    main, others = hosts[0], hosts[1:] + aliases
     if tls:
-        lines += [""] + _server(main, aliases, addresses, release, tls=True, target=target)
+        lines += [
+            "# HTTP: acme-client's challenges, and a redirect to the same URL over HTTPS for",
+            "# everything else (old http:// links to /pipermail/ and /mailman/ keep working).",
+        ]
+        # the new host's own name is on the certificate too (smtpd's): its challenge is here
+        extra = [] if target.hostname in hosts + aliases else [target.hostname]
+        lines += _redirect_server(main, others + extra, addresses, release)
+        lines += [""] + _server(main, others, addresses, release, tls=True, target=target)
+    else:
+        lines += _server(main, others, addresses, release, tls=False, target=target)
     out.files[PATH] = "\n".join(lines) + "\n"
     return out
 
 
-def _strip(root: str, release: Release) -> list[str]:
+def _strip(root: str, release: Release, n: int = 1) -> list[str]:
     if release.httpd_request_strip:
-        return [f'\t\troot "{root}"', "\t\trequest strip 1"]
-    return [f'\t\troot {{ "{root}", strip 1 }}']
+        return [f'\t\troot "{root}"', f"\t\trequest strip {n}"]
+    return [f'\t\troot {{ "{root}", strip {n} }}']
+
+
+def _names(host: str, aliases: list[str]) -> list[str]:
+    return [f'server "{host}" {{'] + [f'\talias "{a}"' for a in aliases]
+
+
+def _redirect_server(host: str, aliases: list[str], addresses: list[str],
+                     release: Release) -> list[str]:
+    lines = _names(host, aliases)
+    lines += [f"\tlisten on {a} port 80" for a in addresses]
+    lines += ['\tlocation "/.well-known/acme-challenge/*" {'] + _strip(ACME_DIR, release, 2)
+    lines += ["\t}", "\tlocation * {",
+              '\t\tblock return 301 "https://$HTTP_HOST$REQUEST_URI"', "\t}", "}"]
+    return lines
 
 
 def _server(host: str, aliases: list[str], addresses: list[str], release: Release, *,
             tls: bool, target: Target) -> list[str]:
     port = 443 if tls else 80
-    lines = [f'server "{host}" {{']
-    lines += [f'\talias "{a}"' for a in aliases]
+    lines = _names(host, aliases)
     lines += [f"\tlisten on {a}" + (" tls" if tls else "") + f" port {port}" for a in addresses]
     if tls:
         lines += [f'\ttls certificate "{target.tls_certificate}"',

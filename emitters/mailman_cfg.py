@@ -24,7 +24,7 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_WRAPPER,
                                      Emitted, is_domain, list_names)
-from migrate.emitters.httpd_conf import web_hosts
+from migrate.emitters.httpd_conf import web_hosts, web_tls
 from migrate.emitters.release import Release
 
 MM_CFG = f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"
@@ -40,7 +40,7 @@ _NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}\Z")
 def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
     out = Emitted()
     settings = inv.mailman.settings if inv.mailman else None
-    scheme = "https" if target.tls_certificate else "http"
+    scheme = "https" if web_tls(target) else "http"
     hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
     url_host = hosts[0] if hosts else target.hostname
     email_hosts = [d for d in target.email_domains if is_domain(d)]

@@ -9,15 +9,17 @@
   system alias piping into the local Mailman, such as ``announce@netsight.example``) become
   forwards to the list's address on its moved domain.
 * ``files/old/apache-proxy.conf``: an Apache 2.4 virtual host that proxies ``/mailman/``,
-  ``/pipermail/`` and ``/icons/`` to the new host, for clients that reach the web host over IPv4.
+  ``/pipermail/``, ``/icons/`` and acme-client's challenges to the new host, for clients that
+  reach the web host over IPv4; with HTTPS on the new host and an HTTPS virtual host on the old
+  one, a second one on port 443 with the old certificate that asks the new host over HTTPS.
 """
 
 from __future__ import annotations
 
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import MAILMAN_ADDRESSES, Emitted, is_domain, is_list_name
-from migrate.emitters.httpd_conf import web_hosts
+from migrate.emitters.common import MAILMAN_ADDRESSES, Emitted, is_domain, is_list_name, is_path
+from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
 
 ROUTER = "files/old/exim-forward-router.conf"
 FREEZE = "files/old/exim-freeze-acl.conf"
@@ -113,21 +115,42 @@ def _forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], 
 
 def _apache(inv: Inventory, target: Target, address: str) -> str:
     hosts = [h for h in web_hosts(inv, target) if is_domain(h)] or [target.hostname]
-    backend = f"http://[{address}]" if ":" in address else f"http://{address}"
+    aliases = [a for a in web_aliases(inv, hosts) if is_domain(a)]
+    tls = web_tls(target)
+    host = f"[{address}]" if ":" in address else address
     lines = [
         f"# Apache 2.4 on {inv.host.hostname or 'the old host'} after the move: the IPv4 front "
         "door",
         f"# for Mailman's pages, proxied to {target.hostname}. Needs mod_proxy and "
         "mod_proxy_http",
         "# (LoadModule lines in httpd.conf). Replaces the Mailman ScriptAlias and the pipermail",
-        "# Alias of the old virtual host. Check: apachectl configtest.",
-        "<VirtualHost *:80>",
-        f"    ServerName {hosts[0]}",
+        "# Alias of the old virtual hosts. Check: apachectl configtest.",
     ]
-    lines += [f"    ServerAlias {h}" for h in hosts[1:]]
-    lines += ["    ProxyPreserveHost On", "    ProxyRequests Off"]
-    for path in ("/mailman/", "/pipermail/", "/icons/"):
-        lines += [f"    ProxyPass        {path} {backend}{path}",
-                  f"    ProxyPassReverse {path} {backend}{path}"]
-    lines += ["</VirtualHost>"]
+    old_tls = next((vh for vh in (inv.web.virtual_hosts if inv.web else [])
+                    if vh.tls and is_path(vh.certificate or "") and is_path(vh.private_key or "")
+                    and vh.server_name and is_domain(vh.server_name)
+                    and {vh.server_name, *vh.server_aliases} & set(hosts)), None)
+    paths = ("/mailman/", "/pipermail/", "/icons/", "/.well-known/acme-challenge/")
+    blocks = [("*:80", f"http://{host}", None)]
+    if old_tls is not None and tls:
+        blocks.append(("*:443", f"https://{host}", old_tls))
+    for listen, backend, vh in blocks:
+        names = hosts + aliases if vh is None else [
+            n for n in [vh.server_name, *vh.server_aliases] if n and is_domain(n)]
+        lines += ["", f"<VirtualHost {listen}>", f"    ServerName {names[0]}"]
+        lines += [f"    ServerAlias {h}" for h in names[1:]]
+        if vh is not None:
+            lines += ["    # The old certificate serves IPv4 clients until it expires; the new",
+                      "    # host is asked over HTTPS (it redirects plain HTTP to HTTPS), by",
+                      "    # address, so its certificate's names are not checked.",
+                      "    SSLEngine on", f'    SSLCertificateFile "{vh.certificate}"',
+                      f'    SSLCertificateKeyFile "{vh.private_key}"']
+            if vh.certificate_chain and is_path(vh.certificate_chain):
+                lines.append(f'    SSLCertificateChainFile "{vh.certificate_chain}"')
+            lines += ["    SSLProxyEngine on", "    SSLProxyCheckPeerName off"]
+        lines += ["    ProxyPreserveHost On", "    ProxyRequests Off"]
+        for path in paths if vh is None else paths[:3]:
+            lines += [f"    ProxyPass        {path} {backend}{path}",
+                      f"    ProxyPassReverse {path} {backend}{path}"]
+        lines += ["</VirtualHost>"]
     return "\n".join(lines) + "\n"

@@ -18,11 +18,15 @@ import shlex
 
 from migrate.model import Inventory, Target
 
-from migrate.emitters.common import MM_PREFIX, MM_VAR, Emitted, is_domain, list_names
+from migrate.emitters.acme_client import certificate_names
+from migrate.emitters.common import MM_PREFIX, MM_USER, MM_VAR, Emitted, is_domain, list_names
+from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
-from migrate.emitters.httpd_conf import web_hosts
-from migrate.emitters.mailman_cfg import list_url_host
+from migrate.emitters.httpd_conf import web_tls
+from migrate.emitters.newsyslog import PATH as NEWSYSLOG
+from migrate.emitters.release import Release
 from migrate.emitters.virtual_table import virtual_domains
+from migrate.emitters.web_urls import old_urls
 
 RUNBOOK = "runbook.md"
 PHASES = ("preflight", "prepare", "presync", "freeze", "switch", "verify", "after")
@@ -76,8 +80,16 @@ def describe(action: dict, plan_dir: str = "$PLAN") -> str:
     if do == "smtp":
         return f"# check: an SMTP greeting (220) on [{action['address']}]:{action.get('port', 25)}"
     if do == "http":
-        return (f"# check: {action['url']} (Host: {action.get('host_header')}) answers 200"
-                + (f" and shows {action['expect']!r}" if action.get("expect") else ""))
+        status = action.get("status", 200)
+        return (f"# check: {action['url']} (Host: {action.get('host_header')}) answers {status}"
+                + (f" and shows {action['expect']!r}" if action.get("expect") else "")
+                + (f" to {action['location']}" if action.get("location") else ""))
+    if do == "comment":
+        return (f"# comment out the lines matching /{action['match']}/ in "
+                f"{', '.join(action['paths'])} (marked '#migrate:{action['marker']}# ')")
+    if do == "uncomment":
+        return (f"# take the '#migrate:{action['marker']}# ' marks away in "
+                f"{', '.join(action['paths'])}")
     if do == "dns":
         what = (f"serves {action['value']}" if action.get("value") is not None
                 else f"has a TTL of at most {action['max_ttl']} s")
@@ -99,6 +111,12 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     new_ssh = f"root@{new_addr}"  # as ssh takes it (no brackets); rsync.sh adds them
     domain_re = "|".join(re.escape(d) for d in domains) or "^$"
     tls = bool(target.tls_certificate and target.tls_key)
+    acme = web_tls(target) and (release is None or release >= Release(6, 6))
+    cron_re = r"/cron/(checkdbs|disabled|senddigests|mailpasswds|gate_news|nightly_gzip|" \
+        r"cull_bad_shunt)([^A-Za-z0-9_]|$)"
+    cron_files = sorted({j.source.file for j in inv.housekeeping.cron_jobs
+                         if j.script and j.source and j.source.file.startswith("/")})
+    cron_dirs = sorted({c.rsplit("/", 1)[0] or "/" for c in cron_files})
     alias_files = sorted({a.table for a in inv.mta.aliases if a.domain is None
                           and a.table.startswith("/")})
     out: list[dict] = []
@@ -165,8 +183,12 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         + (["newaliases  # OpenSMTPD before 6.0 reads /etc/mail/aliases.db"]
            if release is not None and release.major < 6 else [])
         + [{"do": "append", "source": f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate",
-            "path": f"{MM_PREFIX}/Mailman/mm_cfg.py", "marker": "mm_cfg"}],
-        ["smtpd -n", "httpd -n"]))
+            "path": f"{MM_PREFIX}/Mailman/mm_cfg.py", "marker": "mm_cfg"}]
+        + ([{"do": "append", "source": NEWSYSLOG, "path": "/etc/newsyslog.conf",
+             "marker": "newsyslog"}] if inv.mailman else [])
+        + ([{"do": "put", "source": "files/new/etc/acme-client.conf",
+             "path": "/etc/acme-client.conf", "mode": "0644"}] if acme else []),
+        ["smtpd -n", "httpd -n"] + (["acme-client -n >/dev/null"] if acme else [])))
     out.append(_step(
         "new-services", "prepare", "new", "Enable and start httpd, slowcgi and smtpd",
         "Mailman itself starts only after the final sync.",
@@ -209,9 +231,15 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         "old-mailman-drain", "freeze", "old", "Drain Mailman's queues, then stop Mailman",
         "Queued posts and bounces are processed on the old host; queue files are never moved.",
         [f"while [ \"$(find {queues} -type f | wc -l)\" -gt 0 ]; do sleep 10; done",
-         "service mailman stop"],
+         "service mailman stop"]
+        # Mailman's cron jobs stop here: digests and reminders never go out from both hosts
+        + ([{"do": "comment", "paths": cron_files, "match": cron_re, "marker": "cron"},
+            "touch " + " ".join(q(d) for d in cron_dirs) + "  # cron rereads its tables"]
+           if cron_files else []),
         [f"test \"$(find {queues} -type f | wc -l)\" -eq 0"],
-        ["service mailman start"]))
+        ([{"do": "uncomment", "paths": cron_files, "marker": "cron"},
+          "touch " + " ".join(q(d) for d in cron_dirs)] if cron_files else [])
+        + ["service mailman start"]))
     out.append(_step(
         "final-sync", "freeze", "old", "Final sync, checked against the manifest",
         "Copies what changed since the pre-sync (by checksum) and sets owners and public "
@@ -223,9 +251,12 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         "fix_url, check_perms and the wrapper's group check (the package must be the smtpd "
         "flavour).",
         ["sh \"$PLAN/files/new/root/mailman-after-copy.sh\"", "rcctl enable mailman",
-         "rcctl start mailman"],
-        ["rcctl check mailman"],
-        ["rcctl stop mailman"]))
+         "rcctl start mailman"]
+        + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
+           if inv.mailman else []),
+        ["rcctl check mailman"]
+        + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []),
+        ([f"crontab -u {MM_USER} -r"] if inv.mailman else []) + ["rcctl stop mailman"]))
     first = inv.mta.routers[0] if inv.mta.routers else None
     forward_actions: list = []
     undo_forward: list = []
@@ -269,28 +300,34 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         ["# publish the records in dns/records.md now"] + planned,
         [],
         ["# publish the previous records again"]))
-    hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
-    web_checks = [f"curl -fsS -H {q('Host: ' + hosts[0])} "
-                  f"{q(f'http://[{new_addr}]/mailman/listinfo' if ':' in new_addr else f'http://{new_addr}/mailman/listinfo')}"
-                  f" | grep -q {q(names[0])}"] if hosts and names else []
+    if acme:
+        name = certificate_names(inv, target)[0]
+        renew = f"~ 3 * * * acme-client {name} && rcctl reload httpd && rcctl restart smtpd"
+        out.append(_step(
+            "new-acme", "switch", "new", "A Let's Encrypt certificate for every web name",
+            "acme-client's challenge needs DNS to name this host, so it runs now; it replaces "
+            "the self-signed certificate, and root's crontab renews it daily.",
+            [f"acme-client -v {q(name)} || [ $? -eq 2 ]  # 2: the certificate is still fresh",
+             "rcctl reload httpd", "rcctl restart smtpd",
+             f"crontab -l 2>/dev/null | grep -q {q('acme-client ' + name)} || "
+             f"{{ crontab -l 2>/dev/null; echo {q(renew)}; }} | crontab -"],
+            [f"openssl verify -CAfile /etc/ssl/cert.pem -untrusted "
+             f"{q(target.tls_certificate or '')} {q(target.tls_certificate or '')}"]))
     probes: list = [{"do": "smtp", "address": a, "port": 25, "timeout": 60, "interval": 5}
                     for a in target.ipv6 + target.ipv4]
-    if hosts:
-        base = f"http://[{new_addr}]" if ":" in new_addr else f"http://{new_addr}"
-        public = {ml.name for ml in inv.lists if ml.archive_private is False}
-        urls = {ml.name: ml.web_page_url for ml in inv.lists}
-        for name in names:
-            host = list_url_host(urls.get(name), hosts, hosts[0])  # the list's own web host
-            probes.append({"do": "http", "url": f"{base}/mailman/listinfo/{name}",
-                           "host_header": host, "expect": name, "timeout": 60,
-                           "interval": 5})
-            if name in public:
-                probes.append({"do": "http", "url": f"{base}/pipermail/{name}/",
-                               "host_header": host, "timeout": 60, "interval": 5})
+    urls, _ = old_urls(inv, target)
+    seen: set[tuple] = set()
+    for old in urls:
+        for probe in old.probes:
+            key = (probe["url"], probe.get("host_header"), probe.get("status", 200))
+            if key not in seen:
+                seen.add(key)
+                probes.append(probe)
     out.append(_step(
-        "post-checks", "verify", "local", "The new host answers: SMTP and every list's pages",
-        "From the machine running migrate: an SMTP greeting on each new address, each list's "
-        "listinfo page and each public archive's index.", probes))
+        "post-checks", "verify", "local", "The new host answers: SMTP and every old address",
+        "From the machine running migrate: an SMTP greeting on each new address, and every "
+        "web address the old host gave out (each list's listinfo, admin and archive pages, "
+        "the redirects it had) answers on the new host as the report says.", probes))
     out.append(_step(
         "verify", "verify", "new", "Mail and web work on the new host",
         "A request to the site list's -request address goes through smtpd, the wrapper, "
@@ -298,7 +335,7 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         ([f"echo help | mail -s help {q(_site_request(inv, domains))}"]
          if _site_request(inv, domains) else []) + ["sleep 60"],
         ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | grep -q .",
-         f"test -z \"$(ls {MM_VAR}/qfiles/shunt)\""] + web_checks))
+         f"test -z \"$(ls {MM_VAR}/qfiles/shunt)\""]))
     out.append(_step(
         "ttl-restore", "after", "dns", "Raise the TTLs again",
         "After two quiet days.", [f"# set the TTLs back to {target.normal_ttl} s"]))

@@ -237,6 +237,10 @@ def plan(
         "that host lists).")] = None,
     web_host: Annotated[Optional[str], typer.Option(
         "--web-host", help="Host name of Mailman's web pages (default: DEFAULT_URL_HOST).")] = None,
+    tls: Annotated[Optional[str], typer.Option(
+        "--tls", metavar="acme|none", help="HTTPS for the web pages: acme (acme-client gets "
+        "the certificate; HTTP redirects to HTTPS) or none (default: acme when the old host "
+        "served HTTPS).")] = None,
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="The plan directory to write (default: plan).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan summary as JSON.")] = False,
@@ -251,7 +255,8 @@ def plan(
         inv = _read_inventory(str(inventory))
         settings = read_target_file(str(target)) if target is not None else {}
         flags = {"openbsd": openbsd, "hostname": hostname, "ipv6": ipv6, "ipv4": ipv4,
-                 "smarthost": smarthost, "email_domains": email_domain, "web_host": web_host}
+                 "smarthost": smarthost, "email_domains": email_domain, "web_host": web_host,
+                 "tls": tls}
         tgt = resolve_target(inv, settings, flags, source=str(target or "flags"))
         result = build_plan(inv, tgt)
         out_dir = str(output or "plan")

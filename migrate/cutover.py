@@ -270,20 +270,50 @@ def _smtp_banner(address: str, port: int) -> str | None:
     return None
 
 
-def _http_check(url: str, host_header: str | None, expect: str | None) -> str | None:
-    import urllib.error
-    import urllib.request
-    request = urllib.request.Request(url, headers={"Host": host_header} if host_header else {})
+def _http_check(url: str, host_header: str | None, expect: str | None, status: int = 200,
+                location: str | None = None, verify: bool = True) -> str | None:
+    """GET ``url`` once (redirects are answers, not followed), sending ``host_header`` as the
+    Host (and, over HTTPS, as the TLS server name the certificate must match). None when the
+    answer has ``status`` and, for a 200, the body shows ``expect``; for a redirect, its
+    Location is ``location`` (or ends with it, when that is a path)."""
+    import http.client
+    import ssl
+    import urllib.parse
+    parts = urllib.parse.urlsplit(url)
+    address = parts.hostname or ""
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with urllib.request.urlopen(request, timeout=15) as resp:  # noqa: S310 - planned URL
+        if parts.scheme == "https":
+            context = ssl.create_default_context()
+            if not verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            name = host_header or address
+
+            class _Sni(http.client.HTTPSConnection):
+                def connect(self) -> None:  # the server name is the web host, not the address
+                    http.client.HTTPConnection.connect(self)
+                    self.sock = context.wrap_socket(self.sock, server_hostname=name)
+
+            conn: http.client.HTTPConnection = _Sni(address, parts.port or 443, timeout=15,
+                                                    context=context)
+        else:
+            conn = http.client.HTTPConnection(address, parts.port or 80, timeout=15)
+        try:
+            conn.request("GET", path, headers={"Host": host_header} if host_header else {})
+            resp = conn.getresponse()
             body = resp.read(1024 * 1024).decode("utf-8", "replace")
-            status = resp.status
-    except urllib.error.HTTPError as exc:
-        return f"{url} answers {exc.code}"
-    except (OSError, ValueError) as exc:
+            got, where = resp.status, resp.getheader("Location") or ""
+        finally:
+            conn.close()
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         return f"{url}: {exc}"
-    if status != 200:
-        return f"{url} answers {status}"
+    if got != status:
+        return f"{url} answers {got}" + (f" (to {where})" if where else "") + \
+            f", not {status}"
+    if location and not (where == location or (location.startswith("/")
+                                                and where.endswith(location))):
+        return f"{url} redirects to {where or 'nowhere'}, not {location}"
     if expect and expect not in body:
         return f"{url} does not show {expect!r}"
     return None
@@ -403,6 +433,23 @@ class Runner:
                 current = host.read(path)
                 if current is not None:
                     self._change(host, step, path, _without(current, action["marker"]))
+        elif do in ("comment", "uncomment"):
+            # comment out the lines matching ``match`` (and not already comments) with a
+            # marker, or take exactly those markers away again
+            prefix = f"#migrate:{action['marker']}# ".encode()
+            pattern = re.compile(action.get("match", "").encode())
+            for path in action["paths"]:
+                current = host.read(path)
+                if current is None:
+                    continue
+                lines = current.split(b"\n")
+                if do == "comment":
+                    lines = [prefix + line if pattern.search(line)
+                             and not line.lstrip().startswith(b"#") else line for line in lines]
+                else:
+                    lines = [line[len(prefix):] if line.startswith(prefix) else line
+                             for line in lines]
+                self._change(host, step, path, b"\n".join(lines))
         elif do == "upload":
             for name in action.get("hosts", []):
                 target = self.hosts[name]
@@ -417,9 +464,10 @@ class Runner:
             self._until(step, action, lambda: _smtp_banner(action["address"],
                                                            int(action.get("port", 25))))
         elif do == "http":
-            self._until(step, action, lambda: _http_check(action["url"],
-                                                          action.get("host_header"),
-                                                          action.get("expect")))
+            self._until(step, action, lambda: _http_check(
+                action["url"], action.get("host_header"), action.get("expect"),
+                int(action.get("status", 200)), action.get("location"),
+                bool(action.get("verify", True))))
         elif do == "dns":
             self._until(step, action, lambda: _dns_check(action))
         else:

@@ -17,12 +17,21 @@ from migrate.errors import Exit, MigrateError
 from migrate.model import Finding, Inventory, Origin, Severity, Source
 from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
+from migrate.parsers.apache import CONFIG_CANDIDATES as APACHE_CONFIGS
+from migrate.parsers.apache import parse_apache
 from migrate.parsers.base import Tree, TreeError
+from migrate.parsers.cron import SYSTEM_DIRS as CRON_DIRS
+from migrate.parsers.cron import SYSTEM_TABS as CRON_TABS
+from migrate.parsers.cron import USER_TABS as CRON_SPOOLS
+from migrate.parsers.cron import parse_cron
 from migrate.parsers.exim import parse_exim
 from migrate.parsers.exim_model import read_exim
 from migrate.parsers.mailman import LAYOUTS as mailman_layouts_table
 from migrate.parsers.mailman import read_mailman
 from migrate.parsers.pipermail import archive_paths, inspect_archive, mbox_size
+from migrate.parsers.newsyslog import DEFAULT_INCLUDES as NEWSYSLOG_INCLUDES
+from migrate.parsers.newsyslog import MAIN as NEWSYSLOG_CONF
+from migrate.parsers.newsyslog import parse_newsyslog
 from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
 from migrate.sources import LocalTree
 
@@ -51,7 +60,15 @@ def remote_spec() -> list[tuple[str, str, int]]:
         ("/etc/passwd", "content", 0), ("/etc/group", "content", 0),
         ("/etc/aliases", "content", 0), ("/etc/mail", "content", 2),
         ("/etc/mailman", "content", 1),
+        (NEWSYSLOG_CONF, "content", 0),
     ]
+    spec += [(path, "content", 0) for path in CRON_TABS]
+    spec += [(path, "content", 1) for path in CRON_SPOOLS + CRON_DIRS]
+    spec += [(os.path.dirname(p), "content", 1) for p in NEWSYSLOG_INCLUDES]
+    for config in APACHE_CONFIGS:
+        folder = os.path.dirname(config)
+        if (folder, "content", 3) not in spec:
+            spec.append((folder, "content", 3))
     for config in EXIM_CONFIGS:
         folder = os.path.dirname(config)
         if (folder, "content", 3) not in spec:
@@ -144,7 +161,30 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
     findings += mailman.findings
     if inv.mailman is not None:
         _inspect_archives(tree, inv, users, groups, inv.collected_at, progress)
+    _inspect_web(tree, inv)
+    _inspect_housekeeping(tree, inv)
     return inv
+
+
+def _inspect_web(tree: Tree, inv: Inventory) -> None:
+    apache = parse_apache(tree, inv.mailman.prefix if inv.mailman else None)
+    inv.web = apache.web
+    if inv.web is not None and apache.files:
+        inv.web.config_files = apache.files
+    inv.findings += apache.findings
+
+
+def _inspect_housekeeping(tree: Tree, inv: Inventory) -> None:
+    """Mailman's cron jobs and the rotation of its logs (only on a host with Mailman)."""
+    if inv.mailman is None:
+        return
+    cron = parse_cron(tree, inv.mailman.user or "mailman")
+    inv.housekeeping.cron_jobs = cron.jobs
+    inv.findings += cron.findings
+    rotation = parse_newsyslog(tree, inv.mailman.var_prefix)
+    inv.housekeeping.log_rotation = rotation.entries
+    inv.housekeeping.config_files = cron.files + rotation.files
+    inv.findings += rotation.findings
 
 
 def _inspect_archives(tree: Tree, inv: Inventory, users: dict[int, str],

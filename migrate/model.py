@@ -549,7 +549,7 @@ class LogRotation:
 
 @dataclass
 class Housekeeping:
-    cron_files: list[ConfigFile] = field(default_factory=list)
+    config_files: list[ConfigFile] = field(default_factory=list)  # crontabs, newsyslog.conf
     cron_jobs: list[CronJob] = field(default_factory=list)  # Mailman's, from every crontab
     log_rotation: list[LogRotation] = field(default_factory=list)  # entries for Mailman's logs
 
@@ -600,3 +600,6 @@ class Target:
     normal_ttl: int = 86400  # seconds, restored after the move
     tls_certificate: str | None = None  # on the new host; default /etc/ssl/HOST.fullchain.pem
     tls_key: str | None = None  # on the new host; default /etc/ssl/private/HOST.key
+    # "acme": acme-client gets the certificate, httpd serves HTTPS and redirects HTTP to it;
+    # "none": HTTP only. Default: "acme" when the old web server served HTTPS for the lists.
+    tls: str | None = None

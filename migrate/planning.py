@@ -21,10 +21,13 @@ from typing import Any
 import yaml
 
 from migrate import codec
+from migrate.emitters.acme_client import emit_acme_client
 from migrate.emitters.aliases import emit_aliases
 from migrate.emitters.common import Emitted, is_domain
 from migrate.emitters.dns_plan import emit_dns
+from migrate.emitters.crontab import emit_crontab
 from migrate.emitters.httpd_conf import emit_httpd_conf
+from migrate.emitters.newsyslog import emit_newsyslog
 from migrate.emitters.mailman_cfg import emit_mailman
 from migrate.emitters.old_host import emit_old_host
 from migrate.emitters.parity import emit_parity
@@ -35,11 +38,13 @@ from migrate.emitters.release import NEWEST_STABLE, Release
 from migrate.emitters.report import emit_report
 from migrate.emitters.smtpd_conf import emit_smtpd_conf
 from migrate.emitters.virtual_table import emit_virtual
+from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
-EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_rc_conf_local,
-            emit_mailman, emit_rsync, emit_old_host, emit_dns, emit_parity, emit_runbook)
+EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
+            emit_rc_conf_local, emit_mailman, emit_crontab, emit_newsyslog, emit_rsync,
+            emit_old_host, emit_dns, emit_parity, emit_web_urls, emit_runbook)
 PLAN_FILE = "plan.yaml"
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
@@ -97,6 +102,18 @@ def default_email_domains(inv: Inventory) -> list[str]:
     return sorted(found)
 
 
+def old_web_tls(inv: Inventory, web_host: str | None) -> bool:
+    """Whether the old web server answered HTTPS for Mailman's pages: a TLS virtual host
+    named as the web host (or as one of Mailman's virtual URL hosts)."""
+    if inv.web is None:
+        return False
+    names = {web_host} if web_host else set()
+    settings = inv.mailman.settings if inv.mailman else None
+    names |= {vh.url_host for vh in settings.virtual_hosts} if settings else set()
+    return any(vh.tls and ({vh.server_name, *vh.server_aliases} & names)
+               for vh in inv.web.virtual_hosts)
+
+
 def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, Any],
                    source: str = "target settings") -> Target:
     """Flags over ``settings`` over defaults from the inventory; one clear error when a
@@ -122,7 +139,12 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
         merged["web_host"] = url_host or merged["hostname"]
     if "old_ipv4" not in merged:
         merged["old_ipv4"] = [a.address for a in inv.host.addresses_v4]
-    if inv.mta.tls and "tls_certificate" not in merged:
+    if not merged.get("tls"):
+        merged["tls"] = "acme" if old_web_tls(inv, merged["web_host"]) else "none"
+    if merged["tls"] not in ("acme", "none"):
+        raise MigrateError(f"{source}: tls must be acme or none, not {merged['tls']!r}",
+                           code=Exit.USAGE, hint="give --tls acme or --tls none")
+    if (inv.mta.tls or merged["tls"] == "acme") and "tls_certificate" not in merged:
         host = merged["hostname"]
         merged["tls_certificate"] = f"/etc/ssl/{host}.fullchain.pem"  # acme-client's layout
         merged.setdefault("tls_key", f"/etc/ssl/private/{host}.key")

@@ -161,7 +161,7 @@ def test_error_findings_exit_1(tree_factory, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["inspect"], "give --root DIR or --host USER@HOST"),
-    (["inspect", "--host", "root@"], "give the old host as USER@HOST"),
+    (["inspect", "--host", "root@"], "give the host as USER@HOST"),
     (["inspect", "--host", "root@127.0.0.1", "--accept-host-key", "MD5:aa"], "SHA256"),
 ])
 def test_usage_and_unbuilt_verbs_exit_2(args, message):

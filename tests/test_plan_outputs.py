@@ -140,7 +140,7 @@ def test_runbook_steps_are_ordered_and_every_command_parses(netsight):
         assert s["host"] in ("old", "new", "dns", "local")
         for a in s["actions"] + s["rollback"]:
             assert a["do"] in ("run", "put", "append", "insert", "unmark", "wait", "note",
-                               "upload", "smtp", "http", "dns"), a
+                               "comment", "uncomment", "upload", "smtp", "http", "dns"), a
     runbook = plan.files["runbook.md"]
     for s in steps:
         assert f"### {s['id']}: " in runbook

@@ -1,0 +1,1005 @@
+"""Apache httpd's configuration (2.2 and 2.4, laid out as FreeBSD's ports install them): the
+virtual hosts and the URL mappings that serve Mailman 2.1's pages and pipermail archives.
+
+The main file is the first of ``CONFIG_CANDIDATES`` that exists. It is read the way Apache's own
+reader (``server/util.c``, ``server/config.c``) reads it, without running anything:
+
+* one directive per line; a backslash as the very last character of a line joins the next line
+  to it (a comment line too, as in Apache); a line whose first non-blank character is ``#`` is
+  a comment (a ``#`` later in a line is an ordinary character); directive and section names are
+  case-insensitive;
+* arguments are split at white space; an argument that starts with ``"`` or ``'`` runs to the
+  matching quote (``\\"`` inside it is a quote, ``\\\\`` a backslash). An unterminated quote runs
+  to the end of the line: Apache accepts that, it is reported here;
+* ``${NAME}`` is replaced by the value of an earlier ``Define NAME value``;
+* sections ``<Name args>`` ... ``</Name>`` nest and must be closed in the file that opens them.
+  The conditional sections (``<IfModule>``, ``<IfDefine>``, ``<IfVersion>``, ...) are taken as
+  true: the old host's modules and ``-D`` flags are not known. ``<Macro>`` bodies are templates
+  that only ``Use`` expands; they are skipped and reported;
+* ``Include`` and ``IncludeOptional`` read files in place, relative to the ``ServerRoot`` in force
+  at that line (default ``/usr/local`` for the ports' files under ``/usr/local/etc``).
+  Wildcards (``*``, ``?``, ``[...]``) work in any path component, as in Apache 2.4; matches are
+  taken in name order, a name starting with a dot only when the pattern does, and a directory
+  stands for every file below it. A missing file, or a wildcard that matches nothing, is a
+  warning for ``Include`` (Apache 2.4 refuses to start) and nothing for ``IncludeOptional``;
+  include loops are reported and cut.
+
+Broken structure (an unclosed section, a closing tag without its opening one, a section line
+without ``>``) is a finding; the directives around it are still read, inside the sections that
+are open at that point.
+
+What goes into ``Web``: the version (from the folder, else from 2.4-only or 2.2-only access
+syntax), ``ServerRoot``, the main ``ServerName`` (port and scheme removed), the ``Listen``
+directives as written, every ``<VirtualHost>`` (names, addresses as written, TLS files), the
+``ScriptAlias``/``Alias`` mappings of Mailman's CGI folder, public archive and icons, the
+``<Directory>`` blocks over Mailman's folders with their ``Options``, and the ``Redirect*`` and
+``RewriteRule`` lines that touch Mailman's URLs, each with a finding giving the OpenBSD
+httpd.conf(5) equivalent where there is one.
+
+Left out: access control (``Require``, ``Order``/``Allow``), authentication, ``<Location>``
+and ``<Files>`` options, ``AliasMatch``/``ScriptAliasMatch`` (reported when they name Mailman's
+folders, not mapped), ``.htaccess`` files, modules' own files (``TypesConfig``), and the
+evaluation of conditional sections.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from migrate.model import (
+    ConfigFile, Finding, Severity, Source, Web, WebAlias, WebDirectory, WebVirtualHost,
+)
+from migrate.parsers.base import Tree, TreeError, read_text
+
+#: Where Apache's main configuration file is looked for, in order.
+CONFIG_CANDIDATES = (
+    "/usr/local/etc/apache24/httpd.conf",
+    "/usr/local/etc/apache22/httpd.conf",
+    "/usr/local/etc/apache2/httpd.conf",
+    "/usr/local/etc/apache/httpd.conf",
+    "/etc/apache2/apache2.conf",
+    "/etc/httpd/conf/httpd.conf",
+)
+_VERSION_FOLDERS = {"apache24": "2.4", "apache22": "2.2"}
+_MAX_INCLUDE_DEPTH = 32
+_CONDITIONAL = {"ifmodule", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection"}
+_SPACE = " \t\n\v\f\r"  # apr_isspace: ASCII white space only
+_WILDCARD = re.compile(r"[*?\[]")
+_DEFINE_REF = re.compile(r"\$\{([A-Za-z0-9_:.-]+)\}")
+_MAILMAN_URL = re.compile(r"mailman|pipermail|listinfo", re.IGNORECASE)
+#: ``Require`` arguments that exist only in Apache 2.4 (2.2 had ``user``, ``group``, ``valid-user``).
+_REQUIRE_24 = {"all", "ip", "host", "env", "method", "expr", "local", "forward-dns"}
+_REDIRECT_DIRECTIVES = {"redirect", "redirectmatch", "redirectpermanent", "redirecttemp"}
+_REDIRECT_WORDS = {"permanent": 301, "temp": 302, "seeother": 303, "gone": 410}
+_HTTPD_MACROS = {"HTTP_HOST", "REQUEST_URI", "QUERY_STRING", "SERVER_NAME", "DOCUMENT_URI",
+                 "REMOTE_ADDR", "SERVER_ADDR", "SERVER_PORT"}
+_REWRITE_FLAGS_OK = {"l", "last", "end", "r", "redirect", "ne", "noescape", "f", "forbidden",
+                     "g", "gone"}
+_HTTPD_MAN = "OpenBSD httpd.conf(5)"
+
+
+@dataclass
+class ApacheResult:
+    web: Web | None = None
+    findings: list[Finding] = field(default_factory=list)
+    files: list[ConfigFile] = field(default_factory=list)  # the main file and every include
+
+
+@dataclass(eq=False)
+class Section:
+    """An opened ``<Name args>`` section (compared by identity: each opening is its own)."""
+
+    name: str  # lower case, without the angle bracket: "virtualhost", "directory"
+    args: list[str]
+    source: Source
+
+    def label(self) -> str:
+        """The opening tag as Apache users know it, e.g. ``<VirtualHost *:80>``."""
+        tag = _SECTION_NAMES.get(self.name, self.name)
+        return f"<{tag} {' '.join(self.args)}>" if self.args else f"<{tag}>"
+
+
+_SECTION_NAMES = {
+    "virtualhost": "VirtualHost", "directory": "Directory", "directorymatch": "DirectoryMatch",
+    "location": "Location", "locationmatch": "LocationMatch", "files": "Files",
+    "filesmatch": "FilesMatch", "ifmodule": "IfModule", "ifdefine": "IfDefine",
+    "ifversion": "IfVersion", "macro": "Macro", "limit": "Limit", "limitexcept": "LimitExcept",
+}
+
+
+@dataclass
+class Directive:
+    """One directive as read: name in lower case, arguments unquoted, the text as written."""
+
+    name: str
+    args: list[str]
+    text: str  # the logical line, continuation lines joined, stripped
+    source: Source
+    sections: tuple[Section, ...] = ()  # the enclosing sections, outermost first
+
+    @property
+    def vhost(self) -> Section | None:
+        return next((s for s in self.sections if s.name == "virtualhost"), None)
+
+    @property
+    def scope(self) -> Section | None:
+        """The innermost section that is not a conditional one (None: server level)."""
+        return next((s for s in reversed(self.sections) if s.name not in _CONDITIONAL), None)
+
+
+# --- reading: lines, words, sections, includes ---------------------------------------------------
+
+
+def logical_lines(lines: list[str]) -> list[tuple[int, str]]:
+    """Join backslash-continued lines: (number of the first physical line, joined text).
+
+    As Apache's ``ap_cfg_getline``: the backslash must be the line's very last character; it is
+    removed and the next line appended as it stands (its leading blanks kept).
+    """
+    out: list[tuple[int, str]] = []
+    i = 0
+    while i < len(lines):
+        start = i + 1
+        text = lines[i]
+        i += 1
+        while text.endswith("\\") and i < len(lines):
+            text = text[:-1] + lines[i]
+            i += 1
+        out.append((start, text))
+    return out
+
+
+def split_words(text: str) -> tuple[list[str], bool]:
+    """Split arguments as Apache's ``ap_getword_conf`` does; the flag says a quote was left open."""
+    words: list[str] = []
+    open_quote = False
+    i = 0
+    n = len(text)
+    while True:
+        while i < n and text[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return words, open_quote
+        quote = text[i]
+        if quote in "\"'":
+            j = i + 1
+            chars: list[str] = []
+            while j < n and text[j] != quote:
+                if text[j] == "\\" and j + 1 < n and text[j + 1] in (quote, "\\"):
+                    j += 1
+                chars.append(text[j])
+                j += 1
+            if j >= n:
+                open_quote = True
+            words.append("".join(chars))
+            i = j + 1
+        else:
+            j = i
+            while j < n and text[j] not in _SPACE:
+                j += 1
+            words.append(re.sub(r"\\\\", r"\\", text[i:j]))
+            i = j
+
+
+class _Reader:
+    """Reads the main file and its includes, in Apache's order, into a flat list of directives."""
+
+    def __init__(self, tree: Tree, server_root: str) -> None:
+        self.tree = tree
+        self.server_root = server_root
+        self.directives: list[Directive] = []
+        self.sections: list[Section] = []  # every section opened, in order
+        self.findings: list[Finding] = []
+        self.files: list[ConfigFile] = []
+        self.defines: dict[str, str] = {}
+        self._stack: list[str] = []  # the files being read, outermost first (include loops)
+
+    # file system access that never raises
+    def _is_dir(self, path: str) -> bool:
+        try:
+            return self.tree.is_dir(path)
+        except (TreeError, OSError):
+            return False
+
+    def _exists(self, path: str) -> bool:
+        try:
+            return self.tree.exists(path)
+        except (TreeError, OSError):
+            return False
+
+    def _list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(self.tree.list_dir(path))
+        except (TreeError, OSError):
+            return []
+
+    def _resolve(self, path: str) -> str:
+        try:
+            return self.tree.resolve(path)
+        except (TreeError, OSError):
+            return path
+
+    def read_file(self, path: str, parents: tuple[Section, ...], via: Source | None) -> None:
+        real = self._resolve(path)
+        if real in self._stack:
+            chain = " -> ".join([*self._stack[self._stack.index(real):], real])
+            self.findings.append(Finding(
+                "apache.include-cycle", Severity.WARNING,
+                f"include loop: {chain}; not read again",
+                "Apache would recurse until its nesting limit and refuse to start; remove the "
+                "Include that points back.", via or Source(path, 1)))
+            return
+        if len(self._stack) >= _MAX_INCLUDE_DEPTH:
+            self.findings.append(Finding(
+                "apache.include-cycle", Severity.WARNING,
+                f"includes nested more than {_MAX_INCLUDE_DEPTH} deep at {path}; not read",
+                "Check the Include lines for a loop through symlinks or directories.",
+                via or Source(path, 1)))
+            return
+        tf = read_text(self.tree, path, "apache", required=via is None)
+        self.findings.extend(tf.findings)
+        if tf.text is None and tf.config is None and not tf.findings and via is not None:
+            self.findings.append(Finding(
+                "apache.include-missing", Severity.WARNING, f"included file {path} is missing",
+                "Copy the file from the old host (Apache refuses to start without it).", via))
+        if tf.config and all(f.path != tf.config.path for f in self.files):
+            self.files.append(tf.config)
+        if tf.text is None:
+            return
+        self._stack.append(real)
+        try:
+            self._read_lines(tf.path, tf.lines(), parents)
+        finally:
+            self._stack.pop()
+
+    def _read_lines(self, file: str, lines: list[str], parents: tuple[Section, ...]) -> None:
+        opened: list[Section] = []  # sections opened in this file
+        macro: Section | None = None  # inside a <Macro> body: skip up to its end
+        macro_depth = 0
+        for number, raw in logical_lines(lines):
+            text = raw.strip(_SPACE)
+            if not text or text.startswith("#"):
+                continue
+            source = Source(file, number)
+            text = self._substitute(text)
+            words, open_quote = split_words(text)
+            if not words:
+                continue
+            first = words[0]
+            if macro is not None:
+                if first.lower().rstrip(">") == "<macro":
+                    macro_depth += 1
+                elif first.lower().rstrip(">") == "</macro":
+                    macro_depth -= 1
+                    if macro_depth == 0:
+                        macro = None
+                continue
+            if open_quote:
+                self.findings.append(Finding(
+                    "apache.syntax", Severity.WARNING,
+                    f"unterminated quote in {first}: the argument runs to the end of the line",
+                    "Close the quote; Apache takes the rest of the line as the argument, which "
+                    "is rarely what was meant.", source))
+            if first.startswith("</"):
+                self._close(first, source, opened)
+                continue
+            if first.startswith("<") and len(first) > 1:
+                section = self._open(text, source, parents + tuple(opened))
+                if section is None:
+                    continue
+                if section.name == "macro":
+                    macro, macro_depth = section, 1
+                    self.findings.append(Finding(
+                        "apache.macro", Severity.WARNING,
+                        f"{section.label()} is a mod_macro template; its body is not read",
+                        "Expand the Use lines by hand (apachectl -D DUMP_CONFIG on the old host "
+                        "shows the result) if the macro defines Mailman's virtual hosts.",
+                        source))
+                    continue
+                opened.append(section)
+                continue
+            directive = Directive(first.lower(), words[1:], text, source,
+                                  parents + tuple(opened))
+            self.directives.append(directive)
+            self._apply(directive)
+        for section in opened:
+            self.findings.append(Finding(
+                "apache.syntax", Severity.WARNING,
+                f"{section.label()} is never closed in {file}",
+                "Apache refuses to start with a section left open (\"was not closed\"); the "
+                "directives after it were read as inside it. Check that the copy is complete.",
+                section.source))
+        if macro is not None:
+            self.findings.append(Finding(
+                "apache.syntax", Severity.WARNING, f"{macro.label()} is never closed in {file}",
+                "Apache refuses to start with a section left open; the rest of the file was "
+                "skipped as the macro's body.", macro.source))
+
+    def _substitute(self, text: str) -> str:
+        if "${" not in text or not self.defines:
+            return text
+        return _DEFINE_REF.sub(lambda m: self.defines.get(m.group(1), m.group(0)), text)
+
+    def _open(self, text: str, source: Source, enclosing: tuple[Section, ...]) -> Section | None:
+        head = re.match(r"<([^\s>]+)", text)
+        if head is None:
+            self.findings.append(Finding(
+                "apache.syntax", Severity.WARNING, f"cannot read {text[:60]!r}: no section name",
+                "Apache refuses to start with this line; fix or remove it.", source))
+            return None
+        name = head.group(1).lower()
+        rest = text[head.end():]
+        end = rest.rfind(">")
+        if end < 0:
+            self.findings.append(Finding(
+                "apache.syntax", Severity.WARNING,
+                f"<{_SECTION_NAMES.get(name, name)}> section line has no closing '>'",
+                "Apache refuses to start with this line (\"directive missing closing '>'\"); "
+                "it is read as if the '>' were at the end.", source))
+            end = len(rest)
+        args, _ = split_words(rest[:end])
+        section = Section(name, args, source)
+        if name == "virtualhost":
+            outer = next((s for s in enclosing if s.name not in _CONDITIONAL), None)
+            if outer is not None:
+                self.findings.append(Finding(
+                    "apache.syntax", Severity.WARNING,
+                    f"<VirtualHost> inside {outer.label()} (line {outer.source.line})",
+                    "Apache refuses to start (\"<VirtualHost> cannot occur within ... "
+                    "section\"); close the outer section first.", source))
+        self.sections.append(section)
+        return section
+
+    def _close(self, word: str, source: Source, opened: list[Section]) -> None:
+        name = word[2:].rstrip(">").lower()
+        tag = _SECTION_NAMES.get(name, name)
+        if not word.endswith(">"):
+            self.findings.append(Finding(
+                "apache.syntax", Severity.WARNING, f"</{tag} has no closing '>'",
+                "Apache refuses to start with this line; it is read as </" + tag + ">.", source))
+        if opened and opened[-1].name == name:
+            opened.pop()
+            return
+        match = next((i for i in range(len(opened) - 1, -1, -1) if opened[i].name == name), None)
+        if match is None:
+            self.findings.append(Finding(
+                "apache.syntax", Severity.WARNING,
+                f"</{tag}> without a matching <{tag}> in this file; ignored",
+                f"Apache refuses to start (\"</{tag}> without matching <{tag}> section\"); "
+                "remove the line or restore the opening tag.", source))
+            return
+        inner = opened[-1]
+        self.findings.append(Finding(
+            "apache.syntax", Severity.WARNING,
+            f"</{tag}> while {inner.label()} (line {inner.source.line}) is still open",
+            f"Apache refuses to start (\"Expected </{_SECTION_NAMES.get(inner.name, inner.name)}>"
+            f" but saw </{tag}>\"); both sections are taken as closed here.", source))
+        del opened[match:]
+
+    def _apply(self, d: Directive) -> None:
+        """Directives that change how the rest is read: ServerRoot, Define, Include."""
+        if d.name == "serverroot" and d.args:
+            self.server_root = posixpath.normpath(d.args[0]) if d.args[0] else self.server_root
+        elif d.name == "define" and d.args:
+            self.defines[d.args[0]] = d.args[1] if len(d.args) > 1 else ""
+        elif d.name == "undefine" and d.args:
+            self.defines.pop(d.args[0], None)
+        elif d.name in ("include", "includeoptional"):
+            self._include(d, optional=d.name == "includeoptional")
+
+    def _include(self, d: Directive, optional: bool) -> None:
+        if not d.args or not d.args[0]:
+            self.findings.append(Finding(
+                "apache.syntax", Severity.WARNING, f"{d.text!r} names no file",
+                "Apache refuses to start; give the file to include.", d.source))
+            return
+        pattern = d.args[0]
+        path = pattern if pattern.startswith("/") else posixpath.join(self.server_root, pattern)
+        path = posixpath.normpath(path)
+        paths, problem = self._expand(path)
+        if problem and not optional:
+            self.findings.append(Finding(
+                "apache.include-missing", Severity.WARNING,
+                f"Include {pattern}: {problem}",
+                "Apache refuses to start when an Include finds nothing (IncludeOptional does "
+                "not): copy the file from the old host, or check the ServerRoot "
+                f"({self.server_root}) it is relative to.", d.source))
+        for file in paths:
+            self.read_file(file, d.sections, d.source)
+
+    def _expand(self, path: str) -> tuple[list[str], str | None]:
+        """The files an include path names, in Apache's order, or the reason it names none."""
+        bases = ["/"]
+        parts = [p for p in path.split("/") if p]
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if not _WILDCARD.search(part):
+                bases = [posixpath.join(b, part) for b in bases]
+                continue
+            matched: list[str] = []
+            for base in bases:
+                for name in self._list_dir(base):
+                    if name.startswith(".") and not part.startswith("."):
+                        continue
+                    if fnmatch.fnmatchcase(name, part):
+                        full = posixpath.join(base, name)
+                        if last or self._is_dir(full):
+                            matched.append(full)
+            if not matched:
+                return [], f"no match for the wildcard {part!r} in {', '.join(bases)}"
+            bases = sorted(matched)
+        files: list[str] = []
+        for base in bases:
+            if self._is_dir(base):
+                files.extend(self._walk(base, 0))
+            elif self._exists(base):
+                files.append(base)
+            else:
+                return files, f"{base} does not exist"
+        return files, None
+
+    def _walk(self, folder: str, depth: int) -> list[str]:
+        """Every file below a folder, sorted by full path (Apache includes a folder so)."""
+        if depth > _MAX_INCLUDE_DEPTH:
+            return []
+        out: list[str] = []
+        for name in self._list_dir(folder):
+            full = posixpath.join(folder, name)
+            out.extend(self._walk(full, depth + 1) if self._is_dir(full) else [full])
+        return out
+
+
+# --- the Web inventory from the directives --------------------------------------------------------
+
+
+def _strip_port(name: str) -> str:
+    """``ServerName [scheme://]host[:port]`` without scheme and port (``[v6]`` kept)."""
+    name = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", name)
+    if name.startswith("["):
+        return name[:name.index("]") + 1] if "]" in name else name
+    return name.split(":", 1)[0]
+
+
+def _norm(path: str) -> str:
+    return posixpath.normpath(path) if path.startswith("/") else path.rstrip("/")
+
+
+def _under(path: str, folder: str | None) -> bool:
+    if not folder or not path.startswith("/"):
+        return False
+    path, folder = _norm(path), _norm(folder)
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _url_parts(url: str) -> list[str]:
+    return [p for p in url.split("/") if p]
+
+
+def detect_prefix(directives: list[Directive]) -> str | None:
+    """Mailman's prefix from the ScriptAlias of its CGI folder: the folder above ``cgi-bin``."""
+    for d in directives:
+        if d.name != "scriptalias" or len(d.args) < 2:
+            continue
+        url, target = d.args[0], d.args[1]
+        if "mailman" in [p.lower() for p in _url_parts(url)] or "mailman" in target.lower():
+            folder = _norm(target)
+            if posixpath.basename(folder) == "cgi-bin":
+                return posixpath.dirname(folder)
+    return None
+
+
+def _version(config: str, directives: list[Directive]) -> str | None:
+    for part in config.split("/"):
+        if part in _VERSION_FOLDERS:
+            return _VERSION_FOLDERS[part]
+    hint_24 = hint_22 = False
+    for d in directives:
+        if d.name == "require" and d.args and d.args[0].lower() in _REQUIRE_24:
+            hint_24 = True
+        elif d.name == "includeoptional":
+            hint_24 = True
+        elif d.name in ("order", "namevirtualhost") or (
+                d.name in ("allow", "deny") and d.args and d.args[0].lower() == "from"):
+            hint_22 = True
+    return "2.4" if hint_24 else "2.2" if hint_22 else None
+
+
+def default_server_root(config: str) -> str:
+    """Where relative paths start before any ServerRoot line: ``/usr/local`` for the ports,
+    else the folder of the file (its parent when that folder is ``conf``)."""
+    if config.startswith("/usr/local/etc/"):
+        return "/usr/local"
+    folder = posixpath.dirname(config)
+    return posixpath.dirname(folder) if posixpath.basename(folder) == "conf" else folder
+
+
+class _Builder:
+    """Turns the directives into ``Web``: servers first, then Mailman's mappings and rewrites."""
+
+    def __init__(self, reader: _Reader, web: Web, prefix: str | None) -> None:
+        self.reader = reader
+        self.web = web
+        self.prefix = _norm(prefix) if prefix else None
+        self.findings: list[Finding] = []
+        self.vhosts: dict[Section, WebVirtualHost] = {}
+        self.rewrite_on: dict[Section | None, bool] = {}
+
+    def build(self) -> None:
+        for section in self.reader.sections:
+            if section.name == "virtualhost":
+                vhost = WebVirtualHost(listen=list(section.args), source=section.source)
+                self.vhosts[section] = vhost
+                self.web.virtual_hosts.append(vhost)
+        ssl_engine: dict[Section, bool] = {}
+        for d in self.reader.directives:
+            vsec = d.vhost
+            vhost = self.vhosts.get(vsec) if vsec else None
+            at_server = d.scope is vsec  # not inside <Directory>, <Location>, ...
+            arg = d.args[0] if d.args else None
+            if d.name == "serverroot" and arg:
+                self.web.server_root = arg
+            elif d.name == "listen" and d.args and vhost is None:
+                self.web.listen.append(" ".join(d.args))
+            elif d.name == "servername" and arg and at_server:
+                if vhost is None:
+                    self.web.server_name = _strip_port(arg)
+                else:
+                    vhost.server_name = _strip_port(arg)
+            elif d.name == "serveralias" and vhost is not None and at_server:
+                vhost.server_aliases.extend(d.args)
+            elif d.name == "rewriteengine" and arg and at_server:
+                self.rewrite_on[vsec] = arg.lower() == "on"
+            elif vhost is not None and vsec is not None and arg is not None:
+                if d.name == "sslengine":
+                    ssl_engine[vsec] = arg.lower() == "on"
+                elif d.name == "sslcertificatefile":
+                    vhost.certificate = arg
+                elif d.name == "sslcertificatekeyfile":
+                    vhost.private_key = arg
+                elif d.name == "sslcertificatechainfile":
+                    vhost.certificate_chain = arg
+        for section, vhost in self.vhosts.items():
+            on_443 = any(a.endswith(":443") for a in vhost.listen)
+            vhost.tls = ssl_engine.get(section, False) or (on_443 and bool(vhost.certificate))
+        if self.prefix is None:
+            self.prefix = detect_prefix(self.reader.directives)
+        self._aliases()
+        self._directories()
+        self._redirects()
+
+    # -- aliases
+
+    def _where(self, d: Directive) -> str:
+        vsec = d.vhost
+        vhost = self.vhosts.get(vsec) if vsec else None
+        if vsec is None or vhost is None:
+            return "main server"
+        name = f" {vhost.server_name}" if vhost.server_name else ""
+        return f"{vsec.label()}{name}"
+
+    def _kind_of(self, kind: str, url: str, target: str) -> str | None:
+        """Which of Mailman's mappings an alias is ("script", "pipermail", "icons") or None."""
+        parts = [p.lower() for p in _url_parts(url)]
+        folder = _norm(target)
+        if kind == "script_alias":
+            if "mailman" in parts or (_under(folder, self.prefix) and "cgi-bin" in folder):
+                return "script"
+            return None
+        if folder.endswith("archives/public") or parts == ["pipermail"]:
+            return "pipermail"
+        if _under(folder, self.prefix) and posixpath.basename(folder) == "icons":
+            return "icons"
+        if parts == ["icons"] and "mailman" in folder.lower():
+            return "icons"
+        return None
+
+    def _aliases(self) -> None:
+        found: dict[str, list[tuple[WebAlias, Directive]]] = {}
+        for d in self.reader.directives:
+            if d.name in ("scriptaliasmatch", "aliasmatch") and len(d.args) >= 2:
+                if _MAILMAN_URL.search(" ".join(d.args)) or _under(d.args[1], self.prefix):
+                    self.findings.append(Finding(
+                        "apache.alias-match", Severity.WARNING,
+                        f"{d.text} ({self._where(d)}) maps Mailman's URLs by a pattern",
+                        "Not read into the inventory: write the matching OpenBSD httpd "
+                        "location (location match with root/strip) by hand.", d.source))
+                continue
+            if d.name not in ("scriptalias", "alias") or not d.args:
+                continue
+            if len(d.args) >= 2:
+                url, target = d.args[0], d.args[1]
+            elif d.scope is not None and d.scope.name == "location" and d.scope.args:
+                url, target = d.scope.args[0], d.args[0]  # Alias inside <Location> (2.4)
+            else:
+                continue
+            kind = "script_alias" if d.name == "scriptalias" else "alias"
+            which = self._kind_of(kind, url, target)
+            if which is None:
+                continue
+            alias = WebAlias(kind, url, target, source=d.source)
+            vsec = d.vhost
+            if vsec is not None and vsec in self.vhosts:
+                self.vhosts[vsec].aliases.append(alias)
+            found.setdefault(which, []).append((alias, d))
+        for which, candidates in found.items():
+            # The main server's mapping is the one every virtual host inherits: prefer it.
+            chosen, _ = min(candidates, key=lambda c: c[1].vhost is not None)
+            setattr(self.web, f"{which}_alias", chosen)
+            for alias, d in candidates:
+                if _norm(alias.target) != _norm(chosen.target):
+                    self.findings.append(Finding(
+                        "apache.alias-differs", Severity.WARNING,
+                        f"{d.text} ({self._where(d)}) maps {alias.url_path} to {alias.target}, "
+                        f"but {chosen.source} maps {chosen.url_path} to {chosen.target}",
+                        "Mailman's URLs lead to different folders depending on the virtual "
+                        "host; decide which one the new host serves.", d.source))
+
+    def _directories(self) -> None:
+        roots = [self.prefix] if self.prefix else []
+        for alias in (self.web.script_alias, self.web.pipermail_alias, self.web.icons_alias):
+            if alias is not None:
+                roots.append(alias.target)
+        for v in self.vhosts.values():
+            roots.extend(a.target for a in v.aliases if a.kind in ("alias", "script_alias"))
+        options: dict[Section, list[str]] = {}
+        for d in self.reader.directives:
+            if d.name == "options" and d.scope is not None and d.scope.name == "directory":
+                options.setdefault(d.scope, []).extend(d.args)
+        for section in self.reader.sections:
+            if section.name != "directory" or not section.args or section.args[0] == "~":
+                continue
+            path = section.args[0]
+            if any(_under(path, root) for root in roots):
+                self.web.directories.append(
+                    WebDirectory(path, options.get(section, []), section.source))
+
+    # -- redirects and rewrites
+
+    def _redirects(self) -> None:
+        conditions: dict[tuple[Section, ...], list[Directive]] = {}
+        for d in self.reader.directives:
+            if d.name == "rewritecond":
+                conditions.setdefault(d.sections, []).append(d)
+                continue
+            if d.name == "rewriterule":
+                conds = conditions.pop(d.sections, [])
+                self._rewrite(d, conds)
+            elif d.name in _REDIRECT_DIRECTIVES:
+                self._redirect(d)
+
+    def _scheme(self, d: Directive) -> str:
+        vsec = d.vhost
+        return "https" if vsec is not None and vsec in self.vhosts and self.vhosts[vsec].tls \
+            else "http"
+
+    def _record(self, d: Directive, alias: WebAlias) -> None:
+        vsec = d.vhost
+        if vsec is not None and vsec in self.vhosts:
+            self.vhosts[vsec].aliases.append(alias)
+        else:
+            self.web.redirects.append(alias)
+
+    def _redirect(self, d: Directive) -> None:
+        args = list(d.args)
+        status: str | None = None
+        if d.name == "redirectpermanent":
+            status = "permanent"
+        elif d.name == "redirecttemp":
+            status = "temp"
+        elif args and (args[0].lower() in _REDIRECT_WORDS or args[0].isdigit()):
+            status = args.pop(0)
+        if len(args) == 1 and d.scope is not None and d.scope.name == "location" and \
+                d.scope.args and d.name != "redirectmatch" and not _is_gone(status):
+            args.insert(0, d.scope.args[0])  # Redirect URL inside <Location /path>
+        if not args:
+            return
+        url, target = args[0], (args[1] if len(args) > 1 else "")
+        if not _MAILMAN_URL.search(f"{url} {target}"):
+            return
+        kind = "redirect_match" if d.name == "redirectmatch" else "redirect"
+        self._record(d, WebAlias(kind, url, target, status, d.text, d.source))
+        code = _redirect_code(status)
+        if kind == "redirect":
+            equivalent, why = _httpd_redirect(url, target, code, self._scheme(d))
+        else:
+            equivalent, why = _httpd_redirect_match(url, target, code, self._scheme(d))
+        self._report(d, "apache.redirect", equivalent, why)
+
+    def _rewrite(self, d: Directive, conds: list[Directive]) -> None:
+        if len(d.args) < 2:
+            return
+        pattern, target = d.args[0], d.args[1]
+        flags = d.args[2] if len(d.args) > 2 else None
+        if not _MAILMAN_URL.search(f"{pattern} {target}"):
+            return
+        self._record(d, WebAlias("rewrite_rule", pattern, target, flags, d.text, d.source))
+        equivalent: str | None = None
+        if conds:
+            why = f"it has {len(conds)} RewriteCond line(s), the first on line " \
+                  f"{conds[0].source.line}"
+        elif d.scope is not d.vhost and d.scope is not None:
+            why = f"it is inside {d.scope.label()}, where the pattern matches the path below it"
+        else:
+            equivalent, why = _httpd_rewrite(pattern, target, flags, self._scheme(d))
+            if not self.rewrite_on.get(d.vhost, False):
+                off = "RewriteEngine is not on here, so Apache ignores this rule"
+                why = f"{why}; {off}" if why else off
+        self._report(d, "apache.rewrite", equivalent, why)
+
+    def _report(self, d: Directive, fid: str, equivalent: str | None, why: str | None) -> None:
+        directive = d.text.split(None, 1)[0]
+        where = self._where(d)
+        if equivalent is not None:
+            note = f" ({why})" if why else ""
+            self.findings.append(Finding(
+                fid, Severity.INFO, f"{directive} on Mailman's URLs ({where}): {d.text}",
+                f"{_HTTPD_MAN} equivalent, in the server block: {equivalent}{note}", d.source))
+        else:
+            self.findings.append(Finding(
+                fid, Severity.WARNING, f"{directive} on Mailman's URLs ({where}): {d.text}",
+                f"No direct equivalent in {_HTTPD_MAN} ({why}); rewrite it by hand with "
+                "location match and request rewrite (or block return for a redirect).",
+                d.source))
+
+
+def _is_gone(status: str | None) -> bool:
+    return status is not None and status.lower() == "gone"
+
+
+def _redirect_code(status: str | None) -> int | None:
+    if status is None:
+        return 302
+    word = status.lower()
+    if word in _REDIRECT_WORDS:
+        return _REDIRECT_WORDS[word]
+    return int(word) if re.fullmatch(r"[0-9]{3}", word) else None
+
+
+# --- OpenBSD httpd equivalents ---------------------------------------------------------------------
+
+_LUA_MAGIC = set("^$()%.[]*+-?")
+
+
+def _lua_literal(text: str) -> str:
+    return "".join("%" + c if c in _LUA_MAGIC else c for c in text)
+
+
+def _lua_class(regex: str, start: int) -> tuple[str, int] | None:
+    """Translate the bracket expression at ``start``; (Lua class, index after it) or None."""
+    out = ["["]
+    i = start + 1
+    if i < len(regex) and regex[i] == "^":
+        out.append("^")
+        i += 1
+    first = True
+    while i < len(regex):
+        c = regex[i]
+        if c == "]" and not first:
+            out.append("]")
+            return "".join(out), i + 1
+        if c == "[" and regex.startswith("[:", i):
+            return None
+        if c == "\\" and i + 1 < len(regex):
+            e = regex[i + 1]
+            if e in "dsw":
+                out.append("%" + e)
+            elif e.isalnum():
+                return None
+            else:
+                out.append("%" + e)
+            i += 2
+        else:
+            out.append("%" + c if c in "%]" else c)
+            i += 1
+        first = False
+    return None
+
+
+def regex_to_lua(regex: str) -> str | None:
+    """The Lua pattern (patterns(7), which ``location match`` uses) for a PCRE regex, when the
+    regex keeps to what both share: literals, ``.``, classes, ``\\d \\s \\w``, ``* + ?`` and
+    ``*?`` on one item, captures, anchors. None for anything else (alternation, counted or
+    grouped repeats, back references, look-arounds, inline flags)."""
+    out: list[str] = []
+    depth = 0
+    repeatable = False  # the last item is a single character or class
+    i = 0
+    n = len(regex)
+    while i < n:
+        c = regex[i]
+        item: str | None = None
+        if c == "^" and i == 0:
+            out.append("^")
+        elif c == "$" and i == n - 1:
+            out.append("$")
+        elif c == "\\":
+            if i + 1 >= n:
+                return None
+            e = regex[i + 1]
+            if e in "ds":
+                item = "%" + e
+            elif e == "w":
+                item = "[%w_]"
+            elif e.isalnum():
+                return None
+            else:
+                item = _lua_literal(e)
+            i += 1
+        elif c == "(":
+            if regex.startswith("(?", i):
+                return None
+            depth += 1
+            out.append("(")
+        elif c == ")":
+            if depth == 0:
+                return None
+            depth -= 1
+            out.append(")")
+        elif c == "[":
+            translated = _lua_class(regex, i)
+            if translated is None:
+                return None
+            out.append(translated[0])
+            i = translated[1]
+            repeatable = True
+            continue
+        elif c in "*+?":
+            if not repeatable:
+                return None
+            if i + 1 < n and regex[i + 1] in "?+":
+                if c != "*" or regex[i + 1] != "?":
+                    return None
+                out.append("-")
+                i += 1
+            else:
+                out.append(c)
+        elif c in "{|^$":
+            return None
+        else:
+            item = "." if c == "." else _lua_literal(c)
+        if item is not None:
+            out.append(item)
+        repeatable = item is not None
+        i += 1
+    return "".join(out) if depth == 0 else None
+
+
+def _httpd_target(target: str, scheme: str, redirect: bool) -> str | None:
+    """An Apache substitution as httpd writes it: ``$N`` -> ``%N``, ``%{VAR}`` -> ``$VAR``;
+    a redirect to a path gets the scheme and the request's host, as Apache adds them."""
+    out: list[str] = []
+    i = 0
+    while i < len(target):
+        c = target[i]
+        if c == "$" and i + 1 < len(target) and target[i + 1].isdigit():
+            out.append("%" + target[i + 1])
+            i += 2
+            continue
+        if c == "%":
+            m = re.match(r"%\{([A-Z_]+)\}", target[i:])
+            if not m or m.group(1) not in _HTTPD_MACROS:
+                return None
+            out.append("$" + m.group(1))
+            i += m.end()
+            continue
+        if c in "\"\\":
+            return None
+        out.append(c)
+        i += 1
+    text = "".join(out)
+    if redirect and text.startswith("/"):
+        text = f"{scheme}://$HTTP_HOST{text}"
+    return text
+
+
+def _httpd_redirect(url: str, target: str, code: int | None, scheme: str
+                    ) -> tuple[str | None, str | None]:
+    """``Redirect`` maps a path and everything below it, keeping the rest of the path."""
+    if code is None:
+        return None, "its status is not an HTTP code"
+    if '"' in url or "%" in url:
+        return None, "the path holds characters httpd.conf cannot quote"
+    if code == 410 or not target:
+        return f'location "{url}" {{ block return {code} }}', None
+    new = _httpd_target(target, scheme, redirect=True)
+    if new is None or "%" in new:
+        return None, "its target holds characters httpd.conf cannot use"
+    lua = _lua_literal(url)
+    below = f'location match "^{lua}(.*)$" {{ block return {code} "{new}%1" }}'
+    if url.endswith("/"):
+        return below, None
+    exact = f'location "{url}" {{ block return {code} "{new}" }}'
+    below = f'location match "^{lua}(/.*)$" {{ block return {code} "{new}%1" }}'
+    return f"{exact} and, for the paths below it, {below}", None
+
+
+def _httpd_redirect_match(regex: str, target: str, code: int | None, scheme: str
+                          ) -> tuple[str | None, str | None]:
+    if code is None:
+        return None, "its status is not an HTTP code"
+    new = _httpd_target(target, scheme, redirect=True) if target else ""
+    if new is None:
+        return None, "its target uses Apache variables httpd does not have"
+    ret = f'block return {code} "{new}"' if new else f"block return {code}"
+    if regex in ("^/$", "^/?$"):
+        return f'location "/" {{ {ret} }}', None
+    lua = regex_to_lua(regex)
+    if lua is None or '"' in lua:
+        return None, "its regular expression has no Lua pattern equivalent"
+    return f'location match "{lua}" {{ {ret} }}', None
+
+
+def _httpd_rewrite(pattern: str, target: str, flags: str | None, scheme: str
+                   ) -> tuple[str | None, str | None]:
+    words = [w.strip().lower() for w in (flags or "").strip("[]").split(",") if w.strip()]
+    code: int | None = None
+    for word in words:
+        name, _, value = word.partition("=")
+        if name not in _REWRITE_FLAGS_OK:
+            return None, f"flag {word.upper()} has no httpd counterpart"
+        if name in ("r", "redirect"):
+            code = int(value) if value.isdigit() else 302
+            if value and not value.isdigit():
+                return None, f"redirect status {value!r} is not an HTTP code"
+        elif name in ("f", "forbidden"):
+            code = 403
+        elif name in ("g", "gone"):
+            code = 410
+    if pattern.startswith("!"):
+        return None, "its pattern is negated"
+    lua = "^/$" if pattern in ("^/$", "^/?$") else regex_to_lua(pattern)
+    if lua is None or '"' in lua:
+        return None, "its regular expression has no Lua pattern equivalent"
+    where = 'location "/"' if lua == "^/$" else f'location match "{lua}"'
+    if code in (403, 410):
+        return f"{where} {{ block return {code} }}", None
+    if target == "-":
+        return None, "it only sets flags"
+    external = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", target) is not None
+    new = _httpd_target(target, scheme, redirect=code is not None or external)
+    if new is None:
+        return None, "its substitution uses Apache variables or escapes httpd does not have"
+    if code is not None or external:
+        return f'{where} {{ block return {code or 302} "{new}" }}', None
+    return f'{where} {{ request rewrite "{new}" }}', None
+
+
+# --- entry point -----------------------------------------------------------------------------------
+
+
+def find_config(tree: Tree) -> str | None:
+    """The first of ``CONFIG_CANDIDATES`` present on the host."""
+    for path in CONFIG_CANDIDATES:
+        try:
+            if tree.is_file(path):
+                return path
+        except (TreeError, OSError):
+            continue
+    return None
+
+
+def parse_apache(tree: Tree, mailman_prefix: str | None = None) -> ApacheResult:
+    """Read Apache's configuration into ``Web`` (None when the host has no Apache config).
+
+    ``mailman_prefix`` is Mailman's folder (``/usr/local/mailman``); None finds it from the
+    ScriptAlias of Mailman's ``cgi-bin``.
+    """
+    result = ApacheResult()
+    config = find_config(tree)
+    if config is None:
+        return result
+    reader = _Reader(tree, default_server_root(config))
+    reader.read_file(config, (), None)
+    web = Web(kind="apache", version=_version(config, reader.directives),
+              config_files=reader.files)
+    builder = _Builder(reader, web, mailman_prefix)
+    builder.build()
+    if web.server_root is None:
+        web.server_root = default_server_root(config)
+    result.web = web
+    result.files = reader.files
+    result.findings = reader.findings + builder.findings
+    return result
