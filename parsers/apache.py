@@ -90,11 +90,25 @@ class ApacheResult:
 
 @dataclass(eq=False)
 class Section:
-    """An opened ``<Name args>`` section (compared by identity: each opening is its own)."""
+    """An opened ``<Name args>`` section (compared by identity: each opening is its own).
+
+    ``parent`` is the section it is in (across include files); ``vhost`` and ``scope`` are
+    worked out once, when it opens: the ``<VirtualHost>`` it is in (itself included), and the
+    innermost section around its contents that is not a conditional one (None: server level).
+    """
 
     name: str  # lower case, without the angle bracket: "virtualhost", "directory"
     args: list[str]
     source: Source
+    parent: Section | None = field(default=None, repr=False)
+    vhost: Section | None = field(init=False, default=None, repr=False)
+    scope: Section | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        outer_vhost = self.parent.vhost if self.parent else None
+        outer_scope = self.parent.scope if self.parent else None
+        self.vhost = self if self.name == "virtualhost" else outer_vhost
+        self.scope = outer_scope if self.name in _CONDITIONAL else self
 
     def label(self) -> str:
         """The opening tag as Apache users know it, e.g. ``<VirtualHost *:80>``."""
@@ -118,16 +132,16 @@ class Directive:
     args: list[str]
     text: str  # the logical line, continuation lines joined, stripped
     source: Source
-    sections: tuple[Section, ...] = ()  # the enclosing sections, outermost first
+    section: Section | None = None  # the innermost section it is in
 
     @property
     def vhost(self) -> Section | None:
-        return next((s for s in self.sections if s.name == "virtualhost"), None)
+        return self.section.vhost if self.section else None
 
     @property
     def scope(self) -> Section | None:
         """The innermost section that is not a conditional one (None: server level)."""
-        return next((s for s in reversed(self.sections) if s.name not in _CONDITIONAL), None)
+        return self.section.scope if self.section else None
 
 
 # --- reading: lines, words, sections, includes ---------------------------------------------------
@@ -143,12 +157,13 @@ def logical_lines(lines: list[str]) -> list[tuple[int, str]]:
     i = 0
     while i < len(lines):
         start = i + 1
-        text = lines[i]
+        parts = [lines[i]]
         i += 1
-        while text.endswith("\\") and i < len(lines):
-            text = text[:-1] + lines[i]
+        while parts[-1].endswith("\\") and i < len(lines):
+            parts[-1] = parts[-1][:-1]
+            parts.append(lines[i])
             i += 1
-        out.append((start, text))
+        out.append((start, "".join(parts)))
     return out
 
 
@@ -222,7 +237,7 @@ class _Reader:
         except (TreeError, OSError):
             return path
 
-    def read_file(self, path: str, parents: tuple[Section, ...], via: Source | None) -> None:
+    def read_file(self, path: str, parent: Section | None, via: Source | None) -> None:
         real = self._resolve(path)
         if real in self._stack:
             chain = " -> ".join([*self._stack[self._stack.index(real):], real])
@@ -251,12 +266,12 @@ class _Reader:
             return
         self._stack.append(real)
         try:
-            self._read_lines(tf.path, tf.lines(), parents)
+            self._read_lines(tf.path, tf.lines(), parent)
         finally:
             self._stack.pop()
 
-    def _read_lines(self, file: str, lines: list[str], parents: tuple[Section, ...]) -> None:
-        opened: list[Section] = []  # sections opened in this file
+    def _read_lines(self, file: str, lines: list[str], parent: Section | None) -> None:
+        opened: list[Section] = []  # sections opened in this file, innermost last
         macro: Section | None = None  # inside a <Macro> body: skip up to its end
         macro_depth = 0
         for number, raw in logical_lines(lines):
@@ -286,8 +301,9 @@ class _Reader:
             if first.startswith("</"):
                 self._close(first, source, opened)
                 continue
+            current = opened[-1] if opened else parent
             if first.startswith("<") and len(first) > 1:
-                section = self._open(text, source, parents + tuple(opened))
+                section = self._open(text, source, current)
                 if section is None:
                     continue
                 if section.name == "macro":
@@ -301,8 +317,7 @@ class _Reader:
                     continue
                 opened.append(section)
                 continue
-            directive = Directive(first.lower(), words[1:], text, source,
-                                  parents + tuple(opened))
+            directive = Directive(first.lower(), words[1:], text, source, current)
             self.directives.append(directive)
             self._apply(directive)
         for section in opened:
@@ -323,7 +338,7 @@ class _Reader:
             return text
         return _DEFINE_REF.sub(lambda m: self.defines.get(m.group(1), m.group(0)), text)
 
-    def _open(self, text: str, source: Source, enclosing: tuple[Section, ...]) -> Section | None:
+    def _open(self, text: str, source: Source, parent: Section | None) -> Section | None:
         head = re.match(r"<([^\s>]+)", text)
         if head is None:
             self.findings.append(Finding(
@@ -341,9 +356,9 @@ class _Reader:
                 "it is read as if the '>' were at the end.", source))
             end = len(rest)
         args, _ = split_words(rest[:end])
-        section = Section(name, args, source)
+        section = Section(name, args, source, parent)
         if name == "virtualhost":
-            outer = next((s for s in enclosing if s.name not in _CONDITIONAL), None)
+            outer = parent.scope if parent else None
             if outer is not None:
                 self.findings.append(Finding(
                     "apache.syntax", Severity.WARNING,
@@ -359,7 +374,7 @@ class _Reader:
         if not word.endswith(">"):
             self.findings.append(Finding(
                 "apache.syntax", Severity.WARNING, f"</{tag} has no closing '>'",
-                "Apache refuses to start with this line; it is read as </" + tag + ">.", source))
+                f"Apache refuses to start with this line; it is read as </{tag}>.", source))
         if opened and opened[-1].name == name:
             opened.pop()
             return
@@ -398,8 +413,7 @@ class _Reader:
             return
         pattern = d.args[0]
         path = pattern if pattern.startswith("/") else posixpath.join(self.server_root, pattern)
-        path = posixpath.normpath(path)
-        paths, problem = self._expand(path)
+        paths, problem = self._expand(posixpath.normpath(path), d.source)
         if problem and not optional:
             self.findings.append(Finding(
                 "apache.include-missing", Severity.WARNING,
@@ -408,10 +422,10 @@ class _Reader:
                 "not): copy the file from the old host, or check the ServerRoot "
                 f"({self.server_root}) it is relative to.", d.source))
         for file in paths:
-            self.read_file(file, d.sections, d.source)
+            self.read_file(file, d.section, d.source)
 
-    def _expand(self, path: str) -> tuple[list[str], str | None]:
-        """The files an include path names, in Apache's order, or the reason it names none."""
+    def _expand(self, path: str, via: Source) -> tuple[list[str], str | None]:
+        """The files an include path names, in Apache's order, and why part of it names none."""
         bases = ["/"]
         parts = [p for p in path.split("/") if p]
         for index, part in enumerate(parts):
@@ -423,32 +437,41 @@ class _Reader:
             for base in bases:
                 for name in self._list_dir(base):
                     if name.startswith(".") and not part.startswith("."):
-                        continue
-                    if fnmatch.fnmatchcase(name, part):
-                        full = posixpath.join(base, name)
-                        if last or self._is_dir(full):
-                            matched.append(full)
+                        continue  # apr_fnmatch with APR_FNM_PERIOD
+                    full = posixpath.join(base, name)
+                    if fnmatch.fnmatchcase(name, part) and (last or self._is_dir(full)):
+                        matched.append(full)
             if not matched:
                 return [], f"no match for the wildcard {part!r} in {', '.join(bases)}"
             bases = sorted(matched)
         files: list[str] = []
+        problem: str | None = None
         for base in bases:
             if self._is_dir(base):
-                files.extend(self._walk(base, 0))
+                files.extend(self._walk(base, (), via))
             elif self._exists(base):
                 files.append(base)
             else:
-                return files, f"{base} does not exist"
-        return files, None
+                problem = problem or f"{base} does not exist"
+        return files, problem
 
-    def _walk(self, folder: str, depth: int) -> list[str]:
+    def _walk(self, folder: str, above: tuple[str, ...], via: Source) -> list[str]:
         """Every file below a folder, sorted by full path (Apache includes a folder so)."""
-        if depth > _MAX_INCLUDE_DEPTH:
+        real = self._resolve(folder)
+        if real in above or len(above) >= _MAX_INCLUDE_DEPTH:
+            self.findings.append(Finding(
+                "apache.include-cycle", Severity.WARNING,
+                f"included folder {folder} leads back to {real}; not read again",
+                "Apache stops at its folder nesting limit and refuses to start; remove the "
+                "symlink that points back up.", via))
             return []
         out: list[str] = []
         for name in self._list_dir(folder):
             full = posixpath.join(folder, name)
-            out.extend(self._walk(full, depth + 1) if self._is_dir(full) else [full])
+            if self._is_dir(full):
+                out.extend(self._walk(full, (*above, real), via))
+            else:
+                out.append(full)
         return out
 
 
@@ -638,12 +661,12 @@ class _Builder:
                         "host; decide which one the new host serves.", d.source))
 
     def _directories(self) -> None:
-        roots = [self.prefix] if self.prefix else []
+        roots = {self.prefix} if self.prefix else set()
         for alias in (self.web.script_alias, self.web.pipermail_alias, self.web.icons_alias):
             if alias is not None:
-                roots.append(alias.target)
+                roots.add(_norm(alias.target))
         for v in self.vhosts.values():
-            roots.extend(a.target for a in v.aliases if a.kind in ("alias", "script_alias"))
+            roots.update(_norm(a.target) for a in v.aliases if a.kind in ("alias", "script_alias"))
         options: dict[Section, list[str]] = {}
         for d in self.reader.directives:
             if d.name == "options" and d.scope is not None and d.scope.name == "directory":
@@ -659,13 +682,13 @@ class _Builder:
     # -- redirects and rewrites
 
     def _redirects(self) -> None:
-        conditions: dict[tuple[Section, ...], list[Directive]] = {}
+        conditions: dict[Section | None, list[Directive]] = {}  # pending, by section
         for d in self.reader.directives:
             if d.name == "rewritecond":
-                conditions.setdefault(d.sections, []).append(d)
+                conditions.setdefault(d.section, []).append(d)
                 continue
             if d.name == "rewriterule":
-                conds = conditions.pop(d.sections, [])
+                conds = conditions.pop(d.section, [])
                 self._rewrite(d, conds)
             elif d.name in _REDIRECT_DIRECTIVES:
                 self._redirect(d)

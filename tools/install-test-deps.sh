@@ -7,6 +7,8 @@
 # - sudo: `inspect --host --sudo` is tested against it (rules only inside a test namespace).
 # - iproute2, curl, openssl: the end-to-end cutover test (network namespaces, the web check,
 #   a throwaway certificate).
+# - apache2: the Apache parser's oracle (apache2 -t, -S) and the old host's proxy config.
+# - cron: Debian's Vixie cron installs the emitted _mailman crontab only if it reads it.
 # - OpenSMTPD: Debian's package conflicts with exim4, so it is downloaded and unpacked (never
 #   installed) into .cache/opensmtpd; tests run .cache/opensmtpd/usr/sbin/smtpd -n -f FILE.
 #
@@ -18,7 +20,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then
 	SUDO="sudo"
 fi
-PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo iproute2 curl openssl"
+PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo iproute2 curl openssl
+apache2 cron"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
