@@ -14,6 +14,7 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.parity import parity_rows
 from migrate.emitters.rsync_plan import transfers
+from migrate.emitters.web_urls import old_urls
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -57,6 +58,20 @@ def _lists(inv: Inventory) -> list[dict]:
     return rows
 
 
+def _urls(inv: Inventory, target: Target) -> list[dict]:
+    urls, _ = old_urls(inv, target)
+    return [{"url": u.url, "kind": u.kind, "new": u.new,
+             "checked": "post-checks" if u.probes else "by hand"} for u in urls]
+
+
+def _housekeeping(inv: Inventory) -> list[dict]:
+    rows = [{"what": f"cron: {j.script or j.command}", "when": j.schedule,
+             "where": str(j.source or "")} for j in inv.housekeeping.cron_jobs]
+    rows += [{"what": f"log rotation: {r.path}", "when": r.when or "",
+              "where": str(r.source or "")} for r in inv.housekeeping.log_rotation]
+    return rows
+
+
 def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]) -> dict:
     every = inv.findings + findings
     lists = _lists(inv)
@@ -64,8 +79,11 @@ def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]
     copy, _ = transfers(inv)
     years = posts_per_year(inv)
     title = f"Moving {inv.host.hostname or 'the old host'} to {target.hostname}"
-    return {REPORT_MD: _markdown(inv, target, release, title, every, lists, parity, copy, years),
-            REPORT_HTML: _html(inv, target, release, title, every, lists, parity, copy, years)}
+    urls, house = _urls(inv, target), _housekeeping(inv)
+    return {REPORT_MD: _markdown(inv, target, release, title, every, lists, parity, copy, years,
+                                 urls, house),
+            REPORT_HTML: _html(inv, target, release, title, every, lists, parity, copy, years,
+                               urls, house)}
 
 
 # --- Markdown -------------------------------------------------------------------------------
@@ -75,7 +93,8 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def _markdown(inv, target, release, title, every, lists, parity, copy, years) -> str:
+def _markdown(inv, target, release, title, every, lists, parity, copy, years, urls,
+              house) -> str:
     total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
     lines = [f"# {title}", "",
              f"OpenBSD {release}; inventory collected {inv.collected_at:%Y-%m-%d %H:%M} UTC; "
@@ -100,6 +119,13 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years) ->
               "|---|---|---|---|"]
     lines += [f"| {_md(r['address'])} | {_md(r['old'])} | {_md(r['new'])} | {r['status']} |"
               for r in parity]
+    lines += ["", "## Old web addresses that must keep working", "",
+              "| old address | what | on the new host | checked |", "|---|---|---|---|"]
+    lines += [f"| {_md(u['url'])} | {u['kind']} | {_md(u['new'])} | {u['checked']} |"
+              for u in urls]
+    lines += ["", "## Cron jobs and log rotation carried over", "",
+              "| what | when | where |", "|---|---|---|"]
+    lines += [f"| {_md(h['what'])} | {_md(h['when'])} | {_md(h['where'])} |" for h in house]
     lines += ["", "## What will be copied", "", "| list | what | from | to | size |",
               "|---|---|---|---|---:|"]
     lines += [f"| {_md(c['list'])} | {c['kind']} | {_md(c['source'])} | "
@@ -169,7 +195,7 @@ def _chart(years: dict[int, int]) -> str:
     return "\n".join(parts)
 
 
-def _html(inv, target, release, title, every, lists, parity, copy, years) -> str:
+def _html(inv, target, release, title, every, lists, parity, copy, years, urls, house) -> str:
     total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
     body = [f"<h1>{_e(title)}</h1>",
             f"<p>OpenBSD {_e(release)}; inventory collected "
@@ -195,6 +221,15 @@ def _html(inv, target, release, title, every, lists, parity, copy, years) -> str
         [_e(r["address"]), _e(r["old"]), f"<code>{_e(r['new'])}</code>",
          f'<span class="{"ok" if r["status"] in ("ok", "added", "forward") else "missing"}">'
          f'{_e(r["status"])}</span>'] for r in parity]))
+    body.append("<h2>Old web addresses that must keep working</h2>")
+    body.append(_table(["old address", "what", "on the new host", "checked"], [
+        [f"<code>{_e(u['url'])}</code>", _e(u["kind"]), _e(u["new"]),
+         f'<span class="{"ok" if u["checked"] == "post-checks" else "missing"}">'
+         f'{_e(u["checked"])}</span>'] for u in urls]))
+    body.append("<h2>Cron jobs and log rotation carried over</h2>")
+    body.append(_table(["what", "when", "where"], [
+        [_e(h["what"]), f"<code>{_e(h['when'])}</code>", f"<code>{_e(h['where'])}</code>"]
+        for h in house]))
     body.append("<h2>What will be copied</h2>")
     body.append(_table(["list", "what", "from", "to", "size"], [
         [_e(c["list"]), _e(c["kind"]), f"<code>{_e(c['source'])}</code>",

@@ -80,6 +80,16 @@ case "$*" in "-Gn _smtpd"|"-Gn www") echo "_mailmanq" ;; *) exec /usr/bin/id "$@
              "case \" $* \" in *' -f '*) exec @SMTPD@ \"$@\" ;; esac\n"
              "exec @SMTPD@ -f /etc/mail/smtpd.conf \"$@\"\n",
     "httpd": "#!/bin/sh\necho 'stand-in: httpd -n (OpenBSD httpd is not here)'\n",
+    # stand-in for OpenBSD's crontab(1): keeps each user's table in /var/cron/tabs
+    "crontab": """#!/bin/sh
+[ "$1" = -u ] && { user=$2; shift 2; } || user=root
+case "$1" in
+  -l) cat "/var/cron/tabs/$user" ;;
+  -r) rm -f "/var/cron/tabs/$user" ;;
+  -) cat > "/var/cron/tabs/$user" ;;
+  *) cp "$1" "/var/cron/tabs/$user" ;;
+esac
+""",
     "mail": """#!/bin/sh
 # stand-in for mail(1): hand the message to the local smtpd
 while [ $# -gt 1 ]; do shift; done
@@ -108,8 +118,8 @@ for svc in "$@"; do
   esac
 done
 """,
-    "web.py": """# stand-in for OpenBSD httpd + Mailman's CGI: listinfo and pipermail answer for lists
-# that exist on this host
+    "web.py": """# stand-in for OpenBSD httpd + Mailman's CGI: listinfo, admin, private and pipermail
+# answer for lists that exist on this host
 import http.server, os, socket
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -119,7 +129,8 @@ class H(http.server.BaseHTTPRequestHandler):
         if parts == ["mailman", "listinfo"]:  # the overview: every list
             ok = True
             body = " ".join(sorted(os.listdir("/var/spool/mailman/lists")))
-        elif len(parts) >= 3 and parts[:2] == ["mailman", "listinfo"]:
+        elif len(parts) >= 3 and parts[0] == "mailman" and parts[1] in (
+                "listinfo", "admin", "private"):  # a list's pages
             ok = os.path.isdir("/var/spool/mailman/lists/" + parts[2])
         elif len(parts) >= 2 and parts[0] == "pipermail":
             ok = os.path.exists("/var/spool/mailman/archives/public/" + parts[1])
@@ -348,6 +359,7 @@ def world(tmp_path):
             ("mkdir", "755", "/var/spool/mailman/archives/private"),
             ("mkdir", "755", "/var/spool/mailman/archives/public"),
             ("mkdir", "711", "/var/spool/smtpd"),
+            ("mkdir", "755", "/var/cron/tabs"),
             ("mkdir", "755", "/var/lib/opensmtpd/empty"),
             ("mkdir", "1777", "/var/mail"),
             ("shadow", "-", "/usr/libexec"),
@@ -539,6 +551,9 @@ def test_cutover_under_a_stream_of_posts_loses_and_duplicates_nothing(world):
     sender.wait(timeout=600)
     by_host = _check_posts(w, ["a"], {"a": POSTS})
     assert by_host["old"] and by_host["new"]  # the stream really crossed the switch
+    # Mailman's crontab is installed for _mailman on the new host (the crontab stand-in)
+    tab = w["new"].run("cat /var/cron/tabs/_mailman").stdout
+    assert "written by migrate" in tab and "/usr/local/lib/mailman/cron/" in tab
     print(f"{POSTS} posts: {len(by_host['old'])} on old, {len(by_host['new'])} on new")
     sent = total = 0
     for line in (plan / "journal.jsonl").read_text().splitlines():
