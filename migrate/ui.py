@@ -114,6 +114,8 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
         out.print(table)
 
     _lists_summary(inv)
+    _web_summary(inv)
+    _housekeeping_summary(inv)
     findings_table(inv.findings)
     counts = {s: 0 for s in Severity}
     for f in inv.findings:
@@ -246,6 +248,58 @@ def _lists_summary(inv: Inventory) -> None:
     out.print(table)
     out.print(Text("owners: +N more than the one shown; members: regular+digest; posts: in the archive mbox; months: months with "
                    "posts; held: held posts and requests plus pending confirmations", style="dim"))
+
+
+def _web_summary(inv: Inventory) -> None:
+    web = inv.web
+    if web is None:
+        return
+    root = next((c.path for c in web.config_files), "")
+    out.print(Text(f"Web: {web.kind} {web.version or ''} ({root}); listens on "
+                   f"{', '.join(web.listen) or 'nothing'}"))
+    rows = []
+    for label, alias in (("Mailman CGI", web.script_alias), ("archives", web.pipermail_alias),
+                         ("icons", web.icons_alias)):
+        if alias is not None:
+            rows.append((label, f"{alias.url_path} -> {alias.target}", alias.source))
+    for d in web.directories:
+        rows.append(("directory", f"{d.path}: Options {' '.join(d.options) or '(none)'}",
+                     d.source))
+    for vh in web.virtual_hosts:
+        names = " ".join(n for n in [vh.server_name, *vh.server_aliases] if n) or "(no name)"
+        tls = f" TLS cert {vh.certificate}" if vh.tls else ""
+        rows.append(("virtual host", f"{' '.join(vh.listen)} {names}{tls}", vh.source))
+        rows += [("  " + a.kind.replace("_", " "), a.line or f"{a.url_path} -> {a.target}",
+                  a.source) for a in vh.aliases if a.kind not in ("script_alias", "alias")]
+    rows += [(a.kind.replace("_", " "), a.line or f"{a.url_path} -> {a.target}", a.source)
+             for a in web.redirects]
+    if rows:
+        table = Table(title="Web", title_justify="left")
+        table.add_column("what", no_wrap=True)
+        table.add_column("value", overflow="fold", ratio=1)
+        table.add_column("source", no_wrap=True)
+        for what, value, source in rows:
+            table.add_row(Text(what), Text(value), Text(str(source) if source else ""))
+        out.print(table)
+
+
+def _housekeeping_summary(inv: Inventory) -> None:
+    hk = inv.housekeeping
+    if not hk.cron_jobs and not hk.log_rotation:
+        return
+    table = Table(title="Cron jobs and log rotation", title_justify="left")
+    table.add_column("what", no_wrap=True)
+    table.add_column("when", overflow="fold", max_width=16)
+    table.add_column("command or entry", overflow="fold", ratio=1, min_width=30)
+    table.add_column("source", no_wrap=True)
+    for job in hk.cron_jobs:
+        table.add_row(Text(f"cron {job.script or '(custom)'} as {job.user}"),
+                      Text(job.schedule), Text(job.command),
+                      Text(str(job.source) if job.source else ""))
+    for entry in hk.log_rotation:
+        table.add_row(Text("newsyslog"), Text(entry.when or ""), Text(entry.line),
+                      Text(str(entry.source) if entry.source else ""))
+    out.print(table)
 
 
 def findings_table(findings: list[Finding]) -> None:

@@ -73,6 +73,13 @@ def test_inspect_netsight_writes_host_facts_and_every_alias(tmp_path):
     roles = {c.role for c in inv.mta.config_files}
     assert {"exim", "aliases", "alias-include"} <= roles
     assert "Aliases" in result.stdout and "mail.netsight.example" in result.stdout
+    # the web and housekeeping side, each with file and line
+    out_text = " ".join(result.stdout.split())
+    assert "Web: apache 2.4" in out_text
+    assert "/usr/local/etc/apache24/Includes/mailman.conf:41" in out_text  # the TLS vhost
+    assert "TLS cert" in out_text
+    assert "cron senddigests as mailman" in out_text and "/var/cron/tabs/mailman:14" in out_text
+    assert "/etc/newsyslog.conf:14" in out_text
 
 
 def test_small_host(tmp_path):
