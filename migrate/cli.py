@@ -394,6 +394,54 @@ def cutover(
         raise typer.Exit(0)
 
 
+export_app = typer.Typer(
+    help="Export plans for another engine (Ansible), so a fleet of hosts moves with the tools "
+    "a team already runs.", no_args_is_help=True, rich_markup_mode="rich")
+app.add_typer(export_app, name="export")
+
+EXPORT_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  One Ansible tree for three reviewed plans; then a dry run and the preflight of every pair:
+    [cyan]migrate export ansible plans/lists-a plans/lists-b plans/lists-c -o fleet/[/cyan]
+    [cyan]cd fleet && ansible-playbook -i hosts.yaml site.yaml --check[/cyan]
+    [cyan]ansible-playbook -i hosts.yaml site.yaml --tags preflight[/cyan]
+
+  Five pairs per batch instead of one:
+    [cyan]migrate export ansible plans/* -o fleet/ --serial 5[/cyan]
+"""
+
+
+@export_app.command("ansible", epilog=EXPORT_EXAMPLES)
+def export_ansible(
+    plan_dirs: Annotated[list[Path], typer.Argument(
+        help="Plan directories from `migrate plan` (each checked as `cutover` checks it).",
+        show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The folder to write "
+                                         "(replaced whole if it is an earlier export).")],
+    serial: Annotated[int, typer.Option("--serial", min=1, help="Pairs per batch; a failing "
+                                        "pair stops the rollout.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Write one Ansible tree (inventory, playbook, roles) that runs the plans' cutovers.
+
+    Every old/new pair is a group in hosts.yaml; site.yaml runs the same steps as `migrate
+    cutover`, pair by pair, with tags per role and step; rollback.yaml is the way back.
+    """
+    from migrate.exporting import export_ansible as run_export
+
+    with error_boundary():
+        summary = run_export([str(p) for p in plan_dirs], str(output), serial=serial)
+        if as_json:
+            ui.plain_stdout(json.dumps(summary, indent=2))
+        else:
+            for pair in summary["pairs"]:
+                _say(f"{pair['name']}: {pair['old']} -> {pair['new']}")
+            _say(f"Ansible tree written to {summary['output']} ({summary['files']} files); "
+                 f"try: ansible-playbook -i hosts.yaml site.yaml --check")
+        raise typer.Exit(0)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

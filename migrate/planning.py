@@ -11,9 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ipaddress
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +37,7 @@ from migrate.emitters.smtpd_conf import emit_smtpd_conf
 from migrate.emitters.virtual_table import emit_virtual
 from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
+from migrate.fileio import write_tree
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
@@ -228,7 +226,12 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
         "plan_version": 1,
         "release": str(plan.release),
         "inventory": {"host": inv.host.hostname, "collected_at": codec.to_data(inv.collected_at),
-                      "tool_version": inv.tool_version},
+                      "tool_version": inv.tool_version,
+                      # how the old host was reached (`migrate export` connects the same way)
+                      "source": {k: v for k, v in (("kind", inv.source.kind),
+                                                   ("host", inv.source.host),
+                                                   ("user", inv.source.user),
+                                                   ("port", inv.source.port)) if v}},
         "target": codec.to_data(plan.target),
         "files": {path: hashlib.sha256(text.encode()).hexdigest()
                   for path, text in sorted(plan.files.items()) if path != PLAN_FILE},
@@ -245,34 +248,4 @@ def write_plan(plan: Plan, out_dir: str) -> None:
     An existing ``out_dir`` is replaced only if it is an earlier plan (it holds plan.yaml)
     or empty; anything else is refused.
     """
-    out = Path(out_dir)
-    if out.exists():
-        if not out.is_dir():
-            raise MigrateError("exists and is not a folder", file=out_dir, code=Exit.USAGE)
-        if any(out.iterdir()) and not (out / PLAN_FILE).is_file():
-            raise MigrateError("exists and is not a plan directory (no plan.yaml in it)",
-                               file=out_dir, code=Exit.USAGE,
-                               hint="choose an empty or new folder with -o")
-    parent = out.absolute().parent
-    if not parent.is_dir():
-        raise MigrateError("the folder to write into does not exist", file=str(parent),
-                           code=Exit.USAGE)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    try:
-        for rel, text in plan.files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8", newline="\n")
-            os.chmod(path, 0o755 if text.startswith("#!") else 0o644)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
-            os.rename(out, old / "plan")
-            os.rename(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, out)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise MigrateError(f"cannot write the plan: {exc.strerror}", file=out_dir,
-                           code=Exit.USAGE) from None
+    write_tree(out_dir, plan.files, marker=PLAN_FILE, what="a plan directory")

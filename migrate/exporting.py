@@ -1,0 +1,66 @@
+"""``migrate export ansible``: many reviewed plan directories into one Ansible tree.
+
+Orchestration only: each plan is loaded as ``migrate cutover`` loads it (every file checked
+against plan.yaml's hashes, so only a plan as reviewed is exported), the connection settings
+come from plan.yaml (the old host as it was inspected, the new host's first address), the
+tree comes from ``migrate.emitters.ansible`` and the plan directories are copied into it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrate.cutover import load_plan
+from migrate.emitters.ansible import emit_ansible, pair_name
+from migrate.errors import Exit, MigrateError
+from migrate.fileio import write_tree
+
+MARKER = "site.yaml"
+
+
+def connections(data: dict) -> tuple[dict, dict]:
+    """(old, new) connection settings of a plan: the old host as inspected (over SSH: that
+    host, user and port; from a snapshot: its host name), the new host's first address."""
+    inventory = data.get("inventory") or {}
+    source = inventory.get("source") or {}
+    target = data.get("target") or {}
+    if source.get("kind") == "ssh" and source.get("host"):
+        old = {"host": source["host"], "user": source.get("user") or "root",
+               "port": source.get("port")}
+    else:
+        old = {"host": inventory.get("host") or "", "user": "root"}
+    addresses = list(target.get("ipv6") or []) + list(target.get("ipv4") or [])
+    new = {"host": addresses[0] if addresses else target.get("hostname", ""), "user": "root"}
+    if not old["host"]:
+        raise MigrateError("the plan does not name the old host (its inventory had no host "
+                           "name)", code=Exit.INPUT, hint="inspect again, or plan from an "
+                           "inventory taken over SSH")
+    return old, new
+
+
+def export_ansible(plan_dirs: list[str], out_dir: str, serial: int = 1) -> dict:
+    """Write the tree; returns a summary (pairs, files) for the CLI."""
+    if not plan_dirs:
+        raise MigrateError("give at least one plan directory", code=Exit.USAGE)
+    out = Path(out_dir).absolute()
+    pairs, copies, taken = [], {}, set()
+    for directory in plan_dirs:
+        root = Path(directory).absolute()
+        if root == out or out in root.parents:
+            raise MigrateError("the export folder cannot be inside a plan", file=directory,
+                               code=Exit.USAGE)
+        plan = load_plan(directory)
+        name = pair_name(root.name if root.name not in ("plan", "") else
+                         (plan.data.get("inventory") or {}).get("host") or "pair", taken)
+        taken.add(name)
+        old, new = connections(plan.data)
+        pairs.append({"name": name, "plan": plan.data, "old": old, "new": new})
+        for rel in sorted((plan.data.get("files") or {})) + ["plan.yaml"]:
+            copies[f"plans/{name}/{rel}"] = (root / rel).read_bytes()
+    files: dict[str, str | bytes] = dict(emit_ansible(pairs, serial=serial))
+    files.update(copies)
+    write_tree(out_dir, dict(sorted(files.items())), marker=MARKER,
+               what="an Ansible export")
+    return {"output": out_dir, "pairs": [{"name": p["name"], "old": p["old"]["host"],
+                                          "new": p["new"]["host"]} for p in pairs],
+            "files": len(files)}
