@@ -406,6 +406,8 @@ STEP_ROLE["tasks/action_append.yaml"] = """\
     marker_begin: begin
     marker_end: end
     insertafter: EOF
+    create: true
+    mode: "0644"
   delegate_to: "{{ migrate_step_where }}"
 """
 
@@ -542,11 +544,12 @@ STEP_ROLE["tasks/action_smtp.yaml"] = """\
 
 STEP_ROLE["tasks/action_http.yaml"] = """\
 # The web name goes into the URL (DNS names the new host by now) so TLS checks its name.
+# (Ansible keeps a template's backslashes as written: '\\1' is the backreference.)
 ---
 - name: The page answers as planned
   ansible.builtin.uri:
     url: >-
-      {{ migrate_step_action.url | regex_replace('^(https?)://[^/]+', '\\\\1://' ~ migrate_step_action.host_header) }}
+      {{ migrate_step_action.url | regex_replace('^(https?)://[^/]+', '\\1://' ~ migrate_step_action.host_header) }}
     status_code: "{{ migrate_step_action.status | default(200) }}"
     follow_redirects: none
     validate_certs: "{{ migrate_step_action.verify | default(true) }}"

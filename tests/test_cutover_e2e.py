@@ -262,7 +262,8 @@ def _sshd_config(tmp: Path, address: str, host_key: Path, auth: Path) -> Path:
     cfg.write_text(f"Port 22\nListenAddress {address}\nHostKey {host_key}\n"
                    f"PidFile /run/sshd-e2e.pid\nAuthorizedKeysFile {auth}\nStrictModes no\n"
                    "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                   "KbdInteractiveAuthentication no\nUsePAM no\n")
+                   "KbdInteractiveAuthentication no\nUsePAM no\n"
+                   "Subsystem sftp internal-sftp\n")
     return cfg
 
 

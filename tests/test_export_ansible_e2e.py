@@ -1,0 +1,76 @@
+"""The exported Ansible tree run by ansible-playbook against the end-to-end test's hosts: the
+old host with the real Exim and the new host with the real OpenSMTPD, each with its own sshd,
+in network namespaces made by the test (see test_cutover_e2e.py for the hosts and what is a
+stand-in there: Mailman, OpenBSD's rcctl, pkg_*, httpd).
+
+The preflight role runs green on its own; then the whole playbook moves the list (freeze,
+final sync checked against the manifest, forwarding, post-checks) and the verify role runs
+green again on its own. The new DNS records are published before the run (Ansible does not
+pause for an operator the way `migrate cutover` waits on the DNS step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import yaml
+
+from conftest import need
+from migrate.exporting import export_ansible
+import test_cutover_e2e as e2e
+from test_cutover_e2e import NEW, OLD, REPO, _diagnostics, _plan, _publish
+
+world = e2e.world  # the end-to-end test's hosts, as a fixture of this module too
+from test_export_ansible import _ansible_env, _tool
+
+
+def _run_playbook(w, fleet, *args: str) -> subprocess.CompletedProcess:
+    extra = {"ansible_ssh_private_key_file": str(w["client"]),
+             "ansible_ssh_common_args": f"-o UserKnownHostsFile={w['known']} "
+                                        "-o IdentitiesOnly=yes",
+             "ansible_python_interpreter": "/usr/bin/python3"}
+    command = " ".join([
+        f"mount --bind {w['base']}/resolv.conf /etc/resolv.conf &&",
+        "exec", _tool("ansible-playbook"), "-i", "hosts.yaml", "site.yaml",
+        "-e", "'" + json.dumps(extra) + "'", *args])
+    return subprocess.run(["ip", "netns", "exec", w["net"].names["world"], "unshare", "--mount",
+                           "--propagation", "private", "sh", "-c", command],
+                          cwd=fleet, capture_output=True, text=True, timeout=900,
+                          env=_ansible_env({"PYTHONPATH": str(REPO)}))
+
+
+def test_preflight_and_verify_roles_run_green_against_the_test_hosts(world):
+    need(os.geteuid() == 0, "network namespaces need root")
+    w = world
+    plan = _plan(w)
+    fleet = w["base"] / "fleet"
+    summary = export_ansible([str(plan)], str(fleet))
+    [pair] = summary["pairs"]
+    # the old host was inspected from a copy of its tree: address it as the test network does
+    hosts = yaml.safe_load((fleet / "hosts.yaml").read_text())
+    hosts["all"]["children"]["migrate_old"]["hosts"][f"{pair['name']}-old"]["ansible_host"] = OLD
+    assert hosts["all"]["children"]["migrate_new"]["hosts"][f"{pair['name']}-new"][
+        "ansible_host"] == NEW  # the new host's address comes from the plan
+    (fleet / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    _publish(w, plan)
+
+    res = _run_playbook(w, fleet, "--tags", "preflight")
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:] + _diagnostics(w)
+    assert "failed=0" in res.stdout
+    assert w["new"].run("test -f /root/migrate-plan/plan.yaml", check=False).returncode == 0
+
+    res = _run_playbook(w, fleet)  # the whole cutover, verify role included
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:] + _diagnostics(w)
+    recap = res.stdout[res.stdout.rfind("PLAY RECAP"):]
+    assert "failed=0" in recap and "unreachable=0" in recap, recap
+    # the list moved: the new host has it, the old host forwards, its freeze is gone
+    assert w["new"].run("test -d /var/spool/mailman/lists/members", check=False).returncode == 0
+    config = w["old"].run("cat /usr/local/etc/exim/configure").stdout
+    assert "# migrate:forward begin" in config and "# migrate:freeze begin" not in config
+
+    res = _run_playbook(w, fleet, "--tags", "verify")
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:] + _diagnostics(w)
+    assert "post-checks" in res.stdout and "failed=0" in res.stdout
+    print(f"ansible: {res.stdout[res.stdout.rfind('PLAY RECAP'):].strip()}")
