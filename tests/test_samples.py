@@ -24,7 +24,7 @@ TRUTH_DIR = REPO / "tests" / "sample_truth"
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 FIXTURE_PCK = FIXTURES / "mailman" / "mm3-testsuite-config.pck"
 MM = "usr/local/mailman"
-HOSTS = ["netsight", "small"]
+HOSTS = ["netsight", "small", "campus"]
 
 # Python 2's UnixMailbox._fromlinepattern: what counts as a real separator.
 FROM_RE = re.compile(rb"From \s*[^\s]+\s+\w\w\w\s+\w\w\w\s+\d?\d\s+\d?\d:\d\d(:\d\d)?"

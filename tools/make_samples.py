@@ -13,7 +13,7 @@ derive than to type:
   ``archives/private/NAME/`` (month folders, ``.txt``/``.txt.gz``,
   ``index.html``, scrubbed attachments);
 * the ``archives/public/`` symlinks;
-* ground truth for tests, ``tests/sample_truth/{netsight,small}.json``.
+* ground truth for tests, ``tests/sample_truth/{netsight,small,campus}.json``.
 
 Everything is derived from fixed seeds, so the output is byte-for-byte
 reproducible: ``python tools/make_samples.py`` rewrites the files,
@@ -178,6 +178,12 @@ class ListSpec:
     charset: str = "us-ascii"
     mta: str = "mail.netsight.example"
     extra_months: list[tuple[int, int]] = field(default_factory=list)
+    # The defaults below keep netsight's and small's output unchanged; campus sets them.
+    url_scheme: str = "http"     # scheme of web_page_url (config.pck and truth)
+    https_from: int = 0          # year from which List-* headers carry https URLs (0: never)
+    exim_version: str = "4.92"   # in the Received: header Exim adds
+    mailman_max: str = ""        # X-Mailman-Version never above this ("": no cap)
+    domains: list[str] = field(default_factory=list)  # member address domains ([]: DOMAINS)
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
 
@@ -239,7 +245,7 @@ def make_members(spec: ListSpec, rng: random.Random) -> None:
         for a, b in (("\u00fc", "ue"), ("\u00f6", "oe"), ("\u00e4", "ae"), ("\u00df", "ss"),
                      ("\u00e9", "e"), ("\u00eb", "e"), ("\u00e2", "a"), ("\u00d6", "oe")):
             plain = plain.replace(a, b)
-        addr = f"{plain}@{rng.choice(DOMAINS)}"
+        addr = f"{plain}@{rng.choice(spec.domains or DOMAINS)}"
         if addr.lower() in used:
             continue
         # a few members subscribed with capitals; Mailman keeps the case in `members`
@@ -375,7 +381,7 @@ def list_config(spec: ListSpec, *, last: bool = False) -> tuple[dict[bytes, Any]
         b"topics_bodylines_limit": 5, b"topics_enabled": 0, b"topics_userinterest": {},
         b"umbrella_list": False, b"umbrella_member_suffix": b"-owner",
         b"unsubscribe_policy": 0, b"user_options": user_options, b"usernames": usernames,
-        b"volume": 1, b"web_page_url": f"http://{spec.host}/mailman/".encode(),
+        b"volume": 1, b"web_page_url": f"{spec.url_scheme}://{spec.host}/mailman/".encode(),
         b"welcome_msg": (b"Willkommen auf der Liste f\xfcr Entwickler." if enc != "us-ascii"
                          else b""),
     }
@@ -494,12 +500,18 @@ def from_header(p: Post) -> bytes:
     return name + b" <" + p.addr.encode() + b">"
 
 
-def mailman_version(year: int) -> str:
+def mailman_version(year: int, cap: str = "") -> str:
+    """The Mailman release a host had in ``year``; never above ``cap`` (a host that stopped
+    upgrading)."""
+    version = "2.1.29"
     for y, v in ((2007, "2.1.5"), (2009, "2.1.9"), (2012, "2.1.11"), (2015, "2.1.14"),
                  (2017, "2.1.18"), (2019, "2.1.23")):
         if year < y:
-            return v
-    return "2.1.29"
+            version = v
+            break
+    if cap and tuple(map(int, version.split("."))) > tuple(map(int, cap.split("."))):
+        return cap
+    return version
 
 
 def body_bytes(p: Post, text: str) -> tuple[bytes, bytes]:
@@ -519,7 +531,7 @@ def render_message(spec: ListSpec, p: Post, rng: random.Random) -> bytes:
         f"From {p.envelope} {ctime(p.received)}".encode(),
         f"Return-Path: <{p.envelope}>".encode(),
         f"Received: from [{rng.choice(['192.0.2', '198.51.100'])}.{rng.randint(2, 250)}] "
-        f"(helo={p.addr.split('@')[1]})\n\tby {spec.mta} with esmtp (Exim 4.92)\n"
+        f"(helo={p.addr.split('@')[1]})\n\tby {spec.mta} with esmtp (Exim {spec.exim_version})\n"
         f"\tfor {lpost}; {rfc2822(p.received, 0)}".encode(),
         b"From: " + from_header(p),
         f"To: {lpost}".encode(),
@@ -569,12 +581,14 @@ def render_message(spec: ListSpec, p: Post, rng: random.Random) -> bytes:
                 body += b"\n"
         body += b"--" + bnd + b"--\n"
     year = p.received.year
-    h += [f"X-BeenThere: {lpost}".encode(), f"X-Mailman-Version: {mailman_version(year)}".encode(),
+    scheme = "https" if spec.https_from and year >= spec.https_from else "http"
+    h += [f"X-BeenThere: {lpost}".encode(),
+          f"X-Mailman-Version: {mailman_version(year, spec.mailman_max)}".encode(),
           b"Precedence: list",
           f"List-Id: {spec.real_name.decode('latin-1')} <{spec.name}.{spec.host}>".encode("latin-1"),
-          f"List-Unsubscribe: <http://{spec.host}/mailman/options/{spec.name}>,\n"
+          f"List-Unsubscribe: <{scheme}://{spec.host}/mailman/options/{spec.name}>,\n"
           f"\t<mailto:{spec.name}-request@{spec.host}?subject=unsubscribe>".encode(),
-          f"List-Archive: <http://{spec.host}/pipermail/{spec.name}>".encode(),
+          f"List-Archive: <{scheme}://{spec.host}/pipermail/{spec.name}>".encode(),
           f"List-Post: <mailto:{lpost}>".encode(),
           f"List-Help: <mailto:{spec.name}-request@{spec.host}?subject=help>".encode(),
           f"Sender: {spec.name}-bounces@{spec.host}".encode(),
@@ -1008,7 +1022,7 @@ def build_list(tree: Tree, spec: ListSpec, *, host_root: str, missing_html: set[
     digest = [a.lower() for a, m in spec.members.items() if m["digest"]]
     record = {
         "name": spec.name, "real_name": spec.real_name.decode("latin-1"),
-        "host_name": spec.host, "web_page_url": f"http://{spec.host}/mailman/",
+        "host_name": spec.host, "web_page_url": f"{spec.url_scheme}://{spec.host}/mailman/",
         "preferred_language": spec.language,
         "description": spec.description.decode("latin-1"),
         "owners": spec.owners, "moderators": spec.moderators,
@@ -1133,11 +1147,96 @@ def small(tree: Tree) -> dict[str, Any]:
             "shunt_files": [], "secrets": sorted(set(rec["secrets"] + site_rec["secrets"]))}
 
 
+CAMPUS_DOMAINS = ["cs.campus.example", "campus.example", "stud.campus.example",
+                  "math.campus.example", "alumni.campus.example", "example.org", "example.com"]
+
+
+def campus(tree: Tree) -> dict[str, Any]:
+    """A department list server: FreeBSD 9.3, Mailman 2.1.18, lists since 2004, HTTPS since 2015.
+
+    The lists' created_at dates go back to 2004 (they were moved over from an older server);
+    headers switch to https URLs in 2015 and never name a Mailman newer than the host's 2.1.18.
+    nightly_gzip never ran on this host, so every archive volume is a plain ``.txt``.
+    """
+    host = "lists.cs.campus.example"
+    common: dict[str, Any] = dict(mta="mlist.cs.campus.example", url_scheme="https",
+                                  https_from=2015, exim_version="4.84", mailman_max="2.1.18",
+                                  domains=CAMPUS_DOMAINS)
+    specs = [
+        ListSpec("mailman", b"Mailman", host, dt(2004, 9, 28, 15, 20, 44),
+                 "en", b"Mailman site list", b"Site-wide list; do not post.",
+                 ["listmaster@cs.campus.example"], [], 2, 0, 3, (2004, 10), (2012, 2), 3,
+                 archive_private=1, advertised=False, subscribe_policy=3, **common),
+        ListSpec("seminar", b"Seminar", host, dt(2004, 10, 5, 11, 3, 27),
+                 "en", b"CS department seminar and colloquium announcements",
+                 b"Talks, colloquia and thesis defences in the Computer Science department.",
+                 ["k.lambert@cs.campus.example"], ["seminar-chair@cs.campus.example"],
+                 46, 0, 40, (2004, 10), (2026, 11), 18,
+                 archive_private=0, advertised=True, subscribe_policy=1, **common),
+        ListSpec("faculty", b"Faculty", host, dt(2006, 2, 13, 9, 41, 2),
+                 "en", b"CS faculty (members only)",
+                 b"Internal list of the department's professors and lecturers.",
+                 ["dean@cs.campus.example", "k.lambert@cs.campus.example"], [],
+                 22, 0, 30, (2006, 2), (2026, 11), 12,
+                 archive_private=1, advertised=False, subscribe_policy=2, **common),
+        ListSpec("grad-students", b"Grad-Students", host, dt(2009, 9, 1, 8, 0, 19),
+                 "en", b"CS graduate students",
+                 b"PhD and master's students: events, room bookings, questions.",
+                 ["gradrep@stud.campus.example"], ["k.lambert@cs.campus.example"],
+                 26, 9, 36, (2009, 9), (2026, 11), 14,
+                 archive_private=0, advertised=True, subscribe_policy=1, **common),
+    ]
+    # nightly_gzip is not in /etc/crontab: no month was ever gzipped
+    opts: dict[str, dict[str, Any]] = {
+        "mailman": dict(with_last=False, txt_plain_before=3000),
+        "seminar": dict(txt_plain_before=3000),
+        "faculty": dict(txt_plain_before=3000),
+        "grad-students": dict(txt_plain_before=3000),
+    }
+    lists = {spec.name: build_list(tree, spec, host_root="campus", **opts[spec.name])
+             for spec in specs}
+    secrets = [sec for rec in lists.values() for sec in rec["secrets"]]
+    site_pw = sha1hex("site-admin-campus-s3cret")
+    creator_pw = sha1hex("list-creator-campus-s3cret")
+    tree.add(f"{MM_HOME}/data/adm.pw", site_pw + b"\n")
+    tree.add(f"{MM_HOME}/data/creator.pw", creator_pw + b"\n")
+    secrets += [site_pw.decode(), creator_pw.decode()]
+    return {
+        "host": "campus", "hostname": "mlist.cs.campus.example", "os": "FreeBSD 9.3-RELEASE-p13",
+        "mailman_version": "2.1.18", "email_domains": [host],
+        "lists": lists,
+        "findings_planted": {
+            # FreeBSD 9 has neither file (freebsd-version came with 10.0, os-release with
+            # 13.0); the release is only in /etc/motd's first line (rewritten at boot).
+            "os_release_files_absent": ["/bin/freebsd-version", "/etc/os-release"],
+            "os_release_in_motd": "/etc/motd",
+            "cron_system_crontab": "/etc/crontab",
+            "cron_commented_out": "gate_news",
+            "cron_missing": ["nightly_gzip"],
+            "cron_custom_job": {"file": "/etc/crontab", "user": "mailman",
+                                "command": "/usr/local/sbin/mm-weekly-stats"},
+            "newsyslog_mailman_entries": ["bounce", "error", "post", "smtp", "subscribe",
+                                          "vette"],
+            "newsyslog_mailman_no_signal": "/etc/newsyslog.conf",
+            "exim_router_lc_local_part": "MM_HOME/lists/${lc::$local_part}/config.pck",
+            "apache_version": "2.2",
+            "apache_redirect": "Redirect permanent /lists "
+                               "http://lists.cs.campus.example/mailman/listinfo",
+            "apache_rewrite": "RewriteRule ^/archive/(.*)$ /pipermail/$1 [R=301,L]",
+            "apache_icons_not_mailman": "/usr/local/www/apache22/icons/",
+            "private_list_without_public_link": ["faculty", "mailman"],
+            "archives_without_gzip": True,
+        },
+        "shunt_files": [],
+        "secrets": sorted(set(secrets)),
+    }
+
+
 # ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
 
-HOSTS = {"netsight": netsight, "small": small}
+HOSTS = {"netsight": netsight, "small": small, "campus": campus}
 # Folders inside each host tree that belong to the generator entirely.
 OWNED = [f"{MM_HOME}/archives", f"{MM_HOME}/lists", f"{MM_HOME}/data", f"{MM_HOME}/qfiles"]
 
