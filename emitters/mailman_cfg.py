@@ -58,6 +58,8 @@ def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
         f"DEFAULT_URL_PATTERN = {scheme + '://%s/mailman/'!r}",
         f"PUBLIC_ARCHIVE_URL = {scheme + '://%(hostname)s/pipermail/%(listname)s'!r}",
         "IMAGE_LOGOS = '/icons/'",
+        "# Defaults.py mapped the package's localhost.my.domain already: start afresh",
+        "VIRTUAL_HOSTS.clear()",
         "add_virtualhost(DEFAULT_URL_HOST, DEFAULT_EMAIL_HOST)",
     ]
     pairs = [(vh.url_host, vh.email_host) for vh in (settings.virtual_hosts if settings else [])]

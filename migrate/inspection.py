@@ -57,6 +57,7 @@ def remote_spec() -> list[tuple[str, str, int]]:
         ("/etc/rc.conf", "content", 0), ("/etc/rc.conf.local", "content", 0),
         ("/etc/rc.conf.d", "content", 1), ("/bin/freebsd-version", "content", 0),
         ("/etc/os-release", "content", 0), ("/etc/redhat-release", "content", 0),
+        ("/etc/motd", "content", 0),
         ("/etc/passwd", "content", 0), ("/etc/group", "content", 0),
         ("/etc/aliases", "content", 0), ("/etc/mail", "content", 2),
         ("/etc/mailman", "content", 1),
@@ -153,8 +154,12 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
     findings += accounts.findings
 
     _inspect_mta(tree, inv, exim_defines)
-    users = {a.id: a.name for a in inv.host.accounts if a.kind == "user"}
-    groups = {a.id: a.name for a in inv.host.accounts if a.kind == "group"}
+    # an id's first name wins, as ls(1) shows it (root, not FreeBSD's toor, for uid 0)
+    users: dict[int, str] = {}
+    groups: dict[int, str] = {}
+    for a in inv.host.accounts:
+        (users if a.kind == "user" else groups if a.kind == "group" else {}).setdefault(
+            a.id, a.name)
     mailman = read_mailman(tree, users, groups)
     inv.mailman = mailman.mailman
     inv.lists = mailman.lists

@@ -544,6 +544,7 @@ class LogRotation:
     size: str | None = None  # kilobytes or "*"
     when: str | None = None  # "*", "@T00", "$W0D23", hours
     flags: str | None = None  # "GJC"
+    pid_file: str | None = None  # the process told to reopen the log (with R: a command)
     source: Source | None = None
 
 

@@ -155,7 +155,9 @@ def parse_cron(tree: Tree, mailman_user: str = "mailman") -> CronResult:
             out.files.append(text.config)
 
     running = {j.script for j in out.jobs if j.script}
-    own = next((p for p, o in tabs if o == mailman_user), f"{USER_TABS[0]}/{mailman_user}")
+    # a missing job belongs where Mailman's other jobs are (or its user's crontab)
+    own = next((j.source.file for j in out.jobs if j.script and j.source), None) or next(
+        (p for p, o in tabs if o == mailman_user), f"{USER_TABS[0]}/{mailman_user}")
     for script, (severity, loss) in SCRIPTS.items():
         if script in running:
             continue

@@ -449,8 +449,13 @@ def _router_pattern(d: Driver, transport: Driver, router_domains: list[str], tre
         item = item.lstrip("!+")
         for var in _LOCAL_PART_VARS:
             if var in item:
-                folder, _, tail = item.partition(var)
-                folder = folder.rstrip("/") or "/"
+                # the path component that holds the local part is the list's folder name,
+                # also when an expansion wraps it (the howto's ${lc::$local_part})
+                at = item.find(var)
+                start = item.rfind("/", 0, at)
+                end = item.find("/", at)
+                folder = item[:start].rstrip("/") or "/" if start >= 0 else "/"
+                tail = item[end:] if end >= 0 else ""
                 result.lists_dir = result.lists_dir or folder
                 try:
                     entries = tree.list_dir(folder)

@@ -179,7 +179,16 @@ def read_mm_cfg(tree: Tree, path: str) -> tuple[MailmanSettings, list[Finding], 
                     email = str(values[1][1]) if len(values) > 1 else url
                     settings.virtual_hosts.append(VirtualHost(url, email, Source(file, line)))
                     continue
-            computed(fname + "()", call, line)
+            if fname == "VIRTUAL_HOSTS.clear" and not call.args and not call.keywords:
+                # the usual idiom before add_virtualhost lines: drop Defaults' mapping (the
+                # new mm_cfg.py writes its own add_virtualhost lines after the same clear)
+                settings.virtual_hosts.clear()
+                continue
+            findings.append(Finding(
+                "mailman.mm-cfg-computed", Severity.WARNING,
+                f"mm_cfg.py calls {ast.unparse(call)[:60]}; it was not run",
+                "Read what the call does on the old host and carry it over by hand into the "
+                "new mm_cfg.py if it still applies.", Source(file, line)))
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # a docstring
@@ -472,6 +481,10 @@ def read_mailman(tree: Tree, users: dict[int, str] | None = None,
     try:
         s = tree.stat(lists_dir)
         mm.user, mm.group = users.get(s.uid, str(s.uid)), groups.get(s.gid, str(s.gid))
+        if s.uid == 0 and "mailman" in users.values():
+            # lists/ owned by root (a copied tree, or an install by hand): the port's user
+            mm.user = "mailman"
+            mm.group = "mailman" if "mailman" in groups.values() else mm.group
         names = tree.list_dir(lists_dir)
     except (TreeError, OSError):
         names = []

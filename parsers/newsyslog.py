@@ -8,8 +8,11 @@ more files through ``<include> PATTERN`` lines (the default file includes
 entries); ``<default>``/``<globdefault>`` entries are read as entries of that name.
 
 An entry concerns Mailman when its file is under Mailman's log folder (``VAR/logs``) or its path
-says ``mailman``. Mailman 2 writes its logs forever without rotation (it reopens them itself, so
-no signal is needed); no entry for them is a finding.
+says ``mailman``. Mailman 2 writes its logs forever without rotation: no entry for them is a
+finding. Its long-running qrunners keep their logs open and reopen them only when told
+(``mailmanctl reopen``, or SIGHUP to the master whose pid is in ``data/master-qrunner.pid``):
+an entry without that pid file has newsyslog signal syslogd instead, and the qrunners go on
+writing into the rotated file (lost once it is compressed and removed) - also a finding.
 """
 
 from __future__ import annotations
@@ -54,7 +57,10 @@ def parse_entry(line: str) -> LogRotation | None:
     if not count.isdigit():
         raise ValueError(f"count {count!r} is not a number")
     flags = words[4] if len(words) > 4 and not words[4].startswith("/") else None
-    return LogRotation(name, line.strip(), owner, mode, int(count), size, when, flags)
+    rest = words[5:] if flags is not None else words[4:]
+    pid_file = rest[0] if rest and rest[0].startswith("/") else None
+    return LogRotation(name, line.strip(), owner, mode, int(count), size, when, flags,
+                       pid_file)
 
 
 def parse_newsyslog(tree: Tree, mailman_var: str | None) -> NewsyslogResult:
@@ -108,6 +114,16 @@ def parse_newsyslog(tree: Tree, mailman_var: str | None) -> NewsyslogResult:
             entry.source = Source(text.path, n)
             out.entries.append(entry)
             relevant = True
+            flags = (entry.flags or "").upper()
+            if entry.pid_file is None:  # (N only skips the signal: the same result)
+                out.findings.append(Finding(
+                    "newsyslog.no-reopen", Severity.WARNING,
+                    f"rotating {entry.path} signals syslogd, not Mailman: its qrunners keep "
+                    "writing into the rotated file" + (" (then compressed and removed: "
+                    "those lines are lost)" if set(flags) & set("JXYZ") else ""),
+                    f"On the old host add {mailman_var or '/usr/local/mailman'}/data/"
+                    "master-qrunner.pid to the entry; the new host's entries name Mailman's "
+                    "pid file.", entry.source))
         if relevant and text.config is not None:
             out.files.append(text.config)
 

@@ -354,7 +354,8 @@ def _shell_kv(lines: list[str]) -> dict[str, tuple[str, int]]:
 
 
 def parse_os_release(tree: Tree, host: Host) -> list[Finding]:
-    """OS and release from ``/bin/freebsd-version`` (authoritative) or ``/etc/os-release``."""
+    """OS and release from ``/bin/freebsd-version`` (authoritative), ``/etc/os-release``, or
+    for FreeBSD before 10.0 the first line of ``/etc/motd``."""
     findings: list[Finding] = []
     if tree.exists("/bin/freebsd-version"):
         tf = read_text(tree, "/bin/freebsd-version", "freebsd-version")
@@ -376,6 +377,21 @@ def parse_os_release(tree: Tree, host: Host) -> list[Finding]:
             version = kv.get("VERSION") or kv.get("VERSION_ID")
             host.release = version[0] if version else None
             host.os_source = Source(tf.path, kv["NAME"][1])
+            return findings
+    # FreeBSD before 10.0 had neither file: the first line of /etc/motd (rewritten at boot
+    # by /etc/rc.d/motd) names the running kernel's release
+    if tree.exists("/etc/motd"):
+        tf = read_text(tree, "/etc/motd", "motd")
+        first = next(iter(tf.lines()), "")
+        m = re.match(r"FreeBSD (\d+\.\d+-[A-Z]+[-\w]*)", first)
+        if m:
+            host.os, host.release = "FreeBSD", m.group(1)
+            host.os_source = Source(tf.path, 1)
+            findings.append(Finding(
+                "host.os-from-motd", Severity.INFO,
+                f"FreeBSD {m.group(1)} read from /etc/motd (no /bin/freebsd-version: a release "
+                "before 10.0)", "Nothing to do: /etc/motd names the kernel that last booted; "
+                "check `uname -r` on the host if in doubt.", Source(tf.path, 1)))
             return findings
     findings.append(Finding(
         "host.os-unknown", Severity.WARNING,

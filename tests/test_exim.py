@@ -3,6 +3,8 @@ configuration means for the move (domains, routes to lists, unsupported features
 
 from __future__ import annotations
 
+import pytest
+
 from migrate.model import DomainRole
 from migrate.parsers.exim import parse_exim, split_list
 from migrate.parsers.exim_model import read_exim
@@ -251,6 +253,22 @@ def test_list_routes_and_missing_addresses(tree_factory):
     assert all(f.source and f.source.line for f in missing)
     mismatch = [f for f in result.findings if f.id == "mailman.alias-mismatch"]
     assert [(f.source.file, f.source.line) for f in mismatch] == [("/etc/aliases", 2)]
+
+
+@pytest.mark.parametrize("expression", ["${lc::$local_part}", "${lc:$local_part}",
+                                        "${local_part}"])
+def test_list_folders_through_an_expansion_of_the_local_part(tree_factory, expression):
+    """The exim.org mailman21 howto's MM_LISTCHK wraps the local part: ${lc::$local_part}
+    (found on the campus sample; real Exim routes every list through it)."""
+    text = MAILMAN.replace("MM/lists/$local_part/config.pck",
+                           f"MM/lists/{expression}/config.pck")
+    cfg, tree = _parse(tree_factory, text, {
+        "/usr/local/mailman/lists/alpha/config.pck": b"x",
+        "/usr/local/mailman/lists/beta/config.pck": b"x"})
+    result = read_exim(cfg, tree)
+    lists = {r.list_name for r in result.mta.list_routes if r.via == "router"}
+    assert lists == {"alpha", "beta"}
+    assert not [f for f in result.findings if f.id == "mailman.no-lists-found"]
 
 
 def test_unsupported_features_each_have_a_hint_and_line(tree_factory):

@@ -184,7 +184,7 @@ def test_quoted_string_escapes_match_exim(world_tmp):
     assert parsed.main_value("smtp_banner") == '$smtp_active_hostname ABC "q" \\\\ ready'
 
 
-@pytest.mark.parametrize("host", ["netsight", "small"])
+@pytest.mark.parametrize("host", ["netsight", "small", "campus"])
 def test_sample_configs_match_exim(host):
     ensure_users()
     root = SAMPLES / host
@@ -201,13 +201,12 @@ def _taint_safe_copy(root: Path, tmp: Path) -> Path:
     (copy / "etc/aliases").symlink_to((root / "etc/aliases").resolve())
     conf = copy / "usr/local/etc/exim/configure"
     text = conf.read_text()
-    old = "lsearch{VIRTUAL_DIR/$domain}"
-    assert old in text
+    old = "lsearch{VIRTUAL_DIR/$domain}"  # netsight's virtual router (campus has none)
     conf.write_text(text.replace(old, "lsearch{${lookup{$domain}dsearch,ret=full{VIRTUAL_DIR}}}"))
     return copy
 
 
-@pytest.mark.parametrize("host", ["netsight", "small"])
+@pytest.mark.parametrize("host", ["netsight", "small", "campus"])
 def test_every_list_address_routes_as_exim_routes_it(host, world_tmp):
     ensure_users()
     root = SAMPLES / host
@@ -217,7 +216,7 @@ def test_every_list_address_routes_as_exim_routes_it(host, world_tmp):
     if host == "small":
         assert routes == []  # no router to Mailman and no wrapper aliases in its Exim
         return
-    assert len(routes) > 40
+    assert len(routes) >= 40  # netsight: 5 lists on several domains; campus: 4 lists x 10
     shown_root = _taint_safe_copy(root, world_tmp)
     addresses = sorted({f"{r.address}@{r.domain}" for r in routes})
     proc = exim(CONFIGURE, "-bt", *addresses, host_root=shown_root, timeout=120)

@@ -132,6 +132,12 @@ def test_newsyslog_entries_for_mailman_with_includes(tree_factory):
     }
     bad = [f for f in result.findings if f.id == "newsyslog.syntax"]
     assert [str(f.source) for f in bad] == ["/usr/local/etc/newsyslog.conf.d/mailman.conf:2"]
+    # post has no pid file (compressed with J: lines lost); smtp signals its pid file
+    no_reopen = [f for f in result.findings if f.id == "newsyslog.no-reopen"]
+    assert [str(f.source) for f in no_reopen] == ["/etc/newsyslog.conf:3"]
+    assert "lost" in no_reopen[0].message and "master-qrunner.pid" in no_reopen[0].hint
+    assert {e.path: e.pid_file for e in result.entries}["/usr/local/mailman/logs/smtp"] == \
+        "/var/run/x.pid"
     assert {c.path for c in result.files} == {"/etc/newsyslog.conf",
                                              "/usr/local/etc/newsyslog.conf.d/mailman.conf"}
 
@@ -162,7 +168,9 @@ def test_netsight_sample_inventory_has_its_jobs_and_rotation():
     [rotation] = inv.housekeeping.log_rotation
     assert rotation.path == "/usr/local/mailman/logs/*" and rotation.flags == "GJC"
     assert str(rotation.source) == "/etc/newsyslog.conf:14"
-    assert not [f for f in inv.findings if f.id.startswith(("cron.", "newsyslog."))]
+    # the sample's entry has no pid file: rotation never tells Mailman to reopen its logs
+    found = [(f.id, str(f.source)) for f in inv.findings if f.id.startswith(("cron.", "newsyslog."))]
+    assert found == [("newsyslog.no-reopen", "/etc/newsyslog.conf:14")]
 
 
 # --- the emitted files ------------------------------------------------------------------------
@@ -234,7 +242,7 @@ def test_crontab_is_accepted_by_a_real_cron(tmp_path):
 
 def test_newsyslog_lines_follow_the_old_entry_in_openbsd_form():
     old = LogRotation("/usr/local/mailman/logs/*", "...", "mailman:mailman", "664", 14, "*",
-                      "@T00", "GJXC", Source("/etc/newsyslog.conf", 9))
+                      "@T00", "GJXC", source=Source("/etc/newsyslog.conf", 9))
     text = emit_newsyslog(_inv(rotation=[old]), TARGET, Release(7, 8)).files[NEWSYSLOG]
     entries = [line.split() for line in text.splitlines() if not line.startswith("#")]
     assert [e[0].rsplit("/", 1)[1] for e in entries] == list(LOGS)  # no glob: one per log
@@ -249,7 +257,7 @@ def test_newsyslog_without_an_old_entry_is_weekly_and_a_bad_time_falls_back():
     assert all(line.split()[3:7] == ["10", "*", "$W0D23", "Z"]
                for line in text.splitlines() if not line.startswith("#"))
     odd = LogRotation("/usr/local/mailman/logs/*", "...", None, "644", 3, "*", "$Q9", "N",
-                      Source("/etc/newsyslog.conf", 2))
+                      source=Source("/etc/newsyslog.conf", 2))
     out = emit_newsyslog(_inv(rotation=[odd]), TARGET, Release(7, 8))
     assert [f.id for f in out.findings] == ["plan.newsyslog-when"]
     first = next(line for line in out.files[NEWSYSLOG].splitlines()

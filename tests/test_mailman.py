@@ -87,6 +87,22 @@ def test_mm_cfg_is_read_not_run(tree_factory, tmp_path):
     assert config.sha256 and settings.sources["MTA"].line == 10
 
 
+def test_virtual_hosts_clear_is_the_idiom_not_a_problem(tree_factory):
+    """``VIRTUAL_HOSTS.clear()`` before add_virtualhost lines (the campus sample): the mapping
+    starts afresh there; other calls stay findings that say to carry them by hand."""
+    text = ("from Defaults import *\n"
+            "add_virtualhost('old.example', 'old.example')\n"
+            "VIRTUAL_HOSTS.clear()\n"
+            "add_virtualhost('lists.example.org', 'example.org')\n"
+            "set_up_things('x')\n")
+    root = tree_factory({"/etc/mailman/mm_cfg.py": text})
+    settings, findings, _ = read_mm_cfg(LocalTree(root), "/etc/mailman/mm_cfg.py")
+    assert [(v.url_host, v.email_host) for v in settings.virtual_hosts] == [
+        ("lists.example.org", "example.org")]
+    assert [(f.id, f.source.line) for f in findings] == [("mailman.mm-cfg-computed", 5)]
+    assert "carry it over by hand" in findings[0].hint and "Set " not in findings[0].hint
+
+
 def test_mm_cfg_python2_syntax_is_a_finding(tree_factory):
     root = tree_factory({"/etc/mailman/mm_cfg.py": "from Defaults import *\nprint 'hi'\n"})
     _, findings, _ = read_mm_cfg(LocalTree(root), "/etc/mailman/mm_cfg.py")

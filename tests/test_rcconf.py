@@ -119,3 +119,18 @@ def test_os_release_and_unknown(tree_factory):
     empty = Host()
     findings = parse_os_release(LocalTree(tree_factory({"/etc/x": ""}, name="bare")), empty)
     assert [f.id for f in findings] == ["host.os-unknown"] and empty.os is None
+
+
+def test_freebsd_before_10_is_read_from_motd(tree_factory):
+    """FreeBSD 9.x has neither /bin/freebsd-version nor /etc/os-release (the campus sample);
+    the first line of /etc/motd names the release, with an info finding saying so."""
+    host = Host()
+    root = tree_factory({"/etc/motd": "FreeBSD 9.3-RELEASE-p13 (GENERIC) #0: Tue Apr  7 2015\n"
+                                      "\nWelcome to FreeBSD!\n"})
+    findings = parse_os_release(LocalTree(root), host)
+    assert (host.os, host.release, str(host.os_source)) == ("FreeBSD", "9.3-RELEASE-p13",
+                                                           "/etc/motd:1")
+    assert [f.id for f in findings] == ["host.os-from-motd"]
+    other = Host()
+    root = tree_factory({"/etc/motd": "Welcome to our server\n"})
+    assert [f.id for f in parse_os_release(LocalTree(root), other)] == ["host.os-unknown"]

@@ -66,7 +66,7 @@ def _same(a: dict, b: dict) -> None:
     assert a == b
 
 
-@pytest.mark.parametrize("sample", ["netsight", "small"])
+@pytest.mark.parametrize("sample", ["netsight", "small", "campus"])
 def test_remote_inventory_equals_local(sshd, host_tree, sample):
     root = host_tree(sample)
     res = remote(sshd, root)

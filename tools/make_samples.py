@@ -558,7 +558,7 @@ def render_message(spec: ListSpec, p: Post, rng: random.Random) -> bytes:
         h += [b"Content-Type: " + ctype, b"Content-Transfer-Encoding: " + cte]
         body = payload
     else:
-        boundary = f"===============%019d==" % rng.getrandbits(60)
+        boundary = "===============%019d==" % rng.getrandbits(60)
         sub = b"alternative" if p.kind == "alternative" else b"mixed"
         h.append(b'Content-Type: multipart/' + sub + f'; boundary="{boundary}"'.encode())
         parts = [b"Content-Type: " + ctype + b"\nContent-Transfer-Encoding: " + cte + b"\n\n" + payload]

@@ -29,6 +29,7 @@ HOSTS = {
     "netsight": {"hostname": "lists.netsight.example", "ipv6": ["2001:db8:50::25"],
                  "smarthost": "smtp.upstream.example"},
     "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]},
+    "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]},
 }
 RELEASES = ("5.7", "6.3", "7.8")  # one per grammar era: 5.x, 6.x before 6.4, 6.4 and later
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
