@@ -268,18 +268,8 @@ STEP_ROLE["tasks/main.yaml"] = """\
 # One step of the pair's plan (migrate_step_id): its actions in order on the host it names,
 # then its checks.
 ---
-- name: Find the step in this pair's plan
-  ansible.builtin.set_fact:
-    migrate_step_current: "{{ migrate_steps | selectattr('id', 'equalto', migrate_step_id) | first | default({}) }}"
-
-- name: Pick the host the step runs on
-  ansible.builtin.set_fact:
-    migrate_step_where: >-
-      {{ migrate_old if migrate_step_current.host | default('') == 'old'
-         else (inventory_hostname if migrate_step_current.host | default('') == 'new' else 'localhost') }}
-    migrate_step_plan: >-
-      {{ (playbook_dir ~ '/' ~ migrate_plan_dir) if migrate_step_current.host | default('') == 'local'
-         else migrate_remote_plan }}
+- name: Find the step and the host it runs on
+  ansible.builtin.include_tasks: select.yaml
 
 - name: Run the step's actions in order
   ansible.builtin.include_tasks: "action_{{ migrate_step_action.do }}.yaml"
@@ -303,8 +293,9 @@ STEP_ROLE["tasks/main.yaml"] = """\
   failed_when: migrate_step_checked.rc != 0 and not ansible_check_mode
 """
 
-STEP_ROLE["tasks/rollback.yaml"] = """\
-# The way back of one step (migrate_step_id), on the host it names.
+STEP_ROLE["tasks/select.yaml"] = """\
+# The step migrate_step_id of this pair's plan, the host it names (the pair's old host, its
+# new host, or the controller) and where the plan is on that host.
 ---
 - name: Find the step in this pair's plan
   ansible.builtin.set_fact:
@@ -318,6 +309,13 @@ STEP_ROLE["tasks/rollback.yaml"] = """\
     migrate_step_plan: >-
       {{ (playbook_dir ~ '/' ~ migrate_plan_dir) if migrate_step_current.host | default('') == 'local'
          else migrate_remote_plan }}
+"""
+
+STEP_ROLE["tasks/rollback.yaml"] = """\
+# The way back of one step (migrate_step_id), on the host it names.
+---
+- name: Find the step and the host it runs on
+  ansible.builtin.include_tasks: select.yaml
 
 - name: Run the step's way back in order
   ansible.builtin.include_tasks: "action_{{ migrate_step_action.do }}.yaml"
