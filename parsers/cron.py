@@ -46,6 +46,8 @@ _KEYWORDS = {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily",
 _FIELD = re.compile(r"^[\d*,/\-A-Za-z]+$")
 _ENV = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
 _SCRIPT = re.compile(r"/cron/(" + "|".join(SCRIPTS) + r")\b")
+#: a credential on a command line (``--password=x``, ``-p x`` is too ambiguous to touch)
+_SECRET = re.compile(r"(?i)((?:--?)?(?:pass(?:word|wd)?|secret|token)[=:\s]\s*)(\S+)")
 
 
 @dataclass
@@ -144,6 +146,7 @@ def parse_cron(tree: Tree, mailman_user: str = "mailman") -> CronResult:
             if script is None and user != mailman_user:
                 continue
             relevant = True
+            command = _SECRET.sub(r"\1<hidden>", command)  # never into the inventory
             out.jobs.append(CronJob(schedule, user, command, script, Source(text.path, n)))
             if script is None:
                 out.findings.append(Finding(

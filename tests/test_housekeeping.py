@@ -79,6 +79,16 @@ def test_user_and_system_crontabs_with_file_and_line(tree_factory):
                                              "/usr/local/etc/cron.d/mailman"}
 
 
+def test_a_credential_on_a_cron_command_line_never_reaches_the_inventory(tree_factory):
+    tab = ("0 1 * * * /usr/local/bin/backup-lists --password=Hunter2 --token abc123\n"
+           "0 8 * * * /usr/local/bin/python2.7 -S /usr/local/mailman/cron/checkdbs\n")
+    result = _cron(tree_factory, {"/var/cron/tabs/mailman": tab})
+    commands = " ".join(j.command for j in result.jobs)
+    messages = " ".join(f.message for f in result.findings)
+    assert "Hunter2" not in commands + messages and "abc123" not in commands + messages
+    assert "--password=<hidden>" in commands and "--token <hidden>" in commands
+
+
 def test_no_crontab_at_all_names_the_three_jobs_lists_need(tree_factory):
     result = _cron(tree_factory, {"/etc/rc.conf": ""})
     warnings = sorted(f.message.split("cron/")[1].split(":")[0] for f in result.findings
