@@ -78,12 +78,14 @@ def _dump(data) -> str:
 
 
 def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
-    """``pairs``: each ``{"name", "plan" (plan.yaml as data), "old": {"host", "user", "port",
-    "python"}, "new": {...}}``. Returns the tree as relative path -> text."""
+    """``pairs``: each ``{"name", "plan" (plan.yaml as data), "steps" (its steps as the cutover
+    loads them: actions as dicts, dns steps on the controller: ``{"id", "phase", "host",
+    "title", "actions", "check", "rollback"}``), "old": {"host", "user", "port", "python"},
+    "new": {...}}``. Returns the tree as relative path -> text."""
     files: dict[str, str] = {}
     order: list[tuple[str, str, str]] = []  # (step id, role, title), runbook order, each once
     for pair in pairs:
-        for step in pair["plan"].get("steps") or []:
+        for step in pair["steps"]:
             if all(step["id"] != sid for sid, _, _ in order):
                 order.append((step["id"], role_of(step), step.get("title", "")))
 
@@ -108,7 +110,8 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
             f" to {target.get('hostname', 'new host')}, from plan.yaml (written by migrate).\n"
             + _dump({"migrate_pair": name, "migrate_old": old,
                      "migrate_plan_dir": f"plans/{name}",
-                     "migrate_steps": [_step_data(s) for s in pair["plan"].get("steps") or []]}))
+                     "migrate_steps": [{k: v for k, v in s.items() if k != "phase"}
+                                       for s in pair["steps"]]}))
     files["hosts.yaml"] = ("# Every old/new host pair as a group (migrate export ansible). "
                            "Connection settings only: use your SSH keys or agent.\n"
                            + _dump(hosts))
@@ -140,20 +143,6 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
         files[f"roles/migrate_step/{path}"] = text
     files["README.md"] = README
     return dict(sorted(files.items()))
-
-
-def _step_data(step: dict) -> dict:
-    """A step as the roles read it: dns steps run on the controller, like local ones."""
-    out = {"id": step["id"], "host": "local" if step.get("host") == "dns" else step["host"],
-           "title": step.get("title", ""), "actions": [], "check": list(step.get("check") or []),
-           "rollback": []}
-    for key in ("actions", "rollback"):
-        for action in step.get(key) or []:
-            if isinstance(action, str):
-                action = ({"do": "note", "text": action.lstrip("# ").strip()}
-                          if action.lstrip().startswith("#") else {"do": "run", "command": action})
-            out[key].append(action)
-    return out
 
 
 def _meta(role: str) -> str:

@@ -23,7 +23,8 @@ PID_FILE = f"{MM_VAR}/data/master-qrunner.pid"
 #: The logs Mailman 2.1 writes (Mailman/Logging and the qrunners).
 LOGS = ("bounce", "error", "fromusenet", "locks", "mischief", "post", "qrunner", "smtp",
         "smtp-failure", "subscribe", "vette")
-_WHEN = re.compile(r"\*|\d+|@[0-9T]+|\$[WMD0-9LD]+|\d+@[0-9T]+|\d+\$[WMD0-9L]+")
+#: newsyslog's time field: "*", hours, "@" ISO 8601 or "$" day/week/month, alone or after hours
+_WHEN = re.compile(r"\*|\d+|(\d+)?(@[0-9T]+|\$[WMDL0-9]+)")
 
 
 def emit_newsyslog(inv: Inventory, target: Target, release: Release) -> Emitted:

@@ -20,6 +20,7 @@ from migrate.model import Inventory, Target
 
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import MM_PREFIX, MM_USER, MM_VAR, Emitted, is_domain, list_names
+from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
 from migrate.emitters.httpd_conf import web_tls
@@ -112,8 +113,7 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     domain_re = "|".join(re.escape(d) for d in domains) or "^$"
     tls = bool(target.tls_certificate and target.tls_key)
     acme = web_tls(target) and (release is None or release >= Release(6, 6))
-    cron_re = r"/cron/(checkdbs|disabled|senddigests|mailpasswds|gate_news|nightly_gzip|" \
-        r"cull_bad_shunt)([^A-Za-z0-9_]|$)"
+    cron_re = "/cron/(" + "|".join(CRON_SCRIPTS) + ")([^A-Za-z0-9_]|$)"
     cron_files = sorted({j.source.file for j in inv.housekeeping.cron_jobs
                          if j.script and j.source and j.source.file.startswith("/")})
     cron_dirs = sorted({c.rsplit("/", 1)[0] or "/" for c in cron_files})

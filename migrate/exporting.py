@@ -54,7 +54,10 @@ def export_ansible(plan_dirs: list[str], out_dir: str, serial: int = 1) -> dict:
                          (plan.data.get("inventory") or {}).get("host") or "pair", taken)
         taken.add(name)
         old, new = connections(plan.data)
-        pairs.append({"name": name, "plan": plan.data, "old": old, "new": new})
+        steps = [{"id": s.id, "phase": s.phase, "host": s.host, "title": s.title,
+                  "actions": s.actions, "check": s.check, "rollback": s.rollback}
+                 for s in plan.steps]  # normalized by load_plan, as the cutover runs them
+        pairs.append({"name": name, "plan": plan.data, "steps": steps, "old": old, "new": new})
         for rel in sorted((plan.data.get("files") or {})) + ["plan.yaml"]:
             copies[f"plans/{name}/{rel}"] = (root / rel).read_bytes()
     files: dict[str, str | bytes] = dict(emit_ansible(pairs, serial=serial))

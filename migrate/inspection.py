@@ -173,9 +173,7 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
 
 def _inspect_web(tree: Tree, inv: Inventory) -> None:
     apache = parse_apache(tree, inv.mailman.prefix if inv.mailman else None)
-    inv.web = apache.web
-    if inv.web is not None and apache.files:
-        inv.web.config_files = apache.files
+    inv.web = apache.web  # with its config_files
     inv.findings += apache.findings
 
 

@@ -338,8 +338,7 @@ class CutoverView:
     """
 
     ICONS = {"waiting": ("·", "dim"), "running": ("▶", "bold cyan"), "done": ("✓", "green"),
-             "skipped": ("✓", "dim green"), "failed": ("✗", "bold red"),
-             "undone": ("↶", "yellow")}
+             "skipped": ("✓", "dim green"), "failed": ("✗", "bold red")}
 
     def __init__(self, steps: list[tuple[str, str, str]], records: list[dict],
                  frozen: Callable[[], float | None],

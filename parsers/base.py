@@ -90,6 +90,15 @@ class TextFile:
         return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def folder_entries(tree: Tree, folder: str) -> list[str]:
+    """The entry names of a folder, sorted; none when it is missing or unreadable (the callers
+    report what they miss themselves)."""
+    try:
+        return tree.list_dir(folder) if tree.is_dir(folder) else []
+    except (TreeError, OSError):
+        return []
+
+
 def read_text(tree: Tree, path: str, role: str, *, required: bool = True) -> TextFile:
     """Read a configuration file as text, turning every way it can be unusable into a finding.
 

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.model import ConfigFile, CronJob, Finding, Severity, Source
-from migrate.parsers.base import Tree, TreeError, read_text
+from migrate.parsers.base import Tree, folder_entries, read_text
 
 USER_TABS = ("/var/cron/tabs", "/var/spool/cron/crontabs", "/var/spool/cron")
 SYSTEM_TABS = ("/etc/crontab",)
@@ -98,10 +98,7 @@ def parse_cron(tree: Tree, mailman_user: str = "mailman") -> CronResult:
     out = CronResult()
     tabs: list[tuple[str, str | None]] = []  # (path, user of a user crontab or None)
     for folder in USER_TABS:
-        try:
-            names = tree.list_dir(folder) if tree.is_dir(folder) else []
-        except TreeError:
-            names = []
+        names = folder_entries(tree, folder)
         for name in names:
             if not name.startswith(".") and not name.startswith("tmp."):
                 tabs.append((f"{folder}/{name}", name))
@@ -109,11 +106,8 @@ def parse_cron(tree: Tree, mailman_user: str = "mailman") -> CronResult:
             break  # one spool per system
     tabs += [(path, None) for path in SYSTEM_TABS if tree.is_file(path)]
     for folder in SYSTEM_DIRS:
-        try:
-            names = tree.list_dir(folder) if tree.is_dir(folder) else []
-        except TreeError:
-            names = []
-        tabs += [(f"{folder}/{n}", None) for n in names if not n.startswith(".")]
+        tabs += [(f"{folder}/{n}", None) for n in folder_entries(tree, folder)
+                 if not n.startswith(".")]
 
     commented: dict[str, Source] = {}
     for path, owner in tabs:

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.model import ConfigFile, Finding, LogRotation, Severity, Source
-from migrate.parsers.base import Tree, TreeError, read_text
+from migrate.parsers.base import Tree, folder_entries, read_text
 
 MAIN = "/etc/newsyslog.conf"
 #: FreeBSD's default includes, read even when the main file is missing
@@ -75,12 +75,8 @@ def parse_newsyslog(tree: Tree, mailman_var: str | None) -> NewsyslogResult:
 
     def expand(pattern: str) -> list[str]:
         folder, glob = posixpath.split(pattern)
-        try:
-            names = tree.list_dir(folder) if tree.is_dir(folder) else []
-        except TreeError:
-            return []
-        return [f"{folder}/{n}" for n in names if fnmatch.fnmatchcase(n, glob)
-                and not n.startswith(".")]
+        return [f"{folder}/{n}" for n in folder_entries(tree, folder)
+                if fnmatch.fnmatchcase(n, glob) and not n.startswith(".")]
 
     def read(path: str, depth: int) -> None:
         if path in seen or depth > 8:
