@@ -15,19 +15,24 @@ domain whose name is already taken by a different definition is left out with a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import (MAILMAN_ADDRESSES, MM_WRAPPER, Emitted, is_address,
-                                     is_local_part, list_names, unsafe)
+from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, flat_targets,
+                                     is_address, is_canonical, is_local_part, is_wrapper_pipe,
+                                     list_names, other_targets, route_action, route_alias,
+                                     unsafe, wrapper_pipe)
 from migrate.emitters.release import Release
-from migrate.emitters.virtual_table import virtual_domains
+from migrate.emitters.virtual_table import virtual_domains, virtual_table
 
 PATH = "files/new/etc/mail/aliases"
+_REFUSED = (AliasTargetKind.FAIL, AliasTargetKind.DEFER, AliasTargetKind.BLACKHOLE)
 
 
 def mailman_aliases(list_name: str) -> list[tuple[str, str]]:
     """(alias name, pipe) for the ten addresses of one list."""
-    return [(f"{list_name}{suffix}", f"|{MM_WRAPPER} {command} {list_name}")
+    return [(f"{list_name}{suffix}", wrapper_pipe(list_name, command))
             for suffix, command in MAILMAN_ADDRESSES]
 
 
@@ -41,11 +46,22 @@ def admin_address(inv: Inventory, target: Target) -> str | None:
     return None
 
 
-def emit_aliases(inv: Inventory, target: Target, release: Release) -> Emitted:
-    out = Emitted()
+@dataclass
+class AliasTable:
+    """The new host's aliases: name -> value in the order written, the sections, findings."""
+
+    entries: dict[str, str] = field(default_factory=dict)
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def alias_table(inv: Inventory, target: Target) -> AliasTable:
+    """What the new host's aliases file holds (the parity table checks every old list
+    address against this, so it reads the same entries the file is written from)."""
+    out = AliasTable()
     names, out.findings = list_names(inv)
-    entries: dict[str, str] = {}  # alias -> value, in the order written
-    sections: list[tuple[str, list[str]]] = []
+    entries = out.entries
+    sections = out.sections
 
     admin = admin_address(inv, target)
     system = [("MAILER-DAEMON", "postmaster"), ("postmaster", "root"), ("abuse", "root"),
@@ -72,20 +88,31 @@ def emit_aliases(inv: Inventory, target: Target, release: Release) -> Emitted:
                     f"the list address {alias} is also a system alias on the new host",
                     "Rename the list or drop the system alias from the emitted file.", None))
                 continue
-            entries[alias] = pipe
+            entries[alias] = f'"{pipe}"'
             lines.append(_line(alias, f'"{pipe}"'))
         sections.append((f"Mailman list {name}", lines))
 
+    moved = set(target.email_domains) - set(virtual_domains(inv, target))
+    sections.append(("Old addresses of the lists under other names (as the old host had them)",
+                     _other_names(inv, moved, set(names), out)))
+    dropped = _dropped(inv, moved, out)
+    vtable = virtual_table(inv, target)
+    if any(value == f"{DISCARD}@localhost" for rows in vtable.domains.values()
+           for _, value, _ in rows) and _claim(out, DISCARD, "/dev/null", DISCARD, None):
+        dropped.append(_line(DISCARD, "/dev/null"))
+    sections.append(("Addresses the old host dropped on purpose (:blackhole:)", dropped))
+
     # the old per-domain alias files of moved domains become the virtual table
     # (emitters/virtual_table.py); other moved domains' aliases are carried here
-    moved = set(target.email_domains) - set(virtual_domains(inv, target))
     carried = []
     for alias in inv.mta.aliases:
         if alias.domain is None or alias.domain not in moved:
             continue
         name = alias.name.split("@", 1)[0]
-        if any(t.kind == AliasTargetKind.PIPE and "mailman" in t.value for t in alias.targets):
-            continue  # a list address: written above from the list itself
+        if any(is_wrapper_pipe(t) for t in flat_targets(alias.targets)):
+            continue  # a list address: carried above from the list routes
+        if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
+            continue  # refused on purpose: carried above, or refused on the new host too
         if not is_local_part(name):
             out.findings.append(unsafe("alias name", alias.name, "the aliases file",
                                        alias.source))
@@ -100,22 +127,89 @@ def emit_aliases(inv: Inventory, target: Target, release: Release) -> Emitted:
         if not values:
             continue
         value = ", ".join(values)
-        if name in entries and entries[name] != value:
-            out.findings.append(Finding(
-                "plan.alias-collision", Severity.WARNING,
-                f"{alias.name}@{alias.domain} ({value}) is left out: {name} already means "
-                f"{entries[name]} on the new host, where one aliases table serves every moved "
-                "domain",
-                "Check that the existing meaning is right for this domain too, or give the "
-                "domain its own address.", alias.source))
+        if not _claim(out, name, value, f"{alias.name}@{alias.domain}", alias.source):
             continue
-        if name not in entries:
-            entries[name] = value
-            carried.append(_line(name, value))
+        carried.append(_line(name, value))
     if carried:
         sections.append(("Carried over from the moved domains' alias files", carried))
+    return out
 
-    out.files[PATH] = _render(inv, target, release, sections)
+
+def _claim(out: AliasTable, name: str, value: str, what: str, source) -> bool:
+    """Take ``name`` for ``value``; a name already meaning something else is a finding."""
+    have = out.entries.get(name)
+    if have is None:
+        out.entries[name] = value
+        return True
+    if have != value:
+        out.findings.append(Finding(
+            "plan.alias-collision", Severity.WARNING,
+            f"{what} ({value}) is left out: {name} already means {have} on the new host, "
+            "where one aliases table serves every moved domain",
+            "Check that the existing meaning is right for this domain too, or give the "
+            "domain its own address.", source))
+    return False
+
+
+def _other_names(inv: Inventory, moved: set[str], safe: set[str],
+                 out: AliasTable) -> list[str]:
+    """Aliases that reached a list under a name Mailman does not give it (``club:`` piping
+    into ``members``), on the moved domains that share the aliases table."""
+    values: dict[str, list[str]] = {}
+    sources: dict[str, object] = {}
+    for route in inv.mta.list_routes:
+        if route.domain not in moved or is_canonical(route) or route.address in values \
+                and route.address in sources and sources[route.address] != route.source:
+            continue
+        action = route_action(route)
+        if action is None or route.list_name not in safe:
+            continue  # an unknown command or an unsafe list: the inventory reports both
+        name = route.address
+        if not is_local_part(name):
+            out.findings.append(unsafe("alias name", name, "the aliases file", route.source))
+            continue
+        pipe = f'"{wrapper_pipe(route.list_name, action)}"'
+        if name not in values:
+            extras, problems = other_targets(route_alias(inv, route))
+            for problem in problems:
+                out.findings.append(Finding(
+                    "plan.alias-target", Severity.WARNING,
+                    f"alias {name} (list {route.list_name}): {problem}",
+                    "The list part is carried; forward the rest to an address by hand in the "
+                    "emitted aliases file.", route.source))
+            values[name] = extras
+            sources[name] = route.source
+        if pipe not in values[name]:
+            values[name].insert(sum(v.startswith('"|') for v in values[name]), pipe)
+    lines = []
+    for name, items in values.items():
+        value = ", ".join(items)
+        if _claim(out, name, value, f"{name} (an old list address)", sources[name]):
+            lines.append(_line(name, value))
+    return lines
+
+
+def _dropped(inv: Inventory, moved: set[str], out: AliasTable) -> list[str]:
+    lines = []
+    for refusal in inv.mta.refused:
+        if refusal.domain not in moved or refusal.outcome != "dropped" \
+                or refusal.address == "*":
+            continue
+        if not is_local_part(refusal.address):
+            out.findings.append(unsafe("alias name", refusal.address, "the aliases file",
+                                       refusal.source))
+            continue
+        if refusal.address not in out.entries \
+                and _claim(out, refusal.address, "/dev/null", refusal.address, refusal.source):
+            lines.append(_line(refusal.address, "/dev/null"))
+    return lines
+
+
+def emit_aliases(inv: Inventory, target: Target, release: Release) -> Emitted:
+    out = Emitted()
+    table = alias_table(inv, target)
+    out.findings = table.findings
+    out.files[PATH] = _render(inv, target, release, table.sections)
     return out
 
 

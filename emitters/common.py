@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from migrate.model import Finding, Inventory, Severity, Source
+from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION
+from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
+                           Severity, Source)
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
 MM_PREFIX = "/usr/local/lib/mailman"
@@ -26,14 +28,13 @@ MM_USER = "_mailman"
 MM_GROUP = "_mailman"
 #: The group the smtpd-flavoured package's mail wrapper expects (--with-mail-gid=_smtpd).
 MM_MAIL_GID = "_smtpd"
+#: The new host's alias for addresses that the old host dropped on purpose (:blackhole:) in a
+#: virtual domain: the virtual table maps them to DISCARD@localhost, the aliases to /dev/null.
+DISCARD = "migrate-discard"
 SLOWCGI_SOCKET = "/var/www/run/slowcgi.sock"  # as seen with httpd's chroot "/"
 
-#: Mailman 2's ten addresses per list: suffix -> the wrapper's command.
-MAILMAN_ADDRESSES = (
-    ("", "post"), ("-admin", "admin"), ("-bounces", "bounces"), ("-confirm", "confirm"),
-    ("-join", "join"), ("-leave", "leave"), ("-owner", "owner"), ("-request", "request"),
-    ("-subscribe", "subscribe"), ("-unsubscribe", "unsubscribe"),
-)
+#: Mailman 2's ten addresses per list: (suffix, the wrapper's command).
+MAILMAN_ADDRESSES = ADDRESSES
 
 # Mailman 2.1's ACCEPTABLE_LISTNAME_CHARACTERS is [-+_.=a-z0-9]; a leading dot or dash would
 # read as a hidden file or an option.
@@ -100,3 +101,81 @@ def list_names(inv: Inventory) -> tuple[list[str], list[Finding]]:
             findings.append(unsafe("list name", ml.name, "the aliases file and smtpd.conf",
                                    ml.source))
     return sorted(names), findings
+
+
+def route_action(route: ListRoute) -> str | None:
+    """The wrapper command an old address reached its list with (inventories written before
+    ``ListRoute.action`` existed: read off Mailman's suffix)."""
+    if route.action in ACTION_SUFFIX:
+        return route.action
+    if route.action is not None:
+        return None
+    name = route.list_name.lower()
+    address = route.address.lower()
+    return SUFFIX_ACTION.get(address[len(name):]) if address.startswith(name) else None
+
+
+def canonical_address(route: ListRoute) -> str | None:
+    """The local part Mailman itself gives the route's list and command (``news`` reaching
+    ``announce`` as ``post`` -> ``announce``), or None for an unknown command."""
+    action = route_action(route)
+    return route.list_name + ACTION_SUFFIX[action] if action else None
+
+
+def is_canonical(route: ListRoute) -> bool:
+    """The old address is Mailman's own name for its list and command."""
+    canonical = canonical_address(route)
+    return canonical is not None and canonical.lower() == route.address.lower()
+
+
+def wrapper_pipe(list_name: str, action: str) -> str:
+    """The new host's pipe for a list and command, as the aliases file holds it (unquoted)."""
+    return f"|{MM_WRAPPER} {action} {list_name}"
+
+
+def route_alias(inv: Inventory, route: ListRoute) -> Alias | None:
+    """The alias entry an old list address came from (None for a router's address)."""
+    if route.via == "router" or route.source is None:
+        return None
+    return next((a for a in inv.mta.aliases if a.source == route.source
+                 and a.name.lower() == route.address.lower()), None)
+
+
+def flat_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
+    """An alias's targets with every ``:include:`` file replaced by what it holds (Exim reads
+    an included file's items as if they were written in the alias)."""
+    out: list[AliasTarget] = []
+    for t in targets:
+        if t.kind == AliasTargetKind.INCLUDE and depth < 10:
+            out += flat_targets(t.members, depth + 1)
+        elif t.kind != AliasTargetKind.INCLUDE:
+            out.append(t)
+    return out
+
+
+def is_wrapper_pipe(target: AliasTarget) -> bool:
+    """A pipe into the old host's Mailman mail wrapper (``.../mail/mailman CMD LIST``)."""
+    if target.kind != AliasTargetKind.PIPE:
+        return False
+    words = target.value.lstrip("|").split()
+    return len(words) >= 3 and (words[0].endswith("/mail/mailman")
+                                or words[0].endswith("/mailman/mail/wrapper"))
+
+
+def other_targets(alias: Alias | None) -> tuple[list[str], list[str]]:
+    """The targets of a list alias besides its pipes into Mailman, as the new host can take
+    them (addresses; /dev/null for :blackhole:), and what cannot be carried."""
+    values: list[str] = []
+    problems: list[str] = []
+    if alias is None:
+        return values, problems
+    for t in flat_targets(alias.targets):
+        if is_wrapper_pipe(t):
+            continue
+        if t.kind == AliasTargetKind.ADDRESS and is_address(t.value.lstrip("\\")):
+            values.append(t.value.lstrip("\\"))
+        elif t.kind == AliasTargetKind.BLACKHOLE:
+            continue  # beside other targets, :blackhole: adds nothing
+        else:
+            problems.append(f"target {t.kind.value} {t.value!r} is not carried over")
+    return values, problems

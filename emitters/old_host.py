@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import MAILMAN_ADDRESSES, Emitted, is_domain, is_list_name, is_path
+from migrate.emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
+                                     is_local_part, is_path)
 from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
 
 ROUTER = "files/old/exim-forward-router.conf"
@@ -75,8 +76,8 @@ def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
     ]
     out.files[FREEZE] = "\n".join(freeze) + "\n"
 
-    forwards, staying = _forwards(inv, domains)
-    if forwards:
+    forwards_, staying = forwards(inv, domains)
+    if forwards_:
         out.findings.append(Finding(
             "plan.list-addresses-on-staying-domains", Severity.WARNING,
             f"{len(staying)} list address(es) on domains that stay on the old host reach "
@@ -87,13 +88,15 @@ def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
     out.files[ALIASES] = (
         "# For the old host's aliases file after the move: list addresses on domains that stay\n"
         "# there forward to the list on its moved domain (replace the pipe aliases).\n"
-        + "".join(f"{name + ':':<28}{dest}\n" for name, dest in forwards))
+        + "".join(f"{name + ':':<28}{dest}\n" for name, dest in forwards_))
     out.files[APACHE] = _apache(inv, target, address)
     return out
 
 
-def _forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], set[str]]:
-    """(alias, forward address) for list addresses that arrive on a domain that stays."""
+def forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], set[str]]:
+    """(alias, forward address) for list addresses that arrive on a domain that stays: each
+    goes to Mailman's own address for its list and command on the list's moved domain (an old
+    name such as ``news`` piping into ``announce`` forwards to ``announce@HOME``)."""
     hosts = {ml.name: ml.host_name for ml in inv.lists}
     local = set(inv.mta.domains_by_role(DomainRole.LOCAL))
     seen: dict[str, str] = {}
@@ -102,13 +105,11 @@ def _forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], 
         if route.domain in moved or route.via != "alias" or route.domain not in local:
             continue
         home = hosts.get(route.list_name)
-        if not home or home not in moved or not is_list_name(route.list_name):
+        canonical = canonical_address(route)
+        if not home or home not in moved or not is_list_name(route.list_name) \
+                or canonical is None or not is_local_part(route.address):
             continue
-        suffixes = {s for s, _ in MAILMAN_ADDRESSES}
-        suffix = route.address[len(route.list_name):]
-        if suffix not in suffixes:
-            continue
-        seen.setdefault(route.address, f"{route.address}@{home}")
+        seen.setdefault(route.address, f"{canonical}@{home}")
         staying.add(f"{route.address}@{route.domain}")
     return sorted(seen.items()), staying
 

@@ -12,13 +12,18 @@ alias file left out (the parity table marks them "added").
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from migrate.model import AliasTargetKind, DomainRole, Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import (MAILMAN_ADDRESSES, Emitted, is_address, is_domain,
-                                     is_local_part, list_names)
+from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
+                                     flat_targets, is_address, is_canonical, is_domain,
+                                     is_local_part, is_wrapper_pipe, list_names, other_targets,
+                                     route_alias, unsafe)
 
 PATH = "files/new/etc/mail/virtual"
 TABLE = "/etc/mail/virtual"
+_REFUSED = (AliasTargetKind.FAIL, AliasTargetKind.DEFER, AliasTargetKind.BLACKHOLE)
 
 
 def virtual_domains(inv: Inventory, target: Target) -> list[str]:
@@ -28,39 +33,112 @@ def virtual_domains(inv: Inventory, target: Target) -> list[str]:
 
 
 def lists_on(inv: Inventory, domain: str) -> list[str]:
+    """The lists a domain hosts: those reached there under Mailman's own names, and those
+    whose host_name it is. A list reached on the domain only under other names (``talks:``
+    piping into ``seminar``) is not hosted there: its own addresses stay refused."""
     names, _ = list_names(inv)
     safe = set(names)
-    found = {r.list_name for r in inv.mta.list_routes if r.domain == domain}
+    found = {r.list_name for r in inv.mta.list_routes if r.domain == domain and is_canonical(r)}
     found |= {ml.name for ml in inv.lists if ml.host_name == domain}
     return sorted(found & safe)
 
 
-def emit_virtual(inv: Inventory, target: Target, release) -> Emitted:
-    out = Emitted()
-    domains = virtual_domains(inv, target)
-    if not domains:
-        return out
-    lines = [f"# {TABLE} for {target.hostname}, written by migrate: the addresses of the moved",
-             "# virtual domains. After editing: smtpctl update table virtuals."]
-    for domain in domains:
-        lines += ["", f"# --- {domain}"]
-        names = lists_on(inv, domain)
-        taken = set()
-        for name in names:
+@dataclass
+class VirtualTable:
+    """The new host's virtual table: per domain, (key, values, why) in the order written."""
+
+    domains: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # comment lines per domain
+    findings: list[Finding] = field(default_factory=list)
+
+    def lookup(self, address: str) -> str | None:
+        """What the table maps ``local@domain`` to (the domain's catch-all included)."""
+        local, _, domain = address.rpartition("@")
+        entries = {key.lower(): value for key, value, _ in self.domains.get(domain, [])}
+        return entries.get(address.lower()) or entries.get(f"@{domain}".lower())
+
+
+def virtual_table(inv: Inventory, target: Target) -> VirtualTable:
+    """What the new host's virtual table holds (parity.md checks every old address against
+    these entries)."""
+    out = VirtualTable()
+    names, _ = list_names(inv)
+    safe = set(names)
+    for domain in virtual_domains(inv, target):
+        rows: list[tuple[str, str, str | None]] = []
+        notes: list[str] = []
+        taken: set[str] = set()
+
+        def add(key: str, value: str, why: str | None = None) -> None:
+            taken.add(key.lower())
+            rows.append((key, value, why))
+
+        for name in lists_on(inv, domain):
             for suffix, _ in MAILMAN_ADDRESSES:
-                address = f"{name}{suffix}@{domain}"
-                taken.add(address)
-                lines.append(f"{address:<48} {name}{suffix}@localhost")
+                add(f"{name}{suffix}@{domain}", f"{name}{suffix}@localhost")
+        # old addresses that reached a list under another name, as the old file had them
+        other: dict[str, list[str]] = {}
+        for route in inv.mta.list_routes:
+            if route.domain != domain or is_canonical(route):
+                continue
+            canonical = canonical_address(route)
+            if canonical is None or route.list_name not in safe:
+                continue
+            local = route.address
+            if not (is_local_part(local) or local == "*"):
+                out.findings.append(unsafe("virtual address", f"{local}@{domain}",
+                                           "the virtual table", route.source))
+                continue
+            key = f"@{domain}" if local == "*" else f"{local}@{domain}"
+            if key.lower() in taken and key not in other:
+                continue
+            if key not in other:
+                extras, problems = other_targets(route_alias(inv, route))
+                for problem in problems:
+                    out.findings.append(Finding(
+                        "plan.virtual-alias-target", Severity.WARNING,
+                        f"{key} (list {route.list_name}): {problem}",
+                        "The list part is carried; forward the rest to an address by hand in "
+                        "the emitted virtual table.", route.source))
+                other[key] = extras
+                taken.add(key.lower())
+            value = f"{canonical}@localhost"
+            if value not in other[key]:
+                other[key].insert(sum(v.endswith("@localhost") for v in other[key]), value)
+        for key, values in other.items():
+            rows.append((key, ", ".join(values), "an old name of a list"))
+        for refusal in inv.mta.refused:
+            if refusal.domain != domain:
+                continue
+            key = f"@{domain}" if refusal.address == "*" else f"{refusal.address}@{domain}"
+            if key.lower() in taken:
+                continue
+            where = f" ({refusal.source})" if refusal.source else ""
+            if refusal.outcome == "dropped" and (refusal.address == "*"
+                                                 or is_local_part(refusal.address)):
+                # mapped to a local name whose alias is /dev/null (emitters/aliases.py)
+                add(key, f"{DISCARD}@localhost", f"dropped on the old host{where}")
+            elif refusal.address == "*":
+                notes.append(f"# every other address: refused, as on the old host{where}")
+            elif is_local_part(refusal.address):
+                notes.append(f"# {key}: refused, as on the old host{where}")
         for alias in inv.mta.aliases:
             if alias.domain != domain:
                 continue
             local = alias.name.split("@", 1)[0]
             address = f"{local}@{domain}"
-            if address in taken or any(t.kind == AliasTargetKind.PIPE for t in alias.targets):
-                continue  # list addresses come from the lists themselves
+            if address.lower() in taken or any(is_wrapper_pipe(t)
+                                               for t in flat_targets(alias.targets)):
+                continue  # list addresses come from the lists and their routes
+            if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
+                continue  # refused or dropped on purpose: above
+            if alias.catch_all:
+                address = f"@{domain}"
+                if address.lower() in taken:
+                    continue
             targets = [t.value.lstrip("\\") for t in alias.targets
                        if t.kind == AliasTargetKind.ADDRESS and is_address(t.value.lstrip("\\"))]
-            if not is_local_part(local) or not targets \
+            if not (is_local_part(local) or alias.catch_all) or not targets \
                     or len(targets) != len(alias.targets):
                 out.findings.append(Finding(
                     "plan.virtual-alias-left-out", Severity.WARNING,
@@ -69,7 +147,26 @@ def emit_virtual(inv: Inventory, target: Target, release) -> Emitted:
                     "Forward it to an address by hand in the emitted virtual table, or keep it "
                     "on the old host.", alias.source))
                 continue
-            taken.add(address)
-            lines.append(f"{address:<48} {', '.join(targets)}")
+            add(address, ", ".join(targets))
+        out.domains[domain] = rows
+        out.notes[domain] = notes
+    return out
+
+
+def emit_virtual(inv: Inventory, target: Target, release) -> Emitted:
+    out = Emitted()
+    table = virtual_table(inv, target)
+    out.findings = table.findings
+    if not table.domains:
+        return out
+    lines = [f"# {TABLE} for {target.hostname}, written by migrate: the addresses of the moved",
+             "# virtual domains. After editing: smtpctl update table virtuals."]
+    for domain, rows in table.domains.items():
+        lines += ["", f"# --- {domain}"]
+        for key, value, why in rows:
+            if why:
+                lines.append(f"# {why}")
+            lines.append(f"{key:<48} {value}")
+        lines += table.notes[domain]
     out.files[PATH] = "\n".join(lines) + "\n"
     return out

@@ -168,6 +168,12 @@ class ConfigFile:
     role: str  # "exim", "exim-include", "aliases", "alias-include", "rc.conf", "apache", ...
 
 
+#: The roles of Exim's own configuration: the main file and the files it ``.include``s. Files
+#: that Exim only reads through lookups (alias tables, per-domain files, address lists) are
+#: data, never configuration: nothing edits them as if they were.
+EXIM_CONFIG_ROLES = ("exim", "exim-include")
+
+
 class DomainRole(StrEnum):
     LOCAL = "local"  # delivered to local users
     LIST = "list"  # served by Mailman
@@ -241,6 +247,8 @@ class Alias:
     table: str  # the file the alias is in, as named on the host
     domain: str | None = None  # None: the system aliases (local domains); else a virtual domain
     source: Source | None = None
+    # a ``*`` entry of a table read with ``lsearch*``: every local part the table lacks
+    catch_all: bool = False
 
 
 @dataclass
@@ -277,6 +285,23 @@ class ListRoute:
     transport: str | None = None
     command: str | None = None
     source: Source | None = None
+    # the mail wrapper's command ("post", "request", ...; migrate.mailman2.ADDRESSES): an
+    # alias may reach a list under another name (``news: "|.../mailman post announce"``)
+    action: str | None = None
+
+
+@dataclass
+class RefusedAddress:
+    """An address the old host refused or dropped on purpose: an alias entry of ``:fail:``,
+    ``:defer:`` or ``:blackhole:``, or a catch-all ``*`` entry of one (``lsearch*``), on a
+    domain whose alias table answered for it. The new host must behave the same."""
+
+    address: str  # the local part, or "*" for a catch-all
+    domain: str
+    outcome: str  # "rejected" (:fail:), "deferred" (:defer:) or "dropped" (:blackhole:)
+    message: str | None = None  # the :fail:/:defer: text
+    router: str | None = None
+    source: Source | None = None
 
 
 @dataclass
@@ -312,6 +337,7 @@ class Mta:
     tls: TlsFiles | None = None
     listeners: list[Listener] = field(default_factory=list)
     list_routes: list[ListRoute] = field(default_factory=list)
+    refused: list[RefusedAddress] = field(default_factory=list)
     primary_hostname: str | None = None
     qualify_domain: str | None = None
     named_lists: list[NamedList] = field(default_factory=list)

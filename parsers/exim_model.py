@@ -15,23 +15,30 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION
 from migrate.model import (
-    Alias, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute, Listener,
-    Mta, NamedList, Router, Severity, Smarthost, Source, TlsFiles, Transport,
+    Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute,
+    Listener, Mta, NamedList, RefusedAddress, Router, Severity, Smarthost, Source, TlsFiles,
+    Transport,
 )
 from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.base import Tree, read_text
 from migrate.parsers.exim import Driver, EximConfig, config_lookups, split_list
 
 #: Mailman 2.1's addresses for a list, by the mail wrapper's action (Mailman/MTA/Utils.py).
-MAILMAN_ACTIONS = {
-    "post": "", "admin": "-admin", "bounces": "-bounces", "confirm": "-confirm",
-    "join": "-join", "leave": "-leave", "owner": "-owner", "request": "-request",
-    "subscribe": "-subscribe", "unsubscribe": "-unsubscribe",
-}
-_SUFFIX_ACTION = {suffix: action for action, suffix in MAILMAN_ACTIONS.items()}
+MAILMAN_ACTIONS = ACTION_SUFFIX
+_SUFFIX_ACTION = SUFFIX_ACTION
 _LOCAL_PART_VARS = ("$local_part", "${local_part}")
-_DOMAIN_VARS = ("$domain", "${domain}")
+#: The variables that name the domain in a per-domain file's path: $domain_data is the
+#: domain as a ``domains = dsearch;FOLDER`` precondition found it (taint-free in Exim 4.94+).
+_DOMAIN_VARS = ("${domain_data}", "$domain_data", "${domain}", "$domain")
+#: What an alias entry that fails on purpose does, by its (only) target's kind.
+_REFUSALS = {AliasTargetKind.FAIL: "rejected", AliasTargetKind.DEFER: "deferred",
+             AliasTargetKind.BLACKHOLE: "dropped"}
+#: Router options that are preconditions besides ``domains`` (Exim spec, "Router
+#: preconditions"): a router with any of them does not take every address of its domains.
+_OTHER_PRECONDITIONS = ("local_parts", "check_local_user", "condition", "require_files",
+                        "senders")
 #: A host name or address as route_list gives one (expansions kept: they are resolved later).
 _HOSTISH = re.compile(r"[\w.:$%{}\-]+\Z")
 _HIDDEN = "<hidden>"
@@ -114,6 +121,19 @@ class _Domains:
         return list(dict.fromkeys(out))
 
     def _lookup_domains(self, item: str, source: Source | None) -> list[str]:
+        found = self.lookup_domains(item)
+        if found is None:
+            if item not in self.patterns_reported:
+                self.patterns_reported.add(item)
+                _finding(self.result, "exim.lookup-unread", Severity.WARNING,
+                         f"cannot list the domains of {item!r}",
+                         "Copy the lookup's file into the inspected tree, or list the domains "
+                         "in the plan's target settings.", source)
+            return []
+        return found
+
+    def lookup_domains(self, item: str) -> list[str] | None:
+        """The keys of a dsearch/lsearch domain lookup, or None when it cannot be read."""
         kind, _, path = item.partition(";")
         kind = kind.strip().split("-")[-1].rstrip("*@").split(",")[0]
         path = path.strip()
@@ -123,13 +143,158 @@ class _Domains:
             if kind in ("lsearch", "wildlsearch", "nwildlsearch"):
                 table = parse_aliases(self.tree, path, required=False)
                 return [a.name.lower() for a in table.aliases]
-        except Exception:  # noqa: BLE001 - an unreadable lookup is reported below
+        except Exception:  # noqa: BLE001 - an unreadable lookup is reported by the caller
             pass
-        _finding(self.result, "exim.lookup-unread", Severity.WARNING,
-                 f"cannot list the domains of {item!r}",
-                 "Copy the lookup's file into the inspected tree, or list the domains in the "
-                 "plan's target settings.", source)
-        return []
+        return None
+
+
+# --- which router sees which domain ----------------------------------------------------------
+
+
+class _Routing:
+    """Exim's router preconditions on domains and local parts, decided for the names the
+    configuration knows, the way Exim decides them (spec chapters "Domain, host, address, and
+    local part lists" and "Router preconditions"):
+
+    * a list is scanned left to right and the first item that matches decides (``!item``:
+      not in the list); when nothing matches, the subject is in the list only if the last item
+      was negative (``! +local_domains`` alone matches every other domain);
+    * a router without a ``domains`` option applies to every domain that reaches it;
+    * a router with ``no_more`` whose only precondition is ``domains`` ends routing for every
+      domain it matches (Exim's default ``dnslookup`` router with ``domains = ! +local_domains``:
+      no later router ever sees a remote domain); so does an ``accept`` router without other
+      preconditions, which always accepts;
+    * ``verify_only`` routers never route a delivery;
+    * a ``condition`` is decided when it is a constant (``true``, ``yes``, ``1``, ``false``,
+      ``no``, ``0``, or empty); any other is assumed true (``exim.router-condition`` says so).
+
+    ``domains(router)`` is the set of known domains for which the router runs at all: the
+    names of every domain list, ``@`` (primary_hostname), the domains of dsearch/lsearch
+    lookups, and the domains a router's per-domain files give (``applies``).
+    """
+
+    def __init__(self, cfg: EximConfig, tree: Tree, primary: str | None,
+                 domains: _Domains) -> None:
+        self.cfg = cfg
+        self.tree = tree
+        self.primary = primary.lower() if primary else None
+        self.resolver = domains
+        self._lookup_cache: dict[str, set[str]] = {}
+        known: set[str] = set()
+        for _name, (kind, value, source) in cfg.named_lists.items():
+            if kind == "domainlist":
+                known |= set(domains.resolve(value, source))
+        for d in cfg.routers:
+            opt = d.get("domains")
+            if opt is not None:
+                known |= set(domains.resolve(opt.value, opt.source))
+        if self.primary:
+            known.add(self.primary)
+        self.known = sorted(known)
+        self._order = [d.name for d in cfg.routers]
+
+    # lists ---------------------------------------------------------------------------------
+
+    def in_list(self, value: str | None, subject: str, kind: str, depth: int = 0) -> bool:
+        """Whether ``subject`` is in an Exim domain or local-part list (caseless)."""
+        if value is None:
+            return True
+        items = split_list(value)
+        if not items or depth > 10:
+            return False
+        subject = subject.lower()
+        for item in items:
+            negated = item.startswith("!")
+            body = item[1:].strip() if negated else item
+            if self._item(body, subject, kind, depth):
+                return not negated
+        return items[-1].startswith("!")
+
+    def _item(self, item: str, subject: str, kind: str, depth: int) -> bool:
+        if item.startswith("+"):
+            named = self.cfg.named_lists.get(item[1:])
+            return named is not None and self.in_list(named[1], subject, kind, depth + 1)
+        if item.startswith("^"):
+            try:
+                return re.search(item, subject, re.IGNORECASE) is not None
+            except re.error:
+                return False
+        if ";" in item and re.match(r"[\w*@,=-]+;", item):
+            return subject in self._lookup_keys(item, kind)
+        if "$" in item:
+            return False  # an expansion: undecidable here
+        item = item.lower()
+        if kind == "domain":
+            if item == "@":
+                return subject == self.primary
+            if item.startswith("@"):
+                return False  # @[], @mx_any, ...: depend on DNS
+            if item.startswith("*"):
+                return subject.endswith(item[1:])
+        elif item.startswith("*"):
+            return subject.endswith(item[1:])
+        return item == subject
+
+    def _lookup_keys(self, item: str, kind: str) -> set[str]:
+        if item not in self._lookup_cache:
+            keys: set[str] = set()
+            if kind == "domain":
+                keys = set(self.resolver.lookup_domains(item) or ())
+            else:
+                ltype, _, path = item.partition(";")
+                if ltype.split("-")[-1].rstrip("*@").split(",")[0] in (
+                        "lsearch", "wildlsearch", "nwildlsearch"):
+                    try:
+                        table = parse_aliases(self.tree, path.strip(), required=False)
+                        keys = {a.name.lower() for a in table.aliases}
+                    except Exception:  # noqa: BLE001 - an unreadable lookup matches nothing
+                        keys = set()
+            self._lookup_cache[item] = keys
+        return self._lookup_cache[item]
+
+    # routers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _condition_false(d: Driver) -> bool:
+        return any((c.value or "").strip().lower() in ("false", "no", "0", "")
+                   for c in d.all("condition"))
+
+    def _takes_all(self, d: Driver) -> bool:
+        """The router ends routing for every domain its ``domains`` matches."""
+        if any(d.get(name) is not None for name in _OTHER_PRECONDITIONS):
+            return False
+        for name in ("local_part_prefix", "local_part_suffix"):
+            if d.get(name) is not None:
+                opt = d.get(f"{name}_optional")
+                if not (opt and opt.truthy):
+                    return False
+        more = d.get("more")
+        no_more = more is not None and not more.truthy
+        return no_more or d.driver == "accept"
+
+    def runs(self, d: Driver) -> bool:
+        opt = d.get("verify_only")
+        return not (opt and opt.truthy) and not self._condition_false(d)
+
+    def applies(self, d: Driver, domain: str) -> bool:
+        """Whether mail for ``domain`` reaches router ``d`` and passes its domains test."""
+        domain = domain.lower()
+        for earlier in self.cfg.routers:
+            if earlier is d:
+                break
+            if self.runs(earlier) and self._takes_all(earlier) \
+                    and self.in_list(earlier.value("domains"), domain, "domain"):
+                return False
+        return self.runs(d) and self.in_list(d.value("domains"), domain, "domain")
+
+    def domains(self, d: Driver) -> list[str]:
+        return [name for name in self.known if self.applies(d, name)]
+
+    def local_part_ok(self, d: Driver, local_part: str) -> bool:
+        return self.in_list(d.value("local_parts"), local_part, "local_part")
+
+    def index(self, name: str | None) -> int:
+        return self._order.index(name) if name in self._order else len(self._order)
 
 
 # --- the mapping ---------------------------------------------------------------------------------
@@ -317,30 +482,61 @@ def _interface(item: str) -> tuple[str, int | None]:
 # --- aliases and list routes --------------------------------------------------------------------
 
 
-def _lsearch_path(data: str | None) -> str | None:
+def _matching(text: str, open_index: int) -> int:
+    """The index just past the brace that closes the one at ``open_index``, or -1."""
+    depth = 0
+    for i in range(open_index, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+def _lsearch_path(data: str | None) -> tuple[str, bool] | None:
+    """The file a redirect router's ``data`` looks the local part up in, and whether the
+    lookup is ``lsearch*`` (a ``*`` entry then answers for every other local part).
+
+    Understands ``${lookup{$local_part}lsearch{FILE}}``, ``lsearch*``/``lsearch*@``, and the
+    Exim 4.94+ taint-safe form ``lsearch{${lookup{$domain}dsearch,ret=full{FOLDER}}}``, which
+    reads ``FOLDER/$domain``.
+    """
     if not data:
         return None
-    m = re.search(r"\blsearch\*?@?\s*\{([^{}]+)\}", data)
-    return m.group(1).strip() if m else None
+    m = re.search(r"\blsearch(\*?)(@?)\s*\{", data)
+    if not m:
+        return None
+    end = _matching(data, m.end() - 1)
+    if end < 0:
+        return None
+    path = data[m.end():end - 1].strip()
+    inner = re.fullmatch(r"\$\{lookup\s*\{\$\{?domain\}?\}\s*dsearch[^{]*\{([^{}]+)\}\s*\}", path)
+    if inner:
+        path = inner.group(1).strip().rstrip("/") + "/$domain"
+    return path, bool(m.group(1))
 
 
 def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains,
                         result: EximResult) -> None:
+    routing = _Routing(cfg, tree, mta.primary_hostname, domains)
     seen_tables: dict[tuple[str, str | None], list[Alias]] = {}
     for d in cfg.routers:
+        if not routing.runs(d):
+            continue
         driver = d.driver
-        router_domains = domains.resolve(d.value("domains"), d.get("domains").source
-                                         if d.get("domains") else d.source)
         transport = cfg.transport(d.value("transport") or "")
         if driver == "accept" and transport is not None and transport.driver == "pipe" \
                 and is_mailman_wrapper(transport.value("command") or ""):
-            _router_pattern(d, transport, router_domains, tree, mta, result)
+            _router_pattern(d, transport, routing.domains(d), tree, mta, result)
             continue
         if driver != "redirect":
             continue
-        path = _lsearch_path(d.value("data"))
-        if path is None:
+        found = _lsearch_path(d.value("data"))
+        if found is None:
             continue
+        path, star = found
         pipe_transport = d.value("pipe_transport")
         if not path.startswith(("/", "$")):
             _finding(result, "exim.lookup-relative-path", Severity.ERROR,
@@ -351,7 +547,7 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
                      "inspect again; until then its aliases are not in the inventory.", d.source)
             continue
         if any(v in path for v in _DOMAIN_VARS):
-            _virtual_tables(d, path, pipe_transport, router_domains, tree, mta, domains,
+            _virtual_tables(d, path, star, pipe_transport, routing, tree, mta, domains,
                             result, seen_tables)
             continue
         if "$" in path:
@@ -361,10 +557,14 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
             table = parse_aliases(tree, path, required=True)
             result.findings += table.findings
             _add_files(mta, table.files)
+            if star:
+                for alias in table.aliases:
+                    alias.catch_all = alias.name == "*"
             mta.aliases += table.aliases
             seen_tables[key] = table.aliases
-        _alias_routes(seen_tables[key], router_domains, d.name, pipe_transport, "alias", mta,
-                      result)
+        _alias_routes(seen_tables[key], routing.domains(d), d, routing, pipe_transport,
+                      "alias", star, mta, result)
+    _first_router_wins(mta, routing)
     _check_routes(mta, result)
 
 
@@ -376,13 +576,13 @@ def _add_files(mta: Mta, files: list[ConfigFile]) -> None:
             have.add(f.path)
 
 
-def _virtual_tables(d: Driver, template: str, pipe_transport: str | None,
-                    router_domains: list[str], tree: Tree, mta: Mta, domains: _Domains,
+def _virtual_tables(d: Driver, template: str, star: bool, pipe_transport: str | None,
+                    routing: _Routing, tree: Tree, mta: Mta, domains: _Domains,
                     result: EximResult, seen: dict) -> None:
-    folder, _, rest = template.partition("$")
+    var = next(v for v in _DOMAIN_VARS if v in template)
+    folder, _, _rest = template.partition("$")
     folder = folder.rstrip("/") or "/"
-    var = "${domain}" if template.find("${domain}") >= 0 else "$domain"
-    suffix = template.split(var, 1)[1] if var in template else ""
+    suffix = template.split(var, 1)[1]
     try:
         names = [n for n in tree.list_dir(folder) if not n.startswith(".")]
     except Exception:  # noqa: BLE001 - reported as a finding
@@ -390,11 +590,11 @@ def _virtual_tables(d: Driver, template: str, pipe_transport: str | None,
                  f"router {d.name} reads per-domain alias files from {folder}, which cannot "
                  "be listed", "Copy that folder into the inspected tree.", d.source)
         return
-    for name in names:
+    for name in sorted(names):
         if suffix and not name.endswith(suffix.lstrip("/")):
             continue
-        domain = name.lower()
-        if router_domains and domain not in router_domains:
+        domain = (name[:-len(suffix.lstrip("/"))] if suffix.lstrip("/") else name).lower()
+        if not routing.applies(d, domain):
             continue
         path = posixpath.join(folder, name)
         if not tree.is_file(path):
@@ -404,39 +604,63 @@ def _virtual_tables(d: Driver, template: str, pipe_transport: str | None,
             table = parse_aliases(tree, path, domain=domain, required=True)
             result.findings += table.findings
             _add_files(mta, table.files)
+            if star:
+                for alias in table.aliases:
+                    alias.catch_all = alias.name == "*"
             mta.aliases += table.aliases
             seen[key] = table.aliases
         _add_domains(mta, [domain], DomainRole.VIRTUAL, f"router {d.name}", d.source)
-        _alias_routes(seen[key], [domain], d.name, pipe_transport, "virtual-alias", mta, result)
+        _alias_routes(seen[key], [domain], d, routing, pipe_transport, "virtual-alias", star,
+                      mta, result)
 
 
-def _alias_routes(aliases: list[Alias], route_domains: list[str], router: str,
-                  pipe_transport: str | None, via: str, mta: Mta, result: EximResult) -> None:
+def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
+    """The pipes into Mailman's wrapper among an alias's targets, also inside its
+    ``:include:`` files (Exim reads an included file's items as if they were written there)."""
+    out: list[AliasTarget] = []
+    for target in targets:
+        if target.kind == AliasTargetKind.PIPE and wrapper_call(target.value):
+            out.append(target)
+        elif target.kind == AliasTargetKind.INCLUDE and depth < 10:
+            out += _wrapper_targets(target.members, depth + 1)
+    return out
+
+
+def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, routing: _Routing,
+                  pipe_transport: str | None, via: str, star: bool, mta: Mta,
+                  result: EximResult) -> None:
+    router = d.name
     for alias in aliases:
-        for target in alias.targets:
-            if target.kind != AliasTargetKind.PIPE:
-                continue
-            call = wrapper_call(target.value)
-            if call is None:
-                continue
-            _wrapper, action, list_name = call
+        if alias.name == "*" and not star:
+            continue  # a plain lsearch never looks up "*" for another local part
+        if alias.name != "*" and not routing.local_part_ok(d, alias.name):
+            continue  # the router's local_parts keep this name away from the table
+        if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSALS:
+            target = alias.targets[0]
+            for domain in route_domains:
+                mta.refused.append(RefusedAddress(
+                    alias.name, domain, _REFUSALS[target.kind], target.value or None, router,
+                    alias.source))
+            continue
+        for target in _wrapper_targets(alias.targets):
+            _wrapper, action, list_name = wrapper_call(target.value)  # type: ignore[misc]
             if action not in MAILMAN_ACTIONS:
                 _finding(result, "mailman.unknown-action", Severity.ERROR,
                          f"alias {alias.name} calls the mail wrapper with unknown action "
                          f"{action!r}", "Use one of: " + ", ".join(MAILMAN_ACTIONS) + ".",
-                         alias.source)
+                         target.source or alias.source)
                 continue
             expected = list_name + MAILMAN_ACTIONS[action]
             if alias.name.lower() != expected.lower():
-                _finding(result, "mailman.alias-mismatch", Severity.WARNING,
-                         f"alias {alias.name} sends mail to list {list_name} as {action!r}, "
-                         f"but Mailman expects that address to be {expected}",
-                         "Check whether this is intended; the new host's aliases use "
-                         "Mailman's own names.", alias.source)
+                _finding(result, "mailman.alias-other-name", Severity.INFO,
+                         f"alias {alias.name} reaches list {list_name} as {action!r}: members "
+                         f"know the list under this name as well as {expected}",
+                         "Nothing to do: the new host carries this address as it is (see "
+                         "parity.md).", alias.source)
             for domain in route_domains:
                 mta.list_routes.append(ListRoute(
                     alias.name, domain, list_name, via, router, pipe_transport, target.value,
-                    alias.source))
+                    alias.source, action))
             if via == "virtual-alias":
                 _add_domains(mta, route_domains, DomainRole.LIST, f"router {router}",
                              alias.source)
@@ -482,7 +706,33 @@ def _router_pattern(d: Driver, transport: Driver, router_domains: list[str], tre
             for suffix in served:
                 mta.list_routes.append(ListRoute(
                     name + suffix, domain, name, "router", d.name, transport.name, command,
-                    d.source))
+                    d.source, _SUFFIX_ACTION[suffix]))
+
+
+def _first_router_wins(mta: Mta, routing: _Routing) -> None:
+    """An address is routed by the first router that takes it: a later router's alias for
+    the same address and domain never sees mail (nor does a second entry of a table)."""
+    kept: dict[tuple[str, str], str | None] = {}  # (address, domain) -> the router that has it
+    done: set[tuple] = set()
+    routes: list[ListRoute] = []
+    for route in sorted(mta.list_routes, key=lambda r: routing.index(r.router)):
+        key = (route.address.lower(), route.domain)
+        if kept.setdefault(key, route.router) != route.router:
+            continue  # an earlier router took this address
+        full = (*key, route.list_name, route.action)
+        if full not in done:  # one alias may pipe into several lists
+            done.add(full)
+            routes.append(route)
+    refused = []
+    for refusal in sorted(mta.refused, key=lambda r: routing.index(r.router)):
+        key = (refusal.address.lower(), refusal.domain)
+        if key not in kept:
+            kept[key] = refusal.router
+            refused.append(refusal)
+    order = {id(r): i for i, r in enumerate(mta.list_routes)}
+    mta.list_routes = sorted(routes, key=lambda r: order[id(r)])
+    order = {id(r): i for i, r in enumerate(mta.refused)}
+    mta.refused = sorted(refused, key=lambda r: order[id(r)])
 
 
 def _check_routes(mta: Mta, result: EximResult) -> None:
@@ -491,16 +741,15 @@ def _check_routes(mta: Mta, result: EximResult) -> None:
     sources: dict[tuple[str, str], Source | None] = {}
     for route in mta.list_routes:
         key = (route.list_name, route.domain)
-        suffix = route.address[len(route.list_name):] if route.address.lower().startswith(
-            route.list_name.lower()) else None
         groups.setdefault(key, set())
-        if suffix is not None and suffix in _SUFFIX_ACTION:
-            groups[key].add(suffix)
+        if route.action in MAILMAN_ACTIONS \
+                and route.address.lower() == (route.list_name + MAILMAN_ACTIONS[route.action]).lower():
+            groups[key].add(route.action)
         sources.setdefault(key, route.source)
     for (list_name, domain), have in sorted(groups.items()):
-        missing = [list_name + s for s in MAILMAN_ACTIONS.values() if s not in have]
-        if not missing:
-            continue
+        missing = [list_name + s for a, s in MAILMAN_ACTIONS.items() if a not in have]
+        if not missing or not have:
+            continue  # complete, or reached on this domain only under other names
         _finding(result, "mailman.missing-addresses", Severity.ERROR,
                  f"list {list_name} on {domain} has no route for "
                  + ", ".join(f"{m}@{domain}" for m in missing)

@@ -1,0 +1,44 @@
+"""Facts about GNU Mailman 2.1 that both sides need: the parsers (reading the old host) and the
+emitters (writing the new one). One definition each, imported by both; this module imports
+nothing of the project.
+
+Sources: Mailman 2.1's ``Mailman/MTA/Utils.py`` (the ten addresses of a list and the mail
+wrapper's commands), ``Mailman/Defaults.py`` (the queue folders under ``qfiles/``, the site
+password files), ``Mailman/ListAdmin.py`` (held messages) and ``Mailman/Pending.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: A list's ten addresses: (suffix of the list name, the mail wrapper's command).
+ADDRESSES = (
+    ("", "post"), ("-admin", "admin"), ("-bounces", "bounces"), ("-confirm", "confirm"),
+    ("-join", "join"), ("-leave", "leave"), ("-owner", "owner"), ("-request", "request"),
+    ("-subscribe", "subscribe"), ("-unsubscribe", "unsubscribe"),
+)
+#: The wrapper's command -> the suffix of the address Mailman gives it.
+ACTION_SUFFIX = {action: suffix for suffix, action in ADDRESSES}
+#: The suffix -> the wrapper's command.
+SUFFIX_ACTION = {suffix: action for suffix, action in ADDRESSES}
+
+#: Every queue folder under ``qfiles/`` (Defaults.py's *QUEUE_DIR settings).
+QUEUES = ("in", "out", "virgin", "bounces", "retry", "shunt", "archive", "commands", "news")
+#: The queues that hold a post or a command on its way: each must be empty before the final
+#: sync, or that post or command is lost (``archive``: a post not yet in the archive;
+#: ``commands``: a -request mail not yet answered; ``news``: a post for the news gateway).
+#: ``shunt`` is not drained: a shunted message waits for a person (``bin/unshunt``).
+DRAIN_QUEUES = ("in", "out", "virgin", "bounces", "retry", "archive", "commands", "news")
+
+#: The site's own password hashes in ``data/``: the site administrator's (``mmsitepass``) and
+#: the list creator's (``mmsitepass -c``). Without them the site admin is locked out after a move.
+SITE_PASSWORD_FILES = ("adm.pw", "creator.pw")
+
+#: A held message ``data/heldmsg-LIST-ID.pck`` (or ``.txt``, METADATA_FORMAT text).
+HELD_MESSAGE = re.compile(r"heldmsg-(?P<list>.+)-(?P<id>\d+)\.(?P<ext>pck|txt)\Z")
+
+
+def address_of(list_name: str, action: str) -> str:
+    """The local part Mailman gives a list's command (``announce``, ``request`` ->
+    ``announce-request``)."""
+    return list_name + ACTION_SUFFIX[action]
