@@ -11,6 +11,12 @@ Mail for every moved domain is matched against this one table by local part, so 
 the same on every moved domain: Mailman 2 list names are unique on a host, and Exim's Mailman
 router accepted every list on every list domain too. A non-list alias of a moved virtual
 domain whose name is already taken by a different definition is left out with a finding.
+
+An old address that reached a list under another name (``club: "|.../mailman post members"``,
+also through an ``:include:`` file) is carried as it was, as a pipe into the new wrapper with
+the same command and list (plus its other address targets); an address the old host dropped
+(``:blackhole:``) goes to ``/dev/null``; one it refused (``:fail:``) has no entry, so smtpd
+refuses it too. parity.md checks every old address against these entries.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ def _carried(address: str, domain: str, virtual: bool, vtable: VirtualTable,
 def parity_rows(inv: Inventory, target: Target) -> list[dict]:
     names, _ = list_names(inv)
     safe = set(names)
+    known = {ml.name for ml in inv.lists}
     moved = set(target.email_domains)
     virtual = set(virtual_domains(inv, target))
     hosts = {ml.name: ml.host_name for ml in inv.lists}
@@ -87,7 +88,11 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
             old += f" ({action} {r.list_name})"
         row = {"address": f"{r.address}@{r.domain}", "list": r.list_name, "old": old,
                "source": r.source}
-        if r.list_name not in safe:
+        if r.list_name not in known:
+            # the wrapper refused mail for a list Mailman does not have: so does the new host
+            row.update(new="no such list in Mailman: refused, as on the old host",
+                       status="rejected")
+        elif r.list_name not in safe:
             row.update(new="left out (unsafe name)", status="missing")
         elif action is None:
             row.update(new=f"unknown command for the mail wrapper", status="missing")
@@ -166,6 +171,13 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
     return out
 
 
+def _cell(text: str) -> str:
+    """A table cell: control characters shown escaped (a newline from the old host must not
+    end the row), and | as an entity."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    return text.replace("|", "&#124;")
+
+
 def emit_parity(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
     rows = parity_rows(inv, target)
@@ -179,7 +191,7 @@ def emit_parity(inv: Inventory, target: Target, release) -> Emitted:
              "dropped on purpose, and what the new host does with each. "
              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".", "",
              "| address | list | old host | new host | status |", "|---|---|---|---|---|"]
-    lines += [f"| {r['address']} | {r['list']} | {r['old']} | {r['new'].replace('|', '&#124;')}"
-              f" | {r['status']} |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r[k]) for k in ("address", "list", "old", "new",
+                                                       "status")) + " |" for r in rows]
     out.files[PARITY] = "\n".join(lines) + "\n"
     return out

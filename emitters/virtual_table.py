@@ -7,7 +7,13 @@ mail and expands through the aliases table into Mailman's pipe (checked with the
 in tests/test_smtpd_delivery.py and tests/test_plan_delivery.py); the domain's other
 addresses keep their forward targets. An address the table lacks is refused at RCPT time.
 Every list hosted on the domain gets all ten of Mailman's addresses, including any the old
-alias file left out (the parity table marks them "added").
+alias file left out (the parity table marks them "added"). An address that reached a list under
+another name (``talks`` piping into ``seminar``) maps to the list's own address for that
+command (``seminar@localhost``); a list reached there only under other names is not hosted
+there, so its own addresses stay refused as the old file's catch-all refused them. Addresses
+the old file dropped (``:blackhole:``) map to ``migrate-discard@localhost`` (``/dev/null`` in
+the aliases); refused ones (``:fail:``, a ``*: :fail:`` catch-all) have no entry. A catch-all
+to addresses becomes ``@domain``.
 """
 
 from __future__ import annotations

@@ -297,3 +297,129 @@ def test_smarthost_from_route_list_rules_and_route_data(tree_factory):
     cfg, tree = _parse(tree_factory, text, name="data")
     sh = read_exim(cfg, tree).mta.smarthost
     assert (sh.host, sh.port) == ("2001:db8::25", 587)
+
+
+# --- which router sees which domain (parsers/exim_model._Routing) ----------------------------
+
+ROUTING = """\
+primary_hostname = mail.example.org
+domainlist local_domains = @ : lists.example.org : old.example.org
+domainlist gone_domains = old.example.org
+begin routers
+dnslookup:
+  driver = dnslookup
+  domains = ! +local_domains
+  transport = remote_smtp
+  no_more
+retired:
+  driver = redirect
+  domains = +gone_domains
+  data = :fail: gone
+  no_more
+checker:
+  driver = redirect
+  verify_only
+  data = ${lookup{$local_part}lsearch{/etc/verify-aliases}}
+off:
+  driver = redirect
+  condition = false
+  data = ${lookup{$local_part}lsearch{/etc/off-aliases}}
+system_aliases:
+  driver = redirect
+  local_parts = ! root : ! ^owner-
+  data = ${lookup{$local_part}lsearch{/etc/aliases}}
+  pipe_transport = address_pipe
+begin transports
+remote_smtp:
+  driver = smtp
+address_pipe:
+  driver = pipe
+"""
+
+
+def _routing_host(tree_factory, text=ROUTING):
+    pipe = "|/usr/local/mailman/mail/mailman"
+    files = {
+        "/etc/aliases": (f'news: "{pipe} post announce"\n'
+                         f'news-request: "{pipe} request announce"\n'
+                         f'root: "{pipe} post announce"\n'
+                         f'owner-x: "{pipe} post announce"\n'
+                         "closed: :fail: closed\nsink: :blackhole:\n"),
+        "/etc/verify-aliases": f'verified: "{pipe} post announce"\n',
+        "/etc/off-aliases": f'off: "{pipe} post announce"\n',
+    }
+    cfg, tree = _parse(tree_factory, text, files)
+    return read_exim(cfg, tree)
+
+
+def test_a_router_without_domains_serves_every_domain_left_to_it(tree_factory):
+    mta = _routing_host(tree_factory).mta
+    routes = {(r.address, r.domain, r.list_name, r.action) for r in mta.list_routes}
+    # dnslookup (no_more) took every remote domain and retired took old.example.org: what is
+    # left of the known domains reaches system_aliases, which has no domains option
+    assert routes == {(n, d, "announce", a) for n, a in (("news", "post"),
+                                                         ("news-request", "request"))
+                      for d in ("mail.example.org", "lists.example.org")}
+    refused = {(r.address, r.domain, r.outcome) for r in mta.refused}
+    assert refused == {("closed", d, "rejected") for d in ("mail.example.org",
+                                                            "lists.example.org")} | {
+        ("sink", d, "dropped") for d in ("mail.example.org", "lists.example.org")}
+
+
+def test_without_no_more_the_next_router_sees_the_domain(tree_factory):
+    text = ROUTING.replace("  data = :fail: gone\n  no_more\n", "  data = :fail: gone\n")
+    routes = {(r.address, r.domain) for r in _routing_host(tree_factory, text).mta.list_routes}
+    assert ("news", "old.example.org") in routes
+
+
+def test_negated_list_ending_matches_the_rest(tree_factory):
+    # "! +local_domains" alone matches every other domain (Exim: a list that ends in a
+    # negative item matches what no item matched); so dnslookup ends routing for them
+    text = ROUTING.replace("domains = ! +local_domains", "domains = ! +local_domains : "
+                           "other.example")
+    routes = {r.domain for r in _routing_host(tree_factory, text).mta.list_routes}
+    # ending in a positive item: dnslookup takes other.example only, so nothing changes for
+    # the local domains
+    assert routes == {"mail.example.org", "lists.example.org"}
+
+
+def test_an_alias_reached_through_an_include_file(tree_factory):
+    pipe = "|/usr/local/mailman/mail/mailman"
+    cfg, tree = _parse(tree_factory, ROUTING, {
+        "/etc/aliases": "board: :include:/etc/board.list\n",
+        "/etc/board.list": f'chair@example.org\n"{pipe} post announce"\n'})
+    routes = read_exim(cfg, tree).mta.list_routes
+    assert {(r.address, r.action, r.list_name) for r in routes} == {("board", "post",
+                                                                      "announce")}
+    assert all(r.source.file == "/etc/aliases" for r in routes)
+
+
+def test_lsearch_star_catch_all_and_domain_data(tree_factory):
+    pipe = "|/usr/local/mailman/mail/mailman"
+    text = """\
+primary_hostname = mail.example.org
+domainlist vdomains = dsearch;/etc/vdomains
+domainlist local_domains = @ : +vdomains
+begin routers
+vdomains:
+  driver = redirect
+  domains = +vdomains
+  data = ${lookup{$local_part}lsearch*{/etc/vdomains/$domain_data}}
+  pipe_transport = address_pipe
+  no_more
+plain:
+  driver = redirect
+  domains = +vdomains
+  data = ${lookup{$local_part}lsearch{/etc/other}}
+begin transports
+address_pipe:
+  driver = pipe
+"""
+    cfg, tree = _parse(tree_factory, text, {
+        "/etc/vdomains/example.org": f'news: "{pipe} post announce"\n*: :fail: no\n',
+        "/etc/other": f'late: "{pipe} post announce"\n'})
+    mta = read_exim(cfg, tree).mta
+    assert {(r.address, r.domain, r.via) for r in mta.list_routes} == {
+        ("news", "example.org", "virtual-alias")}  # "plain" never sees example.org (no_more)
+    assert {(r.address, r.outcome) for r in mta.refused} == {("*", "rejected")}
+    assert [a.name for a in mta.aliases if a.catch_all] == ["*"]

@@ -381,3 +381,45 @@ def test_blockers_make_exit_code_1(inventories, tmp_path):
                                   str(tmp_path / "p")])
     assert res.exit_code == 1
     assert (tmp_path / "p/plan.yaml").is_file()
+
+
+def test_a_list_address_nothing_carries_is_a_blocker(inventories):
+    """A parity row marked missing stops the plan (exit 1) and names the old file and line;
+    a hostile name (a newline) never reaches the aliases file."""
+    from migrate.model import ListRoute, Source
+    inv = copy.deepcopy(inventories["small"][1])
+    assert not [f for f in plan(inv).blockers() if f.id == "plan.parity-missing"]
+    inv.mta.list_routes.append(ListRoute(
+        "club\nx", "lists.smallclub.example", "members", "alias", "system_aliases",
+        "address_pipe", "/usr/local/mailman/mail/mailman post members",
+        Source("/etc/aliases", 40), "post"))
+    result = plan(inv)
+    missing = [f for f in result.blockers() if f.id == "plan.parity-missing"]
+    assert len(missing) == 1 and missing[0].source == Source("/etc/aliases", 40)
+    assert "club\nx" not in result.files["files/new/etc/mail/aliases"]
+    row = next(r for r in result.parity if r["address"].startswith("club\nx"))
+    assert row["status"] == "missing"
+    assert "club\\nx@lists.smallclub.example" in result.files["parity.md"]
+    assert "club\nx" not in result.files["parity.md"]
+
+
+def test_old_names_of_lists_are_carried(inventories):
+    small = inventories["small"][1]
+    aliases = plan(small).files["files/new/etc/mail/aliases"]
+    pipe = '"|/usr/local/lib/mailman/mail/mailman {} members"'
+    assert re.search(r"^club: +" + re.escape(pipe.format("post")) + "$", aliases, re.M)
+    assert re.search(r"^club-request: +" + re.escape(pipe.format("request")) + "$", aliases,
+                     re.M)
+    # through the :include: file: the list and the chair, as the old host delivered it
+    assert re.search(r"^board: +" + re.escape(pipe.format("post"))
+                     + ", chair@smallclub.example$", aliases, re.M)
+    assert re.search(r"^noreply: +/dev/null$", aliases, re.M)
+    assert not re.search(r"^newsletter:", aliases, re.M)  # refused, as before
+    forwards = plan(small).files["files/old/aliases-forward.txt"]
+    assert re.search(r"^club-request: +members-request@lists.smallclub.example$", forwards,
+                     re.M)
+    campus = inspect_tree(LocalTree(SAMPLES / "campus"), Origin("local", "/samples/campus"))
+    virtual = plan(campus).files["files/new/etc/mail/virtual"]
+    assert re.search(r"^talks-request@seminars.campus.example +seminar-request@localhost$",
+                     virtual, re.M)
+    assert "seminar@seminars.campus.example" not in virtual  # the catch-all refused it
