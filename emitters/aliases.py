@@ -164,9 +164,10 @@ def _other_names(inv: Inventory, moved: set[str], safe: set[str],
     values: dict[str, list[str]] = {}
     sources: dict[str, object] = {}
     for route in inv.mta.list_routes:
-        if route.domain not in moved or is_canonical(route) or route.address in values \
-                and route.address in sources and sources[route.address] != route.source:
+        if route.domain not in moved or is_canonical(route):
             continue
+        if route.address in sources and sources[route.address] != route.source:
+            continue  # the same name from another table: the first one is carried
         action = route_action(route)
         if action is None or route.list_name not in safe:
             continue  # an unknown command or an unsafe list: the inventory reports both

@@ -95,7 +95,7 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
         elif r.list_name not in safe:
             row.update(new="left out (unsafe name)", status="missing")
         elif action is None:
-            row.update(new=f"unknown command for the mail wrapper", status="missing")
+            row.update(new="unknown command for the mail wrapper", status="missing")
         elif r.domain in moved:
             new, ok = _carried(r.address, r.domain, r.domain in virtual, vtable, aliases,
                                wrapper_pipe(r.list_name, action))
@@ -127,7 +127,7 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
         if f.outcome == "dropped":
             row.update(new=f"{'virtual ' + address + ' -> ' if f.domain in virtual else ''}"
                            f"{entry or 'no entry'} (dropped)" if reaches else
-                           f"no entry: refused instead of dropped",
+                           "no entry: refused instead of dropped",
                        status="dropped" if reaches else "changed")
         elif entry is None:
             row.update(new="no entry: smtpd refuses it (550)",
