@@ -191,7 +191,11 @@ class _Routing:
         if self.primary:
             known.add(self.primary)
         self.known = sorted(known)
-        self._order = [d.name for d in cfg.routers]
+        self._order = {}
+        for i, d in enumerate(cfg.routers):
+            self._order.setdefault(d.name, i)
+        self._ender = [self.runs(d) and self._takes_all(d) for d in cfg.routers]
+        self._stops: dict[str, int] = {}
 
     # lists ---------------------------------------------------------------------------------
 
@@ -276,16 +280,24 @@ class _Routing:
         opt = d.get("verify_only")
         return not (opt and opt.truthy) and not self._condition_false(d)
 
+    def _stop(self, domain: str) -> int:
+        """The position of the first router that ends routing for every address of
+        ``domain`` (after the last router when none does); computed once per domain."""
+        stop = self._stops.get(domain)
+        if stop is None:
+            stop = len(self.cfg.routers)
+            for i, d in enumerate(self.cfg.routers):
+                if self._ender[i] and self.in_list(d.value("domains"), domain, "domain"):
+                    stop = i
+                    break
+            self._stops[domain] = stop
+        return stop
+
     def applies(self, d: Driver, domain: str) -> bool:
         """Whether mail for ``domain`` reaches router ``d`` and passes its domains test."""
         domain = domain.lower()
-        for earlier in self.cfg.routers:
-            if earlier is d:
-                break
-            if self.runs(earlier) and self._takes_all(earlier) \
-                    and self.in_list(earlier.value("domains"), domain, "domain"):
-                return False
-        return self.runs(d) and self.in_list(d.value("domains"), domain, "domain")
+        return self.index(d.name) <= self._stop(domain) and self.runs(d) \
+            and self.in_list(d.value("domains"), domain, "domain")
 
     def domains(self, d: Driver) -> list[str]:
         return [name for name in self.known if self.applies(d, name)]
@@ -294,7 +306,7 @@ class _Routing:
         return self.in_list(d.value("local_parts"), local_part, "local_part")
 
     def index(self, name: str | None) -> int:
-        return self._order.index(name) if name in self._order else len(self._order)
+        return self._order.get(name, len(self.cfg.routers)) if name else len(self.cfg.routers)
 
 
 # --- the mapping ---------------------------------------------------------------------------------
