@@ -128,7 +128,7 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
     lines += [f"| {_md(h['what'])} | {_md(h['when'])} | {_md(h['where'])} |" for h in house]
     lines += ["", "## What will be copied", "", "| list | what | from | to | size |",
               "|---|---|---|---|---:|"]
-    lines += [f"| {_md(c['list'])} | {c['kind']} | {_md(c['source'])} | "
+    lines += [f"| {_md(c['list'] or 'every list')} | {c['kind']} | {_md(c['source'])} | "
               f"{_md(c['destination'])} | {_size(c['bytes'])} |" for c in copy]
     lines += ["", "## Archived posts per year", "", "| year | posts |", "|---|---:|"]
     lines += [f"| {y} | {n} |" for y, n in years.items()]
@@ -232,7 +232,7 @@ def _html(inv, target, release, title, every, lists, parity, copy, years, urls, 
         for h in house]))
     body.append("<h2>What will be copied</h2>")
     body.append(_table(["list", "what", "from", "to", "size"], [
-        [_e(c["list"]), _e(c["kind"]), f"<code>{_e(c['source'])}</code>",
+        [_e(c["list"] or "every list"), _e(c["kind"]), f"<code>{_e(c['source'])}</code>",
          f"<code>{_e(c['destination'])}</code>", _e(_size(c["bytes"]))] for c in copy],
         numeric={4}))
     body.append("<h2>Archived posts per year</h2>")

@@ -1,22 +1,36 @@
 """The archive and list sync: what moves, from where to where, in two phases.
 
 Per list, from the old var prefix (``/usr/local/mailman`` on FreeBSD) to the OpenBSD package's
-(``/var/spool/mailman``): ``lists/NAME/``, ``archives/private/NAME/`` (the HTML, copied as it is:
-a rebuild would renumber articles) and ``archives/private/NAME.mbox/``. Never ``data/`` as a
-whole (held messages and pending confirmations are cleared on the old host first) and never
-``archives/public/``: its symlinks point into the old prefix and are made again on the new host
-for public archives only.
+(``/var/spool/mailman``): ``lists/NAME/`` (with ``request.pck``, the held posts and
+subscriptions waiting for a moderator, and ``pending.pck``, the confirmations waiting for the
+member), ``archives/private/NAME/`` (the HTML, copied as it is: a rebuild would renumber
+articles) and ``archives/private/NAME.mbox/``. From ``data/``, only what belongs to a moved
+list or to the site: every list's held posts (``heldmsg-NAME-N.pck``, ``.txt``, the files
+``request.pck`` points at) and the site's password hashes (``adm.pw``, ``creator.pw``, where
+the old host has them); never ``data/`` as a whole (its logs of bounces and lock files belong
+to the old host) and never ``archives/public/``: its symlinks point into the old prefix and are
+made again on the new host for public archives only.
 
 Phase ``presync`` runs while the old host still takes mail (it can be repeated); phase
-``final`` runs during the freeze, after the old MTA is stopped and Mailman's queues are empty,
-and compares by checksum so that nothing that changed since the pre-sync is missed. The old
-host pushes to the new one over SSH (GNU rsync on both ends: ``pkg_add rsync`` on OpenBSD,
-whose base openrsync lacks some of these options).
+``final`` runs during the freeze, after the old MTA is stopped and Mailman's queues are empty
+and Mailman stopped, and compares by checksum so that nothing that changed since the pre-sync
+is missed. The old host pushes to the new one over SSH (GNU rsync on both ends: ``pkg_add
+rsync`` on OpenBSD, whose base openrsync lacks some of these options).
+
+The lists are live until the freeze: every post changes a ``config.pck`` and an archive mbox,
+every held post a ``request.pck``. So the final phase first writes a *freeze manifest* on the
+old host (``rsync/freeze-manifest.py``, run with the old host's Python once Mailman has
+stopped: the checksum of every list file, held post, site password file and archive mbox that
+moves, at its path on the new host), copies it over with the lists and checks it there with
+``sha256 -c``; then it compares each list's held posts, ``request.pck`` and ``pending.pck``
+on both hosts. The pickles are never loaded for this: byte-identical files hold the same
+requests, and the held posts are counted as files.
 
 Output: ``rsync/presync.sh`` and ``rsync/final.sh`` (readable, every flag explained),
-``rsync/transfers.yaml`` (the same as data for ``migrate cutover``) and
-``rsync/manifest.sha256`` (the checksum of every file the inventory read whole, at its path on
-the new host, for ``sha256 -c`` after the final sync).
+``rsync/transfers.yaml`` (the same as data for ``migrate cutover``),
+``rsync/freeze-manifest.py`` and ``rsync/manifest.sha256`` (the checksum of every file the
+inventory read whole, at its path on the new host: what the inspection saw, for ``sha256 -c``
+when nothing changed since, and for the preflight's report of what did).
 """
 
 from __future__ import annotations
@@ -25,9 +39,12 @@ import shlex
 
 import yaml
 
-from migrate.model import Finding, Inventory, Severity, Target
+import re
 
-from migrate.emitters.common import MM_VAR, Emitted, is_list_name, is_path
+from migrate.mailman2 import SITE_PASSWORD_FILES
+from migrate.model import FileMode, Finding, Inventory, Severity, Target
+
+from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted, is_list_name, is_path
 
 PRESYNC = "rsync/presync.sh"
 FINAL = "rsync/final.sh"
@@ -35,6 +52,10 @@ TRANSFERS = "rsync/transfers.yaml"
 MANIFEST = "rsync/manifest.sha256"
 MANIFEST_OLD = "rsync/manifest-old.sha256"
 COMPARE_SCRIPT = "rsync/compare-manifest.py"
+FREEZE_SCRIPT = "rsync/freeze-manifest.py"
+#: Where the final phase leaves the freeze manifest on the new host (the plan's copy there).
+NEW_PLAN = "/root/migrate-plan"
+FREEZE_MANIFEST = f"{NEW_PLAN}/rsync/manifest-freeze.sha256"
 
 #: Every flag, and why (printed into the scripts).
 FLAGS_COMMON = (
@@ -51,7 +72,8 @@ FLAGS_FINAL = (
     ("--checksum", "compare content, not size and time: a config.pck rewritten in the same "
                    "second with the same size is still copied"),
     ("--delete-after", "files deleted on the old host since the pre-sync go on the new one "
-                       "too; only inside each list's own folders, after the transfer"),
+                       "too; only inside the copied folders (in data/, only files the "
+                       "filter names), after the transfer"),
     ("--stats", "bytes moved in the delta against the whole, for the cutover's journal"),
 )
 # Owners are not copied (no --owner/--group): the old host's mailman (uid 91 on FreeBSD) means
@@ -72,9 +94,8 @@ def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
                                 "Check the inventory.", None))
         return out, findings
     archives = {a.list_name: a for a in inv.archives}
-    for ml in sorted(inv.lists, key=lambda m: m.name):
-        if not is_list_name(ml.name):
-            continue  # reported as a blocker by the aliases emitter
+    moved = [ml for ml in sorted(inv.lists, key=lambda m: m.name) if is_list_name(ml.name)]
+    for ml in moved:
         size = sum(f.size or 0 for f in ml.files)
         out.append({"list": ml.name, "kind": "list", "source": f"{var}/lists/{ml.name}/",
                     "destination": f"{MM_VAR}/lists/{ml.name}/", "bytes": size})
@@ -90,7 +111,26 @@ def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
                         "source": f"{var}/archives/private/{ml.name}.mbox/",
                         "destination": f"{MM_VAR}/archives/private/{ml.name}.mbox/",
                         "bytes": archive.bytes})
+    if moved:
+        # data/: each moved list's held posts (also those held after the inspection) and the
+        # site's password files; nothing else of data/ matches, so nothing else moves or is
+        # deleted (--delete-after spares what the filter excludes)
+        include = [f"/heldmsg-{ml.name}-[0-9]*.{ext}" for ml in moved for ext in ("pck", "txt")]
+        include += [f"/{f.path.rsplit('/', 1)[1]}" for f in _site_files(inv)]
+        out.append({"list": None, "kind": "held-posts-and-site-passwords",
+                    "source": f"{var}/data/", "destination": f"{MM_VAR}/data/",
+                    "bytes": sum(f.size or 0 for ml in moved for f in ml.held_files)
+                    + sum(f.size or 0 for f in _site_files(inv)),
+                    "include": include})
     return out, findings
+
+
+def _site_files(inv: Inventory) -> list[FileMode]:
+    """data/adm.pw and data/creator.pw as inspected (the only files of data/ by these names)."""
+    if inv.mailman is None:
+        return []
+    return [f for f in inv.mailman.site_files
+            if f.path.rsplit("/", 1)[-1] in SITE_PASSWORD_FILES and is_path(f.path)]
 
 
 def public_links(inv: Inventory) -> list[tuple[str, str]]:
@@ -126,16 +166,26 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
                   '*) RNEW=$NEW ;; esac', "", "# Flags:"]
         lines += [f"#   {flag:<32} {why}" for flag, why in flags]
         lines += [""]
-        lines.append("copy_tree() {")
-        lines.append("    rsync " + " ".join(q(f) for f, _ in flags) + ' "$1" "$RNEW:$2"')
+        lines.append("copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]")
+        lines.append('    src=$1 dst=$2; shift 2')
+        lines.append("    rsync " + " ".join(q(f) for f, _ in flags) + ' "$@" "$src" "$RNEW:$dst"')
         lines.append("}")
         lines.append("")
+        if phase == "final" and items:
+            lines += _freeze_snapshot(inv, items)
         for item in items:
-            lines.append(f"# {item['list']}: {item['kind']}")
-            lines.append(f"copy_tree {q(item['source'])} {q(item['destination'])}")
+            lines.append(f"# {item['list'] or 'every list'}: {item['kind']}")
+            only = [f"--include={p}" for p in item.get("include", [])]
+            only += ["--exclude=*"] if only else []
+            copy = " ".join(["copy_tree", q(item["source"]), q(item["destination"])]
+                            + [q(o) for o in only])
+            # data/ is Mailman's own; a host that never held a post may lack it
+            lines.append(f"[ ! -d {q(item['source'])} ] || {copy}" if only else copy)
         if phase == "final":
             lines += ["", "# Owners and public archive links on the new host:",
                       f"ssh -o BatchMode=yes \"$NEW\" {q(_fixups(inv))}"]
+            if items:
+                lines += _freeze_compare(inv, items)
         out.files[path] = "\n".join(lines) + "\n"
     data = {"transfers": items,
             "public_links": [{"link": a, "target": b} for a, b in public_links(inv)],
@@ -145,11 +195,91 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
     out.files[MANIFEST] = _manifest(inv)
     out.files[MANIFEST_OLD] = _manifest(inv, old_paths=True)
     out.files[COMPARE_SCRIPT] = COMPARE
+    out.files[FREEZE_SCRIPT] = FREEZE
     return out
 
 
+def _moved(items: list[dict]) -> list[str]:
+    return sorted({t["list"] for t in items if t["list"]})
+
+
+def _freeze_args(inv: Inventory) -> list[str]:
+    """The freeze script's arguments after the mode and prefixes: the moved lists and the site
+    files the sync carries (``data/adm.pw``)."""
+    return [f"data/{f.path.rsplit('/', 1)[1]}" for f in _site_files(inv)]
+
+
+_PY = ("for p in python3 python2.7 python2 python; do if command -v \"$p\" >/dev/null 2>&1; "
+       "then exec \"$p\" {script} {args}; fi; done; echo 'no python here' >&2; exit 1")
+
+
+def _freeze_snapshot(inv: Inventory, items: list[dict]) -> list[str]:
+    """Final phase, before copying: the freeze manifest and the requests, on the old host."""
+    q = shlex.quote
+    var = inv.mailman.var_prefix
+    names = _moved(items)
+    manifest_args = " ".join(q(a) for a in ["manifest", var, MM_VAR, *names, *_freeze_args(inv)])
+    requests_args = " ".join(q(a) for a in ["requests", var, *names])
+    return [
+        "# Mailman has stopped: what moves now is final. The freeze manifest holds the",
+        "# checksum of every list file, held post, site password file and archive mbox",
+        "# that moves (at its path on the new host); the requests are each list's held",
+        "# posts (data/heldmsg-NAME-N files), request.pck and pending.pck, by checksum.",
+        "py() {  # the host's own Python: Mailman 2 guarantees one",
+        "    for p in python3 python2.7 python2 python; do",
+        '        if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi',
+        "    done",
+        "    echo 'no python on this host' >&2; return 1",
+        "}",
+        'HERE=$(cd "$(dirname "$0")" && pwd)',
+        'TMP=$(mktemp -d); trap \'rm -rf "$TMP"\' EXIT',
+        f'py "$HERE/freeze-manifest.py" {manifest_args} > "$TMP/manifest-freeze.sha256"',
+        f'py "$HERE/freeze-manifest.py" {requests_args} > "$TMP/requests-old.txt"',
+        "",
+    ]
+
+
+def _freeze_compare(inv: Inventory, items: list[dict]) -> list[str]:
+    """Final phase, after copying: the freeze manifest checked on the new host, and the
+    requests compared; the phase fails when either differs."""
+    q = shlex.quote
+    names = _moved(items)
+    remote = _PY.format(script=q(f"{NEW_PLAN}/{FREEZE_SCRIPT}"),
+                        args=" ".join(q(a) for a in ["requests", MM_VAR, *names]))
+    return [
+        "",
+        "# The freeze manifest, checked on the new host (sha256 -c reads it there):",
+        "rsync --rsh='ssh -o BatchMode=yes' \"$TMP/manifest-freeze.sha256\" "
+        f"\"$RNEW:{FREEZE_MANIFEST}\"",
+        f"ssh -o BatchMode=yes \"$NEW\" {q(f'cd / && sha256 -c {FREEZE_MANIFEST} >/dev/null')}",
+        "# Held posts, held subscriptions and pending confirmations: the same on both hosts",
+        f"ssh -o BatchMode=yes \"$NEW\" {q(remote)} > \"$TMP/requests-new.txt\"",
+        'if ! cmp -s "$TMP/requests-old.txt" "$TMP/requests-new.txt"; then',
+        '    diff "$TMP/requests-old.txt" "$TMP/requests-new.txt" >&2 || true',
+        "    echo 'held posts or pending confirmations differ between the hosts' >&2",
+        "    exit 1",
+        "fi",
+        'cat "$TMP/requests-old.txt"',
+    ]
+
+
+def _owner(fm: FileMode) -> str:
+    """The new host's owner of a carried file: root stays root; Mailman's user (or any
+    other) becomes _mailman."""
+    return "root" if fm.owner in ("root", "0") else MM_USER
+
+
 def _fixups(inv: Inventory) -> str:
+    q = shlex.quote
     cmds = [f"chown -R _mailman:_mailman {MM_VAR}/lists {MM_VAR}/archives/private"]
+    if inv.lists:
+        cmds.append(f"{{ [ ! -d {MM_VAR}/data ] || find {MM_VAR}/data -name 'heldmsg-*' "
+                    f"-exec chown {MM_USER}:{MM_GROUP} {{}} +; }}")
+    for fm in _site_files(inv):
+        path = f"{MM_VAR}/data/{fm.path.rsplit('/', 1)[1]}"
+        cmds.append(f"chown {_owner(fm)}:{MM_GROUP} {q(path)}")
+        if re.fullmatch(r"0?[0-7]{3}", fm.mode):
+            cmds.append(f"chmod {fm.mode} {q(path)}")
     for link, target in public_links(inv):
         cmds.append(f"ln -sfn {shlex.quote(target)} {shlex.quote(link)}")
     return " && ".join(cmds)
@@ -162,8 +292,9 @@ def _manifest(inv: Inventory, old_paths: bool = False) -> str:
         return ""
     var = inv.mailman.var_prefix
     rows = []
-    files = [f for ml in inv.lists if is_list_name(ml.name) for f in ml.files]
+    files = [f for ml in inv.lists if is_list_name(ml.name) for f in ml.files + ml.held_files]
     files += [f for a in inv.archives if is_list_name(a.list_name) for f in a.files]
+    files += _site_files(inv)
     for f in files:
         if f.sha256 and f.path.startswith(var + "/") and is_path(f.path):
             rows.append((f.path if old_paths else MM_VAR + f.path[len(var):], f.sha256))
@@ -193,4 +324,90 @@ for line in open(sys.argv[1]):
         changed += 1
         sys.stdout.write("changed since the inspection: %s\\n" % m.group(1))
 sys.stdout.write("%d unchanged, %d changed, %d missing\\n" % (same, changed, missing))
+"""
+
+
+#: Run by the final phase with the host's Python (2.6+ or 3), never loading a pickle.
+FREEZE = """# Written by migrate (rsync/freeze-manifest.py); runs with Python 2.6+ or 3 and only
+# reads files (no pickle is loaded).
+#   manifest OLD_VAR NEW_VAR LIST... [data/adm.pw data/creator.pw]
+#       on the old host once Mailman has stopped: a sha256 -c line, at its path under NEW_VAR,
+#       for every file the final sync moves for these lists (lists/NAME/*, the held posts
+#       data/heldmsg-NAME-N.pck|txt, archives/private/NAME.mbox/NAME.mbox) and the site files
+#   requests VAR LIST...
+#       per list: the held posts (as files), request.pck and pending.pck, by checksum; the
+#       same output on both hosts means the same held posts, held subscriptions and pending
+#       confirmations
+import hashlib, os, re, sys
+SAFE = re.compile(r"/[-+_.=/A-Za-z0-9]*$")
+
+
+def digest(path):
+    h = hashlib.sha256()
+    f = open(path, "rb")
+    try:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    finally:
+        f.close()
+    return h.hexdigest()
+
+
+def held(var, name):
+    pattern = re.compile("heldmsg-" + re.escape(name) + r"-(\\d+)\\.(pck|txt)$")
+    try:
+        entries = os.listdir(os.path.join(var, "data"))
+    except OSError:
+        return []
+    found = [(int(m.group(1)), m.group(2), e) for e, m in
+             [(e, pattern.match(e)) for e in entries] if m]
+    return [os.path.join(var, "data", e) for _, _, e in sorted(found)]
+
+
+def files(var, name):
+    out = []
+    for folder, dirs, entries in os.walk(os.path.join(var, "lists", name)):
+        dirs.sort()
+        out += [os.path.join(folder, e) for e in sorted(entries)
+                if not e.startswith("config.pck.tmp")]
+    out += held(var, name)
+    out.append(os.path.join(var, "archives", "private", name + ".mbox", name + ".mbox"))
+    return [p for p in out if os.path.isfile(p) and not os.path.islink(p)]
+
+
+def main(argv):
+    if len(argv) > 3 and argv[1] == "manifest":
+        old, new = argv[2].rstrip("/"), argv[3].rstrip("/")
+        paths = []
+        for arg in argv[4:]:
+            if "/" in arg:  # a site file, data/adm.pw
+                path = os.path.join(old, arg)
+                paths += [path] if os.path.isfile(path) else []
+            else:
+                paths += files(old, arg)
+        for path in paths:
+            if not SAFE.match(path):
+                sys.stderr.write("not in the freeze manifest (its name): %r\\n" % path)
+                continue
+            sys.stdout.write("SHA256 (%s) = %s\\n" % (new + path[len(old):], digest(path)))
+        return 0
+    if len(argv) > 2 and argv[1] == "requests":
+        var = argv[2]
+        for name in argv[3:]:
+            posts = held(var, name)
+            parts = ["%d held post file(s)" % len(posts)]
+            for path in posts:
+                parts.append("%s %s" % (os.path.basename(path), digest(path)[:16]))
+            for pck in ("request.pck", "pending.pck"):
+                path = os.path.join(var, "lists", name, pck)
+                parts.append("%s %s" % (pck, digest(path)[:16] if os.path.isfile(path)
+                                        else "none"))
+            sys.stdout.write("%s: %s\\n" % (name, ", ".join(parts)))
+        return 0
+    sys.stderr.write("usage: freeze-manifest.py manifest OLD_VAR NEW_VAR LIST... | "
+                     "requests VAR LIST...\\n")
+    return 2
+
+
+sys.exit(main(sys.argv))
 """

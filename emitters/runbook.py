@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from migrate.model import Inventory, Target
+from migrate.mailman2 import DRAIN_QUEUES, SITE_PASSWORD_FILES
+from migrate.model import EXIM_CONFIG_ROLES, Inventory, Target
 
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import MM_PREFIX, MM_USER, MM_VAR, Emitted, is_domain, list_names
@@ -26,12 +27,12 @@ from migrate.emitters.dns_plan import records as dns_records
 from migrate.emitters.httpd_conf import web_tls
 from migrate.emitters.newsyslog import PATH as NEWSYSLOG
 from migrate.emitters.release import Release
+from migrate.emitters.rsync_plan import FREEZE_MANIFEST
 from migrate.emitters.virtual_table import virtual_domains
 from migrate.emitters.web_urls import old_urls
 
 RUNBOOK = "runbook.md"
 PHASES = ("preflight", "prepare", "presync", "freeze", "switch", "verify", "after")
-QUEUES = ("in", "out", "virgin", "bounces", "retry")
 
 
 def _step(sid: str, phase: str, host: str, title: str, why: str, run: list,
@@ -132,7 +133,7 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs were lowered "
         "two old TTLs ago (dns/records.md).", mx))
     total = sum(a.bytes for a in inv.archives) + sum(
-        f.size or 0 for ml in inv.lists for f in ml.files)
+        f.size or 0 for ml in inv.lists for f in ml.files + ml.held_files)
     need_kb = int(total * 1.2 / 1024) + 1
     out.append(_step(
         "preflight-new", "preflight", "new", "The new host has room and the mailman package",
@@ -207,8 +208,10 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         freeze_check = [
             "printf 'HELO check.example\\r\\nMAIL FROM:<check@check.example>\\r\\nRCPT TO:<"
             f"{probe}>\\r\\nQUIT\\r\\n' | exim -bh 192.0.2.99 | grep -q '^451'"]
+    # only Exim's configuration (the main file and its .include files) can hold the ACL: the
+    # files its lookups read are data and are never edited
     exim_files = [c.path for c in inv.mta.config_files if c.path.startswith("/")
-                  and "/virtual/" not in c.path and c.path not in alias_files]
+                  and c.role in EXIM_CONFIG_ROLES]
     acl = inv.mta.options.get("acl_smtp_rcpt", "acl_check_rcpt")
     acl = acl if re.fullmatch(r"[A-Za-z0-9_]+", acl) else "acl_check_rcpt"
     freeze = {"do": "insert", "source": "files/old/exim-freeze-acl.conf", "paths": exim_files,
@@ -226,36 +229,56 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         "Mail accepted before the freeze must reach the old Mailman first.",
         ["exim -q"],
         [f"! exim -bpr | grep -Eq {q('@(' + domain_re + ')')}"]))
-    queues = " ".join(f"{var}/qfiles/{qn}" for qn in QUEUES)
+    # every queue that holds a post or a command on its way (archive: a post not yet in the
+    # archive mbox; commands: a -request mail; news: a post for the gateway); shunt waits for a
+    # person and is reported by the inspection
+    queues = " ".join(q(f"{var}/qfiles/{qn}") for qn in DRAIN_QUEUES)
     out.append(_step(
         "old-mailman-drain", "freeze", "old", "Drain Mailman's queues, then stop Mailman",
-        "Queued posts and bounces are processed on the old host; queue files are never moved.",
-        [f"while [ \"$(find {queues} -type f | wc -l)\" -gt 0 ]; do sleep 10; done",
+        "Queued posts, commands and bounces are processed on the old host, and posts waiting "
+        "for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue files are "
+        "never moved.",
+        [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do sleep 10; done",
          "service mailman stop"]
         # Mailman's cron jobs stop here: digests and reminders never go out from both hosts
         + ([{"do": "comment", "paths": cron_files, "match": cron_re, "marker": "cron"},
             "touch " + " ".join(q(d) for d in cron_dirs) + "  # cron rereads its tables"]
            if cron_files else []),
-        [f"test \"$(find {queues} -type f | wc -l)\" -eq 0"],
+        [f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0"],
         ([{"do": "uncomment", "paths": cron_files, "marker": "cron"},
           "touch " + " ".join(q(d) for d in cron_dirs)] if cron_files else [])
         + ["service mailman start"]))
     out.append(_step(
-        "final-sync", "freeze", "old", "Final sync, checked against the manifest",
-        "Copies what changed since the pre-sync (by checksum) and sets owners and public "
-        "archive links; the manifest proves every archive mbox and list file arrived whole.",
+        "final-sync", "freeze", "old", "Final sync, checked against the freeze manifest",
+        "Copies what changed since the pre-sync (by checksum): the lists with their held posts "
+        "and pending confirmations, the archives and the site's adm.pw and creator.pw, and sets "
+        "owners and public archive links. The freeze manifest, written on the old host once "
+        "Mailman has stopped, proves every list file, held post and archive mbox arrived "
+        "whole; the held posts, request.pck and pending.pck of every list are compared on "
+        "both hosts.",
         [f"NEW={new_ssh} sh \"$PLAN/rsync/final.sh\""],
-        [f"ssh {q(new_ssh)} 'cd / && sha256 -c /root/migrate-plan/rsync/manifest.sha256'"]))
+        [f"ssh {q(new_ssh)} {q(f'cd / && sha256 -c {FREEZE_MANIFEST}')}"]))
+    # the site's password files: carried by the final sync where the old host has them
+    # (checked here); where it has none, setting one is the operator's (mmsitepass asks)
+    carried = sorted({f.path.rsplit("/", 1)[1] for f in (inv.mailman.site_files
+                                                         if inv.mailman else [])}
+                     & set(SITE_PASSWORD_FILES))
+    site_pw = [f"test -s {q(f'{MM_VAR}/data/{name}')}" for name in carried]
+    admin = SITE_PASSWORD_FILES[0]  # adm.pw: the site administrator's
+    site_note = ([f"# the old host has no {var}/data/{admin}: to give the site administrator "
+                  f"one on this host, run `{MM_PREFIX}/bin/mmsitepass` (it asks)"]
+                 if inv.mailman and admin not in carried else [])
     out.append(_step(
         "new-mailman", "switch", "new", "Instantiate the lists and start Mailman",
         "fix_url, check_perms and the wrapper's group check (the package must be the smtpd "
-        "flavour).",
+        "flavour); the site's adm.pw and creator.pw, where the old host had them, came with "
+        "the final sync.",
         ["sh \"$PLAN/files/new/root/mailman-after-copy.sh\"", "rcctl enable mailman",
          "rcctl start mailman"]
         + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
-           if inv.mailman else []),
+           if inv.mailman else []) + site_note,
         ["rcctl check mailman"]
-        + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []),
+        + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []) + site_pw,
         ([f"crontab -u {MM_USER} -r"] if inv.mailman else []) + ["rcctl stop mailman"]))
     first = inv.mta.routers[0] if inv.mta.routers else None
     forward_actions: list = []

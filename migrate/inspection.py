@@ -78,7 +78,7 @@ def remote_spec() -> list[tuple[str, str, int]]:
         spec += [(prefix, "stat", 1), (f"{prefix}/Mailman", "stat", 1),
                  (f"{prefix}/Mailman/mm_cfg.py", "content", 0),
                  (f"{prefix}/Mailman/Version.py", "content", 0), (f"{prefix}/mail", "stat", 1),
-                 (var, "stat", 1), (f"{var}/lists", "content", 2), (f"{var}/data", "stat", 1),
+                 (var, "stat", 1), (f"{var}/lists", "content", 2), (f"{var}/data", "content", 1),
                  (f"{var}/qfiles", "stat", 2), (f"{var}/archives/private", "names", 2),
                  (f"{var}/archives/public", "stat", 1)]
     out: list[tuple[str, str, int]] = []

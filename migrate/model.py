@@ -388,6 +388,9 @@ class Mailman:
     user: str | None = None
     group: str | None = None
     queues: dict[str, int] = field(default_factory=dict)  # qfiles/NAME -> entries
+    # data/adm.pw and data/creator.pw where present: owner, mode, size and the checksum of the
+    # hash they hold (never the content)
+    site_files: list[FileMode] = field(default_factory=list)
     source: Source | None = None
 
 
@@ -432,7 +435,8 @@ class MailingList:
     next_post_number: int | None = None
     pending_count: int = 0
     held_count: int = 0
-    files: list[FileMode] = field(default_factory=list)
+    files: list[FileMode] = field(default_factory=list)  # lists/NAME/ and its files
+    held_files: list[FileMode] = field(default_factory=list)  # data/heldmsg-NAME-N.pck|txt
     source: Source | None = None
 
 

@@ -24,8 +24,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.mailman2 import DRAIN_QUEUES, HELD_MESSAGE, QUEUES, SITE_PASSWORD_FILES
 from migrate.model import (
-    ConfigFile, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
+    ConfigFile, FileMode, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
     Source, VirtualHost,
 )
 from migrate.parsers.base import Tree, TreeError, file_mode, read_text
@@ -42,8 +43,6 @@ LAYOUTS = (
 )
 MM_CFG_CANDIDATES = ("Mailman/mm_cfg.py",)
 ETC_MM_CFG = "/etc/mailman/mm_cfg.py"  # Debian and RPM keep the real file here
-QUEUES = ("in", "out", "virgin", "bounces", "retry", "shunt", "archive", "commands", "news")
-_DRAIN_QUEUES = {"in", "out", "virgin", "bounces", "retry", "archive", "commands", "news"}
 #: The settings the plan uses, by mm_cfg.py name.
 _SETTINGS = {
     "DEFAULT_URL_HOST": "default_url_host", "DEFAULT_EMAIL_HOST": "default_email_host",
@@ -337,7 +336,8 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
 
 
 def _read_list(tree: Tree, lists_dir: str, name: str, users: dict[int, str],
-               groups: dict[int, str], result: MailmanResult) -> MailingList | None:
+               groups: dict[int, str], result: MailmanResult,
+               data_entries: list[str] | None = None) -> MailingList | None:
     folder = f"{lists_dir}/{name}"
     try:
         entries = tree.list_dir(folder)
@@ -377,24 +377,47 @@ def _read_list(tree: Tree, lists_dir: str, name: str, users: dict[int, str],
     # the folder and every file in it (not stray config.pck.tmp.* files), with a checksum
     # for the manifest the move is verified against
     for entry in [""] + [e for e in entries if not e.startswith("config.pck.tmp")]:
-        path = f"{folder}/{entry}".rstrip("/")
-        fm = file_mode(tree, path, users, groups)
-        if fm is None:
-            continue
-        if entry and tree.is_file(path):
-            try:
-                data = tree.read_bytes(path, limit=64 * 1024 * 1024)
-                fm.size, fm.sha256 = len(data), hashlib.sha256(data).hexdigest()
-            except TreeError:
-                pass  # unreadable files were reported where they are parsed
-        ml.files.append(fm)
-    _requests(tree, folder, entries, ml, result)
+        fm = _file(tree, f"{folder}/{entry}".rstrip("/"), users, groups, checksum=bool(entry))
+        if fm is not None:
+            ml.files.append(fm)
+    referenced = _requests(tree, folder, entries, ml, result)
+    # the held posts request.pck points at, and any other data/heldmsg-NAME-N file: they move
+    # with the list, checksummed like its own files
+    data_dir = posixpath.dirname(posixpath.dirname(folder)) + "/data"
+    held = set(referenced)
+    for entry in data_entries or ():
+        m = HELD_MESSAGE.match(entry)
+        if m and m.group("list") == name:
+            held.add(f"{data_dir}/{entry}")
+    for path in sorted(held):
+        fm = _file(tree, path, users, groups, checksum=True)
+        if fm is not None:
+            ml.held_files.append(fm)
     return ml
 
 
+def _file(tree: Tree, path: str, users: dict[int, str], groups: dict[int, str],
+          checksum: bool) -> FileMode | None:
+    """Owner, group and mode of a path; for a regular file (``checksum``), its size and SHA-256
+    too, for the manifest the move is verified against. None when it cannot be stat'ed."""
+    fm = file_mode(tree, path, users, groups)
+    if fm is None:
+        return None
+    if checksum and tree.is_file(path):
+        try:
+            data = tree.read_bytes(path, limit=64 * 1024 * 1024)
+            fm.size, fm.sha256 = len(data), hashlib.sha256(data).hexdigest()
+        except TreeError:
+            pass  # unreadable files were reported where they are parsed
+    return fm
+
+
 def _requests(tree: Tree, folder: str, entries: list[str], ml: MailingList,
-              result: MailmanResult) -> None:
-    """Pending confirmations and held requests: counted, never carried over silently."""
+              result: MailmanResult) -> list[str]:
+    """Pending confirmations and held requests, counted; returns the held messages
+    ``request.pck`` points at that exist (``data/heldmsg-NAME-N.pck``), which move with the
+    list. The pickles are read with the restricted unpickler and dropped at once."""
+    referenced: list[str] = []
     if "pending.pck" in entries:
         ok, data = _load_pickle(tree, f"{folder}/pending.pck", result, f"list {ml.name}'s")
         if ok and isinstance(data, dict):
@@ -414,19 +437,25 @@ def _requests(tree: Tree, folder: str, entries: list[str], ml: MailingList,
                     fname = entry[1][4]
                     fname = fname.decode("latin-1") if isinstance(fname, bytes) else str(fname)
                     held_path = f"{var}/data/{posixpath.basename(fname)}"
-                    if not tree.exists(held_path):
+                    if tree.exists(held_path):
+                        referenced.append(held_path)
+                    else:
                         _f(result, "mailman.held-message-missing", Severity.WARNING,
                            f"list {ml.name}: a held post refers to {held_path}, which is missing",
                            "Discard that request in the list's admin pages (admindb) on the old "
                            "host; the message itself is gone.", f"{folder}/request.pck")
             data.clear()
     if ml.pending_count or ml.held_count:
-        _f(result, "mailman.requests-pending", Severity.WARNING,
+        _f(result, "mailman.requests-pending", Severity.INFO,
            f"list {ml.name} has {ml.pending_count} pending confirmation(s) and "
            f"{ml.held_count} held request(s)",
-           "Ask the list's moderators to approve or discard held posts and requests on the old "
-           "host before the freeze; pending confirmations are not carried over.",
+           "They move with the list: request.pck, pending.pck and the held posts "
+           "(data/heldmsg-NAME-N) are copied in the final sync and checked against the "
+           "freeze manifest, so moderators approve or discard them on the new host and "
+           "confirmation links keep working. Tell the moderators; clearing what can be cleared "
+           "before the freeze keeps it short.",
            f"{folder}/request.pck" if ml.held_count else f"{folder}/pending.pck")
+    return referenced
 
 
 def _queues(tree: Tree, var: str, mm: Mailman, result: MailmanResult) -> None:
@@ -446,11 +475,29 @@ def _queues(tree: Tree, var: str, mm: Mailman, result: MailmanResult) -> None:
                f"{len(entries)} shunted message(s) in {folder}",
                "Run `bin/unshunt` on the old host to retry them, or remove them if they are "
                "known junk, before the freeze.", folder)
-        elif queue in _DRAIN_QUEUES:
+        elif queue in DRAIN_QUEUES:
             _f(result, "mailman.queue-not-empty", Severity.WARNING,
                f"{len(entries)} message(s) waiting in {folder}",
                "Let the qrunners drain this queue (`bin/mailmanctl status`) before the final "
                "sync; the cutover refuses to go on while it is not empty.", folder)
+
+
+def _site_passwords(tree: Tree, var: str, data_entries: list[str], users: dict[int, str],
+                    groups: dict[int, str], mm: Mailman, result: MailmanResult) -> None:
+    """The site's password files (data/adm.pw, data/creator.pw): owner, group, mode, size and
+    the checksum of the (hashed) content for the manifest; the content itself is never kept."""
+    for name in SITE_PASSWORD_FILES:
+        if name not in data_entries:
+            continue
+        fm = _file(tree, f"{var}/data/{name}", users, groups, checksum=True)
+        if fm is not None:
+            mm.site_files.append(fm)
+    if SITE_PASSWORD_FILES[0] not in data_entries:
+        _f(result, "mailman.no-site-password", Severity.INFO,
+           f"Mailman has no site administrator password ({var}/data/{SITE_PASSWORD_FILES[0]})",
+           "Nothing to carry over: the list admins log in with their lists' passwords. To "
+           "have a site password on the new host, set one there with `mmsitepass` after the "
+           "move (the runbook's new-mailman step says so).", f"{var}/data")
 
 
 def read_mailman(tree: Tree, users: dict[int, str] | None = None,
@@ -489,13 +536,19 @@ def read_mailman(tree: Tree, users: dict[int, str] | None = None,
     except (TreeError, OSError):
         names = []
     mm.source = Source(lists_dir)
+    try:
+        data_entries = sorted(tree.list_dir(f"{var}/data")) if tree.is_dir(f"{var}/data") \
+            else []
+    except (TreeError, OSError):
+        data_entries = []
     for name in names:
         if name.startswith(".") or not tree.is_dir(f"{lists_dir}/{name}"):
             continue
-        ml = _read_list(tree, lists_dir, name, users, groups, result)
+        ml = _read_list(tree, lists_dir, name, users, groups, result, data_entries)
         if ml is not None:
             result.lists.append(ml)
     _queues(tree, var, mm, result)
+    _site_passwords(tree, var, data_entries, users, groups, mm, result)
     versions = [ml.data_version for ml in result.lists if ml.data_version is not None]
     for ml in result.lists:
         if ml.data_version is not None and ml.data_version < max(versions):

@@ -62,7 +62,8 @@ while read -r kind src dst; do
 	link) need_ours "$dst"; rm -f "$dst"; mkdir -p "$(dirname "$dst")"; ln -s "$src" "$dst" ;;
 	esac
 done < "$T/mounts"
-echo $$ > "$T/anchor.pid"
+# written whole, then renamed: the reader never sees the file before its content
+echo $$ > "$T/anchor.pid.tmp" && mv "$T/anchor.pid.tmp" "$T/anchor.pid"
 exec sleep 100000
 '''
 
@@ -127,13 +128,18 @@ class Host:
              "private", "sh", "-c", SETUP, "setup", str(self.tmp)],
             stdout=subprocess.DEVNULL, stderr=open(self.tmp / "setup.log", "wb"),
             start_new_session=True)
-        deadline = time.monotonic() + 10
-        while not (self.tmp / "anchor.pid").exists():
+        deadline = time.monotonic() + 30
+        pid = ""
+        while not pid.endswith("\n"):  # renamed into place whole; a whole line, to be sure
             if self.anchor.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{role} host setup failed: "
                                    + (self.tmp / "setup.log").read_text())
             time.sleep(0.02)
-        self.pid = int((self.tmp / "anchor.pid").read_text())
+            try:
+                pid = (self.tmp / "anchor.pid").read_text()
+            except FileNotFoundError:
+                pid = ""
+        self.pid = int(pid)
 
     def _enter(self, argv: list[str]) -> list[str]:
         return ["nsenter", "-t", str(self.pid), "-m", "-n", *argv]
@@ -146,6 +152,25 @@ class Host:
             raise RuntimeError(f"{self.role}: `{command}` exited {proc.returncode}: "
                                f"{proc.stderr[-2000:]}")
         return proc
+
+    def wait_listening(self, address: str, port: int, timeout: float = 30) -> None:
+        """Until a TCP connection to [address]:port succeeds from this host (a daemon just
+        spawned is not listening yet, the more so on a loaded machine)."""
+        script = ("import socket, sys, time\n"
+                  "end = time.monotonic() + float(sys.argv[3])\n"
+                  "while True:\n"
+                  "    try:\n"
+                  "        socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()\n"
+                  "        break\n"
+                  "    except OSError:\n"
+                  "        if time.monotonic() > end:\n"
+                  "            sys.exit('nothing listens on [%s]:%s' % tuple(sys.argv[1:3]))\n"
+                  "        time.sleep(0.05)\n")
+        proc = subprocess.run(self._enter(["python3", "-c", script, address, str(port),
+                                           str(timeout)]), capture_output=True, text=True,
+                              timeout=timeout + 10)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{self.role}: {proc.stderr.strip()}")
 
     def spawn(self, argv: list[str], log: str) -> subprocess.Popen:
         proc = subprocess.Popen(self._enter(argv), stdout=open(self.tmp / log, "ab"),

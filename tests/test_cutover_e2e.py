@@ -19,6 +19,8 @@ FreeBSD's service. They are said to be stand-ins in their own text.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import os
 import re
@@ -33,7 +35,7 @@ import pytest
 import yaml
 
 from conftest import SAMPLES, need, smtpd_binary
-from e2etools import Host, Network, PREFIX
+from e2etools import Host, Network, PREFIX, world_run
 from eximtools import ensure_users as ensure_exim_users
 from smtpdtools import _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
@@ -49,17 +51,75 @@ OLD_SHIMS = {
 # stand-in for FreeBSD's service(8)
 case "$1 $2" in
 "exim reload"|"exim restart")
-  # a restart: Exim's own SIGHUP re-exec of the daemon does not survive in this namespace
+  # a restart: Exim's own SIGHUP re-exec of the daemon does not survive in this namespace.
+  # The daemon writes its pid file after it forks: wait for the content, never read it empty
+  i=0; while [ ! -s /usr/local/exim.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   pid=$(cat /usr/local/exim.pid)
   kill "$pid" 2>/dev/null
   i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  exim4 -bd -q2s -oP /usr/local/exim.pid ;;
+  rm -f /usr/local/exim.pid
+  exim4 -bd -q2s -oP /usr/local/exim.pid
+  i=0; while [ ! -s /usr/local/exim.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done ;;
+"mailman start")
+  # Mailman's qrunners: the stand-in ArchRunner (the wrapper stands in for the others)
+  if ! { [ -s /usr/local/archrunner.pid ] && kill -0 "$(cat /usr/local/archrunner.pid)"; } \
+      2>/dev/null; then
+    python3 /usr/local/sbin/archrunner.py </dev/null >>/usr/local/archrunner.log 2>&1 &
+    echo $! > /usr/local/archrunner.pid.tmp && mv /usr/local/archrunner.pid.tmp \
+      /usr/local/archrunner.pid
+  fi ;;
+"mailman stop")
+  [ -s /usr/local/archrunner.pid ] && kill "$(cat /usr/local/archrunner.pid)" 2>/dev/null
+  rm -f /usr/local/archrunner.pid ;;
 *) echo "stand-in: service $*" ;;
 esac
 """,
     "exim": "#!/bin/sh\nexec exim4 \"$@\"\n",
     "apachectl": "#!/bin/sh\necho 'stand-in: apachectl (no Apache here)'\n",
+    # stand-in for the part of Mailman's IncomingRunner that hands a post to the archive:
+    # a Switchboard entry in qfiles/archive (the message and its metadata, two Python 2
+    # pickles), written to a temp file and renamed as Switchboard.enqueue does
+    "enqueue.py": """import hashlib, os, sys, time
+sys.path.insert(0, "/usr/local/sbin")
+from py2pickle import dumps
+text = sys.stdin.buffer.read()
+now = time.time()
+folder = "/usr/local/mailman/qfiles/archive"
+name = "%r+%s" % (now, hashlib.sha1(text + repr(now).encode()).hexdigest())
+meta = {b"listname": sys.argv[1].encode(), b"tolist": 1, b"version": 3, b"received_time": now,
+        b"_plaintext": True, b"whichq": folder.encode()}
+with open(os.path.join(folder, name + ".tmp"), "wb") as fh:
+    fh.write(dumps(text, protocol=0) + dumps(meta, protocol=0))
+os.rename(os.path.join(folder, name + ".tmp"), os.path.join(folder, name + ".pck"))
+""",
+    # stand-in for Mailman's ArchRunner: appends each post in qfiles/archive to the list's
+    # archive mbox, slowly (an entry waits ARCHIVE_DELAY seconds), so that posts still sit in
+    # the queue when the freeze begins and the drain has to wait for them; the entries are
+    # read with migrate's restricted unpickler
+    "archrunner.py": """import io, os, sys, time
+sys.path.insert(0, "@REPO@")
+from migrate.parsers.pickles import SafeUnpickler
+folder = "/usr/local/mailman/qfiles/archive"
+while True:
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not name.endswith(".pck") or os.stat(path).st_mtime > time.time() - @DELAY@:
+            continue
+        stream = io.BytesIO(open(path, "rb").read())
+        text = SafeUnpickler(stream, encoding="bytes").load()
+        meta = SafeUnpickler(stream, encoding="bytes").load()
+        mbox = "/usr/local/mailman/archives/private/%s.mbox/%s.mbox" % (
+            meta[b"listname"].decode(), meta[b"listname"].decode())
+        with open(mbox, "ab") as fh:
+            fh.write(b"From poster@example.net Wed Nov 25 10:00:00 2026\\n"
+                     + text.rstrip(b"\\n") + b"\\n\\n")
+        os.unlink(path)
+        print("archived %s %.3f" % (name, time.time()), flush=True)
+    time.sleep(0.5)
+""",
 }
+#: How long the ArchRunner stand-in leaves a post in qfiles/archive (seconds).
+ARCHIVE_DELAY = 8
 
 NEW_SHIMS = {
     "pkg_info": """#!/bin/sh
@@ -153,9 +213,14 @@ if [ $# -eq 0 ]; then
   echo 'group "_smtpd", but the system mail server executed it as group "wheel".'
   exit 2
 fi
-subject=$(sed -n 's/^Subject: //p' | head -n 1)
+msg=$(cat)
+subject=$(printf '%s\\n' "$msg" | sed -n 's/^Subject: //p' | head -n 1)
+@ENQUEUE@
 echo "@HOST@ $1 $2 $subject" >> @LOG@
 """
+#: The old host's wrapper also queues each post for the archive (the ArchRunner stand-in).
+OLD_ENQUEUE = ('if [ "$1" = post ]; then printf \'%s\\n\' "$msg" | '
+               'python3 /usr/local/sbin/enqueue.py "$2" || exit 75; fi')
 
 SENDER = r"""
 import json, socket, smtplib, sys, time
@@ -224,6 +289,24 @@ while True:
 """
 
 
+DNS_READY = r"""
+import sys, time
+import dns.exception, dns.resolver
+res = dns.resolver.Resolver(configure=False)
+res.nameservers = [sys.argv[1]]
+res.lifetime = 1
+end = time.monotonic() + 30
+while True:
+    try:
+        res.resolve("lists.smallclub.example", "MX")
+        break
+    except dns.exception.DNSException:
+        if time.monotonic() > end:
+            raise
+        time.sleep(0.1)
+"""
+
+
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -253,8 +336,13 @@ def _adapt_old_tree(tree: Path) -> None:
     (tree / "etc/aliases").unlink(missing_ok=True)
     _write(tree / "etc/aliases", lines)
     wrapper = tree / "usr/local/mailman/mail/mailman"
-    _write(wrapper, WRAPPER.replace("@HOST@", "old").replace("@LOG@", "/usr/local/posts.log"),
-           0o755)
+    _write(wrapper, WRAPPER.replace("@HOST@", "old").replace("@LOG@", "/usr/local/posts.log")
+           .replace("@ENQUEUE@", OLD_ENQUEUE), 0o755)
+    # the queue the wrapper (run as Exim's user) writes and the ArchRunner stand-in reads
+    queue = tree / "usr/local/mailman/qfiles/archive"
+    queue.mkdir(parents=True)
+    queue.chmod(0o1777)
+    (tree / "usr/local/mailman/archives/private/members.mbox/members.mbox").chmod(0o666)
 
 
 def _sshd_config(tmp: Path, address: str, host_key: Path, auth: Path) -> Path:
@@ -312,7 +400,9 @@ def world(tmp_path):
         shutil.copy(known, old_ssh / "known_hosts")
         old_sbin = base / "old-sbin"
         for name, text in OLD_SHIMS.items():
-            _write(old_sbin / name, text, 0o755)
+            _write(old_sbin / name, text.replace("@REPO@", str(REPO)).replace(
+                "@DELAY@", str(ARCHIVE_DELAY)), 0o755)
+        shutil.copy(REPO / "tools/py2pickle.py", old_sbin / "py2pickle.py")
         old = Host(net, "old", [
             ("tmpfs", "755", "/usr/local"),
             ("bind", str(old_tree / "usr/local/etc/exim"), "/usr/local/etc/exim"),
@@ -333,6 +423,7 @@ def world(tmp_path):
                 "chown mailnull:mail /usr/local/exim-spool && chmod 777 /usr/local/exim-log && "
                 ": > /usr/local/posts.log && chmod 666 /usr/local/posts.log")
         old.run("exim4 -bd -q2s -oP /usr/local/exim.pid")
+        old.run("service mailman start")
         old.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
                    str(_sshd_config(base / "oldcfg" if (base / "oldcfg").mkdir() is None
                                     else base, OLD, hostkeys["old"], auth))], "sshd.log")
@@ -342,7 +433,7 @@ def world(tmp_path):
             _write(new_sbin / name, text.replace("@SMTPD@", smtpd), 0o755)
         new_mm = base / "new-mailman"
         _write(new_mm / "mail/mailman", WRAPPER.replace("@HOST@", "new").replace(
-            "@LOG@", "/var/spool/mailman/posts.log"), 0o755)
+            "@LOG@", "/var/spool/mailman/posts.log").replace("@ENQUEUE@", ":"), 0o755)
         _write(new_mm / "Mailman/mm_cfg.py", "from Defaults import *\n")
         for tool in ("withlist", "check_perms", "list_lists"):
             _write(new_mm / "bin" / tool, "#!/bin/sh\necho 'stand-in: Mailman needs "
@@ -386,7 +477,13 @@ def world(tmp_path):
              str(zone)], stdout=subprocess.DEVNULL, stderr=open(base / "dns.log", "wb"),
             start_new_session=True))
         (base / "resolv.conf").write_text(f"nameserver {WORLD}\n")
-        time.sleep(1)
+        # every daemon answers before the test starts (not a guess at how long they take)
+        old.wait_listening(OLD, 22)
+        new.wait_listening(NEW, 22)
+        old.wait_listening(OLD, 25)
+        ready = world_run(net, [sys.executable, "-c", DNS_READY, WORLD], capture_output=True,
+                          text=True, timeout=60)
+        assert ready.returncode == 0, ready.stderr + (base / "dns.log").read_text()
         yield {"net": net, "old": old, "new": new, "base": base, "client": client,
                "known": known, "zone": zone, "old_tree": old_tree, "cleanup": daemons}
     finally:
@@ -542,9 +639,77 @@ def _check_posts(w, names: list[str], counts: dict[str, int]) -> dict[str, list[
     return by_host
 
 
+HELD = "heldmsg-members-1.pck"
+COOKIE = b"5b2c7e0a9d41f3b86c0e2a7d1f94b3c8e6a05d21"
+
+
+def _plant_requests(w) -> dict[str, bytes]:
+    """After the plan was made (the inspection never saw them), as a live list gets them: a
+    post held for moderation (request.pck pointing at a real pickled Mailman.Message in
+    data/), a subscription held for the moderator, and a subscription waiting for the
+    member's confirmation (pending.pck). Returns the files' bytes by path under the var
+    prefix."""
+    sys.path.insert(0, str(REPO / "tools"))
+    from py2pickle import Py2Instance, dumps
+    t = time.time()
+    message = Py2Instance("Mailman.Message", "Message", {
+        b"_headers": [(b"From", b"stranger@example.net"), (b"To", f"{LIST}@{DOMAIN}".encode()),
+                      (b"Subject", b"Held for the moderator"),
+                      (b"Message-ID", b"<held.1@example.net>")],
+        b"_payload": b"Please approve me.\n", b"_charset": None, b"preamble": None,
+        b"epilogue": None, b"defects": [], b"_default_type": b"text/plain",
+        b"_unixfrom": b"From stranger@example.net Wed Nov 25 10:00:00 2026"})
+    msgdata = {b"listname": LIST.encode(), b"tolist": 1, b"version": 3, b"received_time": t}
+    requests = {1: (1, (t, b"stranger@example.net", b"Held for the moderator",
+                        b"Post by non-member to a members-only list", HELD.encode(), msgdata)),
+                2: (2, (t + 1, b"joiner@example.net", b"Jo Joiner", b"pw-e2e-joiner", 0, b"en")),
+                b"version": (0, 1)}
+    desc = Py2Instance("Mailman.UserDesc", "UserDesc", {
+        b"address": b"newcomer@example.net", b"fullname": b"Nora Newcomer",
+        b"password": b"pw-e2e-newcomer", b"digest": 0, b"language": b"en"})
+    pending = {b"version": 2, COOKIE: (b"S", desc), b"evictions": {COOKIE: t + 3 * 86400.0}}
+    files = {f"data/{HELD}": dumps(message, protocol=1),
+             f"lists/{LIST}/request.pck": dumps(requests, protocol=1),
+             f"lists/{LIST}/pending.pck": dumps(pending, protocol=0)}
+    var = w["old_tree"] / "usr/local/mailman"
+    for rel, data in files.items():
+        (var / rel).parent.mkdir(parents=True, exist_ok=True)
+        (var / rel).write_bytes(data)
+    return files
+
+
+def _check_requests(w, planted: dict[str, bytes]) -> None:
+    """The held post, the held subscription and the pending confirmation on the new host:
+    every file byte for byte, request.pck still pointing at the held post (read with
+    migrate's restricted unpickler), pending.pck still holding the cookie, owned by
+    _mailman."""
+    from migrate.parsers.pickles import safe_loads
+    new_var = "/var/spool/mailman"
+    for rel, data in planted.items():
+        got = w["new"].run(f"base64 -w0 {new_var}/{rel}").stdout
+        assert base64.b64decode(got) == data, rel
+        assert w["new"].run(f"stat -c %U {new_var}/{rel}").stdout.strip() == "_mailman", rel
+    requests = safe_loads(planted[f"lists/{LIST}/request.pck"])
+    held = [v for k, v in requests.items() if k != b"version" and v[0] == 1]
+    assert [h[1][4] for h in held] == [HELD.encode()]
+    assert w["new"].run(f"test -f {new_var}/data/{held[0][1][4].decode()}",
+                        check=False).returncode == 0
+    assert [v[0] for k, v in requests.items() if k != b"version"] == [1, 2]
+    pending = safe_loads(planted[f"lists/{LIST}/pending.pck"])
+    assert pending[COOKIE][0] == b"S" and pending[b"evictions"][COOKIE] > time.time()
+
+
+def _archived_posts(w, role: str, tag: str) -> list[int]:
+    """The numbers of the stream's posts in the list's archive mbox on that host."""
+    var = "/usr/local/mailman" if role == "old" else "/var/spool/mailman"
+    text = w[role].run(f"cat {var}/archives/private/{LIST}.mbox/{LIST}.mbox").stdout
+    return [int(n) for n in re.findall(rf"^Subject: post {tag}(\d+)$", text, re.M)]
+
+
 def test_cutover_under_a_stream_of_posts_loses_and_duplicates_nothing(world):
     w = world
     plan = _plan(w)
+    planted = _plant_requests(w)
     sender = _start_sender(w, POSTS, "a")
     time.sleep(3)  # posts flow to the old host first
     code, log, _ = _run(w, plan, "--execute", "--yes")
@@ -552,6 +717,22 @@ def test_cutover_under_a_stream_of_posts_loses_and_duplicates_nothing(world):
     sender.wait(timeout=600)
     by_host = _check_posts(w, ["a"], {"a": POSTS})
     assert by_host["old"] and by_host["new"]  # the stream really crossed the switch
+    # every post the old host took is in the archive that moved, once: also those that still
+    # sat in qfiles/archive when the freeze began (the drain waited for the ArchRunner)
+    assert sorted(_archived_posts(w, "new", "a")) == sorted(by_host["old"])
+    records = [json.loads(x) for x in (plan / "journal.jsonl").read_text().splitlines()]
+    drain = next(dt.datetime.fromisoformat(r["t"]).timestamp() for r in records
+                 if r.get("event") == "start" and r.get("step") == "old-mailman-drain")
+    log = w["old"].run("cat /usr/local/archrunner.log").stdout
+    late = [line for line in log.splitlines()
+            if line.startswith("archived ") and float(line.split()[2]) > drain]
+    assert late, log[-2000:]
+    print(f"{len(late)} post(s) sat in qfiles/archive at the freeze and were archived before "
+          "the final sync")
+    # the held post, the held subscription and the pending confirmation arrived intact
+    _check_requests(w, planted)
+    out = "\n".join(r.get("output", "") for r in records if r.get("step") == "final-sync")
+    assert f"{LIST}: 1 held post file(s), {HELD} " in out, out[-2000:]
     # Mailman's crontab is installed for _mailman on the new host (the crontab stand-in)
     tab = w["new"].run("cat /var/cron/tabs/_mailman").stdout
     assert "written by migrate" in tab and "/usr/local/lib/mailman/cron/" in tab
@@ -590,10 +771,12 @@ def test_sigkill_at_each_step_in_turn_then_resume(world):
     sender.wait(timeout=900)
     by_host = _check_posts(w, ["k"], {"k": 250})
     assert by_host["old"] and by_host["new"]
-    # the manifest check ran (final-sync's check) and still holds after all the kills
-    res = w["new"].run("cd / && sha256 -c /root/migrate-plan/rsync/manifest.sha256 "
-                       "| grep -vc ': OK$'", check=False)
-    assert res.stdout.strip() == "0", res.stdout[-2000:]
+    # the freeze manifest (final-sync's check) still holds after all the kills: it covers
+    # the archive mbox, which the ArchRunner stand-in changed since the plan was made
+    res = w["new"].run("cd / && sha256 -c /root/migrate-plan/rsync/manifest-freeze.sha256",
+                       check=False)
+    assert res.returncode == 0 and f"{LIST}.mbox: OK" in res.stdout, res.stdout[-2000:]
+    assert sorted(_archived_posts(w, "new", "k")) == sorted(by_host["old"])
 
 
 def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(world):

@@ -150,6 +150,7 @@ def test_fallback_to_config_pck_last_and_config_db(tree_factory):
         "Test", "heresy.example.org", 3)
     ids = sorted(f.id for f in result.findings)
     assert ids == ["mailman.config-db", "mailman.config-fallback", "mailman.no-site-list",
+                   "mailman.no-site-password",
                    "mailman.pickle-broken"]
 
 
@@ -178,3 +179,86 @@ def test_no_secret_reaches_inventory_json_terminal_or_log(tree_factory, tmp_path
     leaked = [s for s in secrets if s in blob]
     assert leaked == []
     assert not re.search(r"\bpasswords?\b\s*:", blob)
+
+
+def test_every_queue_that_holds_a_post_or_command_is_a_finding(tree_factory):
+    """archive, commands and news hold posts and commands on their way, as in, out, virgin,
+    bounces and retry do: each non-empty one is a finding naming its folder; shunt waits for a
+    person and is a finding of its own."""
+    from migrate.mailman2 import DRAIN_QUEUES, QUEUES
+    files = {f"{MM}/Mailman/mm_cfg.py": "from Defaults import *\n", f"{MM}/mail/mailman": "x",
+             f"{MM}/lists/.keep": ""}
+    for n, queue in enumerate(QUEUES):
+        for i in range(n + 1):  # a different count per queue
+            files[f"{MM}/qfiles/{queue}/17640000{n}{i}.5+{i:040x}.pck"] = b"x"
+    files[f"{MM}/qfiles/archive/notes.txt"] = b"not an entry"
+    result = read_mailman(LocalTree(tree_factory(files)))
+    assert result.mailman.queues == {q: n + 1 for n, q in enumerate(QUEUES)}
+    waiting = {f.source.file.rsplit("/", 1)[1]: f for f in result.findings
+               if f.id == "mailman.queue-not-empty"}
+    assert sorted(waiting) == sorted(DRAIN_QUEUES)
+    assert {"archive", "commands", "news"} <= set(waiting)
+    for queue, f in waiting.items():
+        assert f.source.file == f"{MM}/qfiles/{queue}"
+        assert f.message.startswith(f"{QUEUES.index(queue) + 1} message(s)")
+        assert f.severity == "warning" and "drain" in f.hint
+    assert [f.source.file for f in result.findings if f.id == "mailman.shunted"] == [
+        f"{MM}/qfiles/shunt"]
+
+
+def test_held_posts_and_site_files_are_in_the_inventory_with_checksums(tree_factory):
+    """The held posts request.pck points at (data/heldmsg-LIST-N.pck or .txt) belong to their
+    list, with owner, mode, size and SHA-256 for the manifest; so do the site's adm.pw and
+    creator.pw, whose content never reaches the inventory."""
+    import hashlib
+    import sys
+    sys.path.insert(0, str(SAMPLES.parent / "tools"))
+    from py2pickle import dumps
+    from migrate.codec import dump_yaml
+    from migrate.inspection import inspect_tree
+    from migrate.model import Origin
+    held = {17: (1, (1.0, b"a@example.org", b"s", b"r", b"heldmsg-dev-17.pck", {})),
+            18: (1, (2.0, b"b@example.org", b"s", b"r", b"heldmsg-dev-18.txt", {})),
+            19: (1, (3.0, b"c@example.org", b"s", b"r", b"heldmsg-dev-19.pck", {})),
+            20: (2, (4.0, b"d@example.org", b"D", b"pw-held-subscription", 0, b"en")),
+            b"version": (0, 1)}
+    pw_hash = "5e884898da28047151d0e56f8dc6292773603d0d"
+    files = {f"{MM}/Mailman/mm_cfg.py": "from Defaults import *\n", f"{MM}/mail/mailman": "x",
+             f"{MM}/lists/dev/config.pck": dumps({b"real_name": b"Dev"}, protocol=1),
+             f"{MM}/lists/dev/request.pck": dumps(held, protocol=1),
+             f"{MM}/lists/dev-team/config.pck": dumps({b"real_name": b"Dev-Team"}, protocol=1),
+             f"{MM}/data/heldmsg-dev-17.pck": b"BODY-SEVENTEEN",
+             f"{MM}/data/heldmsg-dev-18.txt": b"From: b@example.org\n\nBODY-EIGHTEEN\n",
+             # 19 is missing; 21 is on no request (still the list's: it moves with it)
+             f"{MM}/data/heldmsg-dev-21.pck": b"BODY-TWENTY-ONE",
+             f"{MM}/data/heldmsg-dev-team-3.pck": b"the other list's",
+             f"{MM}/data/bounce-info.pck": b"not a list's",
+             f"{MM}/data/adm.pw": pw_hash + "\n", f"{MM}/data/creator.pw": pw_hash[::-1] + "\n"}
+    root = tree_factory(files)
+    (root / MM.lstrip("/") / "data/adm.pw").chmod(0o640)
+    result = read_mailman(LocalTree(root))
+    by = {ml.name: ml for ml in result.lists}
+    assert [f.path for f in by["dev"].held_files] == [
+        f"{MM}/data/heldmsg-dev-17.pck", f"{MM}/data/heldmsg-dev-18.txt",
+        f"{MM}/data/heldmsg-dev-21.pck"]
+    assert [f.path for f in by["dev-team"].held_files] == [f"{MM}/data/heldmsg-dev-team-3.pck"]
+    for f in by["dev"].held_files + by["dev-team"].held_files:
+        data = (root / f.path.lstrip("/")).read_bytes()
+        assert (f.size, f.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert by["dev"].held_count == 4
+    missing = [f for f in result.findings if f.id == "mailman.held-message-missing"]
+    assert [f.message.rsplit(" refers to ", 1)[1] for f in missing] == [
+        f"{MM}/data/heldmsg-dev-19.pck, which is missing"]
+    site = {f.path: f for f in result.mailman.site_files}
+    assert sorted(site) == [f"{MM}/data/adm.pw", f"{MM}/data/creator.pw"]
+    assert site[f"{MM}/data/adm.pw"].mode == "0640" and site[f"{MM}/data/adm.pw"].size == 41
+    assert "mailman.no-site-password" not in [f.id for f in result.findings]
+    inv = inspect_tree(LocalTree(root), Origin("local", str(root)))
+    assert [f.path for f in inv.mailman.site_files] == sorted(site)
+    text = dump_yaml(inv)
+    assert "heldmsg-dev-18.txt" in text and "adm.pw" in text
+    assert pw_hash not in text and pw_hash[::-1] not in text
+    assert "pw-held-subscription" not in text and "BODY-" not in text
+    pending = next(f for f in result.findings if f.id == "mailman.requests-pending")
+    assert pending.severity == "info" and "not carried" not in pending.hint
+    assert "heldmsg" in pending.hint and "pending.pck" in pending.hint

@@ -53,7 +53,9 @@ def _run_phase(plan, phase: str, old_root: Path, new_root: Path) -> str:
         assert t["source"].endswith("/") and t["destination"].endswith("/")
         dest = f"{new_root}{t['destination']}"
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["rsync", *flags, f"{old_root}{t['source']}", dest],
+        only = [f"--include={p}" for p in t.get("include", [])]
+        only += ["--exclude=*"] if only else []
+        proc = subprocess.run(["rsync", *flags, *only, f"{old_root}{t['source']}", dest],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         log.append(proc.stdout)
@@ -79,6 +81,13 @@ def test_rsync_phases_copy_everything_and_the_manifest_holds(netsight, tmp_path)
     check = _manifest_check(plan, new)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count(": OK") == len(plan.files["rsync/manifest.sha256"].splitlines())
+    target_var = new / MM_VAR.lstrip("/")
+    old_var = old / OLD_VAR.lstrip("/")
+    # the held post and the site password file came along; nothing else of data/ does
+    assert sorted(p.name for p in (target_var / "data").iterdir()) == [
+        "adm.pw", "heldmsg-users-17.pck"]
+    assert "/var/spool/mailman/data/heldmsg-users-17.pck" in plan.files["rsync/manifest.sha256"]
+    assert "/var/spool/mailman/data/adm.pw" in plan.files["rsync/manifest.sha256"]
     # repeating the pre-sync copies nothing
     assert _run_phase(plan, "presync", old, new).strip() == ""
     # the freeze: a post appended, a request file gone, config.pck changed in place with the
@@ -93,8 +102,15 @@ def test_rsync_phases_copy_everything_and_the_manifest_holds(netsight, tmp_path)
     data[-2] ^= 0x01
     pck.write_bytes(bytes(data))
     os.utime(pck, ns=(st.st_atime_ns, st.st_mtime_ns))
+    # a moderator discarded held post 17, a new post was held (with its metadata as text),
+    # and Mailman keeps other state in data/ that stays on the old host
+    (old_var / "data/heldmsg-users-17.pck").unlink()
+    (old_var / "data/heldmsg-users-19.pck").write_bytes(b"held at the last minute")
+    (old_var / "data/heldmsg-users-19.txt").write_bytes(b"From: x@example.org\n\nlate\n")
+    (old_var / "data/bounce-events-01234.pck").write_bytes(b"old host state")
     _run_phase(plan, "final", old, new)
-    target_var = new / MM_VAR.lstrip("/")
+    assert sorted(p.name for p in (target_var / "data").iterdir()) == [
+        "adm.pw", "heldmsg-users-19.pck", "heldmsg-users-19.txt"]
     assert (target_var / "archives/private/users.mbox/users.mbox").read_bytes().endswith(
         b"late post\n\n")
     assert not (target_var / "lists/users/request.pck").exists()
@@ -102,6 +118,53 @@ def test_rsync_phases_copy_everything_and_the_manifest_holds(netsight, tmp_path)
     # no stray temp file and no public symlink travelled
     assert not list(target_var.rglob("config.pck.tmp.*"))
     assert not (target_var / "archives/public").exists()
+    # the freeze manifest, written from the old host's files as they are now, holds on the
+    # new host; the requests compare equal on both hosts, with Python 3 and 2.7 alike
+    lists = sorted(ml.name for ml in inv.lists)
+    script = tmp_path / "freeze-manifest.py"
+    script.write_text(plan.files["rsync/freeze-manifest.py"])
+    for python in _pythons():
+        proc = subprocess.run([python, str(script), "manifest", str(old_var), str(target_var),
+                               *lists, "data/adm.pw"], capture_output=True, text=True)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        manifest = proc.stdout
+        for rel in ("data/heldmsg-users-19.pck", "data/heldmsg-users-19.txt", "data/adm.pw",
+                    "lists/announce/pending.pck", "lists/announce/config.pck",
+                    "archives/private/users.mbox/users.mbox"):
+            assert f"SHA256 ({target_var}/{rel}) = " in manifest, rel
+        assert "bounce-events" not in manifest and "request.pck" not in manifest
+        check = subprocess.run(["sha256sum", "--strict", "-c", "-"], input=manifest,
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert check.stdout.count(": OK") == len(manifest.splitlines())
+        requests = [subprocess.run([python, str(script), "requests", str(var), *lists],
+                                   capture_output=True, text=True, check=True).stdout
+                    for var in (old_var, target_var)]
+        assert requests[0] == requests[1]
+        assert "users: 2 held post file(s), heldmsg-users-19.pck " in requests[0]
+        assert "announce: 0 held post file(s), request.pck none, pending.pck " in requests[0]
+    # a held post that did not arrive whole, or not at all, is caught by each
+    (target_var / "data/heldmsg-users-19.pck").write_bytes(b"held at the last minutE")
+    check = subprocess.run(["sha256sum", "--strict", "-c", "-"], input=manifest,
+                           capture_output=True, text=True)
+    assert check.returncode != 0 and "heldmsg-users-19.pck: FAILED" in check.stdout
+    (target_var / "data/heldmsg-users-19.txt").unlink()
+    after = subprocess.run([sys.executable, str(script), "requests", str(target_var), *lists],
+                           capture_output=True, text=True, check=True).stdout
+    assert "users: 1 held post file(s)" in after and after != requests[0]
+
+
+def _pythons() -> list[str]:
+    """Python 3 and, where pyenv has it, the 2.7 that Mailman 2 hosts run."""
+    out = [sys.executable]
+    try:
+        prefix = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        prefix = ""
+    if prefix and os.path.exists(f"{prefix}/bin/python"):
+        out.append(f"{prefix}/bin/python")
+    return out
 
 
 def test_rsync_scripts_explain_every_flag_and_parse(netsight):
@@ -117,7 +180,22 @@ def test_rsync_scripts_explain_every_flag_and_parse(netsight):
     assert "ln -sfn /var/spool/mailman/archives/private/announce " \
            "/var/spool/mailman/archives/public/announce" in final
     assert "archives/public/mailman" not in final  # a private archive gets no public link
-    assert "/data/" not in final and "qfiles" not in final
+    assert "qfiles" not in final
+    # from data/ only the moved lists' held posts and the site's password files, by filter
+    copies = [line for line in final.splitlines() if "copy_tree /" in line]
+    data = [line for line in copies if "/data/" in line]
+    assert len(data) == 1 and data[0].endswith("--include=/adm.pw '--exclude=*'")
+    for name in ("announce", "devtalk", "mailman", "users"):
+        assert f"'--include=/heldmsg-{name}-[0-9]*.pck'" in data[0]
+    assert "creator.pw" not in final  # netsight has none
+    # the freeze manifest is written before the copies and checked after them
+    text = final.splitlines()
+    first_copy = text.index(copies[0])
+    assert [i for i, line in enumerate(text) if "freeze-manifest.py\" manifest" in line][0] \
+        < first_copy
+    assert [i for i, line in enumerate(text) if "sha256 -c" in line][0] > text.index(copies[-1])
+    assert "chown root:_mailman /var/spool/mailman/data/adm.pw" in final
+    assert "chmod 0644 /var/spool/mailman/data/adm.pw" in final
 
 
 # --- runbook ----------------------------------------------------------------------------------
@@ -144,6 +222,62 @@ def test_runbook_steps_are_ordered_and_every_command_parses(netsight):
     runbook = plan.files["runbook.md"]
     for s in steps:
         assert f"### {s['id']}: " in runbook
+
+
+def test_drain_waits_for_every_queue_that_holds_a_post_or_command(netsight, tmp_path):
+    """The drain's loop and check, run by sh against a qfiles tree: a file in any of the
+    drained queues (archive, commands and news too) holds them; the shunt queue does not."""
+    from migrate.mailman2 import DRAIN_QUEUES
+    _, plan = netsight
+    step = next(s for s in plan.steps if s["id"] == "old-mailman-drain")
+    loop = step["actions"][0]["command"]
+    check = step["check"][0]
+    var = tmp_path / "mm"
+    for queue in ("in", "out", "shunt"):
+        (var / "qfiles" / queue).mkdir(parents=True)  # commands, news ... do not exist yet
+    (var / "qfiles/shunt/1.pck").write_bytes(b"waits for a person")
+
+    def run(command: str, timeout: float = 5) -> int:
+        return subprocess.run(["sh", "-c", command.replace(OLD_VAR, str(var))],
+                              capture_output=True, timeout=timeout).returncode
+
+    assert run(check) == 0
+    for queue in DRAIN_QUEUES:
+        entry = var / "qfiles" / queue / "1764000000.5+abc.pck"
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.write_bytes(b"x")
+        assert run(check) != 0, queue
+        entry.unlink()
+        assert run(check) == 0, queue
+    # the loop really waits for a post in qfiles/archive and ends once it is archived
+    entry = var / "qfiles/archive/1764000000.5+abc.pck"
+    entry.write_bytes(b"x")
+    waiting = subprocess.Popen(["sh", "-c", loop.replace(OLD_VAR, str(var))])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=2)
+        entry.unlink()
+        assert waiting.wait(timeout=15) == 0
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+
+
+def test_site_passwords_are_checked_where_carried_and_noted_where_absent(netsight):
+    _, plan = netsight
+    step = next(s for s in plan.steps if s["id"] == "new-mailman")
+    assert f"test -s {MM_VAR}/data/adm.pw" in step["check"]
+    assert not [c for c in step["check"] if "creator.pw" in c]
+    assert not [a for a in step["actions"] if "mmsitepass" in str(a)]
+    inv = inspect_tree(LocalTree(SAMPLES / "small"), Origin("local", "/samples/small"))
+    small = build_plan(inv, resolve_target(inv, {}, {"hostname": "lists.example.org",
+                                                     "ipv6": ["2001:db8:60::25"]}))
+    step = next(s for s in small.steps if s["id"] == "new-mailman")
+    assert not [c for c in step["check"] if ".pw" in c]
+    notes = [a["text"] for a in step["actions"] if a["do"] == "note"]
+    assert len(notes) == 1 and "mmsitepass" in notes[0] and "adm.pw" in notes[0]
+    assert "--include=/adm.pw" not in small.files["rsync/final.sh"]
+    assert "mailman.no-site-password" in [f.id for f in inv.findings]
 
 
 def test_freeze_check_command_really_detects_the_4xx(netsight):

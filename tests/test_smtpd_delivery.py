@@ -31,8 +31,10 @@ REMOTE = "127.0.0.2"
 # The pipe command: records its uid/gid and arguments, keeps the message.
 WRAPPER = """#!/bin/sh
 tag=$(echo "$*" | tr ' ' _)
-{ echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) user=$(id -un)"; echo "args=$*"; } > @OUT@/id.$tag
-cat > @OUT@/msg.$tag
+# written under a temp name, then renamed: wait_file never sees half a file
+cat > @OUT@/m.$$ && mv @OUT@/m.$$ @OUT@/msg.$tag
+{ echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) user=$(id -un)"; echo "args=$*"; } > @OUT@/i.$$
+mv @OUT@/i.$$ @OUT@/id.$tag
 """
 
 

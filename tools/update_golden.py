@@ -6,7 +6,8 @@
 
 The plans are made from the sample trees with a fixed inspection time, so they are
 reproducible; plan.yaml and the reports are left out (they repeat what the files say), and so
-is rsync/compare-manifest.py, a constant of the emitter (tested in test_plan_outputs).
+are rsync/compare-manifest.py and rsync/freeze-manifest.py, constants of the emitter (tested
+in test_plan_outputs).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ HOSTS = {
 }
 RELEASES = ("5.7", "6.3", "7.8")  # one per grammar era: 5.x, 6.x before 6.4, 6.4 and later
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
-SKIP = ("plan.yaml", "report.md", "report.html",
-        "rsync/compare-manifest.py")  # the same for every host: the emitter's constant
+SKIP = ("plan.yaml", "report.md", "report.html",  # the same for every host: the emitter's
+        "rsync/compare-manifest.py", "rsync/freeze-manifest.py")  # constants
 
 
 def golden_files() -> dict[Path, str]:

@@ -16,8 +16,9 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --itemize-changes                one line per changed file, for the cutover journal
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
 
-copy_tree() {
-    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$1" "$RNEW:$2"
+copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]
+    src=$1 dst=$2; shift 2
+    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst"
 }
 
 # faculty: list
@@ -44,3 +45,5 @@ copy_tree /usr/local/mailman/lists/seminar/ /var/spool/mailman/lists/seminar/
 copy_tree /usr/local/mailman/archives/private/seminar/ /var/spool/mailman/archives/private/seminar/
 # seminar: archive-mbox
 copy_tree /usr/local/mailman/archives/private/seminar.mbox/ /var/spool/mailman/archives/private/seminar.mbox/
+# every list: held-posts-and-site-passwords
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/spool/mailman/data/ '--include=/heldmsg-faculty-[0-9]*.pck' '--include=/heldmsg-faculty-[0-9]*.txt' '--include=/heldmsg-grad-students-[0-9]*.pck' '--include=/heldmsg-grad-students-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-seminar-[0-9]*.pck' '--include=/heldmsg-seminar-[0-9]*.txt' --include=/adm.pw --include=/creator.pw '--exclude=*'

@@ -8,5 +8,7 @@ check() { got=$(dig +short "$2" "$1" | sort | tr '\n' ' ');
 check lists.cs.campus.example AAAA 2001:db8:70::25
 check lists.cs.campus.example MX '10 lists.cs.campus.example'
 check lists.cs.campus.example MX '20 mlist.cs.campus.example'
+check seminars.campus.example MX '10 lists.cs.campus.example'
+check seminars.campus.example MX '20 mlist.cs.campus.example'
 check lists.cs.campus.example A 192.0.2.40
 exit $fail

@@ -16,8 +16,9 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --itemize-changes                one line per changed file, for the cutover journal
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
 
-copy_tree() {
-    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$1" "$RNEW:$2"
+copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]
+    src=$1 dst=$2; shift 2
+    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst"
 }
 
 # mailman: list
@@ -32,3 +33,5 @@ copy_tree /usr/local/mailman/lists/members/ /var/spool/mailman/lists/members/
 copy_tree /usr/local/mailman/archives/private/members/ /var/spool/mailman/archives/private/members/
 # members: archive-mbox
 copy_tree /usr/local/mailman/archives/private/members.mbox/ /var/spool/mailman/archives/private/members.mbox/
+# every list: held-posts-and-site-passwords
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/spool/mailman/data/ '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-members-[0-9]*.pck' '--include=/heldmsg-members-[0-9]*.txt' '--exclude=*'
