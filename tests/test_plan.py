@@ -423,3 +423,21 @@ def test_old_names_of_lists_are_carried(inventories):
     assert re.search(r"^talks-request@seminars.campus.example +seminar-request@localhost$",
                      virtual, re.M)
     assert "seminar@seminars.campus.example" not in virtual  # the catch-all refused it
+
+
+@pytest.mark.parametrize("sample", ["netsight", "campus"])
+def test_the_freeze_edits_only_exims_configuration(sample):
+    """The freeze ACL goes into the main configuration or an .include file, never into a file
+    Exim reads as a lookup (staff.list, virtual/DOMAIN, vdomains/DOMAIN, /etc/aliases)."""
+    inv = inspect_tree(LocalTree(SAMPLES / sample), Origin("local", f"/samples/{sample}"))
+    steps = {s["id"]: s for s in plan(inv).steps}
+    insert = next(a for a in steps["old-freeze"]["actions"]
+                  if isinstance(a, dict) and a.get("do") == "insert")
+    roles = {c.path: c.role for c in inv.mta.config_files}
+    assert insert["paths"] and insert["paths"][0] == "/usr/local/etc/exim/configure"
+    assert {roles[p] for p in insert["paths"]} <= {"exim", "exim-include"}
+    lookups = [p for p, role in roles.items() if role not in ("exim", "exim-include")]
+    assert lookups  # the sample has lookup files that must stay out
+    assert not set(lookups) & set(insert["paths"])
+    undo = next(a for a in steps["old-freeze"]["rollback"] if isinstance(a, dict))
+    assert undo["paths"] == insert["paths"]
