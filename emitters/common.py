@@ -179,3 +179,9 @@ def other_targets(alias: Alias | None) -> tuple[list[str], list[str]]:
         else:
             problems.append(f"target {t.kind.value} {t.value!r} is not carried over")
     return values, problems
+
+
+def printable(text: object) -> str:
+    """Text for a comment or a table cell: control characters (a newline from the old host
+    would end the comment and start a line of the file) shown escaped, as Python writes them."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))

@@ -14,7 +14,8 @@ from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
 from migrate.emitters.aliases import AliasTable, alias_table
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
-                                     list_names, route_action, wrapper_pipe)
+                                     list_names, printable, route_action,
+                                     wrapper_pipe)
 from migrate.emitters.old_host import forwards
 from migrate.emitters.virtual_table import VirtualTable, virtual_domains, virtual_table
 
@@ -174,8 +175,7 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
 def _cell(text: str) -> str:
     """A table cell: control characters shown escaped (a newline from the old host must not
     end the row), and | as an entity."""
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-    return text.replace("|", "&#124;")
+    return printable(text).replace("|", "&#124;")
 
 
 def emit_parity(inv: Inventory, target: Target, release) -> Emitted:

@@ -25,6 +25,7 @@ from migrate.model import AliasTargetKind, DomainRole, Finding, Inventory, Sever
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
                                      flat_targets, is_address, is_canonical, is_domain,
                                      is_local_part, is_wrapper_pipe, list_names, other_targets,
+                                     printable,
                                      route_alias, unsafe)
 
 PATH = "files/new/etc/mail/virtual"
@@ -171,8 +172,8 @@ def emit_virtual(inv: Inventory, target: Target, release) -> Emitted:
         lines += ["", f"# --- {domain}"]
         for key, value, why in rows:
             if why:
-                lines.append(f"# {why}")
+                lines.append(f"# {printable(why)}")
             lines.append(f"{key:<48} {value}")
-        lines += table.notes[domain]
+        lines += [printable(note) for note in table.notes[domain]]
     out.files[PATH] = "\n".join(lines) + "\n"
     return out

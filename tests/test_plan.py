@@ -441,3 +441,19 @@ def test_the_freeze_edits_only_exims_configuration(sample):
     assert not set(lookups) & set(insert["paths"])
     undo = next(a for a in steps["old-freeze"]["rollback"] if isinstance(a, dict))
     assert undo["paths"] == insert["paths"]
+
+
+def test_a_newline_in_a_refused_address_source_stays_in_its_comment():
+    from migrate.model import RefusedAddress, Source
+    inv = inspect_tree(LocalTree(SAMPLES / "campus"), Origin("local", "/samples/campus"))
+    inv.mta.refused.append(RefusedAddress(
+        "gone", "seminars.campus.example", "dropped", None, "vdomains",
+        Source("/usr/local/etc/exim/vdomains/x\nevil@seminars.campus.example root", 3)))
+    inv.mta.refused.append(RefusedAddress("bad\nname", "seminars.campus.example", "rejected"))
+    result = plan(inv)
+    virtual = result.files["files/new/etc/mail/virtual"]
+    assert not any(line.startswith("evil@") for line in virtual.splitlines())
+    assert "x\\nevil@seminars.campus.example" in virtual
+    assert "bad\nname" not in virtual and "bad\nname" not in result.files["parity.md"]
+    assert re.search(r"^gone@seminars.campus.example +migrate-discard@localhost$", virtual,
+                     re.M)
