@@ -28,8 +28,10 @@ V6 = "2001:db8:50::25"
 
 WRAPPER = """#!/bin/sh
 tag=$(echo "$*" | tr ' ' _)
-{ echo "uid=$(id -u) gid=$(id -g)"; echo "args=$*"; } > @OUT@/id.$tag
-cat > @OUT@/msg.$tag
+# the message first, then the id file the test waits for, each under a temp name and renamed:
+# the test never reads half a file (seen under load: an empty id file)
+cat > @OUT@/m.$$ && mv @OUT@/m.$$ @OUT@/msg.$tag
+{ echo "uid=$(id -u) gid=$(id -g)"; echo "args=$*"; } > @OUT@/i.$$ && mv @OUT@/i.$$ @OUT@/id.$tag
 """
 
 
