@@ -188,7 +188,8 @@ def _walk(obj: Any, path: str, source: Source | None, taints: list[Taint], fix: 
             return obj
         shown = neutral(obj)
         if not fix:
-            taints.append(Taint(path, obj, shown, source))
+            where = Source(neutral(source.file), source.line) if source is not None else None
+            taints.append(Taint(path, obj, shown, where))
         return shown
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         own = getattr(obj, "source", None)
