@@ -19,6 +19,7 @@ from __future__ import annotations
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain
+from migrate.emitters.guard import conf_str
 from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
 from migrate.emitters.release import Release
 
@@ -63,8 +64,8 @@ def emit_acme_client(inv: Inventory, target: Target, release: Release) -> Emitte
     ]
     if alternatives:
         lines.append(f"\talternative names {{ {' '.join(alternatives)} }}")
-    lines += [f'\tdomain key "{target.tls_key}"',
-              f'\tdomain full chain certificate "{target.tls_certificate}"',
+    lines += [f"\tdomain key {conf_str(target.tls_key)}",
+              f"\tdomain full chain certificate {conf_str(target.tls_certificate)}",
               "\tsign with letsencrypt", "}"]
     out.files[PATH] = "\n".join(lines) + "\n"
     out.data["acme_names"] = names

@@ -29,6 +29,7 @@ from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, flat_t
                                      is_address, is_canonical, is_local_part, is_wrapper_pipe,
                                      list_names, other_targets, route_action, route_alias,
                                      unsafe, wrapper_pipe)
+from migrate.emitters.guard import comment
 from migrate.emitters.release import Release
 from migrate.emitters.virtual_table import virtual_domains, virtual_table
 
@@ -243,14 +244,15 @@ def _render(inv: Inventory, target: Target, release: Release,
     else:
         reload = "newaliases (OpenSMTPD before 6.4 reads /etc/mail/aliases.db)"
     lines = [
-        f"# /etc/mail/aliases for {target.hostname} (OpenBSD {release}), written by migrate",
-        f"# from the inventory of {inv.host.hostname or 'the old host'}.",
+        f"# /etc/mail/aliases for {comment(target.hostname)} (OpenBSD {release}), written by "
+        "migrate",
+        f"# from the inventory of {comment(inv.host.hostname or 'the old host')}.",
         f"# After editing: {reload}.",
         "# Pipes run as _smtpd: the mailman package's smtpd flavour expects that group.",
     ]
     for title, body in sections:
         if not body:
             continue
-        lines += ["", f"# --- {title}"]
+        lines += ["", f"# --- {comment(title)}"]
         lines += body
     return "\n".join(lines) + "\n"

@@ -37,6 +37,8 @@ import re
 
 import yaml
 
+from migrate.emitters.guard import comment
+
 #: The roles, in the order the runbook needs them, and the steps each runs by default.
 ROLES = ("preflight", "install", "start", "presync", "freeze", "final_sync", "forward",
          "verify", "rollback")
@@ -106,8 +108,10 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
         children[name] = {"hosts": {old: None, new: None}}
         target = pair["plan"].get("target") or {}
         files[f"host_vars/{new}.yaml"] = (
-            f"# The pair {name}: {pair['plan'].get('inventory', {}).get('host') or 'old host'}"
-            f" to {target.get('hostname', 'new host')}, from plan.yaml (written by migrate).\n"
+            f"# The pair {comment(name)}: "
+            f"{comment(pair['plan'].get('inventory', {}).get('host') or 'old host')}"
+            f" to {comment(target.get('hostname', 'new host'))}, from plan.yaml (written by "
+            "migrate).\n"
             + _dump({"migrate_pair": name, "migrate_old": old,
                      "migrate_plan_dir": f"plans/{name}",
                      "migrate_steps": [{k: v for k, v in s.items() if k != "phase"}

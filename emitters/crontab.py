@@ -19,6 +19,7 @@ import re
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import MM_PREFIX, MM_USER, Emitted
+from migrate.emitters.guard import comment, refuse
 from migrate.emitters.release import Release
 
 PATH = "files/new/crontab._mailman"
@@ -38,6 +39,8 @@ DEFAULTS = {
 _KEYWORDS = {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
              "@hourly"}
 _FIELD = re.compile(r"[0-9*,/~-]+|[0-9*,/~-]*[A-Za-z]{3}[0-9A-Za-z*,/~-]*")
+#: A script of Mailman's cron/ folder, as the crontab's command names it (a live word there).
+_SCRIPT = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 
 
 def valid_schedule(schedule: str) -> bool:
@@ -59,31 +62,37 @@ def emit_crontab(inv: Inventory, target: Target, release: Release) -> Emitted:
         return out
     lines = [
         f"# crontab of {MM_USER} on {target.hostname}, written by migrate from the crontabs of",
-        f"# {inv.host.hostname or 'the old host'}: Mailman's jobs with their old schedules.",
+        f"# {comment(inv.host.hostname or 'the old host')}: Mailman's jobs with their old "
+        "schedules.",
         f"# Installed by the cutover: crontab -u {MM_USER} /root/migrate-plan/{PATH}",
         "",
     ]
     seen: set[tuple[str, str]] = set()
     running: set[str] = set()
     left_out: list[str] = []
-    for job in inv.housekeeping.cron_jobs:
-        where = str(job.source) if job.source else "the old host"
+    for i, job in enumerate(inv.housekeeping.cron_jobs):
+        where = comment(job.source) if job.source else "the old host"
         if job.script is None:
-            left_out.append(f"# left out ({where}, not a Mailman script): {job.command}")
+            left_out.append(f"# left out ({where}, not a Mailman script): {comment(job.command)}")
+            continue
+        if not _SCRIPT.match(job.script):
+            out.findings.append(refuse(f"housekeeping.cron_jobs[{i}].script", job.script, PATH,
+                                       job.source))
+            lines.append(f"# not carried ({where}): script {comment(repr(job.script))}")
             continue
         if not valid_schedule(job.schedule):
             out.findings.append(Finding(
                 "plan.cron-schedule", Severity.WARNING,
                 f"the schedule {job.schedule!r} of cron/{job.script} is not one OpenBSD's cron "
                 "reads", f"Write the line for {job.script} in {PATH} by hand.", job.source))
-            lines.append(f"# not carried ({where}): schedule {job.schedule!r}")
+            lines.append(f"# not carried ({where}): schedule {comment(repr(job.schedule))}")
             continue
         if (job.schedule, job.script) in seen:
             lines.append(f"# {where}: the same job again, left out")
             continue
         seen.add((job.schedule, job.script))
         running.add(job.script)
-        lines += [f"# {where}: {job.schedule} {job.command}",
+        lines += [f"# {where}: {comment(job.schedule)} {comment(job.command)}",
                   f"{job.schedule} {command(job.script)}"]
     missing = [s for s in DEFAULTS if s not in running]
     if missing:

@@ -12,15 +12,28 @@ host has run for a couple of days.
 from __future__ import annotations
 
 import ipaddress
-import shlex
+import re
 
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain
+from migrate.emitters.guard import comment, refuse, sh_word
 from migrate.emitters.httpd_conf import web_hosts
 
 RECORDS = "dns/records.md"
 CHECKS = "dns/checks.sh"
+
+
+def _safe_name(name: str | None) -> bool:
+    """A host name a zone file and dig take as it is (letters, digits, dots, dashes)."""
+    return bool(name) and re.fullmatch(r"[A-Za-z0-9][-.A-Za-z0-9]*", name) is not None
+
+
+def is_ip(text: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
 
 
 def records(inv: Inventory, target: Target) -> list[dict]:
@@ -31,13 +44,14 @@ def records(inv: Inventory, target: Target) -> list[dict]:
         out.append({"name": host, "type": "AAAA", "value": v6, "why": "the new host"})
     for v4 in target.ipv4:
         out.append({"name": host, "type": "A", "value": v4, "why": "the new host"})
-    old_name = inv.host.hostname
+    old_name = inv.host.hostname if _safe_name(inv.host.hostname) else None
+    old_ipv4 = [a for a in target.old_ipv4 if is_ip(a, 4)]
     for domain in target.email_domains:
         if not is_domain(domain):
             continue
         out.append({"name": domain, "type": "MX", "value": f"10 {host}.",
                     "why": "mail goes to the new host"})
-        if target.front_door and old_name and target.old_ipv4 and not target.ipv4:
+        if target.front_door and old_name and old_ipv4 and not target.ipv4:
             out.append({"name": domain, "type": "MX", "value": f"20 {old_name}.",
                         "why": "IPv4-only senders reach the old host, which forwards"})
         spf = ["v=spf1", "mx"]
@@ -50,10 +64,10 @@ def records(inv: Inventory, target: Target) -> list[dict]:
             continue
         for v6 in target.ipv6:
             out.append({"name": web, "type": "AAAA", "value": v6, "why": "Mailman's pages"})
-    if target.front_door and target.old_ipv4:
+    if target.front_door and old_ipv4:
         for web in web_hosts(inv, target):
             if is_domain(web):
-                out.append({"name": web, "type": "A", "value": target.old_ipv4[0],
+                out.append({"name": web, "type": "A", "value": old_ipv4[0],
                             "why": "stays on the old host, which proxies to the new one"})
     for addr in target.ipv6 + target.ipv4:
         out.append({"name": ipaddress.ip_address(addr).reverse_pointer, "type": "PTR",
@@ -64,6 +78,15 @@ def records(inv: Inventory, target: Target) -> list[dict]:
 def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
     rows = records(inv, target)
+    if inv.host.hostname and not _safe_name(inv.host.hostname):
+        out.findings.append(refuse(
+            "host.hostname", inv.host.hostname, RECORDS, inv.host.hostname_source,
+            "The old host's name must be a host name for its MX record; fix it in rc.conf "
+            "(or the inventory) and inspect again. The record is left out until then."))
+    for i, a in enumerate(inv.host.addresses):
+        if not is_ip(a.address, 4 if a.family == "inet" else 6):
+            out.findings.append(refuse(f"host.addresses[{i}].address", a.address, RECORDS,
+                                       a.source))
     if target.smarthost:
         out.findings.append(Finding(
             "plan.spf-smarthost", Severity.INFO,
@@ -72,7 +95,7 @@ def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
             "Keep the smarthost's include/ip entries in each domain's SPF record.", None))
     hours = max(48, 2 * target.normal_ttl // 3600)
     lines = [
-        f"# DNS for moving to {target.hostname}",
+        f"# DNS for moving to {comment(target.hostname)}",
         "",
         f"1. **{hours} h before the switch**: lower the TTL of every record below (and of the "
         f"records they replace) to {target.dns_ttl} s.",
@@ -87,7 +110,7 @@ def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
     lines += [f"{r['name']}. {target.dns_ttl} IN {r['type']} {r['value']}" for r in rows]
     lines += ["```", "", f"Checks: `sh {CHECKS}` from any host with dig(1)."]
     out.files[RECORDS] = "\n".join(lines) + "\n"
-    q = shlex.quote
+    q = sh_word
     checks = ["#!/bin/sh", "# After the switch: what the world sees. Exit 1 on the first "
               "difference.", "set -u", "fail=0",
               "check() { got=$(dig +short \"$2\" \"$1\" | sort | tr '\\n' ' ');",

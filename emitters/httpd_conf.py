@@ -19,6 +19,7 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET, Emitted,
                                      is_domain, is_path, unsafe)
+from migrate.emitters.guard import comment, conf_str
 from migrate.emitters.release import Release
 
 PATH = "files/new/etc/httpd.conf"
@@ -89,8 +90,9 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "dedicated to the lists and httpd patched.", None))
     tls = web_tls(target)
     lines = [
-        f"# /etc/httpd.conf for {target.hostname} (OpenBSD {release}), written by migrate",
-        f"# from the inventory of {inv.host.hostname or 'the old host'}. Check with "
+        f"# /etc/httpd.conf for {comment(target.hostname)} (OpenBSD {release}), written by "
+        "migrate",
+        f"# from the inventory of {comment(inv.host.hostname or 'the old host')}. Check with "
         "`httpd -n`.",
         "# chroot \"/\": see the plan's report (finding plan.httpd-chroot) for the trade-off.",
         'chroot "/"',
@@ -120,7 +122,7 @@ def _strip(root: str, release: Release, n: int = 1) -> list[str]:
 
 
 def _names(host: str, aliases: list[str]) -> list[str]:
-    return [f'server "{host}" {{'] + [f'\talias "{a}"' for a in aliases]
+    return [f"server {conf_str(host)} {{"] + [f"\talias {conf_str(a)}" for a in aliases]
 
 
 def _redirect_server(host: str, aliases: list[str], addresses: list[str],
@@ -139,8 +141,8 @@ def _server(host: str, aliases: list[str], addresses: list[str], release: Releas
     lines = _names(host, aliases)
     lines += [f"\tlisten on {a}" + (" tls" if tls else "") + f" port {port}" for a in addresses]
     if tls:
-        lines += [f'\ttls certificate "{target.tls_certificate}"',
-                  f'\ttls key "{target.tls_key}"']
+        lines += [f"\ttls certificate {conf_str(target.tls_certificate)}",
+                  f"\ttls key {conf_str(target.tls_key)}"]
     lines += ['\tlocation "/mailman/*" {', f'\t\tfastcgi socket "{SLOWCGI_SOCKET}"']
     lines += _strip(MM_CGI, release) + ["\t}"]
     lines += ['\tlocation "/icons/*" {'] + _strip(MM_ICONS, release) + ["\t}"]

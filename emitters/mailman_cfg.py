@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import ast
 import re
-import shlex
 
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_WRAPPER,
                                      Emitted, is_domain, list_names)
+from migrate.emitters.guard import comment, py_literal, py_str, sh_word
 from migrate.emitters.httpd_conf import web_hosts, web_tls
 from migrate.emitters.release import Release
 
@@ -49,14 +49,15 @@ def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
     lines = [
         f"# Appended to {MM_PREFIX}/Mailman/mm_cfg.py on {target.hostname} "
         f"(OpenBSD {release}) by migrate,",
-        f"# from the settings of {inv.mailman.config_file if inv.mailman else 'mm_cfg.py'} "
-        f"on {inv.host.hostname or 'the old host'}.",
+        f"# from the settings of "
+        f"{comment(inv.mailman.config_file or 'mm_cfg.py') if inv.mailman else 'mm_cfg.py'} "
+        f"on {comment(inv.host.hostname or 'the old host')}.",
         "",
         "MTA = None  # OpenSMTPD reads /etc/mail/aliases (written by the plan)",
-        f"DEFAULT_URL_HOST = {url_host!r}",
-        f"DEFAULT_EMAIL_HOST = {email_host!r}",
-        f"DEFAULT_URL_PATTERN = {scheme + '://%s/mailman/'!r}",
-        f"PUBLIC_ARCHIVE_URL = {scheme + '://%(hostname)s/pipermail/%(listname)s'!r}",
+        f"DEFAULT_URL_HOST = {py_str(url_host)}",
+        f"DEFAULT_EMAIL_HOST = {py_str(email_host)}",
+        f"DEFAULT_URL_PATTERN = {py_str(scheme + '://%s/mailman/')}",
+        f"PUBLIC_ARCHIVE_URL = {py_str(scheme + '://%(hostname)s/pipermail/%(listname)s')}",
         "IMAGE_LOGOS = '/icons/'",
         "# Defaults.py mapped the package's localhost.my.domain already: start afresh",
         "VIRTUAL_HOSTS.clear()",
@@ -67,13 +68,13 @@ def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
         if (url, mail) == (url_host, email_host) or mail not in email_hosts:
             continue
         if is_domain(url) and is_domain(mail):
-            lines.append(f"add_virtualhost({url!r}, {mail!r})")
+            lines.append(f"add_virtualhost({py_str(url)}, {py_str(mail)})")
     if settings and settings.site_list and re.fullmatch(r"[a-z0-9][-+_.=a-z0-9]*",
                                                         settings.site_list):
-        lines.append(f"MAILMAN_SITE_LIST = {settings.site_list!r}")
+        lines.append(f"MAILMAN_SITE_LIST = {py_str(settings.site_list)}")
     if settings and settings.server_language and re.fullmatch(r"[a-zA-Z_]{2,10}",
                                                               settings.server_language):
-        lines.append(f"DEFAULT_SERVER_LANGUAGE = {settings.server_language!r}")
+        lines.append(f"DEFAULT_SERVER_LANGUAGE = {py_str(settings.server_language)}")
     carried = _carried(settings, inv, out)
     if carried:
         lines += ["", "# Carried over from the old mm_cfg.py:"] + carried
@@ -92,6 +93,7 @@ def _carried(settings, inv: Inventory, out: Emitted) -> list[str]:
             continue
         try:
             value = ast.literal_eval(text)
+            literal = py_literal(value)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             out.findings.append(Finding(
                 "plan.mm-cfg-not-literal", Severity.WARNING,
@@ -101,12 +103,12 @@ def _carried(settings, inv: Inventory, out: Emitted) -> list[str]:
         if any(p in repr(value) for p in old_prefixes):
             out.findings.append(Finding(
                 "plan.mm-cfg-old-path", Severity.WARNING,
-                f"mm_cfg.py setting {name} names a path of the old host ({value!r}); it is not "
-                "carried over",
+                f"mm_cfg.py setting {name} names a path of the old host "
+                f"({comment(repr(value))}); it is not carried over",
                 f"Paths differ on OpenBSD (code in {MM_PREFIX}, data in /var/spool/mailman): "
                 f"set {name} by hand if it is still needed.", source))
             continue
-        lines.append(f"{name} = {value!r}")
+        lines.append(f"{name} = {literal}")
     return lines
 
 
@@ -120,7 +122,7 @@ def list_url_host(web_page_url: str | None, hosts: list[str], default: str) -> s
 def _after_copy(inv: Inventory, target: Target, url_host: str, hosts: list[str]) -> str:
     names, _ = list_names(inv)  # unsafe names were reported by the aliases emitter
     urls = {ml.name: ml.web_page_url for ml in inv.lists}
-    q = shlex.quote
+    q = sh_word
     lines = [
         "#!/bin/sh",
         f"# Run as root on {target.hostname} after the lists and archives are copied.",

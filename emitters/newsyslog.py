@@ -16,6 +16,7 @@ import re
 from migrate.model import Finding, Inventory, LogRotation, Severity, Target
 
 from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted
+from migrate.emitters.guard import comment
 from migrate.emitters.release import Release
 
 PATH = "files/new/etc/newsyslog.conf.mailman"
@@ -46,7 +47,7 @@ def emit_newsyslog(inv: Inventory, target: Target, release: Release) -> Emitted:
                 f"the rotation time {old.when!r} of Mailman's logs is not one OpenBSD reads",
                 f"{PATH} rotates weekly instead; change it there if needed.", old.source))
         flags = _flags(old)
-        origin = f"as on the old host ({old.source}: {old.line})"
+        origin = f"as on the old host ({comment(old.source)}: {comment(old.line)})"
     lines = [
         f"# Mailman's logs on {target.hostname}, written by migrate; appended to",
         f"# /etc/newsyslog.conf. Rotation {origin}.",

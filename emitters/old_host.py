@@ -16,10 +16,13 @@
 
 from __future__ import annotations
 
+import re
+
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
                                      is_local_part, is_path)
+from migrate.emitters.guard import comment, conf_str, refuse
 from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
 
 ROUTER = "files/old/exim-forward-router.conf"
@@ -27,6 +30,8 @@ FREEZE = "files/old/exim-freeze-acl.conf"
 ALIASES = "files/old/aliases-forward.txt"
 APACHE = "files/old/apache-proxy.conf"
 ROUTER_NAME = "migrate_forward"
+#: An Exim driver instance's name (readconf.c: letters, digits and underscores).
+_EXIM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
 def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
@@ -37,17 +42,27 @@ def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
     first = mta.routers[0] if mta.routers else None
     mailman_router = next((r for r in mta.routers if r.name in
                            {rt.router for rt in mta.list_routes if rt.via == "router"}), None)
-    smtp_transport = next((t.name for t in mta.transports if t.driver == "smtp"), None)
+    smtp_transport = None
+    for i, t in enumerate(mta.transports):
+        if t.driver != "smtp":
+            continue
+        if _EXIM_NAME.match(t.name):
+            smtp_transport = t.name
+            break
+        out.findings.append(refuse(f"mta.transports[{i}].name", t.name, ROUTER, t.source))
     where = "as the first router after `begin routers`"
     if first is not None and first.source:
-        where += f", before {first.name} ({first.source})"
+        where += f", before {comment(first.name)} ({comment(first.source)})"
     if mailman_router is not None and mailman_router.source:
-        where += f"; in any case before {mailman_router.name} ({mailman_router.source})"
+        where += (f"; in any case before {comment(mailman_router.name)} "
+                  f"({comment(mailman_router.source)})")
     transport = smtp_transport or "migrate_smtp"
     lines = [
-        f"# For {inv.host.hostname or 'the old host'}'s Exim configuration, written by migrate.",
+        f"# For {comment(inv.host.hostname or 'the old host')}'s Exim configuration, written by "
+        "migrate.",
         f"# Insert {where}.",
-        f"# Mail for the moved domains then goes to the new host {target.hostname} ({address}).",
+        f"# Mail for the moved domains then goes to the new host {comment(target.hostname)} "
+        f"({address}).",
         "# Check: exim -bt LIST@DOMAIN shows router " + ROUTER_NAME + " and the new address.",
         f"{ROUTER_NAME}:",
         "  driver = manualroute",
@@ -68,7 +83,8 @@ def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
     acl = mta.options.get("acl_smtp_rcpt")
     freeze = [
         "# The freeze: add as the FIRST statement of the RCPT ACL"
-        + (f" ({acl})" if acl else " (acl_smtp_rcpt)") + " of the old Exim, then reload it.",
+        + (f" ({comment(acl)})" if acl else " (acl_smtp_rcpt)") + " of the old Exim, then "
+        "reload it.",
         "# Senders get a temporary error and retry; nothing is accepted that would not move.",
         "# Remove it again when the forward router is in place.",
         "  defer   domains = " + (" : ".join(domains) if domains else "! *"),
@@ -120,9 +136,9 @@ def _apache(inv: Inventory, target: Target, address: str) -> str:
     tls = web_tls(target)
     host = f"[{address}]" if ":" in address else address
     lines = [
-        f"# Apache 2.4 on {inv.host.hostname or 'the old host'} after the move: the IPv4 front "
-        "door",
-        f"# for Mailman's pages, proxied to {target.hostname}. Needs mod_proxy and "
+        f"# Apache 2.4 on {comment(inv.host.hostname or 'the old host')} after the move: the "
+        "IPv4 front door",
+        f"# for Mailman's pages, proxied to {comment(target.hostname)}. Needs mod_proxy and "
         "mod_proxy_http",
         "# (LoadModule lines in httpd.conf). Replaces the Mailman ScriptAlias and the pipermail",
         "# Alias of the old virtual hosts. Check: apachectl configtest.",
@@ -144,10 +160,10 @@ def _apache(inv: Inventory, target: Target, address: str) -> str:
             lines += ["    # The old certificate serves IPv4 clients until it expires; the new",
                       "    # host is asked over HTTPS (it redirects plain HTTP to HTTPS), by",
                       "    # address, so its certificate's names are not checked.",
-                      "    SSLEngine on", f'    SSLCertificateFile "{vh.certificate}"',
-                      f'    SSLCertificateKeyFile "{vh.private_key}"']
+                      "    SSLEngine on", f"    SSLCertificateFile {conf_str(vh.certificate)}",
+                      f"    SSLCertificateKeyFile {conf_str(vh.private_key)}"]
             if vh.certificate_chain and is_path(vh.certificate_chain):
-                lines.append(f'    SSLCertificateChainFile "{vh.certificate_chain}"')
+                lines.append(f"    SSLCertificateChainFile {conf_str(vh.certificate_chain)}")
             lines += ["    SSLProxyEngine on", "    SSLProxyCheckPeerName off"]
         lines += ["    ProxyPreserveHost On", "    ProxyRequests Off"]
         for path in paths if vh is None else paths[:3]:

@@ -113,8 +113,9 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
         if f.domain not in moved:
             continue
         address = f"{f.address}@{f.domain}"
-        old = {"rejected": ":fail:", "deferred": ":defer:", "dropped": ":blackhole:"}[
-            f.outcome] + (f" {f.source}" if f.source else "")
+        how = {"rejected": ":fail:", "deferred": ":defer:", "dropped": ":blackhole:"}.get(
+            f.outcome, f"refused ({f.outcome!r})")  # an edited inventory's unknown outcome
+        old = how + (f" {f.source}" if f.source else "")
         if f.address == "*":
             old = "catch-all " + old
         row = {"address": address, "list": "", "old": old, "source": f.source}

@@ -35,16 +35,15 @@ when nothing changed since, and for the preflight's report of what did).
 
 from __future__ import annotations
 
-import shlex
+import re
 
 import yaml
 
-import re
-
 from migrate.mailman2 import SITE_PASSWORD_FILES
-from migrate.model import FileMode, Finding, Inventory, Severity, Target
+from migrate.model import FileMode, Finding, Inventory, Target
 
 from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted, is_list_name, is_path
+from migrate.emitters.guard import comment, refuse, sh_word
 
 PRESYNC = "rsync/presync.sh"
 FINAL = "rsync/final.sh"
@@ -89,9 +88,8 @@ def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
         return out, findings
     var = inv.mailman.var_prefix
     if not is_path(var):
-        findings.append(Finding("plan.unsafe-value", Severity.BLOCKER,
-                                f"Mailman's var prefix {var!r} cannot be written into a script",
-                                "Check the inventory.", None))
+        findings.append(refuse("mailman.var_prefix", var, f"{PRESYNC} and {FINAL}",
+                               inv.mailman.source))
         return out, findings
     archives = {a.list_name: a for a in inv.archives}
     moved = [ml for ml in sorted(inv.lists, key=lambda m: m.name) if is_list_name(ml.name)]
@@ -146,13 +144,13 @@ def public_links(inv: Inventory) -> list[tuple[str, str]]:
 def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
     items, out.findings = transfers(inv)
-    q = shlex.quote
+    q = sh_word
     for phase, path in (("presync", PRESYNC), ("final", FINAL)):
         flags = FLAGS_COMMON + (FLAGS_FINAL if phase == "final" else ())
         lines = [
             "#!/bin/sh",
             f"# Phase {phase}: run as root on the old host "
-            f"({inv.host.hostname or 'the old host'}).",
+            f"({comment(inv.host.hostname or 'the old host')}).",
             "# NEW is root@ the new host as ssh takes it, e.g. NEW=root@" + (
                 target.ipv6[0] if target.ipv6 else target.hostname),
         ]
@@ -174,7 +172,7 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
         if phase == "final" and items:
             lines += _freeze_snapshot(inv, items)
         for item in items:
-            lines.append(f"# {item['list'] or 'every list'}: {item['kind']}")
+            lines.append(f"# {comment(item['list'] or 'every list')}: {item['kind']}")
             only = [f"--include={p}" for p in item.get("include", [])]
             only += ["--exclude=*"] if only else []
             copy = " ".join(["copy_tree", q(item["source"]), q(item["destination"])]
@@ -215,7 +213,7 @@ _PY = ("for p in python3 python2.7 python2 python; do if command -v \"$p\" >/dev
 
 def _freeze_snapshot(inv: Inventory, items: list[dict]) -> list[str]:
     """Final phase, before copying: the freeze manifest and the requests, on the old host."""
-    q = shlex.quote
+    q = sh_word
     var = inv.mailman.var_prefix
     names = _moved(items)
     manifest_args = " ".join(q(a) for a in ["manifest", var, MM_VAR, *names, *_freeze_args(inv)])
@@ -242,7 +240,7 @@ def _freeze_snapshot(inv: Inventory, items: list[dict]) -> list[str]:
 def _freeze_compare(inv: Inventory, items: list[dict]) -> list[str]:
     """Final phase, after copying: the freeze manifest checked on the new host, and the
     requests compared; the phase fails when either differs."""
-    q = shlex.quote
+    q = sh_word
     names = _moved(items)
     remote = _PY.format(script=q(f"{NEW_PLAN}/{FREEZE_SCRIPT}"),
                         args=" ".join(q(a) for a in ["requests", MM_VAR, *names]))
@@ -270,7 +268,7 @@ def _owner(fm: FileMode) -> str:
 
 
 def _fixups(inv: Inventory) -> str:
-    q = shlex.quote
+    q = sh_word
     cmds = [f"chown -R _mailman:_mailman {MM_VAR}/lists {MM_VAR}/archives/private"]
     if inv.lists:
         cmds.append(f"{{ [ ! -d {MM_VAR}/data ] || find {MM_VAR}/data -name 'heldmsg-*' "
@@ -281,8 +279,11 @@ def _fixups(inv: Inventory) -> str:
         if re.fullmatch(r"0?[0-7]{3}", fm.mode):
             cmds.append(f"chmod {fm.mode} {q(path)}")
     for link, target in public_links(inv):
-        cmds.append(f"ln -sfn {shlex.quote(target)} {shlex.quote(link)}")
+        cmds.append(f"ln -sfn {q(target)} {q(link)}")
     return " && ".join(cmds)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _manifest(inv: Inventory, old_paths: bool = False) -> str:
@@ -296,7 +297,8 @@ def _manifest(inv: Inventory, old_paths: bool = False) -> str:
     files += [f for a in inv.archives if is_list_name(a.list_name) for f in a.files]
     files += _site_files(inv)
     for f in files:
-        if f.sha256 and f.path.startswith(var + "/") and is_path(f.path):
+        if f.sha256 and _SHA256.fullmatch(f.sha256) and f.path.startswith(var + "/") \
+                and is_path(f.path):
             rows.append((f.path if old_paths else MM_VAR + f.path[len(var):], f.sha256))
     return "".join(f"SHA256 ({path}) = {digest}\n" for path, digest in sorted(rows))
 

@@ -21,6 +21,7 @@ from migrate.model import EXIM_CONFIG_ROLES, Inventory, Target
 
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import MM_PREFIX, MM_USER, MM_VAR, Emitted, is_domain, list_names
+from migrate.emitters.guard import comment, sh_word
 from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
@@ -70,15 +71,15 @@ def describe(action: dict, plan_dir: str = "$PLAN") -> str:
         where = "before" if action.get("before") else "after"
         pattern = action.get("before") or action.get("after")
         return (f"# insert {plan_dir}/{action['source']} {where} the first line matching "
-                f"/{pattern}/ in {' or '.join(action['paths'])}, between "
+                f"/{comment(pattern)}/ in {comment(' or '.join(action['paths']))}, between "
                 f"'# migrate:{action['marker']}' lines")
     if do == "unmark":
         return (f"# remove the '# migrate:{action['marker']}' block from "
-                f"{' or '.join(action['paths'])}")
+                f"{comment(' or '.join(action['paths']))}")
     if do == "upload":
         return f"# copy this plan directory to {action['path']} on that host"
     if do == "note":
-        return f"# {action['text']}"
+        return f"# {comment(action['text'])}"
     if do == "smtp":
         return f"# check: an SMTP greeting (220) on [{action['address']}]:{action.get('port', 25)}"
     if do == "http":
@@ -87,11 +88,11 @@ def describe(action: dict, plan_dir: str = "$PLAN") -> str:
                 + (f" and shows {action['expect']!r}" if action.get("expect") else "")
                 + (f" to {action['location']}" if action.get("location") else ""))
     if do == "comment":
-        return (f"# comment out the lines matching /{action['match']}/ in "
-                f"{', '.join(action['paths'])} (marked '#migrate:{action['marker']}# ')")
+        return (f"# comment out the lines matching /{comment(action['match'])}/ in "
+                f"{comment(', '.join(action['paths']))} (marked '#migrate:{action['marker']}# ')")
     if do == "uncomment":
         return (f"# take the '#migrate:{action['marker']}# ' marks away in "
-                f"{', '.join(action['paths'])}")
+                f"{comment(', '.join(action['paths']))}")
     if do == "dns":
         what = (f"serves {action['value']}" if action.get("value") is not None
                 else f"has a TTL of at most {action['max_ttl']} s")
@@ -100,7 +101,7 @@ def describe(action: dict, plan_dir: str = "$PLAN") -> str:
 
 
 def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
-    q = shlex.quote
+    q = sh_word
     names, _ = list_names(inv)
     domains = [d for d in target.email_domains if is_domain(d)]
     var = inv.mailman.var_prefix if inv.mailman and inv.mailman.var_prefix else \
@@ -265,7 +266,8 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
                      & set(SITE_PASSWORD_FILES))
     site_pw = [f"test -s {q(f'{MM_VAR}/data/{name}')}" for name in carried]
     admin = SITE_PASSWORD_FILES[0]  # adm.pw: the site administrator's
-    site_note = ([f"# the old host has no {var}/data/{admin}: to give the site administrator "
+    site_note = ([f"# the old host has no {comment(var)}/data/{admin}: to give the site "
+                  "administrator "
                   f"one on this host, run `{MM_PREFIX}/bin/mmsitepass` (it asks)"]
                  if inv.mailman and admin not in carried else [])
     out.append(_step(
@@ -379,7 +381,8 @@ def emit_runbook(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
     all_steps = steps(inv, target, release)
     out.data["steps"] = all_steps
-    lines = [f"# Cutover runbook: {inv.host.hostname or 'the old host'} to {target.hostname}",
+    lines = [f"# Cutover runbook: {comment(inv.host.hostname or 'the old host')} to "
+             f"{comment(target.hostname)}",
              "",
              "Run each step on the host named, in order; `migrate cutover` does the same from "
              "plan.yaml, journaled. `$PLAN` is this directory on that host. A step is done when "

@@ -19,6 +19,7 @@ from __future__ import annotations
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain, is_path, unsafe
+from migrate.emitters.guard import comment, conf_str
 from migrate.emitters.release import Release
 from migrate.emitters.virtual_table import TABLE as VIRTUAL_TABLE
 from migrate.emitters.virtual_table import virtual_domains
@@ -49,9 +50,9 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     if target.smarthost and relay is None:
         out.findings.append(unsafe("smarthost", target.smarthost, "smtpd.conf"))
     head = [
-        f"# /etc/mail/smtpd.conf for {target.hostname} (OpenBSD {release}), written by "
-        "migrate",
-        f"# from the inventory of {inv.host.hostname or 'the old host'}. Grammar: "
+        f"# /etc/mail/smtpd.conf for {comment(target.hostname)} (OpenBSD {release}), written "
+        "by migrate",
+        f"# from the inventory of {comment(inv.host.hostname or 'the old host')}. Grammar: "
         + ("OpenBSD 6.4 and later (table/action/match)." if release.smtpd_match_grammar
            else "before OpenBSD 6.4 (accept/deliver)."),
         "# Check with `smtpd -n` before `rcctl restart smtpd`.",
@@ -92,10 +93,11 @@ def _listeners(target: Target, pki: str | None) -> list[str]:
 def _domain_table(domains: list[str], virtual: list[str]) -> list[str]:
     lines = []
     if domains:
-        lines.append("table listdomains { " + ", ".join(f'"{d}"' for d in domains) + " }")
+        lines.append("table listdomains { " + ", ".join(conf_str(d) for d in domains) + " }")
     if virtual:
         lines.append(f"table virtuals file:{VIRTUAL_TABLE}")
-        lines.append("table virtualdomains { " + ", ".join(f'"{d}"' for d in virtual) + " }")
+        lines.append("table virtualdomains { " + ", ".join(conf_str(d) for d in virtual)
+                     + " }")
     return lines
 
 
@@ -103,8 +105,8 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
                    relay: str | None) -> list[str]:
     lines = []
     if pki:
-        lines += [f'pki {pki} cert "{target.tls_certificate}"',
-                  f'pki {pki} key "{target.tls_key}"', ""]
+        lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
+                  f"pki {pki} key {conf_str(target.tls_key)}", ""]
     lines += [f"table aliases file:{ALIASES}"] + _domain_table(domains, virtual) + [""]
     lines += _listeners(target, pki) + [""]
     lines += ['action "lists" mbox alias <aliases>']
@@ -112,7 +114,7 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
         # list addresses map to NAME@localhost, which the "local" rule expands into the pipe
         lines.append('action "virtual" mbox virtual <virtuals>')
     lines += ['action "local" mbox alias <aliases>',
-              'action "outbound" relay' + (f' host "{relay}"' if relay else ""), ""]
+              'action "outbound" relay' + (f" host {conf_str(relay)}" if relay else ""), ""]
     if domains:
         lines.append('match from any for domain <listdomains> action "lists"')
     if virtual:
@@ -126,8 +128,8 @@ def _accept_grammar(target: Target, release: Release, domains: list[str], virtua
                     pki: str | None, relay: str | None) -> list[str]:
     lines = []
     if pki:
-        lines += [f'pki {pki} certificate "{target.tls_certificate}"',
-                  f'pki {pki} key "{target.tls_key}"', ""]
+        lines += [f"pki {pki} certificate {conf_str(target.tls_certificate)}",
+                  f"pki {pki} key {conf_str(target.tls_key)}", ""]
     table = "db:/etc/mail/aliases.db" if release.major < 6 else f"file:{ALIASES}"
     lines += [f"table aliases {table}"] + _domain_table(domains, virtual) + [""]
     lines += _listeners(target, pki) + [""]
@@ -138,5 +140,5 @@ def _accept_grammar(target: Target, release: Release, domains: list[str], virtua
         lines.append("accept from any for domain <virtualdomains> virtual <virtuals> "
                      "deliver to mbox")
     lines += ["accept for local alias <aliases> deliver to mbox",
-              "accept from local for any relay" + (f' via "{relay}"' if relay else "")]
+              "accept from local for any relay" + (f" via {conf_str(relay)}" if relay else "")]
     return lines

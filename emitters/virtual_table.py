@@ -25,8 +25,8 @@ from migrate.model import AliasTargetKind, DomainRole, Finding, Inventory, Sever
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
                                      flat_targets, is_address, is_canonical, is_domain,
                                      is_local_part, is_wrapper_pipe, list_names, other_targets,
-                                     printable,
                                      route_alias, unsafe)
+from migrate.emitters.guard import comment
 
 PATH = "files/new/etc/mail/virtual"
 TABLE = "/etc/mail/virtual"
@@ -166,14 +166,15 @@ def emit_virtual(inv: Inventory, target: Target, release) -> Emitted:
     out.findings = table.findings
     if not table.domains:
         return out
-    lines = [f"# {TABLE} for {target.hostname}, written by migrate: the addresses of the moved",
+    lines = [f"# {TABLE} for {comment(target.hostname)}, written by migrate: the addresses of "
+             "the moved",
              "# virtual domains. After editing: smtpctl update table virtuals."]
     for domain, rows in table.domains.items():
-        lines += ["", f"# --- {domain}"]
+        lines += ["", f"# --- {comment(domain)}"]
         for key, value, why in rows:
             if why:
-                lines.append(f"# {printable(why)}")
+                lines.append(f"# {comment(why)}")
             lines.append(f"{key:<48} {value}")
-        lines += [printable(note) for note in table.notes[domain]]
+        lines += [comment(note) for note in table.notes[domain]]
     out.files[PATH] = "\n".join(lines) + "\n"
     return out

@@ -21,6 +21,7 @@ from migrate import codec
 from migrate.emitters.acme_client import emit_acme_client
 from migrate.emitters.aliases import emit_aliases
 from migrate.emitters.common import Emitted, is_domain
+from migrate.emitters import guard
 from migrate.emitters.dns_plan import emit_dns
 from migrate.emitters.crontab import emit_crontab
 from migrate.emitters.httpd_conf import emit_httpd_conf
@@ -177,6 +178,13 @@ def _check_target(target: Target) -> None:
 
 
 def build_plan(inv: Inventory, target: Target) -> Plan:
+    """Every emitter on the same inventory and target, behind the guard
+    (``migrate.emitters.guard``): the emitters see only values that cannot break a line
+    (each one that could is a blocker naming its field), an emitter that refuses a value
+    writes nothing, and every emitted file is checked before it joins the plan."""
+    inv, taints = guard.screen(inv)
+    target, target_taints = guard.screen(target, "target")
+    taints += target_taints
     release = Release.parse(target.openbsd)
     plan = Plan(target, release, inventory_findings=list(inv.findings))
     if not release.known:
@@ -200,13 +208,25 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
                 "front door, and mail forwarded to itself would loop.", None))
     combined = Emitted()
     for emitter in EMITTERS:
-        combined.add(emitter(inv, target, release))
-    plan.files = dict(sorted(combined.files.items()))
-    plan.findings += _dedupe(combined.findings)
+        try:
+            combined.add(emitter(inv, target, release))
+        except guard.UnsafeValue as exc:
+            # fail closed: an emitter handed a value it cannot write writes nothing at all
+            combined.findings.append(Finding(
+                "plan.unsafe-value", Severity.BLOCKER,
+                f"{emitter.__name__.removeprefix('emit_')}: {guard.comment(repr(exc.value))} "
+                f"cannot be written as {exc.context}; its files are left out of the plan",
+                "Fix the value on the old host (or in the inventory or target settings) and "
+                "plan again.", None))
+    files, unsafe_output = guard.check_output(combined.files)
+    plan.findings += guard.taint_findings(taints, files)
+    plan.findings += _dedupe(combined.findings) + unsafe_output
     plan.steps = combined.data.get("steps", [])
     plan.parity = combined.data.get("parity", [])
-    plan.files.update(emit_report(inv, target, release, plan.findings))
-    plan.files = dict(sorted(plan.files.items()))
+    report, unsafe_report = guard.check_output(
+        emit_report(inv, target, release, plan.findings))
+    plan.findings += unsafe_report
+    plan.files = dict(sorted({**files, **report}.items()))
     plan.files[PLAN_FILE] = _plan_data(inv, plan)
     return plan
 
