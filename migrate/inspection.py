@@ -19,7 +19,7 @@ from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.apache import CONFIG_CANDIDATES as APACHE_CONFIGS
 from migrate.parsers.apache import parse_apache
-from migrate.parsers.base import Tree, TreeError
+from migrate.parsers.base import Tree, TreeError, present, read_text
 from migrate.parsers.cron import SYSTEM_DIRS as CRON_DIRS
 from migrate.parsers.cron import SYSTEM_TABS as CRON_TABS
 from migrate.parsers.cron import USER_TABS as CRON_SPOOLS
@@ -243,7 +243,31 @@ def _orphan_archives(tree: Tree, inv: Inventory, var: str) -> None:
 
 
 def _inspect_mta(tree: Tree, inv: Inventory, defines: dict[str, str] | None) -> None:
-    config = next((p for p in EXIM_CONFIGS if tree.is_file(p)), None)
+    config = next((p for p in EXIM_CONFIGS if present(tree, p)), None)
+    exim = next((s for s in inv.host.services if s.name == "exim" and s.enabled), None)
+    if config is not None and not tree.is_file(config):
+        # a FIFO, a device, a dangling or looping link: what read_text says of it, plus
+        # what it means for the move
+        tf = read_text(tree, config, "exim")
+        inv.findings += tf.findings
+        inv.findings.append(Finding(
+            "mta.config-unreadable", Severity.ERROR,
+            f"Exim's configuration {config} cannot be read"
+            + (f" ({tf.findings[0].message})" if tf.findings else "")
+            + ("; rc.conf enables Exim" if exim else "") + ": the MTA is unknown",
+            f"Put the old host's real Exim configuration at {config} in the inspected tree "
+            "(or inspect the live host over SSH), then inspect again: without it no address "
+            "that reaches a list can be checked.", Source(config)))
+        config = None
+    elif config is None and exim is not None:
+        inv.findings.append(Finding(
+            "mta.config-missing", Severity.ERROR,
+            f"rc.conf enables Exim ({exim.name}_enable={exim.value}) but its configuration "
+            f"{EXIM_CONFIGS[0]} is missing (nor is any of {', '.join(EXIM_CONFIGS[1:])} there): "
+            "the MTA is unknown",
+            f"Copy the old host's Exim configuration ({EXIM_CONFIGS[0]} on FreeBSD) into the "
+            "inspected tree, then inspect again: without it no address that reaches a list "
+            "can be checked.", exim.source or Source(EXIM_CONFIGS[0])))
     if config is not None:
         cfg = parse_exim(tree, config, defines)
         result = read_exim(cfg, tree, inv.host.hostname)

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 import paramiko
 
 from migrate.errors import Exit, MigrateError
-from migrate.parsers.base import NotFound, Stat, TreeError
+from migrate.parsers.base import NotFound, Stat, TreeError, not_regular
 from migrate.sources import walk_symlinks
 
 AGENT = Path(__file__).with_name("remote_agent.py")
@@ -225,6 +225,7 @@ class _Entry:
     content: bytes | None = None
     big: bool = False  # a file too large to send whole
     error: str | None = None
+    what: str | None = None  # what an "other" entry is ("a FIFO", "a character device")
 
 
 @dataclass
@@ -432,16 +433,28 @@ class RemoteTree:
         e = self._need(path, follow)
         return Stat(e.kind or "other", e.size, e.mode, e.uid, e.gid, e.mtime)
 
-    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+    def _regular(self, path: str) -> tuple[str, _Entry]:
+        """(resolved path, entry) of a regular file; a directory, FIFO, device or socket is
+        refused here, as LocalTree refuses it (the agent never opens one either)."""
         real, e = self._need_at(path)
         if e.kind == "dir":
             raise TreeError(path, "is a directory, not a file")
+        if e.kind != "file":
+            raise TreeError(path, not_regular(e.what or "not a regular file"))
+        return real, e
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        real, e = self._regular(path)
         if limit is not None and e.size > limit:
             raise TreeError(path, f"larger than {limit // (1024 * 1024)} MiB; not a config file")
         if e.content is None:
             if e.big:
                 with self.open(path) as fh:
-                    return fh.read()
+                    data = fh.read() if limit is None else fh.read(limit + 1)
+                if limit is not None and len(data) > limit:
+                    raise TreeError(path, f"larger than {limit // (1024 * 1024)} MiB; "
+                                    "not a config file")
+                return data
             self.snapshot([(real, "content", 0)])
             e = self._need(path)
             if e.content is None:
@@ -449,9 +462,7 @@ class RemoteTree:
         return e.content
 
     def open(self, path: str) -> BinaryIO:
-        real, e = self._need_at(path)
-        if e.kind == "dir":
-            raise TreeError(path, "is a directory, not a file")
+        real, e = self._regular(path)
         if e.content is not None:
             import io
             return io.BytesIO(e.content)
@@ -610,6 +621,8 @@ def _entry_fields(raw: dict) -> dict:
         out["names"] = [_decode(n) for n in raw["n"]]
     if raw.get("big"):
         out["big"] = True
+    if "x" in raw:
+        out["what"] = str(raw["x"])
     return out
 
 

@@ -29,7 +29,7 @@ from migrate.model import (
     ConfigFile, FileMode, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
     Source, VirtualHost,
 )
-from migrate.parsers.base import Tree, TreeError, file_mode, read_text
+from migrate.parsers.base import Tree, TreeError, file_mode, read_text, unreadable_hint
 from migrate.parsers.pickles import LIMITS, PickleRefused, charset_for, decode_text, safe_loads
 
 #: (layout, code prefix, data prefix), in the order they are tried.
@@ -216,7 +216,7 @@ def _load_pickle(tree: Tree, path: str, result: MailmanResult, what: str) -> tup
         data = tree.read_bytes(path, limit=LIMITS.max_bytes)
     except TreeError as exc:
         _f(result, "input.unreadable", Severity.ERROR, f"cannot read {path}: {exc.reason}",
-           "Run the inspection as a user who can read it (root, or --sudo over SSH).", path)
+           unreadable_hint(exc.reason, path), path)
         return False, None
     try:
         return True, safe_loads(data)
