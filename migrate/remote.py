@@ -103,6 +103,15 @@ def ssh_target(spec: str, port: int | None, identity: str | None,
     user, _, host = spec.rpartition("@")
     if not host:
         raise MigrateError("give the host as USER@HOST", code=Exit.USAGE)
+    if port is not None and not 0 < port < 65536:
+        raise MigrateError(f"--port {port} is not a TCP port (1..65535)", code=Exit.USAGE)
+    bad = re.fullmatch(r"\[([^\]]*)\](?::(.*))?|([^:\[\]]*):([^:]*)", host)
+    if bad and (bad.group(2) is not None or bad.group(4) is not None):
+        given = bad.group(2) if bad.group(2) is not None else bad.group(4)
+        if not (given.isascii() and given.isdigit() and 0 < int(given) < 65536):
+            raise MigrateError(f"{spec} names port {given!r}, which is not a TCP port "
+                               "(1..65535)", code=Exit.USAGE,
+                               hint="give USER@HOST:PORT, USER@[ADDRESS]:PORT or --port PORT")
     m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:\[\]]+):(\d+)", host)
     if m:  # root@[2001:db8::25], root@[2001:db8::25]:2222, root@host:2222 (as scp spells them)
         host = m.group(1) or m.group(3)

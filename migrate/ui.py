@@ -84,7 +84,8 @@ def archive_progress(total: int) -> Iterator[Callable[[str, int], None]]:
 
 def error_line(message: str) -> None:
     """One diagnostic line on stderr, never wrapped into several."""
-    err.print(Text("migrate: error: ") + Text(message), soft_wrap=True)
+    from migrate.errors import one_line
+    err.print(Text("migrate: error: ") + Text(one_line(message)), soft_wrap=True)
 
 
 def plain_stdout(text: str) -> None:
