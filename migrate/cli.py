@@ -21,7 +21,7 @@ import typer
 
 from migrate import __version__, codec, ui
 from migrate.errors import Exit, MigrateError
-from migrate.fileio import write_atomic
+from migrate.fileio import check_replaceable_file, write_atomic
 from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
                                  remote_mbox_dirs, remote_spec)
 from migrate.emitters.release import NEWEST_STABLE
@@ -155,6 +155,8 @@ def inspect(
         if root is None and host is None:
             raise MigrateError("give --root DIR or --host USER@HOST", code=Exit.USAGE)
         target = output if output is not None else (None if as_json else "inventory.yaml")
+        if target not in (None, "-"):
+            check_replaceable_file(target)  # before a long inspection, not after it
         progress = no_progress if as_json or target == "-" else ui.archive_progress
         if host is not None:
             inv = _inspect_remote(host, str(root) if root is not None else "/", port=port,
@@ -175,6 +177,7 @@ def inspect(
             # A .json name gets JSON: the same inventory, read about 40 times faster by `plan`
             # on a very large host (PyYAML builds every value in Python).
             text = codec.dump_json(inv) if target.endswith(".json") else codec.dump_yaml(inv)
+            check_replaceable_file(target)  # again: it may have changed meanwhile
             write_atomic(target, text, mode=0o600)
         code = exit_code_for(inv)
         for f in inv.findings:

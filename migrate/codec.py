@@ -278,18 +278,29 @@ def inventory_from_data(data: Any) -> model.Inventory:
     return from_data(model.Inventory, data)
 
 
+#: the first words of a YAML inventory's first line, and its last line: a copy cut short
+#: anywhere (a full disk, an interrupted transfer) still parses as YAML, but has no trailer
+HEADER_START = "# migrate inventory, schema "
+TRAILER = "# end of the migrate inventory\n"
+
+
 def dump_yaml(inv: model.Inventory) -> str:
-    # The header is fixed text: values from the inspected host never go into a YAML comment.
-    header = (f"# migrate inventory, schema {model.SCHEMA_VERSION}. "
+    # The header and trailer are fixed text: values from the inspected host never go into a
+    # YAML comment.
+    header = (f"{HEADER_START}{model.SCHEMA_VERSION}. "
               "Review it; `migrate plan` reads it.\n")
     body = yaml.dump(
         inventory_to_data(inv), Dumper=_SafeDumper, sort_keys=False, allow_unicode=True,
         default_flow_style=False, width=100,
     )
-    return header + body
+    return header + body + TRAILER
 
 
 def load_yaml(text: str) -> model.Inventory:
+    if text.startswith(HEADER_START) and not text.endswith(TRAILER):
+        raise CodecError("", "truncated: the inventory does not end with its last line "
+                         f"({TRAILER.strip()!r}); the copy was cut short",
+                         line=text.count("\n") + 1)
     try:
         data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - the safe loader, see module doc
     except yaml.MarkedYAMLError as exc:

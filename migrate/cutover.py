@@ -85,6 +85,11 @@ def _actions(items: list) -> list[dict]:
     return out
 
 
+#: the top-level keys of plan.yaml (planning.plan_yaml writes them)
+PLAN_KEYS = frozenset({"plan_version", "release", "inventory", "target", "files", "findings",
+                       "steps"})
+
+
 def load_plan(directory: str) -> Plan:
     """Read and check a plan directory: plan.yaml, and every file it lists unchanged."""
     root = Path(directory)
@@ -94,12 +99,23 @@ def load_plan(directory: str) -> Plan:
     except FileNotFoundError:
         raise MigrateError("not a plan directory (no plan.yaml)", file=directory,
                            code=Exit.INPUT, hint="write one with `migrate plan`") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MigrateError(f"plan.yaml is not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                           file=str(path), line=mark.line + 1 if mark else None,
+                           code=Exit.INPUT, hint="write it again with `migrate plan`") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise MigrateError(f"cannot read the plan: {exc}", file=str(path),
                            code=Exit.INPUT) from None
     if not isinstance(data, dict) or data.get("plan_version") != 1:
         raise MigrateError("not a plan this version of migrate can run", file=str(path),
                            code=Exit.INPUT, hint="write it again with `migrate plan`")
+    unknown = sorted(str(k) for k in data if k not in PLAN_KEYS)
+    if unknown:  # as the inventory reader refuses unknown fields
+        raise MigrateError(f"plan.yaml has unknown key(s) {', '.join(unknown)[:200]}",
+                           file=str(path), code=Exit.INPUT,
+                           hint="write it again with `migrate plan`; the cutover runs only a "
+                           "plan as migrate wrote it")
     for rel, digest in (data.get("files") or {}).items():
         f = root / rel
         if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:

@@ -35,4 +35,11 @@ class MigrateError(Exception):
         text = f"{where}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line: line breaks (a YAML error's four lines, a name with a newline)
+    become spaces, other control characters are shown escaped."""
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -7,6 +7,7 @@ their results into one ``Inventory`` and knows nothing about any file format its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.apache import CONFIG_CANDIDATES as APACHE_CONFIGS
 from migrate.parsers.apache import parse_apache
-from migrate.parsers.base import Tree, TreeError
+from migrate.parsers.base import Tree, TreeError, present, read_text
 from migrate.parsers.cron import SYSTEM_DIRS as CRON_DIRS
 from migrate.parsers.cron import SYSTEM_TABS as CRON_TABS
 from migrate.parsers.cron import USER_TABS as CRON_SPOOLS
@@ -168,7 +169,85 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
         _inspect_archives(tree, inv, users, groups, inv.collected_at, progress)
     _inspect_web(tree, inv)
     _inspect_housekeeping(tree, inv)
+    _escape_undecodable(inv)
     return inv
+
+
+def _escaped(value: str) -> str:
+    """A str holding bytes that are not UTF-8 (a file name in Latin-1: ``caf\\udce9`` as
+    Python decodes it) as printable text: each such byte as ``\\xNN``."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _escape_undecodable(inv: Inventory) -> None:
+    """Names that are not UTF-8 (a list folder ``caf\\xe9``, a cron.d file ``x\\xff``) cannot be
+    written to YAML or JSON as they are: every string of the inventory that holds one (the
+    class, not the two cases) is carried escaped (``\\xNN`` per byte), and each such name is
+    one error finding naming the path where it is, so no plan is made from a name the new
+    host would not have without someone deciding it."""
+    found: dict[str, tuple[str, Source | None]] = {}  # escaped name -> (shortest path, source)
+
+    def note(value: str, escaped: str, source: Source | None) -> None:
+        for part, shown in zip(value.split("/"), escaped.split("/")):
+            try:
+                part.encode("utf-8")
+                continue
+            except UnicodeEncodeError:
+                pass
+            where = escaped if escaped.startswith("/") else ""
+            if where:
+                cut = escaped.split("/")
+                where = "/".join(cut[:cut.index(shown) + 1])
+            best = found.get(shown)
+            if best is None or (where and (not best[0] or len(where) < len(best[0]))):
+                found[shown] = (where, source)
+
+    def fix(value, source: Source | None, record: bool = True):
+        if isinstance(value, str):
+            if value.isascii():
+                return value
+            try:
+                value.encode("utf-8")
+                return value
+            except UnicodeEncodeError:
+                escaped = _escaped(value)
+                if record:
+                    note(value, escaped, source)
+                return escaped
+        if isinstance(value, list):
+            value[:] = [fix(v, source, record) for v in value]
+            return value
+        if isinstance(value, tuple):
+            return tuple(fix(v, source, record) for v in value)
+        if isinstance(value, dict):
+            items = [(fix(k, source, record), fix(v, source, record)) for k, v in value.items()]
+            value.clear()
+            value.update(items)
+            return value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            own = getattr(value, "source", None)
+            here = own if isinstance(own, Source) else source
+            for f in dataclasses.fields(value):
+                setattr(value, f.name, fix(getattr(value, f.name), here, record))
+            return value
+        return value
+
+    findings = inv.findings
+    inv.findings = []
+    fix(inv, None)
+    inv.findings = [fix(f, f.source, record=False) for f in findings]  # they quote the names
+    for shown, (where, source) in sorted(found.items()):
+        inv.findings.append(Finding(
+            "input.not-utf8", Severity.ERROR,
+            f"the name {shown} ({where or 'in ' + (source.file if source else 'the host')}) is "
+            "not valid UTF-8; it is carried escaped (\\xNN per byte), not as the old host has it",
+            "Rename it on the old host to a UTF-8 (best: ASCII) name, or remove it if it is "
+            "stray, then inspect again.",
+            Source(where) if where else source or Source("/")))
 
 
 def _inspect_web(tree: Tree, inv: Inventory) -> None:
@@ -243,7 +322,31 @@ def _orphan_archives(tree: Tree, inv: Inventory, var: str) -> None:
 
 
 def _inspect_mta(tree: Tree, inv: Inventory, defines: dict[str, str] | None) -> None:
-    config = next((p for p in EXIM_CONFIGS if tree.is_file(p)), None)
+    config = next((p for p in EXIM_CONFIGS if present(tree, p)), None)
+    exim = next((s for s in inv.host.services if s.name == "exim" and s.enabled), None)
+    if config is not None and not tree.is_file(config):
+        # a FIFO, a device, a dangling or looping link: what read_text says of it, plus
+        # what it means for the move
+        tf = read_text(tree, config, "exim")
+        inv.findings += tf.findings
+        inv.findings.append(Finding(
+            "mta.config-unreadable", Severity.ERROR,
+            f"Exim's configuration {config} cannot be read"
+            + (f" ({tf.findings[0].message})" if tf.findings else "")
+            + ("; rc.conf enables Exim" if exim else "") + ": the MTA is unknown",
+            f"Put the old host's real Exim configuration at {config} in the inspected tree "
+            "(or inspect the live host over SSH), then inspect again: without it no address "
+            "that reaches a list can be checked.", Source(config)))
+        config = None
+    elif config is None and exim is not None:
+        inv.findings.append(Finding(
+            "mta.config-missing", Severity.ERROR,
+            f"rc.conf enables Exim ({exim.name}_enable={exim.value}) but its configuration "
+            f"{EXIM_CONFIGS[0]} is missing (nor is any of {', '.join(EXIM_CONFIGS[1:])} there): "
+            "the MTA is unknown",
+            f"Copy the old host's Exim configuration ({EXIM_CONFIGS[0]} on FreeBSD) into the "
+            "inspected tree, then inspect again: without it no address that reaches a list "
+            "can be checked.", exim.source or Source(EXIM_CONFIGS[0])))
     if config is not None:
         cfg = parse_exim(tree, config, defines)
         result = read_exim(cfg, tree, inv.host.hostname)

@@ -172,6 +172,22 @@ def _check_target(target: Target) -> None:
             if not ok:
                 raise MigrateError(f"{addr!r} is not an IPv{version} address", code=Exit.USAGE,
                                    hint=f"check --{family}")
+    if target.smarthost is not None:  # HOST, HOST:PORT, [ADDRESS] or [ADDRESS]:PORT
+        import re
+
+        m = re.fullmatch(r"(?:([^:\[\]\s]+)|\[([0-9A-Fa-f:.]+)\])(?::([0-9]{1,5}))?",
+                         target.smarthost)
+        ok = m is not None and (is_domain(m.group(1).lower()) if m.group(1) else True)
+        if ok and m.group(2):
+            try:
+                ipaddress.ip_address(m.group(2))
+            except ValueError:
+                ok = False
+        if ok and m.group(3) and not 0 < int(m.group(3)) < 65536:
+            ok = False
+        if not ok:
+            raise MigrateError(f"{target.smarthost!r} is not a smarthost", code=Exit.USAGE,
+                               hint="give --smarthost as HOST, HOST:PORT or [ADDRESS]:PORT")
     for value in (target.dns_ttl, target.normal_ttl):
         if not 30 <= value <= 7 * 86400:
             raise MigrateError(f"TTL {value} is outside 30 s .. 7 days", code=Exit.USAGE)

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 import paramiko
 
 from migrate.errors import Exit, MigrateError
-from migrate.parsers.base import NotFound, Stat, TreeError
+from migrate.parsers.base import NotFound, Stat, TreeError, not_regular
 from migrate.sources import walk_symlinks
 
 AGENT = Path(__file__).with_name("remote_agent.py")
@@ -103,6 +103,15 @@ def ssh_target(spec: str, port: int | None, identity: str | None,
     user, _, host = spec.rpartition("@")
     if not host:
         raise MigrateError("give the host as USER@HOST", code=Exit.USAGE)
+    if port is not None and not 0 < port < 65536:
+        raise MigrateError(f"--port {port} is not a TCP port (1..65535)", code=Exit.USAGE)
+    bad = re.fullmatch(r"\[([^\]]*)\](?::(.*))?|([^:\[\]]*):([^:]*)", host)
+    if bad and (bad.group(2) is not None or bad.group(4) is not None):
+        given = bad.group(2) if bad.group(2) is not None else bad.group(4)
+        if not (given.isascii() and given.isdigit() and 0 < int(given) < 65536):
+            raise MigrateError(f"{spec} names port {given!r}, which is not a TCP port "
+                               "(1..65535)", code=Exit.USAGE,
+                               hint="give USER@HOST:PORT, USER@[ADDRESS]:PORT or --port PORT")
     m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:\[\]]+):(\d+)", host)
     if m:  # root@[2001:db8::25], root@[2001:db8::25]:2222, root@host:2222 (as scp spells them)
         host = m.group(1) or m.group(3)
@@ -225,6 +234,7 @@ class _Entry:
     content: bytes | None = None
     big: bool = False  # a file too large to send whole
     error: str | None = None
+    what: str | None = None  # what an "other" entry is ("a FIFO", "a character device")
 
 
 @dataclass
@@ -432,16 +442,28 @@ class RemoteTree:
         e = self._need(path, follow)
         return Stat(e.kind or "other", e.size, e.mode, e.uid, e.gid, e.mtime)
 
-    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+    def _regular(self, path: str) -> tuple[str, _Entry]:
+        """(resolved path, entry) of a regular file; a directory, FIFO, device or socket is
+        refused here, as LocalTree refuses it (the agent never opens one either)."""
         real, e = self._need_at(path)
         if e.kind == "dir":
             raise TreeError(path, "is a directory, not a file")
+        if e.kind != "file":
+            raise TreeError(path, not_regular(e.what or "not a regular file"))
+        return real, e
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        real, e = self._regular(path)
         if limit is not None and e.size > limit:
             raise TreeError(path, f"larger than {limit // (1024 * 1024)} MiB; not a config file")
         if e.content is None:
             if e.big:
                 with self.open(path) as fh:
-                    return fh.read()
+                    data = fh.read() if limit is None else fh.read(limit + 1)
+                if limit is not None and len(data) > limit:
+                    raise TreeError(path, f"larger than {limit // (1024 * 1024)} MiB; "
+                                    "not a config file")
+                return data
             self.snapshot([(real, "content", 0)])
             e = self._need(path)
             if e.content is None:
@@ -449,9 +471,7 @@ class RemoteTree:
         return e.content
 
     def open(self, path: str) -> BinaryIO:
-        real, e = self._need_at(path)
-        if e.kind == "dir":
-            raise TreeError(path, "is a directory, not a file")
+        real, e = self._regular(path)
         if e.content is not None:
             import io
             return io.BytesIO(e.content)
@@ -610,6 +630,8 @@ def _entry_fields(raw: dict) -> dict:
         out["names"] = [_decode(n) for n in raw["n"]]
     if raw.get("big"):
         out["big"] = True
+    if "x" in raw:
+        out["what"] = str(raw["x"])
     return out
 
 

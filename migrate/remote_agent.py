@@ -62,12 +62,61 @@ def raw(s):
 
 
 def describe(exc):
+    if isinstance(exc, NotRegular):
+        return str(exc)
     code = getattr(exc, "errno", None)
     if code in (1, 13):
         return "permission denied"
     if code == 2:
         return "not found"
     return getattr(exc, "strerror", None) or str(exc)
+
+
+class NotRegular(Exception):
+    """A path that is not a regular file (a FIFO, a device, a socket): never read."""
+
+
+#: the same words as migrate.parsers.base.file_kind
+KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+         (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+         (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def kind_words(mode):
+    for test, words in KINDS:
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def not_regular(words):
+    return "not a regular file (%s); only regular files are read" % words
+
+
+def open_regular(local):
+    """(file, size) of a regular file, opened without blocking and without following a last
+    link, and checked by its own descriptor: a FIFO or a device swapped in after the lstat is
+    refused before a byte is read (raises NotRegular)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | \
+        getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(local, flags)
+    except OSError:
+        mode = os.lstat(local).st_mode  # a socket cannot be opened (ENXIO): say what it is
+        if not stat.S_ISREG(mode):
+            raise NotRegular(not_regular(kind_words(mode)))
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(not_regular(kind_words(st.st_mode)))
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~getattr(
+            os, "O_NONBLOCK", 0))
+        return os.fdopen(fd, "rb"), st.st_size
+    except Exception:
+        os.close(fd)
+        raise
 
 
 def entry_for(host_path, local):
@@ -86,6 +135,8 @@ def entry_for(host_path, local):
         kind = "other"
     e = {"p": text(host_path), "k": kind, "s": st.st_size, "m": stat.S_IMODE(mode),
          "u": st.st_uid, "g": st.st_gid, "t": st.st_mtime}
+    if kind == "other":
+        e["x"] = kind_words(mode)
     if kind == "link":
         try:
             e["l"] = text(os.readlink(local))
@@ -96,8 +147,8 @@ def entry_for(host_path, local):
 
 def send_content(local, size):
     try:
-        fh = open(local, "rb")
-    except (IOError, OSError) as exc:
+        fh = open_regular(local)[0]
+    except (IOError, OSError, NotRegular) as exc:
         return describe(exc)
     try:
         while True:
@@ -138,11 +189,17 @@ def walk(root, host_path, how, depth):
             meta(e)
             return
         try:
-            fh = open(local, "rb")
-            data = fh.read(MAX_CONTENT + 1)
-            fh.close()
-        except (IOError, OSError) as exc:
+            fh, size = open_regular(local)
+            try:
+                data = fh.read(MAX_CONTENT + 1) if size <= MAX_CONTENT else b""
+            finally:
+                fh.close()
+        except (IOError, OSError, NotRegular) as exc:
             e["e"] = describe(exc)
+            meta(e)
+            return
+        if size > MAX_CONTENT or len(data) > MAX_CONTENT:  # it grew since the lstat
+            e["big"] = True
             meta(e)
             return
         e["c"] = len(data)

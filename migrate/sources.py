@@ -14,7 +14,7 @@ import stat as st
 from collections.abc import Callable
 from typing import BinaryIO
 
-from migrate.parsers.base import NotFound, Stat, TreeError
+from migrate.parsers.base import NotFound, Stat, TreeError, file_kind, not_regular
 
 _MAX_SYMLINK_HOPS = 40  # as Linux's MAXSYMLINKS
 
@@ -149,22 +149,54 @@ class LocalTree:
         return Stat(kind, s.st_size, st.S_IMODE(s.st_mode), s.st_uid, s.st_gid, s.st_mtime)
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        with self.open(path) as fh:
+        with self._open(path, limit) as fh:
             if limit is None:
                 return fh.read()
-            data = fh.read(limit + 1)
+            data = fh.read(limit + 1)  # it may have grown since it was measured
         if len(data) > limit:
-            raise TreeError(path, f"larger than {limit // (1024 * 1024)} MiB; not a config file")
+            raise TreeError(path, _too_large(limit))
         return data
 
     def open(self, path: str) -> BinaryIO:
+        return self._open(path, None)
+
+    def _open(self, path: str, limit: int | None) -> BinaryIO:
+        """The file opened without blocking and without following a last link (the path is
+        resolved already; a link swapped in since is refused), then checked by its own
+        descriptor to be a regular file no larger than ``limit``: a FIFO, a device or a socket
+        is refused before a byte is read, so none can hang the inspection or feed it without
+        end."""
         local = self._local(path)
-        if os.path.isdir(local):
-            raise TreeError(path, "is a directory, not a file")
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(
+            os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            return open(local, "rb")  # noqa: SIM115 - the caller closes it
+            fd = os.open(local, flags)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise TreeError(path, "changed into a symbolic link while it was read") from None
+            if exc.errno == errno.EISDIR:
+                raise TreeError(path, "is a directory, not a file") from None
+            if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket cannot be opened
+                try:
+                    mode = os.lstat(local).st_mode
+                except OSError:
+                    mode = 0
+                if mode and not st.S_ISREG(mode):
+                    raise TreeError(path, not_regular(file_kind(mode))) from None
             raise self._error(path, exc) from None
+        try:
+            info = os.fstat(fd)
+            if st.S_ISDIR(info.st_mode):
+                raise TreeError(path, "is a directory, not a file")
+            if not st.S_ISREG(info.st_mode):
+                raise TreeError(path, not_regular(file_kind(info.st_mode)))
+            if limit is not None and info.st_size > limit:
+                raise TreeError(path, _too_large(limit))
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     @staticmethod
     def _error(path: str, exc: OSError) -> TreeError:
@@ -173,3 +205,7 @@ class LocalTree:
         if exc.errno in (errno.EACCES, errno.EPERM):
             return TreeError(path, "permission denied")
         return TreeError(path, exc.strerror or str(exc))
+
+
+def _too_large(limit: int) -> str:
+    return f"larger than {limit // (1024 * 1024)} MiB; not a config file"

@@ -14,13 +14,45 @@ from collections.abc import Callable, Iterator
 from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                            TransferSpeedColumn)
-from rich.table import Table
+from rich.table import Table as _RichTable
 from rich.text import Text
 
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
 
 # On a terminal rich uses its width; into a file or pipe, 120 columns (or $COLUMNS) rather than
 # rich's 80, so that tables of paths stay readable in a saved report.
+#: the most characters one cell of a terminal table shows (a value may be megabytes long)
+MAX_CELL = 300
+
+
+def cell(value: object) -> object:
+    """A table cell as shown: text on one line (a newline shows as ``\\n``), cut to
+    ``MAX_CELL`` characters with an ellipsis; other renderables pass as they are."""
+    if isinstance(value, str):
+        value = Text(value)
+    if not isinstance(value, Text):
+        return value
+    plain = value.plain
+    if len(plain) <= MAX_CELL and "\n" not in plain:
+        return value
+    shown = plain[:MAX_CELL].replace("\n", "\\n")
+    if len(shown) > MAX_CELL or len(plain) > MAX_CELL:
+        shown = shown[:MAX_CELL - 1] + "\u2026"
+    out = Text(shown, style=value.style)
+    for span in value.spans:  # keep the styles of what is still shown, where it still lines up
+        if span.start < len(shown) and "\n" not in plain[:span.end]:
+            out.stylize(span.style, span.start, min(span.end, len(shown)))
+    return out
+
+
+class Table(_RichTable):
+    """rich's Table whose every cell is bounded (``cell``): one huge value (a 10 MB alias
+    target) is one cut line, not 130,000 lines of table."""
+
+    def add_row(self, *renderables, **kwargs) -> None:  # type: ignore[override]
+        super().add_row(*(cell(r) if r is not None else r for r in renderables), **kwargs)
+
+
 _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 120)
 out = Console(highlight=False, soft_wrap=False, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -52,7 +84,8 @@ def archive_progress(total: int) -> Iterator[Callable[[str, int], None]]:
 
 def error_line(message: str) -> None:
     """One diagnostic line on stderr, never wrapped into several."""
-    err.print(Text("migrate: error: ") + Text(message), soft_wrap=True)
+    from migrate.errors import one_line
+    err.print(Text("migrate: error: ") + Text(one_line(message)), soft_wrap=True)
 
 
 def plain_stdout(text: str) -> None:

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from migrate.model import (
     ConfigFile, Finding, Severity, Source, Web, WebAlias, WebDirectory, WebVirtualHost,
 )
-from migrate.parsers.base import Tree, TreeError, read_text
+from migrate.parsers.base import Tree, TreeError, present, read_text
 
 #: Where Apache's main configuration file is looked for, in order.
 CONFIG_CANDIDATES = (
@@ -997,7 +997,7 @@ def find_config(tree: Tree) -> str | None:
     """The first of ``CONFIG_CANDIDATES`` present on the host."""
     for path in CONFIG_CANDIDATES:
         try:
-            if tree.is_file(path):
+            if present(tree, path):  # a FIFO or a broken link is read, and reported
                 return path
         except (TreeError, OSError):
             continue

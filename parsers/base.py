@@ -18,6 +18,33 @@ from migrate.model import ConfigFile, FileMode, Finding, Severity, Source
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 
 
+def file_kind(mode: int) -> str:
+    """What a file that is not regular is, in words (``stat.S_IFMT`` of its mode)."""
+    import stat as st
+    for test, words in ((st.S_ISFIFO, "a FIFO"), (st.S_ISCHR, "a character device"),
+                        (st.S_ISBLK, "a block device"), (st.S_ISSOCK, "a socket"),
+                        (st.S_ISDIR, "a directory"), (st.S_ISLNK, "a symbolic link"),
+                        (st.S_ISREG, "a regular file")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def not_regular(what: str) -> str:
+    """The reason given for a path that is not a regular file (the same locally and over SSH)."""
+    return f"not a regular file ({what}); only regular files are read"
+
+
+def unreadable_hint(reason: str, path: str) -> str:
+    """What to do about a file that cannot be read, by why."""
+    if reason.startswith("not a regular file"):
+        return (f"Put the real file at {path} (a FIFO, device or socket there is never read: "
+                "it could block or never end), then inspect again.")
+    if reason.startswith("larger than"):
+        return f"Check what {path} is: a configuration file is never that large."
+    return "Run the inspection as a user who can read it (root, or --sudo over SSH)."
+
+
 class TreeError(Exception):
     """A path of the inspected tree that cannot be read. ``path`` is the host path."""
 
@@ -90,6 +117,18 @@ class TextFile:
         return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def present(tree: Tree, path: str) -> bool:
+    """Something other than a folder is at ``path``: a file of any kind, or a link even when
+    it dangles or loops. A parser that looks for a file by name reads it when it is present,
+    so a FIFO, a device or a broken link there becomes a finding instead of a silent skip."""
+    try:
+        if tree.readlink(path) is not None:
+            return not tree.is_dir(path)
+        return tree.exists(path) and not tree.is_dir(path)
+    except (TreeError, OSError):
+        return False
+
+
 def folder_entries(tree: Tree, folder: str) -> list[str]:
     """The entry names of a folder, sorted; none when it is missing or unreadable (the callers
     report what they miss themselves)."""
@@ -121,8 +160,7 @@ def read_text(tree: Tree, path: str, role: str, *, required: bool = True) -> Tex
     except TreeError as exc:
         return TextFile(path, None, findings=[Finding(
             "input.unreadable", Severity.ERROR, f"cannot read {exc.path}: {exc.reason}",
-            "Run the inspection as a user who can read it (root, or --sudo over SSH).",
-            Source(exc.path))])
+            unreadable_hint(exc.reason, exc.path), Source(exc.path))])
     config = ConfigFile(real, hashlib.sha256(data).hexdigest(), len(data), role)
     nul = data.find(b"\0")
     if nul >= 0:

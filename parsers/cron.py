@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.model import ConfigFile, CronJob, Finding, Severity, Source
-from migrate.parsers.base import Tree, folder_entries, read_text
+from migrate.parsers.base import Tree, folder_entries, present, read_text
 
 USER_TABS = ("/var/cron/tabs", "/var/spool/cron/crontabs", "/var/spool/cron")
 SYSTEM_TABS = ("/etc/crontab",)
@@ -104,7 +104,7 @@ def parse_cron(tree: Tree, mailman_user: str = "mailman") -> CronResult:
                 tabs.append((f"{folder}/{name}", name))
         if names:
             break  # one spool per system
-    tabs += [(path, None) for path in SYSTEM_TABS if tree.is_file(path)]
+    tabs += [(path, None) for path in SYSTEM_TABS if present(tree, path)]
     for folder in SYSTEM_DIRS:
         tabs += [(f"{folder}/{n}", None) for n in folder_entries(tree, folder)
                  if not n.startswith(".")]

@@ -29,8 +29,8 @@ from migrate.model import (
     ConfigFile, FileMode, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
     Source, VirtualHost,
 )
-from migrate.parsers.base import Tree, TreeError, file_mode, read_text
-from migrate.parsers.pickles import PickleRefused, charset_for, decode_text, safe_loads
+from migrate.parsers.base import Tree, TreeError, file_mode, read_text, unreadable_hint
+from migrate.parsers.pickles import LIMITS, PickleRefused, charset_for, decode_text, safe_loads
 
 #: (layout, code prefix, data prefix), in the order they are tried.
 LAYOUTS = (
@@ -213,10 +213,10 @@ def _epoch(value: Any) -> dt.datetime | None:
 def _load_pickle(tree: Tree, path: str, result: MailmanResult, what: str) -> tuple[bool, Any]:
     """(ok, data); every way it fails is a finding naming the file."""
     try:
-        data = tree.read_bytes(path, limit=512 * 1024 * 1024)
+        data = tree.read_bytes(path, limit=LIMITS.max_bytes)
     except TreeError as exc:
         _f(result, "input.unreadable", Severity.ERROR, f"cannot read {path}: {exc.reason}",
-           "Run the inspection as a user who can read it (root, or --sudo over SSH).", path)
+           unreadable_hint(exc.reason, path), path)
         return False, None
     try:
         return True, safe_loads(data)
@@ -279,6 +279,85 @@ def _members(d: dict, charset: str, failures: list[str]) -> Members:
 
 _SECRET_KEYS = ("password", "mod_password", "post_password", "passwords")
 
+# --- what Mailman stores in each field the move reads (Mailman/MailList.py, OldStyleMemberships)
+
+_MAX_TEXT = 4096  # a list's name, host, URL, description: short lines in the admin pages
+_MAX_ADDRESS = 1024  # an address (RFC 5321 allows 254; Mailman never checked)
+_MAX_ENTRIES = 10_000_000  # members of one list, far above any real list
+_MAX_NUMBER = 2 ** 63
+
+
+def _is_text(v: Any, limit: int = _MAX_TEXT) -> bool:
+    return isinstance(v, (bytes, str)) and len(v) <= limit
+
+
+def _is_number(v: Any) -> bool:
+    if isinstance(v, bool):
+        return True
+    if isinstance(v, int):
+        return -_MAX_NUMBER < v < _MAX_NUMBER
+    return isinstance(v, float) and v == v and abs(v) < _MAX_NUMBER
+
+
+def _is_address_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) <= _MAX_ENTRIES and all(
+        _is_text(a, _MAX_ADDRESS) for a in v)
+
+
+def _is_member_map(v: Any) -> bool:
+    # lower-cased address -> 0, or the case-preserved address when it differs
+    return isinstance(v, dict) and len(v) <= _MAX_ENTRIES and all(
+        _is_text(k, _MAX_ADDRESS) and (_is_text(x, _MAX_ADDRESS) or _is_number(x))
+        for k, x in v.items())
+
+
+def _is_status_map(v: Any) -> bool:
+    # address -> (status, when) (older lists: the status alone)
+    return isinstance(v, dict) and len(v) <= _MAX_ENTRIES and all(
+        _is_text(k, _MAX_ADDRESS) and (_is_number(x) or (
+            isinstance(x, (tuple, list)) and len(x) <= 4 and all(_is_number(y) for y in x)))
+        for k, x in v.items())
+
+
+#: field -> (check, what Mailman stores there); a field that fails is dropped with a finding
+_FIELDS: dict[str, tuple[Any, str]] = {
+    **{k: (_is_text, f"a string of at most {_MAX_TEXT} characters")
+       for k in ("real_name", "host_name", "web_page_url", "description")},
+    "preferred_language": (lambda v: _is_text(v, 32), "a language code"),
+    "owner": (_is_address_list, "a list of addresses"),
+    "moderator": (_is_address_list, "a list of addresses"),
+    "members": (_is_member_map, "a mapping of addresses"),
+    "digest_members": (_is_member_map, "a mapping of addresses"),
+    "delivery_status": (_is_status_map, "a mapping of addresses to delivery states"),
+    **{k: (_is_number, "a number")
+       for k in ("archive", "archive_private", "archive_volume_frequency", "subscribe_policy",
+                 "advertised", "data_version", "created_at", "last_post_time", "post_id",
+                 "next_post_number")},
+}
+
+
+def describe_value(v: Any) -> str:
+    """What a value is, in a few words that never show it (it may be huge, or a secret)."""
+    if isinstance(v, (bytes, str)):
+        return f"a string of {len(v):,} characters"
+    if isinstance(v, (list, tuple, dict, set, frozenset)):
+        return f"a {type(v).__name__} of {len(v):,} entries"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"an integer of {v.bit_length():,} bits"
+    return f"a {type(v).__name__}"
+
+
+def _check_fields(name: str, conf: dict, path: str, result: MailmanResult) -> None:
+    """Drop every field the move reads that does not hold what Mailman stores there, each
+    with a ``mailman.pickle-broken`` finding (a damaged or crafted list file)."""
+    for key, (check, expected) in _FIELDS.items():
+        if key in conf and conf[key] is not None and not check(conf[key]):
+            what = describe_value(conf.pop(key))
+            _f(result, "mailman.pickle-broken", Severity.ERROR,
+               f"list {name}: {key} in {path} is {what}, not {expected}; it was ignored",
+               "Restore the list's config.pck from a backup, or set this field again in the "
+               "list's admin pages on the old host, then inspect again.", path)
+
 
 def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> MailingList | None:
     if not isinstance(d, dict):
@@ -291,6 +370,7 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
     for key in _SECRET_KEYS:
         conf.pop(key, None)
     d.clear()
+    _check_fields(name, conf, path, result)
     language = decode_text(conf.get("preferred_language"), "ascii") or "en"
     language = language if isinstance(language, str) else "en"
     charset = charset_for(language)
@@ -313,7 +393,7 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
         v = conf.get(key)
         if isinstance(v, bool):
             return int(v)
-        if isinstance(v, (int, float)):
+        if isinstance(v, (int, float)) and _is_number(v):
             return int(v)
         return None
 
@@ -435,7 +515,15 @@ def _requests(tree: Tree, folder: str, entries: list[str], ml: MailingList,
                 if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == 1 and \
                         isinstance(entry[1], tuple) and len(entry[1]) >= 5:
                     fname = entry[1][4]
-                    fname = fname.decode("latin-1") if isinstance(fname, bytes) else str(fname)
+                    if not _is_text(fname, 255):
+                        _f(result, "mailman.pickle-broken", Severity.ERROR,
+                           f"list {ml.name}: a held request in {folder}/request.pck names "
+                           f"{describe_value(fname)}, not a file name; it was ignored",
+                           "Discard that request in the list's admin pages (admindb) on the "
+                           "old host, or restore request.pck from a backup.",
+                           f"{folder}/request.pck")
+                        continue
+                    fname = fname.decode("latin-1") if isinstance(fname, bytes) else fname
                     held_path = f"{var}/data/{posixpath.basename(fname)}"
                     if tree.exists(held_path):
                         referenced.append(held_path)

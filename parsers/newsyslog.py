@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.model import ConfigFile, Finding, LogRotation, Severity, Source
-from migrate.parsers.base import Tree, folder_entries, read_text
+from migrate.parsers.base import Tree, folder_entries, present, read_text
 
 MAIN = "/etc/newsyslog.conf"
 #: FreeBSD's default includes, read even when the main file is missing
@@ -123,7 +123,7 @@ def parse_newsyslog(tree: Tree, mailman_var: str | None) -> NewsyslogResult:
         if relevant and text.config is not None:
             out.files.append(text.config)
 
-    if tree.is_file(MAIN):
+    if present(tree, MAIN):
         read(MAIN, 0)
     else:
         for pattern in DEFAULT_INCLUDES:

@@ -263,6 +263,12 @@ def test_hostile_list_names_never_reach_a_file(inventories, hostile):
 ])
 def test_hostile_target_values_are_refused(inventories, field, value):
     _, inv = inventories["small"]
+    if field == "smarthost":  # checked at the door like --hostname: a usage error
+        from migrate.errors import Exit, MigrateError
+        with pytest.raises(MigrateError) as info:
+            plan(inv, **{field: value})
+        assert info.value.code == Exit.USAGE and "smarthost" in info.value.one_line()
+        return
     result = plan(inv, **{field: value})
     text = "".join(t for p, t in result.files.items()
                    if p not in ("plan.yaml", "report.md", "report.html", "parity.md"))
