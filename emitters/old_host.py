@@ -21,7 +21,7 @@ import re
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
-                                     is_local_part, is_path)
+                                     is_local_part, is_path, other_targets, route_alias)
 from migrate.emitters.guard import comment, conf_str, refuse
 from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
 
@@ -110,12 +110,13 @@ def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
 
 
 def forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], set[str]]:
-    """(alias, forward address) for list addresses that arrive on a domain that stays: each
+    """(alias, forward addresses) for list addresses that arrive on a domain that stays: each
     goes to Mailman's own address for its list and command on the list's moved domain (an old
-    name such as ``news`` piping into ``announce`` forwards to ``announce@HOME``)."""
+    name such as ``news`` piping into ``announce`` forwards to ``announce@HOME``), and keeps
+    the alias's other address targets (``board``: the list and the chair)."""
     hosts = {ml.name: ml.host_name for ml in inv.lists}
     local = set(inv.mta.domains_by_role(DomainRole.LOCAL))
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[list[str], list[str]]] = {}  # name -> (list addresses, others)
     staying: set[str] = set()
     for route in inv.mta.list_routes:
         if route.domain in moved or route.via != "alias" or route.domain not in local:
@@ -125,9 +126,14 @@ def forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], s
         if not home or home not in moved or not is_list_name(route.list_name) \
                 or canonical is None or not is_local_part(route.address):
             continue
-        seen.setdefault(route.address, f"{canonical}@{home}")
+        if route.address not in seen:
+            seen[route.address] = ([], other_targets(route_alias(inv, route))[0])
+        dests = seen[route.address][0]
+        if f"{canonical}@{home}" not in dests:
+            dests.append(f"{canonical}@{home}")
         staying.add(f"{route.address}@{route.domain}")
-    return sorted(seen.items()), staying
+    forwarded = [(name, ", ".join(lists + others)) for name, (lists, others) in seen.items()]
+    return sorted(forwarded), staying
 
 
 def _apache(inv: Inventory, target: Target, address: str) -> str:

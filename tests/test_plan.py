@@ -427,6 +427,9 @@ def test_old_names_of_lists_are_carried(inventories):
     forwards = plan(small).files["files/old/aliases-forward.txt"]
     assert re.search(r"^club-request: +members-request@lists.smallclub.example$", forwards,
                      re.M)
+    # the forward keeps the alias's other targets: the chair still gets board@smallclub.example
+    assert re.search(r"^board: +members@lists.smallclub.example, chair@smallclub.example$",
+                     forwards, re.M)
     campus = inspect_tree(LocalTree(SAMPLES / "campus"), Origin("local", "/samples/campus"))
     virtual = plan(campus).files["files/new/etc/mail/virtual"]
     assert re.search(r"^talks-request@seminars.campus.example +seminar-request@localhost$",
