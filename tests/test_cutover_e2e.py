@@ -269,13 +269,18 @@ import dns.message, dns.rrset, dns.rcode, dns.rdatatype
 zone_file = sys.argv[1]
 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 sock.bind(("2001:db8:ff::100", 53))
+zone = {}
 while True:
     data, peer = sock.recvfrom(4096)
     try:
         query = dns.message.from_wire(data)
     except Exception:
         continue
-    zone = json.load(open(zone_file))
+    try:  # the test replaces the file atomically; a file it cannot read keeps the last zone
+        with open(zone_file) as fh:
+            zone = json.load(fh)
+    except (OSError, ValueError):
+        pass
     reply = dns.message.make_response(query)
     q = query.question[0]
     key = q.name.to_text().rstrip(".").lower() + " " + dns.rdatatype.to_text(q.rdtype)
@@ -579,7 +584,15 @@ def _publish(w, plan: Path) -> None:
             planned.setdefault(f"{a['name']} {a['type']}", []).append(a["value"])
     for key, values in planned.items():
         zone[key] = [60, values]
-    w["zone"].write_text(json.dumps(zone))
+    _write_zone(w["zone"], zone)
+
+
+def _write_zone(path: Path, zone: dict) -> None:
+    """Replace the DNS server's zone whole: written beside it, then renamed over it (seen
+    under load: the server read the file while write_text had only truncated it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(zone))
+    os.replace(tmp, path)
 
 
 def _run(w, plan: Path, *extra: str, kill_each: bool = False) -> tuple[int, str, list[str]]:
@@ -794,7 +807,7 @@ def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(wo
     # the operator puts the old records back, as the rollback asks
     zone = json.loads(w["zone"].read_text())
     zone[f"{DOMAIN} MX"] = [60, ["10 old.smallclub.example."]]
-    w["zone"].write_text(json.dumps(zone))
+    _write_zone(w["zone"], zone)
     after = _start_sender(w, 10, "s")
     after.wait(timeout=300)
     by = _records(w)
