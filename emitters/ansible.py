@@ -67,11 +67,49 @@ def pair_name(name: str, taken: set[str]) -> str:
     return out
 
 
+class Unsafe(str):
+    """A string from a plan (and so from an inventory, from an old host nobody fully trusts):
+    written as ``!unsafe '...'``, which Ansible never templates, so ``{{ lookup('pipe', ...) }}``
+    or ``{% ... %}`` in a list's description, a path or a step's command stays text."""
+
+
+def unsafe(data):
+    """``data`` with every string value (not the keys) made ``Unsafe``, recursively."""
+    if isinstance(data, str):
+        return Unsafe(data)
+    if isinstance(data, dict):
+        return {k: unsafe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [unsafe(v) for v in data]
+    return data
+
+
+#: what a step id, an action's key or a pair's name may be: they become task file names,
+#: tags and dict keys, which Ansible reads as syntax (a key is never written ``!unsafe``)
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}", re.ASCII)
+
+
+def check_names(steps: list[dict]) -> str | None:
+    """The first step id or action key that is not a plain name (``SAFE_NAME``), or None."""
+    for step in steps:
+        if not isinstance(step.get("id"), str) or not SAFE_NAME.fullmatch(step["id"]):
+            return f"step id {step.get('id')!r}"
+        for action in (step.get("actions") or []) + (step.get("rollback") or []):
+            for key in action:
+                if not isinstance(key, str) or not SAFE_NAME.fullmatch(key):
+                    return f"action key {key!r} of step {step['id']}"
+    return None
+
+
 class _Dumper(yaml.SafeDumper):
     """Lists indented under their key, as yamllint (and ansible-lint) want them."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False):
         return super().increase_indent(flow, False)
+
+
+_Dumper.add_representer(
+    Unsafe, lambda dumper, data: dumper.represent_scalar("!unsafe", str(data), style="'"))
 
 
 def _dump(data) -> str:
@@ -84,6 +122,9 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
     loads them: actions as dicts, dns steps on the controller: ``{"id", "phase", "host",
     "title", "actions", "check", "rollback"}``), "old": {"host", "user", "port", "python"},
     "new": {...}}``. Returns the tree as relative path -> text."""
+    bad = next((b for b in (check_names(p["steps"]) for p in pairs) if b), None)
+    if bad:
+        raise ValueError(f"{bad} is not a plain name ([a-z0-9_.-])")
     files: dict[str, str] = {}
     order: list[tuple[str, str, str]] = []  # (step id, role, title), runbook order, each once
     for pair in pairs:
@@ -99,11 +140,12 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
         old, new = f"{name}-old", f"{name}-new"
         for key, group, conn in ((old, "migrate_old", pair["old"]),
                                  (new, "migrate_new", pair["new"])):
-            entry = {"ansible_host": conn["host"], "ansible_user": conn.get("user") or "root"}
+            entry = {"ansible_host": unsafe(str(conn["host"])),
+                     "ansible_user": unsafe(str(conn.get("user") or "root"))}
             if conn.get("port"):
                 entry["ansible_port"] = int(conn["port"])
             if conn.get("python"):
-                entry["ansible_python_interpreter"] = conn["python"]
+                entry["ansible_python_interpreter"] = unsafe(str(conn["python"]))
             children[group]["hosts"][key] = entry
         children[name] = {"hosts": {old: None, new: None}}
         target = pair["plan"].get("target") or {}
@@ -114,8 +156,8 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
             "migrate).\n"
             + _dump({"migrate_pair": name, "migrate_old": old,
                      "migrate_plan_dir": f"plans/{name}",
-                     "migrate_steps": [{k: v for k, v in s.items() if k != "phase"}
-                                       for s in pair["steps"]]}))
+                     "migrate_steps": unsafe([{k: v for k, v in s.items() if k != "phase"}
+                                              for s in pair["steps"]])}))
     files["hosts.yaml"] = ("# Every old/new host pair as a group (migrate export ansible). "
                            "Connection settings only: use your SSH keys or agent.\n"
                            + _dump(hosts))
@@ -129,7 +171,7 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
     files["rollback.yaml"] = ROLLBACK_PLAY.replace("@SERIAL@", str(serial))
     for role in ROLES[:-1]:
         steps = [(sid, title) for sid, r, title in order if r == role]
-        main = [{"name": f"Step {sid}: {title}" if title else f"Step {sid}",
+        main = [{"name": unsafe(f"Step {sid}: {title}" if title else f"Step {sid}"),
                  "ansible.builtin.include_tasks": f"{sid}.yaml"} for sid, title in steps]
         files[f"roles/{role}/tasks/main.yaml"] = (
             f"# Role {role}: its steps in runbook order (site.yaml runs each at its place).\n"
@@ -162,8 +204,8 @@ def _site(order: list[tuple[str, str, str]], serial: int) -> str:
     tasks = []
     for sid, role, title in order:
         tasks.append({
-            "name": f"{role.capitalize().replace('_', ' ')}: {sid}"
-                    + (f" ({title})" if title else ""),
+            "name": unsafe(f"{role.capitalize().replace('_', ' ')}: {sid}"
+                           + (f" ({title})" if title else "")),
             "ansible.builtin.include_role": {"name": role, "tasks_from": sid,
                                              "apply": {"tags": [role, sid]}},
             "tags": [role, sid]})

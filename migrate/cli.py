@@ -343,11 +343,22 @@ def cutover(
 
     with error_boundary():
         plan = engine.load_plan(str(plan_dir))
+        blocked = engine.blockers(plan)
         if not (execute or resume or rollback):
+            if blocked:
+                _say(f"BLOCKED: {engine.blocker_line(blocked)} (fix them and plan again; "
+                     "this dry run only shows the steps)")
             ui.out.print(ui.Text(f"Dry run of {plan_dir}: nothing is changed. "
-                                 "Add --execute to run it."))
+                                 + ("" if blocked else "Add --execute to run it.")))
             engine.dry_run(plan, say=_say)
+            if blocked:
+                _say(f"BLOCKED: {len(blocked)} blocker(s) in plan.yaml's findings: this plan "
+                     "cannot be executed (see report.md, fix them and plan again)")
             raise typer.Exit(0)
+        if blocked and not rollback:  # the way back always works
+            ui.error_line(f"{engine.blocker_line(blocked)} (fix them and plan again; "
+                          "--rollback is still allowed)")
+            raise typer.Exit(int(Exit.FINDINGS))
         if not old or not new:
             raise MigrateError("give --old USER@HOST and --new USER@HOST", code=Exit.USAGE)
         journal_path = journal or plan_dir / "journal.jsonl"

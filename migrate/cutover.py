@@ -641,6 +641,27 @@ def timings(journal: Journal) -> tuple[list[tuple[str, float]], float | None, fl
     return steps, freeze, total
 
 
+def blockers(plan: Plan) -> list[dict]:
+    """The findings of severity blocker that plan.yaml records (``migrate plan`` exited 1
+    over them): such a plan is printed, never executed. A findings entry that is not a
+    finding as ``migrate plan`` writes it counts as a blocker (fail closed)."""
+    raw = plan.data.get("findings") or []
+    if not isinstance(raw, list):
+        return [{"id": "plan.findings-malformed", "message": "plan.yaml's findings are not a list"}]
+    return [f if isinstance(f, dict) else {"id": "plan.findings-malformed", "message": repr(f)}
+            for f in raw if not isinstance(f, dict) or f.get("severity") not in
+            ("info", "warning", "error")]
+
+
+def blocker_line(found: list[dict]) -> str:
+    """One line: how many blockers, and the first one (id, message, where it came from)."""
+    first = found[0]
+    source = first.get("source") if isinstance(first.get("source"), dict) else {}
+    where = f" ({source['file']})" if source.get("file") else ""
+    return (f"the plan has {len(found)} blocker(s) and cannot be executed; the first: "
+            f"{first.get('id', '?')}: {first.get('message', '')}{where}")[:400]
+
+
 def dry_run(plan: Plan, say: Callable[[str], None] = print) -> None:
     """Every step with its exact commands per host; nothing is run."""
     for n, step in enumerate(plan.steps, 1):

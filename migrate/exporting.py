@@ -60,7 +60,11 @@ def export_ansible(plan_dirs: list[str], out_dir: str, serial: int = 1) -> dict:
         pairs.append({"name": name, "plan": plan.data, "steps": steps, "old": old, "new": new})
         for rel in sorted((plan.data.get("files") or {})) + ["plan.yaml"]:
             copies[f"plans/{name}/{rel}"] = (root / rel).read_bytes()
-    files: dict[str, str | bytes] = dict(emit_ansible(pairs, serial=serial))
+    try:
+        files: dict[str, str | bytes] = dict(emit_ansible(pairs, serial=serial))
+    except ValueError as exc:  # a step id or an action key Ansible would read as syntax
+        raise MigrateError(f"cannot export: {exc}", code=Exit.INPUT,
+                           hint="write the plan again with `migrate plan`") from None
     files.update(copies)
     write_tree(out_dir, dict(sorted(files.items())), marker=MARKER,
                what="an Ansible export")

@@ -457,6 +457,8 @@ def _read_list(tree: Tree, lists_dir: str, name: str, users: dict[int, str],
     # the folder and every file in it (not stray config.pck.tmp.* files), with a checksum
     # for the manifest the move is verified against
     for entry in [""] + [e for e in entries if not e.startswith("config.pck.tmp")]:
+        if entry and _special(tree, f"{folder}/{entry}", f"list {name}'s folder", result):
+            continue
         fm = _file(tree, f"{folder}/{entry}".rstrip("/"), users, groups, checksum=bool(entry))
         if fm is not None:
             ml.files.append(fm)
@@ -470,10 +472,28 @@ def _read_list(tree: Tree, lists_dir: str, name: str, users: dict[int, str],
         if m and m.group("list") == name:
             held.add(f"{data_dir}/{entry}")
     for path in sorted(held):
+        if _special(tree, path, f"list {name}'s held posts", result):
+            continue
         fm = _file(tree, path, users, groups, checksum=True)
         if fm is not None:
             ml.held_files.append(fm)
     return ml
+
+
+def _special(tree: Tree, path: str, where: str, result: MailmanResult) -> bool:
+    """A FIFO, device or socket where the move expects files: an error finding (rsync would
+    copy it as a FIFO or a device, or fail on it), and it is left out of the manifest."""
+    try:
+        kind = tree.stat(path, follow=False).kind
+    except TreeError:
+        return False
+    if kind != "other":
+        return False
+    _f(result, "mailman.special-file", Severity.ERROR,
+       f"{path} in {where} is not a regular file (a FIFO, device or socket)",
+       "Remove it, or replace it with the real file, before the move: rsync would copy a FIFO "
+       "or a device as such, or fail on it, and the copy cannot be checked.", path)
+    return True
 
 
 def _file(tree: Tree, path: str, users: dict[int, str], groups: dict[int, str],

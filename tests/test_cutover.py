@@ -494,3 +494,73 @@ def test_cutover_on_a_terminal_shows_the_live_table(tmp_path, monkeypatch):
                                                         "old-forward")), last
     assert "run  put" not in frames  # the table replaces the log lines
     assert "freeze window:" in frames and "cutover done in" in frames  # the summary after it
+
+
+# --- blockers recorded in plan.yaml --------------------------------------------------------------
+
+BLOCKER = {"id": "plan.unsafe-value", "severity": "blocker",
+           "message": "host.hostname holds a line break", "hint": "fix rc.conf",
+           "source": {"file": "/etc/rc.conf", "line": 3}}
+
+
+def _with_findings(plan_dir: Path, findings: list[dict]) -> None:
+    data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
+    data["findings"] = findings
+    (plan_dir / "plan.yaml").write_text(yaml.safe_dump(data))
+
+
+def test_a_plan_with_blockers_is_never_executed_but_can_be_rolled_back(tmp_path):
+    """plan.yaml records the blockers `migrate plan` found: --execute and --resume refuse with
+    one line (the count and the first blocker) before any host is touched; the dry run shows
+    the steps under a clear BLOCKED line; --rollback still puts the hosts back."""
+    from sshtools import sshd_running
+    plan_dir = synthetic_plan(tmp_path)
+    warning = dict(BLOCKER, id="aliases.odd", severity="warning", message="just so")
+    second = dict(BLOCKER, id="pickle-broken", message="config.pck of x")
+    before = tree_state(tmp_path)
+    with sshd_running() as sshd:
+        spec = f"root@127.0.0.1:{sshd.port}"
+        conn = ["--old", spec, "--new", spec, "--identity", str(sshd.key),
+                "--known-hosts", str(sshd.known_hosts)]
+        _with_findings(plan_dir, [warning])  # a warning does not block
+        res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), *conn, "--execute", "--yes"])
+        assert res.exit_code == 0, res.output
+        after = tree_state(tmp_path)
+        assert after != before
+        _with_findings(plan_dir, [warning, BLOCKER, second])
+        journal = (plan_dir / "journal.jsonl").read_bytes()
+        for flags in (["--execute", "--yes"], ["--execute", "--resume"], ["--resume"]):
+            res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), *conn, *flags])
+            assert res.exit_code == 1, (flags, res.output)
+            assert res.stderr.count("\n") == 1, res.stderr
+            assert "2 blocker(s)" in res.stderr and "plan.unsafe-value" in res.stderr
+            assert "host.hostname holds a line break" in res.stderr and "/etc/rc.conf" in res.stderr
+            assert "pickle-broken" not in res.stderr  # the first one only
+            assert tree_state(tmp_path) == after
+            assert (plan_dir / "journal.jsonl").read_bytes() == journal
+        res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir)])  # the dry run still prints
+        assert res.exit_code == 0, res.output
+        lines = res.stdout.strip().splitlines()
+        assert lines[0].startswith("BLOCKED: the plan has 2 blocker(s)"), lines[0]
+        assert lines[-1].startswith("BLOCKED: 2 blocker(s)"), lines[-1]
+        assert " put on new host" in res.stdout and "Add --execute" not in res.stdout
+        res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), *conn, "--rollback"])
+        assert res.exit_code == 0, res.output
+        assert tree_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("findings", [
+    [{"id": "x", "severity": "blocker", "message": "m"}],
+    [{"id": "x", "severity": "BLOCKER?", "message": "m"}],  # unknown severity: fails closed
+    ["not a finding"],
+    {"not": "a list"},
+])
+def test_execute_refuses_before_connecting(tmp_path, findings):
+    plan_dir = synthetic_plan(tmp_path)
+    _with_findings(plan_dir, findings)
+    # an address nothing listens on: the refusal comes before any connection
+    res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), "--old", "root@127.0.0.1:1",
+                                  "--new", "root@127.0.0.1:1", "--execute", "--yes"])
+    assert res.exit_code == 1 and "blocker(s)" in res.stderr, res.output
+    assert res.stderr.count("\n") == 1
+    assert not (plan_dir / "journal.jsonl").exists()

@@ -15,6 +15,7 @@ PyPI: --syntax-check, ansible-lint at its default profile) and run by it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -63,6 +64,44 @@ def _sample_plans(tmp: Path) -> list[Path]:
     return out
 
 
+class _TreeLoader(yaml.SafeLoader):
+    """Reads the exported tree: ``!unsafe 'text'`` is the text (Ansible never templates it)."""
+
+
+_TreeLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def _tree_yaml(path: Path):
+    return yaml.load(path.read_text(), Loader=_TreeLoader)
+
+
+def _strings(path: Path) -> list[tuple[str, bool]]:
+    """Every string value of a tree file, and whether it is tagged ``!unsafe``."""
+    out: list[tuple[str, bool]] = []
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tagged(loader, node):
+        out.append((loader.construct_scalar(node), True))
+        return None
+
+    Loader.add_constructor("!unsafe", tagged)
+
+    def walk(data):
+        if isinstance(data, str):
+            out.append((data, False))
+        elif isinstance(data, dict):
+            for v in data.values():
+                walk(v)
+        elif isinstance(data, list):
+            for v in data:
+                walk(v)
+
+    walk(yaml.load(path.read_text(), Loader=Loader))
+    return out
+
+
 def _ansible_env(extra: dict | None = None) -> dict:
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_LOCAL_TEMP="/tmp/.ansible-local", ANSIBLE_REMOTE_TEMP="/tmp/.ansible-remote",
@@ -84,13 +123,13 @@ def samples_export(tmp_path_factory):
 
 def test_every_sample_plan_in_one_tree(samples_export):
     plans, fleet = samples_export
-    hosts = yaml.safe_load((fleet / "hosts.yaml").read_text())["all"]["children"]
+    hosts = _tree_yaml(fleet / "hosts.yaml")["all"]["children"]
     names = [p.name for p in plans]
     for name in names:
         assert set(hosts[name]["hosts"]) == {f"{name}-old", f"{name}-new"}
         new = hosts["migrate_new"]["hosts"][f"{name}-new"]
         assert new["ansible_host"] == TARGETS[name]["ipv6"][0] and new["ansible_user"] == "root"
-        steps = yaml.safe_load((fleet / f"host_vars/{name}-new.yaml").read_text())
+        steps = _tree_yaml(fleet / f"host_vars/{name}-new.yaml")
         planned = yaml.safe_load((fleet / f"plans/{name}/plan.yaml").read_text())["steps"]
         assert [s["id"] for s in steps["migrate_steps"]] == [s["id"] for s in planned]
         # the plans are copied as reviewed: byte for byte
@@ -232,3 +271,162 @@ def test_a_failing_pair_stops_the_rollout_and_later_pairs_are_untouched(tmp_path
         assert f"{second}-new" not in recap, recap  # its batch never started
         assert tree_state(good.parent) == untouched
         assert not (good.parent / "log").exists()
+
+
+# --- template injection: a plan's values are data, never Jinja ---------------------------------
+
+
+def _jinja(sentinel: Path, n: int) -> str:
+    """Jinja that runs a command on the controller if Ansible ever templates it (no single
+    quote: a shell word keeps it intact)."""
+    return f'{{{{ lookup("pipe", "touch {sentinel}-{n}") }}}}'
+
+
+def _block(sentinel: Path, n: int) -> str:
+    return f'{{% set x = lookup("pipe", "touch {sentinel}-{n}") %}}{{{{ x }}}}'
+
+
+RENDER = """\
+# Renders every value of each pair's steps as the migrate_step role does (nothing is run).
+---
+- name: Render the steps
+  hosts: migrate_new
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Every step as data
+      ansible.builtin.debug:
+        msg: "{{ migrate_steps }}"
+    - name: Every action and check, one by one
+      ansible.builtin.debug:
+        msg: "{{ item }} {{ item.command | default('') }} {{ item.text | default('') }}"
+      loop: "{{ migrate_steps | map(attribute='actions') | flatten }}"
+    - name: Each step as the role selects it
+      ansible.builtin.include_tasks: render_step.yaml
+      loop: "{{ migrate_steps | map(attribute='id') | list }}"
+      loop_control:
+        loop_var: migrate_step_id
+"""
+
+RENDER_STEP = """\
+---
+- name: Select
+  ansible.builtin.include_tasks: roles/migrate_step/tasks/select.yaml
+- name: Render the selected step
+  ansible.builtin.debug:
+    msg: "{{ migrate_step_current.title }} {{ migrate_step_current.check }} {{ migrate_step_where }}"
+- name: Render its actions as the role's tasks do
+  ansible.builtin.debug:
+    msg: "{{ migrate_step_action.command | default(migrate_step_action.path | default('')) }}"
+  loop: "{{ migrate_step_current.actions + migrate_step_current.rollback }}"
+  loop_control:
+    loop_var: migrate_step_action
+"""
+
+
+def test_inventory_values_are_never_templated_by_ansible(tmp_path):
+    """A value from the old host (Mailman's var prefix, an Exim configuration path, the old
+    host's name) holding Jinja reaches step commands, paths, the copied mm_cfg.py.migrate and
+    hosts.yaml; Ansible renders all of it and runs nothing."""
+    if not (SAMPLES / "small").is_dir():
+        pytest.skip("no small sample")
+    sentinel = tmp_path / "pwned"
+    inv = inspect_tree(LocalTree(SAMPLES / "small"), Origin("local", "/samples/small"))
+    inv.mailman.var_prefix = "/usr/local/mailman" + _jinja(sentinel, 1)
+    inv.mailman.config_file = "/usr/local/mailman/Mailman/mm_cfg.py" + _jinja(sentinel, 4)
+    exim = [c for c in inv.mta.config_files if c.path.startswith("/")]
+    assert exim, "the sample has an Exim configuration"
+    exim[0].path = exim[0].path + _block(sentinel, 2)
+    plan = build_plan(inv, resolve_target(inv, {}, TARGETS["small"]))
+    write_plan(plan, str(tmp_path / "small"))
+    data = yaml.safe_load((tmp_path / "small/plan.yaml").read_text())
+    data["inventory"]["host"] = "old.example" + _jinja(sentinel, 3)
+    (tmp_path / "small/plan.yaml").write_text(yaml.safe_dump(data))
+    fleet = tmp_path / "fleet"
+    export_ansible([str(tmp_path / "small")], str(fleet))
+    host_vars = (fleet / "host_vars/small-new.yaml").read_text()
+    steps = _tree_yaml(fleet / "host_vars/small-new.yaml")["migrate_steps"]
+    commands = [a.get("command", "") for s in steps for a in s["actions"]] + [
+        c for s in steps for c in s["check"]]
+    assert any(_jinja(sentinel, 1) in c for c in commands)  # it did reach a command
+    assert any(_block(sentinel, 2) in p for s in steps for a in s["actions"]
+               for p in a.get("paths", []))
+    copied = [p for p in fleet.rglob("mm_cfg.py.migrate")]
+    # appended by the role through a file lookup (whose result Ansible never templates)
+    assert copied and _jinja(sentinel, 4) in copied[0].read_text()
+    assert "!unsafe" in (fleet / "hosts.yaml").read_text() and "!unsafe" in host_vars
+    for path in (fleet / "host_vars/small-new.yaml", fleet / "hosts.yaml"):
+        live = [v for v, tagged in _strings(path) if "lookup(" in v and not tagged]
+        assert not live, live  # every string holding the payload is an !unsafe scalar
+    playbook = _tool("ansible-playbook")
+    (fleet / "render.yaml").write_text(RENDER)
+    (fleet / "render_step.yaml").write_text(RENDER_STEP)
+    for book in ("site.yaml", "rollback.yaml", "render.yaml"):
+        res = subprocess.run([playbook, "-i", "hosts.yaml", book, "--syntax-check"],
+                             cwd=fleet, capture_output=True, text=True, env=_ansible_env())
+        assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run([playbook, "-i", "hosts.yaml", "site.yaml", "--list-tasks"],
+                         cwd=fleet, capture_output=True, text=True, env=_ansible_env())
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run([playbook, "-i", "hosts.yaml", "render.yaml", "-e",
+                          "ansible_python_interpreter=" + sys.executable], cwd=fleet,
+                         capture_output=True, text=True, env=_ansible_env(), timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert 'lookup(\\"pipe\\", \\"touch' in res.stdout or 'lookup("pipe", "touch' in res.stdout
+    assert not list(tmp_path.glob("pwned*"))
+
+
+def test_plan_values_run_verbatim_under_ansible(tmp_path):
+    """The synthetic plan with Jinja in a command, a check, a title, a note, a way back and the
+    files it appends and inserts, run for real by ansible-playbook over sshd: every command
+    runs as written, every file lands as written, no lookup ever runs."""
+    from sshtools import sshd_running
+    sentinel = tmp_path / "pwned"
+    with sshd_running() as sshd:
+        plan = _synthetic(tmp_path, sshd.port)
+        work = plan.parent
+        data = yaml.safe_load((plan / "plan.yaml").read_text())
+        steps = {s["id"]: s for s in data["steps"]}
+        steps["append"]["actions"][1]["command"] = f"echo '{_jinja(sentinel, 1)}' >> {work}/log"
+        steps["append"]["title"] = "mm_cfg " + _block(sentinel, 2)
+        steps["put"]["check"].append(f": '{_block(sentinel, 3)}'")
+        steps["freeze"]["rollback"].append({"do": "run", "command": f": '{_jinja(sentinel, 4)}'"})
+        steps["slow"]["actions"].insert(0, "# note " + _jinja(sentinel, 5))
+        for rel, n in (("files/extra.conf", 6), ("files/freeze.conf", 7)):
+            text = f"  x = {_jinja(sentinel, n)}\n  {_block(sentinel, n + 10)}\n"
+            (plan / rel).write_text(text)
+            data["files"][rel] = hashlib.sha256(text.encode()).hexdigest()
+        (plan / "plan.yaml").write_text(yaml.safe_dump(data))
+        fleet = tmp_path / "fleet"
+        export_ansible([str(plan)], str(fleet))
+        for book in ("site.yaml", "rollback.yaml"):
+            res = subprocess.run([_tool("ansible-playbook"), "-i", "hosts.yaml", book,
+                                  "--syntax-check"], cwd=fleet, capture_output=True, text=True,
+                                 env=_ansible_env())
+            assert res.returncode == 0, res.stdout + res.stderr
+        res = _playbook(fleet, sshd, "site.yaml", backup=tmp_path / "kept")
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+        assert _jinja(sentinel, 1) in (work / "log").read_text()  # ran as written
+        assert _jinja(sentinel, 6) in (work / "new/etc/mm_cfg.py").read_text()
+        assert _block(sentinel, 16) in (work / "new/etc/mm_cfg.py").read_text()  # (freeze.conf: inserted, then unmarked by the forward step)
+        assert _jinja(sentinel, 6) in (work / "new/etc/extra.conf").read_text()
+        res = _playbook(fleet, sshd, "rollback.yaml", backup=tmp_path / "kept")
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert not list(tmp_path.glob("pwned*")), list(tmp_path.glob("pwned*"))
+
+
+@pytest.mark.parametrize("step_id", ["{{ x }}", "../../etc/x", "a b", "Freeze"])
+def test_a_step_id_that_is_not_a_plain_name_is_refused(tmp_path, step_id):
+    """Step ids become task file names and tags (syntax, never !unsafe): refused, one line."""
+    from migrate.errors import MigrateError
+    from test_cutover import synthetic_plan
+    plan = synthetic_plan(tmp_path)
+    data = yaml.safe_load((plan / "plan.yaml").read_text())
+    data["steps"][1]["id"] = step_id
+    data["inventory"] = {"host": "old.example"}
+    data["target"] = {"hostname": "new.example", "ipv4": ["192.0.2.1"]}
+    (plan / "plan.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(MigrateError) as err:
+        export_ansible([str(plan)], str(tmp_path / "fleet"))
+    assert "not a plain name" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "fleet").exists()

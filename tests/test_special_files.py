@@ -165,3 +165,30 @@ def test_over_ssh_the_same_findings(sshd, netsight, kind):
         assert _refused(remote, path, WORDS[kind]), path
     assert sorted(f["message"] for f in remote["findings"]) == sorted(
         f["message"] for f in local["findings"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_special_file_inside_a_list_folder_is_an_error_finding(netsight, kind):
+    """A FIFO, device or socket among a list's files (or as one of its held posts) is never
+    passed over: rsync would copy it as such or fail, and the manifest could not check it.
+    Each is an error naming the path; the list's other files are still inventoried."""
+    lists = netsight / "usr/local/mailman/lists/users"
+    stray = lists / "stray"
+    stray.write_text("x")
+    make_special(stray, kind)
+    held = netsight / "usr/local/mailman/data/heldmsg-users-17.pck"
+    make_special(held, kind)
+    code, data, stderr, took = inspect_child("--root", str(netsight))
+    assert took < 30 and data, stderr
+    assert code in (1, 3), stderr  # error findings stand
+    hits = {f["source"]["file"]: f for f in data["findings"] if f["id"] == "mailman.special-file"}
+    for path in ("/usr/local/mailman/lists/users/stray",
+                 "/usr/local/mailman/data/heldmsg-users-17.pck"):
+        f = hits.get(path)
+        assert f, [x["message"] for x in data["findings"] if x["severity"] != "info"]
+        assert f["severity"] == "error" and path in f["message"] and "\n" not in f["message"]
+        assert "not a regular file" in f["message"] and "remove it" in f["hint"].lower()
+    users = next(ml for ml in data["lists"] if ml["name"] == "users")
+    files = [f["path"] for f in users["files"] + users["held_files"]]
+    assert "/usr/local/mailman/lists/users/stray" not in files
+    assert "/usr/local/mailman/lists/users/config.pck" in files
