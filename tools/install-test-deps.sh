@@ -9,6 +9,11 @@
 #   a throwaway certificate).
 # - apache2: the Apache parser's oracle (apache2 -t, -S) and the old host's proxy config.
 # - cron: Debian's Vixie cron installs the emitted _mailman crontab only if it reads it.
+# - gcc, make, libc6-dev, patchelf: the tests build the real GNU Mailman 2.1 from
+#   ../shared/tools/mailman2 (its build.sh) into .cache/mailman2 (tests/mailmantools.py); it
+#   runs with the Python 2.7 this image has under pyenv. The user and group `mailman` it is
+#   built for, and OpenSMTPD's users (the mail group the new host's wrapper checks), are made
+#   here as system users (gids of 100 or more: Debian's wrappers skip the group check below).
 # - OpenSMTPD: Debian's package conflicts with exim4, so it is downloaded and unpacked (never
 #   installed) into .cache/opensmtpd; tests run .cache/opensmtpd/usr/sbin/smtpd -n -f FILE.
 #
@@ -21,7 +26,7 @@ if [ "$(id -u)" != 0 ]; then
 	SUDO="sudo"
 fi
 PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo iproute2 curl openssl
-apache2 cron"
+apache2 cron gcc make libc6-dev patchelf"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -45,3 +50,9 @@ if [ ! -x .cache/opensmtpd/usr/sbin/smtpd ]; then
 	rm -rf "$tmp"
 fi
 .cache/opensmtpd/usr/sbin/smtpd -h 2>&1 | head -1 || true
+for u in mailman opensmtpd opensmtpq; do
+	if ! id "$u" >/dev/null 2>&1; then
+		$SUDO useradd --system --no-create-home --user-group --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$u"
+	fi
+done

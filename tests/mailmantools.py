@@ -1,0 +1,148 @@
+"""The real GNU Mailman 2.1 for tests, built from ``../shared/tools/mailman2`` into ``.cache/``.
+
+``mailman_build(flavour)`` builds once and reuses the build while the shared tarball, its
+``build.sh`` and the flavour's arguments stay the same (a digest of the three names the cached
+folder). A flavour is one of:
+
+- ``plain``: runnable where it lies (``.cache/mailman2/plain-*/mailman``), mail and CGI group
+  ``mailman``: for loading list files (``bin/list_members``, ``bin/config_list``, ``withlist``);
+- ``openbsd``: OpenBSD's package layout (prefix ``/usr/local/lib/mailman``, var prefix
+  ``/var/spool/mailman``), staged under ``root/``, the mail wrapper checking the group
+  ``opensmtpd`` (standing in for OpenBSD's ``_smtpd``: the gid smtpd delivers with) and the CGI
+  wrapper ``www-data`` (for ``www``);
+- ``freebsd``: the FreeBSD port's layout (``/usr/local/mailman`` for both), staged under
+  ``root/``, the mail wrapper checking ``Debian-exim`` (the group Exim delivers with here; on
+  FreeBSD ``mailnull``);
+- ``openbsd-wrong-gid``: the OpenBSD layout built for the wrong mail group (``mailman``): a
+  delivery by ``opensmtpd`` gets Mailman's own "Group mismatch error".
+
+A staged flavour is meant to be bound at its absolute paths in a private mount namespace.
+
+Where it cannot be built (no Python 2.7, no compiler, no shared folder) the test is skipped with
+the reason, and fails instead under ``make test`` (``MIGRATE_REQUIRE_TOOLS=1``).
+
+One Debian change in the shared source matters: its wrappers skip the group check for a caller
+whose real gid is below 100 or is 65534. ``opensmtpd`` and ``mailman`` are system groups made
+by ``tools/install-test-deps.sh`` with gids of 100 or more, so the check runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import REPO, need
+
+SHARED_MAILMAN = REPO.parent / "shared" / "tools" / "mailman2"
+CACHE = REPO / ".cache" / "mailman2"
+
+#: flavour -> (environment for build.sh, mail group, CGI group)
+FLAVOURS: dict[str, tuple[dict[str, str], str, str]] = {
+    "plain": ({}, "mailman", "mailman"),
+    "openbsd": ({"MM_PREFIX": "/usr/local/lib/mailman", "MM_VAR_PREFIX": "/var/spool/mailman"},
+                "opensmtpd", "www-data"),
+    "freebsd": ({"MM_PREFIX": "/usr/local/mailman"}, "Debian-exim", "www-data"),
+    "openbsd-wrong-gid": ({"MM_PREFIX": "/usr/local/lib/mailman",
+                           "MM_VAR_PREFIX": "/var/spool/mailman"}, "mailman", "www-data"),
+}
+
+#: The prefix of each staged flavour (where the test binds it).
+PREFIX = {"openbsd": "/usr/local/lib/mailman", "freebsd": "/usr/local/mailman",
+          "openbsd-wrong-gid": "/usr/local/lib/mailman"}
+
+
+def python2() -> str | None:
+    """The Python 2.7 build.sh will use (pyenv's 2.7.18 on this image), or None."""
+    candidates = [os.environ.get("PYTHON2", "")]
+    try:
+        prefix = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+        if prefix:
+            candidates.append(prefix + "/bin/python")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    root = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
+    candidates += [str(p) for p in sorted(root.glob("versions/2.7*/bin/python"))]
+    candidates.append(shutil.which("python2.7") or "")
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def _digest(flavour: str) -> str:
+    h = hashlib.sha256(flavour.encode())
+    env, mail_gid, cgi_gid = FLAVOURS[flavour]
+    h.update(repr((sorted(env.items()), mail_gid, cgi_gid)).encode())
+    for name in ("build.sh", "mailman-2.1.26.tar.gz"):
+        st = (SHARED_MAILMAN / name).stat()
+        h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:12]
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def mailman_build(flavour: str = "plain") -> Path:
+    """The folder of a built Mailman: ``.../mailman`` for ``plain``, the staged root (holding
+    ``usr/local/...``) for the others. Builds it the first time (about 15 s)."""
+    need(SHARED_MAILMAN.joinpath("build.sh").exists(),
+         f"{SHARED_MAILMAN} is absent (../shared/tools/mailman2 is not beside the checkout)")
+    need(python2() is not None, "no Python 2.7 (pyenv 2.7.18) to build Mailman 2.1 with")
+    need(os.geteuid() == 0, "building and running Mailman's wrappers for tests needs root")
+    for tool in ("gcc", "make", "patchelf"):
+        need(shutil.which(tool) is not None,
+             f"{tool} is not installed (tools/install-test-deps.sh installs it)")
+    env_extra, mail_gid, cgi_gid = FLAVOURS[flavour]
+    try:
+        pwd.getpwnam("mailman")
+    except KeyError:
+        need(False, "the user mailman is missing (tools/install-test-deps.sh makes it)")
+    for group in (mail_gid, cgi_gid):
+        need(_group_exists(group), f"the group {group} is missing (tools/install-test-deps.sh)")
+    dest = CACHE / f"{flavour}-{_digest(flavour)}"
+    result = dest / ("mailman" if flavour == "plain" else "root")
+    done = dest / ".built"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return result
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        env = dict(os.environ, **env_extra)
+        py = python2()
+        if py:
+            env["PYTHON2"] = py
+        proc = subprocess.run([str(SHARED_MAILMAN / "build.sh"), str(dest), mail_gid, cgi_gid],
+                              capture_output=True, text=True, env=env, timeout=900)
+        if proc.returncode != 0:
+            need(False, f"Mailman 2.1 did not build ({flavour}): "
+                        f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        done.write_text(proc.stdout)
+    return result
+
+
+def python_of(flavour: str = "plain") -> Path:
+    """The Python 2.7 copy a build's scripts run with."""
+    return mailman_build(flavour).parent / "python" / "bin" / "python"
+
+
+def run_bin(mailman: Path, tool: str, *args: str, user: str | None = None,
+            input: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run ``bin/TOOL ARGS`` of a runnable Mailman tree (as ``user`` when given)."""
+    cmd = [str(mailman / "bin" / tool), *args]
+    if user:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
