@@ -20,5 +20,5 @@ fi
 # Mailman's whole answer, then its first line again last (where a shortened
 # report still shows it)
 printf '%s\n' "$out" >&2
-echo "mail wrapper: a delivery by $user is refused (exit $rc): $(printf '%s\n' "$out" | head -n 1)" >&2
+echo "mail wrapper: a delivery by $user does not reach Mailman (exit $rc): $(printf '%s\n' "$out" | head -n 1)" >&2
 exit 1
