@@ -2,7 +2,8 @@
 
 The same steps go into ``plan.yaml`` for ``migrate cutover`` and into ``runbook.md`` for
 people. The order follows what loses no mail (pitfalls 7, 21 in the project notes): prepare the
-new host while the old one runs; pre-sync; freeze (the old Exim answers 4xx for the moved
+new host while the old one runs (and check that its Mailman takes what smtpd delivers, before
+anything is frozen); pre-sync; freeze (the old Exim answers 4xx for the moved
 domains, its queue and Mailman's queues drain, Mailman stops); final sync checked against the
 manifest; start Mailman on the new host; forward from the old host; switch DNS; verify.
 
