@@ -9,9 +9,22 @@ literal site settings of the old ``mm_cfg.py`` are carried over, each re-written
 parsed value (so nothing from the old host reaches this Python file as code); settings that
 name the old host's paths are left out with a finding.
 
-After the copy: ``fix_url`` for every list (host_name and web_page_url live inside each
-config.pck), ``check_perms -f`` (owners and setgid bits after rsync), and a check that the
-mail wrapper's compiled group is ``_smtpd``, the user OpenSMTPD runs pipes as.
+After the copy (``mailman-after-copy.sh``): ``fix_url`` for every list (host_name and
+web_page_url live inside each config.pck; saving a list also makes or removes its public
+archive link, as ``archive_private`` says), owners, ``check_perms -f`` (groups and setgid bits
+after rsync), then ``check_perms`` again, which must find no problem.
+
+The wrapper check (``mailman-wrapper-check.sh``, one script that the runbook runs before the
+old host stops taking mail, again before any mail is routed here, and in the verification):
+smtpd runs an aliases file's pipes as its unprivileged user, ``_smtpd`` (aliases(5)), and
+Mailman's mail wrapper runs only for a caller of the group it was compiled for (configure
+``--with-mail-gid``: ``_smtpd`` in the package's smtpd flavour); any other caller gets
+"Group mismatch error" (exit 2) and the post bounces. Mailman 2.1's ``src/mail-wrapper.c``
+checks its arguments *before* the group (no arguments: a usage message, exit 5; an unknown
+command: exit 6), and Debian's build skips the group check for a caller of gid below 100 such
+as root: so the check runs the wrapper as the delivery user itself with the command ``post``
+and no list. Past the group check, Mailman's ``scripts/post`` loads ``mm_cfg.py`` and stops
+with "post script got no listname." (exit 1), queueing nothing (it never reads the message).
 """
 
 from __future__ import annotations
@@ -21,14 +34,27 @@ import re
 
 from migrate.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_WRAPPER,
-                                     Emitted, is_domain, list_names)
+from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
+                                     MM_WRAPPER, MTA_USER, Emitted, is_domain, list_names)
 from migrate.emitters.guard import comment, py_literal, py_str, sh_word
 from migrate.emitters.httpd_conf import web_hosts, web_tls
 from migrate.emitters.release import Release
 
 MM_CFG = f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"
 AFTER_COPY = "files/new/root/mailman-after-copy.sh"
+WRAPPER_CHECK = "files/new/root/mailman-wrapper-check.sh"
+#: What Mailman's scripts/post says when the wrapper let the caller through and got no list.
+POST_NO_LIST = "post script got no listname"
+#: The variables the two scripts read from the environment, with the package's values as
+#: defaults: another system's names (a test's, where OpenBSD cannot run) without editing them.
+ENV_MTA_USER = "MIGRATE_MTA_USER"
+ENV_MM_USER = "MIGRATE_MAILMAN_USER"
+ENV_MM_GROUP = "MIGRATE_MAILMAN_GROUP"
+
+
+def wrapper_check_command() -> str:
+    """The runbook's command for the wrapper check (one definition for every step using it)."""
+    return f'sh "$PLAN/{WRAPPER_CHECK}"'
 
 #: Settings this emitter writes itself, or that must not move as they are.
 _OWN = {"MTA", "DEFAULT_URL_HOST", "DEFAULT_EMAIL_HOST", "DEFAULT_URL_PATTERN",
@@ -80,6 +106,7 @@ def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
         lines += ["", "# Carried over from the old mm_cfg.py:"] + carried
     out.files[MM_CFG] = "\n".join(lines) + "\n"
     out.files[AFTER_COPY] = _after_copy(inv, target, url_host, hosts)
+    out.files[WRAPPER_CHECK] = _wrapper_check(target)
     return out
 
 
@@ -119,6 +146,40 @@ def list_url_host(web_page_url: str | None, hosts: list[str], default: str) -> s
     return host if host in hosts else default
 
 
+def _wrapper_check(target: Target) -> str:
+    q = sh_word
+    return "\n".join([
+        "#!/bin/sh",
+        f"# Run as root on {target.hostname}: does Mailman's mail wrapper take what smtpd",
+        "# delivers? smtpd runs the aliases' pipes as its unprivileged user "
+        f"({MTA_USER}, aliases(5));",
+        "# the wrapper refuses a caller of any group but the one it was built for (the smtpd",
+        f"# flavour of the mailman package: {MM_MAIL_GID}) with \"Group mismatch error\", and "
+        "every",
+        "# post would bounce. So the wrapper runs here as that user, as smtpd runs it, with the",
+        "# command post and no list: past the group check, Mailman's post script loads",
+        f"# mm_cfg.py and stops with \"{POST_NO_LIST}.\" (exit 1). Nothing is queued",
+        "# (the message is never read; Mailman notes the call in logs/error).",
+        "# Anything else fails this check and prints what Mailman said.",
+        f"# {ENV_MTA_USER} names another delivery user (default {MTA_USER}).",
+        "set -u",
+        f"MM={MM_PREFIX}",
+        f"user=${{{ENV_MTA_USER}:-{MTA_USER}}}",
+        "if out=$(su -s /bin/sh \"$user\" -c \"$MM/mail/mailman post\" </dev/null 2>&1); "
+        "then rc=0; else rc=$?; fi",
+        f"if [ \"$rc\" -eq 1 ] && printf '%s\\n' \"$out\" | grep -q {q(POST_NO_LIST)}; then",
+        "    echo \"mail wrapper: a delivery by $user passes the group check\"",
+        "    exit 0",
+        "fi",
+        "# Mailman's whole answer, then its first line again last (where a shortened",
+        "# report still shows it)",
+        "printf '%s\\n' \"$out\" >&2",
+        "echo \"mail wrapper: a delivery by $user does not reach Mailman (exit $rc): "
+        "$(printf '%s\\n' \"$out\" | head -n 1)\" >&2",
+        "exit 1",
+    ]) + "\n"
+
+
 def _after_copy(inv: Inventory, target: Target, url_host: str, hosts: list[str]) -> str:
     names, _ = list_names(inv)  # unsafe names were reported by the aliases emitter
     urls = {ml.name: ml.web_page_url for ml in inv.lists}
@@ -126,32 +187,35 @@ def _after_copy(inv: Inventory, target: Target, url_host: str, hosts: list[str])
     lines = [
         "#!/bin/sh",
         f"# Run as root on {target.hostname} after the lists and archives are copied.",
+        f"# {ENV_MM_USER} and {ENV_MM_GROUP} name another owner of the lists "
+        f"(default {MM_USER}:{MM_GROUP}).",
         "set -eu",
         f"MM={MM_PREFIX}",
+        f"user=${{{ENV_MM_USER}:-{MM_USER}}}",
+        f"group=${{{ENV_MM_GROUP}:-{MM_GROUP}}}",
+        "# Mailman's tools in English, whatever the locale (their output is checked below)",
+        "LC_ALL=C LANGUAGE=C",
+        "export LC_ALL LANGUAGE",
         "",
-        "# The mail wrapper must expect the group OpenSMTPD runs pipes as (_smtpd): the",
-        "# smtpd flavour of the mailman package is built that way; the postfix and sendmail",
-        "# flavours are not, and every post would bounce with 'Group mismatch'.",
-        f"if ! \"$MM/mail/mailman\" 2>&1 | grep -q {q(MM_MAIL_GID)}; then",
-        f"    ls -l {q(MM_WRAPPER)}",
-        f"    echo 'mailman package is not the smtpd flavour (wrapper group is not {MM_MAIL_GID})'"
-        " >&2",
-        "    exit 1",
-        "fi",
-        "",
-        "# Upgrade and validate every copied list once (config.pck's data_version).",
-        f"su -s /bin/sh {q(MM_USER)} -c \"$MM/bin/list_lists -a\" >/dev/null",
-        "",
-        "# host_name and web_page_url are stored in each list's config.pck.",
+        "# host_name and web_page_url are stored in each list's config.pck. Loading a list",
+        "# upgrades it (data_version); saving it makes its public archive link",
+        "# (archives/public/NAME) or removes it, as the list's archive_private says.",
     ]
     for name in names:
         host = list_url_host(urls.get(name), hosts, url_host)
         lines.append(f"\"$MM/bin/withlist\" -l -r fix_url {q(name)} -u {q(host)}")
     lines += [
         "",
-        f"chown -R {q(MM_USER)}:{q(MM_GROUP)} /var/spool/mailman/lists "
-        "/var/spool/mailman/archives",
-        "\"$MM/bin/check_perms\" -f",
-        "\"$MM/bin/check_perms\"",
+        f"chown -R \"$user:$group\" {MM_VAR}/lists {MM_VAR}/archives",
+        "\"$MM/bin/check_perms\" -f >/dev/null",
+        "# Every list loads as Mailman's user; check_perms (which exits 0 either way) must",
+        "# find nothing left to fix.",
+        "su -s /bin/sh \"$user\" -c \"$MM/bin/list_lists\" >/dev/null",
+        "perms=$(\"$MM/bin/check_perms\")",
+        "case $perms in",
+        "*'No problems found'*) ;;",
+        "*) printf '%s\\n' \"$perms\" >&2; echo 'check_perms still finds problems' >&2; "
+        "exit 1 ;;",
+        "esac",
     ]
     return "\n".join(lines) + "\n"

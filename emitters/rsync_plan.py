@@ -269,7 +269,7 @@ def _owner(fm: FileMode) -> str:
 
 def _fixups(inv: Inventory) -> str:
     q = sh_word
-    cmds = [f"chown -R _mailman:_mailman {MM_VAR}/lists {MM_VAR}/archives/private"]
+    cmds = [f"chown -R {MM_USER}:{MM_GROUP} {MM_VAR}/lists {MM_VAR}/archives/private"]
     if inv.lists:
         cmds.append(f"{{ [ ! -d {MM_VAR}/data ] || find {MM_VAR}/data -name 'heldmsg-*' "
                     f"-exec chown {MM_USER}:{MM_GROUP} {{}} +; }}")

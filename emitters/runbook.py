@@ -2,7 +2,8 @@
 
 The same steps go into ``plan.yaml`` for ``migrate cutover`` and into ``runbook.md`` for
 people. The order follows what loses no mail (pitfalls 7, 21 in the project notes): prepare the
-new host while the old one runs; pre-sync; freeze (the old Exim answers 4xx for the moved
+new host while the old one runs (and check that its Mailman takes what smtpd delivers, before
+anything is frozen); pre-sync; freeze (the old Exim answers 4xx for the moved
 domains, its queue and Mailman's queues drain, Mailman stops); final sync checked against the
 manifest; start Mailman on the new host; forward from the old host; switch DNS; verify.
 
@@ -20,12 +21,14 @@ from migrate.mailman2 import DRAIN_QUEUES, SITE_PASSWORD_FILES
 from migrate.model import EXIM_CONFIG_ROLES, Inventory, Target
 
 from migrate.emitters.acme_client import certificate_names
-from migrate.emitters.common import MM_PREFIX, MM_USER, MM_VAR, Emitted, is_domain, list_names
+from migrate.emitters.common import (MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MTA_USER, Emitted,
+                                     is_domain, list_names)
 from migrate.emitters.guard import comment, sh_word
 from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
 from migrate.emitters.httpd_conf import web_tls
+from migrate.emitters.mailman_cfg import AFTER_COPY, wrapper_check_command
 from migrate.emitters.newsyslog import PATH as NEWSYSLOG
 from migrate.emitters.release import Release
 from migrate.emitters.rsync_plan import FREEZE_MANIFEST
@@ -33,6 +36,8 @@ from migrate.emitters.virtual_table import virtual_domains
 from migrate.emitters.web_urls import old_urls
 
 RUNBOOK = "runbook.md"
+WRAPPER_NOTE = (f"the check below runs {MM_PREFIX}/mail/mailman post as {MTA_USER}, as smtpd "
+                "would, without a list")
 PHASES = ("preflight", "prepare", "presync", "freeze", "switch", "verify", "after")
 
 
@@ -162,8 +167,8 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     out.append(_step(
         "new-groups", "prepare", "new", "Let smtpd and the web server into _mailmanq",
         "The package's README: the MTA user and www must be in _mailmanq to reach the queue.",
-        ["usermod -G _mailmanq _smtpd", "usermod -G _mailmanq www"],
-        ["id -Gn _smtpd | grep -qw _mailmanq", "id -Gn www | grep -qw _mailmanq"]))
+        [f"usermod -G _mailmanq {MTA_USER}", "usermod -G _mailmanq www"],
+        [f"id -Gn {MTA_USER} | grep -qw _mailmanq", "id -Gn www | grep -qw _mailmanq"]))
     if tls:
         out.append(_step(
             "new-certificate", "prepare", "new", "A certificate for smtpd and httpd",
@@ -191,6 +196,19 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         + ([{"do": "put", "source": "files/new/etc/acme-client.conf",
              "path": "/etc/acme-client.conf", "mode": "0644"}] if acme else []),
         ["smtpd -n", "httpd -n"] + (["acme-client -n >/dev/null"] if acme else [])))
+    # the mail wrapper as smtpd runs it: the earliest point it can run (the package and the
+    # plan's mm_cfg.py are in place), while the old host still takes every post
+    wrapper_check = wrapper_check_command()
+    out.append(_step(
+        "new-wrapper-group", "prepare", "new", "Mailman's mail wrapper takes smtpd's deliveries",
+        f"smtpd runs the aliases' pipes as {MTA_USER}; the wrapper of the package's smtpd "
+        f"flavour expects the group {MM_MAIL_GID}, and one built for another group (the "
+        "postfix or sendmail flavour) refuses every post with \"Group mismatch error\". "
+        "The check runs the wrapper as "
+        f"{MTA_USER} with no list: it queues nothing, and fails with Mailman's own message. "
+        "It runs again before mail is routed here and in the verification.",
+        [f"# {WRAPPER_NOTE}"],
+        [wrapper_check]))
     out.append(_step(
         "new-services", "prepare", "new", "Enable and start httpd, slowcgi and smtpd",
         "Mailman itself starts only after the final sync.",
@@ -272,14 +290,15 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
                  if inv.mailman and admin not in carried else [])
     out.append(_step(
         "new-mailman", "switch", "new", "Instantiate the lists and start Mailman",
-        "fix_url, check_perms and the wrapper's group check (the package must be the smtpd "
-        "flavour); the site's adm.pw and creator.pw, where the old host had them, came with "
-        "the final sync.",
-        ["sh \"$PLAN/files/new/root/mailman-after-copy.sh\"", "rcctl enable mailman",
+        "fix_url (host names, public archive links), owners and check_perms, which must "
+        "then find nothing; the wrapper's group check again, before any mail is routed here; "
+        "the site's adm.pw and creator.pw, where the old host had them, came with the final "
+        "sync.",
+        [f"sh \"$PLAN/{AFTER_COPY}\"", "rcctl enable mailman",
          "rcctl start mailman"]
         + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
            if inv.mailman else []) + site_note,
-        ["rcctl check mailman"]
+        ["rcctl check mailman", wrapper_check]
         + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []) + site_pw,
         ([f"crontab -u {MM_USER} -r"] if inv.mailman else []) + ["rcctl stop mailman"]))
     first = inv.mta.routers[0] if inv.mta.routers else None
@@ -360,7 +379,7 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         ([f"echo help | mail -s help {q(_site_request(inv, domains))}"]
          if _site_request(inv, domains) else []) + ["sleep 60"],
         ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | grep -q .",
-         f"test -z \"$(ls {MM_VAR}/qfiles/shunt)\""]))
+         f"test -z \"$(ls {MM_VAR}/qfiles/shunt)\"", wrapper_check]))
     out.append(_step(
         "ttl-restore", "after", "dns", "Raise the TTLs again",
         "After two quiet days.", [f"# set the TTLs back to {target.normal_ttl} s"]))

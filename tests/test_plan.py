@@ -221,6 +221,10 @@ def test_rc_conf_local_and_mailman_settings(inventories):
     assert "check_perms\" -f" in after
     proc = subprocess.run(["sh", "-n", "-c", after], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    # run for real against the real Mailman in tests/test_mailman_newhost.py
+    check = files["files/new/root/mailman-wrapper-check.sh"]
+    proc = subprocess.run(["sh", "-n", "-c", check], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_mm_cfg_values_are_rewritten_from_literals_never_copied(inventories):
