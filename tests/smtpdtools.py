@@ -74,7 +74,7 @@ shadow_mkdir() {  # make folder $1 exist in this mount namespace only
 	a=$(readlink -f "$a")
 	n=$((n + 1)); s="$T/.shadow/$n"
 	mkdir -p "$s" || return 1
-	mount --bind "$a" "$s" || return 1
+	mount --rbind "$a" "$s" || return 1  # with what is mounted below it (an earlier bind)
 	mount -t tmpfs -o "mode=$(stat -c %a "$a"),uid=$(stat -c %u "$a"),gid=$(stat -c %g "$a")" tmpfs "$a" || return 1
 	for e in "$s"/* "$s"/.[!.]* "$s"/..?*; do
 		if [ -e "$e" ] || [ -L "$e" ]; then ln -s "$e" "$a/${e##*/}" || return 1; fi
@@ -83,10 +83,14 @@ shadow_mkdir() {  # make folder $1 exist in this mount namespace only
 }
 ip link set lo up || exit 90
 for a in ${EXTRA_ADDRS:-}; do ip addr add "$a" dev lo || exit 88; done
-for pair in ${BIND_FILES:-}; do  # SRC=DST: show a temp file at an absolute path
+for pair in ${BIND_FILES:-}; do  # SRC=DST: show a temp file or folder at an absolute path
 	src=${pair%%=*}; dst=${pair#*=}
-	shadow_mkdir "$(dirname "$dst")" || exit 89
-	[ -e "$dst" ] || touch "$dst" || exit 89
+	if [ -d "$src" ]; then
+		shadow_mkdir "$dst" || exit 89
+	else
+		shadow_mkdir "$(dirname "$dst")" || exit 89
+		[ -e "$dst" ] || touch "$dst" || exit 89
+	fi
 	mount --bind "$src" "$dst" || exit 89
 done
 shadow_mkdir /usr/libexec/opensmtpd || exit 91
@@ -279,8 +283,9 @@ def smtpd_running(conf: str, files: dict[str, str] | None = None,
 
     ``addresses`` ("2001:db8:50::25/128") are added to ``lo`` inside the private network
     namespace (documentation prefixes only: nothing outside sees them); ``binds`` maps an
-    absolute path to the name of one of ``files``/``scripts``, shown there in the namespace
-    (so a config can be run unchanged at the paths it names)."""
+    absolute path to the name of one of ``files``/``scripts``, or to an absolute path of a file
+    or folder of the test's own, shown there in the namespace (so a config can be run
+    unchanged at the paths it names)."""
     for addr in addresses:
         assert addr.startswith(("2001:db8:", "192.0.2.", "198.51.100.", "203.0.113.")), addr
     binary, libexec = need_daemon()

@@ -2,7 +2,10 @@
 really does with Mailman-style pipe deliveries, proved with real deliveries.
 
 Each test starts the real smtpd in a private mount and network namespace (tests/smtpdtools.py),
-sends mail with swaks over loopback and reads what the pipe command wrote. A client bound to
+sends mail with swaks over loopback and reads what the pipe command wrote. The pipe is a
+recording script, not Mailman, on purpose: these tests pin smtpd's own behaviour (the uid and
+gid a pipe runs as, what it does with a pipe's exit code), which a script reports exactly; the
+real Mailman behind the emitted tables is in test_plan_delivery.py. A client bound to
 127.0.0.2 is "remote" for smtpd (not in its <localhost> table): 127.0.0.1 is "from local".
 
 Findings pinned here:
