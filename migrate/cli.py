@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect as pyinspect
 import json
 import os
 import tempfile
@@ -454,6 +455,18 @@ def export_ansible(
             _say(f"Ansible tree written to {summary['output']} ({summary['files']} files); "
                  f"try: ansible-playbook -i hosts.yaml site.yaml --check")
         raise typer.Exit(0)
+
+
+def _reflow_help(*apps: typer.Typer) -> None:
+    """Each command's help from its docstring, every paragraph one line: Typer keeps a
+    docstring's line breaks, and a terminal narrower than the source then shows ragged text."""
+    for each in apps:
+        for info in each.registered_commands:
+            doc = pyinspect.getdoc(info.callback) or ""
+            info.help = "\n\n".join(" ".join(p.split("\n")) for p in doc.split("\n\n"))
+
+
+_reflow_help(app, export_app)
 
 
 def main() -> None:

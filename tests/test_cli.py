@@ -208,6 +208,18 @@ def test_every_verb_has_help_with_an_example(verb):
     assert "Example" in result.stdout and f"migrate {verb}" in result.stdout
 
 
+@pytest.mark.parametrize("columns", ["80", "120"])
+def test_help_paragraphs_are_reflowed_to_the_terminal(columns, monkeypatch):
+    """The docstring's own line breaks do not show: a paragraph fills the terminal's width."""
+    monkeypatch.setenv("COLUMNS", columns)
+    text = " ".join(run("plan", "--help").stdout.split())  # words, whatever the wrapping
+    assert "rc.conf.local, Mailman settings) and plan.yaml" in text
+    lines = [ln.strip() for ln in run("plan", "--help").stdout.splitlines()]
+    i = next(n for n, ln in enumerate(lines) if ln.startswith("The directory holds"))
+    # the paragraph's first line is filled to the width, not cut where the source was
+    assert len(lines[i]) > int(columns) - 20, lines[i:i + 3]
+
+
 def test_version_and_module_entry_points():
     assert run("--version").stdout.strip() == f"migrate {__version__}"
     # From the checkout (migrate/ shadows the installed package) and as the console script.
