@@ -225,11 +225,14 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         [freeze, "service exim reload"],
         freeze_check,
         [unfreeze, "service exim reload"]))
+    # `exim -bpru` lists each message's undelivered recipients on indented lines below its
+    # sender line: only those count. Mailman's own deliveries to the members (sender
+    # LIST-bounces@ a moved domain) may stay queued for remote hosts; they need no Mailman.
     out.append(_step(
         "old-exim-queue", "freeze", "old", "Wait until the old Exim holds no list mail",
         "Mail accepted before the freeze must reach the old Mailman first.",
         ["exim -q"],
-        [f"! exim -bpr | grep -Eq {q('@(' + domain_re + ')')}"]))
+        [f"! exim -bpru | grep -Eiq {q('^[[:space:]]+[^[:space:]]*@(' + domain_re + ')$')}"]))
     # every queue that holds a post or a command on its way (archive: a post not yet in the
     # archive mbox; commands: a -request mail; news: a post for the gateway); shunt waits for a
     # person and is reported by the inspection
