@@ -240,9 +240,13 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     out.append(_step(
         "old-mailman-drain", "freeze", "old", "Drain Mailman's queues, then stop Mailman",
         "Queued posts, commands and bounces are processed on the old host, and posts waiting "
-        "for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue files are "
-        "never moved.",
-        [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do sleep 10; done",
+        "for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue files never "
+        "leave the host. Deliveries Mailman parked in retry (its SMTP connection was refused, "
+        "as while the freeze reloads the MTA) go back to out at once: RetryRunner would wait "
+        "15 minutes.",
+        [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
+         f"for f in {q(var + '/qfiles/retry')}/*.pck; do "
+         f"[ ! -f \"$f\" ] || mv \"$f\" {q(var + '/qfiles/out')}/; done; sleep 10; done",
          "service mailman stop"]
         # Mailman's cron jobs stop here: digests and reminders never go out from both hosts
         + ([{"do": "comment", "paths": cron_files, "match": cron_re, "marker": "cron"},
