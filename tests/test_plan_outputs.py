@@ -168,6 +168,29 @@ def _pythons() -> list[str]:
     return out
 
 
+def test_presync_goes_on_when_a_live_mailmans_files_vanish_the_final_sync_does_not(netsight,
+                                                                                 tmp_path):
+    """rsync exits 24 when files vanish while it copies (seen with the real Mailman in the
+    end-to-end test: pipermail's lock files in archives/private/LIST/database): harmless in
+    the pre-sync, which copies a live host; in the final sync, with Mailman stopped, it is an
+    error like any other. rsync is a stand-in here that only exits with the code given."""
+    _, plan = netsight
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "rsync").write_text("#!/bin/sh\nexit $RSYNC_EXIT\n")
+    (fake / "rsync").chmod(0o755)
+    for path, code, ok in (("rsync/presync.sh", 24, True), ("rsync/presync.sh", 23, False),
+                           ("rsync/final.sh", 24, False), ("rsync/presync.sh", 0, True)):
+        text = plan.files[path]
+        # the copies only: stop before the final sync's ssh steps
+        text = text[:text.index("\n# Owners")] if "\n# Owners" in text else text
+        text = text.replace("py \"$HERE/", ": \"$HERE/")
+        res = subprocess.run(["sh", "-c", text], capture_output=True, text=True,
+                             env=dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}",
+                                      NEW="root@2001:db8::26", RSYNC_EXIT=str(code)))
+        assert (res.returncode == 0) == ok, (path, code, res.stderr)
+
+
 def test_rsync_scripts_explain_every_flag_and_parse(netsight):
     _, plan = netsight
     for path in ("rsync/presync.sh", "rsync/final.sh"):
