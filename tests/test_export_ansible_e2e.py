@@ -1,7 +1,7 @@
 """The exported Ansible tree run by ansible-playbook against the end-to-end test's hosts: the
 old host with the real Exim and the new host with the real OpenSMTPD, each with its own sshd,
-in network namespaces made by the test (see test_cutover_e2e.py for the hosts and what is a
-stand-in there: Mailman, OpenBSD's rcctl, pkg_*, httpd).
+in network namespaces made by the test, with the real Mailman on both (see test_cutover_e2e.py
+for the hosts and what is a stand-in there: OpenBSD's rcctl, pkg_*, httpd, FreeBSD's service).
 
 The preflight role runs green on its own; then the whole playbook moves the list (freeze,
 final sync checked against the manifest, forwarding, post-checks) and the verify role runs
@@ -23,7 +23,7 @@ import test_cutover_e2e as e2e
 from test_cutover_e2e import NEW, OLD, REPO, _diagnostics, _plan, _publish
 
 world = e2e.world  # the end-to-end test's hosts, as a fixture of this module too
-from test_export_ansible import _ansible_env, _tool
+from test_export_ansible import _TreeLoader, _ansible_env, _tool
 
 
 def _run_playbook(w, fleet, *args: str) -> subprocess.CompletedProcess:
@@ -49,7 +49,7 @@ def test_preflight_and_verify_roles_run_green_against_the_test_hosts(world):
     summary = export_ansible([str(plan)], str(fleet))
     [pair] = summary["pairs"]
     # the old host was inspected from a copy of its tree: address it as the test network does
-    hosts = yaml.safe_load((fleet / "hosts.yaml").read_text())
+    hosts = yaml.load((fleet / "hosts.yaml").read_text(), Loader=_TreeLoader)  # !unsafe
     hosts["all"]["children"]["migrate_old"]["hosts"][f"{pair['name']}-old"]["ansible_host"] = OLD
     assert hosts["all"]["children"]["migrate_new"]["hosts"][f"{pair['name']}-new"][
         "ansible_host"] == NEW  # the new host's address comes from the plan
