@@ -1,25 +1,60 @@
-"""End to end: `migrate cutover --execute` moves a live list from a real Exim to a real
-OpenSMTPD while a client sends numbered posts the whole time; every post is recorded exactly
-once, on one host or the other.
+"""End to end: `migrate cutover --execute` moves a live list from a real Exim and a real
+Mailman to a real OpenSMTPD and a real Mailman while a client sends numbered posts the whole
+time; every member receives every post exactly once, and every post is archived exactly once.
 
 Three network namespaces made by the test (tests/e2etools.py), on one bridge with
-documentation addresses only: ``world`` (the mail client, a DNS server, and migrate itself),
-``old`` (Debian's Exim with the `small` sample's configuration, adapted: its own spool and log
-folders, listening on the namespace address, and the list's ten pipe aliases, which the sample
-itself leaves out) and ``new`` (OpenSMTPD from the unpacked Debian package, started with the
-emitted smtpd.conf by the cutover). Each host runs OpenSSH's sshd; the cutover drives both over
-SSH, and the old host pushes the archives to the new one with rsync over SSH.
+documentation addresses only: ``world`` (the mail client, a DNS server, the members' mail
+servers and migrate itself), ``old`` and ``new``. Each host runs OpenSSH's sshd; the cutover
+drives both over SSH, and the old host pushes the lists and archives to the new one with rsync
+over SSH.
+
+What is real:
+
+- The old host: Debian's Exim with the `small` sample's configuration (adapted: its own spool
+  and log folders, listening on the namespace address, the list's ten pipe aliases, which the
+  sample itself leaves out) piping each post into GNU Mailman 2.1 built in the FreeBSD port's
+  layout (tests/mailmantools.py, ``freebsd``: /usr/local/mailman, the wrapper built for the
+  group ``mailman``, the group the sample's ``address_pipe`` transport runs it as). A per-test
+  copy of the build holds the sample's lists, archives and mm_cfg.py; its files belong to
+  ``mailman``; pipermail rebuilt the archive from the sample's mbox (``bin/arch --wipe``: the
+  sample has the HTML but not pipermail's own database, which numbers the articles). The
+  list accepts the test's poster (``config_list``: accept_these_nonmembers).
+- The new host: OpenSMTPD from the unpacked Debian package, started with the emitted
+  smtpd.conf by the cutover, piping into Mailman built as OpenBSD's package is (``openbsd``:
+  /usr/local/lib/mailman, /var/spool/mailman, the wrapper built for ``opensmtpd``, the user
+  Debian's smtpd runs the aliases' pipes as, standing in for OpenBSD's ``_smtpd``), a per-test
+  copy; the plan's mm_cfg.py additions, rsync phases, mailman-after-copy.sh and wrapper check
+  run on it as they are. The plan names OpenBSD's users: in this host's namespace only,
+  /etc/passwd, /etc/group and /etc/shadow are copies where ``_mailman`` is the build's
+  ``mailman`` (same uid and gid, listed first) and ``_smtpd`` is ``opensmtpd`` (listed after
+  it, so that the group's name stays the one the wrapper checks); ``su`` is the real one.
+- The qrunners run on both hosts. On the new host the rcctl stand-in starts and stops the
+  real ``mailmanctl``, as the package's rc.d script does. On the old host the service
+  stand-in starts each qrunner as mailmanctl would (``bin/qrunner --runner=NAME:0:1 -s`` as
+  ``mailman``) and stops them with SIGTERM; ArchRunner alone runs in passes every
+  ARCHIVE_DELAY seconds, so that posts sit in qfiles/archive when the freeze begins and the
+  drain must wait for them (mailmanctl would run it with the rest; the old mm_cfg.py, which the
+  plan reads, stays the sample's).
+- The members' mail servers are one SMTP server in world (SINK), the MX of every domain the
+  lists mail to in the test's DNS: each host's Mailman hands its deliveries to its own MTA
+  (SMTPHOST localhost), and that MTA finds the sink by MX, as it would find a member's server:
+  the old host's Exim through its dnslookup router, the new host's smtpd through the
+  emitted ``relay`` action (no smarthost). The sink records the peer, envelope, Subject and
+  Message-ID of each message: a post's deliveries are counted per member, and the peer says
+  which host's Mailman sent it.
+- The held post, held subscription and pending confirmations are made by mail through the
+  old host's Mailman after the plan was made, and read on the new host by its Mailman.
 
 What cannot run here is replaced by stand-ins, each a few lines of shell under
-/usr/local/sbin in the host's namespace: Mailman (it needs Python 2: both hosts' mail wrapper
-appends the command, list and Subject of each post to a log), OpenBSD's rcctl, pkg_info,
-pkg_add, httpd (a Python HTTP server answers for Mailman's pages), usermod, sha256, and
-FreeBSD's service. They are said to be stand-ins in their own text.
+/usr/local/sbin in the host's namespace, said to be stand-ins in their own text: OpenBSD's
+rcctl (it runs the real smtpd and mailmanctl), pkg_info, pkg_add, pkg_delete, usermod, id (for
+the group _mailmanq), sha256, crontab and mail, httpd (a Python HTTP server answers for
+Mailman's pages: OpenBSD's httpd and slowcgi are not here), and FreeBSD's service (Exim's
+restart, Mailman's qrunners as above) and apachectl.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import os
@@ -141,6 +176,8 @@ case "$1" in -Q) echo "mailman-2.1.39" ;; *) exit 0 ;; esac
     "pkg_delete": "#!/bin/sh\necho \"stand-in: pkg_delete $*\"\n",
     "usermod": "#!/bin/sh\necho \"stand-in: usermod $*\"\n",
     "id": """#!/bin/sh
+# stand-in for id(1) where OpenBSD's group _mailmanq is asked about (the usermod stand-in
+# makes no group): smtpd's user and www are in it
 case "$*" in "-Gn _smtpd"|"-Gn www") echo "_mailmanq" ;; *) exec /usr/bin/id "$@" ;; esac
 """,
     "sha256": "#!/bin/sh\n# stand-in for OpenBSD's sha256(1)\n[ \"$1\" = -c ] && shift\n"
