@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import yaml
@@ -49,11 +50,17 @@ def test_preflight_and_verify_roles_run_green_against_the_test_hosts(world):
     summary = export_ansible([str(plan)], str(fleet))
     [pair] = summary["pairs"]
     # the old host was inspected from a copy of its tree: address it as the test network does
-    hosts = yaml.load((fleet / "hosts.yaml").read_text(), Loader=_TreeLoader)  # !unsafe
-    hosts["all"]["children"]["migrate_old"]["hosts"][f"{pair['name']}-old"]["ansible_host"] = OLD
+    # (the file's values are !unsafe scalars: edited as text, so Ansible still reads them tagged)
+    text = (fleet / "hosts.yaml").read_text()
+    old_name = f"{pair['name']}-old"
+    text, n = re.subn(r"(^\s*" + re.escape(old_name) + r":\n\s*ansible_host: )!unsafe '[^'\n]*'",
+                      lambda m: m.group(1) + f"!unsafe '{OLD}'", text, flags=re.M)
+    assert n == 1, text
+    (fleet / "hosts.yaml").write_text(text)
+    hosts = yaml.load(text, Loader=_TreeLoader)
+    assert hosts["all"]["children"]["migrate_old"]["hosts"][old_name]["ansible_host"] == OLD
     assert hosts["all"]["children"]["migrate_new"]["hosts"][f"{pair['name']}-new"][
         "ansible_host"] == NEW  # the new host's address comes from the plan
-    (fleet / "hosts.yaml").write_text(yaml.safe_dump(hosts))
     _publish(w, plan)
 
     res = _run_playbook(w, fleet, "--tags", "preflight")
