@@ -166,7 +166,17 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
         lines += [""]
         lines.append("copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]")
         lines.append('    src=$1 dst=$2; shift 2')
-        lines.append("    rsync " + " ".join(q(f) for f, _ in flags) + ' "$@" "$src" "$RNEW:$dst"')
+        rsync = "    rsync " + " ".join(q(f) for f, _ in flags) + ' "$@" "$src" "$RNEW:$dst"'
+        if phase == "presync":
+            # a live Mailman renames its temporary files (pipermail's lock files, request.pck
+            # and pending.pck written beside) while rsync reads the folder: rsync reports them
+            # as vanished (exit 24), harmless before the freeze; the final sync, with Mailman
+            # stopped, takes what changed and deletes what went
+            lines += ["    # exit 24: files vanished during the copy (a live Mailman's temporary "
+                      "files);", "    # the final sync, with Mailman stopped, puts that right",
+                      rsync + " || [ $? -eq 24 ]"]
+        else:
+            lines.append(rsync)
         lines.append("}")
         lines.append("")
         if phase == "final" and items:

@@ -243,11 +243,14 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         [freeze, "service exim reload"],
         freeze_check,
         [unfreeze, "service exim reload"]))
+    # `exim -bpru` lists each message's undelivered recipients on indented lines below its
+    # sender line: only those count. Mailman's own deliveries to the members (sender
+    # LIST-bounces@ a moved domain) may stay queued for remote hosts; they need no Mailman.
     out.append(_step(
         "old-exim-queue", "freeze", "old", "Wait until the old Exim holds no list mail",
         "Mail accepted before the freeze must reach the old Mailman first.",
         ["exim -q"],
-        [f"! exim -bpr | grep -Eq {q('@(' + domain_re + ')')}"]))
+        [f"! exim -bpru | grep -Eiq {q('^[[:space:]]+[^[:space:]]*@(' + domain_re + ')$')}"]))
     # every queue that holds a post or a command on its way (archive: a post not yet in the
     # archive mbox; commands: a -request mail; news: a post for the gateway); shunt waits for a
     # person and is reported by the inspection
@@ -255,9 +258,13 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
     out.append(_step(
         "old-mailman-drain", "freeze", "old", "Drain Mailman's queues, then stop Mailman",
         "Queued posts, commands and bounces are processed on the old host, and posts waiting "
-        "for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue files are "
-        "never moved.",
-        [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do sleep 10; done",
+        "for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue files never "
+        "leave the host. Deliveries Mailman parked in retry (its SMTP connection was refused, "
+        "as while the freeze reloads the MTA) go back to out at once: RetryRunner would wait "
+        "15 minutes.",
+        [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
+         f"for f in {q(var + '/qfiles/retry')}/*.pck; do "
+         f"[ ! -f \"$f\" ] || mv \"$f\" {q(var + '/qfiles/out')}/; done; sleep 10; done",
          "service mailman stop"]
         # Mailman's cron jobs stop here: digests and reminders never go out from both hosts
         + ([{"do": "comment", "paths": cron_files, "match": cron_re, "marker": "cron"},

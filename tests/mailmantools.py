@@ -11,8 +11,12 @@ folder). A flavour is one of:
   ``opensmtpd`` (standing in for OpenBSD's ``_smtpd``: the gid smtpd delivers with) and the CGI
   wrapper ``www-data`` (for ``www``);
 - ``freebsd``: the FreeBSD port's layout (``/usr/local/mailman`` for both), staged under
-  ``root/``, the mail wrapper checking ``Debian-exim`` (the group Exim delivers with here; on
-  FreeBSD ``mailnull``);
+  ``root/``, the mail wrapper checking ``mailman``: the group Exim really runs the wrapper as
+  in the end-to-end test, where the `small` sample's ``address_pipe`` transport says
+  ``user = mailman`` and no group, so Exim takes that user's primary group (on the FreeBSD
+  port the wrapper is usually built for ``mailnull``, Exim's own group, for a transport that
+  names no user). The user and group ``mailman`` are made by ``tools/install-test-deps.sh``
+  (and by ``eximtools.ensure_users``, which the end-to-end test runs before the build);
 - ``openbsd-wrong-gid``: the OpenBSD layout built for the wrong mail group (``mailman``): a
   delivery by ``opensmtpd`` gets Mailman's own "Group mismatch error".
 
@@ -47,7 +51,7 @@ FLAVOURS: dict[str, tuple[dict[str, str], str, str]] = {
     "plain": ({}, "mailman", "mailman"),
     "openbsd": ({"MM_PREFIX": "/usr/local/lib/mailman", "MM_VAR_PREFIX": "/var/spool/mailman"},
                 "opensmtpd", "www-data"),
-    "freebsd": ({"MM_PREFIX": "/usr/local/mailman"}, "Debian-exim", "www-data"),
+    "freebsd": ({"MM_PREFIX": "/usr/local/mailman"}, "mailman", "www-data"),
     "openbsd-wrong-gid": ({"MM_PREFIX": "/usr/local/lib/mailman",
                            "MM_VAR_PREFIX": "/var/spool/mailman"}, "mailman", "www-data"),
 }

@@ -1,7 +1,7 @@
 """The exported Ansible tree run by ansible-playbook against the end-to-end test's hosts: the
 old host with the real Exim and the new host with the real OpenSMTPD, each with its own sshd,
-in network namespaces made by the test (see test_cutover_e2e.py for the hosts and what is a
-stand-in there: Mailman, OpenBSD's rcctl, pkg_*, httpd).
+in network namespaces made by the test, with the real Mailman on both (see test_cutover_e2e.py
+for the hosts and what is a stand-in there: OpenBSD's rcctl, pkg_*, httpd, FreeBSD's service).
 
 The preflight role runs green on its own; then the whole playbook moves the list (freeze,
 final sync checked against the manifest, forwarding, post-checks) and the verify role runs

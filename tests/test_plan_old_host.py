@@ -4,13 +4,15 @@ ACL answers 4xx for the moved domains only, and the aliases for staying domains 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, exim_binary
 from eximtools import bt_blocks, ensure_users, exim, world_tmp  # noqa: F401
 from migrate.inspection import inspect_tree
 from migrate.model import Origin
@@ -109,3 +111,49 @@ def test_staying_domain_aliases_become_forwards(netsight):
     assert re.search(r"^announce:\s+announce@lists\.netsight\.example$", text, re.M)
     assert len([line for line in text.splitlines() if not line.startswith("#")]) == 10
     assert any(f.id == "plan.list-addresses-on-staying-domains" for f in plan.findings)
+
+
+def test_exim_queue_check_waits_for_list_mail_not_for_mailmans_deliveries(world_tmp):
+    """The old-exim-queue step's check, run against the real Exim's queue: a post queued for
+    a list address fails it; Mailman's own delivery of a post to the members (its sender is
+    the list's -bounces address, in the moved domain) may stay queued for remote hosts."""
+    ensure_users()
+    inv = inspect_tree(LocalTree(SAMPLES / "small"), Origin("local", "/samples/small"))
+    plan = build_plan(inv, resolve_target(inv, {}, {"hostname": "new.smallclub.example",
+                                                    "ipv6": [V6]}))
+    step = next(s for s in plan.steps if s["id"] == "old-exim-queue")
+    [check] = step["check"]
+    world_tmp.chmod(0o777)
+    conf = world_tmp / "configure"
+    conf.write_text(f"keep_environment =\nspool_directory = {world_tmp}/spool\n"
+                    f"log_file_path = {world_tmp}/%slog\nexim_user = mailnull\n"
+                    "exim_group = mail\nbegin routers\nr:\n  driver = accept\n  transport = t\n"
+                    "begin transports\nt:\n  driver = appendfile\n  file = /dev/null\n")
+    bin_dir = world_tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "exim").write_text(f"#!/bin/sh\nexec {exim_binary()} -C {conf} \"$@\"\n")
+    (bin_dir / "exim").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+
+    def ids() -> set[str]:
+        out = subprocess.run(["exim", "-bpr"], capture_output=True, text=True, env=env,
+                             timeout=60).stdout
+        return set(re.findall(r"^ *\S+ +\S+ (\S+) <", out, re.M))
+
+    def queue(sender: str, *rcpts: str) -> str:
+        before = ids()
+        res = subprocess.run(["exim", "-odq", "-f", sender, *rcpts], input="Subject: x\n\nhi\n",
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert res.returncode == 0, res.stderr
+        [new] = ids() - before
+        return new
+
+    def passes() -> bool:
+        return subprocess.run(["sh", "-c", check], env=env, timeout=60).returncode == 0
+
+    queue("members-bounces@lists.smallclub.example", "alice@example.net", "Bob@Example.ORG")
+    assert passes()  # only Mailman's deliveries to the members are queued
+    post = queue("poster@example.net", "Members@Lists.Smallclub.Example")
+    assert not passes()  # a post for the list waits in the queue
+    subprocess.run(["exim", "-Mrm", post], env=env, capture_output=True, timeout=60, check=True)
+    assert passes()

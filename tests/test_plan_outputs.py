@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,29 @@ def _pythons() -> list[str]:
     return out
 
 
+def test_presync_goes_on_when_a_live_mailmans_files_vanish_the_final_sync_does_not(netsight,
+                                                                                 tmp_path):
+    """rsync exits 24 when files vanish while it copies (seen with the real Mailman in the
+    end-to-end test: pipermail's lock files in archives/private/LIST/database): harmless in
+    the pre-sync, which copies a live host; in the final sync, with Mailman stopped, it is an
+    error like any other. rsync is a stand-in here that only exits with the code given."""
+    _, plan = netsight
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "rsync").write_text("#!/bin/sh\nexit $RSYNC_EXIT\n")
+    (fake / "rsync").chmod(0o755)
+    for path, code, ok in (("rsync/presync.sh", 24, True), ("rsync/presync.sh", 23, False),
+                           ("rsync/final.sh", 24, False), ("rsync/presync.sh", 0, True)):
+        text = plan.files[path]
+        # the copies only: stop before the final sync's ssh steps
+        text = text[:text.index("\n# Owners")] if "\n# Owners" in text else text
+        text = text.replace("py \"$HERE/", ": \"$HERE/")
+        res = subprocess.run(["sh", "-c", text], capture_output=True, text=True,
+                             env=dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}",
+                                      NEW="root@2001:db8::26", RSYNC_EXIT=str(code)))
+        assert (res.returncode == 0) == ok, (path, code, res.stderr)
+
+
 def test_rsync_scripts_explain_every_flag_and_parse(netsight):
     _, plan = netsight
     for path in ("rsync/presync.sh", "rsync/final.sh"):
@@ -257,6 +281,37 @@ def test_drain_waits_for_every_queue_that_holds_a_post_or_command(netsight, tmp_
         with pytest.raises(subprocess.TimeoutExpired):
             waiting.wait(timeout=2)
         entry.unlink()
+        assert waiting.wait(timeout=15) == 0
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+
+
+def test_drain_hands_parked_deliveries_back_to_the_outgoing_queue(netsight, tmp_path):
+    """A delivery Mailman parked in qfiles/retry (its SMTP connection refused, as while the
+    freeze reloads the MTA: seen with the real Mailman in the end-to-end test) would wait 15
+    minutes for RetryRunner: the drain's loop moves it to qfiles/out, whole and under its
+    name, where OutgoingRunner takes it; the loop ends once it is sent. (Here the test
+    removes it from out, as OutgoingRunner would; tests/test_cutover_e2e.py runs the real
+    one.)"""
+    _, plan = netsight
+    step = next(s for s in plan.steps if s["id"] == "old-mailman-drain")
+    loop = step["actions"][0]["command"]
+    var = tmp_path / "mm"
+    for queue in ("retry", "out"):
+        (var / "qfiles" / queue).mkdir(parents=True)
+    name = "1764000000.5+abc.pck"
+    (var / "qfiles/retry" / name).write_bytes(b"a parked delivery")
+    waiting = subprocess.Popen(["sh", "-c", loop.replace(OLD_VAR, str(var))])
+    try:
+        deadline = time.monotonic() + 15
+        while not (var / "qfiles/out" / name).exists():
+            assert time.monotonic() < deadline and waiting.poll() is None
+            time.sleep(0.05)
+        assert not (var / "qfiles/retry" / name).exists()
+        assert (var / "qfiles/out" / name).read_bytes() == b"a parked delivery"
+        assert waiting.poll() is None  # still waiting: the delivery is not sent yet
+        (var / "qfiles/out" / name).unlink()
         assert waiting.wait(timeout=15) == 0
     finally:
         if waiting.poll() is None:

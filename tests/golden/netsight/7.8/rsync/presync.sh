@@ -18,7 +18,9 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 
 copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]
     src=$1 dst=$2; shift 2
-    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst"
+    # exit 24: files vanished during the copy (a live Mailman's temporary files);
+    # the final sync, with Mailman stopped, puts that right
+    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst" || [ $? -eq 24 ]
 }
 
 # announce: list
