@@ -39,7 +39,15 @@ def _run_playbook(w, fleet, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", "netns", "exec", w["net"].names["world"], "unshare", "--mount",
                            "--propagation", "private", "sh", "-c", command],
                           cwd=fleet, capture_output=True, text=True, timeout=900,
-                          env=_ansible_env({"PYTHONPATH": str(REPO)}))
+                          env=_ansible_env({
+                              "PYTHONPATH": str(REPO),
+                              # this run's own SSH control sockets and temp files: the default
+                              # ~/.ansible/cp is keyed by user@address:port only, and another
+                              # e2e run beside this one (its own namespaces, the same addresses)
+                              # would share its master connection (seen: the preflight's upload
+                              # landed on the other run's host)
+                              "ANSIBLE_SSH_CONTROL_PATH_DIR": str(w["base"] / "ansible-cp"),
+                              "ANSIBLE_LOCAL_TEMP": str(w["base"] / "ansible-tmp")}))
 
 
 def test_preflight_and_verify_roles_run_green_against_the_test_hosts(world):
