@@ -144,10 +144,12 @@ esac
     "archloop": """#!/bin/sh
 # the real ArchRunner in passes: every @DELAY@ s it runs until qfiles/archive is empty, then
 # stops (SIGTERM: it finishes the post in hand); each pass logged with the posts it found
+# (while the test holds it, /run/mailman/arch.hold, it runs no pass: see ARCHIVE_HOLD)
 count() { find /usr/local/mailman/qfiles/archive -name '*.pck' | wc -l; }
 pid=
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; wait; exit 0' TERM INT
 while :; do
+  if [ -e /run/mailman/arch.hold ]; then sleep 0.5 & wait $!; continue; fi
   n=$(count)
   echo "pass $(date +%s.%N) $n"
   if [ "$n" -gt 0 ]; then
@@ -166,6 +168,11 @@ done
 }
 #: How long the old host's ArchRunner waits between two passes (seconds).
 ARCHIVE_DELAY = 8
+#: While this file exists on the old host, its ArchRunner runs no pass: the stream test holds
+#: it from before the cutover until the drain starts, so that posts surely sit in
+#: qfiles/archive when the freeze begins (with passes alone that was a matter of timing, and
+#: under load a pass had just emptied the queue when the drain began).
+ARCHIVE_HOLD = "/run/mailman/arch.hold"
 
 NEW_SHIMS = {
     "pkg_info": """#!/bin/sh
@@ -854,11 +861,14 @@ def _write_zone(path: Path, zone: dict) -> None:
     os.replace(tmp, path)
 
 
-def _run(w, plan: Path, *extra: str, kill_each: bool = False) -> tuple[int, str, list[str]]:
+def _run(w, plan: Path, *extra: str, kill_each: bool = False,
+         on_start: dict | None = None) -> tuple[int, str, list[str]]:
     """Run the cutover to its end (publishing DNS when it asks). With ``kill_each``, SIGKILL
     it as soon as each step in turn has started (the journal says so), then go on with
-    --resume: every step is interrupted once. Returns the exit code, the output and the steps
-    that were running when each kill landed."""
+    --resume: every step is interrupted once. ``on_start`` maps a step id to a function called
+    once when the journal says that step started. Returns the exit code, the output and the
+    steps that were running when each kill landed."""
+    pending = dict(on_start or {})
     journal = plan / "journal.jsonl"
     order = [s["id"] for s in yaml.safe_load((plan / "plan.yaml").read_text())["steps"]]
     cutover = _cutover(w, plan, *extra)
@@ -872,6 +882,8 @@ def _run(w, plan: Path, *extra: str, kill_each: bool = False) -> tuple[int, str,
                    (journal.read_text().splitlines() if journal.exists() else [])
                    if x.endswith("}")]
         started = {r["step"] for r in records if r.get("event") == "start"}
+        for step in [step for step in pending if step in started]:
+            pending.pop(step)()
         if kill_each and next_kill < len(order) and order[next_kill] in started:
             os.killpg(cutover.pid, 9)
             cutover.wait()
@@ -1087,9 +1099,12 @@ def test_cutover_under_a_stream_of_posts_loses_and_duplicates_nothing(world):
     w = world
     plan = _plan(w)
     _make_requests(w)
+    # from now until the drain starts, the old host's posts wait in qfiles/archive
+    w["old"].run(f"mkdir -p /run/mailman && touch {ARCHIVE_HOLD}")
     sender = _start_sender(w, POSTS, "a")
     time.sleep(3)  # posts flow to the old host first
-    code, log, _ = _run(w, plan, "--execute", "--yes")
+    code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
+        "old-mailman-drain": lambda: w["old"].run(f"rm -f {ARCHIVE_HOLD}")})
     assert code == 0, log[-4000:] + _diagnostics(w)
     sender.wait(timeout=900)
     by_host = _check_posts(w, {"a": POSTS})
