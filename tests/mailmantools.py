@@ -42,23 +42,21 @@ import subprocess
 from pathlib import Path
 
 from conftest import REPO, need
+from migrate.emitters.common import MM_PREFIX, MM_VAR
 
 SHARED_MAILMAN = REPO.parent / "shared" / "tools" / "mailman2"
 CACHE = REPO / ".cache" / "mailman2"
 
+#: The OpenBSD package's layout, as the plan writes for it (emitters/common.py).
+_OPENBSD = {"MM_PREFIX": MM_PREFIX, "MM_VAR_PREFIX": MM_VAR}
 #: flavour -> (environment for build.sh, mail group, CGI group)
 FLAVOURS: dict[str, tuple[dict[str, str], str, str]] = {
     "plain": ({}, "mailman", "mailman"),
-    "openbsd": ({"MM_PREFIX": "/usr/local/lib/mailman", "MM_VAR_PREFIX": "/var/spool/mailman"},
-                "opensmtpd", "www-data"),
+    "openbsd": (_OPENBSD, "opensmtpd", "www-data"),
     "freebsd": ({"MM_PREFIX": "/usr/local/mailman"}, "mailman", "www-data"),
-    "openbsd-wrong-gid": ({"MM_PREFIX": "/usr/local/lib/mailman",
-                           "MM_VAR_PREFIX": "/var/spool/mailman"}, "mailman", "www-data"),
+    "openbsd-wrong-gid": (_OPENBSD, "mailman", "www-data"),
 }
 
-#: The prefix of each staged flavour (where the test binds it).
-PREFIX = {"openbsd": "/usr/local/lib/mailman", "freebsd": "/usr/local/mailman",
-          "openbsd-wrong-gid": "/usr/local/lib/mailman"}
 
 
 def python2() -> str | None:
@@ -142,11 +140,3 @@ def python_of(flavour: str = "plain") -> Path:
     """The Python 2.7 copy a build's scripts run with."""
     return mailman_build(flavour).parent / "python" / "bin" / "python"
 
-
-def run_bin(mailman: Path, tool: str, *args: str, user: str | None = None,
-            input: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    """Run ``bin/TOOL ARGS`` of a runnable Mailman tree (as ``user`` when given)."""
-    cmd = [str(mailman / "bin" / tool), *args]
-    if user:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
