@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from migrate.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import Emitted, is_domain
+from migrate.emitters.common import Emitted, Stage, is_domain
 from migrate.emitters.guard import conf_str
 from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
 from migrate.emitters.release import Release
@@ -68,5 +68,7 @@ def emit_acme_client(inv: Inventory, target: Target, release: Release) -> Emitte
               f"\tdomain full chain certificate {conf_str(target.tls_certificate)}",
               "\tsign with letsencrypt", "}"]
     out.files[PATH] = "\n".join(lines) + "\n"
+    out.install(PATH, "/etc/acme-client.conf", check="acme-client -n >/dev/null",
+                stage=Stage.LATER)
     out.data["acme_names"] = names
     return out

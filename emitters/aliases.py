@@ -218,6 +218,9 @@ def emit_aliases(inv: Inventory, target: Target, release: Release) -> Emitted:
     table = alias_table(inv, target)
     out.findings = table.findings
     out.files[PATH] = _render(inv, target, release, table.sections)
+    out.install(PATH, "/etc/mail/aliases", check="smtpd -n",
+                then=("newaliases  # OpenSMTPD before 6.0 reads /etc/mail/aliases.db"
+                      if release.major < 6 else None))
     return out
 
 

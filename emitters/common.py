@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
@@ -51,18 +52,51 @@ _ADDRESS = re.compile(r"[A-Za-z0-9][-+_.=A-Za-z0-9]{0,63}@" + _DOMAIN.pattern[:-
 _PATH = re.compile(r"/[-+_.=/A-Za-z0-9]*\Z")
 
 
+class Stage(IntEnum):
+    """When the runbook's install step installs a file: the configuration files first (and the
+    commands they need right after, such as ``newaliases``), then the fragments appended to
+    files of the packages, then the configuration of services that run later (acme-client)."""
+
+    CONFIG = 0
+    FRAGMENT = 1
+    LATER = 2
+
+
+@dataclass(frozen=True)
+class Install:
+    """How an emitted file is installed on the new host: ``source`` (plan-relative) becomes
+    ``path`` with ``mode``, or, with a ``marker``, is appended to ``path`` between marker lines.
+    ``check`` is the command that proves it on the host (``smtpd -n``); ``then`` a command to
+    run once it is there."""
+
+    source: str
+    path: str
+    mode: str = "0644"
+    marker: str | None = None
+    check: str | None = None
+    then: str | None = None
+    stage: Stage = Stage.CONFIG
+
+
 @dataclass
 class Emitted:
-    """One emitter's output: files (plan-relative path -> text) and its findings."""
+    """One emitter's output: files (plan-relative path -> text), how the new host's files are
+    installed, and its findings."""
 
     files: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # machine-readable parts for plan.yaml
+    installs: list[Install] = field(default_factory=list)
 
     def add(self, other: "Emitted") -> None:
         self.files.update(other.files)
         self.findings.extend(other.findings)
         self.data.update(other.data)
+        self.installs.extend(other.installs)
+
+    def install(self, source: str, path: str, **how) -> None:
+        """Emit nothing more: declare how ``source`` (already in ``files``) is installed."""
+        self.installs.append(Install(source, path, **how))
 
 
 def is_list_name(name: str) -> bool:
@@ -183,9 +217,3 @@ def other_targets(alias: Alias | None) -> tuple[list[str], list[str]]:
         else:
             problems.append(f"target {t.kind.value} {t.value!r} is not carried over")
     return values, problems
-
-
-def printable(text: object) -> str:
-    """Text for a comment or a table cell: control characters (a newline from the old host
-    would end the comment and start a line of the file) shown escaped, as Python writes them."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from migrate.model import Finding, Inventory, Severity, Target
+from migrate.steps import HOST_PLAN_DIR
 
 from migrate.emitters.common import MM_PREFIX, MM_USER, Emitted
 from migrate.emitters.guard import comment, refuse
@@ -64,7 +65,7 @@ def emit_crontab(inv: Inventory, target: Target, release: Release) -> Emitted:
         f"# crontab of {MM_USER} on {target.hostname}, written by migrate from the crontabs of",
         f"# {comment(inv.host.hostname or 'the old host')}: Mailman's jobs with their old "
         "schedules.",
-        f"# Installed by the cutover: crontab -u {MM_USER} /root/migrate-plan/{PATH}",
+        f"# Installed by the cutover: crontab -u {MM_USER} {HOST_PLAN_DIR}/{PATH}",
         "",
     ]
     seen: set[tuple[str, str]] = set()

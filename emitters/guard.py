@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrate.model import Finding, Severity, Source
+from migrate.text import comment  # noqa: F401  (the emitters take it from here)
 
 #: What ``breaks_line`` flags: Unicode's Cc (C0 and C1 controls, DEL) but TAB, Zl and Zp
 #: (U+2028, U+2029), Cs (lone surrogates: file names read with surrogateescape) and the
@@ -97,14 +98,6 @@ def neutral(text: str) -> str:
 
 
 # --- layer 2: one function per context -------------------------------------------------------
-
-
-def comment(text: object) -> str:
-    """Text for a comment (or a Markdown line): every non-printable character but TAB shown
-    escaped, and a trailing backslash written as ``\\x5c`` (smtpd.conf, httpd.conf, Exim and
-    Apache continue a line that ends in one, comments included)."""
-    out = "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in str(text))
-    return out[:-1] + "\\x5c" if out.endswith("\\") else out
 
 
 def sh_word(text: str) -> str:

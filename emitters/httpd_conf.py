@@ -112,6 +112,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     else:
         lines += _server(main, others, addresses, release, tls=False, target=target)
     out.files[PATH] = "\n".join(lines) + "\n"
+    out.install(PATH, "/etc/httpd.conf", check="httpd -n")
     return out
 
 

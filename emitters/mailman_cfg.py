@@ -35,7 +35,8 @@ import re
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
-                                     MM_WRAPPER, MTA_USER, Emitted, is_domain, list_names)
+                                     MM_WRAPPER, MTA_USER, Emitted, Stage, is_domain,
+                                     list_names)
 from migrate.emitters.guard import comment, py_literal, py_str, sh_word
 from migrate.emitters.httpd_conf import web_hosts, web_tls
 from migrate.emitters.release import Release
@@ -105,6 +106,7 @@ def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
     if carried:
         lines += ["", "# Carried over from the old mm_cfg.py:"] + carried
     out.files[MM_CFG] = "\n".join(lines) + "\n"
+    out.install(MM_CFG, f"{MM_PREFIX}/Mailman/mm_cfg.py", marker="mm_cfg", stage=Stage.FRAGMENT)
     out.files[AFTER_COPY] = _after_copy(inv, target, url_host, hosts)
     out.files[WRAPPER_CHECK] = _wrapper_check(target)
     return out

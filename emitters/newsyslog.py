@@ -15,7 +15,7 @@ import re
 
 from migrate.model import Finding, Inventory, LogRotation, Severity, Target
 
-from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted
+from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted, Stage
 from migrate.emitters.guard import comment
 from migrate.emitters.release import Release
 
@@ -58,6 +58,7 @@ def emit_newsyslog(inv: Inventory, target: Target, release: Release) -> Emitted:
         lines.append(f"{MM_VAR}/logs/{name:<14} {MM_USER}:{MM_GROUP} 664 {count:<3} {size:<5} "
                      f"{when:<8} {flag_field}{PID_FILE}")
     out.files[PATH] = "\n".join(lines) + "\n"
+    out.install(PATH, "/etc/newsyslog.conf", marker="newsyslog", stage=Stage.FRAGMENT)
     return out
 
 

@@ -14,9 +14,10 @@ from migrate.model import DomainRole, Finding, Inventory, Severity, Target
 
 from migrate.emitters.aliases import AliasTable, alias_table
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
-                                     list_names, printable, route_action,
+                                     list_names, route_action,
                                      wrapper_pipe)
 from migrate.emitters.old_host import forwards
+from migrate.emitters.guard import comment
 from migrate.emitters.virtual_table import VirtualTable, virtual_domains, virtual_table
 
 PARITY = "parity.md"
@@ -176,7 +177,7 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
 def _cell(text: str) -> str:
     """A table cell: control characters shown escaped (a newline from the old host must not
     end the row), and | as an entity."""
-    return printable(text).replace("|", "&#124;")
+    return comment(text).replace("|", "&#124;")
 
 
 def emit_parity(inv: Inventory, target: Target, release) -> Emitted:

@@ -39,4 +39,5 @@ def emit_rc_conf_local(inv: Inventory, target: Target, release: Release) -> Emit
     ] + [f"#   {c}" for c in RCCTL] + [""]
     lines += [f'{name}="{value}"' if value else f"{name}=" for name, value in SETTINGS]
     out.files[PATH] = "\n".join(lines) + "\n"
+    out.install(PATH, "/etc/rc.conf.local")
     return out

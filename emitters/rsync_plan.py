@@ -41,6 +41,7 @@ import yaml
 
 from migrate.mailman2 import SITE_PASSWORD_FILES
 from migrate.model import FileMode, Finding, Inventory, Target
+from migrate.steps import HOST_PLAN_DIR
 
 from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted, is_list_name, is_path
 from migrate.emitters.guard import comment, refuse, sh_word
@@ -53,8 +54,7 @@ MANIFEST_OLD = "rsync/manifest-old.sha256"
 COMPARE_SCRIPT = "rsync/compare-manifest.py"
 FREEZE_SCRIPT = "rsync/freeze-manifest.py"
 #: Where the final phase leaves the freeze manifest on the new host (the plan's copy there).
-NEW_PLAN = "/root/migrate-plan"
-FREEZE_MANIFEST = f"{NEW_PLAN}/rsync/manifest-freeze.sha256"
+FREEZE_MANIFEST = f"{HOST_PLAN_DIR}/rsync/manifest-freeze.sha256"
 
 #: Every flag, and why (printed into the scripts).
 FLAGS_COMMON = (
@@ -252,7 +252,7 @@ def _freeze_compare(inv: Inventory, items: list[dict]) -> list[str]:
     requests compared; the phase fails when either differs."""
     q = sh_word
     names = _moved(items)
-    remote = _PY.format(script=q(f"{NEW_PLAN}/{FREEZE_SCRIPT}"),
+    remote = _PY.format(script=q(f"{HOST_PLAN_DIR}/{FREEZE_SCRIPT}"),
                         args=" ".join(q(a) for a in ["requests", MM_VAR, *names]))
     return [
         "",

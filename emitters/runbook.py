@@ -15,161 +15,152 @@ has passed the emitters' safety checks and is shell-quoted.
 from __future__ import annotations
 
 import re
-import shlex
+from dataclasses import dataclass
 
 from migrate.mailman2 import DRAIN_QUEUES, SITE_PASSWORD_FILES
-from migrate.model import EXIM_CONFIG_ROLES, Inventory, Target
+from migrate.model import Finding, Inventory, Severity, Target
+from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
+                           NEW_MAILMAN, NEW_SERVICES, PHASES, PLAN_FILE, UNFREEZE_STEP, Append,
+                           Comment, Dns, Put, Run, Smtp, Step, Upload, action_from_data)
 
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import (MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MTA_USER, Emitted,
-                                     is_domain, list_names)
+                                     Install, Stage, is_domain, list_names)
 from migrate.emitters.guard import comment, sh_word
 from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
 from migrate.emitters.httpd_conf import web_tls
 from migrate.emitters.mailman_cfg import AFTER_COPY, wrapper_check_command
-from migrate.emitters.newsyslog import PATH as NEWSYSLOG
+from migrate.emitters.old_mta import Exim, adapter_for
 from migrate.emitters.release import Release
 from migrate.emitters.rsync_plan import FREEZE_MANIFEST
-from migrate.emitters.virtual_table import virtual_domains
 from migrate.emitters.web_urls import old_urls
 
 RUNBOOK = "runbook.md"
 WRAPPER_NOTE = (f"the check below runs {MM_PREFIX}/mail/mailman post as {MTA_USER}, as smtpd "
                 "would, without a list")
-PHASES = ("preflight", "prepare", "presync", "freeze", "switch", "verify", "after")
+q = sh_word
+_step = Step.make
 
 
-def _step(sid: str, phase: str, host: str, title: str, why: str, run: list,
-          check: list[str] | None = None, rollback: list | None = None) -> dict:
-    """A step: ``run`` and ``rollback`` hold shell commands (strings; ``# ...`` is a note for
-    the operator) and structured actions (dicts, see migrate/cutover.py)."""
-    return {"id": sid, "phase": phase, "host": host, "title": title, "why": why,
-            "actions": [_action(a) for a in run], "check": check or [],
-            "rollback": [_action(a) for a in rollback or []]}
+@dataclass
+class _Facts:
+    """What the phases share, worked out once from the inventory and the target."""
+
+    inv: Inventory
+    target: Target
+    release: Release | None
+    installs: list[Install]
+    names: list[str]
+    domains: list[str]
+    var: str  # Mailman's data on the old host
+    apache: str  # the old web server's rc name
+    probe: str | None  # a list address on a moved domain
+    new_ssh: str
+    tls: bool
+    acme: bool
+    mta: Exim
 
 
-def _action(item) -> dict:
-    if isinstance(item, dict):
-        return item
-    if item.lstrip().startswith("#"):
-        return {"do": "note", "text": item.lstrip("# ").strip()}
-    return {"do": "run", "command": item}
-
-
-def describe(action: dict, plan_dir: str = "$PLAN") -> str:
-    """An action as the command a person would type (runbook.md and the cutover's dry run)."""
-    do = action["do"]
-    if do == "run":
-        return action["command"]
-    if do == "wait":
-        return (f"until {action['command']}; do sleep {action.get('interval', 5)}; done"
-                f"  # at most {action.get('timeout', 600)} s")
-    if do == "put":
-        return (f"install -m {action.get('mode', '0644')} {plan_dir}/{action['source']} "
-                f"{shlex.quote(action['path'])}")
-    if do == "append":
-        return (f"cat {plan_dir}/{action['source']} >> {shlex.quote(action['path'])}"
-                f"  # between '# migrate:{action['marker']}' lines")
-    if do == "insert":
-        where = "before" if action.get("before") else "after"
-        pattern = action.get("before") or action.get("after")
-        return (f"# insert {plan_dir}/{action['source']} {where} the first line matching "
-                f"/{comment(pattern)}/ in {comment(' or '.join(action['paths']))}, between "
-                f"'# migrate:{action['marker']}' lines")
-    if do == "unmark":
-        return (f"# remove the '# migrate:{action['marker']}' block from "
-                f"{comment(' or '.join(action['paths']))}")
-    if do == "upload":
-        return f"# copy this plan directory to {action['path']} on that host"
-    if do == "note":
-        return f"# {comment(action['text'])}"
-    if do == "smtp":
-        return f"# check: an SMTP greeting (220) on [{action['address']}]:{action.get('port', 25)}"
-    if do == "http":
-        status = action.get("status", 200)
-        return (f"# check: {action['url']} (Host: {action.get('host_header')}) answers {status}"
-                + (f" and shows {action['expect']!r}" if action.get("expect") else "")
-                + (f" to {action['location']}" if action.get("location") else ""))
-    if do == "comment":
-        return (f"# comment out the lines matching /{comment(action['match'])}/ in "
-                f"{comment(', '.join(action['paths']))} (marked '#migrate:{action['marker']}# ')")
-    if do == "uncomment":
-        return (f"# take the '#migrate:{action['marker']}# ' marks away in "
-                f"{comment(', '.join(action['paths']))}")
-    if do == "dns":
-        what = (f"serves {action['value']}" if action.get("value") is not None
-                else f"has a TTL of at most {action['max_ttl']} s")
-        return f"# check: DNS {action['name']} {action['type']} {what}"
-    return str(action)
-
-
-def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
-    q = sh_word
+def _facts(inv: Inventory, target: Target, release: Release | None,
+           installs: list[Install]) -> _Facts:
     names, _ = list_names(inv)
     domains = [d for d in target.email_domains if is_domain(d)]
-    var = inv.mailman.var_prefix if inv.mailman and inv.mailman.var_prefix else \
-        "/usr/local/mailman"
     services = {s.name for s in inv.host.enabled_services()}
-    apache = next((s for s in ("apache24", "apache22", "apache2", "httpd") if s in services),
-                  "apache24")
     probe = f"{names[0]}@{domains[0]}" if names and domains else None
-    new_addr = (target.ipv6 or target.ipv4)[0]
-    new_ssh = f"root@{new_addr}"  # as ssh takes it (no brackets); rsync.sh adds them
-    domain_re = "|".join(re.escape(d) for d in domains) or "^$"
-    tls = bool(target.tls_certificate and target.tls_key)
-    acme = web_tls(target) and (release is None or release >= Release(6, 6))
-    cron_re = "/cron/(" + "|".join(CRON_SCRIPTS) + ")([^A-Za-z0-9_]|$)"
-    cron_files = sorted({j.source.file for j in inv.housekeeping.cron_jobs
-                         if j.script and j.source and j.source.file.startswith("/")})
-    cron_dirs = sorted({c.rsplit("/", 1)[0] or "/" for c in cron_files})
-    alias_files = sorted({a.table for a in inv.mta.aliases if a.domain is None
-                          and a.table.startswith("/")})
-    out: list[dict] = []
-    out.append(_step(
-        "copy-plan", "preflight", "local", "Copy this plan to both hosts",
-        "The steps read their files from /root/migrate-plan on each host.",
-        [{"do": "upload", "path": "/root/migrate-plan", "hosts": ["old", "new"]}]))
-    # preflight: nothing else is changed until all of this holds
-    mx = [{"do": "dns", "name": d, "type": "MX", "max_ttl": target.dns_ttl, "timeout": 0}
-          for d in domains]
-    out.append(_step(
-        "preflight-dns", "preflight", "local", "DNS TTLs are already lowered",
-        f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs were lowered "
-        "two old TTLs ago (dns/records.md).", mx))
-    total = sum(a.bytes for a in inv.archives) + sum(
-        f.size or 0 for ml in inv.lists for f in ml.files + ml.held_files)
-    need_kb = int(total * 1.2 / 1024) + 1
-    out.append(_step(
-        "preflight-new", "preflight", "new", "The new host has room and the mailman package",
-        "The package (smtpd flavour) must be installable; the lists and archives need "
-        f"{total / 1e6:.0f} MB plus 20%.",
-        ["pkg_info -Q mailman | grep -q '^mailman-2'",
-         f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"]))
-    out.append(_step(
-        "preflight-old", "preflight", "old", "The old host is as inspected",
-        "Exim and Mailman are where the inventory found them; the files changed since the "
-        "inspection are reported (the lists are live: posts arrive, settings change).",
-        [f"test -d {q(var + '/lists')}", "exim -bV | head -n 1",
-         {"do": "run", "report": True, "command":
-          "for p in python3 python2.7 python2 python; do if [ -n \"$(command -v \"$p\")\" ]; "
-          "then exec \"$p\" \"$PLAN/rsync/compare-manifest.py\" "
-          "\"$PLAN/rsync/manifest-old.sha256\"; fi; done; echo 'no python'"}]))
+    return _Facts(
+        inv=inv, target=target, release=release, installs=installs, names=names,
+        domains=domains,
+        var=inv.mailman.var_prefix if inv.mailman and inv.mailman.var_prefix else
+        "/usr/local/mailman",
+        apache=next((s for s in ("apache24", "apache22", "apache2", "httpd") if s in services),
+                    "apache24"),
+        probe=probe,
+        # as ssh takes it (no brackets); rsync.sh adds them
+        new_ssh=f"root@{(target.ipv6 or target.ipv4)[0]}",
+        tls=bool(target.tls_certificate and target.tls_key),
+        acme=web_tls(target) and (release is None or release >= Release(6, 6)),
+        mta=(adapter_for(inv) or Exim)(inv, domains, probe))
 
-    out.append(_step(
-        "new-packages", "prepare", "new", "Install the mailman (smtpd flavour) and rsync packages",
-        "The mailman 2 package may be missing on recent releases; nothing else can go ahead "
-        "without it. GNU rsync receives the sync.",
-        ["pkg_info -Q mailman", "pkg_add mailman rsync"],
-        ["pkg_info -e 'mailman-*'", f"test -x {MM_PREFIX}/mail/mailman"],
-        ["pkg_delete mailman rsync"]))
-    out.append(_step(
-        "new-groups", "prepare", "new", "Let smtpd and the web server into _mailmanq",
-        "The package's README: the MTA user and www must be in _mailmanq to reach the queue.",
-        [f"usermod -G _mailmanq {MTA_USER}", "usermod -G _mailmanq www"],
-        [f"id -Gn {MTA_USER} | grep -qw _mailmanq", "id -Gn www | grep -qw _mailmanq"]))
-    if tls:
+
+def steps(inv: Inventory, target: Target, release: Release | None = None,
+          installs: list[Install] | None = None) -> list[Step]:
+    """The runbook: each phase's steps, in order. ``installs``: how the emitted files of the
+    new host are installed (each emitter declares its own)."""
+    f = _facts(inv, target, release, installs or [])
+    out: list[Step] = []
+    for build in (_preflight, _prepare, _presync, _freeze, _switch, _verify, _after):
+        out += build(f)
+    return out
+
+
+def _preflight(f: _Facts) -> list[Step]:
+    """Nothing is changed until all of this holds."""
+    inv, target = f.inv, f.target
+    total = sum(a.bytes for a in inv.archives) + sum(
+        fl.size or 0 for ml in inv.lists for fl in ml.files + ml.held_files)
+    need_kb = int(total * 1.2 / 1024) + 1
+    return [
+        _step(COPY_PLAN, "preflight", "local", "Copy this plan to both hosts",
+              f"The steps read their files from {HOST_PLAN_DIR} on each host.",
+              [Upload(path=HOST_PLAN_DIR, hosts=["old", "new"])]),
+        _step("preflight-dns", "preflight", "local", "DNS TTLs are already lowered",
+              f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs were "
+              "lowered two old TTLs ago (dns/records.md).",
+              [Dns(name=d, type="MX", max_ttl=target.dns_ttl, timeout=0) for d in f.domains]),
+        _step("preflight-new", "preflight", "new",
+              "The new host has room and the mailman package",
+              "The package (smtpd flavour) must be installable; the lists and archives need "
+              f"{total / 1e6:.0f} MB plus 20%.",
+              ["pkg_info -Q mailman | grep -q '^mailman-2'",
+               f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"]),
+        _step("preflight-old", "preflight", "old", "The old host is as inspected",
+              f"{f.mta.name} and Mailman are where the inventory found them; the files changed "
+              "since the inspection are reported (the lists are live: posts arrive, settings "
+              "change).",
+              [f"test -d {q(f.var + '/lists')}", f.mta.version,
+               Run(report=True, command=(
+                   "for p in python3 python2.7 python2 python; do if [ -n \"$(command -v "
+                   "\"$p\")\" ]; then exec \"$p\" \"$PLAN/rsync/compare-manifest.py\" "
+                   "\"$PLAN/rsync/manifest-old.sha256\"; fi; done; echo 'no python'"))]),
+    ]
+
+
+def _install(f: _Facts) -> Step:
+    """Every emitted file of the new host, as its emitter declared it."""
+    ordered = sorted(f.installs, key=lambda i: i.stage)  # stable: the emitters' order within
+    actions: list = []
+    for stage in Stage:
+        here = [i for i in ordered if i.stage == stage]
+        actions += [Append(source=i.source, path=i.path, marker=i.marker) if i.marker else
+                    Put(source=i.source, path=i.path, mode=i.mode) for i in here]
+        actions += [i.then for i in here if i.then]
+    checks = list(dict.fromkeys(i.check for i in ordered if i.check))
+    return _step("new-files", "prepare", "new", "Install the emitted configuration",
+                 "Every file it replaces is kept in the cutover's journal, so the way back is "
+                 "a copy.", actions, checks)
+
+
+def _prepare(f: _Facts) -> list[Step]:
+    """The new host is made ready while the old one runs; its Mailman is checked to take what
+    smtpd delivers before anything is frozen."""
+    target = f.target
+    out = [
+        _step("new-packages", "prepare", "new",
+              "Install the mailman (smtpd flavour) and rsync packages",
+              "The mailman 2 package may be missing on recent releases; nothing else can go "
+              "ahead without it. GNU rsync receives the sync.",
+              ["pkg_info -Q mailman", "pkg_add mailman rsync"],
+              ["pkg_info -e 'mailman-*'", f"test -x {MM_PREFIX}/mail/mailman"],
+              ["pkg_delete mailman rsync"]),
+        _step("new-groups", "prepare", "new", "Let smtpd and the web server into _mailmanq",
+              "The package's README: the MTA user and www must be in _mailmanq to reach the "
+              "queue.",
+              [f"usermod -G _mailmanq {MTA_USER}", "usermod -G _mailmanq www"],
+              [f"id -Gn {MTA_USER} | grep -qw _mailmanq", "id -Gn www | grep -qw _mailmanq"]),
+    ]
+    if f.tls:
         out.append(_step(
             "new-certificate", "prepare", "new", "A certificate for smtpd and httpd",
             "smtpd and httpd refuse to start when a configured certificate is missing. A "
@@ -178,27 +169,9 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
              f"-nodes -days 30 -subj /CN={q(target.hostname)} -keyout {q(target.tls_key)} "
              f"-out {q(target.tls_certificate)}"],
             [f"test -s {q(target.tls_certificate)}", f"test -s {q(target.tls_key)}"]))
-    installs = [("etc/mail/smtpd.conf", 644), ("etc/mail/aliases", 644),
-                ("etc/httpd.conf", 644), ("etc/rc.conf.local", 644)]
-    if virtual_domains(inv, target):
-        installs.insert(2, ("etc/mail/virtual", 644))
-    out.append(_step(
-        "new-files", "prepare", "new", "Install the emitted configuration",
-        "Every file it replaces is kept in the cutover's journal, so the way back is a copy.",
-        [{"do": "put", "source": f"files/new/{f}", "path": f"/{f}", "mode": "0644"}
-         for f, _ in installs]
-        + (["newaliases  # OpenSMTPD before 6.0 reads /etc/mail/aliases.db"]
-           if release is not None and release.major < 6 else [])
-        + [{"do": "append", "source": f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate",
-            "path": f"{MM_PREFIX}/Mailman/mm_cfg.py", "marker": "mm_cfg"}]
-        + ([{"do": "append", "source": NEWSYSLOG, "path": "/etc/newsyslog.conf",
-             "marker": "newsyslog"}] if inv.mailman else [])
-        + ([{"do": "put", "source": "files/new/etc/acme-client.conf",
-             "path": "/etc/acme-client.conf", "mode": "0644"}] if acme else []),
-        ["smtpd -n", "httpd -n"] + (["acme-client -n >/dev/null"] if acme else [])))
+    out.append(_install(f))
     # the mail wrapper as smtpd runs it: the earliest point it can run (the package and the
     # plan's mm_cfg.py are in place), while the old host still takes every post
-    wrapper_check = wrapper_check_command()
     out.append(_step(
         "new-wrapper-group", "prepare", "new", "Mailman's mail wrapper takes smtpd's deliveries",
         f"smtpd runs the aliases' pipes as {MTA_USER}; the wrapper of the package's smtpd "
@@ -208,154 +181,127 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
         f"{MTA_USER} with no list: it queues nothing, and fails with Mailman's own message. "
         "It runs again before mail is routed here and in the verification.",
         [f"# {WRAPPER_NOTE}"],
-        [wrapper_check]))
+        [wrapper_check_command()]))
     out.append(_step(
-        "new-services", "prepare", "new", "Enable and start httpd, slowcgi and smtpd",
+        NEW_SERVICES, "prepare", "new", "Enable and start httpd, slowcgi and smtpd",
         "Mailman itself starts only after the final sync.",
         ["rcctl enable httpd", "rcctl enable slowcgi", "rcctl set slowcgi flags -p /",
          "rcctl restart slowcgi httpd smtpd"],
         ["rcctl check slowcgi", "rcctl check httpd", "rcctl check smtpd"],
         # the way back: the new host stops taking list mail (its files are restored after)
         ["rcctl stop smtpd httpd slowcgi", "rcctl disable httpd slowcgi"]))
-    out.append(_step(
+    return out
+
+
+def _presync(f: _Facts) -> list[Step]:
+    return [_step(
         "presync", "presync", "old", "Copy lists and archives while the old host runs",
         "Most bytes move now; the final sync during the freeze then copies only changes. Can "
         "be repeated.",
-        [f"NEW={new_ssh} sh \"$PLAN/rsync/presync.sh\""]))
-    freeze_check = []
-    if probe:
-        freeze_check = [
-            "printf 'HELO check.example\\r\\nMAIL FROM:<check@check.example>\\r\\nRCPT TO:<"
-            f"{probe}>\\r\\nQUIT\\r\\n' | exim -bh 192.0.2.99 | grep -q '^451'"]
-    # only Exim's configuration (the main file and its .include files) can hold the ACL: the
-    # files its lookups read are data and are never edited
-    exim_files = [c.path for c in inv.mta.config_files if c.path.startswith("/")
-                  and c.role in EXIM_CONFIG_ROLES]
-    acl = inv.mta.options.get("acl_smtp_rcpt", "acl_check_rcpt")
-    acl = acl if re.fullmatch(r"[A-Za-z0-9_]+", acl) else "acl_check_rcpt"
-    freeze = {"do": "insert", "source": "files/old/exim-freeze-acl.conf", "paths": exim_files,
-              "after": rf"^\s*{acl}:\s*$", "marker": "freeze"}
-    unfreeze = {"do": "unmark", "paths": exim_files, "marker": "freeze"}
-    out.append(_step(
-        "old-freeze", "freeze", "old", "Freeze: the old Exim answers 4xx for the moved domains",
-        "Senders keep list mail in their queues and retry; nothing new arrives that the final "
-        "sync would miss.",
-        [freeze, "service exim reload"],
-        freeze_check,
-        [unfreeze, "service exim reload"]))
-    # `exim -bpru` lists each message's undelivered recipients on indented lines below its
-    # sender line: only those count. Mailman's own deliveries to the members (sender
-    # LIST-bounces@ a moved domain) may stay queued for remote hosts; they need no Mailman.
-    out.append(_step(
-        "old-exim-queue", "freeze", "old", "Wait until the old Exim holds no list mail",
-        "Mail accepted before the freeze must reach the old Mailman first.",
-        ["exim -q"],
-        [f"! exim -bpru | grep -Eiq {q('^[[:space:]]+[^[:space:]]*@(' + domain_re + ')$')}"]))
+        [f"NEW={f.new_ssh} sh \"$PLAN/rsync/presync.sh\""])]
+
+
+def _freeze(f: _Facts) -> list[Step]:
+    """The old MTA answers 4xx for the moved domains, its queue and Mailman's queues drain,
+    Mailman stops, and the final sync is checked against the freeze manifest (pitfalls 7, 21
+    in the project notes)."""
+    inv, var, mta = f.inv, f.var, f.mta
+    freeze, queue = mta.freeze(), mta.queue()
+    cron_re = "/cron/(" + "|".join(CRON_SCRIPTS) + ")([^A-Za-z0-9_]|$)"
+    cron_files = sorted({j.source.file for j in inv.housekeeping.cron_jobs
+                         if j.script and j.source and j.source.file.startswith("/")})
+    cron_dirs = sorted({c.rsplit("/", 1)[0] or "/" for c in cron_files})
+    cron = Comment(paths=cron_files, match=cron_re, marker="cron")
+    touch = "touch " + " ".join(q(d) for d in cron_dirs)
     # every queue that holds a post or a command on its way (archive: a post not yet in the
     # archive mbox; commands: a -request mail; news: a post for the gateway); shunt waits for a
     # person and is reported by the inspection
     queues = " ".join(q(f"{var}/qfiles/{qn}") for qn in DRAIN_QUEUES)
-    out.append(_step(
-        "old-mailman-drain", "freeze", "old", "Drain Mailman's queues, then stop Mailman",
-        "Queued posts, commands and bounces are processed on the old host, and posts waiting "
-        "for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue files never "
-        "leave the host. Deliveries Mailman parked in retry (its SMTP connection was refused, "
-        "as while the freeze reloads the MTA) go back to out at once: RetryRunner would wait "
-        "15 minutes.",
-        [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
-         f"for f in {q(var + '/qfiles/retry')}/*.pck; do "
-         f"[ ! -f \"$f\" ] || mv \"$f\" {q(var + '/qfiles/out')}/; done; sleep 10; done",
-         "service mailman stop"]
-        # Mailman's cron jobs stop here: digests and reminders never go out from both hosts
-        + ([{"do": "comment", "paths": cron_files, "match": cron_re, "marker": "cron"},
-            "touch " + " ".join(q(d) for d in cron_dirs) + "  # cron rereads its tables"]
-           if cron_files else []),
-        [f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0"],
-        ([{"do": "uncomment", "paths": cron_files, "marker": "cron"},
-          "touch " + " ".join(q(d) for d in cron_dirs)] if cron_files else [])
-        + ["service mailman start"]))
-    out.append(_step(
-        "final-sync", "freeze", "old", "Final sync, checked against the freeze manifest",
-        "Copies what changed since the pre-sync (by checksum): the lists with their held posts "
-        "and pending confirmations, the archives and the site's adm.pw and creator.pw, and sets "
-        "owners and public archive links. The freeze manifest, written on the old host once "
-        "Mailman has stopped, proves every list file, held post and archive mbox arrived "
-        "whole; the held posts, request.pck and pending.pck of every list are compared on "
-        "both hosts.",
-        [f"NEW={new_ssh} sh \"$PLAN/rsync/final.sh\""],
-        [f"ssh {q(new_ssh)} {q(f'cd / && sha256 -c {FREEZE_MANIFEST}')}"]))
+    return [
+        _step(FREEZE_STEP, "freeze", "old",
+              f"Freeze: the old {mta.name} answers 4xx for the moved domains",
+              "Senders keep list mail in their queues and retry; nothing new arrives that the "
+              "final sync would miss.", freeze.run, freeze.check, freeze.rollback),
+        _step(mta.queue_step, "freeze", "old",
+              f"Wait until the old {mta.name} holds no list mail",
+              "Mail accepted before the freeze must reach the old Mailman first.",
+              queue.run, queue.check, queue.rollback),
+        _step("old-mailman-drain", "freeze", "old", "Drain Mailman's queues, then stop Mailman",
+              "Queued posts, commands and bounces are processed on the old host, and posts "
+              "waiting for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue "
+              "files never leave the host. Deliveries Mailman parked in retry (its SMTP "
+              "connection was refused, as while the freeze reloads the MTA) go back to out at "
+              "once: RetryRunner would wait 15 minutes.",
+              [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
+               f"for f in {q(var + '/qfiles/retry')}/*.pck; do "
+               f"[ ! -f \"$f\" ] || mv \"$f\" {q(var + '/qfiles/out')}/; done; sleep 10; done",
+               "service mailman stop"]
+              # Mailman's cron jobs stop here: digests and reminders never go out from both
+              + ([cron, touch + "  # cron rereads its tables"] if cron_files else []),
+              [f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0"],
+              ([cron.undo(), touch] if cron_files else []) + ["service mailman start"]),
+        _step(FINAL_SYNC, "freeze", "old", "Final sync, checked against the freeze manifest",
+              "Copies what changed since the pre-sync (by checksum): the lists with their held "
+              "posts and pending confirmations, the archives and the site's adm.pw and "
+              "creator.pw, and sets owners and public archive links. The freeze manifest, "
+              "written on the old host once Mailman has stopped, proves every list file, held "
+              "post and archive mbox arrived whole; the held posts, request.pck and pending.pck "
+              "of every list are compared on both hosts.",
+              [f"NEW={f.new_ssh} sh \"$PLAN/rsync/final.sh\""],
+              [f"ssh {q(f.new_ssh)} {q(f'cd / && sha256 -c {FREEZE_MANIFEST}')}"]),
+    ]
+
+
+def _switch(f: _Facts) -> list[Step]:
+    """Mailman starts on the new host, the old host forwards, DNS names the new host."""
+    inv, target, mta = f.inv, f.target, f.mta
+    wrapper_check = wrapper_check_command()
     # the site's password files: carried by the final sync where the old host has them
     # (checked here); where it has none, setting one is the operator's (mmsitepass asks)
-    carried = sorted({f.path.rsplit("/", 1)[1] for f in (inv.mailman.site_files
-                                                         if inv.mailman else [])}
+    carried = sorted({fl.path.rsplit("/", 1)[1] for fl in (inv.mailman.site_files
+                                                           if inv.mailman else [])}
                      & set(SITE_PASSWORD_FILES))
     site_pw = [f"test -s {q(f'{MM_VAR}/data/{name}')}" for name in carried]
     admin = SITE_PASSWORD_FILES[0]  # adm.pw: the site administrator's
-    site_note = ([f"# the old host has no {comment(var)}/data/{admin}: to give the site "
+    site_note = ([f"# the old host has no {comment(f.var)}/data/{admin}: to give the site "
                   "administrator "
                   f"one on this host, run `{MM_PREFIX}/bin/mmsitepass` (it asks)"]
                  if inv.mailman and admin not in carried else [])
-    out.append(_step(
-        "new-mailman", "switch", "new", "Instantiate the lists and start Mailman",
-        "fix_url (host names, public archive links), owners and check_perms, which must "
-        "then find nothing; the wrapper's group check again, before any mail is routed here; "
-        "the site's adm.pw and creator.pw, where the old host had them, came with the final "
-        "sync.",
-        [f"sh \"$PLAN/{AFTER_COPY}\"", "rcctl enable mailman",
-         "rcctl start mailman"]
-        + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
-           if inv.mailman else []) + site_note,
-        ["rcctl check mailman", wrapper_check]
-        + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []) + site_pw,
-        ([f"crontab -u {MM_USER} -r"] if inv.mailman else []) + ["rcctl stop mailman"]))
-    first = inv.mta.routers[0] if inv.mta.routers else None
-    forward_actions: list = []
-    undo_forward: list = []
-    if first is not None and first.source and re.fullmatch(r"[A-Za-z0-9_]+", first.name):
-        forward_actions.append({"do": "insert", "source": "files/old/exim-forward-router.conf",
-                                "paths": [first.source.file], "before": rf"^\s*{first.name}:",
-                                "marker": "forward"})
-        undo_forward.append({"do": "unmark", "paths": [first.source.file],
-                             "marker": "forward"})
-    else:
-        forward_actions.append("# insert files/old/exim-forward-router.conf first in "
-                               "`begin routers`")
-    forward_actions.append(unfreeze)
-    if alias_files:
-        # Exim's lsearch takes the first entry of a name: forwards at the top win
-        forward_actions.append({"do": "insert", "source": "files/old/aliases-forward.txt",
-                                "paths": alias_files[:1], "before": r"\A",
-                                "marker": "alias-forward"})
-        undo_forward.append({"do": "unmark", "paths": alias_files[:1],
-                             "marker": "alias-forward"})
-    out.append(_step(
-        "old-forward", "switch", "old", "Forward the moved domains from the old host",
-        "Mail that still reaches the old host (IPv4-only senders, old DNS caches) goes on to "
-        "the new one; the freeze ends.",
-        forward_actions + ["service exim reload"],
-        [f"exim -bt {q(probe)} | grep -q migrate_forward"] if probe else [],
-        undo_forward + ["service exim reload"]))
-    out.append(_step(
-        "old-web-proxy", "switch", "old", "Proxy Mailman's pages to the new host",
-        "Clients that reach the web host over IPv4 keep working.",
-        ["# replace the Mailman ScriptAlias/Alias with files/old/apache-proxy.conf",
-         f"apachectl configtest && service {apache} reload"],
-        ["apachectl configtest"]))
-    planned = [{"do": "dns", "name": r["name"], "type": r["type"], "value": r["value"],
-                "timeout": 3600, "interval": 30}
-               for r in dns_records(inv, target) if r["type"] in ("MX", "AAAA", "A")]
-    out.append(_step(
-        "dns-switch", "switch", "dns", "Publish the new DNS records",
-        "migrate does not change a DNS provider: publish the records of dns/records.md; "
-        "this step waits (up to an hour) until they are served.",
-        ["# publish the records in dns/records.md now"] + planned,
-        [],
-        ["# publish the previous records again"]))
-    if acme:
+    forward = mta.forward()
+    out = [
+        _step(NEW_MAILMAN, "switch", "new", "Instantiate the lists and start Mailman",
+              "fix_url (host names, public archive links), owners and check_perms, which must "
+              "then find nothing; the wrapper's group check again, before any mail is routed "
+              "here; the site's adm.pw and creator.pw, where the old host had them, came with "
+              "the final sync.",
+              [f"sh \"$PLAN/{AFTER_COPY}\"", "rcctl enable mailman", "rcctl start mailman"]
+              + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
+                 if inv.mailman else []) + site_note,
+              ["rcctl check mailman", wrapper_check]
+              + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []) + site_pw,
+              ([f"crontab -u {MM_USER} -r"] if inv.mailman else []) + ["rcctl stop mailman"]),
+        _step(UNFREEZE_STEP, "switch", "old", "Forward the moved domains from the old host",
+              "Mail that still reaches the old host (IPv4-only senders, old DNS caches) goes on "
+              "to the new one; the freeze ends.", forward.run, forward.check, forward.rollback),
+        _step("old-web-proxy", "switch", "old", "Proxy Mailman's pages to the new host",
+              "Clients that reach the web host over IPv4 keep working.",
+              ["# replace the Mailman ScriptAlias/Alias with files/old/apache-proxy.conf",
+               f"apachectl configtest && service {f.apache} reload"],
+              ["apachectl configtest"]),
+        _step("dns-switch", "switch", "dns", "Publish the new DNS records",
+              "migrate does not change a DNS provider: publish the records of dns/records.md; "
+              "this step waits (up to an hour) until they are served.",
+              ["# publish the records in dns/records.md now"]
+              + [Dns(name=r["name"], type=r["type"], value=r["value"], timeout=3600,
+                     interval=30)
+                 for r in dns_records(inv, target) if r["type"] in ("MX", "AAAA", "A")],
+              [], ["# publish the previous records again"]),
+    ]
+    if f.acme:
         name = certificate_names(inv, target)[0]
         renew = f"~ 3 * * * acme-client {name} && rcctl reload httpd && rcctl restart smtpd"
         out.append(_step(
-            "new-acme", "switch", "new", "A Let's Encrypt certificate for every web name",
+            NEW_ACME, "switch", "new", "A Let's Encrypt certificate for every web name",
             "acme-client's challenge needs DNS to name this host, so it runs now; it replaces "
             "the self-signed certificate, and root's crontab renews it daily.",
             [f"acme-client -v {q(name)} || [ $? -eq 2 ]  # 2: the certificate is still fresh",
@@ -364,7 +310,12 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
              f"{{ crontab -l 2>/dev/null; echo {q(renew)}; }} | crontab -"],
             [f"openssl verify -CAfile /etc/ssl/cert.pem -untrusted "
              f"{q(target.tls_certificate or '')} {q(target.tls_certificate or '')}"]))
-    probes: list = [{"do": "smtp", "address": a, "port": 25, "timeout": 60, "interval": 5}
+    return out
+
+
+def _verify(f: _Facts) -> list[Step]:
+    inv, target = f.inv, f.target
+    probes: list = [Smtp(address=a, port=25, timeout=60, interval=5)
                     for a in target.ipv6 + target.ipv4]
     urls, _ = old_urls(inv, target)
     seen: set[tuple] = set()
@@ -373,24 +324,28 @@ def steps(inv: Inventory, target: Target, release=None) -> list[dict]:
             key = (probe["url"], probe.get("host_header"), probe.get("status", 200))
             if key not in seen:
                 seen.add(key)
-                probes.append(probe)
-    out.append(_step(
-        "post-checks", "verify", "local", "The new host answers: SMTP and every old address",
-        "From the machine running migrate: an SMTP greeting on each new address, and every "
-        "web address the old host gave out (each list's listinfo, admin and archive pages, "
-        "the redirects it had) answers on the new host as the report says.", probes))
-    out.append(_step(
-        "verify", "verify", "new", "Mail and web work on the new host",
-        "A request to the site list's -request address goes through smtpd, the wrapper, "
-        "Mailman's qrunners and back out.",
-        ([f"echo help | mail -s help {q(_site_request(inv, domains))}"]
-         if _site_request(inv, domains) else []) + ["sleep 60"],
-        ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | grep -q .",
-         f"test -z \"$(ls {MM_VAR}/qfiles/shunt)\"", wrapper_check]))
-    out.append(_step(
-        "ttl-restore", "after", "dns", "Raise the TTLs again",
-        "After two quiet days.", [f"# set the TTLs back to {target.normal_ttl} s"]))
-    return out
+                probes.append(action_from_data(probe, "web probe"))
+    request = _site_request(inv, f.domains)
+    return [
+        _step("post-checks", "verify", "local",
+              "The new host answers: SMTP and every old address",
+              "From the machine running migrate: an SMTP greeting on each new address, and "
+              "every web address the old host gave out (each list's listinfo, admin and "
+              "archive pages, the redirects it had) answers on the new host as the report "
+              "says.", probes),
+        _step("verify", "verify", "new", "Mail and web work on the new host",
+              "A request to the site list's -request address goes through smtpd, the wrapper, "
+              "Mailman's qrunners and back out.",
+              ([f"echo help | mail -s help {q(request)}"] if request else []) + ["sleep 60"],
+              ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | "
+               "grep -q .",
+               f"test -z \"$(ls {MM_VAR}/qfiles/shunt)\"", wrapper_check_command()]),
+    ]
+
+
+def _after(f: _Facts) -> list[Step]:
+    return [_step("ttl-restore", "after", "dns", "Raise the TTLs again", "After two quiet days.",
+                  [f"# set the TTLs back to {f.target.normal_ttl} s"])]
 
 
 def _site_request(inv: Inventory, domains: list[str]) -> str | None:
@@ -403,28 +358,36 @@ def _site_request(inv: Inventory, domains: list[str]) -> str | None:
     return None
 
 
-def emit_runbook(inv: Inventory, target: Target, release) -> Emitted:
+def emit_runbook(inv: Inventory, target: Target, release,
+                 installs: list[Install] | None = None) -> Emitted:
+    """The steps (for plan.yaml) and runbook.md, both from the one typed list of steps."""
     out = Emitted()
-    all_steps = steps(inv, target, release)
+    if adapter_for(inv) is None:
+        out.findings.append(Finding(
+            "plan.mta-no-adapter", Severity.BLOCKER,
+            f"the runbook has no commands for the old host's MTA ({comment(inv.mta.kind)})",
+            "migrate freezes and forwards an Exim old host; move this one by hand, or add an "
+            "adapter (ARCHITECTURE.md).", None))
+    all_steps = steps(inv, target, release, installs)
     out.data["steps"] = all_steps
     lines = [f"# Cutover runbook: {comment(inv.host.hostname or 'the old host')} to "
              f"{comment(target.hostname)}",
              "",
              "Run each step on the host named, in order; `migrate cutover` does the same from "
-             "plan.yaml, journaled. `$PLAN` is this directory on that host. A step is done when "
-             "its check passes.", ""]
+             f"{PLAN_FILE}, journaled. `$PLAN` is this directory on that host. A step is done "
+             "when its check passes.", ""]
     for phase in PHASES:
-        phase_steps = [s for s in all_steps if s["phase"] == phase]
+        phase_steps = [s for s in all_steps if s.phase == phase]
         if not phase_steps:
             continue
         lines += [f"## {phase}", ""]
         for s in phase_steps:
-            lines += [f"### {s['id']}: {s['title']} ({s['host']} host)", "", s["why"], "",
-                      "```sh", *[describe(a) for a in s["actions"]], "```", ""]
-            if s["check"]:
-                lines += ["Check:", "", "```sh", *s["check"], "```", ""]
-            if s["rollback"]:
-                lines += ["Way back:", "", "```sh", *[describe(a) for a in s["rollback"]],
+            lines += [f"### {s.id}: {s.title} ({s.host} host)", "", s.why, "",
+                      "```sh", *[a.describe() for a in s.actions], "```", ""]
+            if s.check:
+                lines += ["Check:", "", "```sh", *s.check, "```", ""]
+            if s.rollback:
+                lines += ["Way back:", "", "```sh", *[a.describe() for a in s.rollback],
                           "```", ""]
     out.files[RUNBOOK] = "\n".join(lines)
     return out

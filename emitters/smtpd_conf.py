@@ -65,6 +65,7 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     else:
         body = _accept_grammar(target, release, plain, virtual, pki, relay)
     out.files[PATH] = "\n".join(head + body) + "\n"
+    out.install(PATH, "/etc/mail/smtpd.conf", check="smtpd -n")
     return out
 
 

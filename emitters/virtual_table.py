@@ -177,4 +177,5 @@ def emit_virtual(inv: Inventory, target: Target, release) -> Emitted:
             lines.append(f"{key:<48} {value}")
         lines += [comment(note) for note in table.notes[domain]]
     out.files[PATH] = "\n".join(lines) + "\n"
+    out.install(PATH, "/etc/mail/virtual", check="smtpd -n")
     return out

@@ -368,16 +368,17 @@ def cutover(
             if not typer.confirm(f"Run {len(plan.steps)} steps against {old} and {new}?"):
                 raise typer.Exit(int(Exit.USAGE))
         from migrate import remote
+        from migrate.hosts import LocalHost, SshHost
         hosts = {
-            "old": remote.SshHost("old", remote.connect(
+            "old": SshHost("old", remote.connect(
                 old, identity=str(identity) if identity else None,
                 known_hosts=str(known_hosts) if known_hosts else None,
                 accept_host_key=old_host_key)),
-            "new": remote.SshHost("new", remote.connect(
+            "new": SshHost("new", remote.connect(
                 new, identity=str(identity) if identity else None,
                 known_hosts=str(known_hosts) if known_hosts else None,
                 accept_host_key=new_host_key)),
-            "local": engine.LocalHost("local", env={"PLAN": str(plan_dir.resolve())}),
+            "local": LocalHost("local", env={"PLAN": str(plan_dir.resolve())}),
         }
         runner = engine.Runner(plan, hosts, book, say=_say)
         if rollback:
@@ -386,7 +387,7 @@ def cutover(
         try:
             if ui.out.is_terminal:  # a live table of the steps with the freeze window timer
                 from rich.live import Live
-                view = ui.CutoverView([(s.id, s.host, s.title) for s in plan.steps],
+                view = ui.CutoverView([(s.id, s.runs_on, s.title) for s in plan.steps],
                                       book.records, lambda: engine.frozen_for(book.records))
                 book.listeners.append(view.event)
                 runner.status = lambda line: None

@@ -90,7 +90,7 @@ def _format_datetime(value: dt.datetime) -> str:
 
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, vars(model))
+    return typing.get_type_hints(cls)  # in the namespace of the class's own module
 
 
 def from_data(cls: type[T], data: Any, where: str = "") -> T:
@@ -117,6 +117,8 @@ def _describe(value: Any) -> str:
 
 @functools.cache
 def _converter(tp: Any) -> Callable[[Any], Any]:
+    if tp is Any:  # read further by its owner (a plan's actions, by their kind)
+        return lambda value: value
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)

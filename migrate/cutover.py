@@ -30,37 +30,22 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
-from migrate.emitters.runbook import describe
+from migrate import codec
 from migrate.errors import Exit, MigrateError
-
-PLAN_FILE = "plan.yaml"
-HOSTS = ("old", "new", "local")
-#: the steps that open and close the freeze window (the runbook's ids)
-FREEZE_STEP, UNFREEZE_STEP = "old-freeze", "old-forward"
+from migrate.hosts import Host, LocalHost, Result  # noqa: F401  (the cutover's hosts)
+from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_VERSION, UNFREEZE_STEP, ActionFailed,
+                           Step, steps_from_data)
 
 
 # --- the plan -------------------------------------------------------------------------------
-
-
-@dataclass
-class Step:
-    id: str
-    phase: str
-    host: str
-    title: str
-    why: str
-    actions: list[dict]
-    check: list[str] = field(default_factory=list)
-    rollback: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -69,20 +54,9 @@ class Plan:
     steps: list[Step]
     data: dict
 
-
-def _actions(items: list) -> list[dict]:
-    out = []
-    for item in items or []:
-        if isinstance(item, str):
-            if item.lstrip().startswith("#"):
-                out.append({"do": "note", "text": item.lstrip("# ").strip()})
-            else:
-                out.append({"do": "run", "command": item})
-        elif isinstance(item, dict) and item.get("do"):
-            out.append(item)
-        else:
-            raise MigrateError(f"a step action is malformed: {item!r}", code=Exit.INPUT)
-    return out
+    def files(self) -> list[str]:
+        """Every file of the plan directory, plan.yaml last (as it is copied to the hosts)."""
+        return sorted(self.data.get("files") or {}) + [PLAN_FILE]
 
 
 #: the top-level keys of plan.yaml (planning.plan_yaml writes them)
@@ -107,7 +81,7 @@ def load_plan(directory: str) -> Plan:
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrateError(f"cannot read the plan: {exc}", file=str(path),
                            code=Exit.INPUT) from None
-    if not isinstance(data, dict) or data.get("plan_version") != 1:
+    if not isinstance(data, dict) or data.get("plan_version") != PLAN_VERSION:
         raise MigrateError("not a plan this version of migrate can run", file=str(path),
                            code=Exit.INPUT, hint="write it again with `migrate plan`")
     unknown = sorted(str(k) for k in data if k not in PLAN_KEYS)
@@ -123,88 +97,13 @@ def load_plan(directory: str) -> Plan:
                                file=str(f), code=Exit.INPUT,
                                hint="plan again, or restore the file; the cutover runs only "
                                "a plan as it was reviewed")
-    steps = []
-    for raw in data.get("steps") or []:
-        if raw.get("host") not in HOSTS + ("dns",):
-            raise MigrateError(f"step {raw.get('id')!r} names an unknown host",
-                               file=str(path), code=Exit.INPUT)
-        steps.append(Step(raw["id"], raw.get("phase", ""),
-                          "local" if raw["host"] == "dns" else raw["host"], raw.get("title", ""),
-                          raw.get("why", ""), _actions(raw.get("actions") or raw.get("run")),
-                          list(raw.get("check") or []), _actions(raw.get("rollback"))))
+    try:
+        steps = steps_from_data(data.get("steps"))
+    except codec.CodecError as exc:
+        raise MigrateError(f"plan.yaml: {exc}", file=str(path), code=Exit.INPUT,
+                           hint="write it again with `migrate plan`; the cutover runs only a "
+                           "plan as migrate wrote it") from None
     return Plan(root, steps, data)
-
-
-# --- hosts ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Host(Protocol):
-    name: str
-
-    def run(self, command: str, timeout: float = 600) -> Result: ...
-
-    def read(self, path: str) -> bytes | None:
-        """A file's content, or None if it does not exist."""
-
-    def write(self, path: str, data: bytes, mode: int | None = None) -> None:
-        """Replace a file atomically (temp file + rename in its folder). An existing file
-        keeps its owner and mode unless ``mode`` is given; a new one gets ``mode`` or 0644."""
-
-    def remove(self, path: str) -> None: ...
-
-
-class LocalHost:
-    """This machine (``local`` steps), or a stand-in host in tests: commands run with sh."""
-
-    def __init__(self, name: str, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.env = env or {}
-
-    def run(self, command: str, timeout: float = 600) -> Result:
-        import subprocess
-        try:
-            proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True,
-                                  timeout=timeout, env={**os.environ, **self.env})
-        except subprocess.TimeoutExpired:
-            return Result(124, "", f"timed out after {timeout:.0f} s")
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def read(self, path: str) -> bytes | None:
-        try:
-            return Path(path).read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def write(self, path: str, data: bytes, mode: int | None = None) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.migrate-tmp")
-        try:
-            old = os.stat(target)
-        except FileNotFoundError:
-            old = None
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if old is not None:
-            os.chown(tmp, old.st_uid, old.st_gid)
-        os.chmod(tmp, mode if mode is not None else
-                 (old.st_mode & 0o7777 if old is not None else 0o644))
-        os.replace(tmp, target)
-
-    def remove(self, path: str) -> None:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 # --- the journal ----------------------------------------------------------------------------
@@ -366,19 +265,34 @@ class StepFailed(Exception):
         self.message = message
 
 
-def _marked(block: bytes, marker: str) -> bytes:
-    begin = f"# migrate:{marker} begin\n".encode()
-    end = f"# migrate:{marker} end\n".encode()
-    if not block.endswith(b"\n"):
-        block += b"\n"
-    return begin + block + end
+class _StepContext:
+    """What an action sees while the runner applies it (``migrate.steps.Context``)."""
 
+    def __init__(self, runner: "Runner", step: Step) -> None:
+        self.runner = runner
+        self.step = step.id
+        self.hosts = runner.hosts
+        self.host = runner.hosts[step.runs_on]
 
-def _without(data: bytes, marker: str) -> bytes:
-    pattern = re.compile(rb"(?m)^# migrate:" + re.escape(marker.encode())
-                         + rb" begin\n.*?^# migrate:" + re.escape(marker.encode()) + rb" end\n",
-                         re.S)
-    return pattern.sub(b"", data)
+    def source(self, rel: str) -> bytes:
+        return (self.runner.plan.directory / rel).read_bytes()
+
+    def plan_files(self) -> list[str]:
+        return self.runner.plan.files()
+
+    def change(self, path: str, new: bytes, mode: int | None = None) -> bool:
+        old = self.host.read(path)
+        if old == new:
+            return False
+        self.runner.journal.backup(self.host.name, path, old, self.step)
+        self.host.write(path, new, mode)
+        return True
+
+    def say(self, line: str) -> None:
+        self.runner.say(line)
+
+    def record(self, **event: Any) -> None:
+        self.runner.journal.write(step=self.step, **event)
 
 
 class Runner:
@@ -395,141 +309,17 @@ class Runner:
         self.say = say
         self.status = say if status is None else status
 
-    def _source(self, rel: str) -> bytes:
-        path = self.plan.directory / rel
-        return path.read_bytes()
-
-    def _change(self, host: Host, step: Step, path: str, new: bytes,
-                mode: int | None = None) -> bool:
-        old = host.read(path)
-        if old == new:
-            return False
-        self.journal.backup(host.name, path, old, step.id)
-        host.write(path, new, mode)
-        return True
-
-    def action(self, step: Step, host: Host, action: dict) -> None:
-        do = action["do"]
-        if do == "run":
-            res = host.run(action["command"], timeout=float(action.get("timeout", 3600)))
-            if action.get("report"):  # information for the operator, never a failure
-                for line in (res.out + res.err).strip().splitlines()[-20:]:
-                    self.say(f"  {line}")
-                self.journal.write(event="report", step=step.id, output=res.out[-4000:])
-            elif res.code != 0:
-                raise StepFailed(step, f"`{action['command']}` exited {res.code}: "
-                                       f"{(res.err or res.out).strip()[-300:]}")
-            elif res.out.strip():
-                self.journal.write(event="output", step=step.id, output=res.out[-20000:])
-        elif do == "wait":
-            deadline = time.monotonic() + float(action.get("timeout", 600))
-            while True:
-                res = host.run(action["command"], timeout=60)
-                if res.code == 0:
-                    break
-                if time.monotonic() > deadline:
-                    raise StepFailed(step, f"still not true after {action.get('timeout', 600)}"
-                                           f" s: `{action['command']}`")
-                time.sleep(float(action.get("interval", 5)))
-        elif do == "put":
-            self._change(host, step, action["path"], self._source(action["source"]),
-                         int(str(action.get("mode", "0644")), 8))
-        elif do == "append":
-            current = host.read(action["path"]) or b""
-            if f"# migrate:{action['marker']} begin".encode() not in current:
-                if current and not current.endswith(b"\n"):
-                    current += b"\n"
-                self._change(host, step, action["path"],
-                             current + _marked(self._source(action["source"]),
-                                               action["marker"]))
-        elif do == "insert":
-            self._insert(step, host, action)
-        elif do == "unmark":
-            for path in action["paths"]:
-                current = host.read(path)
-                if current is not None:
-                    self._change(host, step, path, _without(current, action["marker"]))
-        elif do in ("comment", "uncomment"):
-            # comment out the lines matching ``match`` (and not already comments) with a
-            # marker, or take exactly those markers away again
-            prefix = f"#migrate:{action['marker']}# ".encode()
-            pattern = re.compile(action.get("match", "").encode())
-            for path in action["paths"]:
-                current = host.read(path)
-                if current is None:
-                    continue
-                lines = current.split(b"\n")
-                if do == "comment":
-                    lines = [prefix + line if pattern.search(line)
-                             and not line.lstrip().startswith(b"#") else line for line in lines]
-                else:
-                    lines = [line[len(prefix):] if line.startswith(prefix) else line
-                             for line in lines]
-                self._change(host, step, path, b"\n".join(lines))
-        elif do == "upload":
-            for name in action.get("hosts", []):
-                target = self.hosts[name]
-                for rel in sorted(self.plan.data.get("files", {})) + [PLAN_FILE]:
-                    data = self._source(rel)
-                    path = f"{action['path'].rstrip('/')}/{rel}"
-                    if target.read(path) != data:
-                        target.write(path, data, 0o755 if data.startswith(b"#!") else 0o644)
-        elif do == "note":
-            self.say(f"  note: {action['text']}")
-        elif do == "smtp":
-            self._until(step, action, lambda: _smtp_banner(action["address"],
-                                                           int(action.get("port", 25))))
-        elif do == "http":
-            self._until(step, action, lambda: _http_check(
-                action["url"], action.get("host_header"), action.get("expect"),
-                int(action.get("status", 200)), action.get("location"),
-                bool(action.get("verify", True))))
-        elif do == "dns":
-            self._until(step, action, lambda: _dns_check(action))
-        else:
-            raise StepFailed(step, f"unknown action {do!r}")
-
-    def _until(self, step: Step, action: dict, probe: Callable[[], str | None]) -> None:
-        """Run ``probe`` (None: fine, else the problem) until it passes or time runs out."""
-        deadline = time.monotonic() + float(action.get("timeout", 0))
-        while True:
-            problem = probe()
-            if problem is None:
-                return
-            if time.monotonic() >= deadline:
-                raise StepFailed(step, problem)
-            time.sleep(float(action.get("interval", 5)))
-
-    def _insert(self, step: Step, host: Host, action: dict) -> None:
-        marker = f"# migrate:{action['marker']} begin".encode()
-        pattern = re.compile((action.get("before") or action.get("after")).encode(), re.M)
-        block = _marked(self._source(action["source"]), action["marker"])
-        for path in action["paths"]:
-            current = host.read(path)
-            if current is None:
-                continue
-            if marker in current:
-                return  # already there (a step run again)
-            m = pattern.search(current)
-            if m is None:
-                continue
-            if action.get("before"):
-                at = m.start()
-            else:
-                eol = current.find(b"\n", m.end())
-                at = len(current) if eol < 0 else eol + 1
-            self._change(host, step, path, current[:at] + block + current[at:])
-            return
-        raise StepFailed(step, f"no line matching {pattern.pattern.decode()!r} in "
-                               f"{', '.join(action['paths'])}")
-
     def run_step(self, step: Step) -> None:
-        host = self.hosts[step.host]
-        self.journal.write(event="start", step=step.id, host=step.host)
+        ctx = _StepContext(self, step)
+        host = ctx.host
+        self.journal.write(event="start", step=step.id, host=step.runs_on)
         for i, action in enumerate(step.actions):
             self.journal.write(event="action", step=step.id, index=i,
-                               action=describe(action))
-            self.action(step, host, action)
+                               action=action.describe())
+            try:
+                action.apply(ctx)
+            except ActionFailed as exc:
+                raise StepFailed(step, str(exc)) from None
         for command in step.check:
             res = host.run(command, timeout=600)
             if res.code != 0:
@@ -552,7 +342,7 @@ class Runner:
             frozen = self._frozen_since()
             clock = f" [freeze +{int(frozen // 60):02d}:{int(frozen % 60):02d}]" \
                 if frozen is not None else ""
-            self.status(f"run  {step.id} on {step.host}: {step.title}{clock}")
+            self.status(f"run  {step.id} on {step.runs_on}: {step.title}{clock}")
             t0 = time.monotonic()
             try:
                 self.run_step(step)
@@ -579,12 +369,12 @@ class Runner:
             step = by_id.get(sid)
             if step is None:
                 continue
-            host = self.hosts[step.host]
+            ctx = _StepContext(self, step)
             for action in step.rollback:
                 try:
-                    self.action(step, host, action)
-                except StepFailed as exc:
-                    self.say(f"  rollback of {sid}: {exc.message} (going on)")
+                    action.apply(ctx)
+                except ActionFailed as exc:
+                    self.say(f"  rollback of {sid}: {exc} (going on)")
             undone.append(sid)
         restored = set()
         for r in reversed(self.journal.records):
@@ -665,8 +455,8 @@ def blocker_line(found: list[dict]) -> str:
 def dry_run(plan: Plan, say: Callable[[str], None] = print) -> None:
     """Every step with its exact commands per host; nothing is run."""
     for n, step in enumerate(plan.steps, 1):
-        say(f"{n:>2}. [{step.phase}] {step.id} on {step.host} host: {step.title}")
+        say(f"{n:>2}. [{step.phase}] {step.id} on {step.runs_on} host: {step.title}")
         for action in step.actions:
-            say(f"      {describe(action)}")
+            say(f"      {action.describe()}")
         for command in step.check:
             say(f"      check: {command}")

@@ -3,7 +3,7 @@
 Orchestration only: each plan is loaded as ``migrate cutover`` loads it (every file checked
 against plan.yaml's hashes, so only a plan as reviewed is exported), the connection settings
 come from plan.yaml (the old host as it was inspected, the new host's first address), the
-tree comes from ``migrate.emitters.ansible`` and the plan directories are copied into it.
+tree comes from ``migrate.ansible`` and the plan directories are copied into it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from migrate.cutover import load_plan
-from migrate.emitters.ansible import emit_ansible, pair_name
+from migrate.ansible import emit_ansible, pair_name
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import write_tree
 
@@ -54,15 +54,13 @@ def export_ansible(plan_dirs: list[str], out_dir: str, serial: int = 1) -> dict:
                          (plan.data.get("inventory") or {}).get("host") or "pair", taken)
         taken.add(name)
         old, new = connections(plan.data)
-        steps = [{"id": s.id, "phase": s.phase, "host": s.host, "title": s.title,
-                  "actions": s.actions, "check": s.check, "rollback": s.rollback}
-                 for s in plan.steps]  # normalized by load_plan, as the cutover runs them
-        pairs.append({"name": name, "plan": plan.data, "steps": steps, "old": old, "new": new})
-        for rel in sorted((plan.data.get("files") or {})) + ["plan.yaml"]:
+        pairs.append({"name": name, "plan": plan.data, "steps": plan.steps, "old": old,
+                      "new": new})
+        for rel in plan.files():
             copies[f"plans/{name}/{rel}"] = (root / rel).read_bytes()
     try:
         files: dict[str, str | bytes] = dict(emit_ansible(pairs, serial=serial))
-    except ValueError as exc:  # a step id or an action key Ansible would read as syntax
+    except ValueError as exc:  # a name Ansible would read as syntax
         raise MigrateError(f"cannot export: {exc}", code=Exit.INPUT,
                            hint="write the plan again with `migrate plan`") from None
     files.update(copies)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from migrate.errors import Exit, MigrateError
+from migrate.steps import PLAN_FILE
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
@@ -96,7 +97,7 @@ def plan_files(folder: Path) -> set[str] | None:
     ``files`` table)."""
     import yaml
 
-    text = _read_marker(folder / "plan.yaml")
+    text = _read_marker(folder / PLAN_FILE)
     if text is None or not text.startswith(PLAN_HEADER):
         return None
     try:
@@ -106,10 +107,10 @@ def plan_files(folder: Path) -> set[str] | None:
     if not isinstance(data, dict) or not isinstance(data.get("plan_version"), int) or \
             not isinstance(data.get("files"), dict):
         return None
-    return {k for k in data["files"] if isinstance(k, str)} | {"plan.yaml"}
+    return {k for k in data["files"] if isinstance(k, str)} | {PLAN_FILE}
 
 
-#: what `migrate export ansible` writes besides the plans it copies (emitters/ansible.py)
+#: what `migrate export ansible` writes besides the plans it copies (migrate/ansible.py)
 _EXPORT_PATTERNS = ("ansible.cfg", "hosts.yaml", "site.yaml", "rollback.yaml", "README.md",
                     ".ansible-lint", "group_vars/*.yaml", "host_vars/*.yaml", "roles/*")
 
@@ -134,7 +135,7 @@ def export_files(folder: Path) -> set[str] | None:
 
 #: the marker file of each kind of folder migrate writes -> what that folder's files are
 OWNED_BY_MARKER: dict[str, Callable[[Path], set[str] | None]] = {
-    "plan.yaml": plan_files,
+    PLAN_FILE: plan_files,
     "site.yaml": export_files,
 }
 

@@ -38,13 +38,14 @@ from migrate.emitters.smtpd_conf import emit_smtpd_conf
 from migrate.emitters.virtual_table import emit_virtual
 from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
-from migrate.fileio import write_tree
+from migrate.fileio import PLAN_HEADER, write_tree
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target
+from migrate.steps import PLAN_FILE, PLAN_VERSION, Step
 
+#: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
             emit_rc_conf_local, emit_mailman, emit_crontab, emit_newsyslog, emit_rsync,
-            emit_old_host, emit_dns, emit_parity, emit_web_urls, emit_runbook)
-PLAN_FILE = "plan.yaml"
+            emit_old_host, emit_dns, emit_parity, emit_web_urls)
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
 
@@ -54,7 +55,7 @@ class Plan:
     release: Release
     files: dict[str, str] = field(default_factory=dict)  # plan-relative path -> text
     findings: list[Finding] = field(default_factory=list)
-    steps: list[dict] = field(default_factory=list)  # the runbook as data
+    steps: list[Step] = field(default_factory=list)  # the runbook, typed
     parity: list[dict] = field(default_factory=list)  # old route -> new route, per address
     inventory_findings: list[Finding] = field(default_factory=list)
 
@@ -223,9 +224,12 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
                 "Give the new host its own address; the old host keeps its addresses as the "
                 "front door, and mail forwarded to itself would loop.", None))
     combined = Emitted()
-    for emitter in EMITTERS:
+    for emitter in EMITTERS + (emit_runbook,):
         try:
-            combined.add(emitter(inv, target, release))
+            if emitter is emit_runbook:
+                combined.add(emit_runbook(inv, target, release, combined.installs))
+            else:
+                combined.add(emitter(inv, target, release))
         except guard.UnsafeValue as exc:
             # fail closed: an emitter handed a value it cannot write writes nothing at all
             combined.findings.append(Finding(
@@ -259,7 +263,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 def _plan_data(inv: Inventory, plan: Plan) -> str:
     data = {
-        "plan_version": 1,
+        "plan_version": PLAN_VERSION,
         "release": str(plan.release),
         "inventory": {"host": inv.host.hostname, "collected_at": codec.to_data(inv.collected_at),
                       "tool_version": inv.tool_version,
@@ -272,10 +276,9 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
         "files": {path: hashlib.sha256(text.encode()).hexdigest()
                   for path, text in sorted(plan.files.items()) if path != PLAN_FILE},
         "findings": [codec.to_data(f) for f in plan.findings],
-        "steps": plan.steps,
+        "steps": [s.to_data() for s in plan.steps],
     }
-    return "# The plan as data, for `migrate cutover`. Written by migrate; do not edit.\n" \
-        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return PLAN_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 def write_plan(plan: Plan, out_dir: str) -> None:

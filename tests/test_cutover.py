@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 import migrate.cli as cli
 from conftest import SAMPLES
-from migrate.cutover import Journal, LocalHost, Runner, StepFailed, load_plan
+from migrate.cutover import Journal, Runner, StepFailed, load_plan
+from migrate.hosts import LocalHost, SshHost
 from migrate.errors import MigrateError
 from migrate.inspection import inspect_tree
 from migrate.model import Origin
@@ -51,7 +52,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path, sample, flags):
     res = RUNNER.invoke(cli.app, ["cutover", str(tmp_path / "plan")])
     assert res.exit_code == 0, res.output
     out = res.stdout
-    for step in plan.steps:
+    for step in (s.to_data() for s in plan.steps):
         assert f" {step['id']} on " in out
         for action in step["actions"]:
             if action["do"] == "run":
@@ -187,7 +188,8 @@ def test_a_failing_check_stops_and_rollback_restores_every_file(tmp_path):
 _CHILD = r"""
 import sys
 from pathlib import Path
-from migrate.cutover import Journal, LocalHost, Runner, load_plan
+from migrate.cutover import Journal, Runner, load_plan
+from migrate.hosts import LocalHost
 plan = load_plan(sys.argv[1])
 hosts = {n: LocalHost(n, {"SLOW": sys.argv[3]}) for n in ("old", "new", "local")}
 Runner(plan, hosts, Journal(Path(sys.argv[2])), say=lambda s: None).execute(
@@ -241,7 +243,7 @@ def _runner_for(tmp_path, actions):
     plan_dir.mkdir(parents=True)
     (plan_dir / "plan.yaml").write_text(yaml.safe_dump({
         "plan_version": 1, "files": {},
-        "steps": [{"id": "probe", "host": "local", "title": "probe", "why": "",
+        "steps": [{"id": "probe", "phase": "verify", "host": "local", "title": "probe", "why": "",
                    "actions": actions}]}))
     return Runner(load_plan(str(plan_dir)), hosts(), Journal(tmp_path / "j.jsonl"),
                   say=lambda s: None)
@@ -388,8 +390,8 @@ def test_execute_resume_and_rollback_over_ssh(tmp_path):
         def connect():
             return remote.connect("root@127.0.0.1", port=sshd.port, identity=str(sshd.key),
                                   known_hosts=str(sshd.known_hosts))
-        ssh_hosts = {"old": remote.SshHost("old", connect(), plan_dir=str(plan_dir)),
-                     "new": remote.SshHost("new", connect(), plan_dir=str(plan_dir)),
+        ssh_hosts = {"old": SshHost("old", connect(), plan_dir=str(plan_dir)),
+                     "new": SshHost("new", connect(), plan_dir=str(plan_dir)),
                      "local": LocalHost("local")}
         journal = Journal(tmp_path / "ssh.jsonl")
         runner = Runner(load_plan(str(plan_dir)), ssh_hosts, journal, say=lambda s: None)

@@ -222,7 +222,8 @@ def _playbook(fleet: Path, sshd, book: str, *args: str, backup: Path) -> subproc
 def test_ansible_run_equals_the_cutover_and_check_mode_changes_nothing(tmp_path):
     from sshtools import sshd_running
     from test_cutover import tree_state
-    from migrate.cutover import Journal, LocalHost, Runner, load_plan
+    from migrate.cutover import Journal, Runner, load_plan
+    from migrate.hosts import LocalHost
     with sshd_running() as sshd:
         plan = _synthetic(tmp_path, sshd.port)
         fleet = tmp_path / "fleet"
@@ -391,7 +392,7 @@ def test_plan_values_run_verbatim_under_ansible(tmp_path):
         steps["append"]["title"] = "mm_cfg " + _block(sentinel, 2)
         steps["put"]["check"].append(f": '{_block(sentinel, 3)}'")
         steps["freeze"]["rollback"].append({"do": "run", "command": f": '{_jinja(sentinel, 4)}'"})
-        steps["slow"]["actions"].insert(0, "# note " + _jinja(sentinel, 5))
+        steps["slow"]["actions"].insert(0, {"do": "note", "text": "note " + _jinja(sentinel, 5)})
         for rel, n in (("files/extra.conf", 6), ("files/freeze.conf", 7)):
             text = f"  x = {_jinja(sentinel, n)}\n  {_block(sentinel, n + 10)}\n"
             (plan / rel).write_text(text)

@@ -268,8 +268,8 @@ def check_plan(plan, collected: Collected, payload: str) -> list[str]:
     if proxy and S in proxy:
         collected.apache.setdefault(Collected._key(proxy), proxy)
     for step in plan.steps:  # the cutover runs these with sh on the hosts
-        commands = list(step["check"]) + [a["command"] for a in step["actions"] + step["rollback"]
-                                          if a["do"] in ("run", "wait")]
+        commands = list(step.check) + [a.command for a in step.actions + step.rollback
+                                       if a.kind in ("run", "wait")]
         for command in commands:
             if S in command:
                 collected.shell_text("#!/bin/sh\n" + command + "\n")

@@ -283,7 +283,8 @@ def test_comment_and_uncomment_actions_round_trip(tmp_path):
 
     import yaml
 
-    from migrate.cutover import Journal, LocalHost, Runner, load_plan
+    from migrate.cutover import Journal, Runner, load_plan
+    from migrate.hosts import LocalHost
     tab = tmp_path / "mailman"
     original = USER_TAB
     tab.write_text(original)

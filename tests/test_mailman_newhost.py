@@ -33,7 +33,8 @@ import yaml
 
 from conftest import SAMPLES, need
 from mailmantools import mailman_build, python_of
-from migrate.cutover import Journal, LocalHost, Result, Runner, StepFailed, load_plan
+from migrate.cutover import Journal, Runner, StepFailed, load_plan
+from migrate.hosts import LocalHost, Result
 from migrate.emitters.common import MM_PREFIX, MM_VAR
 
 NEW_HOST = "lists.newhost.example"
@@ -264,7 +265,7 @@ def test_the_new_hosts_mailman_as_the_plan_sets_it_up(tmp_path, sample_name):
     env = {**TEST_ENV, "PLAN": str(plan_dir)}
     res = host.run(by_id["new-wrapper-group"].check[0], env=env)
     assert res.returncode == 0, res.stderr
-    after_copy = by_id["new-mailman"].actions[0]["command"]
+    after_copy = by_id["new-mailman"].actions[0].command
     assert "mailman-after-copy.sh" in after_copy
     res = host.run(after_copy, env=env)
     assert res.returncode == 0, res.stdout + res.stderr

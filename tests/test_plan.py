@@ -354,10 +354,10 @@ def test_json_inventory_plans_the_same(inventories, tmp_path):
 def test_openbsd_5_runbook_builds_the_aliases_db(inventories):
     _, inv = inventories["small"]
     old = plan(inv, openbsd="5.7")
-    step = next(s for s in old.steps if s["id"] == "new-files")
+    step = next(s.to_data() for s in old.steps if s.id == "new-files")
     assert any(a.get("command", "").startswith("newaliases") for a in step["actions"])
     new = plan(inv)
-    step = next(s for s in new.steps if s["id"] == "new-files")
+    step = next(s.to_data() for s in new.steps if s.id == "new-files")
     assert not any(a.get("command", "").startswith("newaliases") for a in step["actions"])
 
 
@@ -446,7 +446,7 @@ def test_the_freeze_edits_only_exims_configuration(sample):
     """The freeze ACL goes into the main configuration or an .include file, never into a file
     Exim reads as a lookup (staff.list, virtual/DOMAIN, vdomains/DOMAIN, /etc/aliases)."""
     inv = inspect_tree(LocalTree(SAMPLES / sample), Origin("local", f"/samples/{sample}"))
-    steps = {s["id"]: s for s in plan(inv).steps}
+    steps = {s.id: s.to_data() for s in plan(inv).steps}
     insert = next(a for a in steps["old-freeze"]["actions"]
                   if isinstance(a, dict) and a.get("do") == "insert")
     roles = {c.path: c.role for c in inv.mta.config_files}

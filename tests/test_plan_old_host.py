@@ -121,7 +121,7 @@ def test_exim_queue_check_waits_for_list_mail_not_for_mailmans_deliveries(world_
     inv = inspect_tree(LocalTree(SAMPLES / "small"), Origin("local", "/samples/small"))
     plan = build_plan(inv, resolve_target(inv, {}, {"hostname": "new.smallclub.example",
                                                     "ipv6": [V6]}))
-    step = next(s for s in plan.steps if s["id"] == "old-exim-queue")
+    step = next(s.to_data() for s in plan.steps if s.id == "old-exim-queue")
     [check] = step["check"]
     world_tmp.chmod(0o777)
     conf = world_tmp / "configure"

@@ -253,7 +253,7 @@ def test_drain_waits_for_every_queue_that_holds_a_post_or_command(netsight, tmp_
     drained queues (archive, commands and news too) holds them; the shunt queue does not."""
     from migrate.mailman2 import DRAIN_QUEUES
     _, plan = netsight
-    step = next(s for s in plan.steps if s["id"] == "old-mailman-drain")
+    step = next(s.to_data() for s in plan.steps if s.id == "old-mailman-drain")
     loop = step["actions"][0]["command"]
     check = step["check"][0]
     var = tmp_path / "mm"
@@ -295,7 +295,7 @@ def test_drain_hands_parked_deliveries_back_to_the_outgoing_queue(netsight, tmp_
     removes it from out, as OutgoingRunner would; tests/test_cutover_e2e.py runs the real
     one.)"""
     _, plan = netsight
-    step = next(s for s in plan.steps if s["id"] == "old-mailman-drain")
+    step = next(s.to_data() for s in plan.steps if s.id == "old-mailman-drain")
     loop = step["actions"][0]["command"]
     var = tmp_path / "mm"
     for queue in ("retry", "out"):
@@ -320,14 +320,14 @@ def test_drain_hands_parked_deliveries_back_to_the_outgoing_queue(netsight, tmp_
 
 def test_site_passwords_are_checked_where_carried_and_noted_where_absent(netsight):
     _, plan = netsight
-    step = next(s for s in plan.steps if s["id"] == "new-mailman")
+    step = next(s.to_data() for s in plan.steps if s.id == "new-mailman")
     assert f"test -s {MM_VAR}/data/adm.pw" in step["check"]
     assert not [c for c in step["check"] if "creator.pw" in c]
     assert not [a for a in step["actions"] if "mmsitepass" in str(a)]
     inv = inspect_tree(LocalTree(SAMPLES / "small"), Origin("local", "/samples/small"))
     small = build_plan(inv, resolve_target(inv, {}, {"hostname": "lists.example.org",
                                                      "ipv6": ["2001:db8:60::25"]}))
-    step = next(s for s in small.steps if s["id"] == "new-mailman")
+    step = next(s.to_data() for s in small.steps if s.id == "new-mailman")
     assert not [c for c in step["check"] if ".pw" in c]
     notes = [a["text"] for a in step["actions"] if a["do"] == "note"]
     assert len(notes) == 1 and "mmsitepass" in notes[0] and "adm.pw" in notes[0]
@@ -339,7 +339,7 @@ def test_freeze_check_command_really_detects_the_4xx(netsight):
     """The runbook's freeze check greps exim -bh output for a 451 line: that is the format
     test_plan_old_host sees from the real Exim."""
     _, plan = netsight
-    step = next(s for s in plan.steps if s["id"] == "old-freeze")
+    step = next(s.to_data() for s in plan.steps if s.id == "old-freeze")
     assert "exim -bh" in step["check"][0] and "grep -q '^451'" in step["check"][0]
 
 

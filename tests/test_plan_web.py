@@ -19,7 +19,7 @@ import threading
 import pytest
 
 from conftest import SAMPLES
-from migrate.cutover import _http_check
+from migrate.probes import http_check as _http_check
 from migrate.errors import MigrateError
 from migrate.inspection import inspect_tree
 from migrate.model import Origin

@@ -1,5 +1,6 @@
 """An Ansible tree that runs the cutover of many plans: the inventory, a playbook, and roles
-built from the same step data as ``migrate cutover`` (plan.yaml).
+built from the same typed steps as ``migrate cutover`` (plan.yaml, read by migrate/steps.py).
+It reads plans, not inventories: it sits beside the cutover, not among the emitters.
 
 Layout (every file deterministic: same plans, same bytes)::
 
@@ -19,7 +20,8 @@ of later batches are not touched. Tags name the role and the step (``--tags free
 ``--tags final-sync``). With ``--check`` nothing changes: commands are skipped, file modules
 report what they would change, and the steps' read-only checks run but cannot fail the play.
 
-Action kinds and the modules they use: ``run`` and checks: ``ansible.builtin.command`` with
+Action kinds and the modules they use (one task file per kind, ``ACTION_TASKS``; a kind of
+migrate/steps.py without one is refused here and fails tests/test_steps.py): ``run`` and checks: ``ansible.builtin.command`` with
 an argv list (``/bin/sh -c`` plus the command, which keeps the runbook's pipes); ``wait``: the
 same with ``until``; ``put``: ``copy``; ``append``, ``insert``, ``unmark``: ``blockinfile``
 with the markers ``migrate cutover`` writes (``# migrate:NAME begin``/``end``), so either tool
@@ -37,23 +39,24 @@ import re
 
 import yaml
 
-from migrate.emitters.guard import comment
+from migrate.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_MAILMAN,
+                           NEW_SERVICES, REGISTRY, SAFE_NAME, Step)
+from migrate.text import comment
 
 #: The roles, in the order the runbook needs them, and the steps each runs by default.
 ROLES = ("preflight", "install", "start", "presync", "freeze", "final_sync", "forward",
          "verify", "rollback")
 _BY_ID = {
-    "copy-plan": "preflight", "new-services": "start", "new-mailman": "start",
-    "final-sync": "final_sync", "new-acme": "forward",
+    COPY_PLAN: "preflight", NEW_SERVICES: "start", NEW_MAILMAN: "start",
+    FINAL_SYNC: "final_sync", NEW_ACME: "forward",
 }
 _BY_PHASE = {"preflight": "preflight", "prepare": "install", "presync": "presync",
              "freeze": "freeze", "switch": "forward", "verify": "verify", "after": "verify"}
-REMOTE_PLAN = "/root/migrate-plan"
 BACKUP = "/root/migrate-backup"
 
 
-def role_of(step: dict) -> str:
-    return _BY_ID.get(step["id"]) or _BY_PHASE.get(step.get("phase", ""), "verify")
+def role_of(step: Step) -> str:
+    return _BY_ID.get(step.id) or _BY_PHASE.get(step.phase, "verify")
 
 
 def pair_name(name: str, taken: set[str]) -> str:
@@ -84,23 +87,6 @@ def unsafe(data):
     return data
 
 
-#: what a step id, an action's key or a pair's name may be: they become task file names,
-#: tags and dict keys, which Ansible reads as syntax (a key is never written ``!unsafe``)
-SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}", re.ASCII)
-
-
-def check_names(steps: list[dict]) -> str | None:
-    """The first step id or action key that is not a plain name (``SAFE_NAME``), or None."""
-    for step in steps:
-        if not isinstance(step.get("id"), str) or not SAFE_NAME.fullmatch(step["id"]):
-            return f"step id {step.get('id')!r}"
-        for action in (step.get("actions") or []) + (step.get("rollback") or []):
-            for key in action:
-                if not isinstance(key, str) or not SAFE_NAME.fullmatch(key):
-                    return f"action key {key!r} of step {step['id']}"
-    return None
-
-
 class _Dumper(yaml.SafeDumper):
     """Lists indented under their key, as yamllint (and ansible-lint) want them."""
 
@@ -117,20 +103,29 @@ def _dump(data) -> str:
                                width=100, default_flow_style=False)
 
 
+def _step_vars(step: Step) -> dict:
+    """A step as the migrate_step role reads it (a dns step runs on the controller)."""
+    data = step.to_data()
+    return {"id": data["id"], "host": step.runs_on, "title": data["title"],
+            "actions": data["actions"], "check": data["check"], "rollback": data["rollback"]}
+
+
 def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
-    """``pairs``: each ``{"name", "plan" (plan.yaml as data), "steps" (its steps as the cutover
-    loads them: actions as dicts, dns steps on the controller: ``{"id", "phase", "host",
-    "title", "actions", "check", "rollback"}``), "old": {"host", "user", "port", "python"},
-    "new": {...}}``. Returns the tree as relative path -> text."""
-    bad = next((b for b in (check_names(p["steps"]) for p in pairs) if b), None)
+    """``pairs``: each ``{"name", "plan" (plan.yaml as data), "steps" (its typed steps, as the
+    cutover loads them), "old": {"host", "user", "port", "python"}, "new": {...}}``. Returns
+    the tree as relative path -> text."""
+    untasked = sorted(set(REGISTRY) - set(ACTION_TASKS))
+    if untasked:  # a programming error: tests/test_steps.py says which
+        raise ValueError(f"action kind(s) {', '.join(untasked)} have no Ansible task")
+    bad = next((p["name"] for p in pairs if not SAFE_NAME.fullmatch(p["name"])), None)
     if bad:
-        raise ValueError(f"{bad} is not a plain name ([a-z0-9_.-])")
+        raise ValueError(f"pair name {bad!r} is not a plain name ([a-z0-9_.-])")
     files: dict[str, str] = {}
     order: list[tuple[str, str, str]] = []  # (step id, role, title), runbook order, each once
     for pair in pairs:
         for step in pair["steps"]:
-            if all(step["id"] != sid for sid, _, _ in order):
-                order.append((step["id"], role_of(step), step.get("title", "")))
+            if all(step.id != sid for sid, _, _ in order):
+                order.append((step.id, role_of(step), step.title))
 
     hosts: dict = {"all": {"children": {"migrate_new": {"hosts": {}},
                                         "migrate_old": {"hosts": {}}}}}
@@ -156,8 +151,7 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
             "migrate).\n"
             + _dump({"migrate_pair": name, "migrate_old": old,
                      "migrate_plan_dir": f"plans/{name}",
-                     "migrate_steps": unsafe([{k: v for k, v in s.items() if k != "phase"}
-                                              for s in pair["steps"]])}))
+                     "migrate_steps": unsafe([_step_vars(s) for s in pair["steps"]])}))
     files["hosts.yaml"] = ("# Every old/new host pair as a group (migrate export ansible). "
                            "Connection settings only: use your SSH keys or agent.\n"
                            + _dump(hosts))
@@ -165,7 +159,7 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
     files["group_vars/all.yaml"] = (
         "# Where the plan is copied on each host, and where originals are kept before a change\n"
         "# (the rollback puts them back from there).\n"
-        + _dump({"migrate_remote_plan": REMOTE_PLAN, "migrate_backup_dir": BACKUP}))
+        + _dump({"migrate_remote_plan": HOST_PLAN_DIR, "migrate_backup_dir": BACKUP}))
     files[".ansible-lint"] = LINT_CFG
     files["site.yaml"] = _site(order, serial)
     files["rollback.yaml"] = ROLLBACK_PLAY.replace("@SERIAL@", str(serial))
@@ -187,6 +181,8 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
     files["roles/migrate_step/meta/main.yaml"] = _meta("migrate_step")
     for path, text in STEP_ROLE.items():
         files[f"roles/migrate_step/{path}"] = text
+    for kind, text in ACTION_TASKS.items():
+        files[f"roles/migrate_step/tasks/action_{kind}.yaml"] = text
     files["README.md"] = README
     return dict(sorted(files.items()))
 
@@ -298,6 +294,8 @@ ROLLBACK_TASKS = """\
 """
 
 STEP_ROLE: dict[str, str] = {}
+#: one task file per action kind of migrate/steps.py (``roles/migrate_step/tasks/action_KIND``)
+ACTION_TASKS: dict[str, str] = {}
 
 STEP_ROLE["tasks/main.yaml"] = """\
 # One step of the pair's plan (migrate_step_id): its actions in order on the host it names,
@@ -360,7 +358,7 @@ STEP_ROLE["tasks/rollback.yaml"] = """\
     label: "{{ migrate_step_current.id }}: {{ migrate_step_action.do }}"
 """
 
-STEP_ROLE["tasks/action_run.yaml"] = """\
+ACTION_TASKS["run"] = """\
 ---
 - name: Run a command
   ansible.builtin.command:
@@ -373,7 +371,7 @@ STEP_ROLE["tasks/action_run.yaml"] = """\
   failed_when: migrate_step_ran.rc != 0 and not migrate_step_action.report | default(false)
 """
 
-STEP_ROLE["tasks/action_wait.yaml"] = """\
+ACTION_TASKS["wait"] = """\
 ---
 - name: Wait until a command succeeds
   ansible.builtin.command:
@@ -409,7 +407,7 @@ STEP_ROLE["tasks/keep.yaml"] = """\
   changed_when: migrate_step_kept.stdout | default('kept') != 'kept'
 """
 
-STEP_ROLE["tasks/action_put.yaml"] = """\
+ACTION_TASKS["put"] = """\
 ---
 - name: Keep the original
   ansible.builtin.include_tasks: keep.yaml
@@ -424,7 +422,7 @@ STEP_ROLE["tasks/action_put.yaml"] = """\
   delegate_to: "{{ migrate_step_where }}"
 """
 
-STEP_ROLE["tasks/action_append.yaml"] = """\
+ACTION_TASKS["append"] = """\
 ---
 - name: Keep the original
   ansible.builtin.include_tasks: keep.yaml
@@ -444,7 +442,7 @@ STEP_ROLE["tasks/action_append.yaml"] = """\
   delegate_to: "{{ migrate_step_where }}"
 """
 
-STEP_ROLE["tasks/action_insert.yaml"] = """\
+ACTION_TASKS["insert"] = """\
 # A marked block before or after the first line matching a pattern, in the first of the
 # files that has such a line.
 ---
@@ -495,7 +493,7 @@ STEP_ROLE["tasks/action_insert.yaml"] = """\
   delegate_to: "{{ migrate_step_where }}"
 """
 
-STEP_ROLE["tasks/action_unmark.yaml"] = """\
+ACTION_TASKS["unmark"] = """\
 ---
 - name: Remove the marked block
   ansible.builtin.blockinfile:
@@ -510,7 +508,7 @@ STEP_ROLE["tasks/action_unmark.yaml"] = """\
     loop_var: migrate_step_path
 """
 
-STEP_ROLE["tasks/action_comment.yaml"] = """\
+ACTION_TASKS["comment"] = """\
 ---
 - name: Keep the originals
   ansible.builtin.include_tasks: keep.yaml
@@ -531,7 +529,7 @@ STEP_ROLE["tasks/action_comment.yaml"] = """\
     loop_var: migrate_step_path
 """
 
-STEP_ROLE["tasks/action_uncomment.yaml"] = """\
+ACTION_TASKS["uncomment"] = """\
 ---
 - name: Take the markers away
   ansible.builtin.replace:
@@ -544,7 +542,7 @@ STEP_ROLE["tasks/action_uncomment.yaml"] = """\
     loop_var: migrate_step_path
 """
 
-STEP_ROLE["tasks/action_upload.yaml"] = """\
+ACTION_TASKS["upload"] = """\
 ---
 - name: Copy the plan to the pair's hosts
   ansible.builtin.copy:
@@ -557,14 +555,14 @@ STEP_ROLE["tasks/action_upload.yaml"] = """\
     loop_var: migrate_step_host
 """
 
-STEP_ROLE["tasks/action_note.yaml"] = """\
+ACTION_TASKS["note"] = """\
 ---
 - name: Note for the operator
   ansible.builtin.debug:
     msg: "{{ migrate_step_action.text }}"
 """
 
-STEP_ROLE["tasks/action_smtp.yaml"] = """\
+ACTION_TASKS["smtp"] = """\
 ---
 - name: An SMTP greeting on the new address
   ansible.builtin.wait_for:
@@ -575,7 +573,7 @@ STEP_ROLE["tasks/action_smtp.yaml"] = """\
   delegate_to: localhost
 """
 
-STEP_ROLE["tasks/action_http.yaml"] = """\
+ACTION_TASKS["http"] = """\
 # The web name goes into the URL (DNS names the new host by now) so TLS checks its name.
 # (Ansible keeps a template's backslashes as written: '\\1' is the backreference.)
 ---
@@ -598,7 +596,7 @@ STEP_ROLE["tasks/action_http.yaml"] = """\
   check_mode: false
 """
 
-STEP_ROLE["tasks/action_dns.yaml"] = """\
+ACTION_TASKS["dns"] = """\
 # dnspython on the controller (the Python running Ansible; migrate brings dnspython).
 ---
 - name: DNS serves the planned record

@@ -1,0 +1,634 @@
+"""The cutover plan as types: steps, and one dataclass per action kind, registered by kind.
+
+This is the one form between the plan's builder (emitters/runbook.py, phase by phase) and
+everything that reads a plan: the Markdown runbook and the dry run (``Action.describe``), the
+cutover (``Action.apply`` on a host, idempotent, and ``Action.undo``, the action that takes
+it back) and the Ansible export (migrate/ansible.py: one task file per kind). A kind that
+lacks its description or its runner cannot be defined (``Action.__init_subclass__``); one
+without its Ansible task fails tests/test_steps.py, which names what is missing.
+
+``plan.yaml`` holds the steps as plain data (``Step.to_data``): an action is a mapping whose
+``do`` names its kind, and its fields as the dataclass declares them. Reading goes through the
+inventory's codec (migrate/codec.py), so a tampered or outdated plan is refused at load with the
+path of the bad field (``steps[4].actions[1].mode: ...``) before any host is touched.
+
+What an action's ``apply`` needs from the cutover is a ``Context``: the host the step runs on,
+the plan's files, and a journaled way to change a file (the original is kept first, so the way
+back is a copy). An action that cannot do its work raises ``ActionFailed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from migrate import codec
+from migrate.text import comment
+
+#: The plan's own file in a plan directory (plan.yaml) and the one version of it this reads.
+PLAN_FILE = "plan.yaml"
+PLAN_VERSION = 1
+#: Where the cutover copies the plan directory on the old and the new host (``$PLAN`` there).
+HOST_PLAN_DIR = "/root/migrate-plan"
+#: Where a step runs: the old host, the new host, the machine running migrate (``local``), or
+#: at the DNS provider (``dns``: a person publishes, migrate checks from ``local``).
+STEP_HOSTS = ("old", "new", "local", "dns")
+#: The runbook's phases, in order.
+PHASES = ("preflight", "prepare", "presync", "freeze", "switch", "verify", "after")
+#: The steps other modules name (the freeze window's ends; the Ansible export's roles). The
+#: runbook (emitters/runbook.py) names the others where it builds them.
+COPY_PLAN = "copy-plan"
+NEW_SERVICES = "new-services"
+FREEZE_STEP = "old-freeze"
+FINAL_SYNC = "final-sync"
+NEW_MAILMAN = "new-mailman"
+UNFREEZE_STEP = "old-forward"
+NEW_ACME = "new-acme"
+#: What a step id may be: ids become journal keys, Ansible task file names and tags.
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}", re.ASCII)
+
+
+class ActionFailed(Exception):
+    """An action could not do its work (the message says what and where)."""
+
+
+class Host(Protocol):
+    """What an action works through (migrate/hosts.py has the real ones)."""
+
+    name: str
+
+    def run(self, command: str, timeout: float = 600) -> Any: ...
+
+    def read(self, path: str) -> bytes | None: ...
+
+    def write(self, path: str, data: bytes, mode: int | None = None) -> None: ...
+
+    def remove(self, path: str) -> None: ...
+
+
+class Context(Protocol):
+    """What the cutover gives an action while it applies it (migrate/cutover.py)."""
+
+    host: Host  # the host the step runs on
+    hosts: dict[str, Host]  # every host by role: old, new, local
+    step: str  # the step's id
+
+    def source(self, rel: str) -> bytes:
+        """A file of the plan directory."""
+
+    def plan_files(self) -> list[str]:
+        """Every file of the plan directory, plan.yaml last."""
+
+    def change(self, path: str, new: bytes, mode: int | None = None) -> bool:
+        """Replace a file on ``host`` (kept in the journal first); False when already equal."""
+
+    def say(self, line: str) -> None: ...
+
+    def record(self, **event: Any) -> None:
+        """Add an event to the journal (command output, reports)."""
+
+
+#: every action kind by its ``do`` name
+REGISTRY: dict[str, type["Action"]] = {}
+
+
+@dataclass(kw_only=True)
+class Action:
+    """One thing a step does. Subclasses set ``kind`` and implement ``describe`` and
+    ``apply``; ``undo`` returns the action that takes this one back, where there is one
+    (files an action changed are put back from the journal in any case)."""
+
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.kind:
+            return
+        missing = [m for m in ("describe", "apply") if getattr(cls, m) is getattr(Action, m)]
+        if missing:
+            raise TypeError(f"action kind {cls.kind!r} lacks {', '.join(missing)}")
+        if cls.kind in REGISTRY:
+            raise TypeError(f"action kind {cls.kind!r} is defined twice")
+        REGISTRY[cls.kind] = cls
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        """The action as the command a person would type (runbook.md, the dry run)."""
+        raise NotImplementedError
+
+    def apply(self, ctx: Context) -> None:
+        """Do it on ``ctx.host``; doing it again changes nothing more."""
+        raise NotImplementedError
+
+    def undo(self) -> "Action | None":
+        return None
+
+    def check(self) -> str | None:
+        """What is wrong with the values (beyond their types), or None."""
+        return None
+
+    def to_data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"do": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # the codec reads seconds as numbers; 5 stays 5
+            if value is not None and value is not False:
+                out[f.name] = list(value) if isinstance(value, list) else value
+        return out
+
+
+def action_from_data(raw: Any, where: str = "") -> Action:
+    """An action from plan.yaml: its kind by ``do``, its fields checked by the codec."""
+    if not isinstance(raw, dict):
+        raise codec.CodecError(where, "an action must be a mapping with a 'do' key")
+    kind = raw.get("do")
+    cls = REGISTRY.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise codec.CodecError(f"{where}.do" if where else "do",
+                               f"unknown action {kind!r} (known: {', '.join(sorted(REGISTRY))})")
+    action = codec.from_data(cls, {k: v for k, v in raw.items() if k != "do"}, where)
+    problem = action.check()
+    if problem:
+        raise codec.CodecError(where, problem)
+    return action
+
+
+def _note_or_run(item: "Action | str") -> Action:
+    """The plan builder's shorthand: ``"# text"`` is a note, any other string a command."""
+    if isinstance(item, Action):
+        return item
+    if item.lstrip().startswith("#"):
+        return Note(text=item.lstrip("# ").strip())
+    return Run(command=item)
+
+
+# --- marked blocks in a host's files ----------------------------------------------------------
+
+
+def marked(block: bytes, marker: str) -> bytes:
+    """``block`` between ``# migrate:MARKER begin`` and ``end`` lines."""
+    begin = f"# migrate:{marker} begin\n".encode()
+    end = f"# migrate:{marker} end\n".encode()
+    if not block.endswith(b"\n"):
+        block += b"\n"
+    return begin + block + end
+
+
+def without(data: bytes, marker: str) -> bytes:
+    """``data`` with every block ``marked`` with ``marker`` taken out."""
+    pattern = re.compile(rb"(?m)^# migrate:" + re.escape(marker.encode())
+                         + rb" begin\n.*?^# migrate:" + re.escape(marker.encode()) + rb" end\n",
+                         re.S)
+    return pattern.sub(b"", data)
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _until(probe: Callable[[], str | None], timeout: float, interval: float) -> None:
+    """Run ``probe`` (None: fine, else the problem) until it passes or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = probe()
+        if problem is None:
+            return
+        if time.monotonic() >= deadline:
+            raise ActionFailed(problem)
+        time.sleep(interval)
+
+
+# --- the action kinds -------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Run(Action):
+    """A shell command (every value in it already quoted by the plan). With ``report`` its
+    output is information for the operator and its exit status never fails the step."""
+
+    kind: ClassVar[str] = "run"
+    report: bool | None = None
+    command: str
+    timeout: float | None = None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return self.command
+
+    def apply(self, ctx: Context) -> None:
+        res = ctx.host.run(self.command, timeout=float(self.timeout or 3600))
+        if self.report:
+            for line in (res.out + res.err).strip().splitlines()[-20:]:
+                ctx.say(f"  {line}")
+            ctx.record(event="report", output=res.out[-4000:])
+        elif res.code != 0:
+            raise ActionFailed(f"`{self.command}` exited {res.code}: "
+                               f"{(res.err or res.out).strip()[-300:]}")
+        elif res.out.strip():
+            ctx.record(event="output", output=res.out[-20000:])
+
+
+@dataclass(kw_only=True)
+class Wait(Action):
+    """Repeat a command until it succeeds, at most ``timeout`` seconds."""
+
+    kind: ClassVar[str] = "wait"
+    command: str
+    timeout: float | None = None
+    interval: float | None = None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return (f"until {self.command}; do sleep {_seconds(self.interval or 5)}; done"
+                f"  # at most {_seconds(self._timeout)} s")
+
+    @property
+    def _timeout(self) -> float:
+        return 600 if self.timeout is None else self.timeout
+
+    def apply(self, ctx: Context) -> None:
+        def probe() -> str | None:
+            res = ctx.host.run(self.command, timeout=60)
+            return None if res.code == 0 else \
+                f"still not true after {self._timeout} s: `{self.command}`"
+        _until(probe, self._timeout, self.interval or 5)
+
+
+@dataclass(kw_only=True)
+class Put(Action):
+    """Install a file of the plan directory at ``path`` with ``mode``."""
+
+    kind: ClassVar[str] = "put"
+    source: str
+    path: str
+    mode: str = "0644"
+
+    def check(self) -> str | None:
+        return None if re.fullmatch(r"0?[0-7]{3,4}", self.mode) else \
+            f"mode {self.mode!r} is not an octal file mode"
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return f"install -m {self.mode} {plan_dir}/{self.source} {shlex.quote(self.path)}"
+
+    def apply(self, ctx: Context) -> None:
+        ctx.change(self.path, ctx.source(self.source), int(self.mode, 8))
+
+
+@dataclass(kw_only=True)
+class Append(Action):
+    """Add a plan file to the end of a host file, between marker lines (once)."""
+
+    kind: ClassVar[str] = "append"
+    source: str
+    path: str
+    marker: str
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return (f"cat {plan_dir}/{self.source} >> {shlex.quote(self.path)}"
+                f"  # between '# migrate:{self.marker}' lines")
+
+    def apply(self, ctx: Context) -> None:
+        current = ctx.host.read(self.path) or b""
+        if f"# migrate:{self.marker} begin".encode() in current:
+            return
+        if current and not current.endswith(b"\n"):
+            current += b"\n"
+        ctx.change(self.path, current + marked(ctx.source(self.source), self.marker))
+
+    def undo(self) -> Action:
+        return Unmark(paths=[self.path], marker=self.marker)
+
+
+@dataclass(kw_only=True)
+class Insert(Action):
+    """Add a plan file before or after the first line matching a pattern, between marker
+    lines, in the first of ``paths`` that has such a line."""
+
+    kind: ClassVar[str] = "insert"
+    source: str
+    paths: list[str]
+    before: str | None = None
+    after: str | None = None
+    marker: str
+
+    def check(self) -> str | None:
+        if (self.before is None) == (self.after is None):
+            return "an insert needs exactly one of before and after"
+        try:
+            re.compile(self.before or self.after or "")
+        except re.error as exc:
+            return f"its pattern is not a regular expression: {exc}"
+        return None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        where = "before" if self.before is not None else "after"
+        pattern = self.before if self.before is not None else self.after
+        return (f"# insert {plan_dir}/{self.source} {where} the first line matching "
+                f"/{comment(pattern)}/ in {comment(' or '.join(self.paths))}, between "
+                f"'# migrate:{self.marker}' lines")
+
+    def apply(self, ctx: Context) -> None:
+        begin = f"# migrate:{self.marker} begin".encode()
+        pattern = re.compile((self.before if self.before is not None else self.after or "")
+                             .encode(), re.M)
+        block = marked(ctx.source(self.source), self.marker)
+        for path in self.paths:
+            current = ctx.host.read(path)
+            if current is None:
+                continue
+            if begin in current:
+                return  # already there (a step run again)
+            m = pattern.search(current)
+            if m is None:
+                continue
+            if self.before is not None:
+                at = m.start()
+            else:
+                eol = current.find(b"\n", m.end())
+                at = len(current) if eol < 0 else eol + 1
+            ctx.change(path, current[:at] + block + current[at:])
+            return
+        raise ActionFailed(f"no line matching {pattern.pattern.decode()!r} in "
+                           f"{', '.join(self.paths)}")
+
+    def undo(self) -> Action:
+        return Unmark(paths=list(self.paths), marker=self.marker)
+
+
+@dataclass(kw_only=True)
+class Unmark(Action):
+    """Take away what an ``append`` or ``insert`` with this marker added."""
+
+    kind: ClassVar[str] = "unmark"
+    paths: list[str]
+    marker: str
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return (f"# remove the '# migrate:{self.marker}' block from "
+                f"{comment(' or '.join(self.paths))}")
+
+    def apply(self, ctx: Context) -> None:
+        for path in self.paths:
+            current = ctx.host.read(path)
+            if current is not None:
+                ctx.change(path, without(current, self.marker))
+
+
+@dataclass(kw_only=True)
+class Comment(Action):
+    """Comment out the lines matching ``match`` (and not comments already) with a marker."""
+
+    kind: ClassVar[str] = "comment"
+    paths: list[str]
+    match: str
+    marker: str
+
+    def check(self) -> str | None:
+        try:
+            re.compile(self.match)
+        except re.error as exc:
+            return f"match is not a regular expression: {exc}"
+        return None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return (f"# comment out the lines matching /{comment(self.match)}/ in "
+                f"{comment(', '.join(self.paths))} (marked '#migrate:{self.marker}# ')")
+
+    def apply(self, ctx: Context) -> None:
+        prefix = f"#migrate:{self.marker}# ".encode()
+        pattern = re.compile(self.match.encode())
+        for path in self.paths:
+            current = ctx.host.read(path)
+            if current is not None:
+                ctx.change(path, b"\n".join(
+                    prefix + line if pattern.search(line) and not line.lstrip().startswith(b"#")
+                    else line for line in current.split(b"\n")))
+
+    def undo(self) -> Action:
+        return Uncomment(paths=list(self.paths), marker=self.marker)
+
+
+@dataclass(kw_only=True)
+class Uncomment(Action):
+    """Take exactly the marks of a ``comment`` away again."""
+
+    kind: ClassVar[str] = "uncomment"
+    paths: list[str]
+    marker: str
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return (f"# take the '#migrate:{self.marker}# ' marks away in "
+                f"{comment(', '.join(self.paths))}")
+
+    def apply(self, ctx: Context) -> None:
+        prefix = f"#migrate:{self.marker}# ".encode()
+        for path in self.paths:
+            current = ctx.host.read(path)
+            if current is not None:
+                ctx.change(path, b"\n".join(line[len(prefix):] if line.startswith(prefix)
+                                            else line for line in current.split(b"\n")))
+
+
+@dataclass(kw_only=True)
+class Upload(Action):
+    """Copy the plan directory (as reviewed) to ``path`` on the hosts named."""
+
+    kind: ClassVar[str] = "upload"
+    path: str
+    hosts: list[str]
+
+    def check(self) -> str | None:
+        bad = [h for h in self.hosts if h not in ("old", "new")]
+        return f"upload to an unknown host {bad[0]!r}" if bad else None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return f"# copy this plan directory to {self.path} on that host"
+
+    def apply(self, ctx: Context) -> None:
+        for name in self.hosts:
+            target = ctx.hosts[name]
+            for rel in ctx.plan_files():
+                data = ctx.source(rel)
+                path = f"{self.path.rstrip('/')}/{rel}"
+                if target.read(path) != data:
+                    target.write(path, data, 0o755 if data.startswith(b"#!") else 0o644)
+
+
+@dataclass(kw_only=True)
+class Note(Action):
+    """Something the operator does that migrate does not (a record at a DNS provider)."""
+
+    kind: ClassVar[str] = "note"
+    text: str
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return f"# {comment(self.text)}"
+
+    def apply(self, ctx: Context) -> None:
+        ctx.say(f"  note: {self.text}")
+
+
+@dataclass(kw_only=True)
+class Smtp(Action):
+    """A check: an SMTP greeting (220) on an address, within ``timeout`` seconds."""
+
+    kind: ClassVar[str] = "smtp"
+    address: str
+    port: int | None = None
+    timeout: float | None = None
+    interval: float | None = None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return f"# check: an SMTP greeting (220) on [{self.address}]:{self.port or 25}"
+
+    def apply(self, ctx: Context) -> None:
+        from migrate.probes import smtp_banner
+        _until(lambda: smtp_banner(self.address, self.port or 25), self.timeout or 0,
+               self.interval or 5)
+
+
+@dataclass(kw_only=True)
+class Http(Action):
+    """A check: ``url`` (with ``host_header`` as the Host and TLS name) answers ``status``,
+    shows ``expect``, redirects to ``location``. Redirects are answers, not followed."""
+
+    kind: ClassVar[str] = "http"
+    url: str
+    status: int | None = None
+    location: str | None = None
+    host_header: str | None = None
+    timeout: float | None = None
+    interval: float | None = None
+    expect: str | None = None
+    verify: bool | None = None  # False: accept any certificate (tests)
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return (f"# check: {self.url} (Host: {self.host_header}) answers {self.status or 200}"
+                + (f" and shows {self.expect!r}" if self.expect else "")
+                + (f" to {self.location}" if self.location else ""))
+
+    def apply(self, ctx: Context) -> None:
+        from migrate.probes import http_check
+        _until(lambda: http_check(self.url, self.host_header, self.expect, self.status or 200,
+                                  self.location, self.verify is not False),
+               self.timeout or 0, self.interval or 5)
+
+    def to_data(self) -> dict[str, Any]:
+        out = super().to_data()
+        if self.verify is False:
+            out["verify"] = False
+        return out
+
+
+@dataclass(kw_only=True)
+class Dns(Action):
+    """A check: DNS serves ``value`` for ``name``/``type``, or its TTL is at most
+    ``max_ttl``; asked of the system's resolver or of ``nameserver``."""
+
+    kind: ClassVar[str] = "dns"
+    name: str
+    type: str
+    value: str | None = None
+    max_ttl: int | None = None
+    timeout: float | None = None
+    interval: float | None = None
+    nameserver: str | None = None
+    nameserver_port: int | None = None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        what = (f"serves {self.value}" if self.value is not None
+                else f"has a TTL of at most {self.max_ttl} s")
+        return f"# check: DNS {self.name} {self.type} {what}"
+
+    def apply(self, ctx: Context) -> None:
+        from migrate.probes import dns_check
+        _until(lambda: dns_check(self.name, self.type, self.value, self.max_ttl,
+                                 self.nameserver, self.nameserver_port or 53),
+               self.timeout or 0, self.interval or 5)
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Step:
+    """A step: on one host, its actions in order, then its checks (shell commands that must
+    exit 0), and its way back (``rollback``, run newest step first)."""
+
+    id: str
+    phase: str
+    host: str
+    title: str
+    why: str
+    actions: list[Action]
+    check: list[str] = field(default_factory=list)
+    rollback: list[Action] = field(default_factory=list)
+
+    @staticmethod
+    def make(sid: str, phase: str, host: str, title: str, why: str,
+             run: "list[Action | str]", check: list[str] | None = None,
+             rollback: "list[Action | str] | None" = None) -> "Step":
+        """The plan builder's form: commands as strings (``# ...``: a note), actions as they
+        are."""
+        return Step(id=sid, phase=phase, host=host, title=title, why=why,
+                    actions=[_note_or_run(a) for a in run], check=list(check or []),
+                    rollback=[_note_or_run(a) for a in rollback or []])
+
+    @property
+    def runs_on(self) -> str:
+        """The host that runs it: a ``dns`` step is checked from this machine."""
+        return "local" if self.host == "dns" else self.host
+
+    def to_data(self) -> dict[str, Any]:
+        return {"id": self.id, "phase": self.phase, "host": self.host, "title": self.title,
+                "why": self.why, "actions": [a.to_data() for a in self.actions],
+                "check": list(self.check), "rollback": [a.to_data() for a in self.rollback]}
+
+
+@dataclass
+class _StepFields:
+    """The plain fields of a step in plan.yaml, for the codec (actions are read by kind)."""
+
+    id: str
+    phase: str
+    host: str
+    title: str
+    why: str
+    actions: list[Any]  # each read by its kind (action_from_data)
+    check: list[str] = field(default_factory=list)
+    rollback: list[Any] = field(default_factory=list)
+
+
+def step_from_data(raw: Any, where: str = "") -> Step:
+    fields = codec.from_data(_StepFields, raw, where)
+    if not SAFE_NAME.fullmatch(fields.id):
+        raise codec.CodecError(f"{where}.id", f"step id {fields.id!r} is not a plain name "
+                                              "([a-z0-9_.-])")
+    if fields.host not in STEP_HOSTS:
+        raise codec.CodecError(f"{where}.host", f"unknown host {fields.host!r} (known: "
+                                                f"{', '.join(STEP_HOSTS)})")
+    if fields.phase not in PHASES:
+        raise codec.CodecError(f"{where}.phase", f"unknown phase {fields.phase!r}")
+    return Step(id=fields.id, phase=fields.phase, host=fields.host, title=fields.title,
+                why=fields.why, check=fields.check,
+                actions=[action_from_data(a, f"{where}.actions[{i}]")
+                         for i, a in enumerate(fields.actions)],
+                rollback=[action_from_data(a, f"{where}.rollback[{i}]")
+                          for i, a in enumerate(fields.rollback)])
+
+
+def steps_from_data(raw: Any, where: str = "steps") -> list[Step]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise codec.CodecError(where, "expected a list of steps")
+    steps = [step_from_data(s, f"{where}[{i}]") for i, s in enumerate(raw)]
+    seen: set[str] = set()
+    for i, s in enumerate(steps):
+        if s.id in seen:
+            raise codec.CodecError(f"{where}[{i}].id", f"step id {s.id!r} is used twice")
+        seen.add(s.id)
+    return steps
