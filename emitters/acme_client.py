@@ -1,5 +1,5 @@
 """``/etc/acme-client.conf``: one Let's Encrypt certificate for the new host's name and every
-web name of the lists (``target.tls == "acme"``).
+web name of the lists (``target.tls`` is ``TlsMode.ACME``).
 
 The certificate lands where smtpd.conf and httpd.conf expect it (``tls_certificate``,
 ``tls_key``: acme-client's own layout, ``/etc/ssl/NAME.fullchain.pem`` and

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
-                           Severity, Source)
+                           RouteVia, Severity, Source)
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
 MM_PREFIX = "/usr/local/lib/mailman"
@@ -139,7 +139,7 @@ def wrapper_pipe(list_name: str, action: str) -> str:
 
 def route_alias(inv: Inventory, route: ListRoute) -> Alias | None:
     """The alias entry an old list address came from (None for a router's address)."""
-    if route.via == "router" or route.source is None:
+    if route.via == RouteVia.ROUTER or route.source is None:
         return None
     return next((a for a in inv.mta.aliases if a.source == route.source
                  and a.name.lower() == route.address.lower()), None)

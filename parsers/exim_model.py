@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION
 from migrate.model import (
     Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute,
-    Listener, Mta, NamedList, RefusedAddress, Router, Severity, Smarthost, Source, TlsFiles,
-    Transport,
+    Listener, Mta, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
+    TlsFiles, Transport,
 )
 from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.base import Tree, read_text
@@ -575,7 +575,7 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
             mta.aliases += table.aliases
             seen_tables[key] = table.aliases
         _alias_routes(seen_tables[key], routing.domains(d), d, routing, pipe_transport,
-                      "alias", star, mta, result)
+                      RouteVia.ALIAS, star, mta, result)
     _first_router_wins(mta, routing)
     _check_routes(mta, result)
 
@@ -622,8 +622,8 @@ def _virtual_tables(d: Driver, template: str, star: bool, pipe_transport: str | 
             mta.aliases += table.aliases
             seen[key] = table.aliases
         _add_domains(mta, [domain], DomainRole.VIRTUAL, f"router {d.name}", d.source)
-        _alias_routes(seen[key], [domain], d, routing, pipe_transport, "virtual-alias", star,
-                      mta, result)
+        _alias_routes(seen[key], [domain], d, routing, pipe_transport, RouteVia.VIRTUAL_ALIAS,
+                      star, mta, result)
 
 
 def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
@@ -639,7 +639,7 @@ def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTa
 
 
 def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, routing: _Routing,
-                  pipe_transport: str | None, via: str, star: bool, mta: Mta,
+                  pipe_transport: str | None, via: RouteVia, star: bool, mta: Mta,
                   result: EximResult) -> None:
     router = d.name
     for alias in aliases:
@@ -673,7 +673,7 @@ def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, rou
                 mta.list_routes.append(ListRoute(
                     alias.name, domain, list_name, via, router, pipe_transport, target.value,
                     alias.source, action))
-            if via == "virtual-alias":
+            if via == RouteVia.VIRTUAL_ALIAS:
                 _add_domains(mta, route_domains, DomainRole.LIST, f"router {router}",
                              alias.source)
 
@@ -717,7 +717,7 @@ def _router_pattern(d: Driver, transport: Driver, router_domains: list[str], tre
         for domain in router_domains:
             for suffix in served:
                 mta.list_routes.append(ListRoute(
-                    name + suffix, domain, name, "router", d.name, transport.name, command,
+                    name + suffix, domain, name, RouteVia.ROUTER, d.name, transport.name, command,
                     d.source, _SUFFIX_ACTION[suffix]))
 
 

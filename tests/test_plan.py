@@ -335,6 +335,14 @@ def test_target_file_and_flags(inventories, tmp_path):
     target.write_text("hostname: [unclosed\n")
     res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target)])
     assert res.exit_code == 3 and f"{target}:" in res.output
+    # tls is acme or none (the codec refuses anything else, naming the setting)
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--hostname", HOST, "--ipv6", V6,
+                                  "--tls", "bogus", "-o", str(tmp_path / "p")])
+    assert res.exit_code == 2, res.output
+    assert "setting tls: 'bogus' is not one of: acme, none" in res.output
+    target.write_text(f"hostname: {HOST}\nipv6: [{V6}]\ntls: letsencrypt\n")
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target)])
+    assert res.exit_code == 2 and f"{target}: setting tls: 'letsencrypt'" in res.output
 
 
 def test_json_inventory_plans_the_same(inventories, tmp_path):
