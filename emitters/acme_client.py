@@ -38,7 +38,7 @@ def emit_acme_client(inv: Inventory, target: Target, release: Release) -> Emitte
     out = Emitted()
     if not web_tls(target):
         return out
-    if release < Release(6, 6):
+    if not release.has_acme_client:
         out.findings.append(Finding(
             "plan.acme-v1", Severity.WARNING,
             f"acme-client on OpenBSD {release} speaks ACME v1, which Let's Encrypt turned off "

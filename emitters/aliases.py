@@ -3,9 +3,10 @@ package's wrapper, the old host's other aliases for the moved domains, and the f
 aliases a mail host needs.
 
 OpenSMTPD reads the file as a ``file:`` table (``table aliases file:/etc/mail/aliases``): a
-change takes effect with ``smtpctl update table aliases`` (6.4 and later); releases before
-6.4 read ``/etc/mail/aliases.db``, built by ``newaliases`` (makemap). Pipes run as ``_smtpd``,
-the group the smtpd-flavoured mailman package's wrapper expects.
+change takes effect with ``smtpctl update table aliases`` (6.4 and later) or ``newaliases``;
+releases before 6.0 read ``/etc/mail/aliases.db`` instead, built by ``newaliases`` (makemap;
+``Release.aliases_db``). Pipes run as ``_smtpd``, the group the smtpd-flavoured mailman
+package's wrapper expects.
 
 Mail for every moved domain is matched against this one table by local part, so a name means
 the same on every moved domain: Mailman 2 list names are unique on a host, and Exim's Mailman

@@ -183,6 +183,17 @@ def test_release_parsing():
     for bad in ("7", "seven", "5.6", "7.8.1", "6.10", ""):
         with pytest.raises(ValueError):
             Release.parse(bad)
+    assert Release.parse("5.7").known and not Release.parse("7.9").known
+
+
+def test_release_cut_over_points():
+    r = Release.parse
+    assert [x.aliases_db for x in (r("5.7"), r("5.9"), r("6.0"), r("7.8"))] == \
+        [True, True, False, False]
+    assert [x.has_acme_client for x in (r("5.7"), r("6.5"), r("6.6"), r("7.8"))] == \
+        [False, False, True, True]
+    assert [x.smtpd_match_grammar for x in (r("6.3"), r("6.4"))] == [False, True]
+    assert [x.httpd_request_strip for x in (r("6.3"), r("6.4"))] == [False, True]
 
 
 # --- what every plan holds ------------------------------------------------------------------
