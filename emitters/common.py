@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION
+from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION, address_of
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
                            RouteVia, Severity, Source)
 
@@ -123,7 +123,7 @@ def canonical_address(route: ListRoute) -> str | None:
     """The local part Mailman itself gives the route's list and command (``news`` reaching
     ``announce`` as ``post`` -> ``announce``), or None for an unknown command."""
     action = route_action(route)
-    return route.list_name + ACTION_SUFFIX[action] if action else None
+    return address_of(route.list_name, action) if action else None
 
 
 def is_canonical(route: ListRoute) -> bool:

@@ -40,8 +40,8 @@ def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
     address = (target.ipv6 or target.ipv4)[0]
     mta = inv.mta
     first = mta.routers[0] if mta.routers else None
-    mailman_router = next((r for r in mta.routers if r.name in
-                           {rt.router for rt in mta.list_routes if rt.via == RouteVia.ROUTER}), None)
+    routers = {rt.router for rt in mta.list_routes if rt.via == RouteVia.ROUTER}
+    mailman_router = next((r for r in mta.routers if r.name in routers), None)
     smtp_transport = None
     for i, t in enumerate(mta.transports):
         if t.driver != "smtp":

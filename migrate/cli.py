@@ -206,8 +206,8 @@ def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept
             raise MigrateError(f"{root} on {t.host} does not look like a host's root: no etc/, "
                                "usr/ or var/", code=Exit.INPUT,
                                hint="--root with --host names the prefix of the host's tree")
-        return inspect_tree(tree, Origin(OriginKind.SSH, root, host=t.host, user=t.user, port=t.port),
-                            exim_defines=defines, progress=progress)
+        origin = Origin(OriginKind.SSH, root, host=t.host, user=t.user, port=t.port)
+        return inspect_tree(tree, origin, exim_defines=defines, progress=progress)
     finally:
         tree.close()
 

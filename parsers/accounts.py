@@ -38,11 +38,12 @@ def _read(tree: Tree, path: str, kind: str, fields_needed: int, result: Accounts
         source = Source(tf.path, number)
         if kind == "passwd":
             gid = int(parts[3]) if parts[3].strip().isdigit() else None
-            result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.USER, gid, source=source))
+            result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.USER, gid,
+                                           source=source))
         else:
             members = [m for m in parts[3].strip().split(",") if m] if len(parts) > 3 else []
-            result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.GROUP, None, members,
-                                           source))
+            result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.GROUP, None,
+                                           members, source))
 
 
 def parse_accounts(tree: Tree) -> AccountsResult:

@@ -224,7 +224,8 @@ def _addresses_from_words(words: list[str], iface: str, alias: bool, source: Sou
             family = AddressFamily(lower)
             raw = words[i + 1]
             i += 2
-            if family == AddressFamily.INET6 and raw.lower() in ("accept_rtadv", "-accept_rtadv", "autoconf"):
+            if family == AddressFamily.INET6 and raw.lower() in ("accept_rtadv", "-accept_rtadv",
+                                                                 "autoconf"):
                 if not raw.startswith("-"):
                     _interface(host, iface, source).autoconf = True
                 continue
@@ -299,8 +300,8 @@ def host_from_rc(env: dict[str, str], sources: dict[str, Source], host: Host,
         m = _IPV4_ADDRS.match(name)
         if m:
             for item in value.split():
-                _addresses_from_words([AddressFamily.INET, item], m.group("iface"), True, source, host,
-                                      findings)
+                _addresses_from_words([AddressFamily.INET, item], m.group("iface"), True, source,
+                                      host, findings)
     for name, value in env.items():
         if name.endswith("_enable") and len(name) > len("_enable"):
             svc = name[: -len("_enable")]
