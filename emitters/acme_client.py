@@ -1,5 +1,5 @@
 """``/etc/acme-client.conf``: one Let's Encrypt certificate for the new host's name and every
-web name of the lists (``target.tls == "acme"``).
+web name of the lists (``target.tls`` is ``TlsMode.ACME``).
 
 The certificate lands where smtpd.conf and httpd.conf expect it (``tls_certificate``,
 ``tls_key``: acme-client's own layout, ``/etc/ssl/NAME.fullchain.pem`` and
@@ -38,7 +38,7 @@ def emit_acme_client(inv: Inventory, target: Target, release: Release) -> Emitte
     out = Emitted()
     if not web_tls(target):
         return out
-    if release < Release(6, 6):
+    if not release.has_acme_client:
         out.findings.append(Finding(
             "plan.acme-v1", Severity.WARNING,
             f"acme-client on OpenBSD {release} speaks ACME v1, which Let's Encrypt turned off "

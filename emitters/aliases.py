@@ -3,9 +3,10 @@ package's wrapper, the old host's other aliases for the moved domains, and the f
 aliases a mail host needs.
 
 OpenSMTPD reads the file as a ``file:`` table (``table aliases file:/etc/mail/aliases``): a
-change takes effect with ``smtpctl update table aliases`` (6.4 and later); releases before
-6.4 read ``/etc/mail/aliases.db``, built by ``newaliases`` (makemap). Pipes run as ``_smtpd``,
-the group the smtpd-flavoured mailman package's wrapper expects.
+change takes effect with ``smtpctl update table aliases`` (6.4 and later) or ``newaliases``;
+releases before 6.0 read ``/etc/mail/aliases.db`` instead, built by ``newaliases`` (makemap;
+``Release.aliases_db``). Pipes run as ``_smtpd``, the group the smtpd-flavoured mailman
+package's wrapper expects.
 
 Mail for every moved domain is matched against this one table by local part, so a name means
 the same on every moved domain: Mailman 2 list names are unique on a host, and Exim's Mailman
@@ -220,7 +221,7 @@ def emit_aliases(inv: Inventory, target: Target, release: Release) -> Emitted:
     out.files[PATH] = _render(inv, target, release, table.sections)
     out.install(PATH, "/etc/mail/aliases", check="smtpd -n",
                 then=("newaliases  # OpenSMTPD before 6.0 reads /etc/mail/aliases.db"
-                      if release.major < 6 else None))
+                      if release.aliases_db else None))
     return out
 
 
@@ -242,10 +243,10 @@ def _line(name: str, value: str) -> str:
 
 def _render(inv: Inventory, target: Target, release: Release,
             sections: list[tuple[str, list[str]]]) -> str:
-    if release.smtpd_match_grammar:
-        reload = "smtpctl update table aliases"
+    if release.aliases_db:
+        reload = "newaliases (OpenSMTPD before 6.0 reads /etc/mail/aliases.db)"
     else:
-        reload = "newaliases (OpenSMTPD before 6.4 reads /etc/mail/aliases.db)"
+        reload = "smtpctl update table aliases"
     lines = [
         f"# /etc/mail/aliases for {comment(target.hostname)} (OpenBSD {release}), written by "
         "migrate",

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION
+from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION, address_of
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
-                           Severity, Source)
+                           RouteVia, Severity, Source)
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
 MM_PREFIX = "/usr/local/lib/mailman"
@@ -157,7 +157,7 @@ def canonical_address(route: ListRoute) -> str | None:
     """The local part Mailman itself gives the route's list and command (``news`` reaching
     ``announce`` as ``post`` -> ``announce``), or None for an unknown command."""
     action = route_action(route)
-    return route.list_name + ACTION_SUFFIX[action] if action else None
+    return address_of(route.list_name, action) if action else None
 
 
 def is_canonical(route: ListRoute) -> bool:
@@ -173,7 +173,7 @@ def wrapper_pipe(list_name: str, action: str) -> str:
 
 def route_alias(inv: Inventory, route: ListRoute) -> Alias | None:
     """The alias entry an old list address came from (None for a router's address)."""
-    if route.via == "router" or route.source is None:
+    if route.via == RouteVia.ROUTER or route.source is None:
         return None
     return next((a for a in inv.mta.aliases if a.source == route.source
                  and a.name.lower() == route.address.lower()), None)

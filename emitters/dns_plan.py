@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.model import AddressFamily, Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain
 from migrate.emitters.guard import comment, refuse, sh_word
@@ -84,7 +84,7 @@ def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
             "The old host's name must be a host name for its MX record; fix it in rc.conf "
             "(or the inventory) and inspect again. The record is left out until then."))
     for i, a in enumerate(inv.host.addresses):
-        if not is_ip(a.address, 4 if a.family == "inet" else 6):
+        if not is_ip(a.address, 4 if a.family == AddressFamily.INET else 6):
             out.findings.append(refuse(f"host.addresses[{i}].address", a.address, RECORDS,
                                        a.source))
     if target.smarthost:

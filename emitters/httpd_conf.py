@@ -15,7 +15,7 @@ breaks archives in other languages, as the mailman package's README warns).
 
 from __future__ import annotations
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.model import Finding, Inventory, Severity, Target, TlsMode
 
 from migrate.emitters.common import (MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET, Emitted,
                                      is_domain, is_path, unsafe)
@@ -49,7 +49,7 @@ def web_aliases(inv: Inventory, hosts: list[str]) -> list[str]:
 
 def web_tls(target: Target) -> bool:
     """HTTPS on the new host: acme-client's certificate, HTTP redirected to it."""
-    return target.tls == "acme" and is_path(target.tls_certificate or "") \
+    return target.tls == TlsMode.ACME and is_path(target.tls_certificate or "") \
         and is_path(target.tls_key or "")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from migrate.model import DomainRole, Finding, Inventory, Severity, Target
+from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 
 from migrate.emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
                                      is_local_part, is_path, other_targets, route_alias)
@@ -40,8 +40,8 @@ def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
     address = (target.ipv6 or target.ipv4)[0]
     mta = inv.mta
     first = mta.routers[0] if mta.routers else None
-    mailman_router = next((r for r in mta.routers if r.name in
-                           {rt.router for rt in mta.list_routes if rt.via == "router"}), None)
+    routers = {rt.router for rt in mta.list_routes if rt.via == RouteVia.ROUTER}
+    mailman_router = next((r for r in mta.routers if r.name in routers), None)
     smtp_transport = None
     for i, t in enumerate(mta.transports):
         if t.driver != "smtp":
@@ -119,7 +119,7 @@ def forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], s
     seen: dict[str, tuple[list[str], list[str]]] = {}  # name -> (list addresses, others)
     staying: set[str] = set()
     for route in inv.mta.list_routes:
-        if route.domain in moved or route.via != "alias" or route.domain not in local:
+        if route.domain in moved or route.via != RouteVia.ALIAS or route.domain not in local:
             continue
         home = hosts.get(route.list_name)
         canonical = canonical_address(route)

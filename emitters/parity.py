@@ -10,7 +10,7 @@ blocker finding: after the cutover that address would be rejected.
 
 from __future__ import annotations
 
-from migrate.model import DomainRole, Finding, Inventory, Severity, Target
+from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 
 from migrate.emitters.aliases import AliasTable, alias_table
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
@@ -85,8 +85,9 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
         if key in seen:
             continue
         seen.add(key)
-        old = r.router if r.via == "router" else f"{r.via} {r.source}" if r.source else r.via
-        if r.via != "router" and canonical_address(r) not in (None, r.address):
+        old = r.router if r.via == RouteVia.ROUTER else f"{r.via} {r.source}" if r.source \
+            else str(r.via)
+        if r.via != RouteVia.ROUTER and canonical_address(r) not in (None, r.address):
             old += f" ({action} {r.list_name})"
         row = {"address": f"{r.address}@{r.domain}", "list": r.list_name, "old": old,
                "source": r.source}

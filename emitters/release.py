@@ -11,6 +11,15 @@ facts"):
   a grammar change"), first released in OpenBSD 6.4; httpd.conf(5) rev 1.101.
 * httpd.conf ``fastcgi { strip N }`` came on 2020-02-09 (OpenBSD 6.7); not needed here, as the
   plan runs httpd with ``chroot "/"``.
+* smtpd's aliases: OpenBSD 5.x's smtpd.conf reads ``table aliases db:/etc/mail/aliases.db``,
+  which ``newaliases`` (makemap) builds; from OpenBSD 6.0 (September 2016) the default
+  smtpd.conf reads the text file, ``table aliases file:/etc/mail/aliases`` (newaliases(8) rev
+  1.11, 2015-12-22: needed "if using database (db) files"; aliases(5) rev 1.13, 2016-06-30;
+  the exact commit of the default smtpd.conf was not read).
+* acme-client(1): in base since OpenBSD 6.1, speaking ACME v1 only; the ACME v2 rewrite with
+  ``authority`` blocks (``api url``, ``account key``) in acme-client.conf(5) shipped with
+  OpenBSD 6.6 (October 2019). Let's Encrypt turned ACME v1 off in June 2021, so 6.6 is the
+  first release whose acme-client still gets a certificate.
 """
 
 from __future__ import annotations
@@ -44,17 +53,20 @@ class Release:
         return self >= Release(6, 4)
 
     @property
-    def known(self) -> bool:
-        return Release(5, 7) <= self <= Release.parse(NEWEST_STABLE)
+    def aliases_db(self) -> bool:
+        """smtpd reads ``db:/etc/mail/aliases.db``, rebuilt by ``newaliases`` after each
+        change (before 6.0), rather than the text file ``file:/etc/mail/aliases``."""
+        return self < Release(6, 0)
 
     @property
-    def era(self) -> str:
-        """A short name for the grammar era, used in headers and golden-test names."""
-        if self.smtpd_match_grammar:
-            return "6.4+"
-        if self >= Release(6, 0):
-            return "6.x-before-6.4"
-        return "5.x"
+    def has_acme_client(self) -> bool:
+        """acme-client(1) speaks ACME v2 (6.6 and later), the only ACME Let's Encrypt still
+        answers: earlier releases get the certificate from elsewhere."""
+        return self >= Release(6, 6)
+
+    @property
+    def known(self) -> bool:
+        return _release(OLDEST) <= self <= _release(NEWEST_STABLE)
 
     @staticmethod
     def parse(text: str) -> "Release":
@@ -64,7 +76,13 @@ class Release:
             raise ValueError(f"{text!r} is not an OpenBSD release (expected a form like "
                              f"{NEWEST_STABLE})")
         release = Release(int(m.group(1)), int(m.group(2)))
-        if release < Release(5, 7):  # OLDEST
+        if release < _release(OLDEST):
             raise ValueError(f"OpenBSD {release} is older than {OLDEST}, the oldest release "
                              "with the httpd(8) this plan needs")
         return release
+
+
+def _release(text: str) -> Release:
+    """One of the constants above as a Release (``parse`` refuses releases before OLDEST)."""
+    major, minor = text.split(".")
+    return Release(int(major), int(minor))

@@ -80,7 +80,7 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
         # as ssh takes it (no brackets); rsync.sh adds them
         new_ssh=f"root@{(target.ipv6 or target.ipv4)[0]}",
         tls=bool(target.tls_certificate and target.tls_key),
-        acme=web_tls(target) and (release is None or release >= Release(6, 6)),
+        acme=web_tls(target) and (release is None or release.has_acme_client),
         mta=(adapter_for(inv) or Exim)(inv, domains, probe))
 
 

@@ -131,7 +131,7 @@ def _accept_grammar(target: Target, release: Release, domains: list[str], virtua
     if pki:
         lines += [f"pki {pki} certificate {conf_str(target.tls_certificate)}",
                   f"pki {pki} key {conf_str(target.tls_key)}", ""]
-    table = "db:/etc/mail/aliases.db" if release.major < 6 else f"file:{ALIASES}"
+    table = "db:/etc/mail/aliases.db" if release.aliases_db else f"file:{ALIASES}"
     lines += [f"table aliases {table}"] + _domain_table(domains, virtual) + [""]
     lines += _listeners(target, pki) + [""]
     if domains:

@@ -26,7 +26,7 @@ from migrate.fileio import check_replaceable_file, write_atomic
 from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
                                  remote_mbox_dirs, remote_spec)
 from migrate.emitters.release import NEWEST_STABLE
-from migrate.model import Inventory, Origin
+from migrate.model import Inventory, Origin, OriginKind
 from migrate.planning import build_plan, read_target_file, resolve_target, write_plan
 
 app = typer.Typer(
@@ -169,7 +169,7 @@ def inspect(
             assert root is not None
             root_text = str(root)
             tree = open_local_root(root_text)
-            inv = inspect_tree(tree, Origin("local", os.path.abspath(root_text)),
+            inv = inspect_tree(tree, Origin(OriginKind.LOCAL, os.path.abspath(root_text)),
                                exim_defines=_defines(define or []), progress=progress)
         if target == "-":
             ui.plain_stdout(codec.dump_yaml(inv))
@@ -206,8 +206,8 @@ def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept
             raise MigrateError(f"{root} on {t.host} does not look like a host's root: no etc/, "
                                "usr/ or var/", code=Exit.INPUT,
                                hint="--root with --host names the prefix of the host's tree")
-        return inspect_tree(tree, Origin("ssh", root, host=t.host, user=t.user, port=t.port),
-                            exim_defines=defines, progress=progress)
+        origin = Origin(OriginKind.SSH, root, host=t.host, user=t.user, port=t.port)
+        return inspect_tree(tree, origin, exim_defines=defines, progress=progress)
     finally:
         tree.close()
 

@@ -15,7 +15,7 @@ from typing import ContextManager
 
 from migrate import __version__, model
 from migrate.errors import Exit, MigrateError
-from migrate.model import Finding, Inventory, Origin, Severity, Source
+from migrate.model import AccountKind, Finding, Inventory, Origin, Severity, Source
 from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.apache import CONFIG_CANDIDATES as APACHE_CONFIGS
@@ -159,8 +159,7 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
     users: dict[int, str] = {}
     groups: dict[int, str] = {}
     for a in inv.host.accounts:
-        (users if a.kind == "user" else groups if a.kind == "group" else {}).setdefault(
-            a.id, a.name)
+        (users if a.kind == AccountKind.USER else groups).setdefault(a.id, a.name)
     mailman = read_mailman(tree, users, groups)
     inv.mailman = mailman.mailman
     inv.lists = mailman.lists

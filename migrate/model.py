@@ -64,11 +64,18 @@ class Finding:
     source: Source | None = None
 
 
+class OriginKind(StrEnum):
+    """How the inspected host was read."""
+
+    LOCAL = "local"  # a local directory tree (a snapshot or a mounted disk)
+    SSH = "ssh"  # the host itself, over SSH
+
+
 @dataclass
 class Origin:
     """What was inspected: a local directory tree, or a host over SSH (with an optional prefix)."""
 
-    kind: str  # "local" or "ssh"
+    kind: OriginKind
     root: str  # the local directory, or the prefix on the remote host ("/" for the host itself)
     host: str | None = None
     user: str | None = None
@@ -86,10 +93,17 @@ class Interface:
     source: Source | None = None
 
 
+class AddressFamily(StrEnum):
+    """An address family as ifconfig(8) names it."""
+
+    INET = "inet"  # IPv4
+    INET6 = "inet6"  # IPv6
+
+
 @dataclass
 class IPAddress:
     address: str  # without prefix length
-    family: str  # "inet" or "inet6"
+    family: AddressFamily
     prefixlen: int | None = None
     interface: str | None = None
     alias: bool = False  # configured as an alias (ifconfig_IF_aliasN)
@@ -116,13 +130,18 @@ class RcVar:
     source: Source | None = None
 
 
+class AccountKind(StrEnum):
+    USER = "user"  # a line of /etc/passwd
+    GROUP = "group"  # a line of /etc/group
+
+
 @dataclass
 class Account:
     """A user or group of the old host (never a password field)."""
 
     name: str
     id: int
-    kind: str  # "user" or "group"
+    kind: AccountKind
     primary_gid: int | None = None  # users only
     members: list[str] = field(default_factory=list)  # groups only
     source: Source | None = None
@@ -145,11 +164,11 @@ class Host:
 
     @property
     def addresses_v4(self) -> list[IPAddress]:
-        return [a for a in self.addresses if a.family == "inet"]
+        return [a for a in self.addresses if a.family == AddressFamily.INET]
 
     @property
     def addresses_v6(self) -> list[IPAddress]:
-        return [a for a in self.addresses if a.family == "inet6"]
+        return [a for a in self.addresses if a.family == AddressFamily.INET6]
 
     def enabled_services(self) -> list[Service]:
         return [s for s in self.services if s.enabled]
@@ -273,6 +292,14 @@ class Listener:
     source: Source | None = None
 
 
+class RouteVia(StrEnum):
+    """What carries a list address to Mailman on the old host."""
+
+    ROUTER = "router"  # an Exim router that accepts list addresses (mailman_router)
+    ALIAS = "alias"  # a pipe in the system alias table
+    VIRTUAL_ALIAS = "virtual-alias"  # a pipe in a per-domain (virtual) alias table
+
+
 @dataclass
 class ListRoute:
     """How mail for one list address reaches Mailman on the old host."""
@@ -280,7 +307,7 @@ class ListRoute:
     address: str  # local part with suffix, e.g. "announce-request"
     domain: str
     list_name: str
-    via: str  # "router", "alias" or "virtual-alias"
+    via: RouteVia
     router: str | None = None
     transport: str | None = None
     command: str | None = None
@@ -610,6 +637,13 @@ class Inventory:
 # --- target settings (the input of `migrate plan`, beside the inventory) ----------------------
 
 
+class TlsMode(StrEnum):
+    """HTTPS for the new host's web pages."""
+
+    ACME = "acme"  # acme-client gets the certificate, httpd serves HTTPS, HTTP redirects to it
+    NONE = "none"  # HTTP only
+
+
 @dataclass
 class Target:
     """The new host, as the operator describes it (``--target target.yaml`` and flags).
@@ -631,6 +665,6 @@ class Target:
     normal_ttl: int = 86400  # seconds, restored after the move
     tls_certificate: str | None = None  # on the new host; default /etc/ssl/HOST.fullchain.pem
     tls_key: str | None = None  # on the new host; default /etc/ssl/private/HOST.key
-    # "acme": acme-client gets the certificate, httpd serves HTTPS and redirects HTTP to it;
-    # "none": HTTP only. Default: "acme" when the old web server served HTTPS for the lists.
-    tls: str | None = None
+    # Default: acme when the old web server served HTTPS for the lists; None only until
+    # ``migrate.planning.resolve_target`` has filled it in.
+    tls: TlsMode | None = None

@@ -39,7 +39,7 @@ from migrate.emitters.virtual_table import emit_virtual
 from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import PLAN_HEADER, write_tree
-from migrate.model import DomainRole, Finding, Inventory, Severity, Target
+from migrate.model import DomainRole, Finding, Inventory, Severity, Target, TlsMode
 from migrate.steps import PLAN_FILE, PLAN_VERSION, Step
 
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
@@ -140,11 +140,8 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
     if "old_ipv4" not in merged:
         merged["old_ipv4"] = [a.address for a in inv.host.addresses_v4]
     if not merged.get("tls"):
-        merged["tls"] = "acme" if old_web_tls(inv, merged["web_host"]) else "none"
-    if merged["tls"] not in ("acme", "none"):
-        raise MigrateError(f"{source}: tls must be acme or none, not {merged['tls']!r}",
-                           code=Exit.USAGE, hint="give --tls acme or --tls none")
-    if (inv.mta.tls or merged["tls"] == "acme") and "tls_certificate" not in merged:
+        merged["tls"] = TlsMode.ACME if old_web_tls(inv, merged["web_host"]) else TlsMode.NONE
+    if (inv.mta.tls or merged["tls"] == TlsMode.ACME) and "tls_certificate" not in merged:
         host = merged["hostname"]
         merged["tls_certificate"] = f"/etc/ssl/{host}.fullchain.pem"  # acme-client's layout
         merged.setdefault("tls_key", f"/etc/ssl/private/{host}.key")
@@ -268,7 +265,7 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
         "inventory": {"host": inv.host.hostname, "collected_at": codec.to_data(inv.collected_at),
                       "tool_version": inv.tool_version,
                       # how the old host was reached (`migrate export` connects the same way)
-                      "source": {k: v for k, v in (("kind", inv.source.kind),
+                      "source": {k: v for k, v in (("kind", str(inv.source.kind)),
                                                    ("host", inv.source.host),
                                                    ("user", inv.source.user),
                                                    ("port", inv.source.port)) if v}},

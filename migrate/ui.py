@@ -17,6 +17,7 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
 from rich.table import Table as _RichTable
 from rich.text import Text
 
+from migrate.mailman2 import ADDRESSES
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
 
 # On a terminal rich uses its width; into a file or pipe, 120 columns (or $COLUMNS) rather than
@@ -58,8 +59,7 @@ out = Console(highlight=False, soft_wrap=False, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 #: Mailman 2's ten addresses per list, as suffixes of the list name.
-MAILMAN_SUFFIXES = ("", "-admin", "-bounces", "-confirm", "-join", "-leave", "-owner",
-                    "-request", "-subscribe", "-unsubscribe")
+MAILMAN_SUFFIXES = tuple(suffix for suffix, _ in ADDRESSES)
 
 _SEVERITY_STYLE = {
     Severity.INFO: "cyan",
@@ -230,7 +230,7 @@ def _mta_summary(inv: Inventory) -> None:
             groups.setdefault((route.list_name, route.domain, how), set()).add(suffix)
         for (name, domain, how), suffixes in sorted(groups.items()):
             missing = [name + s for s in MAILMAN_SUFFIXES if s not in suffixes]
-            text = Text(f"{10 - len(missing)} of 10")
+            text = Text(f"{len(MAILMAN_SUFFIXES) - len(missing)} of {len(MAILMAN_SUFFIXES)}")
             if missing:
                 text.append(", missing " + ", ".join(missing), style="red")
             table.add_row(Text(name), Text(domain), Text(how), text)

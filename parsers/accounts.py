@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrate.model import Account, ConfigFile, Finding, Severity, Source
+from migrate.model import Account, AccountKind, ConfigFile, Finding, Severity, Source
 from migrate.parsers.base import Tree, read_text
 
 
@@ -38,11 +38,12 @@ def _read(tree: Tree, path: str, kind: str, fields_needed: int, result: Accounts
         source = Source(tf.path, number)
         if kind == "passwd":
             gid = int(parts[3]) if parts[3].strip().isdigit() else None
-            result.accounts.append(Account(parts[0], int(parts[2]), "user", gid, source=source))
+            result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.USER, gid,
+                                           source=source))
         else:
             members = [m for m in parts[3].strip().split(",") if m] if len(parts) > 3 else []
-            result.accounts.append(Account(parts[0], int(parts[2]), "group", None, members,
-                                           source))
+            result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.GROUP, None,
+                                           members, source))
 
 
 def parse_accounts(tree: Tree) -> AccountsResult:

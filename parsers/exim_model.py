@@ -15,19 +15,16 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION
+from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.model import (
     Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute,
-    Listener, Mta, NamedList, RefusedAddress, Router, Severity, Smarthost, Source, TlsFiles,
-    Transport,
+    Listener, Mta, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
+    TlsFiles, Transport,
 )
 from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.base import Tree, read_text
 from migrate.parsers.exim import Driver, EximConfig, config_lookups, split_list
 
-#: Mailman 2.1's addresses for a list, by the mail wrapper's action (Mailman/MTA/Utils.py).
-MAILMAN_ACTIONS = ACTION_SUFFIX
-_SUFFIX_ACTION = SUFFIX_ACTION
 _LOCAL_PART_VARS = ("$local_part", "${local_part}")
 #: The variables that name the domain in a per-domain file's path: $domain_data is the
 #: domain as a ``domains = dsearch;FOLDER`` precondition found it (taint-free in Exim 4.94+).
@@ -564,20 +561,29 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
             continue
         if "$" in path:
             continue
-        key = (path, None)
-        if key not in seen_tables:
-            table = parse_aliases(tree, path, required=True)
-            result.findings += table.findings
-            _add_files(mta, table.files)
-            if star:
-                for alias in table.aliases:
-                    alias.catch_all = alias.name == "*"
-            mta.aliases += table.aliases
-            seen_tables[key] = table.aliases
-        _alias_routes(seen_tables[key], routing.domains(d), d, routing, pipe_transport,
-                      "alias", star, mta, result)
+        aliases = _alias_table(tree, path, None, star, mta, result, seen_tables)
+        _alias_routes(aliases, routing.domains(d), d, routing, pipe_transport, RouteVia.ALIAS,
+                      star, mta, result)
     _first_router_wins(mta, routing)
     _check_routes(mta, result)
+
+
+def _alias_table(tree: Tree, path: str, domain: str | None, star: bool, mta: Mta,
+                 result: EximResult, seen: dict[tuple[str, str | None], list[Alias]]
+                 ) -> list[Alias]:
+    """The aliases of one table (the system table when ``domain`` is None), read into the
+    inventory once: a later router that reads the same table gets the same entries."""
+    key = (path, domain)
+    if key not in seen:
+        table = parse_aliases(tree, path, domain=domain, required=True)
+        result.findings += table.findings
+        _add_files(mta, table.files)
+        if star:
+            for alias in table.aliases:
+                alias.catch_all = alias.name == "*"
+        mta.aliases += table.aliases
+        seen[key] = table.aliases
+    return seen[key]
 
 
 def _add_files(mta: Mta, files: list[ConfigFile]) -> None:
@@ -611,19 +617,10 @@ def _virtual_tables(d: Driver, template: str, star: bool, pipe_transport: str | 
         path = posixpath.join(folder, name)
         if not tree.is_file(path):
             continue
-        key = (path, domain)
-        if key not in seen:
-            table = parse_aliases(tree, path, domain=domain, required=True)
-            result.findings += table.findings
-            _add_files(mta, table.files)
-            if star:
-                for alias in table.aliases:
-                    alias.catch_all = alias.name == "*"
-            mta.aliases += table.aliases
-            seen[key] = table.aliases
+        aliases = _alias_table(tree, path, domain, star, mta, result, seen)
         _add_domains(mta, [domain], DomainRole.VIRTUAL, f"router {d.name}", d.source)
-        _alias_routes(seen[key], [domain], d, routing, pipe_transport, "virtual-alias", star,
-                      mta, result)
+        _alias_routes(aliases, [domain], d, routing, pipe_transport, RouteVia.VIRTUAL_ALIAS,
+                      star, mta, result)
 
 
 def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
@@ -639,7 +636,7 @@ def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTa
 
 
 def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, routing: _Routing,
-                  pipe_transport: str | None, via: str, star: bool, mta: Mta,
+                  pipe_transport: str | None, via: RouteVia, star: bool, mta: Mta,
                   result: EximResult) -> None:
     router = d.name
     for alias in aliases:
@@ -656,13 +653,13 @@ def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, rou
             continue
         for target in _wrapper_targets(alias.targets):
             _wrapper, action, list_name = wrapper_call(target.value)  # type: ignore[misc]
-            if action not in MAILMAN_ACTIONS:
+            if action not in ACTION_SUFFIX:
                 _finding(result, "mailman.unknown-action", Severity.ERROR,
                          f"alias {alias.name} calls the mail wrapper with unknown action "
-                         f"{action!r}", "Use one of: " + ", ".join(MAILMAN_ACTIONS) + ".",
+                         f"{action!r}", "Use one of: " + ", ".join(ACTION_SUFFIX) + ".",
                          target.source or alias.source)
                 continue
-            expected = list_name + MAILMAN_ACTIONS[action]
+            expected = address_of(list_name, action)
             if alias.name.lower() != expected.lower():
                 _finding(result, "mailman.alias-other-name", Severity.INFO,
                          f"alias {alias.name} reaches list {list_name} as {action!r}: members "
@@ -673,7 +670,7 @@ def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, rou
                 mta.list_routes.append(ListRoute(
                     alias.name, domain, list_name, via, router, pipe_transport, target.value,
                     alias.source, action))
-            if via == "virtual-alias":
+            if via == RouteVia.VIRTUAL_ALIAS:
                 _add_domains(mta, route_domains, DomainRole.LIST, f"router {router}",
                              alias.source)
 
@@ -708,7 +705,7 @@ def _router_pattern(d: Driver, transport: Driver, router_domains: list[str], tre
         return
     suffixes = split_list(d.value("local_part_suffix") or "")
     optional = d.get("local_part_suffix_optional")
-    served = [s for s in suffixes if s in _SUFFIX_ACTION]
+    served = [s for s in suffixes if s in SUFFIX_ACTION]
     if optional and optional.truthy:
         served.insert(0, "")
     command = transport.value("command")
@@ -717,8 +714,8 @@ def _router_pattern(d: Driver, transport: Driver, router_domains: list[str], tre
         for domain in router_domains:
             for suffix in served:
                 mta.list_routes.append(ListRoute(
-                    name + suffix, domain, name, "router", d.name, transport.name, command,
-                    d.source, _SUFFIX_ACTION[suffix]))
+                    name + suffix, domain, name, RouteVia.ROUTER, d.name, transport.name, command,
+                    d.source, SUFFIX_ACTION[suffix]))
 
 
 def _first_router_wins(mta: Mta, routing: _Routing) -> None:
@@ -754,12 +751,12 @@ def _check_routes(mta: Mta, result: EximResult) -> None:
     for route in mta.list_routes:
         key = (route.list_name, route.domain)
         groups.setdefault(key, set())
-        if route.action in MAILMAN_ACTIONS \
-                and route.address.lower() == (route.list_name + MAILMAN_ACTIONS[route.action]).lower():
+        if route.action in ACTION_SUFFIX \
+                and route.address.lower() == address_of(route.list_name, route.action).lower():
             groups[key].add(route.action)
         sources.setdefault(key, route.source)
     for (list_name, domain), have in sorted(groups.items()):
-        missing = [list_name + s for a, s in MAILMAN_ACTIONS.items() if a not in have]
+        missing = [address_of(list_name, a) for a in ACTION_SUFFIX if a not in have]
         if not missing or not have:
             continue  # complete, or reached on this domain only under other names
         _finding(result, "mailman.missing-addresses", Severity.ERROR,

@@ -41,7 +41,6 @@ LAYOUTS = (
     ("source", "/home/mailman", "/home/mailman"),
     ("source", "/opt/mailman", "/opt/mailman"),
 )
-MM_CFG_CANDIDATES = ("Mailman/mm_cfg.py",)
 ETC_MM_CFG = "/etc/mailman/mm_cfg.py"  # Debian and RPM keep the real file here
 #: The settings the plan uses, by mm_cfg.py name.
 _SETTINGS = {
@@ -54,7 +53,6 @@ _SETTINGS = {
 _SECRET_NAME = re.compile(r"PASSW|SECRET|_KEY|TOKEN", re.I)
 #: Mailman's member delivery status codes (MemberAdaptor.py).
 _DELIVERY = {0: "enabled", 1: "unknown", 2: "by_user", 3: "by_admin", 4: "by_bounce"}
-_DIGEST_FLAG = 0  # digest members are those in ``digest_members``; flags are not needed
 
 
 @dataclass

@@ -294,43 +294,27 @@ def check_result(obj: Any, limits: Limits = LIMITS) -> None:
 
 
 def safe_loads(data: bytes, limits: Limits = LIMITS) -> Any:
-    """Unpickle ``data`` (Python 2 strings as bytes) within ``limits``. Raises
-    ``PickleRefused`` for a refused class and ``ValueError`` for anything malformed or out of
-    bounds."""
-    return _load(data, limits, many=False)[0]
-
-
-def safe_load_all(data: bytes, limits: Limits = LIMITS) -> list[Any]:
-    """Every pickle in ``data`` one after another (a qfiles entry holds two)."""
-    return _load(data, limits, many=True)
-
-
-def _load(data: bytes, limits: Limits, many: bool) -> list[Any]:
+    """Unpickle ``data`` (Python 2 strings as bytes) within ``limits``: the first pickle in it,
+    as ``pickle.loads`` reads it. Raises ``PickleRefused`` for a refused class and
+    ``ValueError`` for anything malformed or out of bounds."""
     if len(data) > limits.max_bytes:
         raise ValueError(f"{len(data):,} bytes (at most {limits.max_bytes:,})")
-    out = []
-    start = 0
-    while True:
-        try:
-            stop = scan(data, start, limits)
-        except IndexError:
-            raise ValueError("truncated") from None
-        try:
-            obj = SafeUnpickler(io.BytesIO(data[start:stop]), encoding="bytes",
-                                errors="strict").load()
-        except PickleRefused:
-            raise
-        except RecursionError:
-            raise ValueError("nested too deeply") from None
-        except MemoryError:
-            raise ValueError("too large") from None
-        except Exception as exc:  # noqa: BLE001 - any malformed pickle becomes one ValueError
-            raise ValueError(f"{type(exc).__name__}: {exc}"[:200]) from None
-        check_result(obj, limits)
-        out.append(obj)
-        start = stop
-        if not many or start >= len(data):
-            return out
+    try:
+        stop = scan(data, 0, limits)
+    except IndexError:
+        raise ValueError("truncated") from None
+    try:
+        obj = SafeUnpickler(io.BytesIO(data[:stop]), encoding="bytes", errors="strict").load()
+    except PickleRefused:
+        raise
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except MemoryError:
+        raise ValueError("too large") from None
+    except Exception as exc:  # noqa: BLE001 - any malformed pickle becomes one ValueError
+        raise ValueError(f"{type(exc).__name__}: {exc}"[:200]) from None
+    check_result(obj, limits)
+    return obj
 
 
 #: Mailman 2.1's charsets by language (Mailman/Defaults.py, LC_DESCRIPTIONS).

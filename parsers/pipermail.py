@@ -140,7 +140,6 @@ class MboxScan:
     implausible_dates: int = 0
     missing_date_header: int = 0
     bad_date_header: int = 0  # present, but neither parser found a date
-    fuzzy_date_header: int = 0  # only dateutil's fuzzy parser found a date
     embedded_separators: int = 0  # full-pattern From lines not after an empty line
     loose_from_lines: int = 0  # other unescaped lines starting "From "
     crlf: bool = False  # separator lines end in CR LF
@@ -403,12 +402,10 @@ class _Scanner:
                    ) -> _dt.datetime | None:
         value_match = _HEADER_VALUE.match(buf, vstart, hend)
         value = value_match.group(0) if value_match is not None else b""
-        date, fuzzy = parse_date_value(value)
+        date, _fuzzy = parse_date_value(value)
         if date is None:
             self.scan.bad_date_header += 1
             self._example("bad_date", buf, p, b"Date:" + value, post)
-        elif fuzzy:
-            self.scan.fuzzy_date_header += 1
         return date
 
     def finish(self) -> None:
@@ -676,8 +673,7 @@ def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabl
                     "(a rebuild from an empty mbox deletes every page).", mbox_path)
         return None
     except (TreeError, OSError) as exc:
-        finding("input.unreadable", Severity.ERROR, f"cannot read {mbox_path}: {exc}",
-                "Inspect as a user that can read the archives (Mailman's group).", mbox_path)
+        _unreadable(mbox_path, exc, finding)
         return None
     if st.kind != "file":
         finding("archive.mbox-not-a-file", Severity.ERROR,
@@ -688,12 +684,16 @@ def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabl
     try:
         stream = tree.open(mbox_path)
     except (TreeError, OSError) as exc:
-        finding("input.unreadable", Severity.ERROR, f"cannot read {mbox_path}: {exc}",
-                "Inspect as a user that can read the archives (Mailman's group).", mbox_path)
+        _unreadable(mbox_path, exc, finding)
         return None
     with stream:
         return scan_mbox(stream, mbox_path, now=now, progress=progress,
                          line_numbers=st.size <= LINE_NUMBER_LIMIT, size_hint=st.size)
+
+
+def _unreadable(mbox_path: str, exc: Exception, finding: Callable[..., None]) -> None:
+    finding("input.unreadable", Severity.ERROR, f"cannot read {mbox_path}: {exc}",
+            "Inspect as a user that can read the archives (Mailman's group).", mbox_path)
 
 
 _COPIED = ("bytes", "sha256", "messages", "first_date", "last_date", "undated",

@@ -20,13 +20,16 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.model import (
-    ConfigFile, Finding, Host, Interface, IPAddress, RcVar, Service, Severity, Source,
+    AddressFamily, ConfigFile, Finding, Host, Interface, IPAddress, RcVar, Service, Severity,
+    Source,
 )
 from migrate.parsers.base import Tree, read_text
 
 RC_FILES = ("/etc/rc.conf", "/etc/rc.conf.local")
 RC_DIR = "/etc/rc.conf.d"
 
+#: ifconfig's address family words (``inet 192.0.2.1``, ``inet6 2001:db8::1``)
+_FAMILIES = tuple(AddressFamily)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IFCONFIG = re.compile(
     r"^ifconfig_(?P<iface>[A-Za-z0-9_]+?)(?:_(?P<kind>ipv6|alias\d*|name|descr))?$")
@@ -217,11 +220,12 @@ def _addresses_from_words(words: list[str], iface: str, alias: bool, source: Sou
             _interface(host, iface, source).dhcp = True
         elif lower in ("accept_rtadv", "autoconf"):
             _interface(host, iface, source).autoconf = True
-        elif lower in ("inet", "inet6") and i + 1 < len(words):
-            family = lower
+        elif lower in _FAMILIES and i + 1 < len(words):
+            family = AddressFamily(lower)
             raw = words[i + 1]
             i += 2
-            if family == "inet6" and raw.lower() in ("accept_rtadv", "-accept_rtadv", "autoconf"):
+            if family == AddressFamily.INET6 and raw.lower() in ("accept_rtadv", "-accept_rtadv",
+                                                                 "autoconf"):
                 if not raw.startswith("-"):
                     _interface(host, iface, source).autoconf = True
                 continue
@@ -241,7 +245,7 @@ def _addresses_from_words(words: list[str], iface: str, alias: bool, source: Sou
                     "Check the ifconfig line; the address is left out of the inventory.",
                     source))
                 continue
-            if (family == "inet") != (ip.version == 4):
+            if (family == AddressFamily.INET) != (ip.version == 4):
                 findings.append(Finding(
                     "rcconf.address", Severity.WARNING,
                     f"{addr} on {iface} is given as {family} but is IPv{ip.version}",
@@ -288,16 +292,16 @@ def host_from_rc(env: dict[str, str], sources: dict[str, Source], host: Host,
         m = _IPV6_IFCONFIG.match(name)
         if m and not name.startswith("ipv6_ifconfig_DEFAULT"):
             words = value.split()
-            if words and words[0] != "inet6":
-                words = ["inet6", *words]
+            if words and words[0] != AddressFamily.INET6:
+                words = [AddressFamily.INET6, *words]
             _addresses_from_words(words, m.group("iface"), bool(m.group("kind")), source,
                                   host, findings)
             continue
         m = _IPV4_ADDRS.match(name)
         if m:
             for item in value.split():
-                _addresses_from_words(["inet", item], m.group("iface"), True, source, host,
-                                      findings)
+                _addresses_from_words([AddressFamily.INET, item], m.group("iface"), True, source,
+                                      host, findings)
     for name, value in env.items():
         if name.endswith("_enable") and len(name) > len("_enable"):
             svc = name[: -len("_enable")]

@@ -71,7 +71,7 @@ def test_json_round_trip_and_same_data(inv):
 def _minimal():
     return model.Inventory(model.SCHEMA_VERSION, "0.1.0",
                            dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc),
-                           model.Origin("local", "/srv/old"))
+                           model.Origin(model.OriginKind.LOCAL, "/srv/old"))
 
 
 def test_unknown_schema_version_is_refused():
@@ -105,6 +105,66 @@ def test_malformed_structures_name_the_place(mutate, where, message):
         codec.inventory_from_data(data)
     assert str(info.value).startswith(where + ":")
     assert message in str(info.value)
+
+
+_ADDRESS = {"address": "192.0.2.1", "family": "inet"}
+_ACCOUNT = {"name": "mailman", "id": 91, "kind": "user"}
+_ROUTE = {"address": "announce", "domain": "lists.example.org", "list_name": "announce",
+          "via": "router"}
+
+
+@pytest.mark.parametrize("mutate, where, allowed", [
+    (lambda d: d["source"].__setitem__("kind", "snapshot"), "source.kind", "local, ssh"),
+    (lambda d: d["host"]["addresses"].append(dict(_ADDRESS, family="inet4")),
+     "host.addresses[0].family", "inet, inet6"),
+    (lambda d: d["host"]["accounts"].append(dict(_ACCOUNT, kind="USER")),
+     "host.accounts[0].kind", "user, group"),
+    (lambda d: d["mta"]["list_routes"].extend([_ROUTE, dict(_ROUTE, via="virtual_alias")]),
+     "mta.list_routes[1].via", "router, alias, virtual-alias"),
+    (lambda d: d["host"]["addresses"].append(dict(_ADDRESS, family=4)),
+     "host.addresses[0].family", "inet, inet6"),
+])
+def test_a_bad_kind_is_refused_with_its_place(mutate, where, allowed):
+    data = codec.to_data(_minimal())
+    mutate(data)
+    with pytest.raises(codec.CodecError) as info:
+        codec.inventory_from_data(data)
+    assert str(info.value).startswith(where + ": ")
+    assert str(info.value).endswith(f"is not one of: {allowed}")
+
+
+def test_kinds_load_as_their_enums_and_dump_as_the_same_strings():
+    data = codec.to_data(_minimal())
+    data["host"]["addresses"] = [_ADDRESS, dict(_ADDRESS, address="2001:db8::1", family="inet6")]
+    data["host"]["accounts"] = [_ACCOUNT, dict(_ACCOUNT, kind="group")]
+    data["mta"]["list_routes"] = [dict(_ROUTE, via=v) for v in ("router", "alias",
+                                                                 "virtual-alias")]
+    inv = codec.inventory_from_data(data)
+    assert inv.source.kind is model.OriginKind.LOCAL
+    assert [a.family for a in inv.host.addresses] == [model.AddressFamily.INET,
+                                                      model.AddressFamily.INET6]
+    assert inv.host.addresses_v6 == inv.host.addresses[1:]
+    assert [a.kind for a in inv.host.accounts] == [model.AccountKind.USER,
+                                                   model.AccountKind.GROUP]
+    assert [r.via for r in inv.mta.list_routes] == list(model.RouteVia)
+    out = codec.to_data(inv)
+    written = [out["source"]["kind"], *(a["family"] for a in out["host"]["addresses"]),
+               *(a["kind"] for a in out["host"]["accounts"]),
+               *(r["via"] for r in out["mta"]["list_routes"])]
+    assert written == ["local", "inet", "inet6", "user", "group", "router", "alias",
+                       "virtual-alias"]
+    assert all(type(value) is str for value in written)  # plain strings for YAML and JSON
+    assert "family: inet6\n" in codec.dump_yaml(inv)
+
+
+def test_target_tls_is_acme_none_or_unset():
+    base = {"hostname": "lists.example.org", "openbsd": "7.8"}
+    assert codec.from_data(model.Target, base).tls is None
+    assert codec.from_data(model.Target, dict(base, tls="acme")).tls is model.TlsMode.ACME
+    assert codec.from_data(model.Target, dict(base, tls="none")).tls is model.TlsMode.NONE
+    with pytest.raises(codec.CodecError) as info:
+        codec.from_data(model.Target, dict(base, tls="letsencrypt"))
+    assert str(info.value) == "tls: 'letsencrypt' is not one of: acme, none"
 
 
 def test_yaml_syntax_error_has_a_line_and_unsafe_tags_are_refused():

@@ -183,6 +183,17 @@ def test_release_parsing():
     for bad in ("7", "seven", "5.6", "7.8.1", "6.10", ""):
         with pytest.raises(ValueError):
             Release.parse(bad)
+    assert Release.parse("5.7").known and not Release.parse("7.9").known
+
+
+def test_release_cut_over_points():
+    r = Release.parse
+    assert [x.aliases_db for x in (r("5.7"), r("5.9"), r("6.0"), r("7.8"))] == \
+        [True, True, False, False]
+    assert [x.has_acme_client for x in (r("5.7"), r("6.5"), r("6.6"), r("7.8"))] == \
+        [False, False, True, True]
+    assert [x.smtpd_match_grammar for x in (r("6.3"), r("6.4"))] == [False, True]
+    assert [x.httpd_request_strip for x in (r("6.3"), r("6.4"))] == [False, True]
 
 
 # --- what every plan holds ------------------------------------------------------------------
@@ -335,6 +346,14 @@ def test_target_file_and_flags(inventories, tmp_path):
     target.write_text("hostname: [unclosed\n")
     res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target)])
     assert res.exit_code == 3 and f"{target}:" in res.output
+    # tls is acme or none (the codec refuses anything else, naming the setting)
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--hostname", HOST, "--ipv6", V6,
+                                  "--tls", "bogus", "-o", str(tmp_path / "p")])
+    assert res.exit_code == 2, res.output
+    assert "setting tls: 'bogus' is not one of: acme, none" in res.output
+    target.write_text(f"hostname: {HOST}\nipv6: [{V6}]\ntls: letsencrypt\n")
+    res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target)])
+    assert res.exit_code == 2 and f"{target}: setting tls: 'letsencrypt'" in res.output
 
 
 def test_json_inventory_plans_the_same(inventories, tmp_path):

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import SAMPLES
 from migrate.probes import http_check as _http_check
-from migrate.errors import MigrateError
+from migrate.errors import Exit, MigrateError
 from migrate.inspection import inspect_tree
 from migrate.model import Origin
 from migrate.planning import build_plan, resolve_target
@@ -103,7 +103,8 @@ def test_tls_none_and_old_releases(netsight_inv):
     assert any(f.id == "plan.acme-v1" for f in old.findings)
     with pytest.raises(MigrateError) as err:
         _plan(netsight_inv, tls="letsencrypt")
-    assert "acme or none" in str(err.value)
+    assert "setting tls: 'letsencrypt' is not one of: acme, none" in str(err.value)
+    assert err.value.code == Exit.USAGE
 
 
 def test_small_host_without_apache_plans_plain_http():

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from migrate.inspection import inspect_tree  # noqa: E402
-from migrate.model import Origin  # noqa: E402
+from migrate.model import Origin, OriginKind  # noqa: E402
 from migrate.planning import build_plan, resolve_target  # noqa: E402
 from migrate.sources import LocalTree  # noqa: E402
 
@@ -42,7 +42,7 @@ def golden_files() -> dict[Path, str]:
     out: dict[Path, str] = {}
     for host, flags in HOSTS.items():
         inv = inspect_tree(LocalTree(REPO / "sample_configs" / host),
-                           Origin("local", f"/samples/{host}"), now=NOW)
+                           Origin(OriginKind.LOCAL, f"/samples/{host}"), now=NOW)
         for release in RELEASES:
             plan = build_plan(inv, resolve_target(inv, {}, dict(flags, openbsd=release)))
             for rel, text in plan.files.items():
