@@ -15,11 +15,13 @@ breaks archives in other languages, as the mailman package's README warns).
 
 from __future__ import annotations
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.model import Finding, Inventory, Severity, Target, WebAlias
 
 from migrate.emitters.common import (MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET, Emitted,
                                      is_domain, is_path, unsafe)
 from migrate.emitters.guard import comment, conf_str
+from migrate.emitters.httpd_redirects import (ROOT, Location, not_carried, plan_redirects,
+                                              server_locations)
 from migrate.emitters.release import Release
 
 PATH = "files/new/etc/httpd.conf"
@@ -100,6 +102,19 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     ]
     addresses = target.ipv6 + target.ipv4
     main, others = hosts[0], hosts[1:] + aliases
+    redirects = plan_redirects(inv, [main, *others], release)
+    out.findings += not_carried(redirects)
+    # one server block per set of carried redirects: a redirect of one old virtual host must
+    # not answer for the names of another
+    groups: list[tuple[list[str], list[tuple[Location, WebAlias]]]] = []
+    for name in [main, *others]:
+        locations = server_locations(redirects[name])
+        same = next((g for g in groups if [loc for loc, _ in g[1]] ==
+                     [loc for loc, _ in locations]), None)
+        if same is None:
+            groups.append(([name], locations))
+        else:
+            same[0].append(name)
     if tls:
         lines += [
             "# HTTP: acme-client's challenges, and a redirect to the same URL over HTTPS for",
@@ -108,9 +123,11 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         # the new host's own name is on the certificate too (smtpd's): its challenge is here
         extra = [] if target.hostname in hosts + aliases else [target.hostname]
         lines += _redirect_server(main, others + extra, addresses, release)
-        lines += [""] + _server(main, others, addresses, release, tls=True, target=target)
-    else:
-        lines += _server(main, others, addresses, release, tls=False, target=target)
+        lines.append("")
+    for index, (names, locations) in enumerate(groups):
+        lines += ([""] if index else []) + _server(
+            names[0], names[1:], addresses, release, tls=tls, target=target,
+            redirects=locations)
     out.files[PATH] = "\n".join(lines) + "\n"
     return out
 
@@ -136,16 +153,25 @@ def _redirect_server(host: str, aliases: list[str], addresses: list[str],
 
 
 def _server(host: str, aliases: list[str], addresses: list[str], release: Release, *,
-            tls: bool, target: Target) -> list[str]:
+            tls: bool, target: Target, redirects: list[tuple[Location, WebAlias]]) -> list[str]:
     port = 443 if tls else 80
     lines = _names(host, aliases)
     lines += [f"\tlisten on {a}" + (" tls" if tls else "") + f" port {port}" for a in addresses]
     if tls:
         lines += [f"\ttls certificate {conf_str(target.tls_certificate)}",
                   f"\ttls key {conf_str(target.tls_key)}"]
+    if redirects:
+        lines.append("\t# the old web server's redirects, first: they came before its aliases")
+    previous = None
+    for location, alias in redirects:
+        if alias is not previous:
+            where = f" ({alias.source})" if alias.source else ""
+            lines.append(f"\t# {comment(alias.line or alias.url_path)}{comment(where)}")
+            previous = alias
+        lines += location.lines()
     lines += ['\tlocation "/mailman/*" {', f'\t\tfastcgi socket "{SLOWCGI_SOCKET}"']
     lines += _strip(MM_CGI, release) + ["\t}"]
     lines += ['\tlocation "/icons/*" {'] + _strip(MM_ICONS, release) + ["\t}"]
     lines += ['\tlocation "/pipermail/*" {'] + _strip(f"{MM_VAR}/archives/public", release)
-    lines += ["\t}", '\tlocation "/" {', '\t\tblock return 302 "/mailman/listinfo"', "\t}", "}"]
+    lines += ["\t}", *ROOT.lines(), "}"]
     return lines

@@ -7,8 +7,10 @@ list's ``web_page_url``). With HTTPS on the new host an old ``http://`` address 
 with a permanent redirect to the same path over HTTPS, and the HTTPS address with the page;
 without it, the ``http://`` address with the page. An old ``https://`` address on a new host
 without HTTPS breaks: a warning. Redirects of the old web server are listed with what the new
-httpd.conf does with them: the usual ``/`` to ``/mailman/listinfo`` is built in (and checked);
-any other is for a person to carry (the parser's finding has the httpd.conf equivalent).
+httpd.conf does with them (``emitters.httpd_redirects``): the usual ``/`` to
+``/mailman/listinfo`` is built in, the others httpd can express are carried into httpd.conf,
+and each is checked at a path it matches (its status, and the Location where it is known);
+one httpd cannot express is for a person (the finding ``plan.web-redirect-not-carried``).
 
 The probes ask the new host's first address directly, sending the web host name as the Host
 (and as the TLS server name), so they work before and after DNS names the new host.
@@ -24,6 +26,8 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain, list_names
 from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
+from migrate.emitters.httpd_redirects import Carried, plan_redirects
+from migrate.emitters.release import Release
 from migrate.emitters.mailman_cfg import list_url_host
 
 
@@ -89,33 +93,52 @@ def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding
             "plan.https-links-break", Severity.WARNING,
             f"{len(broken)} old https:// addresses (such as {broken[0]}) will not answer: the "
             "plan has no HTTPS", "Plan with --tls acme (or tls: acme in target.yaml).", None))
-    web = inv.web
-    served = set(hosts) | set(web_aliases(inv, hosts))
-    redirects = list(web.redirects) if web else []
-    for vh in web.virtual_hosts if web else []:
-        if {vh.server_name, *vh.server_aliases} & served:
-            redirects += [a for a in vh.aliases if a.kind in ("redirect", "redirect_match",
-                                                               "rewrite_rule")]
+    names = hosts + [a for a in web_aliases(inv, hosts) if is_domain(a)]
+    redirects = plan_redirects(inv, names, Release.parse(target.openbsd))
     seen: set[str] = set()
-    for r in redirects:
-        line = r.line or f"{r.kind} {r.url_path} {r.target}"
-        if line in seen:
-            continue
-        seen.add(line)
-        where = f" ({r.source})" if r.source else ""
-        root = r.url_path in ("/", "^/$", "^/?$") and r.target.rstrip("/").endswith(
-            "/mailman/listinfo")
-        if root:
-            url = f"{'https' if tls else 'http'}://{hosts[0]}/"
-            probe = {"do": "http", "url": _base(address, tls) + "/", "host_header": hosts[0],
-                     "status": 302, "location": "/mailman/listinfo", "timeout": 60,
-                     "interval": 5}
-            out.append(OldUrl(url, "redirect", f"302 to /mailman/listinfo, as `{line}`{where}",
-                              [probe]))
-        else:
-            out.append(OldUrl(line, "redirect", f"not carried: add it to httpd.conf by hand "
-                              f"(see the finding at{where or ' the old configuration'})"))
+    for name, carried in redirects.items():
+        for c in carried:
+            line = c.alias.line or f"{c.alias.kind.value} {c.alias.url_path} {c.alias.target}"
+            if line in seen:
+                continue
+            seen.add(line)
+            out.append(_redirect_url(c, line, name, address, tls))
     return out, findings
+
+
+def _redirect_url(c: Carried, line: str, name: str, address: str, tls: bool) -> OldUrl:
+    """An old redirect as the report and the post-checks see it."""
+    where = f" ({c.alias.source})" if c.alias.source else ""
+    if c.ignored:
+        return OldUrl(line, "redirect", f"ignored by Apache (RewriteEngine is not on), and by "
+                      f"the new host{where}")
+    if not c.locations:
+        return OldUrl(line, "redirect", f"not carried: {c.lost} (see the finding at"
+                      f"{where or ' the old configuration'})")
+    if c.builtin:  # the plan's own location "/" (every server block has it)
+        url = f"{'https' if tls else 'http'}://{name}/"
+        probe = {"do": "http", "url": _base(address, tls) + "/", "host_header": name,
+                 "status": 302, "location": "/mailman/listinfo", "timeout": 60, "interval": 5}
+        return OldUrl(url, "redirect", f"302 to /mailman/listinfo, as `{line}`{where}", [probe])
+    code = c.locations[0].code
+    answer = f"{code} to {c.expect}" if c.expect else f"{code}"
+    new = f"{answer}, as `{line}`{where}, carried into httpd.conf"
+    if c.lost:
+        new += f" (in part: {c.lost})"
+    if c.sample is None:
+        return OldUrl(line, "redirect", new)
+    url = f"{c.scheme}://{name}{c.sample}"
+    if c.scheme == "https" and not tls:
+        return OldUrl(url, "redirect", "breaks: the new host has no HTTPS")
+    common = {"host_header": name, "timeout": 60, "interval": 5}
+    probes = []
+    if tls and c.scheme == "http":
+        probes.append({"do": "http", "url": _base(address, False) + c.sample, "status": 301,
+                       "location": f"https://{name}{c.sample}", **common})
+    probe = {"do": "http", "url": _base(address, tls) + c.sample, "status": code, **common}
+    if c.expect:
+        probe["location"] = c.expect
+    return OldUrl(url, "redirect", new, probes + [probe])
 
 
 def emit_web_urls(inv: Inventory, target: Target, release) -> Emitted:
