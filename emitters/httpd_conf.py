@@ -132,6 +132,17 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     return out
 
 
+#: The host of the HTTP server's redirect to HTTPS: the name asked for where httpd has the
+#: macro for it, else the server block's name (5.7 to 6.1; see ``Release.httpd_host_macro``).
+_HTTPS_HOST = {True: "$HTTP_HOST", False: "$SERVER_NAME"}
+
+
+def https_redirect(host: str, main: str, path: str, release: Release) -> str:
+    """Where the HTTP server block sends a request for ``path`` on the name ``host``
+    (``main`` is the block's own name)."""
+    return f"https://{host if release.httpd_host_macro else main}{path}"
+
+
 def _strip(root: str, release: Release, n: int = 1) -> list[str]:
     if release.httpd_request_strip:
         return [f'\t\troot "{root}"', f"\t\trequest strip {n}"]
@@ -148,7 +159,8 @@ def _redirect_server(host: str, aliases: list[str], addresses: list[str],
     lines += [f"\tlisten on {a} port 80" for a in addresses]
     lines += ['\tlocation "/.well-known/acme-challenge/*" {'] + _strip(ACME_DIR, release, 2)
     lines += ["\t}", "\tlocation * {",
-              '\t\tblock return 301 "https://$HTTP_HOST$REQUEST_URI"', "\t}", "}"]
+              f'\t\tblock return 301 "https://{_HTTPS_HOST[release.httpd_host_macro]}'
+              '$REQUEST_URI"', "\t}", "}"]
     return lines
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain, list_names
-from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
+from migrate.emitters.httpd_conf import https_redirect, web_aliases, web_hosts, web_tls
 from migrate.emitters.httpd_redirects import Carried, plan_redirects
 from migrate.emitters.release import Release
 from migrate.emitters.mailman_cfg import list_url_host
@@ -39,22 +39,32 @@ class OldUrl:
     probes: list[dict] = field(default_factory=list)  # post-check actions; none: by hand
 
 
-def _base(address: str, tls: bool) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return f"{'https' if tls else 'http'}://{host}"
+@dataclass
+class _NewHost:
+    """Where the post-checks ask: the new host's first address, with or without HTTPS."""
 
+    address: str
+    tls: bool
+    main: str  # the first web name (the HTTP server block's own name)
+    release: Release
 
-def _probes(url: str, host: str, address: str, tls: bool, expect: str | None) -> list[dict]:
-    path = urllib.parse.urlsplit(url).path or "/"
-    common = {"host_header": host, "timeout": 60, "interval": 5}
-    out = []
-    if tls and url.startswith("http://"):
-        out.append({"do": "http", "url": _base(address, False) + path, "status": 301,
-                    "location": f"https://{host}{path}", **common})
-    page = {"do": "http", "url": _base(address, tls) + path, **common}
-    if expect:
-        page["expect"] = expect
-    return out + [page]
+    def base(self, tls: bool) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{'https' if tls else 'http'}://{host}"
+
+    def probes(self, scheme: str, host: str, path: str, **answer) -> list[dict]:
+        """The checks of an old address ``scheme://host/path``: with HTTPS on the new host
+        an http:// one answers 301 to HTTPS first; then ``answer`` (status, location, expect:
+        a 200 by default)."""
+        common = {"host_header": host, "timeout": 60, "interval": 5}
+        out = []
+        if self.tls and scheme == "http":
+            out.append({"do": "http", "url": self.base(False) + path, "status": 301,
+                        "location": https_redirect(host, self.main, path, self.release),
+                        **common})
+        page = {"do": "http", "url": self.base(self.tls) + path, **common}
+        page.update({k: v for k, v in answer.items() if v is not None})
+        return out + [page]
 
 
 def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding]]:
@@ -62,8 +72,9 @@ def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding
     hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
     if not hosts or not (target.ipv6 or target.ipv4):
         return [], findings
-    address = (target.ipv6 + target.ipv4)[0]
     tls = web_tls(target)
+    new_host = _NewHost((target.ipv6 + target.ipv4)[0], tls, hosts[0],
+                        Release.parse(target.openbsd))
     names, _ = list_names(inv)
     lists = {ml.name: ml for ml in inv.lists}
     out: list[OldUrl] = []
@@ -87,37 +98,38 @@ def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding
                 continue
             new = ("301 to the same path over HTTPS, which answers 200"
                    if tls and scheme == "http" else "200, as before")
-            out.append(OldUrl(url, kind, new, _probes(url, host, address, tls, expect)))
+            path = urllib.parse.urlsplit(url).path or "/"
+            out.append(OldUrl(url, kind, new, new_host.probes(scheme, host, path,
+                                                              expect=expect)))
     if broken:
         findings.append(Finding(
             "plan.https-links-break", Severity.WARNING,
             f"{len(broken)} old https:// addresses (such as {broken[0]}) will not answer: the "
             "plan has no HTTPS", "Plan with --tls acme (or tls: acme in target.yaml).", None))
-    names = hosts + [a for a in web_aliases(inv, hosts) if is_domain(a)]
-    redirects = plan_redirects(inv, names, Release.parse(target.openbsd))
+    web_names = hosts + [a for a in web_aliases(inv, hosts) if is_domain(a)]
     seen: set[str] = set()
-    for name, carried in redirects.items():
+    for name, carried in plan_redirects(inv, web_names, new_host.release).items():
         for c in carried:
             line = c.alias.line or f"{c.alias.kind.value} {c.alias.url_path} {c.alias.target}"
-            if line in seen:
-                continue
-            seen.add(line)
-            out.append(_redirect_url(c, line, name, address, tls))
+            if line not in seen:
+                seen.add(line)
+                out.append(_redirect_url(c, line, name, new_host))
     return out, findings
 
 
-def _redirect_url(c: Carried, line: str, name: str, address: str, tls: bool) -> OldUrl:
+def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUrl:
     """An old redirect as the report and the post-checks see it."""
     where = f" ({c.alias.source})" if c.alias.source else ""
     if c.ignored:
-        return OldUrl(line, "redirect", f"ignored by Apache (RewriteEngine is not on), and by "
+        return OldUrl(line, "redirect", "ignored by Apache (RewriteEngine is not on), and by "
                       f"the new host{where}")
     if not c.locations:
         return OldUrl(line, "redirect", f"not carried: {c.lost} (see the finding at"
                       f"{where or ' the old configuration'})")
+    tls = new_host.tls
     if c.builtin:  # the plan's own location "/" (every server block has it)
         url = f"{'https' if tls else 'http'}://{name}/"
-        probe = {"do": "http", "url": _base(address, tls) + "/", "host_header": name,
+        probe = {"do": "http", "url": new_host.base(tls) + "/", "host_header": name,
                  "status": 302, "location": "/mailman/listinfo", "timeout": 60, "interval": 5}
         return OldUrl(url, "redirect", f"302 to /mailman/listinfo, as `{line}`{where}", [probe])
     code = c.locations[0].code
@@ -130,15 +142,8 @@ def _redirect_url(c: Carried, line: str, name: str, address: str, tls: bool) -> 
     url = f"{c.scheme}://{name}{c.sample}"
     if c.scheme == "https" and not tls:
         return OldUrl(url, "redirect", "breaks: the new host has no HTTPS")
-    common = {"host_header": name, "timeout": 60, "interval": 5}
-    probes = []
-    if tls and c.scheme == "http":
-        probes.append({"do": "http", "url": _base(address, False) + c.sample, "status": 301,
-                       "location": f"https://{name}{c.sample}", **common})
-    probe = {"do": "http", "url": _base(address, tls) + c.sample, "status": code, **common}
-    if c.expect:
-        probe["location"] = c.expect
-    return OldUrl(url, "redirect", new, probes + [probe])
+    return OldUrl(url, "redirect", new, new_host.probes(c.scheme, name, c.sample, status=code,
+                                                        location=c.expect))
 
 
 def emit_web_urls(inv: Inventory, target: Target, release) -> Emitted:

@@ -715,7 +715,7 @@ class _Builder:
         if len(args) == 1 and d.scope is not None and d.scope.name == "location" and \
                 d.scope.args and d.name != "redirectmatch" and not _is_gone(status):
             args.insert(0, d.scope.args[0])  # Redirect URL inside <Location /path>
-            outer = d.scope.parent.scope if d.scope.parent is not None else None
+            outer = d.scope.parent.scope if d.scope.parent else None
             section = outer.label() if outer is not None and outer is not d.vhost else None
         if not args:
             return
