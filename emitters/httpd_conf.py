@@ -9,7 +9,11 @@ that httpd is no longer confined to ``/var/www``; the plan says so in a finding.
 
 Path stripping changed grammar in OpenBSD 6.4 (see ``migrate.emitters.release``): 5.7 to 6.3
 write ``root { "/dir", strip 1 }``, 6.4 and later ``root "/dir"`` plus ``request strip 1``.
-No charset is added to any response: pipermail pages carry their own (a forced default charset
+The old web server's redirects and rewrites of Mailman's URLs that httpd can express come
+first in the server block (see ``migrate.emitters.httpd_redirects``); names whose old virtual
+hosts had different ones get server blocks of their own, so that a redirect answers only for
+the names it answered for before. Before 6.2 (no ``$HTTP_HOST``) the HTTP server's redirect to
+HTTPS names the server block's own name. No charset is added to any response: pipermail pages carry their own (a forced default charset
 breaks archives in other languages, as the mailman package's README warns).
 """
 
