@@ -460,16 +460,16 @@ def _redirect(out: Carried, alias: WebAlias, release: Release) -> None:
     if url.endswith("/"):
         if not release.httpd_location_match:
             out.locations = [exact]
-            out.lost = (f"paths below {url} are not carried: OpenBSD {release} has no "
-                        "location match (5.8 and later)")
+            out.lost = (f"the paths below {url} need httpd's location match, which came "
+                        f"in OpenBSD 5.8 (not on {release})")
             out.lost_path = url + "x"
             return
         out.locations = [Location(f"^{lua}/(.*)$", True, code, f"{target}%1")]
         return
     out.locations = [exact]
     if not release.httpd_location_match:
-        out.lost = (f"paths below {url}/ are not carried: OpenBSD {release} has no location "
-                    "match (5.8 and later)")
+        out.lost = (f"the paths below {url}/ need httpd's location match, which came in "
+                    f"OpenBSD 5.8 (not on {release})")
         out.lost_path = url + "/x"
         return
     out.locations.append(Location(f"^{lua}(/.*)$", True, code, f"{target}%1"))
