@@ -57,8 +57,9 @@ _GLOB = set("*?[")
 class Location:
     """One location section of httpd.conf that answers with a status (and a redirect URI).
 
-    ``pattern`` and ``target`` are as they go between the quotes; they are checked when the
-    location is made (``_location``), never taken from the inventory unchecked."""
+    ``pattern`` and ``target`` are as they go between the quotes: ``translate`` builds them
+    from pieces checked by ``guard.conf_str`` (no quote, backslash, ``$`` or control
+    character from the old host), adding only its own ``%n`` captures and ``$MACRO`` names."""
 
     pattern: str
     match: bool  # location match (a Lua pattern) rather than location (a shell glob)
