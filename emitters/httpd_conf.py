@@ -13,8 +13,10 @@ The old web server's redirects and rewrites of Mailman's URLs that httpd can exp
 first in the server block (see ``migrate.emitters.httpd_redirects``); names whose old virtual
 hosts had different ones get server blocks of their own, so that a redirect answers only for
 the names it answered for before. Before 6.2 (no ``$HTTP_HOST``) the HTTP server's redirect to
-HTTPS names the server block's own name. No charset is added to any response: pipermail pages carry their own (a forced default charset
-breaks archives in other languages, as the mailman package's README warns).
+HTTPS names the server block's own name.
+
+No charset is added to any response: pipermail pages carry their own (a forced default
+charset breaks archives in other languages, as the mailman package's README warns).
 """
 
 from __future__ import annotations
