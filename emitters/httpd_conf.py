@@ -9,17 +9,25 @@ that httpd is no longer confined to ``/var/www``; the plan says so in a finding.
 
 Path stripping changed grammar in OpenBSD 6.4 (see ``migrate.emitters.release``): 5.7 to 6.3
 write ``root { "/dir", strip 1 }``, 6.4 and later ``root "/dir"`` plus ``request strip 1``.
-No charset is added to any response: pipermail pages carry their own (a forced default charset
-breaks archives in other languages, as the mailman package's README warns).
+The old web server's redirects and rewrites of Mailman's URLs that httpd can express come
+first in the server block (see ``migrate.emitters.httpd_redirects``); names whose old virtual
+hosts had different ones get server blocks of their own, so that a redirect answers only for
+the names it answered for before. Before 6.2 (no ``$HTTP_HOST``) the HTTP server's redirect to
+HTTPS names the server block's own name.
+
+No charset is added to any response: pipermail pages carry their own (a forced default
+charset breaks archives in other languages, as the mailman package's README warns).
 """
 
 from __future__ import annotations
 
-from migrate.model import Finding, Inventory, Severity, Target, TlsMode
+from migrate.model import Finding, Inventory, Severity, Target, TlsMode, WebAlias
 
 from migrate.emitters.common import (MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET, Emitted,
                                      is_domain, is_path, unsafe)
 from migrate.emitters.guard import comment, conf_str
+from migrate.emitters.httpd_redirects import (ROOT, Location, not_carried, plan_redirects,
+                                              server_locations)
 from migrate.emitters.release import Release
 
 PATH = "files/new/etc/httpd.conf"
@@ -100,6 +108,19 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     ]
     addresses = target.ipv6 + target.ipv4
     main, others = hosts[0], hosts[1:] + aliases
+    redirects = plan_redirects(inv, [main, *others], release)
+    out.findings += not_carried(redirects)
+    # one server block per set of carried redirects: a redirect of one old virtual host must
+    # not answer for the names of another
+    groups: list[tuple[list[str], list[tuple[Location, WebAlias]]]] = []
+    for name in [main, *others]:
+        locations = server_locations(redirects[name])
+        same = next((g for g in groups if [loc for loc, _ in g[1]] ==
+                     [loc for loc, _ in locations]), None)
+        if same is None:
+            groups.append(([name], locations))
+        else:
+            same[0].append(name)
     if tls:
         lines += [
             "# HTTP: acme-client's challenges, and a redirect to the same URL over HTTPS for",
@@ -108,12 +129,25 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         # the new host's own name is on the certificate too (smtpd's): its challenge is here
         extra = [] if target.hostname in hosts + aliases else [target.hostname]
         lines += _redirect_server(main, others + extra, addresses, release)
-        lines += [""] + _server(main, others, addresses, release, tls=True, target=target)
-    else:
-        lines += _server(main, others, addresses, release, tls=False, target=target)
+        lines.append("")
+    for index, (names, locations) in enumerate(groups):
+        lines += ([""] if index else []) + _server(
+            names[0], names[1:], addresses, release, tls=tls, target=target,
+            redirects=locations)
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/httpd.conf", check="httpd -n")
     return out
+
+
+#: The host of the HTTP server's redirect to HTTPS: the name asked for where httpd has the
+#: macro for it, else the server block's name (5.7 to 6.1; see ``Release.httpd_host_macro``).
+_HTTPS_HOST = {True: "$HTTP_HOST", False: "$SERVER_NAME"}
+
+
+def https_redirect(host: str, main: str, path: str, release: Release) -> str:
+    """Where the HTTP server block sends a request for ``path`` on the name ``host``
+    (``main`` is the block's own name)."""
+    return f"https://{host if release.httpd_host_macro else main}{path}"
 
 
 def _strip(root: str, release: Release, n: int = 1) -> list[str]:
@@ -132,21 +166,31 @@ def _redirect_server(host: str, aliases: list[str], addresses: list[str],
     lines += [f"\tlisten on {a} port 80" for a in addresses]
     lines += ['\tlocation "/.well-known/acme-challenge/*" {'] + _strip(ACME_DIR, release, 2)
     lines += ["\t}", "\tlocation * {",
-              '\t\tblock return 301 "https://$HTTP_HOST$REQUEST_URI"', "\t}", "}"]
+              f'\t\tblock return 301 "https://{_HTTPS_HOST[release.httpd_host_macro]}'
+              '$REQUEST_URI"', "\t}", "}"]
     return lines
 
 
 def _server(host: str, aliases: list[str], addresses: list[str], release: Release, *,
-            tls: bool, target: Target) -> list[str]:
+            tls: bool, target: Target, redirects: list[tuple[Location, WebAlias]]) -> list[str]:
     port = 443 if tls else 80
     lines = _names(host, aliases)
     lines += [f"\tlisten on {a}" + (" tls" if tls else "") + f" port {port}" for a in addresses]
     if tls:
         lines += [f"\ttls certificate {conf_str(target.tls_certificate)}",
                   f"\ttls key {conf_str(target.tls_key)}"]
+    if redirects:
+        lines.append("\t# the old web server's redirects, first: they came before its aliases")
+    previous = None
+    for location, alias in redirects:
+        if alias is not previous:
+            where = f" ({alias.source})" if alias.source else ""
+            lines.append(f"\t# {comment(alias.line or alias.url_path)}{comment(where)}")
+            previous = alias
+        lines += location.lines()
     lines += ['\tlocation "/mailman/*" {', f'\t\tfastcgi socket "{SLOWCGI_SOCKET}"']
     lines += _strip(MM_CGI, release) + ["\t}"]
     lines += ['\tlocation "/icons/*" {'] + _strip(MM_ICONS, release) + ["\t}"]
     lines += ['\tlocation "/pipermail/*" {'] + _strip(f"{MM_VAR}/archives/public", release)
-    lines += ["\t}", '\tlocation "/" {', '\t\tblock return 302 "/mailman/listinfo"', "\t}", "}"]
+    lines += ["\t}", *ROOT.lines(), "}"]
     return lines

@@ -9,6 +9,13 @@ facts"):
 * httpd.conf: ``root strip N`` (from 5.7, CVS 2015-01-04) was renamed ``request strip N`` by
   reyk on 2018-06-13 ("Rename httpd.conf 'root strip' option to 'request strip' ... this is
   a grammar change"), first released in OpenBSD 6.4; httpd.conf(5) rev 1.101.
+* httpd.conf ``location match`` (Lua patterns, patterns(7)) and the captures ``%n`` in a
+  ``block return`` URI came on 2015-06-20 (reyk, "rewrites using Lua's lean pattern matching"),
+  first released in OpenBSD 5.8: httpd.conf(5) rev 1.68 (OPENBSD_5_8_BASE) has them, rev 1.53
+  (OPENBSD_5_7_BASE) has neither.
+* httpd.conf's runtime macro ``$HTTP_HOST`` is in httpd.conf(5) rev 1.84 (2017-08-11) and not
+  in rev 1.73 (2016-05-09, OpenBSD 6.0); taken as OpenBSD 6.2, the first release sure to have
+  it (6.1 may, unverified).
 * httpd.conf ``fastcgi { strip N }`` came on 2020-02-09 (OpenBSD 6.7); not needed here, as the
   plan runs httpd with ``chroot "/"``.
 * smtpd's aliases: OpenBSD 5.x's smtpd.conf reads ``table aliases db:/etc/mail/aliases.db``,
@@ -57,6 +64,16 @@ class Release:
         """smtpd reads ``db:/etc/mail/aliases.db``, rebuilt by ``newaliases`` after each
         change (before 6.0), rather than the text file ``file:/etc/mail/aliases``."""
         return self < Release(6, 0)
+
+    @property
+    def httpd_location_match(self) -> bool:
+        """``location match "LUA"`` and ``%n`` captures in ``block return`` (5.8 and later)."""
+        return self >= Release(5, 8)
+
+    @property
+    def httpd_host_macro(self) -> bool:
+        """``$HTTP_HOST`` in a ``block return`` URI (taken as 6.2 and later)."""
+        return self >= Release(6, 2)
 
     @property
     def has_acme_client(self) -> bool:

@@ -7,8 +7,10 @@ list's ``web_page_url``). With HTTPS on the new host an old ``http://`` address 
 with a permanent redirect to the same path over HTTPS, and the HTTPS address with the page;
 without it, the ``http://`` address with the page. An old ``https://`` address on a new host
 without HTTPS breaks: a warning. Redirects of the old web server are listed with what the new
-httpd.conf does with them: the usual ``/`` to ``/mailman/listinfo`` is built in (and checked);
-any other is for a person to carry (the parser's finding has the httpd.conf equivalent).
+httpd.conf does with them (``emitters.httpd_redirects``): the usual ``/`` to
+``/mailman/listinfo`` is built in, the others httpd can express are carried into httpd.conf,
+and each is checked at a path it matches (its status, and the Location where it is known);
+one httpd cannot express is for a person (the finding ``plan.web-redirect-not-carried``).
 
 The probes ask the new host's first address directly, sending the web host name as the Host
 (and as the TLS server name), so they work before and after DNS names the new host.
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain, list_names
-from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
+from migrate.emitters.httpd_conf import https_redirect, web_aliases, web_hosts, web_tls
+from migrate.emitters.httpd_redirects import Carried, plan_redirects
+from migrate.emitters.release import Release
 from migrate.emitters.mailman_cfg import list_url_host
 
 
@@ -35,22 +39,32 @@ class OldUrl:
     probes: list[dict] = field(default_factory=list)  # post-check actions; none: by hand
 
 
-def _base(address: str, tls: bool) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return f"{'https' if tls else 'http'}://{host}"
+@dataclass
+class _NewHost:
+    """Where the post-checks ask: the new host's first address, with or without HTTPS."""
 
+    address: str
+    tls: bool
+    main: str  # the first web name (the HTTP server block's own name)
+    release: Release
 
-def _probes(url: str, host: str, address: str, tls: bool, expect: str | None) -> list[dict]:
-    path = urllib.parse.urlsplit(url).path or "/"
-    common = {"host_header": host, "timeout": 60, "interval": 5}
-    out = []
-    if tls and url.startswith("http://"):
-        out.append({"do": "http", "url": _base(address, False) + path, "status": 301,
-                    "location": f"https://{host}{path}", **common})
-    page = {"do": "http", "url": _base(address, tls) + path, **common}
-    if expect:
-        page["expect"] = expect
-    return out + [page]
+    def base(self, tls: bool) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{'https' if tls else 'http'}://{host}"
+
+    def probes(self, scheme: str, host: str, path: str, **answer) -> list[dict]:
+        """The checks of an old address ``scheme://host/path``: with HTTPS on the new host
+        an http:// one answers 301 to HTTPS first; then ``answer`` (status, location, expect:
+        a 200 by default)."""
+        common = {"host_header": host, "timeout": 60, "interval": 5}
+        out = []
+        if self.tls and scheme == "http":
+            out.append({"do": "http", "url": self.base(False) + path, "status": 301,
+                        "location": https_redirect(host, self.main, path, self.release),
+                        **common})
+        page = {"do": "http", "url": self.base(self.tls) + path, **common}
+        page.update({k: v for k, v in answer.items() if v is not None})
+        return out + [page]
 
 
 def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding]]:
@@ -58,8 +72,9 @@ def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding
     hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
     if not hosts or not (target.ipv6 or target.ipv4):
         return [], findings
-    address = (target.ipv6 + target.ipv4)[0]
     tls = web_tls(target)
+    new_host = _NewHost((target.ipv6 + target.ipv4)[0], tls, hosts[0],
+                        Release.parse(target.openbsd))
     names, _ = list_names(inv)
     lists = {ml.name: ml for ml in inv.lists}
     out: list[OldUrl] = []
@@ -83,39 +98,52 @@ def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding
                 continue
             new = ("301 to the same path over HTTPS, which answers 200"
                    if tls and scheme == "http" else "200, as before")
-            out.append(OldUrl(url, kind, new, _probes(url, host, address, tls, expect)))
+            path = urllib.parse.urlsplit(url).path or "/"
+            out.append(OldUrl(url, kind, new, new_host.probes(scheme, host, path,
+                                                              expect=expect)))
     if broken:
         findings.append(Finding(
             "plan.https-links-break", Severity.WARNING,
             f"{len(broken)} old https:// addresses (such as {broken[0]}) will not answer: the "
             "plan has no HTTPS", "Plan with --tls acme (or tls: acme in target.yaml).", None))
-    web = inv.web
-    served = set(hosts) | set(web_aliases(inv, hosts))
-    redirects = list(web.redirects) if web else []
-    for vh in web.virtual_hosts if web else []:
-        if {vh.server_name, *vh.server_aliases} & served:
-            redirects += [a for a in vh.aliases if a.kind in ("redirect", "redirect_match",
-                                                               "rewrite_rule")]
+    web_names = hosts + [a for a in web_aliases(inv, hosts) if is_domain(a)]
     seen: set[str] = set()
-    for r in redirects:
-        line = r.line or f"{r.kind} {r.url_path} {r.target}"
-        if line in seen:
-            continue
-        seen.add(line)
-        where = f" ({r.source})" if r.source else ""
-        root = r.url_path in ("/", "^/$", "^/?$") and r.target.rstrip("/").endswith(
-            "/mailman/listinfo")
-        if root:
-            url = f"{'https' if tls else 'http'}://{hosts[0]}/"
-            probe = {"do": "http", "url": _base(address, tls) + "/", "host_header": hosts[0],
-                     "status": 302, "location": "/mailman/listinfo", "timeout": 60,
-                     "interval": 5}
-            out.append(OldUrl(url, "redirect", f"302 to /mailman/listinfo, as `{line}`{where}",
-                              [probe]))
-        else:
-            out.append(OldUrl(line, "redirect", f"not carried: add it to httpd.conf by hand "
-                              f"(see the finding at{where or ' the old configuration'})"))
+    for name, carried in plan_redirects(inv, web_names, new_host.release).items():
+        for c in carried:
+            line = c.alias.line or f"{c.alias.kind.value} {c.alias.url_path} {c.alias.target}"
+            if line not in seen:
+                seen.add(line)
+                out.append(_redirect_url(c, line, name, new_host))
     return out, findings
+
+
+def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUrl:
+    """An old redirect as the report and the post-checks see it."""
+    where = f" ({c.alias.source})" if c.alias.source else ""
+    if c.ignored:
+        return OldUrl(line, "redirect", "ignored by Apache (RewriteEngine is not on), and by "
+                      f"the new host{where}")
+    if not c.locations:
+        return OldUrl(line, "redirect", f"not carried: {c.lost} (see the finding at"
+                      f"{where or ' the old configuration'})")
+    tls = new_host.tls
+    if c.builtin:  # the plan's own location "/" (every server block has it)
+        url = f"{'https' if tls else 'http'}://{name}/"
+        probe = {"do": "http", "url": new_host.base(tls) + "/", "host_header": name,
+                 "status": 302, "location": "/mailman/listinfo", "timeout": 60, "interval": 5}
+        return OldUrl(url, "redirect", f"302 to /mailman/listinfo, as `{line}`{where}", [probe])
+    code = c.locations[0].code
+    answer = f"{code} to {c.expect}" if c.expect else f"{code}"
+    new = f"{answer}, as `{line}`{where}, carried into httpd.conf"
+    if c.lost:
+        new += f" (in part: {c.lost})"
+    if c.sample is None:
+        return OldUrl(line, "redirect", new)
+    url = f"{c.scheme}://{name}{c.sample}"
+    if c.scheme == "https" and not tls:
+        return OldUrl(url, "redirect", "breaks: the new host has no HTTPS")
+    return OldUrl(url, "redirect", new, new_host.probes(c.scheme, name, c.sample, status=code,
+                                                        location=c.expect))
 
 
 def emit_web_urls(inv: Inventory, target: Target, release) -> Emitted:

@@ -528,16 +528,46 @@ class Archive:
 # --- web --------------------------------------------------------------------------------------
 
 
+class WebAliasKind(StrEnum):
+    """The old web server's directive behind a ``WebAlias`` (Apache's names)."""
+
+    SCRIPT_ALIAS = "script_alias"  # ScriptAlias URL-path folder
+    ALIAS = "alias"  # Alias URL-path folder
+    REDIRECT = "redirect"  # Redirect, RedirectPermanent, RedirectTemp: a path and all below it
+    REDIRECT_MATCH = "redirect_match"  # RedirectMatch: a regular expression on the path
+    REWRITE_RULE = "rewrite_rule"  # mod_rewrite's RewriteRule
+
+    @property
+    def redirects(self) -> bool:
+        """A redirect or rewrite (rather than a mapping of a URL path to a folder)."""
+        return self in (WebAliasKind.REDIRECT, WebAliasKind.REDIRECT_MATCH,
+                        WebAliasKind.REWRITE_RULE)
+
+
 @dataclass
 class WebAlias:
-    """A URL mapping of the web server that concerns Mailman's pages or archives."""
+    """A URL mapping of the web server that concerns Mailman's pages or archives.
 
-    kind: str  # "script_alias", "alias", "redirect", "redirect_match", "rewrite_rule"
+    Its virtual host (and so the scheme and names it answered on) is the ``WebVirtualHost``
+    whose ``aliases`` hold it; the main server's redirects are ``Web.redirects``.
+    """
+
+    kind: WebAliasKind
     url_path: str  # the URL path or, for redirect_match and rewrite_rule, the pattern
-    target: str  # the folder, URL or substitution
+    target: str  # the folder, URL or substitution ("" for a Redirect gone; "-" for none)
     status: str | None = None  # a redirect's status ("permanent", "301") or a rule's flags
     line: str | None = None  # the directive as written (redirects and rewrites are kept so)
     source: Source | None = None
+    #: the HTTP status it answers with (a Redirect's 302 by default, "permanent" 301, a rule's
+    #: R=301, F 403, G 410); None: a folder mapping, an internal rewrite, or a status that is
+    #: not an HTTP code
+    code: int | None = None
+    flags: list[str] = field(default_factory=list)  # a RewriteRule's flags, lower case: "r=301"
+    conditions: list[str] = field(default_factory=list)  # RewriteCond lines before a rule
+    #: the section it is in below its server or virtual host, as written ("<Directory /x>");
+    #: None: at server level (a Redirect inside ``<Location /p>`` is read as ``Redirect /p``)
+    section: str | None = None
+    enabled: bool = True  # False: a RewriteRule where RewriteEngine is not on (Apache ignores it)
 
 
 @dataclass

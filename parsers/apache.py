@@ -33,8 +33,9 @@ syntax), ``ServerRoot``, the main ``ServerName`` (port and scheme removed), the 
 directives as written, every ``<VirtualHost>`` (names, addresses as written, TLS files), the
 ``ScriptAlias``/``Alias`` mappings of Mailman's CGI folder, public archive and icons, the
 ``<Directory>`` blocks over Mailman's folders with their ``Options``, and the ``Redirect*`` and
-``RewriteRule`` lines that touch Mailman's URLs, each with a finding giving the OpenBSD
-httpd.conf(5) equivalent where there is one.
+``RewriteRule`` lines that touch Mailman's URLs, with what Apache makes of them (the status
+code, a rule's flags and ``RewriteCond`` lines, the section around it, whether RewriteEngine
+is on). What the new web server makes of them is the emitters' business, not this reader's.
 
 Left out: access control (``Require``, ``Order``/``Allow``), authentication, ``<Location>``
 and ``<Files>`` options, ``AliasMatch``/``ScriptAliasMatch`` (reported when they name Mailman's
@@ -50,7 +51,8 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.model import (
-    ConfigFile, Finding, Severity, Source, Web, WebAlias, WebDirectory, WebVirtualHost,
+    ConfigFile, Finding, Severity, Source, Web, WebAlias, WebAliasKind, WebDirectory,
+    WebVirtualHost,
 )
 from migrate.parsers.base import Tree, TreeError, present, read_text
 
@@ -74,11 +76,6 @@ _MAILMAN_URL = re.compile(r"mailman|pipermail|listinfo", re.IGNORECASE)
 _REQUIRE_24 = {"all", "ip", "host", "env", "method", "expr", "local", "forward-dns"}
 _REDIRECT_DIRECTIVES = {"redirect", "redirectmatch", "redirectpermanent", "redirecttemp"}
 _REDIRECT_WORDS = {"permanent": 301, "temp": 302, "seeother": 303, "gone": 410}
-_HTTPD_MACROS = {"HTTP_HOST", "REQUEST_URI", "QUERY_STRING", "SERVER_NAME", "DOCUMENT_URI",
-                 "REMOTE_ADDR", "SERVER_ADDR", "SERVER_PORT"}
-_REWRITE_FLAGS_OK = {"l", "last", "end", "r", "redirect", "ne", "noescape", "f", "forbidden",
-                     "g", "gone"}
-_HTTPD_MAN = "OpenBSD httpd.conf(5)"
 
 
 @dataclass
@@ -603,11 +600,11 @@ class _Builder:
         name = f" {vhost.server_name}" if vhost.server_name else ""
         return f"{vsec.label()}{name}"
 
-    def _kind_of(self, kind: str, url: str, target: str) -> str | None:
+    def _kind_of(self, kind: WebAliasKind, url: str, target: str) -> str | None:
         """Which of Mailman's mappings an alias is ("script", "pipermail", "icons") or None."""
         parts = [p.lower() for p in _url_parts(url)]
         folder = _norm(target)
-        if kind == "script_alias":
+        if kind == WebAliasKind.SCRIPT_ALIAS:
             if "mailman" in parts or (_under(folder, self.prefix) and "cgi-bin" in folder):
                 return "script"
             return None
@@ -627,8 +624,9 @@ class _Builder:
                     self.findings.append(Finding(
                         "apache.alias-match", Severity.WARNING,
                         f"{d.text} ({self._where(d)}) maps Mailman's URLs by a pattern",
-                        "Not read into the inventory: write the matching OpenBSD httpd "
-                        "location (location match with root/strip) by hand.", d.source))
+                        "Not read into the inventory (migrate reads Mailman's URLs from "
+                        "ScriptAlias and Alias only): give the new web server the same mapping "
+                        "by hand.", d.source))
                 continue
             if d.name not in ("scriptalias", "alias") or not d.args:
                 continue
@@ -638,7 +636,7 @@ class _Builder:
                 url, target = d.scope.args[0], d.args[0]  # Alias inside <Location> (2.4)
             else:
                 continue
-            kind = "script_alias" if d.name == "scriptalias" else "alias"
+            kind = WebAliasKind.SCRIPT_ALIAS if d.name == "scriptalias" else WebAliasKind.ALIAS
             which = self._kind_of(kind, url, target)
             if which is None:
                 continue
@@ -666,7 +664,7 @@ class _Builder:
             if alias is not None:
                 roots.add(_norm(alias.target))
         for v in self.vhosts.values():
-            roots.update(_norm(a.target) for a in v.aliases if a.kind in ("alias", "script_alias"))
+            roots.update(_norm(a.target) for a in v.aliases if not a.kind.redirects)
         options: dict[Section, list[str]] = {}
         for d in self.reader.directives:
             if d.name == "options" and d.scope is not None and d.scope.name == "directory":
@@ -693,17 +691,16 @@ class _Builder:
             elif d.name in _REDIRECT_DIRECTIVES:
                 self._redirect(d)
 
-    def _scheme(self, d: Directive) -> str:
-        vsec = d.vhost
-        return "https" if vsec is not None and vsec in self.vhosts and self.vhosts[vsec].tls \
-            else "http"
-
     def _record(self, d: Directive, alias: WebAlias) -> None:
         vsec = d.vhost
         if vsec is not None and vsec in self.vhosts:
             self.vhosts[vsec].aliases.append(alias)
         else:
             self.web.redirects.append(alias)
+
+    def _section(self, d: Directive) -> str | None:
+        """The section a directive is in below its server or virtual host, as written."""
+        return d.scope.label() if d.scope is not None and d.scope is not d.vhost else None
 
     def _redirect(self, d: Directive) -> None:
         args = list(d.args)
@@ -714,62 +711,70 @@ class _Builder:
             status = "temp"
         elif args and (args[0].lower() in _REDIRECT_WORDS or args[0].isdigit()):
             status = args.pop(0)
+        section = self._section(d)
         if len(args) == 1 and d.scope is not None and d.scope.name == "location" and \
                 d.scope.args and d.name != "redirectmatch" and not _is_gone(status):
             args.insert(0, d.scope.args[0])  # Redirect URL inside <Location /path>
+            outer = d.scope.parent.scope if d.scope.parent else None
+            section = outer.label() if outer is not None and outer is not d.vhost else None
         if not args:
             return
         url, target = args[0], (args[1] if len(args) > 1 else "")
         if not _MAILMAN_URL.search(f"{url} {target}"):
             return
-        kind = "redirect_match" if d.name == "redirectmatch" else "redirect"
-        self._record(d, WebAlias(kind, url, target, status, d.text, d.source))
+        kind = WebAliasKind.REDIRECT_MATCH if d.name == "redirectmatch" else WebAliasKind.REDIRECT
         code = _redirect_code(status)
-        if kind == "redirect":
-            equivalent, why = _httpd_redirect(url, target, code, self._scheme(d))
-        else:
-            equivalent, why = _httpd_redirect_match(url, target, code, self._scheme(d))
-        self._report(d, "apache.redirect", equivalent, why)
+        self._record(d, WebAlias(kind, url, target, status, d.text, d.source, code=code,
+                                 section=section))
+        if code is None:
+            self.findings.append(Finding(
+                "apache.redirect-status", Severity.WARNING,
+                f"{d.text.split(None, 1)[0]} with the status {status!r}, which is not an HTTP "
+                f"status code ({self._where(d)})",
+                "Apache takes a status word (permanent, temp, seeother, gone) or a "
+                "three-digit code there; check the copy of the file. The redirect is recorded "
+                "without a status code.", d.source))
 
     def _rewrite(self, d: Directive, conds: list[Directive]) -> None:
         if len(d.args) < 2:
             return
         pattern, target = d.args[0], d.args[1]
-        flags = d.args[2] if len(d.args) > 2 else None
+        written = d.args[2] if len(d.args) > 2 else None
         if not _MAILMAN_URL.search(f"{pattern} {target}"):
             return
-        self._record(d, WebAlias("rewrite_rule", pattern, target, flags, d.text, d.source))
-        equivalent: str | None = None
-        if conds:
-            why = f"it has {len(conds)} RewriteCond line(s), the first on line " \
-                  f"{conds[0].source.line}"
-        elif d.scope is not d.vhost and d.scope is not None:
-            why = f"it is inside {d.scope.label()}, where the pattern matches the path below it"
-        else:
-            equivalent, why = _httpd_rewrite(pattern, target, flags, self._scheme(d))
-            if not self.rewrite_on.get(d.vhost, False):
-                off = "RewriteEngine is not on here, so Apache ignores this rule"
-                why = f"{why}; {off}" if why else off
-        self._report(d, "apache.rewrite", equivalent, why)
-
-    def _report(self, d: Directive, fid: str, equivalent: str | None, why: str | None) -> None:
-        directive = d.text.split(None, 1)[0]
-        where = self._where(d)
-        if equivalent is not None:
-            note = f" ({why})" if why else ""
+        flags = [w.strip().lower() for w in (written or "").strip("[]").split(",") if w.strip()]
+        enabled = self.rewrite_on.get(d.vhost, False)
+        self._record(d, WebAlias(
+            WebAliasKind.REWRITE_RULE, pattern, target, written, d.text, d.source,
+            code=_rewrite_code(flags), flags=flags, conditions=[c.text for c in conds],
+            section=self._section(d), enabled=enabled))
+        if not enabled:
             self.findings.append(Finding(
-                fid, Severity.INFO, f"{directive} on Mailman's URLs ({where}): {d.text}",
-                f"{_HTTPD_MAN} equivalent, in the server block: {equivalent}{note}", d.source))
-        else:
-            self.findings.append(Finding(
-                fid, Severity.WARNING, f"{directive} on Mailman's URLs ({where}): {d.text}",
-                f"No direct equivalent in {_HTTPD_MAN} ({why}); rewrite it by hand with "
-                "location match and request rewrite (or block return for a redirect).",
-                d.source))
+                "apache.rewrite-off", Severity.INFO,
+                f"RewriteRule on Mailman's URLs where RewriteEngine is not on ({self._where(d)}):"
+                f" {d.text}",
+                "Apache ignores this rule, and so will the new host; remove it from the old "
+                "configuration if it is a leftover.", d.source))
 
 
 def _is_gone(status: str | None) -> bool:
     return status is not None and status.lower() == "gone"
+
+
+def _rewrite_code(flags: list[str]) -> int | None:
+    """The HTTP status a RewriteRule answers with: R (302, or R=NNN), F (403), G (410)."""
+    code: int | None = None
+    for word in flags:
+        name, _, value = word.partition("=")
+        if name in ("r", "redirect"):
+            code = int(value) if re.fullmatch(r"[0-9]{3}", value) else 302 if not value else None
+            if code is None:
+                return None
+        elif name in ("f", "forbidden"):
+            return 403
+        elif name in ("g", "gone"):
+            return 410
+    return code
 
 
 def _redirect_code(status: str | None) -> int | None:
@@ -779,215 +784,6 @@ def _redirect_code(status: str | None) -> int | None:
     if word in _REDIRECT_WORDS:
         return _REDIRECT_WORDS[word]
     return int(word) if re.fullmatch(r"[0-9]{3}", word) else None
-
-
-# --- OpenBSD httpd equivalents ---------------------------------------------------------------------
-
-_LUA_MAGIC = set("^$()%.[]*+-?")
-
-
-def _lua_literal(text: str) -> str:
-    return "".join("%" + c if c in _LUA_MAGIC else c for c in text)
-
-
-def _lua_class(regex: str, start: int) -> tuple[str, int] | None:
-    """Translate the bracket expression at ``start``; (Lua class, index after it) or None."""
-    out = ["["]
-    i = start + 1
-    if i < len(regex) and regex[i] == "^":
-        out.append("^")
-        i += 1
-    first = True
-    while i < len(regex):
-        c = regex[i]
-        if c == "]" and not first:
-            out.append("]")
-            return "".join(out), i + 1
-        if c == "[" and regex.startswith("[:", i):
-            return None
-        if c == "\\" and i + 1 < len(regex):
-            e = regex[i + 1]
-            if e in "dsw":
-                out.append("%" + e)
-            elif e.isalnum():
-                return None
-            else:
-                out.append("%" + e)
-            i += 2
-        else:
-            out.append("%" + c if c in "%]" else c)
-            i += 1
-        first = False
-    return None
-
-
-def regex_to_lua(regex: str) -> str | None:
-    """The Lua pattern (patterns(7), which ``location match`` uses) for a PCRE regex, when the
-    regex keeps to what both share: literals, ``.``, classes, ``\\d \\s \\w``, ``* + ?`` and
-    ``*?`` on one item, captures, anchors. None for anything else (alternation, counted or
-    grouped repeats, back references, look-arounds, inline flags)."""
-    out: list[str] = []
-    depth = 0
-    repeatable = False  # the last item is a single character or class
-    i = 0
-    n = len(regex)
-    while i < n:
-        c = regex[i]
-        item: str | None = None
-        if c == "^" and i == 0:
-            out.append("^")
-        elif c == "$" and i == n - 1:
-            out.append("$")
-        elif c == "\\":
-            if i + 1 >= n:
-                return None
-            e = regex[i + 1]
-            if e in "ds":
-                item = "%" + e
-            elif e == "w":
-                item = "[%w_]"
-            elif e.isalnum():
-                return None
-            else:
-                item = _lua_literal(e)
-            i += 1
-        elif c == "(":
-            if regex.startswith("(?", i):
-                return None
-            depth += 1
-            out.append("(")
-        elif c == ")":
-            if depth == 0:
-                return None
-            depth -= 1
-            out.append(")")
-        elif c == "[":
-            translated = _lua_class(regex, i)
-            if translated is None:
-                return None
-            out.append(translated[0])
-            i = translated[1]
-            repeatable = True
-            continue
-        elif c in "*+?":
-            if not repeatable:
-                return None
-            if i + 1 < n and regex[i + 1] in "?+":
-                if c != "*" or regex[i + 1] != "?":
-                    return None
-                out.append("-")
-                i += 1
-            else:
-                out.append(c)
-        elif c in "{|^$":
-            return None
-        else:
-            item = "." if c == "." else _lua_literal(c)
-        if item is not None:
-            out.append(item)
-        repeatable = item is not None
-        i += 1
-    return "".join(out) if depth == 0 else None
-
-
-def _httpd_target(target: str, scheme: str, redirect: bool) -> str | None:
-    """An Apache substitution as httpd writes it: ``$N`` -> ``%N``, ``%{VAR}`` -> ``$VAR``;
-    a redirect to a path gets the scheme and the request's host, as Apache adds them."""
-    out: list[str] = []
-    i = 0
-    while i < len(target):
-        c = target[i]
-        if c == "$" and i + 1 < len(target) and target[i + 1].isdigit():
-            out.append("%" + target[i + 1])
-            i += 2
-            continue
-        if c == "%":
-            m = re.match(r"%\{([A-Z_]+)\}", target[i:])
-            if not m or m.group(1) not in _HTTPD_MACROS:
-                return None
-            out.append("$" + m.group(1))
-            i += m.end()
-            continue
-        if c in "\"\\":
-            return None
-        out.append(c)
-        i += 1
-    text = "".join(out)
-    if redirect and text.startswith("/"):
-        text = f"{scheme}://$HTTP_HOST{text}"
-    return text
-
-
-def _httpd_redirect(url: str, target: str, code: int | None, scheme: str
-                    ) -> tuple[str | None, str | None]:
-    """``Redirect`` maps a path and everything below it, keeping the rest of the path."""
-    if code is None:
-        return None, "its status is not an HTTP code"
-    if '"' in url or "%" in url:
-        return None, "the path holds characters httpd.conf cannot quote"
-    if code == 410 or not target:
-        return f'location "{url}" {{ block return {code} }}', None
-    new = _httpd_target(target, scheme, redirect=True)
-    if new is None or "%" in new:
-        return None, "its target holds characters httpd.conf cannot use"
-    lua = _lua_literal(url)
-    below = f'location match "^{lua}(.*)$" {{ block return {code} "{new}%1" }}'
-    if url.endswith("/"):
-        return below, None
-    exact = f'location "{url}" {{ block return {code} "{new}" }}'
-    below = f'location match "^{lua}(/.*)$" {{ block return {code} "{new}%1" }}'
-    return f"{exact} and, for the paths below it, {below}", None
-
-
-def _httpd_redirect_match(regex: str, target: str, code: int | None, scheme: str
-                          ) -> tuple[str | None, str | None]:
-    if code is None:
-        return None, "its status is not an HTTP code"
-    new = _httpd_target(target, scheme, redirect=True) if target else ""
-    if new is None:
-        return None, "its target uses Apache variables httpd does not have"
-    ret = f'block return {code} "{new}"' if new else f"block return {code}"
-    if regex in ("^/$", "^/?$"):
-        return f'location "/" {{ {ret} }}', None
-    lua = regex_to_lua(regex)
-    if lua is None or '"' in lua:
-        return None, "its regular expression has no Lua pattern equivalent"
-    return f'location match "{lua}" {{ {ret} }}', None
-
-
-def _httpd_rewrite(pattern: str, target: str, flags: str | None, scheme: str
-                   ) -> tuple[str | None, str | None]:
-    words = [w.strip().lower() for w in (flags or "").strip("[]").split(",") if w.strip()]
-    code: int | None = None
-    for word in words:
-        name, _, value = word.partition("=")
-        if name not in _REWRITE_FLAGS_OK:
-            return None, f"flag {word.upper()} has no httpd counterpart"
-        if name in ("r", "redirect"):
-            code = int(value) if value.isdigit() else 302
-            if value and not value.isdigit():
-                return None, f"redirect status {value!r} is not an HTTP code"
-        elif name in ("f", "forbidden"):
-            code = 403
-        elif name in ("g", "gone"):
-            code = 410
-    if pattern.startswith("!"):
-        return None, "its pattern is negated"
-    lua = "^/$" if pattern in ("^/$", "^/?$") else regex_to_lua(pattern)
-    if lua is None or '"' in lua:
-        return None, "its regular expression has no Lua pattern equivalent"
-    where = 'location "/"' if lua == "^/$" else f'location match "{lua}"'
-    if code in (403, 410):
-        return f"{where} {{ block return {code} }}", None
-    if target == "-":
-        return None, "it only sets flags"
-    external = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", target) is not None
-    new = _httpd_target(target, scheme, redirect=code is not None or external)
-    if new is None:
-        return None, "its substitution uses Apache variables or escapes httpd does not have"
-    if code is not None or external:
-        return f'{where} {{ block return {code or 302} "{new}" }}', None
-    return f'{where} {{ request rewrite "{new}" }}', None
 
 
 # --- entry point -----------------------------------------------------------------------------------

@@ -812,15 +812,15 @@ _UNSUPPORTED_HINTS = {
                 "OpenSMTPD in base does not change headers; Mailman adds the list headers "
                 "itself. Anything else needs a filter (packages) or is dropped."),
     "rewrite": ("exim.address-rewrite", Severity.WARNING, "address rewriting (begin rewrite)",
-                "OpenSMTPD has no address rewriting; on the relay action `mail-from` sets the "
-                "envelope sender only. Check that outgoing addresses are already right."),
+                "OpenSMTPD has no address rewriting; its relay can set the envelope sender "
+                "only. Check that outgoing addresses are already right."),
     "filter": ("exim.user-filters", Severity.WARNING,
                "Exim filter or Sieve files (allow_filter / sieve)",
                "OpenSMTPD delivers .forward files but runs no Exim filter or Sieve script; "
                "users of them need a delivery agent such as procmail or maildrop."),
     "auth": ("exim.authenticators", Severity.INFO, "SMTP authentication (authenticators)",
-             "On the new host use a submission listener with `auth` in smtpd.conf "
-             "(`listen on ... port submission tls-require auth`), backed by bsd_auth."),
+             "On the new host offer authenticated submission (port 587, TLS required) in "
+             "smtpd.conf, backed by bsd_auth."),
     "queryprogram": ("exim.queryprogram", Severity.ERROR, "a queryprogram router",
                      "There is no equivalent in OpenSMTPD; find out what the program decides "
                      "and move that decision elsewhere."),

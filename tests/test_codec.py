@@ -94,6 +94,9 @@ def test_unknown_schema_version_is_refused():
     (lambda d: d["source"].pop("kind"), "source", "missing field 'kind'"),
     (lambda d: d.__setitem__("findings", [{"id": "x", "severity": "fatal", "message": "m",
                                            "hint": "h"}]), "findings[0].severity", "not one of"),
+    (lambda d: d.__setitem__("web", {"redirects": [{"kind": "redirectmatch", "url_path": "/",
+                                                    "target": "/mailman/"}]}),
+     "web.redirects[0].kind", "'redirectmatch' is not one of: script_alias, alias, redirect"),
     (lambda d: d["mta"]["aliases"].append({"name": "a", "targets": [{"kind": "pipe", "value": 3}],
                                            "table": "/etc/aliases"}),
      "mta.aliases[0].targets[0].value", "expected a string"),
@@ -165,6 +168,20 @@ def test_target_tls_is_acme_none_or_unset():
     with pytest.raises(codec.CodecError) as info:
         codec.from_data(model.Target, dict(base, tls="letsencrypt"))
     assert str(info.value) == "tls: 'letsencrypt' is not one of: acme, none"
+
+
+def test_web_alias_kinds_keep_their_names():
+    """``WebAlias.kind`` is an enum in the model and the same string in the document as before
+    it was one (an older inventory, without the later optional fields, still loads)."""
+    data = codec.to_data(_minimal())
+    data["web"] = {"redirects": [{"kind": "rewrite_rule", "url_path": "^/a/(.*)$",
+                                  "target": "/pipermail/$1", "status": "[R=301,L]"}]}
+    inv = codec.inventory_from_data(data)
+    (rule,) = inv.web.redirects
+    assert rule.kind is model.WebAliasKind.REWRITE_RULE and rule.enabled and rule.code is None
+    assert [k.value for k in model.WebAliasKind] == [
+        "script_alias", "alias", "redirect", "redirect_match", "rewrite_rule"]
+    assert codec.to_data(inv)["web"]["redirects"][0]["kind"] == "rewrite_rule"
 
 
 def test_yaml_syntax_error_has_a_line_and_unsafe_tags_are_refused():

@@ -19,10 +19,12 @@ import threading
 import pytest
 
 from conftest import SAMPLES
+from httpdtools import answer, grammar_errors, servers
 from migrate.probes import http_check as _http_check
+from migrate.emitters.release import Release
 from migrate.errors import Exit, MigrateError
 from migrate.inspection import inspect_tree
-from migrate.model import Origin
+from migrate.model import Origin, Source, WebAlias, WebAliasKind
 from migrate.planning import build_plan, resolve_target
 from migrate.sources import LocalTree
 
@@ -149,6 +151,185 @@ def test_old_https_links_without_https_on_the_new_host_are_a_warning(netsight_in
     [finding] = [f for f in plan.findings if f.id == "plan.https-links-break"]
     assert "https://" in finding.message
     assert "breaks" in plan.files["report.md"]
+
+
+# --- the old host's redirects, carried into httpd.conf ------------------------------------------
+
+CAMPUS = {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]}
+CAMPUS_CONF = "/usr/local/etc/apache22/Includes/mailman.conf"
+RELEASES = ("5.7", "5.8", "6.1", "6.3", "6.4", "7.8")
+
+
+@pytest.fixture(scope="module")
+def campus_inv():
+    return inspect_tree(LocalTree(SAMPLES / "campus"), Origin("local", "/samples/campus"))
+
+
+def _campus(inv, **flags):
+    target = resolve_target(inv, {}, {**CAMPUS, **flags})
+    return target, build_plan(inv, target)
+
+
+def _http_probes(plan) -> list[dict]:
+    return [a for a in _steps(plan)["post-checks"]["actions"] if a["do"] == "http"]
+
+
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("sample", ["netsight", "campus", "small"])
+@pytest.mark.parametrize("tls", ["acme", "none"])
+def test_httpd_conf_follows_the_documented_grammar(sample, release, tls):
+    inv = inspect_tree(LocalTree(SAMPLES / sample), Origin("local", f"/samples/{sample}"))
+    flags = {"netsight": NETSIGHT, "campus": CAMPUS,
+             "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]}}[sample]
+    target = resolve_target(inv, {}, {**flags, "openbsd": release, "tls": tls})
+    conf = build_plan(inv, target).files["files/new/etc/httpd.conf"]
+    assert grammar_errors(conf, Release.parse(release)) == []
+
+
+def test_the_grammar_check_finds_what_a_release_lacks():
+    conf = 'server "a.example" {\n\tlocation match "^/x(.*)$" {\n' \
+           '\t\tblock return 301 "https://$HTTP_HOST/y%2"\n\t}\n}\n'
+    errors = grammar_errors(conf, Release.parse("5.7"))
+    assert any("location match" in e for e in errors)
+    assert any("$HTTP_HOST" in e for e in grammar_errors(conf, Release.parse("6.0")))
+    assert any("%2" in e for e in grammar_errors(conf, Release.parse("7.8")))
+    assert grammar_errors(conf.replace("%2", "%1"), Release.parse("7.8")) == []
+    assert grammar_errors('chroot "/\\"\n', Release.parse("7.8"))  # a backslash in quotes
+
+
+@pytest.mark.parametrize("release", ["6.3", "7.8"])
+def test_campus_redirects_are_carried_into_httpd_conf(campus_inv, release):
+    _, plan = _campus(campus_inv, openbsd=release)
+    conf = plan.files["files/new/etc/httpd.conf"]
+    https = servers(conf)[-1]
+    assert https["names"] == ["lists.cs.campus.example", "lists.campus.example"]
+    patterns = [(loc["match"], loc["pattern"]) for loc in https["locations"]]
+    # Apache's order (mod_rewrite, then mod_alias's redirects), before Mailman's locations
+    assert patterns[:3] == [(True, "^/archive/(.*)$"), (False, "/lists"), (True, "^/lists(/.*)$")]
+    assert patterns[3:] == [(False, "/mailman/*"), (False, "/icons/*"), (False, "/pipermail/*"),
+                            (False, "/")]
+    for host in https["names"]:
+        assert answer(conf, 443, host, "/archive/2009/x.html") == (301, "/pipermail/2009/x.html")
+        assert answer(conf, 443, host, "/lists") == (
+            301, "http://lists.cs.campus.example/mailman/listinfo")
+        assert answer(conf, 443, host, "/lists/seminar") == (
+            301, "http://lists.cs.campus.example/mailman/listinfo/seminar")
+        assert answer(conf, 443, host, "/listsx") == (404, None)  # Redirect takes whole segments
+        assert answer(conf, 443, host, "/mailman/listinfo") == (200, None)
+    assert f"# RewriteRule ^/archive/(.*)$ /pipermail/$1 [R=301,L] ({CAMPUS_CONF}:37)" in conf
+    assert not [f for f in plan.findings if f.id == "plan.web-redirect-not-carried"]
+    report = plan.files["report.md"].split("## Old web addresses that must keep working")[1]
+    assert "carried into httpd.conf" in report and "not carried" not in report
+
+
+def test_campus_on_57_carries_what_httpd_57_can_and_says_what_not(campus_inv):
+    _, plan = _campus(campus_inv, openbsd="5.7")
+    conf = plan.files["files/new/etc/httpd.conf"]
+    assert "location match" not in conf
+    assert answer(conf, 443, "lists.campus.example", "/lists") == (
+        301, "http://lists.cs.campus.example/mailman/listinfo")
+    lost = {f.source.line: f for f in plan.findings if f.id == "plan.web-redirect-not-carried"}
+    assert set(lost) == {33, 37} and {f.source.file for f in lost.values()} == {CAMPUS_CONF}
+    rule = lost[37]
+    assert rule.severity == "warning" and "RewriteRule ^/archive/(.*)$" in rule.message
+    assert "http://lists.cs.campus.example/archive/" in rule.hint and "5.8" in rule.message
+    below = lost[33]
+    assert "in part" in below.message and "http://lists.cs.campus.example/lists/x" in below.hint
+    # 5.7's httpd has no $HTTP_HOST: the HTTP server sends its own name
+    assert '"https://$SERVER_NAME$REQUEST_URI"' in conf and "$HTTP_HOST" not in conf
+
+
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("tls", ["acme", "none"])
+def test_post_checks_expect_what_httpd_conf_answers(campus_inv, netsight_inv, release, tls):
+    for inv, plan_it in ((campus_inv, _campus), (netsight_inv, _plan)):
+        _, plan = plan_it(inv, openbsd=release, tls=tls)
+        conf = plan.files["files/new/etc/httpd.conf"]
+        probes = _http_probes(plan)
+        assert probes
+        for probe in probes:
+            port = 443 if probe["url"].startswith("https://") else 80
+            path = "/" + probe["url"].split("/", 3)[3]
+            status, location = answer(conf, port, probe["host_header"], path)
+            assert status == probe.get("status", 200), (probe, status, location)
+            if "location" in probe:
+                assert location == probe["location"], probe
+
+
+def _with_redirect(inv, alias, vhost=0):
+    import copy
+    inv = copy.deepcopy(inv)
+    inv.web.virtual_hosts[vhost].aliases.append(alias)
+    return inv
+
+
+def test_a_redirect_answers_only_for_the_names_of_its_virtual_host(netsight_inv):
+    line = "Redirect permanent /archives http://lists.riverbend.example/pipermail"
+    alias = WebAlias(WebAliasKind.REDIRECT, "/archives", "http://lists.riverbend.example/"
+                     "pipermail", "permanent", line, Source("/x.conf", 7), code=301)
+    inv = _with_redirect(netsight_inv, alias, vhost=1)  # lists.riverbend.example only
+    _, plan = _plan(inv)
+    conf = plan.files["files/new/etc/httpd.conf"]
+    assert grammar_errors(conf, Release.parse("7.8")) == []
+    blocks = servers(conf)
+    assert [b["names"] for b in blocks[1:]] == [
+        ["lists.netsight.example", "www.lists.netsight.example"], ["lists.riverbend.example"]]
+    assert answer(conf, 443, "lists.riverbend.example", "/archives/devtalk/") == (
+        301, "http://lists.riverbend.example/pipermail/devtalk/")
+    assert answer(conf, 443, "lists.netsight.example", "/archives/devtalk/") == (404, None)
+    assert answer(conf, 443, "lists.riverbend.example", "/mailman/listinfo") == (200, None)
+    assert answer(conf, 80, "lists.riverbend.example", "/archives") == (
+        301, "https://lists.riverbend.example/archives")
+
+
+def test_a_redirect_over_mailmans_urls_shadows_them_as_in_apache(netsight_inv):
+    line = "RewriteRule ^/pipermail/(.*)$ https://archive.example.net/pipermail/$1 [R=301,L]"
+    alias = WebAlias(WebAliasKind.REWRITE_RULE, "^/pipermail/(.*)$",
+                     "https://archive.example.net/pipermail/$1", "[R=301,L]", line,
+                     Source("/x.conf", 9), code=301, flags=["r=301", "l"])
+    inv = _with_redirect(netsight_inv, alias, vhost=0)
+    inv.web.virtual_hosts[2].aliases.append(alias)  # the HTTPS virtual host of the same name
+    _, plan = _plan(inv)
+    conf = plan.files["files/new/etc/httpd.conf"]
+    assert answer(conf, 443, "lists.netsight.example", "/pipermail/announce/") == (
+        301, "https://archive.example.net/pipermail/announce/")
+    assert answer(conf, 443, "lists.riverbend.example", "/pipermail/devtalk/") == (200, None)
+    assert conf.count("block return 301 \"https://archive.example.net") == 1  # one for both
+
+
+def test_an_inexpressible_redirect_is_a_finding_with_its_file_and_line(netsight_inv):
+    line = "RewriteRule ^/lists/(.*)$ /mailman/listinfo/$1 [R,NC]"
+    alias = WebAlias(WebAliasKind.REWRITE_RULE, "^/lists/(.*)$", "/mailman/listinfo/$1",
+                     "[R,NC]", line, Source("/usr/local/etc/apache24/Includes/m.conf", 41),
+                     code=302, flags=["r", "nc"])
+    _, plan = _plan(_with_redirect(netsight_inv, alias))
+    (finding,) = [f for f in plan.findings if f.id == "plan.web-redirect-not-carried"]
+    assert finding.severity == "warning"
+    assert finding.source == Source("/usr/local/etc/apache24/Includes/m.conf", 41)
+    assert "flag NC" in finding.message and line in finding.message
+    assert "http://lists.netsight.example/lists/ will no longer redirect" in finding.hint
+    conf = plan.files["files/new/etc/httpd.conf"]
+    assert "/lists/" not in conf and len(servers(conf)) == 2
+
+
+@pytest.mark.parametrize("target", [
+    'http://evil.example/"; }\nserver "x" {', "http://evil.example/a\\b",
+    "http://evil.example/\n\tlocation * { block drop }", "http://evil.example/%1%",
+    "http://evil.example/$HTTP_HOST", "http://evil.example/${X}", 'x" { block drop } #',
+])
+def test_hostile_redirect_targets_never_break_httpd_conf(netsight_inv, target):
+    line = f"Redirect /lists {target}"
+    alias = WebAlias(WebAliasKind.REDIRECT, "/lists", target, None, line,
+                     Source("/usr/local/etc/apache24/httpd.conf", 3), code=302)
+    _, plan = _plan(_with_redirect(netsight_inv, alias))
+    conf = plan.files.get("files/new/etc/httpd.conf")
+    assert conf is not None
+    assert grammar_errors(conf, Release.parse("7.8")) == []
+    live = [line for line in conf.split("\n") if not line.lstrip().startswith("#")]
+    assert not [line for line in live if "evil.example" in line or "block drop" in line]
+    assert len(servers(conf)) == 2
+    assert any(f.id in ("plan.web-redirect-not-carried", "plan.unsafe-value")
+               for f in plan.findings)
 
 
 # --- the probes, against real servers ------------------------------------------------------------

@@ -1,0 +1,194 @@
+"""The old host's redirects and rewrites as httpd.conf(5) locations (emitters/httpd_redirects):
+the regex to Lua pattern translation, what each release can express, and what is refused.
+
+No Lua runs here: the emitted patterns are read back into Python regexes by
+``httpdtools.lua_to_re`` (written from patterns(7)) and must match the same paths, with the
+same captures, as the Apache regex they came from."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from httpdtools import lua_to_re
+from migrate.emitters.httpd_redirects import (
+    ROOT, Location, regex_to_lua, translate,
+)
+from migrate.emitters.release import Release
+from migrate.model import Source, WebAlias, WebAliasKind, WebVirtualHost
+
+R57, R58, R63, R78 = (Release.parse(r) for r in ("5.7", "5.8", "6.3", "7.8"))
+SRC = Source("/usr/local/etc/apache24/httpd.conf", 12)
+VHOST = WebVirtualHost("lists.example.org", listen=["*:80"])
+
+
+PATHS = ["/", "/lists", "/lists/", "/lists/dev-talk", "/lists/Dev", "/pipermail/a/12.html",
+         "/pipermail/a/x.html", "/a-b.c", "/x--y", "/mailman/listinfo", "/archive/2009/x",
+         "/x_y z", "/xy"]
+
+
+@pytest.mark.parametrize("regex", [
+    "^/mailman/(.*)$", "^/lists/?$", r"^/pipermail/([^/]+)/\d+\.html$", r"^/a-b\.c",
+    "^/x.*?y", r"\w+", r"^/lists/([a-z-]+)$", r"^/archive/(\d+)/", r"/x[_ ]y\s",
+])
+def test_lua_patterns_match_what_the_regex_matched(regex):
+    lua = regex_to_lua(regex)
+    assert lua is not None
+    back = lua_to_re(lua)
+    for path in PATHS:
+        a, b = re.search(regex, path), re.search(back, path)
+        assert bool(a) == bool(b), (regex, lua, path)
+        assert a is None or a.groups() == b.groups(), (regex, lua, path)
+
+
+def _redirect(url, target, status=None, code=302, kind=WebAliasKind.REDIRECT, **kw):
+    return WebAlias(kind, url, target, status, f"Redirect {url} {target}", SRC, code=code, **kw)
+
+
+def _rule(pattern, target, flags, code, **kw):
+    return WebAlias(WebAliasKind.REWRITE_RULE, pattern, target, f"[{','.join(flags)}]",
+                    f"RewriteRule {pattern} {target}", SRC, code=code, flags=flags, **kw)
+
+
+@pytest.mark.parametrize("regex, lua", [
+    ("^/mailman/(.*)$", "^/mailman/(.*)$"),
+    ("^/lists/?$", "^/lists/?$"),
+    (r"^/pipermail/([^/]+)/\d+\.html$", "^/pipermail/([^/]+)/%d+%.html$"),
+    (r"^/a-b\.c", "^/a%-b%.c"),
+    ("^/x.*?y", "^/x.-y"),
+    (r"\w+", "[%w_]+"),
+    ("^/(a|b)$", None),
+    ("^/a{2}", None),
+    ("^/(ab)+", None),
+    ("(?i)^/mailman", None),
+    (r"^/\bx", None),
+    ("^/[[:alpha:]]", None),
+    ("*x", None),
+    ("(", None),
+])
+def test_regex_to_lua(regex, lua):
+    assert regex_to_lua(regex) == lua
+
+
+def test_location_lines():
+    assert ROOT.lines() == ['\tlocation "/" {', '\t\tblock return 302 "/mailman/listinfo"',
+                            "\t}"]
+    assert Location("^/a(.*)$", True, 410).lines() == [
+        '\tlocation match "^/a(.*)$" {', "\t\tblock return 410", "\t}"]
+
+
+def test_redirect_of_a_path_and_below_it():
+    c = translate(_redirect("/lists", "http://lists.example.org/mailman/listinfo",
+                            "permanent", 301), VHOST, R78)
+    assert c.lost is None and c.scheme == "http"
+    assert c.locations == [
+        Location("/lists", False, 301, "http://lists.example.org/mailman/listinfo"),
+        Location("^/lists(/.*)$", True, 301, "http://lists.example.org/mailman/listinfo%1")]
+    assert (c.sample, c.expect) == ("/lists", "http://lists.example.org/mailman/listinfo")
+    # 5.7 has no location match: the path itself is carried, the paths below it are not
+    old = translate(_redirect("/lists", "http://x.example/mailman/listinfo", code=301),
+                    VHOST, R57)
+    assert old.locations == [Location("/lists", False, 301, "http://x.example/mailman/listinfo")]
+    assert "below /lists/" in old.lost and "5.8" in old.lost and old.lost_path == "/lists/x"
+
+
+def test_redirect_of_a_folder_and_of_everything():
+    c = translate(_redirect("/", "http://lists.example.org/mailman/listinfo/"), VHOST, R63)
+    assert c.locations == [Location("^/(.*)$", True, 302,
+                                    "http://lists.example.org/mailman/listinfo/%1")]
+    gone = translate(_redirect("/pipermail/old/", "", "gone", 410), VHOST, R57)
+    assert gone.locations == [Location("/pipermail/old/*", False, 410)] and gone.lost is None
+    gone = translate(_redirect("/oldlists", "", "gone", 410), VHOST, R57)
+    assert gone.locations == [Location("/oldlists", False, 410),
+                              Location("/oldlists/*", False, 410)]
+
+
+def test_redirect_match_fixed_path_and_pattern():
+    root = translate(_redirect("^/$", "/mailman/listinfo", kind=WebAliasKind.REDIRECT_MATCH),
+                     VHOST, R57)
+    assert root.locations == [ROOT] and root.builtin
+    c = translate(_redirect(r"^/lists/([a-z-]+)$", "/mailman/listinfo/$1", "301", 301,
+                            kind=WebAliasKind.REDIRECT_MATCH), None, R78)
+    assert c.locations == [Location("^/lists/([a-z-]+)$", True, 301,
+                                    "/mailman/listinfo/%1")]
+    assert re.search(r"^/lists/([a-z-]+)$", c.sample)
+    m = re.search(lua_to_re(c.locations[0].pattern), c.sample)
+    assert c.expect == c.locations[0].target.replace("%1", m.group(1))
+    assert c.scheme == "http"  # the main server's
+    old = translate(_redirect(r"^/lists/([a-z-]+)$", "/mailman/listinfo/$1", "301", 301,
+                              kind=WebAliasKind.REDIRECT_MATCH), None, R57)
+    assert old.locations == [] and "location match" in old.lost and "5.8" in old.lost
+    amp = translate(_redirect("^/x/(.*)$", r"/mailman/&?a=1\&b", kind=WebAliasKind.REDIRECT_MATCH),
+                    VHOST, R78)
+    assert amp.locations[0].target == "/mailman/%0?a=1&b"
+
+
+@pytest.mark.parametrize("regex, why", [
+    ("^/(foo|bar)$", "no Lua pattern"),
+    ("^/a{2}$", "no Lua pattern"),
+])
+def test_redirect_match_beyond_lua(regex, why):
+    c = translate(_redirect(regex, "/mailman/", kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
+    assert c.locations == [] and why in c.lost
+
+
+def test_rewrite_rules():
+    c = translate(_rule("^/archive/(.*)$", "/pipermail/$1", ["r=301", "l"], 301), VHOST, R78)
+    assert c.locations == [Location("^/archive/(.*)$", True, 301, "/pipermail/%1")]
+    assert (c.sample, c.expect) == ("/archive/", "/pipermail/")
+    ext = translate(_rule("^/mailman/(.*)$", "https://lists.example.net/mailman/$1", ["l"],
+                          None), VHOST, R78)
+    assert ext.locations[0].code == 302  # an absolute URL is an external redirect
+    forbidden = translate(_rule("^/pipermail/secret/", "-", ["f"], 403), VHOST, R78)
+    assert forbidden.locations == [Location("^/pipermail/secret/", True, 403)]
+    host = _rule("^/old/(.*)$", "http://%{HTTP_HOST}/mailman/$1", ["r"], 302)
+    assert translate(host, VHOST, R78).locations[0].target == "http://$HTTP_HOST/mailman/%1"
+    assert "6.2" in translate(host, VHOST, R58).lost
+    assert translate(host, VHOST, R78).expect is None  # a runtime macro: status only
+
+
+@pytest.mark.parametrize("rule, why", [
+    (_rule("^/lists/?$", "/mailman/listinfo", ["pt"], None), "flag PT"),
+    (_rule("^/m/(.*)$", "/mailman/$1", ["r", "nc"], 302), "flag NC"),
+    (_rule("^/archives/(.*)$", "/pipermail/$1", ["l"], None), "inside the server"),
+    (_rule("!^/mailman", "/mailman/", ["r"], 302), "negated"),
+    (_rule("^/m/(.*)$", "/mailman/$1", ["r", "l"], 302,
+           conditions=["RewriteCond %{HTTP_HOST} !^lists"]), "RewriteCond"),
+    (_rule("^/m/(.*)$", "/mailman/$1", ["r"], 302, section="<Directory /x>"),
+     "inside <Directory /x>"),
+    (_rule("^/m/(.*)$", "/mailman/%{ENV:X}", ["r"], 302), "ENV:X"),
+    (_rule("^/m/(.*)$", "/mailman/$2", ["r"], 302), "$2"),
+    (_rule("^/m/(.*)$", "/mailman/%1", ["r"], 302), "back reference"),
+])
+def test_rewrite_rules_httpd_cannot_express(rule, why):
+    c = translate(rule, VHOST, R78)
+    assert c.locations == [] and why in c.lost, c.lost
+
+
+def test_rewrite_rule_apache_ignored():
+    c = translate(_rule("^/$", "/mailman/listinfo", [], None, enabled=False), VHOST, R78)
+    assert c.ignored and c.locations == [] and c.lost is None
+
+
+@pytest.mark.parametrize("target", [
+    'http://x.example/"; block drop', "http://x.example/a\\b", "http://x.example/$REMOTE_ADDR",
+    "http://x.example/%41", "http://x.example/\\n}", "http://x.example/\n}",
+    "http://x.example/a\x00",
+])
+def test_hostile_targets_are_refused_not_written(target):
+    c = translate(_redirect("/lists", target, code=301), VHOST, R78)
+    assert c.locations == [] and "target" in c.lost
+
+
+@pytest.mark.parametrize("url", ['/li"sts', "/li\\sts", "/li*sts", "/li[st]s", "/l$x"])
+def test_hostile_paths_are_refused(url):
+    c = translate(_redirect(url, "http://x.example/mailman/listinfo", code=301), VHOST, R78)
+    assert c.locations == [] and "path" in c.lost
+
+
+def test_percent_in_a_target_is_not_a_capture():
+    ok = translate(_redirect("/lists", "http://x.example/a%2Fb", code=301), VHOST, R78)
+    assert ok.locations == [] and "capture" in ok.lost  # %2 would be read as capture 2
+    ok = translate(_redirect("/lists", "http://x.example/100%", code=301), VHOST, R78)
+    assert ok.locations[0].target == "http://x.example/100%"
