@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from migrate.mailman2 import DRAIN_QUEUES, SITE_PASSWORD_FILES
+from migrate.mailman2 import DRAIN_QUEUES, INBOUND_QUEUES, SITE_PASSWORD_FILES
 from migrate.model import Finding, Inventory, Severity, Target
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
                            NEW_MAILMAN, NEW_SERVICES, PHASES, PLAN_FILE, UNFREEZE_STEP, Append,
-                           Comment, Dns, Put, Run, Smtp, Step, Upload, action_from_data)
+                           Comment, Dns, Put, Run, Smtp, Step, Upload, Wait,
+                           action_from_data)
 
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import (MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MTA_USER, Emitted,
@@ -268,6 +269,24 @@ def _switch(f: _Facts) -> list[Step]:
                   f"one on this host, run `{MM_PREFIX}/bin/mmsitepass` (it asks)"]
                  if inv.mailman and admin not in carried else [])
     forward = mta.forward()
+    # the way back stops the new host taking mail first (senders retry, and reach the old host
+    # once DNS names it again), lets its Mailman take whole what it took (a post left in its
+    # queues would be neither archived nor sent), and lists what it archived since the switch
+    # (not in the old host's archive) and the deliveries still waiting for the MTA
+    inbound = " ".join(q(f"{MM_VAR}/qfiles/{qn}") for qn in INBOUND_QUEUES)
+    waiting = " ".join(q(f"{MM_VAR}/qfiles/{qn}") for qn in ("out", "retry"))
+    drain_new = [
+        "rcctl stop smtpd  # no more posts arrive here; senders retry",
+        Wait(command=f"test \"$(find {inbound} -type f 2>/dev/null | wc -l)\" -eq 0",
+             timeout=900, interval=10),
+        Run(report=True, command=(
+            f"find {MM_VAR}/archives/private -type f -name '*.mbox' -newer "
+            f"{FREEZE_MANIFEST} 2>/dev/null; echo \"deliveries waiting: $(find {waiting} "
+            "-type f 2>/dev/null | wc -l)\"")),
+        "# the archive mboxes listed above took posts here after the switch: copy them back "
+        f"to the old host ({comment(f.var)}/archives/private/) and run its bin/arch --wipe for "
+        "those lists before it takes mail again; deliveries still waiting go out when smtpd "
+        "and Mailman run here once more (after DNS names the old host again)"]
     out = [
         _step(NEW_MAILMAN, "switch", "new", "Instantiate the lists and start Mailman",
               "fix_url (host names, public archive links), owners and check_perms, which must "
@@ -279,7 +298,8 @@ def _switch(f: _Facts) -> list[Step]:
                  if inv.mailman else []) + site_note,
               ["rcctl check mailman", wrapper_check]
               + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []) + site_pw,
-              ([f"crontab -u {MM_USER} -r"] if inv.mailman else []) + ["rcctl stop mailman"]),
+              drain_new + ([f"crontab -u {MM_USER} -r"] if inv.mailman else [])
+              + ["rcctl stop mailman"]),
         _step(UNFREEZE_STEP, "switch", "old", "Forward the moved domains from the old host",
               "Mail that still reaches the old host (IPv4-only senders, old DNS caches) goes on "
               "to the new one; the freeze ends.", forward.run, forward.check, forward.rollback),

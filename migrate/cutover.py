@@ -1,17 +1,12 @@
 """``migrate cutover``: run the plan's steps against the old and the new host, journaled.
 
-The steps come from ``plan.yaml`` (written by ``migrate plan``; see emitters/runbook.py). Each
-step runs on one host (``old``, ``new``) or on the machine running migrate (``local``), and is a
-list of actions:
-
-* ``run``: a shell command (already quoted by the plan);
-* ``put``: install a file of the plan directory at a path (mode kept in the action);
-* ``append``: add a plan file to the end of a host file, between marker lines;
-* ``insert``: add a plan file before or after the first line matching a pattern, between
-  marker lines, in the first of the candidate files that has such a line;
-* ``unmark``: remove what an ``append``/``insert`` with that marker added;
-* ``wait``: repeat a command until it succeeds (or time runs out);
-* ``note``: tell the operator something that migrate does not do itself (DNS at a provider).
+The steps come from ``plan.yaml`` (written by ``migrate plan``; built by emitters/runbook.py),
+read through the typed plan of migrate/steps.py: a plan that does not read as those types (an
+unknown action, a field of the wrong type, a mode that is not a mode) is refused before any
+host is touched. Each step runs on one host (``old``, ``new``) or on the machine running
+migrate (``local``; ``dns`` steps too), and is a list of actions, each of which knows how to
+describe and apply itself (run, wait, put, append, insert, unmark, comment, uncomment,
+upload, note, and the smtp, http and dns checks).
 
 Every action is idempotent (a marker already present is not added again, a file already equal
 is not rewritten), so a step can always be run again. Before an action first changes a file,

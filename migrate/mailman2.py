@@ -29,6 +29,9 @@ QUEUES = ("in", "out", "virgin", "bounces", "retry", "shunt", "archive", "comman
 #: ``commands``: a -request mail not yet answered; ``news``: a post for the news gateway).
 #: ``shunt`` is not drained: a shunted message waits for a person (``bin/unshunt``).
 DRAIN_QUEUES = ("in", "out", "virgin", "bounces", "retry", "archive", "commands", "news")
+#: Of those, the queues a message waits in before Mailman has taken it whole (archived it and
+#: queued its deliveries); ``out`` and ``retry`` hold only deliveries, which need the MTA.
+INBOUND_QUEUES = tuple(q for q in DRAIN_QUEUES if q not in ("out", "retry"))
 
 #: The site's own password hashes in ``data/``: the site administrator's (``mmsitepass``) and
 #: the list creator's (``mmsitepass -c``). Without them the site admin is locked out after a move.

@@ -1183,7 +1183,7 @@ def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(wo
     assert code != 0 and "post-checks failed" in log, log[-3000:]
     sender.wait(timeout=600)
     # the operator reads the failure before rolling back: by then the new host's Mailman has
-    # sent what it took (the rollback stops it; a post still in its queues would stay there)
+    # sent what it took (the rollback stops its smtpd and lets it empty its queues first)
     _check_posts(w, {"r": 30})
     code, log, _ = _run(w, plan, "--execute", "--rollback")
     assert code == 0, log[-3000:] + _diagnostics(w)

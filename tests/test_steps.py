@@ -213,3 +213,21 @@ def test_codec_errors_name_the_action_field():
     with pytest.raises(codec.CodecError) as err:
         steps.action_from_data({"do": "smtp", "address": 25}, "steps[3].actions[1]")
     assert str(err.value).startswith("steps[3].actions[1].address: expected a string")
+
+
+def test_rolling_back_the_new_mailman_lets_it_finish_what_it_took():
+    """The new host stops taking mail first (senders retry, and reach the old host once DNS
+    names it again), then its Mailman empties every queue a post waits in before it is
+    archived, then the operator learns what was archived there, and only then it stops."""
+    from migrate.mailman2 import INBOUND_QUEUES
+    step = next(s for s in _plan("small").steps if s.id == "new-mailman")
+    back = [a.to_data() for a in step.rollback]
+    assert back[0] == {"do": "run", "command": "rcctl stop smtpd  # no more posts arrive here; "
+                                                "senders retry"}
+    wait = back[1]
+    assert wait["do"] == "wait" and wait["timeout"] >= 600
+    for queue in INBOUND_QUEUES:
+        assert f"/var/spool/mailman/qfiles/{queue} " in wait["command"] + " "
+    assert "qfiles/out" not in wait["command"]  # deliveries need the MTA, stopped above
+    assert back[2]["do"] == "run" and back[2]["report"] and "-newer" in back[2]["command"]
+    assert back[-1] == {"do": "run", "command": "rcctl stop mailman"}
