@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from migrate.model import EXIM_CONFIG_ROLES, Inventory
 from migrate.steps import Action, Insert
@@ -26,6 +27,23 @@ class StepParts:
     run: list
     check: list[str]
     rollback: list
+
+
+class OldMta(Protocol):
+    """What an adapter gives the runbook (``Exim`` is the one there is)."""
+
+    name: str  # for people: "Exim"
+    version: str  # a command that fails unless the MTA is there
+    reload: str  # a command that makes a configuration change take effect
+    queue_step: str  # the id of the step that waits for the MTA's queue
+
+    def freeze(self) -> StepParts: ...
+
+    def unfreeze(self) -> Action: ...
+
+    def queue(self) -> StepParts: ...
+
+    def forward(self) -> StepParts: ...
 
 
 class Exim:
@@ -103,11 +121,11 @@ class Exim:
         return StepParts(run + [self.reload], check, undo + [self.reload])
 
 
-#: the adapters by ``Mta.kind``
-ADAPTERS = {Exim.kind: Exim}
+#: the adapters by ``Mta.kind``: each made with (inventory, moved domains, a probe address)
+ADAPTERS: dict[str, type[OldMta]] = {Exim.kind: Exim}
 
 
-def adapter_for(inv: Inventory) -> type[Exim] | None:
+def adapter_for(inv: Inventory) -> type[OldMta] | None:
     """The adapter for the old host's MTA; an inventory that found none gets Exim's (the
     runbook's commands then fail at the preflight, on the old host, before anything
     changes). None for an MTA with no adapter."""

@@ -33,7 +33,7 @@ from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
 from migrate.emitters.httpd_conf import web_tls
 from migrate.emitters.mailman_cfg import AFTER_COPY, wrapper_check_command
-from migrate.emitters.old_mta import Exim, adapter_for
+from migrate.emitters.old_mta import Exim, OldMta, adapter_for
 from migrate.emitters.release import Release
 from migrate.emitters.rsync_plan import FREEZE_MANIFEST
 from migrate.emitters.web_urls import old_urls
@@ -61,7 +61,7 @@ class _Facts:
     new_ssh: str
     tls: bool
     acme: bool
-    mta: Exim
+    mta: OldMta
 
 
 def _facts(inv: Inventory, target: Target, release: Release | None,

@@ -36,7 +36,7 @@ import yaml
 from migrate import codec
 from migrate.errors import Exit, MigrateError
 from migrate.hosts import Host, LocalHost, Result  # noqa: F401  (the cutover's hosts)
-from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_VERSION, UNFREEZE_STEP, ActionFailed,
+from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, UNFREEZE_STEP, ActionFailed,
                            Step, steps_from_data)
 
 
@@ -52,11 +52,6 @@ class Plan:
     def files(self) -> list[str]:
         """Every file of the plan directory, plan.yaml last (as it is copied to the hosts)."""
         return sorted(self.data.get("files") or {}) + [PLAN_FILE]
-
-
-#: the top-level keys of plan.yaml (planning.plan_yaml writes them)
-PLAN_KEYS = frozenset({"plan_version", "release", "inventory", "target", "files", "findings",
-                       "steps"})
 
 
 def load_plan(directory: str) -> Plan:
@@ -164,93 +159,6 @@ class Journal:
 
 
 # --- running ---------------------------------------------------------------------------------
-
-
-def _smtp_banner(address: str, port: int) -> str | None:
-    import socket
-    try:
-        with socket.create_connection((address, port), timeout=10) as sock:
-            sock.settimeout(10)
-            banner = sock.recv(512).decode("ascii", "replace")
-            sock.sendall(b"QUIT\r\n")
-    except OSError as exc:
-        return f"no SMTP on [{address}]:{port}: {exc}"
-    if not banner.startswith("220"):
-        return f"[{address}]:{port} greets with {banner.strip()[:80]!r}, not 220"
-    return None
-
-
-def _http_check(url: str, host_header: str | None, expect: str | None, status: int = 200,
-                location: str | None = None, verify: bool = True) -> str | None:
-    """GET ``url`` once (redirects are answers, not followed), sending ``host_header`` as the
-    Host (and, over HTTPS, as the TLS server name the certificate must match). None when the
-    answer has ``status`` and, for a 200, the body shows ``expect``; for a redirect, its
-    Location is ``location`` (or ends with it, when that is a path)."""
-    import http.client
-    import ssl
-    import urllib.parse
-    parts = urllib.parse.urlsplit(url)
-    address = parts.hostname or ""
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        if parts.scheme == "https":
-            context = ssl.create_default_context()
-            if not verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            name = host_header or address
-
-            class _Sni(http.client.HTTPSConnection):
-                def connect(self) -> None:  # the server name is the web host, not the address
-                    http.client.HTTPConnection.connect(self)
-                    self.sock = context.wrap_socket(self.sock, server_hostname=name)
-
-            conn: http.client.HTTPConnection = _Sni(address, parts.port or 443, timeout=15,
-                                                    context=context)
-        else:
-            conn = http.client.HTTPConnection(address, parts.port or 80, timeout=15)
-        try:
-            conn.request("GET", path, headers={"Host": host_header} if host_header else {})
-            resp = conn.getresponse()
-            body = resp.read(1024 * 1024).decode("utf-8", "replace")
-            got, where = resp.status, resp.getheader("Location") or ""
-        finally:
-            conn.close()
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        return f"{url}: {exc}"
-    if got != status:
-        return f"{url} answers {got}" + (f" (to {where})" if where else "") + \
-            f", not {status}"
-    if location and not (where == location or (location.startswith("/")
-                                                and where.endswith(location))):
-        return f"{url} redirects to {where or 'nowhere'}, not {location}"
-    if expect and expect not in body:
-        return f"{url} does not show {expect!r}"
-    return None
-
-
-def _dns_check(action: dict) -> str | None:
-    """The planned record is served (``value``), or the record's TTL is low enough
-    (``max_ttl``), asked of the system's resolver or of ``nameserver``."""
-    import dns.exception
-    import dns.resolver
-    resolver = dns.resolver.Resolver(configure=not action.get("nameserver"))
-    if action.get("nameserver"):
-        resolver.nameservers = [action["nameserver"]]
-        resolver.port = int(action.get("nameserver_port", 53))
-    resolver.lifetime = 10
-    name, rtype = action["name"], action["type"]
-    try:
-        answer = resolver.resolve(name, rtype)
-    except (dns.exception.DNSException, OSError) as exc:
-        return f"{name} {rtype}: {exc.__class__.__name__}: {exc}"
-    values = {r.to_text().rstrip(".").lower().strip('"') for r in answer}
-    want = action.get("value")
-    if want is not None and want.rstrip(".").lower().strip('"') not in values:
-        return f"{name} {rtype} is {sorted(values)}, not {want}"
-    if action.get("max_ttl") is not None and answer.rrset.ttl > int(action["max_ttl"]):
-        return f"{name} {rtype} has TTL {answer.rrset.ttl}, more than {action['max_ttl']} s"
-    return None
 
 
 class StepFailed(Exception):

@@ -33,6 +33,9 @@ from migrate.text import comment
 #: The plan's own file in a plan directory (plan.yaml) and the one version of it this reads.
 PLAN_FILE = "plan.yaml"
 PLAN_VERSION = 1
+#: its top-level keys (migrate/planning.py writes them; the cutover refuses any other)
+PLAN_KEYS = frozenset({"plan_version", "release", "inventory", "target", "files", "findings",
+                       "steps"})
 #: Where the cutover copies the plan directory on the old and the new host (``$PLAN`` there).
 HOST_PLAN_DIR = "/root/migrate-plan"
 #: Where a step runs: the old host, the new host, the machine running migrate (``local``), or
@@ -185,6 +188,18 @@ def without(data: bytes, marker: str) -> bytes:
                          + rb" begin\n.*?^# migrate:" + re.escape(marker.encode()) + rb" end\n",
                          re.S)
     return pattern.sub(b"", data)
+
+
+def _edit(ctx: Context, paths: list[str], transform: Callable[[bytes], bytes]) -> None:
+    """Each of ``paths`` that exists on the host, through ``transform`` (journaled)."""
+    for path in paths:
+        current = ctx.host.read(path)
+        if current is not None:
+            ctx.change(path, transform(current))
+
+
+def _by_line(transform: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    return lambda data: b"\n".join(transform(line) for line in data.split(b"\n"))
 
 
 def _seconds(value: float) -> str:
@@ -371,10 +386,7 @@ class Unmark(Action):
                 f"{comment(' or '.join(self.paths))}")
 
     def apply(self, ctx: Context) -> None:
-        for path in self.paths:
-            current = ctx.host.read(path)
-            if current is not None:
-                ctx.change(path, without(current, self.marker))
+        _edit(ctx, self.paths, lambda data: without(data, self.marker))
 
 
 @dataclass(kw_only=True)
@@ -400,12 +412,9 @@ class Comment(Action):
     def apply(self, ctx: Context) -> None:
         prefix = f"#migrate:{self.marker}# ".encode()
         pattern = re.compile(self.match.encode())
-        for path in self.paths:
-            current = ctx.host.read(path)
-            if current is not None:
-                ctx.change(path, b"\n".join(
-                    prefix + line if pattern.search(line) and not line.lstrip().startswith(b"#")
-                    else line for line in current.split(b"\n")))
+        _edit(ctx, self.paths, _by_line(
+            lambda line: prefix + line if pattern.search(line)
+            and not line.lstrip().startswith(b"#") else line))
 
     def undo(self) -> Action:
         return Uncomment(paths=list(self.paths), marker=self.marker)
@@ -425,11 +434,8 @@ class Uncomment(Action):
 
     def apply(self, ctx: Context) -> None:
         prefix = f"#migrate:{self.marker}# ".encode()
-        for path in self.paths:
-            current = ctx.host.read(path)
-            if current is not None:
-                ctx.change(path, b"\n".join(line[len(prefix):] if line.startswith(prefix)
-                                            else line for line in current.split(b"\n")))
+        _edit(ctx, self.paths, _by_line(
+            lambda line: line[len(prefix):] if line.startswith(prefix) else line))
 
 
 @dataclass(kw_only=True)
