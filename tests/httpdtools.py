@@ -136,3 +136,73 @@ def answer(text: str, port: int, host: str, path: str) -> tuple[int, str | None]
                 return int(r.group(1)), uri
         return 200, None
     return 404, None
+
+
+# --- the real OpenBSD httpd, built from ../shared/tools/openbsd-httpd -----------------------
+
+import fcntl  # noqa: E402
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import pwd  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from conftest import REPO, need  # noqa: E402
+
+SHARED_HTTPD = REPO.parent / "shared" / "tools" / "openbsd-httpd"
+HTTPD_CACHE = REPO / ".cache" / "openbsd-httpd"
+#: the grammar this httpd reads (OpenBSD 7.5's code): ``request strip``, so 6.4 and later
+REAL_GRAMMAR_FROM = Release(6, 4)
+
+
+def _httpd_digest() -> str:
+    h = hashlib.sha256()
+    for p in sorted(SHARED_HTTPD.glob("*")):
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:12]
+
+
+def httpd_binary() -> str:
+    """OpenBSD's httpd, built the first time (about a minute) into .cache/openbsd-httpd; the
+    test skips with the reason where it cannot be built (fails under ``make test``)."""
+    need(SHARED_HTTPD.joinpath("build.sh").exists(),
+         f"{SHARED_HTTPD} is absent (../shared/tools/openbsd-httpd is not beside the checkout)")
+    for tool in ("cmake", "bison", "gcc", "make", "pkg-config"):
+        need(shutil.which(tool) is not None,
+             f"{tool} is not installed (tools/install-test-deps.sh installs it)")
+    try:
+        pwd.getpwnam("www")
+    except KeyError:
+        need(False, "the user www that httpd runs as is missing (tools/install-test-deps.sh)")
+    dest = HTTPD_CACHE / _httpd_digest()
+    binary = dest / "httpd"
+    HTTPD_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(HTTPD_CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():
+            return str(binary)
+        shutil.rmtree(dest, ignore_errors=True)
+        proc = subprocess.run([str(SHARED_HTTPD / "build.sh"), str(dest / "stage")],
+                              capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            need(False, "OpenBSD's httpd did not build: "
+                        f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        os.replace(dest / "stage" / "httpd", binary)
+    return str(binary)
+
+
+def fcgiwrap_binary() -> str:
+    """Debian's fcgiwrap, standing in for OpenBSD's slowcgi (both: FastCGI to CGI)."""
+    path = shutil.which("fcgiwrap") or "/usr/sbin/fcgiwrap"
+    need(os.access(path, os.X_OK), "fcgiwrap is not installed (tools/install-test-deps.sh)")
+    return path
+
+
+def httpd_check(conf: str, workdir: Path) -> subprocess.CompletedProcess:
+    """``httpd -n -f FILE`` on ``conf`` (the real parser of the new host's httpd)."""
+    path = workdir / "httpd.conf"
+    path.write_text(conf)
+    return subprocess.run([httpd_binary(), "-n", "-f", str(path)], capture_output=True,
+                          text=True, timeout=60)

@@ -16,6 +16,10 @@
 #   here as system users (gids of 100 or more: Debian's wrappers skip the group check below).
 # - OpenSMTPD: Debian's package conflicts with exim4, so it is downloaded and unpacked (never
 #   installed) into .cache/opensmtpd; tests run .cache/opensmtpd/usr/sbin/smtpd -n -f FILE.
+# - cmake, bison, libevent-dev, libtls-dev, libssl-dev, pkg-config: the tests build OpenBSD's
+#   own httpd from ../shared/tools/openbsd-httpd (its build.sh) into .cache/openbsd-httpd
+#   (tests/httpdtools.py); it runs as the user `www`, made here. fcgiwrap: Debian's FastCGI to
+#   CGI gateway, standing in for OpenBSD's slowcgi in front of Mailman's CGI wrappers.
 #
 # Needs root (or sudo) for apt-get. Safe to run again: it skips what is already there.
 set -eu
@@ -26,7 +30,8 @@ if [ "$(id -u)" != 0 ]; then
 	SUDO="sudo"
 fi
 PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo iproute2 curl openssl
-apache2 cron gcc make libc6-dev patchelf"
+apache2 cron gcc make libc6-dev patchelf cmake bison libevent-dev libtls-dev libssl-dev pkg-config
+fcgiwrap"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -50,7 +55,7 @@ if [ ! -x .cache/opensmtpd/usr/sbin/smtpd ]; then
 	rm -rf "$tmp"
 fi
 .cache/opensmtpd/usr/sbin/smtpd -h 2>&1 | head -1 || true
-for u in mailman opensmtpd opensmtpq; do
+for u in mailman opensmtpd opensmtpq www; do
 	if ! id "$u" >/dev/null 2>&1; then
 		$SUDO useradd --system --no-create-home --user-group --home-dir /nonexistent \
 			--shell /usr/sbin/nologin "$u"
