@@ -1,6 +1,7 @@
 """The hosts the cutover changes: this machine, or a host over SSH.
 
-A ``Host`` runs commands and reads and writes whole files; the cutover (migrate/cutover.py)
+A ``Host`` (its protocol is in migrate/steps.py, where the actions use it) runs commands and
+reads and writes whole files, each command's ``Result`` its exit code and output; the cutover (migrate/cutover.py)
 and its actions (migrate/steps.py) work through it. ``LocalHost`` runs on this machine (the
 ``local`` steps, and stand-in hosts in tests); ``SshHost`` runs over a paramiko connection made
 by ``migrate.remote.connect`` (host key verified). The inspection's side (``LocalTree``,
@@ -16,14 +17,12 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import paramiko
 
 from migrate.errors import Exit, MigrateError
 from migrate.remote import _PACKET, _RECV, _WINDOW
-from migrate.steps import HOST_PLAN_DIR
-
+from migrate.steps import HOST_PLAN_DIR, Host  # noqa: F401  (the protocol these implement)
 
 
 @dataclass
@@ -31,21 +30,6 @@ class Result:
     code: int
     out: str
     err: str
-
-
-class Host(Protocol):
-    name: str
-
-    def run(self, command: str, timeout: float = 600) -> Result: ...
-
-    def read(self, path: str) -> bytes | None:
-        """A file's content, or None if it does not exist."""
-
-    def write(self, path: str, data: bytes, mode: int | None = None) -> None:
-        """Replace a file atomically (temp file + rename in its folder). An existing file
-        keeps its owner and mode unless ``mode`` is given; a new one gets ``mode`` or 0644."""
-
-    def remove(self, path: str) -> None: ...
 
 
 class LocalHost:

@@ -65,11 +65,15 @@ class Host(Protocol):
 
     name: str
 
-    def run(self, command: str, timeout: float = 600) -> Any: ...
+    def run(self, command: str, timeout: float = 600) -> Any:
+        """Run with sh; a ``hosts.Result`` (code, out, err)."""
 
-    def read(self, path: str) -> bytes | None: ...
+    def read(self, path: str) -> bytes | None:
+        """A file's content, or None if it does not exist."""
 
-    def write(self, path: str, data: bytes, mode: int | None = None) -> None: ...
+    def write(self, path: str, data: bytes, mode: int | None = None) -> None:
+        """Replace a file atomically (temp file + rename in its folder). An existing file
+        keeps its owner and mode unless ``mode`` is given; a new one gets ``mode`` or 0644."""
 
     def remove(self, path: str) -> None: ...
 
