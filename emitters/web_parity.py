@@ -353,7 +353,8 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
             have = [v for v in (archive.volumes if archive else []) if getattr(v, flag)]
             if have:
                 entries.append((f"{top}*.{ext}", f"archive .{ext}",
-                                f"{folder}: {len(have)} volumes as .{ext}",
+                                f"{folder}: {len(have)} volume{'s' * (len(have) != 1)} "
+                                f"as .{ext}",
                                 f"{ARCHIVE_ROOT}/{name}/"))
         for url, what, old, root in entries:
             if ctx.unreachable(scheme):
