@@ -356,7 +356,21 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
                                 f"{folder}: {len(have)} volume{'s' * (len(have) != 1)} "
                                 f"as .{ext}",
                                 f"{ARCHIVE_ROOT}/{name}/"))
+        if archive and archive.public_mbox_link_target:  # PUBLIC_MBOX: the whole mbox
+            mbox = f"{name}.mbox/{name}.mbox"
+            entries.append((f"{scheme}://{host}/pipermail/{mbox}", "archive mbox",
+                            f"{folder}: the list's mbox (PUBLIC_MBOX)",
+                            f"{ARCHIVE_ROOT}/{mbox}, the link Mailman makes when it saves the "
+                            "list, with PUBLIC_MBOX in mm_cfg.py"))
+        settings = inv.mailman.settings if inv.mailman else None
+        public_mbox = settings is not None and \
+            settings.other.get("PUBLIC_MBOX", "0").strip() not in ("0", "False", "None", "''")
         for url, what, old, root in entries:
+            if what == "archive mbox" and not public_mbox:
+                rows.append(WebRow(url, what, old, "nothing: mm_cfg.py has no PUBLIC_MBOX, so "
+                                   "Mailman makes no public mbox link", "changed",
+                                   archive.source))
+                continue
             if ctx.unreachable(scheme):
                 row = ctx.no_https(url, what, old, archive.source if archive else source)
             elif ctx.web is not None and pipermail is None:

@@ -1,5 +1,6 @@
 """The old host's web addresses that must keep working after the move, and how the new host
-answers each: the report lists them and the cutover's post-checks ask the new host for each.
+answers each: the cutover's post-checks ask the new host for each (the web parity table,
+``migrate.emitters.web_parity``, lists every old URL pattern and marks the ones checked here).
 
 For every list: its listinfo page, its admin page and its archive (``/pipermail/NAME/`` when
 public, Mailman's ``private/NAME/`` page when not), at the URL the old host gave out (the

@@ -316,3 +316,19 @@ def test_hostile_urls_never_break_the_table_or_the_html(invs):
     assert all(_cells(line) == 7 for line in report.splitlines() if line.startswith("| "))
     html = plan.files["report.html"]
     assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_the_public_mbox_answers_where_mm_cfg_keeps_public_mbox(invs):
+    inv = invs["netsight"]
+    linked = [a.list_name for a in inv.archives if a.public_mbox_link_target]
+    assert linked == ["announce", "devtalk", "users"]
+    rows = _rows(_plan(inv, "netsight"))
+    mbox = {u: r for u, r in rows.items() if r["what"] == "archive mbox"}
+    assert sorted(u.rsplit("/", 1)[1] for u in mbox) == [f"{n}.mbox" for n in linked]
+    assert all(r["status"] == "ok" for r in mbox.values())
+    inv = copy.deepcopy(inv)
+    del inv.mailman.settings.other["PUBLIC_MBOX"]
+    plan = _plan(inv, "netsight")
+    changed = [r for r in plan.web_parity if r["what"] == "archive mbox"]
+    assert len(changed) == 3 and {r["status"] for r in changed} == {"changed"}
+    assert len([f for f in _ids(plan, "plan.web-parity-changed") if ".mbox/" in f.message]) == 3
