@@ -457,8 +457,8 @@ def web_parity_table(rows: list[WebRow]) -> list[str]:
              "Every URL pattern the old web server answered under the web names that move, what "
              "answered it there and what answers it on the new host (httpd.conf). "
              + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "No rows") + ". "
-             "A missing row is a dead link (a blocker); checked: the cutover's post-checks ask "
-             "the new host for it.", "",
+             "A missing row is a dead link, which blocks the move; checked: the cutover's "
+             "post-checks ask the new host for it.", "",
              "| old URL | what | old host | new host | status | checked | source |",
              "|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(_cell(v) for v in (
