@@ -3,8 +3,8 @@ self-contained file: no scripts, no external resources, an inline SVG chart).
 
 Both show the same: the lists, the findings by severity with what to do, routing parity, web
 parity (every old URL pattern and what answers it on the new host), what will be copied with
-sizes, and archived posts per year. Every value from the old host is
-escaped for the format it goes into.
+sizes, and archived posts per year. Every value from the old host is escaped for the format it
+goes into.
 """
 
 from __future__ import annotations

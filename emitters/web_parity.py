@@ -22,9 +22,9 @@ differently: a warning, ``plan.web-parity-changed``, unless another finding alre
 ``missing`` (nothing answers it: a dead link, and a blocker, ``plan.web-parity-missing``), and
 ``added`` (the new host answers a path the old one did not, such as acme-client's challenges).
 
-Apache's own ``/icons/`` and ``/cgi-bin/`` of the stock configuration (a folder of the Apache
-package, on the main server) are ``changed``, not ``missing``: they hold Apache's icons and its
-sample scripts, not the site's pages. An Alias of a virtual host whose names do not move is
+Apache's own ``/icons/``, ``/cgi-bin/`` and ``/error/`` of the stock configuration (a folder of
+the Apache package, on the main server) are ``changed``, not ``missing``: they hold Apache's
+icons, sample scripts and error pages, not the site's pages. An Alias of a virtual host whose names do not move is
 not the lists' business and gets no row.
 """
 
@@ -54,7 +54,8 @@ LIST_PAGES = (("listinfo", "listinfo page"), ("admin", "admin pages"),
 #: The URL paths of Mailman the new host serves (every server block has these locations).
 _NEW_PATHS = {"/mailman/": "cgi", "/pipermail/": "archive", "/icons/": "icons"}
 _STOCK = {"/icons/": "Apache's own icons (mod_autoindex's)",
-          "/cgi-bin/": "Apache's own CGI folder (its sample scripts)"}
+          "/cgi-bin/": "Apache's own CGI folder (its sample scripts)",
+          "/error/": "Apache's own error documents (httpd-multilang-errordoc.conf)"}
 
 
 @dataclass
@@ -88,12 +89,17 @@ def _prefix(url_path: str) -> str:
     return url_path.rstrip("/") + "/"
 
 
+#: Stock folders whose path does not name Apache (Debian's conf-available/serve-cgi-bin.conf).
+_STOCK_FOLDERS = ("/usr/lib/cgi-bin",)
+
+
 def _stock(alias: WebAlias) -> bool:
-    """Apache's own /icons/ or /cgi-bin/ (a folder of the Apache package: its path names
-    apache or httpd), as the stock httpd.conf maps them on the main server."""
+    """Apache's own /icons/, /cgi-bin/ or /error/ (a folder of the Apache package: its path
+    names apache or httpd), as the stock configuration maps them on the main server."""
     parts = [p.lower() for p in alias.target.split("/") if p]
-    return _prefix(alias.url_path) in _STOCK and \
+    return _prefix(alias.url_path) in _STOCK and (
         any(p.startswith(("apache", "httpd")) for p in parts)
+        or alias.target.rstrip("/") in _STOCK_FOLDERS)
 
 
 def _covers_root(c: Carried) -> bool:

@@ -333,3 +333,22 @@ def test_the_public_mbox_answers_where_mm_cfg_keeps_public_mbox(invs):
     changed = [r for r in plan.web_parity if r["what"] == "archive mbox"]
     assert len(changed) == 3 and {r["status"] for r in changed} == {"changed"}
     assert len([f for f in _ids(plan, "plan.web-parity-changed") if ".mbox/" in f.message]) == 3
+
+
+@pytest.mark.parametrize("url, folder, status", [
+    ("/cgi-bin/", "/usr/lib/cgi-bin/", "changed"),  # Debian's stock ScriptAlias
+    ("/error/", "/usr/local/www/apache24/error/", "changed"),  # the stock errordoc
+    ("/cgi-bin/", "/usr/local/www/cgi/", "missing"),  # the site's own scripts
+    ("/manual/", "/usr/local/share/doc/apache24/", "missing"),  # not a stock path
+])
+def test_only_apaches_own_folders_on_the_main_server_are_not_a_blocker(invs, url, folder,
+                                                                        status):
+    alias = WebAlias(WebAliasKind.SCRIPT_ALIAS, url, folder,
+                     source=Source("/usr/local/etc/apache24/httpd.conf", 7))
+    plan = _plan(_with_alias(invs["netsight"], None, alias), "netsight")
+    row = _rows(plan)[f"http://lists.netsight.example{url}*"]
+    assert row["status"] == status
+    assert bool(_ids(plan, "plan.web-parity-missing")) == (status == "missing")
+    # the same folder on the list's own virtual host is the site's: missing either way
+    plan = _plan(_with_alias(invs["netsight"], "lists.netsight.example", alias), "netsight")
+    assert _rows(plan)[f"http://lists.netsight.example{url}*"]["status"] == "missing"
