@@ -62,6 +62,13 @@ def web_tls(target: Target) -> bool:
 
 
 ACME_DIR = "/var/www/acme"  # acme-client's challenge folder (as httpd sees it: chroot "/")
+#: The locations every server block has for Mailman (and the HTTP block for acme-client), each
+#: with the folder it serves; the web parity table (``migrate.emitters.web_parity``) names them.
+CGI_LOCATION = "/mailman/*"  # slowcgi runs the CGI wrappers of MM_CGI
+ICONS_LOCATION = "/icons/*"  # MM_ICONS
+ARCHIVE_LOCATION = "/pipermail/*"  # ARCHIVE_ROOT
+ARCHIVE_ROOT = f"{MM_VAR}/archives/public"
+ACME_LOCATION = "/.well-known/acme-challenge/*"  # ACME_DIR
 
 
 def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted:
@@ -164,7 +171,7 @@ def _redirect_server(host: str, aliases: list[str], addresses: list[str],
                      release: Release) -> list[str]:
     lines = _names(host, aliases)
     lines += [f"\tlisten on {a} port 80" for a in addresses]
-    lines += ['\tlocation "/.well-known/acme-challenge/*" {'] + _strip(ACME_DIR, release, 2)
+    lines += [f'\tlocation "{ACME_LOCATION}" {{'] + _strip(ACME_DIR, release, 2)
     lines += ["\t}", "\tlocation * {",
               f'\t\tblock return 301 "https://{_HTTPS_HOST[release.httpd_host_macro]}'
               '$REQUEST_URI"', "\t}", "}"]
@@ -188,9 +195,9 @@ def _server(host: str, aliases: list[str], addresses: list[str], release: Releas
             lines.append(f"\t# {comment(alias.line or alias.url_path)}{comment(where)}")
             previous = alias
         lines += location.lines()
-    lines += ['\tlocation "/mailman/*" {', f'\t\tfastcgi socket "{SLOWCGI_SOCKET}"']
+    lines += [f'\tlocation "{CGI_LOCATION}" {{', f'\t\tfastcgi socket "{SLOWCGI_SOCKET}"']
     lines += _strip(MM_CGI, release) + ["\t}"]
-    lines += ['\tlocation "/icons/*" {'] + _strip(MM_ICONS, release) + ["\t}"]
-    lines += ['\tlocation "/pipermail/*" {'] + _strip(f"{MM_VAR}/archives/public", release)
+    lines += [f'\tlocation "{ICONS_LOCATION}" {{'] + _strip(MM_ICONS, release) + ["\t}"]
+    lines += [f'\tlocation "{ARCHIVE_LOCATION}" {{'] + _strip(ARCHIVE_ROOT, release)
     lines += ["\t}", *ROOT.lines(), "}"]
     return lines

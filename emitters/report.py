@@ -1,9 +1,10 @@
 """The report a person reviews before the move: ``report.md`` and ``report.html`` (one
 self-contained file: no scripts, no external resources, an inline SVG chart).
 
-Both show the same: the lists, the findings by severity with what to do, routing parity, what
-will be copied with sizes, and archived posts per year. Every value from the old host is
-escaped for the format it goes into.
+Both show the same: the lists, the findings by severity with what to do, routing parity, web
+parity (every old URL pattern and what answers it on the new host), what will be copied with
+sizes, and archived posts per year. Every value from the old host is escaped for the format it
+goes into.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.parity import parity_rows
 from migrate.emitters.rsync_plan import transfers
-from migrate.emitters.web_urls import old_urls
+from migrate.emitters.web_parity import web_parity_rows
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 _ORDER = (Severity.BLOCKER, Severity.ERROR, Severity.WARNING, Severity.INFO)
+_STATUS_CSS = {"ok": "ok", "added": "ok", "missing": "missing"}  # changed: a warning says it
 
 
 def posts_per_year(inv: Inventory) -> dict[int, int]:
@@ -58,10 +60,8 @@ def _lists(inv: Inventory) -> list[dict]:
     return rows
 
 
-def _urls(inv: Inventory, target: Target) -> list[dict]:
-    urls, _ = old_urls(inv, target)
-    return [{"url": u.url, "kind": u.kind, "new": u.new,
-             "checked": "post-checks" if u.probes else "by hand"} for u in urls]
+def _urls(inv: Inventory, target: Target, release) -> list[dict]:
+    return [r.data() for r in web_parity_rows(inv, target, release)]
 
 
 def _housekeeping(inv: Inventory) -> list[dict]:
@@ -79,7 +79,7 @@ def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]
     copy, _ = transfers(inv)
     years = posts_per_year(inv)
     title = f"Moving {inv.host.hostname or 'the old host'} to {target.hostname}"
-    urls, house = _urls(inv, target), _housekeeping(inv)
+    urls, house = _urls(inv, target, release), _housekeeping(inv)
     return {REPORT_MD: _markdown(inv, target, release, title, every, lists, parity, copy, years,
                                  urls, house),
             REPORT_HTML: _html(inv, target, release, title, every, lists, parity, copy, years,
@@ -119,10 +119,14 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
               "|---|---|---|---|"]
     lines += [f"| {_md(r['address'])} | {_md(r['old'])} | {_md(r['new'])} | {r['status']} |"
               for r in parity]
-    lines += ["", "## Old web addresses that must keep working", "",
-              "| old address | what | on the new host | checked |", "|---|---|---|---|"]
-    lines += [f"| {_md(u['url'])} | {u['kind']} | {_md(u['new'])} | {u['checked']} |"
-              for u in urls]
+    lines += ["", "## Web parity", "",
+              "Every old web address (or URL pattern) that must keep working, what answers it "
+              "on the new host (web-parity.md has the sources); checked: the cutover's "
+              "post-checks ask for it.", "",
+              "| old address | what | old host | new host | status | checked |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {_md(u['url'])} | {_md(u['what'])} | {_md(u['old'])} | {_md(u['new'])} | "
+              f"{u['status']} | {'post-checks' if u['checked'] else ''} |" for u in urls]
     lines += ["", "## Cron jobs and log rotation carried over", "",
               "| what | when | where |", "|---|---|---|"]
     lines += [f"| {_md(h['what'])} | {_md(h['when'])} | {_md(h['where'])} |" for h in house]
@@ -221,11 +225,14 @@ def _html(inv, target, release, title, every, lists, parity, copy, years, urls, 
         [_e(r["address"]), _e(r["old"]), f"<code>{_e(r['new'])}</code>",
          f'<span class="{"ok" if r["status"] in ("ok", "added", "forward") else "missing"}">'
          f'{_e(r["status"])}</span>'] for r in parity]))
-    body.append("<h2>Old web addresses that must keep working</h2>")
-    body.append(_table(["old address", "what", "on the new host", "checked"], [
-        [f"<code>{_e(u['url'])}</code>", _e(u["kind"]), _e(u["new"]),
-         f'<span class="{"ok" if u["checked"] == "post-checks" else "missing"}">'
-         f'{_e(u["checked"])}</span>'] for u in urls]))
+    body.append("<h2>Web parity</h2>")
+    body.append("<p>Every old web address (or URL pattern) that must keep working, what answers "
+                "it on the new host (web-parity.md has the sources); checked: the cutover's "
+                "post-checks ask for it.</p>")
+    body.append(_table(["old address", "what", "old host", "new host", "status", "checked"], [
+        [f"<code>{_e(u['url'])}</code>", _e(u["what"]), _e(u["old"]), _e(u["new"]),
+         f'<span class="{_STATUS_CSS.get(u["status"], "")}">'
+         f'{_e(u["status"])}</span>', "post-checks" if u["checked"] else ""] for u in urls]))
     body.append("<h2>Cron jobs and log rotation carried over</h2>")
     body.append(_table(["what", "when", "where"], [
         [_e(h["what"]), f"<code>{_e(h['when'])}</code>", f"<code>{_e(h['where'])}</code>"]

@@ -1,5 +1,6 @@
 """The old host's web addresses that must keep working after the move, and how the new host
-answers each: the report lists them and the cutover's post-checks ask the new host for each.
+answers each: the cutover's post-checks ask the new host for each (the web parity table,
+``migrate.emitters.web_parity``, lists every old URL pattern and marks the ones checked here).
 
 For every list: its listinfo page, its admin page and its archive (``/pipermail/NAME/`` when
 public, Mailman's ``private/NAME/`` page when not), at the URL the old host gave out (the
@@ -22,7 +23,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.model import Finding, Inventory, MailingList, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain, list_names
 from migrate.emitters.httpd_conf import https_redirect, web_aliases, web_hosts, web_tls
@@ -67,6 +68,17 @@ class _NewHost:
         return out + [page]
 
 
+def list_web_base(ml: MailingList | None, hosts: list[str]) -> tuple[str, str, str]:
+    """(scheme, host, path prefix) of a list's pages as the old host gave them out (its
+    ``web_page_url``): ``("http", "lists.example.org", "/mailman")``; the host is the one the
+    list keeps on the new host (``hosts``: the web names that move, the first the default)."""
+    page_url = (ml.web_page_url if ml else None) or f"http://{hosts[0]}/mailman/"
+    host = list_url_host(page_url, hosts, hosts[0])
+    m = re.match(r"(https?)://[^/]+(/.*?)/?$", page_url)
+    scheme, prefix = (m.group(1), m.group(2)) if m else ("http", "/mailman")
+    return scheme, host, prefix
+
+
 def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding]]:
     findings: list[Finding] = []
     hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
@@ -81,10 +93,7 @@ def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding
     broken: list[str] = []
     for name in names:
         ml = lists.get(name)
-        page_url = (ml.web_page_url if ml else None) or f"http://{hosts[0]}/mailman/"
-        host = list_url_host(page_url, hosts, hosts[0])
-        m = re.match(r"(https?)://[^/]+(/.*?)/?$", page_url)
-        scheme, prefix = (m.group(1), m.group(2)) if m else ("http", "/mailman")
+        scheme, host, prefix = list_web_base(ml, hosts)
         base = f"{scheme}://{host}{prefix}"
         public = not (ml and ml.archive_private)
         archive = (f"{scheme}://{host}/pipermail/{name}/" if public

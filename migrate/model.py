@@ -591,6 +591,9 @@ class WebVirtualHost:
     certificate_chain: str | None = None
     aliases: list[WebAlias] = field(default_factory=list)
     source: Source | None = None
+    #: its Alias and ScriptAlias lines that are not Mailman's: other content the old web server
+    #: served under this virtual host's names (a page the new host may not answer)
+    other_aliases: list[WebAlias] = field(default_factory=list)
 
 
 @dataclass
@@ -607,6 +610,9 @@ class Web:
     directories: list[WebDirectory] = field(default_factory=list)
     redirects: list[WebAlias] = field(default_factory=list)  # main server's, on Mailman URLs
     virtual_hosts: list[WebVirtualHost] = field(default_factory=list)
+    #: the main server's Alias and ScriptAlias lines that are not Mailman's (every virtual host
+    #: inherits them: Apache's own /icons/ and /cgi-bin/, or other content)
+    other_aliases: list[WebAlias] = field(default_factory=list)
 
 
 # --- housekeeping -----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from migrate.emitters.release import NEWEST_STABLE, Release
 from migrate.emitters.report import emit_report
 from migrate.emitters.smtpd_conf import emit_smtpd_conf
 from migrate.emitters.virtual_table import emit_virtual
+from migrate.emitters.web_parity import emit_web_parity
 from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import PLAN_HEADER, write_tree
@@ -45,7 +46,7 @@ from migrate.steps import PLAN_FILE, PLAN_VERSION, Step
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
             emit_rc_conf_local, emit_mailman, emit_crontab, emit_newsyslog, emit_rsync,
-            emit_old_host, emit_dns, emit_parity, emit_web_urls)
+            emit_old_host, emit_dns, emit_parity, emit_web_urls, emit_web_parity)
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
 
@@ -57,6 +58,7 @@ class Plan:
     findings: list[Finding] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)  # the runbook, typed
     parity: list[dict] = field(default_factory=list)  # old route -> new route, per address
+    web_parity: list[dict] = field(default_factory=list)  # old URL -> new answer, per pattern
     inventory_findings: list[Finding] = field(default_factory=list)
 
     def blockers(self) -> list[Finding]:
@@ -240,6 +242,7 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
     plan.findings += _dedupe(combined.findings) + unsafe_output
     plan.steps = combined.data.get("steps", [])
     plan.parity = combined.data.get("parity", [])
+    plan.web_parity = combined.data.get("web_parity", [])
     report, unsafe_report = guard.check_output(
         emit_report(inv, target, release, plan.findings))
     plan.findings += unsafe_report
@@ -274,6 +277,7 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
                   for path, text in sorted(plan.files.items()) if path != PLAN_FILE},
         "findings": [codec.to_data(f) for f in plan.findings],
         "steps": [s.to_data() for s in plan.steps],
+        "web_parity": plan.web_parity,
     }
     return PLAN_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 

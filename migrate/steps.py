@@ -35,7 +35,7 @@ PLAN_FILE = "plan.yaml"
 PLAN_VERSION = 1
 #: its top-level keys (migrate/planning.py writes them; the cutover refuses any other)
 PLAN_KEYS = frozenset({"plan_version", "release", "inventory", "target", "files", "findings",
-                       "steps"})
+                       "steps", "web_parity"})
 #: Where the cutover copies the plan directory on the old and the new host (``$PLAN`` there).
 HOST_PLAN_DIR = "/root/migrate-plan"
 #: Where a step runs: the old host, the new host, the machine running migrate (``local``), or

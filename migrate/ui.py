@@ -175,6 +175,11 @@ def plan_summary(plan, out_dir: str) -> None:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     facts.add_row("list addresses", Text(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                                          or "none"))
+    web: dict[str, int] = {}
+    for row in plan.web_parity:
+        web[row["status"]] = web.get(row["status"], 0) + 1
+    facts.add_row("web addresses", Text(", ".join(f"{n} {s}" for s, n in sorted(web.items()))
+                                        or "none"))
     out.print(facts)
     table = Table(title=f"Files in {out_dir}", title_justify="left")
     table.add_column("file", overflow="fold")

@@ -31,7 +31,8 @@ are open at that point.
 What goes into ``Web``: the version (from the folder, else from 2.4-only or 2.2-only access
 syntax), ``ServerRoot``, the main ``ServerName`` (port and scheme removed), the ``Listen``
 directives as written, every ``<VirtualHost>`` (names, addresses as written, TLS files), the
-``ScriptAlias``/``Alias`` mappings of Mailman's CGI folder, public archive and icons, the
+``ScriptAlias``/``Alias`` mappings of Mailman's CGI folder, public archive and icons (and,
+as ``other_aliases``, the ones of anything else: content served under the same names), the
 ``<Directory>`` blocks over Mailman's folders with their ``Options``, and the ``Redirect*`` and
 ``RewriteRule`` lines that touch Mailman's URLs, with what Apache makes of them (the status
 code, a rule's flags and ``RewriteCond`` lines, the section around it, whether RewriteEngine
@@ -638,10 +639,14 @@ class _Builder:
                 continue
             kind = WebAliasKind.SCRIPT_ALIAS if d.name == "scriptalias" else WebAliasKind.ALIAS
             which = self._kind_of(kind, url, target)
-            if which is None:
-                continue
             alias = WebAlias(kind, url, target, source=d.source)
             vsec = d.vhost
+            if which is None:  # not Mailman's: other content served under the same names
+                if vsec is not None and vsec in self.vhosts:
+                    self.vhosts[vsec].other_aliases.append(alias)
+                elif vsec is None:
+                    self.web.other_aliases.append(alias)
+                continue
             if vsec is not None and vsec in self.vhosts:
                 self.vhosts[vsec].aliases.append(alias)
             found.setdefault(which, []).append((alias, d))
