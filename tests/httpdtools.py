@@ -200,9 +200,72 @@ def fcgiwrap_binary() -> str:
     return path
 
 
+#: the certificate and key statements of an httpd.conf: the files httpd loads at start
+_TLS_FILES = re.compile(r'^\ttls (certificate|key) "([^"]+)"$', re.M)
+
+
+def self_signed(names: list[str], cert: Path, key: Path) -> None:
+    """A real self-signed certificate for ``names`` (the first is its subject, all are its
+    subjectAltNames) and its private key, made by openssl."""
+    need(shutil.which("openssl") is not None, "openssl is not installed")
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={names[0]}", "-addext",
+                    "subjectAltName=" + ",".join(f"DNS:{n}" for n in names),
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    key.chmod(0o600)
+
+
+def tls_files(conf: str) -> dict[str, list[str]]:
+    """The ``tls certificate`` and ``tls key`` paths ``conf`` names: {"certificate": [...],
+    "key": [...]}."""
+    out: dict[str, list[str]] = {"certificate": [], "key": []}
+    for kind, path in _TLS_FILES.findall(conf):
+        if path not in out[kind]:
+            out[kind].append(path)
+    return out
+
+
+def ssl_tree(conf: str, etc_ssl: Path) -> Path:
+    """A folder to mount over /etc/ssl that holds, at every certificate and key path of
+    ``conf`` (all under /etc/ssl), one real self-signed pair for every name ``conf`` serves
+    (this machine's /etc/ssl is never touched)."""
+    files = tls_files(conf)
+    names = [n for s in servers(conf) for n in s["names"]]
+    names = list(dict.fromkeys(names)) or ["localhost"]
+    pair = etc_ssl.parent / f".{etc_ssl.name}-pair"
+    self_signed(names, pair / "cert.pem", pair / "key.pem")
+    etc_ssl.mkdir(parents=True, exist_ok=True)
+    for kind, source in (("certificate", "cert.pem"), ("key", "key.pem")):
+        for path in files[kind]:
+            assert path.startswith("/etc/ssl/"), f"{path} is not under /etc/ssl"
+            dest = etc_ssl / path[len("/etc/ssl/"):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(pair / source, dest)
+            dest.chmod(0o600 if kind == "key" else 0o644)
+    return etc_ssl
+
+
 def httpd_check(conf: str, workdir: Path) -> subprocess.CompletedProcess:
-    """``httpd -n -f FILE`` on ``conf`` (the real parser of the new host's httpd)."""
+    """``httpd -n -f FILE`` on ``conf`` (the real parser of the new host's httpd). Where the
+    file names certificates and keys, httpd loads them: it runs in a private mount namespace
+    with a folder of real self-signed pairs (``ssl_tree``) bound over /etc/ssl."""
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "httpd.conf"
     path.write_text(conf)
-    return subprocess.run([httpd_binary(), "-n", "-f", str(path)], capture_output=True,
-                          text=True, timeout=60)
+    argv = [httpd_binary(), "-n", "-f", str(path)]
+    if any(tls_files(conf).values()):
+        need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+        need(os.geteuid() == 0, "a private mount over /etc/ssl needs root")
+        ssl = ssl_tree(conf, workdir / "etc-ssl")
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$1" /etc/ssl && shift && exec "$@"', "sh", str(ssl), *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def httpd_complaints(proc: subprocess.CompletedProcess) -> list[str]:
+    """What ``httpd -n`` said besides "configuration OK": every other line is a complaint
+    (with TLS it warns "failed to load public/private keys" and still exits 0)."""
+    return [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.strip() and line.strip() != "configuration OK"]
