@@ -55,7 +55,7 @@ def grammar_errors(text: str, release: Release) -> list[str]:
     macros = _MACROS_57 | ({"HTTP_HOST"} if release >= Release(6, 2) else set())
     root = [rf"\t\troot {_Q}", r"\t\trequest strip \d+"] if release >= Release(6, 4) else \
         [rf"\t\troot \{{ {_Q}, strip \d+ \}}"]
-    top = [r"", r"#.*", rf"chroot {_Q}", rf"server {_Q} \{{"]
+    top = [r"", r"#.*", rf"chroot {_Q}", rf"logdir {_Q}", rf"server {_Q} \{{"]
     server = [r"\t#.*", rf"\talias {_Q}", r"\tlisten on [0-9a-f:.]+( tls)? port \d+",
               rf"\ttls certificate {_Q}", rf"\ttls key {_Q}", rf"\tlocation {_Q} \{{",
               r"\tlocation \* \{", r"\}"]
@@ -269,3 +269,37 @@ def httpd_complaints(proc: subprocess.CompletedProcess) -> list[str]:
     (with TLS it warns "failed to load public/private keys" and still exits 0)."""
     return [line for line in (proc.stdout + proc.stderr).splitlines()
             if line.strip() and line.strip() != "configuration OK"]
+
+
+# --- serving: the real httpd and fcgiwrap in slowcgi's place, in a host's namespace ----------
+
+#: The user OpenBSD's slowcgi runs the CGI programs as (slowcgi(8): ``-U user``, default www),
+#: the group the mailman package's CGI wrapper is built for (tests/mailmantools.py
+#: ``openbsd``); fcgiwrap, slowcgi's stand-in, runs as the same user.
+SLOWCGI_USER = "www"
+
+
+def slowcgi_sh(fcgiwrap: str, socket: str, log: str = "/run/slowcgi.log",
+               pidfile: str = "/run/slowcgi.pid") -> str:
+    """Shell that starts Debian's fcgiwrap in the place of OpenBSD's slowcgi: listening on
+    ``socket`` (the plan's ``fastcgi socket``), running the CGI programs as the user www, as
+    slowcgi does; returns once the socket is there (its pid in ``pidfile``). For a host's
+    mount namespace: it writes the socket's folder and /run."""
+    folder = socket.rsplit("/", 1)[0]
+    return (f"mkdir -p {folder} && chown {SLOWCGI_USER} {folder} && rm -f {socket}\n"
+            f"setpriv --reuid={SLOWCGI_USER} --regid={SLOWCGI_USER} --init-groups "
+            f"{fcgiwrap} -c 4 -s unix:{socket} </dev/null >>{log} 2>&1 &\n"
+            f"echo $! > {pidfile}\n"
+            f"i=0; while [ ! -S {socket} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done\n"
+            f"[ -S {socket} ]\n")
+
+
+def httpd_sh(httpd: str, conf: str = "/etc/httpd.conf", log: str = "/run/httpd.log",
+             pidfile: str = "/run/httpd.pid") -> str:
+    """Shell that starts the real httpd on ``conf`` in the foreground (``-d``: messages to
+    ``log``, no daemon to lose track of), its pid in ``pidfile``; returns after a second,
+    and fails if httpd has exited by then (a file it refused, a log it could not open)."""
+    return (f"mkdir -p /var/www/logs\n"
+            f"{httpd} -d -f {conf} </dev/null >>{log} 2>&1 &\n"
+            f"echo $! > {pidfile}\n"
+            f"sleep 1; kill -0 \"$(cat {pidfile})\"\n")
