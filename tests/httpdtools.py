@@ -283,13 +283,14 @@ def slowcgi_sh(fcgiwrap: str, socket: str, log: str = "/run/slowcgi.log",
                pidfile: str = "/run/slowcgi.pid") -> str:
     """Shell that starts Debian's fcgiwrap in the place of OpenBSD's slowcgi: listening on
     ``socket`` (the plan's ``fastcgi socket``), running the CGI programs as the user www, as
-    slowcgi does; returns once the socket is there (its pid in ``pidfile``). For a host's
-    mount namespace: it writes the socket's folder and /run."""
+    slowcgi does; returns once the socket is there. fcgiwrap forks its workers (four): they
+    run in a session of their own, whose id is in ``pidfile`` (``kill -TERM -PID`` stops all).
+    For a host's mount namespace: it writes the socket's folder and /run."""
     folder = socket.rsplit("/", 1)[0]
     return (f"mkdir -p {folder} && chown {SLOWCGI_USER} {folder} && rm -f {socket}\n"
-            f"setpriv --reuid={SLOWCGI_USER} --regid={SLOWCGI_USER} --init-groups "
-            f"{fcgiwrap} -c 4 -s unix:{socket} </dev/null >>{log} 2>&1 &\n"
-            f"echo $! > {pidfile}\n"
+            f"setsid sh -c 'echo $$ > {pidfile}; exec setpriv --reuid={SLOWCGI_USER} "
+            f"--regid={SLOWCGI_USER} --init-groups {fcgiwrap} -c 4 -s unix:{socket}' "
+            f"</dev/null >>{log} 2>&1 &\n"
             f"i=0; while [ ! -S {socket} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done\n"
             f"[ -S {socket} ]\n")
 

@@ -234,10 +234,10 @@ mm_stop() {
   /usr/local/lib/mailman/bin/mailmanctl stop </dev/null >>/run/mailman.log 2>&1
   i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 }
-stop() {  # a daemon by its pid file, waiting until it is gone (its port or socket is free)
+stop() {  # a daemon by its pid file (slowcgi's: its process group), until it is gone
   [ -s "/run/$1.pid" ] || return 0
   pid=$(cat "/run/$1.pid")
-  kill "$pid" 2>/dev/null
+  kill -TERM "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null
   i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   rm -f "/run/$1.pid"
 }
@@ -1184,7 +1184,7 @@ def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(wo
     sender = _start_sender(w, 30, "r")
     time.sleep(2)
     code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
-        "new-mailman": lambda: w["new"].run("kill -KILL \"$(cat /run/slowcgi.pid)\"")})
+        "new-mailman": lambda: w["new"].run("kill -KILL \"-$(cat /run/slowcgi.pid)\"")})
     assert code != 0 and "post-checks failed" in log, log[-3000:]
     sender.wait(timeout=600)
     # the operator reads the failure before rolling back: by then the new host's Mailman has

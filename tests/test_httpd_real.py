@@ -22,9 +22,13 @@ tests/httpdtools.py): ``httpd -n`` accepts it, and ``httpd -d`` serves Mailman's
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from conftest import SAMPLES
+from conftest import REPO, SAMPLES
+from e2etools import PREFIX, world_run
 from httpdtools import (REAL_GRAMMAR_FROM, httpd_check, httpd_complaints, tls_files)
 from migrate.emitters.release import NEWEST_STABLE, Release
 from migrate.inspection import inspect_tree
@@ -90,7 +94,6 @@ def test_real_httpd_n_says_when_the_tls_files_are_missing(tmp_path):
     """The failure the TLS files above prevent: httpd -n warns and still exits 0, and
     ``httpd_complaints`` sees the warning."""
     from httpdtools import httpd_binary
-    import subprocess
     conf = httpd_conf("netsight", NEWEST_STABLE, "acme").replace(
         "/etc/ssl/", f"{tmp_path}/absent/")
     (tmp_path / "httpd.conf").write_text(conf)
@@ -123,3 +126,215 @@ def test_a_63_httpd_conf_is_not_this_httpds_grammar(tmp_path):
     assert proc.returncode != 0 and "syntax error" in proc.stderr, proc.stderr
     proc = httpd_check(httpd_conf("netsight", "6.4", "none"), tmp_path / "64")
     assert proc.returncode == 0 and httpd_complaints(proc) == [], proc.stderr
+
+
+# --- serving: the real httpd, fcgiwrap for slowcgi, the real Mailman's CGI -------------------
+
+NEW = PREFIX + "26"  # the new host's address in the test's namespaces (tests/e2etools.py)
+NETSIGHT = dict(HOSTS["netsight"], ipv6=[NEW])
+MM_OWNER = "owner@netsight.example"
+
+#: one request from the world namespace: status, Location and body (to a file) by curl, with the
+#: web name resolved to the new host's address (SNI and Host are the name, as a browser's)
+CURL = ("curl -s -o {out} -w '%{{http_code}} %{{redirect_url}}' --max-time 20 "
+        "--cacert {ca} --connect-to {name}:{port}:[{addr}]:{port} {scheme}://{name}{path}")
+
+#: the plan's post-checks (its Http actions), as the cutover applies them, from the world
+#: namespace: prints one line per problem
+POST_CHECKS = r'''
+import sys, yaml
+from migrate.probes import http_check
+plan = yaml.safe_load(open(sys.argv[1]).read().split("\n", 1)[1])
+step = next(s for s in plan["steps"] if s["id"] == "post-checks")
+probes = [a for a in step["actions"] if a["do"] == "http"]
+print("probes", len(probes))
+for a in probes:
+    problem = http_check(a["url"], a.get("host_header"), a.get("expect"), a.get("status") or 200,
+                         a.get("location"), a.get("verify") is not False)
+    if problem:
+        print("problem", problem)
+'''
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    """The new host of the netsight sample: its lists made by the real Mailman's newlist (the
+    sample's archive pages copied in, as the plan's rsync brings them), the emitted
+    httpd.conf for both TLS modes, a self-signed pair at the plan's certificate paths, and
+    fcgiwrap on slowcgi's socket. ``start(tls)`` (re)starts httpd on that mode's file."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+    from e2etools import Host, Network
+    from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh, ssl_tree
+    from mailmantools import mailman_build
+    from migrate.emitters.common import SLOWCGI_SOCKET
+    from migrate.planning import write_plan
+    from conftest import need
+    need(os.geteuid() == 0, "network namespaces need root")
+    for tool in ("ip", "nsenter", "unshare", "setpriv", "curl"):
+        need(shutil.which(tool) is not None, f"{tool} is not installed")
+    httpd, fcgiwrap = httpd_binary(), fcgiwrap_binary()
+    build = mailman_build("openbsd")
+    base = Path(tempfile.mkdtemp(prefix="migrate-httpd-"))
+    base.chmod(0o755)
+    inv = _inventory("netsight")
+    plans = {}
+    for tls in ("acme", "none"):
+        plan = build_plan(inv, resolve_target(inv, {}, dict(NETSIGHT, tls=tls)))
+        write_plan(plan, str(base / f"plan-{tls}"))
+        plans[tls] = base / f"plan-{tls}"
+    ssl = ssl_tree(plans["acme"].joinpath(HTTPD_CONF).read_text(), base / "etc-ssl")
+    shutil.copytree(build / "usr/local/lib/mailman", base / "mm", symlinks=True)
+    shutil.copytree(build / "var/spool/mailman", base / "var", symlinks=True)
+    net = Network()
+    host = None
+    try:
+        host = Host(net, "new", [
+            ("tmpfs", "755", "/usr/local"),
+            ("bind", str(base / "mm"), "/usr/local/lib/mailman"),
+            ("shadow", "-", "/etc"),
+            ("bind", str(ssl), "/etc/ssl"),
+            ("shadow", "-", "/var"),
+            ("shadow", "-", "/var/spool"),
+            ("bind", str(base / "var"), "/var/spool/mailman"),
+            ("tmpfs", "755", "/var/www"),
+            ("mkdir", "755", "/var/www/logs"),
+            ("mkdir", "755", "/var/www/run"),
+            ("tmpfs", "755", "/run"),
+        ])
+        mm = "/usr/local/lib/mailman"
+        sample = SAMPLES / "netsight" / "usr/local/mailman/archives/private"
+        lines = [f"{mm}/bin/check_perms -f >/dev/null 2>&1 || true"]
+        for ml in inv.lists:
+            url_host = ml.web_page_url.split("/")[2]
+            lines.append(f"{mm}/bin/newlist -q -u {url_host} -e {ml.host_name} {ml.name} "
+                         f"{MM_OWNER} secret >/dev/null")
+            lines.append(f"echo 'archive_private = {int(bool(ml.archive_private))}' > /run/c "
+                         f"&& {mm}/bin/config_list -i /run/c {ml.name}")
+            if sample.joinpath(ml.name).is_dir():
+                lines.append(f"cp -R {sample / ml.name}/. /var/spool/mailman/archives/private/"
+                             f"{ml.name}/")
+        lines.append(f"{mm}/bin/check_perms -f >/dev/null 2>&1 || true")
+        host.run("set -e\n" + "\n".join(lines), timeout=300)
+        host.run(slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET))
+
+        def start(tls: str, conf: str | None = None) -> subprocess.CompletedProcess:
+            """httpd on ``tls``'s emitted file (or on ``conf``); the result of its start."""
+            text = conf if conf is not None else plans[tls].joinpath(HTTPD_CONF).read_text()
+            (base / "httpd.conf").write_text(text)
+            host.run("[ -s /run/httpd.pid ] && kill \"$(cat /run/httpd.pid)\"; "
+                     "while [ -s /run/httpd.pid ] && kill -0 \"$(cat /run/httpd.pid)\" "
+                     "2>/dev/null; do sleep 0.1; done; rm -f /run/httpd.pid /run/httpd.log; "
+                     f"cp {base}/httpd.conf /etc/httpd.conf", check=False)
+            res = host.run(httpd_sh(httpd), check=False)
+            if res.returncode == 0:
+                for port in (80, 443) if "tls port 443" in text else (80,):
+                    host.wait_listening(NEW, port)
+            return res
+
+        def get(tls: str, path: str, name: str = "lists.netsight.example",
+                scheme: str | None = None) -> tuple[int, str, bytes]:
+            scheme = scheme or ("https" if tls == "acme" else "http")
+            out = base / "body"
+            cmd = CURL.format(out=out, ca=ssl / "lists.netsight.example.fullchain.pem",
+                              name=name, port=443 if scheme == "https" else 80, addr=NEW,
+                              scheme=scheme, path=path)
+            res = world_run(net, ["sh", "-c", cmd], capture_output=True, text=True, timeout=60)
+            status, _, location = res.stdout.partition(" ")
+            return int(status or 0), location, out.read_bytes() if out.exists() else b""
+
+        def post_checks(tls: str) -> list[str]:
+            script = base / "post_checks.py"
+            script.write_text(POST_CHECKS)
+            res = world_run(net, ["env", f"PYTHONPATH={REPO}",
+                                  f"SSL_CERT_FILE={ssl / 'lists.netsight.example.fullchain.pem'}",
+                                  sys.executable, str(script), str(plans[tls] / "plan.yaml")],
+                            capture_output=True, text=True, timeout=600)
+            assert res.returncode == 0, res.stderr
+            assert int(res.stdout.split("\n")[0].split()[1]) > 0  # it probed something
+            return [line for line in res.stdout.splitlines() if line.startswith("problem")]
+
+        yield {"host": host, "start": start, "get": get, "post_checks": post_checks,
+               "plans": plans, "inv": inv, "base": base}
+    finally:
+        if host is not None:
+            host.close()
+        net.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("tls", ["acme", "none"])
+def test_the_real_httpd_serves_mailman_pages_archives_and_icons(web, tls):
+    res = web["start"](tls)
+    assert res.returncode == 0, web["host"].run("cat /run/httpd.log", check=False).stdout
+    get = web["get"]
+    for ml in web["inv"].lists:
+        name = ml.web_page_url.split("/")[2]
+        # Mailman's own listinfo page for the list: rendered by its CGI through fcgiwrap
+        status, _, body = get(tls, f"/mailman/listinfo/{ml.name}", name)
+        page = body.decode("utf-8", "replace")
+        assert status == 200, page[:2000]
+        assert f"<title>{ml.name} info page</title>" in page.lower(), page[:2000]
+        assert "delivered by mailman" in page.lower() and "2.1.26" in page
+        assert f"/subscribe/{ml.name}" in page  # the list's own subscribe form
+        status, _, body = get(tls, f"/mailman/admin/{ml.name}", name)
+        assert status == 200 and b"Administrator Authentication" in body
+    # the archive of a public list: the sample's own index, byte for byte
+    archive = SAMPLES / "netsight" / "usr/local/mailman/archives/private/users"
+    status, _, body = get(tls, "/pipermail/users/")
+    assert status == 200 and body == (archive / "index.html").read_bytes()
+    month = next(p for p in sorted(archive.iterdir()) if p.is_dir())
+    status, _, body = get(tls, f"/pipermail/users/{month.name}/thread.html")
+    assert status == 200 and body == (month / "thread.html").read_bytes()
+    # a private list's archive is not under /pipermail/; Mailman's private CGI asks for a login
+    private = next(ml.name for ml in web["inv"].lists if ml.archive_private)
+    assert get(tls, f"/pipermail/{private}/")[0] == 404
+    status, _, body = get(tls, f"/mailman/private/{private}/")
+    assert status == 200 and b"Private Archives Authentication" in body, body[:2000]
+    # Mailman's icons, byte for byte
+    icon = web["base"] / "mm" / "icons" / "mailman.jpg"
+    status, _, body = get(tls, "/icons/mailman.jpg")
+    assert status == 200 and body == icon.read_bytes()
+    # the site root redirects to the lists' overview
+    scheme = "https" if tls == "acme" else "http"  # curl gives the Location made absolute
+    assert get(tls, "/")[:2] == (302, f"{scheme}://lists.netsight.example/mailman/listinfo")
+    if tls == "acme":  # old http:// links: to the same URL over HTTPS, on every name
+        for name in ("lists.netsight.example", "lists.riverbend.example"):
+            status, location, _ = get(tls, "/pipermail/devtalk/?x=1", name, scheme="http")
+            assert (status, location) == (301, f"https://{name}/pipermail/devtalk/?x=1")
+    else:
+        assert get(tls, "/mailman/listinfo/users", scheme="https")[0] == 0  # nothing on 443
+    # the cutover's own post-checks, from outside, certificates verified (the test's CA)
+    assert web["post_checks"](tls) == []
+
+
+def test_the_post_checks_fail_when_slowcgi_is_gone(web):
+    """What the cutover e2e's rollback test relies on: without slowcgi httpd still serves the
+    archives but answers 500 for Mailman's pages, and the post-checks say so."""
+    from httpdtools import fcgiwrap_binary, slowcgi_sh
+    from migrate.emitters.common import SLOWCGI_SOCKET
+    assert web["start"]("none").returncode == 0
+    web["host"].run('kill -KILL "-$(cat /run/slowcgi.pid)"')  # fcgiwrap and its workers
+    try:
+        assert web["get"]("none", "/mailman/listinfo/users")[0] == 500
+        assert web["get"]("none", "/pipermail/users/")[0] == 200
+        problems = web["post_checks"]("none")
+        assert problems and all("answers 500" in p for p in problems), problems
+        assert len(problems) == sum(1 for ml in web["inv"].lists for _ in ("listinfo", "admin")) \
+            + sum(1 for ml in web["inv"].lists if ml.archive_private)
+    finally:
+        web["host"].run(slowcgi_sh(fcgiwrap_binary(), SLOWCGI_SOCKET))
+
+
+def test_without_logdir_the_real_httpd_does_not_start(web):
+    """Why httpd.conf says ``logdir``: with ``chroot "/"`` httpd's default log folder is
+    /logs, which OpenBSD does not have, and httpd exits at start."""
+    conf = web["plans"]["none"].joinpath(HTTPD_CONF).read_text()
+    assert '\nlogdir "/var/www/logs"\n' in conf
+    res = web["start"]("none", conf.replace('\nlogdir "/var/www/logs"\n', "\n"))
+    log = web["host"].run("cat /run/httpd.log", check=False).stdout
+    assert res.returncode != 0 and "failed to open //logs/access.log" in log, log
+    assert web["start"]("none").returncode == 0
+    assert web["host"].run("ls /var/www/logs").stdout.split() == ["access.log", "error.log"]
