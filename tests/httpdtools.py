@@ -1,12 +1,29 @@
-"""OpenBSD's httpd cannot run here: its configuration is checked against httpd.conf(5) as
-documented for each release, and its answers to the post-checks' requests are worked out
-from the emitted file the way httpd(8) chooses them (``answer``).
+"""OpenBSD's httpd for the tests: the real one where its grammar is the plan's, and a
+documented-grammar checker and a simulator for the eras it does not read.
+
+The real httpd (the end of this file): OpenBSD 7.5's httpd, built from
+../shared/tools/openbsd-httpd into .cache/openbsd-httpd (``httpd_binary``), reads the grammar
+of OpenBSD 6.4 and later (``request strip``; ``REAL_GRAMMAR_FROM``).
+
+* ``httpd_check``: ``httpd -n -f FILE``; where the file names TLS certificates and keys,
+  inside a private mount namespace whose /etc/ssl holds real self-signed pairs at those paths
+  (``ssl_tree``, ``self_signed``), since httpd -n only warns, and exits 0, when they are
+  missing; ``httpd_complaints`` is whatever it said besides "configuration OK".
+* ``fcgiwrap_binary``, ``slowcgi_sh``, ``httpd_sh``: the shell that starts Debian's fcgiwrap
+  in the place of OpenBSD's slowcgi (the same FastCGI-to-CGI gateway, on the plan's socket,
+  running the CGI as www as slowcgi does) and the real httpd (``httpd -d -f``), in a test
+  host's namespaces (tests/e2etools.py); tests/test_httpd_real.py and the cutover's e2e use
+  them in front of the real Mailman's CGI wrappers.
+
+For the releases before 6.4 (``root { "/dir", strip N }``), which this httpd refuses, the
+emitted httpd.conf is checked against httpd.conf(5) as documented for each release, and its
+answers are worked out the way httpd(8) chooses them:
 
 * ``grammar_errors``: every line of an emitted httpd.conf against the statements the plan
   writes, in the form the release's httpd.conf(5) documents them (``root { "/dir", strip N }``
   before 6.4, ``request strip N`` from 6.4; ``location match`` and ``%n`` from 5.8;
-  ``$HTTP_HOST`` from 6.2), with quoted strings as parse.y reads them (no quote, backslash or
-  line break inside), sections balanced.
+  ``$HTTP_HOST`` from 6.2; ``chroot`` and ``logdir`` at the top), with quoted strings as
+  parse.y reads them (no quote, backslash or line break inside), sections balanced.
 * ``answer``: the server block by name or alias, then the first location that matches the
   path (shell glob for ``location``, a Lua pattern for ``location match``), its
   ``block return`` with captures and macros expanded. Lua patterns are read by ``lua_to_re``,
