@@ -5,7 +5,12 @@ public pipermail archives, for every web host name that moves.
 (``/usr/local/lib/mailman/cgi-bin``), its icons and ``/var/spool/mailman/archives/public``
 (whose entries are symlinks into ``archives/private``) are reachable as they are, and httpd's
 PATH_INFO split (it stat()s the path inside its chroot) finds the CGI scripts. The price is
-that httpd is no longer confined to ``/var/www``; the plan says so in a finding.
+that httpd is no longer confined to ``/var/www``; the plan says so in a finding. The logs
+need ``logdir``: httpd's default is ``/logs`` within the chroot, which with ``chroot "/"`` is
+``/logs``, a folder OpenBSD does not have, and httpd then exits at start ("parent: failed to
+open log file"; found by running the real httpd). ``logdir "/var/www/logs"`` keeps them where
+they are with the default chroot, where newsyslog rotates them (``logdir`` is in httpd.conf(5)
+since before 5.7: parse.y rev 1.54, January 2015).
 
 Path stripping changed grammar in OpenBSD 6.4 (see ``migrate.emitters.release``): 5.7 to 6.3
 write ``root { "/dir", strip 1 }``, 6.4 and later ``root "/dir"`` plus ``request strip 1``.
@@ -61,6 +66,7 @@ def web_tls(target: Target) -> bool:
         and is_path(target.tls_key or "")
 
 
+LOG_DIR = "/var/www/logs"  # httpd's logs with its default chroot (/var/www): access.log, error.log
 ACME_DIR = "/var/www/acme"  # acme-client's challenge folder (as httpd sees it: chroot "/")
 #: The locations every server block has for Mailman (and the HTTP block for acme-client), each
 #: with the folder it serves; the web parity table (``migrate.emitters.web_parity``) names them.
@@ -111,6 +117,9 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "`httpd -n`.",
         "# chroot \"/\": see the plan's report (finding plan.httpd-chroot) for the trade-off.",
         'chroot "/"',
+        "# the logs where OpenBSD keeps httpd's (and newsyslog rotates them); with chroot \"/\"",
+        "# the default would be /logs, which does not exist, and httpd would not start",
+        f'logdir "{LOG_DIR}"',
         "",
     ]
     addresses = target.ipv6 + target.ipv4

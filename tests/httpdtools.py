@@ -1,12 +1,29 @@
-"""OpenBSD's httpd cannot run here: its configuration is checked against httpd.conf(5) as
-documented for each release, and its answers to the post-checks' requests are worked out
-from the emitted file the way httpd(8) chooses them (``answer``).
+"""OpenBSD's httpd for the tests: the real one where its grammar is the plan's, and a
+documented-grammar checker and a simulator for the eras it does not read.
+
+The real httpd (the end of this file): OpenBSD 7.5's httpd, built from
+../shared/tools/openbsd-httpd into .cache/openbsd-httpd (``httpd_binary``), reads the grammar
+of OpenBSD 6.4 and later (``request strip``; ``REAL_GRAMMAR_FROM``).
+
+* ``httpd_check``: ``httpd -n -f FILE``; where the file names TLS certificates and keys,
+  inside a private mount namespace whose /etc/ssl holds real self-signed pairs at those paths
+  (``ssl_tree``, ``self_signed``), since httpd -n only warns, and exits 0, when they are
+  missing; ``httpd_complaints`` is whatever it said besides "configuration OK".
+* ``fcgiwrap_binary``, ``slowcgi_sh``, ``httpd_sh``: the shell that starts Debian's fcgiwrap
+  in the place of OpenBSD's slowcgi (the same FastCGI-to-CGI gateway, on the plan's socket,
+  running the CGI as www as slowcgi does) and the real httpd (``httpd -d -f``), in a test
+  host's namespaces (tests/e2etools.py); tests/test_httpd_real.py and the cutover's e2e use
+  them in front of the real Mailman's CGI wrappers.
+
+For the releases before 6.4 (``root { "/dir", strip N }``), which this httpd refuses, the
+emitted httpd.conf is checked against httpd.conf(5) as documented for each release, and its
+answers are worked out the way httpd(8) chooses them:
 
 * ``grammar_errors``: every line of an emitted httpd.conf against the statements the plan
   writes, in the form the release's httpd.conf(5) documents them (``root { "/dir", strip N }``
   before 6.4, ``request strip N`` from 6.4; ``location match`` and ``%n`` from 5.8;
-  ``$HTTP_HOST`` from 6.2), with quoted strings as parse.y reads them (no quote, backslash or
-  line break inside), sections balanced.
+  ``$HTTP_HOST`` from 6.2; ``chroot`` and ``logdir`` at the top), with quoted strings as
+  parse.y reads them (no quote, backslash or line break inside), sections balanced.
 * ``answer``: the server block by name or alias, then the first location that matches the
   path (shell glob for ``location``, a Lua pattern for ``location match``), its
   ``block return`` with captures and macros expanded. Lua patterns are read by ``lua_to_re``,
@@ -55,7 +72,7 @@ def grammar_errors(text: str, release: Release) -> list[str]:
     macros = _MACROS_57 | ({"HTTP_HOST"} if release >= Release(6, 2) else set())
     root = [rf"\t\troot {_Q}", r"\t\trequest strip \d+"] if release >= Release(6, 4) else \
         [rf"\t\troot \{{ {_Q}, strip \d+ \}}"]
-    top = [r"", r"#.*", rf"chroot {_Q}", rf"server {_Q} \{{"]
+    top = [r"", r"#.*", rf"chroot {_Q}", rf"logdir {_Q}", rf"server {_Q} \{{"]
     server = [r"\t#.*", rf"\talias {_Q}", r"\tlisten on [0-9a-f:.]+( tls)? port \d+",
               rf"\ttls certificate {_Q}", rf"\ttls key {_Q}", rf"\tlocation {_Q} \{{",
               r"\tlocation \* \{", r"\}"]
@@ -200,9 +217,107 @@ def fcgiwrap_binary() -> str:
     return path
 
 
+#: the certificate and key statements of an httpd.conf: the files httpd loads at start
+_TLS_FILES = re.compile(r'^\ttls (certificate|key) "([^"]+)"$', re.M)
+
+
+def self_signed(names: list[str], cert: Path, key: Path) -> None:
+    """A real self-signed certificate for ``names`` (the first is its subject, all are its
+    subjectAltNames) and its private key, made by openssl."""
+    need(shutil.which("openssl") is not None, "openssl is not installed")
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={names[0]}", "-addext",
+                    "subjectAltName=" + ",".join(f"DNS:{n}" for n in names),
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    key.chmod(0o600)
+
+
+def tls_files(conf: str) -> dict[str, list[str]]:
+    """The ``tls certificate`` and ``tls key`` paths ``conf`` names: {"certificate": [...],
+    "key": [...]}."""
+    out: dict[str, list[str]] = {"certificate": [], "key": []}
+    for kind, path in _TLS_FILES.findall(conf):
+        if path not in out[kind]:
+            out[kind].append(path)
+    return out
+
+
+def ssl_tree(conf: str, etc_ssl: Path) -> Path:
+    """A folder to mount over /etc/ssl that holds, at every certificate and key path of
+    ``conf`` (all under /etc/ssl), one real self-signed pair for every name ``conf`` serves
+    (this machine's /etc/ssl is never touched)."""
+    files = tls_files(conf)
+    names = [n for s in servers(conf) for n in s["names"]]
+    names = list(dict.fromkeys(names)) or ["localhost"]
+    pair = etc_ssl.parent / f".{etc_ssl.name}-pair"
+    self_signed(names, pair / "cert.pem", pair / "key.pem")
+    etc_ssl.mkdir(parents=True, exist_ok=True)
+    for kind, source in (("certificate", "cert.pem"), ("key", "key.pem")):
+        for path in files[kind]:
+            assert path.startswith("/etc/ssl/"), f"{path} is not under /etc/ssl"
+            dest = etc_ssl / path[len("/etc/ssl/"):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(pair / source, dest)
+            dest.chmod(0o600 if kind == "key" else 0o644)
+    return etc_ssl
+
+
 def httpd_check(conf: str, workdir: Path) -> subprocess.CompletedProcess:
-    """``httpd -n -f FILE`` on ``conf`` (the real parser of the new host's httpd)."""
+    """``httpd -n -f FILE`` on ``conf`` (the real parser of the new host's httpd). Where the
+    file names certificates and keys, httpd loads them: it runs in a private mount namespace
+    with a folder of real self-signed pairs (``ssl_tree``) bound over /etc/ssl."""
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "httpd.conf"
     path.write_text(conf)
-    return subprocess.run([httpd_binary(), "-n", "-f", str(path)], capture_output=True,
-                          text=True, timeout=60)
+    argv = [httpd_binary(), "-n", "-f", str(path)]
+    if any(tls_files(conf).values()):
+        need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+        need(os.geteuid() == 0, "a private mount over /etc/ssl needs root")
+        ssl = ssl_tree(conf, workdir / "etc-ssl")
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$1" /etc/ssl && shift && exec "$@"', "sh", str(ssl), *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def httpd_complaints(proc: subprocess.CompletedProcess) -> list[str]:
+    """What ``httpd -n`` said besides "configuration OK": every other line is a complaint
+    (with TLS it warns "failed to load public/private keys" and still exits 0)."""
+    return [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.strip() and line.strip() != "configuration OK"]
+
+
+# --- serving: the real httpd and fcgiwrap in slowcgi's place, in a host's namespace ----------
+
+#: The user OpenBSD's slowcgi runs the CGI programs as (slowcgi(8): ``-U user``, default www),
+#: the group the mailman package's CGI wrapper is built for (tests/mailmantools.py
+#: ``openbsd``); fcgiwrap, slowcgi's stand-in, runs as the same user.
+SLOWCGI_USER = "www"
+
+
+def slowcgi_sh(fcgiwrap: str, socket: str, log: str = "/run/slowcgi.log",
+               pidfile: str = "/run/slowcgi.pid") -> str:
+    """Shell that starts Debian's fcgiwrap in the place of OpenBSD's slowcgi: listening on
+    ``socket`` (the plan's ``fastcgi socket``), running the CGI programs as the user www, as
+    slowcgi does; returns once the socket is there. fcgiwrap forks its workers (four): they
+    run in a session of their own, whose id is in ``pidfile`` (``kill -TERM -PID`` stops all).
+    For a host's mount namespace: it writes the socket's folder and /run."""
+    folder = socket.rsplit("/", 1)[0]
+    return (f"mkdir -p {folder} && chown {SLOWCGI_USER} {folder} && rm -f {socket}\n"
+            f"setsid sh -c 'echo $$ > {pidfile}; exec setpriv --reuid={SLOWCGI_USER} "
+            f"--regid={SLOWCGI_USER} --init-groups {fcgiwrap} -c 4 -s unix:{socket}' "
+            f"</dev/null >>{log} 2>&1 &\n"
+            f"i=0; while [ ! -S {socket} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done\n"
+            f"[ -S {socket} ]\n")
+
+
+def httpd_sh(httpd: str, conf: str = "/etc/httpd.conf", log: str = "/run/httpd.log",
+             pidfile: str = "/run/httpd.pid") -> str:
+    """Shell that starts the real httpd on ``conf`` in the foreground (``-d``: messages to
+    ``log``, no daemon to lose track of), its pid in ``pidfile``; returns after a second,
+    and fails if httpd has exited by then (a file it refused, a log it could not open)."""
+    return (f"mkdir -p /var/www/logs\n"
+            f"{httpd} -d -f {conf} </dev/null >>{log} 2>&1 &\n"
+            f"echo $! > {pidfile}\n"
+            f"sleep 1; kill -0 \"$(cat {pidfile})\"\n")

@@ -9,7 +9,9 @@ folder). A flavour is one of:
 - ``openbsd``: OpenBSD's package layout (prefix ``/usr/local/lib/mailman``, var prefix
   ``/var/spool/mailman``), staged under ``root/``, the mail wrapper checking the group
   ``opensmtpd`` (standing in for OpenBSD's ``_smtpd``: the gid smtpd delivers with) and the CGI
-  wrapper ``www-data`` (for ``www``);
+  wrapper ``www``, as OpenBSD's package is: the group slowcgi runs the CGI as (and fcgiwrap, its
+  stand-in in the tests, which run it as the user ``www`` that OpenBSD's httpd needs too; a
+  system group of gid 100 or more, so the wrapper's group check really runs);
 - ``freebsd``: the FreeBSD port's layout (``/usr/local/mailman`` for both), staged under
   ``root/``, the mail wrapper checking ``mailman``: the group Exim really runs the wrapper as
   in the end-to-end test, where the `small` sample's ``address_pipe`` transport says
@@ -52,7 +54,7 @@ _OPENBSD = {"MM_PREFIX": MM_PREFIX, "MM_VAR_PREFIX": MM_VAR}
 #: flavour -> (environment for build.sh, mail group, CGI group)
 FLAVOURS: dict[str, tuple[dict[str, str], str, str]] = {
     "plain": ({}, "mailman", "mailman"),
-    "openbsd": (_OPENBSD, "opensmtpd", "www-data"),
+    "openbsd": (_OPENBSD, "opensmtpd", "www"),
     "freebsd": ({"MM_PREFIX": "/usr/local/mailman"}, "mailman", "www-data"),
     "openbsd-wrong-gid": (_OPENBSD, "mailman", "www-data"),
 }

@@ -44,13 +44,19 @@ What is real:
   which host's Mailman sent it.
 - The held post, held subscription and pending confirmations are made by mail through the
   old host's Mailman after the plan was made, and read on the new host by its Mailman.
+- The new host's web: OpenBSD's own httpd (tests/httpdtools.py, built from
+  ../shared/tools/openbsd-httpd), started by the rcctl stand-in with the emitted httpd.conf
+  (which the plan's ``httpd -n`` checked for real), in front of the new host's real Mailman
+  CGI wrappers (built for the group www, as OpenBSD's package is) through Debian's fcgiwrap,
+  which stands in for OpenBSD's slowcgi: the same FastCGI-to-CGI gateway, on slowcgi's socket
+  (/var/www/run/slowcgi.sock), running the CGI as www as slowcgi does. The plan's post-checks
+  (every old web address) are answered by Mailman's own pages and the synced archive.
 
 What cannot run here is replaced by stand-ins, each a few lines of shell under
 /usr/local/sbin in the host's namespace, said to be stand-ins in their own text: OpenBSD's
-rcctl (it runs the real smtpd and mailmanctl), pkg_info, pkg_add, pkg_delete, usermod, id (for
-the group _mailmanq), sha256, crontab and mail, httpd (a Python HTTP server answers for
-Mailman's pages: OpenBSD's httpd and slowcgi are not here), and FreeBSD's service (Exim's
-restart, Mailman's qrunners as above) and apachectl.
+rcctl (it runs the real smtpd, mailmanctl and httpd, and fcgiwrap for slowcgi), pkg_info,
+pkg_add, pkg_delete, usermod, id (for the group _mailmanq), sha256, crontab and mail, and
+FreeBSD's service (Exim's restart, Mailman's qrunners as above) and apachectl.
 """
 
 from __future__ import annotations
@@ -73,7 +79,9 @@ import yaml
 from conftest import SAMPLES, need, smtpd_binary
 from e2etools import Host, Network, PREFIX, world_run
 from eximtools import ensure_users as ensure_exim_users
+from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh
 from mailmantools import mailman_build, python_of
+from migrate.emitters.common import SLOWCGI_SOCKET
 from smtpdtools import _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
 
@@ -192,7 +200,9 @@ case "$*" in "-Gn _smtpd"|"-Gn www") echo "_mailmanq" ;; *) exec /usr/bin/id "$@
     "smtpd": "#!/bin/sh\n# OpenBSD's smtpd reads /etc/mail/smtpd.conf; Debian's build /etc/smtpd.conf\n"
              "case \" $* \" in *' -f '*) exec @SMTPD@ \"$@\" ;; esac\n"
              "exec @SMTPD@ -f /etc/mail/smtpd.conf \"$@\"\n",
-    "httpd": "#!/bin/sh\necho 'stand-in: httpd -n (OpenBSD httpd is not here)'\n",
+    # OpenBSD's real httpd (tests/httpdtools.py), which reads /etc/httpd.conf as on OpenBSD:
+    # the plan's `httpd -n` checks the emitted file for real
+    "httpd": "#!/bin/sh\nexec @HTTPD@ \"$@\"\n",
     # stand-in for OpenBSD's crontab(1): keeps each user's table in /var/cron/tabs
     "crontab": """#!/bin/sh
 [ "$1" = -u ] && { user=$2; shift 2; } || user=root
@@ -212,7 +222,8 @@ s.quit()' "$1"
 """,
     "rcctl": """#!/bin/sh
 # stand-in for OpenBSD's rcctl: starts the real smtpd, the real Mailman (mailmanctl, as the
-# package's rc.d/mailman does) and a Python stand-in for httpd
+# package's rc.d/mailman does), OpenBSD's real httpd and, for slowcgi, Debian's fcgiwrap (the
+# same FastCGI-to-CGI gateway) on slowcgi's socket, running the CGI as www as slowcgi does
 # Debian's patch of the Mailman built here keeps the master's pid file in /var/run/mailman,
 # which Debian's init script makes
 MMPID=/var/run/mailman/mailman.pid
@@ -223,6 +234,17 @@ mm_stop() {
   /usr/local/lib/mailman/bin/mailmanctl stop </dev/null >>/run/mailman.log 2>&1
   i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 }
+stop() {  # a daemon by its pid file (slowcgi's: its process group), until it is gone
+  [ -s "/run/$1.pid" ] || return 0
+  pid=$(cat "/run/$1.pid")
+  kill -TERM "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null
+  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  rm -f "/run/$1.pid"
+}
+slowcgi_start() {
+@SLOWCGI@}
+httpd_start() {
+@HTTPD_START@}
 cmd=$1; shift
 [ "$cmd" = set ] && exit 0
 for svc in "$@"; do
@@ -231,10 +253,9 @@ for svc in "$@"; do
     [ -f /run/smtpd.pid ] && kill "$(cat /run/smtpd.pid)" 2>/dev/null && sleep 1
     @SMTPD@ -f /etc/mail/smtpd.conf >>/run/smtpd.log 2>&1 &
     echo $! > /run/smtpd.pid; sleep 1 ;;
-  "restart httpd"|"start httpd")
-    [ -f /run/httpd.pid ] && kill "$(cat /run/httpd.pid)" 2>/dev/null
-    python3 /usr/local/sbin/web.py >>/run/httpd.log 2>&1 &
-    echo $! > /run/httpd.pid; sleep 1 ;;
+  "restart slowcgi"|"start slowcgi") stop slowcgi; slowcgi_start || exit 1 ;;
+  "restart httpd"|"start httpd") stop httpd; httpd_start || exit 1 ;;
+  "reload httpd") kill -HUP "$(cat /run/httpd.pid)" || exit 1 ;;
   "restart mailman"|"start mailman")
     # like rc.d: starting a running daemon is no error
     [ "$cmd" = restart ] && mm_stop
@@ -246,38 +267,12 @@ for svc in "$@"; do
     fi ;;
   "stop mailman") mm_stop ;;
   "check mailman") mm_alive || exit 1 ;;
-  "check smtpd") kill -0 "$(cat /run/smtpd.pid)" || exit 1 ;;
-  "check httpd") kill -0 "$(cat /run/httpd.pid)" || exit 1 ;;
-  "stop smtpd"|"stop httpd") kill "$(cat /run/$svc.pid)" 2>/dev/null || true ;;
+  "check smtpd"|"check httpd"|"check slowcgi") kill -0 "$(cat /run/$svc.pid)" || exit 1 ;;
+  "stop smtpd") kill "$(cat /run/smtpd.pid)" 2>/dev/null || true ;;
+  "stop httpd"|"stop slowcgi") stop "$svc" ;;
   *) echo "stand-in: rcctl $cmd $svc" ;;
   esac
 done
-""",
-    "web.py": """# stand-in for OpenBSD httpd + Mailman's CGI: listinfo, admin, private and pipermail
-# answer for lists that exist on this host
-import http.server, os, socket
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        parts = [p for p in self.path.split("/") if p]
-        ok = False
-        body = ""
-        if parts == ["mailman", "listinfo"]:  # the overview: every list
-            ok = True
-            body = " ".join(sorted(os.listdir("/var/spool/mailman/lists")))
-        elif len(parts) >= 3 and parts[0] == "mailman" and parts[1] in (
-                "listinfo", "admin", "private"):  # a list's pages
-            ok = os.path.isdir("/var/spool/mailman/lists/" + parts[2])
-        elif len(parts) >= 2 and parts[0] == "pipermail":
-            ok = os.path.exists("/var/spool/mailman/archives/public/" + parts[1])
-        body = ("<h1>%s</h1>%s" % (parts[-1] if parts else "", body)).encode()
-        self.send_response(200 if ok else 404)
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-class S(http.server.HTTPServer):
-    address_family = socket.AF_INET6
-S(("::", 80), H).serve_forever()
 """,
 }
 
@@ -532,6 +527,7 @@ def world(tmp_path):
         need(shutil.which(tool) is not None or os.path.exists(f"/usr/sbin/{tool}"),
              f"{tool} is not installed")
     smtpd = smtpd_binary()
+    httpd, fcgiwrap = httpd_binary(), fcgiwrap_binary()
     ensure_exim_users()  # mailman among them: the group the old host's wrapper is built for
     ensure_smtpd_users()
     # the real Mailman: the FreeBSD port's layout for the old host, OpenBSD's for the new
@@ -610,8 +606,12 @@ def world(tmp_path):
                                     else base, OLD, hostkeys["old"], auth))], "sshd.log")
         # the new host: a copy of the real Mailman as OpenBSD's package installs it
         new_sbin = base / "new-sbin"
+        starts = {"@SLOWCGI@": slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET),
+                  "@HTTPD_START@": httpd_sh(httpd), "@SMTPD@": smtpd, "@HTTPD@": httpd}
         for name, text in NEW_SHIMS.items():
-            _write(new_sbin / name, text.replace("@SMTPD@", smtpd), 0o755)
+            for key, value in starts.items():
+                text = text.replace(key, value)
+            _write(new_sbin / name, text, 0o755)
         new_mm, new_var = base / "new-mailman", base / "new-var"
         shutil.copytree(new_build / "usr/local/lib/mailman", new_mm, symlinks=True)
         shutil.copytree(new_build / "var/spool/mailman", new_var, symlinks=True)
@@ -635,6 +635,9 @@ def world(tmp_path):
             ("shadow", "-", "/var/spool"),
             ("shadow", "-", "/var/lib"),
             ("bind", str(new_var), "/var/spool/mailman"),
+            ("tmpfs", "755", "/var/www"),  # httpd's logs and slowcgi's socket, as on OpenBSD
+            ("mkdir", "755", "/var/www/logs"),
+            ("mkdir", "755", "/var/www/run"),
             ("mkdir", "711", "/var/spool/smtpd"),
             ("mkdir", "755", "/var/cron/tabs"),
             ("mkdir", "755", "/var/lib/opensmtpd/empty"),
@@ -1175,11 +1178,13 @@ def test_sigkill_at_each_step_in_turn_then_resume(world):
 def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(world):
     w = world
     plan = _plan(w)
-    # the new host's web server runs, but Mailman's pages fail (500): the post-checks fail
-    w["new"].run("sed -i 's/200 if ok else 404/500/' /usr/local/sbin/web.py")
+    # slowcgi dies after the new host's services started (their checks passed): httpd still
+    # runs and serves the archives, but Mailman's pages fail (httpd answers 500 when nothing
+    # listens on the FastCGI socket), so the post-checks fail
     sender = _start_sender(w, 30, "r")
     time.sleep(2)
-    code, log, _ = _run(w, plan, "--execute", "--yes")
+    code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
+        "new-mailman": lambda: w["new"].run("kill -KILL \"-$(cat /run/slowcgi.pid)\"")})
     assert code != 0 and "post-checks failed" in log, log[-3000:]
     sender.wait(timeout=600)
     # the operator reads the failure before rolling back: by then the new host's Mailman has

@@ -2,9 +2,11 @@
 acme-client, the old addresses that must keep working (report and post-checks), and the old
 host's Apache proxy, which the real Apache must accept.
 
-OpenBSD's httpd and acme-client cannot run here; their files are checked against
-httpd.conf(5) and acme-client.conf(5) as documented (the grammar each line follows). The
-probes the post-checks make are run against real HTTP and HTTPS servers on loopback.
+acme-client cannot run here; its file is checked against acme-client.conf(5) as documented.
+httpd.conf is checked against httpd.conf(5) as documented for every era (the grammar each
+line follows); the real OpenBSD httpd checks and serves the 6.4 and later files in
+tests/test_httpd_real.py. The probes the post-checks make are run against real HTTP and
+HTTPS servers on loopback.
 """
 
 from __future__ import annotations
