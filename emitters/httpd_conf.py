@@ -61,6 +61,7 @@ def web_tls(target: Target) -> bool:
         and is_path(target.tls_key or "")
 
 
+LOG_DIR = "/var/www/logs"  # httpd's own log folder (its default under chroot /var/www)
 ACME_DIR = "/var/www/acme"  # acme-client's challenge folder (as httpd sees it: chroot "/")
 
 
@@ -104,6 +105,9 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "`httpd -n`.",
         "# chroot \"/\": see the plan's report (finding plan.httpd-chroot) for the trade-off.",
         'chroot "/"',
+        "# httpd's log folder is /logs inside its chroot, \"//logs\" with chroot \"/\", which",
+        "# OpenBSD does not have (httpd would not start): the usual one, named.",
+        f'logdir "{LOG_DIR}"',
         "",
     ]
     addresses = target.ipv6 + target.ipv4

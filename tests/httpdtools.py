@@ -55,7 +55,7 @@ def grammar_errors(text: str, release: Release) -> list[str]:
     macros = _MACROS_57 | ({"HTTP_HOST"} if release >= Release(6, 2) else set())
     root = [rf"\t\troot {_Q}", r"\t\trequest strip \d+"] if release >= Release(6, 4) else \
         [rf"\t\troot \{{ {_Q}, strip \d+ \}}"]
-    top = [r"", r"#.*", rf"chroot {_Q}", rf"server {_Q} \{{"]
+    top = [r"", r"#.*", rf"chroot {_Q}", rf"logdir {_Q}", rf"server {_Q} \{{"]
     server = [r"\t#.*", rf"\talias {_Q}", r"\tlisten on [0-9a-f:.]+( tls)? port \d+",
               rf"\ttls certificate {_Q}", rf"\ttls key {_Q}", rf"\tlocation {_Q} \{{",
               r"\tlocation \* \{", r"\}"]
