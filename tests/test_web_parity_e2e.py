@@ -34,16 +34,22 @@ with the same Host header (and TLS server name), and the answers compared:
   host's URL.
 
 A URL the old host answered that the new host does not answer the same way is **missing**,
-unless the plan has a finding for that URL (``plan.web-redirect-not-carried``): then it is
-**changed**. The test prints the table and fails on any missing row.
+unless the plan has a finding for that URL (``plan.web-redirect-not-carried``,
+``plan.web-root-changed``): then it is **changed**. One the old host did not answer (404)
+that the new host answers is **extra** (shown, not a failure); acme-client's challenge path
+is asked of the new host over ``http://`` and must give the token. The test prints the table
+and fails on any missing row. ``small`` had no web server (no Apache configuration): it has no
+old URL, and the test checks that the new host serves each list's page from Mailman.
+
+The CGI group: the wrappers of both builds are compiled for ``www-data``, the user apache2
+and fcgiwrap run them as (asserted). Debian's Mailman source skips the wrapper's group check
+for a gid below 100 (www-data is 33), so a wrong group would not show here; the plan's own
+wrapper check (``tests/test_mailman_newhost.py``) covers the mail wrapper's group.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import gzip
-import html
 import importlib.util
 import json
 import os
@@ -62,8 +68,8 @@ import pytest
 from apachetools import apache_binary, debianize
 from conftest import REPO, SAMPLES, need
 from httpdtools import fcgiwrap_binary, httpd_binary
-from mailmantools import mailman_build
-from migrate.emitters.common import MM_PREFIX, SLOWCGI_SOCKET
+from mailmantools import FLAVOURS, mailman_build
+from migrate.emitters.common import SLOWCGI_SOCKET
 from migrate.inspection import inspect_tree
 from migrate.model import Origin, OriginKind
 from migrate.planning import build_plan, resolve_target, write_plan
@@ -223,6 +229,7 @@ class Site:
 def start_old(site: Site, sample: Path, base: Path) -> None:
     """The old host: the sample's Apache on the sample's Mailman (freebsd build)."""
     binary = apache_binary()
+    assert FLAVOURS["freebsd"][2] == CGI_USER  # the wrappers' CGI group: who runs them
     need(Path("/usr/lib/apache2/modules/mod_cgi.so").exists()
          or Path("/usr/lib/apache2/modules/mod_cgid.so").exists(), "apache2's mod_cgi is missing")
     built = mailman_build("freebsd")
@@ -282,6 +289,7 @@ def start_old(site: Site, sample: Path, base: Path) -> None:
 def start_new(site: Site, sample: Path, base: Path) -> None:
     """The new host: the plan's Mailman set up as the plan does, httpd and fcgiwrap."""
     httpd, fcgiwrap = httpd_binary(), fcgiwrap_binary()
+    assert FLAVOURS["openbsd"][2] == CGI_USER  # the wrappers' CGI group: who runs them
     need(shutil.which("setpriv") is not None, "setpriv (util-linux) is not installed")
     host = NewHost(base / "host", "openbsd", old_tree=sample / OLD_MM.lstrip("/"))
     append_mm_cfg(host, site.plan_dir)
@@ -397,8 +405,6 @@ def old_urls(site: Site) -> list[Url]:
             if n:
                 served.setdefault(n, set()).add("https" if v.tls else "http")
     urls: list[Url] = []
-    icons_folder = site_icons = SAMPLES  # placeholder for type checkers
-    del icons_folder, site_icons
     icon_names = sorted(p.name for p in (mailman_build("freebsd") / OLD_MM.lstrip("/")
                                          / "icons").iterdir())
     for name, schemes in sorted(served.items()):
@@ -635,3 +641,38 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     print(report + table([r for r in rows if r.status != "ok"]))
     bad = [r for r in rows if r.status == "missing"]
     assert not bad, report + table(bad)
+
+
+# --- what the e2e found in the emitters, checked without the real servers --------------------
+
+
+def _plan(name: str, release: str = RELEASE):
+    inv = inspect_tree(LocalTree(SAMPLES / name), Origin(OriginKind.LOCAL, f"/samples/{name}"),
+                       now=update_golden.NOW)
+    return build_plan(inv, resolve_target(inv, {}, dict(update_golden.HOSTS[name],
+                                                        openbsd=release)))
+
+
+@pytest.mark.parametrize("release", update_golden.RELEASES)
+def test_httpd_logs_where_its_chroot_has_a_log_folder(release):
+    """httpd opens its logs in ``logdir``, by default /logs inside its chroot: with
+    ``chroot "/"`` that is /logs, which OpenBSD does not have, and the real httpd exits at
+    start ("parent: failed to open log file"). The plan names /var/www/logs."""
+    conf = _plan("netsight", release).files["files/new/etc/httpd.conf"]
+    top = [line for line in conf.splitlines() if line and not line[0].isspace()
+           and not line.startswith(("#", "server", "}"))]
+    assert top == ['chroot "/"', 'logdir "/var/www/logs"']
+
+
+def test_a_site_root_that_served_a_page_is_a_finding_naming_its_urls():
+    """campus's old virtual hosts answered / with their DocumentRoot; the new host sends it
+    to /mailman/listinfo: one warning naming each old root URL. netsight redirected / to
+    /mailman/listinfo already (RedirectMatch ^/$), and small had no web server: none."""
+    found = [f for f in _plan("campus").findings if f.id == "plan.web-root-changed"]
+    assert len(found) == 1 and found[0].severity.value == "warning"
+    assert found[0].source is not None
+    for url in ("http://lists.cs.campus.example/", "http://lists.campus.example/",
+                "https://lists.cs.campus.example/", "https://lists.campus.example/"):
+        assert url in found[0].hint, url
+    for name in ("netsight", "small"):
+        assert not [f for f in _plan(name).findings if f.id == "plan.web-root-changed"], name
