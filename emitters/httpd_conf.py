@@ -26,7 +26,10 @@ charset breaks archives in other languages, as the mailman package's README warn
 
 from __future__ import annotations
 
-from migrate.model import Finding, Inventory, Severity, Target, TlsMode, WebAlias
+import re
+
+from migrate.model import (Finding, Inventory, Severity, Source, Target, TlsMode, WebAlias,
+                           WebAliasKind, WebVirtualHost)
 
 from migrate.emitters.common import (MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET, Emitted,
                                      is_domain, is_path, unsafe)
@@ -124,6 +127,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     ]
     addresses = target.ipv6 + target.ipv4
     main, others = hosts[0], hosts[1:] + aliases
+    out.findings += root_changed(inv, [main, *others], tls)
     redirects = plan_redirects(inv, [main, *others], release)
     out.findings += not_carried(redirects)
     # one server block per set of carried redirects: a redirect of one old virtual host must
@@ -153,6 +157,57 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/httpd.conf", check="httpd -n")
     return out
+
+
+def _redirects_root(alias: WebAlias) -> bool:
+    """Whether an old Redirect, RedirectMatch or RewriteRule sent the site root elsewhere."""
+    if not alias.enabled or alias.code is None or not 300 <= alias.code < 400:
+        return False
+    if alias.kind == WebAliasKind.REDIRECT:
+        return alias.url_path.rstrip("/") == ""
+    try:
+        return re.search(alias.url_path, "/") is not None
+    except re.error:
+        return False
+
+
+def changed_roots(inv: Inventory, names: list[str]) -> tuple[list[str], Source | None]:
+    """The site root of every web name the old server answered with a page of its own (its
+    DocumentRoot) rather than a redirect: the new host sends it to Mailman's list overview
+    (``ROOT``), so the answer at that URL changes. (The URLs, and the first source.)"""
+    web = inv.web
+    if web is None:
+        return [], None
+    main = [a for a in web.redirects if a.kind != WebAliasKind.REWRITE_RULE]
+    hosts = web.virtual_hosts or [WebVirtualHost(server_name=n) for n in names]
+    urls: list[str] = []
+    source = None
+    for vh in hosts:
+        mine = [n.lower() for n in [vh.server_name, *vh.server_aliases] if n]
+        mine = [n for n in mine if n in names]
+        rules = [a for a in vh.aliases if a.kind.redirects] + main
+        if not mine or any(_redirects_root(a) for a in rules):
+            continue
+        urls += [f"{'https' if vh.tls else 'http'}://{n}/" for n in mine
+                 if f"{'https' if vh.tls else 'http'}://{n}/" not in urls]
+        source = source or vh.source
+    return urls, source
+
+
+def root_changed(inv: Inventory, names: list[str], tls: bool) -> list[Finding]:
+    """The finding ``plan.web-root-changed`` for ``changed_roots``."""
+    urls, source = changed_roots(inv, names)
+    if not urls:
+        return []
+    where = f"https://{names[0]}/" if tls else f"http://{names[0]}/"
+    return [Finding(
+        "plan.web-root-changed", Severity.WARNING,
+        f"the old web server answered the site root with a page of its own (its "
+        f"DocumentRoot), not with a redirect: {', '.join(urls)}",
+        f"On the new host {', '.join(urls)} answer with a redirect to /mailman/listinfo "
+        f"(Mailman's list overview, {where}mailman/listinfo), and the old page is not "
+        "copied. If it is still wanted, copy it to the new host and serve it from httpd.conf "
+        "by hand.", source)]
 
 
 #: The host of the HTTP server's redirect to HTTPS: the name asked for where httpd has the

@@ -40,7 +40,8 @@ from migrate.emitters.common import (MM_CGI, MM_ICONS, SLOWCGI_SOCKET, Emitted, 
                                      list_names)
 from migrate.emitters.guard import comment
 from migrate.emitters.httpd_conf import (ACME_DIR, ACME_LOCATION, ARCHIVE_LOCATION, ARCHIVE_ROOT,
-                                         CGI_LOCATION, ICONS_LOCATION, https_redirect,
+                                         CGI_LOCATION, ICONS_LOCATION, changed_roots,
+                                         https_redirect,
                                          web_aliases, web_hosts, web_tls)
 from migrate.emitters.httpd_redirects import ROOT, Carried, plan_redirects
 from migrate.emitters.release import Release
@@ -128,6 +129,8 @@ class _Context:
         urls, findings = old_urls(inv, target)
         self.probed = {u.url for u in urls if u.probes}
         self.https_break = any(f.id == "plan.https-links-break" for f in findings)
+        #: the site roots whose change httpd_conf's finding plan.web-root-changed reports
+        self.root_changed = set(changed_roots(inv, self.hosts)[0])
 
     def vhosts(self, name: str) -> list[WebVirtualHost]:
         return [vh for vh in (self.web.virtual_hosts if self.web else [])
@@ -181,7 +184,8 @@ def _host_rows(ctx: _Context, host: str, redirected_root: bool) -> list[WebRow]:
         url = f"{first}://{host}/"
         row = WebRow(url, "site root", old,
                      ctx.via(first, host) + f'location "{ROOT.pattern}": block return '
-                     f'{ROOT.code} "{ROOT.target}" (Mailman\'s list overview)', "changed")
+                     f'{ROOT.code} "{ROOT.target}" (Mailman\'s list overview)', "changed",
+                     said_by="plan.web-root-changed" if url in ctx.root_changed else None)
         rows.append(ctx.no_https(url, "site root", old, None) if ctx.unreachable(first)
                     else row)
     # the schemes: http:// to https:// where either host serves HTTPS

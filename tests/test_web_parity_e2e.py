@@ -1,0 +1,679 @@
+"""Web parity, end to end: every URL of the old site answers the same on the new host.
+
+For each sample host, two network namespaces made by the test (nothing outside them sees their
+addresses):
+
+* **old**: Debian's real ``apache2`` with the sample's own Apache configuration (its virtual
+  hosts, Aliases, ScriptAliases, Redirects and RewriteRules as written), adapted only as
+  ``tests/apachetools.py``'s ``debianize`` adapts it (module paths, ServerRoot, log folders,
+  throwaway certificates), with one change of its own: ``User``/``Group`` are ``www-data``,
+  the user Debian's apache2 runs CGIs as, which is the CGI group the Mailman build checks.
+  Behind it the real GNU Mailman 2.1.26 in the FreeBSD port's layout (``/usr/local/mailman``,
+  ``mailmantools``' ``freebsd`` flavour) with the sample's own ``mm_cfg.py``, lists and
+  archives. Where the sample's ``/icons/`` is Apache's own folder (campus), Mailman's logos
+  are copied into it, as Mailman's INSTALL says and as the sample's README describes the host.
+* **new**: OpenBSD's real ``httpd`` (``tests/httpdtools.py``) with the plan's emitted
+  ``httpd.conf`` for OpenBSD 7.8 (the plan of ``tools/update_golden.py``'s flags), Debian's
+  ``fcgiwrap`` standing in for OpenBSD's ``slowcgi`` (the same FastCGI-to-CGI role) on the
+  plan's socket, run as ``www-data`` (OpenBSD: ``www``; the openbsd build's CGI group), and
+  the new host's real Mailman (``openbsd`` flavour) set up as the plan sets it up
+  (``tests/test_mailman_newhost.py``: the plan's rsync phases, its mm_cfg.py additions,
+  its wrapper check and ``mailman-after-copy.sh``, for real). Where the plan serves HTTPS, a
+  throwaway self-signed certificate lies at the paths httpd.conf names, in a private mount
+  namespace over ``/etc/ssl``; acme-client's challenge folder holds one token.
+
+Every URL of the old site (from the inventory and the archive trees) is asked of both hosts
+with the same Host header (and TLS server name), and the answers compared:
+
+* same status and, for a redirect, the same target (its scheme may be https on the new host
+  where the plan moves the site to HTTPS; an ``http://`` request the new host answers with a
+  301 to the same URL over HTTPS is followed once);
+* static files (archive pages, ``.txt``/``.txt.gz`` volumes, mboxes, icons): the same bytes;
+* Mailman's pages: the same page (title, list name, description, the whole text once the old
+  web address is replaced by the new), with every Mailman link on the new page at the new
+  host's URL.
+
+A URL the old host answered that the new host does not answer the same way is **missing**,
+unless the plan has a finding for that URL (``plan.web-redirect-not-carried``,
+``plan.web-root-changed``): then it is **changed**. One the old host did not answer (404)
+that the new host answers is **extra** (shown, not a failure); acme-client's challenge path
+is asked of the new host over ``http://`` and must give the token. The test prints the table
+and fails on any missing row. ``small`` had no web server (no Apache configuration): it has no
+old URL, and the test checks that the new host serves each list's page from Mailman.
+
+The CGI group: the wrappers of both builds are compiled for ``www-data``, the user apache2
+and fcgiwrap run them as (asserted). Debian's Mailman source skips the wrapper's group check
+for a gid below 100 (www-data is 33), so a wrong group would not show here; the plan's own
+wrapper check (``tests/test_mailman_newhost.py``) covers the mail wrapper's group.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+from apachetools import apache_binary, debianize
+from conftest import REPO, SAMPLES, need
+from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
+from mailmantools import FLAVOURS, mailman_build
+from migrate.emitters.common import SLOWCGI_SOCKET
+from migrate.inspection import inspect_tree
+from migrate.model import Origin, OriginKind
+from migrate.planning import build_plan, resolve_target, write_plan
+from migrate.sources import LocalTree
+from test_mailman_newhost import NS_SCRIPT, TEST_ENV, NewHost, append_mm_cfg, copy_script, steps
+
+_spec = importlib.util.spec_from_file_location("update_golden", REPO / "tools/update_golden.py")
+update_golden = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(update_golden)
+
+RELEASE = "7.8"  # the newest release: the grammar the real httpd reads
+OLD_MM = "/usr/local/mailman"  # the FreeBSD port's Mailman
+CGI_USER = "www-data"  # Debian's apache2 user, the old host's CGI group
+NEW_CGI_USER = SLOWCGI_USER  # www: fcgiwrap runs the new host's CGI as it, as slowcgi does
+ARTICLES_PER_MONTH = 2  # the first and the last article of each month
+ACME_TOKEN = "parity-token-0123456789"
+#: the plan's findings that say an old URL answers otherwise on the new host (and which)
+EXPLAINED = ("plan.web-redirect-not-carried", "plan.web-root-changed")
+
+#: The old host's mount namespace: an overlay over /usr/local (nothing outside changes), the
+#: old Mailman at its own path and where the adapted Apache configuration names it.
+OLD_NS = r'''
+set -eu
+T=$1; shift
+mount --make-rprivate /
+mkdir -p "$T/ovl/up" "$T/ovl/wk"
+mount -t overlay overlay -o "lowerdir=/usr/local,upperdir=$T/ovl/up,workdir=$T/ovl/wk" /usr/local
+mkdir -p /usr/local/mailman
+mount --bind "$T/mm" /usr/local/mailman
+mount --bind "$T/mm" "$T/apache/usr/local/mailman"
+exec "$@"
+'''
+
+#: The new host's daemons, inside test_mailman_newhost's namespace: /etc/ssl with the plan's
+#: certificate paths, /var/www with slowcgi's socket folder and acme-client's challenge
+#: folder, then fcgiwrap (as slowcgi) and httpd in the foreground.
+NEW_SERVE = r'''
+set -eu
+B=$1
+mount --bind "$B/ssl" /etc/ssl
+mount -t tmpfs -o mode=755 tmpfs /var/www
+mkdir -p /var/www/run /var/www/acme /var/www/logs
+chown {user} /var/www/run
+cp "$B/acme-token" /var/www/acme/{token}
+(umask 0; exec setpriv --reuid={user} --regid={user} --clear-groups \
+    {fcgiwrap} -s unix:{socket}) &
+i=0; while [ ! -S {socket} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+exec {httpd} -d -f "$B/httpd.conf"
+'''
+
+#: Asks every request of one host, from inside its network namespace; JSON in, JSON out.
+CLIENT = r'''
+import base64, concurrent.futures, http.client, json, socket, ssl, sys, time
+reqs = json.load(sys.stdin)
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+
+def one(r):
+    t0 = time.monotonic()
+    try:
+        port = 443 if r["scheme"] == "https" else 80
+        conn = http.client.HTTPConnection(r["address"], port, timeout=60)
+        sock = socket.create_connection((r["address"], port), 60)
+        if r["scheme"] == "https":
+            sock = ctx.wrap_socket(sock, server_hostname=r["host"])
+        conn.sock = sock
+        conn.request("GET", r["path"], headers={"Host": r["host"]})
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        return {"status": resp.status, "location": resp.getheader("Location"),
+                "type": resp.getheader("Content-Type") or "",
+                "body": base64.b64encode(body).decode(), "seconds": time.monotonic() - t0}
+    except Exception as exc:
+        return {"status": 0, "location": None, "type": "", "body": "",
+                "error": "%s: %s" % (type(exc).__name__, exc)}
+
+# many at once: a small answer in two writes waits out the client's delayed ACK (40 ms)
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    json.dump(list(pool.map(one, reqs)), sys.stdout)
+'''
+
+
+# --- the two hosts ---------------------------------------------------------------------------
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+class Daemon:
+    """A process group started in a network namespace; killed (the group) by ``close``."""
+
+    def __init__(self, argv: list[str], log: Path, *logs: Path) -> None:
+        self.log = log
+        self.logs = [log, *logs]
+        self.proc = subprocess.Popen(argv, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+
+def wait_listening(netns: str, address: str, port: int, daemon: Daemon, timeout=30) -> None:
+    script = ("import socket, sys, time\n"
+              "end = time.monotonic() + %r\n"
+              "while True:\n"
+              "    try:\n"
+              "        socket.create_connection((%r, %d), 1).close(); break\n"
+              "    except OSError:\n"
+              "        if time.monotonic() > end: sys.exit(1)\n"
+              "        time.sleep(0.05)\n") % (timeout, address, port)
+    proc = subprocess.run(["ip", "netns", "exec", netns, "python3", "-c", script],
+                          capture_output=True, timeout=timeout + 10)
+    if proc.returncode != 0 or daemon.proc.poll() is not None:
+        raise RuntimeError(f"nothing listens on [{address}]:{port} in {netns}: " + "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in daemon.logs if p.exists()))
+
+
+def ask(netns: str, requests: list[dict]) -> list[dict]:
+    proc = subprocess.run(["ip", "netns", "exec", netns, "python3", "-c", CLIENT],
+                          input=json.dumps(requests), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for o in out:
+        o["body"] = base64.b64decode(o["body"])
+    return out
+
+
+def certificate(folder: Path) -> tuple[Path, Path]:
+    need(shutil.which("openssl") is not None, "openssl is not installed")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=parity.example", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@dataclass
+class Site:
+    """One sample: its inventory, plan, and both hosts serving."""
+
+    name: str
+    inv: object
+    plan: object
+    plan_dir: Path
+    httpd_conf: str
+    netns: dict[str, str]
+    address: dict[str, str]
+    daemons: list[Daemon] = field(default_factory=list)
+
+
+def start_old(site: Site, sample: Path, base: Path) -> None:
+    """The old host: the sample's Apache on the sample's Mailman (freebsd build)."""
+    binary = apache_binary()
+    assert FLAVOURS["freebsd"][2] == CGI_USER  # the wrappers' CGI group: who runs them
+    need(Path("/usr/lib/apache2/modules/mod_cgi.so").exists()
+         or Path("/usr/lib/apache2/modules/mod_cgid.so").exists(), "apache2's mod_cgi is missing")
+    built = mailman_build("freebsd")
+    mm = base / "mm"
+    subprocess.run(["cp", "-a", str(built / OLD_MM.lstrip("/")), str(mm)], check=True)
+    old_tree = sample / OLD_MM.lstrip("/")
+    for part in ("lists", "archives", "data"):
+        shutil.rmtree(mm / part, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(old_tree / part), str(mm / part)], check=True)
+    shutil.copyfile(old_tree / "Mailman/mm_cfg.py", mm / "Mailman/mm_cfg.py")
+    for leftover in mm.glob("Mailman/mm_cfg.pyc"):
+        leftover.unlink()
+    web = site.inv.web
+    adapted = debianize(sample, web.config_files[0].path, base / "apache", binary)
+    for path in adapted.files:  # the CGI user: Debian's www-data, the wrappers' CGI group
+        text = path.read_text()
+        text = re.sub(r"^User nobody$", f"User {CGI_USER}", text, flags=re.M)
+        text = re.sub(r"^Group nogroup$", f"Group {CGI_USER}", text, flags=re.M)
+        path.write_text(text)
+        for types in re.findall(r"^\s*TypesConfig\s+\"?([^\s\"]+)", text, re.M):
+            # the port's mime.types is not in the sample: Debian's stands in for it
+            where = Path(types) if types.startswith("/") else \
+                adapted.root / "usr/local" / types
+            if not where.exists():
+                where.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile("/etc/mime.types", where)
+    main = adapted.config.read_text()
+    if not re.search(r"^\s*LoadModule\s+authz_core_module", main, re.M):
+        # Apache 2.2 had no mod_authz_core; 2.4 needs it to read 2.2's Order/Allow lines
+        # (mod_access_compat), or it answers every request 500 "couldn't check user"
+        adapted.config.write_text("LoadModule authz_core_module "
+                                  "/usr/lib/apache2/modules/mod_authz_core.so\n" + main)
+    (base / "apache" / OLD_MM.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    for path in adapted.files:
+        for icons in re.findall(r'^\s*Alias\s+/icons/\s+"?([^"\s]+)', path.read_text(), re.M):
+            if not icons.startswith(f"{base}/apache{OLD_MM}"):
+                # Apache's own /icons/ folder, with Mailman's logos copied in (as Mailman's
+                # INSTALL says, and as the sample's README describes campus)
+                Path(icons).mkdir(parents=True, exist_ok=True)
+                for f in (mm / "icons").iterdir():
+                    shutil.copyfile(f, Path(icons) / f.name)
+    prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", OLD_NS, "old",
+              str(base)]
+    res = subprocess.run([*prefix, f"{OLD_MM}/bin/check_perms", "-f"], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    env = ["env", f"APACHE_RUN_DIR={base}", f"APACHE_LOG_DIR={base}",
+           f"APACHE_LOCK_DIR={base}", f"APACHE_PID_FILE={base}/apache.pid"]
+    daemon = Daemon(["ip", "netns", "exec", site.netns["old"], *prefix, *env, binary,
+                     "-f", str(adapted.config), "-DFOREGROUND"], base / "apache.log",
+                    base / "apache/var/log/httpd-error.log")
+    site.daemons.append(daemon)
+    for port in (80, 443) if any(v.tls for v in web.virtual_hosts) else (80,):
+        wait_listening(site.netns["old"], site.address["old"], port, daemon)
+
+
+def start_new(site: Site, sample: Path, base: Path) -> None:
+    """The new host: the plan's Mailman set up as the plan does, httpd and fcgiwrap."""
+    httpd, fcgiwrap = httpd_binary(), fcgiwrap_binary()
+    assert FLAVOURS["openbsd"][2] == NEW_CGI_USER  # the wrappers' CGI group: who runs them
+    need(shutil.which("setpriv") is not None, "setpriv (util-linux) is not installed")
+    host = NewHost(base / "host", "openbsd", old_tree=sample / OLD_MM.lstrip("/"))
+    append_mm_cfg(host, site.plan_dir)
+    for phase in ("presync", "final"):
+        res = host.run(copy_script(site.plan_dir, phase))
+        assert res.returncode == 0, res.stderr
+    by_id = steps(site.plan_dir)
+    env = {**TEST_ENV, "PLAN": str(site.plan_dir)}
+    res = host.run(by_id["new-wrapper-group"].check[0], env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = host.run(by_id["new-mailman"].actions[0].command, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # /etc/ssl as it is, plus the certificate and key at the paths httpd.conf names
+    ssl_dir = base / "ssl"
+    subprocess.run(["cp", "-a", "/etc/ssl", str(ssl_dir)], check=True)
+    cert, key = certificate(base)
+    for kind, path in re.findall(r'^\ttls (certificate|key) "([^"]+)"$', site.httpd_conf, re.M):
+        dest = ssl_dir / Path(path).relative_to("/etc/ssl")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cert if kind == "certificate" else key, dest)
+    (base / "acme-token").write_text(ACME_TOKEN + "\n")
+    (base / "httpd.conf").write_text(site.httpd_conf)
+    for address in sorted(set(re.findall(r"^\tlisten on (\S+)", site.httpd_conf, re.M))):
+        _ip("-n", site.netns["new"], "addr", "add", address, "dev", "lo")
+    serve = NEW_SERVE.format(user=NEW_CGI_USER, token=ACME_TOKEN, fcgiwrap=fcgiwrap,
+                             socket=SLOWCGI_SOCKET, httpd=httpd)
+    daemon = Daemon(["ip", "netns", "exec", site.netns["new"], "unshare", "--mount",
+                     "--propagation", "private", "sh", "-c", NS_SCRIPT, "ns", str(host.base),
+                     "sh", "-c", serve, "serve", str(base)], base / "httpd.log")
+    site.daemons.append(daemon)
+    for port in sorted({int(p) for p in re.findall(r" port (\d+)$", site.httpd_conf, re.M)}):
+        wait_listening(site.netns["new"], site.address["new"], port, daemon)
+
+
+@pytest.fixture(scope="module", params=["netsight", "small", "campus"])
+def site(request):
+    need(os.geteuid() == 0, "network namespaces and Mailman's wrappers need root")
+    for tool in ("ip", "unshare", "nsenter"):
+        need(shutil.which(tool) is not None, f"{tool} is not installed")
+    name = request.param
+    sample = SAMPLES / name
+    inv = inspect_tree(LocalTree(sample), Origin(OriginKind.LOCAL, f"/samples/{name}"),
+                       now=update_golden.NOW)
+    flags = dict(update_golden.HOSTS[name], openbsd=RELEASE)
+    plan = build_plan(inv, resolve_target(inv, {}, flags))
+    base = Path(tempfile.mkdtemp(prefix=f"migrate-webparity-{name}-"))
+    base.chmod(0o755)  # Apache and fcgiwrap's CGIs (www-data) read below it
+    plan_dir = base / "plan"
+    write_plan(plan, str(plan_dir))
+    tag = f"{os.getpid() % 100000}{name[0]}"
+    netns = {"old": f"wpo{tag}", "new": f"wpn{tag}"}
+    made: list[str] = []
+    httpd_conf = plan.files["files/new/etc/httpd.conf"]
+    new_address = re.search(r"^\tlisten on (\S+)", httpd_conf, re.M).group(1)
+    s = Site(name, inv, plan, plan_dir, httpd_conf, netns,
+             {"old": "127.0.0.1", "new": new_address})
+    try:
+        for ns in netns.values():
+            _ip("netns", "add", ns)
+            made.append(ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+        if inv.web is not None:
+            (base / "old").mkdir()
+            start_old(s, sample, base / "old")
+        (base / "new").mkdir()
+        start_new(s, sample, base / "new")
+        yield s
+    finally:
+        for d in s.daemons:
+            d.close()
+        for ns in made:
+            for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                      text=True).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# --- the old site's URLs ---------------------------------------------------------------------
+
+
+@dataclass
+class Url:
+    kind: str  # "listinfo", "archive page", "volume", "icon", "redirect", ...
+    scheme: str
+    host: str
+    path: str
+    cgi: str | None = None  # the list a Mailman page is about ("" for an overview page)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}{self.path}"
+
+
+def _sample_path(regex: str, value: str) -> str | None:
+    """A path an old RedirectMatch or RewriteRule pattern matches: each group and wildcard
+    filled with ``value``."""
+    body = regex.lstrip("^").rstrip("$")
+    body = re.sub(r"\((?:[^()\\]|\\.)*\)", value, body)
+    body = body.replace(".*", value).replace(".+", value or "x")
+    body = body.replace("\\", "")
+    return body if re.search(regex, body) else None
+
+
+def old_urls(site: Site) -> list[Url]:
+    inv = site.inv
+    web = inv.web
+    served: dict[str, set[str]] = {}  # web name -> schemes the old host served it on
+    for v in web.virtual_hosts:
+        for n in [v.server_name, *v.server_aliases]:
+            if n:
+                served.setdefault(n, set()).add("https" if v.tls else "http")
+    urls: list[Url] = []
+    icon_names = sorted(p.name for p in (mailman_build("freebsd") / OLD_MM.lstrip("/")
+                                         / "icons").iterdir())
+    for name, schemes in sorted(served.items()):
+        for scheme in sorted(schemes):
+            urls.append(Url("site root", scheme, name, "/"))
+            urls.append(Url("acme challenge", scheme, name,
+                            f"/.well-known/acme-challenge/{ACME_TOKEN}"))
+            urls.append(Url("overview", scheme, name, "/mailman/listinfo", ""))
+            urls.append(Url("overview", scheme, name, "/mailman/admin", ""))
+            for icon in icon_names:
+                urls.append(Url("icon", scheme, name, f"/icons/{icon}"))
+    archives = REPO / "sample_configs" / site.name / OLD_MM.lstrip("/") / "archives"
+    for ml in inv.lists:
+        host = urlsplit(ml.web_page_url).hostname
+        for scheme in sorted(served.get(host, {"http"})):
+            for page in ("listinfo", "admin", "admindb", "options"):
+                urls.append(Url(page, scheme, host, f"/mailman/{page}/{ml.name}", ml.name))
+            urls.append(Url("private", scheme, host, f"/mailman/private/{ml.name}/", ml.name))
+            folder = archives / "private" / ml.name
+            months = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            if months:
+                first = months[0].name
+                urls.append(Url("private", scheme, host,
+                                f"/mailman/private/{ml.name}/{first}/date.html", ml.name))
+            if ml.archive_private or not (archives / "public" / ml.name).is_symlink():
+                continue
+            top = f"/pipermail/{ml.name}/"
+            urls.append(Url("archive index", scheme, host, top))
+            for month in months:
+                for index in ("date", "thread", "subject", "author"):
+                    urls.append(Url("month index", scheme, host,
+                                    f"{top}{month.name}/{index}.html"))
+                articles = sorted(p.name for p in month.glob("[0-9]*.html"))
+                for art in sorted({*articles[:1], *articles[-1:]})[:ARTICLES_PER_MONTH]:
+                    urls.append(Url("article", scheme, host, f"{top}{month.name}/{art}"))
+            for volume in sorted(p.name for p in folder.iterdir()
+                                 if p.is_file() and re.search(r"\.txt(\.gz)?$", p.name)):
+                urls.append(Url("volume", scheme, host, f"{top}{volume}"))
+            if (archives / "public" / f"{ml.name}.mbox").is_symlink():
+                urls.append(Url("mbox", scheme, host,
+                                f"/pipermail/{ml.name}.mbox/{ml.name}.mbox"))
+    # every old Redirect, RedirectMatch and RewriteRule, at its own names and schemes
+    first = next((ml.name for ml in inv.lists if not ml.archive_private), "x")
+    where = [(a, None) for a in web.redirects] + \
+        [(a, v) for v in web.virtual_hosts for a in v.aliases
+         if a.kind.value in ("redirect", "redirect_match", "rewrite_rule")]
+    for alias, vhost in where:
+        names = [vhost.server_name, *vhost.server_aliases] if vhost else sorted(served)
+        schemes = ["https" if vhost.tls else "http"] if vhost else None
+        if alias.kind.value == "redirect":
+            paths = [alias.url_path, alias.url_path.rstrip("/") + f"/{first}"]
+        else:
+            paths = [p for p in [_sample_path(alias.url_path, f"{first}/")] if p]
+            assert paths, f"no sample path for {alias.url_path}"
+        for n in names:
+            for scheme in schemes or sorted(served.get(n, {"http"})):
+                for p in paths:
+                    urls.append(Url("redirect", scheme, n, p if p.startswith("/") else "/" + p))
+    seen: set[str] = set()
+    out = []
+    for u in urls:
+        if str(u) not in seen:
+            seen.add(str(u))
+            out.append(u)
+    return out
+
+
+# --- comparing the answers -------------------------------------------------------------------
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", "replace")
+
+
+def page_facts(body: bytes) -> dict:
+    text = _text(body)
+    title = re.search(r"<title>(.*?)</title>", text, re.S | re.I)
+    return {"title": " ".join(title.group(1).split()) if title else None}
+
+
+def mailman_links(body: bytes) -> list[str]:
+    return re.findall(r'(?:href|action)="([^"]*/mailman/[^"]*)"', _text(body), re.I)
+
+
+def _same_target(old: str | None, new: str | None, old_url: str, new_url: str,
+                 tls: bool) -> bool:
+    if old is None or new is None:
+        return old == new
+    a, b = urlsplit(urljoin(old_url, old)), urlsplit(urljoin(new_url, new))
+    schemes_ok = a.scheme == b.scheme or (tls and a.scheme == "http" and b.scheme == "https")
+    return schemes_ok and a.netloc == b.netloc and a.path == b.path and a.query == b.query
+
+
+@dataclass
+class Row:
+    url: Url
+    old: str
+    new: str
+    status: str  # ok, changed, missing, extra
+    note: str = ""
+
+
+def _show(ans: dict) -> str:
+    if ans.get("error"):
+        return ans["error"]
+    return str(ans["status"]) + (f" -> {ans['location']}" if ans["location"] else "")
+
+
+def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
+            new_https: dict[int, dict], findings: list) -> list[Row]:
+    tls = "tls port 443" in site.httpd_conf
+    rows = []
+    for i, (u, o, n) in enumerate(zip(urls, old, new)):
+        if u.kind == "acme challenge" and u.scheme == "http":
+            # acme-client's challenge: answered by the new host over http:// (never moved
+            # to https://), whatever the old host did with it
+            token = n["status"] == 200 and n["body"] == (ACME_TOKEN + "\n").encode()
+            rows.append(Row(u, _show(o), _show(n), "ok" if token else "missing",
+                            "acme-client's challenge on the new host"))
+            continue
+        via = ""
+        if i in new_https:  # the new host sent the http:// URL to https://, as planned
+            via, n = " (via https)", new_https[i]
+        new_url = f"https://{u.host}{u.path}" if via else str(u)
+        row = Row(u, _show(o), _show(n) + via, "ok")
+        rows.append(row)
+        problems = []
+        if o["status"] != n["status"]:
+            problems.append("status")
+        elif 300 <= o["status"] < 400 and not _same_target(o["location"], n["location"],
+                                                           str(u), new_url, tls):
+            problems.append("redirect target")
+        elif o["status"] == 200 and u.cgi is None and o["body"] != n["body"]:
+            problems.append(f"body ({len(o['body'])} bytes old, {len(n['body'])} new)")
+        elif o["status"] == 200 and u.cgi is not None:
+            of, nf = page_facts(o["body"]), page_facts(n["body"])
+            if of != nf:
+                problems.append(f"page {of} != {nf}")
+            new_base = f"{'https' if tls else 'http'}://{u.host}/mailman/"
+            names = {v.server_name for v in site.inv.web.virtual_hosts} | \
+                {a for v in site.inv.web.virtual_hosts for a in v.server_aliases}
+            wrong = [link for link in mailman_links(n["body"])
+                     if urlsplit(link).hostname in names and not link.startswith(new_base)]
+            if wrong:
+                problems.append(f"links not at {new_base}: {wrong[:3]}")
+            old_text = _text(o["body"])
+            if tls:  # every http:// address of the old site is an https:// one now
+                for name in names:
+                    old_text = old_text.replace(f"http://{name}/", f"https://{name}/")
+            if not problems and old_text != _text(n["body"]):
+                diff = next((j for j, (x, y) in enumerate(zip(old_text, _text(n["body"])))
+                             if x != y), min(len(old_text), len(n["body"])))
+                problems.append("page text differs at "
+                                f"{old_text[max(0, diff - 60):diff + 60]!r} / "
+                                f"{_text(n['body'])[max(0, diff - 60):diff + 60]!r}")
+        if not problems:
+            continue
+        row.note = "; ".join(problems)
+        explained = [f for f in findings if f.id in EXPLAINED
+                     and (str(u) in f.hint or str(u) in f.message)]
+        if explained:
+            row.status, row.note = "changed", row.note + f" ({explained[0].id})"
+        elif o["status"] == 0 or o["status"] >= 400:
+            row.status = "extra" if 0 < n["status"] < 400 else "ok"
+        else:
+            row.status = "missing"
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    out = ["| status | URL | old | new | note |", "|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r.status} | {r.url} | {r.old} | {r.new} | {r.note} |")
+    return "\n".join(out)
+
+
+def request(site: Site, role: str, u: Url, scheme: str | None = None) -> dict:
+    return {"address": site.address[role], "scheme": scheme or u.scheme, "host": u.host,
+            "path": u.path}
+
+
+# --- the test --------------------------------------------------------------------------------
+
+
+def test_every_old_url_answers_the_same_on_the_new_host(site):
+    started = time.monotonic()
+    if site.inv.web is None:
+        # No web server configuration on the old host (small): it served no URL. The new
+        # host still serves each list's pages (the plan's httpd.conf, on Mailman itself).
+        urls = [Url("listinfo", "http", urlsplit(ml.web_page_url).hostname,
+                    f"/mailman/listinfo/{ml.name}", ml.name) for ml in site.inv.lists]
+        answers = ask(site.netns["new"], [request(site, "new", u) for u in urls])
+        for u, a in zip(urls, answers):
+            assert a["status"] == 200, (str(u), _show(a), _text(a["body"])[:500])
+            assert f"{u.cgi}" in page_facts(a["body"])["title"].lower(), str(u)
+        print(f"\n{site.name}: no old web site; {len(urls)} list pages served by the new host")
+        return
+    urls = old_urls(site)
+    old = ask(site.netns["old"], [request(site, "old", u) for u in urls])
+    new = ask(site.netns["new"], [request(site, "new", u) for u in urls])
+    tls = "tls port 443" in site.httpd_conf
+    # an http:// URL the new host moves to https://, as the plan says: followed once
+    follow = [i for i, (u, n) in enumerate(zip(urls, new))
+              if tls and u.scheme == "http" and n["status"] == 301
+              and n["location"] == f"https://{u.host}{u.path}"
+              and not u.kind == "acme challenge"]
+    again = ask(site.netns["new"], [request(site, "new", urls[i], "https") for i in follow])
+    rows = compare(site, urls, old, new, dict(zip(follow, again)), site.plan.findings)
+
+    # acme-client's challenge: answered over http:// by the new host, never moved to https
+    for u, n in zip(urls, new):
+        if u.kind == "acme challenge" and u.scheme == "http":
+            assert n["status"] == 200 and n["body"] == (ACME_TOKEN + "\n").encode(), \
+                (str(u), _show(n))
+    # the old host's CGI pages really are Mailman's, rendered by the real Mailman
+    pages = [(u, o) for u, o in zip(urls, old) if u.kind == "listinfo"]
+    if not all(o["status"] == 200 for _u, o in pages):
+        for d in site.daemons:
+            for p in d.logs:
+                print(p, p.read_text(errors="replace")[-3000:] if p.exists() else "-")
+    assert pages and all(o["status"] == 200 and "Mailman" in _text(o["body"])
+                         for _u, o in pages), [(str(u), _show(o)) for u, o in pages] + [
+        p.read_text(errors="replace")[-3000:] for d in site.daemons for p in d.logs
+        if p.exists()]
+
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "changed", "missing", "extra")}
+    report = (f"\n{site.name}: {len(rows)} URLs compared: " +
+              ", ".join(f"{k} {v}" for k, v in counts.items()) +
+              f" ({time.monotonic() - started:.1f} s)\n")
+    kinds: dict[str, int] = {}
+    for r in rows:
+        kinds[r.url.kind] = kinds.get(r.url.kind, 0) + 1
+    report += "by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()) + "\n"
+    print(report + table([r for r in rows if r.status != "ok"]))
+    bad = [r for r in rows if r.status == "missing"]
+    assert not bad, report + table(bad)
+
+
+# --- what the e2e found in the emitters, checked without the real servers --------------------
+
+
+def _plan(name: str, release: str = RELEASE):
+    inv = inspect_tree(LocalTree(SAMPLES / name), Origin(OriginKind.LOCAL, f"/samples/{name}"),
+                       now=update_golden.NOW)
+    return build_plan(inv, resolve_target(inv, {}, dict(update_golden.HOSTS[name],
+                                                        openbsd=release)))
+
+
+@pytest.mark.parametrize("release", update_golden.RELEASES)
+def test_httpd_logs_where_its_chroot_has_a_log_folder(release):
+    """httpd opens its logs in ``logdir``, by default /logs inside its chroot: with
+    ``chroot "/"`` that is /logs, which OpenBSD does not have, and the real httpd exits at
+    start ("parent: failed to open log file"). The plan names /var/www/logs."""
+    conf = _plan("netsight", release).files["files/new/etc/httpd.conf"]
+    top = [line for line in conf.splitlines() if line and not line[0].isspace()
+           and not line.startswith(("#", "server", "}"))]
+    assert top == ['chroot "/"', 'logdir "/var/www/logs"']
+
+
+def test_a_site_root_that_served_a_page_is_a_finding_naming_its_urls():
+    """campus's old virtual hosts answered / with their DocumentRoot; the new host sends it
+    to /mailman/listinfo: one warning naming each old root URL. netsight redirected / to
+    /mailman/listinfo already (RedirectMatch ^/$), and small had no web server: none."""
+    found = [f for f in _plan("campus").findings if f.id == "plan.web-root-changed"]
+    assert len(found) == 1 and found[0].severity.value == "warning"
+    assert found[0].source is not None
+    for url in ("http://lists.cs.campus.example/", "http://lists.campus.example/",
+                "https://lists.cs.campus.example/", "https://lists.campus.example/"):
+        assert url in found[0].hint, url
+    for name in ("netsight", "small"):
+        assert not [f for f in _plan(name).findings if f.id == "plan.web-root-changed"], name
