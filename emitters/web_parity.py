@@ -12,9 +12,11 @@ The rows, from the inventory only:
 * every old Redirect, RedirectMatch and RewriteRule of those names, with the httpd.conf
   location that carries it (``migrate.emitters.httpd_redirects``);
 * for each list: its listinfo, admin, admindb, options and private pages at the address the
-  old host gave out (``web_page_url``), and for a public archive ``/pipermail/LIST/``, each
-  volume's index (each month, for the usual monthly archive), a pattern for the article pages
-  and one for the ``.txt``/``.txt.gz`` volumes where the old host had them.
+  old host gave out (``web_page_url``), and for a public archive ``/pipermail/LIST/``, a
+  pattern for its volumes' indexes (``/pipermail/LIST/VOLUME/``: each month, for the usual
+  monthly archive, named and counted in the row), one for the article pages and one for the
+  ``.txt``/``.txt.gz`` volumes where the old host had them. Every URL of such a pattern is
+  answered by the same location; tests/test_web_parity_e2e.py asks for each of them.
 
 Statuses: ``ok`` (the new host answers the same; an ``http://`` address of a plan with HTTPS
 answers with a permanent redirect to the same path over HTTPS first), ``changed`` (it answers,
@@ -350,11 +352,16 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
         folder = f"pipermail static ({_directive(pipermail)})" if pipermail else \
             "pipermail static"
         entries = [(top, "archive", f"{folder}: the archive's index", f"{ARCHIVE_ROOT}/{name}/")]
+        # one pattern for the volumes' indexes (a 20-year monthly archive has 240): the table
+        # holds URL patterns, and every one of those URLs is answered by the same location
         volumes = [v for v in (archive.volumes if archive else []) if v.html]
-        for v in volumes:
-            entries.append((f"{top}{v.name}/", "archive volume",
-                            f"{folder}: the index of {v.name} ({v.html_articles} articles)",
-                            f"{ARCHIVE_ROOT}/{name}/{v.name}/"))
+        if volumes:
+            span = volumes[0].name if len(volumes) == 1 else \
+                f"{volumes[0].name} .. {volumes[-1].name}"
+            entries.append((f"{top}VOLUME/", "archive volumes",
+                            f"{folder}: the indexes of {len(volumes)} "
+                            f"volume{'s' * (len(volumes) != 1)} ({span})",
+                            f"{ARCHIVE_ROOT}/{name}/VOLUME/"))
         articles = sum(v.html_articles for v in volumes)
         if articles:
             entries.append((f"{top}*/NNNNNN.html", "archive articles",
