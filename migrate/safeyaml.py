@@ -19,7 +19,9 @@ Two things are refused here that SafeLoader would build: an alias that refers to
 sits in (a recursive document: nothing in an inventory is recursive), and aliases that would
 expand the document by more than ``MAX_ALIAS_VALUES`` values (the "billion laughs" attack:
 the data is shared, but every reader that walks it, the codec first, would see all of it).
-Both raise ``yaml.constructor.ConstructorError`` with the line of the alias.
+Both raise ``yaml.constructor.ConstructorError`` with the line of the alias, once the whole
+document has parsed (a syntax error comes first, as with PyYAML; the expansion is counted, not
+made, so a bomb costs no memory).
 
 The cyclic garbage collector is paused while the data is built (``no_gc``): the document
 makes no cycles, and a million new containers would otherwise trigger full collections over
@@ -146,6 +148,7 @@ def _build(parser: Any) -> Any:
     anchors: dict[str, tuple[Any, int]] = {}
     open_anchors: set[str] = set()
     fallback = False  # set on the first thing PyYAML must construct; the walk goes on
+    refused: ConstructorError | None = None  # raised once the whole document has parsed
     nokey = object()
     stack: list[tuple[Any, bool, Any, int, Any]] = []
     container: Any = None
@@ -178,7 +181,7 @@ def _build(parser: Any) -> Any:
             anchor = event.anchor
             if anchor is not None:
                 if anchor in anchors or anchor in open_anchors:
-                    fallback = True  # PyYAML: "found duplicate anchor"
+                    raise _Fallback(anchor)  # PyYAML: "found duplicate anchor", at once
                 anchors[anchor] = (value, 1)
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
             if event.tag is not None:
@@ -186,7 +189,7 @@ def _build(parser: Any) -> Any:
             anchor = event.anchor
             if anchor is not None:
                 if anchor in anchors or anchor in open_anchors:
-                    fallback = True
+                    raise _Fallback(anchor)
                 open_anchors.add(anchor)
             stack.append((container, is_map, key, total, anchor))
             is_map = cls is MappingStartEvent
@@ -205,19 +208,20 @@ def _build(parser: Any) -> Any:
                 anchors[anchor] = (value, total - start)
         elif cls is AliasEvent:
             anchor = event.anchor
+            real += 1
             if anchor in open_anchors:
-                raise ConstructorError(
+                refused = refused or ConstructorError(
                     None, None, f"the alias *{anchor} refers to the node it is in "
                     "(a recursive document)", event.start_mark)
-            try:
-                value, size = anchors[anchor]
-            except KeyError:
-                fallback = True  # PyYAML: "found undefined alias"
                 value, size = None, 1
+            else:
+                try:
+                    value, size = anchors[anchor]
+                except KeyError:  # PyYAML: "found undefined alias", before anything else
+                    raise _Fallback(anchor) from None
             total += size
-            real += 1
-            if total - real > MAX_ALIAS_VALUES:
-                raise ConstructorError(
+            if total - real > MAX_ALIAS_VALUES and refused is None:
+                refused = ConstructorError(
                     None, None, f"the alias *{anchor} expands the document beyond "
                     f"{MAX_ALIAS_VALUES:,} more values (an alias bomb?)", event.start_mark)
         elif cls is DocumentEndEvent:
@@ -239,6 +243,8 @@ def _build(parser: Any) -> Any:
             container.append(value)
     if get_event().__class__ is not StreamEndEvent:
         fallback = True  # PyYAML: "expected a single document in the stream"
+    if refused is not None:
+        raise refused
     if fallback:
         raise _Fallback("PyYAML constructs this document")
     return root
