@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import string
 import sys
 import time
 import tracemalloc
@@ -218,3 +219,39 @@ def test_dump_is_safe_dump():
     data = {"b": [1, "yes", None, "2026-11-25", "é", {"x": "a: b"}], "a": 1.5}
     options = dict(sort_keys=False, allow_unicode=True, width=100)
     assert safeyaml.dump(data, **options) == yaml.safe_dump(data, **options)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DATA)
+def test_dump_of_hostile_data_is_safe_dump(data):
+    options = dict(sort_keys=False, allow_unicode=True, width=100)
+    assert safeyaml.dump({"web_parity": [data]}, **options) == yaml.safe_dump(
+        {"web_parity": [data]}, **options)
+
+
+# The data libyaml's emitter is trusted with: printable ASCII, keys of 1 to 64 characters, long
+# values folded at the width, every YAML special among them.
+ASCII_PIECES = (st.sampled_from([s for s in SPECIALS if s.isascii() and s.isprintable()])
+                | st.text(alphabet=string.printable[:95], max_size=12)
+                | st.text(alphabet=" ab:#-'\"", min_size=50, max_size=140))
+ASCII_TEXT = st.builds(lambda parts: "".join(parts), st.lists(ASCII_PIECES, max_size=6))
+ASCII_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | ASCII_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        ASCII_TEXT.filter(lambda k: 0 < len(k) <= 64), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ASCII_DATA)
+def test_the_c_emitter_writes_ascii_data_as_the_python_one(data):
+    assert safeyaml.c_emitter_agrees(data)
+    options = dict(sort_keys=False, allow_unicode=True, width=100)
+    assert yaml.dump({"k": [data]}, Dumper=yaml.CSafeDumper, **options) == yaml.safe_dump(
+        {"k": [data]}, **options)
+
+
+@pytest.mark.parametrize("data", [{"": 1}, {"k" * 65: 1}, {"k": "😀"}, {"k": "a\x85b"},
+                                  {"k": "é"}, {1: "a"}, {"k": ("a",)}, {"k": b"a"}])
+def test_the_python_emitter_writes_the_rest(data):
+    assert not safeyaml.c_emitter_agrees(data)
