@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from migrate import codec
+from migrate import codec, safeyaml
 from migrate.emitters.acme_client import emit_acme_client
 from migrate.emitters.aliases import emit_aliases
 from migrate.emitters.common import Emitted, is_domain
@@ -279,7 +279,7 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
         "steps": [s.to_data() for s in plan.steps],
         "web_parity": plan.web_parity,
     }
-    return PLAN_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return PLAN_HEADER + safeyaml.dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 def write_plan(plan: Plan, out_dir: str) -> None:

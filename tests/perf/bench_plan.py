@@ -6,6 +6,10 @@ each, 20 years of monthly volumes per list with posts summing to exactly 1,000,0
 routes per list and domain, a system alias table), written as YAML to a temp folder, and then
 timed in three parts, best of ``--repeat``: reading the inventory (``codec.load_yaml``),
 building the plan (``build_plan``: every emitter and the report) and writing the plan directory.
+Beside it, the YAML readers are compared on the same text, best of ``--repeat``: PyYAML's C
+safe loader (what ``load_yaml`` used before), the same with the garbage collector paused,
+ruamel.yaml's safe C loader and rapidyaml (when installed), and ``migrate.safeyaml`` (what
+``load_yaml`` uses), each with whether it gives the same data as ``yaml.SafeLoader``.
 
 Run it as a script::
 
@@ -27,7 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from migrate import codec, model
+import yaml
+
+from migrate import codec, model, safeyaml
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Archive, ArchiveMonth,
                            ArchiveVolume, Domain, DomainRole, FileMode, Host, IPAddress,
                            Inventory, ListRoute, Mailman, MailmanSettings, MailingList, Members,
@@ -92,6 +98,90 @@ def generate(lists: int = 200, posts: int = 1_000_000, seed: int = 20261125) -> 
     return inv
 
 
+def _ruamel_loader():
+    try:
+        import _ruamel_yaml  # noqa: F401 - its C parser; without it ruamel.yaml is pure Python
+        from ruamel.yaml import YAML
+    except ImportError:
+        return None
+    return YAML(typ="safe", pure=False).load
+
+
+def _ryml_loaders():
+    """rapidyaml: its parse alone, and a walk that builds the data (SafeLoader's resolution of
+    plain scalars borrowed from safeyaml). Neither refuses tags nor bounds aliases: measured
+    only, to see where a C++ parser would leave us."""
+    try:
+        import ryml
+    except ImportError:
+        return {}
+    resolve = safeyaml._Resolver()
+
+    def walk(tree, node):
+        if tree.is_map(node):
+            out, child = {}, tree.first_child(node)
+            while child != ryml.NONE:
+                out[bytes(tree.key(child)).decode()] = value(tree, child)
+                child = tree.next_sibling(child)
+            return out
+        if tree.is_seq(node):
+            out, child = [], tree.first_child(node)
+            while child != ryml.NONE:
+                out.append(value(tree, child))
+                child = tree.next_sibling(child)
+            return out
+        return value(tree, node)
+
+    def value(tree, node):
+        if tree.is_container(node):
+            return walk(tree, node)
+        text = bytes(tree.val(node)).decode()
+        return text if tree.is_val_quoted(node) else resolve(text)
+
+    def parse_only(text):
+        return ryml.parse_in_arena(text.encode())
+
+    def parse_and_walk(text):
+        tree = ryml.parse_in_arena(text.encode())
+        with safeyaml.no_gc():
+            return walk(tree, tree.first_child(tree.root_id()) if tree.is_doc(tree.root_id())
+                        else tree.root_id())
+    return {"rapidyaml: parse only (no Python data)": parse_only,
+            "rapidyaml: parse + Python walk (unsafe: tags, aliases)": parse_and_walk}
+
+
+def compare_readers(text: str, repeat: int, out=sys.stdout) -> dict[str, float]:
+    """Time each YAML reader on ``text`` (best of ``repeat``); say if it equals SafeLoader's."""
+
+    def csafe_paused(t):
+        with safeyaml.no_gc():
+            return yaml.load(t, Loader=yaml.CSafeLoader)  # noqa: S506
+
+    readers = {
+        "PyYAML CSafeLoader (before)": lambda t: yaml.load(t, Loader=yaml.CSafeLoader),  # noqa: S506
+        "PyYAML CSafeLoader, gc paused": csafe_paused,
+    }
+    ruamel = _ruamel_loader()
+    readers["ruamel.yaml typ=safe, C parser"] = ruamel
+    readers.update(_ryml_loaders())
+    readers["migrate.safeyaml (after)"] = safeyaml.load
+    reference = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - same data as SafeLoader
+    best: dict[str, float] = {}
+    print(f"{'YAML reader':<56} {'best s':>7}  same data as SafeLoader", file=out)
+    for name, load in readers.items():
+        if load is None:
+            print(f"{name:<56} {'-':>7}  not installed", file=out)
+            continue
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            data = load(text)
+            best[name] = min(best.get(name, 1e9), time.perf_counter() - t0)
+        same = "n/a" if "parse only" in name else ("yes" if data == reference else "NO")
+        print(f"{name:<56} {best[name]:7.2f}  {same}", file=out)
+        del data
+    return best
+
+
 def run(lists: int, posts: int, repeat: int, out=sys.stdout) -> dict[str, float]:
     inv = generate(lists, posts)
     assert sum(a.messages for a in inv.archives) == posts
@@ -120,6 +210,7 @@ def run(lists: int, posts: int, repeat: int, out=sys.stdout) -> dict[str, float]
                                ("total", t3 - t0)):
                 best[key] = min(best.get(key, value), value)
         files = len(plan.files)
+        yaml_text = path.read_text()
     print(f"{lists} lists, {posts:,} archived posts, inventory {size / 1e6:.1f} MB, "
           f"{files} plan files", file=out)
     print(f"read {best['read']:.2f} s, plan {best['plan']:.2f} s, write {best['write']:.2f} s, "
@@ -130,6 +221,8 @@ def run(lists: int, posts: int, repeat: int, out=sys.stdout) -> dict[str, float]
     print(f"goal: plan in < {GOAL_SECONDS} s: build + write {work:.2f} s, "
           f"{'met' if work < GOAL_SECONDS else 'MISSED'}; end to end from YAML "
           f"{best['total']:.2f} s, from JSON {best['read_json'] + work:.2f} s", file=out)
+    readers = compare_readers(yaml_text, repeat, out)
+    best.update({f"reader: {k}": v for k, v in readers.items()})
     return best
 
 
