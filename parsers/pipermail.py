@@ -97,6 +97,9 @@ _SEPARATOR = re.compile(
     rb"From \s*[^\s]+\s+(\w\w\w)\s+(\w\w\w)\s+(\d?\d)\s+(\d?\d):(\d\d)(?::(\d\d))?"
     rb"(?:\s+[^\s]+)?\s+(\d\d\d\d)\s*[^\s]*\s*$")
 _CANDIDATE = re.compile(rb"\nFrom ")
+# The end of a header block; a regex search finds it about twice as fast as bytes.find.
+_HEADER_END = re.compile(rb"\n\n")
+_DATE_OR_END = re.compile(rb"\n(?:\n|Date:)")
 _DATE_ANY_CASE = re.compile(rb"\n[Dd][Aa][Tt][Ee][ \t]*:")
 _HEADER_VALUE = re.compile(rb"[^\n]*(?:\n[ \t][^\n]*)*")
 # The common RFC 5322 form, handled without calling the email package: same result as
@@ -274,6 +277,8 @@ class _Scanner:
         find = buf.find
         match_separator = _SEPARATOR.match
         fast_date = _FAST_DATE.match
+        header_end = _HEADER_END.search
+        date_or_end = _DATE_OR_END.search
         month_number = _MONTH_NUMBER
         days = self.days
         offsets = self.offsets
@@ -302,17 +307,30 @@ class _Scanner:
             # a separator; its header block ends at the first empty line
             if buf[eol - 1] == 13:
                 scan.crlf = True
-            hend = find(b"\n\n", eol, n)
+            d = -1
             if scan.crlf:
+                hm = header_end(buf, eol, n)
+                hend = hm.start() if hm is not None else -1
                 crlf_end = find(b"\n\r\n", eol, hend if hend >= 0 else n)
                 if crlf_end >= 0:
                     hend = crlf_end
+                if hend >= 0:
+                    d = find(b"\nDate:", eol, hend)
+            else:
+                # one search finds the exact Date: line or the header's end, whichever is first
+                hm = date_or_end(buf, eol, n)
+                if hm is not None and hm.end() - hm.start() > 2:
+                    d = hm.start()
+                    hm = header_end(buf, d + 6, n)
+                hend = hm.start() if hm is not None else -1
             if hend < 0:
                 if not eof and n - p < MAX_HEADER_BYTES:
                     scan.messages, scan.first_date, scan.last_date = messages, first, last
                     self._drop(buf, i - 2)
                     return i - 2  # wait for the rest of the header block
                 hend = n
+                if d < 0:
+                    d = find(b"\nDate:", eol, hend)
             messages += 1
             if scan.first_separator_offset is None:
                 scan.first_separator_offset = self.pos_lo + p - lo
@@ -322,7 +340,6 @@ class _Scanner:
             year = groups[6]
             # the Date: header
             date = None
-            d = find(b"\nDate:", eol, hend)
             if d >= 0:
                 vstart = d + 6
             else:
@@ -331,9 +348,9 @@ class _Scanner:
             if vstart >= 0:
                 fm = fast_date(buf, vstart, hend)
                 if fm is not None:
-                    number = month_number.get(fm.group(2))
+                    dd, fmon, yy, hh, mi, ss, zone = fm.groups()
+                    number = month_number.get(fmon)
                     if number is not None:
-                        dd, _mon, yy, hh, mi, ss, zone = fm.groups()
                         try:
                             date = (_dt.datetime(int(yy), number, int(dd), int(hh), int(mi),
                                                  int(ss or 0), tzinfo=UTC)
