@@ -351,10 +351,12 @@ class _Scanner:
                     dd, fmon, yy, hh, mi, ss, zone = fm.groups()
                     number = month_number.get(fmon)
                     if number is not None:
+                        off = offsets.get(zone)
+                        if off is None:
+                            off = _fast_offset(zone, offsets)
                         try:
-                            date = (_dt.datetime(int(yy), number, int(dd), int(hh), int(mi),
-                                                 int(ss or 0), tzinfo=UTC)
-                                    - _fast_offset(zone, offsets))
+                            date = _dt.datetime(int(yy), number, int(dd), int(hh), int(mi),
+                                                int(ss or 0), tzinfo=UTC) - off
                         except (ValueError, OverflowError):
                             date = None
                 if date is None:
