@@ -80,7 +80,7 @@ from migrate.parsers.base import NotFound, Tree, TreeError, file_mode
 UTC = _dt.timezone.utc
 #: Posts dated before this are implausible (mailing list archives start in the 1990s).
 EARLIEST_PLAUSIBLE = _dt.datetime(1990, 1, 1, tzinfo=UTC)
-CHUNK_SIZE = 4 * 1024 * 1024
+CHUNK_SIZE = 8 * 1024 * 1024
 #: A header block longer than this is cut there (its Date: is looked for in what was read).
 MAX_HEADER_BYTES = 1024 * 1024
 #: A line longer than this (binary data) is not carried over whole between chunks.
