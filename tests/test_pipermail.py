@@ -16,6 +16,7 @@ import email.utils
 import io
 import json
 import re
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -353,6 +354,116 @@ def test_progress_reports_every_byte_and_a_read_error_ends_the_scan_cleanly():
     broken = scan_mbox(_Stream(size, fail_at=8192), "/x", now=NOW, chunk_size=4096)
     assert broken.read_error and "Input/output error" in broken.read_error
     assert broken.bytes == 8192 and 0 < broken.messages < 40
+
+
+def _single_pass(data: bytes, line_numbers: bool = False) -> pipermail.MboxScan:
+    """The scan's state machine over the whole mbox in one call: no chunks, no threads."""
+    import hashlib
+    scan = pipermail.MboxScan("/test.mbox", line_numbers=line_numbers)
+    scanner = pipermail._Scanner(scan, NOW, line_numbers)
+    buf = bytearray(pipermail._VIRTUAL_START + data)
+    scanner.feed(buf, 0, 2, len(buf), eof=True)
+    scanner.finish()
+    scan.nul_in_head = b"\0" in data[:1024]
+    scan.bytes = len(data)
+    scan.sha256 = hashlib.sha256(data).hexdigest()
+    return scan
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=mboxes(), chunk_size=st.sampled_from([1, 5, 64, 4096, pipermail.CHUNK_SIZE]),
+       line_numbers=st.booleans())
+def test_the_threaded_scan_equals_a_single_pass_in_every_field(data, chunk_size, line_numbers):
+    """Reader, hasher and scanner threads change nothing: every field, examples included."""
+    import dataclasses
+    scan = scan_bytes(data, chunk_size=chunk_size, line_numbers=line_numbers)
+    assert dataclasses.asdict(scan) == dataclasses.asdict(_single_pass(data, line_numbers))
+
+
+def _helpers_alive() -> list[str]:
+    import threading
+    return [t.name for t in threading.enumerate() if t.name in ("mbox-read", "mbox-hash")]
+
+
+def _within(seconds: float, fn):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it does not end in time."""
+    import threading
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the scan hangs"
+    return out
+
+
+class _Raising(_Stream):
+    """A stream whose read raises something other than OSError part-way."""
+
+    def readinto(self, b) -> int:
+        if self.pos >= 8192:
+            raise RuntimeError("the link went away")
+        return super().readinto(b)
+
+
+def test_a_reader_that_raises_mid_stream_ends_the_scan_with_its_error_and_no_thread_left():
+    size = len(_Stream(0).post) * 40
+    interval = __import__("sys").getswitchinterval()
+    out = _within(30, lambda: scan_mbox(_Raising(size), "/x", now=NOW, chunk_size=4096))
+    scan = out["value"]
+    assert scan.read_error == "RuntimeError: the link went away"
+    assert scan.bytes == 8192 and 0 < scan.messages < 40
+    assert _helpers_alive() == []
+    assert __import__("sys").getswitchinterval() == interval
+
+
+class _FailingDigest:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def update(self, data) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            raise MemoryError("no room to hash")
+
+    def hexdigest(self) -> str:
+        return "0" * 64
+
+
+def test_a_hash_failure_is_raised_by_the_scan_and_no_thread_is_left(monkeypatch):
+    monkeypatch.setattr(pipermail.hashlib, "sha256", _FailingDigest)
+    size = len(_Stream(0).post) * 40
+    out = _within(30, lambda: scan_mbox(_Stream(size), "/x", now=NOW, chunk_size=1024))
+    assert isinstance(out.get("error"), MemoryError), out
+    assert _helpers_alive() == []
+
+
+def test_a_scan_cut_short_stops_both_helpers(monkeypatch):
+    """An error in the scanning thread (here in the scanner, while it holds a buffer) never
+    leaves the reader waiting for a buffer or the hasher for work, though the stream has far
+    more to give."""
+    feed = pipermail._Scanner.feed
+    calls = []
+
+    def failing_feed(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            time.sleep(0.2)  # the reader fills every free buffer and waits for one
+            raise KeyboardInterrupt
+        return feed(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipermail._Scanner, "feed", failing_feed)
+    post = _Stream(0).post
+    data = post * (4 * 1024 * 1024 // len(post))
+    out = _within(30, lambda: scan_mbox(io.BytesIO(data), "/x", now=NOW, chunk_size=4096))
+    assert isinstance(out.get("error"), KeyboardInterrupt), out
+    assert _helpers_alive() == []
 
 
 def test_long_binary_lines_are_not_held_whole():

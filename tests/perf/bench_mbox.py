@@ -9,11 +9,15 @@ cache:
 * Python's ``mailbox.mbox`` counting (``len(mbox.keys())``: the table of contents, which reads
   every line), the stdlib way; run on the sizes up to ``--mailbox-max`` (default 1 GB: all);
 * the project's ``scan_mbox`` (posts, dates, months, SHA-256 of every byte), in a child process
-  so that its peak RSS (``ru_maxrss``) is its own.
+  so that its peak RSS (``ru_maxrss``) is its own;
+* SHA-256 of the file alone (read and hash, nothing else): the floor for any pass that
+  checksums every byte, as the scanner must.
 
-Printed per size: the three wall times, scanner/grep and mailbox/scanner ratios, the scanner's
-peak RSS, and whether the counts agree with what was generated. Goals from the issue: within 2x
-of grep, >= 10x faster than ``mailbox.mbox``, peak RSS < 100 MB and flat from 100 MB to 1 GB.
+Printed per size: the wall times, the scanner/SHA-256, scanner/grep and mailbox/scanner ratios,
+the scanner's peak RSS, and whether the counts agree with what was generated. Goals from the
+issues: within 1.2x of SHA-256 alone and within 2.5x of grep (issue 18: the scan and the hash
+run side by side, so a scan costs about the slower of the two), >= 10x faster than
+``mailbox.mbox``, peak RSS < 100 MB and flat from 100 MB to 1 GB.
 
 Run it as a script::
 
@@ -357,6 +361,7 @@ def _format_row(row: Row) -> str:
     return (f"{row.size_mb:>6} MB  {row.generated.messages:>9,} posts  grep {row.grep_seconds:7.2f} s"
             f"  sha256 alone {row.sha256_seconds:5.2f} s"
             f"  mailbox.mbox {mb}  scanner {row.scanner_seconds:7.2f} s  "
+            f"scanner/sha256 {row.scanner_seconds / row.sha256_seconds:5.2f}x  "
             f"scanner/grep {row.scanner_seconds / row.grep_seconds:5.2f}x  "
             f"mailbox/scanner {vs_mb}  peak RSS {row.rss_mb:6.1f} MB")
 
@@ -369,8 +374,11 @@ def summary(rows: list[Row]) -> str:
         worst_grep = max(r.scanner_seconds / r.grep_seconds for r in rows)
         with_mb = [r for r in rows if r.mailbox_seconds is not None]
         floor = max(r.sha256_seconds / r.grep_seconds for r in rows)
-        lines.append(f"goal scanner within 2x of grep: worst {worst_grep:.2f}x, "
-                     f"{'met' if worst_grep <= 2 else 'MISSED'} (SHA-256 of the file alone "
+        worst_sha = max(r.scanner_seconds / r.sha256_seconds for r in rows)
+        lines.append(f"goal scanner within 1.2x of SHA-256 alone: worst {worst_sha:.2f}x, "
+                     f"{'met' if worst_sha <= 1.2 else 'MISSED'}")
+        lines.append(f"goal scanner within 2.5x of grep: worst {worst_grep:.2f}x, "
+                     f"{'met' if worst_grep <= 2.5 else 'MISSED'} (SHA-256 of the file alone "
                      f"takes up to {floor:.2f}x grep's time on this machine)")
         if with_mb:
             least = min(r.mailbox_seconds / r.scanner_seconds for r in with_mb)
