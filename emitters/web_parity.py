@@ -176,6 +176,18 @@ def _mailman_new(prefix: str) -> str | None:
             "icons": _static(ICONS_LOCATION, MM_ICONS)}.get(_NEW_PATHS.get(prefix, ""))
 
 
+def _unseen(aliases: list[tuple[WebAlias, str, bool]], host: str,
+            seen: set[tuple[str, str, str]]):
+    """(alias, scheme, on the main server, URL prefix, URL pattern) of each alias whose
+    (scheme, prefix, target) no earlier one had."""
+    for alias, sch, main in aliases:
+        prefix = _prefix(alias.url_path)
+        key = (sch, prefix, alias.target)
+        if key not in seen:
+            seen.add(key)
+            yield alias, sch, main, prefix, f"{sch}://{host}{prefix}*"
+
+
 def _host_rows(ctx: _Context, host: str, redirected_root: bool) -> list[WebRow]:
     rows: list[WebRow] = []
     schemes = ctx.old_schemes(host) if ctx.web else ["http"]
@@ -228,13 +240,7 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
             mine += [(a, "https" if vh.tls else "http", False) for a in vh.aliases
                      if not a.kind.redirects]
     seen: set[tuple[str, str, str]] = set()
-    for alias, sch, _ in mine:
-        prefix = _prefix(alias.url_path)
-        key = (sch, prefix, alias.target)
-        if key in seen:
-            continue
-        seen.add(key)
-        url = f"{sch}://{host}{prefix}*"
+    for alias, sch, _, prefix, url in _unseen(mine, host, seen):
         old = f"{_directive(alias)} (Mailman's)"
         new = _mailman_new(prefix)
         if ctx.unreachable(sch):
@@ -251,13 +257,7 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
         others += [(a, scheme, True) for a in web.other_aliases]
         for vh in ctx.vhosts(host):
             others += [(a, "https" if vh.tls else "http", False) for a in vh.other_aliases]
-    for alias, sch, main in others:
-        prefix = _prefix(alias.url_path)
-        key = (sch, prefix, alias.target)
-        if key in seen:
-            continue
-        seen.add(key)
-        url = f"{sch}://{host}{prefix}*"
+    for alias, sch, main, prefix, url in _unseen(others, host, seen):
         stock = main and _stock(alias)
         old = f"{_directive(alias)}: {_STOCK[prefix] if stock else 'not Mailman'}"
         shadow = next((p for p in _NEW_PATHS if prefix.startswith(p)), None)

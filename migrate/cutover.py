@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from migrate import codec
+from migrate import codec, safeyaml
 from migrate.errors import Exit, MigrateError
 from migrate.hosts import Host, LocalHost, Result  # noqa: F401  (the cutover's hosts)
 from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, UNFREEZE_STEP, ActionFailed,
@@ -59,7 +59,7 @@ def load_plan(directory: str) -> Plan:
     root = Path(directory)
     path = root / PLAN_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safeyaml.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MigrateError("not a plan directory (no plan.yaml)", file=directory,
                            code=Exit.INPUT, hint="write one with `migrate plan`") from None
