@@ -17,6 +17,7 @@ on the old host is written.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ import re
 import shlex
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,10 +35,13 @@ from typing import Any, BinaryIO
 import paramiko
 
 from migrate.errors import Exit, MigrateError
+from migrate.parsers import mboxscan
 from migrate.parsers.base import NotFound, Stat, TreeError, not_regular
 from migrate.sources import walk_symlinks
 
 AGENT = Path(__file__).with_name("remote_agent.py")
+#: The archive scanner the agent runs on the old host: the very module ``--root`` uses.
+SCANNER = Path(mboxscan.__file__)
 # paramiko logs failed handshakes with tracebacks; the errors reach the user as one line each
 _log = logging.getLogger("paramiko")
 _log.addHandler(logging.NullHandler())
@@ -243,6 +248,18 @@ class Stats:
     bytes_in: int = 0  # payload bytes received from the agent
 
 
+def agent_program() -> bytes:
+    """What the old host's Python reads on stdin: a few lines that register the scanner's
+    source as the module ``mboxscan``, then the agent. Both files are ASCII (a test checks),
+    so any Python 2.6+ or 3.x reads the program without an encoding line."""
+    scanner = SCANNER.read_text(encoding="ascii")
+    boot = ("import sys, types\n"
+            "_mboxscan = types.ModuleType('mboxscan')\n"
+            f"exec(compile({scanner!r}, 'mboxscan.py', 'exec'), _mboxscan.__dict__)\n"
+            "sys.modules['mboxscan'] = _mboxscan\n")
+    return boot.encode("ascii") + AGENT.read_bytes()
+
+
 def _decode(s: str) -> str:
     """A path from the agent (bytes as Latin-1) as this side's file system would name it."""
     return os.fsdecode(s.encode("latin-1"))
@@ -266,6 +283,8 @@ class RemoteTree:
         self.stats = Stats()
         self._streams: list[str] = []
         self._stream: _AgentStream | None = None
+        self._scans: _AgentStream | None = None  # the agent's summaries of the archive mboxes
+        self._summaries: dict[str, dict | None] = {}  # received before they were asked for
         self._resolved: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -273,10 +292,9 @@ class RemoteTree:
 
     # -- talking to the agent
 
-    def _command(self, mode: str, spec: Any, extra: Any = None) -> str:
+    def _command(self, mode: str, spec: Any, *extra: Any) -> str:
         words = ["migrate-agent", mode, _encode(self.root), json.dumps(spec)]
-        if extra is not None:
-            words.append(json.dumps(extra))
+        words += [json.dumps(e) for e in extra]
         args = " ".join(shlex.quote(a) for a in words)
         # (no redirection to /dev/null: a locked-down host may not let every user write it)
         finder = ('for p in ' + _PYTHONS + '; do if [ -n "$(command -v "$p")" ]; then '
@@ -285,40 +303,75 @@ class RemoteTree:
         command = f"sh -c {shlex.quote(finder)} {args}"
         return f"sudo -n {command}" if self.sudo else command
 
-    def _run(self, mode: str, spec: Any, extra: Any = None) -> _AgentStream:
+    def _run(self, mode: str, spec: Any, *extra: Any) -> _AgentStream:
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise MigrateError("the SSH connection to the old host was lost",
                                code=Exit.UNREACHABLE)
         # a large window keeps the stream of mboxes flowing without waiting for acks
         channel = transport.open_session(window_size=_WINDOW, max_packet_size=_PACKET)
-        channel.exec_command(self._command(mode, spec, extra))
+        channel.exec_command(self._command(mode, spec, *extra))
         self.stats.commands += 1
-        channel.sendall(AGENT.read_bytes())
+        channel.sendall(agent_program())
         channel.shutdown_write()
         return _AgentStream(channel, self.stats)
 
-    def snapshot(self, spec: list[tuple[str, str, int]], mbox_dirs: list[str] = ()) -> None:
-        """Fetch ``[(path, how, depth)]`` in one command (see remote_agent.py); with
-        ``mbox_dirs``, the same command then streams every archive mbox found there, read
-        when ``open`` asks for them."""
-        stream = self._run("snap", [[_encode(p), how, depth] for p, how, depth in spec],
-                           [_encode(d) for d in mbox_dirs] if mbox_dirs else None)
+    def snapshot(self, spec: list[tuple[str, str, int]], mbox_dirs: list[str] = (),
+                 scan_now: dt.datetime | None = None, line_limit: int = 0) -> None:
+        """Fetch ``[(path, how, depth)]`` in one command (see remote_agent.py). With
+        ``mbox_dirs``, the same command then goes on with every archive mbox found there:
+        with ``scan_now`` (the inspection's time) the agent scans each where it lies and sends
+        its summary (``scanned_mbox``); without it, it streams each, read when ``open`` asks
+        for them."""
+        extra: list[Any] = []
+        if mbox_dirs:
+            extra.append([_encode(d) for d in mbox_dirs])
+            if scan_now is not None:
+                now = scan_now.astimezone(dt.timezone.utc)
+                extra.append({"now": [now.year, now.month, now.day, now.hour, now.minute,
+                                      now.second], "line_limit": line_limit})
+        stream = self._run("snap", [[_encode(p), how, depth] for p, how, depth in spec], *extra)
         for e in stream.entries():
             path = e.pop("_path")
             self.entries[path] = _Entry(**e)
         if mbox_dirs:
             if not stream.section_done:
                 stream.finish("reading the old host's files")
-            self._stream = stream  # the mboxes follow
+            if scan_now is not None:
+                self._scans = stream  # the summaries follow
+            else:
+                self._stream = stream  # the mboxes follow
         else:
             stream.finish("reading the old host's files")
         self.covered += [(p.rstrip("/") or "/", depth) for p, _, depth in spec]
         self._resolved.clear()
 
+    def scanned_mbox(self, path: str, progress: Callable[[int], None] | None = None
+                     ) -> dict | None:
+        """The summary of the mbox at ``path`` that the agent made on the old host, calling
+        ``progress(bytes scanned)`` as the agent reports it; None where the agent did not scan
+        it (no scanning, or it could not open the file: ``open`` then says why)."""
+        try:
+            real = self._regular(path)[0]
+        except TreeError:
+            return None
+        if real in self._summaries:
+            return self._summaries.pop(real)
+        stream = self._scans
+        while stream is not None and not stream.done:
+            got, summary = stream.next_summary(real, progress)
+            if got is None:
+                break
+            if got == real:
+                return summary
+            self._summaries[got] = summary
+        return None
+
     def plan_streams(self, paths: list[str]) -> None:
-        """The mboxes ``open`` will be asked for, in order: streamed by one command."""
-        self._streams = list(paths)
+        """The mboxes ``open`` will be asked for, in order: streamed by one command (not when
+        the agent scans them: a file it could not scan is then fetched alone)."""
+        if self._scans is None:
+            self._streams = list(paths)
 
     # -- lookups
 
@@ -492,8 +545,9 @@ class RemoteTree:
         return reader
 
     def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
+        for stream in (self._stream, self._scans):
+            if stream is not None:
+                stream.close()
         self.client.close()
 
 
@@ -538,10 +592,8 @@ class _AgentStream:
     def frame(self) -> tuple[bytes, bytes]:
         head = self._read(5)
         kind, length = head[:1], struct.unpack(">I", head[1:])[0]
-        if kind not in b"MDZX" or length > _MAX_FRAME:  # the far end is not trusted either
-            raise MigrateError("the old host sent something that is not the inspection's "
-                               "output", code=Exit.INPUT, hint="is a login script printing "
-                               "text on every command? (it must stay quiet)")
+        if kind not in b"MDZXPS" or length > _MAX_FRAME:  # the far end is not trusted either
+            raise _protocol_error()
         return kind, self._read(length) if length else b""
 
     def entries(self):
@@ -589,6 +641,31 @@ class _AgentStream:
             self.current = _FileReader(self, path)
             return self.current
 
+    def next_summary(self, path: str, progress: Callable[[int], None] | None
+                     ) -> tuple[str | None, dict | None]:
+        """The next scanned mbox's (path, summary); (path, None) where the agent could not
+        scan it, (None, None) at the end. ``progress`` sees the scan of ``path``."""
+        while True:
+            kind, payload = self.frame()
+            if kind == b"X":
+                self.done = True
+                return None, None
+            if kind != b"M":
+                raise _protocol_error()
+            raw = json.loads(payload)
+            got = _decode(raw["p"])
+            if raw.get("e") or not raw.get("scan"):
+                return got, None
+            while True:
+                kind, payload = self.frame()
+                if kind == b"P":
+                    if progress is not None and got == path:
+                        progress(int(payload.split()[0]))
+                elif kind == b"S":
+                    return got, _checked_summary(json.loads(payload))
+                else:
+                    raise _protocol_error()
+
     def finish(self, what: str) -> None:
         status = self.channel.recv_exit_status()
         if status != 0 or not self.section_done:
@@ -599,6 +676,53 @@ class _AgentStream:
             self.channel.close()
         except Exception:  # noqa: BLE001 - closing a channel that is gone
             pass
+
+
+_SUMMARY_TYPES = {"bytes": int, "messages": int, "undated": int, "implausible_dates": int,
+                  "missing_date_header": int, "bad_date_header": int,
+                  "embedded_separators": int, "loose_from_lines": int, "crlf": bool,
+                  "nul_in_head": bool, "line_numbers": bool, "days": dict, "examples": dict,
+                  "deferred": list, "sha256": (str, type(None)), "first_date": (str, type(None)),
+                  "last_date": (str, type(None)), "first_separator_offset": (int, type(None)),
+                  "read_error": (str, type(None)), "incomplete": (str, type(None)),
+                  "changed": (dict, type(None))}
+
+
+def _checked_summary(summary: Any) -> dict:
+    """A summary from the agent, its shape checked (the far end is not trusted): a field of the
+    wrong type is refused here, before any of it is used."""
+    try:
+        ok = isinstance(summary, dict) and all(
+            isinstance(summary[k], t) for k, t in _SUMMARY_TYPES.items())
+        ok = ok and all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                        for k, v in summary["days"].items())
+        ok = ok and all(isinstance(k, str) and isinstance(v, list) and all(
+            isinstance(ex, list) and len(ex) == 4 and isinstance(ex[0], int)
+            and isinstance(ex[1], int) and isinstance(ex[2], str)
+            and isinstance(ex[3], (int, type(None))) for ex in v)
+            for k, v in summary["examples"].items())
+        ok = ok and all(isinstance(d, list) and len(d) == 9 for d in summary["deferred"])
+        for text in (summary["first_date"], summary["last_date"]) + tuple(
+                d[7] for d in summary["deferred"]):
+            mboxscan.from_iso(text)
+        ok = ok and all(isinstance(d[3], str) and isinstance(d[8], (str, type(None)))
+                        for d in summary["deferred"])
+        changed = summary["changed"]
+        ok = ok and (changed is None or (
+            changed.get("how") in ("grew", "shrank", "modified", "replaced")
+            and all(isinstance(changed.get(k), int) for k in ("from", "to", "attempts"))
+            and isinstance(changed.get("stable"), bool)))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        ok = False
+    if not ok:
+        raise _protocol_error()
+    return summary
+
+
+def _protocol_error() -> MigrateError:
+    return MigrateError("the old host sent something that is not the inspection's output",
+                        code=Exit.INPUT, hint="is a login script printing text on every "
+                        "command? (it must stay quiet)")
 
 
 def _agent_failure(stderr: str, what: str) -> MigrateError:

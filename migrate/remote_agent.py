@@ -6,7 +6,7 @@ so that one command brings back every configuration file and the listing of the 
 one more streams every archive mbox. It runs under whatever Python the old host has (Mailman 2
 needs Python 2, so there always is one): Python 2.6+ and 3.x, standard library only.
 
-Usage (argv): ``snap ROOT SPEC_JSON [MBOX_DIRS_JSON]`` or ``stream ROOT PATH_JSON``.
+Usage (argv): ``snap ROOT SPEC_JSON [MBOX_DIRS_JSON [SCAN_JSON]]`` or ``stream ROOT PATH_JSON``.
 
 * SPEC_JSON is a list of ``[path, how, depth]``; ``how`` is ``content`` (stat every entry to
   ``depth`` levels, and send files up to MAX_CONTENT bytes whole), ``stat`` (entries only) or
@@ -15,20 +15,32 @@ Usage (argv): ``snap ROOT SPEC_JSON [MBOX_DIRS_JSON]`` or ``stream ROOT PATH_JSO
 * MBOX_DIRS_JSON lists archive folders (``archives/private``): after the snapshot, every
   ``NAME.mbox/NAME.mbox`` in them is streamed too, in the order of NAME, so that the whole
   inspection takes one command.
+* SCAN_JSON (``{"now": [Y, M, D, h, m, s], "line_limit": N}``, ``now`` in UTC): instead of
+  streaming each mbox, scan it here with ``mboxscan`` (``parsers/mboxscan.py``, which the client
+  sends ahead of this program and registers as a module) and send only its summary. Line
+  numbers are counted for mboxes up to ``line_limit`` bytes.
 
 Paths are host paths (``/etc/rc.conf``) joined under ROOT (``/`` or a jail's root); symlinks
 are reported, never followed. Every path travels as a string decoded from bytes as Latin-1, so
 any file name, however hostile, arrives exactly.
 
 Frames: one type byte, a 4-byte big-endian length, the payload. ``M`` a JSON header (an entry),
-``D`` a chunk of the last entry's content, ``Z`` end of that content, ``X`` end of the stream.
+``D`` a chunk of the last entry's content, ``Z`` end of that content, ``X`` end of the stream;
+when scanning, ``P`` the progress of the last entry's scan (``DONE SIZE`` in ASCII) and ``S``
+its summary (JSON).
 """
 
+import datetime
 import json
 import os
 import stat
 import struct
 import sys
+
+try:
+    import mboxscan  # sent by the client ahead of this program
+except ImportError:
+    mboxscan = None
 
 MAX_CONTENT = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -225,6 +237,37 @@ def stream(root, paths):
     frame(b"X", b"")
 
 
+def scan(root, paths, options):
+    """Scan each mbox here; send its header, its progress and its summary."""
+    now = datetime.datetime(*options["now"])
+    for p in paths:
+        local = root + p if root != b"/" else p
+        e = entry_for(p, local)
+        if e.get("k") != "file":
+            meta(e)
+            continue
+        try:
+            fh, size = open_regular(local)
+        except (IOError, OSError, NotRegular):
+            e["e"] = describe(sys.exc_info()[1])
+            meta(e)
+            continue
+        e["scan"] = True
+        meta(e)
+
+        def progress(done, total):
+            frame(b"P", ("%d %d" % (done, total)).encode("ascii"))
+            _out.flush()
+        try:
+            summary = mboxscan.scan_open_file(fh, now, path=local, progress=progress,
+                                              line_numbers=size <= options["line_limit"])
+        finally:
+            fh.close()
+        frame(b"S", json.dumps(summary).encode("ascii"))
+        _out.flush()
+    frame(b"X", b"")
+
+
 def mboxes(root, folders):
     """``NAME.mbox/NAME.mbox`` under each archive folder, ordered by NAME."""
     found = []
@@ -249,7 +292,14 @@ def main(argv):
         for host_path, how, depth in spec:
             walk(root, raw(host_path), how, depth)
         frame(b"X", b"")
-        if len(argv) > 3:
+        if len(argv) > 4:
+            if mboxscan is None:
+                sys.stderr.write("the scanner was not sent with the agent\n")
+                sys.exit(2)
+            _out.flush()
+            scan(root, mboxes(root, [raw(f) for f in json.loads(argv[3])]),
+                 json.loads(argv[4]))
+        elif len(argv) > 3:
             stream(root, mboxes(root, [raw(f) for f in json.loads(argv[3])]))
     elif command == "stream":
         stream(root, [raw(p) for p in spec])

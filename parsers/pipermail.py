@@ -49,7 +49,12 @@ Dates:
   archives both readings agree; their clean lists' per-month counts equal the HTML article
   counts per month.
 
-Speed: ``scan_mbox`` makes one streaming pass over the bytes, in chunks (partial lines and
+Where the pass runs: ``parsers/mboxscan.py`` holds it, in Python that the old host's own Python
+(2.6+ or 3.x) runs too. ``inspect --root`` runs it here; ``inspect --host`` sends it to the old
+host with the agent, which scans each mbox where it lies and sends back only its summary. Both
+sides give the same summary; ``scan_from_summary`` turns it into ``MboxScan``.
+
+Speed: the pass reads the bytes once, in chunks (partial lines and
 unfinished header blocks are carried over), finds candidate lines with a compiled bytes
 pattern on whole chunks and parses only each post's header block. A reader thread fills the
 chunks and a hasher thread updates SHA-256 with each one (``readinto`` and ``hashlib`` release
@@ -63,55 +68,23 @@ and post numbers are always given.
 from __future__ import annotations
 
 import datetime as _dt
-import email.utils
-import hashlib
-import queue
 import re
-import sys
-import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from migrate.model import Archive, ArchiveMonth, ArchiveVolume, Finding, Severity, Source
+from migrate.parsers import mboxscan
 from migrate.parsers.base import NotFound, Tree, TreeError, file_mode
 
 UTC = _dt.timezone.utc
 #: Posts dated before this are implausible (mailing list archives start in the 1990s).
-EARLIEST_PLAUSIBLE = _dt.datetime(1990, 1, 1, tzinfo=UTC)
-CHUNK_SIZE = 8 * 1024 * 1024
-#: A header block longer than this is cut there (its Date: is looked for in what was read).
-MAX_HEADER_BYTES = 1024 * 1024
-#: A line longer than this (binary data) is not carried over whole between chunks.
-MAX_LINE_BYTES = 1024 * 1024
-#: How many examples of each kind of problem a scan keeps (offsets, lines, excerpts).
-MAX_EXAMPLES = 20
+EARLIEST_PLAUSIBLE = mboxscan.EARLIEST_PLAUSIBLE.replace(tzinfo=UTC)
+CHUNK_SIZE = mboxscan.CHUNK_SIZE
+MAX_LINE_BYTES = mboxscan.MAX_LINE_BYTES
 #: inspect_archive counts lines (for exact line numbers in findings) up to this mbox size.
 LINE_NUMBER_LIMIT = 256 * 1024 * 1024
-
-# Python 2's mailbox.UnixMailbox._fromlinepattern, with groups around the date fields:
-# 1 weekday, 2 month, 3 day, 4 hour, 5 minute, 6 second, 7 year. Matched against one line
-# (pos/endpos), so \s never meets a newline.
-_SEPARATOR = re.compile(
-    rb"From \s*[^\s]+\s+(\w\w\w)\s+(\w\w\w)\s+(\d?\d)\s+(\d?\d):(\d\d)(?::(\d\d))?"
-    rb"(?:\s+[^\s]+)?\s+(\d\d\d\d)\s*[^\s]*\s*$")
-_CANDIDATE = re.compile(rb"\nFrom ")
-# The end of a header block; a regex search finds it about twice as fast as bytes.find.
-_HEADER_END = re.compile(rb"\n\n")
-_DATE_OR_END = re.compile(rb"\n(?:\n|Date:)")
-_DATE_ANY_CASE = re.compile(rb"\n[Dd][Aa][Tt][Ee][ \t]*:")
-_HEADER_VALUE = re.compile(rb"[^\n]*(?:\n[ \t][^\n]*)*")
-# The common RFC 5322 form, handled without calling the email package: same result as
-# parsedate_to_datetime for every string it matches.
-_FAST_DATE = re.compile(
-    rb"[ \t]*(?:[A-Za-z]{3},?[ \t]*)?(\d{1,2})[ \t]+([A-Za-z]{3})[ \t]+(\d{4})[ \t]+"
-    rb"(\d{1,2}):(\d\d)(?::(\d\d))?[ \t]+([+-]\d{4})(?![0-9])")
-_MONTH_ABBR = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
-               b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
-_MONTH_NUMBER = {m: i for i, m in enumerate(_MONTH_ABBR, start=1)}
-_MONTH_NUMBER_ANY_CASE = {**{m.lower(): i for m, i in _MONTH_NUMBER.items()},
-                          **{m.upper(): i for m, i in _MONTH_NUMBER.items()}, **_MONTH_NUMBER}
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December")
 
@@ -154,40 +127,24 @@ class MboxScan:
     read_error: str | None = None  # the stream failed part-way; counts cover what was read
     examples: dict[str, list[MboxExample]] = field(default_factory=dict)
     # kinds: "embedded", "loose", "missing_date", "bad_date", "implausible", "undated"
-
-
-def _fast_offset(zone: bytes, cache: dict[bytes, _dt.timedelta]) -> _dt.timedelta:
-    off = cache.get(zone)
-    if off is None:
-        minutes = int(zone[1:3]) * 60 + int(zone[3:5])
-        off = cache[zone] = _dt.timedelta(minutes=-minutes if zone[:1] == b"-" else minutes)
-    return off
+    changed: dict | None = None  # the file changed while it was scanned (mboxscan.scan_open_file)
+    where: str = "here"  # where the scan ran: "here", or "old host" (its agent)
 
 
 _FUZZY_DEFAULTS = (_dt.datetime(1904, 1, 1), _dt.datetime(1905, 2, 2))
 
 
-def parse_date_value(value: bytes) -> tuple[_dt.datetime | None, bool]:
-    """A ``Date:`` value as a UTC datetime, and whether only the fuzzy parser understood it.
-
-    First ``email.utils.parsedate_to_datetime`` (RFC 5322 and its obsolete forms, as mail
-    software reads it), then ``dateutil.parser.parse(fuzzy=True)`` for malformed values; the
-    fuzzy result counts only if the value itself gave a year, month and day (``GMT+00:00``
-    gives none: dateutil would fill them in from its default). A value without a zone is UTC.
-    """
-    text = " ".join(value.decode("ascii", "replace").split())[:200]
+def fuzzy_date(text: str) -> _dt.datetime | None:
+    """A Date: value's text that ``mboxscan.rfc_date`` could not read, as a naive UTC datetime:
+    ``dateutil.parser.parse(fuzzy=True)``, which counts only if the value itself gave a year,
+    month and day (``GMT+00:00`` gives none: dateutil would fill them in from its default). A
+    value without a zone is UTC. This is ``mboxscan.settle``'s resolver."""
     if not text:
-        return None, False
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        parsed = None
-    if parsed is not None:
-        return _as_utc(parsed), False
+        return None
     try:
         from dateutil import parser as dateparser
     except ImportError:  # pragma: no cover - a declared dependency
-        return None, False
+        return None
     results = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # UnknownTimezoneWarning: the zone is then UTC
@@ -195,433 +152,81 @@ def parse_date_value(value: bytes) -> tuple[_dt.datetime | None, bool]:
             try:
                 results.append(dateparser.parse(text, fuzzy=True, default=default))
             except (ValueError, OverflowError, TypeError, AttributeError):
-                return None, False
+                return None
     if results[0].date() != results[1].date():
-        return None, False  # the day, month or year came from the default
+        return None  # the day, month or year came from the default
+    value = results[0]
     try:
-        return _as_utc(results[0]), True
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     except (ValueError, OverflowError):
-        return None, False
-
-
-def _as_utc(value: _dt.datetime) -> _dt.datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _separator_date(groups: tuple[bytes | None, ...]) -> _dt.datetime | None:
-    """The ctime date of a separator line's match groups (weekday ignored), as UTC."""
-    _wday, mon, day, hour, minute, second, year = groups
-    number = _MONTH_NUMBER_ANY_CASE.get(mon)  # type: ignore[arg-type]
-    if number is None:
-        return None
-    try:
-        return _dt.datetime(int(year), number, int(day), int(hour), int(minute),  # type: ignore[arg-type]
-                            int(second or 0), tzinfo=UTC)
-    except ValueError:
         return None
 
 
-class _Scanner:
-    """The state of one pass. ``feed`` takes buffers that start with two context bytes."""
+def parse_date_value(value: bytes) -> tuple[_dt.datetime | None, bool]:
+    """A ``Date:`` value as a UTC datetime, and whether only the fuzzy parser understood it.
 
-    def __init__(self, scan: MboxScan, now: _dt.datetime, line_numbers: bool) -> None:
-        self.scan = scan
-        self.now = _as_utc(now)
-        self.now_year = b"%04d" % self.now.year
-        self.line_numbers = line_numbers
-        self.days: dict[tuple[bytes, bytes, bytes], int] = {}
-        self.offsets: dict[bytes, _dt.timedelta] = {}
-        # buf[lo] is at file offset ``pos_lo``; ``lines_lo`` newlines of the file precede it.
-        # Both start at -3: the first buffer begins with three virtual newlines.
-        self.lo = 0
-        self.pos_lo = -len(_VIRTUAL_START)
-        self.lines_lo = -len(_VIRTUAL_START)
-        self._lc_pos = 0
-        self._lc_line = 0
-
-    def _line_of(self, buf: bytearray, pos: int) -> int | None:
-        if not self.line_numbers:
-            return None
-        self._lc_line += buf.count(b"\n", self._lc_pos, pos)
-        self._lc_pos = pos
-        return self.lines_lo + self._lc_line + 1
-
-    def _example(self, kind: str, buf: bytearray, pos: int, text: bytes | bytearray | str,
-                 post: int) -> None:
-        examples = self.scan.examples.setdefault(kind, [])
-        if len(examples) >= MAX_EXAMPLES:
-            return
-        if not isinstance(text, str):
-            text = text[:200].decode("ascii", "replace")
-        text = " ".join(text.split())[:120]
-        examples.append(MboxExample(self.pos_lo + pos - self.lo, post, text,
-                                    self._line_of(buf, pos)))
-
-    def feed(self, buf: bytearray, lo: int, start: int, n: int, eof: bool) -> int:
-        """Scan the lines of ``buf[lo:n]`` after index ``start``; return the index to keep from.
-
-        ``buf[lo]`` is the byte after what the previous call dropped. ``buf[start - 2:start]``
-        is context (so an empty line before the next line can be seen) and ``buf[start]`` is
-        normally the newline before the first line not yet looked at. The caller keeps
-        ``buf[keep:n]`` and calls again with that carry-over at the new ``lo`` followed by the
-        next chunk, and ``start = lo + 2``: what is kept is an incomplete last line, or a post
-        whose header block has not ended yet (up to ``MAX_HEADER_BYTES``).
-        """
-        scan = self.scan
-        self.lo = lo
-        self._lc_pos = lo
-        self._lc_line = 0
-        stop = n if eof else buf.rfind(b"\n", start, n)
-        find = buf.find
-        match_separator = _SEPARATOR.match
-        fast_date = _FAST_DATE.match
-        header_end = _HEADER_END.search
-        date_or_end = _DATE_OR_END.search
-        month_number = _MONTH_NUMBER
-        days = self.days
-        offsets = self.offsets
-        now = self.now
-        now_year = self.now_year
-        earliest = EARLIEST_PLAUSIBLE
-        first = scan.first_date
-        last = scan.last_date
-        messages = scan.messages
-        for cand in _CANDIDATE.finditer(buf, start, stop):
-            i = cand.start()
-            p = i + 1
-            eol = find(b"\n", p, n)
-            if eol < 0:
-                eol = n
-            sep = match_separator(buf, p, eol)
-            if sep is None:
-                scan.loose_from_lines += 1
-                self._example("loose", buf, p, buf[p:eol], messages)
-                continue
-            prev = buf[i - 1]
-            if not (prev == 10 or (prev == 13 and buf[i - 2] == 10)):
-                scan.embedded_separators += 1
-                self._example("embedded", buf, p, buf[p:eol], messages)
-                continue
-            # a separator; its header block ends at the first empty line
-            if buf[eol - 1] == 13:
-                scan.crlf = True
-            d = -1
-            if scan.crlf:
-                hm = header_end(buf, eol, n)
-                hend = hm.start() if hm is not None else -1
-                crlf_end = find(b"\n\r\n", eol, hend if hend >= 0 else n)
-                if crlf_end >= 0:
-                    hend = crlf_end
-                if hend >= 0:
-                    d = find(b"\nDate:", eol, hend)
-            else:
-                # one search finds the exact Date: line or the header's end, whichever is first
-                hm = date_or_end(buf, eol, n)
-                if hm is not None and hm.end() - hm.start() > 2:
-                    d = hm.start()
-                    hm = header_end(buf, d + 6, n)
-                hend = hm.start() if hm is not None else -1
-            if hend < 0:
-                if not eof and n - p < MAX_HEADER_BYTES:
-                    scan.messages, scan.first_date, scan.last_date = messages, first, last
-                    self._drop(buf, i - 2)
-                    return i - 2  # wait for the rest of the header block
-                hend = n
-                if d < 0:
-                    d = find(b"\nDate:", eol, hend)
-            messages += 1
-            if scan.first_separator_offset is None:
-                scan.first_separator_offset = self.pos_lo + p - lo
-            groups = sep.groups()
-            mon = groups[1]
-            day = groups[2]
-            year = groups[6]
-            # the Date: header
-            date = None
-            if d >= 0:
-                vstart = d + 6
-            else:
-                any_case = _DATE_ANY_CASE.search(buf, eol, hend)
-                vstart = any_case.end() if any_case is not None else -1
-            if vstart >= 0:
-                fm = fast_date(buf, vstart, hend)
-                if fm is not None:
-                    dd, fmon, yy, hh, mi, ss, zone = fm.groups()
-                    number = month_number.get(fmon)
-                    if number is not None:
-                        off = offsets.get(zone)
-                        if off is None:
-                            off = _fast_offset(zone, offsets)
-                        try:
-                            date = _dt.datetime(int(yy), number, int(dd), int(hh), int(mi),
-                                                int(ss or 0), tzinfo=UTC) - off
-                        except (ValueError, OverflowError):
-                            date = None
-                if date is None:
-                    date = self._slow_date(buf, vstart, hend, p, messages)
-            else:
-                scan.missing_date_header += 1
-                self._example("missing_date", buf, p, buf[p:eol], messages)
-            implausible = False
-            if date is not None and not earliest <= date <= now:
-                implausible = True
-                scan.implausible_dates += 1
-                self._example("implausible", buf, p,
-                              f"Date: {date.isoformat()} ({buf[p:eol].decode('ascii', 'replace')})",
-                              messages)
-                date = None
-            if date is None:
-                date = _separator_date(groups)
-                if date is not None and not earliest <= date <= now:
-                    if not implausible:
-                        implausible = True
-                        scan.implausible_dates += 1
-                        self._example("implausible", buf, p, buf[p:eol], messages)
-                    date = None
-                if date is None and not implausible:
-                    scan.undated += 1
-                    self._example("undated", buf, p, buf[p:eol], messages)
-            if date is not None:
-                if first is None or date < first:
-                    first = date
-                if last is None or date > last:
-                    last = date
-            # the month: the separator's, when its year is plausible
-            if not (b"1990" <= year <= now_year and mon in month_number):
-                if date is None:
-                    continue
-                year, mon, day = (b"%04d" % date.year, _MONTH_ABBR[date.month - 1],
-                                  b"%d" % date.day)
-            key = (year, mon, day)
-            days[key] = days.get(key, 0) + 1
-        scan.messages, scan.first_date, scan.last_date = messages, first, last
-        if eof:
-            return n
-        if stop < start:  # no newline after start: keep the partial line
-            keep = start - 2
-            if n - keep > MAX_LINE_BYTES:
-                keep = n - 2  # a line this long is binary data: drop it
-        else:
-            keep = stop - 2
-            if n - stop > MAX_LINE_BYTES:
-                if buf.startswith(b"From ", stop + 1, n):
-                    scan.loose_from_lines += 1
-                    self._example("loose", buf, stop + 1, buf[stop + 1:stop + 121], messages)
-                keep = n - 2
-        self._drop(buf, keep)
-        return keep
-
-    def _drop(self, buf: bytearray, keep: int) -> None:
-        """Account for ``buf[lo:keep]``, which the caller discards."""
-        if self.line_numbers:
-            self.lines_lo += buf.count(b"\n", self.lo, keep)
-        self.pos_lo += keep - self.lo
-
-    def _slow_date(self, buf: bytearray, vstart: int, hend: int, p: int, post: int
-                   ) -> _dt.datetime | None:
-        value_match = _HEADER_VALUE.match(buf, vstart, hend)
-        value = value_match.group(0) if value_match is not None else b""
-        date, _fuzzy = parse_date_value(value)
-        if date is None:
-            self.scan.bad_date_header += 1
-            self._example("bad_date", buf, p, b"Date:" + value, post)
-        return date
-
-    def finish(self) -> None:
-        months: dict[str, int] = {}
-        days: dict[str, int] = {}
-        for (year, mon, day), count in self.days.items():
-            month = f"{int(year):04d}-{_MONTH_NUMBER_ANY_CASE[mon]:02d}"
-            months[month] = months.get(month, 0) + count
-            key = f"{month}-{int(day):02d}"
-            days[key] = days.get(key, 0) + count
-        self.scan.months = dict(sorted(months.items()))
-        self.scan.days = dict(sorted(days.items()))
+    First ``mboxscan.rfc_date`` (``email.utils.parsedate_to_datetime``'s reading: RFC 5322 and
+    its obsolete forms, as mail software reads it), then ``fuzzy_date`` for malformed values.
+    """
+    text = mboxscan.date_text(value)
+    parsed = mboxscan.rfc_date(text)
+    if parsed is not None:
+        return parsed.replace(tzinfo=UTC), False
+    parsed = fuzzy_date(text)
+    return (parsed.replace(tzinfo=UTC), True) if parsed is not None else (None, False)
 
 
-_VIRTUAL_START = b"\n\n\n"  # the file's first line then follows an empty line
+def _naive_utc(now: _dt.datetime) -> _dt.datetime:
+    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+
+
+def scan_from_summary(summary: dict, path: str, now: _dt.datetime, where: str = "here"
+                      ) -> MboxScan:
+    """``MboxScan`` from an ``mboxscan`` summary (made here or by the old host's agent), its
+    deferred posts settled here with ``fuzzy_date``."""
+    mboxscan.settle(summary, fuzzy_date, _naive_utc(now))
+
+    def when(text: str | None) -> _dt.datetime | None:
+        value = mboxscan.from_iso(text)
+        return value.replace(tzinfo=UTC) if value is not None else None
+    months: dict[str, int] = {}
+    for day, count in summary["days"].items():
+        months[day[:7]] = months.get(day[:7], 0) + count
+    examples = {kind: [MboxExample(int(o), int(p), str(t), None if ln is None else int(ln))
+                       for o, p, t, ln in items]
+                for kind, items in summary["examples"].items() if items}
+    return MboxScan(
+        path, bytes=summary["bytes"], sha256=summary["sha256"], messages=summary["messages"],
+        first_date=when(summary["first_date"]), last_date=when(summary["last_date"]),
+        months=dict(sorted(months.items())), days=dict(summary["days"]),
+        undated=summary["undated"], implausible_dates=summary["implausible_dates"],
+        missing_date_header=summary["missing_date_header"],
+        bad_date_header=summary["bad_date_header"],
+        embedded_separators=summary["embedded_separators"],
+        loose_from_lines=summary["loose_from_lines"], crlf=bool(summary["crlf"]),
+        nul_in_head=bool(summary["nul_in_head"]),
+        first_separator_offset=summary["first_separator_offset"],
+        line_numbers=bool(summary["line_numbers"]), read_error=summary["read_error"],
+        examples=examples, changed=summary.get("changed"), where=where)
 
 
 def scan_mbox(stream: BinaryIO, path: str, *, now: _dt.datetime,
               progress: Callable[[int], None] | None = None,
               chunk_size: int = CHUNK_SIZE, line_numbers: bool = False,
               size_hint: int | None = None) -> MboxScan:
-    """Count the posts of an mbox in one streaming pass (the rules are in the module docstring).
+    """Count the posts of an mbox in one streaming pass (the rules are in the module docstring;
+    the pass is ``mboxscan.scan``, the one the old host's agent runs too).
 
     ``stream`` is read in chunks of ``chunk_size`` bytes until it is exhausted; ``progress``
     is called with the number of bytes read so far after each chunk. A read error ends the
     scan with ``read_error`` set (the counts cover what was read); bad content never raises.
     ``line_numbers`` adds exact line numbers to the examples, at the cost of a newline count
     over the whole file. ``size_hint`` (the file's size, if known) keeps the buffers small for
-    small files; a file that grows meanwhile is still read to its end. ``path`` is only
-    recorded.
-
-    Work runs in three stages, one thread each, passing buffers down a chain: a reader fills
-    a free buffer (``readinto`` releases the GIL), a hasher updates SHA-256 with it
-    (``hashlib`` releases the GIL on large buffers) and this thread scans it and gives it back
-    to the reader. Each buffer is in one stage at a time, and the stages work on different
-    buffers at once, so a scan costs about the slowest stage, not the sum. Memory is flat:
-    ``_BUFFERS`` buffers of ``chunk_size`` plus room for the carry-over (at most about 1 MiB,
-    kept just before the chunk it continues into), reused for the whole file. An error in the
-    hasher is raised here once both helpers have ended.
+    small files. ``path`` is only recorded.
     """
-    scan = MboxScan(path, line_numbers=line_numbers)
-    scanner = _Scanner(scan, now, line_numbers)
-    digest = hashlib.sha256()
-    slack = max(MAX_HEADER_BYTES, MAX_LINE_BYTES) + 16  # the carry-over always fits
-    if size_hint is not None:  # a small file needs no big buffers (allocating is not free)
-        chunk_size = min(chunk_size, max(64 * 1024, size_hint + 1))
-    chain = _Chain(stream, scan, digest, slack, chunk_size)
-    # The helpers need the GIL briefly after every read and every hash; at the default
-    # switch interval (5 ms) they would wait for it most of the time. The interval is put
-    # back when the scan ends.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
-    carry = _VIRTUAL_START
-    total = 0
-    head = b""
-    try:
-        chain.start()
-        while True:
-            item = chain.scanned.get()
-            if item is None:
-                break
-            buf, got = item
-            lo = slack - len(carry)
-            buf[lo:slack] = carry
-            n = slack + got
-            if len(head) < 1024:
-                head += bytes(buf[slack:slack + min(got, 1024 - len(head))])
-            total += got
-            keep = scanner.feed(buf, lo, lo + 2, n, eof=False)
-            carry = bytes(buf[keep:n])
-            chain.free.put(buf)
-            if progress is not None:
-                progress(total)
-        last = bytearray(carry)
-        scanner.feed(last, 0, 2, len(last), eof=True)
-    finally:
-        chain.stop()
-        sys.setswitchinterval(interval)
-    if chain.hash_error is not None:
-        raise chain.hash_error
-    scanner.finish()
-    scan.nul_in_head = b"\0" in head
-    scan.bytes = total
-    scan.sha256 = digest.hexdigest()
-    return scan
-
-
-_BUFFERS = 4  # one being read, one being hashed, one being scanned, one ready
-_SWITCH_INTERVAL = 0.0002  # seconds; measured: 8 MiB chunks, 5 ms 0.80 s, 1 ms 0.50, 0.2 ms 0.45 per 500 MB
-
-
-class _Chain:
-    """The reader and hasher threads of ``scan_mbox`` and the queues between the stages.
-
-    ``free`` -> reader -> ``filled`` -> hasher -> ``scanned`` -> the scanning thread, which
-    puts each buffer back into ``free``. Buffers go down the chain as ``(buf, got)``: the chunk
-    is ``buf[offset:offset + got]``; ``None`` ends the stream (end of file, a read error in
-    ``scan.read_error``, a hash error in ``hash_error``, or ``stop``).
-    """
-
-    def __init__(self, stream: BinaryIO, scan: MboxScan, digest, offset: int,
-                 size: int) -> None:
-        self.stream = stream
-        self.scan = scan
-        self.digest = digest
-        self.offset = offset
-        self.size = size
-        self.free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(_BUFFERS):
-            self.free.put(bytearray(offset + size))
-        self.filled: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
-        self.scanned: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
-        self.stopping = threading.Event()
-        self.hash_error: BaseException | None = None
-        self.threads = [threading.Thread(target=self._read, name="mbox-read", daemon=True),
-                        threading.Thread(target=self._hash, name="mbox-hash", daemon=True)]
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        """End both helpers (at once if the scan is cut short) and wait for them."""
-        self.stopping.set()
-        self.free.put(bytearray(0))  # wakes the reader if it waits for a buffer
-        for thread in self.threads:
-            if thread.is_alive():
-                thread.join()
-
-    def _read(self) -> None:
-        """Fill free buffers from the stream; a read error is recorded, never raised."""
-        scan = self.scan
-        try:
-            while not self.stopping.is_set():
-                buf = self.free.get()
-                if not buf or self.stopping.is_set():
-                    break
-                got = _fill(self.stream, buf, self.offset, self.size, scan)
-                if not got:
-                    break
-                self.filled.put((buf, got))
-                if scan.read_error is not None:
-                    break
-        except BaseException as exc:  # noqa: BLE001 - reported, the scan ends with what was read
-            scan.read_error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.filled.put(None)
-
-    def _hash(self) -> None:
-        """Hash each filled buffer, in order, and pass it on; an error stops the chain."""
-        try:
-            while True:
-                item = self.filled.get()
-                if item is None:
-                    break
-                if self.hash_error is None and not self.stopping.is_set():
-                    buf, got = item
-                    with memoryview(buf) as view:
-                        self.digest.update(view[self.offset:self.offset + got])
-                    self.scanned.put(item)
-        except BaseException as exc:  # noqa: BLE001 - raised by scan_mbox
-            self.hash_error = exc
-            self.stopping.set()
-            self.free.put(bytearray(0))  # the reader may wait for a buffer
-            while self.filled.get() is not None:  # until the reader has ended
-                pass
-        finally:
-            self.scanned.put(None)
-
-
-def _fill(stream: BinaryIO, buf: bytearray, offset: int, size: int, scan: MboxScan) -> int:
-    """Read up to ``size`` bytes into ``buf[offset:]``; fewer only at the end of the stream.
-
-    Uses ``readinto`` when the stream has it, else ``read``. A read error is recorded in
-    ``scan.read_error`` and ends the filling.
-    """
-    view = memoryview(buf)
-    got = 0
-    readinto = getattr(stream, "readinto", None)
-    try:
-        while got < size:
-            if readinto is not None:
-                n = readinto(view[offset + got:offset + size])
-            else:
-                data = stream.read(size - got)
-                n = len(data) if data else 0
-                view[offset + got:offset + got + n] = data
-            if not n:
-                break
-            got += n
-    except (OSError, ValueError) as exc:
-        scan.read_error = str(exc) or type(exc).__name__
-    finally:
-        view.release()
-    return got
+    summary = mboxscan.scan(stream, _naive_utc(now), progress=progress, chunk_size=chunk_size,
+                            line_numbers=line_numbers, size_hint=size_hint, resolve=fuzzy_date)
+    return scan_from_summary(summary, path, now)
 
 
 # --- the archive of one list ---------------------------------------------------------------------
@@ -752,14 +357,32 @@ def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabl
                 "Look at what is there on the old host; Mailman appends posts to this file.",
                 mbox_path)
         return None
+    line_numbers = st.size <= LINE_NUMBER_LIMIT
+    scanned = getattr(tree, "scanned_mbox", None)
+    if scanned is not None:  # the old host's agent scanned it where it lies
+        summary = scanned(mbox_path, progress)
+        if summary is not None and not summary.get("incomplete"):
+            return scan_from_summary(summary, mbox_path, now, where="old host")
     try:
         stream = tree.open(mbox_path)
     except (TreeError, OSError) as exc:
         _unreadable(mbox_path, exc, finding)
         return None
     with stream:
-        return scan_mbox(stream, mbox_path, now=now, progress=progress,
-                         line_numbers=st.size <= LINE_NUMBER_LIMIT, size_hint=st.size)
+        local_path = getattr(tree, "local_path", None)
+        try:
+            stream.fileno()
+            on_disk = local_path is not None
+        except (AttributeError, OSError, ValueError):
+            on_disk = False
+        if not on_disk:  # a stream (fetched from the old host): scanned as it comes
+            return scan_mbox(stream, mbox_path, now=now, progress=progress,
+                             line_numbers=line_numbers, size_hint=st.size)
+        summary = mboxscan.scan_open_file(
+            stream, _naive_utc(now), path=local_path(mbox_path), line_numbers=line_numbers,
+            progress=None if progress is None else lambda done, _size: progress(done),
+            resolve=fuzzy_date)
+        return scan_from_summary(summary, mbox_path, now)
 
 
 def _unreadable(mbox_path: str, exc: Exception, finding: Callable[..., None]) -> None:
@@ -800,6 +423,29 @@ def _scan_findings(scan: MboxScan, list_name: str, finding: Callable[..., None])
                 f"reading {path} failed after {scan.bytes} bytes: {scan.read_error}",
                 "The counts cover only what was read. Check the disk and the file on the old "
                 "host, then inspect again.", path)
+    changed = scan.changed
+    if changed is not None:
+        if not changed["stable"]:
+            finding("archive.mbox-changed", Severity.ERROR,
+                    f"{path} changed while it was scanned ({changed['how']}: {changed['from']} "
+                    f"then {changed['to']} bytes), {changed['attempts']} times in a row; its "
+                    "counts are not to be trusted",
+                    "Something rewrites the archive (bin/cleanarch, a restore, an editor): find "
+                    "it, let it finish, and inspect again. Mailman itself only appends.", path)
+        elif changed["how"] == "grew":
+            finding("archive.mbox-changed", Severity.INFO,
+                    f"{path} grew from {changed['from']} to {changed['to']} bytes while it was "
+                    f"scanned (a post arrived); the counts and the checksum are those of its "
+                    f"first {changed['from']} bytes",
+                    "Nothing is lost: the archive sync copies the whole file, and the freeze "
+                    "before the final sync stops new posts. Inspect again for exact figures.",
+                    path)
+        else:
+            finding("archive.mbox-changed", Severity.WARNING,
+                    f"{path} was replaced by another file while it was scanned; the counts are "
+                    "those of the file that was there when the scan began",
+                    "Something replaced the archive (bin/cleanarch into place, a restore): "
+                    "inspect again when it is done.", path)
     if scan.bytes == 0 and scan.read_error is None:
         finding("archive.mbox-empty", Severity.INFO,
                 f"the archive mbox of list {list_name} is empty (0 bytes)",

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 import migrate.cli as cli
 from conftest import SAMPLES
-from migrate.parsers import pipermail
+from migrate.parsers import mboxscan, pipermail
 from migrate.parsers.pipermail import (inspect_archive, parse_date_value, scan_mbox,
                                        volume_name)
 from migrate.sources import LocalTree
@@ -114,7 +114,7 @@ def _reference_posts(data: bytes) -> list[bytes]:
     posts: list[list[bytes]] = []
     prev_empty = True
     for line in data.split(b"\n"):
-        if prev_empty and pipermail._SEPARATOR.match(line.rstrip(b"\r")):
+        if prev_empty and mboxscan.SEPARATOR.match(line.rstrip(b"\r")):
             posts.append([])
         elif posts:
             posts[-1].append(line)
@@ -149,7 +149,7 @@ def reference_scan(data: bytes) -> dict:
     for line in lines:
         bare = line[:-1] if line.endswith(b"\r") else line
         if line.startswith(b"From "):
-            m = pipermail._SEPARATOR.match(line)
+            m = mboxscan.SEPARATOR.match(line)
             if m is None:
                 loose += 1
             elif not prev_empty:
@@ -157,8 +157,8 @@ def reference_scan(data: bytes) -> dict:
             else:
                 messages += 1
                 _w, mon, _d, _h, _mi, _s, year = m.groups()
-                if b"1990" <= year <= b"%d" % NOW.year and mon in pipermail._MONTH_NUMBER:
-                    key = f"{int(year):04d}-{pipermail._MONTH_NUMBER[mon]:02d}"
+                if b"1990" <= year <= b"%d" % NOW.year and mon in mboxscan.MONTH_NUMBER:
+                    key = f"{int(year):04d}-{mboxscan.MONTH_NUMBER[mon]:02d}"
                     months[key] = months.get(key, 0) + 1
         prev_empty = bare == b""
     return {"messages": messages, "embedded": embedded, "loose": loose, "months": months}
@@ -359,15 +359,16 @@ def test_progress_reports_every_byte_and_a_read_error_ends_the_scan_cleanly():
 def _single_pass(data: bytes, line_numbers: bool = False) -> pipermail.MboxScan:
     """The scan's state machine over the whole mbox in one call: no chunks, no threads."""
     import hashlib
-    scan = pipermail.MboxScan("/test.mbox", line_numbers=line_numbers)
-    scanner = pipermail._Scanner(scan, NOW, line_numbers)
-    buf = bytearray(pipermail._VIRTUAL_START + data)
+    naive = NOW.replace(tzinfo=None)
+    summary = mboxscan.new_summary(line_numbers)
+    scanner = mboxscan._Scanner(summary, naive)
+    buf = bytearray(mboxscan._VIRTUAL_START + data)
     scanner.feed(buf, 0, 2, len(buf), eof=True)
     scanner.finish()
-    scan.nul_in_head = b"\0" in data[:1024]
-    scan.bytes = len(data)
-    scan.sha256 = hashlib.sha256(data).hexdigest()
-    return scan
+    summary["nul_in_head"] = b"\0" in data[:1024]
+    summary["bytes"] = len(data)
+    summary["sha256"] = hashlib.sha256(data).hexdigest()
+    return pipermail.scan_from_summary(summary, "/test.mbox", NOW)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
@@ -437,7 +438,7 @@ class _FailingDigest:
 
 
 def test_a_hash_failure_is_raised_by_the_scan_and_no_thread_is_left(monkeypatch):
-    monkeypatch.setattr(pipermail.hashlib, "sha256", _FailingDigest)
+    monkeypatch.setattr(mboxscan.hashlib, "sha256", _FailingDigest)
     size = len(_Stream(0).post) * 40
     out = _within(30, lambda: scan_mbox(_Stream(size), "/x", now=NOW, chunk_size=1024))
     assert isinstance(out.get("error"), MemoryError), out
@@ -448,7 +449,7 @@ def test_a_scan_cut_short_stops_both_helpers(monkeypatch):
     """An error in the scanning thread (here in the scanner, while it holds a buffer) never
     leaves the reader waiting for a buffer or the hasher for work, though the stream has far
     more to give."""
-    feed = pipermail._Scanner.feed
+    feed = mboxscan._Scanner.feed
     calls = []
 
     def failing_feed(self, *args, **kwargs):
@@ -458,7 +459,7 @@ def test_a_scan_cut_short_stops_both_helpers(monkeypatch):
             raise KeyboardInterrupt
         return feed(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipermail._Scanner, "feed", failing_feed)
+    monkeypatch.setattr(mboxscan._Scanner, "feed", failing_feed)
     post = _Stream(0).post
     data = post * (4 * 1024 * 1024 // len(post))
     out = _within(30, lambda: scan_mbox(io.BytesIO(data), "/x", now=NOW, chunk_size=4096))
@@ -467,7 +468,7 @@ def test_a_scan_cut_short_stops_both_helpers(monkeypatch):
 
 
 def test_long_binary_lines_are_not_held_whole():
-    blob = b"x" * (3 * pipermail.MAX_LINE_BYTES)  # no newline for 3 MiB
+    blob = b"x" * (3 * mboxscan.MAX_LINE_BYTES)  # no newline for 3 MiB
     data = (b"From a@b Mon Jan  5 10:00:00 2004\n\n" + blob + b"\n\n"
             b"From a@b Tue Jan  6 10:00:00 2004\n\nx\n")
     scan = scan_bytes(data, chunk_size=65536)
