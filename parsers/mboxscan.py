@@ -592,6 +592,8 @@ class _Scanner(object):
             summary["missing_date_header"] += 1
             self.state.example("missing_date", offset, post, sep_text, line)
         if value is not None:
+            if summary["incomplete"] is not None:
+                return  # the caller scans this file again where the resolver is
             deferred = summary["deferred"]
             deferred.append([post, offset, line, date_text(value), _clean(b"Date:" + value),
                              sep_text, sep_raw, iso(sep_date), sep_key])
@@ -836,6 +838,7 @@ def scan_open_file(fh, now, path=None, progress=None, line_numbers=False, resolv
     the bytes scanned of this attempt and the size, ``(done, size)``.
     """
     summary = None
+    earlier = None  # how the file changed during the last attempt
     for attempt in range(1, ATTEMPTS + 1):
         before = os.fstat(fh.fileno())
         size = before.st_size
@@ -857,7 +860,11 @@ def scan_open_file(fh, now, path=None, progress=None, line_numbers=False, resolv
             if after.st_size > size:
                 summary["changed"] = {"how": "grew", "from": size, "to": after.st_size,
                                       "stable": True, "attempts": attempt}
+            elif earlier is not None:  # scanned again, and this time it held still
+                summary["changed"] = {"how": earlier, "from": size, "to": size,
+                                      "stable": True, "attempts": attempt}
             break
+        earlier = how
         summary["changed"] = {"how": how, "from": size, "to": after.st_size, "stable": False,
                               "attempts": attempt}
     changed = summary["changed"]

@@ -411,6 +411,10 @@ def _where(examples: list[MboxExample], limit: int = 3) -> str:
     return "; ".join(parts) + more
 
 
+def _nth(n: int) -> str:
+    return {1: "first", 2: "second", 3: "third"}.get(n, f"{n}th")
+
+
 def _first_line(examples: list[MboxExample]) -> int | None:
     return examples[0].line if examples else None
 
@@ -440,12 +444,20 @@ def _scan_findings(scan: MboxScan, list_name: str, finding: Callable[..., None])
                     "Nothing is lost: the archive sync copies the whole file, and the freeze "
                     "before the final sync stops new posts. Inspect again for exact figures.",
                     path)
-        else:
+        elif changed["how"] == "replaced":
             finding("archive.mbox-changed", Severity.WARNING,
                     f"{path} was replaced by another file while it was scanned; the counts are "
                     "those of the file that was there when the scan began",
                     "Something replaced the archive (bin/cleanarch into place, a restore): "
                     "inspect again when it is done.", path)
+        else:
+            finding("archive.mbox-changed", Severity.WARNING,
+                    f"{path} changed in place while it was scanned ({changed['how']}); it was "
+                    f"scanned again and held still the {_nth(changed['attempts'])} time, so "
+                    "the counts are those of the file as it then was",
+                    "Mailman only appends: something else rewrote the archive (bin/cleanarch, "
+                    "an editor, a restore). Find out what, and inspect again when it is done.",
+                    path)
     if scan.bytes == 0 and scan.read_error is None:
         finding("archive.mbox-empty", Severity.INFO,
                 f"the archive mbox of list {list_name} is empty (0 bytes)",
