@@ -34,8 +34,8 @@ from typing import Any, BinaryIO
 
 import paramiko
 
+import migrate.parsers.mboxscan as mboxscan
 from migrate.errors import Exit, MigrateError
-from migrate.parsers import mboxscan
 from migrate.parsers.base import NotFound, Stat, TreeError, not_regular
 from migrate.sources import walk_symlinks
 

@@ -60,8 +60,9 @@ def _allowed(module: str) -> set[str] | None:
     if module.startswith("migrate.emitters"):
         return CONTRACTS | {m for m in _all() if m.startswith("migrate.emitters")}
     if module in PLAN_READERS:
-        # the inspection's trees read with the parsers' Tree protocol (parsers/base.py)
-        return PLAN_READERS | {"migrate.parsers.base"}
+        # the inspection's trees read with the parsers' Tree protocol (parsers/base.py), and
+        # the remote one sends the archive scanner (parsers/mboxscan.py) to the old host
+        return PLAN_READERS | {"migrate.parsers.base", "migrate.parsers.mboxscan"}
     return None
 
 
