@@ -309,6 +309,16 @@ def test_dates_fall_back_to_the_separator_and_report_implausible_ones():
     assert [e.line for e in scan.examples["implausible"]] == [6, 11, 16]
 
 
+def test_a_date_past_year_9999_in_utc_is_a_bad_date_not_a_crash():
+    """23:30 on 31 Dec 9999 at -0100 is in the year 10000 in UTC: it once stopped the whole
+    inspection with OverflowError."""
+    data = b"From a@b Mon Jan  5 10:00:00 2004\nDate: 31 Dec 9999 23:30:00 -0100\n\nx\n"
+    scan = scan_bytes(data)
+    assert (scan.messages, scan.bad_date_header, scan.undated) == (1, 1, 0)
+    assert scan.first_date == dt.datetime(2004, 1, 5, 10, tzinfo=UTC)
+    assert parse_date_value(b"31 Dec 9999 23:30:00 -0100") == (None, False)
+
+
 def test_header_charset_problems_never_stop_the_scan():
     data = (b"From a@b Mon Jan  5 10:00:00 2004\nSubject: =?x-unknown?q?=FF=FE?=\n"
             b"From: \xff\xfe\xfd <a@b>\nDate: \xe9t\xe9 2004\n\nx\n\n"

@@ -91,7 +91,8 @@ HARD = {
         b"From a@b Tue Jun  3 11:05:00 2008\nDate: %s\n\nx\n\n" % v for v in (
             b"2008-06-03 11:05", b"Tuesday, June 3rd 2008 at 11:05", b"GMT+00:00",
             b"2015-13-45 10:00", b"\xff\xfe bad bytes 2010", b"Mon, 32 Foo 2009 25:61:00 +0000",
-            b"3 Jun 08 11:05 EDT", b"1 Jan 0001 00:00:00 +2300", b"31 Feb 2004 10:00 +0000")),
+            b"3 Jun 08 11:05 EDT", b"1 Jan 0001 00:00:00 +2300", b"31 Feb 2004 10:00 +0000",
+            b"31 Dec 9999 23:30:00 -0100")),
     "implausible": (b"From a@b Mon Jan  5 10:00:00 2004\nSubject: no date\n\nx\n\n"
                     b"From a@b Tue Jan  6 10:00:00 2004\nDate: Mon, 1 Jan 1979 00:00:00 +0000"
                     b"\n\nx\n\nFrom a@b Thu Jan  8 10:00:00 1970\nDate: garbage\n\nx\n"),
