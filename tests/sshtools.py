@@ -20,13 +20,15 @@ Two options make the host look older or farther away:
   known_hosts line names it). With a rate, both ends of the pair are shaped by ``tc``'s token
   bucket filter. ``Sshd.bytes_received()`` reads the test end's interface counters: every byte
   sshd sends to the test, headers included, and nothing else (no other traffic uses the pair).
-  The pair and the namespace are removed afterwards, also when sshd fails to start.
+  The pair and the namespace are removed afterwards, also when sshd fails to start (and those
+  of a killed test process at the next start).
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -158,6 +160,23 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
 
 
+def _remove_stale_namespaces() -> None:
+    """Namespaces (and their pairs) left by a test process that was killed before cleaning up."""
+    for line in _ip("netns", "list", check=False).stdout.splitlines():
+        m = re.match(r"migrate-test-(\d+)-(\d+)\b", line)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # its process still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        _ip("link", "del", f"mgt{m.group(2)}h", check=False)
+        _ip("netns", "del", m.group(0), check=False)
+
+
 @contextmanager
 def _network_namespace(rate: str | None) -> Iterator[tuple[str, str, str]]:
     """A fresh network namespace joined to this one by a veth pair on a free /30 of 10.199/16.
@@ -168,6 +187,7 @@ def _network_namespace(rate: str | None) -> Iterator[tuple[str, str, str]]:
     need(shutil.which("ip") is not None, "iproute2's ip is not installed")
     need(rate is None or shutil.which("tc") is not None, "iproute2's tc is not installed")
     need(os.geteuid() == 0, "a network namespace for sshd needs root")
+    _remove_stale_namespaces()
     used = _ip("-o", "-4", "addr", "show").stdout
     ns = veth = None
     try:
