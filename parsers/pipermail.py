@@ -128,7 +128,6 @@ class MboxScan:
     examples: dict[str, list[MboxExample]] = field(default_factory=dict)
     # kinds: "embedded", "loose", "missing_date", "bad_date", "implausible", "undated"
     changed: dict | None = None  # the file changed while it was scanned (mboxscan.scan_open_file)
-    where: str = "here"  # where the scan ran: "here", or "old host" (its agent)
 
 
 _FUZZY_DEFAULTS = (_dt.datetime(1904, 1, 1), _dt.datetime(1905, 2, 2))
@@ -180,8 +179,7 @@ def _naive_utc(now: _dt.datetime) -> _dt.datetime:
     return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
-def scan_from_summary(summary: dict, path: str, now: _dt.datetime, where: str = "here"
-                      ) -> MboxScan:
+def scan_from_summary(summary: dict, path: str, now: _dt.datetime) -> MboxScan:
     """``MboxScan`` from an ``mboxscan`` summary (made here or by the old host's agent), its
     deferred posts settled here with ``fuzzy_date``."""
     mboxscan.settle(summary, fuzzy_date, _naive_utc(now))
@@ -207,7 +205,7 @@ def scan_from_summary(summary: dict, path: str, now: _dt.datetime, where: str = 
         nul_in_head=bool(summary["nul_in_head"]),
         first_separator_offset=summary["first_separator_offset"],
         line_numbers=bool(summary["line_numbers"]), read_error=summary["read_error"],
-        examples=examples, changed=summary.get("changed"), where=where)
+        examples=examples, changed=summary.get("changed"))
 
 
 def scan_mbox(stream: BinaryIO, path: str, *, now: _dt.datetime,
@@ -362,7 +360,7 @@ def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabl
     if scanned is not None:  # the old host's agent scanned it where it lies
         summary = scanned(mbox_path, progress)
         if summary is not None and not summary.get("incomplete"):
-            return scan_from_summary(summary, mbox_path, now, where="old host")
+            return scan_from_summary(summary, mbox_path, now)
     try:
         stream = tree.open(mbox_path)
     except (TreeError, OSError) as exc:

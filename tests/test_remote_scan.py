@@ -141,9 +141,7 @@ def assert_same(local: dict, far: dict, name: str) -> None:
         assert far[key] == local[key], (name, key)
     assert set(far) == set(local), name
     settled_here = pipermail.scan_from_summary(json.loads(json.dumps(local)), "/x", NOW)
-    settled_there = pipermail.scan_from_summary(json.loads(json.dumps(far)), "/x", NOW,
-                                                where="old host")
-    settled_there.where = "here"
+    settled_there = pipermail.scan_from_summary(json.loads(json.dumps(far)), "/x", NOW)
     assert settled_there == settled_here, name
 
 
@@ -513,3 +511,23 @@ def test_a_summary_stream_is_parsed_with_its_progress():
     assert stream.next_summary("/a", seen.append) == ("/a", summary)
     assert seen == [10, 20]
     assert stream.next_summary("/b", None) == (None, None) and stream.done
+
+
+# --- a host without Python 3 --------------------------------------------------------------------
+
+
+def test_a_host_without_python_3_is_inspected_with_its_python_2(base):
+    """An old FreeBSD host has Mailman's Python 2.7 and no Python 3: the agent and the scanner
+    run under it, and the inventory is the one --root gives (--fetch-archives too)."""
+    root = base / "python2-host"
+    shutil.copytree(SAMPLES / "netsight", root, symlinks=True)
+    put_mbox(root, "devtalk", b"".join(HARD.values()) + POST * 5000)
+    local = _inventory(["inspect", "--root", str(root)])
+    with sshd_running(no_python3=True) as sshd:
+        found = subprocess.run(sshd.ssh_args() + [
+            "for p in python3 python2.7; do command -v $p; done; "
+            "python2.7 -c 'import sys; print(sys.version_info[0])'"],
+            capture_output=True, text=True, timeout=60)
+        assert found.stdout.split() == ["/usr/local/bin/python2.7", "2"], found
+        assert _inventory(_ssh_args(sshd, root)) == local
+        assert _inventory(_ssh_args(sshd, root) + ["--fetch-archives"]) == local
