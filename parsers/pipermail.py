@@ -321,7 +321,8 @@ def inspect_archive(tree: Tree, var_prefix: str, list_name: str, *, archive_enab
     for path in (f"{var_prefix}/archives/private/{list_name}.mbox", mbox_path, html_dir):
         fm = file_mode(tree, path, users, groups)
         if fm is not None:
-            if scan is not None and path == mbox_path and scan.read_error is None:
+            if scan is not None and path == mbox_path and scan.read_error is None \
+                    and _held_still(scan):
                 fm.size, fm.sha256 = scan.bytes, scan.sha256
             archive.files.append(fm)
 
@@ -393,10 +394,17 @@ _COPIED = ("bytes", "sha256", "messages", "first_date", "last_date", "undated",
            "loose_from_lines")
 
 
+def _held_still(scan: MboxScan) -> bool:
+    """False for a file that kept changing while it was scanned: its checksum is of no file."""
+    return scan.changed is None or bool(scan.changed["stable"])
+
+
 def _copy_scan(scan: MboxScan, archive: Archive) -> None:
     archive.mbox_path = scan.path
     for name in _COPIED:
         setattr(archive, name, getattr(scan, name))
+    if not _held_still(scan):
+        archive.sha256 = None
     archive.months = [ArchiveMonth(month, count) for month, count in scan.months.items()]
 
 

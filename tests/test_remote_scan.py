@@ -452,6 +452,9 @@ def test_an_archive_that_never_holds_still_is_an_error_not_a_count(sshd, base):
         result = _remote_archive(sshd, root)
     assert result.scan.changed["stable"] is False
     assert result.scan.changed["attempts"] == mboxscan.ATTEMPTS
+    # its checksum is of no file: the plan's manifest must not carry it
+    assert result.archive.sha256 is None
+    assert all(f.sha256 is None for f in result.archive.files)
     [f] = _changed(result)
     assert f.severity.value == "error" and "not to be trusted" in f.message
 
