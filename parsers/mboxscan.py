@@ -454,6 +454,10 @@ class _Scanner(object):
         first = state.first
         last = state.last
         messages = summary["messages"]
+        crlf = summary["crlf"]
+        first_offset = summary["first_separator_offset"]
+        groups_are_bytes = _GROUPS_ARE_BYTES
+        new_date = datetime.datetime
         for cand in _CANDIDATE.finditer(buf, start, stop):
             i = cand.start()
             p = i + 1
@@ -472,9 +476,9 @@ class _Scanner(object):
                 continue
             # a separator; its header block ends at the first empty line
             if buf[eol - 1] == 13:
-                summary["crlf"] = True
+                summary["crlf"] = crlf = True
             d = -1
-            if summary["crlf"]:
+            if crlf:
                 hm = header_end(buf, eol, n)
                 hend = hm.start() if hm is not None else -1
                 crlf_end = find(b"\n\r\n", eol, hend if hend >= 0 else n)
@@ -499,10 +503,10 @@ class _Scanner(object):
                 if d < 0:
                     d = find(b"\nDate:", eol, hend)
             messages += 1
-            if summary["first_separator_offset"] is None:
-                summary["first_separator_offset"] = self.pos_lo + p - lo
+            if first_offset is None:
+                summary["first_separator_offset"] = first_offset = self.pos_lo + p - lo
             groups = sep.groups()
-            if not _GROUPS_ARE_BYTES:
+            if not groups_are_bytes:
                 groups = _as_bytes(groups)
             mon = groups[1]
             year = groups[6]
@@ -519,7 +523,7 @@ class _Scanner(object):
                 fm = fast_date(buf, vstart, hend)
                 if fm is not None:
                     fields = fm.groups()
-                    if not _GROUPS_ARE_BYTES:
+                    if not groups_are_bytes:
                         fields = _as_bytes(fields)
                     dd, fmon, yy, hh, mi, ss, zone = fields
                     number = month_number.get(fmon)
@@ -528,8 +532,8 @@ class _Scanner(object):
                         if off is None:
                             off = _fast_offset(zone, offsets)
                         try:
-                            date = datetime.datetime(int(yy), number, int(dd), int(hh), int(mi),
-                                                     int(ss or 0)) - off
+                            date = new_date(int(yy), number, int(dd), int(hh), int(mi),
+                                            int(ss or 0)) - off
                         except (ValueError, OverflowError):
                             date = None
                 if date is None:
