@@ -478,6 +478,7 @@ class _Scanner(object):
             if buf[eol - 1] == 13:
                 summary["crlf"] = crlf = True
             d = -1
+            date = None
             if crlf:
                 hm = header_end(buf, eol, n)
                 hend = hm.start() if hm is not None else -1
@@ -491,7 +492,16 @@ class _Scanner(object):
                 hm = date_or_end(buf, eol, n)
                 if hm is not None and hm.end() - hm.start() > 2:
                     d = hm.start()
-                    hm = header_end(buf, d + 6, n)
+                    # a whole Date: line in the common form needs no more of the header (the
+                    # pattern never crosses a line end; a byte must follow it, for its
+                    # look-ahead): about 5 % of the scan's time on a realistic archive
+                    fm = fast_date(buf, d + 6, n)
+                    if fm is not None and fm.end() < n:
+                        date = _fast_value(fm, groups_are_bytes, offsets, new_date)
+                    if date is None:
+                        hm = header_end(buf, d + 6, n)
+                    else:
+                        hm = fm
                 hend = hm.start() if hm is not None else -1
             if hend < 0:
                 if not eof and n - p < MAX_HEADER_BYTES:
@@ -510,40 +520,27 @@ class _Scanner(object):
                 groups = _as_bytes(groups)
             mon = groups[1]
             year = groups[6]
-            # the Date: header
-            date = None
+            # the Date: header, unless its line was read above
             value = None  # a value only the fuzzy parser may read
             missing = False
-            if d >= 0:
-                vstart = d + 6
-            else:
-                any_case = _DATE_ANY_CASE.search(buf, eol, hend)
-                vstart = any_case.end() if any_case is not None else -1
-            if vstart >= 0:
-                fm = fast_date(buf, vstart, hend)
-                if fm is not None:
-                    fields = fm.groups()
-                    if not groups_are_bytes:
-                        fields = _as_bytes(fields)
-                    dd, fmon, yy, hh, mi, ss, zone = fields
-                    number = month_number.get(fmon)
-                    if number is not None:
-                        off = offsets.get(zone)
-                        if off is None:
-                            off = _fast_offset(zone, offsets)
-                        try:
-                            date = new_date(int(yy), number, int(dd), int(hh), int(mi),
-                                            int(ss or 0)) - off
-                        except (ValueError, OverflowError):
-                            date = None
-                if date is None:
-                    value_match = _HEADER_VALUE.match(buf, vstart, hend)
-                    value = value_match.group(0) if value_match is not None else b""
-                    date = rfc_date(date_text(value))
-                    if date is not None:
-                        value = None
-            else:
-                missing = True
+            if date is None:
+                if d >= 0:
+                    vstart = d + 6
+                else:
+                    any_case = _DATE_ANY_CASE.search(buf, eol, hend)
+                    vstart = any_case.end() if any_case is not None else -1
+                if vstart < 0:
+                    missing = True
+                else:
+                    fm = fast_date(buf, vstart, hend)
+                    if fm is not None:
+                        date = _fast_value(fm, groups_are_bytes, offsets, new_date)
+                    if date is None:
+                        value_match = _HEADER_VALUE.match(buf, vstart, hend)
+                        value = value_match.group(0) if value_match is not None else b""
+                        date = rfc_date(date_text(value))
+                        if date is not None:
+                            value = None
             plausible_sep = now_year >= year >= b"1990" and mon in month_number
             if date is not None and earliest <= date <= now:
                 if first is None or date < first:
@@ -625,6 +622,24 @@ class _Scanner(object):
             days[key] = days.get(key, 0) + count
         _sort_in_place(days)
         self.state.store()
+
+
+def _fast_value(fm, groups_are_bytes, offsets, new_date):
+    """The date of a ``_FAST_DATE`` match, naive UTC; None for a month or day that is no date."""
+    fields = fm.groups()
+    if not groups_are_bytes:
+        fields = _as_bytes(fields)
+    dd, fmon, yy, hh, mi, ss, zone = fields
+    number = MONTH_NUMBER.get(fmon)
+    if number is None:
+        return None
+    off = offsets.get(zone)
+    if off is None:
+        off = _fast_offset(zone, offsets)
+    try:
+        return new_date(int(yy), number, int(dd), int(hh), int(mi), int(ss or 0)) - off
+    except (ValueError, OverflowError):
+        return None
 
 
 def _as_bytes(groups):
