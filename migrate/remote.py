@@ -528,7 +528,7 @@ class RemoteTree:
         if e.content is not None:
             import io
             return io.BytesIO(e.content)
-        if self._stream is not None and not self._stream.done:
+        if self._stream is not None and not self._stream.done and real not in self._stream.seen:
             reader = self._stream.next_file(real)  # the snapshot's own stream of mboxes
             if reader is not None:
                 return reader
@@ -560,6 +560,7 @@ class _AgentStream:
         self.section_done = False  # the snapshot part ended properly (its X frame)
         self.done = False  # the stream part ended
         self.current: _FileReader | None = None
+        self.seen: set[str] = set()  # the files this stream has sent (or begun to)
         self.buf = b""
         self.pos = 0
 
@@ -632,6 +633,7 @@ class _AgentStream:
             if kind != b"M":
                 continue
             raw = json.loads(payload)
+            self.seen.add(_decode(raw["p"]))
             if _decode(raw["p"]) != path:
                 if raw.get("stream"):
                     _FileReader(self, path).drain()
@@ -767,6 +769,7 @@ class _FileReader:
         self.path = path
         self.buffer = b""
         self.ended = False
+        self.changed: dict | None = None  # how the file changed while the agent sent it
 
     def read(self, n: int = -1) -> bytes:
         parts = [self.buffer] if self.buffer else []
@@ -778,14 +781,28 @@ class _FileReader:
                 have += len(payload)
             elif kind == b"Z":
                 self.ended = True
-                if payload:
-                    raise OSError(5, f"{self.path}: {payload.decode('ascii', 'replace')}")
+                self._end(payload)
         data = b"".join(parts)
         if 0 <= n < len(data):
             data, self.buffer = data[:n], data[n:]
         else:
             self.buffer = b""
         return data
+
+    def _end(self, payload: bytes) -> None:
+        """The end of the file: an error the agent met reading it, or how it changed."""
+        try:
+            info = json.loads(payload) if payload else {}
+            error, changed = info.get("e"), info.get("c")
+        except (ValueError, AttributeError):
+            raise _protocol_error() from None
+        if error:
+            raise OSError(5, f"{self.path}: {error}")
+        if changed is not None:
+            summary = mboxscan.new_summary()
+            summary["changed"] = changed
+            _checked_summary(summary)
+        self.changed = changed
 
     def readinto(self, b) -> int:
         data = self.read(len(b))
@@ -794,9 +811,13 @@ class _FileReader:
 
     def drain(self) -> None:
         while not self.ended:
-            kind, _ = self.stream.frame()
+            kind, payload = self.stream.frame()
             if kind == b"Z":
                 self.ended = True
+                try:
+                    self._end(payload)
+                except OSError:
+                    pass  # nobody reads this file any more
         self.buffer = b""
 
     def close(self) -> None:

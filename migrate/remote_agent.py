@@ -25,7 +25,8 @@ are reported, never followed. Every path travels as a string decoded from bytes 
 any file name, however hostile, arrives exactly.
 
 Frames: one type byte, a 4-byte big-endian length, the payload. ``M`` a JSON header (an entry),
-``D`` a chunk of the last entry's content, ``Z`` end of that content, ``X`` end of the stream;
+``D`` a chunk of the last entry's content, ``Z`` end of that content (when streaming, a JSON
+object: ``e`` an error, ``c`` how the file changed while it was sent), ``X`` end of the stream;
 when scanning, ``P`` the progress of the last entry's scan (``DONE SIZE`` in ASCII) and ``S``
 its summary (JSON).
 """
@@ -157,20 +158,29 @@ def entry_for(host_path, local):
     return e
 
 
-def send_content(local, size):
+def send_content(local):
+    """Send a file's content as ``D`` frames, up to the size it had when it was opened; return
+    ``(error or None, changed or None)``, ``changed`` as ``mboxscan.changed_record`` gives it
+    (how the file changed while it was read)."""
     try:
         fh = open_regular(local)[0]
-    except (IOError, OSError, NotRegular) as exc:
-        return describe(exc)
+    except (IOError, OSError, NotRegular):
+        return describe(sys.exc_info()[1]), None
     try:
-        while True:
-            data = fh.read(CHUNK)
+        before = os.fstat(fh.fileno())
+        left = before.st_size
+        while left > 0:
+            data = fh.read(min(CHUNK, left))
             if not data:
                 break
+            left -= len(data)
             frame(b"D", data)
+        after = os.fstat(fh.fileno())
     finally:
         fh.close()
-    return None
+    if mboxscan is None:
+        return None, None
+    return None, mboxscan.changed_record(mboxscan.change(before, after, local), before, after, 1)
 
 
 def walk(root, host_path, how, depth):
@@ -230,8 +240,8 @@ def stream(root, paths):
         if e.get("k") == "file":
             e["stream"] = True
             meta(e)
-            error = send_content(local, e["s"])
-            frame(b"Z", (error or "").encode("ascii", "replace"))
+            error, changed = send_content(local)
+            frame(b"Z", json.dumps({"e": error, "c": changed}).encode("ascii"))
         else:
             meta(e)
     frame(b"X", b"")

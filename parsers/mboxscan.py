@@ -843,18 +843,55 @@ def _fill(stream, buf, offset, size, summary):
 # --- a file on disk -------------------------------------------------------------------------------
 
 
+def change(before, after, path=None):
+    """How a file opened for reading changed between two ``os.fstat`` results of its
+    descriptor (taken before and after it was read): None, "grew", "shrank", "modified" (the
+    same size, a new mtime) or, with ``path``, "replaced" (another file is at the path now)."""
+    if after.st_size < before.st_size:
+        return "shrank"
+    if after.st_size > before.st_size:
+        return "grew"
+    if after.st_mtime != before.st_mtime:
+        return "modified"
+    if path is not None:
+        try:
+            at_path = os.lstat(path)
+        except OSError:
+            return "replaced"
+        if not stat.S_ISREG(at_path.st_mode) or \
+                (at_path.st_ino, at_path.st_dev) != (after.st_ino, after.st_dev):
+            return "replaced"
+    return None
+
+
+#: What a change means for what was read up to the first size: "grew" (Mailman appends) and
+#: "replaced" (the opened file was read whole) leave it consistent; the rest do not.
+CONSISTENT = ("grew", "replaced")
+
+
+def changed_record(how, before, after, attempts, earlier=None):
+    """The summary's ``changed``: None when nothing changed in the first attempt."""
+    if how is None and earlier is None:
+        return None
+    if how is None:  # read again, and this time it held still
+        return {"how": earlier, "from": before.st_size, "to": after.st_size, "stable": True,
+                "attempts": attempts}
+    return {"how": how, "from": before.st_size, "to": after.st_size,
+            "stable": how in CONSISTENT, "attempts": attempts}
+
+
 def scan_open_file(fh, now, path=None, progress=None, line_numbers=False, resolve=None,
                    chunk_size=CHUNK_SIZE):
     """``scan`` a regular file opened for reading, up to the size it had when the scan began,
-    and say whether it changed meanwhile.
+    and say whether it changed meanwhile (``summary["changed"]``, see ``change``).
 
     Mailman only appends to an archive mbox: a file that grew is scanned up to its first size
-    (the counts and the checksum are those of the file as it was; ``changed`` says so). A file
-    that shrank or changed in place is scanned again from its start, up to ``ATTEMPTS`` times in
-    all; if it never holds still, ``changed`` says so with ``stable`` False and the counts must
-    not be trusted. With ``path``, a file replaced meanwhile (a new file at the path) is
-    reported too; the scan then covers the file that was opened. ``progress`` is called with
-    the bytes scanned of this attempt and the size, ``(done, size)``.
+    (the counts and the checksum are those of the file as it was). A file that shrank or changed
+    in place is scanned again from its start, up to ``ATTEMPTS`` times in all; if it never
+    holds still, ``changed`` says so with ``stable`` False and the counts must not be trusted.
+    With ``path``, a file replaced meanwhile (a new file at the path) is reported too; the
+    scan then covers the file that was opened. ``progress`` is called with the bytes scanned
+    of this attempt and the size, ``(done, size)``.
     """
     summary = None
     earlier = None  # how the file changed during the last attempt
@@ -870,33 +907,9 @@ def scan_open_file(fh, now, path=None, progress=None, line_numbers=False, resolv
         summary = scan(fh, now, progress=report, line_numbers=line_numbers,
                        size_hint=size, limit=size, resolve=resolve, chunk_size=chunk_size)
         after = os.fstat(fh.fileno())
-        how = None
-        if after.st_size < size:
-            how = "shrank"
-        elif after.st_mtime != before.st_mtime and after.st_size == size:
-            how = "modified"
-        if how is None:
-            if after.st_size > size:
-                summary["changed"] = {"how": "grew", "from": size, "to": after.st_size,
-                                      "stable": True, "attempts": attempt}
-            elif earlier is not None:  # scanned again, and this time it held still
-                summary["changed"] = {"how": earlier, "from": size, "to": size,
-                                      "stable": True, "attempts": attempt}
+        how = change(before, after, path)
+        summary["changed"] = changed_record(how, before, after, attempt, earlier)
+        if how is None or how in CONSISTENT:
             break
         earlier = how
-        summary["changed"] = {"how": how, "from": size, "to": after.st_size, "stable": False,
-                              "attempts": attempt}
-    changed = summary["changed"]
-    if path is not None and (changed is None or changed["stable"]):
-        try:
-            at_path = os.lstat(path)
-        except OSError:
-            at_path = None
-        opened = os.fstat(fh.fileno())
-        if at_path is None or not stat.S_ISREG(at_path.st_mode) or \
-                (at_path.st_ino, at_path.st_dev) != (opened.st_ino, opened.st_dev):
-            summary["changed"] = {"how": "replaced", "from": summary["bytes"],
-                                  "to": at_path.st_size if at_path is not None else 0,
-                                  "stable": True, "attempts": changed["attempts"] if changed
-                                  else 1}
     return summary

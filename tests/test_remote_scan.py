@@ -392,12 +392,13 @@ class WhileRead:
         self.thread.join()
 
 
-def _remote_archive(sshd, root: Path) -> pipermail.ArchiveResult:
+def _remote_archive(sshd, root: Path, mode: str) -> pipermail.ArchiveResult:
+    """The archive of list ``busy``, scanned on the old host or (``fetch``) fetched."""
     client = remote.connect("root@127.0.0.1", port=sshd.port, identity=str(sshd.key),
                             known_hosts=str(sshd.known_hosts))
     tree = remote.RemoteTree(client, root=str(root))
     try:
-        tree.snapshot(SPEC, mbox_dirs=[PRIVATE], scan_now=NOW,
+        tree.snapshot(SPEC, mbox_dirs=[PRIVATE], scan_now=None if mode == "fetch" else NOW,
                       line_limit=pipermail.LINE_NUMBER_LIMIT)
         return pipermail.inspect_archive(tree, MM, "busy", archive_enabled=True, public=False,
                                          volume_frequency=1, now=NOW)
@@ -409,15 +410,16 @@ def _changed(result: pipermail.ArchiveResult):
     return [f for f in result.findings if f.id == "archive.mbox-changed"]
 
 
-def test_an_archive_that_grows_while_scanned_is_counted_as_it_was(sshd, base):
-    root, path = _changing_host(base, "grows")
+@pytest.mark.parametrize("mode", ["scan", "fetch"])
+def test_an_archive_that_grows_while_scanned_is_counted_as_it_was(sshd, base, mode):
+    root, path = _changing_host(base, f"{mode}-grows")
     size = path.stat().st_size
 
     def append(_n: int) -> None:
         with open(path, "ab") as fh:
             fh.write(POST * 3)
     with WhileRead(path, append, times=1):
-        result = _remote_archive(sshd, root)
+        result = _remote_archive(sshd, root, mode)
     assert result.archive.messages == 80000 and result.archive.bytes == size
     assert result.scan.changed == {"how": "grew", "from": size, "to": size + 3 * len(POST),
                                    "stable": True, "attempts": 1}
@@ -425,15 +427,16 @@ def test_an_archive_that_grows_while_scanned_is_counted_as_it_was(sshd, base):
     assert f.severity.value == "info" and f"first {size} bytes" in f.message
 
 
-def test_an_archive_rewritten_once_is_scanned_again(sshd, base):
-    root, path = _changing_host(base, "rewritten")
+@pytest.mark.parametrize("mode", ["scan", "fetch"])
+def test_an_archive_rewritten_once_is_scanned_again(sshd, base, mode):
+    root, path = _changing_host(base, f"{mode}-rewritten")
 
     def rewrite(_n: int) -> None:  # drop the last post, in place
         with open(path, "r+b") as fh:
             fh.seek(-len(POST), os.SEEK_END)
             fh.write(b"x" * len(POST))
     with WhileRead(path, rewrite, times=1):
-        result = _remote_archive(sshd, root)
+        result = _remote_archive(sshd, root, mode)
     assert result.archive.messages == 79999  # the file as it now is
     assert result.scan.changed["how"] == "modified" and result.scan.changed["stable"]
     assert result.scan.changed["attempts"] == 2
@@ -441,15 +444,16 @@ def test_an_archive_rewritten_once_is_scanned_again(sshd, base):
     assert f.severity.value == "warning" and "scanned again" in f.message
 
 
-def test_an_archive_that_never_holds_still_is_an_error_not_a_count(sshd, base):
-    root, path = _changing_host(base, "restless")
+@pytest.mark.parametrize("mode", ["scan", "fetch"])
+def test_an_archive_that_never_holds_still_is_an_error_not_a_count(sshd, base, mode):
+    root, path = _changing_host(base, f"{mode}-restless")
 
     def fidget(n: int) -> None:
         with open(path, "r+b") as fh:
             fh.seek(n % 1000)
             fh.write(b"F")
     with WhileRead(path, fidget, times=10 ** 6):
-        result = _remote_archive(sshd, root)
+        result = _remote_archive(sshd, root, mode)
     assert result.scan.changed["stable"] is False
     assert result.scan.changed["attempts"] == mboxscan.ATTEMPTS
     # its checksum is of no file: the plan's manifest must not carry it
