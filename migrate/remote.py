@@ -646,7 +646,17 @@ class _AgentStream:
     def next_summary(self, path: str, progress: Callable[[int], None] | None
                      ) -> tuple[str | None, dict | None]:
         """The next scanned mbox's (path, summary); (path, None) where the agent could not
-        scan it, (None, None) at the end. ``progress`` sees the scan of ``path``."""
+        scan it, (None, None) at the end. ``progress`` sees the scan of ``path``. A failure
+        is one error that names the way around it."""
+        try:
+            return self._next_summary(path, progress)
+        except MigrateError as exc:
+            raise MigrateError(f"the archive scan on the old host failed: {exc.message}",
+                               code=exc.code, hint=(exc.hint or "run again") + "; "
+                               "--fetch-archives scans the archives here instead") from None
+
+    def _next_summary(self, path: str, progress: Callable[[int], None] | None
+                      ) -> tuple[str | None, dict | None]:
         while True:
             kind, payload = self.frame()
             if kind == b"X":
@@ -654,17 +664,22 @@ class _AgentStream:
                 return None, None
             if kind != b"M":
                 raise _protocol_error()
-            raw = json.loads(payload)
-            got = _decode(raw["p"])
+            raw = _json_object(payload)
+            got = _decode(raw["p"]) if isinstance(raw.get("p"), str) else None
+            if got is None:
+                raise _protocol_error()
             if raw.get("e") or not raw.get("scan"):
                 return got, None
             while True:
                 kind, payload = self.frame()
                 if kind == b"P":
+                    done = payload.split()[:1]
+                    if not done or not done[0].isdigit():
+                        raise _protocol_error()
                     if progress is not None and got == path:
-                        progress(int(payload.split()[0]))
+                        progress(int(done[0]))
                 elif kind == b"S":
-                    return got, _checked_summary(json.loads(payload))
+                    return got, _checked_summary(_json_object(payload))
                 else:
                     raise _protocol_error()
 
@@ -719,6 +734,16 @@ def _checked_summary(summary: Any) -> dict:
     if not ok:
         raise _protocol_error()
     return summary
+
+
+def _json_object(payload: bytes) -> dict:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        raise _protocol_error() from None
+    if not isinstance(value, dict):
+        raise _protocol_error()
+    return value
 
 
 def _protocol_error() -> MigrateError:

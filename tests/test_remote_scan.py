@@ -538,3 +538,28 @@ def test_a_host_without_python_3_is_inspected_with_its_python_2(base):
         assert found.stdout.split() == ["/usr/local/bin/python2.7", "2"], found
         assert _inventory(_ssh_args(sshd, root)) == local
         assert _inventory(_ssh_args(sshd, root) + ["--fetch-archives"]) == local
+
+
+@pytest.mark.parametrize("frames", [
+    [(b"M", b"not json")], [(b"M", b'{"p": 5, "scan": true}')],
+    [(b"M", b'{"p": "/a", "scan": true}'), (b"P", b"lots")],
+    [(b"M", b'{"p": "/a", "scan": true}'), (b"S", b"[1, 2]")],
+    [(b"M", b'{"p": "/a", "scan": true}'), (b"D", b"data")],
+    [(b"M", b'{"p": "/a", "scan": true}')],  # the agent stopped
+])
+def test_a_broken_summary_stream_is_one_error_naming_fetch_archives(frames):
+    class Channel:
+        def __init__(self, data: bytes) -> None:
+            self.data = io.BytesIO(data)
+
+        def recv(self, n: int) -> bytes:
+            return self.data.read(n)
+
+        def recv_stderr(self, n: int) -> bytes:
+            return b""
+    data = b"".join(k + struct.pack(">I", len(p)) + p for k, p in frames)
+    stream = remote._AgentStream(Channel(data), remote.Stats())
+    with pytest.raises(MigrateError) as err:
+        stream.next_summary("/a", None)
+    assert "archive scan on the old host failed" in err.value.message
+    assert "--fetch-archives" in err.value.hint
