@@ -71,3 +71,26 @@ def smtpd_binary() -> str:
     need(os.access(path, os.X_OK),
          f"OpenSMTPD's smtpd is not unpacked at {path} (tools/install-test-deps.sh does it)")
     return path
+
+
+def python27() -> str | None:
+    """The Python 2.7 of the old hosts' Mailman (pyenv's 2.7.18 on this image; ``$PYTHON2``
+    wins), or None. The one place the tests look for it."""
+    import shutil
+    import subprocess
+    candidates = [os.environ.get("PYTHON2", "")]
+    pyenv = shutil.which("pyenv") or os.path.expanduser("~/.pyenv/bin/pyenv")
+    try:
+        prefix = subprocess.run([pyenv, "prefix", "2.7.18"], capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+        if prefix:
+            candidates.append(prefix.splitlines()[0] + "/bin/python2.7")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    root = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
+    candidates += [str(p) for p in sorted(root.glob("versions/2.7*/bin/python2.7"))]
+    candidates.append(shutil.which("python2.7") or "")
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    return None

@@ -44,6 +44,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import REPO, need
+from conftest import python27 as python2
 from migrate.emitters.common import MM_PREFIX, MM_VAR
 
 SHARED_MAILMAN = REPO.parent / "shared" / "tools" / "mailman2"
@@ -59,25 +60,6 @@ FLAVOURS: dict[str, tuple[dict[str, str], str, str]] = {
     "openbsd-wrong-gid": (_OPENBSD, "mailman", "www-data"),
 }
 
-
-
-def python2() -> str | None:
-    """The Python 2.7 build.sh will use (pyenv's 2.7.18 on this image), or None."""
-    candidates = [os.environ.get("PYTHON2", "")]
-    try:
-        prefix = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True, text=True,
-                                timeout=30).stdout.strip()
-        if prefix:
-            candidates.append(prefix + "/bin/python")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    root = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
-    candidates += [str(p) for p in sorted(root.glob("versions/2.7*/bin/python"))]
-    candidates.append(shutil.which("python2.7") or "")
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    return None
 
 
 def _digest(flavour: str) -> str:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from conftest import need
+from conftest import need, python27
 
 TEST_USER = "migrate-test"
 
@@ -139,21 +139,6 @@ def keygen(path: Path, kind: str = "ed25519") -> str:
     out = subprocess.run(["ssh-keygen", "-lf", f"{path}.pub"], check=True, capture_output=True,
                          text=True).stdout
     return out.split()[1]
-
-
-def python27() -> str | None:
-    """pyenv's Python 2.7.18 (``$(pyenv prefix 2.7.18)/bin/python2.7``), or None."""
-    pyenv = shutil.which("pyenv") or os.path.expanduser("~/.pyenv/bin/pyenv")
-    prefix = None
-    if os.access(pyenv, os.X_OK):
-        res = subprocess.run([pyenv, "prefix", "2.7.18"], capture_output=True, text=True)
-        if res.returncode == 0 and res.stdout.strip():
-            prefix = res.stdout.strip().splitlines()[0]
-    if prefix is None:
-        prefix = os.path.join(os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"),
-                              "versions", "2.7.18")
-    path = os.path.join(prefix, "bin", "python2.7")
-    return path if os.access(path, os.X_OK) else None
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -157,15 +157,8 @@ def test_rsync_phases_copy_everything_and_the_manifest_holds(netsight, tmp_path)
 
 def _pythons() -> list[str]:
     """Python 3 and, where pyenv has it, the 2.7 that Mailman 2 hosts run."""
-    out = [sys.executable]
-    try:
-        prefix = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:
-        prefix = ""
-    if prefix and os.path.exists(f"{prefix}/bin/python"):
-        out.append(f"{prefix}/bin/python")
-    return out
+    from conftest import python27
+    return [sys.executable] + [p for p in [python27()] if p]
 
 
 def test_presync_goes_on_when_a_live_mailmans_files_vanish_the_final_sync_does_not(netsight,

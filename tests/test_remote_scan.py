@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 import migrate.cli as cli
-from conftest import SAMPLES, need
+from conftest import SAMPLES, need, python27
 from migrate import remote
 from migrate.errors import MigrateError
 from migrate.parsers import mboxscan, pipermail
@@ -42,7 +42,6 @@ NAIVE_NOW = NOW.replace(tzinfo=None)
 MM = "/usr/local/mailman"
 PRIVATE = f"{MM}/archives/private"
 SPEC = [(PRIVATE, "names", 2)]
-PYTHON27 = Path(os.path.expanduser("~/.pyenv/versions/2.7.18/bin/python2.7"))
 
 POST = (b"From alice@example.org Mon Jan  5 10:00:00 2004\n"
         b"From: alice@example.org\nDate: Mon, 5 Jan 2004 10:00:00 +0000\nSubject: hi\n\n"
@@ -215,11 +214,12 @@ def _agent_frames(data: bytes):
 def test_python_2_agent_gives_the_same_summaries(host):
     """The old host's Python is usually Mailman's Python 2.7: the same program (bootstrap,
     scanner, agent) under the real Python 2.7 gives byte-for-byte the same summaries."""
-    need(PYTHON27.exists(), f"Python 2.7 is not installed at {PYTHON27} (pyenv install 2.7.18)")
+    py27 = python27()
+    need(py27 is not None, "no Python 2.7 (pyenv install 2.7.18)")
     root, names = host
     options = {"now": [2026, 11, 25, 0, 0, 0], "line_limit": pipermail.LINE_NUMBER_LIMIT}
     outputs = {}
-    for python in (str(PYTHON27), sys.executable):
+    for python in (py27, sys.executable):
         res = subprocess.run([python, "-", "snap", str(root), json.dumps([list(SPEC[0])]),
                               json.dumps([PRIVATE]), json.dumps(options)],
                              input=remote.agent_program(), capture_output=True, check=True)
