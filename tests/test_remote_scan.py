@@ -496,24 +496,27 @@ def test_a_malformed_summary_is_refused_cleanly(change):
     assert remote._checked_summary(mboxscan.new_summary()) == mboxscan.new_summary()
 
 
+class _Channel:
+    """What ``_AgentStream`` reads of a paramiko channel, over fixed bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def recv(self, n: int) -> bytes:
+        return self.data.read(n)
+
+    def recv_stderr(self, n: int) -> bytes:
+        return b""
+
+
 def test_a_summary_stream_is_parsed_with_its_progress():
-    class Channel:
-        def __init__(self, data: bytes) -> None:
-            self.data = io.BytesIO(data)
-
-        def recv(self, n: int) -> bytes:
-            return self.data.read(n)
-
-        def recv_stderr(self, n: int) -> bytes:
-            return b""
-
     def frame(kind: bytes, payload: bytes) -> bytes:
         return kind + struct.pack(">I", len(payload)) + payload
     summary = mboxscan.new_summary()
     data = (frame(b"M", json.dumps({"p": "/a", "scan": True}).encode())
             + frame(b"P", b"10 20") + frame(b"P", b"20 20")
             + frame(b"S", json.dumps(summary).encode()) + frame(b"X", b""))
-    stream = remote._AgentStream(Channel(data), remote.Stats())
+    stream = remote._AgentStream(_Channel(data), remote.Stats())
     seen: list[int] = []
     assert stream.next_summary("/a", seen.append) == ("/a", summary)
     assert seen == [10, 20]
@@ -548,17 +551,8 @@ def test_a_host_without_python_3_is_inspected_with_its_python_2(base):
     [(b"M", b'{"p": "/a", "scan": true}')],  # the agent stopped
 ])
 def test_a_broken_summary_stream_is_one_error_naming_fetch_archives(frames):
-    class Channel:
-        def __init__(self, data: bytes) -> None:
-            self.data = io.BytesIO(data)
-
-        def recv(self, n: int) -> bytes:
-            return self.data.read(n)
-
-        def recv_stderr(self, n: int) -> bytes:
-            return b""
     data = b"".join(k + struct.pack(">I", len(p)) + p for k, p in frames)
-    stream = remote._AgentStream(Channel(data), remote.Stats())
+    stream = remote._AgentStream(_Channel(data), remote.Stats())
     with pytest.raises(MigrateError) as err:
         stream.next_summary("/a", None)
     assert "archive scan on the old host failed" in err.value.message
