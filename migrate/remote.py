@@ -606,8 +606,7 @@ class _AgentStream:
             if kind == b"M":
                 if pending is not None:
                     yield pending
-                raw = json.loads(payload)
-                pending = _entry_fields(raw)
+                pending = _entry_fields(_entry_object(payload))
                 chunks = []
             elif kind == b"D":
                 chunks.append(payload)
@@ -632,7 +631,7 @@ class _AgentStream:
                 return None
             if kind != b"M":
                 continue
-            raw = json.loads(payload)
+            raw = _entry_object(payload)
             self.seen.add(_decode(raw["p"]))
             if _decode(raw["p"]) != path:
                 if raw.get("stream"):
@@ -664,10 +663,8 @@ class _AgentStream:
                 return None, None
             if kind != b"M":
                 raise _protocol_error()
-            raw = _json_object(payload)
-            got = _decode(raw["p"]) if isinstance(raw.get("p"), str) else None
-            if got is None:
-                raise _protocol_error()
+            raw = _entry_object(payload)
+            got = _decode(raw["p"])
             if raw.get("e") or not raw.get("scan"):
                 return got, None
             while True:
@@ -737,11 +734,20 @@ def _checked_summary(summary: Any) -> dict:
 
 
 def _json_object(payload: bytes) -> dict:
+    """A frame's JSON object (a summary), or the protocol error."""
     try:
         value = json.loads(payload)
     except ValueError:
         raise _protocol_error() from None
     if not isinstance(value, dict):
+        raise _protocol_error()
+    return value
+
+
+def _entry_object(payload: bytes) -> dict:
+    """An ``M`` frame's entry: a JSON object naming its path as a string."""
+    value = _json_object(payload)
+    if not isinstance(value.get("p"), str):
         raise _protocol_error()
     return value
 

@@ -509,6 +509,17 @@ class _Channel:
         return b""
 
 
+@pytest.mark.parametrize("payload", [b"{not json", b"[]", b'{"k": "file"}', b'{"p": 7}'])
+def test_a_malformed_entry_in_the_snapshot_is_one_clear_error(payload):
+    data = b"M" + struct.pack(">I", len(payload)) + payload
+    stream = remote._AgentStream(_Channel(data), remote.Stats())
+    with pytest.raises(MigrateError, match="not the inspection's output"):
+        list(stream.entries())
+    stream = remote._AgentStream(_Channel(data), remote.Stats())
+    with pytest.raises(MigrateError, match="not the inspection's output"):
+        stream.next_file("/a")
+
+
 def test_a_summary_stream_is_parsed_with_its_progress():
     def frame(kind: bytes, payload: bytes) -> bytes:
         return kind + struct.pack(">I", len(payload)) + payload
