@@ -7,11 +7,13 @@ honours ``~/.ssh/config`` (Host, HostName, Port, User, IdentityFile) and authent
 agent or key files.
 
 ``RemoteTree`` runs ``migrate/remote_agent.py`` on the old host with the host's own Python (sent
-on stdin; its arguments are shell-quoted JSON): one command brings back every configuration
-file the inspection reads and the listing of the archives (``snapshot``), one more streams
-every archive mbox in order through the scanner (``plan_streams``); anything outside the
-snapshot is fetched on demand, one command each. ``stats`` counts commands and bytes. Nothing
-on the old host is written.
+on stdin with the archive scanner ``parsers/mboxscan.py`` ahead of it; its arguments are
+shell-quoted JSON). One command brings back every configuration file the inspection reads and
+the listing of the archives (``snapshot``), and then the summary of every archive mbox, which
+the agent scans where it lies (``scanned_mbox``); with ``--fetch-archives`` it streams the
+mboxes instead, read through the scanner here (``open``). Anything outside the snapshot is
+fetched on demand, one command each. ``stats`` counts commands and bytes. Nothing on the old
+host is written.
 """
 
 from __future__ import annotations
