@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -250,6 +251,7 @@ class Stats:
     bytes_in: int = 0  # payload bytes received from the agent
 
 
+@functools.cache
 def agent_program() -> bytes:
     """What the old host's Python reads on stdin: a few lines that register the scanner's
     source as the module ``mboxscan``, then the agent. Both files are ASCII (a test checks),
@@ -723,16 +725,20 @@ def _checked_summary(summary: Any) -> dict:
             mboxscan.from_iso(text)
         ok = ok and all(isinstance(d[3], str) and isinstance(d[8], (str, type(None)))
                         for d in summary["deferred"])
-        changed = summary["changed"]
-        ok = ok and (changed is None or (
-            changed.get("how") in ("grew", "shrank", "modified", "replaced")
-            and all(isinstance(changed.get(k), int) for k in ("from", "to", "attempts"))
-            and isinstance(changed.get("stable"), bool)))
+        ok = ok and _good_change(summary["changed"])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         ok = False
     if not ok:
         raise _protocol_error()
     return summary
+
+
+def _good_change(changed: Any) -> bool:
+    """Whether ``changed`` is a record as ``mboxscan.changed_record`` makes it, or None."""
+    return changed is None or (
+        isinstance(changed, dict) and changed.get("how") in mboxscan.CHANGES
+        and all(isinstance(changed.get(k), int) for k in ("from", "to", "attempts"))
+        and isinstance(changed.get("stable"), bool))
 
 
 def _json_object(payload: bytes) -> dict:
@@ -824,17 +830,12 @@ class _FileReader:
 
     def _end(self, payload: bytes) -> None:
         """The end of the file: an error the agent met reading it, or how it changed."""
-        try:
-            info = json.loads(payload) if payload else {}
-            error, changed = info.get("e"), info.get("c")
-        except (ValueError, AttributeError):
-            raise _protocol_error() from None
+        info = _json_object(payload) if payload else {}
+        error, changed = info.get("e"), info.get("c")
         if error:
             raise OSError(5, f"{self.path}: {error}")
-        if changed is not None:
-            summary = mboxscan.new_summary()
-            summary["changed"] = changed
-            _checked_summary(summary)
+        if not _good_change(changed):
+            raise _protocol_error()
         self.changed = changed
 
     def readinto(self, b) -> int:

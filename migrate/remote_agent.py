@@ -180,7 +180,8 @@ def send_content(local):
         fh.close()
     if mboxscan is None:
         return None, None
-    return None, mboxscan.changed_record(mboxscan.change(before, after, local), before, after, 1)
+    return None, mboxscan.changed_record(mboxscan.change(before, after, local), before.st_size,
+                                         after.st_size, 1)
 
 
 def walk(root, host_path, how, depth):

@@ -418,10 +418,10 @@ class _Scanner(object):
         return self.lines_lo + self._lc_line + 1
 
     def _example(self, kind, buf, pos, raw, post):
-        examples = self.summary["examples"].setdefault(kind, [])
-        if len(examples) < MAX_EXAMPLES:
-            examples.append([self.pos_lo + pos - self.lo, post, _clean(raw),
-                             self._line_of(buf, pos)])
+        """An example of the line at ``buf[pos]`` (``raw`` its text), while there is room."""
+        if len(self.summary["examples"].get(kind, ())) < MAX_EXAMPLES:
+            self.state.example(kind, self.pos_lo + pos - self.lo, post, _clean(raw),
+                               self._line_of(buf, pos))
 
     def feed(self, buf, lo, start, n, eof):
         """Scan the lines of ``buf[lo:n]`` after index ``start``; return the index to keep from.
@@ -601,7 +601,7 @@ class _Scanner(object):
             if len(deferred) >= MAX_DEFERRED:
                 if self.resolve is not None:
                     settle(summary, self.resolve, self.now, self.state)
-                elif summary["incomplete"] is None:
+                else:
                     summary["incomplete"] = (
                         "more than %d posts have a Date: only the fuzzy parser may read"
                         % MAX_DEFERRED)
@@ -864,20 +864,38 @@ def change(before, after, path=None):
     return None
 
 
+#: Every way ``change`` says a file changed.
+CHANGES = ("grew", "shrank", "modified", "replaced")
 #: What a change means for what was read up to the first size: "grew" (Mailman appends) and
 #: "replaced" (the opened file was read whole) leave it consistent; the rest do not.
 CONSISTENT = ("grew", "replaced")
 
 
-def changed_record(how, before, after, attempts, earlier=None):
-    """The summary's ``changed``: None when nothing changed in the first attempt."""
+def changed_record(how, size_from, size_to, attempts, earlier=None):
+    """The summary's ``changed``: None when nothing changed in the first attempt. ``earlier``
+    is how the file changed during the attempt before (it held still in this one)."""
     if how is None and earlier is None:
         return None
     if how is None:  # read again, and this time it held still
-        return {"how": earlier, "from": before.st_size, "to": after.st_size, "stable": True,
+        return {"how": earlier, "from": size_from, "to": size_to, "stable": True,
                 "attempts": attempts}
-    return {"how": how, "from": before.st_size, "to": after.st_size,
-            "stable": how in CONSISTENT, "attempts": attempts}
+    return {"how": how, "from": size_from, "to": size_to, "stable": how in CONSISTENT,
+            "attempts": attempts}
+
+
+def until_still(attempt):
+    """Read a file again while it changes in place: ``attempt()`` reads it once and returns
+    ``(result, how, size_from, size_to)`` (``how`` as ``change`` says). Stops when the file held
+    still or changed consistently, or after ``ATTEMPTS``; returns the last result and its
+    ``changed`` record. Local scans, the agent's and fetched mboxes all go through here."""
+    earlier = None  # how the file changed during the last attempt
+    for number in range(1, ATTEMPTS + 1):
+        result, how, size_from, size_to = attempt()
+        changed = changed_record(how, size_from, size_to, number, earlier)
+        if how is None or how in CONSISTENT:
+            break
+        earlier = how
+    return result, changed
 
 
 def scan_open_file(fh, now, path=None, progress=None, line_numbers=False, resolve=None,
@@ -887,29 +905,24 @@ def scan_open_file(fh, now, path=None, progress=None, line_numbers=False, resolv
 
     Mailman only appends to an archive mbox: a file that grew is scanned up to its first size
     (the counts and the checksum are those of the file as it was). A file that shrank or changed
-    in place is scanned again from its start, up to ``ATTEMPTS`` times in all; if it never
-    holds still, ``changed`` says so with ``stable`` False and the counts must not be trusted.
-    With ``path``, a file replaced meanwhile (a new file at the path) is reported too; the
-    scan then covers the file that was opened. ``progress`` is called with the bytes scanned
-    of this attempt and the size, ``(done, size)``.
+    in place is scanned again from its start (``until_still``); if it never holds still,
+    ``changed`` says so with ``stable`` False and the counts must not be trusted. With
+    ``path``, a file replaced meanwhile (a new file at the path) is reported too; the scan then
+    covers the file that was opened. ``progress`` is called with the bytes scanned of this
+    attempt and the size, ``(done, size)``.
     """
-    summary = None
-    earlier = None  # how the file changed during the last attempt
-    for attempt in range(1, ATTEMPTS + 1):
+    def once():
         before = os.fstat(fh.fileno())
         size = before.st_size
-        if attempt > 1:
-            fh.seek(0)
+        fh.seek(0)
 
-        def report(done, size=size):
+        def report(done):
             if progress is not None:
                 progress(done, size)
         summary = scan(fh, now, progress=report, line_numbers=line_numbers,
                        size_hint=size, limit=size, resolve=resolve, chunk_size=chunk_size)
         after = os.fstat(fh.fileno())
-        how = change(before, after, path)
-        summary["changed"] = changed_record(how, before, after, attempt, earlier)
-        if how is None or how in CONSISTENT:
-            break
-        earlier = how
+        return summary, change(before, after, path), size, after.st_size
+    summary, changed = until_still(once)
+    summary["changed"] = changed
     return summary

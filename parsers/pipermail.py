@@ -367,51 +367,40 @@ def _scan_archive_mbox(tree: Tree, mbox_path: str, list_name: str, archive_enabl
     except (TreeError, OSError) as exc:
         _unreadable(mbox_path, exc, finding)
         return None
-    with stream:
-        local_path = getattr(tree, "local_path", None)
-        try:
-            stream.fileno()
-            on_disk = local_path is not None
-        except (AttributeError, OSError, ValueError):
-            on_disk = False
-        if not on_disk:  # a stream (fetched from the old host): scanned as it comes
-            scan = scan_mbox(stream, mbox_path, now=now, progress=progress,
-                             line_numbers=line_numbers, size_hint=st.size)
-            scan.changed = getattr(stream, "changed", None)
-            if scan.changed is None or scan.changed["stable"]:
-                return scan
-            return _fetch_again(tree, mbox_path, scan, now, progress, line_numbers, finding)
-        summary = mboxscan.scan_open_file(
-            stream, _naive_utc(now), path=local_path(mbox_path), line_numbers=line_numbers,
-            progress=None if progress is None else lambda done, _size: progress(done),
-            resolve=fuzzy_date)
-        return scan_from_summary(summary, mbox_path, now)
-
-
-def _fetch_again(tree: Tree, mbox_path: str, scan: MboxScan, now: _dt.datetime,
-                 progress: Callable[[int], None] | None, line_numbers: bool,
-                 finding: Callable[..., None]) -> MboxScan:
-    """A fetched mbox that changed in place while it was sent is fetched and scanned again, as
-    ``mboxscan.scan_open_file`` does with a file here, up to ``mboxscan.ATTEMPTS`` in all."""
-    earlier = scan.changed["how"]
-    for attempt in range(2, mboxscan.ATTEMPTS + 1):
-        try:
-            stream = tree.open(mbox_path)
-        except (TreeError, OSError) as exc:
-            _unreadable(mbox_path, exc, finding)
-            return scan
+    local_path = getattr(tree, "local_path", None)
+    try:
+        stream.fileno()
+        on_disk = local_path is not None
+    except (AttributeError, OSError, ValueError):
+        on_disk = False
+    if on_disk:
         with stream:
-            scan = scan_mbox(stream, mbox_path, now=now, progress=progress,
-                             line_numbers=line_numbers)
-        changed = getattr(stream, "changed", None)
+            summary = mboxscan.scan_open_file(
+                stream, _naive_utc(now), path=local_path(mbox_path), line_numbers=line_numbers,
+                progress=None if progress is None else lambda done, _size: progress(done),
+                resolve=fuzzy_date)
+        return scan_from_summary(summary, mbox_path, now)
+    # A stream (fetched from the old host), scanned as it comes; the agent says how the file
+    # changed while it was sent, and one that changed in place is fetched again.
+    opened = [stream]
+    scans: list[MboxScan] = []
+
+    def once() -> tuple[MboxScan, str | None, int, int]:
+        with opened.pop() if opened else tree.open(mbox_path) as fetched:
+            scan = scan_mbox(fetched, mbox_path, now=now, progress=progress,
+                             line_numbers=line_numbers, size_hint=st.size)
+        scans.append(scan)
+        changed = getattr(fetched, "changed", None)
         if changed is None:
-            scan.changed = {"how": earlier, "from": scan.bytes, "to": scan.bytes,
-                            "stable": True, "attempts": attempt}
-            return scan
-        scan.changed = dict(changed, attempts=attempt)
-        if changed["stable"]:
-            return scan
-        earlier = changed["how"]
+            return scan, None, scan.bytes, scan.bytes
+        scan.changed = dict(changed, attempts=len(scans))  # if fetching it again fails
+        return scan, changed["how"], changed["from"], changed["to"]
+    try:
+        scan, changed = mboxscan.until_still(once)
+    except (TreeError, OSError) as exc:  # fetching it again failed: the last scan stands
+        _unreadable(mbox_path, exc, finding)
+        return scans[-1]
+    scan.changed = changed
     return scan
 
 
