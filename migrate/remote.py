@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import posixpath
 import re
@@ -38,6 +39,7 @@ from typing import Any, BinaryIO
 import paramiko
 
 import migrate.parsers.mboxscan as mboxscan
+from migrate import remote_agent
 from migrate.errors import Exit, MigrateError
 from migrate.parsers.base import NotFound, Stat, TreeError, not_regular
 from migrate.sources import walk_symlinks
@@ -52,9 +54,39 @@ _log.propagate = False
 _WINDOW = 16 * 1024 * 1024
 _PACKET = 32768
 _RECV = 1024 * 1024
-_MAX_FRAME = 80 * 1024 * 1024  # the agent's largest frame is a 64 MiB file plus its header
 _COMPRESS = False  # zlib cost more than it saved on loopback (1.65 s against 1.54 s, 200 lists)
 _PYTHONS = "python3 python2.7 python2 python /usr/local/bin/python2.7 /usr/local/bin/python3"
+
+# What the agent may send. The far end is not trusted: a frame past one of these bounds, or a
+# field of another type than the agent writes, is the one protocol error (exit 3), found before
+# any of the frame is used; so is content past the size its header announced.
+_MiB = 1024 * 1024
+#: The largest payload of each kind of frame (see remote_agent.py): an entry's header (``M``,
+#: which a folder's names make large), a chunk of content (the agent's own CHUNK), the end of
+#: a content (``Z``), the end of a stream, a scan's progress (``P``) and its summary (``S``,
+#: which up to ``mboxscan.MAX_DEFERRED`` posts with an undecided date make large).
+FRAME_LIMITS = {b"M": 64 * _MiB, b"D": remote_agent.CHUNK, b"Z": 64 * 1024, b"X": 0, b"P": 64,
+                b"S": 32 * _MiB}
+#: The deepest nesting of a frame's JSON (a summary's examples: object, object, list, list).
+MAX_DEPTH = 4
+#: The most digits of a number in a frame (2**63 has 19): a longer one is refused before
+#: ``int()`` reads it (past 4,300 digits Python refuses it; below, the work is quadratic).
+MAX_DIGITS = 20
+#: The largest size, count, id or time in a frame (what a signed 64-bit off_t holds).
+MAX_NUMBER = 2**63 - 1
+#: The most names of one folder's listing.
+MAX_NAMES = 1_000_000
+#: The longest path or link target (Linux's PATH_MAX; FreeBSD's is 1024), in bytes.
+MAX_PATH = 4096
+#: The longest name in a folder (NAME_MAX on FreeBSD and Linux), in bytes.
+MAX_NAME = 255
+#: The longest other text in a frame: an error, a kind of file, an example's line, a date.
+MAX_TEXT = 4096
+#: Seconds the agent may send nothing before the inspection stops with an error (exit 4). It
+#: reports every chunk it scans, so a working host is never silent for long.
+READ_TIMEOUT = 300.0
+#: The most of the agent's stderr read for an error message (its last line is the one shown).
+STDERR_LIMIT = 1 * _MiB
 
 
 # --- connecting ------------------------------------------------------------------------------
@@ -314,11 +346,16 @@ class RemoteTree:
                                code=Exit.UNREACHABLE)
         # a large window keeps the stream of mboxes flowing without waiting for acks
         channel = transport.open_session(window_size=_WINDOW, max_packet_size=_PACKET)
+        channel.settimeout(READ_TIMEOUT)
         channel.exec_command(self._command(mode, spec, *extra))
         self.stats.commands += 1
-        channel.sendall(agent_program())
+        stream = _AgentStream(channel, self.stats, self.label)
+        try:
+            channel.sendall(agent_program())
+        except socket.timeout:
+            raise stream.stalled() from None
         channel.shutdown_write()
-        return _AgentStream(channel, self.stats)
+        return stream
 
     def snapshot(self, spec: list[tuple[str, str, int]], mbox_dirs: list[str] = (),
                  scan_now: dt.datetime | None = None, line_limit: int = 0) -> None:
@@ -558,9 +595,10 @@ class RemoteTree:
 class _AgentStream:
     """Frames from one agent command (see remote_agent.py), read in large blocks."""
 
-    def __init__(self, channel: paramiko.Channel, stats: Stats) -> None:
+    def __init__(self, channel: paramiko.Channel, stats: Stats, host: str = "") -> None:
         self.channel = channel
         self.stats = stats
+        self.host = host
         self.section_done = False  # the snapshot part ended properly (its X frame)
         self.done = False  # the stream part ended
         self.current: _FileReader | None = None
@@ -568,21 +606,37 @@ class _AgentStream:
         self.buf = b""
         self.pos = 0
 
+    def stalled(self) -> MigrateError:
+        where = f"the old host {self.host}" if self.host else "the old host"
+        return MigrateError(f"{where} sent nothing for {READ_TIMEOUT:.0f} s: the inspection "
+                            "there has stalled", code=Exit.UNREACHABLE,
+                            hint="check that host (its load, a hung disk or NFS mount) and the "
+                            "network, then run again")
+
     def _stderr(self) -> str:
-        data = []
-        while True:
-            chunk = self.channel.recv_stderr(65536)
-            if not chunk:
-                break
-            data.append(chunk)
-        return b"".join(data).decode("utf-8", "replace")
+        """The end of what the agent wrote to stderr (at most STDERR_LIMIT bytes are read)."""
+        data = b""
+        read = 0
+        try:
+            while read < STDERR_LIMIT:
+                chunk = self.channel.recv_stderr(65536)
+                if not chunk:
+                    break
+                read += len(chunk)
+                data = (data + chunk)[-65536:]
+        except socket.timeout:
+            pass  # what came is enough for the message
+        return data.decode("utf-8", "replace")
 
     def _read(self, n: int) -> bytes:
         if len(self.buf) - self.pos < n:
             parts = [self.buf[self.pos:]]
             have = len(parts[0])
             while have < n:
-                chunk = self.channel.recv(max(n - have, _RECV))
+                try:
+                    chunk = self.channel.recv(max(n - have, _RECV))
+                except socket.timeout:
+                    raise self.stalled() from None
                 if not chunk:
                     raise _agent_failure(self._stderr(),
                                          "the inspection on the old host stopped early")
@@ -597,33 +651,37 @@ class _AgentStream:
     def frame(self) -> tuple[bytes, bytes]:
         head = self._read(5)
         kind, length = head[:1], struct.unpack(">I", head[1:])[0]
-        if kind not in b"MDZXPS" or length > _MAX_FRAME:  # the far end is not trusted either
+        if length > FRAME_LIMITS.get(kind, -1):  # an unknown kind, or too long for its kind
             raise _protocol_error()
         return kind, self._read(length) if length else b""
 
     def entries(self):
         """Entries of a ``snap`` command, with content attached, until the end frame."""
-        pending: dict | None = None
-        chunks: list[bytes] = []
         while True:
             kind, payload = self.frame()
-            if kind == b"M":
-                if pending is not None:
-                    yield pending
-                pending = _entry_fields(_entry_object(payload))
-                chunks = []
-            elif kind == b"D":
-                chunks.append(payload)
-            elif kind == b"Z":
-                if pending is not None:
-                    pending["content"] = b"".join(chunks)
-                    yield pending
-                    pending = None
-            elif kind == b"X":
-                if pending is not None:
-                    yield pending
+            if kind == b"X":
                 self.section_done = True
                 return
+            if kind != b"M":
+                raise _protocol_error()
+            raw = _entry_object(payload, "snap")
+            fields = _entry_fields(raw)
+            if "c" in raw:
+                fields["content"] = self._content(raw["c"])
+            yield fields
+
+    def _content(self, size: int) -> bytes:
+        """The ``D`` frames of a snapshot's file up to its ``Z``: exactly ``size`` bytes."""
+        chunks: list[bytes] = []
+        have = 0
+        while True:
+            kind, payload = self.frame()
+            if kind == b"Z" and not payload and have == size:
+                return b"".join(chunks)
+            if kind != b"D" or have + len(payload) > size:
+                raise _protocol_error()
+            chunks.append(payload)
+            have += len(payload)
 
     def next_file(self, path: str) -> "_FileReader | None":
         if self.current is not None:
@@ -634,17 +692,18 @@ class _AgentStream:
                 self.done = True
                 return None
             if kind != b"M":
-                continue
-            raw = _entry_object(payload)
-            self.seen.add(_decode(raw["p"]))
-            if _decode(raw["p"]) != path:
-                if raw.get("stream"):
-                    _FileReader(self, path).drain()
-                continue
-            if raw.get("e") or not raw.get("stream"):
+                raise _protocol_error()
+            raw = _entry_object(payload, "stream")
+            got = _decode(raw["p"])
+            self.seen.add(got)
+            reader = _FileReader(self, got, raw["c"]) if raw.get("stream") else None
+            if got == path and reader is not None and not raw.get("e"):
+                self.current = reader
+                return reader
+            if reader is not None:
+                reader.drain()
+            if got == path:
                 return None
-            self.current = _FileReader(self, path)
-            return self.current
 
     def next_summary(self, path: str, progress: Callable[[int], None] | None
                      ) -> tuple[str | None, dict | None]:
@@ -667,24 +726,26 @@ class _AgentStream:
                 return None, None
             if kind != b"M":
                 raise _protocol_error()
-            raw = _entry_object(payload)
+            raw = _entry_object(payload, "scan")
             got = _decode(raw["p"])
             if raw.get("e") or not raw.get("scan"):
                 return got, None
             while True:
                 kind, payload = self.frame()
                 if kind == b"P":
-                    done = payload.split()[:1]
-                    if not done or not done[0].isdigit():
+                    done = _PROGRESS.fullmatch(payload)
+                    if done is None:
                         raise _protocol_error()
                     if progress is not None and got == path:
-                        progress(int(done[0]))
+                        progress(int(done.group(1)))
                 elif kind == b"S":
                     return got, _checked_summary(_json_object(payload))
                 else:
                     raise _protocol_error()
 
     def finish(self, what: str) -> None:
+        if not self.channel.status_event.wait(READ_TIMEOUT):
+            raise self.stalled()
         status = self.channel.recv_exit_status()
         if status != 0 or not self.section_done:
             raise _agent_failure(self._stderr(), f"{what} failed (exit {status})")
@@ -696,66 +757,188 @@ class _AgentStream:
             pass
 
 
-_SUMMARY_TYPES = {"bytes": int, "messages": int, "undated": int, "implausible_dates": int,
-                  "missing_date_header": int, "bad_date_header": int,
-                  "embedded_separators": int, "loose_from_lines": int, "crlf": bool,
-                  "nul_in_head": bool, "line_numbers": bool, "days": dict, "examples": dict,
-                  "deferred": list, "sha256": (str, type(None)), "first_date": (str, type(None)),
-                  "last_date": (str, type(None)), "first_separator_offset": (int, type(None)),
-                  "read_error": (str, type(None)), "incomplete": (str, type(None)),
-                  "changed": (dict, type(None))}
+# --- checking what the agent sends ------------------------------------------------------------
+
+
+_PROGRESS = re.compile(rb"([0-9]{1,%d}) [0-9]{1,%d}" % (MAX_DIGITS, MAX_DIGITS))
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# a day of a summary's ``days`` (and of a deferred post): as mboxscan._day_key writes it, its
+# day as the separator line gave it (pipermail files a day that is no date under its month)
+_DAY = re.compile(r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-[0-9]{2}\Z")
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _count(value: Any, top: int = MAX_NUMBER) -> bool:
+    return type(value) is int and 0 <= value <= top
+
+
+def _flag(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> bool:
+    return type(value) is str and len(value) <= limit
+
+
+def _bytes_text(value: Any, limit: int) -> bool:
+    """A path or a name as the agent sends it: bytes as Latin-1, no NUL."""
+    return _text(value, limit) and "\0" not in value and (
+        value.isascii() or max(value) <= "\xff")
+
+
+def _path(value: Any) -> bool:
+    return _bytes_text(value, MAX_PATH)
+
+
+def _name(value: Any) -> bool:
+    """A name in a folder's listing, as ``os.listdir`` gives it."""
+    return _bytes_text(value, MAX_NAME) and value not in ("", ".", "..") and "/" not in value
+
+
+def _time(value: Any) -> bool:
+    return type(value) in (int, float) and -MAX_NUMBER <= value <= MAX_NUMBER
+
+
+def _date(value: Any) -> bool:
+    """None, or a datetime as ``mboxscan.iso`` writes it."""
+    if value is None:
+        return True
+    if not _text(value, 32):
+        return False
+    try:
+        mboxscan.from_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _day(value: Any) -> bool:
+    return type(value) is str and _DAY.match(value) is not None
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _list_of(checks: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bool]:
+    """A list holding one value for each check, in order."""
+    return lambda value: type(value) is list and len(value) == len(checks) and all(
+        check(v) for check, v in zip(checks, value))
+
+
+def _many(check: Callable[[Any], bool], limit: int) -> Callable[[Any], bool]:
+    """A list of at most ``limit`` values, each passing ``check``."""
+    return lambda value: type(value) is list and len(value) <= limit and all(map(check, value))
+
+
+#: An ``M`` frame's fields and the check of each (see remote_agent.py). Which of the last ones
+#: a frame may hold depends on the command (``_MODE_FIELDS``).
+_ENTRY_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "p": lambda v: _path(v) and v.startswith("/"), "k": lambda v: v in _KINDS,
+    "e": _text, "x": _text, "s": _count, "m": lambda v: _count(v, 0o7777), "u": _count,
+    "g": _count, "t": _time, "l": _path, "n": _many(_name, MAX_NAMES),
+    "c": _count, "big": _flag, "stream": _flag, "scan": _flag}
+_KINDS = ("file", "dir", "link", "other")
+_MODE_FIELDS = {"snap": {"c", "big"}, "stream": {"c", "stream"}, "scan": {"scan"}}
+_COMMON_FIELDS = _ENTRY_FIELDS.keys() - {"c", "big", "stream", "scan"}
+
+_EXAMPLE = _list_of((_count, _count, _text, _optional(_count)))
+_DEFERRED = _list_of((_count, _count, _optional(_count), _text, _text, _text, _text, _date,
+                      _optional(_day)))
+#: A summary's fields (as ``mboxscan.new_summary`` makes them) and the check of each.
+_SUMMARY_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "bytes": _count, "messages": _count, "undated": _count, "implausible_dates": _count,
+    "missing_date_header": _count, "bad_date_header": _count, "embedded_separators": _count,
+    "loose_from_lines": _count, "crlf": _flag, "nul_in_head": _flag, "line_numbers": _flag,
+    "days": lambda v: type(v) is dict and all(_day(k) and _count(n) for k, n in v.items()),
+    "examples": lambda v: type(v) is dict and all(
+        _text(k, 64) and _many(_EXAMPLE, mboxscan.MAX_EXAMPLES)(x) for k, x in v.items()),
+    "deferred": _many(_DEFERRED, mboxscan.MAX_DEFERRED),
+    "sha256": _optional(lambda v: type(v) is str and _SHA256.match(v) is not None),
+    "first_date": _date, "last_date": _date, "first_separator_offset": _optional(_count),
+    "read_error": _optional(_text), "incomplete": _optional(_text),
+    "changed": lambda v: _good_change(v)}
+
+
+def _fields_pass(value: dict, checks: dict[str, Callable[[Any], bool]]) -> bool:
+    return all(check(value[key]) for key, check in checks.items() if key in value)
 
 
 def _checked_summary(summary: Any) -> dict:
     """A summary from the agent, its shape checked (the far end is not trusted): a field of the
     wrong type is refused here, before any of it is used."""
-    try:
-        ok = isinstance(summary, dict) and all(
-            isinstance(summary[k], t) for k, t in _SUMMARY_TYPES.items())
-        ok = ok and all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
-                        for k, v in summary["days"].items())
-        ok = ok and all(isinstance(k, str) and isinstance(v, list) and all(
-            isinstance(ex, list) and len(ex) == 4 and isinstance(ex[0], int)
-            and isinstance(ex[1], int) and isinstance(ex[2], str)
-            and isinstance(ex[3], (int, type(None))) for ex in v)
-            for k, v in summary["examples"].items())
-        ok = ok and all(isinstance(d, list) and len(d) == 9 for d in summary["deferred"])
-        for text in (summary["first_date"], summary["last_date"]) + tuple(
-                d[7] for d in summary["deferred"]):
-            mboxscan.from_iso(text)
-        ok = ok and all(isinstance(d[3], str) and isinstance(d[8], (str, type(None)))
-                        for d in summary["deferred"])
-        ok = ok and _good_change(summary["changed"])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-        ok = False
-    if not ok:
+    if not (type(summary) is dict and summary.keys() == _SUMMARY_FIELDS.keys()
+            and _fields_pass(summary, _SUMMARY_FIELDS)):
         raise _protocol_error()
     return summary
 
 
+_CHANGE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "how": lambda v: v in mboxscan.CHANGES, "from": _count, "to": _count, "stable": _flag,
+    "attempts": lambda v: _count(v, mboxscan.ATTEMPTS)}
+
+
 def _good_change(changed: Any) -> bool:
     """Whether ``changed`` is a record as ``mboxscan.changed_record`` makes it, or None."""
-    return changed is None or (
-        isinstance(changed, dict) and changed.get("how") in mboxscan.CHANGES
-        and all(isinstance(changed.get(k), int) for k in ("from", "to", "attempts"))
-        and isinstance(changed.get("stable"), bool))
+    return changed is None or (type(changed) is dict and changed.keys() == _CHANGE_FIELDS.keys()
+                               and _fields_pass(changed, _CHANGE_FIELDS))
 
 
 def _json_object(payload: bytes) -> dict:
-    """A frame's JSON object (a summary), or the protocol error."""
+    """A frame's JSON object, or the protocol error: ASCII (as the agent writes it), nested at
+    most MAX_DEPTH deep (checked before it is parsed), no number longer than MAX_DIGITS, no
+    NaN or infinity."""
+    if not payload.isascii() or _too_deep(payload):
+        raise _protocol_error()
     try:
-        value = json.loads(payload)
-    except ValueError:
+        value = json.loads(payload, parse_int=_parse_int, parse_float=_parse_float,
+                           parse_constant=_parse_constant)
+    except (ValueError, RecursionError):
         raise _protocol_error() from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise _protocol_error()
     return value
 
 
-def _entry_object(payload: bytes) -> dict:
-    """An ``M`` frame's entry: a JSON object naming its path as a string."""
+def _too_deep(payload: bytes) -> bool:
+    """Whether the JSON in ``payload`` nests deeper than MAX_DEPTH (or its brackets do not
+    pair): its strings dropped, then each pass drops the innermost empty pairs."""
+    brackets = _JSON_STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
+    for _ in range(MAX_DEPTH):
+        brackets = _EMPTY_PAIR.sub(b"", brackets)
+    return bool(brackets)
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_DIGITS:
+        raise ValueError("too many digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text[:MAX_TEXT])
+    if len(text) > MAX_TEXT or not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _parse_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a number")
+
+
+def _entry_object(payload: bytes, mode: str) -> dict:
+    """An ``M`` frame's entry from an agent command (``snap``, ``stream`` or ``scan``): a JSON
+    object naming its path, each field of the type the agent writes; content that follows is
+    announced (``c``), in a snapshot no larger than the agent's own cap."""
     value = _json_object(payload)
-    if not isinstance(value.get("p"), str):
+    if not ("p" in value and value.keys() <= _COMMON_FIELDS | _MODE_FIELDS[mode]
+            and _fields_pass(value, _ENTRY_FIELDS)):
+        raise _protocol_error()
+    if mode == "stream" and ("c" in value) != value.get("stream", False):
+        raise _protocol_error()  # a streamed file's size comes with it, and only then
+    if mode == "snap" and value.get("c", 0) > remote_agent.MAX_CONTENT:
         raise _protocol_error()
     return value
 
@@ -801,11 +984,13 @@ def _entry_fields(raw: dict) -> dict:
 
 
 class _FileReader:
-    """A streamed file: reads ``D`` frames until ``Z``."""
+    """A streamed file: reads ``D`` frames until ``Z``, no more than the ``size`` its header
+    announced."""
 
-    def __init__(self, stream: _AgentStream, path: str) -> None:
+    def __init__(self, stream: _AgentStream, path: str, size: int) -> None:
         self.stream = stream
         self.path = path
+        self.left = size
         self.buffer = b""
         self.ended = False
         self.changed: dict | None = None  # how the file changed while the agent sent it
@@ -814,13 +999,10 @@ class _FileReader:
         parts = [self.buffer] if self.buffer else []
         have = len(self.buffer)
         while not self.ended and (n < 0 or have < n):
-            kind, payload = self.stream.frame()
-            if kind == b"D":
+            payload = self._frame()
+            if payload is not None:
                 parts.append(payload)
                 have += len(payload)
-            elif kind == b"Z":
-                self.ended = True
-                self._end(payload)
         data = b"".join(parts)
         if 0 <= n < len(data):
             data, self.buffer = data[:n], data[n:]
@@ -828,14 +1010,27 @@ class _FileReader:
             self.buffer = b""
         return data
 
+    def _frame(self) -> bytes | None:
+        """The next chunk of the file; None at its end (``Z``)."""
+        kind, payload = self.stream.frame()
+        if kind == b"D" and len(payload) <= self.left:
+            self.left -= len(payload)
+            return payload
+        if kind != b"Z":
+            raise _protocol_error()
+        self.ended = True
+        self._end(payload)
+        return None
+
     def _end(self, payload: bytes) -> None:
         """The end of the file: an error the agent met reading it, or how it changed."""
         info = _json_object(payload) if payload else {}
         error, changed = info.get("e"), info.get("c")
+        if not (info.keys() <= {"e", "c"} and (error is None or _text(error))
+                and _good_change(changed)):
+            raise _protocol_error()
         if error:
             raise OSError(5, f"{self.path}: {error}")
-        if not _good_change(changed):
-            raise _protocol_error()
         self.changed = changed
 
     def readinto(self, b) -> int:
@@ -844,14 +1039,11 @@ class _FileReader:
         return len(data)
 
     def drain(self) -> None:
-        while not self.ended:
-            kind, payload = self.stream.frame()
-            if kind == b"Z":
-                self.ended = True
-                try:
-                    self._end(payload)
-                except OSError:
-                    pass  # nobody reads this file any more
+        try:
+            while not self.ended:
+                self._frame()
+        except OSError:
+            pass  # nobody reads this file any more
         self.buffer = b""
 
     def close(self) -> None:

@@ -24,8 +24,9 @@ Paths are host paths (``/etc/rc.conf``) joined under ROOT (``/`` or a jail's roo
 are reported, never followed. Every path travels as a string decoded from bytes as Latin-1, so
 any file name, however hostile, arrives exactly.
 
-Frames: one type byte, a 4-byte big-endian length, the payload. ``M`` a JSON header (an entry),
-``D`` a chunk of the last entry's content, ``Z`` end of that content (when streaming, a JSON
+Frames: one type byte, a 4-byte big-endian length, the payload. ``M`` a JSON header (an entry;
+``c`` in it, when content follows, is its size: the client takes no more), ``D`` a chunk of the
+last entry's content (at most CHUNK bytes), ``Z`` end of that content (when streaming, a JSON
 object: ``e`` an error, ``c`` how the file changed while it was sent), ``X`` end of the stream;
 when scanning, ``P`` the progress of the last entry's scan (``DONE SIZE`` in ASCII) and ``S``
 its summary (JSON).
@@ -158,17 +159,21 @@ def entry_for(host_path, local):
     return e
 
 
-def send_content(local):
-    """Send a file's content as ``D`` frames, up to the size it had when it was opened; return
-    ``(error or None, changed or None)``, ``changed`` as ``mboxscan.changed_record`` gives it
-    (how the file changed while it was read)."""
+def send_content(e, local):
+    """Send the header ``e`` of a file with the size it has once opened (``c``: no more
+    content follows), then its content as ``D`` frames, up to that size; return ``(error or
+    None, changed or None)``, ``changed`` as ``mboxscan.changed_record`` gives it (how the file
+    changed while it was read)."""
     try:
         fh = open_regular(local)[0]
     except (IOError, OSError, NotRegular):
+        e["c"] = 0
+        meta(e)
         return describe(sys.exc_info()[1]), None
     try:
         before = os.fstat(fh.fileno())
-        left = before.st_size
+        left = e["c"] = before.st_size
+        meta(e)
         while left > 0:
             data = fh.read(min(CHUNK, left))
             if not data:
@@ -240,8 +245,7 @@ def stream(root, paths):
         e = entry_for(p, local)
         if e.get("k") == "file":
             e["stream"] = True
-            meta(e)
-            error, changed = send_content(local)
+            error, changed = send_content(e, local)
             frame(b"Z", json.dumps({"e": error, "c": changed}).encode("ascii"))
         else:
             meta(e)
