@@ -605,6 +605,7 @@ class _AgentStream:
         self.seen: set[str] = set()  # the files this stream has sent (or begun to)
         self.buf = b""
         self.pos = 0
+        self.broken: MigrateError | None = None  # how reading a file failed: raised again
 
     def stalled(self) -> MigrateError:
         where = f"the old host {self.host}" if self.host else "the old host"
@@ -649,6 +650,8 @@ class _AgentStream:
         return data
 
     def frame(self) -> tuple[bytes, bytes]:
+        if self.broken is not None:
+            raise self.broken
         head = self._read(5)
         kind, length = head[:1], struct.unpack(">I", head[1:])[0]
         if length > FRAME_LIMITS.get(kind, -1):  # an unknown kind, or too long for its kind
@@ -761,8 +764,6 @@ class _AgentStream:
 
 
 _PROGRESS = re.compile(rb"([0-9]{1,%d}) [0-9]{1,%d}" % (MAX_DIGITS, MAX_DIGITS))
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 # a day of a summary's ``days`` (and of a deferred post): as mboxscan._day_key writes it, its
 # day as the separator line gave it (pipermail files a day that is no date under its month)
@@ -833,6 +834,7 @@ def _many(check: Callable[[Any], bool], limit: int) -> Callable[[Any], bool]:
     return lambda value: type(value) is list and len(value) <= limit and all(map(check, value))
 
 
+_KINDS = ("file", "dir", "link", "other")
 #: An ``M`` frame's fields and the check of each (see remote_agent.py). Which of the last ones
 #: a frame may hold depends on the command (``_MODE_FIELDS``).
 _ENTRY_FIELDS: dict[str, Callable[[Any], bool]] = {
@@ -840,9 +842,19 @@ _ENTRY_FIELDS: dict[str, Callable[[Any], bool]] = {
     "e": _text, "x": _text, "s": _count, "m": lambda v: _count(v, 0o7777), "u": _count,
     "g": _count, "t": _time, "l": _path, "n": _many(_name, MAX_NAMES),
     "c": _count, "big": _flag, "stream": _flag, "scan": _flag}
-_KINDS = ("file", "dir", "link", "other")
 _MODE_FIELDS = {"snap": {"c", "big"}, "stream": {"c", "stream"}, "scan": {"scan"}}
 _COMMON_FIELDS = _ENTRY_FIELDS.keys() - {"c", "big", "stream", "scan"}
+
+_CHANGE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "how": lambda v: v in mboxscan.CHANGES, "from": _count, "to": _count, "stable": _flag,
+    "attempts": lambda v: _count(v, mboxscan.ATTEMPTS)}
+
+
+def _good_change(changed: Any) -> bool:
+    """Whether ``changed`` is a record as ``mboxscan.changed_record`` makes it, or None."""
+    return changed is None or (type(changed) is dict and changed.keys() == _CHANGE_FIELDS.keys()
+                               and _fields_pass(changed, _CHANGE_FIELDS))
+
 
 _EXAMPLE = _list_of((_count, _count, _text, _optional(_count)))
 _DEFERRED = _list_of((_count, _count, _optional(_count), _text, _text, _text, _text, _date,
@@ -859,7 +871,7 @@ _SUMMARY_FIELDS: dict[str, Callable[[Any], bool]] = {
     "sha256": _optional(lambda v: type(v) is str and _SHA256.match(v) is not None),
     "first_date": _date, "last_date": _date, "first_separator_offset": _optional(_count),
     "read_error": _optional(_text), "incomplete": _optional(_text),
-    "changed": lambda v: _good_change(v)}
+    "changed": _good_change}
 
 
 def _fields_pass(value: dict, checks: dict[str, Callable[[Any], bool]]) -> bool:
@@ -873,17 +885,6 @@ def _checked_summary(summary: Any) -> dict:
             and _fields_pass(summary, _SUMMARY_FIELDS)):
         raise _protocol_error()
     return summary
-
-
-_CHANGE_FIELDS: dict[str, Callable[[Any], bool]] = {
-    "how": lambda v: v in mboxscan.CHANGES, "from": _count, "to": _count, "stable": _flag,
-    "attempts": lambda v: _count(v, mboxscan.ATTEMPTS)}
-
-
-def _good_change(changed: Any) -> bool:
-    """Whether ``changed`` is a record as ``mboxscan.changed_record`` makes it, or None."""
-    return changed is None or (type(changed) is dict and changed.keys() == _CHANGE_FIELDS.keys()
-                               and _fields_pass(changed, _CHANGE_FIELDS))
 
 
 def _json_object(payload: bytes) -> dict:
@@ -904,10 +905,12 @@ def _json_object(payload: bytes) -> dict:
 
 def _too_deep(payload: bytes) -> bool:
     """Whether the JSON in ``payload`` nests deeper than MAX_DEPTH (or its brackets do not
-    pair): its strings dropped, then each pass drops the innermost empty pairs."""
-    brackets = _JSON_STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
+    pair), found with bytes operations alone: its escapes dropped, then what lies between
+    quotes (its strings), then all but the brackets; each pass drops the innermost pairs."""
+    plain = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(plain.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
     for _ in range(MAX_DEPTH):
-        brackets = _EMPTY_PAIR.sub(b"", brackets)
+        brackets = brackets.replace(b"[]", b"0").replace(b"{}", b"0").replace(b"0", b"")
     return bool(brackets)
 
 
@@ -1011,16 +1014,22 @@ class _FileReader:
         return data
 
     def _frame(self) -> bytes | None:
-        """The next chunk of the file; None at its end (``Z``)."""
-        kind, payload = self.stream.frame()
-        if kind == b"D" and len(payload) <= self.left:
-            self.left -= len(payload)
-            return payload
-        if kind != b"Z":
-            raise _protocol_error()
-        self.ended = True
-        self._end(payload)
-        return None
+        """The next chunk of the file; None at its end (``Z``). A failure (a malformed frame, a
+        stall) is raised again by every later read of the stream: a scan's reader thread keeps
+        it as a read error, and closing the file then raises it."""
+        try:
+            kind, payload = self.stream.frame()
+            if kind == b"D" and len(payload) <= self.left:
+                self.left -= len(payload)
+                return payload
+            if kind != b"Z":
+                raise _protocol_error()
+            self.ended = True
+            self._end(payload)
+            return None
+        except MigrateError as exc:
+            self.stream.broken = exc
+            raise
 
     def _end(self, payload: bytes) -> None:
         """The end of the file: an error the agent met reading it, or how it changed."""

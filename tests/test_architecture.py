@@ -19,7 +19,7 @@ CONTRACTS = BASE | {"migrate.codec", "migrate.safeyaml", "migrate.steps", "migra
 #: what reads a plan (not an inventory)
 PLAN_READERS = CONTRACTS | {"migrate.hosts", "migrate.cutover",
                             "migrate.ansible", "migrate.exporting", "migrate.fileio",
-                            "migrate.remote", "migrate.sources"}
+                            "migrate.remote", "migrate.remote_agent", "migrate.sources"}
 
 
 def _module(path: Path) -> str:
