@@ -80,8 +80,9 @@ MAX_NAMES = 1_000_000
 MAX_PATH = 4096
 #: The longest name in a folder (NAME_MAX on FreeBSD and Linux), in bytes.
 MAX_NAME = 255
-#: The longest other text in a frame: an error, a kind of file, an example's line, a date.
-MAX_TEXT = 4096
+#: The longest other text in a frame: an error (which may name a path), a kind of file, an
+#: example's line, a date.
+MAX_TEXT = 8192
 #: Seconds the agent may send nothing before the inspection stops with an error (exit 4). It
 #: reports every chunk it scans, so a working host is never silent for long.
 READ_TIMEOUT = 300.0
@@ -344,10 +345,18 @@ class RemoteTree:
         if transport is None or not transport.is_active():
             raise MigrateError("the SSH connection to the old host was lost",
                                code=Exit.UNREACHABLE)
-        # a large window keeps the stream of mboxes flowing without waiting for acks
-        channel = transport.open_session(window_size=_WINDOW, max_packet_size=_PACKET)
-        channel.settimeout(READ_TIMEOUT)
-        channel.exec_command(self._command(mode, spec, *extra))
+        try:  # a large window keeps the stream of mboxes flowing without waiting for acks
+            channel = transport.open_session(window_size=_WINDOW, max_packet_size=_PACKET,
+                                             timeout=READ_TIMEOUT)
+            channel.settimeout(READ_TIMEOUT)
+            channel.exec_command(self._command(mode, spec, *extra))
+        except (paramiko.SSHException, OSError) as exc:  # refused, or the connection broke
+            where = f"the old host {self.label}" if self.label else "the old host"
+            why = getattr(exc, "text", None) or str(exc) or type(exc).__name__
+            raise MigrateError(f"{where} did not let the inspection run: {why}",
+                               code=Exit.UNREACHABLE, hint="its sshd must allow a command "
+                               "session for this user (MaxSessions, ForceCommand, a "
+                               "restricted key); run again") from None
         self.stats.commands += 1
         stream = _AgentStream(channel, self.stats, self.label)
         try:

@@ -212,8 +212,10 @@ def _network_namespace(rate: str | None) -> Iterator[tuple[str, str, str]]:
 
 @contextmanager
 def sshd_running(host_key: Path | None = None, *, no_python3: bool = False,
-                 netns: bool = False, netns_rate: str | None = None) -> Iterator[Sshd]:
-    """sshd for one test (see the module's docstring for ``no_python3`` and ``netns_rate``)."""
+                 netns: bool = False, netns_rate: str | None = None,
+                 config: str = "") -> Iterator[Sshd]:
+    """sshd for one test (see the module's docstring for ``no_python3`` and ``netns_rate``);
+    ``config``: more lines for its sshd_config."""
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     need(os.path.exists(sshd), "OpenSSH's sshd is not installed (openssh-server)")
     need(os.geteuid() == 0, "running sshd for the tests needs root")
@@ -223,7 +225,7 @@ def sshd_running(host_key: Path | None = None, *, no_python3: bool = False,
         need(bool(py27), "pyenv's Python 2.7.18 is absent (pyenv install 2.7.18): the host "
              "without Python 3 offers it as python2.7")
     with _maybe_netns(netns or netns_rate is not None, netns_rate) as (ns, veth, host):
-        with _sshd(sshd, host_key, host, ns, no_python3, py27) as server:
+        with _sshd(sshd, host_key, host, ns, no_python3, py27, config) as server:
             server.netns, server.veth = ns, veth
             yield server
 
@@ -239,7 +241,7 @@ def _maybe_netns(wanted: bool, rate: str | None):
 
 @contextmanager
 def _sshd(sshd: str, host_key: Path | None, host: str, ns: str | None, no_python3: bool,
-          py27: str) -> Iterator[Sshd]:
+          py27: str, extra: str = "") -> Iterator[Sshd]:
     tmp = Path(tempfile.mkdtemp(prefix="migrate-sshd-"))
     tmp.chmod(0o755)
     proc = None
@@ -269,7 +271,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 LogLevel VERBOSE
-""")
+{extra}""")
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         log = open(tmp / "sshd.log", "wb")
         argv = ["unshare", "--mount", "sh", "-c", NS_SCRIPT, "ns", str(tmp),

@@ -9,8 +9,9 @@ header announced, and random mutations from hypothesis (the CLI exits 0, 1 or 3,
 The replay goes through the seam where the client reads an agent command's stream
 (``RemoteTree._run``); the SSH connection is not needed for that. Over OpenSSH's real sshd
 (tests/sshtools.py), a hostile agent program sends 1 GiB for a file it announced as 10 bytes
-(the client's peak memory is measured in its own process) and a stalled one sends nothing (the
-inspection stops after the read timeout, naming the host, exit 4).
+(the client's peak memory is measured in its own process), a stalled one sends nothing (the
+inspection stops after the read timeout, naming the host, exit 4), and an sshd that opens no
+session is one clear error too.
 """
 
 from __future__ import annotations
@@ -488,3 +489,13 @@ def test_a_stalled_host_stops_the_inspection_naming_it(sshd, host, program):
     assert len(line.splitlines()) == 1, line
     assert "root@127.0.0.1 sent nothing for 2 s" in line and "run again" in line, line
     assert took < 30, took
+
+
+def test_a_host_that_refuses_the_session_is_one_clear_error(host):
+    """An sshd that authenticates but opens no session (here MaxSessions 0)."""
+    with sshd_running(config="MaxSessions 0\n") as refusing:
+        res = RUNNER.invoke(cli.app, _ssh_args(refusing, host))
+    assert res.exit_code == 4, res.output
+    line = res.output.strip()
+    assert len(line.splitlines()) == 1, line
+    assert "root@127.0.0.1 did not let the inspection run" in line, line
