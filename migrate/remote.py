@@ -14,6 +14,11 @@ the agent scans where it lies (``scanned_mbox``); with ``--fetch-archives`` it s
 mboxes instead, read through the scanner here (``open``). Anything outside the snapshot is
 fetched on demand, one command each. ``stats`` counts commands and bytes. Nothing on the old
 host is written.
+
+What the agent sends is input like any file: every frame is checked before any of it is used
+(its kind and length, each field's type, the bounds below: nesting, digits, names, counts),
+content stops at the size its header announced, and an agent that sends nothing for
+READ_TIMEOUT seconds ends the inspection. A malformed frame is one protocol error (exit 3).
 """
 
 from __future__ import annotations
