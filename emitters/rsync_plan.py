@@ -135,10 +135,11 @@ def _leaving_links(inv: Inventory) -> dict[str, list[str]]:
     that leads out of it (``parsers/links.py``): the sync never carries one, even where
     ``--safe-links`` would (a link through another link, ``sub -> .``, can climb further
     than its target reads). The pattern is anchored at the folder's top and matches the
-    name literally."""
+    name literally, whatever it holds (the scripts quote it; a line break never gets here:
+    the guard refuses it in the inventory)."""
     out: dict[str, list[str]] = {}
     for link in inv.mailman.links if inv.mailman else []:
-        if not link.inside and link.path.startswith(link.folder + "/") and is_path(link.path):
+        if not link.inside and link.path.startswith(link.folder + "/"):
             rel = link.path[len(link.folder) + 1:]
             if any(c in rel for c in "*?["):  # rsync reads \ as an escape only then
                 rel = re.sub(r"([*?\[\\])", r"\\\1", rel)
