@@ -11,6 +11,13 @@ the old host has them); never ``data/`` as a whole (its logs of bounces and lock
 to the old host) and never ``archives/public/``: its symlinks point into the old prefix and are
 made again on the new host for public archives only.
 
+Symlinks travel as symlinks, but never one that leads out of the folder it is copied with
+(on the new host httpd would serve, and Mailman write, whatever it reaches): ``--safe-links``
+drops every absolute link and every one whose ``..`` climb out as rsync reads them, and each
+link the inspection found leading out (``parsers/links.py``: followed through the other links
+of its folder, which rsync does not do) is excluded by name. A copied folder that is itself a
+link is refused by ``copy_tree`` (rsync would copy what it points to in its place).
+
 Phase ``presync`` runs while the old host still takes mail (it can be repeated); phase
 ``final`` runs during the freeze, after the old MTA is stopped and Mailman's queues are empty
 and Mailman stopped, and compares by checksum so that nothing that changed since the pre-sync
