@@ -511,8 +511,8 @@ class RemoteTree:
             top = self.resolve(path)
         except TreeError:
             return [], []
-        e = self._entry(top)
-        if e is None or e.kind != "dir" or e.error:
+        folder = self._entry(top)
+        if folder is None or folder.kind != "dir" or folder.error:
             return [], []
         if top not in self._walked:
             self.snapshot([(top, "links", 0)])

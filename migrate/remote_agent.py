@@ -201,11 +201,14 @@ def walk_links(root, host_path):
         try:
             names = sorted(os.listdir(local))
         except OSError as exc:
-            meta({"p": text(folder), "e": describe(exc), "w": 1})
+            if describe(exc) != "not found":  # gone since: a live Mailman's temporary folder
+                meta({"p": text(folder), "e": describe(exc), "w": 1})
             continue
         for name in names:
             path = folder.rstrip(b"/") + b"/" + name
             e = entry_for(path, local.rstrip(b"/") + b"/" + name)
+            if e.get("e") == "not found":
+                continue  # gone since it was listed (a lock file)
             if e.get("k") == "link" or "e" in e:
                 e["w"] = 1
                 meta(e)

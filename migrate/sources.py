@@ -164,7 +164,8 @@ class LocalTree:
                 with os.scandir(self.local_path(folder)) as it:
                     found = sorted((e.name, e) for e in it)
             except OSError as exc:
-                unlisted.append((folder, self._error(folder, exc).reason))
+                if exc.errno != errno.ENOENT:  # gone since: a live Mailman's temporary folder
+                    unlisted.append((folder, self._error(folder, exc).reason))
                 continue
             for name, entry in found:
                 host = f"{folder.rstrip('/')}/{name}"
@@ -174,7 +175,8 @@ class LocalTree:
                     elif entry.is_dir(follow_symlinks=False):
                         stack.append(host)
                 except OSError as exc:
-                    unlisted.append((host, self._error(host, exc).reason))
+                    if exc.errno != errno.ENOENT:  # gone since it was listed (a lock file)
+                        unlisted.append((host, self._error(host, exc).reason))
         return sorted(links), sorted(unlisted)
 
     def _lstat_mode(self, host_path: str) -> int:

@@ -331,3 +331,31 @@ def test_an_excluded_name_is_matched_literally(tmp_path):
     out = new / "var/spool/mailman/archives/private/members"
     assert (out / "a1b").read_text() == "kept\n" and (out / "ax").read_text() == "kept\n"
     assert not os.path.lexists(out / "a[1]*")
+
+
+def test_the_agents_walk_passes_over_what_vanishes_while_it_walks(tmp_path, monkeypatch):
+    """A live Mailman removes its lock and temporary files while the agent walks: a name that
+    is gone when it is looked at is no finding (a folder that cannot be listed is one)."""
+    import io
+    import struct
+    import migrate.remote_agent as agent
+    root = tmp_path / "host"
+    plant(root, {"archives/private/users/etc": "/etc"})
+    (root / VAR / "archives/private/users/locked").mkdir()
+    listdir = os.listdir
+
+    def racy(path):
+        if path.endswith(b"/locked"):
+            raise PermissionError(13, "Permission denied")
+        return listdir(path) + ([b"users.lock.gone"] if path.endswith(b"/private") else [])
+    monkeypatch.setattr(agent.os, "listdir", racy)
+    monkeypatch.setattr(agent, "_out", io.BytesIO())
+    agent.walk_links(str(root).encode(), f"{OLD}/archives/private".encode())
+    data, frames = agent._out.getvalue(), []
+    while data:
+        kind, size = data[:1], struct.unpack(">I", data[1:5])[0]
+        frames.append((kind, json.loads(data[5:5 + size])))
+        data = data[5 + size:]
+    assert [(k, f["p"], f.get("l"), f.get("e"), f["w"]) for k, f in frames] == [
+        (b"M", f"{OLD}/archives/private/users/etc", "/etc", None, 1),
+        (b"M", f"{OLD}/archives/private/users/locked", None, "permission denied", 1)]
