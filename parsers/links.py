@@ -135,7 +135,7 @@ def _finding(path: str, target: str, folder: str, inside: bool, unit: bool, carr
             "mailman.link-leaves-folder", Severity.WARNING,
             f"the symlink {path} -> {target} leads out of {folder}; it does not move, but "
             "Mailman follows it on the old host until the move",
-            f"Check why it is there; replace it with the files it stands for, or remove it.",
+            "Check why it is there; replace it with the files it stands for, or remove it.",
             where)
     return Finding(
         "mailman.link-leaves-folder", Severity.BLOCKER,
