@@ -91,6 +91,9 @@ def read_links(tree: Tree, var: str) -> LinksResult:
         except TreeError as exc:
             result.findings.append(_unlisted(named, exc.reason))
             continue
+        if real == "/":  # a link to the host's root: its folders are not Mailman's to search
+            result.findings.append(_unlisted(named, "it leads to the host's /"))
+            continue
         found, unlisted = tree.symlinks(named)
         for path, reason in unlisted:
             result.findings.append(_unlisted(named + path[len(real):], reason))

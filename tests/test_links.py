@@ -175,6 +175,19 @@ def test_links_below_a_relocated_folder_are_found_and_named_as_the_sync_names_th
         (f"{OLD}/archives/private/members/etc", False)]
 
 
+def test_a_folder_that_leads_to_the_hosts_root_is_not_walked(tmp_path):
+    root = tmp_path / "host"
+    shutil.copytree(SAMPLES / "small", root, symlinks=True)
+    shutil.rmtree(root / VAR / "qfiles", ignore_errors=True)
+    os.symlink("/", root / VAR / "qfiles")
+    os.symlink("/etc", root / "escape")  # found only by walking the whole host
+    inv = inspect_tree(LocalTree(root), Origin("local", str(root)))
+    assert inv.mailman.links == []
+    assert [f.message for f in inv.findings if f.source and f.source.file == f"{OLD}/qfiles"
+            and f.id == "input.unreadable"] == [
+        f"cannot look for symlinks in {OLD}/qfiles: it leads to the host's /"]
+
+
 # --- over SSH: the same --------------------------------------------------------------------
 
 
