@@ -11,6 +11,13 @@ the old host has them); never ``data/`` as a whole (its logs of bounces and lock
 to the old host) and never ``archives/public/``: its symlinks point into the old prefix and are
 made again on the new host for public archives only.
 
+Symlinks travel as symlinks, but never one that leads out of the folder it is copied with
+(on the new host httpd would serve, and Mailman write, whatever it reaches): ``--safe-links``
+drops every absolute link and every one whose ``..`` climb out as rsync reads them, and each
+link the inspection found leading out (``parsers/links.py``: followed through the other links
+of its folder, which rsync does not do) is excluded by name. A copied folder that is itself a
+link is refused by ``copy_tree`` (rsync would copy what it points to in its place).
+
 Phase ``presync`` runs while the old host still takes mail (it can be repeated); phase
 ``final`` runs during the freeze, after the old MTA is stopped and Mailman's queues are empty
 and Mailman stopped, and compares by checksum so that nothing that changed since the pre-sync
@@ -60,6 +67,8 @@ FREEZE_MANIFEST = f"{HOST_PLAN_DIR}/rsync/manifest-freeze.sha256"
 FLAGS_COMMON = (
     ("--recursive", "whole folders"),
     ("--links", "symlinks stay symlinks (never followed out of the tree)"),
+    ("--safe-links", "but none that is absolute or climbs out of the copied folder (those the "
+                     "inspection found leading out are left out by name too)"),
     ("--perms", "modes, including the setgid bit Mailman's folders carry"),
     ("--times", "modification times: the next run's quick check depends on them"),
     ("--partial-dir=.rsync-partial", "a large mbox cut off half-way resumes instead of restarting"),
@@ -92,6 +101,7 @@ def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
                                inv.mailman.source))
         return out, findings
     archives = {a.list_name: a for a in inv.archives}
+    leaving = _leaving_links(inv)
     moved = [ml for ml in sorted(inv.lists, key=lambda m: m.name) if is_list_name(ml.name)]
     for ml in moved:
         size = sum(f.size or 0 for f in ml.files)
@@ -120,7 +130,28 @@ def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
                     "bytes": sum(f.size or 0 for ml in moved for f in ml.held_files)
                     + sum(f.size or 0 for f in _site_files(inv)),
                     "include": include})
+    for item in out:
+        exclude = leaving.get(item["source"].rstrip("/"))
+        if exclude:
+            item["exclude"] = exclude
     return out, findings
+
+
+def _leaving_links(inv: Inventory) -> dict[str, list[str]]:
+    """Per copied folder (as the inventory names it), an rsync pattern for each link in it
+    that leads out of it (``parsers/links.py``): the sync never carries one, even where
+    ``--safe-links`` would (a link through another link, ``sub -> .``, can climb further
+    than its target reads). The pattern is anchored at the folder's top and matches the
+    name literally, whatever it holds (the scripts quote it; a line break never gets here:
+    the guard refuses it in the inventory)."""
+    out: dict[str, list[str]] = {}
+    for link in inv.mailman.links if inv.mailman else []:
+        if not link.inside and link.path.startswith(link.folder + "/"):
+            rel = link.path[len(link.folder) + 1:]
+            if any(c in rel for c in "*?["):  # rsync reads \ as an escape only then
+                rel = re.sub(r"([*?\[\\])", r"\\\1", rel)
+            out.setdefault(link.folder, []).append(f"/{rel}")
+    return {folder: sorted(rules) for folder, rules in out.items()}
 
 
 def _site_files(inv: Inventory) -> list[FileMode]:
@@ -164,8 +195,12 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
                   '*) RNEW=$NEW ;; esac', "", "# Flags:"]
         lines += [f"#   {flag:<32} {why}" for flag, why in flags]
         lines += [""]
-        lines.append("copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]")
+        lines.append("copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] "
+                     "[--include=PATTERN... --exclude=*]")
         lines.append('    src=$1 dst=$2; shift 2')
+        lines.append("    # a copied folder that is a symlink: rsync would copy what it points to")
+        lines.append('    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; '
+                     "return 1; }")
         rsync = "    rsync " + " ".join(q(f) for f, _ in flags) + ' "$@" "$src" "$RNEW:$dst"'
         if phase == "presync":
             # a live Mailman renames its temporary files (pipermail's lock files, request.pck
@@ -185,10 +220,12 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
             lines.append(f"# {comment(item['list'] or 'every list')}: {item['kind']}")
             only = [f"--include={p}" for p in item.get("include", [])]
             only += ["--exclude=*"] if only else []
+            only = [f"--exclude={p}" for p in item.get("exclude", [])] + only
             copy = " ".join(["copy_tree", q(item["source"]), q(item["destination"])]
                             + [q(o) for o in only])
             # data/ is Mailman's own; a host that never held a post may lack it
-            lines.append(f"[ ! -d {q(item['source'])} ] || {copy}" if only else copy)
+            lines.append(f"[ ! -d {q(item['source'])} ] || {copy}" if item.get("include")
+                         else copy)
         if phase == "final":
             lines += ["", "# Owners and public archive links on the new host:",
                       f"ssh -o BatchMode=yes \"$NEW\" {q(_fixups(inv))}"]

@@ -15,6 +15,7 @@ from typing import ContextManager
 
 from migrate import __version__, model
 from migrate.errors import Exit, MigrateError
+from migrate.mailman2 import MOVED_FOLDERS
 from migrate.model import AccountKind, Finding, Inventory, Origin, Severity, Source
 from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
@@ -82,6 +83,7 @@ def remote_spec() -> list[tuple[str, str, int]]:
                  (var, "stat", 1), (f"{var}/lists", "content", 2), (f"{var}/data", "content", 1),
                  (f"{var}/qfiles", "stat", 2), (f"{var}/archives/private", "names", 2),
                  (f"{var}/archives/public", "stat", 1)]
+        spec += [(f"{var}/{folder}", "links", 0) for folder, _ in MOVED_FOLDERS]
     out: list[tuple[str, str, int]] = []
     for item in spec:  # ancestors first, each once: resolving a path never needs a trip
         parts = item[0].strip("/").split("/")

@@ -37,6 +37,13 @@ INBOUND_QUEUES = tuple(q for q in DRAIN_QUEUES if q not in ("out", "retry"))
 #: the list creator's (``mmsitepass -c``). Without them the site admin is locked out after a move.
 SITE_PASSWORD_FILES = ("adm.pw", "creator.pw")
 
+#: The folders of the var prefix that hold what moves, searched for symlinks, and whether the
+#: sync copies each of their entries as a folder of its own (``lists/NAME``,
+#: ``archives/private/NAME`` and ``NAME.mbox``) or only files at their top (``data/``: the
+#: held posts and the site password files); ``qfiles/`` is drained, not copied.
+MOVED_FOLDERS = (("lists", "entries"), ("archives/private", "entries"), ("data", "files"),
+                 ("qfiles", "none"))
+
 #: A held message ``data/heldmsg-LIST-ID.pck`` (or ``.txt``, METADATA_FORMAT text).
 HELD_MESSAGE = re.compile(r"heldmsg-(?P<list>.+)-(?P<id>\d+)\.(?P<ext>pck|txt)\Z")
 

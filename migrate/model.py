@@ -418,7 +418,26 @@ class Mailman:
     # data/adm.pw and data/creator.pw where present: owner, mode, size and the checksum of the
     # hash they hold (never the content)
     site_files: list[FileMode] = field(default_factory=list)
+    #: every symlink inside the folders that move (lists/, archives/private/, data/, qfiles/)
+    links: list[Link] = field(default_factory=list)
     source: Source | None = None
+
+
+@dataclass
+class Link:
+    """A symlink inside one of Mailman's folders that move (``parsers/links.py``).
+
+    ``folder`` is the folder whose bounds it must keep: the one the sync copies as a whole
+    (``lists/NAME``, ``archives/private/NAME``, ``archives/private/NAME.mbox``; ``data``,
+    ``qfiles``), or, for a link that is such a folder itself, the folder holding it
+    (``lists``). ``inside``: following it on the new host, through any other link of the
+    folder on the way, never leaves the folder; a link that is not inside is never carried.
+    """
+
+    path: str  # the link, as the sync names it (under the var prefix as named)
+    target: str  # as stored
+    folder: str
+    inside: bool
 
 
 @dataclass

@@ -328,6 +328,8 @@ class RemoteTree:
         self._scans: _AgentStream | None = None  # the agent's summaries of the archive mboxes
         self._summaries: dict[str, dict | None] = {}  # received before they were asked for
         self._resolved: dict[str, str] = {}
+        self._walked: set[str] = set()  # the folders the agent walked for links
+        self._unlisted: dict[str, str] = {}  # folders it could not list there, and why
 
     def __repr__(self) -> str:
         return f"RemoteTree({self.label or self.root!r})"
@@ -388,6 +390,9 @@ class RemoteTree:
         stream = self._run("snap", [[_encode(p), how, depth] for p, how, depth in spec], *extra)
         for e in stream.entries():
             path = e.pop("_path")
+            if e.pop("walked", False) and e.get("error"):  # the links walk could not list it
+                self._unlisted[path] = e["error"]
+                continue
             self.entries[path] = _Entry(**e)
         if mbox_dirs:
             if not stream.section_done:
@@ -398,7 +403,9 @@ class RemoteTree:
                 self._stream = stream  # the mboxes follow
         else:
             stream.finish("reading the old host's files")
-        self.covered += [(p.rstrip("/") or "/", depth) for p, _, depth in spec]
+        self.covered += [(p.rstrip("/") or "/", depth) for p, how, depth in spec
+                         if how != "links"]
+        self._walked.update(p.rstrip("/") or "/" for p, how, _ in spec if how == "links")
         self._resolved.clear()
 
     def scanned_mbox(self, path: str, progress: Callable[[int], None] | None = None
@@ -549,6 +556,22 @@ class RemoteTree:
     def stat(self, path: str, follow: bool = True) -> Stat:
         e = self._need(path, follow)
         return Stat(e.kind or "other", e.size, e.mode, e.uid, e.gid, e.mtime)
+
+    def symlinks(self, path: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        try:
+            top = self.resolve(path)
+        except TreeError:
+            return [], []
+        folder = self._entry(top)
+        if folder is None or folder.kind != "dir" or folder.error:
+            return [], []
+        if top not in self._walked:
+            self.snapshot([(top, "links", 0)])
+        below = top.rstrip("/") + "/"
+        return (sorted((p, e.target or "") for p, e in self.entries.items()
+                       if e.kind == "link" and p.startswith(below)),
+                sorted((p, why) for p, why in self._unlisted.items()
+                       if p == top or p.startswith(below)))
 
     def _regular(self, path: str) -> tuple[str, _Entry]:
         """(resolved path, entry) of a regular file; a directory, FIFO, device or socket is
@@ -995,6 +1018,8 @@ def _entry_fields(raw: dict) -> dict:
         out["names"] = [_decode(n) for n in raw["n"]]
     if raw.get("big"):
         out["big"] = True
+    if raw.get("w"):
+        out["walked"] = True
     if "x" in raw:
         out["what"] = str(raw["x"])
     return out

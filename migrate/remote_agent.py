@@ -9,8 +9,9 @@ needs Python 2, so there always is one): Python 2.6+ and 3.x, standard library o
 Usage (argv): ``snap ROOT SPEC_JSON [MBOX_DIRS_JSON [SCAN_JSON]]`` or ``stream ROOT PATH_JSON``.
 
 * SPEC_JSON is a list of ``[path, how, depth]``; ``how`` is ``content`` (stat every entry to
-  ``depth`` levels, and send files up to MAX_CONTENT bytes whole), ``stat`` (entries only) or
-  ``names`` (directories at the last level send their entry names only).
+  ``depth`` levels, and send files up to MAX_CONTENT bytes whole), ``stat`` (entries only),
+  ``names`` (directories at the last level send their entry names only) or ``links`` (at any
+  depth, only the symlinks and the folders that could not be listed, marked ``w``).
 * PATH_JSON is a list of paths whose content is streamed in chunks.
 * MBOX_DIRS_JSON lists archive folders (``archives/private``): after the snapshot, every
   ``NAME.mbox/NAME.mbox`` in them is streamed too, in the order of NAME, so that the whole
@@ -189,8 +190,42 @@ def send_content(e, local):
                                          after.st_size, 1)
 
 
+def walk_links(root, host_path):
+    """Every symlink at any depth below the folder ``host_path`` (never following one, nor the
+    folder itself if it is one), and every folder below it that could not be listed, each as
+    an entry marked ``w`` (of the links walk: it stands for those paths only)."""
+    try:
+        if not stat.S_ISDIR(os.lstat(root + host_path if root != b"/" else host_path).st_mode):
+            return
+    except OSError:
+        return
+    stack = [host_path]  # not recursion: a hostile tree may be nested deeper than the stack
+    while stack:
+        folder = stack.pop()
+        local = root + folder if root != b"/" else folder
+        try:
+            names = sorted(os.listdir(local))
+        except OSError as exc:
+            if describe(exc) != "not found":  # gone since: a live Mailman's temporary folder
+                meta({"p": text(folder), "e": describe(exc), "w": 1})
+            continue
+        for name in names:
+            path = folder.rstrip(b"/") + b"/" + name
+            e = entry_for(path, local.rstrip(b"/") + b"/" + name)
+            if e.get("e") == "not found":
+                continue  # gone since it was listed (a lock file)
+            if e.get("k") == "link" or "e" in e:
+                e["w"] = 1
+                meta(e)
+            elif e.get("k") == "dir":
+                stack.append(path)
+
+
 def walk(root, host_path, how, depth):
     local = root + host_path if root != b"/" else host_path
+    if how == "links":
+        walk_links(root, host_path)
+        return
     e = entry_for(host_path, local)
     if e.get("k") == "dir" and depth <= 0 and how == "names":
         try:

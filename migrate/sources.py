@@ -148,6 +148,43 @@ class LocalTree:
             kind = "other"
         return Stat(kind, s.st_size, st.S_IMODE(s.st_mode), s.st_uid, s.st_gid, s.st_mtime)
 
+    def symlinks(self, path: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        try:
+            top = self.resolve(path)
+        except TreeError:
+            return [], []
+        links: list[tuple[str, str]] = []
+        unlisted: list[tuple[str, str]] = []
+        if not st.S_ISDIR(self._lstat_mode(top)):
+            return links, unlisted
+        stack = [top]  # not recursion: a hostile tree may be nested deeper than Python's stack
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(self.local_path(folder)) as it:
+                    found = sorted((e.name, e) for e in it)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:  # gone since: a live Mailman's temporary folder
+                    unlisted.append((folder, self._error(folder, exc).reason))
+                continue
+            for name, entry in found:
+                host = f"{folder.rstrip('/')}/{name}"
+                try:
+                    if entry.is_symlink():
+                        links.append((host, os.readlink(entry.path)))
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(host)
+                except OSError as exc:
+                    if exc.errno != errno.ENOENT:  # gone since it was listed (a lock file)
+                        unlisted.append((host, self._error(host, exc).reason))
+        return sorted(links), sorted(unlisted)
+
+    def _lstat_mode(self, host_path: str) -> int:
+        try:
+            return os.lstat(self.local_path(host_path)).st_mode
+        except (OSError, ValueError):
+            return 0
+
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         with self._open(path, limit) as fh:
             if limit is None:

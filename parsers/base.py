@@ -89,6 +89,12 @@ class Tree(Protocol):
 
     def stat(self, path: str, follow: bool = True) -> Stat: ...
 
+    def symlinks(self, path: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Every symlink at any depth below the folder ``path`` (``path`` is resolved first;
+        no link below it is ever followed): ``(host path, target as stored)``, sorted, the
+        paths under the resolved folder; and every folder below it that could not be listed,
+        ``(host path, reason)``. Nothing when ``path`` is not a folder."""
+
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         """The file's content; raises ``TreeError`` if it is unreadable or larger than limit."""
 

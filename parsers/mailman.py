@@ -30,6 +30,7 @@ from migrate.model import (
     Source, VirtualHost,
 )
 from migrate.parsers.base import Tree, TreeError, file_mode, read_text, unreadable_hint
+from migrate.parsers.links import read_links
 from migrate.parsers.pickles import LIMITS, PickleRefused, charset_for, decode_text, safe_loads
 
 #: (layout, code prefix, data prefix), in the order they are tried.
@@ -655,6 +656,9 @@ def read_mailman(tree: Tree, users: dict[int, str] | None = None,
             result.lists.append(ml)
     _queues(tree, var, mm, result)
     _site_passwords(tree, var, data_entries, users, groups, mm, result)
+    links = read_links(tree, var)
+    mm.links = links.links
+    result.findings += links.findings
     versions = [ml.data_version for ml in result.lists if ml.data_version is not None]
     for ml in result.lists:
         if ml.data_version is not None and ml.data_version < max(versions):

@@ -338,3 +338,49 @@ def test_without_logdir_the_real_httpd_does_not_start(web):
     assert res.returncode != 0 and "failed to open //logs/access.log" in log, log
     assert web["start"]("none").returncode == 0
     assert web["host"].run("ls /var/www/logs").stdout.split() == ["access.log", "error.log"]
+
+
+def test_a_link_out_of_the_archive_answers_404_on_the_new_host(web):
+    """Issue 23's reproduction: on the old host ``archives/private/users/etc`` links to
+    ``../../../../../../../../etc`` (here 20 levels: the test host's folders lie deeper in
+    the machine's own tree than a real host's). The plan's own sync of the list's archive pages (its
+    ``copy_tree`` and copy line, run on the new host from the old host's tree) leaves it
+    out, so httpd answers 404 under /pipermail/users/etc/. The same link put there by hand
+    shows what carrying it meant: httpd follows it (``chroot "/"``) into the new host's /etc
+    (to /etc/httpd.conf: the test host's /etc/passwd is a link into the test's own folder,
+    which the user www cannot enter)."""
+    import os
+    import shutil
+    from migrate.model import Severity
+    host, get = web["host"], web["get"]
+    old = web["base"] / "old"
+    shutil.copytree(SAMPLES / "netsight", old, symlinks=True)
+    up = "../" * 20 + "etc"
+    os.symlink(up, old / "usr/local/mailman/archives/private/users/etc")
+    inv = inspect_tree(LocalTree(old), Origin("local", str(old)))
+    assert any(f.id == "mailman.link-leaves-folder" and f.severity == Severity.BLOCKER
+               for f in inv.findings)
+    plan = build_plan(inv, resolve_target(inv, {}, dict(NETSIGHT, tls="none")))
+    lines = plan.files["rsync/presync.sh"].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("copy_tree() {"))
+    end = lines.index("}", start)
+    function = "\n".join(lines[start:end + 1]).replace(
+        "'--rsh=ssh -o BatchMode=yes' ", "").replace('"$RNEW:$dst"', '"$dst"')
+    copy = next(line for line in lines[end + 1:]
+                if line.startswith("copy_tree /usr/local/mailman/archives/private/users/ "))
+    host.run(f"set -eu\n{function}\n{copy.replace(' /usr/local/', f' {old}/usr/local/', 1)}")
+    served = "/var/spool/mailman/archives/private/users"
+    assert host.run(f"ls {served}").stdout.split().count("index.html") == 1  # it copied
+    assert web["start"]("none").returncode == 0
+    for path in ("/etc/passwd", "/etc/httpd.conf"):
+        assert get("none", f"/pipermail/users{path}")[0] == 404
+    assert host.run(f"[ ! -e {served}/etc ] && [ ! -L {served}/etc ]", check=False
+                    ).returncode == 0
+    # carried, the link would have served the new host's own files
+    host.run(f"ln -s {up} {served}/carried")
+    try:
+        status, _, body = get("none", "/pipermail/users/carried/httpd.conf")
+    finally:
+        host.run(f"rm -f {served}/carried")
+    conf = web["plans"]["none"].joinpath(HTTPD_CONF).read_bytes()
+    assert (status, body) == (200, conf), (status, body[:200])

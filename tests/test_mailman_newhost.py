@@ -230,7 +230,7 @@ def copy_script(plan_dir: Path, phase: str) -> str:
     taken out. Everything else (flags, filters, paths on both hosts) is the plan's."""
     text = (plan_dir / "rsync" / f"{phase}.sh").read_text()
     lines = text.splitlines()
-    start = lines.index("copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]")
+    start = next(i for i, line in enumerate(lines) if line.startswith("copy_tree() {"))
     end = lines.index("}", start)
     function = "\n".join(lines[start:end + 1])
     for remote, local in (("'--rsh=ssh -o BatchMode=yes' ", ""), ('"$RNEW:$dst"', '"$dst"')):

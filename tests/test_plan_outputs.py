@@ -56,6 +56,7 @@ def _run_phase(plan, phase: str, old_root: Path, new_root: Path) -> str:
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         only = [f"--include={p}" for p in t.get("include", [])]
         only += ["--exclude=*"] if only else []
+        only = [f"--exclude={p}" for p in t.get("exclude", [])] + only
         proc = subprocess.run(["rsync", *flags, *only, f"{old_root}{t['source']}", dest],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr

@@ -9,6 +9,7 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 # Flags:
 #   --recursive                      whole folders
 #   --links                          symlinks stay symlinks (never followed out of the tree)
+#   --safe-links                     but none that is absolute or climbs out of the copied folder (those the inspection found leading out are left out by name too)
 #   --perms                          modes, including the setgid bit Mailman's folders carry
 #   --times                          modification times: the next run's quick check depends on them
 #   --partial-dir=.rsync-partial     a large mbox cut off half-way resumes instead of restarting
@@ -16,11 +17,13 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --itemize-changes                one line per changed file, for the cutover journal
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
 
-copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]
+copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] [--include=PATTERN... --exclude=*]
     src=$1 dst=$2; shift 2
+    # a copied folder that is a symlink: rsync would copy what it points to
+    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; return 1; }
     # exit 24: files vanished during the copy (a live Mailman's temporary files);
     # the final sync, with Mailman stopped, puts that right
-    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst" || [ $? -eq 24 ]
+    rsync --recursive --links --safe-links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst" || [ $? -eq 24 ]
 }
 
 # announce: list

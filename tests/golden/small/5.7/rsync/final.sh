@@ -10,6 +10,7 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 # Flags:
 #   --recursive                      whole folders
 #   --links                          symlinks stay symlinks (never followed out of the tree)
+#   --safe-links                     but none that is absolute or climbs out of the copied folder (those the inspection found leading out are left out by name too)
 #   --perms                          modes, including the setgid bit Mailman's folders carry
 #   --times                          modification times: the next run's quick check depends on them
 #   --partial-dir=.rsync-partial     a large mbox cut off half-way resumes instead of restarting
@@ -20,9 +21,11 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --delete-after                   files deleted on the old host since the pre-sync go on the new one too; only inside the copied folders (in data/, only files the filter names), after the transfer
 #   --stats                          bytes moved in the delta against the whole, for the cutover's journal
 
-copy_tree() {  # SOURCE/ DESTINATION/ [--include=PATTERN... --exclude=*]
+copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] [--include=PATTERN... --exclude=*]
     src=$1 dst=$2; shift 2
-    rsync --recursive --links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --checksum --delete-after --stats "$@" "$src" "$RNEW:$dst"
+    # a copied folder that is a symlink: rsync would copy what it points to
+    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; return 1; }
+    rsync --recursive --links --safe-links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --checksum --delete-after --stats "$@" "$src" "$RNEW:$dst"
 }
 
 # Mailman has stopped: what moves now is final. The freeze manifest holds the
