@@ -878,9 +878,10 @@ _ENTRY_FIELDS: dict[str, Callable[[Any], bool]] = {
     "p": lambda v: _path(v) and v.startswith("/"), "k": lambda v: v in _KINDS,
     "e": _text, "x": _text, "s": _count, "m": lambda v: _count(v, 0o7777), "u": _count,
     "g": _count, "t": _time, "l": _path, "n": _many(_name, MAX_NAMES),
-    "c": _count, "big": _flag, "stream": _flag, "scan": _flag}
-_MODE_FIELDS = {"snap": {"c", "big"}, "stream": {"c", "stream"}, "scan": {"scan"}}
-_COMMON_FIELDS = _ENTRY_FIELDS.keys() - {"c", "big", "stream", "scan"}
+    "c": _count, "big": _flag, "stream": _flag, "scan": _flag,
+    "w": lambda v: type(v) is int and v == 1}
+_MODE_FIELDS = {"snap": {"c", "big", "w"}, "stream": {"c", "stream"}, "scan": {"scan"}}
+_COMMON_FIELDS = _ENTRY_FIELDS.keys() - {"c", "big", "stream", "scan", "w"}
 
 _CHANGE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "how": lambda v: v in mboxscan.CHANGES, "from": _count, "to": _count, "stable": _flag,

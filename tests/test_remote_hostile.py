@@ -435,12 +435,14 @@ frame(b"X", b"")
 '''
 
 # Runs the CLI with another agent program (argv[1]) and writes its peak RSS (KiB) to argv[2].
-DRIVER = '''import atexit, resource, sys
+# The peak is VmHWM, this process's own: getrusage's ru_maxrss would carry over the peak of the
+# process that spawned it (Linux keeps it across exec), here pytest's after the earlier tests.
+DRIVER = '''import atexit, re, sys
 from migrate import remote
 program, peak = open(sys.argv[1], "rb").read(), sys.argv[2]
 remote.agent_program = lambda: program
 atexit.register(lambda: open(peak, "w").write(
-    str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+    re.search(r"VmHWM:\\s*(\\d+)", open("/proc/self/status").read()).group(1)))
 from migrate.cli import app
 sys.argv = ["migrate"] + sys.argv[3:]
 app()
