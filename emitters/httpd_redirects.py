@@ -39,9 +39,10 @@ Apache line's file and line, naming an old URL that will answer differently):
 A redirect to a path (``/mailman/listinfo``) is answered with that path as the Location (the
 browser resolves it against the address it asked for, as it did Apache's absolute one).
 Apache appended the request's query string to a target without one; httpd cannot append it
-only when there is one: such a redirect is carried *in part* (the finding names a URL with a
-query string). A target with its own query string (Apache then dropped the request's), a
-RewriteRule's target ending in ``?`` or with the flag QSD (Apache dropped it) are exact.
+only when there is one: such a redirect is carried without it (``Carried.query``; an info,
+``plan.web-redirect-query``, names a URL with a query string whose Location changes). A target
+with its own query string (Apache then dropped the request's), a RewriteRule's target ending
+in ``?`` or with the flag QSD (Apache dropped it) are exact.
 
 What "exact" means is proved, not assumed: tests/test_redirect_parity.py asks the real Apache
 2.4 and the real OpenBSD httpd the URLs it generates from each pattern (captures, classes,
@@ -118,6 +119,7 @@ class Carried:
     lost_path: str | None = None  # an old path that answers differently (None: unknown)
     sample: str | None = None  # a path a carried location answers (for the post-checks)
     expect: str | None = None  # the Location it answers ``sample`` with (None: no check)
+    query: bool = False  # carried without the request's query string, which Apache appended
 
     @property
     def builtin(self) -> bool:
@@ -496,6 +498,7 @@ def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release,
             raise _Refused("it is not a redirect")
     except _Refused as why:
         out.locations, out.lost, out.sample, out.expect = [], str(why), None, None
+        out.query = False
         if out.lost_path is None:
             fixed = alias.url_path if alias.kind == WebAliasKind.REDIRECT else \
                 _fixed_path(alias.url_path) or _sample(alias.url_path)
@@ -540,13 +543,7 @@ def _below(path: str, code: int, release: Release) -> Location:
 def _query(out: Carried, target: str | None, kept: bool) -> None:
     """Apache appended the request's query string to a target without one (``kept``: a
     RewriteRule dropped it); httpd's ``block return`` cannot add it only when there is one."""
-    if target is None or "?" in target or not kept:
-        return
-    why = ("the request's query string is not passed on: Apache appended it to the target, "
-           "httpd cannot append it only when there is one")
-    out.lost = f"{out.lost}; {why}" if out.lost else why
-    if out.lost_path is None and out.sample is not None:
-        out.lost_path = f"{out.sample}?page=2"
+    out.query = target is not None and "?" not in target and kept
 
 
 def _redirect(out: Carried, alias: WebAlias, release: Release) -> None:
@@ -694,29 +691,49 @@ def server_locations(carried: list[Carried]) -> list[tuple[Location, WebAlias]]:
 
 
 def not_carried(plan: dict[str, list[Carried]]) -> list[Finding]:
-    """One warning per old redirect httpd cannot answer (or answers only in part)."""
+    """One warning per old redirect httpd cannot answer (or answers only in part), and one
+    info per redirect carried without the request's query string."""
     findings: list[Finding] = []
     seen: set[tuple] = set()
     for name, carried in plan.items():
         for c in carried:
-            if c.lost is None or c.ignored:
+            if (c.lost is None and not c.query) or c.ignored:
                 continue
             key = (c.alias.line, str(c.alias.source))
             if key in seen:
                 continue
             seen.add(key)
             directive = (c.alias.line or c.alias.kind.value).split(None, 1)[0]
-            where = f"<VirtualHost> {c.vhost.server_name}" if c.vhost is not None and \
-                c.vhost.server_name else "the main server"
+            # the scheme too: the same line in the HTTP and the HTTPS virtual host of a name
+            # is two findings, each with its own source
+            where = f"<VirtualHost> {c.vhost.server_name} ({c.scheme})" if c.vhost is not None \
+                and c.vhost.server_name else "the main server"
+            line = c.alias.line or c.alias.url_path
+            if c.lost is None:
+                findings.append(_query_finding(c, name, directive, where, line))
+                continue
             url = f"{c.scheme}://{name}{c.lost_path}" if c.lost_path else \
                 f"{c.scheme}://{name}/ addresses matching {c.alias.url_path}"
             part = "in part " if c.locations else ""
             findings.append(Finding(
                 "plan.web-redirect-not-carried", Severity.WARNING,
                 f"{directive} of {where} is {part}not carried into httpd.conf: {c.lost}: "
-                f"{c.alias.line or c.alias.url_path}",
+                f"{line}",
                 f"{url} will no longer redirect as it did on the old host: the new host "
                 "answers it like any other path (most likely 404). If the old address is still "
                 "linked, redirect it by hand (in httpd.conf where the release can express it) "
                 "or tell its users the new address.", c.alias.source))
     return findings
+
+
+def _query_finding(c: Carried, name: str, directive: str, where: str, line: str) -> Finding:
+    url = f"{c.scheme}://{name}{c.sample}?page=2" if c.sample else \
+        f"{c.scheme}://{name}/ addresses matching {c.alias.url_path}, with a query string,"
+    to = f"to {c.expect}" if c.expect else "as before"
+    return Finding(
+        "plan.web-redirect-query", Severity.INFO,
+        f"{directive} of {where} is carried into httpd.conf without the request's query "
+        "string: Apache appended it to the target, httpd's block return cannot append it only "
+        f"when there is one: {line}",
+        f"{url} redirects {to}, without ?page=2, where the old host kept it. Nothing to do "
+        "unless links to this address carry query strings that matter.", c.alias.source)
