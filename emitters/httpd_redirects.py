@@ -573,7 +573,8 @@ def _redirect(out: Carried, alias: WebAlias, release: Release) -> None:
     lua = _lua_literal(url.rstrip("/"))
     out.locations = [] if url.endswith("/") else [_fixed(url, code, target, release)]
     below = "/(.*)" if url.endswith("/") else "(/.*)"
-    out.locations.append(Location(f"^{lua}{below}$", True, code, f"{target}%1"))
+    out.locations.append(Location(f"^{lua}{below}$", True, code,
+                                  _join([(target, False), ("%1", True)])))
     _query(out, target, True)
 
 

@@ -213,6 +213,13 @@ def test_what_httpd_would_expand_otherwise_is_not_carried(target, why):
     assert c.locations == [] and why in c.lost, c.lost
 
 
+def test_the_rest_of_a_redirected_path_never_goes_into_a_query_string():
+    """Redirect appends the rest of the path to its target: after a ? it is in the query,
+    where httpd writes its & as %26 and Apache as &."""
+    c = translate(_redirect("/find/", "/mailman/search?q="), VHOST, R78, "2.4")
+    assert c.locations == [] and "query string" in c.lost and c.lost_path == "/find/"
+
+
 def test_rewrite_variables_and_the_query_string():
     ok = translate(_rule("^/q/(.*)$", "/m/$1?%{QUERY_STRING}", ["r"], 302), VHOST, R78)
     assert ok.locations[0].target == "/m/%1?$QUERY_STRING" and ok.lost is None and not ok.query

@@ -63,6 +63,7 @@ CORPUS = [
     ("Redirect /Lists /mailman/listinfo", "case: a fixed path in mixed case"),
     ("Redirect gone /mailman/gone", "gone"),
     ("Redirect 303 /see /mailman/listinfo", "303"),
+    ("Redirect /find/ /mailman/search?q=", "the rest of the path in a query"),
     ("RedirectMatch ^/$ /mailman/listinfo", "the site root"),
     ("RedirectMatch 301 ^/list/([a-z-]+)$ /mailman/listinfo/$1", "a capture"),
     ("RedirectMatch ^/x/(.*)$ /mailman/&?a=1", "& in a 2.4 target"),
