@@ -40,9 +40,12 @@ A redirect to a path (``/mailman/listinfo``) is answered with that path as the L
 browser resolves it against the address it asked for, as it did Apache's absolute one).
 Apache appended the request's query string to a target without one; httpd cannot append it
 only when there is one: such a redirect is carried without it (``Carried.query``; an info,
-``plan.web-redirect-query``, names a URL with a query string whose Location changes). A target
-with its own query string (Apache then dropped the request's), a RewriteRule's target ending
-in ``?`` or with the flag QSD (Apache dropped it) are exact.
+``plan.web-redirect-query``, names a URL with a query string whose Location changes). Exact:
+a target with its own query string (Apache then dropped the request's), a RewriteRule's target
+ending in ``?`` or with the flag QSD (Apache dropped it), and a redirect to the same path at
+another address (``Redirect /lists https://new.example/lists``, ``^/(.*)$`` to
+``https://new.example/$1``), written ``https://new.example$REQUEST_URI``: httpd's
+$REQUEST_URI is the path with the query string.
 
 What "exact" means is proved, not assumed: tests/test_redirect_parity.py asks the real Apache
 2.4 and the real OpenBSD httpd the URLs it generates from each pattern (captures, classes,
@@ -546,6 +549,24 @@ def _query(out: Carried, target: str | None, kept: bool) -> None:
     out.query = target is not None and "?" not in target and kept
 
 
+def _whole_request(target: str, path: str) -> str | None:
+    """``BASE$REQUEST_URI`` for a target that is ``path`` at another address (``BASE``: a
+    scheme and a host): httpd's $REQUEST_URI is the request's path with its query string,
+    so that redirect keeps the query string as Apache did. None for any other target."""
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#%]+)(/[^?#]*)", target)
+    if m is None or m.group(2) != path:
+        return None
+    return _join([(m.group(1), False), ("$REQUEST_URI", True)])
+
+
+def _keep_query(regex: str, target: str | None, kept: bool) -> str | None:
+    """``^/(.*)$`` to ``BASE/$1`` (where Apache kept the query string): every path to the same
+    path at ``BASE``, ``BASE$REQUEST_URI``."""
+    if regex != "^/(.*)$" or target is None or not target.endswith("/%1") or not kept:
+        return None
+    return _whole_request(target[:-2], "/")
+
+
 def _redirect(out: Carried, alias: WebAlias, release: Release) -> None:
     """``Redirect [status] /path target``: the path and every path below it (``/path/...``),
     the rest of the path appended to the target."""
@@ -563,19 +584,22 @@ def _redirect(out: Carried, alias: WebAlias, release: Release) -> None:
         out.locations = [below] if url.endswith("/") else \
             [_fixed(url, code, None, release), below]
         return
+    # the same path at another address: the whole request, its query string with it
+    whole = _whole_request(target, url)
+    _query(out, target, whole is None)
     if not release.httpd_location_match:  # the path itself (a glob), not the paths below
-        out.locations = [_fixed(url, code, target, release)]
+        out.locations = [_fixed(url, code, whole or target, release)]
         out.lost = (f"the paths below {folder} need httpd's location match, which came in "
                     f"OpenBSD 5.8 (not on {release})")
         out.lost_path = folder + "x"
-        _query(out, target, True)
         return
     lua = _lua_literal(url.rstrip("/"))
-    out.locations = [] if url.endswith("/") else [_fixed(url, code, target, release)]
+    out.locations = [] if url.endswith("/") else [_fixed(url, code, whole or target, release)]
     below = "/(.*)" if url.endswith("/") else "(/.*)"
     out.locations.append(Location(f"^{lua}{below}$", True, code,
-                                  _join([(target, False), ("%1", True)])))
-    _query(out, target, True)
+                                  whole or _join([(target, False), ("%1", True)])))
+    if whole is not None:
+        out.expect = None  # a runtime macro: the post-check asks for the status only
 
 
 def _redirect_match(out: Carried, alias: WebAlias, release: Release,
@@ -587,8 +611,9 @@ def _redirect_match(out: Carried, alias: WebAlias, release: Release,
     fixed = _fixed_path(regex)
     groups = _groups(regex)
     target = _redirect_match_target(alias.target, groups, apache) if moved else None
-    _place(out, regex, fixed, code, target, release)
-    _query(out, target, True)
+    whole = _keep_query(regex, target, True)
+    _place(out, regex, fixed, code, whole or target, release)
+    _query(out, target, whole is None)
 
 
 def _rewrite(out: Carried, alias: WebAlias, release: Release) -> None:
@@ -620,8 +645,10 @@ def _rewrite(out: Carried, alias: WebAlias, release: Release) -> None:
     dropped = alias.target.endswith("?") and not alias.target.endswith("\\?")
     substitution = alias.target[:-1] if dropped else alias.target
     target = _rewrite_target(substitution, _groups(regex), release) if moved else None
-    _place(out, regex, fixed, code, target, release)
-    _query(out, target, not dropped and not {"qsd", "qsdiscard"} & set(alias.flags))
+    kept = not dropped and not {"qsd", "qsdiscard"} & set(alias.flags)
+    whole = _keep_query(regex, target, kept)
+    _place(out, regex, fixed, code, whole or target, release)
+    _query(out, target, kept and whole is None)
 
 
 def _place(out: Carried, regex: str, fixed: str | None, code: int, target: str | None,

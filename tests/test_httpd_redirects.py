@@ -303,3 +303,23 @@ def test_percent_in_a_target_is_not_a_capture():
     assert ok.locations == [] and "capture" in ok.lost  # %2 would be read as capture 2
     ok = translate(_redirect("/lists", "http://x.example/100%", code=301), VHOST, R78)
     assert ok.locations[0].target == "http://x.example/100%"
+
+
+def test_a_redirect_to_the_same_path_elsewhere_keeps_the_query_string():
+    """httpd's $REQUEST_URI is the path with the request's query string: a target that is the
+    same path at another address is BASE$REQUEST_URI, and keeps the query as Apache did."""
+    c = translate(_redirect("/lists", "https://new.example/lists", code=301), VHOST, R78)
+    assert [loc.target for loc in c.locations] == ["https://new.example$REQUEST_URI"] * 2
+    assert not c.query and c.lost is None and c.expect is None
+    every = translate(_redirect("^/(.*)$", "https://new.example/$1", code=301,
+                                kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78, "2.4")
+    assert every.locations == [Location("^/(.*)$", True, 301, "https://new.example$REQUEST_URI")]
+    host = translate(_rule("^/(.*)$", "https://%{HTTP_HOST}/$1", ["r=301"], 301), VHOST, R78)
+    assert host.locations[0].target == "https://$HTTP_HOST$REQUEST_URI" and not host.query
+    # where Apache dropped the query string (QSD), the capture stays: no query either way
+    qsd = translate(_rule("^/(.*)$", "https://new.example/$1", ["r", "qsd"], 302), VHOST, R78)
+    assert qsd.locations[0].target == "https://new.example/%1" and not qsd.query
+    # another path, or a relative target: the capture, without the query string
+    other = translate(_redirect("/lists", "https://new.example/mailman", code=301), VHOST, R78)
+    assert other.locations[1].target == "https://new.example/mailman%1" and other.query
+
