@@ -317,7 +317,7 @@ def _sample(regex: str) -> str | None:
     try:
         if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", sample) or re.search(regex, sample) is None:
             return None
-    except re.error:
+    except (re.error, RecursionError):
         return None
     return sample
 
@@ -465,10 +465,31 @@ def _path(path: str) -> str:
     return path
 
 
+#: How deep Apache's PCRE nests parentheses (PCRE2's PARENS_NEST_LIMIT): Apache refuses a
+#: deeper pattern, and Python's own parser would run out of stack on one a little deeper.
+_NEST_LIMIT = 250
+
+
+def _too_deep(regex: str) -> bool:
+    depth = deepest = 0
+    escaped = False
+    for c in regex:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == ")":
+            depth = max(depth - 1, 0)
+    return deepest > _NEST_LIMIT
+
+
 def _groups(regex: str) -> int:
     try:
         return re.compile(regex).groups
-    except re.error:
+    except (re.error, RecursionError):
         return 0
 
 
@@ -491,6 +512,9 @@ def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release,
     try:
         if alias.section is not None:
             raise _Refused(f"it is inside {alias.section}")
+        if alias.kind != WebAliasKind.REDIRECT and _too_deep(alias.url_path):
+            raise _Refused(f"its pattern nests parentheses deeper than {_NEST_LIMIT}, which "
+                           "Apache's PCRE refuses")
         if alias.kind == WebAliasKind.REDIRECT:
             _redirect(out, alias, release)
         elif alias.kind == WebAliasKind.REDIRECT_MATCH:

@@ -122,7 +122,7 @@ def _covers_root(c: Carried) -> bool:
         return False
     try:
         return re.search(c.alias.url_path, "/") is not None
-    except re.error:
+    except (re.error, RecursionError):  # nested too deep
         return False
 
 

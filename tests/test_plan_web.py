@@ -431,3 +431,15 @@ def test_old_host_apache_proxy_is_accepted_by_apache(netsight_inv, tmp_path):
     vhosts = {(v.address, v.name) for v in dump_vhosts(res.stdout + res.stderr, adapted.root)}
     assert ("*:80", "lists.netsight.example") in vhosts
     assert ("*:443", "lists.netsight.example") in vhosts
+
+
+def test_a_pattern_nested_too_deep_is_a_finding_not_a_traceback(netsight_inv):
+    """Apache's PCRE refuses parentheses nested deeper than 250; Python's own parser runs out
+    of stack a little deeper: such a pattern (from a hand-made inventory too) is refused."""
+    deep = "^/" + "(" * 5000 + "mailman" + ")" * 5000 + "$"
+    alias = WebAlias(WebAliasKind.REDIRECT_MATCH, deep, "/mailman/$1", None,
+                     f"RedirectMatch {deep} /mailman/$1",
+                     Source("/usr/local/etc/apache24/Includes/m.conf", 7), code=302)
+    _, plan = _plan(_with_redirect(netsight_inv, alias))
+    (finding,) = [f for f in plan.findings if f.id == "plan.web-redirect-not-carried"]
+    assert "deeper than 250" in finding.message and finding.source.line == 7
