@@ -450,7 +450,45 @@ def _pattern(regex: str) -> str:
         conf_str(lua.replace("$", ""))  # ``$`` is the pattern's anchor: httpd.conf keeps it
     except UnsafeValue:
         raise _Refused("its pattern holds characters httpd.conf cannot quote") from None
+    captures, calls = _lua_cost(lua)
+    if captures > _LUA_CAPTURES:
+        raise _Refused(f"its pattern has {captures} captures; httpd's matcher takes "
+                       f"{_LUA_CAPTURES} (patterns.h MAXCAPTURES) and matches nothing beyond")
+    if calls > _LUA_CALLS:
+        raise _Refused("its pattern is beyond the depth of httpd's matcher (patterns.h "
+                       "MAXCCALLS), which then matches nothing")
     return lua
+
+
+#: httpd's Lua matcher (patterns.c): the captures it keeps besides the whole match, and how
+#: deep its match() may recurse (MAXCCALLS, 200: each capture's start and end and each
+#: repeated item may nest one level; a margin kept)
+_LUA_CAPTURES = 31
+_LUA_CALLS = 190
+
+
+def _lua_cost(lua: str) -> tuple[int, int]:
+    """(captures, the deepest nesting of httpd's match() the pattern can reach)."""
+    captures = calls = 0
+    i, in_class = 0, False
+    while i < len(lua):
+        c = lua[i]
+        if c == "%":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if lua.startswith("]", i + 1) or lua.startswith("^]", i + 1):
+                i += 2  # a first ] is a character of the class
+        elif c == "(":
+            captures += 1
+            calls += 2
+        elif c in "*+-?":
+            calls += 1
+        i += 1
+    return captures, calls
 
 
 def _path(path: str) -> str:

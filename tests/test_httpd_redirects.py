@@ -323,3 +323,17 @@ def test_a_redirect_to_the_same_path_elsewhere_keeps_the_query_string():
     other = translate(_redirect("/lists", "https://new.example/mailman", code=301), VHOST, R78)
     assert other.locations[1].target == "https://new.example/mailman%1" and other.query
 
+
+
+@pytest.mark.parametrize("regex, why", [
+    ("^/g/" + "(a)" * 32 + "$", "32 captures"),
+    ("^/g/" + "a*" * 191 + "$", "depth of httpd's matcher"),
+])
+def test_a_pattern_beyond_httpds_matcher_is_not_carried(regex, why):
+    """httpd's matcher keeps 31 captures and recurses 200 deep (patterns.h); past that it
+    reports an error for every path, and the location matches nothing."""
+    c = translate(_redirect(regex, "/mailman/", kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
+    assert c.locations == [] and why in c.lost, c.lost
+    fits = translate(_redirect("^/g/" + "(a)" * 31 + "$", "/mailman/",
+                               kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
+    assert fits.locations and fits.lost is None

@@ -87,6 +87,8 @@ CORPUS = [
     ("RewriteRule ^/p/(.*)$ /mailman/p%{REQUEST_URI} [R,L]", "REQUEST_URI is the path"),
     ("RewriteRule ^/h/(.*)$ http://%{HTTP_HOST}/mailman/$1 [R,L]", "HTTP_HOST"),
     ("RewriteRule ^/mailman/secret/ - [F]", "forbidden"),
+    ("RedirectMatch ^/g/" + "(a)" * 32 + "$ /mailman/", "32 captures: beyond httpd's matcher"),
+    ("RedirectMatch ^/n/" + "(a)" * 31 + "$ /mailman/$1", "31 captures: within it"),
 ]
 
 APACHE_CONF = """\
