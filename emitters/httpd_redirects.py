@@ -17,10 +17,13 @@ Apache line's file and line, naming an old URL that will answer differently):
   pattern or a flag httpd has no counterpart for (``NC``, ``QSA``, ``PT``...);
 * an internal rewrite (a RewriteRule without a redirect): the plan carries redirects only;
 * a regular expression beyond what Lua patterns share with PCRE (alternation, counted
-  repeats, repeated groups, back references, look-arounds) or any pattern on OpenBSD 5.7
-  other than a fixed path;
+  repeats, repeated groups, back references, look-arounds, a class range from or to an
+  escaped character) or beyond httpd's matcher (more than 31 captures, deeper than its
+  MAXCCALLS: it then matches nothing), nested deeper than Apache's PCRE allows, or any
+  pattern on OpenBSD 5.7 other than a fixed path;
 * a target that uses an Apache variable httpd lacks (``%{HTTP_HOST}``: ``$HTTP_HOST`` is in
-  httpd.conf(5) from rev 1.84, taken as OpenBSD 6.2; rev 1.73 of 6.0 lacks it) or holds
+  httpd.conf(5) from rev 1.84, taken as OpenBSD 6.2; rev 1.73 of 6.0 lacks it; ``%{SERVER_NAME}``
+  is the name asked for in Apache, the server block's in httpd) or holds
   characters httpd.conf cannot quote (a quote, a backslash, ``$``) or would read as a
   capture (``%`` before a digit);
 * what httpd's expansion (server_expand_http) would read otherwise: a digit right after a
@@ -50,7 +53,9 @@ $REQUEST_URI is the path with the query string.
 What "exact" means is proved, not assumed: tests/test_redirect_parity.py asks the real Apache
 2.4 and the real OpenBSD httpd the URLs it generates from each pattern (captures, classes,
 case, ``_``, digits, ``&``, query strings) and compares status and Location. Limits it does not
-cover: a path holding a decoded line break (Lua's ``.`` and ``$`` take one, PCRE's do not).
+cover (crafted addresses, not links that exist): a path holding a decoded line break (Lua's
+``.`` and ``$`` take one, PCRE's do not), or a ``%`` where the target uses a second capture
+(httpd writes the ``%`` of a capture as ``%25``, then replaces every ``%2`` it has written).
 
 Order: httpd takes the first location that matches; Apache ran mod_rewrite's rules before
 mod_alias, and mod_alias's redirects before its aliases (the virtual host's before the main
