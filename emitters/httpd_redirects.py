@@ -54,8 +54,8 @@ What "exact" means is proved, not assumed: tests/test_redirect_parity.py asks th
 2.4 and the real OpenBSD httpd the URLs it generates from each pattern (captures, classes,
 case, ``_``, digits, ``&``, query strings) and compares status and Location. Limits it does not
 cover (crafted addresses, not links that exist): a path holding a decoded line break (Lua's
-``.`` and ``$`` take one, PCRE's do not), or a ``%`` where the target uses a second capture
-(httpd writes the ``%`` of a capture as ``%25``, then replaces every ``%2`` it has written).
+``.`` and ``$`` take one, PCRE's do not), or a ``%`` in a capture the target puts before
+``$2`` (httpd writes that ``%`` as ``%25``, then replaces every ``%2`` it has written).
 
 Order: httpd takes the first location that matches; Apache ran mod_rewrite's rules before
 mod_alias, and mod_alias's redirects before its aliases (the virtual host's before the main
