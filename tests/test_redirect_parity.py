@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -117,6 +118,7 @@ setsid {apache} -f "$B/{config}" -DFOREGROUND >"$B/apache.out" 2>&1 &
 A=$!
 setsid {httpd} -d -f "$B/httpd.conf" >"$B/httpd.out" 2>&1 &
 H=$!
+echo "$A $H" >"$B/pids"
 trap 'kill $A $H 2>/dev/null || true' EXIT
 python3 - <<'EOF'
 import socket, time
@@ -227,6 +229,12 @@ def answered():
             out[line][1].append((path, f"http://{host}{path}", tuple(o), tuple(n)))
         yield out
     finally:
+        # the servers, should the script not have stopped them (a timeout): by their ids
+        for pid in (base / "pids").read_text().split() if (base / "pids").exists() else []:
+            try:
+                os.kill(int(pid), signal.SIGTERM)  # each stops its children
+            except (ProcessLookupError, ValueError):
+                pass
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -234,7 +242,7 @@ def _show(rows) -> str:
     return "\n".join(f"  {path}: old {o} new {n}" for path, _, o, n in rows)
 
 
-@pytest.mark.parametrize("directive", [d for d, _ in CORPUS])
+@pytest.mark.parametrize("directive", [pytest.param(d, id=why) for d, why in CORPUS])
 def test_each_redirect_answers_as_apache_did_or_says_what_changes(answered, directive):
     c, rows = answered[directive]
     assert rows, f"no URL generated for {directive}"
