@@ -17,10 +17,12 @@ Apache line's file and line, naming an old URL that will answer differently):
   pattern or a flag httpd has no counterpart for (``NC``, ``QSA``, ``PT``...);
 * an internal rewrite (a RewriteRule without a redirect): the plan carries redirects only;
 * a regular expression beyond what Lua patterns share with PCRE (alternation, counted
-  repeats, repeated groups, back references, look-arounds, a class range from or to an
-  escaped character) or beyond httpd's matcher (more than 31 captures, deeper than its
+  repeats, repeated groups, back references, look-arounds, a class range from or
+  to an escaped character) or beyond httpd's matcher (more than 31 captures, deeper than its
   MAXCCALLS: it then matches nothing), nested deeper than Apache's PCRE allows, or any
   pattern on OpenBSD 5.7 other than a fixed path;
+* a path or pattern longer than httpd's location takes (254 characters: httpd.conf would not
+  load, and no page would be served);
 * a target that uses an Apache variable httpd lacks (``%{HTTP_HOST}``: ``$HTTP_HOST`` is in
   httpd.conf(5) from rev 1.84, taken as OpenBSD 6.2; rev 1.73 of 6.0 lacks it; ``%{SERVER_NAME}``
   is the name asked for in Apache, the server block's in httpd) or holds
@@ -90,6 +92,9 @@ _LOCATION_CODES = {301, 302, 303, 307, 308}
 _HTTPD_CODES = {*range(300, 309), *range(400, 419), 420, *range(422, 427), 428, 429, 431, 451,
                 *range(500, 509), 510, 511}
 _GLOB = set("*?[")
+#: The size of httpd's buffer for a location's path or pattern (httpd.h): parse.y refuses a
+#: longer one ("server location truncated"), and httpd does not start.
+_LOCATION_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -566,6 +571,11 @@ def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release,
             _rewrite(out, alias, release)
         else:
             raise _Refused("it is not a redirect")
+        for loc in out.locations:
+            if len(loc.pattern) >= _LOCATION_MAX:
+                raise _Refused(f"its location would be {len(loc.pattern)} characters long; "
+                               f"httpd takes {_LOCATION_MAX - 1} (HTTPD_LOCATION_MAX) and "
+                               "would not load httpd.conf")
     except _Refused as why:
         out.locations, out.lost, out.sample, out.expect = [], str(why), None, None
         out.query = False

@@ -337,3 +337,16 @@ def test_a_pattern_beyond_httpds_matcher_is_not_carried(regex, why):
     fits = translate(_redirect("^/g/" + "(a)" * 31 + "$", "/mailman/",
                                kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
     assert fits.locations and fits.lost is None
+
+
+def test_a_location_longer_than_httpd_takes_is_not_carried():
+    """httpd keeps a location's path or pattern in 255 bytes (HTTPD_LOCATION_MAX): a longer
+    one is "server location truncated", and httpd does not start at all."""
+    fits = translate(_redirect("^/d/" + "a?" * 125, "/mailman/",
+                               kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
+    assert len(fits.locations[0].pattern) == 254
+    for alias in (_redirect("^/d/" + "a?" * 126, "/mailman/", kind=WebAliasKind.REDIRECT_MATCH),
+                  _redirect("/" + "l" * 260, "/mailman/")):
+        c = translate(alias, VHOST, R78)
+        assert c.locations == [] and "HTTPD_LOCATION_MAX" in c.lost
+

@@ -90,6 +90,10 @@ CORPUS = [
     ("RewriteRule ^/mailman/secret/ - [F]", "forbidden"),
     ("RedirectMatch ^/g/" + "(a)" * 32 + "$ /mailman/", "32 captures: beyond httpd's matcher"),
     ("RedirectMatch ^/n/" + "(a)" * 31 + "$ /mailman/$1", "31 captures: within it"),
+    ("RedirectMatch ^/d/" + "a?" * 125 + " /mailman/", "a location of 254 characters"),
+    ("RedirectMatch ^/e/" + "a?" * 126 + " /mailman/", "255 characters: beyond httpd's"),
+    # Lua's () is a position capture; httpd's port of it gives the empty string, as PCRE
+    ("RedirectMatch ^/o/()(.*)$ /mailman/$2/$1", "an empty group"),
 ]
 
 APACHE_CONF = """\
