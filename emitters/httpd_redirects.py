@@ -21,8 +21,9 @@ Apache line's file and line, naming an old URL that will answer differently):
   to an escaped character) or beyond httpd's matcher (more than 31 captures, deeper than its
   MAXCCALLS: it then matches nothing), nested deeper than Apache's PCRE allows, or any
   pattern on OpenBSD 5.7 other than a fixed path;
-* a path or pattern longer than httpd's location takes (254 characters: httpd.conf would not
-  load, and no page would be served);
+* a path or pattern longer than httpd's location takes (254 characters), a target longer than
+  6,144 characters (httpd passes a location and its target in one 16 KiB message): httpd
+  would not start, and no page would be served;
 * a target that uses an Apache variable httpd lacks (``%{HTTP_HOST}``: ``$HTTP_HOST`` is in
   httpd.conf(5) from rev 1.84, taken as OpenBSD 6.2; rev 1.73 of 6.0 lacks it; ``%{SERVER_NAME}``
   is the name asked for in Apache, the server block's in httpd) or holds
@@ -95,6 +96,12 @@ _GLOB = set("*?[")
 #: The size of httpd's buffer for a location's path or pattern (httpd.h): parse.y refuses a
 #: longer one ("server location truncated"), and httpd does not start.
 _LOCATION_MAX = 255
+#: The longest redirect target the plan writes. httpd's parent sends each location to its
+#: servers in one message of MAX_IMSGSIZE (16 KiB): its settings (about 9 KiB) and its target.
+#: A longer target and httpd stops at start ("failed to compose IMSG_CFG_SERVER"), though
+#: httpd -n accepts it: 7,175 characters pass with OpenBSD 7.5's code here, 7,176 do not; the
+#: rest is a margin for other releases' settings.
+_TARGET_MAX = 6144
 
 
 @dataclass(frozen=True)
@@ -576,6 +583,11 @@ def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release,
                 raise _Refused(f"its location would be {len(loc.pattern)} characters long; "
                                f"httpd takes {_LOCATION_MAX - 1} (HTTPD_LOCATION_MAX) and "
                                "would not load httpd.conf")
+            if len(loc.target or "") > _TARGET_MAX:
+                raise _Refused(f"its target would be {len(loc.target)} characters long; "
+                               f"httpd passes a location with its target in one message of "
+                               f"16 KiB, and would not start (the plan writes {_TARGET_MAX} "
+                               "at most)")
     except _Refused as why:
         out.locations, out.lost, out.sample, out.expect = [], str(why), None, None
         out.query = False

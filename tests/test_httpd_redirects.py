@@ -341,7 +341,8 @@ def test_a_pattern_beyond_httpds_matcher_is_not_carried(regex, why):
 
 def test_a_location_longer_than_httpd_takes_is_not_carried():
     """httpd keeps a location's path or pattern in 255 bytes (HTTPD_LOCATION_MAX): a longer
-    one is "server location truncated", and httpd does not start at all."""
+    one is "server location truncated", and httpd does not start at all; a target that does
+    not fit beside a location's settings in one of its messages stops it too."""
     fits = translate(_redirect("^/d/" + "a?" * 125, "/mailman/",
                                kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
     assert len(fits.locations[0].pattern) == 254
@@ -349,4 +350,9 @@ def test_a_location_longer_than_httpd_takes_is_not_carried():
                   _redirect("/" + "l" * 260, "/mailman/")):
         c = translate(alias, VHOST, R78)
         assert c.locations == [] and "HTTPD_LOCATION_MAX" in c.lost
+    # and a target longer than httpd passes in one message with a location's settings
+    fixed = WebAliasKind.REDIRECT_MATCH
+    assert translate(_redirect("^/l$", "/" + "x" * 6143, kind=fixed), VHOST, R78).locations
+    c = translate(_redirect("^/l$", "/" + "x" * 6144, kind=fixed), VHOST, R78)
+    assert c.locations == [] and "16 KiB" in c.lost
 

@@ -92,6 +92,8 @@ CORPUS = [
     ("RedirectMatch ^/n/" + "(a)" * 31 + "$ /mailman/$1", "31 captures: within it"),
     ("RedirectMatch ^/d/" + "a?" * 125 + " /mailman/", "a location of 254 characters"),
     ("RedirectMatch ^/e/" + "a?" * 126 + " /mailman/", "255 characters: beyond httpd's"),
+    ("RedirectMatch ^/long$ /mailman/" + "x" * 6135, "a target of 6144 characters"),
+    ("RedirectMatch ^/longer$ /mailman/" + "x" * 7200, "7209: beyond httpd's message"),
     # Lua's () is a position capture; httpd's port of it gives the empty string, as PCRE
     ("RedirectMatch ^/o/()(.*)$ /mailman/$2/$1", "an empty group"),
 ]
