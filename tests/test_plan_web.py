@@ -443,3 +443,15 @@ def test_a_pattern_nested_too_deep_is_a_finding_not_a_traceback(netsight_inv):
     _, plan = _plan(_with_redirect(netsight_inv, alias))
     (finding,) = [f for f in plan.findings if f.id == "plan.web-redirect-not-carried"]
     assert "deeper than 250" in finding.message and finding.source.line == 7
+
+
+def test_the_apache_version_of_the_inventory_reads_a_redirect_match_target(netsight_inv):
+    """netsight runs Apache 2.4 (apache24): its RedirectMatch's & is the character, not the
+    whole match that 2.2 made of it (and httpd's %0)."""
+    assert netsight_inv.web.version == "2.4"
+    line = "RedirectMatch ^/x/(.*)$ /mailman/$1&a"
+    alias = WebAlias(WebAliasKind.REDIRECT_MATCH, "^/x/(.*)$", "/mailman/$1&a", None, line,
+                     Source("/usr/local/etc/apache24/Includes/m.conf", 9), code=302)
+    _, plan = _plan(_with_redirect(netsight_inv, alias))
+    conf = plan.files["files/new/etc/httpd.conf"]
+    assert 'block return 302 "/mailman/%1&a"' in conf and "%0" not in conf
