@@ -167,7 +167,7 @@ def _redirects_root(alias: WebAlias) -> bool:
         return alias.url_path.rstrip("/") == ""
     try:
         return re.search(alias.url_path, "/") is not None
-    except re.error:
+    except (re.error, RecursionError):  # nested too deep
         return False
 
 

@@ -17,16 +17,48 @@ Apache line's file and line, naming an old URL that will answer differently):
   pattern or a flag httpd has no counterpart for (``NC``, ``QSA``, ``PT``...);
 * an internal rewrite (a RewriteRule without a redirect): the plan carries redirects only;
 * a regular expression beyond what Lua patterns share with PCRE (alternation, counted
-  repeats, repeated groups, back references, look-arounds) or any pattern on OpenBSD 5.7
-  other than a fixed path;
+  repeats, repeated groups, back references, look-arounds, a class range from or
+  to an escaped character) or beyond httpd's matcher (more than 31 captures, deeper than its
+  MAXCCALLS: it then matches nothing), nested deeper than Apache's PCRE allows, or any
+  pattern on OpenBSD 5.7 other than a fixed path;
+* a path or pattern longer than httpd's location takes (254 characters), a target longer than
+  6,144 characters (httpd passes a location and its target in one 16 KiB message): httpd
+  would not start, and no page would be served;
 * a target that uses an Apache variable httpd lacks (``%{HTTP_HOST}``: ``$HTTP_HOST`` is in
-  httpd.conf(5) from rev 1.84, taken as OpenBSD 6.2; rev 1.73 of 6.0 lacks it) or holds
+  httpd.conf(5) from rev 1.84, taken as OpenBSD 6.2; rev 1.73 of 6.0 lacks it; ``%{SERVER_NAME}``
+  is the name asked for in Apache, the server block's in httpd) or holds
   characters httpd.conf cannot quote (a quote, a backslash, ``$``) or would read as a
-  capture (``%`` before a digit).
+  capture (``%`` before a digit);
+* what httpd's expansion (server_expand_http) would read otherwise: a digit right after a
+  capture (``$1`` then ``0``: httpd takes ``%10`` for capture 10 and closes the connection
+  without an answer), a variable followed by a letter, digit or ``_`` (``%{QUERY_STRING}_ENC``
+  is httpd's ``$QUERY_STRING_ENC``), an ``&`` of RedirectMatch where the Apache version is
+  unknown (2.2's ``ap_pregsub`` read it as the whole match, ``%0``; 2.4's as the character), a
+  capture in the target's query string (httpd encodes the capture's ``&``, Apache did not);
+* a status httpd answers without a Location (300, 304, 305, 306: it sends one with 301, 302,
+  303, 307 and 308 only, where Apache sent one with every 3xx) or does not know;
+* on OpenBSD 5.7, a path with a letter: httpd's ``location "PATH"`` matches with
+  ``FNM_CASEFOLD`` (``/LISTS`` as ``/lists``) where Apache did not, and 5.7 has no
+  ``location match``. From 5.8 such a path is written as the anchored Lua pattern
+  ``location match "^/lists$"``, which is case-sensitive like Apache.
 
 A redirect to a path (``/mailman/listinfo``) is answered with that path as the Location (the
-browser resolves it against the address it asked for, as it did Apache's absolute one). The
-query string of the request is not appended, where Apache appended it.
+browser resolves it against the address it asked for, as it did Apache's absolute one).
+Apache appended the request's query string to a target without one; httpd cannot append it
+only when there is one: such a redirect is carried without it (``Carried.query``; an info,
+``plan.web-redirect-query``, names a URL with a query string whose Location changes). Exact:
+a target with its own query string (Apache then dropped the request's), a RewriteRule's target
+ending in ``?`` or with the flag QSD (Apache dropped it), and a redirect to the same path at
+another address (``Redirect /lists https://new.example/lists``, ``^/(.*)$`` to
+``https://new.example/$1``), written ``https://new.example$REQUEST_URI``: httpd's
+$REQUEST_URI is the path with the query string.
+
+What "exact" means is proved, not assumed: tests/test_redirect_parity.py asks the real Apache
+2.4 and the real OpenBSD httpd the URLs it generates from each pattern (captures, classes,
+case, ``_``, digits, ``&``, query strings) and compares status and Location. Limits it does not
+cover (crafted addresses, not links that exist): a path holding a decoded line break (Lua's
+``.`` and ``$`` take one, PCRE's do not), or a ``%`` in a capture the target puts before
+``$2`` (httpd writes that ``%`` as ``%25``, then replaces every ``%2`` it has written).
 
 Order: httpd takes the first location that matches; Apache ran mod_rewrite's rules before
 mod_alias, and mod_alias's redirects before its aliases (the virtual host's before the main
@@ -45,12 +77,31 @@ from migrate.model import Finding, Inventory, Severity, WebAlias, WebAliasKind, 
 from migrate.emitters.guard import UnsafeValue, conf_str
 from migrate.emitters.release import Release
 
-#: Apache variables of a RewriteRule's substitution that httpd has as runtime macros.
-_MACROS = {"REQUEST_URI", "QUERY_STRING", "SERVER_NAME", "DOCUMENT_URI", "REMOTE_ADDR",
-           "SERVER_ADDR", "SERVER_PORT", "HTTP_HOST"}
+#: Apache variables of a RewriteRule's substitution, with the httpd macro that gives the same
+#: text: Apache's %{REQUEST_URI} is the path (httpd's $REQUEST_URI adds the query string: its
+#: $DOCUMENT_URI is the path). %{SERVER_NAME} is not one: Apache's is the name asked for
+#: (UseCanonicalName Off), httpd's the server block's first name.
+_MACROS = {"REQUEST_URI": "DOCUMENT_URI", "QUERY_STRING": "QUERY_STRING",
+           "REMOTE_ADDR": "REMOTE_ADDR", "SERVER_ADDR": "SERVER_ADDR",
+           "SERVER_PORT": "SERVER_PORT", "HTTP_HOST": "HTTP_HOST"}
 #: RewriteRule flags whose effect a ``block return`` has too (or that change nothing there).
-_FLAGS_OK = {"l", "last", "end", "r", "redirect", "ne", "noescape", "f", "forbidden", "g", "gone"}
+_FLAGS_OK = {"l", "last", "end", "r", "redirect", "ne", "noescape", "f", "forbidden", "g", "gone",
+             "qsd", "qsdiscard"}
+#: The statuses httpd sends a Location with (server_abort_http); Apache sends one with any 3xx.
+_LOCATION_CODES = {301, 302, 303, 307, 308}
+#: The statuses httpd.conf's ``block return`` takes (httpd's http.h; parse.y refuses others).
+_HTTPD_CODES = {*range(300, 309), *range(400, 419), 420, *range(422, 427), 428, 429, 431, 451,
+                *range(500, 509), 510, 511}
 _GLOB = set("*?[")
+#: The size of httpd's buffer for a location's path or pattern (httpd.h): parse.y refuses a
+#: longer one ("server location truncated"), and httpd does not start.
+_LOCATION_MAX = 255
+#: The longest redirect target the plan writes. httpd's parent sends each location to its
+#: servers in one message of MAX_IMSGSIZE (16 KiB): its settings (about 9 KiB) and its target.
+#: A longer target and httpd stops at start ("failed to compose IMSG_CFG_SERVER"), though
+#: httpd -n accepts it: 7,175 characters pass with OpenBSD 7.5's code here, 7,176 do not; the
+#: rest is a margin for other releases' settings.
+_TARGET_MAX = 6144
 
 
 @dataclass(frozen=True)
@@ -88,11 +139,12 @@ class Carried:
     lost_path: str | None = None  # an old path that answers differently (None: unknown)
     sample: str | None = None  # a path a carried location answers (for the post-checks)
     expect: str | None = None  # the Location it answers ``sample`` with (None: no check)
+    query: bool = False  # carried without the request's query string, which Apache appended
 
     @property
     def builtin(self) -> bool:
-        """The plan's own ``location "/"`` already answers it."""
-        return self.locations == [ROOT] and self.lost is None
+        """The plan's own ``location "/"`` already answers it (in part, where ``lost`` says)."""
+        return self.locations == [ROOT]
 
     @property
     def ignored(self) -> bool:
@@ -128,10 +180,14 @@ def _lua_class(regex: str, start: int) -> tuple[str, int] | None:
             return "".join(out), i + 1
         if c == "[" and regex.startswith("[:", i):
             return None
+        if c == "-" and not first and regex.startswith("\\", i + 1):
+            return None  # a range to an escaped character: Lua reads no range there either
         if c == "\\" and i + 1 < len(regex):
             e = regex[i + 1]
-            if e in "dsw":
+            if e in "ds":
                 out.append("%" + e)
+            elif e == "w":  # Lua's %w is a letter or digit; PCRE's \w has _ too
+                out.append("%w_")
             elif e.isalnum():
                 return None
             else:
@@ -140,6 +196,9 @@ def _lua_class(regex: str, start: int) -> tuple[str, int] | None:
         else:
             out.append("%" + c if c in "%]" else c)
             i += 1
+        if out[-1].startswith("%") and regex.startswith("-", i) and \
+                not regex.startswith("-]", i):
+            return None  # a range from an escaped character: Lua reads no range there
         first = False
     return None
 
@@ -275,7 +334,7 @@ def _sample(regex: str) -> str | None:
     try:
         if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", sample) or re.search(regex, sample) is None:
             return None
-    except re.error:
+    except (re.error, RecursionError):
         return None
     return sample
 
@@ -299,20 +358,45 @@ def _literal(text: str) -> str:
     return text
 
 
-def _redirect_match_target(target: str, groups: int) -> str:
-    """RedirectMatch's target (``ap_pregsub``: ``$N`` and ``&`` for the match, ``\\$`` and
-    ``\\&`` for the characters) with httpd's captures ``%N``."""
-    out: list[str] = []
+def _join(pieces: list[tuple[str, bool]]) -> str:
+    """The target from its pieces (text, True for httpd's own ``%N`` or ``$MACRO``), refusing
+    what httpd's expansion would read otherwise: a digit after a capture (``%1`` then ``0`` is
+    ``%10``, capture 10: httpd closes the connection without an answer), a letter, digit or
+    ``_`` after a macro (``$QUERY_STRING`` then ``_ENC`` is the macro ``$QUERY_STRING_ENC``)."""
+    out = ""
+    for index, (text, own) in enumerate(pieces):
+        after = next((t for t, _ in pieces[index + 1:] if t), "")
+        if own and text.startswith("%") and "?" in out:
+            raise _Refused("its target puts a capture into the query string, where httpd "
+                           "writes an & of the path as %26 and Apache wrote it as &")
+        if own and text.startswith("%") and after[:1].isdigit():
+            raise _Refused(f"its target has the digit {after[0]} right after a capture, which "
+                           f"httpd would read as capture {text[1:]}{after[0]}")
+        if own and text.startswith("$") and (after[:1].isalnum() or after[:1] == "_"):
+            raise _Refused(f"its target has {after[0]!r} right after a variable, which httpd "
+                           f"would read as part of the macro's name ({text}{after[0]}...)")
+        out += text
+    return out
+
+
+def _redirect_match_target(target: str, groups: int, apache: str | None) -> str:
+    """RedirectMatch's target (``ap_pregsub``: ``$N`` the captures; 2.4 reads ``\\`` as
+    escaping any character and ``&`` as itself, 2.2 ``&`` as the whole match and ``\\`` as
+    escaping ``$`` and ``&`` only) with httpd's captures ``%N``."""
+    pieces: list[tuple[str, bool]] = []
     piece: list[str] = []
     i = 0
     while i < len(target):
         c = target[i]
-        if c == "\\" and i + 1 < len(target) and target[i + 1] in "$&":
+        if c == "\\" and i + 1 < len(target) and (target[i + 1] in "$&" or apache == "2.4"):
             piece.append(target[i + 1])
             i += 2
             continue
         no = None
-        if c == "&":
+        if c == "&" and apache != "2.4":
+            if apache != "2.2":
+                raise _Refused("its target has &, which Apache 2.2 read as the whole match "
+                               "and 2.4 as the character, and the Apache version is unknown")
             no, i = 0, i + 1
         elif c == "$" and i + 1 < len(target) and target[i + 1].isdigit():
             no, i = int(target[i + 1]), i + 2
@@ -322,19 +406,19 @@ def _redirect_match_target(target: str, groups: int) -> str:
             continue
         if no > groups:
             raise _Refused(f"its target uses ${no}, which its pattern does not capture")
-        out += [_literal("".join(piece)), f"%{no}"]
+        pieces += [(_literal("".join(piece)), False), (f"%{no}", True)]
         piece = []
-    return "".join(out) + _literal("".join(piece))
+    return _join(pieces + [(_literal("".join(piece)), False)])
 
 
 def _rewrite_target(target: str, groups: int, release: Release) -> str:
     """A RewriteRule's substitution (``$N`` the rule's captures, ``%{VAR}`` a variable,
     ``\\`` escaping the next character) with httpd's captures and macros."""
-    out: list[str] = []
+    pieces: list[tuple[str, bool]] = []
     piece: list[str] = []
 
     def flush() -> None:
-        out.append(_literal("".join(piece)))
+        pieces.append((_literal("".join(piece)), False))
         piece.clear()
 
     i = 0
@@ -350,7 +434,7 @@ def _rewrite_target(target: str, groups: int, release: Release) -> str:
                 raise _Refused(f"its substitution uses ${no}, which its pattern does not "
                                "capture")
             flush()
-            out.append(f"%{no}")
+            pieces.append((f"%{no}", True))
             i += 2
             continue
         if c == "%":
@@ -365,13 +449,13 @@ def _rewrite_target(target: str, groups: int, release: Release) -> str:
                 raise _Refused(f"its substitution uses %{{HTTP_HOST}}; httpd has $HTTP_HOST "
                                f"from OpenBSD 6.2, not on {release}")
             flush()
-            out.append("$" + name)
+            pieces.append(("$" + _MACROS[name], True))
             i += m.end()
             continue
         piece.append(c)
         i += 1
     flush()
-    return "".join(out)
+    return _join(pieces)
 
 
 def _pattern(regex: str) -> str:
@@ -383,7 +467,45 @@ def _pattern(regex: str) -> str:
         conf_str(lua.replace("$", ""))  # ``$`` is the pattern's anchor: httpd.conf keeps it
     except UnsafeValue:
         raise _Refused("its pattern holds characters httpd.conf cannot quote") from None
+    captures, calls = _lua_cost(lua)
+    if captures > _LUA_CAPTURES:
+        raise _Refused(f"its pattern has {captures} captures; httpd's matcher takes "
+                       f"{_LUA_CAPTURES} (patterns.h MAXCAPTURES) and matches nothing beyond")
+    if calls > _LUA_CALLS:
+        raise _Refused("its pattern is beyond the depth of httpd's matcher (patterns.h "
+                       "MAXCCALLS), which then matches nothing")
     return lua
+
+
+#: httpd's Lua matcher (patterns.c): the captures it keeps besides the whole match, and how
+#: deep its match() may recurse (MAXCCALLS, 200: each capture's start and end and each
+#: repeated item may nest one level; a margin kept)
+_LUA_CAPTURES = 31
+_LUA_CALLS = 190
+
+
+def _lua_cost(lua: str) -> tuple[int, int]:
+    """(captures, the deepest nesting of httpd's match() the pattern can reach)."""
+    captures = calls = 0
+    i, in_class = 0, False
+    while i < len(lua):
+        c = lua[i]
+        if c == "%":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if lua.startswith("]", i + 1) or lua.startswith("^]", i + 1):
+                i += 2  # a first ] is a character of the class
+        elif c == "(":
+            captures += 1
+            calls += 2
+        elif c in "*+-?":
+            calls += 1
+        i += 1
+    return captures, calls
 
 
 def _path(path: str) -> str:
@@ -398,10 +520,31 @@ def _path(path: str) -> str:
     return path
 
 
+#: How deep Apache's PCRE nests parentheses (PCRE2's PARENS_NEST_LIMIT): Apache refuses a
+#: deeper pattern, and Python's own parser would run out of stack on one a little deeper.
+_NEST_LIMIT = 250
+
+
+def _too_deep(regex: str) -> bool:
+    depth = deepest = 0
+    escaped = False
+    for c in regex:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == ")":
+            depth = max(depth - 1, 0)
+    return deepest > _NEST_LIMIT
+
+
 def _groups(regex: str) -> int:
     try:
         return re.compile(regex).groups
-    except re.error:
+    except (re.error, RecursionError):
         return 0
 
 
@@ -416,22 +559,38 @@ def _expected(regex: str, sample: str | None, target: str | None) -> str | None:
 # --- one directive --------------------------------------------------------------------------
 
 
-def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release) -> Carried:
-    """What the new httpd.conf does with one old redirect or rewrite."""
+def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release,
+              apache: str | None = None) -> Carried:
+    """What the new httpd.conf does with one old redirect or rewrite (``apache``: the old
+    Apache's version, "2.2" or "2.4", None where unknown)."""
     out = Carried(alias, vhost)
     try:
         if alias.section is not None:
             raise _Refused(f"it is inside {alias.section}")
+        if alias.kind != WebAliasKind.REDIRECT and _too_deep(alias.url_path):
+            raise _Refused(f"its pattern nests parentheses deeper than {_NEST_LIMIT}, which "
+                           "Apache's PCRE refuses")
         if alias.kind == WebAliasKind.REDIRECT:
             _redirect(out, alias, release)
         elif alias.kind == WebAliasKind.REDIRECT_MATCH:
-            _redirect_match(out, alias, release)
+            _redirect_match(out, alias, release, apache)
         elif alias.kind == WebAliasKind.REWRITE_RULE:
             _rewrite(out, alias, release)
         else:
             raise _Refused("it is not a redirect")
+        for loc in out.locations:
+            if len(loc.pattern) >= _LOCATION_MAX:
+                raise _Refused(f"its location would be {len(loc.pattern)} characters long; "
+                               f"httpd takes {_LOCATION_MAX - 1} (HTTPD_LOCATION_MAX) and "
+                               "would not load httpd.conf")
+            if len(loc.target or "") > _TARGET_MAX:
+                raise _Refused(f"its target would be {len(loc.target)} characters long; "
+                               f"httpd passes a location with its target in one message of "
+                               f"16 KiB, and would not start (the plan writes {_TARGET_MAX} "
+                               "at most)")
     except _Refused as why:
         out.locations, out.lost, out.sample, out.expect = [], str(why), None, None
+        out.query = False
         if out.lost_path is None:
             fixed = alias.url_path if alias.kind == WebAliasKind.REDIRECT else \
                 _fixed_path(alias.url_path) or _sample(alias.url_path)
@@ -439,54 +598,111 @@ def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release) -
     return out
 
 
+def _moved(code: int | None) -> bool:
+    """Whether ``code`` is a redirect (with a Location); refused where httpd cannot answer it
+    as Apache did."""
+    if code is None:
+        raise _Refused("its status is not an HTTP status code")
+    if code not in _HTTPD_CODES:
+        raise _Refused(f"httpd has no status {code} (httpd.conf would not load)")
+    if 300 <= code < 400 and code not in _LOCATION_CODES:
+        raise _Refused(f"httpd answers {code} without a Location (it sends one with 301, 302, "
+                       "303, 307 and 308 only)")
+    return 300 <= code < 400
+
+
+def _fixed(path: str, code: int, target: str | None, release: Release) -> Location:
+    """A location for one fixed path, matched with its case as Apache did: ``location`` (a
+    glob, matched with FNM_CASEFOLD) only for a path without letters."""
+    _path(path)
+    if not re.search("[A-Za-z]", path):
+        return Location(path, False, code, target)
+    if not release.httpd_location_match:
+        raise _Refused(f"its path {path} has letters: httpd's location matches them in any "
+                       "case (/LISTS as /lists), and location match, which does not, came in "
+                       f"OpenBSD 5.8 (not on {release})")
+    return Location(f"^{_lua_literal(path)}$", True, code, target)
+
+
+def _below(path: str, code: int, release: Release) -> Location:
+    """A location for every path below the folder ``path`` (ending in /), without a target."""
+    if not re.search("[A-Za-z]", path):
+        return Location(_path(path) + "*", False, code)
+    _fixed(path, code, None, release)  # refused on 5.7
+    return Location(f"^{_lua_literal(path)}", True, code)
+
+
+def _query(out: Carried, target: str | None, kept: bool) -> None:
+    """Apache appended the request's query string to a target without one (``kept``: a
+    RewriteRule dropped it); httpd's ``block return`` cannot add it only when there is one."""
+    out.query = target is not None and "?" not in target and kept
+
+
+def _whole_request(target: str, path: str) -> str | None:
+    """``BASE$REQUEST_URI`` for a target that is ``path`` at another address (``BASE``: a
+    scheme and a host): httpd's $REQUEST_URI is the request's path with its query string,
+    so that redirect keeps the query string as Apache did. None for any other target."""
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#%]+)(/[^?#]*)", target)
+    if m is None or m.group(2) != path:
+        return None
+    return _join([(m.group(1), False), ("$REQUEST_URI", True)])
+
+
+def _keep_query(regex: str, target: str | None, kept: bool) -> str | None:
+    """``^/(.*)$`` to ``BASE/$1`` (where Apache kept the query string): every path to the same
+    path at ``BASE``, ``BASE$REQUEST_URI``."""
+    if regex != "^/(.*)$" or target is None or not target.endswith("/%1") or not kept:
+        return None
+    return _whole_request(target[:-2], "/")
+
+
 def _redirect(out: Carried, alias: WebAlias, release: Release) -> None:
     """``Redirect [status] /path target``: the path and every path below it (``/path/...``),
     the rest of the path appended to the target."""
     url, code = alias.url_path, alias.code
-    if code is None:
-        raise _Refused("its status is not an HTTP status code")
+    moved = _moved(code)
     if not url.startswith("/"):
         raise _Refused("its URL path does not start with /")
-    moved = 300 <= code < 400
     if moved and not alias.target:
         raise _Refused("it has no target URL")
     target = _literal(alias.target) if moved else None
-    exact = Location(_path(url), False, code, target)
     out.sample, out.expect = url, target
-    if not moved:  # gone, forbidden...: no remainder to carry; a glob does it in any release
-        below = Location(_path(url.rstrip("/") + "/") + "*", False, code)
-        out.locations = [below] if url.endswith("/") else [exact, below]
+    folder = url.rstrip("/") + "/"
+    if not moved:  # gone, forbidden...: no remainder to carry
+        below = _below(folder, code, release)
+        out.locations = [below] if url.endswith("/") else \
+            [_fixed(url, code, None, release), below]
+        return
+    # the same path at another address: the whole request, its query string with it
+    whole = _whole_request(target, url)
+    _query(out, target, whole is None)
+    if not release.httpd_location_match:  # the path itself (a glob), not the paths below
+        out.locations = [_fixed(url, code, whole or target, release)]
+        out.lost = (f"the paths below {folder} need httpd's location match, which came in "
+                    f"OpenBSD 5.8 (not on {release})")
+        out.lost_path = folder + "x"
         return
     lua = _lua_literal(url.rstrip("/"))
-    if url.endswith("/"):
-        if not release.httpd_location_match:
-            out.locations = [exact]
-            out.lost = (f"the paths below {url} need httpd's location match, which came "
-                        f"in OpenBSD 5.8 (not on {release})")
-            out.lost_path = url + "x"
-            return
-        out.locations = [Location(f"^{lua}/(.*)$", True, code, f"{target}%1")]
-        return
-    out.locations = [exact]
-    if not release.httpd_location_match:
-        out.lost = (f"the paths below {url}/ need httpd's location match, which came in "
-                    f"OpenBSD 5.8 (not on {release})")
-        out.lost_path = url + "/x"
-        return
-    out.locations.append(Location(f"^{lua}(/.*)$", True, code, f"{target}%1"))
+    out.locations = [] if url.endswith("/") else [_fixed(url, code, whole or target, release)]
+    below = "/(.*)" if url.endswith("/") else "(/.*)"
+    out.locations.append(Location(f"^{lua}{below}$", True, code,
+                                  whole or _join([(target, False), ("%1", True)])))
+    if whole is not None:
+        out.expect = None  # a runtime macro: the post-check asks for the status only
 
 
-def _redirect_match(out: Carried, alias: WebAlias, release: Release) -> None:
+def _redirect_match(out: Carried, alias: WebAlias, release: Release,
+                    apache: str | None) -> None:
     regex, code = alias.url_path, alias.code
-    if code is None:
-        raise _Refused("its status is not an HTTP status code")
-    moved = 300 <= code < 400
+    moved = _moved(code)
     if moved and not alias.target:
         raise _Refused("it has no target URL")
     fixed = _fixed_path(regex)
     groups = _groups(regex)
-    target = _redirect_match_target(alias.target, groups) if moved else None
-    _place(out, regex, fixed, code, target, release)
+    target = _redirect_match_target(alias.target, groups, apache) if moved else None
+    whole = _keep_query(regex, target, True)
+    _place(out, regex, fixed, code, whole or target, release)
+    _query(out, target, whole is None)
 
 
 def _rewrite(out: Carried, alias: WebAlias, release: Release) -> None:
@@ -510,21 +726,28 @@ def _rewrite(out: Carried, alias: WebAlias, release: Release) -> None:
         raise _Refused("it rewrites the request inside the server (no redirect), which the "
                        "plan does not carry")
     code = code or 302
-    moved = 300 <= code < 400
+    moved = _moved(code)
     if moved and alias.target == "-":
         raise _Refused("it redirects without a substitution")
     fixed = _fixed_path(regex)
-    target = _rewrite_target(alias.target, _groups(regex), release) if moved else None
-    _place(out, regex, fixed, code, target, release)
+    # a substitution ending in ? (not \?) drops the query string, as QSD does
+    dropped = alias.target.endswith("?") and not alias.target.endswith("\\?")
+    substitution = alias.target[:-1] if dropped else alias.target
+    target = _rewrite_target(substitution, _groups(regex), release) if moved else None
+    kept = not dropped and not {"qsd", "qsdiscard"} & set(alias.flags)
+    whole = _keep_query(regex, target, kept)
+    _place(out, regex, fixed, code, whole or target, release)
+    _query(out, target, kept and whole is None)
 
 
 def _place(out: Carried, regex: str, fixed: str | None, code: int, target: str | None,
            release: Release) -> None:
-    """A location for a regex: a fixed path as ``location``, anything else ``location match``."""
+    """A location for a regex: a fixed path as ``_fixed`` writes it, anything else
+    ``location match``."""
     if fixed is not None:
         if target is not None and re.search(r"%[0-9]", target):
             raise _Refused("its target uses a capture of a pattern without one")
-        out.locations = [Location(_path(fixed), False, code, target)]
+        out.locations = [_fixed(fixed, code, target, release)]
         out.sample, out.expect = fixed, None if target is None or "$" in target else target
         return
     if not release.httpd_location_match:
@@ -565,7 +788,8 @@ def old_redirects(inv: Inventory, name: str) -> list[tuple[WebAlias, WebVirtualH
 def plan_redirects(inv: Inventory, names: list[str], release: Release
                    ) -> dict[str, list[Carried]]:
     """For each web name, what the new httpd.conf does with the old redirects of that name."""
-    return {name: [translate(a, vh, release) for a, vh in old_redirects(inv, name)]
+    apache = inv.web.version if inv.web is not None else None
+    return {name: [translate(a, vh, release, apache) for a, vh in old_redirects(inv, name)]
             for name in names}
 
 
@@ -584,29 +808,49 @@ def server_locations(carried: list[Carried]) -> list[tuple[Location, WebAlias]]:
 
 
 def not_carried(plan: dict[str, list[Carried]]) -> list[Finding]:
-    """One warning per old redirect httpd cannot answer (or answers only in part)."""
+    """One warning per old redirect httpd cannot answer (or answers only in part), and one
+    info per redirect carried without the request's query string."""
     findings: list[Finding] = []
     seen: set[tuple] = set()
     for name, carried in plan.items():
         for c in carried:
-            if c.lost is None or c.ignored:
+            if (c.lost is None and not c.query) or c.ignored:
                 continue
             key = (c.alias.line, str(c.alias.source))
             if key in seen:
                 continue
             seen.add(key)
             directive = (c.alias.line or c.alias.kind.value).split(None, 1)[0]
-            where = f"<VirtualHost> {c.vhost.server_name}" if c.vhost is not None and \
-                c.vhost.server_name else "the main server"
+            # the scheme too: the same line in the HTTP and the HTTPS virtual host of a name
+            # is two findings, each with its own source
+            where = f"<VirtualHost> {c.vhost.server_name} ({c.scheme})" if c.vhost is not None \
+                and c.vhost.server_name else "the main server"
+            line = c.alias.line or c.alias.url_path
+            if c.lost is None:
+                findings.append(_query_finding(c, name, directive, where, line))
+                continue
             url = f"{c.scheme}://{name}{c.lost_path}" if c.lost_path else \
                 f"{c.scheme}://{name}/ addresses matching {c.alias.url_path}"
             part = "in part " if c.locations else ""
             findings.append(Finding(
                 "plan.web-redirect-not-carried", Severity.WARNING,
                 f"{directive} of {where} is {part}not carried into httpd.conf: {c.lost}: "
-                f"{c.alias.line or c.alias.url_path}",
+                f"{line}",
                 f"{url} will no longer redirect as it did on the old host: the new host "
                 "answers it like any other path (most likely 404). If the old address is still "
                 "linked, redirect it by hand (in httpd.conf where the release can express it) "
                 "or tell its users the new address.", c.alias.source))
     return findings
+
+
+def _query_finding(c: Carried, name: str, directive: str, where: str, line: str) -> Finding:
+    url = f"{c.scheme}://{name}{c.sample}?page=2" if c.sample else \
+        f"{c.scheme}://{name}/ addresses matching {c.alias.url_path}, with a query string,"
+    to = f"to {c.expect}" if c.expect else "as before"
+    return Finding(
+        "plan.web-redirect-query", Severity.INFO,
+        f"{directive} of {where} is carried into httpd.conf without the request's query "
+        "string: Apache appended it to the target, httpd's block return cannot append it only "
+        f"when there is one: {line}",
+        f"{url} redirects {to}, without ?page=2, where the old host kept it. Nothing to do "
+        "unless links to this address carry query strings that matter.", c.alias.source)

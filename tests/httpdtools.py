@@ -25,7 +25,8 @@ answers are worked out the way httpd(8) chooses them:
   ``$HTTP_HOST`` from 6.2; ``chroot`` and ``logdir`` at the top), with quoted strings as
   parse.y reads them (no quote, backslash or line break inside), sections balanced.
 * ``answer``: the server block by name or alias, then the first location that matches the
-  path (shell glob for ``location``, a Lua pattern for ``location match``), its
+  path (shell glob for ``location``, in any case as httpd's FNM_CASEFOLD, a Lua pattern for
+  ``location match``), its
   ``block return`` with captures and macros expanded. Lua patterns are read by ``lua_to_re``,
   written from patterns(7) for the part of the language the emitter writes.
 """
@@ -139,7 +140,8 @@ def answer(text: str, port: int, host: str, path: str) -> tuple[int, str | None]
                 continue
             groups = [m.group(0), *m.groups()]
         else:
-            if not fnmatch.fnmatchcase(path, loc["pattern"]):
+            # httpd's location: fnmatch(3) with FNM_CASEFOLD (server_getlocation)
+            if not fnmatch.fnmatchcase(path.lower(), loc["pattern"].lower()):
                 continue
             groups = [path]
         for line in loc["body"]:

@@ -81,27 +81,32 @@ def test_location_lines():
 def test_redirect_of_a_path_and_below_it():
     c = translate(_redirect("/lists", "http://lists.example.org/mailman/listinfo",
                             "permanent", 301), VHOST, R78)
-    assert c.lost is None and c.scheme == "http"
+    assert c.scheme == "http"
     assert c.locations == [
-        Location("/lists", False, 301, "http://lists.example.org/mailman/listinfo"),
+        Location("^/lists$", True, 301, "http://lists.example.org/mailman/listinfo"),
         Location("^/lists(/.*)$", True, 301, "http://lists.example.org/mailman/listinfo%1")]
     assert (c.sample, c.expect) == ("/lists", "http://lists.example.org/mailman/listinfo")
-    # 5.7 has no location match: the path itself is carried, the paths below it are not
-    old = translate(_redirect("/lists", "http://x.example/mailman/listinfo", code=301),
-                    VHOST, R57)
-    assert old.locations == [Location("/lists", False, 301, "http://x.example/mailman/listinfo")]
-    assert "below /lists/" in old.lost and "5.8" in old.lost and old.lost_path == "/lists/x"
+    # Apache appended the request's query string, httpd cannot (only when there is one)
+    assert c.lost is None and c.query
+    # 5.7 has no location match: a path without letters is carried, the paths below it are not
+    old = translate(_redirect("/2009", "http://x.example/pipermail/", code=301), VHOST, R57)
+    assert old.locations == [Location("/2009", False, 301, "http://x.example/pipermail/")]
+    assert "below /2009/" in old.lost and "5.8" in old.lost and old.lost_path == "/2009/x"
 
 
 def test_redirect_of_a_folder_and_of_everything():
     c = translate(_redirect("/", "http://lists.example.org/mailman/listinfo/"), VHOST, R63)
     assert c.locations == [Location("^/(.*)$", True, 302,
                                     "http://lists.example.org/mailman/listinfo/%1")]
-    gone = translate(_redirect("/pipermail/old/", "", "gone", 410), VHOST, R57)
-    assert gone.locations == [Location("/pipermail/old/*", False, 410)] and gone.lost is None
-    gone = translate(_redirect("/oldlists", "", "gone", 410), VHOST, R57)
-    assert gone.locations == [Location("/oldlists", False, 410),
-                              Location("/oldlists/*", False, 410)]
+    gone = translate(_redirect("/pipermail/old/", "", "gone", 410), VHOST, R78)
+    assert gone.locations == [Location("^/pipermail/old/", True, 410)] and gone.lost is None
+    gone = translate(_redirect("/oldlists", "", "gone", 410), VHOST, R78)
+    assert gone.locations == [Location("^/oldlists$", True, 410),
+                              Location("^/oldlists/", True, 410)]
+    gone = translate(_redirect("/2009/", "", "gone", 410), VHOST, R57)
+    assert gone.locations == [Location("/2009/*", False, 410)] and gone.lost is None
+    gone = translate(_redirect("/2009", "", "gone", 410), VHOST, R57)
+    assert gone.locations == [Location("/2009", False, 410), Location("/2009/*", False, 410)]
 
 
 def test_redirect_match_fixed_path_and_pattern():
@@ -119,9 +124,115 @@ def test_redirect_match_fixed_path_and_pattern():
     old = translate(_redirect(r"^/lists/([a-z-]+)$", "/mailman/listinfo/$1", "301", 301,
                               kind=WebAliasKind.REDIRECT_MATCH), None, R57)
     assert old.locations == [] and "location match" in old.lost and "5.8" in old.lost
-    amp = translate(_redirect("^/x/(.*)$", r"/mailman/&?a=1\&b", kind=WebAliasKind.REDIRECT_MATCH),
-                    VHOST, R78)
-    assert amp.locations[0].target == "/mailman/%0?a=1&b"
+
+
+@pytest.mark.parametrize("apache, target", [
+    ("2.4", "/mailman/&?a=1&b"),  # 2.4's ap_pregsub: & is the character, \ escapes any
+    ("2.2", "/mailman/%0?a=1&b"),  # 2.2's: & is the whole match, \& the character
+    (None, None),  # unknown: either could be meant
+])
+def test_ampersand_of_a_redirect_match_target_follows_the_apache_version(apache, target):
+    amp = translate(_redirect("^/x/(.*)$", r"/mailman/&?a=1\&b",
+                              kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78, apache)
+    if target is None:
+        assert amp.locations == [] and "Apache version is unknown" in amp.lost
+    else:
+        assert amp.locations[0].target == target and amp.lost is None  # its own query
+
+
+@pytest.mark.parametrize("target", ["/pipermail/$10", "/pipermail/$1$2", "/p/$17.html"])
+def test_a_digit_after_a_capture_is_not_carried(target):
+    """httpd reads %10 as capture 10 (and %1 in %17 first): with fewer captures it closes the
+    connection without an answer. Apache took $1 and then the digit."""
+    c = translate(_redirect("^/v/([0-9]+)/?([0-9]*)$", target,
+                            kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78, "2.4")
+    if "$2" in target:
+        assert c.locations[0].target == "/pipermail/%1%2"
+        return
+    assert c.locations == [] and "right after a capture" in c.lost
+    assert c.lost_path is not None and c.lost_path.startswith("/v/")
+    rule = translate(_rule("^/v/([0-9]+)$", target, ["r"], 302), VHOST, R78)
+    assert rule.locations == [] and "right after a capture" in rule.lost
+
+
+def test_word_class_keeps_underscore():
+    """Lua's %w is a letter or a digit; PCRE's \\w, in a class too, takes _ as well."""
+    lua = regex_to_lua(r"^/w/([\w]+)$")
+    assert lua == "^/w/([%w_]+)$"
+    assert re.search(lua_to_re(lua), "/w/my_list").group(1) == "my_list"
+    assert regex_to_lua(r"^/w/([^\w.]+)$") == "^/w/([^%w_.]+)$"
+    # a range from or to an escaped character: Lua reads none, so it is not translated
+    for regex in (r"^/[\w-z]$", r"^/[\.-z]$", r"^/[a-\z]$", r"^/[%-z]$"):
+        assert regex_to_lua(regex) is None, regex
+
+
+@pytest.mark.parametrize("code, carried", [(300, False), (304, False), (305, False),
+                                           (306, False), (301, True), (303, True),
+                                           (307, True), (308, True), (399, False)])
+def test_a_status_httpd_answers_without_a_location_is_not_carried(code, carried):
+    """httpd sends a Location with 301, 302, 303, 307 and 308 only; Apache with any 3xx."""
+    for alias in (_redirect("/see", "/mailman/listinfo", str(code), code),
+                  _redirect("^/see$", "/mailman/listinfo", str(code), code,
+                            kind=WebAliasKind.REDIRECT_MATCH),
+                  _rule("^/see$", "/mailman/listinfo", [f"r={code}"], code)):
+        c = translate(alias, VHOST, R78, "2.4")
+        assert bool(c.locations) == carried, (alias.line, c.lost)
+        if not carried:
+            assert str(code) in c.lost and c.lost_path == "/see"
+
+
+@pytest.mark.parametrize("alias", [
+    _redirect("/Lists", "/mailman/listinfo"),
+    _redirect("^/Lists$", "/mailman/listinfo", kind=WebAliasKind.REDIRECT_MATCH),
+    _rule("^/Lists$", "/mailman/listinfo", ["r"], 302),
+])
+def test_a_fixed_path_matches_in_its_own_case(alias):
+    """httpd's location "PATH" matches with FNM_CASEFOLD: /LISTS too, where Apache answered
+    404. From 5.8 the path is an anchored (case-sensitive) location match; 5.7 has none."""
+    c = translate(alias, VHOST, R78, "2.4")
+    exact = c.locations[0]
+    assert exact.match and exact.pattern == "^/Lists$"
+    back = lua_to_re(exact.pattern)
+    assert re.search(back, "/Lists") and not re.search(back, "/LISTS") \
+        and not re.search(back, "/lists")
+    old = translate(alias, VHOST, R57, "2.4")
+    assert old.locations == [] and "any case" in old.lost and old.lost_path == "/Lists"
+    # a path without letters is case-free: a plain location still
+    assert translate(_redirect("/2009", "/pipermail/"), VHOST, R78).locations[0] == \
+        Location("/2009", False, 302, "/pipermail/")
+
+
+@pytest.mark.parametrize("target, why", [
+    ("/m/$1?%{QUERY_STRING}_ENC", "part of the macro's name"),
+    ("/m/$1?x=%{QUERY_STRING}x", "part of the macro's name"),
+    ("http://%{HTTP_HOST}0/m/$1", "part of the macro's name"),
+    ("/m/search?q=$1", "capture into the query string"),
+])
+def test_what_httpd_would_expand_otherwise_is_not_carried(target, why):
+    c = translate(_rule("^/q/(.*)$", target, ["r"], 302), VHOST, R78)
+    assert c.locations == [] and why in c.lost, c.lost
+
+
+def test_the_rest_of_a_redirected_path_never_goes_into_a_query_string():
+    """Redirect appends the rest of the path to its target: after a ? it is in the query,
+    where httpd writes its & as %26 and Apache as &."""
+    c = translate(_redirect("/find/", "/mailman/search?q="), VHOST, R78, "2.4")
+    assert c.locations == [] and "query string" in c.lost and c.lost_path == "/find/"
+
+
+def test_rewrite_variables_and_the_query_string():
+    ok = translate(_rule("^/q/(.*)$", "/m/$1?%{QUERY_STRING}", ["r"], 302), VHOST, R78)
+    assert ok.locations[0].target == "/m/%1?$QUERY_STRING" and ok.lost is None and not ok.query
+    # Apache's %{REQUEST_URI} is the path alone: httpd's $DOCUMENT_URI, not its $REQUEST_URI
+    uri = translate(_rule("^/p/(.*)$", "/m%{REQUEST_URI}", ["r"], 302), VHOST, R78)
+    assert uri.locations[0].target == "/m$DOCUMENT_URI"
+    # Apache's %{SERVER_NAME} is the name asked for, httpd's the server block's
+    name = translate(_rule("^/p/(.*)$", "http://%{SERVER_NAME}/m/$1", ["r"], 302), VHOST, R78)
+    assert name.locations == [] and "SERVER_NAME" in name.lost
+    # the query string dropped by Apache (a final ?, QSD): the same without it on httpd
+    for rule in (_rule("^/d/(.*)$", "/m/$1?", ["r"], 302), _rule("^/d/(.*)$", "/m/$1", ["r", "qsd"], 302)):
+        c = translate(rule, VHOST, R78)
+        assert c.locations[0].target == "/m/%1" and c.lost is None and not c.query, c.lost
 
 
 @pytest.mark.parametrize("regex, why", [
@@ -192,3 +303,56 @@ def test_percent_in_a_target_is_not_a_capture():
     assert ok.locations == [] and "capture" in ok.lost  # %2 would be read as capture 2
     ok = translate(_redirect("/lists", "http://x.example/100%", code=301), VHOST, R78)
     assert ok.locations[0].target == "http://x.example/100%"
+
+
+def test_a_redirect_to_the_same_path_elsewhere_keeps_the_query_string():
+    """httpd's $REQUEST_URI is the path with the request's query string: a target that is the
+    same path at another address is BASE$REQUEST_URI, and keeps the query as Apache did."""
+    c = translate(_redirect("/lists", "https://new.example/lists", code=301), VHOST, R78)
+    assert [loc.target for loc in c.locations] == ["https://new.example$REQUEST_URI"] * 2
+    assert not c.query and c.lost is None and c.expect is None
+    every = translate(_redirect("^/(.*)$", "https://new.example/$1", code=301,
+                                kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78, "2.4")
+    assert every.locations == [Location("^/(.*)$", True, 301, "https://new.example$REQUEST_URI")]
+    host = translate(_rule("^/(.*)$", "https://%{HTTP_HOST}/$1", ["r=301"], 301), VHOST, R78)
+    assert host.locations[0].target == "https://$HTTP_HOST$REQUEST_URI" and not host.query
+    # where Apache dropped the query string (QSD), the capture stays: no query either way
+    qsd = translate(_rule("^/(.*)$", "https://new.example/$1", ["r", "qsd"], 302), VHOST, R78)
+    assert qsd.locations[0].target == "https://new.example/%1" and not qsd.query
+    # another path, or a relative target: the capture, without the query string
+    other = translate(_redirect("/lists", "https://new.example/mailman", code=301), VHOST, R78)
+    assert other.locations[1].target == "https://new.example/mailman%1" and other.query
+
+
+
+@pytest.mark.parametrize("regex, why", [
+    ("^/g/" + "(a)" * 32 + "$", "32 captures"),
+    ("^/g/" + "a*" * 191 + "$", "depth of httpd's matcher"),
+])
+def test_a_pattern_beyond_httpds_matcher_is_not_carried(regex, why):
+    """httpd's matcher keeps 31 captures and recurses 200 deep (patterns.h); past that it
+    reports an error for every path, and the location matches nothing."""
+    c = translate(_redirect(regex, "/mailman/", kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
+    assert c.locations == [] and why in c.lost, c.lost
+    fits = translate(_redirect("^/g/" + "(a)" * 31 + "$", "/mailman/",
+                               kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
+    assert fits.locations and fits.lost is None
+
+
+def test_a_location_longer_than_httpd_takes_is_not_carried():
+    """httpd keeps a location's path or pattern in 255 bytes (HTTPD_LOCATION_MAX): a longer
+    one is "server location truncated", and httpd does not start at all; a target that does
+    not fit beside a location's settings in one of its messages stops it too."""
+    fits = translate(_redirect("^/d/" + "a?" * 125, "/mailman/",
+                               kind=WebAliasKind.REDIRECT_MATCH), VHOST, R78)
+    assert len(fits.locations[0].pattern) == 254
+    for alias in (_redirect("^/d/" + "a?" * 126, "/mailman/", kind=WebAliasKind.REDIRECT_MATCH),
+                  _redirect("/" + "l" * 260, "/mailman/")):
+        c = translate(alias, VHOST, R78)
+        assert c.locations == [] and "HTTPD_LOCATION_MAX" in c.lost
+    # and a target longer than httpd passes in one message with a location's settings
+    fixed = WebAliasKind.REDIRECT_MATCH
+    assert translate(_redirect("^/l$", "/" + "x" * 6143, kind=fixed), VHOST, R78).locations
+    c = translate(_redirect("^/l$", "/" + "x" * 6144, kind=fixed), VHOST, R78)
+    assert c.locations == [] and "16 KiB" in c.lost
+

@@ -207,7 +207,7 @@ def test_campus_redirects_are_carried_into_httpd_conf(campus_inv, release):
     assert https["names"] == ["lists.cs.campus.example", "lists.campus.example"]
     patterns = [(loc["match"], loc["pattern"]) for loc in https["locations"]]
     # Apache's order (mod_rewrite, then mod_alias's redirects), before Mailman's locations
-    assert patterns[:3] == [(True, "^/archive/(.*)$"), (False, "/lists"), (True, "^/lists(/.*)$")]
+    assert patterns[:3] == [(True, "^/archive/(.*)$"), (True, "^/lists$"), (True, "^/lists(/.*)$")]
     assert patterns[3:] == [(False, "/mailman/*"), (False, "/icons/*"), (False, "/pipermail/*"),
                             (False, "/")]
     for host in https["names"]:
@@ -217,6 +217,7 @@ def test_campus_redirects_are_carried_into_httpd_conf(campus_inv, release):
         assert answer(conf, 443, host, "/lists/seminar") == (
             301, "http://lists.cs.campus.example/mailman/listinfo/seminar")
         assert answer(conf, 443, host, "/listsx") == (404, None)  # Redirect takes whole segments
+        assert answer(conf, 443, host, "/LISTS") == (404, None)  # and its case, as Apache did
         assert answer(conf, 443, host, "/mailman/listinfo") == (200, None)
     assert f"# RewriteRule ^/archive/(.*)$ /pipermail/$1 [R=301,L] ({CAMPUS_CONF}:37)" in conf
     assert not [f for f in plan.findings if f.id == "plan.web-redirect-not-carried"]
@@ -227,16 +228,17 @@ def test_campus_redirects_are_carried_into_httpd_conf(campus_inv, release):
 def test_campus_on_57_carries_what_httpd_57_can_and_says_what_not(campus_inv):
     _, plan = _campus(campus_inv, openbsd="5.7")
     conf = plan.files["files/new/etc/httpd.conf"]
-    assert "location match" not in conf
-    assert answer(conf, 443, "lists.campus.example", "/lists") == (
-        301, "http://lists.cs.campus.example/mailman/listinfo")
+    assert "location match" not in conf and '"/lists"' not in conf
+    # 5.7's location "/lists" would match /LISTS too, where Apache answered 404: not carried
+    assert answer(conf, 443, "lists.campus.example", "/lists") == (404, None)
     lost = {f.source.line: f for f in plan.findings if f.id == "plan.web-redirect-not-carried"}
     assert set(lost) == {33, 37} and {f.source.file for f in lost.values()} == {CAMPUS_CONF}
     rule = lost[37]
     assert rule.severity == "warning" and "RewriteRule ^/archive/(.*)$" in rule.message
     assert "http://lists.cs.campus.example/archive/" in rule.hint and "5.8" in rule.message
-    below = lost[33]
-    assert "in part" in below.message and "http://lists.cs.campus.example/lists/x" in below.hint
+    redirect = lost[33]
+    assert "in part" not in redirect.message and "any case" in redirect.message
+    assert "http://lists.cs.campus.example/lists will no longer redirect" in redirect.hint
     # 5.7's httpd has no $HTTP_HOST: the HTTP server sends its own name
     assert '"https://$SERVER_NAME$REQUEST_URI"' in conf and "$HTTP_HOST" not in conf
 
@@ -248,7 +250,9 @@ def test_post_checks_expect_what_httpd_conf_answers(campus_inv, netsight_inv, re
         _, plan = plan_it(inv, openbsd=release, tls=tls)
         conf = plan.files["files/new/etc/httpd.conf"]
         probes = _http_probes(plan)
-        assert probes
+        # campus on 5.7 without HTTPS: its pages were https:// links, which break, and its
+        # redirects are not carried (5.7's location matches /LISTS as /lists): nothing to ask
+        assert probes or (plan_it is _campus and release == "5.7" and tls == "none")
         for probe in probes:
             port = 443 if probe["url"].startswith("https://") else 80
             path = "/" + probe["url"].split("/", 3)[3]
@@ -427,3 +431,27 @@ def test_old_host_apache_proxy_is_accepted_by_apache(netsight_inv, tmp_path):
     vhosts = {(v.address, v.name) for v in dump_vhosts(res.stdout + res.stderr, adapted.root)}
     assert ("*:80", "lists.netsight.example") in vhosts
     assert ("*:443", "lists.netsight.example") in vhosts
+
+
+def test_a_pattern_nested_too_deep_is_a_finding_not_a_traceback(netsight_inv):
+    """Apache's PCRE refuses parentheses nested deeper than 250; Python's own parser runs out
+    of stack a little deeper: such a pattern (from a hand-made inventory too) is refused."""
+    deep = "^/" + "(" * 5000 + "mailman" + ")" * 5000 + "$"
+    alias = WebAlias(WebAliasKind.REDIRECT_MATCH, deep, "/mailman/$1", None,
+                     f"RedirectMatch {deep} /mailman/$1",
+                     Source("/usr/local/etc/apache24/Includes/m.conf", 7), code=302)
+    _, plan = _plan(_with_redirect(netsight_inv, alias))
+    (finding,) = [f for f in plan.findings if f.id == "plan.web-redirect-not-carried"]
+    assert "deeper than 250" in finding.message and finding.source.line == 7
+
+
+def test_the_apache_version_of_the_inventory_reads_a_redirect_match_target(netsight_inv):
+    """netsight runs Apache 2.4 (apache24): its RedirectMatch's & is the character, not the
+    whole match that 2.2 made of it (and httpd's %0)."""
+    assert netsight_inv.web.version == "2.4"
+    line = "RedirectMatch ^/x/(.*)$ /mailman/$1&a"
+    alias = WebAlias(WebAliasKind.REDIRECT_MATCH, "^/x/(.*)$", "/mailman/$1&a", None, line,
+                     Source("/usr/local/etc/apache24/Includes/m.conf", 9), code=302)
+    _, plan = _plan(_with_redirect(netsight_inv, alias))
+    conf = plan.files["files/new/etc/httpd.conf"]
+    assert 'block return 302 "/mailman/%1&a"' in conf and "%0" not in conf
