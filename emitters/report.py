@@ -112,8 +112,8 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
         lines += [f"### {sev.value} ({len(group)})", ""]
         for f in group:
             where = f" ({md_code(f.source)})" if f.source else ""
-            # stripped: ** next to a space would not be emphasis
-            lines += [f"- **{_md(f.message.strip())}**{where}  ", f"  {_md(f.hint)}"]
+            # stripped: ** next to a space would not be emphasis, nor **** around nothing
+            lines += [f"- **{_md(f.message.strip()) or f.id}**{where}  ", f"  {_md(f.hint)}"]
         lines.append("")
     lines += ["## Routing parity", "", "| address | old host | new host | status |",
               "|---|---|---|---|"]

@@ -47,7 +47,7 @@ _MD_SPECIAL = re.compile(r"[\\`*~\[\]<&|#]")
 _MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 #: What Markdown reads as a block only at the start of a line (a list item, a heading's
 #: underline, a quote, an ordered item).
-_MD_LINE_START = re.compile(r"[ \t]*(?:[-+=>]|\d{1,9}[.)](?=\s|$))")
+_MD_LINE_START = re.compile(r"[-+=>]|\d{1,9}[.)](?=\s|$)")
 
 
 def md_text(value: object) -> str:
@@ -62,6 +62,8 @@ def md_text(value: object) -> str:
     start = _MD_LINE_START.match(text)
     if start:  # harmless inside a line, a block marker at the start of one
         text = f"{text[:start.end() - 1]}\\{text[start.end() - 1:]}"
+    elif text[:1] in (" ", "\t"):  # four of them at a line's start would begin a code block
+        text = f"&#{ord(text[0])};{text[1:]}"
     return text
 
 
@@ -69,15 +71,16 @@ def md_code(value: object, *, in_table: bool = False) -> str:
     """``value`` as a code span that shows it exactly. Backslashes do not escape inside a code
     span, so the fence is one backtick longer than the longest run of backticks in the value,
     and a space pads a value that starts or ends with a backtick or a space (CommonMark strips
-    one from each side). ``in_table``: a ``|`` is written ``\\|``, which a table reads as part
-    of the cell even inside a code span. Empty for an empty value (no span of nothing)."""
+    one from each side, unless the span is all spaces). ``in_table``: a ``|`` is written
+    ``\\|``, which a table reads as part of the cell even inside a code span. Empty for an
+    empty value (no span of nothing)."""
     text = visible(value, keep="\t")
     if not text:
         return ""
     if in_table:
         text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
-    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    pad = " " if text.strip(" ") and (text[0] in "` " or text[-1] in "` ") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 

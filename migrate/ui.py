@@ -104,6 +104,12 @@ def error_line(message: str) -> None:
     err.print(Text("migrate: error: ") + Text(one_line(message)), soft_wrap=True)
 
 
+def say(line: str) -> None:
+    """One line of output (the cutover's, the export's), never wrapped (commands are copied
+    from it)."""
+    out.print(shown(line), soft_wrap=True)
+
+
 def plain_stdout(text: str) -> None:
     """Machine output (JSON, YAML) straight to stdout, untouched by rich."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
