@@ -22,7 +22,8 @@ from markdown_it import MarkdownIt
 
 from conftest import SAMPLES, shared_fixture
 from migrate.inspection import inspect_tree, open_local_root
-from migrate.model import Finding, ListRoute, Origin, OriginKind, Severity, Source
+from migrate.model import (Finding, ListRoute, Origin, OriginKind, Severity, Source, WebAlias,
+                           WebAliasKind)
 from migrate.planning import build_plan, resolve_target
 from migrate.text import md_block, md_code, md_text, visible
 
@@ -104,7 +105,7 @@ def _hostile(inv, value: str):
     the old host's name (report.md and runbook.md titles), a list owner (report.md's lists), an
     inspection finding's message, hint and file (report.md), a list address and its source
     (parity.md, report.md's routing parity), a cron command and schedule (report.md), and a
-    virtual host's source file (web-parity.md)."""
+    virtual host's source file and an Alias of it (web-parity.md, report.md's web parity)."""
     inv = copy.deepcopy(inv)
     inv.host.hostname = value
     inv.lists[0].owners = [value, *inv.lists[0].owners]
@@ -117,6 +118,8 @@ def _hostile(inv, value: str):
         inv.housekeeping.cron_jobs[0], command=value, script=None, schedule=value)
     vhost = inv.web.virtual_hosts[0]
     inv.web.virtual_hosts[0] = dataclasses.replace(vhost, source=Source(value, 9))
+    inv.web.virtual_hosts[0].other_aliases.append(WebAlias(
+        WebAliasKind.ALIAS, f"/{value}", f"/srv/{value}", source=Source(f"/etc/{value}", 1)))
     return inv
 
 
@@ -157,6 +160,10 @@ def test_no_value_makes_markdown_in_any_md_file(value):
     assert sorted(p for p in hostile.files if p.endswith(".md")) == md
     for path in md:
         assert _structure(hostile.files[path]) == _structure(benign.files[path]), path
+    for path in ("report.md", "parity.md", "web-parity.md", "runbook.md"):  # shown as it is
+        shown = "".join(t.content for tok in MD.parse(hostile.files[path])
+                        for t in tok.children or [] if t.type in ("text", "code_inline"))
+        assert value.strip() in shown, path
 
 
 @pytest.mark.parametrize("value", [
