@@ -110,6 +110,18 @@ def test_inspect_shows_hostile_names_escaped(hostile_root, tmp_path):
     assert "m[bold red]B" in out  # markup shown, not applied
 
 
+@pytest.mark.parametrize("args, load", [(["--json"], codec.load_json),
+                                        (["-o", "-"], codec.load_yaml)])
+def test_inspect_machine_output_escapes_and_keeps_every_character(hostile_root, args, load):
+    """JSON and YAML on stdout: every character escaped as the format spells it (the C1
+    controls, the bidi overrides), and read back, the very same values."""
+    res = RUNNER.invoke(cli.app, ["inspect", "--root", str(hostile_root), *args])
+    _clean(res)
+    inv = load(res.stdout)
+    assert inv.host.hostname == f"lists{IN_LINE}{MARKUP}"
+    assert any(ml.name.startswith("x\x1b[2J") for ml in inv.lists)
+
+
 def test_an_agent_error_text_is_shown_escaped(hostile_root, monkeypatch, tmp_path):
     """The remote agent's own words (an entry's error, its stderr) reach the findings table
     and the error line: the seam stands in for the SSH channel, the rest is the real verb."""
