@@ -125,15 +125,17 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
               "post-checks ask for it.", "",
               "| old address | what | old host | new host | status | checked |",
               "|---|---|---|---|---|---|"]
-    lines += [f"| {md_code(u['url'], in_table=True)} | {_md(u['what'])} | {_md(u['old'])} | {_md(u['new'])} | "
-              f"{_md(u['status'])} | {'post-checks' if u['checked'] else ''} |" for u in urls]
+    lines += [f"| {md_code(u['url'], in_table=True)} | {_md(u['what'])} | {_md(u['old'])} | "
+              f"{_md(u['new'])} | {_md(u['status'])} | {'post-checks' if u['checked'] else ''} |"
+              for u in urls]
     lines += ["", "## Cron jobs and log rotation carried over", "",
               "| what | when | where |", "|---|---|---|"]
     lines += [f"| {_md(h['what'])} | {md_code(h['when'], in_table=True)} | "
               f"{md_code(h['where'], in_table=True)} |" for h in house]
     lines += ["", "## What will be copied", "", "| list | what | from | to | size |",
               "|---|---|---|---|---:|"]
-    lines += [f"| {_md(c['list'] or 'every list')} | {_md(c['kind'])} | {md_code(c['source'], in_table=True)} | "
+    lines += [f"| {_md(c['list'] or 'every list')} | {_md(c['kind'])} | "
+              f"{md_code(c['source'], in_table=True)} | "
               f"{md_code(c['destination'], in_table=True)} | {_size(c['bytes'])} |" for c in copy]
     lines += ["", "## Archived posts per year", "", "| year | posts |", "|---|---:|"]
     lines += [f"| {y} | {n} |" for y, n in years.items()]

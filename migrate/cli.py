@@ -361,13 +361,13 @@ def cutover(
         if not (execute or resume or rollback):
             if blocked:
                 ui.say(f"BLOCKED: {engine.blocker_line(blocked)} (fix them and plan again; "
-                     "this dry run only shows the steps)")
+                       "this dry run only shows the steps)")
             ui.say(f"Dry run of {plan_dir}: nothing is changed. "
                    + ("" if blocked else "Add --execute to run it."))
             engine.dry_run(plan, say=ui.say)
             if blocked:
-                ui.say(f"BLOCKED: {len(blocked)} blocker(s) in plan.yaml's findings: this plan "
-                     "cannot be executed (see report.md, fix them and plan again)")
+                ui.say(f"BLOCKED: {len(blocked)} blocker(s) in plan.yaml's findings: this "
+                       "plan cannot be executed (see report.md, fix them and plan again)")
             raise typer.Exit(0)
         if blocked and not rollback:  # the way back always works
             ui.error_line(f"{engine.blocker_line(blocked)} (fix them and plan again; "
@@ -467,7 +467,7 @@ def export_ansible(
             for pair in summary["pairs"]:
                 ui.say(f"{pair['name']}: {pair['old']} -> {pair['new']}")
             ui.say(f"Ansible tree written to {summary['output']} ({summary['files']} files); "
-                 f"try: ansible-playbook -i hosts.yaml site.yaml --check")
+                   f"try: ansible-playbook -i hosts.yaml site.yaml --check")
         raise typer.Exit(0)
 
 
