@@ -17,7 +17,7 @@ import re
 from migrate.model import AddressFamily, Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain
-from migrate.emitters.guard import comment, refuse, sh_word
+from migrate.emitters.guard import md_block, md_text, refuse, sh_word
 from migrate.emitters.httpd_conf import web_hosts
 
 RECORDS = "dns/records.md"
@@ -95,7 +95,7 @@ def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
             "Keep the smarthost's include/ip entries in each domain's SPF record.", None))
     hours = max(48, 2 * target.normal_ttl // 3600)
     lines = [
-        f"# DNS for moving to {comment(target.hostname)}",
+        f"# DNS for moving to {md_text(target.hostname)}",
         "",
         f"1. **{hours} h before the switch**: lower the TTL of every record below (and of the "
         f"records they replace) to {target.dns_ttl} s.",
@@ -105,10 +105,12 @@ def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
         "| name | type | value | why |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {r['name']} | {r['type']} | {r['value']} | {r['why']} |" for r in rows]
-    lines += ["", "As zone file lines (TTL while moving):", "", "```"]
-    lines += [f"{r['name']}. {target.dns_ttl} IN {r['type']} {r['value']}" for r in rows]
-    lines += ["```", "", f"Checks: `sh {CHECKS}` from any host with dig(1)."]
+    lines += ["| " + " | ".join(md_text(r[k]) for k in ("name", "type", "value", "why")) + " |"
+              for r in rows]
+    lines += ["", "As zone file lines (TTL while moving):", ""]
+    lines += md_block([f"{r['name']}. {target.dns_ttl} IN {r['type']} {r['value']}"
+                       for r in rows])
+    lines += ["", f"Checks: `sh {CHECKS}` from any host with dig(1)."]
     out.files[RECORDS] = "\n".join(lines) + "\n"
     q = sh_word
     checks = ["#!/bin/sh", "# After the switch: what the world sees. Exit 1 on the first "

@@ -26,9 +26,11 @@ without being named anywhere:
 2. **Context functions (in the emitters).** Where a value is written, it is written for that
    context: ``comment()`` for a comment line (non-printable characters escaped, and never a
    trailing backslash, which smtpd.conf, httpd.conf, Exim and Apache read as a line
-   continuation), ``sh_word()`` for a shell word (single-quoted), ``py_literal()`` for a
-   Python 2/3 literal (ASCII source, ``u''`` for text beyond ASCII), ``conf_str()`` for a
-   quoted string of smtpd.conf, httpd.conf or Apache (no quote, backslash or ``$`` inside:
+   continuation), ``md_text()``, ``md_code()`` and ``md_block()`` for Markdown (inline text and
+   table cells, code spans, fenced blocks: no link, image, HTML or emphasis from a value),
+   ``sh_word()`` for a shell word (single-quoted), ``py_literal()`` for a Python 2/3 literal
+   (ASCII source, ``u''`` for text beyond ASCII), ``conf_str()`` for a quoted string of
+   smtpd.conf, httpd.conf or Apache (no quote, backslash or ``$`` inside:
    those cannot be escaped in all three, so the value is refused). Values written bare into a
    grammar (domains, list names, paths, Exim names, cron script names) are checked by the
    emitters against what the grammar allows (``common.is_domain``, ``is_path``, ...) and left
@@ -58,7 +60,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrate.model import Finding, Severity, Source
-from migrate.text import comment  # noqa: F401  (the emitters take it from here)
+# the writers for comments and Markdown: the emitters take them from here
+from migrate.text import comment, md_block, md_code, md_text, visible  # noqa: F401
 
 #: What ``breaks_line`` flags: Unicode's Cc (C0 and C1 controls, DEL) but TAB, Zl and Zp
 #: (U+2028, U+2029), Cs (lone surrogates: file names read with surrogateescape) and the
@@ -93,8 +96,9 @@ def is_clean(text: str) -> bool:
 
 
 def neutral(text: str) -> str:
-    """``text`` with every character ``breaks_line`` flags written as its Python escape."""
-    return "".join(repr(ch)[1:-1] if breaks_line(ch) else ch for ch in text)
+    """``text`` with every character ``breaks_line`` flags (and any other that is not
+    printable, but TAB) written as its Python escape."""
+    return visible(text, keep="\t")
 
 
 # --- layer 2: one function per context -------------------------------------------------------

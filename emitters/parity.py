@@ -17,7 +17,7 @@ from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canoni
                                      list_names, route_action,
                                      wrapper_pipe)
 from migrate.emitters.old_host import forwards
-from migrate.emitters.guard import comment
+from migrate.emitters.guard import md_text
 from migrate.emitters.virtual_table import VirtualTable, virtual_domains, virtual_table
 
 PARITY = "parity.md"
@@ -175,12 +175,6 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
     return out
 
 
-def _cell(text: str) -> str:
-    """A table cell: control characters shown escaped (a newline from the old host must not
-    end the row), and | as an entity."""
-    return comment(text).replace("|", "&#124;")
-
-
 def emit_parity(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
     rows = parity_rows(inv, target)
@@ -192,9 +186,9 @@ def emit_parity(inv: Inventory, target: Target, release) -> Emitted:
     lines = ["# Routing parity", "",
              "Every address that reached a list on the old host, every address it refused or "
              "dropped on purpose, and what the new host does with each. "
-             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".", "",
+             + md_text(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))) + ".", "",
              "| address | list | old host | new host | status |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(_cell(r[k]) for k in ("address", "list", "old", "new",
+    lines += ["| " + " | ".join(md_text(r[k]) for k in ("address", "list", "old", "new",
                                                        "status")) + " |" for r in rows]
     out.files[PARITY] = "\n".join(lines) + "\n"
     return out

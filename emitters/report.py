@@ -4,7 +4,9 @@ self-contained file: no scripts, no external resources, an inline SVG chart).
 Both show the same: the lists, the findings by severity with what to do, routing parity, web
 parity (every old URL pattern and what answers it on the new host), what will be copied with
 sizes, and archived posts per year. Every value from the old host is escaped for the format it
-goes into.
+goes into: ``html.escape`` for report.html, ``md_text`` for report.md (a finding's message and
+hint included, whose backticks then show as written rather than as code: a value inside them
+could otherwise close the span).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import html
 
 from migrate.model import Finding, Inventory, Severity, Target
 
+from migrate.emitters.guard import md_code, md_text as _md
 from migrate.emitters.parity import parity_rows
 from migrate.emitters.rsync_plan import transfers
 from migrate.emitters.web_parity import web_parity_rows
@@ -89,17 +92,13 @@ def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]
 # --- Markdown -------------------------------------------------------------------------------
 
 
-def _md(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
-
-
 def _markdown(inv, target, release, title, every, lists, parity, copy, years, urls,
               house) -> str:
     total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
-    lines = [f"# {title}", "",
+    lines = [f"# {_md(title)}", "",
              f"OpenBSD {release}; inventory collected {inv.collected_at:%Y-%m-%d %H:%M} UTC; "
              f"{len(lists)} lists, {total} archived posts; mail domains "
-             f"{', '.join(target.email_domains)}.", "", "## Lists", "",
+             f"{_md(', '.join(target.email_domains))}.", "", "## Lists", "",
              "| list | host | owners | members | archive | posts | years | mbox |",
              "|---|---|---|---:|---|---:|---|---:|"]
     lines += ["| " + " | ".join(_md(r[k]) for k in ("name", "host", "owners", "members",
@@ -112,28 +111,32 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
             continue
         lines += [f"### {sev.value} ({len(group)})", ""]
         for f in group:
-            where = f" ({_md(f.source)})" if f.source else ""
-            lines += [f"- **{_md(f.message)}**{where}  ", f"  {_md(f.hint)}"]
+            where = f" ({md_code(f.source)})" if f.source else ""
+            # stripped: ** next to a space would not be emphasis, nor **** around nothing
+            lines += [f"- **{_md(f.message.strip()) or f.id}**{where}  ", f"  {_md(f.hint)}"]
         lines.append("")
     lines += ["## Routing parity", "", "| address | old host | new host | status |",
               "|---|---|---|---|"]
-    lines += [f"| {_md(r['address'])} | {_md(r['old'])} | {_md(r['new'])} | {r['status']} |"
-              for r in parity]
+    lines += [f"| {_md(r['address'])} | {_md(r['old'])} | {md_code(r['new'], in_table=True)} | "
+              f"{_md(r['status'])} |" for r in parity]
     lines += ["", "## Web parity", "",
               "Every old web address (or URL pattern) that must keep working, what answers it "
               "on the new host (web-parity.md has the sources); checked: the cutover's "
               "post-checks ask for it.", "",
               "| old address | what | old host | new host | status | checked |",
               "|---|---|---|---|---|---|"]
-    lines += [f"| {_md(u['url'])} | {_md(u['what'])} | {_md(u['old'])} | {_md(u['new'])} | "
-              f"{u['status']} | {'post-checks' if u['checked'] else ''} |" for u in urls]
+    lines += [f"| {md_code(u['url'], in_table=True)} | {_md(u['what'])} | {_md(u['old'])} | "
+              f"{_md(u['new'])} | {_md(u['status'])} | {'post-checks' if u['checked'] else ''} |"
+              for u in urls]
     lines += ["", "## Cron jobs and log rotation carried over", "",
               "| what | when | where |", "|---|---|---|"]
-    lines += [f"| {_md(h['what'])} | {_md(h['when'])} | {_md(h['where'])} |" for h in house]
+    lines += [f"| {_md(h['what'])} | {md_code(h['when'], in_table=True)} | "
+              f"{md_code(h['where'], in_table=True)} |" for h in house]
     lines += ["", "## What will be copied", "", "| list | what | from | to | size |",
               "|---|---|---|---|---:|"]
-    lines += [f"| {_md(c['list'] or 'every list')} | {c['kind']} | {_md(c['source'])} | "
-              f"{_md(c['destination'])} | {_size(c['bytes'])} |" for c in copy]
+    lines += [f"| {_md(c['list'] or 'every list')} | {_md(c['kind'])} | "
+              f"{md_code(c['source'], in_table=True)} | "
+              f"{md_code(c['destination'], in_table=True)} | {_size(c['bytes'])} |" for c in copy]
     lines += ["", "## Archived posts per year", "", "| year | posts |", "|---|---:|"]
     lines += [f"| {y} | {n} |" for y, n in years.items()]
     return "\n".join(lines) + "\n"

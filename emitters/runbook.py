@@ -27,7 +27,7 @@ from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NE
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import (MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MTA_USER, Emitted,
                                      Install, Stage, is_domain, list_names)
-from migrate.emitters.guard import comment, sh_word
+from migrate.emitters.guard import comment, md_block, md_text, sh_word
 from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
@@ -390,8 +390,8 @@ def emit_runbook(inv: Inventory, target: Target, release,
             "adapter (ARCHITECTURE.md).", None))
     all_steps = steps(inv, target, release, installs)
     out.data["steps"] = all_steps
-    lines = [f"# Cutover runbook: {comment(inv.host.hostname or 'the old host')} to "
-             f"{comment(target.hostname)}",
+    lines = [f"# Cutover runbook: {md_text(inv.host.hostname or 'the old host')} to "
+             f"{md_text(target.hostname)}",
              "",
              "Run each step on the host named, in order; `migrate cutover` does the same from "
              f"{PLAN_FILE}, journaled. `$PLAN` is this directory on that host. A step is done "
@@ -402,12 +402,12 @@ def emit_runbook(inv: Inventory, target: Target, release,
             continue
         lines += [f"## {phase}", ""]
         for s in phase_steps:
-            lines += [f"### {s.id}: {s.title} ({s.host} host)", "", s.why, "",
-                      "```sh", *[a.describe() for a in s.actions], "```", ""]
+            lines += [f"### {md_text(f'{s.id}: {s.title} ({s.host} host)')}", "",
+                      md_text(s.why), "", *md_block([a.describe() for a in s.actions], "sh"), ""]
             if s.check:
-                lines += ["Check:", "", "```sh", *s.check, "```", ""]
+                lines += ["Check:", "", *md_block(s.check, "sh"), ""]
             if s.rollback:
-                lines += ["Way back:", "", "```sh", *[a.describe() for a in s.rollback],
-                          "```", ""]
+                lines += ["Way back:", "", *md_block([a.describe() for a in s.rollback], "sh"),
+                          ""]
     out.files[RUNBOOK] = "\n".join(lines)
     return out

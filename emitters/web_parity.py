@@ -47,7 +47,7 @@ from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlia
 
 from migrate.emitters.common import (MM_CGI, MM_ICONS, SLOWCGI_SOCKET, Emitted, is_domain,
                                      list_names)
-from migrate.emitters.guard import comment
+from migrate.emitters.guard import md_text
 from migrate.emitters.httpd_conf import (ACME_DIR, ACME_LOCATION, ARCHIVE_LOCATION, ARCHIVE_ROOT,
                                          CGI_LOCATION, ICONS_LOCATION, changed_roots,
                                          https_redirect,
@@ -468,15 +468,6 @@ def web_parity_findings(rows: list[WebRow]) -> list[Finding]:
     return out
 
 
-def _cell(text: str) -> str:
-    """A Markdown table cell: control characters shown escaped (a newline from the old host
-    must not end the row); Markdown's own characters and HTML shown as text."""
-    text = comment(text).replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;")
-    for ch in "|`*[]":  # a cell's end, a code span, emphasis, a link: written as text
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
 def web_parity_table(rows: list[WebRow]) -> list[str]:
     counts: dict[str, int] = {}
     for r in rows:
@@ -484,7 +475,8 @@ def web_parity_table(rows: list[WebRow]) -> list[str]:
     lines = ["# Web parity", "",
              "Every URL pattern the old web server answered under the web names that move, what "
              "answered it there and what answers it on the new host (httpd.conf). "
-             + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "No rows") + ". "
+             + (md_text(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))) or "No rows")
+             + ". "
              "A missing row is a dead link, which blocks the move; checked: the cutover's "
              "post-checks ask the new host for it. A redirect's ok is the translation's "
              "verdict (the plan runs neither server); the project's tests hold that translation "
@@ -492,7 +484,7 @@ def web_parity_table(rows: list[WebRow]) -> list[str]:
              "pattern and comparing status and Location.", "",
              "| old URL | what | old host | new host | status | checked | source |",
              "|---|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(_cell(v) for v in (
+    lines += ["| " + " | ".join(md_text(v) for v in (
         r.url, r.what, r.old, r.new, r.status, "yes" if r.checked else "",
         str(r.source) if r.source else "")) + " |" for r in rows]
     return lines

@@ -322,11 +322,6 @@ CUTOVER_EXAMPLES = """\
 """
 
 
-def _say(line: str) -> None:
-    """One line of the cutover's output, never wrapped (commands are copied from it)."""
-    ui.out.print(ui.Text(line), soft_wrap=True)
-
-
 @app.command(epilog=CUTOVER_EXAMPLES)
 def cutover(
     plan_dir: Annotated[Path, typer.Argument(help="The plan directory from `migrate plan`.")],
@@ -365,14 +360,14 @@ def cutover(
         blocked = engine.blockers(plan)
         if not (execute or resume or rollback):
             if blocked:
-                _say(f"BLOCKED: {engine.blocker_line(blocked)} (fix them and plan again; "
-                     "this dry run only shows the steps)")
-            ui.out.print(ui.Text(f"Dry run of {plan_dir}: nothing is changed. "
-                                 + ("" if blocked else "Add --execute to run it.")))
-            engine.dry_run(plan, say=_say)
+                ui.say(f"BLOCKED: {engine.blocker_line(blocked)} (fix them and plan again; "
+                       "this dry run only shows the steps)")
+            ui.say(f"Dry run of {plan_dir}: nothing is changed. "
+                   + ("" if blocked else "Add --execute to run it."))
+            engine.dry_run(plan, say=ui.say)
             if blocked:
-                _say(f"BLOCKED: {len(blocked)} blocker(s) in plan.yaml's findings: this plan "
-                     "cannot be executed (see report.md, fix them and plan again)")
+                ui.say(f"BLOCKED: {len(blocked)} blocker(s) in plan.yaml's findings: this "
+                       "plan cannot be executed (see report.md, fix them and plan again)")
             raise typer.Exit(0)
         if blocked and not rollback:  # the way back always works
             ui.error_line(f"{engine.blocker_line(blocked)} (fix them and plan again; "
@@ -398,7 +393,7 @@ def cutover(
                 accept_host_key=new_host_key)),
             "local": LocalHost("local", env={"PLAN": str(plan_dir.resolve())}),
         }
-        runner = engine.Runner(plan, hosts, book, say=_say)
+        runner = engine.Runner(plan, hosts, book, say=ui.say)
         if rollback:
             runner.rollback()
             raise typer.Exit(0)
@@ -415,11 +410,11 @@ def cutover(
                 runner.execute(resume=resume)
             steps, freeze, total = engine.timings(book)
             for sid, seconds in steps if not ui.out.is_terminal else []:  # else in the table
-                _say(f"  {sid:<20} {seconds:8.1f} s")
+                ui.say(f"  {sid:<20} {seconds:8.1f} s")
             if freeze is not None:
-                _say(f"freeze window: {freeze:.0f} s (first deferral to forwarding)")
+                ui.say(f"freeze window: {freeze:.0f} s (first deferral to forwarding)")
             if total is not None:
-                _say(f"cutover done in {total:.0f} s; journal: {journal_path}")
+                ui.say(f"cutover done in {total:.0f} s; journal: {journal_path}")
         except engine.StepFailed as exc:
             ui.error_line(f"step {exc.step.id} failed: {exc.message}")
             ui.error_line(f"fix the cause, then `migrate cutover {plan_dir} --old {old} "
@@ -470,9 +465,9 @@ def export_ansible(
             ui.plain_stdout(json.dumps(summary, indent=2))
         else:
             for pair in summary["pairs"]:
-                _say(f"{pair['name']}: {pair['old']} -> {pair['new']}")
-            _say(f"Ansible tree written to {summary['output']} ({summary['files']} files); "
-                 f"try: ansible-playbook -i hosts.yaml site.yaml --check")
+                ui.say(f"{pair['name']}: {pair['old']} -> {pair['new']}")
+            ui.say(f"Ansible tree written to {summary['output']} ({summary['files']} files); "
+                   f"try: ansible-playbook -i hosts.yaml site.yaml --check")
         raise typer.Exit(0)
 
 

@@ -291,11 +291,20 @@ def dump_yaml(inv: model.Inventory) -> str:
     # YAML comment.
     header = (f"{HEADER_START}{model.SCHEMA_VERSION}. "
               "Review it; `migrate plan` reads it.\n")
-    body = yaml.dump(
-        inventory_to_data(inv), Dumper=_SafeDumper, sort_keys=False, allow_unicode=True,
-        default_flow_style=False, width=100,
-    )
+    data = inventory_to_data(inv)
+    options = dict(Dumper=_SafeDumper, sort_keys=False, default_flow_style=False, width=100)
+    body = yaml.dump(data, allow_unicode=True, **options)
+    if not _shows_as_is(body):  # YAML writes a bidi override or a soft hyphen as it is
+        body = yaml.dump(data, allow_unicode=False, **options)
     return header + body + TRAILER
+
+
+def _shows_as_is(text: str) -> bool:
+    """Whether ``text`` (an inventory as YAML or JSON) holds only characters that show as
+    they are: else it is written again with every character beyond ASCII escaped (the same
+    data), so that neither a terminal (``inspect --json``, ``-o -``) nor an editor acts on
+    one (a C1 control, a bidirectional override) from the inspected host."""
+    return text.replace("\n", "").replace("\t", "").isprintable()
 
 
 def load_yaml(text: str) -> model.Inventory:
@@ -316,7 +325,9 @@ def load_yaml(text: str) -> model.Inventory:
 
 
 def dump_json(inv: model.Inventory, indent: int | None = 2) -> str:
-    return json.dumps(inventory_to_data(inv), indent=indent, ensure_ascii=False)
+    data = inventory_to_data(inv)
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    return text if _shows_as_is(text) else json.dumps(data, indent=indent)
 
 
 def load_json(text: str) -> model.Inventory:

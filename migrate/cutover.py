@@ -38,6 +38,7 @@ from migrate.errors import Exit, MigrateError
 from migrate.hosts import Host, LocalHost, Result  # noqa: F401  (the cutover's hosts)
 from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, UNFREEZE_STEP, ActionFailed,
                            Step, steps_from_data)
+from migrate.text import visible
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -356,10 +357,12 @@ def blocker_line(found: list[dict]) -> str:
 
 
 def dry_run(plan: Plan, say: Callable[[str], None] = print) -> None:
-    """Every step with its exact commands per host; nothing is run."""
+    """Every step with its exact commands per host; nothing is run. Each line passes
+    ``visible``: what plan.yaml holds is shown, never acted on by the terminal (an ESC in a
+    command shows as ``\\x1b``; ``\\e[8m`` would hide the rest of the line from review)."""
     for n, step in enumerate(plan.steps, 1):
-        say(f"{n:>2}. [{step.phase}] {step.id} on {step.runs_on} host: {step.title}")
+        say(visible(f"{n:>2}. [{step.phase}] {step.id} on {step.runs_on} host: {step.title}"))
         for action in step.actions:
-            say(f"      {action.describe()}")
+            say(visible(f"      {action.describe()}"))
         for command in step.check:
-            say(f"      check: {command}")
+            say(visible(f"      check: {command}"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from migrate.text import visible
+
 
 class Exit(IntEnum):
     OK = 0  # done, nothing of severity error or blocker
@@ -40,6 +42,5 @@ class MigrateError(Exception):
 
 def one_line(text: str) -> str:
     """``text`` as one line: line breaks (a YAML error's four lines, a name with a newline)
-    become spaces, other control characters are shown escaped."""
-    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    become spaces, every other character that is not printable is shown escaped (``visible``)."""
+    return visible(" ".join(part.strip() for part in text.splitlines() if part.strip()))

@@ -1,7 +1,10 @@
 """All terminal output: results on stdout, diagnostics on stderr, one place for both.
 
-Markup is never interpreted in text that comes from the inspected host (a list description or
-an alias can hold ``[bold]``), so every such value goes through ``Text``.
+Every value from a host or a plan passes ``shown`` (``migrate.text.visible`` into a ``Text``)
+before it reaches a terminal cell, a line or a title: a control character (ESC, CSI, a bidi
+override) shows as its escape (``\x1b``) instead of acting on the terminal, and rich's markup is
+never interpreted in it (a list description or an alias can hold ``[bold]`` or ``[link=...]``).
+Every table cell passes ``cell``, which applies the same to a value handed over raw.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rich.text import Text
 
 from migrate.mailman2 import ADDRESSES
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
+from migrate.text import visible
 
 # On a terminal rich uses its width; into a file or pipe, 120 columns (or $COLUMNS) rather than
 # rich's 80, so that tables of paths stay readable in a saved report.
@@ -26,23 +30,35 @@ from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Seve
 MAX_CELL = 300
 
 
+def shown(value: object, style: str = "") -> Text:
+    """A value as the terminal shows it: ``visible`` (escapes for what is not printable), as
+    plain text (rich markup in it stays text)."""
+    return Text(visible(value), style=style)
+
+
 def cell(value: object) -> object:
-    """A table cell as shown: text on one line (a newline shows as ``\\n``), cut to
-    ``MAX_CELL`` characters with an ellipsis; other renderables pass as they are."""
+    """A table cell as shown: text on one line (``visible``: a newline shows as ``\\n``, an
+    ESC as ``\\x1b``), cut to ``MAX_CELL`` characters with an ellipsis; other renderables pass
+    as they are."""
     if isinstance(value, str):
-        value = Text(value)
+        value = shown(value)
     if not isinstance(value, Text):
         return value
     plain = value.plain
-    if len(plain) <= MAX_CELL and "\n" not in plain:
+    if not plain.isprintable():  # built raw: escaped, its styles kept only where they line up
+        escaped = visible(plain)
+        out = Text(escaped, style=value.style)
+        for span in value.spans:
+            if plain[:span.end].isprintable():
+                out.stylize(span.style, span.start, span.end)
+        value, plain = out, escaped
+    if len(plain) <= MAX_CELL:
         return value
-    shown = plain[:MAX_CELL].replace("\n", "\\n")
-    if len(shown) > MAX_CELL or len(plain) > MAX_CELL:
-        shown = shown[:MAX_CELL - 1] + "\u2026"
-    out = Text(shown, style=value.style)
-    for span in value.spans:  # keep the styles of what is still shown, where it still lines up
-        if span.start < len(shown) and "\n" not in plain[:span.end]:
-            out.stylize(span.style, span.start, min(span.end, len(shown)))
+    cut = plain[:MAX_CELL - 1] + "\u2026"
+    out = Text(cut, style=value.style)
+    for span in value.spans:  # keep the styles of what is still shown
+        if span.start < len(cut):
+            out.stylize(span.style, span.start, min(span.end, len(cut)))
     return out
 
 
@@ -75,17 +91,23 @@ def archive_progress(total: int) -> Iterator[Callable[[str, int], None]]:
     if not out.is_terminal or total <= 0:
         yield lambda label, done: None
         return
-    columns = (TextColumn("scanning archive of {task.fields[list]:<16}"), BarColumn(),
-               DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (TextColumn("scanning archive of {task.fields[list]:<16}", markup=False),
+               BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=out, transient=True) as bar:
         task = bar.add_task("archives", total=total, list="")
-        yield lambda label, done: bar.update(task, completed=done, list=label)
+        yield lambda label, done: bar.update(task, completed=done, list=visible(label))
 
 
 def error_line(message: str) -> None:
     """One diagnostic line on stderr, never wrapped into several."""
     from migrate.errors import one_line
     err.print(Text("migrate: error: ") + Text(one_line(message)), soft_wrap=True)
+
+
+def say(line: str) -> None:
+    """One line of output (the cutover's, the export's), never wrapped (commands are copied
+    from it)."""
+    out.print(shown(line), soft_wrap=True)
 
 
 def plain_stdout(text: str) -> None:
@@ -117,18 +139,19 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
     facts = Table(title="Host", show_header=False, title_justify="left", box=None, pad_edge=False)
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("source", Text(f"{inv.source.kind}: {inv.source.root}"
-                                 + (f" on {inv.source.host}" if inv.source.host else "")))
-    facts.add_row("hostname", Text(host.hostname or "unknown"))
-    facts.add_row("system", Text(" ".join(x for x in (host.os, host.release) if x) or "unknown"))
+    facts.add_row("source", shown(f"{inv.source.kind}: {inv.source.root}"
+                                  + (f" on {inv.source.host}" if inv.source.host else "")))
+    facts.add_row("hostname", shown(host.hostname or "unknown"))
+    facts.add_row("system", shown(" ".join(x for x in (host.os, host.release) if x)
+                                  or "unknown"))
     for label, addrs in (("IPv4", host.addresses_v4), ("IPv6", host.addresses_v6)):
         text = ", ".join(
             f"{a.address}/{a.prefixlen}" if a.prefixlen is not None else a.address
             for a in addrs) or "none"
-        facts.add_row(label, Text(text))
+        facts.add_row(label, shown(text))
     enabled = ", ".join(s.name for s in host.enabled_services()) or "none"
-    facts.add_row("services", Text(enabled))
-    facts.add_row("MTA", Text(inv.mta.kind or "unknown"))
+    facts.add_row("services", shown(enabled))
+    facts.add_row("MTA", shown(inv.mta.kind or "unknown"))
     out.print(facts)
 
     _mta_summary(inv)
@@ -139,11 +162,11 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
         table.add_column("targets", overflow="fold", ratio=1)
         table.add_column("source", no_wrap=True)
         for alias in inv.mta.aliases:
-            shown = ", ".join(_target_text(t) for t in alias.targets[:2])
+            listed = ", ".join(_target_text(t) for t in alias.targets[:2])
             if len(alias.targets) > 2:
-                shown += f" (+{len(alias.targets) - 2} more)"
-            table.add_row(Text(alias.name), Text(shown),
-                          Text(str(alias.source) if alias.source else ""))
+                listed += f" (+{len(alias.targets) - 2} more)"
+            table.add_row(shown(alias.name), shown(listed),
+                          shown(str(alias.source) if alias.source else ""))
         out.print(table)
 
     _lists_summary(inv)
@@ -155,7 +178,7 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
         counts[f.severity] += 1
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
     where = f"inventory written to {written_to}" if written_to else "inventory not written"
-    out.print(Text(f"{where}; {tally}"))
+    out.print(shown(f"{where}; {tally}"))
 
 
 def plan_summary(plan, out_dir: str) -> None:
@@ -165,35 +188,35 @@ def plan_summary(plan, out_dir: str) -> None:
                   pad_edge=False)
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("new host", Text(f"{t.hostname}, OpenBSD {plan.release}"))
-    facts.add_row("addresses", Text(", ".join(t.ipv6 + t.ipv4)))
-    facts.add_row("mail domains", Text(", ".join(t.email_domains) or "none"))
-    facts.add_row("web host", Text(t.web_host or ""))
-    facts.add_row("smarthost", Text(t.smarthost or "none (direct delivery by MX)"))
+    facts.add_row("new host", shown(f"{t.hostname}, OpenBSD {plan.release}"))
+    facts.add_row("addresses", shown(", ".join(t.ipv6 + t.ipv4)))
+    facts.add_row("mail domains", shown(", ".join(t.email_domains) or "none"))
+    facts.add_row("web host", shown(t.web_host or ""))
+    facts.add_row("smarthost", shown(t.smarthost or "none (direct delivery by MX)"))
     counts: dict[str, int] = {}
     for row in plan.parity:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    facts.add_row("list addresses", Text(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-                                         or "none"))
+    facts.add_row("list addresses", shown(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                                          or "none"))
     web: dict[str, int] = {}
     for row in plan.web_parity:
         web[row["status"]] = web.get(row["status"], 0) + 1
-    facts.add_row("web addresses", Text(", ".join(f"{n} {s}" for s, n in sorted(web.items()))
-                                        or "none"))
+    facts.add_row("web addresses", shown(", ".join(f"{n} {s}" for s, n in sorted(web.items()))
+                                         or "none"))
     out.print(facts)
-    table = Table(title=f"Files in {out_dir}", title_justify="left")
+    table = Table(title=shown(f"Files in {out_dir}"), title_justify="left")
     table.add_column("file", overflow="fold")
     table.add_column("lines", justify="right")
     for path, text in plan.files.items():
-        table.add_row(Text(path), Text(str(text.count("\n"))))
+        table.add_row(shown(path), shown(str(text.count("\n"))))
     out.print(table)
     findings_table(plan.findings)
     counts = {s: 0 for s in Severity}
     for f in plan.findings:
         counts[f.severity] += 1
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
-    out.print(Text(f"plan written to {out_dir}; {tally}. Review {out_dir}/report.html, then "
-                   f"follow {out_dir}/runbook.md or run `migrate cutover {out_dir}`."))
+    out.print(shown(f"plan written to {out_dir}; {tally}. Review {out_dir}/report.html, then "
+                    f"follow {out_dir}/runbook.md or run `migrate cutover {out_dir}`."))
 
 
 def _mta_summary(inv: Inventory) -> None:
@@ -210,18 +233,19 @@ def _mta_summary(inv: Inventory) -> None:
             if d.via and d.via not in via.setdefault(d.name, []):
                 via[d.name].append(d.via)
         for name, rs in roles.items():
-            table.add_row(Text(name), Text(", ".join(rs)), Text(", ".join(via.get(name, []))))
+            table.add_row(shown(name), shown(", ".join(rs)),
+                          shown(", ".join(via.get(name, []))))
         out.print(table)
     if mta.routers:
-        table = Table(title=f"Routers, in order ({mta.kind})", title_justify="left")
+        table = Table(title=shown(f"Routers, in order ({mta.kind})"), title_justify="left")
         for col in ("router", "driver", "transport"):
             table.add_column(col, no_wrap=True)
         table.add_column("domains", overflow="fold", ratio=1)
         table.add_column("line", no_wrap=True)
         for r in mta.routers:
             where = f"{r.source.file.rsplit('/', 1)[-1]}:{r.source.line}" if r.source else ""
-            table.add_row(Text(r.name), Text(r.driver), Text(r.transport or ""),
-                          Text(" : ".join(r.domains)), Text(where))
+            table.add_row(shown(r.name), shown(r.driver), shown(r.transport or ""),
+                          shown(" : ".join(r.domains)), shown(where))
         out.print(table)
     if mta.list_routes:
         table = Table(title="How mail reaches each list today", title_justify="left")
@@ -235,10 +259,10 @@ def _mta_summary(inv: Inventory) -> None:
             groups.setdefault((route.list_name, route.domain, how), set()).add(suffix)
         for (name, domain, how), suffixes in sorted(groups.items()):
             missing = [name + s for s in MAILMAN_SUFFIXES if s not in suffixes]
-            text = Text(f"{len(MAILMAN_SUFFIXES) - len(missing)} of {len(MAILMAN_SUFFIXES)}")
+            text = shown(f"{len(MAILMAN_SUFFIXES) - len(missing)} of {len(MAILMAN_SUFFIXES)}")
             if missing:
-                text.append(", missing " + ", ".join(missing), style="red")
-            table.add_row(Text(name), Text(domain), Text(how), text)
+                text.append(visible(", missing " + ", ".join(missing)), style="red")
+            table.add_row(shown(name), shown(domain), shown(how), text)
         out.print(table)
     extras = []
     if mta.smarthost:
@@ -251,14 +275,14 @@ def _mta_summary(inv: Inventory) -> None:
         extras.append(f"listening on {len({l.address for l in mta.listeners})} address(es), "
                       f"port(s) {', '.join(map(str, ports))}")
     if extras:
-        out.print(Text("; ".join(extras)))
+        out.print(shown("; ".join(extras)))
 
 
 def _lists_summary(inv: Inventory) -> None:
     if inv.mailman:
         mm = inv.mailman
-        out.print(Text(f"Mailman {mm.version or '(version unknown)'} ({mm.layout}) at "
-                       f"{mm.prefix}, data in {mm.var_prefix}"))
+        out.print(shown(f"Mailman {mm.version or '(version unknown)'} ({mm.layout}) at "
+                        f"{mm.prefix}, data in {mm.var_prefix}"))
     if not inv.lists:
         return
     archives = {a.list_name: a for a in inv.archives}
@@ -275,17 +299,17 @@ def _lists_summary(inv: Inventory) -> None:
         kind = "off" if ml.archive is False else ("private" if ml.archive_private else "public")
         members = f"{ml.members.regular_count}+{ml.members.digest_count}"
         table.add_row(
-            Text(ml.name), Text(ml.host_name or ""),
-            Text((f"+{len(ml.owners) - 1} " if len(ml.owners) > 1 else "") + ml.owners[0]
-                 if ml.owners else "(none)"),
-            Text(members), Text(kind),
-            Text(str(archive.messages) if archive else "-"),
-            Text(str(len(archive.months)) if archive else "-"),
-            Text(str(ml.held_count + ml.pending_count)),
-            Text(ml.created_at.strftime("%Y-%m-%d") if ml.created_at else ""))
+            shown(ml.name), shown(ml.host_name or ""),
+            shown((f"+{len(ml.owners) - 1} " if len(ml.owners) > 1 else "") + ml.owners[0]
+                  if ml.owners else "(none)"),
+            shown(members), shown(kind),
+            shown(str(archive.messages) if archive else "-"),
+            shown(str(len(archive.months)) if archive else "-"),
+            shown(str(ml.held_count + ml.pending_count)),
+            shown(ml.created_at.strftime("%Y-%m-%d") if ml.created_at else ""))
     out.print(table)
-    out.print(Text("owners: +N more than the one shown; members: regular+digest; posts: in the archive mbox; months: months with "
-                   "posts; held: held posts and requests plus pending confirmations", style="dim"))
+    out.print(shown("owners: +N more than the one shown; members: regular+digest; posts: in the archive mbox; months: months with "
+                    "posts; held: held posts and requests plus pending confirmations", style="dim"))
 
 
 def _web_summary(inv: Inventory) -> None:
@@ -293,8 +317,8 @@ def _web_summary(inv: Inventory) -> None:
     if web is None:
         return
     root = next((c.path for c in web.config_files), "")
-    out.print(Text(f"Web: {web.kind} {web.version or ''} ({root}); listens on "
-                   f"{', '.join(web.listen) or 'nothing'}"))
+    out.print(shown(f"Web: {web.kind} {web.version or ''} ({root}); listens on "
+                    f"{', '.join(web.listen) or 'nothing'}"))
     rows = []
     for label, alias in (("Mailman CGI", web.script_alias), ("archives", web.pipermail_alias),
                          ("icons", web.icons_alias)):
@@ -317,7 +341,7 @@ def _web_summary(inv: Inventory) -> None:
         table.add_column("value", overflow="fold", ratio=1)
         table.add_column("source", no_wrap=True)
         for what, value, source in rows:
-            table.add_row(Text(what), Text(value), Text(str(source) if source else ""))
+            table.add_row(shown(what), shown(value), shown(str(source) if source else ""))
         out.print(table)
 
 
@@ -331,12 +355,12 @@ def _housekeeping_summary(inv: Inventory) -> None:
     table.add_column("command or entry", overflow="fold", ratio=1, min_width=30)
     table.add_column("source", no_wrap=True)
     for job in hk.cron_jobs:
-        table.add_row(Text(f"cron {job.script or '(custom)'} as {job.user}"),
-                      Text(job.schedule), Text(job.command),
-                      Text(str(job.source) if job.source else ""))
+        table.add_row(shown(f"cron {job.script or '(custom)'} as {job.user}"),
+                      shown(job.schedule), shown(job.command),
+                      shown(str(job.source) if job.source else ""))
     for entry in hk.log_rotation:
-        table.add_row(Text("newsyslog"), Text(entry.when or ""), Text(entry.line),
-                      Text(str(entry.source) if entry.source else ""))
+        table.add_row(shown("newsyslog"), shown(entry.when or ""), shown(entry.line),
+                      shown(str(entry.source) if entry.source else ""))
     out.print(table)
 
 
@@ -350,8 +374,8 @@ def findings_table(findings: list[Finding]) -> None:
     table.add_column("what to do", overflow="fold")
     order = sorted(findings, key=lambda f: -f.severity.rank)
     for f in order:
-        table.add_row(_sev(f.severity), Text(str(f.source) if f.source else ""),
-                      Text(f.message), Text(f.hint))
+        table.add_row(_sev(f.severity), shown(str(f.source) if f.source else ""),
+                      shown(f.message), shown(f.hint))
     out.print(table)
 
 
@@ -411,8 +435,8 @@ class CutoverView:
     def __rich__(self) -> Table:
         frozen = self.frozen()
         done = sum(1 for r in self.rows.values() if r["state"] in ("done", "skipped"))
-        title = Text(f"cutover: {done}/{len(self.order)} steps, {_clock(self.now() - self.began)}"
-                     " elapsed")
+        title = Text(f"cutover: {done}/{len(self.order)} steps, "
+                     f"{_clock(self.now() - self.began)} elapsed")
         if frozen is not None:
             title.append(f"   freeze window {_clock(frozen)}", style="bold yellow")
         table = Table(title=title, title_justify="left", box=None, pad_edge=False,
@@ -425,16 +449,16 @@ class CutoverView:
         for sid in self.order:
             row = self.rows[sid]
             icon, style = self.ICONS[row["state"]]
-            text = Text(row["title"])
+            text = shown(row["title"])
             if row["detail"]:
-                text.append(f"  {row['detail']}", style="red" if row["state"] == "failed"
-                            else "dim")
+                text.append(f"  {visible(row['detail'])}",
+                            style="red" if row["state"] == "failed" else "dim")
             if row["state"] == "running" and row["began"] is not None:
                 took = _clock(self.now() - row["began"])
             elif row["seconds"] is not None:
                 took = f"{row['seconds']:.1f} s"
             else:
                 took = "earlier run" if row["state"] == "skipped" else ""
-            table.add_row(Text(icon, style=style), Text(sid, style=style), row["host"], text,
-                          took)
+            table.add_row(Text(icon, style=style), shown(sid, style=style), shown(row["host"]),
+                          text, took)
         return table

@@ -431,7 +431,7 @@ def test_a_list_address_nothing_carries_is_a_blocker(inventories):
                for f in result.blockers())
     row = next(r for r in result.parity if r["address"].startswith("club\\nx"))
     assert row["status"] == "missing"
-    assert "club\\nx@lists.smallclub.example" in result.files["parity.md"]
+    assert "club\\\\nx@lists.smallclub.example" in result.files["parity.md"]  # \\ in Markdown
     assert "club\nx" not in result.files["parity.md"]
 
 
