@@ -12,6 +12,7 @@ import datetime as dt
 import inspect as pyinspect
 import json
 import os
+import re
 import tempfile
 import traceback
 from collections.abc import Iterator
@@ -316,8 +317,9 @@ CUTOVER_EXAMPLES = """\
   See every step and command without changing anything (the default):
     [cyan]migrate cutover plan/ --old root@old.example.org --new root@new.example.org[/cyan]
 
-  Execute it, journaled; continue after an interruption:
-    [cyan]migrate cutover plan/ --old root@old --new root@new --execute[/cyan]
+  Execute it, journaled, only if it is the plan that was reviewed (the digest runbook.md,
+  report.md and the dry run show); continue after an interruption:
+    [cyan]migrate cutover plan/ --old root@old --new root@new --execute --plan-digest 1db4d4d3...[/cyan]
     [cyan]migrate cutover plan/ --old root@old --new root@new --execute --resume[/cyan]
 """
 
@@ -352,16 +354,25 @@ def cutover(
         "--old-host-key", metavar="SHA256:...", help="Pin the old host's key.")] = None,
     new_host_key: Annotated[Optional[str], typer.Option(
         "--new-host-key", metavar="SHA256:...", help="Pin the new host's key.")] = None,
+    plan_digest: Annotated[Optional[str], typer.Option(
+        "--plan-digest", metavar="SHA256", help="Run only the plan with this digest (shown "
+        "in runbook.md, report.md and the dry run); another is refused, nothing run.")] = None,
 ) -> None:
     """Execute the plan's runbook during the DNS switch (dry run unless --execute).
 
     Every step is journaled (JSON lines, fsynced) with the backups of what it changed;
-    --resume continues after an interruption, --rollback puts the old host back.
+    --resume continues after an interruption, --rollback puts the old host back. The plan is
+    checked at load: every file as `migrate plan` sealed it, runbook.md showing the steps
+    plan.yaml holds, and with --plan-digest the very plan that was reviewed.
     """
     from migrate import cutover as engine
 
     with error_boundary():
-        plan = engine.load_plan(str(plan_dir))
+        if plan_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", plan_digest):
+            raise MigrateError("--plan-digest takes the 64 hex digits of the plan digest",
+                               code=Exit.USAGE, hint="copy it from runbook.md, report.md or "
+                               "the dry run")
+        plan = engine.load_plan(str(plan_dir), pin=plan_digest)
         blocked = engine.blockers(plan)
         if not (execute or resume or rollback):
             if blocked:

@@ -41,7 +41,8 @@ from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import PLAN_HEADER, write_tree
 from migrate.model import DomainRole, Finding, Inventory, Severity, Target, TlsMode
-from migrate.steps import PLAN_FILE, PLAN_VERSION, Step
+from migrate.steps import (PLAN_FILE, PLAN_VERSION, RUNBOOK_FILE, Step, plan_digest,
+                           runbook_markdown)
 
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
@@ -60,6 +61,7 @@ class Plan:
     parity: list[dict] = field(default_factory=list)  # old route -> new route, per address
     web_parity: list[dict] = field(default_factory=list)  # old URL -> new answer, per pattern
     inventory_findings: list[Finding] = field(default_factory=list)
+    digest: str = ""  # the plan digest (migrate.steps.plan_digest)
 
     def blockers(self) -> list[Finding]:
         """Blockers of the plan and of the inventory it was made from: either stops the move."""
@@ -243,12 +245,30 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
     plan.steps = combined.data.get("steps", [])
     plan.parity = combined.data.get("parity", [])
     plan.web_parity = combined.data.get("web_parity", [])
-    report, unsafe_report = guard.check_output(
-        emit_report(inv, target, release, plan.findings))
+    reported = list(plan.findings)  # what the report lists (its own check's findings follow)
+    report, unsafe_report = guard.check_output(emit_report(inv, target, release, reported))
     plan.findings += unsafe_report
     plan.files = dict(sorted({**files, **report}.items()))
-    plan.files[PLAN_FILE] = _plan_data(inv, plan)
+    _seal(inv, plan, reported)
     return plan
+
+
+def _seal(inv: Inventory, plan: Plan, reported: list[Finding]) -> None:
+    """plan.yaml, and the plan digest in the documents that show it (``steps.plan_digest``):
+    the digest leaves their own digests out, so they are written once it is known. They
+    passed the output check above without it; the digest line adds hex digits only."""
+    data = _plan_data(inv, plan)
+    plan.digest = plan_digest(data)
+    shown = {RUNBOOK_FILE: runbook_markdown(plan.steps, inv.host.hostname,
+                                            plan.target.hostname, plan.digest)}
+    shown.update(emit_report(inv, plan.target, plan.release, reported, plan.digest))
+    for path, text in shown.items():
+        if path in plan.files:  # one left out as unsafe stays out
+            plan.files[path] = text
+            data["files"][path] = hashlib.sha256(text.encode()).hexdigest()
+    data["files"] = dict(sorted(data["files"].items()))
+    plan.files[PLAN_FILE] = PLAN_HEADER + safeyaml.dump(data, sort_keys=False,
+                                                        allow_unicode=True, width=100)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -261,7 +281,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _plan_data(inv: Inventory, plan: Plan) -> str:
+def _plan_data(inv: Inventory, plan: Plan) -> dict[str, Any]:
     data = {
         "plan_version": PLAN_VERSION,
         "release": str(plan.release),
@@ -279,7 +299,7 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
         "steps": [s.to_data() for s in plan.steps],
         "web_parity": plan.web_parity,
     }
-    return PLAN_HEADER + safeyaml.dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return data
 
 
 def write_plan(plan: Plan, out_dir: str) -> None:
