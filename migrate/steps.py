@@ -43,7 +43,7 @@ PLAN_FILE = "plan.yaml"
 PLAN_VERSION = 1
 #: its top-level keys (migrate/planning.py writes them; the cutover refuses any other)
 PLAN_KEYS = frozenset({"plan_version", "release", "inventory", "target", "files", "findings",
-                       "steps", "web_parity"})
+                       "steps", "web_parity", "overlay"})
 #: The documents that show the plan digest (emitters/runbook.py, emitters/report.py write them).
 RUNBOOK_FILE = "runbook.md"
 REPORT_MD = "report.md"
@@ -683,6 +683,12 @@ def plan_digest(data: dict[str, Any]) -> str:
 def digest_line(digest: str) -> str:
     """How runbook.md, report.md and the dry run show the plan digest."""
     return f"Plan digest: {digest} (`migrate cutover --execute --plan-digest` pins it)"
+
+
+def shown_digest(text: str) -> str | None:
+    """The plan digest a document shows (``digest_line``), or None."""
+    m = re.search(r"(?m)^Plan digest: ([0-9a-f]{64}) ", text)
+    return m.group(1) if m else None
 
 
 def runbook_lines(steps: list[Step], old_host: object, new_host: object,
