@@ -41,7 +41,7 @@ from migrate.fileio import read_inside
 from migrate.hosts import Host, LocalHost, Result  # noqa: F401  (the cutover's hosts)
 from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE,
                            UNFREEZE_STEP, ActionFailed, Step, digest_line, plan_digest, plan_path,
-                           runbook_difference, steps_from_data)
+                           plain_problem, runbook_difference, steps_from_data)
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -81,6 +81,9 @@ def load_plan(directory: str, pin: str | None = None) -> Plan:
     """
     root = Path(directory)
     path = root / PLAN_FILE
+    if not root.is_dir():
+        raise MigrateError("not a plan directory", file=directory, code=Exit.INPUT,
+                           hint="give the folder `migrate plan` wrote")
     try:
         raw = read_inside(str(root), PLAN_FILE)
         data = safeyaml.load(raw.decode("utf-8"))
@@ -98,6 +101,9 @@ def load_plan(directory: str, pin: str | None = None) -> Plan:
     except UnicodeDecodeError as exc:
         raise MigrateError(f"cannot read the plan: {exc}", file=str(path),
                            code=Exit.INPUT) from None
+    except ValueError as exc:  # a value YAML reads but Python will not build (5,000 digits)
+        raise MigrateError(f"plan.yaml holds a value that cannot be read: {str(exc)[:200]}",
+                           file=str(path), code=Exit.INPUT, hint=_REPLAN) from None
     if not isinstance(data, dict) or data.get("plan_version") != PLAN_VERSION:
         raise MigrateError("not a plan this version of migrate can run", file=str(path),
                            code=Exit.INPUT, hint="write it again with `migrate plan`")
@@ -105,7 +111,7 @@ def load_plan(directory: str, pin: str | None = None) -> Plan:
     if unknown:  # as the inventory reader refuses unknown fields
         raise MigrateError(f"plan.yaml has unknown key(s) {', '.join(unknown)[:200]}",
                            file=str(path), code=Exit.INPUT, hint=_REPLAN)
-    problem = _unplain(data)
+    problem = plain_problem(data)
     if problem:
         raise MigrateError(f"plan.yaml: {problem}", file=str(path), code=Exit.INPUT,
                            hint=_REPLAN)
@@ -136,31 +142,6 @@ def _why(exc: OSError) -> str:
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
         return "it is a link, or a folder on its way is (the plan's files are read as they are)"
     return exc.strerror or str(exc)
-
-
-def _unplain(value: Any, where: str = "") -> str | None:
-    """What in plan.yaml's data is not plain (mappings with text keys, lists, text without a
-    control character, numbers, booleans, null), by its path; None when all of it is."""
-    stack = [(value, where)]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, str):
-            if not value.isprintable():
-                bad = next(c for c in value if not c.isprintable())
-                return f"{where or 'the document'} holds the control character {bad!r}"
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    return f"{where or 'the document'} has a key that is not text: {key!r}"
-                if not key.isprintable():
-                    return f"{where or 'the document'} has a key with a control character: " \
-                           f"{key!r}"
-                stack.append((item, f"{where}.{key}" if where else key))
-        elif isinstance(value, list):
-            stack += [(item, f"{where}[{i}]") for i, item in enumerate(value)]
-        elif value is not None and not isinstance(value, (bool, int, float)):
-            return f"{where} is not plain data ({type(value).__name__})"
-    return None
 
 
 def _read_files(root: Path, files: Any) -> dict[str, bytes]:

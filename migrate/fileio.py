@@ -124,7 +124,7 @@ def plan_files(folder: Path) -> set[str] | None:
         return None
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an int of 5,000 digits
         return None
     if not isinstance(data, dict) or not isinstance(data.get("plan_version"), int) or \
             not isinstance(data.get("files"), dict):

@@ -50,8 +50,8 @@ from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
 from migrate.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
-from migrate.steps import (PLAN_FILE, PLAN_VERSION, RUNBOOK_FILE, Step, plan_digest, plan_path,
-                           runbook_markdown, shown_digest)
+from migrate.steps import (PLAN_FILE, PLAN_VERSION, RUNBOOK_FILE, Step, plain_problem,
+                           plan_digest, plan_path, runbook_markdown, shown_digest)
 
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
@@ -408,7 +408,12 @@ def local_edits(out_dir: str, overlay: dict[str, str]) -> list[str]:
     root = Path(out_dir)
     if not root.is_dir() or plan_files(root) is None:
         return []
-    data = safeyaml.load(read_inside(out_dir, PLAN_FILE).decode("utf-8"))  # plan_files read it
+    try:  # plan_files read it with PyYAML; a key written twice, say, is still an edit
+        data = safeyaml.load(read_inside(out_dir, PLAN_FILE).decode("utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return [PLAN_FILE]
+    if plain_problem(data) is not None:
+        return [PLAN_FILE]
     edited = []
     for rel, digest in data["files"].items():
         if plan_path(rel) is not None:

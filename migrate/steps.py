@@ -742,6 +742,39 @@ def runbook_difference(text: str, steps: list[Step], old_host: object, new_host:
     return next((d for d in differ if d[0]), differ[0] if differ else None)
 
 
+#: how deep plan.yaml's data may nest (migrate writes 6 levels; the digest's JSON encoder and
+#: the codec recurse)
+MAX_PLAN_DEPTH = 32
+
+
+def plain_problem(value: Any) -> str | None:
+    """What in plan.yaml's data is not plain (mappings with text keys, lists, text without a
+    control character, numbers, booleans, null; at most ``MAX_PLAN_DEPTH`` deep), by its
+    path; None when all of it is."""
+    stack = [(value, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_PLAN_DEPTH:
+            return f"{where} is nested deeper than {MAX_PLAN_DEPTH} levels"
+        if isinstance(value, str):
+            if not value.isprintable():
+                bad = next(c for c in value if not c.isprintable())
+                return f"{where or 'the document'} holds the control character {bad!r}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return f"{where or 'the document'} has a key that is not text: {key!r}"
+                if not key.isprintable():
+                    return f"{where or 'the document'} has a key with a control character: " \
+                           f"{key!r}"
+                stack.append((item, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(value, list):
+            stack += [(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            return f"{where} is not plain data ({type(value).__name__})"
+    return None
+
+
 def plan_path(rel: object) -> str | None:
     """What is wrong with ``rel`` as a file of the plan directory, or None: it must be a
     relative path of plain parts that stays inside the folder (no ``..``, no ``.``, no empty
