@@ -241,12 +241,11 @@ PLAN_EXAMPLES = """\
   The same from a settings file (flags still win), for an older release:
     [cyan]migrate plan inventory.yaml --target target.yaml --openbsd 6.3 -o plan-6.3/[/cyan]
 
-  Change an emitted file: put your version into an overlay folder, at its path under files/
-  (checked and sealed with the plan; edits inside plan/ are refused by the cutover):
+  Change an emitted file through an overlay (checked and sealed with the plan):
     [cyan]mkdir -p local/new/etc && cp plan/files/new/etc/httpd.conf local/new/etc/[/cyan]
     [cyan]migrate plan inventory.yaml --target target.yaml --overlay local/ -o plan/[/cyan]
 
-  plan/ holds files edited by hand: move them into the overlay and plan, or drop them:
+  plan/ holds hand edits: keep them (copied into local/) or drop them:
     [cyan]migrate plan inventory.yaml --target target.yaml --overlay local/ --keep-edits -o plan/[/cyan]
     [cyan]migrate plan inventory.yaml --target target.yaml --discard-edits -o plan/[/cyan]
 """
