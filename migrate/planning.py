@@ -368,7 +368,11 @@ def read_overlay(directory: str) -> dict[str, str]:
     if not root.is_dir():
         raise _refuse("the overlay is not a folder", directory, Exit.USAGE)
     out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):  # a linked folder is not entered
+
+    def unreadable(exc: OSError) -> None:  # a folder skipped would be an overlay half merged
+        raise _refuse(f"cannot read the overlay: {exc.strerror}", exc.filename or directory)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):  # links: not entered
         for name in sorted(dirnames + filenames):
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
