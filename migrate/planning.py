@@ -291,8 +291,7 @@ def _overlaid(path: str, overlay_dir: str, combined: Emitted) -> Finding:
     """The finding that says where a file of the plan came from, and how it is checked."""
     install = next((i for i in combined.installs if i.source == path), None)
     if install is None:
-        how = ("no step installs it: it goes with the plan to both hosts" if path not in
-               combined.files else "no step installs it")
+        how = "no step installs it: it goes with the plan to both hosts"
     else:
         how = (f"the cutover installs it at {install.path}"
                + (f" and checks it with `{install.check}` there" if install.check else ""))
