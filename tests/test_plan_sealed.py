@@ -218,3 +218,14 @@ def test_a_control_character_in_any_string_is_refused_with_its_path(plan_dir, ch
     data["target"][f"x{char}"] = 1
     _rewrite(plan_dir, data)
     assert "target has a key with a control character" in _refused(plan_dir)
+
+
+@pytest.mark.parametrize("value, said", [
+    ("9" * 5000, "cannot be read"),  # PyYAML builds it with int(): Python refuses
+    ("[" * 40 + "]" * 40, "nested deeper than 32 levels"),
+])
+def test_a_value_python_cannot_build_or_nested_too_deep_is_refused(plan_dir, value, said):
+    text = (plan_dir / "plan.yaml").read_text()
+    head = text[:text.index("\nweb_parity:")]
+    (plan_dir / "plan.yaml").write_text(f"{head}\nweb_parity: {value}\n")
+    assert said in _refused(plan_dir)
