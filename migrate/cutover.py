@@ -4,10 +4,11 @@ The steps come from ``plan.yaml`` (written by ``migrate plan``; built by emitter
 read through the typed plan of migrate/steps.py: a plan that does not read as those types (an
 unknown action, a field of the wrong type, a mode that is not a mode) is refused before any
 host is touched, and so is one that is not the plan as reviewed (``load_plan``: a file that is
-not as sealed, a runbook.md that shows other steps, another plan digest than the one pinned). Each step runs on one host (``old``, ``new``) or on the machine running
-migrate (``local``; ``dns`` steps too), and is a list of actions, each of which knows how to
-describe and apply itself (run, wait, put, append, insert, unmark, comment, uncomment,
-upload, note, and the smtp, http and dns checks).
+not as sealed, a runbook.md that shows other steps, another plan digest than the one pinned).
+Each step runs on one host (``old``, ``new``) or on the machine running migrate (``local``;
+``dns`` steps too), and is a list of actions, each of which knows how to describe and apply
+itself (run, wait, put, append, insert, unmark, comment, uncomment, upload, note, and the smtp,
+http and dns checks).
 
 Every action is idempotent (a marker already present is not added again, a file already equal
 is not rewritten), so a step can always be run again. Before an action first changes a file,
