@@ -29,7 +29,7 @@ from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Seve
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, flat_targets,
                                      is_address, is_canonical, is_local_part, is_wrapper_pipe,
                                      list_names, other_targets, route_action, route_alias,
-                                     unsafe, wrapper_pipe)
+                                     overlay_hint, unsafe, wrapper_pipe)
 from migrate.emitters.guard import comment
 from migrate.emitters.release import Release
 from migrate.emitters.virtual_table import virtual_domains, virtual_table
@@ -81,8 +81,8 @@ def alias_table(inv: Inventory, target: Target) -> AliasTable:
             "plan.no-admin-address", Severity.WARNING,
             "no address for root's mail on the new host (the site list has no owner with a "
             "full address)",
-            "Add `root: you@example.org` to the emitted aliases file before the move; "
-            "bounces and cron mail go there.", None))
+            f"Add `root: you@example.org` {overlay_hint(PATH)} before the move; bounces "
+            "and cron mail go there.", None))
     sections.append(("System aliases (root's mail goes to the site list's owner)",
                      [_line(n, v) for n, v in system]))
     entries.update(system)
@@ -184,8 +184,8 @@ def _other_names(inv: Inventory, moved: set[str], safe: set[str],
                 out.findings.append(Finding(
                     "plan.alias-target", Severity.WARNING,
                     f"alias {name} (list {route.list_name}): {problem}",
-                    "The list part is carried; forward the rest to an address by hand in the "
-                    "emitted aliases file.", route.source))
+                    "The list part is carried; forward the rest to an address "
+                    f"{overlay_hint(PATH)}.", route.source))
             values[name] = extras
             sources[name] = route.source
         if pipe not in values[name]:

@@ -62,6 +62,22 @@ class Stage(IntEnum):
     LATER = 2
 
 
+#: The plan's tree that ``migrate plan --overlay DIR`` merges DIR into: DIR/new/etc/httpd.conf
+#: replaces files/new/etc/httpd.conf (migrate/planning.py reads the overlay).
+OVERLAY_TREE = "files/"
+#: the new httpd.conf in the plan (emitters/httpd_conf.py writes it; its redirects' hints name it)
+HTTPD_CONF = "files/new/etc/httpd.conf"
+
+
+def overlay_hint(path: str) -> str:
+    """Where a hint sends the operator to change the emitted file ``path``: an overlay copy,
+    which `migrate plan` merges, checks and seals (an edit inside the plan folder is refused by
+    the cutover and dropped by the next `migrate plan -o`)."""
+    return (f"in an overlay copy of {path} (plan again with `--overlay DIR` and the changed "
+            f"file at DIR/{path.removeprefix(OVERLAY_TREE)}: it is checked and sealed with "
+            "the plan)")
+
+
 @dataclass(frozen=True)
 class Install:
     """How an emitted file is installed on the new host: ``source`` (plan-relative) becomes

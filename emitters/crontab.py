@@ -19,7 +19,7 @@ import re
 from migrate.model import Finding, Inventory, Severity, Target
 from migrate.steps import HOST_PLAN_DIR
 
-from migrate.emitters.common import MM_PREFIX, MM_USER, Emitted
+from migrate.emitters.common import MM_PREFIX, MM_USER, Emitted, overlay_hint
 from migrate.emitters.guard import comment, refuse
 from migrate.emitters.release import Release
 
@@ -85,7 +85,7 @@ def emit_crontab(inv: Inventory, target: Target, release: Release) -> Emitted:
             out.findings.append(Finding(
                 "plan.cron-schedule", Severity.WARNING,
                 f"the schedule {job.schedule!r} of cron/{job.script} is not one OpenBSD's cron "
-                "reads", f"Write the line for {job.script} in {PATH} by hand.", job.source))
+                "reads", f"Write the line for {job.script} {overlay_hint(PATH)}.", job.source))
             lines.append(f"# not carried ({where}): schedule {comment(repr(job.schedule))}")
             continue
         if (job.schedule, job.script) in seen:

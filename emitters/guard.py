@@ -276,7 +276,9 @@ def taint_findings(taints: list[Taint], files: dict[str, str]) -> list[Finding]:
 # --- layer 3: the emitted files --------------------------------------------------------------
 
 
-def _problem(path: str, text: str) -> str | None:
+def output_problem(path: str, text: str) -> str | None:
+    """What makes ``text`` unfit to be the plan file ``path`` (a control character, Python
+    that does not parse, a comment that swallows the next line), or None."""
     bad = _BAD_OUTPUT.search(text)
     if bad is not None:
         n = text.count("\n", 0, bad.start()) + 1
@@ -297,7 +299,7 @@ def check_output(files: dict[str, str]) -> tuple[dict[str, str], list[Finding]]:
     """The emitted files that pass, and a blocker for each one left out."""
     kept, findings = {}, []
     for path, text in files.items():
-        problem = _problem(path, text)
+        problem = output_problem(path, text)
         if problem is None:
             kept[path] = text
             continue

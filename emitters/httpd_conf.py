@@ -31,14 +31,14 @@ import re
 from migrate.model import (Finding, Inventory, Severity, Source, Target, TlsMode, WebAlias,
                            WebAliasKind, WebVirtualHost)
 
-from migrate.emitters.common import (MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET, Emitted,
-                                     is_domain, is_path, unsafe)
+from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET,
+                                     Emitted, is_domain, is_path, overlay_hint, unsafe)
 from migrate.emitters.guard import comment, conf_str
 from migrate.emitters.httpd_redirects import (ROOT, Location, not_carried, plan_redirects,
                                               server_locations)
 from migrate.emitters.release import Release
 
-PATH = "files/new/etc/httpd.conf"
+PATH = HTTPD_CONF
 
 
 def web_hosts(inv: Inventory, target: Target) -> list[str]:
@@ -104,7 +104,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
                 "plan.web-wildcard-alias", Severity.WARNING,
                 f"the old virtual host answered the wildcard name {name}",
                 "httpd's alias takes shell globs too, but acme-client cannot get a certificate "
-                "for it; add it to httpd.conf by hand if it is still needed.", None))
+                f"for it; add it {overlay_hint(PATH)} if it is still needed.", None))
     out.findings.append(Finding(
         "plan.httpd-chroot", Severity.WARNING,
         'httpd runs with chroot "/" (and slowcgi with -p /), not confined to /var/www',
@@ -206,8 +206,8 @@ def root_changed(inv: Inventory, names: list[str], tls: bool) -> list[Finding]:
         f"DocumentRoot), not with a redirect: {', '.join(urls)}",
         f"On the new host {', '.join(urls)} answer with a redirect to /mailman/listinfo "
         f"(Mailman's list overview, {where}mailman/listinfo), and the old page is not "
-        "copied. If it is still wanted, copy it to the new host and serve it from httpd.conf "
-        "by hand.", source)]
+        "copied. If it is still wanted, copy it to the new host and serve it from httpd.conf, "
+        f"{overlay_hint(PATH)}.", source)]
 
 
 #: The host of the HTTP server's redirect to HTTPS: the name asked for where httpd has the

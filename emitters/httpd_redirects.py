@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 
 from migrate.model import Finding, Inventory, Severity, WebAlias, WebAliasKind, WebVirtualHost
 
+from migrate.emitters.common import HTTPD_CONF, overlay_hint
 from migrate.emitters.guard import UnsafeValue, conf_str
 from migrate.emitters.release import Release
 
@@ -838,8 +839,9 @@ def not_carried(plan: dict[str, list[Carried]]) -> list[Finding]:
                 f"{line}",
                 f"{url} will no longer redirect as it did on the old host: the new host "
                 "answers it like any other path (most likely 404). If the old address is still "
-                "linked, redirect it by hand (in httpd.conf where the release can express it) "
-                "or tell its users the new address.", c.alias.source))
+                "linked, redirect it where the release can express it, "
+                f"{overlay_hint(HTTPD_CONF)}, or tell its users the new address.",
+                c.alias.source))
     return findings
 
 

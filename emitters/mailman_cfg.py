@@ -36,7 +36,7 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
                                      MM_WRAPPER, MTA_USER, Emitted, Stage, is_domain,
-                                     list_names)
+                                     list_names, overlay_hint)
 from migrate.emitters.guard import comment, py_literal, py_str, sh_word
 from migrate.emitters.httpd_conf import web_hosts, web_tls
 from migrate.emitters.release import Release
@@ -127,7 +127,7 @@ def _carried(settings, inv: Inventory, out: Emitted) -> list[str]:
             out.findings.append(Finding(
                 "plan.mm-cfg-not-literal", Severity.WARNING,
                 f"mm_cfg.py setting {name} is not carried over: its value is not a literal",
-                f"Set {name} by hand in the new mm_cfg.py if it is still needed.", source))
+                f"Set {name} {overlay_hint(MM_CFG)} if it is still needed.", source))
             continue
         if any(p in repr(value) for p in old_prefixes):
             out.findings.append(Finding(
@@ -135,7 +135,7 @@ def _carried(settings, inv: Inventory, out: Emitted) -> list[str]:
                 f"mm_cfg.py setting {name} names a path of the old host "
                 f"({comment(repr(value))}); it is not carried over",
                 f"Paths differ on OpenBSD (code in {MM_PREFIX}, data in /var/spool/mailman): "
-                f"set {name} by hand if it is still needed.", source))
+                f"set {name} {overlay_hint(MM_CFG)} if it is still needed.", source))
             continue
         lines.append(f"{name} = {literal}")
     return lines

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 
+from migrate.emitters.aliases import PATH as ALIASES
 from migrate.emitters.aliases import AliasTable, alias_table
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
-                                     list_names, route_action,
-                                     wrapper_pipe)
+                                     list_names, overlay_hint, route_action, wrapper_pipe)
 from migrate.emitters.old_host import forwards
 from migrate.emitters.guard import md_text
+from migrate.emitters.virtual_table import PATH as VIRTUAL
 from migrate.emitters.virtual_table import VirtualTable, virtual_domains, virtual_table
 
 PARITY = "parity.md"
@@ -163,15 +164,15 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
                 "plan.parity-missing", Severity.BLOCKER,
                 f"{r['address']} reached list {r['list']} on the old host ({r['old']}), but "
                 f"the new host would reject it: {r['new']}",
-                "Add the address to the emitted aliases (or virtual table, for a virtual "
-                "domain) as a pipe into the list's wrapper command, or fix the old alias and "
-                "inspect again; the cutover must not run while this stands.", r["source"]))
+                "Fix the old alias and inspect again, or add the address as a pipe into the "
+                f"list's wrapper command {overlay_hint(ALIASES)} (or of {VIRTUAL}, for a "
+                "virtual domain); the cutover must not run while this stands.", r["source"]))
         elif r["status"] == "changed":
             out.append(Finding(
                 "plan.parity-changed", Severity.WARNING,
                 f"{r['address']}: the old host gave {r['old']}, the new host: {r['new']}",
-                "Check that the new behaviour is acceptable, or edit the emitted aliases or "
-                "virtual table.", r["source"]))
+                "Check that the new behaviour is acceptable, or change it "
+                f"{overlay_hint(ALIASES)} (or of {VIRTUAL}).", r["source"]))
     return out
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import html
 
 from migrate.model import Finding, Inventory, Severity, Target
+from migrate.steps import REPORT_HTML, REPORT_MD, digest_line
 
 from migrate.emitters.guard import md_code, md_text as _md
 from migrate.emitters.parity import parity_rows
 from migrate.emitters.rsync_plan import transfers
 from migrate.emitters.web_parity import web_parity_rows
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
 _ORDER = (Severity.BLOCKER, Severity.ERROR, Severity.WARNING, Severity.INFO)
 _STATUS_CSS = {"ok": "ok", "added": "ok", "missing": "missing"}  # changed: a warning says it
 
@@ -75,7 +74,9 @@ def _housekeeping(inv: Inventory) -> list[dict]:
     return rows
 
 
-def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]) -> dict:
+def emit_report(inv: Inventory, target: Target, release, findings: list[Finding],
+                digest: str | None = None) -> dict:
+    """Both reports; ``digest``: the plan digest they show (known once plan.yaml's data is)."""
     every = inv.findings + findings
     lists = _lists(inv)
     parity = parity_rows(inv, target)
@@ -83,10 +84,12 @@ def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]
     years = posts_per_year(inv)
     title = f"Moving {inv.host.hostname or 'the old host'} to {target.hostname}"
     urls, house = _urls(inv, target, release), _housekeeping(inv)
-    return {REPORT_MD: _markdown(inv, target, release, title, every, lists, parity, copy, years,
-                                 urls, house),
-            REPORT_HTML: _html(inv, target, release, title, every, lists, parity, copy, years,
-                               urls, house)}
+    md = _markdown(inv, target, release, title, every, lists, parity, copy, years, urls, house)
+    page = _html(inv, target, release, title, every, lists, parity, copy, years, urls, house)
+    if digest is not None:  # after the title
+        md = md.replace("\n\n", f"\n\n{digest_line(digest)}\n\n", 1)
+        page = page.replace("</h1>\n", f"</h1>\n<p>{_e(digest_line(digest))}</p>\n", 1)
+    return {REPORT_MD: md, REPORT_HTML: page}
 
 
 # --- Markdown -------------------------------------------------------------------------------

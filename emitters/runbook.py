@@ -14,20 +14,19 @@ has passed the emitters' safety checks and is shell-quoted.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from migrate.mailman2 import DRAIN_QUEUES, INBOUND_QUEUES, SITE_PASSWORD_FILES
 from migrate.model import Finding, Inventory, Severity, Target
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
-                           NEW_MAILMAN, NEW_SERVICES, PHASES, PLAN_FILE, UNFREEZE_STEP, Append,
+                           NEW_MAILMAN, NEW_SERVICES, RUNBOOK_FILE, UNFREEZE_STEP, Append,
                            Comment, Dns, Put, Run, Smtp, Step, Upload, Wait,
-                           action_from_data)
+                           action_from_data, runbook_markdown)
 
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import (MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MTA_USER, Emitted,
                                      Install, Stage, is_domain, list_names)
-from migrate.emitters.guard import comment, md_block, md_text, sh_word
+from migrate.emitters.guard import comment, sh_word
 from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
@@ -38,7 +37,6 @@ from migrate.emitters.release import Release
 from migrate.emitters.rsync_plan import FREEZE_MANIFEST
 from migrate.emitters.web_urls import old_urls
 
-RUNBOOK = "runbook.md"
 WRAPPER_NOTE = (f"the check below runs {MM_PREFIX}/mail/mailman post as {MTA_USER}, as smtpd "
                 "would, without a list")
 q = sh_word
@@ -390,24 +388,7 @@ def emit_runbook(inv: Inventory, target: Target, release,
             "adapter (ARCHITECTURE.md).", None))
     all_steps = steps(inv, target, release, installs)
     out.data["steps"] = all_steps
-    lines = [f"# Cutover runbook: {md_text(inv.host.hostname or 'the old host')} to "
-             f"{md_text(target.hostname)}",
-             "",
-             "Run each step on the host named, in order; `migrate cutover` does the same from "
-             f"{PLAN_FILE}, journaled. `$PLAN` is this directory on that host. A step is done "
-             "when its check passes.", ""]
-    for phase in PHASES:
-        phase_steps = [s for s in all_steps if s.phase == phase]
-        if not phase_steps:
-            continue
-        lines += [f"## {phase}", ""]
-        for s in phase_steps:
-            lines += [f"### {md_text(f'{s.id}: {s.title} ({s.host} host)')}", "",
-                      md_text(s.why), "", *md_block([a.describe() for a in s.actions], "sh"), ""]
-            if s.check:
-                lines += ["Check:", "", *md_block(s.check, "sh"), ""]
-            if s.rollback:
-                lines += ["Way back:", "", *md_block([a.describe() for a in s.rollback], "sh"),
-                          ""]
-    out.files[RUNBOOK] = "\n".join(lines)
+    # the plan digest is added once plan.yaml's data is known (migrate/planning.py)
+    out.files[RUNBOOK_FILE] = runbook_markdown(all_steps, inv.host.hostname, target.hostname,
+                                               None)
     return out

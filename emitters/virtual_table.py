@@ -25,7 +25,7 @@ from migrate.model import AliasTargetKind, DomainRole, Finding, Inventory, Sever
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
                                      flat_targets, is_address, is_canonical, is_domain,
                                      is_local_part, is_wrapper_pipe, list_names, other_targets,
-                                     route_alias, unsafe)
+                                     overlay_hint, route_alias, unsafe)
 from migrate.emitters.guard import comment
 
 PATH = "files/new/etc/mail/virtual"
@@ -105,8 +105,8 @@ def virtual_table(inv: Inventory, target: Target) -> VirtualTable:
                     out.findings.append(Finding(
                         "plan.virtual-alias-target", Severity.WARNING,
                         f"{key} (list {route.list_name}): {problem}",
-                        "The list part is carried; forward the rest to an address by hand in "
-                        "the emitted virtual table.", route.source))
+                        "The list part is carried; forward the rest to an address "
+                        f"{overlay_hint(PATH)}.", route.source))
                 other[key] = extras
                 taken.add(key.lower())
             value = f"{canonical}@localhost"
@@ -151,8 +151,8 @@ def virtual_table(inv: Inventory, target: Target) -> VirtualTable:
                     "plan.virtual-alias-left-out", Severity.WARNING,
                     f"{address} is not carried over: only plain addresses can be written into "
                     "the new host's virtual table",
-                    "Forward it to an address by hand in the emitted virtual table, or keep it "
-                    "on the old host.", alias.source))
+                    f"Forward it to an address {overlay_hint(PATH)}, or keep it on the old "
+                    "host.", alias.source))
                 continue
             add(address, ", ".join(targets))
         out.domains[domain] = rows

@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias, WebAliasKind,
                            WebVirtualHost)
 
-from migrate.emitters.common import (MM_CGI, MM_ICONS, SLOWCGI_SOCKET, Emitted, is_domain,
+from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, SLOWCGI_SOCKET, Emitted,
+                                     is_domain, overlay_hint,
                                      list_names)
 from migrate.emitters.guard import md_text
 from migrate.emitters.httpd_conf import (ACME_DIR, ACME_LOCATION, ARCHIVE_LOCATION, ARCHIVE_ROOT,
@@ -453,8 +454,9 @@ def web_parity_findings(rows: list[WebRow]) -> list[Finding]:
                 "plan.web-parity-missing", Severity.BLOCKER,
                 f"{r.url} ({r.what}) answered on the old host ({r.old}), but nothing answers "
                 f"it on the new host: {r.new}",
-                "Serve it on the new host (a location in httpd.conf, and its folder copied), "
-                "move it to another web host and redirect there, or remove it from the old "
+                f"Serve it on the new host (a location {overlay_hint(HTTPD_CONF)}, and its "
+                "folder copied), move it to another web host and redirect there, or remove "
+                "it from the old "
                 "web server (a dead link people must know about) and inspect again; the "
                 "cutover must not run while this stands.", r.source))
         elif r.status == "changed" and r.said_by is None:
@@ -463,7 +465,7 @@ def web_parity_findings(rows: list[WebRow]) -> list[Finding]:
                 f"{r.url} ({r.what}) answers differently: old host: {r.old}; new host: "
                 f"{r.new}",
                 "Check that the new answer is acceptable (and tell the lists' users where a "
-                "link changes), or add a location for it to the emitted httpd.conf.",
+                f"link changes), or add a location for it {overlay_hint(HTTPD_CONF)}.",
                 r.source))
     return out
 

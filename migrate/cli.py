@@ -12,6 +12,7 @@ import datetime as dt
 import inspect as pyinspect
 import json
 import os
+import re
 import tempfile
 import traceback
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_l
 from migrate.emitters.release import NEWEST_STABLE
 from migrate.model import Inventory, Origin, OriginKind
 from migrate.parsers.pipermail import LINE_NUMBER_LIMIT
-from migrate.planning import build_plan, read_target_file, resolve_target, write_plan
+from migrate.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
+                              write_plan)
 
 app = typer.Typer(
     name="migrate",
@@ -238,6 +240,14 @@ PLAN_EXAMPLES = """\
 
   The same from a settings file (flags still win), for an older release:
     [cyan]migrate plan inventory.yaml --target target.yaml --openbsd 6.3 -o plan-6.3/[/cyan]
+
+  Change an emitted file through an overlay (checked and sealed with the plan):
+    [cyan]mkdir -p local/new/etc && cp plan/files/new/etc/httpd.conf local/new/etc/[/cyan]
+    [cyan]migrate plan inventory.yaml --target target.yaml --overlay local/ -o plan/[/cyan]
+
+  plan/ holds hand edits: keep them (copied into local/) or drop them:
+    [cyan]migrate plan inventory.yaml --target target.yaml --overlay local/ --keep-edits -o plan/[/cyan]
+    [cyan]migrate plan inventory.yaml --target target.yaml --discard-edits -o plan/[/cyan]
 """
 
 
@@ -265,13 +275,27 @@ def plan(
         "served HTTPS).")] = None,
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="The plan directory to write (default: plan).")] = None,
+    overlay: Annotated[Optional[Path], typer.Option(
+        "--overlay", metavar="DIR", help="Files that replace or add files of the plan's files/ "
+        "tree (DIR/new/etc/httpd.conf is files/new/etc/httpd.conf): checked as the emitted "
+        "ones are (here, and by their check such as `httpd -n` when the cutover installs "
+        "them) and sealed with the plan.")] = None,
+    keep_edits: Annotated[bool, typer.Option(
+        "--keep-edits", help="The plan directory holds files edited since it was written: "
+        "copy them into the --overlay folder first, so this plan and later ones keep them.")]
+    = False,
+    discard_edits: Annotated[bool, typer.Option(
+        "--discard-edits", help="The plan directory holds files edited since it was "
+        "written: drop them.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan summary as JSON.")] = False,
 ) -> None:
     """Turn an inventory and target settings into a plan directory to review.
 
     The directory holds the new host's files (smtpd.conf, aliases, httpd.conf, rc.conf.local,
     Mailman settings) and plan.yaml for `migrate cutover`. Same input, same bytes. Exit 1 when
-    a blocker finding stands.
+    a blocker finding stands. Change the plan through the target settings or --overlay: a file
+    edited inside the plan directory is refused by the cutover, and planning into that
+    directory again refuses (exit 2) until told --keep-edits or --discard-edits.
     """
     with error_boundary():
         inv = _read_inventory(str(inventory))
@@ -280,12 +304,14 @@ def plan(
                  "smarthost": smarthost, "email_domains": email_domain, "web_host": web_host,
                  "tls": tls}
         tgt = resolve_target(inv, settings, flags, source=str(target or "flags"))
-        result = build_plan(inv, tgt)
         out_dir = str(output or "plan")
+        files = prepare_overlay(out_dir, str(overlay) if overlay else None, keep=keep_edits,
+                                discard=discard_edits)
+        result = build_plan(inv, tgt, files, str(overlay or ""))
         write_plan(result, out_dir)
         if as_json:
             ui.plain_stdout(json.dumps({
-                "plan_dir": out_dir, "release": str(result.release),
+                "plan_dir": out_dir, "release": str(result.release), "digest": result.digest,
                 "target": codec.to_data(result.target), "files": sorted(result.files),
                 "findings": [codec.to_data(f) for f in result.findings]}, indent=2) + "\n")
         else:
@@ -316,8 +342,9 @@ CUTOVER_EXAMPLES = """\
   See every step and command without changing anything (the default):
     [cyan]migrate cutover plan/ --old root@old.example.org --new root@new.example.org[/cyan]
 
-  Execute it, journaled; continue after an interruption:
-    [cyan]migrate cutover plan/ --old root@old --new root@new --execute[/cyan]
+  Execute it, journaled, only if it is the plan that was reviewed (the digest runbook.md,
+  report.md and the dry run show); continue after an interruption:
+    [cyan]migrate cutover plan/ --old root@old --new root@new --execute --plan-digest 1db4d4d3...[/cyan]
     [cyan]migrate cutover plan/ --old root@old --new root@new --execute --resume[/cyan]
 """
 
@@ -347,16 +374,25 @@ def cutover(
         "--old-host-key", metavar="SHA256:...", help="Pin the old host's key.")] = None,
     new_host_key: Annotated[Optional[str], typer.Option(
         "--new-host-key", metavar="SHA256:...", help="Pin the new host's key.")] = None,
+    plan_digest: Annotated[Optional[str], typer.Option(
+        "--plan-digest", metavar="SHA256", help="Run only the plan with this digest (shown "
+        "in runbook.md, report.md and the dry run); another is refused, nothing run.")] = None,
 ) -> None:
     """Execute the plan's runbook during the DNS switch (dry run unless --execute).
 
     Every step is journaled (JSON lines, fsynced) with the backups of what it changed;
-    --resume continues after an interruption, --rollback puts the old host back.
+    --resume continues after an interruption, --rollback puts the old host back. The plan is
+    checked at load: every file as `migrate plan` sealed it, runbook.md showing the steps
+    plan.yaml holds, and with --plan-digest the very plan that was reviewed.
     """
     from migrate import cutover as engine
 
     with error_boundary():
-        plan = engine.load_plan(str(plan_dir))
+        if plan_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", plan_digest):
+            raise MigrateError("--plan-digest takes the 64 hex digits of the plan digest",
+                               code=Exit.USAGE, hint="copy it from runbook.md, report.md or "
+                               "the dry run")
+        plan = engine.load_plan(str(plan_dir), pin=plan_digest)
         blocked = engine.blockers(plan)
         if not (execute or resume or rollback):
             if blocked:

@@ -3,10 +3,12 @@
 The steps come from ``plan.yaml`` (written by ``migrate plan``; built by emitters/runbook.py),
 read through the typed plan of migrate/steps.py: a plan that does not read as those types (an
 unknown action, a field of the wrong type, a mode that is not a mode) is refused before any
-host is touched. Each step runs on one host (``old``, ``new``) or on the machine running
-migrate (``local``; ``dns`` steps too), and is a list of actions, each of which knows how to
-describe and apply itself (run, wait, put, append, insert, unmark, comment, uncomment,
-upload, note, and the smtp, http and dns checks).
+host is touched, and so is one that is not the plan as reviewed (``load_plan``: a file that is
+not as sealed, a runbook.md that shows other steps, another plan digest than the one pinned).
+Each step runs on one host (``old``, ``new``) or on the machine running migrate (``local``;
+``dns`` steps too), and is a list of actions, each of which knows how to describe and apply
+itself (run, wait, put, append, insert, unmark, comment, uncomment, upload, note, and the smtp,
+http and dns checks).
 
 Every action is idempotent (a marker already present is not added again, a file already equal
 is not rewritten), so a step can always be run again. Before an action first changes a file,
@@ -22,12 +24,14 @@ per host.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +39,11 @@ import yaml
 
 from migrate import codec, safeyaml
 from migrate.errors import Exit, MigrateError
+from migrate.fileio import read_inside
 from migrate.hosts import Host, LocalHost, Result  # noqa: F401  (the cutover's hosts)
-from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, UNFREEZE_STEP, ActionFailed,
-                           Step, steps_from_data)
+from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE,
+                           UNFREEZE_STEP, ActionFailed, Step, digest_line, plan_digest, plan_path,
+                           plain_problem, runbook_difference, steps_from_data)
 from migrate.text import visible
 
 
@@ -49,18 +55,41 @@ class Plan:
     directory: Path
     steps: list[Step]
     data: dict
+    #: every file of the plan as checked at load, plan.yaml too: what the cutover uploads and
+    #: installs, and the export copies, is these bytes, never the folder read again
+    contents: dict[str, bytes] = field(default_factory=dict)
+    digest: str = ""  # migrate.steps.plan_digest
 
     def files(self) -> list[str]:
         """Every file of the plan directory, plan.yaml last (as it is copied to the hosts)."""
         return sorted(self.data.get("files") or {}) + [PLAN_FILE]
 
 
-def load_plan(directory: str) -> Plan:
-    """Read and check a plan directory: plan.yaml, and every file it lists unchanged."""
+_REPLAN = "write it again with `migrate plan`; the cutover runs only a plan as migrate wrote it"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def load_plan(directory: str, pin: str | None = None) -> Plan:
+    """Read and check a plan directory, in one place for the cutover and the export: the plan
+    as reviewed, or a one-line refusal naming the field, file or step, before any host is
+    touched.
+
+    * plan.yaml: plain data (no key written twice: migrate/safeyaml.py), no control character
+      in any string, every step and action of its types (migrate/steps.py);
+    * ``files``: each key a path inside the folder (``steps.plan_path``), read without
+      following a link, its digest the one recorded; an action's ``source`` one of them;
+    * runbook.md: the runbook rendered again from the steps as loaded, equal byte for byte
+      (a command edited in plan.yaml alone is refused, naming the step);
+    * ``pin``: the plan digest the operator reviewed (``--plan-digest``); another is refused.
+    """
     root = Path(directory)
     path = root / PLAN_FILE
+    if not root.is_dir():
+        raise MigrateError("not a plan directory", file=directory, code=Exit.INPUT,
+                           hint="give the folder `migrate plan` wrote")
     try:
-        data = safeyaml.load(path.read_text(encoding="utf-8"))
+        raw = read_inside(str(root), PLAN_FILE)
+        data = safeyaml.load(raw.decode("utf-8"))
     except FileNotFoundError:
         raise MigrateError("not a plan directory (no plan.yaml)", file=directory,
                            code=Exit.INPUT, hint="write one with `migrate plan`") from None
@@ -69,32 +98,113 @@ def load_plan(directory: str) -> Plan:
         raise MigrateError(f"plan.yaml is not valid YAML: {getattr(exc, 'problem', None) or exc}",
                            file=str(path), line=mark.line + 1 if mark else None,
                            code=Exit.INPUT, hint="write it again with `migrate plan`") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise MigrateError(f"cannot read the plan: {_why(exc)}", file=str(path),
+                           code=Exit.INPUT) from None
+    except UnicodeDecodeError as exc:
         raise MigrateError(f"cannot read the plan: {exc}", file=str(path),
                            code=Exit.INPUT) from None
+    except ValueError as exc:  # a value YAML reads but Python will not build (5,000 digits)
+        raise MigrateError(f"plan.yaml holds a value that cannot be read: {str(exc)[:200]}",
+                           file=str(path), code=Exit.INPUT, hint=_REPLAN) from None
     if not isinstance(data, dict) or data.get("plan_version") != PLAN_VERSION:
         raise MigrateError("not a plan this version of migrate can run", file=str(path),
                            code=Exit.INPUT, hint="write it again with `migrate plan`")
     unknown = sorted(str(k) for k in data if k not in PLAN_KEYS)
     if unknown:  # as the inventory reader refuses unknown fields
         raise MigrateError(f"plan.yaml has unknown key(s) {', '.join(unknown)[:200]}",
-                           file=str(path), code=Exit.INPUT,
-                           hint="write it again with `migrate plan`; the cutover runs only a "
-                           "plan as migrate wrote it")
-    for rel, digest in (data.get("files") or {}).items():
-        f = root / rel
-        if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
-            raise MigrateError(f"{rel} differs from what `migrate plan` wrote",
-                               file=str(f), code=Exit.INPUT,
-                               hint="plan again, or restore the file; the cutover runs only "
-                               "a plan as it was reviewed")
+                           file=str(path), code=Exit.INPUT, hint=_REPLAN)
+    problem = plain_problem(data)
+    if problem:
+        raise MigrateError(f"plan.yaml: {problem}", file=str(path), code=Exit.INPUT,
+                           hint=_REPLAN)
+    contents = _read_files(root, data.get("files"))
+    contents[PLAN_FILE] = raw
     try:
         steps = steps_from_data(data.get("steps"))
     except codec.CodecError as exc:
         raise MigrateError(f"plan.yaml: {exc}", file=str(path), code=Exit.INPUT,
-                           hint="write it again with `migrate plan`; the cutover runs only a "
-                           "plan as migrate wrote it") from None
-    return Plan(root, steps, data)
+                           hint=_REPLAN) from None
+    for where, action in _actions(steps):
+        source = getattr(action, "source", None)
+        if source is not None and (source not in contents or source == PLAN_FILE):
+            raise MigrateError(f"plan.yaml: {where}.source {source!r} is not one of the plan's "
+                               "files", file=str(path), code=Exit.INPUT, hint=_REPLAN)
+    digest = plan_digest(data)
+    _check_runbook(root, contents, steps, data, digest)
+    if pin is not None and pin.lower() != digest:
+        raise MigrateError(f"the plan's digest is {digest}, not the {pin} given with "
+                           "--plan-digest: this is not the plan that was reviewed",
+                           file=directory, code=Exit.INPUT,
+                           hint="review this plan (runbook.md, report.md) and pin its digest, "
+                           "or find the plan that was reviewed")
+    return Plan(root, steps, data, contents, digest)
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "it is a link, or a folder on its way is (the plan's files are read as they are)"
+    return exc.strerror or str(exc)
+
+
+def _read_files(root: Path, files: Any) -> dict[str, bytes]:
+    """Every file ``files`` lists, read and checked against its recorded digest."""
+    if files is None:
+        return {}
+    if not isinstance(files, dict):
+        raise MigrateError("plan.yaml: files is not a mapping of file to digest",
+                           file=str(root / PLAN_FILE), code=Exit.INPUT, hint=_REPLAN)
+    out = {}
+    for rel, digest in files.items():
+        problem = plan_path(rel)
+        if problem is None and not (isinstance(digest, str) and _SHA256.fullmatch(digest)):
+            problem = "has no SHA-256 digest"
+        if problem:
+            raise MigrateError(f"plan.yaml: files[{rel!r}] {problem}",
+                               file=str(root / PLAN_FILE), code=Exit.INPUT, hint=_REPLAN)
+        try:
+            data = read_inside(str(root), rel)
+        except OSError as exc:
+            why = "it is missing" if exc.errno == errno.ENOENT else _why(exc)
+            raise MigrateError(f"{rel}: {why}", file=str(root / rel), code=Exit.INPUT,
+                               hint="plan again, or restore the file; the cutover runs only "
+                               "a plan as it was reviewed") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise MigrateError(f"{rel} differs from what `migrate plan` wrote",
+                               file=str(root / rel), code=Exit.INPUT,
+                               hint="plan again, or restore the file; the cutover runs only "
+                               "a plan as it was reviewed (change a file through `migrate "
+                               "plan --overlay`)")
+        out[rel] = data
+    return out
+
+
+def _actions(steps: list[Step]) -> list[tuple[str, Any]]:
+    return [(f"steps[{i}].{part}[{j}]", action) for i, step in enumerate(steps)
+            for part in ("actions", "rollback") for j, action in enumerate(getattr(step, part))]
+
+
+def _check_runbook(root: Path, contents: dict[str, bytes], steps: list[Step], data: dict,
+                   digest: str) -> None:
+    """runbook.md shows exactly the steps plan.yaml holds (``steps.runbook_markdown``)."""
+    if RUNBOOK_FILE not in contents:
+        raise MigrateError(f"plan.yaml does not list {RUNBOOK_FILE}", file=str(root / PLAN_FILE),
+                           code=Exit.INPUT, hint=_REPLAN)
+    inventory, target = data.get("inventory"), data.get("target")
+    where = runbook_difference(
+        contents[RUNBOOK_FILE].decode("utf-8", "replace"), steps,
+        inventory.get("host") if isinstance(inventory, dict) else None,
+        target.get("hostname") if isinstance(target, dict) else None, digest)
+    if where is not None:
+        sid, line = where
+        shown = f"at step {sid}" if sid else ("in its heading: the plan digest or the hosts "
+                                              "(plan.yaml changed outside its steps)")
+        raise MigrateError(f"{RUNBOOK_FILE} and plan.yaml do not show the same plan: they differ "
+                           f"first {shown} ({RUNBOOK_FILE} line {line})",
+                           file=str(root / RUNBOOK_FILE), code=Exit.INPUT,
+                           hint="plan.yaml or runbook.md was changed after `migrate plan` "
+                           "wrote them; plan again (change the plan through the target "
+                           "settings or `migrate plan --overlay`)")
 
 
 # --- the journal ----------------------------------------------------------------------------
@@ -179,7 +289,11 @@ class _StepContext:
         self.host = runner.hosts[step.runs_on]
 
     def source(self, rel: str) -> bytes:
-        return (self.runner.plan.directory / rel).read_bytes()
+        """A file of the plan as checked at load (``load_plan``)."""
+        try:
+            return self.runner.plan.contents[rel]
+        except KeyError:
+            raise ActionFailed(f"{rel} is not one of the plan's files") from None
 
     def plan_files(self) -> list[str]:
         return self.runner.plan.files()
@@ -357,9 +471,11 @@ def blocker_line(found: list[dict]) -> str:
 
 
 def dry_run(plan: Plan, say: Callable[[str], None] = print) -> None:
-    """Every step with its exact commands per host; nothing is run. Each line passes
-    ``visible``: what plan.yaml holds is shown, never acted on by the terminal (an ESC in a
-    command shows as ``\\x1b``; ``\\e[8m`` would hide the rest of the line from review)."""
+    """The plan digest, then every step with its exact commands per host; nothing is run.
+    Each line passes ``visible``: what plan.yaml holds is shown, never acted on by the terminal
+    (an ESC in a command shows as ``\\x1b``; ``\\e[8m`` would hide the rest of the line from
+    review)."""
+    say(digest_line(plan.digest))
     for n, step in enumerate(plan.steps, 1):
         say(visible(f"{n:>2}. [{step.phase}] {step.id} on {step.runs_on} host: {step.title}"))
         for action in step.actions:

@@ -57,7 +57,7 @@ def export_ansible(plan_dirs: list[str], out_dir: str, serial: int = 1) -> dict:
         pairs.append({"name": name, "plan": plan.data, "steps": plan.steps, "old": old,
                       "new": new})
         for rel in plan.files():
-            copies[f"plans/{name}/{rel}"] = (root / rel).read_bytes()
+            copies[f"plans/{name}/{rel}"] = plan.contents[rel]  # as checked at load
     try:
         files: dict[str, str | bytes] = dict(emit_ansible(pairs, serial=serial))
     except ValueError as exc:  # a name Ansible would read as syntax

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
 import os
@@ -73,6 +74,27 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
+def read_inside(root: str, rel: str) -> bytes:
+    """The bytes of the regular file ``rel`` (``a/b/c``) inside the folder ``root``, each part
+    opened without following a link (``O_NOFOLLOW``, relative to the part before): a link
+    anywhere on the way raises OSError (ELOOP or ENOTDIR), so does a file that is not
+    regular (a FIFO is opened without waiting for a writer). ``root`` itself may be a link."""
+    parts = rel.split("/")
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return fh.read()
+
+
 #: the first line of every plan.yaml migrate writes (migrate/planning.py)
 PLAN_HEADER = "# The plan as data, for `migrate cutover`. Written by migrate; do not edit.\n"
 #: the first line of every YAML inventory migrate writes (migrate/codec.py)
@@ -102,7 +124,7 @@ def plan_files(folder: Path) -> set[str] | None:
         return None
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an int of 5,000 digits
         return None
     if not isinstance(data, dict) or not isinstance(data.get("plan_version"), int) or \
             not isinstance(data.get("files"), dict):

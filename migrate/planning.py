@@ -4,6 +4,14 @@ Orchestration only: it resolves the target (flags over ``target.yaml`` over defa
 from the inventory), runs every emitter on the same inventory and target, and writes the
 result as a whole: the new plan directory appears complete or not at all, and re-running with
 the same input gives byte-identical files.
+
+The operator changes an emitted file through an overlay folder (``--overlay DIR``): its files
+replace or add files of the plan's ``files/`` tree, pass the same output checks as the
+emitted ones (and, installed, the same check on the new host: ``httpd -n``, ``smtpd -n``),
+and are sealed in plan.yaml like them. An edit made inside a plan folder is refused by the
+cutover (the digests) and would be dropped by the next ``plan -o`` into that folder, so
+``prepare_overlay`` refuses to plan over one unless told to keep it (copied into the overlay)
+or to discard it.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +29,7 @@ import yaml
 from migrate import codec, safeyaml
 from migrate.emitters.acme_client import emit_acme_client
 from migrate.emitters.aliases import emit_aliases
-from migrate.emitters.common import Emitted, is_domain
+from migrate.emitters.common import OVERLAY_TREE, Emitted, is_domain
 from migrate.emitters import guard
 from migrate.emitters.dns_plan import emit_dns
 from migrate.emitters.crontab import emit_crontab
@@ -39,9 +48,10 @@ from migrate.emitters.virtual_table import emit_virtual
 from migrate.emitters.web_parity import emit_web_parity
 from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
-from migrate.fileio import PLAN_HEADER, write_tree
-from migrate.model import DomainRole, Finding, Inventory, Severity, Target, TlsMode
-from migrate.steps import PLAN_FILE, PLAN_VERSION, Step
+from migrate.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
+from migrate.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
+from migrate.steps import (PLAN_FILE, PLAN_VERSION, RUNBOOK_FILE, Step, plain_problem,
+                           plan_digest, plan_path, runbook_markdown, shown_digest)
 
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
@@ -60,6 +70,8 @@ class Plan:
     parity: list[dict] = field(default_factory=list)  # old route -> new route, per address
     web_parity: list[dict] = field(default_factory=list)  # old URL -> new answer, per pattern
     inventory_findings: list[Finding] = field(default_factory=list)
+    digest: str = ""  # the plan digest (migrate.steps.plan_digest)
+    overlay: list[str] = field(default_factory=list)  # the files that came from an overlay
 
     def blockers(self) -> list[Finding]:
         """Blockers of the plan and of the inventory it was made from: either stops the move."""
@@ -193,11 +205,13 @@ def _check_target(target: Target) -> None:
             raise MigrateError(f"TTL {value} is outside 30 s .. 7 days", code=Exit.USAGE)
 
 
-def build_plan(inv: Inventory, target: Target) -> Plan:
+def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = None,
+               overlay_dir: str = "the overlay") -> Plan:
     """Every emitter on the same inventory and target, behind the guard
     (``migrate.emitters.guard``): the emitters see only values that cannot break a line
     (each one that could is a blocker naming its field), an emitter that refuses a value
-    writes nothing, and every emitted file is checked before it joins the plan."""
+    writes nothing, and every emitted file is checked before it joins the plan.
+    ``overlay`` (``read_overlay``) replaces or adds files, each named in a finding."""
     inv, taints = guard.screen(inv)
     target, target_taints = guard.screen(target, "target")
     taints += target_taints
@@ -237,18 +251,55 @@ def build_plan(inv: Inventory, target: Target) -> Plan:
                 f"cannot be written as {exc.context}; its files are left out of the plan",
                 "Fix the value on the old host (or in the inventory or target settings) and "
                 "plan again.", None))
+    for path, text in (overlay or {}).items():
+        combined.findings.append(_overlaid(path, overlay_dir, combined))
+        combined.files[path] = text
+        plan.overlay.append(path)
     files, unsafe_output = guard.check_output(combined.files)
     plan.findings += guard.taint_findings(taints, files)
     plan.findings += _dedupe(combined.findings) + unsafe_output
     plan.steps = combined.data.get("steps", [])
     plan.parity = combined.data.get("parity", [])
     plan.web_parity = combined.data.get("web_parity", [])
-    report, unsafe_report = guard.check_output(
-        emit_report(inv, target, release, plan.findings))
+    reported = list(plan.findings)  # what the report lists (its own check's findings follow)
+    report, unsafe_report = guard.check_output(emit_report(inv, target, release, reported))
     plan.findings += unsafe_report
     plan.files = dict(sorted({**files, **report}.items()))
-    plan.files[PLAN_FILE] = _plan_data(inv, plan)
+    _seal(inv, plan, reported)
     return plan
+
+
+def _seal(inv: Inventory, plan: Plan, reported: list[Finding]) -> None:
+    """plan.yaml, and the plan digest in the documents that show it (``steps.plan_digest``):
+    the digest leaves their own digests out, so they are written once it is known. They
+    passed the output check above without it; the digest line adds hex digits only."""
+    data = _plan_data(inv, plan)
+    plan.digest = plan_digest(data)
+    shown = {RUNBOOK_FILE: runbook_markdown(plan.steps, inv.host.hostname,
+                                            plan.target.hostname, plan.digest)}
+    shown.update(emit_report(inv, plan.target, plan.release, reported, plan.digest))
+    for path, text in shown.items():
+        if path in plan.files:  # one left out as unsafe stays out
+            plan.files[path] = text
+            data["files"][path] = hashlib.sha256(text.encode()).hexdigest()
+    data["files"] = dict(sorted(data["files"].items()))
+    plan.files[PLAN_FILE] = PLAN_HEADER + safeyaml.dump(data, sort_keys=False,
+                                                        allow_unicode=True, width=100)
+
+
+def _overlaid(path: str, overlay_dir: str, combined: Emitted) -> Finding:
+    """The finding that says where a file of the plan came from, and how it is checked."""
+    install = next((i for i in combined.installs if i.source == path), None)
+    if install is None:
+        how = "no step installs it: it goes with the plan to both hosts"
+    else:
+        how = (f"the cutover installs it at {install.path}"
+               + (f" and checks it with `{install.check}` there" if install.check else ""))
+    verb = "replaces the emitted file" if path in combined.files else "is added"
+    return Finding(
+        "plan.overlay", Severity.INFO, f"{path} {verb}: it comes from the overlay; {how}",
+        "Review it: migrate checked it as it checks its own files, but did not write it.",
+        Source(guard.comment(os.path.join(overlay_dir, path.removeprefix(OVERLAY_TREE)))))
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -261,7 +312,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _plan_data(inv: Inventory, plan: Plan) -> str:
+def _plan_data(inv: Inventory, plan: Plan) -> dict[str, Any]:
     data = {
         "plan_version": PLAN_VERSION,
         "release": str(plan.release),
@@ -279,7 +330,9 @@ def _plan_data(inv: Inventory, plan: Plan) -> str:
         "steps": [s.to_data() for s in plan.steps],
         "web_parity": plan.web_parity,
     }
-    return PLAN_HEADER + safeyaml.dump(data, sort_keys=False, allow_unicode=True, width=100)
+    if plan.overlay:  # the next `plan -o` into this folder keeps them or is told to drop them
+        data["overlay"] = plan.overlay
+    return data
 
 
 def write_plan(plan: Plan, out_dir: str) -> None:
@@ -289,3 +342,153 @@ def write_plan(plan: Plan, out_dir: str) -> None:
     or empty; anything else is refused.
     """
     write_tree(out_dir, plan.files, marker=PLAN_FILE, what="a plan directory")
+
+
+# --- the operator's changes: an overlay, and edits in an earlier plan -------------------------
+
+
+#: an overlay file larger than this is refused (the plan's files are configuration)
+MAX_OVERLAY_BYTES = 16 * 1024 * 1024
+
+
+def _refuse(message: str, file: str, code: Exit = Exit.INPUT, hint: str | None = None):
+    return MigrateError(message, file=guard.comment(file), code=code, hint=hint)
+
+
+def read_overlay(directory: str) -> dict[str, str]:
+    """The files of an overlay folder by the plan path each replaces or adds:
+    DIR/new/etc/httpd.conf is files/new/etc/httpd.conf (``OVERLAY_TREE``).
+
+    Each entry must be a regular file (a link, to a file or a folder, is refused: what is
+    sealed is what the folder holds) of UTF-8 text at a plain path, and pass the output checks
+    of the emitted files (``guard.output_problem``: control characters, Python that does not
+    parse); else one line naming it, exit 3, before anything is written."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise _refuse("the overlay is not a folder", directory, Exit.USAGE)
+    out: dict[str, str] = {}
+
+    def unreadable(exc: OSError) -> None:  # a folder skipped would be an overlay half merged
+        raise _refuse(f"cannot read the overlay: {exc.strerror}", exc.filename or directory)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):  # links: not entered
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            problem = plan_path(OVERLAY_TREE + rel)
+            if problem is None and os.path.islink(full):
+                problem = "is a link (put the file itself into the overlay)"
+            if problem is None and name in filenames:
+                problem, out[OVERLAY_TREE + rel] = _overlay_file(root, rel)
+            if problem is not None:
+                raise _refuse(f"overlay file {rel} {problem}", full,
+                              hint="an overlay holds the plan files it replaces or adds, at "
+                              "their path under files/ (new/etc/httpd.conf)")
+    return dict(sorted(out.items()))
+
+
+def _overlay_file(root: Path, rel: str) -> tuple[str | None, str]:
+    """(what is wrong with it or None, its text) for one file of an overlay."""
+    try:
+        if os.lstat(root / rel).st_size > MAX_OVERLAY_BYTES:
+            return f"is larger than {MAX_OVERLAY_BYTES >> 20} MiB", ""
+        text = read_inside(str(root), rel).decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not UTF-8 text", ""
+    except OSError as exc:
+        return f"cannot be read as a regular file: {exc.strerror or exc}", ""
+    problem = guard.output_problem(OVERLAY_TREE + rel, text)
+    return (None if problem is None else f"is refused by the plan's checks: {problem}"), text
+
+
+def local_edits(out_dir: str, overlay: dict[str, str]) -> list[str]:
+    """The files of the plan already in ``out_dir`` whose digest is not the one its plan.yaml
+    recorded (edited by hand, or replaced by a link), unless ``overlay`` holds them as they
+    are now; plan.yaml itself when runbook.md shows another plan digest than plan.yaml's data
+    gives (an earlier version's runbook shows none: its plan.yaml is not checked); and the
+    files that plan took from an overlay that ``overlay`` no longer has (a forgotten
+    ``--overlay``). [] when ``out_dir`` holds no plan migrate wrote."""
+    root = Path(out_dir)
+    if not root.is_dir() or plan_files(root) is None:
+        return []
+    try:  # plan_files read it with PyYAML; a key written twice, say, is still an edit
+        data = safeyaml.load(read_inside(out_dir, PLAN_FILE).decode("utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return [PLAN_FILE]
+    if plain_problem(data) is not None:
+        return [PLAN_FILE]
+    edited = []
+    for rel, digest in data["files"].items():
+        if plan_path(rel) is not None:
+            continue  # not a file of this folder (the cutover refuses such a plan)
+        try:
+            now = read_inside(out_dir, rel)
+        except FileNotFoundError:
+            continue  # removed: planning again writes it back
+        except OSError:
+            edited.append(rel)  # a link or no longer a file
+            continue
+        if hashlib.sha256(now).hexdigest() != digest and (
+                rel not in overlay or overlay[rel].encode() != now):
+            edited.append(rel)
+    try:
+        shown = shown_digest(read_inside(out_dir, RUNBOOK_FILE).decode("utf-8", "replace"))
+    except OSError:
+        shown = None
+    if shown is not None and shown != plan_digest(data):
+        edited.append(PLAN_FILE)
+    overlaid = data.get("overlay") if isinstance(data.get("overlay"), list) else []
+    edited += [rel for rel in overlaid if isinstance(rel, str) and plan_path(rel) is None
+               and rel not in overlay and rel not in edited and os.path.lexists(root / rel)]
+    return edited
+
+
+def prepare_overlay(out_dir: str, overlay_dir: str | None, keep: bool = False,
+                    discard: bool = False) -> dict[str, str]:
+    """The overlay to plan with, once the edits in the plan already at ``out_dir`` are dealt
+    with: refused (exit 2, naming them) unless ``keep`` (each is copied into the overlay
+    folder first, so this plan and every later one keeps it) or ``discard``."""
+    if keep and discard:
+        raise MigrateError("give one of --keep-edits and --discard-edits", code=Exit.USAGE)
+    if keep and overlay_dir is None:
+        raise MigrateError("--keep-edits copies the edits into the overlay folder: give "
+                           "--overlay DIR too", code=Exit.USAGE)
+    if overlay_dir is not None:
+        out, over = Path(out_dir).absolute(), Path(overlay_dir).absolute()
+        if over == out or out in over.parents or over in out.parents:
+            raise _refuse("the overlay folder and the plan folder cannot hold one another "
+                          "(the plan folder is replaced whole)", overlay_dir, Exit.USAGE)
+    overlay = read_overlay(overlay_dir) if overlay_dir is not None else {}
+    edits = local_edits(out_dir, overlay)
+    if not edits or discard:
+        return overlay
+    names = ", ".join(edits[:3]) + (f" and {len(edits) - 3} more" if len(edits) > 3 else "")
+    if not keep:
+        raise _refuse(f"holds files edited since `migrate plan` wrote them, or taken from an "
+                      f"overlay not given now ({names}); planning into it again would drop "
+                      "them", out_dir, Exit.USAGE,
+                      hint="keep them with --overlay DIR --keep-edits (they are copied into "
+                      "DIR, then checked and sealed with the plan), or drop them with "
+                      "--discard-edits")
+    for rel in edits:
+        if not rel.startswith(OVERLAY_TREE):
+            raise _refuse(f"{rel} was edited, and only files under {OVERLAY_TREE} can be kept "
+                          "in an overlay", os.path.join(out_dir, rel), Exit.USAGE,
+                          hint="change the plan through the target settings, and give "
+                          "--discard-edits")
+        try:
+            text = read_inside(out_dir, rel).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _refuse(f"{rel} was edited and cannot be kept: it is not a file of UTF-8 "
+                          f"text ({exc})", os.path.join(out_dir, rel), Exit.USAGE,
+                          hint="put the file you mean into the overlay, and give "
+                          "--discard-edits") from None
+        dest = Path(overlay_dir, rel.removeprefix(OVERLAY_TREE))
+        if os.path.lexists(dest):  # the overlay holds another version (else not an edit)
+            raise _refuse(f"the overlay already holds {rel.removeprefix(OVERLAY_TREE)}, and "
+                          f"the plan folder another edit of it", str(dest), Exit.USAGE,
+                          hint="merge the two into the overlay's copy, and give "
+                          "--discard-edits")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(str(dest), text)
+    return read_overlay(overlay_dir)

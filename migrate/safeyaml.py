@@ -15,13 +15,17 @@ Anything else (an explicit tag such as ``!!python/object`` or ``!!binary``, a me
 to PyYAML's safe loader (C where available), which constructs what it allows and refuses the
 rest with its usual error.
 
-Two things are refused here that SafeLoader would build: an alias that refers to the node it
-sits in (a recursive document: nothing in an inventory is recursive), and aliases that would
-expand the document by more than ``MAX_ALIAS_VALUES`` values (the "billion laughs" attack:
-the data is shared, but every reader that walks it, the codec first, would see all of it).
-Both raise ``yaml.constructor.ConstructorError`` with the line of the alias, once the whole
-document has parsed (a syntax error comes first, as with PyYAML; the expansion is counted, not
-made, so a bomb costs no memory).
+Three things are refused here that SafeLoader would build: a key that a mapping already holds
+(SafeLoader keeps the last value: a second ``command:`` in a reviewed plan, or a second
+``hostname:`` in a hand-edited inventory, would silently replace the first; migrate never
+writes one, so every document it reads refuses it, with the key's path and line), an alias
+that refers to the node it sits in (a recursive document: nothing in an inventory is
+recursive), and aliases that would expand the document by more than ``MAX_ALIAS_VALUES``
+values (the "billion laughs" attack: the data is shared, but every reader that walks it, the
+codec first, would see all of it). They raise ``yaml.constructor.ConstructorError`` with the
+line, once the whole document has parsed (a syntax error comes first, as with PyYAML; the
+expansion is counted, not made, so a bomb costs no memory). A document that goes to PyYAML
+refuses a duplicate key too (``_UniqueKeys``).
 
 The cyclic garbage collector is paused while the data is built (``no_gc``): the document
 makes no cycles, and a million new containers would otherwise trigger full collections over
@@ -165,7 +169,37 @@ def load(text: str) -> Any:
             pass
         finally:
             parser.dispose()
-        return yaml.load(text, Loader=_ReferenceLoader)  # noqa: S506 - PyYAML's safe loader
+        return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - PyYAML's safe loader
+
+
+class _UniqueKeys(_ReferenceLoader):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader, refusing a key written twice in one mapping (a merge key's keys
+    may still be overridden: that is what ``<<`` is for)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise ConstructorError("while constructing a mapping", node.start_mark,
+                                               f"found duplicate key {key!r}",
+                                               key_node.start_mark)
+                    seen.add(key)
+                except TypeError:  # unhashable: SafeConstructor refuses it itself
+                    pass
+        return super().construct_mapping(node, deep)
+
+
+def _path(stack: list[tuple[Any, bool, Any, int, Any]], key: Any) -> str:
+    """Where ``key`` sits, as the codec names a field: ``steps[3].actions[0].command``."""
+    out = ""
+    for container, is_map, parent_key, _, _ in stack[1:] + [(None, True, key, 0, None)]:
+        out += f".{parent_key}" if is_map else f"[{len(container)}]"
+    return out[1:] if out.startswith(".") else out
 
 
 def _build(parser: Any) -> Any:
@@ -266,6 +300,10 @@ def _build(parser: Any) -> Any:
                 if value.__class__ is dict or value.__class__ is list:
                     fallback = True  # PyYAML: "found unhashable key"
                     value = None
+                elif value in container and refused is None:
+                    refused = ConstructorError(
+                        None, None, f"the key {_path(stack, value)} is written twice (the "
+                        "second would silently replace the first)", event.start_mark)
                 key = value
             else:
                 container[key] = value

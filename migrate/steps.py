@@ -12,6 +12,12 @@ without its Ansible task fails tests/test_steps.py, which names what is missing.
 inventory's codec (migrate/codec.py), so a tampered or outdated plan is refused at load with the
 path of the bad field (``steps[4].actions[1].mode: ...``) before any host is touched.
 
+The plan as reviewed: ``plan_digest`` is the one value a person pins (``migrate cutover
+--execute --plan-digest``); ``runbook_markdown`` is runbook.md, rendered from the steps, so the
+cutover renders it again at load and refuses a plan whose runbook shows other steps than it
+holds; ``plan_path`` is the one check of a path of the plan directory (``files`` keys and
+actions' ``source``).
+
 What an action's ``apply`` needs from the cutover is a ``Context``: the host the step runs on,
 the plan's files, and a journaled way to change a file (the original is kept first, so the way
 back is a copy). An action that cannot do its work raises ``ActionFailed``.
@@ -20,6 +26,8 @@ back is a copy). An action that cannot do its work raises ``ActionFailed``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 import shlex
 import time
@@ -28,14 +36,19 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from migrate import codec
-from migrate.text import comment
+from migrate.text import comment, md_block, md_text
 
 #: The plan's own file in a plan directory (plan.yaml) and the one version of it this reads.
 PLAN_FILE = "plan.yaml"
 PLAN_VERSION = 1
 #: its top-level keys (migrate/planning.py writes them; the cutover refuses any other)
 PLAN_KEYS = frozenset({"plan_version", "release", "inventory", "target", "files", "findings",
-                       "steps", "web_parity"})
+                       "steps", "web_parity", "overlay"})
+#: The documents that show the plan digest (emitters/runbook.py, emitters/report.py write them).
+RUNBOOK_FILE = "runbook.md"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+SHOWS_DIGEST = frozenset({RUNBOOK_FILE, REPORT_MD, REPORT_HTML})
 #: Where the cutover copies the plan directory on the old and the new host (``$PLAN`` there).
 HOST_PLAN_DIR = "/root/migrate-plan"
 #: Where a step runs: the old host, the new host, the machine running migrate (``local``), or
@@ -642,3 +655,140 @@ def steps_from_data(raw: Any, where: str = "steps") -> list[Step]:
             raise codec.CodecError(f"{where}[{i}].id", f"step id {s.id!r} is used twice")
         seen.add(s.id)
     return steps
+
+
+# --- the plan as reviewed ---------------------------------------------------------------------
+
+
+def plan_digest(data: dict[str, Any]) -> str:
+    """The plan's digest: SHA-256 of plan.yaml's data in a canonical form (JSON, keys sorted),
+    without the digests of the documents that show it (``SHOWS_DIGEST``).
+
+    It cannot be the digest of plan.yaml's bytes: plan.yaml holds runbook.md's digest, and
+    runbook.md shows the plan digest, so either would have to contain itself. What it leaves
+    out is bound another way: runbook.md is rendered from the steps again at load and must be
+    equal (``runbook_markdown``), and the reports only inform (their digests in plan.yaml
+    still seal them against edits). Everything that decides what runs is inside: every step,
+    the target, the findings (blockers stop an execution) and every other file's digest.
+    Formatting and comments of plan.yaml are not: the digest is of the data the cutover runs.
+    """
+    sealed = dict(data)
+    files = data.get("files")
+    if isinstance(files, dict):
+        sealed["files"] = {k: v for k, v in files.items() if k not in SHOWS_DIGEST}
+    text = json.dumps(sealed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def digest_line(digest: str) -> str:
+    """How runbook.md, report.md and the dry run show the plan digest."""
+    return f"Plan digest: {digest} (`migrate cutover --execute --plan-digest` pins it)"
+
+
+def shown_digest(text: str) -> str | None:
+    """The plan digest a document shows (``digest_line``), or None."""
+    m = re.search(r"(?m)^Plan digest: ([0-9a-f]{64}) ", text)
+    return m.group(1) if m else None
+
+
+def runbook_lines(steps: list[Step], old_host: object, new_host: object,
+                  digest: str | None) -> list[tuple[str, str]]:
+    """runbook.md as (step id, line) pairs: each line with the step it shows (the heading:
+    ``""``; a phase's heading: its first step), so a difference can be named by step."""
+    old_name = md_text(old_host or "the old host")
+    new_name = md_text(new_host or "the new host")
+    head = [f"# Cutover runbook: {old_name} to {new_name}", ""]
+    if digest is not None:
+        head += [digest_line(digest), ""]
+    head += ["Run each step on the host named, in order; `migrate cutover` does the same from "
+             f"{PLAN_FILE}, journaled. `$PLAN` is this directory on that host. A step is done "
+             "when its check passes.", ""]
+    out = [("", line) for line in head]
+    for phase in PHASES:
+        phase_steps = [s for s in steps if s.phase == phase]
+        if not phase_steps:
+            continue
+        out += [(phase_steps[0].id, f"## {phase}"), (phase_steps[0].id, "")]
+        for s in phase_steps:
+            lines = [f"### {md_text(f'{s.id}: {s.title} ({s.host} host)')}", "",
+                     md_text(s.why), "", *md_block([a.describe() for a in s.actions], "sh"), ""]
+            if s.check:
+                lines += ["Check:", "", *md_block(s.check, "sh"), ""]
+            if s.rollback:
+                lines += ["Way back:", "", *md_block([a.describe() for a in s.rollback], "sh"),
+                          ""]
+            out += [(s.id, line) for line in lines]
+    return out
+
+
+def runbook_markdown(steps: list[Step], old_host: object, new_host: object,
+                     digest: str | None) -> str:
+    """runbook.md: the steps by phase, each with its commands, check and way back."""
+    return "\n".join(line for _, line in runbook_lines(steps, old_host, new_host, digest))
+
+
+def runbook_difference(text: str, steps: list[Step], old_host: object, new_host: object,
+                       digest: str) -> tuple[str, int] | None:
+    """Where ``text`` (runbook.md as read) differs from the runbook of ``steps``: the first
+    step shown differently and its line, else the heading (``""``: the plan digest, which
+    any change to plan.yaml changes, or the hosts) and its line; None when they are equal."""
+    expected = runbook_lines(steps, old_host, new_host, digest)
+    got = text.split("\n")
+    if len(got) > len(expected):
+        expected = expected + [(expected[-1][0] if expected else "", None)] * (
+            len(got) - len(expected))
+    differ = [(sid, n + 1) for n, (sid, line) in enumerate(expected)
+              if n >= len(got) or got[n] != line]
+    return next((d for d in differ if d[0]), differ[0] if differ else None)
+
+
+#: how deep plan.yaml's data may nest (migrate writes 6 levels; the digest's JSON encoder and
+#: the codec recurse)
+MAX_PLAN_DEPTH = 32
+
+
+def plain_problem(value: Any) -> str | None:
+    """What in plan.yaml's data is not plain (mappings with text keys, lists, text without a
+    control character, numbers, booleans, null; at most ``MAX_PLAN_DEPTH`` deep), by its
+    path; None when all of it is."""
+    stack = [(value, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_PLAN_DEPTH:
+            return f"{where} is nested deeper than {MAX_PLAN_DEPTH} levels"
+        if isinstance(value, str):
+            if not value.isprintable():
+                bad = next(c for c in value if not c.isprintable())
+                return f"{where or 'the document'} holds the control character {bad!r}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return f"{where or 'the document'} has a key that is not text: {key!r}"
+                if not key.isprintable():
+                    return f"{where or 'the document'} has a key with a control character: " \
+                           f"{key!r}"
+                stack.append((item, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(value, list):
+            stack += [(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            return f"{where} is not plain data ({type(value).__name__})"
+    return None
+
+
+def plan_path(rel: object) -> str | None:
+    """What is wrong with ``rel`` as a file of the plan directory, or None: it must be a
+    relative path of plain parts that stays inside the folder (no ``..``, no ``.``, no empty
+    part, no absolute path, no backslash, no control character). Links are refused when the
+    file is read (migrate/cutover.py opens each part without following one)."""
+    if not isinstance(rel, str) or not rel:
+        return "is not a file name"
+    if rel.startswith("/"):
+        return "is an absolute path (the plan's files are relative to its folder)"
+    if not rel.isprintable() or "\\" in rel:
+        return "holds a control character or a backslash"
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return "leaves the plan folder or is not a plain path (an empty part, . or ..)"
+    if rel == PLAN_FILE:
+        return "is plan.yaml itself"
+    return None

@@ -131,7 +131,8 @@ def read_mm_cfg(tree: Tree, path: str) -> tuple[MailmanSettings, list[Finding], 
             "mailman.mm-cfg-computed", Severity.WARNING,
             f"{name} in mm_cfg.py is computed ({ast.unparse(node)[:60]}), not a literal; "
             "it was not evaluated", f"Set {name} to the value it has on the old host "
-            "(`bin/config_list` or `bin/withlist` there shows it) in the new mm_cfg.py.",
+            "(`bin/config_list` or `bin/withlist` there shows it) in the new mm_cfg.py, through "
+            "an overlay (`migrate plan --overlay`).",
             Source(file, line)))
 
     for node in module.body:
@@ -185,15 +186,17 @@ def read_mm_cfg(tree: Tree, path: str) -> tuple[MailmanSettings, list[Finding], 
             findings.append(Finding(
                 "mailman.mm-cfg-computed", Severity.WARNING,
                 f"mm_cfg.py calls {ast.unparse(call)[:60]}; it was not run",
-                "Read what the call does on the old host and carry it over by hand into the "
-                "new mm_cfg.py if it still applies.", Source(file, line)))
+                "Read what the call does on the old host and carry it over into the new "
+                "mm_cfg.py through an overlay (`migrate plan --overlay`) if it still applies.",
+                Source(file, line)))
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # a docstring
         findings.append(Finding(
             "mailman.mm-cfg-statement", Severity.WARNING,
             f"mm_cfg.py line {line} is a {type(node).__name__.lower()} statement; it was not run",
-            "Read it and carry over by hand what it sets.", Source(file, line)))
+            "Read it and carry over what it sets into the new mm_cfg.py through an overlay "
+            "(`migrate plan --overlay`).", Source(file, line)))
     return settings, findings, tf.config
 
 

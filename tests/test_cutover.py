@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import plantools
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -121,7 +122,7 @@ def synthetic_plan(tmp: Path) -> Path:
     ]
     files = {rel: hashlib.sha256((plan / rel).read_bytes()).hexdigest()
              for rel in ("files/smtpd.conf", "files/extra.conf", "files/freeze.conf")}
-    (plan / "plan.yaml").write_text(yaml.safe_dump({"plan_version": 1, "files": files,
+    plantools.write_plan(plan, ({"plan_version": 1, "files": files,
                                                     "steps": steps}))
     return plan
 
@@ -169,7 +170,7 @@ def test_a_failing_check_stops_and_rollback_restores_every_file(tmp_path):
     plan_dir = synthetic_plan(tmp_path)
     data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
     data["steps"][3]["check"] = ["false"]  # the "slow" step's check fails
-    (plan_dir / "plan.yaml").write_text(yaml.safe_dump(data))
+    plantools.write_plan(plan_dir, data)
     plan = load_plan(str(plan_dir))
     before = tree_state(tmp_path)
     journal = Journal(tmp_path / "journal.jsonl")
@@ -241,7 +242,7 @@ def test_sigkill_at_any_step_then_resume_gives_the_same_result(tmp_path, kill_at
 def _runner_for(tmp_path, actions):
     plan_dir = tmp_path / "plan"
     plan_dir.mkdir(parents=True)
-    (plan_dir / "plan.yaml").write_text(yaml.safe_dump({
+    plantools.write_plan(plan_dir, ({
         "plan_version": 1, "files": {},
         "steps": [{"id": "probe", "phase": "verify", "host": "local", "title": "probe", "why": "",
                    "actions": actions}]}))
@@ -363,7 +364,7 @@ def test_timings_and_the_freeze_window_come_from_the_journal(tmp_path):
     data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
     data["steps"][2]["id"] = "old-freeze"
     data["steps"][4]["id"] = "old-forward"
-    (plan_dir / "plan.yaml").write_text(yaml.safe_dump(data))
+    plantools.write_plan(plan_dir, data)
     lines = []
     journal = Journal(tmp_path / "j.jsonl")
     Runner(load_plan(str(plan_dir)), hosts({"SLOW": "1"}), journal,
@@ -477,7 +478,7 @@ def test_cutover_on_a_terminal_shows_the_live_table(tmp_path, monkeypatch):
     data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
     data["steps"][2]["id"] = "old-freeze"
     data["steps"][4]["id"] = "old-forward"
-    (plan_dir / "plan.yaml").write_text(yaml.safe_dump(data))
+    plantools.write_plan(plan_dir, data)
     buf = io.StringIO()
     monkeypatch.setattr(ui, "out", Console(file=buf, force_terminal=True, width=120,
                                            color_system=None))
@@ -508,7 +509,7 @@ BLOCKER = {"id": "plan.unsafe-value", "severity": "blocker",
 def _with_findings(plan_dir: Path, findings: list[dict]) -> None:
     data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
     data["findings"] = findings
-    (plan_dir / "plan.yaml").write_text(yaml.safe_dump(data))
+    plantools.write_plan(plan_dir, data)
 
 
 def test_a_plan_with_blockers_is_never_executed_but_can_be_rolled_back(tmp_path):

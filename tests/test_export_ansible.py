@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import plantools
 import pytest
 import yaml
 
@@ -205,7 +206,7 @@ def _synthetic(tmp: Path, port: int, name: str = "plan") -> Path:
     data["inventory"] = {"host": "old.example", "source": {"kind": "ssh", "host": "127.0.0.1",
                                                            "user": "root", "port": port}}
     data["target"] = {"hostname": "new.example", "ipv4": ["127.0.0.1"]}
-    (plan / "plan.yaml").write_text(yaml.safe_dump(data))
+    plantools.write_plan(plan, data)
     return plan
 
 
@@ -260,7 +261,7 @@ def test_a_failing_pair_stops_the_rollout_and_later_pairs_are_untouched(tmp_path
         good = _synthetic(tmp_path, sshd.port, "b-good")
         data = yaml.safe_load((bad / "plan.yaml").read_text())
         data["steps"][0]["check"] = ["false"]  # the first pair's first step fails its check
-        (bad / "plan.yaml").write_text(yaml.safe_dump(data))
+        plantools.write_plan(bad, data)
         fleet = tmp_path / "fleet"
         summary = export_ansible([str(bad), str(good)], str(fleet))
         first, second = (p["name"] for p in summary["pairs"])
@@ -342,7 +343,7 @@ def test_inventory_values_are_never_templated_by_ansible(tmp_path):
     write_plan(plan, str(tmp_path / "small"))
     data = yaml.safe_load((tmp_path / "small/plan.yaml").read_text())
     data["inventory"]["host"] = "old.example" + _jinja(sentinel, 3)
-    (tmp_path / "small/plan.yaml").write_text(yaml.safe_dump(data))
+    plantools.write_plan(tmp_path / "small", data)
     fleet = tmp_path / "fleet"
     export_ansible([str(tmp_path / "small")], str(fleet))
     host_vars = (fleet / "host_vars/small-new.yaml").read_text()
@@ -397,7 +398,7 @@ def test_plan_values_run_verbatim_under_ansible(tmp_path):
             text = f"  x = {_jinja(sentinel, n)}\n  {_block(sentinel, n + 10)}\n"
             (plan / rel).write_text(text)
             data["files"][rel] = hashlib.sha256(text.encode()).hexdigest()
-        (plan / "plan.yaml").write_text(yaml.safe_dump(data))
+        plantools.write_plan(plan, data)
         fleet = tmp_path / "fleet"
         export_ansible([str(plan)], str(fleet))
         for book in ("site.yaml", "rollback.yaml"):
@@ -426,7 +427,7 @@ def test_a_step_id_that_is_not_a_plain_name_is_refused(tmp_path, step_id):
     data["steps"][1]["id"] = step_id
     data["inventory"] = {"host": "old.example"}
     data["target"] = {"hostname": "new.example", "ipv4": ["192.0.2.1"]}
-    (plan / "plan.yaml").write_text(yaml.safe_dump(data))
+    plantools.write_plan(plan, data)
     with pytest.raises(MigrateError) as err:
         export_ansible([str(plan)], str(tmp_path / "fleet"))
     assert "not a plain name" in str(err.value) and "\n" not in str(err.value)

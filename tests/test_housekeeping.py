@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 
+import plantools
 import pytest
 
 from conftest import SAMPLES, need
@@ -295,7 +296,7 @@ def test_comment_and_uncomment_actions_round_trip(tmp_path):
               "actions": [{"do": "comment", "paths": [str(tab)], "match": match,
                            "marker": "cron"}],
               "rollback": [{"do": "uncomment", "paths": [str(tab)], "marker": "cron"}]}]
-    (plan / "plan.yaml").write_text(yaml.safe_dump({"plan_version": 1, "files": {},
+    plantools.write_plan(plan, ({"plan_version": 1, "files": {},
                                                     "steps": steps}))
     hosts = {n: LocalHost(n) for n in ("old", "new", "local")}
     runner = Runner(load_plan(str(plan)), hosts, Journal(tmp_path / "j.jsonl"),

@@ -26,8 +26,8 @@ def inventory(tmp_path_factory) -> Path:
     return out
 
 
-def plan(inventory: Path, out: Path):
-    return RUNNER.invoke(cli.app, ["plan", str(inventory), *PLAN_ARGS, "-o", str(out)])
+def plan(inventory: Path, out: Path, *args: str):
+    return RUNNER.invoke(cli.app, ["plan", str(inventory), *PLAN_ARGS, "-o", str(out), *args])
 
 
 def _refused(res, path: Path) -> None:
@@ -76,9 +76,15 @@ def test_a_real_plan_with_anything_more_is_refused(inventory, tmp_path, extra):
 def test_an_earlier_plan_is_replaced_whole(inventory, tmp_path):
     out = tmp_path / "plan"
     assert plan(inventory, out).exit_code in (0, 1)
-    (out / "runbook.md").write_text("edited")  # a file the plan writes: replaced
     (out / "runbook.md").with_name("parity.md").unlink()  # one missing: written again
     res = plan(inventory, out)
+    assert res.exit_code in (0, 1), res.stderr
+    assert (out / "parity.md").is_file()
+    (out / "runbook.md").write_text("edited")  # an edit is never dropped silently
+    res = plan(inventory, out)
+    assert res.exit_code == 2 and "runbook.md" in res.stderr, res.stderr
+    assert (out / "runbook.md").read_text() == "edited"
+    res = plan(inventory, out, "--discard-edits")  # but when told: replaced
     assert res.exit_code in (0, 1), res.stderr
     assert "edited" not in (out / "runbook.md").read_text()
     assert (out / "parity.md").is_file()

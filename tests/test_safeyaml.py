@@ -27,8 +27,28 @@ sys.path.insert(0, str(REPO / "tests" / "perf"))
 import bench_plan  # noqa: E402
 
 
+def _unique_keys(base):
+    """``base``, but a key written twice in one mapping is refused (the one way safeyaml
+    differs on purpose: SafeLoader keeps the last value)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=True) for k, _ in node.value
+                if k.tag != "tag:yaml.org,2002:merge"]
+        try:
+            twice = len(set(keys)) != len(keys)
+        except TypeError:
+            twice = False
+        if twice:
+            raise yaml.constructor.ConstructorError(None, None, "duplicate key", node.start_mark)
+        return base.construct_mapping(self, node, deep)
+    return type(f"Unique{base.__name__}", (base,), {"construct_mapping": construct_mapping})
+
+
+UniqueSafeLoader = _unique_keys(yaml.SafeLoader)
+
+
 def reference(text: str):
-    return yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - the reference
+    return yaml.load(text, Loader=UniqueSafeLoader)  # noqa: S506 - the reference
 
 
 def same(a, b) -> bool:
@@ -63,7 +83,8 @@ def check(text: str) -> None:
     if got[0] == expected[0] and (same(got[1], expected[1]) if got[0] == "data"
                                   else issubclass(got[1], expected[1])):
         return
-    c_expected = outcome(lambda t: yaml.load(t, Loader=yaml.CSafeLoader), text)  # noqa: S506
+    c_expected = outcome(lambda t: yaml.load(t, Loader=_unique_keys(yaml.CSafeLoader)),
+                         text)  # noqa: S506
     assert got[0] == c_expected[0], text
     assert same(got[1], c_expected[1]) if got[0] == "data" else got[1] is c_expected[1], text
 
@@ -151,6 +172,31 @@ def test_tags_safeloader_refuses_are_refused(text):
 ])
 def test_what_safeloader_constructs_or_refuses_is_the_same(text):
     check(text)
+
+
+@pytest.mark.parametrize("text, path, line", [
+    ("a: 1\na: 2\n", "a", 2),
+    ("steps:\n- id: x\n  actions:\n  - do: run\n    command: ls\n    command: rm -rf /\n",
+     "steps[0].actions[0].command", 6),
+    ("a: {b: [1, {c: 1, c: 2}]}\n", "a.b[1].c", 1),
+    ("on: 1\ntrue: 2\n", "True", 2),  # both read as True
+    ("x: !!str 1\na: 1\na: 2\n", "a", 3),  # a document PyYAML's loader builds
+])
+def test_a_key_written_twice_is_refused_with_its_path(text, path, line):
+    with pytest.raises(yaml.constructor.ConstructorError) as info:
+        safeyaml.load(text)
+    assert f"the key {path} is written twice" in str(info.value)
+    assert info.value.problem_mark.line + 1 == line
+    assert yaml.load(text, Loader=yaml.SafeLoader) is not None  # SafeLoader keeps the last
+
+
+def test_a_key_written_twice_behind_a_tag_is_refused_too():
+    """Keys equal only once constructed: PyYAML's loader builds this document."""
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 1"):
+        safeyaml.load("a: {!!int '1': x, 1: y}\n")
+    with pytest.raises(codec.CodecError, match="not valid YAML.*duplicate key True"):
+        codec.load_yaml("a: {!!bool 'yes': 1, on: 2}\n")
+    assert safeyaml.load("b: &b {x: 1}\nd:\n  <<: *b\n  x: 2\n")["d"] == {"x": 2}
 
 
 def test_aliases_share_like_safeloader():

@@ -5,12 +5,14 @@ load with the path of the bad field; each action's undo takes it back."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import yaml
 
+import plantools
 from conftest import SAMPLES
 from migrate import ansible, codec, steps
 from migrate.cutover import Journal, Runner, load_plan
@@ -134,7 +136,8 @@ def _context_runner(tmp_path: Path, sources: dict[str, str]) -> tuple[Runner, Lo
     for rel, text in sources.items():
         (plan_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         (plan_dir / rel).write_text(text)
-    (plan_dir / "plan.yaml").write_text(yaml.safe_dump({"plan_version": 1, "steps": []}))
+    plantools.write_plan(plan_dir, {"plan_version": 1, "steps": [], "files": {
+        rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in sources.items()}})
     plan = load_plan(str(plan_dir))
     host = LocalHost("new")
     runner = Runner(plan, {"new": host, "old": host, "local": host},
