@@ -15,13 +15,15 @@ Anything else (an explicit tag such as ``!!python/object`` or ``!!binary``, a me
 to PyYAML's safe loader (C where available), which constructs what it allows and refuses the
 rest with its usual error.
 
-Two things are refused here that SafeLoader would build: an alias that refers to the node it
-sits in (a recursive document: nothing in an inventory is recursive), and aliases that would
+Three things are refused here that SafeLoader would build: an alias that refers to the node
+it sits in (a recursive document: nothing in an inventory is recursive), and aliases that would
 expand the document by more than ``MAX_ALIAS_VALUES`` values (the "billion laughs" attack:
 the data is shared, but every reader that walks it, the codec first, would see all of it).
 Both raise ``yaml.constructor.ConstructorError`` with the line of the alias, once the whole
 document has parsed (a syntax error comes first, as with PyYAML; the expansion is counted, not
-made, so a bomb costs no memory).
+made, so a bomb costs no memory). And nesting deeper than ``MAX_DEPTH``, refused at once with
+its line: PyYAML's loaders (and every reader after them) recurse, and end in a
+``RecursionError`` a thousand levels down.
 
 The cyclic garbage collector is paused while the data is built (``no_gc``): the document
 makes no cycles, and a million new containers would otherwise trigger full collections over
@@ -62,6 +64,9 @@ except ImportError:  # PyYAML without libyaml: the pure Python parser gives the 
 #: how many values aliases may add to a document beyond its own (an inventory has no aliases;
 #: a hand-edited one may share a few lists)
 MAX_ALIAS_VALUES = 1_000_000
+#: how deep mappings and lists may nest (an inventory nests under 30 deep: aliases' :include:
+#: files within :include: files); deeper is refused before anything recurses over it
+MAX_DEPTH = 100
 
 _STR = "tag:yaml.org,2002:str"
 _CONSTRUCTORS = {tag: SafeConstructor.yaml_constructors[tag] for tag in (
@@ -215,6 +220,9 @@ def _build(parser: Any) -> Any:
                     raise _Fallback(anchor)  # PyYAML: "found duplicate anchor", at once
                 anchors[anchor] = (value, 1)
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
+            if len(stack) >= MAX_DEPTH:
+                raise ConstructorError(None, None, f"mappings and lists nest more than "
+                                       f"{MAX_DEPTH} deep here", event.start_mark)
             if event.tag is not None:
                 fallback = True
             anchor = event.anchor
