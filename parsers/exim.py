@@ -180,10 +180,9 @@ class EximReader:
     """Logical lines of an Exim configuration, with macros, conditionals and includes done."""
 
     def __init__(self, tree: Tree, defines: dict[str, str] | None = None,
-                 builtins: tuple[str, ...] = DEFAULT_BUILTINS,
-                 budget: IncludeBudget | None = None) -> None:
+                 builtins: tuple[str, ...] = DEFAULT_BUILTINS) -> None:
         self.tree = tree
-        self.budget = budget or IncludeBudget(MAX_INCLUDE_READS)
+        self.budget = IncludeBudget(MAX_INCLUDE_READS)
         self.over_budget = False  # an include was skipped (reported once)
         # Macros in definition order; command-line (-D) ones first, as Exim adds them first.
         self.macros: dict[str, str] = {}

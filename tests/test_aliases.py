@@ -167,6 +167,21 @@ def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_ou
     assert finding.source.file.startswith("/etc/mail/l") and finding.source.line > 1
 
 
+def test_the_include_budget_counts_bytes_too(tree_factory):
+    """A budget of bytes as well as files: an :include: file of 550 bytes named by three
+    aliases fits twice in 1,000 bytes; the third alias's :include: is skipped."""
+    from migrate.parsers.base import IncludeBudget
+
+    members = "".join(f"member{i:03d}@example.org\n" for i in range(25))  # 550 bytes
+    root = tree_factory({"/etc/mail/big.list": members, "/etc/aliases": "".join(
+        f"a{i}: :include:/etc/mail/big.list\n" for i in range(3))})
+    res = parse_aliases(LocalTree(root), "/etc/aliases", budget=IncludeBudget(100, size=1_000))
+    assert [len(a.targets[0].members) for a in res.aliases] == [25, 25, 0]
+    (finding,) = res.findings
+    assert (finding.id, finding.source.line) == ("aliases.include-budget", 3)
+    assert "1,100 bytes" in finding.message
+
+
 def test_binary_and_latin1_files(tree_factory):
     res = _parse(tree_factory, aliases="root: a@example.org\nx: y\n\x00\x01garbage\n")
     assert [f.id for f in res.findings] == ["input.binary"]

@@ -30,18 +30,20 @@ RUNNER = CliRunner()
 DEEP = "DEEPNESTING"  # a plain scalar the text form replaces with lists nested that deep
 TARGET = {"hostname": "lists.example.org", "ipv6": ["2001:db8::25"]}
 
+#: Values that broke something once: out of the calendar, below zero, past any integer,
+#: control characters, paths and options.
+SPECIAL = st.sampled_from([
+    "abcd", "2007-13", "1969-12", "0001-01", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+    "2026-11-25T10:00:00", -1, 2**63, 10**40, float("nan"), float("inf"), "\x1b[8m", "a\nb", "",
+    "../../etc/passwd", "-oProxyCommand=x", "7.8", "none", "acme"])
 SCALARS = st.one_of(
-    st.integers(min_value=-(2**70), max_value=2**70), st.sampled_from([-1, 0, 2**63]),
-    st.floats(), st.booleans(), st.none(),
-    st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20),
-    st.sampled_from(["abcd", "2007-13", "1969-12", "0001-01", "0001-01-01T00:00:00Z",
-                     "9999-12-31T23:59:59Z", "2026-11-25T10:00:00", "\x1b[8m", "a\nb", "",
-                     "../../etc/passwd", "-oProxyCommand=x", "7.8", "none", "acme"]))
+    st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.booleans(), st.none(),
+    st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20))
 VALUES = st.one_of(
-    SCALARS, st.lists(SCALARS, max_size=3), st.dictionaries(st.text(max_size=5), SCALARS,
-                                                            max_size=3),
-    st.integers(min_value=safeyaml.MAX_DEPTH - 5, max_value=3_000).map(
-        lambda n: f"{DEEP}{n}"))
+    SPECIAL, SCALARS, st.lists(SCALARS, max_size=3),
+    st.dictionaries(st.text(max_size=5), SCALARS, max_size=3),
+    # past MAX_DEPTH, past libyaml's limit (1,000), past the interpreter's recursion
+    st.sampled_from([safeyaml.MAX_DEPTH + 1, 1_001, 3_000]).map(lambda n: f"{DEEP}{n}"))
 
 
 def _paths(data: Any, here: tuple = ()) -> list[tuple]:
