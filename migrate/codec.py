@@ -116,6 +116,11 @@ def _describe(value: Any) -> str:
 # up (CodecError.prefix), never on the way down.
 
 
+#: Every integer of the model (a count, size, id, port or line) fits in 64 bits; a longer one
+#: is refused (a hexadecimal of 5,000 digits loads, and then no one can print it).
+_INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
+
+
 @functools.cache
 def _converter(tp: Any) -> Callable[[Any], Any]:
     if tp is Any:  # read further by its owner (a plan's actions, by their kind)
@@ -200,9 +205,9 @@ def _converter(tp: Any) -> Callable[[Any], Any]:
         return boolean
     if tp is int:
         def integer(value: Any) -> Any:
-            if type(value) is int:
-                return value
             if isinstance(value, int) and not isinstance(value, bool):
+                if not _INT_LOW <= value <= _INT_HIGH:  # before anything formats it
+                    raise CodecError("", "out of range: an integer of more than 64 bits")
                 return int(value)
             raise CodecError("", f"expected an integer, got {_describe(value)}")
         return integer
@@ -339,6 +344,8 @@ def load_json(text: str) -> model.Inventory:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CodecError("", f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise CodecError("", f"not valid JSON: {str(exc).split(';')[0]}") from None
     except RecursionError:  # deeper than the interpreter recurses (about a thousand)
         raise CodecError("", f"lists and objects nest more than {safeyaml.MAX_DEPTH} "
                          "deep") from None

@@ -170,7 +170,17 @@ def load(text: str) -> Any:
             pass
         finally:
             parser.dispose()
-        return yaml.load(text, Loader=_ReferenceLoader)  # noqa: S506 - PyYAML's safe loader
+        try:
+            return yaml.load(text, Loader=_ReferenceLoader)  # noqa: S506 - PyYAML's safe loader
+        except ValueError as exc:  # the same values, behind a tag
+            raise _unreadable("a tagged value", exc, None) from None
+
+
+def _unreadable(text: str, exc: ValueError, mark: Any) -> ConstructorError:
+    """The error for a scalar that resolves to a type its value cannot have (SafeLoader
+    raises a bare ValueError)."""
+    reason = str(exc).split(";")[0]
+    return ConstructorError(None, None, f"{text[:40]!r} cannot be read ({reason})", mark)
 
 
 def _build(parser: Any) -> Any:
@@ -210,6 +220,8 @@ def _build(parser: Any) -> Any:
                     except _Fallback:
                         fallback = True
                         value = text
+                    except ValueError as exc:  # 2001-02-30; an integer of 5,000 digits
+                        raise _unreadable(text, exc, event.start_mark) from None
             else:
                 value = event.value
             total += 1

@@ -121,14 +121,14 @@ class TextFile:
 
 
 class IncludeBudget:
-    """What the includes of one configuration may read in all: ``reads`` files and
-    ``MAX_INCLUDED_BYTES`` bytes.
+    """What the includes of one configuration may read in all: ``reads`` files and ``size``
+    bytes (``MAX_INCLUDED_BYTES`` unless told).
 
     Exim reads a file again each time it is included (an aliases file's ``:include:`` too, and
     Apache's ``Include``), and the depth and loop checks do not bound the total: a file that
-    includes the next one twice, 14 deep, is 32,767 reads, four times is 358 million. Each include spends one read and its
-    file's bytes; once either is spent, no include is read (the parser reports the first one it
-    skips, and goes on with the lines around it).
+    includes the next one twice, 14 deep, is 32,767 reads, four times is 358 million. Each
+    include spends one read and its file's bytes; once either is spent, no include is read (the
+    parser reports the first one it skips, and goes on with the lines around it).
     """
 
     def __init__(self, reads: int, size: int = MAX_INCLUDED_BYTES) -> None:

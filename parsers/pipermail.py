@@ -74,8 +74,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from migrate.model import (COUNTS, MOMENTS, MONTHS, Archive, ArchiveMonth, ArchiveVolume, Finding,
-                           Severity, Source)
+from migrate.model import (COUNTS, MONTHS, Archive, ArchiveMonth, ArchiveVolume, Finding, Severity,
+                           Source)
 from migrate.parsers import mboxscan
 from migrate.parsers.base import NotFound, Tree, TreeError, file_mode
 
@@ -214,9 +214,10 @@ def check_summary(summary: dict, now: _dt.datetime) -> None:
     for name in ("first_date", "last_date"):
         try:
             date = mboxscan.from_iso(summary[name])
+            good = date is None or mboxscan.EARLIEST_PLAUSIBLE <= date <= naive_now
         except (TypeError, ValueError):
-            date = mboxscan.EARLIEST_PLAUSIBLE - _dt.timedelta(1)  # refused below
-        if date is not None and not mboxscan.EARLIEST_PLAUSIBLE <= date <= naive_now:
+            good = False
+        if not good:
             problems.append((name, f"{summary[name]!r} is not a date from {first_year} to now"))
     for kind, items in summary["examples"].items():
         for offset, post, _text, line in items:

@@ -169,6 +169,18 @@ def test_a_deeply_nested_json_inventory_is_refused():
     assert str(info.value).startswith("mta.aliases[0].targets: lists and objects nest more")
 
 
+def test_an_integer_past_64_bits_is_refused():
+    """A hexadecimal of 5,000 digits loads as YAML (and 5,000 decimal digits fail as JSON);
+    either is refused with its place or as invalid, before anything tries to print it."""
+    data = codec.to_data(_minimal())
+    data["archives"] = [{"list_name": "a", "messages": "HUGE"}]
+    text = json.dumps(data)
+    with pytest.raises(codec.CodecError, match="archives.0..messages: out of range: .*64 bits"):
+        codec.load_yaml(text.replace('"HUGE"', "-0x" + "f" * 5_000))
+    with pytest.raises(codec.CodecError, match="not valid JSON: Exceeds the limit"):
+        codec.load_json(text.replace('"HUGE"', "9" * 5_000))
+
+
 _ADDRESS = {"address": "192.0.2.1", "family": "inet"}
 _ACCOUNT = {"name": "mailman", "id": 91, "kind": "user"}
 _ROUTE = {"address": "announce", "domain": "lists.example.org", "list_name": "announce",

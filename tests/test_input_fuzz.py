@@ -28,6 +28,10 @@ from migrate.model import Target
 
 RUNNER = CliRunner()
 DEEP = "DEEPNESTING"  # a plain scalar the text form replaces with lists nested that deep
+RAW = "RAWVALUE"  # a plain scalar the text form replaces with RAW_VALUES[n], as written
+#: Values no dumper writes: integers no one can print, dates not in the calendar.
+RAW_VALUES = ("-0x" + "f" * 5_000, "9" * 5_000, "2001-02-30", "2001-02-30 10:00:00",
+              "!!int 0x" + "f" * 5_000, "!!timestamp 2001-02-30")
 TARGET = {"hostname": "lists.example.org", "ipv6": ["2001:db8::25"]}
 
 #: Values that broke something once: out of the calendar, below zero, past any integer,
@@ -43,7 +47,8 @@ VALUES = st.one_of(
     SPECIAL, SCALARS, st.lists(SCALARS, max_size=3),
     st.dictionaries(st.text(max_size=5), SCALARS, max_size=3),
     # past MAX_DEPTH, past libyaml's limit (1,000), past the interpreter's recursion
-    st.sampled_from([safeyaml.MAX_DEPTH + 1, 1_001, 3_000]).map(lambda n: f"{DEEP}{n}"))
+    st.sampled_from([safeyaml.MAX_DEPTH + 1, 1_001, 3_000]).map(lambda n: f"{DEEP}{n}"),
+    st.integers(0, len(RAW_VALUES) - 1).map(lambda n: f"{RAW}{n}"))
 
 
 def _paths(data: Any, here: tuple = ()) -> list[tuple]:
@@ -92,18 +97,20 @@ def _mutated(data: Any, edits: list[tuple[tuple, str, Any]]) -> Any:
     return data
 
 
-def _deepen(text: str) -> str:
-    """Replace each DEEPn placeholder (a plain YAML scalar, a JSON string) with lists nested
-    n deep."""
-    while DEEP in text:
-        start = text.index(DEEP)
-        end = start + len(DEEP)
-        while end < len(text) and text[end].isdigit():
-            end += 1
-        n = int(text[start + len(DEEP):end])
-        if text[start - 1] == '"' and text[end:end + 1] == '"':  # JSON: the quotes go too
-            start, end = start - 1, end + 1
-        text = text[:start] + "[" * n + "]" * n + text[end:]
+def _expand(text: str) -> str:
+    """Replace each placeholder (a plain YAML scalar, a JSON string): DEEPn with lists nested
+    n deep, RAWn with RAW_VALUES[n]."""
+    for word in (DEEP, RAW):
+        while word in text:
+            start = text.index(word)
+            end = start + len(word)
+            while end < len(text) and text[end].isdigit():
+                end += 1
+            n = int(text[start + len(word):end])
+            if text[start - 1] == '"' and text[end:end + 1] == '"':  # JSON: the quotes go too
+                start, end = start - 1, end + 1
+            value = "[" * n + "]" * n if word == DEEP else RAW_VALUES[n]
+            text = text[:start] + value + text[end:]
     return text
 
 
@@ -124,11 +131,11 @@ def _plan(inventory_text: str, suffix: str, target_text: str | None):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         inventory = folder / f"inventory{suffix}"
-        inventory.write_text(_deepen(inventory_text), encoding="utf-8")
+        inventory.write_text(_expand(inventory_text), encoding="utf-8")
         args = ["plan", str(inventory), "-o", str(folder / "plan")]
         if target_text is not None:
             target = folder / "target.yaml"
-            target.write_text(_deepen(target_text), encoding="utf-8")
+            target.write_text(_expand(target_text), encoding="utf-8")
             args += ["--target", str(target)]
         else:
             args += ["--hostname", TARGET["hostname"], "--ipv6", TARGET["ipv6"][0]]

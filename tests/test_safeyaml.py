@@ -273,3 +273,17 @@ def test_the_c_emitter_writes_ascii_data_as_the_python_one(data):
                                   {"k": "é"}, {1: "a"}, {"k": ("a",)}, {"k": b"a"}])
 def test_the_python_emitter_writes_the_rest(data):
     assert not safeyaml.c_emitter_agrees(data)
+
+
+@pytest.mark.parametrize("value", ["2001-02-30", "2001-02-30 10:00:00", "9" * 5_000,
+                                   "!!int " + "9" * 5_000, "!!timestamp 2001-02-30"])
+def test_values_safeloader_cannot_construct_are_refused(value):
+    """SafeLoader raises a bare ValueError on these (a date not in the calendar, an integer
+    past Python's 4,300 digits): here they are a YAML error, with the line where known."""
+    text = f"a: 1\nb: {value}\n"
+    with pytest.raises(yaml.constructor.ConstructorError, match="cannot be read") as caught:
+        safeyaml.load(text)
+    if not value.startswith("!!"):
+        assert caught.value.problem_mark.line + 1 == 2
+    with pytest.raises(codec.CodecError, match="not valid YAML: .*cannot be read"):
+        codec.load_yaml(text)
