@@ -39,12 +39,11 @@ _MONTH = _re.compile(r"(\d{4})-(\d{2})\Z")
 @dataclass(frozen=True)
 class Range:
     """What a field may hold besides its type, declared as ``Annotated[type, Range(...)]``:
-    a number from ``low`` (and up to ``high``), the year of a date from ``low``, or with
-    ``month`` a "YYYY-MM" text whose year is from ``low``. The codec checks it when it reads a
-    document; the archive scan's summaries are checked against the same ranges."""
+    a number from ``low``, a date whose year is from ``low``, or with ``month`` a "YYYY-MM"
+    text whose year is from ``low``. The codec checks it when it reads a document; the archive
+    scan's summaries are checked against the same ranges."""
 
-    low: int | None = None
-    high: int | None = None
+    low: int
     month: bool = False
 
     def problem(self, value: Any) -> str | None:
@@ -59,11 +58,7 @@ class Range:
         return self._number(value, str(value))
 
     def _number(self, number: int, what: str) -> str | None:
-        if self.low is not None and number < self.low:
-            return f"{what} is below {self.low}"
-        if self.high is not None and number > self.high:
-            return f"{what} is above {self.high}"
-        return None
+        return f"{what} is below {self.low}" if number < self.low else None
 
 
 COUNTS = Range(0)

@@ -31,7 +31,7 @@ def strategy_for(tp, depth=0):
             return st.builds("{:04d}-{:02d}".format, st.integers(allowed.low, 9999),
                              st.integers(1, 12))
         if base is int:
-            return st.integers(min_value=allowed.low, max_value=allowed.high or 2**63 - 1)
+            return st.integers(min_value=allowed.low, max_value=2**63 - 1)
         return strategy_for(base, depth).filter(lambda v: allowed.problem(v) is None)
     if origin in (types.UnionType, typing.Union):
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
