@@ -2,9 +2,9 @@
 
 Conversion is driven by the dataclass type hints in ``migrate.model``: ``to_data`` makes plain
 lists/dicts/str/int/float/bool/None (JSON- and YAML-safe), ``from_data`` checks every value
-against its declared type and rebuilds the dataclasses. Malformed documents are refused with a
-``CodecError`` naming the place in the document (``lists[2].owners[0]``) and, for YAML syntax
-errors, the line.
+against its declared type (and range: ``model.Range``) and rebuilds the dataclasses. Malformed
+documents are refused with a ``CodecError`` naming the place in the document
+(``lists[2].owners[0]``) and, for YAML syntax errors, the line.
 
 YAML is read only safely: by ``migrate.safeyaml`` (libyaml's C parser, the data built straight
 from its events: the same data as PyYAML's ``SafeLoader``, which it hands any explicit tag to;
@@ -90,7 +90,8 @@ def _format_datetime(value: dt.datetime) -> str:
 
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)  # in the namespace of the class's own module
+    # in the namespace of the class's own module; with the model's ranges (model.Range)
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 def from_data(cls: type[T], data: Any, where: str = "") -> T:
@@ -115,11 +116,28 @@ def _describe(value: Any) -> str:
 # up (CodecError.prefix), never on the way down.
 
 
+#: Every integer of the model (a count, size, id, port or line) fits in 64 bits; a longer one
+#: is refused (a hexadecimal of 5,000 digits loads, and then no one can print it).
+_INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
+
+
 @functools.cache
 def _converter(tp: Any) -> Callable[[Any], Any]:
     if tp is Any:  # read further by its owner (a plan's actions, by their kind)
         return lambda value: value
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:  # a value with a range besides its type (model.Range)
+        convert_base = _converter(typing.get_args(tp)[0])
+        ranges = [a for a in tp.__metadata__ if isinstance(a, model.Range)]
+
+        def ranged(value: Any) -> Any:
+            value = convert_base(value)
+            for allowed in ranges:
+                problem = allowed.problem(value)
+                if problem is not None:
+                    raise CodecError("", f"out of range: {problem}")
+            return value
+        return ranged
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)
         (inner,) = [a for a in args if a is not type(None)]
@@ -187,9 +205,9 @@ def _converter(tp: Any) -> Callable[[Any], Any]:
         return boolean
     if tp is int:
         def integer(value: Any) -> Any:
-            if type(value) is int:
-                return value
             if isinstance(value, int) and not isinstance(value, bool):
+                if not _INT_LOW <= value <= _INT_HIGH:  # before anything formats it
+                    raise CodecError("", "out of range: an integer of more than 64 bits")
                 return int(value)
             raise CodecError("", f"expected an integer, got {_describe(value)}")
         return integer
@@ -331,8 +349,41 @@ def dump_json(inv: model.Inventory, indent: int | None = 2) -> str:
 
 
 def load_json(text: str) -> model.Inventory:
+    """An inventory from JSON, nested no deeper than a YAML one may be (``safeyaml.MAX_DEPTH``):
+    the codec, the guard and the emitters recurse over what they read."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CodecError("", f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise CodecError("", f"not valid JSON: {str(exc).split(';')[0]}") from None
+    except RecursionError:  # deeper than the interpreter recurses (about a thousand)
+        raise CodecError("", f"lists and objects nest more than {safeyaml.MAX_DEPTH} "
+                         "deep") from None
+    where = _too_deep(data, safeyaml.MAX_DEPTH)
+    if where is not None:
+        raise CodecError(where, f"lists and objects nest more than {safeyaml.MAX_DEPTH} deep "
+                         "below here")
     return inventory_from_data(data)
+
+
+def _too_deep(data: Any, limit: int, shown: int = 4) -> str | None:
+    """The path (its first ``shown`` steps) to the first list or mapping in ``data`` that
+    nests deeper than ``limit``, or None."""
+    stack: list[tuple[Any, int, Any]] = [(data, 1, None)]
+    while stack:
+        value, depth, trail = stack.pop()
+        if depth > limit:
+            steps: list[str] = []
+            while trail is not None:
+                trail, step = trail
+                steps.append(step)
+            steps.reverse()
+            return "".join(steps[:shown]).lstrip(".")
+        if value.__class__ is dict:
+            stack.extend((v, depth + 1, (trail, f".{k}")) for k, v in value.items()
+                         if v.__class__ is dict or v.__class__ is list)
+        elif value.__class__ is list:
+            stack.extend((v, depth + 1, (trail, f"[{i}]")) for i, v in enumerate(value)
+                         if v.__class__ is dict or v.__class__ is list)
+    return None

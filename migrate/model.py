@@ -19,11 +19,57 @@ This module imports neither parsers nor emitters.
 from __future__ import annotations
 
 import datetime as _dt
+import re as _re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Annotated, Any
 
 #: Bumped whenever a field changes meaning or is removed; adding optional fields keeps it.
 SCHEMA_VERSION = 1
+
+
+# --- value ranges -------------------------------------------------------------------------------
+
+#: The earliest year a date or month of the inventory may name: nothing on a Mailman host
+#: predates the Unix epoch its timestamps count from.
+FIRST_YEAR = 1970
+_MONTH = _re.compile(r"(\d{4})-(\d{2})\Z")
+
+
+@dataclass(frozen=True)
+class Range:
+    """What a field may hold besides its type, declared as ``Annotated[type, Range(...)]``:
+    a number from ``low``, a date whose year is from ``low``, or with ``month`` a "YYYY-MM"
+    text whose year is from ``low``. The codec checks it when it reads a document; the archive
+    scan's summaries are checked against the same ranges."""
+
+    low: int
+    month: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is out of this range (a phrase), or None."""
+        if self.month:
+            m = _MONTH.match(value)
+            if not m or not 1 <= int(m.group(2)) <= 12:
+                return f"{value!r} is not a month (YYYY-MM)"
+            return self._number(int(m.group(1)), f"the year of {value!r}")
+        if isinstance(value, _dt.datetime):
+            return self._number(value.year, f"the year of {value.isoformat()}")
+        return self._number(value, str(value))
+
+    def _number(self, number: int, what: str) -> str | None:
+        return f"{what} is below {self.low}" if number < self.low else None
+
+
+COUNTS = Range(0)
+MONTHS = Range(FIRST_YEAR, month=True)
+MOMENTS = Range(FIRST_YEAR)
+#: How many of something: never negative.
+Count = Annotated[int, COUNTS]
+#: A calendar month, "YYYY-MM".
+Month = Annotated[str, MONTHS]
+#: A point in time (UTC) within the years a Mailman host can have seen.
+Moment = Annotated[_dt.datetime, MOMENTS]
 
 
 class Severity(StrEnum):
@@ -452,11 +498,11 @@ class FileMode:
 
 @dataclass
 class Members:
-    regular_count: int = 0
-    digest_count: int = 0
+    regular_count: Count = 0
+    digest_count: Count = 0
     regular: list[str] = field(default_factory=list)
     digest: list[str] = field(default_factory=list)
-    delivery_status: dict[str, int] = field(default_factory=dict)  # "enabled", "by_bounce", ...
+    delivery_status: dict[str, Count] = field(default_factory=dict)  # "enabled", "by_bounce", ...
 
 
 @dataclass
@@ -476,11 +522,11 @@ class MailingList:
     subscribe_policy: int | None = None
     advertised: bool | None = None
     data_version: int | None = None
-    created_at: _dt.datetime | None = None
-    last_post_at: _dt.datetime | None = None
+    created_at: Moment | None = None
+    last_post_at: Moment | None = None
     next_post_number: int | None = None
-    pending_count: int = 0
-    held_count: int = 0
+    pending_count: Count = 0
+    held_count: Count = 0
     files: list[FileMode] = field(default_factory=list)  # lists/NAME/ and its files
     held_files: list[FileMode] = field(default_factory=list)  # data/heldmsg-NAME-N.pck|txt
     source: Source | None = None
@@ -493,8 +539,8 @@ class MailingList:
 class ArchiveMonth:
     """Posts in the mbox filed under one calendar month."""
 
-    month: str  # "YYYY-MM"
-    messages: int = 0
+    month: Month
+    messages: Count = 0
 
 
 @dataclass
@@ -507,9 +553,9 @@ class ArchiveVolume:
     """
 
     name: str
-    messages: int = 0  # mbox posts that pipermail files under this volume
+    messages: Count = 0  # mbox posts that pipermail files under this volume
     html: bool = False  # the volume folder exists
-    html_articles: int = 0  # NNNNNN.html files in it
+    html_articles: Count = 0  # NNNNNN.html files in it
     txt: bool = False  # NAME.txt beside it
     txt_gz: bool = False  # NAME.txt.gz beside it
 
@@ -522,21 +568,21 @@ class Archive:
     public: bool | None = None  # from the list's archive_private
     volume_frequency: int | None = None  # 0 yearly, 1 monthly, 2 quarterly, 3 weekly, 4 daily
     mbox_path: str | None = None
-    bytes: int = 0
+    bytes: Count = 0
     sha256: str | None = None
-    messages: int = 0  # posts: full Unix-from lines at a post boundary (see parsers/pipermail)
-    first_date: _dt.datetime | None = None
-    last_date: _dt.datetime | None = None
-    undated: int = 0
-    implausible_dates: int = 0
-    missing_date_header: int = 0
-    bad_date_header: int = 0  # a Date: header no parser understood (another date was used)
-    embedded_separators: int = 0  # body lines Mailman's archiver would have split on
-    loose_from_lines: int = 0  # other unescaped body lines starting "From "
+    messages: Count = 0  # posts: full Unix-from lines at a post boundary (see parsers/pipermail)
+    first_date: Moment | None = None
+    last_date: Moment | None = None
+    undated: Count = 0
+    implausible_dates: Count = 0
+    missing_date_header: Count = 0
+    bad_date_header: Count = 0  # a Date: header no parser understood (another date was used)
+    embedded_separators: Count = 0  # body lines Mailman's archiver would have split on
+    loose_from_lines: Count = 0  # other unescaped body lines starting "From "
     months: list[ArchiveMonth] = field(default_factory=list)
     html_dir: str | None = None
     volumes: list[ArchiveVolume] = field(default_factory=list)  # mbox and HTML, by volume
-    html_articles: int = 0
+    html_articles: Count = 0
     public_link: str | None = None
     public_link_target: str | None = None  # as stored: usually absolute into the old prefix
     public_mbox_link_target: str | None = None  # archives/public/NAME.mbox (PUBLIC_MBOX)
@@ -674,7 +720,7 @@ class Housekeeping:
 class Inventory:
     schema_version: int
     tool_version: str
-    collected_at: _dt.datetime  # UTC
+    collected_at: Moment
     source: Origin
     host: Host = field(default_factory=Host)
     mta: Mta = field(default_factory=Mta)

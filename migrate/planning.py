@@ -80,7 +80,8 @@ class Plan:
 
 
 def read_target_file(path: str) -> dict[str, Any]:
-    """``target.yaml``: a mapping of Target fields; anything else is refused by name."""
+    """``target.yaml``: a mapping of Target fields; anything else is refused by name. Read as
+    the inventory is (``safeyaml``: aliases and nesting bounded)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -90,7 +91,7 @@ def read_target_file(path: str) -> dict[str, Any]:
         raise MigrateError("the target settings are not UTF-8 text", file=path,
                            code=Exit.INPUT) from None
     try:
-        data = yaml.safe_load(text)
+        data = safeyaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise MigrateError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",

@@ -15,7 +15,7 @@ Anything else (an explicit tag such as ``!!python/object`` or ``!!binary``, a me
 to PyYAML's safe loader (C where available), which constructs what it allows and refuses the
 rest with its usual error.
 
-Three things are refused here that SafeLoader would build: a key that a mapping already holds
+Four things are refused here that SafeLoader would build: a key that a mapping already holds
 (SafeLoader keeps the last value: a second ``command:`` in a reviewed plan, or a second
 ``hostname:`` in a hand-edited inventory, would silently replace the first; migrate never
 writes one, so every document it reads refuses it, with the key's path and line), an alias
@@ -25,7 +25,9 @@ values (the "billion laughs" attack: the data is shared, but every reader that w
 codec first, would see all of it). They raise ``yaml.constructor.ConstructorError`` with the
 line, once the whole document has parsed (a syntax error comes first, as with PyYAML; the
 expansion is counted, not made, so a bomb costs no memory). A document that goes to PyYAML
-refuses a duplicate key too (``_UniqueKeys``).
+refuses a duplicate key too (``_UniqueKeys``). And nesting deeper than ``MAX_DEPTH``, refused
+at once with its line: PyYAML's loaders (and every reader after them) recurse, and end in a
+``RecursionError`` a thousand levels down.
 
 The cyclic garbage collector is paused while the data is built (``no_gc``): the document
 makes no cycles, and a million new containers would otherwise trigger full collections over
@@ -66,6 +68,9 @@ except ImportError:  # PyYAML without libyaml: the pure Python parser gives the 
 #: how many values aliases may add to a document beyond its own (an inventory has no aliases;
 #: a hand-edited one may share a few lists)
 MAX_ALIAS_VALUES = 1_000_000
+#: how deep mappings and lists may nest (an inventory nests under 30 deep: aliases' :include:
+#: files within :include: files); deeper is refused before anything recurses over it
+MAX_DEPTH = 100
 
 _STR = "tag:yaml.org,2002:str"
 _CONSTRUCTORS = {tag: SafeConstructor.yaml_constructors[tag] for tag in (
@@ -169,7 +174,10 @@ def load(text: str) -> Any:
             pass
         finally:
             parser.dispose()
-        return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - PyYAML's safe loader
+        try:
+            return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - PyYAML's safe loader
+        except ValueError as exc:  # the same values, behind a tag
+            raise _unreadable("a tagged value", exc, None) from None
 
 
 class _UniqueKeys(_ReferenceLoader):  # type: ignore[misc, valid-type]
@@ -200,6 +208,13 @@ def _path(stack: list[tuple[Any, bool, Any, int, Any]], key: Any) -> str:
     for container, is_map, parent_key, _, _ in stack[1:] + [(None, True, key, 0, None)]:
         out += f".{parent_key}" if is_map else f"[{len(container)}]"
     return out[1:] if out.startswith(".") else out
+
+
+def _unreadable(text: str, exc: ValueError, mark: Any) -> ConstructorError:
+    """The error for a scalar that resolves to a type its value cannot have (SafeLoader
+    raises a bare ValueError)."""
+    reason = str(exc).split(";")[0]
+    return ConstructorError(None, None, f"{text[:40]!r} cannot be read ({reason})", mark)
 
 
 def _build(parser: Any) -> Any:
@@ -239,6 +254,8 @@ def _build(parser: Any) -> Any:
                     except _Fallback:
                         fallback = True
                         value = text
+                    except ValueError as exc:  # 2001-02-30; an integer of 5,000 digits
+                        raise _unreadable(text, exc, event.start_mark) from None
             else:
                 value = event.value
             total += 1
@@ -249,6 +266,9 @@ def _build(parser: Any) -> Any:
                     raise _Fallback(anchor)  # PyYAML: "found duplicate anchor", at once
                 anchors[anchor] = (value, 1)
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
+            if len(stack) >= MAX_DEPTH:
+                raise ConstructorError(None, None, f"mappings and lists nest more than "
+                                       f"{MAX_DEPTH} deep here", event.start_mark)
             if event.tag is not None:
                 fallback = True
             anchor = event.anchor

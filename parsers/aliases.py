@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migrate.model import Alias, AliasTarget, AliasTargetKind, ConfigFile, Finding, Severity, Source
-from migrate.parsers.base import Tree, read_text
+from migrate.parsers.base import IncludeBudget, Tree, read_text
 
 _SPECIAL = {
     ":blackhole:": AliasTargetKind.BLACKHOLE,
@@ -31,7 +31,12 @@ _SPECIAL = {
 }
 _WITH_TEXT = {":fail:": AliasTargetKind.FAIL, ":defer:": AliasTargetKind.DEFER}
 _INCLUDE = ":include:"
-_MAX_INCLUDE_DEPTH = 10
+#: How deep ``:include:`` files may nest (an include inside an included file is one deeper).
+MAX_INCLUDE_DEPTH = 10
+#: How many files the ``:include:`` items of the aliases tables read together may read in all
+#: (an included file counts each time: once per alias that names it; see ``IncludeBudget``): a
+#: host where each alias has its own list file reads one per alias.
+MAX_INCLUDE_READS = 10_000
 
 
 @dataclass
@@ -230,9 +235,12 @@ def classify_target(item: str) -> AliasTarget:
 
 
 class _Parser:
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, budget: IncludeBudget) -> None:
         self.tree = tree
         self.result = AliasesResult()
+        self.budget = budget
+        self.over_budget = False  # an :include: was skipped (reported once per table)
+        self.included: set[str] = set()  # the files of result.files, each listed once
 
     def finding(self, fid: str, severity: Severity, message: str, hint: str, file: str,
                 line: int | None) -> None:
@@ -346,16 +354,29 @@ class _Parser:
                 "Use an absolute path: the MTA resolves :include: files from the root.",
                 file, line)
             return
-        if depth >= _MAX_INCLUDE_DEPTH or path in stack:
+        if depth >= MAX_INCLUDE_DEPTH or path in stack:
             self.finding(
                 "aliases.include-loop", Severity.ERROR,
                 f":include: {path} of {name!r} loops back into itself",
                 "Break the loop: an :include: file must not include itself, directly or not.",
                 file, line)
             return
+        if self.budget.spent:
+            if not self.over_budget:
+                self.over_budget = True
+                self.finding(
+                    "aliases.include-budget", Severity.ERROR,
+                    f":include: {path} of {name!r} is not read, nor is any later one: "
+                    f"{self.budget.describe()} (Exim reads an :include: file each time an "
+                    "alias names it); the inventory lacks their addresses",
+                    "Include each file once (an :include: file that names the next one twice "
+                    "grows exponentially with the depth), then inspect again.", file, line)
+            return
         tf = read_text(self.tree, path, "alias-include", required=False)
+        self.budget.spend(tf)
         self.result.findings.extend(tf.findings)
-        if tf.config:
+        if tf.config and tf.config.path not in self.included:
+            self.included.add(tf.config.path)
             self.result.files.append(tf.config)
         if tf.text is None:
             if not tf.findings:
@@ -376,8 +397,10 @@ class _Parser:
 
 
 def parse_aliases(tree: Tree, path: str, *, domain: str | None = None,
-                  required: bool = True) -> AliasesResult:
-    """Parse one aliases table (``/etc/aliases`` or a per-domain virtual alias file)."""
-    parser = _Parser(tree)
+                  required: bool = True, budget: IncludeBudget | None = None) -> AliasesResult:
+    """Parse one aliases table (``/etc/aliases`` or a per-domain virtual alias file); the
+    tables of one MTA share one ``budget`` for their ``:include:`` files (a table alone has
+    its own)."""
+    parser = _Parser(tree, budget or IncludeBudget(MAX_INCLUDE_READS))
     parser.parse_table(path, domain, required)
     return parser.result

@@ -55,7 +55,7 @@ from migrate.model import (
     ConfigFile, Finding, Severity, Source, Web, WebAlias, WebAliasKind, WebDirectory,
     WebVirtualHost,
 )
-from migrate.parsers.base import Tree, TreeError, present, read_text
+from migrate.parsers.base import IncludeBudget, Tree, TreeError, present, read_text
 
 #: Where Apache's main configuration file is looked for, in order.
 CONFIG_CANDIDATES = (
@@ -68,6 +68,9 @@ CONFIG_CANDIDATES = (
 )
 _VERSION_FOLDERS = {"apache24": "2.4", "apache22": "2.2"}
 _MAX_INCLUDE_DEPTH = 32
+#: How many files the ``Include`` lines of one configuration may read in all (a file included
+#: twice counts twice; see ``IncludeBudget``).
+MAX_INCLUDE_READS = 1_000
 _CONDITIONAL = {"ifmodule", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection"}
 _SPACE = " \t\n\v\f\r"  # apr_isspace: ASCII white space only
 _WILDCARD = re.compile(r"[*?\[]")
@@ -209,6 +212,8 @@ class _Reader:
         self.files: list[ConfigFile] = []
         self.defines: dict[str, str] = {}
         self._stack: list[str] = []  # the files being read, outermost first (include loops)
+        self.budget = IncludeBudget(MAX_INCLUDE_READS)
+        self.over_budget = False  # an include was skipped (reported once)
 
     # file system access that never raises
     def _is_dir(self, path: str) -> bool:
@@ -252,7 +257,20 @@ class _Reader:
                 "Check the Include lines for a loop through symlinks or directories.",
                 via or Source(path, 1)))
             return
+        if via is not None and self.budget.spent:
+            if not self.over_budget:
+                self.over_budget = True
+                self.findings.append(Finding(
+                    "apache.include-budget", Severity.ERROR,
+                    f"included file {path} is not read, nor is any later one: "
+                    f"{self.budget.describe()} (Apache reads a file again each time it is "
+                    "included); the inventory lacks what they hold",
+                    "Include each file once (includes that repeat a file grow exponentially "
+                    "with their depth), then inspect again.", via))
+            return
         tf = read_text(self.tree, path, "apache", required=via is None)
+        if via is not None:
+            self.budget.spend(tf)
         self.findings.extend(tf.findings)
         if tf.text is None and tf.config is None and not tf.findings and via is not None:
             self.findings.append(Finding(

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from migrate.model import ConfigFile, Finding, Lookup, Severity, Source
-from migrate.parsers.base import Tree, read_text
+from migrate.parsers.base import IncludeBudget, Tree, read_text
 
 #: Builtin macros (``_HAVE_*``, ...) assumed for the old host's Exim: a FreeBSD ports build with
 #: its default options. ``-D`` definitions override them; a config that tests one gets a finding.
@@ -45,6 +45,9 @@ ACL_VERBS = ("accept", "defer", "deny", "discard", "drop", "require", "warn")
 NAMED_LIST_KINDS = ("domainlist", "hostlist", "addresslist", "localpartlist")
 _CONDITIONALS = ("ifdef", "ifndef", "elifdef", "elifndef", "else", "endif")
 _MAX_INCLUDE_DEPTH = 40
+#: How many files the ``.include`` lines of one configuration may read in all (a file included
+#: twice counts twice; see ``IncludeBudget``): split configurations hold a few dozen.
+MAX_INCLUDE_READS = 1_000
 _MACRO_DEF = re.compile(r"([A-Z][A-Za-z0-9_]*)\s*(==?)\s*(.*)\Z", re.S)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _MACRO_START = re.compile(r"[A-Z]|_[A-Z]")
@@ -179,6 +182,8 @@ class EximReader:
     def __init__(self, tree: Tree, defines: dict[str, str] | None = None,
                  builtins: tuple[str, ...] = DEFAULT_BUILTINS) -> None:
         self.tree = tree
+        self.budget = IncludeBudget(MAX_INCLUDE_READS)
+        self.over_budget = False  # an include was skipped (reported once)
         # Macros in definition order; command-line (-D) ones first, as Exim adds them first.
         self.macros: dict[str, str] = {}
         self.command_line: set[str] = set()
@@ -357,7 +362,18 @@ class EximReader:
                           f".include of {name} loops back into a file being read",
                           "Remove the include that closes the loop.", here)
             return
+        if self.budget.spent:
+            if not self.over_budget:
+                self.over_budget = True
+                self._finding("exim.include-budget", Severity.ERROR,
+                              f".include of {name} is not read, nor is any later one: "
+                              f"{self.budget.describe()} (Exim reads a file again each time "
+                              "it is included); the inventory lacks what they hold",
+                              "Include each file once (the includes that repeat a file grow "
+                              "exponentially with their depth), then inspect again.", here)
+            return
         tf = read_text(self.tree, name, "exim-include", required=False)
+        self.budget.spend(tf)
         if tf.text is None:
             if tf.findings:
                 self.findings.extend(tf.findings)
@@ -368,7 +384,7 @@ class EximReader:
                               "or use .include_if_exists if it is optional.", here)
             return
         self.findings.extend(tf.findings)
-        if tf.config:
+        if tf.config and tf.config.path not in {f.path for f in self.files}:
             self.files.append(tf.config)
         stack.append(_Frame(tf.path, tf.lines()))
 

@@ -21,8 +21,8 @@ from migrate.model import (
     Listener, Mta, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
     TlsFiles, Transport,
 )
-from migrate.parsers.aliases import parse_aliases
-from migrate.parsers.base import Tree, read_text
+from migrate.parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
+from migrate.parsers.base import IncludeBudget, Tree, read_text
 from migrate.parsers.exim import Driver, EximConfig, config_lookups, split_list
 
 _LOCAL_PART_VARS = ("$local_part", "${local_part}")
@@ -83,6 +83,9 @@ class _Domains:
         self.primary = primary
         self.result = result
         self.patterns_reported: set[str] = set()
+        self.named: dict[str, list[str]] = {}  # "+name" -> its domains, once resolved
+        #: the :include: files of every aliases table this MTA reads, together
+        self.includes = IncludeBudget(MAX_INCLUDE_READS)
 
     def resolve(self, value: str | None, source: Source | None, depth: int = 0) -> list[str]:
         if not value or depth > 10:
@@ -98,7 +101,10 @@ class _Domains:
                              f"named list {item} is used but never defined",
                              "Define it in the main section; Exim refuses the router.", source)
                     continue
-                out += self.resolve(named[1], named[2], depth + 1)
+                if item not in self.named:  # once each: lists naming a list twice, nested,
+                    self.named[item] = []  # would grow exponentially (and a loop ends here)
+                    self.named[item] = self.resolve(named[1], named[2], depth + 1)
+                out += self.named[item]
             elif item == "@":
                 if self.primary:
                     out.append(self.primary)
@@ -138,7 +144,7 @@ class _Domains:
             if kind == "dsearch" and self.tree.is_dir(path):
                 return [n.lower() for n in self.tree.list_dir(path) if not n.startswith(".")]
             if kind in ("lsearch", "wildlsearch", "nwildlsearch"):
-                table = parse_aliases(self.tree, path, required=False)
+                table = parse_aliases(self.tree, path, required=False, budget=self.includes)
                 return [a.name.lower() for a in table.aliases]
         except Exception:  # noqa: BLE001 - an unreadable lookup is reported by the caller
             pass
@@ -177,6 +183,7 @@ class _Routing:
         self.primary = primary.lower() if primary else None
         self.resolver = domains
         self._lookup_cache: dict[str, set[str]] = {}
+        self._named: dict[tuple[str, str, str], bool] = {}  # (+name, subject, kind) -> in it
         known: set[str] = set()
         for _name, (kind, value, source) in cfg.named_lists.items():
             if kind == "domainlist":
@@ -214,7 +221,11 @@ class _Routing:
     def _item(self, item: str, subject: str, kind: str, depth: int) -> bool:
         if item.startswith("+"):
             named = self.cfg.named_lists.get(item[1:])
-            return named is not None and self.in_list(named[1], subject, kind, depth + 1)
+            key = (item, subject, kind)
+            if named is not None and key not in self._named:  # once each, as in resolve()
+                self._named[key] = False
+                self._named[key] = self.in_list(named[1], subject, kind, depth + 1)
+            return named is not None and self._named[key]
         if item.startswith("^"):
             try:
                 return re.search(item, subject, re.IGNORECASE) is not None
@@ -246,7 +257,8 @@ class _Routing:
                 if ltype.split("-")[-1].rstrip("*@").split(",")[0] in (
                         "lsearch", "wildlsearch", "nwildlsearch"):
                     try:
-                        table = parse_aliases(self.tree, path.strip(), required=False)
+                        table = parse_aliases(self.tree, path.strip(), required=False,
+                                              budget=self.resolver.includes)
                         keys = {a.name.lower() for a in table.aliases}
                     except Exception:  # noqa: BLE001 - an unreadable lookup matches nothing
                         keys = set()
@@ -561,7 +573,8 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
             continue
         if "$" in path:
             continue
-        aliases = _alias_table(tree, path, None, star, mta, result, seen_tables)
+        aliases = _alias_table(tree, path, None, star, mta, result, seen_tables,
+                               domains.includes)
         _alias_routes(aliases, routing.domains(d), d, routing, pipe_transport, RouteVia.ALIAS,
                       star, mta, result)
     _first_router_wins(mta, routing)
@@ -569,13 +582,13 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
 
 
 def _alias_table(tree: Tree, path: str, domain: str | None, star: bool, mta: Mta,
-                 result: EximResult, seen: dict[tuple[str, str | None], list[Alias]]
-                 ) -> list[Alias]:
+                 result: EximResult, seen: dict[tuple[str, str | None], list[Alias]],
+                 budget: IncludeBudget) -> list[Alias]:
     """The aliases of one table (the system table when ``domain`` is None), read into the
     inventory once: a later router that reads the same table gets the same entries."""
     key = (path, domain)
     if key not in seen:
-        table = parse_aliases(tree, path, domain=domain, required=True)
+        table = parse_aliases(tree, path, domain=domain, required=True, budget=budget)
         result.findings += table.findings
         _add_files(mta, table.files)
         if star:
@@ -617,7 +630,7 @@ def _virtual_tables(d: Driver, template: str, star: bool, pipe_transport: str | 
         path = posixpath.join(folder, name)
         if not tree.is_file(path):
             continue
-        aliases = _alias_table(tree, path, domain, star, mta, result, seen)
+        aliases = _alias_table(tree, path, domain, star, mta, result, seen, domains.includes)
         _add_domains(mta, [domain], DomainRole.VIRTUAL, f"router {d.name}", d.source)
         _alias_routes(aliases, [domain], d, routing, pipe_transport, RouteVia.VIRTUAL_ALIAS,
                       star, mta, result)
@@ -630,7 +643,7 @@ def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTa
     for target in targets:
         if target.kind == AliasTargetKind.PIPE and wrapper_call(target.value):
             out.append(target)
-        elif target.kind == AliasTargetKind.INCLUDE and depth < 10:
+        elif target.kind == AliasTargetKind.INCLUDE and depth < MAX_INCLUDE_DEPTH:
             out += _wrapper_targets(target.members, depth + 1)
     return out
 

@@ -74,7 +74,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from migrate.model import Archive, ArchiveMonth, ArchiveVolume, Finding, Severity, Source
+from migrate.model import (COUNTS, MONTHS, Archive, ArchiveMonth, ArchiveVolume, Finding, Severity,
+                           Source)
 from migrate.parsers import mboxscan
 from migrate.parsers.base import NotFound, Tree, TreeError, file_mode
 
@@ -179,10 +180,61 @@ def _naive_utc(now: _dt.datetime) -> _dt.datetime:
     return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
+class SummaryError(ValueError):
+    """A scan summary holding a value no scan gives (the old host's agent is not trusted)."""
+
+
+#: The counts of a summary (each a ``model.Count``).
+_SUMMARY_COUNTS = ("bytes", "messages", "undated", "implausible_dates", "missing_date_header",
+                   "bad_date_header", "embedded_separators", "loose_from_lines")
+_DAY = re.compile(r"(\d{4}-\d{2})-(\d{2})\Z")
+
+
+def check_summary(summary: dict, now: _dt.datetime) -> None:
+    """Refuse (``SummaryError``) a settled summary with a value out of range: its counts, days
+    and dates become the archive's in the inventory and the report. The ranges are the
+    model's (``COUNTS``, ``MONTHS``), narrowed to what a scan at ``now`` gives: days and dates
+    from ``EARLIEST_PLAUSIBLE`` to ``now``, and no more dated posts than posts."""
+    naive_now = _naive_utc(now)
+    first_year, last_year = mboxscan.EARLIEST_PLAUSIBLE.year, naive_now.year
+    problems: list[tuple[str, str | None]] = [
+        (name, COUNTS.problem(summary[name])) for name in _SUMMARY_COUNTS]
+    if summary["first_separator_offset"] is not None:
+        problems.append(("first_separator_offset",
+                         COUNTS.problem(summary["first_separator_offset"])))
+    for day, count in summary["days"].items():
+        m = _DAY.match(day)
+        if m is None or MONTHS.problem(m.group(1)) or not 1 <= int(m.group(2)) <= 31 \
+                or not first_year <= int(day[:4]) <= last_year:
+            problems.append((f"days[{day!r}]", f"{day!r} is not a day from {first_year} to "
+                             f"{last_year} (YYYY-MM-DD)"))
+        problems.append((f"days[{day!r}]", COUNTS.problem(count)))
+    if sum(summary["days"].values()) > summary["messages"]:
+        problems.append(("days", f"more dated posts than the {summary['messages']} posts"))
+    for name in ("first_date", "last_date"):
+        try:
+            date = mboxscan.from_iso(summary[name])
+            good = date is None or mboxscan.EARLIEST_PLAUSIBLE <= date <= naive_now
+        except (TypeError, ValueError):
+            good = False
+        if not good:
+            problems.append((name, f"{summary[name]!r} is not a date from {first_year} to now"))
+    for kind, items in summary["examples"].items():
+        for offset, post, _text, line in items:
+            if offset < 0 or post < 0 or (line is not None and line < 1):
+                problems.append((f"examples[{kind!r}]",
+                                 f"offset {offset}, post {post}, line {line}"))
+    for what, problem in problems:
+        if problem:
+            raise SummaryError(f"{what}: {problem}")
+
+
 def scan_from_summary(summary: dict, path: str, now: _dt.datetime) -> MboxScan:
     """``MboxScan`` from an ``mboxscan`` summary (made here or by the old host's agent), its
-    deferred posts settled here with ``fuzzy_date``."""
+    deferred posts settled here with ``fuzzy_date``; one with a value out of range is refused
+    (``check_summary``)."""
     mboxscan.settle(summary, fuzzy_date, _naive_utc(now))
+    check_summary(summary, now)
 
     def when(text: str | None) -> _dt.datetime | None:
         value = mboxscan.from_iso(text)
@@ -312,8 +364,15 @@ def inspect_archive(tree: Tree, var_prefix: str, list_name: str, *, archive_enab
                 line: int | None = None) -> None:
         result.findings.append(Finding(fid, severity, message, hint, Source(file, line)))
 
-    scan = _scan_archive_mbox(tree, mbox_path, list_name, archive_enabled, now, progress,
-                              finding)
+    try:
+        scan = _scan_archive_mbox(tree, mbox_path, list_name, archive_enabled, now, progress,
+                                  finding)
+    except SummaryError as exc:
+        scan = None
+        finding("input.unreadable", Severity.ERROR,
+                f"cannot read {mbox_path}: its scan gave a value no scan gives ({exc})",
+                "The old host's agent sent it: inspect again, and if it recurs, bring the "
+                "mbox across (--fetch-archives) to scan it here.", mbox_path)
     result.scan = scan
     if scan is not None:
         _copy_scan(scan, archive)

@@ -28,6 +28,27 @@ def make_tree(root: Path, files: dict[str, str | bytes], links: dict[str, str] |
     return root
 
 
+class CountingTree:
+    """A ``LocalTree`` that counts the files it reads, and stops a runaway reader: past
+    ``stop`` reads it raises, so a test of a bound fails at once instead of running for ever."""
+
+    def __init__(self, root: Path, stop: int) -> None:
+        from migrate.sources import LocalTree
+
+        self.tree = LocalTree(root)
+        self.stop = stop
+        self.reads = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.tree, name)
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        self.reads += 1
+        if self.reads > self.stop:
+            raise AssertionError(f"more than {self.stop} reads: the reader is not bounded")
+        return self.tree.read_bytes(path, limit)
+
+
 @pytest.fixture
 def tree_factory(tmp_path: Path):
     def factory(files: dict[str, str | bytes], links: dict[str, str] | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from migrate.model import AliasTargetKind as K
 from migrate.parsers.aliases import classify_target, parse_aliases
 from migrate.sources import LocalTree
@@ -134,6 +136,50 @@ def test_include_missing_loop_and_relative(tree_factory):
     assert loop.source.file == "/etc/mail/loop2" and loop.source.line == 1
     b = [a for a in res.aliases if a.name == "b"][0]
     assert b.targets[0].members[0].members[0].value == "x@example.org"
+
+
+@pytest.mark.parametrize("fan_out", [2, 4])
+def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_out):
+    """An :include: file that names the next one several times, as deep as includes go: Exim
+    reads every copy (4**10 reads for four), the parser stops at its budget, says where, and
+    reads the rest of the table."""
+    from conftest import CountingTree
+    from migrate.parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS
+
+    depth = MAX_INCLUDE_DEPTH
+    files = {f"/etc/mail/l{i}": f"m{i}@example.org\n"
+             + (f":include:/etc/mail/l{i + 1}\n" * fan_out if i < depth else "")
+             for i in range(1, depth + 1)}
+    files["/etc/aliases"] = "board: :include:/etc/mail/l1\nafter: x@example.org\n"
+    tree = CountingTree(tree_factory(files), stop=2 * MAX_INCLUDE_READS)
+    res = parse_aliases(tree, "/etc/aliases")
+    expected = sum(fan_out ** i for i in range(depth))  # every copy, when that is few enough
+    assert tree.reads == 1 + min(expected, MAX_INCLUDE_READS)
+    assert [a.name for a in res.aliases] == ["board", "after"]
+    assert len(res.files) == depth + 1  # each file listed once, however often it was read
+    budget = [f for f in res.findings if f.id == "aliases.include-budget"]
+    if expected <= MAX_INCLUDE_READS:
+        assert res.findings == []
+        return
+    (finding,) = budget
+    assert [f.id for f in res.findings] == ["aliases.include-budget"]
+    assert finding.severity.value == "error" and finding.hint
+    assert finding.source.file.startswith("/etc/mail/l") and finding.source.line > 1
+
+
+def test_the_include_budget_counts_bytes_too(tree_factory):
+    """A budget of bytes as well as files: an :include: file of 550 bytes named by three
+    aliases fits twice in 1,000 bytes; the third alias's :include: is skipped."""
+    from migrate.parsers.base import IncludeBudget
+
+    members = "".join(f"member{i:03d}@example.org\n" for i in range(25))  # 550 bytes
+    root = tree_factory({"/etc/mail/big.list": members, "/etc/aliases": "".join(
+        f"a{i}: :include:/etc/mail/big.list\n" for i in range(3))})
+    res = parse_aliases(LocalTree(root), "/etc/aliases", budget=IncludeBudget(100, size=1_000))
+    assert [len(a.targets[0].members) for a in res.aliases] == [25, 25, 0]
+    (finding,) = res.findings
+    assert (finding.id, finding.source.line) == ("aliases.include-budget", 3)
+    assert "1,100 bytes" in finding.message
 
 
 def test_binary_and_latin1_files(tree_factory):

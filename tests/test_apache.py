@@ -503,6 +503,30 @@ def test_include_cycle(tree_factory):
     assert res.web.server_name == "b.example"
 
 
+@pytest.mark.parametrize("fan_out", [2, 4])
+def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_out):
+    """A file that includes the next one twice (or four times), 14 deep: Apache reads every
+    copy, the parser stops at its budget, says where, and reads the rest (the ServerName
+    after the includes)."""
+    from conftest import CountingTree
+    from migrate.parsers.apache import MAX_INCLUDE_READS
+
+    etc = "/usr/local/etc/apache24"
+    depth = 14
+    files = {f"{etc}/f{i}.conf": f"# level {i}\n"
+             + (f"Include etc/apache24/f{i + 1}.conf\n" * fan_out if i < depth else "")
+             for i in range(1, depth + 1)}
+    files[HTTPD] = "Include etc/apache24/f1.conf\n" * fan_out + "ServerName after.example\n"
+    tree = CountingTree(tree_factory(files), stop=4 * MAX_INCLUDE_READS)
+    res = parse_apache(tree)
+    assert tree.reads == MAX_INCLUDE_READS + 1  # the includes and httpd.conf itself
+    assert res.web.server_name == "after.example"
+    (budget,) = _by_id(res, "apache.include-budget")
+    assert budget.severity.value == "error" and budget.hint
+    assert budget.source.file.startswith(f"{etc}/f") and budget.source.line > 1
+    assert len(res.files) == depth + 1
+
+
 def test_self_including_glob_and_folder_symlink_loop(tree_factory):
     etc = "/usr/local/etc/apache24"
     root = tree_factory({HTTPD: "Include etc/apache24/Includes/*.conf\nInclude etc/apache24/d/\n",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrate import codec, model
+from migrate import codec, model, safeyaml
 
 # Text as parsers produce it: any Unicode scalar value but surrogates (files are decoded).
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
@@ -22,8 +22,17 @@ TIMES = st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(22
 
 
 def strategy_for(tp, depth=0):
-    """A hypothesis strategy for any type used in the model, built from the type hints."""
+    """A hypothesis strategy for any type used in the model, built from the type hints (and
+    within the ranges they declare: ``model.Range``)."""
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        base, allowed = typing.get_args(tp)
+        if allowed.month:
+            return st.builds("{:04d}-{:02d}".format, st.integers(allowed.low, 9999),
+                             st.integers(1, 12))
+        if base is int:
+            return st.integers(min_value=allowed.low, max_value=2**63 - 1)
+        return strategy_for(base, depth).filter(lambda v: allowed.problem(v) is None)
     if origin in (types.UnionType, typing.Union):
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
         return st.none() | strategy_for(inner, depth)
@@ -36,7 +45,7 @@ def strategy_for(tp, depth=0):
         _, val = typing.get_args(tp)
         return st.dictionaries(TEXT, strategy_for(val, depth + 1), max_size=2)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp, vars(model))
+        hints = typing.get_type_hints(tp, vars(model), include_extras=True)
         return st.builds(tp, **{f.name: strategy_for(hints[f.name], depth + 1)
                                 for f in dataclasses.fields(tp)})
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -108,6 +117,68 @@ def test_malformed_structures_name_the_place(mutate, where, message):
         codec.inventory_from_data(data)
     assert str(info.value).startswith(where + ":")
     assert message in str(info.value)
+
+
+def _archive(**fields):
+    return lambda d: d["archives"].append({"list_name": "announce", **fields})
+
+
+@pytest.mark.parametrize("mutate, where, message", [
+    (_archive(months=[{"month": "abcd", "messages": 1}]), "archives[0].months[0].month",
+     "'abcd' is not a month"),
+    (_archive(months=[{"month": "2007-13"}]), "archives[0].months[0].month", "not a month"),
+    (_archive(months=[{"month": "0001-01"}]), "archives[0].months[0].month", "below 1970"),
+    (_archive(months=[{"month": "2007-03", "messages": -1}]),
+     "archives[0].months[0].messages", "-1 is below 0"),
+    (_archive(messages=-5), "archives[0].messages", "below 0"),
+    (_archive(volumes=[{"name": "2007-March", "html_articles": -1}]),
+     "archives[0].volumes[0].html_articles", "below 0"),
+    (_archive(first_date="0001-01-01T00:00:00Z"), "archives[0].first_date",
+     "the year of 0001-01-01T00:00:00+00:00 is below 1970"),
+    (lambda d: d.__setitem__("collected_at", "1900-01-01T00:00:00Z"), "collected_at", "below"),
+    (lambda d: d["lists"].append({"name": "announce", "held_count": -2}),
+     "lists[0].held_count", "below 0"),
+    (lambda d: d["lists"].append({"name": "a", "members": {"delivery_status": {"enabled": -1}}}),
+     "lists[0].members.delivery_status.enabled", "below 0"),
+])
+def test_values_out_of_range_are_refused_with_their_place(mutate, where, message):
+    data = codec.to_data(_minimal())
+    mutate(data)
+    for load in (codec.load_json, lambda text: codec.load_yaml(text)):
+        with pytest.raises(codec.CodecError) as info:
+            load(json.dumps(data))  # JSON is YAML too
+        assert str(info.value).startswith(where + ": out of range")
+        assert message in str(info.value)
+
+
+def test_a_deeply_nested_json_inventory_is_refused():
+    """Past the interpreter's recursion (3,000 deep anywhere), or only past MAX_DEPTH (in an
+    alias's :include: members, which the codec and the emitters recurse over)."""
+    top = json.dumps(codec.to_data(_minimal()))
+    with pytest.raises(codec.CodecError, match=f"nest more than {safeyaml.MAX_DEPTH} deep"):
+        codec.load_json(top[:-1] + ', "x": ' + "[" * 3_000 + "]" * 3_000 + "}")
+    target = '{"kind": "include", "value": "/etc/l", "members": [%s]}'
+    nested = "%s"
+    for _ in range(safeyaml.MAX_DEPTH):
+        nested = nested % target
+    data = codec.to_data(_minimal())
+    data["mta"]["aliases"] = [{"name": "a", "targets": ["HERE"], "table": "/etc/aliases"}]
+    text = json.dumps(data).replace('"HERE"', nested.replace("[%s]", "[]"))
+    with pytest.raises(codec.CodecError) as info:
+        codec.load_json(text)
+    assert str(info.value).startswith("mta.aliases[0].targets: lists and objects nest more")
+
+
+def test_an_integer_past_64_bits_is_refused():
+    """A hexadecimal of 5,000 digits loads as YAML (and 5,000 decimal digits fail as JSON);
+    either is refused with its place or as invalid, before anything tries to print it."""
+    data = codec.to_data(_minimal())
+    data["archives"] = [{"list_name": "a", "messages": "HUGE"}]
+    text = json.dumps(data)
+    with pytest.raises(codec.CodecError, match="archives.0..messages: out of range: .*64 bits"):
+        codec.load_yaml(text.replace('"HUGE"', "-0x" + "f" * 5_000))
+    with pytest.raises(codec.CodecError, match="not valid JSON: Exceeds the limit"):
+        codec.load_json(text.replace('"HUGE"', "9" * 5_000))
 
 
 _ADDRESS = {"address": "192.0.2.1", "family": "inet"}

@@ -383,6 +383,55 @@ def test_negated_list_ending_matches_the_rest(tree_factory):
     assert routes == {"mail.example.org", "lists.example.org"}
 
 
+@pytest.mark.parametrize("fan_out", [2, 4])
+def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_out):
+    """A file that includes the next one twice (or four times), 14 deep: Exim reads every
+    copy (2**15 reads, or 4**14), the parser stops at its budget, says where, and reads the
+    rest of the configuration (whose primary_hostname comes after the includes)."""
+    from conftest import CountingTree
+    from migrate.parsers.exim import MAX_INCLUDE_READS
+
+    depth = 14
+    files = {f"/usr/local/etc/exim/f{i}.conf":
+             f"# level {i}\n" + (f".include f{i + 1}.conf\n" * fan_out if i < depth else "")
+             for i in range(1, depth + 1)}
+    root = tree_factory({CONF: ".include f1.conf\n" * fan_out
+                         + "primary_hostname = after.example.org\n", **files})
+    tree = CountingTree(root, stop=4 * MAX_INCLUDE_READS)
+    cfg = parse_exim(tree, CONF)
+    assert tree.reads == MAX_INCLUDE_READS + 1  # the includes and the configuration itself
+    assert cfg.main_value("primary_hostname") == "after.example.org"
+    (budget,) = [f for f in cfg.findings if f.id == "exim.include-budget"]
+    assert budget.severity.value == "error" and budget.hint
+    assert budget.source.file.startswith("/usr/local/etc/exim/f")
+    assert budget.source.line > 1  # the .include line that was skipped
+    assert [f.id for f in cfg.findings] == ["exim.include-budget"]
+    assert len(cfg.files) == depth + 1  # each file listed once, however often it was read
+
+
+def test_named_lists_that_name_a_list_many_times_resolve_once_each(tree_factory, monkeypatch):
+    """Named lists that each name the next one ten times, nine deep, are 10**9 references:
+    each list is resolved (and matched) once, so the work stays small."""
+    from migrate.parsers import exim_model
+
+    lists = "".join(f"domainlist d{i} = " + " : ".join([f"+d{i + 1}"] * 10) + "\n"
+                    for i in range(9))
+    text = ROUTING.replace("domainlist local_domains = ",
+                           lists + "domainlist d9 = fanned.example.org\n"
+                           "domainlist local_domains = +d0 : ")
+    cfg, tree = _parse(tree_factory, text, {"/etc/aliases": "x: y@example.org\n"})
+    calls = 0
+
+    def counting(value):
+        nonlocal calls
+        calls += 1
+        assert calls < 10_000, "a named list is expanded again at every reference"
+        return split_list(value)
+    monkeypatch.setattr(exim_model, "split_list", counting)
+    result = read_exim(cfg, tree)
+    assert "fanned.example.org" in {d.name for d in result.mta.domains}
+
+
 def test_an_alias_reached_through_an_include_file(tree_factory):
     pipe = "|/usr/local/mailman/mail/mailman"
     cfg, tree = _parse(tree_factory, ROUTING, {

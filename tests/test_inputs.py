@@ -95,3 +95,21 @@ def test_unknown_keys_in_plan_yaml_are_refused(inventory, tmp_path):
     path.write_text(path.read_text() + "extra_steps: [rm -rf /]\n")
     res = RUNNER.invoke(cli.app, ["cutover", str(out)])
     _one_line_error(res, 3, str(path), "extra_steps")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("hostname: " + "[" * 500 + "]" * 500 + "\n", ["nest more than"]),
+    ("hostname: lists.example.org\nipv6: " + "[" * 5_000 + "]" * 5_000 + "\n", ["YAML"]),
+    ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join(['*a' + (str(i - 1) if i > 1 else '')] * 9)}]\n"
+        for i in range(1, 9)), ["alias bomb"]),
+])
+def test_target_yaml_is_read_as_safely_as_the_inventory(inventory, tmp_path, text, words):
+    """target.yaml goes through the bounded reader: nesting and aliases are bounded, and a
+    document past either is one line naming the file and line (exit 3), with no plan."""
+    target = tmp_path / "target.yaml"
+    target.write_text(text)
+    res = RUNNER.invoke(cli.app, ["plan", str(inventory), "--target", str(target), *TARGET,
+                                  "-o", str(tmp_path / "plan")])
+    _one_line_error(res, 3, f"{target}:", *words)
+    assert not (tmp_path / "plan").exists()

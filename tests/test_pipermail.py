@@ -645,3 +645,64 @@ def test_orphan_archive_is_reported(tmp_path):
     data = json.loads(res.stdout)
     orphans = [f for f in data["findings"] if f["id"] == "archive.orphan"]
     assert len(orphans) == 1 and "oldlist" in orphans[0]["message"]
+
+
+def _real_summary() -> dict:
+    """The scan summary of a sample list's mbox, as the scanner (here or on the old host)
+    makes it."""
+    root = SAMPLES / "netsight"
+    with open(root / "usr/local/mailman/archives/private/announce.mbox/announce.mbox", "rb") as fh:
+        return mboxscan.scan(fh, NOW.replace(tzinfo=None), resolve=pipermail.fuzzy_date)
+
+
+def _day(summary: dict) -> str:
+    return next(iter(summary["days"]))
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda s: s.__setitem__("messages", -1), "messages"),
+    (lambda s: s.__setitem__("undated", -3), "undated"),
+    (lambda s: s.__setitem__("bytes", -1), "bytes"),
+    (lambda s: s.__setitem__("first_separator_offset", -1), "first_separator_offset"),
+    (lambda s: s["days"].__setitem__("abcd-01-01", 1), "days['abcd-01-01']"),
+    (lambda s: s["days"].__setitem__("0001-01-01", 1), "days['0001-01-01']"),
+    (lambda s: s["days"].__setitem__("2007-13-01", 1), "days['2007-13-01']"),
+    (lambda s: s["days"].__setitem__("2030-01-01", 1), "days['2030-01-01']"),
+    (lambda s: s["days"].__setitem__(_day(s), -1), "days["),
+    (lambda s: s["days"].__setitem__(_day(s), s["messages"] + 1), "days"),
+    (lambda s: s.__setitem__("first_date", "0001-01-01T00:00:00"), "first_date"),
+    (lambda s: s.__setitem__("last_date", "2999-01-01T00:00:00"), "last_date"),
+    (lambda s: s["examples"].setdefault("undated", []).append([-1, 1, "x", None]),
+     "examples['undated']"),
+])
+def test_a_summary_out_of_range_is_refused(mutate, field):
+    """Counts, days and dates of a summary are checked where local and remote summaries both
+    pass (scan_from_summary): a negative count or year 1 never reaches the inventory."""
+    summary = _real_summary()
+    pipermail.scan_from_summary(_real_summary(), "/x.mbox", NOW)  # the real one passes
+    mutate(summary)
+    with pytest.raises(pipermail.SummaryError) as info:
+        pipermail.scan_from_summary(summary, "/x.mbox", NOW)
+    assert str(info.value).startswith(field)
+
+
+def test_an_agent_summary_out_of_range_is_an_unreadable_mbox():
+    """The old host's agent scans the mbox where it lies (``scanned_mbox``; it runs over SSH,
+    which tests/test_remote_scan.py drives): a summary out of range from it is an
+    input.unreadable error (exit 3), the archive keeps no count of it, and the rest of the
+    archive (its HTML volumes) is still read."""
+
+    class AgentTree(LocalTree):
+        def scanned_mbox(self, path, progress):
+            summary = _real_summary()
+            summary["messages"] = -7
+            summary["first_date"] = "0001-01-01T00:00:00"
+            return summary
+
+    tree = AgentTree(SAMPLES / "netsight")
+    result = inspect_archive(tree, MM, "announce", archive_enabled=True, public=True,
+                             volume_frequency=1, now=NOW)
+    (refused,) = [f for f in result.findings if f.id == "input.unreadable"]
+    assert "messages" in refused.message and refused.source.file.endswith("announce.mbox")
+    assert result.archive.messages == 0 and result.archive.first_date is None
+    assert result.archive.html_articles > 0

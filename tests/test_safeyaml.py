@@ -241,6 +241,24 @@ def test_a_bomb_behind_a_tag_is_refused_too():
         safeyaml.load("t: !!binary aGVsbG8=\n" + bomb())
 
 
+@pytest.mark.parametrize("head", ["", "t: !!binary aGVsbG8=\n"])
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}")])
+def test_deep_nesting_is_refused_with_its_line(head, opening, closing):
+    """Nesting past MAX_DEPTH is refused where it passes the bound, also in a document a tag
+    sends to PyYAML's loader (which recurses, and would end in a RecursionError)."""
+    depth = 5 * safeyaml.MAX_DEPTH  # under libyaml's own limit (1000), over this one
+    text = head + "deep:\n" + "".join(f"{' ' * i}- \n" for i in range(depth)) + "x\n"
+    with pytest.raises(yaml.constructor.ConstructorError, match="nest more than") as caught:
+        safeyaml.load(text)
+    assert caught.value.problem_mark.line == head.count("\n") + safeyaml.MAX_DEPTH
+    flow = head + "deep: " + opening * depth + "1" + closing * depth + "\n"
+    with pytest.raises(codec.CodecError, match="nest more than") as refused:
+        codec.load_yaml(flow)
+    assert refused.value.line == head.count("\n") + 1
+    shallow = head + "deep: " + opening * 20 + "1" + closing * 20 + "\n"
+    assert same(safeyaml.load(shallow), reference(shallow))
+
+
 def test_a_few_aliases_are_fine():
     text = bomb(levels=4, width=9)  # 9 ** 4 = 6561 values: well under the bound
     assert same(safeyaml.load(text), reference(text))
@@ -301,3 +319,17 @@ def test_the_c_emitter_writes_ascii_data_as_the_python_one(data):
                                   {"k": "é"}, {1: "a"}, {"k": ("a",)}, {"k": b"a"}])
 def test_the_python_emitter_writes_the_rest(data):
     assert not safeyaml.c_emitter_agrees(data)
+
+
+@pytest.mark.parametrize("value", ["2001-02-30", "2001-02-30 10:00:00", "9" * 5_000,
+                                   "!!int " + "9" * 5_000, "!!timestamp 2001-02-30"])
+def test_values_safeloader_cannot_construct_are_refused(value):
+    """SafeLoader raises a bare ValueError on these (a date not in the calendar, an integer
+    past Python's 4,300 digits): here they are a YAML error, with the line where known."""
+    text = f"a: 1\nb: {value}\n"
+    with pytest.raises(yaml.constructor.ConstructorError, match="cannot be read") as caught:
+        safeyaml.load(text)
+    if not value.startswith("!!"):
+        assert caught.value.problem_mark.line + 1 == 2
+    with pytest.raises(codec.CodecError, match="not valid YAML: .*cannot be read"):
+        codec.load_yaml(text)

@@ -12,11 +12,14 @@ so the number of macros, not of lines, sets the cost per line.
 Each size is parsed ``--repeat`` times with a fresh ``LocalTree`` and the best
 ``time.perf_counter()`` is kept. The table shows lines, files, seconds, lines per second, and the
 ratios time(10k)/time(1k) and time(100k)/time(10k): about 10 each when parsing grows linearly.
-The goal from the issue: 10,000 lines with includes in under 0.2 s.
+The goal from the issue: 10,000 lines with includes in under 0.2 s. ``--fan-out`` adds
+configurations whose files include the next one 2 and 4 times, 14 deep (Exim reads 32,767 and
+358 million files): the include budget stops both early.
 
 Run it as a script::
 
-    python tests/perf/bench_exim_parse.py [--sizes 1000,10000,100000] [--repeat 5] [--profile]
+    python tests/perf/bench_exim_parse.py [--sizes 1000,10000,100000] [--repeat 5] [--fan-out]
+                                          [--profile]
 
 or through pytest (not collected by the default run, which collects ``test_*.py`` only; skipped
 unless ``-m perf`` is given)::
@@ -347,19 +350,49 @@ def profile(size: int = GOAL_LINES, top: int = 25, out=sys.stdout) -> None:
         print(buf.getvalue(), file=out)
 
 
+def fan_out(ways: tuple[int, ...] = (2, 4), depth: int = 14, out=sys.stdout) -> list[str]:
+    """Parse configurations whose files include the next one ``way`` times, ``depth`` deep
+    (Exim would read about ``way ** depth`` files): the include budget stops them early. Prints
+    reads, files and seconds per case; returns the problems (no budget finding)."""
+    from migrate.parsers.exim import MAX_INCLUDE_READS
+
+    problems = []
+    lines = [f"include fan-out, {depth} deep (budget: {MAX_INCLUDE_READS:,} reads)"]
+    for way in ways:
+        with tempfile.TemporaryDirectory(prefix="bench-exim-fan-") as tmp:
+            g = Generated(Path(tmp))
+            g.add(CONFIGURE, [".include f1.conf"] * way + ["primary_hostname = x.example"])
+            for i in range(1, depth + 1):
+                g.add(f"{EXIM_DIR}/f{i}.conf", [f"# level {i}"] + (
+                    [f".include f{i + 1}.conf"] * way if i < depth else []))
+            g.write()
+            seconds, cfg = time_parse(g.root, 3)
+            budget = [f for f in cfg.findings if f.id == "exim.include-budget"]
+            reads = 1 + sum(way ** i for i in range(1, depth + 1))
+            lines.append(f"  {way}-way: Exim reads {reads:,} files; parsed in "
+                         f"{seconds:.4f} s, {'stopped at the budget' if budget else 'NOT stopped'}")
+            if not budget:
+                problems.append(f"{way}-way fan-out not stopped")
+    print("\n".join(lines), file=out)
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES),
                         help="comma-separated line counts (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per size; the best counts")
+    parser.add_argument("--fan-out", action="store_true",
+                        help="also time includes that fan out (2 and 4 ways, 14 deep)")
     parser.add_argument("--profile", action="store_true",
                         help=f"also profile one parse of {GOAL_LINES:,} lines with cProfile")
     args = parser.parse_args(argv)
     sizes = tuple(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
     rows = run(sizes, args.repeat)
+    problems = fan_out() if args.fan_out else []
     if args.profile:
         profile()
-    return 1 if any(row.problems for row in rows) else 0
+    return 1 if any(row.problems for row in rows) or problems else 0
 
 
 # --- pytest -------------------------------------------------------------------------------------
@@ -379,10 +412,13 @@ if pytest is not None:
             pytest.skip("benchmark: run with `pytest -m perf tests/perf/bench_exim_parse.py`")
         out = io.StringIO()
         rows = run(SIZES, repeat=5, out=out)
+        problems = fan_out(out=out)
         print(out.getvalue())
-        # Not a timed test: only that every configuration was read completely.
+        # Not a timed test: only that every configuration was read completely, and that
+        # includes fanning out stopped at the budget.
         for row in rows:
             assert not row.problems, (row.lines, row.problems)
+        assert not problems
 
 
 if __name__ == "__main__":
