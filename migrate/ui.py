@@ -203,6 +203,8 @@ def plan_summary(plan, out_dir: str) -> None:
         web[row["status"]] = web.get(row["status"], 0) + 1
     facts.add_row("web addresses", shown(", ".join(f"{n} {s}" for s, n in sorted(web.items()))
                                          or "none"))
+    if plan.digest:
+        facts.add_row("plan digest", shown(f"{plan.digest} (cutover --plan-digest pins it)"))
     out.print(facts)
     table = Table(title=shown(f"Files in {out_dir}"), title_justify="left")
     table.add_column("file", overflow="fold")
