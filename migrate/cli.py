@@ -388,10 +388,7 @@ def cutover(
     from migrate import cutover as engine
 
     with error_boundary():
-        if plan_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", plan_digest):
-            raise MigrateError("--plan-digest takes the 64 hex digits of the plan digest",
-                               code=Exit.USAGE, hint="copy it from runbook.md, report.md or "
-                               "the dry run")
+        _check_digests([plan_digest] if plan_digest is not None else [])
         plan = engine.load_plan(str(plan_dir), pin=plan_digest)
         blocked = engine.blockers(plan)
         if not (execute or resume or rollback):
@@ -474,7 +471,20 @@ EXPORT_EXAMPLES = """\
 
   Five pairs per batch instead of one:
     [cyan]migrate export ansible plans/* -o fleet/ --serial 5[/cyan]
+
+  Only the plans reviewed (each digest as its runbook.md shows it, in the plans' order):
+    [cyan]migrate export ansible plans/a plans/b -o fleet/ --plan-digest 3f9a... --plan-digest 77c0...[/cyan]
 """
+
+
+def _check_digests(digests: list[str]) -> None:
+    """``--plan-digest`` values: each the 64 hex digits runbook.md, report.md and the dry run
+    show (the cutover and the export take the same)."""
+    for digest in digests:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise MigrateError("--plan-digest takes the 64 hex digits of the plan digest",
+                               code=Exit.USAGE, hint="copy it from runbook.md, report.md or "
+                               "the dry run")
 
 
 @export_app.command("ansible", epilog=EXPORT_EXAMPLES)
@@ -487,6 +497,10 @@ def export_ansible(
     serial: Annotated[int, typer.Option("--serial", min=1, help="Pairs per batch; a failing "
                                         "pair stops the rollout.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    plan_digest: Annotated[Optional[list[str]], typer.Option(
+        "--plan-digest", metavar="SHA256", help="Export only the plans reviewed: give it once "
+        "per plan directory, in their order; a plan with another digest is refused, nothing "
+        "written.")] = None,
 ) -> None:
     """Write one Ansible tree (inventory, playbook, roles) that runs the plans' cutovers.
 
@@ -496,7 +510,14 @@ def export_ansible(
     from migrate.exporting import export_ansible as run_export
 
     with error_boundary():
-        summary = run_export([str(p) for p in plan_dirs], str(output), serial=serial)
+        pins = plan_digest or []
+        _check_digests(pins)
+        if pins and len(pins) != len(plan_dirs):
+            raise MigrateError(f"{len(pins)} --plan-digest for {len(plan_dirs)} plan "
+                               "directories", code=Exit.USAGE,
+                               hint="give one --plan-digest per plan directory, in their order")
+        summary = run_export([str(p) for p in plan_dirs], str(output), serial=serial,
+                             pins=pins or None)
         if as_json:
             ui.plain_stdout(json.dumps(summary, indent=2))
         else:

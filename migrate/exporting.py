@@ -38,18 +38,22 @@ def connections(data: dict) -> tuple[dict, dict]:
     return old, new
 
 
-def export_ansible(plan_dirs: list[str], out_dir: str, serial: int = 1) -> dict:
-    """Write the tree; returns a summary (pairs, files) for the CLI."""
+def export_ansible(plan_dirs: list[str], out_dir: str, serial: int = 1,
+                   pins: list[str] | None = None) -> dict:
+    """Write the tree; returns a summary (pairs, files) for the CLI. ``pins``: the plan digest
+    each plan must have, in the order of ``plan_dirs`` (``--plan-digest``)."""
     if not plan_dirs:
         raise MigrateError("give at least one plan directory", code=Exit.USAGE)
+    if pins is not None and len(pins) != len(plan_dirs):
+        raise MigrateError("one plan digest per plan directory", code=Exit.USAGE)
     out = Path(out_dir).absolute()
     pairs, copies, taken = [], {}, set()
-    for directory in plan_dirs:
+    for n, directory in enumerate(plan_dirs):
         root = Path(directory).absolute()
         if root == out or out in root.parents:
             raise MigrateError("the export folder cannot be inside a plan", file=directory,
                                code=Exit.USAGE)
-        plan = load_plan(directory)
+        plan = load_plan(directory, pin=pins[n] if pins else None)
         name = pair_name(root.name if root.name not in ("plan", "") else
                          (plan.data.get("inventory") or {}).get("host") or "pair", taken)
         taken.add(name)

@@ -229,3 +229,26 @@ def test_a_value_python_cannot_build_or_nested_too_deep_is_refused(plan_dir, val
     head = text[:text.index("\nweb_parity:")]
     (plan_dir / "plan.yaml").write_text(f"{head}\nweb_parity: {value}\n")
     assert said in _refused(plan_dir)
+
+
+def test_the_export_pins_each_plan_by_its_digest(plan_dir, tmp_path):
+    """`export ansible --plan-digest`, once per plan: the reviewed plans are exported, another
+    is refused (exit 3) and nothing is written; a count that does not match is a usage error."""
+    digest = DIGEST.search((plan_dir / "runbook.md").read_text()).group(1)
+    other = ("1" if digest[0] != "1" else "2") + digest[1:]
+    fleet = tmp_path / "fleet"
+
+    def export(*pins: str):
+        return CliRunner().invoke(cli.app, ["export", "ansible", str(plan_dir), "-o", str(fleet),
+                                            *[a for p in pins for a in ("--plan-digest", p)]])
+    res = export(other)
+    assert res.exit_code == 3 and f"the plan's digest is {digest}, not the {other}" in res.output
+    assert not fleet.exists()
+    res = export(digest, digest)
+    assert res.exit_code == 2 and "2 --plan-digest for 1 plan" in res.output, res.output
+    res = export("not-a-digest")
+    assert res.exit_code == 2 and "64 hex digits" in res.output, res.output
+    assert not fleet.exists()
+    res = export(digest)
+    assert res.exit_code == 0, res.output
+    assert (fleet / "site.yaml").is_file()
