@@ -84,6 +84,7 @@ class _Domains:
         self.result = result
         self.patterns_reported: set[str] = set()
         self.named: dict[str, list[str]] = {}  # "+name" -> its domains, once resolved
+        self._lookups: dict[str, list[str] | None] = {}  # a lookup item -> its keys
         #: the :include: files of every aliases table this MTA reads, together
         self.includes = IncludeBudget(MAX_INCLUDE_READS)
 
@@ -136,7 +137,14 @@ class _Domains:
         return found
 
     def lookup_domains(self, item: str) -> list[str] | None:
-        """The keys of a dsearch/lsearch domain lookup, or None when it cannot be read."""
+        """The keys of a dsearch/lsearch domain lookup, or None when it cannot be read; each
+        lookup is read once (it is asked for by several routers, and its ``:include:`` files
+        spend the MTA's include budget)."""
+        if item not in self._lookups:
+            self._lookups[item] = self._read_lookup(item)
+        return self._lookups[item]
+
+    def _read_lookup(self, item: str) -> list[str] | None:
         kind, _, path = item.partition(";")
         kind = kind.strip().split("-")[-1].rstrip("*@").split(",")[0]
         path = path.strip()
@@ -229,7 +237,7 @@ class _Routing:
         if item.startswith("^"):
             try:
                 return re.search(item, subject, re.IGNORECASE) is not None
-            except re.error:
+            except (re.error, RecursionError):  # nested too deep for re (and Exim's PCRE)
                 return False
         if ";" in item and re.match(r"[\w*@,=-]+;", item):
             return subject in self._lookup_keys(item, kind)
