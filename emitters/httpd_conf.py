@@ -26,7 +26,6 @@ charset breaks archives in other languages, as the mailman package's README warn
 
 from __future__ import annotations
 
-import re
 
 from migrate.model import (Finding, Inventory, Severity, Source, Target, TlsMode, WebAlias,
                            WebAliasKind, WebVirtualHost)
@@ -34,8 +33,8 @@ from migrate.model import (Finding, Inventory, Severity, Source, Target, TlsMode
 from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET,
                                      Emitted, is_domain, is_path, overlay_hint, unsafe)
 from migrate.emitters.guard import comment, conf_str
-from migrate.emitters.httpd_redirects import (ROOT, Location, not_carried, plan_redirects,
-                                              server_locations)
+from migrate.emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried,
+                                              plan_redirects, server_locations)
 from migrate.emitters.release import Release
 
 PATH = HTTPD_CONF
@@ -161,14 +160,8 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
 
 def _redirects_root(alias: WebAlias) -> bool:
     """Whether an old Redirect, RedirectMatch or RewriteRule sent the site root elsewhere."""
-    if not alias.enabled or alias.code is None or not 300 <= alias.code < 400:
-        return False
-    if alias.kind == WebAliasKind.REDIRECT:
-        return alias.url_path.rstrip("/") == ""
-    try:
-        return re.search(alias.url_path, "/") is not None
-    except (re.error, RecursionError):  # nested too deep
-        return False
+    return (alias.enabled and alias.code is not None and 300 <= alias.code < 400
+            and answers_root(alias))
 
 
 def changed_roots(inv: Inventory, names: list[str]) -> tuple[list[str], Source | None]:

@@ -560,6 +560,19 @@ def _expected(regex: str, sample: str | None, target: str | None) -> str | None:
 # --- one directive --------------------------------------------------------------------------
 
 
+def answers_root(alias: WebAlias) -> bool:
+    """Whether an old Redirect, RedirectMatch or RewriteRule pattern matches the site root
+    ``/`` (a negated RewriteRule pattern, ``!...``, is taken as not)."""
+    if alias.kind == WebAliasKind.REDIRECT:
+        return alias.url_path.rstrip("/") == ""
+    if alias.url_path.startswith("!"):
+        return False
+    try:
+        return re.search(alias.url_path, "/") is not None
+    except (re.error, RecursionError):  # nested too deep
+        return False
+
+
 def translate(alias: WebAlias, vhost: WebVirtualHost | None, release: Release,
               apache: str | None = None) -> Carried:
     """What the new httpd.conf does with one old redirect or rewrite (``apache``: the old

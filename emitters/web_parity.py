@@ -39,7 +39,6 @@ not the lists' business and gets no row.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias, WebAliasKind,
@@ -53,7 +52,7 @@ from migrate.emitters.httpd_conf import (ACME_DIR, ACME_LOCATION, ARCHIVE_LOCATI
                                          CGI_LOCATION, ICONS_LOCATION, changed_roots,
                                          https_redirect,
                                          web_aliases, web_hosts, web_tls)
-from migrate.emitters.httpd_redirects import ROOT, Carried, plan_redirects
+from migrate.emitters.httpd_redirects import ROOT, Carried, answers_root, plan_redirects
 from migrate.emitters.release import Release
 from migrate.emitters.web_urls import list_web_base, old_urls
 
@@ -115,16 +114,7 @@ def _stock(alias: WebAlias) -> bool:
 
 def _covers_root(c: Carried) -> bool:
     """An old redirect that answered the site root ``/``."""
-    if c.ignored:
-        return False
-    if c.alias.kind == WebAliasKind.REDIRECT:
-        return c.alias.url_path.rstrip("/") == ""
-    if c.alias.url_path.startswith("!"):
-        return False
-    try:
-        return re.search(c.alias.url_path, "/") is not None
-    except (re.error, RecursionError):  # nested too deep
-        return False
+    return not c.ignored and answers_root(c.alias)
 
 
 class _Context:
