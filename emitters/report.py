@@ -74,9 +74,9 @@ def _housekeeping(inv: Inventory) -> list[dict]:
     return rows
 
 
-def emit_report(inv: Inventory, target: Target, release, findings: list[Finding],
-                digest: str | None = None) -> dict:
-    """Both reports; ``digest``: the plan digest they show (known once plan.yaml's data is)."""
+def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]) -> dict:
+    """Both reports (the plan digest is added by ``show_digest`` once plan.yaml's data is
+    known)."""
     every = inv.findings + findings
     lists = _lists(inv)
     parity = parity_rows(inv, target)
@@ -86,10 +86,19 @@ def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]
     urls, house = _urls(inv, target, release), _housekeeping(inv)
     md = _markdown(inv, target, release, title, every, lists, parity, copy, years, urls, house)
     page = _html(inv, target, release, title, every, lists, parity, copy, years, urls, house)
-    if digest is not None:  # after the title
-        md = md.replace("\n\n", f"\n\n{digest_line(digest)}\n\n", 1)
-        page = page.replace("</h1>\n", f"</h1>\n<p>{_e(digest_line(digest))}</p>\n", 1)
     return {REPORT_MD: md, REPORT_HTML: page}
+
+
+def show_digest(reports: dict[str, str], digest: str) -> dict[str, str]:
+    """The reports ``emit_report`` wrote (those of them given) with the plan digest's line
+    after the title: only hex digits are added, so their output check still holds."""
+    out = dict(reports)
+    if REPORT_MD in out:
+        out[REPORT_MD] = out[REPORT_MD].replace("\n\n", f"\n\n{digest_line(digest)}\n\n", 1)
+    if REPORT_HTML in out:
+        out[REPORT_HTML] = out[REPORT_HTML].replace(
+            "</h1>\n", f"</h1>\n<p>{_e(digest_line(digest))}</p>\n", 1)
+    return out
 
 
 # --- Markdown -------------------------------------------------------------------------------

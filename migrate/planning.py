@@ -42,7 +42,7 @@ from migrate.emitters.rc_conf_local import emit_rc_conf_local
 from migrate.emitters.rsync_plan import emit_rsync
 from migrate.emitters.runbook import emit_runbook
 from migrate.emitters.release import NEWEST_STABLE, Release
-from migrate.emitters.report import emit_report
+from migrate.emitters.report import emit_report, show_digest
 from migrate.emitters.smtpd_conf import emit_smtpd_conf
 from migrate.emitters.virtual_table import emit_virtual
 from migrate.emitters.web_parity import emit_web_parity
@@ -50,8 +50,8 @@ from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
 from migrate.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
-from migrate.steps import (PLAN_FILE, PLAN_VERSION, RUNBOOK_FILE, Step, plain_problem,
-                           plan_digest, plan_path, runbook_markdown, shown_digest)
+from migrate.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
+                           plain_problem, plan_digest, plan_path, runbook_markdown, shown_digest)
 
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
@@ -266,11 +266,11 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
     report, unsafe_report = guard.check_output(emit_report(inv, target, release, reported))
     plan.findings += unsafe_report
     plan.files = dict(sorted({**files, **report}.items()))
-    _seal(inv, plan, reported)
+    _seal(inv, plan)
     return plan
 
 
-def _seal(inv: Inventory, plan: Plan, reported: list[Finding]) -> None:
+def _seal(inv: Inventory, plan: Plan) -> None:
     """plan.yaml, and the plan digest in the documents that show it (``steps.plan_digest``):
     the digest leaves their own digests out, so they are written once it is known. They
     passed the output check above without it; the digest line adds hex digits only."""
@@ -278,7 +278,8 @@ def _seal(inv: Inventory, plan: Plan, reported: list[Finding]) -> None:
     plan.digest = plan_digest(data)
     shown = {RUNBOOK_FILE: runbook_markdown(plan.steps, inv.host.hostname,
                                             plan.target.hostname, plan.digest)}
-    shown.update(emit_report(inv, plan.target, plan.release, reported, plan.digest))
+    shown.update(show_digest({p: plan.files[p] for p in (REPORT_MD, REPORT_HTML)
+                              if p in plan.files}, plan.digest))
     for path, text in shown.items():
         if path in plan.files:  # one left out as unsafe stays out
             plan.files[path] = text
