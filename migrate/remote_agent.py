@@ -204,20 +204,25 @@ def walk_links(root, host_path):
         folder = stack.pop()
         local = root + folder if root != b"/" else folder
         try:
-            names = sorted(os.listdir(local))
+            names = os.listdir(local)  # in any order: the client sorts what it gets
         except OSError as exc:
             if describe(exc) != "not found":  # gone since: a live Mailman's temporary folder
                 meta({"p": text(folder), "e": describe(exc), "w": 1})
             continue
         for name in names:
             path = folder.rstrip(b"/") + b"/" + name
-            e = entry_for(path, local.rstrip(b"/") + b"/" + name)
-            if e.get("e") == "not found":
-                continue  # gone since it was listed (a lock file)
-            if e.get("k") == "link" or "e" in e:
+            child = local.rstrip(b"/") + b"/" + name
+            try:  # a mode first: an entry is built for links only (nearly no name of an archive)
+                mode = os.lstat(child).st_mode
+            except OSError as exc:
+                if describe(exc) != "not found":  # gone since it was listed (a lock file)
+                    meta({"p": text(path), "e": describe(exc), "w": 1})
+                continue
+            if stat.S_ISLNK(mode):
+                e = entry_for(path, child)
                 e["w"] = 1
                 meta(e)
-            elif e.get("k") == "dir":
+            elif stat.S_ISDIR(mode):
                 stack.append(path)
 
 
@@ -236,7 +241,7 @@ def walk(root, host_path, how, depth):
         return
     if e.get("k") == "dir" and depth > 0:
         try:
-            names = sorted(os.listdir(local))
+            names = os.listdir(local)  # in any order: the client sorts what it gets
         except OSError as exc:
             e["e"] = describe(exc)
             meta(e)

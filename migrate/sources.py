@@ -155,20 +155,20 @@ class LocalTree:
             return [], []
         links: list[tuple[str, str]] = []
         unlisted: list[tuple[str, str]] = []
-        if not st.S_ISDIR(self._lstat_mode(top)):
+        if not self.is_dir(top):
             return links, unlisted
         stack = [top]  # not recursion: a hostile tree may be nested deeper than Python's stack
         while stack:
             folder = stack.pop()
             try:
                 with os.scandir(self.local_path(folder)) as it:
-                    found = sorted((e.name, e) for e in it)
+                    found = list(it)  # in any order: the result is sorted
             except OSError as exc:
                 if exc.errno != errno.ENOENT:  # gone since: a live Mailman's temporary folder
                     unlisted.append((folder, self._error(folder, exc).reason))
                 continue
-            for name, entry in found:
-                host = f"{folder.rstrip('/')}/{name}"
+            for entry in found:
+                host = f"{folder.rstrip('/')}/{entry.name}"
                 try:
                     if entry.is_symlink():
                         links.append((host, os.readlink(entry.path)))
@@ -178,12 +178,6 @@ class LocalTree:
                     if exc.errno != errno.ENOENT:  # gone since it was listed (a lock file)
                         unlisted.append((host, self._error(host, exc).reason))
         return sorted(links), sorted(unlisted)
-
-    def _lstat_mode(self, host_path: str) -> int:
-        try:
-            return os.lstat(self.local_path(host_path)).st_mode
-        except (OSError, ValueError):
-            return 0
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         with self._open(path, limit) as fh:
