@@ -205,6 +205,8 @@ def _converter(tp: Any) -> Callable[[Any], Any]:
         return boolean
     if tp is int:
         def integer(value: Any) -> Any:
+            if type(value) is int and _INT_LOW <= value <= _INT_HIGH:  # the common case
+                return value
             if isinstance(value, int) and not isinstance(value, bool):
                 if not _INT_LOW <= value <= _INT_HIGH:  # before anything formats it
                     raise CodecError("", "out of range: an integer of more than 64 bits")

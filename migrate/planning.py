@@ -491,6 +491,10 @@ def prepare_overlay(out_dir: str, overlay_dir: str | None, keep: bool = False,
                           f"the plan folder another edit of it", str(dest), Exit.USAGE,
                           hint="merge the two into the overlay's copy, and give "
                           "--discard-edits")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(str(dest), text)
+        try:  # a read-only overlay, a file where a folder must go
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(str(dest), text)
+        except OSError as exc:
+            raise _refuse(f"cannot copy {rel} into the overlay: {exc.strerror or exc}",
+                          str(dest), Exit.USAGE) from None
     return read_overlay(overlay_dir)
