@@ -25,6 +25,7 @@ through the aliases into the pipe).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from migrate.model import (AliasTarget, AliasTargetKind, DomainRole, Finding, Inventory,
@@ -270,24 +271,37 @@ def _other_names(addresses: AddressTable, moved: set[str], out: AliasTable) -> l
         if not is_local_part(name):
             out.findings.append(unsafe("alias name", name, "the aliases file", route.source))
             continue
-        pipe = f'"{old.delivery.pipe}"'
-        if name not in values:
-            for problem in old.problems:
-                out.findings.append(Finding(
-                    "plan.alias-target", Severity.WARNING,
-                    f"alias {name} (list {route.list_name}): {problem}",
-                    "The list part is carried; forward the rest to an address "
-                    f"{overlay_hint(ALIASES_FILE)}.", route.source))
-            values[name] = list(old.extras)
+        if _carry(values, name, old, f'"{old.delivery.pipe}"', lambda v: v.startswith('"|'),
+                  ("plan.alias-target", f"alias {name}", ALIASES_FILE), out.findings):
             sources[name] = route.source
-        if pipe not in values[name]:
-            values[name].insert(sum(v.startswith('"|') for v in values[name]), pipe)
     lines = []
     for name, items in values.items():
         value = ", ".join(items)
         if _claim(out, name, value, f"{name} (an old list address)", sources[name]):
             lines.append(alias_line(name, value))
     return lines
+
+
+def _carry(values: dict[str, list[str]], key: str, old: OldAddress, value: str,
+           delivers: Callable[[str], bool], said: tuple[str, str, str],
+           findings: list[Finding]) -> bool:
+    """Add ``value``, what takes ``old`` to its list in a table's own words, to the entry
+    ``key`` of an old name of a list (before the entry's other targets, after the values
+    ``delivers`` says take it to a list). A new entry starts with the old address's other
+    targets, and ``said`` (finding id, what, the file) names each one not carried. Whether the
+    entry is new."""
+    new = key not in values
+    if new:
+        finding, what, path = said
+        findings += [Finding(finding, Severity.WARNING,
+                             f"{what} (list {old.route.list_name}): {problem}",
+                             "The list part is carried; forward the rest to an address "
+                             f"{overlay_hint(path)}.", old.route.source)
+                     for problem in old.problems]
+        values[key] = list(old.extras)
+    if value not in values[key]:
+        values[key].insert(sum(delivers(v) for v in values[key]), value)
+    return new
 
 
 def _dropped(inv: Inventory, moved: set[str], out: AliasTable) -> list[str]:
@@ -369,18 +383,10 @@ def virtual_table(inv: Inventory, addresses: AddressTable) -> VirtualTable:
             key = f"@{domain}" if local == "*" else f"{local}@{domain}"
             if key.lower() in taken and key not in other:
                 continue
-            if key not in other:
-                for problem in old.problems:
-                    out.findings.append(Finding(
-                        "plan.virtual-alias-target", Severity.WARNING,
-                        f"{key} (list {route.list_name}): {problem}",
-                        "The list part is carried; forward the rest to an address "
-                        f"{overlay_hint(VIRTUAL_FILE)}.", route.source))
-                other[key] = list(old.extras)
+            if _carry(other, key, old, f"{old.delivery.local}@localhost",
+                      lambda v: v.endswith("@localhost"),
+                      ("plan.virtual-alias-target", key, VIRTUAL_FILE), out.findings):
                 taken.add(key.lower())
-            value = f"{old.delivery.local}@localhost"
-            if value not in other[key]:
-                other[key].insert(sum(v.endswith("@localhost") for v in other[key]), value)
         for key, values in other.items():
             rows.append((key, ", ".join(values), "an old name of a list"))
         for refusal in inv.mta.refused:

@@ -4,8 +4,8 @@ refused or dropped on purpose, what the new host does with it (or the old host, 
 The table is checked, not assumed: each row looks the address up in the entries the emitted
 ``aliases`` and ``virtual`` files are written from (the new host's, ``emitters.new_host``) and
 follows them to the delivery the address table gives the list and command of the old host (a
-pipe into Mailman's wrapper). A list address that nothing carries is ``missing``, and each missing row is a
-blocker finding: after the cutover that address would be rejected.
+pipe into Mailman's wrapper). A list address that nothing carries is ``missing``, and each
+missing row is a blocker finding: after the cutover that address would be rejected.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ self-contained file: no scripts, no external resources, an inline SVG chart).
 Both show the same: the lists, the findings by severity with what to do, routing parity, web
 parity (every old URL pattern and what answers it on the new host), what will be copied with
 sizes, and archived posts per year. The report comes last (``Phase.REPORT``): it shows the plan
-as checked, its findings and the rows the other emitters put into its data, as they are. Every value from the old host is escaped for the format it
-goes into: ``html.escape`` for report.html, ``md_text`` for report.md (a finding's message and
-hint included, whose backticks then show as written rather than as code: a value inside them
-could otherwise close the span).
+as checked, its findings and the rows the other emitters put into its data, as they are.
+
+Every value from the old host is escaped for the format it goes into: ``html.escape`` for
+report.html, ``md_text`` for report.md (a finding's message and hint included, whose backticks
+then show as written rather than as code: a value inside them could otherwise close the span).
 """
 
 from __future__ import annotations

@@ -344,7 +344,7 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
                 row = ctx.no_https(url, what, old, source)
             elif prefix + "/" != ctx.lists.cgi.prefix:
                 row = WebRow(url, what, old, "nothing: the new host serves Mailman's CGI at "
-                             "/mailman/ only", "missing", source)
+                             f"{ctx.lists.cgi.prefix} only", "missing", source)
             else:
                 row = WebRow(url, what, old, via + ctx.cgi(script, name), "ok", source)
             row.checked = url in ctx.probed

@@ -27,7 +27,7 @@ from migrate.model import Finding, Inventory, MailingList, Severity, Target
 
 from migrate.emitters.common import Emitted, list_names
 from migrate.emitters.httpd_conf import https_redirect
-from migrate.emitters.httpd_redirects import Carried
+from migrate.emitters.httpd_redirects import ROOT, Carried
 from migrate.emitters.new_host import NewHost, WebLocations
 from migrate.emitters.release import Release
 from migrate.emitters.mailman_cfg import list_url_host
@@ -142,8 +142,9 @@ def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUr
     if c.builtin:  # the plan's own location "/" (every server block has it)
         url = f"{'https' if tls else 'http'}://{name}/"
         probe = {"do": "http", "url": new_host.base(tls) + "/", "host_header": name,
-                 "status": 302, "location": "/mailman/listinfo", "timeout": 60, "interval": 5}
-        return OldUrl(url, "redirect", f"302 to /mailman/listinfo, as `{line}`{where}", [probe])
+                 "status": ROOT.code, "location": ROOT.target, "timeout": 60, "interval": 5}
+        return OldUrl(url, "redirect", f"{ROOT.code} to {ROOT.target}, as `{line}`{where}",
+                      [probe])
     code = c.locations[0].code
     answer = f"{code} to {c.expect}" if c.expect else f"{code}"
     new = f"{answer}, as `{line}`{where}, carried into httpd.conf"
