@@ -125,7 +125,8 @@ class Emitter:
         return self.emit.__name__.removeprefix("emit_")
 
     def run(self, inv: Inventory, target, release, host, earlier: "Emitted") -> "Emitted":
-        more = ((host,) if self.new_host else ()) + ((earlier,) if self.phase else ())
+        more = ((host,) if self.new_host else ()) + (
+            (earlier,) if self.phase > Phase.FILES else ())
         return self.emit(inv, target, release, *more)
 
 
@@ -160,16 +161,18 @@ class Emitted:
     writers: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add(self, other: "Emitted", by: str) -> None:
-        """Take the emitter ``by``'s output; a file or datum already written is refused
-        (``TwoWriters``, naming both emitters)."""
+        """Take the emitter ``by``'s output; a file, a datum or a file of the new host (or a
+        marked part of one) already written is refused (``TwoWriters``, naming both emitters)."""
         data = {f.name: getattr(other.data, f.name) for f in fields(Data)
                 if getattr(other.data, f.name) is not None}
-        for key in [*other.files, *(f"data {name}" for name in data)]:
+        keys = [*other.files, *(f"data {name}" for name in data),
+                *(f"the new host's {i.path}" + (f" between the markers {i.marker}" if i.marker
+                                                else "") for i in other.installs)]
+        for key in keys:
             if key in self.writers:
                 raise TwoWriters(f"internal error: the emitters {self.writers[key]} and {by} "
                                  f"both write {key}")
-        for key in [*other.files, *(f"data {name}" for name in data)]:
-            self.writers[key] = by
+        self.writers.update(dict.fromkeys(keys, by))
         self.files.update(other.files)
         for name, value in data.items():
             setattr(self.data, name, value)

@@ -162,8 +162,8 @@ def root_changed(inv: Inventory, names: list[str], tls: bool) -> list[Finding]:
         "plan.web-root-changed", Severity.WARNING,
         f"the old web server answered the site root with a page of its own (its "
         f"DocumentRoot), not with a redirect: {', '.join(urls)}",
-        f"On the new host {', '.join(urls)} answer with a redirect to /mailman/listinfo "
-        f"(Mailman's list overview, {where}mailman/listinfo), and the old page is not "
+        f"On the new host {', '.join(urls)} answer with a redirect to {ROOT.target} "
+        f"(Mailman's list overview, {where}{ROOT.target.lstrip('/')}), and the old page is not "
         "copied. If it is still wanted, copy it to the new host and serve it from httpd.conf, "
         f"{overlay_hint(PATH)}.", source)]
 

@@ -57,6 +57,22 @@ def test_two_writers_of_one_datum_are_refused_naming_both():
     assert out.data.parity == [{"address": "a@b"}] and out.data.web_parity == []
 
 
+def test_two_installs_of_one_file_of_the_new_host_are_refused():
+    out = Emitted()
+    first = Emitted(files={ALIASES_FILE: ""})
+    first.install(ALIASES_FILE, "/etc/mail/aliases")
+    first.install("files/new/a.cfg", "/etc/pkg.cfg", marker="a")
+    out.add(first, "aliases")
+    second = Emitted(files={"files/new/b.cfg": ""})
+    second.install("files/new/b.cfg", "/etc/pkg.cfg", marker="b")  # another part: taken
+    out.add(second, "b")
+    other = Emitted(files={"files/new/mine": ""})
+    other.install("files/new/mine", "/etc/mail/aliases")
+    with pytest.raises(TwoWriters, match="aliases and extra both write the new host's "
+                                         "/etc/mail/aliases"):
+        out.add(other, "extra")
+
+
 def test_planning_refuses_an_emitter_that_writes_another_ones_file(inventories, monkeypatch):
     def emit_extra(inv, target, release):
         return Emitted(files={ALIASES_FILE: "# mine\n"})
