@@ -274,12 +274,13 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
         else:
             rows.append(WebRow(url, "other alias", old, "nothing (404): the new host serves "
                                "Mailman's pages only", "missing", alias.source))
-    if web is None or not any(_prefix(a.url_path) == "/icons/" for a, _, _ in mine + others):
+    icons = ctx.lists.icons.prefix
+    if web is None or not any(_prefix(a.url_path) == icons for a, _, _ in mine + others):
         new = ctx.via(scheme, host) + _static(ctx.lists.icons)
-        rows.append(WebRow(f"{scheme}://{host}/icons/*", "icons",
+        rows.append(WebRow(f"{scheme}://{host}{icons}*", "icons",
                            "Mailman's icons (the web server is not in the inventory)", new,
                            "ok") if web is None else
-                    WebRow(f"{scheme}://{host}/icons/*", "icons", "no Alias /icons/ on the "
+                    WebRow(f"{scheme}://{host}{icons}*", "icons", f"no Alias {icons} on the "
                            "old host", new, "added"))
     return rows
 
