@@ -115,6 +115,8 @@ def virtual_domains(inv: Inventory, target: Target) -> list[str]:
 
 
 def address_table(inv: Inventory, target: Target) -> AddressTable:
+    """The lists that move with their own addresses, and every old address on a moved domain
+    that reached one of them, each with its delivery on the new host."""
     names, refused = list_names(inv)
     out = AddressTable(lists={name: list_deliveries(name) for name in names},
                        virtual_domains=virtual_domains(inv, target), refused=refused)
