@@ -20,7 +20,7 @@ from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, Stage, is_domain
 from migrate.emitters.guard import conf_str
-from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
+from migrate.emitters.new_host import web_aliases, web_hosts, web_tls
 from migrate.emitters.release import Release
 
 PATH = "files/new/etc/acme-client.conf"
@@ -70,5 +70,5 @@ def emit_acme_client(inv: Inventory, target: Target, release: Release) -> Emitte
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/acme-client.conf", check="acme-client -n >/dev/null",
                 stage=Stage.LATER)
-    out.data["acme_names"] = names
+    out.data.acme_names = names
     return out

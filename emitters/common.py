@@ -12,12 +12,14 @@ specially, so it is written as it is (quoted where the grammar wants quotes anyw
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 
 from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION, address_of
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
                            RouteVia, Severity, Source)
+from migrate.steps import Step
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
 MM_PREFIX = "/usr/local/lib/mailman"
@@ -67,6 +69,10 @@ class Stage(IntEnum):
 OVERLAY_TREE = "files/"
 #: the new httpd.conf in the plan (emitters/httpd_conf.py writes it; its redirects' hints name it)
 HTTPD_CONF = "files/new/etc/httpd.conf"
+#: the new aliases and virtual table in the plan (emitters/aliases.py and virtual_table.py write
+#: them from the new host's address table; its hints and parity's name them)
+ALIASES_FILE = "files/new/etc/mail/aliases"
+VIRTUAL_FILE = "files/new/etc/mail/virtual"
 
 
 def overlay_hint(path: str) -> str:
@@ -94,20 +100,83 @@ class Install:
     stage: Stage = Stage.CONFIG
 
 
+class Phase(IntEnum):
+    """When planning runs an emitter, and what it reads besides the inventory, the target, the
+    release and the new host (``emitters.new_host``): each phase reads what the earlier ones
+    emitted, so the order is the contract's, not planning's."""
+
+    FILES = 0  #: the files and tables of the plan: nothing more
+    STEPS = 1  #: the runbook: what FILES emitted (the installs it declared)
+    REPORT = 2  #: what shows the whole plan: the plan as checked (files, findings, data)
+
+
+@dataclass(frozen=True)
+class Emitter:
+    """One writer of the plan, as planning runs it: ``emit(inv, target, release)``, then the
+    new host (``new_host``) where it reads it, then what the earlier phases emitted (an
+    ``Emitted``) for every phase after FILES."""
+
+    emit: Callable[..., "Emitted"]
+    phase: Phase = Phase.FILES
+    new_host: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.emit.__name__.removeprefix("emit_")
+
+    def run(self, inv: Inventory, target, release, host, earlier: "Emitted") -> "Emitted":
+        more = ((host,) if self.new_host else ()) + (
+            (earlier,) if self.phase > Phase.FILES else ())
+        return self.emit(inv, target, release, *more)
+
+
+class TwoWriters(RuntimeError):
+    """Two emitters wrote one file of the plan or one datum: a bug of the emitters (the
+    second would silently replace the first)."""
+
+
+@dataclass
+class Data:
+    """The machine-readable parts of the plan, a field per datum, each written by one
+    emitter (None: not written)."""
+
+    steps: list[Step] | None = None  #: the runbook's typed steps (plan.yaml)
+    parity: list[dict] | None = None  #: routing parity: old route -> new route, per address
+    web_parity: list[dict] | None = None  #: web parity: old URL -> new answer, per pattern
+    transfers: list[dict] | None = None  #: what the syncs copy, per list and folder
+    cron_scripts: list[str] | None = None  #: Mailman's cron scripts the new crontab runs
+    acme_names: list[str] | None = None  #: the names on acme-client's certificate
+
+
 @dataclass
 class Emitted:
     """One emitter's output: files (plan-relative path -> text), how the new host's files are
-    installed, and its findings."""
+    installed, its findings and its data; or, added up (``add``), every emitter's so far."""
 
     files: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
-    data: dict = field(default_factory=dict)  # machine-readable parts for plan.yaml
+    data: Data = field(default_factory=Data)
     installs: list[Install] = field(default_factory=list)
+    #: who wrote each file and datum (by ``add``), to name both writers of one
+    writers: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def add(self, other: "Emitted") -> None:
+    def add(self, other: "Emitted", by: str) -> None:
+        """Take the emitter ``by``'s output; a file, a datum or a file of the new host (or a
+        marked part of one) already written is refused (``TwoWriters``, naming both emitters)."""
+        data = {f.name: getattr(other.data, f.name) for f in fields(Data)
+                if getattr(other.data, f.name) is not None}
+        keys = [*other.files, *(f"data {name}" for name in data),
+                *(f"the new host's {i.path}" + (f" between the markers {i.marker}" if i.marker
+                                                else "") for i in other.installs)]
+        for key in keys:
+            if key in self.writers:
+                raise TwoWriters(f"internal error: the emitters {self.writers[key]} and {by} "
+                                 f"both write {key}")
+        self.writers.update(dict.fromkeys(keys, by))
         self.files.update(other.files)
+        for name, value in data.items():
+            setattr(self.data, name, value)
         self.findings.extend(other.findings)
-        self.data.update(other.data)
         self.installs.extend(other.installs)
 
     def install(self, source: str, path: str, **how) -> None:

@@ -18,7 +18,7 @@ from migrate.model import AddressFamily, Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import Emitted, is_domain
 from migrate.emitters.guard import md_block, md_text, refuse, sh_word
-from migrate.emitters.httpd_conf import web_hosts
+from migrate.emitters.new_host import web_hosts
 
 RECORDS = "dns/records.md"
 CHECKS = "dns/checks.sh"

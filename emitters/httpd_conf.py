@@ -27,73 +27,38 @@ charset breaks archives in other languages, as the mailman package's README warn
 from __future__ import annotations
 
 
-from migrate.model import (Finding, Inventory, Severity, Source, Target, TlsMode, WebAlias,
+from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias,
                            WebAliasKind, WebVirtualHost)
 
-from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET,
-                                     Emitted, is_domain, is_path, overlay_hint, unsafe)
+from migrate.emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint, unsafe
 from migrate.emitters.guard import comment, conf_str
 from migrate.emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried,
-                                              plan_redirects, server_locations)
+                                              server_locations)
+from migrate.emitters.new_host import ListLocations, NewHost
 from migrate.emitters.release import Release
 
 PATH = HTTPD_CONF
 
 
-def web_hosts(inv: Inventory, target: Target) -> list[str]:
-    """The host names Mailman's pages are served as: the target's, then the old virtual hosts'
-    URL hosts whose email host moves."""
-    hosts = [target.web_host] if target.web_host else []
-    settings = inv.mailman.settings if inv.mailman else None
-    for vh in settings.virtual_hosts if settings else []:
-        if vh.email_host in target.email_domains and vh.url_host not in hosts:
-            hosts.append(vh.url_host)
-    return hosts
-
-
-def web_aliases(inv: Inventory, hosts: list[str]) -> list[str]:
-    """The other names the old web server answered Mailman's hosts as: the ServerName and
-    ServerAlias names of every old virtual host that serves one of ``hosts``."""
-    out: list[str] = []
-    for vh in inv.web.virtual_hosts if inv.web else []:
-        names = [n.lower() for n in [vh.server_name, *vh.server_aliases] if n]
-        if set(names) & set(hosts):
-            out += [n for n in names if n not in hosts and n not in out]
-    return out
-
-
-def web_tls(target: Target) -> bool:
-    """HTTPS on the new host: acme-client's certificate, HTTP redirected to it."""
-    return target.tls == TlsMode.ACME and is_path(target.tls_certificate or "") \
-        and is_path(target.tls_key or "")
-
-
 LOG_DIR = "/var/www/logs"  # httpd's logs with its default chroot (/var/www): access.log, error.log
 ACME_DIR = "/var/www/acme"  # acme-client's challenge folder (as httpd sees it: chroot "/")
-#: The locations every server block has for Mailman (and the HTTP block for acme-client), each
-#: with the folder it serves; the web parity table (``migrate.emitters.web_parity``) names them.
-CGI_LOCATION = "/mailman/*"  # slowcgi runs the CGI wrappers of MM_CGI
-ICONS_LOCATION = "/icons/*"  # MM_ICONS
-ARCHIVE_LOCATION = "/pipermail/*"  # ARCHIVE_ROOT
-ARCHIVE_ROOT = f"{MM_VAR}/archives/public"
-ACME_LOCATION = "/.well-known/acme-challenge/*"  # ACME_DIR
+#: acme-client's location in the HTTP server block, serving ACME_DIR (every server block has
+#: the list manager's locations too: the new host's, ``new_host.list_locations``)
+ACME_LOCATION = "/.well-known/acme-challenge/*"
 
 
-def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted:
+def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
     out = Emitted()
-    hosts = []
-    for host in web_hosts(inv, target):
-        if is_domain(host):
-            hosts.append(host)
-        else:
-            out.findings.append(unsafe("web host", host, "httpd.conf"))
-    if not hosts:
+    web = host.web
+    out.findings += [unsafe("web host", name, "httpd.conf") for name in web.wanted
+                     if not is_domain(name)]
+    if not web.hosts:
         out.findings.append(Finding(
             "plan.no-web-host", Severity.BLOCKER, "no web host name for Mailman's pages",
             "Give it with --web-host or web_host in target.yaml.", None))
-        hosts = [target.hostname]
+    hosts = web.served
     aliases = []
-    for name in web_aliases(inv, hosts):
+    for name in web.aliases:
         if is_domain(name):
             aliases.append(name)
         elif not name.startswith("*"):  # a wildcard alias has no httpd equivalent
@@ -111,7 +76,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "puts them; keeping the chroot would need copies (or mounts) of cgi-bin, icons and "
         "archives/public under /var/www, kept in sync after every post. Keep the host "
         "dedicated to the lists and httpd patched.", None))
-    tls = web_tls(target)
+    tls = web.tls
     lines = [
         f"# /etc/httpd.conf for {comment(target.hostname)} (OpenBSD {release}), written by "
         "migrate",
@@ -127,7 +92,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     addresses = target.ipv6 + target.ipv4
     main, others = hosts[0], hosts[1:] + aliases
     out.findings += root_changed(inv, [main, *others], tls)
-    redirects = plan_redirects(inv, [main, *others], release)
+    redirects = web.redirects
     out.findings += not_carried(redirects)
     # one server block per set of carried redirects: a redirect of one old virtual host must
     # not answer for the names of another
@@ -152,7 +117,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
     for index, (names, locations) in enumerate(groups):
         lines += ([""] if index else []) + _server(
             names[0], names[1:], addresses, release, tls=tls, target=target,
-            redirects=locations)
+            redirects=locations, served=web.lists)
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/httpd.conf", check="httpd -n")
     return out
@@ -197,8 +162,8 @@ def root_changed(inv: Inventory, names: list[str], tls: bool) -> list[Finding]:
         "plan.web-root-changed", Severity.WARNING,
         f"the old web server answered the site root with a page of its own (its "
         f"DocumentRoot), not with a redirect: {', '.join(urls)}",
-        f"On the new host {', '.join(urls)} answer with a redirect to /mailman/listinfo "
-        f"(Mailman's list overview, {where}mailman/listinfo), and the old page is not "
+        f"On the new host {', '.join(urls)} answer with a redirect to {ROOT.target} "
+        f"(Mailman's list overview, {where}{ROOT.target.lstrip('/')}), and the old page is not "
         "copied. If it is still wanted, copy it to the new host and serve it from httpd.conf, "
         f"{overlay_hint(PATH)}.", source)]
 
@@ -236,7 +201,8 @@ def _redirect_server(host: str, aliases: list[str], addresses: list[str],
 
 
 def _server(host: str, aliases: list[str], addresses: list[str], release: Release, *,
-            tls: bool, target: Target, redirects: list[tuple[Location, WebAlias]]) -> list[str]:
+            tls: bool, target: Target, redirects: list[tuple[Location, WebAlias]],
+            served: ListLocations) -> list[str]:
     port = 443 if tls else 80
     lines = _names(host, aliases)
     lines += [f"\tlisten on {a}" + (" tls" if tls else "") + f" port {port}" for a in addresses]
@@ -252,9 +218,10 @@ def _server(host: str, aliases: list[str], addresses: list[str], release: Releas
             lines.append(f"\t# {comment(alias.line or alias.url_path)}{comment(where)}")
             previous = alias
         lines += location.lines()
-    lines += [f'\tlocation "{CGI_LOCATION}" {{', f'\t\tfastcgi socket "{SLOWCGI_SOCKET}"']
-    lines += _strip(MM_CGI, release) + ["\t}"]
-    lines += [f'\tlocation "{ICONS_LOCATION}" {{'] + _strip(MM_ICONS, release) + ["\t}"]
-    lines += [f'\tlocation "{ARCHIVE_LOCATION}" {{'] + _strip(ARCHIVE_ROOT, release)
-    lines += ["\t}", *ROOT.lines(), "}"]
+    for where in (served.cgi, served.icons, served.archive):
+        lines.append(f'\tlocation "{where.location}" {{')
+        if where.fastcgi:
+            lines.append(f'\t\tfastcgi socket "{where.fastcgi}"')
+        lines += _strip(where.root, release) + ["\t}"]
+    lines += [*ROOT.lines(), "}"]
     return lines

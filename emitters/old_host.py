@@ -23,7 +23,7 @@ from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Ta
 from migrate.emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
                                      is_local_part, is_path, other_targets, route_alias)
 from migrate.emitters.guard import comment, conf_str, refuse
-from migrate.emitters.httpd_conf import web_aliases, web_hosts, web_tls
+from migrate.emitters.new_host import web_aliases, web_hosts, web_tls
 
 ROUTER = "files/old/exim-forward-router.conf"
 FREEZE = "files/old/exim-freeze-acl.conf"

@@ -2,24 +2,21 @@
 refused or dropped on purpose, what the new host does with it (or the old host, forwarding).
 
 The table is checked, not assumed: each row looks the address up in the entries the emitted
-``aliases`` and ``virtual`` files are written from (``alias_table``, ``virtual_table``) and
-follows them to the pipe into Mailman's wrapper, which must name the same list and command as
-on the old host. A list address that nothing carries is ``missing``, and each missing row is a
-blocker finding: after the cutover that address would be rejected.
+``aliases`` and ``virtual`` files are written from (the new host's, ``emitters.new_host``) and
+follows them to the delivery the address table gives the list and command of the old host (a
+pipe into Mailman's wrapper). A list address that nothing carries is ``missing``, and each
+missing row is a blocker finding: after the cutover that address would be rejected.
 """
 
 from __future__ import annotations
 
 from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 
-from migrate.emitters.aliases import PATH as ALIASES
-from migrate.emitters.aliases import AliasTable, alias_table
-from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
-                                     list_names, overlay_hint, route_action, wrapper_pipe)
+from migrate.emitters.common import (ALIASES_FILE as ALIASES, DISCARD, VIRTUAL_FILE as VIRTUAL,
+                                     Emitted, canonical_address, overlay_hint, route_action)
 from migrate.emitters.old_host import forwards
 from migrate.emitters.guard import md_text
-from migrate.emitters.virtual_table import PATH as VIRTUAL
-from migrate.emitters.virtual_table import VirtualTable, virtual_domains, virtual_table
+from migrate.emitters.new_host import AliasTable, NewHost, VirtualTable
 
 PARITY = "parity.md"
 
@@ -67,16 +64,14 @@ def _carried(address: str, domain: str, virtual: bool, vtable: VirtualTable,
     return (f"alias {address}: {value.strip(chr(34))}" if value else "no alias"), pipe in pipes
 
 
-def parity_rows(inv: Inventory, target: Target) -> list[dict]:
-    names, _ = list_names(inv)
-    safe = set(names)
+def parity_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
+    table = host.addresses
     known = {ml.name for ml in inv.lists}
     moved = set(target.email_domains)
-    virtual = set(virtual_domains(inv, target))
+    virtual = set(table.virtual_domains)
     hosts = {ml.name: ml.host_name for ml in inv.lists}
     local = set(inv.mta.domains_by_role(DomainRole.LOCAL))
-    aliases = alias_table(inv, target)
-    vtable = virtual_table(inv, target)
+    aliases, vtable = host.aliases, host.virtual
     forwarded = dict(forwards(inv, sorted(moved))[0])
     rows: list[dict] = []
     seen = set()
@@ -96,13 +91,13 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
             # the wrapper refused mail for a list Mailman does not have: so does the new host
             row.update(new="no such list in Mailman: refused, as on the old host",
                        status="rejected")
-        elif r.list_name not in safe:
+        elif r.list_name not in table.lists:
             row.update(new="left out (unsafe name)", status="missing")
         elif action is None:
             row.update(new="unknown command for the mail wrapper", status="missing")
         elif r.domain in moved:
             new, ok = _carried(r.address, r.domain, r.domain in virtual, vtable, aliases,
-                               wrapper_pipe(r.list_name, action))
+                               table.delivery(r.list_name, action).pipe)
             row.update(new=new, status="ok" if ok else "missing")
         elif r.domain in local and hosts.get(r.list_name) in moved:
             dest = forwarded.get(r.address)
@@ -142,14 +137,13 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
         rows.append(row)
     # addresses the old host lacked but Mailman needs: the new host has them all
     listed = {(r["address"].lower()) for r in rows}
-    for name in names:
+    for name, deliveries in table.lists.items():
         for domain in sorted({hosts.get(name)} & moved):
-            for suffix, command in MAILMAN_ADDRESSES:
-                address = f"{name}{suffix}"
+            for d in deliveries:
+                address = d.local
                 if f"{address}@{domain}".lower() in listed:
                     continue
-                new, ok = _carried(address, domain, domain in virtual, vtable, aliases,
-                                   wrapper_pipe(name, command))
+                new, ok = _carried(address, domain, domain in virtual, vtable, aliases, d.pipe)
                 rows.append({"address": f"{address}@{domain}", "list": name,
                              "old": "none (missing on the old host)", "new": new,
                              "status": "added" if ok else "missing", "source": None})
@@ -176,11 +170,11 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
     return out
 
 
-def emit_parity(inv: Inventory, target: Target, release) -> Emitted:
+def emit_parity(inv: Inventory, target: Target, release, host: NewHost) -> Emitted:
     out = Emitted()
-    rows = parity_rows(inv, target)
+    rows = parity_rows(inv, target, host)
     out.findings += parity_findings(rows)
-    out.data["parity"] = [{k: v for k, v in r.items() if k != "source"} for r in rows]
+    out.data.parity = [{k: v for k, v in r.items() if k != "source"} for r in rows]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1

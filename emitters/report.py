@@ -3,23 +3,23 @@ self-contained file: no scripts, no external resources, an inline SVG chart).
 
 Both show the same: the lists, the findings by severity with what to do, routing parity, web
 parity (every old URL pattern and what answers it on the new host), what will be copied with
-sizes, and archived posts per year. Every value from the old host is escaped for the format it
-goes into: ``html.escape`` for report.html, ``md_text`` for report.md (a finding's message and
-hint included, whose backticks then show as written rather than as code: a value inside them
-could otherwise close the span).
+sizes, and archived posts per year. The report comes last (``Phase.REPORT``): it shows the plan
+as checked, its findings and the rows the other emitters put into its data, as they are.
+
+Every value from the old host is escaped for the format it goes into: ``html.escape`` for
+report.html, ``md_text`` for report.md (a finding's message and hint included, whose backticks
+then show as written rather than as code: a value inside them could otherwise close the span).
 """
 
 from __future__ import annotations
 
 import html
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.model import Inventory, Severity, Target
 from migrate.steps import REPORT_HTML, REPORT_MD, digest_line
 
+from migrate.emitters.common import Emitted
 from migrate.emitters.guard import md_code, md_text as _md
-from migrate.emitters.parity import parity_rows
-from migrate.emitters.rsync_plan import transfers
-from migrate.emitters.web_parity import web_parity_rows
 
 _ORDER = (Severity.BLOCKER, Severity.ERROR, Severity.WARNING, Severity.INFO)
 _STATUS_CSS = {"ok": "ok", "added": "ok", "missing": "missing"}  # changed: a warning says it
@@ -62,10 +62,6 @@ def _lists(inv: Inventory) -> list[dict]:
     return rows
 
 
-def _urls(inv: Inventory, target: Target, release) -> list[dict]:
-    return [r.data() for r in web_parity_rows(inv, target, release)]
-
-
 def _housekeeping(inv: Inventory) -> list[dict]:
     rows = [{"what": f"cron: {j.script or j.command}", "when": j.schedule,
              "where": str(j.source or "")} for j in inv.housekeeping.cron_jobs]
@@ -74,19 +70,19 @@ def _housekeeping(inv: Inventory) -> list[dict]:
     return rows
 
 
-def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]) -> dict:
-    """Both reports (the plan digest is added by ``show_digest`` once plan.yaml's data is
-    known)."""
-    every = inv.findings + findings
+def emit_report(inv: Inventory, target: Target, release, plan: Emitted) -> Emitted:
+    """Both reports of the checked ``plan`` (the plan digest is added by ``show_digest`` once
+    plan.yaml's data is known)."""
+    every = inv.findings + plan.findings
     lists = _lists(inv)
-    parity = parity_rows(inv, target)
-    copy, _ = transfers(inv)
+    parity = plan.data.parity or []
+    copy = plan.data.transfers or []
     years = posts_per_year(inv)
     title = f"Moving {inv.host.hostname or 'the old host'} to {target.hostname}"
-    urls, house = _urls(inv, target, release), _housekeeping(inv)
+    urls, house = plan.data.web_parity or [], _housekeeping(inv)
     md = _markdown(inv, target, release, title, every, lists, parity, copy, years, urls, house)
     page = _html(inv, target, release, title, every, lists, parity, copy, years, urls, house)
-    return {REPORT_MD: md, REPORT_HTML: page}
+    return Emitted(files={REPORT_MD: md, REPORT_HTML: page})
 
 
 def show_digest(reports: dict[str, str], digest: str) -> dict[str, str]:

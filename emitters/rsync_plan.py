@@ -175,6 +175,7 @@ def public_links(inv: Inventory) -> list[tuple[str, str]]:
 def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
     items, out.findings = transfers(inv)
+    out.data.transfers = items
     q = sh_word
     for phase, path in (("presync", PRESYNC), ("final", FINAL)):
         flags = FLAGS_COMMON + (FLAGS_FINAL if phase == "final" else ())

@@ -26,11 +26,11 @@ from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NE
 from migrate.emitters.acme_client import certificate_names
 from migrate.emitters.common import (MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MTA_USER, Emitted,
                                      Install, Stage, is_domain, list_names)
+from migrate.emitters.new_host import NewHost
 from migrate.emitters.guard import comment, sh_word
 from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
-from migrate.emitters.httpd_conf import web_tls
 from migrate.emitters.mailman_cfg import AFTER_COPY, wrapper_check_command
 from migrate.emitters.old_mta import Exim, OldMta, adapter_for
 from migrate.emitters.release import Release
@@ -60,10 +60,11 @@ class _Facts:
     tls: bool
     acme: bool
     mta: OldMta
+    host: NewHost
 
 
 def _facts(inv: Inventory, target: Target, release: Release | None,
-           installs: list[Install]) -> _Facts:
+           installs: list[Install], host: NewHost) -> _Facts:
     names, _ = list_names(inv)
     domains = [d for d in target.email_domains if is_domain(d)]
     services = {s.name for s in inv.host.enabled_services()}
@@ -79,15 +80,15 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
         # as ssh takes it (no brackets); rsync.sh adds them
         new_ssh=f"root@{(target.ipv6 or target.ipv4)[0]}",
         tls=bool(target.tls_certificate and target.tls_key),
-        acme=web_tls(target) and (release is None or release.has_acme_client),
-        mta=(adapter_for(inv) or Exim)(inv, domains, probe))
+        acme=host.web.tls and (release is None or release.has_acme_client),
+        mta=(adapter_for(inv) or Exim)(inv, domains, probe), host=host)
 
 
-def steps(inv: Inventory, target: Target, release: Release | None = None,
-          installs: list[Install] | None = None) -> list[Step]:
+def steps(inv: Inventory, target: Target, release: Release | None, installs: list[Install],
+          host: NewHost) -> list[Step]:
     """The runbook: each phase's steps, in order. ``installs``: how the emitted files of the
     new host are installed (each emitter declares its own)."""
-    f = _facts(inv, target, release, installs or [])
+    f = _facts(inv, target, release, installs, host)
     out: list[Step] = []
     for build in (_preflight, _prepare, _presync, _freeze, _switch, _verify, _after):
         out += build(f)
@@ -335,7 +336,7 @@ def _verify(f: _Facts) -> list[Step]:
     inv, target = f.inv, f.target
     probes: list = [Smtp(address=a, port=25, timeout=60, interval=5)
                     for a in target.ipv6 + target.ipv4]
-    urls, _ = old_urls(inv, target)
+    urls, _ = old_urls(inv, target, f.host.web)
     seen: set[tuple] = set()
     for old in urls:
         for probe in old.probes:
@@ -376,9 +377,10 @@ def _site_request(inv: Inventory, domains: list[str]) -> str | None:
     return None
 
 
-def emit_runbook(inv: Inventory, target: Target, release,
-                 installs: list[Install] | None = None) -> Emitted:
-    """The steps (for plan.yaml) and runbook.md, both from the one typed list of steps."""
+def emit_runbook(inv: Inventory, target: Target, release, host: NewHost,
+                 files: Emitted) -> Emitted:
+    """The steps (for plan.yaml) and runbook.md, both from the one typed list of steps; they
+    install the files the emitters before it declared (``files.installs``)."""
     out = Emitted()
     if adapter_for(inv) is None:
         out.findings.append(Finding(
@@ -386,8 +388,8 @@ def emit_runbook(inv: Inventory, target: Target, release,
             f"the runbook has no commands for the old host's MTA ({comment(inv.mta.kind)})",
             "migrate freezes and forwards an Exim old host; move this one by hand, or add an "
             "adapter (ARCHITECTURE.md).", None))
-    all_steps = steps(inv, target, release, installs)
-    out.data["steps"] = all_steps
+    all_steps = steps(inv, target, release, files.installs, host)
+    out.data.steps = all_steps
     # the plan digest is added once plan.yaml's data is known (migrate/planning.py)
     out.files[RUNBOOK_FILE] = runbook_markdown(all_steps, inv.host.hostname, target.hostname,
                                                None)

@@ -21,14 +21,14 @@ from migrate.model import Finding, Inventory, Severity, Target
 from migrate.emitters.common import Emitted, is_domain, is_path, unsafe
 from migrate.emitters.guard import comment, conf_str
 from migrate.emitters.release import Release
+from migrate.emitters.new_host import NewHost
 from migrate.emitters.virtual_table import TABLE as VIRTUAL_TABLE
-from migrate.emitters.virtual_table import virtual_domains
 
 PATH = "files/new/etc/mail/smtpd.conf"
 ALIASES = "/etc/mail/aliases"
 
 
-def emit_smtpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted:
+def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
     out = Emitted()
     domains = []
     for domain in target.email_domains:
@@ -58,7 +58,7 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         "# Check with `smtpd -n` before `rcctl restart smtpd`.",
         "",
     ]
-    virtual = [d for d in virtual_domains(inv, target) if d in domains]
+    virtual = [d for d in host.addresses.virtual_domains if d in domains]
     plain = [d for d in domains if d not in virtual]
     if release.smtpd_match_grammar:
         body = _match_grammar(target, plain, virtual, pki, relay)

@@ -44,15 +44,11 @@ from dataclasses import dataclass
 from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias, WebAliasKind,
                            WebVirtualHost)
 
-from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, SLOWCGI_SOCKET, Emitted,
-                                     is_domain, overlay_hint,
-                                     list_names)
+from migrate.emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint, list_names
 from migrate.emitters.guard import md_text
-from migrate.emitters.httpd_conf import (ACME_DIR, ACME_LOCATION, ARCHIVE_LOCATION, ARCHIVE_ROOT,
-                                         CGI_LOCATION, ICONS_LOCATION, changed_roots,
-                                         https_redirect,
-                                         web_aliases, web_hosts, web_tls)
-from migrate.emitters.httpd_redirects import ROOT, Carried, answers_root, plan_redirects
+from migrate.emitters.httpd_conf import ACME_DIR, ACME_LOCATION, changed_roots, https_redirect
+from migrate.emitters.httpd_redirects import ROOT, Carried, answers_root
+from migrate.emitters.new_host import NewHost, Served, WebLocations
 from migrate.emitters.release import Release
 from migrate.emitters.web_urls import list_web_base, old_urls
 
@@ -61,8 +57,6 @@ STATUSES = ("ok", "changed", "missing", "added")
 #: The CGI pages of a list the table lists (Mailman 2's cgi-bin scripts), with what each is.
 LIST_PAGES = (("listinfo", "listinfo page"), ("admin", "admin pages"),
               ("admindb", "pending requests (admindb)"), ("options", "members' options"))
-#: The URL paths of Mailman the new host serves (every server block has these locations).
-_NEW_PATHS = {"/mailman/": "cgi", "/pipermail/": "archive", "/icons/": "icons"}
 _STOCK = {"/icons/": "Apache's own icons (mod_autoindex's)",
           "/cgi-bin/": "Apache's own CGI folder (its sample scripts)",
           "/error/": "Apache's own error documents (httpd-multilang-errordoc.conf)"}
@@ -120,13 +114,18 @@ def _covers_root(c: Carried) -> bool:
 class _Context:
     """What every row looks at: the web names, HTTPS on each side, the release."""
 
-    def __init__(self, inv: Inventory, target: Target, release: Release) -> None:
+    def __init__(self, inv: Inventory, target: Target, release: Release,
+                 web: WebLocations) -> None:
         self.inv, self.target, self.release = inv, target, release
         self.web = inv.web
-        self.hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
-        self.aliases = web_aliases(inv, self.hosts) if self.hosts else []
-        self.tls = web_tls(target)
-        urls, findings = old_urls(inv, target)
+        self.hosts = web.hosts
+        self.aliases = web.aliases if self.hosts else []
+        self.tls = web.tls
+        self.redirects = web.redirects
+        #: Mailman's locations on the new host (every server block has them), by URL prefix
+        self.lists = web.lists
+        self.served = {s.prefix: s for s in (web.lists.cgi, web.lists.archive, web.lists.icons)}
+        urls, findings = old_urls(inv, target, web)
         self.probed = {u.url for u in urls if u.probes}
         self.https_break = any(f.id == "plan.https-links-break" for f in findings)
         #: the site roots whose change httpd_conf's finding plan.web-root-changed reports
@@ -160,18 +159,21 @@ class _Context:
                       said_by="plan.https-links-break" if self.https_break else None)
 
 
-def _cgi(script: str, name: str | None = None) -> str:
-    path = f" with PATH_INFO /{name}" if name else ""
-    return f'location "{CGI_LOCATION}": slowcgi ({SLOWCGI_SOCKET}) runs {MM_CGI}/{script}{path}'
+    def cgi(self, script: str, name: str | None = None) -> str:
+        cgi = self.lists.cgi
+        path = f" with PATH_INFO /{name}" if name else ""
+        return f'location "{cgi.location}": slowcgi ({cgi.fastcgi}) runs {cgi.root}/{script}{path}'
+
+    def mailman_new(self, prefix: str) -> str | None:
+        """What answers Mailman's URL ``prefix`` (a folder) on the new host."""
+        served = self.served.get(prefix)
+        if served is None:
+            return None
+        return self.cgi("SCRIPT") if served.fastcgi else _static(served)
 
 
-def _static(location: str, root: str) -> str:
-    return f'location "{location}": the files of {root}'
-
-
-def _mailman_new(prefix: str) -> str | None:
-    return {"cgi": _cgi("SCRIPT"), "archive": _static(ARCHIVE_LOCATION, ARCHIVE_ROOT),
-            "icons": _static(ICONS_LOCATION, MM_ICONS)}.get(_NEW_PATHS.get(prefix, ""))
+def _static(served: Served) -> str:
+    return f'location "{served.location}": the files of {served.root}'
 
 
 def _unseen(aliases: list[tuple[WebAlias, str, bool]], host: str,
@@ -240,12 +242,13 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
     seen: set[tuple[str, str, str]] = set()
     for alias, sch, _, prefix, url in _unseen(mine, host, seen):
         old = f"{_directive(alias)} (Mailman's)"
-        new = _mailman_new(prefix)
+        new = ctx.mailman_new(prefix)
         if ctx.unreachable(sch):
             rows.append(ctx.no_https(url, "Mailman alias", old, alias.source))
         elif new is None:
             rows.append(WebRow(url, "Mailman alias", old, "nothing: the new host serves "
-                               "Mailman at /mailman/, /pipermail/ and /icons/ only", "missing",
+                               f"Mailman at {', '.join(list(ctx.served)[:-1])} and "
+                               f"{list(ctx.served)[-1]} only", "missing",
                                alias.source))
         else:
             rows.append(WebRow(url, "Mailman alias", old, ctx.via(sch, host) + new, "ok",
@@ -258,12 +261,12 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
     for alias, sch, main, prefix, url in _unseen(others, host, seen):
         stock = main and _stock(alias)
         old = f"{_directive(alias)}: {_STOCK[prefix] if stock else 'not Mailman'}"
-        shadow = next((p for p in _NEW_PATHS if prefix.startswith(p)), None)
+        shadow = next((p for p in ctx.served if prefix.startswith(p)), None)
         if ctx.unreachable(sch):
             rows.append(ctx.no_https(url, "other alias", old, alias.source))
         elif shadow is not None:
             rows.append(WebRow(url, "other alias", old, ctx.via(sch, host)
-                               + f"{_mailman_new(shadow)}: Mailman's, not the old folder's",
+                               + f"{ctx.mailman_new(shadow)}: Mailman's, not the old folder's",
                                "changed", alias.source))
         elif stock:
             rows.append(WebRow(url, "other alias", old, "nothing (404): Apache's own folder "
@@ -271,12 +274,13 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
         else:
             rows.append(WebRow(url, "other alias", old, "nothing (404): the new host serves "
                                "Mailman's pages only", "missing", alias.source))
-    if web is None or not any(_prefix(a.url_path) == "/icons/" for a, _, _ in mine + others):
-        new = ctx.via(scheme, host) + _static(ICONS_LOCATION, MM_ICONS)
-        rows.append(WebRow(f"{scheme}://{host}/icons/*", "icons",
+    icons = ctx.lists.icons.prefix
+    if web is None or not any(_prefix(a.url_path) == icons for a, _, _ in mine + others):
+        new = ctx.via(scheme, host) + _static(ctx.lists.icons)
+        rows.append(WebRow(f"{scheme}://{host}{icons}*", "icons",
                            "Mailman's icons (the web server is not in the inventory)", new,
                            "ok") if web is None else
-                    WebRow(f"{scheme}://{host}/icons/*", "icons", "no Alias /icons/ on the "
+                    WebRow(f"{scheme}://{host}{icons}*", "icons", f"no Alias {icons} on the "
                            "old host", new, "added"))
     return rows
 
@@ -339,21 +343,22 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
             url = f"{base}/{script}/{name}" + ("/" if script == "private" else "")
             if ctx.unreachable(scheme):
                 row = ctx.no_https(url, what, old, source)
-            elif prefix != "/mailman":
+            elif prefix + "/" != ctx.lists.cgi.prefix:
                 row = WebRow(url, what, old, "nothing: the new host serves Mailman's CGI at "
-                             "/mailman/ only", "missing", source)
+                             f"{ctx.lists.cgi.prefix} only", "missing", source)
             else:
-                row = WebRow(url, what, old, via + _cgi(script, name), "ok", source)
+                row = WebRow(url, what, old, via + ctx.cgi(script, name), "ok", source)
             row.checked = url in ctx.probed
             rows.append(row)
         if private:
             continue
         archive = archives.get(name)
         top = f"{scheme}://{host}/pipermail/{name}/"
-        static = _static(ARCHIVE_LOCATION, ARCHIVE_ROOT)
+        static = _static(ctx.lists.archive)
+        archive_root = ctx.lists.archive.root
         folder = f"pipermail static ({_directive(pipermail)})" if pipermail else \
             "pipermail static"
-        entries = [(top, "archive", f"{folder}: the archive's index", f"{ARCHIVE_ROOT}/{name}/")]
+        entries = [(top, "archive", f"{folder}: the archive's index", f"{archive_root}/{name}/")]
         # one pattern for the volumes' indexes (a 20-year monthly archive has 240): the table
         # holds URL patterns, and every one of those URLs is answered by the same location
         volumes = [v for v in (archive.volumes if archive else []) if v.html]
@@ -363,23 +368,23 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
             entries.append((f"{top}VOLUME/", "archive volumes",
                             f"{folder}: the indexes of {len(volumes)} "
                             f"volume{'s' * (len(volumes) != 1)} ({span})",
-                            f"{ARCHIVE_ROOT}/{name}/VOLUME/"))
+                            f"{archive_root}/{name}/VOLUME/"))
         articles = sum(v.html_articles for v in volumes)
         if articles:
             entries.append((f"{top}*/NNNNNN.html", "archive articles",
-                            f"{folder}: {articles} article pages", f"{ARCHIVE_ROOT}/{name}/"))
+                            f"{folder}: {articles} article pages", f"{archive_root}/{name}/"))
         for ext, flag in (("txt.gz", "txt_gz"), ("txt", "txt")):
             have = [v for v in (archive.volumes if archive else []) if getattr(v, flag)]
             if have:
                 entries.append((f"{top}*.{ext}", f"archive .{ext}",
                                 f"{folder}: {len(have)} volume{'s' * (len(have) != 1)} "
                                 f"as .{ext}",
-                                f"{ARCHIVE_ROOT}/{name}/"))
+                                f"{archive_root}/{name}/"))
         if archive and archive.public_mbox_link_target:  # PUBLIC_MBOX: the whole mbox
             mbox = f"{name}.mbox/{name}.mbox"
             entries.append((f"{scheme}://{host}/pipermail/{mbox}", "archive mbox",
                             f"{folder}: the list's mbox (PUBLIC_MBOX)",
-                            f"{ARCHIVE_ROOT}/{mbox}, the link Mailman makes when it saves the "
+                            f"{archive_root}/{mbox}, the link Mailman makes when it saves the "
                             "list, with PUBLIC_MBOX in mm_cfg.py"))
         settings = inv.mailman.settings if inv.mailman else None
         public_mbox = settings is not None and \
@@ -403,12 +408,13 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
     return rows
 
 
-def web_parity_rows(inv: Inventory, target: Target, release: Release) -> list[WebRow]:
-    ctx = _Context(inv, target, release)
+def web_parity_rows(inv: Inventory, target: Target, release: Release,
+                    web: WebLocations) -> list[WebRow]:
+    ctx = _Context(inv, target, release, web)
     if not ctx.hosts:
         return []  # no web name: httpd.conf's blocker (plan.no-web-host) says it
     names = ctx.hosts + [a for a in ctx.aliases if is_domain(a)]
-    plan = plan_redirects(inv, names, release)
+    plan = ctx.redirects
     rows: list[WebRow] = []
     seen: set[tuple[str, str]] = set()
     redirect_rows: dict[str, list[WebRow]] = {}
@@ -482,10 +488,10 @@ def web_parity_table(rows: list[WebRow]) -> list[str]:
     return lines
 
 
-def emit_web_parity(inv: Inventory, target: Target, release: Release) -> Emitted:
+def emit_web_parity(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
     out = Emitted()
-    rows = web_parity_rows(inv, target, release)
+    rows = web_parity_rows(inv, target, release, host.web)
     out.findings += web_parity_findings(rows)
-    out.data["web_parity"] = [r.data() for r in rows]
+    out.data.web_parity = [r.data() for r in rows]
     out.files[WEB_PARITY] = "\n".join(web_parity_table(rows)) + "\n"
     return out

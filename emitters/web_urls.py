@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 from migrate.model import Finding, Inventory, MailingList, Severity, Target
 
-from migrate.emitters.common import Emitted, is_domain, list_names
-from migrate.emitters.httpd_conf import https_redirect, web_aliases, web_hosts, web_tls
-from migrate.emitters.httpd_redirects import Carried, plan_redirects
+from migrate.emitters.common import Emitted, list_names
+from migrate.emitters.httpd_conf import https_redirect
+from migrate.emitters.httpd_redirects import ROOT, Carried
+from migrate.emitters.new_host import NewHost, WebLocations
 from migrate.emitters.release import Release
 from migrate.emitters.mailman_cfg import list_url_host
 
@@ -79,12 +80,15 @@ def list_web_base(ml: MailingList | None, hosts: list[str]) -> tuple[str, str, s
     return scheme, host, prefix
 
 
-def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding]]:
+def old_urls(inv: Inventory, target: Target,
+             web: WebLocations) -> tuple[list[OldUrl], list[Finding]]:
+    """The old addresses of every list and every old redirect, each with the checks that ask
+    the new host (``web``: its web locations) for it."""
     findings: list[Finding] = []
-    hosts = [h for h in web_hosts(inv, target) if is_domain(h)]
+    hosts = web.hosts
     if not hosts or not (target.ipv6 or target.ipv4):
         return [], findings
-    tls = web_tls(target)
+    tls = web.tls
     new_host = _NewHost((target.ipv6 + target.ipv4)[0], tls, hosts[0],
                         Release.parse(target.openbsd))
     names, _ = list_names(inv)
@@ -115,9 +119,8 @@ def old_urls(inv: Inventory, target: Target) -> tuple[list[OldUrl], list[Finding
             "plan.https-links-break", Severity.WARNING,
             f"{len(broken)} old https:// addresses (such as {broken[0]}) will not answer: the "
             "plan has no HTTPS", "Plan with --tls acme (or tls: acme in target.yaml).", None))
-    web_names = hosts + [a for a in web_aliases(inv, hosts) if is_domain(a)]
     seen: set[str] = set()
-    for name, carried in plan_redirects(inv, web_names, new_host.release).items():
+    for name, carried in web.redirects.items():
         for c in carried:
             line = c.alias.line or f"{c.alias.kind.value} {c.alias.url_path} {c.alias.target}"
             if line not in seen:
@@ -139,8 +142,9 @@ def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUr
     if c.builtin:  # the plan's own location "/" (every server block has it)
         url = f"{'https' if tls else 'http'}://{name}/"
         probe = {"do": "http", "url": new_host.base(tls) + "/", "host_header": name,
-                 "status": 302, "location": "/mailman/listinfo", "timeout": 60, "interval": 5}
-        return OldUrl(url, "redirect", f"302 to /mailman/listinfo, as `{line}`{where}", [probe])
+                 "status": ROOT.code, "location": ROOT.target, "timeout": 60, "interval": 5}
+        return OldUrl(url, "redirect", f"{ROOT.code} to {ROOT.target}, as `{line}`{where}",
+                      [probe])
     code = c.locations[0].code
     answer = f"{code} to {c.expect}" if c.expect else f"{code}"
     new = f"{answer}, as `{line}`{where}, carried into httpd.conf"
@@ -155,8 +159,8 @@ def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUr
                                                         location=c.expect))
 
 
-def emit_web_urls(inv: Inventory, target: Target, release) -> Emitted:
-    """The findings of the old-URL survey (the report and the runbook call ``old_urls``)."""
+def emit_web_urls(inv: Inventory, target: Target, release, host: NewHost) -> Emitted:
+    """The findings of the old-URL survey (web parity and the runbook call ``old_urls``)."""
     out = Emitted()
-    _, out.findings = old_urls(inv, target)
+    _, out.findings = old_urls(inv, target, host.web)
     return out

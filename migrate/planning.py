@@ -29,13 +29,14 @@ import yaml
 from migrate import codec, safeyaml
 from migrate.emitters.acme_client import emit_acme_client
 from migrate.emitters.aliases import emit_aliases
-from migrate.emitters.common import OVERLAY_TREE, Emitted, is_domain
+from migrate.emitters.common import OVERLAY_TREE, Emitted, Emitter, Phase, is_domain
 from migrate.emitters import guard
 from migrate.emitters.dns_plan import emit_dns
 from migrate.emitters.crontab import emit_crontab
 from migrate.emitters.httpd_conf import emit_httpd_conf
 from migrate.emitters.newsyslog import emit_newsyslog
 from migrate.emitters.mailman_cfg import emit_mailman
+from migrate.emitters.new_host import NewHost, new_host
 from migrate.emitters.old_host import emit_old_host
 from migrate.emitters.parity import emit_parity
 from migrate.emitters.rc_conf_local import emit_rc_conf_local
@@ -53,10 +54,18 @@ from migrate.model import DomainRole, Finding, Inventory, Severity, Source, Targ
 from migrate.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
                            plain_problem, plan_digest, plan_path, runbook_markdown, shown_digest)
 
-#: Every emitter of a file or a table; the runbook comes after them (it installs their files).
-EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
-            emit_rc_conf_local, emit_mailman, emit_crontab, emit_newsyslog, emit_rsync,
-            emit_old_host, emit_dns, emit_parity, emit_web_urls, emit_web_parity)
+#: Every writer of the plan, run phase by phase (``Phase``: the runbook installs the files the
+#: others declared, the report shows the plan as checked), in this order within a phase.
+EMITTERS = (
+    Emitter(emit_smtpd_conf, new_host=True), Emitter(emit_aliases, new_host=True),
+    Emitter(emit_virtual, new_host=True), Emitter(emit_httpd_conf, new_host=True),
+    Emitter(emit_acme_client), Emitter(emit_rc_conf_local), Emitter(emit_mailman),
+    Emitter(emit_crontab), Emitter(emit_newsyslog), Emitter(emit_rsync), Emitter(emit_old_host),
+    Emitter(emit_dns), Emitter(emit_parity, new_host=True), Emitter(emit_web_urls, new_host=True),
+    Emitter(emit_web_parity, new_host=True),
+    Emitter(emit_runbook, Phase.STEPS, new_host=True),
+    Emitter(emit_report, Phase.REPORT),
+)
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
 
@@ -237,21 +246,11 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
                 f"the new host's address {addr} is one of the old host's addresses (rc.conf)",
                 "Give the new host its own address; the old host keeps its addresses as the "
                 "front door, and mail forwarded to itself would loop.", None))
-    combined = Emitted()
-    for emitter in EMITTERS + (emit_runbook,):
-        try:
-            if emitter is emit_runbook:
-                combined.add(emit_runbook(inv, target, release, combined.installs))
-            else:
-                combined.add(emitter(inv, target, release))
-        except guard.UnsafeValue as exc:
-            # fail closed: an emitter handed a value it cannot write writes nothing at all
-            combined.findings.append(Finding(
-                "plan.unsafe-value", Severity.BLOCKER,
-                f"{emitter.__name__.removeprefix('emit_')}: {guard.comment(repr(exc.value))} "
-                f"cannot be written as {exc.context}; its files are left out of the plan",
-                "Fix the value on the old host (or in the inventory or target settings) and "
-                "plan again.", None))
+    host = new_host(inv, target, release)
+    ordered = sorted(EMITTERS, key=lambda e: e.phase)
+    combined = Emitted()  # the files' emitters, then the runbook's, which reads what they declared
+    _emit([e for e in ordered if e.phase < Phase.REPORT], inv, target, release, host,
+          combined, combined)
     for path, text in (overlay or {}).items():
         combined.findings.append(_overlaid(path, overlay_dir, combined))
         combined.files[path] = text
@@ -259,15 +258,37 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
     files, unsafe_output = guard.check_output(combined.files)
     plan.findings += guard.taint_findings(taints, files)
     plan.findings += _dedupe(combined.findings) + unsafe_output
-    plan.steps = combined.data.get("steps", [])
-    plan.parity = combined.data.get("parity", [])
-    plan.web_parity = combined.data.get("web_parity", [])
-    reported = list(plan.findings)  # what the report lists (its own check's findings follow)
-    report, unsafe_report = guard.check_output(emit_report(inv, target, release, reported))
-    plan.findings += unsafe_report
+    plan.steps = combined.data.steps or []
+    plan.parity = combined.data.parity or []
+    plan.web_parity = combined.data.web_parity or []
+    # what shows the plan sees it checked (the findings its own output check adds follow)
+    checked = Emitted(files=files, findings=list(plan.findings), data=combined.data,
+                      installs=combined.installs)
+    shown = Emitted(writers=dict(combined.writers))  # a file of the plan has one writer
+    _emit([e for e in ordered if e.phase == Phase.REPORT], inv, target, release, host, checked,
+          shown)
+    report, unsafe_report = guard.check_output(shown.files)
+    plan.findings += shown.findings + unsafe_report
     plan.files = dict(sorted({**files, **report}.items()))
     _seal(inv, plan)
     return plan
+
+
+def _emit(emitters: list[Emitter], inv: Inventory, target: Target, release: Release,
+          host: NewHost, earlier: Emitted, into: Emitted) -> None:
+    """Add what ``emitters`` write to ``into`` (``Emitted.add``: one writer per file and
+    datum); one of a phase after the first reads ``earlier``, what the phases before wrote."""
+    for emitter in emitters:
+        try:
+            into.add(emitter.run(inv, target, release, host, earlier), emitter.name)
+        except guard.UnsafeValue as exc:
+            # fail closed: an emitter handed a value it cannot write writes nothing at all
+            into.findings.append(Finding(
+                "plan.unsafe-value", Severity.BLOCKER,
+                f"{emitter.name}: {guard.comment(repr(exc.value))} "
+                f"cannot be written as {exc.context}; its files are left out of the plan",
+                "Fix the value on the old host (or in the inventory or target settings) and "
+                "plan again.", None))
 
 
 def _seal(inv: Inventory, plan: Plan) -> None:

@@ -597,7 +597,7 @@ def test_an_emitter_that_raises_writes_nothing_and_is_a_blocker(inventories, mon
     def broken(inv, target, release):
         guard.sh_word("x\ny")
 
-    monkeypatch.setattr(planning, "EMITTERS", planning.EMITTERS + (broken,))
+    monkeypatch.setattr(planning, "EMITTERS", planning.EMITTERS + (planning.Emitter(broken),))
     plan = _plan(inventories["small"])
     assert any(f.id == "plan.unsafe-value" and f.message.startswith("broken:")
                for f in plan.blockers())

@@ -183,12 +183,14 @@ def test_each_undo_takes_its_action_back(tmp_path, action, original):
 def test_the_install_step_loops_over_what_the_emitters_declare():
     from migrate.emitters.common import Install, Stage
     from migrate.emitters.runbook import steps as runbook_steps
+    from migrate.emitters.new_host import new_host
     plan = _plan("netsight")
     inv = inspect_tree(LocalTree(SAMPLES / "netsight"), Origin("local", "netsight"))
     target = plan.target
     extra = Install("files/new/etc/extra.conf", "/etc/extra.conf", mode="0600",
                     check="extra -n", then="extra-reload")
-    built = {s.id: s for s in runbook_steps(inv, target, plan.release, [extra])}
+    built = {s.id: s for s in runbook_steps(inv, target, plan.release, [extra],
+                                            new_host(inv, target, plan.release))}
     install = built["new-files"]
     assert [a.to_data() for a in install.actions] == [
         {"do": "put", "source": "files/new/etc/extra.conf", "path": "/etc/extra.conf",

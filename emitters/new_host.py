@@ -1,0 +1,548 @@
+"""The new host, computed once: after the guard, before the emitters (``migrate.planning``).
+
+What several writers of the plan must agree on is worked out here, once, from the screened
+inventory and target, into one value (``NewHost``):
+
+* the address table: every old address on a moved domain that reached a list, with its
+  delivery on the new host (a pipe into the list manager), and the entries the aliases and the
+  virtual table hold for the moved domains (``aliases.py`` and ``virtual_table.py`` write them;
+  ``parity.py`` checks every old address against them);
+* the web locations: the web names that move, HTTPS, the list manager's locations (CGI, icons,
+  archives) and what httpd.conf does with each old redirect (``httpd_redirects.py``).
+
+smtpd.conf, the aliases, the virtual table, httpd.conf, parity.md, web-parity.md and the report
+read this value; none works the routing out again. What belongs to the list manager (Mailman 2
+today: a list's ten addresses and its wrapper pipe; its CGI, icons and archive folders) comes
+from one function each, ``list_deliveries`` and ``list_locations``.
+
+Mail for every moved domain that is not a virtual one is matched against one aliases table by
+local part, so a name means the same on each of them: Mailman 2 list names are unique on a
+host, and Exim's Mailman router accepted every list on every list domain too. A moved domain
+that was a virtual domain on the old host (per-domain alias files) keeps exactly its own
+addresses in the virtual table, each list address mapped to ``NAME@localhost`` (expanded
+through the aliases into the pipe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from migrate.model import (AliasTarget, AliasTargetKind, DomainRole, Finding, Inventory,
+                           ListRoute, Severity, Source, Target, TlsMode)
+
+from migrate.emitters.common import (ALIASES_FILE, DISCARD, MAILMAN_ADDRESSES, MM_CGI, MM_ICONS,
+                                     MM_VAR, SLOWCGI_SOCKET, VIRTUAL_FILE, flat_targets, is_address,
+                                     is_domain, is_local_part, is_path, is_wrapper_pipe,
+                                     list_names, other_targets, overlay_hint, route_action,
+                                     route_alias, unsafe, wrapper_pipe)
+from migrate.emitters.httpd_redirects import Carried, plan_redirects
+from migrate.emitters.release import Release
+
+_REFUSED = (AliasTargetKind.FAIL, AliasTargetKind.DEFER, AliasTargetKind.BLACKHOLE)
+
+
+# --- the address table ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One address of a list on the new host: the list manager's own local part for the list
+    and command, and what the aliases file delivers it to (a pipe, written unquoted)."""
+
+    local: str  # "announce-request"
+    list_name: str
+    action: str  # the list manager's command: "request"
+    pipe: str
+
+
+def list_deliveries(list_name: str) -> tuple[Delivery, ...]:
+    """The addresses a list has on the new host and the delivery of each: Mailman 2's ten,
+    each a pipe into the package's mail wrapper. The one place the address table names the
+    list manager."""
+    return tuple(Delivery(f"{list_name}{suffix}", list_name, command,
+                          wrapper_pipe(list_name, command))
+                 for suffix, command in MAILMAN_ADDRESSES)
+
+
+@dataclass(frozen=True)
+class OldAddress:
+    """An old address on a moved domain that reached a list (under the list manager's own
+    name for it or another), and its delivery on the new host."""
+
+    route: ListRoute
+    delivery: Delivery
+    extras: tuple[str, ...] = ()  # its other targets that the new host takes (addresses)
+    problems: tuple[str, ...] = ()  # and what of them cannot be carried
+
+    @property
+    def own(self) -> bool:
+        """The list manager's own name for its list and command."""
+        return self.delivery.local.lower() == self.route.address.lower()
+
+
+@dataclass
+class AddressTable:
+    """Old addresses -> deliveries on the new host."""
+
+    #: every list whose name can be written, sorted: its own addresses
+    lists: dict[str, tuple[Delivery, ...]] = field(default_factory=dict)
+    #: every old address on a moved domain that reached such a list with a known command
+    old: list[OldAddress] = field(default_factory=list)
+    #: the moved domains that were virtual domains on the old host (the virtual table)
+    virtual_domains: list[str] = field(default_factory=list)
+    #: blockers for the lists whose names cannot be written (left out)
+    refused: list[Finding] = field(default_factory=list)
+
+    def delivery(self, list_name: str, action: str) -> Delivery | None:
+        """How the new host delivers a command of a list (None: the list is left out)."""
+        return next((d for d in self.lists.get(list_name, ()) if d.action == action), None)
+
+    def hosted(self, inv: Inventory, domain: str) -> list[str]:
+        """The lists a domain hosts: those reached there under their own names, and those
+        whose host_name it is. A list reached on the domain only under other names
+        (``talks:`` piping into ``seminar``) is not hosted there: its own addresses stay
+        refused."""
+        found = {o.route.list_name for o in self.old if o.route.domain == domain and o.own}
+        found |= {ml.name for ml in inv.lists if ml.host_name == domain}
+        return sorted(found & set(self.lists))
+
+
+def virtual_domains(inv: Inventory, target: Target) -> list[str]:
+    """Moved domains that were served from per-domain alias files on the old host."""
+    old = set(inv.mta.domains_by_role(DomainRole.VIRTUAL))
+    return [d for d in target.email_domains if d in old and is_domain(d)]
+
+
+def address_table(inv: Inventory, target: Target) -> AddressTable:
+    """The lists that move with their own addresses, and every old address on a moved domain
+    that reached one of them, each with its delivery on the new host."""
+    names, refused = list_names(inv)
+    out = AddressTable(lists={name: list_deliveries(name) for name in names},
+                       virtual_domains=virtual_domains(inv, target), refused=refused)
+    moved = set(target.email_domains)
+    for route in inv.mta.list_routes:
+        action = route_action(route)
+        delivery = out.delivery(route.list_name, action) if action else None
+        if route.domain not in moved or delivery is None:
+            continue  # an unknown command or an unsafe list: the inventory reports both
+        old = OldAddress(route, delivery)
+        if not old.own:
+            extras, problems = other_targets(route_alias(inv, route))
+            old = OldAddress(route, delivery, tuple(extras), tuple(problems))
+        out.old.append(old)
+    return out
+
+
+# --- the aliases table (for the moved domains that are not virtual ones) ---------------------
+
+
+@dataclass
+class AliasTable:
+    """The new host's aliases: name -> value in the order written, the sections, findings."""
+
+    entries: dict[str, str] = field(default_factory=dict)
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def admin_address(inv: Inventory) -> str | None:
+    """Where root's mail goes on the new host: the site list's first owner."""
+    site = (inv.mailman.settings.site_list if inv.mailman and inv.mailman.settings else None) \
+        or "mailman"
+    for ml in inv.lists:
+        if ml.name == site and ml.owners and is_address(ml.owners[0]):
+            return ml.owners[0]
+    return None
+
+
+def alias_line(name: str, value: str) -> str:
+    return f"{name + ':':<28}{value}"
+
+
+def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
+                vtable: VirtualTable) -> AliasTable:
+    """What the new host's aliases file holds: the system aliases, each list's own addresses,
+    the old names of lists, the addresses the old host dropped, the moved domains' other
+    aliases. A non-list alias of a moved domain whose name is already taken by a different
+    definition is left out with a finding."""
+    out = AliasTable(findings=list(addresses.refused))
+    entries = out.entries
+    sections = out.sections
+
+    admin = admin_address(inv)
+    system = [("MAILER-DAEMON", "postmaster"), ("postmaster", "root"), ("abuse", "root"),
+              ("hostmaster", "root"), ("webmaster", "root")]
+    if admin:
+        system.append(("root", admin))
+    else:
+        out.findings.append(Finding(
+            "plan.no-admin-address", Severity.WARNING,
+            "no address for root's mail on the new host (the site list has no owner with a "
+            "full address)",
+            f"Add `root: you@example.org` {overlay_hint(ALIASES_FILE)} before the move; bounces "
+            "and cron mail go there.", None))
+    sections.append(("System aliases (root's mail goes to the site list's owner)",
+                     [alias_line(n, v) for n, v in system]))
+    entries.update(system)
+
+    for name, deliveries in addresses.lists.items():
+        lines = []
+        for d in deliveries:
+            if d.local in entries:
+                out.findings.append(Finding(
+                    "plan.alias-collision", Severity.ERROR,
+                    f"the list address {d.local} is also a system alias on the new host",
+                    "Rename the list or drop the system alias from the emitted file.", None))
+                continue
+            entries[d.local] = f'"{d.pipe}"'
+            lines.append(alias_line(d.local, f'"{d.pipe}"'))
+        sections.append((f"Mailman list {name}", lines))
+
+    moved = set(target.email_domains) - set(addresses.virtual_domains)
+    sections.append(("Old addresses of the lists under other names (as the old host had them)",
+                     _other_names(addresses, moved, out)))
+    dropped = _dropped(inv, moved, out)
+    if any(value == f"{DISCARD}@localhost" for rows in vtable.domains.values()
+           for _, value, _ in rows) and _claim(out, DISCARD, "/dev/null", DISCARD, None):
+        dropped.append(alias_line(DISCARD, "/dev/null"))
+    sections.append(("Addresses the old host dropped on purpose (:blackhole:)", dropped))
+
+    # the old per-domain alias files of moved virtual domains become the virtual table; other
+    # moved domains' aliases are carried here
+    carried = []
+    for alias in inv.mta.aliases:
+        if alias.domain is None or alias.domain not in moved:
+            continue
+        name = alias.name.split("@", 1)[0]
+        if any(is_wrapper_pipe(t) for t in flat_targets(alias.targets)):
+            continue  # a list address: carried above from the list routes
+        if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
+            continue  # refused on purpose: carried above, or refused on the new host too
+        if not is_local_part(name):
+            out.findings.append(unsafe("alias name", alias.name, "the aliases file",
+                                       alias.source))
+            continue
+        values, problems = _alias_targets(alias.targets)
+        for problem in problems:
+            out.findings.append(Finding(
+                "plan.alias-target", Severity.WARNING,
+                f"alias {alias.name}@{alias.domain}: {problem}",
+                "OpenSMTPD on the new host takes addresses only for carried aliases; forward "
+                "it to an address, or keep it on the old host.", alias.source))
+        if not values:
+            continue
+        value = ", ".join(values)
+        if not _claim(out, name, value, f"{alias.name}@{alias.domain}", alias.source):
+            continue
+        carried.append(alias_line(name, value))
+    if carried:
+        sections.append(("Carried over from the moved domains' alias files", carried))
+    return out
+
+
+def _claim(out: AliasTable, name: str, value: str, what: str, source) -> bool:
+    """Take ``name`` for ``value``; a name already meaning something else is a finding."""
+    have = out.entries.get(name)
+    if have is None:
+        out.entries[name] = value
+        return True
+    if have != value:
+        out.findings.append(Finding(
+            "plan.alias-collision", Severity.WARNING,
+            f"{what} ({value}) is left out: {name} already means {have} on the new host, "
+            "where one aliases table serves every moved domain",
+            "Check that the existing meaning is right for this domain too, or give the "
+            "domain its own address.", source))
+    return False
+
+
+def _other_names(addresses: AddressTable, moved: set[str], out: AliasTable) -> list[str]:
+    """Aliases that reached a list under a name Mailman does not give it (``club:`` piping
+    into ``members``), on the moved domains that share the aliases table: a pipe into the new
+    wrapper with the same command and list, plus its other address targets."""
+    values: dict[str, list[str]] = {}
+    sources: dict[str, Source | None] = {}
+    for old in addresses.old:
+        route = old.route
+        if route.domain not in moved or old.own:
+            continue
+        name = route.address
+        if name in sources and sources[name] != route.source:
+            continue  # the same name from another table: the first one is carried
+        if not is_local_part(name):
+            out.findings.append(unsafe("alias name", name, "the aliases file", route.source))
+            continue
+        if _carry(values, name, old, f'"{old.delivery.pipe}"', lambda v: v.startswith('"|'),
+                  ("plan.alias-target", f"alias {name}", ALIASES_FILE), out.findings):
+            sources[name] = route.source
+    lines = []
+    for name, items in values.items():
+        value = ", ".join(items)
+        if _claim(out, name, value, f"{name} (an old list address)", sources[name]):
+            lines.append(alias_line(name, value))
+    return lines
+
+
+def _carry(values: dict[str, list[str]], key: str, old: OldAddress, value: str,
+           delivers: Callable[[str], bool], said: tuple[str, str, str],
+           findings: list[Finding]) -> bool:
+    """Add ``value``, what takes ``old`` to its list in a table's own words, to the entry
+    ``key`` of an old name of a list (before the entry's other targets, after the values
+    ``delivers`` says take it to a list). A new entry starts with the old address's other
+    targets, and ``said`` (finding id, what, the file) names each one not carried. Whether the
+    entry is new."""
+    new = key not in values
+    if new:
+        finding, what, path = said
+        findings += [Finding(finding, Severity.WARNING,
+                             f"{what} (list {old.route.list_name}): {problem}",
+                             "The list part is carried; forward the rest to an address "
+                             f"{overlay_hint(path)}.", old.route.source)
+                     for problem in old.problems]
+        values[key] = list(old.extras)
+    if value not in values[key]:
+        values[key].insert(sum(delivers(v) for v in values[key]), value)
+    return new
+
+
+def _dropped(inv: Inventory, moved: set[str], out: AliasTable) -> list[str]:
+    lines = []
+    for refusal in inv.mta.refused:
+        if refusal.domain not in moved or refusal.outcome != "dropped" \
+                or refusal.address == "*":
+            continue
+        if not is_local_part(refusal.address):
+            out.findings.append(unsafe("alias name", refusal.address, "the aliases file",
+                                       refusal.source))
+            continue
+        if refusal.address not in out.entries \
+                and _claim(out, refusal.address, "/dev/null", refusal.address, refusal.source):
+            lines.append(alias_line(refusal.address, "/dev/null"))
+    return lines
+
+
+def _alias_targets(targets: list[AliasTarget]) -> tuple[list[str], list[str]]:
+    values, problems = [], []
+    for t in targets:
+        if t.kind == AliasTargetKind.ADDRESS and is_address(t.value.lstrip("\\")):
+            values.append(t.value.lstrip("\\"))
+        elif t.kind == AliasTargetKind.BLACKHOLE:
+            values.append("/dev/null")
+        else:
+            problems.append(f"target {t.kind.value} {t.value!r} is not carried over")
+    return values, problems
+
+
+# --- the virtual table (for the moved domains that were virtual ones) -----------------------
+
+
+@dataclass
+class VirtualTable:
+    """The new host's virtual table: per domain, (key, values, why) in the order written."""
+
+    domains: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # comment lines per domain
+    findings: list[Finding] = field(default_factory=list)
+
+    def lookup(self, address: str) -> str | None:
+        """What the table maps ``local@domain`` to (the domain's catch-all included)."""
+        local, _, domain = address.rpartition("@")
+        entries = {key.lower(): value for key, value, _ in self.domains.get(domain, [])}
+        return entries.get(address.lower()) or entries.get(f"@{domain}".lower())
+
+
+def virtual_table(inv: Inventory, addresses: AddressTable) -> VirtualTable:
+    """What the new host's virtual table holds: every list hosted on a virtual domain with all
+    its addresses (including any the old alias file left out), the old names of lists mapped to
+    the list's own address for that command (``seminar@localhost``), the dropped addresses to
+    ``DISCARD@localhost``, the domain's other plain forwards; a catch-all to addresses becomes
+    ``@domain``."""
+    out = VirtualTable()
+    for domain in addresses.virtual_domains:
+        rows: list[tuple[str, str, str | None]] = []
+        notes: list[str] = []
+        taken: set[str] = set()
+
+        def add(key: str, value: str, why: str | None = None) -> None:
+            taken.add(key.lower())
+            rows.append((key, value, why))
+
+        for name in addresses.hosted(inv, domain):
+            for d in addresses.lists[name]:
+                add(f"{d.local}@{domain}", f"{d.local}@localhost")
+        # old addresses that reached a list under another name, as the old file had them
+        other: dict[str, list[str]] = {}
+        for old in addresses.old:
+            route = old.route
+            if route.domain != domain or old.own:
+                continue
+            local = route.address
+            if not (is_local_part(local) or local == "*"):
+                out.findings.append(unsafe("virtual address", f"{local}@{domain}",
+                                           "the virtual table", route.source))
+                continue
+            key = f"@{domain}" if local == "*" else f"{local}@{domain}"
+            if key.lower() in taken and key not in other:
+                continue
+            if _carry(other, key, old, f"{old.delivery.local}@localhost",
+                      lambda v: v.endswith("@localhost"),
+                      ("plan.virtual-alias-target", key, VIRTUAL_FILE), out.findings):
+                taken.add(key.lower())
+        for key, values in other.items():
+            rows.append((key, ", ".join(values), "an old name of a list"))
+        for refusal in inv.mta.refused:
+            if refusal.domain != domain:
+                continue
+            key = f"@{domain}" if refusal.address == "*" else f"{refusal.address}@{domain}"
+            if key.lower() in taken:
+                continue
+            where = f" ({refusal.source})" if refusal.source else ""
+            if refusal.outcome == "dropped" and (refusal.address == "*"
+                                                 or is_local_part(refusal.address)):
+                # mapped to a local name whose alias is /dev/null (the aliases table)
+                add(key, f"{DISCARD}@localhost", f"dropped on the old host{where}")
+            elif refusal.address == "*":
+                notes.append(f"# every other address: refused, as on the old host{where}")
+            elif is_local_part(refusal.address):
+                notes.append(f"# {key}: refused, as on the old host{where}")
+        for alias in inv.mta.aliases:
+            if alias.domain != domain:
+                continue
+            local = alias.name.split("@", 1)[0]
+            address = f"{local}@{domain}"
+            if address.lower() in taken or any(is_wrapper_pipe(t)
+                                               for t in flat_targets(alias.targets)):
+                continue  # list addresses come from the lists and their routes
+            if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
+                continue  # refused or dropped on purpose: above
+            if alias.catch_all:
+                address = f"@{domain}"
+                if address.lower() in taken:
+                    continue
+            targets = [t.value.lstrip("\\") for t in alias.targets
+                       if t.kind == AliasTargetKind.ADDRESS and is_address(t.value.lstrip("\\"))]
+            if not (is_local_part(local) or alias.catch_all) or not targets \
+                    or len(targets) != len(alias.targets):
+                out.findings.append(Finding(
+                    "plan.virtual-alias-left-out", Severity.WARNING,
+                    f"{address} is not carried over: only plain addresses can be written into "
+                    "the new host's virtual table",
+                    f"Forward it to an address {overlay_hint(VIRTUAL_FILE)}, or keep it on the old "
+                    "host.", alias.source))
+                continue
+            add(address, ", ".join(targets))
+        out.domains[domain] = rows
+        out.notes[domain] = notes
+    return out
+
+
+# --- the web locations ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    """A location httpd serves for the list manager: the URL prefix it answers, its
+    httpd.conf location, and the folder it serves (through FastCGI, at ``fastcgi``)."""
+
+    prefix: str  # "/mailman/"
+    location: str  # "/mailman/*"
+    root: str
+    fastcgi: str | None = None
+
+
+@dataclass(frozen=True)
+class ListLocations:
+    """The list manager's locations on every web name: its CGI, icons and public archives."""
+
+    cgi: Served
+    icons: Served
+    archive: Served
+
+
+def list_locations() -> ListLocations:
+    """Where httpd serves Mailman 2: the OpenBSD package's CGI wrappers through slowcgi, its
+    icons, and the public pipermail archives (symlinks into archives/private). The one place
+    the web locations name the list manager."""
+    return ListLocations(
+        cgi=Served("/mailman/", "/mailman/*", MM_CGI, SLOWCGI_SOCKET),
+        icons=Served("/icons/", "/icons/*", MM_ICONS),
+        archive=Served("/pipermail/", "/pipermail/*", f"{MM_VAR}/archives/public"))
+
+
+def web_hosts(inv: Inventory, target: Target) -> list[str]:
+    """The host names Mailman's pages are served as: the target's, then the old virtual hosts'
+    URL hosts whose email host moves."""
+    hosts = [target.web_host] if target.web_host else []
+    settings = inv.mailman.settings if inv.mailman else None
+    for vh in settings.virtual_hosts if settings else []:
+        if vh.email_host in target.email_domains and vh.url_host not in hosts:
+            hosts.append(vh.url_host)
+    return hosts
+
+
+def web_aliases(inv: Inventory, hosts: list[str]) -> list[str]:
+    """The other names the old web server answered Mailman's hosts as: the ServerName and
+    ServerAlias names of every old virtual host that serves one of ``hosts``."""
+    out: list[str] = []
+    for vh in inv.web.virtual_hosts if inv.web else []:
+        names = [n.lower() for n in [vh.server_name, *vh.server_aliases] if n]
+        if set(names) & set(hosts):
+            out += [n for n in names if n not in hosts and n not in out]
+    return out
+
+
+def web_tls(target: Target) -> bool:
+    """HTTPS on the new host: acme-client's certificate, HTTP redirected to it."""
+    return target.tls == TlsMode.ACME and is_path(target.tls_certificate or "") \
+        and is_path(target.tls_key or "")
+
+
+@dataclass
+class WebLocations:
+    """What the new host's httpd serves, and as which names."""
+
+    wanted: list[str]  # the web names of the lists (``web_hosts``), written safely or not
+    hosts: list[str]  # those that can be written, the main one first ([]: none)
+    served: list[str]  # the server blocks' own names: ``hosts``, or the new host's name
+    aliases: list[str]  # the other names the old server answered them as (wildcards too)
+    tls: bool
+    lists: ListLocations
+    #: per web name that moves (``names``), what httpd.conf does with its old redirects
+    redirects: dict[str, list[Carried]]
+
+    @property
+    def names(self) -> list[str]:
+        """Every name httpd.conf serves: the server names, then the aliases it can write."""
+        return self.served + [a for a in self.aliases if is_domain(a)]
+
+
+def web_locations(inv: Inventory, target: Target, release: Release) -> WebLocations:
+    wanted = web_hosts(inv, target)
+    hosts = [h for h in wanted if is_domain(h)]
+    served = hosts or [target.hostname]
+    web = WebLocations(wanted, hosts, served, web_aliases(inv, served), web_tls(target),
+                       list_locations(), {})
+    web.redirects = plan_redirects(inv, web.names, release)
+    return web
+
+
+# --- the value ------------------------------------------------------------------------------
+
+
+@dataclass
+class NewHost:
+    """The new host as every writer of the plan sees it."""
+
+    addresses: AddressTable
+    aliases: AliasTable
+    virtual: VirtualTable
+    web: WebLocations
+
+
+def new_host(inv: Inventory, target: Target, release: Release) -> NewHost:
+    """The new host of a screened inventory and target (``guard.screen``)."""
+    addresses = address_table(inv, target)
+    vtable = virtual_table(inv, addresses)
+    return NewHost(addresses, alias_table(inv, target, addresses, vtable), vtable,
+                   web_locations(inv, target, release))
