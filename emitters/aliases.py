@@ -29,8 +29,8 @@ from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Seve
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, flat_targets,
                                      is_address, is_canonical, is_local_part, is_wrapper_pipe,
                                      list_names, other_targets, route_action, route_alias,
-                                     overlay_hint, unsafe, wrapper_pipe)
-from migrate.emitters.guard import comment
+                                     overlay_hint, wrapper_pipe)
+from migrate.emitters.guard import comment, refuse
 from migrate.emitters.release import Release
 from migrate.emitters.virtual_table import virtual_domains, virtual_table
 
@@ -122,7 +122,7 @@ def alias_table(inv: Inventory, target: Target) -> AliasTable:
         if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
             continue  # refused on purpose: carried above, or refused on the new host too
         if not is_local_part(name):
-            out.findings.append(unsafe("alias name", alias.name, "the aliases file",
+            out.findings.append(refuse("alias name", alias.name, "the aliases file",
                                        alias.source))
             continue
         values, problems = _targets(alias.targets)
@@ -175,7 +175,7 @@ def _other_names(inv: Inventory, moved: set[str], safe: set[str],
             continue  # an unknown command or an unsafe list: the inventory reports both
         name = route.address
         if not is_local_part(name):
-            out.findings.append(unsafe("alias name", name, "the aliases file", route.source))
+            out.findings.append(refuse("alias name", name, "the aliases file", route.source))
             continue
         pipe = f'"{wrapper_pipe(route.list_name, action)}"'
         if name not in values:
@@ -205,7 +205,7 @@ def _dropped(inv: Inventory, moved: set[str], out: AliasTable) -> list[str]:
                 or refusal.address == "*":
             continue
         if not is_local_part(refusal.address):
-            out.findings.append(unsafe("alias name", refusal.address, "the aliases file",
+            out.findings.append(refuse("alias name", refusal.address, "the aliases file",
                                        refusal.source))
             continue
         if refusal.address not in out.entries \

@@ -31,8 +31,8 @@ from migrate.model import (Finding, Inventory, Severity, Source, Target, TlsMode
                            WebAliasKind, WebVirtualHost)
 
 from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET,
-                                     Emitted, is_domain, is_path, overlay_hint, unsafe)
-from migrate.emitters.guard import comment, conf_str
+                                     Emitted, is_domain, is_path, overlay_hint)
+from migrate.emitters.guard import comment, conf_str, refuse
 from migrate.emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried,
                                               plan_redirects, server_locations)
 from migrate.emitters.release import Release
@@ -86,7 +86,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         if is_domain(host):
             hosts.append(host)
         else:
-            out.findings.append(unsafe("web host", host, "httpd.conf"))
+            out.findings.append(refuse("web host", host, "httpd.conf"))
     if not hosts:
         out.findings.append(Finding(
             "plan.no-web-host", Severity.BLOCKER, "no web host name for Mailman's pages",
@@ -97,7 +97,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         if is_domain(name):
             aliases.append(name)
         elif not name.startswith("*"):  # a wildcard alias has no httpd equivalent
-            out.findings.append(unsafe("web alias", name, "httpd.conf"))
+            out.findings.append(refuse("web alias", name, "httpd.conf"))
         else:
             out.findings.append(Finding(
                 "plan.web-wildcard-alias", Severity.WARNING,

@@ -25,8 +25,8 @@ from migrate.model import AliasTargetKind, DomainRole, Finding, Inventory, Sever
 from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
                                      flat_targets, is_address, is_canonical, is_domain,
                                      is_local_part, is_wrapper_pipe, list_names, other_targets,
-                                     overlay_hint, route_alias, unsafe)
-from migrate.emitters.guard import comment
+                                     overlay_hint, route_alias)
+from migrate.emitters.guard import comment, refuse
 
 PATH = "files/new/etc/mail/virtual"
 TABLE = "/etc/mail/virtual"
@@ -93,7 +93,7 @@ def virtual_table(inv: Inventory, target: Target) -> VirtualTable:
                 continue
             local = route.address
             if not (is_local_part(local) or local == "*"):
-                out.findings.append(unsafe("virtual address", f"{local}@{domain}",
+                out.findings.append(refuse("virtual address", f"{local}@{domain}",
                                            "the virtual table", route.source))
                 continue
             key = f"@{domain}" if local == "*" else f"{local}@{domain}"

@@ -94,10 +94,9 @@ def load_plan(directory: str, pin: str | None = None) -> Plan:
         raise MigrateError("not a plan directory (no plan.yaml)", file=directory,
                            code=Exit.INPUT, hint="write one with `migrate plan`") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MigrateError(f"plan.yaml is not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                           file=str(path), line=mark.line + 1 if mark else None,
-                           code=Exit.INPUT, hint="write it again with `migrate plan`") from None
+        message, line = safeyaml.error_line(exc)
+        raise MigrateError(message, file=str(path), line=line, code=Exit.INPUT,
+                           hint="write it again with `migrate plan`") from None
     except OSError as exc:
         raise MigrateError(f"cannot read the plan: {_why(exc)}", file=str(path),
                            code=Exit.INPUT) from None

@@ -93,10 +93,8 @@ def read_target_file(path: str) -> dict[str, Any]:
     try:
         data = safeyaml.load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MigrateError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                           file=path, line=mark.line + 1 if mark else None,
-                           code=Exit.INPUT) from None
+        message, line = safeyaml.error_line(exc)
+        raise MigrateError(message, file=path, line=line, code=Exit.INPUT) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -246,9 +244,8 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
                 combined.add(emitter(inv, target, release))
         except guard.UnsafeValue as exc:
             # fail closed: an emitter handed a value it cannot write writes nothing at all
-            combined.findings.append(Finding(
-                "plan.unsafe-value", Severity.BLOCKER,
-                f"{emitter.__name__.removeprefix('emit_')}: {guard.comment(repr(exc.value))} "
+            combined.findings.append(guard.unsafe_value(
+                f"{emitter.__name__.removeprefix('emit_')}: the value", exc.value,
                 f"cannot be written as {exc.context}; its files are left out of the plan",
                 "Fix the value on the old host (or in the inventory or target settings) and "
                 "plan again.", None))
