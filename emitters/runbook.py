@@ -341,10 +341,11 @@ def _verify(f: _Facts) -> list[Step]:
     seen: set[tuple] = set()
     for old in urls:
         for probe in old.probes:
-            key = (probe["url"], probe.get("host_header"), probe.get("status", 200))
+            check = action_from_data(probe, "web probe")
+            key = (check.url, check.host_header, check.setting("status"))
             if key not in seen:
                 seen.add(key)
-                probes.append(action_from_data(probe, "web probe"))
+                probes.append(check)
     request = _site_request(inv, f.domains)
     return [
         _step("post-checks", "verify", "local",
