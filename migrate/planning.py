@@ -61,7 +61,7 @@ _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
 
 @dataclass
-class Plan:
+class BuiltPlan:
     target: Target
     release: Release
     files: dict[str, str] = field(default_factory=dict)  # plan-relative path -> text
@@ -205,7 +205,7 @@ def _check_target(target: Target) -> None:
 
 
 def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = None,
-               overlay_dir: str = "the overlay") -> Plan:
+               overlay_dir: str = "the overlay") -> BuiltPlan:
     """Every emitter on the same inventory and target, behind the guard
     (``migrate.emitters.guard``): the emitters see only values that cannot break a line
     (each one that could is a blocker naming its field), an emitter that refuses a value
@@ -215,7 +215,7 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
     target, target_taints = guard.screen(target, "target")
     taints += target_taints
     release = Release.parse(target.openbsd)
-    plan = Plan(target, release, inventory_findings=list(inv.findings))
+    plan = BuiltPlan(target, release, inventory_findings=list(inv.findings))
     if not release.known:
         plan.findings.append(Finding(
             "plan.release-unknown", Severity.WARNING,
@@ -267,7 +267,7 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
     return plan
 
 
-def _seal(inv: Inventory, plan: Plan) -> None:
+def _seal(inv: Inventory, plan: BuiltPlan) -> None:
     """plan.yaml, and the plan digest in the documents that show it (``steps.plan_digest``):
     the digest leaves their own digests out, so they are written once it is known. They
     passed the output check above without it; the digest line adds hex digits only."""
@@ -311,7 +311,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _plan_data(inv: Inventory, plan: Plan) -> dict[str, Any]:
+def _plan_data(inv: Inventory, plan: BuiltPlan) -> dict[str, Any]:
     data = {
         "plan_version": PLAN_VERSION,
         "release": str(plan.release),
@@ -334,7 +334,7 @@ def _plan_data(inv: Inventory, plan: Plan) -> dict[str, Any]:
     return data
 
 
-def write_plan(plan: Plan, out_dir: str) -> None:
+def write_plan(plan: BuiltPlan, out_dir: str) -> None:
     """Write the plan directory whole: into a temp folder beside it, then swapped in.
 
     An existing ``out_dir`` is replaced only if it is an earlier plan (it holds plan.yaml)

@@ -73,7 +73,7 @@ class ActionFailed(Exception):
     """An action could not do its work (the message says what and where)."""
 
 
-class Host(Protocol):
+class WritableHost(Protocol):
     """What an action works through (migrate/hosts.py has the real ones)."""
 
     name: str
@@ -94,8 +94,8 @@ class Host(Protocol):
 class Context(Protocol):
     """What the cutover gives an action while it applies it (migrate/cutover.py)."""
 
-    host: Host  # the host the step runs on
-    hosts: dict[str, Host]  # every host by role: old, new, local
+    host: WritableHost  # the host the step runs on
+    hosts: dict[str, WritableHost]  # every host by role: old, new, local
     step: str  # the step's id
 
     def source(self, rel: str) -> bytes:
