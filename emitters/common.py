@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 
+from migrate.emitters.guard import refuse
 from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION, address_of
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
-                           RouteVia, Severity, Source)
+                           RouteVia)
 from migrate.steps import Step
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
@@ -204,16 +205,6 @@ def is_path(text: str) -> bool:
     return bool(_PATH.match(text or "")) and "/../" not in text + "/" and "//" not in text
 
 
-def unsafe(kind: str, value: str, where: str, source: Source | None = None) -> Finding:
-    """The blocker for a value that cannot be written safely (the value itself shown escaped)."""
-    return Finding(
-        "plan.unsafe-value", Severity.BLOCKER,
-        f"{kind} {value!r} cannot be written into {where}: it holds characters that the file "
-        "or a shell would read as syntax",
-        f"Rename the {kind} on the old host (or leave it out of the move) and inspect again; "
-        "the plan leaves it out until then.", source)
-
-
 def list_names(inv: Inventory) -> tuple[list[str], list[Finding]]:
     """The inventory's list names that can be written safely, and blockers for the others."""
     names, findings = [], []
@@ -221,7 +212,7 @@ def list_names(inv: Inventory) -> tuple[list[str], list[Finding]]:
         if is_list_name(ml.name):
             names.append(ml.name)
         else:
-            findings.append(unsafe("list name", ml.name, "the aliases file and smtpd.conf",
+            findings.append(refuse("list name", ml.name, "the aliases file and smtpd.conf",
                                    ml.source))
     return sorted(names), findings
 

@@ -150,14 +150,22 @@ def conf_str(text: str) -> str:
     return f'"{text}"'
 
 
+def unsafe_value(subject: str, value: object, problem: str, hint: str,
+                 source: Source | None = None) -> Finding:
+    """The blocker ``plan.unsafe-value``, built here only: ``subject`` (the field, or what the
+    value is), the value in quotes as ``visible`` shows it (whatever it holds, it breaks no
+    line and moves no cursor where the finding is read), then ``problem``."""
+    return Finding("plan.unsafe-value", Severity.BLOCKER,
+                   f"{subject} '{visible(value)}' {problem}", hint, source)
+
+
 def refuse(field: str, value: object, emitted: str, source: Source | None = None,
            hint: str | None = None) -> Finding:
     """The blocker for an inventory value an emitter leaves out because it cannot be written
-    into ``emitted`` safely (the value shown escaped)."""
-    return Finding(
-        "plan.unsafe-value", Severity.BLOCKER,
-        f"{field} {comment(repr(value))} cannot be written into {emitted}: it holds characters "
-        "that the file or a shell would read as syntax",
+    into ``emitted`` safely."""
+    return unsafe_value(
+        field, value, f"cannot be written into {emitted}: it holds characters that the file or "
+        "a shell would read as syntax",
         hint or "Fix the value on the old host (or leave the item out of the move) and inspect "
         "again; the plan leaves it out until then.", source)
 
@@ -263,10 +271,8 @@ def taint_findings(taints: list[Taint], files: dict[str, str]) -> list[Finding]:
                          if any(f in text or f.lower() in text.lower() for f in forms))
         where = (f"it reaches {', '.join(reached)}, shown escaped there" if reached else
                  "the plan shows it escaped")
-        out.append(Finding(
-            "plan.unsafe-value", Severity.BLOCKER,
-            f"{t.field} holds a line break or control character ({comment(repr(t.value))}); "
-            f"{where}",
+        out.append(unsafe_value(
+            t.field, t.value, f"holds a line break or control character; {where}",
             "A value from the old host must never carry a line break into a script, a "
             "configuration or a comment: fix it on the old host (or in the inventory) and "
             "inspect again. The cutover must not run this plan.", t.source))

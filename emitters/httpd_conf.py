@@ -30,8 +30,8 @@ from __future__ import annotations
 from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias,
                            WebAliasKind, WebVirtualHost)
 
-from migrate.emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint, unsafe
-from migrate.emitters.guard import comment, conf_str
+from migrate.emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint
+from migrate.emitters.guard import comment, conf_str, refuse
 from migrate.emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried,
                                               server_locations)
 from migrate.emitters.new_host import ListLocations, NewHost
@@ -50,7 +50,7 @@ ACME_LOCATION = "/.well-known/acme-challenge/*"
 def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
     out = Emitted()
     web = host.web
-    out.findings += [unsafe("web host", name, "httpd.conf") for name in web.wanted
+    out.findings += [refuse("web host", name, "httpd.conf") for name in web.wanted
                      if not is_domain(name)]
     if not web.hosts:
         out.findings.append(Finding(
@@ -62,7 +62,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
         if is_domain(name):
             aliases.append(name)
         elif not name.startswith("*"):  # a wildcard alias has no httpd equivalent
-            out.findings.append(unsafe("web alias", name, "httpd.conf"))
+            out.findings.append(refuse("web alias", name, "httpd.conf"))
         else:
             out.findings.append(Finding(
                 "plan.web-wildcard-alias", Severity.WARNING,

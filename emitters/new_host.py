@@ -35,7 +35,8 @@ from migrate.emitters.common import (ALIASES_FILE, DISCARD, MAILMAN_ADDRESSES, M
                                      MM_VAR, SLOWCGI_SOCKET, VIRTUAL_FILE, flat_targets, is_address,
                                      is_domain, is_local_part, is_path, is_wrapper_pipe,
                                      list_names, other_targets, overlay_hint, route_action,
-                                     route_alias, unsafe, wrapper_pipe)
+                                     route_alias, wrapper_pipe)
+from migrate.emitters.guard import refuse
 from migrate.emitters.httpd_redirects import Carried, plan_redirects
 from migrate.emitters.release import Release
 
@@ -220,7 +221,7 @@ def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
         if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
             continue  # refused on purpose: carried above, or refused on the new host too
         if not is_local_part(name):
-            out.findings.append(unsafe("alias name", alias.name, "the aliases file",
+            out.findings.append(refuse("alias name", alias.name, "the aliases file",
                                        alias.source))
             continue
         values, problems = _alias_targets(alias.targets)
@@ -271,7 +272,7 @@ def _other_names(addresses: AddressTable, moved: set[str], out: AliasTable) -> l
         if name in sources and sources[name] != route.source:
             continue  # the same name from another table: the first one is carried
         if not is_local_part(name):
-            out.findings.append(unsafe("alias name", name, "the aliases file", route.source))
+            out.findings.append(refuse("alias name", name, "the aliases file", route.source))
             continue
         if _carry(values, name, old, f'"{old.delivery.pipe}"', lambda v: v.startswith('"|'),
                   ("plan.alias-target", f"alias {name}", ALIASES_FILE), out.findings):
@@ -313,7 +314,7 @@ def _dropped(inv: Inventory, moved: set[str], out: AliasTable) -> list[str]:
                 or refusal.address == "*":
             continue
         if not is_local_part(refusal.address):
-            out.findings.append(unsafe("alias name", refusal.address, "the aliases file",
+            out.findings.append(refuse("alias name", refusal.address, "the aliases file",
                                        refusal.source))
             continue
         if refusal.address not in out.entries \
@@ -379,7 +380,7 @@ def virtual_table(inv: Inventory, addresses: AddressTable) -> VirtualTable:
                 continue
             local = route.address
             if not (is_local_part(local) or local == "*"):
-                out.findings.append(unsafe("virtual address", f"{local}@{domain}",
+                out.findings.append(refuse("virtual address", f"{local}@{domain}",
                                            "the virtual table", route.source))
                 continue
             key = f"@{domain}" if local == "*" else f"{local}@{domain}"

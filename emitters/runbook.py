@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.mailman2 import DRAIN_QUEUES, INBOUND_QUEUES, SITE_PASSWORD_FILES
+from migrate.mailman2 import (DELIVERY_QUEUES, DRAIN_QUEUES, INBOUND_QUEUES, OUT_QUEUE,
+                              RETRY_QUEUE, SHUNT_QUEUE, SITE_PASSWORD_FILES)
 from migrate.model import Finding, Inventory, Severity, Target
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
                            NEW_MAILMAN, NEW_SERVICES, RUNBOOK_FILE, UNFREEZE_STEP, Append,
@@ -233,8 +234,9 @@ def _freeze(f: _Facts) -> list[Step]:
               "connection was refused, as while the freeze reloads the MTA) go back to out at "
               "once: RetryRunner would wait 15 minutes.",
               [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
-               f"for f in {q(var + '/qfiles/retry')}/*.pck; do "
-               f"[ ! -f \"$f\" ] || mv \"$f\" {q(var + '/qfiles/out')}/; done; sleep 10; done",
+               f"for f in {q(f'{var}/qfiles/{RETRY_QUEUE}')}/*.pck; do "
+               f"[ ! -f \"$f\" ] || mv \"$f\" {q(f'{var}/qfiles/{OUT_QUEUE}')}/; done; sleep 10; "
+               "done",
                "service mailman stop"]
               # Mailman's cron jobs stop here: digests and reminders never go out from both
               + ([cron, touch + "  # cron rereads its tables"] if cron_files else []),
@@ -273,7 +275,7 @@ def _switch(f: _Facts) -> list[Step]:
     # queues would be neither archived nor sent), and lists what it archived since the switch
     # (not in the old host's archive) and the deliveries still waiting for the MTA
     inbound = " ".join(q(f"{MM_VAR}/qfiles/{qn}") for qn in INBOUND_QUEUES)
-    waiting = " ".join(q(f"{MM_VAR}/qfiles/{qn}") for qn in ("out", "retry"))
+    waiting = " ".join(q(f"{MM_VAR}/qfiles/{qn}") for qn in DELIVERY_QUEUES)
     drain_new = [
         "rcctl stop smtpd  # no more posts arrive here; senders retry",
         Wait(command=f"test \"$(find {inbound} -type f 2>/dev/null | wc -l)\" -eq 0",
@@ -340,10 +342,11 @@ def _verify(f: _Facts) -> list[Step]:
     seen: set[tuple] = set()
     for old in urls:
         for probe in old.probes:
-            key = (probe["url"], probe.get("host_header"), probe.get("status", 200))
+            check = action_from_data(probe, "web probe")
+            key = (check.url, check.host_header, check.setting("status"))
             if key not in seen:
                 seen.add(key)
-                probes.append(action_from_data(probe, "web probe"))
+                probes.append(check)
     request = _site_request(inv, f.domains)
     return [
         _step("post-checks", "verify", "local",
@@ -358,7 +361,7 @@ def _verify(f: _Facts) -> list[Step]:
               ([f"echo help | mail -s help {q(request)}"] if request else []) + ["sleep 60"],
               ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | "
                "grep -q .",
-               f"test -z \"$(ls {MM_VAR}/qfiles/shunt)\"", wrapper_check_command()]),
+               f"test -z \"$(ls {MM_VAR}/qfiles/{SHUNT_QUEUE})\"", wrapper_check_command()]),
     ]
 
 

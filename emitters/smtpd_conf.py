@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from migrate.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import Emitted, is_domain, is_path, unsafe
-from migrate.emitters.guard import comment, conf_str
+from migrate.emitters.common import Emitted, is_domain, is_path
+from migrate.emitters.guard import comment, conf_str, refuse
 from migrate.emitters.release import Release
 from migrate.emitters.new_host import NewHost
 from migrate.emitters.virtual_table import TABLE as VIRTUAL_TABLE
@@ -35,7 +35,7 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
         if is_domain(domain):
             domains.append(domain)
         else:
-            out.findings.append(unsafe("mail domain", domain, "smtpd.conf"))
+            out.findings.append(refuse("mail domain", domain, "smtpd.conf"))
     if not domains:
         out.findings.append(Finding(
             "plan.no-mail-domains", Severity.BLOCKER,
@@ -43,12 +43,12 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
             "Give the domains with --email-domain or email_domains in target.yaml.", None))
     pki = target.hostname if target.tls_certificate and target.tls_key else None
     if pki and not (is_path(target.tls_certificate or "") and is_path(target.tls_key or "")):
-        out.findings.append(unsafe("TLS file path", f"{target.tls_certificate} "
+        out.findings.append(refuse("TLS file path", f"{target.tls_certificate} "
                                    f"{target.tls_key}", "smtpd.conf"))
         pki = None
     relay = _relay_url(target.smarthost) if target.smarthost else None
     if target.smarthost and relay is None:
-        out.findings.append(unsafe("smarthost", target.smarthost, "smtpd.conf"))
+        out.findings.append(refuse("smarthost", target.smarthost, "smtpd.conf"))
     head = [
         f"# /etc/mail/smtpd.conf for {comment(target.hostname)} (OpenBSD {release}), written "
         "by migrate",

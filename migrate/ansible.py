@@ -36,11 +36,12 @@ runs each step's own way back and puts those originals back.
 from __future__ import annotations
 
 import re
+from importlib import resources
 
 import yaml
 
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_MAILMAN,
-                           NEW_SERVICES, REGISTRY, SAFE_NAME, Step)
+                           NEW_SERVICES, REGISTRY, SAFE_NAME, Step, block_mark, line_mark)
 from migrate.text import comment
 
 #: The roles, in the order the runbook needs them, and the steps each runs by default.
@@ -162,7 +163,6 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
         + _dump({"migrate_remote_plan": HOST_PLAN_DIR, "migrate_backup_dir": BACKUP}))
     files[".ansible-lint"] = LINT_CFG
     files["site.yaml"] = _site(order, serial)
-    files["rollback.yaml"] = ROLLBACK_PLAY.replace("@SERIAL@", str(serial))
     for role in ROLES[:-1]:
         steps = [(sid, title) for sid, r, title in order if r == role]
         main = [{"name": unsafe(f"Step {sid}: {title}" if title else f"Step {sid}"),
@@ -176,11 +176,10 @@ def emit_ansible(pairs: list[dict], serial: int = 1) -> dict[str, str]:
                 "name": f"Run step {sid}",
                 "ansible.builtin.include_role": {"name": "migrate_step"},
                 "vars": {"migrate_step_id": sid}}])
-    files["roles/rollback/tasks/main.yaml"] = ROLLBACK_TASKS
     files["roles/rollback/meta/main.yaml"] = _meta("rollback")
     files["roles/migrate_step/meta/main.yaml"] = _meta("migrate_step")
-    for path, text in STEP_ROLE.items():
-        files[f"roles/migrate_step/{path}"] = text
+    for path, text in FIXED.items():
+        files[path] = text.replace("@SERIAL@", str(serial))  # rollback.yaml's batches
     for kind, text in ACTION_TASKS.items():
         files[f"roles/migrate_step/tasks/action_{kind}.yaml"] = text
     files["README.md"] = README
@@ -241,393 +240,59 @@ exclude_paths:
   - plans/
 """
 
-ROLLBACK_PLAY = """\
-# The way back for the pairs you name: each step's own rollback, newest step first, then
-# every file the steps changed put back from /root/migrate-backup on its host.
-#   ansible-playbook -i hosts.yaml rollback.yaml --limit PAIR
----
-- name: Put the old hosts back
-  hosts: migrate_new
-  serial: "{{ migrate_serial | default(@SERIAL@) }}"
-  gather_facts: false
-  roles:
-    - role: rollback
-"""
+#: The tree's fixed files (the rollback play, the rollback role, the migrate_step role), kept
+#: as YAML in package data at the paths they take in the tree. They are templated once, here:
+#: ``@BLOCK_MARK@`` and ``@LINE_MARK@`` are the cutover's markers (``steps.block_mark``,
+#: ``steps.line_mark``) around the action's marker name, and ``@default:FIELD@`` in
+#: ``action_KIND.yaml`` is that kind's default (``Action.defaults``), so what the export does
+#: with a field plan.yaml leaves out is what the cutover does.
+TASKS_DIR = "ansible_tasks"
+_ACTION_FILE = re.compile(r"roles/migrate_step/tasks/action_([a-z0-9_]+)\.yaml")
+_MARKER = "{{ migrate_step_action.marker }}"
+_TOKEN = re.compile(r"@(BLOCK_MARK|LINE_MARK|default:([a-z_]+))@")
 
-ROLLBACK_TASKS = """\
-# Role rollback: every step's way back, newest step first, then the kept originals.
----
-- name: Run each step's way back, newest step first
-  ansible.builtin.include_role:
-    name: migrate_step
-    tasks_from: rollback
-  vars:
-    migrate_step_id: "{{ rollback_step.id }}"
-  loop: "{{ migrate_steps | reverse | list }}"
-  loop_control:
-    loop_var: rollback_step
-    label: "{{ rollback_step.id }}"
 
-- name: Put back every file the steps changed, on both hosts
-  ansible.builtin.command:
-    argv:
-      - /bin/sh
-      - -c
-      - |
-        set -eu
-        [ -d "$1" ] || exit 0
-        cd "$1"
-        find . -type f | while IFS= read -r kept; do
-          path="/${kept#./}"
-          case "$path" in
-            *.migrate-absent) rm -f "${path%.migrate-absent}" ;;
-            *) cp -p "$kept" "$path" ;;
-          esac
-        done
-      - sh
-      - "{{ migrate_backup_dir }}"
-  delegate_to: "{{ rollback_host }}"
-  loop: "{{ [migrate_old, inventory_hostname] }}"
-  loop_control:
-    loop_var: rollback_host
-  changed_when: true
-"""
+def _jinja_literal(value: bool | float) -> str:
+    """A default (a number or a boolean) as Jinja writes it: ``5``, ``true``."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
-STEP_ROLE: dict[str, str] = {}
+
+def _templated(rel: str, text: str) -> str:
+    """A fixed file with its markers and (for an action's tasks) its kind's defaults."""
+    m = _ACTION_FILE.fullmatch(rel)
+    defaults = REGISTRY[m.group(1)].defaults if m and m.group(1) in REGISTRY else {}
+
+    def fill(token: re.Match) -> str:
+        if token.group(1) == "BLOCK_MARK":
+            return block_mark(_MARKER, "{mark}")
+        if token.group(1) == "LINE_MARK":
+            return line_mark(_MARKER)
+        return _jinja_literal(defaults[token.group(2)])
+    return _TOKEN.sub(fill, text)
+
+
+def _fixed_files() -> dict[str, str]:
+    """The tree's fixed files by their path in the tree, templated."""
+    out: dict[str, str] = {}
+
+    def walk(folder, prefix: str) -> None:
+        for entry in folder.iterdir():
+            rel = prefix + entry.name
+            if entry.is_dir():
+                walk(entry, f"{rel}/")
+            elif rel.endswith(".yaml"):
+                out[rel] = _templated(rel, entry.read_text(encoding="utf-8"))
+    walk(resources.files(__package__) / TASKS_DIR, "")
+    return dict(sorted(out.items()))
+
+
+_FILES = _fixed_files()
 #: one task file per action kind of migrate/steps.py (``roles/migrate_step/tasks/action_KIND``)
-ACTION_TASKS: dict[str, str] = {}
-
-STEP_ROLE["tasks/main.yaml"] = """\
-# One step of the pair's plan (migrate_step_id): its actions in order on the host it names,
-# then its checks.
----
-- name: Find the step and the host it runs on
-  ansible.builtin.include_tasks: select.yaml
-
-- name: Run the step's actions in order
-  ansible.builtin.include_tasks: "action_{{ migrate_step_action.do }}.yaml"
-  loop: "{{ migrate_step_current.actions | default([]) }}"
-  loop_control:
-    loop_var: migrate_step_action
-    label: "{{ migrate_step_current.id }}: {{ migrate_step_action.do }}"
-
-- name: Check the step
-  ansible.builtin.command:
-    argv: [/bin/sh, -c, "{{ migrate_step_check }}"]
-  environment:
-    PLAN: "{{ migrate_step_plan }}"
-  delegate_to: "{{ migrate_step_where }}"
-  loop: "{{ migrate_step_current.check | default([]) }}"
-  loop_control:
-    loop_var: migrate_step_check
-  register: migrate_step_checked
-  changed_when: false
-  check_mode: false
-  failed_when: migrate_step_checked.rc != 0 and not ansible_check_mode
-"""
-
-STEP_ROLE["tasks/select.yaml"] = """\
-# The step migrate_step_id of this pair's plan, the host it names (the pair's old host, its
-# new host, or the controller) and where the plan is on that host.
----
-- name: Find the step in this pair's plan
-  ansible.builtin.set_fact:
-    migrate_step_current: "{{ migrate_steps | selectattr('id', 'equalto', migrate_step_id) | first | default({}) }}"
-
-- name: Pick the host the step runs on
-  ansible.builtin.set_fact:
-    migrate_step_where: >-
-      {{ migrate_old if migrate_step_current.host | default('') == 'old'
-         else (inventory_hostname if migrate_step_current.host | default('') == 'new' else 'localhost') }}
-    migrate_step_plan: >-
-      {{ (playbook_dir ~ '/' ~ migrate_plan_dir) if migrate_step_current.host | default('') == 'local'
-         else migrate_remote_plan }}
-"""
-
-STEP_ROLE["tasks/rollback.yaml"] = """\
-# The way back of one step (migrate_step_id), on the host it names.
----
-- name: Find the step and the host it runs on
-  ansible.builtin.include_tasks: select.yaml
-
-- name: Run the step's way back in order
-  ansible.builtin.include_tasks: "action_{{ migrate_step_action.do }}.yaml"
-  loop: "{{ migrate_step_current.rollback | default([]) }}"
-  loop_control:
-    loop_var: migrate_step_action
-    label: "{{ migrate_step_current.id }}: {{ migrate_step_action.do }}"
-"""
-
-ACTION_TASKS["run"] = """\
----
-- name: Run a command
-  ansible.builtin.command:
-    argv: [/bin/sh, -c, "{{ migrate_step_action.command }}"]
-  environment:
-    PLAN: "{{ migrate_step_plan }}"
-  delegate_to: "{{ migrate_step_where }}"
-  register: migrate_step_ran
-  changed_when: true
-  failed_when: migrate_step_ran.rc != 0 and not migrate_step_action.report | default(false)
-"""
-
-ACTION_TASKS["wait"] = """\
----
-- name: Wait until a command succeeds
-  ansible.builtin.command:
-    argv: [/bin/sh, -c, "{{ migrate_step_action.command }}"]
-  environment:
-    PLAN: "{{ migrate_step_plan }}"
-  delegate_to: "{{ migrate_step_where }}"
-  register: migrate_step_waited
-  until: migrate_step_waited.rc == 0
-  retries: "{{ ((migrate_step_action.timeout | default(600)) / (migrate_step_action.interval | default(5))) | int }}"
-  delay: "{{ migrate_step_action.interval | default(5) }}"
-  changed_when: false
-"""
-
-STEP_ROLE["tasks/keep.yaml"] = """\
-# Keep the original of a file once, before the first change (the rollback puts it back); a
-# file that did not exist is remembered as NAME.migrate-absent.
----
-- name: Keep the original of {{ migrate_step_keep }}
-  ansible.builtin.command:
-    argv:
-      - /bin/sh
-      - -c
-      - >-
-        if [ -e "$2" ] || [ -e "$2.migrate-absent" ]; then echo kept; exit 0; fi;
-        mkdir -p "$(dirname "$2")";
-        if [ -e "$1" ]; then cp -p "$1" "$2"; else : > "$2.migrate-absent"; fi
-      - sh
-      - "{{ migrate_step_keep }}"
-      - "{{ migrate_backup_dir }}{{ migrate_step_keep }}"
-  delegate_to: "{{ migrate_step_where }}"
-  register: migrate_step_kept
-  changed_when: migrate_step_kept.stdout | default('kept') != 'kept'
-"""
-
-ACTION_TASKS["put"] = """\
----
-- name: Keep the original
-  ansible.builtin.include_tasks: keep.yaml
-  vars:
-    migrate_step_keep: "{{ migrate_step_action.path }}"
-
-- name: Install {{ migrate_step_action.path }}
-  ansible.builtin.copy:
-    src: "{{ playbook_dir }}/{{ migrate_plan_dir }}/{{ migrate_step_action.source }}"
-    dest: "{{ migrate_step_action.path }}"
-    mode: "{{ migrate_step_action.mode | default('0644') }}"
-  delegate_to: "{{ migrate_step_where }}"
-"""
-
-ACTION_TASKS["append"] = """\
----
-- name: Keep the original
-  ansible.builtin.include_tasks: keep.yaml
-  vars:
-    migrate_step_keep: "{{ migrate_step_action.path }}"
-
-- name: Append a marked block to {{ migrate_step_action.path }}
-  ansible.builtin.blockinfile:
-    path: "{{ migrate_step_action.path }}"
-    block: "{{ lookup('ansible.builtin.file', playbook_dir ~ '/' ~ migrate_plan_dir ~ '/' ~ migrate_step_action.source) }}"
-    marker: "# migrate:{{ migrate_step_action.marker }} {mark}"
-    marker_begin: begin
-    marker_end: end
-    insertafter: EOF
-    create: true
-    mode: "0644"
-  delegate_to: "{{ migrate_step_where }}"
-"""
-
-ACTION_TASKS["insert"] = """\
-# A marked block before or after the first line matching a pattern, in the first of the
-# files that has such a line.
----
-- name: Read the candidate files
-  ansible.builtin.slurp:
-    src: "{{ migrate_step_candidate }}"
-  delegate_to: "{{ migrate_step_where }}"
-  loop: "{{ migrate_step_action.paths }}"
-  loop_control:
-    loop_var: migrate_step_candidate
-  register: migrate_step_read
-  failed_when: false
-
-- name: Pick the file with the line
-  ansible.builtin.set_fact:
-    migrate_step_file: >-
-      {%- set found = [] -%}
-      {%- for r in migrate_step_read.results if r.content is defined
-          and (r.content | b64decode) is search(migrate_step_pattern, multiline=True) -%}
-      {%- set _ = found.append(r.migrate_step_candidate) -%}
-      {%- endfor -%}
-      {{- (found + ['']) | first -}}
-  vars:
-    migrate_step_pattern: "{{ migrate_step_action.before | default(migrate_step_action.after) }}"
-
-- name: Fail when no file has the line
-  ansible.builtin.fail:
-    msg: "no line matching {{ migrate_step_action.before | default(migrate_step_action.after) }} in {{ migrate_step_action.paths | join(', ') }}"
-  when: migrate_step_file | length == 0
-
-- name: Keep the original
-  ansible.builtin.include_tasks: keep.yaml
-  vars:
-    migrate_step_keep: "{{ migrate_step_file }}"
-
-- name: Insert a marked block into {{ migrate_step_file }}
-  ansible.builtin.blockinfile:
-    path: "{{ migrate_step_file }}"
-    block: "{{ lookup('ansible.builtin.file', playbook_dir ~ '/' ~ migrate_plan_dir ~ '/' ~ migrate_step_action.source) }}"
-    marker: "# migrate:{{ migrate_step_action.marker }} {mark}"
-    marker_begin: begin
-    marker_end: end
-    # (?m): the whole file is searched and the first match wins, as in migrate cutover
-    insertbefore: >-
-      {{ ('BOF' if migrate_step_action.before == '\\A' else '(?m)' ~ migrate_step_action.before)
-         if migrate_step_action.before is defined else omit }}
-    insertafter: "{{ '(?m)' ~ migrate_step_action.after if migrate_step_action.after is defined else omit }}"
-  delegate_to: "{{ migrate_step_where }}"
-"""
-
-ACTION_TASKS["unmark"] = """\
----
-- name: Remove the marked block
-  ansible.builtin.blockinfile:
-    path: "{{ migrate_step_path }}"
-    marker: "# migrate:{{ migrate_step_action.marker }} {mark}"
-    marker_begin: begin
-    marker_end: end
-    state: absent
-  delegate_to: "{{ migrate_step_where }}"
-  loop: "{{ migrate_step_action.paths }}"
-  loop_control:
-    loop_var: migrate_step_path
-"""
-
-ACTION_TASKS["comment"] = """\
----
-- name: Keep the originals
-  ansible.builtin.include_tasks: keep.yaml
-  vars:
-    migrate_step_keep: "{{ migrate_step_path }}"
-  loop: "{{ migrate_step_action.paths }}"
-  loop_control:
-    loop_var: migrate_step_path
-
-- name: Comment out the matching lines, marked
-  ansible.builtin.replace:
-    path: "{{ migrate_step_path }}"
-    regexp: "^(?!#)(.*(?:{{ migrate_step_action.match }}).*)$"
-    replace: "#migrate:{{ migrate_step_action.marker }}# \\\\1"
-  delegate_to: "{{ migrate_step_where }}"
-  loop: "{{ migrate_step_action.paths }}"
-  loop_control:
-    loop_var: migrate_step_path
-"""
-
-ACTION_TASKS["uncomment"] = """\
----
-- name: Take the markers away
-  ansible.builtin.replace:
-    path: "{{ migrate_step_path }}"
-    regexp: "^#migrate:{{ migrate_step_action.marker }}# "
-    replace: ""
-  delegate_to: "{{ migrate_step_where }}"
-  loop: "{{ migrate_step_action.paths }}"
-  loop_control:
-    loop_var: migrate_step_path
-"""
-
-ACTION_TASKS["upload"] = """\
----
-- name: Copy the plan to the pair's hosts
-  ansible.builtin.copy:
-    src: "{{ playbook_dir }}/{{ migrate_plan_dir }}/"
-    dest: "{{ migrate_remote_plan }}/"
-    mode: preserve
-  delegate_to: "{{ migrate_step_host }}"
-  loop: "{{ [migrate_old, inventory_hostname] }}"
-  loop_control:
-    loop_var: migrate_step_host
-"""
-
-ACTION_TASKS["note"] = """\
----
-- name: Note for the operator
-  ansible.builtin.debug:
-    msg: "{{ migrate_step_action.text }}"
-"""
-
-ACTION_TASKS["smtp"] = """\
----
-- name: An SMTP greeting on the new address
-  ansible.builtin.wait_for:
-    host: "{{ migrate_step_action.address }}"
-    port: "{{ migrate_step_action.port | default(25) }}"
-    search_regex: "^220"
-    timeout: "{{ migrate_step_action.timeout | default(60) }}"
-  delegate_to: localhost
-"""
-
-ACTION_TASKS["http"] = """\
-# The web name goes into the URL (DNS names the new host by now) so TLS checks its name.
-# (Ansible keeps a template's backslashes as written: '\\1' is the backreference.)
----
-- name: The page answers as planned
-  ansible.builtin.uri:
-    url: >-
-      {{ migrate_step_action.url | regex_replace('^(https?)://[^/]+', '\\1://' ~ migrate_step_action.host_header) }}
-    status_code: "{{ migrate_step_action.status | default(200) }}"
-    follow_redirects: none
-    validate_certs: "{{ migrate_step_action.verify | default(true) }}"
-    return_content: true
-  delegate_to: localhost
-  register: migrate_step_page
-  until: >-
-    migrate_step_page.status == (migrate_step_action.status | default(200))
-    and (migrate_step_action.expect is not defined or migrate_step_action.expect in migrate_step_page.content | default(''))
-    and (migrate_step_action.location is not defined or (migrate_step_page.location | default('')).endswith(migrate_step_action.location))
-  retries: "{{ ((migrate_step_action.timeout | default(60)) / (migrate_step_action.interval | default(5))) | int }}"
-  delay: "{{ migrate_step_action.interval | default(5) }}"
-  check_mode: false
-"""
-
-ACTION_TASKS["dns"] = """\
-# dnspython on the controller (the Python running Ansible; migrate brings dnspython).
----
-- name: DNS serves the planned record
-  ansible.builtin.command:
-    argv:
-      - "{{ ansible_playbook_python }}"
-      - -c
-      - |
-        import sys, dns.resolver
-        name, rtype, value, max_ttl, server = sys.argv[1:6]
-        res = dns.resolver.Resolver(configure=not server)
-        if server:
-            res.nameservers = [server]
-        answer = res.resolve(name, rtype)
-        if value and value.rstrip(".").lower() not in [r.to_text().rstrip(".").lower() for r in answer]:
-            sys.exit("%s %s does not serve %s" % (name, rtype, value))
-        if max_ttl and answer.rrset.ttl > int(max_ttl):
-            sys.exit("%s %s has a TTL of %d s, more than %s" % (name, rtype, answer.rrset.ttl, max_ttl))
-      - "{{ migrate_step_action.name }}"
-      - "{{ migrate_step_action.type }}"
-      - "{{ migrate_step_action.value | default('') }}"
-      - "{{ migrate_step_action.max_ttl | default('') }}"
-      - "{{ migrate_step_action.nameserver | default('') }}"
-  delegate_to: localhost
-  register: migrate_step_dns
-  until: migrate_step_dns.rc == 0
-  retries: "{{ ((migrate_step_action.timeout | default(0)) / (migrate_step_action.interval | default(30))) | int }}"
-  delay: "{{ migrate_step_action.interval | default(30) }}"
-  changed_when: false
-  check_mode: false
-"""
+ACTION_TASKS: dict[str, str] = {m.group(1): text for rel, text in _FILES.items()
+                                if (m := _ACTION_FILE.fullmatch(rel))}
+#: the others (the plays and tasks that run a step and the way back)
+FIXED: dict[str, str] = {rel: text for rel, text in _FILES.items()
+                         if not _ACTION_FILE.fullmatch(rel)}
 
 README = """\
 # The cutover of many list hosts, as an Ansible tree

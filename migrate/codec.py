@@ -335,12 +335,9 @@ def load_yaml(text: str) -> model.Inventory:
     with safeyaml.no_gc():  # a large inventory is a million acyclic objects
         try:
             data = safeyaml.load(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            line = mark.line + 1 if mark is not None else None
-            raise CodecError("", f"not valid YAML: {exc.problem}", line=line) from None
         except yaml.YAMLError as exc:
-            raise CodecError("", f"not valid YAML: {exc}") from None
+            message, line = safeyaml.error_line(exc)
+            raise CodecError("", message, line=line) from None
         return inventory_from_data(data)
 
 

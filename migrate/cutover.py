@@ -40,10 +40,11 @@ import yaml
 from migrate import codec, safeyaml
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import read_inside
-from migrate.hosts import Host, LocalHost, Result  # noqa: F401  (the cutover's hosts)
+from migrate.hosts import LocalHost, Result  # noqa: F401  (the cutover's hosts)
 from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE,
-                           UNFREEZE_STEP, ActionFailed, Step, digest_line, plan_digest, plan_path,
-                           plain_problem, runbook_difference, steps_from_data)
+                           UNFREEZE_STEP, ActionFailed, Step, WritableHost, digest_line,
+                           plan_digest, plan_path, plain_problem, runbook_difference,
+                           steps_from_data)
 from migrate.text import visible
 
 
@@ -94,10 +95,9 @@ def load_plan(directory: str, pin: str | None = None) -> Plan:
         raise MigrateError("not a plan directory (no plan.yaml)", file=directory,
                            code=Exit.INPUT, hint="write one with `migrate plan`") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MigrateError(f"plan.yaml is not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                           file=str(path), line=mark.line + 1 if mark else None,
-                           code=Exit.INPUT, hint="write it again with `migrate plan`") from None
+        message, line = safeyaml.error_line(exc)
+        raise MigrateError(message, file=str(path), line=line, code=Exit.INPUT,
+                           hint="write it again with `migrate plan`") from None
     except OSError as exc:
         raise MigrateError(f"cannot read the plan: {_why(exc)}", file=str(path),
                            code=Exit.INPUT) from None
@@ -318,7 +318,7 @@ class Runner:
     reports, restored files); ``status`` the one-line step states (run, done, skip), which a
     live view replaces by following the journal."""
 
-    def __init__(self, plan: Plan, hosts: dict[str, Host], journal: Journal,
+    def __init__(self, plan: Plan, hosts: dict[str, WritableHost], journal: Journal,
                  say: Callable[[str], None] = print,
                  status: Callable[[str], None] | None = None) -> None:
         self.plan = plan

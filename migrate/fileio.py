@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import fnmatch
-import json
 import os
 import shutil
 import stat
@@ -12,6 +11,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
+from migrate import safeyaml
 from migrate.errors import Exit, MigrateError
 from migrate.steps import PLAN_FILE
 
@@ -116,14 +118,13 @@ def _read_marker(path: Path) -> str | None:
 def plan_files(folder: Path) -> set[str] | None:
     """The files of the plan in ``folder`` as its plan.yaml lists them (with plan.yaml), or
     None when there is no plan.yaml that migrate wrote (its header, ``plan_version``, and a
-    ``files`` table)."""
-    import yaml
-
+    ``files`` table). Read with the bounded reader, as every plan.yaml is: the folder given
+    may hold anything."""
     text = _read_marker(folder / PLAN_FILE)
     if text is None or not text.startswith(PLAN_HEADER):
         return None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = safeyaml.load(text)
     except (yaml.YAMLError, ValueError):  # ValueError: an int of 5,000 digits
         return None
     if not isinstance(data, dict) or not isinstance(data.get("plan_version"), int) or \

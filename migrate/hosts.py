@@ -1,6 +1,6 @@
 """The hosts the cutover changes: this machine, or a host over SSH.
 
-A ``Host`` (its protocol is in migrate/steps.py, where the actions use it) runs commands and
+A ``WritableHost`` (its protocol is in migrate/steps.py, where the actions use it) runs commands and
 reads and writes whole files, each command's ``Result`` its exit code and output; the cutover (migrate/cutover.py)
 and its actions (migrate/steps.py) work through it. ``LocalHost`` runs on this machine (the
 ``local`` steps, and stand-in hosts in tests); ``SshHost`` runs over a paramiko connection made
@@ -22,7 +22,7 @@ import paramiko
 
 from migrate.errors import Exit, MigrateError
 from migrate.remote import _PACKET, _RECV, _WINDOW
-from migrate.steps import HOST_PLAN_DIR, Host  # noqa: F401  (the protocol these implement)
+from migrate.steps import HOST_PLAN_DIR, WritableHost  # noqa: F401  (the protocol they implement)
 
 
 @dataclass

@@ -22,16 +22,22 @@ ACTION_SUFFIX = {action: suffix for suffix, action in ADDRESSES}
 #: The suffix -> the wrapper's command.
 SUFFIX_ACTION = {suffix: action for suffix, action in ADDRESSES}
 
+#: The queues that hold only deliveries, which need the MTA: ``out``, and ``retry`` for those
+#: the MTA refused for now (moved back to ``out`` to be sent again).
+OUT_QUEUE, RETRY_QUEUE = DELIVERY_QUEUES = ("out", "retry")
+#: Where a message Mailman failed on waits for a person (``bin/unshunt``).
+SHUNT_QUEUE = "shunt"
 #: Every queue folder under ``qfiles/`` (Defaults.py's *QUEUE_DIR settings).
-QUEUES = ("in", "out", "virgin", "bounces", "retry", "shunt", "archive", "commands", "news")
+QUEUES = ("in", OUT_QUEUE, "virgin", "bounces", RETRY_QUEUE, SHUNT_QUEUE, "archive", "commands",
+          "news")
 #: The queues that hold a post or a command on its way: each must be empty before the final
 #: sync, or that post or command is lost (``archive``: a post not yet in the archive;
 #: ``commands``: a -request mail not yet answered; ``news``: a post for the news gateway).
-#: ``shunt`` is not drained: a shunted message waits for a person (``bin/unshunt``).
-DRAIN_QUEUES = ("in", "out", "virgin", "bounces", "retry", "archive", "commands", "news")
+#: ``shunt`` is not drained: a shunted message waits for a person.
+DRAIN_QUEUES = tuple(q for q in QUEUES if q != SHUNT_QUEUE)
 #: Of those, the queues a message waits in before Mailman has taken it whole (archived it and
-#: queued its deliveries); ``out`` and ``retry`` hold only deliveries, which need the MTA.
-INBOUND_QUEUES = tuple(q for q in DRAIN_QUEUES if q not in ("out", "retry"))
+#: queued its deliveries).
+INBOUND_QUEUES = tuple(q for q in DRAIN_QUEUES if q not in DELIVERY_QUEUES)
 
 #: The site's own password hashes in ``data/``: the site administrator's (``mmsitepass``) and
 #: the list creator's (``mmsitepass -c``). Without them the site admin is locked out after a move.

@@ -70,7 +70,7 @@ _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
 
 @dataclass
-class Plan:
+class BuiltPlan:
     target: Target
     release: Release
     files: dict[str, str] = field(default_factory=dict)  # plan-relative path -> text
@@ -102,10 +102,8 @@ def read_target_file(path: str) -> dict[str, Any]:
     try:
         data = safeyaml.load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MigrateError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                           file=path, line=mark.line + 1 if mark else None,
-                           code=Exit.INPUT) from None
+        message, line = safeyaml.error_line(exc)
+        raise MigrateError(message, file=path, line=line, code=Exit.INPUT) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -216,7 +214,7 @@ def _check_target(target: Target) -> None:
 
 
 def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = None,
-               overlay_dir: str = "the overlay") -> Plan:
+               overlay_dir: str = "the overlay") -> BuiltPlan:
     """Every emitter on the same inventory and target, behind the guard
     (``migrate.emitters.guard``): the emitters see only values that cannot break a line
     (each one that could is a blocker naming its field), an emitter that refuses a value
@@ -226,7 +224,7 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
     target, target_taints = guard.screen(target, "target")
     taints += target_taints
     release = Release.parse(target.openbsd)
-    plan = Plan(target, release, inventory_findings=list(inv.findings))
+    plan = BuiltPlan(target, release, inventory_findings=list(inv.findings))
     if not release.known:
         plan.findings.append(Finding(
             "plan.release-unknown", Severity.WARNING,
@@ -283,15 +281,14 @@ def _emit(emitters: list[Emitter], inv: Inventory, target: Target, release: Rele
             into.add(emitter.run(inv, target, release, host, earlier), emitter.name)
         except guard.UnsafeValue as exc:
             # fail closed: an emitter handed a value it cannot write writes nothing at all
-            into.findings.append(Finding(
-                "plan.unsafe-value", Severity.BLOCKER,
-                f"{emitter.name}: {guard.comment(repr(exc.value))} "
+            into.findings.append(guard.unsafe_value(
+                f"{emitter.name}: the value", exc.value,
                 f"cannot be written as {exc.context}; its files are left out of the plan",
                 "Fix the value on the old host (or in the inventory or target settings) and "
                 "plan again.", None))
 
 
-def _seal(inv: Inventory, plan: Plan) -> None:
+def _seal(inv: Inventory, plan: BuiltPlan) -> None:
     """plan.yaml, and the plan digest in the documents that show it (``steps.plan_digest``):
     the digest leaves their own digests out, so they are written once it is known. They
     passed the output check above without it; the digest line adds hex digits only."""
@@ -335,7 +332,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _plan_data(inv: Inventory, plan: Plan) -> dict[str, Any]:
+def _plan_data(inv: Inventory, plan: BuiltPlan) -> dict[str, Any]:
     data = {
         "plan_version": PLAN_VERSION,
         "release": str(plan.release),
@@ -358,7 +355,7 @@ def _plan_data(inv: Inventory, plan: Plan) -> dict[str, Any]:
     return data
 
 
-def write_plan(plan: Plan, out_dir: str) -> None:
+def write_plan(plan: BuiltPlan, out_dir: str) -> None:
     """Write the plan directory whole: into a temp folder beside it, then swapped in.
 
     An existing ``out_dir`` is replaced only if it is an earlier plan (it holds plan.yaml)

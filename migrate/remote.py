@@ -136,7 +136,7 @@ class _HostKeyRefused(Exception):
 
 
 @dataclass
-class Target:
+class SshTarget:
     user: str | None
     host: str
     port: int
@@ -144,7 +144,7 @@ class Target:
 
 
 def ssh_target(spec: str, port: int | None, identity: str | None,
-               config_path: str | None = None) -> Target:
+               config_path: str | None = None) -> SshTarget:
     """USER@HOST with ~/.ssh/config applied (flags win)."""
     user, _, host = spec.rpartition("@")
     if not host:
@@ -178,7 +178,7 @@ def ssh_target(spec: str, port: int | None, identity: str | None,
         port = int(entry.get("port", 22))
     files = [identity] if identity else [os.path.expanduser(p)
                                          for p in entry.get("identityfile", [])]
-    return Target(user, hostname, port, files)
+    return SshTarget(user, hostname, port, files)
 
 
 def connect(spec: str, *, port: int | None = None, identity: str | None = None,

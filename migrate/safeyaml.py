@@ -47,6 +47,8 @@ from yaml.events import (AliasEvent, DocumentEndEvent, MappingEndEvent, MappingS
                          ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
 from yaml.nodes import ScalarNode
 
+from migrate.errors import one_line
+
 try:
     from yaml import CSafeLoader as _ReferenceLoader
     from yaml._yaml import CParser as _CParser
@@ -159,6 +161,15 @@ def c_emitter_agrees(data: Any) -> bool:
         elif value is not None and cls is not bool and cls is not int and cls is not float:
             return False
     return True
+
+
+def error_line(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    """A YAML error as every reader of a YAML file reports it (the inventory, plan.yaml,
+    target.yaml): ``not valid YAML: PROBLEM`` in one line (PyYAML's problem, without its
+    report of the context and a caret under it), and the line it is on (from 1), when known."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return one_line(f"not valid YAML: {problem}"), mark.line + 1 if mark is not None else None
 
 
 def load(text: str) -> Any:

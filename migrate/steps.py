@@ -73,7 +73,7 @@ class ActionFailed(Exception):
     """An action could not do its work (the message says what and where)."""
 
 
-class Host(Protocol):
+class WritableHost(Protocol):
     """What an action works through (migrate/hosts.py has the real ones)."""
 
     name: str
@@ -94,8 +94,8 @@ class Host(Protocol):
 class Context(Protocol):
     """What the cutover gives an action while it applies it (migrate/cutover.py)."""
 
-    host: Host  # the host the step runs on
-    hosts: dict[str, Host]  # every host by role: old, new, local
+    host: WritableHost  # the host the step runs on
+    hosts: dict[str, WritableHost]  # every host by role: old, new, local
     step: str  # the step's id
 
     def source(self, rel: str) -> bytes:
@@ -124,6 +124,10 @@ class Action:
     (files an action changed are put back from the journal in any case)."""
 
     kind: ClassVar[str] = ""
+    #: What a field plan.yaml leaves out (None) means: the one table of these defaults, read
+    #: by the cutover (``setting``) and by the Ansible export, whose task files are templated
+    #: from it (migrate/ansible.py; tests/test_export_ansible.py compares the two).
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -146,6 +150,11 @@ class Action:
 
     def undo(self) -> "Action | None":
         return None
+
+    def setting(self, name: str) -> Any:
+        """The field ``name``, or its default (``defaults``) when plan.yaml leaves it out."""
+        value = getattr(self, name)
+        return self.defaults[name] if value is None else value
 
     def check(self) -> str | None:
         """What is wrong with the values (beyond their types), or None."""
@@ -190,21 +199,33 @@ def _note_or_run(item: "Action | str") -> Action:
 # --- marked blocks in a host's files ----------------------------------------------------------
 
 
+def block_mark(marker: str, mark: str | None = None) -> str:
+    """A marked block's line, ``# migrate:MARKER begin`` or ``end`` (``mark``); without
+    ``mark``, what both lines start with. The cutover writes these, and the Ansible export's
+    blockinfile tasks are templated from this same form (migrate/ansible.py), so either tool
+    finds and undoes the other's blocks."""
+    head = f"# migrate:{marker}"
+    return head if mark is None else f"{head} {mark}"
+
+
+def line_mark(marker: str) -> str:
+    """What ``comment`` puts before a line it comments out (and ``uncomment`` takes away);
+    the Ansible export's replace tasks are templated from it too."""
+    return f"#migrate:{marker}# "
+
+
 def marked(block: bytes, marker: str) -> bytes:
-    """``block`` between ``# migrate:MARKER begin`` and ``end`` lines."""
-    begin = f"# migrate:{marker} begin\n".encode()
-    end = f"# migrate:{marker} end\n".encode()
+    """``block`` between the ``block_mark`` lines of ``marker``."""
     if not block.endswith(b"\n"):
         block += b"\n"
-    return begin + block + end
+    return (f"{block_mark(marker, 'begin')}\n".encode() + block
+            + f"{block_mark(marker, 'end')}\n".encode())
 
 
 def without(data: bytes, marker: str) -> bytes:
     """``data`` with every block ``marked`` with ``marker`` taken out."""
-    pattern = re.compile(rb"(?m)^# migrate:" + re.escape(marker.encode())
-                         + rb" begin\n.*?^# migrate:" + re.escape(marker.encode()) + rb" end\n",
-                         re.S)
-    return pattern.sub(b"", data)
+    begin, end = (re.escape(block_mark(marker, m).encode()) for m in ("begin", "end"))
+    return re.sub(rb"(?ms)^" + begin + rb"\n.*?^" + end + rb"\n", b"", data)
 
 
 def _edit(ctx: Context, paths: list[str], transform: Callable[[bytes], bytes]) -> None:
@@ -237,6 +258,13 @@ def _until(probe: Callable[[], str | None], timeout: float, interval: float) -> 
 
 # --- the action kinds -------------------------------------------------------------------------
 
+#: A check (smtp, http, dns) without a timeout is tried once: the plan asks for a wait where
+#: it wants one (the switch's DNS step, the post-checks), and a check that retries unasked for
+#: a minute hides a failure the operator should see (a preflight that passes on the third try
+#: has found a host that is not ready) and makes the preflight slow for nothing. With a
+#: timeout it is tried every ``interval`` seconds until it passes or the time is up.
+_ONE_TRY: dict[str, Any] = {"timeout": 0, "interval": 5}
+
 
 @dataclass(kw_only=True)
 class Run(Action):
@@ -244,6 +272,7 @@ class Run(Action):
     output is information for the operator and its exit status never fails the step."""
 
     kind: ClassVar[str] = "run"
+    defaults: ClassVar[dict[str, Any]] = {"report": False, "timeout": 3600}
     report: bool | None = None
     command: str
     timeout: float | None = None
@@ -252,8 +281,8 @@ class Run(Action):
         return self.command
 
     def apply(self, ctx: Context) -> None:
-        res = ctx.host.run(self.command, timeout=float(self.timeout or 3600))
-        if self.report:
+        res = ctx.host.run(self.command, timeout=float(self.setting("timeout")))
+        if self.setting("report"):
             for line in (res.out + res.err).strip().splitlines()[-20:]:
                 ctx.say(f"  {line}")
             ctx.record(event="report", output=res.out[-4000:])
@@ -269,24 +298,23 @@ class Wait(Action):
     """Repeat a command until it succeeds, at most ``timeout`` seconds."""
 
     kind: ClassVar[str] = "wait"
+    defaults: ClassVar[dict[str, Any]] = {"timeout": 600, "interval": 5}
     command: str
     timeout: float | None = None
     interval: float | None = None
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return (f"until {self.command}; do sleep {_seconds(self.interval or 5)}; done"
-                f"  # at most {_seconds(self._timeout)} s")
-
-    @property
-    def _timeout(self) -> float:
-        return 600 if self.timeout is None else self.timeout
+        return (f"until {self.command}; do sleep {_seconds(self.setting('interval'))}; done"
+                f"  # at most {_seconds(self.setting('timeout'))} s")
 
     def apply(self, ctx: Context) -> None:
+        timeout = self.setting("timeout")
+
         def probe() -> str | None:
             res = ctx.host.run(self.command, timeout=60)
             return None if res.code == 0 else \
-                f"still not true after {self._timeout} s: `{self.command}`"
-        _until(probe, self._timeout, self.interval or 5)
+                f"still not true after {timeout} s: `{self.command}`"
+        _until(probe, timeout, self.setting("interval"))
 
 
 @dataclass(kw_only=True)
@@ -320,11 +348,11 @@ class Append(Action):
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
         return (f"cat {plan_dir}/{self.source} >> {shlex.quote(self.path)}"
-                f"  # between '# migrate:{self.marker}' lines")
+                f"  # between '{block_mark(self.marker)}' lines")
 
     def apply(self, ctx: Context) -> None:
         current = ctx.host.read(self.path) or b""
-        if f"# migrate:{self.marker} begin".encode() in current:
+        if block_mark(self.marker, "begin").encode() in current:
             return
         if current and not current.endswith(b"\n"):
             current += b"\n"
@@ -360,10 +388,10 @@ class Insert(Action):
         pattern = self.before if self.before is not None else self.after
         return (f"# insert {plan_dir}/{self.source} {where} the first line matching "
                 f"/{comment(pattern)}/ in {comment(' or '.join(self.paths))}, between "
-                f"'# migrate:{self.marker}' lines")
+                f"'{block_mark(self.marker)}' lines")
 
     def apply(self, ctx: Context) -> None:
-        begin = f"# migrate:{self.marker} begin".encode()
+        begin = block_mark(self.marker, "begin").encode()
         pattern = re.compile((self.before if self.before is not None else self.after or "")
                              .encode(), re.M)
         block = marked(ctx.source(self.source), self.marker)
@@ -399,7 +427,7 @@ class Unmark(Action):
     marker: str
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return (f"# remove the '# migrate:{self.marker}' block from "
+        return (f"# remove the '{block_mark(self.marker)}' block from "
                 f"{comment(' or '.join(self.paths))}")
 
     def apply(self, ctx: Context) -> None:
@@ -424,10 +452,10 @@ class Comment(Action):
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
         return (f"# comment out the lines matching /{comment(self.match)}/ in "
-                f"{comment(', '.join(self.paths))} (marked '#migrate:{self.marker}# ')")
+                f"{comment(', '.join(self.paths))} (marked '{line_mark(self.marker)}')")
 
     def apply(self, ctx: Context) -> None:
-        prefix = f"#migrate:{self.marker}# ".encode()
+        prefix = line_mark(self.marker).encode()
         pattern = re.compile(self.match.encode())
         _edit(ctx, self.paths, _by_line(
             lambda line: prefix + line if pattern.search(line)
@@ -446,11 +474,11 @@ class Uncomment(Action):
     marker: str
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return (f"# take the '#migrate:{self.marker}# ' marks away in "
+        return (f"# take the '{line_mark(self.marker)}' marks away in "
                 f"{comment(', '.join(self.paths))}")
 
     def apply(self, ctx: Context) -> None:
-        prefix = f"#migrate:{self.marker}# ".encode()
+        prefix = line_mark(self.marker).encode()
         _edit(ctx, self.paths, _by_line(
             lambda line: line[len(prefix):] if line.startswith(prefix) else line))
 
@@ -499,18 +527,19 @@ class Smtp(Action):
     """A check: an SMTP greeting (220) on an address, within ``timeout`` seconds."""
 
     kind: ClassVar[str] = "smtp"
+    defaults: ClassVar[dict[str, Any]] = {"port": 25, **_ONE_TRY}
     address: str
     port: int | None = None
     timeout: float | None = None
     interval: float | None = None
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return f"# check: an SMTP greeting (220) on [{self.address}]:{self.port or 25}"
+        return f"# check: an SMTP greeting (220) on [{self.address}]:{self.setting('port')}"
 
     def apply(self, ctx: Context) -> None:
         from migrate.probes import smtp_banner
-        _until(lambda: smtp_banner(self.address, self.port or 25), self.timeout or 0,
-               self.interval or 5)
+        _until(lambda: smtp_banner(self.address, self.setting("port")), self.setting("timeout"),
+               self.setting("interval"))
 
 
 @dataclass(kw_only=True)
@@ -519,6 +548,7 @@ class Http(Action):
     shows ``expect``, redirects to ``location``. Redirects are answers, not followed."""
 
     kind: ClassVar[str] = "http"
+    defaults: ClassVar[dict[str, Any]] = {"status": 200, "verify": True, **_ONE_TRY}
     url: str
     status: int | None = None
     location: str | None = None
@@ -529,15 +559,15 @@ class Http(Action):
     verify: bool | None = None  # False: accept any certificate (tests)
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return (f"# check: {self.url} (Host: {self.host_header}) answers {self.status or 200}"
+        return (f"# check: {self.url} (Host: {self.host_header}) answers {self.setting('status')}"
                 + (f" and shows {self.expect!r}" if self.expect else "")
                 + (f" to {self.location}" if self.location else ""))
 
     def apply(self, ctx: Context) -> None:
         from migrate.probes import http_check
-        _until(lambda: http_check(self.url, self.host_header, self.expect, self.status or 200,
-                                  self.location, self.verify is not False),
-               self.timeout or 0, self.interval or 5)
+        _until(lambda: http_check(self.url, self.host_header, self.expect,
+                                  self.setting("status"), self.location, self.setting("verify")),
+               self.setting("timeout"), self.setting("interval"))
 
     def to_data(self) -> dict[str, Any]:
         out = super().to_data()
@@ -552,6 +582,7 @@ class Dns(Action):
     ``max_ttl``; asked of the system's resolver or of ``nameserver``."""
 
     kind: ClassVar[str] = "dns"
+    defaults: ClassVar[dict[str, Any]] = {"nameserver_port": 53, **_ONE_TRY}
     name: str
     type: str
     value: str | None = None
@@ -569,8 +600,8 @@ class Dns(Action):
     def apply(self, ctx: Context) -> None:
         from migrate.probes import dns_check
         _until(lambda: dns_check(self.name, self.type, self.value, self.max_ttl,
-                                 self.nameserver, self.nameserver_port or 53),
-               self.timeout or 0, self.interval or 5)
+                                 self.nameserver, self.setting("nameserver_port")),
+               self.setting("timeout"), self.setting("interval"))
 
 
 # --- steps ------------------------------------------------------------------------------------

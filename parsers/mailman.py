@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrate.mailman2 import DRAIN_QUEUES, HELD_MESSAGE, QUEUES, SITE_PASSWORD_FILES
+from migrate.mailman2 import DRAIN_QUEUES, HELD_MESSAGE, QUEUES, SHUNT_QUEUE, SITE_PASSWORD_FILES
 from migrate.model import (
     ConfigFile, FileMode, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
     Source, VirtualHost,
@@ -580,7 +580,7 @@ def _queues(tree: Tree, var: str, mm: Mailman, result: MailmanResult) -> None:
         mm.queues[queue] = len(entries)
         if not entries:
             continue
-        if queue == "shunt":
+        if queue == SHUNT_QUEUE:
             _f(result, "mailman.shunted", Severity.WARNING,
                f"{len(entries)} shunted message(s) in {folder}",
                "Run `bin/unshunt` on the old host to retry them, or remove them if they are "

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from conftest import SAMPLES, need
+from migrate import steps
 from migrate.exporting import export_ansible
 from migrate.inspection import inspect_tree
 from migrate.model import Origin
@@ -191,6 +192,102 @@ def test_a_changed_plan_is_refused(tmp_path):
     with pytest.raises(MigrateError) as err:
         export_ansible([str(plan)], str(tmp_path / "fleet"))
     assert "differs from what `migrate plan` wrote" in str(err.value)
+
+
+# --- what a field plan.yaml leaves out means, to the cutover and to the export -----------------
+
+#: The smallest action of each kind that has defaults (only its required fields).
+_BARE = {"run": {"command": "false"}, "wait": {"command": "true"},
+         "smtp": {"address": "192.0.2.25"}, "http": {"url": "http://192.0.2.80/"},
+         "dns": {"name": "lists.example.org", "type": "MX", "nameserver": "192.0.2.53"}}
+
+
+def _by_the_cutover(kind: str, monkeypatch) -> dict:
+    """What ``migrate cutover`` does with a bare action of ``kind``: the values its ``apply``
+    hands on (to the probe, to the wait loop, to the host)."""
+    from migrate import probes
+    seen: dict = {}
+
+    def until(probe, timeout, interval):
+        probe()  # (a wait's probe runs its command with a timeout of its own)
+        seen.update(timeout=timeout, interval=interval)
+
+    def recorder(*names):
+        return lambda *args: seen.update(zip(names, args)) or None
+    monkeypatch.setattr(steps, "_until", until)
+    monkeypatch.setattr(probes, "smtp_banner", recorder("address", "port"))
+    monkeypatch.setattr(probes, "http_check", recorder("url", "host_header", "expect", "status",
+                                                       "location", "verify"))
+    monkeypatch.setattr(probes, "dns_check", recorder("name", "type", "value", "max_ttl",
+                                                      "nameserver", "nameserver_port"))
+
+    class Host:
+        def run(self, command, timeout):
+            seen["timeout"] = timeout
+            return type("Result", (), {"code": 1, "out": "", "err": "no"})()
+
+    class Ctx:
+        host = Host()
+
+        def say(self, line):
+            pass
+
+        def record(self, **event):
+            pass
+    action = steps.action_from_data({"do": kind, **_BARE[kind]})
+    try:
+        action.apply(Ctx())
+        seen["report"] = True  # a failing command did not fail the step
+    except steps.ActionFailed:
+        seen["report"] = False
+    return seen
+
+
+def _by_the_export(kind: str) -> dict:
+    """What the exported task file does with the same bare action, rendered by Jinja as
+    Ansible renders it: a retried task waits ``retries * delay`` seconds, every ``delay``."""
+    import jinja2
+    from migrate import ansible
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    action = steps.action_from_data({"do": kind, **_BARE[kind]}).to_data()
+
+    def render(value, **names):
+        return yaml.safe_load(env.from_string(str(value)).render(
+            migrate_step_action=action, **names))
+    done: dict = {}
+    for task in yaml.safe_load(ansible.ACTION_TASKS[kind]):
+        module = next((v for k, v in task.items() if k.startswith("ansible.builtin.")), {})
+        if "retries" in task:
+            delay = render(task["delay"])
+            done.update(timeout=render(task["retries"]) * delay, interval=delay)
+        elif kind in ("run", "wait") and "timeout" in task:
+            done["timeout"] = render(task["timeout"])
+        if "failed_when" in task:
+            done["report"] = not render("{{ " + task["failed_when"] + " }}",
+                                        migrate_step_ran={"rc": 1})
+        if kind == "smtp":
+            done["port"] = render(module["port"])
+        elif kind == "http":
+            done.update(status=render(module["status_code"]),
+                        verify=render(module["validate_certs"]))
+        elif kind == "dns":
+            done["nameserver_port"] = render(module["argv"][-1])
+    return done
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, cls in steps.REGISTRY.items() if cls.defaults))
+def test_a_field_left_out_means_the_same_to_the_export_and_the_cutover(kind, monkeypatch):
+    """One table of defaults (``Action.defaults``): for every field of it, the task file the
+    export writes does what the cutover does when plan.yaml leaves the field out. A check
+    without a timeout is tried once by both (the export used to retry a web or SMTP check for
+    60 s, the cutover tried once)."""
+    assert kind in _BARE, f"add a bare {kind} action to _BARE"
+    defaults = steps.REGISTRY[kind].defaults
+    cutover = {k: v for k, v in _by_the_cutover(kind, monkeypatch).items() if k in defaults}
+    export = _by_the_export(kind)
+    assert set(export) == set(defaults), f"the export does not use {kind}'s " \
+        f"{sorted(set(defaults) - set(export))}"
+    assert cutover == export == defaults
 
 
 # --- run by Ansible over sshd on loopback --------------------------------------------------------

@@ -603,6 +603,30 @@ def test_an_emitter_that_raises_writes_nothing_and_is_a_blocker(inventories, mon
                for f in plan.blockers())
 
 
+def test_every_unsafe_value_blocker_shows_its_value_one_way(inventories, monkeypatch):
+    """``plan.unsafe-value`` has one builder (``guard.unsafe_value``): a list name an emitter
+    leaves out, a field the screen tainted and a value an emitter could not write show the
+    value the same way, in quotes as ``text.visible`` shows it (a backslash as it is, a line
+    break as ``\\n``), not three ways (``repr`` doubled the backslash)."""
+    import migrate.planning as planning
+    from migrate.emitters.common import Emitter
+    from migrate.text import visible
+    inv = copy.deepcopy(inventories["small"])
+    name, host, written = "bad\\list", "lists.example.org\\x\nnext", "x\\y\nz"
+    inv.lists[0].name = name
+    inv.host.hostname = host
+
+    def broken(inv, target, release):
+        raise guard.UnsafeValue("a test context", written)
+
+    monkeypatch.setattr(planning, "EMITTERS", planning.EMITTERS + (Emitter(broken),))
+    messages = [f.message for f in _plan(inv).blockers() if f.id == "plan.unsafe-value"]
+    for value, start in ((name, "list name "), (host, "host.hostname "),
+                         (written, "broken: the value ")):
+        shown = [m for m in messages if m.startswith(start + f"'{visible(value)}' ")]
+        assert shown, (start, messages)
+
+
 def teardown_module():
     shutil.rmtree(SANDBOX, ignore_errors=True)
 

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+
+import pytest
 
 from conftest import REPO
 
 
-def test_wheel_layout(tmp_path):
-    target = tmp_path / "site"
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """This checkout installed as a wheel (pip builds one) into a folder of its own."""
+    target = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
          "--target", str(target), str(REPO)],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    return target
+
+
+def test_wheel_layout(site, tmp_path):
+    target = site
     top = sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info"))
     assert top == ["bin", "migrate"] or top == ["migrate"]
     assert (target / "migrate/parsers/aliases.py").is_file()
@@ -23,3 +33,20 @@ def test_wheel_layout(tmp_path):
         [sys.executable, "-c", "import migrate.parsers.rcconf, migrate.emitters; print('ok')"],
         cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True)
     assert check.stdout.strip() == "ok", check.stderr
+
+
+def test_the_wheel_carries_the_ansible_task_files(site, tmp_path):
+    """The Ansible export's task files are package data: an installed migrate exports the same
+    fixed files as this checkout, one task file per action kind."""
+    target = site
+    assert (target / "migrate/ansible_tasks/roles/migrate_step/tasks/action_run.yaml").is_file()
+    show = ("import json, migrate.ansible as a, migrate.steps as s; "
+            "print(json.dumps([a.FIXED, a.ACTION_TASKS, sorted(s.REGISTRY)]))")
+    installed = subprocess.run([sys.executable, "-c", show], cwd=tmp_path,
+                               env={"PYTHONPATH": str(target)}, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    here = subprocess.run([sys.executable, "-c", show], cwd=REPO, capture_output=True,
+                          text=True)
+    fixed, tasks, kinds = json.loads(installed.stdout)
+    assert [fixed, tasks] == json.loads(here.stdout)[:2]
+    assert sorted(tasks) == kinds and "rollback.yaml" in fixed

@@ -28,6 +28,7 @@ from migrate.inspection import inspect_tree
 from migrate.model import Origin
 from migrate.planning import build_plan, resolve_target, write_plan
 from migrate.sources import LocalTree
+from migrate.text import visible
 
 RUNNER = CliRunner()
 HOST = "lists.netsight.example"
@@ -269,7 +270,7 @@ def test_hostile_list_names_never_reach_a_file(inventories, hostile):
             continue  # nothing to escape: shown as it is
         assert hostile not in text, path
     blockers = [f for f in result.blockers() if f.id == "plan.unsafe-value"]
-    assert blockers and repr(hostile) in blockers[0].message
+    assert blockers and f"'{visible(hostile)}'" in blockers[0].message  # as guard.unsafe_value
 
 
 @pytest.mark.parametrize("field, value", [

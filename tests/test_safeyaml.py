@@ -333,3 +333,37 @@ def test_values_safeloader_cannot_construct_are_refused(value):
         assert caught.value.problem_mark.line + 1 == 2
     with pytest.raises(codec.CodecError, match="not valid YAML: .*cannot be read"):
         codec.load_yaml(text)
+
+
+def test_a_plan_folder_is_read_with_the_bounded_reader(tmp_path):
+    """The plan.yaml of a folder `migrate plan` or `export` would write into is read as every
+    plan.yaml is (a key written twice is refused): such a folder is not one migrate wrote, so
+    none of its files is taken for the plan's own and replaced."""
+    from migrate.fileio import PLAN_HEADER, plan_files
+    body = "plan_version: 1\nfiles:\n  runbook.md: x\n"
+    (tmp_path / "plan.yaml").write_text(PLAN_HEADER + body)
+    assert plan_files(tmp_path) == {"runbook.md", "plan.yaml"}
+    (tmp_path / "plan.yaml").write_text(PLAN_HEADER + body + "files:\n  notes.txt: x\n")
+    assert plan_files(tmp_path) is None
+
+
+def test_a_yaml_error_reads_the_same_in_every_file(tmp_path):
+    """The inventory, target.yaml and plan.yaml report a syntax error in one form: the file,
+    the line and ``not valid YAML: PROBLEM`` (``safeyaml.error_line``)."""
+    from migrate.cutover import load_plan
+    from migrate.errors import MigrateError
+    from migrate.planning import read_target_file
+    bad = "hostname: a\nipv6: [\n  x,\n  y: z: w\n"
+    with pytest.raises(codec.CodecError) as inventory:
+        codec.load_yaml(bad)
+    (tmp_path / "target.yaml").write_text(bad)
+    with pytest.raises(MigrateError) as target:
+        read_target_file(str(tmp_path / "target.yaml"))
+    (tmp_path / "plan.yaml").write_text(bad)
+    with pytest.raises(MigrateError) as plan:
+        load_plan(str(tmp_path))
+    problem = inventory.value.message
+    assert problem.startswith("not valid YAML: ") and "\n" not in problem
+    assert (target.value.message, target.value.line) == (problem, inventory.value.line)
+    assert (plan.value.message, plan.value.line) == (problem, inventory.value.line)
+    assert plan.value.one_line().startswith(f"{tmp_path / 'plan.yaml'}:4: {problem} (")
