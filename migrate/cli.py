@@ -187,7 +187,7 @@ def inspect(
             root_text = str(root)
             tree = open_local_root(root_text)
             inv = inspect_tree(tree, Origin(OriginKind.LOCAL, os.path.abspath(root_text)),
-                               exim_defines=_defines(define or []), progress=progress)
+                               defines=_defines(define or []), progress=progress)
         if target == "-":
             ui.plain_stdout(codec.dump_yaml(inv))
         elif target is not None:
@@ -227,7 +227,7 @@ def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept
                                "usr/ or var/", code=Exit.INPUT,
                                hint="--root with --host names the prefix of the host's tree")
         origin = Origin(OriginKind.SSH, root, host=t.host, user=t.user, port=t.port)
-        return inspect_tree(tree, origin, now=now, exim_defines=defines, progress=progress)
+        return inspect_tree(tree, origin, now=now, defines=defines, progress=progress)
     finally:
         tree.close()
 

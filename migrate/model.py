@@ -341,7 +341,7 @@ class Listener:
 class RouteVia(StrEnum):
     """What carries a list address to Mailman on the old host."""
 
-    ROUTER = "router"  # an Exim router that accepts list addresses (mailman_router)
+    ROUTER = "router"  # a rule of the MTA's own that takes list addresses (Exim: a router)
     ALIAS = "alias"  # a pipe in the system alias table
     VIRTUAL_ALIAS = "virtual-alias"  # a pipe in a per-domain (virtual) alias table
 
@@ -399,7 +399,7 @@ class Lookup:
 
 @dataclass
 class Mta:
-    kind: str | None = None  # "exim", "sendmail", "postfix"
+    kind: str | None = None  # its plugin's kind (migrate/mta.py): "exim"
     version: str | None = None
     config_files: list[ConfigFile] = field(default_factory=list)
     domains: list[Domain] = field(default_factory=list)

@@ -50,9 +50,11 @@ from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
 from migrate.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
+from migrate.mtas import register_all
 from migrate.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
                            plain_problem, plan_digest, plan_path, runbook_markdown, shown_digest)
 
+register_all()  # the old MTA's emitters find its plugin by kind
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
             emit_rc_conf_local, emit_mailman, emit_crontab, emit_newsyslog, emit_rsync,

@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
+from migrate.mta import Read, Reader, Table
 from migrate.model import (
     Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute,
     Listener, Mta, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
@@ -23,7 +24,16 @@ from migrate.model import (
 )
 from migrate.parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
 from migrate.parsers.base import IncludeBudget, Tree, read_text
-from migrate.parsers.exim import Driver, EximConfig, config_lookups, split_list
+from migrate.parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list
+
+#: Where Exim's configuration lives, by layout, first match wins.
+CONFIGS = (
+    "/usr/local/etc/exim/configure",  # FreeBSD port mail/exim
+    "/etc/exim4/exim4.conf",  # Debian, single-file
+    "/etc/exim4/exim4.conf.template",  # Debian, split/template
+    "/etc/exim/exim.conf",  # RPM
+    "/etc/exim/configure",
+)
 
 _LOCAL_PART_VARS = ("$local_part", "${local_part}")
 #: The variables that name the domain in a per-domain file's path: $domain_data is the
@@ -903,3 +913,30 @@ def _unsupported(cfg: EximConfig, result: EximResult) -> None:
         report("auth", cfg.authenticators[0].source,
                ", ".join(f"{a.name} ({a.driver})" for a in cfg.authenticators))
 
+
+
+# --- the reading half of the Exim plugin (migrate/mta.py) ---------------------------------------
+
+
+def read_host(tree: Tree, config: str, hostname: str | None,
+              defines: dict[str, str]) -> Read:
+    """Parse ``config`` and map it: a redirect router reads aliases of its own, so the system
+    aliases file is then not read on the side."""
+    result = read_exim(parse_exim(tree, config, defines), tree, hostname)
+    own = bool(result.mta.aliases) or any(r.driver == "redirect" for r in result.mta.routers)
+    return Read(result.mta, result.findings, own)
+
+
+def summary(mta: Mta) -> list[Table]:
+    """The routers in order: the first that accepts an address decides where it goes."""
+    if not mta.routers:
+        return []
+    rows = [(r.name, r.driver, r.transport or "", " : ".join(r.domains),
+             f"{r.source.file.rsplit('/', 1)[-1]}:{r.source.line}" if r.source else "")
+            for r in mta.routers]
+    return [Table("Routers, in order (exim)", ("router", "driver", "transport", "domains",
+                                                "line"), rows, fold=("domains",))]
+
+
+READER = Reader(name="Exim", service="exim", config_paths=CONFIGS, read=read_host,
+                summary=summary)

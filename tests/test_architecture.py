@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 #: the contracts: the standard library and each other only
-BASE = {"migrate.model", "migrate.mailman2", "migrate.text", "migrate.errors"}
+BASE = {"migrate.model", "migrate.mailman2", "migrate.text", "migrate.errors", "migrate.mta"}
 CONTRACTS = BASE | {"migrate.codec", "migrate.safeyaml", "migrate.steps", "migrate.probes"}
 #: what reads a plan (not an inventory)
 PLAN_READERS = CONTRACTS | {"migrate.hosts", "migrate.cutover",
