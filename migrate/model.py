@@ -398,6 +398,24 @@ class Lookup:
 
 
 @dataclass
+class MtaFeature:
+    """Something the old MTA does to mail beyond routing it (scanning, signing, blocklists,
+    authentication, ...), as its configuration says: a fact of the old host. What the new host
+    does about it is the plan's to say (emitters/mta_features.py)."""
+
+    name: str  # one of FEATURES
+    what: str  # for people, in the MTA's own terms: "DNS blocklists (`dnslists =`)"
+    detail: str = ""  # where and how: "acl acl_check_rcpt: zen.spamhaus.org"
+    source: Source | None = None
+
+
+#: The features an old MTA's parser may report (``MtaFeature.name``).
+FEATURES = ("content-scanning", "spam-scanning", "verify-callout", "ratelimit", "dnsbl",
+            "dkim-signing", "header-rewrite", "address-rewrite", "user-filters",
+            "authenticators", "queryprogram", "router-condition")
+
+
+@dataclass
 class Mta:
     kind: str | None = None  # its plugin's kind (migrate/mta.py): "exim"
     version: str | None = None
@@ -416,6 +434,7 @@ class Mta:
     named_lists: list[NamedList] = field(default_factory=list)
     lookups: list[Lookup] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)  # main options; hidden ones masked
+    features: list[MtaFeature] = field(default_factory=list)
 
     def domains_by_role(self, role: DomainRole) -> list[str]:
         return [d.name for d in self.domains if d.role == role]

@@ -36,6 +36,7 @@ from migrate.emitters.crontab import emit_crontab
 from migrate.emitters.httpd_conf import emit_httpd_conf
 from migrate.emitters.newsyslog import emit_newsyslog
 from migrate.emitters.mailman_cfg import emit_mailman
+from migrate.emitters.mta_features import emit_mta_features
 from migrate.emitters.old_host import emit_old_host
 from migrate.emitters.parity import emit_parity
 from migrate.emitters.rc_conf_local import emit_rc_conf_local
@@ -58,7 +59,8 @@ register_all()  # the old MTA's emitters find its plugin by kind
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
             emit_rc_conf_local, emit_mailman, emit_crontab, emit_newsyslog, emit_rsync,
-            emit_old_host, emit_dns, emit_parity, emit_web_urls, emit_web_parity)
+            emit_old_host, emit_mta_features, emit_dns, emit_parity, emit_web_urls,
+            emit_web_parity)
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
 
