@@ -150,7 +150,8 @@ def inspect(
         "--json", help="Print the inventory as JSON on stdout instead of the summary.")] = False,
     define: Annotated[Optional[list[str]], typer.Option(
         "-D", "--define", metavar="NAME=VALUE",
-        help="Override an Exim macro as `exim -D` does (repeatable).")] = None,
+        help="Override a macro of the old MTA's configuration (Exim's, as `exim -D` "
+        "does; repeatable).")] = None,
     fetch_archives: Annotated[bool, typer.Option(
         "--fetch-archives", help="With --host: bring every archive mbox across the link and "
         "scan it here, instead of scanning it on the old host and bringing back its summary "

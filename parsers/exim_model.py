@@ -19,8 +19,8 @@ from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.mta import Read, Reader, Table
 from migrate.model import (
     Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute,
-    Listener, Mta, MtaFeature, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
-    TlsFiles, Transport,
+    Listener, Mta, MtaFeature, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost,
+    Source, TlsFiles, Transport,
 )
 from migrate.parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
 from migrate.parsers.base import IncludeBudget, Tree, read_text

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from conftest import REPO, SAMPLES
 from migrate import cli, mta
 from migrate.mailman2 import ADDRESSES
-from migrate.model import (ConfigFile, Domain, DomainRole, Finding, ListRoute, Mta, RouteVia,
-                           Severity, Source)
+from migrate.model import (Domain, DomainRole, Finding, ListRoute, Mta, RouteVia, Severity,
+                           Source)
 from migrate.mta import Plugin, Read, Reader, StepParts, Table, Writer
 from migrate.parsers.base import read_text
 from migrate.steps import Insert
