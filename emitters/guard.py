@@ -59,7 +59,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.model import Finding, Severity, Source
+from migrate.model import Finding, Mta, Severity, Source
 from migrate.mta import plugins
 # the writers for comments and Markdown: the emitters take them from here
 from migrate.text import comment, md_block, md_code, md_text, visible  # noqa: F401
@@ -203,6 +203,8 @@ def _walk(obj: Any, path: str, source: Source | None, taints: list[Taint], fix: 
                     where = obj.os_source
             if f.name == "other" and isinstance(sources, dict) and isinstance(value, dict):
                 new = _walk_settings(value, f"{path}.{f.name}", sources, where, taints, fix)
+            elif f.name == "detail" and isinstance(obj, Mta):  # inline in the inventory
+                new = _walk(value, path, where, taints, fix)
             else:
                 new = _walk(value, f"{path}.{f.name}" if path else f.name, where, taints, fix)
             if fix and new is not value:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 
-from migrate.model import EXIM_CONFIG_ROLES, Finding, Inventory, RouteVia, Severity, Target
+from migrate.model import (EXIM_CONFIG_ROLES, EximPart, Finding, Inventory, RouteVia, Severity,
+                           Target)
 from migrate.mta import StepParts, Writer
 from migrate.steps import Action, Insert
 
@@ -34,15 +35,15 @@ _EXIM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 def old_host_files(inv: Inventory, target: Target,
                    domains: list[str]) -> tuple[dict[str, str], list[Finding]]:
     """The forward router and the freeze's ACL statement, for the moved ``domains``."""
-    mta = inv.mta
+    mta, part = inv.mta, EximPart.of(inv.mta)
     address = (target.ipv6 or target.ipv4)[0]
     files: dict[str, str] = {}
     findings: list[Finding] = []
-    first = mta.routers[0] if mta.routers else None
+    first = part.routers[0] if part.routers else None
     routers = {rt.router for rt in mta.list_routes if rt.via == RouteVia.ROUTER}
-    mailman_router = next((r for r in mta.routers if r.name in routers), None)
+    mailman_router = next((r for r in part.routers if r.name in routers), None)
     smtp_transport = None
-    for i, t in enumerate(mta.transports):
+    for i, t in enumerate(part.transports):
         if t.driver != "smtp":
             continue
         if _EXIM_NAME.match(t.name):
@@ -79,7 +80,7 @@ def old_host_files(inv: Inventory, target: Target,
             f"Add the transport in {ROUTER} to `begin transports` too.", None))
     files[ROUTER] = "\n".join(lines) + "\n"
 
-    acl = mta.options.get("acl_smtp_rcpt")
+    acl = part.options.get("acl_smtp_rcpt")
     freeze = [
         "# The freeze: add as the FIRST statement of the RCPT ACL"
         + (f" ({comment(acl)})" if acl else " (acl_smtp_rcpt)") + " of the old Exim, then "
@@ -115,7 +116,7 @@ class Exim:
                 and c.role in EXIM_CONFIG_ROLES]
 
     def _freeze(self) -> Insert:
-        acl = self.inv.mta.options.get("acl_smtp_rcpt", "acl_check_rcpt")
+        acl = EximPart.of(self.inv.mta).options.get("acl_smtp_rcpt", "acl_check_rcpt")
         acl = acl if re.fullmatch(r"[A-Za-z0-9_]+", acl) else "acl_check_rcpt"
         return Insert(source=FREEZE, paths=self._config_files(), after=rf"^\s*{acl}:\s*$",
                       marker="freeze")
@@ -147,7 +148,8 @@ class Exim:
         freeze ends, and aliases on domains that stay forward to the moved lists."""
         run: list = []
         undo: list = []
-        first = self.inv.mta.routers[0] if self.inv.mta.routers else None
+        routers = EximPart.of(self.inv.mta).routers
+        first = routers[0] if routers else None
         if first is not None and first.source and re.fullmatch(r"[A-Za-z0-9_]+", first.name):
             router = Insert(source=ROUTER, paths=[first.source.file],
                             before=rf"^\s*{first.name}:", marker="forward")

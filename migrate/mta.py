@@ -3,7 +3,7 @@ dialect). Exim is the one there is (migrate/mtas.py registers it).
 
 A plugin has two halves that never import each other. The reading half (``Reader``, in
 parsers/) knows where the MTA's configuration lives (for ``--root`` and for the SSH snapshot),
-reads it into the inventory's ``Mta`` and says what the terminal shows of it. The writing half
+reads it into the inventory's ``Mta`` (with a part of its own, ``Mta.detail``) and says what the terminal shows of it. The writing half
 (``Writer``, in emitters/) writes the old host's files for the freeze and the forward, gives the
 runbook its parts (``Adapter``) and names the files whose comment lines continue. Only the
 orchestration holds both halves; this module, standing on the model alone, is where either side
@@ -49,6 +49,7 @@ class Reader:
     config_paths: tuple[str, ...]  # the main configuration by layout, first match wins
     read: Callable[[Any, str, str | None, dict[str, str]], Read]
     summary: Callable[[Mta], list[Table]]
+    model: type | None = None  # its own part of the inventory: ``Mta.detail``'s dataclass
 
 
 @dataclass

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.mta import Read, Reader, Table
 from migrate.model import (
-    Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute,
+    Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, EximPart, Finding,
+    ListRoute,
     Listener, Mta, MtaFeature, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost,
     Source, TlsFiles, Transport,
 )
@@ -349,18 +350,19 @@ def read_exim(cfg: EximConfig, tree: Tree, hostname: str | None = None) -> EximR
     primary = cfg.main_value("primary_hostname") or hostname
     mta.primary_hostname = primary
     mta.qualify_domain = cfg.main_value("qualify_domain") or primary
+    mta.detail = part = EximPart()
     for opt in cfg.main:
-        mta.options[opt.name] = _HIDDEN if opt.hidden else (
+        part.options[opt.name] = _HIDDEN if opt.hidden else (
             opt.value if opt.value is not None else ("false" if opt.negated else "true"))
-    mta.named_lists = [NamedList(kind, name, split_list(value), source)
-                       for name, (kind, value, source) in cfg.named_lists.items()]
-    mta.lookups = config_lookups(cfg)
+    part.named_lists = [NamedList(kind, name, split_list(value), source)
+                        for name, (kind, value, source) in cfg.named_lists.items()]
+    part.lookups = config_lookups(cfg)
     domains = _Domains(cfg, tree, primary, result)
 
     for d in cfg.routers:
-        mta.routers.append(_router(d))
+        part.routers.append(_router(d))
     for d in cfg.transports:
-        mta.transports.append(_transport(d))
+        part.transports.append(_transport(d))
 
     _roles(cfg, mta, domains)
     _smarthost(cfg, mta, domains)
@@ -801,7 +803,7 @@ def _check_routes(mta: Mta, result: EximResult) -> None:
 
 def _lookup_files(tree: Tree, mta: Mta) -> None:
     """Fingerprint the fixed files that lookups read, so the plan sees later changes."""
-    for lookup in mta.lookups:
+    for lookup in EximPart.of(mta).lookups:
         if "$" in lookup.path or lookup.kind == "dsearch":
             continue
         if any(f.path == lookup.path for f in mta.config_files):
@@ -894,20 +896,22 @@ def read_host(tree: Tree, config: str, hostname: str | None,
     """Parse ``config`` and map it: a redirect router reads aliases of its own, so the system
     aliases file is then not read on the side."""
     result = read_exim(parse_exim(tree, config, defines), tree, hostname)
-    own = bool(result.mta.aliases) or any(r.driver == "redirect" for r in result.mta.routers)
+    own = bool(result.mta.aliases) or any(r.driver == "redirect"
+                                          for r in EximPart.of(result.mta).routers)
     return Read(result.mta, result.findings, own)
 
 
 def summary(mta: Mta) -> list[Table]:
     """The routers in order: the first that accepts an address decides where it goes."""
-    if not mta.routers:
+    routers = EximPart.of(mta).routers
+    if not routers:
         return []
     rows = [(r.name, r.driver, r.transport or "", " : ".join(r.domains),
              f"{r.source.file.rsplit('/', 1)[-1]}:{r.source.line}" if r.source else "")
-            for r in mta.routers]
+            for r in routers]
     return [Table("Routers, in order (exim)", ("router", "driver", "transport", "domains",
                                                 "line"), rows, fold=("domains",))]
 
 
 READER = Reader(name="Exim", service="exim", config_paths=CONFIGS, read=read_host,
-                summary=summary)
+                summary=summary, model=EximPart)

@@ -105,7 +105,7 @@ def test_options_booleans_hide_and_quotes(tree_factory):
     assert r.get("verify").negated and not r.get("more").truthy
     assert r.value("headers_add") == "X-A: 1\nX-B: A"
     mta = read_exim(cfg, tree).mta
-    assert mta.options["mysql_servers"] == "<hidden>"  # a secret never reaches the inventory
+    assert mta.detail.options["mysql_servers"] == "<hidden>"  # a secret never reaches the inventory
     assert "secret" not in str(mta)
 
 

@@ -9,6 +9,7 @@ through the CLI, and the plan holds its commands and files, none of Exim's."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,20 @@ FORWARD = "files/old/fakemta-forward.rule"
 FREEZE = "files/old/fakemta-freeze.rule"
 
 
+@dataclass
+class FakePart:
+    """fakemta's own part of the inventory (``Mta.detail``): the lists its rules name."""
+
+    lists: list[str] = field(default_factory=list)
+
+
 # --- the reading half ---------------------------------------------------------------------------
 
 
 def read_fake(tree, config: str, hostname: str | None, defines: dict[str, str]) -> Read:
     tf = read_text(tree, config, "fakemta")
-    found = Mta(kind="fakemta", config_files=[tf.config] if tf.config else [])
+    found = Mta(kind="fakemta", config_files=[tf.config] if tf.config else [],
+                detail=FakePart())
     findings = list(tf.findings)
     for n, line in enumerate((tf.text or "").splitlines(), 1):
         words = line.split()
@@ -41,6 +50,7 @@ def read_fake(tree, config: str, hostname: str | None, defines: dict[str, str]) 
             found.domains.append(Domain(words[1], DomainRole(words[2]), "fakemta.conf",
                                         Source(config, n)))
         elif words[:1] == ["list"] and len(words) == 2:
+            found.detail.lists.append(words[1])
             for domain in found.domains_by_role(DomainRole.LIST):
                 found.list_routes += [
                     ListRoute(words[1] + suffix, domain, words[1], RouteVia.ROUTER,
@@ -59,7 +69,7 @@ def summary(found: Mta) -> list[Table]:
 
 
 READER = Reader(name="FakeMTA", service="fakemta", config_paths=(CONF,), read=read_fake,
-                summary=summary)
+                summary=summary, model=FakePart)
 
 
 # --- the writing half ---------------------------------------------------------------------------
@@ -67,7 +77,9 @@ READER = Reader(name="FakeMTA", service="fakemta", config_paths=(CONF,), read=re
 
 def old_host(inv, target, domains):
     address = (target.ipv6 or target.ipv4)[0]
-    return ({FORWARD: "".join(f"forward {d} to [{address}]\n" for d in domains),
+    lists = " ".join(inv.mta.detail.lists)
+    return ({FORWARD: f"# lists: {lists}\n"
+             + "".join(f"forward {d} to [{address}]\n" for d in domains),
              FREEZE: "".join(f"tempfail {d}\n" for d in domains)}, [])
 
 
@@ -138,6 +150,7 @@ def test_a_second_mta_is_inspected_and_planned_from_its_plugin(registered, fake_
     result = runner.invoke(cli.app, ["inspect", "--root", str(fake_host), "-o", str(inv_file)])
     assert result.exit_code in (0, 1), result.stderr
     assert "kind: fakemta" in inv_file.read_text()
+    assert "lists:\n  - members\n  - mailman" in inv_file.read_text()  # its own part
     assert "Fake rules" in result.stdout  # its terminal summary
     result = runner.invoke(cli.app, ["plan", str(inv_file), "-o", str(plan_dir),
                                      "--hostname", "lists.smallclub.example",
@@ -148,8 +161,8 @@ def test_a_second_mta_is_inspected_and_planned_from_its_plugin(registered, fake_
     for command in ("fakemtactl reload", "fakemtactl flush", "fakemtactl queue-empty",
                     "fakemtactl forwards", "old-fakemta-queue", FREEZE, FORWARD):
         assert command in runbook
-    assert (plan_dir / FORWARD).read_text() == (
-        "forward lists.smallclub.example to [2001:db8::25]\n")
+    assert (plan_dir / FORWARD).read_text() == (  # from its part, read back by its plugin
+        "# lists: members mailman\nforward lists.smallclub.example to [2001:db8::25]\n")
     old = sorted(p.name for p in (plan_dir / "files/old").iterdir())
     assert "fakemta-freeze.rule" in old and not [n for n in old if "exim" in n]
     plan_text = "\n".join(p.read_text() for p in plan_dir.rglob("*")
