@@ -28,6 +28,7 @@ from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_l
                                  remote_mbox_dirs, remote_spec)
 from migrate.emitters.release import NEWEST_STABLE
 from migrate.model import Inventory, Origin, OriginKind
+from migrate.mta import plugins
 from migrate.parsers.pipermail import LINE_NUMBER_LIMIT
 from migrate.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
                               write_plan)
@@ -79,13 +80,13 @@ def _crash_log(text: str) -> str:
 
 
 def _defines(items: list[str]) -> dict[str, str]:
+    """``-D NAME=VALUE`` items, each name one that an old MTA's plugin takes."""
     out = {}
     for item in items:
         name, eq, value = item.partition("=")
-        if not name or not (name[0].isupper() or name[0] == "_") or not name.replace(
-                "_", "").isalnum():
-            raise MigrateError(f"-D {item!r}: a macro name starts with an upper-case letter "
-                               "(or _ for a builtin) and holds letters, digits and _",
+        problems = [p.reader.define_problem(name) for p in plugins()]
+        if None not in problems:
+            raise MigrateError(f"-D {item!r}: {'; '.join(dict.fromkeys(problems))}",
                                code=Exit.USAGE)
         out[name] = value if eq else ""
     return out

@@ -50,6 +50,8 @@ class Reader:
     read: Callable[[Any, str, str | None, dict[str, str]], Read]
     summary: Callable[[Mta], list[Table]]
     model: type | None = None  # its own part of the inventory: ``Mta.detail``'s dataclass
+    #: what is wrong with a ``-D NAME`` for it (None: a name it takes)
+    define_problem: Callable[[str], str | None] = lambda name: "it takes no -D"
 
 
 @dataclass

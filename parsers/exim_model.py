@@ -913,5 +913,13 @@ def summary(mta: Mta) -> list[Table]:
                                                 "line"), rows, fold=("domains",))]
 
 
+def define_problem(name: str) -> str | None:
+    """A ``-D`` name as ``exim -D`` takes it: a macro's, or a builtin's (``_HAVE_TLS``)."""
+    if name and (name[0].isupper() or name[0] == "_") and name.replace("_", "").isalnum():
+        return None
+    return ("a macro name starts with an upper-case letter (or _ for a builtin) and holds "
+            "letters, digits and _")
+
+
 READER = Reader(name="Exim", service="exim", config_paths=CONFIGS, read=read_host,
-                summary=summary, model=EximPart)
+                summary=summary, model=EximPart, define_problem=define_problem)

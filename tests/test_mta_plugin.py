@@ -69,7 +69,9 @@ def summary(found: Mta) -> list[Table]:
 
 
 READER = Reader(name="FakeMTA", service="fakemta", config_paths=(CONF,), read=read_fake,
-                summary=summary, model=FakePart)
+                summary=summary, model=FakePart,
+                define_problem=lambda name: None if name.startswith("fake.") else
+                "a fakemta setting starts with fake.")
 
 
 # --- the writing half ---------------------------------------------------------------------------
@@ -207,3 +209,16 @@ def test_an_mta_without_a_plugin_gets_no_exim_commands(tmp_path, fake_host):
     assert "no commands for the old host's MTA (postfix)" in (plan_dir / "report.md").read_text()
     runbook = (plan_dir / "runbook.md").read_text()
     assert "by hand" in runbook and "exim" not in runbook.lower()
+
+
+def test_the_plugins_say_which_defines_they_take(registered, fake_host, tmp_path):
+    runner = CliRunner()
+    out = str(tmp_path / "inventory.yaml")
+    result = runner.invoke(cli.app, ["inspect", "--root", str(fake_host), "-o", out,
+                                     "-D", "fake.queue=2"])
+    assert result.exit_code in (0, 1), result.stderr
+    result = runner.invoke(cli.app, ["inspect", "--root", str(fake_host), "-o", out,
+                                     "-D", "lower=2"])
+    assert result.exit_code == 2
+    assert "a macro name starts with an upper-case letter" in result.stderr
+    assert "a fakemta setting starts with fake." in result.stderr
