@@ -114,6 +114,7 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
 
 
 def _adapter(inv: Inventory):
+    """The old MTA's adapter class: its plugin's, else the notes for a person."""
     plugin = lookup(inv.mta.kind)
     return plugin.writer.adapter if plugin else _ByHand
 

@@ -37,7 +37,7 @@ from migrate.parsers.newsyslog import parse_newsyslog
 from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
 from migrate.sources import LocalTree
 
-register_all()
+register_all()  # the old MTA is read by the plugin of the MTA the host runs
 SYSTEM_ALIASES = ("/etc/aliases", "/etc/mail/aliases")
 
 def mailman_layouts() -> list[tuple[str, str, str]]:
