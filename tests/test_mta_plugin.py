@@ -222,3 +222,10 @@ def test_the_plugins_say_which_defines_they_take(registered, fake_host, tmp_path
     assert result.exit_code == 2
     assert "a macro name starts with an upper-case letter" in result.stderr
     assert "a fakemta setting starts with fake." in result.stderr
+
+
+def test_a_kind_is_registered_once(registered):
+    mta.register(FAKE)  # the same plugin again: nothing changes
+    with pytest.raises(ValueError, match="'fakemta' is registered already"):
+        mta.register(Plugin("fakemta", READER, FAKE.writer))
+    assert mta.lookup("fakemta") is FAKE and mta.lookup(None) is None
