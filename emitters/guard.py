@@ -59,7 +59,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.model import Finding, Severity, Source
+from migrate.model import Finding, Mta, Severity, Source
+from migrate.mta import plugins
 # the writers for comments and Markdown: the emitters take them from here
 from migrate.text import comment, md_block, md_code, md_text, visible  # noqa: F401
 
@@ -71,9 +72,9 @@ _BREAKS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
 #: The same, less the newline: what an emitted file may not hold anywhere.
 _BAD_OUTPUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
                          "\u2066-\u2069\ud800-\udfff]")
-#: Formats that join a line ending in a backslash with the next one, comments included.
-_CONTINUED = ("smtpd.conf", "httpd.conf", "apache-proxy.conf", "exim-forward-router.conf",
-              "exim-freeze-acl.conf", "acme-client.conf")
+#: Formats that join a line ending in a backslash with the next one, comments included (and
+#: the files each old-MTA plugin names: ``continued``).
+_CONTINUED = ("smtpd.conf", "httpd.conf", "apache-proxy.conf", "acme-client.conf")
 
 
 class UnsafeValue(ValueError):
@@ -210,6 +211,8 @@ def _walk(obj: Any, path: str, source: Source | None, taints: list[Taint], fix: 
                     where = obj.os_source
             if f.name == "other" and isinstance(sources, dict) and isinstance(value, dict):
                 new = _walk_settings(value, f"{path}.{f.name}", sources, where, taints, fix)
+            elif f.name == "detail" and isinstance(obj, Mta):  # inline in the inventory
+                new = _walk(value, path, where, taints, fix)
             else:
                 new = _walk(value, f"{path}.{f.name}" if path else f.name, where, taints, fix)
             if fix and new is not value:
@@ -294,7 +297,7 @@ def output_problem(path: str, text: str) -> str | None:
             ast.parse(text)
         except (SyntaxError, ValueError) as exc:
             return f"it is not valid Python ({exc})"
-    if path.endswith(_CONTINUED):
+    if path.endswith(_CONTINUED + tuple(n for p in plugins() for n in p.writer.continued)):
         for n, line in enumerate(text.split("\n"), 1):
             if line.lstrip().startswith("#") and line.endswith("\\"):
                 return f"comment line {n} ends in a backslash and would swallow the next line"

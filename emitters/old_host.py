@@ -1,10 +1,7 @@
 """Files for the old host, which stays as the IPv4 front door after the move.
 
-* ``files/old/exim-forward-router.conf``: a ``manualroute`` router that sends mail for the moved
-  domains to the new host's address; it goes first in ``begin routers`` (in any case before the
-  router that hands list mail to Mailman today), with ``no_more`` so no later router sees it.
-* ``files/old/exim-freeze-acl.conf``: for the freeze, a ``defer`` statement for the start of the
-  RCPT ACL: senders get a 4xx and keep the mail in their own queues until the switch.
+* the old MTA's files for the freeze and the forward, from its plugin (migrate/mta.py; Exim's
+  are in emitters/old_mta.py).
 * ``files/old/aliases-forward.txt``: list addresses on domains that stay on the old host (a
   system alias piping into the local Mailman, such as ``announce@netsight.example``) become
   forwards to the list's address on its moved domain.
@@ -16,82 +13,27 @@
 
 from __future__ import annotations
 
-import re
-
 from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
+from migrate.mta import lookup
 
 from migrate.emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
                                      is_local_part, is_path, other_targets, route_alias)
-from migrate.emitters.guard import comment, conf_str, refuse
+from migrate.emitters.guard import comment, conf_str
 from migrate.emitters.new_host import web_aliases, web_hosts, web_tls
 
-ROUTER = "files/old/exim-forward-router.conf"
-FREEZE = "files/old/exim-freeze-acl.conf"
 ALIASES = "files/old/aliases-forward.txt"
 APACHE = "files/old/apache-proxy.conf"
-ROUTER_NAME = "migrate_forward"
-#: An Exim driver instance's name (readconf.c: letters, digits and underscores).
-_EXIM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
 def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
     domains = [d for d in target.email_domains if is_domain(d)]
     address = (target.ipv6 or target.ipv4)[0]
-    mta = inv.mta
-    first = mta.routers[0] if mta.routers else None
-    routers = {rt.router for rt in mta.list_routes if rt.via == RouteVia.ROUTER}
-    mailman_router = next((r for r in mta.routers if r.name in routers), None)
-    smtp_transport = None
-    for i, t in enumerate(mta.transports):
-        if t.driver != "smtp":
-            continue
-        if _EXIM_NAME.match(t.name):
-            smtp_transport = t.name
-            break
-        out.findings.append(refuse(f"mta.transports[{i}].name", t.name, ROUTER, t.source))
-    where = "as the first router after `begin routers`"
-    if first is not None and first.source:
-        where += f", before {comment(first.name)} ({comment(first.source)})"
-    if mailman_router is not None and mailman_router.source:
-        where += (f"; in any case before {comment(mailman_router.name)} "
-                  f"({comment(mailman_router.source)})")
-    transport = smtp_transport or "migrate_smtp"
-    lines = [
-        f"# For {comment(inv.host.hostname or 'the old host')}'s Exim configuration, written by "
-        "migrate.",
-        f"# Insert {where}.",
-        f"# Mail for the moved domains then goes to the new host {comment(target.hostname)} "
-        f"({address}).",
-        "# Check: exim -bt LIST@DOMAIN shows router " + ROUTER_NAME + " and the new address.",
-        f"{ROUTER_NAME}:",
-        "  driver = manualroute",
-        "  domains = " + (" : ".join(domains) if domains else "! *"),
-        f"  transport = {transport}",
-        f"  route_data = <;{address}",  # <; lets the host list hold colons; no space after it
-        "  no_more",
-    ]
-    if smtp_transport is None:
-        lines += ["", "# No smtp transport exists yet; add this one to `begin transports`:",
-                  "migrate_smtp:", "  driver = smtp"]
-        out.findings.append(Finding(
-            "plan.old-no-smtp-transport", Severity.INFO,
-            "the old Exim has no smtp transport; the forward router comes with one",
-            f"Add the transport in {ROUTER} to `begin transports` too.", None))
-    out.files[ROUTER] = "\n".join(lines) + "\n"
-
-    acl = mta.options.get("acl_smtp_rcpt")
-    freeze = [
-        "# The freeze: add as the FIRST statement of the RCPT ACL"
-        + (f" ({comment(acl)})" if acl else " (acl_smtp_rcpt)") + " of the old Exim, then "
-        "reload it.",
-        "# Senders get a temporary error and retry; nothing is accepted that would not move.",
-        "# Remove it again when the forward router is in place.",
-        "  defer   domains = " + (" : ".join(domains) if domains else "! *"),
-        "          message = the list server is moving; please try again in a few minutes",
-    ]
-    out.files[FREEZE] = "\n".join(freeze) + "\n"
-
+    plugin = lookup(inv.mta.kind)
+    if plugin is not None:  # else the runbook's blocker: plan.mta-no-adapter
+        files, findings = plugin.writer.old_host(inv, target, domains)
+        out.files.update(files)
+        out.findings += findings
     forwards_, staying = forwards(inv, domains)
     if forwards_:
         out.findings.append(Finding(

@@ -1,49 +1,98 @@
-"""What the runbook does to the old host's MTA, chosen by ``Mta.kind``: an adapter per MTA.
+"""The Exim plugin's writing half (migrate/mta.py): the old host's files for the freeze and the
+forward, and what the runbook does to the old Exim.
 
 The runbook (emitters/runbook.py) is the same for every old host; what depends on its MTA
-comes from here: how to see that the MTA is there, the freeze (a 4xx for the moved domains),
-the wait for its queue to hold no list mail, the forward to the new host, and the reload that
-makes a change take effect. Exim is the one the inspection reads today; a Postfix or Sendmail
-old host would be a second adapter (and a parser), not edits all over the runbook.
+comes from its plugin's adapter: how to see that the MTA is there, the freeze (a 4xx for the
+moved domains), the wait for its queue to hold no list mail, the forward to the new host, the
+end of the freeze, and the reload that makes a change take effect.
+
+* ``files/old/exim-forward-router.conf``: a ``manualroute`` router that sends mail for the moved
+  domains to the new host's address; it goes first in ``begin routers`` (in any case before the
+  router that hands list mail to Mailman today), with ``no_more`` so no later router sees it.
+* ``files/old/exim-freeze-acl.conf``: for the freeze, a ``defer`` statement for the start of the
+  RCPT ACL: senders get a 4xx and keep the mail in their own queues until the switch.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
 
-from migrate.model import EXIM_CONFIG_ROLES, Inventory
+from migrate.model import (EXIM_CONFIG_ROLES, EximPart, Finding, Inventory, RouteVia, Severity,
+                           Target)
+from migrate.mta import StepParts, Writer
 from migrate.steps import Action, Insert
 
-from migrate.emitters.guard import sh_word
-from migrate.emitters.old_host import ALIASES, FREEZE, ROUTER, ROUTER_NAME
+from migrate.emitters.guard import comment, refuse, sh_word
+from migrate.emitters.old_host import ALIASES
+
+ROUTER = "files/old/exim-forward-router.conf"
+FREEZE = "files/old/exim-freeze-acl.conf"
+ROUTER_NAME = "migrate_forward"
+#: An Exim driver instance's name (readconf.c: letters, digits and underscores).
+_EXIM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
-@dataclass
-class StepParts:
-    """The actions, checks and way back of one step, as the adapter writes them."""
+def old_host_files(inv: Inventory, target: Target,
+                   domains: list[str]) -> tuple[dict[str, str], list[Finding]]:
+    """The forward router and the freeze's ACL statement, for the moved ``domains``."""
+    mta, part = inv.mta, EximPart.of(inv.mta)
+    address = (target.ipv6 or target.ipv4)[0]
+    files: dict[str, str] = {}
+    findings: list[Finding] = []
+    first = part.routers[0] if part.routers else None
+    routers = {rt.router for rt in mta.list_routes if rt.via == RouteVia.ROUTER}
+    mailman_router = next((r for r in part.routers if r.name in routers), None)
+    smtp_transport = None
+    for i, t in enumerate(part.transports):
+        if t.driver != "smtp":
+            continue
+        if _EXIM_NAME.match(t.name):
+            smtp_transport = t.name
+            break
+        findings.append(refuse(f"mta.transports[{i}].name", t.name, ROUTER, t.source))
+    where = "as the first router after `begin routers`"
+    if first is not None and first.source:
+        where += f", before {comment(first.name)} ({comment(first.source)})"
+    if mailman_router is not None and mailman_router.source:
+        where += (f"; in any case before {comment(mailman_router.name)} "
+                  f"({comment(mailman_router.source)})")
+    transport = smtp_transport or "migrate_smtp"
+    lines = [
+        f"# For {comment(inv.host.hostname or 'the old host')}'s Exim configuration, written by "
+        "migrate.",
+        f"# Insert {where}.",
+        f"# Mail for the moved domains then goes to the new host {comment(target.hostname)} "
+        f"({address}).",
+        "# Check: exim -bt LIST@DOMAIN shows router " + ROUTER_NAME + " and the new address.",
+        f"{ROUTER_NAME}:",
+        "  driver = manualroute",
+        "  domains = " + (" : ".join(domains) if domains else "! *"),
+        f"  transport = {transport}",
+        f"  route_data = <;{address}",  # <; lets the host list hold colons; no space after it
+        "  no_more",
+    ]
+    if smtp_transport is None:
+        lines += ["", "# No smtp transport exists yet; add this one to `begin transports`:",
+                  "migrate_smtp:", "  driver = smtp"]
+        findings.append(Finding(
+            "plan.old-no-smtp-transport", Severity.INFO,
+            "the old Exim has no smtp transport; the forward router comes with one",
+            f"Add the transport in {ROUTER} to `begin transports` too.", None))
+    files[ROUTER] = "\n".join(lines) + "\n"
 
-    run: list
-    check: list[str]
-    rollback: list
+    acl = part.options.get("acl_smtp_rcpt")
+    freeze = [
+        "# The freeze: add as the FIRST statement of the RCPT ACL"
+        + (f" ({comment(acl)})" if acl else " (acl_smtp_rcpt)") + " of the old Exim, then "
+        "reload it.",
+        "# Senders get a temporary error and retry; nothing is accepted that would not move.",
+        "# Remove it again when the forward router is in place.",
+        "  defer   domains = " + (" : ".join(domains) if domains else "! *"),
+        "          message = the list server is moving; please try again in a few minutes",
+    ]
+    files[FREEZE] = "\n".join(freeze) + "\n"
 
-
-class OldMta(Protocol):
-    """What an adapter gives the runbook (``Exim`` is the one there is)."""
-
-    name: str  # for people: "Exim"
-    version: str  # a command that fails unless the MTA is there
-    reload: str  # a command that makes a configuration change take effect
-    queue_step: str  # the id of the step that waits for the MTA's queue
-
-    def freeze(self) -> StepParts: ...
-
-    def unfreeze(self) -> Action: ...
-
-    def queue(self) -> StepParts: ...
-
-    def forward(self) -> StepParts: ...
+    return files, findings
 
 
 class Exim:
@@ -67,7 +116,7 @@ class Exim:
                 and c.role in EXIM_CONFIG_ROLES]
 
     def _freeze(self) -> Insert:
-        acl = self.inv.mta.options.get("acl_smtp_rcpt", "acl_check_rcpt")
+        acl = EximPart.of(self.inv.mta).options.get("acl_smtp_rcpt", "acl_check_rcpt")
         acl = acl if re.fullmatch(r"[A-Za-z0-9_]+", acl) else "acl_check_rcpt"
         return Insert(source=FREEZE, paths=self._config_files(), after=rf"^\s*{acl}:\s*$",
                       marker="freeze")
@@ -99,7 +148,8 @@ class Exim:
         freeze ends, and aliases on domains that stay forward to the moved lists."""
         run: list = []
         undo: list = []
-        first = self.inv.mta.routers[0] if self.inv.mta.routers else None
+        routers = EximPart.of(self.inv.mta).routers
+        first = routers[0] if routers else None
         if first is not None and first.source and re.fullmatch(r"[A-Za-z0-9_]+", first.name):
             router = Insert(source=ROUTER, paths=[first.source.file],
                             before=rf"^\s*{first.name}:", marker="forward")
@@ -121,13 +171,5 @@ class Exim:
         return StepParts(run + [self.reload], check, undo + [self.reload])
 
 
-#: the adapters by ``Mta.kind``: each made with (inventory, moved domains, a probe address)
-ADAPTERS: dict[str, type[OldMta]] = {Exim.kind: Exim}
-
-
-def adapter_for(inv: Inventory) -> type[OldMta] | None:
-    """The adapter for the old host's MTA; an inventory that found none gets Exim's (the
-    runbook's commands then fail at the preflight, on the old host, before anything
-    changes). None for an MTA with no adapter."""
-    return ADAPTERS.get(inv.mta.kind or Exim.kind)
-
+WRITER = Writer(adapter=Exim, old_host=old_host_files,
+                continued=(ROUTER.rsplit("/", 1)[1], FREEZE.rsplit("/", 1)[1]))

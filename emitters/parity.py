@@ -81,8 +81,9 @@ def parity_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
         if key in seen:
             continue
         seen.add(key)
-        old = r.router if r.via == RouteVia.ROUTER else f"{r.via} {r.source}" if r.source \
-            else str(r.via)
+        # the MTA's own rule by its name (an Exim router), else the table and line
+        old = (r.router or str(r.via)) if r.via == RouteVia.ROUTER else \
+            f"{r.via} {r.source}" if r.source else str(r.via)
         if r.via != RouteVia.ROUTER and canonical_address(r) not in (None, r.address):
             old += f" ({action} {r.list_name})"
         row = {"address": f"{r.address}@{r.domain}", "list": r.list_name, "old": old,

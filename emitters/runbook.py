@@ -3,7 +3,7 @@
 The same steps go into ``plan.yaml`` for ``migrate cutover`` and into ``runbook.md`` for
 people. The order follows what loses no mail (pitfalls 7, 21 in the project notes): prepare the
 new host while the old one runs (and check that its Mailman takes what smtpd delivers, before
-anything is frozen); pre-sync; freeze (the old Exim answers 4xx for the moved
+anything is frozen); pre-sync; freeze (the old MTA answers 4xx for the moved
 domains, its queue and Mailman's queues drain, Mailman stops); final sync checked against the
 manifest; start Mailman on the new host; forward from the old host; switch DNS; verify.
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from migrate.mailman2 import (DELIVERY_QUEUES, DRAIN_QUEUES, INBOUND_QUEUES, OUT_QUEUE,
                               RETRY_QUEUE, SHUNT_QUEUE, SITE_PASSWORD_FILES)
 from migrate.model import Finding, Inventory, Severity, Target
+from migrate.mta import Adapter, StepParts, lookup
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
                            NEW_MAILMAN, NEW_SERVICES, RUNBOOK_FILE, UNFREEZE_STEP, Append,
                            Comment, Dns, Put, Run, Smtp, Step, Upload, Wait,
@@ -33,7 +34,6 @@ from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.dns_plan import records as dns_records
 from migrate.emitters.mailman_cfg import AFTER_COPY, wrapper_check_command
-from migrate.emitters.old_mta import Exim, OldMta, adapter_for
 from migrate.emitters.release import Release
 from migrate.emitters.rsync_plan import FREEZE_MANIFEST
 from migrate.emitters.web_urls import old_urls
@@ -60,8 +60,38 @@ class _Facts:
     new_ssh: str
     tls: bool
     acme: bool
-    mta: OldMta
+    mta: Adapter
     host: NewHost
+
+
+class _ByHand:
+    """The old MTA that no plugin knows (the plan carries the blocker plan.mta-no-adapter):
+    its steps are notes for a person, never another MTA's commands."""
+
+    kind = ""
+    name = "MTA"
+    version = "# check by hand that the old MTA runs and takes the lists' mail"
+    reload = "# reload the old MTA by hand"
+    queue_step = "old-mta-queue"
+
+    def __init__(self, inv: Inventory, domains: list[str], probe: str | None) -> None:
+        self.domains = ", ".join(domains)
+
+    def freeze(self) -> StepParts:
+        return StepParts([f"# by hand: make the old MTA answer 4xx for {comment(self.domains)}"],
+                         [], [self.unfreeze()])
+
+    def unfreeze(self) -> str:
+        return "# by hand: end the freeze of the old MTA"
+
+    def queue(self) -> StepParts:
+        return StepParts(["# by hand: deliver the old MTA's queue until it holds no list mail"],
+                         [], [])
+
+    def forward(self) -> StepParts:
+        return StepParts([f"# by hand: forward {comment(self.domains)} to the new host",
+                          self.unfreeze()], [],
+                         ["# by hand: stop the forward"])
 
 
 def _facts(inv: Inventory, target: Target, release: Release | None,
@@ -82,7 +112,13 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
         new_ssh=f"root@{(target.ipv6 or target.ipv4)[0]}",
         tls=bool(target.tls_certificate and target.tls_key),
         acme=host.web.tls and (release is None or release.has_acme_client),
-        mta=(adapter_for(inv) or Exim)(inv, domains, probe), host=host)
+        mta=_adapter(inv)(inv, domains, probe), host=host)
+
+
+def _adapter(inv: Inventory):
+    """The old MTA's adapter class: its plugin's, else the notes for a person."""
+    plugin = lookup(inv.mta.kind)
+    return plugin.writer.adapter if plugin else _ByHand
 
 
 def steps(inv: Inventory, target: Target, release: Release | None, installs: list[Install],
@@ -385,12 +421,13 @@ def emit_runbook(inv: Inventory, target: Target, release, host: NewHost,
     """The steps (for plan.yaml) and runbook.md, both from the one typed list of steps; they
     install the files the emitters before it declared (``files.installs``)."""
     out = Emitted()
-    if adapter_for(inv) is None:
+    if lookup(inv.mta.kind) is None:
         out.findings.append(Finding(
             "plan.mta-no-adapter", Severity.BLOCKER,
-            f"the runbook has no commands for the old host's MTA ({comment(inv.mta.kind)})",
-            "migrate freezes and forwards an Exim old host; move this one by hand, or add an "
-            "adapter (ARCHITECTURE.md).", None))
+            f"the runbook has no commands for the old host's MTA "
+            f"({comment(inv.mta.kind or 'none found')})",
+            "migrate freezes and forwards an old MTA it has a plugin for (Exim); move this one "
+            "by hand, or add a plugin (ARCHITECTURE.md).", None))
     all_steps = steps(inv, target, release, files.installs, host)
     out.data.steps = all_steps
     # the plan digest is added once plan.yaml's data is known (migrate/planning.py)

@@ -28,6 +28,7 @@ from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_l
                                  remote_mbox_dirs, remote_spec)
 from migrate.emitters.release import NEWEST_STABLE
 from migrate.model import Inventory, Origin, OriginKind
+from migrate.mta import plugins
 from migrate.parsers.pipermail import LINE_NUMBER_LIMIT
 from migrate.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
                               write_plan)
@@ -79,13 +80,13 @@ def _crash_log(text: str) -> str:
 
 
 def _defines(items: list[str]) -> dict[str, str]:
+    """``-D NAME=VALUE`` items, each name one that an old MTA's plugin takes."""
     out = {}
     for item in items:
         name, eq, value = item.partition("=")
-        if not name or not (name[0].isupper() or name[0] == "_") or not name.replace(
-                "_", "").isalnum():
-            raise MigrateError(f"-D {item!r}: a macro name starts with an upper-case letter "
-                               "(or _ for a builtin) and holds letters, digits and _",
+        problems = [p.reader.define_problem(name) for p in plugins()]
+        if None not in problems:
+            raise MigrateError(f"-D {item!r}: {'; '.join(dict.fromkeys(problems))}",
                                code=Exit.USAGE)
         out[name] = value if eq else ""
     return out
@@ -150,7 +151,8 @@ def inspect(
         "--json", help="Print the inventory as JSON on stdout instead of the summary.")] = False,
     define: Annotated[Optional[list[str]], typer.Option(
         "-D", "--define", metavar="NAME=VALUE",
-        help="Override an Exim macro as `exim -D` does (repeatable).")] = None,
+        help="Override a macro of the old MTA's configuration (Exim's, as `exim -D` "
+        "does; repeatable).")] = None,
     fetch_archives: Annotated[bool, typer.Option(
         "--fetch-archives", help="With --host: bring every archive mbox across the link and "
         "scan it here, instead of scanning it on the old host and bringing back its summary "
@@ -187,7 +189,7 @@ def inspect(
             root_text = str(root)
             tree = open_local_root(root_text)
             inv = inspect_tree(tree, Origin(OriginKind.LOCAL, os.path.abspath(root_text)),
-                               exim_defines=_defines(define or []), progress=progress)
+                               defines=_defines(define or []), progress=progress)
         if target == "-":
             ui.plain_stdout(codec.dump_yaml(inv))
         elif target is not None:
@@ -227,7 +229,7 @@ def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept
                                "usr/ or var/", code=Exit.INPUT,
                                hint="--root with --host names the prefix of the host's tree")
         origin = Origin(OriginKind.SSH, root, host=t.host, user=t.user, port=t.port)
-        return inspect_tree(tree, origin, now=now, exim_defines=defines, progress=progress)
+        return inspect_tree(tree, origin, now=now, defines=defines, progress=progress)
     finally:
         tree.close()
 

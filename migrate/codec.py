@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import yaml
 
 from migrate import model, safeyaml
+from migrate import mta as old_mta
 
 T = TypeVar("T")
 
@@ -65,7 +66,10 @@ class CodecError(ValueError):
 def to_data(obj: Any) -> Any:
     """Turn a model object into plain, JSON-compatible data (field order kept)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        data = {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if isinstance(obj, model.Mta):  # its plugin's part inline, after the common fields
+            data.update(data.pop("detail") or {})
+        return data
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, dt.datetime):
@@ -123,6 +127,8 @@ _INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
 
 @functools.cache
 def _converter(tp: Any) -> Callable[[Any], Any]:
+    if tp is model.Mta:
+        return _mta_converter()
     if tp is Any:  # read further by its owner (a plan's actions, by their kind)
         return lambda value: value
     origin = typing.get_origin(tp)
@@ -260,6 +266,28 @@ def _dataclass_converter(cls: type) -> Callable[[Any], Any]:
                 exc.prefix(name)
                 raise
         return cls(**kwargs)
+    return convert
+
+
+def _mta_converter() -> Callable[[Any], Any]:
+    """``Mta``: the common fields, and the rest as the part its kind's plugin registers
+    (migrate/mta.py: ``Reader.model``)."""
+    common = _dataclass_converter(model.Mta)
+    names = {f.name for f in dataclasses.fields(model.Mta)} - {"detail"}
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return common(value)
+        mta = common({k: v for k, v in value.items() if k in names})
+        rest = {k: v for k, v in value.items() if k not in names}
+        plugin = old_mta.lookup(mta.kind)
+        if plugin is not None and plugin.reader.model is not None:
+            mta.detail = _converter(plugin.reader.model)(rest)
+        elif rest:
+            raise CodecError("", f"unknown field {next(iter(rest))!r} in Mta"
+                             + (f" (no plugin reads the MTA kind {mta.kind!r})"
+                                if mta.kind else ""))
+        return mta
     return convert
 
 

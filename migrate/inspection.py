@@ -17,6 +17,8 @@ from migrate import __version__, model
 from migrate.errors import Exit, MigrateError
 from migrate.mailman2 import MOVED_FOLDERS
 from migrate.model import AccountKind, Finding, Inventory, Origin, Severity, Source
+from migrate.mta import Plugin, plugins
+from migrate.mtas import register_all
 from migrate.parsers.accounts import parse_accounts
 from migrate.parsers.aliases import parse_aliases
 from migrate.parsers.apache import CONFIG_CANDIDATES as APACHE_CONFIGS
@@ -26,8 +28,6 @@ from migrate.parsers.cron import SYSTEM_DIRS as CRON_DIRS
 from migrate.parsers.cron import SYSTEM_TABS as CRON_TABS
 from migrate.parsers.cron import USER_TABS as CRON_SPOOLS
 from migrate.parsers.cron import parse_cron
-from migrate.parsers.exim import parse_exim
-from migrate.parsers.exim_model import read_exim
 from migrate.parsers.mailman import LAYOUTS as mailman_layouts_table
 from migrate.parsers.mailman import read_mailman
 from migrate.parsers.pipermail import archive_paths, inspect_archive, mbox_size
@@ -37,14 +37,7 @@ from migrate.parsers.newsyslog import parse_newsyslog
 from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
 from migrate.sources import LocalTree
 
-#: Where the MTA's configuration lives, by layout, first match wins.
-EXIM_CONFIGS = (
-    "/usr/local/etc/exim/configure",  # FreeBSD port mail/exim
-    "/etc/exim4/exim4.conf",  # Debian, single-file
-    "/etc/exim4/exim4.conf.template",  # Debian, split/template
-    "/etc/exim/exim.conf",  # RPM
-    "/etc/exim/configure",
-)
+register_all()  # the old MTA is read by the plugin of the MTA the host runs
 SYSTEM_ALIASES = ("/etc/aliases", "/etc/mail/aliases")
 
 def mailman_layouts() -> list[tuple[str, str, str]]:
@@ -72,7 +65,7 @@ def remote_spec() -> list[tuple[str, str, int]]:
         folder = os.path.dirname(config)
         if (folder, "content", 3) not in spec:
             spec.append((folder, "content", 3))
-    for config in EXIM_CONFIGS:
+    for config in (c for plugin in plugins() for c in plugin.reader.config_paths):
         folder = os.path.dirname(config)
         if (folder, "content", 3) not in spec:
             spec.append((folder, "content", 3))
@@ -133,12 +126,12 @@ def no_progress(total: int) -> Iterator[Callable[[str, int], None]]:
 
 
 def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
-                 exim_defines: dict[str, str] | None = None,
+                 defines: dict[str, str] | None = None,
                  progress: ProgressFactory = no_progress) -> Inventory:
     """Read everything the parsers know from ``tree`` into a new inventory.
 
-    ``exim_defines`` are Exim ``-D NAME=VALUE`` macro overrides; ``progress`` shows the
-    archive scans (the only long work) as they go.
+    ``defines`` are the old MTA's ``-D NAME=VALUE`` overrides (Exim's macros); ``progress``
+    shows the archive scans (the only long work) as they go.
     """
     inv = Inventory(
         schema_version=model.SCHEMA_VERSION,
@@ -156,7 +149,7 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
     inv.host.accounts = accounts.accounts
     findings += accounts.findings
 
-    _inspect_mta(tree, inv, exim_defines)
+    _inspect_mta(tree, inv, defines or {})
     # an id's first name wins, as ls(1) shows it (root, not FreeBSD's toor, for uid 0)
     users: dict[int, str] = {}
     groups: dict[int, str] = {}
@@ -322,38 +315,55 @@ def _orphan_archives(tree: Tree, inv: Inventory, var: str) -> None:
             "them on the old host first if they should not move.", Source(private)))
 
 
-def _inspect_mta(tree: Tree, inv: Inventory, defines: dict[str, str] | None) -> None:
-    config = next((p for p in EXIM_CONFIGS if present(tree, p)), None)
-    exim = next((s for s in inv.host.services if s.name == "exim" and s.enabled), None)
-    if config is not None and not tree.is_file(config):
-        # a FIFO, a device, a dangling or looping link: what read_text says of it, plus
-        # what it means for the move
-        tf = read_text(tree, config, "exim")
-        inv.findings += tf.findings
-        inv.findings.append(Finding(
-            "mta.config-unreadable", Severity.ERROR,
-            f"Exim's configuration {config} cannot be read"
-            + (f" ({tf.findings[0].message})" if tf.findings else "")
-            + ("; rc.conf enables Exim" if exim else "") + ": the MTA is unknown",
-            f"Put the old host's real Exim configuration at {config} in the inspected tree "
-            "(or inspect the live host over SSH), then inspect again: without it no address "
-            "that reaches a list can be checked.", Source(config)))
-        config = None
-    elif config is None and exim is not None:
-        inv.findings.append(Finding(
-            "mta.config-missing", Severity.ERROR,
-            f"rc.conf enables Exim ({exim.name}_enable={exim.value}) but its configuration "
-            f"{EXIM_CONFIGS[0]} is missing (nor is any of {', '.join(EXIM_CONFIGS[1:])} there): "
-            "the MTA is unknown",
-            f"Copy the old host's Exim configuration ({EXIM_CONFIGS[0]} on FreeBSD) into the "
-            "inspected tree, then inspect again: without it no address that reaches a list "
-            "can be checked.", exim.source or Source(EXIM_CONFIGS[0])))
-    if config is not None:
-        cfg = parse_exim(tree, config, defines)
-        result = read_exim(cfg, tree, inv.host.hostname)
+def _found_mta(tree: Tree, inv: Inventory) -> tuple[Plugin, str | None] | None:
+    """The old MTA's plugin and the configuration it reads: the first plugin whose
+    configuration the tree holds, rc.conf's enabled MTA first; else the enabled one, with no
+    configuration (None: no MTA that a plugin knows)."""
+    enabled = {s.name for s in inv.host.services if s.enabled}
+    ordered = sorted(plugins(), key=lambda p: p.reader.service not in enabled)
+    for plugin in ordered:
+        config = next((p for p in plugin.reader.config_paths if present(tree, p)), None)
+        if config is not None:
+            return plugin, config
+    return next(((p, None) for p in ordered if p.reader.service in enabled), None)
+
+
+def _inspect_mta(tree: Tree, inv: Inventory, defines: dict[str, str]) -> None:
+    found = _found_mta(tree, inv)
+    plugin, config = found if found else (None, None)
+    if plugin is not None:
+        reader = plugin.reader
+        paths = reader.config_paths
+        service = next((s for s in inv.host.services if s.name == reader.service and s.enabled),
+                       None)
+        if config is not None and not tree.is_file(config):
+            # a FIFO, a device, a dangling or looping link: what read_text says of it, plus
+            # what it means for the move
+            tf = read_text(tree, config, plugin.kind)
+            inv.findings += tf.findings
+            inv.findings.append(Finding(
+                "mta.config-unreadable", Severity.ERROR,
+                f"{reader.name}'s configuration {config} cannot be read"
+                + (f" ({tf.findings[0].message})" if tf.findings else "")
+                + (f"; rc.conf enables {reader.name}" if service else "") + ": the MTA is unknown",
+                f"Put the old host's real {reader.name} configuration at {config} in the inspected "
+                "tree (or inspect the live host over SSH), then inspect again: without it no "
+                "address that reaches a list can be checked.", Source(config)))
+            config = None
+        elif config is None and service is not None:
+            inv.findings.append(Finding(
+                "mta.config-missing", Severity.ERROR,
+                f"rc.conf enables {reader.name} ({service.name}_enable={service.value}) but its "
+                f"configuration {paths[0]} is missing (nor is any of {', '.join(paths[1:])} "
+                "there): the MTA is unknown",
+                f"Copy the old host's {reader.name} configuration ({paths[0]} on FreeBSD) into "
+                "the inspected tree, then inspect again: without it no address that reaches a "
+                "list can be checked.", service.source or Source(paths[0])))
+    if plugin is not None and config is not None:
+        result = plugin.reader.read(tree, config, inv.host.hostname, defines)
         inv.mta = result.mta
         inv.findings += result.findings
-        if result.mta.aliases or any(r.driver == "redirect" for r in result.mta.routers):
+        if result.has_aliases:
             return
     aliases_path = next((p for p in SYSTEM_ALIASES if tree.exists(p)), None)
     if aliases_path is None:

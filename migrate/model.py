@@ -341,7 +341,7 @@ class Listener:
 class RouteVia(StrEnum):
     """What carries a list address to Mailman on the old host."""
 
-    ROUTER = "router"  # an Exim router that accepts list addresses (mailman_router)
+    ROUTER = "router"  # a rule of the MTA's own that takes list addresses (Exim: a router)
     ALIAS = "alias"  # a pipe in the system alias table
     VIRTUAL_ALIAS = "virtual-alias"  # a pipe in a per-domain (virtual) alias table
 
@@ -398,13 +398,51 @@ class Lookup:
 
 
 @dataclass
+class MtaFeature:
+    """Something the old MTA does to mail beyond routing it (scanning, signing, blocklists,
+    authentication, ...), as its configuration says: a fact of the old host. What the new host
+    does about it is the plan's to say (emitters/mta_features.py)."""
+
+    name: str  # one of FEATURES
+    what: str  # for people, in the MTA's own terms: "DNS blocklists (`dnslists =`)"
+    detail: str = ""  # where and how: "acl acl_check_rcpt: zen.spamhaus.org"
+    source: Source | None = None
+
+
+#: The features an old MTA's parser may report (``MtaFeature.name``).
+FEATURES = ("content-scanning", "spam-scanning", "verify-callout", "ratelimit", "dnsbl",
+            "dkim-signing", "header-rewrite", "address-rewrite", "user-filters",
+            "authenticators", "queryprogram", "router-condition")
+
+
+@dataclass
+class EximPart:
+    """Exim's own part of the ``Mta`` (``Mta.detail`` when ``kind`` is "exim"): what only its
+    plugin's two halves read (parsers/exim_model.py, emitters/old_mta.py)."""
+
+    routers: list[Router] = field(default_factory=list)
+    transports: list[Transport] = field(default_factory=list)
+    named_lists: list[NamedList] = field(default_factory=list)
+    lookups: list[Lookup] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)  # main options; hidden ones masked
+
+    @classmethod
+    def of(cls, mta: Mta) -> EximPart:
+        """``mta``'s Exim part (an empty one for an MTA that has none)."""
+        return mta.detail if isinstance(mta.detail, cls) else cls()
+
+
+@dataclass
 class Mta:
-    kind: str | None = None  # "exim", "sendmail", "postfix"
+    """The old host's MTA. Every MTA's plugin (migrate/mta.py) fills these fields; what only
+    one MTA has is its ``detail``, a dataclass its plugin registers (Exim: ``EximPart``). The
+    codec writes the detail's fields inline, after the common ones, and reads them back by
+    ``kind``."""
+
+    kind: str | None = None  # its plugin's kind (migrate/mta.py): "exim"
     version: str | None = None
     config_files: list[ConfigFile] = field(default_factory=list)
     domains: list[Domain] = field(default_factory=list)
-    routers: list[Router] = field(default_factory=list)
-    transports: list[Transport] = field(default_factory=list)
     aliases: list[Alias] = field(default_factory=list)
     smarthost: Smarthost | None = None
     tls: TlsFiles | None = None
@@ -413,9 +451,8 @@ class Mta:
     refused: list[RefusedAddress] = field(default_factory=list)
     primary_hostname: str | None = None
     qualify_domain: str | None = None
-    named_lists: list[NamedList] = field(default_factory=list)
-    lookups: list[Lookup] = field(default_factory=list)
-    options: dict[str, str] = field(default_factory=dict)  # main options; hidden ones masked
+    features: list[MtaFeature] = field(default_factory=list)
+    detail: Any = None
 
     def domains_by_role(self, role: DomainRole) -> list[str]:
         return [d.name for d in self.domains if d.role == role]

@@ -37,6 +37,7 @@ from migrate.emitters.httpd_conf import emit_httpd_conf
 from migrate.emitters.newsyslog import emit_newsyslog
 from migrate.emitters.mailman_cfg import emit_mailman
 from migrate.emitters.new_host import NewHost, new_host
+from migrate.emitters.mta_features import emit_mta_features
 from migrate.emitters.old_host import emit_old_host
 from migrate.emitters.parity import emit_parity
 from migrate.emitters.rc_conf_local import emit_rc_conf_local
@@ -51,9 +52,11 @@ from migrate.emitters.web_urls import emit_web_urls
 from migrate.errors import Exit, MigrateError
 from migrate.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
 from migrate.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
+from migrate.mtas import register_all
 from migrate.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
                            plain_problem, plan_digest, plan_path, runbook_markdown, shown_digest)
 
+register_all()  # the old MTA's emitters find its plugin by kind
 #: Every writer of the plan, run phase by phase (``Phase``: the runbook installs the files the
 #: others declared, the report shows the plan as checked), in this order within a phase.
 EMITTERS = (
@@ -61,8 +64,8 @@ EMITTERS = (
     Emitter(emit_virtual, new_host=True), Emitter(emit_httpd_conf, new_host=True),
     Emitter(emit_acme_client), Emitter(emit_rc_conf_local), Emitter(emit_mailman),
     Emitter(emit_crontab), Emitter(emit_newsyslog), Emitter(emit_rsync), Emitter(emit_old_host),
-    Emitter(emit_dns), Emitter(emit_parity, new_host=True), Emitter(emit_web_urls, new_host=True),
-    Emitter(emit_web_parity, new_host=True),
+    Emitter(emit_mta_features), Emitter(emit_dns), Emitter(emit_parity, new_host=True),
+    Emitter(emit_web_urls, new_host=True), Emitter(emit_web_parity, new_host=True),
     Emitter(emit_runbook, Phase.STEPS, new_host=True),
     Emitter(emit_report, Phase.REPORT),
 )

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from migrate.mailman2 import ADDRESSES
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
+from migrate.mta import lookup
 from migrate.text import visible
 
 # On a terminal rich uses its width; into a file or pipe, 120 columns (or $COLUMNS) rather than
@@ -238,16 +239,16 @@ def _mta_summary(inv: Inventory) -> None:
             table.add_row(shown(name), shown(", ".join(rs)),
                           shown(", ".join(via.get(name, []))))
         out.print(table)
-    if mta.routers:
-        table = Table(title=shown(f"Routers, in order ({mta.kind})"), title_justify="left")
-        for col in ("router", "driver", "transport"):
-            table.add_column(col, no_wrap=True)
-        table.add_column("domains", overflow="fold", ratio=1)
-        table.add_column("line", no_wrap=True)
-        for r in mta.routers:
-            where = f"{r.source.file.rsplit('/', 1)[-1]}:{r.source.line}" if r.source else ""
-            table.add_row(shown(r.name), shown(r.driver), shown(r.transport or ""),
-                          shown(" : ".join(r.domains)), shown(where))
+    plugin = lookup(mta.kind)
+    for part in plugin.reader.summary(mta) if plugin else []:
+        table = Table(title=shown(part.title), title_justify="left")
+        for col in part.columns:
+            if col in part.fold:
+                table.add_column(col, overflow="fold", ratio=1)
+            else:
+                table.add_column(col, no_wrap=True)
+        for row in part.rows:
+            table.add_row(*map(shown, row))
         out.print(table)
     if mta.list_routes:
         table = Table(title="How mail reaches each list today", title_justify="left")

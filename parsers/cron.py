@@ -162,6 +162,6 @@ def parse_cron(tree: Tree, mailman_user: str = "mailman") -> CronResult:
         note = f" (commented out at {where})" if where else ""
         out.findings.append(Finding(
             "cron.missing", severity, f"no crontab runs Mailman's cron/{script}{note}: {loss}",
-            "The new host's _mailman crontab keeps it commented out as the old host had it; "
+            "The new host's crontab for Mailman keeps it commented out as the old host had it; "
             "enable the line there if the lists need it.", where or Source(own)))
     return out

@@ -1,5 +1,5 @@
-"""What Exim's configuration means for the move: domains, routes to Mailman, and what the new
-host's OpenSMTPD will not reproduce.
+"""What Exim's configuration means for the move: domains, routes to Mailman, and what the old
+Exim does beyond routing (content scanning, signing, blocklists, ...).
 
 ``read_exim`` takes a parsed ``EximConfig`` (``parsers.exim``) plus the files it points at on
 the old host (alias tables, per-domain virtual alias files, Mailman's list folders) and fills
@@ -16,14 +16,25 @@ import shlex
 from dataclasses import dataclass, field
 
 from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
+from migrate.mta import Read, Reader, Table
 from migrate.model import (
-    Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, Finding, ListRoute,
-    Listener, Mta, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
-    TlsFiles, Transport,
+    Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, EximPart, Finding,
+    ListRoute,
+    Listener, Mta, MtaFeature, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost,
+    Source, TlsFiles, Transport,
 )
 from migrate.parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
 from migrate.parsers.base import IncludeBudget, Tree, read_text
-from migrate.parsers.exim import Driver, EximConfig, config_lookups, split_list
+from migrate.parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list
+
+#: Where Exim's configuration lives, by layout, first match wins.
+CONFIGS = (
+    "/usr/local/etc/exim/configure",  # FreeBSD port mail/exim
+    "/etc/exim4/exim4.conf",  # Debian, single-file
+    "/etc/exim4/exim4.conf.template",  # Debian, split/template
+    "/etc/exim/exim.conf",  # RPM
+    "/etc/exim/configure",
+)
 
 _LOCAL_PART_VARS = ("$local_part", "${local_part}")
 #: The variables that name the domain in a per-domain file's path: $domain_data is the
@@ -339,25 +350,26 @@ def read_exim(cfg: EximConfig, tree: Tree, hostname: str | None = None) -> EximR
     primary = cfg.main_value("primary_hostname") or hostname
     mta.primary_hostname = primary
     mta.qualify_domain = cfg.main_value("qualify_domain") or primary
+    mta.detail = part = EximPart()
     for opt in cfg.main:
-        mta.options[opt.name] = _HIDDEN if opt.hidden else (
+        part.options[opt.name] = _HIDDEN if opt.hidden else (
             opt.value if opt.value is not None else ("false" if opt.negated else "true"))
-    mta.named_lists = [NamedList(kind, name, split_list(value), source)
-                       for name, (kind, value, source) in cfg.named_lists.items()]
-    mta.lookups = config_lookups(cfg)
+    part.named_lists = [NamedList(kind, name, split_list(value), source)
+                        for name, (kind, value, source) in cfg.named_lists.items()]
+    part.lookups = config_lookups(cfg)
     domains = _Domains(cfg, tree, primary, result)
 
     for d in cfg.routers:
-        mta.routers.append(_router(d))
+        part.routers.append(_router(d))
     for d in cfg.transports:
-        mta.transports.append(_transport(d))
+        part.transports.append(_transport(d))
 
     _roles(cfg, mta, domains)
     _smarthost(cfg, mta, domains)
     _tls_and_listeners(cfg, mta)
     _aliases_and_routes(cfg, tree, mta, domains, result)
     _lookup_files(tree, mta)
-    _unsupported(cfg, result)
+    _features(cfg, mta)
     for name, source in cfg.builtins_tested.items():
         _finding(result, "exim.builtin-macro", Severity.INFO,
                  f"the configuration tests Exim's builtin macro {name}; it was assumed defined",
@@ -791,7 +803,7 @@ def _check_routes(mta: Mta, result: EximResult) -> None:
 
 def _lookup_files(tree: Tree, mta: Mta) -> None:
     """Fingerprint the fixed files that lookups read, so the plan sees later changes."""
-    for lookup in mta.lookups:
+    for lookup in EximPart.of(mta).lookups:
         if "$" in lookup.path or lookup.kind == "dsearch":
             continue
         if any(f.path == lookup.path for f in mta.config_files):
@@ -802,61 +814,32 @@ def _lookup_files(tree: Tree, mta: Mta) -> None:
                 _add_files(mta, [tf.config])
 
 
-# --- what OpenSMTPD will not do -----------------------------------------------------------------
+# --- what Exim does beyond routing ----------------------------------------------------------------
 
 
-_UNSUPPORTED_HINTS = {
-    "av": ("exim.content-scanning", Severity.WARNING,
-           "virus scanning (ClamAV through av_scanner / `malware =`)",
-           "OpenSMTPD in base has no content scanning. To keep it, run rspamd with its "
-           "ClamAV module behind filter-rspamd (both from packages); otherwise list mail is no "
-           "longer scanned for viruses."),
-    "spam": ("exim.spam-scanning", Severity.WARNING,
-             "SpamAssassin scoring (spamd_address / `spam =`)",
-             "OpenBSD's base spamd(8) does greylisting and blocklists, not content scoring. For "
-             "scoring use filter-rspamd or filter-spamassassin (packages)."),
-    "callout": ("exim.verify-callout", Severity.INFO,
-                "sender or callout verification (`verify = sender` / `callout`)",
-                "OpenSMTPD has no equivalent; it rejects unknown local recipients by itself. "
-                "Drop this check on the new host."),
-    "ratelimit": ("exim.ratelimit", Severity.WARNING, "rate limits (`ratelimit =`)",
-                  "There is no per-sender rate limit in OpenSMTPD; pf(4)'s max-src-conn-rate "
-                  "limits connections only."),
-    "dnslists": ("exim.dnsbl", Severity.WARNING, "DNS blocklists (`dnslists =`)",
-                 "OpenSMTPD has no DNSBL check; use spamd(8) with spamd-setup(8) blocklists or "
-                 "filter-dnsbl (packages)."),
-    "dkim": ("exim.dkim-signing", Severity.WARNING, "DKIM signing (dkim_* transport options)",
-             "Sign on the new host with filter-dkimsign or dkimproxy (packages), and copy the "
-             "private key by hand: it is never read into the inventory."),
-    "headers": ("exim.header-rewrite", Severity.WARNING,
-                "header changes (headers_add / headers_remove)",
-                "OpenSMTPD in base does not change headers; Mailman adds the list headers "
-                "itself. Anything else needs a filter (packages) or is dropped."),
-    "rewrite": ("exim.address-rewrite", Severity.WARNING, "address rewriting (begin rewrite)",
-                "OpenSMTPD has no address rewriting; its relay can set the envelope sender "
-                "only. Check that outgoing addresses are already right."),
-    "filter": ("exim.user-filters", Severity.WARNING,
-               "Exim filter or Sieve files (allow_filter / sieve)",
-               "OpenSMTPD delivers .forward files but runs no Exim filter or Sieve script; "
-               "users of them need a delivery agent such as procmail or maildrop."),
-    "auth": ("exim.authenticators", Severity.INFO, "SMTP authentication (authenticators)",
-             "On the new host offer authenticated submission (port 587, TLS required) in "
-             "smtpd.conf, backed by bsd_auth."),
-    "queryprogram": ("exim.queryprogram", Severity.ERROR, "a queryprogram router",
-                     "There is no equivalent in OpenSMTPD; find out what the program decides "
-                     "and move that decision elsewhere."),
-    "condition": ("exim.router-condition", Severity.WARNING, "a custom router condition",
-                  "OpenSMTPD matches rules on domains, senders and recipients only; work out "
-                  "what this condition does for mail that reaches the lists."),
+#: Each feature's name (model.FEATURES) and what it is in Exim's terms.
+_FEATURES = {
+    "av": ("content-scanning", "virus scanning (ClamAV through av_scanner / `malware =`)"),
+    "spam": ("spam-scanning", "SpamAssassin scoring (spamd_address / `spam =`)"),
+    "callout": ("verify-callout", "sender or callout verification (`verify = sender` / "
+                "`callout`)"),
+    "ratelimit": ("ratelimit", "rate limits (`ratelimit =`)"),
+    "dnslists": ("dnsbl", "DNS blocklists (`dnslists =`)"),
+    "dkim": ("dkim-signing", "DKIM signing (dkim_* transport options)"),
+    "headers": ("header-rewrite", "header changes (headers_add / headers_remove)"),
+    "rewrite": ("address-rewrite", "address rewriting (begin rewrite)"),
+    "filter": ("user-filters", "Exim filter or Sieve files (allow_filter / sieve)"),
+    "auth": ("authenticators", "SMTP authentication (authenticators)"),
+    "queryprogram": ("queryprogram", "a queryprogram router"),
+    "condition": ("router-condition", "a custom router condition"),
 }
 
 
-def _unsupported(cfg: EximConfig, result: EximResult) -> None:
+def _features(cfg: EximConfig, mta: Mta) -> None:
+    """What the configuration does to mail beyond routing it, each where it is set."""
     def report(key: str, source: Source | None, detail: str = "") -> None:
-        fid, severity, what, hint = _UNSUPPORTED_HINTS[key]
-        message = f"{what} is configured{': ' + detail if detail else ''}; the new host's " \
-                  "OpenSMTPD will not do this"
-        result.findings.append(Finding(fid, severity, message, hint, source))
+        name, what = _FEATURES[key]
+        mta.features.append(MtaFeature(name, what, detail, source))
 
     av = cfg.main_option("av_scanner")
     if av and av.value:
@@ -903,3 +886,40 @@ def _unsupported(cfg: EximConfig, result: EximResult) -> None:
         report("auth", cfg.authenticators[0].source,
                ", ".join(f"{a.name} ({a.driver})" for a in cfg.authenticators))
 
+
+
+# --- the reading half of the Exim plugin (migrate/mta.py) ---------------------------------------
+
+
+def read_host(tree: Tree, config: str, hostname: str | None,
+              defines: dict[str, str]) -> Read:
+    """Parse ``config`` and map it: a redirect router reads aliases of its own, so the system
+    aliases file is then not read on the side."""
+    result = read_exim(parse_exim(tree, config, defines), tree, hostname)
+    own = bool(result.mta.aliases) or any(r.driver == "redirect"
+                                          for r in EximPart.of(result.mta).routers)
+    return Read(result.mta, result.findings, own)
+
+
+def summary(mta: Mta) -> list[Table]:
+    """The routers in order: the first that accepts an address decides where it goes."""
+    routers = EximPart.of(mta).routers
+    if not routers:
+        return []
+    rows = [(r.name, r.driver, r.transport or "", " : ".join(r.domains),
+             f"{r.source.file.rsplit('/', 1)[-1]}:{r.source.line}" if r.source else "")
+            for r in routers]
+    return [Table("Routers, in order (exim)", ("router", "driver", "transport", "domains",
+                                                "line"), rows, fold=("domains",))]
+
+
+def define_problem(name: str) -> str | None:
+    """A ``-D`` name as ``exim -D`` takes it: a macro's, or a builtin's (``_HAVE_TLS``)."""
+    if name and (name[0].isupper() or name[0] == "_") and name.replace("_", "").isalnum():
+        return None
+    return ("a macro name starts with an upper-case letter (or _ for a builtin) and holds "
+            "letters, digits and _")
+
+
+READER = Reader(name="Exim", service="exim", config_paths=CONFIGS, read=read_host,
+                summary=summary, model=EximPart, define_problem=define_problem)

@@ -3,7 +3,7 @@ its folder.
 
 The sync copies ``lists/NAME/``, ``archives/private/NAME/``, ``archives/private/NAME.mbox/``
 and the held posts and site password files of ``data/`` (``emitters/rsync_plan.py``), links
-as links. On the new host httpd (``chroot "/"``) serves the archives and follows their links,
+as links. On the new host the web server serves the archives and follows their links,
 and Mailman reads and writes its lists and ``data/`` through theirs: a link that leads out of
 its folder there (``archives/private/LIST/etc -> ../../../../../../etc``) would publish or
 overwrite whatever it reaches on the new host. So every link below ``lists/``,
@@ -131,7 +131,7 @@ def _finding(path: str, target: str, folder: str, inside: bool, unit: bool, carr
             + ("; the sync carries it as a link" if carried else ""),
             "Nothing to do if it is meant to be there (Mailman makes no links in this folder).",
             where)
-    follows = ("httpd would serve whatever it reaches there" if top == "archives/private"
+    follows = ("the web server would serve whatever it reaches there" if top == "archives/private"
                else "Mailman would read and write through it")
     if not carried:
         return Finding(

@@ -3,8 +3,7 @@ requests, and the queues.
 
 * The installation is found by layout: the FreeBSD port and source installs keep code and data
   together (``/usr/local/mailman``), Debian and RPM split code (``/usr/lib/mailman``) from data
-  (``/var/lib/mailman``), OpenBSD's package uses ``/usr/local/lib/mailman`` and
-  ``/var/spool/mailman``.
+  (``/var/lib/mailman``).
 * ``mm_cfg.py`` is read with ``ast`` and never executed: literal assignments (and names bound
   to literals earlier in the file) are settings; ``add_virtualhost(...)`` calls are virtual
   hosts; anything computed or imported is a finding, kept verbatim.
@@ -38,7 +37,6 @@ LAYOUTS = (
     ("freebsd-port", "/usr/local/mailman", "/usr/local/mailman"),
     ("debian", "/usr/lib/mailman", "/var/lib/mailman"),
     ("rpm", "/usr/lib/mailman", "/var/lib/mailman"),
-    ("openbsd-package", "/usr/local/lib/mailman", "/var/spool/mailman"),
     ("source", "/home/mailman", "/home/mailman"),
     ("source", "/opt/mailman", "/opt/mailman"),
 )
@@ -669,7 +667,7 @@ def read_mailman(tree: Tree, users: dict[int, str] | None = None,
                f"list {ml.name} is stored in an older format (data_version {ml.data_version}, "
                f"others {max(versions)})",
                "Mailman upgrades it when it first loads the list; after the copy, run "
-               "`bin/list_lists` once on the new host as _mailman to do that.",
+               "`bin/list_lists` once on the new host as Mailman's user to do that.",
                ml.source.file if ml.source else None)
     # Defaults.py's MAILMAN_SITE_LIST is 'mailman' unless mm_cfg.py changes it.
     site = (mm.settings.site_list if mm.settings else None) or "mailman"

@@ -133,6 +133,6 @@ def parse_newsyslog(tree: Tree, mailman_var: str | None) -> NewsyslogResult:
         out.findings.append(Finding(
             "newsyslog.missing", Severity.INFO,
             f"no newsyslog entry rotates Mailman's logs ({logs})",
-            "The new host's newsyslog.conf gets an entry for /var/spool/mailman/logs; Mailman "
+            "The new host's newsyslog.conf gets an entry for Mailman's logs; Mailman "
             "reopens its logs by itself.", Source(MAIN)))
     return out

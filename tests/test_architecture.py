@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 #: the contracts: the standard library and each other only
-BASE = {"migrate.model", "migrate.mailman2", "migrate.text", "migrate.errors"}
+BASE = {"migrate.model", "migrate.mailman2", "migrate.text", "migrate.errors", "migrate.mta"}
 CONTRACTS = BASE | {"migrate.codec", "migrate.safeyaml", "migrate.steps", "migrate.probes"}
 #: what reads a plan (not an inventory)
 PLAN_READERS = CONTRACTS | {"migrate.hosts", "migrate.cutover",
@@ -110,3 +110,30 @@ def test_no_openbsd_syntax_outside_the_emitters(path):
             if m:
                 found.append(f"line {node.lineno}: {m.group(0)!r}")
     assert not found, f"{path.relative_to(REPO)} writes OpenBSD syntax: {found}"
+
+
+def _new_host_names() -> re.Pattern:
+    """The new host's names: OpenBSD and its mail and web daemons, and the paths and users of
+    its packages (emitters/common.py's, so the two never drift). OpenBSD's httpd is named by
+    the word alone; Apache's own (``httpd.conf``, ``/etc/httpd/``, ``Apache httpd``, rc.conf's
+    ``httpd``... as a path or file) are the old host's and pass."""
+    from migrate.emitters import common
+
+    paths = [common.MM_PREFIX, common.MM_VAR, common.MM_USER, common.MTA_USER, "/var/www"]
+    return re.compile("|".join([r"OpenBSD", r"OpenSMTPD", r"\bsmtpd\b", r"slowcgi",
+                                r"\bspamd\b", r"(?<![/\w.-])(?<!Apache )httpd(?![\w./-])"]
+                               + [re.escape(p) for p in paths]), re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "parsers").glob("*.py")),
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_the_parsers_describe_the_old_host_only(path):
+    """A parser reads the old host and says what it found there; what the new host does about
+    it (OpenBSD, OpenSMTPD, its httpd, slowcgi, spamd, the package's paths) is an emitter's to
+    say. Every string literal is searched, docstrings included."""
+    names = _new_host_names()
+    found = [f"line {node.lineno}: {m.group(0)!r}"
+             for node in ast.walk(ast.parse(path.read_text(), str(path)))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)
+             for m in [names.search(node.value)] if m]
+    assert not found, f"{path.relative_to(REPO)} names the new host: {found}"

@@ -3,14 +3,18 @@ configuration means for the move (domains, routes to lists, unsupported features
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from migrate.model import DomainRole
+from migrate.emitters.mta_features import emit_mta_features
+from migrate.model import DomainRole, Inventory, Origin
 from migrate.parsers.exim import parse_exim, split_list
 from migrate.parsers.exim_model import read_exim
 from migrate.sources import LocalTree
 
 CONF = "/usr/local/etc/exim/configure"
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _parse(tree_factory, text, extra=None, defines=None, name="host"):
@@ -101,7 +105,7 @@ def test_options_booleans_hide_and_quotes(tree_factory):
     assert r.get("verify").negated and not r.get("more").truthy
     assert r.value("headers_add") == "X-A: 1\nX-B: A"
     mta = read_exim(cfg, tree).mta
-    assert mta.options["mysql_servers"] == "<hidden>"  # a secret never reaches the inventory
+    assert mta.detail.options["mysql_servers"] == "<hidden>"  # a secret never reaches the inventory
     assert "secret" not in str(mta)
 
 
@@ -272,14 +276,21 @@ def test_list_folders_through_an_expansion_of_the_local_part(tree_factory, expre
     assert not [f for f in result.findings if f.id == "mailman.no-lists-found"]
 
 
-def test_unsupported_features_each_have_a_hint_and_line(tree_factory):
+def test_features_beyond_routing_are_facts_with_their_line(tree_factory):
+    """The parser describes what the old Exim does; what the new host does about it is the
+    plan's finding (emitters/mta_features.py), with the same line, severity and hint."""
     result = _mailman_host(tree_factory)
-    got = {f.id: f for f in result.findings if f.id.startswith("exim.")}
-    for fid in ("exim.content-scanning", "exim.dnsbl", "exim.verify-callout", "exim.ratelimit",
-                "exim.dkim-signing", "exim.header-rewrite", "exim.address-rewrite",
-                "exim.authenticators", "exim.router-condition"):
-        assert fid in got, fid
-        assert got[fid].hint and got[fid].source.line
+    features = {f.name: f for f in result.mta.features}
+    names = ("content-scanning", "dnsbl", "verify-callout", "ratelimit", "dkim-signing",
+             "header-rewrite", "address-rewrite", "authenticators", "router-condition")
+    for name in names:
+        assert name in features and features[name].source.line, name
+    assert not [f for f in result.findings if f.id == "exim.content-scanning"]
+    inv = Inventory(schema_version=1, tool_version="t", collected_at=NOW,
+                    source=Origin("local", "/"), mta=result.mta)
+    got = {f.id: f for f in emit_mta_features(inv, None, None).findings}
+    for name in names:
+        assert got[f"exim.{name}"].hint and got[f"exim.{name}"].source == features[name].source
     assert "filter-rspamd" in got["exim.content-scanning"].hint
     assert "submission" in got["exim.authenticators"].hint
     assert "filter-dkimsign" in got["exim.dkim-signing"].hint

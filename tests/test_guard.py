@@ -51,7 +51,7 @@ from hypothesis import strategies as st
 
 from migrate.emitters import guard
 from migrate.inspection import inspect_tree
-from migrate.model import Finding, Inventory, Origin, Severity, Source
+from migrate.model import Finding, Inventory, Mta, Origin, Severity, Source
 from migrate.planning import build_plan, resolve_target
 from migrate.sources import LocalTree
 
@@ -126,6 +126,8 @@ def slots(obj, path: str = "", cls: str = "") -> list[Slot]:
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             where, kind = (f"{path}.{f.name}", f"{cls}.{f.name}") if path else (f.name, f.name)
+            if f.name == "detail" and isinstance(obj, Mta):  # inline, as the inventory has it
+                where, kind = path, cls
             if isinstance(value, str) and not isinstance(value, enum.Enum):
                 out.append(Slot(where, kind, obj, f.name, value))
             elif value is None and _holds_str(hints[f.name]):

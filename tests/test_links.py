@@ -115,7 +115,7 @@ def test_inspect_reports_every_link_with_its_target_and_whether_it_stays(old_hos
         else:
             assert (f.id, f.severity) == ("mailman.link-leaves-folder", Severity.BLOCKER), f
             assert LEAVING[rel] in f.message and "inspect again" in f.hint
-    assert "httpd would serve" in by_file[f"{OLD}/archives/private/users/etc"].message
+    assert "the web server would serve" in by_file[f"{OLD}/archives/private/users/etc"].message
     assert "Mailman would read and write" in by_file[f"{OLD}/lists/users/request.pck.bak"].message
     for rel in INSIDE:
         assert by_file[f"{OLD}/{rel}"].severity == Severity.INFO
