@@ -26,22 +26,16 @@ from dataclasses import dataclass, field
 
 from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, flat_targets,
-                                     is_address, is_canonical, is_local_part, is_wrapper_pipe,
-                                     list_names, other_targets, route_action, route_alias,
-                                     overlay_hint, unsafe, wrapper_pipe)
+from migrate.emitters.common import (DISCARD, Emitted, flat_targets, is_address, is_canonical,
+                                     is_local_part, is_wrapper_pipe, list_names, other_targets,
+                                     route_action, route_alias, overlay_hint, unsafe)
+from migrate.emitters.destination import Destination, destination
 from migrate.emitters.guard import comment
 from migrate.emitters.release import Release
 from migrate.emitters.virtual_table import virtual_domains, virtual_table
 
 PATH = "files/new/etc/mail/aliases"
 _REFUSED = (AliasTargetKind.FAIL, AliasTargetKind.DEFER, AliasTargetKind.BLACKHOLE)
-
-
-def mailman_aliases(list_name: str) -> list[tuple[str, str]]:
-    """(alias name, pipe) for the ten addresses of one list."""
-    return [(f"{list_name}{suffix}", wrapper_pipe(list_name, command))
-            for suffix, command in MAILMAN_ADDRESSES]
 
 
 def admin_address(inv: Inventory, target: Target) -> str | None:
@@ -87,9 +81,10 @@ def alias_table(inv: Inventory, target: Target) -> AliasTable:
                      [_line(n, v) for n, v in system]))
     entries.update(system)
 
+    dest = destination(inv, target, None)
     for name in names:
         lines = []
-        for alias, pipe in mailman_aliases(name):
+        for alias, pipe in dest.addresses(name):
             if alias in entries:
                 out.findings.append(Finding(
                     "plan.alias-collision", Severity.ERROR,
@@ -102,7 +97,7 @@ def alias_table(inv: Inventory, target: Target) -> AliasTable:
 
     moved = set(target.email_domains) - set(virtual_domains(inv, target))
     sections.append(("Old addresses of the lists under other names (as the old host had them)",
-                     _other_names(inv, moved, set(names), out)))
+                     _other_names(inv, moved, set(names), out, dest)))
     dropped = _dropped(inv, moved, out)
     vtable = virtual_table(inv, target)
     if any(value == f"{DISCARD}@localhost" for rows in vtable.domains.values()
@@ -160,7 +155,7 @@ def _claim(out: AliasTable, name: str, value: str, what: str, source) -> bool:
 
 
 def _other_names(inv: Inventory, moved: set[str], safe: set[str],
-                 out: AliasTable) -> list[str]:
+                 out: AliasTable, dest: Destination) -> list[str]:
     """Aliases that reached a list under a name Mailman does not give it (``club:`` piping
     into ``members``), on the moved domains that share the aliases table."""
     values: dict[str, list[str]] = {}
@@ -177,7 +172,7 @@ def _other_names(inv: Inventory, moved: set[str], safe: set[str],
         if not is_local_part(name):
             out.findings.append(unsafe("alias name", name, "the aliases file", route.source))
             continue
-        pipe = f'"{wrapper_pipe(route.list_name, action)}"'
+        pipe = f'"{dest.delivery(route.list_name, action)}"'
         if name not in values:
             extras, problems = other_targets(route_alias(inv, route))
             for problem in problems:

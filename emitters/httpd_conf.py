@@ -30,8 +30,9 @@ from __future__ import annotations
 from migrate.model import (Finding, Inventory, Severity, Source, Target, TlsMode, WebAlias,
                            WebAliasKind, WebVirtualHost)
 
-from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, MM_VAR, SLOWCGI_SOCKET,
-                                     Emitted, is_domain, is_path, overlay_hint, unsafe)
+from migrate.emitters.common import (HTTPD_CONF, SLOWCGI_SOCKET, Emitted, is_domain, is_path,
+                                     overlay_hint, unsafe)
+from migrate.emitters.destination import WebLocations, destination
 from migrate.emitters.guard import comment, conf_str
 from migrate.emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried,
                                               plan_redirects, server_locations)
@@ -72,10 +73,9 @@ LOG_DIR = "/var/www/logs"  # httpd's logs with its default chroot (/var/www): ac
 ACME_DIR = "/var/www/acme"  # acme-client's challenge folder (as httpd sees it: chroot "/")
 #: The locations every server block has for Mailman (and the HTTP block for acme-client), each
 #: with the folder it serves; the web parity table (``migrate.emitters.web_parity``) names them.
-CGI_LOCATION = "/mailman/*"  # slowcgi runs the CGI wrappers of MM_CGI
-ICONS_LOCATION = "/icons/*"  # MM_ICONS
-ARCHIVE_LOCATION = "/pipermail/*"  # ARCHIVE_ROOT
-ARCHIVE_ROOT = f"{MM_VAR}/archives/public"
+CGI_LOCATION = "/mailman/*"  # slowcgi runs the CGI programs of the destination's web.cgi
+ICONS_LOCATION = "/icons/*"  # web.icons
+ARCHIVE_LOCATION = "/pipermail/*"  # web.archives
 ACME_LOCATION = "/.well-known/acme-challenge/*"  # ACME_DIR
 
 
@@ -149,10 +149,11 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release) -> Emitted
         extra = [] if target.hostname in hosts + aliases else [target.hostname]
         lines += _redirect_server(main, others + extra, addresses, release)
         lines.append("")
+    web = destination(inv, target, release).web
     for index, (names, locations) in enumerate(groups):
         lines += ([""] if index else []) + _server(
             names[0], names[1:], addresses, release, tls=tls, target=target,
-            redirects=locations)
+            redirects=locations, web=web)
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/httpd.conf", check="httpd -n")
     return out
@@ -236,7 +237,8 @@ def _redirect_server(host: str, aliases: list[str], addresses: list[str],
 
 
 def _server(host: str, aliases: list[str], addresses: list[str], release: Release, *,
-            tls: bool, target: Target, redirects: list[tuple[Location, WebAlias]]) -> list[str]:
+            tls: bool, target: Target, redirects: list[tuple[Location, WebAlias]],
+            web: WebLocations) -> list[str]:
     port = 443 if tls else 80
     lines = _names(host, aliases)
     lines += [f"\tlisten on {a}" + (" tls" if tls else "") + f" port {port}" for a in addresses]
@@ -253,8 +255,8 @@ def _server(host: str, aliases: list[str], addresses: list[str], release: Releas
             previous = alias
         lines += location.lines()
     lines += [f'\tlocation "{CGI_LOCATION}" {{', f'\t\tfastcgi socket "{SLOWCGI_SOCKET}"']
-    lines += _strip(MM_CGI, release) + ["\t}"]
-    lines += [f'\tlocation "{ICONS_LOCATION}" {{'] + _strip(MM_ICONS, release) + ["\t}"]
-    lines += [f'\tlocation "{ARCHIVE_LOCATION}" {{'] + _strip(ARCHIVE_ROOT, release)
+    lines += _strip(web.cgi, release) + ["\t}"]
+    lines += [f'\tlocation "{ICONS_LOCATION}" {{'] + _strip(web.icons, release) + ["\t}"]
+    lines += [f'\tlocation "{ARCHIVE_LOCATION}" {{'] + _strip(web.archives, release)
     lines += ["\t}", *ROOT.lines(), "}"]
     return lines

@@ -14,8 +14,9 @@ from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Ta
 
 from migrate.emitters.aliases import PATH as ALIASES
 from migrate.emitters.aliases import AliasTable, alias_table
-from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
-                                     list_names, overlay_hint, route_action, wrapper_pipe)
+from migrate.emitters.common import (DISCARD, Emitted, canonical_address, list_names,
+                                     overlay_hint, route_action)
+from migrate.emitters.destination import destination
 from migrate.emitters.old_host import forwards
 from migrate.emitters.guard import md_text
 from migrate.emitters.virtual_table import PATH as VIRTUAL
@@ -77,6 +78,7 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
     local = set(inv.mta.domains_by_role(DomainRole.LOCAL))
     aliases = alias_table(inv, target)
     vtable = virtual_table(inv, target)
+    manager = destination(inv, target, None)
     forwarded = dict(forwards(inv, sorted(moved))[0])
     rows: list[dict] = []
     seen = set()
@@ -102,7 +104,7 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
             row.update(new="unknown command for the mail wrapper", status="missing")
         elif r.domain in moved:
             new, ok = _carried(r.address, r.domain, r.domain in virtual, vtable, aliases,
-                               wrapper_pipe(r.list_name, action))
+                               manager.delivery(r.list_name, action))
             row.update(new=new, status="ok" if ok else "missing")
         elif r.domain in local and hosts.get(r.list_name) in moved:
             dest = forwarded.get(r.address)
@@ -144,12 +146,11 @@ def parity_rows(inv: Inventory, target: Target) -> list[dict]:
     listed = {(r["address"].lower()) for r in rows}
     for name in names:
         for domain in sorted({hosts.get(name)} & moved):
-            for suffix, command in MAILMAN_ADDRESSES:
-                address = f"{name}{suffix}"
+            for address, delivery in manager.addresses(name):
                 if f"{address}@{domain}".lower() in listed:
                     continue
                 new, ok = _carried(address, domain, domain in virtual, vtable, aliases,
-                                   wrapper_pipe(name, command))
+                                   delivery)
                 rows.append({"address": f"{address}@{domain}", "list": name,
                              "old": "none (missing on the old host)", "new": new,
                              "status": "added" if ok else "missing", "source": None})

@@ -18,6 +18,7 @@ from migrate.steps import REPORT_HTML, REPORT_MD, digest_line
 
 from migrate.emitters.guard import md_code, md_text as _md
 from migrate.emitters.parity import parity_rows
+from migrate.emitters.destination import destination
 from migrate.emitters.rsync_plan import transfers
 from migrate.emitters.web_parity import web_parity_rows
 
@@ -80,7 +81,7 @@ def emit_report(inv: Inventory, target: Target, release, findings: list[Finding]
     every = inv.findings + findings
     lists = _lists(inv)
     parity = parity_rows(inv, target)
-    copy, _ = transfers(inv)
+    copy, _ = transfers(inv, destination(inv, target, release))
     years = posts_per_year(inv)
     title = f"Moving {inv.host.hostname or 'the old host'} to {target.hostname}"
     urls, house = _urls(inv, target, release), _housekeeping(inv)

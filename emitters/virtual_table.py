@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 from migrate.model import AliasTargetKind, DomainRole, Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import (DISCARD, MAILMAN_ADDRESSES, Emitted, canonical_address,
+from migrate.emitters.common import (DISCARD, Emitted, canonical_address,
                                      flat_targets, is_address, is_canonical, is_domain,
                                      is_local_part, is_wrapper_pipe, list_names, other_targets,
                                      overlay_hint, route_alias, unsafe)
+from migrate.emitters.destination import destination
 from migrate.emitters.guard import comment
 
 PATH = "files/new/etc/mail/virtual"
@@ -71,6 +72,7 @@ def virtual_table(inv: Inventory, target: Target) -> VirtualTable:
     out = VirtualTable()
     names, _ = list_names(inv)
     safe = set(names)
+    dest = destination(inv, target, None)
     for domain in virtual_domains(inv, target):
         rows: list[tuple[str, str, str | None]] = []
         notes: list[str] = []
@@ -81,8 +83,8 @@ def virtual_table(inv: Inventory, target: Target) -> VirtualTable:
             rows.append((key, value, why))
 
         for name in lists_on(inv, domain):
-            for suffix, _ in MAILMAN_ADDRESSES:
-                add(f"{name}{suffix}@{domain}", f"{name}{suffix}@localhost")
+            for local, _ in dest.addresses(name):
+                add(f"{local}@{domain}", f"{local}@localhost")
         # old addresses that reached a list under another name, as the old file had them
         other: dict[str, list[str]] = {}
         for route in inv.mta.list_routes:

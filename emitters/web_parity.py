@@ -44,11 +44,12 @@ from dataclasses import dataclass
 from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias, WebAliasKind,
                            WebVirtualHost)
 
-from migrate.emitters.common import (HTTPD_CONF, MM_CGI, MM_ICONS, SLOWCGI_SOCKET, Emitted,
+from migrate.emitters.common import (HTTPD_CONF, SLOWCGI_SOCKET, Emitted,
                                      is_domain, overlay_hint,
                                      list_names)
+from migrate.emitters.destination import WebLocations, destination
 from migrate.emitters.guard import md_text
-from migrate.emitters.httpd_conf import (ACME_DIR, ACME_LOCATION, ARCHIVE_LOCATION, ARCHIVE_ROOT,
+from migrate.emitters.httpd_conf import (ACME_DIR, ACME_LOCATION, ARCHIVE_LOCATION,
                                          CGI_LOCATION, ICONS_LOCATION, changed_roots,
                                          https_redirect,
                                          web_aliases, web_hosts, web_tls)
@@ -131,6 +132,8 @@ class _Context:
         self.https_break = any(f.id == "plan.https-links-break" for f in findings)
         #: the site roots whose change httpd_conf's finding plan.web-root-changed reports
         self.root_changed = set(changed_roots(inv, self.hosts)[0])
+        #: what answers the old web addresses on the new host (the destination's folders)
+        self.served = destination(inv, target, release).web
 
     def vhosts(self, name: str) -> list[WebVirtualHost]:
         return [vh for vh in (self.web.virtual_hosts if self.web else [])
@@ -160,18 +163,19 @@ class _Context:
                       said_by="plan.https-links-break" if self.https_break else None)
 
 
-def _cgi(script: str, name: str | None = None) -> str:
+def _cgi(web: WebLocations, script: str, name: str | None = None) -> str:
     path = f" with PATH_INFO /{name}" if name else ""
-    return f'location "{CGI_LOCATION}": slowcgi ({SLOWCGI_SOCKET}) runs {MM_CGI}/{script}{path}'
+    return (f'location "{CGI_LOCATION}": slowcgi ({SLOWCGI_SOCKET}) runs '
+            f'{web.cgi}/{script}{path}')
 
 
 def _static(location: str, root: str) -> str:
     return f'location "{location}": the files of {root}'
 
 
-def _mailman_new(prefix: str) -> str | None:
-    return {"cgi": _cgi("SCRIPT"), "archive": _static(ARCHIVE_LOCATION, ARCHIVE_ROOT),
-            "icons": _static(ICONS_LOCATION, MM_ICONS)}.get(_NEW_PATHS.get(prefix, ""))
+def _mailman_new(web: WebLocations, prefix: str) -> str | None:
+    return {"cgi": _cgi(web, "SCRIPT"), "archive": _static(ARCHIVE_LOCATION, web.archives),
+            "icons": _static(ICONS_LOCATION, web.icons)}.get(_NEW_PATHS.get(prefix, ""))
 
 
 def _unseen(aliases: list[tuple[WebAlias, str, bool]], host: str,
@@ -240,7 +244,7 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
     seen: set[tuple[str, str, str]] = set()
     for alias, sch, _, prefix, url in _unseen(mine, host, seen):
         old = f"{_directive(alias)} (Mailman's)"
-        new = _mailman_new(prefix)
+        new = _mailman_new(ctx.served, prefix)
         if ctx.unreachable(sch):
             rows.append(ctx.no_https(url, "Mailman alias", old, alias.source))
         elif new is None:
@@ -263,7 +267,7 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
             rows.append(ctx.no_https(url, "other alias", old, alias.source))
         elif shadow is not None:
             rows.append(WebRow(url, "other alias", old, ctx.via(sch, host)
-                               + f"{_mailman_new(shadow)}: Mailman's, not the old folder's",
+                               + f"{_mailman_new(ctx.served, shadow)}: Mailman's, not the old folder's",
                                "changed", alias.source))
         elif stock:
             rows.append(WebRow(url, "other alias", old, "nothing (404): Apache's own folder "
@@ -272,7 +276,7 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
             rows.append(WebRow(url, "other alias", old, "nothing (404): the new host serves "
                                "Mailman's pages only", "missing", alias.source))
     if web is None or not any(_prefix(a.url_path) == "/icons/" for a, _, _ in mine + others):
-        new = ctx.via(scheme, host) + _static(ICONS_LOCATION, MM_ICONS)
+        new = ctx.via(scheme, host) + _static(ICONS_LOCATION, ctx.served.icons)
         rows.append(WebRow(f"{scheme}://{host}/icons/*", "icons",
                            "Mailman's icons (the web server is not in the inventory)", new,
                            "ok") if web is None else
@@ -323,6 +327,7 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
     cgi = ctx.web.script_alias if ctx.web else None
     pipermail = ctx.web.pipermail_alias if ctx.web else None
     rows: list[WebRow] = []
+    public = ctx.served.archives
     for name in names:
         ml = lists.get(name)
         source = ml.source if ml else None
@@ -343,17 +348,17 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
                 row = WebRow(url, what, old, "nothing: the new host serves Mailman's CGI at "
                              "/mailman/ only", "missing", source)
             else:
-                row = WebRow(url, what, old, via + _cgi(script, name), "ok", source)
+                row = WebRow(url, what, old, via + _cgi(ctx.served, script, name), "ok", source)
             row.checked = url in ctx.probed
             rows.append(row)
         if private:
             continue
         archive = archives.get(name)
         top = f"{scheme}://{host}/pipermail/{name}/"
-        static = _static(ARCHIVE_LOCATION, ARCHIVE_ROOT)
+        static = _static(ARCHIVE_LOCATION, public)
         folder = f"pipermail static ({_directive(pipermail)})" if pipermail else \
             "pipermail static"
-        entries = [(top, "archive", f"{folder}: the archive's index", f"{ARCHIVE_ROOT}/{name}/")]
+        entries = [(top, "archive", f"{folder}: the archive's index", f"{public}/{name}/")]
         # one pattern for the volumes' indexes (a 20-year monthly archive has 240): the table
         # holds URL patterns, and every one of those URLs is answered by the same location
         volumes = [v for v in (archive.volumes if archive else []) if v.html]
@@ -363,23 +368,23 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
             entries.append((f"{top}VOLUME/", "archive volumes",
                             f"{folder}: the indexes of {len(volumes)} "
                             f"volume{'s' * (len(volumes) != 1)} ({span})",
-                            f"{ARCHIVE_ROOT}/{name}/VOLUME/"))
+                            f"{public}/{name}/VOLUME/"))
         articles = sum(v.html_articles for v in volumes)
         if articles:
             entries.append((f"{top}*/NNNNNN.html", "archive articles",
-                            f"{folder}: {articles} article pages", f"{ARCHIVE_ROOT}/{name}/"))
+                            f"{folder}: {articles} article pages", f"{public}/{name}/"))
         for ext, flag in (("txt.gz", "txt_gz"), ("txt", "txt")):
             have = [v for v in (archive.volumes if archive else []) if getattr(v, flag)]
             if have:
                 entries.append((f"{top}*.{ext}", f"archive .{ext}",
                                 f"{folder}: {len(have)} volume{'s' * (len(have) != 1)} "
                                 f"as .{ext}",
-                                f"{ARCHIVE_ROOT}/{name}/"))
+                                f"{public}/{name}/"))
         if archive and archive.public_mbox_link_target:  # PUBLIC_MBOX: the whole mbox
             mbox = f"{name}.mbox/{name}.mbox"
             entries.append((f"{scheme}://{host}/pipermail/{mbox}", "archive mbox",
                             f"{folder}: the list's mbox (PUBLIC_MBOX)",
-                            f"{ARCHIVE_ROOT}/{mbox}, the link Mailman makes when it saves the "
+                            f"{public}/{mbox}, the link Mailman makes when it saves the "
                             "list, with PUBLIC_MBOX in mm_cfg.py"))
         settings = inv.mailman.settings if inv.mailman else None
         public_mbox = settings is not None and \

@@ -40,14 +40,14 @@ import re
 import yaml
 
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_MAILMAN,
-                           NEW_SERVICES, REGISTRY, SAFE_NAME, Step)
+                           NEW_SERVICES, NEW_SMTPD, REGISTRY, SAFE_NAME, Step)
 from migrate.text import comment
 
 #: The roles, in the order the runbook needs them, and the steps each runs by default.
 ROLES = ("preflight", "install", "start", "presync", "freeze", "final_sync", "forward",
          "verify", "rollback")
 _BY_ID = {
-    COPY_PLAN: "preflight", NEW_SERVICES: "start", NEW_MAILMAN: "start",
+    COPY_PLAN: "preflight", NEW_SERVICES: "start", NEW_MAILMAN: "start", NEW_SMTPD: "start",
     FINAL_SYNC: "final_sync", NEW_ACME: "forward",
 }
 _BY_PHASE = {"preflight": "preflight", "prepare": "install", "presync": "presync",
@@ -420,6 +420,21 @@ ACTION_TASKS["put"] = """\
     dest: "{{ migrate_step_action.path }}"
     mode: "{{ migrate_step_action.mode | default('0644') }}"
   delegate_to: "{{ migrate_step_where }}"
+"""
+
+ACTION_TASKS["setting"] = """\
+# The command a person types (rcctl), which changes the file as the cutover does.
+---
+- name: Keep the original
+  ansible.builtin.include_tasks: keep.yaml
+  vars:
+    migrate_step_keep: "{{ migrate_step_action.path }}"
+
+- name: Change the setting {{ migrate_step_action.name }}
+  ansible.builtin.command:
+    argv: [/bin/sh, -c, "{{ migrate_step_action.command }}"]
+  delegate_to: "{{ migrate_step_where }}"
+  changed_when: true
 """
 
 ACTION_TASKS["append"] = """\

@@ -32,13 +32,10 @@ from migrate.emitters.aliases import emit_aliases
 from migrate.emitters.common import OVERLAY_TREE, Emitted, is_domain
 from migrate.emitters import guard
 from migrate.emitters.dns_plan import emit_dns
-from migrate.emitters.crontab import emit_crontab
 from migrate.emitters.httpd_conf import emit_httpd_conf
-from migrate.emitters.newsyslog import emit_newsyslog
-from migrate.emitters.mailman_cfg import emit_mailman
+from migrate.emitters.destination import destination, unknown as unknown_destination
 from migrate.emitters.old_host import emit_old_host
 from migrate.emitters.parity import emit_parity
-from migrate.emitters.rc_conf_local import emit_rc_conf_local
 from migrate.emitters.rsync_plan import emit_rsync
 from migrate.emitters.runbook import emit_runbook
 from migrate.emitters.release import NEWEST_STABLE, Release
@@ -54,9 +51,14 @@ from migrate.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNB
                            plain_problem, plan_digest, plan_path, runbook_markdown, shown_digest)
 
 #: Every emitter of a file or a table; the runbook comes after them (it installs their files).
+def emit_destination(inv: Inventory, target: Target, release: Release) -> Emitted:
+    """The destination's own files (emitters/destination.py: the target chooses it)."""
+    return destination(inv, target, release).emit()
+
+
 EMITTERS = (emit_smtpd_conf, emit_aliases, emit_virtual, emit_httpd_conf, emit_acme_client,
-            emit_rc_conf_local, emit_mailman, emit_crontab, emit_newsyslog, emit_rsync,
-            emit_old_host, emit_dns, emit_parity, emit_web_urls, emit_web_parity)
+            emit_destination, emit_rsync, emit_old_host, emit_dns, emit_parity, emit_web_urls,
+            emit_web_parity)
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 
 
@@ -169,6 +171,10 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
 
 
 def _check_target(target: Target) -> None:
+    problem = unknown_destination(target.destination)
+    if problem:
+        raise MigrateError(problem, code=Exit.USAGE,
+                           hint="give destination: as one of them in target.yaml")
     try:
         Release.parse(target.openbsd)
     except ValueError as exc:
@@ -224,11 +230,6 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
             f"OpenBSD {release} is newer than the newest release this tool knows "
             f"({NEWEST_STABLE}); the files use the grammar of {NEWEST_STABLE}",
             "Check the emitted files with `smtpd -n` and `httpd -n` on the new host.", None))
-    plan.findings.append(Finding(
-        "plan.mailman-package", Severity.WARNING,
-        f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {release}",
-        "Run `pkg_info -Q mailman` on the new host before anything else; the package left "
-        "the ports tree with Python 2, and the move cannot go ahead without it.", None))
     old = {a.address for a in inv.host.addresses}
     for addr in target.ipv6 + target.ipv4:
         if addr in old:

@@ -198,8 +198,7 @@ def test_the_install_step_loops_over_what_the_emitters_declare():
     real = next(s for s in plan.steps if s.id == "new-files")
     sources = {a.source for a in real.actions if a.kind in ("put", "append")}
     assert sources <= set(plan.files)
-    assert {"files/new/etc/mail/smtpd.conf", "files/new/etc/httpd.conf",
-            "files/new/etc/mail/aliases", "files/new/etc/rc.conf.local"} <= sources
+    assert {"files/new/etc/httpd.conf", "files/new/etc/mail/aliases"} <= sources
     assert real.check[:2] == ["smtpd -n", "httpd -n"]
     assert Stage.CONFIG < Stage.FRAGMENT < Stage.LATER
 
@@ -233,4 +232,5 @@ def test_rolling_back_the_new_mailman_lets_it_finish_what_it_took():
         assert f"/var/spool/mailman/qfiles/{queue} " in wait["command"] + " "
     assert "qfiles/out" not in wait["command"]  # deliveries need the MTA, stopped above
     assert back[2]["do"] == "run" and back[2]["report"] and "-newer" in back[2]["command"]
-    assert back[-1] == {"do": "run", "command": "rcctl stop mailman"}
+    assert back[-2] == {"do": "run", "command": "rcctl stop mailman"}
+    assert back[-1]["command"] == "rcctl disable mailman"
