@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from migrate.mailman2 import ADDRESSES
 from migrate.model import Inventory, Target
 from migrate.steps import Step
 
@@ -70,7 +71,6 @@ class Destination:
     def addresses(self, list_name: str) -> list[tuple[str, str]]:
         """The list's addresses on the new host: (local part, delivery), each of the ten
         addresses Mailman 2 gave it (the old host's, which keep working)."""
-        from migrate.mailman2 import ADDRESSES
         return [(list_name + suffix, self.delivery(list_name, action))
                 for suffix, action in ADDRESSES]
 

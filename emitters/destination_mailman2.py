@@ -66,14 +66,15 @@ class Mailman2(Destination):
              f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"])]
 
     def install(self) -> list[Step]:
+        packages = " ".join(self.packages + ("rsync",))  # GNU rsync receives the sync
         return [
             _step("new-packages", "prepare", "new",
                   "Install the mailman (smtpd flavour) and rsync packages",
                   "The mailman 2 package may be missing on recent releases; nothing else can "
                   "go ahead without it. GNU rsync receives the sync.",
-                  ["pkg_info -Q mailman", "pkg_add mailman rsync"],
+                  ["pkg_info -Q mailman", f"pkg_add {packages}"],
                   ["pkg_info -e 'mailman-*'", f"test -x {MM_PREFIX}/mail/mailman"],
-                  ["pkg_delete mailman rsync"]),
+                  [f"pkg_delete {packages}"]),
             _step("new-groups", "prepare", "new", "Let smtpd and the web server into _mailmanq",
                   "The package's README: the MTA user and www must be in _mailmanq to reach "
                   "the queue.",
@@ -138,13 +139,14 @@ class Mailman2(Destination):
             "then find nothing; the wrapper's group check again, before any mail is routed "
             "here; the site's adm.pw and creator.pw, where the old host had them, came with "
             "the final sync.",
-            [f"sh \"$PLAN/{AFTER_COPY}\"", enable_script("mailman"), "rcctl start mailman"]
+            [f"sh \"$PLAN/{AFTER_COPY}\"", *map(enable_script, self.services),
+             f"rcctl start {' '.join(self.services)}"]
             + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
                if cron else []) + site_note,
             ["rcctl check mailman", wrapper_check_command()]
             + ([f"crontab -u {MM_USER} -l >/dev/null"] if cron else []) + site_pw,
             drain_new + ([f"crontab -u {MM_USER} -r"] if cron else [])
-            + ["rcctl stop mailman", disable_script("mailman")])]
+            + [f"rcctl stop {' '.join(self.services)}", *map(disable_script, self.services)])]
 
     def verify(self) -> list[Step]:
         domains = [d for d in self.target.email_domains if is_domain(d)]

@@ -174,7 +174,7 @@ def _smtpd(f: _Facts) -> Step:
     here = [i for i in f.installs if i.stage == Stage.SWITCH]
     checks = list(dict.fromkeys(i.check for i in here if i.check))
     return _step(NEW_SMTPD, "switch", "new", "smtpd takes list mail here",
-                 "The list manager runs; the old host forwards to this one next.",
+                 f"{f.dest.name} runs; the old host forwards to this one next.",
                  [Put(source=i.source, path=i.path, mode=i.mode) for i in here]
                  + [i.then for i in here if i.then]
                  + [enable("smtpd"), "rcctl restart smtpd"],
