@@ -184,11 +184,6 @@ def is_canonical(route: ListRoute) -> bool:
     return canonical is not None and canonical.lower() == route.address.lower()
 
 
-def wrapper_pipe(list_name: str, action: str) -> str:
-    """The new host's pipe for a list and command, as the aliases file holds it (unquoted)."""
-    return f"|{MM_WRAPPER} {action} {list_name}"
-
-
 def route_alias(inv: Inventory, route: ListRoute) -> Alias | None:
     """The alias entry an old list address came from (None for a router's address)."""
     if route.via == RouteVia.ROUTER or route.source is None:

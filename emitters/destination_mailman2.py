@@ -14,8 +14,8 @@ from migrate.model import Finding, Inventory, Severity
 from migrate.steps import NEW_MAILMAN, Run, Step, Wait
 
 from migrate.emitters.common import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER,
-                                     MM_VAR, MTA_USER, Emitted, is_domain, list_names,
-                                     wrapper_pipe)
+                                     MM_VAR, MM_WRAPPER, MTA_USER, Emitted, is_domain,
+                                     list_names)
 from migrate.emitters.crontab import PATH as CRONTAB
 from migrate.emitters.crontab import emit_crontab
 from migrate.emitters.destination import Destination, WebLocations, register
@@ -43,7 +43,8 @@ class Mailman2(Destination):
     web = WebLocations(cgi=MM_CGI, icons=MM_ICONS, archives=f"{MM_VAR}/archives/public")
 
     def delivery(self, list_name: str, action: str) -> str:
-        return wrapper_pipe(list_name, action)
+        """The package's mail wrapper with Mailman's command and the list."""
+        return f"|{MM_WRAPPER} {action} {list_name}"
 
     def emit(self) -> Emitted:
         out = Emitted()
