@@ -247,7 +247,7 @@ def _render(inv: Inventory, target: Target, release: Release,
         "migrate",
         f"# from the inventory of {comment(inv.host.hostname or 'the old host')}.",
         f"# After editing: {reload}.",
-        "# Pipes run as _smtpd: the mailman package's smtpd flavour expects that group.",
+        f"# {destination(inv, target, release).delivery_note}",
     ]
     for title, body in sections:
         if not body:

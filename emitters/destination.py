@@ -54,6 +54,8 @@ class Destination:
     #: the packages' rc scripts, enabled and started at the switch (rcctl, pkg_scripts)
     services: ClassVar[tuple[str, ...]] = ()
     web: ClassVar[WebLocations]
+    #: one line for the aliases file's head: how its deliveries run
+    delivery_note: ClassVar[str] = ""
 
     def __init__(self, inv: Inventory, target: Target, release: Release | None) -> None:
         self.inv = inv

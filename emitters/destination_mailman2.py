@@ -41,6 +41,8 @@ class Mailman2(Destination):
     var = MM_VAR
     services = ("mailman",)
     web = WebLocations(cgi=MM_CGI, icons=MM_ICONS, archives=f"{MM_VAR}/archives/public")
+    delivery_note = (f"Pipes run as {MTA_USER}: the mailman package's smtpd flavour expects "
+                     "that group.")
 
     def delivery(self, list_name: str, action: str) -> str:
         """The package's mail wrapper with Mailman's command and the list."""

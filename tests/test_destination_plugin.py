@@ -35,6 +35,7 @@ class FakeLists(Destination):
     user = group = "_fakelists"
     var = "/var/fakelists/import"
     services = ("fakelistsd",)
+    delivery_note = "fakelists-deliver reads the message on its standard input."
     web = WebLocations(cgi="/usr/local/libexec/fakelists", icons="/usr/local/share/fakelists",
                        archives="/var/fakelists/public")
 
@@ -121,7 +122,8 @@ def test_a_fake_destination_plugs_in_from_one_file(small, fake):
         f.message + f.hint for f in plan.findings)
     for mailman2 in ("/usr/local/lib/mailman", "/var/spool/mailman", "pkg_add mailman",
                      "_mailman", "mm_cfg", "mailman-after-copy", "mailman-wrapper-check",
-                     "rcctl start mailman", "crontab._mailman", "newsyslog.conf.mailman"):
+                     "rcctl start mailman", "crontab._mailman", "newsyslog.conf.mailman",
+                     "Pipes run as _smtpd"):
         assert mailman2 not in everything, mailman2
     assert not {"preflight-new", "new-packages", "new-groups", "new-wrapper-group",
                 "new-mailman", "verify"} & set(by_id)
