@@ -2,10 +2,17 @@
 
 The same steps go into ``plan.yaml`` for ``migrate cutover`` and into ``runbook.md`` for
 people. The order follows what loses no mail (pitfalls 7, 21 in the project notes): prepare the
-new host while the old one runs (and check that its Mailman takes what smtpd delivers, before
-anything is frozen); pre-sync; freeze (the old Exim answers 4xx for the moved
+new host while the old one runs (and check that its list manager takes what smtpd delivers,
+before anything is frozen); pre-sync; freeze (the old Exim answers 4xx for the moved
 domains, its queue and Mailman's queues drain, Mailman stops); final sync checked against the
-manifest; start Mailman on the new host; forward from the old host; switch DNS; verify.
+manifest; start the list manager on the new host, then its smtpd with the list-taking
+smtpd.conf; forward from the old host; switch DNS; verify.
+
+The list manager's own steps come from the target's destination (emitters/destination.py):
+its install, its checks once the files are in place, its start at the switch with the way
+back, its verification. Services are enabled (``rc_conf_local.py``) only in the step that
+starts them: nothing enabled or installed before the switch starts the list manager or takes
+list mail at boot.
 
 Commands assume the plan directory is at ``$PLAN`` on the host that runs them (the cutover
 copies it to ``/root/migrate-plan`` on both hosts). Every value from the inventory in a command
