@@ -266,8 +266,9 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
         if ctx.unreachable(sch):
             rows.append(ctx.no_https(url, "other alias", old, alias.source))
         elif shadow is not None:
+            served = _mailman_new(ctx.served, shadow)
             rows.append(WebRow(url, "other alias", old, ctx.via(sch, host)
-                               + f"{_mailman_new(ctx.served, shadow)}: Mailman's, not the old folder's",
+                               + f"{served}: Mailman's, not the old folder's",
                                "changed", alias.source))
         elif stock:
             rows.append(WebRow(url, "other alias", old, "nothing (404): Apache's own folder "
