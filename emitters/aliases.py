@@ -36,7 +36,8 @@ PATH = ALIASES_FILE
 def emit_aliases(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
     out = Emitted()
     out.findings = list(host.aliases.findings)
-    out.files[PATH] = _render(inv, target, release, host.aliases.sections)
+    out.files[PATH] = _render(inv, target, release, host.aliases.sections,
+                              host.destination.delivery_note)
     out.install(PATH, "/etc/mail/aliases", check="smtpd -n",
                 then=("newaliases  # OpenSMTPD before 6.0 reads /etc/mail/aliases.db"
                       if release.aliases_db else None))
@@ -44,7 +45,7 @@ def emit_aliases(inv: Inventory, target: Target, release: Release, host: NewHost
 
 
 def _render(inv: Inventory, target: Target, release: Release,
-            sections: list[tuple[str, list[str]]]) -> str:
+            sections: list[tuple[str, list[str]]], note: str) -> str:
     if release.aliases_db:
         reload = "newaliases (OpenSMTPD before 6.0 reads /etc/mail/aliases.db)"
     else:
@@ -54,7 +55,7 @@ def _render(inv: Inventory, target: Target, release: Release,
         "migrate",
         f"# from the inventory of {comment(inv.host.hostname or 'the old host')}.",
         f"# After editing: {reload}.",
-        "# Pipes run as _smtpd: the mailman package's smtpd flavour expects that group.",
+        f"# {note}",
     ]
     for title, body in sections:
         if not body:

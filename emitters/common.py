@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum
 
 from migrate.emitters.guard import refuse
-from migrate.mailman2 import ACTION_SUFFIX, ADDRESSES, SUFFIX_ACTION, address_of
+from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
                            RouteVia)
 from migrate.steps import Step
@@ -41,9 +41,6 @@ MM_MAIL_GID = "_smtpd"
 DISCARD = "migrate-discard"
 SLOWCGI_SOCKET = "/var/www/run/slowcgi.sock"  # as seen with httpd's chroot "/"
 
-#: Mailman 2's ten addresses per list: (suffix, the wrapper's command).
-MAILMAN_ADDRESSES = ADDRESSES
-
 # Mailman 2.1's ACCEPTABLE_LISTNAME_CHARACTERS is [-+_.=a-z0-9]; a leading dot or dash would
 # read as a hidden file or an option.
 _LIST_NAME = re.compile(r"[a-z0-9][-+_.=a-z0-9]{0,63}\Z")
@@ -56,13 +53,16 @@ _PATH = re.compile(r"/[-+_.=/A-Za-z0-9]*\Z")
 
 
 class Stage(IntEnum):
-    """When the runbook's install step installs a file: the configuration files first (and the
-    commands they need right after, such as ``newaliases``), then the fragments appended to
-    files of the packages, then the configuration of services that run later (acme-client)."""
+    """When the runbook installs a file: in its install step, the configuration files first
+    (and the commands they need right after, such as ``newaliases``), then the fragments
+    appended to files of the packages, then the configuration of services that run later
+    (acme-client); or at the switch (``SWITCH``), a file that would make a service take list
+    mail at boot (smtpd.conf), only checked (``precheck``) in the install step."""
 
     CONFIG = 0
     FRAGMENT = 1
     LATER = 2
+    SWITCH = 3
 
 
 #: The plan's tree that ``migrate plan --overlay DIR`` merges DIR into: DIR/new/etc/httpd.conf
@@ -90,7 +90,8 @@ class Install:
     """How an emitted file is installed on the new host: ``source`` (plan-relative) becomes
     ``path`` with ``mode``, or, with a ``marker``, is appended to ``path`` between marker lines.
     ``check`` is the command that proves it on the host (``smtpd -n``); ``then`` a command to
-    run once it is there."""
+    run once it is there; ``precheck`` the command that proves the plan's copy before it is
+    installed (``Stage.SWITCH``)."""
 
     source: str
     path: str
@@ -99,6 +100,7 @@ class Install:
     check: str | None = None
     then: str | None = None
     stage: Stage = Stage.CONFIG
+    precheck: str | None = None
 
 
 class Phase(IntEnum):
@@ -240,11 +242,6 @@ def is_canonical(route: ListRoute) -> bool:
     """The old address is Mailman's own name for its list and command."""
     canonical = canonical_address(route)
     return canonical is not None and canonical.lower() == route.address.lower()
-
-
-def wrapper_pipe(list_name: str, action: str) -> str:
-    """The new host's pipe for a list and command, as the aliases file holds it (unquoted)."""
-    return f"|{MM_WRAPPER} {action} {list_name}"
 
 
 def route_alias(inv: Inventory, route: ListRoute) -> Alias | None:

@@ -35,8 +35,8 @@ import re
 from migrate.model import Finding, Inventory, Severity, Target
 
 from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
-                                     MM_WRAPPER, MTA_USER, Emitted, Stage, is_domain,
-                                     list_names, overlay_hint)
+                                     MTA_USER, Emitted, Stage, is_domain, list_names,
+                                     overlay_hint)
 from migrate.emitters.guard import comment, py_literal, py_str, sh_word
 from migrate.emitters.new_host import web_hosts, web_tls
 from migrate.emitters.release import Release

@@ -12,8 +12,9 @@ inventory and target, into one value (``NewHost``):
 
 smtpd.conf, the aliases, the virtual table, httpd.conf, parity.md, web-parity.md and the report
 read this value; none works the routing out again. What belongs to the list manager (Mailman 2
-today: a list's ten addresses and its wrapper pipe; its CGI, icons and archive folders) comes
-from one function each, ``list_deliveries`` and ``list_locations``.
+today: a list's ten addresses and its wrapper pipe; its CGI, icons and archive folders) is the
+target's destination's (``destination.py``), asked in one function each, ``list_deliveries``
+and ``list_locations``; the value holds the destination for the writers that need more of it.
 
 Mail for every moved domain that is not a virtual one is matched against one aliases table by
 local part, so a name means the same on each of them: Mailman 2 list names are unique on a
@@ -31,11 +32,11 @@ from dataclasses import dataclass, field
 from migrate.model import (AliasTarget, AliasTargetKind, DomainRole, Finding, Inventory,
                            ListRoute, Severity, Source, Target, TlsMode)
 
-from migrate.emitters.common import (ALIASES_FILE, DISCARD, MAILMAN_ADDRESSES, MM_CGI, MM_ICONS,
-                                     MM_VAR, SLOWCGI_SOCKET, VIRTUAL_FILE, flat_targets, is_address,
-                                     is_domain, is_local_part, is_path, is_wrapper_pipe,
-                                     list_names, other_targets, overlay_hint, route_action,
-                                     route_alias, wrapper_pipe)
+from migrate.emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE,
+                                     flat_targets, is_address, is_domain, is_local_part, is_path,
+                                     is_wrapper_pipe, list_names, other_targets, overlay_hint,
+                                     route_action, route_alias)
+from migrate.emitters.destination import Destination, destination
 from migrate.emitters.guard import refuse
 from migrate.emitters.httpd_redirects import Carried, plan_redirects
 from migrate.emitters.release import Release
@@ -57,13 +58,12 @@ class Delivery:
     pipe: str
 
 
-def list_deliveries(list_name: str) -> tuple[Delivery, ...]:
-    """The addresses a list has on the new host and the delivery of each: Mailman 2's ten,
-    each a pipe into the package's mail wrapper. The one place the address table names the
-    list manager."""
-    return tuple(Delivery(f"{list_name}{suffix}", list_name, command,
-                          wrapper_pipe(list_name, command))
-                 for suffix, command in MAILMAN_ADDRESSES)
+def list_deliveries(dest: Destination, list_name: str) -> tuple[Delivery, ...]:
+    """The addresses a list has on the new host and the delivery of each, as the destination
+    gives them (Mailman 2: its ten, each a pipe into the package's mail wrapper). The one place
+    the address table asks the list manager."""
+    return tuple(Delivery(local, list_name, action, dest.delivery(list_name, action))
+                 for local, action in dest.addresses(list_name))
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,11 @@ def virtual_domains(inv: Inventory, target: Target) -> list[str]:
     return [d for d in target.email_domains if d in old and is_domain(d)]
 
 
-def address_table(inv: Inventory, target: Target) -> AddressTable:
+def address_table(inv: Inventory, target: Target, dest: Destination) -> AddressTable:
     """The lists that move with their own addresses, and every old address on a moved domain
     that reached one of them, each with its delivery on the new host."""
     names, refused = list_names(inv)
-    out = AddressTable(lists={name: list_deliveries(name) for name in names},
+    out = AddressTable(lists={name: list_deliveries(dest, name) for name in names},
                        virtual_domains=virtual_domains(inv, target), refused=refused)
     moved = set(target.email_domains)
     for route in inv.mta.list_routes:
@@ -461,14 +461,16 @@ class ListLocations:
     archive: Served
 
 
-def list_locations() -> ListLocations:
-    """Where httpd serves Mailman 2: the OpenBSD package's CGI wrappers through slowcgi, its
-    icons, and the public pipermail archives (symlinks into archives/private). The one place
-    the web locations name the list manager."""
+def list_locations(dest: Destination) -> ListLocations:
+    """Where httpd serves the list manager's pages at the old host's Mailman 2 prefixes: the
+    destination's CGI programs through slowcgi, its icons, and the public archives (Mailman 2:
+    the package's CGI wrappers and icons, and pipermail's symlinks into archives/private). The
+    one place the web locations ask the list manager."""
+    folders = dest.web
     return ListLocations(
-        cgi=Served("/mailman/", "/mailman/*", MM_CGI, SLOWCGI_SOCKET),
-        icons=Served("/icons/", "/icons/*", MM_ICONS),
-        archive=Served("/pipermail/", "/pipermail/*", f"{MM_VAR}/archives/public"))
+        cgi=Served("/mailman/", "/mailman/*", folders.cgi, SLOWCGI_SOCKET),
+        icons=Served("/icons/", "/icons/*", folders.icons),
+        archive=Served("/pipermail/", "/pipermail/*", folders.archives))
 
 
 def web_hosts(inv: Inventory, target: Target) -> list[str]:
@@ -518,12 +520,13 @@ class WebLocations:
         return self.served + [a for a in self.aliases if is_domain(a)]
 
 
-def web_locations(inv: Inventory, target: Target, release: Release) -> WebLocations:
+def web_locations(inv: Inventory, target: Target, release: Release,
+                  dest: Destination) -> WebLocations:
     wanted = web_hosts(inv, target)
     hosts = [h for h in wanted if is_domain(h)]
     served = hosts or [target.hostname]
     web = WebLocations(wanted, hosts, served, web_aliases(inv, served), web_tls(target),
-                       list_locations(), {})
+                       list_locations(dest), {})
     web.redirects = plan_redirects(inv, web.names, release)
     return web
 
@@ -539,11 +542,13 @@ class NewHost:
     aliases: AliasTable
     virtual: VirtualTable
     web: WebLocations
+    destination: Destination  #: the list manager (the target's plugin): its files and steps
 
 
 def new_host(inv: Inventory, target: Target, release: Release) -> NewHost:
     """The new host of a screened inventory and target (``guard.screen``)."""
-    addresses = address_table(inv, target)
+    dest = destination(inv, target, release)
+    addresses = address_table(inv, target, dest)
     vtable = virtual_table(inv, addresses)
     return NewHost(addresses, alias_table(inv, target, addresses, vtable), vtable,
-                   web_locations(inv, target, release))
+                   web_locations(inv, target, release, dest), dest)

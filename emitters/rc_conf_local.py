@@ -1,43 +1,40 @@
-"""``/etc/rc.conf.local`` for the new host, and the ``rcctl`` commands that write the same.
+"""Services at boot on the new host: ``/etc/rc.conf.local`` as ``rcctl`` writes it, one
+service at a time, each at the step where it must start.
 
-httpd and slowcgi are off by default on OpenBSD; smtpd is on. slowcgi gets ``-p /`` so that it
-can run the mailman package's CGI wrappers outside ``/var/www`` (its default chroot), and the
-package's rc script ``mailman`` starts the qrunners.
+The plan never installs a whole rc.conf.local: the host's own lines stay, and a service is
+enabled only where it starts (httpd and slowcgi in the prepare phase; smtpd with the list
+manager at the switch), so a reboot before the switch starts nothing that takes list mail.
+Each change is a ``setting`` action (migrate/steps.py): the cutover edits the file through its
+journal, runbook.md and the Ansible export show and run the rcctl command. A base system daemon
+is on when its ``NAME_flags`` line is not ``NO``; a package's rc script when ``pkg_scripts``
+names it.
 """
 
 from __future__ import annotations
 
-from migrate.model import Inventory, Target
+from migrate.steps import Setting
 
-from migrate.emitters.common import Emitted
-from migrate.emitters.release import Release
-
-PATH = "files/new/etc/rc.conf.local"
-
-SETTINGS = (
-    ("httpd_flags", ""),
-    ("slowcgi_flags", "-p /"),
-    ("smtpd_flags", ""),
-    ("pkg_scripts", "mailman"),
-)
-
-RCCTL = (
-    "rcctl enable httpd",
-    "rcctl enable slowcgi",
-    "rcctl set slowcgi flags -p /",
-    "rcctl enable smtpd",
-    "rcctl enable mailman",
-)
+PATH = "/etc/rc.conf.local"
 
 
-def emit_rc_conf_local(inv: Inventory, target: Target, release: Release) -> Emitted:
-    """Every emitter takes (inventory, target, release); this one needs only the last two."""
-    out = Emitted()
-    lines = [
-        f"# /etc/rc.conf.local for {target.hostname} (OpenBSD {release}), written by migrate.",
-        "# The same with rcctl(8):",
-    ] + [f"#   {c}" for c in RCCTL] + [""]
-    lines += [f'{name}="{value}"' if value else f"{name}=" for name, value in SETTINGS]
-    out.files[PATH] = "\n".join(lines) + "\n"
-    out.install(PATH, "/etc/rc.conf.local")
-    return out
+def enable(service: str, flags: str = "") -> Setting:
+    """A base system daemon on at boot, with ``flags``."""
+    then = f" && rcctl set {service} flags {flags}" if flags else ""
+    return Setting(command=f"rcctl enable {service}{then}", path=PATH, name=f"{service}_flags",
+                   value=flags)
+
+
+def disable(service: str) -> Setting:
+    return Setting(command=f"rcctl disable {service}", path=PATH, name=f"{service}_flags",
+                   value="NO")
+
+
+def enable_script(script: str) -> Setting:
+    """A package's rc script on at boot (after the scripts the host already starts)."""
+    return Setting(command=f"rcctl enable {script}", path=PATH, name="pkg_scripts",
+                   word=script)
+
+
+def disable_script(script: str) -> Setting:
+    return Setting(command=f"rcctl disable {script}", path=PATH, name="pkg_scripts",
+                   word=script, remove=True)

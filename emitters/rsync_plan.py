@@ -50,8 +50,10 @@ from migrate.mailman2 import SITE_PASSWORD_FILES
 from migrate.model import FileMode, Finding, Inventory, Target
 from migrate.steps import HOST_PLAN_DIR
 
-from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted, is_list_name, is_path
+from migrate.emitters.common import Emitted, is_list_name, is_path
+from migrate.emitters.destination import Destination
 from migrate.emitters.guard import comment, refuse, sh_word
+from migrate.emitters.new_host import NewHost
 
 PRESYNC = "rsync/presync.sh"
 FINAL = "rsync/final.sh"
@@ -89,8 +91,9 @@ FLAGS_FINAL = (
 # puts the group bits right.
 
 
-def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
-    """One entry per folder to copy: list, kind, source, destination, bytes known."""
+def transfers(inv: Inventory, dest: Destination) -> tuple[list[dict], list[Finding]]:
+    """One entry per folder to copy: list, kind, source, destination (under ``dest.var``),
+    bytes known."""
     out: list[dict] = []
     findings: list[Finding] = []
     if inv.mailman is None or not inv.mailman.var_prefix:
@@ -106,18 +109,18 @@ def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
     for ml in moved:
         size = sum(f.size or 0 for f in ml.files)
         out.append({"list": ml.name, "kind": "list", "source": f"{var}/lists/{ml.name}/",
-                    "destination": f"{MM_VAR}/lists/{ml.name}/", "bytes": size})
+                    "destination": f"{dest.var}/lists/{ml.name}/", "bytes": size})
         archive = archives.get(ml.name)
         if archive is None:
             continue
         if archive.html_dir:
             out.append({"list": ml.name, "kind": "archive-html",
                         "source": f"{var}/archives/private/{ml.name}/",
-                        "destination": f"{MM_VAR}/archives/private/{ml.name}/", "bytes": None})
+                        "destination": f"{dest.var}/archives/private/{ml.name}/", "bytes": None})
         if archive.mbox_path:
             out.append({"list": ml.name, "kind": "archive-mbox",
                         "source": f"{var}/archives/private/{ml.name}.mbox/",
-                        "destination": f"{MM_VAR}/archives/private/{ml.name}.mbox/",
+                        "destination": f"{dest.var}/archives/private/{ml.name}.mbox/",
                         "bytes": archive.bytes})
     if moved:
         # data/: each moved list's held posts (also those held after the inspection) and the
@@ -126,7 +129,7 @@ def transfers(inv: Inventory) -> tuple[list[dict], list[Finding]]:
         include = [f"/heldmsg-{ml.name}-[0-9]*.{ext}" for ml in moved for ext in ("pck", "txt")]
         include += [f"/{f.path.rsplit('/', 1)[1]}" for f in _site_files(inv)]
         out.append({"list": None, "kind": "held-posts-and-site-passwords",
-                    "source": f"{var}/data/", "destination": f"{MM_VAR}/data/",
+                    "source": f"{var}/data/", "destination": f"{dest.var}/data/",
                     "bytes": sum(f.size or 0 for ml in moved for f in ml.held_files)
                     + sum(f.size or 0 for f in _site_files(inv)),
                     "include": include})
@@ -162,19 +165,20 @@ def _site_files(inv: Inventory) -> list[FileMode]:
             if f.path.rsplit("/", 1)[-1] in SITE_PASSWORD_FILES and is_path(f.path)]
 
 
-def public_links(inv: Inventory) -> list[tuple[str, str]]:
+def public_links(inv: Inventory, dest: Destination) -> list[tuple[str, str]]:
     """(link, target) on the new host for every list whose archive is public."""
     out = []
     for ml in sorted(inv.lists, key=lambda m: m.name):
         if is_list_name(ml.name) and ml.archive is not False and ml.archive_private is False:
-            out.append((f"{MM_VAR}/archives/public/{ml.name}",
-                        f"{MM_VAR}/archives/private/{ml.name}"))
+            out.append((f"{dest.var}/archives/public/{ml.name}",
+                        f"{dest.var}/archives/private/{ml.name}"))
     return out
 
 
-def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
+def emit_rsync(inv: Inventory, target: Target, release, host: NewHost) -> Emitted:
     out = Emitted()
-    items, out.findings = transfers(inv)
+    dest = host.destination
+    items, out.findings = transfers(inv, dest)
     out.data.transfers = items
     q = sh_word
     for phase, path in (("presync", PRESYNC), ("final", FINAL)):
@@ -216,7 +220,7 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
         lines.append("}")
         lines.append("")
         if phase == "final" and items:
-            lines += _freeze_snapshot(inv, items)
+            lines += _freeze_snapshot(inv, items, dest)
         for item in items:
             lines.append(f"# {comment(item['list'] or 'every list')}: {item['kind']}")
             only = [f"--include={p}" for p in item.get("include", [])]
@@ -229,17 +233,17 @@ def emit_rsync(inv: Inventory, target: Target, release) -> Emitted:
                          else copy)
         if phase == "final":
             lines += ["", "# Owners and public archive links on the new host:",
-                      f"ssh -o BatchMode=yes \"$NEW\" {q(_fixups(inv))}"]
+                      f"ssh -o BatchMode=yes \"$NEW\" {q(_fixups(inv, dest))}"]
             if items:
-                lines += _freeze_compare(inv, items)
+                lines += _freeze_compare(inv, items, dest)
         out.files[path] = "\n".join(lines) + "\n"
     data = {"transfers": items,
-            "public_links": [{"link": a, "target": b} for a, b in public_links(inv)],
+            "public_links": [{"link": a, "target": b} for a, b in public_links(inv, dest)],
             "flags": {"common": [f for f, _ in FLAGS_COMMON],
                       "final": [f for f, _ in FLAGS_FINAL]}}
     out.files[TRANSFERS] = yaml.safe_dump(data, sort_keys=False, width=100)
-    out.files[MANIFEST] = _manifest(inv)
-    out.files[MANIFEST_OLD] = _manifest(inv, old_paths=True)
+    out.files[MANIFEST] = _manifest(inv, dest)
+    out.files[MANIFEST_OLD] = _manifest(inv, dest, old_paths=True)
     out.files[COMPARE_SCRIPT] = COMPARE
     out.files[FREEZE_SCRIPT] = FREEZE
     return out
@@ -259,12 +263,12 @@ _PY = ("for p in python3 python2.7 python2 python; do if command -v \"$p\" >/dev
        "then exec \"$p\" {script} {args}; fi; done; echo 'no python here' >&2; exit 1")
 
 
-def _freeze_snapshot(inv: Inventory, items: list[dict]) -> list[str]:
+def _freeze_snapshot(inv: Inventory, items: list[dict], dest: Destination) -> list[str]:
     """Final phase, before copying: the freeze manifest and the requests, on the old host."""
     q = sh_word
     var = inv.mailman.var_prefix
     names = _moved(items)
-    manifest_args = " ".join(q(a) for a in ["manifest", var, MM_VAR, *names, *_freeze_args(inv)])
+    manifest_args = " ".join(q(a) for a in ["manifest", var, dest.var, *names, *_freeze_args(inv)])
     requests_args = " ".join(q(a) for a in ["requests", var, *names])
     return [
         "# Mailman has stopped: what moves now is final. The freeze manifest holds the",
@@ -285,13 +289,13 @@ def _freeze_snapshot(inv: Inventory, items: list[dict]) -> list[str]:
     ]
 
 
-def _freeze_compare(inv: Inventory, items: list[dict]) -> list[str]:
+def _freeze_compare(inv: Inventory, items: list[dict], dest: Destination) -> list[str]:
     """Final phase, after copying: the freeze manifest checked on the new host, and the
     requests compared; the phase fails when either differs."""
     q = sh_word
     names = _moved(items)
     remote = _PY.format(script=q(f"{HOST_PLAN_DIR}/{FREEZE_SCRIPT}"),
-                        args=" ".join(q(a) for a in ["requests", MM_VAR, *names]))
+                        args=" ".join(q(a) for a in ["requests", dest.var, *names]))
     return [
         "",
         "# The freeze manifest, checked on the new host (sha256 -c reads it there):",
@@ -309,24 +313,24 @@ def _freeze_compare(inv: Inventory, items: list[dict]) -> list[str]:
     ]
 
 
-def _owner(fm: FileMode) -> str:
+def _owner(fm: FileMode, dest: Destination) -> str:
     """The new host's owner of a carried file: root stays root; Mailman's user (or any
-    other) becomes _mailman."""
-    return "root" if fm.owner in ("root", "0") else MM_USER
+    other) becomes the destination's."""
+    return "root" if fm.owner in ("root", "0") else dest.user
 
 
-def _fixups(inv: Inventory) -> str:
+def _fixups(inv: Inventory, dest: Destination) -> str:
     q = sh_word
-    cmds = [f"chown -R {MM_USER}:{MM_GROUP} {MM_VAR}/lists {MM_VAR}/archives/private"]
+    cmds = [f"chown -R {dest.user}:{dest.group} {dest.var}/lists {dest.var}/archives/private"]
     if inv.lists:
-        cmds.append(f"{{ [ ! -d {MM_VAR}/data ] || find {MM_VAR}/data -name 'heldmsg-*' "
-                    f"-exec chown {MM_USER}:{MM_GROUP} {{}} +; }}")
+        cmds.append(f"{{ [ ! -d {dest.var}/data ] || find {dest.var}/data -name 'heldmsg-*' "
+                    f"-exec chown {dest.user}:{dest.group} {{}} +; }}")
     for fm in _site_files(inv):
-        path = f"{MM_VAR}/data/{fm.path.rsplit('/', 1)[1]}"
-        cmds.append(f"chown {_owner(fm)}:{MM_GROUP} {q(path)}")
+        path = f"{dest.var}/data/{fm.path.rsplit('/', 1)[1]}"
+        cmds.append(f"chown {_owner(fm, dest)}:{dest.group} {q(path)}")
         if re.fullmatch(r"0?[0-7]{3}", fm.mode):
             cmds.append(f"chmod {fm.mode} {q(path)}")
-    for link, target in public_links(inv):
+    for link, target in public_links(inv, dest):
         cmds.append(f"ln -sfn {q(target)} {q(link)}")
     return " && ".join(cmds)
 
@@ -334,7 +338,7 @@ def _fixups(inv: Inventory) -> str:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _manifest(inv: Inventory, old_paths: bool = False) -> str:
+def _manifest(inv: Inventory, dest: Destination, old_paths: bool = False) -> str:
     """``sha256 -c``-style lines (OpenBSD's sha256(1) and GNU sha256sum both read them), at
     the new host's paths, or (``old_paths``) at the old host's, as inspected."""
     if inv.mailman is None or not inv.mailman.var_prefix:
@@ -347,7 +351,7 @@ def _manifest(inv: Inventory, old_paths: bool = False) -> str:
     for f in files:
         if f.sha256 and _SHA256.fullmatch(f.sha256) and f.path.startswith(var + "/") \
                 and is_path(f.path):
-            rows.append((f.path if old_paths else MM_VAR + f.path[len(var):], f.sha256))
+            rows.append((f.path if old_paths else dest.var + f.path[len(var):], f.sha256))
     return "".join(f"SHA256 ({path}) = {digest}\n" for path, digest in sorted(rows))
 
 

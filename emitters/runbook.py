@@ -2,10 +2,17 @@
 
 The same steps go into ``plan.yaml`` for ``migrate cutover`` and into ``runbook.md`` for
 people. The order follows what loses no mail (pitfalls 7, 21 in the project notes): prepare the
-new host while the old one runs (and check that its Mailman takes what smtpd delivers, before
-anything is frozen); pre-sync; freeze (the old MTA answers 4xx for the moved
+new host while the old one runs (and check that its list manager takes what smtpd delivers,
+before anything is frozen); pre-sync; freeze (the old MTA answers 4xx for the moved
 domains, its queue and Mailman's queues drain, Mailman stops); final sync checked against the
-manifest; start Mailman on the new host; forward from the old host; switch DNS; verify.
+manifest; start the list manager on the new host, then its smtpd with the list-taking
+smtpd.conf; forward from the old host; switch DNS; verify.
+
+The list manager's own steps come from the target's destination (emitters/destination.py):
+its install, its checks once the files are in place, its start at the switch with the way
+back, its verification. Services are enabled (``rc_conf_local.py``) only in the step that
+starts them: nothing enabled or installed before the switch starts the list manager or takes
+list mail at boot.
 
 Commands assume the plan directory is at ``$PLAN`` on the host that runs them (the cutover
 copies it to ``/root/migrate-plan`` on both hosts). Every value from the inventory in a command
@@ -16,30 +23,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.mailman2 import (DELIVERY_QUEUES, DRAIN_QUEUES, INBOUND_QUEUES, OUT_QUEUE,
-                              RETRY_QUEUE, SHUNT_QUEUE, SITE_PASSWORD_FILES)
+from migrate.mailman2 import DRAIN_QUEUES, OUT_QUEUE, RETRY_QUEUE
 from migrate.model import Finding, Inventory, Severity, Target
 from migrate.mta import Adapter, StepParts, lookup
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
-                           NEW_MAILMAN, NEW_SERVICES, RUNBOOK_FILE, UNFREEZE_STEP, Append,
-                           Comment, Dns, Put, Run, Smtp, Step, Upload, Wait,
+                           NEW_SERVICES, NEW_SMTPD, RUNBOOK_FILE, UNFREEZE_STEP, Append,
+                           Comment, Dns, Put, Run, Smtp, Step, Upload,
                            action_from_data, runbook_markdown)
 
 from migrate.emitters.acme_client import certificate_names
-from migrate.emitters.common import (MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MTA_USER, Emitted,
-                                     Install, Stage, is_domain, list_names)
-from migrate.emitters.new_host import NewHost
+from migrate.emitters.common import Emitted, Install, Stage, is_domain, list_names
 from migrate.emitters.guard import comment, sh_word
 from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
-from migrate.emitters.crontab import PATH as CRONTAB
+from migrate.emitters.destination import Destination
 from migrate.emitters.dns_plan import records as dns_records
-from migrate.emitters.mailman_cfg import AFTER_COPY, wrapper_check_command
+from migrate.emitters.new_host import NewHost
+from migrate.emitters.rc_conf_local import disable, enable
 from migrate.emitters.release import Release
 from migrate.emitters.rsync_plan import FREEZE_MANIFEST
 from migrate.emitters.web_urls import old_urls
 
-WRAPPER_NOTE = (f"the check below runs {MM_PREFIX}/mail/mailman post as {MTA_USER}, as smtpd "
-                "would, without a list")
 q = sh_word
 _step = Step.make
 
@@ -62,6 +65,8 @@ class _Facts:
     acme: bool
     mta: Adapter
     host: NewHost
+    dest: Destination  # the list manager on the new host
+
 
 
 class _ByHand:
@@ -112,7 +117,7 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
         new_ssh=f"root@{(target.ipv6 or target.ipv4)[0]}",
         tls=bool(target.tls_certificate and target.tls_key),
         acme=host.web.tls and (release is None or release.has_acme_client),
-        mta=_adapter(inv)(inv, domains, probe), host=host)
+        mta=_adapter(inv)(inv, domains, probe), host=host, dest=host.destination)
 
 
 def _adapter(inv: Inventory):
@@ -137,7 +142,6 @@ def _preflight(f: _Facts) -> list[Step]:
     inv, target = f.inv, f.target
     total = sum(a.bytes for a in inv.archives) + sum(
         fl.size or 0 for ml in inv.lists for fl in ml.files + ml.held_files)
-    need_kb = int(total * 1.2 / 1024) + 1
     return [
         _step(COPY_PLAN, "preflight", "local", "Copy this plan to both hosts",
               f"The steps read their files from {HOST_PLAN_DIR} on each host.",
@@ -146,12 +150,7 @@ def _preflight(f: _Facts) -> list[Step]:
               f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs were "
               "lowered two old TTLs ago (dns/records.md).",
               [Dns(name=d, type="MX", max_ttl=target.dns_ttl, timeout=0) for d in f.domains]),
-        _step("preflight-new", "preflight", "new",
-              "The new host has room and the mailman package",
-              "The package (smtpd flavour) must be installable; the lists and archives need "
-              f"{total / 1e6:.0f} MB plus 20%.",
-              ["pkg_info -Q mailman | grep -q '^mailman-2'",
-               f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"]),
+        *f.dest.preflight(total),
         _step("preflight-old", "preflight", "old", "The old host is as inspected",
               f"{f.mta.name} and Mailman are where the inventory found them; the files changed "
               "since the inspection are reported (the lists are live: posts arrive, settings "
@@ -165,38 +164,28 @@ def _preflight(f: _Facts) -> list[Step]:
 
 
 def _install(f: _Facts) -> Step:
-    """Every emitted file of the new host, as its emitter declared it."""
+    """Every emitted file of the new host, as its emitter declared it, but for those that
+    wait for the switch (``Stage.SWITCH``: only their plan copies are checked here)."""
     ordered = sorted(f.installs, key=lambda i: i.stage)  # stable: the emitters' order within
     actions: list = []
     for stage in Stage:
-        here = [i for i in ordered if i.stage == stage]
+        here = [i for i in ordered if i.stage == stage and stage != Stage.SWITCH]
         actions += [Append(source=i.source, path=i.path, marker=i.marker) if i.marker else
                     Put(source=i.source, path=i.path, mode=i.mode) for i in here]
         actions += [i.then for i in here if i.then]
-    checks = list(dict.fromkeys(i.check for i in ordered if i.check))
+    checks = list(dict.fromkeys(i.precheck if i.stage == Stage.SWITCH else i.check
+                                for i in ordered if i.check))
     return _step("new-files", "prepare", "new", "Install the emitted configuration",
                  "Every file it replaces is kept in the cutover's journal, so the way back is "
                  "a copy.", actions, checks)
 
 
 def _prepare(f: _Facts) -> list[Step]:
-    """The new host is made ready while the old one runs; its Mailman is checked to take what
-    smtpd delivers before anything is frozen."""
+    """The new host is made ready while the old one runs; its list manager is checked to take
+    what smtpd delivers before anything is frozen. Nothing enabled here takes list mail or
+    starts the list manager at boot: both wait for the switch."""
     target = f.target
-    out = [
-        _step("new-packages", "prepare", "new",
-              "Install the mailman (smtpd flavour) and rsync packages",
-              "The mailman 2 package may be missing on recent releases; nothing else can go "
-              "ahead without it. GNU rsync receives the sync.",
-              ["pkg_info -Q mailman", "pkg_add mailman rsync"],
-              ["pkg_info -e 'mailman-*'", f"test -x {MM_PREFIX}/mail/mailman"],
-              ["pkg_delete mailman rsync"]),
-        _step("new-groups", "prepare", "new", "Let smtpd and the web server into _mailmanq",
-              "The package's README: the MTA user and www must be in _mailmanq to reach the "
-              "queue.",
-              [f"usermod -G _mailmanq {MTA_USER}", "usermod -G _mailmanq www"],
-              [f"id -Gn {MTA_USER} | grep -qw _mailmanq", "id -Gn www | grep -qw _mailmanq"]),
-    ]
+    out = f.dest.install()
     if f.tls:
         out.append(_step(
             "new-certificate", "prepare", "new", "A certificate for smtpd and httpd",
@@ -207,27 +196,34 @@ def _prepare(f: _Facts) -> list[Step]:
              f"-out {q(target.tls_certificate)}"],
             [f"test -s {q(target.tls_certificate)}", f"test -s {q(target.tls_key)}"]))
     out.append(_install(f))
-    # the mail wrapper as smtpd runs it: the earliest point it can run (the package and the
-    # plan's mm_cfg.py are in place), while the old host still takes every post
+    out += f.dest.prepared()
+    # slowcgi gets -p / so that it can run CGI programs outside /var/www (its default chroot)
+    web = ("httpd", ""), ("slowcgi", "-p /")
     out.append(_step(
-        "new-wrapper-group", "prepare", "new", "Mailman's mail wrapper takes smtpd's deliveries",
-        f"smtpd runs the aliases' pipes as {MTA_USER}; the wrapper of the package's smtpd "
-        f"flavour expects the group {MM_MAIL_GID}, and one built for another group (the "
-        "postfix or sendmail flavour) refuses every post with \"Group mismatch error\". "
-        "The check runs the wrapper as "
-        f"{MTA_USER} with no list: it queues nothing, and fails with Mailman's own message. "
-        "It runs again before mail is routed here and in the verification.",
-        [f"# {WRAPPER_NOTE}"],
-        [wrapper_check_command()]))
-    out.append(_step(
-        NEW_SERVICES, "prepare", "new", "Enable and start httpd, slowcgi and smtpd",
-        "Mailman itself starts only after the final sync.",
-        ["rcctl enable httpd", "rcctl enable slowcgi", "rcctl set slowcgi flags -p /",
-         "rcctl restart slowcgi httpd smtpd"],
-        ["rcctl check slowcgi", "rcctl check httpd", "rcctl check smtpd"],
-        # the way back: the new host stops taking list mail (its files are restored after)
-        ["rcctl stop smtpd httpd slowcgi", "rcctl disable httpd slowcgi"]))
+        NEW_SERVICES, "prepare", "new", "Enable and start httpd and slowcgi",
+        "smtpd keeps the host's own configuration until the switch, and the list manager "
+        "starts only after the final sync: a reboot before then starts neither.",
+        [enable(name, flags) for name, flags in web] + ["rcctl restart slowcgi httpd"],
+        ["rcctl check slowcgi", "rcctl check httpd"],
+        # the way back: the new host stops serving (its files are restored after)
+        ["rcctl stop httpd slowcgi"] + [disable(name) for name, _ in web]))
     return out
+
+
+def _smtpd(f: _Facts) -> Step:
+    """smtpd takes list mail from now on: the files that waited for the switch (its
+    smtpd.conf, checked in the prepare phase) are installed, smtpd starts at boot and now.
+    Until here the host's own smtpd.conf stayed, so a reboot before the switch takes no list
+    mail; the way back stops smtpd, and the journal puts the host's files back."""
+    here = [i for i in f.installs if i.stage == Stage.SWITCH]
+    checks = list(dict.fromkeys(i.check for i in here if i.check))
+    return _step(NEW_SMTPD, "switch", "new", "smtpd takes list mail here",
+                 f"{f.dest.name} runs; the old host forwards to this one next.",
+                 [Put(source=i.source, path=i.path, mode=i.mode) for i in here]
+                 + [i.then for i in here if i.then]
+                 + [enable("smtpd"), "rcctl restart smtpd"],
+                 checks + ["rcctl check smtpd"],
+                 ["rcctl stop smtpd"])
 
 
 def _presync(f: _Facts) -> list[Step]:
@@ -291,52 +287,12 @@ def _freeze(f: _Facts) -> list[Step]:
 
 
 def _switch(f: _Facts) -> list[Step]:
-    """Mailman starts on the new host, the old host forwards, DNS names the new host."""
+    """The list manager starts on the new host, then smtpd takes list mail there, the old
+    host forwards, DNS names the new host."""
     inv, target, mta = f.inv, f.target, f.mta
-    wrapper_check = wrapper_check_command()
-    # the site's password files: carried by the final sync where the old host has them
-    # (checked here); where it has none, setting one is the operator's (mmsitepass asks)
-    carried = sorted({fl.path.rsplit("/", 1)[1] for fl in (inv.mailman.site_files
-                                                           if inv.mailman else [])}
-                     & set(SITE_PASSWORD_FILES))
-    site_pw = [f"test -s {q(f'{MM_VAR}/data/{name}')}" for name in carried]
-    admin = SITE_PASSWORD_FILES[0]  # adm.pw: the site administrator's
-    site_note = ([f"# the old host has no {comment(f.var)}/data/{admin}: to give the site "
-                  "administrator "
-                  f"one on this host, run `{MM_PREFIX}/bin/mmsitepass` (it asks)"]
-                 if inv.mailman and admin not in carried else [])
     forward = mta.forward()
-    # the way back stops the new host taking mail first (senders retry, and reach the old host
-    # once DNS names it again), lets its Mailman take whole what it took (a post left in its
-    # queues would be neither archived nor sent), and lists what it archived since the switch
-    # (not in the old host's archive) and the deliveries still waiting for the MTA
-    inbound = " ".join(q(f"{MM_VAR}/qfiles/{qn}") for qn in INBOUND_QUEUES)
-    waiting = " ".join(q(f"{MM_VAR}/qfiles/{qn}") for qn in DELIVERY_QUEUES)
-    drain_new = [
-        "rcctl stop smtpd  # no more posts arrive here; senders retry",
-        Wait(command=f"test \"$(find {inbound} -type f 2>/dev/null | wc -l)\" -eq 0",
-             timeout=900, interval=10),
-        Run(report=True, command=(
-            f"find {MM_VAR}/archives/private -type f -name '*.mbox' -newer "
-            f"{FREEZE_MANIFEST} 2>/dev/null; echo \"deliveries waiting: $(find {waiting} "
-            "-type f 2>/dev/null | wc -l)\"")),
-        "# the archive mboxes listed above took posts here after the switch: copy them back "
-        f"to the old host ({comment(f.var)}/archives/private/) and run its bin/arch --wipe for "
-        "those lists before it takes mail again; deliveries still waiting go out when smtpd "
-        "and Mailman run here once more (after DNS names the old host again)"]
-    out = [
-        _step(NEW_MAILMAN, "switch", "new", "Instantiate the lists and start Mailman",
-              "fix_url (host names, public archive links), owners and check_perms, which must "
-              "then find nothing; the wrapper's group check again, before any mail is routed "
-              "here; the site's adm.pw and creator.pw, where the old host had them, came with "
-              "the final sync.",
-              [f"sh \"$PLAN/{AFTER_COPY}\"", "rcctl enable mailman", "rcctl start mailman"]
-              + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
-                 if inv.mailman else []) + site_note,
-              ["rcctl check mailman", wrapper_check]
-              + ([f"crontab -u {MM_USER} -l >/dev/null"] if inv.mailman else []) + site_pw,
-              drain_new + ([f"crontab -u {MM_USER} -r"] if inv.mailman else [])
-              + ["rcctl stop mailman"]),
+    out = f.dest.start() + [
+        _smtpd(f),
         _step(UNFREEZE_STEP, "switch", "old", "Forward the moved domains from the old host",
               "Mail that still reaches the old host (IPv4-only senders, old DNS caches) goes on "
               "to the new one; the freeze ends.", forward.run, forward.check, forward.rollback),
@@ -383,7 +339,6 @@ def _verify(f: _Facts) -> list[Step]:
             if key not in seen:
                 seen.add(key)
                 probes.append(check)
-    request = _site_request(inv, f.domains)
     return [
         _step("post-checks", "verify", "local",
               "The new host answers: SMTP and every old address",
@@ -391,29 +346,12 @@ def _verify(f: _Facts) -> list[Step]:
               "every web address the old host gave out (each list's listinfo, admin and "
               "archive pages, the redirects it had) answers on the new host as the report "
               "says.", probes),
-        _step("verify", "verify", "new", "Mail and web work on the new host",
-              "A request to the site list's -request address goes through smtpd, the wrapper, "
-              "Mailman's qrunners and back out.",
-              ([f"echo help | mail -s help {q(request)}"] if request else []) + ["sleep 60"],
-              ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | "
-               "grep -q .",
-               f"test -z \"$(ls {MM_VAR}/qfiles/{SHUNT_QUEUE})\"", wrapper_check_command()]),
-    ]
+    ] + f.dest.verify()
 
 
 def _after(f: _Facts) -> list[Step]:
     return [_step("ttl-restore", "after", "dns", "Raise the TTLs again", "After two quiet days.",
                   [f"# set the TTLs back to {f.target.normal_ttl} s"])]
-
-
-def _site_request(inv: Inventory, domains: list[str]) -> str | None:
-    site = (inv.mailman.settings.site_list if inv.mailman and inv.mailman.settings else None) \
-        or "mailman"
-    names, _ = list_names(inv)
-    host = next((ml.host_name for ml in inv.lists if ml.name == site), None)
-    if site in names and host in domains:
-        return f"{site}-request@{host}"
-    return None
 
 
 def emit_runbook(inv: Inventory, target: Target, release, host: NewHost,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from migrate.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import Emitted, is_domain, is_path
+from migrate.emitters.common import Emitted, Stage, is_domain, is_path
 from migrate.emitters.guard import comment, conf_str, refuse
 from migrate.emitters.release import Release
 from migrate.emitters.new_host import NewHost
@@ -65,7 +65,9 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     else:
         body = _accept_grammar(target, release, plain, virtual, pki, relay)
     out.files[PATH] = "\n".join(head + body) + "\n"
-    out.install(PATH, "/etc/mail/smtpd.conf", check="smtpd -n")
+    # installed at the switch: smtpd reads it at boot, and must not take list mail before
+    out.install(PATH, "/etc/mail/smtpd.conf", check="smtpd -n", stage=Stage.SWITCH,
+                precheck=f'smtpd -n -f "$PLAN/{PATH}"')
     return out
 
 

@@ -41,14 +41,15 @@ from importlib import resources
 import yaml
 
 from migrate.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_MAILMAN,
-                           NEW_SERVICES, REGISTRY, SAFE_NAME, Step, block_mark, line_mark)
+                           NEW_SERVICES, NEW_SMTPD, REGISTRY, SAFE_NAME, Step, block_mark,
+                           line_mark)
 from migrate.text import comment
 
 #: The roles, in the order the runbook needs them, and the steps each runs by default.
 ROLES = ("preflight", "install", "start", "presync", "freeze", "final_sync", "forward",
          "verify", "rollback")
 _BY_ID = {
-    COPY_PLAN: "preflight", NEW_SERVICES: "start", NEW_MAILMAN: "start",
+    COPY_PLAN: "preflight", NEW_SERVICES: "start", NEW_MAILMAN: "start", NEW_SMTPD: "start",
     FINAL_SYNC: "final_sync", NEW_ACME: "forward",
 }
 _BY_PHASE = {"preflight": "preflight", "prepare": "install", "presync": "presync",

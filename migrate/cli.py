@@ -293,8 +293,8 @@ def plan(
 ) -> None:
     """Turn an inventory and target settings into a plan directory to review.
 
-    The directory holds the new host's files (smtpd.conf, aliases, httpd.conf, rc.conf.local,
-    Mailman settings) and plan.yaml for `migrate cutover`. Same input, same bytes. Exit 1 when
+    The directory holds the new host's files (smtpd.conf, aliases, httpd.conf, the list
+    manager's settings) and plan.yaml for `migrate cutover`. Same input, same bytes. Exit 1 when
     a blocker finding stands. Change the plan through the target settings or --overlay: a file
     edited inside the plan directory is refused by the cutover, and planning into that
     directory again refuses (exit 2) until told --keep-edits or --discard-edits.

@@ -806,3 +806,5 @@ class Target:
     # Default: acme when the old web server served HTTPS for the lists; None only until
     # ``migrate.planning.resolve_target`` has filled it in.
     tls: TlsMode | None = None
+    # the list manager on the new host, by its kind (emitters/destination.py registers them)
+    destination: str = "mailman2"

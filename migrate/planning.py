@@ -32,15 +32,12 @@ from migrate.emitters.aliases import emit_aliases
 from migrate.emitters.common import OVERLAY_TREE, Emitted, Emitter, Phase, is_domain
 from migrate.emitters import guard
 from migrate.emitters.dns_plan import emit_dns
-from migrate.emitters.crontab import emit_crontab
 from migrate.emitters.httpd_conf import emit_httpd_conf
-from migrate.emitters.newsyslog import emit_newsyslog
-from migrate.emitters.mailman_cfg import emit_mailman
+from migrate.emitters.destination import emit_destination, unknown as unknown_destination
 from migrate.emitters.new_host import NewHost, new_host
 from migrate.emitters.mta_features import emit_mta_features
 from migrate.emitters.old_host import emit_old_host
 from migrate.emitters.parity import emit_parity
-from migrate.emitters.rc_conf_local import emit_rc_conf_local
 from migrate.emitters.rsync_plan import emit_rsync
 from migrate.emitters.runbook import emit_runbook
 from migrate.emitters.release import NEWEST_STABLE, Release
@@ -62,8 +59,8 @@ register_all()  # the old MTA's emitters find its plugin by kind
 EMITTERS = (
     Emitter(emit_smtpd_conf, new_host=True), Emitter(emit_aliases, new_host=True),
     Emitter(emit_virtual, new_host=True), Emitter(emit_httpd_conf, new_host=True),
-    Emitter(emit_acme_client), Emitter(emit_rc_conf_local), Emitter(emit_mailman),
-    Emitter(emit_crontab), Emitter(emit_newsyslog), Emitter(emit_rsync), Emitter(emit_old_host),
+    Emitter(emit_acme_client), Emitter(emit_destination, new_host=True),
+    Emitter(emit_rsync, new_host=True), Emitter(emit_old_host),
     Emitter(emit_mta_features), Emitter(emit_dns), Emitter(emit_parity, new_host=True),
     Emitter(emit_web_urls, new_host=True), Emitter(emit_web_parity, new_host=True),
     Emitter(emit_runbook, Phase.STEPS, new_host=True),
@@ -179,6 +176,10 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
 
 
 def _check_target(target: Target) -> None:
+    problem = unknown_destination(target.destination)
+    if problem:
+        raise MigrateError(problem, code=Exit.USAGE,
+                           hint="give destination: as one of them in target.yaml")
     try:
         Release.parse(target.openbsd)
     except ValueError as exc:
@@ -234,11 +235,6 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
             f"OpenBSD {release} is newer than the newest release this tool knows "
             f"({NEWEST_STABLE}); the files use the grammar of {NEWEST_STABLE}",
             "Check the emitted files with `smtpd -n` and `httpd -n` on the new host.", None))
-    plan.findings.append(Finding(
-        "plan.mailman-package", Severity.WARNING,
-        f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {release}",
-        "Run `pkg_info -Q mailman` on the new host before anything else; the package left "
-        "the ports tree with Python 2, and the move cannot go ahead without it.", None))
     old = {a.address for a in inv.host.addresses}
     for addr in target.ipv6 + target.ipv4:
         if addr in old:

@@ -63,6 +63,7 @@ NEW_SERVICES = "new-services"
 FREEZE_STEP = "old-freeze"
 FINAL_SYNC = "final-sync"
 NEW_MAILMAN = "new-mailman"
+NEW_SMTPD = "new-smtpd"
 UNFREEZE_STEP = "old-forward"
 NEW_ACME = "new-acme"
 #: What a step id may be: ids become journal keys, Ansible task file names and tags.
@@ -481,6 +482,55 @@ class Uncomment(Action):
         prefix = line_mark(self.marker).encode()
         _edit(ctx, self.paths, _by_line(
             lambda line: line[len(prefix):] if line.startswith(prefix) else line))
+
+
+@dataclass(kw_only=True)
+class Setting(Action):
+    """One variable of a file of shell assignments (``rc.conf.local``), changed as ``command``
+    (what a person types, given by the plan's builder) changes it: its line becomes
+    ``name=value``; or, with ``word``, the word joins the list the variable holds; with
+    ``remove``, the line (or the word) goes. Every other line is kept as it is, and the file
+    changes through the journal, so the way back restores the host's own lines."""
+
+    kind: ClassVar[str] = "setting"
+    command: str
+    path: str
+    name: str
+    value: str | None = None
+    word: str | None = None
+    remove: bool | None = None
+
+    def check(self) -> str | None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.name):
+            return f"{self.name!r} is not a shell variable name"
+        if any(c in (self.value or "") for c in "\n\"'$`\\"):
+            return "a setting's value is one line without quotes, $, ` or \\"
+        if self.word is not None and not re.fullmatch(r"[A-Za-z0-9_.+-]+", self.word):
+            return f"{self.word!r} is not a plain word"
+        return None
+
+    def describe(self, plan_dir: str = "$PLAN") -> str:
+        return self.command
+
+    def apply(self, ctx: Context) -> None:
+        ctx.change(self.path, self.edit(ctx.host.read(self.path) or b""))
+
+    def edit(self, data: bytes) -> bytes:
+        """``data`` with this variable set; the first line assigning it is the one changed."""
+        lines = data.decode("utf-8", "surrogateescape").splitlines()
+        prefix = f"{self.name}="
+        at = next((i for i, line in enumerate(lines) if line.startswith(prefix)), None)
+        if self.word is not None:
+            words = lines[at][len(prefix):].strip("\"'").split() if at is not None else []
+            words = [w for w in words if w != self.word] + ([] if self.remove else [self.word])
+            line = [prefix + " ".join(words)] if words else []
+        else:
+            line = [] if self.remove else [prefix + (self.value or "")]
+        if at is None:
+            lines += line
+        else:
+            lines[at:at + 1] = line
+        return "".join(f"{line}\n" for line in lines).encode("utf-8", "surrogateescape")
 
 
 @dataclass(kw_only=True)

@@ -213,7 +213,7 @@ def test_help_paragraphs_are_reflowed_to_the_terminal(columns, monkeypatch):
     """The docstring's own line breaks do not show: a paragraph fills the terminal's width."""
     monkeypatch.setenv("COLUMNS", columns)
     text = " ".join(run("plan", "--help").stdout.split())  # words, whatever the wrapping
-    assert "rc.conf.local, Mailman settings) and plan.yaml" in text
+    assert "httpd.conf, the list manager's settings) and plan.yaml" in text
     lines = [ln.strip() for ln in run("plan", "--help").stdout.splitlines()]
     i = next(n for n, ln in enumerate(lines) if ln.startswith("The directory holds"))
     # the paragraph's first line is filled to the width, not cut where the source was

@@ -174,6 +174,18 @@ done
     "exim": "#!/bin/sh\nexec exim4 \"$@\"\n",
     "apachectl": "#!/bin/sh\necho 'stand-in: apachectl (no Apache here)'\n",
 }
+#: The new host's own rc.conf.local and smtpd.conf before the move (OpenBSD's default: local
+#: mail only, on the loopback interface; Linux names it lo): the plan keeps the first's lines
+#: and replaces the second only at the switch.
+NEW_RC_CONF_LOCAL = "# the new host's own settings\nntpd_flags=-s\npkg_scripts=postgresql\n"
+NEW_SMTPD_CONF = """\
+table aliases file:/etc/mail/aliases
+listen on lo
+action "local_mail" mbox alias <aliases>
+action "outbound" relay
+match from local for local action "local_mail"
+match from local for any action "outbound"
+"""
 #: How long the old host's ArchRunner waits between two passes (seconds).
 ARCHIVE_DELAY = 8
 #: While this file exists on the old host, its ArchRunner runs no pass: the stream test holds
@@ -621,6 +633,8 @@ def world(tmp_path):
         _write(base / "new-etc/passwd", passwd)
         _write(base / "new-etc/group", group)
         _write(base / "new-etc/shadow", shadow, 0o600)
+        _write(base / "new-etc/rc.conf.local", NEW_RC_CONF_LOCAL)
+        _write(base / "new-etc/smtpd.conf", NEW_SMTPD_CONF)
         new = Host(net, "new", [
             ("tmpfs", "755", "/usr/local"),
             ("bind", str(new_sbin), "/usr/local/sbin"),
@@ -630,7 +644,9 @@ def world(tmp_path):
             ("copy", str(base / "new-etc/group"), "/etc/group"),
             ("copy", str(base / "new-etc/shadow"), "/etc/shadow"),
             ("copy", str(resolv), "/etc/resolv.conf"),
+            ("copy", str(base / "new-etc/rc.conf.local"), "/etc/rc.conf.local"),
             ("mkdir", "755", "/etc/mail"),
+            ("copy", str(base / "new-etc/smtpd.conf"), "/etc/mail/smtpd.conf"),
             ("shadow", "-", "/var"),
             ("shadow", "-", "/var/spool"),
             ("shadow", "-", "/var/lib"),
@@ -1175,23 +1191,51 @@ def test_sigkill_at_each_step_in_turn_then_resume(world):
     assert (w["new_var"] / name).read_bytes().startswith(old_mbox)
 
 
+def _boot_files(w) -> tuple[str, str]:
+    """The new host's rc.conf.local and smtpd.conf: what it would start at boot."""
+    return (w["new"].run("cat /etc/rc.conf.local").stdout,
+            w["new"].run("cat /etc/mail/smtpd.conf").stdout)
+
+
 def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(world):
+    """Also: after the prepare phase, nothing on the new host would start Mailman or take list
+    mail at boot (its rc.conf.local starts no mailman, its smtpd.conf is its own), and its
+    own rc.conf.local lines survive the cutover and come back whole with the rollback."""
     w = world
     plan = _plan(w)
+    prepared: dict = {}
+
+    def after_prepare() -> None:  # the first step after the prepare phase has started
+        prepared["boot"] = _boot_files(w)
+        journal = (plan / "journal.jsonl").read_text()
+        prepared["switched"] = '"step": "new-mailman"' in journal
+
     # slowcgi dies after the new host's services started (their checks passed): httpd still
     # runs and serves the archives, but Mailman's pages fail (httpd answers 500 when nothing
     # listens on the FastCGI socket), so the post-checks fail
     sender = _start_sender(w, 30, "r")
     time.sleep(2)
     code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
+        "presync": after_prepare,
         "new-mailman": lambda: w["new"].run("kill -KILL \"-$(cat /run/slowcgi.pid)\"")})
     assert code != 0 and "post-checks failed" in log, log[-3000:]
+    rc, smtpd_conf = prepared["boot"]
+    assert not prepared["switched"]  # read before the switch began
+    assert smtpd_conf == NEW_SMTPD_CONF  # local mail only: the list-taking one waits
+    assert "mailman" not in "".join(line for line in rc.splitlines()
+                                    if line.startswith(("pkg_scripts=", "mailman_")))
+    assert rc.startswith(NEW_RC_CONF_LOCAL) and "httpd_flags=" in rc
+    # the switch enabled Mailman after the host's own scripts, and smtpd with the plan's file
+    rc, smtpd_conf = _boot_files(w)
+    assert "pkg_scripts=postgresql mailman\n" in rc and "ntpd_flags=-s\n" in rc, rc
+    assert "smtpd_flags=\n" in rc and smtpd_conf != NEW_SMTPD_CONF
     sender.wait(timeout=600)
     # the operator reads the failure before rolling back: by then the new host's Mailman has
     # sent what it took (the rollback stops its smtpd and lets it empty its queues first)
     _check_posts(w, {"r": 30})
     code, log, _ = _run(w, plan, "--execute", "--rollback")
     assert code == 0, log[-3000:] + _diagnostics(w)
+    assert _boot_files(w) == (NEW_RC_CONF_LOCAL, NEW_SMTPD_CONF)
     # the operator puts the old records back, as the rollback asks
     zone = json.loads(w["zone"].read_text())
     zone[f"{DOMAIN} MX"] = [60, ["10 old.smallclub.example."]]

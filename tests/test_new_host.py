@@ -128,7 +128,9 @@ def test_the_new_host_is_worked_out_once_per_plan(inventories, monkeypatch):
     inv = inventories["netsight"]
     target = resolve_target(inv, {}, FLAGS["netsight"])
     build_plan(inv, target)
-    names = new_host.web_locations(inv, target, planning.Release.parse(target.openbsd)).names
+    release = planning.Release.parse(target.openbsd)
+    names = new_host.web_locations(inv, target, release,
+                                   new_host.destination(inv, target, release)).names
     # the redirects of each web name are translated once (and once more just above)
     assert calls == {"address_table": 1, "old_redirects": 2 * len(names)}
 
@@ -139,10 +141,10 @@ def test_every_delivery_comes_from_the_list_managers_one_function(inventories, m
     before = _plan(inventories, "campus")
     real = new_host.list_deliveries
 
-    def other(list_name):
+    def other(dest, list_name):
         return tuple(Delivery(d.local, d.list_name, d.action,
                               f"|/opt/other/deliver {d.action} {list_name}")
-                     for d in real(list_name))
+                     for d in real(dest, list_name))
 
     monkeypatch.setattr(new_host, "list_deliveries", other)
     after = _plan(inventories, "campus")
@@ -155,9 +157,9 @@ def test_every_delivery_comes_from_the_list_managers_one_function(inventories, m
 
 
 def test_the_web_locations_come_from_the_list_managers_one_function(inventories, monkeypatch):
-    real = new_host.list_locations()
-    monkeypatch.setattr(new_host, "list_locations", lambda: dataclasses.replace(
-        real, cgi=Served("/lists/", "/lists/*", "/opt/lists/cgi", real.cgi.fastcgi)))
+    real = new_host.list_locations
+    monkeypatch.setattr(new_host, "list_locations", lambda dest: dataclasses.replace(
+        real(dest), cgi=Served("/lists/", "/lists/*", "/opt/lists/cgi", real(dest).cgi.fastcgi)))
     plan = _plan(inventories, "netsight")
     httpd = plan.files["files/new/etc/httpd.conf"]
     assert 'location "/lists/*"' in httpd and '"/opt/lists/cgi"' in httpd

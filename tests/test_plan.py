@@ -215,13 +215,41 @@ def test_aliases_have_all_ten_addresses_per_list(inventories):
     assert re.search(r"^root:\s+postmaster@netsight\.example$", aliases, re.M)
 
 
-def test_rc_conf_local_and_mailman_settings(inventories):
+def test_services_start_at_boot_only_from_their_own_steps(inventories):
+    """No whole rc.conf.local: httpd and slowcgi are enabled in the prepare phase, Mailman and
+    smtpd (with the smtpd.conf that takes list mail, only checked before) at the switch; each
+    setting keeps the host's other lines."""
+    _, inv = inventories["netsight"]
+    built = plan(inv)
+    assert not any("rc.conf.local" in path for path in built.files)
+    switch = next(i for i, s in enumerate(built.steps) if s.phase == "switch")
+    enabled = {}
+    for i, step in enumerate(built.steps):
+        for a in step.actions:
+            if a.kind == "setting":
+                enabled[a.word or a.name] = (i, step.id)
+            if a.kind == "put" and a.path == "/etc/mail/smtpd.conf":
+                enabled["smtpd.conf"] = (i, step.id)
+    assert {k: v[1] for k, v in enabled.items()} == {
+        "httpd_flags": "new-services", "slowcgi_flags": "new-services",
+        "mailman": "new-mailman", "smtpd_flags": "new-smtpd", "smtpd.conf": "new-smtpd"}
+    assert all(enabled[k][0] < switch for k in ("httpd_flags", "slowcgi_flags"))
+    assert all(enabled[k][0] >= switch for k in ("mailman", "smtpd_flags", "smtpd.conf"))
+    assert enabled["mailman"][0] < enabled["smtpd.conf"][0]  # Mailman runs before mail comes
+    install = next(s for s in built.steps if s.id == "new-files")
+    assert 'smtpd -n -f "$PLAN/files/new/etc/mail/smtpd.conf"' in install.check
+    own = b"# the host's own\nntpd_flags=-s\npkg_scripts=postgresql\n"
+    for step in built.steps:
+        for a in step.actions:
+            if a.kind == "setting":
+                own = a.edit(own)
+    assert own == (b"# the host's own\nntpd_flags=-s\npkg_scripts=postgresql mailman\n"
+                   b"httpd_flags=\nslowcgi_flags=-p /\nsmtpd_flags=\n")
+
+
+def test_mailman_settings(inventories):
     _, inv = inventories["netsight"]
     files = plan(inv).files
-    rc = files["files/new/etc/rc.conf.local"].splitlines()
-    for expected in ['slowcgi_flags="-p /"', "httpd_flags=", "smtpd_flags=",
-                     'pkg_scripts="mailman"', "#   rcctl set slowcgi flags -p /"]:
-        assert expected in rc
     mm = files["files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate"]
     for expected in ["MTA = None", "DEFAULT_URL_HOST = 'lists.netsight.example'",
                      "add_virtualhost('lists.riverbend.example', 'lists.riverbend.example')",

@@ -23,7 +23,8 @@ import pytest
 
 from conftest import SAMPLES
 from mailmantools import python_of
-from migrate.emitters.common import MAILMAN_ADDRESSES, MM_PREFIX, MM_VAR
+from migrate.emitters.common import MM_PREFIX, MM_VAR
+from migrate.mailman2 import ADDRESSES as MAILMAN_ADDRESSES
 from migrate.inspection import inspect_tree
 from migrate.model import Origin
 from migrate.planning import build_plan, resolve_target

@@ -236,7 +236,8 @@ def test_runbook_steps_are_ordered_and_every_command_parses(netsight):
         assert s["host"] in ("old", "new", "dns", "local")
         for a in s["actions"] + s["rollback"]:
             assert a["do"] in ("run", "put", "append", "insert", "unmark", "wait", "note",
-                               "comment", "uncomment", "upload", "smtp", "http", "dns"), a
+                               "comment", "uncomment", "upload", "smtp", "http", "dns",
+                               "setting"), a
     runbook = plan.files["runbook.md"]
     for s in steps:
         assert f"### {s['id']}: " in runbook
@@ -417,7 +418,7 @@ def test_written_plan_has_every_part(netsight, tmp_path):
     _, plan = netsight
     write_plan(plan, str(tmp_path / "plan"))
     for rel in ("files/new/etc/mail/smtpd.conf", "files/new/etc/mail/aliases",
-                "files/new/etc/httpd.conf", "files/new/etc/rc.conf.local",
+                "files/new/etc/httpd.conf",
                 "files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate",
                 "rsync/presync.sh", "rsync/final.sh", "rsync/transfers.yaml",
                 "rsync/manifest.sha256", "files/old/exim-forward-router.conf",

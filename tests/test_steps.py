@@ -180,6 +180,41 @@ def test_each_undo_takes_its_action_back(tmp_path, action, original):
     assert steps.action_from_data(undo.to_data()) == undo and undo.describe()
 
 
+@pytest.mark.parametrize("original, enabled", [
+    (None, "slowcgi_flags=-p /\npkg_scripts=mailman\nsmtpd_flags=\n"),
+    ("# the host's own\nntpd_flags=-s\npkg_scripts=postgresql\n",
+     "# the host's own\nntpd_flags=-s\npkg_scripts=postgresql mailman\nslowcgi_flags=-p /\n"
+     "smtpd_flags=\n"),
+])
+def test_settings_keep_the_hosts_lines_and_the_journal_restores_them(tmp_path, original,
+                                                                      enabled):
+    """rc.conf.local edited as rcctl would, one variable at a time: the host's own lines stay,
+    doing it again changes nothing, and the rollback puts the file back byte for byte (or
+    removes it, where the host had none)."""
+    from migrate.cutover import _StepContext
+    from migrate.emitters.rc_conf_local import disable_script, enable, enable_script
+    rc = tmp_path / "rc.conf.local"
+    if original is not None:
+        rc.write_text(original)
+    runner, _ = _context_runner(tmp_path, {})
+    actions = [enable("slowcgi", "-p /"), enable_script("mailman"), enable("smtpd")]
+    for a in actions:
+        a.path = str(rc)
+        assert steps.action_from_data(a.to_data()) == a
+    ctx = _StepContext(runner, steps.Step(id="s", phase="switch", host="new", title="",
+                                          why="", actions=actions))
+    for _ in range(2):  # the second time (a resumed step) changes nothing more
+        for a in actions:
+            a.apply(ctx)
+        assert rc.read_text() == enabled
+    off = disable_script("mailman")
+    off.path = str(rc)
+    off.apply(ctx)
+    assert "mailman" not in rc.read_text() and "slowcgi_flags=-p /\n" in rc.read_text()
+    runner.rollback()
+    assert (rc.read_text() if rc.exists() else None) == original
+
+
 def test_the_install_step_loops_over_what_the_emitters_declare():
     from migrate.emitters.common import Install, Stage
     from migrate.emitters.runbook import steps as runbook_steps
@@ -200,8 +235,7 @@ def test_the_install_step_loops_over_what_the_emitters_declare():
     real = next(s for s in plan.steps if s.id == "new-files")
     sources = {a.source for a in real.actions if a.kind in ("put", "append")}
     assert sources <= set(plan.files)
-    assert {"files/new/etc/mail/smtpd.conf", "files/new/etc/httpd.conf",
-            "files/new/etc/mail/aliases", "files/new/etc/rc.conf.local"} <= sources
+    assert {"files/new/etc/httpd.conf", "files/new/etc/mail/aliases"} <= sources
     assert real.check[:2] == ["smtpd -n", "httpd -n"]
     assert Stage.CONFIG < Stage.FRAGMENT < Stage.LATER
 
@@ -235,4 +269,5 @@ def test_rolling_back_the_new_mailman_lets_it_finish_what_it_took():
         assert f"/var/spool/mailman/qfiles/{queue} " in wait["command"] + " "
     assert "qfiles/out" not in wait["command"]  # deliveries need the MTA, stopped above
     assert back[2]["do"] == "run" and back[2]["report"] and "-newer" in back[2]["command"]
-    assert back[-1] == {"do": "run", "command": "rcctl stop mailman"}
+    assert back[-2] == {"do": "run", "command": "rcctl stop mailman"}
+    assert back[-1]["command"] == "rcctl disable mailman"

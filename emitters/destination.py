@@ -1,0 +1,149 @@
+"""The destination: the list manager on the new host, one plugin per kind, chosen by the
+target (``Target.destination``, default ``mailman2``).
+
+The old host is always Mailman 2 (its lists, archives and addresses are what moves); the
+destination says what takes them on the new host. A plugin owns what only it knows: its
+packages, user and group, paths, services, the address table (each old list address -> its
+delivery on the new host, as the aliases file writes it), its web locations (what answers the
+old host's ``/mailman/``, ``/icons/`` and ``/pipermail/``), the files it emits (with their
+installs) and its parts of the runbook (install, instantiate the lists, start, verify, each with
+its way back). The other emitters and the runbook ask the target's plugin and name none of it.
+
+Adding a destination is one module: a subclass of ``Destination`` with its ``kind``, passed to
+``register`` once. Mailman 2 (``destination_mailman2.py``) is the one that ships.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from migrate.mailman2 import ADDRESSES
+from migrate.model import Inventory, Target
+from migrate.steps import Step
+
+from migrate.emitters.common import Emitted
+from migrate.emitters.release import Release
+
+if TYPE_CHECKING:
+    from migrate.emitters.new_host import NewHost
+
+
+@dataclass(frozen=True)
+class WebFolders:
+    """The folders that answer the old host's web addresses on the new host: the CGI programs
+    slowcgi runs for ``/mailman/``, the icons (``/icons/``) and the public archives
+    (``/pipermail/``), as httpd sees them (chroot ``/``)."""
+
+    cgi: str
+    icons: str
+    archives: str
+
+
+class Destination:
+    """One kind of list manager on the new host. ``inv``, ``target`` and ``release`` are the
+    plan's; every method may read them. The class attributes are the plugin's fixed facts."""
+
+    kind: ClassVar[str] = ""
+    #: as people read it in titles and findings ("Mailman 2.1")
+    name: ClassVar[str] = ""
+    #: the packages the install step adds (pkg_add), the list manager's first
+    packages: ClassVar[tuple[str, ...]] = ()
+    #: who owns the lists and archives once copied
+    user: ClassVar[str] = ""
+    group: ClassVar[str] = ""
+    #: where the old host's var prefix (lists/, archives/, data/) lands on the new host
+    var: ClassVar[str] = ""
+    #: the packages' rc scripts, enabled and started at the switch (rcctl, pkg_scripts)
+    services: ClassVar[tuple[str, ...]] = ()
+    web: ClassVar[WebFolders]
+    #: one line for the aliases file's head: how its deliveries run
+    delivery_note: ClassVar[str] = ""
+
+    def __init__(self, inv: Inventory, target: Target, release: Release | None) -> None:
+        self.inv = inv
+        self.target = target
+        self.release = release
+
+    # --- the address table ---------------------------------------------------------------
+
+    def delivery(self, list_name: str, action: str) -> str:
+        """Where the new host delivers a list's address with Mailman 2's command ``action``
+        (``post``, ``request``, ... : ``migrate.mailman2.ADDRESSES``), as the aliases file
+        holds it (unquoted)."""
+        raise NotImplementedError
+
+    def addresses(self, list_name: str) -> list[tuple[str, str]]:
+        """The list's addresses on the new host: (local part, Mailman 2's command for it),
+        each of the ten addresses Mailman 2 gave it (the old host's, which keep working); the
+        new host's address table (``new_host.py``) delivers each with ``delivery``."""
+        return [(list_name + suffix, action) for suffix, action in ADDRESSES]
+
+    # --- what it writes and how the runbook runs it ----------------------------------------
+
+    def emit(self) -> Emitted:
+        """Its files of the plan, with their installs and findings."""
+        raise NotImplementedError
+
+    def preflight(self, total: int) -> list[Step]:
+        """Checks on the new host before anything changes (``total``: the bytes of the lists
+        and archives that the copy brings)."""
+        raise NotImplementedError
+
+    def install(self) -> list[Step]:
+        """The prepare phase, before the emitted files are installed: packages, users,
+        groups."""
+        raise NotImplementedError
+
+    def prepared(self) -> list[Step]:
+        """The prepare phase, once the emitted files are installed: checks that it takes what
+        smtpd delivers, while the old host still takes every post. It starts nothing."""
+        return []
+
+    def start(self) -> list[Step]:
+        """The switch, after the final sync: instantiate the copied lists, enable and start
+        its services; the way back stops the new host taking mail and lets it finish what it
+        took."""
+        raise NotImplementedError
+
+    def verify(self) -> list[Step]:
+        """Mail through it, on the new host, after the switch."""
+        return []
+
+
+#: every destination by its kind
+DESTINATIONS: dict[str, type[Destination]] = {}
+
+
+def register(cls: type[Destination]) -> type[Destination]:
+    """Make ``cls`` the destination of its ``kind`` (once)."""
+    if not cls.kind or cls.kind in DESTINATIONS:
+        raise TypeError(f"destination kind {cls.kind!r} is empty or registered twice")
+    DESTINATIONS[cls.kind] = cls
+    return cls
+
+
+def destination(inv: Inventory, target: Target, release: Release | None) -> Destination:
+    """The target's destination (``resolve_target`` refused an unknown kind before)."""
+    _shipped()
+    return DESTINATIONS[target.destination](inv, target, release)
+
+
+def emit_destination(inv: Inventory, target: Target, release: Release,
+                     host: "NewHost") -> Emitted:
+    """The files of the new host's list manager: its plugin's (the new host holds it)."""
+    return host.destination.emit()
+
+
+def unknown(kind: str) -> str | None:
+    """What is wrong with a destination kind, or None."""
+    _shipped()
+    if kind in DESTINATIONS:
+        return None
+    return f"unknown destination {kind!r} (known: {', '.join(sorted(DESTINATIONS))})"
+
+
+def _shipped() -> None:
+    """Register the destinations that ship. Imported here, when first asked for, not at the
+    top: they build on the other emitters, which ask this module for the destination."""
+    from migrate.emitters import destination_mailman2  # noqa: F401
