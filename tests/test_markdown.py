@@ -62,7 +62,10 @@ def test_md_text_renders_as_the_value_in_every_context(value):
     children, blocks = _inline(f"### x {md_text(value)} y")
     assert blocks == ["heading_open", "heading_close"] and _text(children) == f"x {shown} y"
     children, blocks = _inline(f"| h |\n|---|\n| {md_text(value)} |")
-    assert blocks.count("td_open") == 1 and _text(children) == shown.rstrip(" \t")
+    # a table strips a cell's blanks; a leading one stays (md_text writes it as an entity)
+    cell = shown[:1] + shown[1:].rstrip(" \t") if shown[:1] in (" ", "\t") else \
+        shown.rstrip(" \t")
+    assert blocks.count("td_open") == 1 and _text(children) == cell
     if value.strip():  # report.md's findings: the message in bold, stripped
         children, _ = _inline(f"- **{md_text(value.strip())}** (where)")
         inner = [c for c in children if c.type != "text" or c.content]
