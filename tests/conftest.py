@@ -1,7 +1,10 @@
-"""Shared test helpers: build small host trees on disk, run the CLI in-process."""
+"""Shared test helpers: build small host trees on disk, run the CLI in-process; the markers
+that keep the real tools and the end-to-end runs out of the fast lane (``make test-fast``)."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_configs"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+TESTS = Path(__file__).resolve().parent
 
 
 def make_tree(root: Path, files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:
@@ -115,3 +119,100 @@ def python27() -> str | None:
         if c and os.access(c, os.X_OK):
             return c
     return None
+
+
+# --- markers: what a test reaches, found by reading it --------------------------------------------
+
+#: The gates of the real tools: ``need`` skips (or, under MIGRATE_REQUIRE_TOOLS=1, fails) when
+#: a tool, or root, is missing; ``shutil.which`` looks a program up. A test that reaches either
+#: is marked ``realtool``.
+REAL_TOOL_GATES = frozenset({"need", "shutil.which"})
+
+
+def _referenced(node: ast.AST) -> set[str]:
+    """The names a definition's body uses: ``x`` and, for ``module.x``, ``module.x`` too
+    (decorators left out: a ``skipif`` that reads the uid runs nothing)."""
+    parts = node.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                             ast.ClassDef)) else [node]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        parts = [*node.args.defaults, *node.args.kw_defaults, *parts]
+    out: set[str] = set()
+    for part in parts:
+        for sub in ast.walk(part) if part is not None else ():
+            if isinstance(sub, ast.Name):
+                out.add(sub.id)
+            elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
+                out.add(f"{sub.value.id}.{sub.attr}")
+    return out
+
+
+@functools.cache
+def reaching_real_tools(module: str) -> frozenset[str]:
+    """The top-level functions, classes and aliases of the module ``tests/<module>.py`` that
+    reach ``need``: directly, through each other, or through what they import from another
+    module of tests/ (the tools modules: ``from sshtools import sshd_running``, ``import
+    test_cutover_e2e as e2e`` then ``e2e.world``). Computed once per module, at collection."""
+    path = TESTS / f"{module}.py"
+    if not path.is_file():
+        return frozenset()
+    reaching_real_tools.__dict__.setdefault("busy", set()).add(module)  # an import cycle stops
+    imported: dict[str, tuple[str, str | None]] = {}
+    uses: dict[str, set[str]] = {}
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):  # imports inside a function count for the whole module
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.update({a.asname or a.name: (node.module, a.name) for a in node.names})
+        elif isinstance(node, ast.Import):
+            imported.update({a.asname or a.name: (a.name, None) for a in node.names})
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            uses[node.name] = _referenced(node)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    uses[target.id] = _referenced(node.value)
+
+    def foreign(name: str) -> bool:
+        head, _, attr = name.partition(".")
+        if head not in imported:
+            return False
+        other, member = imported[head]
+        member = member if not attr else attr if member is None else None
+        if member is None or other in reaching_real_tools.busy:
+            return False
+        return member in reaching_real_tools(other)
+
+    real = set(REAL_TOOL_GATES & set(uses))
+    grew = True
+    while grew:
+        grew = False
+        for name, names in uses.items():
+            if name not in real and (names & (REAL_TOOL_GATES | real)
+                                     or any(foreign(n) for n in names)):
+                real.add(name)
+                grew = True
+    reaching_real_tools.busy.discard(module)
+    return frozenset(real)
+
+
+def _reaches_real_tools(module: str, qualname: str) -> bool:
+    return qualname.split(".")[0] in reaching_real_tools(module.rpartition(".")[2])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test by what it reaches, so that new tests get their marks without anyone
+    remembering them: ``realtool`` when the test or one of its fixtures reaches ``need`` (a
+    real tool, or root), ``e2e`` (and ``realtool``) for the end-to-end files
+    ``test_*_e2e.py``. ``slow`` is written on the tests themselves (a duration is not read)."""
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        name = item.cls.__name__ if item.cls is not None else item.originalname
+        fixtures = item._fixtureinfo.name2fixturedefs.values()
+        if _reaches_real_tools(item.path.stem, name) or any(
+                _reaches_real_tools(d.func.__module__, d.func.__qualname__)
+                for chain in fixtures for d in chain):
+            item.add_marker("realtool")
+        if item.path.name.startswith("test_") and item.path.stem.endswith("_e2e"):
+            item.add_marker("e2e")
+            item.add_marker("realtool")
