@@ -82,6 +82,52 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+class WaitTimeout(AssertionError):
+    """What ``wait_until`` raises when the condition never held: a test failure that says what
+    did not happen."""
+
+
+def wait_until(predicate, timeout: float, what: str, *, every: float = 0.05,
+               diagnose=None):
+    """Wait for a condition, never for a guessed time: call ``predicate()`` until it returns a
+    true value (which is returned), checking every ``every`` seconds; after ``timeout`` seconds
+    fail with ``WaitTimeout`` naming ``what`` was awaited (plus ``diagnose()``: the logs that
+    say why). A predicate that knows the wait is hopeless (the daemon exited) raises.
+    The shell stand-ins use its twin, ``WAIT_UNTIL_SH``."""
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() > end:
+            detail = diagnose() if diagnose is not None else ""
+            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}"
+                              + (f"\n{detail}" if detail else ""))
+        time.sleep(every)
+
+
+#: ``wait_until SECONDS WHAT COMMAND [ARG...]``: ``wait_until`` for the shell scripts the tests
+#: run in their hosts (the stand-ins for rcctl and service): runs COMMAND until it exits 0;
+#: exit 1 means "not yet", any other status fails at once; after SECONDS it says on stderr
+#: what it waited for and returns 1. ``gone PID``: the process has exited.
+WAIT_UNTIL_SH = r"""
+wait_until() {
+	_wu_end=$(($(date +%s) + $1 + 1)); _wu_what=$2; shift 2  # whole seconds: at least $1
+	while :; do
+		_wu_rc=0; "$@" || _wu_rc=$?  # (so under set -e too)
+		[ $_wu_rc = 0 ] && return 0
+		if [ $_wu_rc != 1 ] || [ "$(date +%s)" -ge $_wu_end ]; then
+			echo "gave up waiting for $_wu_what" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+"""
+
+
 def exim_binary() -> str:
     import shutil
 
