@@ -85,6 +85,8 @@ from migrate.emitters.common import SLOWCGI_SOCKET
 from smtpdtools import _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
 
+pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
+
 REPO = Path(__file__).resolve().parents[1]
 OLD, NEW, WORLD = PREFIX + "25", PREFIX + "26", PREFIX + "100"
 LIST = "members"

@@ -84,6 +84,8 @@ from migrate.sources import LocalTree
 from redirect_urls import sample_urls
 from test_mailman_newhost import NS_SCRIPT, TEST_ENV, NewHost, append_mm_cfg, copy_script, steps
 
+pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
+
 _spec = importlib.util.spec_from_file_location("update_golden", REPO / "tools/update_golden.py")
 update_golden = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(update_golden)
