@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow  # pip builds the wheel: about 10 s
 def test_wheel_layout(tmp_path):
     target = tmp_path / "site"
     proc = subprocess.run(

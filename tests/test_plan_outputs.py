@@ -242,6 +242,7 @@ def test_runbook_steps_are_ordered_and_every_command_parses(netsight):
         assert f"### {s['id']}: " in runbook
 
 
+@pytest.mark.slow
 def test_drain_waits_for_every_queue_that_holds_a_post_or_command(netsight, tmp_path):
     """The drain's loop and check, run by sh against a qfiles tree: a file in any of the
     drained queues (archive, commands and news too) holds them; the shunt queue does not."""
@@ -281,6 +282,7 @@ def test_drain_waits_for_every_queue_that_holds_a_post_or_command(netsight, tmp_
             waiting.kill()
 
 
+@pytest.mark.slow
 def test_drain_hands_parked_deliveries_back_to_the_outgoing_queue(netsight, tmp_path):
     """A delivery Mailman parked in qfiles/retry (its SMTP connection refused, as while the
     freeze reloads the MTA: seen with the real Mailman in the end-to-end test) would wait 15
