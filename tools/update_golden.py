@@ -23,6 +23,7 @@ in test_plan_outputs).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 from pathlib import Path
@@ -50,11 +51,22 @@ SKIP = ("plan.yaml", "report.md", "report.html",  # the same for every host: the
         "rsync/compare-manifest.py", "rsync/freeze-manifest.py")  # constants
 
 
+class SampleTree(LocalTree):
+    """A sample host's tree as the host has it: every file belongs to uid 0 and gid 0 (root,
+    wheel), whoever checked the repository out. Without this the checkout's owner shows in the
+    plan (the owner of Mailman's data/adm.pw), and the golden files would hold only for a
+    checkout made by root (sample_configs/README.md: "in a checkout it belongs to whoever
+    cloned")."""
+
+    def stat(self, path: str, follow: bool = True):
+        return dataclasses.replace(super().stat(path, follow), uid=0, gid=0)
+
+
 def emitted() -> dict[tuple[str, str], dict[str, bytes]]:
     """(host, release) -> {path in the plan: content} for every file the golden set covers."""
     out: dict[tuple[str, str], dict[str, bytes]] = {}
     for host, flags in HOSTS.items():
-        inv = inspect_tree(LocalTree(REPO / "sample_configs" / host),
+        inv = inspect_tree(SampleTree(REPO / "sample_configs" / host),
                            Origin(OriginKind.LOCAL, f"/samples/{host}"), now=NOW)
         for release in RELEASES:
             plan = build_plan(inv, resolve_target(inv, {}, dict(flags, openbsd=release)))
