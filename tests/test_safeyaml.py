@@ -98,6 +98,7 @@ def test_sample_inventories_load_as_with_safeloader(host):
     assert codec.load_yaml(text) == inv
 
 
+@pytest.mark.slow
 def test_bench_inventory_loads_as_with_safeloader():
     text = codec.dump_yaml(bench_plan.generate(lists=6, posts=5000))
     assert same(safeyaml.load(text), reference(text))
