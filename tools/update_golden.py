@@ -52,14 +52,17 @@ SKIP = ("plan.yaml", "report.md", "report.html",  # the same for every host: the
 
 
 class SampleTree(LocalTree):
-    """A sample host's tree as the host has it: every file belongs to uid 0 and gid 0 (root,
-    wheel), whoever checked the repository out. Without this the checkout's owner shows in the
-    plan (the owner of Mailman's data/adm.pw), and the golden files would hold only for a
-    checkout made by root (sample_configs/README.md: "in a checkout it belongs to whoever
-    cloned")."""
+    """A sample host's tree as git keeps it, whoever checked it out and with whatever umask:
+    every entry belongs to uid 0 and gid 0 (root, wheel), a folder or an executable file has
+    mode 0755, any other file 0644. Without this the checkout shows in the plan (the owner
+    and mode of Mailman's data/adm.pw are in final.sh), and the golden files would hold only
+    for a checkout made by root with umask 022 (sample_configs/README.md: "in a checkout it
+    belongs to whoever cloned")."""
 
     def stat(self, path: str, follow: bool = True):
-        return dataclasses.replace(super().stat(path, follow), uid=0, gid=0)
+        s = super().stat(path, follow)
+        mode = 0o755 if s.kind == "dir" or s.mode & 0o111 else 0o644
+        return dataclasses.replace(s, uid=0, gid=0, mode=mode)
 
 
 def emitted() -> dict[tuple[str, str], dict[str, bytes]]:
