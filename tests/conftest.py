@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import functools
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,6 @@ def wait_until(predicate, timeout: float, what: str, *, every: float = 0.05,
     fail with ``WaitTimeout`` naming ``what`` was awaited (plus ``diagnose()``: the logs that
     say why). A predicate that knows the wait is hopeless (the daemon exited) raises.
     The shell stand-ins use its twin, ``WAIT_UNTIL_SH``."""
-    import time
     end = time.monotonic() + timeout
     while True:
         got = predicate()
@@ -173,6 +173,8 @@ def python27() -> str | None:
 #: a tool, or root, is missing; ``shutil.which`` looks a program up. A test that reaches either
 #: is marked ``realtool``.
 REAL_TOOL_GATES = frozenset({"need", "shutil.which"})
+#: The modules being read now: an import cycle between test modules stops there.
+_READING: set[str] = set()
 
 
 def _referenced(node: ast.AST) -> set[str]:
@@ -195,13 +197,13 @@ def _referenced(node: ast.AST) -> set[str]:
 @functools.cache
 def reaching_real_tools(module: str) -> frozenset[str]:
     """The top-level functions, classes and aliases of the module ``tests/<module>.py`` that
-    reach ``need``: directly, through each other, or through what they import from another
+    reach a gate: directly, through each other, or through what they import from another
     module of tests/ (the tools modules: ``from sshtools import sshd_running``, ``import
     test_cutover_e2e as e2e`` then ``e2e.world``). Computed once per module, at collection."""
     path = TESTS / f"{module}.py"
     if not path.is_file():
         return frozenset()
-    reaching_real_tools.__dict__.setdefault("busy", set()).add(module)  # an import cycle stops
+    _READING.add(module)
     imported: dict[str, tuple[str, str | None]] = {}
     uses: dict[str, set[str]] = {}
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -224,7 +226,7 @@ def reaching_real_tools(module: str) -> frozenset[str]:
             return False
         other, member = imported[head]
         member = member if not attr else attr if member is None else None
-        if member is None or other in reaching_real_tools.busy:
+        if member is None or other in _READING:
             return False
         return member in reaching_real_tools(other)
 
@@ -237,7 +239,7 @@ def reaching_real_tools(module: str) -> frozenset[str]:
                                      or any(foreign(n) for n in names)):
                 real.add(name)
                 grew = True
-    reaching_real_tools.busy.discard(module)
+    _READING.discard(module)
     return frozenset(real)
 
 
@@ -247,8 +249,8 @@ def _reaches_real_tools(module: str, qualname: str) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """Mark each test by what it reaches, so that new tests get their marks without anyone
-    remembering them: ``realtool`` when the test or one of its fixtures reaches ``need`` (a
-    real tool, or root), ``e2e`` (and ``realtool``) for the end-to-end files
+    remembering them: ``realtool`` when the test or one of its fixtures reaches a gate
+    (``need``: a real tool, or root; ``shutil.which``), ``e2e`` (and ``realtool``) for the end-to-end files
     ``test_*_e2e.py``. ``slow`` is written on the tests themselves (a duration is not read)."""
     for item in items:
         if not isinstance(item, pytest.Function):
