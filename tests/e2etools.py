@@ -40,6 +40,7 @@ def answers(enter: list[str], address: str, port: int) -> bool:
     return subprocess.run([*enter, "python3", "-c", CONNECT, address, str(port)],
                           capture_output=True, timeout=30).returncode == 0
 
+
 SETUP = r'''
 set -eu
 T=$1
