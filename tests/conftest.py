@@ -1,8 +1,12 @@
-"""Shared test helpers: build small host trees on disk, run the CLI in-process."""
+"""Shared test helpers: build small host trees on disk, run the CLI in-process; the markers
+that keep the real tools and the end-to-end runs out of the fast lane (``make test-fast``)."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_configs"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+TESTS = Path(__file__).resolve().parent
 
 
 def make_tree(root: Path, files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:
@@ -78,6 +83,51 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+class WaitTimeout(AssertionError):
+    """What ``wait_until`` raises when the condition never held: a test failure that says what
+    did not happen."""
+
+
+def wait_until(predicate, timeout: float, what: str, *, every: float = 0.05,
+               diagnose=None):
+    """Wait for a condition, never for a guessed time: call ``predicate()`` until it returns a
+    true value (which is returned), checking every ``every`` seconds; after ``timeout`` seconds
+    fail with ``WaitTimeout`` naming ``what`` was awaited (plus ``diagnose()``: the logs that
+    say why). A predicate that knows the wait is hopeless (the daemon exited) raises.
+    The shell stand-ins use its twin, ``WAIT_UNTIL_SH``."""
+    end = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() > end:
+            detail = diagnose() if diagnose is not None else ""
+            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}"
+                              + (f"\n{detail}" if detail else ""))
+        time.sleep(every)
+
+
+#: ``wait_until SECONDS WHAT COMMAND [ARG...]``: ``wait_until`` for the shell scripts the tests
+#: run in their hosts (the stand-ins for rcctl and service): runs COMMAND until it exits 0;
+#: exit 1 means "not yet", any other status fails at once; after SECONDS it says on stderr
+#: what it waited for and returns 1. ``gone PID``: the process has exited.
+WAIT_UNTIL_SH = r"""
+wait_until() {
+	_wu_end=$(($(date +%s) + $1 + 1)); _wu_what=$2; shift 2  # whole seconds: at least $1
+	while :; do
+		_wu_rc=0; "$@" || _wu_rc=$?  # (so under set -e too)
+		[ $_wu_rc = 0 ] && return 0
+		if [ $_wu_rc != 1 ] || [ "$(date +%s)" -ge $_wu_end ]; then
+			echo "gave up waiting for $_wu_what" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+"""
+
+
 def exim_binary() -> str:
     import shutil
 
@@ -115,3 +165,102 @@ def python27() -> str | None:
         if c and os.access(c, os.X_OK):
             return c
     return None
+
+
+# --- markers: what a test reaches, found by reading it --------------------------------------------
+
+#: The gates of the real tools: ``need`` skips (or, under MIGRATE_REQUIRE_TOOLS=1, fails) when
+#: a tool, or root, is missing; ``shutil.which`` looks a program up. A test that reaches either
+#: is marked ``realtool``.
+REAL_TOOL_GATES = frozenset({"need", "shutil.which"})
+#: The modules being read now: an import cycle between test modules stops there.
+_READING: set[str] = set()
+
+
+def _referenced(node: ast.AST) -> set[str]:
+    """The names a definition's body uses: ``x`` and, for ``module.x``, ``module.x`` too
+    (decorators left out: a ``skipif`` that reads the uid runs nothing)."""
+    parts = node.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                             ast.ClassDef)) else [node]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        parts = [*node.args.defaults, *node.args.kw_defaults, *parts]
+    out: set[str] = set()
+    for part in parts:
+        for sub in ast.walk(part) if part is not None else ():
+            if isinstance(sub, ast.Name):
+                out.add(sub.id)
+            elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
+                out.add(f"{sub.value.id}.{sub.attr}")
+    return out
+
+
+@functools.cache
+def reaching_real_tools(module: str) -> frozenset[str]:
+    """The top-level functions, classes and aliases of the module ``tests/<module>.py`` that
+    reach a gate: directly, through each other, or through what they import from another
+    module of tests/ (the tools modules: ``from sshtools import sshd_running``, ``import
+    test_cutover_e2e as e2e`` then ``e2e.world``). Computed once per module, at collection."""
+    path = TESTS / f"{module}.py"
+    if not path.is_file():
+        return frozenset()
+    _READING.add(module)
+    imported: dict[str, tuple[str, str | None]] = {}
+    uses: dict[str, set[str]] = {}
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):  # imports inside a function count for the whole module
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.update({a.asname or a.name: (node.module, a.name) for a in node.names})
+        elif isinstance(node, ast.Import):
+            imported.update({a.asname or a.name: (a.name, None) for a in node.names})
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            uses[node.name] = _referenced(node)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    uses[target.id] = _referenced(node.value)
+
+    def foreign(name: str) -> bool:
+        head, _, attr = name.partition(".")
+        if head not in imported:
+            return False
+        other, member = imported[head]
+        member = member if not attr else attr if member is None else None
+        if member is None or other in _READING:
+            return False
+        return member in reaching_real_tools(other)
+
+    real = set(REAL_TOOL_GATES & set(uses))
+    grew = True
+    while grew:
+        grew = False
+        for name, names in uses.items():
+            if name not in real and (names & (REAL_TOOL_GATES | real)
+                                     or any(foreign(n) for n in names)):
+                real.add(name)
+                grew = True
+    _READING.discard(module)
+    return frozenset(real)
+
+
+def _reaches_real_tools(module: str, qualname: str) -> bool:
+    return qualname.split(".")[0] in reaching_real_tools(module.rpartition(".")[2])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test by what it reaches, so that new tests get their marks without anyone
+    remembering them: ``realtool`` when the test or one of its fixtures reaches a gate
+    (``need``: a real tool, or root; ``shutil.which``), ``e2e`` (and ``realtool``) for the end-to-end files
+    ``test_*_e2e.py``. ``slow`` is written on the tests themselves (a duration is not read)."""
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        name = item.cls.__name__ if item.cls is not None else item.originalname
+        fixtures = item._fixtureinfo.name2fixturedefs.values()
+        if _reaches_real_tools(item.path.stem, name) or any(
+                _reaches_real_tools(d.func.__module__, d.func.__qualname__)
+                for chain in fixtures for d in chain):
+            item.add_marker("realtool")
+        if item.path.name.startswith("test_") and item.path.stem.endswith("_e2e"):
+            item.add_marker("e2e")
+            item.add_marker("realtool")

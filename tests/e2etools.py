@@ -19,12 +19,27 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from conftest import need
+from conftest import need, wait_until
 
 PREFIX = "2001:db8:ff::"
+
+#: ``python3 -c CONNECT ADDRESS PORT`` exits 0 when a TCP connection to [ADDRESS]:PORT is
+#: accepted, 1 when not: run in a host's namespaces, it says whether a daemon listens yet.
+CONNECT = ("import socket, sys\n"
+           "try:\n"
+           "    socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()\n"
+           "except OSError:\n"
+           "    sys.exit(1)\n")
+
+
+def answers(enter: list[str], address: str, port: int) -> bool:
+    """Whether something accepts a TCP connection on [address]:port, asked from the namespaces
+    that the command prefix ``enter`` (``nsenter ...``, ``ip netns exec NS``) runs in."""
+    return subprocess.run([*enter, "python3", "-c", CONNECT, address, str(port)],
+                          capture_output=True, timeout=30).returncode == 0
+
 
 SETUP = r'''
 set -eu
@@ -128,18 +143,18 @@ class Host:
              "private", "sh", "-c", SETUP, "setup", str(self.tmp)],
             stdout=subprocess.DEVNULL, stderr=open(self.tmp / "setup.log", "wb"),
             start_new_session=True)
-        deadline = time.monotonic() + 30
-        pid = ""
-        while not pid.endswith("\n"):  # renamed into place whole; a whole line, to be sure
-            if self.anchor.poll() is not None or time.monotonic() > deadline:
+
+        def anchored() -> str:  # renamed into place whole; a whole line, to be sure
+            if self.anchor.poll() is not None:
                 raise RuntimeError(f"{role} host setup failed: "
                                    + (self.tmp / "setup.log").read_text())
-            time.sleep(0.02)
             try:
                 pid = (self.tmp / "anchor.pid").read_text()
             except FileNotFoundError:
-                pid = ""
-        self.pid = int(pid)
+                return ""
+            return pid if pid.endswith("\n") else ""
+        self.pid = int(wait_until(anchored, 30, f"the {role} host's namespaces (anchor.pid)",
+                                  diagnose=lambda: (self.tmp / "setup.log").read_text()))
 
     def _enter(self, argv: list[str]) -> list[str]:
         return ["nsenter", "-t", str(self.pid), "-m", "-n", *argv]
@@ -156,21 +171,9 @@ class Host:
     def wait_listening(self, address: str, port: int, timeout: float = 30) -> None:
         """Until a TCP connection to [address]:port succeeds from this host (a daemon just
         spawned is not listening yet, the more so on a loaded machine)."""
-        script = ("import socket, sys, time\n"
-                  "end = time.monotonic() + float(sys.argv[3])\n"
-                  "while True:\n"
-                  "    try:\n"
-                  "        socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()\n"
-                  "        break\n"
-                  "    except OSError:\n"
-                  "        if time.monotonic() > end:\n"
-                  "            sys.exit('nothing listens on [%s]:%s' % tuple(sys.argv[1:3]))\n"
-                  "        time.sleep(0.05)\n")
-        proc = subprocess.run(self._enter(["python3", "-c", script, address, str(port),
-                                           str(timeout)]), capture_output=True, text=True,
-                              timeout=timeout + 10)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{self.role}: {proc.stderr.strip()}")
+        wait_until(lambda: answers(self._enter([]), address, port), timeout,
+                   f"something to listen on [{address}]:{port} in the {self.role} host",
+                   every=0.1)
 
     def spawn(self, argv: list[str], log: str) -> subprocess.Popen:
         proc = subprocess.Popen(self._enter(argv), stdout=open(self.tmp / log, "ab"),

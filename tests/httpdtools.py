@@ -167,7 +167,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from conftest import REPO, need  # noqa: E402
+from conftest import REPO, WAIT_UNTIL_SH, need  # noqa: E402
 
 SHARED_HTTPD = REPO.parent / "shared" / "tools" / "openbsd-httpd"
 HTTPD_CACHE = REPO / ".cache" / "openbsd-httpd"
@@ -310,16 +310,22 @@ def slowcgi_sh(fcgiwrap: str, socket: str, log: str = "/run/slowcgi.log",
             f"setsid sh -c 'echo $$ > {pidfile}; exec setpriv --reuid={SLOWCGI_USER} "
             f"--regid={SLOWCGI_USER} --init-groups {fcgiwrap} -c 4 -s unix:{socket}' "
             f"</dev/null >>{log} 2>&1 &\n"
-            f"i=0; while [ ! -S {socket} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done\n"
-            f"[ -S {socket} ]\n")
+            + WAIT_UNTIL_SH +
+            f"wait_until 30 'fcgiwrap to make its socket {socket}' test -S {socket}\n")
 
 
 def httpd_sh(httpd: str, conf: str = "/etc/httpd.conf", log: str = "/run/httpd.log",
              pidfile: str = "/run/httpd.pid") -> str:
     """Shell that starts the real httpd on ``conf`` in the foreground (``-d``: messages to
-    ``log``, no daemon to lose track of), its pid in ``pidfile``; returns after a second,
-    and fails if httpd has exited by then (a file it refused, a log it could not open)."""
+    ``log``, no daemon to lose track of), its pid in ``pidfile``; returns once httpd listens
+    (a TCP socket of a process named httpd in this network namespace), and fails at once if
+    httpd exits first (a file it refused, a log it could not open)."""
     return (f"mkdir -p /var/www/logs\n"
             f"{httpd} -d -f {conf} </dev/null >>{log} 2>&1 &\n"
             f"echo $! > {pidfile}\n"
-            f"sleep 1; kill -0 \"$(cat {pidfile})\"\n")
+            + WAIT_UNTIL_SH +
+            "httpd_up() {\n"
+            f"\tkill -0 \"$(cat {pidfile})\" 2>/dev/null || return 2\n"
+            "\tss -Hltnp | grep -q '((\"httpd\",'\n"
+            "}\n"
+            "wait_until 30 'httpd to listen' httpd_up\n")

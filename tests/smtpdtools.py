@@ -31,13 +31,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from conftest import need, smtpd_binary
+from conftest import need, smtpd_binary, wait_until
 
 USERS = ("opensmtpd", "opensmtpq")
 
@@ -240,24 +239,21 @@ class Smtpd:
         return self.ctl("show", "queue").stdout
 
     def wait(self, pattern: str | None = None, *, timeout: float = 15) -> bool:
-        """Wait until the log matches ``pattern`` (a regex) and the queue is empty."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (pattern is None or re.search(pattern, self.log(), re.M)) and not self.queue().strip():
-                return True
+        """Until the log matches ``pattern`` (a regex) and the queue is empty; True, or a
+        failure that shows the log."""
+        def settled() -> bool:
             if self.proc.poll() is not None:
-                return False
-            time.sleep(0.1)
-        return False
+                raise RuntimeError(f"smtpd exited ({self.proc.returncode}):\n{self.log()}")
+            return bool((pattern is None or re.search(pattern, self.log(), re.M))
+                        and not self.queue().strip())
+        return wait_until(settled, timeout, f"smtpd's log to match {pattern!r} and its queue "
+                          "to empty", every=0.1, diagnose=self.log)
 
     def wait_file(self, path: Path, *, timeout: float = 15) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if path.exists() and path.stat().st_size:
-                time.sleep(0.1)  # let the writer finish
-                return True
-            time.sleep(0.1)
-        return False
+        """Until ``path`` holds something (the delivery scripts write it whole, then rename
+        it into place); True, or a failure that shows the log."""
+        return wait_until(lambda: path.exists() and path.stat().st_size > 0, timeout,
+                          f"{path} to be delivered", every=0.1, diagnose=self.log)
 
 
 def _ns_pids(ns: str) -> list[int]:
@@ -320,17 +316,16 @@ def smtpd_running(conf: str, files: dict[str, str] | None = None,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, env=env)
         daemon = Smtpd(proc, tmp, logfile, binary)
-        deadline = time.monotonic() + start_timeout
-        while True:
+
+        def up() -> bool:
+            nonlocal ns
             if proc.poll() is not None:
                 raise RuntimeError(f"smtpd exited ({proc.returncode}):\n{daemon.log()}")
             if ns is None and "namespace ready" in daemon.log():
                 ns = os.readlink(f"/proc/{proc.pid}/ns/mnt")
-            if ns is not None and daemon.ctl("show", "status").returncode == 0:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"smtpd did not come up in {start_timeout}s:\n{daemon.log()}")
-            time.sleep(0.1)
+            return ns is not None and daemon.ctl("show", "status").returncode == 0
+        wait_until(up, start_timeout, "smtpd to answer smtpctl", every=0.1,
+                   diagnose=daemon.log)
         yield daemon
     finally:
         if proc is not None:

@@ -34,13 +34,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from conftest import need, python27
+from conftest import need, python27, wait_until
 
 TEST_USER = "migrate-test"
 
@@ -282,17 +281,17 @@ LogLevel VERBOSE
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         log.close()
-        deadline = time.monotonic() + 15
-        while True:
+
+        def listening() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError("sshd exited: " + (tmp / "sshd.log").read_text())
             try:
                 with socket.create_connection((host, port), timeout=0.5):
-                    break
+                    return True
             except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("sshd did not start: " + (tmp / "sshd.log").read_text())
-                time.sleep(0.05)
+                return False
+        wait_until(listening, 15, f"sshd to listen on {host}:{port}",
+                   diagnose=lambda: (tmp / "sshd.log").read_text())
         yield Sshd(port, client_key, known, fp, tmp, host=host)
     finally:
         if proc is not None and proc.poll() is None:

@@ -686,6 +686,7 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+@pytest.mark.slow
 def test_fuzz_mutated_netsight(tmp_path):
     originals = {path: (NETSIGHT / path.lstrip("/")).read_bytes() for path in (HTTPD, MAILMAN_CONF)}
     root = tmp_path / "fuzz"

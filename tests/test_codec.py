@@ -74,12 +74,14 @@ INVENTORIES = strategy_for(model.Inventory).map(
     lambda inv: dataclasses.replace(inv, schema_version=model.SCHEMA_VERSION))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(INVENTORIES)
 def test_yaml_round_trip(inv):
     assert codec.load_yaml(codec.dump_yaml(inv)) == inv
 
 
+@pytest.mark.slow
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(INVENTORIES)
 def test_json_round_trip_and_same_data(inv):

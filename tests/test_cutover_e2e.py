@@ -61,6 +61,7 @@ FreeBSD's service (Exim's restart, Mailman's qrunners as above) and apachectl.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -70,20 +71,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import SAMPLES, need, smtpd_binary
-from e2etools import Host, Network, PREFIX, world_run
+from conftest import SAMPLES, WAIT_UNTIL_SH, WaitTimeout, need, smtpd_binary, wait_until
+from e2etools import CONNECT, Host, Network, PREFIX, world_run
 from eximtools import ensure_users as ensure_exim_users
 from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh
 from mailmantools import mailman_build, python_of
 from migrate.emitters.common import SLOWCGI_SOCKET
 from smtpdtools import _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
 
 REPO = Path(__file__).resolve().parents[1]
 OLD, NEW, WORLD = PREFIX + "25", PREFIX + "26", PREFIX + "100"
@@ -97,17 +99,18 @@ POSTER = "poster@example.net"
 OLD_SHIMS = {
     "service": """#!/bin/sh
 # stand-in for FreeBSD's service(8)
+@WAIT@
 case "$1 $2" in
 "exim reload"|"exim restart")
   # a restart: Exim's own SIGHUP re-exec of the daemon does not survive in this namespace.
   # The daemon writes its pid file after it forks: wait for the content, never read it empty
-  i=0; while [ ! -s /usr/local/exim.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  wait_until 10 "exim's pid file" test -s /usr/local/exim.pid || exit 1
   pid=$(cat /usr/local/exim.pid)
   kill "$pid" 2>/dev/null
-  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  wait_until 10 "exim $pid to exit" gone "$pid" || exit 1
   rm -f /usr/local/exim.pid
   exim4 -bd -q2s -oP /usr/local/exim.pid
-  i=0; while [ ! -s /usr/local/exim.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done ;;
+  wait_until 10 "the new exim's pid file" test -s /usr/local/exim.pid || exit 1 ;;
 "mailman start"|"mailman stop") exec sh /usr/local/sbin/mailman-rc "$2" ;;
 *) echo "stand-in: service $*" ;;
 esac
@@ -123,7 +126,9 @@ esac
     "mailman-rc": """#!/bin/sh
 MM=/usr/local/mailman
 RUN=/run/mailman
+@WAIT@
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+none_alive() { for f in $RUN/*.pid; do alive "$f" && return 1; done; return 0; }
 case "$1" in
 start)
   mkdir -p $RUN
@@ -139,13 +144,7 @@ start)
   fi ;;
 stop)
   for f in $RUN/*.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-  i=0
-  while [ $i -lt 600 ]; do
-    left=0
-    for f in $RUN/*.pid; do alive "$f" && left=1; done
-    [ $left = 0 ] && break
-    sleep 0.1; i=$((i + 1))
-  done
+  wait_until 60 "the qrunners to stop" none_alive || exit 1
   rm -f $RUN/*.pid ;;
 esac
 """,
@@ -239,20 +238,23 @@ s.quit()' "$1"
 # Debian's patch of the Mailman built here keeps the master's pid file in /var/run/mailman,
 # which Debian's init script makes
 MMPID=/var/run/mailman/mailman.pid
+@WAIT@
 mm_alive() { [ -s $MMPID ] && kill -0 "$(cat $MMPID)" 2>/dev/null; }
 mm_stop() {
   mm_alive || return 0
   pid=$(cat $MMPID)
   /usr/local/lib/mailman/bin/mailmanctl stop </dev/null >>/run/mailman.log 2>&1
-  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  wait_until 60 "mailmanctl $pid to stop" gone "$pid"
 }
 stop() {  # a daemon by its pid file (slowcgi's: its process group), until it is gone
   [ -s "/run/$1.pid" ] || return 0
   pid=$(cat "/run/$1.pid")
   kill -TERM "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null
-  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  wait_until 10 "$1 ($pid) to stop" gone "$pid" || return 1
   rm -f "/run/$1.pid"
 }
+smtp_answers() { python3 -c '@CONNECT@' ::1 25; }
+smtp_closed() { ! smtp_answers; }
 slowcgi_start() {
 @SLOWCGI@}
 httpd_start() {
@@ -262,9 +264,11 @@ cmd=$1; shift
 for svc in "$@"; do
   case "$cmd $svc" in
   "restart smtpd"|"start smtpd")
-    [ -f /run/smtpd.pid ] && kill "$(cat /run/smtpd.pid)" 2>/dev/null && sleep 1
+    [ -f /run/smtpd.pid ] && kill "$(cat /run/smtpd.pid)" 2>/dev/null &&
+      { wait_until 10 "the old smtpd to close port 25" smtp_closed || exit 1; }
     @SMTPD@ -f /etc/mail/smtpd.conf >>/run/smtpd.log 2>&1 &
-    echo $! > /run/smtpd.pid; sleep 1 ;;
+    echo $! > /run/smtpd.pid
+    wait_until 30 "smtpd to answer on [::1]:25" smtp_answers || exit 1 ;;
   "restart slowcgi"|"start slowcgi") stop slowcgi; slowcgi_start || exit 1 ;;
   "restart httpd"|"start httpd") stop httpd; httpd_start || exit 1 ;;
   "reload httpd") kill -HUP "$(cat /run/httpd.pid)" || exit 1 ;;
@@ -274,8 +278,7 @@ for svc in "$@"; do
     if ! mm_alive; then
       mkdir -p /var/run/mailman && chown mailman:mailman /var/run/mailman
       /usr/local/lib/mailman/bin/mailmanctl -s start </dev/null >>/run/mailman.log 2>&1 || exit 1
-      i=0; while ! mm_alive && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-      mm_alive || exit 1
+      wait_until 30 "mailmanctl's pid file" mm_alive || exit 1
     fi ;;
   "stop mailman") mm_stop ;;
   "check mailman") mm_alive || exit 1 ;;
@@ -363,21 +366,17 @@ while True:
 """
 
 
+#: Exits 0 when the test's DNS server answers the list domain's MX (one question).
 DNS_READY = r"""
-import sys, time
+import sys
 import dns.exception, dns.resolver
 res = dns.resolver.Resolver(configure=False)
 res.nameservers = [sys.argv[1]]
 res.lifetime = 1
-end = time.monotonic() + 30
-while True:
-    try:
-        res.resolve("lists.smallclub.example", "MX")
-        break
-    except dns.exception.DNSException:
-        if time.monotonic() > end:
-            raise
-        time.sleep(0.1)
+try:
+    res.resolve("lists.smallclub.example", "MX")
+except dns.exception.DNSException:
+    sys.exit(1)
 """
 
 
@@ -581,7 +580,8 @@ def world(tmp_path):
         shutil.copy(known, old_ssh / "known_hosts")
         old_sbin = base / "old-sbin"
         for name, text in OLD_SHIMS.items():
-            _write(old_sbin / name, text.replace("@DELAY@", str(ARCHIVE_DELAY)), 0o755)
+            _write(old_sbin / name, text.replace("@DELAY@", str(ARCHIVE_DELAY))
+                   .replace("@WAIT@", WAIT_UNTIL_SH), 0o755)
         old = Host(net, "old", [
             ("tmpfs", "755", "/usr/local"),
             ("bind", str(old_tree / "usr/local/etc/exim"), "/usr/local/etc/exim"),
@@ -619,7 +619,8 @@ def world(tmp_path):
         # the new host: a copy of the real Mailman as OpenBSD's package installs it
         new_sbin = base / "new-sbin"
         starts = {"@SLOWCGI@": slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET),
-                  "@HTTPD_START@": httpd_sh(httpd), "@SMTPD@": smtpd, "@HTTPD@": httpd}
+                  "@HTTPD_START@": httpd_sh(httpd), "@SMTPD@": smtpd, "@HTTPD@": httpd,
+                  "@WAIT@": WAIT_UNTIL_SH, "@CONNECT@": CONNECT}
         for name, text in NEW_SHIMS.items():
             for key, value in starts.items():
                 text = text.replace(key, value)
@@ -712,9 +713,10 @@ def world(tmp_path):
         new.wait_listening(NEW, 22)
         old.wait_listening(OLD, 25)
         old.wait_listening(WORLD, 25)
-        ready = world_run(net, [sys.executable, "-c", DNS_READY, WORLD], capture_output=True,
-                          text=True, timeout=60)
-        assert ready.returncode == 0, ready.stderr + (base / "dns.log").read_text()
+        wait_until(lambda: world_run(net, [sys.executable, "-c", DNS_READY, WORLD],
+                                     capture_output=True, timeout=60).returncode == 0,
+                   30, "the test's DNS server to answer",
+                   diagnose=lambda: (base / "dns.log").read_text())
         yield {"net": net, "old": old, "new": new, "base": base, "client": client,
                "known": known, "zone": zone_file, "old_tree": old_tree, "new_var": new_var,
                "cleanup": daemons, "python2": python2,
@@ -796,20 +798,21 @@ def _post_of(subject: str) -> tuple[str, int] | None:
 
 
 def _wait_delivered(w, counts: dict[str, int], timeout: float = 900) -> None:
-    """Until every member has each numbered post of each stream (or the time is up): the
-    qrunners and both MTAs are slow on a loaded machine."""
+    """Until every member has each numbered post of each stream (or the time is up: the
+    caller's checks then say what is missing): the qrunners and both MTAs are slow on a loaded
+    machine."""
     want = {(tag, n) for tag, count in counts.items() for n in range(1, count + 1)}
     rcpts = set(w["recipients"])
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def delivered() -> bool:
         got: dict[tuple[str, int], set[str]] = {}
         for d in _deliveries(w):
             post = _post_of(d["subject"])
             if post in want:
                 got.setdefault(post, set()).update(d["rcpts"])
-        if all(got.get(p, set()) >= rcpts for p in want):
-            return
-        time.sleep(2)
+        return all(got.get(p, set()) >= rcpts for p in want)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(delivered, timeout, "every post at every member", every=1)
 
 
 def _check_posts(w, counts: dict[str, int]) -> dict[str, list[int]]:
@@ -857,6 +860,18 @@ def _start_sender(w, count: int, name: str) -> subprocess.Popen:
     return sender
 
 
+def _wait_sent(w, name: str, count: int) -> None:
+    """Until the sender of stream ``name`` has handed ``count`` posts to a host (its log says
+    so): the stream is flowing to the old host before the cutover starts."""
+    log = w["base"] / f"{name}.jsonl"
+
+    def sent() -> bool:
+        lines = log.read_text().splitlines() if log.exists() else []
+        return sum('"host"' in line for line in lines) >= count
+    wait_until(sent, 120, f"{count} posts of stream {name} to reach the old host",
+               every=0.1, diagnose=lambda: _diagnostics(w))
+
+
 def _publish(w, plan: Path) -> None:
     """The operator publishes the records the cutover asks for (dns/records.md; the same
     records are the dns-switch step's checks)."""
@@ -892,11 +907,13 @@ def _run(w, plan: Path, *extra: str, kill_each: bool = False,
     order = [s["id"] for s in yaml.safe_load((plan / "plan.yaml").read_text())["steps"]]
     cutover = _cutover(w, plan, *extra)
     w["cleanup"].append(cutover)
-    deadline = time.monotonic() + 400 + (len(order) * 20 if kill_each else 0)
     published = False
     next_kill = 0  # the index in ``order`` of the step to kill next
     killed_in: list[str] = []
-    while time.monotonic() < deadline:
+
+    def ended() -> bool:
+        """Reacts to what the journal says so far; true once the cutover has exited."""
+        nonlocal cutover, published, next_kill
         records = [json.loads(x) for x in
                    (journal.read_text().splitlines() if journal.exists() else [])
                    if x.endswith("}")]
@@ -912,14 +929,14 @@ def _run(w, plan: Path, *extra: str, kill_each: bool = False,
             next_kill += 1
             cutover = _cutover(w, plan, "--execute", "--resume", "--yes")
             w["cleanup"].append(cutover)
-            continue
+            return False
         if not published and "dns-switch" in started:
             _publish(w, plan)
             published = True
-        if cutover.poll() is not None:
-            break
-        time.sleep(0.05)
-    else:
+        return cutover.poll() is not None
+    try:
+        wait_until(ended, 400 + (len(order) * 20 if kill_each else 0), "the cutover to end")
+    except WaitTimeout:  # the caller's check of the exit code shows the log
         os.killpg(cutover.pid, 9)
     cutover.wait()
     return cutover.returncode, (w["base"] / "cutover.log").read_text(), killed_in
@@ -972,11 +989,8 @@ def _make_requests(w) -> None:
     ]
     for message, done in steps:
         _mail(w, *message)
-        deadline = time.monotonic() + 300
-        while not done(*_requests_now(w)):
-            assert time.monotonic() < deadline, f"Mailman never recorded {message}" + \
-                _diagnostics(w)
-            time.sleep(1)
+        wait_until(lambda: done(*_requests_now(w)), 300, f"Mailman to record {message}",
+                   every=0.5, diagnose=lambda: _diagnostics(w))
 
 
 #: Run by the new host's real Mailman: what it holds for the moderator and what waits for a
@@ -1086,12 +1100,12 @@ def _check_archives(w, tag: str, count: int, by_host: dict[str, list[int]]) -> N
     stream's article numbers continuing the old archive's without reuse or gap."""
     old_var, new_var = w["old_tree"] / "usr/local/mailman", w["new_var"]
     want = list(range(1, count + 1))
-    deadline = time.monotonic() + 600  # the new host's ArchRunner is slow under load
-    while sorted(_mbox_posts(new_var, tag)) != want or sorted(_numbered(
-            _articles(new_var), tag)) != want or list((new_var / "qfiles/archive").iterdir()):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(2)
+    with contextlib.suppress(WaitTimeout):  # the checks below say what is missing
+        wait_until(lambda: sorted(_mbox_posts(new_var, tag)) == want
+                   and sorted(_numbered(_articles(new_var), tag)) == want
+                   and not list((new_var / "qfiles/archive").iterdir()),
+                   600, "the new host's ArchRunner to archive every post",  # slow under load
+                   every=1)
     new_mbox, old_mbox = _mbox_posts(new_var, tag), _mbox_posts(old_var, tag)
     assert sorted(new_mbox) == want, (len(new_mbox), _diagnostics(w))
     assert sorted(old_mbox) == sorted(by_host["old"])
@@ -1121,7 +1135,7 @@ def test_cutover_under_a_stream_of_posts_loses_and_duplicates_nothing(world):
     # from now until the drain starts, the old host's posts wait in qfiles/archive
     w["old"].run(f"mkdir -p /run/mailman && touch {ARCHIVE_HOLD}")
     sender = _start_sender(w, POSTS, "a")
-    time.sleep(3)  # posts flow to the old host first
+    _wait_sent(w, "a", 5)  # posts flow to the old host first
     code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
         "old-mailman-drain": lambda: w["old"].run(f"rm -f {ARCHIVE_HOLD}")})
     assert code == 0, log[-4000:] + _diagnostics(w)
@@ -1170,7 +1184,7 @@ def test_sigkill_at_each_step_in_turn_then_resume(world):
     w = world
     plan = _plan(w)
     sender = _start_sender(w, 250, "k")
-    time.sleep(2)
+    _wait_sent(w, "k", 3)
     code, log, killed_in = _run(w, plan, "--execute", "--yes", kill_each=True)
     assert code == 0, log[-4000:] + _diagnostics(w)
     steps = [s["id"] for s in yaml.safe_load((plan / "plan.yaml").read_text())["steps"]]
@@ -1214,7 +1228,7 @@ def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(wo
     # runs and serves the archives, but Mailman's pages fail (httpd answers 500 when nothing
     # listens on the FastCGI socket), so the post-checks fail
     sender = _start_sender(w, 30, "r")
-    time.sleep(2)
+    _wait_sent(w, "r", 3)
     code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
         "presync": after_prepare,
         "new-mailman": lambda: w["new"].run("kill -KILL \"-$(cat /run/slowcgi.pid)\"")})

@@ -1173,6 +1173,7 @@ def fuzz_base(tmp_path_factory) -> Path:
 # --- the fuzz tests ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fuzz_hypothesis(fuzz_base: Path) -> None:
     tally = Tally("hypothesis")
 
@@ -1191,6 +1192,7 @@ def test_fuzz_hypothesis(fuzz_base: Path) -> None:
     assert tally.count >= HYPOTHESIS_EXAMPLES
 
 
+@pytest.mark.slow
 def test_fuzz_grammar_loop(fuzz_base: Path) -> None:
     tally = Tally("grammar loop")
     for i in range(GRAMMAR_LOOP):
@@ -1202,6 +1204,7 @@ def test_fuzz_grammar_loop(fuzz_base: Path) -> None:
     assert tally.count == GRAMMAR_LOOP
 
 
+@pytest.mark.slow
 def test_fuzz_mutated_sample(fuzz_base: Path) -> None:
     tally = Tally("mutated sample")
     root = fuzz_base / "netsight"
@@ -1223,6 +1226,7 @@ def test_fuzz_mutated_sample(fuzz_base: Path) -> None:
     assert tally.count == MUTATION_LOOP
 
 
+@pytest.mark.slow
 def test_fuzz_total() -> None:
     """All three fuzz tests together parsed at least TOTAL_REQUIRED configurations."""
     if set(RAN) != {"hypothesis", "grammar", "mutation"}:

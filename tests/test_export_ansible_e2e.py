@@ -16,12 +16,15 @@ import os
 import re
 import subprocess
 
+import pytest
 import yaml
 
 from conftest import need
 from migrate.exporting import export_ansible
 import test_cutover_e2e as e2e
 from test_cutover_e2e import NEW, OLD, REPO, _diagnostics, _plan, _publish
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
 
 world = e2e.world  # the end-to-end test's hosts, as a fixture of this module too
 from test_export_ansible import _TreeLoader, _ansible_env, _tool

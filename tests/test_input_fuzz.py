@@ -161,6 +161,7 @@ RANGED = {"month", "messages", "bytes", "first_date", "last_date", "undated",
 EDITS = st.tuples(st.sampled_from(["set", "set", "set", "drop", "add"]), VALUES)
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data(), as_json=st.booleans())
@@ -195,6 +196,7 @@ TARGET_KEYS = st.sampled_from(sorted(f.name for f in __import__("dataclasses").f
                               + ["surprise"])
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(settings_=st.dictionaries(TARGET_KEYS, VALUES, max_size=3),

@@ -153,6 +153,7 @@ HOSTILE = st.builds(lambda a, b: f"{a} {b}",
                               max_size=20)] * 2).filter(str.strip)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(value=HOSTILE)
 def test_no_value_makes_markdown_in_any_md_file(value):

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # a wheel build
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):

@@ -215,6 +215,7 @@ def mboxes(draw) -> bytes:
     return data
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=mboxes(), chunk_size=st.sampled_from([1, 2, 3, 7, 64, 1000, 1 << 20]))
@@ -262,6 +263,7 @@ def test_crlf_mbox_counts_the_same():
 # --- dates --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(when=st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2030, 1, 1)),
        minutes=st.integers(-12 * 60, 14 * 60), weekday=st.booleans())
@@ -381,6 +383,7 @@ def _single_pass(data: bytes, line_numbers: bool = False) -> pipermail.MboxScan:
     return pipermail.scan_from_summary(summary, "/test.mbox", NOW)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=mboxes(), chunk_size=st.sampled_from([1, 5, 64, 4096, pipermail.CHUNK_SIZE]),

@@ -397,6 +397,7 @@ def mutated(outputs: dict, command: int, ops: list[tuple]) -> dict:
     return changed
 
 
+@pytest.mark.slow
 def test_random_mutations_of_the_real_agents_output_exit_0_1_or_3(host, recorded):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seen: dict[int, int] = {}

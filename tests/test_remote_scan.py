@@ -332,64 +332,80 @@ def test_too_many_undecided_dates_fall_back_to_fetching_that_mbox(sshd, base):
 # --- an archive that changes while it is scanned -----------------------------------------------
 
 
+#: The posts of the archive that changes while it is scanned: about 20 MB, three of the
+#: scanner's chunks and twenty of the stream's (the change comes after the first).
+BUSY_POSTS = 10000
+
+
 def _changing_host(base: Path, name: str) -> tuple[Path, Path]:
     root = base / f"changing-{name}"
-    path = put_mbox(root, "busy", POST * 80000)  # 160 MB: about 20 chunks to scan
+    path = put_mbox(root, "busy", POST * BUSY_POSTS)
     return root, path
 
 
+#: Put ahead of the agent program by ``WhileRead``: before the agent sends a frame that says it
+#: has read more of a file (``P``, the progress of a scan; ``D``, a chunk of a fetched file),
+#: it writes one byte to the FIFO ``ask`` and waits for the test's answer on ``answer``:
+#: ``a`` (stop here again next time) or ``d`` (go on without asking). The file is read but not
+#: finished (the agent has not taken its last ``fstat``) while the test changes it.
+GATE = r"""
+import os, sys
+class _Gate(object):
+    def __init__(self, out, ask, answer):
+        self.out, self.ask, self.answer, self.fds = out, ask, answer, None
+    @property
+    def buffer(self):
+        return self
+    def write(self, data):
+        if self.ask is not None and data[:1] in (b"P", b"D"):
+            if self.fds is None:
+                self.fds = os.open(self.ask, os.O_WRONLY), os.open(self.answer, os.O_RDONLY)
+            os.write(self.fds[0], b"?")
+            if os.read(self.fds[1], 1) != b"a":
+                self.ask = None
+        return self.out.write(data)
+    def flush(self):
+        return self.out.flush()
+sys.stdout = _Gate(getattr(sys.stdout, "buffer", sys.stdout), %r, %r)
+"""
+
+
 class WhileRead:
-    """Calls ``action(n)`` from a thread each time the agent's read position in ``path`` moves
-    (seen in /proc/PID/fdinfo of the process that has it open): the file changes while the
-    old host's agent scans it, whatever the link's speed."""
+    """Calls ``action(n)`` each time the old host's agent, reading ``path``, has read more of it
+    (``times`` at most), while the agent waits: the file changes in the middle of the agent's
+    read, at a point the agent itself names (``GATE``, a FIFO handshake), whatever the speed
+    of the link or the load of the machine."""
 
-    def __init__(self, path: Path, action, times: int) -> None:
+    def __init__(self, monkeypatch, folder: Path, action, times: int) -> None:
         import threading
-        self.path, self.action, self.times = str(path), action, times
-        self.calls = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.action, self.times, self.calls = action, times, 0
+        ask, answer = folder / "agent-asks", folder / "test-answers"
+        for fifo in (ask, answer):
+            fifo.unlink(missing_ok=True)
+            os.mkfifo(fifo)
+        # both ends held open here (read-write): the agent's opens never block
+        self.ask, self.answer = os.open(ask, os.O_RDWR), os.open(answer, os.O_RDWR)
+        program = remote.agent_program()
+        monkeypatch.setattr(remote, "agent_program",
+                            lambda: (GATE % (str(ask), str(answer))).encode() + program)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
 
-    def _reader(self):
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                for fd in os.listdir(f"/proc/{pid}/fd"):
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") == self.path:
-                        return f"/proc/{pid}/fdinfo/{fd}"
-            except OSError:
-                continue
-        return None
-
-    def _watch(self) -> None:
-        import time
-        last = 0
-        info = None
-        while not self.stop.is_set() and self.calls < self.times:
-            if info is None:
-                info = self._reader()
-                if info is None:
-                    time.sleep(0.001)
-                    continue
-            try:
-                pos = int(Path(info).read_text().split("pos:")[1].split()[0])
-            except (OSError, IndexError, ValueError):
-                info = None
-                continue
-            if pos > last or (pos and pos < last):
+    def _serve(self) -> None:
+        while os.read(self.ask, 1) == b"?":
+            if self.calls < self.times:
                 self.calls += 1
                 self.action(self.calls)
-            last = pos
-            time.sleep(0.002)
+            os.write(self.answer, b"a" if self.calls < self.times else b"d")
 
     def __enter__(self) -> "WhileRead":
         self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop.set()
+        os.write(self.ask, b"!")  # not a question: the thread ends
         self.thread.join()
+        os.close(self.ask)
+        os.close(self.answer)
 
 
 def _remote_archive(sshd, root: Path, mode: str) -> pipermail.ArchiveResult:
@@ -411,16 +427,18 @@ def _changed(result: pipermail.ArchiveResult):
 
 
 @pytest.mark.parametrize("mode", ["scan", "fetch"])
-def test_an_archive_that_grows_while_scanned_is_counted_as_it_was(sshd, base, mode):
+def test_an_archive_that_grows_while_scanned_is_counted_as_it_was(sshd, base, mode,
+                                                                  monkeypatch):
     root, path = _changing_host(base, f"{mode}-grows")
     size = path.stat().st_size
 
     def append(_n: int) -> None:
         with open(path, "ab") as fh:
             fh.write(POST * 3)
-    with WhileRead(path, append, times=1):
+    with WhileRead(monkeypatch, root, append, times=1) as changes:
         result = _remote_archive(sshd, root, mode)
-    assert result.archive.messages == 80000 and result.archive.bytes == size
+    assert changes.calls == 1
+    assert result.archive.messages == BUSY_POSTS and result.archive.bytes == size
     assert result.scan.changed == {"how": "grew", "from": size, "to": size + 3 * len(POST),
                                    "stable": True, "attempts": 1}
     [f] = _changed(result)
@@ -428,16 +446,17 @@ def test_an_archive_that_grows_while_scanned_is_counted_as_it_was(sshd, base, mo
 
 
 @pytest.mark.parametrize("mode", ["scan", "fetch"])
-def test_an_archive_rewritten_once_is_scanned_again(sshd, base, mode):
+def test_an_archive_rewritten_once_is_scanned_again(sshd, base, mode, monkeypatch):
     root, path = _changing_host(base, f"{mode}-rewritten")
 
     def rewrite(_n: int) -> None:  # drop the last post, in place
         with open(path, "r+b") as fh:
             fh.seek(-len(POST), os.SEEK_END)
             fh.write(b"x" * len(POST))
-    with WhileRead(path, rewrite, times=1):
+    with WhileRead(monkeypatch, root, rewrite, times=1) as changes:
         result = _remote_archive(sshd, root, mode)
-    assert result.archive.messages == 79999  # the file as it now is
+    assert changes.calls == 1
+    assert result.archive.messages == BUSY_POSTS - 1  # the file as it now is
     assert result.scan.changed["how"] == "modified" and result.scan.changed["stable"]
     assert result.scan.changed["attempts"] == 2
     [f] = _changed(result)
@@ -445,15 +464,17 @@ def test_an_archive_rewritten_once_is_scanned_again(sshd, base, mode):
 
 
 @pytest.mark.parametrize("mode", ["scan", "fetch"])
-def test_an_archive_that_never_holds_still_is_an_error_not_a_count(sshd, base, mode):
+def test_an_archive_that_never_holds_still_is_an_error_not_a_count(sshd, base, mode,
+                                                                    monkeypatch):
     root, path = _changing_host(base, f"{mode}-restless")
 
     def fidget(n: int) -> None:
         with open(path, "r+b") as fh:
             fh.seek(n % 1000)
             fh.write(b"F")
-    with WhileRead(path, fidget, times=10 ** 6):
+    with WhileRead(monkeypatch, root, fidget, times=10 ** 6) as changes:
         result = _remote_archive(sshd, root, mode)
+    assert changes.calls >= mboxscan.ATTEMPTS
     assert result.scan.changed["stable"] is False
     assert result.scan.changed["attempts"] == mboxscan.ATTEMPTS
     # its checksum is of no file: the plan's manifest must not carry it
@@ -476,7 +497,7 @@ def test_the_local_scan_reports_a_change_too(base):
     result = pipermail.inspect_archive(LocalTree(root), MM, "busy", archive_enabled=True,
                                        public=False, volume_frequency=1, now=NOW,
                                        progress=append)
-    assert result.archive.messages == 80000 and result.archive.bytes == size
+    assert result.archive.messages == BUSY_POSTS and result.archive.bytes == size
     assert result.scan.changed["how"] == "grew"
 
 

@@ -98,6 +98,7 @@ def test_sample_inventories_load_as_with_safeloader(host):
     assert codec.load_yaml(text) == inv
 
 
+@pytest.mark.slow
 def test_bench_inventory_loads_as_with_safeloader():
     text = codec.dump_yaml(bench_plan.generate(lists=6, posts=5000))
     assert same(safeyaml.load(text), reference(text))
@@ -131,6 +132,7 @@ def test_each_special_plain_and_dumped(value):
         check(f"- {value}\n")
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DATA)
 def test_dumped_hostile_data_loads_as_with_safeloader(data):
@@ -285,6 +287,7 @@ def test_dump_is_safe_dump():
     assert safeyaml.dump(data, **options) == yaml.safe_dump(data, **options)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DATA)
 def test_dump_of_hostile_data_is_safe_dump(data):
@@ -306,6 +309,7 @@ ASCII_DATA = st.recursive(
     max_leaves=20)
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ASCII_DATA)
 def test_the_c_emitter_writes_ascii_data_as_the_python_one(data):

@@ -86,6 +86,7 @@ def _refused(data: dict, path: str, words: str) -> list[dict]:
             and f["severity"] in ("error", "blocker")]
 
 
+@pytest.mark.slow  # a copy of a sample and a child inspect per case
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("path", PATHS)
 def test_special_file_in_place_of_a_file_is_an_error_finding(netsight, path, kind):
@@ -167,6 +168,7 @@ def test_over_ssh_the_same_findings(sshd, netsight, kind):
         f["message"] for f in local["findings"])
 
 
+@pytest.mark.slow  # a copy of a sample and a child inspect per case
 @pytest.mark.parametrize("kind", KINDS)
 def test_special_file_inside_a_list_folder_is_an_error_finding(netsight, kind):
     """A FIFO, device or socket among a list's files (or as one of its held posts) is never

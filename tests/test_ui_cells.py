@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 import migrate.cli as cli
@@ -23,6 +24,7 @@ def test_cells_are_cut_and_on_one_line():
     assert ui.cell("short").plain == "short"
 
 
+@pytest.mark.slow
 def test_a_10_mb_alias_target_is_one_short_row(tmp_path):
     root = tmp_path / "host"
     shutil.copytree(SAMPLES / "small", root, symlinks=True)

@@ -72,7 +72,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 
 from apachetools import apache_binary, debianize
-from conftest import REPO, SAMPLES, need
+from conftest import REPO, SAMPLES, WAIT_UNTIL_SH, need, wait_until
+from e2etools import answers
 from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
 from mailmantools import FLAVOURS, mailman_build
 from migrate.emitters.common import SLOWCGI_SOCKET
@@ -82,6 +83,8 @@ from migrate.planning import build_plan, resolve_target, write_plan
 from migrate.sources import LocalTree
 from redirect_urls import sample_urls
 from test_mailman_newhost import NS_SCRIPT, TEST_ENV, NewHost, append_mm_cfg, copy_script, steps
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
 
 _spec = importlib.util.spec_from_file_location("update_golden", REPO / "tools/update_golden.py")
 update_golden = importlib.util.module_from_spec(_spec)
@@ -112,9 +115,11 @@ exec "$@"
 
 #: The new host's daemons, inside test_mailman_newhost's namespace: /etc/ssl with the plan's
 #: certificate paths, /var/www with slowcgi's socket folder and acme-client's challenge
-#: folder, then fcgiwrap (as slowcgi) and httpd in the foreground.
+#: folder, then fcgiwrap (as slowcgi) and httpd in the foreground (``@WAIT@``: the shell's
+#: ``wait_until``, put in after ``format``).
 NEW_SERVE = r'''
 set -eu
+@WAIT@
 B=$1
 mount --bind "$B/ssl" /etc/ssl
 mount -t tmpfs -o mode=755 tmpfs /var/www
@@ -123,7 +128,7 @@ chown {user} /var/www/run
 cp "$B/acme-token" /var/www/acme/{token}
 (umask 0; exec setpriv --reuid={user} --regid={user} --clear-groups \
     {fcgiwrap} -s unix:{socket}) &
-i=0; while [ ! -S {socket} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+wait_until 30 "fcgiwrap to make its socket {socket}" test -S {socket}
 exec {httpd} -d -f "$B/httpd.conf"
 '''
 
@@ -194,19 +199,17 @@ class Daemon:
 
 
 def wait_listening(netns: str, address: str, port: int, daemon: Daemon, timeout=30) -> None:
-    script = ("import socket, sys, time\n"
-              "end = time.monotonic() + %r\n"
-              "while True:\n"
-              "    try:\n"
-              "        socket.create_connection((%r, %d), 1).close(); break\n"
-              "    except OSError:\n"
-              "        if time.monotonic() > end: sys.exit(1)\n"
-              "        time.sleep(0.05)\n") % (timeout, address, port)
-    proc = subprocess.run(["ip", "netns", "exec", netns, "python3", "-c", script],
-                          capture_output=True, timeout=timeout + 10)
-    if proc.returncode != 0 or daemon.proc.poll() is not None:
-        raise RuntimeError(f"nothing listens on [{address}]:{port} in {netns}: " + "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in daemon.logs if p.exists()))
+    def listening() -> bool:
+        if daemon.proc.poll() is not None:
+            raise RuntimeError(f"the daemon for [{address}]:{port} in {netns} exited:\n"
+                               + logs())
+        return answers(["ip", "netns", "exec", netns], address, port)
+
+    def logs() -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in daemon.logs
+                         if p.exists())
+    wait_until(listening, timeout, f"something to listen on [{address}]:{port} in {netns}",
+               every=0.1, diagnose=logs)
 
 
 def ask(netns: str, requests: list[dict]) -> list[dict]:
@@ -332,7 +335,8 @@ def start_new(site: Site, sample: Path, base: Path) -> None:
     for address in sorted(set(re.findall(r"^\tlisten on (\S+)", site.httpd_conf, re.M))):
         _ip("-n", site.netns["new"], "addr", "add", address, "dev", "lo")
     serve = NEW_SERVE.format(user=NEW_CGI_USER, token=ACME_TOKEN, fcgiwrap=fcgiwrap,
-                             socket=SLOWCGI_SOCKET, httpd=httpd)
+                             socket=SLOWCGI_SOCKET, httpd=httpd).replace("@WAIT@",
+                                                                         WAIT_UNTIL_SH)
     daemon = Daemon(["ip", "netns", "exec", site.netns["new"], "unshare", "--mount",
                      "--propagation", "private", "sh", "-c", NS_SCRIPT, "ns", str(host.base),
                      "sh", "-c", serve, "serve", str(base)], base / "httpd.log")

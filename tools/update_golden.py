@@ -1,8 +1,18 @@
 #!/usr/bin/env python3
-"""Write the golden plans: tests/golden/HOST/RELEASE/ for each sample host and grammar era.
+"""Write the golden plans: the files each sample host's plan has for one release of each grammar
+era (RELEASES), stored once where they do not depend on the release.
 
     python tools/update_golden.py          # rewrite them (then review `git diff tests/golden`)
     python tools/update_golden.py --check  # exit 1 if any differs (what tests/test_golden.py does)
+
+Layout: ``tests/golden/HOST/common/PATH`` holds a file that every release's plan of HOST has,
+byte for byte the same; ``tests/golden/HOST/RELEASE/PATH`` a file that differs between
+releases (or that only some releases have), once for each release that has it. Nothing is
+stored twice. When an emitter change makes a common file depend on the release (or makes a
+release-dependent file the same for all), the test fails saying so; running this script then
+moves the file (it removes ``common/PATH`` and writes ``RELEASE/PATH`` for each release, or the
+reverse), and ``git diff tests/golden`` shows the move with the change. This script is the one
+way to write the golden files: never copy or move them by hand.
 
 The plans are made from the sample trees with a fixed inspection time, so they are
 reproducible; plan.yaml and the reports are left out (they repeat what the files say), and so
@@ -13,6 +23,7 @@ in test_plan_outputs).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 from pathlib import Path
@@ -33,22 +44,59 @@ HOSTS = {
     "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]},
 }
 RELEASES = ("5.7", "6.3", "7.8")  # one per grammar era: 5.x, 6.x before 6.4, 6.4 and later
+#: The folder of a host's files that are the same for every release.
+COMMON = "common"
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
 SKIP = ("plan.yaml", "report.md", "report.html",  # the same for every host: the emitter's
         "rsync/compare-manifest.py", "rsync/freeze-manifest.py")  # constants
 
 
-def golden_files() -> dict[Path, str]:
-    out: dict[Path, str] = {}
+class SampleTree(LocalTree):
+    """A sample host's tree as git keeps it, whoever checked it out and with whatever umask:
+    every entry belongs to uid 0 and gid 0 (root, wheel), a folder or an executable file has
+    mode 0755, any other file 0644. Without this the checkout shows in the plan (the owner
+    and mode of Mailman's data/adm.pw are in final.sh), and the golden files would hold only
+    for a checkout made by root with umask 022 (sample_configs/README.md: "in a checkout it
+    belongs to whoever cloned")."""
+
+    def stat(self, path: str, follow: bool = True):
+        s = super().stat(path, follow)
+        mode = 0o755 if s.kind == "dir" or s.mode & 0o111 else 0o644
+        return dataclasses.replace(s, uid=0, gid=0, mode=mode)
+
+
+def emitted() -> dict[tuple[str, str], dict[str, bytes]]:
+    """(host, release) -> {path in the plan: content} for every file the golden set covers."""
+    out: dict[tuple[str, str], dict[str, bytes]] = {}
     for host, flags in HOSTS.items():
-        inv = inspect_tree(LocalTree(REPO / "sample_configs" / host),
+        inv = inspect_tree(SampleTree(REPO / "sample_configs" / host),
                            Origin(OriginKind.LOCAL, f"/samples/{host}"), now=NOW)
         for release in RELEASES:
             plan = build_plan(inv, resolve_target(inv, {}, dict(flags, openbsd=release)))
-            for rel, text in plan.files.items():
-                if rel not in SKIP:
-                    out[GOLDEN / host / release / rel] = text
+            out[host, release] = {rel: text.encode("utf-8") for rel, text in plan.files.items()
+                                  if rel not in SKIP}
     return out
+
+
+def layout(plans: dict[tuple[str, str], dict[str, bytes]]) -> dict[Path, bytes]:
+    """Where each file of ``plans`` is stored (see the module's docstring): under COMMON when
+    every release of its host has it alike, else under each release that has it."""
+    out: dict[Path, bytes] = {}
+    for host in HOSTS:
+        per_release = [plans[host, release] for release in RELEASES]
+        for rel in sorted(set().union(*per_release)):
+            versions = [files.get(rel) for files in per_release]
+            if all(v is not None and v == versions[0] for v in versions):
+                out[GOLDEN / host / COMMON / rel] = versions[0]
+                continue
+            for release, data in zip(RELEASES, versions):
+                if data is not None:
+                    out[GOLDEN / host / release / rel] = data
+    return out
+
+
+def golden_files() -> dict[Path, bytes]:
+    return layout(emitted())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,18 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = golden_files()
     existing = {p for p in GOLDEN.rglob("*") if p.is_file()} if GOLDEN.exists() else set()
-    differ = sorted(str(p.relative_to(REPO)) for p, text in files.items()
-                    if not p.is_file() or p.read_text() != text)
+    differ = sorted(str(p.relative_to(REPO)) for p, data in files.items()
+                    if not p.is_file() or p.read_bytes() != data)
     extra = sorted(str(p.relative_to(REPO)) for p in existing - set(files))
     if args.check:
         for name in differ + extra:
             print(f"differs: {name}")
         return 1 if differ or extra else 0
-    for path, text in files.items():
+    for path, data in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_bytes(data)
     for name in extra:
         (REPO / name).unlink()
+    for folder in sorted((p for p in GOLDEN.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):  # left empty by a file that moved
+            folder.rmdir()
     print(f"{len(files)} golden files; {len(differ)} changed, {len(extra)} removed")
     return 0
 
