@@ -1,5 +1,5 @@
-"""Emitters: write the new host's files from ``migrate.model`` objects and target settings.
+"""Emitters: write the new host's files from ``migrate.core.model`` objects and target settings.
 
-Installed as ``migrate.emitters``. An emitter imports the model only: never a parser, and it
+Installed as ``emitters``. An emitter imports the model only: never a parser, and it
 never reads a file of the old host.
 """

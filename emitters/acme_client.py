@@ -16,12 +16,12 @@ acme-client speaks ACME v2 from OpenBSD 6.6, so for older releases the plan says
 
 from __future__ import annotations
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.core.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import Emitted, Stage, is_domain
-from migrate.emitters.guard import conf_str
-from migrate.emitters.new_host import web_aliases, web_hosts, web_tls
-from migrate.emitters.release import Release
+from emitters.common import Emitted, Stage, is_domain
+from emitters.guard import conf_str
+from emitters.new_host import web_aliases, web_hosts, web_tls
+from emitters.release import Release
 
 PATH = "files/new/etc/acme-client.conf"
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"

@@ -23,12 +23,12 @@ is the new host's address table (``emitters.new_host``); this module writes it.
 
 from __future__ import annotations
 
-from migrate.model import Inventory, Target
+from migrate.core.model import Inventory, Target
 
-from migrate.emitters.common import ALIASES_FILE, Emitted
-from migrate.emitters.guard import comment
-from migrate.emitters.new_host import NewHost
-from migrate.emitters.release import Release
+from emitters.common import ALIASES_FILE, Emitted
+from emitters.guard import comment
+from emitters.new_host import NewHost
+from emitters.release import Release
 
 PATH = ALIASES_FILE
 

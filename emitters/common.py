@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 
-from migrate.emitters.guard import refuse
-from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
-from migrate.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
+from emitters.guard import refuse
+from migrate.core.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
+from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
                            RouteVia)
-from migrate.steps import Step
+from migrate.core.steps import Step
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
 MM_PREFIX = "/usr/local/lib/mailman"
@@ -66,7 +66,7 @@ class Stage(IntEnum):
 
 
 #: The plan's tree that ``migrate plan --overlay DIR`` merges DIR into: DIR/new/etc/httpd.conf
-#: replaces files/new/etc/httpd.conf (migrate/planning.py reads the overlay).
+#: replaces files/new/etc/httpd.conf (migrate/app/planning.py reads the overlay).
 OVERLAY_TREE = "files/"
 #: the new httpd.conf in the plan (emitters/httpd_conf.py writes it; its redirects' hints name it)
 HTTPD_CONF = "files/new/etc/httpd.conf"

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 
-from migrate.model import Finding, Inventory, Severity, Target
-from migrate.steps import HOST_PLAN_DIR
+from migrate.core.model import Finding, Inventory, Severity, Target
+from migrate.core.steps import HOST_PLAN_DIR
 
-from migrate.emitters.common import MM_PREFIX, MM_USER, Emitted, overlay_hint
-from migrate.emitters.guard import comment, refuse
-from migrate.emitters.release import Release
+from emitters.common import MM_PREFIX, MM_USER, Emitted, overlay_hint
+from emitters.guard import comment, refuse
+from emitters.release import Release
 
 PATH = "files/new/crontab._mailman"
 PYTHON = "/usr/local/bin/python2.7"

@@ -18,15 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from migrate.mailman2 import ADDRESSES
-from migrate.model import Inventory, Target
-from migrate.steps import Step
+from migrate.core.mailman2 import ADDRESSES
+from migrate.core.model import Inventory, Target
+from migrate.core.steps import Step
 
-from migrate.emitters.common import Emitted
-from migrate.emitters.release import Release
+from emitters.common import Emitted
+from emitters.release import Release
 
 if TYPE_CHECKING:
-    from migrate.emitters.new_host import NewHost
+    from emitters.new_host import NewHost
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Destination:
 
     def delivery(self, list_name: str, action: str) -> str:
         """Where the new host delivers a list's address with Mailman 2's command ``action``
-        (``post``, ``request``, ... : ``migrate.mailman2.ADDRESSES``), as the aliases file
+        (``post``, ``request``, ... : ``migrate.core.mailman2.ADDRESSES``), as the aliases file
         holds it (unquoted)."""
         raise NotImplementedError
 
@@ -146,4 +146,4 @@ def unknown(kind: str) -> str | None:
 def _shipped() -> None:
     """Register the destinations that ship. Imported here, when first asked for, not at the
     top: they build on the other emitters, which ask this module for the destination."""
-    from migrate.emitters import destination_mailman2  # noqa: F401
+    from emitters import destination_mailman2  # noqa: F401

@@ -9,21 +9,21 @@ are (Mailman 2 reads Mailman 2's files), so instantiating them is ``fix_url``, o
 
 from __future__ import annotations
 
-from migrate.mailman2 import DELIVERY_QUEUES, INBOUND_QUEUES, SHUNT_QUEUE, SITE_PASSWORD_FILES
-from migrate.model import Finding, Inventory, Severity
-from migrate.steps import NEW_MAILMAN, Run, Step, Wait
+from migrate.core.mailman2 import DELIVERY_QUEUES, INBOUND_QUEUES, SHUNT_QUEUE, SITE_PASSWORD_FILES
+from migrate.core.model import Finding, Inventory, Severity
+from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
-from migrate.emitters.common import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER,
+from emitters.common import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER,
                                      MM_VAR, MM_WRAPPER, MTA_USER, Emitted, is_domain,
                                      list_names)
-from migrate.emitters.crontab import PATH as CRONTAB
-from migrate.emitters.crontab import emit_crontab
-from migrate.emitters.destination import Destination, WebFolders, register
-from migrate.emitters.guard import comment, sh_word
-from migrate.emitters.mailman_cfg import AFTER_COPY, emit_mailman, wrapper_check_command
-from migrate.emitters.newsyslog import emit_newsyslog
-from migrate.emitters.rc_conf_local import disable_script, enable_script
-from migrate.emitters.rsync_plan import FREEZE_MANIFEST
+from emitters.crontab import PATH as CRONTAB
+from emitters.crontab import emit_crontab
+from emitters.destination import Destination, WebFolders, register
+from emitters.guard import comment, sh_word
+from emitters.mailman_cfg import AFTER_COPY, emit_mailman, wrapper_check_command
+from emitters.newsyslog import emit_newsyslog
+from emitters.rc_conf_local import disable_script, enable_script
+from emitters.rsync_plan import FREEZE_MANIFEST
 
 WRAPPER_NOTE = (f"the check below runs {MM_PREFIX}/mail/mailman post as {MTA_USER}, as smtpd "
                 "would, without a list")

@@ -14,11 +14,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from migrate.model import AddressFamily, Finding, Inventory, Severity, Target
+from migrate.core.model import AddressFamily, Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import Emitted, is_domain
-from migrate.emitters.guard import md_block, md_text, refuse, sh_word
-from migrate.emitters.new_host import web_hosts
+from emitters.common import Emitted, is_domain
+from emitters.guard import md_block, md_text, refuse, sh_word
+from emitters.new_host import web_hosts
 
 RECORDS = "dns/records.md"
 CHECKS = "dns/checks.sh"

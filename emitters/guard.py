@@ -35,7 +35,7 @@ without being named anywhere:
    grammar (domains, list names, paths, Exim names, cron script names) are checked by the
    emitters against what the grammar allows (``common.is_domain``, ``is_path``, ...) and left
    out with a blocker naming the field when they fail (``refuse()``). A context function that
-   is handed something it cannot write raises ``UnsafeValue``; ``migrate.planning`` turns that
+   is handed something it cannot write raises ``UnsafeValue``; ``migrate.app.planning`` turns that
    into a blocker and leaves the emitter's files out (fail closed, never a traceback).
 
 3. **Output check (after every emitter ran).** ``check_output()`` reads every emitted file:
@@ -59,10 +59,10 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.model import Finding, Mta, Severity, Source
-from migrate.mta import plugins
+from migrate.core.model import Finding, Mta, Severity, Source
+from migrate.core.mta import plugins
 # the writers for comments and Markdown: the emitters take them from here
-from migrate.text import comment, md_block, md_code, md_text, visible  # noqa: F401
+from migrate.core.text import comment, md_block, md_code, md_text, visible  # noqa: F401
 
 #: What ``breaks_line`` flags: Unicode's Cc (C0 and C1 controls, DEL) but TAB, Zl and Zp
 #: (U+2028, U+2029), Cs (lone surrogates: file names read with surrogateescape) and the

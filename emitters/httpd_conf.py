@@ -12,10 +12,10 @@ open log file"; found by running the real httpd). ``logdir "/var/www/logs"`` kee
 they are with the default chroot, where newsyslog rotates them (``logdir`` is in httpd.conf(5)
 since before 5.7: parse.y rev 1.54, January 2015).
 
-Path stripping changed grammar in OpenBSD 6.4 (see ``migrate.emitters.release``): 5.7 to 6.3
+Path stripping changed grammar in OpenBSD 6.4 (see ``emitters.release``): 5.7 to 6.3
 write ``root { "/dir", strip 1 }``, 6.4 and later ``root "/dir"`` plus ``request strip 1``.
 The old web server's redirects and rewrites of Mailman's URLs that httpd can express come
-first in the server block (see ``migrate.emitters.httpd_redirects``); names whose old virtual
+first in the server block (see ``emitters.httpd_redirects``); names whose old virtual
 hosts had different ones get server blocks of their own, so that a redirect answers only for
 the names it answered for before. Before 6.2 (no ``$HTTP_HOST``) the HTTP server's redirect to
 HTTPS names the server block's own name.
@@ -27,15 +27,15 @@ charset breaks archives in other languages, as the mailman package's README warn
 from __future__ import annotations
 
 
-from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias,
+from migrate.core.model import (Finding, Inventory, Severity, Source, Target, WebAlias,
                            WebAliasKind, WebVirtualHost)
 
-from migrate.emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint
-from migrate.emitters.guard import comment, conf_str, refuse
-from migrate.emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried,
+from emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint
+from emitters.guard import comment, conf_str, refuse
+from emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried,
                                               server_locations)
-from migrate.emitters.new_host import ListLocations, NewHost
-from migrate.emitters.release import Release
+from emitters.new_host import ListLocations, NewHost
+from emitters.release import Release
 
 PATH = HTTPD_CONF
 

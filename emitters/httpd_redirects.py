@@ -72,11 +72,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from migrate.model import Finding, Inventory, Severity, WebAlias, WebAliasKind, WebVirtualHost
+from migrate.core.model import Finding, Inventory, Severity, WebAlias, WebAliasKind, WebVirtualHost
 
-from migrate.emitters.common import HTTPD_CONF, overlay_hint
-from migrate.emitters.guard import UnsafeValue, conf_str
-from migrate.emitters.release import Release
+from emitters.common import HTTPD_CONF, overlay_hint
+from emitters.guard import UnsafeValue, conf_str
+from emitters.release import Release
 
 #: Apache variables of a RewriteRule's substitution, with the httpd macro that gives the same
 #: text: Apache's %{REQUEST_URI} is the path (httpd's $REQUEST_URI adds the query string: its

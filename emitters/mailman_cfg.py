@@ -32,14 +32,14 @@ from __future__ import annotations
 import ast
 import re
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.core.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
+from emitters.common import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
                                      MTA_USER, Emitted, Stage, is_domain, list_names,
                                      overlay_hint)
-from migrate.emitters.guard import comment, py_literal, py_str, sh_word
-from migrate.emitters.new_host import web_hosts, web_tls
-from migrate.emitters.release import Release
+from emitters.guard import comment, py_literal, py_str, sh_word
+from emitters.new_host import web_hosts, web_tls
+from emitters.release import Release
 
 MM_CFG = f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"
 AFTER_COPY = "files/new/root/mailman-after-copy.sh"

@@ -5,9 +5,9 @@ instead, or that it does nothing."""
 
 from __future__ import annotations
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.core.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import Emitted
+from emitters.common import Emitted
 
 #: By feature (model.FEATURES): how much its loss matters, and what to do on the new host.
 ADVICE = {

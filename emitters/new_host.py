@@ -1,4 +1,4 @@
-"""The new host, computed once: after the guard, before the emitters (``migrate.planning``).
+"""The new host, computed once: after the guard, before the emitters (``migrate.app.planning``).
 
 What several writers of the plan must agree on is worked out here, once, from the screened
 inventory and target, into one value (``NewHost``):
@@ -29,17 +29,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from migrate.model import (AliasTarget, AliasTargetKind, DomainRole, Finding, Inventory,
+from migrate.core.model import (AliasTarget, AliasTargetKind, DomainRole, Finding, Inventory,
                            ListRoute, Severity, Source, Target, TlsMode)
 
-from migrate.emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE,
+from emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE,
                                      flat_targets, is_address, is_domain, is_local_part, is_path,
                                      is_wrapper_pipe, list_names, other_targets, overlay_hint,
                                      route_action, route_alias)
-from migrate.emitters.destination import Destination, destination
-from migrate.emitters.guard import refuse
-from migrate.emitters.httpd_redirects import Carried, plan_redirects
-from migrate.emitters.release import Release
+from emitters.destination import Destination, destination
+from emitters.guard import refuse
+from emitters.httpd_redirects import Carried, plan_redirects
+from emitters.release import Release
 
 _REFUSED = (AliasTargetKind.FAIL, AliasTargetKind.DEFER, AliasTargetKind.BLACKHOLE)
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 
-from migrate.model import Finding, Inventory, LogRotation, Severity, Target
+from migrate.core.model import Finding, Inventory, LogRotation, Severity, Target
 
-from migrate.emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted, Stage
-from migrate.emitters.guard import comment
-from migrate.emitters.release import Release
+from emitters.common import MM_GROUP, MM_USER, MM_VAR, Emitted, Stage
+from emitters.guard import comment
+from emitters.release import Release
 
 PATH = "files/new/etc/newsyslog.conf.mailman"
 PID_FILE = f"{MM_VAR}/data/master-qrunner.pid"

@@ -1,6 +1,6 @@
 """Files for the old host, which stays as the IPv4 front door after the move.
 
-* the old MTA's files for the freeze and the forward, from its plugin (migrate/mta.py; Exim's
+* the old MTA's files for the freeze and the forward, from its plugin (migrate/core/mta.py; Exim's
   are in emitters/old_mta.py).
 * ``files/old/aliases-forward.txt``: list addresses on domains that stay on the old host (a
   system alias piping into the local Mailman, such as ``announce@netsight.example``) become
@@ -13,13 +13,13 @@
 
 from __future__ import annotations
 
-from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
-from migrate.mta import lookup
+from migrate.core.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
+from migrate.core.mta import lookup
 
-from migrate.emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
+from emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
                                      is_local_part, is_path, other_targets, route_alias)
-from migrate.emitters.guard import comment, conf_str
-from migrate.emitters.new_host import web_aliases, web_hosts, web_tls
+from emitters.guard import comment, conf_str
+from emitters.new_host import web_aliases, web_hosts, web_tls
 
 ALIASES = "files/old/aliases-forward.txt"
 APACHE = "files/old/apache-proxy.conf"

@@ -1,4 +1,4 @@
-"""The Exim plugin's writing half (migrate/mta.py): the old host's files for the freeze and the
+"""The Exim plugin's writing half (migrate/core/mta.py): the old host's files for the freeze and the
 forward, and what the runbook does to the old Exim.
 
 The runbook (emitters/runbook.py) is the same for every old host; what depends on its MTA
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 
-from migrate.model import (EXIM_CONFIG_ROLES, EximPart, Finding, Inventory, RouteVia, Severity,
+from migrate.core.model import (EXIM_CONFIG_ROLES, EximPart, Finding, Inventory, RouteVia, Severity,
                            Target)
-from migrate.mta import StepParts, Writer
-from migrate.steps import Action, Insert
+from migrate.core.mta import StepParts, Writer
+from migrate.core.steps import Action, Insert
 
-from migrate.emitters.guard import comment, refuse, sh_word
-from migrate.emitters.old_host import ALIASES
+from emitters.guard import comment, refuse, sh_word
+from emitters.old_host import ALIASES
 
 ROUTER = "files/old/exim-forward-router.conf"
 FREEZE = "files/old/exim-freeze-acl.conf"

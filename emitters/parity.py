@@ -10,13 +10,13 @@ missing row is a blocker finding: after the cutover that address would be reject
 
 from __future__ import annotations
 
-from migrate.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
+from migrate.core.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 
-from migrate.emitters.common import (ALIASES_FILE as ALIASES, DISCARD, VIRTUAL_FILE as VIRTUAL,
+from emitters.common import (ALIASES_FILE as ALIASES, DISCARD, VIRTUAL_FILE as VIRTUAL,
                                      Emitted, canonical_address, overlay_hint, route_action)
-from migrate.emitters.old_host import forwards
-from migrate.emitters.guard import md_text
-from migrate.emitters.new_host import AliasTable, NewHost, VirtualTable
+from emitters.old_host import forwards
+from emitters.guard import md_text
+from emitters.new_host import AliasTable, NewHost, VirtualTable
 
 PARITY = "parity.md"
 

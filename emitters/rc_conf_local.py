@@ -4,7 +4,7 @@ service at a time, each at the step where it must start.
 The plan never installs a whole rc.conf.local: the host's own lines stay, and a service is
 enabled only where it starts (httpd and slowcgi in the prepare phase; smtpd with the list
 manager at the switch), so a reboot before the switch starts nothing that takes list mail.
-Each change is a ``setting`` action (migrate/steps.py): the cutover edits the file through its
+Each change is a ``setting`` action (migrate/core/steps.py): the cutover edits the file through its
 journal, runbook.md and the Ansible export show and run the rcctl command. A base system daemon
 is on when its ``NAME_flags`` line is not ``NO``; a package's rc script when ``pkg_scripts``
 names it.
@@ -12,7 +12,7 @@ names it.
 
 from __future__ import annotations
 
-from migrate.steps import Setting
+from migrate.core.steps import Setting
 
 PATH = "/etc/rc.conf.local"
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import html
 
-from migrate.model import Inventory, Severity, Target
-from migrate.steps import REPORT_HTML, REPORT_MD, digest_line
+from migrate.core.model import Inventory, Severity, Target
+from migrate.core.steps import REPORT_HTML, REPORT_MD, digest_line
 
-from migrate.emitters.common import Emitted
-from migrate.emitters.guard import md_code, md_text as _md
+from emitters.common import Emitted
+from emitters.guard import md_code, md_text as _md
 
 _ORDER = (Severity.BLOCKER, Severity.ERROR, Severity.WARNING, Severity.INFO)
 _STATUS_CSS = {"ok": "ok", "added": "ok", "missing": "missing"}  # changed: a warning says it

@@ -46,14 +46,14 @@ import re
 
 import yaml
 
-from migrate.mailman2 import SITE_PASSWORD_FILES
-from migrate.model import FileMode, Finding, Inventory, Target
-from migrate.steps import HOST_PLAN_DIR
+from migrate.core.mailman2 import SITE_PASSWORD_FILES
+from migrate.core.model import FileMode, Finding, Inventory, Target
+from migrate.core.steps import HOST_PLAN_DIR
 
-from migrate.emitters.common import Emitted, is_list_name, is_path
-from migrate.emitters.destination import Destination
-from migrate.emitters.guard import comment, refuse, sh_word
-from migrate.emitters.new_host import NewHost
+from emitters.common import Emitted, is_list_name, is_path
+from emitters.destination import Destination
+from emitters.guard import comment, refuse, sh_word
+from emitters.new_host import NewHost
 
 PRESYNC = "rsync/presync.sh"
 FINAL = "rsync/final.sh"

@@ -23,25 +23,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.mailman2 import DRAIN_QUEUES, OUT_QUEUE, RETRY_QUEUE
-from migrate.model import Finding, Inventory, Severity, Target
-from migrate.mta import Adapter, StepParts, lookup
-from migrate.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
+from migrate.core.mailman2 import DRAIN_QUEUES, OUT_QUEUE, RETRY_QUEUE
+from migrate.core.model import Finding, Inventory, Severity, Target
+from migrate.core.mta import Adapter, StepParts, lookup
+from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
                            NEW_SERVICES, NEW_SMTPD, RUNBOOK_FILE, UNFREEZE_STEP, Append,
                            Comment, Dns, Put, Run, Smtp, Step, Upload,
                            action_from_data, runbook_markdown)
 
-from migrate.emitters.acme_client import certificate_names
-from migrate.emitters.common import Emitted, Install, Stage, is_domain, list_names
-from migrate.emitters.guard import comment, sh_word
-from migrate.emitters.crontab import DEFAULTS as CRON_SCRIPTS
-from migrate.emitters.destination import Destination
-from migrate.emitters.dns_plan import records as dns_records
-from migrate.emitters.new_host import NewHost
-from migrate.emitters.rc_conf_local import disable, enable
-from migrate.emitters.release import Release
-from migrate.emitters.rsync_plan import FREEZE_MANIFEST
-from migrate.emitters.web_urls import old_urls
+from emitters.acme_client import certificate_names
+from emitters.common import Emitted, Install, Stage, is_domain, list_names
+from emitters.guard import comment, sh_word
+from emitters.crontab import DEFAULTS as CRON_SCRIPTS
+from emitters.destination import Destination
+from emitters.dns_plan import records as dns_records
+from emitters.new_host import NewHost
+from emitters.rc_conf_local import disable, enable
+from emitters.release import Release
+from emitters.rsync_plan import FREEZE_MANIFEST
+from emitters.web_urls import old_urls
 
 q = sh_word
 _step = Step.make
@@ -368,7 +368,7 @@ def emit_runbook(inv: Inventory, target: Target, release, host: NewHost,
             "by hand, or add a plugin (ARCHITECTURE.md).", None))
     all_steps = steps(inv, target, release, files.installs, host)
     out.data.steps = all_steps
-    # the plan digest is added once plan.yaml's data is known (migrate/planning.py)
+    # the plan digest is added once plan.yaml's data is known (migrate/app/planning.py)
     out.files[RUNBOOK_FILE] = runbook_markdown(all_steps, inv.host.hostname, target.hostname,
                                                None)
     return out

@@ -16,13 +16,13 @@ here). The file:
 
 from __future__ import annotations
 
-from migrate.model import Finding, Inventory, Severity, Target
+from migrate.core.model import Finding, Inventory, Severity, Target
 
-from migrate.emitters.common import Emitted, Stage, is_domain, is_path
-from migrate.emitters.guard import comment, conf_str, refuse
-from migrate.emitters.release import Release
-from migrate.emitters.new_host import NewHost
-from migrate.emitters.virtual_table import TABLE as VIRTUAL_TABLE
+from emitters.common import Emitted, Stage, is_domain, is_path
+from emitters.guard import comment, conf_str, refuse
+from emitters.release import Release
+from emitters.new_host import NewHost
+from emitters.virtual_table import TABLE as VIRTUAL_TABLE
 
 PATH = "files/new/etc/mail/smtpd.conf"
 ALIASES = "/etc/mail/aliases"

@@ -19,11 +19,11 @@ to addresses becomes ``@domain``. The entries are the new host's address table
 
 from __future__ import annotations
 
-from migrate.model import Inventory, Target
+from migrate.core.model import Inventory, Target
 
-from migrate.emitters.common import VIRTUAL_FILE, Emitted
-from migrate.emitters.guard import comment
-from migrate.emitters.new_host import NewHost
+from emitters.common import VIRTUAL_FILE, Emitted
+from emitters.guard import comment
+from emitters.new_host import NewHost
 
 PATH = VIRTUAL_FILE
 TABLE = "/etc/mail/virtual"

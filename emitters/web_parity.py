@@ -1,6 +1,6 @@
 """Web parity: every URL pattern the old web server answered under the names that move, what
 answered it there, and what answers it on the new host (the emitted httpd.conf), like the
-routing parity (``migrate.emitters.parity``) for mail.
+routing parity (``emitters.parity``) for mail.
 
 The rows, from the inventory only:
 
@@ -10,7 +10,7 @@ The rows, from the inventory only:
   icons), and every other Alias or ScriptAlias of the main server or of a virtual host of that
   name (content that is not Mailman's, served under the list's web name);
 * every old Redirect, RedirectMatch and RewriteRule of those names, with the httpd.conf
-  location that carries it (``migrate.emitters.httpd_redirects``);
+  location that carries it (``emitters.httpd_redirects``);
 * for each list: its listinfo, admin, admindb, options and private pages at the address the
   old host gave out (``web_page_url``), and for a public archive ``/pipermail/LIST/``, a
   pattern for its volumes' indexes (``/pipermail/LIST/VOLUME/``: each month, for the usual
@@ -41,16 +41,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.model import (Finding, Inventory, Severity, Source, Target, WebAlias, WebAliasKind,
+from migrate.core.model import (Finding, Inventory, Severity, Source, Target, WebAlias, WebAliasKind,
                            WebVirtualHost)
 
-from migrate.emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint, list_names
-from migrate.emitters.guard import md_text
-from migrate.emitters.httpd_conf import ACME_DIR, ACME_LOCATION, changed_roots, https_redirect
-from migrate.emitters.httpd_redirects import ROOT, Carried, answers_root
-from migrate.emitters.new_host import NewHost, Served, WebLocations
-from migrate.emitters.release import Release
-from migrate.emitters.web_urls import list_web_base, old_urls
+from emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint, list_names
+from emitters.guard import md_text
+from emitters.httpd_conf import ACME_DIR, ACME_LOCATION, changed_roots, https_redirect
+from emitters.httpd_redirects import ROOT, Carried, answers_root
+from emitters.new_host import NewHost, Served, WebLocations
+from emitters.release import Release
+from emitters.web_urls import list_web_base, old_urls
 
 WEB_PARITY = "web-parity.md"
 STATUSES = ("ok", "changed", "missing", "added")

@@ -1,6 +1,6 @@
 """The old host's web addresses that must keep working after the move, and how the new host
 answers each: the cutover's post-checks ask the new host for each (the web parity table,
-``migrate.emitters.web_parity``, lists every old URL pattern and marks the ones checked here).
+``emitters.web_parity``, lists every old URL pattern and marks the ones checked here).
 
 For every list: its listinfo page, its admin page and its archive (``/pipermail/NAME/`` when
 public, Mailman's ``private/NAME/`` page when not), at the URL the old host gave out (the
@@ -23,14 +23,14 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
-from migrate.model import Finding, Inventory, MailingList, Severity, Target
+from migrate.core.model import Finding, Inventory, MailingList, Severity, Target
 
-from migrate.emitters.common import Emitted, list_names
-from migrate.emitters.httpd_conf import https_redirect
-from migrate.emitters.httpd_redirects import ROOT, Carried
-from migrate.emitters.new_host import NewHost, WebLocations
-from migrate.emitters.release import Release
-from migrate.emitters.mailman_cfg import list_url_host
+from emitters.common import Emitted, list_names
+from emitters.httpd_conf import https_redirect
+from emitters.httpd_redirects import ROOT, Carried
+from emitters.new_host import NewHost, WebLocations
+from emitters.release import Release
+from emitters.mailman_cfg import list_url_host
 
 
 @dataclass

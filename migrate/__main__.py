@@ -1,6 +1,6 @@
 """``python -m migrate``: the same entry point as the ``migrate`` console script."""
 
-from migrate.cli import main
+from migrate.app.cli import main
 
 if __name__ == "__main__":
     main()

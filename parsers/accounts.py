@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrate.model import Account, AccountKind, ConfigFile, Finding, Severity, Source
-from migrate.parsers.base import Tree, read_text
+from migrate.core.model import Account, AccountKind, ConfigFile, Finding, Severity, Source
+from parsers.base import Tree, read_text
 
 
 @dataclass

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrate.model import Alias, AliasTarget, AliasTargetKind, ConfigFile, Finding, Severity, Source
-from migrate.parsers.base import IncludeBudget, Tree, read_text
+from migrate.core.model import Alias, AliasTarget, AliasTargetKind, ConfigFile, Finding, Severity, Source
+from parsers.base import IncludeBudget, Tree, read_text
 
 _SPECIAL = {
     ":blackhole:": AliasTargetKind.BLACKHOLE,

@@ -51,11 +51,11 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from migrate.model import (
+from migrate.core.model import (
     ConfigFile, Finding, Severity, Source, Web, WebAlias, WebAliasKind, WebDirectory,
     WebVirtualHost,
 )
-from migrate.parsers.base import IncludeBudget, Tree, TreeError, present, read_text
+from parsers.base import IncludeBudget, Tree, TreeError, present, read_text
 
 #: Where Apache's main configuration file is looked for, in order.
 CONFIG_CANDIDATES = (

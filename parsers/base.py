@@ -2,7 +2,7 @@
 
 A ``Tree`` is the old host's file system seen from its own root: paths are absolute host paths
 (``/etc/mail/aliases``), symlinks resolve as they would on the host (an absolute link target
-stays inside the inspected root). ``migrate.sources`` implements it for a local directory; the
+stays inside the inspected root). ``migrate.app.sources`` implements it for a local directory; the
 SSH source implements the same protocol, so parsers never know where the files come from.
 """
 
@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from migrate.model import ConfigFile, FileMode, Finding, Severity, Source
+from migrate.core.model import ConfigFile, FileMode, Finding, Severity, Source
 
 #: Configuration files larger than this are refused (a misnamed archive or disk image).
 MAX_CONFIG_BYTES = 64 * 1024 * 1024

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from migrate.model import ConfigFile, CronJob, Finding, Severity, Source
-from migrate.parsers.base import Tree, folder_entries, present, read_text
+from migrate.core.model import ConfigFile, CronJob, Finding, Severity, Source
+from parsers.base import Tree, folder_entries, present, read_text
 
 USER_TABS = ("/var/cron/tabs", "/var/spool/cron/crontabs", "/var/spool/cron")
 SYSTEM_TABS = ("/etc/crontab",)

@@ -25,8 +25,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from migrate.model import ConfigFile, Finding, Lookup, Severity, Source
-from migrate.parsers.base import IncludeBudget, Tree, read_text
+from migrate.core.model import ConfigFile, Finding, Lookup, Severity, Source
+from parsers.base import IncludeBudget, Tree, read_text
 
 #: Builtin macros (``_HAVE_*``, ...) assumed for the old host's Exim: a FreeBSD ports build with
 #: its default options. ``-D`` definitions override them; a config that tests one gets a finding.

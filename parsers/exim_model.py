@@ -15,17 +15,17 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from migrate.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
-from migrate.mta import Read, Reader, Table
-from migrate.model import (
+from migrate.core.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
+from migrate.core.mta import Read, Reader, Table
+from migrate.core.model import (
     Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, EximPart, Finding,
     ListRoute,
     Listener, Mta, MtaFeature, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost,
     Source, TlsFiles, Transport,
 )
-from migrate.parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
-from migrate.parsers.base import IncludeBudget, Tree, read_text
-from migrate.parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list
+from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
+from parsers.base import IncludeBudget, Tree, read_text
+from parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list
 
 #: Where Exim's configuration lives, by layout, first match wins.
 CONFIGS = (
@@ -888,7 +888,7 @@ def _features(cfg: EximConfig, mta: Mta) -> None:
 
 
 
-# --- the reading half of the Exim plugin (migrate/mta.py) ---------------------------------------
+# --- the reading half of the Exim plugin (migrate/core/mta.py) ---------------------------------------
 
 
 def read_host(tree: Tree, config: str, hostname: str | None,

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrate.mailman2 import HELD_MESSAGE, MOVED_FOLDERS, SITE_PASSWORD_FILES
-from migrate.model import Finding, Link, Severity, Source
-from migrate.parsers.base import Tree, TreeError, unreadable_hint
+from migrate.core.mailman2 import HELD_MESSAGE, MOVED_FOLDERS, SITE_PASSWORD_FILES
+from migrate.core.model import Finding, Link, Severity, Source
+from parsers.base import Tree, TreeError, unreadable_hint
 
 _MAX_HOPS = 40  # links followed in one resolution, as Linux's MAXSYMLINKS
 

@@ -2,7 +2,7 @@
 """Counting an archive mbox in one streaming pass: the one scanner of local and remote inspection.
 
 ``migrate inspect --root`` imports this module; ``migrate inspect --host`` sends its source to
-the old host with the read-only agent (``migrate/remote_agent.py``), which runs it there with
+the old host with the read-only agent (``migrate/app/remote_agent.py``), which runs it there with
 the host's own Python, so that only the summary crosses the link. Both sides therefore run the
 same lines, and the module keeps to what every Python the old host may have can run: Python 2.6+
 and 3.x, standard library only (``tests/test_remote.py`` checks it with vermin). Nothing here

@@ -22,8 +22,8 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from migrate.model import ConfigFile, Finding, LogRotation, Severity, Source
-from migrate.parsers.base import Tree, folder_entries, present, read_text
+from migrate.core.model import ConfigFile, Finding, LogRotation, Severity, Source
+from parsers.base import Tree, folder_entries, present, read_text
 
 MAIN = "/etc/newsyslog.conf"
 #: FreeBSD's default includes, read even when the main file is missing

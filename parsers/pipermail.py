@@ -74,10 +74,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from migrate.model import (COUNTS, MONTHS, Archive, ArchiveMonth, ArchiveVolume, Finding, Severity,
+from migrate.core.model import (COUNTS, MONTHS, Archive, ArchiveMonth, ArchiveVolume, Finding, Severity,
                            Source)
-from migrate.parsers import mboxscan
-from migrate.parsers.base import NotFound, Tree, TreeError, file_mode
+from parsers import mboxscan
+from parsers.base import NotFound, Tree, TreeError, file_mode
 
 UTC = _dt.timezone.utc
 #: Posts dated before this are implausible (mailing list archives start in the 1990s).

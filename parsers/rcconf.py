@@ -19,11 +19,11 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from migrate.model import (
+from migrate.core.model import (
     AddressFamily, ConfigFile, Finding, Host, Interface, IPAddress, RcVar, Service, Severity,
     Source,
 )
-from migrate.parsers.base import Tree, read_text
+from parsers.base import Tree, read_text
 
 RC_FILES = ("/etc/rc.conf", "/etc/rc.conf.local")
 RC_DIR = "/etc/rc.conf.d"

@@ -38,7 +38,7 @@ class CountingTree:
     ``stop`` reads it raises, so a test of a bound fails at once instead of running for ever."""
 
     def __init__(self, root: Path, stop: int) -> None:
-        from migrate.sources import LocalTree
+        from migrate.app.sources import LocalTree
 
         self.tree = LocalTree(root)
         self.stop = stop

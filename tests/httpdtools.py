@@ -36,7 +36,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from migrate.emitters.release import Release
+from emitters.release import Release
 
 _Q = r'"[^"\\\n]*"'  # a quoted string as parse.y reads it, without escapes
 _MACROS_57 = {"DOCUMENT_URI", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_PORT", "REMOTE_USER",

@@ -1,6 +1,6 @@
 """Synthetic plans for the tests: plan.yaml written from data, with the runbook.md that the
 cutover renders again at load from its steps (and its digest in ``files``), as `migrate plan`
-seals a plan (migrate/planning.py)."""
+seals a plan (migrate/app/planning.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from migrate.codec import CodecError
-from migrate.steps import RUNBOOK_FILE, plan_digest, runbook_markdown, steps_from_data
+from migrate.core.codec import CodecError
+from migrate.core.steps import RUNBOOK_FILE, plan_digest, runbook_markdown, steps_from_data
 
 
 def write_plan(plan_dir: Path, data: dict) -> str:

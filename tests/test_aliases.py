@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from migrate.model import AliasTargetKind as K
-from migrate.parsers.aliases import classify_target, parse_aliases
-from migrate.sources import LocalTree
+from migrate.core.model import AliasTargetKind as K
+from parsers.aliases import classify_target, parse_aliases
+from migrate.app.sources import LocalTree
 
 ALIASES = """\
 # comment at the top
@@ -144,7 +144,7 @@ def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_ou
     reads every copy (4**10 reads for four), the parser stops at its budget, says where, and
     reads the rest of the table."""
     from conftest import CountingTree
-    from migrate.parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS
+    from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS
 
     depth = MAX_INCLUDE_DEPTH
     files = {f"/etc/mail/l{i}": f"m{i}@example.org\n"
@@ -170,7 +170,7 @@ def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_ou
 def test_the_include_budget_counts_bytes_too(tree_factory):
     """A budget of bytes as well as files: an :include: file of 550 bytes named by three
     aliases fits twice in 1,000 bytes; the third alias's :include: is skipped."""
-    from migrate.parsers.base import IncludeBudget
+    from parsers.base import IncludeBudget
 
     members = "".join(f"member{i:03d}@example.org\n" for i in range(25))  # 550 bytes
     root = tree_factory({"/etc/mail/big.list": members, "/etc/aliases": "".join(

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES, exim_binary
-from migrate.model import AliasTargetKind as K
-from migrate.parsers.aliases import parse_aliases
-from migrate.sources import LocalTree
+from migrate.core.model import AliasTargetKind as K
+from parsers.aliases import parse_aliases
+from migrate.app.sources import LocalTree
 from test_aliases import ALIASES
 
 

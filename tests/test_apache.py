@@ -18,9 +18,9 @@ import pytest
 
 from apachetools import apache_binary, debianize, dump_includes, dump_vhosts, run
 from conftest import SAMPLES
-from migrate.model import Finding, Severity, Source, WebAlias, WebAliasKind
-from migrate.parsers.apache import ApacheResult, logical_lines, parse_apache, split_words
-from migrate.sources import LocalTree
+from migrate.core.model import Finding, Severity, Source, WebAlias, WebAliasKind
+from parsers.apache import ApacheResult, logical_lines, parse_apache, split_words
+from migrate.app.sources import LocalTree
 
 NETSIGHT = SAMPLES / "netsight"
 HTTPD = "/usr/local/etc/apache24/httpd.conf"
@@ -509,7 +509,7 @@ def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_ou
     copy, the parser stops at its budget, says where, and reads the rest (the ServerName
     after the includes)."""
     from conftest import CountingTree
-    from migrate.parsers.apache import MAX_INCLUDE_READS
+    from parsers.apache import MAX_INCLUDE_READS
 
     etc = "/usr/local/etc/apache24"
     depth = 14

@@ -11,9 +11,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import REPO, SAMPLES
-from migrate import __version__, codec
+from migrate import __version__
+from migrate.core import codec
 
 runner = CliRunner()
 NETSIGHT = SAMPLES / "netsight"
@@ -226,7 +227,7 @@ def test_version_and_module_entry_points():
     proc = subprocess.run([sys.executable, "-m", "migrate", "--version"], cwd=REPO,
                           capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == f"migrate {__version__}"
-    proc = subprocess.run([sys.executable, "-c", "import migrate.parsers.aliases, migrate.emitters"],
+    proc = subprocess.run([sys.executable, "-c", "import parsers.aliases, emitters"],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     script = os.path.join(os.path.dirname(sys.executable), "migrate")

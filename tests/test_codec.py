@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrate import codec, model, safeyaml
-from migrate.mtas import register_all
+from migrate.core import codec, model, safeyaml
+from migrate.app.mtas import register_all
 
 register_all()  # the codec reads an MTA's own part by its plugin
 

@@ -23,15 +23,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES
-from migrate.cutover import Journal, Runner, StepFailed, load_plan
-from migrate.hosts import LocalHost, SshHost
-from migrate.errors import MigrateError
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
+from migrate.app.cutover import Journal, Runner, StepFailed, load_plan
+from migrate.app.hosts import LocalHost, SshHost
+from migrate.core.errors import MigrateError
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
 
 RUNNER = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
@@ -189,8 +189,8 @@ def test_a_failing_check_stops_and_rollback_restores_every_file(tmp_path):
 _CHILD = r"""
 import sys
 from pathlib import Path
-from migrate.cutover import Journal, Runner, load_plan
-from migrate.hosts import LocalHost
+from migrate.app.cutover import Journal, Runner, load_plan
+from migrate.app.hosts import LocalHost
 plan = load_plan(sys.argv[1])
 hosts = {n: LocalHost(n, {"SLOW": sys.argv[3]}) for n in ("old", "new", "local")}
 Runner(plan, hosts, Journal(Path(sys.argv[2])), say=lambda s: None).execute(
@@ -361,7 +361,7 @@ def test_dns_probe_against_a_real_dns_responder(tmp_path):
 
 
 def test_timings_and_the_freeze_window_come_from_the_journal(tmp_path):
-    from migrate.cutover import timings
+    from migrate.app.cutover import timings
     plan_dir = synthetic_plan(tmp_path)
     data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
     data["steps"][2]["id"] = "old-freeze"
@@ -385,7 +385,7 @@ def test_execute_resume_and_rollback_over_ssh(tmp_path):
     """The synthetic plan run through ``SshHost`` against OpenSSH's sshd (both "old" and "new"
     are the loopback sshd; their files are in separate folders): file installs, marker edits,
     backups and restores all go over SSH."""
-    from migrate import remote
+    from migrate.app import remote
     from sshtools import sshd_running
     plan_dir = synthetic_plan(tmp_path)
     before = tree_state(tmp_path)
@@ -425,8 +425,8 @@ def _render(view) -> str:
 
 
 def test_the_live_view_follows_the_journal_with_the_freeze_timer():
-    from migrate.cutover import frozen_for
-    from migrate.ui import CutoverView
+    from migrate.app.cutover import frozen_for
+    from migrate.app.ui import CutoverView
     clock = [100.0]
     records: list[dict] = [{"event": "done", "step": "preflight", "t": "x"}]  # an earlier run
     steps = [("preflight", "old", "Both hosts answer"), ("old-freeze", "old", "Freeze"),
@@ -474,7 +474,7 @@ def test_cutover_on_a_terminal_shows_the_live_table(tmp_path, monkeypatch):
 
     from rich.console import Console
 
-    import migrate.ui as ui
+    import migrate.app.ui as ui
     from sshtools import sshd_running
     plan_dir = synthetic_plan(tmp_path)
     data = yaml.safe_load((plan_dir / "plan.yaml").read_text())

@@ -81,7 +81,7 @@ from e2etools import CONNECT, Host, Network, PREFIX, world_run
 from eximtools import ensure_users as ensure_exim_users
 from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh
 from mailmantools import mailman_build, python_of
-from migrate.emitters.common import SLOWCGI_SOCKET
+from emitters.common import SLOWCGI_SOCKET
 from smtpdtools import _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
 
@@ -737,10 +737,10 @@ def world(tmp_path):
 
 
 def _plan(w) -> Path:
-    from migrate.inspection import inspect_tree
-    from migrate.model import Origin
-    from migrate.planning import build_plan, resolve_target, write_plan
-    from migrate.sources import LocalTree
+    from migrate.app.inspection import inspect_tree
+    from migrate.core.model import Origin
+    from migrate.app.planning import build_plan, resolve_target, write_plan
+    from migrate.app.sources import LocalTree
     inv = inspect_tree(LocalTree(w["old_tree"]), Origin("local", str(w["old_tree"])))
     target = resolve_target(inv, {}, {"hostname": "new.smallclub.example", "ipv6": [NEW],
                                       "dns_ttl": 300})
@@ -958,7 +958,7 @@ def _mail(w, sender: str, rcpt: str, subject: str, body: str) -> None:
 
 def _requests_now(w) -> tuple[dict, dict]:
     """The old host's request.pck and pending.pck, read with migrate's restricted unpickler."""
-    from migrate.parsers.pickles import safe_loads
+    from parsers.pickles import safe_loads
     folder = w["old_tree"] / f"usr/local/mailman/lists/{LIST}"
     out = []
     for name in ("request.pck", "pending.pck"):
@@ -1023,7 +1023,7 @@ def _check_requests(w) -> str:
     """The held post, the held subscription and the pending confirmations on the new host:
     the files byte for byte as the old host left them, owned by _mailman, and the new host's
     real Mailman finds them (the held post's file included). Returns the held post's file."""
-    from migrate.parsers.pickles import safe_loads
+    from parsers.pickles import safe_loads
     old_var = w["old_tree"] / "usr/local/mailman"
     requests = safe_loads((old_var / f"lists/{LIST}/request.pck").read_bytes())
     held = [v[1][4].decode() for k, v in requests.items() if k != b"version" and v[0] == 1]

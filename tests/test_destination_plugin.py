@@ -11,16 +11,16 @@ import pytest
 import yaml
 
 from conftest import SAMPLES
-from migrate.emitters.common import Emitted
-from migrate.emitters.destination import DESTINATIONS, Destination, WebFolders, register
-from migrate.emitters.rc_conf_local import disable_script, enable_script
-from migrate.errors import MigrateError
-from migrate.inspection import inspect_tree
-from migrate.mailman2 import ADDRESSES
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
-from migrate.steps import REPORT_HTML, REPORT_MD, Step
+from emitters.common import Emitted
+from emitters.destination import DESTINATIONS, Destination, WebFolders, register
+from emitters.rc_conf_local import disable_script, enable_script
+from migrate.core.errors import MigrateError
+from migrate.app.inspection import inspect_tree
+from migrate.core.mailman2 import ADDRESSES
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
+from migrate.core.steps import REPORT_HTML, REPORT_MD, Step
 
 FLAGS = {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]}
 CONF = "files/new/etc/fakelists.conf"

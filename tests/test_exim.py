@@ -7,11 +7,11 @@ import datetime as dt
 
 import pytest
 
-from migrate.emitters.mta_features import emit_mta_features
-from migrate.model import DomainRole, Inventory, Origin
-from migrate.parsers.exim import parse_exim, split_list
-from migrate.parsers.exim_model import read_exim
-from migrate.sources import LocalTree
+from emitters.mta_features import emit_mta_features
+from migrate.core.model import DomainRole, Inventory, Origin
+from parsers.exim import parse_exim, split_list
+from parsers.exim_model import read_exim
+from migrate.app.sources import LocalTree
 
 CONF = "/usr/local/etc/exim/configure"
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -400,7 +400,7 @@ def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_ou
     copy (2**15 reads, or 4**14), the parser stops at its budget, says where, and reads the
     rest of the configuration (whose primary_hostname comes after the includes)."""
     from conftest import CountingTree
-    from migrate.parsers.exim import MAX_INCLUDE_READS
+    from parsers.exim import MAX_INCLUDE_READS
 
     depth = 14
     files = {f"/usr/local/etc/exim/f{i}.conf":
@@ -423,7 +423,7 @@ def test_include_fan_out_stops_at_the_budget_with_a_finding(tree_factory, fan_ou
 def test_named_lists_that_name_a_list_many_times_resolve_once_each(tree_factory, monkeypatch):
     """Named lists that each name the next one ten times, nine deep, are 10**9 references:
     each list is resolved (and matched) once, so the work stays small."""
-    from migrate.parsers import exim_model
+    from parsers import exim_model
 
     lists = "".join(f"domainlist d{i} = " + " : ".join([f"+d{i + 1}"] * 10) + "\n"
                     for i in range(9))

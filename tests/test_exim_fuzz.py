@@ -55,11 +55,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import migrate
-import migrate.parsers
-from migrate.model import Finding, Severity
-from migrate.parsers.exim import parse_exim
-from migrate.parsers.exim_model import read_exim
-from migrate.sources import LocalTree
+import parsers
+from migrate.core.model import Finding, Severity
+from parsers.exim import parse_exim
+from parsers.exim_model import read_exim
+from migrate.app.sources import LocalTree
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_configs" / "netsight"
@@ -98,7 +98,7 @@ class Problem:
 
 
 _PROJECT_DIRS = tuple(str(Path(m.__file__).resolve().parent) + os.sep
-                      for m in (migrate, migrate.parsers))
+                      for m in (migrate, parsers))
 
 
 def exception_signature(exc: BaseException) -> tuple:

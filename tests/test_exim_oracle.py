@@ -19,9 +19,9 @@ import pytest
 
 from conftest import SAMPLES
 from eximtools import bt_blocks, bt_route, driver_options, ensure_users, exim, world_tmp  # noqa: F401
-from migrate.parsers.exim import parse_exim
-from migrate.parsers.exim_model import read_exim
-from migrate.sources import LocalTree
+from parsers.exim import parse_exim
+from parsers.exim_model import read_exim
+from migrate.app.sources import LocalTree
 
 CONFIGURE = "/usr/local/etc/exim/configure"
 

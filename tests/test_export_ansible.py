@@ -28,12 +28,12 @@ import pytest
 import yaml
 
 from conftest import SAMPLES, need
-from migrate import steps
-from migrate.exporting import export_ansible
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
+from migrate.core import steps
+from migrate.app.exporting import export_ansible
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
 
 BIN = Path(sys.executable).parent
 TARGETS = {
@@ -169,7 +169,7 @@ def test_ansible_lint_is_clean_at_its_default_profile(samples_export):
 
 
 def test_the_export_is_deterministic_and_replaces_only_its_own(samples_export, tmp_path):
-    from migrate.errors import MigrateError
+    from migrate.core.errors import MigrateError
     plans, fleet = samples_export
     again = tmp_path / "again"
     export_ansible([str(p) for p in plans], str(again))
@@ -186,7 +186,7 @@ def test_the_export_is_deterministic_and_replaces_only_its_own(samples_export, t
 
 
 def test_a_changed_plan_is_refused(tmp_path):
-    from migrate.errors import MigrateError
+    from migrate.core.errors import MigrateError
     [plan] = _sample_plans(tmp_path)[1:2] or pytest.skip("no small sample")
     (plan / "files/new/etc/mail/smtpd.conf").write_text("# edited after review\n")
     with pytest.raises(MigrateError) as err:
@@ -205,7 +205,7 @@ _BARE = {"run": {"command": "false"}, "wait": {"command": "true"},
 def _by_the_cutover(kind: str, monkeypatch) -> dict:
     """What ``migrate cutover`` does with a bare action of ``kind``: the values its ``apply``
     hands on (to the probe, to the wait loop, to the host)."""
-    from migrate import probes
+    from migrate.core import probes
     seen: dict = {}
 
     def until(probe, timeout, interval):
@@ -247,7 +247,7 @@ def _by_the_export(kind: str) -> dict:
     """What the exported task file does with the same bare action, rendered by Jinja as
     Ansible renders it: a retried task waits ``retries * delay`` seconds, every ``delay``."""
     import jinja2
-    from migrate import ansible
+    from migrate.app import ansible
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     action = steps.action_from_data({"do": kind, **_BARE[kind]}).to_data()
 
@@ -320,8 +320,8 @@ def _playbook(fleet: Path, sshd, book: str, *args: str, backup: Path) -> subproc
 def test_ansible_run_equals_the_cutover_and_check_mode_changes_nothing(tmp_path):
     from sshtools import sshd_running
     from test_cutover import tree_state
-    from migrate.cutover import Journal, Runner, load_plan
-    from migrate.hosts import LocalHost
+    from migrate.app.cutover import Journal, Runner, load_plan
+    from migrate.app.hosts import LocalHost
     with sshd_running() as sshd:
         plan = _synthetic(tmp_path, sshd.port)
         fleet = tmp_path / "fleet"
@@ -517,7 +517,7 @@ def test_plan_values_run_verbatim_under_ansible(tmp_path):
 @pytest.mark.parametrize("step_id", ["{{ x }}", "../../etc/x", "a b", "Freeze"])
 def test_a_step_id_that_is_not_a_plain_name_is_refused(tmp_path, step_id):
     """Step ids become task file names and tags (syntax, never !unsafe): refused, one line."""
-    from migrate.errors import MigrateError
+    from migrate.core.errors import MigrateError
     from test_cutover import synthetic_plan
     plan = synthetic_plan(tmp_path)
     data = yaml.safe_load((plan / "plan.yaml").read_text())

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import need
-from migrate.exporting import export_ansible
+from migrate.app.exporting import export_ansible
 import test_cutover_e2e as e2e
 from test_cutover_e2e import NEW, OLD, REPO, _diagnostics, _plan, _publish
 

@@ -49,11 +49,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrate.emitters import guard
-from migrate.inspection import inspect_tree
-from migrate.model import Finding, Inventory, Mta, Origin, Severity, Source
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
+from emitters import guard
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Finding, Inventory, Mta, Origin, Severity, Source
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = ("netsight", "small", "campus")
@@ -435,7 +435,7 @@ def _plan(inv: Inventory):
 
 
 class _LibYaml:
-    """``yaml`` for migrate.planning with libyaml's dumper (the same document, several times
+    """``yaml`` for migrate.app.planning with libyaml's dumper (the same document, several times
     faster): the sweep below plans about 1,400 times."""
 
     def __getattr__(self, name):
@@ -457,7 +457,7 @@ def test_every_string_field_is_harmless_in_every_emitted_file(inventories, sampl
     """Each string field of the model (all its instances at once), with either payload: no
     emitted file runs or parses it as syntax; with control characters, a blocker names the
     field. Every real tool accepts every distinct file the payloads reached."""
-    import migrate.planning as planning
+    import migrate.app.planning as planning
     monkeypatch.setattr(planning, "yaml", _LibYaml())
     t0 = time.monotonic()
     inv = copy.deepcopy(inventories[sample])
@@ -594,7 +594,7 @@ def test_output_check_leaves_out_a_file_that_escaped_the_guard():
 
 
 def test_an_emitter_that_raises_writes_nothing_and_is_a_blocker(inventories, monkeypatch):
-    import migrate.planning as planning
+    import migrate.app.planning as planning
 
     def broken(inv, target, release):
         guard.sh_word("x\ny")
@@ -610,9 +610,9 @@ def test_every_unsafe_value_blocker_shows_its_value_one_way(inventories, monkeyp
     leaves out, a field the screen tainted and a value an emitter could not write show the
     value the same way, in quotes as ``text.visible`` shows it (a backslash as it is, a line
     break as ``\\n``), not three ways (``repr`` doubled the backslash)."""
-    import migrate.planning as planning
-    from migrate.emitters.common import Emitter
-    from migrate.text import visible
+    import migrate.app.planning as planning
+    from emitters.common import Emitter
+    from migrate.core.text import visible
     inv = copy.deepcopy(inventories["small"])
     name, host, written = "bad\\list", "lists.example.org\\x\nnext", "x\\y\nz"
     inv.lists[0].name = name

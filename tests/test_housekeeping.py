@@ -17,15 +17,15 @@ import plantools
 import pytest
 
 from conftest import SAMPLES, need
-from migrate.emitters.crontab import PATH as CRONTAB, emit_crontab, valid_schedule
-from migrate.emitters.newsyslog import LOGS, PATH as NEWSYSLOG, PID_FILE, emit_newsyslog
-from migrate.emitters.release import Release
-from migrate.inspection import inspect_tree
-from migrate.model import (CronJob, Housekeeping, Inventory, LogRotation, Mailman, Origin,
+from emitters.crontab import PATH as CRONTAB, emit_crontab, valid_schedule
+from emitters.newsyslog import LOGS, PATH as NEWSYSLOG, PID_FILE, emit_newsyslog
+from emitters.release import Release
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import (CronJob, Housekeeping, Inventory, LogRotation, Mailman, Origin,
                            Severity, Source, Target)
-from migrate.parsers.cron import parse_cron, parse_line
-from migrate.parsers.newsyslog import parse_entry, parse_newsyslog
-from migrate.sources import LocalTree
+from parsers.cron import parse_cron, parse_line
+from parsers.newsyslog import parse_entry, parse_newsyslog
+from migrate.app.sources import LocalTree
 
 NOW = __import__("datetime").datetime(2026, 11, 25, tzinfo=__import__("datetime").timezone.utc)
 
@@ -284,8 +284,8 @@ def test_comment_and_uncomment_actions_round_trip(tmp_path):
 
     import yaml
 
-    from migrate.cutover import Journal, Runner, load_plan
-    from migrate.hosts import LocalHost
+    from migrate.app.cutover import Journal, Runner, load_plan
+    from migrate.app.hosts import LocalHost
     tab = tmp_path / "mailman"
     original = USER_TAB
     tab.write_text(original)

@@ -30,11 +30,11 @@ import pytest
 from conftest import REPO, SAMPLES
 from e2etools import PREFIX, world_run
 from httpdtools import (REAL_GRAMMAR_FROM, httpd_check, httpd_complaints, tls_files)
-from migrate.emitters.release import NEWEST_STABLE, Release
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
+from emitters.release import NEWEST_STABLE, Release
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
 
 #: the target flags of each sample host, as tools/update_golden.py plans them
 HOSTS = {
@@ -143,7 +143,7 @@ CURL = ("curl -s -o {out} -w '%{{http_code}} %{{redirect_url}}' --max-time 20 "
 #: namespace: prints one line per problem
 POST_CHECKS = r'''
 import sys, yaml
-from migrate.probes import http_check
+from migrate.core.probes import http_check
 plan = yaml.safe_load(open(sys.argv[1]).read().split("\n", 1)[1])
 step = next(s for s in plan["steps"] if s["id"] == "post-checks")
 probes = [a for a in step["actions"] if a["do"] == "http"]
@@ -169,8 +169,8 @@ def web(tmp_path_factory):
     from e2etools import Host, Network
     from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh, ssl_tree
     from mailmantools import mailman_build
-    from migrate.emitters.common import SLOWCGI_SOCKET
-    from migrate.planning import write_plan
+    from emitters.common import SLOWCGI_SOCKET
+    from migrate.app.planning import write_plan
     from conftest import need
     need(os.geteuid() == 0, "network namespaces need root")
     for tool in ("ip", "nsenter", "unshare", "setpriv", "curl"):
@@ -314,7 +314,7 @@ def test_the_post_checks_fail_when_slowcgi_is_gone(web):
     """What the cutover e2e's rollback test relies on: without slowcgi httpd still serves the
     archives but answers 500 for Mailman's pages, and the post-checks say so."""
     from httpdtools import fcgiwrap_binary, slowcgi_sh
-    from migrate.emitters.common import SLOWCGI_SOCKET
+    from emitters.common import SLOWCGI_SOCKET
     assert web["start"]("none").returncode == 0
     web["host"].run('kill -KILL "-$(cat /run/slowcgi.pid)"')  # fcgiwrap and its workers
     try:
@@ -351,7 +351,7 @@ def test_a_link_out_of_the_archive_answers_404_on_the_new_host(web):
     which the user www cannot enter)."""
     import os
     import shutil
-    from migrate.model import Severity
+    from migrate.core.model import Severity
     host, get = web["host"], web["get"]
     old = web["base"] / "old"
     shutil.copytree(SAMPLES / "netsight", old, symlinks=True)

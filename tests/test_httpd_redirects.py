@@ -12,11 +12,11 @@ import re
 import pytest
 
 from httpdtools import lua_to_re
-from migrate.emitters.httpd_redirects import (
+from emitters.httpd_redirects import (
     ROOT, Location, regex_to_lua, translate,
 )
-from migrate.emitters.release import Release
-from migrate.model import Source, WebAlias, WebAliasKind, WebVirtualHost
+from emitters.release import Release
+from migrate.core.model import Source, WebAlias, WebAliasKind, WebVirtualHost
 
 R57, R58, R63, R78 = (Release.parse(r) for r in ("5.7", "5.8", "6.3", "7.8"))
 SRC = Source("/usr/local/etc/apache24/httpd.conf", 12)

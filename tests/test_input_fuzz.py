@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES
-from migrate import codec, safeyaml
-from migrate.model import Target
+from migrate.core import codec, safeyaml
+from migrate.core.model import Target
 
 RUNNER = CliRunner()
 DEEP = "DEEPNESTING"  # a plain scalar the text form replaces with lists nested that deep

@@ -18,13 +18,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES, need
-from migrate.inspection import inspect_tree
-from migrate.model import Origin, Severity
-from migrate.parsers.links import stays_inside
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin, Severity
+from parsers.links import stays_inside
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
 
 VAR = "usr/local/mailman"
 OLD = f"/{VAR}"
@@ -222,8 +222,8 @@ def test_over_ssh_the_links_are_the_same_as_from_the_tree(old_host, python):
 def test_over_ssh_the_walk_costs_no_command_and_a_relocated_folder_is_walked_where_it_is():
     """The links walk rides in the snapshot command; a folder that is a link elsewhere is
     walked where it leads (on demand)."""
-    from migrate import remote as remote_mod
-    from migrate.inspection import remote_mbox_dirs, remote_spec
+    from migrate.app import remote as remote_mod
+    from migrate.app.inspection import remote_mbox_dirs, remote_spec
     from sshtools import sshd_running
     base = Path(tempfile.mkdtemp(prefix="migrate-links-"))
     base.chmod(0o755)
@@ -351,7 +351,7 @@ def test_the_agents_walk_passes_over_what_vanishes_while_it_walks(tmp_path, monk
     is gone when it is looked at is no finding (a folder that cannot be listed is one)."""
     import io
     import struct
-    import migrate.remote_agent as agent
+    import migrate.app.remote_agent as agent
     root = tmp_path / "host"
     plant(root, {"archives/private/users/etc": "/etc"})
     (root / VAR / "archives/private/users/locked").mkdir()

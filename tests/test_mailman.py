@@ -8,11 +8,11 @@ import re
 
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES, shared_fixture
-from migrate.parsers.mailman import find_installation, read_mailman, read_mm_cfg
-from migrate.parsers.pickles import safe_loads
-from migrate.sources import LocalTree
+from parsers.mailman import find_installation, read_mailman, read_mm_cfg
+from parsers.pickles import safe_loads
+from migrate.app.sources import LocalTree
 
 TRUTH = json.loads((SAMPLES.parent / "tests/sample_truth/netsight.json").read_text())
 MM = "/usr/local/mailman"
@@ -186,7 +186,7 @@ def test_every_queue_that_holds_a_post_or_command_is_a_finding(tree_factory):
     """archive, commands and news hold posts and commands on their way, as in, out, virgin,
     bounces and retry do: each non-empty one is a finding naming its folder; shunt waits for a
     person and is a finding of its own."""
-    from migrate.mailman2 import DRAIN_QUEUES, QUEUES
+    from migrate.core.mailman2 import DRAIN_QUEUES, QUEUES
     files = {f"{MM}/Mailman/mm_cfg.py": "from Defaults import *\n", f"{MM}/mail/mailman": "x",
              f"{MM}/lists/.keep": ""}
     for n, queue in enumerate(QUEUES):
@@ -215,9 +215,9 @@ def test_held_posts_and_site_files_are_in_the_inventory_with_checksums(tree_fact
     import sys
     sys.path.insert(0, str(SAMPLES.parent / "tools"))
     from py2pickle import dumps
-    from migrate.codec import dump_yaml
-    from migrate.inspection import inspect_tree
-    from migrate.model import Origin
+    from migrate.core.codec import dump_yaml
+    from migrate.app.inspection import inspect_tree
+    from migrate.core.model import Origin
     held = {17: (1, (1.0, b"a@example.org", b"s", b"r", b"heldmsg-dev-17.pck", {})),
             18: (1, (2.0, b"b@example.org", b"s", b"r", b"heldmsg-dev-18.txt", {})),
             19: (1, (3.0, b"c@example.org", b"s", b"r", b"heldmsg-dev-19.pck", {})),

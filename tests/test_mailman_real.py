@@ -32,11 +32,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import REPO, SAMPLES, SHARED_FIXTURES, need, shared_fixture
 from mailmantools import mailman_build, python_of
-from migrate import codec
-from migrate.model import Inventory, MailingList
+from migrate.core import codec
+from migrate.core.model import Inventory, MailingList
 
 MM = "usr/local/mailman"
 HOSTS = ("netsight", "small", "campus")

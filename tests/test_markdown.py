@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from conftest import SAMPLES, shared_fixture
-from migrate.inspection import inspect_tree, open_local_root
-from migrate.model import (Finding, ListRoute, Origin, OriginKind, Severity, Source, WebAlias,
+from migrate.app.inspection import inspect_tree, open_local_root
+from migrate.core.model import (Finding, ListRoute, Origin, OriginKind, Severity, Source, WebAlias,
                            WebAliasKind)
-from migrate.planning import build_plan, resolve_target
-from migrate.text import md_block, md_code, md_text, visible
+from migrate.app.planning import build_plan, resolve_target
+from migrate.core.text import md_block, md_code, md_text, visible
 
 #: the renderer GitHub, GitLab and most viewers follow: CommonMark with raw HTML on
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES
-from migrate.inspection import exit_code_for, inspect_tree
-from migrate.model import Origin
-from migrate.sources import LocalTree
+from migrate.app.inspection import exit_code_for, inspect_tree
+from migrate.core.model import Origin
+from migrate.app.sources import LocalTree
 
 CONFIGURE = "/usr/local/etc/exim/configure"
 

@@ -16,13 +16,14 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import REPO, SAMPLES
-from migrate import cli, mta
-from migrate.mailman2 import ADDRESSES
-from migrate.model import (Domain, DomainRole, Finding, ListRoute, Mta, RouteVia, Severity,
+from migrate.core import mta
+from migrate.app import cli
+from migrate.core.mailman2 import ADDRESSES
+from migrate.core.model import (Domain, DomainRole, Finding, ListRoute, Mta, RouteVia, Severity,
                            Source)
-from migrate.mta import Plugin, Read, Reader, StepParts, Table, Writer
-from migrate.parsers.base import read_text
-from migrate.steps import Insert
+from migrate.core.mta import Plugin, Read, Reader, StepParts, Table, Writer
+from parsers.base import read_text
+from migrate.core.steps import Insert
 
 CONF = "/usr/local/etc/fakemta/fakemta.conf"
 FORWARD = "files/old/fakemta-forward.rule"
@@ -180,14 +181,14 @@ def test_the_fake_mta_needed_no_change_elsewhere():
 
 
 def test_the_ssh_snapshot_fetches_the_plugins_configuration(registered):
-    from migrate.inspection import remote_spec
+    from migrate.app.inspection import remote_spec
 
     assert ("/usr/local/etc/fakemta", "content", 3) in remote_spec()
     assert ("/usr/local/etc/exim", "content", 3) in remote_spec()
 
 
 def test_the_guard_takes_the_plugins_continued_files(registered):
-    from migrate.emitters.guard import output_problem
+    from emitters.guard import output_problem
 
     text = "# a comment that ends in a backslash \\\nforward x\n"
     assert output_problem(f"files/old/{FAKE.writer.continued[0]}", text)

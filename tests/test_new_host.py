@@ -8,17 +8,17 @@ import dataclasses
 import pytest
 
 from conftest import SAMPLES
-from migrate import planning
-from migrate.emitters import httpd_redirects, new_host
-from migrate.emitters.common import (ALIASES_FILE, MM_WRAPPER, Data, Emitted, Emitter, Phase,
+from migrate.app import planning
+from emitters import httpd_redirects, new_host
+from emitters.common import (ALIASES_FILE, MM_WRAPPER, Data, Emitted, Emitter, Phase,
                                      TwoWriters)
-from migrate.emitters.new_host import Delivery, Served
-from migrate.emitters.parity import emit_parity
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
-from migrate.steps import REPORT_MD
+from emitters.new_host import Delivery, Served
+from emitters.parity import emit_parity
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
+from migrate.core.steps import REPORT_MD
 
 FLAGS = {"netsight": {"hostname": "lists.netsight.example", "ipv6": ["2001:db8:50::25"],
                       "smarthost": "smtp.upstream.example"},

@@ -34,11 +34,11 @@ import pytest
 
 from conftest import SAMPLES
 from eximtools import bt_blocks, ensure_users as ensure_exim_users, exim, world_tmp  # noqa: F401
-from migrate.emitters.common import MM_WRAPPER
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
+from emitters.common import MM_WRAPPER
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
 from smtpdtools import smtpd_running
 from test_exim_oracle import _taint_safe_copy
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_tree
-from migrate.parsers.pickles import Limits, check_result, safe_loads, scan
+from parsers.pickles import Limits, check_result, safe_loads, scan
 
 MAX_SECONDS = 2.0
 MAX_MB = 200
@@ -108,8 +108,8 @@ BASE = {f"{MM}/Mailman/mm_cfg.py": "from Defaults import *\n", f"{MM}/mail/mailm
 
 CHILD = textwrap.dedent("""
     import json, resource, sys, time
-    from migrate.parsers.mailman import read_mailman
-    from migrate.sources import LocalTree
+    from parsers.mailman import read_mailman
+    from migrate.app.sources import LocalTree
     start = time.monotonic()
     result = read_mailman(LocalTree(sys.argv[1]))
     seconds = time.monotonic() - start

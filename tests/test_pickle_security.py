@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from migrate.parsers.mailman import read_mailman
-from migrate.parsers.pickles import PickleRefused, safe_loads
-from migrate.sources import LocalTree
+from parsers.mailman import read_mailman
+from parsers.pickles import PickleRefused, safe_loads
+from migrate.app.sources import LocalTree
 
 
 def _cmd(sentinel: Path) -> str:

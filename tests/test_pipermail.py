@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES
-from migrate.parsers import mboxscan, pipermail
-from migrate.parsers.pipermail import (inspect_archive, parse_date_value, scan_mbox,
+from parsers import mboxscan, pipermail
+from parsers.pipermail import (inspect_archive, parse_date_value, scan_mbox,
                                        volume_name)
-from migrate.sources import LocalTree
+from migrate.app.sources import LocalTree
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, tzinfo=UTC)

@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES, smtpd_binary
-from migrate import codec
-from migrate.emitters.release import NEWEST_STABLE, Release
-from migrate.errors import MigrateError
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
-from migrate.text import visible
+from migrate.core import codec
+from emitters.release import NEWEST_STABLE, Release
+from migrate.core.errors import MigrateError
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
+from migrate.core.text import visible
 
 RUNNER = CliRunner()
 HOST = "lists.netsight.example"
@@ -308,7 +308,7 @@ def test_hostile_list_names_never_reach_a_file(inventories, hostile):
 def test_hostile_target_values_are_refused(inventories, field, value):
     _, inv = inventories["small"]
     if field == "smarthost":  # checked at the door like --hostname: a usage error
-        from migrate.errors import Exit, MigrateError
+        from migrate.core.errors import Exit, MigrateError
         with pytest.raises(MigrateError) as info:
             plan(inv, **{field: value})
         assert info.value.code == Exit.USAGE and "smarthost" in info.value.one_line()
@@ -444,7 +444,7 @@ def test_blockers_make_exit_code_1(inventories, tmp_path):
 def test_a_list_address_nothing_carries_is_a_blocker(inventories):
     """A parity row marked missing stops the plan (exit 1) and names the old file and line;
     a hostile name (a newline) never reaches the aliases file."""
-    from migrate.model import ListRoute, Source
+    from migrate.core.model import ListRoute, Source
     inv = copy.deepcopy(inventories["small"][1])
     assert not [f for f in plan(inv).blockers() if f.id == "plan.parity-missing"]
     inv.mta.list_routes.append(ListRoute(
@@ -508,7 +508,7 @@ def test_the_freeze_edits_only_exims_configuration(sample):
 
 
 def test_a_newline_in_a_refused_address_source_stays_in_its_comment():
-    from migrate.model import RefusedAddress, Source
+    from migrate.core.model import RefusedAddress, Source
     inv = inspect_tree(LocalTree(SAMPLES / "campus"), Origin("local", "/samples/campus"))
     inv.mta.refused.append(RefusedAddress(
         "gone", "seminars.campus.example", "dropped", None, "vdomains",

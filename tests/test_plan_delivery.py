@@ -23,12 +23,12 @@ import pytest
 
 from conftest import SAMPLES
 from mailmantools import python_of
-from migrate.emitters.common import MM_PREFIX, MM_VAR
-from migrate.mailman2 import ADDRESSES as MAILMAN_ADDRESSES
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
+from emitters.common import MM_PREFIX, MM_VAR
+from migrate.core.mailman2 import ADDRESSES as MAILMAN_ADDRESSES
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
 from smtpdtools import smtpd_running
 from test_mailman_newhost import NewHost
 

@@ -14,10 +14,10 @@ import pytest
 
 from conftest import SAMPLES, exim_binary
 from eximtools import bt_blocks, ensure_users, exim, world_tmp  # noqa: F401
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
 
 CONFIGURE = "/usr/local/etc/exim/configure"
 V6 = "2001:db8:50::25"

@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from conftest import REPO, SAMPLES, need
-from migrate.emitters.common import MM_VAR
-from migrate.emitters.rsync_plan import FLAGS_COMMON, FLAGS_FINAL
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
+from emitters.common import MM_VAR
+from emitters.rsync_plan import FLAGS_COMMON, FLAGS_FINAL
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
 
 V6 = "2001:db8:50::25"
 OLD_VAR = "/usr/local/mailman"
@@ -253,7 +253,7 @@ def test_runbook_steps_are_ordered_and_every_command_parses(netsight):
 def test_drain_waits_for_every_queue_that_holds_a_post_or_command(netsight, tmp_path):
     """The drain's loop and check, run by sh against a qfiles tree: a file in any of the
     drained queues (archive, commands and news too) holds them; the shunt queue does not."""
-    from migrate.mailman2 import DRAIN_QUEUES
+    from migrate.core.mailman2 import DRAIN_QUEUES
     _, plan = netsight
     step = next(s.to_data() for s in plan.steps if s.id == "old-mailman-drain")
     loop = step["actions"][0]["command"]

@@ -25,11 +25,12 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import REPO, SAMPLES
-from migrate import cli, codec
-from migrate.cutover import load_plan
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.sources import LocalTree
+from migrate.core import codec
+from migrate.app import cli
+from migrate.app.cutover import load_plan
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.sources import LocalTree
 
 HTTPD = "files/new/etc/httpd.conf"
 MM_CFG = "files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate"

@@ -26,15 +26,15 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import SAMPLES
-from migrate import cli
-from migrate.cutover import load_plan
-from migrate.errors import MigrateError
-from migrate.exporting import export_ansible
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
-from migrate.steps import plan_digest
+from migrate.app import cli
+from migrate.app.cutover import load_plan
+from migrate.core.errors import MigrateError
+from migrate.app.exporting import export_ansible
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
+from migrate.core.steps import plan_digest
 
 FLAGS = {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]}
 DIGEST = re.compile(r"Plan digest: ([0-9a-f]{64})")

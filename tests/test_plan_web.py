@@ -22,13 +22,13 @@ import pytest
 
 from conftest import SAMPLES
 from httpdtools import answer, grammar_errors, servers
-from migrate.probes import http_check as _http_check
-from migrate.emitters.release import Release
-from migrate.errors import Exit, MigrateError
-from migrate.inspection import inspect_tree
-from migrate.model import Origin, Source, WebAlias, WebAliasKind
-from migrate.planning import build_plan, resolve_target
-from migrate.sources import LocalTree
+from migrate.core.probes import http_check as _http_check
+from emitters.release import Release
+from migrate.core.errors import Exit, MigrateError
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin, Source, WebAlias, WebAliasKind
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
 
 V6 = "2001:db8:50::25"
 NETSIGHT = {"hostname": "lists.netsight.example", "ipv6": [V6],

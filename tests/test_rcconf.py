@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from migrate.model import Host
-from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
-from migrate.sources import LocalTree
+from migrate.core.model import Host
+from parsers.rcconf import parse_os_release, parse_rc_conf
+from migrate.app.sources import LocalTree
 
 RC = """\
 # /etc/rc.conf

@@ -48,10 +48,10 @@ import pytest
 from apachetools import MODULES, apache_binary
 from conftest import need
 from httpdtools import httpd_binary
-from migrate.emitters.httpd_redirects import Carried, translate
-from migrate.emitters.release import Release
-from migrate.parsers.apache import parse_apache
-from migrate.sources import LocalTree
+from emitters.httpd_redirects import Carried, translate
+from emitters.release import Release
+from parsers.apache import parse_apache
+from migrate.app.sources import LocalTree
 from redirect_urls import sample_urls
 
 R78 = Release(7, 8)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES, need
 from sshtools import Sshd, ensure_test_user, keygen, sshd_running
 
@@ -192,9 +192,9 @@ def test_hostile_file_names_are_read_as_names(sshd, host_tree, tmp_path):
 
 
 def test_round_trips_are_few(sshd, host_tree):
-    from migrate import remote as remote_mod
-    from migrate.inspection import inspect_tree, remote_mbox_dirs, remote_spec
-    from migrate.model import Origin
+    from migrate.app import remote as remote_mod
+    from migrate.app.inspection import inspect_tree, remote_mbox_dirs, remote_spec
+    from migrate.core.model import Origin
     root = host_tree("netsight")
     client = remote_mod.connect("root@127.0.0.1", port=sshd.port, identity=str(sshd.key),
                                 known_hosts=str(sshd.known_hosts))
@@ -235,14 +235,14 @@ def test_ssh_config_host_entry_is_honoured(sshd, host_tree, tmp_path):
     ("192.0.2.7:2202", None, ("", "192.0.2.7", 2202)),
 ])
 def test_host_specs_as_ssh_and_scp_spell_them(tmp_path, spec, port, want):
-    from migrate.remote import ssh_target
+    from migrate.app.remote import ssh_target
     t = ssh_target(spec, port, None, str(tmp_path / "no-config"))
     assert (t.user or "", t.host, t.port) == want
 
 
 def test_a_port_in_the_spec_and_another_in_the_flag_is_a_usage_error(tmp_path):
-    from migrate.errors import MigrateError
-    from migrate.remote import ssh_target
+    from migrate.core.errors import MigrateError
+    from migrate.app.remote import ssh_target
     with pytest.raises(MigrateError) as err:
         ssh_target("root@h:2222", 22, None, str(tmp_path / "no-config"))
     assert "2222" in str(err.value) and "--port" in str(err.value)
@@ -269,9 +269,9 @@ def test_a_port_that_never_greets_times_out(tmp_path):
 
 def test_a_file_outside_the_snapshot_is_fetched_on_demand(sshd, host_tree):
     """An include far from the usual places costs one more command, and reads the same."""
-    from migrate import remote as remote_mod
-    from migrate.inspection import inspect_tree, remote_mbox_dirs, remote_spec
-    from migrate.model import Origin
+    from migrate.app import remote as remote_mod
+    from migrate.app.inspection import inspect_tree, remote_mbox_dirs, remote_spec
+    from migrate.core.model import Origin
     root = host_tree("netsight")
     conf = root / "usr/local/etc/exim/configure"
     (root / "opt/exim").mkdir(parents=True)
@@ -287,7 +287,7 @@ def test_a_file_outside_the_snapshot_is_fetched_on_demand(sshd, host_tree):
         inv = inspect_tree(tree, Origin("ssh", str(root)))
     finally:
         tree.close()
-    from migrate import codec
+    from migrate.core import codec
     got = json.loads(codec.dump_json(inv))
     _same(got, expected)
     assert any(f["path"] == "/opt/exim/acl.conf" for f in got["mta"]["config_files"])

@@ -38,11 +38,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import REPO, SAMPLES
-from migrate import remote, remote_agent
-from migrate.errors import MigrateError
-from migrate.parsers import mboxscan
+from migrate.app import remote, remote_agent
+from migrate.core.errors import MigrateError
+from parsers import mboxscan
 from sshtools import sshd_running
 
 RUNNER = CliRunner()
@@ -439,12 +439,12 @@ frame(b"X", b"")
 # The peak is VmHWM, this process's own: getrusage's ru_maxrss would carry over the peak of the
 # process that spawned it (Linux keeps it across exec), here pytest's after the earlier tests.
 DRIVER = '''import atexit, re, sys
-from migrate import remote
+from migrate.app import remote
 program, peak = open(sys.argv[1], "rb").read(), sys.argv[2]
 remote.agent_program = lambda: program
 atexit.register(lambda: open(peak, "w").write(
     re.search(r"VmHWM:\\s*(\\d+)", open("/proc/self/status").read()).group(1)))
-from migrate.cli import app
+from migrate.app.cli import app
 sys.argv = ["migrate"] + sys.argv[3:]
 app()
 '''

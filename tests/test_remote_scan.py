@@ -28,12 +28,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES, need, python27
-from migrate import remote
-from migrate.errors import MigrateError
-from migrate.parsers import mboxscan, pipermail
-from migrate.sources import LocalTree
+from migrate.app import remote
+from migrate.core.errors import MigrateError
+from parsers import mboxscan, pipermail
+from migrate.app.sources import LocalTree
 from sshtools import sshd_running
 
 RUNNER = CliRunner()
@@ -289,8 +289,8 @@ def test_fetch_archives_streams_them_and_gives_the_same_inventory(sshd, base):
                                 known_hosts=str(sshd.known_hosts))
         tree = remote.RemoteTree(client, root=str(root))
         try:
-            from migrate.inspection import inspect_tree, remote_mbox_dirs, remote_spec
-            from migrate.model import Origin, OriginKind
+            from migrate.app.inspection import inspect_tree, remote_mbox_dirs, remote_spec
+            from migrate.core.model import Origin, OriginKind
             tree.snapshot(remote_spec(), mbox_dirs=remote_mbox_dirs(),
                           scan_now=None if fetch else NOW,
                           line_limit=pipermail.LINE_NUMBER_LIMIT)

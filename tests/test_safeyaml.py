@@ -1,4 +1,4 @@
-"""migrate.safeyaml: the lean loader gives exactly what PyYAML's SafeLoader gives, refuses what
+"""migrate.core.safeyaml: the lean loader gives exactly what PyYAML's SafeLoader gives, refuses what
 it refuses, and bounds what aliases may expand to."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrate import codec, safeyaml
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.sources import LocalTree
+from migrate.core import codec, safeyaml
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.sources import LocalTree
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_configs"
@@ -343,7 +343,7 @@ def test_a_plan_folder_is_read_with_the_bounded_reader(tmp_path):
     """The plan.yaml of a folder `migrate plan` or `export` would write into is read as every
     plan.yaml is (a key written twice is refused): such a folder is not one migrate wrote, so
     none of its files is taken for the plan's own and replaced."""
-    from migrate.fileio import PLAN_HEADER, plan_files
+    from migrate.app.fileio import PLAN_HEADER, plan_files
     body = "plan_version: 1\nfiles:\n  runbook.md: x\n"
     (tmp_path / "plan.yaml").write_text(PLAN_HEADER + body)
     assert plan_files(tmp_path) == {"runbook.md", "plan.yaml"}
@@ -354,9 +354,9 @@ def test_a_plan_folder_is_read_with_the_bounded_reader(tmp_path):
 def test_a_yaml_error_reads_the_same_in_every_file(tmp_path):
     """The inventory, target.yaml and plan.yaml report a syntax error in one form: the file,
     the line and ``not valid YAML: PROBLEM`` (``safeyaml.error_line``)."""
-    from migrate.cutover import load_plan
-    from migrate.errors import MigrateError
-    from migrate.planning import read_target_file
+    from migrate.app.cutover import load_plan
+    from migrate.core.errors import MigrateError
+    from migrate.app.planning import read_target_file
     bad = "hostname: a\nipv6: [\n  x,\n  y: z: w\n"
     with pytest.raises(codec.CodecError) as inventory:
         codec.load_yaml(bad)

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from migrate.parsers.base import NotFound, TreeError
-from migrate.sources import LocalTree
+from parsers.base import NotFound, TreeError
+from migrate.app.sources import LocalTree
 
 
 def test_relative_and_absolute_links_stay_inside(tmp_path):

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES
-from migrate import remote_agent
-from migrate.parsers.base import TreeError
-from migrate.sources import LocalTree
+from migrate.app import remote_agent
+from parsers.base import TreeError
+from migrate.app.sources import LocalTree
 
 PATHS = [
     "/etc/rc.conf",

@@ -1,4 +1,4 @@
-"""The typed cutover plan (migrate/steps.py): every action kind has its description, its runner
+"""The typed cutover plan (migrate/core/steps.py): every action kind has its description, its runner
 and its Ansible task; plan.yaml round-trips through the types; a tampered plan is refused at
 load with the path of the bad field; each action's undo takes it back."""
 
@@ -14,14 +14,15 @@ import yaml
 
 import plantools
 from conftest import SAMPLES
-from migrate import ansible, codec, steps
-from migrate.cutover import Journal, Runner, load_plan
-from migrate.errors import MigrateError
-from migrate.hosts import LocalHost
-from migrate.inspection import inspect_tree
-from migrate.model import Origin
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
+from migrate.core import codec, steps
+from migrate.app import ansible
+from migrate.app.cutover import Journal, Runner, load_plan
+from migrate.core.errors import MigrateError
+from migrate.app.hosts import LocalHost
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
 
 FLAGS = {"netsight": {"hostname": "lists.netsight.example", "ipv6": ["2001:db8:50::25"],
                       "smarthost": "smtp.upstream.example"},
@@ -41,7 +42,7 @@ def test_every_action_kind_has_its_description_runner_and_ansible_task():
             if getattr(cls, method) is getattr(steps.Action, method):
                 missing.append(f"{kind}: {method}")
         if kind not in ansible.ACTION_TASKS:
-            missing.append(f"{kind}: Ansible task (migrate/ansible.py ACTION_TASKS)")
+            missing.append(f"{kind}: Ansible task (migrate/app/ansible.py ACTION_TASKS)")
     assert not missing, "action kinds lack: " + "; ".join(missing)
     assert not set(ansible.ACTION_TASKS) - set(steps.REGISTRY), "a task for no kind"
     # the kinds the plans use today, at least
@@ -124,7 +125,7 @@ def test_a_tampered_plan_is_refused_at_load_with_the_path(tmp_path, change, wher
 def test_the_dry_run_refuses_a_tampered_plan_before_anything(tmp_path):
     from typer.testing import CliRunner
 
-    from migrate import cli
+    from migrate.app import cli
     _tampered(tmp_path, lambda s: s[0]["actions"][0].update(do="chmod"))
     res = CliRunner().invoke(cli.app, ["cutover", str(tmp_path / "plan")])
     assert res.exit_code == 3, res.output
@@ -153,7 +154,7 @@ def _context_runner(tmp_path: Path, sources: dict[str, str]) -> tuple[Runner, Lo
     (steps.Comment(paths=["{f}"], match="^b", marker="cron"), "a\nb\n# b\nbb\n"),
 ])
 def test_each_undo_takes_its_action_back(tmp_path, action, original):
-    from migrate.cutover import _StepContext
+    from migrate.app.cutover import _StepContext
     target = tmp_path / "etc" / "file"
     target.parent.mkdir()
     target.write_text(original)
@@ -191,8 +192,8 @@ def test_settings_keep_the_hosts_lines_and_the_journal_restores_them(tmp_path, o
     """rc.conf.local edited as rcctl would, one variable at a time: the host's own lines stay,
     doing it again changes nothing, and the rollback puts the file back byte for byte (or
     removes it, where the host had none)."""
-    from migrate.cutover import _StepContext
-    from migrate.emitters.rc_conf_local import disable_script, enable, enable_script
+    from migrate.app.cutover import _StepContext
+    from emitters.rc_conf_local import disable_script, enable, enable_script
     rc = tmp_path / "rc.conf.local"
     if original is not None:
         rc.write_text(original)
@@ -216,9 +217,9 @@ def test_settings_keep_the_hosts_lines_and_the_journal_restores_them(tmp_path, o
 
 
 def test_the_install_step_loops_over_what_the_emitters_declare():
-    from migrate.emitters.common import Install, Stage
-    from migrate.emitters.runbook import steps as runbook_steps
-    from migrate.emitters.new_host import new_host
+    from emitters.common import Install, Stage
+    from emitters.runbook import steps as runbook_steps
+    from emitters.new_host import new_host
     plan = _plan("netsight")
     inv = inspect_tree(LocalTree(SAMPLES / "netsight"), Origin("local", "netsight"))
     target = plan.target
@@ -258,7 +259,7 @@ def test_rolling_back_the_new_mailman_lets_it_finish_what_it_took():
     """The new host stops taking mail first (senders retry, and reach the old host once DNS
     names it again), then its Mailman empties every queue a post waits in before it is
     archived, then the operator learns what was archived there, and only then it stops."""
-    from migrate.mailman2 import INBOUND_QUEUES
+    from migrate.core.mailman2 import INBOUND_QUEUES
     step = next(s for s in _plan("small").steps if s.id == "new-mailman")
     back = [a.to_data() for a in step.rollback]
     assert back[0] == {"do": "run", "command": "rcctl stop smtpd  # no more posts arrive here; "

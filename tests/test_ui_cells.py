@@ -9,9 +9,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES
-from migrate import ui
+from migrate.app import ui
 
 RUNNER = CliRunner()
 

@@ -13,15 +13,15 @@ import yaml
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-import migrate.cli as cli
+import migrate.app.cli as cli
 from conftest import SAMPLES
-from migrate import codec
-from migrate.cutover import load_plan
-from migrate.emitters.web_parity import STATUSES, WEB_PARITY
-from migrate.inspection import inspect_tree
-from migrate.model import (Origin, Source, WebAlias, WebAliasKind, WebVirtualHost)
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
+from migrate.core import codec
+from migrate.app.cutover import load_plan
+from emitters.web_parity import STATUSES, WEB_PARITY
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import (Origin, Source, WebAlias, WebAliasKind, WebVirtualHost)
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
 
 FLAGS = {
     "netsight": {"hostname": "lists.netsight.example", "ipv6": ["2001:db8:50::25"],

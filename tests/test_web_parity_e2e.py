@@ -76,11 +76,11 @@ from conftest import REPO, SAMPLES, WAIT_UNTIL_SH, need, wait_until
 from e2etools import answers
 from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
 from mailmantools import FLAVOURS, mailman_build
-from migrate.emitters.common import SLOWCGI_SOCKET
-from migrate.inspection import inspect_tree
-from migrate.model import Origin, OriginKind
-from migrate.planning import build_plan, resolve_target, write_plan
-from migrate.sources import LocalTree
+from emitters.common import SLOWCGI_SOCKET
+from migrate.app.inspection import inspect_tree
+from migrate.core.model import Origin, OriginKind
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
 from redirect_urls import sample_urls
 from test_mailman_newhost import NS_SCRIPT, TEST_ENV, NewHost, append_mm_cfg, copy_script, steps
 

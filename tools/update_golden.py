@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from migrate.inspection import inspect_tree  # noqa: E402
-from migrate.model import Origin, OriginKind  # noqa: E402
-from migrate.planning import build_plan, resolve_target  # noqa: E402
-from migrate.sources import LocalTree  # noqa: E402
+from migrate.app.inspection import inspect_tree  # noqa: E402
+from migrate.core.model import Origin, OriginKind  # noqa: E402
+from migrate.app.planning import build_plan, resolve_target  # noqa: E402
+from migrate.app.sources import LocalTree  # noqa: E402
 
 GOLDEN = REPO / "tests" / "golden"
 HOSTS = {

@@ -49,8 +49,8 @@ try:
 except ImportError:  # the script runs without pytest
     pytest = None
 
-from migrate.parsers.exim import EximConfig, parse_exim
-from migrate.sources import LocalTree
+from parsers.exim import EximConfig, parse_exim
+from migrate.app.sources import LocalTree
 
 EXIM_DIR = "/usr/local/etc/exim"
 CONFIGURE = f"{EXIM_DIR}/configure"
@@ -354,7 +354,7 @@ def fan_out(ways: tuple[int, ...] = (2, 4), depth: int = 14, out=sys.stdout) -> 
     """Parse configurations whose files include the next one ``way`` times, ``depth`` deep
     (Exim would read about ``way ** depth`` files): the include budget stops them early. Prints
     reads, files and seconds per case; returns the problems (no budget finding)."""
-    from migrate.parsers.exim import MAX_INCLUDE_READS
+    from parsers.exim import MAX_INCLUDE_READS
 
     problems = []
     lines = [f"include fan-out, {depth} deep (budget: {MAX_INCLUDE_READS:,} reads)"]

@@ -1,4 +1,4 @@
-"""Benchmark: counting an archive mbox with ``migrate.parsers.pipermail.scan_mbox``.
+"""Benchmark: counting an archive mbox with ``parsers.pipermail.scan_mbox``.
 
 Generates realistic list archives (Mailman headers, quoted replies, base64 attachments,
 ``>From`` escapes, unescaped ``From`` body lines) of 100 MB, 250 MB, 500 MB and 1 GB in a temp
@@ -234,7 +234,7 @@ def generate_mbox(path: str | Path, size: int, seed: int = 20061114) -> Generate
 
 _CHILD = r"""
 import datetime, json, resource, sys, time
-from migrate.parsers.pipermail import scan_mbox
+from parsers.pipermail import scan_mbox
 now = datetime.datetime.now(datetime.timezone.utc)
 t0 = time.perf_counter()
 with open(sys.argv[1], "rb", buffering=0) as fh:

@@ -8,7 +8,7 @@ timed in three parts, best of ``--repeat``: reading the inventory (``codec.load_
 building the plan (``build_plan``: every emitter and the report) and writing the plan directory.
 Beside it, the YAML readers are compared on the same text, best of ``--repeat``: PyYAML's C
 safe loader (what ``load_yaml`` used before), the same with the garbage collector paused,
-ruamel.yaml's safe C loader and rapidyaml (when installed), and ``migrate.safeyaml`` (what
+ruamel.yaml's safe C loader and rapidyaml (when installed), and ``migrate.core.safeyaml`` (what
 ``load_yaml`` uses), each with whether it gives the same data as ``yaml.SafeLoader``.
 
 Run it as a script::
@@ -33,12 +33,12 @@ from pathlib import Path
 
 import yaml
 
-from migrate import codec, model, safeyaml
-from migrate.model import (Alias, AliasTarget, AliasTargetKind, Archive, ArchiveMonth,
+from migrate.core import codec, model, safeyaml
+from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, Archive, ArchiveMonth,
                            ArchiveVolume, Domain, DomainRole, FileMode, Host, IPAddress,
                            Inventory, ListRoute, Mailman, MailmanSettings, MailingList, Members,
                            Mta, Origin, VirtualHost)
-from migrate.planning import build_plan, resolve_target, write_plan
+from migrate.app.planning import build_plan, resolve_target, write_plan
 
 DOMAINS = ("lists.example.org", "lists.example.net", "lists.example.com", "lists.example.edu")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -164,7 +164,7 @@ def compare_readers(text: str, repeat: int, out=sys.stdout) -> dict[str, float]:
     ruamel = _ruamel_loader()
     readers["ruamel.yaml typ=safe, C parser"] = ruamel
     readers.update(_ryml_loaders())
-    readers["migrate.safeyaml (after)"] = safeyaml.load
+    readers["migrate.core.safeyaml (after)"] = safeyaml.load
     reference = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - same data as SafeLoader
     best: dict[str, float] = {}
     print(f"{'YAML reader':<56} {'best s':>7}  same data as SafeLoader", file=out)

@@ -57,10 +57,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "perf"))
 
-from migrate import remote  # noqa: E402
-from migrate.inspection import inspect_tree, remote_mbox_dirs, remote_spec  # noqa: E402
-from migrate.model import Origin  # noqa: E402
-from migrate.sources import LocalTree  # noqa: E402
+from migrate.app import remote  # noqa: E402
+from migrate.app.inspection import inspect_tree, remote_mbox_dirs, remote_spec  # noqa: E402
+from migrate.core.model import Origin  # noqa: E402
+from migrate.app.sources import LocalTree  # noqa: E402
 
 MM = "usr/local/mailman"
 
@@ -154,7 +154,7 @@ def migrate_command() -> list[str]:
     for candidate in (Path(sys.executable).with_name("migrate"), REPO / ".venv/bin/migrate"):
         if os.access(candidate, os.X_OK):
             return [str(candidate)]
-    return [sys.executable, "-c", "import migrate.cli as c; c.app()"]
+    return [sys.executable, "-c", "import migrate.app.cli as c; c.app()"]
 
 
 def has_fetch_archives() -> bool:

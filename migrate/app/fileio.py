@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from migrate import safeyaml
-from migrate.errors import Exit, MigrateError
-from migrate.steps import PLAN_FILE
+from migrate.core import safeyaml
+from migrate.core.errors import Exit, MigrateError
+from migrate.core.steps import PLAN_FILE
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
@@ -97,9 +97,9 @@ def read_inside(root: str, rel: str) -> bytes:
         return fh.read()
 
 
-#: the first line of every plan.yaml migrate writes (migrate/planning.py)
+#: the first line of every plan.yaml migrate writes (migrate/app/planning.py)
 PLAN_HEADER = "# The plan as data, for `migrate cutover`. Written by migrate; do not edit.\n"
-#: the first line of every YAML inventory migrate writes (migrate/codec.py)
+#: the first line of every YAML inventory migrate writes (migrate/core/codec.py)
 INVENTORY_HEADER = "# migrate inventory, schema "
 _MAX_MARKER_BYTES = 64 * 1024 * 1024
 
@@ -133,7 +133,7 @@ def plan_files(folder: Path) -> set[str] | None:
     return {k for k in data["files"] if isinstance(k, str)} | {PLAN_FILE}
 
 
-#: what `migrate export ansible` writes besides the plans it copies (migrate/ansible.py)
+#: what `migrate export ansible` writes besides the plans it copies (migrate/app/ansible.py)
 _EXPORT_PATTERNS = ("ansible.cfg", "hosts.yaml", "site.yaml", "rollback.yaml", "README.md",
                     ".ansible-lint", "group_vars/*.yaml", "host_vars/*.yaml", "roles/*")
 

@@ -21,16 +21,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from migrate import __version__, codec, ui
-from migrate.errors import Exit, MigrateError
-from migrate.fileio import check_replaceable_file, write_atomic
-from migrate.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
+from migrate import __version__
+
+from migrate.core import codec
+
+from migrate.app import ui
+from migrate.core.errors import Exit, MigrateError
+from migrate.app.fileio import check_replaceable_file, write_atomic
+from migrate.app.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
                                  remote_mbox_dirs, remote_spec)
-from migrate.emitters.release import NEWEST_STABLE
-from migrate.model import Inventory, Origin, OriginKind
-from migrate.mta import plugins
-from migrate.parsers.pipermail import LINE_NUMBER_LIMIT
-from migrate.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
+from emitters.release import NEWEST_STABLE
+from migrate.core.model import Inventory, Origin, OriginKind
+from migrate.core.mta import plugins
+from parsers.pipermail import LINE_NUMBER_LIMIT
+from migrate.app.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
                               write_plan)
 
 app = typer.Typer(
@@ -214,7 +218,7 @@ def _inspect_remote(host: str, root: str, *, port, identity, known_hosts, accept
                     sudo, timeout, defines, progress, fetch_archives=False) -> Inventory:
     """Connect, take the snapshot (the archives scanned on the old host, unless
     ``fetch_archives``), check it looks like a host, inspect it."""
-    from migrate import remote  # paramiko is imported only when SSH is used
+    from migrate.app import remote  # paramiko is imported only when SSH is used
 
     client = remote.connect(host, port=port, identity=identity, known_hosts=known_hosts,
                             accept_host_key=accept_host_key, timeout=timeout)
@@ -387,7 +391,7 @@ def cutover(
     checked at load: every file as `migrate plan` sealed it, runbook.md showing the steps
     plan.yaml holds, and with --plan-digest the very plan that was reviewed.
     """
-    from migrate import cutover as engine
+    from migrate.app import cutover as engine
 
     with error_boundary():
         _check_digests([plan_digest] if plan_digest is not None else [])
@@ -415,8 +419,8 @@ def cutover(
         if execute and not resume and not rollback and not yes:
             if not typer.confirm(f"Run {len(plan.steps)} steps against {old} and {new}?"):
                 raise typer.Exit(int(Exit.USAGE))
-        from migrate import remote
-        from migrate.hosts import LocalHost, SshHost
+        from migrate.app import remote
+        from migrate.app.hosts import LocalHost, SshHost
         hosts = {
             "old": SshHost("old", remote.connect(
                 old, identity=str(identity) if identity else None,
@@ -509,7 +513,7 @@ def export_ansible(
     Every old/new pair is a group in hosts.yaml; site.yaml runs the same steps as `migrate
     cutover`, pair by pair, with tags per role and step; rollback.yaml is the way back.
     """
-    from migrate.exporting import export_ansible as run_export
+    from migrate.app.exporting import export_ansible as run_export
 
     with error_boundary():
         pins = plan_digest or []

@@ -1,5 +1,5 @@
 """An Ansible tree that runs the cutover of many plans: the inventory, a playbook, and roles
-built from the same typed steps as ``migrate cutover`` (plan.yaml, read by migrate/steps.py).
+built from the same typed steps as ``migrate cutover`` (plan.yaml, read by migrate/core/steps.py).
 It reads plans, not inventories: it sits beside the cutover, not among the emitters.
 
 Layout (every file deterministic: same plans, same bytes)::
@@ -21,7 +21,7 @@ of later batches are not touched. Tags name the role and the step (``--tags free
 report what they would change, and the steps' read-only checks run but cannot fail the play.
 
 Action kinds and the modules they use (one task file per kind, ``ACTION_TASKS``; a kind of
-migrate/steps.py without one is refused here and fails tests/test_steps.py): ``run`` and checks: ``ansible.builtin.command`` with
+migrate/core/steps.py without one is refused here and fails tests/test_steps.py): ``run`` and checks: ``ansible.builtin.command`` with
 an argv list (``/bin/sh -c`` plus the command, which keeps the runbook's pipes); ``wait``: the
 same with ``until``; ``put``: ``copy``; ``append``, ``insert``, ``unmark``: ``blockinfile``
 with the markers ``migrate cutover`` writes (``# migrate:NAME begin``/``end``), so either tool
@@ -40,10 +40,10 @@ from importlib import resources
 
 import yaml
 
-from migrate.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_MAILMAN,
+from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_MAILMAN,
                            NEW_SERVICES, NEW_SMTPD, REGISTRY, SAFE_NAME, Step, block_mark,
                            line_mark)
-from migrate.text import comment
+from migrate.core.text import comment
 
 #: The roles, in the order the runbook needs them, and the steps each runs by default.
 ROLES = ("preflight", "install", "start", "presync", "freeze", "final_sync", "forward",
@@ -288,7 +288,7 @@ def _fixed_files() -> dict[str, str]:
 
 
 _FILES = _fixed_files()
-#: one task file per action kind of migrate/steps.py (``roles/migrate_step/tasks/action_KIND``)
+#: one task file per action kind of migrate/core/steps.py (``roles/migrate_step/tasks/action_KIND``)
 ACTION_TASKS: dict[str, str] = {m.group(1): text for rel, text in _FILES.items()
                                 if (m := _ACTION_FILE.fullmatch(rel))}
 #: the others (the plays and tasks that run a step and the way back)

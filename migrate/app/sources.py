@@ -14,7 +14,7 @@ import stat as st
 from collections.abc import Callable
 from typing import BinaryIO
 
-from migrate.parsers.base import NotFound, Stat, TreeError, file_kind, not_regular
+from parsers.base import NotFound, Stat, TreeError, file_kind, not_regular
 
 _MAX_SYMLINK_HOPS = 40  # as Linux's MAXSYMLINKS
 

@@ -3,13 +3,13 @@
 This is the one form between the plan's builder (emitters/runbook.py, phase by phase) and
 everything that reads a plan: the Markdown runbook and the dry run (``Action.describe``), the
 cutover (``Action.apply`` on a host, idempotent, and ``Action.undo``, the action that takes
-it back) and the Ansible export (migrate/ansible.py: one task file per kind). A kind that
+it back) and the Ansible export (migrate/app/ansible.py: one task file per kind). A kind that
 lacks its description or its runner cannot be defined (``Action.__init_subclass__``); one
 without its Ansible task fails tests/test_steps.py, which names what is missing.
 
 ``plan.yaml`` holds the steps as plain data (``Step.to_data``): an action is a mapping whose
 ``do`` names its kind, and its fields as the dataclass declares them. Reading goes through the
-inventory's codec (migrate/codec.py), so a tampered or outdated plan is refused at load with the
+inventory's codec (migrate/core/codec.py), so a tampered or outdated plan is refused at load with the
 path of the bad field (``steps[4].actions[1].mode: ...``) before any host is touched.
 
 The plan as reviewed: ``plan_digest`` is the one value a person pins (``migrate cutover
@@ -35,13 +35,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from migrate import codec
-from migrate.text import comment, md_block, md_text
+from migrate.core import codec
+from migrate.core.text import comment, md_block, md_text
 
 #: The plan's own file in a plan directory (plan.yaml) and the one version of it this reads.
 PLAN_FILE = "plan.yaml"
 PLAN_VERSION = 1
-#: its top-level keys (migrate/planning.py writes them; the cutover refuses any other)
+#: its top-level keys (migrate/app/planning.py writes them; the cutover refuses any other)
 PLAN_KEYS = frozenset({"plan_version", "release", "inventory", "target", "files", "findings",
                        "steps", "web_parity", "overlay"})
 #: The documents that show the plan digest (emitters/runbook.py, emitters/report.py write them).
@@ -75,7 +75,7 @@ class ActionFailed(Exception):
 
 
 class WritableHost(Protocol):
-    """What an action works through (migrate/hosts.py has the real ones)."""
+    """What an action works through (migrate/app/hosts.py has the real ones)."""
 
     name: str
 
@@ -93,7 +93,7 @@ class WritableHost(Protocol):
 
 
 class Context(Protocol):
-    """What the cutover gives an action while it applies it (migrate/cutover.py)."""
+    """What the cutover gives an action while it applies it (migrate/app/cutover.py)."""
 
     host: WritableHost  # the host the step runs on
     hosts: dict[str, WritableHost]  # every host by role: old, new, local
@@ -127,7 +127,7 @@ class Action:
     kind: ClassVar[str] = ""
     #: What a field plan.yaml leaves out (None) means: the one table of these defaults, read
     #: by the cutover (``setting``) and by the Ansible export, whose task files are templated
-    #: from it (migrate/ansible.py; tests/test_export_ansible.py compares the two).
+    #: from it (migrate/app/ansible.py; tests/test_export_ansible.py compares the two).
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -203,7 +203,7 @@ def _note_or_run(item: "Action | str") -> Action:
 def block_mark(marker: str, mark: str | None = None) -> str:
     """A marked block's line, ``# migrate:MARKER begin`` or ``end`` (``mark``); without
     ``mark``, what both lines start with. The cutover writes these, and the Ansible export's
-    blockinfile tasks are templated from this same form (migrate/ansible.py), so either tool
+    blockinfile tasks are templated from this same form (migrate/app/ansible.py), so either tool
     finds and undoes the other's blocks."""
     head = f"# migrate:{marker}"
     return head if mark is None else f"{head} {mark}"
@@ -587,7 +587,7 @@ class Smtp(Action):
         return f"# check: an SMTP greeting (220) on [{self.address}]:{self.setting('port')}"
 
     def apply(self, ctx: Context) -> None:
-        from migrate.probes import smtp_banner
+        from migrate.core.probes import smtp_banner
         _until(lambda: smtp_banner(self.address, self.setting("port")), self.setting("timeout"),
                self.setting("interval"))
 
@@ -614,7 +614,7 @@ class Http(Action):
                 + (f" to {self.location}" if self.location else ""))
 
     def apply(self, ctx: Context) -> None:
-        from migrate.probes import http_check
+        from migrate.core.probes import http_check
         _until(lambda: http_check(self.url, self.host_header, self.expect,
                                   self.setting("status"), self.location, self.setting("verify")),
                self.setting("timeout"), self.setting("interval"))
@@ -648,7 +648,7 @@ class Dns(Action):
         return f"# check: DNS {self.name} {self.type} {what}"
 
     def apply(self, ctx: Context) -> None:
-        from migrate.probes import dns_check
+        from migrate.core.probes import dns_check
         _until(lambda: dns_check(self.name, self.type, self.value, self.max_ttl,
                                  self.nameserver, self.setting("nameserver_port")),
                self.setting("timeout"), self.setting("interval"))
@@ -860,7 +860,7 @@ def plan_path(rel: object) -> str | None:
     """What is wrong with ``rel`` as a file of the plan directory, or None: it must be a
     relative path of plain parts that stays inside the folder (no ``..``, no ``.``, no empty
     part, no absolute path, no backslash, no control character). Links are refused when the
-    file is read (migrate/cutover.py opens each part without following one)."""
+    file is read (migrate/app/cutover.py opens each part without following one)."""
     if not isinstance(rel, str) or not rel:
         return "is not a file name"
     if rel.startswith("/"):

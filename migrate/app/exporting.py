@@ -3,17 +3,17 @@
 Orchestration only: each plan is loaded as ``migrate cutover`` loads it (every file checked
 against plan.yaml's hashes, so only a plan as reviewed is exported), the connection settings
 come from plan.yaml (the old host as it was inspected, the new host's first address), the
-tree comes from ``migrate.ansible`` and the plan directories are copied into it.
+tree comes from ``migrate.app.ansible`` and the plan directories are copied into it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from migrate.cutover import load_plan
-from migrate.ansible import emit_ansible, pair_name
-from migrate.errors import Exit, MigrateError
-from migrate.fileio import write_tree
+from migrate.app.cutover import load_plan
+from migrate.app.ansible import emit_ansible, pair_name
+from migrate.core.errors import Exit, MigrateError
+from migrate.app.fileio import write_tree
 
 MARKER = "site.yaml"
 

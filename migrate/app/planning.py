@@ -26,31 +26,31 @@ from typing import Any
 
 import yaml
 
-from migrate import codec, safeyaml
-from migrate.emitters.acme_client import emit_acme_client
-from migrate.emitters.aliases import emit_aliases
-from migrate.emitters.common import OVERLAY_TREE, Emitted, Emitter, Phase, is_domain
-from migrate.emitters import guard
-from migrate.emitters.dns_plan import emit_dns
-from migrate.emitters.httpd_conf import emit_httpd_conf
-from migrate.emitters.destination import emit_destination, unknown as unknown_destination
-from migrate.emitters.new_host import NewHost, new_host
-from migrate.emitters.mta_features import emit_mta_features
-from migrate.emitters.old_host import emit_old_host
-from migrate.emitters.parity import emit_parity
-from migrate.emitters.rsync_plan import emit_rsync
-from migrate.emitters.runbook import emit_runbook
-from migrate.emitters.release import NEWEST_STABLE, Release
-from migrate.emitters.report import emit_report, show_digest
-from migrate.emitters.smtpd_conf import emit_smtpd_conf
-from migrate.emitters.virtual_table import emit_virtual
-from migrate.emitters.web_parity import emit_web_parity
-from migrate.emitters.web_urls import emit_web_urls
-from migrate.errors import Exit, MigrateError
-from migrate.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
-from migrate.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
-from migrate.mtas import register_all
-from migrate.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
+from migrate.core import codec, safeyaml
+from emitters.acme_client import emit_acme_client
+from emitters.aliases import emit_aliases
+from emitters.common import OVERLAY_TREE, Emitted, Emitter, Phase, is_domain
+from emitters import guard
+from emitters.dns_plan import emit_dns
+from emitters.httpd_conf import emit_httpd_conf
+from emitters.destination import emit_destination, unknown as unknown_destination
+from emitters.new_host import NewHost, new_host
+from emitters.mta_features import emit_mta_features
+from emitters.old_host import emit_old_host
+from emitters.parity import emit_parity
+from emitters.rsync_plan import emit_rsync
+from emitters.runbook import emit_runbook
+from emitters.release import NEWEST_STABLE, Release
+from emitters.report import emit_report, show_digest
+from emitters.smtpd_conf import emit_smtpd_conf
+from emitters.virtual_table import emit_virtual
+from emitters.web_parity import emit_web_parity
+from emitters.web_urls import emit_web_urls
+from migrate.core.errors import Exit, MigrateError
+from migrate.app.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
+from migrate.core.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
+from migrate.app.mtas import register_all
+from migrate.core.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
                            plain_problem, plan_digest, plan_path, runbook_markdown, shown_digest)
 
 register_all()  # the old MTA's emitters find its plugin by kind
@@ -79,7 +79,7 @@ class BuiltPlan:
     parity: list[dict] = field(default_factory=list)  # old route -> new route, per address
     web_parity: list[dict] = field(default_factory=list)  # old URL -> new answer, per pattern
     inventory_findings: list[Finding] = field(default_factory=list)
-    digest: str = ""  # the plan digest (migrate.steps.plan_digest)
+    digest: str = ""  # the plan digest (migrate.core.steps.plan_digest)
     overlay: list[str] = field(default_factory=list)  # the files that came from an overlay
 
     def blockers(self) -> list[Finding]:
@@ -220,7 +220,7 @@ def _check_target(target: Target) -> None:
 def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = None,
                overlay_dir: str = "the overlay") -> BuiltPlan:
     """Every emitter on the same inventory and target, behind the guard
-    (``migrate.emitters.guard``): the emitters see only values that cannot break a line
+    (``emitters.guard``): the emitters see only values that cannot break a line
     (each one that could is a blocker naming its field), an emitter that refuses a value
     writes nothing, and every emitted file is checked before it joins the plan.
     ``overlay`` (``read_overlay``) replaces or adds files, each named in a finding."""

@@ -1,6 +1,6 @@
 """All terminal output: results on stdout, diagnostics on stderr, one place for both.
 
-Every value from a host or a plan passes ``shown`` (``migrate.text.visible`` into a ``Text``)
+Every value from a host or a plan passes ``shown`` (``migrate.core.text.visible`` into a ``Text``)
 before it reaches a terminal cell, a line or a title: a control character (ESC, CSI, a bidi
 override) shows as its escape (``\x1b``) instead of acting on the terminal, and rich's markup is
 never interpreted in it (a list description or an alias can hold ``[bold]`` or ``[link=...]``).
@@ -20,10 +20,10 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
 from rich.table import Table as _RichTable
 from rich.text import Text
 
-from migrate.mailman2 import ADDRESSES
-from migrate.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
-from migrate.mta import lookup
-from migrate.text import visible
+from migrate.core.mailman2 import ADDRESSES
+from migrate.core.model import AliasTarget, AliasTargetKind, Finding, Inventory, Severity
+from migrate.core.mta import lookup
+from migrate.core.text import visible
 
 # On a terminal rich uses its width; into a file or pipe, 120 columns (or $COLUMNS) rather than
 # rich's 80, so that tables of paths stay readable in a saved report.
@@ -101,7 +101,7 @@ def archive_progress(total: int) -> Iterator[Callable[[str, int], None]]:
 
 def error_line(message: str) -> None:
     """One diagnostic line on stderr, never wrapped into several."""
-    from migrate.errors import one_line
+    from migrate.core.errors import one_line
     err.print(Text("migrate: error: ") + Text(one_line(message)), soft_wrap=True)
 
 

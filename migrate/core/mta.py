@@ -1,5 +1,5 @@
 """The old host's MTA as a plugin, registered once by its kind (as a SQL library registers a
-dialect). Exim is the one there is (migrate/mtas.py registers it).
+dialect). Exim is the one there is (migrate/app/mtas.py registers it).
 
 A plugin has two halves that never import each other. The reading half (``Reader``, in
 parsers/) knows where the MTA's configuration lives (for ``--root`` and for the SSH snapshot),
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from migrate.model import Finding, Inventory, Mta, Target
+from migrate.core.model import Finding, Inventory, Mta, Target
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Read:
 
 @dataclass
 class Table:
-    """A table of the terminal summary: plain text, drawn by migrate/ui.py."""
+    """A table of the terminal summary: plain text, drawn by migrate/app/ui.py."""
 
     title: str
     columns: tuple[str, ...]

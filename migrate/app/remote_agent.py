@@ -91,7 +91,7 @@ class NotRegular(Exception):
     """A path that is not a regular file (a FIFO, a device, a socket): never read."""
 
 
-#: the same words as migrate.parsers.base.file_kind
+#: the same words as parsers.base.file_kind
 KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
          (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"))

@@ -47,7 +47,7 @@ from yaml.events import (AliasEvent, DocumentEndEvent, MappingEndEvent, MappingS
                          ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
 from yaml.nodes import ScalarNode
 
-from migrate.errors import one_line
+from migrate.core.errors import one_line
 
 try:
     from yaml import CSafeLoader as _ReferenceLoader

@@ -6,7 +6,7 @@ changed key is refused (never added) with the offered key's fingerprint in the m
 honours ``~/.ssh/config`` (Host, HostName, Port, User, IdentityFile) and authenticates with the
 agent or key files.
 
-``RemoteTree`` runs ``migrate/remote_agent.py`` on the old host with the host's own Python (sent
+``RemoteTree`` runs ``migrate/app/remote_agent.py`` on the old host with the host's own Python (sent
 on stdin with the archive scanner ``parsers/mboxscan.py`` ahead of it; its arguments are
 shell-quoted JSON). One command brings back every configuration file the inspection reads and
 the listing of the archives (``snapshot``), and then the summary of every archive mbox, which
@@ -43,11 +43,11 @@ from typing import Any, BinaryIO
 
 import paramiko
 
-import migrate.parsers.mboxscan as mboxscan
-from migrate import remote_agent
-from migrate.errors import Exit, MigrateError
-from migrate.parsers.base import NotFound, Stat, TreeError, not_regular
-from migrate.sources import walk_symlinks
+import parsers.mboxscan as mboxscan
+from migrate.app import remote_agent
+from migrate.core.errors import Exit, MigrateError
+from parsers.base import NotFound, Stat, TreeError, not_regular
+from migrate.app.sources import walk_symlinks
 
 AGENT = Path(__file__).with_name("remote_agent.py")
 #: The archive scanner the agent runs on the old host: the very module ``--root`` uses.

@@ -1,6 +1,6 @@
 """The inventory: the one contract between parsers (which fill it) and emitters (which read it).
 
-Plain typed dataclasses, no behaviour beyond small derived views. ``migrate.codec`` turns an
+Plain typed dataclasses, no behaviour beyond small derived views. ``migrate.core.codec`` turns an
 ``Inventory`` into YAML/JSON-ready data and back, driven by the type hints below, so a field
 added here is serialized, validated and round-trip-tested without further code.
 
@@ -358,7 +358,7 @@ class ListRoute:
     transport: str | None = None
     command: str | None = None
     source: Source | None = None
-    # the mail wrapper's command ("post", "request", ...; migrate.mailman2.ADDRESSES): an
+    # the mail wrapper's command ("post", "request", ...; migrate.core.mailman2.ADDRESSES): an
     # alias may reach a list under another name (``news: "|.../mailman post announce"``)
     action: str | None = None
 
@@ -434,12 +434,12 @@ class EximPart:
 
 @dataclass
 class Mta:
-    """The old host's MTA. Every MTA's plugin (migrate/mta.py) fills these fields; what only
+    """The old host's MTA. Every MTA's plugin (migrate/core/mta.py) fills these fields; what only
     one MTA has is its ``detail``, a dataclass its plugin registers (Exim: ``EximPart``). The
     codec writes the detail's fields inline, after the common ones, and reads them back by
     ``kind``."""
 
-    kind: str | None = None  # its plugin's kind (migrate/mta.py): "exim"
+    kind: str | None = None  # its plugin's kind (migrate/core/mta.py): "exim"
     version: str | None = None
     config_files: list[ConfigFile] = field(default_factory=list)
     domains: list[Domain] = field(default_factory=list)
@@ -804,7 +804,7 @@ class Target:
     tls_certificate: str | None = None  # on the new host; default /etc/ssl/HOST.fullchain.pem
     tls_key: str | None = None  # on the new host; default /etc/ssl/private/HOST.key
     # Default: acme when the old web server served HTTPS for the lists; None only until
-    # ``migrate.planning.resolve_target`` has filled it in.
+    # ``migrate.app.planning.resolve_target`` has filled it in.
     tls: TlsMode | None = None
     # the list manager on the new host, by its kind (emitters/destination.py registers them)
     destination: str = "mailman2"

@@ -1,12 +1,12 @@
 """The one serializer and deserializer of the inventory (YAML and JSON).
 
-Conversion is driven by the dataclass type hints in ``migrate.model``: ``to_data`` makes plain
+Conversion is driven by the dataclass type hints in ``migrate.core.model``: ``to_data`` makes plain
 lists/dicts/str/int/float/bool/None (JSON- and YAML-safe), ``from_data`` checks every value
 against its declared type (and range: ``model.Range``) and rebuilds the dataclasses. Malformed
 documents are refused with a ``CodecError`` naming the place in the document
 (``lists[2].owners[0]``) and, for YAML syntax errors, the line.
 
-YAML is read only safely: by ``migrate.safeyaml`` (libyaml's C parser, the data built straight
+YAML is read only safely: by ``migrate.core.safeyaml`` (libyaml's C parser, the data built straight
 from its events: the same data as PyYAML's ``SafeLoader``, which it hands any explicit tag to;
 aliases bounded). Timestamps are written as ISO
 8601 strings in UTC (``2026-11-25T10:36:59Z``).
@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from migrate import model, safeyaml
-from migrate import mta as old_mta
+from migrate.core import model, safeyaml
+from migrate.core import mta as old_mta
 
 T = TypeVar("T")
 
@@ -271,7 +271,7 @@ def _dataclass_converter(cls: type) -> Callable[[Any], Any]:
 
 def _mta_converter() -> Callable[[Any], Any]:
     """``Mta``: the common fields, and the rest as the part its kind's plugin registers
-    (migrate/mta.py: ``Reader.model``)."""
+    (migrate/core/mta.py: ``Reader.model``)."""
     common = _dataclass_converter(model.Mta)
     names = {f.name for f in dataclasses.fields(model.Mta)} - {"detail"}
 

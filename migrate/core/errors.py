@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from migrate.text import visible
+from migrate.core.text import visible
 
 
 class Exit(IntEnum):

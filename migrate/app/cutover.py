@@ -1,7 +1,7 @@
 """``migrate cutover``: run the plan's steps against the old and the new host, journaled.
 
 The steps come from ``plan.yaml`` (written by ``migrate plan``; built by emitters/runbook.py),
-read through the typed plan of migrate/steps.py: a plan that does not read as those types (an
+read through the typed plan of migrate/core/steps.py: a plan that does not read as those types (an
 unknown action, a field of the wrong type, a mode that is not a mode) is refused before any
 host is touched, and so is one that is not the plan as reviewed (``load_plan``: a file that is
 not as sealed, a runbook.md that shows other steps, another plan digest than the one pinned).
@@ -37,15 +37,15 @@ from typing import Any
 
 import yaml
 
-from migrate import codec, safeyaml
-from migrate.errors import Exit, MigrateError
-from migrate.fileio import read_inside
-from migrate.hosts import LocalHost, Result  # noqa: F401  (the cutover's hosts)
-from migrate.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE,
+from migrate.core import codec, safeyaml
+from migrate.core.errors import Exit, MigrateError
+from migrate.app.fileio import read_inside
+from migrate.app.hosts import LocalHost, Result  # noqa: F401  (the cutover's hosts)
+from migrate.core.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE,
                            UNFREEZE_STEP, ActionFailed, Step, WritableHost, digest_line,
                            plan_digest, plan_path, plain_problem, runbook_difference,
                            steps_from_data)
-from migrate.text import visible
+from migrate.core.text import visible
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -59,7 +59,7 @@ class Plan:
     #: every file of the plan as checked at load, plan.yaml too: what the cutover uploads and
     #: installs, and the export copies, is these bytes, never the folder read again
     contents: dict[str, bytes] = field(default_factory=dict)
-    digest: str = ""  # migrate.steps.plan_digest
+    digest: str = ""  # migrate.core.steps.plan_digest
 
     def files(self) -> list[str]:
         """Every file of the plan directory, plan.yaml last (as it is copied to the hosts)."""
@@ -75,8 +75,8 @@ def load_plan(directory: str, pin: str | None = None) -> Plan:
     as reviewed, or a one-line refusal naming the field, file or step, before any host is
     touched.
 
-    * plan.yaml: plain data (no key written twice: migrate/safeyaml.py), no control character
-      in any string, every step and action of its types (migrate/steps.py);
+    * plan.yaml: plain data (no key written twice: migrate/core/safeyaml.py), no control character
+      in any string, every step and action of its types (migrate/core/steps.py);
     * ``files``: each key a path inside the folder (``steps.plan_path``), read without
       following a link, its digest the one recorded; an action's ``source`` one of them;
     * runbook.md: the runbook rendered again from the steps as loaded, equal byte for byte
@@ -280,7 +280,7 @@ class StepFailed(Exception):
 
 
 class _StepContext:
-    """What an action sees while the runner applies it (``migrate.steps.Context``)."""
+    """What an action sees while the runner applies it (``migrate.core.steps.Context``)."""
 
     def __init__(self, runner: "Runner", step: Step) -> None:
         self.runner = runner

@@ -1,11 +1,11 @@
 """The hosts the cutover changes: this machine, or a host over SSH.
 
-A ``WritableHost`` (its protocol is in migrate/steps.py, where the actions use it) runs commands and
-reads and writes whole files, each command's ``Result`` its exit code and output; the cutover (migrate/cutover.py)
-and its actions (migrate/steps.py) work through it. ``LocalHost`` runs on this machine (the
+A ``WritableHost`` (its protocol is in migrate/core/steps.py, where the actions use it) runs commands and
+reads and writes whole files, each command's ``Result`` its exit code and output; the cutover (migrate/app/cutover.py)
+and its actions (migrate/core/steps.py) work through it. ``LocalHost`` runs on this machine (the
 ``local`` steps, and stand-in hosts in tests); ``SshHost`` runs over a paramiko connection made
-by ``migrate.remote.connect`` (host key verified). The inspection's side (``LocalTree``,
-``RemoteTree``) is read-only and lives apart, in migrate/sources.py and migrate/remote.py.
+by ``migrate.app.remote.connect`` (host key verified). The inspection's side (``LocalTree``,
+``RemoteTree``) is read-only and lives apart, in migrate/app/sources.py and migrate/app/remote.py.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import paramiko
 
-from migrate.errors import Exit, MigrateError
-from migrate.remote import _PACKET, _RECV, _WINDOW
-from migrate.steps import HOST_PLAN_DIR, WritableHost  # noqa: F401  (the protocol they implement)
+from migrate.core.errors import Exit, MigrateError
+from migrate.app.remote import _PACKET, _RECV, _WINDOW
+from migrate.core.steps import HOST_PLAN_DIR, WritableHost  # noqa: F401  (the protocol they implement)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Text that is safe where a person reads it: shared by the terminal output (migrate/ui.py, the
+"""Text that is safe where a person reads it: shared by the terminal output (migrate/app/ui.py, the
 cutover's dry run), the error lines, the comments of the files the emitters write, and the
 Markdown files of the plan (report.md, parity.md, web-parity.md, runbook.md, dns/records.md).
 

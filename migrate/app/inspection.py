@@ -13,29 +13,31 @@ import os
 from collections.abc import Callable, Iterator
 from typing import ContextManager
 
-from migrate import __version__, model
-from migrate.errors import Exit, MigrateError
-from migrate.mailman2 import MOVED_FOLDERS
-from migrate.model import AccountKind, Finding, Inventory, Origin, Severity, Source
-from migrate.mta import Plugin, plugins
-from migrate.mtas import register_all
-from migrate.parsers.accounts import parse_accounts
-from migrate.parsers.aliases import parse_aliases
-from migrate.parsers.apache import CONFIG_CANDIDATES as APACHE_CONFIGS
-from migrate.parsers.apache import parse_apache
-from migrate.parsers.base import Tree, TreeError, present, read_text
-from migrate.parsers.cron import SYSTEM_DIRS as CRON_DIRS
-from migrate.parsers.cron import SYSTEM_TABS as CRON_TABS
-from migrate.parsers.cron import USER_TABS as CRON_SPOOLS
-from migrate.parsers.cron import parse_cron
-from migrate.parsers.mailman import LAYOUTS as mailman_layouts_table
-from migrate.parsers.mailman import read_mailman
-from migrate.parsers.pipermail import archive_paths, inspect_archive, mbox_size
-from migrate.parsers.newsyslog import DEFAULT_INCLUDES as NEWSYSLOG_INCLUDES
-from migrate.parsers.newsyslog import MAIN as NEWSYSLOG_CONF
-from migrate.parsers.newsyslog import parse_newsyslog
-from migrate.parsers.rcconf import parse_os_release, parse_rc_conf
-from migrate.sources import LocalTree
+from migrate import __version__
+
+from migrate.core import model
+from migrate.core.errors import Exit, MigrateError
+from migrate.core.mailman2 import MOVED_FOLDERS
+from migrate.core.model import AccountKind, Finding, Inventory, Origin, Severity, Source
+from migrate.core.mta import Plugin, plugins
+from migrate.app.mtas import register_all
+from parsers.accounts import parse_accounts
+from parsers.aliases import parse_aliases
+from parsers.apache import CONFIG_CANDIDATES as APACHE_CONFIGS
+from parsers.apache import parse_apache
+from parsers.base import Tree, TreeError, present, read_text
+from parsers.cron import SYSTEM_DIRS as CRON_DIRS
+from parsers.cron import SYSTEM_TABS as CRON_TABS
+from parsers.cron import USER_TABS as CRON_SPOOLS
+from parsers.cron import parse_cron
+from parsers.mailman import LAYOUTS as mailman_layouts_table
+from parsers.mailman import read_mailman
+from parsers.pipermail import archive_paths, inspect_archive, mbox_size
+from parsers.newsyslog import DEFAULT_INCLUDES as NEWSYSLOG_INCLUDES
+from parsers.newsyslog import MAIN as NEWSYSLOG_CONF
+from parsers.newsyslog import parse_newsyslog
+from parsers.rcconf import parse_os_release, parse_rc_conf
+from migrate.app.sources import LocalTree
 
 register_all()  # the old MTA is read by the plugin of the MTA the host runs
 SYSTEM_ALIASES = ("/etc/aliases", "/etc/mail/aliases")
@@ -46,7 +48,7 @@ def mailman_layouts() -> list[tuple[str, str, str]]:
 
 def remote_spec() -> list[tuple[str, str, int]]:
     """What ``inspect --host`` fetches in its one snapshot command: every file the parsers read
-    on a usual host, as ``(path, how, depth)`` (see migrate/remote_agent.py). Anything else a
+    on a usual host, as ``(path, how, depth)`` (see migrate/app/remote_agent.py). Anything else a
     configuration names (an include elsewhere) is fetched on demand."""
     spec: list[tuple[str, str, int]] = [
         ("/etc/rc.conf", "content", 0), ("/etc/rc.conf.local", "content", 0),
