@@ -19,7 +19,7 @@ from enum import IntEnum
 from emitters.guard import refuse
 from migrate.core.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
-                           RouteVia)
+                                RouteVia)
 from migrate.core.steps import Step
 
 # The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.

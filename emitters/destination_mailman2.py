@@ -13,9 +13,8 @@ from migrate.core.mailman2 import DELIVERY_QUEUES, INBOUND_QUEUES, SHUNT_QUEUE, 
 from migrate.core.model import Finding, Inventory, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
-from emitters.common import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER,
-                                     MM_VAR, MM_WRAPPER, MTA_USER, Emitted, is_domain,
-                                     list_names)
+from emitters.common import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
+                             MM_WRAPPER, MTA_USER, Emitted, is_domain, list_names)
 from emitters.crontab import PATH as CRONTAB
 from emitters.crontab import emit_crontab
 from emitters.destination import Destination, WebFolders, register

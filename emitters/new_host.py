@@ -30,12 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from migrate.core.model import (AliasTarget, AliasTargetKind, DomainRole, Finding, Inventory,
-                           ListRoute, Severity, Source, Target, TlsMode)
+                                ListRoute, Severity, Source, Target, TlsMode)
 
-from emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE,
-                                     flat_targets, is_address, is_domain, is_local_part, is_path,
-                                     is_wrapper_pipe, list_names, other_targets, overlay_hint,
-                                     route_action, route_alias)
+from emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE, flat_targets,
+                             is_address, is_domain, is_local_part, is_path, is_wrapper_pipe,
+                             list_names, other_targets, overlay_hint, route_action, route_alias)
 from emitters.destination import Destination, destination
 from emitters.guard import refuse
 from emitters.httpd_redirects import Carried, plan_redirects

@@ -16,8 +16,8 @@ from __future__ import annotations
 from migrate.core.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 from migrate.core.mta import lookup
 
-from emitters.common import (Emitted, canonical_address, is_domain, is_list_name,
-                                     is_local_part, is_path, other_targets, route_alias)
+from emitters.common import (Emitted, canonical_address, is_domain, is_list_name, is_local_part,
+                             is_path, other_targets, route_alias)
 from emitters.guard import comment, conf_str
 from emitters.new_host import web_aliases, web_hosts, web_tls
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from migrate.core.model import (EXIM_CONFIG_ROLES, EximPart, Finding, Inventory, RouteVia, Severity,
-                           Target)
+                                Target)
 from migrate.core.mta import StepParts, Writer
 from migrate.core.steps import Action, Insert
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from migrate.core.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 
-from emitters.common import (ALIASES_FILE as ALIASES, DISCARD, VIRTUAL_FILE as VIRTUAL,
-                                     Emitted, canonical_address, overlay_hint, route_action)
+from emitters.common import (ALIASES_FILE as ALIASES, DISCARD, VIRTUAL_FILE as VIRTUAL, Emitted,
+                             canonical_address, overlay_hint, route_action)
 from emitters.old_host import forwards
 from emitters.guard import md_text
 from emitters.new_host import AliasTable, NewHost, VirtualTable

@@ -27,9 +27,9 @@ from migrate.core.mailman2 import DRAIN_QUEUES, OUT_QUEUE, RETRY_QUEUE
 from migrate.core.model import Finding, Inventory, Severity, Target
 from migrate.core.mta import Adapter, StepParts, lookup
 from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
-                           NEW_SERVICES, NEW_SMTPD, RUNBOOK_FILE, UNFREEZE_STEP, Append,
-                           Comment, Dns, Put, Run, Smtp, Step, Upload,
-                           action_from_data, runbook_markdown)
+                                NEW_SERVICES, NEW_SMTPD, RUNBOOK_FILE, UNFREEZE_STEP, Append,
+                                Comment, Dns, Put, Run, Smtp, Step, Upload, action_from_data,
+                                runbook_markdown)
 
 from emitters.acme_client import certificate_names
 from emitters.common import Emitted, Install, Stage, is_domain, list_names

@@ -33,16 +33,16 @@ redirect carried whole answers with the same status and Location.
 
 Apache's own ``/icons/``, ``/cgi-bin/`` and ``/error/`` of the stock configuration (a folder of
 the Apache package, on the main server) are ``changed``, not ``missing``: they hold Apache's
-icons, sample scripts and error pages, not the site's pages. An Alias of a virtual host whose names do not move is
-not the lists' business and gets no row.
+icons, sample scripts and error pages, not the site's pages. An Alias of a virtual host whose
+names do not move is not the lists' business and gets no row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.core.model import (Finding, Inventory, Severity, Source, Target, WebAlias, WebAliasKind,
-                           WebVirtualHost)
+from migrate.core.model import (Finding, Inventory, Severity, Source, Target, WebAlias,
+                                WebAliasKind, WebVirtualHost)
 
 from emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint, list_names
 from emitters.guard import md_text

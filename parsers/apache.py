@@ -51,10 +51,8 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from migrate.core.model import (
-    ConfigFile, Finding, Severity, Source, Web, WebAlias, WebAliasKind, WebDirectory,
-    WebVirtualHost,
-)
+from migrate.core.model import (ConfigFile, Finding, Severity, Source, Web, WebAlias, WebAliasKind,
+                                WebDirectory, WebVirtualHost)
 from parsers.base import IncludeBudget, Tree, TreeError, present, read_text
 
 #: Where Apache's main configuration file is looked for, in order.

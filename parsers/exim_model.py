@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 
 from migrate.core.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.core.mta import Read, Reader, Table
-from migrate.core.model import (
-    Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole, EximPart, Finding,
-    ListRoute,
-    Listener, Mta, MtaFeature, NamedList, RefusedAddress, RouteVia, Router, Severity, Smarthost,
-    Source, TlsFiles, Transport,
-)
+from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole,
+                                EximPart, Finding, ListRoute, Listener, Mta, MtaFeature, NamedList,
+                                RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
+                                TlsFiles, Transport)
 from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
 from parsers.base import IncludeBudget, Tree, read_text
 from parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list

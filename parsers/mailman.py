@@ -24,10 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate.core.mailman2 import DRAIN_QUEUES, HELD_MESSAGE, QUEUES, SHUNT_QUEUE, SITE_PASSWORD_FILES
-from migrate.core.model import (
-    ConfigFile, FileMode, Finding, Mailman, MailingList, MailmanSettings, Members, Severity,
-    Source, VirtualHost,
-)
+from migrate.core.model import (ConfigFile, FileMode, Finding, Mailman, MailingList,
+                                MailmanSettings, Members, Severity, Source, VirtualHost)
 from parsers.base import Tree, TreeError, file_mode, read_text, unreadable_hint
 from parsers.links import read_links
 from parsers.pickles import LIMITS, PickleRefused, charset_for, decode_text, safe_loads

@@ -74,8 +74,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from migrate.core.model import (COUNTS, MONTHS, Archive, ArchiveMonth, ArchiveVolume, Finding, Severity,
-                           Source)
+from migrate.core.model import (COUNTS, MONTHS, Archive, ArchiveMonth, ArchiveVolume, Finding,
+                                Severity, Source)
 from parsers import mboxscan
 from parsers.base import NotFound, Tree, TreeError, file_mode
 

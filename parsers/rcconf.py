@@ -19,10 +19,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from migrate.core.model import (
-    AddressFamily, ConfigFile, Finding, Host, Interface, IPAddress, RcVar, Service, Severity,
-    Source,
-)
+from migrate.core.model import (AddressFamily, ConfigFile, Finding, Host, Interface, IPAddress,
+                                RcVar, Service, Severity, Source)
 from parsers.base import Tree, read_text
 
 RC_FILES = ("/etc/rc.conf", "/etc/rc.conf.local")

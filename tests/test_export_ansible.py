@@ -529,3 +529,15 @@ def test_a_step_id_that_is_not_a_plain_name_is_refused(tmp_path, step_id):
         export_ansible([str(plan)], str(tmp_path / "fleet"))
     assert "not a plain name" in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "fleet").exists()
+
+
+def test_a_destinations_start_steps_are_in_the_start_role_whatever_their_ids():
+    """The export names no list manager's step: the new host's steps at the switch start it
+    (Mailman 2's new-mailman, a fake destination's own ids, smtpd's new-smtpd), before the old
+    host forwards; acme-client's step keeps its own role."""
+    from migrate.app.ansible import role_of
+    make = steps.Step.make
+    assert role_of(make("new-fakelists", "switch", "new", "t", "w", ["true"])) == "start"
+    assert role_of(make(steps.NEW_SMTPD, "switch", "new", "t", "w", ["true"])) == "start"
+    assert role_of(make(steps.NEW_ACME, "switch", "new", "t", "w", ["true"])) == "forward"
+    assert role_of(make(steps.UNFREEZE_STEP, "switch", "old", "t", "w", ["true"])) == "forward"

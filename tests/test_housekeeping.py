@@ -22,7 +22,7 @@ from emitters.newsyslog import LOGS, PATH as NEWSYSLOG, PID_FILE, emit_newsyslog
 from emitters.release import Release
 from migrate.app.inspection import inspect_tree
 from migrate.core.model import (CronJob, Housekeeping, Inventory, LogRotation, Mailman, Origin,
-                           Severity, Source, Target)
+                                Severity, Source, Target)
 from parsers.cron import parse_cron, parse_line
 from parsers.newsyslog import parse_entry, parse_newsyslog
 from migrate.app.sources import LocalTree

@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 from conftest import SAMPLES, shared_fixture
 from migrate.app.inspection import inspect_tree, open_local_root
 from migrate.core.model import (Finding, ListRoute, Origin, OriginKind, Severity, Source, WebAlias,
-                           WebAliasKind)
+                                WebAliasKind)
 from migrate.app.planning import build_plan, resolve_target
 from migrate.core.text import md_block, md_code, md_text, visible
 

@@ -20,7 +20,7 @@ from migrate.core import mta
 from migrate.app import cli
 from migrate.core.mailman2 import ADDRESSES
 from migrate.core.model import (Domain, DomainRole, Finding, ListRoute, Mta, RouteVia, Severity,
-                           Source)
+                                Source)
 from migrate.core.mta import Plugin, Read, Reader, StepParts, Table, Writer
 from parsers.base import read_text
 from migrate.core.steps import Insert

@@ -10,8 +10,7 @@ import pytest
 from conftest import SAMPLES
 from migrate.app import planning
 from emitters import httpd_redirects, new_host
-from emitters.common import (ALIASES_FILE, MM_WRAPPER, Data, Emitted, Emitter, Phase,
-                                     TwoWriters)
+from emitters.common import (ALIASES_FILE, MM_WRAPPER, Data, Emitted, Emitter, Phase, TwoWriters)
 from emitters.new_host import Delivery, Served
 from emitters.parity import emit_parity
 from migrate.app.inspection import inspect_tree

@@ -40,17 +40,15 @@ from importlib import resources
 
 import yaml
 
-from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_MAILMAN,
-                           NEW_SERVICES, NEW_SMTPD, REGISTRY, SAFE_NAME, Step, block_mark,
-                           line_mark)
+from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, HOST_PLAN_DIR, NEW_ACME, NEW_SERVICES,
+                                REGISTRY, SAFE_NAME, Step, block_mark, line_mark)
 from migrate.core.text import comment
 
 #: The roles, in the order the runbook needs them, and the steps each runs by default.
 ROLES = ("preflight", "install", "start", "presync", "freeze", "final_sync", "forward",
          "verify", "rollback")
 _BY_ID = {
-    COPY_PLAN: "preflight", NEW_SERVICES: "start", NEW_MAILMAN: "start", NEW_SMTPD: "start",
-    FINAL_SYNC: "final_sync", NEW_ACME: "forward",
+    COPY_PLAN: "preflight", NEW_SERVICES: "start", FINAL_SYNC: "final_sync", NEW_ACME: "forward",
 }
 _BY_PHASE = {"preflight": "preflight", "prepare": "install", "presync": "presync",
              "freeze": "freeze", "switch": "forward", "verify": "verify", "after": "verify"}
@@ -58,7 +56,14 @@ BACKUP = "/root/migrate-backup"
 
 
 def role_of(step: Step) -> str:
-    return _BY_ID.get(step.id) or _BY_PHASE.get(step.phase, "verify")
+    """A step's role: by its id where it has one of its own, else the new host's steps at the
+    switch start it (the list manager's, whatever the destination calls them, and smtpd),
+    else by phase."""
+    if step.id in _BY_ID:
+        return _BY_ID[step.id]
+    if step.phase == "switch" and step.host == "new":
+        return "start"
+    return _BY_PHASE.get(step.phase, "verify")
 
 
 def pair_name(name: str, taken: set[str]) -> str:

@@ -29,13 +29,13 @@ from migrate.app import ui
 from migrate.core.errors import Exit, MigrateError
 from migrate.app.fileio import check_replaceable_file, write_atomic
 from migrate.app.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
-                                 remote_mbox_dirs, remote_spec)
+                                    remote_mbox_dirs, remote_spec)
 from emitters.release import NEWEST_STABLE
 from migrate.core.model import Inventory, Origin, OriginKind
 from migrate.core.mta import plugins
 from parsers.pipermail import LINE_NUMBER_LIMIT
 from migrate.app.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
-                              write_plan)
+                                  write_plan)
 
 app = typer.Typer(
     name="migrate",

@@ -42,9 +42,9 @@ from migrate.core.errors import Exit, MigrateError
 from migrate.app.fileio import read_inside
 from migrate.app.hosts import LocalHost, Result  # noqa: F401  (the cutover's hosts)
 from migrate.core.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE,
-                           UNFREEZE_STEP, ActionFailed, Step, WritableHost, digest_line,
-                           plan_digest, plan_path, plain_problem, runbook_difference,
-                           steps_from_data)
+                                UNFREEZE_STEP, ActionFailed, Step, WritableHost, digest_line,
+                                plan_digest, plan_path, plain_problem, runbook_difference,
+                                steps_from_data)
 from migrate.core.text import visible
 
 

@@ -51,7 +51,8 @@ from migrate.app.fileio import PLAN_HEADER, plan_files, read_inside, write_atomi
 from migrate.core.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
 from migrate.app.mtas import register_all
 from migrate.core.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
-                           plain_problem, plan_digest, plan_path, runbook_markdown, shown_digest)
+                                plain_problem, plan_digest, plan_path, runbook_markdown,
+                                shown_digest)
 
 register_all()  # the old MTA's emitters find its plugin by kind
 #: Every writer of the plan, run phase by phase (``Phase``: the runbook installs the files the

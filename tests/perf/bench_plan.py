@@ -35,9 +35,9 @@ import yaml
 
 from migrate.core import codec, model, safeyaml
 from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, Archive, ArchiveMonth,
-                           ArchiveVolume, Domain, DomainRole, FileMode, Host, IPAddress,
-                           Inventory, ListRoute, Mailman, MailmanSettings, MailingList, Members,
-                           Mta, Origin, VirtualHost)
+                                ArchiveVolume, Domain, DomainRole, FileMode, Host, IPAddress,
+                                Inventory, ListRoute, Mailman, MailmanSettings, MailingList,
+                                Members, Mta, Origin, VirtualHost)
 from migrate.app.planning import build_plan, resolve_target, write_plan
 
 DOMAINS = ("lists.example.org", "lists.example.net", "lists.example.com", "lists.example.edu")
