@@ -272,3 +272,18 @@ def test_rolling_back_the_new_mailman_lets_it_finish_what_it_took():
     assert back[2]["do"] == "run" and back[2]["report"] and "-newer" in back[2]["command"]
     assert back[-2] == {"do": "run", "command": "rcctl stop mailman"}
     assert back[-1]["command"] == "rcctl disable mailman"
+
+
+@pytest.mark.parametrize("kind,field,value", [
+    ("wait", "interval", 0), ("smtp", "interval", 0), ("http", "interval", -1),
+    ("dns", "interval", 0), ("wait", "timeout", -5), ("run", "timeout", -1)])
+def test_a_plan_with_no_time_between_tries_is_refused_at_load(kind, field, value):
+    """An interval of 0 would spin the cutover and divide by zero in the Ansible export (the
+    default applies only to a field left out); a negative timeout is no time at all."""
+    base = {"wait": {"command": "true"}, "smtp": {"address": "192.0.2.1"},
+            "http": {"url": "https://lists.example.org/"},
+            "dns": {"name": "example.org", "type": "MX"}, "run": {"command": "true"}}[kind]
+    with pytest.raises(codec.CodecError) as err:
+        steps.action_from_data({"do": kind, **base, field: value}, "steps[0].actions[0]")
+    assert str(err.value).startswith(f"steps[0].actions[0]: {field} ")
+    assert steps.action_from_data({"do": kind, **base})  # the defaults load

@@ -182,10 +182,22 @@ def action_from_data(raw: Any, where: str = "") -> Action:
         raise codec.CodecError(f"{where}.do" if where else "do",
                                f"unknown action {kind!r} (known: {', '.join(sorted(REGISTRY))})")
     action = codec.from_data(cls, {k: v for k, v in raw.items() if k != "do"}, where)
-    problem = action.check()
+    problem = _timing_problem(action) or action.check()
     if problem:
         raise codec.CodecError(where, problem)
     return action
+
+
+def _timing_problem(action: Action) -> str | None:
+    """A wait's seconds as the cutover and the export both can run them: an interval of 0
+    would spin the cutover and divide by zero in the export; a timeout below 0 is no time."""
+    interval = getattr(action, "interval", None)
+    timeout = getattr(action, "timeout", None)
+    if interval is not None and not interval > 0:
+        return f"interval {interval!r}: seconds between tries must be more than 0"
+    if timeout is not None and not timeout >= 0:
+        return f"timeout {timeout!r}: seconds must be 0 or more"
+    return None
 
 
 def _note_or_run(item: "Action | str") -> Action:
