@@ -22,20 +22,9 @@ from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, Finding, In
                                 RouteVia)
 from migrate.core.steps import Step
 
-# The OpenBSD mailman package (ports mail/mailman): code in MMHOME, data in MMSPOOL.
-MM_PREFIX = "/usr/local/lib/mailman"
-MM_VAR = "/var/spool/mailman"
-MM_WRAPPER = f"{MM_PREFIX}/mail/mailman"
-MM_CGI = f"{MM_PREFIX}/cgi-bin"
-MM_ICONS = f"{MM_PREFIX}/icons"
-MM_USER = "_mailman"
-MM_GROUP = "_mailman"
 #: The user OpenSMTPD runs an aliases file's ``|command`` as ("the daemon's unprivileged
 #: account", aliases(5)): every post reaches Mailman's mail wrapper as this user.
 MTA_USER = "_smtpd"
-#: The group the smtpd-flavoured package's mail wrapper expects (--with-mail-gid=_smtpd): the
-#: primary group of MTA_USER, or the wrapper refuses every post with "Group mismatch error".
-MM_MAIL_GID = "_smtpd"
 #: The new host's alias for addresses that the old host dropped on purpose (:blackhole:) in a
 #: virtual domain: the virtual table maps them to DISCARD@localhost, the aliases to /dev/null.
 DISCARD = "migrate-discard"

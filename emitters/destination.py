@@ -10,7 +10,7 @@ installs) and its parts of the runbook (install, instantiate the lists, start, v
 its way back). The other emitters and the runbook ask the target's plugin and name none of it.
 
 Adding a destination is one module: a subclass of ``Destination`` with its ``kind``, passed to
-``register`` once. Mailman 2 (``destination_mailman2.py``) is the one that ships.
+``register`` once. Mailman 2 (the package ``mailman2/``) is the one that ships.
 """
 
 from __future__ import annotations
@@ -146,4 +146,4 @@ def unknown(kind: str) -> str | None:
 def _shipped() -> None:
     """Register the destinations that ship. Imported here, when first asked for, not at the
     top: they build on the other emitters, which ask this module for the destination."""
-    from emitters import destination_mailman2  # noqa: F401
+    from emitters.mailman2 import plugin  # noqa: F401

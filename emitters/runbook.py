@@ -34,7 +34,7 @@ from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DI
 from emitters.acme_client import certificate_names
 from emitters.common import Emitted, Install, Stage, is_domain, list_names
 from emitters.guard import comment, sh_word
-from emitters.crontab import DEFAULTS as CRON_SCRIPTS
+from emitters.mailman2.crontab import DEFAULTS as CRON_SCRIPTS
 from emitters.destination import Destination
 from emitters.dns_plan import records as dns_records
 from emitters.new_host import NewHost

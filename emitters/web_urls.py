@@ -30,7 +30,7 @@ from emitters.httpd_conf import https_redirect
 from emitters.httpd_redirects import ROOT, Carried
 from emitters.new_host import NewHost, WebLocations
 from emitters.release import Release
-from emitters.mailman_cfg import list_url_host
+from emitters.mailman2.mailman_cfg import list_url_host
 
 
 @dataclass

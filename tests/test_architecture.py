@@ -122,8 +122,9 @@ def _new_host_names() -> re.Pattern:
     the word alone; Apache's own (``httpd.conf``, ``/etc/httpd/``, ``Apache httpd``, rc.conf's
     ``httpd``... as a path or file) are the old host's and pass."""
     from emitters import common
+    from emitters.mailman2 import paths as mailman2
 
-    paths = [common.MM_PREFIX, common.MM_VAR, common.MM_USER, common.MTA_USER, "/var/www"]
+    paths = [mailman2.MM_PREFIX, mailman2.MM_VAR, mailman2.MM_USER, common.MTA_USER, "/var/www"]
     return re.compile("|".join([r"OpenBSD", r"OpenSMTPD", r"\bsmtpd\b", r"slowcgi",
                                 r"\bspamd\b", r"(?<![/\w.-])(?<!Apache )httpd(?![\w./-])"]
                                + [re.escape(p) for p in paths]), re.IGNORECASE)

@@ -17,8 +17,8 @@ import plantools
 import pytest
 
 from conftest import SAMPLES, need
-from emitters.crontab import PATH as CRONTAB, emit_crontab, valid_schedule
-from emitters.newsyslog import LOGS, PATH as NEWSYSLOG, PID_FILE, emit_newsyslog
+from emitters.mailman2.crontab import PATH as CRONTAB, emit_crontab, valid_schedule
+from emitters.mailman2.newsyslog import LOGS, PATH as NEWSYSLOG, PID_FILE, emit_newsyslog
 from emitters.release import Release
 from migrate.app.inspection import inspect_tree
 from migrate.core.model import (CronJob, Housekeeping, Inventory, LogRotation, Mailman, Origin,

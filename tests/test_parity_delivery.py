@@ -34,7 +34,7 @@ import pytest
 
 from conftest import SAMPLES
 from eximtools import bt_blocks, ensure_users as ensure_exim_users, exim, world_tmp  # noqa: F401
-from emitters.common import MM_WRAPPER
+from emitters.mailman2.paths import MM_WRAPPER
 from migrate.app.inspection import inspect_tree
 from migrate.core.model import Origin
 from migrate.app.planning import build_plan, resolve_target

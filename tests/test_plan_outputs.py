@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SAMPLES, need
-from emitters.common import MM_VAR
+from emitters.mailman2.paths import MM_VAR
 from emitters.rsync_plan import FLAGS_COMMON, FLAGS_FINAL
 from migrate.app.inspection import inspect_tree
 from migrate.core.model import Origin

@@ -19,7 +19,9 @@ import re
 from migrate.core.model import Finding, Inventory, Severity, Target
 from migrate.core.steps import HOST_PLAN_DIR
 
-from emitters.common import MM_PREFIX, MM_USER, Emitted, overlay_hint
+from emitters.common import (Emitted, overlay_hint)
+
+from emitters.mailman2.paths import (MM_PREFIX, MM_USER)
 from emitters.guard import comment, refuse
 from emitters.release import Release
 

@@ -13,14 +13,15 @@ from migrate.core.mailman2 import DELIVERY_QUEUES, INBOUND_QUEUES, SHUNT_QUEUE, 
 from migrate.core.model import Finding, Inventory, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
-from emitters.common import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR,
-                             MM_WRAPPER, MTA_USER, Emitted, is_domain, list_names)
-from emitters.crontab import PATH as CRONTAB
-from emitters.crontab import emit_crontab
+from emitters.common import (MTA_USER, Emitted, is_domain, list_names)
+
+from emitters.mailman2.paths import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MM_WRAPPER)
+from emitters.mailman2.crontab import PATH as CRONTAB
+from emitters.mailman2.crontab import emit_crontab
 from emitters.destination import Destination, WebFolders, register
 from emitters.guard import comment, sh_word
-from emitters.mailman_cfg import AFTER_COPY, emit_mailman, wrapper_check_command
-from emitters.newsyslog import emit_newsyslog
+from emitters.mailman2.mailman_cfg import AFTER_COPY, emit_mailman, wrapper_check_command
+from emitters.mailman2.newsyslog import emit_newsyslog
 from emitters.rc_conf_local import disable_script, enable_script
 from emitters.rsync_plan import FREEZE_MANIFEST
 
