@@ -32,7 +32,7 @@ from migrate.core.model import (Finding, Inventory, Severity, Source, Target, We
 
 from emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint
 from emitters.guard import comment, conf_str, refuse
-from emitters.httpd_redirects import (ROOT, Location, answers_root, not_carried, server_locations)
+from emitters.httpd_redirects import ROOT, Location, answers_root, not_carried, server_locations
 from emitters.new_host import ListLocations, NewHost
 from emitters.release import Release
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.core.mailman2 import DRAIN_QUEUES, OUT_QUEUE, RETRY_QUEUE
+from migrate.core.mailman2 import CRON_SCRIPTS, DRAIN_QUEUES, OUT_QUEUE, RETRY_QUEUE
 from migrate.core.model import Finding, Inventory, Severity, Target
 from migrate.core.mta import Adapter, StepParts, lookup
 from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
@@ -34,7 +34,6 @@ from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DI
 from emitters.acme_client import certificate_names
 from emitters.common import Emitted, Install, Stage, is_domain, list_names
 from emitters.guard import comment, sh_word
-from emitters.mailman2.crontab import DEFAULTS as CRON_SCRIPTS
 from emitters.destination import Destination
 from emitters.dns_plan import records as dns_records
 from emitters.new_host import NewHost

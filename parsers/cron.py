@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from migrate.core.mailman2 import CRON_SCRIPTS
 from migrate.core.model import ConfigFile, CronJob, Finding, Severity, Source
 from parsers.base import Tree, folder_entries, present, read_text
 
@@ -29,7 +30,7 @@ USER_TABS = ("/var/cron/tabs", "/var/spool/cron/crontabs", "/var/spool/cron")
 SYSTEM_TABS = ("/etc/crontab",)
 SYSTEM_DIRS = ("/etc/cron.d", "/usr/local/etc/cron.d")
 
-#: Mailman 2.1's cron scripts (cron/crontab.in), with what a list loses without each and the
+#: What a list loses without each of Mailman 2.1's cron scripts (``CRON_SCRIPTS``), and the
 #: severity of its absence.
 SCRIPTS: dict[str, tuple[Severity, str]] = {
     "checkdbs": (Severity.WARNING, "moderators get no daily reminder of held messages"),
@@ -45,7 +46,7 @@ _KEYWORDS = {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily",
              "@hourly", "@every_minute", "@every_second"}
 _FIELD = re.compile(r"^[\d*,/\-A-Za-z]+$")
 _ENV = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
-_SCRIPT = re.compile(r"/cron/(" + "|".join(SCRIPTS) + r")\b")
+_SCRIPT = re.compile(r"/cron/(" + "|".join(CRON_SCRIPTS) + r")\b")
 #: a credential on a command line (``--password=x``, ``-p x`` is too ambiguous to touch)
 _SECRET = re.compile(r"(?i)((?:--?)?(?:pass(?:word|wd)?|secret|token)[=:\s]\s*)(\S+)")
 

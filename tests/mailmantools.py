@@ -45,7 +45,7 @@ from pathlib import Path
 
 from conftest import REPO, need
 from conftest import python27 as python2
-from emitters.mailman2.paths import (MM_PREFIX, MM_VAR)
+from emitters.mailman2.paths import MM_PREFIX, MM_VAR
 
 SHARED_MAILMAN = REPO.parent / "shared" / "tools" / "mailman2"
 CACHE = REPO / ".cache" / "mailman2"

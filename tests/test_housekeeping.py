@@ -314,3 +314,11 @@ def test_comment_and_uncomment_actions_round_trip(tmp_path):
     runner.rollback()
     assert hashlib.sha256(tab.read_bytes()).digest() == \
         hashlib.sha256(original.encode()).digest()
+
+
+def test_the_parser_weighs_every_mailman_cron_script_and_no_other():
+    """Mailman 2.1's cron scripts are named once (``mailman2.CRON_SCRIPTS``, with their default
+    times): the parser's table of what a list loses without each covers exactly those."""
+    from migrate.core.mailman2 import CRON_SCRIPTS
+    from parsers.cron import SCRIPTS
+    assert set(SCRIPTS) == set(CRON_SCRIPTS)

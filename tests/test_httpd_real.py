@@ -29,7 +29,7 @@ import pytest
 
 from conftest import REPO, SAMPLES
 from e2etools import PREFIX, world_run
-from httpdtools import (REAL_GRAMMAR_FROM, httpd_check, httpd_complaints, tls_files)
+from httpdtools import REAL_GRAMMAR_FROM, httpd_check, httpd_complaints, tls_files
 from emitters.release import NEWEST_STABLE, Release
 from migrate.app.inspection import inspect_tree
 from migrate.core.model import Origin

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from httpdtools import lua_to_re
-from emitters.httpd_redirects import (ROOT, Location, regex_to_lua, translate)
+from emitters.httpd_redirects import ROOT, Location, regex_to_lua, translate
 from emitters.release import Release
 from migrate.core.model import Source, WebAlias, WebAliasKind, WebVirtualHost
 

@@ -35,7 +35,7 @@ from conftest import SAMPLES, need
 from mailmantools import mailman_build, python_of
 from migrate.app.cutover import Journal, Runner, StepFailed, load_plan
 from migrate.app.hosts import LocalHost, Result
-from emitters.mailman2.paths import (MM_PREFIX, MM_VAR)
+from emitters.mailman2.paths import MM_PREFIX, MM_VAR
 
 NEW_HOST = "lists.newhost.example"
 MTA_USER = "opensmtpd"  # OpenBSD: _smtpd

@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES
 from migrate.app import planning
 from emitters import httpd_redirects, new_host
-from emitters.common import (ALIASES_FILE, Data, Emitted, Emitter, Phase, TwoWriters)
+from emitters.common import ALIASES_FILE, Data, Emitted, Emitter, Phase, TwoWriters
 from emitters.mailman2.paths import MM_WRAPPER
 from emitters.new_host import Delivery, Served
 from emitters.parity import emit_parity

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 import migrate.app.cli as cli
 from conftest import SAMPLES
 from parsers import mboxscan, pipermail
-from parsers.pipermail import (inspect_archive, parse_date_value, scan_mbox, volume_name)
+from parsers.pipermail import inspect_archive, parse_date_value, scan_mbox, volume_name
 from migrate.app.sources import LocalTree
 
 UTC = dt.timezone.utc

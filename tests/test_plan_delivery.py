@@ -23,7 +23,7 @@ import pytest
 
 from conftest import SAMPLES
 from mailmantools import python_of
-from emitters.mailman2.paths import (MM_PREFIX, MM_VAR)
+from emitters.mailman2.paths import MM_PREFIX, MM_VAR
 from migrate.core.mailman2 import ADDRESSES as MAILMAN_ADDRESSES
 from migrate.app.inspection import inspect_tree
 from migrate.core.model import Origin

@@ -19,7 +19,7 @@ from migrate.core import codec
 from migrate.app.cutover import load_plan
 from emitters.web_parity import STATUSES, WEB_PARITY
 from migrate.app.inspection import inspect_tree
-from migrate.core.model import (Origin, Source, WebAlias, WebAliasKind, WebVirtualHost)
+from migrate.core.model import Origin, Source, WebAlias, WebAliasKind, WebVirtualHost
 from migrate.app.planning import build_plan, resolve_target, write_plan
 from migrate.app.sources import LocalTree
 

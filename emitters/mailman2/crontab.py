@@ -16,28 +16,19 @@ from __future__ import annotations
 
 import re
 
+from migrate.core.mailman2 import CRON_SCRIPTS
 from migrate.core.model import Finding, Inventory, Severity, Target
 from migrate.core.steps import HOST_PLAN_DIR
 
-from emitters.common import (Emitted, overlay_hint)
+from emitters.common import Emitted, overlay_hint
 
-from emitters.mailman2.paths import (MM_PREFIX, MM_USER)
+from emitters.mailman2.paths import MM_PREFIX, MM_USER
 from emitters.guard import comment, refuse
 from emitters.release import Release
 
 PATH = "files/new/crontab._mailman"
 PYTHON = "/usr/local/bin/python2.7"
 
-#: Mailman 2.1's cron/crontab.in: script -> its default time fields.
-DEFAULTS = {
-    "checkdbs": "0 8 * * *",
-    "disabled": "0 9 * * *",
-    "senddigests": "0 12 * * *",
-    "mailpasswds": "0 5 1 * *",
-    "gate_news": "0,5,10,15,20,25,30,35,40,45,50,55 * * * *",
-    "nightly_gzip": "27 3 * * *",
-    "cull_bad_shunt": "30 4 * * *",
-}
 #: The @keywords OpenBSD's cron(8) knows (crontab(5)).
 _KEYWORDS = {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
              "@hourly"}
@@ -97,10 +88,10 @@ def emit_crontab(inv: Inventory, target: Target, release: Release) -> Emitted:
         running.add(job.script)
         lines += [f"# {where}: {comment(job.schedule)} {comment(job.command)}",
                   f"{job.schedule} {command(job.script)}"]
-    missing = [s for s in DEFAULTS if s not in running]
+    missing = [s for s in CRON_SCRIPTS if s not in running]
     if missing:
         lines += ["", "# Mailman's standard jobs the old host did not run (enable if needed):"]
-        lines += [f"#{DEFAULTS[s]} {command(s)}" for s in missing]
+        lines += [f"#{CRON_SCRIPTS[s]} {command(s)}" for s in missing]
     if left_out:
         lines += ["", "# Jobs of the old host that are not Mailman's scripts (carry by hand):"]
         lines += left_out

@@ -34,9 +34,9 @@ import re
 
 from migrate.core.model import Finding, Inventory, Severity, Target
 
-from emitters.common import (MTA_USER, Emitted, Stage, is_domain, list_names, overlay_hint)
+from emitters.common import MTA_USER, Emitted, Stage, is_domain, list_names, overlay_hint
 
-from emitters.mailman2.paths import (MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR)
+from emitters.mailman2.paths import MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR
 from emitters.guard import comment, py_literal, py_str, sh_word
 from emitters.new_host import web_hosts, web_tls
 from emitters.release import Release

@@ -15,9 +15,9 @@ import re
 
 from migrate.core.model import Finding, Inventory, LogRotation, Severity, Target
 
-from emitters.common import (Emitted, Stage)
+from emitters.common import Emitted, Stage
 
-from emitters.mailman2.paths import (MM_GROUP, MM_USER, MM_VAR)
+from emitters.mailman2.paths import MM_GROUP, MM_USER, MM_VAR
 from emitters.guard import comment
 from emitters.release import Release
 

@@ -13,7 +13,7 @@ from migrate.core.mailman2 import DELIVERY_QUEUES, INBOUND_QUEUES, SHUNT_QUEUE, 
 from migrate.core.model import Finding, Inventory, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
-from emitters.common import (MTA_USER, Emitted, is_domain, list_names)
+from emitters.common import MTA_USER, Emitted, is_domain, list_names
 
 from emitters.mailman2.paths import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MM_WRAPPER)
 from emitters.mailman2.crontab import PATH as CRONTAB

@@ -17,6 +17,17 @@ ADDRESSES = (
     ("-join", "join"), ("-leave", "leave"), ("-owner", "owner"), ("-request", "request"),
     ("-subscribe", "subscribe"), ("-unsubscribe", "unsubscribe"),
 )
+#: Mailman 2.1's cron scripts (cron/crontab.in): script -> its default time fields. The old
+#: host's crontab runs them; the new host's crontab runs them at the old host's times.
+CRON_SCRIPTS = {
+    "checkdbs": "0 8 * * *",
+    "disabled": "0 9 * * *",
+    "senddigests": "0 12 * * *",
+    "mailpasswds": "0 5 1 * *",
+    "gate_news": "0,5,10,15,20,25,30,35,40,45,50,55 * * * *",
+    "nightly_gzip": "27 3 * * *",
+    "cull_bad_shunt": "30 4 * * *",
+}
 #: The wrapper's command -> the suffix of the address Mailman gives it.
 ACTION_SUFFIX = {action: suffix for suffix, action in ADDRESSES}
 #: The suffix -> the wrapper's command.
