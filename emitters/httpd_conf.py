@@ -68,13 +68,14 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
                 f"the old virtual host answered the wildcard name {name}",
                 "httpd's alias takes shell globs too, but acme-client cannot get a certificate "
                 f"for it; add it {overlay_hint(PATH)} if it is still needed.", None))
+    served = (web.lists.cgi, web.lists.icons, web.lists.archive)
     out.findings.append(Finding(
         "plan.httpd-chroot", Severity.WARNING,
         'httpd runs with chroot "/" (and slowcgi with -p /), not confined to /var/www',
-        "This lets httpd serve the mailman package's CGI, icons and archives where the package "
-        "puts them; keeping the chroot would need copies (or mounts) of cgi-bin, icons and "
-        "archives/public under /var/www, kept in sync after every post. Keep the host "
-        "dedicated to the lists and httpd patched.", None))
+        f"This lets httpd serve {host.destination.name}'s CGI, icons and archives where it "
+        f"keeps them ({', '.join(comment(s.root) for s in served)}); keeping the chroot would "
+        "need copies (or mounts) of them under /var/www, kept in sync after every post. Keep "
+        "the host dedicated to the lists and httpd patched.", None))
     tls = web.tls
     lines = [
         f"# /etc/httpd.conf for {comment(target.hostname)} (OpenBSD {release}), written by "
