@@ -70,5 +70,4 @@ def emit_acme_client(inv: Inventory, target: Target, release: Release) -> Emitte
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/acme-client.conf", check="acme-client -n >/dev/null",
                 stage=Stage.LATER)
-    out.data.acme_names = names
     return out

@@ -136,8 +136,6 @@ class Data:
     parity: list[dict] | None = None  #: routing parity: old route -> new route, per address
     web_parity: list[dict] | None = None  #: web parity: old URL -> new answer, per pattern
     transfers: list[dict] | None = None  #: what the syncs copy, per list and folder
-    cron_scripts: list[str] | None = None  #: Mailman's cron scripts the new crontab runs
-    acme_names: list[str] | None = None  #: the names on acme-client's certificate
 
 
 @dataclass
@@ -194,6 +192,12 @@ def is_address(text: str) -> bool:
 
 def is_path(text: str) -> bool:
     return bool(_PATH.match(text or "")) and "/../" not in text + "/" and "//" not in text
+
+
+def old_var(inv: Inventory) -> str:
+    """Mailman's data on the old host (lists/, archives/, data/): as inspected, else the
+    FreeBSD port's."""
+    return (inv.mailman.var_prefix if inv.mailman else None) or "/usr/local/mailman"
 
 
 def list_names(inv: Inventory) -> tuple[list[str], list[Finding]]:

@@ -148,8 +148,7 @@ class AliasTable:
 
 def admin_address(inv: Inventory) -> str | None:
     """Where root's mail goes on the new host: the site list's first owner."""
-    site = (inv.mailman.settings.site_list if inv.mailman and inv.mailman.settings else None) \
-        or "mailman"
+    site = inv.mailman.site_list if inv.mailman else None
     for ml in inv.lists:
         if ml.name == site and ml.owners and is_address(ml.owners[0]):
             return ml.owners[0]

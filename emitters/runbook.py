@@ -32,7 +32,7 @@ from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DI
                                 runbook_markdown)
 
 from emitters.acme_client import certificate_names
-from emitters.common import Emitted, Install, Stage, is_domain, list_names
+from emitters.common import Emitted, Install, Stage, is_domain, list_names, old_var
 from emitters.guard import comment, sh_word
 from emitters.destination import Destination
 from emitters.dns_plan import records as dns_records
@@ -107,8 +107,7 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
     return _Facts(
         inv=inv, target=target, release=release, installs=installs, names=names,
         domains=domains,
-        var=inv.mailman.var_prefix if inv.mailman and inv.mailman.var_prefix else
-        "/usr/local/mailman",
+        var=old_var(inv),
         apache=next((s for s in ("apache24", "apache22", "apache2", "httpd") if s in services),
                     "apache24"),
         probe=probe,

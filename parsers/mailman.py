@@ -667,8 +667,7 @@ def read_mailman(tree: Tree, users: dict[int, str] | None = None,
                "Mailman upgrades it when it first loads the list; after the copy, run "
                "`bin/list_lists` once on the new host as Mailman's user to do that.",
                ml.source.file if ml.source else None)
-    # Defaults.py's MAILMAN_SITE_LIST is 'mailman' unless mm_cfg.py changes it.
-    site = (mm.settings.site_list if mm.settings else None) or "mailman"
+    site = mm.site_list
     if site not in {ml.name for ml in result.lists}:
         _f(result, "mailman.no-site-list", Severity.ERROR,
            f"the site list {site} (MAILMAN_SITE_LIST) does not exist",

@@ -96,5 +96,4 @@ def emit_crontab(inv: Inventory, target: Target, release: Release) -> Emitted:
         lines += ["", "# Jobs of the old host that are not Mailman's scripts (carry by hand):"]
         lines += left_out
     out.files[PATH] = "\n".join(lines) + "\n"
-    out.data.cron_scripts = sorted(running)
     return out

@@ -2,7 +2,7 @@
 
 Its files are written by ``mailman_cfg.py`` (the mm_cfg.py additions, the after-copy script, the
 wrapper check), ``crontab.py`` (the ``_mailman`` crontab) and ``newsyslog.py``; its fixed paths
-are ``common.py``'s ``MM_*``. The lists are copied into the package's own var folder as they
+are ``paths.py``'s. The lists are copied into the package's own var folder as they
 are (Mailman 2 reads Mailman 2's files), so instantiating them is ``fix_url``, owners and
 ``check_perms``; the package's rc script ``mailman`` starts the qrunners, at the switch only.
 """
@@ -13,15 +13,15 @@ from migrate.core.mailman2 import DELIVERY_QUEUES, INBOUND_QUEUES, SHUNT_QUEUE, 
 from migrate.core.model import Finding, Inventory, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
-from emitters.common import MTA_USER, Emitted, is_domain, list_names
-
-from emitters.mailman2.paths import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR, MM_WRAPPER)
-from emitters.mailman2.crontab import PATH as CRONTAB
-from emitters.mailman2.crontab import emit_crontab
+from emitters.common import MTA_USER, Emitted, is_domain, list_names, old_var
 from emitters.destination import Destination, WebFolders, register
 from emitters.guard import comment, sh_word
+from emitters.mailman2.crontab import PATH as CRONTAB
+from emitters.mailman2.crontab import emit_crontab
 from emitters.mailman2.mailman_cfg import AFTER_COPY, emit_mailman, wrapper_check_command
 from emitters.mailman2.newsyslog import emit_newsyslog
+from emitters.mailman2.paths import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER,
+                                     MM_VAR, MM_WRAPPER)
 from emitters.rc_conf_local import disable_script, enable_script
 from emitters.rsync_plan import FREEZE_MANIFEST
 
@@ -104,7 +104,7 @@ class Mailman2(Destination):
 
     def start(self) -> list[Step]:
         inv = self.inv
-        old_var = _old_var(inv)
+        var = old_var(inv)
         # the site's password files: carried by the final sync where the old host has them
         # (checked here); where it has none, setting one is the operator's (mmsitepass asks)
         carried = sorted({fl.path.rsplit("/", 1)[1] for fl in (inv.mailman.site_files
@@ -112,7 +112,7 @@ class Mailman2(Destination):
                          & set(SITE_PASSWORD_FILES))
         site_pw = [f"test -s {q(f'{MM_VAR}/data/{name}')}" for name in carried]
         admin = SITE_PASSWORD_FILES[0]  # adm.pw: the site administrator's
-        site_note = ([f"# the old host has no {comment(old_var)}/data/{admin}: to give the site "
+        site_note = ([f"# the old host has no {comment(var)}/data/{admin}: to give the site "
                       "administrator "
                       f"one on this host, run `{MM_PREFIX}/bin/mmsitepass` (it asks)"]
                      if inv.mailman and admin not in carried else [])
@@ -132,7 +132,7 @@ class Mailman2(Destination):
                 f"{FREEZE_MANIFEST} 2>/dev/null; echo \"deliveries waiting: $(find {waiting} "
                 "-type f 2>/dev/null | wc -l)\"")),
             "# the archive mboxes listed above took posts here after the switch: copy them "
-            f"back to the old host ({comment(old_var)}/archives/private/) and run its bin/arch "
+            f"back to the old host ({comment(var)}/archives/private/) and run its bin/arch "
             "--wipe for those lists before it takes mail again; deliveries still waiting go "
             "out when smtpd and Mailman run here once more (after DNS names the old host "
             "again)"]
@@ -147,7 +147,7 @@ class Mailman2(Destination):
              f"rcctl start {' '.join(self.services)}"]
             + ([f"crontab -u {MM_USER} \"$PLAN/{CRONTAB}\"  # Mailman's jobs, old schedules"]
                if cron else []) + site_note,
-            ["rcctl check mailman", wrapper_check_command()]
+            [*(f"rcctl check {s}" for s in self.services), wrapper_check_command()]
             + ([f"crontab -u {MM_USER} -l >/dev/null"] if cron else []) + site_pw,
             drain_new + ([f"crontab -u {MM_USER} -r"] if cron else [])
             + [f"rcctl stop {' '.join(self.services)}", *map(disable_script, self.services)])]
@@ -165,15 +165,8 @@ class Mailman2(Destination):
              f"test -z \"$(ls {MM_VAR}/qfiles/{SHUNT_QUEUE})\"", wrapper_check_command()])]
 
 
-def _old_var(inv: Inventory) -> str:
-    """Mailman's data on the old host."""
-    return inv.mailman.var_prefix if inv.mailman and inv.mailman.var_prefix else \
-        "/usr/local/mailman"
-
-
 def _site_request(inv: Inventory, domains: list[str]) -> str | None:
-    site = (inv.mailman.settings.site_list if inv.mailman and inv.mailman.settings else None) \
-        or "mailman"
+    site = inv.mailman.site_list if inv.mailman else None
     names, _ = list_names(inv)
     host = next((ml.host_name for ml in inv.lists if ml.name == site), None)
     if site in names and host in domains:

@@ -42,6 +42,7 @@ from migrate.app.sources import LocalTree
 register_all()  # the old MTA is read by the plugin of the MTA the host runs
 SYSTEM_ALIASES = ("/etc/aliases", "/etc/mail/aliases")
 
+
 def mailman_layouts() -> list[tuple[str, str, str]]:
     return list(dict.fromkeys(mailman_layouts_table))
 
@@ -63,11 +64,7 @@ def remote_spec() -> list[tuple[str, str, int]]:
     spec += [(path, "content", 0) for path in CRON_TABS]
     spec += [(path, "content", 1) for path in CRON_SPOOLS + CRON_DIRS]
     spec += [(os.path.dirname(p), "content", 1) for p in NEWSYSLOG_INCLUDES]
-    for config in APACHE_CONFIGS:
-        folder = os.path.dirname(config)
-        if (folder, "content", 3) not in spec:
-            spec.append((folder, "content", 3))
-    for config in (c for plugin in plugins() for c in plugin.reader.config_paths):
+    for config in (*APACHE_CONFIGS, *(c for p in plugins() for c in p.reader.config_paths)):
         folder = os.path.dirname(config)
         if (folder, "content", 3) not in spec:
             spec.append((folder, "content", 3))

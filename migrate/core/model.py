@@ -505,6 +505,11 @@ class Mailman:
     links: list[Link] = field(default_factory=list)
     source: Source | None = None
 
+    @property
+    def site_list(self) -> str:
+        """The site list's name: mm_cfg.py's MAILMAN_SITE_LIST, else Defaults.py's ``mailman``."""
+        return (self.settings.site_list if self.settings else None) or "mailman"
+
 
 @dataclass
 class Link:
