@@ -38,8 +38,9 @@ def _read(tree: Tree, path: str, kind: str, fields_needed: int, result: Accounts
         source = Source(tf.path, number)
         if kind == "passwd":
             gid = int(parts[3]) if parts[3].strip().isdigit() else None
+            home = parts[5].strip() if len(parts) > 5 and parts[5].startswith("/") else None
             result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.USER, gid,
-                                           source=source))
+                                           home=home, source=source))
         else:
             members = [m for m in parts[3].strip().split(",") if m] if len(parts) > 3 else []
             result.accounts.append(Account(parts[0], int(parts[2]), AccountKind.GROUP, None,

@@ -191,6 +191,29 @@ class Account:
     primary_gid: int | None = None  # users only
     members: list[str] = field(default_factory=list)  # groups only
     source: Source | None = None
+    home: str | None = None  # users only: the home folder (where a forward file is read)
+
+
+class NameUse(StrEnum):
+    """Why the old host answers to a name (``HostName``)."""
+
+    HOSTNAME = "hostname"  # the system's host name (rc.conf)
+    MTA = "mta"  # the MTA's own name (Exim: primary_hostname): its HELO, its bounces
+    MAIL_DOMAIN = "mail-domain"  # a mail domain of the MTA that is also a host name it has
+    TLS = "tls"  # a name its TLS certificates are served for (a web server's TLS host)
+    IMAP = "imap"  # the name its IMAP server says it is (Cyrus: servername)
+    WEB = "web"  # a web server's virtual host name
+
+
+@dataclass
+class HostName:
+    """A name the old host answers to, and for what: the DNS plan never moves such a name's
+    address records without saying what else depends on them."""
+
+    name: str
+    use: NameUse
+    detail: str = ""  # "Exim primary_hostname", "Cyrus servername", ...
+    source: Source | None = None
 
 
 @dataclass
@@ -207,6 +230,8 @@ class Host:
     services: list[Service] = field(default_factory=list)
     rc_conf: list[RcVar] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
+    #: the names it answers to (rc.conf's hostname, the MTA's name, IMAP, TLS and web names)
+    names: list[HostName] = field(default_factory=list)
 
     @property
     def addresses_v4(self) -> list[IPAddress]:
@@ -377,6 +402,51 @@ class RefusedAddress:
     source: Source | None = None
 
 
+class RecipientKind(StrEnum):
+    """Where the old MTA finally delivered mail for an address, after every alias."""
+
+    ADDRESS = "address"  # sent on to an address of a domain the old host does not serve
+    MAILBOX = "mailbox"  # a local user's mailbox on the old host (value: the user)
+    PIPE = "pipe"  # a command on the old host (value: the command)
+    FILE = "file"  # appended to a file on the old host (value: the path)
+    DISCARD = "discard"  # thrown away (:blackhole:; value "")
+    FAIL = "fail"  # refused when expanded (value: the text): a bounce for this part only
+
+
+@dataclass
+class Recipient:
+    """One final recipient of an accepted address on the old host."""
+
+    kind: RecipientKind
+    value: str
+    #: what delivered it, in the MTA's terms: "router localuser, transport cyrus_lmtp"
+    rule: str | None = None
+
+
+class AcceptedKind(StrEnum):
+    """How the old MTA came to accept an address that is not a list's."""
+
+    ALIAS = "alias"  # an entry of an alias table (system or per domain)
+    USER = "user"  # a local user's mailbox (a line of /etc/passwd)
+    FORWARD = "forward"  # a local user's forward file (~/.forward)
+    CATCH_ALL = "catch-all"  # every local part the domain names nowhere else ("*")
+
+
+@dataclass
+class AcceptedAddress:
+    """An address on one of the old MTA's domains that it accepted and delivered and that is
+    not a list's: list addresses are ``ListRoute``s, the addresses refused or dropped on
+    purpose ``RefusedAddress``es. With those three, every local part of every domain of the
+    MTA is told: a local part none of them names was refused at RCPT time on the old host."""
+
+    address: str  # the local part; "*" for a catch-all
+    domain: str
+    kind: AcceptedKind
+    recipients: list[Recipient] = field(default_factory=list)  # the final ones
+    router: str | None = None  # the MTA's rule that took it (Exim: the router)
+    source: Source | None = None  # the alias entry, the passwd line, the forward file
+
+
 @dataclass
 class NamedList:
     """An Exim named list (``domainlist local_domains = ...``), items verbatim after macros."""
@@ -449,6 +519,8 @@ class Mta:
     listeners: list[Listener] = field(default_factory=list)
     list_routes: list[ListRoute] = field(default_factory=list)
     refused: list[RefusedAddress] = field(default_factory=list)
+    #: every other address of its domains that it accepted (aliases, users, catch-alls)
+    accepted: list[AcceptedAddress] = field(default_factory=list)
     primary_hostname: str | None = None
     qualify_domain: str | None = None
     features: list[MtaFeature] = field(default_factory=list)
@@ -813,3 +885,14 @@ class Target:
     tls: TlsMode | None = None
     # the list manager on the new host, by its kind (emitters/destination.py registers them)
     destination: str = "mailman2"
+    # The moved domains' addresses that are not lists' (aliases, people's mailboxes, forwards):
+    # True, the old host keeps running as the site's mail server and the new host hands them
+    # back to it; False, the old host goes away and the new host carries those it can (aliases
+    # to other hosts' addresses), every other one a blocker unless named in drop_addresses.
+    old_host_stays: bool = True
+    # where the new host hands them back: an address of the old host (default: its first
+    # IPv6 address when the new host has IPv6, else the front door's IPv4 address)
+    old_host_address: str | None = None
+    # addresses of the moved domains ("webmaster@lists.example.org") that may stop working
+    # after the move: refused on the new host, said in the report, no blocker
+    drop_addresses: list[str] = field(default_factory=list)
