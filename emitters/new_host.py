@@ -26,21 +26,24 @@ through the aliases into the pipe).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from migrate.core.model import (AliasTarget, AliasTargetKind, DomainRole, Finding, Inventory,
+from migrate.core.model import (AcceptedAddress, AcceptedKind,
+                                DomainRole, Finding, Inventory, RecipientKind,
                                 ListRoute, Severity, Source, Target, TlsMode)
 
-from emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE, flat_targets,
-                             is_address, is_domain, is_local_part, is_path, is_wrapper_pipe,
-                             list_names, other_targets, overlay_hint, route_action, route_alias)
+from emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE, is_address,
+                             is_domain, is_local_part, is_path, list_names, other_targets,
+                             overlay_hint, route_action, route_alias)
 from emitters.destination import Destination, destination
 from emitters.guard import refuse
 from emitters.httpd_redirects import Carried, plan_redirects
 from emitters.release import Release
 
-_REFUSED = (AliasTargetKind.FAIL, AliasTargetKind.DEFER, AliasTargetKind.BLACKHOLE)
 
 
 # --- the address table ----------------------------------------------------------------------
@@ -134,6 +137,178 @@ def address_table(inv: Inventory, target: Target, dest: Destination) -> AddressT
     return out
 
 
+# --- the other addresses of the moved domains ------------------------------------------------
+
+
+class Handling(StrEnum):
+    """What the new host does with an address of a moved domain that the old host accepted
+    and that is not a list's."""
+
+    HAND_BACK = "handed back"  # relayed to the old host, which delivers it as it always did
+    CARRIED = "carried"  # delivered by the new host to the same recipients
+    DROPPED = "dropped"  # refused by the new host, as the target settings say (drop_addresses)
+    LOST = "lost"  # refused by the new host although the old host delivered it: a blocker
+
+
+@dataclass(frozen=True)
+class Other:
+    """An accepted non-list address of a moved domain and its handling on the new host."""
+
+    accepted: AcceptedAddress
+    handling: Handling
+    value: str = ""  # carried: what its aliases or virtual entry holds
+    problem: str = ""  # lost: why it can be neither handed back nor carried
+
+    @property
+    def address(self) -> str:
+        return f"{self.accepted.address}@{self.accepted.domain}"
+
+
+@dataclass
+class HandBack:
+    """The moved domains' other addresses that the new host relays to the old host (while the
+    old host stays the site's mail server, ``Target.old_host_stays``)."""
+
+    host: str | None  # the old host's address they are relayed to (None: none known)
+    addresses: list[str] = field(default_factory=list)  # "security@lists.example.org", sorted
+    #: moved domains where the old host took every local part it names nowhere else (a
+    #: catch-all): all but their list addresses (``lists``) go back
+    domains: list[str] = field(default_factory=list)
+    #: the addresses of those domains the new host answers itself: their lists' and refusals
+    lists: list[str] = field(default_factory=list)
+
+    @property
+    def relay(self) -> str | None:
+        """smtpd.conf's relay URL for the old host (an address, so no MX is asked: the
+        moved domains' MX is the new host itself)."""
+        if self.host is None:
+            return None
+        return f"smtp://[{self.host}]" if ":" in self.host else f"smtp://{self.host}"
+
+    def __bool__(self) -> bool:
+        return bool(self.addresses or self.domains)
+
+
+def handback_host(inv: Inventory, target: Target) -> str | None:
+    """Where the new host hands mail back to the old host: the target's ``old_host_address``,
+    else the old host's first global IPv6 address when the new host has IPv6, else the IPv4
+    front door's address when the new host has IPv4."""
+    if target.old_host_address:
+        return target.old_host_address
+    if target.ipv6:
+        for a in inv.host.addresses_v6:
+            try:
+                ip = ipaddress.IPv6Address(a.address)
+            except ValueError:
+                continue
+            if not (ip.is_link_local or ip.is_loopback or ip.is_multicast or ip.is_unspecified):
+                return a.address
+    if target.ipv4 and target.old_ipv4:
+        return target.old_ipv4[0]
+    return None
+
+
+def _carried_value(accepted: AcceptedAddress) -> tuple[str, str]:
+    """(what the new host's table writes for an accepted address, why it cannot be carried):
+    only addresses of other hosts can be written; a mailbox, pipe or file stays on the old
+    host."""
+    values, problems = [], []
+    for r in accepted.recipients:
+        if r.kind == RecipientKind.ADDRESS and is_address(r.value):
+            values.append(r.value)
+        elif r.kind in (RecipientKind.DISCARD, RecipientKind.FAIL):
+            continue  # nothing reached: the same on the new host
+        else:
+            where = {RecipientKind.MAILBOX: "the mailbox of", RecipientKind.PIPE: "the command",
+                     RecipientKind.FILE: "the file"}.get(r.kind, str(r.kind))
+            problems.append(f"{where} {r.value} on the old host")
+    if problems:
+        return "", "it delivered to " + ", ".join(problems)
+    if not values:
+        return "", "it delivered to nothing the new host can write"
+    return ", ".join(dict.fromkeys(values)), ""
+
+
+def other_addresses(inv: Inventory, target: Target) -> tuple[list[Other], HandBack,
+                                                              list[Finding]]:
+    """Every accepted non-list address of a moved domain with its handling: handed back while
+    the old host stays, else carried where the new host can deliver it to the same recipients,
+    else dropped as the target says, else lost (a blocker naming it)."""
+    moved = set(target.email_domains)
+    drop = {a.lower() for a in target.drop_addresses}
+    host = handback_host(inv, target) if target.old_host_stays else None
+    back = HandBack(host)
+    out: list[Other] = []
+    findings: list[Finding] = []
+    for acc in sorted(inv.mta.accepted, key=lambda a: (a.domain, a.address != "*", a.address)):
+        if acc.domain not in moved:
+            continue
+        full = f"{acc.address}@{acc.domain}"
+        catch_all = acc.address == "*" or acc.kind == AcceptedKind.CATCH_ALL
+        writable = catch_all or (is_local_part(acc.address) and is_domain(acc.domain))
+        if not writable:
+            findings.append(refuse("accepted address", full, "smtpd.conf", acc.source))
+            continue
+        if target.old_host_stays and host is not None:
+            other = Other(acc, Handling.HAND_BACK)
+            if catch_all:
+                back.domains.append(acc.domain)
+            else:
+                back.addresses.append(full.lower())
+        else:
+            value, problem = _carried_value(acc)
+            if target.old_host_stays:
+                problem = ("the old host has no address the new host can reach (give "
+                           "old_host_address in target.yaml)")
+            if not problem:
+                other = Other(acc, Handling.CARRIED, value)
+            elif full.lower() in drop:
+                other = Other(acc, Handling.DROPPED, problem=problem)
+            else:
+                other = Other(acc, Handling.LOST, problem=problem)
+        out.append(other)
+    back.addresses = sorted(set(back.addresses))
+    return out, back, findings
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A named address of a moved domain that the old host refused (:fail:) or deferred
+    (:defer:) on purpose, and the reply the new host's filter gives it at RCPT time."""
+
+    address: str  # "newsletter@lists.example.org", lower case
+    outcome: str  # "rejected" or "deferred"
+    reply: str  # "550 5.1.1 TEXT" or "451 4.3.0 TEXT"
+    text_kept: bool  # the old host's own text (not a stand-in for one it lacked or unsafe)
+
+
+#: The reply text of a refusal the old host gave no text (or one no filter can carry).
+_REPLIES = {"rejected": ("550 5.1.1", "Recipient refused"),
+            "deferred": ("451 4.3.0", "Please try again later")}
+_REPLY_TEXT = re.compile(r"[ -!#%-\[\]-~]{1,200}\Z")  # printable ASCII but " $ \
+
+
+def refusals(inv: Inventory, target: Target, release: Release) -> list[Refusal]:
+    """The refusals smtpd's filters answer with the old host's code class and text (6.6 and
+    later; before, a refused address has no entry, so smtpd refuses it with its own 550, and
+    a deferred one is refused for good: parity.md says so)."""
+    if not release.smtpd_filters:
+        return []
+    moved = set(target.email_domains)
+    out: dict[str, Refusal] = {}
+    for r in inv.mta.refused:
+        if r.domain not in moved or r.outcome not in _REPLIES or r.address == "*" \
+                or not is_local_part(r.address) or not is_domain(r.domain):
+            continue
+        code, default = _REPLIES[r.outcome]
+        text = " ".join((r.message or "").split())
+        kept = bool(_REPLY_TEXT.match(text))
+        address = f"{r.address}@{r.domain}".lower()
+        out.setdefault(address, Refusal(address, r.outcome, f"{code} {text if kept else default}",
+                                        kept))
+    return sorted(out.values(), key=lambda r: r.address)
+
+
 # --- the aliases table (for the moved domains that are not virtual ones) ---------------------
 
 
@@ -144,6 +319,7 @@ class AliasTable:
     entries: dict[str, str] = field(default_factory=dict)
     sections: list[tuple[str, list[str]]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    system: list[str] = field(default_factory=list)  # the new host's own system aliases
 
 
 def admin_address(inv: Inventory) -> str | None:
@@ -160,7 +336,7 @@ def alias_line(name: str, value: str) -> str:
 
 
 def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
-                vtable: VirtualTable) -> AliasTable:
+                vtable: VirtualTable, others: list[Other]) -> AliasTable:
     """What the new host's aliases file holds: the system aliases, each list's own addresses,
     the old names of lists, the addresses the old host dropped, the moved domains' other
     aliases. A non-list alias of a moved domain whose name is already taken by a different
@@ -181,9 +357,18 @@ def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
             "full address)",
             f"Add `root: you@example.org` {overlay_hint(ALIASES_FILE)} before the move; bounces "
             "and cron mail go there.", None))
+    moved = set(target.email_domains) - set(addresses.virtual_domains)
+    # the old host's other addresses of the moved domains that share this table, carried where
+    # the old host does not stay (handed back otherwise: smtpd.conf relays them to it); a
+    # system alias the new host would have is the old host's where both name it
+    carried = [o for o in others if o.handling == Handling.CARRIED
+               and o.accepted.domain in moved and o.accepted.address != "*"]
+    kept = {o.accepted.address for o in carried}
+    system = [(n, v) for n, v in system if n not in kept]
     sections.append(("System aliases (root's mail goes to the site list's owner)",
                      [alias_line(n, v) for n, v in system]))
     entries.update(system)
+    out.system = [n for n, _ in system]
 
     for name, deliveries in addresses.lists.items():
         lines = []
@@ -198,7 +383,6 @@ def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
             lines.append(alias_line(d.local, f'"{d.pipe}"'))
         sections.append((f"Mailman list {name}", lines))
 
-    moved = set(target.email_domains) - set(addresses.virtual_domains)
     sections.append(("Old addresses of the lists under other names (as the old host had them)",
                      _other_names(addresses, moved, out)))
     dropped = _dropped(inv, moved, out)
@@ -207,36 +391,11 @@ def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
         dropped.append(alias_line(DISCARD, "/dev/null"))
     sections.append(("Addresses the old host dropped on purpose (:blackhole:)", dropped))
 
-    # the old per-domain alias files of moved virtual domains become the virtual table; other
-    # moved domains' aliases are carried here
-    carried = []
-    for alias in inv.mta.aliases:
-        if alias.domain is None or alias.domain not in moved:
-            continue
-        name = alias.name.split("@", 1)[0]
-        if any(is_wrapper_pipe(t) for t in flat_targets(alias.targets)):
-            continue  # a list address: carried above from the list routes
-        if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
-            continue  # refused on purpose: carried above, or refused on the new host too
-        if not is_local_part(name):
-            out.findings.append(refuse("alias name", alias.name, "the aliases file",
-                                       alias.source))
-            continue
-        values, problems = _alias_targets(alias.targets)
-        for problem in problems:
-            out.findings.append(Finding(
-                "plan.alias-target", Severity.WARNING,
-                f"alias {alias.name}@{alias.domain}: {problem}",
-                "OpenSMTPD on the new host takes addresses only for carried aliases; forward "
-                "it to an address, or keep it on the old host.", alias.source))
-        if not values:
-            continue
-        value = ", ".join(values)
-        if not _claim(out, name, value, f"{alias.name}@{alias.domain}", alias.source):
-            continue
-        carried.append(alias_line(name, value))
-    if carried:
-        sections.append(("Carried over from the moved domains' alias files", carried))
+    lines = [alias_line(o.accepted.address, o.value) for o in carried
+             if _claim(out, o.accepted.address, o.value, o.address, o.accepted.source)]
+    if lines:
+        sections.append(("Carried over from the old host's other addresses of the moved domains",
+                         lines))
     return out
 
 
@@ -321,18 +480,6 @@ def _dropped(inv: Inventory, moved: set[str], out: AliasTable) -> list[str]:
     return lines
 
 
-def _alias_targets(targets: list[AliasTarget]) -> tuple[list[str], list[str]]:
-    values, problems = [], []
-    for t in targets:
-        if t.kind == AliasTargetKind.ADDRESS and is_address(t.value.lstrip("\\")):
-            values.append(t.value.lstrip("\\"))
-        elif t.kind == AliasTargetKind.BLACKHOLE:
-            values.append("/dev/null")
-        else:
-            problems.append(f"target {t.kind.value} {t.value!r} is not carried over")
-    return values, problems
-
-
 # --- the virtual table (for the moved domains that were virtual ones) -----------------------
 
 
@@ -351,12 +498,12 @@ class VirtualTable:
         return entries.get(address.lower()) or entries.get(f"@{domain}".lower())
 
 
-def virtual_table(inv: Inventory, addresses: AddressTable) -> VirtualTable:
+def virtual_table(inv: Inventory, addresses: AddressTable, others: list[Other]) -> VirtualTable:
     """What the new host's virtual table holds: every list hosted on a virtual domain with all
     its addresses (including any the old alias file left out), the old names of lists mapped to
     the list's own address for that command (``seminar@localhost``), the dropped addresses to
-    ``DISCARD@localhost``, the domain's other plain forwards; a catch-all to addresses becomes
-    ``@domain``."""
+    ``DISCARD@localhost``, the domain's other addresses where they are carried (a catch-all
+    becomes ``@domain``)."""
     out = VirtualTable()
     for domain in addresses.virtual_domains:
         rows: list[tuple[str, str, str | None]] = []
@@ -405,32 +552,14 @@ def virtual_table(inv: Inventory, addresses: AddressTable) -> VirtualTable:
                 notes.append(f"# every other address: refused, as on the old host{where}")
             elif is_local_part(refusal.address):
                 notes.append(f"# {key}: refused, as on the old host{where}")
-        for alias in inv.mta.aliases:
-            if alias.domain != domain:
-                continue
-            local = alias.name.split("@", 1)[0]
-            address = f"{local}@{domain}"
-            if address.lower() in taken or any(is_wrapper_pipe(t)
-                                               for t in flat_targets(alias.targets)):
-                continue  # list addresses come from the lists and their routes
-            if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSED:
-                continue  # refused or dropped on purpose: above
-            if alias.catch_all:
-                address = f"@{domain}"
-                if address.lower() in taken:
-                    continue
-            targets = [t.value.lstrip("\\") for t in alias.targets
-                       if t.kind == AliasTargetKind.ADDRESS and is_address(t.value.lstrip("\\"))]
-            if not (is_local_part(local) or alias.catch_all) or not targets \
-                    or len(targets) != len(alias.targets):
-                out.findings.append(Finding(
-                    "plan.virtual-alias-left-out", Severity.WARNING,
-                    f"{address} is not carried over: only plain addresses can be written into "
-                    "the new host's virtual table",
-                    f"Forward it to an address {overlay_hint(VIRTUAL_FILE)}, or keep it on the old "
-                    "host.", alias.source))
-                continue
-            add(address, ", ".join(targets))
+        # its other addresses, carried where the old host does not stay (handed back
+        # otherwise: smtpd.conf relays them to it); a catch-all becomes "@domain"
+        for other in others:
+            acc = other.accepted
+            key = f"@{domain}" if acc.address == "*" else f"{acc.address}@{domain}"
+            if other.handling == Handling.CARRIED and acc.domain == domain \
+                    and key.lower() not in taken:
+                add(key, other.value)
         out.domains[domain] = rows
         out.notes[domain] = notes
     return out
@@ -541,12 +670,27 @@ class NewHost:
     virtual: VirtualTable
     web: WebLocations
     destination: Destination  #: the list manager (the target's plugin): its files and steps
+    #: the moved domains' accepted non-list addresses, each with its handling
+    others: list[Other] = field(default_factory=list)
+    handback: HandBack = field(default_factory=lambda: HandBack(None))
+    findings: list[Finding] = field(default_factory=list)  #: about ``others``
+    refusals: list[Refusal] = field(default_factory=list)  #: answered by smtpd's filters
 
 
 def new_host(inv: Inventory, target: Target, release: Release) -> NewHost:
     """The new host of a screened inventory and target (``guard.screen``)."""
     dest = destination(inv, target, release)
     addresses = address_table(inv, target, dest)
-    vtable = virtual_table(inv, addresses)
-    return NewHost(addresses, alias_table(inv, target, addresses, vtable), vtable,
-                   web_locations(inv, target, release, dest), dest)
+    others, back, findings = other_addresses(inv, target)
+    for domain in back.domains:  # all but its list addresses and refusals go back
+        back.lists += [f"{d.local}@{domain}".lower() for name in addresses.hosted(inv, domain)
+                       for d in addresses.lists[name]]
+        back.lists += [f"{o.route.address}@{domain}".lower() for o in addresses.old
+                       if o.route.domain == domain and is_local_part(o.route.address)]
+        back.lists += [f"{r.address}@{domain}".lower() for r in inv.mta.refused
+                       if r.domain == domain and is_local_part(r.address)]
+    back.lists = sorted(set(back.lists))
+    vtable = virtual_table(inv, addresses, others)
+    return NewHost(addresses, alias_table(inv, target, addresses, vtable, others), vtable,
+                   web_locations(inv, target, release, dest), dest, others, back, findings,
+                   refusals(inv, target, release))

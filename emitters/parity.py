@@ -1,11 +1,17 @@
-"""Routing parity: for every address that reached a list on the old host, and every address it
-refused or dropped on purpose, what the new host does with it (or the old host, forwarding).
+"""Routing parity: for every address the old host accepted or refused on purpose on a moved
+domain, what the new host does with it, in two sections: the lists' addresses (and the list
+addresses of domains that stay, which the old host forwards), then everything else (aliases,
+people's mailboxes and forward files, catch-alls, refusals, and the rule for every local part
+the old host named nowhere).
 
 The table is checked, not assumed: each row looks the address up in the entries the emitted
 ``aliases`` and ``virtual`` files are written from (the new host's, ``emitters.new_host``) and
 follows them to the delivery the address table gives the list and command of the old host (a
 pipe into Mailman's wrapper). A list address that nothing carries is ``missing``, and each
-missing row is a blocker finding: after the cutover that address would be rejected.
+missing row is a blocker finding: after the cutover that address would be rejected. The other
+addresses are handed back to the old host while it stays (``Target.old_host_stays``: the hand-
+back table and smtpd.conf's relay to it), or carried (the entry's recipients are checked), or
+dropped as the target says; any other is ``lost``, a blocker naming it.
 """
 
 from __future__ import annotations
@@ -13,10 +19,10 @@ from __future__ import annotations
 from migrate.core.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
 
 from emitters.common import (ALIASES_FILE as ALIASES, DISCARD, VIRTUAL_FILE as VIRTUAL, Emitted,
-                             canonical_address, overlay_hint, route_action)
+                             canonical_address, is_domain, overlay_hint, route_action)
 from emitters.old_host import forwards
 from emitters.guard import md_text
-from emitters.new_host import AliasTable, NewHost, VirtualTable
+from emitters.new_host import AliasTable, Handling, NewHost, Other, VirtualTable
 
 PARITY = "parity.md"
 
@@ -107,6 +113,33 @@ def parity_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
         else:
             row.update(new="domain does not move", status="not moved")
         rows.append(row)
+    # addresses the old host lacked but Mailman needs: the new host has them all
+    listed = {(r["address"].lower()) for r in rows}
+    for name, deliveries in table.lists.items():
+        for domain in sorted({hosts.get(name)} & moved):
+            for d in deliveries:
+                address = d.local
+                if f"{address}@{domain}".lower() in listed:
+                    continue
+                new, ok = _carried(address, domain, domain in virtual, vtable, aliases, d.pipe)
+                rows.append({"address": f"{address}@{domain}", "list": name,
+                             "old": "none (missing on the old host)", "new": new,
+                             "status": "added" if ok else "missing", "source": None})
+    for row in rows:
+        row["section"] = "lists"
+    rows += _other_rows(inv, target, host)
+    return rows
+
+
+def _other_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
+    """The second section: every other address of the moved domains."""
+    moved = set(target.email_domains)
+    virtual = set(host.addresses.virtual_domains)
+    aliases, vtable = host.aliases, host.virtual
+    refusals = {r.address: r for r in host.refusals}
+    rows: list[dict] = []
+    for other in host.others:
+        rows.append(_other_row(other, host))
     # addresses the old host refused or dropped on purpose: the same on the new host
     for f in sorted(inv.mta.refused, key=lambda f: (f.domain, f.address)):
         if f.domain not in moved:
@@ -125,7 +158,12 @@ def parity_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
         else:
             entry = aliases.entries.get(f.address) if f.address != "*" else None
             reaches = entry == "/dev/null"
-        if f.outcome == "dropped":
+        refusal = refusals.get(address.lower())
+        if refusal is not None:
+            kept = "its text" if refusal.text_kept else "a text of its own"
+            row.update(new=f"smtpd's filter answers {refusal.reply[:3]} at RCPT, with {kept}",
+                       status="rejected" if f.outcome == "rejected" else "deferred")
+        elif f.outcome == "dropped":
             row.update(new=f"{'virtual ' + address + ' -> ' if f.domain in virtual else ''}"
                            f"{entry or 'no entry'} (dropped)" if reaches else
                            "no entry: refused instead of dropped",
@@ -136,18 +174,81 @@ def parity_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
         else:
             row.update(new=f"accepted ({entry})", status="changed")
         rows.append(row)
-    # addresses the old host lacked but Mailman needs: the new host has them all
-    listed = {(r["address"].lower()) for r in rows}
-    for name, deliveries in table.lists.items():
-        for domain in sorted({hosts.get(name)} & moved):
-            for d in deliveries:
-                address = d.local
-                if f"{address}@{domain}".lower() in listed:
-                    continue
-                new, ok = _carried(address, domain, domain in virtual, vtable, aliases, d.pipe)
-                rows.append({"address": f"{address}@{domain}", "list": name,
-                             "old": "none (missing on the old host)", "new": new,
-                             "status": "added" if ok else "missing", "source": None})
+    rows += _unknown_rows(inv, target, host)
+    for row in rows:
+        row["section"] = "other"
+    return rows
+
+
+def _recipients(other: Other) -> str:
+    """What the old host delivered an accepted address to, in a few words."""
+    words = {"address": "", "mailbox": "mailbox ", "pipe": "pipe ", "file": "file ",
+             "discard": "discarded", "fail": "refused: "}
+    parts = [f"{words.get(r.kind, str(r.kind) + ' ')}{r.value}".strip()
+             for r in other.accepted.recipients]
+    shown = ", ".join(parts[:4]) + (f" and {len(parts) - 4} more" if len(parts) > 4 else "")
+    return shown or "nothing"
+
+
+def _other_row(other: Other, host: NewHost) -> dict:
+    acc = other.accepted
+    where = acc.router and f"router {acc.router}"
+    how = {"alias": "alias", "user": "local user", "forward": "forward file",
+           "catch-all": "catch-all"}.get(acc.kind, str(acc.kind))
+    old = f"{how} ({', '.join(str(x) for x in (where, acc.source) if x)}) -> {_recipients(other)}"
+    row = {"address": other.address, "list": "", "old": old, "source": acc.source}
+    if other.handling == Handling.HAND_BACK:
+        row.update(new=f"relayed to the old host ({host.handback.host}), which delivers it as "
+                       "before", status="handed back")
+    elif other.handling == Handling.CARRIED:
+        if acc.domain in host.addresses.virtual_domains:
+            key = f"@{acc.domain}" if acc.address == "*" else other.address
+            have = next((v for k, v, _ in host.virtual.domains.get(acc.domain, [])
+                         if k.lower() == key.lower()), None)
+            new = f"virtual {key} -> {have}"
+        else:
+            have = host.aliases.entries.get(acc.address)
+            new = f"alias {acc.address}: {have}"
+        ok = have == other.value
+        row.update(new=new if ok else f"left out: {new if have else 'no entry'}",
+                   status="carried" if ok else "lost")
+    elif other.handling == Handling.DROPPED:
+        row.update(new=f"refused at RCPT (550), as drop_addresses says: {other.problem}",
+                   status="dropped by choice")
+    else:
+        row.update(new=f"refused at RCPT (550): {other.problem}", status="lost")
+    return row
+
+
+def _unknown_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
+    """Per moved domain: every local part the old host named nowhere, and the new host's own
+    system aliases on it where the old host had no such address."""
+    rows = []
+    named: dict[str, set[str]] = {}
+    for r in inv.mta.list_routes:
+        named.setdefault(r.domain, set()).add(r.address.lower())
+    for a in inv.mta.accepted:
+        named.setdefault(a.domain, set()).add(a.address.lower())
+    for f in inv.mta.refused:
+        named.setdefault(f.domain, set()).add(f.address.lower())
+    served = {d.name for d in inv.mta.domains}
+    for domain in sorted(d for d in set(target.email_domains) & served if is_domain(d)):
+        have = named.get(domain, set())
+        if "*" not in have:
+            new = "handed back to the old host" if domain in host.handback.domains else \
+                "no entry: smtpd refuses it at RCPT (550)"
+            rows.append({"address": f"*@{domain}", "list": "",
+                         "old": "every other local part: refused at RCPT (no rule names it)",
+                         "new": new, "status": "rejected", "source": None})
+        if domain in host.addresses.virtual_domains:
+            continue  # the virtual table holds the domain's own addresses only
+        for name in host.aliases.system:
+            if name.lower() not in have:
+                rows.append({"address": f"{name}@{domain}", "list": "",
+                             "old": "none (refused on the old host)",
+                             "new": f"the new host's own alias {name}: "
+                                    f"{host.aliases.entries.get(name, '?')}",
+                             "status": "added", "source": None})
     return rows
 
 
@@ -162,6 +263,15 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
                 "Fix the old alias and inspect again, or add the address as a pipe into the "
                 f"list's wrapper command {overlay_hint(ALIASES)} (or of {VIRTUAL}, for a "
                 "virtual domain); the cutover must not run while this stands.", r["source"]))
+        elif r["status"] == "lost":
+            out.append(Finding(
+                "plan.address-lost", Severity.BLOCKER,
+                f"{r['address']} worked on the old host ({r['old']}), but the new host would "
+                f"refuse it: {r['new']}",
+                "Keep the old host as the site's mail server (old_host_stays: true in "
+                "target.yaml: the new host hands such addresses back to it), or forward the "
+                f"address to another host's address {overlay_hint(ALIASES)}, or name it in "
+                "drop_addresses in target.yaml if it may stop working.", r["source"]))
         elif r["status"] == "changed":
             out.append(Finding(
                 "plan.parity-changed", Severity.WARNING,
@@ -176,15 +286,52 @@ def emit_parity(inv: Inventory, target: Target, release, host: NewHost) -> Emitt
     rows = parity_rows(inv, target, host)
     out.findings += parity_findings(rows)
     out.data.parity = [{k: v for k, v in r.items() if k != "source"} for r in rows]
+    lost = sum(r["status"] in LOST for r in rows)
+    lines = ["# Routing parity", "",
+             "Every address the old host accepted, refused or dropped on purpose on the moved "
+             "domains, and what the new host does with each: "
+             f"{lost} address{'es' if lost != 1 else ''} lost.", ""]
+    lines += _section("Lists", "every address that reached a list (on a moved domain, or on "
+                      "one that stays, which the old host forwards)",
+                      [r for r in rows if r["section"] == "lists"], ("address", "list"))
+    lines += _section("Everything else", _choice(target, host),
+                      [r for r in rows if r["section"] == "other"], ("address",))
+    out.files[PARITY] = "\n".join(lines)
+    return out
+
+
+#: The statuses of an address that worked on the old host and would not on the new one.
+LOST = ("missing", "lost")
+
+
+def _choice(target: Target, host: NewHost) -> str:
+    """What the target's choice for the other addresses means for the people behind them."""
+    if target.old_host_stays:
+        return ("aliases, people's mailboxes and forward files, catch-alls, refusals, and every "
+                "local part the old host named nowhere. The old host stays the site's mail "
+                "server (old_host_stays): the new host relays the addresses it accepted to "
+                f"it ({host.handback.host or 'no address known'}), so the people behind them "
+                "keep their mail, mailboxes and forwards where they are; changing one is done "
+                "on the old host, as before")
+    return ("aliases, people's mailboxes and forward files, catch-alls, refusals, and every "
+            "local part the old host named nowhere. The old host goes away (old_host_stays: "
+            "false): the new host delivers what it can to the same recipients (addresses of "
+            "other hosts); a mailbox, command or file on the old host cannot follow, and each "
+            "such address is lost unless drop_addresses names it")
+
+
+def _section(title: str, what: str, rows: list[dict], keys: tuple[str, ...]) -> list[str]:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    lines = ["# Routing parity", "",
-             "Every address that reached a list on the old host, every address it refused or "
-             "dropped on purpose, and what the new host does with each. "
-             + md_text(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))) + ".", "",
-             "| address | list | old host | new host | status |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(md_text(r[k]) for k in ("address", "list", "old", "new",
-                                                       "status")) + " |" for r in rows]
-    out.files[PARITY] = "\n".join(lines) + "\n"
-    return out
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+    keys += ("old", "new", "status")
+    head = {"address": "address", "list": "list", "old": "old host", "new": "new host",
+            "status": "status"}
+    lines = [f"## {title}", "", md_text(f"{what[0].upper()}{what[1:]}: {summary}."), ""]
+    if rows:
+        lines += ["| " + " | ".join(head[k] for k in keys) + " |",
+                  "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(md_text(r[k]) for k in keys) + " |" for r in rows]
+        lines.append("")
+    return lines

@@ -55,6 +55,12 @@ class Release:
         return self >= Release(6, 4)
 
     @property
+    def smtpd_filters(self) -> bool:
+        """Built-in filters (``filter NAME phase rcpt-to match ... reject "CODE TEXT"``, 6.6
+        and later): a refusal with the old host's own text and code, 4xx as well as 5xx."""
+        return self >= Release(6, 6)
+
+    @property
     def httpd_request_strip(self) -> bool:
         """``request strip N`` (6.4 and later) rather than ``root strip N``."""
         return self >= Release(6, 4)

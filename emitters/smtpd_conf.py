@@ -21,7 +21,8 @@ from migrate.core.model import Finding, Inventory, Severity, Target
 from emitters.common import Emitted, Stage, is_domain, is_path
 from emitters.guard import comment, conf_str, refuse
 from emitters.release import Release
-from emitters.new_host import NewHost
+from emitters.handback_table import TABLE as HANDBACK_TABLE
+from emitters.new_host import HandBack, NewHost, Refusal
 from emitters.virtual_table import TABLE as VIRTUAL_TABLE
 
 PATH = "files/new/etc/mail/smtpd.conf"
@@ -60,10 +61,13 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     ]
     virtual = [d for d in host.addresses.virtual_domains if d in domains]
     plain = [d for d in domains if d not in virtual]
+    back = host.handback
+    if back and back.relay is None:
+        back = HandBack(None)  # parity.md and its blockers name every address left
     if release.smtpd_match_grammar:
-        body = _match_grammar(target, plain, virtual, pki, relay)
+        body = _match_grammar(target, plain, virtual, pki, relay, back, host.refusals)
     else:
-        body = _accept_grammar(target, release, plain, virtual, pki, relay)
+        body = _accept_grammar(target, release, plain, virtual, pki, relay, back)
     out.files[PATH] = "\n".join(head + body) + "\n"
     # installed at the switch: smtpd reads it at boot, and must not take list mail before
     out.install(PATH, "/etc/mail/smtpd.conf", check="smtpd -n", stage=Stage.SWITCH,
@@ -86,38 +90,95 @@ def _relay_url(smarthost: str) -> str | None:
     return f"smtp://{host}" + (f":{port}" if port else "")
 
 
-def _listeners(target: Target, pki: str | None) -> list[str]:
-    lines = ["listen on ::1", "listen on 127.0.0.1"]
+def _listeners(target: Target, pki: str | None, filters: str = "") -> list[str]:
+    lines = ["listen on ::1" + filters, "listen on 127.0.0.1" + filters]
     for addr in target.ipv6 + target.ipv4:
-        lines.append(f"listen on {addr}" + (f" tls pki {pki}" if pki else ""))
+        lines.append(f"listen on {addr}" + (f" tls pki {pki}" if pki else "") + filters)
     return lines
 
 
-def _domain_table(domains: list[str], virtual: list[str]) -> list[str]:
+def _inline(name: str, values: list[str]) -> str:
+    return f"table {name} {{ " + ", ".join(conf_str(v) for v in values) + " }"
+
+
+def _domain_table(domains: list[str], virtual: list[str], back: HandBack) -> list[str]:
     lines = []
     if domains:
-        lines.append("table listdomains { " + ", ".join(conf_str(d) for d in domains) + " }")
+        lines.append(_inline("listdomains", domains))
     if virtual:
         lines.append(f"table virtuals file:{VIRTUAL_TABLE}")
-        lines.append("table virtualdomains { " + ", ".join(conf_str(d) for d in virtual)
-                     + " }")
+        lines.append(_inline("virtualdomains", virtual))
+    if back.addresses:
+        lines.append(f"table handback file:{HANDBACK_TABLE}")
+    if back.domains:
+        lines.append(_inline("handbackdomains", back.domains))
+        if back.lists:
+            lines.append(_inline("handbackkeep", back.lists))
     return lines
+
+
+def _handback_matches(domains: list[str], virtual: list[str], back: HandBack, match: str,
+                      how: str, recipient: str, unless: str | None) -> list[str]:
+    """The rules that relay the old host's other addresses back to it, before the rules that
+    deliver the lists: ``match`` opens a rule, ``how`` ends it, ``recipient`` (a format taking
+    a table) picks the handed-back addresses, and ``unless`` leaves a catch-all domain's list
+    addresses to the later rules (None: earlier rules took them already)."""
+    lines = []
+    if back.addresses:
+        for table, has in (("listdomains", domains), ("virtualdomains", virtual)):
+            if has:
+                lines.append(f"{match} for domain <{table}> {recipient.format('handback')} {how}")
+    if back.domains:
+        keep = f" {unless.format('handbackkeep')}" if back.lists and unless else ""
+        lines.append(f"{match} for domain <handbackdomains>{keep} {how}")
+    return lines
+
+
+def _filters(refusals: list[Refusal]) -> tuple[list[str], str]:
+    """Built-in filters that answer the old host's refusals at RCPT time with its code class
+    and text (one per distinct reply), and the ``filter`` option of the listeners."""
+    replies: dict[str, list[str]] = {}
+    for r in refusals:
+        replies.setdefault(r.reply, []).append(r.address)
+    lines, names = [], []
+    for i, (reply, addresses) in enumerate(sorted(replies.items()), start=1):
+        name = f"refuse{i}"
+        names.append(name)
+        lines += [_inline(name, addresses),
+                  f"filter {conf_str(name)} phase rcpt-to match rcpt-to <{name}> reject "
+                  f"{conf_str(reply)}"]
+    if not names:
+        return [], ""
+    if len(names) > 1:
+        lines.append('filter "oldhost" chain { ' + ", ".join(conf_str(n) for n in names) + " }")
+        return lines, ' filter "oldhost"'
+    return lines, f" filter {conf_str(names[0])}"
 
 
 def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: str | None,
-                   relay: str | None) -> list[str]:
+                   relay: str | None, back: HandBack, refusals: list[Refusal]) -> list[str]:
     lines = []
     if pki:
         lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
                   f"pki {pki} key {conf_str(target.tls_key)}", ""]
-    lines += [f"table aliases file:{ALIASES}"] + _domain_table(domains, virtual) + [""]
-    lines += _listeners(target, pki) + [""]
+    lines += [f"table aliases file:{ALIASES}"] + _domain_table(domains, virtual, back) + [""]
+    filters, option = _filters(refusals)
+    if filters:
+        lines += ["# the old host's refusals, with its own code class and text, at RCPT time"]
+        lines += filters + [""]
+    lines += _listeners(target, pki, option) + [""]
     lines += ['action "lists" mbox alias <aliases>']
     if virtual:
         # list addresses map to NAME@localhost, which the "local" rule expands into the pipe
         lines.append('action "virtual" mbox virtual <virtuals>')
+    if back:
+        # the old host keeps serving the moved domains' other addresses: relayed to its
+        # address (not by MX, which is this host now)
+        lines.append(f'action "handback" relay host {conf_str(back.relay)}')
     lines += ['action "local" mbox alias <aliases>',
               'action "outbound" relay' + (f" host {conf_str(relay)}" if relay else ""), ""]
+    lines += _handback_matches(domains, virtual, back, "match from any", 'action "handback"',
+                               "rcpt-to <{}>", "!rcpt-to <{}>")
     if domains:
         lines.append('match from any for domain <listdomains> action "lists"')
     if virtual:
@@ -128,14 +189,24 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
 
 
 def _accept_grammar(target: Target, release: Release, domains: list[str], virtual: list[str],
-                    pki: str | None, relay: str | None) -> list[str]:
+                    pki: str | None, relay: str | None, back: HandBack) -> list[str]:
     lines = []
     if pki:
         lines += [f"pki {pki} certificate {conf_str(target.tls_certificate)}",
                   f"pki {pki} key {conf_str(target.tls_key)}", ""]
     table = "db:/etc/mail/aliases.db" if release.aliases_db else f"file:{ALIASES}"
-    lines += [f"table aliases {table}"] + _domain_table(domains, virtual) + [""]
+    lines += [f"table aliases {table}"] + _domain_table(domains, virtual, back) + [""]
     lines += _listeners(target, pki) + [""]
+    if back:
+        via = f"relay via {conf_str(back.relay)}"
+        if back.lists:  # a catch-all domain's list addresses first: the rules after take them
+            for table, how in (("listdomains", "alias <aliases> deliver to mbox"),
+                               ("virtualdomains", "virtual <virtuals> deliver to mbox")):
+                if (domains if table == "listdomains" else virtual):
+                    lines.append(f"accept from any for domain <{table}> recipient "
+                                 f"<handbackkeep> {how}")
+        lines += _handback_matches(domains, virtual, back, "accept from any", via,
+                                   "recipient <{}>", None)
     if domains:
         lines.append("accept from any for domain <listdomains> alias <aliases> "
                      "deliver to mbox")

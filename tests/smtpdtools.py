@@ -106,6 +106,69 @@ exec "$@"
 '''
 
 
+#: An SMTP server that accepts everything and appends one JSON line per message (peer
+#: address, envelope, Subject, Message-ID), written whole and flushed before it answers 250:
+#: ``python3 -c SINK OUT ADDRESS`` listens on ADDRESS port 25 (IPv6). The members' mail
+#: servers of tests/test_cutover_e2e.py, the old host in tests/test_handback.py.
+SINK = r"""
+import email.parser, json, os, socket, socketserver, sys, threading, time
+out, address = sys.argv[1], sys.argv[2]
+lock = threading.Lock()
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        say = lambda text: (self.wfile.write(text.encode() + b"\r\n"), self.wfile.flush())
+        say("220 mx.sink.example ESMTP test sink")
+        sender, rcpts = None, []
+        while True:
+            line = self.rfile.readline(65536)
+            if not line:
+                return
+            cmd = line.decode("latin-1").strip()
+            verb = cmd[:4].upper()
+            if verb in ("EHLO", "HELO"):
+                say("250 mx.sink.example")
+            elif verb == "MAIL":
+                sender, rcpts = cmd[10:].split()[0].strip("<>") if cmd[10:].strip() else "", []
+                say("250 ok")
+            elif verb == "RCPT":
+                rcpts.append(cmd[8:].split()[0].strip("<>").lower())
+                say("250 ok")
+            elif verb == "DATA":
+                say("354 go on")
+                data = []
+                while True:
+                    chunk = self.rfile.readline(1 << 20)
+                    if not chunk:
+                        return
+                    if chunk in (b".\r\n", b".\n"):
+                        break
+                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
+                head = email.parser.BytesHeaderParser().parsebytes(b"".join(data))
+                record = {"peer": self.client_address[0], "from": sender, "rcpts": rcpts,
+                          "subject": str(head.get("Subject", "")),
+                          "message_id": str(head.get("Message-ID", "")), "t": time.time()}
+                with lock, open(out, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                sender, rcpts = None, []
+                say("250 recorded")
+            elif verb in ("RSET", "NOOP"):
+                sender, rcpts = (None, []) if verb == "RSET" else (sender, rcpts)
+                say("250 ok")
+            elif verb == "QUIT":
+                say("221 bye")
+                return
+            else:
+                say("502 not here")
+class Server(socketserver.ThreadingTCPServer):
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+    daemon_threads = True
+Server((address, 25), Handler).serve_forever()
+"""
+
+
 def _libexec(binary: str) -> Path:
     root = Path(binary).resolve().parents[2]  # .../usr/sbin/smtpd -> package root
     for candidate in ("usr/libexec/opensmtpd", "usr/lib/x86_64-linux-gnu/opensmtpd",
@@ -230,6 +293,26 @@ class Smtpd:
             proc = self.run(python, "-c", _SMTPLIB_CLIENT, server, str(port), sender,
                             body, client or "", *to, timeout=30)
         return SmtpReply(proc.returncode, proc.stdout + proc.stderr)
+
+    @contextmanager
+    def sink(self, address: str) -> Iterator[Path]:
+        """An SMTP server (``SINK``) on ``address`` port 25 in the daemon's namespaces (add the
+        address to ``smtpd_running``'s ``addresses``); yields the file it records into."""
+        out = self.tmp / f"sink-{address.replace(':', '_')}.jsonl"
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        proc = subprocess.Popen(["nsenter", "--target", str(self.proc.pid), "--mount", "--net",
+                                 python, "-c", SINK, str(out), address],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            probe = ["python3", "-c", "import socket,sys; socket.create_connection("
+                     "(sys.argv[1], 25), timeout=1).close()", address]
+            wait_until(lambda: self.run(*probe).returncode == 0, 15,
+                       f"the sink on {address} to answer", every=0.1)
+            yield out
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess:
         """``smtpctl ARGS`` (it insists on running setgid opensmtpq; setpriv gives it that egid)."""

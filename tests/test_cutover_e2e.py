@@ -82,7 +82,7 @@ from eximtools import ensure_users as ensure_exim_users
 from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh
 from mailmantools import mailman_build, python_of
 from emitters.common import SLOWCGI_SOCKET
-from smtpdtools import _libexec, ensure_users as ensure_smtpd_users
+from smtpdtools import SINK, _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
@@ -380,66 +380,6 @@ except dns.exception.DNSException:
 """
 
 
-#: The members' mail servers: every member domain's MX in the test's DNS is this SMTP server
-#: in world, which accepts everything and appends one JSON line per message (peer address,
-#: envelope, Subject, Message-ID), written whole and flushed before it answers 250.
-SINK = r"""
-import email.parser, json, os, socket, socketserver, sys, threading, time
-out, address = sys.argv[1], sys.argv[2]
-lock = threading.Lock()
-class Handler(socketserver.StreamRequestHandler):
-    def handle(self):
-        say = lambda text: (self.wfile.write(text.encode() + b"\r\n"), self.wfile.flush())
-        say("220 mx.sink.example ESMTP test sink")
-        sender, rcpts = None, []
-        while True:
-            line = self.rfile.readline(65536)
-            if not line:
-                return
-            cmd = line.decode("latin-1").strip()
-            verb = cmd[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                say("250 mx.sink.example")
-            elif verb == "MAIL":
-                sender, rcpts = cmd[10:].split()[0].strip("<>") if cmd[10:].strip() else "", []
-                say("250 ok")
-            elif verb == "RCPT":
-                rcpts.append(cmd[8:].split()[0].strip("<>").lower())
-                say("250 ok")
-            elif verb == "DATA":
-                say("354 go on")
-                data = []
-                while True:
-                    chunk = self.rfile.readline(1 << 20)
-                    if not chunk:
-                        return
-                    if chunk in (b".\r\n", b".\n"):
-                        break
-                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                head = email.parser.BytesHeaderParser().parsebytes(b"".join(data))
-                record = {"peer": self.client_address[0], "from": sender, "rcpts": rcpts,
-                          "subject": str(head.get("Subject", "")),
-                          "message_id": str(head.get("Message-ID", "")), "t": time.time()}
-                with lock, open(out, "a") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                sender, rcpts = None, []
-                say("250 recorded")
-            elif verb in ("RSET", "NOOP"):
-                sender, rcpts = (None, []) if verb == "RSET" else (sender, rcpts)
-                say("250 ok")
-            elif verb == "QUIT":
-                say("221 bye")
-                return
-            else:
-                say("502 not here")
-class Server(socketserver.ThreadingTCPServer):
-    address_family = socket.AF_INET6
-    allow_reuse_address = True
-    daemon_threads = True
-Server((address, 25), Handler).serve_forever()
-"""
 #: The MX name every member domain points at (its AAAA is world's address).
 SINK_MX = "mx.sink.example"
 

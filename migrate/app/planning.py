@@ -32,6 +32,7 @@ from emitters.aliases import emit_aliases
 from emitters.common import OVERLAY_TREE, Emitted, Emitter, Phase, is_domain
 from emitters import guard
 from emitters.dns_plan import emit_dns
+from emitters.handback_table import emit_handback
 from emitters.httpd_conf import emit_httpd_conf
 from emitters.destination import emit_destination, unknown as unknown_destination
 from emitters.new_host import NewHost, new_host
@@ -59,7 +60,8 @@ register_all()  # the old MTA's emitters find its plugin by kind
 #: others declared, the report shows the plan as checked), in this order within a phase.
 EMITTERS = (
     Emitter(emit_smtpd_conf, new_host=True), Emitter(emit_aliases, new_host=True),
-    Emitter(emit_virtual, new_host=True), Emitter(emit_httpd_conf, new_host=True),
+    Emitter(emit_virtual, new_host=True), Emitter(emit_handback, new_host=True),
+    Emitter(emit_httpd_conf, new_host=True),
     Emitter(emit_acme_client), Emitter(emit_destination, new_host=True),
     Emitter(emit_rsync, new_host=True), Emitter(emit_old_host),
     Emitter(emit_mta_features), Emitter(emit_dns), Emitter(emit_parity, new_host=True),
