@@ -19,19 +19,21 @@ from migrate.core.mta import lookup
 from emitters.common import (Emitted, canonical_address, is_domain, is_list_name, is_local_part,
                              is_path, other_targets, route_alias)
 from emitters.guard import comment, conf_str
-from emitters.new_host import web_aliases, web_hosts, web_tls
+from emitters.new_host import NewHost, web_aliases, web_hosts, web_tls
 
 ALIASES = "files/old/aliases-forward.txt"
 APACHE = "files/old/apache-proxy.conf"
 
 
-def emit_old_host(inv: Inventory, target: Target, release) -> Emitted:
+def emit_old_host(inv: Inventory, target: Target, release, host: NewHost) -> Emitted:
     out = Emitted()
     domains = [d for d in target.email_domains if is_domain(d)]
     address = (target.ipv6 or target.ipv4)[0]
     plugin = lookup(inv.mta.kind)
     if plugin is not None:  # else the runbook's blocker: plan.mta-no-adapter
-        files, findings = plugin.writer.old_host(inv, target, domains)
+        back = host.handback
+        kept = back.addresses + [f"*@{d}" for d in back.domains] if back.relay else []
+        files, findings = plugin.writer.old_host(inv, target, domains, kept)
         out.files.update(files)
         out.findings += findings
     forwards_, staying = forwards(inv, domains)

@@ -32,9 +32,11 @@ ROUTER_NAME = "migrate_forward"
 _EXIM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
-def old_host_files(inv: Inventory, target: Target,
-                   domains: list[str]) -> tuple[dict[str, str], list[Finding]]:
-    """The forward router and the freeze's ACL statement, for the moved ``domains``."""
+def old_host_files(inv: Inventory, target: Target, domains: list[str],
+                   kept: list[str]) -> tuple[dict[str, str], list[Finding]]:
+    """The forward router and the freeze's ACL statement, for the moved ``domains``; the
+    router passes over ``kept`` (the addresses the old host keeps serving) and over mail from
+    the new host (which hands those back), so the routers after it deliver them as before."""
     mta, part = inv.mta, EximPart.of(inv.mta)
     address = (target.ipv6 or target.ipv4)[0]
     files: dict[str, str] = {}
@@ -68,9 +70,20 @@ def old_host_files(inv: Inventory, target: Target,
         "  driver = manualroute",
         "  domains = " + (" : ".join(domains) if domains else "! *"),
         f"  transport = {transport}",
-        f"  route_data = <;{address}",  # <; lets the host list hold colons; no space after it
-        "  no_more",
+        f"  route_data = <;{address}",  # <; lists hold colons; no space after it
     ]
+    if kept:
+        named = [a for a in kept if not a.startswith("*@")]
+        new = " ; ".join(target.ipv6 + target.ipv4)
+        test = f"match_ip{{$sender_host_address}}{{<; {new}}}"
+        if named:
+            test = (f"or{{{{match_address{{$local_part@$domain}}{{<; {' ; '.join(named)}}}}}"
+                    f"{{{test}}}}}")
+        lines[-3:-3] = [
+            "  # the addresses the old host keeps serving, and mail the new host hands back to",
+            "  # it: the routers below deliver them as before",
+            f"  condition = ${{if {test}{{no}}{{yes}}}}"]
+    lines.append("  no_more")
     if smtp_transport is None:
         lines += ["", "# No smtp transport exists yet; add this one to `begin transports`:",
                   "migrate_smtp:", "  driver = smtp"]

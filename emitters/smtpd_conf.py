@@ -199,10 +199,11 @@ def _accept_grammar(target: Target, release: Release, domains: list[str], virtua
     lines += _listeners(target, pki) + [""]
     if back:
         via = f"relay via {conf_str(back.relay)}"
-        if back.lists:  # a catch-all domain's list addresses first: the rules after take them
-            for table, how in (("listdomains", "alias <aliases> deliver to mbox"),
-                               ("virtualdomains", "virtual <virtuals> deliver to mbox")):
-                if (domains if table == "listdomains" else virtual):
+        if back.lists:  # a catch-all domain's own addresses first, delivered as the later
+            for table, has, how in (  # rules for its kind of domain would deliver them
+                    ("listdomains", domains, "alias <aliases> deliver to mbox"),
+                    ("virtualdomains", virtual, "virtual <virtuals> deliver to mbox")):
+                if set(has) & set(back.domains):
                     lines.append(f"accept from any for domain <{table}> recipient "
                                  f"<handbackkeep> {how}")
         lines += _handback_matches(domains, virtual, back, "accept from any", via,

@@ -78,7 +78,7 @@ READER = Reader(name="FakeMTA", service="fakemta", config_paths=(CONF,), read=re
 # --- the writing half ---------------------------------------------------------------------------
 
 
-def old_host(inv, target, domains):
+def old_host(inv, target, domains, kept):
     address = (target.ipv6 or target.ipv4)[0]
     lists = " ".join(inv.mta.detail.lists)
     return ({FORWARD: f"# lists: {lists}\n"

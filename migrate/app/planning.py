@@ -63,7 +63,7 @@ EMITTERS = (
     Emitter(emit_virtual, new_host=True), Emitter(emit_handback, new_host=True),
     Emitter(emit_httpd_conf, new_host=True),
     Emitter(emit_acme_client), Emitter(emit_destination, new_host=True),
-    Emitter(emit_rsync, new_host=True), Emitter(emit_old_host),
+    Emitter(emit_rsync, new_host=True), Emitter(emit_old_host, new_host=True),
     Emitter(emit_mta_features), Emitter(emit_dns), Emitter(emit_parity, new_host=True),
     Emitter(emit_web_urls, new_host=True), Emitter(emit_web_parity, new_host=True),
     Emitter(emit_runbook, Phase.STEPS, new_host=True),

@@ -84,12 +84,16 @@ class Adapter(Protocol):
 
 @dataclass
 class Writer:
-    """The writing half. ``old_host(inv, target, domains)`` gives the old host's files for the
-    freeze and the forward (path -> text) and its findings; ``continued`` names those whose
-    comment lines must not end in a backslash."""
+    """The writing half. ``old_host(inv, target, domains, kept)`` gives the old host's files
+    for the freeze and the forward (path -> text) and its findings: the forward sends the moved
+    ``domains`` to the new host, but for ``kept``, the addresses of theirs the old host keeps
+    serving ("security@lists.example.org", "*@domain" for a catch-all), and for mail from the
+    new host, which hands those back (no loop); ``continued`` names the files whose comment
+    lines must not end in a backslash."""
 
     adapter: Callable[[Inventory, list[str], str | None], Adapter]
-    old_host: Callable[[Inventory, Target, list[str]], tuple[dict[str, str], list[Finding]]]
+    old_host: Callable[[Inventory, Target, list[str], list[str]],
+                       tuple[dict[str, str], list[Finding]]]
     continued: tuple[str, ...]
 
 

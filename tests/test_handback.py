@@ -1,0 +1,254 @@
+"""The moved domains' addresses that are not lists': handed back to the old host while it stays,
+carried when it goes, refused with the old host's own code class and text.
+
+The inventory is netsight's with a few more addresses of the kinds the issue names, on the
+moved domains: ``security`` (an alias to a local mailbox), ``webmaster`` (an alias to two
+addresses of other hosts), a catch-all on the virtual domain, a ``:fail:`` and a ``:defer:``
+entry with texts. What the plan does with each is checked on the plan's own files; the real
+OpenSMTPD then answers each address with the emitted configuration (relaying the handed-back
+ones to a stand-in for the old host at its address, in the daemon's private network
+namespace), and the real Exim, with the emitted forward router inserted first, routes the
+kept addresses and mail handed back past it (no loop).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from conftest import SAMPLES, wait_until
+from eximtools import bt_blocks, bt_route, ensure_users as ensure_exim_users, exim, world_tmp  # noqa: F401
+from emitters.mailman2.paths import MM_WRAPPER
+from migrate.app.inspection import inspect_tree
+from migrate.app.planning import build_plan, resolve_target
+from migrate.app.sources import LocalTree
+from migrate.core.model import (AcceptedAddress, AcceptedKind, Origin, Recipient, RecipientKind,
+                                RefusedAddress, Source)
+from smtpdtools import check_config, smtpd_running
+from test_exim_oracle import _taint_safe_copy
+
+NEW = "2001:db8:50::25"
+OLD = "2001:db8:40::25"  # netsight's em0 address: where the plan hands mail back
+LISTS = "lists.netsight.example"
+VIRTUAL = "lists.riverbend.example"
+ALIASES = "/etc/mail/aliases"
+WRAPPER = """#!/bin/sh
+f=$(mktemp @OUT@/call.XXXXXXXX)
+{ echo "args=$*"; cat; } > "$f.tmp" && mv "$f.tmp" "$f"
+"""
+
+
+def _inventory():
+    inv = inspect_tree(LocalTree(SAMPLES / "netsight"), Origin("local", "/samples/netsight"))
+    inv.mta.accepted += [
+        AcceptedAddress("security", LISTS, AcceptedKind.ALIAS,
+                        [Recipient(RecipientKind.MAILBOX, "root", "router localuser")],
+                        "system_aliases", Source(ALIASES, 90)),
+        AcceptedAddress("webmaster", LISTS, AcceptedKind.ALIAS,
+                        [Recipient(RecipientKind.ADDRESS, "alice@example.org"),
+                         Recipient(RecipientKind.ADDRESS, "bob@example.org")],
+                        "system_aliases", Source(ALIASES, 91)),
+        AcceptedAddress("*", VIRTUAL, AcceptedKind.CATCH_ALL,
+                        [Recipient(RecipientKind.ADDRESS, "catch@example.org")],
+                        "virtual_aliases", Source("/usr/local/etc/exim/virtual/" + VIRTUAL, 9)),
+    ]
+    inv.mta.refused += [
+        RefusedAddress("old-news", LISTS, "rejected", "This list moved to news@example.org",
+                       "system_aliases", Source(ALIASES, 92)),
+        RefusedAddress("later", LISTS, "deferred", "Mailbox being moved", "system_aliases",
+                       Source(ALIASES, 93)),
+    ]
+    return inv
+
+
+def _plan(inv=None, openbsd="7.8", **settings):
+    inv = inv or _inventory()
+    target = resolve_target(inv, {"tls_certificate": None, "tls_key": None, **settings},
+                            {"hostname": "new.netsight.example", "ipv6": [NEW],
+                             "openbsd": openbsd})
+    return build_plan(inv, target)
+
+
+def _rows(plan, section):
+    return {r["address"]: r for r in plan.parity if r["section"] == section}
+
+
+def test_while_the_old_host_stays_its_other_addresses_are_handed_back_to_it():
+    plan = _plan()
+    back = plan.files["files/new/etc/mail/handback"]
+    assert [line for line in back.splitlines() if line and not line.startswith("#")] == [
+        f"security@{LISTS}", f"webmaster@{LISTS}"]
+    conf = plan.files["files/new/etc/mail/smtpd.conf"]
+    assert f'action "handback" relay host "smtp://[{OLD}]"' in conf
+    matches = [line for line in conf.splitlines() if line.startswith("match ")]
+    # the hand-back rules come before the rules that deliver the moved domains
+    assert matches[:3] == [
+        'match from any for domain <listdomains> rcpt-to <handback> action "handback"',
+        'match from any for domain <virtualdomains> rcpt-to <handback> action "handback"',
+        'match from any for domain <handbackdomains> !rcpt-to <handbackkeep> action "handback"']
+    # the new host's own webmaster alias does not shadow the old one on the moved domain
+    rows = _rows(plan, "other")
+    assert {a: r["status"] for a, r in rows.items() if r["status"] == "handed back"} == {
+        f"security@{LISTS}": "handed back", f"webmaster@{LISTS}": "handed back",
+        f"*@{VIRTUAL}": "handed back"}
+    assert not [f for f in plan.findings if f.id == "plan.address-lost"]
+    parity = plan.files["parity.md"]
+    assert "## Lists" in parity and "## Everything else" in parity
+    assert "0 addresses lost" in parity
+
+
+def test_the_old_forward_router_lets_kept_addresses_and_handed_back_mail_through():
+    router = _plan().files["files/old/exim-forward-router.conf"]
+    assert (f"match_address{{$local_part@$domain}}{{<; security@{LISTS} ; webmaster@{LISTS}}}"
+            in router)
+    assert f"match_ip{{$sender_host_address}}{{<; {NEW}}}" in router
+    # nothing to keep: the router forwards everything, as before
+    assert "condition" not in _plan(old_host_stays=False).files[
+        "files/old/exim-forward-router.conf"]
+
+
+def test_when_the_old_host_goes_aliases_to_other_hosts_are_carried_and_mailboxes_are_blockers():
+    plan = _plan(old_host_stays=False)
+    assert "files/new/etc/mail/handback" not in plan.files
+    aliases = plan.files["files/new/etc/mail/aliases"]
+    # the old recipients win over the new host's own "webmaster: root"
+    assert re.search(r"^webmaster:\s+alice@example\.org, bob@example\.org$", aliases, re.M)
+    assert not re.search(r"^webmaster:\s+root$", aliases, re.M)
+    assert f"@{VIRTUAL}" in plan.files["files/new/etc/mail/virtual"]
+    rows = _rows(plan, "other")
+    assert rows[f"webmaster@{LISTS}"]["status"] == "carried"
+    assert rows[f"*@{VIRTUAL}"]["status"] == "carried"
+    assert rows[f"security@{LISTS}"]["status"] == "lost"
+    lost = [f for f in plan.findings if f.id == "plan.address-lost"]
+    assert [f.severity for f in lost] == ["blocker"]
+    assert f"security@{LISTS}" in lost[0].message and lost[0].source.line == 90
+    assert "1 address lost" in plan.files["parity.md"]
+
+
+def test_an_address_named_in_drop_addresses_is_dropped_without_a_blocker():
+    plan = _plan(old_host_stays=False, drop_addresses=[f"security@{LISTS}"])
+    assert _rows(plan, "other")[f"security@{LISTS}"]["status"] == "dropped by choice"
+    assert not [f for f in plan.findings if f.id == "plan.address-lost"]
+
+
+def test_no_address_to_hand_back_to_is_a_blocker_for_each_address():
+    inv = _inventory()
+    inv.host.addresses = [a for a in inv.host.addresses if a.family != "inet6"]
+    plan = _plan(inv)  # an IPv6-only new host and an old host without IPv6
+    lost = {f.message.split()[0] for f in plan.findings if f.id == "plan.address-lost"}
+    assert lost == {f"security@{LISTS}", f"webmaster@{LISTS}", f"*@{VIRTUAL}"}
+    assert "files/new/etc/mail/handback" not in plan.files
+    plan = _plan(inv, old_host_address="2001:db8:40::99")
+    assert not [f for f in plan.findings if f.id == "plan.address-lost"]
+    assert 'relay host "smtp://[2001:db8:40::99]"' in plan.files["files/new/etc/mail/smtpd.conf"]
+
+
+def test_refusals_keep_their_code_class_and_text_where_the_release_has_filters():
+    conf = _plan().files["files/new/etc/mail/smtpd.conf"]
+    assert 'reject "451 4.3.0 Mailbox being moved"' in conf
+    assert 'reject "550 5.1.1 This list moved to news@example.org"' in conf
+    rows = _rows(_plan(), "other")
+    assert rows[f"later@{LISTS}"]["status"] == "deferred"
+    # 6.5 has no filters: the deferral becomes a refusal for good, and parity says so
+    plan = _plan(openbsd="6.5")
+    assert "filter" not in plan.files["files/new/etc/mail/smtpd.conf"]
+    assert _rows(plan, "other")[f"later@{LISTS}"]["status"] == "changed"
+
+
+def test_a_refusal_text_that_smtpd_conf_cannot_quote_gets_a_plain_one():
+    inv = _inventory()
+    inv.mta.refused[-1].message = 'moved: "see $HOME" \\ there'
+    conf = _plan(inv).files["files/new/etc/mail/smtpd.conf"]
+    assert 'reject "451 4.3.0 Please try again later"' in conf
+    assert "$HOME" not in conf
+
+
+def test_the_accept_grammar_hands_back_too():
+    conf = _plan(openbsd="6.3").files["files/new/etc/mail/smtpd.conf"]
+    lines = [line for line in conf.splitlines() if line.startswith("accept ")]
+    via = f'relay via "smtp://[{OLD}]"'
+    # a catch-all domain's own addresses first, then what goes back, then the lists
+    assert lines[0].startswith("accept from any for domain <virtualdomains> recipient "
+                               "<handbackkeep> virtual <virtuals>")
+    assert f"accept from any for domain <listdomains> recipient <handback> {via}" in lines
+    assert f"accept from any for domain <handbackdomains> {via}" in lines
+    assert lines.index(f"accept from any for domain <handbackdomains> {via}") < lines.index(
+        "accept from any for domain <listdomains> alias <aliases> deliver to mbox")
+
+
+def test_the_emitted_configuration_passes_smtpd_n():
+    plan = _plan()
+    files = {name.rsplit("/", 1)[1]: text for name, text in plan.files.items()
+             if name.startswith("files/new/etc/mail/") and not name.endswith("smtpd.conf")}
+    conf = plan.files["files/new/etc/mail/smtpd.conf"]
+    for name in files:
+        conf = conf.replace(f"/etc/mail/{name}", f"@TMP@/{name}")
+    proc = check_config(conf, files)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_real_smtpd_answers_each_address_as_the_plan_says():
+    plan = _plan()
+    files = plan.files
+    conf = files["files/new/etc/mail/smtpd.conf"]
+    mail = {rel.rsplit("/", 1)[1]: text for rel, text in files.items()
+            if rel.startswith("files/new/etc/mail/") and not rel.endswith("smtpd.conf")}
+    binds = {f"/etc/mail/{name}": name for name in mail}
+    binds[MM_WRAPPER] = "wrapper"
+    with smtpd_running(conf, files=mail, scripts={"wrapper": WRAPPER},
+                       addresses=(f"{NEW}/128", f"{OLD}/128"), binds=binds) as smtpd, \
+            smtpd.sink(OLD) as old:
+        for address in (f"security@{LISTS}", f"Webmaster@{LISTS}", f"nosuch-x7@{VIRTUAL}"):
+            reply = smtpd.send(address, client="127.0.0.2", body=f"probe {address}")
+            assert reply.accepted, (address, reply.transcript)
+        reply = smtpd.send(f"nosuch-x7@{LISTS}", client="127.0.0.2")
+        assert reply.rcpt_code(f"nosuch-x7@{LISTS}") == "550", reply.transcript
+        reply = smtpd.send(f"old-news@{LISTS}", client="127.0.0.2")
+        assert reply.rcpt_code(f"old-news@{LISTS}") == "550", reply.transcript
+        assert "This list moved to news@example.org" in reply.transcript
+        reply = smtpd.send(f"later@{LISTS}", client="127.0.0.2")
+        assert reply.rcpt_code(f"later@{LISTS}") == "451", reply.transcript
+        assert "Mailbox being moved" in reply.transcript
+        reply = smtpd.send(f"devtalk@{VIRTUAL}", client="127.0.0.2", body="probe list")
+        assert reply.accepted, reply.transcript  # the catch-all domain's list stays here
+
+        def relayed() -> list[dict]:
+            if not old.exists():
+                return []
+            return [json.loads(line) for line in old.read_text().splitlines()]
+        wait_until(lambda: len(relayed()) >= 3, 60, "three messages at the old host",
+                   diagnose=smtpd.log)
+        got = sorted(r for m in relayed() for r in m["rcpts"])
+        assert got == sorted([f"nosuch-x7@{VIRTUAL}", f"security@{LISTS}",
+                              f"webmaster@{LISTS}"])
+        wait_until(lambda: any("probe list" in p.read_text() for p in smtpd.out.glob("call.*")
+                               if not p.name.endswith(".tmp")), 60, "the list's delivery",
+                   diagnose=smtpd.log)
+
+
+def test_the_real_exim_keeps_what_is_handed_back_and_forwards_the_lists(world_tmp):  # noqa: F811
+    ensure_exim_users()
+    router = _plan().files["files/old/exim-forward-router.conf"]
+    root = _taint_safe_copy(SAMPLES / "netsight", world_tmp)
+    conf = root / "usr/local/etc/exim/configure"
+    conf.unlink()  # a copy, not the sample's file
+    text = (SAMPLES / "netsight/usr/local/etc/exim/configure").read_text().replace(
+        "lsearch{VIRTUAL_DIR/$domain}", "lsearch{${lookup{$domain}dsearch,ret=full{VIRTUAL_DIR}}}")
+    body = "\n".join(line for line in router.splitlines() if not line.startswith("#"))
+    conf.write_text(text.replace("begin routers\n", f"begin routers\n{body}\n", 1))
+    probes = [f"security@{LISTS}", f"webmaster@{LISTS}", f"announce@{LISTS}",
+              f"devtalk@{VIRTUAL}"]
+    blocks = bt_blocks(exim("/usr/local/etc/exim/configure", "-bt", *probes, host_root=root,
+                            timeout=120).stdout)
+    assert bt_route(blocks, f"announce@{LISTS}")[0] == "migrate_forward"
+    assert bt_route(blocks, f"devtalk@{VIRTUAL}")[0] == "migrate_forward"
+    for kept in probes[:2]:
+        assert bt_route(blocks, kept)[0] != "migrate_forward", (kept, blocks)
+    # mail from the new host (a hand-back) is never sent back to it
+    blocks = bt_blocks(exim("/usr/local/etc/exim/configure", "-oMa", NEW, "-bt",
+                            f"announce@{LISTS}", host_root=root, timeout=120).stdout)
+    assert bt_route(blocks, f"announce@{LISTS}")[0] == "mailman_router", blocks
+    shutil.rmtree(root, ignore_errors=True)
