@@ -294,8 +294,10 @@ def emit_parity(inv: Inventory, target: Target, release, host: NewHost) -> Emitt
     lines += _section("Lists", "every address that reached a list (on a moved domain, or on "
                       "one that stays, which the old host forwards)",
                       [r for r in rows if r["section"] == "lists"], ("address", "list"))
-    lines += _section("Everything else", _choice(target, host),
-                      [r for r in rows if r["section"] == "other"], ("address",))
+    lines += _section("Everything else", "aliases, people's mailboxes and forward files, "
+                      "catch-alls, refusals, and every local part the old host named nowhere",
+                      [r for r in rows if r["section"] == "other"], ("address",),
+                      choice(target))
     out.files[PARITY] = "\n".join(lines)
     return out
 
@@ -304,23 +306,28 @@ def emit_parity(inv: Inventory, target: Target, release, host: NewHost) -> Emitt
 LOST = ("missing", "lost")
 
 
-def _choice(target: Target, host: NewHost) -> str:
-    """What the target's choice for the other addresses means for the people behind them."""
+#: The statuses of an address that works on the new host as the old host had it (or better).
+KEPT = ("ok", "added", "forward", "rejected", "dropped", "deferred", "handed back", "carried",
+        "not moved")
+
+
+def choice(target: Target) -> str:
+    """What the target's choice for the other addresses (``old_host_stays``) means for the
+    people behind them."""
     if target.old_host_stays:
-        return ("aliases, people's mailboxes and forward files, catch-alls, refusals, and every "
-                "local part the old host named nowhere. The old host stays the site's mail "
-                "server (old_host_stays): the new host relays the addresses it accepted to "
-                f"it ({host.handback.host or 'no address known'}), so the people behind them "
-                "keep their mail, mailboxes and forwards where they are; changing one is done "
-                "on the old host, as before")
-    return ("aliases, people's mailboxes and forward files, catch-alls, refusals, and every "
-            "local part the old host named nowhere. The old host goes away (old_host_stays: "
-            "false): the new host delivers what it can to the same recipients (addresses of "
-            "other hosts); a mailbox, command or file on the old host cannot follow, and each "
-            "such address is lost unless drop_addresses names it")
+        return ("The old host stays the site's mail server (old_host_stays): the new host "
+                "relays the other addresses of the moved domains that the old host accepted "
+                "(aliases, people's mailboxes and forward files, catch-alls) to it, so the "
+                "people behind them keep their mail, mailboxes and forwards where they are; "
+                "changing one is done on the old host, as before.")
+    return ("The old host goes away (old_host_stays: false): the new host delivers the other "
+            "addresses of the moved domains to the same recipients where they are addresses of "
+            "other hosts; a mailbox, command or file on the old host cannot follow, and each "
+            "such address is lost (a blocker) unless drop_addresses names it.")
 
 
-def _section(title: str, what: str, rows: list[dict], keys: tuple[str, ...]) -> list[str]:
+def _section(title: str, what: str, rows: list[dict], keys: tuple[str, ...],
+             more: str = "") -> list[str]:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -329,6 +336,8 @@ def _section(title: str, what: str, rows: list[dict], keys: tuple[str, ...]) -> 
     head = {"address": "address", "list": "list", "old": "old host", "new": "new host",
             "status": "status"}
     lines = [f"## {title}", "", md_text(f"{what[0].upper()}{what[1:]}: {summary}."), ""]
+    if more:
+        lines += [md_text(more), ""]
     if rows:
         lines += ["| " + " | ".join(head[k] for k in keys) + " |",
                   "|" + "---|" * len(keys)]

@@ -20,6 +20,7 @@ from migrate.core.steps import REPORT_HTML, REPORT_MD, digest_line
 
 from emitters.common import Emitted
 from emitters.guard import md_code, md_text as _md
+from emitters.parity import KEPT, LOST, choice
 
 _ORDER = (Severity.BLOCKER, Severity.ERROR, Severity.WARNING, Severity.INFO)
 _STATUS_CSS = {"ok": "ok", "added": "ok", "missing": "missing"}  # changed: a warning says it
@@ -123,7 +124,9 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
             # stripped: ** next to a space would not be emphasis, nor **** around nothing
             lines += [f"- **{_md(f.message.strip()) or f.id}**{where}  ", f"  {_md(f.hint)}"]
         lines.append("")
-    lines += ["## Routing parity", "", "| address | old host | new host | status |",
+    lost = sum(r["status"] in LOST for r in parity)
+    lines += ["## Routing parity", "", f"{lost} address{'es' if lost != 1 else ''} lost. "
+              + _md(choice(target)), "", "| address | old host | new host | status |",
               "|---|---|---|---|"]
     lines += [f"| {_md(r['address'])} | {_md(r['old'])} | {md_code(r['new'], in_table=True)} | "
               f"{_md(r['status'])} |" for r in parity]
@@ -232,9 +235,12 @@ def _html(inv, target, release, title, every, lists, parity, copy, years, urls, 
              f"<code>{_e(f.source)}</code>" if f.source else ""] for f in group],
             css="findings"))
     body.append("<h2>Routing parity</h2>")
+    lost = sum(r["status"] in LOST for r in parity)
+    body.append(f"<p>{lost} address{'es' if lost != 1 else ''} lost. "
+                f"{_e(choice(target))}</p>")
     body.append(_table(["address", "old host", "new host", "status"], [
         [_e(r["address"]), _e(r["old"]), f"<code>{_e(r['new'])}</code>",
-         f'<span class="{"ok" if r["status"] in ("ok", "added", "forward") else "missing"}">'
+         f'<span class="{"ok" if r["status"] in KEPT else "missing"}">'
          f'{_e(r["status"])}</span>'] for r in parity]))
     body.append("<h2>Web parity</h2>")
     body.append("<p>Every old web address (or URL pattern) that must keep working, what answers "
