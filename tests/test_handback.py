@@ -252,3 +252,12 @@ def test_the_real_exim_keeps_what_is_handed_back_and_forwards_the_lists(world_tm
                             f"announce@{LISTS}", host_root=root, timeout=120).stdout)
     assert bt_route(blocks, f"announce@{LISTS}")[0] == "mailman_router", blocks
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("settings, said", [
+    ({"old_host_address": "old.example"}, "is not an IP address"),
+    ({"drop_addresses": ["not an address"]}, "is not a mail address")])
+def test_bad_hand_back_settings_are_one_clear_error(settings, said):
+    from migrate.core.errors import MigrateError
+    with pytest.raises(MigrateError, match=said):
+        _plan(**settings)

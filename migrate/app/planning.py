@@ -29,7 +29,7 @@ import yaml
 from migrate.core import codec, safeyaml
 from emitters.acme_client import emit_acme_client
 from emitters.aliases import emit_aliases
-from emitters.common import OVERLAY_TREE, Emitted, Emitter, Phase, is_domain
+from emitters.common import OVERLAY_TREE, Emitted, Emitter, Phase, is_address, is_domain
 from emitters import guard
 from emitters.dns_plan import emit_dns
 from emitters.handback_table import emit_handback
@@ -215,6 +215,18 @@ def _check_target(target: Target) -> None:
         if not ok:
             raise MigrateError(f"{target.smarthost!r} is not a smarthost", code=Exit.USAGE,
                                hint="give --smarthost as HOST, HOST:PORT or [ADDRESS]:PORT")
+    if target.old_host_address is not None:
+        try:
+            ipaddress.ip_address(target.old_host_address)
+        except ValueError:
+            raise MigrateError(f"old_host_address {target.old_host_address!r} is not an IP "
+                               "address", code=Exit.USAGE,
+                               hint="give the old host's address the new host hands mail "
+                                    "back to, e.g. old_host_address: 2001:db8::25") from None
+    for address in target.drop_addresses:
+        if not is_address(address.lower()):
+            raise MigrateError(f"drop_addresses: {address!r} is not a mail address",
+                               code=Exit.USAGE, hint="list addresses as local@domain")
     for value in (target.dns_ttl, target.normal_ttl):
         if not 30 <= value <= 7 * 86400:
             raise MigrateError(f"TTL {value} is outside 30 s .. 7 days", code=Exit.USAGE)

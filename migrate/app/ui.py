@@ -194,11 +194,13 @@ def plan_summary(plan, out_dir: str) -> None:
     facts.add_row("mail domains", shown(", ".join(t.email_domains) or "none"))
     facts.add_row("web host", shown(t.web_host or ""))
     facts.add_row("smarthost", shown(t.smarthost or "none (direct delivery by MX)"))
-    counts: dict[str, int] = {}
-    for row in plan.parity:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    facts.add_row("list addresses", shown(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-                                          or "none"))
+    for section, name in (("lists", "list addresses"), ("other", "other addresses")):
+        counts: dict[str, int] = {}
+        for row in plan.parity:
+            if row.get("section", "lists") == section:
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+        facts.add_row(name, shown(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                                  or "none"))
     web: dict[str, int] = {}
     for row in plan.web_parity:
         web[row["status"]] = web.get(row["status"], 0) + 1
