@@ -168,6 +168,10 @@ def _other_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
                            f"{entry or 'no entry'} (dropped)" if reaches else
                            "no entry: refused instead of dropped",
                        status="dropped" if reaches else "changed")
+        elif entry is None and f.outcome == "deferred":
+            row.update(new="no entry: smtpd refuses it for good (550; this release has no "
+                           "filter to answer 4xx): senders' mail bounces at once instead of "
+                           "waiting in their queues", status="changed")
         elif entry is None:
             row.update(new="no entry: smtpd refuses it (550)",
                        status="rejected" if f.outcome == "rejected" else "changed")
