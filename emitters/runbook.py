@@ -149,6 +149,7 @@ def _preflight(f: _Facts) -> list[Step]:
               "lowered two old TTLs ago (dns/records.md).",
               [Dns(name=d, type="MX", max_ttl=target.dns_ttl, timeout=0) for d in f.domains]),
         *f.dest.preflight(total),
+        *_handback_reachable(f),
         _step("preflight-old", "preflight", "old", "The old host is as inspected",
               f"{f.mta.name} and Mailman are where the inventory found them; the files changed "
               "since the inspection are reported (the lists are live: posts arrive, settings "
@@ -159,6 +160,20 @@ def _preflight(f: _Facts) -> list[Step]:
                    "\"$p\")\" ]; then exec \"$p\" \"$PLAN/rsync/compare-manifest.py\" "
                    "\"$PLAN/rsync/manifest-old.sha256\"; fi; done; echo 'no python'"))]),
     ]
+
+
+def _handback_reachable(f: _Facts) -> list[Step]:
+    """The new host hands the moved domains' other addresses back to the old host: it must
+    reach the old host's SMTP port at the address it relays them to."""
+    back = f.host.handback
+    if not back or back.host is None:
+        return []
+    return [_step("preflight-handback", "preflight", "new",
+                  "The new host reaches the old host's SMTP server",
+                  f"After the switch it relays {len(back.addresses)} address(es) of the moved "
+                  f"domains{' and their catch-alls' if back.domains else ''} back to the old "
+                  f"host at {back.host} (handback), which keeps serving them.",
+                  [], [f"nc -z -w 10 {q(back.host)} 25"])]
 
 
 def _install(f: _Facts) -> Step:

@@ -261,3 +261,11 @@ def test_bad_hand_back_settings_are_one_clear_error(settings, said):
     from migrate.core.errors import MigrateError
     with pytest.raises(MigrateError, match=said):
         _plan(**settings)
+
+
+def test_the_runbook_checks_first_that_the_new_host_reaches_the_old_hosts_smtp():
+    steps = {s.id: s for s in _plan().steps}
+    step = steps["preflight-handback"]
+    assert step.host == "new" and step.phase == "preflight"
+    assert [str(c) for c in step.check] == [f"nc -z -w 10 {OLD} 25"]
+    assert "preflight-handback" not in {s.id for s in _plan(old_host_stays=False).steps}

@@ -31,7 +31,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo iproute2 curl openssl
 apache2 cron gcc make libc6-dev patchelf cmake bison libevent-dev libtls-dev libssl-dev pkg-config
-fcgiwrap"
+fcgiwrap netcat-openbsd"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
