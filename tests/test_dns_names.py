@@ -447,3 +447,115 @@ def test_records_marks_the_rows_that_stay():
     rows = records(_inventory(), _target())
     stays = [(r["name"], r["type"], r["value"]) for r in rows if r.get("stays")]
     assert stays == [(NAME, "A", OLD_V4), (NAME, "AAAA", OLD_V6)]
+
+
+# --- the old host's Apache proxy answers a name that stays, over IPv6 and IPv4 (real Apache) ---
+
+PROXY_CONF = """\
+ServerRoot "{base}"
+LoadModule mpm_prefork_module {modules}/mod_mpm_prefork.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule proxy_module {modules}/mod_proxy.so
+LoadModule proxy_http_module {modules}/mod_proxy_http.so
+User nobody
+Group nogroup
+PidFile "{base}/httpd.pid"
+ErrorLog "{base}/error.log"
+# the old host's addresses (the new host's, on the same loopback here, is the backend's)
+Listen [::1]:80
+Listen 127.0.0.1:80
+ServerName default.test
+Include "{base}/apache-proxy.conf"
+"""
+
+#: The new host: an HTTP server on its address that writes down each request it gets.
+BACKEND = r'''
+import http.server, socket, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[2], "a") as seen:
+            seen.write("%s %s\n" % (self.headers.get("Host"), self.path))
+        self.send_response(200); self.end_headers(); self.wfile.write(b"new host\n")
+    def log_message(self, *args):
+        pass
+class Server(http.server.HTTPServer):
+    address_family = socket.AF_INET6
+Server((sys.argv[1], 80), Handler).serve_forever()
+'''
+
+PROXY_SERVE = r'''
+set -eu
+B=$1
+ip link set lo up
+ip -6 addr add {new}/128 dev lo nodad
+setsid python3 "$B/backend.py" {new} "$B/seen" >"$B/backend.out" 2>&1 &
+N=$!
+setsid {apache} -f "$B/httpd.conf" -DFOREGROUND >"$B/apache.out" 2>&1 &
+A=$!
+echo "$A $N" >"$B/pids"
+trap 'kill $A $N 2>/dev/null || true' EXIT
+python3 - "$B" <<'PY'
+import http.client, socket, sys, time
+for address in ("::1", "{new}"):
+    end = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection((address, 80), 1).close(); break
+        except OSError:
+            if time.monotonic() > end: raise
+            time.sleep(0.05)
+with open(sys.argv[1] + "/answers", "w") as out:
+    for address in ("::1", "127.0.0.1"):
+        conn = http.client.HTTPConnection(address, 80, timeout=20)
+        conn.request("GET", "/mailman/listinfo/members", headers={{"Host": "{name}"}})
+        resp = conn.getresponse()
+        out.write("%s %d %s\n" % (address, resp.status, resp.read().decode().strip()))
+PY
+'''
+
+
+def test_the_old_apache_proxies_a_name_that_stays_over_ipv6_and_ipv4(small_plan):
+    """Every name that records.md says stays on the old host (small's own name) is answered by
+    the emitted files/old/apache-proxy.conf, as it is, in the real Apache (in a network
+    namespace of the test's own, with the new host's address on its loopback): a request for
+    the name's Mailman pages goes to the new host whether it came over IPv6 or IPv4."""
+    import shutil
+    import tempfile
+    from apachetools import MODULES, apache_binary
+    from conftest import need
+    need(os.geteuid() == 0, "a network namespace needs root")
+    need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+    apache = apache_binary()
+    for module in ("mod_proxy", "mod_proxy_http", "mod_mpm_prefork", "mod_authz_core"):
+        need((MODULES / f"{module}.so").exists(), f"apache2's {module} is missing")
+    text = (small_plan / "dns/records.md").read_text()
+    section = text.partition("## Names that stay on the old host")[2].split("\n\n")
+    stays = {line.split(" | ")[0].lstrip("| ") for part in section for line in part.splitlines()
+             if line.startswith("| ") and not line.startswith("| name ")}
+    assert stays == {"lists.smallclub.example"}
+    new, (name,) = "2001:db8:60::25", stays
+    base = Path(tempfile.mkdtemp(prefix="migrate-dns-proxy-"))
+    base.chmod(0o755)
+    try:
+        (base / "httpd.conf").write_text(PROXY_CONF.format(base=base, modules=MODULES))
+        shutil.copy(small_plan / "files/old/apache-proxy.conf", base / "apache-proxy.conf")
+        (base / "backend.py").write_text(BACKEND)
+        script = PROXY_SERVE.format(apache=apache, new=new, name=name)
+        proc = subprocess.run(["unshare", "--net", "sh", "-c", script, "serve", str(base)],
+                              capture_output=True, text=True, timeout=120,
+                              start_new_session=True)
+        logs = "".join(p.read_text(errors="replace")[-2000:] for p in
+                       (base / "apache.out", base / "error.log", base / "backend.out")
+                       if p.exists())
+        assert proc.returncode == 0, proc.stderr + logs
+        assert (base / "answers").read_text().splitlines() == [
+            "::1 200 new host", "127.0.0.1 200 new host"], logs
+        assert (base / "seen").read_text().splitlines() == [
+            f"{name} /mailman/listinfo/members"] * 2  # ProxyPreserveHost: the name itself
+    finally:
+        for pid in (base / "pids").read_text().split() if (base / "pids").exists() else []:
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError):
+                pass
+        shutil.rmtree(base, ignore_errors=True)
