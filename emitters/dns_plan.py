@@ -232,7 +232,9 @@ def _name_findings(inv: Inventory, target: Target, names: _Names) -> list[Findin
             "the plan leaves its A/AAAA records as they are",
             f"The lists' mail for {shared.name} moves by its MX record to "
             f"{target.hostname}; Mailman's pages under {shared.name} reach the new host through "
-            f"the old host's Apache ({APACHE}), over IPv4 and IPv6, so people see no change. "
+            f"the old host's Apache ({APACHE}), over IPv4 and IPv6, so people see no change; "
+            f"{RECORDS} lists the name among those that stay, and {CHECKS} checks that it "
+            "still names the old host. "
             + ("The old Apache listens on IPv4 only (Listen "
                + ", ".join(inv.web.listen) + "): add Listen [::]:80 there, or IPv6 clients "
                "of the name reach no web server. " if deaf else "")
