@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from migrate.core.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.core.mta import Read, Reader, Table
 from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole,
-                                EximPart, Finding, ListRoute, Listener, Mta, MtaFeature, NamedList,
-                                RefusedAddress, RouteVia, Router, Severity, Smarthost, Source,
-                                TlsFiles, Transport)
+                                EximPart, Finding, HostName, ListRoute, Listener, Mta, MtaFeature,
+                                NameUse, NamedList, RefusedAddress, RouteVia, Router, Severity,
+                                Smarthost, Source, TlsFiles, Transport)
 from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
 from parsers.base import IncludeBudget, Tree, read_text
 from parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list
@@ -892,11 +892,21 @@ def _features(cfg: EximConfig, mta: Mta) -> None:
 def read_host(tree: Tree, config: str, hostname: str | None,
               defines: dict[str, str]) -> Read:
     """Parse ``config`` and map it: a redirect router reads aliases of its own, so the system
-    aliases file is then not read on the side."""
-    result = read_exim(parse_exim(tree, config, defines), tree, hostname)
+    aliases file is then not read on the side. Exim's own name is primary_hostname, or the
+    host's name when it is not set (as Exim itself takes it)."""
+    cfg = parse_exim(tree, config, defines)
+    result = read_exim(cfg, tree, hostname)
     own = bool(result.mta.aliases) or any(r.driver == "redirect"
                                           for r in EximPart.of(result.mta).routers)
-    return Read(result.mta, result.findings, own)
+    names = []
+    if result.mta.primary_hostname:
+        option = cfg.main_option("primary_hostname")
+        name = result.mta.primary_hostname.lower().rstrip(".")
+        names.append(HostName(name, NameUse.MTA, "Exim primary_hostname", option.source)
+                     if option and option.value else
+                     HostName(name, NameUse.MTA, "Exim primary_hostname (not set: the host's "
+                              "name)", Source(cfg.path)))
+    return Read(result.mta, result.findings, own, names)
 
 
 def summary(mta: Mta) -> list[Table]:

@@ -19,8 +19,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from migrate.core.model import (AddressFamily, ConfigFile, Finding, Host, Interface, IPAddress,
-                                RcVar, Service, Severity, Source)
+from migrate.core.model import (AddressFamily, ConfigFile, Finding, Host, HostName, Interface,
+                                IPAddress, NameUse, RcVar, Service, Severity, Source)
 from parsers.base import Tree, read_text
 
 RC_FILES = ("/etc/rc.conf", "/etc/rc.conf.local")
@@ -271,6 +271,9 @@ def host_from_rc(env: dict[str, str], sources: dict[str, Source], host: Host,
     if "hostname" in env:
         host.hostname = env["hostname"] or None
         host.hostname_source = sources.get("hostname")
+        if host.hostname:
+            host.names.append(HostName(host.hostname.lower().rstrip("."), NameUse.HOSTNAME,
+                                       "rc.conf hostname", host.hostname_source))
     host.default_router_v4 = env.get("defaultrouter") or None
     host.default_router_v6 = env.get("ipv6_defaultrouter") or None
     # Primary addresses before aliases, otherwise in the order the files give them.

@@ -18,7 +18,8 @@ from migrate import __version__
 from migrate.core import model
 from migrate.core.errors import Exit, MigrateError
 from migrate.core.mailman2 import MOVED_FOLDERS
-from migrate.core.model import AccountKind, Finding, Inventory, Origin, Severity, Source
+from migrate.core.model import (AccountKind, DomainRole, Finding, HostName, Inventory, NameUse,
+                                Origin, Severity, Source)
 from migrate.core.mta import Plugin, plugins
 from migrate.app.mtas import register_all
 from parsers.accounts import parse_accounts
@@ -30,6 +31,9 @@ from parsers.cron import SYSTEM_DIRS as CRON_DIRS
 from parsers.cron import SYSTEM_TABS as CRON_TABS
 from parsers.cron import USER_TABS as CRON_SPOOLS
 from parsers.cron import parse_cron
+from parsers.cyrus import CONFIGS as CYRUS_CONFIGS
+from parsers.cyrus import SERVICES as CYRUS_SERVICES
+from parsers.cyrus import config_from_flags, parse_cyrus
 from parsers.mailman import LAYOUTS as mailman_layouts_table
 from parsers.mailman import read_mailman
 from parsers.pipermail import archive_paths, inspect_archive, mbox_size
@@ -61,6 +65,7 @@ def remote_spec() -> list[tuple[str, str, int]]:
         ("/etc/mailman", "content", 1),
         (NEWSYSLOG_CONF, "content", 0),
     ]
+    spec += [(path, "content", 0) for path in CYRUS_CONFIGS]
     spec += [(path, "content", 0) for path in CRON_TABS]
     spec += [(path, "content", 1) for path in CRON_SPOOLS + CRON_DIRS]
     spec += [(os.path.dirname(p), "content", 1) for p in NEWSYSLOG_INCLUDES]
@@ -161,6 +166,8 @@ def inspect_tree(tree: Tree, origin: Origin, now: dt.datetime | None = None,
     if inv.mailman is not None:
         _inspect_archives(tree, inv, users, groups, inv.collected_at, progress)
     _inspect_web(tree, inv)
+    _inspect_cyrus(tree, inv)
+    _host_names(inv)
     _inspect_housekeeping(tree, inv)
     _escape_undecodable(inv)
     return inv
@@ -247,6 +254,47 @@ def _inspect_web(tree: Tree, inv: Inventory) -> None:
     apache = parse_apache(tree, inv.mailman.prefix if inv.mailman else None)
     inv.web = apache.web  # with its config_files
     inv.findings += apache.findings
+
+
+def _inspect_cyrus(tree: Tree, inv: Inventory) -> None:
+    """Cyrus IMAP's name, unless rc.conf keeps Cyrus from starting (its configuration is then
+    a leftover that no client depends on)."""
+    services = [s for s in inv.host.services if s.name in CYRUS_SERVICES]
+    if services and not any(s.enabled for s in services):
+        return
+    flags = next((v.value for v in inv.host.rc_conf
+                  if v.name in (f"{name}_flags" for name in CYRUS_SERVICES)), None)
+    cyrus = parse_cyrus(tree, inv.host.hostname, config_from_flags(flags))
+    inv.host.names += cyrus.names
+    inv.mta.config_files += cyrus.files
+    inv.findings += cyrus.findings
+
+
+#: The mail domains a host delivers itself: one named as the host is that name's mail.
+_DELIVERED = (DomainRole.LOCAL, DomainRole.LIST, DomainRole.VIRTUAL)
+
+
+def _host_names(inv: Inventory) -> None:
+    """The names the old host answers to, joined from the parts (rc.conf's and the MTA's are
+    in already): the web server's virtual hosts (TLS ones as ``TLS``) and the mail domains
+    named as one of the host's names; each (name, use) once, its first source kept."""
+    names = inv.host.names
+    for vh in inv.web.virtual_hosts if inv.web else []:
+        use = NameUse.TLS if vh.tls else NameUse.WEB
+        for name in [vh.server_name, *vh.server_aliases]:
+            if name and "*" not in name and "?" not in name:
+                names.append(HostName(name.lower().rstrip("."), use,
+                                      f"Apache {'TLS ' if vh.tls else ''}virtual host",
+                                      vh.source))
+    known = {n.name for n in names}
+    for domain in inv.mta.domains:
+        if domain.role in _DELIVERED and domain.name.lower() in known:
+            names.append(HostName(domain.name.lower(), NameUse.MAIL_DOMAIN,
+                                  f"a {domain.role.value} mail domain of the MTA "
+                                  f"({domain.via or 'its own name'})", domain.source))
+    seen: set[tuple[str, NameUse]] = set()
+    inv.host.names = [n for n in names if (n.name, n.use) not in seen
+                      and not seen.add((n.name, n.use))]
 
 
 def _inspect_housekeeping(tree: Tree, inv: Inventory) -> None:
@@ -362,6 +410,7 @@ def _inspect_mta(tree: Tree, inv: Inventory, defines: dict[str, str]) -> None:
         result = plugin.reader.read(tree, config, inv.host.hostname, defines)
         inv.mta = result.mta
         inv.findings += result.findings
+        inv.host.names += result.names
         if result.has_aliases:
             return
     aliases_path = next((p for p in SYSTEM_ALIASES if tree.exists(p)), None)

@@ -16,17 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from migrate.core.model import Finding, Inventory, Mta, Target
+from migrate.core.model import Finding, HostName, Inventory, Mta, Target
 
 
 @dataclass
 class Read:
-    """What the reading half found: the MTA, its findings, and whether it read the aliases it
-    delivers through (else the inspection reads the system aliases file)."""
+    """What the reading half found: the MTA, its findings, whether it read the aliases it
+    delivers through (else the inspection reads the system aliases file), and the names the MTA
+    says it is (Exim's primary_hostname, with its line: the inspection adds them to
+    ``Host.names``)."""
 
     mta: Mta
     findings: list[Finding] = field(default_factory=list)
     has_aliases: bool = False
+    names: list[HostName] = field(default_factory=list)
 
 
 @dataclass
