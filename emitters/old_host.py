@@ -1,4 +1,5 @@
-"""Files for the old host, which stays as the IPv4 front door after the move.
+"""Files for the old host, which stays as the front door after the move (IPv4, and every
+address of a web name that stays on it: emitters/dns_plan.py).
 
 * the old MTA's files for the freeze and the forward, from its plugin (migrate/core/mta.py; Exim's
   are in emitters/old_mta.py).
@@ -87,9 +88,10 @@ def _apache(inv: Inventory, target: Target, address: str) -> str:
     host = f"[{address}]" if ":" in address else address
     lines = [
         f"# Apache 2.4 on {comment(inv.host.hostname or 'the old host')} after the move: the "
-        "IPv4 front door",
-        f"# for Mailman's pages, proxied to {comment(target.hostname)}. Needs mod_proxy and "
-        "mod_proxy_http",
+        "front door (IPv4, and IPv6 where",
+        "# a web name stays on this host: dns/records.md) for Mailman's pages, proxied to "
+        f"{comment(target.hostname)}.",
+        "# Needs mod_proxy and mod_proxy_http",
         "# (LoadModule lines in httpd.conf). Replaces the Mailman ScriptAlias and the pipermail",
         "# Alias of the old virtual hosts. Check: apachectl configtest.",
     ]

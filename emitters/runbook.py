@@ -310,7 +310,8 @@ def _switch(f: _Facts) -> list[Step]:
               "Mail that still reaches the old host (IPv4-only senders, old DNS caches) goes on "
               "to the new one; the freeze ends.", forward.run, forward.check, forward.rollback),
         _step("old-web-proxy", "switch", "old", "Proxy Mailman's pages to the new host",
-              "Clients that reach the web host over IPv4 keep working.",
+              "Clients that reach the web host through the old host (over IPv4, and every "
+              "client of a web name that stays there: dns/records.md) keep working.",
               ["# replace the Mailman ScriptAlias/Alias with files/old/apache-proxy.conf",
                f"apachectl configtest && service {f.apache} reload"],
               ["apachectl configtest"]),
