@@ -203,8 +203,6 @@ def test_inventory_has_the_aliases_and_refusals(inventory):
         (ALUMNI, "alumni-office@elsewhere.example")]
 
 
-@pytest.mark.xfail(strict=True, reason="Host.names is filled by issue 25's reader work (another "
-                   "branch); drop this mark when it is merged")
 def test_inventory_names_every_use_of_the_host_name(inventory):
     uses = {str(n.use) for n in inventory.host.names if n.name == HOST}
     assert uses >= {"hostname", "mta", "imap", "tls", "web"}
