@@ -15,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_configs"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 TESTS = Path(__file__).resolve().parent
+#: The sample hosts (sample_configs/README.md): every folder of sample_configs/, sorted. A test
+#: that runs on every sample takes this; one that must leave a sample out says why.
+SAMPLE_HOSTS = tuple(sorted(p.name for p in SAMPLES.iterdir() if p.is_dir()))
 
 
 def make_tree(root: Path, files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:

@@ -3,13 +3,15 @@
 Exim resolves the absolute paths a configuration names (``.include``, ``require_files``, alias
 files). A sample host's tree is therefore shown to Exim at those paths in a private mount
 namespace: a tmpfs over ``/usr/local`` (so nothing of this machine's /usr/local is seen or
-changed) with the sample's ``usr/local/etc`` and ``usr/local/mailman`` bound onto it, and the
-sample's aliases file bound over ``/etc/aliases``. Nothing outside the namespace changes.
+changed) with the sample's ``usr/local/etc`` and ``usr/local/mailman`` bound onto it, the
+sample's aliases file bound over ``/etc/aliases``, and its ``home`` (when it has one: the users'
+forward files) over ``/home``. Nothing outside the namespace changes.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -27,6 +29,7 @@ mkdir -p /usr/local/etc /usr/local/mailman
 mount --bind "$T/usr/local/etc" /usr/local/etc || exit 91
 if [ -d "$T/usr/local/mailman" ]; then mount --bind "$T/usr/local/mailman" /usr/local/mailman || exit 92; fi
 if [ -e "$T/etc/aliases" ]; then mount --bind "$(readlink -f "$T/etc/aliases")" /etc/aliases || exit 93; fi
+if [ -d "$T/home" ]; then mount --bind "$T/home" /home || exit 94; fi
 exec "$@"
 '''
 
@@ -42,13 +45,62 @@ def world_tmp():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def ensure_users() -> None:
-    """The sample configs name these users; Exim refuses a config whose users do not exist."""
+def people(root: Path) -> dict[str, str]:
+    """The users of a sample's ``etc/passwd`` whose home is under /home (name -> home): the
+    people whose mailboxes and forward files Exim finds through ``check_local_user``."""
+    passwd = root / "etc/passwd"
+    found: dict[str, str] = {}
+    for line in passwd.read_text(encoding="utf-8").splitlines() if passwd.is_file() else ():
+        fields = line.split(":")
+        if len(fields) >= 7 and not line.startswith("#") and fields[5].startswith("/home/"):
+            found[fields[0]] = fields[5]
+    return found
+
+
+def ensure_users(root: Path | None = None) -> None:
+    """The sample configs name these users; Exim refuses a config whose users do not exist.
+    With a sample's ``root``, its people too (``people``), each with the home its passwd
+    gives: Exim reads ``$home/.forward`` there, and the namespace shows the sample's home/."""
     need(os.geteuid() == 0, "creating the users the sample configs name needs root")
     for name in USERS:
         if subprocess.run(["id", name], capture_output=True).returncode != 0:
             subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
                             "/usr/sbin/nologin", name], check=True, capture_output=True)
+    for name, home in (people(root) if root is not None else {}).items():
+        entry = subprocess.run(["getent", "passwd", name], capture_output=True, text=True)
+        if entry.returncode != 0:
+            subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell",
+                            "/usr/sbin/nologin", name], check=True, capture_output=True)
+            continue
+        have = entry.stdout.split(":")[5]
+        need(have == home, f"user {name} exists here with home {have}; the sample's passwd "
+                           f"says {home}, where its forward file is")
+
+
+def with_homes(root: Path, tmp: Path) -> Path:
+    """A view of the sample ``root`` for ``exim(host_root=...)`` whose home/ is as on the host:
+    a folder for each of its people (``people``), owned by that user, with the sample's files
+    for them (their forward files). Exim defers a user whose home it cannot stat and refuses
+    a forward file its user does not own ("bad owner"); a checkout has neither right. The
+    rest of the view links to the sample. A new view under ``tmp`` each time."""
+    view = Path(tempfile.mkdtemp(prefix="host-", dir=tmp))
+    view.chmod(0o755)
+    (view / "usr/local").mkdir(parents=True)
+    (view / "etc").mkdir()
+    for part in ("usr/local/etc", "usr/local/mailman", "etc/aliases"):
+        if (root / part).exists():
+            (view / part).symlink_to((root / part).resolve())
+    (view / "home").mkdir()
+    for name, home in people(root).items():
+        shown, given = view / home.lstrip("/"), root / home.lstrip("/")
+        if given.is_dir():
+            shutil.copytree(given, shown)
+        else:
+            shown.mkdir(parents=True)
+        user = pwd.getpwnam(name)
+        for path in (shown, *shown.rglob("*")):
+            os.chown(path, user.pw_uid, user.pw_gid)
+    return view
 
 
 def exim(config: str | Path, *args: str, host_root: Path | None = None,

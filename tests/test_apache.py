@@ -593,8 +593,9 @@ def _oracle(host: Path, config: str, root: Path) -> None:
             assert by_source[(dumped.file, dumped.line)].server_aliases == dumped.aliases
 
 
-def test_oracle_netsight(tmp_path):
-    _oracle(NETSIGHT, HTTPD, tmp_path / "oracle")
+@pytest.mark.parametrize("sample", ["netsight", "hillcrest"])  # the Apache 2.4 samples
+def test_oracle_sample(sample, tmp_path):
+    _oracle(SAMPLES / sample, HTTPD, tmp_path / "oracle")
 
 
 @pytest.mark.parametrize("name", sorted(ORACLE_CONFIGS))

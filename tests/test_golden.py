@@ -16,6 +16,8 @@ update_golden = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(update_golden)
 GOLDEN, COMMON = update_golden.GOLDEN, update_golden.COMMON
 
+from conftest import SAMPLE_HOSTS  # noqa: E402
+
 
 def _diff(path: Path, old: bytes, new: bytes) -> str:
     diff = "".join(difflib.unified_diff(old.decode("utf-8", "replace").splitlines(True),
@@ -60,6 +62,11 @@ def test_the_golden_folders_hold_each_file_once_and_nothing_else():
     assert not stale and not missing, (
         f"run tools/update_golden.py and review the diff: not written by it {stale[:10]}; "
         f"missing {missing[:10]}")
+
+
+def test_every_sample_has_golden_plans():
+    """update_golden's HOSTS (each sample's target settings) names every sample host."""
+    assert tuple(sorted(update_golden.HOSTS)) == SAMPLE_HOSTS
 
 
 def test_a_file_that_becomes_release_dependent_leaves_the_common_folder():

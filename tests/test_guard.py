@@ -54,9 +54,9 @@ from migrate.app.inspection import inspect_tree
 from migrate.core.model import Finding, Inventory, Mta, Origin, Severity, Source
 from migrate.app.planning import build_plan, resolve_target
 from migrate.app.sources import LocalTree
+from conftest import SAMPLE_HOSTS as SAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = ("netsight", "small", "campus")
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
 FLAGS = {"hostname": "lists.new.example", "ipv6": ["2001:db8:99::25"]}
 

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conftest import SAMPLES, need
+from conftest import SAMPLE_HOSTS, SAMPLES, need
 from mailmantools import mailman_build, python_of
 from migrate.app.cutover import Journal, Runner, StepFailed, load_plan
 from migrate.app.hosts import LocalHost, Result
@@ -242,7 +242,7 @@ def copy_script(plan_dir: Path, phase: str) -> str:
     return "set -eu\n" + function + "\n" + "\n".join(copies) + "\n"
 
 
-@pytest.mark.parametrize("sample_name", ["netsight", "small", "campus"])
+@pytest.mark.parametrize("sample_name", SAMPLE_HOSTS)
 def test_the_new_hosts_mailman_as_the_plan_sets_it_up(tmp_path, sample_name):
     sample = SAMPLES / sample_name
     plan_dir = make_plan(tmp_path, sample_name)

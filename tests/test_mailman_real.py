@@ -33,13 +33,12 @@ import pytest
 from typer.testing import CliRunner
 
 import migrate.app.cli as cli
-from conftest import REPO, SAMPLES, SHARED_FIXTURES, need, shared_fixture
+from conftest import REPO, SAMPLE_HOSTS, SAMPLES, SHARED_FIXTURES, need, shared_fixture
 from mailmantools import mailman_build, python_of
 from migrate.core import codec
 from migrate.core.model import Inventory, MailingList
 
 MM = "usr/local/mailman"
-HOSTS = ("netsight", "small", "campus")
 
 #: The deliberately broken list files of the samples (sample_configs/README.md, "Planted
 #: problems" 7): a stray empty ``config.pck.tmp.*`` an interrupted Save() left. Mailman reads
@@ -206,7 +205,7 @@ class Seen:
                                 .stdout.decode().strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module", params=HOSTS)
+@pytest.fixture(scope="module", params=SAMPLE_HOSTS)
 def host(request, build, probe_dir, tmp_path_factory) -> dict[str, Any]:
     """One sample host: its inventory, and what the real Mailman prints about its lists."""
     name = request.param

@@ -32,7 +32,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLE_HOSTS, SAMPLES
 from eximtools import bt_blocks, ensure_users as ensure_exim_users, exim, world_tmp  # noqa: F401
 from emitters.mailman2.paths import MM_WRAPPER
 from migrate.app.inspection import inspect_tree
@@ -44,7 +44,6 @@ from test_exim_oracle import _taint_safe_copy
 
 CONFIGURE = "/usr/local/etc/exim/configure"
 V6 = "2001:db8:50::25"
-HOSTS = ("netsight", "small", "campus")
 WRAPPER = """#!/bin/sh
 f=$(mktemp @OUT@/call.XXXXXXXX)
 { echo "args=$*"; cat; } > "$f.tmp" && mv "$f.tmp" "$f"
@@ -68,7 +67,7 @@ def _expected(inv, row):
     return None
 
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_every_sample_has_full_parity(host):
     inv, plan = _plan(host)
     statuses = {r["status"] for r in plan.parity}
@@ -76,7 +75,7 @@ def test_every_sample_has_full_parity(host):
     assert not [f for f in plan.findings if f.id == "plan.parity-missing"]
 
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_old_exim_routes_every_row_as_the_table_says(host, world_tmp):  # noqa: F811
     ensure_exim_users()
     inv, plan = _plan(host)
@@ -112,7 +111,7 @@ def test_old_exim_routes_every_row_as_the_table_says(host, world_tmp):  # noqa: 
         assert re.search(re.escape(probe) + r" is undeliverable", out), probe
 
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_new_smtpd_delivers_every_row_as_the_table_says(host):
     inv, plan = _plan(host)
     files = plan.files

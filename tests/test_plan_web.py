@@ -20,7 +20,7 @@ import threading
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLE_HOSTS, SAMPLES
 from httpdtools import answer, grammar_errors, servers
 from migrate.core.probes import http_check as _http_check
 from emitters.release import Release
@@ -177,12 +177,14 @@ def _http_probes(plan) -> list[dict]:
 
 
 @pytest.mark.parametrize("release", RELEASES)
-@pytest.mark.parametrize("sample", ["netsight", "campus", "small"])
+@pytest.mark.parametrize("sample", SAMPLE_HOSTS)
 @pytest.mark.parametrize("tls", ["acme", "none"])
 def test_httpd_conf_follows_the_documented_grammar(sample, release, tls):
     inv = inspect_tree(LocalTree(SAMPLES / sample), Origin("local", f"/samples/{sample}"))
     flags = {"netsight": NETSIGHT, "campus": CAMPUS,
-             "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]}}[sample]
+             "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]},
+             "hillcrest": {"hostname": "lists.hillcrest.example", "ipv6": ["2001:db8:90::25"]},
+             }[sample]
     target = resolve_target(inv, {}, {**flags, "openbsd": release, "tls": tls})
     conf = build_plan(inv, target).files["files/new/etc/httpd.conf"]
     assert grammar_errors(conf, Release.parse(release)) == []

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import migrate.app.cli as cli
-from conftest import SAMPLES, need
+from conftest import SAMPLE_HOSTS, SAMPLES, need
 from sshtools import Sshd, ensure_test_user, keygen, sshd_running
 
 RUNNER = CliRunner()
@@ -66,7 +66,7 @@ def _same(a: dict, b: dict) -> None:
     assert a == b
 
 
-@pytest.mark.parametrize("sample", ["netsight", "small", "campus"])
+@pytest.mark.parametrize("sample", SAMPLE_HOSTS)
 def test_remote_inventory_equals_local(sshd, host_tree, sample):
     root = host_tree(sample)
     res = remote(sshd, root)

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 import migrate.app.cli as cli
-from conftest import SAMPLES, need, python27
+from conftest import SAMPLE_HOSTS, SAMPLES, need, python27
 from migrate.app import remote
 from migrate.core.errors import MigrateError
 from parsers import mboxscan, pipermail
@@ -104,7 +104,7 @@ HARD = {
 
 def corpus() -> dict[str, bytes]:
     out = dict(HARD)
-    for name in ("netsight", "campus", "small"):
+    for name in SAMPLE_HOSTS:
         for path in sorted((SAMPLES / name).rglob("*.mbox")):
             if path.is_file():
                 out[f"{name}-{path.stem}"] = path.read_bytes()

@@ -20,9 +20,9 @@ from migrate.core import codec, safeyaml
 from migrate.app.inspection import inspect_tree
 from migrate.core.model import Origin
 from migrate.app.sources import LocalTree
+from conftest import SAMPLE_HOSTS, SAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "sample_configs"
 sys.path.insert(0, str(REPO / "tests" / "perf"))
 import bench_plan  # noqa: E402
 
@@ -89,7 +89,7 @@ def check(text: str) -> None:
     assert same(got[1], c_expected[1]) if got[0] == "data" else got[1] is c_expected[1], text
 
 
-@pytest.mark.parametrize("host", ["netsight", "small", "campus"])
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_sample_inventories_load_as_with_safeloader(host):
     inv = inspect_tree(LocalTree(SAMPLES / host), Origin("local", host))
     text = codec.dump_yaml(inv)

@@ -20,13 +20,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
-from make_samples import SCHEMA_110, SCHEMA_110_DEFAULTS  # noqa: E402
+from make_samples import HOSTS as GENERATED, SCHEMA_110, SCHEMA_110_DEFAULTS  # noqa: E402
+from conftest import SAMPLE_HOSTS  # noqa: E402
 SAMPLES = REPO / "sample_configs"
 TRUTH_DIR = REPO / "tests" / "sample_truth"
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 FIXTURE_PCK = FIXTURES / "mailman" / "mm3-testsuite-config.pck"
 MM = "usr/local/mailman"
-HOSTS = ["netsight", "small", "campus"]
 
 # Python 2's UnixMailbox._fromlinepattern: what counts as a real separator.
 FROM_RE = re.compile(rb"From \s*[^\s]+\s+\w\w\w\s+\w\w\w\s+\d?\d\s+\d?\d:\d\d(:\d\d)?"
@@ -114,6 +114,13 @@ def test_generator_reproduces_committed_tree(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stdout
 
 
+def test_generator_makes_every_sample_and_its_truth() -> None:
+    """Each folder of sample_configs/ is a host the generator makes (lists, archives, truth),
+    and nothing else is: SAMPLE_HOSTS and make_samples.HOSTS name the same hosts."""
+    assert tuple(sorted(GENERATED)) == SAMPLE_HOSTS
+    assert sorted(p.stem for p in TRUTH_DIR.glob("*.json")) == list(SAMPLE_HOSTS)
+
+
 def test_check_mode_detects_a_change(tmp_path: Path) -> None:
     out = tmp_path / "gen"
     script = str(REPO / "tools" / "make_samples.py")
@@ -185,7 +192,7 @@ def test_restricted_unpickler_refuses_other_classes() -> None:
 
 # ---------------------------------------------------------------- values vs truth
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_config_values_equal_truth(host: str) -> None:
     t = truth(host)
     assert t["lists"], "truth lists no lists"
@@ -234,7 +241,7 @@ def test_pending_and_request_values() -> None:
 
 # ---------------------------------------------------------------- mbox and HTML
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_mbox_counts_match_truth(host: str) -> None:
     for name, rec in truth(host)["lists"].items():
         a = rec["archive_mbox"]
@@ -258,7 +265,7 @@ def test_planted_mbox_oddities() -> None:
     assert b"=?iso-8859-1?q?" in data and b"=?utf-8?" in data
 
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_html_months_match_truth(host: str) -> None:
     for name, rec in truth(host)["lists"].items():
         a = rec["archive_mbox"]
@@ -284,7 +291,7 @@ def test_etc_aliases_is_relative_symlink() -> None:
     assert (SAMPLES / "small/etc/aliases").is_file() and not (SAMPLES / "small/etc/aliases").is_symlink()
 
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", SAMPLE_HOSTS)
 def test_public_archive_links_are_absolute(host: str) -> None:
     pub = SAMPLES / host / MM / "archives/public"
     links = sorted(pub.iterdir())

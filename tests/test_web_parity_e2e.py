@@ -72,7 +72,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 
 from apachetools import apache_binary, debianize
-from conftest import REPO, SAMPLES, WAIT_UNTIL_SH, need, wait_until
+from conftest import REPO, SAMPLE_HOSTS, SAMPLES, WAIT_UNTIL_SH, need, wait_until
 from e2etools import answers
 from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
 from mailmantools import FLAVOURS, mailman_build
@@ -345,7 +345,16 @@ def start_new(site: Site, sample: Path, base: Path) -> None:
         wait_listening(site.netns["new"], site.address["new"], port, daemon)
 
 
-@pytest.fixture(scope="module", params=["netsight", "small", "campus"])
+#: hillcrest is left out for now: its :80 virtual host sends the whole site to https://
+#: (``Redirect permanent / https://...``; parsers/apache.py does not record it, as it names
+#: none of Mailman's URLs). The new host does the same, but ``compare`` follows only the new
+#: host's redirect to https://, so each http:// URL shows as 301 against 200, and the check
+#: that the old listinfo pages answer 200 fails. Following the old host's redirect alike is
+#: web parity work, outside issue 25.
+WEB_HOSTS = tuple(h for h in SAMPLE_HOSTS if h != "hillcrest")
+
+
+@pytest.fixture(scope="module", params=WEB_HOSTS)
 def site(request):
     need(os.geteuid() == 0, "network namespaces and Mailman's wrappers need root")
     for tool in ("ip", "unshare", "nsenter"):

@@ -13,7 +13,7 @@ derive than to type:
   ``archives/private/NAME/`` (month folders, ``.txt``/``.txt.gz``,
   ``index.html``, scrubbed attachments);
 * the ``archives/public/`` symlinks;
-* ground truth for tests, ``tests/sample_truth/{netsight,small,campus}.json``.
+* ground truth for tests, ``tests/sample_truth/HOST.json``.
 
 Everything is derived from fixed seeds, so the output is byte-for-byte
 reproducible: ``python tools/make_samples.py`` rewrites the files,
@@ -1256,11 +1256,83 @@ def campus(tree: Tree) -> dict[str, Any]:
     }
 
 
+HILLCREST_DOMAINS = ["hillcrest.example", "alumni.hillcrest.example", "example.org",
+                     "example.com", "example.net"]
+
+
+def hillcrest(tree: Tree) -> dict[str, Any]:
+    """A college's one mail server whose own name is its list domain: FreeBSD 12.4, Exim 4.92,
+    Cyrus, Mailman 2.1.29 since 2019, HTTPS from the start.
+
+    The lists are plain: what this host is for is the mail that is not the lists' (aliases
+    on the list domain, the people's mailboxes and forward files, a catch-all), hand-written
+    beside this generator (sample_configs/README.md).
+    """
+    host = "lists.hillcrest.example"
+    common: dict[str, Any] = dict(mta=host, url_scheme="https", https_from=2019,
+                                  domains=HILLCREST_DOMAINS)
+    specs = [
+        ListSpec("mailman", b"Mailman", host, dt(2019, 9, 5, 13, 48, 31),
+                 "en", b"Mailman site list", b"Site-wide list; do not post.",
+                 ["root@hillcrest.example"], [], 1, 0, 3, (2019, 9), (2024, 1), 3,
+                 archive_private=1, advertised=False, subscribe_policy=3, **common),
+        ListSpec("staff", b"Staff", host, dt(2019, 9, 6, 8, 15, 2),
+                 "en", b"Hillcrest College staff",
+                 b"Announcements and questions for everyone who works at the college.",
+                 ["alice@hillcrest.example"], ["bob@hillcrest.example"],
+                 34, 0, 60, (2019, 9), (2026, 11), 24,
+                 archive_private=1, advertised=False, subscribe_policy=2, **common),
+        ListSpec("alumni-news", b"Alumni-News", host, dt(2020, 3, 2, 11, 20, 40),
+                 "en", b"News for Hillcrest alumni",
+                 b"The alumni office's newsletter: reunions, events, college news.",
+                 ["carol@hillcrest.example"], [], 64, 7, 45, (2020, 3), (2026, 11), 20,
+                 archive_private=0, advertised=True, subscribe_policy=1, **common),
+    ]
+    opts: dict[str, dict[str, Any]] = {
+        "mailman": dict(with_last=False),
+        "staff": dict(),
+        "alumni-news": dict(),
+    }
+    lists = {spec.name: build_list(tree, spec, host_root="hillcrest", **opts[spec.name])
+             for spec in specs}
+    secrets = [sec for rec in lists.values() for sec in rec["secrets"]]
+    site_pw = sha1hex("site-admin-hillcrest-s3cret")
+    tree.add(f"{MM_HOME}/data/adm.pw", site_pw + b"\n")
+    secrets.append(site_pw.decode())
+    return {
+        "host": "hillcrest", "hostname": host, "os": "FreeBSD 12.4-RELEASE-p9",
+        "mailman_version": "2.1.29", "email_domains": [host],
+        "lists": lists,
+        "findings_planted": {
+            # the host's own name is the list domain, Exim's primary_hostname, the MX of the
+            # people's domain (DNS, not in the tree), Cyrus's servername and the TLS web host
+            "list_domain_is_host_name": {
+                "name": host, "rc_conf": "/etc/rc.conf", "exim": "primary_hostname",
+                "cyrus": "/usr/local/etc/imapd.conf", "apache": "*:443",
+                "mx_of": ["hillcrest.example"]},
+            "system_aliases_on_list_domain": {
+                "router": "system_aliases", "file": "/etc/mail/aliases",
+                "security": ["alice"], "webmaster": ["alice", "bob"]},
+            "forward_files": {"/home/alice/.forward": ["\\alice", "alice@elsewhere.example"],
+                              "/home/dave/.forward": ["dquinn@elsewhere.example"]},
+            "catch_all": {"file": "/usr/local/etc/exim/vdomains/alumni.hillcrest.example",
+                          "domain": "alumni.hillcrest.example",
+                          "target": "alumni-office@elsewhere.example"},
+            "fail_alias": "tickets",
+            "defer_alias": "registrar",
+            "include_alias": {"name": "it-staff", "file": "/usr/local/etc/exim/it-staff.list"},
+            "private_list_without_public_link": ["mailman", "staff"],
+        },
+        "shunt_files": [],
+        "secrets": sorted(set(secrets)),
+    }
+
+
 # ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
 
-HOSTS = {"netsight": netsight, "small": small, "campus": campus}
+HOSTS = {"netsight": netsight, "small": small, "campus": campus, "hillcrest": hillcrest}
 # Folders inside each host tree that belong to the generator entirely.
 OWNED = [f"{MM_HOME}/archives", f"{MM_HOME}/lists", f"{MM_HOME}/data", f"{MM_HOME}/qfiles"]
 

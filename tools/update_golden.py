@@ -42,6 +42,8 @@ HOSTS = {
                  "smarthost": "smtp.upstream.example"},
     "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]},
     "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]},
+    # the old host's own name, as a first try would give it (sample_configs/README.md)
+    "hillcrest": {"hostname": "lists.hillcrest.example", "ipv6": ["2001:db8:90::25"]},
 }
 RELEASES = ("5.7", "6.3", "7.8")  # one per grammar era: 5.x, 6.x before 6.4, 6.4 and later
 #: The folder of a host's files that are the same for every release.
