@@ -25,7 +25,7 @@ from migrate.core.model import (AcceptedAddress, AcceptedKind, Account, AccountK
 from parsers.accounts import parse_accounts
 from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases, parse_forward
 from parsers.base import IncludeBudget, Tree, TreeError, read_text
-from parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list
+from parsers.exim import Driver, EximConfig, Option, config_lookups, parse_exim, split_list
 
 #: Where Exim's configuration lives, by layout, first match wins.
 CONFIGS = (
@@ -202,6 +202,7 @@ class _Routing:
         self.primary = primary.lower() if primary else None
         self.resolver = domains
         self._lookup_cache: dict[str, set[str]] = {}
+        self._lists: dict[str, list[str]] = {}  # a list's text -> its items
         self._named: dict[tuple[str, str, str], bool] = {}  # (+name, subject, kind) -> in it
         known: set[str] = set()
         for _name, (kind, value, source) in cfg.named_lists.items():
@@ -226,7 +227,9 @@ class _Routing:
         """Whether ``subject`` is in an Exim domain or local-part list (caseless)."""
         if value is None:
             return True
-        items = split_list(value)
+        items = self._lists.get(value)
+        if items is None:  # the walk of every address asks again and again
+            items = self._lists[value] = split_list(value)
         if not items or depth > 10:
             return False
         subject = subject.lower()
@@ -828,16 +831,17 @@ def _check_routes(mta: Mta, result: EximResult) -> None:
 
 #: How many generations an address may pass through (an alias of an alias, a forward file)
 #: before the walk gives up on it with a finding; Exim's own loop check ends every real loop.
-_MAX_GENERATIONS = 64
+_MAX_GENERATIONS = 100
 #: How many router runs and recipients the walk of one configuration may spend in all: an
 #: alias's recipients are gathered again for each address that names it, so a huge :include:
 #: list named by many aliases could otherwise grow the inventory without bound.
-_MAX_STEPS = 2_000_000
+_MAX_STEPS = 1_000_000
 #: The variables of a router's file options that the walk fills in (anything else is an
 #: expansion it cannot decide).
 _VARS = re.compile(r"\$\{lc::\$\{?local_part\}?\}|\$\{(local_part_data|local_part|domain_data|"
                    r"domain|home)\}|\$(local_part_data|local_part|domain_data|domain|home)\b")
 _UNROUTEABLE = "Unrouteable address"
+_SPACE = re.compile(r"\s")
 
 
 @dataclass
@@ -853,6 +857,7 @@ class _Routed:
     entry: Alias | None = None
     account: Account | None = None
     seen: frozenset[str] = frozenset()
+    cut: bool = False  # a bound stopped the walk below it (then it is not remembered)
 
 
 #: A router whose preconditions do not hold: skipped, so its ``no_more`` does not apply.
@@ -939,24 +944,45 @@ class _Walk:
                 if account.kind == AccountKind.USER:
                     self.users.setdefault(account.name, account)
         self.qualify = (cfg.main_value("qualify_recipient") or mta.qualify_domain or "").lower()
-        self.memo: dict[str, _Routed] = {}
+        self.memo: dict[str, tuple[_Routed, int]] = {}  # address -> result, its depth
         self.forwards: dict[str, tuple[Alias | None, bool]] = {}
         self.told: set[tuple[str, str]] = set()
         self.steps = 0
-        self.homeless: list[str] = []  # users whose home folder the tree lacks
+        self.homeless: list[Account] = []  # users whose home folder the tree lacks
+        self.lists: dict[tuple[str, str], list[str]] = {}
+        # each router's options by name (the first setting of each), and those whose condition
+        # is decided only when mail comes
+        self.options = {d.name: {o.name: o for o in reversed(d.options)} for d in cfg.routers}
+        # in order: each router, whether it routes mail at all, its cannot_route_message
+        self.routers = [(d, routing.runs(d), self._value(d, "cannot_route_message")
+                         or _UNROUTEABLE) for d in cfg.routers]
+        self.served: dict[tuple[str, str], bool] = {}  # (router, domain) -> its domains has it
+        self.conditional = {d.name for d in cfg.routers if any(
+            (c.value or "").strip().lower() not in ("true", "yes", "1")
+            for c in d.all("condition"))}
+        self.config = Source(cfg.files[0].path) if cfg.files else None
 
-    def _tell(self, fid: str, severity: Severity, message: str, hint: str, d: Driver | None,
-              key: str = "") -> None:
-        if (fid, key or (d.name if d else "")) not in self.told:
-            self.told.add((fid, key or (d.name if d else "")))
-            _finding(self.result, fid, severity, message, hint, d.source if d else None)
+    def _tell(self, fid: str, severity: Severity, message: str, hint: str,
+              source: Source | None, key: str) -> None:
+        """A finding, once for each ``key``."""
+        if (fid, key) not in self.told:
+            self.told.add((fid, key))
+            _finding(self.result, fid, severity, message, hint, source)
+
+    def _spent(self) -> None:
+        self._tell("exim.routing-budget", Severity.ERROR,
+                   f"the routes of the aliases and users went past {_MAX_STEPS:,} steps and "
+                   "were not followed further: the table of accepted addresses is incomplete",
+                   "Check for aliases that name huge :include: lists many times; inspect "
+                   "again after merging them.", self.config, "budget")
 
     def _undecided(self, d: Driver, why: str) -> None:
         self._tell("exim.router-undecided", Severity.WARNING,
                    f"router {d.name} ({d.driver}) {why}: which addresses it takes, and where "
                    "it sends them, is not in the inventory's table of accepted addresses",
                    f"Check on the old host what router {d.name} does with mail to each "
-                   "domain (`exim -bt ADDRESS`), and carry those addresses by hand.", d)
+                   "domain (`exim -bt ADDRESS`), and carry those addresses by hand.", d.source,
+                   d.name)
 
     # the table -------------------------------------------------------------------------------
 
@@ -970,6 +996,7 @@ class _Walk:
         for domain in served:
             for name in self._candidates(domain):
                 if self.steps > _MAX_STEPS:
+                    self._spent()
                     return
                 if (name.lower(), domain) in elsewhere:
                     continue
@@ -988,7 +1015,8 @@ class _Walk:
                 mta.accepted.append(AcceptedAddress(name, domain, kind, list(routed.recipients),
                                                     routed.router, source))
         if self.homeless:
-            names = ", ".join(self.homeless[:8]) + (", ..." if len(self.homeless) > 8 else "")
+            names = ", ".join(a.name for a in self.homeless[:8]) \
+                + (", ..." if len(self.homeless) > 8 else "")
             _finding(self.result, "exim.home-missing", Severity.WARNING,
                      f"{len(self.homeless)} local user(s) whose forward file Exim looks for "
                      f"have no home folder in the inspected tree ({names}): Exim defers their "
@@ -996,7 +1024,7 @@ class _Walk:
                      "table of accepted addresses",
                      "If the old host has these folders, copy them (their forward files at "
                      "least) into the inspected tree and inspect again; if it does not, their "
-                     "mail waits in the old host's queue today.", None)
+                     "mail waits in the old host's queue today.", self.homeless[0].source)
 
     def _is_dir(self, path: str) -> bool:
         try:
@@ -1008,9 +1036,8 @@ class _Walk:
         """The local parts of ``domain`` that some router may take by name, in the routers'
         order, and "*" last (every other local part)."""
         names: dict[str, str] = {}
-        for d in self.cfg.routers:
-            if not self.routing.runs(d) \
-                    or not self.routing.in_list(d.value("domains"), domain, "domain"):
+        for d, runs, _text in self.routers:
+            if not runs or not self._serves(d, domain):
                 continue
             table = self.tables.get((d.name, domain)) or self.tables.get((d.name, None))
             if table is not None:
@@ -1041,42 +1068,32 @@ class _Walk:
         """Route ``local@domain`` from the first router; ``chain``: its ancestors, each with
         the router that handled it."""
         address = f"{local}@{domain}"
-        hit = None if unknown else self.memo.get(address)
-        if hit is not None and not any(a in hit.seen for a, _r in chain):
+        hit, at = self.memo.get(address, (None, 0)) if not unknown else (None, 0)
+        if hit is not None and (not hit.cut or depth >= at) \
+                and not any(a in hit.seen for a, _r in chain):
             return hit  # no ancestor of this address is met below it: the same result
-        if depth > _MAX_GENERATIONS or self.steps > _MAX_STEPS:
-            if self.steps > _MAX_STEPS:
-                self._tell("exim.routing-budget", Severity.ERROR,
-                           f"the routes of the aliases and users went past {_MAX_STEPS:,} "
-                           "steps and were not followed further: the table of accepted "
-                           "addresses is incomplete", "Check for aliases that name huge "
-                           ":include: lists many times; inspect again after merging them.",
-                           None, "budget")
-            else:
-                self._tell("exim.routing-deep", Severity.WARNING,
-                           f"{address} is reached through more than {_MAX_GENERATIONS} "
-                           "aliases or forward files: its recipients past that are not in "
-                           "the inventory", "Shorten the chain of aliases.", None, address)
-            return _Routed(None, "cut", [], seen=frozenset({address}))
+        if self.steps > _MAX_STEPS:
+            self._spent()
+            return _Routed(None, "cut", [], seen=frozenset({address}), cut=True)
         seen = {address}
         copies: list[Recipient] = []  # what ``unseen`` routers delivered
         first: _Routed | None = None
         message = _UNROUTEABLE
-        for d in self.cfg.routers:
+        for d, runs, text in self.routers:
             self.steps += 1
-            message = d.value("cannot_route_message") or _UNROUTEABLE
-            if (address, d.name) in chain or not self.routing.runs(d):
+            message = text
+            if not runs or (address, d.name) in chain:
                 continue  # Exim's loop rule: this router handled the address above
             taken = self._try(d, local, domain, address, chain, depth, unknown)
             if taken is _SKIP:
                 continue
             if taken is None:
-                more = d.get("more")
+                more = self._get(d, "more")
                 if more is not None and not more.truthy:
                     break
                 continue
             seen |= taken.seen
-            unseen = d.get("unseen")
+            unseen = self._get(d, "unseen")
             if unseen is not None and unseen.truthy:
                 first = first or taken
                 copies += taken.recipients
@@ -1094,8 +1111,11 @@ class _Walk:
         taken.recipients = _merged(taken.recipients)
         self.steps += len(taken.recipients)
         taken.seen = frozenset(seen)
+        taken.cut = taken.cut or (first is not None and first.cut)
+        # a result cut short by the bound of generations holds where no more generations are
+        # left: a chain longer than the bound is then walked once more per link at most
         if not unknown and not any(a in seen for a, _r in chain):
-            self.memo[address] = taken
+            self.memo[address] = (taken, depth)
         return taken
 
     def _try(self, d: Driver, local: str, domain: str, address: str,
@@ -1104,18 +1124,18 @@ class _Walk:
         when it declines)."""
         lp = local
         for name, prefix in (("local_part_prefix", True), ("local_part_suffix", False)):
-            items = split_list(d.value(name) or "")
+            items = self._list(d, name)
             if not items:
                 continue
             rest = next((r for r in (_affix(lp, i, prefix) for i in items) if r), None)
             if rest is None:
-                optional = d.get(f"{name}_optional")
+                optional = self._get(d, f"{name}_optional")
                 if not (optional and optional.truthy):
                     return _SKIP
             else:
                 lp = rest
-        if not self.routing.in_list(d.value("domains"), domain, "domain") \
-                or not self.routing.in_list(d.value("local_parts"), lp, "local_part"):
+        if not self._serves(d, domain) \
+                or not self.routing.in_list(self._value(d, "local_parts"), lp, "local_part"):
             return _SKIP
         account = None
         if self._checks_user(d):
@@ -1125,18 +1145,21 @@ class _Walk:
                            "inspected tree has no /etc/passwd: the local users' addresses "
                            "and forward files are not in the inventory",
                            "Copy /etc/passwd into the inspected tree (it holds no passwords "
-                           "on FreeBSD) and inspect again.", d)
+                           "on FreeBSD) and inspect again.", d.source, d.name)
                 return _SKIP
             account = None if unknown else self.users.get(lp)
             if account is None:
                 return _SKIP
-        if d.get("senders") is not None:
-            self._undecided(d, "depends on the sender (senders)")
+        if self._get(d, "senders") is not None:
+            self._undecided(d, "depends on the sender (senders; taken as met)")
         if not self._files(d, lp, domain, account, unknown):
             return _SKIP
+        if d.name in self.conditional:
+            self._undecided(d, "has a condition that is decided when mail comes (taken as "
+                               "true)")
         if d.driver == "redirect":
             return self._redirect(d, lp, domain, address, account, chain, depth, unknown)
-        transport = self.cfg.transport(d.value("transport") or "")
+        transport = self.cfg.transport(self._value(d, "transport") or "")
         rule = f"router {d.name}" + (f", transport {transport.name}" if transport else "")
         seen = frozenset({address})
         if d.driver == "accept":
@@ -1157,8 +1180,8 @@ class _Walk:
                 recipient = Recipient(RecipientKind.ADDRESS, address, rule)
             return _Routed(d.name, "other", [recipient], seen=seen)
         if d.driver == "manualroute":
-            rules = [r.split() for r in (d.value("route_list") or "").split(";")]
-            if d.value("route_data") is None and not any(
+            rules = [r.split() for r in (self._value(d, "route_list") or "").split(";")]
+            if self._value(d, "route_data") is None and not any(
                     r and self.routing.in_list(r[0], domain, "domain") for r in rules):
                 return None
         elif d.driver == "ipliteral":
@@ -1170,9 +1193,28 @@ class _Walk:
         return _Routed(d.name, "other", [Recipient(RecipientKind.ADDRESS, address, rule)],
                        seen=seen)
 
-    @staticmethod
-    def _checks_user(d: Driver) -> bool:
-        opt = d.get("check_local_user")
+    def _serves(self, d: Driver, domain: str) -> bool:
+        key = (d.name, domain)
+        if key not in self.served:
+            self.served[key] = self.routing.in_list(self._value(d, "domains"), domain, "domain")
+        return self.served[key]
+
+    def _get(self, d: Driver, option: str) -> Option | None:
+        return self.options[d.name].get(option)
+
+    def _value(self, d: Driver, option: str) -> str | None:
+        opt = self.options[d.name].get(option)
+        return opt.value if opt else None
+
+    def _list(self, d: Driver, option: str) -> list[str]:
+        """The items of a router's list option, split once."""
+        key = (d.name, option)
+        if key not in self.lists:
+            self.lists[key] = split_list(self._value(d, option) or "")
+        return self.lists[key]
+
+    def _checks_user(self, d: Driver) -> bool:
+        opt = self._get(d, "check_local_user")
         return bool(opt and opt.truthy)
 
     def _fill(self, text: str, lp: str, domain: str, account: Account | None) -> str | None:
@@ -1189,7 +1231,7 @@ class _Walk:
                unknown: bool) -> bool:
         """``require_files``: whether every item holds (an item the walk cannot decide is
         taken as met, with a finding)."""
-        for item in split_list(d.value("require_files") or ""):
+        for item in self._list(d, "require_files"):
             negated = item.startswith("!")
             path = self._fill(item.lstrip("!+"), lp, domain, account)
             if path is None or not path.startswith("/"):
@@ -1220,14 +1262,14 @@ class _Walk:
                 entry = index.get("*")
             if entry is None:
                 return None  # the lookup finds nothing: the router declines
-        elif _lsearch_path(d.value("data")) is not None:
+        elif _lsearch_path(self._value(d, "data")) is not None:
             return None  # a per-domain table this domain has none of
-        elif d.value("file") and d.value("data") is None:
-            path = self._fill(d.value("file") or "", lp, domain, account)
+        elif self._value(d, "file") and self._value(d, "data") is None:
+            path = self._fill(self._value(d, "file") or "", lp, domain, account)
             if path is None:
-                self._undecided(d, f"reads {d.value('file')!r}, which cannot be decided here")
+                self._undecided(d, f"reads {self._value(d, 'file')!r}, which cannot be decided here")
                 return None
-            entry, state = self._forward(path, lp)
+            entry, state = self._forward(path, lp, account)
             if state == "none":
                 return None  # no forward file in a folder that exists: the router declines
             if state != "read":  # a filter, unreadable, or no folder to look in
@@ -1266,20 +1308,28 @@ class _Walk:
             how = "list"
         out: list[Recipient] = []
         seen = {address}
-        preserve = d.get("qualify_preserve_domain")
-        ancestor = d.get("check_ancestor")
+        cut = False
+        if depth >= _MAX_GENERATIONS:
+            self._tell("exim.routing-deep", Severity.WARNING,
+                       f"{address} is reached through more than {_MAX_GENERATIONS} aliases or "
+                       "forward files: the recipients past that are not in the inventory's "
+                       "table of accepted addresses", "Shorten the chain of aliases (each "
+                       "naming the next).", entry.source, "deep")
+            generated, cut = [], True
+        preserve = self._get(d, "qualify_preserve_domain")
+        ancestor = self._get(d, "check_ancestor")
         ancestors = {a for a, _r in chain} if ancestor and ancestor.truthy else set()
         below = chain + ((address, d.name),)
         for target in generated:
             if target.kind == AliasTargetKind.PIPE:
                 out.append(Recipient(RecipientKind.PIPE, target.value,
-                                     f"{rule}, transport {d.value('pipe_transport')}"))
+                                     f"{rule}, transport {self._value(d, 'pipe_transport')}"))
                 continue
             if target.kind == AliasTargetKind.FILE:
                 option = "directory_transport" if target.value.endswith("/") else \
                     "file_transport"
                 out.append(Recipient(RecipientKind.FILE, target.value,
-                                     f"{rule}, transport {d.value(option)}"))
+                                     f"{rule}, transport {self._value(d, option)}"))
                 continue
             child = self._address(target.value, domain, bool(preserve and preserve.truthy))
             if child is None:
@@ -1291,10 +1341,11 @@ class _Walk:
                 child = (address.rpartition("@")[0], domain)
             sub = self.route(child[0], child[1], below, depth + 1)
             seen |= sub.seen
+            cut = cut or sub.cut
             out += sub.recipients
         if fail is not None:
             out.append(Recipient(RecipientKind.FAIL, fail.value, rule))
-        return _Routed(d.name, how, out, entry, account, frozenset(seen))
+        return _Routed(d.name, how, out, entry, account, frozenset(seen), cut)
 
     def _address(self, item: str, incoming: str, preserve: bool) -> tuple[str, str] | None:
         """(local part, domain) of a generated address, qualified as Exim qualifies it."""
@@ -1308,11 +1359,12 @@ class _Walk:
         if not at:
             local, domain = text, incoming if backslash or preserve or not self.qualify \
                 else self.qualify
-        if not local or not domain or any(c.isspace() for c in domain):
+        if not local or not domain or _SPACE.search(domain):
             return None
         return local.lower(), domain.lower()
 
-    def _forward(self, path: str, user: str) -> tuple[Alias | None, str]:
+    def _forward(self, path: str, user: str, account: Account | None
+                 ) -> tuple[Alias | None, str]:
         """A forward file's entry, and how it was found (each file is read once): "read";
         "none" (missing from a folder that exists: the router declines); "unclear" (a filter,
         or unreadable: the findings say so); or, when its folder is missing too, the text with
@@ -1325,7 +1377,8 @@ class _Walk:
             folder = posixpath.dirname(path) or "/"
             if state == "none" and not self._is_dir(folder):
                 state = f"failed to stat {folder}/. (No such file or directory)"
-                self.homeless.append(user)
+                if account is not None:
+                    self.homeless.append(account)
             self.forwards[path] = (entry, state)
         return self.forwards[path]
 
