@@ -61,6 +61,11 @@ virtual:
   allow_defer
   pipe_transport = address_pipe
   no_more
+copies:
+  driver = redirect
+  domains = +local_domains
+  data = ${lookup{$local_part}lsearch{/usr/local/etc/exim/copies}}
+  unseen
 system_aliases:
   driver = redirect
   domains = +local_domains : +list_domains
@@ -120,8 +125,11 @@ partly: bob, trap
 failing: bob, gone
 waiting: bob, held
 away: dave
+dropped: bob, :blackhole:
+refused: bob, :fail: ask bob
 announce: "|/usr/local/mailman/mail/mailman post announce"
 """,
+    "/usr/local/etc/exim/copies": "carol: carol-archive@elsewhere.example\n",
     "/usr/local/etc/exim/staff.list": "# the staff\nalice\ndave@elsewhere.example, bob\n",
     "/usr/local/etc/exim/virtual/shop.example": "sales: bob\ninfo: sales, info@partner.example\n"
                                                 "*: alice\n",
@@ -173,6 +181,11 @@ def test_system_aliases_on_a_list_domain_end_at_the_people(host):
     assert not {"gone", "held", "trap"} & {k.split("@")[0] for k in got}
     refused = {(r.address, r.domain, r.outcome) for r in host.mta.refused}
     assert ("trap", "example.org", "dropped") in refused
+    # the first special item decides for the whole entry, wherever it stands (Exim drops
+    # everything for :blackhole:, and fails the address for :fail:)
+    assert {("dropped", "example.org", "dropped"), ("refused", "example.org", "rejected")} \
+        <= refused
+    assert "dropped@example.org" not in got and "refused@example.org" not in got
 
 
 def test_a_user_with_a_forward_file_and_one_without(host):
@@ -192,7 +205,8 @@ def test_a_backslashed_name_takes_the_incoming_domain_and_check_ancestor(host):
     got = _accepted(host)
     # security -> \carol -> carol's .forward names security again: check_ancestor turns it
     # back into carol, whom the forward router has handled, so her mailbox takes it
-    assert got["security@example.org"][2] == {(M, "carol"), (A, "carol@phone.example")}
+    assert got["security@example.org"][2] == {(M, "carol"), (A, "carol@phone.example"),
+                                              (A, "carol-archive@elsewhere.example")}
     # on the list domain, \carol stays there, where no router takes a user: it fails with
     # the message of the last router considered (localuser's, though it was skipped)
     assert got["security@lists.example.org"][2] == {(RecipientKind.FAIL, "Unknown user")}
@@ -212,6 +226,13 @@ def test_nested_aliases_includes_pipes_files_and_special_items(host):
     assert got["away@example.org"][2] == {
         (RecipientKind.DEFER, "failed to stat /home/dave/. (No such file or directory)")}
     assert any(f.id == "exim.home-missing" and "dave" in f.message for f in host.findings)
+
+
+def test_an_unseen_router_delivers_a_copy_and_routing_goes_on(host):
+    got = _accepted(host)
+    # carol's copies entry is taken with unseen: the copy, then her forward file as before
+    assert got["carol@example.org"] == (AcceptedKind.ALIAS, "copies", {
+        (A, "carol-archive@elsewhere.example"), (M, "carol"), (A, "carol@phone.example")})
 
 
 def test_loops_end_as_exims_loop_rule_ends_them(host):
