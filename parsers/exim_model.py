@@ -945,7 +945,7 @@ class _Walk:
                     self.users.setdefault(account.name, account)
         self.qualify = (cfg.main_value("qualify_recipient") or mta.qualify_domain or "").lower()
         self.memo: dict[str, tuple[_Routed, int]] = {}  # address -> result, its depth
-        self.forwards: dict[str, tuple[Alias | None, bool]] = {}
+        self.forwards: dict[str, tuple[Alias | None, str]] = {}  # path -> entry, state
         self.told: set[tuple[str, str]] = set()
         self.steps = 0
         self.homeless: list[Account] = []  # users whose home folder the tree lacks
@@ -1267,7 +1267,8 @@ class _Walk:
         elif self._value(d, "file") and self._value(d, "data") is None:
             path = self._fill(self._value(d, "file") or "", lp, domain, account)
             if path is None:
-                self._undecided(d, f"reads {self._value(d, 'file')!r}, which cannot be decided here")
+                self._undecided(d, f"reads {self._value(d, 'file')!r}, which cannot be "
+                                   "decided here")
                 return None
             entry, state = self._forward(path, lp, account)
             if state == "none":
@@ -1304,8 +1305,10 @@ class _Walk:
             return None  # an empty list: the router declines
         if fail is not None:
             how = refused
-        elif any(t.kind == AliasTargetKind.PIPE and wrapper_call(t.value) for t in generated):
-            how = "list"
+        elif how == "alias" and any(t.kind == AliasTargetKind.PIPE and wrapper_call(t.value)
+                                    for t in generated):
+            how = "list"  # a ListRoute (the pipes into the wrapper; emitters/common.py's
+            # other_targets carries what else the entry names)
         out: list[Recipient] = []
         seen = {address}
         cut = False

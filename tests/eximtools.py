@@ -35,7 +35,9 @@ if [ -f "$T/etc/passwd" ]; then
   { cat "$T/etc/passwd"; grep "^$own:" /etc/passwd; } > /usr/local/.passwd || exit 94
   mount --bind /usr/local/.passwd /etc/passwd || exit 94
 fi
-if [ -d "$T/home" ]; then mount --bind "$(readlink -f "$T/home")" /home || exit 95; fi
+if [ -d "$T/home" ]; then
+  mount --bind "$(readlink -f "$T/home")" /home || exit 95
+fi
 exec "$@"
 '''
 
