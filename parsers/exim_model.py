@@ -993,6 +993,14 @@ class _Walk:
         elsewhere = {(r.address.lower(), r.domain) for r in mta.list_routes}
         elsewhere |= {(r.address.lower(), r.domain) for r in mta.refused}
         served = dict.fromkeys(d.name for d in mta.domains if d.role != DomainRole.RELAY)
+        # and every domain a list address or an alias table answers on (a list domain that
+        # only the system aliases serve has no role of its own)
+        relay = {d.name for d in mta.domains if d.role == DomainRole.RELAY}
+        served.update(dict.fromkeys(r.domain for r in (*mta.list_routes, *mta.refused)))
+        for d, runs, _text in self.routers:
+            if runs and (d.name, None) in self.tables:
+                served.update(dict.fromkeys(n for n in self.routing.domains(d)
+                                            if n not in relay))
         for domain in served:
             for name in self._candidates(domain):
                 if self.steps > _MAX_STEPS:

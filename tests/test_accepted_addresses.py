@@ -188,6 +188,20 @@ def test_system_aliases_on_a_list_domain_end_at_the_people(host):
     assert "dropped@example.org" not in got and "refused@example.org" not in got
 
 
+def test_a_list_domain_the_system_aliases_alone_serve(tree_factory):
+    config = HOST_CONFIG.replace("""mailman:
+  driver = accept
+  domains = +list_domains
+  require_files = /usr/local/mailman/lists/$local_part/config.pck
+  transport = mailman_transport
+""", "")
+    result = _read(tree_factory({**HOST_FILES, CONFIGURE: config}))
+    assert "lists.example.org" not in result.mta.domains_by_role(DomainRole.LOCAL)
+    got = _accepted(result)
+    assert got["webmaster@lists.example.org"][2] == ALICE | {(M, "bob")}
+    assert "announce@lists.example.org" not in got  # the list's, through the alias
+
+
 def test_a_user_with_a_forward_file_and_one_without(host):
     got = _accepted(host)
     assert got["alice@example.org"] == (AcceptedKind.FORWARD, "userforward", ALICE)
@@ -270,6 +284,15 @@ localuser:
                for f in result.findings)
     # what it could decide is still there
     assert _accepted(result)["webmaster@example.org"][2] == ALICE | {(M, "bob")}
+
+
+def test_a_filter_file_is_named_without_recipients_and_a_finding(tree_factory):
+    files = {**HOST_FILES, "/home/bob/.forward": "# Exim filter\nif $h_subject: contains "
+             "\"x\" then deliver x@elsewhere.example endif\n"}
+    result = _read(tree_factory(files))
+    assert _accepted(result)["bob@example.org"] == (AcceptedKind.FORWARD, "userforward", set())
+    assert any(f.id == "aliases.filter-file" and f.source.file == "/home/bob/.forward"
+               for f in result.findings)
 
 
 def test_no_passwd_is_a_finding_not_a_guess(tree_factory):
