@@ -468,3 +468,37 @@ def test_every_sample_inventory_round_trips_with_its_accepted_addresses(host):
     data = inventory_to_data(inv)
     assert inventory_from_data(data) == inv
     assert inv.mta.accepted or host == "small"
+
+
+def test_over_ssh_the_forward_files_come_with_the_snapshot(world_tmp, monkeypatch):
+    """``inspect --host`` reads the same table, forward files included, and its one snapshot
+    command brings them (the agent sends each user's forward file, following FreeBSD's
+    /home -> usr/home link): no command of its own per user."""
+    from migrate.app import remote
+    from migrate.app.inspection import remote_mbox_dirs, remote_spec
+    from sshtools import sshd_running
+    files = {path.replace("/home/", "/usr/home/"): text for path, text in HOST_FILES.items()}
+    root = make_tree(world_tmp / "host", files, links={"/home": "usr/home"})
+    here = inspect_tree(LocalTree(root), Origin("local", str(root)))
+    assert _accepted(here)["alice@example.org"][2] == ALICE
+    fetched: list[str] = []
+    snapshot = remote.RemoteTree.snapshot
+
+    def recorded(self, spec, *args, **kwargs):
+        fetched.extend(path for path, _how, _depth in spec)
+        return snapshot(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(remote.RemoteTree, "snapshot", recorded)
+    with sshd_running() as sshd:
+        client = remote.connect("root@127.0.0.1", port=sshd.port, identity=str(sshd.key),
+                                known_hosts=str(sshd.known_hosts))
+        tree = remote.RemoteTree(client, root=str(root))
+        try:
+            tree.snapshot(remote_spec(), mbox_dirs=remote_mbox_dirs())
+            first = len(fetched)
+            there = inspect_tree(tree, Origin("ssh", str(root)))
+        finally:
+            tree.close()
+    assert there.mta.accepted == here.mta.accepted
+    users = ("alice", "bob", "carol", "dave")
+    assert not [p for p in fetched[first:] if any(f"/{u}" in p for u in users)], fetched
