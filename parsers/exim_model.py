@@ -1022,6 +1022,7 @@ class _Walk:
                     source = d.source if d else None
                 mta.accepted.append(AcceptedAddress(name, domain, kind, list(routed.recipients),
                                                     routed.router, source))
+        self._affixes()
         if self.homeless:
             names = ", ".join(a.name for a in self.homeless[:8]) \
                 + (", ..." if len(self.homeless) > 8 else "")
@@ -1033,6 +1034,24 @@ class _Walk:
                      "If the old host has these folders, copy them (their forward files at "
                      "least) into the inspected tree and inspect again; if it does not, their "
                      "mail waits in the old host's queue today.", self.homeless[0].source)
+
+    def _affixes(self) -> None:
+        """A router that takes local parts with a prefix or suffix (``alice+news``) accepts a
+        family of addresses the table names by its stem only: say so (Mailman's router's
+        suffixes are its lists' addresses, told by ListRoute)."""
+        for d, runs, _text in self.routers:
+            affixes = self._list(d, "local_part_prefix") + self._list(d, "local_part_suffix")
+            transport = self.cfg.transport(self._value(d, "transport") or "")
+            if not runs or not affixes or (transport is not None and transport.driver == "pipe"
+                                           and is_mailman_wrapper(transport.value("command")
+                                                                  or "")):
+                continue
+            self._tell("exim.local-part-affix", Severity.WARNING,
+                       f"router {d.name} takes local parts with a prefix or suffix ("
+                       + ", ".join(affixes) + "): each address it takes is also reached with "
+                       "one, and the table of accepted addresses names the address without",
+                       "Check that the new host takes these forms of the addresses too, or "
+                       "tell the people who use them.", d.source, d.name)
 
     def _is_dir(self, path: str) -> bool:
         try:

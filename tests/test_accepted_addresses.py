@@ -296,6 +296,20 @@ def test_a_filter_file_is_named_without_recipients_and_a_finding(tree_factory):
                for f in result.findings)
 
 
+def test_a_router_taking_suffixes_is_a_finding(tree_factory, host):
+    assert not [f for f in host.findings if f.id == "exim.local-part-affix"]  # Mailman's own
+    config = HOST_CONFIG.replace("""localuser:
+  driver = accept""", """localuser:
+  driver = accept
+  local_part_suffix = +*
+  local_part_suffix_optional""")
+    result = _read(tree_factory({**HOST_FILES, CONFIGURE: config}))
+    found = [f for f in result.findings if f.id == "exim.local-part-affix"]
+    assert len(found) == 1 and "router localuser" in found[0].message and "+*" in \
+        found[0].message
+    assert _accepted(result)["bob@example.org"] == (AcceptedKind.USER, "localuser", {(M, "bob")})
+
+
 def test_no_passwd_is_a_finding_not_a_guess(tree_factory):
     files = {k: v for k, v in HOST_FILES.items() if k != "/etc/passwd"}
     result = _read(tree_factory(files))
