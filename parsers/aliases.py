@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migrate.core.model import Alias, AliasTarget, AliasTargetKind, ConfigFile, Finding, Severity, Source
-from parsers.base import IncludeBudget, Tree, read_text
+from parsers.base import IncludeBudget, TextFile, Tree, read_text
 
 _SPECIAL = {
     ":blackhole:": AliasTargetKind.BLACKHOLE,
@@ -386,14 +386,19 @@ class _Parser:
                     "Mail to this alias is deferred by Exim until the file exists: restore it "
                     "from the old host, or remove the :include:.", file, line)
             return
-        # In an :include: file, line breaks separate addresses as commas do.
+        target.members.extend(self.items(tf, name, depth, stack + (path,)))
+
+    def items(self, tf: TextFile, name: str, depth: int, stack: tuple[str, ...]
+              ) -> list[AliasTarget]:
+        """The items of a file that holds redirection items only (an :include: file, a
+        forward file): line breaks separate them as commas do."""
+        out: list[AliasTarget] = []
         for number, line in enumerate(tf.lines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             sub = _Entry(number, line.strip(), [(0, number)])
-            target.members.extend(
-                self.parse_targets(sub.text, 0, sub, tf.path, name, depth + 1,
-                                   stack + (path,)))
+            out += self.parse_targets(sub.text, 0, sub, tf.path, name, depth + 1, stack)
+        return out
 
 
 def parse_aliases(tree: Tree, path: str, *, domain: str | None = None,
@@ -403,4 +408,33 @@ def parse_aliases(tree: Tree, path: str, *, domain: str | None = None,
     its own)."""
     parser = _Parser(tree, budget or IncludeBudget(MAX_INCLUDE_READS))
     parser.parse_table(path, domain, required)
+    return parser.result
+
+
+#: The first line of a forward file that is a filter, not a list of items (Exim, Sieve).
+_FILTER = ("# exim filter", "# sieve filter")
+
+
+def parse_forward(tree: Tree, path: str, name: str, *,
+                  budget: IncludeBudget | None = None) -> AliasesResult:
+    """A user's forward file (``~/.forward``), read as Exim reads one without filtering: items
+    separated by commas or line breaks, with the :include: files they name, as one alias
+    ``name``; no alias when the file is missing, nor, with a finding, when it is a filter
+    (what a filter does with mail is a program, not a list)."""
+    parser = _Parser(tree, budget or IncludeBudget(MAX_INCLUDE_READS))
+    tf = read_text(tree, path, "forward", required=False)
+    parser.result.findings.extend(tf.findings)
+    if tf.config:
+        parser.result.files.append(tf.config)
+    if tf.text is None:
+        return parser.result
+    if tf.text.lstrip().lower().startswith(_FILTER):
+        parser.finding(
+            "aliases.filter-file", Severity.WARNING,
+            f"{tf.path} is a filter, not a list of addresses: where it sends {name}'s mail "
+            "is not read", f"Check by hand where mail to {name} goes; the inventory names the "
+            "address without its recipients.", tf.path, 1)
+        return parser.result
+    targets = parser.items(tf, name, 0, (tf.path,))
+    parser.result.aliases.append(Alias(name, targets, tf.path, None, Source(tf.path, 1)))
     return parser.result

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 
 from migrate.core.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.core.mta import Read, Reader, Table
-from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole,
+from migrate.core.model import (AcceptedAddress, AcceptedKind, Account, AccountKind, Alias,
+                                AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole,
                                 EximPart, Finding, HostName, ListRoute, Listener, Mta, MtaFeature,
-                                NameUse, NamedList, RefusedAddress, RouteVia, Router, Severity,
-                                Smarthost, Source, TlsFiles, Transport)
-from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases
-from parsers.base import IncludeBudget, Tree, read_text
-from parsers.exim import Driver, EximConfig, config_lookups, parse_exim, split_list
+                                NamedList, NameUse, Recipient, RecipientKind, RefusedAddress,
+                                RouteVia, Router, Severity, Smarthost, Source, TlsFiles, Transport)
+from parsers.accounts import parse_accounts
+from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases, parse_forward
+from parsers.base import IncludeBudget, Tree, TreeError, read_text
+from parsers.exim import Driver, EximConfig, Option, config_lookups, parse_exim, split_list
 
 #: Where Exim's configuration lives, by layout, first match wins.
 CONFIGS = (
@@ -200,6 +202,7 @@ class _Routing:
         self.primary = primary.lower() if primary else None
         self.resolver = domains
         self._lookup_cache: dict[str, set[str]] = {}
+        self._lists: dict[str, list[str]] = {}  # a list's text -> its items
         self._named: dict[tuple[str, str, str], bool] = {}  # (+name, subject, kind) -> in it
         known: set[str] = set()
         for _name, (kind, value, source) in cfg.named_lists.items():
@@ -224,7 +227,9 @@ class _Routing:
         """Whether ``subject`` is in an Exim domain or local-part list (caseless)."""
         if value is None:
             return True
-        items = split_list(value)
+        items = self._lists.get(value)
+        if items is None:  # the walk of every address asks again and again
+            items = self._lists[value] = split_list(value)
         if not items or depth > 10:
             return False
         subject = subject.lower()
@@ -561,6 +566,7 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
                         result: EximResult) -> None:
     routing = _Routing(cfg, tree, mta.primary_hostname, domains)
     seen_tables: dict[tuple[str, str | None], list[Alias]] = {}
+    tables: dict[tuple[str, str | None], tuple[list[Alias], bool]] = {}
     for d in cfg.routers:
         if not routing.runs(d):
             continue
@@ -587,16 +593,18 @@ def _aliases_and_routes(cfg: EximConfig, tree: Tree, mta: Mta, domains: _Domains
             continue
         if any(v in path for v in _DOMAIN_VARS):
             _virtual_tables(d, path, star, pipe_transport, routing, tree, mta, domains,
-                            result, seen_tables)
+                            result, seen_tables, tables)
             continue
         if "$" in path:
             continue
         aliases = _alias_table(tree, path, None, star, mta, result, seen_tables,
                                domains.includes)
+        tables[(d.name, None)] = (aliases, star)
         _alias_routes(aliases, routing.domains(d), d, routing, pipe_transport, RouteVia.ALIAS,
                       star, mta, result)
     _first_router_wins(mta, routing)
     _check_routes(mta, result)
+    _Walk(cfg, tree, mta, routing, tables, domains.includes, result).accepted()
 
 
 def _alias_table(tree: Tree, path: str, domain: str | None, star: bool, mta: Mta,
@@ -627,7 +635,7 @@ def _add_files(mta: Mta, files: list[ConfigFile]) -> None:
 
 def _virtual_tables(d: Driver, template: str, star: bool, pipe_transport: str | None,
                     routing: _Routing, tree: Tree, mta: Mta, domains: _Domains,
-                    result: EximResult, seen: dict) -> None:
+                    result: EximResult, seen: dict, tables: dict) -> None:
     var = next(v for v in _DOMAIN_VARS if v in template)
     folder, _, _rest = template.partition("$")
     folder = folder.rstrip("/") or "/"
@@ -649,9 +657,28 @@ def _virtual_tables(d: Driver, template: str, star: bool, pipe_transport: str | 
         if not tree.is_file(path):
             continue
         aliases = _alias_table(tree, path, domain, star, mta, result, seen, domains.includes)
+        tables[(d.name, domain)] = (aliases, star)
         _add_domains(mta, [domain], DomainRole.VIRTUAL, f"router {d.name}", d.source)
         _alias_routes(aliases, [domain], d, routing, pipe_transport, RouteVia.VIRTUAL_ALIAS,
                       star, mta, result)
+
+
+def _flat(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
+    """An alias's items with each ``:include:`` file's in its place, as Exim reads them."""
+    out: list[AliasTarget] = []
+    for target in targets:
+        if target.kind == AliasTargetKind.INCLUDE:
+            if depth < MAX_INCLUDE_DEPTH:
+                out += _flat(target.members, depth + 1)
+        else:
+            out.append(target)
+    return out
+
+
+def _special(targets: list[AliasTarget]) -> AliasTarget | None:
+    """The ``:fail:``, ``:defer:`` or ``:blackhole:`` item that decides for a whole alias: Exim
+    stops at the first one, wherever it stands (spec, "Special items in redirection lists")."""
+    return next((t for t in _flat(targets) if t.kind in _REFUSALS), None)
 
 
 def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
@@ -675,8 +702,8 @@ def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, rou
             continue  # a plain lsearch never looks up "*" for another local part
         if alias.name != "*" and not routing.local_part_ok(d, alias.name):
             continue  # the router's local_parts keep this name away from the table
-        if len(alias.targets) == 1 and alias.targets[0].kind in _REFUSALS:
-            target = alias.targets[0]
+        target = _special(alias.targets)
+        if target is not None:
             for domain in route_domains:
                 mta.refused.append(RefusedAddress(
                     alias.name, domain, _REFUSALS[target.kind], target.value or None, router,
@@ -797,6 +824,593 @@ def _check_routes(mta: Mta, result: EximResult) -> None:
                  "The new host's aliases give every list all ten of Mailman's addresses; "
                  "check that nobody relies on these addresses failing.",
                  sources[(list_name, domain)])
+
+
+# --- every other address of the domains ----------------------------------------------------------
+
+
+#: How many generations an address may pass through (an alias of an alias, a forward file)
+#: before the walk gives up on it with a finding; Exim's own loop check ends every real loop.
+_MAX_GENERATIONS = 100
+#: How many router runs and recipients the walk of one configuration may spend in all: an
+#: alias's recipients are gathered again for each address that names it, so a huge :include:
+#: list named by many aliases could otherwise grow the inventory without bound.
+_MAX_STEPS = 1_000_000
+#: The variables of a router's file options that the walk fills in (anything else is an
+#: expansion it cannot decide).
+_VARS = re.compile(r"\$\{lc::\$\{?local_part\}?\}|\$\{(local_part_data|local_part|domain_data|"
+                   r"domain|home)\}|\$(local_part_data|local_part|domain_data|domain|home)\b")
+_UNROUTEABLE = "Unrouteable address"
+_SPACE = re.compile(r"\s")
+
+
+@dataclass
+class _Routed:
+    """What routing one address came to: the router that took it (None: none did) and how
+    ("alias", "forward", "user", "list", "refused", "other"), the alias entry or forward file
+    it used, the local user, and the final recipients. ``seen``: every address routed on the
+    way, which decides whether the result holds under other ancestors."""
+
+    router: str | None
+    how: str
+    recipients: list[Recipient]
+    entry: Alias | None = None
+    account: Account | None = None
+    seen: frozenset[str] = frozenset()
+    cut: bool = False  # a bound stopped the walk below it (then it is not remembered)
+
+
+#: A router whose preconditions do not hold: skipped, so its ``no_more`` does not apply.
+_SKIP = _Routed(None, "skip", [])
+
+
+def _merged(recipients: list[Recipient]) -> list[Recipient]:
+    """Each recipient once (Exim delivers one copy to each), in the order first met."""
+    out: dict[tuple[str, str], Recipient] = {}
+    for r in recipients:
+        out.setdefault((r.kind, r.value), r)
+    return list(out.values())
+
+
+def _affix(local: str, item: str, prefix: bool) -> str | None:
+    """``local`` without the prefix or suffix ``item`` (``*`` wildcard: a prefix's first
+    character, a suffix's last, matching the longest part), or None when it does not match
+    (the rest must not be empty)."""
+    item = item.lower()
+    if prefix:
+        if item.startswith("*"):
+            at = local.rfind(item[1:])
+            rest = local[at + len(item) - 1:] if at >= 0 else ""
+        else:
+            rest = local[len(item):] if local.startswith(item) else ""
+    elif item.endswith("*"):
+        at = local.find(item[:-1])
+        rest = local[:at] if at > 0 else ""
+    else:
+        rest = local[:-len(item)] if item and local.endswith(item) else ""
+    return rest or None
+
+
+class _Walk:
+    """Exim's routing of every address of its domains, as far as the tree decides it (spec
+    chapters "Routing an address", "Router preconditions" and "The redirect router"), for
+    ``Mta.accepted``: every local part the alias tables a router reads for a domain name and
+    every local user (when a router checks local users), and one unknown local part ("*"),
+    each routed from the first router:
+
+    * a router runs when its preconditions hold, in Exim's order: affixes (removed before the
+      rest), ``domains``, ``local_parts``, ``check_local_user`` (/etc/passwd of the tree; it
+      gives ``$home``), ``senders`` (not decided: taken as met), ``require_files`` (decided
+      where the paths hold only ``$local_part``, ``$domain`` and ``$home``), ``condition``
+      (constants decided, others taken as true); ``verify_only`` routers never route mail; a
+      router that declines ends routing when it has ``no_more``; ``unseen`` delivers a copy
+      and goes on;
+    * a redirect router's lookup (an lsearch table; ``lsearch*``: the ``*`` entry for a name
+      the table lacks) or forward file (``file = $home/.forward``: missing, the router
+      declines) gives items read as Exim reads them: ``:include:`` files in place, the first
+      ``:blackhole:`` or ``:defer:`` decides for the whole address, ``:fail:`` fails it after
+      the items before it, ``:unknown:`` and an empty list decline;
+    * a generated address is qualified (``\\user`` and ``qualify_preserve_domain``: with the
+      incoming domain; else with ``qualify_recipient``) and routed again from the first
+      router, skipping each router that already handled the same address among its ancestors
+      (Exim's loop rule); ``check_ancestor`` turns an ancestor back into the current address;
+    * an address no router takes fails with the ``cannot_route_message`` of the last router
+      considered.
+
+    What cannot be decided (another lookup, a queryprogram, an expansion) becomes a finding
+    naming the router; the walk never guesses a route for it.
+    """
+
+    def __init__(self, cfg: EximConfig, tree: Tree, mta: Mta, routing: _Routing,
+                 tables: dict[tuple[str, str | None], tuple[list[Alias], bool]],
+                 budget: IncludeBudget, result: EximResult) -> None:
+        self.cfg = cfg
+        self.tree = tree
+        self.mta = mta
+        self.routing = routing
+        self.result = result
+        self.budget = budget
+        self.tables: dict[tuple[str, str | None], tuple[dict[str, Alias], bool]] = {}
+        for key, (aliases, star) in tables.items():
+            index: dict[str, Alias] = {}
+            for alias in aliases:
+                index.setdefault(alias.name.lower(), alias)  # the first entry wins
+            self.tables[key] = (index, star)
+        accounts = parse_accounts(tree)
+        self.users: dict[str, Account] | None = None  # None: no /etc/passwd in the tree
+        if any(f.role == "passwd" for f in accounts.files):
+            self.users = {}
+            for account in accounts.accounts:
+                if account.kind == AccountKind.USER:
+                    self.users.setdefault(account.name, account)
+        self.qualify = (cfg.main_value("qualify_recipient") or mta.qualify_domain or "").lower()
+        self.memo: dict[str, tuple[_Routed, int]] = {}  # address -> result, its depth
+        self.forwards: dict[str, tuple[Alias | None, str]] = {}  # path -> entry, state
+        self.told: set[tuple[str, str]] = set()
+        self.steps = 0
+        self.homeless: list[Account] = []  # users whose home folder the tree lacks
+        self.lists: dict[tuple[str, str], list[str]] = {}
+        # each router's options by name (the first setting of each), and those whose condition
+        # is decided only when mail comes
+        self.options = {d.name: {o.name: o for o in reversed(d.options)} for d in cfg.routers}
+        # in order: each router, whether it routes mail at all, its cannot_route_message
+        self.routers = [(d, routing.runs(d), self._value(d, "cannot_route_message")
+                         or _UNROUTEABLE) for d in cfg.routers]
+        self.served: dict[tuple[str, str], bool] = {}  # (router, domain) -> its domains has it
+        self.conditional = {d.name for d in cfg.routers if any(
+            (c.value or "").strip().lower() not in ("true", "yes", "1")
+            for c in d.all("condition"))}
+        self.config = Source(cfg.files[0].path) if cfg.files else None
+
+    def _tell(self, fid: str, severity: Severity, message: str, hint: str,
+              source: Source | None, key: str) -> None:
+        """A finding, once for each ``key``."""
+        if (fid, key) not in self.told:
+            self.told.add((fid, key))
+            _finding(self.result, fid, severity, message, hint, source)
+
+    def _spent(self) -> None:
+        self._tell("exim.routing-budget", Severity.ERROR,
+                   f"the routes of the aliases and users went past {_MAX_STEPS:,} steps and "
+                   "were not followed further: the table of accepted addresses is incomplete",
+                   "Check for aliases that name huge :include: lists many times; inspect "
+                   "again after merging them.", self.config, "budget")
+
+    def _undecided(self, d: Driver, why: str) -> None:
+        self._tell("exim.router-undecided", Severity.WARNING,
+                   f"router {d.name} ({d.driver}) {why}: which addresses it takes, and where "
+                   "it sends them, is not in the inventory's table of accepted addresses",
+                   f"Check on the old host what router {d.name} does with mail to each "
+                   "domain (`exim -bt ADDRESS`), and carry those addresses by hand.", d.source,
+                   d.name)
+
+    # the table -------------------------------------------------------------------------------
+
+    def accepted(self) -> None:
+        """Fill ``Mta.accepted``: every candidate of every domain the MTA serves that a
+        router takes and that is neither a list's address nor refused on purpose."""
+        mta = self.mta
+        elsewhere = {(r.address.lower(), r.domain) for r in mta.list_routes}
+        elsewhere |= {(r.address.lower(), r.domain) for r in mta.refused}
+        served = dict.fromkeys(d.name for d in mta.domains if d.role != DomainRole.RELAY)
+        # and every domain a list address or an alias table answers on (a list domain that
+        # only the system aliases serve has no role of its own)
+        relay = {d.name for d in mta.domains if d.role == DomainRole.RELAY}
+        served.update(dict.fromkeys(r.domain for r in (*mta.list_routes, *mta.refused)))
+        for d, runs, _text in self.routers:
+            if runs and (d.name, None) in self.tables:
+                served.update(dict.fromkeys(n for n in self.routing.domains(d)
+                                            if n not in relay))
+        for domain in served:
+            for name in self._candidates(domain):
+                if self.steps > _MAX_STEPS:
+                    self._spent()
+                    return
+                if (name.lower(), domain) in elsewhere:
+                    continue
+                unknown = name == "*"
+                routed = self.route(name.lower(), domain, (), 0, unknown)
+                kind = self._kind(routed, unknown)
+                if kind is None:
+                    continue
+                source = routed.account.source if routed.account and kind == AcceptedKind.USER \
+                    else routed.entry.source if routed.entry else None
+                if kind == AcceptedKind.FORWARD and routed.entry:
+                    source = Source(routed.entry.table)
+                if source is None:
+                    d = self.cfg.router(routed.router) if routed.router else None
+                    source = d.source if d else None
+                mta.accepted.append(AcceptedAddress(name, domain, kind, list(routed.recipients),
+                                                    routed.router, source))
+        self._affixes()
+        if self.homeless:
+            names = ", ".join(a.name for a in self.homeless[:8]) \
+                + (", ..." if len(self.homeless) > 8 else "")
+            _finding(self.result, "exim.home-missing", Severity.WARNING,
+                     f"{len(self.homeless)} local user(s) whose forward file Exim looks for "
+                     f"have no home folder in the inspected tree ({names}): Exim defers their "
+                     "mail, as it cannot tell whether a forward file exists, and so does the "
+                     "table of accepted addresses",
+                     "If the old host has these folders, copy them (their forward files at "
+                     "least) into the inspected tree and inspect again; if it does not, their "
+                     "mail waits in the old host's queue today.", self.homeless[0].source)
+
+    def _affixes(self) -> None:
+        """A router that takes local parts with a prefix or suffix (``alice+news``) accepts a
+        family of addresses the table names by its stem only: say so (Mailman's router's
+        suffixes are its lists' addresses, told by ListRoute)."""
+        for d, runs, _text in self.routers:
+            affixes = self._list(d, "local_part_prefix") + self._list(d, "local_part_suffix")
+            transport = self.cfg.transport(self._value(d, "transport") or "")
+            if not runs or not affixes or (transport is not None and transport.driver == "pipe"
+                                           and is_mailman_wrapper(transport.value("command")
+                                                                  or "")):
+                continue
+            self._tell("exim.local-part-affix", Severity.WARNING,
+                       f"router {d.name} takes local parts with a prefix or suffix ("
+                       + ", ".join(affixes) + "): each address it takes is also reached with "
+                       "one, and the table of accepted addresses names the address without",
+                       "Check that the new host takes these forms of the addresses too, or "
+                       "tell the people who use them.", d.source, d.name)
+
+    def _is_dir(self, path: str) -> bool:
+        try:
+            return self.tree.is_dir(path)
+        except (TreeError, OSError, ValueError):
+            return False
+
+    def _candidates(self, domain: str) -> list[str]:
+        """The local parts of ``domain`` that some router may take by name, in the routers'
+        order, and "*" last (every other local part)."""
+        names: dict[str, str] = {}
+        for d, runs, _text in self.routers:
+            if not runs or not self._serves(d, domain):
+                continue
+            table = self.tables.get((d.name, domain)) or self.tables.get((d.name, None))
+            if table is not None:
+                for key, alias in table[0].items():
+                    if key != "*" and "@" not in key and not any(c.isspace() for c in key):
+                        names.setdefault(key, alias.name)
+            if self._checks_user(d) and self.users:
+                for name in self.users:
+                    if name == name.lower():
+                        names.setdefault(name, name)
+        names["*"] = "*"
+        return list(names.values())
+
+    @staticmethod
+    def _kind(routed: _Routed, unknown: bool) -> AcceptedKind | None:
+        if routed.router is None or routed.how in ("list", "refused"):
+            return None  # refused at RCPT time, or told by ListRoute / RefusedAddress
+        if unknown:
+            return AcceptedKind.CATCH_ALL
+        # a name another router takes as it takes any other: the catch-all row tells it
+        return {"alias": AcceptedKind.ALIAS, "forward": AcceptedKind.FORWARD,
+                "user": AcceptedKind.USER}.get(routed.how)
+
+    # routing ---------------------------------------------------------------------------------
+
+    def route(self, local: str, domain: str, chain: tuple[tuple[str, str], ...], depth: int,
+              unknown: bool = False) -> _Routed:
+        """Route ``local@domain`` from the first router; ``chain``: its ancestors, each with
+        the router that handled it."""
+        address = f"{local}@{domain}"
+        hit, at = self.memo.get(address, (None, 0)) if not unknown else (None, 0)
+        if hit is not None and (not hit.cut or depth >= at) \
+                and not any(a in hit.seen for a, _r in chain):
+            return hit  # no ancestor of this address is met below it: the same result
+        if self.steps > _MAX_STEPS:
+            self._spent()
+            return _Routed(None, "cut", [], seen=frozenset({address}), cut=True)
+        seen = {address}
+        copies: list[Recipient] = []  # what ``unseen`` routers delivered
+        first: _Routed | None = None
+        message = _UNROUTEABLE
+        for d, runs, text in self.routers:
+            self.steps += 1
+            message = text
+            if not runs or (address, d.name) in chain:
+                continue  # Exim's loop rule: this router handled the address above
+            taken = self._try(d, local, domain, address, chain, depth, unknown)
+            if taken is _SKIP:
+                continue
+            if taken is None:
+                more = self._get(d, "more")
+                if more is not None and not more.truthy:
+                    break
+                continue
+            seen |= taken.seen
+            unseen = self._get(d, "unseen")
+            if unseen is not None and unseen.truthy:
+                first = first or taken
+                copies += taken.recipients
+                continue
+            if first is not None:
+                taken = _Routed(first.router, first.how, copies + taken.recipients,
+                                first.entry, first.account)
+            break
+        else:
+            taken = None
+        if taken is None:
+            fail = [Recipient(RecipientKind.FAIL, message)]
+            taken = _Routed(first.router, first.how, copies + fail, first.entry,
+                            first.account) if first else _Routed(None, "none", fail)
+        taken.recipients = _merged(taken.recipients)
+        self.steps += len(taken.recipients)
+        taken.seen = frozenset(seen)
+        taken.cut = taken.cut or (first is not None and first.cut)
+        # a result cut short by the bound of generations holds where no more generations are
+        # left: a chain longer than the bound is then walked once more per link at most
+        if not unknown and not any(a in seen for a, _r in chain):
+            self.memo[address] = (taken, depth)
+        return taken
+
+    def _try(self, d: Driver, local: str, domain: str, address: str,
+             chain: tuple[tuple[str, str], ...], depth: int, unknown: bool) -> _Routed | None:
+        """Router ``d``'s preconditions (``_SKIP`` when one fails), then the router itself (None
+        when it declines)."""
+        lp = local
+        for name, prefix in (("local_part_prefix", True), ("local_part_suffix", False)):
+            items = self._list(d, name)
+            if not items:
+                continue
+            rest = next((r for r in (_affix(lp, i, prefix) for i in items) if r), None)
+            if rest is None:
+                optional = self._get(d, f"{name}_optional")
+                if not (optional and optional.truthy):
+                    return _SKIP
+            else:
+                lp = rest
+        if not self._serves(d, domain) \
+                or not self.routing.in_list(self._value(d, "local_parts"), lp, "local_part"):
+            return _SKIP
+        account = None
+        if self._checks_user(d):
+            if self.users is None:
+                self._tell("exim.users-unknown", Severity.WARNING,
+                           f"router {d.name} checks local users (check_local_user), but the "
+                           "inspected tree has no /etc/passwd: the local users' addresses "
+                           "and forward files are not in the inventory",
+                           "Copy /etc/passwd into the inspected tree (it holds no passwords "
+                           "on FreeBSD) and inspect again.", d.source, d.name)
+                return _SKIP
+            account = None if unknown else self.users.get(lp)
+            if account is None:
+                return _SKIP
+        if self._get(d, "senders") is not None:
+            self._undecided(d, "depends on the sender (senders; taken as met)")
+        if not self._files(d, lp, domain, account, unknown):
+            return _SKIP
+        if d.name in self.conditional:
+            self._undecided(d, "has a condition that is decided when mail comes (taken as "
+                               "true)")
+        if d.driver == "redirect":
+            return self._redirect(d, lp, domain, address, account, chain, depth, unknown)
+        transport = self.cfg.transport(self._value(d, "transport") or "")
+        rule = f"router {d.name}" + (f", transport {transport.name}" if transport else "")
+        seen = frozenset({address})
+        if d.driver == "accept":
+            command = transport.value("command") or "" if transport else ""
+            if transport is not None and transport.driver == "pipe" \
+                    and is_mailman_wrapper(command):
+                return _Routed(d.name, "list", [Recipient(RecipientKind.ADDRESS, address, rule)],
+                               seen=seen)
+            if account is not None:
+                return _Routed(d.name, "user", [Recipient(RecipientKind.MAILBOX, account.name,
+                                                          rule)], account=account, seen=seen)
+            if transport is not None and transport.driver == "pipe":
+                recipient = Recipient(RecipientKind.PIPE, command, rule)
+            elif transport is not None and transport.driver == "appendfile":
+                recipient = Recipient(RecipientKind.FILE, transport.value("file")
+                                      or transport.value("directory") or "", rule)
+            else:
+                recipient = Recipient(RecipientKind.ADDRESS, address, rule)
+            return _Routed(d.name, "other", [recipient], seen=seen)
+        if d.driver == "manualroute":
+            rules = [r.split() for r in (self._value(d, "route_list") or "").split(";")]
+            if self._value(d, "route_data") is None and not any(
+                    r and self.routing.in_list(r[0], domain, "domain") for r in rules):
+                return None
+        elif d.driver == "ipliteral":
+            if not domain.startswith("["):
+                return None
+        elif d.driver != "dnslookup":
+            self._undecided(d, "is a router this inspection cannot run")
+            return None
+        return _Routed(d.name, "other", [Recipient(RecipientKind.ADDRESS, address, rule)],
+                       seen=seen)
+
+    def _serves(self, d: Driver, domain: str) -> bool:
+        key = (d.name, domain)
+        if key not in self.served:
+            self.served[key] = self.routing.in_list(self._value(d, "domains"), domain, "domain")
+        return self.served[key]
+
+    def _get(self, d: Driver, option: str) -> Option | None:
+        return self.options[d.name].get(option)
+
+    def _value(self, d: Driver, option: str) -> str | None:
+        opt = self.options[d.name].get(option)
+        return opt.value if opt else None
+
+    def _list(self, d: Driver, option: str) -> list[str]:
+        """The items of a router's list option, split once."""
+        key = (d.name, option)
+        if key not in self.lists:
+            self.lists[key] = split_list(self._value(d, option) or "")
+        return self.lists[key]
+
+    def _checks_user(self, d: Driver) -> bool:
+        opt = self._get(d, "check_local_user")
+        return bool(opt and opt.truthy)
+
+    def _fill(self, text: str, lp: str, domain: str, account: Account | None) -> str | None:
+        """``text`` with the walk's variables filled in, or None when it holds others."""
+        def value(m: re.Match) -> str:
+            name = m.group(1) or m.group(2) or "local_part"
+            if name == "home":
+                return account.home if account and account.home else "$home"
+            return lp if name.startswith("local_part") else domain
+        out = _VARS.sub(value, text)
+        return None if "$" in out else out
+
+    def _files(self, d: Driver, lp: str, domain: str, account: Account | None,
+               unknown: bool) -> bool:
+        """``require_files``: whether every item holds (an item the walk cannot decide is
+        taken as met, with a finding)."""
+        for item in self._list(d, "require_files"):
+            negated = item.startswith("!")
+            path = self._fill(item.lstrip("!+"), lp, domain, account)
+            if path is None or not path.startswith("/"):
+                self._undecided(d, f"requires {item!r}, which cannot be decided here "
+                                   "(taken as met)")
+                continue
+            if unknown and lp in path:
+                exists = False  # no file is named after an unknown local part
+            else:
+                try:
+                    exists = self.tree.exists(path)
+                except (TreeError, OSError, ValueError):
+                    exists = False
+            if exists == negated:
+                return False
+        return True
+
+    def _redirect(self, d: Driver, lp: str, domain: str, address: str,
+                  account: Account | None, chain: tuple[tuple[str, str], ...], depth: int,
+                  unknown: bool) -> _Routed | None:
+        table = self.tables.get((d.name, domain)) or self.tables.get((d.name, None))
+        how = "alias"
+        rule = f"router {d.name}"
+        if table is not None:
+            index, star = table
+            entry = None if unknown else index.get(lp)
+            if entry is None and star:
+                entry = index.get("*")
+            if entry is None:
+                return None  # the lookup finds nothing: the router declines
+        elif _lsearch_path(self._value(d, "data")) is not None:
+            return None  # a per-domain table this domain has none of
+        elif self._value(d, "file") and self._value(d, "data") is None:
+            path = self._fill(self._value(d, "file") or "", lp, domain, account)
+            if path is None:
+                self._undecided(d, f"reads {self._value(d, 'file')!r}, which cannot be "
+                                   "decided here")
+                return None
+            entry, state = self._forward(path, lp, account)
+            if state == "none":
+                return None  # no forward file in a folder that exists: the router declines
+            if state != "read":  # a filter, unreadable, or no folder to look in
+                held = [] if state == "unclear" else [Recipient(RecipientKind.DEFER, state, rule)]
+                return _Routed(d.name, "forward", held, Alias(lp, [], path, None, Source(path)),
+                               account, frozenset({address}))
+            how = "forward"
+        else:
+            self._undecided(d, "redirects through data other than an lsearch table or a "
+                               "forward file")
+            return None
+        generated: list[AliasTarget] = []
+        fail = None
+        # an alias entry that fails, defers or drops is a RefusedAddress; a forward file's
+        # special items are the user's own
+        refused = "refused" if how == "alias" else how
+        for target in _flat(entry.targets):
+            if target.kind == AliasTargetKind.UNKNOWN:
+                continue
+            if target.kind == AliasTargetKind.BLACKHOLE:
+                return _Routed(d.name, refused, [Recipient(RecipientKind.DISCARD, "", rule)],
+                               entry, account, frozenset({address}))
+            if target.kind == AliasTargetKind.DEFER:
+                return _Routed(d.name, refused, [Recipient(RecipientKind.DEFER, target.value,
+                                                           rule)],
+                               entry, account, frozenset({address}))
+            if target.kind == AliasTargetKind.FAIL:
+                fail = target
+                break
+            generated.append(target)
+        if not generated and fail is None:
+            return None  # an empty list: the router declines
+        if fail is not None:
+            how = refused
+        elif how == "alias" and any(t.kind == AliasTargetKind.PIPE and wrapper_call(t.value)
+                                    for t in generated):
+            how = "list"  # a ListRoute (the pipes into the wrapper; emitters/common.py's
+            # other_targets carries what else the entry names)
+        out: list[Recipient] = []
+        seen = {address}
+        cut = False
+        if depth >= _MAX_GENERATIONS:
+            self._tell("exim.routing-deep", Severity.WARNING,
+                       f"{address} is reached through more than {_MAX_GENERATIONS} aliases or "
+                       "forward files: the recipients past that are not in the inventory's "
+                       "table of accepted addresses", "Shorten the chain of aliases (each "
+                       "naming the next).", entry.source, "deep")
+            generated, cut = [], True
+        preserve = self._get(d, "qualify_preserve_domain")
+        ancestor = self._get(d, "check_ancestor")
+        ancestors = {a for a, _r in chain} if ancestor and ancestor.truthy else set()
+        below = chain + ((address, d.name),)
+        for target in generated:
+            if target.kind == AliasTargetKind.PIPE:
+                out.append(Recipient(RecipientKind.PIPE, target.value,
+                                     f"{rule}, transport {self._value(d, 'pipe_transport')}"))
+                continue
+            if target.kind == AliasTargetKind.FILE:
+                option = "directory_transport" if target.value.endswith("/") else \
+                    "file_transport"
+                out.append(Recipient(RecipientKind.FILE, target.value,
+                                     f"{rule}, transport {self._value(d, option)}"))
+                continue
+            child = self._address(target.value, domain, bool(preserve and preserve.truthy))
+            if child is None:
+                out.append(Recipient(RecipientKind.FAIL, f"malformed address: {target.value}",
+                                     rule))
+                continue
+            if f"{child[0]}@{child[1]}" in ancestors:
+                seen.add(f"{child[0]}@{child[1]}")
+                child = (address.rpartition("@")[0], domain)
+            sub = self.route(child[0], child[1], below, depth + 1)
+            seen |= sub.seen
+            cut = cut or sub.cut
+            out += sub.recipients
+        if fail is not None:
+            out.append(Recipient(RecipientKind.FAIL, fail.value, rule))
+        return _Routed(d.name, how, out, entry, account, frozenset(seen), cut)
+
+    def _address(self, item: str, incoming: str, preserve: bool) -> tuple[str, str] | None:
+        """(local part, domain) of a generated address, qualified as Exim qualifies it."""
+        text = item.strip()
+        m = re.search(r"<([^<>]*)>\s*\Z", text)
+        if m:
+            text = m.group(1).strip()
+        backslash = text.startswith("\\")
+        text = text.lstrip("\\")
+        local, at, domain = text.rpartition("@")
+        if not at:
+            local, domain = text, incoming if backslash or preserve or not self.qualify \
+                else self.qualify
+        if not local or not domain or _SPACE.search(domain):
+            return None
+        return local.lower(), domain.lower()
+
+    def _forward(self, path: str, user: str, account: Account | None
+                 ) -> tuple[Alias | None, str]:
+        """A forward file's entry, and how it was found (each file is read once): "read";
+        "none" (missing from a folder that exists: the router declines); "unclear" (a filter,
+        or unreadable: the findings say so); or, when its folder is missing too, the text with
+        which Exim defers the address (it cannot tell whether the file exists)."""
+        if path not in self.forwards:
+            read = parse_forward(self.tree, path, user, budget=self.budget)
+            self.result.findings += read.findings
+            entry = read.aliases[0] if read.aliases else None
+            state = "read" if entry else "unclear" if read.files or read.findings else "none"
+            folder = posixpath.dirname(path) or "/"
+            if state == "none" and not self._is_dir(folder):
+                state = f"failed to stat {folder}/. (No such file or directory)"
+                if account is not None:
+                    self.homeless.append(account)
+            self.forwards[path] = (entry, state)
+        return self.forwards[path]
 
 
 def _lookup_files(tree: Tree, mta: Mta) -> None:

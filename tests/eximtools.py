@@ -3,9 +3,11 @@
 Exim resolves the absolute paths a configuration names (``.include``, ``require_files``, alias
 files). A sample host's tree is therefore shown to Exim at those paths in a private mount
 namespace: a tmpfs over ``/usr/local`` (so nothing of this machine's /usr/local is seen or
-changed) with the sample's ``usr/local/etc`` and ``usr/local/mailman`` bound onto it, the
-sample's aliases file bound over ``/etc/aliases``, and its ``home`` (when it has one: the users'
-forward files) over ``/home``. Nothing outside the namespace changes.
+changed) with the sample's ``usr/local/etc`` and ``usr/local/mailman`` bound onto it, and the
+sample's aliases file bound over ``/etc/aliases``; where the sample has them, its
+``/etc/passwd`` (the local users ``check_local_user`` finds; with the account this machine's
+Exim binary runs as, which it looks up before reading a configuration) and ``/home`` (their
+forward files). Nothing outside the namespace changes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ mkdir -p /usr/local/etc /usr/local/mailman
 mount --bind "$T/usr/local/etc" /usr/local/etc || exit 91
 if [ -d "$T/usr/local/mailman" ]; then mount --bind "$T/usr/local/mailman" /usr/local/mailman || exit 92; fi
 if [ -e "$T/etc/aliases" ]; then mount --bind "$(readlink -f "$T/etc/aliases")" /etc/aliases || exit 93; fi
-if [ -d "$T/home" ]; then mount --bind "$T/home" /home || exit 94; fi
+if [ -f "$T/etc/passwd" ]; then
+  own=$(stat -c %U /var/spool/exim4 2>/dev/null)
+  { cat "$T/etc/passwd"; grep "^$own:" /etc/passwd; } > /usr/local/.passwd || exit 94
+  mount --bind /usr/local/.passwd /etc/passwd || exit 94
+fi
+if [ -d "$T/home" ]; then
+  mount --bind "$(readlink -f "$T/home")" /home || exit 95
+fi
 exec "$@"
 '''
 
@@ -166,3 +175,47 @@ def bt_route(blocks: dict[str, list[str]], address: str) -> tuple[str | None, st
                 transport = m.group(1) if m else transport
             return router, transport, command
     return None, None, None
+
+
+def bt_leaves(text: str) -> list[tuple[str, str, str, str, str | None, str | None]]:
+    """Each final outcome ``exim -bt`` shows: (the address it was asked about, the final
+    address, outcome, detail, router, transport). Outcomes: "routed" (detail ""), "pipe" or
+    "file" (the command or path; the address is the one that generated it), "discarded",
+    "failed" and "deferred" (Exim's text)."""
+    blocks: list[tuple[str, list[str]]] = []  # in order, a header met twice kept twice
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("LOG:"):
+            continue
+        if not line.startswith(" "):
+            blocks.append((line.strip(), []))
+        elif blocks:
+            blocks[-1][1].append(line.strip())
+    leaves = []
+    shown: dict[str, tuple[str | None, str | None]] = {}  # header -> (router, transport)
+    for header, lines in blocks:
+        parents = [line[4:].strip() for line in lines if line.startswith("<-- ")]
+        m = re.search(r"router = ([^,\s]+)", " ".join(lines))
+        router = m.group(1) if m else None
+        m = re.search(r"transport = (\S+)", " ".join(lines))
+        transport = m.group(1) if m else None
+        # the addresses asked about are one message's recipients: a final address met again
+        # is routed as before, and only marked
+        header = re.sub(r"\s+\[duplicate, would not be delivered\]\Z", "", header)
+        router, transport = shown.setdefault(header, (router, transport)) \
+            if router is None and transport is None else (router, transport)
+        shown.setdefault(header, (router, transport))
+        for pattern, outcome in ((r"mail to (\S+) is discarded\Z", "discarded"),
+                                 (r"(\S+) is undeliverable: (.*)\Z", "failed"),
+                                 (r"(\S+) cannot be resolved at this time: (.*)\Z", "deferred"),
+                                 (r"(\S+) -> (\|.*|/.*)\Z", "file"),
+                                 (r"(\S+)\Z", "routed")):
+            m = re.match(pattern, header)
+            if m:
+                address = m.group(1)
+                detail = m.group(2) if m.lastindex and m.lastindex > 1 else ""
+                if outcome == "file" and detail.startswith("|"):
+                    outcome, detail = "pipe", detail[1:]
+                top = parents[-1] if parents else address
+                leaves.append((top, address, outcome, detail, router, transport))
+                break
+    return leaves

@@ -61,6 +61,7 @@ def remote_spec() -> list[tuple[str, str, int]]:
         ("/etc/os-release", "content", 0), ("/etc/redhat-release", "content", 0),
         ("/etc/motd", "content", 0),
         ("/etc/passwd", "content", 0), ("/etc/group", "content", 0),
+        ("/etc/passwd", "forwards", 0),  # the users' forward files (parsers/exim_model.py)
         ("/etc/aliases", "content", 0), ("/etc/mail", "content", 2),
         ("/etc/mailman", "content", 1),
         (NEWSYSLOG_CONF, "content", 0),

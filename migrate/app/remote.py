@@ -466,7 +466,10 @@ class RemoteTree:
         wanted = []
         for i in range(1, len(parts) + 1):
             prefix = "/" + "/".join(parts[:i])
-            if prefix in self.entries or self._covered(prefix):
+            known = self.entries.get(prefix)
+            if known is not None and known.kind == "link":
+                break  # what lies below is the link's target's: resolving asks for it
+            if known is not None or self._covered(prefix):
                 continue
             parent, name = posixpath.split(prefix)
             pe = self.entries.get(parent)

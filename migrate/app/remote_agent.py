@@ -10,8 +10,10 @@ Usage (argv): ``snap ROOT SPEC_JSON [MBOX_DIRS_JSON [SCAN_JSON]]`` or ``stream R
 
 * SPEC_JSON is a list of ``[path, how, depth]``; ``how`` is ``content`` (stat every entry to
   ``depth`` levels, and send files up to MAX_CONTENT bytes whole), ``stat`` (entries only),
-  ``names`` (directories at the last level send their entry names only) or ``links`` (at any
-  depth, only the symlinks and the folders that could not be listed, marked ``w``).
+  ``names`` (directories at the last level send their entry names only), ``links`` (at any
+  depth, only the symlinks and the folders that could not be listed, marked ``w``) or
+  ``forwards`` (the path is a passwd file: each user's ``HOME/.forward`` whole, and the
+  folders on the way to it, symlinks followed inside ROOT).
 * PATH_JSON is a list of paths whose content is streamed in chunks.
 * MBOX_DIRS_JSON lists archive folders (``archives/private``): after the snapshot, every
   ``NAME.mbox/NAME.mbox`` in them is streamed too, in the order of NAME, so that the whole
@@ -226,10 +228,53 @@ def walk_links(root, host_path):
                 stack.append(path)
 
 
+def forwards(root, passwd):
+    """Each user's forward file (``HOME/.forward``, which the MTA reads for the user) and every
+    folder on the way to it, for the users of the passwd file ``passwd``: one command for all
+    of them. A symlink on the way (FreeBSD's ``/home`` -> ``usr/home``) is followed inside
+    ``root``, its target's folders sent too."""
+    local = root + passwd if root != b"/" else passwd
+    try:
+        fh = open_regular(local)[0]
+        try:
+            data = fh.read(MAX_CONTENT)
+        finally:
+            fh.close()
+    except (IOError, OSError, NotRegular):
+        return
+    sent = set()
+    for line in data.split(b"\n"):
+        fields = line.split(b":")
+        if len(fields) < 7 or not fields[5].startswith(b"/"):
+            continue
+        path = os.path.normpath(fields[5]).rstrip(b"/") + b"/.forward"
+        for _ in range(40):  # symlinks followed, a loop ends here
+            parts = [p for p in path.split(b"/") if p and p != b"."]
+            target = None
+            for i in range(1, len(parts) + 1):
+                prefix = b"/" + b"/".join(parts[:i])
+                if prefix not in sent:
+                    sent.add(prefix)
+                    walk(root, prefix, "content" if i == len(parts) else "stat", 0)
+                folder = root + prefix if root != b"/" else prefix
+                if i < len(parts) and os.path.islink(folder):
+                    link = os.readlink(folder)
+                    base = link if link.startswith(b"/") else \
+                        b"/".join([b""] + parts[:i - 1] + [link])
+                    target = os.path.normpath(base + b"/" + b"/".join(parts[i:]))
+                    break
+            if target is None:
+                break
+            path = target
+
+
 def walk(root, host_path, how, depth):
     local = root + host_path if root != b"/" else host_path
     if how == "links":
         walk_links(root, host_path)
+        return
+    if how == "forwards":
+        forwards(root, host_path)
         return
     e = entry_for(host_path, local)
     if e.get("k") == "dir" and depth <= 0 and how == "names":

@@ -411,6 +411,7 @@ class RecipientKind(StrEnum):
     FILE = "file"  # appended to a file on the old host (value: the path)
     DISCARD = "discard"  # thrown away (:blackhole:; value "")
     FAIL = "fail"  # refused when expanded (value: the text): a bounce for this part only
+    DEFER = "defer"  # held and retried when expanded (:defer:; value: the text)
 
 
 @dataclass
