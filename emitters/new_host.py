@@ -146,6 +146,7 @@ class Handling(StrEnum):
 
     HAND_BACK = "handed back"  # relayed to the old host, which delivers it as it always did
     CARRIED = "carried"  # delivered by the new host to the same recipients
+    REFUSED = "refused"  # the old host delivered it nowhere (each recipient failed): neither
     DROPPED = "dropped"  # refused by the new host, as the target settings say (drop_addresses)
     LOST = "lost"  # refused by the new host although the old host delivered it: a blocker
 
@@ -249,7 +250,9 @@ def other_addresses(inv: Inventory, target: Target) -> tuple[list[Other], HandBa
         if not writable:
             findings.append(refuse("accepted address", full, "smtpd.conf", acc.source))
             continue
-        if target.old_host_stays and host is not None:
+        if acc.recipients and all(r.kind == RecipientKind.FAIL for r in acc.recipients):
+            other = Other(acc, Handling.REFUSED)  # refused at RCPT (verify = recipient)
+        elif target.old_host_stays and host is not None:
             other = Other(acc, Handling.HAND_BACK)
             if catch_all:
                 back.domains.append(acc.domain)
@@ -689,6 +692,8 @@ def new_host(inv: Inventory, target: Target, release: Release) -> NewHost:
                        if o.route.domain == domain and is_local_part(o.route.address)]
         back.lists += [f"{r.address}@{domain}".lower() for r in inv.mta.refused
                        if r.domain == domain and is_local_part(r.address)]
+        back.lists += [o.address.lower() for o in others
+                       if o.handling == Handling.REFUSED and o.accepted.domain == domain]
     back.lists = sorted(set(back.lists))
     vtable = virtual_table(inv, addresses, others)
     return NewHost(addresses, alias_table(inv, target, addresses, vtable, others), vtable,

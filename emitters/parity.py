@@ -216,6 +216,13 @@ def _other_row(other: Other, host: NewHost) -> dict:
         ok = have == other.value
         row.update(new=new if ok else f"left out: {new if have else 'no entry'}",
                    status="carried" if ok else "lost")
+    elif other.handling == Handling.REFUSED:
+        have = None if acc.domain in host.addresses.virtual_domains else \
+            host.aliases.entries.get(acc.address)
+        if have is None:
+            row.update(new="no entry: smtpd refuses it at RCPT (550)", status="rejected")
+        else:
+            row.update(new=f"the new host's own alias {acc.address}: {have}", status="added")
     elif other.handling == Handling.DROPPED:
         row.update(new=f"refused at RCPT (550), as drop_addresses says: {other.problem}",
                    status="dropped by choice")

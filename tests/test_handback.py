@@ -79,8 +79,9 @@ def _rows(plan, section):
 def test_while_the_old_host_stays_its_other_addresses_are_handed_back_to_it():
     plan = _plan()
     back = plan.files["files/new/etc/mail/handback"]
+    # netsight's own postmaster of the virtual domain, and the two added here
     assert [line for line in back.splitlines() if line and not line.startswith("#")] == [
-        f"security@{LISTS}", f"webmaster@{LISTS}"]
+        f"postmaster@{VIRTUAL}", f"security@{LISTS}", f"webmaster@{LISTS}"]
     conf = plan.files["files/new/etc/mail/smtpd.conf"]
     assert f'action "handback" relay host "smtp://[{OLD}]"' in conf
     matches = [line for line in conf.splitlines() if line.startswith("match ")]
@@ -91,9 +92,8 @@ def test_while_the_old_host_stays_its_other_addresses_are_handed_back_to_it():
         'match from any for domain <handbackdomains> !rcpt-to <handbackkeep> action "handback"']
     # the new host's own webmaster alias does not shadow the old one on the moved domain
     rows = _rows(plan, "other")
-    assert {a: r["status"] for a, r in rows.items() if r["status"] == "handed back"} == {
-        f"security@{LISTS}": "handed back", f"webmaster@{LISTS}": "handed back",
-        f"*@{VIRTUAL}": "handed back"}
+    assert {a for a, r in rows.items() if r["status"] == "handed back"} == {
+        f"security@{LISTS}", f"webmaster@{LISTS}", f"*@{VIRTUAL}", f"postmaster@{VIRTUAL}"}
     assert not [f for f in plan.findings if f.id == "plan.address-lost"]
     parity = plan.files["parity.md"]
     assert "## Lists" in parity and "## Everything else" in parity
@@ -102,8 +102,8 @@ def test_while_the_old_host_stays_its_other_addresses_are_handed_back_to_it():
 
 def test_the_old_forward_router_lets_kept_addresses_and_handed_back_mail_through():
     router = _plan().files["files/old/exim-forward-router.conf"]
-    assert (f"match_address{{$local_part@$domain}}{{<; security@{LISTS} ; webmaster@{LISTS}}}"
-            in router)
+    assert (f"match_address{{$local_part@$domain}}{{<; postmaster@{VIRTUAL} ; "
+            f"security@{LISTS} ; webmaster@{LISTS}}}" in router)
     assert f"match_ip{{$sender_host_address}}{{<; {NEW}}}" in router
     # nothing to keep: the router forwards everything, as before
     assert "condition" not in _plan(old_host_stays=False).files[
@@ -122,16 +122,19 @@ def test_when_the_old_host_goes_aliases_to_other_hosts_are_carried_and_mailboxes
     assert rows[f"webmaster@{LISTS}"]["status"] == "carried"
     assert rows[f"*@{VIRTUAL}"]["status"] == "carried"
     assert rows[f"security@{LISTS}"]["status"] == "lost"
-    lost = [f for f in plan.findings if f.id == "plan.address-lost"]
-    assert [f.severity for f in lost] == ["blocker"]
-    assert f"security@{LISTS}" in lost[0].message and lost[0].source.line == 90
-    assert "1 address lost" in plan.files["parity.md"]
+    # netsight's postmaster of the virtual domain ends in a mailbox on the old host too
+    lost = {f.message.split()[0]: f for f in plan.findings if f.id == "plan.address-lost"}
+    assert sorted(lost) == [f"postmaster@{VIRTUAL}", f"security@{LISTS}"]
+    assert {f.severity for f in lost.values()} == {"blocker"}
+    assert lost[f"security@{LISTS}"].source.line == 90
+    assert "2 addresses lost" in plan.files["parity.md"]
 
 
 def test_an_address_named_in_drop_addresses_is_dropped_without_a_blocker():
     plan = _plan(old_host_stays=False, drop_addresses=[f"security@{LISTS}"])
     assert _rows(plan, "other")[f"security@{LISTS}"]["status"] == "dropped by choice"
-    assert not [f for f in plan.findings if f.id == "plan.address-lost"]
+    assert [f.message.split()[0] for f in plan.findings if f.id == "plan.address-lost"] == [
+        f"postmaster@{VIRTUAL}"]
 
 
 def test_no_address_to_hand_back_to_is_a_blocker_for_each_address():
@@ -139,7 +142,8 @@ def test_no_address_to_hand_back_to_is_a_blocker_for_each_address():
     inv.host.addresses = [a for a in inv.host.addresses if a.family != "inet6"]
     plan = _plan(inv)  # an IPv6-only new host and an old host without IPv6
     lost = {f.message.split()[0] for f in plan.findings if f.id == "plan.address-lost"}
-    assert lost == {f"security@{LISTS}", f"webmaster@{LISTS}", f"*@{VIRTUAL}"}
+    assert lost == {f"security@{LISTS}", f"webmaster@{LISTS}", f"*@{VIRTUAL}",
+                    f"postmaster@{VIRTUAL}"}
     assert "files/new/etc/mail/handback" not in plan.files
     plan = _plan(inv, old_host_address="2001:db8:40::99")
     assert not [f for f in plan.findings if f.id == "plan.address-lost"]
