@@ -15,7 +15,7 @@ address of a web name that stays on it: emitters/dns_plan.py).
 from __future__ import annotations
 
 from migrate.core.model import DomainRole, Finding, Inventory, RouteVia, Severity, Target
-from migrate.core.mta import lookup
+from migrate.core.mta import Kept, lookup
 
 from emitters.common import (Emitted, canonical_address, is_domain, is_list_name, is_local_part,
                              is_path, other_targets, route_alias)
@@ -33,7 +33,8 @@ def emit_old_host(inv: Inventory, target: Target, release, host: NewHost) -> Emi
     plugin = lookup(inv.mta.kind)
     if plugin is not None:  # else the runbook's blocker: plan.mta-no-adapter
         back = host.handback
-        kept = back.addresses + [f"*@{d}" for d in back.domains] if back.relay else []
+        kept = Kept(tuple(back.addresses), tuple(back.domains), tuple(back.lists)) \
+            if back.relay else Kept()
         files, findings = plugin.writer.old_host(inv, target, domains, kept)
         out.files.update(files)
         out.findings += findings

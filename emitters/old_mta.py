@@ -19,7 +19,7 @@ import re
 
 from migrate.core.model import (EXIM_CONFIG_ROLES, EximPart, Finding, Inventory, RouteVia, Severity,
                                 Target)
-from migrate.core.mta import StepParts, Writer
+from migrate.core.mta import Kept, StepParts, Writer
 from migrate.core.steps import Action, Insert
 
 from emitters.guard import comment, refuse, sh_word
@@ -33,10 +33,11 @@ _EXIM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
 def old_host_files(inv: Inventory, target: Target, domains: list[str],
-                   kept: list[str]) -> tuple[dict[str, str], list[Finding]]:
+                   kept: Kept) -> tuple[dict[str, str], list[Finding]]:
     """The forward router and the freeze's ACL statement, for the moved ``domains``; the
-    router passes over ``kept`` (the addresses the old host keeps serving) and over mail from
-    the new host (which hands those back), so the routers after it deliver them as before."""
+    router passes over the addresses the old host keeps serving (``kept``), so the routers
+    after it deliver them as before, and what they redirect to a list goes on to the new
+    host (a condition on the address, not on where the mail came from)."""
     mta, part = inv.mta, EximPart.of(inv.mta)
     address = (target.ipv6 or target.ipv4)[0]
     files: dict[str, str] = {}
@@ -73,15 +74,19 @@ def old_host_files(inv: Inventory, target: Target, domains: list[str],
         f"  route_data = <;{address}",  # <; lists hold colons; no space after it
     ]
     if kept:
-        named = [a for a in kept if not a.startswith("*@")]
-        new = " ; ".join(target.ipv6 + target.ipv4)
-        test = f"match_ip{{$sender_host_address}}{{<; {new}}}"
-        if named:
-            test = (f"or{{{{match_address{{$local_part@$domain}}{{<; {' ; '.join(named)}}}}}"
-                    f"{{{test}}}}}")
+        tests = []
+        if kept.addresses:
+            tests.append(f"match_address{{$local_part@$domain}}{{<; {' ; '.join(kept.addresses)}}}")
+        if kept.domains:
+            domain = f"match_domain{{$domain}}{{<; {' ; '.join(kept.domains)}}}"
+            if kept.but:
+                domain = (f"and{{{{{domain}}}{{!match_address{{$local_part@$domain}}"
+                          f"{{<; {' ; '.join(kept.but)}}}}}}}")
+            tests.append(domain)
+        test = tests[0] if len(tests) == 1 else "or{" + "".join(f"{{{t}}}" for t in tests) + "}"
         lines[-3:-3] = [
-            "  # the addresses the old host keeps serving, and mail the new host hands back to",
-            "  # it: the routers below deliver them as before",
+            "  # the addresses the old host keeps serving (the new host hands them back): the",
+            "  # routers below deliver them as before",
             f"  condition = ${{if {test}{{no}}{{yes}}}}"]
     lines.append("  no_more")
     if smtp_transport is None:

@@ -85,17 +85,30 @@ class Adapter(Protocol):
     def forward(self) -> StepParts: ...
 
 
+@dataclass(frozen=True)
+class Kept:
+    """The addresses of the moved domains that the old host keeps serving after the switch
+    (the new host hands them back to it): ``addresses`` ("security@lists.example.org"), and
+    every address of ``domains`` (their catch-alls) but ``but`` (their lists' addresses). The
+    old MTA's forward must leave exactly these to its own routing, or mail loops."""
+
+    addresses: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    but: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.addresses or self.domains)
+
+
 @dataclass
 class Writer:
     """The writing half. ``old_host(inv, target, domains, kept)`` gives the old host's files
     for the freeze and the forward (path -> text) and its findings: the forward sends the moved
-    ``domains`` to the new host, but for ``kept``, the addresses of theirs the old host keeps
-    serving ("security@lists.example.org", "*@domain" for a catch-all), and for mail from the
-    new host, which hands those back (no loop); ``continued`` names the files whose comment
-    lines must not end in a backslash."""
+    ``domains`` to the new host, but for the addresses the old host keeps serving (``Kept``);
+    ``continued`` names the files whose comment lines must not end in a backslash."""
 
     adapter: Callable[[Inventory, list[str], str | None], Adapter]
-    old_host: Callable[[Inventory, Target, list[str], list[str]],
+    old_host: Callable[[Inventory, Target, list[str], Kept],
                        tuple[dict[str, str], list[Finding]]]
     continued: tuple[str, ...]
 
