@@ -80,7 +80,7 @@ def test_every_list_address_reaches_the_real_mailman(plan, tmp_path):
     conf = result.files["files/new/etc/mail/smtpd.conf"]
     mail = {rel.rsplit("/", 1)[1]: text for rel, text in result.files.items()
             if rel.startswith("files/new/etc/mail/") and not rel.endswith("smtpd.conf")}
-    assert set(mail) == {"aliases", "virtual"}
+    assert set(mail) == {"aliases", "virtual", "handback"}
     assert "tls" not in conf  # no certificate in this variant; the config runs as emitted
     # the new host's Mailman with the sample's lists (the OpenBSD layout; see the docstring)
     host = NewHost(tmp_path / "mailman", "openbsd")
@@ -98,6 +98,7 @@ def test_every_list_address_reaches_the_real_mailman(plan, tmp_path):
                      for suffix, command in MAILMAN_ADDRESSES})
     with smtpd_running(conf, files=mail, addresses=(f"{V6}/128",),
                        binds={"/etc/mail/aliases": "aliases", "/etc/mail/virtual": "virtual",
+                              "/etc/mail/handback": "handback",
                               MM_PREFIX: str(host.base / "root" / MM_PREFIX.lstrip("/")),
                               MM_VAR: str(spool)}) as smtpd:
         for address in sorted(expected):  # one message each: the queue entry names it
@@ -133,4 +134,4 @@ def test_every_list_address_reaches_the_real_mailman(plan, tmp_path):
         assert not other.accepted and other.rcpt_code("announce@lists.riverbend.example") \
             in ("524", "550")
         post = smtpd.send("postmaster@lists.riverbend.example", client="127.0.0.2")
-        assert post.accepted  # forwarded to hostmaster@netsight.example as before
+        assert post.accepted  # handed back to the old host, which delivers it as before
