@@ -29,6 +29,7 @@ from migrate.app.sources import LocalTree
 from migrate.core.model import (AcceptedAddress, AcceptedKind, Origin, Recipient, RecipientKind,
                                 RefusedAddress, Source)
 from smtpdtools import check_config, smtpd_running
+from test_parity_delivery import WRAPPER  # the recording stand-in for Mailman's wrapper
 
 NEW = "2001:db8:50::25"
 OLD = "2001:db8:40::25"  # netsight's em0 address: where the plan hands mail back
@@ -38,10 +39,6 @@ ALIASES = "/etc/mail/aliases"
 HILL = "lists.hillcrest.example"
 ALUMNI = "alumni.hillcrest.example"
 CONFIGURE = "/usr/local/etc/exim/configure"
-WRAPPER = """#!/bin/sh
-f=$(mktemp @OUT@/call.XXXXXXXX)
-{ echo "args=$*"; cat; } > "$f.tmp" && mv "$f.tmp" "$f"
-"""
 
 
 def _inventory():
