@@ -16,7 +16,8 @@ some hundreds of local parts no table names on the moved domains (``unknown_part
   accepted one, where it went: the old host (the recording server's envelopes), other hosts
   (smtpd's relay attempts in its log: DNS does not resolve in its namespace, the envelope
   recipients are what count), Mailman (the stand-in: its arguments and the Delivered-To
-  header), a mailbox or /dev/null (smtpd's local deliveries).
+  header), a mailbox or /dev/null (smtpd's local deliveries). The namespace's accounts are
+  this machine's without the samples' people (``_accounts``), as on a new host.
 * Every handed-back address again under the real Exim, the plan's forward router inserted
   first and the mail coming from the new host's address (``-oMa``): the old host delivers it
   to the same leaves as before, and what it redirects to a list goes to the forward router
