@@ -224,11 +224,30 @@ def _other_row(other: Other, host: NewHost) -> dict:
         else:
             row.update(new=f"the new host's own alias {acc.address}: {have}", status="added")
     elif other.handling == Handling.DROPPED:
-        row.update(new=f"refused at RCPT (550), as drop_addresses says: {other.problem}",
+        row.update(new=f"{_instead(other, host)}, as drop_addresses says: {other.problem}",
                    status="dropped by choice")
     else:
-        row.update(new=f"refused at RCPT (550): {other.problem}", status="lost")
+        row.update(new=f"{_instead(other, host)}: {other.problem}", status="lost")
     return row
+
+
+def _instead(other: Other, host: NewHost) -> str:
+    """What the new host does with an address it neither hands back nor carries: on a virtual
+    domain, the domain's catch-all takes it where one is carried; on a domain of the aliases
+    table, its own alias of the name (not the old recipients), else a local account of the
+    name would; else smtpd refuses it."""
+    acc = other.accepted
+    if acc.domain in host.addresses.virtual_domains:
+        have = None if acc.address == "*" else host.virtual.lookup(other.address)
+        return f"the domain's catch-all ({have}) takes it instead" if have else \
+            "refused at RCPT (550)"
+    if acc.address == "*":
+        return "refused at RCPT (550)"
+    have = host.aliases.entries.get(acc.address)
+    if have is not None:
+        return f"the new host's own alias {acc.address}: {have} takes it instead"
+    return ("refused at RCPT (550), unless the new host has an account of that name (its "
+            "mailbox there takes it)")
 
 
 def _unknown_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
@@ -278,7 +297,7 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
             out.append(Finding(
                 "plan.address-lost", Severity.BLOCKER,
                 f"{r['address']} worked on the old host ({r['old']}), but the new host would "
-                f"refuse it: {r['new']}",
+                f"not deliver it there: {r['new']}",
                 "Keep the old host as the site's mail server (old_host_stays: true in "
                 "target.yaml: the new host hands such addresses back to it), or forward the "
                 f"address to another host's address {overlay_hint(ALIASES)}, or name it in "

@@ -12,14 +12,13 @@ inventory has a catch-all for its domain (then it reaches the catch-all's recipi
 
 from __future__ import annotations
 
-import os
-import random
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from addresstools import owned_by_their_users, shown_host, unknown_parts
 from conftest import SAMPLES, make_tree
 from eximtools import bt_leaves, ensure_users, exim, world_tmp  # noqa: F401
 from migrate.app.inspection import inspect_tree
@@ -28,7 +27,6 @@ from migrate.core.codec import dump_yaml, inventory_from_data, inventory_to_data
 from migrate.core.model import AcceptedKind, DomainRole, Origin, RecipientKind
 from parsers.exim import parse_exim
 from parsers.exim_model import read_exim
-from test_exim_oracle import _taint_safe_copy
 
 CONFIGURE = "/usr/local/etc/exim/configure"
 HOSTS = sorted(p.name for p in SAMPLES.iterdir() if (p / CONFIGURE.lstrip("/")).is_file())
@@ -396,22 +394,6 @@ def _exim_says(stdout: str, served: set[str], user_routers: set[str]) -> dict[st
     return out
 
 
-def _unknown_parts(mta, per_domain: int, seed: int) -> list[str]:
-    """Local parts no table, user or list names, on every domain the MTA serves."""
-    rng = random.Random(seed)
-    named = {a.name.lower() for a in mta.aliases} | {a.address.lower() for a in mta.accepted}
-    named |= {r.address.lower() for r in mta.list_routes}
-    out = []
-    domains = sorted({d.name for d in mta.domains if d.role != DomainRole.RELAY})
-    for domain in domains:
-        for _ in range(max(per_domain, 300 // len(domains))):
-            local = "x" + "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789")
-                                  for _ in range(rng.randint(4, 12)))
-            if local not in named:
-                out.append(f"{local}@{domain}")
-    return out
-
-
 def _oracle(inv, shown_root: Path, seed: int) -> int:
     """Ask the real Exim about ``inv``'s accepted addresses and unknown local parts; the
     number of addresses asked."""
@@ -422,7 +404,7 @@ def _oracle(inv, shown_root: Path, seed: int) -> int:
                      for x in a.recipients if x.kind == RecipientKind.MAILBOX and x.rule}
     accepted = {f"{a.address}@{a.domain}": a for a in mta.accepted if a.address != "*"}
     catch_all = {a.domain: a for a in mta.accepted if a.address == "*"}
-    unknown = _unknown_parts(mta, 40, seed)
+    unknown = unknown_parts(mta, 40, seed)
     proc = exim(CONFIGURE, "-bt", *accepted, *unknown, host_root=shown_root, timeout=300)
     said = _exim_says(proc.stdout, served, user_routers)
     for address, a in accepted.items():
@@ -439,29 +421,12 @@ def _oracle(inv, shown_root: Path, seed: int) -> int:
     return len(accepted) + len(unknown)
 
 
-def _owned_by_their_users(shown: Path) -> None:
-    """Give each home folder of ``shown`` to its user, as on the old host: Exim reads a forward
-    file only when its owner is the user (a checkout belongs to whoever made it)."""
-    for line in (shown / "etc/passwd").read_text().splitlines():
-        fields = line.split(":")
-        home = shown / fields[5].lstrip("/") if len(fields) > 6 else None
-        if home is not None and fields[5].startswith("/home/") and home.is_dir():
-            for path in (home, *home.rglob("*")):
-                os.chown(path, int(fields[2]), int(fields[3]), follow_symlinks=False)
-
-
 @pytest.mark.parametrize("host", HOSTS)
 def test_exim_delivers_every_accepted_address_as_the_inventory_says(host, world_tmp):
     ensure_users()
     root = SAMPLES / host
     inv = inspect_tree(LocalTree(root), Origin("local", f"/samples/{host}"))
-    shown = _taint_safe_copy(root, world_tmp)
-    if (root / "etc/passwd").is_file():
-        (shown / "etc/passwd").symlink_to(root / "etc/passwd")
-    if (root / "home").is_dir():
-        shutil.copytree(root / "home", shown / "home", symlinks=True)
-        _owned_by_their_users(shown)
-    checked = _oracle(inv, shown, seed=len(host))
+    checked = _oracle(inv, shown_host(root, world_tmp), seed=len(host))
     assert checked > 200
     assert inv.mta.accepted or host == "small"
 
@@ -475,7 +440,7 @@ def test_exim_delivers_a_hand_written_hosts_addresses_as_the_inventory_says(worl
     assert len(result.mta.accepted) > 20
     shown = world_tmp / "shown"
     shutil.copytree(root, shown, symlinks=True)
-    _owned_by_their_users(shown)
+    owned_by_their_users(shown)
     assert _oracle(result, shown, seed=25) > 100
 
 
