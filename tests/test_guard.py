@@ -66,6 +66,8 @@ SANDBOX = Path(tempfile.mkdtemp(prefix="migrate-guard-"))
 SANDBOX.chmod(0o755)
 SENTINEL = SANDBOX / "pwned"
 S = str(SENTINEL)
+#: the new host's mail configuration in a plan: smtpd.conf and the tables it reads
+MAIL = "files/new/etc/mail/"
 
 #: Shell and Python metacharacters, no control character: passes the screen.
 META = (f"'\"$(echo injected >>{S})`echo injected >>{S}`;echo injected >>{S};"
@@ -165,7 +167,7 @@ class Collected:
     def __init__(self) -> None:
         self.shell: dict[str, str] = {}  # sha -> script
         self.python: dict[str, str] = {}
-        self.smtpd: dict[str, tuple[str, str, str]] = {}  # conf, aliases, virtual
+        self.smtpd: dict[str, tuple[str, ...]] = {}  # smtpd.conf, then its tables by name
         self.exim: dict[str, tuple[str, str]] = {}  # router, freeze
         self.apache: dict[str, str] = {}
         self.plans = 0
@@ -254,13 +256,10 @@ def check_plan(plan, collected: Collected, payload: str) -> list[str]:
             for n, line in enumerate(text.split("\n"), 1):
                 if S in line and not line.lstrip().startswith("#"):
                     problems.append(f"{path}:{n}: live line {line!r}")
-    if "files/new/etc/mail/smtpd.conf" in files and any(
-            S in files.get(p, "") for p in ("files/new/etc/mail/smtpd.conf",
-                                            "files/new/etc/mail/aliases",
-                                            "files/new/etc/mail/virtual")):
-        texts = (files["files/new/etc/mail/smtpd.conf"], files.get("files/new/etc/mail/aliases",
-                                                                    ""),
-                 files.get("files/new/etc/mail/virtual", ""))
+    mail = {p: t for p, t in sorted(files.items()) if p.startswith(MAIL)}
+    if MAIL + "smtpd.conf" in mail and any(S in t for t in mail.values()):
+        texts = (mail.pop(MAIL + "smtpd.conf"),
+                 *(f"{p.removeprefix(MAIL)}\0{t}" for p, t in mail.items()))
         collected.smtpd.setdefault(Collected._key(*texts), texts)
     router, freeze = (files.get("files/old/exim-forward-router.conf"),
                       files.get("files/old/exim-freeze-acl.conf"))
@@ -330,12 +329,13 @@ def run_python(text: str) -> list[str]:
     return [f"the payload ran:\n{text}"] if SENTINEL.exists() else []
 
 
-def run_smtpd(conf: str, aliases: str, virtual: str) -> list[str]:
+def run_smtpd(conf: str, *tables: str) -> list[str]:
+    """``smtpd -n`` on an emitted smtpd.conf with its tables (each "NAME\\0TEXT")."""
     from smtpdtools import check_config
     pki = re.findall(r'^pki \S+ (?:cert|key) "([^"]+)"', conf, re.M)
-    files = {"aliases": aliases, "virtual": virtual}
-    conf = conf.replace("file:/etc/mail/aliases", "file:@TMP@/aliases") \
-        .replace("file:/etc/mail/virtual", "file:@TMP@/virtual")
+    files = dict(t.split("\0", 1) for t in tables)
+    for name in files:
+        conf = conf.replace(f"file:/etc/mail/{name}", f"file:@TMP@/{name}")
     if pki:
         cert, key = _certificate()
         conf = conf.replace(f'cert "{pki[0]}"', f'cert "{cert}"') \
