@@ -23,6 +23,7 @@ from emitters.common import (ALIASES_FILE as ALIASES, DISCARD, VIRTUAL_FILE as V
 from emitters.old_host import forwards
 from emitters.guard import md_text
 from emitters.new_host import AliasTable, Handling, NewHost, Other, VirtualTable
+from emitters.release import Release
 
 PARITY = "parity.md"
 
@@ -70,7 +71,7 @@ def _carried(address: str, domain: str, virtual: bool, vtable: VirtualTable,
     return (f"alias {address}: {value.strip(chr(34))}" if value else "no alias"), pipe in pipes
 
 
-def parity_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
+def parity_rows(inv: Inventory, target: Target, host: NewHost, release: Release) -> list[dict]:
     table = host.addresses
     known = {ml.name for ml in inv.lists}
     moved = set(target.email_domains)
@@ -127,11 +128,11 @@ def parity_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
                              "status": "added" if ok else "missing", "source": None})
     for row in rows:
         row["section"] = "lists"
-    rows += _other_rows(inv, target, host)
+    rows += _other_rows(inv, target, host, release)
     return rows
 
 
-def _other_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
+def _other_rows(inv: Inventory, target: Target, host: NewHost, release: Release) -> list[dict]:
     """The second section: every other address of the moved domains."""
     moved = set(target.email_domains)
     virtual = set(host.addresses.virtual_domains)
@@ -139,7 +140,7 @@ def _other_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
     refusals = {r.address: r for r in host.refusals}
     rows: list[dict] = []
     for other in host.others:
-        rows.append(_other_row(other, host))
+        rows.append(_other_row(other, host, release))
     # addresses the old host refused or dropped on purpose: the same on the new host
     for f in sorted(inv.mta.refused, key=lambda f: (f.domain, f.address)):
         if f.domain not in moved:
@@ -178,7 +179,7 @@ def _other_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
         else:
             row.update(new=f"accepted ({entry})", status="changed")
         rows.append(row)
-    rows += _unknown_rows(inv, target, host)
+    rows += _unknown_rows(inv, target, host, release)
     for row in rows:
         row["section"] = "other"
     return rows
@@ -194,7 +195,7 @@ def _recipients(other: Other) -> str:
     return shown or "nothing"
 
 
-def _other_row(other: Other, host: NewHost) -> dict:
+def _other_row(other: Other, host: NewHost, release: Release) -> dict:
     acc = other.accepted
     where = acc.router and f"router {acc.router}"
     how = {"alias": "alias", "user": "local user", "forward": "forward file",
@@ -224,14 +225,21 @@ def _other_row(other: Other, host: NewHost) -> dict:
         else:
             row.update(new=f"the new host's own alias {acc.address}: {have}", status="added")
     elif other.handling == Handling.DROPPED:
-        row.update(new=f"{_instead(other, host)}, as drop_addresses says: {other.problem}",
+        row.update(new=f"{_instead(other, host, release)}, as drop_addresses says: {other.problem}",
                    status="dropped by choice")
     else:
-        row.update(new=f"{_instead(other, host)}: {other.problem}", status="lost")
+        row.update(new=f"{_instead(other, host, release)}: {other.problem}", status="lost")
     return row
 
 
-def _instead(other: Other, host: NewHost) -> str:
+#: What smtpd does besides with a local part no alias names: from 6.4 the lists' rule takes only
+#: the recipients table's names (emitters/recipients_table.py); before, a local account of the
+#: name takes it.
+_ACCOUNTS = {False: ", unless the new host has an account of that name (its mailbox there "
+                    "takes it: this release's rules cannot restrict the recipients)"}
+
+
+def _instead(other: Other, host: NewHost, release: Release) -> str:
     """What the new host does with an address it neither hands back nor carries: on a virtual
     domain, the domain's catch-all takes it where one is carried; on a domain of the aliases
     table, its own alias of the name (not the old recipients), else a local account of the
@@ -246,11 +254,11 @@ def _instead(other: Other, host: NewHost) -> str:
     have = host.aliases.entries.get(acc.address)
     if have is not None:
         return f"the new host's own alias {acc.address}: {have} takes it instead"
-    return ("refused at RCPT (550), unless the new host has an account of that name (its "
-            "mailbox there takes it)")
+    return "refused at RCPT (550)" + _ACCOUNTS.get(release.smtpd_match_grammar, "")
 
 
-def _unknown_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
+def _unknown_rows(inv: Inventory, target: Target, host: NewHost,
+                  release: Release) -> list[dict]:
     """Per moved domain: every local part the old host named nowhere, and the new host's own
     system aliases on it where the old host had no such address."""
     rows = []
@@ -266,7 +274,8 @@ def _unknown_rows(inv: Inventory, target: Target, host: NewHost) -> list[dict]:
         have = named.get(domain, set())
         if "*" not in have:
             new = "handed back to the old host" if domain in host.handback.domains else \
-                "no entry: smtpd refuses it at RCPT (550)"
+                "no entry: smtpd refuses it at RCPT (550)" + _ACCOUNTS.get(
+                    release.smtpd_match_grammar or domain in host.addresses.virtual_domains, "")
             rows.append({"address": f"*@{domain}", "list": "",
                          "old": "every other local part: refused at RCPT (no rule names it)",
                          "new": new, "status": "rejected", "source": None})
@@ -313,7 +322,7 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
 
 def emit_parity(inv: Inventory, target: Target, release, host: NewHost) -> Emitted:
     out = Emitted()
-    rows = parity_rows(inv, target, host)
+    rows = parity_rows(inv, target, host, release)
     out.findings += parity_findings(rows)
     out.data.parity = [{k: v for k, v in r.items() if k != "source"} for r in rows]
     lost = sum(r["status"] in LOST for r in rows)

@@ -23,6 +23,7 @@ from emitters.guard import comment, conf_str, refuse
 from emitters.release import Release
 from emitters.handback_table import TABLE as HANDBACK_TABLE
 from emitters.new_host import HandBack, NewHost, Refusal
+from emitters.recipients_table import TABLE as RECIPIENTS_TABLE
 from emitters.virtual_table import TABLE as VIRTUAL_TABLE
 
 PATH = "files/new/etc/mail/smtpd.conf"
@@ -161,7 +162,10 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
     if pki:
         lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
                   f"pki {pki} key {conf_str(target.tls_key)}", ""]
-    lines += [f"table aliases file:{ALIASES}"] + _domain_table(domains, virtual, back) + [""]
+    lines += [f"table aliases file:{ALIASES}"]
+    if domains:
+        lines.append(f"table recipients file:{RECIPIENTS_TABLE}")
+    lines += _domain_table(domains, virtual, back) + [""]
     filters, option = _filters(refusals)
     if filters:
         lines += ["# the old host's refusals, with its own code class and text, at RCPT time"]
@@ -180,7 +184,9 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
     lines += _handback_matches(domains, virtual, back, "match from any", 'action "handback"',
                                "rcpt-to <{}>", "!rcpt-to <{}>")
     if domains:
-        lines.append('match from any for domain <listdomains> action "lists"')
+        # only the names the aliases give them: not the new host's own accounts
+        lines.append('match from any for domain <listdomains> rcpt-to <recipients> '
+                     'action "lists"')
     if virtual:
         lines.append('match from any for domain <virtualdomains> action "virtual"')
     lines += ['match from local for local action "local"',

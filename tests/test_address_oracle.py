@@ -141,10 +141,11 @@ def _ask(old: Old, addresses: list[str]) -> None:
     assert not missing, (missing, proc.stdout[-3000:], proc.stderr[-2000:])
 
 
-def _plan(inv, host: str, stays: bool):
+def _plan(inv, host: str, stays: bool, openbsd: str = "7.8"):
     target = resolve_target(inv, {"tls_certificate": None, "tls_key": None,
                                   "old_host_stays": stays},
-                            {"hostname": f"new.{host}.example", "ipv6": [NEW]})
+                            {"hostname": f"new.{host}.example", "ipv6": [NEW],
+                             "openbsd": openbsd})
     return target, build_plan(inv, target)
 
 
@@ -395,5 +396,9 @@ def test_parity_says_what_takes_a_lost_address_instead():
         "the new host's own alias postmaster: root takes it instead")
     assert rows["reunion@alumni.hillcrest.example"]["new"].startswith(
         "the domain's catch-all (alumni-office@elsewhere.example) takes it instead")
+    # from 6.4 the lists' rule takes the aliases' names only: the new host's accounts do not
+    assert rows["alice@lists.hillcrest.example"]["new"].startswith("refused at RCPT (550): ")
+    _target, plan = _plan(inv, "hillcrest", False, openbsd="6.3")
+    rows = {r["address"]: r for r in plan.parity if r["status"] == "lost"}
     assert rows["alice@lists.hillcrest.example"]["new"].startswith(
         "refused at RCPT (550), unless the new host has an account of that name")

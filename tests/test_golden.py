@@ -92,6 +92,6 @@ def test_each_era_has_its_own_grammar():
     assert "accept from any for domain <listdomains>" in smtpd["5.7"]
     assert "db:/etc/mail/aliases.db" in smtpd["5.7"]
     assert "accept from any" in smtpd["6.3"] and "file:/etc/mail/aliases" in smtpd["6.3"]
-    assert 'match from any for domain <listdomains> action "lists"' in smtpd["7.8"]
+    assert 'match from any for domain <listdomains> rcpt-to <recipients> action "lists"' in smtpd["7.8"]
     httpd = {r: (g / r / "files/new/etc/httpd.conf").read_text() for r in ("6.3", "7.8")}
     assert "strip 1 }" in httpd["6.3"] and "request strip 1" in httpd["7.8"]

@@ -132,12 +132,12 @@ def test_new_grammar_content(inventories):
         'action "virtual" mbox virtual <virtuals>',
         'match from any for domain <virtualdomains> action "virtual"',
         'action "outbound" relay host "smtp://smtp.upstream.example"',
-        'match from any for domain <listdomains> action "lists"',
+        'match from any for domain <listdomains> rcpt-to <recipients> action "lists"',
         'match from local for any action "outbound"',
     ]:
         assert expected in lines, expected
     # rules are evaluated first match wins: the list domains come before the catch-all relay
-    assert lines.index('match from any for domain <listdomains> action "lists"') < \
+    assert lines.index('match from any for domain <listdomains> rcpt-to <recipients> action "lists"') < \
         lines.index('match from local for any action "outbound"')
 
 

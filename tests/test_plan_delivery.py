@@ -80,7 +80,7 @@ def test_every_list_address_reaches_the_real_mailman(plan, tmp_path):
     conf = result.files["files/new/etc/mail/smtpd.conf"]
     mail = {rel.rsplit("/", 1)[1]: text for rel, text in result.files.items()
             if rel.startswith("files/new/etc/mail/") and not rel.endswith("smtpd.conf")}
-    assert set(mail) == {"aliases", "virtual", "handback"}
+    assert set(mail) == {"aliases", "virtual", "handback", "recipients"}
     assert "tls" not in conf  # no certificate in this variant; the config runs as emitted
     # the new host's Mailman with the sample's lists (the OpenBSD layout; see the docstring)
     host = NewHost(tmp_path / "mailman", "openbsd")
@@ -99,6 +99,7 @@ def test_every_list_address_reaches_the_real_mailman(plan, tmp_path):
     with smtpd_running(conf, files=mail, addresses=(f"{V6}/128",),
                        binds={"/etc/mail/aliases": "aliases", "/etc/mail/virtual": "virtual",
                               "/etc/mail/handback": "handback",
+                              "/etc/mail/recipients": "recipients",
                               MM_PREFIX: str(host.base / "root" / MM_PREFIX.lstrip("/")),
                               MM_VAR: str(spool)}) as smtpd:
         for address in sorted(expected):  # one message each: the queue entry names it

@@ -39,6 +39,7 @@ from emitters.new_host import NewHost, new_host
 from emitters.mta_features import emit_mta_features
 from emitters.old_host import emit_old_host
 from emitters.parity import emit_parity
+from emitters.recipients_table import emit_recipients
 from emitters.rsync_plan import emit_rsync
 from emitters.runbook import emit_runbook
 from emitters.release import NEWEST_STABLE, Release
@@ -61,6 +62,7 @@ register_all()  # the old MTA's emitters find its plugin by kind
 EMITTERS = (
     Emitter(emit_smtpd_conf, new_host=True), Emitter(emit_aliases, new_host=True),
     Emitter(emit_virtual, new_host=True), Emitter(emit_handback, new_host=True),
+    Emitter(emit_recipients, new_host=True),
     Emitter(emit_httpd_conf, new_host=True),
     Emitter(emit_acme_client), Emitter(emit_destination, new_host=True),
     Emitter(emit_rsync, new_host=True), Emitter(emit_old_host, new_host=True),
