@@ -343,7 +343,8 @@ def test_every_other_address_works_on_the_new_host_as_on_the_old(host, stays, ol
     target, plan = _plan(old.inv, host, stays)
     rows = {r["address"].lower(): r for r in plan.parity
             if r["section"] == "other" and not r["address"].startswith("*@")}
-    unknown = unknown_parts(old.inv.mta, 60, len(host), domains=sorted(target.email_domains))
+    unknown = unknown_parts(old.inv.mta, 60, len(host), domains=sorted(target.email_domains),
+                            accounts=bool(old.inv.host.accounts))
     addresses = [r["address"] for r in rows.values()] + unknown
     _ask(old, addresses)
     new, back = _new(plan, addresses)
