@@ -27,8 +27,9 @@ What is real:
   plan hands office@ and the other non-list addresses of the moved domain back to the old host
   (the new host's smtpd relays them to it; its forward router leaves them to its own routers),
   and the test sends numbered mail to office@ before, during and after the switch (and to
-  chair@ of the list domain after it): each message is in chair's mailbox once, those the new host took arrived from it (the old Exim's
-  mainlog), and after a rollback office@ is served by the old routers as before.
+  chair@ of the list domain after it): each message is in chair's mailbox once, those the
+  new host took arrived from it (the old Exim's mainlog), and after a rollback office@ is
+  served by the old routers as before.
 - The new host: OpenSMTPD from the unpacked Debian package, started with the emitted
   smtpd.conf by the cutover, piping into Mailman built as OpenBSD's package is (``openbsd``:
   /usr/local/lib/mailman, /var/spool/mailman, the wrapper built for ``opensmtpd``, the user
@@ -903,15 +904,16 @@ def _received_from(w, peer: str) -> set[tuple[str, int]]:
 
 
 def _check_handed_back(w, counts: dict[str, int]) -> dict[str, list[tuple[str, int]]]:
-    """Every numbered message to the office address (a moved domain's address that is not a
-    list's) is in the person's mailbox on the old host exactly once, wherever the sender
-    handed it; those the new host took reached the old host from the new host (handed back,
-    the old host's mainlog says) and nothing was handed back that the new host did not take.
-    Returns the messages each host took from the sender."""
+    """Every numbered message of the streams ``counts`` to the person's addresses on the list
+    domain (office@, her own: a moved domain's addresses that are not a list's, handed back)
+    is in her mailbox on the old host exactly once, wherever the sender handed it; those the
+    new host took reached the old host from the new host (handed back, the old host's mainlog
+    says) and nothing was handed back that the new host did not take. Returns the messages
+    each host took from the sender."""
     want = {(tag, n) for tag, count in counts.items() for n in range(1, count + 1)}
     with contextlib.suppress(WaitTimeout):  # the checks below say what is missing
         wait_until(lambda: want <= set(_mailbox(w)), 300,
-                   "every message to the office in the person's mailbox", every=1)
+                   "every message to the person in her mailbox", every=1)
     got = [m for m in _mailbox(w) if m[0] in counts]
     lost = sorted(want - set(got))
     dups = sorted({m for m in got if got.count(m) > 1})
@@ -924,7 +926,8 @@ def _check_handed_back(w, counts: dict[str, int]) -> dict[str, list[tuple[str, i
             took["old" if host == OLD else "new"].append((tag, n))
     back = {m for m in _received_from(w, NEW) if m[0] in counts}
     assert back == set(took["new"]), (sorted(back), sorted(took["new"]), _diagnostics(w))
-    print(f"{len(want)} messages to {OFFICE}: each in /var/mail/{PERSON} on the old host once "
+    print(f"{len(want)} messages to {PERSON}'s addresses on {DOMAIN}: each in "
+          f"/var/mail/{PERSON} on the old host once "
           f"({len(took['old'])} taken by the old host, {len(took['new'])} by the new host and "
           "handed back)")
     return took
