@@ -67,7 +67,9 @@ What cannot run here is replaced by stand-ins, each a few lines of shell under
 /usr/local/sbin in the host's namespace, said to be stand-ins in their own text: OpenBSD's
 rcctl (it runs the real smtpd, mailmanctl and httpd, and fcgiwrap for slowcgi), pkg_info,
 pkg_add, pkg_delete, usermod, id (for the group _mailmanq), sha256, crontab and mail, and
-FreeBSD's service (Exim's restart, Mailman's qrunners as above) and apachectl.
+FreeBSD's service (Exim's restart, Mailman's qrunners as above) and apachectl. The old host's
+Apache proxy, through which the name that stays there (lists.smallclub.example) shows the new
+host's pages, is a few lines of Python on [OLD]:80 (``WEB_PROXY``).
 """
 
 from __future__ import annotations
@@ -394,6 +396,37 @@ except dns.exception.DNSException:
 """
 
 
+#: Stand-in for the old host's Apache as the plan leaves it for a name that stays there
+#: (files/old/apache-proxy.conf: Mailman's pages proxied to the new host): each GET or HEAD on
+#: [OLD]:80 is asked of [NEW]:80 with its own path and Host header, and answered as it answers
+#: (502 while nothing answers there).
+WEB_PROXY = r"""
+import http.client, http.server, sys
+OLD, NEW = sys.argv[1], sys.argv[2]
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def _forward(self):
+        try:
+            conn = http.client.HTTPConnection(NEW, 80, timeout=30)
+            conn.request(self.command, self.path, headers={"Host": self.headers.get("Host", "")})
+            res = conn.getresponse()
+            body = res.read()
+        except OSError:
+            self.send_error(502)
+            return
+        self.send_response(res.status)
+        for name, value in res.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+    do_GET = do_HEAD = _forward
+class Server(http.server.ThreadingHTTPServer):
+    address_family = __import__("socket").AF_INET6
+Server((OLD, 80), Proxy).serve_forever()
+"""
+
 #: The MX name every member domain points at (its AAAA is world's address).
 SINK_MX = "mx.sink.example"
 #: A person with a mailbox on the old host (its etc/passwd, as a real host has one; the
@@ -603,6 +636,8 @@ def world(tmp_path):
         old.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
                    str(_sshd_config(base / "oldcfg" if (base / "oldcfg").mkdir() is None
                                     else base, OLD, hostkeys["old"], auth))], "sshd.log")
+        (base / "webproxy.py").write_text(WEB_PROXY)
+        old.spawn(["python3", str(base / "webproxy.py"), OLD, NEW], "webproxy.log")
         # the new host: a copy of the real Mailman as OpenBSD's package installs it
         new_sbin = base / "new-sbin"
         starts = {"@SLOWCGI@": slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET),
@@ -704,6 +739,7 @@ def world(tmp_path):
         old.wait_listening(OLD, 22)
         new.wait_listening(NEW, 22)
         old.wait_listening(OLD, 25)
+        old.wait_listening(OLD, 80)
         old.wait_listening(WORLD, 25)
         wait_until(lambda: world_run(net, [sys.executable, "-c", DNS_READY, WORLD],
                                      capture_output=True, timeout=60).returncode == 0,
