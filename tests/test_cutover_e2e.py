@@ -11,14 +11,25 @@ over SSH.
 What is real:
 
 - The old host: Debian's Exim with the `small` sample's configuration (adapted: its own spool
-  and log folders, listening on the namespace address, the list's ten pipe aliases, which the
+  and log folders, listening on the namespace address, its mailbox path in the taint-safe form
+  Exim 4.94 and later want, ``$local_part_data``, and the list's ten pipe aliases, which the
   sample itself leaves out) piping each post into GNU Mailman 2.1 built in the FreeBSD port's
   layout (tests/mailmantools.py, ``freebsd``: /usr/local/mailman, the wrapper built for the
   group ``mailman``, the group the sample's ``address_pipe`` transport runs it as). A per-test
   copy of the build holds the sample's lists, archives and mm_cfg.py; its files belong to
   ``mailman``; pipermail rebuilt the archive from the sample's mbox (``bin/arch --wipe``: the
   sample has the HTML but not pipermail's own database, which numbers the articles). The
-  list accepts the test's poster (``config_list``: accept_these_nonmembers).
+  list accepts the test's poster (``config_list``: accept_these_nonmembers). The old tree
+  has what a real host has and the sample leaves out: an etc/passwd with the system users the
+  configuration names and one person, ``chair`` (the list owner chair@smallclub.example),
+  whose mail Exim's localuser router appends to /var/mail/chair, an alias ``office: chair``
+  (system_aliases serves the list domain too), and the host's IPv6 address in rc.conf. So the
+  plan hands office@ and the other non-list addresses of the moved domain back to the old host
+  (the new host's smtpd relays them to it; its forward router leaves them to its own routers),
+  and the test sends numbered mail to office@ before, during and after the switch (and to
+  chair@ of the list domain after it): each message is in chair's mailbox once, those the
+  new host took arrived from it (the old Exim's mainlog), and after a rollback office@ is
+  served by the old routers as before.
 - The new host: OpenSMTPD from the unpacked Debian package, started with the emitted
   smtpd.conf by the cutover, piping into Mailman built as OpenBSD's package is (``openbsd``:
   /usr/local/lib/mailman, /var/spool/mailman, the wrapper built for ``opensmtpd``, the user
@@ -56,15 +67,20 @@ What cannot run here is replaced by stand-ins, each a few lines of shell under
 /usr/local/sbin in the host's namespace, said to be stand-ins in their own text: OpenBSD's
 rcctl (it runs the real smtpd, mailmanctl and httpd, and fcgiwrap for slowcgi), pkg_info,
 pkg_add, pkg_delete, usermod, id (for the group _mailmanq), sha256, crontab and mail, and
-FreeBSD's service (Exim's restart, Mailman's qrunners as above) and apachectl.
+FreeBSD's service (Exim's restart, Mailman's qrunners as above) and apachectl. The old host's
+Apache proxy, through which the name that stays there (lists.smallclub.example) shows the new
+host's pages, is a few lines of Python on [OLD]:80 (``WEB_PROXY``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import grp
 import json
+import mailbox
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -294,7 +310,7 @@ done
 SENDER = r"""
 import email.utils, json, socket, smtplib, sys, time
 import dns.resolver
-server, count, out, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+server, count, out, tag, rcpt = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]
 POSTER = "@POSTER@"
 res = dns.resolver.Resolver(configure=False)
 res.nameservers = [server]
@@ -318,10 +334,10 @@ while pending or retry:
     try:
         host = target()
         s = smtplib.SMTP(host, 25, timeout=20)
-        s.sendmail(POSTER, ["members@lists.smallclub.example"],
-                   "From: %s\r\nTo: members@lists.smallclub.example\r\nSubject: post %s%d\r\n"
+        s.sendmail(POSTER, [rcpt],
+                   "From: %s\r\nTo: %s\r\nSubject: post %s%d\r\n"
                    "Message-ID: <post-%s%d@example.net>\r\nDate: %s\r\n\r\nnumber %d\r\n"
-                   % (POSTER, tag, n, tag, n, email.utils.formatdate(), n))
+                   % (POSTER, rcpt, tag, n, tag, n, email.utils.formatdate(), n))
         s.quit()
         log.write(json.dumps({"n": n, "host": host, "t": time.time()}) + "\n")
         log.flush()
@@ -380,8 +396,50 @@ except dns.exception.DNSException:
 """
 
 
+#: Stand-in for the old host's Apache as the plan leaves it for a name that stays there
+#: (files/old/apache-proxy.conf: Mailman's pages proxied to the new host): each GET or HEAD on
+#: [OLD]:80 is asked of [NEW]:80 with its own path and Host header, and answered as it answers
+#: (502 while nothing answers there).
+WEB_PROXY = r"""
+import http.client, http.server, sys
+OLD, NEW = sys.argv[1], sys.argv[2]
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def _forward(self):
+        try:
+            conn = http.client.HTTPConnection(NEW, 80, timeout=30)
+            conn.request(self.command, self.path, headers={"Host": self.headers.get("Host", "")})
+            res = conn.getresponse()
+            body = res.read()
+        except OSError:
+            self.send_error(502)
+            return
+        self.send_response(res.status)
+        for name, value in res.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+    do_GET = do_HEAD = _forward
+class Server(http.server.ThreadingHTTPServer):
+    address_family = __import__("socket").AF_INET6
+Server((OLD, 80), Proxy).serve_forever()
+"""
+
 #: The MX name every member domain points at (its AAAA is world's address).
 SINK_MX = "mx.sink.example"
+#: A person with a mailbox on the old host (its etc/passwd, as a real host has one; the
+#: sample's list owner chair@smallclub.example), whose Exim's localuser router delivers to
+#: /var/mail/chair; ``office`` on the list domain is an alias for her (system_aliases serves
+#: both of small's domains): an address of a moved domain that is not a list's, which the
+#: plan hands back to the old host
+PERSON, PERSON_ID = "chair", 61000
+OFFICE = f"office@{DOMAIN}"
+#: The users small's Exim configuration names (never_users, exim_user, the address_pipe
+#: transport's user): the old tree's etc/passwd carries them with this machine's ids, as the
+#: namespace has them, and etc/group their groups and ``mail`` (exim_group, local_delivery's)
+SYSTEM_USERS = ("root", "mailnull", "mailman")
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -403,6 +461,9 @@ def _adapt_old_tree(tree: Path, build: Path) -> None:
                         "log_file_path = /usr/local/exim-log/%slog\n"
                         f"local_interfaces = <; {OLD} ; 127.0.0.1\n"
                         "tls_advertise_hosts =\n")
+    # Exim 4.94 and later refuse a tainted mailbox path ($local_part is the sender's text):
+    # the user's name as check_local_user found it, as those releases want it
+    text = text.replace("file = /var/mail/$local_part\n", "file = /var/mail/$local_part_data\n")
     conf.write_text(text)
     aliases = (tree / "etc/aliases").resolve()
     lines = aliases.read_text()
@@ -412,9 +473,26 @@ def _adapt_old_tree(tree: Path, build: Path) -> None:
                             ("-owner", "owner"), ("-request", "request"),
                             ("-subscribe", "subscribe"), ("-unsubscribe", "unsubscribe")):
             lines += f'{name}{suffix}: "|/usr/local/mailman/mail/mailman {cmd} {name}"\n'
+    lines += f"# the club's office (added by the test)\noffice: {PERSON}\n"
     aliases.unlink()
     (tree / "etc/aliases").unlink(missing_ok=True)
     _write(tree / "etc/aliases", lines)
+    # the old host's users, as a real host has them: the system users the configuration
+    # names and one person with a mailbox and a home; its address on the namespace's bridge
+    users = [pwd.getpwnam(u) for u in SYSTEM_USERS]
+    _write(tree / "etc/passwd", "".join(
+        f"{u.pw_name}:*:{u.pw_uid}:{u.pw_gid}:{u.pw_gecos}:{u.pw_dir}:{u.pw_shell}\n"
+        for u in users) + f"{PERSON}:*:{PERSON_ID}:{PERSON_ID}:Club chair:/home/{PERSON}:"
+        "/bin/sh\n")
+    groups = {g.gr_gid: g for g in [grp.getgrgid(u.pw_gid) for u in users]
+              + [grp.getgrnam("mail")]}.values()
+    _write(tree / "etc/group", "".join(f"{g.gr_name}:*:{g.gr_gid}:{','.join(g.gr_mem)}\n"
+                                       for g in groups) + f"{PERSON}:*:{PERSON_ID}:\n")
+    _write(tree / f"home/{PERSON}/.login", "# the club chair's login\n")
+    rc = tree / "etc/rc.conf"
+    text = rc.read_text()
+    rc.unlink()
+    _write(rc, text + f'ifconfig_vtnet0_ipv6="inet6 {OLD} prefixlen 64"\n')
     # the real Mailman's files under the sample's: its code, wrappers and empty var folders;
     # the sample's lists, archives and mm_cfg.py stay (its Version.py is the real one's now)
     var = tree / "usr/local/mailman"
@@ -537,6 +615,7 @@ def world(tmp_path):
             ("tmpfs", "755", "/run"),
             ("mkdir", "755", "/run/sshd"),
             ("tmpfs", "1777", "/var/mail"),
+            ("tmpfs", "755", "/home"),
         ])
         hosts.append(old)
         old.run("mkdir -p /usr/local/exim-spool /usr/local/exim-log && "
@@ -551,11 +630,14 @@ def world(tmp_path):
         old.run("cat > /run/accept.py && "
                 + _as_mailman(f"{mm}/bin/config_list -i /run/accept.py {LIST}"),
                 input=f"accept_these_nonmembers = [{POSTER!r}]\n")
+        exim_conf = old.run("cat /usr/local/etc/exim/configure").stdout
         old.run("exim4 -bd -q2s -oP /usr/local/exim.pid")
         old.run("service mailman start")
         old.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
                    str(_sshd_config(base / "oldcfg" if (base / "oldcfg").mkdir() is None
                                     else base, OLD, hostkeys["old"], auth))], "sshd.log")
+        (base / "webproxy.py").write_text(WEB_PROXY)
+        old.spawn(["python3", str(base / "webproxy.py"), OLD, NEW], "webproxy.log")
         # the new host: a copy of the real Mailman as OpenBSD's package installs it
         new_sbin = base / "new-sbin"
         starts = {"@SLOWCGI@": slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET),
@@ -619,14 +701,19 @@ def world(tmp_path):
         for name in (LIST, "mailman"):
             everyone |= set(old.run(_as_mailman(f"{mm}/bin/list_members {name}")).stdout.split())
             everyone |= set(old.run(_as_mailman(f"{mm}/bin/list_owners -m {name}")).stdout.split())
-        # the owners whose mailboxes are on the old host (its Exim's local domain
-        # smallclub.example) are users there (in its namespace's /etc/passwd only): Mailman's
-        # notices to them are delivered, not bounced to mailman-loop@ and frozen
+        # the old tree's person is a user there, with her home, and so are the owners whose
+        # mailboxes are on the old host (its Exim's local domain smallclub.example), in its
+        # namespace's /etc/passwd and /etc/group only: Mailman's notices to them are
+        # delivered, not bounced to mailman-loop@ and frozen
         local = sorted({a.split("@")[0] for a in everyone
-                        if a.rsplit("@", 1)[1].lower() == "smallclub.example"})
-        old.run("cp /etc/passwd /run/passwd && rm /etc/passwd && cp /run/passwd /etc/passwd"
-                + "".join(f" && echo {shlex.quote(f'{u}:x:{60000 + i}:8::/var/mail:/bin/sh')}"
-                          " >> /etc/passwd" for i, u in enumerate(local)))
+                        if a.rsplit("@", 1)[1].lower() == "smallclub.example"} - {PERSON})
+        entries = [f"{PERSON}:x:{PERSON_ID}:{PERSON_ID}:Club chair:/home/{PERSON}:/bin/sh"]
+        entries += [f"{u}:x:{60000 + i}:8::/var/mail:/bin/sh" for i, u in enumerate(local)]
+        old.run("for f in passwd group; do cp /etc/$f /run/$f && rm /etc/$f && "
+                "cp /run/$f /etc/$f; done"
+                + "".join(f" && echo {shlex.quote(e)} >> /etc/passwd" for e in entries)
+                + f" && echo {PERSON}:x:{PERSON_ID}: >> /etc/group"
+                f" && cp -r {old_tree}/home/{PERSON} /home/ && chown -R {PERSON}: /home/{PERSON}")
         # DNS in world: MX and AAAA, TTL already lowered; every domain a list mails to has
         # the sink for its MX
         zone = {f"{DOMAIN} MX": [60, ["10 old.smallclub.example."]],
@@ -652,6 +739,7 @@ def world(tmp_path):
         old.wait_listening(OLD, 22)
         new.wait_listening(NEW, 22)
         old.wait_listening(OLD, 25)
+        old.wait_listening(OLD, 80)
         old.wait_listening(WORLD, 25)
         wait_until(lambda: world_run(net, [sys.executable, "-c", DNS_READY, WORLD],
                                      capture_output=True, timeout=60).returncode == 0,
@@ -659,7 +747,7 @@ def world(tmp_path):
                    diagnose=lambda: (base / "dns.log").read_text())
         yield {"net": net, "old": old, "new": new, "base": base, "client": client,
                "known": known, "zone": zone_file, "old_tree": old_tree, "new_var": new_var,
-               "cleanup": daemons, "python2": python2,
+               "cleanup": daemons, "python2": python2, "exim_conf": exim_conf,
                "recipients": sorted(set(members) - set(nomail)),
                "articles_before": _articles(old_tree / "usr/local/mailman")}
     finally:
@@ -789,11 +877,13 @@ def _check_posts(w, counts: dict[str, int]) -> dict[str, list[int]]:
     return by_host
 
 
-def _start_sender(w, count: int, name: str) -> subprocess.Popen:
+def _start_sender(w, count: int, name: str, rcpt: str = f"{LIST}@{DOMAIN}") -> subprocess.Popen:
+    """Numbered messages ``post NAME1``... to ``rcpt`` (the list's post address unless told),
+    each sent to the list domain's MX of the moment (the test's DNS), retried until taken."""
     (w["base"] / "sender.py").write_text(SENDER.replace("@POSTER@", POSTER))
     sender = subprocess.Popen(["ip", "netns", "exec", w["net"].names["world"], sys.executable,
                                str(w["base"] / "sender.py"), WORLD, str(count),
-                               str(w["base"] / f"{name}.jsonl"), name],
+                               str(w["base"] / f"{name}.jsonl"), name, rcpt],
                               stderr=open(w["base"] / "sender.log", "ab"),
                               start_new_session=True)
     w["cleanup"].append(sender)
@@ -810,6 +900,73 @@ def _wait_sent(w, name: str, count: int) -> None:
         return sum('"host"' in line for line in lines) >= count
     wait_until(sent, 120, f"{count} posts of stream {name} to reach the old host",
                every=0.1, diagnose=lambda: _diagnostics(w))
+
+
+def _sent(w, name: str) -> dict[int, str]:
+    """Where the sender of stream ``name`` handed each message: number -> the host's address
+    (the list domain's MX of that moment)."""
+    log = w["base"] / f"{name}.jsonl"
+    records = [json.loads(x) for x in log.read_text().splitlines() if x.endswith("}")]
+    return {r["n"]: r["host"] for r in records if "host" in r}
+
+
+def _mailbox(w) -> list[tuple[str, int]]:
+    """The numbered messages in the person's mailbox on the old host (/var/mail/chair, mbox,
+    as Exim's local_delivery appends), by each message's own Message-ID."""
+    text = w["old"].run(f"cat /var/mail/{PERSON} 2>/dev/null || true").stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mbox"
+        path.write_text(text)
+        box = mailbox.mbox(str(path), create=False)
+        ids = [str(m.get("Message-ID", "")) for m in box]
+        box.close()
+    out = []
+    for mid in ids:
+        m = re.fullmatch(r"\s*<post-([a-z]+)(\d+)@example\.net>\s*", mid)
+        if m:
+            out.append((m.group(1), int(m.group(2))))
+    return out
+
+
+def _received_from(w, peer: str) -> set[tuple[str, int]]:
+    """The numbered messages the old host's Exim received from ``peer`` (its mainlog's
+    ``<=`` lines: the peer's address and the message's id=)."""
+    log = w["old"].run("cat /usr/local/exim-log/mainlog").stdout
+    out = set()
+    for m in re.finditer(r" <= .*\[" + re.escape(peer) + r"\]\S* .*id=post-([a-z]+)(\d+)"
+                         r"@example\.net", log):
+        out.add((m.group(1), int(m.group(2))))
+    return out
+
+
+def _check_handed_back(w, counts: dict[str, int]) -> dict[str, list[tuple[str, int]]]:
+    """Every numbered message of the streams ``counts`` to the person's addresses on the list
+    domain (office@, her own: a moved domain's addresses that are not a list's, handed back)
+    is in her mailbox on the old host exactly once, wherever the sender handed it; those the
+    new host took reached the old host from the new host (handed back, the old host's mainlog
+    says) and nothing was handed back that the new host did not take. Returns the messages
+    each host took from the sender."""
+    want = {(tag, n) for tag, count in counts.items() for n in range(1, count + 1)}
+    with contextlib.suppress(WaitTimeout):  # the checks below say what is missing
+        wait_until(lambda: want <= set(_mailbox(w)), 300,
+                   "every message to the person in her mailbox", every=1)
+    got = [m for m in _mailbox(w) if m[0] in counts]
+    lost = sorted(want - set(got))
+    dups = sorted({m for m in got if got.count(m) > 1})
+    strays = sorted(set(got) - want)
+    assert not lost and not dups and not strays, (
+        f"lost {lost}; duplicated {dups}; strays {strays}\n" + _diagnostics(w))
+    took: dict[str, list[tuple[str, int]]] = {"old": [], "new": []}
+    for tag in counts:
+        for n, host in _sent(w, tag).items():
+            took["old" if host == OLD else "new"].append((tag, n))
+    back = {m for m in _received_from(w, NEW) if m[0] in counts}
+    assert back == set(took["new"]), (sorted(back), sorted(took["new"]), _diagnostics(w))
+    print(f"{len(want)} messages to {PERSON}'s addresses on {DOMAIN}: each in "
+          f"/var/mail/{PERSON} on the old host once "
+          f"({len(took['old'])} taken by the old host, {len(took['new'])} by the new host and "
+          "handed back)")
+    return took
 
 
 def _publish(w, plan: Path) -> None:
@@ -1075,11 +1232,22 @@ def test_cutover_under_a_stream_of_posts_loses_and_duplicates_nothing(world):
     # from now until the drain starts, the old host's posts wait in qfiles/archive
     w["old"].run(f"mkdir -p /run/mailman && touch {ARCHIVE_HOLD}")
     sender = _start_sender(w, POSTS, "a")
+    # mail to the office (a person's alias on the list domain, which the plan hands back to
+    # the old host): before the cutover, from the switch on (the old host's forward router
+    # goes in, then the DNS moves), and after it
+    office = [_start_sender(w, 10, "o", OFFICE)]
     _wait_sent(w, "a", 5)  # posts flow to the old host first
     code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
-        "old-mailman-drain": lambda: w["old"].run(f"rm -f {ARCHIVE_HOLD}")})
+        "old-mailman-drain": lambda: w["old"].run(f"rm -f {ARCHIVE_HOLD}"),
+        "old-forward": lambda: office.append(_start_sender(w, 20, "w", OFFICE))})
     assert code == 0, log[-4000:] + _diagnostics(w)
-    sender.wait(timeout=900)
+    # and, after it, to her own address on the list domain (her mailbox, router localuser)
+    office += [_start_sender(w, 5, "x", OFFICE), _start_sender(w, 3, "c", f"{PERSON}@{DOMAIN}")]
+    for proc in [sender, *office]:
+        proc.wait(timeout=900)
+    took = _check_handed_back(w, {"o": 10, "w": 20, "x": 5, "c": 3})
+    after = {(tag, n) for tag, count in (("x", 5), ("c", 3)) for n in range(1, count + 1)}
+    assert after <= set(took["new"]) and took["old"], took
     by_host = _check_posts(w, {"a": POSTS})
     assert by_host["old"] and by_host["new"]  # the stream really crossed the switch
     # archived once: also the posts that still sat in qfiles/archive when the freeze began
@@ -1195,7 +1363,18 @@ def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(wo
     zone[f"{DOMAIN} MX"] = [60, ["10 old.smallclub.example."]]
     _write_zone(w["zone"], zone)
     after = _start_sender(w, 10, "s")
+    office = _start_sender(w, 5, "u", OFFICE)
     after.wait(timeout=300)
+    office.wait(timeout=300)
     by_host = _check_posts(w, {"s": 10})
     assert sorted(by_host["old"]) == list(range(1, 11)) and not by_host["new"]
+    # the old routing of the handed-back address is back too: the forward router is gone
+    # (Exim's configuration is the one before the cutover) and the office's mail reaches the
+    # person's mailbox once, through the old host's routers
+    assert w["old"].run("cat /usr/local/etc/exim/configure").stdout == w["exim_conf"]
+    took = _check_handed_back(w, {"u": 5})
+    assert len(took["old"]) == 5 and not took["new"], took
+    routed = re.findall(r"=> " + PERSON + r" <" + re.escape(OFFICE) + r"> R=localuser",
+                        w["old"].run("cat /usr/local/exim-log/mainlog").stdout)
+    assert len(routed) == 5, routed
     _check_posts(w, {"r": 30, "s": 10})
