@@ -307,8 +307,9 @@ def parity_findings(rows: list[dict]) -> list[Finding]:
                 "plan.address-lost", Severity.BLOCKER,
                 f"{r['address']} worked on the old host ({r['old']}), but the new host would "
                 f"not deliver it there: {r['new']}",
-                "Keep the old host as the site's mail server (old_host_stays: true in "
-                "target.yaml: the new host hands such addresses back to it), or forward the "
+                "Keep the old host as the site's mail server and let the new host reach it "
+                "(old_host_stays: true, the default, and old_host_address in target.yaml when "
+                "the old host's address is not the one the plan found), or forward the "
                 f"address to another host's address {overlay_hint(ALIASES)}, or name it in "
                 "drop_addresses in target.yaml if it may stop working.", r["source"]))
         elif r["status"] == "changed":
