@@ -35,7 +35,6 @@ import datetime as dt
 import enum
 import functools
 import hashlib
-import os
 import re
 import shutil
 import subprocess
