@@ -19,7 +19,7 @@ from enum import IntEnum
 from emitters.guard import refuse
 from migrate.core.mailman2 import ACTION_SUFFIX, SUFFIX_ACTION, address_of
 from migrate.core.model import (Alias, AliasTarget, AliasTargetKind, Finding, Inventory, ListRoute,
-                                RouteVia)
+                                RouteVia, flat_targets)
 from migrate.core.steps import Step
 
 #: The user OpenSMTPD runs an aliases file's ``|command`` as ("the daemon's unprivileged
@@ -243,18 +243,6 @@ def route_alias(inv: Inventory, route: ListRoute) -> Alias | None:
         return None
     return next((a for a in inv.mta.aliases if a.source == route.source
                  and a.name.lower() == route.address.lower()), None)
-
-
-def flat_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
-    """An alias's targets with every ``:include:`` file replaced by what it holds (Exim reads
-    an included file's items as if they were written in the alias)."""
-    out: list[AliasTarget] = []
-    for t in targets:
-        if t.kind == AliasTargetKind.INCLUDE and depth < 10:
-            out += flat_targets(t.members, depth + 1)
-        elif t.kind != AliasTargetKind.INCLUDE:
-            out.append(t)
-    return out
 
 
 def is_wrapper_pipe(target: AliasTarget) -> bool:

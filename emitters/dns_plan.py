@@ -166,11 +166,12 @@ def _listens_v6(listen: list[str]) -> bool:
     return any(":" not in w or w.startswith(("[", "*:")) for w in words)
 
 
-def records(inv: Inventory, target: Target) -> list[dict]:
+def records(inv: Inventory, target: Target, names: _Names | None = None) -> list[dict]:
     """The records as they should be after the switch (name, type, value, why); those that
-    stay as they are (a name others depend on) have ``stays``."""
+    stay as they are (a name others depend on) have ``stays``. ``names``: what ``_names``
+    gives, when the caller has it already."""
     host = target.hostname
-    names = _names(inv, target)
+    names = names or _names(inv, target)
     kept = {k.name for k in names.kept}
     out: list[dict] = []
     for v6 in target.ipv6:
@@ -254,9 +255,9 @@ def _name_findings(inv: Inventory, target: Target, names: _Names) -> list[Findin
 
 def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
     out = Emitted()
-    all_rows = records(inv, target)
-    rows = [r for r in all_rows if not r.get("stays")]
     names = _names(inv, target)
+    all_rows = records(inv, target, names)
+    rows = [r for r in all_rows if not r.get("stays")]
     out.findings += _name_findings(inv, target, names)
     if inv.host.hostname and not _safe_name(inv.host.hostname):
         out.findings.append(refuse(

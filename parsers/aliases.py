@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrate.core.model import Alias, AliasTarget, AliasTargetKind, ConfigFile, Finding, Severity, Source
+from migrate.core.model import (MAX_INCLUDE_DEPTH, Alias, AliasTarget, AliasTargetKind, ConfigFile,
+                                Finding, Severity, Source)
 from parsers.base import IncludeBudget, TextFile, Tree, read_text
 
 _SPECIAL = {
@@ -31,8 +32,6 @@ _SPECIAL = {
 }
 _WITH_TEXT = {":fail:": AliasTargetKind.FAIL, ":defer:": AliasTargetKind.DEFER}
 _INCLUDE = ":include:"
-#: How deep ``:include:`` files may nest (an include inside an included file is one deeper).
-MAX_INCLUDE_DEPTH = 10
 #: How many files the ``:include:`` items of the aliases tables read together may read in all
 #: (an included file counts each time: once per alias that names it; see ``IncludeBudget``): a
 #: host where each alias has its own list file reads one per alias.

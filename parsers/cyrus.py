@@ -28,8 +28,6 @@ _HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?\Z")
 
 @dataclass
 class CyrusResult:
-    path: str | None = None  # the imapd.conf read (None: none there)
-    options: dict[str, tuple[str, Source]] = field(default_factory=dict)  # name -> value, line
     names: list[HostName] = field(default_factory=list)
     files: list[ConfigFile] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -50,8 +48,8 @@ def config_from_flags(flags: str | None) -> str | None:
 
 
 def parse_cyrus(tree: Tree, hostname: str | None, config: str | None = None) -> CyrusResult:
-    """Read ``config`` (else the first of ``CONFIGS`` the tree holds): its options and the
-    name Cyrus answers as (servername, else ``hostname``)."""
+    """Read ``config`` (else the first of ``CONFIGS`` the tree holds): the name Cyrus answers
+    as (servername, else ``hostname``)."""
     out = CyrusResult()
     path = config or next((p for p in CONFIGS if present(tree, p)), None)
     if path is None:
@@ -62,7 +60,7 @@ def parse_cyrus(tree: Tree, hostname: str | None, config: str | None = None) -> 
         out.files.append(tf.config)
     if tf.text is None:
         return out
-    out.path = tf.path
+    options: dict[str, tuple[str, Source]] = {}  # name -> value, line
     for number, line in enumerate(tf.text.splitlines(), 1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -75,8 +73,8 @@ def parse_cyrus(tree: Tree, hostname: str | None, config: str | None = None) -> 
                 "with it", "Check the line on the old host (Cyrus may not be running).",
                 Source(tf.path, number)))
             continue
-        out.options[name.strip().lower()] = (value.strip(), Source(tf.path, number))
-    servername = out.options.get("servername")
+        options[name.strip().lower()] = (value.strip(), Source(tf.path, number))
+    servername = options.get("servername")
     if servername and servername[0]:
         value, source = servername
         if _HOST.match(value):

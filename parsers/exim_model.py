@@ -21,9 +21,10 @@ from migrate.core.model import (AcceptedAddress, AcceptedKind, Account, AccountK
                                 AliasTarget, AliasTargetKind, ConfigFile, Domain, DomainRole,
                                 EximPart, Finding, HostName, ListRoute, Listener, Mta, MtaFeature,
                                 NamedList, NameUse, Recipient, RecipientKind, RefusedAddress,
-                                RouteVia, Router, Severity, Smarthost, Source, TlsFiles, Transport)
+                                RouteVia, Router, Severity, Smarthost, Source, TlsFiles, Transport,
+                                flat_targets)
 from parsers.accounts import parse_accounts
-from parsers.aliases import MAX_INCLUDE_DEPTH, MAX_INCLUDE_READS, parse_aliases, parse_forward
+from parsers.aliases import MAX_INCLUDE_READS, parse_aliases, parse_forward
 from parsers.base import IncludeBudget, Tree, TreeError, read_text
 from parsers.exim import Driver, EximConfig, Option, config_lookups, parse_exim, split_list
 
@@ -663,34 +664,17 @@ def _virtual_tables(d: Driver, template: str, star: bool, pipe_transport: str | 
                       star, mta, result)
 
 
-def _flat(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
-    """An alias's items with each ``:include:`` file's in its place, as Exim reads them."""
-    out: list[AliasTarget] = []
-    for target in targets:
-        if target.kind == AliasTargetKind.INCLUDE:
-            if depth < MAX_INCLUDE_DEPTH:
-                out += _flat(target.members, depth + 1)
-        else:
-            out.append(target)
-    return out
-
-
 def _special(targets: list[AliasTarget]) -> AliasTarget | None:
     """The ``:fail:``, ``:defer:`` or ``:blackhole:`` item that decides for a whole alias: Exim
     stops at the first one, wherever it stands (spec, "Special items in redirection lists")."""
-    return next((t for t in _flat(targets) if t.kind in _REFUSALS), None)
+    return next((t for t in flat_targets(targets) if t.kind in _REFUSALS), None)
 
 
-def _wrapper_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
+def _wrapper_targets(targets: list[AliasTarget]) -> list[AliasTarget]:
     """The pipes into Mailman's wrapper among an alias's targets, also inside its
     ``:include:`` files (Exim reads an included file's items as if they were written there)."""
-    out: list[AliasTarget] = []
-    for target in targets:
-        if target.kind == AliasTargetKind.PIPE and wrapper_call(target.value):
-            out.append(target)
-        elif target.kind == AliasTargetKind.INCLUDE and depth < MAX_INCLUDE_DEPTH:
-            out += _wrapper_targets(target.members, depth + 1)
-    return out
+    return [t for t in flat_targets(targets)
+            if t.kind == AliasTargetKind.PIPE and wrapper_call(t.value)]
 
 
 def _alias_routes(aliases: list[Alias], route_domains: list[str], d: Driver, routing: _Routing,
@@ -1314,7 +1298,7 @@ class _Walk:
         # an alias entry that fails, defers or drops is a RefusedAddress; a forward file's
         # special items are the user's own
         refused = "refused" if how == "alias" else how
-        for target in _flat(entry.targets):
+        for target in flat_targets(entry.targets):
             if target.kind == AliasTargetKind.UNKNOWN:
                 continue
             if target.kind == AliasTargetKind.BLACKHOLE:

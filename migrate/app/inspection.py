@@ -293,9 +293,10 @@ def _host_names(inv: Inventory) -> None:
             names.append(HostName(domain.name.lower(), NameUse.MAIL_DOMAIN,
                                   f"a {domain.role.value} mail domain of the MTA "
                                   f"({domain.via or 'its own name'})", domain.source))
-    seen: set[tuple[str, NameUse]] = set()
-    inv.host.names = [n for n in names if (n.name, n.use) not in seen
-                      and not seen.add((n.name, n.use))]
+    unique: dict[tuple[str, NameUse], HostName] = {}
+    for n in names:
+        unique.setdefault((n.name, n.use), n)
+    inv.host.names = list(unique.values())
 
 
 def _inspect_housekeeping(tree: Tree, inv: Inventory) -> None:

@@ -330,6 +330,23 @@ class AliasTarget:
     members: list[AliasTarget] = field(default_factory=list)  # what an :include: file holds
 
 
+#: How deep ``:include:`` files may nest in an alias (an include inside an included file is one
+#: deeper): parsers/aliases.py reads no deeper, and ``flat_targets`` follows no deeper.
+MAX_INCLUDE_DEPTH = 10
+
+
+def flat_targets(targets: list[AliasTarget], depth: int = 0) -> list[AliasTarget]:
+    """An alias's targets with every ``:include:`` file replaced by what it holds (Exim reads
+    an included file's items as if they were written in the alias)."""
+    out: list[AliasTarget] = []
+    for t in targets:
+        if t.kind != AliasTargetKind.INCLUDE:
+            out.append(t)
+        elif depth < MAX_INCLUDE_DEPTH:
+            out += flat_targets(t.members, depth + 1)
+    return out
+
+
 @dataclass
 class Alias:
     name: str  # the local part (or a full address in a virtual table)
