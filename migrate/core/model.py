@@ -576,6 +576,33 @@ class MailmanSettings:
     sources: dict[str, Source] = field(default_factory=dict)  # setting name -> where it is set
 
 
+#: Mailman 2's own URL prefixes of its pages (Defaults.py: DEFAULT_URL_PATTERN
+#: ``http://%s/mailman/``, IMAGE_LOGOS ``/icons/``, PUBLIC_ARCHIVE_URL
+#: ``http://%(hostname)s/pipermail/%(listname)s``), where nothing on the host says otherwise.
+MAILMAN_CGI_PREFIX = "/mailman/"
+MAILMAN_ICONS_PREFIX = "/icons/"
+MAILMAN_ARCHIVE_PREFIX = "/pipermail/"
+
+
+@dataclass
+class UrlPrefixes:
+    """Where the old host served Mailman's pages: the URL path prefix (from ``/`` to its last
+    ``/``) of its CGI (``listinfo``, ``admin``, ``private``...), its logos and its public
+    archives. Read from what answered (Apache's ScriptAlias and Alias), else from what Mailman
+    wrote into its pages (mm_cfg.py's DEFAULT_URL_PATTERN, IMAGE_LOGOS, PUBLIC_ARCHIVE_URL),
+    else Mailman's defaults."""
+
+    cgi: str = MAILMAN_CGI_PREFIX
+    icons: str = MAILMAN_ICONS_PREFIX
+    archive: str = MAILMAN_ARCHIVE_PREFIX
+    #: "cgi", "icons", "archive" -> the line it was read from (absent: Mailman's default)
+    sources: dict[str, Source] = field(default_factory=dict)
+    #: other prefixes the old host gave out for the same pages, by kind ("cgi": mm_cfg.py's
+    #: DEFAULT_URL_PATTERN where Apache served the CGI at another one): old links to them must
+    #: keep answering too
+    also: dict[str, list[str]] = field(default_factory=dict)
+
+
 @dataclass
 class Mailman:
     version: str | None = None
@@ -591,6 +618,8 @@ class Mailman:
     # data/adm.pw and data/creator.pw where present: owner, mode, size and the checksum of the
     # hash they hold (never the content)
     site_files: list[FileMode] = field(default_factory=list)
+    #: the URL prefixes of its pages on the old host
+    urls: UrlPrefixes = field(default_factory=UrlPrefixes)
     #: every symlink inside the folders that move (lists/, archives/private/, data/, qfiles/)
     links: list[Link] = field(default_factory=list)
     source: Source | None = None
@@ -870,6 +899,13 @@ class Inventory:
 # --- target settings (the input of `migrate plan`, beside the inventory) ----------------------
 
 
+class UrlPrefixMode(StrEnum):
+    """Where the new host serves Mailman's pages."""
+
+    KEEP = "keep"  # at the old host's prefixes (``Mailman.urls``): every old link stays the same
+    PACKAGE = "package"  # at the OpenBSD package's; the old prefixes answer 301 to the new ones
+
+
 class TlsMode(StrEnum):
     """HTTPS for the new host's web pages."""
 
@@ -914,3 +950,6 @@ class Target:
     # addresses of the moved domains ("webmaster@lists.example.org") that may stop working
     # after the move: refused on the new host, said in the report, no blocker
     drop_addresses: list[str] = field(default_factory=list)
+    # where the new host serves Mailman's CGI, logos and public archives: at the old host's
+    # URL prefixes (keep), or at the OpenBSD package's with the old ones redirected (package)
+    url_prefixes: UrlPrefixMode = UrlPrefixMode.KEEP
