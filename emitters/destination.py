@@ -32,12 +32,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class WebFolders:
     """The folders that answer the old host's web addresses on the new host: the CGI programs
-    slowcgi runs for ``/mailman/``, the icons (``/icons/``) and the public archives
-    (``/pipermail/``), as httpd sees them (chroot ``/``)."""
+    slowcgi runs, the icons and the public archives, as httpd sees them (chroot ``/``); and
+    the URL prefixes the package serves them at (``url_prefixes: package``; by default the
+    plan serves them at the old host's)."""
 
     cgi: str
     icons: str
-    archives: str
+    archive: str
+    cgi_prefix: str
+    icons_prefix: str
+    archive_prefix: str
 
 
 class Destination:

@@ -26,14 +26,18 @@ charset breaks archives in other languages, as the mailman package's README warn
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from dataclasses import dataclass, field
 
 from migrate.core.model import (Finding, Inventory, Severity, Source, Target, WebAlias,
                                 WebAliasKind, WebVirtualHost)
 
 from emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint
 from emitters.guard import comment, conf_str, refuse
-from emitters.httpd_redirects import ROOT, Location, answers_root, not_carried, server_locations
-from emitters.new_host import ListLocations, NewHost
+from emitters.httpd_redirects import (Location, answers_root, lua_literal, lua_search,
+                                      not_carried, server_locations)
+from emitters.new_host import ListLocations, Moved, NewHost, Served
 from emitters.release import Release
 
 PATH = HTTPD_CONF
@@ -49,6 +53,7 @@ ACME_LOCATION = "/.well-known/acme-challenge/*"
 def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
     out = Emitted()
     web = host.web
+    out.findings += web.findings
     out.findings += [refuse("web host", name, "httpd.conf") for name in web.wanted
                      if not is_domain(name)]
     if not web.hosts:
@@ -68,7 +73,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
                 f"the old virtual host answered the wildcard name {name}",
                 "httpd's alias takes shell globs too, but acme-client cannot get a certificate "
                 f"for it; add it {overlay_hint(PATH)} if it is still needed.", None))
-    served = (web.lists.cgi, web.lists.icons, web.lists.archive)
+    served = web.lists.served
     out.findings.append(Finding(
         "plan.httpd-chroot", Severity.WARNING,
         'httpd runs with chroot "/" (and slowcgi with -p /), not confined to /var/www',
@@ -91,7 +96,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     ]
     addresses = target.ipv6 + target.ipv4
     main, others = hosts[0], hosts[1:] + aliases
-    out.findings += root_changed(inv, [main, *others], tls)
+    out.findings += root_changed(inv, [main, *others], tls, web.lists)
     redirects = web.redirects
     out.findings += not_carried(redirects)
     # one server block per set of carried redirects: a redirect of one old virtual host must
@@ -114,10 +119,13 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
         extra = [] if target.hostname in hosts + aliases else [target.hostname]
         lines += _redirect_server(main, others + extra, addresses, release)
         lines.append("")
+    if web.lists.moved:
+        out.findings.append(moved_finding(web.lists, release))
     for index, (names, locations) in enumerate(groups):
+        entries = server_entries(locations, web.lists, release)
+        out.findings += check_locations(names[0], entries)
         lines += ([""] if index else []) + _server(
-            names[0], names[1:], addresses, release, tls=tls, target=target,
-            redirects=locations, served=web.lists)
+            names[0], names[1:], addresses, release, tls=tls, target=target, entries=entries)
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/httpd.conf", check="httpd -n")
     return out
@@ -152,20 +160,41 @@ def changed_roots(inv: Inventory, names: list[str]) -> tuple[list[str], Source |
     return urls, source
 
 
-def root_changed(inv: Inventory, names: list[str], tls: bool) -> list[Finding]:
+def root_changed(inv: Inventory, names: list[str], tls: bool,
+                 lists: ListLocations) -> list[Finding]:
     """The finding ``plan.web-root-changed`` for ``changed_roots``."""
     urls, source = changed_roots(inv, names)
     if not urls:
         return []
     where = f"https://{names[0]}/" if tls else f"http://{names[0]}/"
+    root = lists.root.target or "/"
     return [Finding(
         "plan.web-root-changed", Severity.WARNING,
         f"the old web server answered the site root with a page of its own (its "
         f"DocumentRoot), not with a redirect: {', '.join(urls)}",
-        f"On the new host {', '.join(urls)} answer with a redirect to {ROOT.target} "
-        f"(Mailman's list overview, {where}{ROOT.target.lstrip('/')}), and the old page is not "
+        f"On the new host {', '.join(urls)} answer with a redirect to {root} "
+        f"(Mailman's list overview, {where}{root.lstrip('/')}), and the old page is not "
         "copied. If it is still wanted, copy it to the new host and serve it from httpd.conf, "
         f"{overlay_hint(PATH)}.", source)]
+
+
+def moved_finding(lists: ListLocations, release: Release) -> Finding:
+    """What becomes of the old prefixes the new host serves elsewhere."""
+    pairs = ", ".join(f"{m.old} to {m.new.prefix} ({m.why})" for m in lists.moved)
+    if not release.httpd_location_match:
+        return Finding(
+            "plan.web-prefixes-moved", Severity.WARNING,
+            f"Mailman's pages are also served at their old prefixes: {pairs}",
+            f"OpenBSD {release} has no location match (5.8 and later) to redirect them with "
+            "the rest of the path, so httpd serves the same pages at both; old links keep "
+            "answering, new pages link to the new prefix.", lists.moved[0].source)
+    return Finding(
+        "plan.web-prefixes-moved", Severity.WARNING,
+        f"Mailman's pages move to other URL prefixes: {pairs}",
+        "Every old address below them answers 301 to the same path at the new prefix (without "
+        "the query string: httpd cannot append it only when there is one); the lists' pages "
+        "link to the new prefix. To keep the old prefixes, plan with url_prefixes: keep "
+        "(the default).", lists.moved[0].source)
 
 
 #: The host of the HTTP server's redirect to HTTPS: the name asked for where httpd has the
@@ -179,7 +208,7 @@ def https_redirect(host: str, main: str, path: str, release: Release) -> str:
     return f"https://{host if release.httpd_host_macro else main}{path}"
 
 
-def _strip(root: str, release: Release, n: int = 1) -> list[str]:
+def _strip(root: str, release: Release, n: int) -> list[str]:
     if release.httpd_request_strip:
         return [f'\t\troot "{root}"', f"\t\trequest strip {n}"]
     return [f'\t\troot {{ "{root}", strip {n} }}']
@@ -200,28 +229,133 @@ def _redirect_server(host: str, aliases: list[str], addresses: list[str],
     return lines
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One location of a server block, as written: ``own`` when the plan answers it itself
+    (Mailman's locations, its redirects of moved prefixes, the site root), not an old
+    redirect; ``serves``, when it serves files or the CGI rather than answering a status."""
+
+    location: Location | None  # a status answer; None: ``served``
+    served: Served | None
+    own: bool
+    comment: list[str] = field(default_factory=list)
+
+    @property
+    def pattern(self) -> str:
+        return self.location.pattern if self.location else self.served.location
+
+    @property
+    def match(self) -> bool:
+        return bool(self.location and self.location.match)
+
+    def lines(self, release: Release) -> list[str]:
+        if self.location is not None:
+            return self.comment + self.location.lines()
+        s = self.served
+        out = self.comment + [f'\tlocation "{s.location}" {{']
+        if s.fastcgi:
+            out.append(f'\t\tfastcgi socket "{s.fastcgi}"')
+        return out + _strip(s.root, release, s.strip) + ["\t}"]
+
+    def answers(self, path: str) -> bool:
+        """Whether httpd takes this location for ``path`` (location: fnmatch(3), in any
+        case; location match: a Lua pattern, patterns(7))."""
+        if self.match:
+            return lua_search(self.pattern, path)
+        return fnmatch.fnmatchcase(path.lower(), self.pattern.lower())
+
+    def samples(self) -> list[str]:
+        """Paths this location answers (none known for a Lua pattern): the check of shadows."""
+        if self.match or set(self.pattern) & set("?["):
+            return []
+        return [self.pattern.replace("*", ""), self.pattern.replace("*", "x/y.html")]
+
+
+def _moved_entry(m: Moved, release: Release) -> Entry:
+    """An old prefix the new host serves elsewhere: a 301 to the same path at the new prefix,
+    or (5.7, without location match) the same pages served at both."""
+    why = [f"\t# {comment(m.old)}: {comment(m.why)}, now at {comment(m.new.prefix)}"]
+    if not release.httpd_location_match:
+        return Entry(None, Served(m.old, m.new.root, m.new.fastcgi), True, why)
+    return Entry(Location(f"^{lua_literal(m.old)}(.*)$", True, 301, f"{m.new.prefix}%1"),
+                 None, True, why)
+
+
+def server_entries(redirects: list[tuple[Location, WebAlias]], lists: ListLocations,
+                   release: Release) -> list[Entry]:
+    """A server block's locations in httpd's order: the old redirects first (they came before
+    Apache's aliases), then the moved prefixes, Mailman's locations (the longest prefix
+    first), and the site root unless an old redirect answers it."""
+    out: list[Entry] = []
+    previous = None
+    for location, alias in redirects:
+        note = []
+        if not out:
+            note.append("\t# the old web server's redirects, first: they came before its "
+                        "aliases")
+        if alias is not previous:
+            where = f" ({alias.source})" if alias.source else ""
+            note.append(f"\t# {comment(alias.line or alias.url_path)}{comment(where)}")
+            previous = alias
+        out.append(Entry(location, None, False, note))
+    out += [_moved_entry(m, release) for m in lists.moved]
+    out += [Entry(None, s, True) for s in lists.served]
+    if not any(e.answers("/") for e in out):
+        out.append(Entry(lists.root, None, True))
+    return out
+
+
+def check_locations(name: str, entries: list[Entry]) -> list[Finding]:
+    """No location of a server block hidden by an earlier one, and every redirect to a path
+    of the new host going to a path it serves. Either, for a location the plan writes itself,
+    is a bug the plan refuses (a blocker); for an old redirect carried as it was, Apache had
+    the same (a warning)."""
+    out: list[Finding] = []
+    for i, later in enumerate(entries):
+        samples = later.samples()
+        for earlier in entries[:i]:
+            same = (earlier.pattern, earlier.match) == (later.pattern, later.match)
+            if same or (samples and all(earlier.answers(p) for p in samples)):
+                out.append(Finding(
+                    "plan.httpd-location-shadowed",
+                    Severity.BLOCKER if later.own or same else Severity.WARNING,
+                    f'httpd.conf, server "{name}": location "{later.pattern}" is never used: '
+                    f'the earlier location "{earlier.pattern}" answers every path it would',
+                    "httpd takes the first location that matches. "
+                    + ("This is the plan's own: report it as a bug."
+                       if later.own or same else "The old web server had the same order; "
+                       f"remove one of them {overlay_hint(PATH)} if that is not wanted."),
+                    None))
+                break
+    for entry in entries:
+        loc = entry.location
+        target = loc.target if loc is not None and 300 <= loc.code < 400 else None
+        if not target or not target.startswith("/") or target.startswith("//"):
+            continue
+        path = re.split(r"[%$?]", target, maxsplit=1)[0]
+        first = next((e for e in entries if e.answers(path)), None)
+        if first is None or first.served is None:
+            out.append(Finding(
+                "plan.web-redirect-unserved",
+                Severity.BLOCKER if entry.own else Severity.WARNING,
+                f'httpd.conf, server "{name}": location "{entry.pattern}" redirects to '
+                f"{target}, which the new host does not serve"
+                + (f' (location "{first.pattern}" answers it with {first.location.code})'
+                   if first is not None else ""),
+                "This is the plan's own: report it as a bug." if entry.own else
+                f"Serve {path} on the new host or change the redirect, {overlay_hint(PATH)}.",
+                None))
+    return out
+
+
 def _server(host: str, aliases: list[str], addresses: list[str], release: Release, *,
-            tls: bool, target: Target, redirects: list[tuple[Location, WebAlias]],
-            served: ListLocations) -> list[str]:
+            tls: bool, target: Target, entries: list[Entry]) -> list[str]:
     port = 443 if tls else 80
     lines = _names(host, aliases)
     lines += [f"\tlisten on {a}" + (" tls" if tls else "") + f" port {port}" for a in addresses]
     if tls:
         lines += [f"\ttls certificate {conf_str(target.tls_certificate)}",
                   f"\ttls key {conf_str(target.tls_key)}"]
-    if redirects:
-        lines.append("\t# the old web server's redirects, first: they came before its aliases")
-    previous = None
-    for location, alias in redirects:
-        if alias is not previous:
-            where = f" ({alias.source})" if alias.source else ""
-            lines.append(f"\t# {comment(alias.line or alias.url_path)}{comment(where)}")
-            previous = alias
-        lines += location.lines()
-    for where in (served.cgi, served.icons, served.archive):
-        lines.append(f'\tlocation "{where.location}" {{')
-        if where.fastcgi:
-            lines.append(f'\t\tfastcgi socket "{where.fastcgi}"')
-        lines += _strip(where.root, release) + ["\t}"]
-    lines += [*ROOT.lines(), "}"]
-    return lines
+    for entry in entries:
+        lines += entry.lines(release)
+    return lines + ["}"]

@@ -70,6 +70,7 @@ them exactly where Apache's shadowed its ScriptAlias and Alias.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from migrate.core.model import Finding, Inventory, Severity, WebAlias, WebAliasKind, WebVirtualHost
@@ -125,10 +126,6 @@ class Location:
         return [f'\t{head} "{self.pattern}" {{', f"\t\t{ret}", "\t}"]
 
 
-#: The plan's own answer for ``/``: Mailman's list overview (built into every server block).
-ROOT = Location("/", False, 302, "/mailman/listinfo")
-
-
 @dataclass
 class Carried:
     """An old redirect or rewrite and what the new httpd.conf does with it."""
@@ -141,11 +138,10 @@ class Carried:
     sample: str | None = None  # a path a carried location answers (for the post-checks)
     expect: str | None = None  # the Location it answers ``sample`` with (None: no check)
     query: bool = False  # carried without the request's query string, which Apache appended
-
-    @property
-    def builtin(self) -> bool:
-        """The plan's own ``location "/"`` already answers it (in part, where ``lost`` says)."""
-        return self.locations == [ROOT]
+    #: the plan's own answer already gives it (in part, where ``lost`` says): "root", its
+    #: ``location "/"`` (``ListLocations.root``); "https", the HTTP server's redirect of
+    #: every request to HTTPS
+    builtin: str | None = None
 
     @property
     def ignored(self) -> bool:
@@ -162,8 +158,80 @@ class Carried:
 _LUA_MAGIC = set("^$()%.[]*+-?")
 
 
-def _lua_literal(text: str) -> str:
+def lua_literal(text: str) -> str:
+    """``text`` as a Lua pattern that matches exactly it."""
     return "".join("%" + c if c in _LUA_MAGIC else c for c in text)
+
+
+#: Lua's character classes (patterns(7)) as Python's, ASCII as httpd's C locale has them.
+_LUA_CLASSES = {"a": "A-Za-z", "d": "0-9", "l": "a-z", "u": "A-Z", "s": " \\t\\n\\v\\f\\r",
+                "w": "A-Za-z0-9", "x": "0-9A-Fa-f", "c": "\\x00-\\x1f\\x7f",
+                "p": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")}
+
+
+def _lua_item(pattern: str, i: int, in_set: bool) -> tuple[str, int]:
+    """One character or ``%x`` of a Lua pattern at ``i``, as regex text (inside a set: the
+    set's text), and the index after it."""
+    c = pattern[i]
+    if c == "%" and i + 1 < len(pattern):
+        e = pattern[i + 1]
+        if e.lower() in _LUA_CLASSES:
+            body = _LUA_CLASSES[e.lower()]
+            if in_set:
+                return (body if e.islower() else ""), i + 2  # a negated class in a set: rare
+            return (f"[{body}]" if e.islower() else f"[^{body}]"), i + 2
+        return re.escape(e), i + 2
+    return (re.escape(c) if c not in "^-]" or not in_set else "\\" + c), i + 1
+
+
+def lua_regex(pattern: str) -> re.Pattern[str]:
+    """A Python regex that matches what the Lua pattern ``pattern`` matches (the part of
+    patterns(7) the plan writes: classes, sets, ``. * + - ?``, anchors, captures)."""
+    out, i, n = [], 0, len(pattern)
+    if pattern.startswith("^"):
+        out.append("^")
+        i = 1
+    while i < n:
+        c = pattern[i]
+        if c == "$" and i == n - 1:
+            out.append("\\Z")
+            i += 1
+        elif c == "[":
+            j, body = i + 1, "["
+            if j < n and pattern[j] == "^":
+                body, j = "[^", j + 1
+            while j < n and (pattern[j] != "]" or j == i + 1):
+                if j + 2 < n and pattern[j + 1] == "-" and pattern[j + 2] != "]" \
+                        and pattern[j] != "%":
+                    body += f"{re.escape(pattern[j])}-{re.escape(pattern[j + 2])}"
+                    j += 3
+                    continue
+                text, j = _lua_item(pattern, j, True)
+                body += text
+            out.append(body + "]")
+            i = j + 1
+        elif c == ".":
+            out.append(".")
+            i += 1
+        elif c in "*+?()":
+            out.append(c)
+            i += 1
+        elif c == "-":
+            out.append("*?")
+            i += 1
+        else:
+            text, i = _lua_item(pattern, i, False)
+            out.append(text)
+    return re.compile("".join(out), re.DOTALL)
+
+
+def lua_search(pattern: str, path: str) -> bool:
+    """Whether httpd's ``location match "PATTERN"`` takes ``path`` (string.match: anywhere
+    in it unless anchored)."""
+    try:
+        return lua_regex(pattern).search(path) is not None
+    except re.error:
+        return False
 
 
 def _lua_class(regex: str, start: int) -> tuple[str, int] | None:
@@ -232,7 +300,7 @@ def regex_to_lua(regex: str) -> str | None:
             elif e.isalnum():
                 return None
             else:
-                item = _lua_literal(e)
+                item = lua_literal(e)
             i += 1
         elif c == "(":
             if regex.startswith("(?", i):
@@ -265,7 +333,7 @@ def regex_to_lua(regex: str) -> str | None:
         elif c in "{|^$":
             return None
         else:
-            item = "." if c == "." else _lua_literal(c)
+            item = "." if c == "." else lua_literal(c)
         if item is not None:
             out.append(item)
         repeatable = item is not None
@@ -635,7 +703,7 @@ def _fixed(path: str, code: int, target: str | None, release: Release) -> Locati
         raise _Refused(f"its path {path} has letters: httpd's location matches them in any "
                        "case (/LISTS as /lists), and location match, which does not, came in "
                        f"OpenBSD 5.8 (not on {release})")
-    return Location(f"^{_lua_literal(path)}$", True, code, target)
+    return Location(f"^{lua_literal(path)}$", True, code, target)
 
 
 def _below(path: str, code: int, release: Release) -> Location:
@@ -643,7 +711,7 @@ def _below(path: str, code: int, release: Release) -> Location:
     if not re.search("[A-Za-z]", path):
         return Location(_path(path) + "*", False, code)
     _fixed(path, code, None, release)  # refused on 5.7
-    return Location(f"^{_lua_literal(path)}", True, code)
+    return Location(f"^{lua_literal(path)}", True, code)
 
 
 def _query(out: Carried, target: str | None, kept: bool) -> None:
@@ -696,7 +764,7 @@ def _redirect(out: Carried, alias: WebAlias, release: Release) -> None:
                     f"OpenBSD 5.8 (not on {release})")
         out.lost_path = folder + "x"
         return
-    lua = _lua_literal(url.rstrip("/"))
+    lua = lua_literal(url.rstrip("/"))
     out.locations = [] if url.endswith("/") else [_fixed(url, code, whole or target, release)]
     below = "/(.*)" if url.endswith("/") else "(/.*)"
     out.locations.append(Location(f"^{lua}{below}$", True, code,
@@ -799,18 +867,58 @@ def old_redirects(inv: Inventory, name: str) -> list[tuple[WebAlias, WebVirtualH
     return out + [(a, None) for a in main]
 
 
-def plan_redirects(inv: Inventory, names: list[str], release: Release
+def plan_redirects(inv: Inventory, names: list[str], release: Release, root: Location,
+                   moved: Callable[[str], str | None], tls: bool
                    ) -> dict[str, list[Carried]]:
-    """For each web name, what the new httpd.conf does with the old redirects of that name."""
+    """For each web name, what the new httpd.conf does with the old redirects of that name.
+    ``root`` is the plan's own ``location "/"``; ``moved`` gives the new path of an old one
+    below a prefix the new host serves elsewhere (a redirect there is carried to the new path
+    at once, not through a second redirect); ``tls``: the new host serves HTTPS, and its HTTP
+    server redirects every request there."""
     apache = inv.web.version if inv.web is not None else None
-    return {name: [translate(a, vh, release, apache) for a, vh in old_redirects(inv, name)]
-            for name in names}
+    out: dict[str, list[Carried]] = {}
+    for name in names:
+        out[name] = []
+        for alias, vh in old_redirects(inv, name):
+            c = translate(alias, vh, release, apache)
+            if _to_https(c, name, tls):
+                c.locations, c.builtin, c.sample, c.expect = [], "https", "/", None
+                c.lost, c.lost_path, c.query = None, None, False
+            else:
+                _retarget(c, moved)
+                c.builtin = "root" if c.locations == [root] else None
+            out[name].append(c)
+    return out
+
+
+def _to_https(c: Carried, name: str, tls: bool) -> bool:
+    """An old HTTP virtual host's redirect of every path to the same path over HTTPS on one
+    of its names (``Redirect permanent / https://NAME/``): the new host's HTTP server does
+    that for every request when it serves HTTPS."""
+    vh = c.vhost
+    if not tls or vh is None or vh.tls:
+        return False
+    names = {n.lower() for n in [vh.server_name, *vh.server_aliases, name] if n}
+    a = c.alias
+    m = re.fullmatch(r"https://([^/:]+)(?::443)?/?", a.target, re.IGNORECASE)
+    return (a.kind == WebAliasKind.REDIRECT and a.url_path == "/" and m is not None
+            and m.group(1).lower() in names and a.code in (301, 302, 303, 307, 308))
+
+
+def _retarget(c: Carried, moved: Callable[[str], str | None]) -> None:
+    """A carried redirect to a path below a prefix that now redirects itself goes straight to
+    the new path."""
+    for i, loc in enumerate(c.locations):
+        new = moved(loc.target) if loc.target and loc.target.startswith("/") else None
+        if new is not None:
+            c.locations[i] = Location(loc.pattern, loc.match, loc.code, new)
+    if c.expect and c.expect.startswith("/"):
+        c.expect = moved(c.expect) or c.expect
 
 
 def server_locations(carried: list[Carried]) -> list[tuple[Location, WebAlias]]:
     """The locations a server block gets, in order, each with the old directive it carries;
-    without repeats and without the plan's own ``location "/"`` (every server block ends
-    with it)."""
+    without repeats and without what the plan answers itself (``Carried.builtin``)."""
     out: list[tuple[Location, WebAlias]] = []
     for c in carried:
         if c.builtin:

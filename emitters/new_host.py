@@ -34,14 +34,16 @@ from enum import StrEnum
 
 from migrate.core.model import (AcceptedAddress, AcceptedKind,
                                 DomainRole, Finding, Inventory, RecipientKind,
-                                ListRoute, Severity, Source, Target, TlsMode)
+                                ListRoute, MailingList, Severity, Source, Target, TlsMode,
+                                UrlPrefixes, UrlPrefixMode)
+from migrate.core.text import visible
 
 from emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE, is_address,
                              is_domain, is_local_part, is_path, list_names, other_targets,
                              overlay_hint, route_action, route_alias)
 from emitters.destination import Destination, destination
 from emitters.guard import refuse
-from emitters.httpd_redirects import Carried, plan_redirects
+from emitters.httpd_redirects import Carried, Location, plan_redirects
 from emitters.release import Release
 
 
@@ -573,34 +575,161 @@ def virtual_table(inv: Inventory, addresses: AddressTable, others: list[Other]) 
 
 @dataclass(frozen=True)
 class Served:
-    """A location httpd serves for the list manager: the URL prefix it answers, its
-    httpd.conf location, and the folder it serves (through FastCGI, at ``fastcgi``)."""
+    """A location httpd serves for the list manager: the URL prefix it answers (a folder:
+    ``/mailman/``), and the folder it serves (through FastCGI, at ``fastcgi``)."""
 
-    prefix: str  # "/mailman/"
-    location: str  # "/mailman/*"
+    prefix: str
     root: str
     fastcgi: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Its httpd.conf location (a glob): ``/mailman/*``."""
+        return f"{self.prefix}*"
+
+    @property
+    def strip(self) -> int:
+        """How many path components httpd strips before it looks in ``root``: the prefix's."""
+        return self.prefix.strip("/").count("/") + 1
+
+
+@dataclass(frozen=True)
+class Moved:
+    """An old URL prefix of the list manager's pages that the new host serves elsewhere: it
+    answers every path below it with a permanent redirect to the same path below ``new``
+    (``url_prefixes: package``, or a prefix mm_cfg.py or a list's web_page_url gave out that
+    is not the one served)."""
+
+    old: str  # "/cgi-bin/mailman/"
+    new: Served
+    why: str  # where the old host used it, for people
+    source: Source | None = None
+
+    def path(self, old_path: str) -> str:
+        """Where a path below ``old`` lives now."""
+        return self.new.prefix + old_path[len(self.old):]
+
+
+#: The kinds of the list manager's locations, as ``UrlPrefixes`` and ``WebFolders`` name them.
+KINDS = ("cgi", "icons", "archive")
+_KIND_WORDS = {"cgi": "CGI", "icons": "logos", "archive": "public archives"}
+#: A URL prefix the plan writes into httpd.conf and mm_cfg.py: a folder of plain path
+#: segments (no glob or Lua magic, no quote, no ``%`` or ``$``, no ``.`` or ``..``), not ``/``.
+_PREFIX = re.compile(r"(?:/(?!\.\.?/)[A-Za-z0-9_~+][A-Za-z0-9._~+-]*)+/\Z")
+
+
+def is_prefix(value: str) -> bool:
+    return _PREFIX.match(value) is not None
 
 
 @dataclass(frozen=True)
 class ListLocations:
-    """The list manager's locations on every web name: its CGI, icons and public archives."""
+    """The list manager's locations on every web name: its CGI, icons and public archives,
+    and the old prefixes that now redirect to them."""
 
     cgi: Served
     icons: Served
     archive: Served
+    moved: tuple[Moved, ...] = ()
+
+    @property
+    def served(self) -> tuple[Served, ...]:
+        """Every location, one below another's prefix before it (httpd takes the first that
+        matches)."""
+        return tuple(sorted((self.cgi, self.icons, self.archive),
+                            key=lambda s: -s.prefix.count("/")))
+
+    @property
+    def root(self) -> Location:
+        """The plan's own answer for the site root ``/``: the list overview."""
+        return Location("/", False, 302, f"{self.cgi.prefix}listinfo")
+
+    def moved_path(self, path: str) -> str | None:
+        """Where an old path below a moved prefix lives now (None: not below one)."""
+        for m in self.moved:
+            if path.startswith(m.old):
+                return m.path(path)
+        return None
+
+    def serving(self, path: str) -> Served | None:
+        """The location that serves ``path`` (None: none; a moved prefix redirects)."""
+        return next((s for s in self.served if path.startswith(s.prefix)), None)
 
 
-def list_locations(dest: Destination) -> ListLocations:
-    """Where httpd serves the list manager's pages at the old host's Mailman 2 prefixes: the
-    destination's CGI programs through slowcgi, its icons, and the public archives (Mailman 2:
-    the package's CGI wrappers and icons, and pipermail's symlinks into archives/private). The
-    one place the web locations ask the list manager."""
+def list_page_prefix(ml: MailingList | None) -> str | None:
+    """The URL prefix of a list's CGI pages as the old host gave it out (its ``web_page_url``:
+    ``https://lists.example.org/cgi-bin/mailman/`` gives ``/cgi-bin/mailman/``)."""
+    m = re.match(r"https?://[^/]+(/.*?)/?$", (ml.web_page_url if ml else None) or "")
+    return m.group(1).rstrip("/") + "/" if m else None
+
+
+def list_locations(inv: Inventory, target: Target, dest: Destination
+                   ) -> tuple[ListLocations, list[Finding]]:
+    """Where httpd serves the list manager's pages: the destination's CGI programs through
+    slowcgi, its icons, and the public archives (Mailman 2: the package's CGI wrappers and
+    icons, and pipermail's symlinks into archives/private), at the old host's URL prefixes
+    (``Mailman.urls``) or, with ``url_prefixes: package``, at the destination's own, the old
+    ones then redirected. The one place the web locations ask the list manager."""
     folders = dest.web
-    return ListLocations(
-        cgi=Served("/mailman/", "/mailman/*", folders.cgi, SLOWCGI_SOCKET),
-        icons=Served("/icons/", "/icons/*", folders.icons),
-        archive=Served("/pipermail/", "/pipermail/*", folders.archives))
+    old = inv.mailman.urls if inv.mailman else UrlPrefixes()
+    keep = target.url_prefixes == UrlPrefixMode.KEEP
+    findings: list[Finding] = []
+    served: dict[str, Served] = {}
+    for kind in KINDS:
+        package = getattr(folders, f"{kind}_prefix")
+        prefix = getattr(old, kind) if keep else package
+        if keep and not is_prefix(prefix):
+            findings.append(Finding(
+                "plan.web-prefix-unsafe", Severity.BLOCKER,
+                f"the old host's URL prefix of Mailman's {_KIND_WORDS[kind]}, {visible(prefix)}"
+                ", is not a plain folder path the plan can serve",
+                f"Plan with url_prefixes: package in target.yaml (the {dest.name} package's "
+                f"{package}), or correct the inventory.", old.sources.get(kind)))
+            prefix = package
+        served[kind] = Served(prefix, getattr(folders, kind),
+                              SLOWCGI_SOCKET if kind == "cgi" else None)
+    taken: dict[str, str] = {}
+    for kind, s in served.items():
+        if s.prefix in taken:
+            findings.append(Finding(
+                "plan.web-prefix-clash", Severity.BLOCKER,
+                f"Mailman's {_KIND_WORDS[taken[s.prefix]]} and its {_KIND_WORDS[kind]} would "
+                f"both be served at {s.prefix}", "Plan with url_prefixes: package in "
+                "target.yaml, or give them different prefixes on the old host and inspect "
+                "again.", old.sources.get(kind)))
+        taken.setdefault(s.prefix, kind)
+    candidates: list[tuple[str, str, str, Source | None]] = []  # (kind, prefix, why, source)
+    for kind in KINDS:
+        candidates.append((kind, getattr(old, kind), "the old host's", old.sources.get(kind)))
+        candidates += [(kind, p, "mm_cfg.py's", inv.mailman.settings.sources.get(
+            _SETTING[kind]) if inv.mailman and inv.mailman.settings else None)
+            for p in old.also.get(kind, [])]
+    for ml in inv.lists:
+        prefix = list_page_prefix(ml)
+        if prefix is not None:
+            candidates.append(("cgi", prefix, f"list {ml.name}'s web_page_url", ml.source))
+    moved: list[Moved] = []
+    for kind, prefix, why, source in candidates:
+        if prefix in taken or any(m.old == prefix for m in moved):
+            continue
+        if not is_prefix(prefix):
+            findings.append(Finding(
+                "plan.web-prefix-unsafe", Severity.WARNING,
+                f"{why} URL prefix of Mailman's {_KIND_WORDS[kind]}, {visible(prefix)}, is "
+                "not a plain folder path: the new host does not redirect it",
+                "Old links to it will not answer; tell the lists' users the new address.",
+                source))
+            continue
+        moved.append(Moved(prefix, served[kind], f"{why} {_KIND_WORDS[kind]}", source))
+    # a prefix below another is matched before it
+    moved.sort(key=lambda m: -m.old.count("/"))
+    return ListLocations(served["cgi"], served["icons"], served["archive"],
+                         tuple(moved)), findings
+
+
+#: The mm_cfg.py setting that gave out each kind's prefix.
+_SETTING = {"cgi": "DEFAULT_URL_PATTERN", "icons": "IMAGE_LOGOS",
+            "archive": "PUBLIC_ARCHIVE_URL"}
 
 
 def web_hosts(inv: Inventory, target: Target) -> list[str]:
@@ -643,6 +772,7 @@ class WebLocations:
     lists: ListLocations
     #: per web name that moves (``names``), what httpd.conf does with its old redirects
     redirects: dict[str, list[Carried]]
+    findings: list[Finding] = field(default_factory=list)  #: about ``lists``
 
     @property
     def names(self) -> list[str]:
@@ -655,9 +785,10 @@ def web_locations(inv: Inventory, target: Target, release: Release,
     wanted = web_hosts(inv, target)
     hosts = [h for h in wanted if is_domain(h)]
     served = hosts or [target.hostname]
-    web = WebLocations(wanted, hosts, served, web_aliases(inv, served), web_tls(target),
-                       list_locations(dest), {})
-    web.redirects = plan_redirects(inv, web.names, release)
+    lists, findings = list_locations(inv, target, dest)
+    tls = web_tls(target)
+    web = WebLocations(wanted, hosts, served, web_aliases(inv, served), tls, lists, {}, findings)
+    web.redirects = plan_redirects(inv, web.names, release, lists.root, lists.moved_path, tls)
     return web
 
 

@@ -20,7 +20,7 @@ from migrate.core.mta import Kept, lookup
 from emitters.common import (Emitted, canonical_address, is_domain, is_list_name, is_local_part,
                              is_path, other_targets, route_alias)
 from emitters.guard import comment, conf_str
-from emitters.new_host import NewHost, web_aliases, web_hosts, web_tls
+from emitters.new_host import ListLocations, NewHost, web_aliases, web_hosts, web_tls
 
 ALIASES = "files/old/aliases-forward.txt"
 APACHE = "files/old/apache-proxy.conf"
@@ -51,7 +51,7 @@ def emit_old_host(inv: Inventory, target: Target, release, host: NewHost) -> Emi
         "# For the old host's aliases file after the move: list addresses on domains that stay\n"
         "# there forward to the list on its moved domain (replace the pipe aliases).\n"
         + "".join(f"{name + ':':<28}{dest}\n" for name, dest in forwards_))
-    out.files[APACHE] = _apache(inv, target, address)
+    out.files[APACHE] = _apache(inv, target, address, host.web.lists)
     return out
 
 
@@ -82,7 +82,7 @@ def forwards(inv: Inventory, moved: list[str]) -> tuple[list[tuple[str, str]], s
     return sorted(forwarded), staying
 
 
-def _apache(inv: Inventory, target: Target, address: str) -> str:
+def _apache(inv: Inventory, target: Target, address: str, served: ListLocations) -> str:
     hosts = [h for h in web_hosts(inv, target) if is_domain(h)] or [target.hostname]
     aliases = [a for a in web_aliases(inv, hosts) if is_domain(a)]
     tls = web_tls(target)
@@ -100,7 +100,11 @@ def _apache(inv: Inventory, target: Target, address: str) -> str:
                     if vh.tls and is_path(vh.certificate or "") and is_path(vh.private_key or "")
                     and vh.server_name and is_domain(vh.server_name)
                     and {vh.server_name, *vh.server_aliases} & set(hosts)), None)
-    paths = ("/mailman/", "/pipermail/", "/icons/", "/.well-known/acme-challenge/")
+    # every prefix the new host answers for Mailman: where it serves the pages, and the old
+    # prefixes it redirects from
+    mailman = [s.prefix for s in (served.cgi, served.archive, served.icons)]
+    mailman += [m.old for m in served.moved]
+    paths = (*mailman, "/.well-known/acme-challenge/")
     blocks = [("*:80", f"http://{host}", None)]
     if old_tls is not None and tls:
         blocks.append(("*:443", f"https://{host}", old_tls))
@@ -119,7 +123,7 @@ def _apache(inv: Inventory, target: Target, address: str) -> str:
                 lines.append(f"    SSLCertificateChainFile {conf_str(vh.certificate_chain)}")
             lines += ["    SSLProxyEngine on", "    SSLProxyCheckPeerName off"]
         lines += ["    ProxyPreserveHost On", "    ProxyRequests Off"]
-        for path in paths if vh is None else paths[:3]:
+        for path in paths if vh is None else paths[:-1]:
             lines += [f"    ProxyPass        {path} {backend}{path}",
                       f"    ProxyPassReverse {path} {backend}{path}"]
         lines += ["</VirtualHost>"]

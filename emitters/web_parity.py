@@ -47,7 +47,7 @@ from migrate.core.model import (Finding, Inventory, Severity, Source, Target, We
 from emitters.common import HTTPD_CONF, Emitted, is_domain, overlay_hint, list_names
 from emitters.guard import md_text
 from emitters.httpd_conf import ACME_DIR, ACME_LOCATION, changed_roots, https_redirect
-from emitters.httpd_redirects import ROOT, Carried, answers_root
+from emitters.httpd_redirects import Carried, answers_root
 from emitters.new_host import NewHost, Served, WebLocations
 from emitters.release import Release
 from emitters.web_urls import list_web_base, old_urls
@@ -125,6 +125,12 @@ class _Context:
         #: Mailman's locations on the new host (every server block has them), by URL prefix
         self.lists = web.lists
         self.served = {s.prefix: s for s in (web.lists.cgi, web.lists.archive, web.lists.icons)}
+        self.moved = {m.old: m for m in web.lists.moved}
+        self.root = web.lists.root
+        old = inv.mailman.urls if inv.mailman else None
+        #: the old host's prefixes of Mailman's CGI and public archives
+        self.old_cgi = old.cgi if old else web.lists.cgi.prefix
+        self.old_archive = old.archive if old else web.lists.archive.prefix
         urls, findings = old_urls(inv, target, web)
         self.probed = {u.url for u in urls if u.probes}
         self.https_break = any(f.id == "plan.https-links-break" for f in findings)
@@ -164,12 +170,27 @@ class _Context:
         path = f" with PATH_INFO /{name}" if name else ""
         return f'location "{cgi.location}": slowcgi ({cgi.fastcgi}) runs {cgi.root}/{script}{path}'
 
-    def mailman_new(self, prefix: str) -> str | None:
-        """What answers Mailman's URL ``prefix`` (a folder) on the new host."""
+    def mailman_new(self, prefix: str) -> tuple[str, str] | None:
+        """What answers Mailman's URL ``prefix`` (a folder) on the new host, and the row's
+        status: "ok" where it is served, "changed" where it redirects to where it moved."""
         served = self.served.get(prefix)
-        if served is None:
+        if served is not None:
+            return (self.cgi("SCRIPT") if served.fastcgi else _static(served)), "ok"
+        moved = self.moved.get(prefix)
+        if moved is None:
             return None
-        return self.cgi("SCRIPT") if served.fastcgi else _static(served)
+        if not self.release.httpd_location_match:  # served at both (httpd_conf._moved_entry)
+            return (f'location "{prefix}*": the same as {moved.new.prefix} (OpenBSD '
+                    f"{self.release} cannot redirect it)"), "ok"
+        return (f"301 to {moved.new.prefix}... (the same path below the prefix Mailman's "
+                f"{moved.why.split(' ')[-1]} moved to), then "
+                + (self.cgi("SCRIPT") if moved.new.fastcgi else _static(moved.new))), "changed"
+
+    def page(self, path: str) -> tuple[str, str] | None:
+        """What answers one of Mailman's paths on the new host (``mailman_new``'s pair)."""
+        prefix = next((p for p in sorted([*self.served, *self.moved], key=len, reverse=True)
+                       if path.startswith(p)), None)
+        return self.mailman_new(prefix) if prefix else None
 
 
 def _static(served: Served) -> str:
@@ -196,9 +217,10 @@ def _host_rows(ctx: _Context, host: str, redirected_root: bool) -> list[WebRow]:
         old = ("unknown (the inventory has no web server configuration)" if ctx.web is None
                else "the DocumentRoot's own page (not in the inventory)")
         url = f"{first}://{host}/"
+        root = ctx.root
         row = WebRow(url, "site root", old,
-                     ctx.via(first, host) + f'location "{ROOT.pattern}": block return '
-                     f'{ROOT.code} "{ROOT.target}" (Mailman\'s list overview)', "changed",
+                     ctx.via(first, host) + f'location "{root.pattern}": block return '
+                     f'{root.code} "{root.target}" (Mailman\'s list overview)', "changed",
                      said_by="plan.web-root-changed" if url in ctx.root_changed else None)
         rows.append(ctx.no_https(url, "site root", old, None) if ctx.unreachable(first)
                     else row)
@@ -251,8 +273,8 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
                                f"{list(ctx.served)[-1]} only", "missing",
                                alias.source))
         else:
-            rows.append(WebRow(url, "Mailman alias", old, ctx.via(sch, host) + new, "ok",
-                               alias.source))
+            rows.append(_row(url, "Mailman alias", old, ctx.via(sch, host), new,
+                             alias.source))
     others: list[tuple[WebAlias, str, bool]] = []
     if web is not None:
         others += [(a, scheme, True) for a in web.other_aliases]
@@ -266,8 +288,8 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
             rows.append(ctx.no_https(url, "other alias", old, alias.source))
         elif shadow is not None:
             rows.append(WebRow(url, "other alias", old, ctx.via(sch, host)
-                               + f"{ctx.mailman_new(shadow)}: Mailman's, not the old folder's",
-                               "changed", alias.source))
+                               + f"{ctx.mailman_new(shadow)[0]}: Mailman's, not the old "
+                               "folder's", "changed", alias.source))
         elif stock:
             rows.append(WebRow(url, "other alias", old, "nothing (404): Apache's own folder "
                                "is not served on the new host", "changed", alias.source))
@@ -283,6 +305,14 @@ def _alias_rows(ctx: _Context, host: str, scheme: str) -> list[WebRow]:
                     WebRow(f"{scheme}://{host}{icons}*", "icons", f"no Alias {icons} on the "
                            "old host", new, "added"))
     return rows
+
+
+def _row(url: str, what: str, old: str, via: str, new: tuple[str, str],
+         source: Source | None) -> WebRow:
+    """A row of one of Mailman's URLs that the new host serves or redirects (``new``: what
+    answers, and the status, from ``_Context.page``)."""
+    said = "plan.web-prefixes-moved" if new[1] == "changed" else None
+    return WebRow(url, what, old, via + new[0], new[1], source, said_by=said)
 
 
 def _redirect_row(ctx: _Context, c: Carried, name: str) -> WebRow:
@@ -301,6 +331,11 @@ def _redirect_row(ctx: _Context, c: Carried, name: str) -> WebRow:
     if ctx.unreachable(c.scheme):
         return ctx.no_https(url, what, old, a.source)
     where = "; ".join(" ".join(part.strip() for part in loc.lines()) for loc in c.locations)
+    if c.builtin == "https":
+        url = f"http://{name}/"
+        return WebRow(f"{c.scheme}://{name}/*", what, old, "the plan's own HTTP server: 301 to "
+                      f"{https_redirect(name, ctx.hosts[0], '/*', ctx.release)} (location *)",
+                      "ok", a.source, checked=url in ctx.probed)
     if not c.locations:
         return WebRow(url, what, old, f"not carried: {c.lost}", "changed", a.source,
                       said_by="plan.web-redirect-not-carried")
@@ -330,7 +365,7 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
     for name in names:
         ml = lists.get(name)
         source = ml.source if ml else None
-        scheme, host, prefix = list_web_base(ml, ctx.hosts)
+        scheme, host, prefix = list_web_base(ml, ctx.hosts, ctx.old_cgi)
         base = f"{scheme}://{host}{prefix}"
         via = ctx.via(scheme, host)
         served = f" ({_directive(cgi)})" if cgi else ""
@@ -340,21 +375,25 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
                       + ("the archive, after the members' login" if private else
                          "a login, then the same archive as /pipermail/ (members only)")))
         for script, what, old in pages:
-            url = f"{base}/{script}/{name}" + ("/" if script == "private" else "")
+            url = f"{base}{script}/{name}" + ("/" if script == "private" else "")
+            new = ctx.page(f"{prefix}{script}/")
             if ctx.unreachable(scheme):
                 row = ctx.no_https(url, what, old, source)
-            elif prefix + "/" != ctx.lists.cgi.prefix:
+            elif new is None:
                 row = WebRow(url, what, old, "nothing: the new host serves Mailman's CGI at "
                              f"{ctx.lists.cgi.prefix} only", "missing", source)
-            else:
+            elif new[1] == "ok":
                 row = WebRow(url, what, old, via + ctx.cgi(script, name), "ok", source)
+            else:
+                row = _row(url, what, old, via, new, source)
             row.checked = url in ctx.probed
             rows.append(row)
         if private:
             continue
         archive = archives.get(name)
-        top = f"{scheme}://{host}/pipermail/{name}/"
-        static = _static(ctx.lists.archive)
+        top = f"{scheme}://{host}{ctx.old_archive}{name}/"
+        answer = ctx.page(ctx.old_archive)
+        static = answer[0] if answer else "nothing"
         archive_root = ctx.lists.archive.root
         folder = f"pipermail static ({_directive(pipermail)})" if pipermail else \
             "pipermail static"
@@ -382,7 +421,7 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
                                 f"{archive_root}/{name}/"))
         if archive and archive.public_mbox_link_target:  # PUBLIC_MBOX: the whole mbox
             mbox = f"{name}.mbox/{name}.mbox"
-            entries.append((f"{scheme}://{host}/pipermail/{mbox}", "archive mbox",
+            entries.append((f"{scheme}://{host}{ctx.old_archive}{mbox}", "archive mbox",
                             f"{folder}: the list's mbox (PUBLIC_MBOX)",
                             f"{archive_root}/{mbox}, the link Mailman makes when it saves the "
                             "list, with PUBLIC_MBOX in mm_cfg.py"))
@@ -398,11 +437,15 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
             if ctx.unreachable(scheme):
                 row = ctx.no_https(url, what, old, archive.source if archive else source)
             elif ctx.web is not None and pipermail is None:
-                row = WebRow(url, what, "nothing: no Alias /pipermail/ on the old host",
+                row = WebRow(url, what, f"nothing: no Alias {ctx.old_archive} on the old host",
                              via + f"{static} ({root})", "added")
-            else:
-                row = WebRow(url, what, old, via + f"{static} ({root})", "ok",
+            elif answer is None:
+                row = WebRow(url, what, old, "nothing: the new host serves the archives at "
+                             f"{ctx.lists.archive.prefix} only", "missing",
                              archive.source if archive else source)
+            else:
+                row = _row(url, what, old, via, (f"{static} ({root})", answer[1]),
+                           archive.source if archive else source)
             row.checked = url in ctx.probed
             rows.append(row)
     return rows

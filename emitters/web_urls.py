@@ -27,8 +27,8 @@ from migrate.core.model import Finding, Inventory, MailingList, Severity, Target
 
 from emitters.common import Emitted, list_names
 from emitters.httpd_conf import https_redirect
-from emitters.httpd_redirects import ROOT, Carried
-from emitters.new_host import NewHost, WebLocations
+from emitters.httpd_redirects import Carried, Location
+from emitters.new_host import NewHost, WebLocations, list_page_prefix
 from emitters.release import Release
 from emitters.mailman2.mailman_cfg import list_url_host
 
@@ -49,35 +49,43 @@ class _NewHost:
     tls: bool
     main: str  # the first web name (the HTTP server block's own name)
     release: Release
+    root: Location  # the plan's own answer for the site root
 
     def base(self, tls: bool) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{'https' if tls else 'http'}://{host}"
 
-    def probes(self, scheme: str, host: str, path: str, **answer) -> list[dict]:
+    def probes(self, scheme: str, host: str, path: str, moved: str | None = None,
+               **answer) -> list[dict]:
         """The checks of an old address ``scheme://host/path``: with HTTPS on the new host
-        an http:// one answers 301 to HTTPS first; then ``answer`` (status, location, expect:
-        a 200 by default)."""
+        an http:// one answers 301 to HTTPS first; a path below a moved prefix answers 301 to
+        its new path (``moved``); then ``answer`` (status, location, expect: a 200 by
+        default)."""
         common = {"host_header": host, "timeout": 60, "interval": 5}
         out = []
         if self.tls and scheme == "http":
             out.append({"do": "http", "url": self.base(False) + path, "status": 301,
                         "location": https_redirect(host, self.main, path, self.release),
                         **common})
+        if moved is not None:
+            out.append({"do": "http", "url": self.base(self.tls) + path, "status": 301,
+                        "location": moved, **common})
+            path = moved
         page = {"do": "http", "url": self.base(self.tls) + path, **common}
         page.update({k: v for k, v in answer.items() if v is not None})
         return out + [page]
 
 
-def list_web_base(ml: MailingList | None, hosts: list[str]) -> tuple[str, str, str]:
+def list_web_base(ml: MailingList | None, hosts: list[str],
+                  default: str) -> tuple[str, str, str]:
     """(scheme, host, path prefix) of a list's pages as the old host gave them out (its
-    ``web_page_url``): ``("http", "lists.example.org", "/mailman")``; the host is the one the
-    list keeps on the new host (``hosts``: the web names that move, the first the default)."""
-    page_url = (ml.web_page_url if ml else None) or f"http://{hosts[0]}/mailman/"
+    ``web_page_url``): ``("http", "lists.example.org", "/mailman/")``; the host is the one the
+    list keeps on the new host (``hosts``: the web names that move, the first the default),
+    ``default`` the prefix of a list without one (the old host's CGI prefix)."""
+    page_url = (ml.web_page_url if ml else None) or ""
     host = list_url_host(page_url, hosts, hosts[0])
-    m = re.match(r"(https?)://[^/]+(/.*?)/?$", page_url)
-    scheme, prefix = (m.group(1), m.group(2)) if m else ("http", "/mailman")
-    return scheme, host, prefix
+    m = re.match(r"(https?)://", page_url)
+    return (m.group(1) if m else "http"), host, list_page_prefix(ml) or default
 
 
 def old_urls(inv: Inventory, target: Target,
@@ -90,29 +98,32 @@ def old_urls(inv: Inventory, target: Target,
         return [], findings
     tls = web.tls
     new_host = _NewHost((target.ipv6 + target.ipv4)[0], tls, hosts[0],
-                        Release.parse(target.openbsd))
+                        Release.parse(target.openbsd), web.lists.root)
     names, _ = list_names(inv)
     lists = {ml.name: ml for ml in inv.lists}
+    old = inv.mailman.urls if inv.mailman else None
     out: list[OldUrl] = []
     broken: list[str] = []
     for name in names:
         ml = lists.get(name)
-        scheme, host, prefix = list_web_base(ml, hosts)
+        scheme, host, prefix = list_web_base(ml, hosts, old.cgi if old else web.lists.cgi.prefix)
         base = f"{scheme}://{host}{prefix}"
         public = not (ml and ml.archive_private)
-        archive = (f"{scheme}://{host}/pipermail/{name}/" if public
-                   else f"{base}/private/{name}/")
-        for kind, url, expect in (("listinfo", f"{base}/listinfo/{name}", name),
-                                  ("admin", f"{base}/admin/{name}", None),
+        archive = (f"{scheme}://{host}{old.archive if old else web.lists.archive.prefix}"
+                   f"{name}/" if public else f"{base}private/{name}/")
+        for kind, url, expect in (("listinfo", f"{base}listinfo/{name}", name),
+                                  ("admin", f"{base}admin/{name}", None),
                                   ("archive" if public else "private archive", archive, None)):
             if scheme == "https" and not tls:
                 broken.append(url)
                 out.append(OldUrl(url, kind, "breaks: the new host has no HTTPS"))
                 continue
-            new = ("301 to the same path over HTTPS, which answers 200"
-                   if tls and scheme == "http" else "200, as before")
             path = urllib.parse.urlsplit(url).path or "/"
-            out.append(OldUrl(url, kind, new, new_host.probes(scheme, host, path,
+            moved = web.lists.moved_path(path) if web.lists.serving(path) is None else None
+            new = ("301 to the same path over HTTPS, then " if tls and scheme == "http"
+                   else "") + (f"301 to {moved}, which answers 200" if moved else
+                               "200, as before")
+            out.append(OldUrl(url, kind, new, new_host.probes(scheme, host, path, moved,
                                                               expect=expect)))
     if broken:
         findings.append(Finding(
@@ -139,12 +150,19 @@ def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUr
         return OldUrl(line, "redirect", f"not carried: {c.lost} (see the finding at"
                       f"{where or ' the old configuration'})")
     tls = new_host.tls
-    if c.builtin:  # the plan's own location "/" (every server block has it)
+    if c.builtin == "root":  # the plan's own location "/"
+        root = new_host.root
         url = f"{'https' if tls else 'http'}://{name}/"
         probe = {"do": "http", "url": new_host.base(tls) + "/", "host_header": name,
-                 "status": ROOT.code, "location": ROOT.target, "timeout": 60, "interval": 5}
-        return OldUrl(url, "redirect", f"{ROOT.code} to {ROOT.target}, as `{line}`{where}",
+                 "status": root.code, "location": root.target, "timeout": 60, "interval": 5}
+        return OldUrl(url, "redirect", f"{root.code} to {root.target}, as `{line}`{where}",
                       [probe])
+    if c.builtin == "https":  # the HTTP server's redirect of every request to HTTPS
+        to = https_redirect(name, new_host.main, "/", new_host.release)
+        probe = {"do": "http", "url": new_host.base(False) + "/", "host_header": name,
+                 "status": 301, "location": to, "timeout": 60, "interval": 5}
+        return OldUrl(f"http://{name}/", "redirect", f"301 to {to} (the HTTP server's "
+                      f"redirect of every address to HTTPS), as `{line}`{where}", [probe])
     code = c.locations[0].code
     answer = f"{code} to {c.expect}" if c.expect else f"{code}"
     new = f"{answer}, as `{line}`{where}, carried into httpd.conf"

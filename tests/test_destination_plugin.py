@@ -37,7 +37,8 @@ class FakeLists(Destination):
     services = ("fakelistsd",)
     delivery_note = "fakelists-deliver reads the message on its standard input."
     web = WebFolders(cgi="/usr/local/libexec/fakelists", icons="/usr/local/share/fakelists",
-                       archives="/var/fakelists/public")
+                     archive="/var/fakelists/public", cgi_prefix="/fakelists/",
+                     icons_prefix="/fakelists-icons/", archive_prefix="/archives/")
 
     def delivery(self, list_name: str, action: str) -> str:
         return f"|/usr/local/bin/fakelists-deliver {action} {list_name}"
@@ -111,7 +112,7 @@ def test_a_fake_destination_plugs_in_from_one_file(small, fake):
         assert re.search(rf'^members{suffix}: +"\|/usr/local/bin/fakelists-deliver {action} '
                          r'members"$', aliases, re.M), suffix
     httpd = plan.files["files/new/etc/httpd.conf"]
-    for folder in (FakeLists.web.cgi, FakeLists.web.icons, FakeLists.web.archives):
+    for folder in (FakeLists.web.cgi, FakeLists.web.icons, FakeLists.web.archive):
         assert folder.removeprefix("/var/www") in httpd
     assert "/var/fakelists/import/lists/members/" in plan.files["rsync/presync.sh"]
     # and nothing of Mailman 2 on the new host, anywhere in the plan (the reports aside: they

@@ -158,8 +158,13 @@ def test_every_delivery_comes_from_the_list_managers_one_function(inventories, m
 
 def test_the_web_locations_come_from_the_list_managers_one_function(inventories, monkeypatch):
     real = new_host.list_locations
-    monkeypatch.setattr(new_host, "list_locations", lambda dest: dataclasses.replace(
-        real(dest), cgi=Served("/lists/", "/lists/*", "/opt/lists/cgi", real(dest).cgi.fastcgi)))
+
+    def other(inv, target, dest):
+        lists, findings = real(inv, target, dest)
+        return dataclasses.replace(lists, cgi=Served("/lists/", "/opt/lists/cgi",
+                                                     lists.cgi.fastcgi)), findings
+
+    monkeypatch.setattr(new_host, "list_locations", other)
     plan = _plan(inventories, "netsight")
     httpd = plan.files["files/new/etc/httpd.conf"]
     assert 'location "/lists/*"' in httpd and '"/opt/lists/cgi"' in httpd

@@ -38,7 +38,7 @@ from emitters.common import MTA_USER, Emitted, Stage, is_domain, list_names, ove
 
 from emitters.mailman2.paths import MM_GROUP, MM_MAIL_GID, MM_PREFIX, MM_USER, MM_VAR
 from emitters.guard import comment, py_literal, py_str, sh_word
-from emitters.new_host import web_hosts, web_tls
+from emitters.new_host import ListLocations, web_hosts, web_tls
 from emitters.release import Release
 
 MM_CFG = f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"
@@ -64,7 +64,10 @@ _OWN = {"MTA", "DEFAULT_URL_HOST", "DEFAULT_EMAIL_HOST", "DEFAULT_URL_PATTERN",
 _NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}\Z")
 
 
-def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
+def emit_mailman(inv: Inventory, target: Target, release: Release,
+                 lists: ListLocations) -> Emitted:
+    """``lists``: where httpd serves the pages (their prefixes go into the URL settings, so
+    the pages Mailman writes link to them)."""
     out = Emitted()
     settings = inv.mailman.settings if inv.mailman else None
     scheme = "https" if web_tls(target) else "http"
@@ -83,9 +86,10 @@ def emit_mailman(inv: Inventory, target: Target, release: Release) -> Emitted:
         "MTA = None  # OpenSMTPD reads /etc/mail/aliases (written by the plan)",
         f"DEFAULT_URL_HOST = {py_str(url_host)}",
         f"DEFAULT_EMAIL_HOST = {py_str(email_host)}",
-        f"DEFAULT_URL_PATTERN = {py_str(scheme + '://%s/mailman/')}",
-        f"PUBLIC_ARCHIVE_URL = {py_str(scheme + '://%(hostname)s/pipermail/%(listname)s')}",
-        "IMAGE_LOGOS = '/icons/'",
+        f"DEFAULT_URL_PATTERN = {py_str(scheme + '://%s' + lists.cgi.prefix)}",
+        "PUBLIC_ARCHIVE_URL = "
+        f"{py_str(scheme + '://%(hostname)s' + lists.archive.prefix + '%(listname)s')}",
+        f"IMAGE_LOGOS = {py_str(lists.icons.prefix)}",
         "# Defaults.py mapped the package's localhost.my.domain already: start afresh",
         "VIRTUAL_HOSTS.clear()",
         "add_virtualhost(DEFAULT_URL_HOST, DEFAULT_EMAIL_HOST)",

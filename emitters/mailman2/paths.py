@@ -12,3 +12,8 @@ MM_GROUP = "_mailman"
 #: primary group of smtpd's MTA_USER (emitters/common.py), or the wrapper refuses every post
 #: with "Group mismatch error".
 MM_MAIL_GID = "_smtpd"
+#: The URL prefixes the package's README (ports mail/mailman, pkg/README) gives its pages:
+#: ``ScriptAlias /mailman/``, ``Alias /pipermail/``, and IMAGE_LOGOS's default ``/icons/``.
+MM_CGI_PREFIX = "/mailman/"
+MM_ICONS_PREFIX = "/icons/"
+MM_ARCHIVE_PREFIX = "/pipermail/"

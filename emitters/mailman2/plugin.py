@@ -16,11 +16,13 @@ from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 from emitters.common import MTA_USER, Emitted, is_domain, list_names, old_var
 from emitters.destination import Destination, WebFolders, register
 from emitters.guard import comment, sh_word
+from emitters.new_host import list_locations
 from emitters.mailman2.crontab import PATH as CRONTAB
 from emitters.mailman2.crontab import emit_crontab
 from emitters.mailman2.mailman_cfg import AFTER_COPY, emit_mailman, wrapper_check_command
 from emitters.mailman2.newsyslog import emit_newsyslog
-from emitters.mailman2.paths import (MM_CGI, MM_GROUP, MM_ICONS, MM_MAIL_GID, MM_PREFIX, MM_USER,
+from emitters.mailman2.paths import (MM_ARCHIVE_PREFIX, MM_CGI, MM_CGI_PREFIX, MM_GROUP,
+                                     MM_ICONS, MM_ICONS_PREFIX, MM_MAIL_GID, MM_PREFIX, MM_USER,
                                      MM_VAR, MM_WRAPPER)
 from emitters.rc_conf_local import disable_script, enable_script
 from emitters.rsync_plan import FREEZE_MANIFEST
@@ -40,7 +42,9 @@ class Mailman2(Destination):
     group = MM_GROUP
     var = MM_VAR
     services = ("mailman",)
-    web = WebFolders(cgi=MM_CGI, icons=MM_ICONS, archives=f"{MM_VAR}/archives/public")
+    web = WebFolders(cgi=MM_CGI, icons=MM_ICONS, archive=f"{MM_VAR}/archives/public",
+                     cgi_prefix=MM_CGI_PREFIX, icons_prefix=MM_ICONS_PREFIX,
+                     archive_prefix=MM_ARCHIVE_PREFIX)
     delivery_note = (f"Pipes run as {MTA_USER}: the mailman package's smtpd flavour expects "
                      "that group.")
 
@@ -55,7 +59,9 @@ class Mailman2(Destination):
             f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {self.release}",
             "Run `pkg_info -Q mailman` on the new host before anything else; the package left "
             "the ports tree with Python 2, and the move cannot go ahead without it.", None))
-        for emitter in (emit_mailman, emit_crontab, emit_newsyslog):
+        lists, _ = list_locations(self.inv, self.target, self)
+        out.add(emit_mailman(self.inv, self.target, self.release, lists), "mailman")
+        for emitter in (emit_crontab, emit_newsyslog):
             out.add(emitter(self.inv, self.target, self.release),
                     emitter.__name__.removeprefix("emit_"))
         return out
