@@ -113,7 +113,7 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     if tls:
         lines += [
             "# HTTP: acme-client's challenges, and a redirect to the same URL over HTTPS for",
-            "# everything else (old http:// links to /pipermail/ and /mailman/ keep working).",
+            "# everything else (old http:// links to Mailman's pages keep working).",
         ]
         # the new host's own name is on the certificate too (smtpd's): its challenge is here
         extra = [] if target.hostname in hosts + aliases else [target.hostname]
@@ -180,21 +180,25 @@ def root_changed(inv: Inventory, names: list[str], tls: bool,
 
 def moved_finding(lists: ListLocations, release: Release) -> Finding:
     """What becomes of the old prefixes the new host serves elsewhere."""
-    pairs = ", ".join(f"{m.old} to {m.new.prefix} ({m.why})" for m in lists.moved)
+    pairs = ", ".join(f"{m.old} ({m.why}, {m.what}) to {m.new.prefix}" for m in lists.moved)
     if not release.httpd_location_match:
+        pairs = ", ".join(f"{m.old} ({m.why}, {m.what}) as {m.new.prefix}"
+                          for m in lists.moved)
         return Finding(
             "plan.web-prefixes-moved", Severity.WARNING,
-            f"Mailman's pages are also served at their old prefixes: {pairs}",
+            f"Mailman's pages are served at old URL prefixes too: {pairs}",
             f"OpenBSD {release} has no location match (5.8 and later) to redirect them with "
             "the rest of the path, so httpd serves the same pages at both; old links keep "
             "answering, new pages link to the new prefix.", lists.moved[0].source)
     return Finding(
         "plan.web-prefixes-moved", Severity.WARNING,
-        f"Mailman's pages move to other URL prefixes: {pairs}",
+        f"old URL prefixes of Mailman's pages answer with a redirect to where the new host "
+        f"serves them: {pairs}",
         "Every old address below them answers 301 to the same path at the new prefix (without "
-        "the query string: httpd cannot append it only when there is one); the lists' pages "
-        "link to the new prefix. To keep the old prefixes, plan with url_prefixes: keep "
-        "(the default).", lists.moved[0].source)
+        "the query string: httpd cannot append it only when there is one), and the lists' "
+        "pages link to the new prefix. Where this comes from url_prefixes: package, plan "
+        "with url_prefixes: keep (the default) to serve the pages where they were.",
+        lists.moved[0].source)
 
 
 #: The host of the HTTP server's redirect to HTTPS: the name asked for where httpd has the
@@ -274,7 +278,8 @@ class Entry:
 def _moved_entry(m: Moved, release: Release) -> Entry:
     """An old prefix the new host serves elsewhere: a 301 to the same path at the new prefix,
     or (5.7, without location match) the same pages served at both."""
-    why = [f"\t# {comment(m.old)}: {comment(m.why)}, now at {comment(m.new.prefix)}"]
+    why = [f"\t# {comment(m.old)}: {comment(m.why)} prefix of {comment(m.what)}, now at "
+           f"{comment(m.new.prefix)}"]
     if not release.httpd_location_match:
         return Entry(None, Served(m.old, m.new.root, m.new.fastcgi), True, why)
     return Entry(Location(f"^{lua_literal(m.old)}(.*)$", True, 301, f"{m.new.prefix}%1"),

@@ -602,8 +602,14 @@ class Moved:
 
     old: str  # "/cgi-bin/mailman/"
     new: Served
-    why: str  # where the old host used it, for people
+    kind: str  # "cgi", "icons" or "archive" (``KINDS``)
+    why: str  # where the old host used it, for people: "the old host's"
     source: Source | None = None
+
+    @property
+    def what(self) -> str:
+        """What is below it, for people: "Mailman's CGI"."""
+        return f"Mailman's {KIND_WORDS[self.kind]}"
 
     def path(self, old_path: str) -> str:
         """Where a path below ``old`` lives now."""
@@ -612,7 +618,7 @@ class Moved:
 
 #: The kinds of the list manager's locations, as ``UrlPrefixes`` and ``WebFolders`` name them.
 KINDS = ("cgi", "icons", "archive")
-_KIND_WORDS = {"cgi": "CGI", "icons": "logos", "archive": "public archives"}
+KIND_WORDS = {"cgi": "CGI", "icons": "logos", "archive": "public archives"}
 #: A URL prefix the plan writes into httpd.conf and mm_cfg.py: a folder of plain path
 #: segments (no glob or Lua magic, no quote, no ``%`` or ``$``, no ``.`` or ``..``), not ``/``.
 _PREFIX = re.compile(r"(?:/(?!\.\.?/)[A-Za-z0-9_~+][A-Za-z0-9._~+-]*)+/\Z")
@@ -681,7 +687,7 @@ def list_locations(inv: Inventory, target: Target, dest: Destination
         if keep and not is_prefix(prefix):
             findings.append(Finding(
                 "plan.web-prefix-unsafe", Severity.BLOCKER,
-                f"the old host's URL prefix of Mailman's {_KIND_WORDS[kind]}, {visible(prefix)}"
+                f"the old host's URL prefix of Mailman's {KIND_WORDS[kind]}, {visible(prefix)}"
                 ", is not a plain folder path the plan can serve",
                 f"Plan with url_prefixes: package in target.yaml (the {dest.name} package's "
                 f"{package}), or correct the inventory.", old.sources.get(kind)))
@@ -693,7 +699,7 @@ def list_locations(inv: Inventory, target: Target, dest: Destination
         if s.prefix in taken:
             findings.append(Finding(
                 "plan.web-prefix-clash", Severity.BLOCKER,
-                f"Mailman's {_KIND_WORDS[taken[s.prefix]]} and its {_KIND_WORDS[kind]} would "
+                f"Mailman's {KIND_WORDS[taken[s.prefix]]} and its {KIND_WORDS[kind]} would "
                 f"both be served at {s.prefix}", "Plan with url_prefixes: package in "
                 "target.yaml, or give them different prefixes on the old host and inspect "
                 "again.", old.sources.get(kind)))
@@ -715,12 +721,12 @@ def list_locations(inv: Inventory, target: Target, dest: Destination
         if not is_prefix(prefix):
             findings.append(Finding(
                 "plan.web-prefix-unsafe", Severity.WARNING,
-                f"{why} URL prefix of Mailman's {_KIND_WORDS[kind]}, {visible(prefix)}, is "
+                f"{why} URL prefix of Mailman's {KIND_WORDS[kind]}, {visible(prefix)}, is "
                 "not a plain folder path: the new host does not redirect it",
                 "Old links to it will not answer; tell the lists' users the new address.",
                 source))
             continue
-        moved.append(Moved(prefix, served[kind], f"{why} {_KIND_WORDS[kind]}", source))
+        moved.append(Moved(prefix, served[kind], kind, why, source))
     # a prefix below another is matched before it
     moved.sort(key=lambda m: -m.old.count("/"))
     return ListLocations(served["cgi"], served["icons"], served["archive"],

@@ -182,8 +182,8 @@ class _Context:
         if not self.release.httpd_location_match:  # served at both (httpd_conf._moved_entry)
             return (f'location "{prefix}*": the same as {moved.new.prefix} (OpenBSD '
                     f"{self.release} cannot redirect it)"), "ok"
-        return (f"301 to {moved.new.prefix}... (the same path below the prefix Mailman's "
-                f"{moved.why.split(' ')[-1]} moved to), then "
+        return (f"301 to {moved.new.prefix}... (the same path below the prefix "
+                f"{moved.what} moved to), then "
                 + (self.cgi("SCRIPT") if moved.new.fastcgi else _static(moved.new))), "changed"
 
     def page(self, path: str) -> tuple[str, str] | None:
