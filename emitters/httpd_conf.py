@@ -181,7 +181,7 @@ def root_changed(inv: Inventory, names: list[str], tls: bool,
 def moved_finding(lists: ListLocations, release: Release) -> Finding:
     """What becomes of the old prefixes the new host serves elsewhere."""
     pairs = ", ".join(f"{m.old} ({m.why}, {m.what}) to {m.new.prefix}" for m in lists.moved)
-    if not release.httpd_location_match:
+    if not all(m.redirect for m in lists.moved):
         pairs = ", ".join(f"{m.old} ({m.why}, {m.what}) as {m.new.prefix}"
                           for m in lists.moved)
         return Finding(
@@ -280,8 +280,8 @@ def _moved_entry(m: Moved, release: Release) -> Entry:
     or (5.7, without location match) the same pages served at both."""
     why = [f"\t# {comment(m.old)}: {comment(m.why)} prefix of {comment(m.what)}, now at "
            f"{comment(m.new.prefix)}"]
-    if not release.httpd_location_match:
-        return Entry(None, Served(m.old, m.new.root, m.new.fastcgi), True, why)
+    if not m.redirect:
+        return Entry(None, m.served, True, why)
     return Entry(Location(f"^{lua_literal(m.old)}(.*)$", True, 301, f"{m.new.prefix}%1"),
                  None, True, why)
 

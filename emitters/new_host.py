@@ -605,6 +605,14 @@ class Moved:
     kind: str  # "cgi", "icons" or "archive" (``KINDS``)
     why: str  # where the old host used it, for people: "the old host's"
     source: Source | None = None
+    #: False where the release cannot redirect with the rest of the path (no location match
+    #: before OpenBSD 5.8): httpd then serves the same pages at the old prefix too
+    redirect: bool = True
+
+    @property
+    def served(self) -> Served:
+        """The location of the old prefix where it is served rather than redirected."""
+        return Served(self.old, self.new.root, self.new.fastcgi)
 
     @property
     def what(self) -> str:
@@ -651,15 +659,16 @@ class ListLocations:
         return Location("/", False, 302, f"{self.cgi.prefix}listinfo")
 
     def moved_path(self, path: str) -> str | None:
-        """Where an old path below a moved prefix lives now (None: not below one)."""
+        """Where an old path below a redirected prefix lives now (None: not below one)."""
         for m in self.moved:
-            if path.startswith(m.old):
+            if m.redirect and path.startswith(m.old):
                 return m.path(path)
         return None
 
     def serving(self, path: str) -> Served | None:
         """The location that serves ``path`` (None: none; a moved prefix redirects)."""
-        return next((s for s in self.served if path.startswith(s.prefix)), None)
+        both = [m.served for m in self.moved if not m.redirect]
+        return next((s for s in (*self.served, *both) if path.startswith(s.prefix)), None)
 
 
 def list_page_prefix(ml: MailingList | None) -> str | None:
@@ -669,7 +678,7 @@ def list_page_prefix(ml: MailingList | None) -> str | None:
     return m.group(1).rstrip("/") + "/" if m else None
 
 
-def list_locations(inv: Inventory, target: Target, dest: Destination
+def list_locations(inv: Inventory, target: Target, dest: Destination, release: Release
                    ) -> tuple[ListLocations, list[Finding]]:
     """Where httpd serves the list manager's pages: the destination's CGI programs through
     slowcgi, its icons, and the public archives (Mailman 2: the package's CGI wrappers and
@@ -726,7 +735,8 @@ def list_locations(inv: Inventory, target: Target, dest: Destination
                 "Old links to it will not answer; tell the lists' users the new address.",
                 source))
             continue
-        moved.append(Moved(prefix, served[kind], kind, why, source))
+        moved.append(Moved(prefix, served[kind], kind, why, source,
+                           redirect=release.httpd_location_match))
     # a prefix below another is matched before it
     moved.sort(key=lambda m: -m.old.count("/"))
     return ListLocations(served["cgi"], served["icons"], served["archive"],
@@ -791,7 +801,7 @@ def web_locations(inv: Inventory, target: Target, release: Release,
     wanted = web_hosts(inv, target)
     hosts = [h for h in wanted if is_domain(h)]
     served = hosts or [target.hostname]
-    lists, findings = list_locations(inv, target, dest)
+    lists, findings = list_locations(inv, target, dest, release)
     tls = web_tls(target)
     web = WebLocations(wanted, hosts, served, web_aliases(inv, served), tls, lists, {}, findings)
     web.redirects = plan_redirects(inv, web.names, release, lists.root, lists.moved_path, tls)

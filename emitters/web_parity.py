@@ -179,7 +179,7 @@ class _Context:
         moved = self.moved.get(prefix)
         if moved is None:
             return None
-        if not self.release.httpd_location_match:  # served at both (httpd_conf._moved_entry)
+        if not moved.redirect:  # served at both (httpd_conf._moved_entry)
             return (f'location "{prefix}*": the same as {moved.new.prefix} (OpenBSD '
                     f"{self.release} cannot redirect it)"), "ok"
         return (f"301 to {moved.new.prefix}... (the same path below the prefix "

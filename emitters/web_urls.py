@@ -146,6 +146,12 @@ def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUr
     if c.ignored:
         return OldUrl(line, "redirect", "ignored by Apache (RewriteEngine is not on), and by "
                       f"the new host{where}")
+    if c.builtin == "https":  # the HTTP server's redirect of every request to HTTPS
+        to = https_redirect(name, new_host.main, "/", new_host.release)
+        probe = {"do": "http", "url": new_host.base(False) + "/", "host_header": name,
+                 "status": 301, "location": to, "timeout": 60, "interval": 5}
+        return OldUrl(f"http://{name}/", "redirect", f"301 to {to} (the HTTP server's "
+                      f"redirect of every address to HTTPS), as `{line}`{where}", [probe])
     if not c.locations:
         return OldUrl(line, "redirect", f"not carried: {c.lost} (see the finding at"
                       f"{where or ' the old configuration'})")
@@ -157,12 +163,6 @@ def _redirect_url(c: Carried, line: str, name: str, new_host: _NewHost) -> OldUr
                  "status": root.code, "location": root.target, "timeout": 60, "interval": 5}
         return OldUrl(url, "redirect", f"{root.code} to {root.target}, as `{line}`{where}",
                       [probe])
-    if c.builtin == "https":  # the HTTP server's redirect of every request to HTTPS
-        to = https_redirect(name, new_host.main, "/", new_host.release)
-        probe = {"do": "http", "url": new_host.base(False) + "/", "host_header": name,
-                 "status": 301, "location": to, "timeout": 60, "interval": 5}
-        return OldUrl(f"http://{name}/", "redirect", f"301 to {to} (the HTTP server's "
-                      f"redirect of every address to HTTPS), as `{line}`{where}", [probe])
     code = c.locations[0].code
     answer = f"{code} to {c.expect}" if c.expect else f"{code}"
     new = f"{answer}, as `{line}`{where}, carried into httpd.conf"

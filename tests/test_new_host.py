@@ -159,8 +159,8 @@ def test_every_delivery_comes_from_the_list_managers_one_function(inventories, m
 def test_the_web_locations_come_from_the_list_managers_one_function(inventories, monkeypatch):
     real = new_host.list_locations
 
-    def other(inv, target, dest):
-        lists, findings = real(inv, target, dest)
+    def other(inv, target, dest, release):
+        lists, findings = real(inv, target, dest, release)
         return dataclasses.replace(lists, cgi=Served("/lists/", "/opt/lists/cgi",
                                                      lists.cgi.fastcgi)), findings
 

@@ -59,7 +59,7 @@ class Mailman2(Destination):
             f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {self.release}",
             "Run `pkg_info -Q mailman` on the new host before anything else; the package left "
             "the ports tree with Python 2, and the move cannot go ahead without it.", None))
-        lists, _ = list_locations(self.inv, self.target, self)
+        lists, _ = list_locations(self.inv, self.target, self, self.release)
         out.add(emit_mailman(self.inv, self.target, self.release, lists), "mailman")
         for emitter in (emit_crontab, emit_newsyslog):
             out.add(emitter(self.inv, self.target, self.release),

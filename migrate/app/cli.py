@@ -279,6 +279,11 @@ def plan(
         "--tls", metavar="acme|none", help="HTTPS for the web pages: acme (acme-client gets "
         "the certificate; HTTP redirects to HTTPS) or none (default: acme when the old host "
         "served HTTPS).")] = None,
+    url_prefixes: Annotated[Optional[str], typer.Option(
+        "--url-prefixes", metavar="keep|package", help="Where Mailman's pages are served: keep "
+        "(default: at the old host's URL prefixes, such as /cgi-bin/mailman/, so every old "
+        "link stays the same) or package (at the OpenBSD package's /mailman/, /icons/ and "
+        "/pipermail/; the old prefixes answer 301 to them).")] = None,
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="The plan directory to write (default: plan).")] = None,
     overlay: Annotated[Optional[Path], typer.Option(
@@ -308,7 +313,7 @@ def plan(
         settings = read_target_file(str(target)) if target is not None else {}
         flags = {"openbsd": openbsd, "hostname": hostname, "ipv6": ipv6, "ipv4": ipv4,
                  "smarthost": smarthost, "email_domains": email_domain, "web_host": web_host,
-                 "tls": tls}
+                 "tls": tls, "url_prefixes": url_prefixes}
         tgt = resolve_target(inv, settings, flags, source=str(target or "flags"))
         out_dir = str(output or "plan")
         files = prepare_overlay(out_dir, str(overlay) if overlay else None, keep=keep_edits,
