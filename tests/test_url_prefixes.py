@@ -298,3 +298,14 @@ def test_a_redirect_to_a_path_not_served_is_found():
 ])
 def test_lua_patterns_match_as_httpd_does(pattern, path, hit):
     assert lua_search(pattern, path) is hit
+
+
+@pytest.mark.parametrize("mode", ["keep", "package"])
+def test_the_real_httpd_reads_both(guides, mode, tmp_path):
+    """OpenBSD's own httpd (``httpd -n``, the 6.4 and later grammar) reads the httpd.conf of
+    both choices, its ``request strip 2`` and the moved prefixes' ``location match``."""
+    from httpdtools import httpd_check, httpd_complaints
+
+    conf = _plan(guides, url_prefixes=mode).files[HTTPD]
+    proc = httpd_check(conf, tmp_path)
+    assert proc.returncode == 0 and httpd_complaints(proc) == [], proc.stdout + proc.stderr
