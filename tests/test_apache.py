@@ -593,7 +593,7 @@ def _oracle(host: Path, config: str, root: Path) -> None:
             assert by_source[(dumped.file, dumped.line)].server_aliases == dumped.aliases
 
 
-@pytest.mark.parametrize("sample", ["netsight", "hillcrest"])  # the Apache 2.4 samples
+@pytest.mark.parametrize("sample", ["netsight", "hillcrest", "oakfield"])  # the Apache 2.4 samples
 def test_oracle_sample(sample, tmp_path):
     _oracle(SAMPLES / sample, HTTPD, tmp_path / "oracle")
 
