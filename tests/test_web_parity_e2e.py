@@ -346,8 +346,8 @@ def start_new(site: Site, sample: Path, base: Path) -> None:
 
 
 #: hillcrest is left out for now: its :80 virtual host sends the whole site to https://
-#: (``Redirect permanent / https://...``; parsers/apache.py does not record it, as it names
-#: none of Mailman's URLs). The new host does the same, but ``compare`` follows only the new
+#: (``Redirect permanent / https://...``, which parsers/apache.py records since issue 26: its
+#: path covers Mailman's URLs). The new host does the same, but ``compare`` follows only the new
 #: host's redirect to https://, so each http:// URL shows as 301 against 200, and the check
 #: that the old listinfo pages answer 200 fails. Following the old host's redirect alike is
 #: web parity work, outside issue 25.
