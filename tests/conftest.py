@@ -20,6 +20,19 @@ TESTS = Path(__file__).resolve().parent
 SAMPLE_HOSTS = tuple(sorted(p.name for p in SAMPLES.iterdir() if p.is_dir()))
 
 
+@functools.cache
+def golden_tool():
+    """tools/update_golden.py as a module: the sample hosts' target flags (``HOSTS``), the
+    releases of the golden plans and the fixed inspection time."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("update_golden",
+                                                  REPO / "tools/update_golden.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_tree(root: Path, files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:
     """Write a host tree: ``files`` maps host paths to content, ``links`` to symlink targets."""
     for host_path, content in files.items():

@@ -7,16 +7,12 @@ diff to review; `python tools/update_golden.py` rewrites them after review."""
 from __future__ import annotations
 
 import difflib
-import importlib.util
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("update_golden", REPO / "tools/update_golden.py")
-update_golden = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(update_golden)
-GOLDEN, COMMON = update_golden.GOLDEN, update_golden.COMMON
+from conftest import REPO, SAMPLE_HOSTS, golden_tool
 
-from conftest import SAMPLE_HOSTS  # noqa: E402
+update_golden = golden_tool()
+GOLDEN, COMMON = update_golden.GOLDEN, update_golden.COMMON
 
 
 def _diff(path: Path, old: bytes, new: bytes) -> str:

@@ -27,7 +27,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, SAMPLES, WaitTimeout
+from conftest import REPO, SAMPLES, WaitTimeout, golden_tool
 from e2etools import PREFIX, world_run
 from httpdtools import REAL_GRAMMAR_FROM, httpd_check, httpd_complaints, tls_files
 from emitters.release import NEWEST_STABLE, Release
@@ -37,12 +37,7 @@ from migrate.app.planning import build_plan, resolve_target
 from migrate.app.sources import LocalTree
 
 #: the target flags of each sample host, as tools/update_golden.py plans them
-HOSTS = {
-    "netsight": {"hostname": "lists.netsight.example", "ipv6": ["2001:db8:50::25"],
-                 "smarthost": "smtp.upstream.example"},
-    "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]},
-    "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]},
-}
+HOSTS = golden_tool().HOSTS
 HTTPD_CONF = "files/new/etc/httpd.conf"
 
 

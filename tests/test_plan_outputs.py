@@ -4,7 +4,6 @@ by sha256sum, the runbook's commands, the DNS records and the report."""
 from __future__ import annotations
 
 import html.parser
-import importlib.util
 import ipaddress
 import os
 import re
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SAMPLES, need
+from conftest import SAMPLES, golden_tool, need
 from emitters.mailman2.paths import MM_VAR
 from emitters.rsync_plan import FLAGS_COMMON, FLAGS_FINAL
 from migrate.app.inspection import inspect_tree
@@ -27,9 +26,7 @@ from migrate.app.sources import LocalTree
 
 V6 = "2001:db8:50::25"
 OLD_VAR = "/usr/local/mailman"
-_spec = importlib.util.spec_from_file_location("update_golden", REPO / "tools/update_golden.py")
-update_golden = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(update_golden)
+update_golden = golden_tool()
 
 
 @pytest.fixture(scope="module")
