@@ -645,6 +645,8 @@ class ListLocations:
     icons: Served
     archive: Served
     moved: tuple[Moved, ...] = ()
+    #: where the old host served them (``Mailman.urls``)
+    old: UrlPrefixes = field(default_factory=UrlPrefixes)
 
     @property
     def served(self) -> tuple[Served, ...]:
@@ -740,7 +742,7 @@ def list_locations(inv: Inventory, target: Target, dest: Destination, release: R
     # a prefix below another is matched before it
     moved.sort(key=lambda m: -m.old.count("/"))
     return ListLocations(served["cgi"], served["icons"], served["archive"],
-                         tuple(moved)), findings
+                         tuple(moved), old), findings
 
 
 #: The mm_cfg.py setting that gave out each kind's prefix.

@@ -127,10 +127,8 @@ class _Context:
         self.served = {s.prefix: s for s in (web.lists.cgi, web.lists.archive, web.lists.icons)}
         self.moved = {m.old: m for m in web.lists.moved}
         self.root = web.lists.root
-        old = inv.mailman.urls if inv.mailman else None
         #: the old host's prefixes of Mailman's CGI and public archives
-        self.old_cgi = old.cgi if old else web.lists.cgi.prefix
-        self.old_archive = old.archive if old else web.lists.archive.prefix
+        self.old_cgi, self.old_archive = web.lists.old.cgi, web.lists.old.archive
         urls, findings = old_urls(inv, target, web)
         self.probed = {u.url for u in urls if u.probes}
         self.https_break = any(f.id == "plan.https-links-break" for f in findings)

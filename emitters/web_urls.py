@@ -101,16 +101,16 @@ def old_urls(inv: Inventory, target: Target,
                         Release.parse(target.openbsd), web.lists.root)
     names, _ = list_names(inv)
     lists = {ml.name: ml for ml in inv.lists}
-    old = inv.mailman.urls if inv.mailman else None
+    old = web.lists.old
     out: list[OldUrl] = []
     broken: list[str] = []
     for name in names:
         ml = lists.get(name)
-        scheme, host, prefix = list_web_base(ml, hosts, old.cgi if old else web.lists.cgi.prefix)
+        scheme, host, prefix = list_web_base(ml, hosts, old.cgi)
         base = f"{scheme}://{host}{prefix}"
         public = not (ml and ml.archive_private)
-        archive = (f"{scheme}://{host}{old.archive if old else web.lists.archive.prefix}"
-                   f"{name}/" if public else f"{base}private/{name}/")
+        archive = (f"{scheme}://{host}{old.archive}{name}/" if public
+                   else f"{base}private/{name}/")
         for kind, url, expect in (("listinfo", f"{base}listinfo/{name}", name),
                                   ("admin", f"{base}admin/{name}", None),
                                   ("archive" if public else "private archive", archive, None)):
