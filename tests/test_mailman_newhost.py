@@ -278,8 +278,10 @@ def test_the_new_hosts_mailman_as_the_plan_sets_it_up(tmp_path, sample_name):
     # host names: the names the new host serves (httpd.conf's servers of Mailman's pages,
     # smtpd.conf's list domains), over HTTPS where it serves them so
     httpd = (plan_dir / "files/new/etc/httpd.conf").read_text()
+    # where httpd.conf runs Mailman's CGI (/mailman/, or the old host's /cgi-bin/mailman/)
+    cgi = re.search(r'^\tlocation "(/[^"]*)\*" \{\n\t\tfastcgi', httpd, re.M).group(1)
     servers = [(head, block) for head, block in re.findall(
-        r'^server "([^"]+)" \{\n(.*?)^\}', httpd, re.M | re.S) if '"/mailman/*"' in block]
+        r'^server "([^"]+)" \{\n(.*?)^\}', httpd, re.M | re.S) if f'"{cgi}*"' in block]
     web_names = {n for head, block in servers
                  for n in [head, *re.findall(r'^\talias "([^"]+)"', block, re.M)]}
     scheme = "https" if any("tls port 443" in block for _h, block in servers) else "http"
@@ -292,7 +294,7 @@ def test_the_new_hosts_mailman_as_the_plan_sets_it_up(tmp_path, sample_name):
     for name, (host_name, url, private) in after.items():
         # a list keeps its own names (they move with it), served by the new host
         old_web = urlsplit(old[name]["web_page_url"]).hostname
-        assert url == f"{scheme}://{old_web}/mailman/", (name, url)
+        assert url == f"{scheme}://{old_web}{cgi}", (name, url)
         assert old_web in web_names, (name, web_names)
         assert host_name == old[name]["host_name"] and host_name in mail_domains, name
         assert before[name][1] == old[name]["web_page_url"]  # as copied
