@@ -309,3 +309,15 @@ def test_the_real_httpd_reads_both(guides, mode, tmp_path):
     conf = _plan(guides, url_prefixes=mode).files[HTTPD]
     proc = httpd_check(conf, tmp_path)
     assert proc.returncode == 0 and httpd_complaints(proc) == [], proc.stdout + proc.stderr
+
+
+def test_inspect_says_where_the_pages_were(tmp_path):
+    from typer.testing import CliRunner
+
+    from migrate.app import cli
+
+    result = CliRunner().invoke(cli.app, ["inspect", "--root", str(SAMPLES / "oakfield"),
+                                          "-o", str(tmp_path / "inv.yaml")])
+    assert result.exit_code in (0, 1), result.output
+    assert "its pages at /cgi-bin/mailman/ (CGI), /images/mailman/ (logos), /pipermail/ " \
+        "(public archives)" in " ".join(result.output.split())

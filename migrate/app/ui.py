@@ -288,6 +288,8 @@ def _lists_summary(inv: Inventory) -> None:
         mm = inv.mailman
         out.print(shown(f"Mailman {mm.version or '(version unknown)'} ({mm.layout}) at "
                         f"{mm.prefix}, data in {mm.var_prefix}"))
+        out.print(shown(f"its pages at {mm.urls.cgi} (CGI), {mm.urls.icons} (logos), "
+                        f"{mm.urls.archive} (public archives)"))
     if not inv.lists:
         return
     archives = {a.list_name: a for a in inv.archives}
