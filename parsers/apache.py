@@ -36,7 +36,9 @@ as ``other_aliases``, the ones of anything else: content served under the same n
 ``<Directory>`` blocks over Mailman's folders with their ``Options``, and the ``Redirect*`` and
 ``RewriteRule`` lines that touch Mailman's URLs, with what Apache makes of them (the status
 code, a rule's flags and ``RewriteCond`` lines, the section around it, whether RewriteEngine
-is on). What the new web server makes of them is the emitters' business, not this reader's.
+is on). A redirect touches them when its path or target names Mailman, or when its path covers
+a path mapped to Mailman: the site root (``Redirect permanent / https://...``), a folder above
+(``/cgi-bin/``) or below one. What the new web server makes of them is the emitters' business, not this reader's.
 
 Left out: access control (``Require``, ``Order``/``Allow``), authentication, ``<Location>``
 and ``<Files>`` options, ``AliasMatch``/``ScriptAliasMatch`` (reported when they name Mailman's
@@ -741,9 +743,9 @@ class _Builder:
         if not args:
             return
         url, target = args[0], (args[1] if len(args) > 1 else "")
-        if not _MAILMAN_URL.search(f"{url} {target}"):
-            return
         kind = WebAliasKind.REDIRECT_MATCH if d.name == "redirectmatch" else WebAliasKind.REDIRECT
+        if not _MAILMAN_URL.search(f"{url} {target}") and not self._covers(kind, url):
+            return
         code = _redirect_code(status)
         self._record(d, WebAlias(kind, url, target, status, d.text, d.source, code=code,
                                  section=section))
@@ -755,6 +757,35 @@ class _Builder:
                 "Apache takes a status word (permanent, temp, seeother, gone) or a "
                 "three-digit code there; check the copy of the file. The redirect is recorded "
                 "without a status code.", d.source))
+
+    def _mailman_paths(self) -> set[str]:
+        """The URL paths the old host mapped to Mailman's folders (its ScriptAlias and Alias
+        lines, in the main server and in each virtual host)."""
+        aliases = [self.web.script_alias, self.web.pipermail_alias, self.web.icons_alias]
+        for v in self.vhosts.values():
+            aliases.extend(a for a in v.aliases if not a.kind.redirects)
+        return {a.url_path for a in aliases if a is not None and a.url_path.startswith("/")}
+
+    def _covers(self, kind: WebAliasKind, url: str) -> bool:
+        """Whether a redirect of ``url`` takes requests for Mailman's pages: the site root
+        (``Redirect permanent / https://...`` takes every path), a folder above a path mapped to
+        Mailman (``/cgi-bin/`` above ``/cgi-bin/mailman/``) or below one, or a RedirectMatch
+        pattern that matches ``/`` or whose fixed start (``^/cgi-bin/``) begins such a path or
+        lies below one.
+
+        A pattern is only run on ``/``: it is the old host's, and a pattern that backtracks
+        without end would hang the inspection on a longer path."""
+        if kind == WebAliasKind.REDIRECT_MATCH:
+            try:
+                if re.search(url, "/"):
+                    return True
+            except (re.error, RecursionError, OverflowError):
+                return False  # not a pattern Python reads: today's rule alone
+            start = _literal_start(url)
+            return len(start) > 1 and any(mapped.startswith(start) or start.startswith(mapped)
+                                          for mapped in self._mailman_paths())
+        return url == "/" or url.startswith("/") and any(
+            _under(mapped, url) or _under(url, mapped) for mapped in self._mailman_paths())
 
     def _rewrite(self, d: Directive, conds: list[Directive]) -> None:
         if len(d.args) < 2:
@@ -776,6 +807,21 @@ class _Builder:
                 f" {d.text}",
                 "Apache ignores this rule, and so will the new host; remove it from the old "
                 "configuration if it is a leftover.", d.source))
+
+
+def _literal_start(pattern: str) -> str:
+    """The fixed path an anchored pattern starts with (``^/cgi-bin/(.*)$``: ``/cgi-bin/``);
+    "" when it is not anchored."""
+    if not pattern.startswith("^"):
+        return ""
+    out: list[str] = []
+    for char in pattern[1:]:
+        if char in "*?{":
+            return "".join(out[:-1])  # the quantifier makes the character before optional
+        if char in ".^$+[]\\|()":
+            break
+        out.append(char)
+    return "".join(out)
 
 
 def _is_gone(status: str | None) -> bool:

@@ -88,6 +88,23 @@ def test_netsight_sample():
     assert res.findings == []
 
 
+def test_oakfield_sample_keeps_the_https_redirect_of_port_80():
+    """The guides' layout: Mailman under /cgi-bin/mailman/ and /images/mailman/; the :80 virtual
+    host sends the whole site to https with a Redirect that names none of Mailman's URLs."""
+    res = parse_apache(LocalTree(SAMPLES / "oakfield"))
+    web = res.web
+    assert (web.script_alias.url_path, web.icons_alias.url_path, web.pipermail_alias.url_path) \
+        == ("/cgi-bin/mailman/", "/images/mailman/", "/pipermail/")
+    plain, tls = web.virtual_hosts
+    assert (plain.listen, tls.listen, tls.tls) == (["*:80"], ["*:443"], True)
+    assert [(a.kind, a.url_path, a.target, a.status, a.code, a.source) for a in plain.aliases] \
+        == [(WebAliasKind.REDIRECT, "/", "https://lists.oakfield.example/", "permanent", 301,
+             Source(MAILMAN_CONF, 32))]
+    assert [(a.kind, a.url_path, a.target, a.code) for a in tls.aliases] == [
+        (WebAliasKind.REDIRECT_MATCH, "^/$", "/cgi-bin/mailman/listinfo", 301)]
+    assert res.findings == []
+
+
 def test_netsight_prefix_is_detected_from_the_script_alias():
     detected = parse_apache(LocalTree(NETSIGHT))
     given = parse_apache(LocalTree(NETSIGHT), "/usr/local/mailman/")
@@ -353,6 +370,58 @@ def test_main_server_redirects_and_rewrite_engine_off(tree_factory):
     assert "RewriteEngine is not on" in off.message and "Apache ignores" in off.hint
 
 
+COVERING = """\
+ScriptAlias /cgi-bin/mailman/ "/usr/local/mailman/cgi-bin/"
+Alias /images/mailman/ "/usr/local/mailman/icons/"
+Alias /pipermail/ "/usr/local/mailman/archives/public/"
+<VirtualHost *:80>
+    ServerName lists.example.org
+    Redirect permanent / https://lists.example.org/
+</VirtualHost>
+<VirtualHost *:8080>
+    ServerName lists.example.org
+    Redirect seeother /cgi-bin/ https://lists.example.org/cgi-bin/
+    Redirect gone /images
+    Redirect 307 /pipermail/old/ https://archive.example.org/
+    RedirectTemp /elsewhere http://example.org/
+    Redirect temp /cgi-binary/ http://example.org/
+</VirtualHost>
+<VirtualHost *:8081>
+    ServerName lists.example.org
+    RedirectMatch ^/$ https://www.example.org/
+    RedirectMatch 301 ^/cgi-bin/(.*)$ https://lists.example.org/new/$1
+    RedirectMatch temp ^/(foo|bar)$ http://example.org/
+    RedirectMatch ^/image https://example.org/img
+    RedirectMatch permanent ^/(a+)+$ http://example.org/
+</VirtualHost>
+"""
+
+
+def test_redirects_that_cover_mailmans_urls_are_kept_in_every_virtual_host(tree_factory):
+    """A Redirect of the site root, or of a folder above or below a path mapped to Mailman,
+    takes Mailman's pages though it names none of them; any other is not Mailman's."""
+    res = _parse(tree_factory, {HTTPD: COVERING})
+    root, folders, patterns = res.web.virtual_hosts
+    assert [(a.kind, a.url_path, a.status, a.code) for a in root.aliases] == [
+        (WebAliasKind.REDIRECT, "/", "permanent", 301)]
+    assert [(a.url_path, a.target, a.status, a.code) for a in folders.aliases] == [
+        ("/cgi-bin/", "https://lists.example.org/cgi-bin/", "seeother", 303),
+        ("/images", "", "gone", 410),
+        ("/pipermail/old/", "https://archive.example.org/", "307", 307)]
+    assert [(a.kind, a.url_path, a.code) for a in patterns.aliases] == [
+        (WebAliasKind.REDIRECT_MATCH, "^/$", 302),
+        (WebAliasKind.REDIRECT_MATCH, "^/cgi-bin/(.*)$", 301),
+        (WebAliasKind.REDIRECT_MATCH, "^/image", 302)]
+    assert res.web.redirects == [] and res.findings == []
+
+
+def test_a_root_redirect_is_kept_where_apache_maps_no_mailman_url(tree_factory):
+    res = _parse(tree_factory, {HTTPD: "Redirect permanent / https://lists.example.org/\n"
+                                       "Redirect /cgi-bin/ http://example.org/\n"
+                                       "RedirectMatch ( http://example.org/\n"})
+    assert [(a.url_path, a.code) for a in res.web.redirects] == [("/", 301)]
+
+
 def test_redirect_sections_and_odd_status(tree_factory):
     res = _parse(tree_factory, {HTTPD: textwrap.dedent("""\
         <Location /lists>
@@ -593,7 +662,7 @@ def _oracle(host: Path, config: str, root: Path) -> None:
             assert by_source[(dumped.file, dumped.line)].server_aliases == dumped.aliases
 
 
-@pytest.mark.parametrize("sample", ["netsight", "hillcrest"])  # the Apache 2.4 samples
+@pytest.mark.parametrize("sample", ["netsight", "hillcrest", "oakfield"])  # the Apache 2.4 samples
 def test_oracle_sample(sample, tmp_path):
     _oracle(SAMPLES / sample, HTTPD, tmp_path / "oracle")
 

@@ -184,6 +184,7 @@ def test_httpd_conf_follows_the_documented_grammar(sample, release, tls):
     flags = {"netsight": NETSIGHT, "campus": CAMPUS,
              "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]},
              "hillcrest": {"hostname": "lists.hillcrest.example", "ipv6": ["2001:db8:90::25"]},
+             "oakfield": {"hostname": "lists.oakfield.example", "ipv6": ["2001:db8:a0::25"]},
              }[sample]
     target = resolve_target(inv, {}, {**flags, "openbsd": release, "tls": tls})
     conf = build_plan(inv, target).files["files/new/etc/httpd.conf"]

@@ -197,6 +197,8 @@ class ListSpec:
     extra_months: list[tuple[int, int]] = field(default_factory=list)
     # The defaults below keep netsight's and small's output unchanged; campus sets them.
     url_scheme: str = "http"     # scheme of web_page_url (config.pck and truth)
+    cgi_path: str = "/mailman/"  # URL path of Mailman's CGI (web_page_url, headers, pages)
+    page_scheme: str = "http"    # scheme of the listinfo links in the pipermail pages
     https_from: int = 0          # year from which List-* headers carry https URLs (0: never)
     exim_version: str = "4.92"   # in the Received: header Exim adds
     mailman_max: str = ""        # X-Mailman-Version never above this ("": no cap)
@@ -218,6 +220,15 @@ class Tree:
 
     def link(self, rel: str, target: str) -> None:
         self.links[rel] = target
+
+
+def web_page_url(spec: ListSpec) -> str:
+    return f"{spec.url_scheme}://{spec.host}{spec.cgi_path}"
+
+
+def listinfo_url(spec: ListSpec) -> str:
+    """The list's listinfo page as pipermail's pages link it."""
+    return f"{spec.page_scheme}://{spec.host}{spec.cgi_path}listinfo/{spec.name}"
 
 
 def ts(dt: datetime) -> float:
@@ -399,7 +410,7 @@ def list_config(spec: ListSpec, *, last: bool = False) -> tuple[dict[bytes, Any]
         b"topics_bodylines_limit": 5, b"topics_enabled": 0, b"topics_userinterest": {},
         b"umbrella_list": False, b"umbrella_member_suffix": b"-owner",
         b"unsubscribe_policy": 0, b"user_options": user_options, b"usernames": usernames,
-        b"volume": 1, b"web_page_url": f"{spec.url_scheme}://{spec.host}/mailman/".encode(),
+        b"volume": 1, b"web_page_url": web_page_url(spec).encode(),
         b"welcome_msg": (b"Willkommen auf der Liste f\xfcr Entwickler." if enc != "us-ascii"
                          else b""),
     }
@@ -609,7 +620,7 @@ def render_message(spec: ListSpec, p: Post, rng: random.Random) -> bytes:
           f"X-Mailman-Version: {mailman_version(year, spec.mailman_max)}".encode(),
           b"Precedence: list",
           f"List-Id: {spec.real_name.decode('latin-1')} <{spec.name}.{spec.host}>".encode("latin-1"),
-          f"List-Unsubscribe: <{scheme}://{spec.host}/mailman/options/{spec.name}>,\n"
+          f"List-Unsubscribe: <{scheme}://{spec.host}{spec.cgi_path}options/{spec.name}>,\n"
           f"\t<mailto:{spec.name}-request@{spec.host}?subject=unsubscribe>".encode(),
           f"List-Archive: <{scheme}://{spec.host}/pipermail/{spec.name}>".encode(),
           f"List-Post: <mailto:{lpost}>".encode(),
@@ -661,14 +672,14 @@ def article_html(spec: ListSpec, p: Post, prev: Post | None, nxt: Post | None) -
     if p.kind == "alternative":
         body_lines += ["-------------- next part --------------",
                        "An HTML attachment was scrubbed...",
-                       f"URL: <http://{spec.host}/pipermail/{spec.name}/attachments/"
+                       f"URL: <{spec.page_scheme}://{spec.host}/pipermail/{spec.name}/attachments/"
                        f"{p.received:%Y%m%d}/{p.seq:08x}/attachment.html>"]
     elif p.kind == "attachment":
         body_lines += ["-------------- next part --------------",
                        "A non-text attachment was scrubbed...", "Name: agenda.pdf",
                        "Type: application/pdf", f"Size: {len(attachment_blob(spec.name))} bytes",
                        "Desc: not available",
-                       f"URL: <http://{spec.host}/pipermail/{spec.name}/attachments/"
+                       f"URL: <{spec.page_scheme}://{spec.host}/pipermail/{spec.name}/attachments/"
                        f"{p.received:%Y%m%d}/{p.seq:08x}/attachment.pdf>"]
     sortlinks = "".join(f'              <a href="{k}.html#{p.seq}">[ {k} ]</a>\n'
                         for k in ("date", "thread", "subject", "author"))
@@ -708,7 +719,7 @@ def article_html(spec: ListSpec, p: Post, prev: Post | None, nxt: Post | None) -
        </UL>
 
 <hr>
-<a href="http://{spec.host}/mailman/listinfo/{spec.name}">More information about the {html.escape(spec.real_name.decode('latin-1'))}
+<a href="{listinfo_url(spec)}">More information about the {html.escape(spec.real_name.decode('latin-1'))}
 mailing list</a><br>
 </body></html>
 """
@@ -744,7 +755,7 @@ def month_index(spec: ListSpec, month: str, posts: list[Post], kind: str, archiv
       <ul>
          <li> <b>Messages sorted by:</b>
 {others}
-	     <li><b><a href="http://{spec.host}/mailman/listinfo/{spec.name}">More info on this list...
+	     <li><b><a href="{listinfo_url(spec)}">More info on this list...
                     </a></b></li>
       </ul>
       <p><b>Starting:</b> <i>{pipermail_date(posts[0].received)}</i><br>
@@ -761,7 +772,7 @@ def month_index(spec: ListSpec, month: str, posts: list[Post], kind: str, archiv
    <ul>
          <li> <b>Messages sorted by:</b>
 {others}
-	     <li><b><a href="http://{spec.host}/mailman/listinfo/{spec.name}">More info on this list...
+	     <li><b><a href="{listinfo_url(spec)}">More info on this list...
                     </a></b></li>
      </ul>
      <p>
@@ -819,7 +830,7 @@ def toc_html(spec: ListSpec, months: list[str], sizes: dict[str, tuple[str, int]
   <BODY BGCOLOR="#ffffff">
      <h1>The {rn} Archives </h1>
      <p>
-      You can get <a href="http://{spec.host}/mailman/listinfo/{spec.name}">more information about this list</a>
+      You can get <a href="{listinfo_url(spec)}">more information about this list</a>
       or you can <a href="{spec.name}.mbox/{spec.name}.mbox">download the full raw archive</a>
       ({max(1, mbox_size // 1024)} KB).
      </p>
@@ -1045,7 +1056,7 @@ def build_list(tree: Tree, spec: ListSpec, *, host_root: str, missing_html: set[
     digest = [a.lower() for a, m in spec.members.items() if m["digest"]]
     record = {
         "name": spec.name, "real_name": spec.real_name.decode("latin-1"),
-        "host_name": spec.host, "web_page_url": f"{spec.url_scheme}://{spec.host}/mailman/",
+        "host_name": spec.host, "web_page_url": web_page_url(spec),
         "preferred_language": spec.language,
         "description": spec.description.decode("latin-1"),
         "owners": spec.owners, "moderators": spec.moderators,
@@ -1328,11 +1339,70 @@ def hillcrest(tree: Tree) -> dict[str, Any]:
     }
 
 
+OAKFIELD_DOMAINS = ["oakfield.example", "example.org", "example.com", "example.net"]
+
+
+def oakfield(tree: Tree) -> dict[str, Any]:
+    """A residents' association's list server set up as many Mailman 2 guides do it: FreeBSD
+    13.2, Exim, Apache 2.4, Mailman 2.1.29 from the port since 2021, HTTPS only, the CGI under
+    ``/cgi-bin/mailman/`` and the logos under ``/images/mailman/`` (issue 26).
+
+    Small on purpose (a few dozen posts): the web parity e2e asks every URL of it.
+    """
+    host = "lists.oakfield.example"
+    common: dict[str, Any] = dict(mta="mail.oakfield.example", url_scheme="https",
+                                  https_from=2021, cgi_path="/cgi-bin/mailman/",
+                                  page_scheme="https", domains=OAKFIELD_DOMAINS)
+    specs = [
+        ListSpec("mailman", b"Mailman", host, dt(2021, 6, 8, 10, 37, 15),
+                 "en", b"Mailman site list", b"Site-wide list; do not post.",
+                 ["kim@mail.oakfield.example"], [], 1, 0, 2, (2021, 6), (2022, 1), 2,
+                 archive_private=1, advertised=False, subscribe_policy=3, **common),
+        ListSpec("residents", b"Residents", host, dt(2021, 6, 9, 18, 2, 44),
+                 "en", b"Oakfield residents",
+                 b"News and questions for everyone living on Oakfield Road.",
+                 ["kim@mail.oakfield.example"], ["chair@oakfield.example"],
+                 24, 2, 20, (2021, 6), (2026, 11), 8,
+                 archive_private=0, advertised=True, subscribe_policy=1, **common),
+        ListSpec("committee", b"Committee", host, dt(2021, 7, 1, 9, 30, 0),
+                 "en", b"Residents' association committee",
+                 b"The committee's own list: meetings, minutes, the budget.",
+                 ["chair@oakfield.example"], [], 6, 0, 10, (2021, 7), (2026, 10), 5,
+                 archive_private=1, advertised=False, subscribe_policy=3, **common),
+    ]
+    opts: dict[str, dict[str, Any]] = {
+        "mailman": dict(with_last=False),
+        "residents": dict(),
+        "committee": dict(),
+    }
+    lists = {spec.name: build_list(tree, spec, host_root="oakfield", **opts[spec.name])
+             for spec in specs}
+    secrets = [sec for rec in lists.values() for sec in rec["secrets"]]
+    site_pw = sha1hex("site-admin-oakfield-s3cret")
+    tree.add(f"{MM_HOME}/data/adm.pw", site_pw + b"\n")
+    secrets.append(site_pw.decode())
+    return {
+        "host": "oakfield", "hostname": "mail.oakfield.example", "os": "FreeBSD 13.2-RELEASE",
+        "mailman_version": "2.1.29", "email_domains": [host],
+        "lists": lists,
+        "findings_planted": {
+            "url_prefixes": {"cgi": "/cgi-bin/mailman/", "icons": "/images/mailman/",
+                             "archive": "/pipermail/"},
+            "apache_http_to_https": "Redirect permanent / https://lists.oakfield.example/",
+            "apache_root_redirect": "RedirectMatch permanent ^/$ /cgi-bin/mailman/listinfo",
+            "private_list_without_public_link": ["committee", "mailman"],
+        },
+        "shunt_files": [],
+        "secrets": sorted(set(secrets)),
+    }
+
+
 # ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
 
-HOSTS = {"netsight": netsight, "small": small, "campus": campus, "hillcrest": hillcrest}
+HOSTS = {"netsight": netsight, "small": small, "campus": campus, "hillcrest": hillcrest,
+         "oakfield": oakfield}
 # Folders inside each host tree that belong to the generator entirely.
 OWNED = [f"{MM_HOME}/archives", f"{MM_HOME}/lists", f"{MM_HOME}/data", f"{MM_HOME}/qfiles"]
 

@@ -44,6 +44,8 @@ HOSTS = {
     "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]},
     # the old host's own name, as a first try would give it (sample_configs/README.md)
     "hillcrest": {"hostname": "lists.hillcrest.example", "ipv6": ["2001:db8:90::25"]},
+    # Mailman under /cgi-bin/mailman/ and /images/mailman/, as the guides set it up (issue 26)
+    "oakfield": {"hostname": "lists.oakfield.example", "ipv6": ["2001:db8:a0::25"]},
 }
 RELEASES = ("5.7", "6.3", "7.8")  # one per grammar era: 5.x, 6.x before 6.4, 6.4 and later
 #: The folder of a host's files that are the same for every release.

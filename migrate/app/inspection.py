@@ -41,6 +41,7 @@ from parsers.newsyslog import DEFAULT_INCLUDES as NEWSYSLOG_INCLUDES
 from parsers.newsyslog import MAIN as NEWSYSLOG_CONF
 from parsers.newsyslog import parse_newsyslog
 from parsers.rcconf import parse_os_release, parse_rc_conf
+from parsers.urls import url_prefixes
 from migrate.app.sources import LocalTree
 
 register_all()  # the old MTA is read by the plugin of the MTA the host runs
@@ -255,6 +256,9 @@ def _inspect_web(tree: Tree, inv: Inventory) -> None:
     apache = parse_apache(tree, inv.mailman.prefix if inv.mailman else None)
     inv.web = apache.web  # with its config_files
     inv.findings += apache.findings
+    if inv.mailman is not None:  # where Apache served Mailman's pages, and where mm_cfg.py said
+        inv.mailman.urls, found = url_prefixes(inv.web, inv.mailman.settings)
+        inv.findings += found
 
 
 def _inspect_cyrus(tree: Tree, inv: Inventory) -> None:
