@@ -10,8 +10,9 @@ addresses):
   the user Debian's apache2 runs CGIs as, which is the CGI group the Mailman build checks.
   Behind it the real GNU Mailman 2.1.26 in the FreeBSD port's layout (``/usr/local/mailman``,
   ``mailmantools``' ``freebsd`` flavour) with the sample's own ``mm_cfg.py``, lists and
-  archives. Where the sample's ``/icons/`` is Apache's own folder (campus), Mailman's logos
-  are copied into it, as Mailman's INSTALL says and as the sample's README describes the host.
+  archives. Where the folder at the logos' prefix is Apache's own (campus's ``/icons/``),
+  Mailman's logos are copied into it, as Mailman's INSTALL says and as the sample's README
+  describes the host.
 * **new**: OpenBSD's real ``httpd`` (``tests/httpdtools.py``) with the plan's emitted
   ``httpd.conf`` for OpenBSD 7.8 (the plan of ``tools/update_golden.py``'s flags), Debian's
   ``fcgiwrap`` standing in for OpenBSD's ``slowcgi`` (the same FastCGI-to-CGI role) on the
@@ -23,15 +24,22 @@ addresses):
   namespace over ``/etc/ssl``; acme-client's challenge folder holds one token.
 
 Every URL of the old site (from the inventory and the archive trees) is asked of both hosts
-with the same Host header (and TLS server name), and the answers compared:
+with the same Host header (and TLS server name), and the answers compared. The URLs of
+Mailman's CGI pages, logos and public archives are at the old host's own prefixes, the
+inventory's ``Mailman.urls`` as the parsers read them (``/cgi-bin/mailman/``,
+``/images/mailman/`` on oakfield; ``/mailman/``, ``/icons/``, ``/pipermail/`` elsewhere),
+never fixed strings:
 
 * same status and, for a redirect, the same target (its scheme may be https on the new host
-  where the plan moves the site to HTTPS; an ``http://`` request the new host answers with a
-  301 to the same URL over HTTPS is followed once);
+  where the plan moves the site to HTTPS). An ``http://`` request the new host answers with a
+  301 to the same URL over HTTPS is followed once; where the old host answered it so too (a
+  port-80 virtual host's ``Redirect permanent / https://NAME/``: hillcrest, oakfield), the
+  two hosts' ``https://`` answers are compared, each shown "(via https)", and what explains
+  the ``https://`` URL's row (a finding) explains this one;
 * static files (archive pages, ``.txt``/``.txt.gz`` volumes, mboxes, icons): the same bytes;
 * Mailman's pages: the same page (title, list name, description, the whole text once the old
-  web address is replaced by the new), with every Mailman link on the new page at the new
-  host's URL.
+  web address is replaced by the new), with every link to Mailman's CGI on the new page at the
+  URL the plan serves it at (the ``DEFAULT_URL_PATTERN`` it writes into mm_cfg.py).
 
 Each old redirect is asked for at the URLs ``tests/redirect_urls.py`` generates from its
 pattern too: matches and near misses, with ``_``, digits after captures, upper and lower case,
@@ -44,8 +52,9 @@ unless the plan has a finding for that URL (``plan.web-redirect-not-carried``,
 ``plan.web-redirect-query`` of that redirect): then it is **changed**. One the old host did not answer (404)
 that the new host answers is **extra** (shown, not a failure); acme-client's challenge path
 is asked of the new host over ``http://`` and must give the token. The test prints the table
-and fails on any missing row. ``small`` had no web server (no Apache configuration): it has no
-old URL, and the test checks that the new host serves each list's page from Mailman.
+and fails on any missing row. Every sample host runs (``conftest.SAMPLE_HOSTS``). ``small``
+had no web server (no Apache configuration): it has no old URL, and the test checks that the
+new host serves each list's page from Mailman, at the plan's CGI prefix.
 
 The CGI group: the wrappers of both builds are compiled for ``www-data``, the user apache2
 and fcgiwrap run them as (asserted). Debian's Mailman source skips the wrapper's group check
@@ -77,8 +86,9 @@ from e2etools import answers
 from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
 from mailmantools import FLAVOURS, mailman_build
 from emitters.common import SLOWCGI_SOCKET
+from emitters.mailman2.paths import MM_PREFIX
 from migrate.app.inspection import inspect_tree
-from migrate.core.model import Origin, OriginKind
+from migrate.core.model import Origin, OriginKind, UrlPrefixes
 from migrate.app.planning import build_plan, resolve_target, write_plan
 from migrate.app.sources import LocalTree
 from redirect_urls import sample_urls
@@ -245,6 +255,22 @@ class Site:
     address: dict[str, str]
     daemons: list[Daemon] = field(default_factory=list)
 
+    @property
+    def prefixes(self) -> UrlPrefixes:
+        """Where the old host served Mailman's CGI, logos and public archives (the
+        inventory's, read by the parsers)."""
+        return self.inv.mailman.urls if self.inv.mailman else UrlPrefixes()
+
+    @property
+    def cgi_url(self) -> str:
+        """Where the plan serves Mailman's CGI: the ``DEFAULT_URL_PATTERN`` it writes into the
+        new host's mm_cfg.py (``https://%s/cgi-bin/mailman/``)."""
+        mm_cfg = self.plan.files[f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"]
+        return re.search(r"^DEFAULT_URL_PATTERN = '([^']+)'$", mm_cfg, re.M).group(1)
+
+    def cgi_base(self, host: str) -> str:
+        return self.cgi_url % host
+
 
 def start_old(site: Site, sample: Path, base: Path) -> None:
     """The old host: the sample's Apache on the sample's Mailman (freebsd build)."""
@@ -284,10 +310,12 @@ def start_old(site: Site, sample: Path, base: Path) -> None:
                                   "/usr/lib/apache2/modules/mod_authz_core.so\n" + main)
     (base / "apache" / OLD_MM.lstrip("/")).mkdir(parents=True, exist_ok=True)
     for path in adapted.files:
-        for icons in re.findall(r'^\s*Alias\s+/icons/\s+"?([^"\s]+)', path.read_text(), re.M):
+        for icons in re.findall(rf'^\s*Alias\s+{re.escape(site.prefixes.icons)}\s+"?([^"\s]+)',
+                                path.read_text(), re.M):
             if not icons.startswith(f"{base}/apache{OLD_MM}"):
-                # Apache's own /icons/ folder, with Mailman's logos copied in (as Mailman's
-                # INSTALL says, and as the sample's README describes campus)
+                # Apache's own folder at the logos' prefix (campus's /icons/), with Mailman's
+                # logos copied in (as Mailman's INSTALL says, and as the sample's README
+                # describes campus)
                 Path(icons).mkdir(parents=True, exist_ok=True)
                 for f in (mm / "icons").iterdir():
                     shutil.copyfile(f, Path(icons) / f.name)
@@ -345,16 +373,7 @@ def start_new(site: Site, sample: Path, base: Path) -> None:
         wait_listening(site.netns["new"], site.address["new"], port, daemon)
 
 
-#: hillcrest is left out for now: its :80 virtual host sends the whole site to https://
-#: (``Redirect permanent / https://...``; parsers/apache.py does not record it, as it names
-#: none of Mailman's URLs). The new host does the same, but ``compare`` follows only the new
-#: host's redirect to https://, so each http:// URL shows as 301 against 200, and the check
-#: that the old listinfo pages answer 200 fails. Following the old host's redirect alike is
-#: web parity work, outside issue 25.
-WEB_HOSTS = tuple(h for h in SAMPLE_HOSTS if h != "hillcrest")
-
-
-@pytest.fixture(scope="module", params=WEB_HOSTS)
+@pytest.fixture(scope="module", params=SAMPLE_HOSTS)
 def site(request):
     need(os.geteuid() == 0, "network namespaces and Mailman's wrappers need root")
     for tool in ("ip", "unshare", "nsenter"):
@@ -428,8 +447,11 @@ def _sample_path(regex: str, value: str) -> str | None:
 
 
 def old_urls(site: Site) -> list[Url]:
+    """Every URL of the old site, at the old host's own prefixes of Mailman's CGI, logos and
+    public archives (``Mailman.urls``)."""
     inv = site.inv
     web = inv.web
+    cgi, icons, pipermail = site.prefixes.cgi, site.prefixes.icons, site.prefixes.archive
     served: dict[str, set[str]] = {}  # web name -> schemes the old host served it on
     for v in web.virtual_hosts:
         for n in [v.server_name, *v.server_aliases]:
@@ -443,26 +465,26 @@ def old_urls(site: Site) -> list[Url]:
             urls.append(Url("site root", scheme, name, "/"))
             urls.append(Url("acme challenge", scheme, name,
                             f"/.well-known/acme-challenge/{ACME_TOKEN}"))
-            urls.append(Url("overview", scheme, name, "/mailman/listinfo", ""))
-            urls.append(Url("overview", scheme, name, "/mailman/admin", ""))
+            urls.append(Url("overview", scheme, name, f"{cgi}listinfo", ""))
+            urls.append(Url("overview", scheme, name, f"{cgi}admin", ""))
             for icon in icon_names:
-                urls.append(Url("icon", scheme, name, f"/icons/{icon}"))
+                urls.append(Url("icon", scheme, name, f"{icons}{icon}"))
     archives = REPO / "sample_configs" / site.name / OLD_MM.lstrip("/") / "archives"
     for ml in inv.lists:
         host = urlsplit(ml.web_page_url).hostname
         for scheme in sorted(served.get(host, {"http"})):
             for page in ("listinfo", "admin", "admindb", "options"):
-                urls.append(Url(page, scheme, host, f"/mailman/{page}/{ml.name}", ml.name))
-            urls.append(Url("private", scheme, host, f"/mailman/private/{ml.name}/", ml.name))
+                urls.append(Url(page, scheme, host, f"{cgi}{page}/{ml.name}", ml.name))
+            urls.append(Url("private", scheme, host, f"{cgi}private/{ml.name}/", ml.name))
             folder = archives / "private" / ml.name
             months = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
             if months:
                 first = months[0].name
                 urls.append(Url("private", scheme, host,
-                                f"/mailman/private/{ml.name}/{first}/date.html", ml.name))
+                                f"{cgi}private/{ml.name}/{first}/date.html", ml.name))
             if ml.archive_private or not (archives / "public" / ml.name).is_symlink():
                 continue
-            top = f"/pipermail/{ml.name}/"
+            top = f"{pipermail}{ml.name}/"
             urls.append(Url("archive index", scheme, host, top))
             for month in months:
                 for index in ("date", "thread", "subject", "author"):
@@ -476,7 +498,7 @@ def old_urls(site: Site) -> list[Url]:
                 urls.append(Url("volume", scheme, host, f"{top}{volume}"))
             if (archives / "public" / f"{ml.name}.mbox").is_symlink():
                 urls.append(Url("mbox", scheme, host,
-                                f"/pipermail/{ml.name}.mbox/{ml.name}.mbox"))
+                                f"{pipermail}{ml.name}.mbox/{ml.name}.mbox"))
     # every old Redirect, RedirectMatch and RewriteRule, at its own names and schemes
     first = next((ml.name for ml in inv.lists if not ml.archive_private), "x")
     where = [(a, None) for a in web.redirects] + \
@@ -520,8 +542,10 @@ def page_facts(body: bytes) -> dict:
     return {"title": " ".join(title.group(1).split()) if title else None}
 
 
-def mailman_links(body: bytes) -> list[str]:
-    return re.findall(r'(?:href|action)="([^"]*/mailman/[^"]*)"', _text(body), re.I)
+def mailman_links(body: bytes, prefixes: set[str]) -> list[str]:
+    """The page's links to Mailman's CGI: those whose path starts with one of ``prefixes``."""
+    return [link for link in re.findall(r'(?:href|action)="([^"]*)"', _text(body), re.I)
+            if urlsplit(link).path.startswith(tuple(prefixes))]
 
 
 def _same_target(old: str | None, new: str | None, old_url: str, new_url: str,
@@ -551,9 +575,22 @@ def _show(ans: dict) -> str:
     return str(ans["status"]) + (f" -> {ans['location']}" if ans["location"] else "")
 
 
+def moved_to_https(u: Url, answer: dict) -> bool:
+    """``answer`` sends the http:// URL ``u`` to the same URL over https:// (a 301; the
+    path compared percent-decoded: httpd's $REQUEST_URI writes an & of the path as %26)."""
+    return u.scheme == "http" and answer["status"] == 301 and \
+        unquote(answer["location"] or "") == f"https://{u.host}{unquote(u.path)}"
+
+
 def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
-            new_https: dict[int, dict], findings: list) -> list[Row]:
+            old_https: dict[int, dict], new_https: dict[int, dict],
+            findings: list) -> list[Row]:
+    """One row per URL. ``new_https``: the https:// answers of the http:// URLs the new host
+    moved there; ``old_https``: those the old host moved there too (then the two https://
+    answers are compared, each shown "via https")."""
     tls = "tls port 443" in site.httpd_conf
+    cgi_prefixes = {site.prefixes.cgi, urlsplit(site.cgi_url % "x").path}
+    by_url = {str(u): u for u in urls}
     rows = []
     for i, (u, o, n) in enumerate(zip(urls, old, new)):
         if u.kind == "acme challenge" and u.scheme == "http":
@@ -563,17 +600,20 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             rows.append(Row(u, _show(o), _show(n), "ok" if token else "missing",
                             "acme-client's challenge on the new host"))
             continue
-        via = ""
+        old_via = new_via = ""
         if i in new_https:  # the new host sent the http:// URL to https://, as planned
-            via, n = " (via https)", new_https[i]
-        new_url = f"https://{u.host}{u.path}" if via else str(u)
-        row = Row(u, _show(o), _show(n) + via, "ok")
+            new_via, n = " (via https)", new_https[i]
+        if i in old_https:  # and so did the old host: its https:// answer is the old one
+            old_via, o = " (via https)", old_https[i]
+        old_url = f"https://{u.host}{u.path}" if old_via else str(u)
+        new_url = f"https://{u.host}{u.path}" if new_via else str(u)
+        row = Row(u, _show(o) + old_via, _show(n) + new_via, "ok")
         rows.append(row)
         problems = []
         if o["status"] != n["status"]:
             problems.append("status")
         elif 300 <= o["status"] < 400 and not _same_target(o["location"], n["location"],
-                                                           str(u), new_url, tls):
+                                                           old_url, new_url, tls):
             problems.append("redirect target")
         elif o["status"] == 200 and u.cgi is None and o["body"] != n["body"]:
             problems.append(f"body ({len(o['body'])} bytes old, {len(n['body'])} new)")
@@ -581,10 +621,10 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             of, nf = page_facts(o["body"]), page_facts(n["body"])
             if of != nf:
                 problems.append(f"page {of} != {nf}")
-            new_base = f"{'https' if tls else 'http'}://{u.host}/mailman/"
+            new_base = site.cgi_base(u.host)
             names = {v.server_name for v in site.inv.web.virtual_hosts} | \
                 {a for v in site.inv.web.virtual_hosts for a in v.server_aliases}
-            wrong = [link for link in mailman_links(n["body"])
+            wrong = [link for link in mailman_links(n["body"], cgi_prefixes)
                      if urlsplit(link).hostname in names and not link.startswith(new_base)]
             if wrong:
                 problems.append(f"links not at {new_base}: {wrong[:3]}")
@@ -601,13 +641,15 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
         if not problems:
             continue
         row.note = "; ".join(problems)
+        # both answers came from the https:// URL: what explains its row explains this one
+        said = by_url.get(old_url, u)
         explained = [f for f in findings if f.id in EXPLAINED
-                     and (str(u) in f.hint or str(u) in f.message)]
+                     and any(str(x) in f.hint or str(x) in f.message for x in (u, said))]
         if problems == ["redirect target"] and "?" in u.path and \
-                _same_target(o["location"], n["location"], str(u), new_url, tls, query=False):
+                _same_target(o["location"], n["location"], old_url, new_url, tls, query=False):
             # the query string alone: a redirect carried without it says so
             explained += [f for f in findings if f.id == "plan.web-redirect-query"
-                          and str(f.source) == u.source]
+                          and str(f.source) in (u.source, said.source)]
         if explained:
             row.status, row.note = "changed", row.note + f" ({explained[0].id})"
         elif o["status"] == 0 or o["status"] >= 400:
@@ -637,8 +679,11 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     if site.inv.web is None:
         # No web server configuration on the old host (small): it served no URL. The new
         # host still serves each list's pages (the plan's httpd.conf, on Mailman itself).
-        urls = [Url("listinfo", "http", urlsplit(ml.web_page_url).hostname,
-                    f"/mailman/listinfo/{ml.name}", ml.name) for ml in site.inv.lists]
+        urls = []
+        for ml in site.inv.lists:
+            base = urlsplit(site.cgi_base(urlsplit(ml.web_page_url).hostname))
+            urls.append(Url("listinfo", base.scheme, base.hostname,
+                            f"{base.path}listinfo/{ml.name}", ml.name))
         answers = ask(site.netns["new"], [request(site, "new", u) for u in urls])
         for u, a in zip(urls, answers):
             assert a["status"] == 200, (str(u), _show(a), _text(a["body"])[:500])
@@ -649,22 +694,27 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     old = ask(site.netns["old"], [request(site, "old", u) for u in urls])
     new = ask(site.netns["new"], [request(site, "new", u) for u in urls])
     tls = "tls port 443" in site.httpd_conf
-    # an http:// URL the new host moves to https://, as the plan says: followed once (its
-    # $REQUEST_URI writes an & of the path as %26: the same path)
+    # an http:// URL the new host moves to https://, as the plan says: followed once; where
+    # the old host moved it to https:// too (a :80 virtual host's Redirect permanent /
+    # https://...), its https:// answer is followed alike and the two compared
     follow = [i for i, (u, n) in enumerate(zip(urls, new))
-              if tls and u.scheme == "http" and n["status"] == 301
-              and unquote(n["location"] or "") == f"https://{u.host}{unquote(u.path)}"
-              and not u.kind == "acme challenge"]
+              if tls and moved_to_https(u, n) and not u.kind == "acme challenge"]
+    both = [i for i in follow if moved_to_https(urls[i], old[i])]
     again = ask(site.netns["new"], [request(site, "new", urls[i], "https") for i in follow])
-    rows = compare(site, urls, old, new, dict(zip(follow, again)), site.plan.findings)
+    old_again = ask(site.netns["old"], [request(site, "old", urls[i], "https") for i in both])
+    rows = compare(site, urls, old, new, dict(zip(both, old_again)), dict(zip(follow, again)),
+                   site.plan.findings)
 
     # acme-client's challenge: answered over http:// by the new host, never moved to https
     for u, n in zip(urls, new):
         if u.kind == "acme challenge" and u.scheme == "http":
             assert n["status"] == 200 and n["body"] == (ACME_TOKEN + "\n").encode(), \
                 (str(u), _show(n))
-    # the old host's CGI pages really are Mailman's, rendered by the real Mailman
-    pages = [(u, o) for u, o in zip(urls, old) if u.kind == "listinfo"]
+    # the old host's CGI pages really are Mailman's, rendered by the real Mailman (over
+    # https:// where the old host moved http:// there)
+    old_https = dict(zip(both, old_again))
+    pages = [(u, old_https.get(i, o)) for i, (u, o) in enumerate(zip(urls, old))
+             if u.kind == "listinfo"]
     if not all(o["status"] == 200 for _u, o in pages):
         for d in site.daemons:
             for p in d.logs:
@@ -678,6 +728,8 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     report = (f"\n{site.name}: {len(rows)} URLs compared: " +
               ", ".join(f"{k} {v}" for k, v in counts.items()) +
               f" ({time.monotonic() - started:.1f} s)\n")
+    report += (f"http:// URLs moved to https:// by the new host: {len(follow)}, by both hosts "
+               f"(compared via https): {len(both)}\n")
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[r.url.kind] = kinds.get(r.url.kind, 0) + 1
@@ -720,3 +772,25 @@ def test_a_site_root_that_served_a_page_is_a_finding_naming_its_urls():
         assert url in found[0].hint, url
     for name in ("netsight", "small"):
         assert not [f for f in _plan(name).findings if f.id == "plan.web-root-changed"], name
+
+
+def test_the_old_urls_are_at_the_old_hosts_prefixes():
+    """oakfield served Mailman's CGI at /cgi-bin/mailman/ and its logos at /images/mailman/:
+    its old URLs are asked there (the inventory's ``Mailman.urls``), none at Mailman's default
+    /mailman/ or /icons/, and its pages' links are checked against the plan's CGI URL."""
+    inv = inspect_tree(LocalTree(SAMPLES / "oakfield"),
+                       Origin(OriginKind.LOCAL, "/samples/oakfield"), now=update_golden.NOW)
+    plan = _plan("oakfield")
+    site = Site("oakfield", inv, plan, Path("/nonexistent"),
+                plan.files["files/new/etc/httpd.conf"], {}, {})
+    by_kind: dict[str, list[str]] = {}
+    for u in old_urls(site):
+        by_kind.setdefault(u.kind, []).append(u.path)
+    for kind in ("overview", "listinfo", "admin", "admindb", "options", "private"):
+        assert all(p.startswith("/cgi-bin/mailman/") for p in by_kind[kind]), by_kind[kind]
+    assert all(p.startswith("/images/mailman/") for p in by_kind["icon"])
+    assert all(p.startswith("/pipermail/residents/") for p in by_kind["month index"])
+    assert not [p for ps in by_kind.values() for p in ps
+                if p.startswith(("/mailman/", "/icons/"))]
+    assert site.cgi_base("lists.oakfield.example") == \
+        "https://lists.oakfield.example/cgi-bin/mailman/"
