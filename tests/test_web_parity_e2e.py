@@ -542,10 +542,13 @@ def page_facts(body: bytes) -> dict:
     return {"title": " ".join(title.group(1).split()) if title else None}
 
 
-def mailman_links(body: bytes, prefixes: set[str]) -> list[str]:
-    """The page's links to Mailman's CGI: those whose path starts with one of ``prefixes``."""
-    return [link for link in re.findall(r'(?:href|action)="([^"]*)"', _text(body), re.I)
-            if urlsplit(link).path.startswith(tuple(prefixes))]
+def mailman_links(body: bytes, page_url: str, prefixes: set[str]) -> list[str]:
+    """The page's links to Mailman's CGI, made absolute (Mailman writes ``../options/LIST``
+    where the request's URI is below its CGI URL): those whose path starts with one of
+    ``prefixes``."""
+    links = [urljoin(page_url, link)
+             for link in re.findall(r'(?:href|action)="([^"]*)"', _text(body), re.I)]
+    return [link for link in links if urlsplit(link).path.startswith(tuple(prefixes))]
 
 
 def _same_target(old: str | None, new: str | None, old_url: str, new_url: str,
@@ -624,7 +627,7 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             new_base = site.cgi_base(u.host)
             names = {v.server_name for v in site.inv.web.virtual_hosts} | \
                 {a for v in site.inv.web.virtual_hosts for a in v.server_aliases}
-            wrong = [link for link in mailman_links(n["body"], cgi_prefixes)
+            wrong = [link for link in mailman_links(n["body"], new_url, cgi_prefixes)
                      if urlsplit(link).hostname in names and not link.startswith(new_base)]
             if wrong:
                 problems.append(f"links not at {new_base}: {wrong[:3]}")
@@ -723,6 +726,14 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
                          for _u, o in pages), [(str(u), _show(o)) for u, o in pages] + [
         p.read_text(errors="replace")[-3000:] for d in site.daemons for p in d.logs
         if p.exists()]
+    # and the new host's links to its CGI: each listinfo page links to the list's options at
+    # the URL the plan serves them at (so ``compare``'s check of links is not idle)
+    new_https = dict(zip(follow, again))
+    for i, u in enumerate(urls):
+        if u.kind == "listinfo":
+            page = f"https://{u.host}{u.path}" if i in new_https else str(u)
+            links = mailman_links(new_https.get(i, new[i])["body"], page, {site.prefixes.cgi})
+            assert f"{site.cgi_base(u.host)}options/{u.cgi}" in links, (str(u), links)
 
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "changed", "missing", "extra")}
     report = (f"\n{site.name}: {len(rows)} URLs compared: " +
