@@ -31,9 +31,11 @@ KINDS = {
     "icons": ("Mailman's logos", "IMAGE_LOGOS", MAILMAN_ICONS_PREFIX),
     "archive": ("the public archives", "PUBLIC_ARCHIVE_URL", MAILMAN_ARCHIVE_PREFIX),
 }
-#: A plain absolute URL path of folders: segments of URL path characters (RFC 3986's pchar
-#: without ``%``, which would be an escape or an unfilled placeholder), each ending in ``/``.
-_PLAIN = re.compile(r"/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]+/)*")
+#: A plain absolute URL path of folders: segments of letters, digits and ``._~+-``, each ending
+#: in ``/``. Not every character a URL path may hold: ``%`` would be an escape or an unfilled
+#: placeholder, and ``*``, ``$``, quotes or parentheses mean something to the web servers' and
+#: the shell's syntax that a folder of Mailman's pages never needs.
+_PLAIN = re.compile(r"/(?:[A-Za-z0-9._~+-]+/)*")
 #: Longer than any prefix a person types; the new web server's locations have limits too.
 MAX_PREFIX = 200
 #: IMAGE_LOGOS values that turn the logos off (Defaults.py: "set to None or 0").
@@ -96,7 +98,7 @@ def _given(kind: str, settings: MailmanSettings, findings: list[Finding]
     if kind == "archive" and "%(listname)s" in path:
         path = path[:path.index("%(listname)s")]  # the folder each list's archive is in
     elif path and not path.endswith("/"):
-        path += "/"  # Mailman adds the "/" before a script's name or an archive's page
+        path += "/"  # a folder (Defaults.py asks for the final "/"; a missing one is meant)
     if _plain(path):
         return path, source
     findings.append(_bad(f"mm_cfg.py's {setting}", value, default, source))

@@ -145,6 +145,9 @@ BAD = [
     "http://%s/mailman/#top",
     "http://%s/%s/",  # an unfilled placeholder
     "http://%s/mail%20man/",
+    "http://%s/mail*/",  # a glob
+    "http://%s/$HOST/",
+    "http://%s/it's/",
     "http://%s//mailman/",  # an empty segment
     "http://%s",  # no path at all
     "mailman/",  # not absolute
