@@ -36,6 +36,11 @@ never fixed strings:
   port-80 virtual host's ``Redirect permanent / https://NAME/``: hillcrest, oakfield), the
   two hosts' ``https://`` answers are compared, each shown "(via https)", and what explains
   the ``https://`` URL's row (a finding) explains this one;
+* with ``url_prefixes: package`` (oakfield is run so too, ``MOVED_HOSTS``), an old URL below
+  a prefix the plan moves answers 301 to the same URL below the package's prefix: that 301 is
+  followed once and the answer compared with the old one (old redirect targets and the
+  addresses in Mailman's pages moved alike, the pages' whitespace aside: Mailman wraps its
+  text at 70 columns); such a row is **changed**, said by ``plan.web-prefixes-moved``;
 * static files (archive pages, ``.txt``/``.txt.gz`` volumes, mboxes, icons): the same bytes;
 * Mailman's pages: the same page (title, list name, description, the whole text once the old
   web address is replaced by the new), with every link to Mailman's CGI on the new page at the
@@ -74,7 +79,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -254,6 +259,12 @@ class Site:
     netns: dict[str, str]
     address: dict[str, str]
     daemons: list[Daemon] = field(default_factory=list)
+    url_prefixes: str = "keep"  # the target's (Target.url_prefixes)
+
+    @property
+    def label(self) -> str:
+        return self.name + (f" (url_prefixes: {self.url_prefixes})"
+                            if self.url_prefixes != "keep" else "")
 
     @property
     def prefixes(self) -> UrlPrefixes:
@@ -261,15 +272,42 @@ class Site:
         inventory's, read by the parsers)."""
         return self.inv.mailman.urls if self.inv.mailman else UrlPrefixes()
 
+    def _setting(self, name: str) -> str:
+        """A setting the plan writes into the new host's mm_cfg.py."""
+        mm_cfg = self.plan.files[f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"]
+        return re.search(rf"^{name} = '([^']+)'$", mm_cfg, re.M).group(1)
+
     @property
     def cgi_url(self) -> str:
         """Where the plan serves Mailman's CGI: the ``DEFAULT_URL_PATTERN`` it writes into the
         new host's mm_cfg.py (``https://%s/cgi-bin/mailman/``)."""
-        mm_cfg = self.plan.files[f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"]
-        return re.search(r"^DEFAULT_URL_PATTERN = '([^']+)'$", mm_cfg, re.M).group(1)
+        return self._setting("DEFAULT_URL_PATTERN")
 
     def cgi_base(self, host: str) -> str:
         return self.cgi_url % host
+
+    @property
+    def served(self) -> dict[str, str]:
+        """Where the plan serves Mailman's CGI, logos and public archives, by kind: the
+        prefixes it writes into mm_cfg.py."""
+        archive = self._setting("PUBLIC_ARCHIVE_URL")
+        return {"cgi": urlsplit(self.cgi_url % "x").path, "icons": self._setting("IMAGE_LOGOS"),
+                "archive": urlsplit(archive.replace("%(listname)s", "")).path}
+
+    @property
+    def moved(self) -> dict[str, str]:
+        """The old host's prefixes the plan serves elsewhere (``url_prefixes: package``):
+        old -> new, the longest first."""
+        return {old: new for old, new in sorted(
+            ((getattr(self.prefixes, k), p) for k, p in self.served.items()),
+            key=lambda m: -len(m[0])) if old != new}
+
+    def moved_url(self, url: str) -> str | None:
+        """Where the new host serves an old URL below a moved prefix (None: not below one)."""
+        parts = urlsplit(url)
+        old = next((o for o in self.moved if parts.path.startswith(o)), None)
+        return None if old is None else \
+            parts._replace(path=self.moved[old] + parts.path[len(old):]).geturl()
 
 
 def start_old(site: Site, sample: Path, base: Path) -> None:
@@ -373,28 +411,35 @@ def start_new(site: Site, sample: Path, base: Path) -> None:
         wait_listening(site.netns["new"], site.address["new"], port, daemon)
 
 
-@pytest.fixture(scope="module", params=SAMPLE_HOSTS)
+#: The samples whose old prefixes are not the OpenBSD package's: run again with
+#: ``url_prefixes: package``, where the new host answers the old prefixes with a 301.
+MOVED_HOSTS = tuple(h for h in ("oakfield",) if h in SAMPLE_HOSTS)
+
+
+@pytest.fixture(scope="module", params=[*SAMPLE_HOSTS, *(f"{h}:package" for h in MOVED_HOSTS)])
 def site(request):
     need(os.geteuid() == 0, "network namespaces and Mailman's wrappers need root")
     for tool in ("ip", "unshare", "nsenter"):
         need(shutil.which(tool) is not None, f"{tool} is not installed")
-    name = request.param
+    name, _, url_prefixes = request.param.partition(":")
     sample = SAMPLES / name
     inv = inspect_tree(LocalTree(sample), Origin(OriginKind.LOCAL, f"/samples/{name}"),
                        now=update_golden.NOW)
     flags = dict(update_golden.HOSTS[name], openbsd=RELEASE)
+    if url_prefixes:
+        flags["url_prefixes"] = url_prefixes
     plan = build_plan(inv, resolve_target(inv, {}, flags))
     base = Path(tempfile.mkdtemp(prefix=f"migrate-webparity-{name}-"))
     base.chmod(0o755)  # Apache and fcgiwrap's CGIs (www-data) read below it
     plan_dir = base / "plan"
     write_plan(plan, str(plan_dir))
-    tag = f"{os.getpid() % 100000}{name[0]}"
+    tag = f"{os.getpid() % 100000}{name[0]}{url_prefixes[:1]}"
     netns = {"old": f"wpo{tag}", "new": f"wpn{tag}"}
     made: list[str] = []
     httpd_conf = plan.files["files/new/etc/httpd.conf"]
     new_address = re.search(r"^\tlisten on (\S+)", httpd_conf, re.M).group(1)
     s = Site(name, inv, plan, plan_dir, httpd_conf, netns,
-             {"old": "127.0.0.1", "new": new_address})
+             {"old": "127.0.0.1", "new": new_address}, url_prefixes=url_prefixes or "keep")
     try:
         for ns in netns.values():
             _ip("netns", "add", ns)
@@ -446,6 +491,12 @@ def _sample_path(regex: str, value: str) -> str | None:
     return body if re.search(regex, body) else None
 
 
+def icon_names() -> list[str]:
+    """Mailman's logos (its icons folder)."""
+    return sorted(p.name for p in (mailman_build("freebsd") / OLD_MM.lstrip("/")
+                                   / "icons").iterdir())
+
+
 def old_urls(site: Site) -> list[Url]:
     """Every URL of the old site, at the old host's own prefixes of Mailman's CGI, logos and
     public archives (``Mailman.urls``)."""
@@ -458,8 +509,6 @@ def old_urls(site: Site) -> list[Url]:
             if n:
                 served.setdefault(n, set()).add("https" if v.tls else "http")
     urls: list[Url] = []
-    icon_names = sorted(p.name for p in (mailman_build("freebsd") / OLD_MM.lstrip("/")
-                                         / "icons").iterdir())
     for name, schemes in sorted(served.items()):
         for scheme in sorted(schemes):
             urls.append(Url("site root", scheme, name, "/"))
@@ -467,7 +516,7 @@ def old_urls(site: Site) -> list[Url]:
                             f"/.well-known/acme-challenge/{ACME_TOKEN}"))
             urls.append(Url("overview", scheme, name, f"{cgi}listinfo", ""))
             urls.append(Url("overview", scheme, name, f"{cgi}admin", ""))
-            for icon in icon_names:
+            for icon in icon_names():
                 urls.append(Url("icon", scheme, name, f"{icons}{icon}"))
     archives = REPO / "sample_configs" / site.name / OLD_MM.lstrip("/") / "archives"
     for ml in inv.lists:
@@ -585,17 +634,36 @@ def moved_to_https(u: Url, answer: dict) -> bool:
         unquote(answer["location"] or "") == f"https://{u.host}{unquote(u.path)}"
 
 
+def asked(u: Url, answer: dict) -> Url:
+    """The URL ``answer`` is the answer to (``u``, or the one a followed redirect named)."""
+    return answer.get("url", u)
+
+
+def follow(site: Site, role: str, answers: list[dict], urls: dict[int, Url], why: str) -> None:
+    """Asks ``role``'s host for ``urls`` (by index) in place of the answers there, each
+    answer then noting the hop (``why``) and the URL it answers."""
+    if not urls:
+        return
+    got = ask(site.netns[role], [request(site, role, u) for u in urls.values()])
+    for (i, u), a in zip(urls.items(), got):
+        answers[i] = {**a, "url": u, "via": [*answers[i].get("via", []), why]}
+
+
+def _shown(answer: dict) -> str:
+    return _show(answer) + "".join(f" (via {v})" for v in answer.get("via", []))
+
+
 def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
-            old_https: dict[int, dict], new_https: dict[int, dict],
             findings: list) -> list[Row]:
-    """One row per URL. ``new_https``: the https:// answers of the http:// URLs the new host
-    moved there; ``old_https``: those the old host moved there too (then the two https://
-    answers are compared, each shown "via https")."""
+    """One row per URL, from each host's last answer: an answer that followed a redirect
+    (``follow``) is compared as the answer to the URL it names, and shown "via" it."""
     tls = "tls port 443" in site.httpd_conf
-    cgi_prefixes = {site.prefixes.cgi, urlsplit(site.cgi_url % "x").path}
+    cgi_prefixes = {site.prefixes.cgi, site.served["cgi"]}
     by_url = {str(u): u for u in urls}
+    names = {v.server_name for v in site.inv.web.virtual_hosts} | \
+        {a for v in site.inv.web.virtual_hosts for a in v.server_aliases}
     rows = []
-    for i, (u, o, n) in enumerate(zip(urls, old, new)):
+    for u, o, n in zip(urls, old, new):
         if u.kind == "acme challenge" and u.scheme == "http":
             # acme-client's challenge: answered by the new host over http:// (never moved
             # to https://), whatever the old host did with it
@@ -603,19 +671,18 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             rows.append(Row(u, _show(o), _show(n), "ok" if token else "missing",
                             "acme-client's challenge on the new host"))
             continue
-        old_via = new_via = ""
-        if i in new_https:  # the new host sent the http:// URL to https://, as planned
-            new_via, n = " (via https)", new_https[i]
-        if i in old_https:  # and so did the old host: its https:// answer is the old one
-            old_via, o = " (via https)", old_https[i]
-        old_url = f"https://{u.host}{u.path}" if old_via else str(u)
-        new_url = f"https://{u.host}{u.path}" if new_via else str(u)
-        row = Row(u, _show(o) + old_via, _show(n) + new_via, "ok")
+        old_url, new_url = str(asked(u, o)), str(asked(u, n))
+        row = Row(u, _shown(o), _shown(n), "ok")
         rows.append(row)
+        # an old link below a prefix the plan moves: its 301 followed (``moved`` of the new
+        # answer's hops), old redirect targets and addresses in pages moved alike
+        moved = any(v.startswith("301 to") for v in n.get("via", []))
+        relocated = site.moved_url(urljoin(old_url, o["location"])) if o["location"] else None
+        old_location = relocated or o["location"]
         problems = []
         if o["status"] != n["status"]:
             problems.append("status")
-        elif 300 <= o["status"] < 400 and not _same_target(o["location"], n["location"],
+        elif 300 <= o["status"] < 400 and not _same_target(old_location, n["location"],
                                                            old_url, new_url, tls):
             problems.append("redirect target")
         elif o["status"] == 200 and u.cgi is None and o["body"] != n["body"]:
@@ -625,34 +692,45 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             if of != nf:
                 problems.append(f"page {of} != {nf}")
             new_base = site.cgi_base(u.host)
-            names = {v.server_name for v in site.inv.web.virtual_hosts} | \
-                {a for v in site.inv.web.virtual_hosts for a in v.server_aliases}
             wrong = [link for link in mailman_links(n["body"], new_url, cgi_prefixes)
                      if urlsplit(link).hostname in names and not link.startswith(new_base)]
             if wrong:
                 problems.append(f"links not at {new_base}: {wrong[:3]}")
-            old_text = _text(o["body"])
-            if tls:  # every http:// address of the old site is an https:// one now
-                for name in names:
+            old_text, new_text = _text(o["body"]), _text(n["body"])
+            for name in names:
+                if tls:  # every http:// address of the old site is an https:// one now
                     old_text = old_text.replace(f"http://{name}/", f"https://{name}/")
-            if not problems and old_text != _text(n["body"]):
-                diff = next((j for j, (x, y) in enumerate(zip(old_text, _text(n["body"])))
-                             if x != y), min(len(old_text), len(n["body"])))
+                for was, now in site.moved.items():  # and one below a moved prefix, moved
+                    old_text = old_text.replace(f"//{name}{was}", f"//{name}{now}")
+            for was, now in site.moved.items():
+                if was == site.prefixes.cgi:  # a login form's ACTION: the request's own path
+                    old_text = old_text.replace(f'"{was}', f'"{now}')
+                for icon in icon_names():  # Mailman's logos (IMAGE_LOGOS + name)
+                    old_text = old_text.replace(f'"{was}{icon}"', f'"{now}{icon}"')
+            if site.moved:  # Mailman wraps its text at 70 columns: a URL of another length
+                # wraps a line elsewhere
+                old_text, new_text = " ".join(old_text.split()), " ".join(new_text.split())
+            if not problems and old_text != new_text:
+                diff = next((j for j, (x, y) in enumerate(zip(old_text, new_text)) if x != y),
+                            min(len(old_text), len(new_text)))
                 problems.append("page text differs at "
                                 f"{old_text[max(0, diff - 60):diff + 60]!r} / "
-                                f"{_text(n['body'])[max(0, diff - 60):diff + 60]!r}")
-        if not problems:
+                                f"{new_text[max(0, diff - 60):diff + 60]!r}")
+        if not problems and not moved and relocated is None:
             continue
         row.note = "; ".join(problems)
-        # both answers came from the https:// URL: what explains its row explains this one
+        # an answer that came from another URL's: what explains that URL's row explains this
         said = by_url.get(old_url, u)
         explained = [f for f in findings if f.id in EXPLAINED
                      and any(str(x) in f.hint or str(x) in f.message for x in (u, said))]
         if problems == ["redirect target"] and "?" in u.path and \
-                _same_target(o["location"], n["location"], old_url, new_url, tls, query=False):
+                _same_target(old_location, n["location"], old_url, new_url, tls, query=False):
             # the query string alone: a redirect carried without it says so
             explained += [f for f in findings if f.id == "plan.web-redirect-query"
                           and str(f.source) in (u.source, said.source)]
+        if not problems:  # the same once a moved prefix is followed: the plan must say so
+            explained += [f for f in findings if f.id == "plan.web-prefixes-moved"]
+            row.note = "at the prefix the plan moved it to"
         if explained:
             row.status, row.note = "changed", row.note + f" ({explained[0].id})"
         elif o["status"] == 0 or o["status"] >= 400:
@@ -700,13 +778,22 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     # an http:// URL the new host moves to https://, as the plan says: followed once; where
     # the old host moved it to https:// too (a :80 virtual host's Redirect permanent /
     # https://...), its https:// answer is followed alike and the two compared
-    follow = [i for i, (u, n) in enumerate(zip(urls, new))
-              if tls and moved_to_https(u, n) and not u.kind == "acme challenge"]
-    both = [i for i in follow if moved_to_https(urls[i], old[i])]
-    again = ask(site.netns["new"], [request(site, "new", urls[i], "https") for i in follow])
-    old_again = ask(site.netns["old"], [request(site, "old", urls[i], "https") for i in both])
-    rows = compare(site, urls, old, new, dict(zip(both, old_again)), dict(zip(follow, again)),
-                   site.plan.findings)
+    to_https = {i: replace(u, scheme="https") for i, (u, n) in enumerate(zip(urls, new))
+                if tls and moved_to_https(u, n) and not u.kind == "acme challenge"}
+    both = {i: u for i, u in to_https.items() if moved_to_https(urls[i], old[i])}
+    follow(site, "new", new, to_https, "https")
+    follow(site, "old", old, both, "https")
+    # an old URL below a prefix the plan moves (url_prefixes: package): its 301 to the same
+    # URL below the new prefix, followed once
+    moved = {}
+    for i, (u, n) in enumerate(zip(urls, new)):
+        at = asked(u, n)
+        there = site.moved_url(str(at))
+        if there and n["status"] == 301 and \
+                unquote(urljoin(str(at), n["location"] or "")) == unquote(there):
+            moved[i] = replace(at, path=there[len(f"{at.scheme}://{at.host}"):])
+    follow(site, "new", new, moved, f"301 to {', '.join(site.moved.values())}")
+    rows = compare(site, urls, old, new, site.plan.findings)
 
     # acme-client's challenge: answered over http:// by the new host, never moved to https
     for u, n in zip(urls, new):
@@ -715,9 +802,7 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
                 (str(u), _show(n))
     # the old host's CGI pages really are Mailman's, rendered by the real Mailman (over
     # https:// where the old host moved http:// there)
-    old_https = dict(zip(both, old_again))
-    pages = [(u, old_https.get(i, o)) for i, (u, o) in enumerate(zip(urls, old))
-             if u.kind == "listinfo"]
+    pages = [(u, o) for u, o in zip(urls, old) if u.kind == "listinfo"]
     if not all(o["status"] == 200 for _u, o in pages):
         for d in site.daemons:
             for p in d.logs:
@@ -728,19 +813,18 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
         if p.exists()]
     # and the new host's links to its CGI: each listinfo page links to the list's options at
     # the URL the plan serves them at (so ``compare``'s check of links is not idle)
-    new_https = dict(zip(follow, again))
-    for i, u in enumerate(urls):
+    for u, n in zip(urls, new):
         if u.kind == "listinfo":
-            page = f"https://{u.host}{u.path}" if i in new_https else str(u)
-            links = mailman_links(new_https.get(i, new[i])["body"], page, {site.prefixes.cgi})
+            links = mailman_links(n["body"], str(asked(u, n)), {site.served["cgi"]})
             assert f"{site.cgi_base(u.host)}options/{u.cgi}" in links, (str(u), links)
 
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "changed", "missing", "extra")}
-    report = (f"\n{site.name}: {len(rows)} URLs compared: " +
+    report = (f"\n{site.label}: {len(rows)} URLs compared: " +
               ", ".join(f"{k} {v}" for k, v in counts.items()) +
               f" ({time.monotonic() - started:.1f} s)\n")
-    report += (f"http:// URLs moved to https:// by the new host: {len(follow)}, by both hosts "
-               f"(compared via https): {len(both)}\n")
+    report += (f"http:// URLs moved to https:// by the new host: {len(to_https)}, by both "
+               f"hosts (compared via https): {len(both)}; old URLs below a prefix the plan "
+               f"moves, its 301 followed: {len(moved)}\n")
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[r.url.kind] = kinds.get(r.url.kind, 0) + 1
