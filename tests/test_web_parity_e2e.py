@@ -40,7 +40,9 @@ never fixed strings:
   a prefix the plan moves answers 301 to the same URL below the package's prefix: that 301 is
   followed once and the answer compared with the old one (old redirect targets and the
   addresses in Mailman's pages moved alike, the pages' whitespace aside: Mailman wraps its
-  text at 70 columns); such a row is **changed**, said by ``plan.web-prefixes-moved``;
+  text at 70 columns); such a row is **changed**, said by ``plan.web-prefixes-moved`` (which
+  must say too that the query string is lost where the 301 drops it: httpd cannot append it
+  only when there is one; each list's page is asked with one, ``?language=en``);
 * static files (archive pages, ``.txt``/``.txt.gz`` volumes, mboxes, icons): the same bytes;
 * Mailman's pages: the same page (title, list name, description, the whole text once the old
   web address is replaced by the new), with every link to Mailman's CGI on the new page at the
@@ -111,6 +113,8 @@ CGI_USER = "www-data"  # Debian's apache2 user, the old host's CGI group
 NEW_CGI_USER = SLOWCGI_USER  # www: fcgiwrap runs the new host's CGI as it, as slowcgi does
 ARTICLES_PER_MONTH = 2  # the first and the last article of each month
 ACME_TOKEN = "parity-token-0123456789"
+#: how a row shows the plan's 301 from an old prefix it moved, followed
+MOVED_HOP = "the plan's 301 from a moved prefix"
 #: the plan's findings that say an old URL answers otherwise on the new host (and which)
 EXPLAINED = ("plan.web-redirect-not-carried", "plan.web-root-changed")
 
@@ -525,6 +529,9 @@ def old_urls(site: Site) -> list[Url]:
             for page in ("listinfo", "admin", "admindb", "options"):
                 urls.append(Url(page, scheme, host, f"{cgi}{page}/{ml.name}", ml.name))
             urls.append(Url("private", scheme, host, f"{cgi}private/{ml.name}/", ml.name))
+            # a query string (old links carry them: a page in a language, a member's address)
+            urls.append(Url("query", scheme, host, f"{cgi}listinfo/{ml.name}?language=en",
+                            ml.name))
             folder = archives / "private" / ml.name
             months = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
             if months:
@@ -676,7 +683,7 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
         rows.append(row)
         # an old link below a prefix the plan moves: its 301 followed (``moved`` of the new
         # answer's hops), old redirect targets and addresses in pages moved alike
-        moved = any(v.startswith("301 to") for v in n.get("via", []))
+        moved = any(v.startswith(MOVED_HOP) for v in n.get("via", []))
         relocated = site.moved_url(urljoin(old_url, o["location"])) if o["location"] else None
         old_location = relocated or o["location"]
         problems = []
@@ -728,9 +735,13 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             # the query string alone: a redirect carried without it says so
             explained += [f for f in findings if f.id == "plan.web-redirect-query"
                           and str(f.source) in (u.source, said.source)]
-        if not problems:  # the same once a moved prefix is followed: the plan must say so
-            explained += [f for f in findings if f.id == "plan.web-prefixes-moved"]
-            row.note = "at the prefix the plan moved it to"
+        if not problems:  # the same once a moved prefix is followed: the plan must say so,
+            # and that the query string is lost where it is
+            lost = any(v.endswith("without the query string") for v in n.get("via", []))
+            explained += [f for f in findings if f.id == "plan.web-prefixes-moved"
+                          and (not lost or "query string" in f.message + f.hint)]
+            row.note = "at the prefix the plan moved it to" + \
+                (", without the query string" if lost else "")
         if explained:
             row.status, row.note = "changed", row.note + f" ({explained[0].id})"
         elif o["status"] == 0 or o["status"] >= 400:
@@ -784,15 +795,20 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     follow(site, "new", new, to_https, "https")
     follow(site, "old", old, both, "https")
     # an old URL below a prefix the plan moves (url_prefixes: package): its 301 to the same
-    # URL below the new prefix, followed once
-    moved = {}
+    # URL below the new prefix (or without its query string, which httpd cannot append only
+    # when there is one), followed once
+    moved: dict[int, Url] = {}
+    dropped: dict[int, Url] = {}
     for i, (u, n) in enumerate(zip(urls, new)):
         at = asked(u, n)
         there = site.moved_url(str(at))
+        to = urlsplit(urljoin(str(at), n["location"] or ""))
         if there and n["status"] == 301 and \
-                unquote(urljoin(str(at), n["location"] or "")) == unquote(there):
-            moved[i] = replace(at, path=there[len(f"{at.scheme}://{at.host}"):])
-    follow(site, "new", new, moved, f"301 to {', '.join(site.moved.values())}")
+                unquote(to.geturl()) in (unquote(there), unquote(there).split("?")[0]):
+            hop = replace(at, path=to.path + (f"?{to.query}" if to.query else ""))
+            (moved if unquote(to.geturl()) == unquote(there) else dropped)[i] = hop
+    follow(site, "new", new, moved, MOVED_HOP)
+    follow(site, "new", new, dropped, f"{MOVED_HOP}, without the query string")
     rows = compare(site, urls, old, new, site.plan.findings)
 
     # acme-client's challenge: answered over http:// by the new host, never moved to https
@@ -824,7 +840,8 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
               f" ({time.monotonic() - started:.1f} s)\n")
     report += (f"http:// URLs moved to https:// by the new host: {len(to_https)}, by both "
                f"hosts (compared via https): {len(both)}; old URLs below a prefix the plan "
-               f"moves, its 301 followed: {len(moved)}\n")
+               f"moves, its 301 followed: {len(moved) + len(dropped)} ({len(dropped)} "
+               "without the query string)\n")
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[r.url.kind] = kinds.get(r.url.kind, 0) + 1
