@@ -56,12 +56,13 @@ captured ``&`` as itself, httpd as ``%26``).
 A URL the old host answered that the new host does not answer the same way is **missing**,
 unless the plan has a finding for that URL (``plan.web-redirect-not-carried``,
 ``plan.web-root-changed``; for a URL whose redirect target differs in its query string alone,
-``plan.web-redirect-query`` of that redirect): then it is **changed**. One the old host did not answer (404)
-that the new host answers is **extra** (shown, not a failure); acme-client's challenge path
-is asked of the new host over ``http://`` and must give the token. The test prints the table
-and fails on any missing row. Every sample host runs (``conftest.SAMPLE_HOSTS``). ``small``
-had no web server (no Apache configuration): it has no old URL, and the test checks that the
-new host serves each list's page from Mailman, at the plan's CGI prefix.
+``plan.web-redirect-query`` of that redirect): then it is **changed**. One the old host did
+not answer (404) that the new host answers is **extra** (shown, not a failure); acme-client's
+challenge path is asked of the new host over ``http://`` and must give the token. The test
+prints the table and fails on any missing row. Every sample host runs
+(``conftest.SAMPLE_HOSTS``). ``small`` had no web server (no Apache configuration): it has no
+old URL, and the test checks that the new host serves each list's page from Mailman, at the
+plan's CGI prefix.
 
 The CGI group: the wrappers of both builds are compiled for ``www-data``, the user apache2
 and fcgiwrap run them as (asserted). Debian's Mailman source skips the wrapper's group check
