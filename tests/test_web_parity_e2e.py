@@ -10,8 +10,9 @@ addresses):
   the user Debian's apache2 runs CGIs as, which is the CGI group the Mailman build checks.
   Behind it the real GNU Mailman 2.1.26 in the FreeBSD port's layout (``/usr/local/mailman``,
   ``mailmantools``' ``freebsd`` flavour) with the sample's own ``mm_cfg.py``, lists and
-  archives. Where the sample's ``/icons/`` is Apache's own folder (campus), Mailman's logos
-  are copied into it, as Mailman's INSTALL says and as the sample's README describes the host.
+  archives. Where the folder at the logos' prefix is Apache's own (campus's ``/icons/``),
+  Mailman's logos are copied into it, as Mailman's INSTALL says and as the sample's README
+  describes the host.
 * **new**: OpenBSD's real ``httpd`` (``tests/httpdtools.py``) with the plan's emitted
   ``httpd.conf`` for OpenBSD 7.8 (the plan of ``tools/update_golden.py``'s flags), Debian's
   ``fcgiwrap`` standing in for OpenBSD's ``slowcgi`` (the same FastCGI-to-CGI role) on the
@@ -23,15 +24,29 @@ addresses):
   namespace over ``/etc/ssl``; acme-client's challenge folder holds one token.
 
 Every URL of the old site (from the inventory and the archive trees) is asked of both hosts
-with the same Host header (and TLS server name), and the answers compared:
+with the same Host header (and TLS server name), and the answers compared. The URLs of
+Mailman's CGI pages, logos and public archives are at the old host's own prefixes, the
+inventory's ``Mailman.urls`` as the parsers read them (``/cgi-bin/mailman/``,
+``/images/mailman/`` on oakfield; ``/mailman/``, ``/icons/``, ``/pipermail/`` elsewhere),
+never fixed strings:
 
 * same status and, for a redirect, the same target (its scheme may be https on the new host
-  where the plan moves the site to HTTPS; an ``http://`` request the new host answers with a
-  301 to the same URL over HTTPS is followed once);
+  where the plan moves the site to HTTPS). An ``http://`` request the new host answers with a
+  301 to the same URL over HTTPS is followed once; where the old host answered it so too (a
+  port-80 virtual host's ``Redirect permanent / https://NAME/``: hillcrest, oakfield), the
+  two hosts' ``https://`` answers are compared, each shown "(via https)", and what explains
+  the ``https://`` URL's row (a finding) explains this one;
+* with ``url_prefixes: package`` (oakfield is run so too, ``MOVED_HOSTS``), an old URL below
+  a prefix the plan moves answers 301 to the same URL below the package's prefix: that 301 is
+  followed once and the answer compared with the old one (old redirect targets and the
+  addresses in Mailman's pages moved alike, the pages' whitespace aside: Mailman wraps its
+  text at 70 columns); such a row is **changed**, said by ``plan.web-prefixes-moved`` (which
+  must say too that the query string is lost where the 301 drops it: httpd cannot append it
+  only when there is one; each list's page is asked with one, ``?language=en``);
 * static files (archive pages, ``.txt``/``.txt.gz`` volumes, mboxes, icons): the same bytes;
 * Mailman's pages: the same page (title, list name, description, the whole text once the old
-  web address is replaced by the new), with every Mailman link on the new page at the new
-  host's URL.
+  web address is replaced by the new), with every link to Mailman's CGI on the new page at the
+  URL the plan serves it at (the ``DEFAULT_URL_PATTERN`` it writes into mm_cfg.py).
 
 Each old redirect is asked for at the URLs ``tests/redirect_urls.py`` generates from its
 pattern too: matches and near misses, with ``_``, digits after captures, upper and lower case,
@@ -41,11 +56,13 @@ captured ``&`` as itself, httpd as ``%26``).
 A URL the old host answered that the new host does not answer the same way is **missing**,
 unless the plan has a finding for that URL (``plan.web-redirect-not-carried``,
 ``plan.web-root-changed``; for a URL whose redirect target differs in its query string alone,
-``plan.web-redirect-query`` of that redirect): then it is **changed**. One the old host did not answer (404)
-that the new host answers is **extra** (shown, not a failure); acme-client's challenge path
-is asked of the new host over ``http://`` and must give the token. The test prints the table
-and fails on any missing row. ``small`` had no web server (no Apache configuration): it has no
-old URL, and the test checks that the new host serves each list's page from Mailman.
+``plan.web-redirect-query`` of that redirect): then it is **changed**. One the old host did
+not answer (404) that the new host answers is **extra** (shown, not a failure); acme-client's
+challenge path is asked of the new host over ``http://`` and must give the token. The test
+prints the table and fails on any missing row. Every sample host runs
+(``conftest.SAMPLE_HOSTS``). ``small`` had no web server (no Apache configuration): it has no
+old URL, and the test checks that the new host serves each list's page from Mailman, at the
+plan's CGI prefix.
 
 The CGI group: the wrappers of both builds are compiled for ``www-data``, the user apache2
 and fcgiwrap run them as (asserted). Debian's Mailman source skips the wrapper's group check
@@ -65,7 +82,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -77,8 +94,9 @@ from e2etools import answers
 from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
 from mailmantools import FLAVOURS, mailman_build
 from emitters.common import SLOWCGI_SOCKET
+from emitters.mailman2.paths import MM_PREFIX
 from migrate.app.inspection import inspect_tree
-from migrate.core.model import Origin, OriginKind
+from migrate.core.model import Origin, OriginKind, UrlPrefixes
 from migrate.app.planning import build_plan, resolve_target, write_plan
 from migrate.app.sources import LocalTree
 from redirect_urls import sample_urls
@@ -96,6 +114,8 @@ CGI_USER = "www-data"  # Debian's apache2 user, the old host's CGI group
 NEW_CGI_USER = SLOWCGI_USER  # www: fcgiwrap runs the new host's CGI as it, as slowcgi does
 ARTICLES_PER_MONTH = 2  # the first and the last article of each month
 ACME_TOKEN = "parity-token-0123456789"
+#: how a row shows the plan's 301 from an old prefix it moved, followed
+MOVED_HOP = "the plan's 301 from a moved prefix"
 #: the plan's findings that say an old URL answers otherwise on the new host (and which)
 EXPLAINED = ("plan.web-redirect-not-carried", "plan.web-root-changed")
 
@@ -244,6 +264,55 @@ class Site:
     netns: dict[str, str]
     address: dict[str, str]
     daemons: list[Daemon] = field(default_factory=list)
+    url_prefixes: str = "keep"  # the target's (Target.url_prefixes)
+
+    @property
+    def label(self) -> str:
+        return self.name + (f" (url_prefixes: {self.url_prefixes})"
+                            if self.url_prefixes != "keep" else "")
+
+    @property
+    def prefixes(self) -> UrlPrefixes:
+        """Where the old host served Mailman's CGI, logos and public archives (the
+        inventory's, read by the parsers)."""
+        return self.inv.mailman.urls if self.inv.mailman else UrlPrefixes()
+
+    def _setting(self, name: str) -> str:
+        """A setting the plan writes into the new host's mm_cfg.py."""
+        mm_cfg = self.plan.files[f"files/new{MM_PREFIX}/Mailman/mm_cfg.py.migrate"]
+        return re.search(rf"^{name} = '([^']+)'$", mm_cfg, re.M).group(1)
+
+    @property
+    def cgi_url(self) -> str:
+        """Where the plan serves Mailman's CGI: the ``DEFAULT_URL_PATTERN`` it writes into the
+        new host's mm_cfg.py (``https://%s/cgi-bin/mailman/``)."""
+        return self._setting("DEFAULT_URL_PATTERN")
+
+    def cgi_base(self, host: str) -> str:
+        return self.cgi_url % host
+
+    @property
+    def served(self) -> dict[str, str]:
+        """Where the plan serves Mailman's CGI, logos and public archives, by kind: the
+        prefixes it writes into mm_cfg.py."""
+        archive = self._setting("PUBLIC_ARCHIVE_URL")
+        return {"cgi": urlsplit(self.cgi_url % "x").path, "icons": self._setting("IMAGE_LOGOS"),
+                "archive": urlsplit(archive.replace("%(listname)s", "")).path}
+
+    @property
+    def moved(self) -> dict[str, str]:
+        """The old host's prefixes the plan serves elsewhere (``url_prefixes: package``):
+        old -> new, the longest first."""
+        return {old: new for old, new in sorted(
+            ((getattr(self.prefixes, k), p) for k, p in self.served.items()),
+            key=lambda m: -len(m[0])) if old != new}
+
+    def moved_url(self, url: str) -> str | None:
+        """Where the new host serves an old URL below a moved prefix (None: not below one)."""
+        parts = urlsplit(url)
+        old = next((o for o in self.moved if parts.path.startswith(o)), None)
+        return None if old is None else \
+            parts._replace(path=self.moved[old] + parts.path[len(old):]).geturl()
 
 
 def start_old(site: Site, sample: Path, base: Path) -> None:
@@ -284,10 +353,12 @@ def start_old(site: Site, sample: Path, base: Path) -> None:
                                   "/usr/lib/apache2/modules/mod_authz_core.so\n" + main)
     (base / "apache" / OLD_MM.lstrip("/")).mkdir(parents=True, exist_ok=True)
     for path in adapted.files:
-        for icons in re.findall(r'^\s*Alias\s+/icons/\s+"?([^"\s]+)', path.read_text(), re.M):
+        for icons in re.findall(rf'^\s*Alias\s+{re.escape(site.prefixes.icons)}\s+"?([^"\s]+)',
+                                path.read_text(), re.M):
             if not icons.startswith(f"{base}/apache{OLD_MM}"):
-                # Apache's own /icons/ folder, with Mailman's logos copied in (as Mailman's
-                # INSTALL says, and as the sample's README describes campus)
+                # Apache's own folder at the logos' prefix (campus's /icons/), with Mailman's
+                # logos copied in (as Mailman's INSTALL says, and as the sample's README
+                # describes campus)
                 Path(icons).mkdir(parents=True, exist_ok=True)
                 for f in (mm / "icons").iterdir():
                     shutil.copyfile(f, Path(icons) / f.name)
@@ -345,37 +416,35 @@ def start_new(site: Site, sample: Path, base: Path) -> None:
         wait_listening(site.netns["new"], site.address["new"], port, daemon)
 
 
-#: hillcrest is left out for now: its :80 virtual host sends the whole site to https://
-#: (``Redirect permanent / https://...``, which parsers/apache.py records since issue 26: its
-#: path covers Mailman's URLs). The new host does the same, but ``compare`` follows only the new
-#: host's redirect to https://, so each http:// URL shows as 301 against 200, and the check
-#: that the old listinfo pages answer 200 fails. Following the old host's redirect alike is
-#: web parity work, outside issue 25.
-WEB_HOSTS = tuple(h for h in SAMPLE_HOSTS if h != "hillcrest")
+#: The samples whose old prefixes are not the OpenBSD package's: run again with
+#: ``url_prefixes: package``, where the new host answers the old prefixes with a 301.
+MOVED_HOSTS = tuple(h for h in ("oakfield",) if h in SAMPLE_HOSTS)
 
 
-@pytest.fixture(scope="module", params=WEB_HOSTS)
+@pytest.fixture(scope="module", params=[*SAMPLE_HOSTS, *(f"{h}:package" for h in MOVED_HOSTS)])
 def site(request):
     need(os.geteuid() == 0, "network namespaces and Mailman's wrappers need root")
     for tool in ("ip", "unshare", "nsenter"):
         need(shutil.which(tool) is not None, f"{tool} is not installed")
-    name = request.param
+    name, _, url_prefixes = request.param.partition(":")
     sample = SAMPLES / name
     inv = inspect_tree(LocalTree(sample), Origin(OriginKind.LOCAL, f"/samples/{name}"),
                        now=update_golden.NOW)
     flags = dict(update_golden.HOSTS[name], openbsd=RELEASE)
+    if url_prefixes:
+        flags["url_prefixes"] = url_prefixes
     plan = build_plan(inv, resolve_target(inv, {}, flags))
     base = Path(tempfile.mkdtemp(prefix=f"migrate-webparity-{name}-"))
     base.chmod(0o755)  # Apache and fcgiwrap's CGIs (www-data) read below it
     plan_dir = base / "plan"
     write_plan(plan, str(plan_dir))
-    tag = f"{os.getpid() % 100000}{name[0]}"
+    tag = f"{os.getpid() % 100000}{name[0]}{url_prefixes[:1]}"
     netns = {"old": f"wpo{tag}", "new": f"wpn{tag}"}
     made: list[str] = []
     httpd_conf = plan.files["files/new/etc/httpd.conf"]
     new_address = re.search(r"^\tlisten on (\S+)", httpd_conf, re.M).group(1)
     s = Site(name, inv, plan, plan_dir, httpd_conf, netns,
-             {"old": "127.0.0.1", "new": new_address})
+             {"old": "127.0.0.1", "new": new_address}, url_prefixes=url_prefixes or "keep")
     try:
         for ns in netns.values():
             _ip("netns", "add", ns)
@@ -427,42 +496,52 @@ def _sample_path(regex: str, value: str) -> str | None:
     return body if re.search(regex, body) else None
 
 
+def icon_names() -> list[str]:
+    """Mailman's logos (its icons folder)."""
+    return sorted(p.name for p in (mailman_build("freebsd") / OLD_MM.lstrip("/")
+                                   / "icons").iterdir())
+
+
 def old_urls(site: Site) -> list[Url]:
+    """Every URL of the old site, at the old host's own prefixes of Mailman's CGI, logos and
+    public archives (``Mailman.urls``)."""
     inv = site.inv
     web = inv.web
+    cgi, icons, pipermail = site.prefixes.cgi, site.prefixes.icons, site.prefixes.archive
     served: dict[str, set[str]] = {}  # web name -> schemes the old host served it on
     for v in web.virtual_hosts:
         for n in [v.server_name, *v.server_aliases]:
             if n:
                 served.setdefault(n, set()).add("https" if v.tls else "http")
     urls: list[Url] = []
-    icon_names = sorted(p.name for p in (mailman_build("freebsd") / OLD_MM.lstrip("/")
-                                         / "icons").iterdir())
     for name, schemes in sorted(served.items()):
         for scheme in sorted(schemes):
             urls.append(Url("site root", scheme, name, "/"))
             urls.append(Url("acme challenge", scheme, name,
                             f"/.well-known/acme-challenge/{ACME_TOKEN}"))
-            urls.append(Url("overview", scheme, name, "/mailman/listinfo", ""))
-            urls.append(Url("overview", scheme, name, "/mailman/admin", ""))
-            for icon in icon_names:
-                urls.append(Url("icon", scheme, name, f"/icons/{icon}"))
+            urls.append(Url("overview", scheme, name, f"{cgi}listinfo", ""))
+            urls.append(Url("overview", scheme, name, f"{cgi}admin", ""))
+            for icon in icon_names():
+                urls.append(Url("icon", scheme, name, f"{icons}{icon}"))
     archives = REPO / "sample_configs" / site.name / OLD_MM.lstrip("/") / "archives"
     for ml in inv.lists:
         host = urlsplit(ml.web_page_url).hostname
         for scheme in sorted(served.get(host, {"http"})):
             for page in ("listinfo", "admin", "admindb", "options"):
-                urls.append(Url(page, scheme, host, f"/mailman/{page}/{ml.name}", ml.name))
-            urls.append(Url("private", scheme, host, f"/mailman/private/{ml.name}/", ml.name))
+                urls.append(Url(page, scheme, host, f"{cgi}{page}/{ml.name}", ml.name))
+            urls.append(Url("private", scheme, host, f"{cgi}private/{ml.name}/", ml.name))
+            # a query string (old links carry them: a page in a language, a member's address)
+            urls.append(Url("query", scheme, host, f"{cgi}listinfo/{ml.name}?language=en",
+                            ml.name))
             folder = archives / "private" / ml.name
             months = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
             if months:
                 first = months[0].name
                 urls.append(Url("private", scheme, host,
-                                f"/mailman/private/{ml.name}/{first}/date.html", ml.name))
+                                f"{cgi}private/{ml.name}/{first}/date.html", ml.name))
             if ml.archive_private or not (archives / "public" / ml.name).is_symlink():
                 continue
-            top = f"/pipermail/{ml.name}/"
+            top = f"{pipermail}{ml.name}/"
             urls.append(Url("archive index", scheme, host, top))
             for month in months:
                 for index in ("date", "thread", "subject", "author"):
@@ -476,7 +555,7 @@ def old_urls(site: Site) -> list[Url]:
                 urls.append(Url("volume", scheme, host, f"{top}{volume}"))
             if (archives / "public" / f"{ml.name}.mbox").is_symlink():
                 urls.append(Url("mbox", scheme, host,
-                                f"/pipermail/{ml.name}.mbox/{ml.name}.mbox"))
+                                f"{pipermail}{ml.name}.mbox/{ml.name}.mbox"))
     # every old Redirect, RedirectMatch and RewriteRule, at its own names and schemes
     first = next((ml.name for ml in inv.lists if not ml.archive_private), "x")
     where = [(a, None) for a in web.redirects] + \
@@ -520,8 +599,13 @@ def page_facts(body: bytes) -> dict:
     return {"title": " ".join(title.group(1).split()) if title else None}
 
 
-def mailman_links(body: bytes) -> list[str]:
-    return re.findall(r'(?:href|action)="([^"]*/mailman/[^"]*)"', _text(body), re.I)
+def mailman_links(body: bytes, page_url: str, prefixes: set[str]) -> list[str]:
+    """The page's links to Mailman's CGI, made absolute (Mailman writes ``../options/LIST``
+    where the request's URI is below its CGI URL): those whose path starts with one of
+    ``prefixes``."""
+    links = [urljoin(page_url, link)
+             for link in re.findall(r'(?:href|action)="([^"]*)"', _text(body), re.I)]
+    return [link for link in links if urlsplit(link).path.startswith(tuple(prefixes))]
 
 
 def _same_target(old: str | None, new: str | None, old_url: str, new_url: str,
@@ -551,11 +635,43 @@ def _show(ans: dict) -> str:
     return str(ans["status"]) + (f" -> {ans['location']}" if ans["location"] else "")
 
 
+def moved_to_https(u: Url, answer: dict) -> bool:
+    """``answer`` sends the http:// URL ``u`` to the same URL over https:// (a 301; the
+    path compared percent-decoded: httpd's $REQUEST_URI writes an & of the path as %26)."""
+    return u.scheme == "http" and answer["status"] == 301 and \
+        unquote(answer["location"] or "") == f"https://{u.host}{unquote(u.path)}"
+
+
+def asked(u: Url, answer: dict) -> Url:
+    """The URL ``answer`` is the answer to (``u``, or the one a followed redirect named)."""
+    return answer.get("url", u)
+
+
+def follow(site: Site, role: str, answers: list[dict], urls: dict[int, Url], why: str) -> None:
+    """Asks ``role``'s host for ``urls`` (by index) in place of the answers there, each
+    answer then noting the hop (``why``) and the URL it answers."""
+    if not urls:
+        return
+    got = ask(site.netns[role], [request(site, role, u) for u in urls.values()])
+    for (i, u), a in zip(urls.items(), got):
+        answers[i] = {**a, "url": u, "via": [*answers[i].get("via", []), why]}
+
+
+def _shown(answer: dict) -> str:
+    return _show(answer) + "".join(f" (via {v})" for v in answer.get("via", []))
+
+
 def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
-            new_https: dict[int, dict], findings: list) -> list[Row]:
+            findings: list) -> list[Row]:
+    """One row per URL, from each host's last answer: an answer that followed a redirect
+    (``follow``) is compared as the answer to the URL it names, and shown "via" it."""
     tls = "tls port 443" in site.httpd_conf
+    cgi_prefixes = {site.prefixes.cgi, site.served["cgi"]}
+    by_url = {str(u): u for u in urls}
+    names = {v.server_name for v in site.inv.web.virtual_hosts} | \
+        {a for v in site.inv.web.virtual_hosts for a in v.server_aliases}
     rows = []
-    for i, (u, o, n) in enumerate(zip(urls, old, new)):
+    for u, o, n in zip(urls, old, new):
         if u.kind == "acme challenge" and u.scheme == "http":
             # acme-client's challenge: answered by the new host over http:// (never moved
             # to https://), whatever the old host did with it
@@ -563,17 +679,19 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             rows.append(Row(u, _show(o), _show(n), "ok" if token else "missing",
                             "acme-client's challenge on the new host"))
             continue
-        via = ""
-        if i in new_https:  # the new host sent the http:// URL to https://, as planned
-            via, n = " (via https)", new_https[i]
-        new_url = f"https://{u.host}{u.path}" if via else str(u)
-        row = Row(u, _show(o), _show(n) + via, "ok")
+        old_url, new_url = str(asked(u, o)), str(asked(u, n))
+        row = Row(u, _shown(o), _shown(n), "ok")
         rows.append(row)
+        # an old link below a prefix the plan moves: its 301 followed (``moved`` of the new
+        # answer's hops), old redirect targets and addresses in pages moved alike
+        moved = any(v.startswith(MOVED_HOP) for v in n.get("via", []))
+        relocated = site.moved_url(urljoin(old_url, o["location"])) if o["location"] else None
+        old_location = relocated or o["location"]
         problems = []
         if o["status"] != n["status"]:
             problems.append("status")
-        elif 300 <= o["status"] < 400 and not _same_target(o["location"], n["location"],
-                                                           str(u), new_url, tls):
+        elif 300 <= o["status"] < 400 and not _same_target(old_location, n["location"],
+                                                           old_url, new_url, tls):
             problems.append("redirect target")
         elif o["status"] == 200 and u.cgi is None and o["body"] != n["body"]:
             problems.append(f"body ({len(o['body'])} bytes old, {len(n['body'])} new)")
@@ -581,33 +699,50 @@ def compare(site: Site, urls: list[Url], old: list[dict], new: list[dict],
             of, nf = page_facts(o["body"]), page_facts(n["body"])
             if of != nf:
                 problems.append(f"page {of} != {nf}")
-            new_base = f"{'https' if tls else 'http'}://{u.host}/mailman/"
-            names = {v.server_name for v in site.inv.web.virtual_hosts} | \
-                {a for v in site.inv.web.virtual_hosts for a in v.server_aliases}
-            wrong = [link for link in mailman_links(n["body"])
+            new_base = site.cgi_base(u.host)
+            wrong = [link for link in mailman_links(n["body"], new_url, cgi_prefixes)
                      if urlsplit(link).hostname in names and not link.startswith(new_base)]
             if wrong:
                 problems.append(f"links not at {new_base}: {wrong[:3]}")
-            old_text = _text(o["body"])
-            if tls:  # every http:// address of the old site is an https:// one now
-                for name in names:
+            old_text, new_text = _text(o["body"]), _text(n["body"])
+            for name in names:
+                if tls:  # every http:// address of the old site is an https:// one now
                     old_text = old_text.replace(f"http://{name}/", f"https://{name}/")
-            if not problems and old_text != _text(n["body"]):
-                diff = next((j for j, (x, y) in enumerate(zip(old_text, _text(n["body"])))
-                             if x != y), min(len(old_text), len(n["body"])))
+                for was, now in site.moved.items():  # and one below a moved prefix, moved
+                    old_text = old_text.replace(f"//{name}{was}", f"//{name}{now}")
+            for was, now in site.moved.items():
+                if was == site.prefixes.cgi:  # a login form's ACTION: the request's own path
+                    old_text = old_text.replace(f'"{was}', f'"{now}')
+                for icon in icon_names():  # Mailman's logos (IMAGE_LOGOS + name)
+                    old_text = old_text.replace(f'"{was}{icon}"', f'"{now}{icon}"')
+            if site.moved:  # Mailman wraps its text at 70 columns: a URL of another length
+                # wraps a line elsewhere
+                old_text, new_text = " ".join(old_text.split()), " ".join(new_text.split())
+            if not problems and old_text != new_text:
+                diff = next((j for j, (x, y) in enumerate(zip(old_text, new_text)) if x != y),
+                            min(len(old_text), len(new_text)))
                 problems.append("page text differs at "
                                 f"{old_text[max(0, diff - 60):diff + 60]!r} / "
-                                f"{_text(n['body'])[max(0, diff - 60):diff + 60]!r}")
-        if not problems:
+                                f"{new_text[max(0, diff - 60):diff + 60]!r}")
+        if not problems and not moved and relocated is None:
             continue
         row.note = "; ".join(problems)
+        # an answer that came from another URL's: what explains that URL's row explains this
+        said = by_url.get(old_url, u)
         explained = [f for f in findings if f.id in EXPLAINED
-                     and (str(u) in f.hint or str(u) in f.message)]
+                     and any(str(x) in f.hint or str(x) in f.message for x in (u, said))]
         if problems == ["redirect target"] and "?" in u.path and \
-                _same_target(o["location"], n["location"], str(u), new_url, tls, query=False):
+                _same_target(old_location, n["location"], old_url, new_url, tls, query=False):
             # the query string alone: a redirect carried without it says so
             explained += [f for f in findings if f.id == "plan.web-redirect-query"
-                          and str(f.source) == u.source]
+                          and str(f.source) in (u.source, said.source)]
+        if not problems:  # the same once a moved prefix is followed: the plan must say so,
+            # and that the query string is lost where it is
+            lost = any(v.endswith("without the query string") for v in n.get("via", []))
+            explained += [f for f in findings if f.id == "plan.web-prefixes-moved"
+                          and (not lost or "query string" in f.message + f.hint)]
+            row.note = "at the prefix the plan moved it to" + \
+                (", without the query string" if lost else "")
         if explained:
             row.status, row.note = "changed", row.note + f" ({explained[0].id})"
         elif o["status"] == 0 or o["status"] >= 400:
@@ -637,8 +772,11 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     if site.inv.web is None:
         # No web server configuration on the old host (small): it served no URL. The new
         # host still serves each list's pages (the plan's httpd.conf, on Mailman itself).
-        urls = [Url("listinfo", "http", urlsplit(ml.web_page_url).hostname,
-                    f"/mailman/listinfo/{ml.name}", ml.name) for ml in site.inv.lists]
+        urls = []
+        for ml in site.inv.lists:
+            base = urlsplit(site.cgi_base(urlsplit(ml.web_page_url).hostname))
+            urls.append(Url("listinfo", base.scheme, base.hostname,
+                            f"{base.path}listinfo/{ml.name}", ml.name))
         answers = ask(site.netns["new"], [request(site, "new", u) for u in urls])
         for u, a in zip(urls, answers):
             assert a["status"] == 200, (str(u), _show(a), _text(a["body"])[:500])
@@ -649,21 +787,38 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
     old = ask(site.netns["old"], [request(site, "old", u) for u in urls])
     new = ask(site.netns["new"], [request(site, "new", u) for u in urls])
     tls = "tls port 443" in site.httpd_conf
-    # an http:// URL the new host moves to https://, as the plan says: followed once (its
-    # $REQUEST_URI writes an & of the path as %26: the same path)
-    follow = [i for i, (u, n) in enumerate(zip(urls, new))
-              if tls and u.scheme == "http" and n["status"] == 301
-              and unquote(n["location"] or "") == f"https://{u.host}{unquote(u.path)}"
-              and not u.kind == "acme challenge"]
-    again = ask(site.netns["new"], [request(site, "new", urls[i], "https") for i in follow])
-    rows = compare(site, urls, old, new, dict(zip(follow, again)), site.plan.findings)
+    # an http:// URL the new host moves to https://, as the plan says: followed once; where
+    # the old host moved it to https:// too (a :80 virtual host's Redirect permanent /
+    # https://...), its https:// answer is followed alike and the two compared
+    to_https = {i: replace(u, scheme="https") for i, (u, n) in enumerate(zip(urls, new))
+                if tls and moved_to_https(u, n) and not u.kind == "acme challenge"}
+    both = {i: u for i, u in to_https.items() if moved_to_https(urls[i], old[i])}
+    follow(site, "new", new, to_https, "https")
+    follow(site, "old", old, both, "https")
+    # an old URL below a prefix the plan moves (url_prefixes: package): its 301 to the same
+    # URL below the new prefix (or without its query string, which httpd cannot append only
+    # when there is one), followed once
+    moved: dict[int, Url] = {}
+    dropped: dict[int, Url] = {}
+    for i, (u, n) in enumerate(zip(urls, new)):
+        at = asked(u, n)
+        there = site.moved_url(str(at))
+        to = urlsplit(urljoin(str(at), n["location"] or ""))
+        if there and n["status"] == 301 and \
+                unquote(to.geturl()) in (unquote(there), unquote(there).split("?")[0]):
+            hop = replace(at, path=to.path + (f"?{to.query}" if to.query else ""))
+            (moved if unquote(to.geturl()) == unquote(there) else dropped)[i] = hop
+    follow(site, "new", new, moved, MOVED_HOP)
+    follow(site, "new", new, dropped, f"{MOVED_HOP}, without the query string")
+    rows = compare(site, urls, old, new, site.plan.findings)
 
     # acme-client's challenge: answered over http:// by the new host, never moved to https
     for u, n in zip(urls, new):
         if u.kind == "acme challenge" and u.scheme == "http":
             assert n["status"] == 200 and n["body"] == (ACME_TOKEN + "\n").encode(), \
                 (str(u), _show(n))
-    # the old host's CGI pages really are Mailman's, rendered by the real Mailman
+    # the old host's CGI pages really are Mailman's, rendered by the real Mailman (over
+    # https:// where the old host moved http:// there)
     pages = [(u, o) for u, o in zip(urls, old) if u.kind == "listinfo"]
     if not all(o["status"] == 200 for _u, o in pages):
         for d in site.daemons:
@@ -673,11 +828,21 @@ def test_every_old_url_answers_the_same_on_the_new_host(site):
                          for _u, o in pages), [(str(u), _show(o)) for u, o in pages] + [
         p.read_text(errors="replace")[-3000:] for d in site.daemons for p in d.logs
         if p.exists()]
+    # and the new host's links to its CGI: each listinfo page links to the list's options at
+    # the URL the plan serves them at (so ``compare``'s check of links is not idle)
+    for u, n in zip(urls, new):
+        if u.kind == "listinfo":
+            links = mailman_links(n["body"], str(asked(u, n)), {site.served["cgi"]})
+            assert f"{site.cgi_base(u.host)}options/{u.cgi}" in links, (str(u), links)
 
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "changed", "missing", "extra")}
-    report = (f"\n{site.name}: {len(rows)} URLs compared: " +
+    report = (f"\n{site.label}: {len(rows)} URLs compared: " +
               ", ".join(f"{k} {v}" for k, v in counts.items()) +
               f" ({time.monotonic() - started:.1f} s)\n")
+    report += (f"http:// URLs moved to https:// by the new host: {len(to_https)}, by both "
+               f"hosts (compared via https): {len(both)}; old URLs below a prefix the plan "
+               f"moves, its 301 followed: {len(moved) + len(dropped)} ({len(dropped)} "
+               "without the query string)\n")
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[r.url.kind] = kinds.get(r.url.kind, 0) + 1
@@ -720,3 +885,25 @@ def test_a_site_root_that_served_a_page_is_a_finding_naming_its_urls():
         assert url in found[0].hint, url
     for name in ("netsight", "small"):
         assert not [f for f in _plan(name).findings if f.id == "plan.web-root-changed"], name
+
+
+def test_the_old_urls_are_at_the_old_hosts_prefixes():
+    """oakfield served Mailman's CGI at /cgi-bin/mailman/ and its logos at /images/mailman/:
+    its old URLs are asked there (the inventory's ``Mailman.urls``), none at Mailman's default
+    /mailman/ or /icons/, and its pages' links are checked against the plan's CGI URL."""
+    inv = inspect_tree(LocalTree(SAMPLES / "oakfield"),
+                       Origin(OriginKind.LOCAL, "/samples/oakfield"), now=update_golden.NOW)
+    plan = _plan("oakfield")
+    site = Site("oakfield", inv, plan, Path("/nonexistent"),
+                plan.files["files/new/etc/httpd.conf"], {}, {})
+    by_kind: dict[str, list[str]] = {}
+    for u in old_urls(site):
+        by_kind.setdefault(u.kind, []).append(u.path)
+    for kind in ("overview", "listinfo", "admin", "admindb", "options", "private"):
+        assert all(p.startswith("/cgi-bin/mailman/") for p in by_kind[kind]), by_kind[kind]
+    assert all(p.startswith("/images/mailman/") for p in by_kind["icon"])
+    assert all(p.startswith("/pipermail/residents/") for p in by_kind["month index"])
+    assert not [p for ps in by_kind.values() for p in ps
+                if p.startswith(("/mailman/", "/icons/"))]
+    assert site.cgi_base("lists.oakfield.example") == \
+        "https://lists.oakfield.example/cgi-bin/mailman/"
