@@ -73,7 +73,6 @@ wrapper check (``tests/test_mailman_newhost.py``) covers the mail wrapper's grou
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import re
@@ -89,7 +88,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 
 from apachetools import apache_binary, debianize
-from conftest import REPO, SAMPLE_HOSTS, SAMPLES, WAIT_UNTIL_SH, need, wait_until
+from conftest import REPO, SAMPLE_HOSTS, SAMPLES, WAIT_UNTIL_SH, golden_tool, need, wait_until
 from e2etools import answers
 from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
 from mailmantools import FLAVOURS, mailman_build
@@ -104,9 +103,7 @@ from test_mailman_newhost import NS_SCRIPT, TEST_ENV, NewHost, append_mm_cfg, co
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
 
-_spec = importlib.util.spec_from_file_location("update_golden", REPO / "tools/update_golden.py")
-update_golden = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(update_golden)
+update_golden = golden_tool()
 
 RELEASE = "7.8"  # the newest release: the grammar the real httpd reads
 OLD_MM = "/usr/local/mailman"  # the FreeBSD port's Mailman
