@@ -35,7 +35,7 @@ from enum import StrEnum
 from migrate.core.model import (AcceptedAddress, AcceptedKind,
                                 DomainRole, Finding, Inventory, RecipientKind,
                                 ListRoute, MailingList, Severity, Source, Target, TlsMode,
-                                UrlPrefixes, UrlPrefixMode)
+                                UrlPrefixes, UrlPrefixMode, plain_url_prefix)
 from migrate.core.text import visible
 
 from emitters.common import (ALIASES_FILE, DISCARD, SLOWCGI_SOCKET, VIRTUAL_FILE, is_address,
@@ -627,13 +627,11 @@ class Moved:
 #: The kinds of the list manager's locations, as ``UrlPrefixes`` and ``WebFolders`` name them.
 KINDS = ("cgi", "icons", "archive")
 KIND_WORDS = {"cgi": "CGI", "icons": "logos", "archive": "public archives"}
-#: A URL prefix the plan writes into httpd.conf and mm_cfg.py: a folder of plain path
-#: segments (no glob or Lua magic, no quote, no ``%`` or ``$``, no ``.`` or ``..``), not ``/``.
-_PREFIX = re.compile(r"(?:/(?!\.\.?/)[A-Za-z0-9_~+][A-Za-z0-9._~+-]*)+/\Z")
-
-
 def is_prefix(value: str) -> bool:
-    return _PREFIX.match(value) is not None
+    """A URL prefix the plan serves the list manager's pages at: a plain folder path
+    (``plain_url_prefix``: no glob or Lua magic, no quote, ``%`` or ``$``), not the site root
+    (which the plan's own root redirect and acme-client's challenges need)."""
+    return value != "/" and plain_url_prefix(value)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,9 @@ are the old host's: one that is not a plain absolute path (a control character, 
 
 from __future__ import annotations
 
-import re
-
 from migrate.core.model import (MAILMAN_ARCHIVE_PREFIX, MAILMAN_CGI_PREFIX, MAILMAN_ICONS_PREFIX,
-                                Finding, MailmanSettings, Severity, Source, UrlPrefixes, Web,
-                                WebAlias)
+                                MAX_URL_PREFIX, Finding, MailmanSettings, Severity, Source,
+                                UrlPrefixes, Web, WebAlias, plain_url_prefix)
 from migrate.core.text import visible
 
 #: What each prefix serves, the mm_cfg.py setting that names it and Mailman's default.
@@ -31,13 +29,6 @@ KINDS = {
     "icons": ("Mailman's logos", "IMAGE_LOGOS", MAILMAN_ICONS_PREFIX),
     "archive": ("the public archives", "PUBLIC_ARCHIVE_URL", MAILMAN_ARCHIVE_PREFIX),
 }
-#: A plain absolute URL path of folders: segments of letters, digits and ``._~+-``, each ending
-#: in ``/``. Not every character a URL path may hold: ``%`` would be an escape or an unfilled
-#: placeholder, and ``*``, ``$``, quotes or parentheses mean something to the web servers' and
-#: the shell's syntax that a folder of Mailman's pages never needs.
-_PLAIN = re.compile(r"/(?:[A-Za-z0-9._~+-]+/)*")
-#: Longer than any prefix a person types; the new web server's locations have limits too.
-MAX_PREFIX = 200
 #: IMAGE_LOGOS values that turn the logos off (Defaults.py: "set to None or 0").
 _NO_LOGOS = {"", "0", "False", "None"}
 
@@ -78,7 +69,7 @@ def _served(alias: WebAlias | None, what: str, default: str, findings: list[Find
         return None
     path = alias.url_path + ("" if alias.url_path.endswith("/") else "/")
     source = alias.source or Source("/")
-    if _plain(path):
+    if plain_url_prefix(path):
         return path, source
     findings.append(_bad(f"Apache's {alias.kind.value} of {what}", alias.url_path, default,
                          source))
@@ -99,7 +90,7 @@ def _given(kind: str, settings: MailmanSettings, findings: list[Finding]
         path = path[:path.index("%(listname)s")]  # the folder each list's archive is in
     elif path and not path.endswith("/"):
         path += "/"  # a folder (Defaults.py asks for the final "/"; a missing one is meant)
-    if _plain(path):
+    if plain_url_prefix(path):
         return path, source
     findings.append(_bad(f"mm_cfg.py's {setting}", value, default, source))
     return None
@@ -114,13 +105,8 @@ def _path(value: str) -> str:
     return value
 
 
-def _plain(path: str) -> bool:
-    return len(path) <= MAX_PREFIX and _PLAIN.fullmatch(path) is not None and not any(
-        part in (".", "..") for part in path.split("/"))
-
-
 def _bad(where: str, value: str, default: str, source: Source) -> Finding:
-    shown = visible(value[:MAX_PREFIX]) + ("..." if len(value) > MAX_PREFIX else "")
+    shown = visible(value[:MAX_URL_PREFIX]) + ("..." if len(value) > MAX_URL_PREFIX else "")
     return Finding(
         "mailman.url-prefix-bad", Severity.WARNING,
         f"{where} \"{shown}\" does not give a plain absolute URL path; it is not used",

@@ -14,9 +14,9 @@ from conftest import SAMPLE_HOSTS, SAMPLES
 from migrate.app.inspection import inspect_tree
 from migrate.app.sources import LocalTree
 from migrate.core.model import (MAILMAN_ARCHIVE_PREFIX, MAILMAN_CGI_PREFIX, MAILMAN_ICONS_PREFIX,
-                                MailmanSettings, Origin, Severity, Source, UrlPrefixes, Web,
+                                MAX_URL_PREFIX, MailmanSettings, Origin, Severity, Source, UrlPrefixes, Web,
                                 WebAlias, WebAliasKind)
-from parsers.urls import MAX_PREFIX, url_prefixes
+from parsers.urls import url_prefixes
 
 CONF = "/usr/local/etc/apache24/Includes/mailman.conf"
 MM_CFG = "/usr/local/mailman/Mailman/mm_cfg.py"
@@ -151,7 +151,7 @@ BAD = [
     "http://%s//mailman/",  # an empty segment
     "http://%s",  # no path at all
     "mailman/",  # not absolute
-    "http://%s/" + "a/" * MAX_PREFIX,  # longer than any prefix
+    "http://%s/" + "a/" * MAX_URL_PREFIX,  # longer than any prefix
 ]
 
 
@@ -163,7 +163,7 @@ def test_a_bad_mm_cfg_value_is_a_warning_and_the_default_is_kept(value):
     assert [(f.id, f.severity, f.source) for f in findings] == [
         ("mailman.url-prefix-bad", Severity.WARNING, Source(MM_CFG, line)) for line in (30, 31, 32)]
     for f in findings:
-        assert f.message.isprintable() and len(f.message) < 2 * MAX_PREFIX + 200
+        assert f.message.isprintable() and len(f.message) < 2 * MAX_URL_PREFIX + 200
         assert "Mailman's default" in f.hint
 
 

@@ -584,6 +584,23 @@ MAILMAN_ICONS_PREFIX = "/icons/"
 MAILMAN_ARCHIVE_PREFIX = "/pipermail/"
 
 
+#: The longest URL prefix taken: longer than any a person types (web servers' locations have
+#: limits too).
+MAX_URL_PREFIX = 200
+#: A plain absolute URL path of folders: segments of letters, digits and ``._~+-``, each ending
+#: in ``/``. Not every character a URL path may hold: ``%`` would be an escape or an unfilled
+#: placeholder, and ``*``, ``$``, quotes or parentheses mean something to web servers' and
+#: shells' syntax that a folder of Mailman's pages never needs.
+_PLAIN_PREFIX = _re.compile(r"/(?:[A-Za-z0-9._~+-]+/)*")
+
+
+def plain_url_prefix(path: str) -> bool:
+    """Whether ``path`` is a URL prefix the inventory holds and a plan may write: a plain
+    absolute folder path (``/cgi-bin/mailman/``), without ``.`` or ``..`` segments."""
+    return len(path) <= MAX_URL_PREFIX and _PLAIN_PREFIX.fullmatch(path) is not None and \
+        not any(part in (".", "..") for part in path.split("/"))
+
+
 @dataclass
 class UrlPrefixes:
     """Where the old host served Mailman's pages: the URL path prefix (from ``/`` to its last
