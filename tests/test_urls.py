@@ -14,8 +14,8 @@ from conftest import SAMPLE_HOSTS, SAMPLES
 from migrate.app.inspection import inspect_tree
 from migrate.app.sources import LocalTree
 from migrate.core.model import (MAILMAN_ARCHIVE_PREFIX, MAILMAN_CGI_PREFIX, MAILMAN_ICONS_PREFIX,
-                                MAX_URL_PREFIX, MailmanSettings, Origin, Severity, Source, UrlPrefixes, Web,
-                                WebAlias, WebAliasKind)
+                                MAX_URL_PREFIX, MailmanSettings, Origin, Severity, Source,
+                                UrlPrefixes, Web, WebAlias, WebAliasKind)
 from parsers.urls import url_prefixes
 
 CONF = "/usr/local/etc/apache24/Includes/mailman.conf"
