@@ -27,6 +27,12 @@ facts"):
   ``authority`` blocks (``api url``, ``account key``) in acme-client.conf(5) shipped with
   OpenBSD 6.6 (October 2019). Let's Encrypt turned ACME v1 off in June 2021, so 6.6 is the
   first release whose acme-client still gets a certificate.
+* the mailman 2 package (ports mail/mailman, FLAVORS smtpd/postfix/sendmail, PLIST rev 1.32,
+  2020-04-27) was still in the ports tree in April 2021: Quirks.pm rev 1.1258 lists
+  ``mail/mailman => mailman-<2.1.30`` as a CVE floor and has no obsolete entry for it, so it
+  was built for OpenBSD 6.9 at least. For 7.0 and later no source read says whether it is
+  still packaged (Python 2 left the ports tree; ../shared/notes/migration-pitfalls.md,
+  "Release facts").
 """
 
 from __future__ import annotations
@@ -86,6 +92,12 @@ class Release:
         """acme-client(1) speaks ACME v2 (6.6 and later), the only ACME Let's Encrypt still
         answers: earlier releases get the certificate from elsewhere."""
         return self >= Release(6, 6)
+
+    @property
+    def mailman2_package_known(self) -> bool:
+        """The mailman 2 package is known to exist for this release (through 6.9; for later
+        releases nothing read says either way, and the preflight's ``pkg_info -Q`` decides)."""
+        return self <= Release(6, 9)
 
     @property
     def known(self) -> bool:

@@ -128,3 +128,17 @@ def test_a_fake_destination_plugs_in_from_one_file(small, fake):
         assert mailman2 not in everything, mailman2
     assert not {"preflight-new", "new-packages", "new-groups", "new-wrapper-group",
                 "new-mailman", "verify"} & set(by_id)
+
+
+@pytest.mark.parametrize("release,known", [("5.7", True), ("6.9", True), ("7.0", False),
+                                           ("7.8", False)])
+def test_mailman2_says_what_is_known_of_its_package_per_release(small, release, known):
+    """The port was in the tree through 6.9 (emitters/release.py's source); for later
+    releases the plan says it does not know, and the preflight's pkg_info decides."""
+    plan = build_plan(small, resolve_target(small, {}, {**FLAGS, "openbsd": release}))
+    finding = next(f for f in plan.findings if f.id == "plan.mailman-package")
+    assert ("not known" not in finding.message) is known
+    assert ("the last release it is known for is 6.9" in finding.message) is not known
+    steps = yaml.safe_load(plan.files["plan.yaml"].split("\n", 1)[1])["steps"]
+    preflight = next(s for s in steps if s["id"] == "preflight-new")
+    assert any("pkg_info -Q mailman" in str(a) for a in preflight["actions"])

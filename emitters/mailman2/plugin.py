@@ -54,11 +54,22 @@ class Mailman2(Destination):
 
     def emit(self) -> Emitted:
         out = Emitted()
-        out.findings.append(Finding(
-            "plan.mailman-package", Severity.WARNING,
-            f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {self.release}",
-            "Run `pkg_info -Q mailman` on the new host before anything else; the package left "
-            "the ports tree with Python 2, and the move cannot go ahead without it.", None))
+        if self.release.mailman2_package_known:
+            out.findings.append(Finding(
+                "plan.mailman-package", Severity.WARNING,
+                f"the mailman 2 package (smtpd flavour) must exist for OpenBSD {self.release}",
+                "Run `pkg_info -Q mailman` on the new host before anything else (the runbook's "
+                "preflight does): the move cannot go ahead without it.", None))
+        else:
+            out.findings.append(Finding(
+                "plan.mailman-package", Severity.WARNING,
+                f"it is not known whether OpenBSD {self.release} has the mailman 2 package: "
+                "the last release it is known for is 6.9 (the port was still in the tree in "
+                "April 2021; Python 2, which it needs, has left the ports tree since)",
+                "Run `pkg_info -Q mailman` on the new host before anything else (the runbook's "
+                "preflight does, and stops there without it). Without the package, plan for "
+                "the release the new host can have it on (--openbsd), or keep the lists on "
+                "the old host until a Mailman 3 destination can take them.", None))
         lists, _ = list_locations(self.inv, self.target, self, self.release)
         out.add(emit_mailman(self.inv, self.target, self.release, lists), "mailman")
         for emitter in (emit_crontab, emit_newsyslog):
