@@ -31,6 +31,8 @@ PROBE = textwrap.dedent('''\
     import datetime, enum, json
 
     from zope.component import getUtility
+    from mailman.interfaces.bans import IBanManager
+    from mailman.interfaces.mailinglist import IAcceptableAliasSet
     from mailman.interfaces.member import MemberRole
     from mailman.interfaces.mta import IMailTransportAgentAliases
     from mailman.interfaces.pending import IPendings
@@ -51,6 +53,8 @@ PROBE = textwrap.dedent('''\
             return [plain(v) for v in value]
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
+        if hasattr(value, "code"):  # a language
+            return value.code
         try:
             return [plain(v) for v in value]
         except TypeError:
@@ -62,6 +66,7 @@ PROBE = textwrap.dedent('''\
         for m in mlist.get_roster(role).members:
             out.append({
                 "email": m.address.original_email,
+                "name": m.address.display_name,
                 "mode": plain(m.delivery_mode),
                 "status": plain(m.delivery_status),
                 "action": plain(m.moderation_action),
@@ -91,6 +96,9 @@ PROBE = textwrap.dedent('''\
             "owners": roster(mlist, MemberRole.owner),
             "moderators": roster(mlist, MemberRole.moderator),
             "nonmembers": roster(mlist, MemberRole.nonmember),
+            "bans": sorted(b.email for b in IBanManager(mlist).bans),
+            "acceptable_aliases": sorted(IAcceptableAliasSet(mlist).aliases),
+            "member_roster_visibility": plain(mlist.member_roster_visibility),
             "archive_policy": plain(mlist.archive_policy),
             "default_member_action": plain(mlist.default_member_action),
             "default_nonmember_action": plain(mlist.default_nonmember_action),
@@ -159,10 +167,13 @@ class Mailman3:
         """``mailman create ADDRESS`` (its domain too), telling no owner."""
         return self._timed("create", address, "create", "--quiet", address)
 
-    def import21(self, address: str, pickle: Path) -> subprocess.CompletedProcess:
-        """``mailman import21 ADDRESS config.pck``: what it printed is in the result (its
-        stderr names what it could not convert)."""
-        return self._timed("import21", address, "import21", address, str(pickle))
+    def import21(self, address: str, pickle: Path,
+                 charset: str | None = None) -> subprocess.CompletedProcess:
+        """``mailman import21 [--charset CHARSET] ADDRESS config.pck``: what it printed is in
+        the result (its stderr names what it could not convert). Without a charset it reads
+        Python 2 strings as UTF-8 and drops the bytes that are not."""
+        options = ["--charset", charset] if charset else []
+        return self._timed("import21", address, "import21", *options, address, str(pickle))
 
     def members(self, address: str, *options: str) -> list[str]:
         """``mailman members -e [OPTIONS] ADDRESS``: the addresses it prints."""

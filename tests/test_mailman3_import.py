@@ -40,6 +40,10 @@ REPLY_TO = {0: "no_munging", 1: "point_to_list", 2: "explicit_header"}
 NONMEMBER = {0: "defer", 1: "hold", 2: "reject", 3: "discard"}
 #: ``member_moderation_action`` (0 hold, 1 reject, 2 discard), the action of a moderated member.
 MODERATED = {0: "hold", 1: "reject", 2: "discard"}
+#: ``subscribe_policy`` (0 open, 1 confirm, 2 approve, 3 confirm and approve).
+SUBSCRIBE = {0: "open", 1: "confirm", 2: "moderate", 3: "confirm_then_moderate"}
+#: ``private_roster`` (0 anyone, 1 members, 2 the admins) as ``member_roster_visibility``.
+ROSTER = {0: "public", 1: "members", 2: "moderators"}
 #: The addresses Mailman 2 answers for each list (Mailman/MTA/Utils.py) but for the list
 #: itself; Mailman 3 has all but ``-admin``.
 MM2_SUFFIXES = {"admin", "bounces", "confirm", "join", "leave", "owner", "request", "subscribe",
@@ -62,6 +66,11 @@ KEPT = {"topics", "topics_enabled", "topics_bodylines_limit", "bounce_processing
         "bounce_you_are_disabled_warnings_interval", "bounce_notify_owner_on_disable",
         "bounce_notify_owner_on_removal", "max_message_size", "volume", "next_digest_number",
         "admin_immed_notify", "require_explicit_destination"}
+
+
+def _as_import21(value: bytes) -> str:
+    """A Python 2 string as ``mailman import21`` without ``--charset`` stores it."""
+    return value.decode("utf-8", "ignore")
 
 
 def _address(ml: MailingList) -> str:
@@ -180,6 +189,69 @@ def test_settings_are_mapped(imported):
             options = raw.get("user_options", {}).get(m["email"].lower().encode(), 0)
             want = MODERATED[raw["member_moderation_action"]] if options & 128 else "defer"
             assert m["action"] == want, (ml.name, m["email"])
+
+
+def test_names_language_and_policies(imported):
+    """The list's display name, description and language; members' names; who may see the
+    roster and how people subscribe, as import21 maps them."""
+    for ml, raw, seen in _each(imported):
+        s = {k: v["value"] for k, v in seen["settings"].items()}
+        # Text as import21 reads it without --charset: UTF-8, the rest dropped (netsight/devtalk,
+        # language de: "Entwickler-Diskussionen f\xfcr Riverbend" -> "... fr Riverbend").
+        for key in ("real_name", "description"):
+            assert s[key] == _as_import21(raw[key]), (ml.name, key)
+        assert ml.real_name == raw["real_name"].decode("latin-1")
+        assert s["preferred_language"] == ml.preferred_language, ml.name
+        assert s["subscribe_policy"] == SUBSCRIBE[ml.subscribe_policy], ml.name
+        assert seen["member_roster_visibility"] == ROSTER[raw["private_roster"]], ml.name
+    # Names belong to the address, one for the whole site: the last list imported that named
+    # it wins (netsight: juergen.mueller@example.com, unnamed in devtalk, is named from
+    # announce). import21 reads them as UTF-8 unless told (--charset), silently dropping what
+    # is not: announce "Zo\xeb Ch\xe2telet" (Latin-1) -> "Zo Chtelet".
+    names: dict[str, str] = {}
+    for ml, raw, _ in _each(imported):
+        names.update({k.decode("latin-1"): _as_import21(v)
+                      for k, v in (raw.get("usernames") or {}).items() if v})
+    for ml, raw, seen in _each(imported):
+        got = {m["email"].lower(): m["name"] for m in seen["members"] if m["name"]}
+        assert got == {m["email"].lower(): names[m["email"].lower()] for m in seen["members"]
+                       if m["email"].lower() in names}, ml.name
+
+
+def test_charset_keeps_latin1_names(tmp_path):
+    """With ``--charset`` naming what the pickle's strings are (Latin-1 in netsight/announce,
+    whose language is en but whose members' names are not ASCII), every name arrives whole."""
+    lists, pickles = _sources("netsight", tmp_path)
+    ml = next(ml for ml in lists if ml.name == "announce")
+    raw = safe_loads(pickles["announce"].read_bytes())[b"usernames"]
+    assert any(not v.isascii() for v in raw.values())
+    mm3 = Mailman3(tmp_path / "mm3")
+    mm3.create(_address(ml))
+    mm3.import21(_address(ml), pickles["announce"], charset="iso-8859-1")
+    seen = mm3.probe([])[_address(ml)]
+    got = {m["email"].lower(): m["name"] for m in seen["members"] if m["name"]}
+    assert got == {k.decode(): v.decode("latin-1") for k, v in raw.items() if v}
+
+
+def test_filters_bans_and_aliases(imported):
+    """Nonmember rules: plain addresses become nonmembers with the rule's action, patterns
+    (``^...``) stay in the list's legacy property; bans (patterns too) arrive; acceptable
+    aliases arrive as patterns, and Mailman 3 adds ``^LIST@`` (Mailman 2 accepted the list's
+    local part at any domain)."""
+    for ml, raw, seen in _each(imported):
+        s = {k: v["value"] for k, v in seen["settings"].items()}
+        nonmembers = {}
+        for rule, action in (("accept", "defer"), ("hold", "hold"), ("reject", "reject"),
+                             ("discard", "discard")):
+            entries = [e.decode("latin-1") for e in raw.get(f"{rule}_these_nonmembers", [])]
+            assert s[f"{rule}_these_nonmembers"] == [e for e in entries if e[0] == "^"] + \
+                [f"{e}@{ml.host_name}" for e in entries if e[0] == "@" and rule == "accept"]
+            nonmembers.update({e.lower(): action for e in entries if e[0] not in "^@"})
+        assert {m["email"].lower(): m["action"] for m in seen["nonmembers"]} == nonmembers
+        assert seen["bans"] == sorted(b.decode("latin-1") for b in raw.get("ban_list", []))
+        aliases = [a.strip() for a in raw["acceptable_aliases"].decode("latin-1").splitlines()]
+        assert seen["acceptable_aliases"] == sorted(
+            {a if a.startswith("^") else "^" + a for a in aliases if a} | {f"^{ml.name}@"})
 
 
 def test_list_addresses(imported):

@@ -65,7 +65,8 @@ for u in mailman opensmtpd opensmtpq www; do
 	fi
 done
 MM3=.cache/mailman3
-if ! cmp -s tests/mailman3-requirements.txt "$MM3/requirements.txt" || [ ! -x "$MM3/venv/bin/mailman" ]; then
+if ! cmp -s tests/mailman3-requirements.txt "$MM3/requirements.txt" ||
+	[ ! -x "$MM3/venv/bin/mailman" ]; then
 	echo "installing Mailman 3 core into $MM3/venv"
 	rm -rf "$MM3"
 	mkdir -p "$MM3"
