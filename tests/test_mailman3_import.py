@@ -15,6 +15,7 @@ that starts carrying it fails here and the plan's findings can be revisited.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -279,6 +280,10 @@ def test_what_import21_drops(imported):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 assert settings[key]["value"] == value, (ml.name, key)
         assert settings["bounce_processing"]["name"] == "process_bounces"
+        # the digest's place in its volume carries over; the time of the last one in UTC
+        sent = dt.datetime.fromtimestamp(raw["digest_last_sent_at"], dt.timezone.utc)
+        assert settings["digest_last_sent_at"]["value"] == \
+            sent.replace(tzinfo=None).isoformat(), ml.name
 
 
 def test_held_posts_and_pending_requests_are_not_imported(imported):
