@@ -1,0 +1,189 @@
+"""The real GNU Mailman 3 core for tests, from PyPI, in ``.cache/mailman3/venv``.
+
+``tools/install-test-deps.sh`` (run by ``make test``) installs it at the versions pinned in
+``tests/mailman3-requirements.txt``; where it is absent the tests skip with the reason, and fail
+instead under ``make test`` (``MIGRATE_REQUIRE_TOOLS=1``).
+
+``Mailman3(folder)`` is a throwaway instance: its own ``mailman.cfg`` in ``folder`` (var_dir
+below it, SQLite database there, the null MTA so ``mailman create`` writes no Postfix maps, no
+runner started), driven through the ``mailman`` command as an admin would: ``create``,
+``import21``, ``members`` and ``withlist -r`` with the probe below (``PROBE``), which prints
+what no other command prints, one JSON object per list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+from conftest import REPO, need
+
+VENV = REPO / ".cache" / "mailman3" / "venv"
+
+#: Run by Mailman 3's own Python in ``withlist -l '^.*' -r mm3probe.show KEYS``: for each list,
+#: its settings, rosters and addresses as Mailman 3 holds them, and for every Mailman 2 setting
+#: named in the JSON file KEYS, where import21 puts it (``NAME_MAPPINGS``) and what is there.
+PROBE = textwrap.dedent('''\
+    import datetime, enum, json
+
+    from zope.component import getUtility
+    from mailman.interfaces.bans import IBanManager
+    from mailman.interfaces.mailinglist import IAcceptableAliasSet
+    from mailman.interfaces.member import MemberRole
+    from mailman.interfaces.mta import IMailTransportAgentAliases
+    from mailman.interfaces.pending import IPendings
+    from mailman.interfaces.requests import IListRequests
+    from mailman.utilities.importer import NAME_MAPPINGS
+
+
+    def plain(value):
+        if isinstance(value, enum.Enum):
+            return value.name
+        if isinstance(value, datetime.timedelta):
+            return value.total_seconds()
+        if isinstance(value, datetime.datetime):
+            return value.isoformat()
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        if isinstance(value, (list, tuple, set)):
+            return [plain(v) for v in value]
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if hasattr(value, "code"):  # a language
+            return value.code
+        try:
+            return [plain(v) for v in value]
+        except TypeError:
+            return repr(value)
+
+
+    def roster(mlist, role):
+        out = []
+        for m in mlist.get_roster(role).members:
+            out.append({
+                "email": m.address.original_email,
+                "name": m.address.display_name,
+                "mode": plain(m.delivery_mode),
+                "status": plain(m.delivery_status),
+                "action": plain(m.moderation_action),
+                "password": m.user.password is not None,
+            })
+        return sorted(out, key=lambda m: m["email"].lower())
+
+
+    def show(mlist, keys_file):
+        with open(keys_file) as f:
+            keys = json.load(f)
+        settings = {}
+        for key in keys:
+            new = NAME_MAPPINGS.get(key, key)
+            try:
+                present = hasattr(mlist, new)
+                value = plain(getattr(mlist, new)) if present else None
+            except Exception as e:  # a language Mailman 3 does not know, say
+                present, value = False, "error: %s" % e
+            settings[key] = {"name": new, "present": present, "value": value}
+        aliases = getUtility(IMailTransportAgentAliases).aliases(mlist)
+        print(json.dumps({
+            "list": mlist.fqdn_listname,
+            "posting_address": mlist.posting_address,
+            "addresses": sorted(aliases),
+            "members": roster(mlist, MemberRole.member),
+            "owners": roster(mlist, MemberRole.owner),
+            "moderators": roster(mlist, MemberRole.moderator),
+            "nonmembers": roster(mlist, MemberRole.nonmember),
+            "bans": sorted(b.email for b in IBanManager(mlist).bans),
+            "acceptable_aliases": sorted(IAcceptableAliasSet(mlist).aliases),
+            "member_roster_visibility": plain(mlist.member_roster_visibility),
+            "archive_policy": plain(mlist.archive_policy),
+            "default_member_action": plain(mlist.default_member_action),
+            "default_nonmember_action": plain(mlist.default_nonmember_action),
+            "requests": IListRequests(mlist).count,
+            "pendings": getUtility(IPendings).count(),
+            "settings": settings,
+        }))
+''')
+
+
+def mailman3_bin() -> Path:
+    """The venv's ``mailman`` command, or skip (fail under ``make test``) saying why."""
+    path = VENV / "bin" / "mailman"
+    need(os.access(path, os.X_OK),
+         f"Mailman 3 is not installed in {VENV} (tools/install-test-deps.sh installs it)")
+    return path
+
+
+class Mailman3:
+    """A throwaway Mailman 3 instance in ``folder``; every command runs with its config."""
+
+    def __init__(self, folder: Path, site_owner: str = "postmaster@mm3.example") -> None:
+        self.bin = mailman3_bin()
+        self.folder = folder
+        self.var = folder / "var"
+        self.var.mkdir(parents=True, exist_ok=True)
+        self.config = folder / "mailman.cfg"
+        self.config.write_text(textwrap.dedent(f"""\
+            [mailman]
+            site_owner: {site_owner}
+            layout: tests
+
+            [paths.tests]
+            var_dir: {self.var}
+
+            [database]
+            class: mailman.database.sqlite.SQLiteDatabase
+            url: sqlite:///$DATA_DIR/mailman.db
+
+            [mta]
+            incoming: mailman.mta.null.NullMTA
+            """))
+        (folder / "mm3probe.py").write_text(PROBE)
+        #: seconds each ``create`` and ``import21`` took, by list
+        self.timings: dict[str, dict[str, float]] = {}
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """``mailman -C CONFIG ARGS`` (``--run-as-root`` when root, as Mailman refuses root
+        otherwise); the probe's folder is on PYTHONPATH for ``withlist -r``."""
+        root = ["--run-as-root"] if os.geteuid() == 0 else []
+        env = dict(os.environ, PYTHONPATH=str(self.folder), LANG="C.UTF-8")
+        proc = subprocess.run([str(self.bin), "-C", str(self.config), *root, *args],
+                              capture_output=True, text=True, env=env, timeout=300)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"mailman {' '.join(args)} exited {proc.returncode}:\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def _timed(self, what: str, address: str, *args: str) -> subprocess.CompletedProcess:
+        start = time.monotonic()
+        proc = self.run(*args)
+        self.timings.setdefault(address, {})[what] = round(time.monotonic() - start, 2)
+        return proc
+
+    def create(self, address: str) -> subprocess.CompletedProcess:
+        """``mailman create ADDRESS`` (its domain too), telling no owner."""
+        return self._timed("create", address, "create", "--quiet", address)
+
+    def import21(self, address: str, pickle: Path,
+                 charset: str | None = None) -> subprocess.CompletedProcess:
+        """``mailman import21 [--charset CHARSET] ADDRESS config.pck``: what it printed is in
+        the result (its stderr names what it could not convert). Without a charset it reads
+        Python 2 strings as UTF-8 and drops the bytes that are not."""
+        options = ["--charset", charset] if charset else []
+        return self._timed("import21", address, "import21", *options, address, str(pickle))
+
+    def members(self, address: str, *options: str) -> list[str]:
+        """``mailman members -e [OPTIONS] ADDRESS``: the addresses it prints."""
+        return self.run("members", "-e", *options, address).stdout.split()
+
+    def probe(self, keys: list[str]) -> dict[str, dict]:
+        """``PROBE`` over every list of the instance, by posting address; ``keys`` the
+        Mailman 2 settings to follow through the import."""
+        keys_file = self.folder / "keys.json"
+        keys_file.write_text(json.dumps(sorted(keys)))
+        out = self.run("withlist", "-l", "^.*", "-r", "mm3probe.show", str(keys_file)).stdout
+        lists = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        return {d["list"]: d for d in lists}
