@@ -38,7 +38,8 @@ as ``other_aliases``, the ones of anything else: content served under the same n
 code, a rule's flags and ``RewriteCond`` lines, the section around it, whether RewriteEngine
 is on). A redirect touches them when its path or target names Mailman, or when its path covers
 a path mapped to Mailman: the site root (``Redirect permanent / https://...``), a folder above
-(``/cgi-bin/``) or below one. What the new web server makes of them is the emitters' business, not this reader's.
+(``/cgi-bin/``) or below one. What the new web server makes of them is the emitters' business,
+not this reader's.
 
 Left out: access control (``Require``, ``Order``/``Allow``), authentication, ``<Location>``
 and ``<Files>`` options, ``AliasMatch``/``ScriptAliasMatch`` (reported when they name Mailman's
