@@ -881,9 +881,14 @@ def plan_redirects(inv: Inventory, names: list[str], release: Release, root: Loc
         out[name] = []
         for alias, vh in old_redirects(inv, name):
             c = translate(alias, vh, release, apache)
-            if _to_https(c, name, tls):
+            if _to_https(c, name) and tls:
                 c.locations, c.builtin, c.sample, c.expect = [], "https", "/", None
                 c.lost, c.lost_path, c.query = None, None, False
+            elif _to_https(c, name):  # a plan without HTTPS: every page would be lost
+                c.locations, c.sample, c.expect, c.query = [], None, None, False
+                c.lost = ("it sends every request to HTTPS, which the new host does not serve "
+                          "(the plan has no HTTPS: --tls none); its pages answer over HTTP")
+                c.lost_path = "/"
             else:
                 _retarget(c, moved)
                 c.builtin = "root" if c.locations == [root] else None
@@ -891,12 +896,12 @@ def plan_redirects(inv: Inventory, names: list[str], release: Release, root: Loc
     return out
 
 
-def _to_https(c: Carried, name: str, tls: bool) -> bool:
+def _to_https(c: Carried, name: str) -> bool:
     """An old HTTP virtual host's redirect of every path to the same path over HTTPS on one
     of its names (``Redirect permanent / https://NAME/``): the new host's HTTP server does
     that for every request when it serves HTTPS."""
     vh = c.vhost
-    if not tls or vh is None or vh.tls:
+    if vh is None or vh.tls:
         return False
     names = {n.lower() for n in [vh.server_name, *vh.server_aliases, name] if n}
     a = c.alias

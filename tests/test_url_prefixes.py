@@ -321,3 +321,21 @@ def test_inspect_says_where_the_pages_were(tmp_path):
     assert result.exit_code in (0, 1), result.output
     assert "its pages at /cgi-bin/mailman/ (CGI), /images/mailman/ (logos), /pipermail/ " \
         "(public archives)" in " ".join(result.output.split())
+
+
+def test_without_https_the_http_vhosts_redirect_to_https_is_not_carried(guides):
+    """With --tls none the new host has no HTTPS: the old :80 ``Redirect permanent /
+    https://NAME/`` carried into its only server block would send every page to a port
+    nothing answers (and hide Mailman's locations behind it)."""
+    inv = copy.deepcopy(guides)
+    http_vh = next(vh for vh in inv.web.virtual_hosts if not vh.tls)
+    line = f"Redirect permanent / https://{HOST}/"
+    http_vh.aliases.append(WebAlias(WebAliasKind.REDIRECT, "/", f"https://{HOST}/",
+                                    "permanent", line, Source("/x.conf", 3), code=301))
+    plan = _plan(inv, tls="none")
+    conf = plan.files[HTTPD]
+    assert "https://" not in conf
+    assert answer(conf, 80, HOST, "/cgi-bin/mailman/listinfo") == (200, None)
+    assert not [f for f in plan.findings if f.id == "plan.httpd-location-shadowed"]
+    lost = [f for f in plan.findings if f.id == "plan.web-redirect-not-carried"]
+    assert any("sends every request to HTTPS" in f.message for f in lost)
