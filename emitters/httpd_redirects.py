@@ -881,10 +881,11 @@ def plan_redirects(inv: Inventory, names: list[str], release: Release, root: Loc
         out[name] = []
         for alias, vh in old_redirects(inv, name):
             c = translate(alias, vh, release, apache)
-            if _to_https(c, name) and tls:
+            https = _to_https(c, name)
+            if https and tls:
                 c.locations, c.builtin, c.sample, c.expect = [], "https", "/", None
                 c.lost, c.lost_path, c.query = None, None, False
-            elif _to_https(c, name):  # a plan without HTTPS: every page would be lost
+            elif https:  # a plan without HTTPS: every page would be lost
                 c.locations, c.sample, c.expect, c.query = [], None, None, False
                 c.lost = ("it sends every request to HTTPS, which the new host does not serve "
                           "(the plan has no HTTPS: --tls none); its pages answer over HTTP")

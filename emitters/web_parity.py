@@ -126,6 +126,8 @@ class _Context:
         self.lists = web.lists
         self.served = {s.prefix: s for s in (web.lists.cgi, web.lists.archive, web.lists.icons)}
         self.moved = {m.old: m for m in web.lists.moved}
+        #: every prefix Mailman answers at, served or moved, the longest first
+        self.prefixes = sorted([*self.served, *self.moved], key=len, reverse=True)
         self.root = web.lists.root
         #: the old host's prefixes of Mailman's CGI and public archives
         self.old_cgi, self.old_archive = web.lists.old.cgi, web.lists.old.archive
@@ -186,8 +188,7 @@ class _Context:
 
     def page(self, path: str) -> tuple[str, str] | None:
         """What answers one of Mailman's paths on the new host (``mailman_new``'s pair)."""
-        prefix = next((p for p in sorted([*self.served, *self.moved], key=len, reverse=True)
-                       if path.startswith(p)), None)
+        prefix = next((p for p in self.prefixes if path.startswith(p)), None)
         return self.mailman_new(prefix) if prefix else None
 
 

@@ -565,6 +565,7 @@ class _Builder:
         self.prefix = _norm(prefix) if prefix else None
         self.findings: list[Finding] = []
         self.vhosts: dict[Section, WebVirtualHost] = {}
+        self.mapped: set[str] = set()  # the URL paths mapped to Mailman (``_redirects``)
         self.rewrite_on: dict[Section | None, bool] = {}
 
     def build(self) -> None:
@@ -704,6 +705,7 @@ class _Builder:
     # -- redirects and rewrites
 
     def _redirects(self) -> None:
+        self.mapped = self._mailman_paths()
         conditions: dict[Section | None, list[Directive]] = {}  # pending, by section
         for d in self.reader.directives:
             if d.name == "rewritecond":
@@ -784,9 +786,9 @@ class _Builder:
                 return False  # not a pattern Python reads: today's rule alone
             start = _literal_start(url)
             return len(start) > 1 and any(mapped.startswith(start) or start.startswith(mapped)
-                                          for mapped in self._mailman_paths())
+                                          for mapped in self.mapped)
         return url == "/" or url.startswith("/") and any(
-            _under(mapped, url) or _under(url, mapped) for mapped in self._mailman_paths())
+            _under(mapped, url) or _under(url, mapped) for mapped in self.mapped)
 
     def _rewrite(self, d: Directive, conds: list[Directive]) -> None:
         if len(d.args) < 2:

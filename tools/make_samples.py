@@ -1027,6 +1027,19 @@ def shunt_entry() -> tuple[str, bytes]:
 # Hosts
 # ---------------------------------------------------------------------------
 
+def site_lists(tree: Tree, specs: list[ListSpec], host_root: str
+               ) -> tuple[dict[str, Any], list[str]]:
+    """A small host's lists (the site list without a config.pck.last) and its site password
+    in data/adm.pw: (the lists' records, every secret written)."""
+    lists = {spec.name: build_list(tree, spec, host_root=host_root,
+                                   **(dict(with_last=False) if spec.name == "mailman" else {}))
+             for spec in specs}
+    secrets = [sec for rec in lists.values() for sec in rec["secrets"]]
+    site_pw = sha1hex(f"site-admin-{host_root}-s3cret")
+    tree.add(f"{MM_HOME}/data/adm.pw", site_pw + b"\n")
+    return lists, secrets + [site_pw.decode()]
+
+
 def dt(*a: int) -> datetime:
     return datetime(*a, tzinfo=UTC)
 
@@ -1299,17 +1312,7 @@ def hillcrest(tree: Tree) -> dict[str, Any]:
                  ["carol@hillcrest.example"], [], 64, 7, 45, (2020, 3), (2026, 11), 20,
                  archive_private=0, advertised=True, subscribe_policy=1, **common),
     ]
-    opts: dict[str, dict[str, Any]] = {
-        "mailman": dict(with_last=False),
-        "staff": dict(),
-        "alumni-news": dict(),
-    }
-    lists = {spec.name: build_list(tree, spec, host_root="hillcrest", **opts[spec.name])
-             for spec in specs}
-    secrets = [sec for rec in lists.values() for sec in rec["secrets"]]
-    site_pw = sha1hex("site-admin-hillcrest-s3cret")
-    tree.add(f"{MM_HOME}/data/adm.pw", site_pw + b"\n")
-    secrets.append(site_pw.decode())
+    lists, secrets = site_lists(tree, specs, "hillcrest")
     return {
         "host": "hillcrest", "hostname": host, "os": "FreeBSD 12.4-RELEASE-p9",
         "mailman_version": "2.1.29", "email_domains": [host],
@@ -1370,17 +1373,7 @@ def oakfield(tree: Tree) -> dict[str, Any]:
                  ["chair@oakfield.example"], [], 6, 0, 10, (2021, 7), (2026, 10), 5,
                  archive_private=1, advertised=False, subscribe_policy=3, **common),
     ]
-    opts: dict[str, dict[str, Any]] = {
-        "mailman": dict(with_last=False),
-        "residents": dict(),
-        "committee": dict(),
-    }
-    lists = {spec.name: build_list(tree, spec, host_root="oakfield", **opts[spec.name])
-             for spec in specs}
-    secrets = [sec for rec in lists.values() for sec in rec["secrets"]]
-    site_pw = sha1hex("site-admin-oakfield-s3cret")
-    tree.add(f"{MM_HOME}/data/adm.pw", site_pw + b"\n")
-    secrets.append(site_pw.decode())
+    lists, secrets = site_lists(tree, specs, "oakfield")
     return {
         "host": "oakfield", "hostname": "mail.oakfield.example", "os": "FreeBSD 13.2-RELEASE",
         "mailman_version": "2.1.29", "email_domains": [host],
