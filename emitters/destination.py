@@ -10,7 +10,7 @@ installs) and its parts of the runbook (install, instantiate the lists, start, v
 its way back). The other emitters and the runbook ask the target's plugin and name none of it.
 
 Adding a destination is one module: a subclass of ``Destination`` with its ``kind``, passed to
-``register`` once. Mailman 2 (the package ``mailman2/``) is the one that ships.
+``register`` once. Mailman 2 (the package ``mailman2/``) and Mailman 3 (``mailman3/``) ship.
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ class Destination:
         (``post``, ``request``, ... : ``migrate.core.mailman2.ADDRESSES``), as the aliases file
         holds it (unquoted)."""
         raise NotImplementedError
+
+    def alias_value(self, delivery: str) -> str:
+        """How the aliases and virtual files write a ``delivery`` (Mailman 2: a pipe, quoted
+        for its spaces)."""
+        return f'"{delivery}"'
 
     def addresses(self, list_name: str) -> list[tuple[str, str]]:
         """The list's addresses on the new host: (local part, Mailman 2's command for it),
@@ -151,3 +156,4 @@ def _shipped() -> None:
     """Register the destinations that ship. Imported here, when first asked for, not at the
     top: they build on the other emitters, which ask this module for the destination."""
     from emitters.mailman2 import plugin  # noqa: F401
+    from emitters.mailman3 import plugin as _mm3  # noqa: F401

@@ -54,7 +54,8 @@ from emitters.release import Release
 @dataclass(frozen=True)
 class Delivery:
     """One address of a list on the new host: the list manager's own local part for the list
-    and command, and what the aliases file delivers it to (a pipe, written unquoted)."""
+    and command, and what the aliases file delivers it to (``pipe``: Mailman 2's wrapper pipe,
+    written unquoted, or Mailman 3's address of the list, which smtpd delivers over LMTP)."""
 
     local: str  # "announce-request"
     list_name: str
@@ -341,7 +342,7 @@ def alias_line(name: str, value: str) -> str:
 
 
 def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
-                vtable: VirtualTable, others: list[Other]) -> AliasTable:
+                vtable: VirtualTable, others: list[Other], dest: Destination) -> AliasTable:
     """What the new host's aliases file holds: the system aliases, each list's own addresses,
     the old names of lists, the addresses the old host dropped, the moved domains' other
     aliases. A non-list alias of a moved domain whose name is already taken by a different
@@ -384,12 +385,12 @@ def alias_table(inv: Inventory, target: Target, addresses: AddressTable,
                     f"the list address {d.local} is also a system alias on the new host",
                     "Rename the list or drop the system alias from the emitted file.", None))
                 continue
-            entries[d.local] = f'"{d.pipe}"'
-            lines.append(alias_line(d.local, f'"{d.pipe}"'))
+            entries[d.local] = dest.alias_value(d.pipe)
+            lines.append(alias_line(d.local, entries[d.local]))
         sections.append((f"Mailman list {name}", lines))
 
     sections.append(("Old addresses of the lists under other names (as the old host had them)",
-                     _other_names(addresses, moved, out)))
+                     _other_names(addresses, moved, out, dest)))
     dropped = _dropped(inv, moved, out)
     if any(value == f"{DISCARD}@localhost" for rows in vtable.domains.values()
            for _, value, _ in rows) and _claim(out, DISCARD, "/dev/null", DISCARD, None):
@@ -420,12 +421,14 @@ def _claim(out: AliasTable, name: str, value: str, what: str, source) -> bool:
     return False
 
 
-def _other_names(addresses: AddressTable, moved: set[str], out: AliasTable) -> list[str]:
+def _other_names(addresses: AddressTable, moved: set[str], out: AliasTable,
+                 dest: Destination) -> list[str]:
     """Aliases that reached a list under a name Mailman does not give it (``club:`` piping
     into ``members``), on the moved domains that share the aliases table: a pipe into the new
     wrapper with the same command and list, plus its other address targets."""
     values: dict[str, list[str]] = {}
     sources: dict[str, Source | None] = {}
+    delivers = {dest.alias_value(d.pipe) for ds in addresses.lists.values() for d in ds}
     for old in addresses.old:
         route = old.route
         if route.domain not in moved or old.own:
@@ -436,7 +439,7 @@ def _other_names(addresses: AddressTable, moved: set[str], out: AliasTable) -> l
         if not is_local_part(name):
             out.findings.append(refuse("alias name", name, "the aliases file", route.source))
             continue
-        if _carry(values, name, old, f'"{old.delivery.pipe}"', lambda v: v.startswith('"|'),
+        if _carry(values, name, old, dest.alias_value(old.delivery.pipe), delivers.__contains__,
                   ("plan.alias-target", f"alias {name}", ALIASES_FILE), out.findings):
             sources[name] = route.source
     lines = []
@@ -843,6 +846,6 @@ def new_host(inv: Inventory, target: Target, release: Release) -> NewHost:
                        if o.handling == Handling.REFUSED and o.accepted.domain == domain]
     back.lists = sorted(set(back.lists))
     vtable = virtual_table(inv, addresses, others)
-    return NewHost(addresses, alias_table(inv, target, addresses, vtable, others), vtable,
+    return NewHost(addresses, alias_table(inv, target, addresses, vtable, others, dest), vtable,
                    web_locations(inv, target, release, dest), dest, others, back, findings,
                    refusals(inv, target, release))

@@ -29,7 +29,9 @@ PARITY = "parity.md"
 
 
 def _pipes(aliases: AliasTable, name: str, depth: int = 0) -> set[str]:
-    """The pipes a local name expands to through the new aliases (nested names followed)."""
+    """What a local name expands to through the new aliases (nested names followed): the
+    pipes (Mailman 2's deliveries) and the addresses of other domains (Mailman 3's, and any
+    forward)."""
     value = aliases.entries.get(name)
     if value is None or depth > 5:
         return set()
@@ -37,6 +39,8 @@ def _pipes(aliases: AliasTable, name: str, depth: int = 0) -> set[str]:
     for item in (v.strip() for v in value.split(", ")):
         if item.startswith('"|'):
             out.add(item.strip('"'))
+        elif "@" in item and not item.endswith("@localhost"):
+            out.add(item)
         elif "@" not in item and item != "/dev/null":
             out |= _pipes(aliases, item, depth + 1)
     return out

@@ -33,6 +33,10 @@ facts"):
   was built for OpenBSD 6.9 at least. For 7.0 and later no source read says whether it is
   still packaged (Python 2 left the ports tree; ../shared/notes/migration-pitfalls.md,
   "Release facts").
+* python3 for Mailman 3 core (3.3.10 needs Python 3.9 or later: its PyPI metadata,
+  Requires-Python >=3.9): the ports' default python3 was 3.8 in python.port.mk rev 1.121
+  (2020-07-03, so OpenBSD 6.8) and 3.9 in rev 1.142 (2022-02-25, so OpenBSD 7.1); when it
+  moved between those two was not read, so 7.0 is not counted.
 """
 
 from __future__ import annotations
@@ -59,6 +63,11 @@ class Release:
     def smtpd_match_grammar(self) -> bool:
         """``table``/``action``/``match`` (6.4 and later) rather than ``accept ... deliver``."""
         return self >= Release(6, 4)
+
+    @property
+    def mailman3_python(self) -> bool:
+        """The python3 package is 3.9 or later, as Mailman 3 core needs (7.1 and later)."""
+        return self >= Release(7, 1)
 
     @property
     def smtpd_filters(self) -> bool:

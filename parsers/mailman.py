@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate.core.mailman2 import DRAIN_QUEUES, HELD_MESSAGE, QUEUES, SHUNT_QUEUE, SITE_PASSWORD_FILES
-from migrate.core.model import (ConfigFile, FileMode, Finding, Mailman, MailingList,
-                                MailmanSettings, Members, Severity, Source, VirtualHost)
+from migrate.core.model import (ConfigFile, FileMode, Finding, ListFeatures, Mailman,
+                                MailingList, MailmanSettings, Members, Severity, Source,
+                                VirtualHost)
 from parsers.base import Tree, TreeError, file_mode, read_text, unreadable_hint
 from parsers.links import read_links
 from parsers.pickles import LIMITS, PickleRefused, charset_for, decode_text, safe_loads
@@ -365,6 +366,9 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
         return None
     # Python 2 str keys arrive as bytes; the secrets are dropped before anything else.
     conf = {(k.decode("latin-1") if isinstance(k, bytes) else str(k)): v for k, v in d.items()}
+    passwords = conf.get("passwords")
+    member_passwords = sum(1 for v in passwords.values() if v) \
+        if isinstance(passwords, dict) else 0
     for key in _SECRET_KEYS:
         conf.pop(key, None)
     d.clear()
@@ -404,6 +408,8 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
     ml.created_at = _epoch(conf.get("created_at"))
     ml.last_post_at = _epoch(conf.get("last_post_time"))
     ml.next_post_number = as_int("post_id") if "post_id" in conf else as_int("next_post_number")
+    ml.features = _features(conf, member_passwords)
+    ml.features.charset = "iso-8859-1" if failures else charset
     if failures:
         _f(result, "mailman.charset", Severity.WARNING,
            f"list {name}: {len(failures)} text value(s) are not valid {charset} "
@@ -411,6 +417,27 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
            "Check the list's name, description and owners in the inventory; fix them in the "
            "list's admin pages after the move if they look wrong.", path)
     return ml
+
+
+#: Mailman 2's user_options bit for a moderated member (Defaults.py, ``Moderate``).
+_MODERATE = 128
+
+
+def _features(conf: dict, member_passwords: int) -> ListFeatures:
+    """Counts of what the list uses of Mailman 2's features (``ListFeatures``)."""
+    def count(key: str) -> int:
+        v = conf.get(key)
+        return len(v) if isinstance(v, (list, tuple, dict)) else 0
+
+    options = conf.get("user_options")
+    moderated = sum(1 for v in options.values() if isinstance(v, int) and v & _MODERATE) \
+        if isinstance(options, dict) else 0
+    return ListFeatures(
+        member_passwords=member_passwords, moderated_members=moderated,
+        bounce_scores=count("bounce_info"), topics=count("topics"),
+        topics_enabled=conf.get("topics_enabled") in (1, True),
+        umbrella_list=conf.get("umbrella_list") in (1, True),
+        header_filter_rules=count("header_filter_rules"))
 
 
 def _read_list(tree: Tree, lists_dir: str, name: str, users: dict[int, str],
@@ -527,6 +554,9 @@ def _requests(tree: Tree, folder: str, entries: list[str], ml: MailingList,
         if ok and isinstance(data, dict):
             held = [v for k, v in data.items() if k not in (b"version", "version")]
             ml.held_count = len(held)
+            # Mailman/ListAdmin.py: HELDMSG = 1, SUBSCRIPTION = 2, UNSUBSCRIPTION = 3
+            kinds = [e[0] for e in held if isinstance(e, tuple) and e]
+            ml.held_posts, ml.held_subscriptions = kinds.count(1), kinds.count(2)
             var = posixpath.dirname(posixpath.dirname(folder))
             for entry in held:
                 # (HELDMSG=1, (when, sender, subject, reason, filename, msgdata))

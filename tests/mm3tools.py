@@ -1,7 +1,7 @@
 """The real GNU Mailman 3 core for tests, from PyPI, in ``.cache/mailman3/venv``.
 
 ``tools/install-test-deps.sh`` (run by ``make test``) installs it at the versions pinned in
-``tests/mailman3-requirements.txt``; where it is absent the tests skip with the reason, and fail
+``emitters/mailman3/requirements.txt``; where it is absent the tests skip with the reason, and fail
 instead under ``make test`` (``MIGRATE_REQUIRE_TOOLS=1``).
 
 ``Mailman3(folder)`` is a throwaway instance: its own ``mailman.cfg`` in ``folder`` (var_dir

@@ -83,7 +83,7 @@ def small():
 def test_an_unknown_destination_is_one_error_naming_the_known_ones(small):
     with pytest.raises(MigrateError) as err:
         resolve_target(small, {"destination": "fakelists"}, FLAGS)
-    assert "unknown destination 'fakelists' (known: mailman2)" in str(err.value)
+    assert "unknown destination 'fakelists' (known: mailman2, mailman3)" in str(err.value)
 
 
 def test_a_fake_destination_plugs_in_from_one_file(small, fake):

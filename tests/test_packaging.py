@@ -33,8 +33,12 @@ def test_wheel_layout(site, tmp_path):
     assert (target / "parsers/aliases.py").is_file()
     assert (target / "emitters/__init__.py").is_file()
     assert (target / "migrate/core/model.py").is_file()
+    # every destination's package, and the Mailman 3 lock file the plan copies
+    assert (target / "emitters/mailman3/requirements.txt").read_text() == \
+        (REPO / "emitters/mailman3/requirements.txt").read_text()
     check = subprocess.run(
-        [sys.executable, "-c", "import parsers.rcconf, emitters, migrate.app.cli; print('ok')"],
+        [sys.executable, "-c", "import parsers.rcconf, emitters, migrate.app.cli, "
+         "emitters.mailman2.plugin, emitters.mailman3; print('ok')"],
         cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True)
     assert check.stdout.strip() == "ok", check.stderr
 

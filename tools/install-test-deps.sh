@@ -20,7 +20,7 @@
 #   own httpd from ../shared/tools/openbsd-httpd (its build.sh) into .cache/openbsd-httpd
 #   (tests/httpdtools.py); it runs as the user `www`, made here. fcgiwrap: Debian's FastCGI to
 #   CGI gateway, standing in for OpenBSD's slowcgi in front of Mailman's CGI wrappers.
-# - Mailman 3 core from PyPI, at the versions pinned in tests/mailman3-requirements.txt, in its
+# - Mailman 3 core from PyPI, at the versions pinned in emitters/mailman3/requirements.txt, in its
 #   own virtual environment .cache/mailman3/venv (tests/mm3tools.py), never in the project's:
 #   made again only when the pins change (their copy is kept beside it).
 #
@@ -65,13 +65,13 @@ for u in mailman opensmtpd opensmtpq www; do
 	fi
 done
 MM3=.cache/mailman3
-if ! cmp -s tests/mailman3-requirements.txt "$MM3/requirements.txt" ||
+if ! cmp -s emitters/mailman3/requirements.txt "$MM3/requirements.txt" ||
 	[ ! -x "$MM3/venv/bin/mailman" ]; then
 	echo "installing Mailman 3 core into $MM3/venv"
 	rm -rf "$MM3"
 	mkdir -p "$MM3"
 	python3 -m venv "$MM3/venv"
-	"$MM3/venv/bin/python" -m pip install -q -r tests/mailman3-requirements.txt
+	"$MM3/venv/bin/python" -m pip install -q -r emitters/mailman3/requirements.txt
 	"$MM3/venv/bin/python" -m pip check
-	cp tests/mailman3-requirements.txt "$MM3/requirements.txt"
+	cp emitters/mailman3/requirements.txt "$MM3/requirements.txt"
 fi

@@ -34,6 +34,18 @@ def emit_newsyslog(inv: Inventory, target: Target, release: Release) -> Emitted:
     out = Emitted()
     if inv.mailman is None:
         return out
+    lines = newsyslog_lines(inv, target, [f"{MM_VAR}/logs/{name}" for name in LOGS],
+                            f"{MM_USER}:{MM_GROUP}", PID_FILE, out, PATH)
+    out.files[PATH] = "\n".join(lines) + "\n"
+    out.install(PATH, "/etc/newsyslog.conf", marker="newsyslog", stage=Stage.FRAGMENT)
+    return out
+
+
+def newsyslog_lines(inv: Inventory, target: Target, logs: list[str], owner: str, pid_file: str,
+                    out: Emitted, path: str) -> list[str]:
+    """The lines of a list manager's ``logs``, each rotated as the old host rotated Mailman's
+    logs (a finding in ``out`` where its time cannot be read), signalling ``pid_file``'s
+    process (SIGHUP, newsyslog's default) to reopen them."""
     old = next((e for e in inv.housekeeping.log_rotation if e.path.endswith("*")), None) or \
         next(iter(inv.housekeeping.log_rotation), None)
     count, size, when, flags = 10, "*", "$W0D23", "Z"
@@ -47,7 +59,7 @@ def emit_newsyslog(inv: Inventory, target: Target, release: Release) -> Emitted:
             out.findings.append(Finding(
                 "plan.newsyslog-when", Severity.INFO,
                 f"the rotation time {old.when!r} of Mailman's logs is not one OpenBSD reads",
-                f"{PATH} rotates weekly instead; change it there if needed.", old.source))
+                f"{path} rotates weekly instead; change it there if needed.", old.source))
         flags = _flags(old)
         origin = f"as on the old host ({comment(old.source)}: {comment(old.line)})"
     lines = [
@@ -55,13 +67,12 @@ def emit_newsyslog(inv: Inventory, target: Target, release: Release) -> Emitted:
         f"# /etc/newsyslog.conf. Rotation {origin}.",
         "# Mailman's master reopens its logs on SIGHUP (the pid file below).",
     ]
-    for name in LOGS:
+    width = max(len(log) for log in logs) + 2
+    for log in logs:
         flag_field = f"{flags:<3} " if flags else ""  # an empty field is left out
-        lines.append(f"{MM_VAR}/logs/{name:<14} {MM_USER}:{MM_GROUP} 664 {count:<3} {size:<5} "
-                     f"{when:<8} {flag_field}{PID_FILE}")
-    out.files[PATH] = "\n".join(lines) + "\n"
-    out.install(PATH, "/etc/newsyslog.conf", marker="newsyslog", stage=Stage.FRAGMENT)
-    return out
+        lines.append(f"{log:<{width}} {owner} 664 {count:<3} {size:<5} "
+                     f"{when:<8} {flag_field}{pid_file}")
+    return lines
 
 
 def _flags(entry: LogRotation) -> str:

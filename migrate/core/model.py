@@ -684,6 +684,24 @@ class Members:
 
 
 @dataclass
+class ListFeatures:
+    """What a list uses of Mailman 2's features that another list manager may not carry,
+    counted from its config.pck (the values themselves stay out: passwords never enter the
+    model)."""
+
+    member_passwords: Count = 0  # members who have a list password
+    moderated_members: Count = 0  # members whose posts are moderated (user_options bit 128)
+    bounce_scores: Count = 0  # members with a bounce score (bounce_info)
+    topics: int = 0  # topics defined
+    topics_enabled: bool = False
+    umbrella_list: bool = False
+    header_filter_rules: int = 0
+    #: the charset its text was read in: its language's, or Latin-1 where some was not valid
+    #: in that one (the finding mailman.charset names them)
+    charset: str | None = None
+
+
+@dataclass
 class MailingList:
     name: str
     real_name: str | None = None
@@ -705,6 +723,10 @@ class MailingList:
     next_post_number: int | None = None
     pending_count: Count = 0
     held_count: Count = 0
+    #: of ``held_count``: posts held for a moderator, and subscriptions waiting for one
+    held_posts: Count = 0
+    held_subscriptions: Count = 0
+    features: ListFeatures = field(default_factory=ListFeatures)
     files: list[FileMode] = field(default_factory=list)  # lists/NAME/ and its files
     held_files: list[FileMode] = field(default_factory=list)  # data/heldmsg-NAME-N.pck|txt
     source: Source | None = None

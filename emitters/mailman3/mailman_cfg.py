@@ -1,0 +1,144 @@
+"""Mailman 3's configuration on the new host, and what lets smtpd follow its lists:
+
+* ``/etc/mailman.cfg``: the site owner, the var folder, SQLite (the default database; nothing
+  else to run), the LMTP server on loopback where smtpd delivers, outgoing mail to the local
+  smtpd, the REST API on loopback only;
+* ``/etc/mailman3/mta.cfg``: Mailman's postfix LMTP class, which writes every list address it
+  answers into ``data/postfix_lmtp`` whenever a list is created or removed, and then runs its
+  ``postmap_command``: here the hook below, through doas(1);
+* the hook ``/usr/local/libexec/mailman3-smtpd-table``, root's, which makes smtpd reread that
+  table (``smtpctl update table mailman3``): a list created later on the new host receives
+  mail without anyone editing smtpd's tables; unknown addresses stay refused at RCPT time;
+* the doas.conf rule that lets Mailman's user run the hook, and nothing else, as root;
+* the rc.d script, so rcctl starts and stops Mailman's master and its runners.
+"""
+
+from __future__ import annotations
+
+from migrate.core.model import Inventory, Target
+
+from emitters.common import Emitted, Stage
+from emitters.guard import comment
+from emitters.new_host import admin_address
+from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_CONFIG, MM3_DATA,
+                                     MM3_MTA_CONFIG, MM3_PID, MM3_SERVICE,
+                                     MM3_USER, MM3_VAR, MM3_VENV, SMTPD_TABLE, TABLE_HOOK)
+from emitters.release import Release
+
+CONFIG = "files/new/etc/mailman.cfg"
+MTA_CONFIG = "files/new/etc/mailman3/mta.cfg"
+HOOK = "files/new/usr/local/libexec/mailman3-smtpd-table"
+DOAS = "files/new/etc/doas.conf.mailman3"
+RC_SCRIPT = "files/new/etc/rc.d/mailman3"
+#: doas(1)'s path on OpenBSD (base system).
+DOAS_BIN = "/usr/bin/doas"
+
+
+def site_owner(inv: Inventory, target: Target) -> str:
+    """Who Mailman 3 names as the site's owner (``[mailman] site_owner``, required): root's
+    address on the new host (the site list's first owner), else the new host's postmaster."""
+    return admin_address(inv) or f"postmaster@{target.hostname}"
+
+
+def emit_config(inv: Inventory, target: Target, release: Release) -> Emitted:
+    out = Emitted()
+    owner = site_owner(inv, target)
+    out.files[CONFIG] = "\n".join([
+        f"# {MM3_CONFIG} for {comment(target.hostname)}, written by migrate: Mailman 3 core",
+        f"# in {MM3_VENV}, run by {MM3_USER} (rcctl start {MM3_SERVICE}).",
+        "",
+        "[mailman]",
+        f"site_owner: {owner}",
+        "layout: openbsd",
+        "",
+        "[paths.openbsd]",
+        f"var_dir: {MM3_VAR}",
+        f"pid_file: {MM3_PID}",
+        "",
+        "[database]",
+        "# SQLite, Mailman's default: one file, nothing else to run or back up apart",
+        "class: mailman.database.sqlite.SQLiteDatabase",
+        f"url: sqlite:///{MM3_DATA}/mailman.db",
+        "",
+        "[mta]",
+        "# smtpd delivers list mail to Mailman's LMTP server; Mailman writes the table of",
+        f"# its list addresses ({MM3_DATA}/postfix_lmtp) that smtpd.conf matches",
+        "incoming: mailman.mta.postfix.LMTP",
+        "outgoing: mailman.mta.deliver.deliver",
+        f"lmtp_host: {LMTP_HOST}",
+        f"lmtp_port: {LMTP_PORT}",
+        "smtp_host: 127.0.0.1",
+        "smtp_port: 25",
+        f"configuration: {MM3_MTA_CONFIG}",
+        "",
+        "[webservice]",
+        "# the REST API, for the web UI and the admin's tools: loopback only",
+        "hostname: 127.0.0.1",
+        "port: 8001",
+        "",
+    ])
+    out.install(CONFIG, MM3_CONFIG)
+    out.files[MTA_CONFIG] = "\n".join([
+        f"# {MM3_MTA_CONFIG}, written by migrate: after writing its table of list addresses,",
+        "# Mailman runs postmap_command with the file's path; the hook makes smtpd reread the",
+        f"# table (doas.conf lets {MM3_USER} run it, and nothing else, as root).",
+        "[postfix]",
+        f"postmap_command: {DOAS_BIN} -n {TABLE_HOOK}",
+        "transport_file_type: hash",
+        "",
+    ])
+    out.install(MTA_CONFIG, MM3_MTA_CONFIG)
+    out.files[HOOK] = "\n".join([
+        "#!/bin/sh",
+        f"# {TABLE_HOOK}, written by migrate: run by Mailman 3 (through doas) after it rewrote",
+        f"# its table of list addresses; smtpd rereads it as table {SMTPD_TABLE}. Its arguments",
+        "# (the file Mailman wrote) are ignored: the table's path is smtpd.conf's. Before the",
+        "# plan's smtpd.conf is installed smtpd has no such table: the failure is logged, and",
+        "# Mailman's list creation goes on (smtpd reads the table when it starts).",
+        f"/usr/sbin/smtpctl update table {SMTPD_TABLE} 2>&1 ||",
+        f"\tlogger -p mail.warning -t mailman3 \"smtpd did not reread table {SMTPD_TABLE}\"",
+        "exit 0",
+        "",
+    ])
+    out.install(HOOK, TABLE_HOOK, mode="0555")
+    out.files[DOAS] = "\n".join([
+        f"# Mailman 3 ({MM3_USER}) makes smtpd reread its table of list addresses",
+        f"permit nopass {MM3_USER} as root cmd {TABLE_HOOK}",
+        "",
+    ])
+    out.install(DOAS, "/etc/doas.conf", marker="mailman3", stage=Stage.FRAGMENT,
+                check="doas -C /etc/doas.conf")
+    out.files[RC_SCRIPT] = rc_script()
+    out.install(RC_SCRIPT, f"/etc/rc.d/{MM3_SERVICE}", mode="0555")
+    return out
+
+
+def rc_script() -> str:
+    """The rc.d script (rc.subr(8)): ``mailman start`` forks its master, which starts the
+    runners and writes the pid file; the master is what rcctl checks (``pexp``) and what
+    ``mailman stop`` ends, runners with it."""
+    return "\n".join([
+        "#!/bin/ksh",
+        "#",
+        f"# Mailman 3 core ({MM3_VENV}), written by migrate.",
+        "",
+        f"daemon=\"{MM3_BIN}\"",
+        f"daemon_user=\"{MM3_USER}\"",
+        "",
+        ". /etc/rc.d/rc.subr",
+        "",
+        f"pexp=\"{MM3_VENV}/bin/python[0-9.]* {MM3_VENV}/bin/master.*\"",
+        "rc_reload=NO",
+        "",
+        "rc_start() {",
+        "\trc_exec \"${daemon} start --force\"",
+        "}",
+        "",
+        "rc_stop() {",
+        "\trc_exec \"${daemon} stop\"",
+        "}",
+        "",
+        "rc_cmd $1",
+        "",
+    ])
+

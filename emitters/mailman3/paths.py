@@ -1,0 +1,43 @@
+"""Where Mailman 3 lives on the new host. There is no OpenBSD package of Mailman 3 (none found
+in the ports index; ../shared/notes/migration-pitfalls.md), so the plan installs Mailman 3 core
+from PyPI into a virtual environment of the python3 package, at a fixed path, run by its own
+system user; these are the plan's own choices, written once here."""
+
+from pathlib import Path
+
+#: The virtual environment (``python3 -m venv``) and the ``mailman`` command in it.
+MM3_VENV = "/usr/local/mailman3"
+MM3_BIN = f"{MM3_VENV}/bin/mailman"
+#: Mailman 3 reads /etc/mailman.cfg when no -C is given (mailman/core/initialize.py,
+#: search_for_configuration_file), so every ``mailman`` command finds it.
+MM3_CONFIG = "/etc/mailman.cfg"
+#: Its MTA settings (``[mta] configuration``): the postfix LMTP class's, with the command it
+#: runs after writing its table (``postmap_command``).
+MM3_MTA_CONFIG = "/etc/mailman3/mta.cfg"
+#: Its var_dir: database, queues, logs, the table of list addresses (data/postfix_lmtp).
+MM3_VAR = "/var/mailman3"
+MM3_DATA = f"{MM3_VAR}/data"
+#: The table Mailman 3 writes of every list address it answers (mailman/mta/postfix.py,
+#: ``_generate_lmtp_file``), rewritten whenever a list is created or removed.
+MM3_TABLE = f"{MM3_DATA}/postfix_lmtp"
+MM3_PID = f"{MM3_VAR}/master.pid"
+#: Where the old host's Mailman 2 var folder (lists/, archives/, data/) is copied: what
+#: ``mailman import21`` and the carry of held posts read. Mailman 3 itself never reads it.
+MM3_IMPORT = f"{MM3_VAR}/import21"
+#: The export of what waited on the old host (held posts, pending subscriptions), copied
+#: beside it by the final sync.
+MM3_WAITING = f"{MM3_IMPORT}/waiting"
+MM3_USER = "_mailman3"
+MM3_GROUP = "_mailman3"
+#: Mailman 3's LMTP server (its lmtp runner), where smtpd delivers list mail.
+LMTP_HOST = "127.0.0.1"
+LMTP_PORT = 8024
+#: The hook Mailman runs (through doas) after writing its table: smtpd rereads it.
+TABLE_HOOK = "/usr/local/libexec/mailman3-smtpd-table"
+#: smtpd.conf's name of the table.
+SMTPD_TABLE = "mailman3"
+#: The rc.d script (rcctl's service name is its file name).
+MM3_SERVICE = "mailman3"
+#: The pinned versions the plan installs and the tests run (``requirements.txt`` beside this
+#: module): the lock file.
+REQUIREMENTS = Path(__file__).with_name("requirements.txt")

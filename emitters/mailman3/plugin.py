@@ -1,0 +1,199 @@
+"""Mailman 3 on OpenBSD: core from PyPI in a virtual environment, smtpd delivering over LMTP.
+
+Mail: smtpd matches the addresses Mailman 3 answers against the table Mailman writes itself
+(``data/postfix_lmtp``; ``mailman_cfg.py``) and delivers them over LMTP to Mailman's lmtp
+runner on loopback. Every other old address of a list (``LIST-admin``, which Mailman 3 does not
+have and which was Mailman 2's ``-bounces``; the list at the other moved domains; old aliases of
+lists) is an alias or virtual entry to the list's Mailman 3 address, which smtpd then matches
+in that table (``delivery``). The lists: the old host's var folder is copied to
+``/var/mailman3/import21`` and every list is created and imported from it (``lists.py``); what
+waited on the old host (held posts, subscriptions waiting for a moderator, pending
+confirmations) is exported there during the freeze and re-injected after the import, so Mailman
+3 holds it again under its own rules; the posts collected for a digest go out from the old host
+before it stops.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from migrate.core.mailman2 import ACTION_SUFFIX
+from migrate.core.model import Finding, Severity
+from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
+
+from emitters.common import Emitted, is_domain
+from emitters.destination import Destination, WebFolders, register
+from emitters.guard import sh_word
+from emitters.mailman2.paths import MM_ARCHIVE_PREFIX, MM_CGI_PREFIX, MM_ICONS_PREFIX
+from emitters.mailman3.housekeeping import CRONTAB, emit_housekeeping
+from emitters.mailman3.lists import IMPORT_SCRIPT, emit_lists, list_host, lists_in_mailman3
+from emitters.mailman3.mailman_cfg import emit_config
+from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_DATA, MM3_GROUP,
+                                     MM3_IMPORT, MM3_SERVICE, MM3_TABLE, MM3_USER, MM3_VAR,
+                                     MM3_VENV, REQUIREMENTS)
+from emitters.rc_conf_local import disable_script, enable_script
+
+LOCK_FILE = "files/new/mailman3/requirements.txt"
+EXPORT_SCRIPT = "files/old/mailman3-export-waiting.py"
+WAITING_SCRIPT = "files/new/mailman3/import-waiting.py"
+#: Mailman 3's queues that hold a message on its way (mailman/config/schema.cfg, runners).
+INBOUND = ("in", "pipeline", "command", "archive", "bounces", "digest", "virgin")
+q = sh_word
+_step = Step.make
+
+
+@register
+class Mailman3(Destination):
+    kind = "mailman3"
+    name = "Mailman 3"
+    packages = ("python%3",)
+    user = MM3_USER
+    group = MM3_GROUP
+    var = MM3_IMPORT
+    services = (MM3_SERVICE,)
+    # part one serves the old public archives as they are; the web UI (Postorius, HyperKitty)
+    # is not planned yet: the CGI prefix has nothing behind it (plan.mailman3-web)
+    web = WebFolders(cgi=f"{MM3_VAR}/web/cgi-bin", icons=f"{MM3_VAR}/web/icons",
+                     archive=f"{MM3_IMPORT}/archives/public", cgi_prefix=MM_CGI_PREFIX,
+                     icons_prefix=MM_ICONS_PREFIX, archive_prefix=MM_ARCHIVE_PREFIX)
+    delivery_note = ("Each list address is its Mailman 3 address, which smtpd delivers over "
+                     f"LMTP ({LMTP_HOST}:{LMTP_PORT}).")
+
+    def delivery(self, list_name: str, action: str) -> str:
+        """The list's Mailman 3 address for Mailman 2's command: the same name, but
+        ``-admin`` (Mailman 2: the same as ``-bounces``, Mailman/MTA/Utils.py) is
+        ``-bounces``; at the list's Mailman 3 domain."""
+        ml = next((m for m in self.inv.lists if m.name == list_name), None)
+        host = list_host(ml, self.target) if ml else None
+        suffix = ACTION_SUFFIX["bounces" if action == "admin" else action]
+        return f"{list_name}{suffix}@{host or 'localhost'}"
+
+    def alias_value(self, delivery: str) -> str:
+        return delivery  # an address: smtpd matches it again, in Mailman's table
+
+    def emit(self) -> Emitted:
+        out = Emitted()
+        release = self.release
+        if not release.mailman3_python:
+            out.findings.append(Finding(
+                "plan.mailman3-python", Severity.BLOCKER,
+                f"OpenBSD {release}'s python3 package is not known to be 3.9 or later, which "
+                "Mailman 3 core needs (the ports' default was 3.9 from 7.1)",
+                "Plan for OpenBSD 7.1 or later (--openbsd), or with --list-manager mailman2 "
+                "where the release has the mailman package.", None))
+        out.findings.append(Finding(
+            "plan.mailman3-web", Severity.WARNING,
+            "the lists' web pages (listinfo, subscription, admin, private archives) are not "
+            "served by this plan yet: Mailman 3's web UI (Postorius, HyperKitty) is not part "
+            "of it; the public archives are served as they were",
+            "Lists and mail move whole; until the web UI is installed, list owners administer "
+            "by mail and with `mailman` on the new host.", None))
+        out.files[LOCK_FILE] = REQUIREMENTS.read_text(encoding="utf-8")
+        scripts = resources.files("emitters.mailman3") / "scripts"
+        for path, name in ((EXPORT_SCRIPT, "export_waiting.py"),
+                           (WAITING_SCRIPT, "import_waiting.py")):
+            script = scripts / name
+            if script.is_file():
+                out.files[path] = script.read_text(encoding="utf-8")
+        out.add(emit_config(self.inv, self.target, release), "mailman3_cfg")
+        out.add(emit_housekeeping(self.inv, self.target, release), "mailman3_housekeeping")
+        out.add(emit_lists(self.inv, self.target, release), "mailman3_lists")
+        return out
+
+    def preflight(self, total: int) -> list[Step]:
+        need_kb = int(total * 1.2 / 1024) + 1
+        return [_step(
+            "preflight-new", "preflight", "new", "The new host has room and Python 3",
+            "Mailman 3 core needs Python 3.9 or later (the python3 package); the lists and "
+            f"archives need {need_kb} KiB (their size plus 20%) in /var.",
+            ["pkg_info -Q python | grep -q '^python-3\\.'",
+             f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"])]
+
+    def install(self) -> list[Step]:
+        packages = " ".join(self.packages + ("rsync",))  # GNU rsync receives the sync
+        venv_python = f"{MM3_VENV}/bin/python"
+        return [
+            _step("new-packages", "prepare", "new", "Install Python 3 and rsync",
+                  "Mailman 3 core runs on the python3 package; GNU rsync receives the sync.",
+                  [f"pkg_add {packages}"],
+                  ["python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'"],
+                  [f"pkg_delete {packages}"]),
+            _step("new-mailman3-user", "prepare", "new",
+                  f"Mailman 3's user {MM3_USER} and its folders",
+                  "Mailman 3 runs as its own system user, never as root; its var folder "
+                  "holds the database, queues, logs and the copied Mailman 2 lists.",
+                  [f"id {MM3_USER} >/dev/null 2>&1 || useradd -s /sbin/nologin -d {MM3_VAR} "
+                   f"-c 'Mailman 3' -g =uid -r 800..899 {MM3_USER}",
+                   f"install -d -o {MM3_USER} -g {MM3_GROUP} -m 0755 {MM3_VAR} {MM3_DATA} "
+                   f"{MM3_IMPORT}"],
+                  [f"id {MM3_USER}", f"test -d {MM3_IMPORT}"],
+                  [f"userdel {MM3_USER}"]),
+            _step("new-mailman3-venv", "prepare", "new",
+                  f"Mailman 3 core in {MM3_VENV}, at the plan's pinned versions",
+                  "A virtual environment of the python3 package; pip installs exactly the "
+                  "versions of the plan's lock file, the ones the plan was tested with.",
+                  [f"python3 -m venv {MM3_VENV}",
+                   f"{venv_python} -m pip install --no-cache-dir -r \"$PLAN/{LOCK_FILE}\"",
+                   f"{venv_python} -m pip check"],
+                  [f"{MM3_BIN} --version"],
+                  [f"rm -rf {MM3_VENV}"]),
+        ]
+
+    def prepared(self) -> list[Step]:
+        # Mailman 3 reads its configuration, creates its database and answers, before any
+        # list is imported or mail routed here (and stops again: it starts at the switch)
+        return [_step(
+            "new-mailman3-check", "prepare", "new", "Mailman 3 reads its configuration",
+            "`mailman info` loads /etc/mailman.cfg and opens (creates) the database; the "
+            "Mailman 3 user runs it, as the service will.",
+            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MM3_BIN} info')}"],
+            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MM3_BIN} info')} | grep -q 'GNU Mailman 3'"])]
+
+    def start(self) -> list[Step]:
+        as_user = f"su -s /bin/sh {MM3_USER} -c"
+        queues = " ".join(q(f"{MM3_VAR}/queue/{name}") for name in INBOUND)
+        # the way back stops smtpd here first (senders retry and reach the old host once DNS
+        # names it again), lets Mailman 3 finish what it took, then stops it, and names the
+        # lists that took posts here since the switch
+        drain_new = [
+            "rcctl stop smtpd  # no more posts arrive here; senders retry",
+            Wait(command=f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0",
+                 timeout=900, interval=10),
+            Run(report=True, command=(
+                f"{as_user} {q(f'{MM3_BIN} lists --advertised')} ; "
+                f"echo \"deliveries waiting: $(find {MM3_VAR}/queue/out {MM3_VAR}/queue/retry "
+                "-type f 2>/dev/null | wc -l)\"")),
+            "# posts that reached Mailman 3 after the switch are in its logs "
+            f"({MM3_VAR}/logs/mailman.log): the old host has not seen them",
+        ]
+        return [_step(
+            NEW_MAILMAN, "switch", "new", "Import the lists into Mailman 3 and start it",
+            "Every list is created and imported from its copied config.pck (import21, with the "
+            "charset its text was read in); what waited on the old host is re-injected so "
+            "Mailman 3 holds it again; then Mailman 3 starts and writes its table of list "
+            "addresses, which smtpd reads next.",
+            [f"sh \"$PLAN/{IMPORT_SCRIPT}\"", *map(enable_script, self.services),
+             f"rcctl start {' '.join(self.services)}",
+             f"{as_user} {q(f'{MM3_BIN} aliases')}",
+             f"crontab -u {MM3_USER} \"$PLAN/{CRONTAB}\"  # Mailman 3's jobs, old schedules"],
+            [*(f"rcctl check {s}" for s in self.services), f"test -s {MM3_TABLE}",
+             f"crontab -u {MM3_USER} -l >/dev/null"]
+            + [f"grep -q {q(f'^{ml.name}@{host} ')} {MM3_TABLE}"
+               for ml, host in lists_in_mailman3(self.inv, self.target)],
+            drain_new + [f"crontab -u {MM3_USER} -r",
+                         f"rcctl stop {' '.join(self.services)}",
+                         *map(disable_script, self.services)])]
+
+    def verify(self) -> list[Step]:
+        domains = [d for d in self.target.email_domains if is_domain(d)]
+        lists = lists_in_mailman3(self.inv, self.target)
+        request = next((f"{ml.name}-request@{host}" for ml, host in lists
+                        if host in domains), None)
+        return [_step(
+            "verify", "verify", "new", "Mail and web work on the new host",
+            "A request to a list's -request address goes through smtpd, LMTP, Mailman 3's "
+            "runners and back out.",
+            ([f"echo help | mail -s help {q(request)}"] if request else []) + ["sleep 60"],
+            ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | "
+             "grep -q .",
+             f"test -z \"$(ls {MM3_VAR}/queue/shunt)\""])]
