@@ -62,6 +62,9 @@ HTTPD_CONF = "files/new/etc/httpd.conf"
 #: the new aliases and virtual table in the plan (emitters/aliases.py and virtual_table.py write
 #: them from the new host's address table; its hints and parity's name them)
 ALIASES_FILE = "files/new/etc/mail/aliases"
+#: smtpd.conf's name of a list manager's own table of addresses and of its LMTP action (a
+#: destination with ``lmtp``); the list manager's hook rereads the table by this name.
+LMTP_TABLE = "listmanager"
 VIRTUAL_FILE = "files/new/etc/mail/virtual"
 
 

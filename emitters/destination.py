@@ -63,6 +63,10 @@ class Destination:
     web: ClassVar[WebFolders]
     #: one line for the aliases file's head: how its deliveries run
     delivery_note: ClassVar[str] = ""
+    #: where smtpd delivers the list manager's addresses over LMTP (``HOST:PORT``), and the
+    #: list table of those addresses the list manager keeps (None: the aliases' pipes)
+    lmtp: ClassVar[str | None] = None
+    lmtp_table: ClassVar[str | None] = None
 
     def __init__(self, inv: Inventory, target: Target, release: Release | None) -> None:
         self.inv = inv

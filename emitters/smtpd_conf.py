@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from migrate.core.model import Finding, Inventory, Severity, Target
 
-from emitters.common import Emitted, Stage, is_domain, is_path
+from emitters.common import LMTP_TABLE, Emitted, Stage, is_domain, is_path
 from emitters.guard import comment, conf_str, refuse
 from emitters.release import Release
 from emitters.handback_table import TABLE as HANDBACK_TABLE
@@ -65,9 +65,17 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     back = host.handback
     if back and back.relay is None:
         back = HandBack(None)  # parity.md and its blockers name every address left
+    dest = host.destination
     if release.smtpd_match_grammar:
-        body = _match_grammar(target, plain, virtual, pki, relay, back, host.refusals)
+        body = _match_grammar(target, plain, virtual, pki, relay, back, host.refusals,
+                              dest.lmtp, dest.lmtp_table)
     else:
+        if dest.lmtp:
+            out.findings.append(Finding(
+                "plan.lmtp-grammar", Severity.BLOCKER,
+                f"{dest.name} takes its mail over LMTP, which this plan writes only in the "
+                f"grammar of OpenBSD 6.4 and later (not {release})",
+                "Plan for a later release (--openbsd).", None))
         body = _accept_grammar(target, release, plain, virtual, pki, relay, back)
     out.files[PATH] = "\n".join(head + body) + "\n"
     # installed at the switch: smtpd reads it at boot, and must not take list mail before
@@ -157,12 +165,17 @@ def _filters(refusals: list[Refusal]) -> tuple[list[str], str]:
 
 
 def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: str | None,
-                   relay: str | None, back: HandBack, refusals: list[Refusal]) -> list[str]:
+                   relay: str | None, back: HandBack, refusals: list[Refusal],
+                   lmtp: str | None = None, lmtp_table: str | None = None) -> list[str]:
     lines = []
     if pki:
         lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
                   f"pki {pki} key {conf_str(target.tls_key)}", ""]
     lines += [f"table aliases file:{ALIASES}"]
+    if lmtp:
+        # every address the list manager answers: it rewrites the table when a list is
+        # created or removed, and makes smtpd reread it
+        lines.append(f"table {LMTP_TABLE} file:{lmtp_table}")
     if domains:
         lines.append(f"table recipients file:{RECIPIENTS_TABLE}")
     lines += _domain_table(domains, virtual, back) + [""]
@@ -171,6 +184,8 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
         lines += ["# the old host's refusals, with its own code class and text, at RCPT time"]
         lines += filters + [""]
     lines += _listeners(target, pki, option) + [""]
+    if lmtp:
+        lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp)} rcpt-to')
     lines += ['action "lists" mbox alias <aliases>']
     if virtual:
         # list addresses map to NAME@localhost, which the "local" rule expands into the pipe
@@ -181,6 +196,10 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
         lines.append(f'action "handback" relay host {conf_str(back.relay)}')
     lines += ['action "local" mbox alias <aliases>',
               'action "outbound" relay' + (f" host {conf_str(relay)}" if relay else ""), ""]
+    if lmtp:
+        # first: the list manager's own addresses, including lists created after the move;
+        # the aliases and virtual entries below map the old names of lists to them
+        lines.append(f"match from any for rcpt-to <{LMTP_TABLE}> action {conf_str(LMTP_TABLE)}")
     lines += _handback_matches(domains, virtual, back, "match from any", 'action "handback"',
                                "rcpt-to <{}>", "!rcpt-to <{}>")
     if domains:

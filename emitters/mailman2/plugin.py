@@ -68,8 +68,8 @@ class Mailman2(Destination):
                 "April 2021; Python 2, which it needs, has left the ports tree since)",
                 "Run `pkg_info -Q mailman` on the new host before anything else (the runbook's "
                 "preflight does, and stops there without it). Without the package, plan for "
-                "the release the new host can have it on (--openbsd), or keep the lists on "
-                "the old host until a Mailman 3 destination can take them.", None))
+                "the release the new host can have it on (--openbsd), or with "
+                "--list-manager mailman3.", None))
         lists, _ = list_locations(self.inv, self.target, self, self.release)
         out.add(emit_mailman(self.inv, self.target, self.release, lists), "mailman")
         for emitter in (emit_crontab, emit_newsyslog):

@@ -3,12 +3,13 @@
 * ``/etc/mailman.cfg``: the site owner, the var folder, SQLite (the default database; nothing
   else to run), the LMTP server on loopback where smtpd delivers, outgoing mail to the local
   smtpd, the REST API on loopback only;
-* ``/etc/mailman3/mta.cfg``: Mailman's postfix LMTP class, which writes every list address it
+* ``/etc/mailman-mta.cfg``: Mailman's postfix LMTP class, which writes every list address it
   answers into ``data/postfix_lmtp`` whenever a list is created or removed, and then runs its
   ``postmap_command``: here the hook below, through doas(1);
-* the hook ``/usr/local/libexec/mailman3-smtpd-table``, root's, which makes smtpd reread that
-  table (``smtpctl update table mailman3``): a list created later on the new host receives
-  mail without anyone editing smtpd's tables; unknown addresses stay refused at RCPT time;
+* the hook ``/usr/local/libexec/mailman3-smtpd-table``, root's, which copies the addresses of
+  that file into smtpd's list table ``/etc/mail/mailman3-lists`` and makes smtpd reread it
+  (``smtpctl update table listmanager``): a list created later on the new host receives mail
+  without anyone editing smtpd's tables; unknown addresses stay refused at RCPT time;
 * the doas.conf rule that lets Mailman's user run the hook, and nothing else, as root;
 * the rc.d script, so rcctl starts and stops Mailman's master and its runners.
 """
@@ -17,19 +18,20 @@ from __future__ import annotations
 
 from migrate.core.model import Inventory, Target
 
-from emitters.common import Emitted, Stage
+from emitters.common import LMTP_TABLE, Emitted, Stage
 from emitters.guard import comment
 from emitters.new_host import admin_address
 from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_CONFIG, MM3_DATA,
-                                     MM3_MTA_CONFIG, MM3_PID, MM3_SERVICE,
-                                     MM3_USER, MM3_VAR, MM3_VENV, SMTPD_TABLE, TABLE_HOOK)
+                                     MM3_MTA_CONFIG, MM3_PID, MM3_SERVICE, MM3_TABLE, MM3_USER,
+                                     MM3_VAR, MM3_VENV, SMTPD_LIST_TABLE, TABLE_HOOK)
 from emitters.release import Release
 
 CONFIG = "files/new/etc/mailman.cfg"
-MTA_CONFIG = "files/new/etc/mailman3/mta.cfg"
+MTA_CONFIG = "files/new/etc/mailman-mta.cfg"
 HOOK = "files/new/usr/local/libexec/mailman3-smtpd-table"
 DOAS = "files/new/etc/doas.conf.mailman3"
 RC_SCRIPT = "files/new/etc/rc.d/mailman3"
+LIST_TABLE = "files/new/etc/mail/mailman3-lists"
 #: doas(1)'s path on OpenBSD (base system).
 DOAS_BIN = "/usr/bin/doas"
 
@@ -91,16 +93,29 @@ def emit_config(inv: Inventory, target: Target, release: Release) -> Emitted:
     out.files[HOOK] = "\n".join([
         "#!/bin/sh",
         f"# {TABLE_HOOK}, written by migrate: run by Mailman 3 (through doas) after it rewrote",
-        f"# its table of list addresses; smtpd rereads it as table {SMTPD_TABLE}. Its arguments",
-        "# (the file Mailman wrote) are ignored: the table's path is smtpd.conf's. Before the",
-        "# plan's smtpd.conf is installed smtpd has no such table: the failure is logged, and",
-        "# Mailman's list creation goes on (smtpd reads the table when it starts).",
-        f"/usr/sbin/smtpctl update table {SMTPD_TABLE} 2>&1 ||",
-        f"\tlogger -p mail.warning -t mailman3 \"smtpd did not reread table {SMTPD_TABLE}\"",
+        f"# {MM3_TABLE}. Copies its addresses (the first word of each line) into",
+        f"# {SMTPD_LIST_TABLE}, which smtpd rereads as table {LMTP_TABLE}. Its arguments (the",
+        "# file Mailman wrote) are ignored. Before the plan's smtpd.conf is installed smtpd has",
+        "# no such table: the failure is logged and Mailman goes on (smtpd reads the table when",
+        "# it starts).",
+        "umask 022",
+        f"tmp=$(mktemp {SMTPD_LIST_TABLE}.XXXXXXXXXX) || exit 0",
+        f"if awk '/^[^#[:space:]]/ {{ print $1 }}' {MM3_TABLE} >\"$tmp\" &&",
+        f"    chmod 0644 \"$tmp\" && mv -f \"$tmp\" {SMTPD_LIST_TABLE}; then",
+        f"\t/usr/sbin/smtpctl update table {LMTP_TABLE} >/dev/null 2>&1 ||",
+        f"\t    logger -p mail.warning -t mailman3 \"smtpd did not reread table {LMTP_TABLE}\"",
+        "else",
+        "\trm -f \"$tmp\"",
+        f"\tlogger -p mail.err -t mailman3 \"could not copy {MM3_TABLE} to {SMTPD_LIST_TABLE}\"",
+        "fi",
         "exit 0",
         "",
     ])
     out.install(HOOK, TABLE_HOOK, mode="0555")
+    # empty until Mailman writes its table (the hook fills it): smtpd -n needs the file
+    out.files[LIST_TABLE] = (f"# {SMTPD_LIST_TABLE}: the addresses Mailman 3 answers, copied "
+                             f"from {MM3_TABLE}\n# by {TABLE_HOOK}; do not edit.\n")
+    out.install(LIST_TABLE, SMTPD_LIST_TABLE)
     out.files[DOAS] = "\n".join([
         f"# Mailman 3 ({MM3_USER}) makes smtpd reread its table of list addresses",
         f"permit nopass {MM3_USER} as root cmd {TABLE_HOOK}",

@@ -13,7 +13,7 @@ MM3_BIN = f"{MM3_VENV}/bin/mailman"
 MM3_CONFIG = "/etc/mailman.cfg"
 #: Its MTA settings (``[mta] configuration``): the postfix LMTP class's, with the command it
 #: runs after writing its table (``postmap_command``).
-MM3_MTA_CONFIG = "/etc/mailman3/mta.cfg"
+MM3_MTA_CONFIG = "/etc/mailman-mta.cfg"
 #: Its var_dir: database, queues, logs, the table of list addresses (data/postfix_lmtp).
 MM3_VAR = "/var/mailman3"
 MM3_DATA = f"{MM3_VAR}/data"
@@ -32,10 +32,13 @@ MM3_GROUP = "_mailman3"
 #: Mailman 3's LMTP server (its lmtp runner), where smtpd delivers list mail.
 LMTP_HOST = "127.0.0.1"
 LMTP_PORT = 8024
-#: The hook Mailman runs (through doas) after writing its table: smtpd rereads it.
+#: The hook Mailman runs (through doas) after writing its table: it writes the addresses into
+#: smtpd's list table below, and smtpd rereads it.
 TABLE_HOOK = "/usr/local/libexec/mailman3-smtpd-table"
-#: smtpd.conf's name of the table.
-SMTPD_TABLE = "mailman3"
+#: smtpd's table of every address Mailman 3 answers, one per line. Mailman's own file maps
+#: each address to ``lmtp:[HOST]:PORT``, and smtpd refuses a mapping where ``for rcpt-to``
+#: needs a list ("table may not be used for rcpt-to lookups", OpenSMTPD 6.8's smtpd -n).
+SMTPD_LIST_TABLE = "/etc/mail/mailman3-lists"
 #: The rc.d script (rcctl's service name is its file name).
 MM3_SERVICE = "mailman3"
 #: The pinned versions the plan installs and the tests run (``requirements.txt`` beside this

@@ -30,7 +30,8 @@ from emitters.mailman3.lists import IMPORT_SCRIPT, emit_lists, list_host, lists_
 from emitters.mailman3.mailman_cfg import emit_config
 from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_DATA, MM3_GROUP,
                                      MM3_IMPORT, MM3_SERVICE, MM3_TABLE, MM3_USER, MM3_VAR,
-                                     MM3_VENV, REQUIREMENTS)
+                                     MM3_VENV, REQUIREMENTS,
+                                     SMTPD_LIST_TABLE)
 from emitters.rc_conf_local import disable_script, enable_script
 
 LOCK_FILE = "files/new/mailman3/requirements.txt"
@@ -56,6 +57,8 @@ class Mailman3(Destination):
     web = WebFolders(cgi=f"{MM3_VAR}/web/cgi-bin", icons=f"{MM3_VAR}/web/icons",
                      archive=f"{MM3_IMPORT}/archives/public", cgi_prefix=MM_CGI_PREFIX,
                      icons_prefix=MM_ICONS_PREFIX, archive_prefix=MM_ARCHIVE_PREFIX)
+    lmtp = f"{LMTP_HOST}:{LMTP_PORT}"
+    lmtp_table = SMTPD_LIST_TABLE
     delivery_note = ("Each list address is its Mailman 3 address, which smtpd delivers over "
                      f"LMTP ({LMTP_HOST}:{LMTP_PORT}).")
 
@@ -81,6 +84,18 @@ class Mailman3(Destination):
                 "Mailman 3 core needs (the ports' default was 3.9 from 7.1)",
                 "Plan for OpenBSD 7.1 or later (--openbsd), or with --list-manager mailman2 "
                 "where the release has the mailman package.", None))
+        if release.mailman2_package_known:
+            why = (f"OpenBSD {release} has the mailman 2 package: Mailman 3 is planned because "
+                   "the target asks for it")
+        else:
+            why = (f"OpenBSD {release} is not known to have the mailman 2 package (known "
+                   "through 6.9; Python 2, which it needs, left the ports tree), so Mailman 3 "
+                   "is the default list manager")
+        out.findings.append(Finding(
+            "plan.list-manager", Severity.INFO, why,
+            "Mailman 3 imports the lists (mailman3/import.md says what it carries); plan with "
+            "--list-manager mailman2 where `pkg_info -Q mailman` finds the package and the "
+            "lists should move as they are.", None))
         out.findings.append(Finding(
             "plan.mailman3-web", Severity.WARNING,
             "the lists' web pages (listinfo, subscription, admin, private archives) are not "

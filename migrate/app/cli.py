@@ -284,6 +284,12 @@ def plan(
         "(default: at the old host's URL prefixes, such as /cgi-bin/mailman/, so every old "
         "link stays the same) or package (at the OpenBSD package's /mailman/, /icons/ and "
         "/pipermail/; the old prefixes answer 301 to them).")] = None,
+    list_manager: Annotated[Optional[str], typer.Option(
+        "--list-manager", metavar="mailman2|mailman3", help="The list manager on the new host: "
+        "mailman2 (the OpenBSD mailman package: the lists, archives and pages move as they "
+        "are) or mailman3 (Mailman 3 core from PyPI; the lists are imported). Default: "
+        "mailman2 for releases known to have its package (through 6.9), else mailman3.")]
+    = None,
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="The plan directory to write (default: plan).")] = None,
     overlay: Annotated[Optional[Path], typer.Option(
@@ -313,7 +319,7 @@ def plan(
         settings = read_target_file(str(target)) if target is not None else {}
         flags = {"openbsd": openbsd, "hostname": hostname, "ipv6": ipv6, "ipv4": ipv4,
                  "smarthost": smarthost, "email_domains": email_domain, "web_host": web_host,
-                 "tls": tls, "url_prefixes": url_prefixes}
+                 "tls": tls, "url_prefixes": url_prefixes, "destination": list_manager}
         tgt = resolve_target(inv, settings, flags, source=str(target or "flags"))
         out_dir = str(output or "plan")
         files = prepare_overlay(out_dir, str(overlay) if overlay else None, keep=keep_edits,
