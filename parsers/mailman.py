@@ -409,7 +409,7 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
     ml.last_post_at = _epoch(conf.get("last_post_time"))
     ml.next_post_number = as_int("post_id") if "post_id" in conf else as_int("next_post_number")
     ml.features = _features(conf, member_passwords)
-    ml.features.charset = "iso-8859-1" if failures else charset
+    ml.features.charset = _read_as(conf, charset)
     if failures:
         _f(result, "mailman.charset", Severity.WARNING,
            f"list {name}: {len(failures)} text value(s) are not valid {charset} "
@@ -417,6 +417,31 @@ def _config_to_list(name: str, d: Any, path: str, result: MailmanResult) -> Mail
            "Check the list's name, description and owners in the inventory; fix them in the "
            "list's admin pages after the move if they look wrong.", path)
     return ml
+
+
+#: The list's own text: what a list manager that imports config.pck must decode.
+_TEXT_KEYS = ("real_name", "description", "info", "subject_prefix", "msg_header",
+              "msg_footer", "digest_header", "digest_footer", "welcome_msg", "goodbye_msg",
+              "autoresponse_postings_text", "autoresponse_admin_text",
+              "autoresponse_request_text")
+
+
+def _read_as(conf: dict, charset: str) -> str:
+    """The charset the list's text and its members' names are really in: its language's where
+    every byte string decodes in it, else UTF-8 where every one decodes as UTF-8, else Latin-1
+    (which decodes any byte). Mailman 2 stored what browsers sent, whatever the language."""
+    names = conf.get("usernames")
+    values = [conf.get(k) for k in _TEXT_KEYS]
+    values += list(names.values()) if isinstance(names, dict) else []
+    raw = [v for v in values if isinstance(v, bytes)]
+    for candidate in (charset, "utf-8"):
+        try:
+            for v in raw:
+                v.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        return candidate
+    return "iso-8859-1"
 
 
 #: Mailman 2's user_options bit for a moderated member (Defaults.py, ``Moderate``).

@@ -23,7 +23,8 @@ from emitters.guard import comment
 from emitters.new_host import admin_address
 from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_CONFIG, MM3_DATA,
                                      MM3_MTA_CONFIG, MM3_PID, MM3_SERVICE, MM3_TABLE, MM3_USER,
-                                     MM3_VAR, MM3_VENV, SMTPD_LIST_TABLE, TABLE_HOOK)
+                                     MM3_VAR, MM3_VENV, SMTPD_LIST_TABLE, TABLE_HOOK,
+                                     TABLE_SENTINEL)
 from emitters.release import Release
 
 CONFIG = "files/new/etc/mailman.cfg"
@@ -100,7 +101,8 @@ def emit_config(inv: Inventory, target: Target, release: Release) -> Emitted:
         "# it starts).",
         "umask 022",
         f"tmp=$(mktemp {SMTPD_LIST_TABLE}.XXXXXXXXXX) || exit 0",
-        f"if awk '/^[^#[:space:]]/ {{ print $1 }}' {MM3_TABLE} >\"$tmp\" &&",
+        f"if {{ echo {TABLE_SENTINEL}; awk '/^[^#[:space:]]/ {{ print $1 }}' {MM3_TABLE}; }} "
+        ">\"$tmp\" &&",
         f"    chmod 0644 \"$tmp\" && mv -f \"$tmp\" {SMTPD_LIST_TABLE}; then",
         f"\t/usr/sbin/smtpctl update table {LMTP_TABLE} >/dev/null 2>&1 ||",
         f"\t    logger -p mail.warning -t mailman3 \"smtpd did not reread table {LMTP_TABLE}\"",
@@ -114,7 +116,9 @@ def emit_config(inv: Inventory, target: Target, release: Release) -> Emitted:
     out.install(HOOK, TABLE_HOOK, mode="0555")
     # empty until Mailman writes its table (the hook fills it): smtpd -n needs the file
     out.files[LIST_TABLE] = (f"# {SMTPD_LIST_TABLE}: the addresses Mailman 3 answers, copied "
-                             f"from {MM3_TABLE}\n# by {TABLE_HOOK}; do not edit.\n")
+                             f"from {MM3_TABLE}\n# by {TABLE_HOOK}; do not edit. The first "
+                             "entry is never a list's: smtpd\n# needs one to read the file as a "
+                             f"list.\n{TABLE_SENTINEL}\n")
     out.install(LIST_TABLE, SMTPD_LIST_TABLE)
     out.files[DOAS] = "\n".join([
         f"# Mailman 3 ({MM3_USER}) makes smtpd reread its table of list addresses",

@@ -39,6 +39,10 @@ TABLE_HOOK = "/usr/local/libexec/mailman3-smtpd-table"
 #: each address to ``lmtp:[HOST]:PORT``, and smtpd refuses a mapping where ``for rcpt-to``
 #: needs a list ("table may not be used for rcpt-to lookups", OpenSMTPD 6.8's smtpd -n).
 SMTPD_LIST_TABLE = "/etc/mail/mailman3-lists"
+#: Its first entry, always: smtpd reads a file table with no entry as no list at all ("table
+#: may not be used for rcpt-to lookups"), before the first list or after the last is removed.
+#: An address of the reserved TLD .invalid (RFC 6761): no mail ever names it.
+TABLE_SENTINEL = "no-list@mailman3.invalid"
 #: The rc.d script (rcctl's service name is its file name).
 MM3_SERVICE = "mailman3"
 #: The pinned versions the plan installs and the tests run (``requirements.txt`` beside this

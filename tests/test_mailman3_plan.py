@@ -1,0 +1,193 @@
+"""The plan for the Mailman 3 destination (``--list-manager mailman3``): every sample host plans
+without a blocker, every old list address reaches its Mailman 3 address (``-admin`` is
+``-bounces``), the real OpenSMTPD parser reads the smtpd.conf, the hook copies Mailman's table
+into smtpd's list table, and the inventory's counts of what Mailman 3 does not carry equal what
+the real Python 2 reads from each list's config.pck.
+
+OpenBSD itself does not run here: the rc.d script, doas.conf and the package names are checked
+against their documented formats only (rc.subr(8), doas.conf(5))."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, golden_tool
+from migrate.app.inspection import inspect_tree
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
+from migrate.core.mailman2 import ADDRESSES
+from migrate.core.model import Origin, Severity
+
+from emitters.mailman3.lists import IMPORT_SCRIPT
+from emitters.mailman3.mailman_cfg import HOOK, RC_SCRIPT
+from emitters.mailman3.paths import MM3_TABLE, SMTPD_LIST_TABLE, TABLE_SENTINEL
+
+SAMPLES = REPO / "sample_configs"
+HOSTS = golden_tool().HOSTS
+
+
+@pytest.fixture(scope="module")
+def inventories():
+    return {host: inspect_tree(LocalTree(SAMPLES / host), Origin("local", host))
+            for host in HOSTS}
+
+
+def plan_mm3(inv, host: str, **more):
+    flags = dict(HOSTS[host], destination="mailman3", **more)
+    return build_plan(inv, resolve_target(inv, {}, flags))
+
+
+@pytest.mark.parametrize("host", list(HOSTS))
+def test_every_sample_plans_for_mailman3_and_loses_no_address(inventories, host):
+    inv = inventories[host]
+    result = plan_mm3(inv, host)
+    mm2 = build_plan(inv, resolve_target(inv, {}, HOSTS[host]))
+    # no blocker of its own (hillcrest's planted DNS one is the sample's, for both)
+    assert {f.id for f in result.blockers()} == {f.id for f in mm2.blockers()}
+    rows = result.parity
+    lists = [r for r in rows if r.get("list")]
+    assert lists and not [r for r in rows if r["status"] == "missing"]
+    aliases = result.files["files/new/etc/mail/aliases"]
+    table = {line.split(":", 1)[0]: line.split(":", 1)[1].strip()
+             for line in aliases.splitlines() if line and not line.startswith("#")}
+    for ml in inv.lists:
+        if ml.name not in table:
+            continue
+        host_of = table[ml.name].rpartition("@")[2]
+        for suffix, action in ADDRESSES:
+            # every one of Mailman 2's ten addresses, -admin as Mailman 3's -bounces
+            want = "-bounces" if action == "admin" else suffix
+            assert table[ml.name + suffix] == f"{ml.name}{want}@{host_of}"
+    conf = result.files["files/new/etc/mail/smtpd.conf"]
+    assert f"table listmanager file:{SMTPD_LIST_TABLE}" in conf
+    assert 'action "listmanager" lmtp "127.0.0.1:8024" rcpt-to' in conf
+    # the list manager's own addresses before any other rule of the moved domains
+    matches = [line for line in conf.splitlines() if line.startswith("match ")]
+    assert matches[0] == 'match from any for rcpt-to <listmanager> action "listmanager"'
+    assert "|/usr/local/lib/mailman" not in aliases  # no Mailman 2 pipe anywhere
+
+
+def test_the_import_script_creates_and_imports_each_list_with_its_charset(inventories):
+    inv = inventories["netsight"]
+    result = plan_mm3(inv, "netsight")
+    script = result.files[IMPORT_SCRIPT]
+    announce = next(ml for ml in inv.lists if ml.name == "announce")
+    # announce's names are Latin-1 where its language says us-ascii: read as Latin-1
+    assert announce.features.charset == "iso-8859-1"
+    assert (f"import21 --charset iso-8859-1 announce@{announce.host_name} "
+            "/var/mailman3/import21/lists/announce/config.pck") in script
+    assert script.count("mailman create --quiet") == len(inv.lists)
+    assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
+    # what Mailman 3 drops, said before anything moves
+    ids = {f.id for f in result.findings}
+    assert {"plan.mailman3-passwords", "plan.mailman3-not-carried", "plan.mailman3-web",
+            "plan.list-manager"} <= ids
+
+
+@pytest.mark.parametrize("release, blocker", [("6.9", "plan.mailman3-python"),
+                                              ("6.3", "plan.lmtp-grammar")])
+def test_a_release_without_what_mailman3_needs_is_a_blocker(inventories, release, blocker):
+    result = plan_mm3(inventories["small"], "small", openbsd=release)
+    assert blocker in {f.id for f in result.blockers()}
+
+
+def test_mailman2_stays_the_default_and_its_plan_has_no_mailman3_file(inventories):
+    inv = inventories["small"]
+    result = build_plan(inv, resolve_target(inv, {}, HOSTS["small"]))
+    assert result.target.destination == "mailman2"
+    assert not [p for p in result.files if "mailman3" in p]
+
+
+def test_the_hook_copies_mailmans_table_into_smtpds_list_table(inventories, tmp_path):
+    """The hook as written, its paths moved under tmp_path: the addresses of Mailman's
+    postfix_lmtp (comments and blank lines left out) become smtpd's one-per-line table, and a
+    failing smtpctl (none here) is logged, not fatal to Mailman."""
+    result = plan_mm3(inventories["small"], "small")
+    hook = result.files[HOOK]
+    src, dst = tmp_path / "postfix_lmtp", tmp_path / "mailman3-lists"
+    src.write_text("# AUTOMATICALLY GENERATED BY MAILMAN\n\n"
+                   "# Aliases which are visible only in the @lists.example.org domain.\n"
+                   "ant@lists.example.org               lmtp:[127.0.0.1]:8024\n"
+                   "ant-bounces@lists.example.org       lmtp:[127.0.0.1]:8024\n\n")
+    text = hook.replace(MM3_TABLE, str(src)).replace(SMTPD_LIST_TABLE, str(dst))
+    text = text.replace("logger ", "echo logged ")
+    proc = subprocess.run(["sh", "-c", text], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert dst.read_text().splitlines() == [TABLE_SENTINEL, "ant@lists.example.org",
+                                            "ant-bounces@lists.example.org"]
+    assert oct(dst.stat().st_mode & 0o777) == "0o644"
+    assert "logged" in proc.stdout + proc.stderr  # no smtpctl to reread it here
+
+
+def test_the_rc_script_follows_rc_subr(inventories):
+    """rc.subr(8)'s shape: daemon and daemon_user, rc.subr sourced before pexp and the
+    rc_start/rc_stop overrides, rc_cmd last (checked as text and by ksh's parser where ksh
+    exists; OpenBSD's rc.subr itself does not run here)."""
+    script = plan_mm3(inventories["small"], "small").files[RC_SCRIPT]
+    lines = script.splitlines()
+    assert lines[0] == "#!/bin/ksh" and lines[-1] == "rc_cmd $1"
+    assert lines.index(". /etc/rc.d/rc.subr") < lines.index("rc_start() {")
+    assert 'daemon_user="_mailman3"' in lines
+    assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
+
+
+def test_smtpd_n_reads_the_mailman3_smtpd_conf(inventories, tmp_path):
+    """The real OpenSMTPD parser on the Mailman 3 plan of every sample (the list table
+    included, as the plan installs it)."""
+    from test_plan import smtpd_check
+
+    for host in HOSTS:
+        result = plan_mm3(inventories[host], host)
+        write_plan(result, str(tmp_path / host))
+        proc = smtpd_check(tmp_path / host)
+        assert proc.returncode == 0 and "configuration OK" in proc.stderr + proc.stdout, \
+            host + proc.stderr
+
+
+#: Counted by the real Python 2 from a config.pck (the oracle of ``ListFeatures``).
+_PY2_COUNT = r'''
+import cPickle, json, sys
+d = cPickle.load(open(sys.argv[1], "rb"))
+opts = d.get("user_options") or {}
+print(json.dumps({
+    "member_passwords": len([v for v in (d.get("passwords") or {}).values() if v]),
+    "moderated_members": len([v for v in opts.values() if v & 128]),
+    "bounce_scores": len(d.get("bounce_info") or {}),
+    "topics": len(d.get("topics") or []),
+    "topics_enabled": bool(d.get("topics_enabled")),
+    "umbrella_list": bool(d.get("umbrella_list")),
+    "header_filter_rules": len(d.get("header_filter_rules") or []),
+}))
+'''
+
+
+def test_the_features_mailman3_may_drop_are_counted_as_python_2_reads_them(inventories):
+    from mailmantools import mailman_build, python_of
+
+    python = python_of()
+    prefix = mailman_build()  # bounce_info holds Mailman.Bouncer's objects
+    for host, inv in inventories.items():
+        var = next(Path(p) for p in (SAMPLES / host).glob("**/lists") if p.is_dir()).parent
+        for ml in inv.lists:
+            pck = var / "lists" / ml.name / "config.pck"
+            if not pck.is_file():
+                continue
+            out = subprocess.run([str(python), "-c", _PY2_COUNT, str(pck)], capture_output=True,
+                                 text=True, check=True, env={"PYTHONPATH": str(prefix)}).stdout
+            want = json.loads(out)
+            got = {k: getattr(ml.features, k) for k in want}
+            assert got == want, (host, ml.name)
+    # and the samples have some: the test would see a count that is always 0
+    assert any(ml.features.member_passwords for inv in inventories.values() for ml in inv.lists)
+    assert any(ml.features.bounce_scores for inv in inventories.values() for ml in inv.lists)
+
+
+def test_no_finding_is_an_error_without_a_reason(inventories):
+    result = plan_mm3(inventories["campus"], "campus")
+    for f in result.findings:
+        if f.id.startswith("plan.mailman3"):
+            assert f.severity in (Severity.WARNING, Severity.INFO) and f.hint
