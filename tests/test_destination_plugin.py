@@ -135,7 +135,8 @@ def test_a_fake_destination_plugs_in_from_one_file(small, fake):
 def test_mailman2_says_what_is_known_of_its_package_per_release(small, release, known):
     """The port was in the tree through 6.9 (emitters/release.py's source); for later
     releases the plan says it does not know, and the preflight's pkg_info decides."""
-    plan = build_plan(small, resolve_target(small, {}, {**FLAGS, "openbsd": release}))
+    plan = build_plan(small, resolve_target(small, {}, {**FLAGS, "openbsd": release,
+                                                        "destination": "mailman2"}))
     finding = next(f for f in plan.findings if f.id == "plan.mailman-package")
     assert ("not known" not in finding.message) is known
     assert ("the last release it is known for is 6.9" in finding.message) is not known

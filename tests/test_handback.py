@@ -68,7 +68,7 @@ def _plan(inv=None, openbsd="7.8", **settings):
     inv = inv or _inventory()
     target = resolve_target(inv, {"tls_certificate": None, "tls_key": None, **settings},
                             {"hostname": "new.netsight.example", "ipv6": [NEW],
-                             "openbsd": openbsd})
+                             "openbsd": openbsd, "destination": "mailman2"})
     return build_plan(inv, target)
 
 

@@ -95,11 +95,23 @@ def test_a_release_without_what_mailman3_needs_is_a_blocker(inventories, release
     assert blocker in {f.id for f in result.blockers()}
 
 
-def test_mailman2_stays_the_default_and_its_plan_has_no_mailman3_file(inventories):
+@pytest.mark.parametrize("release, default", [("5.7", "mailman2"), ("6.9", "mailman2"),
+                                               ("7.0", "mailman3"), ("7.8", "mailman3")])
+def test_the_default_list_manager_follows_what_is_known_of_the_release(inventories, release,
+                                                                        default):
+    """Mailman 2 where the release is known to have its package (through 6.9,
+    Release.mailman2_package_known), else Mailman 3, and the report says why; a Mailman 2 plan
+    has no Mailman 3 file."""
     inv = inventories["small"]
-    result = build_plan(inv, resolve_target(inv, {}, HOSTS["small"]))
-    assert result.target.destination == "mailman2"
-    assert not [p for p in result.files if "mailman3" in p]
+    result = build_plan(inv, resolve_target(inv, {}, dict(HOSTS["small"], openbsd=release)))
+    assert result.target.destination == default
+    mm3_files = [p for p in result.files if "mailman3" in p]
+    if default == "mailman2":
+        assert not mm3_files
+    else:
+        assert mm3_files
+        why = next(f for f in result.findings if f.id == "plan.list-manager")
+        assert "not known to have the mailman 2 package" in why.message
 
 
 def test_the_hook_copies_mailmans_table_into_smtpds_list_table(inventories, tmp_path):

@@ -136,7 +136,8 @@ def make_plan(tmp: Path, sample: str) -> Path:
                           str(SAMPLES / sample), "-o", str(inv)], capture_output=True, text=True)
     assert res.returncode in (0, 1), res.stderr  # 1: findings to review
     res = subprocess.run([sys.executable, "-m", "migrate", "plan", str(inv),
-                          "--hostname", NEW_HOST, "--ipv6", "2001:db8:50::25", "-o",
+                          "--hostname", NEW_HOST, "--ipv6", "2001:db8:50::25",
+                          "--list-manager", "mailman2", "-o",
                           str(plan_dir)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr + res.stdout
     old = yaml.safe_load(inv.read_text())["host"]["hostname"]

@@ -23,6 +23,8 @@ from migrate.core.steps import REPORT_MD
 FLAGS = {"netsight": {"hostname": "lists.netsight.example", "ipv6": ["2001:db8:50::25"],
                       "smarthost": "smtp.upstream.example"},
          "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]}}
+for _flags in FLAGS.values():
+    _flags["destination"] = "mailman2"  # Mailman 2's pipes and pages
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,7 @@ def inventories(tmp_path_factory):
 def plan(inv, **flags):
     flags.setdefault("hostname", HOST)
     flags.setdefault("ipv6", [V6])
+    flags.setdefault("destination", "mailman2")  # the tests of Mailman 2's files
     return build_plan(inv, resolve_target(inv, {}, flags))
 
 

@@ -35,7 +35,8 @@ def netsight():
     inv = inspect_tree(update_golden.SampleTree(SAMPLES / "netsight"),
                        Origin("local", "/samples/netsight"))
     target = resolve_target(inv, {}, {"hostname": "lists.netsight.example", "ipv6": [V6],
-                                      "smarthost": "smtp.upstream.example"})
+                                      "smarthost": "smtp.upstream.example",
+                                      "destination": "mailman2"})
     return inv, build_plan(inv, target)
 
 
@@ -326,7 +327,8 @@ def test_site_passwords_are_checked_where_carried_and_noted_where_absent(netsigh
     assert not [a for a in step["actions"] if "mmsitepass" in str(a)]
     inv = inspect_tree(LocalTree(SAMPLES / "small"), Origin("local", "/samples/small"))
     small = build_plan(inv, resolve_target(inv, {}, {"hostname": "lists.example.org",
-                                                     "ipv6": ["2001:db8:60::25"]}))
+                                                     "ipv6": ["2001:db8:60::25"],
+                                                     "destination": "mailman2"}))
     step = next(s.to_data() for s in small.steps if s.id == "new-mailman")
     assert not [c for c in step["check"] if ".pw" in c]
     notes = [a["text"] for a in step["actions"] if a["do"] == "note"]

@@ -34,7 +34,8 @@ from migrate.app.sources import LocalTree
 
 HTTPD = "files/new/etc/httpd.conf"
 MM_CFG = "files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate"
-FLAGS = ["--hostname", "lists.example.org", "--ipv6", "2001:db8:60::25", "--tls", "none"]
+FLAGS = ["--hostname", "lists.example.org", "--ipv6", "2001:db8:60::25", "--tls", "none",
+         "--list-manager", "mailman2"]
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,8 @@ from migrate.app.planning import build_plan, resolve_target, write_plan
 from migrate.app.sources import LocalTree
 from migrate.core.steps import plan_digest
 
-FLAGS = {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]}
+FLAGS = {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"],
+         "destination": "mailman2"}
 DIGEST = re.compile(r"Plan digest: ([0-9a-f]{64})")
 
 

@@ -31,7 +31,7 @@ from migrate.app.planning import build_plan, resolve_target
 from migrate.app.sources import LocalTree
 
 V6 = "2001:db8:50::25"
-NETSIGHT = {"hostname": "lists.netsight.example", "ipv6": [V6],
+NETSIGHT = {"hostname": "lists.netsight.example", "ipv6": [V6], "destination": "mailman2",
             "smarthost": "smtp.upstream.example"}
 
 
@@ -157,7 +157,8 @@ def test_old_https_links_without_https_on_the_new_host_are_a_warning(netsight_in
 
 # --- the old host's redirects, carried into httpd.conf ------------------------------------------
 
-CAMPUS = {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]}
+CAMPUS = {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"],
+          "destination": "mailman2"}
 CAMPUS_CONF = "/usr/local/etc/apache22/Includes/mailman.conf"
 RELEASES = ("5.7", "5.8", "6.1", "6.3", "6.4", "7.8")
 
@@ -186,7 +187,8 @@ def test_httpd_conf_follows_the_documented_grammar(sample, release, tls):
              "hillcrest": {"hostname": "lists.hillcrest.example", "ipv6": ["2001:db8:90::25"]},
              "oakfield": {"hostname": "lists.oakfield.example", "ipv6": ["2001:db8:a0::25"]},
              }[sample]
-    target = resolve_target(inv, {}, {**flags, "openbsd": release, "tls": tls})
+    target = resolve_target(inv, {}, {**flags, "openbsd": release, "tls": tls,
+                                      "destination": "mailman2"})
     conf = build_plan(inv, target).files["files/new/etc/httpd.conf"]
     assert grammar_errors(conf, Release.parse(release)) == []
 

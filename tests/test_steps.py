@@ -28,6 +28,8 @@ FLAGS = {"netsight": {"hostname": "lists.netsight.example", "ipv6": ["2001:db8:5
                       "smarthost": "smtp.upstream.example"},
          "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]},
          "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]}}
+for _flags in FLAGS.values():
+    _flags["destination"] = "mailman2"  # Mailman 2's steps
 
 
 def _plan(sample: str, **flags):

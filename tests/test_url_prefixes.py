@@ -31,7 +31,7 @@ from emitters.new_host import Served, is_prefix
 from emitters.release import Release
 
 HOST = "lists.hillcrest.example"
-FLAGS = {"hostname": HOST, "ipv6": ["2001:db8:90::25"]}
+FLAGS = {"hostname": HOST, "ipv6": ["2001:db8:90::25"], "destination": "mailman2"}
 HTTPD = "files/new/etc/httpd.conf"
 MM_CFG = "files/new/usr/local/lib/mailman/Mailman/mm_cfg.py.migrate"
 

@@ -29,6 +29,8 @@ FLAGS = {
     "small": {"hostname": "lists.example.org", "ipv6": ["2001:db8:60::25"]},
     "campus": {"hostname": "lists.cs.campus.example", "ipv6": ["2001:db8:70::25"]},
 }
+for _flags in FLAGS.values():
+    _flags["destination"] = "mailman2"  # Mailman 2's pages
 CAMPUS_CONF = "/usr/local/etc/apache22/Includes/mailman.conf"
 NETSIGHT_CONF = "usr/local/etc/apache24/Includes/mailman.conf"
 RUNNER = CliRunner()

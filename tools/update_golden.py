@@ -47,7 +47,9 @@ HOSTS = {
     # Mailman under /cgi-bin/mailman/ and /images/mailman/, as the guides set it up (issue 26)
     "oakfield": {"hostname": "lists.oakfield.example", "ipv6": ["2001:db8:a0::25"]},
 }
-RELEASES = ("5.7", "6.3", "7.8")  # one per grammar era: 5.x, 6.x before 6.4, 6.4 and later
+#: one per grammar era: 5.x, 6.x before 6.4, 6.4 and later with Mailman 2 (the last release known
+#: to have its package) and with Mailman 3 (the default where the package is not known)
+RELEASES = ("5.7", "6.3", "6.9", "7.8")
 #: The folder of a host's files that are the same for every release.
 COMMON = "common"
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)

@@ -89,8 +89,8 @@ class Mailman3(Destination):
                    "the target asks for it")
         else:
             why = (f"OpenBSD {release} is not known to have the mailman 2 package (known "
-                   "through 6.9; Python 2, which it needs, left the ports tree): Mailman 3 "
-                   "takes the lists")
+                   "through 6.9; Python 2, which it needs, left the ports tree), so Mailman 3 "
+                   "is the list manager unless the target names one")
         out.findings.append(Finding(
             "plan.list-manager", Severity.INFO, why,
             "Mailman 3 imports the lists (mailman3/import.md says what it carries); plan with "

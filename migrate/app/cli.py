@@ -288,7 +288,7 @@ def plan(
         "--list-manager", metavar="mailman2|mailman3", help="The list manager on the new host: "
         "mailman2 (the OpenBSD mailman package: the lists, archives and pages move as they "
         "are) or mailman3 (Mailman 3 core from PyPI; the lists are imported). Default: "
-        "mailman2.")]
+        "mailman2 for releases known to have its package (through 6.9), else mailman3.")]
     = None,
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="The plan directory to write (default: plan).")] = None,

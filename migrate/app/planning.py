@@ -149,6 +149,8 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
     merged.update({k: v for k, v in flags.items() if v not in (None, [], ())})
     merged.setdefault("openbsd", NEWEST_STABLE)
     merged["openbsd"] = str(merged["openbsd"])
+    if not merged.get("destination"):
+        merged["destination"] = default_destination(merged["openbsd"])
     if not merged.get("hostname"):
         raise MigrateError("the new host's name is missing", code=Exit.USAGE,
                            hint="give --hostname NAME or hostname: in target.yaml")
@@ -178,6 +180,16 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
         raise MigrateError(f"{source}: setting {exc}", code=Exit.USAGE) from None
     _check_target(target)
     return target
+
+
+def default_destination(openbsd: str) -> str:
+    """The list manager a release gets unless told: Mailman 2 where the release is known to
+    have its package (``Release.mailman2_package_known``), else Mailman 3."""
+    try:
+        release = Release.parse(openbsd)
+    except ValueError:
+        return "mailman2"  # _check_target refuses the release
+    return "mailman2" if release.mailman2_package_known else "mailman3"
 
 
 def _check_target(target: Target) -> None:
