@@ -1,0 +1,54 @@
+#!/bin/sh
+# Phase presync: run as root on the old host (mlist.cs.campus.example).
+# NEW is root@ the new host as ssh takes it, e.g. NEW=root@2001:db8:70::25
+set -eu
+: "${NEW:?set NEW=root@new-host}"
+# rsync wants an IPv6 address in brackets (root@[2001:db8::25]:/path); ssh does not
+case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;; esac
+
+# Flags:
+#   --recursive                      whole folders
+#   --links                          symlinks stay symlinks (never followed out of the tree)
+#   --safe-links                     but none that is absolute or climbs out of the copied folder (those the inspection found leading out are left out by name too)
+#   --perms                          modes, including the setgid bit Mailman's folders carry
+#   --times                          modification times: the next run's quick check depends on them
+#   --partial-dir=.rsync-partial     a large mbox cut off half-way resumes instead of restarting
+#   --exclude=config.pck.tmp.*       stray files Mailman leaves after a crash; never read
+#   --itemize-changes                one line per changed file, for the cutover journal
+#   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
+
+copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] [--include=PATTERN... --exclude=*]
+    src=$1 dst=$2; shift 2
+    # a copied folder that is a symlink: rsync would copy what it points to
+    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; return 1; }
+    # exit 24: files vanished during the copy (a live Mailman's temporary files);
+    # the final sync, with Mailman stopped, puts that right
+    rsync --recursive --links --safe-links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst" || [ $? -eq 24 ]
+}
+
+# faculty: list
+copy_tree /usr/local/mailman/lists/faculty/ /var/spool/mailman/lists/faculty/
+# faculty: archive-html
+copy_tree /usr/local/mailman/archives/private/faculty/ /var/spool/mailman/archives/private/faculty/
+# faculty: archive-mbox
+copy_tree /usr/local/mailman/archives/private/faculty.mbox/ /var/spool/mailman/archives/private/faculty.mbox/
+# grad-students: list
+copy_tree /usr/local/mailman/lists/grad-students/ /var/spool/mailman/lists/grad-students/
+# grad-students: archive-html
+copy_tree /usr/local/mailman/archives/private/grad-students/ /var/spool/mailman/archives/private/grad-students/
+# grad-students: archive-mbox
+copy_tree /usr/local/mailman/archives/private/grad-students.mbox/ /var/spool/mailman/archives/private/grad-students.mbox/
+# mailman: list
+copy_tree /usr/local/mailman/lists/mailman/ /var/spool/mailman/lists/mailman/
+# mailman: archive-html
+copy_tree /usr/local/mailman/archives/private/mailman/ /var/spool/mailman/archives/private/mailman/
+# mailman: archive-mbox
+copy_tree /usr/local/mailman/archives/private/mailman.mbox/ /var/spool/mailman/archives/private/mailman.mbox/
+# seminar: list
+copy_tree /usr/local/mailman/lists/seminar/ /var/spool/mailman/lists/seminar/
+# seminar: archive-html
+copy_tree /usr/local/mailman/archives/private/seminar/ /var/spool/mailman/archives/private/seminar/
+# seminar: archive-mbox
+copy_tree /usr/local/mailman/archives/private/seminar.mbox/ /var/spool/mailman/archives/private/seminar.mbox/
+# every list: held-posts-and-site-passwords
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/spool/mailman/data/ '--include=/heldmsg-faculty-[0-9]*.pck' '--include=/heldmsg-faculty-[0-9]*.txt' '--include=/heldmsg-grad-students-[0-9]*.pck' '--include=/heldmsg-grad-students-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-seminar-[0-9]*.pck' '--include=/heldmsg-seminar-[0-9]*.txt' --include=/adm.pw --include=/creator.pw '--exclude=*'

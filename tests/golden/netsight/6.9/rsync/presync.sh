@@ -1,0 +1,54 @@
+#!/bin/sh
+# Phase presync: run as root on the old host (mail.netsight.example).
+# NEW is root@ the new host as ssh takes it, e.g. NEW=root@2001:db8:50::25
+set -eu
+: "${NEW:?set NEW=root@new-host}"
+# rsync wants an IPv6 address in brackets (root@[2001:db8::25]:/path); ssh does not
+case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;; esac
+
+# Flags:
+#   --recursive                      whole folders
+#   --links                          symlinks stay symlinks (never followed out of the tree)
+#   --safe-links                     but none that is absolute or climbs out of the copied folder (those the inspection found leading out are left out by name too)
+#   --perms                          modes, including the setgid bit Mailman's folders carry
+#   --times                          modification times: the next run's quick check depends on them
+#   --partial-dir=.rsync-partial     a large mbox cut off half-way resumes instead of restarting
+#   --exclude=config.pck.tmp.*       stray files Mailman leaves after a crash; never read
+#   --itemize-changes                one line per changed file, for the cutover journal
+#   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
+
+copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] [--include=PATTERN... --exclude=*]
+    src=$1 dst=$2; shift 2
+    # a copied folder that is a symlink: rsync would copy what it points to
+    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; return 1; }
+    # exit 24: files vanished during the copy (a live Mailman's temporary files);
+    # the final sync, with Mailman stopped, puts that right
+    rsync --recursive --links --safe-links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' "$@" "$src" "$RNEW:$dst" || [ $? -eq 24 ]
+}
+
+# announce: list
+copy_tree /usr/local/mailman/lists/announce/ /var/spool/mailman/lists/announce/
+# announce: archive-html
+copy_tree /usr/local/mailman/archives/private/announce/ /var/spool/mailman/archives/private/announce/
+# announce: archive-mbox
+copy_tree /usr/local/mailman/archives/private/announce.mbox/ /var/spool/mailman/archives/private/announce.mbox/
+# devtalk: list
+copy_tree /usr/local/mailman/lists/devtalk/ /var/spool/mailman/lists/devtalk/
+# devtalk: archive-html
+copy_tree /usr/local/mailman/archives/private/devtalk/ /var/spool/mailman/archives/private/devtalk/
+# devtalk: archive-mbox
+copy_tree /usr/local/mailman/archives/private/devtalk.mbox/ /var/spool/mailman/archives/private/devtalk.mbox/
+# mailman: list
+copy_tree /usr/local/mailman/lists/mailman/ /var/spool/mailman/lists/mailman/
+# mailman: archive-html
+copy_tree /usr/local/mailman/archives/private/mailman/ /var/spool/mailman/archives/private/mailman/
+# mailman: archive-mbox
+copy_tree /usr/local/mailman/archives/private/mailman.mbox/ /var/spool/mailman/archives/private/mailman.mbox/
+# users: list
+copy_tree /usr/local/mailman/lists/users/ /var/spool/mailman/lists/users/
+# users: archive-html
+copy_tree /usr/local/mailman/archives/private/users/ /var/spool/mailman/archives/private/users/
+# users: archive-mbox
+copy_tree /usr/local/mailman/archives/private/users.mbox/ /var/spool/mailman/archives/private/users.mbox/
+# every list: held-posts-and-site-passwords
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/spool/mailman/data/ '--include=/heldmsg-announce-[0-9]*.pck' '--include=/heldmsg-announce-[0-9]*.txt' '--include=/heldmsg-devtalk-[0-9]*.pck' '--include=/heldmsg-devtalk-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-users-[0-9]*.pck' '--include=/heldmsg-users-[0-9]*.txt' --include=/adm.pw '--exclude=*'
