@@ -108,6 +108,14 @@ class Destination:
         groups."""
         raise NotImplementedError
 
+    #: why ``old_mailman_stopping`` runs, for people (the freeze step's text)
+    stopping_why: ClassVar[str] = ""
+
+    def old_mailman_stopping(self) -> list[str]:
+        """Commands on the old host during the freeze, once its Mailman's queues drained and
+        before it stops (its qrunners still run, and drain again after them)."""
+        return []
+
     def prepared(self) -> list[Step]:
         """The prepare phase, once the emitted files are installed: checks that it takes what
         smtpd delivers, while the old host still takes every post. It starts nothing."""

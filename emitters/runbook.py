@@ -263,6 +263,11 @@ def _freeze(f: _Facts) -> list[Step]:
     # archive mbox; commands: a -request mail; news: a post for the gateway); shunt waits for a
     # person and is reported by the inspection
     queues = " ".join(q(f"{var}/qfiles/{qn}") for qn in DRAIN_QUEUES)
+    drain = (f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
+             f"for f in {q(f'{var}/qfiles/{RETRY_QUEUE}')}/*.pck; do "
+             f"[ ! -f \"$f\" ] || mv \"$f\" {q(f'{var}/qfiles/{OUT_QUEUE}')}/; done; sleep 10; "
+             "done")
+    stopping = f.dest.old_mailman_stopping()
     return [
         _step(FREEZE_STEP, "freeze", "old",
               f"Freeze: the old {mta.name} answers 4xx for the moved domains",
@@ -277,12 +282,10 @@ def _freeze(f: _Facts) -> list[Step]:
               "waiting for the archive reach its mbox (" + ", ".join(DRAIN_QUEUES) + "); queue "
               "files never leave the host. Deliveries Mailman parked in retry (its SMTP "
               "connection was refused, as while the freeze reloads the MTA) go back to out at "
-              "once: RetryRunner would wait 15 minutes.",
-              [f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
-               f"for f in {q(f'{var}/qfiles/{RETRY_QUEUE}')}/*.pck; do "
-               f"[ ! -f \"$f\" ] || mv \"$f\" {q(f'{var}/qfiles/{OUT_QUEUE}')}/; done; sleep 10; "
-               "done",
-               "service mailman stop"]
+              "once: RetryRunner would wait 15 minutes." + (
+                  f" {f.dest.name} needs more of the old Mailman before it stops: "
+                  f"{f.dest.stopping_why}" if stopping else ""),
+              [drain, *stopping, *([drain] if stopping else []), "service mailman stop"]
               # Mailman's cron jobs stop here: digests and reminders never go out from both
               + ([cron, touch + "  # cron rereads its tables"] if cron_files else []),
               [f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0"],

@@ -35,8 +35,11 @@ from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_DATA, MM
 from emitters.rc_conf_local import disable_script, enable_script
 
 LOCK_FILE = "files/new/mailman3/requirements.txt"
-EXPORT_SCRIPT = "files/old/mailman3-export-waiting.py"
-WAITING_SCRIPT = "files/new/mailman3/import-waiting.py"
+#: The old host's scripts, run by its Mailman 2 (a folder on PYTHONPATH, module names kept).
+OLD_SCRIPTS = "files/old/mailman3"
+DIGESTS_SCRIPT = f"{OLD_SCRIPTS}/old_digests.py"
+EXPORT_SCRIPT = f"{OLD_SCRIPTS}/export_waiting.py"
+WAITING_SCRIPT = "files/new/mailman3/import_waiting.py"
 #: Mailman 3's queues that hold a message on its way (mailman/config/schema.cfg, runners).
 INBOUND = ("in", "pipeline", "command", "archive", "bounces", "digest", "virgin")
 q = sh_word
@@ -74,6 +77,21 @@ class Mailman3(Destination):
     def alias_value(self, delivery: str) -> str:
         return delivery  # an address: smtpd matches it again, in Mailman's table
 
+    stopping_why = ("every digest collected so far goes out now, for every list (Mailman 2's "
+                    "senddigests would skip the lists whose digests are not periodic), as "
+                    "Mailman 3 does not import them.")
+
+    def old_mailman_stopping(self) -> list[str]:
+        mm = self.inv.mailman
+        prefix = (mm.prefix if mm else None) or "/usr/local/mailman"
+        user = (mm.user if mm else None) or "mailman"
+        withlist = f"{prefix}/bin/withlist -a -l -r old_digests.send"
+        # Mailman's user cannot read the plan under /root: the script goes to a folder of its
+        # own for the run
+        return [f"d=$(mktemp -d) && cp \"$PLAN/{DIGESTS_SCRIPT}\" \"$d/\" && "
+                f"chmod -R a+rX \"$d\" && PYTHONPATH=\"$d\" su -m {q(user)} -c {q(withlist)}; "
+                "rc=$?; rm -rf \"$d\"; [ $rc -eq 0 ]"]
+
     def emit(self) -> Emitted:
         out = Emitted()
         release = self.release
@@ -105,7 +123,8 @@ class Mailman3(Destination):
             "by mail and with `mailman` on the new host.", None))
         out.files[LOCK_FILE] = REQUIREMENTS.read_text(encoding="utf-8")
         scripts = resources.files("emitters.mailman3") / "scripts"
-        for path, name in ((EXPORT_SCRIPT, "export_waiting.py"),
+        for path, name in ((DIGESTS_SCRIPT, "old_digests.py"),
+                           (EXPORT_SCRIPT, "export_waiting.py"),
                            (WAITING_SCRIPT, "import_waiting.py")):
             script = scripts / name
             if script.is_file():
