@@ -108,6 +108,9 @@ class Destination:
         groups."""
         raise NotImplementedError
 
+    #: why its own pages (listinfo, admin, private archives) are not served yet, for people
+    #: (None: they are); its CGI folder is then served as plain files
+    pages_pending: ClassVar[str | None] = None
     #: why ``old_mailman_stopping`` runs, for people (the freeze step's text)
     stopping_why: ClassVar[str] = ""
 

@@ -648,6 +648,9 @@ class ListLocations:
     moved: tuple[Moved, ...] = ()
     #: where the old host served them (``Mailman.urls``)
     old: UrlPrefixes = field(default_factory=UrlPrefixes)
+    #: why the list manager's own pages (the CGI prefix) are not served yet, or None
+    #: (``Destination.pages_pending``): that prefix then serves an empty folder (404s)
+    pending: str | None = None
 
     @property
     def served(self) -> tuple[Served, ...]:
@@ -705,7 +708,8 @@ def list_locations(inv: Inventory, target: Target, dest: Destination, release: R
                 f"{package}), or correct the inventory.", old.sources.get(kind)))
             prefix = package
         served[kind] = Served(prefix, getattr(folders, kind),
-                              SLOWCGI_SOCKET if kind == "cgi" else None)
+                              SLOWCGI_SOCKET if kind == "cgi" and not dest.pages_pending
+                              else None)
     taken: dict[str, str] = {}
     for kind, s in served.items():
         if s.prefix in taken:
@@ -743,7 +747,7 @@ def list_locations(inv: Inventory, target: Target, dest: Destination, release: R
     # a prefix below another is matched before it
     moved.sort(key=lambda m: -m.old.count("/"))
     return ListLocations(served["cgi"], served["icons"], served["archive"],
-                         tuple(moved), old), findings
+                         tuple(moved), old, dest.pages_pending), findings
 
 
 #: The mm_cfg.py setting that gave out each kind's prefix.

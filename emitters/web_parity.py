@@ -174,6 +174,8 @@ class _Context:
         """What answers Mailman's URL ``prefix`` (a folder) on the new host, and the row's
         status: "ok" where it is served, "changed" where it redirects to where it moved."""
         served = self.served.get(prefix)
+        if served is not None and served is self.lists.cgi and self.lists.pending:
+            return f"nothing yet (404 from {_static(served)}): {self.lists.pending}", "changed"
         if served is not None:
             return (self.cgi("SCRIPT") if served.fastcgi else _static(served)), "ok"
         moved = self.moved.get(prefix)

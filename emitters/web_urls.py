@@ -119,6 +119,9 @@ def old_urls(inv: Inventory, target: Target,
                 out.append(OldUrl(url, kind, "breaks: the new host has no HTTPS"))
                 continue
             path = urllib.parse.urlsplit(url).path or "/"
+            if web.lists.pending and web.lists.serving(path) is web.lists.cgi:
+                out.append(OldUrl(url, kind, f"not served yet: {web.lists.pending}"))
+                continue
             moved = web.lists.moved_path(path) if web.lists.serving(path) is None else None
             new = ("301 to the same path over HTTPS, then " if tls and scheme == "http"
                    else "") + (f"301 to {moved}, which answers 200" if moved else

@@ -56,8 +56,10 @@ class Mailman3(Destination):
     var = MM3_IMPORT
     services = (MM3_SERVICE,)
     # part one serves the old public archives as they are; the web UI (Postorius, HyperKitty)
-    # is not planned yet: the CGI prefix has nothing behind it (plan.mailman3-web)
-    web = WebFolders(cgi=f"{MM3_VAR}/web/cgi-bin", icons=f"{MM3_VAR}/web/icons",
+    # is not planned yet: the CGI prefix serves an empty folder (plan.mailman3-web)
+    pages_pending = ("Mailman 3's web UI (Postorius, HyperKitty) is not part of this plan "
+                     "yet")
+    web = WebFolders(cgi=f"{MM3_VAR}/web/pending", icons=f"{MM3_VAR}/web/icons",
                      archive=f"{MM3_IMPORT}/archives/public", cgi_prefix=MM_CGI_PREFIX,
                      icons_prefix=MM_ICONS_PREFIX, archive_prefix=MM_ARCHIVE_PREFIX)
     lmtp = f"{LMTP_HOST}:{LMTP_PORT}"
@@ -159,7 +161,7 @@ class Mailman3(Destination):
                   [f"id {MM3_USER} >/dev/null 2>&1 || useradd -s /sbin/nologin -d {MM3_VAR} "
                    f"-c 'Mailman 3' -g =uid -r 800..899 {MM3_USER}",
                    f"install -d -o {MM3_USER} -g {MM3_GROUP} -m 0755 {MM3_VAR} {MM3_DATA} "
-                   f"{MM3_IMPORT}"],
+                   f"{MM3_IMPORT} {MM3_VAR}/web {self.web.cgi}"],
                   [f"id {MM3_USER}", f"test -d {MM3_IMPORT}"],
                   [f"userdel {MM3_USER}"]),
             _step("new-mailman3-venv", "prepare", "new",
