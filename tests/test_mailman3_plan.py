@@ -203,3 +203,48 @@ def test_no_finding_is_an_error_without_a_reason(inventories):
     for f in result.findings:
         if f.id.startswith("plan.mailman3"):
             assert f.severity in (Severity.WARNING, Severity.INFO) and f.hint
+
+
+def test_the_real_mailman3_reads_the_emitted_config_and_feeds_the_hook(inventories, tmp_path):
+    """The emitted /etc/mailman.cfg and mta.cfg, their paths moved under tmp_path, read by the
+    real Mailman 3 (the lock file's versions): ``mailman create`` writes its table of list
+    addresses and runs the postmap command, here the emitted hook (doas and smtpctl do not
+    exist here: the hook is run directly, its smtpctl failure logged), which leaves smtpd's
+    list table with the new list's nine addresses."""
+    import os
+
+    from mm3tools import mailman3_bin
+
+    from emitters.mailman3.mailman_cfg import CONFIG, MTA_CONFIG
+    from emitters.mailman3.paths import MM3_MTA_CONFIG, MM3_VAR, TABLE_HOOK
+
+    bin_ = mailman3_bin()
+    files = plan_mm3(inventories["small"], "small").files
+    var, hook = tmp_path / "var", tmp_path / "hook.sh"
+    table = tmp_path / "mailman3-lists"
+
+    def moved(text: str) -> str:
+        return (text.replace(MM3_VAR, str(var)).replace(MM3_MTA_CONFIG, str(tmp_path / "mta.cfg"))
+                .replace(SMTPD_LIST_TABLE, str(table)).replace("logger ", "echo logged "))
+
+    (tmp_path / "mailman.cfg").write_text(moved(files[CONFIG]))
+    (tmp_path / "mta.cfg").write_text(moved(files[MTA_CONFIG]).replace(
+        f"/usr/bin/doas -n {TABLE_HOOK}", f"sh {hook}"))
+    hook.write_text(moved(files[HOOK]))
+    root = ["--run-as-root"] if os.geteuid() == 0 else []
+
+    def mailman(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(bin_), "-C", str(tmp_path / "mailman.cfg"), *root, *args],
+                              capture_output=True, text=True, timeout=120)
+
+    info = mailman("info")
+    assert info.returncode == 0, info.stderr
+    assert "GNU Mailman 3" in info.stdout and str(tmp_path / "mailman.cfg") in info.stdout
+    made = mailman("create", "--quiet", "ant@lists.example.org")
+    assert made.returncode == 0, made.stderr
+    lines = table.read_text().splitlines()
+    assert lines[0] == TABLE_SENTINEL
+    assert sorted(lines[1:]) == sorted(
+        f"ant{s}@lists.example.org" for s in ("", "-bounces", "-confirm", "-join", "-leave",
+                                              "-owner", "-request", "-subscribe",
+                                              "-unsubscribe"))

@@ -33,6 +33,7 @@ from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_DATA, MM
                                      MM3_VENV, REQUIREMENTS,
                                      SMTPD_LIST_TABLE)
 from emitters.rc_conf_local import disable_script, enable_script
+from emitters.rsync_plan import FREEZE_MANIFEST
 
 LOCK_FILE = "files/new/mailman3/requirements.txt"
 #: The old host's scripts, run by its Mailman 2 (a folder on PYTHONPATH, module names kept).
@@ -40,6 +41,8 @@ OLD_SCRIPTS = "files/old/mailman3"
 DIGESTS_SCRIPT = f"{OLD_SCRIPTS}/old_digests.py"
 EXPORT_SCRIPT = f"{OLD_SCRIPTS}/export_waiting.py"
 WAITING_SCRIPT = "files/new/mailman3/import_waiting.py"
+#: Where Mailman 3's prototype archiver keeps every archived post, a maildir per list.
+PROTOTYPE = f"{MM3_VAR}/archives/prototype"
 #: Mailman 3's queues that hold a message on its way (mailman/config/schema.cfg, runners).
 INBOUND = ("in", "pipeline", "command", "archive", "bounces", "digest", "virgin")
 q = sh_word
@@ -196,11 +199,13 @@ class Mailman3(Destination):
             Wait(command=f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0",
                  timeout=900, interval=10),
             Run(report=True, command=(
-                f"{as_user} {q(f'{MM3_BIN} lists --advertised')} ; "
-                f"echo \"deliveries waiting: $(find {MM3_VAR}/queue/out {MM3_VAR}/queue/retry "
-                "-type f 2>/dev/null | wc -l)\"")),
-            "# posts that reached Mailman 3 after the switch are in its logs "
-            f"({MM3_VAR}/logs/mailman.log): the old host has not seen them",
+                f"find {PROTOTYPE} -type f -path '*/new/*' -newer {FREEZE_MANIFEST} "
+                f"2>/dev/null; echo \"deliveries waiting: $(find {MM3_VAR}/queue/out "
+                f"{MM3_VAR}/queue/retry -type f 2>/dev/null | wc -l)\"")),
+            "# the posts listed above reached the lists here after the switch (one file each, "
+            f"by list under {PROTOTYPE}): append them to the lists' archive mboxes on the old "
+            "host and run its bin/arch --wipe for those lists before it takes mail again; "
+            "deliveries still waiting go out when smtpd and Mailman 3 run here once more",
         ]
         return [_step(
             NEW_MAILMAN, "switch", "new", "Import the lists into Mailman 3 and start it",
