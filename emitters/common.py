@@ -139,6 +139,10 @@ class Data:
     parity: list[dict] | None = None  #: routing parity: old route -> new route, per address
     web_parity: list[dict] | None = None  #: web parity: old URL -> new answer, per pattern
     transfers: list[dict] | None = None  #: what the syncs copy, per list and folder
+    #: a list manager that imports the lists: what its import does with each Mailman 2
+    #: setting ({"what", "how", "carried"}) and, per list, the counts of what it drops
+    import_settings: list[dict] | None = None
+    import_lists: list[dict] | None = None
 
 
 @dataclass

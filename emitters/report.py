@@ -83,6 +83,9 @@ def emit_report(inv: Inventory, target: Target, release, plan: Emitted) -> Emitt
     urls, house = plan.data.web_parity or [], _housekeeping(inv)
     md = _markdown(inv, target, release, title, every, lists, parity, copy, years, urls, house)
     page = _html(inv, target, release, title, every, lists, parity, copy, years, urls, house)
+    if plan.data.import_settings is not None:
+        md = md.replace("\n## Cron jobs", _import_md(plan.data) + "\n## Cron jobs", 1)
+        page = page.replace("<h2>Cron jobs", _import_html(plan.data) + "\n<h2>Cron jobs", 1)
     return Emitted(files={REPORT_MD: md, REPORT_HTML: page})
 
 
@@ -151,6 +154,37 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
     lines += ["", "## Archived posts per year", "", "| year | posts |", "|---|---:|"]
     lines += [f"| {y} | {n} |" for y, n in years.items()]
     return "\n".join(lines) + "\n"
+
+
+_IMPORT_INTRO = ("The list manager on the new host imports each list from its config.pck: "
+                 "what the import does with each Mailman 2 setting (as observed with the real "
+                 "import), and per list what it drops.")
+
+
+def _import_md(data) -> str:
+    keys = list(data.import_lists[0]) if data.import_lists else []
+    lines = ["## What the import carries", "", _md(_IMPORT_INTRO), "",
+             "| Mailman 2 | on the new host | carried |", "|---|---|---|"]
+    lines += [f"| {_md(r['what'])} | {_md(r['how'])} | {'yes' if r['carried'] else 'no'} |"
+              for r in data.import_settings]
+    if keys:
+        lines += ["", "| " + " | ".join(_md(k) for k in keys) + " |",
+                  "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(_md(str(r[k])) for k in keys) + " |"
+                  for r in data.import_lists]
+    return "\n".join(lines) + "\n"
+
+
+def _import_html(data) -> str:
+    keys = list(data.import_lists[0]) if data.import_lists else []
+    out = ["<h2>What the import carries</h2>", f"<p>{_e(_IMPORT_INTRO)}</p>",
+           _table(["Mailman 2", "on the new host", "carried"],
+                  [[_e(r["what"]), _e(r["how"]), "yes" if r["carried"] else "no"]
+                   for r in data.import_settings])]
+    if keys:
+        out.append(_table([_e(k) for k in keys],
+                          [[_e(r[k]) for k in keys] for r in data.import_lists]))
+    return "\n".join(out)
 
 
 # --- HTML -----------------------------------------------------------------------------------

@@ -86,6 +86,13 @@ def test_the_import_script_creates_and_imports_each_list_with_its_charset(invent
     ids = {f.id for f in result.findings}
     assert {"plan.mailman3-passwords", "plan.mailman3-not-carried", "plan.mailman3-web",
             "plan.list-manager"} <= ids
+    # and the report shows the import table, with each list's counts
+    report = result.files["report.md"]
+    assert "## What the import carries" in report
+    users = next(ml for ml in inv.lists if ml.name == "users")
+    members = users.members.regular_count + users.members.digest_count
+    assert (f"| users | {users.host_name} | {members} | {users.features.member_passwords} | "
+            f"{users.features.bounce_scores} |") in report
 
 
 @pytest.mark.parametrize("release, blocker", [("6.9", "plan.mailman3-python"),
@@ -107,7 +114,7 @@ def test_the_default_list_manager_follows_what_is_known_of_the_release(inventori
     assert result.target.destination == default
     mm3_files = [p for p in result.files if "mailman3" in p]
     if default == "mailman2":
-        assert not mm3_files
+        assert not mm3_files and "## What the import carries" not in result.files["report.md"]
     else:
         assert mm3_files
         why = next(f for f in result.findings if f.id == "plan.list-manager")

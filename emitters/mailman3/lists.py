@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from migrate.core.model import Finding, Inventory, MailingList, Severity, Target
+from migrate.core.text import md_text
 
 from emitters.common import Emitted, is_domain, list_names
 from emitters.guard import comment, sh_word
@@ -120,28 +121,36 @@ def emit_lists(inv: Inventory, target: Target, release: Release) -> Emitted:
         ]
     lines.append("")
     out.files[IMPORT_SCRIPT] = "\n".join(lines)
-    out.files[IMPORT_TABLE_MD] = import_table(lists)
+    out.data.import_settings = [{"what": what, "how": how, "carried": carried}
+                                for what, how, carried in IMPORT_TABLE]
+    out.data.import_lists = [import_row(ml, host) for ml, host in lists]
+    out.files[IMPORT_TABLE_MD] = import_table(out.data.import_settings, out.data.import_lists)
     return out
 
 
-def import_table(lists: list[tuple[MailingList, str]]) -> str:
+def import_row(ml: MailingList, host: str) -> dict:
+    f = ml.features
+    """A list's row of the import table: its counts of what the import drops, and of what
+    waits (carried apart)."""
+    return {"list": ml.name, "at": host,
+            "members": ml.members.regular_count + ml.members.digest_count,
+            "passwords dropped": f.member_passwords, "bounce scores dropped": f.bounce_scores,
+            "topics": f.topics, "umbrella list": "yes" if f.umbrella_list else "no",
+            "held posts": ml.held_posts, "subscriptions for the moderator":
+            ml.held_subscriptions, "pending confirmations": ml.pending_count}
+
+
+def import_table(settings: list[dict], lists: list[dict]) -> str:
     """What Mailman 3's import carries and what it changes, for people, with each list's
     counts of what it drops."""
     rows = ["# What Mailman 3 carries of each list", "",
             "Observed with the real Mailman 3.3.10 `import21` on real Mailman 2 lists "
-            "(the project's tests assert each row).", "",
+            "(tests/test_mailman3_import.py asserts these observations).", "",
             "| Mailman 2 | In Mailman 3 |", "|---|---|"]
-    rows += [f"| {what} | {how} |" for what, how, _ in IMPORT_TABLE]
-    rows += ["", "## Per list", "",
-             "| list | at | members | passwords dropped | bounce scores dropped | topics | "
-             "umbrella | held posts | waiting subscriptions | pending confirmations |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for ml, host in lists:
-        f = ml.features
-        members = ml.members.regular_count + ml.members.digest_count
-        rows.append(f"| {ml.name} | {host} | {members} | {f.member_passwords} | "
-                    f"{f.bounce_scores} | {f.topics} | {'yes' if f.umbrella_list else 'no'} | "
-                    f"{ml.held_posts} | {ml.held_subscriptions} | {ml.pending_count} |")
+    rows += [f"| {md_text(r['what'])} | {md_text(r['how'])} |" for r in settings]
+    keys = list(lists[0]) if lists else []
+    rows += ["", "## Per list", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    rows += ["| " + " | ".join(md_text(str(r[k])) for k in keys) + " |" for r in lists]
     return "\n".join(rows) + "\n"
 
 
