@@ -23,7 +23,7 @@ from emitters.common import Emitted, Stage, overlay_hint
 from emitters.guard import comment
 from emitters.mailman2.crontab import valid_schedule
 from emitters.mailman2.newsyslog import newsyslog_lines
-from emitters.mailman3.paths import MM3_BIN, MM3_GROUP, MM3_PID, MM3_USER, MM3_VAR
+from emitters.mailman3.paths import MAILMAN, MM3_GROUP, MM3_PID, MM3_USER, MM3_VAR
 from emitters.release import Release
 
 CRONTAB = "files/new/crontab._mailman3"
@@ -84,12 +84,12 @@ def emit_housekeeping(inv: Inventory, target: Target, release: Release) -> Emitt
             continue
         running.add(job.script)
         lines += [f"# {where}: {comment(job.schedule)} {comment(job.command)}",
-                  f"{job.schedule} {MM3_BIN} {new}"]
+                  f"{job.schedule} {MAILMAN} {new}"]
     missing = [s for s, new in JOBS.items() if new and s not in running]
     if missing:
         lines += ["", "# Mailman 3 jobs whose Mailman 2 job the old host did not run (enable "
                   "if needed):"]
-        lines += [f"#{CRON_SCRIPTS[s]} {MM3_BIN} {JOBS[s]}" for s in missing]
+        lines += [f"#{CRON_SCRIPTS[s]} {MAILMAN} {JOBS[s]}" for s in missing]
     out.files[CRONTAB] = "\n".join(lines) + "\n"
 
     logs = newsyslog_lines(inv, target, [f"{MM3_VAR}/logs/{name}" for name in LOGS],

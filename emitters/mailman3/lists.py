@@ -21,7 +21,7 @@ from migrate.core.text import md_text
 
 from emitters.common import Emitted, is_domain, list_names
 from emitters.guard import comment, sh_word
-from emitters.mailman3.paths import MM3_BIN, MM3_IMPORT, MM3_USER, MM3_VAR
+from emitters.mailman3.paths import MAILMAN, MM3_IMPORT, MM3_USER, MM3_VAR
 from emitters.release import Release
 
 IMPORT_SCRIPT = "files/new/mailman3/import-lists.sh"
@@ -114,8 +114,8 @@ def emit_lists(inv: Inventory, target: Target, release: Release) -> Emitted:
         lines += [
             f"# {comment(ml.name)}: text read as {comment(charset)}",
             f"if [ ! -e {q(stamp)} ]; then",
-            f"\trun {q(f'{MM3_BIN} create --quiet {q(address)}')}",
-            f"\trun {q(f'{MM3_BIN} import21 --charset {q(charset)} {q(address)} {q(pickle)}')}",
+            f"\trun {q(f'{MAILMAN} create --quiet {q(address)}')}",
+            f"\trun {q(f'{MAILMAN} import21 --charset {q(charset)} {q(address)} {q(pickle)}')}",
             f"\ttouch {q(stamp)}",
             "fi",
         ]

@@ -11,6 +11,9 @@ MM3_BIN = f"{MM3_VENV}/bin/mailman"
 #: Mailman 3 reads /etc/mailman.cfg when no -C is given (mailman/core/initialize.py,
 #: search_for_configuration_file), so every ``mailman`` command finds it.
 MM3_CONFIG = "/etc/mailman.cfg"
+#: The ``mailman`` command as every step, script and job runs it: with the configuration
+#: named, as Mailman would first take a mailman.cfg in the folder it runs in, or in $HOME.
+MAILMAN = f"{MM3_BIN} -C {MM3_CONFIG}"
 #: Its MTA settings (``[mta] configuration``): the postfix LMTP class's, with the command it
 #: runs after writing its table (``postmap_command``).
 MM3_MTA_CONFIG = "/etc/mailman-mta.cfg"

@@ -28,10 +28,9 @@ from emitters.mailman2.paths import MM_ARCHIVE_PREFIX, MM_CGI_PREFIX, MM_ICONS_P
 from emitters.mailman3.housekeeping import CRONTAB, emit_housekeeping
 from emitters.mailman3.lists import IMPORT_SCRIPT, emit_lists, list_host, lists_in_mailman3
 from emitters.mailman3.mailman_cfg import emit_config
-from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_DATA, MM3_GROUP,
-                                     MM3_IMPORT, MM3_SERVICE, MM3_TABLE, MM3_USER, MM3_VAR,
-                                     MM3_VENV, REQUIREMENTS,
-                                     SMTPD_LIST_TABLE)
+from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MAILMAN, MM3_BIN, MM3_DATA,
+                                     MM3_GROUP, MM3_IMPORT, MM3_SERVICE, MM3_TABLE, MM3_USER,
+                                     MM3_VAR, MM3_VENV, REQUIREMENTS, SMTPD_LIST_TABLE)
 from emitters.rc_conf_local import disable_script, enable_script
 from emitters.rsync_plan import FREEZE_MANIFEST
 
@@ -185,8 +184,8 @@ class Mailman3(Destination):
             "new-mailman3-check", "prepare", "new", "Mailman 3 reads its configuration",
             "`mailman info` loads /etc/mailman.cfg and opens (creates) the database; the "
             "Mailman 3 user runs it, as the service will.",
-            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MM3_BIN} info')}"],
-            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MM3_BIN} info')} | grep -q 'GNU Mailman 3'"])]
+            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MAILMAN} info')}"],
+            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MAILMAN} info')} | grep -q 'GNU Mailman 3'"])]
 
     def start(self) -> list[Step]:
         as_user = f"su -s /bin/sh {MM3_USER} -c"
@@ -215,7 +214,7 @@ class Mailman3(Destination):
             "addresses, which smtpd reads next.",
             [f"sh \"$PLAN/{IMPORT_SCRIPT}\"", *map(enable_script, self.services),
              f"rcctl start {' '.join(self.services)}",
-             f"{as_user} {q(f'{MM3_BIN} aliases')}",
+             f"{as_user} {q(f'{MAILMAN} aliases')}",
              f"crontab -u {MM3_USER} \"$PLAN/{CRONTAB}\"  # Mailman 3's jobs, old schedules"],
             [*(f"rcctl check {s}" for s in self.services), f"test -s {MM3_TABLE}",
              f"crontab -u {MM3_USER} -l >/dev/null"]

@@ -11,25 +11,25 @@ run() {
 
 # faculty: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/faculty ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet faculty@lists.cs.campus.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 faculty@lists.cs.campus.example /var/mailman3/import21/lists/faculty/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet faculty@lists.cs.campus.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 faculty@lists.cs.campus.example /var/mailman3/import21/lists/faculty/config.pck'
 	touch /var/mailman3/import21.done/faculty
 fi
 # grad-students: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/grad-students ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet grad-students@lists.cs.campus.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 grad-students@lists.cs.campus.example /var/mailman3/import21/lists/grad-students/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet grad-students@lists.cs.campus.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 grad-students@lists.cs.campus.example /var/mailman3/import21/lists/grad-students/config.pck'
 	touch /var/mailman3/import21.done/grad-students
 fi
 # mailman: text read as us-ascii
 if [ ! -e /var/mailman3/import21.done/mailman ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet mailman@lists.cs.campus.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset us-ascii mailman@lists.cs.campus.example /var/mailman3/import21/lists/mailman/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet mailman@lists.cs.campus.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset us-ascii mailman@lists.cs.campus.example /var/mailman3/import21/lists/mailman/config.pck'
 	touch /var/mailman3/import21.done/mailman
 fi
 # seminar: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/seminar ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet seminar@lists.cs.campus.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 seminar@lists.cs.campus.example /var/mailman3/import21/lists/seminar/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet seminar@lists.cs.campus.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 seminar@lists.cs.campus.example /var/mailman3/import21/lists/seminar/config.pck'
 	touch /var/mailman3/import21.done/seminar
 fi

@@ -11,19 +11,19 @@ run() {
 
 # alumni-news: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/alumni-news ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet alumni-news@lists.hillcrest.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 alumni-news@lists.hillcrest.example /var/mailman3/import21/lists/alumni-news/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet alumni-news@lists.hillcrest.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 alumni-news@lists.hillcrest.example /var/mailman3/import21/lists/alumni-news/config.pck'
 	touch /var/mailman3/import21.done/alumni-news
 fi
 # mailman: text read as us-ascii
 if [ ! -e /var/mailman3/import21.done/mailman ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet mailman@lists.hillcrest.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset us-ascii mailman@lists.hillcrest.example /var/mailman3/import21/lists/mailman/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet mailman@lists.hillcrest.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset us-ascii mailman@lists.hillcrest.example /var/mailman3/import21/lists/mailman/config.pck'
 	touch /var/mailman3/import21.done/mailman
 fi
 # staff: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/staff ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet staff@lists.hillcrest.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 staff@lists.hillcrest.example /var/mailman3/import21/lists/staff/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet staff@lists.hillcrest.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 staff@lists.hillcrest.example /var/mailman3/import21/lists/staff/config.pck'
 	touch /var/mailman3/import21.done/staff
 fi

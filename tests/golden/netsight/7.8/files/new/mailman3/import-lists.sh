@@ -11,25 +11,25 @@ run() {
 
 # announce: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/announce ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet announce@lists.netsight.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 announce@lists.netsight.example /var/mailman3/import21/lists/announce/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet announce@lists.netsight.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 announce@lists.netsight.example /var/mailman3/import21/lists/announce/config.pck'
 	touch /var/mailman3/import21.done/announce
 fi
 # devtalk: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/devtalk ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet devtalk@lists.riverbend.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 devtalk@lists.riverbend.example /var/mailman3/import21/lists/devtalk/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet devtalk@lists.riverbend.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 devtalk@lists.riverbend.example /var/mailman3/import21/lists/devtalk/config.pck'
 	touch /var/mailman3/import21.done/devtalk
 fi
 # mailman: text read as us-ascii
 if [ ! -e /var/mailman3/import21.done/mailman ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet mailman@lists.netsight.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset us-ascii mailman@lists.netsight.example /var/mailman3/import21/lists/mailman/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet mailman@lists.netsight.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset us-ascii mailman@lists.netsight.example /var/mailman3/import21/lists/mailman/config.pck'
 	touch /var/mailman3/import21.done/mailman
 fi
 # users: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/users ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet users@lists.netsight.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 users@lists.netsight.example /var/mailman3/import21/lists/users/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet users@lists.netsight.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 users@lists.netsight.example /var/mailman3/import21/lists/users/config.pck'
 	touch /var/mailman3/import21.done/users
 fi

@@ -11,19 +11,19 @@ run() {
 
 # committee: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/committee ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet committee@lists.oakfield.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 committee@lists.oakfield.example /var/mailman3/import21/lists/committee/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet committee@lists.oakfield.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 committee@lists.oakfield.example /var/mailman3/import21/lists/committee/config.pck'
 	touch /var/mailman3/import21.done/committee
 fi
 # mailman: text read as us-ascii
 if [ ! -e /var/mailman3/import21.done/mailman ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet mailman@lists.oakfield.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset us-ascii mailman@lists.oakfield.example /var/mailman3/import21/lists/mailman/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet mailman@lists.oakfield.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset us-ascii mailman@lists.oakfield.example /var/mailman3/import21/lists/mailman/config.pck'
 	touch /var/mailman3/import21.done/mailman
 fi
 # residents: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/residents ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet residents@lists.oakfield.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 residents@lists.oakfield.example /var/mailman3/import21/lists/residents/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet residents@lists.oakfield.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 residents@lists.oakfield.example /var/mailman3/import21/lists/residents/config.pck'
 	touch /var/mailman3/import21.done/residents
 fi

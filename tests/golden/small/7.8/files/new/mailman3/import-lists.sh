@@ -11,13 +11,13 @@ run() {
 
 # mailman: text read as us-ascii
 if [ ! -e /var/mailman3/import21.done/mailman ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet mailman@lists.smallclub.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset us-ascii mailman@lists.smallclub.example /var/mailman3/import21/lists/mailman/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet mailman@lists.smallclub.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset us-ascii mailman@lists.smallclub.example /var/mailman3/import21/lists/mailman/config.pck'
 	touch /var/mailman3/import21.done/mailman
 fi
 # members: text read as iso-8859-1
 if [ ! -e /var/mailman3/import21.done/members ]; then
-	run '/usr/local/mailman3/bin/mailman create --quiet members@lists.smallclub.example'
-	run '/usr/local/mailman3/bin/mailman import21 --charset iso-8859-1 members@lists.smallclub.example /var/mailman3/import21/lists/members/config.pck'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg create --quiet members@lists.smallclub.example'
+	run '/usr/local/mailman3/bin/mailman -C /etc/mailman.cfg import21 --charset iso-8859-1 members@lists.smallclub.example /var/mailman3/import21/lists/members/config.pck'
 	touch /var/mailman3/import21.done/members
 fi
