@@ -42,7 +42,8 @@ HOST = "lists.waiting.example"
 LIST = "waiting"
 ADDRESS = f"{LIST}@{HOST}"
 #: The passwords subscribers chose in Mailman 2: none may reach the export.
-PASSWORDS = ("Dave-chose-this-1", "Carol-chose-this-2", "list-admin-secret-3")
+PASSWORDS = ("Dave-chose-this-1", "Carol-chose-this-2", "list-admin-secret-3",
+             "Jurgen-chose-this-4", "Ivan-was-given-5")
 
 #: Python 2, Mailman 2's side: ``withlist -l -r mm2waiting.FUNC LIST ARGS``.
 MM2_HELPER = textwrap.dedent('''\
@@ -50,10 +51,12 @@ MM2_HELPER = textwrap.dedent('''\
     from Mailman import mm_cfg, Errors, Pending
     from Mailman.UserDesc import UserDesc
 
-    def subscribe(mlist, addr, name, password, digest):
-        """A subscription request as the web page or email command makes it."""
+    def subscribe(mlist, addr, name, password, digest, lang='en'):
+        """A subscription request as the web page makes it (the name made unicode as
+        Utils.canonstr does)."""
         try:
-            mlist.AddMember(UserDesc(addr, name, password, int(digest), 'en'))
+            mlist.AddMember(UserDesc(addr, unicode(name, 'utf-8'), password, int(digest),
+                                     lang))
         except (Errors.MMSubscribeNeedsConfirmation, Errors.MMNeedApproval):
             pass
         mlist.Save()
@@ -70,6 +73,10 @@ MM2_HELPER = textwrap.dedent('''\
                     mlist.ProcessConfirmation(cookie)
                 except Errors.MMNeedApproval:
                     pass
+        mlist.Save()
+
+    def invite(mlist, addr, name, password):
+        mlist.InviteNewMember(UserDesc(addr, name, password, 0, 'en'))
         mlist.Save()
 
     def moderate(mlist, addr):
@@ -126,7 +133,9 @@ MM3_PROBE = textwrap.dedent('''\
     from mailman.config import config
     from mailman.interfaces.action import Action
     from mailman.interfaces.pending import IPendings
+    from mailman.interfaces.mailinglist import SubscriptionPolicy
     from mailman.interfaces.requests import IListRequests, RequestType
+    from mailman.interfaces.usermanager import IUserManager
     from mailman.model.workflow import WorkflowState
 
 
@@ -153,11 +162,21 @@ MM3_PROBE = textwrap.dedent('''\
         subs = []
         for token, p in getUtility(IPendings).find(mlist=mlist, pend_type="subscription"):
             state = config.db.store.query(WorkflowState).get(token)
+            language = getUtility(IUserManager).get_address(
+                p["email"]).preferences.preferred_language
             subs.append({"token": token, "email": p["email"], "owner": p["token_owner"],
                          "name": p["display_name"],
+                         "language": language.code if language else None,
                          "state": json.loads(state.data) if state else None})
+        nonmembers = sorted(m.address.email for m in mlist.nonmembers.members)
         print(json.dumps({"held": held, "subscriptions": sorted(subs, key=lambda s: s["email"]),
+                          "nonmembers": nonmembers,
                           "virgin": queue("virgin"), "pipeline": queue("pipeline")}))
+
+
+    def policy(mlist, name):
+        mlist.subscription_policy = SubscriptionPolicy[name]
+        config.db.commit()
 
 
     def approve(mlist):
@@ -248,6 +267,8 @@ def mm2(tmp_path_factory) -> dict:
     var.call("subscribe", f"dave@{HOST}", "Dave Digest", PASSWORDS[0], "1")
     var.call("confirm", f"dave@{HOST}")
     var.call("subscribe", f"carol@{HOST}", "Carol Pending", PASSWORDS[1], "0")
+    var.call("subscribe", f"jurgen@{HOST}", "J\u00fcrgen M\u00fcller", PASSWORDS[3], "0", "de")
+    var.call("invite", f"ivan@{HOST}", "Ivan Invited", PASSWORDS[4])
     var.call("hold_unsubscription", f"alice@{HOST}")
     state = json.loads(var.call("show").strip().splitlines()[-1])
     export = root.parent / f"{root.name}-export"
@@ -279,14 +300,15 @@ def test_mailman2_really_holds_what_the_test_made(mm2):
     assert sorted(h["message_id"] for h in state["held"]) == [
         f"<held-moderated@{HOST}>", "<held-nonmember@elsewhere.example>"]
     assert [s for s in state["subscriptions"]] == [f"dave@{HOST}"]
-    assert list(state["pending"].values()) == [f"carol@{HOST}"]
+    assert sorted(state["pending"].values()) == [f"carol@{HOST}", f"ivan@{HOST}",
+                                                 f"jurgen@{HOST}"]
     assert state["unsubscriptions"] == 1
 
 
 def test_export_writes_each_item_and_no_password(mm2):
     export: Path = mm2["export"]
     out = mm2["proc"].stdout.decode()
-    assert (f"{LIST}: 2 held posts, 1 subscriptions waiting for the moderator, 1 waiting for "
+    assert (f"{LIST}: 2 held posts, 1 subscriptions waiting for the moderator, 3 waiting for "
             "confirmation; NOT carried: 2 held post cancel links, 1 unsubscription requests "
             "waiting for the moderator" in out)
     files = sorted(p.relative_to(export).as_posix() for p in export.rglob("*"))
@@ -302,9 +324,11 @@ def test_export_writes_each_item_and_no_password(mm2):
     assert requests["subscriptions"][0] | {"time": 0} == {
         "id": requests["subscriptions"][0]["id"], "time": 0, "address": f"dave@{HOST}",
         "realname": "Dave Digest", "digest": True, "language": "en"}
-    confirmation = requests["confirmations"][0]
-    assert (confirmation["address"], confirmation["realname"], confirmation["digest"],
-            confirmation["invitation"]) == (f"carol@{HOST}", "Carol Pending", False, False)
+    confirmations = {(c["address"], c["realname"], c["digest"], c["language"], c["invitation"])
+                     for c in requests["confirmations"]}
+    assert confirmations == {(f"carol@{HOST}", "Carol Pending", False, "en", False),
+                             (f"jurgen@{HOST}", "J\u00fcrgen M\u00fcller", False, "de", False),
+                             (f"ivan@{HOST}", "Ivan Invited", False, "en", True)}
     by_id = {h["message_id"]: h for h in mm2["state"]["held"]}
     held = by_id["<held-nonmember@elsewhere.example>"]
     meta = json.loads((export / LIST / f"held-{held['id']}.json").read_text())
@@ -339,6 +363,9 @@ def test_held_posts_are_held_again(carried, mm2):
         assert h["sender"] == mm2_held[mid]["sender"]
         assert h["reason"] == f"Mailman 2: {mm2_held[mid]['reason']}"
     assert held["<held-nonmember@elsewhere.example>"]["subject"] == "Nonmember post"
+    # the sender is on the nonmember roster, as when Mailman 3 holds a nonmember's post
+    assert "outsider@elsewhere.example" not in carried["before"]["nonmembers"]
+    assert "outsider@elsewhere.example" in carried["after"]["nonmembers"]
     assert f"{LIST}@{HOST}: 2 held posts held" in carried["first"].stdout
 
 
@@ -360,13 +387,24 @@ def test_pending_confirmation_gets_a_new_confirmation(carried, mm2):
     subs = {s["email"]: s for s in carried["after"]["subscriptions"]}
     carol = subs[f"carol@{HOST}"]
     assert carol["owner"] == "subscriber" and carol["name"] == "Carol Pending"
-    old_cookie = next(iter(mm2["state"]["pending"]))
-    assert carol["token"] != old_cookie
+    assert carol["token"] not in mm2["state"]["pending"]  # the old cookies are dead
     # the new confirmation waits in the virgin queue for Mailman 3's runners
     before = [m for m in carried["before"]["virgin"] if f"carol@{HOST}" in m["to"]]
     sent = [m for m in carried["after"]["virgin"] if f"carol@{HOST}" in m["to"]]
     assert not before and len(sent) == 1 and carol["token"] in sent[0]["text"]
     assert "NEW confirmation" in carried["first"].stdout
+    # the name and language the subscriber chose in Mailman 2
+    jurgen = subs[f"jurgen@{HOST}"]
+    assert (jurgen["owner"], jurgen["name"], jurgen["language"]) == (
+        "subscriber", "J\u00fcrgen M\u00fcller", "de")
+    assert [m for m in carried["after"]["virgin"] if f"jurgen@{HOST}" in m["to"]]
+
+
+def test_an_invitation_is_sent_again(carried):
+    ivan = {s["email"]: s for s in carried["after"]["subscriptions"]}[f"ivan@{HOST}"]
+    assert ivan["owner"] == "subscriber" and ivan["state"]["invitation"] is True
+    sent = [m for m in carried["after"]["virgin"] if f"ivan@{HOST}" in m["to"]]
+    assert len(sent) == 1 and "invited" in sent[0]["subject"]
     assert "1 unsubscription requests waiting for the moderator" in carried["first"].stdout
 
 
@@ -452,6 +490,12 @@ def test_bad_exports_are_refused_with_nothing_imported(mm2, tmp_path):
         assert proc.returncode == 1, (spoil.__name__, proc.stdout, proc.stderr)
         assert reason in proc.stderr and "Traceback" not in proc.stderr, (spoil.__name__,
                                                                            proc.stderr)
+    # a good export, but a list whose Mailman 3 policy would subscribe without the moderator
+    mm3.run("withlist", "-l", ADDRESS, "-r", "mm3waiting.policy", "open")
+    proc = import_waiting(mm3, mm2["export"])
+    assert proc.returncode == 1 and (
+        f"has the subscription policy open: Mailman 3 would subscribe dave@{HOST} without the "
+        "moderator") in proc.stderr, proc.stderr
     state = mm3_show(mm3)
     assert state["held"] == [] and state["subscriptions"] == [] and state["virgin"] == []
 

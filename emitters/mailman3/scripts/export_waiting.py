@@ -106,17 +106,18 @@ def to_json(value, indent=''):
 
 
 def text(value, charset):
-    """A Mailman string as unicode: byte strings are in the list's (or the request's language's)
-    charset; bytes that are not are read as Latin-1 (every byte kept)."""
+    """A Mailman string as unicode, read as Mailman itself reads one (Utils.canonstr): byte
+    strings in the charset of the list's or the request's language, Latin-1 for us-ascii."""
     if value is None:
         return u''
     if isinstance(value, unicode):
         return value
-    value = str(value)
+    if charset == 'us-ascii':
+        charset = 'iso-8859-1'
     try:
-        return value.decode(charset)
-    except (UnicodeError, LookupError):
-        return value.decode('latin-1')
+        return str(value).decode(charset, 'replace')
+    except LookupError:
+        return str(value).decode('iso-8859-1')
 
 
 # ------------------------------------------------------------------------------ writing files
@@ -144,6 +145,15 @@ def make_folder(path):
 
 
 # ------------------------------------------------------------------------- reading Mailman 2
+
+def sha1_hex(data):
+    """The import checks each message file against it (a copy cut short is refused)."""
+    try:
+        from hashlib import sha1
+    except ImportError:  # Python 2.4
+        from sha import new as sha1
+    return sha1(data).hexdigest()
+
 
 def flatten(msg):
     """The message's text as Mailman would send it: headers as stored (no re-folding), no
@@ -181,11 +191,10 @@ def held_posts(mm, mlist, folder, charset):
                 fp.close()
         else:
             body = flatten(readMessage(path))
-        from Mailman.Utils import sha_new
         meta = {'id': int(rid), 'time': float(when),
                 'sender': text(sender, charset), 'subject': text(subject, charset),
                 'reason': text(reason, charset), 'message': 'held-%d.eml' % rid,
-                'sha1': sha_new(body).hexdigest(), 'size': len(body)}
+                'sha1': sha1_hex(body), 'size': len(body)}
         write_file(os.path.join(folder, 'held-%d.eml' % rid), body)
         write_file(os.path.join(folder, 'held-%d.json' % rid), to_json(meta) + '\n')
         count += 1
@@ -203,9 +212,9 @@ def requests(mm, mlist, charset):
             fail('%s: subscription request %s has a record of %d fields, not 6 (run Mailman '
                  '2.1\'s bin/update first)' % (name, rid, len(record)))
         when, addr, fullname, password, digest, lang = record  # the password stays here
-        moderator.append({'id': int(rid), 'time': float(when), 'address': text(addr, 'ascii'),
+        moderator.append({'id': int(rid), 'time': float(when), 'address': text(addr, 'us-ascii'),
                           'realname': text(fullname, Utils.GetCharSet(lang)),
-                          'digest': bool(digest), 'language': text(lang, 'ascii')})
+                          'digest': bool(digest), 'language': text(lang, 'us-ascii')})
     not_carried = {}
     unsubscriptions = len(mlist.GetUnsubscriptionIds())
     if unsubscriptions:
@@ -236,11 +245,11 @@ def requests(mm, mlist, charset):
             not_carried[label] = not_carried.get(label, 0) + 1
             continue
         lang = getattr(userdesc, 'language', None) or mlist.preferred_language
-        confirm.append({'address': text(userdesc.address, 'ascii'),
+        confirm.append({'address': text(userdesc.address, 'us-ascii'),
                         'realname': text(getattr(userdesc, 'fullname', ''),
                                          Utils.GetCharSet(lang)),
                         'digest': bool(getattr(userdesc, 'digest', 0)),
-                        'language': text(lang, 'ascii'),
+                        'language': text(lang, 'us-ascii'),
                         'invitation': bool(invitation),
                         'expires': float(evictions[cookie])})
     if expired:
@@ -268,7 +277,7 @@ def export_list(mm, MailList, name, root):
         moderator, confirm, not_carried = requests(mm, mlist, charset)
         if lost:
             not_carried['held posts whose message file Mailman 2 lost'] = len(lost)
-        info = {'list': text(name, 'ascii'), 'address': text(mlist.GetListEmail(), 'ascii'),
+        info = {'list': text(name, 'us-ascii'), 'address': text(mlist.GetListEmail(), 'us-ascii'),
                 'mime_is_default_digest': bool(mlist.mime_is_default_digest),
                 'subscriptions': moderator, 'confirmations': confirm,
                 'not_carried': not_carried}
@@ -309,7 +318,7 @@ def main(argv):
             line += '; NOT carried: ' + ', '.join(['%d %s' % (not_carried[k], k)
                                                    for k in labels])
         summary.append(line)
-    manifest = {'format': FORMAT, 'lists': [text(n, 'ascii') for n in names],
+    manifest = {'format': FORMAT, 'lists': [text(n, 'us-ascii') for n in names],
                 'created': time.time()}
     write_file(os.path.join(root, 'MANIFEST.json'), to_json(manifest) + '\n')
     for line in summary:
@@ -323,5 +332,9 @@ if __name__ == '__main__':
         sys.stderr.write('export_waiting: %s\n' % e)
         sys.exit(1)
     except KeyboardInterrupt:
-        sys.stderr.write('export_waiting: interrupted\n')
+        sys.stderr.write('export_waiting: interrupted (the export has no MANIFEST.json)\n')
+        sys.exit(1)
+    except Exception, e:
+        sys.stderr.write('export_waiting: %s: %s (the export has no MANIFEST.json)\n'
+                         % (e.__class__.__name__, str(e).replace('\n', ' ')))
         sys.exit(1)

@@ -204,6 +204,7 @@ class Carrier:
         from mailman.email.message import Message
         from mailman.interfaces.address import IEmailValidator
         from mailman.interfaces.bans import IBanManager
+        from mailman.interfaces.languages import ILanguageManager
         from mailman.interfaces.listmanager import IListManager
         from mailman.interfaces.mailinglist import SubscriptionPolicy
         from mailman.interfaces.member import DeliveryMode
@@ -216,6 +217,7 @@ class Carrier:
         self.lists = getUtility(IListManager)
         self.users = getUtility(IUserManager)
         self.pendings = getUtility(IPendings)
+        self.languages = getUtility(ILanguageManager)
         self.validator = getUtility(IEmailValidator)
         self.IBanManager, self.IListRequests, self.RequestType = (
             IBanManager, IListRequests, RequestType)
@@ -281,11 +283,32 @@ class Carrier:
         for request in self.IListRequests(mlist).of_type(self.RequestType.held_message):
             if request.key == mid:
                 return 'already held'
+        self.nonmembers(mlist, msg)
         reason = f'Mailman 2: {post["reason"]}' if post['reason'] else 'Mailman 2'
         msgdata = {'listid': mlist.list_id, 'moderation_reasons': [reason],
                    'mailman2_held_at': post['time']}
         self.hold_message(mlist, msg, msgdata, reason)
         return 'held'
+
+    def nonmembers(self, mlist, msg):
+        """As Mailman 3's incoming runner and nonmember rule do for a post they hold: each
+        sender is a known address and, when not a member, on the list's nonmember roster (so
+        the moderator can accept, ban or always hold the sender from the held post)."""
+        from mailman.interfaces.address import InvalidEmailAddressError
+        from mailman.interfaces.member import MemberRole
+        for sender in msg.senders:
+            address = self.users.get_address(sender)
+            if address is None:
+                try:
+                    address = self.users.create_address(sender)
+                except InvalidEmailAddressError:
+                    continue
+            if (mlist.members.get_member(sender) is None
+                    and mlist.nonmembers.get_member(sender) is None):
+                try:
+                    mlist.subscribe(address, MemberRole.nonmember)
+                except InvalidEmailAddressError:
+                    pass
 
     def register(self, mlist, sub, moderator, mime):
         if self.member(mlist, sub['address']):
@@ -295,6 +318,11 @@ class Carrier:
         address = self.users.get_address(sub['address'])
         if address is None:
             address = self.users.create_address(sub['address'], sub['realname'] or None)
+            # a new address: the language chosen in Mailman 2 is its own (an address that
+            # exists already keeps what its other lists gave it)
+            language = self.languages.get(sub['language'])
+            if language is not None and language != mlist.preferred_language:
+                address.preferences.preferred_language = language
         mode = None
         if sub['digest']:
             mode = (self.DeliveryMode.mime_digests if mime
