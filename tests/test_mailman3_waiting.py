@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
+import re
 import shutil
 import subprocess
 import textwrap
@@ -79,6 +79,18 @@ MM2_HELPER = textwrap.dedent('''\
         mlist.InviteNewMember(UserDesc(addr, name, password, 0, 'en'))
         mlist.Save()
 
+    def hold_as_text(mlist, path):
+        """A post held by a Mailman set to keep held posts as text (HOLD_MESSAGES_AS_PICKLES
+        = No: data/heldmsg-LIST-ID.txt), through ListAdmin.HoldMessage itself."""
+        import email
+        from Mailman import Message
+        mm_cfg.HOLD_MESSAGES_AS_PICKLES = 0
+        fp = open(path)
+        msg = email.message_from_file(fp, Message.Message)
+        fp.close()
+        mlist.HoldMessage(msg, 'Held as text by an older setup')
+        mlist.Save()
+
     def moderate(mlist, addr):
         mlist.setMemberOption(addr, mm_cfg.Moderate, 1)
         mlist.Save()
@@ -94,7 +106,7 @@ MM2_HELPER = textwrap.dedent('''\
         for rid in mlist.GetHeldMessageIds():
             when, sender, subject, reason, filename, msgdata = mlist.GetRecord(rid)
             msg = readMessage(os.path.join(mm_cfg.DATA_DIR, filename))
-            held.append({"id": rid, "sender": sender, "reason": reason,
+            held.append({"id": rid, "sender": sender, "reason": reason, "subject": subject,
                          "message_id": msg["message-id"], "file": filename})
         subs = [mlist.GetRecord(r)[1] for r in mlist.GetSubscriptionIds()]
         db = mlist._Pending__load()
@@ -264,6 +276,10 @@ def mm2(tmp_path_factory) -> dict:
     var.post("Outsider <outsider@elsewhere.example>", "<held-nonmember@elsewhere.example>",
              "Nonmember post")
     var.post(f"moderated@{HOST}", f"<held-moderated@{HOST}>", "Moderated member post")
+    text = root.parent / f"{root.name}-no-message-id.eml"
+    text.write_text(f"From: Late Poster <late@elsewhere.example>\nTo: {ADDRESS}\n"
+                    "Subject: No Message-ID here\n\nHeld as text.\n")
+    var.call("hold_as_text", str(text))
     var.call("subscribe", f"dave@{HOST}", "Dave Digest", PASSWORDS[0], "1")
     var.call("confirm", f"dave@{HOST}")
     var.call("subscribe", f"carol@{HOST}", "Carol Pending", PASSWORDS[1], "0")
@@ -297,8 +313,9 @@ def carried(mm2, tmp_path_factory) -> dict:
 
 def test_mailman2_really_holds_what_the_test_made(mm2):
     state = mm2["state"]
-    assert sorted(h["message_id"] for h in state["held"]) == [
-        f"<held-moderated@{HOST}>", "<held-nonmember@elsewhere.example>"]
+    assert sorted((h["message_id"] or "", h["file"].rsplit(".")[-1]) for h in state["held"]) == [
+        ("", "txt"), (f"<held-moderated@{HOST}>", "pck"),
+        ("<held-nonmember@elsewhere.example>", "pck")]
     assert [s for s in state["subscriptions"]] == [f"dave@{HOST}"]
     assert sorted(state["pending"].values()) == [f"carol@{HOST}", f"ivan@{HOST}",
                                                  f"jurgen@{HOST}"]
@@ -308,7 +325,7 @@ def test_mailman2_really_holds_what_the_test_made(mm2):
 def test_export_writes_each_item_and_no_password(mm2):
     export: Path = mm2["export"]
     out = mm2["proc"].stdout.decode()
-    assert (f"{LIST}: 2 held posts, 1 subscriptions waiting for the moderator, 3 waiting for "
+    assert (f"{LIST}: 3 held posts, 1 subscriptions waiting for the moderator, 3 waiting for "
             "confirmation; NOT carried: 2 held post cancel links, 1 unsubscription requests "
             "waiting for the moderator" in out)
     files = sorted(p.relative_to(export).as_posix() for p in export.rglob("*"))
@@ -336,6 +353,10 @@ def test_export_writes_each_item_and_no_password(mm2):
     text = (export / LIST / f"held-{held['id']}.eml").read_text()
     assert "Message-ID: <held-nonmember@elsewhere.example>" in text
     assert "\nFrom the start of a line." in text  # as stored: no >From mangling
+    # a post Mailman kept as text is copied byte for byte
+    as_text = next(h for h in mm2["state"]["held"] if h["file"].endswith(".txt"))
+    assert (export / LIST / f"held-{as_text['id']}.eml").read_bytes() == (
+        mm2["var"].root / "data" / as_text["file"]).read_bytes()
 
 
 def test_export_refuses_what_it_cannot_do(mm2, tmp_path):
@@ -356,17 +377,22 @@ def test_export_refuses_what_it_cannot_do(mm2, tmp_path):
 def test_held_posts_are_held_again(carried, mm2):
     assert carried["first"].returncode == 0, carried["first"].stderr
     assert carried["before"]["held"] == []
-    mm2_held = {h["message_id"]: h for h in mm2["state"]["held"]}
-    held = {h["message_id"]: h for h in carried["after"]["held"]}
-    assert set(held) == set(mm2_held)
-    for mid, h in held.items():
-        assert h["sender"] == mm2_held[mid]["sender"]
-        assert h["reason"] == f"Mailman 2: {mm2_held[mid]['reason']}"
-    assert held["<held-nonmember@elsewhere.example>"]["subject"] == "Nonmember post"
+    mm2_held = {h["subject"]: h for h in mm2["state"]["held"]}
+    held = {h["subject"]: h for h in carried["after"]["held"]}
+    assert set(held) == set(mm2_held) == {"Nonmember post", "Moderated member post",
+                                          "No Message-ID here"}
+    for subject, h in held.items():
+        assert h["sender"] == mm2_held[subject]["sender"]
+        assert h["reason"] == f"Mailman 2: {mm2_held[subject]['reason']}"
+        if mm2_held[subject]["message_id"]:
+            assert h["message_id"] == mm2_held[subject]["message_id"]
+    # a post without one gets a Message-ID made from its text (the same on every run)
+    assert re.fullmatch(rf"<mm2-held-[0-9a-f]{{32}}@{re.escape(HOST)}>",
+                        held["No Message-ID here"]["message_id"])
     # the sender is on the nonmember roster, as when Mailman 3 holds a nonmember's post
     assert "outsider@elsewhere.example" not in carried["before"]["nonmembers"]
     assert "outsider@elsewhere.example" in carried["after"]["nonmembers"]
-    assert f"{LIST}@{HOST}: 2 held posts held" in carried["first"].stdout
+    assert f"{LIST}@{HOST}: 3 held posts held" in carried["first"].stdout
 
 
 def test_moderator_subscription_waits_for_the_moderator_again(carried, mm2):
@@ -411,7 +437,7 @@ def test_an_invitation_is_sent_again(carried):
 def test_a_second_run_changes_nothing(carried):
     second = carried["second"]
     assert second.returncode == 0, second.stderr
-    assert "2 held posts already held" in second.stdout
+    assert "3 held posts already held" in second.stdout
     assert "subscriptions waiting for the moderator already waiting" in second.stdout
     again, after = carried["again"], carried["after"]
     assert again["held"] == after["held"]
