@@ -24,6 +24,10 @@ or confirmed behind the export's back. It reads Mailman's files through Mailman'
 (MailList, ListAdmin, Pending), taking each list's lock as the admin pages do, writes nothing
 into Mailman's folders, and writes only plain text and JSON. It exits 1 with one line on
 error.
+
+Its syntax is the part common to Python 2.4 and Python 3 (``except X:`` with
+``sys.exc_info()``, no print statement), so the project's Python 3 tools can parse it; it runs
+only on Python 2, where Mailman 2 is.
 """
 
 import os
@@ -126,7 +130,8 @@ def write_file(path, data):
     """A new file (never an existing one, never through a link), readable by its owner only."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 384)  # 0600
-    except OSError, e:
+    except OSError:
+        e = sys.exc_info()[1]
         fail('cannot create %s: %s' % (path, e.strerror))
     fp = os.fdopen(fd, 'wb')
     try:
@@ -140,7 +145,8 @@ def write_file(path, data):
 def make_folder(path):
     try:
         os.mkdir(path, 448)  # 0700
-    except OSError, e:
+    except OSError:
+        e = sys.exc_info()[1]
         fail('cannot make %s: %s' % (path, e.strerror))
 
 
@@ -267,7 +273,8 @@ def export_list(mm, MailList, name, root):
     except LockFile.TimeOutError:
         fail('%s: its lock stayed taken %d s (is Mailman 2 still running?)'
              % (name, LOCK_TIMEOUT))
-    except Errors.MMListError, e:
+    except Errors.MMListError:
+        e = sys.exc_info()[1]
         fail('%s: Mailman 2 cannot load it (%s)' % (name, e.__class__.__name__))
     try:
         charset = Utils.GetCharSet(mlist.preferred_language)
@@ -322,19 +329,21 @@ def main(argv):
                 'created': time.time()}
     write_file(os.path.join(root, 'MANIFEST.json'), to_json(manifest) + '\n')
     for line in summary:
-        print line
+        sys.stdout.write(line + '\n')
 
 
 if __name__ == '__main__':
     try:
         main(sys.argv)
-    except Failure, e:
+    except Failure:
+        e = sys.exc_info()[1]
         sys.stderr.write('export_waiting: %s\n' % e)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write('export_waiting: interrupted (the export has no MANIFEST.json)\n')
         sys.exit(1)
-    except Exception, e:
+    except Exception:
+        e = sys.exc_info()[1]
         sys.stderr.write('export_waiting: %s: %s (the export has no MANIFEST.json)\n'
                          % (e.__class__.__name__, str(e).replace('\n', ' ')))
         sys.exit(1)
