@@ -242,9 +242,9 @@ def mm3_show(mm3: Mailman3, func: str = "show") -> dict:
     return json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
 
 
-def import_waiting(mm3: Mailman3, export: Path) -> subprocess.CompletedProcess:
+def import_waiting(mm3: Mailman3, export: Path, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(VENV / "bin" / "python"), str(IMPORT), "-C", str(mm3.config),
-                           "--run-as-root", str(export)], capture_output=True, text=True,
+                           "--run-as-root", *options, str(export)], capture_output=True, text=True,
                           timeout=300, env=dict(os.environ, LANG="C.UTF-8"))
 
 
@@ -524,6 +524,17 @@ def test_bad_exports_are_refused_with_nothing_imported(mm2, tmp_path):
         "moderator") in proc.stderr, proc.stderr
     state = mm3_show(mm3)
     assert state["held"] == [] and state["subscriptions"] == [] and state["virgin"] == []
+    # the same export, the policy back, no new confirmations wanted (a list bots flooded)
+    mm3.run("withlist", "-l", ADDRESS, "-r", "mm3waiting.policy", "confirm_then_moderate")
+    proc = import_waiting(mm3, mm2["export"], "--skip-confirmations")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 subscriptions waiting for confirmation (--skip-confirmations)" in proc.stdout
+    state = mm3_show(mm3)
+    assert len(state["held"]) == 3
+    # only the moderators' notice of Dave's request (admin_immed_notify), nothing to a subscriber
+    assert [m["to"] for m in state["virgin"]] == [f"{LIST}-owner@{HOST}"]
+    assert [(s["email"], s["owner"]) for s in state["subscriptions"]] == [
+        (f"dave@{HOST}", "moderator")]
 
 
 def test_root_is_refused_without_the_flag(mm2):

@@ -39,7 +39,7 @@ HELD = re.compile(r'^held-([0-9]{1,9})\.(json|eml)$')
 CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 ADDRESS = re.compile(r'^[^@\s<>(),;:"\[\]\\]+@[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$')
 LANGUAGE = re.compile(r'^[a-z]{2,3}(_[A-Za-z]{2,4})?$')
-MAX_JSON = 1 << 20
+MAX_JSON = 64 << 20
 MAX_MESSAGE = 256 << 20
 
 
@@ -239,7 +239,7 @@ class Carrier:
 
     def waiting(self, mlist, email_address):
         """Whether a subscription request of this address waits in Mailman 3 already."""
-        return any(p['email'] == email_address for _, p in
+        return any(p['email'] == email_address.lower() for _, p in
                    self.pendings.find(mlist=mlist, pend_type='subscription'))
 
     def member(self, mlist, email_address):
@@ -386,12 +386,22 @@ def main(argv):
     parser.add_argument('-C', '--config', help="Mailman 3's mailman.cfg")
     parser.add_argument('--run-as-root', action='store_true',
                         help='run as root (the files it writes must be readable by Mailman)')
+    parser.add_argument('--skip-confirmations', action='store_true',
+                        help='send no new confirmation for the subscriptions that waited for '
+                             "the subscriber's (a list flooded by bots' requests): they are "
+                             'counted as not carried')
     parser.add_argument('export', help='the folder export_waiting.py wrote')
     args = parser.parse_args(argv)
     if os.geteuid() == 0 and not args.run_as_root:
         refuse("run it as Mailman 3's user (the held posts go into its message store), "
                "or give --run-as-root")
     items = load_export(args.export)
+    if args.skip_confirmations:
+        for item in items:
+            if item['confirmations']:
+                label = 'subscriptions waiting for confirmation (--skip-confirmations)'
+                item['not_carried'][label] = len(item['confirmations'])
+                item['confirmations'] = []
     from mailman.core.initialize import initialize
     try:
         initialize(args.config)
