@@ -325,8 +325,12 @@ def main(argv):
             line += '; NOT carried: ' + ', '.join(['%d %s' % (not_carried[k], k)
                                                    for k in labels])
         summary.append(line)
+    import random
+    created = time.time()
     manifest = {'format': FORMAT, 'lists': [text(n, 'us-ascii') for n in names],
-                'created': time.time()}
+                'created': created,
+                # which export this is: the import remembers the lists it carried by it
+                'id': sha1_hex(repr((created, os.getpid(), names, random.random())))}
     write_file(os.path.join(root, 'MANIFEST.json'), to_json(manifest) + '\n')
     for line in summary:
         sys.stdout.write(line + '\n')

@@ -19,9 +19,10 @@ files only, sizes bounded. Every file and every item is checked before anything 
 bad export is refused (exit 1, naming the file and the item) with nothing imported. Run it as
 Mailman 3's user (the held messages are written into its message store).
 
-Running it again is harmless while nothing was decided in between: a post already held (same
-Message-ID) and a subscription already waiting or already a member are left as they are and
-counted as such. A post a moderator already handled in Mailman 3 would be held once more.
+Running it again is harmless: a list carried whole from this export is remembered in Mailman
+3's var folder (``mailman2-waiting.json``) and left alone, so a post a moderator has decided
+since is not held again; in a list a run did not finish, a post already held (same Message-ID)
+and a subscription already waiting, or already a member, are left as they are and counted.
 """
 
 import argparse
@@ -187,10 +188,40 @@ def load_export(root):
             refuse(f'{where}: {name!r} is not a list name')
     if len(set(names)) != len(names):
         refuse(f'{where}: a list is named twice')
+    export_id = field(where, manifest, 'id', str)
+    if not re.fullmatch('[0-9a-f]{40}', export_id):
+        refuse(f'{where}: id {export_id!r} is not an export id')
     extra = set(os.listdir(root)) - set(names) - {'MANIFEST.json'}
     if extra:
         refuse(f'{root}: {", ".join(sorted(extra))}: not in the manifest')
-    return [load_list(root, name) for name in names]
+    items = [load_list(root, name) for name in names]
+    for item in items:
+        item['key'] = f'{export_id} {item["name"]}'
+    return items
+
+
+class Carried:
+    """The lists this Mailman 3 took whole from which export (``VAR_DIR/mailman2-waiting.json``):
+    a second run of the same export leaves them alone, even after the moderators decided
+    some of what was carried (a post approved since would otherwise be held once more)."""
+
+    def __init__(self, var_dir):
+        self.path = os.path.join(var_dir, 'mailman2-waiting.json')
+        self.done = {}
+        if os.path.lexists(self.path):
+            data = read_json(self.path)
+            if not isinstance(data, dict):
+                refuse(f'{self.path}: not what import_waiting.py writes')
+            self.done = data
+
+    def add(self, key, when):
+        self.done[key] = when
+        tmp = f'{self.path}.tmp.{os.getpid()}'
+        with open(tmp, 'w') as fp:
+            json.dump(self.done, fp, indent=1, sort_keys=True)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, self.path)
 
 
 # ------------------------------------------------------------------------------ Mailman 3
@@ -342,9 +373,15 @@ class Carrier:
                    f'({owner.name})')
         return 'invited' if sub['invitation'] else 'registered'
 
-    def carry(self, item, out, failed):
-        """Each item in its own transaction; one that fails is named in ``failed``."""
+    def carry(self, item, out, failed, carried):
+        """Each item in its own transaction; one that fails is named in ``failed``. A list
+        whose every item was carried is remembered in ``carried``."""
         mlist = item['mlist']
+        if item['key'] in carried.done:
+            out.append(f'{item["address"]}: carried whole from this export at '
+                       f'{carried.done[item["key"]]}: nothing done')
+            return
+        failures = len(failed)
         tally = {}
         steps = [(post['where'], 'held posts', lambda p=post: self.hold(mlist, p))
                  for post in item['held']]
@@ -367,6 +404,9 @@ class Carrier:
                 failed.append(f'{where}: not carried ({e.__class__.__name__}: {e})')
                 continue
             tally[f'{kind} {what}'] = tally.get(f'{kind} {what}', 0) + 1
+        if len(failed) == failures:
+            from mailman.utilities.datetime import now
+            carried.add(item['key'], now().replace(microsecond=0).isoformat())
         parts = [f'{n} {what}' for what, n in sorted(tally.items())] or ['nothing waited']
         out.append(f'{mlist.fqdn_listname}: ' + ', '.join(parts))
         if item['confirmations']:
@@ -408,11 +448,15 @@ def main(argv):
     except Exception as e:  # a bad or absent configuration
         refuse(f'Mailman 3 did not start ({e.__class__.__name__}: {e})')
     carrier = Carrier()
+    carried = Carried(carrier.config.VAR_DIR)
     for item in items:
-        carrier.check(item)
+        if item['key'] not in carried.done:
+            carrier.check(item)
+        else:
+            item['mlist'] = carrier.lists.get(item['address'])
     out, failed = [], []
     for item in items:
-        carrier.carry(item, out, failed)
+        carrier.carry(item, out, failed, carried)
     for line in out:
         print(line)
     if failed:
