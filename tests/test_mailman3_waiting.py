@@ -278,7 +278,7 @@ def mm2(tmp_path_factory) -> dict:
     var.post(f"moderated@{HOST}", f"<held-moderated@{HOST}>", "Moderated member post")
     text = root.parent / f"{root.name}-no-message-id.eml"
     text.write_text(f"From: Late Poster <late@elsewhere.example>\nTo: {ADDRESS}\n"
-                    "Subject: No Message-ID here\n\nHeld as text.\n")
+                    "Subject: No Message-ID here,\n and a folded subject\n\nHeld as text.\n")
     var.call("hold_as_text", str(text))
     var.call("subscribe", f"dave@{HOST}", "Dave Digest", PASSWORDS[0], "1")
     var.call("confirm", f"dave@{HOST}")
@@ -357,8 +357,11 @@ def test_export_writes_each_item_and_no_password(mm2):
     text = (export / LIST / f"held-{held['id']}.eml").read_text()
     assert "Message-ID: <held-nonmember@elsewhere.example>" in text
     assert "\nFrom the start of a line." in text  # as stored: no >From mangling
-    # a post Mailman kept as text is copied byte for byte
+    # a post Mailman kept as text is copied byte for byte; its folded subject is one line in
+    # the metadata
     as_text = next(h for h in mm2["state"]["held"] if h["file"].endswith(".txt"))
+    meta = json.loads((export / LIST / f"held-{as_text['id']}.json").read_text())
+    assert meta["subject"] == "No Message-ID here, and a folded subject"
     assert (export / LIST / f"held-{as_text['id']}.eml").read_bytes() == (
         mm2["var"].root / "data" / as_text["file"]).read_bytes()
 
@@ -373,6 +376,14 @@ def test_export_refuses_what_it_cannot_do(mm2, tmp_path):
         proc = var.py2(str(EXPORT), *args, check=False)
         err = proc.stderr.decode()
         assert proc.returncode == 1 and reason in err and len(err.splitlines()) == 1, err
+    # a list whose request database Mailman cannot read: one line, and no half export left
+    new_list(var, "broken", "")
+    (var.root / "lists" / "broken" / "request.pck").write_bytes(b"\x80\x02garbage")
+    proc = var.py2(str(EXPORT), str(build), str(tmp_path / "e4"), LIST, "broken", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith("export_waiting: ") and "(the partial export was removed)" in err
+    assert not (tmp_path / "e4").exists()
 
 
 # ------------------------------------------------------------------------------ Mailman 3
@@ -383,8 +394,8 @@ def test_held_posts_are_held_again(carried, mm2):
     assert carried["before"]["held"] == []
     mm2_held = {h["subject"]: h for h in mm2["state"]["held"]}
     held = {h["subject"]: h for h in carried["after"]["held"]}
-    assert set(held) == set(mm2_held) == {"Nonmember post", "Moderated member post",
-                                          "No Message-ID here"}
+    folded = "No Message-ID here,\n and a folded subject"
+    assert set(held) == set(mm2_held) == {"Nonmember post", "Moderated member post", folded}
     for subject, h in held.items():
         assert h["sender"] == mm2_held[subject]["sender"]
         assert h["reason"] == f"Mailman 2: {mm2_held[subject]['reason']}"
@@ -392,7 +403,7 @@ def test_held_posts_are_held_again(carried, mm2):
             assert h["message_id"] == mm2_held[subject]["message_id"]
     # a post without one gets a Message-ID made from its text (the same on every run)
     assert re.fullmatch(rf"<mm2-held-[0-9a-f]{{32}}@{re.escape(HOST)}>",
-                        held["No Message-ID here"]["message_id"])
+                        held[folded]["message_id"])
     # the sender is on the nonmember roster, as when Mailman 3 holds a nonmember's post
     assert "outsider@elsewhere.example" not in carried["before"]["nonmembers"]
     assert "outsider@elsewhere.example" in carried["after"]["nonmembers"]

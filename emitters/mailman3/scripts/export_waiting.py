@@ -52,6 +52,10 @@ class Failure(Exception):
     pass
 
 
+#: the export folder once made: a run that fails removes it (it holds only what it wrote)
+MADE = []
+
+
 def fail(text):
     raise Failure(text)
 
@@ -122,6 +126,11 @@ def text(value, charset):
         return str(value).decode(charset, 'replace')
     except LookupError:
         return str(value).decode('iso-8859-1')
+
+
+def oneline(value):
+    """A header as stored may be folded (a newline and a blank): one line for the record."""
+    return u' '.join(value.split())
 
 
 # ------------------------------------------------------------------------------ writing files
@@ -198,8 +207,9 @@ def held_posts(mm, mlist, folder, charset):
         else:
             body = flatten(readMessage(path))
         meta = {'id': int(rid), 'time': float(when),
-                'sender': text(sender, charset), 'subject': text(subject, charset),
-                'reason': text(reason, charset), 'message': 'held-%d.eml' % rid,
+                'sender': oneline(text(sender, charset)),
+                'subject': oneline(text(subject, charset)),
+                'reason': oneline(text(reason, charset)), 'message': 'held-%d.eml' % rid,
                 'sha1': sha1_hex(body), 'size': len(body)}
         write_file(os.path.join(folder, 'held-%d.eml' % rid), body)
         write_file(os.path.join(folder, 'held-%d.json' % rid), to_json(meta) + '\n')
@@ -265,14 +275,12 @@ def requests(mm, mlist, charset):
 
 def export_list(mm, MailList, name, root):
     from Mailman import Errors, LockFile, Utils
-    if not Utils.list_exists(name):
-        fail('no list %s in Mailman 2 (%s)' % (name, mm.LIST_DATA_DIR))
     try:
         mlist = MailList.MailList(name, lock=0)
         mlist.Lock(timeout=LOCK_TIMEOUT)
     except LockFile.TimeOutError:
-        fail('%s: its lock stayed taken %d s (is Mailman 2 still running?)'
-             % (name, LOCK_TIMEOUT))
+        fail('%s: its lock stayed taken %d s (is Mailman 2 still running? a stale lock in '
+             '%s?)' % (name, LOCK_TIMEOUT, mm.LOCK_DIR))
     except Errors.MMListError:
         e = sys.exc_info()[1]
         fail('%s: Mailman 2 cannot load it (%s)' % (name, e.__class__.__name__))
@@ -284,7 +292,8 @@ def export_list(mm, MailList, name, root):
         moderator, confirm, not_carried = requests(mm, mlist, charset)
         if lost:
             not_carried['held posts whose message file Mailman 2 lost'] = len(lost)
-        info = {'list': text(name, 'us-ascii'), 'address': text(mlist.GetListEmail(), 'us-ascii'),
+        info = {'list': text(name, 'us-ascii'),
+                'address': text(mlist.GetListEmail(), 'us-ascii'),
                 'mime_is_default_digest': bool(mlist.mime_is_default_digest),
                 'subscriptions': moderator, 'confirmations': confirm,
                 'not_carried': not_carried}
@@ -311,9 +320,13 @@ def main(argv):
     sys.path.insert(0, prefix)
     if os.path.isdir(os.path.join(prefix, 'pythonlib')):
         sys.path.insert(0, os.path.join(prefix, 'pythonlib'))
-    from Mailman import mm_cfg, MailList
+    from Mailman import mm_cfg, MailList, Utils
+    for name in names:
+        if not Utils.list_exists(name):
+            fail('no list %s in Mailman 2 (%s)' % (name, mm_cfg.LIST_DATA_DIR))
     os.umask(63)  # 077
     make_folder(root)
+    MADE.append(root)
     summary = []
     for name in names:
         held, moderator, confirm, not_carried = export_list(mm_cfg, MailList, name, root)
@@ -336,18 +349,26 @@ def main(argv):
         sys.stdout.write(line + '\n')
 
 
+def remove_partial():
+    if MADE:
+        import shutil
+        shutil.rmtree(MADE[0], True)
+        return ' (the partial export was removed)'
+    return ''
+
+
 if __name__ == '__main__':
     try:
         main(sys.argv)
     except Failure:
         e = sys.exc_info()[1]
-        sys.stderr.write('export_waiting: %s\n' % e)
+        sys.stderr.write('export_waiting: %s%s\n' % (e, remove_partial()))
         sys.exit(1)
     except KeyboardInterrupt:
-        sys.stderr.write('export_waiting: interrupted (the export has no MANIFEST.json)\n')
+        sys.stderr.write('export_waiting: interrupted%s\n' % remove_partial())
         sys.exit(1)
     except Exception:
         e = sys.exc_info()[1]
-        sys.stderr.write('export_waiting: %s: %s (the export has no MANIFEST.json)\n'
-                         % (e.__class__.__name__, str(e).replace('\n', ' ')))
+        sys.stderr.write('export_waiting: %s: %s%s\n' % (
+            e.__class__.__name__, str(e).replace('\n', ' '), remove_partial()))
         sys.exit(1)
