@@ -636,11 +636,17 @@ def test_senddigests_sends_the_collected_digest(tmp_path):
         var.post(f"poster@{HOST}", f"<digest-{name}@{HOST}>", f"Collected in {name}", name)
     mbox = {n: var.root / "lists" / n / "digest.mbox" for n in ("digests", "manual")}
     assert all(p.stat().st_size > 0 for p in mbox.values())
+    # the export names a digest in progress as not carried, until it is sent
+    proc = var.py2(str(EXPORT), str(build), str(tmp_path / "e1"), "digests")
+    assert "NOT carried: 1 posts collected for the next digest (send it first: " \
+           "cron/senddigests)" in proc.stdout.decode()
     # the regular copies went out with the posts: leave only what the digests add
     for f in (var.root / "qfiles" / "out").iterdir():
         f.unlink()
     var.run("../cron/senddigests")
     assert not mbox["digests"].exists() and mbox["manual"].stat().st_size > 0
+    proc = var.py2(str(EXPORT), str(build), str(tmp_path / "e2"), "digests")
+    assert "NOT carried" not in proc.stdout.decode()
     var.drain("virgin")
     out = json.loads(var.call("queue", "out", lock=False, name="digests").strip().splitlines()[-1])
     # ToDigest queues a MIME and an RFC 1153 digest, each for the members who take that kind

@@ -13,7 +13,8 @@ into EXPORT_FOLDER (made by the script; it must not exist yet), per list:
   (request.pck SUBSCRIPTION records: address, real name, digest flag, language, time) and each
   subscription waiting for the subscriber's confirmation (pending.pck ``S`` records, unexpired:
   address, real name, digest flag, language, whether it is an invitation), and how many of each
-  kind of request it does NOT carry (unsubscriptions, address changes...);
+  kind of request it does NOT carry (unsubscriptions, address changes..., and the posts
+  ``digest.mbox`` still collects: send the digest first);
 - ``MANIFEST.json``, written last: the lists. Its absence means the export did not finish.
 
 No password (a member's chosen one in a request, the list's) is written anywhere.
@@ -273,6 +274,23 @@ def requests(mm, mlist, charset):
     return moderator, confirm, not_carried
 
 
+def digest_posts(path):
+    """How many posts digest.mbox collected (ToDigest appends each as an mbox message, its
+    body's "From " lines quoted): import21 does not read it, only a digest sent carries them."""
+    try:
+        fp = open(path, 'rb')
+    except IOError:
+        return 0
+    try:
+        count = 0
+        for line in fp:
+            if line.startswith('From '):
+                count += 1
+        return count
+    finally:
+        fp.close()
+
+
 def export_list(mm, MailList, name, root):
     from Mailman import Errors, LockFile, Utils
     try:
@@ -292,6 +310,10 @@ def export_list(mm, MailList, name, root):
         moderator, confirm, not_carried = requests(mm, mlist, charset)
         if lost:
             not_carried['held posts whose message file Mailman 2 lost'] = len(lost)
+        collected = digest_posts(os.path.join(mlist.fullpath(), 'digest.mbox'))
+        if collected:
+            not_carried['posts collected for the next digest (send it first: '
+                        'cron/senddigests)'] = collected
         info = {'list': text(name, 'us-ascii'),
                 'address': text(mlist.GetListEmail(), 'us-ascii'),
                 'mime_is_default_digest': bool(mlist.mime_is_default_digest),
