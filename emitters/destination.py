@@ -119,6 +119,15 @@ class Destination:
         before it stops (its qrunners still run, and drain again after them)."""
         return []
 
+    def old_mailman_stopped(self) -> tuple[list[str], list[str]]:
+        """Commands on the old host during the freeze once its Mailman stopped, before the
+        final sync, and their way back (run before Mailman starts again)."""
+        return [], []
+
+    #: folders of the old host's ``data/`` the final sync carries too (and owns to ``user``
+    #: on the new host): what ``old_mailman_stopped`` wrote there
+    carried_folders: ClassVar[tuple[str, ...]] = ()
+
     def prepared(self) -> list[Step]:
         """The prepare phase, once the emitted files are installed: checks that it takes what
         smtpd delivers, while the old host still takes every post. It starts nothing."""

@@ -128,6 +128,7 @@ def transfers(inv: Inventory, dest: Destination) -> tuple[list[dict], list[Findi
         # deleted (--delete-after spares what the filter excludes)
         include = [f"/heldmsg-{ml.name}-[0-9]*.{ext}" for ml in moved for ext in ("pck", "txt")]
         include += [f"/{f.path.rsplit('/', 1)[1]}" for f in _site_files(inv)]
+        include += [f"/{folder}/***" for folder in dest.carried_folders]
         out.append({"list": None, "kind": "held-posts-and-site-passwords",
                     "source": f"{var}/data/", "destination": f"{dest.var}/data/",
                     "bytes": sum(f.size or 0 for ml in moved for f in ml.held_files)
@@ -325,6 +326,9 @@ def _fixups(inv: Inventory, dest: Destination) -> str:
     if inv.lists:
         cmds.append(f"{{ [ ! -d {dest.var}/data ] || find {dest.var}/data -name 'heldmsg-*' "
                     f"-exec chown {dest.user}:{dest.group} {{}} +; }}")
+    for folder in dest.carried_folders:
+        cmds.append(f"{{ [ ! -e {dest.var}/data/{folder} ] || "
+                    f"chown -R {dest.user}:{dest.group} {dest.var}/data/{folder}; }}")
     for fm in _site_files(inv):
         path = f"{dest.var}/data/{fm.path.rsplit('/', 1)[1]}"
         cmds.append(f"chown {_owner(fm, dest)}:{dest.group} {q(path)}")

@@ -268,6 +268,7 @@ def _freeze(f: _Facts) -> list[Step]:
              f"[ ! -f \"$f\" ] || mv \"$f\" {q(f'{var}/qfiles/{OUT_QUEUE}')}/; done; sleep 10; "
              "done")
     stopping = f.dest.old_mailman_stopping()
+    stopped, restart = f.dest.old_mailman_stopped()
     return [
         _step(FREEZE_STEP, "freeze", "old",
               f"Freeze: the old {mta.name} answers 4xx for the moved domains",
@@ -285,11 +286,13 @@ def _freeze(f: _Facts) -> list[Step]:
               "once: RetryRunner would wait 15 minutes." + (
                   f" {f.dest.name} needs more of the old Mailman before it stops: "
                   f"{f.dest.stopping_why}" if stopping else ""),
-              [drain, *stopping, *([drain] if stopping else []), "service mailman stop"]
+              [drain, *stopping, *([drain] if stopping else []), "service mailman stop",
+               *stopped]
               # Mailman's cron jobs stop here: digests and reminders never go out from both
               + ([cron, touch + "  # cron rereads its tables"] if cron_files else []),
               [f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0"],
-              ([cron.undo(), touch] if cron_files else []) + ["service mailman start"]),
+              ([cron.undo(), touch] if cron_files else []) + restart
+              + ["service mailman start"]),
         _step(FINAL_SYNC, "freeze", "old", "Final sync, checked against the freeze manifest",
               "Copies what changed since the pre-sync (by checksum): the lists with their held "
               "posts and pending confirmations, the archives and the site's adm.pw and "

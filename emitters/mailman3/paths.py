@@ -27,9 +27,14 @@ MM3_PID = f"{MM3_VAR}/master.pid"
 #: Where the old host's Mailman 2 var folder (lists/, archives/, data/) is copied: what
 #: ``mailman import21`` and the carry of held posts read. Mailman 3 itself never reads it.
 MM3_IMPORT = f"{MM3_VAR}/import21"
-#: The export of what waited on the old host (held posts, pending subscriptions), copied
-#: beside it by the final sync.
-MM3_WAITING = f"{MM3_IMPORT}/waiting"
+#: The export of what waited in the old host's Mailman 2 (held posts, subscriptions waiting for
+#: the moderator or a confirmation): a folder of its ``data/``, where the freeze writes it and
+#: whence the final sync copies it to ``MM3_IMPORT/data/``.
+WAITING_FOLDER = "mailman3-waiting"
+MM3_WAITING = f"{MM3_IMPORT}/data/{WAITING_FOLDER}"
+#: Where the plan installs the script that carries it into Mailman 3 (Mailman's user cannot
+#: read the plan's folder under /root).
+WAITING_IMPORTER = "/usr/local/libexec/mailman3-import-waiting.py"
 MM3_USER = "_mailman3"
 MM3_GROUP = "_mailman3"
 #: Mailman 3's LMTP server (its lmtp runner), where smtpd delivers list mail.

@@ -21,7 +21,7 @@ from migrate.core.mailman2 import ACTION_SUFFIX
 from migrate.core.model import Finding, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
-from emitters.common import Emitted, is_domain
+from emitters.common import Emitted, is_domain, old_var
 from emitters.destination import Destination, WebFolders, register
 from emitters.guard import sh_word
 from emitters.mailman2.paths import MM_ARCHIVE_PREFIX, MM_CGI_PREFIX, MM_ICONS_PREFIX
@@ -30,7 +30,8 @@ from emitters.mailman3.lists import IMPORT_SCRIPT, emit_lists, list_host, lists_
 from emitters.mailman3.mailman_cfg import emit_config
 from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MAILMAN, MM3_BIN, MM3_DATA,
                                      MM3_GROUP, MM3_IMPORT, MM3_SERVICE, MM3_TABLE, MM3_USER,
-                                     MM3_VAR, MM3_VENV, REQUIREMENTS, SMTPD_LIST_TABLE)
+                                     MM3_VAR, MM3_VENV, MM3_WAITING, MM3_CONFIG, REQUIREMENTS,
+                                     SMTPD_LIST_TABLE, WAITING_FOLDER, WAITING_IMPORTER)
 from emitters.rc_conf_local import disable_script, enable_script
 from emitters.rsync_plan import FREEZE_MANIFEST
 
@@ -96,6 +97,23 @@ class Mailman3(Destination):
                 f"chmod -R a+rX \"$d\" && PYTHONPATH=\"$d\" su -m {q(user)} -c {q(withlist)}; "
                 "rc=$?; rm -rf \"$d\"; [ $rc -eq 0 ]"]
 
+    carried_folders = (WAITING_FOLDER,)
+
+    def old_mailman_stopped(self) -> tuple[list[str], list[str]]:
+        """What waited in Mailman 2 (held posts, subscriptions waiting for the moderator or a
+        confirmation), exported by export_waiting.py with Mailman 2's own Python (the
+        interpreter of its bin/withlist) into data/, once nothing can change it; the final
+        sync carries it. The way back removes it."""
+        mm = self.inv.mailman
+        prefix = (mm.prefix if mm else None) or "/usr/local/mailman"
+        export = f"{old_var(self.inv)}/data/{WAITING_FOLDER}"
+        names = [ml.name for ml, _ in lists_in_mailman3(self.inv, self.target)]
+        python = f"$(sed -n '1s/^#! *\\([^ ]*\\).*/\\1/p' {q(prefix + '/bin/withlist')})"
+        run = [f"rm -rf {q(export)}",
+               f"\"{python}\" \"$PLAN/{EXPORT_SCRIPT}\" {q(prefix)} {q(export)} "
+               + " ".join(q(n) for n in names)] if names else []
+        return run, [f"rm -rf {q(export)}"] if names else []
+
     def emit(self) -> Emitted:
         out = Emitted()
         release = self.release
@@ -130,9 +148,9 @@ class Mailman3(Destination):
         for path, name in ((DIGESTS_SCRIPT, "old_digests.py"),
                            (EXPORT_SCRIPT, "export_waiting.py"),
                            (WAITING_SCRIPT, "import_waiting.py")):
-            script = scripts / name
-            if script.is_file():
-                out.files[path] = script.read_text(encoding="utf-8")
+            out.files[path] = (scripts / name).read_text(encoding="utf-8")
+        out.install(WAITING_SCRIPT, WAITING_IMPORTER, mode="0444")
+        out.findings += _not_carried(self.inv)
         out.add(emit_config(self.inv, self.target, release), "mailman3_cfg")
         out.add(emit_housekeeping(self.inv, self.target, release), "mailman3_housekeeping")
         out.add(emit_lists(self.inv, self.target, release), "mailman3_lists")
@@ -190,6 +208,7 @@ class Mailman3(Destination):
     def start(self) -> list[Step]:
         as_user = f"su -s /bin/sh {MM3_USER} -c"
         queues = " ".join(q(f"{MM3_VAR}/queue/{name}") for name in INBOUND)
+        carry = f"{MM3_VENV}/bin/python {WAITING_IMPORTER} -C {MM3_CONFIG} {MM3_WAITING}"
         # the way back stops smtpd here first (senders retry and reach the old host once DNS
         # names it again), lets Mailman 3 finish what it took, then stops it, and names the
         # lists that took posts here since the switch
@@ -209,12 +228,17 @@ class Mailman3(Destination):
         return [_step(
             NEW_MAILMAN, "switch", "new", "Import the lists into Mailman 3 and start it",
             "Every list is created and imported from its copied config.pck (import21, with the "
-            "charset its text was read in); what waited on the old host is re-injected so "
-            "Mailman 3 holds it again; then Mailman 3 starts and writes its table of list "
-            "addresses, which smtpd reads next.",
-            [f"sh \"$PLAN/{IMPORT_SCRIPT}\"", *map(enable_script, self.services),
+            "charset its text was read in); what waited in Mailman 2 is carried (held posts "
+            "held again for the moderators with their Mailman 2 reason, subscriptions waiting "
+            "for the moderator again, each unconfirmed subscriber sent a new confirmation: the "
+            "old link no longer works); then Mailman 3 starts and writes its table of list "
+            "addresses, which smtpd reads next, and tells the moderators what waits.",
+            [f"sh \"$PLAN/{IMPORT_SCRIPT}\"",
+             f"{as_user} {q(carry)}",
+             *map(enable_script, self.services),
              f"rcctl start {' '.join(self.services)}",
              f"{as_user} {q(f'{MAILMAN} aliases')}",
+             f"{as_user} {q(f'{MAILMAN} notify')}  # the moderators learn what waits",
              f"crontab -u {MM3_USER} \"$PLAN/{CRONTAB}\"  # Mailman 3's jobs, old schedules"],
             [*(f"rcctl check {s}" for s in self.services), f"test -s {MM3_TABLE}",
              f"crontab -u {MM3_USER} -l >/dev/null"]
@@ -237,3 +261,20 @@ class Mailman3(Destination):
             ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | "
              "grep -q .",
              f"test -z \"$(ls {MM3_VAR}/queue/shunt)\""])]
+
+
+def _not_carried(inv) -> list[Finding]:
+    """Requests Mailman 3 cannot take over: unsubscriptions waiting for the moderator
+    (Mailman 3 would unsubscribe at once, as import21 drops the unsubscription policy)."""
+    out = []
+    for ml in inv.lists:
+        unsubscriptions = ml.held_count - ml.held_posts - ml.held_subscriptions
+        if unsubscriptions > 0:
+            out.append(Finding(
+                "plan.mailman3-unsubscriptions-waiting", Severity.BLOCKER,
+                f"list {ml.name} has {unsubscriptions} unsubscription request(s) waiting for "
+                "the moderator, which Mailman 3 cannot take over (it would unsubscribe at "
+                "once: import21 drops the unsubscription policy)",
+                "Have the moderators decide them in the list's admindb page on the old host, "
+                "then inspect again; the count must be 0.", ml.source))
+    return out

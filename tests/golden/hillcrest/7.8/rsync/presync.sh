@@ -45,4 +45,4 @@ copy_tree /usr/local/mailman/archives/private/staff/ /var/mailman3/import21/arch
 # staff: archive-mbox
 copy_tree /usr/local/mailman/archives/private/staff.mbox/ /var/mailman3/import21/archives/private/staff.mbox/
 # every list: held-posts-and-site-passwords
-[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-alumni-news-[0-9]*.pck' '--include=/heldmsg-alumni-news-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-staff-[0-9]*.pck' '--include=/heldmsg-staff-[0-9]*.txt' --include=/adm.pw '--exclude=*'
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-alumni-news-[0-9]*.pck' '--include=/heldmsg-alumni-news-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-staff-[0-9]*.pck' '--include=/heldmsg-staff-[0-9]*.txt' --include=/adm.pw '--include=/mailman3-waiting/***' '--exclude=*'

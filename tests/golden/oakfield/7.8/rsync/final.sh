@@ -62,10 +62,10 @@ copy_tree /usr/local/mailman/archives/private/residents/ /var/mailman3/import21/
 # residents: archive-mbox
 copy_tree /usr/local/mailman/archives/private/residents.mbox/ /var/mailman3/import21/archives/private/residents.mbox/
 # every list: held-posts-and-site-passwords
-[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-committee-[0-9]*.pck' '--include=/heldmsg-committee-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-residents-[0-9]*.pck' '--include=/heldmsg-residents-[0-9]*.txt' --include=/adm.pw '--exclude=*'
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-committee-[0-9]*.pck' '--include=/heldmsg-committee-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-residents-[0-9]*.pck' '--include=/heldmsg-residents-[0-9]*.txt' --include=/adm.pw '--include=/mailman3-waiting/***' '--exclude=*'
 
 # Owners and public archive links on the new host:
-ssh -o BatchMode=yes "$NEW" 'chown -R _mailman3:_mailman3 /var/mailman3/import21/lists /var/mailman3/import21/archives/private && { [ ! -d /var/mailman3/import21/data ] || find /var/mailman3/import21/data -name '"'"'heldmsg-*'"'"' -exec chown _mailman3:_mailman3 {} +; } && chown root:_mailman3 /var/mailman3/import21/data/adm.pw && chmod 0644 /var/mailman3/import21/data/adm.pw && ln -sfn /var/mailman3/import21/archives/private/residents /var/mailman3/import21/archives/public/residents'
+ssh -o BatchMode=yes "$NEW" 'chown -R _mailman3:_mailman3 /var/mailman3/import21/lists /var/mailman3/import21/archives/private && { [ ! -d /var/mailman3/import21/data ] || find /var/mailman3/import21/data -name '"'"'heldmsg-*'"'"' -exec chown _mailman3:_mailman3 {} +; } && { [ ! -e /var/mailman3/import21/data/mailman3-waiting ] || chown -R _mailman3:_mailman3 /var/mailman3/import21/data/mailman3-waiting; } && chown root:_mailman3 /var/mailman3/import21/data/adm.pw && chmod 0644 /var/mailman3/import21/data/adm.pw && ln -sfn /var/mailman3/import21/archives/private/residents /var/mailman3/import21/archives/public/residents'
 
 # The freeze manifest, checked on the new host (sha256 -c reads it there):
 rsync --rsh='ssh -o BatchMode=yes' "$TMP/manifest-freeze.sha256" "$RNEW:/root/migrate-plan/rsync/manifest-freeze.sha256"

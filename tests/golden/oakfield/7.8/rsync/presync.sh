@@ -45,4 +45,4 @@ copy_tree /usr/local/mailman/archives/private/residents/ /var/mailman3/import21/
 # residents: archive-mbox
 copy_tree /usr/local/mailman/archives/private/residents.mbox/ /var/mailman3/import21/archives/private/residents.mbox/
 # every list: held-posts-and-site-passwords
-[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-committee-[0-9]*.pck' '--include=/heldmsg-committee-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-residents-[0-9]*.pck' '--include=/heldmsg-residents-[0-9]*.txt' --include=/adm.pw '--exclude=*'
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-committee-[0-9]*.pck' '--include=/heldmsg-committee-[0-9]*.txt' '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-residents-[0-9]*.pck' '--include=/heldmsg-residents-[0-9]*.txt' --include=/adm.pw '--include=/mailman3-waiting/***' '--exclude=*'

@@ -56,10 +56,10 @@ copy_tree /usr/local/mailman/archives/private/members/ /var/mailman3/import21/ar
 # members: archive-mbox
 copy_tree /usr/local/mailman/archives/private/members.mbox/ /var/mailman3/import21/archives/private/members.mbox/
 # every list: held-posts-and-site-passwords
-[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-members-[0-9]*.pck' '--include=/heldmsg-members-[0-9]*.txt' '--exclude=*'
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-members-[0-9]*.pck' '--include=/heldmsg-members-[0-9]*.txt' '--include=/mailman3-waiting/***' '--exclude=*'
 
 # Owners and public archive links on the new host:
-ssh -o BatchMode=yes "$NEW" 'chown -R _mailman3:_mailman3 /var/mailman3/import21/lists /var/mailman3/import21/archives/private && { [ ! -d /var/mailman3/import21/data ] || find /var/mailman3/import21/data -name '"'"'heldmsg-*'"'"' -exec chown _mailman3:_mailman3 {} +; } && ln -sfn /var/mailman3/import21/archives/private/members /var/mailman3/import21/archives/public/members'
+ssh -o BatchMode=yes "$NEW" 'chown -R _mailman3:_mailman3 /var/mailman3/import21/lists /var/mailman3/import21/archives/private && { [ ! -d /var/mailman3/import21/data ] || find /var/mailman3/import21/data -name '"'"'heldmsg-*'"'"' -exec chown _mailman3:_mailman3 {} +; } && { [ ! -e /var/mailman3/import21/data/mailman3-waiting ] || chown -R _mailman3:_mailman3 /var/mailman3/import21/data/mailman3-waiting; } && ln -sfn /var/mailman3/import21/archives/private/members /var/mailman3/import21/archives/public/members'
 
 # The freeze manifest, checked on the new host (sha256 -c reads it there):
 rsync --rsh='ssh -o BatchMode=yes' "$TMP/manifest-freeze.sha256" "$RNEW:/root/migrate-plan/rsync/manifest-freeze.sha256"

@@ -39,4 +39,4 @@ copy_tree /usr/local/mailman/archives/private/members/ /var/mailman3/import21/ar
 # members: archive-mbox
 copy_tree /usr/local/mailman/archives/private/members.mbox/ /var/mailman3/import21/archives/private/members.mbox/
 # every list: held-posts-and-site-passwords
-[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-members-[0-9]*.pck' '--include=/heldmsg-members-[0-9]*.txt' '--exclude=*'
+[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-members-[0-9]*.pck' '--include=/heldmsg-members-[0-9]*.txt' '--include=/mailman3-waiting/***' '--exclude=*'
