@@ -258,3 +258,38 @@ def test_the_real_mailman3_reads_the_emitted_config_and_feeds_the_hook(inventori
         f"ant{s}@lists.example.org" for s in ("", "-bounces", "-confirm", "-join", "-leave",
                                               "-owner", "-request", "-subscribe",
                                               "-unsubscribe"))
+
+
+def test_what_waits_is_exported_at_the_freeze_carried_and_imported(inventories):
+    """The freeze exports what waits once Mailman 2 stopped (and removes it on the way back),
+    the final sync carries the export, and the switch imports it after import21, as
+    Mailman 3's user, then tells the moderators."""
+    inv = inventories["netsight"]
+    result = plan_mm3(inv, "netsight")
+    steps = {s.id: s.to_data() for s in result.steps}
+    drain = [a["command"] for a in steps["old-mailman-drain"]["actions"] if "command" in a]
+    stop = drain.index("service mailman stop")
+    export = next(i for i, c in enumerate(drain) if "export_waiting.py" in c)
+    assert export > stop
+    assert drain[export].endswith(" announce devtalk mailman users")
+    back = [a.get("command") for a in steps["old-mailman-drain"]["rollback"]]
+    assert back.index("rm -rf /usr/local/mailman/data/mailman3-waiting") < \
+        back.index("service mailman start")
+    assert "--include=/mailman3-waiting/***" in result.files["rsync/final.sh"]
+    switch = [a["command"] for a in steps["new-mailman"]["actions"] if "command" in a]
+    imported = next(i for i, c in enumerate(switch) if "import-lists.sh" in c)
+    carried = next(i for i, c in enumerate(switch) if "mailman3-import-waiting.py" in c)
+    assert imported < carried and switch[carried].startswith("su -s /bin/sh _mailman3 -c ")
+    assert any(c.endswith("notify'  # the moderators learn what waits") for c in switch)
+
+
+def test_an_unsubscription_waiting_for_the_moderator_is_a_blocker(inventories):
+    import copy
+
+    inv = copy.deepcopy(inventories["small"])
+    ml = inv.lists[0]
+    ml.held_count += 1  # one request that is neither a held post nor a subscription
+    result = plan_mm3(inv, "small")
+    blocker = next(f for f in result.blockers()
+                   if f.id == "plan.mailman3-unsubscriptions-waiting")
+    assert ml.name in blocker.message and "1 unsubscription" in blocker.message
