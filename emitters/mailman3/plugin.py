@@ -53,7 +53,10 @@ _step = Step.make
 class Mailman3(Destination):
     kind = "mailman3"
     name = "Mailman 3"
-    packages = ("python%3",)
+    #: the ports' meta package that depends on the default python 3 ("Allows adding it with
+    #: pkg_add python3 rather than needing to know the correct subdir name (as you would with
+    #: pkg_add python%3.7)": ports meta/python3, commit 65a6d83 of a mirror of OpenBSD ports)
+    packages = ("python3",)
     user = MM3_USER
     group = MM3_GROUP
     var = MM3_IMPORT
