@@ -568,10 +568,17 @@ def _no_list(export: Path) -> None:
     path.write_text(json.dumps(data))
 
 
+def _list_address(export: Path) -> None:
+    path = export / LIST / "requests.json"
+    data = json.loads(path.read_text())
+    data["confirmations"][0]["address"] = ADDRESS.upper()
+    path.write_text(json.dumps(data))
+
+
 BAD = [(_newline_address, "holds a control character"), (_missing_message, "missing (held post"),
        (_fifo, "not a regular file"), (_tampered, "SHA-1 differs"),
        (_unfinished, "the export did not finish"), (_symlink, "cannot open it"),
-       (_no_list, "no list other@")]
+       (_no_list, "no list other@"), (_list_address, "is the list's own address")]
 
 
 def test_bad_exports_are_refused_with_nothing_imported(mm2, tmp_path):
