@@ -206,6 +206,21 @@ MM3_PROBE = textwrap.dedent('''\
                           else None}))
 
 
+    def complete(mlist):
+        """Carol follows her new confirmation link; the moderator approves Dave."""
+        from mailman.interfaces.subscriptions import ISubscriptionManager
+        manager = ISubscriptionManager(mlist)
+        tokens = {p["email"]: t for t, p in
+                  getUtility(IPendings).find(mlist=mlist, pend_type="subscription")}
+        out = {}
+        for email in ("carol@lists.waiting.example", "dave@lists.waiting.example"):
+            token, owner, member = manager.confirm(tokens[email])
+            out[email] = {"owner": owner.name, "member": member is not None,
+                          "mode": member.delivery_mode.name if member else None}
+        config.db.commit()
+        print(json.dumps(out))
+
+
     def policy(mlist, name):
         mlist.subscription_policy = SubscriptionPolicy[name]
         config.db.commit()
@@ -526,6 +541,16 @@ def test_an_approved_carried_post_goes_to_the_list(carried, mm2):
     assert mm3_show(carried["mm3"])["held"] == []
 
 
+def test_the_carried_requests_complete(carried):
+    """The new confirmation works, and then (the list confirms and moderates, as Mailman 2's
+    policy 3) the subscription waits for the moderator; the moderator's approval subscribes
+    Dave with the digest he asked Mailman 2 for."""
+    done = mm3_show(carried["mm3"], "complete")
+    assert done[f"carol@{HOST}"] == {"owner": "moderator", "member": False, "mode": None}
+    assert done[f"dave@{HOST}"] == {"owner": "no_one", "member": True,
+                                    "mode": "plaintext_digests"}
+
+
 # ----------------------------------------------------------------------------- bad exports
 
 
@@ -669,3 +694,4 @@ def test_senddigests_sends_the_collected_digest(tmp_path):
     assert [m["recips"] for m in out if m["isdigest"] and m["recips"]
             and m["listname"] == "manual" and "Collected in manual" in m["text"]] == [
         [f"reader@{HOST}"]]
+
