@@ -3,14 +3,17 @@
 ``mailman import21`` reads only config.pck. On a real Mailman 2 list (``mailmantools``, run in
 a private var tree as in test_mailman_real.py) the test makes what waits there through Mailman's
 own code paths: a nonmember's post and a moderated member's post held by the incoming runner
-(``bin/inject`` + ``bin/qrunner -r Incoming -o``), a subscription that waits for the moderator
-(``subscribe_policy`` 3: requested, then confirmed), one that waits for the subscriber's
-confirmation, and an unsubscription waiting for the moderator (not carried). Then
-``emitters/mailman3/scripts/export_waiting.py`` runs with Mailman 2's own Python 2, the list is
-made in a real Mailman 3 (``mm3tools.Mailman3``: ``create`` + ``import21``), and
-``import_waiting.py`` runs with Mailman 3's Python. Mailman 3's own objects (held requests,
-pendings, workflow states, the virgin queue) are read before and after the import: before, none
-of it is there, so every assertion on "after" fails without the import.
+(``bin/inject`` + ``bin/qrunner -r Incoming -o``), a post held as text without a Message-ID
+(``HoldMessage`` with HOLD_MESSAGES_AS_PICKLES off), a subscription that waits for the moderator
+(``subscribe_policy`` 3: requested, then confirmed), three that wait for the subscriber's
+confirmation (one in German, one an invitation), and an unsubscription waiting for the
+moderator (not carried). Then ``emitters/mailman3/scripts/export_waiting.py`` runs with Mailman
+2's own Python 2, the list is made in a real Mailman 3 (``mm3tools.Mailman3``: ``create`` +
+``import21``), and ``import_waiting.py`` runs with Mailman 3's Python. Mailman 3's own objects
+(held requests, pendings, workflow states, the nonmember roster, the virgin queue) are read
+before and after the import: before, none of it is there, so every assertion on "after" fails
+without the import. Then Mailman 3 is used as its moderators would: ``mailman notify``, the REST
+listing Postorius reads, approving the posts, confirming and approving the subscriptions.
 
 The digest half proves the freeze step's premise: a post collected in ``digest.mbox`` goes out
 when ``cron/senddigests`` runs (the digest lands in ``qfiles/out`` addressed to the digest
@@ -206,6 +209,21 @@ MM3_PROBE = textwrap.dedent('''\
                           else None}))
 
 
+    def complete(mlist):
+        """Carol follows her new confirmation link; the moderator approves Dave."""
+        from mailman.interfaces.subscriptions import ISubscriptionManager
+        manager = ISubscriptionManager(mlist)
+        tokens = {p["email"]: t for t, p in
+                  getUtility(IPendings).find(mlist=mlist, pend_type="subscription")}
+        out = {}
+        for email in ("carol@lists.waiting.example", "dave@lists.waiting.example"):
+            token, owner, member = manager.confirm(tokens[email])
+            out[email] = {"owner": owner.name, "member": member is not None,
+                          "mode": member.delivery_mode.name if member else None}
+        config.db.commit()
+        print(json.dumps(out))
+
+
     def policy(mlist, name):
         mlist.subscription_policy = SubscriptionPolicy[name]
         config.db.commit()
@@ -233,14 +251,14 @@ class Var(MailmanVar):
         out = self.run("withlist", *opts, "-r", f"mm2waiting.{func}", name, *args)
         return out.stdout.decode("latin-1")
 
-    def drain(self, queue: str, runner: str = "Virgin") -> None:
-        """``qrunner -r RUNNER -o`` until qfiles/QUEUE is empty (one pass may leave a file
+    def drain_virgin(self) -> None:
+        """``qrunner -r Virgin -o`` until qfiles/virgin is empty (one pass may leave a file
         that was queued while it listed the folder)."""
         for _ in range(5):
-            if not any((self.root / "qfiles" / queue).iterdir()):
+            if not any((self.root / "qfiles" / "virgin").iterdir()):
                 return
-            self.run("qrunner", "-r", runner, "-o")
-        raise AssertionError(f"qfiles/{queue} still holds files after 5 passes")
+            self.run("qrunner", "-r", "Virgin", "-o")
+        raise AssertionError("qfiles/virgin still holds files after 5 passes")
 
     def post(self, sender: str, message_id: str, subject: str, name: str = LIST) -> None:
         text = (f"From: {sender}\nTo: {name}@{HOST}\nSubject: {subject}\n"
@@ -526,6 +544,16 @@ def test_an_approved_carried_post_goes_to_the_list(carried, mm2):
     assert mm3_show(carried["mm3"])["held"] == []
 
 
+def test_the_carried_requests_complete(carried):
+    """The new confirmation works, and then (the list confirms and moderates, as Mailman 2's
+    policy 3) the subscription waits for the moderator; the moderator's approval subscribes
+    Dave with the digest he asked Mailman 2 for."""
+    done = mm3_show(carried["mm3"], "complete")
+    assert done[f"carol@{HOST}"] == {"owner": "moderator", "member": False, "mode": None}
+    assert done[f"dave@{HOST}"] == {"owner": "no_one", "member": True,
+                                    "mode": "plaintext_digests"}
+
+
 # ----------------------------------------------------------------------------- bad exports
 
 
@@ -568,10 +596,17 @@ def _no_list(export: Path) -> None:
     path.write_text(json.dumps(data))
 
 
+def _list_address(export: Path) -> None:
+    path = export / LIST / "requests.json"
+    data = json.loads(path.read_text())
+    data["confirmations"][0]["address"] = ADDRESS.upper()
+    path.write_text(json.dumps(data))
+
+
 BAD = [(_newline_address, "holds a control character"), (_missing_message, "missing (held post"),
        (_fifo, "not a regular file"), (_tampered, "SHA-1 differs"),
        (_unfinished, "the export did not finish"), (_symlink, "cannot open it"),
-       (_no_list, "no list other@")]
+       (_no_list, "no list other@"), (_list_address, "is the list's own address")]
 
 
 def test_bad_exports_are_refused_with_nothing_imported(mm2, tmp_path):
@@ -647,7 +682,7 @@ def test_senddigests_sends_the_collected_digest(tmp_path):
     assert not mbox["digests"].exists() and mbox["manual"].stat().st_size > 0
     proc = var.py2(str(EXPORT), str(build), str(tmp_path / "e2"), "digests")
     assert "NOT carried" not in proc.stdout.decode()
-    var.drain("virgin")
+    var.drain_virgin()
     out = json.loads(var.call("queue", "out", lock=False, name="digests").strip().splitlines()[-1])
     # ToDigest queues a MIME and an RFC 1153 digest, each for the members who take that kind
     # (add_members gives a new digest member the list's default, plain text in 2.1.26)
@@ -657,8 +692,9 @@ def test_senddigests_sends_the_collected_digest(tmp_path):
     # the list senddigests skips: withlist sends it
     proc = var.run("withlist", "-q", "-l", "manual", input="m.send_digest_now()\nm.Save()\n")
     assert not mbox["manual"].exists(), proc.stderr
-    var.drain("virgin")
+    var.drain_virgin()
     out = json.loads(var.call("queue", "out", lock=False, name="manual").strip().splitlines()[-1])
     assert [m["recips"] for m in out if m["isdigest"] and m["recips"]
             and m["listname"] == "manual" and "Collected in manual" in m["text"]] == [
         [f"reader@{HOST}"]]
+
