@@ -89,33 +89,45 @@ class Mailman3(Destination):
                     "senddigests would skip the lists whose digests are not periodic), as "
                     "Mailman 3 does not import them.")
 
-    def old_mailman_stopping(self) -> list[str]:
+    def _old_mailman(self) -> tuple[str, str]:
+        """The old Mailman's code prefix and user (the FreeBSD port's where not inspected)."""
         mm = self.inv.mailman
-        prefix = (mm.prefix if mm else None) or "/usr/local/mailman"
-        user = (mm.user if mm else None) or "mailman"
-        withlist = f"{prefix}/bin/withlist -a -l -r old_digests.send"
-        # Mailman's user cannot read the plan under /root: the script goes to a folder of its
-        # own for the run
-        return [f"d=$(mktemp -d) && cp \"$PLAN/{DIGESTS_SCRIPT}\" \"$d/\" && "
-                f"chmod -R a+rX \"$d\" && PYTHONPATH=\"$d\" su -m {q(user)} -c {q(withlist)}; "
-                "rc=$?; rm -rf \"$d\"; [ $rc -eq 0 ]"]
+        return ((mm.prefix if mm else None) or "/usr/local/mailman",
+                (mm.user if mm else None) or "mailman")
+
+    def _as_old_mailman(self, script: str, command: str) -> str:
+        """Run ``command`` on the old host as its Mailman's user (a list loaded by root could
+        be saved root's), with the plan's ``script`` in a folder of its own named ``$D``
+        (Mailman's user cannot read the plan under /root) and Mailman 2's Python as ``$PY``
+        (the interpreter of its bin/withlist); ``command`` is one word for ``su -c``."""
+        prefix, user = self._old_mailman()
+        withlist = q(f"{prefix}/bin/withlist")
+        return (f"D=$(mktemp -d) && cp \"$PLAN/{script}\" \"$D/\" && chmod -R a+rX \"$D\" && "
+                f"PY=$(sed -n '1s/^#! *\\([^ ]*\\).*/\\1/p' {withlist}) && export D PY && "
+                f"su -m {q(user)} -c {q(command)}; rc=$?; rm -rf \"$D\"; [ $rc -eq 0 ]")
+
+    def old_mailman_stopping(self) -> list[str]:
+        prefix, _ = self._old_mailman()
+        # env(1): su -m runs root's shell, csh on older FreeBSD, which has no VAR=value prefix
+        return [self._as_old_mailman(DIGESTS_SCRIPT, f"env PYTHONPATH=\"$D\" {q(prefix)}"
+                                     "/bin/withlist -a -l -r old_digests.send")]
 
     carried_folders = (WAITING_FOLDER,)
 
     def old_mailman_stopped(self) -> tuple[list[str], list[str]]:
         """What waited in Mailman 2 (held posts, subscriptions waiting for the moderator or a
-        confirmation), exported by export_waiting.py with Mailman 2's own Python (the
-        interpreter of its bin/withlist) into data/, once nothing can change it; the final
-        sync carries it. The way back removes it."""
-        mm = self.inv.mailman
-        prefix = (mm.prefix if mm else None) or "/usr/local/mailman"
+        confirmation), exported by export_waiting.py into data/ once nothing can change it,
+        as Mailman's user with its own Python; the final sync carries it. The way back
+        removes it."""
+        prefix, _ = self._old_mailman()
         export = f"{old_var(self.inv)}/data/{WAITING_FOLDER}"
         names = [ml.name for ml, _ in lists_in_mailman3(self.inv, self.target)]
-        python = f"$(sed -n '1s/^#! *\\([^ ]*\\).*/\\1/p' {q(prefix + '/bin/withlist')})"
-        run = [f"rm -rf {q(export)}",
-               f"\"{python}\" \"$PLAN/{EXPORT_SCRIPT}\" {q(prefix)} {q(export)} "
-               + " ".join(q(n) for n in names)] if names else []
-        return run, [f"rm -rf {q(export)}"] if names else []
+        if not names:
+            return [], []
+        args = " ".join(q(a) for a in [prefix, export, *names])
+        return ([f"rm -rf {q(export)}",
+                 self._as_old_mailman(EXPORT_SCRIPT, f"\"$PY\" \"$D/export_waiting.py\" {args}")],
+                [f"rm -rf {q(export)}"])
 
     def emit(self) -> Emitted:
         out = Emitted()

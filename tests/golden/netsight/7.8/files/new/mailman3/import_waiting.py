@@ -290,6 +290,8 @@ class Carrier:
         for sub in item['subscriptions'] + item['confirmations']:
             if not self.validator.is_valid(sub['address']):
                 refuse(f'{sub["where"]}: Mailman 3 refuses the address {sub["address"]}')
+            if sub['address'].lower() == mlist.posting_address.lower():
+                refuse(f'{sub["where"]}: {sub["address"]} is the list\'s own address')
             if bans.is_banned(sub['address']):
                 refuse(f'{sub["where"]}: {sub["address"]} is banned from {mlist.fqdn_listname}')
         for sub in item['subscriptions']:
