@@ -215,13 +215,28 @@ def test_every_list_address_is_accepted_and_reaches_mailman(site):
     over LMTP to Mailman, which names the list for it."""
     wanted = [a for a in site.recipients.read_text().split() if a.startswith("seminar")]
     assert len(wanted) == 9
+    wanted.append("Seminar-Request@Lists.Example.ORG")  # the table is read regardless of case
     reply = site.smtpd.send(*wanted, client=REMOTE, extra=("--quit-after", "RCPT"))
-    assert [code for _, code in reply.replies("RCPT TO")] == ["250"] * 9, reply.transcript
+    assert [code for _, code in reply.replies("RCPT TO")] == ["250"] * 10, reply.transcript
     reply = site.smtpd.send(f"seminar@{DOMAIN}", client=REMOTE)
     assert reply.accepted, reply.transcript
     _delivered(site, f"seminar@{DOMAIN}")
     assert wait_until(lambda: site.mailman_saw(f"seminar@{DOMAIN}", "seminar", "None"), 30,
                       "Mailman to log the LMTP recipient", diagnose=lambda: site.mm.log("smtp"))
+
+
+def test_an_lmtp_action_alone_refuses_every_list_address(site):
+    """Without the virtual table smtpd looks the local part up as a system user, ``user`` or
+    not, and refuses the list at RCPT: the reason for <mailman3user>."""
+    address = f"seminar@{DOMAIN}"
+    conf = site.conf.replace(str(site.smtpd.tmp), "@TMP@")
+    for action in ("rcpt-to", f'rcpt-to user "{LMTP_USER}"'):
+        plain = conf.replace("rcpt-to virtual <mailman3user>", action)
+        assert plain != conf
+        with smtpd_running(plain, {"mailman3-addresses": "", "aliases": ""}) as d:
+            reply = d.send(address, client=REMOTE)
+            assert reply.rcpt_code(address) == "550", reply.transcript
+            assert f"550 Invalid recipient: <{address}>" in reply.transcript
 
 
 # --- 2. a list made after smtpd started --------------------------------------------------------
@@ -358,3 +373,8 @@ def test_a_nonmembers_post_is_held(site):
                diagnose=lambda: site.mm.log())
     _settle(site)
     assert not [rec for rec in site.sent() if subject in rec["subject"]]
+    # what the moderators get instead: the notice, to the list's owner address (which smtpd
+    # hands back to Mailman on the new host)
+    assert [rec for rec in site.sent() if rec["rcpts"] == [f"users-owner@{NETSIGHT}"]
+            and " ".join(rec["subject"].split())  # folded by Mailman
+            == f"{USERS} post from stranger@client.example requires approval"], site.sent()
