@@ -401,3 +401,33 @@ def test_members_disabled_by_bounces_are_warned_when_the_runners_start(site):
                       == "Your subscription for Users mailing list has been disabled")
     wait_until(lambda: warned() == disabled, 60, "the disabled members' warnings", every=0.2,
                diagnose=lambda: json.dumps(site.sent()))
+
+
+def test_digest_members_get_the_post_in_the_next_digest(site):
+    """A post goes to the digest members only in the digest: ``mailman digests --send`` makes
+    it, the digest runner sends it to each digest member with delivery on, once."""
+    members = site.mm.probe([])[USERS]["members"]
+    digest = sorted(m["email"].lower() for m in members
+                    if m["mode"] != "regular" and m["status"] == "enabled")
+    assert digest  # netsight/users: carol.novak and others
+    _, _, poster = _members(site)
+    subject = f"for the digest {uuid.uuid4().hex}"
+    reply = site.smtpd.send(USERS, sender=poster["email"], client=REMOTE,
+                            extra=("--header", f"Subject: {subject}"))
+    assert reply.accepted, reply.transcript
+    wait_until(lambda: any(subject in rec["subject"] for rec in site.sent()), 90,
+               "the post to reach the regular members", every=0.2)
+    _settle(site)
+    collected = site.mm.var / "lists" / f"users.{NETSIGHT}" / "digest.mmdf"
+    assert subject in collected.read_text(errors="replace")  # kept for the digest
+    before = len(site.sent())
+    site.mm.run("digests", "-l", USERS, "--send")
+
+    def digests() -> list[str]:
+        return sorted(r for rec in site.sent()[before:] if "Users Digest" in rec["subject"]
+                      for r in rec["rcpts"])
+    wait_until(lambda: digests() == digest, 90, "the digest for each digest member", every=0.2,
+               diagnose=lambda: json.dumps(site.sent()[before:]) + site.mm.log())
+    _settle(site)
+    assert digests() == digest
+    assert not collected.exists() or subject not in collected.read_text(errors="replace")
