@@ -9,18 +9,28 @@ below it, SQLite database there, the null MTA so ``mailman create`` writes no Po
 runner started), driven through the ``mailman`` command as an admin would: ``create``,
 ``import21``, ``members`` and ``withlist -r`` with the probe below (``PROBE``), which prints
 what no other command prints, one JSON object per list.
+
+``Mailman3(folder, mta="postfix", smtp=(host, port), postmap=COMMAND)`` is one that takes mail:
+Mailman's Postfix LMTP class writes ``var/data/postfix_lmtp`` on every ``create`` and runs
+``COMMAND PATH`` after it (``postmap_command``); ``with mm.start(prefix):`` runs its master and
+runners (``prefix``: ``nsenter`` into the network namespace of the smtpd that delivers to it),
+waits until the LMTP runner answers and stops them all afterwards. Its mail goes to ``smtp``
+(a recording sink); ``smtp.log`` is at debug level, so it names every LMTP recipient.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Sequence
 
-from conftest import REPO, need
+from conftest import REPO, need, wait_until
 
 VENV = REPO / ".cache" / "mailman3" / "venv"
 
@@ -70,7 +80,10 @@ PROBE = textwrap.dedent('''\
                 "mode": plain(m.delivery_mode),
                 "status": plain(m.delivery_status),
                 "action": plain(m.moderation_action),
-                "password": m.user.password is not None,
+                # a nonmember who posted has an address but no user
+                "password": m.user is not None and m.user.password is not None,
+                "own_postings": m.receive_own_postings,
+                "acknowledge": m.acknowledge_posts,
             })
         return sorted(out, key=lambda m: m["email"].lower())
 
@@ -106,7 +119,16 @@ PROBE = textwrap.dedent('''\
             "pendings": getUtility(IPendings).count(),
             "settings": settings,
         }))
+
+
+    def held(mlist):
+        from mailman.interfaces.requests import RequestType
+        print(json.dumps({"held": IListRequests(mlist).count_of(RequestType.held_message)}))
 ''')
+
+#: Answers once something listens on the address (run by the venv's Python under the prefix).
+_CONNECT = ("import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), "
+            "timeout=1).close()")
 
 
 def mailman3_bin() -> Path:
@@ -120,12 +142,16 @@ def mailman3_bin() -> Path:
 class Mailman3:
     """A throwaway Mailman 3 instance in ``folder``; every command runs with its config."""
 
-    def __init__(self, folder: Path, site_owner: str = "postmaster@mm3.example") -> None:
+    def __init__(self, folder: Path, site_owner: str = "postmaster@mm3.example", *,
+                 mta: str = "null", lmtp: tuple[str, int] = ("127.0.0.1", 8024),
+                 smtp: tuple[str, int] = ("127.0.0.1", 25), postmap: str = "true") -> None:
         self.bin = mailman3_bin()
         self.folder = folder
         self.var = folder / "var"
         self.var.mkdir(parents=True, exist_ok=True)
+        self.lmtp = lmtp
         self.config = folder / "mailman.cfg"
+        incoming = {"null": "mailman.mta.null.NullMTA", "postfix": "mailman.mta.postfix.LMTP"}
         self.config.write_text(textwrap.dedent(f"""\
             [mailman]
             site_owner: {site_owner}
@@ -139,11 +165,79 @@ class Mailman3:
             url: sqlite:///$DATA_DIR/mailman.db
 
             [mta]
-            incoming: mailman.mta.null.NullMTA
+            incoming: {incoming[mta]}
+            lmtp_host: {lmtp[0]}
+            lmtp_port: {lmtp[1]}
+            smtp_host: {smtp[0]}
+            smtp_port: {smtp[1]}
+            configuration: {folder / "postfix.cfg"}
+
+            [logging.smtp]
+            level: debug
+
+            [runner.rest]
+            start: no
             """))
+        self.set_postmap(postmap)
         (folder / "mm3probe.py").write_text(PROBE)
         #: seconds each ``create`` and ``import21`` took, by list
         self.timings: dict[str, dict[str, float]] = {}
+
+    def set_postmap(self, command: str) -> None:
+        """What Mailman runs (``COMMAND PATH``, through the shell) after it rewrote
+        ``postfix_lmtp`` or ``postfix_domains``; read by each process as it starts."""
+        (self.folder / "postfix.cfg").write_text(
+            f"[postfix]\npostmap_command: {command}\ntransport_file_type: hash\n")
+
+    @property
+    def lmtp_file(self) -> Path:
+        """The Postfix transport map Mailman writes (``key lmtp:[host]:port``)."""
+        return self.var / "data" / "postfix_lmtp"
+
+    def log(self, name: str = "mailman") -> str:
+        path = self.var / "logs" / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @contextmanager
+    def start(self, prefix: Sequence[str] = (), timeout: float = 90) -> Iterator["Mailman3"]:
+        """Mailman's ``master`` (in the foreground, its own process group) with its runners,
+        all but the REST API, under ``prefix``; until the LMTP runner accepts connections.
+        Afterwards SIGTERM to the master, which stops its runners; SIGKILL to the group if not."""
+        env = dict(os.environ, LANG="C.UTF-8")
+        with open(self.folder / "master.out", "wb") as out:
+            proc = subprocess.Popen([*prefix, str(self.bin.with_name("master")), "-C",
+                                     str(self.config), "--force"], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        python = str(self.bin.with_name("python"))
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Mailman's master exited ({proc.returncode}):\n"
+                                   + (self.folder / "master.out").read_text(errors="replace")
+                                   + self.log())
+            return subprocess.run([*prefix, python, "-c", _CONNECT, self.lmtp[0],
+                                   str(self.lmtp[1])], capture_output=True).returncode == 0
+        try:
+            start = time.monotonic()
+            wait_until(listening, timeout, "Mailman's LMTP runner to answer", every=0.2,
+                       diagnose=self.log)
+            #: seconds from starting the master to the LMTP runner answering
+            self.started_in = round(time.monotonic() - start, 2)
+            yield self
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+
+    def held(self, address: str) -> int:
+        """How many posts the list holds for its moderators (``IListRequests``)."""
+        out = self.run("withlist", "-l", address, "-r", "mm3probe.held").stdout
+        return json.loads(out.strip().splitlines()[-1])["held"]
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """``mailman -C CONFIG ARGS`` (``--run-as-root`` when root, as Mailman refuses root
