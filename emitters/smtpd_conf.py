@@ -68,7 +68,7 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     dest = host.destination
     if release.smtpd_match_grammar:
         body = _match_grammar(target, plain, virtual, pki, relay, back, host.refusals,
-                              dest.lmtp, dest.lmtp_table)
+                              dest.lmtp, dest.lmtp_table, dest.user)
     else:
         if dest.lmtp:
             out.findings.append(Finding(
@@ -166,7 +166,8 @@ def _filters(refusals: list[Refusal]) -> tuple[list[str], str]:
 
 def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: str | None,
                    relay: str | None, back: HandBack, refusals: list[Refusal],
-                   lmtp: str | None = None, lmtp_table: str | None = None) -> list[str]:
+                   lmtp: str | None = None, lmtp_table: str | None = None,
+                   lmtp_user: str = "") -> list[str]:
     lines = []
     if pki:
         lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
@@ -174,8 +175,12 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
     lines += [f"table aliases file:{ALIASES}"]
     if lmtp:
         # every address the list manager answers: it rewrites the table when a list is
-        # created or removed, and makes smtpd reread it
+        # created or removed, and makes smtpd reread it; and, as the lmtp action looks the
+        # local part up as a system user first (550 for every list address otherwise), each
+        # moved domain's addresses as the list manager's user (LMTP still gets the address)
         lines.append(f"table {LMTP_TABLE} file:{lmtp_table}")
+        lines.append(f"table {LMTP_TABLE}user {{ " + ", ".join(
+            f"{conf_str('@' + d)} = {conf_str(lmtp_user)}" for d in domains + virtual) + " }")
     if domains:
         lines.append(f"table recipients file:{RECIPIENTS_TABLE}")
     lines += _domain_table(domains, virtual, back) + [""]
@@ -185,7 +190,8 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
         lines += filters + [""]
     lines += _listeners(target, pki, option) + [""]
     if lmtp:
-        lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp)} rcpt-to')
+        lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp)} rcpt-to '
+                     f'virtual <{LMTP_TABLE}user>')
     lines += ['action "lists" mbox alias <aliases>']
     if virtual:
         # list addresses map to NAME@localhost, which the "local" rule expands into the pipe

@@ -145,7 +145,7 @@ def _plan(inv, host: str, stays: bool, openbsd: str = "7.8"):
     target = resolve_target(inv, {"tls_certificate": None, "tls_key": None,
                                   "old_host_stays": stays},
                             {"hostname": f"new.{host}.example", "ipv6": [NEW],
-                             "openbsd": openbsd})
+                             "openbsd": openbsd, "destination": "mailman2"})
     return target, build_plan(inv, target)
 
 

@@ -771,7 +771,7 @@ def _plan(w) -> Path:
     from migrate.app.sources import LocalTree
     inv = inspect_tree(LocalTree(w["old_tree"]), Origin("local", str(w["old_tree"])))
     target = resolve_target(inv, {}, {"hostname": "new.smallclub.example", "ipv6": [NEW],
-                                      "dns_ttl": 300})
+                                      "dns_ttl": 300, "destination": "mailman2"})
     plan = build_plan(inv, target)
     w["old_name"] = inv.host.hostname
     out = w["base"] / "plan"

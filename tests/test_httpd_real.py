@@ -64,7 +64,8 @@ def _inventory(sample: str):
 
 def httpd_conf(sample: str, release: str, tls: str) -> str:
     inv = _inventory(sample)
-    target = resolve_target(inv, {}, dict(HOSTS[sample], openbsd=release, tls=tls))
+    target = resolve_target(inv, {}, dict(HOSTS[sample], openbsd=release, tls=tls,
+                                          destination="mailman2"))
     return build_plan(inv, target).files[HTTPD_CONF]
 
 
@@ -126,7 +127,7 @@ def test_a_63_httpd_conf_is_not_this_httpds_grammar(tmp_path):
 # --- serving: the real httpd, fcgiwrap for slowcgi, the real Mailman's CGI -------------------
 
 NEW = PREFIX + "26"  # the new host's address in the test's namespaces (tests/e2etools.py)
-NETSIGHT = dict(HOSTS["netsight"], ipv6=[NEW])
+NETSIGHT = dict(HOSTS["netsight"], ipv6=[NEW], destination="mailman2")
 MM_OWNER = "owner@netsight.example"
 
 #: one request from the world namespace: status, Location and body (to a file) by curl, with the

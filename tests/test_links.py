@@ -68,7 +68,7 @@ def old_host():
 def _plan(root: Path):
     inv = inspect_tree(LocalTree(root), Origin("local", str(root)))
     target = resolve_target(inv, {}, {"hostname": "lists.netsight.example",
-                                      "ipv6": ["2001:db8:50::25"]})
+                                      "ipv6": ["2001:db8:50::25"], "destination": "mailman2"})
     return inv, build_plan(inv, target)
 
 

@@ -53,7 +53,8 @@ f=$(mktemp @OUT@/call.XXXXXXXX)
 def _plan(host):
     inv = inspect_tree(LocalTree(SAMPLES / host), Origin("local", f"/samples/{host}"))
     target = resolve_target(inv, {"tls_certificate": None, "tls_key": None},
-                            {"hostname": f"new.{host}.example", "ipv6": [V6]})
+                            {"hostname": f"new.{host}.example", "ipv6": [V6],
+                             "destination": "mailman2"})
     return inv, build_plan(inv, target)
 
 

@@ -71,7 +71,8 @@ for queue in sorted(os.listdir(qfiles)):
 def plan():
     inv = inspect_tree(LocalTree(SAMPLES / "netsight"), Origin("local", "/samples/netsight"))
     target = resolve_target(inv, {"tls_certificate": None, "tls_key": None},
-                            {"hostname": "lists.netsight.example", "ipv6": [V6]})
+                            {"hostname": "lists.netsight.example", "ipv6": [V6],
+                             "destination": "mailman2"})
     return inv, build_plan(inv, target)
 
 

@@ -427,7 +427,7 @@ def site(request):
     sample = SAMPLES / name
     inv = inspect_tree(LocalTree(sample), Origin(OriginKind.LOCAL, f"/samples/{name}"),
                        now=update_golden.NOW)
-    flags = dict(update_golden.HOSTS[name], openbsd=RELEASE)
+    flags = dict(update_golden.HOSTS[name], openbsd=RELEASE, destination="mailman2")
     if url_prefixes:
         flags["url_prefixes"] = url_prefixes
     plan = build_plan(inv, resolve_target(inv, {}, flags))
@@ -856,7 +856,8 @@ def _plan(name: str, release: str = RELEASE):
     inv = inspect_tree(LocalTree(SAMPLES / name), Origin(OriginKind.LOCAL, f"/samples/{name}"),
                        now=update_golden.NOW)
     return build_plan(inv, resolve_target(inv, {}, dict(update_golden.HOSTS[name],
-                                                        openbsd=release)))
+                                                        openbsd=release,
+                                                        destination="mailman2")))
 
 
 @pytest.mark.parametrize("release", update_golden.RELEASES)
