@@ -172,6 +172,11 @@ def findings(inv: Inventory, target: Target,
         dropped = []
         if f.bounce_scores:
             dropped.append(f"{f.bounce_scores} members' bounce scores (they start at zero)")
+        by_bounce = ml.members.delivery_status.get("by_bounce", 0)
+        if by_bounce:
+            dropped.append(f"the warnings already sent to its {by_bounce} members disabled by "
+                           "bounces: Mailman 3 sends each a first warning when it starts, and "
+                           "removes them after its own count of warnings")
         if f.topics:
             dropped.append(f"its {f.topics} topics' filtering and the members' topic choices "
                            "(the topics stay as settings)")
