@@ -293,3 +293,20 @@ def test_an_unsubscription_waiting_for_the_moderator_is_a_blocker(inventories):
     blocker = next(f for f in result.blockers()
                    if f.id == "plan.mailman3-unsubscriptions-waiting")
     assert ml.name in blocker.message and "1 unsubscription" in blocker.message
+
+
+def test_the_ansible_export_carries_the_mailman3_steps(inventories, tmp_path):
+    """The export reads the same typed steps: each Mailman 3 step becomes its role's task
+    file, its commands in the new host's vars."""
+    from migrate.app.exporting import export_ansible
+
+    result = plan_mm3(inventories["small"], "small")
+    write_plan(result, str(tmp_path / "plan"))
+    export_ansible([str(tmp_path / "plan")], str(tmp_path / "fleet"))
+    tasks = {p.name for p in (tmp_path / "fleet" / "roles").glob("*/tasks/*.yaml")}
+    for step in ("new-mailman3-user", "new-mailman3-venv", "new-mailman3-check",
+                 "new-mailman"):
+        assert f"{step}.yaml" in tasks
+    # the step's commands travel in the host's vars, as every step's do
+    host_vars = next((tmp_path / "fleet" / "host_vars").glob("*-new.yaml")).read_text()
+    assert "files/new/mailman3/requirements.txt" in host_vars
