@@ -310,3 +310,19 @@ def test_the_ansible_export_carries_the_mailman3_steps(inventories, tmp_path):
     # the step's commands travel in the host's vars, as every step's do
     host_vars = next((tmp_path / "fleet" / "host_vars").glob("*-new.yaml")).read_text()
     assert "files/new/mailman3/requirements.txt" in host_vars
+
+
+def test_the_plan_carries_the_lock_file_and_scripts_as_they_are(inventories):
+    """The copies the golden plans leave out (tools/update_golden.py SKIP): byte for byte the
+    destination's own files."""
+    from emitters.mailman3 import plugin
+
+    files = plan_mm3(inventories["small"], "small").files
+    scripts = REPO / "emitters" / "mailman3" / "scripts"
+    assert files[plugin.LOCK_FILE] == (REPO / "emitters/mailman3/requirements.txt").read_text()
+    for rel, name in ((plugin.DIGESTS_SCRIPT, "old_digests.py"),
+                      (plugin.EXPORT_SCRIPT, "export_waiting.py"),
+                      (plugin.WAITING_SCRIPT, "import_waiting.py")):
+        assert files[rel] == (scripts / name).read_text()
+    assert set(golden_tool().SKIP) >= {plugin.LOCK_FILE, plugin.DIGESTS_SCRIPT,
+                                       plugin.EXPORT_SCRIPT, plugin.WAITING_SCRIPT}
