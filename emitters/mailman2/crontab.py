@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from migrate.core.mailman2 import CRON_SCRIPTS
-from migrate.core.model import Finding, Inventory, Severity, Target
+from migrate.core.model import CronJob, Finding, Inventory, Severity, Target
 from migrate.core.steps import HOST_PLAN_DIR
 
 from emitters.common import Emitted, overlay_hint
@@ -44,6 +44,17 @@ def valid_schedule(schedule: str) -> bool:
     if len(words) == 1:
         return words[0].lower() in _KEYWORDS
     return len(words) == 5 and all(_FIELD.fullmatch(w) for w in words)
+
+
+def schedule_problem(job: CronJob, what: str, path: str) -> Finding | None:
+    """The finding for a job whose schedule OpenBSD's cron would not read (``what``: the job
+    as the new crontab would run it, ``path``: that crontab in the plan), or None."""
+    if valid_schedule(job.schedule):
+        return None
+    return Finding(
+        "plan.cron-schedule", Severity.WARNING,
+        f"the schedule {job.schedule!r} of cron/{job.script} is not one OpenBSD's cron reads",
+        f"Write the line for {what} {overlay_hint(path)}.", job.source)
 
 
 def command(script: str) -> str:
@@ -74,11 +85,9 @@ def emit_crontab(inv: Inventory, target: Target, release: Release) -> Emitted:
                                        job.source))
             lines.append(f"# not carried ({where}): script {comment(repr(job.script))}")
             continue
-        if not valid_schedule(job.schedule):
-            out.findings.append(Finding(
-                "plan.cron-schedule", Severity.WARNING,
-                f"the schedule {job.schedule!r} of cron/{job.script} is not one OpenBSD's cron "
-                "reads", f"Write the line for {job.script} {overlay_hint(PATH)}.", job.source))
+        problem = schedule_problem(job, job.script, PATH)
+        if problem:
+            out.findings.append(problem)
             lines.append(f"# not carried ({where}): schedule {comment(repr(job.schedule))}")
             continue
         if (job.schedule, job.script) in seen:

@@ -16,12 +16,12 @@ old host rotated Mailman's; the master reopens them on SIGHUP (its pid file).
 from __future__ import annotations
 
 from migrate.core.mailman2 import CRON_SCRIPTS
-from migrate.core.model import Finding, Inventory, Severity, Target
+from migrate.core.model import Inventory, Target
 from migrate.core.steps import HOST_PLAN_DIR
 
-from emitters.common import Emitted, Stage, overlay_hint
+from emitters.common import Emitted, Stage
 from emitters.guard import comment
-from emitters.mailman2.crontab import valid_schedule
+from emitters.mailman2.crontab import schedule_problem
 from emitters.mailman2.newsyslog import newsyslog_lines
 from emitters.mailman3.paths import MAILMAN, MM3_GROUP, MM3_PID, MM3_USER, MM3_VAR
 from emitters.release import Release
@@ -71,12 +71,9 @@ def emit_housekeeping(inv: Inventory, target: Target, release: Release) -> Emitt
         if new is None:
             lines.append(f"# {where}: cron/{job.script} not carried: {_NO_JOB[job.script]}")
             continue
-        if not valid_schedule(job.schedule):
-            out.findings.append(Finding(
-                "plan.cron-schedule", Severity.WARNING,
-                f"the schedule {job.schedule!r} of cron/{job.script} is not one OpenBSD's cron "
-                "reads", f"Write the line for `mailman {new}` {overlay_hint(CRONTAB)}.",
-                job.source))
+        problem = schedule_problem(job, f"`mailman {new}`", CRONTAB)
+        if problem:
+            out.findings.append(problem)
             lines.append(f"# not carried ({where}): schedule {comment(repr(job.schedule))}")
             continue
         if job.script in running:
