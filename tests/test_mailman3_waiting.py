@@ -275,8 +275,8 @@ def new_list(var: Var, name: str, settings: str) -> None:
     var.run("config_list", "-i", str(path), name)
 
 
-def mm3_show(mm3: Mailman3, func: str = "show") -> dict:
-    out = mm3.run("withlist", "-l", ADDRESS, "-r", f"mm3waiting.{func}").stdout
+def mm3_show(mm3: Mailman3, func: str = "show", address: str = ADDRESS) -> dict:
+    out = mm3.run("withlist", "-l", address, "-r", f"mm3waiting.{func}").stdout
     return json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
 
 
@@ -639,6 +639,26 @@ def test_bad_exports_are_refused_with_nothing_imported(mm2, tmp_path):
     assert [m["to"] for m in state["virgin"]] == [f"{LIST}-owner@{HOST}"]
     assert [(s["email"], s["owner"]) for s in state["subscriptions"]] == [
         (f"dave@{HOST}", "moderator")]
+
+
+def test_a_list_at_another_domain_in_mailman3_is_named_with_list(mm2, tmp_path):
+    """The plan gives a list whose Mailman 2 host name does not move another domain in
+    Mailman 3 and says so with --list NAME=ADDRESS: the posts are held for that list; a
+    malformed pair is refused before anything changes."""
+    assert mm2["proc"].returncode == 0
+    other = f"{LIST}@moved.example"
+    mm3 = Mailman3(tmp_path / "mm3")
+    (tmp_path / "mm3" / "mm3waiting.py").write_text(MM3_PROBE)
+    mm3.create(other)
+    mm3.import21(other, mm2["pickle"])
+    bad = import_waiting(mm3, mm2["export"], "--list", f"{LIST}=no address")
+    assert bad.returncode == 1 and "not NAME=LIST@DOMAIN" in bad.stderr, bad.stderr
+    without = import_waiting(mm3, mm2["export"])
+    assert without.returncode == 1 and f"no list {ADDRESS} in Mailman 3" in without.stderr
+    assert mm3_show(mm3, address=other)["held"] == []
+    proc = import_waiting(mm3, mm2["export"], "--list", f"{LIST}={other}")
+    assert proc.returncode == 0, proc.stderr
+    assert len(mm3_show(mm3, address=other)["held"]) == 3
 
 
 def test_root_is_refused_without_the_flag(mm2):

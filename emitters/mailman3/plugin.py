@@ -223,7 +223,11 @@ class Mailman3(Destination):
     def start(self) -> list[Step]:
         as_user = f"su -s /bin/sh {MM3_USER} -c"
         queues = " ".join(q(f"{MM3_VAR}/queue/{name}") for name in INBOUND)
-        carry = f"{MM3_VENV}/bin/python {WAITING_IMPORTER} -C {MM3_CONFIG} {MM3_WAITING}"
+        # each list at the domain the plan gives it (its Mailman 2 host name where that moves)
+        where = " ".join(f"--list {q(f'{ml.name}={ml.name}@{host}')}"
+                         for ml, host in lists_in_mailman3(self.inv, self.target))
+        carry = (f"{MM3_VENV}/bin/python {WAITING_IMPORTER} -C {MM3_CONFIG} {where} "
+                 f"{MM3_WAITING}")
         # the way back stops smtpd here first (senders retry and reach the old host once DNS
         # names it again), lets Mailman 3 finish what it took, then stops it, and names the
         # lists that took posts here since the switch

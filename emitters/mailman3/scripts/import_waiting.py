@@ -432,12 +432,23 @@ def main(argv):
                         help='send no new confirmation for the subscriptions that waited for '
                              "the subscriber's (a list flooded by bots' requests): they are "
                              'counted as not carried')
+    parser.add_argument('--list', action='append', default=[], metavar='NAME=ADDRESS',
+                        help="the list NAME of Mailman 2 is ADDRESS in Mailman 3 (repeatable; "
+                             "default: NAME@ the host name Mailman 2 gave it)")
     parser.add_argument('export', help='the folder export_waiting.py wrote')
     args = parser.parse_args(argv)
     if os.geteuid() == 0 and not args.run_as_root:
         refuse("run it as Mailman 3's user (the held posts go into its message store), "
                "or give --run-as-root")
     items = load_export(args.export)
+    moved = {}
+    for pair in args.list:
+        name, _, posting = pair.partition('=')
+        if not LISTNAME.match(name) or not ADDRESS.match(posting) or CONTROL.search(posting):
+            refuse(f'--list {pair!r}: not NAME=LIST@DOMAIN')
+        moved[name] = posting.lower()
+    for item in items:
+        item['address'] = moved.get(item['name'], item['address'])
     if args.skip_confirmations:
         for item in items:
             if item['confirmations']:
