@@ -15,7 +15,8 @@ Mailman's Postfix LMTP class writes ``var/data/postfix_lmtp`` on every ``create`
 ``COMMAND PATH`` after it (``postmap_command``); ``with mm.start(prefix):`` runs its master and
 runners (``prefix``: ``nsenter`` into the network namespace of the smtpd that delivers to it),
 waits until the LMTP runner answers and stops them all afterwards. Its mail goes to ``smtp``
-(a recording sink); ``smtp.log`` is at debug level, so it names every LMTP recipient.
+(the smtpd in front of it, or a recording sink); ``smtp.log`` is at debug level, so it names
+every LMTP recipient.
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ class Mailman3:
     def start(self, prefix: Sequence[str] = (), timeout: float = 90) -> Iterator["Mailman3"]:
         """Mailman's ``master`` (in the foreground, its own process group) with its runners,
         all but the REST API, under ``prefix``; until the LMTP runner accepts connections.
-        Afterwards SIGTERM to the master, which stops its runners; SIGKILL to the group if not."""
+        Afterwards SIGTERM to the master, which stops its runners; then SIGKILL to whatever is
+        left of its process group."""
         env = dict(os.environ, LANG="C.UTF-8")
         with open(self.folder / "master.out", "wb") as out:
             proc = subprocess.Popen([*prefix, str(self.bin.with_name("master")), "-C",
@@ -226,13 +228,19 @@ class Mailman3:
             self.started_in = round(time.monotonic() - start, 2)
             yield self
         finally:
+            stopped = False
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(timeout=30)
+                    stopped = proc.wait(timeout=30) == 0
                 except subprocess.TimeoutExpired:
+                    pass
+            if not stopped:  # runners left behind by a master that died or hung
+                try:
                     os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=10)
 
     def held(self, address: str) -> int:
         """How many posts the list holds for its moderators (``IListRequests``)."""
