@@ -125,6 +125,13 @@ PROBE = textwrap.dedent('''\
     def held(mlist):
         from mailman.interfaces.requests import RequestType
         print(json.dumps({"held": IListRequests(mlist).count_of(RequestType.held_message)}))
+
+
+    def bounces(mlist):
+        from mailman.interfaces.bounce import IBounceProcessor
+        events = getUtility(IBounceProcessor).events
+        print(json.dumps({"bounces": sorted(e.email for e in events
+                                            if e.list_id == mlist.list_id)}))
 ''')
 
 #: Answers once something listens on the address (run by the venv's Python under the prefix).
@@ -178,6 +185,9 @@ class Mailman3:
 
             [runner.rest]
             start: no
+
+            [runner.bounces]
+            sleep_time: 1s
             """))
         self.set_postmap(postmap)
         (folder / "mm3probe.py").write_text(PROBE)
@@ -246,6 +256,11 @@ class Mailman3:
         """How many posts the list holds for its moderators (``IListRequests``)."""
         out = self.run("withlist", "-l", address, "-r", "mm3probe.held").stdout
         return json.loads(out.strip().splitlines()[-1])["held"]
+
+    def bounces(self, address: str) -> list[str]:
+        """The addresses the list's bounce runner registered a bounce for (``BounceEvent``)."""
+        out = self.run("withlist", "-l", address, "-r", "mm3probe.bounces").stdout
+        return json.loads(out.strip().splitlines()[-1])["bounces"]
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """``mailman -C CONFIG ARGS`` (``--run-as-root`` when root, as Mailman refuses root

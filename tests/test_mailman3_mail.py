@@ -140,12 +140,23 @@ def _update(pidfile: Path) -> str:
             f'setpriv --egid opensmtpq --keep-groups {smtpctl} update table mailman3')
 
 
-def _relay_to_sink(conf: str) -> str:
-    """The conf with its outbound relay sent to the sink instead of the members' MX."""
+#: A members' domain whose mail server refuses everything for good: its mail fails in an mda
+#: that exits 67 (EX_NOUSER), and smtpd sends the list a bounce.
+GONE = "gone.example"
+
+
+def _for_the_test(conf: str) -> str:
+    """The conf with its outbound relay sent to the sink instead of the members' MX, and
+    ``GONE`` failing before it."""
     lines = conf.splitlines(keepends=True)
     outbound = [i for i, line in enumerate(lines) if line.startswith('action "outbound" relay')]
     assert len(outbound) == 1, conf
     lines[outbound[0]] = lines[outbound[0]].rstrip("\n") + f" host smtp://[{SINK_ADDRESS}]:25\n"
+    first_match = next(i for i, line in enumerate(lines) if line.startswith("match "))
+    lines[first_match:first_match] = [
+        f'table gone {{ "@{GONE}" = "{LMTP_USER}" }}\n',
+        "action \"gone\" mda \"/bin/sh -c 'exit 67'\" virtual <gone>\n",
+        f'match from local for domain "{GONE}" action "gone"\n']
     return "".join(lines)
 
 
@@ -170,7 +181,7 @@ def site() -> Iterator[Site]:
         files = {"mailman3-addresses": "".join(f"{k} {v}\n" for k, v in ADDRESSES.items()),
                  "aliases": "postmaster: root\n"}
         with ExitStack() as stack:
-            d = stack.enter_context(smtpd_running(_relay_to_sink(conf), files))
+            d = stack.enter_context(smtpd_running(_for_the_test(conf), files))
             pidfile.write_text(str(d.proc.pid))
             sink = stack.enter_context(d.sink(SINK_ADDRESS))
             stack.enter_context(mm.start(["nsenter", "--target", str(d.proc.pid), "--net"]))
@@ -450,3 +461,26 @@ def test_digest_members_get_the_post_in_the_next_digest(site):
     _settle(site)
     assert digests() == digest
     assert not collected.exists() or subject not in collected.read_text(errors="replace")
+
+
+def test_a_members_refusing_server_makes_a_bounce_mailman_registers(site):
+    """A post to a member whose server refuses it: smtpd's bounce (a DSN to LIST-bounces@)
+    goes over LMTP to Mailman, whose bounce runner reads the member's address from it."""
+    listname = f"bouncy@{DOMAIN}"
+    site.mm.create(listname)
+    members = site.mm.folder / "bouncy-members"
+    members.write_text(f"gone@{GONE}\nstays@client.example\n")
+    site.mm.run("addmembers", "--no-welcome-msg", str(members), listname)
+    subject = f"to be bounced {uuid.uuid4().hex}"
+    reply = site.smtpd.send(listname, sender="stays@client.example", client=REMOTE,
+                            extra=("--header", f"Subject: {subject}"))
+    assert reply.accepted, reply.transcript
+    wait_until(lambda: any(subject in rec["subject"] and rec["rcpts"] == ["stays@client.example"]
+                           for rec in site.sent()), 90, "the post to the other member", every=0.2)
+    assert site.smtpd.wait(rf"mda delivery .* to=<gone@{re.escape(GONE)}> .*result=PermFail",
+                           timeout=30)
+    assert site.smtpd.wait(rf"mda delivery .* from=<> to=<bouncy-bounces@{re.escape(DOMAIN)}>"
+                           r" .*result=Ok", timeout=30)
+    wait_until(lambda: site.mm.bounces(listname) == [f"gone@{GONE}"], 60,
+               "Mailman to register the bounce", every=0.5,
+               diagnose=lambda: site.mm.log("bounce") + site.mm.log())
