@@ -11,9 +11,10 @@ transport map from ``table_script``, both at the top: the plan's emitted files t
 Findings pinned here (OpenSMTPD 6.8.0p2, Mailman 3.3.10):
 - Mailman's ``data/postfix_lmtp`` (``address lmtp:[host]:port`` lines) is a key-value file:
   smtpd refuses it as a ``rcpt-to`` table (``smtpd -n`` and the daemon alike). Mailman's
-  ``postmap_command`` turns it into a file of addresses only (``table_script``), world-readable:
-  smtpd's lookup process runs unprivileged (opensmtpd here, _smtpd on OpenBSD) and could not
-  open Mailman's 0660 files; then ``smtpctl update table mailman3`` makes smtpd read it.
+  ``postmap_command`` turns it into a file of addresses only (``table_script``), world-readable
+  (smtpd reads tables as root at start, but ``smtpctl update table`` in its unprivileged lookup
+  process: opensmtpd here, _smtpd on OpenBSD; Mailman's files are 0660), then runs
+  ``smtpctl update table mailman3``.
 - An ``lmtp`` action still looks the recipient's local part up as a system user (550 Invalid
   recipient for every list address, with or without ``user``): a ``virtual`` table mapping each
   list domain (``@domain``) to one system user gets past that, and LMTP still sees the address.
@@ -21,6 +22,8 @@ Findings pinned here (OpenSMTPD 6.8.0p2, Mailman 3.3.10):
   the ``lmtp`` action; Mailman's LMTP runner sees the rewritten address.
 - ``LIST-bounces+tag@D`` matches the table's ``LIST-bounces@D`` and reaches Mailman whole; an
   address in neither table is refused at RCPT (524), never accepted and bounced later.
+- smtpd's bounce for a member is a DSN Mailman's bounce runner reads; members disabled by
+  bounces in Mailman 2 get Mailman 3's first "disabled" warning when its runners first start.
 """
 
 from __future__ import annotations
