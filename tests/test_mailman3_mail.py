@@ -68,6 +68,10 @@ ADDRESSES = {
 }
 
 
+#: What ``table_script`` writes first, so that the table is a list even with no list in it.
+PLACEHOLDER = "no-list@mailman3.invalid"
+
+
 def smtpd_conf(lmtp: str, recipients: str, addresses: str, domains: Sequence[str],
                user: str, aliases: str) -> str:
     """The smtpd.conf of a Mailman 3 host: ``recipients`` is the file of list addresses
@@ -94,11 +98,13 @@ def table_script(recipients: str, update: str) -> str:
     """Mailman's ``postmap_command``: run as ``SCRIPT PATH`` after each rewrite of
     ``postfix_lmtp`` (and ``postfix_domains``, left alone). Writes the addresses alone, readable
     by smtpd's unprivileged lookup process, then ``update`` makes smtpd read them (on OpenBSD
-    ``doas -n /usr/sbin/smtpctl update table mailman3`` with a doas rule for Mailman's user)."""
+    ``doas -n /usr/sbin/smtpctl update table mailman3`` with a doas rule for Mailman's user).
+    The first line is an address at ``.invalid``, never a list domain: with no list yet the
+    file would be empty, and smtpd refuses an empty file as a ``rcpt-to`` table (no start)."""
     return f"""#!/bin/sh
 set -eu
 case $1 in */postfix_lmtp) ;; *) exit 0 ;; esac
-awk '!/^[[:space:]]*(#|$)/ {{ print $1 }}' "$1" > "{recipients}.new"
+{{ echo {PLACEHOLDER}; awk '!/^[[:space:]]*(#|$)/ {{ print $1 }}' "$1"; }} > "{recipients}.new"
 chmod 644 "{recipients}.new"
 mv "{recipients}.new" "{recipients}"
 {update}
@@ -224,15 +230,38 @@ def test_mailmans_transport_map_is_refused_as_a_recipient_table(site):
 
 
 def test_the_recipients_file_holds_every_list_address(site):
-    """What the script made of Mailman's file: its keys, nothing else, readable by anyone."""
+    """What the script made of Mailman's file: its keys (after the placeholder), nothing else,
+    readable by anyone."""
     keys = [line.split()[0] for line in site.mm.lmtp_file.read_text().splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
     got = site.recipients.read_text().split()
-    assert got == keys and f"users-request@{NETSIGHT}" in got and len(got) >= 27
+    assert got == [PLACEHOLDER, *keys] and f"users-request@{NETSIGHT}" in got and len(got) >= 28
     assert site.recipients.stat().st_mode & 0o777 == 0o644
     proc = check_config(site.conf, {"mailman3-addresses": "a b\n",
                                     "aliases": "postmaster: root\n"})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_smtpd_starts_while_mailman_has_no_list(site, tmp_path):
+    """A new host before its first list: Mailman's file holds comments only. Without the
+    placeholder the table would be empty, which smtpd refuses as a ``rcpt-to`` table."""
+    convert = tmp_path / "convert-only"
+    convert.write_text(table_script(str(tmp_path / "recipients"), "exit 0"))
+    convert.chmod(0o755)
+    empty = Mailman3(tmp_path / "empty", mta="postfix", postmap=str(convert))
+    empty.run("aliases")
+    assert not [line for line in empty.lmtp_file.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    text = (tmp_path / "recipients").read_text()
+    assert text.split() == [PLACEHOLDER]
+    files = {"recipients": text, "mailman3-addresses": "", "aliases": ""}
+    conf = site.conf.replace(f"file:{site.recipients}", "file:@TMP@/recipients")
+    with smtpd_running(conf, files) as d:
+        reply = d.send(f"seminar@{DOMAIN}", PLACEHOLDER, client=REMOTE)
+        assert [code for _, code in reply.replies("RCPT TO")] == ["524", "550"], reply.transcript
+    files["recipients"] = ""
+    proc = check_config(conf, files)
+    assert 'table "mailman3" may not be used for rcpt-to lookups' in proc.stderr
 
 
 def test_every_list_address_is_accepted_and_reaches_mailman(site):
