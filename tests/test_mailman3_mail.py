@@ -67,8 +67,6 @@ ADDRESSES = {
     f"users-admin@{NETSIGHT}": f"users-bounces@{NETSIGHT}",
     f"postmaster@{DOMAIN}": "root@localhost",  # a list domain's postmaster, to root's mailbox
 }
-
-
 #: What ``table_script`` writes first, so that the table is a list even with no list in it.
 PLACEHOLDER = "no-list@mailman3.invalid"
 
@@ -125,7 +123,7 @@ class Site:
     recipients: Path
 
     def sent(self) -> list[dict]:
-        """What Mailman sent, one record per SMTP transaction."""
+        """What reached the members' servers (the sink), one record per SMTP transaction."""
         text = self.sink.read_text() if self.sink.exists() else ""
         return [json.loads(line) for line in text.splitlines()]
 
