@@ -15,7 +15,8 @@ Mailman's Postfix LMTP class writes ``var/data/postfix_lmtp`` on every ``create`
 ``COMMAND PATH`` after it (``postmap_command``); ``with mm.start(prefix):`` runs its master and
 runners (``prefix``: ``nsenter`` into the network namespace of the smtpd that delivers to it),
 waits until the LMTP runner answers and stops them all afterwards. Its mail goes to ``smtp``
-(a recording sink); ``smtp.log`` is at debug level, so it names every LMTP recipient.
+(the smtpd in front of it, or a recording sink); ``smtp.log`` is at debug level, so it names
+every LMTP recipient.
 """
 
 from __future__ import annotations
@@ -124,6 +125,13 @@ PROBE = textwrap.dedent('''\
     def held(mlist):
         from mailman.interfaces.requests import RequestType
         print(json.dumps({"held": IListRequests(mlist).count_of(RequestType.held_message)}))
+
+
+    def bounces(mlist):
+        from mailman.interfaces.bounce import IBounceProcessor
+        events = getUtility(IBounceProcessor).events
+        print(json.dumps({"bounces": sorted(e.email for e in events
+                                            if e.list_id == mlist.list_id)}))
 ''')
 
 #: Answers once something listens on the address (run by the venv's Python under the prefix).
@@ -177,6 +185,9 @@ class Mailman3:
 
             [runner.rest]
             start: no
+
+            [runner.bounces]
+            sleep_time: 1s
             """))
         self.set_postmap(postmap)
         (folder / "mm3probe.py").write_text(PROBE)
@@ -202,7 +213,8 @@ class Mailman3:
     def start(self, prefix: Sequence[str] = (), timeout: float = 90) -> Iterator["Mailman3"]:
         """Mailman's ``master`` (in the foreground, its own process group) with its runners,
         all but the REST API, under ``prefix``; until the LMTP runner accepts connections.
-        Afterwards SIGTERM to the master, which stops its runners; SIGKILL to the group if not."""
+        Afterwards SIGTERM to the master, which stops its runners; then SIGKILL to whatever is
+        left of its process group."""
         env = dict(os.environ, LANG="C.UTF-8")
         with open(self.folder / "master.out", "wb") as out:
             proc = subprocess.Popen([*prefix, str(self.bin.with_name("master")), "-C",
@@ -226,18 +238,29 @@ class Mailman3:
             self.started_in = round(time.monotonic() - start, 2)
             yield self
         finally:
+            stopped = False
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(timeout=30)
+                    stopped = proc.wait(timeout=30) == 0
                 except subprocess.TimeoutExpired:
+                    pass
+            if not stopped:  # runners left behind by a master that died or hung
+                try:
                     os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=10)
 
     def held(self, address: str) -> int:
         """How many posts the list holds for its moderators (``IListRequests``)."""
         out = self.run("withlist", "-l", address, "-r", "mm3probe.held").stdout
         return json.loads(out.strip().splitlines()[-1])["held"]
+
+    def bounces(self, address: str) -> list[str]:
+        """The addresses the list's bounce runner registered a bounce for (``BounceEvent``)."""
+        out = self.run("withlist", "-l", address, "-r", "mm3probe.bounces").stdout
+        return json.loads(out.strip().splitlines()[-1])["bounces"]
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """``mailman -C CONFIG ARGS`` (``--run-as-root`` when root, as Mailman refuses root

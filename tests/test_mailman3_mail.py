@@ -1,6 +1,8 @@
 """The mail path to Mailman 3, proved with the real tools: OpenSMTPD 6.8 in its namespace
-(tests/smtpdtools.py) delivers over LMTP to a running Mailman 3 core (tests/mm3tools.py), whose
-outgoing mail goes to a recording SMTP sink (``smtpdtools.SINK``) in the same network namespace.
+(tests/smtpdtools.py) delivers over LMTP to a running Mailman 3 core (tests/mm3tools.py), which
+sends its mail back to smtpd (127.0.0.1:25, "from local"), as on the new host: addresses of the
+list domains go round to Mailman again, the rest leave by the ``outbound`` relay, pointed here
+at a recording SMTP sink (``smtpdtools.SINK``) in the same network namespace.
 
 The smtpd.conf comes from ``smtpd_conf`` and the command Mailman runs after it rewrote its
 transport map from ``table_script``, both at the top: the plan's emitted files take their place
@@ -9,9 +11,10 @@ transport map from ``table_script``, both at the top: the plan's emitted files t
 Findings pinned here (OpenSMTPD 6.8.0p2, Mailman 3.3.10):
 - Mailman's ``data/postfix_lmtp`` (``address lmtp:[host]:port`` lines) is a key-value file:
   smtpd refuses it as a ``rcpt-to`` table (``smtpd -n`` and the daemon alike). Mailman's
-  ``postmap_command`` turns it into a file of addresses only (``table_script``), world-readable:
-  smtpd's lookup process runs unprivileged (opensmtpd here, _smtpd on OpenBSD) and could not
-  open Mailman's 0660 files; then ``smtpctl update table mailman3`` makes smtpd read it.
+  ``postmap_command`` turns it into a file of addresses only (``table_script``), world-readable
+  (smtpd reads tables as root at start, but ``smtpctl update table`` in its unprivileged lookup
+  process: opensmtpd here, _smtpd on OpenBSD; Mailman's files are 0660), then runs
+  ``smtpctl update table mailman3``.
 - An ``lmtp`` action still looks the recipient's local part up as a system user (550 Invalid
   recipient for every list address, with or without ``user``): a ``virtual`` table mapping each
   list domain (``@domain``) to one system user gets past that, and LMTP still sees the address.
@@ -19,6 +22,8 @@ Findings pinned here (OpenSMTPD 6.8.0p2, Mailman 3.3.10):
   the ``lmtp`` action; Mailman's LMTP runner sees the rewritten address.
 - ``LIST-bounces+tag@D`` matches the table's ``LIST-bounces@D`` and reaches Mailman whole; an
   address in neither table is refused at RCPT (524), never accepted and bounced later.
+- smtpd's bounce for a member is a DSN Mailman's bounce runner reads; members disabled by
+  bounces in Mailman 2 get Mailman 3's first "disabled" warning when its runners first start.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ DOMAIN = "lists.example.org"
 OTHER = "other.example.org"
 NETSIGHT = "lists.netsight.example"
 USERS = f"users@{NETSIGHT}"
-#: The members' mail servers: Mailman sends everything here (smtpd listens on 127.0.0.1 only).
+#: The members' mail servers: smtpd relays everything that leaves here (it listens on
+#: 127.0.0.1 only, so port 25 of ::1 is free).
 SINK_ADDRESS = "::1"
 #: Not in smtpd's <localhost>: the client looks remote ("from any" but not "from local").
 REMOTE = "127.0.0.2"
@@ -59,7 +65,10 @@ ADDRESSES = {
     f"ann@{OTHER}": f"ann@{DOMAIN}",
     f"talks@{DOMAIN}": f"seminar@{DOMAIN}",
     f"users-admin@{NETSIGHT}": f"users-bounces@{NETSIGHT}",
+    f"postmaster@{DOMAIN}": "root@localhost",  # a list domain's postmaster, to root's mailbox
 }
+#: What ``table_script`` writes first, so that the table is a list even with no list in it.
+PLACEHOLDER = "no-list@mailman3.invalid"
 
 
 def smtpd_conf(lmtp: str, recipients: str, addresses: str, domains: Sequence[str],
@@ -88,11 +97,13 @@ def table_script(recipients: str, update: str) -> str:
     """Mailman's ``postmap_command``: run as ``SCRIPT PATH`` after each rewrite of
     ``postfix_lmtp`` (and ``postfix_domains``, left alone). Writes the addresses alone, readable
     by smtpd's unprivileged lookup process, then ``update`` makes smtpd read them (on OpenBSD
-    ``doas -n /usr/sbin/smtpctl update table mailman3`` with a doas rule for Mailman's user)."""
+    ``doas -n /usr/sbin/smtpctl update table mailman3`` with a doas rule for Mailman's user).
+    The first line is an address at ``.invalid``, never a list domain: with no list yet the
+    file would be empty, and smtpd refuses an empty file as a ``rcpt-to`` table (no start)."""
     return f"""#!/bin/sh
 set -eu
 case $1 in */postfix_lmtp) ;; *) exit 0 ;; esac
-awk '!/^[[:space:]]*(#|$)/ {{ print $1 }}' "$1" > "{recipients}.new"
+{{ echo {PLACEHOLDER}; awk '!/^[[:space:]]*(#|$)/ {{ print $1 }}' "$1"; }} > "{recipients}.new"
 chmod 644 "{recipients}.new"
 mv "{recipients}.new" "{recipients}"
 {update}
@@ -112,7 +123,7 @@ class Site:
     recipients: Path
 
     def sent(self) -> list[dict]:
-        """What Mailman sent, one record per SMTP transaction."""
+        """What reached the members' servers (the sink), one record per SMTP transaction."""
         text = self.sink.read_text() if self.sink.exists() else ""
         return [json.loads(line) for line in text.splitlines()]
 
@@ -121,9 +132,10 @@ class Site:
         return f" to: {address}, list: {listname}, sub: {sub}, " in self.mm.log("smtp")
 
     def settled(self) -> bool:
-        """Nothing waits in Mailman's queues."""
+        """Nothing waits in Mailman's queues or in smtpd's."""
         return not any(any((self.mm.var / "queue" / q).glob("*.pck"))
-                       for q in ("in", "pipeline", "command", "virgin", "out"))
+                       for q in ("in", "pipeline", "command", "virgin", "out")) \
+            and not self.smtpd.queue().strip()
 
 
 def _update(pidfile: Path) -> str:
@@ -134,6 +146,26 @@ def _update(pidfile: Path) -> str:
     return (f'[ -s {pidfile} ] || exit 0\n'
             f'exec nsenter --target "$(cat {pidfile})" --mount '
             f'setpriv --egid opensmtpq --keep-groups {smtpctl} update table mailman3')
+
+
+#: A members' domain whose mail server refuses everything for good: its mail fails in an mda
+#: that exits 67 (EX_NOUSER), and smtpd sends the list a bounce.
+GONE = "gone.example"
+
+
+def _for_the_test(conf: str) -> str:
+    """The conf with its outbound relay sent to the sink instead of the members' MX, and
+    ``GONE`` failing before it."""
+    lines = conf.splitlines(keepends=True)
+    outbound = [i for i, line in enumerate(lines) if line.startswith('action "outbound" relay')]
+    assert len(outbound) == 1, conf
+    lines[outbound[0]] = lines[outbound[0]].rstrip("\n") + f" host smtp://[{SINK_ADDRESS}]:25\n"
+    first_match = next(i for i, line in enumerate(lines) if line.startswith("match "))
+    lines[first_match:first_match] = [
+        f'table gone {{ "@{GONE}" = "{LMTP_USER}" }}\n',
+        "action \"gone\" mda \"/bin/sh -c 'exit 67'\" virtual <gone>\n",
+        f'match from local for domain "{GONE}" action "gone"\n']
+    return "".join(lines)
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +180,7 @@ def site() -> Iterator[Site]:
         script = base / "postmap"
         script.write_text(table_script(str(recipients), _update(pidfile)))
         script.chmod(0o755)
-        mm = Mailman3(base / "mm3", mta="postfix", smtp=(SINK_ADDRESS, 25),
-                      postmap=str(script))
+        mm = Mailman3(base / "mm3", mta="postfix", smtp=("127.0.0.1", 25), postmap=str(script))
         for address in (f"ann@{DOMAIN}", f"seminar@{DOMAIN}", USERS):
             mm.create(address)
         mm.import21(USERS, SAMPLES / "netsight/usr/local/mailman/lists/users/config.pck")
@@ -158,7 +189,7 @@ def site() -> Iterator[Site]:
         files = {"mailman3-addresses": "".join(f"{k} {v}\n" for k, v in ADDRESSES.items()),
                  "aliases": "postmaster: root\n"}
         with ExitStack() as stack:
-            d = stack.enter_context(smtpd_running(conf, files))
+            d = stack.enter_context(smtpd_running(_for_the_test(conf), files))
             pidfile.write_text(str(d.proc.pid))
             sink = stack.enter_context(d.sink(SINK_ADDRESS))
             stack.enter_context(mm.start(["nsenter", "--target", str(d.proc.pid), "--net"]))
@@ -198,15 +229,38 @@ def test_mailmans_transport_map_is_refused_as_a_recipient_table(site):
 
 
 def test_the_recipients_file_holds_every_list_address(site):
-    """What the script made of Mailman's file: its keys, nothing else, readable by anyone."""
+    """What the script made of Mailman's file: its keys (after the placeholder), nothing else,
+    readable by anyone."""
     keys = [line.split()[0] for line in site.mm.lmtp_file.read_text().splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
     got = site.recipients.read_text().split()
-    assert got == keys and f"users-request@{NETSIGHT}" in got and len(got) >= 27
+    assert got == [PLACEHOLDER, *keys] and f"users-request@{NETSIGHT}" in got and len(got) >= 28
     assert site.recipients.stat().st_mode & 0o777 == 0o644
     proc = check_config(site.conf, {"mailman3-addresses": "a b\n",
                                     "aliases": "postmaster: root\n"})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_smtpd_starts_while_mailman_has_no_list(site, tmp_path):
+    """A new host before its first list: Mailman's file holds comments only. Without the
+    placeholder the table would be empty, which smtpd refuses as a ``rcpt-to`` table."""
+    convert = tmp_path / "convert-only"
+    convert.write_text(table_script(str(tmp_path / "recipients"), "exit 0"))
+    convert.chmod(0o755)
+    empty = Mailman3(tmp_path / "empty", mta="postfix", postmap=str(convert))
+    empty.run("aliases")
+    assert not [line for line in empty.lmtp_file.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    text = (tmp_path / "recipients").read_text()
+    assert text.split() == [PLACEHOLDER]
+    files = {"recipients": text, "mailman3-addresses": "", "aliases": ""}
+    conf = site.conf.replace(f"file:{site.recipients}", "file:@TMP@/recipients")
+    with smtpd_running(conf, files) as d:
+        reply = d.send(f"seminar@{DOMAIN}", PLACEHOLDER, client=REMOTE)
+        assert [code for _, code in reply.replies("RCPT TO")] == ["524", "550"], reply.transcript
+    files["recipients"] = ""
+    proc = check_config(conf, files)
+    assert 'table "mailman3" may not be used for rcpt-to lookups' in proc.stderr
 
 
 def test_every_list_address_is_accepted_and_reaches_mailman(site):
@@ -297,7 +351,7 @@ def test_old_addresses_reach_mailman_as_their_new_address(site):
         assert wait_until(lambda: site.mailman_saw(new, listname, sub), 30,
                           f"Mailman to see {new}", diagnose=lambda: site.mm.log("smtp"))
     said = _lmtp_rcpts(site)  # what smtpd said in the LMTP session
-    assert set(ADDRESSES.values()) - {f"users-bounces@{NETSIGHT}"} <= said
+    assert {ADDRESSES[old] for old in olds} <= said
     assert not set(olds) & said, said
 
 
@@ -310,6 +364,26 @@ def test_a_tagged_bounce_address_reaches_mailman_whole(site):
     _delivered(site, address)
     assert wait_until(lambda: site.mailman_saw(address, "ann", "bounces"), 30,
                       "Mailman to see the tagged address", diagnose=lambda: site.mm.log("smtp"))
+
+
+def test_a_list_domains_postmaster_reaches_roots_mailbox(site):
+    """A map value ``user@localhost`` re-enters the rules as local mail: the ``local`` action
+    delivers it to the system user's mbox."""
+    address = f"postmaster@{DOMAIN}"
+    reply = site.smtpd.send(address, client=REMOTE, body="to the postmaster")
+    assert reply.rcpt_code(address) == "250" and reply.accepted, reply.transcript
+    assert site.smtpd.wait(rf"mda delivery .* to=<root@localhost> rcpt=<{re.escape(address)}> "
+                           r"user=root .*result=Ok", timeout=30)
+    assert "to the postmaster" in site.smtpd.run("cat", "/var/mail/root").stdout
+
+
+def test_a_bare_user_name_in_the_map_is_a_temporary_failure(site):
+    """The trap: ``postmaster@D root`` (no domain) makes the forward-only action answer 424 at
+    RCPT, so senders retry for days: the plan's map must write ``root@localhost``."""
+    address = f"postmaster@{DOMAIN}"
+    files = {"mailman3-addresses": f"{address} root\n", "aliases": "postmaster: root\n"}
+    with smtpd_running(site.conf, files) as d:
+        assert d.send(address, client=REMOTE).rcpt_code(address) == "424"
 
 
 def test_an_unknown_address_on_a_list_domain_is_refused_at_rcpt(site):
@@ -380,13 +454,20 @@ def test_a_nonmembers_post_is_held(site):
     assert reply.accepted, reply.transcript
     wait_until(lambda: site.mm.held(USERS) == 1, 90, "Mailman to hold the post", every=0.5,
                diagnose=lambda: site.mm.log())
+    # what the moderators get instead: Mailman's notice to users-owner@, which smtpd hands back
+    # to Mailman, which sends it on to each owner and moderator (its "administrators")
+    seen = site.mm.probe([])[USERS]
+    admins = sorted({m["email"].lower() for m in seen["owners"] + seen["moderators"]})
+    notice = f"{USERS} post from stranger@client.example requires approval"
+
+    def noticed() -> list[str]:
+        return sorted(r for rec in site.sent() if " ".join(rec["subject"].split()) == notice
+                      for r in rec["rcpts"])  # Mailman folds the long subject
+    wait_until(lambda: noticed() == admins, 90, "the administrators' notice", every=0.2,
+               diagnose=lambda: json.dumps(site.sent()))
     _settle(site)
+    assert noticed() == admins
     assert not [rec for rec in site.sent() if subject in rec["subject"]]
-    # what the moderators get instead: the notice, to the list's owner address (which smtpd
-    # hands back to Mailman on the new host)
-    assert [rec for rec in site.sent() if rec["rcpts"] == [f"users-owner@{NETSIGHT}"]
-            and " ".join(rec["subject"].split())  # folded by Mailman
-            == f"{USERS} post from stranger@client.example requires approval"], site.sent()
 
 
 def test_members_disabled_by_bounces_are_warned_when_the_runners_start(site):
@@ -431,3 +512,26 @@ def test_digest_members_get_the_post_in_the_next_digest(site):
     _settle(site)
     assert digests() == digest
     assert not collected.exists() or subject not in collected.read_text(errors="replace")
+
+
+def test_a_members_refusing_server_makes_a_bounce_mailman_registers(site):
+    """A post to a member whose server refuses it: smtpd's bounce (a DSN to LIST-bounces@)
+    goes over LMTP to Mailman, whose bounce runner reads the member's address from it."""
+    listname = f"bouncy@{DOMAIN}"
+    site.mm.create(listname)
+    members = site.mm.folder / "bouncy-members"
+    members.write_text(f"gone@{GONE}\nstays@client.example\n")
+    site.mm.run("addmembers", "--no-welcome-msg", str(members), listname)
+    subject = f"to be bounced {uuid.uuid4().hex}"
+    reply = site.smtpd.send(listname, sender="stays@client.example", client=REMOTE,
+                            extra=("--header", f"Subject: {subject}"))
+    assert reply.accepted, reply.transcript
+    wait_until(lambda: any(subject in rec["subject"] and rec["rcpts"] == ["stays@client.example"]
+                           for rec in site.sent()), 90, "the post to the other member", every=0.2)
+    assert site.smtpd.wait(rf"mda delivery .* to=<gone@{re.escape(GONE)}> .*result=PermFail",
+                           timeout=30)
+    assert site.smtpd.wait(rf"mda delivery .* from=<> to=<bouncy-bounces@{re.escape(DOMAIN)}>"
+                           r" .*result=Ok", timeout=30)
+    wait_until(lambda: site.mm.bounces(listname) == [f"gone@{GONE}"], 60,
+               "Mailman to register the bounce", every=0.5,
+               diagnose=lambda: site.mm.log("bounce") + site.mm.log())
