@@ -5,8 +5,10 @@ list domains go round to Mailman again, the rest leave by the ``outbound`` relay
 at a recording SMTP sink (``smtpdtools.SINK``) in the same network namespace.
 
 The smtpd.conf comes from ``smtpd_conf`` and the command Mailman runs after it rewrote its
-transport map from ``table_script``, both at the top: the plan's emitted files take their place
-(keep the parameters: the LMTP address, the two table paths, the list domains, the user).
+transport map from ``table_script``, both at the top: the smallest files with the elements the
+plan's own use (a list table filled from Mailman's map and reread through smtpctl, the lmtp
+action's user table, old addresses rewritten to Mailman 3's), each element pinned by a test
+that fails without it. The plan's own files, run as emitted, are tests/test_mailman3_delivery.py's.
 
 Findings pinned here (OpenSMTPD 6.8.0p2, Mailman 3.3.10):
 - Mailman's ``data/postfix_lmtp`` (``address lmtp:[host]:port`` lines) is a key-value file:
