@@ -28,6 +28,8 @@ from emitters.virtual_table import TABLE as VIRTUAL_TABLE
 
 PATH = "files/new/etc/mail/smtpd.conf"
 ALIASES = "/etc/mail/aliases"
+#: The list manager's user for every list address (a virtual table by domain).
+LMTP_USERS = "listmanagerusers"
 
 
 def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
@@ -68,7 +70,7 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     dest = host.destination
     if release.smtpd_match_grammar:
         body = _match_grammar(target, plain, virtual, pki, relay, back, host.refusals,
-                              dest.lmtp, dest.lmtp_table)
+                              dest.lmtp, dest.lmtp_table, dest.user)
     else:
         if dest.lmtp:
             out.findings.append(Finding(
@@ -166,7 +168,8 @@ def _filters(refusals: list[Refusal]) -> tuple[list[str], str]:
 
 def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: str | None,
                    relay: str | None, back: HandBack, refusals: list[Refusal],
-                   lmtp: str | None = None, lmtp_table: str | None = None) -> list[str]:
+                   lmtp: str | None = None, lmtp_table: str | None = None,
+                   lmtp_user: str | None = None) -> list[str]:
     lines = []
     if pki:
         lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
@@ -176,6 +179,13 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
         # every address the list manager answers: it rewrites the table when a list is
         # created or removed, and makes smtpd reread it
         lines.append(f"table {LMTP_TABLE} file:{lmtp_table}")
+        # smtpd delivers a local action only as a system user it finds by the address's local
+        # part, else "Invalid recipient": every list address of the moved domains expands
+        # (virtual, by domain) to the list manager's user, and LMTP still gets the address
+        # (a plan without a moved domain, blocked, still writes a table smtpd reads)
+        users = ", ".join(f"{conf_str('@' + d)} = {conf_str(lmtp_user)}"
+                          for d in [*domains, *virtual] or ["localhost"])
+        lines.append(f"table {LMTP_USERS} {{ {users} }}")
     if domains:
         lines.append(f"table recipients file:{RECIPIENTS_TABLE}")
     lines += _domain_table(domains, virtual, back) + [""]
@@ -185,7 +195,8 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
         lines += filters + [""]
     lines += _listeners(target, pki, option) + [""]
     if lmtp:
-        lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp)} rcpt-to')
+        lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp)} rcpt-to '
+                     f'virtual <{LMTP_USERS}>')
     lines += ['action "lists" mbox alias <aliases>']
     if virtual:
         # list addresses map to NAME@localhost, which the "local" rule expands into the pipe
