@@ -60,7 +60,7 @@ from emitters.mailman3.paths import (MM3_BIN, MM3_PID, MM3_USER, MM3_VAR, MM3_VE
                                      REQUIREMENTS, SMTPD_LIST_TABLE, TABLE_SENTINEL)
 from emitters.mailman3.plugin import INBOUND, LOCK_FILE, PROTOTYPE
 from test_cutover_e2e import (DOMAIN, LIST, NEW, NEW_RC_CONF_LOCAL, NEW_SHIMS, NEW_SMTPD_CONF,
-                              OLD, POSTS, _check_posts, _deliveries, _diagnostics, _plan, _run,
+                              OFFICE, OLD, PERSON, POSTS, _check_handed_back, _check_posts, _deliveries, _diagnostics, _plan, _run,
                               _sent, _sshd_config, _start_sender, _wait_delivered, _wait_sent,
                               _write, _write_zone, make_world)
 
@@ -345,7 +345,8 @@ def _smtp_answers(w, rcpt: str) -> int:
 
 def test_cutover_to_mailman3_under_a_stream_of_posts_then_the_way_back(world):
     """POSTS numbered posts sent before, during and after the switch each reach every member
-    once, those the new host sent from Mailman 3; the list's members in Mailman 3 are the
+    once, those the new host sent from Mailman 3; mail to a person's addresses on the list
+    domain reaches her mailbox on the old host once (handed back); the list's members in Mailman 3 are the
     inventory's; the posts the old host collected for the digest reach the digest member; a
     list created later takes mail at once (the hook, through doas, makes smtpd reread its
     table). Then the way back, begun while Mailman 3's archive runner still holds posts: it
@@ -363,10 +364,19 @@ def test_cutover_to_mailman3_under_a_stream_of_posts_then_the_way_back(world):
         return [x for x in text.splitlines() if x and not x.startswith("#")]
     assert pins(lock) == pins((VENV.parent / "requirements.txt").read_text())
     sender = _start_sender(w, POSTS, "a")
+    # mail to the office (a person's alias on the list domain, handed back to the old host):
+    # before the cutover, from the switch on, and after it (also to her own address there)
+    office = [_start_sender(w, 10, "o", OFFICE)]
     _wait_sent(w, "a", 5)  # posts flow to the old host first
-    code, log, _ = _run(w, plan, "--execute", "--yes")
+    code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
+        "old-forward": lambda: office.append(_start_sender(w, 20, "w", OFFICE))})
     assert code == 0, log[-4000:] + _diagnostics(w)
-    sender.wait(timeout=900)
+    office += [_start_sender(w, 5, "x", OFFICE), _start_sender(w, 3, "c", f"{PERSON}@{DOMAIN}")]
+    for proc in [sender, *office]:
+        proc.wait(timeout=900)
+    took = _check_handed_back(w, {"o": 10, "w": 20, "x": 5, "c": 3})
+    after = {(tag, n) for tag, count in (("x", 5), ("c", 3)) for n in range(1, count + 1)}
+    assert after <= set(took["new"]) and took["old"], took
     by_host = _check_posts(w, {"a": POSTS})
     assert by_host["old"] and by_host["new"]  # the stream really crossed the switch
     # those the new host sent, its Mailman 3 sent (its smtp log names each post's Message-ID)
