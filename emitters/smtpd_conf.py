@@ -28,6 +28,8 @@ from emitters.virtual_table import TABLE as VIRTUAL_TABLE
 
 PATH = "files/new/etc/mail/smtpd.conf"
 ALIASES = "/etc/mail/aliases"
+#: The list manager's user for every list address (a virtual table by domain).
+LMTP_USERS = "listmanagerusers"
 
 
 def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewHost) -> Emitted:
@@ -167,7 +169,7 @@ def _filters(refusals: list[Refusal]) -> tuple[list[str], str]:
 def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: str | None,
                    relay: str | None, back: HandBack, refusals: list[Refusal],
                    lmtp: str | None = None, lmtp_table: str | None = None,
-                   lmtp_user: str = "") -> list[str]:
+                   lmtp_user: str | None = None) -> list[str]:
     lines = []
     if pki:
         lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
@@ -175,12 +177,15 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
     lines += [f"table aliases file:{ALIASES}"]
     if lmtp:
         # every address the list manager answers: it rewrites the table when a list is
-        # created or removed, and makes smtpd reread it; and, as the lmtp action looks the
-        # local part up as a system user first (550 for every list address otherwise), each
-        # moved domain's addresses as the list manager's user (LMTP still gets the address)
+        # created or removed, and makes smtpd reread it
         lines.append(f"table {LMTP_TABLE} file:{lmtp_table}")
-        lines.append(f"table {LMTP_TABLE}user {{ " + ", ".join(
-            f"{conf_str('@' + d)} = {conf_str(lmtp_user)}" for d in domains + virtual) + " }")
+        # smtpd delivers a local action only as a system user it finds by the address's local
+        # part, else "Invalid recipient": every list address of the moved domains expands
+        # (virtual, by domain) to the list manager's user, and LMTP still gets the address
+        # (a plan without a moved domain, blocked, still writes a table smtpd reads)
+        users = ", ".join(f"{conf_str('@' + d)} = {conf_str(lmtp_user)}"
+                          for d in [*domains, *virtual] or ["localhost"])
+        lines.append(f"table {LMTP_USERS} {{ {users} }}")
     if domains:
         lines.append(f"table recipients file:{RECIPIENTS_TABLE}")
     lines += _domain_table(domains, virtual, back) + [""]
@@ -191,7 +196,7 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
     lines += _listeners(target, pki, option) + [""]
     if lmtp:
         lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp)} rcpt-to '
-                     f'virtual <{LMTP_TABLE}user>')
+                     f'virtual <{LMTP_USERS}>')
     lines += ['action "lists" mbox alias <aliases>']
     if virtual:
         # list addresses map to NAME@localhost, which the "local" rule expands into the pipe

@@ -549,20 +549,97 @@ def _as_mailman(cmd: str) -> str:
     return f"setpriv --reuid=mailman --regid=mailman --init-groups {cmd}"
 
 
+#: What the diagnostics show of the new host (its smtpd and Mailman).
+NEW_LOGS = ("tail -n 15 /run/smtpd.log /run/mailman.log /var/spool/mailman/logs/error "
+            "/var/spool/mailman/logs/smtp-failure 2>&1; "
+            "find /var/spool/mailman/qfiles -type f | sort | tail -n 20")
+
+
+def new_host_mailman2(net: Network, base: Path, resolv: Path, host_key: Path, auth: Path,
+                      hosts: list[Host]) -> tuple[Host, dict]:
+    """The new host with Mailman 2.1 as OpenBSD's package installs it (a copy of the real
+    build), OpenSMTPD, OpenBSD's httpd and slowcgi's stand-in."""
+    smtpd = smtpd_binary()
+    httpd, fcgiwrap = httpd_binary(), fcgiwrap_binary()
+    new_build = mailman_build("openbsd")
+    python2 = str(python_of("openbsd"))
+    new_sbin = base / "new-sbin"
+    starts = {"@SLOWCGI@": slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET),
+              "@HTTPD_START@": httpd_sh(httpd), "@SMTPD@": smtpd, "@HTTPD@": httpd,
+              "@WAIT@": WAIT_UNTIL_SH, "@CONNECT@": CONNECT}
+    for name, text in NEW_SHIMS.items():
+        for key, value in starts.items():
+            text = text.replace(key, value)
+        _write(new_sbin / name, text, 0o755)
+    new_mm, new_var = base / "new-mailman", base / "new-var"
+    shutil.copytree(new_build / "usr/local/lib/mailman", new_mm, symlinks=True)
+    shutil.copytree(new_build / "var/spool/mailman", new_var, symlinks=True)
+    passwd, group, shadow = _alias_users(Path("/etc/passwd").read_text(),
+                                         Path("/etc/group").read_text(),
+                                         Path("/etc/shadow").read_text())
+    _write(base / "new-etc/passwd", passwd)
+    _write(base / "new-etc/group", group)
+    _write(base / "new-etc/shadow", shadow, 0o600)
+    _write(base / "new-etc/rc.conf.local", NEW_RC_CONF_LOCAL)
+    _write(base / "new-etc/smtpd.conf", NEW_SMTPD_CONF)
+    new = Host(net, "new", [
+        ("tmpfs", "755", "/usr/local"),
+        ("bind", str(new_sbin), "/usr/local/sbin"),
+        ("bind", str(new_mm), "/usr/local/lib/mailman"),
+        ("shadow", "-", "/etc"),
+        ("copy", str(base / "new-etc/passwd"), "/etc/passwd"),
+        ("copy", str(base / "new-etc/group"), "/etc/group"),
+        ("copy", str(base / "new-etc/shadow"), "/etc/shadow"),
+        ("copy", str(resolv), "/etc/resolv.conf"),
+        ("copy", str(base / "new-etc/rc.conf.local"), "/etc/rc.conf.local"),
+        ("mkdir", "755", "/etc/mail"),
+        ("copy", str(base / "new-etc/smtpd.conf"), "/etc/mail/smtpd.conf"),
+        ("shadow", "-", "/var"),
+        ("shadow", "-", "/var/spool"),
+        ("shadow", "-", "/var/lib"),
+        ("bind", str(new_var), "/var/spool/mailman"),
+        ("tmpfs", "755", "/var/www"),  # httpd's logs and slowcgi's socket, as on OpenBSD
+        ("mkdir", "755", "/var/www/logs"),
+        ("mkdir", "755", "/var/www/run"),
+        ("mkdir", "711", "/var/spool/smtpd"),
+        ("mkdir", "755", "/var/cron/tabs"),
+        ("mkdir", "755", "/var/lib/opensmtpd/empty"),
+        ("mkdir", "1777", "/var/mail"),
+        ("shadow", "-", "/usr/libexec"),
+        ("bind", str(_libexec(smtpd)), "/usr/libexec/opensmtpd"),
+        ("tmpfs", "700", "/root"),
+        ("tmpfs", "755", "/run"),
+        ("mkdir", "755", "/run/sshd"),
+    ])
+    hosts.append(new)
+    # as pkg_add leaves it: Mailman's groups and modes
+    new.run("/usr/local/lib/mailman/bin/check_perms -f >/dev/null 2>&1; true", timeout=300)
+    (base / "newcfg").mkdir()
+    new.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
+               str(_sshd_config(base / "newcfg", NEW, host_key, auth))],
+              "sshd.log")
+    return new, {"new_var": new_var, "python2": python2, "new_logs": NEW_LOGS}
+
+
 @pytest.fixture
 def world(tmp_path):
+    yield from make_world(new_host_mailman2)
+
+
+def make_world(new_host, sink: str = SINK):
+    """The three namespaces with the old host, the DNS server and the sink running, and the
+    new host that ``new_host(net, base, resolv, host_key, auth, hosts)`` makes (it appends it
+    to ``hosts`` as soon as it exists, so that it is closed whatever fails next, and returns
+    it with what the test's dict should hold of it). Yields that dict; tears everything
+    down."""
     need(os.geteuid() == 0, "network namespaces, sshd and Exim's daemon need root")
     for tool in ("ip", "nsenter", "unshare", "exim4", "rsync", "sshd", "setpriv"):
         need(shutil.which(tool) is not None or os.path.exists(f"/usr/sbin/{tool}"),
              f"{tool} is not installed")
-    smtpd = smtpd_binary()
-    httpd, fcgiwrap = httpd_binary(), fcgiwrap_binary()
     ensure_exim_users()  # mailman among them: the group the old host's wrapper is built for
     ensure_smtpd_users()
-    # the real Mailman: the FreeBSD port's layout for the old host, OpenBSD's for the new
+    # the real Mailman in the FreeBSD port's layout for the old host
     old_build = mailman_build("freebsd")
-    new_build = mailman_build("openbsd")
-    python2 = str(python_of("openbsd"))
     base = Path(tempfile.mkdtemp(prefix="migrate-e2e-"))
     base.chmod(0o755)
     net = Network()
@@ -638,62 +715,7 @@ def world(tmp_path):
                                     else base, OLD, hostkeys["old"], auth))], "sshd.log")
         (base / "webproxy.py").write_text(WEB_PROXY)
         old.spawn(["python3", str(base / "webproxy.py"), OLD, NEW], "webproxy.log")
-        # the new host: a copy of the real Mailman as OpenBSD's package installs it
-        new_sbin = base / "new-sbin"
-        starts = {"@SLOWCGI@": slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET),
-                  "@HTTPD_START@": httpd_sh(httpd), "@SMTPD@": smtpd, "@HTTPD@": httpd,
-                  "@WAIT@": WAIT_UNTIL_SH, "@CONNECT@": CONNECT}
-        for name, text in NEW_SHIMS.items():
-            for key, value in starts.items():
-                text = text.replace(key, value)
-            _write(new_sbin / name, text, 0o755)
-        new_mm, new_var = base / "new-mailman", base / "new-var"
-        shutil.copytree(new_build / "usr/local/lib/mailman", new_mm, symlinks=True)
-        shutil.copytree(new_build / "var/spool/mailman", new_var, symlinks=True)
-        passwd, group, shadow = _alias_users(Path("/etc/passwd").read_text(),
-                                             Path("/etc/group").read_text(),
-                                             Path("/etc/shadow").read_text())
-        _write(base / "new-etc/passwd", passwd)
-        _write(base / "new-etc/group", group)
-        _write(base / "new-etc/shadow", shadow, 0o600)
-        _write(base / "new-etc/rc.conf.local", NEW_RC_CONF_LOCAL)
-        _write(base / "new-etc/smtpd.conf", NEW_SMTPD_CONF)
-        new = Host(net, "new", [
-            ("tmpfs", "755", "/usr/local"),
-            ("bind", str(new_sbin), "/usr/local/sbin"),
-            ("bind", str(new_mm), "/usr/local/lib/mailman"),
-            ("shadow", "-", "/etc"),
-            ("copy", str(base / "new-etc/passwd"), "/etc/passwd"),
-            ("copy", str(base / "new-etc/group"), "/etc/group"),
-            ("copy", str(base / "new-etc/shadow"), "/etc/shadow"),
-            ("copy", str(resolv), "/etc/resolv.conf"),
-            ("copy", str(base / "new-etc/rc.conf.local"), "/etc/rc.conf.local"),
-            ("mkdir", "755", "/etc/mail"),
-            ("copy", str(base / "new-etc/smtpd.conf"), "/etc/mail/smtpd.conf"),
-            ("shadow", "-", "/var"),
-            ("shadow", "-", "/var/spool"),
-            ("shadow", "-", "/var/lib"),
-            ("bind", str(new_var), "/var/spool/mailman"),
-            ("tmpfs", "755", "/var/www"),  # httpd's logs and slowcgi's socket, as on OpenBSD
-            ("mkdir", "755", "/var/www/logs"),
-            ("mkdir", "755", "/var/www/run"),
-            ("mkdir", "711", "/var/spool/smtpd"),
-            ("mkdir", "755", "/var/cron/tabs"),
-            ("mkdir", "755", "/var/lib/opensmtpd/empty"),
-            ("mkdir", "1777", "/var/mail"),
-            ("shadow", "-", "/usr/libexec"),
-            ("bind", str(_libexec(smtpd)), "/usr/libexec/opensmtpd"),
-            ("tmpfs", "700", "/root"),
-            ("tmpfs", "755", "/run"),
-            ("mkdir", "755", "/run/sshd"),
-        ])
-        hosts.append(new)
-        # as pkg_add leaves it: Mailman's groups and modes
-        new.run("/usr/local/lib/mailman/bin/check_perms -f >/dev/null 2>&1; true", timeout=300)
-        (base / "newcfg").mkdir()
-        new.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
-                   str(_sshd_config(base / "newcfg", NEW, hostkeys["new"], auth))],
-                  "sshd.log")
+        new, extra = new_host(net, base, resolv, hostkeys["new"], auth, hosts)
         # who receives a post: the real Mailman says (regular members with delivery on)
         members = old.run(_as_mailman(f"{mm}/bin/list_members -r {LIST}")).stdout.split()
         nomail = old.run(_as_mailman(f"{mm}/bin/list_members -r -n {LIST}")).stdout.split()
@@ -729,7 +751,7 @@ def world(tmp_path):
             ["ip", "netns", "exec", net.names["world"], sys.executable, str(base / "dnsserver.py"),
              str(zone_file)], stdout=subprocess.DEVNULL, stderr=open(base / "dns.log", "wb"),
             start_new_session=True))
-        (base / "sink.py").write_text(SINK)
+        (base / "sink.py").write_text(sink)
         (base / "sink.jsonl").touch()
         daemons.append(subprocess.Popen(
             ["ip", "netns", "exec", net.names["world"], sys.executable, str(base / "sink.py"),
@@ -746,8 +768,8 @@ def world(tmp_path):
                    30, "the test's DNS server to answer",
                    diagnose=lambda: (base / "dns.log").read_text())
         yield {"net": net, "old": old, "new": new, "base": base, "client": client,
-               "known": known, "zone": zone_file, "old_tree": old_tree, "new_var": new_var,
-               "cleanup": daemons, "python2": python2, "exim_conf": exim_conf,
+               "known": known, "zone": zone_file, "old_tree": old_tree,
+               "cleanup": daemons, "exim_conf": exim_conf, **extra,
                "recipients": sorted(set(members) - set(nomail)),
                "articles_before": _articles(old_tree / "usr/local/mailman")}
     finally:
@@ -764,14 +786,18 @@ def world(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _plan(w) -> Path:
+def _plan(w, **flags) -> Path:
+    """The plan for the new host: Mailman 2 as OpenBSD's package unless ``flags`` (more of
+    the target's settings) name another destination (OpenBSD 7.8, the default release, would
+    get Mailman 3)."""
     from migrate.app.inspection import inspect_tree
     from migrate.core.model import Origin
     from migrate.app.planning import build_plan, resolve_target, write_plan
     from migrate.app.sources import LocalTree
     inv = inspect_tree(LocalTree(w["old_tree"]), Origin("local", str(w["old_tree"])))
     target = resolve_target(inv, {}, {"hostname": "new.smallclub.example", "ipv6": [NEW],
-                                      "dns_ttl": 300, "destination": "mailman2"})
+                                      "dns_ttl": 300, "destination": "mailman2",
+                                      **flags})
     plan = build_plan(inv, target)
     w["old_name"] = inv.host.hostname
     out = w["base"] / "plan"
@@ -806,10 +832,7 @@ def _diagnostics(w) -> str:
                         "find /usr/local/mailman/qfiles -type f | sort | tail -n 20",
                         check=False)
     out.append("--- old exim and mailman\n" + logs.stdout[-4000:])
-    logs = w["new"].run("tail -n 15 /run/smtpd.log /run/mailman.log "
-                        "/var/spool/mailman/logs/error /var/spool/mailman/logs/smtp-failure "
-                        "2>&1; find /var/spool/mailman/qfiles -type f | sort | tail -n 20",
-                        check=False)
+    logs = w["new"].run(w["new_logs"], check=False)
     out.append("--- new smtpd and mailman\n" + logs.stdout[-4000:])
     return "\n".join(out)
 

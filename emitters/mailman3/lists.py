@@ -97,7 +97,8 @@ def emit_lists(inv: Inventory, target: Target, release: Release) -> Emitted:
         f"# Creates every list in Mailman 3 and imports its copied Mailman 2 config.pck, as "
         f"{MM3_USER}.",
         "# Written by migrate; run by the cutover after the final sync. A list already imported",
-        f"# ({DONE}/NAME) is skipped: import21 run twice would undo what changed since.",
+        f"# ({DONE}/NAME) is skipped: import21 run twice would undo what changed since; one",
+        "# created but not imported (a run cut short) is removed and made again.",
         "set -eu",
         f"mkdir -p {q(DONE)}",
         "",
@@ -114,6 +115,10 @@ def emit_lists(inv: Inventory, target: Target, release: Release) -> Emitted:
         lines += [
             f"# {comment(ml.name)}: text read as {comment(charset)}",
             f"if [ ! -e {q(stamp)} ]; then",
+            # a run cut short may have created it, not imported it (no mail reached it: smtpd
+            # routes here only after every list is stamped): made again from scratch. Not
+            # --quiet: 3.3.10's remove then fails on a list that does not exist
+            f"\trun {q(f'{MAILMAN} remove {q(address)}')}",
             f"\trun {q(f'{MAILMAN} create --quiet {q(address)}')}",
             f"\trun {q(f'{MAILMAN} import21 --charset {q(charset)} {q(address)} {q(pickle)}')}",
             f"\ttouch {q(stamp)}",

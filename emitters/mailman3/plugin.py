@@ -195,8 +195,11 @@ class Mailman3(Destination):
                   "holds the database, queues, logs and the copied Mailman 2 lists.",
                   [f"id {MM3_USER} >/dev/null 2>&1 || useradd -s /sbin/nologin -d {MM3_VAR} "
                    f"-c 'Mailman 3' -g =uid -r 800..899 {MM3_USER}",
+                   # with the folders the sync copies each list into: rsync makes only the
+                   # last one of a path
                    f"install -d -o {MM3_USER} -g {MM3_GROUP} -m 0755 {MM3_VAR} {MM3_DATA} "
-                   f"{MM3_IMPORT} {MM3_VAR}/web {self.web.cgi}"],
+                   f"{MM3_IMPORT} {MM3_IMPORT}/lists {MM3_IMPORT}/archives/private "
+                   f"{MM3_IMPORT}/archives/public {MM3_VAR}/web {self.web.cgi}"],
                   [f"id {MM3_USER}", f"test -d {MM3_IMPORT}"],
                   [f"userdel {MM3_USER}"]),
             _step("new-mailman3-venv", "prepare", "new",
@@ -235,12 +238,16 @@ class Mailman3(Destination):
             "rcctl stop smtpd  # no more posts arrive here; senders retry",
             Wait(command=f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0",
                  timeout=900, interval=10),
+            # a count per list: a report shows the operator its last 20 lines only, and a
+            # list may have taken hundreds of posts
             Run(report=True, command=(
-                f"find {PROTOTYPE} -type f -path '*/new/*' -newer {FREEZE_MANIFEST} "
-                f"2>/dev/null; echo \"deliveries waiting: $(find {MM3_VAR}/queue/out "
-                f"{MM3_VAR}/queue/retry -type f 2>/dev/null | wc -l)\"")),
-            "# the posts listed above reached the lists here after the switch (one file each, "
-            f"by list under {PROTOTYPE}): append them to the lists' archive mboxes on the old "
+                f"for d in {PROTOTYPE}/*/; do n=$(find \"$d\" -type f -path '*/new/*' -newer "
+                f"{FREEZE_MANIFEST} | wc -l); [ \"$n\" -eq 0 ] || echo \"${{d%/}}: $n post(s) "
+                "since the switch\"; done 2>/dev/null; echo \"deliveries waiting: $(find "
+                f"{MM3_VAR}/queue/out {MM3_VAR}/queue/retry -type f 2>/dev/null | wc -l)\"")),
+            "# the lists above took posts here after the switch (one file each in the list's "
+            f"folder, those newer than {FREEZE_MANIFEST}: find FOLDER -type f -path '*/new/*' "
+            f"-newer {FREEZE_MANIFEST}): append them to the lists' archive mboxes on the old "
             "host and run its bin/arch --wipe for those lists before it takes mail again; "
             "deliveries still waiting go out when smtpd and Mailman 3 run here once more",
         ]
