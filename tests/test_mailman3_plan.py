@@ -326,3 +326,22 @@ def test_the_plan_carries_the_lock_file_and_scripts_as_they_are(inventories):
         assert files[rel] == (scripts / name).read_text()
     assert set(golden_tool().SKIP) >= {plugin.LOCK_FILE, plugin.DIGESTS_SCRIPT,
                                        plugin.EXPORT_SCRIPT, plugin.WAITING_SCRIPT}
+
+
+def test_the_lock_file_pins_every_package_the_tested_mailman3_runs_with():
+    """What the tests run (.cache/mailman3/venv, built from the lock file) is exactly what the
+    lock file names, so the new host's `pip install -r` installs what was tested: nothing
+    pulled in unpinned (greenlet came with SQLAlchemy 2.0)."""
+    from mm3tools import mailman3_bin
+
+    python = mailman3_bin().with_name("python")
+    frozen = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True,
+                            text=True, check=True).stdout.split()
+
+    def norm(line: str) -> str:
+        name, _, version = line.partition("==")
+        return f"{name.lower().replace('_', '-')}=={version}"
+
+    pins = [ln.strip() for ln in (REPO / "emitters/mailman3/requirements.txt").read_text()
+            .splitlines() if ln.strip() and not ln.startswith("#")]
+    assert sorted(map(norm, frozen)) == sorted(map(norm, pins))

@@ -516,12 +516,9 @@ def test_the_moderators_are_told_by_mailman_notify(carried):
         assert who in body, body
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Mailman 3.3.10's QuerySequence.__len__ (utilities/queries.py) passes a Select to "
-    "select_from, which SQLAlchemy 2.1 refuses: GET /lists/ID/held answers 500 with the pinned "
-    "SQLAlchemy 2.1.9 (it answers 200 with 2.0.59). Pin SQLAlchemy<2.1, then drop this mark."))
 def test_the_carried_posts_are_listed_for_postorius(carried):
-    """Postorius shows a list's held posts from Mailman 3's REST API."""
+    """Postorius shows a list's held posts from Mailman 3's REST API (500 with SQLAlchemy 2.1:
+    the lock file pins 2.0)."""
     answer = mm3_show(carried["mm3"], "rest_held")
     assert answer["status"] == 200
     held = {e["message_id"] for e in answer["json"]["entries"]}
