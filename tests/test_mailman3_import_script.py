@@ -18,7 +18,7 @@ from migrate.core.model import Origin
 from mm3tools import Mailman3
 
 from emitters.mailman3.lists import DONE, IMPORT_SCRIPT, lists_in_mailman3
-from emitters.mailman3.paths import MM3_BIN, MM3_IMPORT, MM3_USER
+from emitters.mailman3.paths import MAILMAN, MM3_IMPORT, MM3_USER
 
 
 def test_a_resumed_import_makes_a_half_made_list_again(tmp_path):
@@ -36,7 +36,7 @@ def test_a_resumed_import_makes_a_half_made_list_again(tmp_path):
     run = f'su -s /bin/sh {MM3_USER} -c "$*"'
     assert run in script
     moved = (script.replace(run, 'sh -c "$*"')
-             .replace(MM3_BIN, f"{mm3.bin} -C {mm3.config}"
+             .replace(MAILMAN, f"{mm3.bin} -C {mm3.config}"
                       + (" --run-as-root" if os.geteuid() == 0 else ""))
              .replace(DONE, str(tmp_path / "done")).replace(MM3_IMPORT, str(tmp_path / "import21")))
     ml, host = next((ml, host) for ml, host in lists if ml.members.regular_count > 1)
