@@ -1,16 +1,17 @@
 """Mailman 3 on OpenBSD: core from PyPI in a virtual environment, smtpd delivering over LMTP.
 
-Mail: smtpd matches the addresses Mailman 3 answers against the table Mailman writes itself
-(``data/postfix_lmtp``; ``mailman_cfg.py``) and delivers them over LMTP to Mailman's lmtp
-runner on loopback. Every other old address of a list (``LIST-admin``, which Mailman 3 does not
-have and which was Mailman 2's ``-bounces``; the list at the other moved domains; old aliases of
-lists) is an alias or virtual entry to the list's Mailman 3 address, which smtpd then matches
-in that table (``delivery``). The lists: the old host's var folder is copied to
-``/var/mailman3/import21`` and every list is created and imported from it (``lists.py``); what
-waited on the old host (held posts, subscriptions waiting for a moderator, pending
-confirmations) is exported there during the freeze and re-injected after the import, so Mailman
-3 holds it again under its own rules; the posts collected for a digest go out from the old host
-before it stops.
+Mail: smtpd's first rule matches every address Mailman 3 answers, from a list table that a hook
+fills from the map Mailman rewrites at each list's creation or removal (``mailman_cfg.py``),
+and delivers it over LMTP to Mailman's lmtp runner on loopback. Every other old address of a
+list (``LIST-admin``, which Mailman 3 does not have and which was Mailman 2's ``-bounces``; the
+list at the other moved domains; old aliases of lists) is an alias or virtual entry to the
+list's Mailman 3 address (``delivery``), which smtpd matches again. The lists: the old host's
+var folder is copied to ``/var/mailman3/import21`` and every list is created and imported from
+it (``lists.py``). What waited in Mailman 2 (held posts, subscriptions waiting for the
+moderator or a confirmation) is exported on the old host once it stopped and carried in after
+the import (``scripts/``: held posts held again with Mailman 2's reason, subscriptions waiting
+again, new confirmations); the posts collected for a digest go out from the old host before it
+stops.
 """
 
 from __future__ import annotations
