@@ -201,10 +201,24 @@ def is_path(text: str) -> bool:
     return bool(_PATH.match(text or "")) and "/../" not in text + "/" and "//" not in text
 
 
+#: Where the FreeBSD port puts Mailman 2 (code and data alike), and its user: the old host's
+#: where the inventory does not say.
+OLD_MAILMAN_PREFIX = "/usr/local/mailman"
+OLD_MAILMAN_USER = "mailman"
+
+
 def old_var(inv: Inventory) -> str:
     """Mailman's data on the old host (lists/, archives/, data/): as inspected, else the
     FreeBSD port's."""
-    return (inv.mailman.var_prefix if inv.mailman else None) or "/usr/local/mailman"
+    return (inv.mailman.var_prefix if inv.mailman else None) or OLD_MAILMAN_PREFIX
+
+
+def old_mailman(inv: Inventory) -> tuple[str, str]:
+    """Mailman's code prefix (bin/, cron/) and user on the old host: as inspected, else the
+    FreeBSD port's."""
+    mm = inv.mailman
+    return ((mm.prefix if mm else None) or OLD_MAILMAN_PREFIX,
+            (mm.user if mm else None) or OLD_MAILMAN_USER)
 
 
 def list_names(inv: Inventory) -> tuple[list[str], list[Finding]]:

@@ -28,7 +28,7 @@ from emitters.release import Release
 PARITY = "parity.md"
 
 
-def _pipes(aliases: AliasTable, name: str, depth: int = 0) -> set[str]:
+def _reached(aliases: AliasTable, name: str, depth: int = 0) -> set[str]:
     """What a local name expands to through the new aliases (nested names followed): the
     pipes (Mailman 2's deliveries) and the addresses of other domains (Mailman 3's, and any
     forward)."""
@@ -42,7 +42,7 @@ def _pipes(aliases: AliasTable, name: str, depth: int = 0) -> set[str]:
         elif "@" in item and not item.endswith("@localhost"):
             out.add(item)
         elif "@" not in item and item != "/dev/null":
-            out |= _pipes(aliases, item, depth + 1)
+            out |= _reached(aliases, item, depth + 1)
     return out
 
 
@@ -56,7 +56,7 @@ def _through_virtual(vtable: VirtualTable, aliases: AliasTable, address: str) ->
     for item in value.split(", "):
         local, _, host = item.partition("@")
         if host == "localhost":
-            pipes |= _pipes(aliases, local)
+            pipes |= _reached(aliases, local)
     return value, pipes
 
 
@@ -70,7 +70,7 @@ def _carried(address: str, domain: str, virtual: bool, vtable: VirtualTable,
         first = entry.split(", ")[0].split("@")[0]
         return (f"virtual {address}@{domain} -> {entry}, alias {first}: "
                 f"{aliases.entries.get(first, '?').strip(chr(34))}"), pipe in pipes
-    pipes = _pipes(aliases, address)
+    pipes = _reached(aliases, address)
     value = aliases.entries.get(address)
     return (f"alias {address}: {value.strip(chr(34))}" if value else "no alias"), pipe in pipes
 

@@ -18,7 +18,7 @@ import html
 from migrate.core.model import Inventory, Severity, Target
 from migrate.core.steps import REPORT_HTML, REPORT_MD, digest_line
 
-from emitters.common import Emitted
+from emitters.common import Data, Emitted
 from emitters.guard import md_code, md_text as _md
 from emitters.parity import KEPT, LOST, choice
 
@@ -81,11 +81,11 @@ def emit_report(inv: Inventory, target: Target, release, plan: Emitted) -> Emitt
     years = posts_per_year(inv)
     title = f"Moving {inv.host.hostname or 'the old host'} to {target.hostname}"
     urls, house = plan.data.web_parity or [], _housekeeping(inv)
-    md = _markdown(inv, target, release, title, every, lists, parity, copy, years, urls, house)
-    page = _html(inv, target, release, title, every, lists, parity, copy, years, urls, house)
-    if plan.data.import_settings is not None:
-        md = md.replace("\n## Cron jobs", _import_md(plan.data) + "\n## Cron jobs", 1)
-        page = page.replace("<h2>Cron jobs", _import_html(plan.data) + "\n<h2>Cron jobs", 1)
+    imports = plan.data if plan.data.import_settings is not None else None
+    md = _markdown(inv, target, release, title, every, lists, parity, copy, years, urls, house,
+                   imports)
+    page = _html(inv, target, release, title, every, lists, parity, copy, years, urls, house,
+                 imports)
     return Emitted(files={REPORT_MD: md, REPORT_HTML: page})
 
 
@@ -105,7 +105,7 @@ def show_digest(reports: dict[str, str], digest: str) -> dict[str, str]:
 
 
 def _markdown(inv, target, release, title, every, lists, parity, copy, years, urls,
-              house) -> str:
+              house, imports: Data | None = None) -> str:
     total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
     lines = [f"# {_md(title)}", "",
              f"OpenBSD {release}; inventory collected {inv.collected_at:%Y-%m-%d %H:%M} UTC; "
@@ -142,6 +142,8 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
     lines += [f"| {md_code(u['url'], in_table=True)} | {_md(u['what'])} | {_md(u['old'])} | "
               f"{_md(u['new'])} | {_md(u['status'])} | {'post-checks' if u['checked'] else ''} |"
               for u in urls]
+    if imports is not None:
+        lines += [""] + _import_md(imports).splitlines()
     lines += ["", "## Cron jobs and log rotation carried over", "",
               "| what | when | where |", "|---|---|---|"]
     lines += [f"| {_md(h['what'])} | {md_code(h['when'], in_table=True)} | "
@@ -161,7 +163,7 @@ _IMPORT_INTRO = ("The list manager on the new host imports each list from its co
                  "import), and per list what it drops.")
 
 
-def _import_md(data) -> str:
+def _import_md(data: Data) -> str:
     keys = list(data.import_lists[0]) if data.import_lists else []
     lines = ["## What the import carries", "", _md(_IMPORT_INTRO), "",
              "| Mailman 2 | on the new host | carried |", "|---|---|---|"]
@@ -175,7 +177,7 @@ def _import_md(data) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _import_html(data) -> str:
+def _import_html(data: Data) -> str:
     keys = list(data.import_lists[0]) if data.import_lists else []
     out = ["<h2>What the import carries</h2>", f"<p>{_e(_IMPORT_INTRO)}</p>",
            _table(["Mailman 2", "on the new host", "carried"],
@@ -247,7 +249,8 @@ def _chart(years: dict[int, int]) -> str:
     return "\n".join(parts)
 
 
-def _html(inv, target, release, title, every, lists, parity, copy, years, urls, house) -> str:
+def _html(inv, target, release, title, every, lists, parity, copy, years, urls, house,
+          imports: Data | None = None) -> str:
     total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
     body = [f"<h1>{_e(title)}</h1>",
             f"<p>OpenBSD {_e(release)}; inventory collected "
@@ -284,6 +287,8 @@ def _html(inv, target, release, title, every, lists, parity, copy, years, urls, 
         [f"<code>{_e(u['url'])}</code>", _e(u["what"]), _e(u["old"]), _e(u["new"]),
          f'<span class="{_STATUS_CSS.get(u["status"], "")}">'
          f'{_e(u["status"])}</span>', "post-checks" if u["checked"] else ""] for u in urls]))
+    if imports is not None:
+        body.append(_import_html(imports))
     body.append("<h2>Cron jobs and log rotation carried over</h2>")
     body.append(_table(["what", "when", "where"], [
         [_e(h["what"]), f"<code>{_e(h['when'])}</code>", f"<code>{_e(h['where'])}</code>"]

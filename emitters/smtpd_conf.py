@@ -19,6 +19,7 @@ from __future__ import annotations
 from migrate.core.model import Finding, Inventory, Severity, Target
 
 from emitters.common import LMTP_TABLE, Emitted, Stage, is_domain, is_path
+from emitters.destination import Destination
 from emitters.guard import comment, conf_str, refuse
 from emitters.release import Release
 from emitters.handback_table import TABLE as HANDBACK_TABLE
@@ -70,7 +71,7 @@ def emit_smtpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
     dest = host.destination
     if release.smtpd_match_grammar:
         body = _match_grammar(target, plain, virtual, pki, relay, back, host.refusals,
-                              dest.lmtp, dest.lmtp_table, dest.user)
+                              dest if dest.lmtp else None)
     else:
         if dest.lmtp:
             out.findings.append(Finding(
@@ -168,8 +169,8 @@ def _filters(refusals: list[Refusal]) -> tuple[list[str], str]:
 
 def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: str | None,
                    relay: str | None, back: HandBack, refusals: list[Refusal],
-                   lmtp: str | None = None, lmtp_table: str | None = None,
-                   lmtp_user: str | None = None) -> list[str]:
+                   lmtp: Destination | None = None) -> list[str]:
+    """``lmtp``: the list manager when it takes its mail over LMTP (``Destination.lmtp``)."""
     lines = []
     if pki:
         lines += [f"pki {pki} cert {conf_str(target.tls_certificate)}",
@@ -178,12 +179,12 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
     if lmtp:
         # every address the list manager answers: it rewrites the table when a list is
         # created or removed, and makes smtpd reread it
-        lines.append(f"table {LMTP_TABLE} file:{lmtp_table}")
+        lines.append(f"table {LMTP_TABLE} file:{lmtp.lmtp_table}")
         # smtpd delivers a local action only as a system user it finds by the address's local
         # part, else "Invalid recipient": every list address of the moved domains expands
         # (virtual, by domain) to the list manager's user, and LMTP still gets the address
         # (a plan without a moved domain, blocked, still writes a table smtpd reads)
-        users = ", ".join(f"{conf_str('@' + d)} = {conf_str(lmtp_user)}"
+        users = ", ".join(f"{conf_str('@' + d)} = {conf_str(lmtp.user)}"
                           for d in [*domains, *virtual] or ["localhost"])
         lines.append(f"table {LMTP_USERS} {{ {users} }}")
     if domains:
@@ -195,7 +196,7 @@ def _match_grammar(target: Target, domains: list[str], virtual: list[str], pki: 
         lines += filters + [""]
     lines += _listeners(target, pki, option) + [""]
     if lmtp:
-        lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp)} rcpt-to '
+        lines.append(f'action {conf_str(LMTP_TABLE)} lmtp {conf_str(lmtp.lmtp)} rcpt-to '
                      f'virtual <{LMTP_USERS}>')
     lines += ['action "lists" mbox alias <aliases>']
     if virtual:

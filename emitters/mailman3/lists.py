@@ -22,7 +22,6 @@ from migrate.core.text import md_text
 from emitters.common import Emitted, is_domain, list_names
 from emitters.guard import comment, sh_word
 from emitters.mailman3.paths import MAILMAN, MM3_IMPORT, MM3_USER, MM3_VAR
-from emitters.release import Release
 
 IMPORT_SCRIPT = "files/new/mailman3/import-lists.sh"
 IMPORT_TABLE_MD = "mailman3/import.md"
@@ -88,10 +87,11 @@ def lists_in_mailman3(inv: Inventory, target: Target) -> list[tuple[MailingList,
     return sorted(out, key=lambda pair: pair[0].name)
 
 
-def emit_lists(inv: Inventory, target: Target, release: Release) -> Emitted:
+def emit_lists(lists: list[tuple[MailingList, str]]) -> Emitted:
+    """The import script, the import table and the findings of ``lists``
+    (``lists_in_mailman3``)."""
     out = Emitted()
-    lists = lists_in_mailman3(inv, target)
-    out.findings += findings(inv, target, lists)
+    out.findings += findings(lists)
     lines = [
         "#!/bin/sh",
         f"# Creates every list in Mailman 3 and imports its copied Mailman 2 config.pck, as "
@@ -159,8 +159,7 @@ def import_table(settings: list[dict], lists: list[dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def findings(inv: Inventory, target: Target,
-             lists: list[tuple[MailingList, str]]) -> list[Finding]:
+def findings(lists: list[tuple[MailingList, str]]) -> list[Finding]:
     out: list[Finding] = []
     passwords = 0
     for ml, host in lists:

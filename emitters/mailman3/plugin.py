@@ -16,18 +16,19 @@ stops.
 
 from __future__ import annotations
 
+from functools import cached_property
 from importlib import resources
 
 from migrate.core.mailman2 import ACTION_SUFFIX
-from migrate.core.model import Finding, Severity
+from migrate.core.model import Finding, Inventory, MailingList, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
-from emitters.common import Emitted, is_domain, old_var
+from emitters.common import Emitted, is_domain, old_mailman, old_var
 from emitters.destination import Destination, WebFolders, register
 from emitters.guard import sh_word
 from emitters.mailman2.paths import MM_ARCHIVE_PREFIX, MM_CGI_PREFIX, MM_ICONS_PREFIX
 from emitters.mailman3.housekeeping import CRONTAB, emit_housekeeping
-from emitters.mailman3.lists import IMPORT_SCRIPT, emit_lists, list_host, lists_in_mailman3
+from emitters.mailman3.lists import IMPORT_SCRIPT, emit_lists, lists_in_mailman3
 from emitters.mailman3.mailman_cfg import emit_config
 from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MAILMAN, MM3_BIN, MM3_DATA,
                                      MM3_GROUP, MM3_IMPORT, MM3_SERVICE, MM3_TABLE, MM3_USER,
@@ -74,14 +75,22 @@ class Mailman3(Destination):
     delivery_note = ("Each list address is its Mailman 3 address, which smtpd delivers over "
                      f"LMTP ({LMTP_HOST}:{LMTP_PORT}).")
 
+    @cached_property
+    def lists(self) -> list[tuple[MailingList, str]]:
+        """The lists Mailman 3 takes, each with its domain there (worked out once)."""
+        return lists_in_mailman3(self.inv, self.target)
+
+    @cached_property
+    def hosts(self) -> dict[str, str]:
+        """A list's domain in Mailman 3, by name."""
+        return {ml.name: host for ml, host in self.lists}
+
     def delivery(self, list_name: str, action: str) -> str:
         """The list's Mailman 3 address for Mailman 2's command: the same name, but
         ``-admin`` (Mailman 2: the same as ``-bounces``, Mailman/MTA/Utils.py) is
         ``-bounces``; at the list's Mailman 3 domain."""
-        ml = next((m for m in self.inv.lists if m.name == list_name), None)
-        host = list_host(ml, self.target) if ml else None
         suffix = ACTION_SUFFIX["bounces" if action == "admin" else action]
-        return f"{list_name}{suffix}@{host or 'localhost'}"
+        return f"{list_name}{suffix}@{self.hosts.get(list_name, 'localhost')}"
 
     def alias_value(self, delivery: str) -> str:
         return delivery  # an address: smtpd matches it again, in Mailman's table
@@ -90,25 +99,19 @@ class Mailman3(Destination):
                     "senddigests would skip the lists whose digests are not periodic), as "
                     "Mailman 3 does not import them.")
 
-    def _old_mailman(self) -> tuple[str, str]:
-        """The old Mailman's code prefix and user (the FreeBSD port's where not inspected)."""
-        mm = self.inv.mailman
-        return ((mm.prefix if mm else None) or "/usr/local/mailman",
-                (mm.user if mm else None) or "mailman")
-
     def _as_old_mailman(self, script: str, command: str) -> str:
         """Run ``command`` on the old host as its Mailman's user (a list loaded by root could
         be saved root's), with the plan's ``script`` in a folder of its own named ``$D``
         (Mailman's user cannot read the plan under /root) and Mailman 2's Python as ``$PY``
         (the interpreter of its bin/withlist); ``command`` is one word for ``su -c``."""
-        prefix, user = self._old_mailman()
+        prefix, user = old_mailman(self.inv)
         withlist = q(f"{prefix}/bin/withlist")
         return (f"D=$(mktemp -d) && cp \"$PLAN/{script}\" \"$D/\" && chmod -R a+rX \"$D\" && "
                 f"PY=$(sed -n '1s/^#! *\\([^ ]*\\).*/\\1/p' {withlist}) && export D PY && "
                 f"su -m {q(user)} -c {q(command)}; rc=$?; rm -rf \"$D\"; [ $rc -eq 0 ]")
 
     def old_mailman_stopping(self) -> list[str]:
-        prefix, _ = self._old_mailman()
+        prefix, _ = old_mailman(self.inv)
         # env(1): su -m runs root's shell, csh on older FreeBSD, which has no VAR=value prefix
         return [self._as_old_mailman(DIGESTS_SCRIPT, f"env PYTHONPATH=\"$D\" {q(prefix)}"
                                      "/bin/withlist -a -l -r old_digests.send")]
@@ -120,9 +123,9 @@ class Mailman3(Destination):
         confirmation), exported by export_waiting.py into data/ once nothing can change it,
         as Mailman's user with its own Python; the final sync carries it. The way back
         removes it."""
-        prefix, _ = self._old_mailman()
+        prefix, _ = old_mailman(self.inv)
         export = f"{old_var(self.inv)}/data/{WAITING_FOLDER}"
-        names = [ml.name for ml, _ in lists_in_mailman3(self.inv, self.target)]
+        names = [ml.name for ml, _ in self.lists]
         if not names:
             return [], []
         args = " ".join(q(a) for a in [prefix, export, *names])
@@ -169,7 +172,7 @@ class Mailman3(Destination):
         out.findings += _not_carried(self.inv)
         out.add(emit_config(self.inv, self.target, release), "mailman3_cfg")
         out.add(emit_housekeeping(self.inv, self.target, release), "mailman3_housekeeping")
-        out.add(emit_lists(self.inv, self.target, release), "mailman3_lists")
+        out.add(emit_lists(self.lists), "mailman3_lists")
         return out
 
     def preflight(self, total: int) -> list[Step]:
@@ -229,7 +232,7 @@ class Mailman3(Destination):
         queues = " ".join(q(f"{MM3_VAR}/queue/{name}") for name in INBOUND)
         # each list at the domain the plan gives it (its Mailman 2 host name where that moves)
         where = " ".join(f"--list {q(f'{ml.name}={ml.name}@{host}')}"
-                         for ml, host in lists_in_mailman3(self.inv, self.target))
+                         for ml, host in self.lists)
         carry = (f"{MM3_VENV}/bin/python {WAITING_IMPORTER} -C {MM3_CONFIG} {where} "
                  f"{MM3_WAITING}")
         # the way back stops smtpd here first (senders retry and reach the old host once DNS
@@ -270,15 +273,14 @@ class Mailman3(Destination):
             [*(f"rcctl check {s}" for s in self.services), f"test -s {MM3_TABLE}",
              f"crontab -u {MM3_USER} -l >/dev/null"]
             + [f"grep -q {q(f'^{ml.name}@{host} ')} {MM3_TABLE}"
-               for ml, host in lists_in_mailman3(self.inv, self.target)],
+               for ml, host in self.lists],
             drain_new + [f"crontab -u {MM3_USER} -r",
                          f"rcctl stop {' '.join(self.services)}",
                          *map(disable_script, self.services)])]
 
     def verify(self) -> list[Step]:
         domains = [d for d in self.target.email_domains if is_domain(d)]
-        lists = lists_in_mailman3(self.inv, self.target)
-        request = next((f"{ml.name}-request@{host}" for ml, host in lists
+        request = next((f"{ml.name}-request@{host}" for ml, host in self.lists
                         if host in domains), None)
         return [_step(
             "verify", "verify", "new", "Mail and web work on the new host",
@@ -290,7 +292,7 @@ class Mailman3(Destination):
              f"test -z \"$(ls {MM3_VAR}/queue/shunt)\""])]
 
 
-def _not_carried(inv) -> list[Finding]:
+def _not_carried(inv: Inventory) -> list[Finding]:
     """Requests Mailman 3 cannot take over: unsubscriptions waiting for the moderator
     (Mailman 3 would unsubscribe at once, as import21 drops the unsubscription policy)."""
     out = []

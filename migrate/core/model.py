@@ -696,8 +696,8 @@ class ListFeatures:
     topics_enabled: bool = False
     umbrella_list: bool = False
     header_filter_rules: int = 0
-    #: the charset its text was read in: its language's, or Latin-1 where some was not valid
-    #: in that one (the finding mailman.charset names them)
+    #: the charset its text and members' names are really in: its language's where all of
+    #: it decodes so, else UTF-8 where all of it does, else Latin-1
     charset: str | None = None
 
 
