@@ -87,6 +87,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,10 @@ from eximtools import ensure_users as ensure_exim_users
 from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh
 from mailmantools import mailman_build, python_of
 from emitters.common import SLOWCGI_SOCKET
+from migrate.app.inspection import inspect_tree
+from migrate.app.planning import build_plan, resolve_target, write_plan
+from migrate.app.sources import LocalTree
+from migrate.core.model import AddressFamily, DomainRole, Origin
 from smtpdtools import SINK, _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
 
@@ -316,7 +321,7 @@ res = dns.resolver.Resolver(configure=False)
 res.nameservers = [server]
 res.lifetime = 5
 def target():
-    mx = sorted(res.resolve("lists.smallclub.example", "MX"), key=lambda r: r.preference)
+    mx = sorted(res.resolve(rcpt.rsplit("@", 1)[1], "MX"), key=lambda r: r.preference)
     return res.resolve(mx[0].exchange.to_text(), "AAAA")[0].address
 pending = list(range(1, count + 1))
 retry = []
@@ -390,7 +395,7 @@ res = dns.resolver.Resolver(configure=False)
 res.nameservers = [sys.argv[1]]
 res.lifetime = 1
 try:
-    res.resolve("lists.smallclub.example", "MX")
+    res.resolve(sys.argv[2], "MX")
 except dns.exception.DNSException:
     sys.exit(1)
 """
@@ -448,23 +453,133 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def _adapt_old_tree(tree: Path, build: Path) -> None:
-    """The small sample, as its Exim and Mailman run in the old namespace: Exim with its own
-    spool and log folders, listening on the namespace address, and the list's pipe aliases
-    (which the sample itself leaves out); Mailman is a copy of the real Mailman built in the
-    FreeBSD port's layout, holding the sample's lists, archives and mm_cfg.py."""
-    conf = tree / "usr/local/etc/exim/configure"
-    text = conf.read_text()
-    text = text.replace("acl_smtp_rcpt = acl_check_rcpt",
-                        "acl_smtp_rcpt = acl_check_rcpt\n"
-                        "spool_directory = /usr/local/exim-spool\n"
-                        "log_file_path = /usr/local/exim-log/%slog\n"
-                        f"local_interfaces = <; {OLD} ; 127.0.0.1\n"
-                        "tls_advertise_hosts =\n")
+@dataclass(frozen=True)
+class Sample:
+    """A sample host as the world runs it on the old host: its folder under sample_configs,
+    the list the streams post to and its domain (whose MX the sender follows), the new host's
+    name in the plan and the old host's name in the list domains' MX records."""
+    name: str
+    domain: str
+    list: str
+    hostname: str
+    old_mx: str
+
+
+SMALL = Sample("small", DOMAIN, LIST, "new.smallclub.example", "old.smallclub.example")
+#: The other samples, each with its largest list on its main list domain.
+SAMPLES_E2E = (
+    SMALL,
+    Sample("campus", "lists.cs.campus.example", "seminar", "new.cs.campus.example",
+           "old.cs.campus.example"),
+    Sample("hillcrest", "lists.hillcrest.example", "alumni-news", "new.hillcrest.example",
+           "old.hillcrest.example"),
+    Sample("netsight", "lists.netsight.example", "users", "new.netsight.example",
+           "old.netsight.example"),
+    Sample("oakfield", "lists.oakfield.example", "residents", "new.oakfield.example",
+           "old.oakfield.example"),
+)
+
+#: The main options the world sets in the old host's Exim configuration, and the ones it
+#: drops: STARTTLS is offered to no one (no certificate here; the settings stay, and the plan
+#: reads them), the content scanners (no clamd or spamd here) and the DATA ACL that calls
+#: them.
+EXIM_SET = ("spool_directory = /usr/local/exim-spool\n"
+            "log_file_path = /usr/local/exim-log/%slog\n"
+            f"local_interfaces = <; {OLD} ; 127.0.0.1\n"
+            "tls_advertise_hosts =\n")
+EXIM_DROP = re.compile(r"^[ \t]*(spool_directory|log_file_path|local_interfaces|"
+                       r"tls_advertise_hosts|"
+                       r"av_scanner|spamd_address|acl_smtp_data)[ \t]*=.*\n", re.M)
+
+
+#: The Mailman router's check that a list exists, in the samples' spellings (the exim.org
+#: howto's, with the macros of each).
+MM_ROUTER = re.compile(r"^([ \t]*)require_files = (MM_LISTCHK|MAILMAN_HOME/lists/\$local_part/"
+                       r"config\.pck)\n", re.M)
+#: The Mailman transport's command word, from the address's suffix (the howto's).
+MM_COMMAND = re.compile(r"\$\{sg\{\$local_part_suffix\}\{[^{}]*\}\{[^{}]*\}\}")
+#: The commands of Mailman's wrapper that a list address's suffix names.
+MM_COMMANDS = "admin:bounces:confirm:join:leave:owner:request:subscribe:unsubscribe"
+
+
+def _adapt_exim(text: str) -> str:
+    """A sample's Exim configuration as it runs in the old namespace: its own spool and log
+    folders, listening on the namespace address and the loopback one, no STARTTLS, no content
+    scanning (EXIM_SET, EXIM_DROP: set first in the file, before anything the sample sets).
+    The samples' Exim is 4.92 (FreeBSD's port), this machine's 4.96, which refuses tainted
+    data (the address's text) in a pipe's command: the Mailman router finds the list's name
+    in Mailman's lists folder (dsearch: $local_part_data, untainted) and the transport its
+    command word in the wrapper's list (inlist: $value), as Exim 4.96 configurations do."""
+    text = EXIM_SET + EXIM_DROP.sub("", text)
+    text = MM_ROUTER.sub(lambda m: m.group(0) + m.group(1)
+                         + "local_parts = dsearch;/usr/local/mailman/lists\n", text)
+    text = MM_COMMAND.sub(lambda m: f"${{if inlist{{{m.group(0)}}}{{{MM_COMMANDS}}}"
+                          "{$value}{post}}", text)
+    text = re.sub(r"^([ \t]+)\$local_part\n", r"\1$local_part_data\n", text, flags=re.M)
     # Exim 4.94 and later refuse a tainted mailbox path ($local_part is the sender's text):
     # the user's name as check_local_user found it, as those releases want it
-    text = text.replace("file = /var/mail/$local_part\n", "file = /var/mail/$local_part_data\n")
-    conf.write_text(text)
+    return text.replace("file = /var/mail/$local_part\n", "file = /var/mail/$local_part_data\n")
+
+
+def _adapt_old_tree(tree: Path, build: Path, sample: Sample = SMALL) -> None:
+    """A sample, as its Exim and Mailman run in the old namespace: Exim as ``_adapt_exim``
+    makes it, the host's IPv6 address the namespace's (the plan hands mail back to it);
+    Mailman is a copy of the real Mailman built in the FreeBSD port's layout, holding the
+    sample's lists, archives and mm_cfg.py. The small sample also gets its list's pipe aliases
+    (which it leaves out) and what a real host has beside (``_adapt_small``)."""
+    conf = tree / "usr/local/etc/exim/configure"
+    text = _adapt_exim(conf.read_text())
+    conf.unlink()
+    _write(conf, text)
+    # the host's IPv6 address (as the inspection reads rc.conf) is the namespace's
+    first = next((a.address for a in _inventory(tree).host.addresses
+                  if a.family == AddressFamily.INET6 and not a.alias), None)
+    rc = tree / "etc/rc.conf"
+    text = rc.read_text()
+    rc.unlink()
+    _write(rc, re.sub(rf"(?<![0-9a-fA-F:]){re.escape(first)}(?![0-9a-fA-F:])", OLD, text)
+           if first else text + f'ifconfig_vtnet0_ipv6="inet6 {OLD} prefixlen 64"\n')
+    if sample.name == "small":
+        _adapt_small(tree)
+    else:
+        _machine_ids(tree)
+    # the real Mailman's files under the sample's: its code, wrappers and empty var folders;
+    # the sample's lists, archives and mm_cfg.py stay (its Version.py is the real one's now)
+    var = tree / "usr/local/mailman"
+    site = (var / "Mailman/mm_cfg.py").read_bytes()
+    shutil.copytree(build / "usr/local/mailman", var, symlinks=True, dirs_exist_ok=True)
+    (var / "Mailman/mm_cfg.py").write_bytes(site)
+
+
+def _machine_ids(tree: Path) -> None:
+    """The sample's etc/passwd and etc/group with this machine's ids for the users and groups
+    this machine has too (mailman, mailnull...): the old host's files belong to them here,
+    and a real host's passwd names the owners of its files."""
+    for name, db in (("passwd", pwd.getpwnam), ("group", grp.getgrnam)):
+        path = tree / "etc" / name
+        if not path.is_file():
+            continue
+        lines = []
+        for line in path.read_text().splitlines(keepends=True):
+            fields = line.split(":")
+            try:
+                entry = db(fields[0]) if len(fields) > 3 and not line.startswith("#") else None
+            except KeyError:
+                entry = None
+            if entry is not None and name == "passwd":
+                fields[2:4] = [str(entry.pw_uid), str(entry.pw_gid)]
+            elif entry is not None:
+                fields[2] = str(entry.gr_gid)
+            lines.append(":".join(fields))
+        path.unlink()
+        _write(path, "".join(lines))
+
+
+def _adapt_small(tree: Path) -> None:
+    """The small sample's list's ten pipe aliases (and the site list's), which the sample
+    leaves out, an alias ``office`` for the club's chair, and the old host's users as a real
+    host has them: the system users its configuration names and one person with a mailbox
+    and a home."""
     aliases = (tree / "etc/aliases").resolve()
     lines = aliases.read_text()
     for name in (LIST, "mailman"):
@@ -478,7 +593,7 @@ def _adapt_old_tree(tree: Path, build: Path) -> None:
     (tree / "etc/aliases").unlink(missing_ok=True)
     _write(tree / "etc/aliases", lines)
     # the old host's users, as a real host has them: the system users the configuration
-    # names and one person with a mailbox and a home; its address on the namespace's bridge
+    # names and one person with a mailbox and a home
     users = [pwd.getpwnam(u) for u in SYSTEM_USERS]
     _write(tree / "etc/passwd", "".join(
         f"{u.pw_name}:*:{u.pw_uid}:{u.pw_gid}:{u.pw_gecos}:{u.pw_dir}:{u.pw_shell}\n"
@@ -489,16 +604,6 @@ def _adapt_old_tree(tree: Path, build: Path) -> None:
     _write(tree / "etc/group", "".join(f"{g.gr_name}:*:{g.gr_gid}:{','.join(g.gr_mem)}\n"
                                        for g in groups) + f"{PERSON}:*:{PERSON_ID}:\n")
     _write(tree / f"home/{PERSON}/.login", "# the club chair's login\n")
-    rc = tree / "etc/rc.conf"
-    text = rc.read_text()
-    rc.unlink()
-    _write(rc, text + f'ifconfig_vtnet0_ipv6="inet6 {OLD} prefixlen 64"\n')
-    # the real Mailman's files under the sample's: its code, wrappers and empty var folders;
-    # the sample's lists, archives and mm_cfg.py stay (its Version.py is the real one's now)
-    var = tree / "usr/local/mailman"
-    site = (var / "Mailman/mm_cfg.py").read_bytes()
-    shutil.copytree(build / "usr/local/mailman", var, symlinks=True, dirs_exist_ok=True)
-    (var / "Mailman/mm_cfg.py").write_bytes(site)
 
 
 def _sshd_config(tmp: Path, address: str, host_key: Path, auth: Path) -> Path:
@@ -626,12 +731,12 @@ def world(tmp_path):
     yield from make_world(new_host_mailman2)
 
 
-def make_world(new_host, sink: str = SINK):
-    """The three namespaces with the old host, the DNS server and the sink running, and the
-    new host that ``new_host(net, base, resolv, host_key, auth, hosts)`` makes (it appends it
-    to ``hosts`` as soon as it exists, so that it is closed whatever fails next, and returns
-    it with what the test's dict should hold of it). Yields that dict; tears everything
-    down."""
+def make_world(new_host, sink: str = SINK, sample: Sample = SMALL):
+    """The three namespaces with the old host (``sample``'s), the DNS server and the sink
+    running, and the new host that ``new_host(net, base, resolv, host_key, auth, hosts)``
+    makes (it appends it to ``hosts`` as soon as it exists, so that it is closed whatever
+    fails next, and returns it with what the test's dict should hold of it). Yields that
+    dict; tears everything down."""
     need(os.geteuid() == 0, "network namespaces, sshd and Exim's daemon need root")
     for tool in ("ip", "nsenter", "unshare", "exim4", "rsync", "sshd", "setpriv"):
         need(shutil.which(tool) is not None or os.path.exists(f"/usr/sbin/{tool}"),
@@ -667,8 +772,10 @@ def make_world(new_host, sink: str = SINK):
         resolv.write_text(f"nameserver {WORLD}\n")
         # the old host: the sample's tree with a copy of the real Mailman in it
         old_tree = base / "oldtree"
-        shutil.copytree(SAMPLES / "small", old_tree, symlinks=True)
-        _adapt_old_tree(old_tree, old_build)
+        shutil.copytree(SAMPLES / sample.name, old_tree, symlinks=True)
+        _adapt_old_tree(old_tree, old_build, sample)
+        inv = _inventory(old_tree)
+        addresses = {ml.name: f"{ml.name}@{ml.host_name}" for ml in inv.lists}
         old_ssh = base / "old-root-ssh"
         old_ssh.mkdir()
         shutil.copy(client, old_ssh / "id_ed25519")
@@ -679,11 +786,17 @@ def make_world(new_host, sink: str = SINK):
                    .replace("@WAIT@", WAIT_UNTIL_SH), 0o755)
         old = Host(net, "old", [
             ("tmpfs", "755", "/usr/local"),
-            ("bind", str(old_tree / "usr/local/etc/exim"), "/usr/local/etc/exim"),
+            ("bind", str(old_tree / "usr/local/etc"), "/usr/local/etc"),
             ("bind", str(old_tree / "usr/local/mailman"), "/usr/local/mailman"),
             ("bind", str(old_sbin), "/usr/local/sbin"),
             ("shadow", "-", "/etc"),
-            ("copy", str(old_tree / "etc/aliases"), "/etc/aliases"),
+            # the aliases file where the sample has it (FreeBSD's: /etc/aliases a link to
+            # mail/aliases)
+            *([("mkdir", "755", "/etc/mail"),
+               ("copy", str((old_tree / "etc/aliases").resolve()), "/etc/mail/aliases"),
+               ("link", "mail/aliases", "/etc/aliases")]
+              if (old_tree / "etc/aliases").is_symlink()
+              else [("copy", str(old_tree / "etc/aliases"), "/etc/aliases")]),
             ("copy", str(resolv), "/etc/resolv.conf"),
             ("mkdir", "755", "/etc/exim4"),
             ("link", "/usr/local/etc/exim/configure", "/etc/exim4/exim4.conf"),
@@ -691,22 +804,27 @@ def make_world(new_host, sink: str = SINK):
             ("copy", str(old_ssh), "/root/.ssh"),
             ("tmpfs", "755", "/run"),
             ("mkdir", "755", "/run/sshd"),
+            # the crontabs where the sample has them (the freeze comments Mailman's jobs out)
+            *([("shadow", "-", "/var"), ("bind", str(old_tree / "var/cron"), "/var/cron")]
+              if (old_tree / "var/cron").is_dir() else []),
             ("tmpfs", "1777", "/var/mail"),
             ("tmpfs", "755", "/home"),
         ])
         hosts.append(old)
         old.run("mkdir -p /usr/local/exim-spool /usr/local/exim-log && "
                 "chown mailnull:mail /usr/local/exim-spool && chmod 777 /usr/local/exim-log")
-        # Mailman's files belong to mailman, as on a host where Mailman made them; the
-        # archive is rebuilt by pipermail from the mbox (the sample has HTML but not
-        # pipermail's own database, which numbers the articles); the test's poster may post
+        # Mailman's files belong to mailman, as on a host where Mailman made them; the small
+        # sample's archive is rebuilt by pipermail from the mbox (the sample has HTML but not
+        # pipermail's own database, which numbers the articles: the archive checks count
+        # them); the test's poster may post to every list
         mm = "/usr/local/mailman"
         old.run(f"cd {mm} && chown -R mailman:mailman lists archives data qfiles logs locks "
                 f"&& bin/check_perms -f >/dev/null 2>&1; "
-                + _as_mailman(f"{mm}/bin/arch --wipe -q {LIST}"), timeout=600)
-        old.run("cat > /run/accept.py && "
-                + _as_mailman(f"{mm}/bin/config_list -i /run/accept.py {LIST}"),
-                input=f"accept_these_nonmembers = [{POSTER!r}]\n")
+                + (_as_mailman(f"{mm}/bin/arch --wipe -q {LIST}") if sample == SMALL
+                   else "true"), timeout=600)
+        old.run("cat > /run/accept.py && " + " && ".join(
+            _as_mailman(f"{mm}/bin/config_list -i /run/accept.py {name}") for name in addresses),
+                input=f"accept_these_nonmembers = [{POSTER!r}]\n", timeout=300)
         exim_conf = old.run("cat /usr/local/etc/exim/configure").stdout
         old.run("exim4 -bd -q2s -oP /usr/local/exim.pid")
         old.run("service mailman start")
@@ -716,34 +834,45 @@ def make_world(new_host, sink: str = SINK):
         (base / "webproxy.py").write_text(WEB_PROXY)
         old.spawn(["python3", str(base / "webproxy.py"), OLD, NEW], "webproxy.log")
         new, extra = new_host(net, base, resolv, hostkeys["new"], auth, hosts)
-        # who receives a post: the real Mailman says (regular members with delivery on)
-        members = old.run(_as_mailman(f"{mm}/bin/list_members -r {LIST}")).stdout.split()
-        nomail = old.run(_as_mailman(f"{mm}/bin/list_members -r -n {LIST}")).stdout.split()
-        everyone = set(members)
-        for name in (LIST, "mailman"):
+        # who receives a post: the real Mailman says (regular members with delivery on), but
+        # for the members whose mailboxes are on the old host (a domain its Exim delivers
+        # itself: the sink never sees their mail, wherever it comes from)
+        local_domains = {d.name for d in inv.mta.domains if d.role == DomainRole.LOCAL} - {
+            ml.host_name for ml in inv.lists}
+        recipients_of, everyone = {}, set()
+        for name, address in addresses.items():
+            members = old.run(_as_mailman(f"{mm}/bin/list_members -r {name}")).stdout.split()
+            nomail = old.run(_as_mailman(f"{mm}/bin/list_members -r -n {name}")).stdout.split()
+            recipients_of[address] = sorted(
+                a for a in set(members) - set(nomail)
+                if a.rsplit("@", 1)[1].lower() not in local_domains)
             everyone |= set(old.run(_as_mailman(f"{mm}/bin/list_members {name}")).stdout.split())
             everyone |= set(old.run(_as_mailman(f"{mm}/bin/list_owners -m {name}")).stdout.split())
-        # the old tree's person is a user there, with her home, and so are the owners whose
-        # mailboxes are on the old host (its Exim's local domain smallclub.example), in its
-        # namespace's /etc/passwd and /etc/group only: Mailman's notices to them are
-        # delivered, not bounced to mailman-loop@ and frozen
-        local = sorted({a.split("@")[0] for a in everyone
-                        if a.rsplit("@", 1)[1].lower() == "smallclub.example"} - {PERSON})
-        entries = [f"{PERSON}:x:{PERSON_ID}:{PERSON_ID}:Club chair:/home/{PERSON}:/bin/sh"]
-        entries += [f"{u}:x:{60000 + i}:8::/var/mail:/bin/sh" for i, u in enumerate(local)]
-        old.run("for f in passwd group; do cp /etc/$f /run/$f && rm /etc/$f && "
-                "cp /run/$f /etc/$f; done"
-                + "".join(f" && echo {shlex.quote(e)} >> /etc/passwd" for e in entries)
-                + f" && echo {PERSON}:x:{PERSON_ID}: >> /etc/group"
-                f" && cp -r {old_tree}/home/{PERSON} /home/ && chown -R {PERSON}: /home/{PERSON}")
-        # DNS in world: MX and AAAA, TTL already lowered; every domain a list mails to has
-        # the sink for its MX
-        zone = {f"{DOMAIN} MX": [60, ["10 old.smallclub.example."]],
-                "old.smallclub.example AAAA": [60, [OLD]],
-                f"{SINK_MX} AAAA": [60, [WORLD]]}
+        if sample == SMALL:
+            # the old tree's person is a user there, with her home, and so are the owners
+            # whose mailboxes are on the old host (its Exim's local domain smallclub.example),
+            # in its namespace's /etc/passwd and /etc/group only: Mailman's notices to them
+            # are delivered, not bounced to mailman-loop@ and frozen
+            local = sorted({a.split("@")[0] for a in everyone
+                            if a.rsplit("@", 1)[1].lower() == "smallclub.example"} - {PERSON})
+            entries = [f"{PERSON}:x:{PERSON_ID}:{PERSON_ID}:Club chair:/home/{PERSON}:/bin/sh"]
+            entries += [f"{u}:x:{60000 + i}:8::/var/mail:/bin/sh" for i, u in enumerate(local)]
+            old.run("for f in passwd group; do cp /etc/$f /run/$f && rm /etc/$f && "
+                    "cp /run/$f /etc/$f; done"
+                    + "".join(f" && echo {shlex.quote(e)} >> /etc/passwd" for e in entries)
+                    + f" && echo {PERSON}:x:{PERSON_ID}: >> /etc/group"
+                    f" && cp -r {old_tree}/home/{PERSON} /home/ && "
+                    f"chown -R {PERSON}: /home/{PERSON}")
+        # DNS in world: MX and AAAA, TTL already lowered; the list domains and the domains
+        # the old host delivers itself have the old host for their MX, every other domain a
+        # list mails to the sink, and so has the old host's smarthost, if it has one
+        zone = {f"{sample.old_mx} AAAA": [60, [OLD]], f"{SINK_MX} AAAA": [60, [WORLD]]}
         for domain in {a.rsplit("@", 1)[1].lower() for a in everyone | {POSTER}}:
-            if domain != DOMAIN:
-                zone[f"{domain} MX"] = [60, [f"10 {SINK_MX}."]]
+            zone[f"{domain} MX"] = [60, [f"10 {SINK_MX}."]]
+        for domain in local_domains | {ml.host_name for ml in inv.lists} | {DOMAIN}:
+            zone[f"{domain} MX"] = [60, [f"10 {sample.old_mx}."]]
+        if inv.mta.smarthost is not None:
+            zone[f"{inv.mta.smarthost.host} AAAA"] = [60, [WORLD]]
         zone_file = base / "zone.json"
         _write_zone(zone_file, zone)
         (base / "dnsserver.py").write_text(DNS_SERVER)
@@ -763,14 +892,16 @@ def make_world(new_host, sink: str = SINK):
         old.wait_listening(OLD, 25)
         old.wait_listening(OLD, 80)
         old.wait_listening(WORLD, 25)
-        wait_until(lambda: world_run(net, [sys.executable, "-c", DNS_READY, WORLD],
+        wait_until(lambda: world_run(net, [sys.executable, "-c", DNS_READY, WORLD,
+                                           sample.domain],
                                      capture_output=True, timeout=60).returncode == 0,
                    30, "the test's DNS server to answer",
                    diagnose=lambda: (base / "dns.log").read_text())
         yield {"net": net, "old": old, "new": new, "base": base, "client": client,
                "known": known, "zone": zone_file, "old_tree": old_tree,
-               "cleanup": daemons, "exim_conf": exim_conf, **extra,
-               "recipients": sorted(set(members) - set(nomail)),
+               "cleanup": daemons, "exim_conf": exim_conf, **extra, "sample": sample,
+               "recipients_of": recipients_of,
+               "recipients": recipients_of[f"{sample.list}@{sample.domain}"],
                "articles_before": _articles(old_tree / "usr/local/mailman")}
     finally:
         for proc in daemons:
@@ -786,16 +917,17 @@ def make_world(new_host, sink: str = SINK):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _inventory(tree: Path):
+    """What ``migrate inspect`` reads of the old host's tree."""
+    return inspect_tree(LocalTree(tree), Origin("local", str(tree)))
+
+
 def _plan(w, **flags) -> Path:
     """The plan for the new host: Mailman 2 as OpenBSD's package unless ``flags`` (more of
     the target's settings) name another destination (OpenBSD 7.8, the default release, would
     get Mailman 3)."""
-    from migrate.app.inspection import inspect_tree
-    from migrate.core.model import Origin
-    from migrate.app.planning import build_plan, resolve_target, write_plan
-    from migrate.app.sources import LocalTree
-    inv = inspect_tree(LocalTree(w["old_tree"]), Origin("local", str(w["old_tree"])))
-    target = resolve_target(inv, {}, {"hostname": "new.smallclub.example", "ipv6": [NEW],
+    inv = _inventory(w["old_tree"])
+    target = resolve_target(inv, {}, {"hostname": w["sample"].hostname, "ipv6": [NEW],
                                       "dns_ttl": 300, "destination": "mailman2",
                                       **flags})
     plan = build_plan(inv, target)
@@ -848,12 +980,13 @@ def _post_of(subject: str) -> tuple[str, int] | None:
     return (m.group(1), int(m.group(2))) if m else None
 
 
-def _wait_delivered(w, counts: dict[str, int], timeout: float = 900) -> None:
-    """Until every member has each numbered post of each stream (or the time is up: the
-    caller's checks then say what is missing): the qrunners and both MTAs are slow on a loaded
-    machine."""
+def _wait_delivered(w, counts: dict[str, int], timeout: float = 900,
+                    recipients: list[str] | None = None) -> None:
+    """Until every member (of the streams' list: ``recipients``, the main list's unless told)
+    has each numbered post of each stream (or the time is up: the caller's checks then say
+    what is missing): the qrunners and both MTAs are slow on a loaded machine."""
     want = {(tag, n) for tag, count in counts.items() for n in range(1, count + 1)}
-    rcpts = set(w["recipients"])
+    rcpts = set(w["recipients"] if recipients is None else recipients)
 
     def delivered() -> bool:
         got: dict[tuple[str, int], set[str]] = {}
@@ -866,13 +999,15 @@ def _wait_delivered(w, counts: dict[str, int], timeout: float = 900) -> None:
         wait_until(delivered, timeout, "every post at every member", every=1)
 
 
-def _check_posts(w, counts: dict[str, int]) -> dict[str, list[int]]:
-    """Every member received every numbered post of every stream exactly once, no one else
-    received it, and each post went out from one host only (the peer the sink saw: the old
-    host's Exim or the new host's smtpd, each relaying its own Mailman's deliveries).
-    Returns the post numbers each host's Mailman delivered."""
-    _wait_delivered(w, counts)
-    rcpts = sorted(w["recipients"])
+def _check_posts(w, counts: dict[str, int],
+                 recipients: list[str] | None = None) -> dict[str, list[int]]:
+    """Every member (of the streams' list: ``recipients``, the main list's unless told)
+    received every numbered post of every stream exactly once, no one else received it, and
+    each post went out from one host only (the peer the sink saw: the old host's Exim or the
+    new host's smtpd, each relaying its own Mailman's deliveries). Returns the post numbers
+    each host's Mailman delivered."""
+    _wait_delivered(w, counts, recipients=recipients)
+    rcpts = sorted(w["recipients"] if recipients is None else recipients)
     seen: dict[tuple[str, int], list[str]] = {}
     peers: dict[tuple[str, int], set[str]] = {}
     for d in _deliveries(w):

@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import WAIT_UNTIL_SH, need, smtpd_binary, wait_until
 from e2etools import CONNECT, Host, Network, world_run
@@ -60,10 +61,12 @@ from emitters.mailman3.paths import (MM3_BIN, MM3_PID, MM3_USER, MM3_VAR, MM3_VE
                                      REQUIREMENTS, SMTPD_LIST_TABLE, TABLE_SENTINEL)
 from emitters.mailman3.plugin import INBOUND, LOCK_FILE, PROTOTYPE
 from test_cutover_e2e import (DOMAIN, LIST, NEW, NEW_RC_CONF_LOCAL, NEW_SHIMS, NEW_SMTPD_CONF,
-                              OFFICE, OLD, PERSON, POSTS, _check_handed_back, _check_posts,
-                              _deliveries, _diagnostics, _make_requests, _plan, _run,
-                              _sent, _sshd_config, _start_sender, _wait_delivered, _wait_sent,
-                              _write, _write_zone, make_world)
+                              OFFICE, OLD, PERSON, POSTS, SAMPLES_E2E, SMALL,
+                              _check_handed_back, _check_posts, _deliveries, _diagnostics,
+                              _inventory, _make_requests, _plan, _run, _sent, _sshd_config,
+                              _start_sender, _wait_delivered, _wait_sent, _write, _write_zone,
+                              make_world)
+from migrate.core.steps import FREEZE_STEP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
 
@@ -537,3 +540,70 @@ def test_sigkill_at_each_step_in_turn_then_resume_to_mailman3(world):
     ml = next(m for m in inv.lists if m.name == LIST)
     members = _as_mm3(w, f"members -e {LIST}@{DOMAIN}").stdout.split()
     assert sorted(members) == sorted(ml.members.regular + ml.members.digest), members
+
+
+@pytest.fixture
+def sample_world(request):
+    yield from make_world(new_host_mailman3, sample=request.param)
+
+
+#: Posts to every list before the cutover and after it; posts to the main list sent from the
+#: moment the freeze begins (the old host answers 4xx to them until the switch).
+BEFORE, AFTER, FROZEN = 3, 3, 10
+
+
+@pytest.mark.parametrize("sample_world", [s for s in SAMPLES_E2E if s != SMALL],
+                         indirect=True, ids=lambda s: s.name)
+def test_every_sample_cuts_over_to_mailman3(sample_world):
+    """Every sample cuts over to Mailman 3 (the small one is the test above): its real Exim
+    configuration (as the world adapts it: tests/test_cutover_e2e.py ``_adapt_exim``) and its
+    real Mailman 2 lists on the old host, the plan's freeze, forward route and final sync
+    there; on the new host the real OpenSMTPD and the real Mailman 3 with every list
+    imported. Posts to every list before the cutover reach its members from the old host,
+    posts sent to the main list from the freeze on and posts to every list after the switch
+    reach them from Mailman 3, each exactly once; every list's members in Mailman 3 are the
+    inventory's, and smtpd's list table holds every list's addresses."""
+    w = sample_world
+    # the web pages over HTTP only: no ACME server here to sign a certificate (the pages of
+    # Mailman 3 are not served yet: nothing of the web is checked)
+    plan = _plan(w, destination="mailman3", tls="none")
+    lists = w["recipients_of"]  # list address -> who receives its posts
+    tags = {address: "abcdefghijklmnopqrstuvwxyz"[i] for i, address in enumerate(sorted(lists))}
+    main = f"{w['sample'].list}@{w['sample'].domain}"
+    before = [_start_sender(w, BEFORE, f"b{tag}", address) for address, tag in tags.items()]
+    for proc in before:
+        proc.wait(timeout=300)
+    # the stream to the main list starts once the freeze is in place (the step after it)
+    order = [s["id"] for s in yaml.safe_load((plan / "plan.yaml").read_text())["steps"]]
+    frozen = []
+    code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
+        order[order.index(FREEZE_STEP) + 1]:
+            lambda: frozen.append(_start_sender(w, FROZEN, "f", main))})
+    assert code == 0, log[-4000:] + _diagnostics(w)
+    after = [_start_sender(w, AFTER, f"z{tag}", address) for address, tag in tags.items()]
+    for proc in [*frozen, *after]:
+        proc.wait(timeout=600)
+    for address, tag in tags.items():
+        by_host = _check_posts(w, {f"b{tag}": BEFORE}, lists[address])
+        assert sorted(by_host["old"]) == list(range(1, BEFORE + 1)), (address, by_host)
+        by_host = _check_posts(w, {f"z{tag}": AFTER}, lists[address])
+        assert sorted(by_host["new"]) == list(range(1, AFTER + 1)), (address, by_host)
+    by_host = _check_posts(w, {"f": FROZEN}, lists[main])
+    assert sorted(by_host["new"]) == list(range(1, FROZEN + 1)), by_host
+    # every list in Mailman 3: its members are the inventory's, regular and digest (the
+    # case of an address as either shows it: tests/test_mailman3_import.py)
+    inv = _inventory(w["old_tree"])
+
+    def folded(addresses: list[str]) -> list[str]:
+        return sorted(a.lower() for a in addresses)
+    for ml in inv.lists:
+        address = f"{ml.name}@{ml.host_name}"
+        regular = _as_mm3(w, f"members -e --regular {address}").stdout.split()
+        digest = _as_mm3(w, f"members -e --digest any {address}").stdout.split()
+        assert (folded(regular), folded(digest)) == (folded(ml.members.regular),
+                                                     folded(ml.members.digest)), address
+    table = w["new"].run(f"cat {SMTPD_LIST_TABLE}").stdout.split()
+    assert table[0] == TABLE_SENTINEL and len(table) == 1 + 9 * len(inv.lists), table
+    print(f"{w['sample'].name}: {len(lists)} lists cut over to Mailman 3; "
+          f"{sum(len(r) for r in lists.values())} recipients")
+

@@ -408,9 +408,11 @@ class Insert(Action):
         pattern = re.compile((self.before if self.before is not None else self.after or "")
                              .encode(), re.M)
         block = marked(ctx.source(self.source), self.marker)
+        missing = []
         for path in self.paths:
             current = ctx.host.read(path)
             if current is None:
+                missing.append(path)
                 continue
             if begin in current:
                 return  # already there (a step run again)
@@ -424,8 +426,12 @@ class Insert(Action):
                 at = len(current) if eol < 0 else eol + 1
             ctx.change(path, current[:at] + block + current[at:])
             return
+        if len(missing) == len(self.paths):
+            raise ActionFailed(f"{' and '.join(self.paths)}: no such file on the host (the "
+                               "inspection read it there): put it back, or edit the plan's "
+                               "target and plan again")
         raise ActionFailed(f"no line matching {pattern.pattern.decode()!r} in "
-                           f"{', '.join(self.paths)}")
+                           f"{', '.join(p for p in self.paths if p not in missing)}")
 
     def undo(self) -> Action:
         return Unmark(paths=list(self.paths), marker=self.marker)
