@@ -103,7 +103,11 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
     names, _ = list_names(inv)
     domains = [d for d in target.email_domains if is_domain(d)]
     services = {s.name for s in inv.host.enabled_services()}
-    probe = f"{names[0]}@{domains[0]}" if names and domains else None
+    # a list's own address on a moved domain (not the first name at the first domain: on a
+    # virtual domain that name may be no list's, and the forward router rightly leaves it)
+    moved = {d.lower() for d in domains}
+    probe = next((f"{ml.name}@{ml.host_name}" for ml in sorted(inv.lists, key=lambda m: m.name)
+                  if ml.name in names and (ml.host_name or "").lower() in moved), None)
     return _Facts(
         inv=inv, target=target, release=release, installs=installs, names=names,
         domains=domains,

@@ -157,3 +157,20 @@ def test_exim_queue_check_waits_for_list_mail_not_for_mailmans_deliveries(world_
     assert not passes()  # a post for the list waits in the queue
     subprocess.run(["exim", "-Mrm", post], env=env, capture_output=True, timeout=60, check=True)
     assert passes()
+
+
+@pytest.mark.parametrize("sample", ["campus", "hillcrest", "netsight", "oakfield", "small"])
+def test_the_freeze_and_forward_checks_probe_a_list_s_own_address(sample):
+    """The old MTA's freeze and forward steps check one address: a list's own posting address
+    on a moved domain. (hillcrest's first list name at its first moved domain,
+    alumni-news@alumni.hillcrest.example, is no list's: that virtual domain's catch-all keeps
+    it on the old host, the forward router rightly leaves it, and the check failed.)"""
+    inv = inspect_tree(LocalTree(SAMPLES / sample), Origin("local", f"/samples/{sample}"))
+    target = resolve_target(inv, {}, {"hostname": f"new.{sample}.example", "ipv6": [V6]})
+    steps = {s.id: s for s in build_plan(inv, target).steps}
+    own = {f"{ml.name}@{ml.host_name}" for ml in inv.lists
+           if ml.host_name in target.email_domains}
+    checks = [str(c) for s in ("old-freeze", "old-forward") for c in steps[s].check]
+    probed = {a for c in checks for a in re.findall(r"[\w.-]+@[\w.-]+\.example", c)} - {
+        "check@check.example"}
+    assert len(checks) == 2 and len(probed) == 1 and probed <= own, (checks, own)
