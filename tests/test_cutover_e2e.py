@@ -509,8 +509,18 @@ def _adapt_exim(text: str) -> str:
     The samples' Exim is 4.92 (FreeBSD's port), this machine's 4.96, which refuses tainted
     data (the address's text) in a pipe's command: the Mailman router finds the list's name
     in Mailman's lists folder (dsearch: $local_part_data, untainted) and the transport its
-    command word in the wrapper's list (inlist: $value), as Exim 4.96 configurations do."""
+    command word in the wrapper's list (inlist: $value), as Exim 4.96 configurations do.
+    A virtual domain's alias file is found by its name in its folder (dsearch), not named by
+    the address's domain. Debian's Exim reads it as /etc/exim4/exim4.conf (a link), and Exim
+    takes a relative ``.include`` from the folder of the path it was given: such includes
+    name the configuration's own folder."""
     text = EXIM_SET + EXIM_DROP.sub("", text)
+    text = re.sub(r"^(\.include(?:_if_exists)?[ \t]+)(?=[^/\s])", r"\1/usr/local/etc/exim/",
+                  text, flags=re.M)
+    # a virtual domain's alias file named by the address's domain (tainted in a file name):
+    # the file's own name, found in its folder (dsearch), as in tests/test_plan_old_host.py
+    text = re.sub(r"lsearch\{([^{}$]+)/\$domain\}", r"lsearch{${lookup{$domain}dsearch,"
+                  r"ret=full{\1}}}", text)
     text = MM_ROUTER.sub(lambda m: m.group(0) + m.group(1)
                          + "local_parts = dsearch;/usr/local/mailman/lists\n", text)
     text = MM_COMMAND.sub(lambda m: f"${{if inlist{{{m.group(0)}}}{{{MM_COMMANDS}}}"
@@ -835,10 +845,9 @@ def make_world(new_host, sink: str = SINK, sample: Sample = SMALL):
         old.spawn(["python3", str(base / "webproxy.py"), OLD, NEW], "webproxy.log")
         new, extra = new_host(net, base, resolv, hostkeys["new"], auth, hosts)
         # who receives a post: the real Mailman says (regular members with delivery on), but
-        # for the members whose mailboxes are on the old host (a domain its Exim delivers
-        # itself: the sink never sees their mail, wherever it comes from)
-        local_domains = {d.name for d in inv.mta.domains if d.role == DomainRole.LOCAL} - {
-            ml.host_name for ml in inv.lists}
+        # for the members at a domain the old host's Exim delivers itself (its local and
+        # virtual domains: the sink never sees their mail as theirs, wherever it comes from)
+        local_domains = {d.name for d in inv.mta.domains if d.role != DomainRole.RELAY}
         recipients_of, everyone = {}, set()
         for name, address in addresses.items():
             members = old.run(_as_mailman(f"{mm}/bin/list_members -r {name}")).stdout.split()

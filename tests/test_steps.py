@@ -183,6 +183,24 @@ def test_each_undo_takes_its_action_back(tmp_path, action, original):
     assert steps.action_from_data(undo.to_data()) == undo and undo.describe()
 
 
+def test_an_insert_into_a_file_the_host_does_not_have_says_so(tmp_path):
+    """The file an insert edits is gone (every path it names): the message says the file is
+    missing, not that no line matched; a file that is there without the line says that."""
+    from migrate.app.cutover import _StepContext
+    runner, _ = _context_runner(tmp_path, {"frag": "# added\n"})
+    there = tmp_path / "there"
+    there.write_text("nothing to match\n")
+    for paths, said in (([str(tmp_path / "gone")], "no such file on the host"),
+                        ([str(tmp_path / "gone"), str(there)], "no line matching")):
+        action = steps.Insert(source="frag", paths=paths, before=r"^match", marker="m")
+        step = steps.Step(id="s", phase="prepare", host="new", title="", why="",
+                          actions=[action])
+        with pytest.raises(steps.ActionFailed) as failed:
+            action.apply(_StepContext(runner, step))
+        assert said in str(failed.value), failed.value
+    assert there.read_text() == "nothing to match\n"
+
+
 @pytest.mark.parametrize("original, enabled", [
     (None, "slowcgi_flags=-p /\npkg_scripts=mailman\nsmtpd_flags=\n"),
     ("# the host's own\nntpd_flags=-s\npkg_scripts=postgresql\n",
