@@ -480,7 +480,8 @@ SAMPLES_E2E = (
 )
 
 #: The main options the world sets in the old host's Exim configuration, and the ones it
-#: drops: STARTTLS is offered to no one (no certificate here; the settings stay, and the plan
+#: drops: STARTTLS is offered to no one and required of no one (no certificate here, and the
+#: members' mail server, the sink, speaks none; the certificate settings stay, and the plan
 #: reads them), the content scanners (no clamd or spamd here) and the DATA ACL that calls
 #: them.
 EXIM_SET = ("spool_directory = /usr/local/exim-spool\n"
@@ -488,7 +489,7 @@ EXIM_SET = ("spool_directory = /usr/local/exim-spool\n"
             f"local_interfaces = <; {OLD} ; 127.0.0.1\n"
             "tls_advertise_hosts =\n")
 EXIM_DROP = re.compile(r"^[ \t]*(spool_directory|log_file_path|local_interfaces|"
-                       r"tls_advertise_hosts|"
+                       r"tls_advertise_hosts|hosts_require_tls|"
                        r"av_scanner|spamd_address|acl_smtp_data)[ \t]*=.*\n", re.M)
 
 

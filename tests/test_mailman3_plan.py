@@ -295,6 +295,23 @@ def test_an_unsubscription_waiting_for_the_moderator_is_a_blocker(inventories):
     assert ml.name in blocker.message and "1 unsubscription" in blocker.message
 
 
+def test_a_subscription_waiting_for_a_moderator_the_policy_no_longer_asks_is_a_blocker(
+        inventories):
+    """netsight's users list holds a subscription for the moderator while its policy is
+    confirm (1): Mailman 3 would subscribe it at once (the import of what waits refuses it in
+    the freeze), so the plan says so first. Under a moderated policy it is carried."""
+    blocker = next(f for f in plan_mm3(inventories["netsight"], "netsight").blockers()
+                   if f.id == "plan.mailman3-subscriptions-waiting")
+    assert "list users has 1 subscription" in blocker.message, blocker.message
+    assert blocker.source and blocker.source.file.endswith("/lists/users/config.pck")
+    import copy
+
+    inv = copy.deepcopy(inventories["netsight"])
+    next(ml for ml in inv.lists if ml.name == "users").subscribe_policy = 2
+    assert not [f for f in plan_mm3(inv, "netsight").blockers()
+                if f.id == "plan.mailman3-subscriptions-waiting"]
+
+
 def test_the_ansible_export_carries_the_mailman3_steps(inventories, tmp_path):
     """The export reads the same typed steps: each Mailman 3 step becomes its role's task
     file, its commands in the new host's vars."""

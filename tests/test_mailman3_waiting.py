@@ -307,13 +307,16 @@ def mm2(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("mm2var")
     var = Var(build, root, helpers)
     new_list(var, LIST, "subscribe_policy = 3\ngeneric_nonmember_action = 1\n"
-                        "member_moderation_action = 0\n")
+                        "member_moderation_action = 0\n"
+                        "ban_list = ['spammer@elsewhere.example']\n")
     var.run("add_members", "-r", "-", "-w", "n", "-a", "n", LIST,
             input=f"Alice Member <alice@{HOST}>\nmoderated@{HOST}\n")
     var.call("moderate", f"moderated@{HOST}")
     var.post("Outsider <outsider@elsewhere.example>", "<held-nonmember@elsewhere.example>",
              "Nonmember post")
     var.post(f"moderated@{HOST}", f"<held-moderated@{HOST}>", "Moderated member post")
+    # Mailman 2's ban list stops subscriptions, not posts: a banned nonmember's post is held
+    var.post("spammer@elsewhere.example", "<held-banned@elsewhere.example>", "Banned post")
     text = root.parent / f"{root.name}-no-message-id.eml"
     text.write_text(f"From: Late Poster <late@elsewhere.example>\nTo: {ADDRESS}\n"
                     "Subject: No Message-ID here,\n and a folded subject\n\nHeld as text.\n")
@@ -356,8 +359,8 @@ def carried(mm2, tmp_path_factory) -> dict:
 def test_mailman2_really_holds_what_the_test_made(mm2):
     state = mm2["state"]
     assert sorted((h["message_id"] or "", h["file"].rsplit(".")[-1]) for h in state["held"]) == [
-        ("", "txt"), (f"<held-moderated@{HOST}>", "pck"),
-        ("<held-nonmember@elsewhere.example>", "pck")]
+        ("", "txt"), ("<held-banned@elsewhere.example>", "pck"),
+        (f"<held-moderated@{HOST}>", "pck"), ("<held-nonmember@elsewhere.example>", "pck")]
     assert [s for s in state["subscriptions"]] == [f"dave@{HOST}"]
     assert sorted(state["pending"].values()) == [f"carol@{HOST}", f"ivan@{HOST}",
                                                  f"jurgen@{HOST}"]
@@ -367,8 +370,8 @@ def test_mailman2_really_holds_what_the_test_made(mm2):
 def test_export_writes_each_item_and_no_password(mm2):
     export: Path = mm2["export"]
     out = mm2["proc"].stdout.decode()
-    assert (f"{LIST}: 3 held posts, 1 subscriptions waiting for the moderator, 3 waiting for "
-            "confirmation; NOT carried: 2 held post cancel links, 1 unsubscription requests "
+    assert (f"{LIST}: 4 held posts, 1 subscriptions waiting for the moderator, 3 waiting for "
+            "confirmation; NOT carried: 3 held post cancel links, 1 unsubscription requests "
             "waiting for the moderator" in out)
     files = sorted(p.relative_to(export).as_posix() for p in export.rglob("*"))
     ids = sorted(h["id"] for h in mm2["state"]["held"])
@@ -433,7 +436,8 @@ def test_held_posts_are_held_again(carried, mm2):
     mm2_held = {h["subject"]: h for h in mm2["state"]["held"]}
     held = {h["subject"]: h for h in carried["after"]["held"]}
     folded = "No Message-ID here,\n and a folded subject"
-    assert set(held) == set(mm2_held) == {"Nonmember post", "Moderated member post", folded}
+    assert set(held) == set(mm2_held) == {"Nonmember post", "Moderated member post", folded,
+                                          "Banned post"}
     for subject, h in held.items():
         assert h["sender"] == mm2_held[subject]["sender"]
         assert h["reason"] == f"Mailman 2: {mm2_held[subject]['reason']}"
@@ -445,7 +449,10 @@ def test_held_posts_are_held_again(carried, mm2):
     # the sender is on the nonmember roster, as when Mailman 3 holds a nonmember's post
     assert "outsider@elsewhere.example" not in carried["before"]["nonmembers"]
     assert "outsider@elsewhere.example" in carried["after"]["nonmembers"]
-    assert f"{LIST}@{HOST}: 3 held posts held" in carried["first"].stdout
+    # but for a sender the list bans (Mailman 3 refuses a banned address on a roster): the
+    # post is held all the same
+    assert "spammer@elsewhere.example" not in carried["after"]["nonmembers"]
+    assert f"{LIST}@{HOST}: 4 held posts held" in carried["first"].stdout
 
 
 def test_moderator_subscription_waits_for_the_moderator_again(carried, mm2):
@@ -492,7 +499,7 @@ def test_a_second_run_changes_nothing(carried):
     assert second.returncode == 0, second.stderr
     assert f"{ADDRESS}: carried whole from this export at " in second.stdout
     assert third.returncode == 0, third.stderr
-    assert "3 held posts already held" in third.stdout
+    assert "4 held posts already held" in third.stdout
     assert "1 subscriptions waiting for the moderator already waiting" in third.stdout
     assert "3 subscriptions waiting for confirmation already waiting" in third.stdout
     after = carried["after"]
@@ -509,7 +516,7 @@ def test_the_moderators_are_told_by_mailman_notify(carried):
     carried["mm3"].run("notify", "-l", ADDRESS)
     notices = [m for m in mm3_show(carried["mm3"])["virgin"] if m["message_id"] not in before]
     assert len(notices) == 1, notices
-    assert "4 moderation requests waiting" in notices[0]["subject"]
+    assert "5 moderation requests waiting" in notices[0]["subject"]
     body = notices[0]["body"]
     for who in ("outsider@elsewhere.example", f"moderated@{HOST}", "late@elsewhere.example",
                 f"dave@{HOST}"):
@@ -631,7 +638,7 @@ def test_bad_exports_are_refused_with_nothing_imported(mm2, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "3 subscriptions waiting for confirmation (--skip-confirmations)" in proc.stdout
     state = mm3_show(mm3)
-    assert len(state["held"]) == 3
+    assert len(state["held"]) == 4
     # only the moderators' notice of Dave's request (admin_immed_notify), nothing to a subscriber
     assert [m["to"] for m in state["virgin"]] == [f"{LIST}-owner@{HOST}"]
     assert [(s["email"], s["owner"]) for s in state["subscriptions"]] == [
@@ -655,7 +662,7 @@ def test_a_list_at_another_domain_in_mailman3_is_named_with_list(mm2, tmp_path):
     assert mm3_show(mm3, address=other)["held"] == []
     proc = import_waiting(mm3, mm2["export"], "--list", f"{LIST}={other}")
     assert proc.returncode == 0, proc.stderr
-    assert len(mm3_show(mm3, address=other)["held"]) == 3
+    assert len(mm3_show(mm3, address=other)["held"]) == 4
 
 
 def test_root_is_refused_without_the_flag(mm2):

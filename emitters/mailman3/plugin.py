@@ -292,11 +292,28 @@ class Mailman3(Destination):
              f"test -z \"$(ls {MM3_VAR}/queue/shunt)\""])]
 
 
+#: Mailman 2's subscribe_policy values under which a subscription waits for the moderator
+#: (2: approval, 3: confirmation and approval); import21 gives Mailman 3 the same policy.
+MODERATED_SUBSCRIPTIONS = (2, 3)
+
+
 def _not_carried(inv: Inventory) -> list[Finding]:
     """Requests Mailman 3 cannot take over: unsubscriptions waiting for the moderator
-    (Mailman 3 would unsubscribe at once, as import21 drops the unsubscription policy)."""
+    (Mailman 3 would unsubscribe at once, as import21 drops the unsubscription policy), and
+    subscriptions waiting for the moderator on a list whose policy no longer asks the
+    moderator (changed after they were made: Mailman 3 would subscribe them at once, so the
+    import of what waits refuses them, in the freeze)."""
     out = []
     for ml in inv.lists:
+        if ml.held_subscriptions > 0 and ml.subscribe_policy not in MODERATED_SUBSCRIPTIONS:
+            out.append(Finding(
+                "plan.mailman3-subscriptions-waiting", Severity.BLOCKER,
+                f"list {ml.name} has {ml.held_subscriptions} subscription request(s) waiting "
+                f"for the moderator, but its subscribe_policy ({ml.subscribe_policy}) no "
+                "longer asks the moderator: Mailman 3, which takes that policy over, would "
+                "subscribe them without the moderator",
+                "Have the moderators decide them in the list's admindb page on the old host, "
+                "then inspect again; the count must be 0.", ml.source))
         unsubscriptions = ml.held_count - ml.held_posts - ml.held_subscriptions
         if unsubscriptions > 0:
             out.append(Finding(

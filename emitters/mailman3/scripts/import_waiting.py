@@ -326,10 +326,16 @@ class Carrier:
     def nonmembers(self, mlist, msg):
         """As Mailman 3's incoming runner and nonmember rule do for a post they hold: each
         sender is a known address and, when not a member, on the list's nonmember roster (so
-        the moderator can accept, ban or always hold the sender from the held post)."""
+        the moderator can accept, ban or always hold the sender from the held post). A sender
+        the list bans stays off the roster (Mailman 3 refuses a banned address there; Mailman
+        2's ban list stops subscriptions only, so it held such a post): the post is held all
+        the same."""
         from mailman.interfaces.address import InvalidEmailAddressError
         from mailman.interfaces.member import MemberRole
+        bans = self.IBanManager(mlist)
         for sender in msg.senders:
+            if bans.is_banned(sender):
+                continue
             address = self.users.get_address(sender)
             if address is None:
                 try:
