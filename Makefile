@@ -23,8 +23,9 @@ demo: install
 	mkdir -p demo
 	$(BIN)/migrate inspect --root sample_configs/netsight -o demo/inventory.yaml || [ $$? -eq 1 ]
 	$(BIN)/migrate plan demo/inventory.yaml --hostname lists.netsight.example \
-		--ipv6 2001:db8:50::25 --smarthost smtp.upstream.example -o demo/plan
-	@echo "The inventory is in demo/inventory.yaml; the plan in demo/plan (open demo/plan/report.html)"
+		--ipv6 2001:db8:50::25 --smarthost smtp.upstream.example -o demo/plan || [ $$? -eq 1 ]
+	@echo "The inventory is in demo/inventory.yaml; the plan in demo/plan (open demo/plan/report.html:"
+	@echo "the sample's planted problems are its findings; a blocker must be settled before the cutover)"
 
 # pytest exits 5 when it collects no tests: that is a failure too (any non-zero fails make).
 test: install-test

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from migrate.core.mailman2 import ADDRESSES
 from migrate.core.model import Inventory, Target
-from migrate.core.steps import Step
+from migrate.core.steps import Step, Wait
 
 from emitters.common import Emitted
+from emitters.guard import sh_word
 from emitters.release import Release
 
 if TYPE_CHECKING:
@@ -146,6 +147,18 @@ class Destination:
 
 #: every destination by its kind
 DESTINATIONS: dict[str, type[Destination]] = {}
+
+
+def request_answered(request: str, command_queue: str, timeout: int = 120) -> Wait:
+    """The verify step's wait for the request it mailed to a list's -request address: until
+    smtpd holds no envelope for ``request`` (it handed the mail to the list manager, which
+    wrote it into its command queue first) and ``command_queue`` (a folder) holds no file (the
+    list manager read it and queued its answer). The other queues are not waited for: a busy
+    list keeps them filled. At most ``timeout`` seconds, polling every 2; not a fixed
+    sleep."""
+    return Wait(command=f"! smtpctl show queue 2>/dev/null | grep -qiF {sh_word(request)} && "
+                        f"test -z \"$(find {sh_word(command_queue)} -type f 2>/dev/null)\"",
+                timeout=timeout, interval=2)
 
 
 def register(cls: type[Destination]) -> type[Destination]:

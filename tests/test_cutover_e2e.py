@@ -76,6 +76,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import email.errors
+import email.header
 import grp
 import json
 import mailbox
@@ -698,10 +700,13 @@ def new_host_mailman2(net: Network, base: Path, resolv: Path, host_key: Path, au
     _write(base / "new-etc/shadow", shadow, 0o600)
     _write(base / "new-etc/rc.conf.local", NEW_RC_CONF_LOCAL)
     _write(base / "new-etc/smtpd.conf", NEW_SMTPD_CONF)
+    smtpctl = Path(smtpd).with_name("smtpctl")
     new = Host(net, "new", [
         ("tmpfs", "755", "/usr/local"),
         ("bind", str(new_sbin), "/usr/local/sbin"),
         ("bind", str(new_mm), "/usr/local/lib/mailman"),
+        ("shadow", "-", "/usr/sbin"),
+        ("copy", str(smtpctl), "/usr/sbin/smtpctl"),  # setgid below, as installed
         ("shadow", "-", "/etc"),
         ("copy", str(base / "new-etc/passwd"), "/etc/passwd"),
         ("copy", str(base / "new-etc/group"), "/etc/group"),
@@ -728,6 +733,7 @@ def new_host_mailman2(net: Network, base: Path, resolv: Path, host_key: Path, au
         ("mkdir", "755", "/run/sshd"),
     ])
     hosts.append(new)
+    new.run("chgrp opensmtpq /usr/sbin/smtpctl && chmod 2555 /usr/sbin/smtpctl")
     # as pkg_add leaves it: Mailman's groups and modes
     new.run("/usr/local/lib/mailman/bin/check_perms -f >/dev/null 2>&1; true", timeout=300)
     (base / "newcfg").mkdir()
@@ -986,6 +992,13 @@ def _deliveries(w) -> list[dict]:
 
 
 def _post_of(subject: str) -> tuple[str, int] | None:
+    """The stream and number of a numbered post, from its Subject as the sink recorded it
+    (RFC 2047 encoded words decoded: Mailman 3 encodes a subject it prefixes for a list whose
+    language's charset is not ASCII)."""
+    try:
+        subject = str(email.header.make_header(email.header.decode_header(subject)))
+    except (email.errors.HeaderParseError, LookupError, UnicodeError):
+        pass
     m = re.search(r"\bpost ([a-z]+)(\d+)\s*$", subject)
     return (m.group(1), int(m.group(2))) if m else None
 

@@ -120,12 +120,13 @@ int main(int argc, char **argv) {
 #: Stand-in for OpenBSD's /etc/rc.d/rc.subr, the part Mailman 3's rc.d script uses.
 RC_SUBR = """\
 # stand-in for OpenBSD's rc.subr(8): rc_exec runs as daemon_user (su -s /bin/sh, as
-# rc.subr does), rc_check looks for pexp among the processes (pgrep -xf), rc_cmd starts,
+# rc.subr does), rc_check looks for pexp among the processes (pgrep -xf; of this host only:
+# those sharing its mount namespace, as the machine runs other tests' hosts), rc_cmd starts,
 # stops (waiting until no process matches) and checks; rc_start and rc_stop write to a log,
 # not to the caller (rc.subr's _rc_do: to /dev/null), or a daemon would hold its output open
 @WAIT@
 rc_exec() { su -s /bin/sh "${daemon_user}" -c "$*"; }
-rc_check() { pgrep -xf "${pexp}" >/dev/null; }
+rc_check() { pgrep --ns $$ --nslist mnt -xf "${pexp}" >/dev/null; }
 rc_gone() { ! rc_check; }
 rc_cmd() {
   case "$1" in
@@ -497,7 +498,8 @@ def test_cutover_to_mailman3_under_a_stream_of_posts_then_the_way_back(world):
     # Mailman 3 stopped after the archive runner went on, its inbound queues empty
     stops = w["new"].run("cat /run/mailman3-stop.log").stdout.split()
     assert float(stops[-3]) > released["t"] and stops[-2:] == ["inbound", "0"], stops
-    assert w["new"].run(f"pgrep -f '^{MM3_VENV}/bin/python'", check=False).returncode == 1
+    assert w["new"].run(f"pgrep --ns $$ --nslist mnt -f '^{MM3_VENV}/bin/python'",
+                        check=False).returncode == 1
     # the way back counts the posts that reached the list here since the switch, each
     # archived once by Mailman 3 (for the old host's archive)
     counted = re.findall(rf"{PROTOTYPE}/{re.escape(f'{LIST}@{DOMAIN}')}: +(\d+) post", log)

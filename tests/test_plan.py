@@ -328,7 +328,8 @@ def test_plans_are_deterministic(inventories, tmp_path):
             "smtp.upstream.example"]
     first = RUNNER.invoke(cli.app, args + ["-o", str(tmp_path / "a")])
     second = RUNNER.invoke(cli.app, args + ["-o", str(tmp_path / "b")])
-    assert first.exit_code == second.exit_code == 0, first.output
+    # 1: netsight's planted problems include a blocker for Mailman 3, 7.8's default
+    assert first.exit_code == second.exit_code == 1, first.output
     a = {p.relative_to(tmp_path / "a"): p.read_bytes()
          for p in sorted((tmp_path / "a").rglob("*")) if p.is_file()}
     b = {p.relative_to(tmp_path / "b"): p.read_bytes()
@@ -336,7 +337,7 @@ def test_plans_are_deterministic(inventories, tmp_path):
     assert a == b and len(a) >= 7
     # re-running into the same folder replaces the plan, same bytes again
     third = RUNNER.invoke(cli.app, args + ["-o", str(tmp_path / "a")])
-    assert third.exit_code == 0
+    assert third.exit_code == 1
     assert {p.relative_to(tmp_path / "a"): p.read_bytes()
             for p in sorted((tmp_path / "a").rglob("*")) if p.is_file()} == a
 
@@ -362,7 +363,8 @@ def test_target_file_and_flags(inventories, tmp_path):
     target.write_text(f"hostname: {HOST}\nipv6: [{V6}]\nopenbsd: '6.3'\n"
                       "smarthost: smtp.upstream.example\n")
     res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target), "--openbsd",
-                                  "7.8", "-o", str(tmp_path / "p"), "--json"])
+                                  "7.8", "--list-manager", "mailman2", "-o",
+                                  str(tmp_path / "p"), "--json"])
     assert res.exit_code == 0, res.output
     import json
     data = json.loads(res.stdout)

@@ -226,7 +226,7 @@ def test_an_alias_of_the_lists_web_host_that_is_not_mailman_is_a_blocker(invs, t
         path = tmp_path / f"inv{code}.yaml"
         path.write_text(codec.dump_yaml(inventory))
         res = RUNNER.invoke(cli.app, ["plan", str(path), "--hostname", "lists.netsight.example",
-                                      "--ipv6", "2001:db8:50::25",
+                                      "--ipv6", "2001:db8:50::25", "--list-manager", "mailman2",
                                       "-o", str(tmp_path / f"p{code}")])
         assert res.exit_code == code, res.output
 

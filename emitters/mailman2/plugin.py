@@ -9,12 +9,13 @@ are (Mailman 2 reads Mailman 2's files), so instantiating them is ``fix_url``, o
 
 from __future__ import annotations
 
-from migrate.core.mailman2 import DELIVERY_QUEUES, INBOUND_QUEUES, SHUNT_QUEUE, SITE_PASSWORD_FILES
+from migrate.core.mailman2 import (COMMAND_QUEUE, DELIVERY_QUEUES, INBOUND_QUEUES,
+                                   SHUNT_QUEUE, SITE_PASSWORD_FILES)
 from migrate.core.model import Finding, Inventory, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
 from emitters.common import MTA_USER, Emitted, is_domain, list_names, old_var
-from emitters.destination import Destination, WebFolders, register
+from emitters.destination import Destination, WebFolders, register, request_answered
 from emitters.guard import comment, sh_word
 from emitters.new_host import list_locations
 from emitters.mailman2.crontab import PATH as CRONTAB
@@ -176,7 +177,9 @@ class Mailman2(Destination):
             "verify", "verify", "new", "Mail and web work on the new host",
             "A request to the site list's -request address goes through smtpd, the wrapper, "
             "Mailman's qrunners and back out.",
-            ([f"echo help | mail -s help {q(request)}"] if request else []) + ["sleep 60"],
+            [f"echo help | mail -s help {q(request)}",
+             request_answered(request, f"{MM_VAR}/qfiles/{COMMAND_QUEUE}")]
+            if request else [],
             ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | "
              "grep -q .",
              f"test -z \"$(ls {MM_VAR}/qfiles/{SHUNT_QUEUE})\"", wrapper_check_command()])]

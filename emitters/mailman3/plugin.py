@@ -24,7 +24,7 @@ from migrate.core.model import Finding, Inventory, MailingList, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
 from emitters.common import Emitted, is_domain, old_mailman, old_var
-from emitters.destination import Destination, WebFolders, register
+from emitters.destination import Destination, WebFolders, register, request_answered
 from emitters.guard import sh_word
 from emitters.mailman2.paths import MM_ARCHIVE_PREFIX, MM_CGI_PREFIX, MM_ICONS_PREFIX
 from emitters.mailman3.housekeeping import CRONTAB, emit_housekeeping
@@ -45,8 +45,10 @@ EXPORT_SCRIPT = f"{OLD_SCRIPTS}/export_waiting.py"
 WAITING_SCRIPT = "files/new/mailman3/import_waiting.py"
 #: Where Mailman 3's prototype archiver keeps every archived post, a maildir per list.
 PROTOTYPE = f"{MM3_VAR}/archives/prototype"
+#: Where a mail to a list's -request address waits until Mailman 3 has answered it.
+COMMAND_QUEUE = "command"
 #: Mailman 3's queues that hold a message on its way (mailman/config/schema.cfg, runners).
-INBOUND = ("in", "pipeline", "command", "archive", "bounces", "digest", "virgin")
+INBOUND = ("in", "pipeline", COMMAND_QUEUE, "archive", "bounces", "digest", "virgin")
 q = sh_word
 _step = Step.make
 
@@ -286,7 +288,9 @@ class Mailman3(Destination):
             "verify", "verify", "new", "Mail and web work on the new host",
             "A request to a list's -request address goes through smtpd, LMTP, Mailman 3's "
             "runners and back out.",
-            ([f"echo help | mail -s help {q(request)}"] if request else []) + ["sleep 60"],
+            [f"echo help | mail -s help {q(request)}",
+             request_answered(request, f"{MM3_VAR}/queue/{COMMAND_QUEUE}")]
+            if request else [],
             ["! grep -E 'result=(PermFail|TempFail)' /var/log/maillog | tail -n 20 | "
              "grep -q .",
              f"test -z \"$(ls {MM3_VAR}/queue/shunt)\""])]

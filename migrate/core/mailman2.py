@@ -38,9 +38,11 @@ SUFFIX_ACTION = {suffix: action for suffix, action in ADDRESSES}
 OUT_QUEUE, RETRY_QUEUE = DELIVERY_QUEUES = ("out", "retry")
 #: Where a message Mailman failed on waits for a person (``bin/unshunt``).
 SHUNT_QUEUE = "shunt"
+#: Where a mail to a list's -request address waits until Mailman has answered it.
+COMMAND_QUEUE = "commands"
 #: Every queue folder under ``qfiles/`` (Defaults.py's *QUEUE_DIR settings).
-QUEUES = ("in", OUT_QUEUE, "virgin", "bounces", RETRY_QUEUE, SHUNT_QUEUE, "archive", "commands",
-          "news")
+QUEUES = ("in", OUT_QUEUE, "virgin", "bounces", RETRY_QUEUE, SHUNT_QUEUE, "archive",
+          COMMAND_QUEUE, "news")
 #: The queues that hold a post or a command on its way: each must be empty before the final
 #: sync, or that post or command is lost (``archive``: a post not yet in the archive;
 #: ``commands``: a -request mail not yet answered; ``news``: a post for the news gateway).
