@@ -1175,7 +1175,9 @@ def _write_zone(path: Path, zone: dict) -> None:
 
 def _run(w, plan: Path, *extra: str, kill_each: bool = False,
          on_start: dict | None = None) -> tuple[int, str, list[str]]:
-    """Run the cutover to its end (publishing DNS when it asks). With ``kill_each``, SIGKILL
+    """Run the cutover to its end, publishing DNS as an operator ready with dns/records.md
+    does: once the step before the DNS switch is done (the switch's check then finds the
+    records at its first look, not 30 s later). With ``kill_each``, SIGKILL
     it as soon as each step in turn has started (the journal says so), then go on with
     --resume: every step is interrupted once. ``on_start`` maps a step id to a function called
     once when the journal says that step started. Returns the exit code, the output and the
@@ -1186,6 +1188,7 @@ def _run(w, plan: Path, *extra: str, kill_each: bool = False,
     cutover = _cutover(w, plan, *extra)
     w["cleanup"].append(cutover)
     published = False
+    ready = order[order.index("dns-switch") - 1] if "dns-switch" in order[1:] else None
     next_kill = 0  # the index in ``order`` of the step to kill next
     killed_in: list[str] = []
 
@@ -1208,7 +1211,8 @@ def _run(w, plan: Path, *extra: str, kill_each: bool = False,
             cutover = _cutover(w, plan, "--execute", "--resume", "--yes")
             w["cleanup"].append(cutover)
             return False
-        if not published and "dns-switch" in started:
+        done = {r["step"] for r in records if r.get("event") == "done"}
+        if not published and ("dns-switch" in started or ready in done):
             _publish(w, plan)
             published = True
         return cutover.poll() is not None
