@@ -313,8 +313,9 @@ def _not_carried(inv: Inventory) -> list[Finding]:
             out.append(Finding(
                 "plan.mailman3-subscriptions-waiting", Severity.BLOCKER,
                 f"list {ml.name} has {ml.held_subscriptions} subscription request(s) waiting "
-                f"for the moderator, but its subscribe_policy ({ml.subscribe_policy}) no "
-                "longer asks the moderator: Mailman 3, which takes that policy over, would "
+                f"for the moderator, but its subscribe_policy "
+                f"({'unknown' if ml.subscribe_policy is None else ml.subscribe_policy}) does "
+                "not ask the moderator: Mailman 3, which takes that policy over, would "
                 "subscribe them without the moderator",
                 "Have the moderators decide them in the list's admindb page on the old host, "
                 "then inspect again; the count must be 0.", ml.source))
