@@ -593,6 +593,7 @@ def test_every_sample_cuts_over_to_mailman3(sample_world):
         order[order.index(FREEZE_STEP) + 1]:
             lambda: frozen.append(_start_sender(w, FROZEN, "f", main))})
     assert code == 0, log[-4000:] + _diagnostics(w)
+    print("; ".join(re.findall(r"^(?:freeze window: [^\n]*|cutover done in \d+ s)", log, re.M)))
     if kill:
         mid = [s for s in killed_in if s != "between"]
         print(f"{len(killed_in)} kills, {len(mid)} inside a running step: {', '.join(mid)}")
