@@ -269,7 +269,7 @@ def _freeze(f: _Facts) -> list[Step]:
     queues = " ".join(q(f"{var}/qfiles/{qn}") for qn in DRAIN_QUEUES)
     drain = (f"while [ \"$(find {queues} -type f 2>/dev/null | wc -l)\" -gt 0 ]; do "
              f"for f in {q(f'{var}/qfiles/{RETRY_QUEUE}')}/*.pck; do "
-             f"[ ! -f \"$f\" ] || mv \"$f\" {q(f'{var}/qfiles/{OUT_QUEUE}')}/; done; sleep 10; "
+             f"[ ! -f \"$f\" ] || mv \"$f\" {q(f'{var}/qfiles/{OUT_QUEUE}')}/; done; sleep 2; "
              "done")
     stopping = f.dest.old_mailman_stopping()
     stopped, restart = f.dest.old_mailman_stopped()
