@@ -48,7 +48,9 @@ from conftest import python27 as python2
 from emitters.mailman2.paths import MM_PREFIX, MM_VAR
 
 SHARED_MAILMAN = REPO.parent / "shared" / "tools" / "mailman2"
-CACHE = REPO / ".cache" / "mailman2"
+#: Resolved: a build names its own absolute paths, and a worktree whose .cache is a link to
+#: another's must not leave builds that name the worktree (gone with it) in the shared cache.
+CACHE = (REPO / ".cache").resolve() / "mailman2"
 
 #: The OpenBSD package's layout, as the plan writes for it (emitters/common.py).
 _OPENBSD = {"MM_PREFIX": MM_PREFIX, "MM_VAR_PREFIX": MM_VAR}
