@@ -33,9 +33,9 @@ for real on it, and find every pin installed), doas (a setuid program of a few l
 /usr/bin/doas, running a shell script as root that applies /etc/doas.conf's rules), OpenBSD's
 rc.subr (/etc/rc.d/rc.subr: rc_exec through su, rc_check with pgrep on the script's ``pexp``),
 rcctl (smtpd, httpd, slowcgi as in test_cutover_e2e.py; mailman3 through the emitted
-/etc/rc.d/mailman3), sha256, crontab and mail. The scripts that carry held posts and pending
-subscriptions to Mailman 3 (export_waiting.py, import_waiting.py) are not part of this branch's
-plan: this test makes none.
+/etc/rc.d/mailman3), sha256, crontab and mail. What waits in Mailman 2 at the freeze is
+carried by the plan's own scripts (export_waiting.py with the old host's real Mailman 2,
+import_waiting.py with the new host's Mailman 3), run by the cutover as the plan says.
 """
 
 from __future__ import annotations
