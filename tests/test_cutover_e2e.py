@@ -105,6 +105,7 @@ from migrate.app.inspection import inspect_tree
 from migrate.app.planning import build_plan, resolve_target, write_plan
 from migrate.app.sources import LocalTree
 from migrate.core.model import AddressFamily, DomainRole, Origin
+from parsers.rcconf import parse_rc_conf
 from smtpdtools import SINK, _libexec, ensure_users as ensure_smtpd_users
 from sshtools import keygen
 
@@ -545,14 +546,14 @@ def _adapt_old_tree(tree: Path, build: Path, sample: Sample = SMALL) -> None:
     conf.unlink()
     _write(conf, text)
     # the host's IPv6 address (as the inspection reads rc.conf) is the namespace's
-    first = next((a.address for a in _inventory(tree).host.addresses
+    first = next((a.address for a in parse_rc_conf(LocalTree(tree)).host.addresses
                   if a.family == AddressFamily.INET6 and not a.alias), None)
     rc = tree / "etc/rc.conf"
     text = rc.read_text()
     rc.unlink()
     _write(rc, re.sub(rf"(?<![0-9a-fA-F:]){re.escape(first)}(?![0-9a-fA-F:])", OLD, text)
            if first else text + f'ifconfig_vtnet0_ipv6="inet6 {OLD} prefixlen 64"\n')
-    if sample.name == "small":
+    if sample == SMALL:
         _adapt_small(tree)
     else:
         _machine_ids(tree)
@@ -854,14 +855,14 @@ def make_world(new_host, sink: str = SINK, sample: Sample = SMALL):
         # who receives a post: the real Mailman says (regular members with delivery on), but
         # for the members at a domain the old host's Exim delivers itself (its local and
         # virtual domains: the sink never sees their mail as theirs, wherever it comes from)
-        local_domains = {d.name for d in inv.mta.domains if d.role != DomainRole.RELAY}
+        own_domains = {d.name for d in inv.mta.domains if d.role != DomainRole.RELAY}
         recipients_of, everyone = {}, set()
         for name, address in addresses.items():
             members = old.run(_as_mailman(f"{mm}/bin/list_members -r {name}")).stdout.split()
             nomail = old.run(_as_mailman(f"{mm}/bin/list_members -r -n {name}")).stdout.split()
             recipients_of[address] = sorted(
                 a for a in set(members) - set(nomail)
-                if a.rsplit("@", 1)[1].lower() not in local_domains)
+                if a.rsplit("@", 1)[1].lower() not in own_domains)
             everyone |= set(old.run(_as_mailman(f"{mm}/bin/list_members {name}")).stdout.split())
             everyone |= set(old.run(_as_mailman(f"{mm}/bin/list_owners -m {name}")).stdout.split())
         if sample == SMALL:
@@ -885,7 +886,7 @@ def make_world(new_host, sink: str = SINK, sample: Sample = SMALL):
         zone = {f"{sample.old_mx} AAAA": [60, [OLD]], f"{SINK_MX} AAAA": [60, [WORLD]]}
         for domain in {a.rsplit("@", 1)[1].lower() for a in everyone | {POSTER}}:
             zone[f"{domain} MX"] = [60, [f"10 {SINK_MX}."]]
-        for domain in local_domains | {ml.host_name for ml in inv.lists} | {DOMAIN}:
+        for domain in own_domains | {ml.host_name for ml in inv.lists}:
             zone[f"{domain} MX"] = [60, [f"10 {sample.old_mx}."]]
         if inv.mta.smarthost is not None:
             zone[f"{inv.mta.smarthost.host} AAAA"] = [60, [WORLD]]
@@ -1029,8 +1030,8 @@ def _check_posts(w, counts: dict[str, int],
     each post went out from one host only (the peer the sink saw: the old host's Exim or the
     new host's smtpd, each relaying its own Mailman's deliveries). Returns the post numbers
     each host's Mailman delivered."""
-    _wait_delivered(w, counts, recipients=recipients)
     rcpts = sorted(w["recipients"] if recipients is None else recipients)
+    _wait_delivered(w, counts, recipients=rcpts)
     seen: dict[tuple[str, int], list[str]] = {}
     peers: dict[tuple[str, int], set[str]] = {}
     for d in _deliveries(w):

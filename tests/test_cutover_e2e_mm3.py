@@ -61,7 +61,8 @@ from smtpdtools import SINK, _libexec
 from emitters.common import SLOWCGI_SOCKET
 from emitters.mailman3.paths import (MM3_BIN, MM3_PID, MM3_USER, MM3_VAR, MM3_VENV,
                                      REQUIREMENTS, SMTPD_LIST_TABLE, TABLE_SENTINEL)
-from emitters.mailman3.plugin import INBOUND, LOCK_FILE, MODERATED_SUBSCRIPTIONS, PROTOTYPE
+from emitters.mailman3.plugin import INBOUND, LOCK_FILE, PROTOTYPE
+from migrate.core.mailman2 import MODERATED_SUBSCRIPTIONS
 from test_cutover_e2e import (DOMAIN, LIST, NEW, NEW_RC_CONF_LOCAL, NEW_SHIMS, NEW_SMTPD_CONF,
                               OFFICE, OLD, PERSON, POSTS, SAMPLES_E2E, SMALL,
                               _check_handed_back, _check_posts, _deliveries, _diagnostics,

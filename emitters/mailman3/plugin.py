@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import cached_property
 from importlib import resources
 
-from migrate.core.mailman2 import ACTION_SUFFIX
+from migrate.core.mailman2 import ACTION_SUFFIX, MODERATED_SUBSCRIPTIONS
 from migrate.core.model import Finding, Inventory, MailingList, Severity
 from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 
@@ -296,17 +296,12 @@ class Mailman3(Destination):
              f"test -z \"$(ls {MM3_VAR}/queue/shunt)\""])]
 
 
-#: Mailman 2's subscribe_policy values under which a subscription waits for the moderator
-#: (2: approval, 3: confirmation and approval); import21 gives Mailman 3 the same policy.
-MODERATED_SUBSCRIPTIONS = (2, 3)
-
-
 def _not_carried(inv: Inventory) -> list[Finding]:
     """Requests Mailman 3 cannot take over: unsubscriptions waiting for the moderator
     (Mailman 3 would unsubscribe at once, as import21 drops the unsubscription policy), and
     subscriptions waiting for the moderator on a list whose policy no longer asks the
-    moderator (changed after they were made: Mailman 3 would subscribe them at once, so the
-    import of what waits refuses them, in the freeze)."""
+    moderator (changed after they were made: import21 gives Mailman 3 that policy, which would
+    subscribe them at once, so the import of what waits refuses them, in the freeze)."""
     out = []
     for ml in inv.lists:
         if ml.held_subscriptions > 0 and ml.subscribe_policy not in MODERATED_SUBSCRIPTIONS:

@@ -38,6 +38,9 @@ SUFFIX_ACTION = {suffix: action for suffix, action in ADDRESSES}
 OUT_QUEUE, RETRY_QUEUE = DELIVERY_QUEUES = ("out", "retry")
 #: Where a message Mailman failed on waits for a person (``bin/unshunt``).
 SHUNT_QUEUE = "shunt"
+#: The subscribe_policy values under which a subscription waits for the moderator (2:
+#: approval, 3: confirmation and approval; Defaults.py's DEFAULT_SUBSCRIBE_POLICY).
+MODERATED_SUBSCRIPTIONS = (2, 3)
 #: Where a mail to a list's -request address waits until Mailman has answered it.
 COMMAND_QUEUE = "commands"
 #: Every queue folder under ``qfiles/`` (Defaults.py's *QUEUE_DIR settings).
