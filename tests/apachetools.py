@@ -11,7 +11,8 @@ Debian's ``apache2 -t -f T/usr/local/etc/apache24/httpd.conf`` can read it:
   binary (``apache2 -l``); ``mod_access_compat`` is added for 2.2 ``Order``/``Allow`` lines,
   and ``mod_mpm_prefork`` to a main file that loads no MPM (2.2 had it compiled in);
 * a main file without ``ServerRoot`` gets the port's compiled-in one (``/usr/local``, in ``T``),
-  not Debian's ``/etc/apache2``;
+  not Debian's ``/etc/apache2``; one without ``PidFile`` gets ``T/run/httpd.pid``, not Debian's
+  ``/run/apache2.pid`` that every run would share;
 * ``User``/``Group`` become ``nobody``/``nogroup`` (Apache refuses unknown users);
 * the folders that Directory, Alias, ScriptAlias and DocumentRoot name, the folders of log
   and pid files and ``ServerRoot/logs`` (the default ``ErrorLog``) are created; certificate, key and chain files get a throwaway self-signed
@@ -127,6 +128,13 @@ def _adapt_text(text: str, root: Path, builtin: frozenset[str], main: bool) -> s
         # The FreeBSD port's compiled-in ServerRoot, not Debian's /etc/apache2.
         (root / "usr/local/logs").mkdir(parents=True, exist_ok=True)
         out.insert(0, f'ServerRoot "{root}/usr/local"')
+    if main and not re.search(r"^\s*PidFile\b", text, re.I | re.M):
+        # Debian's compiled-in PidFile is /run/apache2.pid, shared by every run: a killed
+        # daemon's file there, naming a pid some other process has since taken, makes the
+        # next Apache refuse to start ("httpd (pid N) already running"). At the end: no line
+        # of the host's file moves.
+        (root / "run").mkdir(parents=True, exist_ok=True)
+        out.append(f'PidFile "{root}/run/httpd.pid"')
     if main and not re.search(r"^\s*LoadModule\s+mpm_", text, re.I | re.M):
         out.insert(0, f"LoadModule mpm_prefork_module {MODULES / 'mod_mpm_prefork.so'}")
     return "\n".join(out)

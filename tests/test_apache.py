@@ -686,6 +686,18 @@ def test_oracle_sees_the_adapted_paths(tmp_path):
     assert len(web.directories) == 3
 
 
+def test_oracle_apache_keeps_its_pid_file_in_the_temp_tree(tmp_path):
+    """Debian's compiled-in PidFile (/run/apache2.pid) is shared by every run: a killed daemon's
+    file there, naming a pid another process has taken since, stopped the next one starting."""
+    binary = apache_binary()
+    root = tmp_path / "oracle"
+    root.mkdir()
+    adapted = debianize(NETSIGHT, HTTPD, root, binary)
+    res = run(binary, adapted.config, "DUMP_RUN_CFG")
+    assert res.returncode == 0, res.stderr
+    assert f'PidFile: "{root}/run/httpd.pid"' in res.stdout
+
+
 def _adapted_findings(binary: str, text: str, tree_factory, root: Path):
     """Apache's exit status and the parser's findings for a one-file config (adapted)."""
     files = {HTTPD: "Listen 80\nLoadModule authz_core_module "
