@@ -244,6 +244,96 @@ def rfc_date(text):
     return value
 
 
+_FUZZY_DEFAULTS = (datetime.datetime(1904, 1, 1), datetime.datetime(1905, 2, 2))
+
+
+def fuzzy_date(text):
+    """A Date: value's text that ``rfc_date`` could not read, as a naive UTC datetime:
+    ``dateutil.parser.parse(fuzzy=True)``, which counts only if the value itself gave a year,
+    month and day (``GMT+00:00`` gives none: dateutil would fill them in from its default). A
+    value without a zone is UTC. This is ``settle``'s resolver where python-dateutil is (the
+    inspection's side, and the new host's archive preparation); None where it is not."""
+    if not text:
+        return None
+    try:
+        from dateutil import parser as dateparser
+    except ImportError:
+        return None
+    import warnings
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # UnknownTimezoneWarning: the zone is then UTC
+        for default in _FUZZY_DEFAULTS:
+            try:
+                results.append(dateparser.parse(text, fuzzy=True, default=default))
+            except (ValueError, OverflowError, TypeError, AttributeError):
+                return None
+    if results[0].date() != results[1].date():
+        return None  # the day, month or year came from the default
+    value = results[0]
+    try:
+        offset = value.utcoffset()
+        return value.replace(tzinfo=None) - offset if offset is not None else \
+            value.replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        return None
+
+
+def header_date(head, resolve=None):
+    """A post's date as a scan reads it, from its header block ``head`` (bytes, from the end of
+    its separator line, ``\\n`` included, to its empty line): the first ``Date:`` (else a
+    ``date:`` in any case), folded lines joined, read by ``rfc_date``, else by ``resolve``
+    (``fuzzy_date``); naive UTC, or None. The scan itself reads the common form faster, with
+    the same result."""
+    d = head.find(b"\nDate:")
+    if d >= 0:
+        start = d + 6
+    else:
+        any_case = _DATE_ANY_CASE.search(head)
+        if any_case is None:
+            return None
+        start = any_case.end()
+    value = _HEADER_VALUE.match(head, start).group(0)
+    text = date_text(value)
+    date = rfc_date(text)
+    if date is None and resolve is not None:
+        date = resolve(text)
+    return date
+
+
+def separator_date(separator):
+    """The date of a separator line (bytes, a ``SEPARATOR`` match), naive UTC, or None."""
+    match = SEPARATOR.match(separator)
+    if match is None:
+        return None
+    groups = match.groups()
+    return _separator_date(groups if _GROUPS_ARE_BYTES else _as_bytes(groups))
+
+
+def post_day(separator, date, now):
+    """The day ("YYYY-MM-DD") a scan files a post under, or None where it counts the post as
+    undated: ``separator`` is the post's separator line (bytes, a ``SEPARATOR`` match),
+    ``date`` its ``header_date`` (naive UTC, or None) and ``now`` the scan's time (naive UTC).
+
+    The rule, which ``_Scanner.feed`` and ``_State.conclude`` follow inline: the separator's
+    own day where its year is from 1990 to now's and its month is spelled as ctime spells it;
+    else the post's date where plausible; else the separator's date where that is plausible."""
+    match = SEPARATOR.match(separator)
+    if match is None:
+        raise ValueError("not a separator line")
+    groups = match.groups()
+    if not _GROUPS_ARE_BYTES:
+        groups = _as_bytes(groups)
+    year, mon = bytes(groups[6]), bytes(groups[1])
+    if ("%04d" % now.year).encode("ascii") >= year >= b"1990" and mon in MONTH_NUMBER:
+        return _day_key(int(year), MONTH_NUMBER[mon], int(groups[2]))
+    if date is None or not EARLIEST_PLAUSIBLE <= date <= now:
+        date = _separator_date(groups)
+        if date is None or not EARLIEST_PLAUSIBLE <= date <= now:
+            return None
+    return _day_key(date.year, date.month, date.day)
+
+
 def iso(value):
     """A naive UTC datetime as the summary carries it."""
     return None if value is None else value.isoformat()

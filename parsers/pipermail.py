@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -131,35 +130,9 @@ class MboxScan:
     changed: dict | None = None  # the file changed while it was scanned (mboxscan.scan_open_file)
 
 
-_FUZZY_DEFAULTS = (_dt.datetime(1904, 1, 1), _dt.datetime(1905, 2, 2))
-
-
-def fuzzy_date(text: str) -> _dt.datetime | None:
-    """A Date: value's text that ``mboxscan.rfc_date`` could not read, as a naive UTC datetime:
-    ``dateutil.parser.parse(fuzzy=True)``, which counts only if the value itself gave a year,
-    month and day (``GMT+00:00`` gives none: dateutil would fill them in from its default). A
-    value without a zone is UTC. This is ``mboxscan.settle``'s resolver."""
-    if not text:
-        return None
-    try:
-        from dateutil import parser as dateparser
-    except ImportError:  # pragma: no cover - a declared dependency
-        return None
-    results = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # UnknownTimezoneWarning: the zone is then UTC
-        for default in _FUZZY_DEFAULTS:
-            try:
-                results.append(dateparser.parse(text, fuzzy=True, default=default))
-            except (ValueError, OverflowError, TypeError, AttributeError):
-                return None
-    if results[0].date() != results[1].date():
-        return None  # the day, month or year came from the default
-    value = results[0]
-    try:
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    except (ValueError, OverflowError):
-        return None
+#: A Date: value's text that ``mboxscan.rfc_date`` could not read, as a naive UTC datetime
+#: (``mboxscan.settle``'s resolver; its rule is in ``mboxscan.fuzzy_date``).
+fuzzy_date = mboxscan.fuzzy_date
 
 
 def parse_date_value(value: bytes) -> tuple[_dt.datetime | None, bool]:

@@ -22,7 +22,9 @@
 #   CGI gateway, standing in for OpenBSD's slowcgi in front of Mailman's CGI wrappers.
 # - Mailman 3 core from PyPI, at the versions pinned in emitters/mailman3/requirements.txt, in its
 #   own virtual environment .cache/mailman3/venv (tests/mm3tools.py), never in the project's:
-#   made again only when the pins change (their copy is kept beside it).
+#   made again only when the pins change (their copy is kept beside it). Its web UI likewise:
+#   mailman-web, Postorius and HyperKitty at the pins of emitters/mailman3/web-requirements.txt
+#   in .cache/mailman-web/venv (tests/hktools.py).
 #
 # Needs root (or sudo) for apt-get. Safe to run again: it skips what is already there.
 set -eu
@@ -74,4 +76,15 @@ if ! cmp -s emitters/mailman3/requirements.txt "$MM3/requirements.txt" ||
 	"$MM3/venv/bin/python" -m pip install -q -r emitters/mailman3/requirements.txt
 	"$MM3/venv/bin/python" -m pip check
 	cp emitters/mailman3/requirements.txt "$MM3/requirements.txt"
+fi
+WEB=.cache/mailman-web
+if ! cmp -s emitters/mailman3/web-requirements.txt "$WEB/requirements.txt" ||
+	[ ! -x "$WEB/venv/bin/mailman-web" ]; then
+	echo "installing Mailman 3's web UI (mailman-web, Postorius, HyperKitty) into $WEB/venv"
+	rm -rf "$WEB"
+	mkdir -p "$WEB"
+	python3 -m venv "$WEB/venv"
+	"$WEB/venv/bin/python" -m pip install -q -r emitters/mailman3/web-requirements.txt
+	"$WEB/venv/bin/python" -m pip check
+	cp emitters/mailman3/web-requirements.txt "$WEB/requirements.txt"
 fi
