@@ -143,6 +143,10 @@ class Data:
     #: setting ({"what", "how", "carried"}) and, per list, the counts of what it drops
     import_settings: list[dict] | None = None
     import_lists: list[dict] | None = None
+    #: the plan's path where a script of the plan needs the inspection's archive scanner
+    #: beside it (its rules, not a copy of them): the orchestration puts
+    #: ``parsers/mboxscan.py`` there, as emitters never read the parsers
+    scanner: str | None = None
 
 
 @dataclass

@@ -43,6 +43,19 @@ class WebFolders:
     cgi_prefix: str
     icons_prefix: str
     archive_prefix: str
+    #: the FastCGI socket of an application that answers the CGI prefix itself, given the
+    #: whole path (None: slowcgi runs the CGI programs in ``cgi``)
+    cgi_socket: str | None = None
+    #: more locations of the list manager on every web name, after its own: (URL prefix,
+    #: folder, FastCGI socket or None); served with the whole path below the folder (a
+    #: web application's URLs, its static files)
+    more: tuple[tuple[str, str, str | None], ...] = ()
+    #: the application at ``cgi_socket``, for people ("mailman-web"), what it answers each
+    #: of Mailman 2's pages with (script -> where it redirects), and the finding that says so
+    #: (each such row of web-parity.md is "changed", said by it)
+    app: str | None = None
+    app_pages: tuple[tuple[str, str], ...] = ()
+    app_finding: str | None = None
 
 
 class Destination:
@@ -95,9 +108,15 @@ class Destination:
 
     # --- what it writes and how the runbook runs it ----------------------------------------
 
-    def emit(self) -> Emitted:
-        """Its files of the plan, with their installs and findings."""
+    def emit(self, host: "NewHost") -> Emitted:
+        """Its files of the plan, with their installs and findings (``host``: the new host
+        as every writer sees it, its web locations among them)."""
         raise NotImplementedError
+
+    #: paths httpd's loopback server (``localhost``, 127.0.0.1 port 80) passes to the list
+    #: manager's FastCGI socket (``WebFolders.cgi_socket``) for its own programs' calls; every
+    #: other path there answers 403 (none: no such server)
+    loopback_prefixes: ClassVar[tuple[str, ...]] = ()
 
     def preflight(self, total: int) -> list[Step]:
         """Checks on the new host before anything changes (``total``: the bytes of the lists
@@ -178,7 +197,7 @@ def destination(inv: Inventory, target: Target, release: Release | None) -> Dest
 def emit_destination(inv: Inventory, target: Target, release: Release,
                      host: "NewHost") -> Emitted:
     """The files of the new host's list manager: its plugin's (the new host holds it)."""
-    return host.destination.emit()
+    return host.destination.emit(host)
 
 
 def unknown(kind: str) -> str | None:

@@ -126,6 +126,14 @@ def emit_httpd_conf(inv: Inventory, target: Target, release: Release, host: NewH
         out.findings += check_locations(names[0], entries)
         lines += ([""] if index else []) + _server(
             names[0], names[1:], addresses, release, tls=tls, target=target, entries=entries)
+    dest = host.destination
+    if dest.loopback_prefixes and dest.web.cgi_socket:
+        lines += ["", f"# {comment(dest.name)}'s own calls to its web UI, on loopback only",
+                  'server "localhost" {', "\tlisten on 127.0.0.1 port 80"]
+        for prefix in dest.loopback_prefixes:
+            lines += [f'\tlocation "{prefix}*" {{', f'\t\tfastcgi socket '
+                      f'"{dest.web.cgi_socket}"', f'\t\troot "{dest.web.cgi}"', "\t}"]
+        lines += ["\tlocation \"/*\" {", "\t\tblock return 403", "\t}", "}"]
     out.files[PATH] = "\n".join(lines) + "\n"
     out.install(PATH, "/etc/httpd.conf", check="httpd -n")
     return out
@@ -213,6 +221,8 @@ def https_redirect(host: str, main: str, path: str, release: Release) -> str:
 
 
 def _strip(root: str, release: Release, n: int) -> list[str]:
+    if n == 0:
+        return [f'\t\troot "{root}"']
     if release.httpd_request_strip:
         return [f'\t\troot "{root}"', f"\t\trequest strip {n}"]
     return [f'\t\troot {{ "{root}", strip {n} }}']

@@ -584,6 +584,9 @@ class Served:
     prefix: str
     root: str
     fastcgi: str | None = None
+    #: httpd keeps the whole path (a web application's URLs: its FastCGI server sees them as
+    #: they were asked for; static files below ``root`` at their whole path)
+    whole_path: bool = False
 
     @property
     def location(self) -> str:
@@ -592,8 +595,9 @@ class Served:
 
     @property
     def strip(self) -> int:
-        """How many path components httpd strips before it looks in ``root``: the prefix's."""
-        return self.prefix.strip("/").count("/") + 1
+        """How many path components httpd strips before it looks in ``root``: the prefix's
+        (none for ``whole_path``)."""
+        return 0 if self.whole_path else self.prefix.strip("/").count("/") + 1
 
 
 @dataclass(frozen=True)
@@ -615,7 +619,7 @@ class Moved:
     @property
     def served(self) -> Served:
         """The location of the old prefix where it is served rather than redirected."""
-        return Served(self.old, self.new.root, self.new.fastcgi)
+        return Served(self.old, self.new.root, self.new.fastcgi, self.new.whole_path)
 
     @property
     def what(self) -> str:
@@ -651,13 +655,19 @@ class ListLocations:
     #: why the list manager's own pages (the CGI prefix) are not served yet, or None
     #: (``Destination.pages_pending``): that prefix then serves an empty folder (404s)
     pending: str | None = None
+    #: the list manager's other locations (``WebFolders.more``), after these
+    more: tuple[Served, ...] = ()
+    #: the application that answers the CGI prefix (``WebFolders.app``...), or None
+    app: str | None = None
+    app_pages: tuple[tuple[str, str], ...] = ()
+    app_finding: str | None = None
 
     @property
     def served(self) -> tuple[Served, ...]:
         """Every location, one below another's prefix before it (httpd takes the first that
         matches)."""
         return tuple(sorted((self.cgi, self.icons, self.archive),
-                            key=lambda s: -s.prefix.count("/")))
+                            key=lambda s: -s.prefix.count("/"))) + self.more
 
     @property
     def root(self) -> Location:
@@ -707,9 +717,11 @@ def list_locations(inv: Inventory, target: Target, dest: Destination, release: R
                 f"Plan with url_prefixes: package in target.yaml (the {dest.name} package's "
                 f"{package}), or correct the inventory.", old.sources.get(kind)))
             prefix = package
+        app = kind == "cgi" and folders.cgi_socket is not None
         served[kind] = Served(prefix, getattr(folders, kind),
-                              SLOWCGI_SOCKET if kind == "cgi" and not dest.pages_pending
-                              else None)
+                              (folders.cgi_socket or SLOWCGI_SOCKET)
+                              if kind == "cgi" and not dest.pages_pending else None,
+                              whole_path=app)
     taken: dict[str, str] = {}
     for kind, s in served.items():
         if s.prefix in taken:
@@ -746,8 +758,22 @@ def list_locations(inv: Inventory, target: Target, dest: Destination, release: R
                            redirect=release.httpd_location_match))
     # a prefix below another is matched before it
     moved.sort(key=lambda m: -m.old.count("/"))
+    more = tuple(Served(prefix, folder, socket, whole_path=True)
+                 for prefix, folder, socket in folders.more)
+    olds = {prefix: (kind, source) for kind, prefix, _why, source in reversed(candidates)}
+    for s in more:
+        clash = [(k, None) for p, k in taken.items() if p == s.prefix]
+        if s.prefix in olds:
+            clash.append(olds[s.prefix])
+        for kind, source in clash[:1]:
+            findings.append(Finding(
+                "plan.web-prefix-clash", Severity.BLOCKER,
+                f"{dest.name}'s pages at {s.prefix} and Mailman 2's {KIND_WORDS[kind]} there "
+                "cannot both be served", "Give Mailman 2's pages another prefix on the old "
+                "host (or plan with url_prefixes: package) and inspect again.", source))
     return ListLocations(served["cgi"], served["icons"], served["archive"],
-                         tuple(moved), old, dest.pages_pending), findings
+                         tuple(moved), old, dest.pages_pending, more, folders.app,
+                         folders.app_pages, folders.app_finding), findings
 
 
 #: The mm_cfg.py setting that gave out each kind's prefix.

@@ -167,6 +167,12 @@ class _Context:
 
     def cgi(self, script: str, name: str | None = None) -> str:
         cgi = self.lists.cgi
+        if self.lists.app:
+            pages = dict(self.lists.app_pages)
+            where = pages.get(script, "the page that stands for it")
+            return (f'location "{cgi.location}": {self.lists.app} (FastCGI, {cgi.fastcgi}) '
+                    + (f"answers with a 301 to {where}" if script != "SCRIPT" else
+                       "answers every path: Mailman 2's pages with a 301 to their new ones"))
         path = f" with PATH_INFO /{name}" if name else ""
         return f'location "{cgi.location}": slowcgi ({cgi.fastcgi}) runs {cgi.root}/{script}{path}'
 
@@ -383,12 +389,16 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
             elif new is None:
                 row = WebRow(url, what, old, "nothing: the new host serves Mailman's CGI at "
                              f"{ctx.lists.cgi.prefix} only", "missing", source)
+            elif new[1] == "ok" and ctx.lists.app:
+                row = WebRow(url, what, old, via + ctx.cgi(script, name), "changed", source,
+                             said_by=ctx.lists.app_finding)
             elif new[1] == "ok":
                 row = WebRow(url, what, old, via + ctx.cgi(script, name), "ok", source)
             else:
                 row = _row(url, what, old, via, new, source)
             row.checked = url in ctx.probed
             rows.append(row)
+        rows += _private_archive_rows(ctx, archives.get(name), base, name, via, source)
         if private:
             continue
         archive = archives.get(name)
@@ -450,6 +460,35 @@ def _list_rows(ctx: _Context) -> list[WebRow]:
             row.checked = url in ctx.probed
             rows.append(row)
     return rows
+
+
+def _private_archive_rows(ctx: _Context, archive, base: str, name: str, via: str,
+                          source: Source | None) -> list[WebRow]:
+    """An application that answers Mailman 2's pages answers the addresses inside a list's
+    private archive too: each volume's pages, each article (one row per pattern)."""
+    if not ctx.lists.app or ctx.unreachable(base.split(":", 1)[0]):
+        return []
+    volumes = [v for v in (archive.volumes if archive else []) if v.html]
+    if not volumes:
+        return []
+    pages = dict(ctx.lists.app_pages)
+    cgi = ctx.lists.cgi
+    head = (f'location "{cgi.location}": {ctx.lists.app} (FastCGI, {cgi.fastcgi}) answers '
+            "with a 301 to ")
+    articles = sum(v.html_articles for v in volumes)
+    out = [WebRow(f"{base}private/{name}/VOLUME/", "private archive volumes",
+                  f"Mailman CGI private: the indexes of {len(volumes)} volume"
+                  f"{'s' * (len(volumes) != 1)}, after the members' login",
+                  via + head + pages.get("private-volume", "the volume"), "changed",
+                  archive.source if archive else source, said_by=ctx.lists.app_finding)]
+    if articles:
+        out.append(WebRow(f"{base}private/{name}/VOLUME/NNNNNN.html",
+                          "private archive articles",
+                          f"Mailman CGI private: {articles} article pages, after the members' "
+                          "login", via + head + pages.get("private-article", "the article"),
+                          "changed", archive.source if archive else source,
+                          said_by=ctx.lists.app_finding))
+    return out
 
 
 def web_parity_rows(inv: Inventory, target: Target, release: Release,

@@ -43,7 +43,7 @@ class FakeLists(Destination):
     def delivery(self, list_name: str, action: str) -> str:
         return f"|/usr/local/bin/fakelists-deliver {action} {list_name}"
 
-    def emit(self) -> Emitted:
+    def emit(self, host) -> Emitted:
         out = Emitted()
         out.files[CONF] = f"site {self.target.hostname}\n"
         out.install(CONF, "/etc/fakelists.conf", check="fakelists -n")

@@ -17,7 +17,7 @@ from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
 from emitters.common import MTA_USER, Emitted, is_domain, list_names, old_var
 from emitters.destination import Destination, WebFolders, register, request_answered
 from emitters.guard import comment, sh_word
-from emitters.new_host import list_locations
+from emitters.new_host import NewHost, list_locations
 from emitters.mailman2.crontab import PATH as CRONTAB
 from emitters.mailman2.crontab import emit_crontab
 from emitters.mailman2.mailman_cfg import AFTER_COPY, emit_mailman, wrapper_check_command
@@ -53,7 +53,7 @@ class Mailman2(Destination):
         """The package's mail wrapper with Mailman's command and the list."""
         return f"|{MM_WRAPPER} {action} {list_name}"
 
-    def emit(self) -> Emitted:
+    def emit(self, host: NewHost) -> Emitted:
         out = Emitted()
         if self.release.mailman2_package_known:
             out.findings.append(Finding(

@@ -21,8 +21,9 @@ from migrate.core.model import Inventory, Target
 from emitters.common import LMTP_TABLE, Emitted, Stage
 from emitters.guard import comment
 from emitters.new_host import admin_address
-from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MM3_BIN, MM3_CONFIG, MM3_DATA,
-                                     MM3_MTA_CONFIG, MM3_PID, MM3_SERVICE, MM3_TABLE, MM3_USER,
+from emitters.mailman3.paths import (HK_ARCHIVER_CONFIG, LMTP_HOST, LMTP_PORT, MM3_BIN,
+                                     MM3_CONFIG, MM3_DATA, MM3_MTA_CONFIG, MM3_PID, MM3_SECRETS,
+                                     MM3_SECRETS_NAME, MM3_SERVICE, MM3_TABLE, MM3_USER,
                                      MM3_VAR, MM3_VENV, SMTPD_LIST_TABLE, TABLE_HOOK,
                                      TABLE_SENTINEL)
 from emitters.release import Release
@@ -49,6 +50,11 @@ def emit_config(inv: Inventory, target: Target, release: Release) -> Emitted:
     out.files[CONFIG] = "\n".join([
         f"# {MM3_CONFIG} for {comment(target.hostname)}, written by migrate: Mailman 3 core",
         f"# in {MM3_VENV}, run by {MM3_USER} (rcctl start {MM3_SERVICE}).",
+        "",
+        "[meta]",
+        f"# the secrets (the REST API's password), made on this host: {MM3_SECRETS}, a name",
+        "# relative to this file's folder (lazr.config's extends)",
+        f"extends: {MM3_SECRETS_NAME}",
         "",
         "[mailman]",
         f"site_owner: {owner}",
@@ -79,10 +85,18 @@ def emit_config(inv: Inventory, target: Target, release: Release) -> Emitted:
         "# way back names the posts that reached the lists here after the switch",
         "enable: yes",
         "",
+        "[archiver.hyperkitty]",
+        "# every archived post goes to HyperKitty too, through httpd's loopback server",
+        "class: mailman_hyperkitty.Archiver",
+        "enable: yes",
+        f"configuration: {HK_ARCHIVER_CONFIG}",
+        "",
         "[webservice]",
-        "# the REST API, for the web UI and the admin's tools: loopback only",
+        "# the REST API, for the web UI and the admin's tools: loopback only; its password",
+        f"# (admin_pass) is in {MM3_SECRETS}",
         "hostname: 127.0.0.1",
         "port: 8001",
+        "admin_user: restadmin",
         "",
     ])
     out.install(CONFIG, MM3_CONFIG)

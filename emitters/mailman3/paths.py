@@ -56,3 +56,53 @@ MM3_SERVICE = "mailman3"
 #: The pinned versions the plan installs and the tests run (``requirements.txt`` beside this
 #: module): the lock file.
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
+
+# --- the web UI (mailman-web: Postorius and HyperKitty) ----------------------------------------
+
+#: Its own virtual environment (a second one: Django and its apps never share core's pins).
+WEB_VENV = "/usr/local/mailman3-web"
+WEB_PYTHON = f"{WEB_VENV}/bin/python"
+WEB_BIN = f"{WEB_VENV}/bin/mailman-web"
+#: mailman-web reads this file by default (mailman_web/manage.py, MAILMAN_WEB_CONFIG), and
+#: imports it as the settings module "settings"; the secrets it reads are made on the host.
+WEB_CONFIG_DIR = "/etc/mailman3"
+WEB_CONFIG = f"{WEB_CONFIG_DIR}/settings.py"
+WEB_SECRETS = f"{WEB_CONFIG_DIR}/secrets.ini"
+#: Its user, and its own folder (database, search index, logs), outside httpd's chroot.
+WEB_USER = "_mailmanweb"
+WEB_GROUP = "_mailmanweb"
+WEB_DATA = "/var/mailman3-web"
+#: Where each list's mbox is prepared for HyperKitty (``scripts/hyperkitty_archive.py``).
+HK_IMPORT = f"{WEB_DATA}/import"
+#: The preparation script and the inspection's scanner beside it (the plan ships both).
+ARCHIVE_TOOLS = "/usr/local/libexec/mailman3-archive"
+ARCHIVE_SCRIPT = f"{ARCHIVE_TOOLS}/hyperkitty_archive.py"
+#: The requirements of the web side (``web-requirements.txt`` beside this module).
+WEB_REQUIREMENTS = Path(__file__).with_name("web-requirements.txt")
+#: The FastCGI server (flup) httpd reaches Django through: its socket in a folder of group www
+#: (httpd's children keep only that group), the script that runs it, and its rc.d service.
+WEB_SOCKET_DIR = "/var/www/run/mailman3-web"
+WEB_SOCKET = f"{WEB_SOCKET_DIR}/fcgi.sock"
+WEB_SERVER = "/usr/local/libexec/mailman3-web-fcgi.py"
+WEB_SERVICE = "mailman3web"
+#: django-q's cluster (``mailman-web qcluster``): HyperKitty's background tasks, among them the
+#: one that reads a new list's archive policy from core (without it a private list's first
+#: posts would be public).
+WEB_TASKS_SERVICE = "mailman3webq"
+#: collectstatic's folder (STATIC_ROOT), which httpd serves at STATIC_URL, and a folder that
+#: does not exist, the ``root`` of Django's locations: httpd then gives Django the whole path
+#: as PATH_INFO (it cuts SCRIPT_NAME at the longest part of root + path that exists).
+WEB_STATIC_PARENT = "/var/www/mailman3-web"
+WEB_STATIC = f"{WEB_STATIC_PARENT}/static"
+STATIC_URL = "/static/"
+WEB_NONE = f"{WEB_STATIC_PARENT}/none"
+#: The URL prefixes mailman-web answers (mailman_web/urls.py: Postorius and HyperKitty each
+#: twice, the later one in their links; django_mailman3's profile; allauth; Django's admin).
+WEB_PREFIXES = ("/postorius/", "/hyperkitty/", "/mailman3/", "/archives/", "/accounts/",
+                "/admin/", "/user-profile/")
+#: The secrets, made on the new host (never in the plan): core's REST password (mailman.cfg
+#: extends this file, a path relative to /etc), and HyperKitty's archiver key, in the file
+#: core's archiver reads.
+MM3_SECRETS = "/etc/mailman-secrets.cfg"
+MM3_SECRETS_NAME = "mailman-secrets.cfg"
+HK_ARCHIVER_CONFIG = "/etc/mailman-hyperkitty.cfg"

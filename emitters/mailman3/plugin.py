@@ -27,17 +27,25 @@ from emitters.common import Emitted, is_domain, old_mailman, old_var
 from emitters.destination import Destination, WebFolders, register, request_answered
 from emitters.guard import sh_word
 from emitters.mailman2.paths import MM_ARCHIVE_PREFIX, MM_CGI_PREFIX, MM_ICONS_PREFIX
+from emitters.mailman3 import web as webui
+from emitters.mailman3.archives import (IMPORT_SCRIPT as ARCHIVES_SCRIPT, archived_lists,
+                                        check_command, emit_archives, mbox_on_new_host)
 from emitters.mailman3.housekeeping import CRONTAB, emit_housekeeping
 from emitters.mailman3.lists import IMPORT_SCRIPT, emit_lists, lists_in_mailman3
 from emitters.mailman3.mailman_cfg import emit_config
 from emitters.mailman3.paths import (LMTP_HOST, LMTP_PORT, MAILMAN, MM3_BIN, MM3_DATA,
                                      MM3_GROUP, MM3_IMPORT, MM3_SERVICE, MM3_TABLE, MM3_USER,
                                      MM3_VAR, MM3_VENV, MM3_WAITING, MM3_CONFIG, REQUIREMENTS,
-                                     SMTPD_LIST_TABLE, WAITING_FOLDER, WAITING_IMPORTER)
+                                     SMTPD_LIST_TABLE, STATIC_URL, WAITING_FOLDER,
+                                     WAITING_IMPORTER, WEB_BIN, WEB_DATA, WEB_NONE, WEB_PREFIXES,
+                                     WEB_PYTHON, WEB_REQUIREMENTS, WEB_SERVICE, WEB_SOCKET,
+                                     WEB_STATIC_PARENT, WEB_TASKS_SERVICE, WEB_USER, WEB_VENV)
+from emitters.new_host import NewHost
 from emitters.rc_conf_local import disable_script, enable_script
 from emitters.rsync_plan import FREEZE_MANIFEST
 
 LOCK_FILE = "files/new/mailman3/requirements.txt"
+WEB_LOCK_FILE = "files/new/mailman3/web-requirements.txt"
 #: The old host's scripts, run by its Mailman 2 (a folder on PYTHONPATH, module names kept).
 OLD_SCRIPTS = "files/old/mailman3"
 DIGESTS_SCRIPT = f"{OLD_SCRIPTS}/old_digests.py"
@@ -60,18 +68,25 @@ class Mailman3(Destination):
     #: the ports' meta package that depends on the default python 3 ("Allows adding it with
     #: pkg_add python3 rather than needing to know the correct subdir name (as you would with
     #: pkg_add python%3.7)": ports meta/python3, commit 65a6d83 of a mirror of OpenBSD ports)
-    packages = ("python3",)
+    #: sassc: mailman-web's compress step compiles HyperKitty's and Postorius's SCSS with it;
+    #: rust: pip builds nh3, comrak and cryptography (the web UI's) from source, as PyPI has no
+    #: OpenBSD wheels of them
+    packages = ("python3", "sassc", "rust")
     user = MM3_USER
     group = MM3_GROUP
     var = MM3_IMPORT
-    services = (MM3_SERVICE,)
-    # part one serves the old public archives as they are; the web UI (Postorius, HyperKitty)
-    # is not planned yet: the CGI prefix serves an empty folder (plan.mailman3-web)
-    pages_pending = ("Mailman 3's web UI (Postorius, HyperKitty) is not part of this plan "
-                     "yet")
-    web = WebFolders(cgi=f"{MM3_VAR}/web/pending", icons=f"{MM3_VAR}/web/icons",
+    services = (MM3_SERVICE, WEB_SERVICE, WEB_TASKS_SERVICE)
+    # the old public archives are served as they are (a rebuild would renumber them); the CGI
+    # prefix and mailman-web's own prefixes go to Django whole (web.py), which redirects
+    # Mailman 2's pages to Postorius and HyperKitty (scripts/mailman2_urls.py)
+    web = WebFolders(cgi=WEB_NONE, icons=f"{MM3_VAR}/web/icons",
                      archive=f"{MM3_IMPORT}/archives/public", cgi_prefix=MM_CGI_PREFIX,
-                     icons_prefix=MM_ICONS_PREFIX, archive_prefix=MM_ARCHIVE_PREFIX)
+                     icons_prefix=MM_ICONS_PREFIX, archive_prefix=MM_ARCHIVE_PREFIX,
+                     cgi_socket=WEB_SOCKET,
+                     more=((STATIC_URL, WEB_STATIC_PARENT, None),
+                           *((p, WEB_NONE, WEB_SOCKET) for p in WEB_PREFIXES)),
+                     app="mailman-web", app_pages=webui.PAGES, app_finding="plan.mailman3-web")
+    loopback_prefixes = webui.LOOPBACK_PREFIXES
     lmtp = f"{LMTP_HOST}:{LMTP_PORT}"
     lmtp_table = SMTPD_LIST_TABLE
     delivery_note = ("Each list address is its Mailman 3 address, which smtpd delivers over "
@@ -135,7 +150,7 @@ class Mailman3(Destination):
                  self._as_old_mailman(EXPORT_SCRIPT, f"\"$PY\" \"$D/export_waiting.py\" {args}")],
                 [f"rm -rf {q(export)}"])
 
-    def emit(self) -> Emitted:
+    def emit(self, host: NewHost) -> Emitted:
         out = Emitted()
         release = self.release
         if not release.mailman3_python:
@@ -158,13 +173,23 @@ class Mailman3(Destination):
             "--list-manager mailman2 where `pkg_info -Q mailman` finds the package and the "
             "lists should move as they are.", None))
         out.findings.append(Finding(
-            "plan.mailman3-web", Severity.WARNING,
-            "the lists' web pages (listinfo, subscription, admin, private archives) are not "
-            "served by this plan yet: Mailman 3's web UI (Postorius, HyperKitty) is not part "
-            "of it; the public archives are served as they were",
-            "Lists and mail move whole; until the web UI is installed, list owners administer "
-            "by mail and with `mailman` on the new host.", None))
+            "plan.mailman3-web", Severity.INFO,
+            "the lists' Mailman 2 pages (listinfo, subscription, admin, admindb, options, "
+            "roster, private archives) answer with a permanent redirect to their Postorius or "
+            "HyperKitty page; each private archive article to the same message in HyperKitty, "
+            "where the list's privacy applies; the public archives are served as they were",
+            "web-parity.md lists every old address and what answers it now; members log in to "
+            "Postorius with their address (Mailman 3 has no list passwords).", None))
         out.files[LOCK_FILE] = REQUIREMENTS.read_text(encoding="utf-8")
+        out.files[WEB_LOCK_FILE] = WEB_REQUIREMENTS.read_text(encoding="utf-8")
+        web = host.web
+        cgi_prefixes = sorted({web.lists.cgi.prefix, *(m.old for m in web.lists.moved
+                                                       if m.kind == "cgi")})
+        out.add(webui.emit_web(self.inv, self.target, self.lists, web.served + [
+            a for a in web.aliases if is_domain(a)], web.tls, cgi_prefixes), "mailman3_web")
+        out.add(emit_archives(self.inv, self.lists, (resources.files("emitters.mailman3")
+                                                     / "scripts" / "hyperkitty_archive.py")
+                              .read_text(encoding="utf-8")), "mailman3_archives")
         scripts = resources.files("emitters.mailman3") / "scripts"
         for path, name in ((DIGESTS_SCRIPT, "old_digests.py"),
                            (EXPORT_SCRIPT, "export_waiting.py"),
@@ -217,6 +242,27 @@ class Mailman3(Destination):
                    f"{venv_python} -m pip check"],
                   [f"{MM3_BIN} --version"],
                   [f"rm -rf {MM3_VENV}"]),
+            _step("new-mailman3-web-venv", "prepare", "new",
+                  f"Mailman 3's web UI in {WEB_VENV}, its user {WEB_USER}, its folders",
+                  "Postorius and HyperKitty (mailman-web, Django) in a virtual environment of "
+                  "their own, at the pinned versions of the plan's second lock file, run by "
+                  "their own system user; its folders: the database's, the FastCGI socket's "
+                  "(group www, for httpd) and the static files' (httpd serves them).",
+                  [f"id {WEB_USER} >/dev/null 2>&1 || useradd -s /sbin/nologin -d {WEB_DATA} "
+                   f"-c 'Mailman 3 web' -g =uid -r 800..899 {WEB_USER}",
+                   webui.web_folders_command(),
+                   f"python3 -m venv {WEB_VENV}",
+                   f"{WEB_PYTHON} -m pip install --no-cache-dir -r \"$PLAN/{WEB_LOCK_FILE}\"",
+                   f"{WEB_PYTHON} -m pip check"],
+                  [f"id {WEB_USER}", f"test -x {WEB_BIN}"],
+                  [f"rm -rf {WEB_VENV}", f"userdel {WEB_USER}"]),
+            _step("new-mailman3-secrets", "prepare", "new",
+                  "Mailman 3's secrets, made on this host",
+                  "Core's REST password (for Postorius and HyperKitty) and HyperKitty's "
+                  "archiver key (for core), each in the files of both sides, and Django's "
+                  "secret key: made here with openssl, never written into the plan.",
+                  [f"sh \"$PLAN/{webui.SECRETS_SCRIPT}\""],
+                  [f"test -s {p}" for p in webui.SECRET_FILES]),
         ]
 
     def prepared(self) -> list[Step]:
@@ -227,7 +273,17 @@ class Mailman3(Destination):
             "`mailman info` loads /etc/mailman.cfg and opens (creates) the database; the "
             "Mailman 3 user runs it, as the service will.",
             [f"su -s /bin/sh {MM3_USER} -c {q(f'{MAILMAN} info')}"],
-            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MAILMAN} info')} | grep -q 'GNU Mailman 3'"])]
+            [f"su -s /bin/sh {MM3_USER} -c {q(f'{MAILMAN} info')} | grep -q 'GNU Mailman 3'"]),
+            _step("new-mailman3-web-check", "prepare", "new",
+                  "The web UI's database and static files",
+                  "mailman-web creates its database, copies the static files where httpd "
+                  "serves them and compiles its style sheets (sassc), as the web user; Django "
+                  "checks its settings.",
+                  [webui.as_web(f"{WEB_BIN} migrate --no-input"),
+                   webui.as_web(f"{WEB_BIN} collectstatic --no-input --verbosity 0"),
+                   webui.as_web(f"{WEB_BIN} compress --verbosity 0")],
+                  [webui.as_web(f"{WEB_BIN} check --deploy --fail-level ERROR "
+                                ">/dev/null 2>&1")])]
 
     def start(self) -> list[Step]:
         as_user = f"su -s /bin/sh {MM3_USER} -c"
@@ -271,16 +327,45 @@ class Mailman3(Destination):
              f"rcctl start {' '.join(self.services)}",
              f"{as_user} {q(f'{MAILMAN} aliases')}",
              f"{as_user} {q(f'{MAILMAN} notify')}  # the moderators learn what waits",
-             f"crontab -u {MM3_USER} \"$PLAN/{CRONTAB}\"  # Mailman 3's jobs, old schedules"],
+             f"crontab -u {MM3_USER} \"$PLAN/{CRONTAB}\"  # Mailman 3's jobs, old schedules",
+             # HyperKitty's record of every list, with core's archive policy, before any post
+             webui.as_web(f"{WEB_PYTHON} {webui.WEB_SETUP} "
+                          + " ".join(q(d) for d in self.web_setup_args())),
+             f"crontab -u {WEB_USER} \"$PLAN/{webui.CRONTAB}\"  # the web UI's jobs"],
             [*(f"rcctl check {s}" for s in self.services), f"test -s {MM3_TABLE}",
-             f"crontab -u {MM3_USER} -l >/dev/null"]
+             f"crontab -u {MM3_USER} -l >/dev/null", f"crontab -u {WEB_USER} -l >/dev/null"]
             + [f"grep -q {q(f'^{ml.name}@{host} ')} {MM3_TABLE}"
                for ml, host in self.lists],
-            drain_new + [f"crontab -u {MM3_USER} -r",
+            drain_new + [f"crontab -u {WEB_USER} -r", f"crontab -u {MM3_USER} -r",
                          f"rcctl stop {' '.join(self.services)}",
                          *map(disable_script, self.services)])]
 
+    def web_setup_args(self) -> list[str]:
+        """web_setup.py's arguments: the site's web name, then the lists' mail domains."""
+        names = [h for h in [self.target.web_host] if h and is_domain(h)]
+        site = names[0] if names else self.target.hostname
+        return [site, *sorted({host for _, host in self.lists})]
+
+    def archives(self) -> list[Step]:
+        """Every archived post into HyperKitty, as the inspection counted it."""
+        archived = archived_lists(self.inv, self.lists)
+        if not archived:
+            return []
+        return [_step(
+            "new-archives", "verify", "new", "Every archived post into HyperKitty",
+            "Each list's copied mbox is prepared as the inspection counted it (a copy: body "
+            "lines starting 'From ' escaped, a Message-ID for each post, a date in the month "
+            "the archive shows it) and imported into HyperKitty; then HyperKitty's posts are "
+            "compared with it, month by month. The lists take mail meanwhile; a second run "
+            "adds nothing.",
+            [f"sh \"$PLAN/{ARCHIVES_SCRIPT}\""],
+            [f"test ! -f {q(mbox_on_new_host(name))} || {check_command(name, address)}"
+             for name, address in archived])]
+
     def verify(self) -> list[Step]:
+        return self.archives() + self._verify_mail()
+
+    def _verify_mail(self) -> list[Step]:
         domains = [d for d in self.target.email_domains if is_domain(d)]
         request = next((f"{ml.name}-request@{host}" for ml, host in self.lists
                         if host in domains), None)

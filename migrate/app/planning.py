@@ -52,6 +52,7 @@ from migrate.core.errors import Exit, MigrateError
 from migrate.app.fileio import PLAN_HEADER, plan_files, read_inside, write_atomic, write_tree
 from migrate.core.model import DomainRole, Finding, Inventory, Severity, Source, Target, TlsMode
 from migrate.app.mtas import register_all
+from migrate.app.remote import SCANNER
 from migrate.core.steps import (PLAN_FILE, PLAN_VERSION, REPORT_HTML, REPORT_MD, RUNBOOK_FILE, Step,
                                 plain_problem, plan_digest, plan_path, runbook_markdown,
                                 shown_digest)
@@ -277,6 +278,8 @@ def build_plan(inv: Inventory, target: Target, overlay: dict[str, str] | None = 
     combined = Emitted()  # the files' emitters, then the runbook's, which reads what they declared
     _emit([e for e in ordered if e.phase < Phase.REPORT], inv, target, release, host,
           combined, combined)
+    if combined.data.scanner:
+        combined.files[combined.data.scanner] = SCANNER.read_text(encoding="ascii")
     for path, text in (overlay or {}).items():
         combined.findings.append(_overlaid(path, overlay_dir, combined))
         combined.files[path] = text

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Imports every list's archived posts into HyperKitty: each list's copied mbox is
+# prepared by /usr/local/libexec/mailman3-archive/hyperkitty_archive.py (as the inspection counted it: a copy, in
+# /var/mailman3-web/import), imported with mailman-web hyperkitty_import, and checked month by
+# month. Written by migrate; run by the cutover once Mailman 3 runs. Safe to run again:
+# HyperKitty skips a post it holds, and the prepared copy is the same every time.
+set -eu
+install -d -o _mailmanweb -g _mailmanweb -m 0700 /var/mailman3-web/import
+
+# announce
+if [ -f /var/mailman3/import21/archives/private/announce.mbox/announce.mbox ]; then
+	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/announce.mbox/announce.mbox /var/mailman3-web/import/announce.mbox /var/mailman3-web/import/announce.json --list announce@lists.netsight.example
+	chown _mailmanweb /var/mailman3-web/import/announce.mbox /var/mailman3-web/import/announce.json
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l announce@lists.netsight.example /var/mailman3-web/import/announce.mbox'
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/announce.json --list announce@lists.netsight.example'
+else
+	echo 'announce: no archive mbox at /var/mailman3/import21/archives/private/announce.mbox/announce.mbox: nothing to import'
+fi
+
+# devtalk
+if [ -f /var/mailman3/import21/archives/private/devtalk.mbox/devtalk.mbox ]; then
+	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/devtalk.mbox/devtalk.mbox /var/mailman3-web/import/devtalk.mbox /var/mailman3-web/import/devtalk.json --list devtalk@lists.riverbend.example
+	chown _mailmanweb /var/mailman3-web/import/devtalk.mbox /var/mailman3-web/import/devtalk.json
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l devtalk@lists.riverbend.example /var/mailman3-web/import/devtalk.mbox'
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/devtalk.json --list devtalk@lists.riverbend.example'
+else
+	echo 'devtalk: no archive mbox at /var/mailman3/import21/archives/private/devtalk.mbox/devtalk.mbox: nothing to import'
+fi
+
+# mailman
+if [ -f /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox ]; then
+	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json --list mailman@lists.netsight.example
+	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l mailman@lists.netsight.example /var/mailman3-web/import/mailman.mbox'
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/mailman.json --list mailman@lists.netsight.example'
+else
+	echo 'mailman: no archive mbox at /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox: nothing to import'
+fi
+
+# users
+if [ -f /var/mailman3/import21/archives/private/users.mbox/users.mbox ]; then
+	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/users.mbox/users.mbox /var/mailman3-web/import/users.mbox /var/mailman3-web/import/users.json --list users@lists.netsight.example
+	chown _mailmanweb /var/mailman3-web/import/users.mbox /var/mailman3-web/import/users.json
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l users@lists.netsight.example /var/mailman3-web/import/users.mbox'
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/users.json --list users@lists.netsight.example'
+else
+	echo 'users: no archive mbox at /var/mailman3/import21/archives/private/users.mbox/users.mbox: nothing to import'
+fi

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Imports every list's archived posts into HyperKitty: each list's copied mbox is
+# prepared by /usr/local/libexec/mailman3-archive/hyperkitty_archive.py (as the inspection counted it: a copy, in
+# /var/mailman3-web/import), imported with mailman-web hyperkitty_import, and checked month by
+# month. Written by migrate; run by the cutover once Mailman 3 runs. Safe to run again:
+# HyperKitty skips a post it holds, and the prepared copy is the same every time.
+set -eu
+install -d -o _mailmanweb -g _mailmanweb -m 0700 /var/mailman3-web/import
+
+# mailman
+if [ -f /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox ]; then
+	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json --list mailman@lists.smallclub.example
+	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l mailman@lists.smallclub.example /var/mailman3-web/import/mailman.mbox'
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/mailman.json --list mailman@lists.smallclub.example'
+else
+	echo 'mailman: no archive mbox at /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox: nothing to import'
+fi
+
+# members
+if [ -f /var/mailman3/import21/archives/private/members.mbox/members.mbox ]; then
+	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/members.mbox/members.mbox /var/mailman3-web/import/members.mbox /var/mailman3-web/import/members.json --list members@lists.smallclub.example
+	chown _mailmanweb /var/mailman3-web/import/members.mbox /var/mailman3-web/import/members.json
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l members@lists.smallclub.example /var/mailman3-web/import/members.mbox'
+	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/members.json --list members@lists.smallclub.example'
+else
+	echo 'members: no archive mbox at /var/mailman3/import21/archives/private/members.mbox/members.mbox: nothing to import'
+fi
