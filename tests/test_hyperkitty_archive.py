@@ -205,6 +205,18 @@ def test_plain_import_gets_a_faulty_archive_wrong_and_the_prepared_one_right(too
     assert b"X-Original-Date: Fri, 1 Jan 2038 10:00:00 +0000" in prepared
     assert b"\n>From what I heard" in prepared
     assert b"\n>From bob@example.org Tue Mar  5 09:00:00 2019" in prepared
+    # the check finds each post by its Message-ID: one gone from HyperKitty is named
+    check = [str(tools / SCRIPT.name), "check", f"{tmp_path}/prepared.mbox.json", "--list",
+             address]
+    res = site.python(check)
+    assert res.returncode == 0 and "all 9 posts of the archive" in res.stdout, res.stdout
+    gone = site.python(["-c", "from mailman_web.manage import setup; setup(); import django; "
+                        "django.setup(); from hyperkitty.models import Email; "
+                        "Email.objects.filter(message_id='two@example.org').delete()"])
+    assert gone.returncode == 0, gone.stderr
+    res = site.python(check)
+    assert res.returncode == 1 and "1 missing" in res.stdout, res.stdout
+    assert "two@example.org" in res.stdout
 
 
 @pytest.mark.parametrize("what", ["fifo", "missing", "directory"])

@@ -81,7 +81,7 @@ def emit_archives(inv: Inventory, lists: list[tuple[MailingList, str]], script: 
             # root reads the archive (Mailman's, not the web user's); the web user imports
             f"\t{WEB_PYTHON} {ARCHIVE_SCRIPT} prepare {q(mbox)} {q(copy)} {q(summary)} "
             f"--list {q(address)}",
-            f"\tchown {WEB_USER} {q(copy)} {q(summary)}",
+            f"\tchown {WEB_USER} {q(copy)} {q(summary)} {q(summary + '.ids')}",
             "\t" + _as_web(f"{WEB_BIN} hyperkitty_import --ignore-mtime --since {SINCE} "
                            f"-l {q(address)} {q(copy)}"),
             "\t" + check_command(name, address),

@@ -10,7 +10,7 @@ install -d -o _mailmanweb -g _mailmanweb -m 0700 /var/mailman3-web/import
 # alumni-news
 if [ -f /var/mailman3/import21/archives/private/alumni-news.mbox/alumni-news.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/alumni-news.mbox/alumni-news.mbox /var/mailman3-web/import/alumni-news.mbox /var/mailman3-web/import/alumni-news.json --list alumni-news@lists.hillcrest.example
-	chown _mailmanweb /var/mailman3-web/import/alumni-news.mbox /var/mailman3-web/import/alumni-news.json
+	chown _mailmanweb /var/mailman3-web/import/alumni-news.mbox /var/mailman3-web/import/alumni-news.json /var/mailman3-web/import/alumni-news.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l alumni-news@lists.hillcrest.example /var/mailman3-web/import/alumni-news.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/alumni-news.json --list alumni-news@lists.hillcrest.example'
 else
@@ -20,7 +20,7 @@ fi
 # mailman
 if [ -f /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json --list mailman@lists.hillcrest.example
-	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json
+	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json /var/mailman3-web/import/mailman.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l mailman@lists.hillcrest.example /var/mailman3-web/import/mailman.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/mailman.json --list mailman@lists.hillcrest.example'
 else
@@ -30,7 +30,7 @@ fi
 # staff
 if [ -f /var/mailman3/import21/archives/private/staff.mbox/staff.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/staff.mbox/staff.mbox /var/mailman3-web/import/staff.mbox /var/mailman3-web/import/staff.json --list staff@lists.hillcrest.example
-	chown _mailmanweb /var/mailman3-web/import/staff.mbox /var/mailman3-web/import/staff.json
+	chown _mailmanweb /var/mailman3-web/import/staff.mbox /var/mailman3-web/import/staff.json /var/mailman3-web/import/staff.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l staff@lists.hillcrest.example /var/mailman3-web/import/staff.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/staff.json --list staff@lists.hillcrest.example'
 else

@@ -10,7 +10,7 @@ install -d -o _mailmanweb -g _mailmanweb -m 0700 /var/mailman3-web/import
 # announce
 if [ -f /var/mailman3/import21/archives/private/announce.mbox/announce.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/announce.mbox/announce.mbox /var/mailman3-web/import/announce.mbox /var/mailman3-web/import/announce.json --list announce@lists.netsight.example
-	chown _mailmanweb /var/mailman3-web/import/announce.mbox /var/mailman3-web/import/announce.json
+	chown _mailmanweb /var/mailman3-web/import/announce.mbox /var/mailman3-web/import/announce.json /var/mailman3-web/import/announce.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l announce@lists.netsight.example /var/mailman3-web/import/announce.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/announce.json --list announce@lists.netsight.example'
 else
@@ -20,7 +20,7 @@ fi
 # devtalk
 if [ -f /var/mailman3/import21/archives/private/devtalk.mbox/devtalk.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/devtalk.mbox/devtalk.mbox /var/mailman3-web/import/devtalk.mbox /var/mailman3-web/import/devtalk.json --list devtalk@lists.riverbend.example
-	chown _mailmanweb /var/mailman3-web/import/devtalk.mbox /var/mailman3-web/import/devtalk.json
+	chown _mailmanweb /var/mailman3-web/import/devtalk.mbox /var/mailman3-web/import/devtalk.json /var/mailman3-web/import/devtalk.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l devtalk@lists.riverbend.example /var/mailman3-web/import/devtalk.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/devtalk.json --list devtalk@lists.riverbend.example'
 else
@@ -30,7 +30,7 @@ fi
 # mailman
 if [ -f /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json --list mailman@lists.netsight.example
-	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json
+	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json /var/mailman3-web/import/mailman.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l mailman@lists.netsight.example /var/mailman3-web/import/mailman.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/mailman.json --list mailman@lists.netsight.example'
 else
@@ -40,7 +40,7 @@ fi
 # users
 if [ -f /var/mailman3/import21/archives/private/users.mbox/users.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/users.mbox/users.mbox /var/mailman3-web/import/users.mbox /var/mailman3-web/import/users.json --list users@lists.netsight.example
-	chown _mailmanweb /var/mailman3-web/import/users.mbox /var/mailman3-web/import/users.json
+	chown _mailmanweb /var/mailman3-web/import/users.mbox /var/mailman3-web/import/users.json /var/mailman3-web/import/users.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l users@lists.netsight.example /var/mailman3-web/import/users.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/users.json --list users@lists.netsight.example'
 else

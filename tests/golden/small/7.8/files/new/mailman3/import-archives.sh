@@ -10,7 +10,7 @@ install -d -o _mailmanweb -g _mailmanweb -m 0700 /var/mailman3-web/import
 # mailman
 if [ -f /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json --list mailman@lists.smallclub.example
-	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json
+	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json /var/mailman3-web/import/mailman.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l mailman@lists.smallclub.example /var/mailman3-web/import/mailman.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/mailman.json --list mailman@lists.smallclub.example'
 else
@@ -20,7 +20,7 @@ fi
 # members
 if [ -f /var/mailman3/import21/archives/private/members.mbox/members.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/members.mbox/members.mbox /var/mailman3-web/import/members.mbox /var/mailman3-web/import/members.json --list members@lists.smallclub.example
-	chown _mailmanweb /var/mailman3-web/import/members.mbox /var/mailman3-web/import/members.json
+	chown _mailmanweb /var/mailman3-web/import/members.mbox /var/mailman3-web/import/members.json /var/mailman3-web/import/members.json.ids
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l members@lists.smallclub.example /var/mailman3-web/import/members.mbox'
 	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/members.json --list members@lists.smallclub.example'
 else

@@ -22,10 +22,14 @@
     SUMMARY (JSON) holds the posts, their months, and what was changed. Before writing it the
     script scans the file as the inspection does and refuses (exit 3) if the two counts differ.
 
+    Beside SUMMARY, ``SUMMARY.ids`` names each post: the month it must be filed under and
+    its Message-ID as HyperKitty stores it, a line each.
+
 ``check SUMMARY --list LIST@HOST``
-    Compares HyperKitty's posts of the list, month by month, with SUMMARY's; exit 1 and the
-    months that differ if they are not equal. Runs in mailman-web's environment
-    (``DJANGO_SETTINGS_MODULE``, default ``mailman_web.settings``).
+    Finds every prepared post in HyperKitty by its Message-ID, in its month; exit 1 naming
+    the posts missing or misfiled. Posts the list archived itself since the switch are not
+    counted: they are not in the copy. Runs with mailman-web's Python and settings (as
+    ``mailman-web`` finds them).
 
 Exit codes: 0 done, 1 counts differ, 2 usage, 3 the mbox cannot be read or prepared.
 Memory stays flat: the mbox is read a line at a time (at most 1 MiB of a line at once), only a
@@ -239,7 +243,8 @@ def prepare(mbox, out, summary_path, list_address, now):
     placed = {}  # the undated posts, by the month they are given
     last_date = None
     tmp = out + ".tmp"
-    with open_regular(mbox) as fh:
+    ids = open(summary_path + ".ids.tmp", "w", encoding="ascii", errors="backslashreplace")
+    with ids, open_regular(mbox) as fh:
         # the inspection's own count of the file, first: what the split must match
         scanned = mboxscan.scan_open_file(fh, now, resolve=mboxscan.fuzzy_date)
         if scanned["changed"] is not None or scanned["read_error"]:
@@ -310,7 +315,9 @@ def prepare(mbox, out, summary_path, list_address, now):
                             break
                         suffix += 1
                     added.append(b"Message-ID: <" + made.encode("ascii") + b">" + eol)
+                    mid = made
                 seen.add(key)
+                ids.write("%s %s\n" % (when.strftime("%Y-%m") if when else "-", mid))
                 dst.write(separator)
                 for line in added:
                     dst.write(line)
@@ -320,12 +327,14 @@ def prepare(mbox, out, summary_path, list_address, now):
                     dst.write(_escaped(piece, at_start, counts))
         if os.fstat(fh.fileno()).st_size != size:
             os.unlink(tmp)
+            os.unlink(summary_path + ".ids.tmp")
             raise Refused("%s changed while it was read: prepare it again" % mbox)
     scan_months = {}
     for day, count in scanned["days"].items():
         scan_months[day[:7]] = scan_months.get(day[:7], 0) + count
     if scanned["messages"] != counts["messages"] or months != scan_months:
         os.unlink(tmp)
+        os.unlink(summary_path + ".ids.tmp")
         raise Refused("%s: the inspection's rules count %d posts (%s), this split %d (%s): "
                       "nothing was written" % (mbox, scanned["messages"], scan_months,
                                                counts["messages"], months))
@@ -337,6 +346,7 @@ def prepare(mbox, out, summary_path, list_address, now):
     counts["mbox"] = mbox
     counts["sha256"] = scanned["sha256"]
     os.replace(tmp, out)
+    os.replace(summary_path + ".ids.tmp", summary_path + ".ids")
     _write_json(summary_path, counts)
     return counts
 
@@ -357,36 +367,41 @@ def _write_json(path, data):
 
 # --- checking ------------------------------------------------------------------------------------
 
-def hyperkitty_months(list_address):
-    """HyperKitty's posts of the list by month (UTC), read through Django with mailman-web's
-    settings (``MAILMAN_WEB_CONFIG``, default /etc/mailman3/settings.py)."""
+def hyperkitty_posts(list_address):
+    """HyperKitty's posts of the list: Message-ID -> month (UTC), read through Django with
+    mailman-web's settings (``MAILMAN_WEB_CONFIG``, default /etc/mailman3/settings.py)."""
     from mailman_web.manage import setup
     setup()
     import django
     django.setup()
     from hyperkitty.models import Email
-    months = {}
-    for when in Email.objects.filter(mailinglist__name=list_address).values_list(
-            "date", flat=True).iterator():
-        key = when.astimezone(UTC).strftime("%Y-%m")
-        months[key] = months.get(key, 0) + 1
-    return dict(sorted(months.items()))
+    return {mid: when.astimezone(UTC).strftime("%Y-%m") for mid, when in
+            Email.objects.filter(mailinglist__name=list_address).values_list(
+                "message_id", "date").iterator()}
 
 
-def check(summary_path, list_address):
+def check(summary_path, list_address, limit=20):
     with open(summary_path) as fh:
         summary = json.load(fh)
-    want = summary["months"]
-    have = hyperkitty_months(list_address)
-    wrong = ["%s: %d in HyperKitty, %d in the archive" % (m, have.get(m, 0), want.get(m, 0))
-             for m in sorted(set(want) | set(have)) if have.get(m, 0) != want.get(m, 0)]
-    total = sum(have.values())
-    if wrong:
-        print("%s: %d posts in HyperKitty, %d in the archive; months that differ:\n  %s"
-              % (list_address, total, summary["messages"], "\n  ".join(wrong)))
+    have = hyperkitty_posts(list_address)
+    missing, misfiled, found = [], [], 0
+    with open(summary_path + ".ids", encoding="ascii") as fh:
+        for line in fh:
+            month, _, mid = line.rstrip("\n").partition(" ")
+            if mid not in have:
+                missing.append(mid)
+            elif month != "-" and have[mid] != month:
+                misfiled.append("%s (in %s, not %s)" % (mid, have[mid], month))
+            else:
+                found += 1
+    if missing or misfiled:
+        print("%s: %d of the archive's %d posts are in HyperKitty as prepared; %d missing, %d "
+              "in another month:\n  %s" % (
+                  list_address, found, summary["messages"], len(missing), len(misfiled),
+                  "\n  ".join((missing + misfiled)[:limit])))
         return 1
-    print("%s: %d posts in HyperKitty, month by month as in the archive"
-          % (list_address, total))
+    print("%s: all %d posts of the archive in HyperKitty, month by month as in the archive "
+          "(%d posts there in all)" % (list_address, found, len(have)))
     return 0
 
 
