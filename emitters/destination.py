@@ -113,6 +113,12 @@ class Destination:
         as every writer sees it, its web locations among them)."""
         raise NotImplementedError
 
+    def app_url(self, list_name: str, page: str) -> str | None:
+        """Where the application at the CGI prefix (``WebFolders.cgi_socket``) sends a list's
+        Mailman 2 ``page`` ("listinfo", "admin", "private"...): a path on the same host, or
+        None (no such application, or no such page)."""
+        return None
+
     #: paths httpd's loopback server (``localhost``, 127.0.0.1 port 80) passes to the list
     #: manager's FastCGI socket (``WebFolders.cgi_socket``) for its own programs' calls; every
     #: other path there answers 403 (none: no such server)

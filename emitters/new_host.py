@@ -661,6 +661,8 @@ class ListLocations:
     app: str | None = None
     app_pages: tuple[tuple[str, str], ...] = ()
     app_finding: str | None = None
+    #: where the application sends a list's Mailman 2 page (``Destination.app_url``)
+    app_url: Callable[[str, str], str | None] | None = field(default=None, compare=False)
 
     @property
     def served(self) -> tuple[Served, ...]:
@@ -773,7 +775,8 @@ def list_locations(inv: Inventory, target: Target, dest: Destination, release: R
                 "host (or plan with url_prefixes: package) and inspect again.", source))
     return ListLocations(served["cgi"], served["icons"], served["archive"],
                          tuple(moved), old, dest.pages_pending, more, folders.app,
-                         folders.app_pages, folders.app_finding), findings
+                         folders.app_pages, folders.app_finding,
+                         dest.app_url if folders.cgi_socket else None), findings
 
 
 #: The mm_cfg.py setting that gave out each kind's prefix.

@@ -170,6 +170,8 @@ class _Context:
         if self.lists.app:
             pages = dict(self.lists.app_pages)
             where = pages.get(script, "the page that stands for it")
+            path = self.lists.app_url(name, script) if name and self.lists.app_url else None
+            where += f" ({path})" if path else ""
             return (f'location "{cgi.location}": {self.lists.app} (FastCGI, {cgi.fastcgi}) '
                     + (f"answers with a 301 to {where}" if script != "SCRIPT" else
                        "answers every path: Mailman 2's pages with a 301 to their new ones"))

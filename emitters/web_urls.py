@@ -76,6 +76,27 @@ class _NewHost:
         return out + [page]
 
 
+#: What the application's page answers an anonymous visitor (``_app_answer``): the list's
+#: page; its settings (a login first); its private archive (refused).
+_APP_ANSWERS = {"listinfo": ("listinfo", 200), "admin": ("admin", 302),
+                "private archive": ("private", 403)}
+
+
+def _app_answer(web: WebLocations, name: str, kind: str, path: str,
+                public: bool) -> tuple[str, int, str | None] | None:
+    """Where an application at the CGI prefix sends a list's old page, the status that page
+    answers and what it must show (the list's name on its page); None where httpd answers the
+    path itself (no application, or a public archive's static files)."""
+    lists = web.lists
+    if lists.app_url is None or kind not in _APP_ANSWERS or lists.serving(path) is not lists.cgi:
+        return None
+    page, status = _APP_ANSWERS[kind]
+    target = lists.app_url(name, page)
+    if target is None:
+        return None
+    return target, status, name if page == "listinfo" else None
+
+
 def list_web_base(ml: MailingList | None, hosts: list[str],
                   default: str) -> tuple[str, str, str]:
     """(scheme, host, path prefix) of a list's pages as the old host gave them out (its
@@ -123,6 +144,14 @@ def old_urls(inv: Inventory, target: Target,
                 out.append(OldUrl(url, kind, f"not served yet: {web.lists.pending}"))
                 continue
             moved = web.lists.moved_path(path) if web.lists.serving(path) is None else None
+            app = _app_answer(web, name, kind, path, public)
+            if app is not None:
+                target, status, expect = app
+                new = ("301 to the same path over HTTPS, then " if tls and scheme == "http"
+                       else "") + f"301 to {target} ({web.lists.app}), which answers {status}"
+                out.append(OldUrl(url, kind, new, new_host.probes(
+                    scheme, host, path, target, status=status, expect=expect)))
+                continue
             new = ("301 to the same path over HTTPS, then " if tls and scheme == "http"
                    else "") + (f"301 to {moved}, which answers 200" if moved else
                                "200, as before")

@@ -56,11 +56,13 @@ import yaml
 from conftest import WAIT_UNTIL_SH, need, smtpd_binary, wait_until
 from e2etools import CONNECT, Host, Network, world_run
 from httpdtools import fcgiwrap_binary, httpd_binary, httpd_sh, slowcgi_sh
+from hktools import VENV as WEB_VENV_CACHE, web_bin
 from mm3tools import VENV, mailman3_bin
 from smtpdtools import SINK, _libexec
 from emitters.common import SLOWCGI_SOCKET
-from emitters.mailman3.paths import (MM3_BIN, MM3_PID, MM3_USER, MM3_VAR, MM3_VENV,
-                                     REQUIREMENTS, SMTPD_LIST_TABLE, TABLE_SENTINEL)
+from emitters.mailman3.paths import (HK_IMPORT, MM3_BIN, MM3_PID, MM3_USER, MM3_VAR, MM3_VENV,
+                                     REQUIREMENTS, SMTPD_LIST_TABLE, TABLE_SENTINEL, WEB_DATA,
+                                     WEB_VENV)
 from emitters.mailman3.plugin import INBOUND, LOCK_FILE, PROTOTYPE
 from migrate.core.mailman2 import MODERATED_SUBSCRIPTIONS
 from test_cutover_e2e import (DOMAIN, LIST, NEW, NEW_RC_CONF_LOCAL, NEW_SHIMS, NEW_SMTPD_CONF,
@@ -76,13 +78,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.realtool]  # out of `make test-fast`
 #: The tests' venv as the machine has it (its scripts name this path): the new host sees it
 #: read-only, its python's installation too.
 VENV_REAL = VENV.resolve()
+WEB_VENV_REAL = WEB_VENV_CACHE.resolve()
 #: The member who takes the list's digests (the small sample's one digest member).
 DIGEST_MEMBER = "victor.keller@isp.example"
 #: Asks Mailman 3's REST API on the new host (loopback; the default credentials the plan
 #: leaves) for a list's held posts and subscription requests, as Postorius does.
 REST_PROBE = """
-import base64, json, sys, urllib.request
-auth = base64.b64encode(b"restadmin:restpass").decode()
+import base64, configparser, json, sys, urllib.request
+secrets = configparser.ConfigParser()
+secrets.read("/etc/mailman-secrets.cfg")  # made on the host by the plan's make-secrets.sh
+auth = base64.b64encode(b"restadmin:" + secrets["webservice"]["admin_pass"].encode()).decode()
 out = {}
 for part in ("held", "requests"):
     url = f"http://127.0.0.1:8001/3.1/lists/{sys.argv[1]}/{part}"
@@ -127,6 +132,17 @@ RC_SUBR = """\
 # not to the caller (rc.subr's _rc_do: to /dev/null), or a daemon would hold its output open
 @WAIT@
 rc_exec() { su -s /bin/sh "${daemon_user}" -c "$*"; }
+# rc.subr's own rc_start and rc_stop, which a script may replace: the daemon with its flags
+# (with rc_bg=YES in the background, its output to the log by a plain command: a shell running
+# a function with redirections keeps the caller's output open on a spare descriptor, which
+# would hold rcctl's caller waiting), and pkill of pexp
+rc_start() {
+  if [ "${rc_bg}" = YES ]; then
+    su -s /bin/sh "${daemon_user}" -c "${daemon} ${daemon_flags}" </dev/null \
+      >>/run/rc.d.log 2>&1 &
+  else rc_exec "${daemon} ${daemon_flags}"; fi
+}
+rc_stop() { pkill --ns $$ --nslist mnt -xf "${pexp}"; }
 rc_check() { pgrep --ns $$ --nslist mnt -xf "${pexp}" >/dev/null; }
 rc_gone() { ! rc_check; }
 rc_cmd() {
@@ -173,8 +189,12 @@ echo "$1:!:20000::::::" >> /etc/shadow
 # the tests' venv, built from the same lock file: its pyvenv.cfg and interpreter links, its
 # scripts pointing at /usr/local/mailman3, its lib that venv's (read-only here), so that the
 # plan's pip install -r finds every pin installed. Anything else is the real python3.
-[ "$*" = "-m venv @MM3_VENV@" ] || exec /usr/bin/python3 "$@"
-src=@VENV@ dst=@MM3_VENV@
+# The web UI's venv (`-m venv /usr/local/mailman3-web`) likewise, from the tests' web venv.
+case "$*" in
+"-m venv @MM3_VENV@") src=@VENV@ dst=@MM3_VENV@ ;;
+"-m venv @WEB_VENV@") src=@WEB_VENV_REAL@ dst=@WEB_VENV@ ;;
+*) exec /usr/bin/python3 "$@" ;;
+esac
 # (again over an existing one, as venv does)
 mkdir -p $dst/bin && cp $src/pyvenv.cfg $dst/ && ln -sfn $src/lib $dst/lib
 for f in $src/bin/*; do
@@ -209,11 +229,15 @@ RCCTL_MM3 = """\
       >> /run/mailman3-stop.log
     sh /etc/rc.d/mailman3 stop || exit 1 ;;
   "restart mailman3") { sh /etc/rc.d/mailman3 stop && sh /etc/rc.d/mailman3 start; } || exit 1 ;;
+  "start mailman3web"|"check mailman3web"|"stop mailman3web"|"start mailman3webq"|\
+  "check mailman3webq"|"stop mailman3webq") sh "/etc/rc.d/$svc" "$cmd" || exit 1 ;;
 """
 
 #: What the diagnostics show of the new host.
 NEW_LOGS = (f"tail -n 15 /run/smtpd.log /run/rc.d.log {MM3_VAR}/logs/mailman.log "
-            f"{MM3_VAR}/logs/smtp.log 2>&1; find {MM3_VAR}/queue -type f | sort | tail -n 20")
+            f"{MM3_VAR}/logs/smtp.log {WEB_DATA}/logs/mailmanweb.log /run/httpd.log 2>&1; "
+            f"find {MM3_VAR}/queue -type f | sort | tail -n 20; "
+            "echo '--- its processes'; pgrep -a --ns $$ --nslist mnt . | tail -n 30")
 
 #: The sink, also keeping the text of each digest (its Subject says Digest) in its record.
 SINK_DIGESTS = SINK.replace(
@@ -239,6 +263,8 @@ def new_host_mailman3(net: Network, base: Path, resolv: Path, host_key: Path, au
     """The new host as the Mailman 3 plan finds it: OpenSMTPD with the host's own smtpd.conf,
     no Mailman, no _mailman3; the stand-ins above, OpenBSD's httpd and slowcgi's."""
     mailman3_bin()  # skips (fails under make test) without the tests' venv
+    web_bin()  # and without the web UI's
+    need(shutil.which("sassc") is not None, "sassc is not installed (mailman-web compress)")
     need(shutil.which("cc") is not None, "cc is not installed (doas's stand-in is built)")
     smtpd = smtpd_binary()
     httpd, fcgiwrap = httpd_binary(), fcgiwrap_binary()
@@ -249,7 +275,8 @@ def new_host_mailman3(net: Network, base: Path, resolv: Path, host_key: Path, au
     starts = {"@SLOWCGI@": slowcgi_sh(fcgiwrap, SLOWCGI_SOCKET),
               "@HTTPD_START@": httpd_sh(httpd), "@SMTPD@": smtpd, "@HTTPD@": httpd,
               "@WAIT@": WAIT_UNTIL_SH, "@CONNECT@": CONNECT, "@VENV@": str(VENV_REAL),
-              "@MM3_VENV@": MM3_VENV}
+              "@MM3_VENV@": MM3_VENV, "@WEB_VENV_REAL@": str(WEB_VENV_REAL),
+              "@WEB_VENV@": WEB_VENV}
     shims = {**{k: NEW_SHIMS[k] for k in ("sha256", "smtpd", "httpd", "crontab", "mail")},
              **MM3_SHIMS, "rcctl": _rcctl()}
     for name, text in shims.items():
@@ -315,7 +342,8 @@ def new_host_mailman3(net: Network, base: Path, resolv: Path, host_key: Path, au
     new.run("chgrp opensmtpq /usr/sbin/smtpctl && chmod 2555 /usr/sbin/smtpctl")
     # the tests' venv, read-only for everything in this host (pip may not change it)
     new.run(f"mount --bind {VENV_REAL} {VENV_REAL} && mount -o remount,bind,ro {VENV_REAL} "
-            f"&& mount -o remount,bind,ro {python_home}")
+            f"&& mount -o remount,bind,ro {python_home} && mount --bind {WEB_VENV_REAL} "
+            f"{WEB_VENV_REAL} && mount -o remount,bind,ro {WEB_VENV_REAL}")
     (base / "newcfg").mkdir()
     new.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
                str(_sshd_config(base / "newcfg", NEW, host_key, auth))], "sshd.log")
@@ -562,6 +590,102 @@ def _decide(w) -> None:
 KILLED = "oakfield"
 
 
+#: Asks the new host's httpd, from the world, for each (Host, path): a GET; prints each answer's
+#: status and Location as JSON.
+HTTP_PROBE = r"""
+import http.client, json, sys
+out = []
+for host, path in json.loads(sys.argv[2]):
+    conn = http.client.HTTPConnection(sys.argv[1], 80, timeout=60)
+    conn.request("GET", path, headers={"Host": host})
+    res = conn.getresponse()
+    res.read()
+    out.append([res.status, res.getheader("Location") or ""])
+print(json.dumps(out))
+"""
+
+
+def _http(w, requests: list[tuple[str, str]]) -> list[tuple[int, str]]:
+    res = world_run(w["net"], [sys.executable, "-c", HTTP_PROBE, NEW, json.dumps(requests)],
+                    capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    return [tuple(x) for x in json.loads(res.stdout)]
+
+
+def _article_message_id(path: Path) -> str | None:
+    """The Message-ID a pipermail article names in its reply link (In-Reply-To=...)."""
+    import html
+    from urllib.parse import unquote
+    m = re.search(r'In-Reply-To=([^"\s>]*)', path.read_text("latin-1"))
+    return unquote(html.unescape(m.group(1))).strip("<>") if m else None
+
+
+def _check_archives_and_web(w, plan: Path, inv) -> None:
+    """Every list's archive in HyperKitty, as the inventory counts it (the old host's tree is
+    the live one: the inventory read after the freeze counts what the final sync copied), and
+    the web through the real httpd in front of the real Postorius and HyperKitty: the old
+    Mailman 2 pages redirect to them, a private archive's article to its message, the public
+    archives answer as they did, the static files are served."""
+    steps = {r["step"]: r for r in _journal(plan) if r.get("event") == "done"}
+    archived = [a for a in inv.archives if a.mbox_path and a.messages]
+    if archived:
+        assert "new-archives" in steps, sorted(steps)
+    for a in archived:
+        summary = json.loads(w["new"].run(f"cat {HK_IMPORT}/{a.list_name}.json").stdout)
+        # the prepared copy holds exactly the inventory's posts, month by month
+        assert summary["messages"] == a.messages, (a.list_name, summary["messages"])
+        assert summary["inspection_months"] == {m.month: m.messages for m in a.months}
+        # and HyperKitty holds every one of them in its month (the plan's own check)
+        check = w["new"].run(f"su -s /bin/sh _mailmanweb -c 'cd {WEB_DATA} && "
+                             f"{WEB_VENV}/bin/python /usr/local/libexec/mailman3-archive/"
+                             f"hyperkitty_archive.py check {HK_IMPORT}/{a.list_name}.json "
+                             f"--list {a.list_name}@{_host_of(inv, a.list_name)}'",
+                             check=False)
+        assert check.returncode == 0 and "all " in check.stdout, check.stdout + check.stderr
+    web = re.search(r'^server "([^"]+)"', (plan / "files/new/etc/httpd.conf").read_text(),
+                    re.M).group(1)
+    private_archives = w["old_tree"] / "usr/local/mailman/archives/private"
+    asks, wants = [], []
+    for ml in inv.lists:
+        address, list_id = f"{ml.name}@{ml.host_name}", f"{ml.name}.{ml.host_name}"
+        prefix = re.match(r"https?://[^/]+(/.*?)/?$", ml.web_page_url or "http://x/mailman/")
+        cgi = prefix.group(1).rstrip("/") + "/"
+        asks += [(web, f"{cgi}listinfo/{ml.name}"), (web, f"/mailman3/lists/{list_id}/"),
+                 (web, f"{cgi}admin/{ml.name}"), (web, f"{cgi}admindb/{ml.name}"),
+                 (web, f"{cgi}private/{ml.name}/"), (web, f"/archives/list/{address}/"),
+                 (web, f"/hyperkitty/list/{address}/")]
+        wants += [(301, f"/mailman3/lists/{list_id}/"), (200, ""),
+                  (301, f"/mailman3/lists/{list_id}/settings/"),
+                  (301, f"/mailman3/lists/{list_id}/held_messages"),
+                  (301, f"/archives/list/{address}/"),
+                  (403 if ml.archive_private else 200, ""),
+                  (403 if ml.archive_private else 200, "")]
+        articles = sorted((private_archives / ml.name).glob("*/[0-9]*.html"))
+        mid = _article_message_id(articles[0]) if articles else None
+        if mid:
+            sys.path.insert(0, str(plan / "files/new/mailman3/archive"))
+            from hyperkitty_archive import hyperkitty_id, id_hash
+            volume = articles[0].parent.name
+            asks.append((web, f"{cgi}private/{ml.name}/{volume}/{articles[0].name}"))
+            wants.append((301, f"/archives/list/{address}/message/"
+                               f"{id_hash(hyperkitty_id(mid))}/"))
+        if not ml.archive_private and articles:
+            asks.append((web, f"/pipermail/{ml.name}/"))
+            wants.append((200, ""))
+    asks.append((web, "/static/postorius/css/style.css"))
+    wants.append((200, ""))
+    got = _http(w, asks)
+    wrong = [(ask, have, want) for ask, have, want in zip(asks, got, wants)
+             if have[0] != want[0] or not have[1].endswith(want[1])]
+    assert not wrong, wrong
+    print(f"web: {len(asks)} addresses answer as planned; archives: "
+          f"{sum(a.messages for a in archived)} posts of {len(archived)} lists in HyperKitty")
+
+
+def _host_of(inv, name: str) -> str:
+    return next(ml.host_name for ml in inv.lists if ml.name == name)
+
+
 @pytest.mark.parametrize("sample_world", [s for s in SAMPLES_E2E if s != SMALL],
                          indirect=True, ids=lambda s: s.name)
 def test_every_sample_cuts_over_to_mailman3(sample_world):
@@ -577,8 +701,7 @@ def test_every_sample_cuts_over_to_mailman3(sample_world):
     same outcome."""
     w = sample_world
     _decide(w)
-    # the web pages over HTTP only: no ACME server here to sign a certificate (the pages of
-    # Mailman 3 are not served yet: nothing of the web is checked)
+    # the web pages over HTTP only: no ACME server here to sign a certificate
     plan = _plan(w, destination="mailman3", tls="none")
     lists = w["recipients_of"]  # list address -> who receives its posts
     tags = {address: "abcdefghijklmnopqrstuvwxyz"[i] for i, address in enumerate(sorted(lists))}
@@ -593,7 +716,8 @@ def test_every_sample_cuts_over_to_mailman3(sample_world):
     code, log, killed_in = _run(w, plan, "--execute", "--yes", kill_each=kill, on_start={
         order[order.index(FREEZE_STEP) + 1]:
             lambda: frozen.append(_start_sender(w, FROZEN, "f", main))})
-    assert code == 0, log[-4000:] + _diagnostics(w)
+    assert code == 0, (log[-4000:] + _diagnostics(w)
+                       + "\n--- journal\n" + "\n".join(map(str, _journal(plan)[-4:])))
     print("; ".join(re.findall(r"^(?:freeze window: [^\n]*|cutover done in \d+ s)", log, re.M)))
     if kill:
         mid = [s for s in killed_in if s != "between"]
@@ -624,6 +748,7 @@ def test_every_sample_cuts_over_to_mailman3(sample_world):
                                                      folded(ml.members.digest)), address
     table = w["new"].run(f"cat {SMTPD_LIST_TABLE}").stdout.split()
     assert table[0] == TABLE_SENTINEL and len(table) == 1 + 9 * len(inv.lists), table
+    _check_archives_and_web(w, plan, inv)
     print(f"{w['sample'].name}: {len(lists)} lists cut over to Mailman 3; "
           f"{sum(len(r) for r in lists.values())} recipients")
 

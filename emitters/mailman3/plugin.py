@@ -329,6 +329,8 @@ class Mailman3(Destination):
              f"{as_user} {q(f'{MAILMAN} notify')}  # the moderators learn what waits",
              f"crontab -u {MM3_USER} \"$PLAN/{CRONTAB}\"  # Mailman 3's jobs, old schedules",
              # HyperKitty's record of every list, with core's archive policy, before any post
+             # (read from core's REST API, which its rest runner opens once it runs)
+             Wait(command="nc -z 127.0.0.1 8001", timeout=120, interval=2),
              webui.as_web(f"{WEB_PYTHON} {webui.WEB_SETUP} "
                           + " ".join(q(d) for d in self.web_setup_args())),
              f"crontab -u {WEB_USER} \"$PLAN/{webui.CRONTAB}\"  # the web UI's jobs"],
@@ -339,6 +341,12 @@ class Mailman3(Destination):
             drain_new + [f"crontab -u {WEB_USER} -r", f"crontab -u {MM3_USER} -r",
                          f"rcctl stop {' '.join(self.services)}",
                          *map(disable_script, self.services)])]
+
+    def app_url(self, list_name: str, page: str) -> str | None:
+        host = self.hosts.get(list_name)
+        if host is None:
+            return None
+        return webui.page_path(page, f"{list_name}.{host}", f"{list_name}@{host}")
 
     def web_setup_args(self) -> list[str]:
         """web_setup.py's arguments: the site's web name, then the lists' mail domains."""

@@ -50,19 +50,36 @@ SECRETS_SCRIPT = "files/new/mailman3/web/make-secrets.sh"
 RC_WEB = "files/new/mailman3/web/rc.d-mailman3web"
 RC_TASKS = "files/new/mailman3/web/rc.d-mailman3webq"
 CRONTAB = "files/new/mailman3/web/crontab-mailmanweb"
+#: Postorius's and HyperKitty's prefixes as their pages link them (mailman_web/urls.py includes
+#: each twice; Django names a page by its last include: /mailman3/ and /archives/).
+POSTORIUS = "/mailman3/"
+HYPERKITTY = "/archives/"
+
+
+def page_path(page: str, list_id: str, address: str) -> str | None:
+    """Where mailman2_urls.py sends a list's Mailman 2 ``page`` (what Django's reverse() gives
+    for the view it names there; the Mailman 3 e2e compares them)."""
+    lists = f"{POSTORIUS}lists/{list_id}/"
+    return {"listinfo": lists, "subscribe": lists, "confirm": lists,
+            "admin": f"{lists}settings/", "admindb": f"{lists}held_messages",
+            "roster": f"{lists}members/subscriber/",
+            "options": f"{POSTORIUS}accounts/subscriptions/",
+            "private": f"{HYPERKITTY}list/{address}/"}.get(page)
+
+
 #: Where mailman2_urls.py sends each of Mailman 2's pages (scripts/mailman2_urls.py), for
 #: web-parity.md.
 PAGES = (
-    ("listinfo", "the list's page in Postorius (/postorius/lists/LIST.DOMAIN/)"),
-    ("admin", "the list's settings in Postorius (/postorius/lists/LIST.DOMAIN/settings/)"),
-    ("admindb", "the list's held messages in Postorius (.../held_messages)"),
-    ("options", "the member's subscriptions in Postorius (/postorius/accounts/subscriptions/)"),
-    ("roster", "the list's members in Postorius (.../members/subscriber/)"),
-    ("private", "the list's archive in HyperKitty (/hyperkitty/list/LIST@DOMAIN/), where its "
-                "privacy applies"),
-    ("private-volume", "the same month in HyperKitty (/hyperkitty/list/LIST@DOMAIN/YYYY/M/)"),
-    ("private-article", "the same message in HyperKitty (/hyperkitty/list/LIST@DOMAIN/message/"
-                        "HASH/: HASH from the Message-ID the article names), else its month"),
+    ("listinfo", "the list's page in Postorius"),
+    ("admin", "the list's settings in Postorius"),
+    ("admindb", "the list's held messages in Postorius"),
+    ("options", "the member's subscriptions in Postorius"),
+    ("roster", "the list's members in Postorius"),
+    ("private", "the list's archive in HyperKitty, where its privacy applies"),
+    ("private-volume", f"the same month in HyperKitty ({HYPERKITTY}list/LIST@DOMAIN/YYYY/M/)"),
+    ("private-article", f"the same message in HyperKitty ({HYPERKITTY}list/LIST@DOMAIN/"
+                        "message/HASH/: HASH from the Message-ID the article names), else its "
+                        "month"),
 )
 #: The files make-secrets.sh writes (its check: each one there, not empty).
 SECRET_FILES = (MM3_SECRETS, HK_ARCHIVER_CONFIG, WEB_SECRETS)
