@@ -226,7 +226,7 @@ def test_the_real_mailman3_reads_the_emitted_config_and_feeds_the_hook(inventori
     from mm3tools import mailman3_bin
 
     from emitters.mailman3.mailman_cfg import CONFIG, MTA_CONFIG
-    from emitters.mailman3.paths import MM3_MTA_CONFIG, MM3_VAR, TABLE_HOOK
+    from emitters.mailman3.paths import MM3_MTA_CONFIG, MM3_SECRETS_NAME, MM3_VAR, TABLE_HOOK
 
     bin_ = mailman3_bin()
     files = plan_mm3(inventories["small"], "small").files
@@ -247,9 +247,14 @@ def test_the_real_mailman3_reads_the_emitted_config_and_feeds_the_hook(inventori
         return subprocess.run([str(bin_), "-C", str(tmp_path / "mailman.cfg"), *root, *args],
                               capture_output=True, text=True, timeout=120)
 
+    # mailman.cfg extends the secrets file the plan makes on the host (a name relative to its
+    # folder): without it Mailman does not start, with it the REST password is the host's
+    assert mailman("info").returncode != 0
+    (tmp_path / MM3_SECRETS_NAME).write_text("[webservice]\nadmin_pass: made-on-the-host\n")
     info = mailman("info")
     assert info.returncode == 0, info.stderr
     assert "GNU Mailman 3" in info.stdout and str(tmp_path / "mailman.cfg") in info.stdout
+    assert "restadmin:made-on-the-host" in info.stdout
     made = mailman("create", "--quiet", "ant@lists.example.org")
     assert made.returncode == 0, made.stderr
     lines = table.read_text().splitlines()
