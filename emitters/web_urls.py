@@ -82,8 +82,8 @@ _APP_ANSWERS = {"listinfo": ("listinfo", 200), "admin": ("admin", 302),
                 "private archive": ("private", 403)}
 
 
-def _app_answer(web: WebLocations, name: str, kind: str, path: str,
-                public: bool) -> tuple[str, int, str | None] | None:
+def _app_answer(web: WebLocations, name: str, kind: str,
+                path: str) -> tuple[str, int, str | None] | None:
     """Where an application at the CGI prefix sends a list's old page, the status that page
     answers and what it must show (the list's name on its page); None where httpd answers the
     path itself (no application, or a public archive's static files)."""
@@ -144,7 +144,7 @@ def old_urls(inv: Inventory, target: Target,
                 out.append(OldUrl(url, kind, f"not served yet: {web.lists.pending}"))
                 continue
             moved = web.lists.moved_path(path) if web.lists.serving(path) is None else None
-            app = _app_answer(web, name, kind, path, public)
+            app = _app_answer(web, name, kind, path)
             if app is not None:
                 target, status, expect = app
                 new = ("301 to the same path over HTTPS, then " if tls and scheme == "http"

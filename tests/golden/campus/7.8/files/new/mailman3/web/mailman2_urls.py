@@ -74,7 +74,7 @@ def page(request, script, name=None):
     if script == "roster":
         return _to(reverse("list_members", args=[list_id, "subscriber"]))
     if script == "options":
-        return _to(reverse("user_subscriptions"))
+        return _to(reverse("ps_user_profile"))  # the member's subscriptions
     if script == "private":  # private/LIST, private/LIST.mbox/LIST.mbox
         entry = _list(name[:-5] if name.endswith(".mbox") else name)
         return _to(reverse("hk_list_overview", args=[entry["address"]]))
@@ -106,8 +106,13 @@ def _message_id(entry, volume, article):
 
 
 def private(request, name, rest=""):
-    """A path below a list's private archive."""
-    entry = _list(name)
+    """A path below a list's private archive (``LIST.mbox/LIST.mbox``: the list's archive
+    page; Mailman 2's list names may hold dots)."""
+    entry = LISTS.get(name.lower())
+    if entry is None and name.endswith(".mbox"):
+        return _to(reverse("hk_list_overview", args=[_list(name[:-5])["address"]]))
+    if entry is None:
+        raise Http404("no such list")
     parts = [p for p in rest.split("/") if p]
     if not parts:
         return _to(reverse("hk_list_overview", args=[entry["address"]]))
@@ -134,6 +139,6 @@ for _p in _MAP["cgi_prefixes"]:
         re_path(r"^%s(?P<script>listinfo|subscribe|confirm|admin|admindb|roster|options|"
                 r"private)/(?P<name>[^/]+)(?:/.*)?$" % _prefix(_p), page),
     ]
-    urlpatterns.insert(0, re_path(r"^%sprivate/(?P<name>[^/.]+)/(?P<rest>.*)$" % _prefix(_p),
+    urlpatterns.insert(0, re_path(r"^%sprivate/(?P<name>[^/]+)/(?P<rest>.*)$" % _prefix(_p),
                                   private))
 urlpatterns += web_urlpatterns
