@@ -678,7 +678,19 @@ def _check_archives_and_web(w, plan: Path, inv) -> None:
     wrong = [(ask, have, want) for ask, have, want in zip(asks, got, wants)
              if have[0] != want[0] or not have[1].endswith(want[1])]
     assert not wrong, wrong
-    print(f"web: {len(asks)} addresses answer as planned; archives: "
+    # web-parity.md: no old address is missing, and every one that names a single URL (no
+    # pattern) answers on the new host as a page, a redirect or a refusal, never a 404
+    rows = yaml.safe_load((plan / "plan.yaml").read_text())["web_parity"]
+    assert not [r for r in rows if r["status"] == "missing"]
+    concrete = [(m.group(1), m.group(2) or "/") for r in rows
+                if (m := re.fullmatch(r"http://([^/*\s]+)(/[^*\s]*)?", r["url"]))
+                and not re.search(r"VOLUME|NNNNNN", r["url"])]
+    answered = _http(w, concrete)
+    dead = [(url, have) for url, have in zip(concrete, answered)
+            if have[0] not in (200, 301, 302, 403)]
+    assert not dead, dead
+    print(f"web: {len(asks)} addresses answer as planned, {len(concrete)} of web-parity.md "
+          f"answer; archives: "
           f"{sum(a.messages for a in archived)} posts of {len(archived)} lists in HyperKitty")
 
 

@@ -19,6 +19,7 @@ from emitters.common import Emitted
 from emitters.guard import sh_word
 from emitters.mailman3.paths import (ARCHIVE_SCRIPT, ARCHIVE_TOOLS, HK_IMPORT, MM3_IMPORT,
                                      WEB_BIN, WEB_GROUP, WEB_PYTHON, WEB_USER)
+from emitters.mailman3.web import as_web
 
 q = sh_word
 #: The plan's files: the script, the scanner beside it (the orchestration writes it: emitters
@@ -29,6 +30,8 @@ IMPORT_SCRIPT = "files/new/mailman3/import-archives.sh"
 #: hyperkitty_import takes only what is newer than the newest post it holds unless told a
 #: date: a run cut short would lose the older rest. Every post is newer than this.
 SINCE = "1000-01-01T00:00:00+00:00"
+#: How often a list's import runs before the step fails (each run adds only what is missing).
+ATTEMPTS = 5
 
 
 def mbox_on_new_host(name: str) -> str:
@@ -36,13 +39,9 @@ def mbox_on_new_host(name: str) -> str:
     return f"{MM3_IMPORT}/archives/private/{name}.mbox/{name}.mbox"
 
 
-def _as_web(command: str) -> str:
-    return f"su -s /bin/sh {WEB_USER} -c {q(command)}"
-
-
 def check_command(name: str, address: str) -> str:
     """HyperKitty holds the list's prepared posts, month by month (exit 1 where not)."""
-    return _as_web(f"{WEB_PYTHON} {ARCHIVE_SCRIPT} check {q(f'{HK_IMPORT}/{name}.json')} "
+    return as_web(f"{WEB_PYTHON} {ARCHIVE_SCRIPT} check {q(f'{HK_IMPORT}/{name}.json')} "
                    f"--list {q(address)}")
 
 
@@ -82,9 +81,17 @@ def emit_archives(inv: Inventory, lists: list[tuple[MailingList, str]], script: 
             f"\t{WEB_PYTHON} {ARCHIVE_SCRIPT} prepare {q(mbox)} {q(copy)} {q(summary)} "
             f"--list {q(address)}",
             f"\tchown {WEB_USER} {q(copy)} {q(summary)} {q(summary + '.ids')}",
-            "\t" + _as_web(f"{WEB_BIN} hyperkitty_import --ignore-mtime --since {SINCE} "
-                           f"-l {q(address)} {q(copy)}"),
-            "\t" + check_command(name, address),
+            # the lists take posts meanwhile: a write HyperKitty's database refused (SQLite
+            # allows one writer) fails a post or the run; another run adds what is missing
+            "\tn=1",
+            "\tuntil " + as_web(f"{WEB_BIN} hyperkitty_import --ignore-mtime --since {SINCE} "
+                                 f"-l {q(address)} {q(copy)}") + " && " +
+            check_command(name, address) + "; do",
+            f"\t\t[ $n -lt {ATTEMPTS} ] || exit 1",
+            f"\t\techo {q(name + ': run')} $n of {ATTEMPTS} {q('left posts out; again in 10 s')}",
+            "\t\tn=$((n + 1))",
+            "\t\tsleep 10",
+            "\tdone",
             "else",
             f"\techo {q(f'{name}: no archive mbox at {mbox}: nothing to import')}",
             "fi",

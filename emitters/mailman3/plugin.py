@@ -276,14 +276,17 @@ class Mailman3(Destination):
             [f"su -s /bin/sh {MM3_USER} -c {q(f'{MAILMAN} info')} | grep -q 'GNU Mailman 3'"]),
             _step("new-mailman3-web-check", "prepare", "new",
                   "The web UI's database and static files",
-                  "mailman-web creates its database, copies the static files where httpd "
-                  "serves them and compiles its style sheets (sassc), as the web user; Django "
-                  "checks its settings.",
+                  "mailman-web creates its database (SQLite, in write-ahead-log mode: the "
+                  "archives' import, the FastCGI server and the task cluster write to it at "
+                  "once), copies the static files where httpd serves them and compiles its "
+                  "style sheets (sassc), as the web user; Django checks its settings.",
                   [webui.as_web(f"{WEB_BIN} migrate --no-input"),
+                   webui.as_web(webui.WAL_COMMAND),
                    webui.as_web(f"{WEB_BIN} collectstatic --no-input --verbosity 0"),
                    webui.as_web(f"{WEB_BIN} compress --verbosity 0")],
                   [webui.as_web(f"{WEB_BIN} check --deploy --fail-level ERROR "
-                                ">/dev/null 2>&1")])]
+                                ">/dev/null 2>&1"),
+                   webui.as_web(webui.WAL_CHECK)])]
 
     def start(self) -> list[Step]:
         as_user = f"su -s /bin/sh {MM3_USER} -c"

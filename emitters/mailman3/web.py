@@ -293,6 +293,15 @@ def web_folders_command() -> str:
             f"install -d -o {WEB_USER} -g {WEB_GROUP} -m 0755 {WEB_STATIC}")
 
 
+#: The web UI's database in SQLite's write-ahead-log mode (kept in the file): readers do not
+#: wait for a writer, and fewer writes find the database locked.
+_DB = f"{WEB_DATA}/mailman-web.db"
+WAL_COMMAND = (f"{WEB_PYTHON} -c \"import sqlite3; "
+               f"sqlite3.connect('{_DB}').execute('PRAGMA journal_mode=WAL')\"")
+WAL_CHECK = (f"{WEB_PYTHON} -c \"import sqlite3, sys; sys.exit(sqlite3.connect('{_DB}')"
+             ".execute('PRAGMA journal_mode').fetchone()[0] != 'wal')\"")
+
+
 def as_web(command: str) -> str:
     """``command`` as the web user, in its folder."""
     return f"su -s /bin/sh {WEB_USER} -c {q(f'cd {WEB_DATA} && {command}')}"

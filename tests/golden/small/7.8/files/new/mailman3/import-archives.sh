@@ -11,8 +11,13 @@ install -d -o _mailmanweb -g _mailmanweb -m 0700 /var/mailman3-web/import
 if [ -f /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json --list mailman@lists.smallclub.example
 	chown _mailmanweb /var/mailman3-web/import/mailman.mbox /var/mailman3-web/import/mailman.json /var/mailman3-web/import/mailman.json.ids
-	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l mailman@lists.smallclub.example /var/mailman3-web/import/mailman.mbox'
-	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/mailman.json --list mailman@lists.smallclub.example'
+	n=1
+	until su -s /bin/sh _mailmanweb -c 'cd /var/mailman3-web && /usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l mailman@lists.smallclub.example /var/mailman3-web/import/mailman.mbox' && su -s /bin/sh _mailmanweb -c 'cd /var/mailman3-web && /usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/mailman.json --list mailman@lists.smallclub.example'; do
+		[ $n -lt 5 ] || exit 1
+		echo 'mailman: run' $n of 5 'left posts out; again in 10 s'
+		n=$((n + 1))
+		sleep 10
+	done
 else
 	echo 'mailman: no archive mbox at /var/mailman3/import21/archives/private/mailman.mbox/mailman.mbox: nothing to import'
 fi
@@ -21,8 +26,13 @@ fi
 if [ -f /var/mailman3/import21/archives/private/members.mbox/members.mbox ]; then
 	/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py prepare /var/mailman3/import21/archives/private/members.mbox/members.mbox /var/mailman3-web/import/members.mbox /var/mailman3-web/import/members.json --list members@lists.smallclub.example
 	chown _mailmanweb /var/mailman3-web/import/members.mbox /var/mailman3-web/import/members.json /var/mailman3-web/import/members.json.ids
-	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l members@lists.smallclub.example /var/mailman3-web/import/members.mbox'
-	su -s /bin/sh _mailmanweb -c '/usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/members.json --list members@lists.smallclub.example'
+	n=1
+	until su -s /bin/sh _mailmanweb -c 'cd /var/mailman3-web && /usr/local/mailman3-web/bin/mailman-web hyperkitty_import --ignore-mtime --since 1000-01-01T00:00:00+00:00 -l members@lists.smallclub.example /var/mailman3-web/import/members.mbox' && su -s /bin/sh _mailmanweb -c 'cd /var/mailman3-web && /usr/local/mailman3-web/bin/python /usr/local/libexec/mailman3-archive/hyperkitty_archive.py check /var/mailman3-web/import/members.json --list members@lists.smallclub.example'; do
+		[ $n -lt 5 ] || exit 1
+		echo 'members: run' $n of 5 'left posts out; again in 10 s'
+		n=$((n + 1))
+		sleep 10
+	done
 else
 	echo 'members: no archive mbox at /var/mailman3/import21/archives/private/members.mbox/members.mbox: nothing to import'
 fi
