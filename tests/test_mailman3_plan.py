@@ -367,3 +367,26 @@ def test_the_lock_file_pins_every_package_the_tested_mailman3_runs_with():
     pins = [ln.strip() for ln in (REPO / "emitters/mailman3/requirements.txt").read_text()
             .splitlines() if ln.strip() and not ln.startswith("#")]
     assert sorted(map(norm, frozen)) == sorted(map(norm, pins))
+
+
+def test_the_archive_tools_are_shipped_as_they_are(inventories):
+    """The plan ships the archive's preparation script and, beside it, the inspection's own
+    scanner (the orchestration puts parsers/mboxscan.py there: the emitters never read the
+    parsers), each installed where the import script runs it; the web UI's files too."""
+    from emitters.mailman3.archives import IMPORT_SCRIPT as ARCHIVES, SCANNER_FILE, SCRIPT_FILE
+    from emitters.mailman3.paths import ARCHIVE_SCRIPT, ARCHIVE_TOOLS
+    from emitters.mailman3.web import URLS_FILE
+
+    plan = plan_mm3(inventories["netsight"], "netsight")
+    assert plan.files[SCANNER_FILE] == (REPO / "parsers/mboxscan.py").read_text()
+    scripts = REPO / "emitters/mailman3/scripts"
+    assert plan.files[SCRIPT_FILE] == (scripts / "hyperkitty_archive.py").read_text()
+    assert plan.files[URLS_FILE] == (scripts / "mailman2_urls.py").read_text()
+    installed = str({s.id: s for s in plan.steps}["new-files"].to_data())
+    assert f"{ARCHIVE_TOOLS}/mboxscan.py" in installed and ARCHIVE_SCRIPT in installed
+    # every list with an archive is imported and checked, as the web user
+    script = plan.files[ARCHIVES]
+    for name in ("announce", "devtalk", "users", "mailman"):
+        assert (f"prepare /var/mailman3/import21/archives/private/{name}.mbox/{name}.mbox "
+                in script)
+        assert f"hyperkitty_archive.py check /var/mailman3-web/import/{name}.json" in script
