@@ -456,6 +456,9 @@ def test_cutover_to_mailman3_under_a_stream_of_posts_then_the_way_back(world):
     table = w["new"].run(f"cat {SMTPD_LIST_TABLE}").stdout.split()
     assert table[0] == TABLE_SENTINEL and f"{LIST}-request@{DOMAIN}" in table, table
     assert len(table) == 1 + 9 * len(inv.lists), table
+    # its archive in HyperKitty (the posts the old host archived, as the inventory counts
+    # them), its pages through httpd
+    _check_archives_and_web(w, plan, inv)
 
     # the digest: what the old host had collected when the freeze began went out from there
     # (old_digests.py), and every post the old host's Mailman took is in exactly one of its
