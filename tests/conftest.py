@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import os
+import sys
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -18,6 +21,61 @@ TESTS = Path(__file__).resolve().parent
 #: The sample hosts (sample_configs/README.md): every folder of sample_configs/, sorted. A test
 #: that runs on every sample takes this; one that must leave a sample out says why.
 SAMPLE_HOSTS = tuple(sorted(p.name for p in SAMPLES.iterdir() if p.is_dir()))
+
+
+def _installed_from() -> Path | None:
+    """The checkout the venv's ``migrate`` is installed from in editable mode (pip's
+    direct_url.json), or None (not installed, or installed as a copy)."""
+    import importlib.metadata
+    try:
+        info = json.loads(importlib.metadata.distribution("migrate")
+                          .read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+    url = urlsplit(info.get("url", ""))
+    if url.scheme != "file" or not info.get("dir_info", {}).get("editable"):
+        return None
+    return Path(unquote(url.path)).resolve()
+
+
+def _own_packages() -> str:
+    """A temp folder holding this checkout's top-level packages (links to them) and nothing
+    else: what the tests' subprocesses get on PYTHONPATH. Not REPO itself: a pip build leaves
+    migrate.egg-info there, and a Python of another venv on REPO (Mailman 3's) would count
+    migrate among its installed packages. Made by the first test process and removed when it
+    exits; a pytest-xdist worker inherits it."""
+    import atexit
+    import shutil
+    import tomllib
+
+    if os.environ.get("MIGRATE_TESTS_PACKAGES"):
+        return os.environ["MIGRATE_TESTS_PACKAGES"]
+    setup = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    folder = Path(tempfile.mkdtemp(prefix="migrate-tests-packages-"))
+    folder.chmod(0o755)  # read by the tests' other users (a CGI as www, Mailman as mailman)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    for name in sorted({p.split(".")[0] for p in setup["tool"]["setuptools"]["packages"]}):
+        (folder / name).symlink_to(REPO / name)
+    os.environ["MIGRATE_TESTS_PACKAGES"] = str(folder)
+    return str(folder)
+
+
+# The tests test this checkout, in this process and in every Python it starts: where the venv
+# has another one installed (a git worktree run with the main tree's venv) or a copy, this
+# checkout comes first on sys.path, and its packages on PYTHONPATH (a subprocess started
+# elsewhere than REPO, or a console script, would import the installed ones); never a mix.
+if _installed_from() != REPO:
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    _packages = _own_packages()
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [_packages, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                      if p and p != _packages)])
+import migrate as _migrate  # noqa: E402
+
+if Path(_migrate.__file__).resolve().parents[1] != REPO:
+    raise ImportError(f"the tests of {REPO} import migrate from {_migrate.__file__}: run "
+                      "them from the checkout (python -m pytest) or with PYTHONPATH set to it")
 
 
 @functools.cache
