@@ -4,10 +4,13 @@ that keep the real tools and the end-to-end runs out of the fast lane (``make te
 from __future__ import annotations
 
 import ast
+import contextlib
+import fcntl
 import functools
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -76,6 +79,35 @@ import migrate as _migrate  # noqa: E402
 if Path(_migrate.__file__).resolve().parents[1] != REPO:
     raise ImportError(f"the tests of {REPO} import migrate from {_migrate.__file__}: run "
                       "them from the checkout (python -m pytest) or with PYTHONPATH set to it")
+
+
+@contextlib.contextmanager
+def machine_lock(name: str):
+    """An exclusive lock that every test process on this machine shares (pytest-xdist's
+    workers, a run in another checkout), held for the ``with`` block: around what the tests
+    change outside their own temp folders (the users in /etc/passwd) and around a build into
+    a shared folder. A lock file in /run/lock (or the temp folder), never removed."""
+    folder = Path("/run/lock")
+    if not os.access(folder, os.W_OK):
+        folder = Path(tempfile.gettempdir())
+    with open(folder / f"migrate-tests-{name}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_user(name: str, *useradd: str) -> bool:
+    """Make the user ``name`` with ``useradd USERADD... NAME`` unless it exists; True if it was
+    made. Under ``machine_lock("users")``: two test processes (pytest-xdist's workers) that
+    both miss the same user would both run useradd, and the second one fails (it exists)."""
+    import subprocess
+    with machine_lock("users"):
+        if subprocess.run(["id", name], capture_output=True).returncode == 0:
+            return False
+        subprocess.run(["useradd", *useradd, name], check=True, capture_output=True)
+        return True
 
 
 @functools.cache

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from conftest import need, python27, wait_until
+from conftest import ensure_user, need, python27, wait_until
 
 TEST_USER = "migrate-test"
 
@@ -117,11 +117,7 @@ class Sshd:
 
 def ensure_test_user() -> str:
     need(os.geteuid() == 0, "creating the SSH test user needs root")
-    try:
-        pwd.getpwnam(TEST_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER],
-                       check=True, capture_output=True)
+    ensure_user(TEST_USER, "--create-home", "--shell", "/bin/sh")
     # "*": no password, but not locked ("!"), which sshd would refuse even for keys
     subprocess.run(["usermod", "-p", "*", TEST_USER], check=True, capture_output=True)
     return TEST_USER
