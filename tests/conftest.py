@@ -81,6 +81,25 @@ if Path(_migrate.__file__).resolve().parents[1] != REPO:
                       "them from the checkout (python -m pytest) or with PYTHONPATH set to it")
 
 
+# pytest imports readline at its start, and GNU readline writes the terminal's size (LINES and
+# COLUMNS; 24 and 80 when there is no terminal) into the process's C environment, behind
+# os.environ's back: the run in one process never sees them in os.environ (its subprocesses
+# get them). A pytest-xdist worker, started by that process, inherits them as variables of its
+# own os.environ: the CLI's tables would be 80 columns wide there and 120 in a run in one
+# process (migrate/app/ui.py). So the first process says which of the two its os.environ held,
+# and a worker takes the others out of its os.environ, and only of it (os.putenv: its
+# subprocesses still get them, as the first process's do).
+_TERMINAL_SIZE = ("COLUMNS", "LINES")
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    os.environ["MIGRATE_TESTS_TERMINAL_SIZE"] = ",".join(
+        name for name in _TERMINAL_SIZE if name in os.environ)
+else:
+    _had = os.environ.get("MIGRATE_TESTS_TERMINAL_SIZE", ",".join(_TERMINAL_SIZE)).split(",")
+    for _name in set(_TERMINAL_SIZE) - set(_had):
+        if _name in os.environ:
+            os.putenv(_name, os.environ.pop(_name))
+
+
 @contextlib.contextmanager
 def machine_lock(name: str):
     """An exclusive lock that every test process on this machine shares (pytest-xdist's
