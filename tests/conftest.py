@@ -9,6 +9,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -372,11 +373,19 @@ def _reaches_real_tools(module: str, qualname: str) -> bool:
     return qualname.split(".")[0] in reaching_real_tools(module.rpartition(".")[2])
 
 
+def _end_to_end(path: str | Path) -> bool:
+    """Whether the test file at ``path`` is an end-to-end one: ``test_*_e2e.py`` or
+    ``test_*_e2e_*.py`` (``test_cutover_e2e_mm3.py``)."""
+    return re.fullmatch(r"test_\w+_e2e(_\w+)?\.py", Path(path).name) is not None
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark each test by what it reaches, so that new tests get their marks without anyone
     remembering them: ``realtool`` when the test or one of its fixtures reaches a gate
     (``need``: a real tool, or root; ``shutil.which``), ``e2e`` (and ``realtool``) for the end-to-end files
-    ``test_*_e2e.py``. ``slow`` is written on the tests themselves (a duration is not read)."""
+    (``_end_to_end``). ``slow`` is written on the tests themselves (a duration is not read).
+    An ``e2e`` mark elsewhere is refused: pytest-xdist's scheduler knows an end-to-end test by
+    its file's name alone (``pytest_xdist_make_scheduler``)."""
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
@@ -386,6 +395,40 @@ def pytest_collection_modifyitems(config, items):
                 _reaches_real_tools(d.func.__module__, d.func.__qualname__)
                 for chain in fixtures for d in chain):
             item.add_marker("realtool")
-        if item.path.name.startswith("test_") and item.path.stem.endswith("_e2e"):
+        if _end_to_end(item.path):
             item.add_marker("e2e")
             item.add_marker("realtool")
+        elif item.get_closest_marker("e2e") is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked e2e in a file not named as an "
+                                    "end-to-end one (test_*_e2e.py, test_*_e2e_*.py): name it so")
+
+
+# --- pytest-xdist: the end-to-end tests on one worker ---------------------------------------------
+
+#: The work unit of every end-to-end test under ``--dist loadgroup`` (``make test``: ``-n 2``):
+#: one worker runs them one after the other, while the other worker runs everything else, test
+#: by test. Each of them waits on a dozen daemons in namespaces of its own, idle most of the
+#: time; two at once on two cores, beside the CPU-bound tests, would stretch the waits they
+#: time (their names and addresses would not meet: tests/e2etools.py names the namespaces by
+#: process). The largest unit goes first: the end-to-end tests start at once.
+E2E_GROUP = "e2e"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with the end-to-end tests in ``E2E_GROUP``, known by their file's
+    name (``_end_to_end``, the rule that marks them e2e). A mark would do it (``xdist_group``),
+    but pytest-xdist 3.8 passes the group to the scheduler in the test's node id, which pytest
+    9.2 no longer lets it change (pytest-xdist#1386: the mark is silently ignored).
+    ``xdist_group`` marks still count where they work."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class EndToEndGroup(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if _end_to_end(nodeid.split("::", 1)[0]):
+                return E2E_GROUP
+            return super()._split_scope(nodeid)
+
+    return EndToEndGroup(config, log)
