@@ -27,14 +27,20 @@ demo: install
 	@echo "The inventory is in demo/inventory.yaml; the plan in demo/plan (open demo/plan/report.html:"
 	@echo "the sample's planted problems are its findings; a blocker must be settled before the cutover)"
 
+# Both run the tests in JOBS pytest-xdist workers: with --dist loadgroup one worker takes the
+# end-to-end tests, one after the other, and the other everything else (tests/conftest.py).
+# `make test JOBS=0`: all in one process, in order (to tell a test that fails only beside others).
+JOBS   ?= 2
+XDIST   = -n $(JOBS) --dist loadgroup
+
 # pytest exits 5 when it collects no tests: that is a failure too (any non-zero fails make).
 test: install-test
-	MIGRATE_REQUIRE_TOOLS=1 $(BIN)/python -m pytest
+	MIGRATE_REQUIRE_TOOLS=1 $(BIN)/python -m pytest $(XDIST)
 
 # The tests marked realtool, e2e, slow (tests/conftest.py, pyproject.toml) or perf are left
 # out: what remains needs the venv with '.[test]' only (no apt-get, no root), in about a minute.
 test-fast: $(VENV)/.test-deps
-	$(BIN)/python -m pytest -m "not e2e and not realtool and not slow and not perf"
+	$(BIN)/python -m pytest $(XDIST) -m "not e2e and not realtool and not slow and not perf"
 
 $(VENV)/.test-deps: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'

@@ -87,6 +87,22 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
+def fresh_netns(name: str) -> None:
+    """``ip netns add NAME`` for a name that carries the test process's pid. One that exists
+    already was left by a killed test process that had the same pid (pids are reused, and the
+    processes of two test runs side by side, pytest-xdist's workers among them, never share
+    one): what still runs in it is killed and it is deleted first."""
+    if Path("/run/netns", name).exists():
+        for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                  text=True).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    _ip("netns", "add", name)
+
+
 class Network:
     """world, old and new network namespaces on one bridge (in world)."""
 
@@ -94,18 +110,23 @@ class Network:
 
     def __init__(self) -> None:
         need(os.geteuid() == 0, "network namespaces need root")
-        tag = f"{os.getpid() % 100000}"
+        # the names carry this process's pid, whole: unique among the processes alive (two test
+        # runs side by side, pytest-xdist's workers); an interface name's 15 characters hold
+        # the longest (7 digits)
+        tag = str(os.getpid())
         self.names = {role: f"mt{tag}{role[0]}" for role in ("world", "old", "new")}
         self.made: list[str] = []
         try:
             for name in self.names.values():
-                _ip("netns", "add", name)
+                fresh_netns(name)
                 self.made.append(name)
             w = self.names["world"]
             _ip("-n", w, "link", "add", "br0", "type", "bridge")
             for role in ("old", "new"):
                 ns = self.names[role]
                 a, b = f"v{tag}{role[0]}", f"v{tag}{role[0]}w"
+                # a pair left here by a killed process of the same pid, before it was moved
+                subprocess.run(["ip", "link", "del", a], capture_output=True)
                 _ip("link", "add", a, "type", "veth", "peer", "name", b)
                 _ip("link", "set", a, "netns", ns)
                 _ip("link", "set", b, "netns", w)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import exim_binary, need
+from conftest import ensure_user, exim_binary, machine_lock, need
 
 NS_SCRIPT = r'''
 T=$0
@@ -72,15 +72,14 @@ def ensure_users(root: Path | None = None) -> None:
     gives: Exim reads ``$home/.forward`` there, and the namespace shows the sample's home/."""
     need(os.geteuid() == 0, "creating the users the sample configs name needs root")
     for name in USERS:
-        if subprocess.run(["id", name], capture_output=True).returncode != 0:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                            "/usr/sbin/nologin", name], check=True, capture_output=True)
+        ensure_user(name, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin")
     for name, home in (people(root) if root is not None else {}).items():
-        entry = subprocess.run(["getent", "passwd", name], capture_output=True, text=True)
-        if entry.returncode != 0:
-            subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell",
-                            "/usr/sbin/nologin", name], check=True, capture_output=True)
-            continue
+        with machine_lock("users"):  # as ensure_user: another test process may make it too
+            entry = subprocess.run(["getent", "passwd", name], capture_output=True, text=True)
+            if entry.returncode != 0:
+                subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell",
+                                "/usr/sbin/nologin", name], check=True, capture_output=True)
+                continue
         have = entry.stdout.split(":")[5]
         need(have == home, f"user {name} exists here with home {have}; the sample's passwd "
                            f"says {home}, where its forward file is")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from conftest import need, smtpd_binary, wait_until
+from conftest import ensure_user, need, smtpd_binary, wait_until
 
 USERS = ("opensmtpd", "opensmtpq")
 
@@ -182,11 +182,8 @@ def _libexec(binary: str) -> Path:
 def ensure_users() -> None:
     """smtpd drops privileges to these users and refuses to start without them."""
     for name in USERS:
-        if subprocess.run(["id", name], capture_output=True).returncode != 0:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
-                            "--home-dir", "/var/lib/opensmtpd/empty",
-                            "--shell", "/usr/sbin/nologin", name],
-                           check=True, capture_output=True)
+        ensure_user(name, "--system", "--no-create-home", "--user-group",
+                    "--home-dir", "/var/lib/opensmtpd/empty", "--shell", "/usr/sbin/nologin")
 
 
 def need_daemon() -> tuple[str, Path]:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from conftest import need, python27, wait_until
+from conftest import ensure_user, need, python27, wait_until
 
 TEST_USER = "migrate-test"
 
@@ -117,11 +117,7 @@ class Sshd:
 
 def ensure_test_user() -> str:
     need(os.geteuid() == 0, "creating the SSH test user needs root")
-    try:
-        pwd.getpwnam(TEST_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER],
-                       check=True, capture_output=True)
+    ensure_user(TEST_USER, "--create-home", "--shell", "/bin/sh")
     # "*": no password, but not locked ("!"), which sshd would refuse even for keys
     subprocess.run(["usermod", "-p", "*", TEST_USER], check=True, capture_output=True)
     return TEST_USER
@@ -255,11 +251,16 @@ def _sshd(sshd: str, host_key: Path | None, host: str, ns: str | None, no_python
         auth = tmp / "authorized_keys"
         shutil.copy(f"{client_key}.pub", auth)
         auth.chmod(0o644)
-        port = _free_port()
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         known = tmp / "known_hosts"
-        known.write_text(f"[{host}]:{port} " + Path(f"{host_key}.pub").read_text())
         config = tmp / "sshd_config"
-        config.write_text(f"""Port {port}
+        # a free port is free when asked, not when sshd binds it: another test process (a
+        # pytest-xdist worker) may take it in between; then sshd says so and exits, and it is
+        # started again on another
+        for attempt in range(5):
+            port = _free_port()
+            known.write_text(f"[{host}]:{port} " + Path(f"{host_key}.pub").read_text())
+            config.write_text(f"""Port {port}
 ListenAddress {host}
 HostKey {host_key}
 PidFile {tmp}/sshd.pid
@@ -271,27 +272,37 @@ KbdInteractiveAuthentication no
 UsePAM no
 LogLevel VERBOSE
 {extra}""")
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-        log = open(tmp / "sshd.log", "wb")
-        argv = ["unshare", "--mount", "sh", "-c", NS_SCRIPT, "ns", str(tmp),
-                "1" if no_python3 else "0", py27, pwd.getpwuid(0).pw_dir,
-                sshd, "-D", "-e", "-f", str(config)]
-        if ns is not None:
-            argv = ["ip", "netns", "exec", ns] + argv
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        log.close()
+            log = open(tmp / "sshd.log", "wb")
+            argv = ["unshare", "--mount", "sh", "-c", NS_SCRIPT, "ns", str(tmp),
+                    "1" if no_python3 else "0", py27, pwd.getpwuid(0).pw_dir,
+                    sshd, "-D", "-e", "-f", str(config)]
+            if ns is not None:
+                argv = ["ip", "netns", "exec", ns] + argv
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            log.close()
 
-        def listening() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError("sshd exited: " + (tmp / "sshd.log").read_text())
-            try:
-                with socket.create_connection((host, port), timeout=0.5):
-                    return True
-            except OSError:
-                return False
-        wait_until(listening, 15, f"sshd to listen on {host}:{port}",
-                   diagnose=lambda: (tmp / "sshd.log").read_text())
+            def listening() -> bool | str:
+                # this sshd's own word that it listens (a connection alone might reach the
+                # process that took the port), then a connection
+                text = (tmp / "sshd.log").read_text(errors="replace")
+                if proc.poll() is not None:
+                    if "Address already in use" in text:
+                        return "taken"
+                    raise RuntimeError("sshd exited: " + text)
+                if f"listening on {host} port {port}." not in text:
+                    return False
+                try:
+                    with socket.create_connection((host, port), timeout=0.5):
+                        return True
+                except OSError:
+                    return False
+            if wait_until(listening, 15, f"sshd to listen on {host}:{port}",
+                          diagnose=lambda: (tmp / "sshd.log").read_text()) is True:
+                break
+            if attempt == 4:
+                raise RuntimeError("sshd found its port taken five times: "
+                                   + (tmp / "sshd.log").read_text())
         yield Sshd(port, client_key, known, fp, tmp, host=host)
     finally:
         if proc is not None and proc.poll() is None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections import Counter
@@ -37,7 +36,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import SAMPLES, smtpd_binary, wait_until
+from conftest import SAMPLES, ensure_user, smtpd_binary, wait_until
 from migrate.app.inspection import inspect_tree
 from migrate.app.planning import build_plan, resolve_target
 from migrate.app.sources import LocalTree
@@ -85,9 +84,7 @@ def _expected(inv, target) -> dict[str, tuple[str, str]]:
 
 
 def _ensure_user(name: str) -> None:
-    if subprocess.run(["id", name], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                        "/usr/sbin/nologin", name], check=True, capture_output=True)
+    ensure_user(name, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin")
 
 
 @dataclass

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, machine_lock
 
 pytestmark = pytest.mark.slow  # a wheel build
 
@@ -18,10 +18,13 @@ pytestmark = pytest.mark.slow  # a wheel build
 def site(tmp_path_factory):
     """This checkout installed as a wheel (pip builds one) into a folder of its own."""
     target = tmp_path_factory.mktemp("site")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--target", str(target), str(REPO)],
-        capture_output=True, text=True, timeout=300)
+    # pip builds in the checkout (build/, *.egg-info): one build at a time, as two test
+    # processes (pytest-xdist's workers) that both need this fixture would build together
+    with machine_lock("wheel-build"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+             "--target", str(target), str(REPO)],
+            capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return target
 

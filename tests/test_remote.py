@@ -130,10 +130,12 @@ def test_wrong_key_file_is_an_authentication_error(sshd, host_tree, tmp_path):
 def test_connection_refused_and_not_a_host(sshd, host_tree, tmp_path):
     import socket
     with socket.socket() as s:
+        # bound and never listening: a connection is refused, and no other process (another
+        # test's sshd) can take the port while it is asked
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    res = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--port", str(closed),
-                                  "--identity", str(sshd.key), "--root", "/"])
+        res = RUNNER.invoke(cli.app, ["inspect", "--host", "root@127.0.0.1", "--port",
+                                      str(closed), "--identity", str(sshd.key), "--root", "/"])
     assert res.exit_code == 4 and "refused" in res.stderr
     empty = tmp_path / "empty"
     empty.mkdir()

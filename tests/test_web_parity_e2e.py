@@ -89,7 +89,7 @@ import pytest
 
 from apachetools import apache_binary, debianize
 from conftest import REPO, SAMPLE_HOSTS, SAMPLES, WAIT_UNTIL_SH, golden_tool, need, wait_until
-from e2etools import answers
+from e2etools import answers, fresh_netns
 from httpdtools import SLOWCGI_USER, fcgiwrap_binary, httpd_binary
 from mailmantools import FLAVOURS, mailman_build
 from emitters.common import SLOWCGI_SOCKET
@@ -435,7 +435,7 @@ def site(request):
     base.chmod(0o755)  # Apache and fcgiwrap's CGIs (www-data) read below it
     plan_dir = base / "plan"
     write_plan(plan, str(plan_dir))
-    tag = f"{os.getpid() % 100000}{name[0]}{url_prefixes[:1]}"
+    tag = f"{os.getpid()}{name[0]}{url_prefixes[:1]}"  # the whole pid: see fresh_netns
     netns = {"old": f"wpo{tag}", "new": f"wpn{tag}"}
     made: list[str] = []
     httpd_conf = plan.files["files/new/etc/httpd.conf"]
@@ -444,7 +444,7 @@ def site(request):
              {"old": "127.0.0.1", "new": new_address}, url_prefixes=url_prefixes or "keep")
     try:
         for ns in netns.values():
-            _ip("netns", "add", ns)
+            fresh_netns(ns)
             made.append(ns)
             _ip("-n", ns, "link", "set", "lo", "up")
         if inv.web is not None:
