@@ -187,10 +187,9 @@ class Mailman3(Destination):
                                                        if m.kind == "cgi")})
         out.add(webui.emit_web(self.inv, self.target, self.lists, web.served + [
             a for a in web.aliases if is_domain(a)], web.tls, cgi_prefixes), "mailman3_web")
-        out.add(emit_archives(self.inv, self.lists, (resources.files("emitters.mailman3")
-                                                     / "scripts" / "hyperkitty_archive.py")
-                              .read_text(encoding="utf-8")), "mailman3_archives")
         scripts = resources.files("emitters.mailman3") / "scripts"
+        out.add(emit_archives(self.inv, self.lists, (scripts / "hyperkitty_archive.py")
+                              .read_text(encoding="utf-8")), "mailman3_archives")
         for path, name in ((DIGESTS_SCRIPT, "old_digests.py"),
                            (EXPORT_SCRIPT, "export_waiting.py"),
                            (WAITING_SCRIPT, "import_waiting.py")):
@@ -203,11 +202,15 @@ class Mailman3(Destination):
         return out
 
     def preflight(self, total: int) -> list[Step]:
-        need_kb = int(total * 1.2 / 1024) + 1
+        # the archives three times over: their copy, the copy prepared for HyperKitty and
+        # HyperKitty's database (measured: about the size of the mbox it imported)
+        archives = sum(a.bytes for a in self.inv.archives)
+        need_kb = int((total + 2 * archives) * 1.2 / 1024) + 1
         return [_step(
             "preflight-new", "preflight", "new", "The new host has room and Python 3",
             "Mailman 3 core needs Python 3.9 or later (the python3 package); the lists and "
-            f"archives need {need_kb} KiB (their size plus 20%) in /var.",
+            f"archives need {need_kb} KiB in /var (their size, the archives twice more for "
+            "HyperKitty's import, plus 20%).",
             ["pkg_info -Q python | grep -q '^python-3\\.'",
              f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"])]
 
@@ -215,8 +218,10 @@ class Mailman3(Destination):
         packages = " ".join(self.packages + ("rsync",))  # GNU rsync receives the sync
         venv_python = f"{MM3_VENV}/bin/python"
         return [
-            _step("new-packages", "prepare", "new", "Install Python 3 and rsync",
-                  "Mailman 3 core runs on the python3 package; GNU rsync receives the sync.",
+            _step("new-packages", "prepare", "new", "Install Python 3, rsync, sassc and Rust",
+                  "Mailman 3 runs on the python3 package; GNU rsync receives the sync; the web "
+                  "UI's style sheets are compiled with sassc, and pip builds three of its "
+                  "Python packages with Rust (PyPI has no OpenBSD wheels of them).",
                   [f"pkg_add {packages}"],
                   ["python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'"],
                   [f"pkg_delete {packages}"]),
