@@ -119,7 +119,11 @@ def test_small_host_without_apache_plans_plain_http():
     plan = build_plan(inv, target)
     probes = [a for a in _steps(plan)["post-checks"]["actions"] if a["do"] == "http"]
     assert probes and all(p["url"].startswith("http://[2001:db8::25]/") for p in probes)
-    assert all(p.get("status", 200) == 200 for p in probes)
+    # no redirect to HTTPS: the list's pages answer, or redirect to Mailman 3's on the same
+    # plain-HTTP host (OpenBSD 7.8's default list manager)
+    assert all(p.get("status", 200) in (200, 302, 403) or
+               (p.get("status") == 301 and p["location"].startswith("/")) for p in probes)
+    assert any(p.get("status", 200) == 200 for p in probes)
 
 
 def test_every_old_address_is_in_the_report_and_the_post_checks(netsight_inv):
