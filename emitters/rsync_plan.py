@@ -169,10 +169,15 @@ def _site_files(inv: Inventory) -> list[FileMode]:
 def public_links(inv: Inventory, dest: Destination) -> list[tuple[str, str]]:
     """(link, target) on the new host for every list whose archive is public."""
     out = []
+    mboxes = {a.list_name for a in inv.archives if a.public_mbox_link_target}
     for ml in sorted(inv.lists, key=lambda m: m.name):
         if is_list_name(ml.name) and ml.archive is not False and ml.archive_private is False:
             out.append((f"{dest.var}/archives/public/{ml.name}",
                         f"{dest.var}/archives/private/{ml.name}"))
+            if ml.name in mboxes:  # PUBLIC_MBOX: the mbox's link too (a list manager that
+                # never saves the list, as Mailman 3, would not make it again)
+                out.append((f"{dest.var}/archives/public/{ml.name}.mbox",
+                            f"{dest.var}/archives/private/{ml.name}.mbox"))
     return out
 
 

@@ -243,8 +243,8 @@ def prepare(mbox, out, summary_path, list_address, now):
     placed = {}  # the undated posts, by the month they are given
     last_date = None
     tmp = out + ".tmp"
-    ids = open(summary_path + ".ids.tmp", "w", encoding="ascii", errors="backslashreplace")
-    with ids, open_regular(mbox) as fh:
+    with open_regular(mbox) as fh, open(summary_path + ".ids.tmp", "w", encoding="ascii",
+                                         errors="backslashreplace") as ids:
         # the inspection's own count of the file, first: what the split must match
         scanned = mboxscan.scan_open_file(fh, now, resolve=mboxscan.fuzzy_date)
         if scanned["changed"] is not None or scanned["read_error"]:
