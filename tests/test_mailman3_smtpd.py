@@ -32,8 +32,7 @@ srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind((host, port))
 srv.listen(5)
-while True:
-    conn, _ = srv.accept()
+def serve(conn):
     f = conn.makefile("rwb")
     def say(text):
         f.write(text.encode() + b"\r\n")
@@ -63,7 +62,14 @@ while True:
             say("221 bye")
             break
         say("250 ok")
-    conn.close()
+while True:
+    conn, _ = srv.accept()
+    try:
+        serve(conn)
+    except OSError:
+        pass  # the readiness probe hangs up at once: a reset there must not end the server
+    finally:
+        conn.close()
 '''
 
 
