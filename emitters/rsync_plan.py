@@ -42,7 +42,9 @@ when nothing changed since, and for the preflight's report of what did).
 
 from __future__ import annotations
 
+import json
 import re
+from importlib import resources
 
 import yaml
 
@@ -62,8 +64,18 @@ MANIFEST = "rsync/manifest.sha256"
 MANIFEST_OLD = "rsync/manifest-old.sha256"
 COMPARE_SCRIPT = "rsync/compare-manifest.py"
 FREEZE_SCRIPT = "rsync/freeze-manifest.py"
-#: Where the final phase leaves the freeze manifest on the new host (the plan's copy there).
-FREEZE_MANIFEST = f"{HOST_PLAN_DIR}/rsync/manifest-freeze.sha256"
+SYNC_SCRIPT = "rsync/syncstate.py"
+SYNC_SPEC = "rsync/sync-spec.json"
+SYNC_FILTER = "rsync/sync-filter.rules"
+#: Where each host keeps the pre-sync's record (beside the plan's copy there, which a new
+#: upload of the plan leaves alone).
+SYNC_STATE = f"{HOST_PLAN_DIR}/rsync/state"
+#: Where the final phase leaves the freeze manifest on the new host (the plan's copy there):
+#: every carried file as the old host held it at the freeze, checked there by syncstate.py.
+FREEZE_MANIFEST = f"{HOST_PLAN_DIR}/rsync/manifest-freeze.jsonl"
+
+#: Files Mailman leaves after a crash; never read, never copied.
+SKIP = "config.pck.tmp.*"
 
 #: Every flag, and why (printed into the scripts).
 FLAGS_COMMON = (
@@ -74,16 +86,29 @@ FLAGS_COMMON = (
     ("--perms", "modes, including the setgid bit Mailman's folders carry"),
     ("--times", "modification times: the next run's quick check depends on them"),
     ("--partial-dir=.rsync-partial", "a large mbox cut off half-way resumes instead of restarting"),
-    ("--exclude=config.pck.tmp.*", "stray files Mailman leaves after a crash; never read"),
+    (f"--exclude={SKIP}", "stray files Mailman leaves after a crash; never read"),
     ("--itemize-changes", "one line per changed file, for the cutover journal"),
     ("--rsh=ssh -o BatchMode=yes", "over SSH; fails instead of asking for a password"),
 )
-FLAGS_FINAL = (
-    ("--checksum", "compare content, not size and time: a config.pck rewritten in the same "
-                   "second with the same size is still copied"),
-    ("--delete-after", "files deleted on the old host since the pre-sync go on the new one "
-                       "too; only inside the copied folders (in data/, only files the "
-                       "filter names), after the transfer"),
+#: The final phase's three runs, each over the lists the old host's record gives it
+#: (``rsync/syncstate.py delta``): the common flags without --recursive, plus these.
+FLAGS_APPEND = (
+    ("--append", "an archive mbox that only grew since the pre-sync: its new tail only, "
+                 "written in place (no --partial-dir); the part copied before was proved "
+                 "unchanged by the record, the tail is hashed on both hosts"),
+)
+FLAGS_WHOLE = (
+    ("--ignore-times", "every other file that changed since the pre-sync (by size, mtime, "
+                       "ctime or inode: a config.pck rewritten in the same second with the same "
+                       "size too) is copied whole, never skipped by the quick check"),
+)
+FLAGS_DELETE = (
+    ("--existing", "with --ignore-existing: this run copies nothing, it only deletes (and so"),
+    ("--ignore-existing", "without --perms and --times: no folder of the new host changes)"),
+    ("--delete-after", "files deleted on the old host since the pre-sync go on the new one too; "
+                       "only inside the copied folders (in data/, only files the filter names)"),
+)
+FLAGS_FINAL = FLAGS_APPEND + FLAGS_WHOLE + FLAGS_DELETE + (
     ("--stats", "bytes moved in the delta against the whole, for the cutover's journal"),
 )
 # Owners are not copied (no --owner/--group): the old host's mailman (uid 91 on FreeBSD) means
@@ -141,18 +166,18 @@ def transfers(inv: Inventory, dest: Destination) -> tuple[list[dict], list[Findi
     return out, findings
 
 
-def _leaving_links(inv: Inventory) -> dict[str, list[str]]:
+def _leaving_links(inv: Inventory, escaped: bool = True) -> dict[str, list[str]]:
     """Per copied folder (as the inventory names it), an rsync pattern for each link in it
     that leads out of it (``parsers/links.py``): the sync never carries one, even where
     ``--safe-links`` would (a link through another link, ``sub -> .``, can climb further
     than its target reads). The pattern is anchored at the folder's top and matches the
     name literally, whatever it holds (the scripts quote it; a line break never gets here:
-    the guard refuses it in the inventory)."""
+    the guard refuses it in the inventory). ``escaped=False``: the names as they are."""
     out: dict[str, list[str]] = {}
     for link in inv.mailman.links if inv.mailman else []:
         if not link.inside and link.path.startswith(link.folder + "/"):
             rel = link.path[len(link.folder) + 1:]
-            if any(c in rel for c in "*?["):  # rsync reads \ as an escape only then
+            if escaped and any(c in rel for c in "*?["):  # rsync reads \ as an escape only then
                 rel = re.sub(r"([*?\[\\])", r"\\\1", rel)
             out.setdefault(link.folder, []).append(f"/{rel}")
     return {folder: sorted(rules) for folder, rules in out.items()}
@@ -186,137 +211,290 @@ def emit_rsync(inv: Inventory, target: Target, release, host: NewHost) -> Emitte
     dest = host.destination
     items, out.findings = transfers(inv, dest)
     out.data.transfers = items
-    q = sh_word
     for phase, path in (("presync", PRESYNC), ("final", FINAL)):
-        flags = FLAGS_COMMON + (FLAGS_FINAL if phase == "final" else ())
-        lines = [
-            "#!/bin/sh",
-            f"# Phase {phase}: run as root on the old host "
-            f"({comment(inv.host.hostname or 'the old host')}).",
-            "# NEW is root@ the new host as ssh takes it, e.g. NEW=root@" + (
-                target.ipv6[0] if target.ipv6 else target.hostname),
-        ]
-        if phase == "final":
-            lines.append("# Only during the freeze: the old MTA stopped and Mailman's queues "
-                         "drained (the cutover checks both first).")
-        lines += ["set -eu", ': "${NEW:?set NEW=root@new-host}"',
-                  "# rsync wants an IPv6 address in brackets (root@[2001:db8::25]:/path); ssh "
-                  "does not",
-                  'case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; '
-                  '*) RNEW=$NEW ;; esac', "", "# Flags:"]
-        lines += [f"#   {flag:<32} {why}" for flag, why in flags]
-        lines += [""]
-        lines.append("copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] "
-                     "[--include=PATTERN... --exclude=*]")
-        lines.append('    src=$1 dst=$2; shift 2')
-        lines.append("    # a copied folder that is a symlink: rsync would copy what it points to")
-        lines.append('    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; '
-                     "return 1; }")
-        rsync = "    rsync " + " ".join(q(f) for f, _ in flags) + ' "$@" "$src" "$RNEW:$dst"'
-        if phase == "presync":
-            # a live Mailman renames its temporary files (pipermail's lock files, request.pck
-            # and pending.pck written beside) while rsync reads the folder: rsync reports them
-            # as vanished (exit 24), harmless before the freeze; the final sync, with Mailman
-            # stopped, takes what changed and deletes what went
-            lines += ["    # exit 24: files vanished during the copy (a live Mailman's temporary "
-                      "files);", "    # the final sync, with Mailman stopped, puts that right",
-                      rsync + " || [ $? -eq 24 ]"]
-        else:
-            lines.append(rsync)
-        lines.append("}")
-        lines.append("")
-        if phase == "final" and items:
-            lines += _freeze_snapshot(inv, items, dest)
-        for item in items:
-            lines.append(f"# {comment(item['list'] or 'every list')}: {item['kind']}")
-            only = [f"--include={p}" for p in item.get("include", [])]
-            only += ["--exclude=*"] if only else []
-            only = [f"--exclude={p}" for p in item.get("exclude", [])] + only
-            copy = " ".join(["copy_tree", q(item["source"]), q(item["destination"])]
-                            + [q(o) for o in only])
-            # data/ is Mailman's own; a host that never held a post may lack it
-            lines.append(f"[ ! -d {q(item['source'])} ] || {copy}" if item.get("include")
-                         else copy)
-        if phase == "final":
-            lines += ["", "# Owners and public archive links on the new host:",
-                      f"ssh -o BatchMode=yes \"$NEW\" {q(_fixups(inv, dest))}"]
-            if items:
-                lines += _freeze_compare(inv, items, dest)
-        out.files[path] = "\n".join(lines) + "\n"
+        out.files[path] = _script(inv, target, dest, items, phase)
     data = {"transfers": items,
             "public_links": [{"link": a, "target": b} for a, b in public_links(inv, dest)],
             "flags": {"common": [f for f, _ in FLAGS_COMMON],
-                      "final": [f for f, _ in FLAGS_FINAL]}}
+                      "append": [f for f, _ in FLAGS_APPEND],
+                      "whole": [f for f, _ in FLAGS_WHOLE],
+                      "delete": [f for f, _ in FLAGS_DELETE]}}
     out.files[TRANSFERS] = yaml.safe_dump(data, sort_keys=False, width=100)
     out.files[MANIFEST] = _manifest(inv, dest)
     out.files[MANIFEST_OLD] = _manifest(inv, dest, old_paths=True)
     out.files[COMPARE_SCRIPT] = COMPARE
     out.files[FREEZE_SCRIPT] = FREEZE
+    if items:
+        out.files[SYNC_SCRIPT] = SYNCSTATE
+        out.files[SYNC_SPEC] = sync_spec(inv, items)
+        out.files[SYNC_FILTER] = sync_filter(inv, items)
     return out
 
 
-def _moved(items: list[dict]) -> list[str]:
-    return sorted({t["list"] for t in items if t["list"]})
+def _script(inv: Inventory, target: Target, dest: Destination, items: list[dict],
+            phase: str) -> str:
+    q = sh_word
+    flags = FLAGS_COMMON + (FLAGS_FINAL if phase == "final" else ())
+    lines = [
+        "#!/bin/sh",
+        f"# Phase {phase}: run as root on the old host "
+        f"({comment(inv.host.hostname or 'the old host')}).",
+        "# NEW is root@ the new host as ssh takes it, e.g. NEW=root@" + (
+            target.ipv6[0] if target.ipv6 else target.hostname),
+    ]
+    if phase == "final":
+        lines.append("# Only during the freeze: the old MTA stopped and Mailman's queues "
+                     "drained (the cutover checks both first).")
+    lines += ["set -eu", ': "${NEW:?set NEW=root@new-host}"',
+              "# rsync wants an IPv6 address in brackets (root@[2001:db8::25]:/path); ssh "
+              "does not",
+              'case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; '
+              '*) RNEW=$NEW ;; esac', "", "# Flags:"]
+    lines += [f"#   {flag:<32} {why}" for flag, why in flags]
+    lines += ["", *PY_FUNCTION, 'HERE=$(cd "$(dirname "$0")" && pwd)',
+              'TMP=$(mktemp -d); trap \'rm -rf "$TMP"\' EXIT', ""]
+    if phase == "presync":
+        lines += _copy_function(phase)
+        for item in items:
+            lines += _copy_line(item)
+        if items:
+            lines += _record(inv, dest)
+    elif items:
+        lines += _final(inv, dest, items)
+    else:
+        lines += ["# nothing to copy: the old host has no Mailman lists"]
+    return "\n".join(lines) + "\n"
 
 
-def _freeze_args(inv: Inventory) -> list[str]:
-    """The freeze script's arguments after the mode and prefixes: the moved lists and the site
-    files the sync carries (``data/adm.pw``)."""
-    return [f"data/{f.path.rsplit('/', 1)[1]}" for f in _site_files(inv)]
+#: A shell function ``py`` that runs the host's own Python (Mailman 2 guarantees one on the
+#: old host; the new host's list manager brings one).
+PY_FUNCTION = (
+    "py() {  # the host's own Python",
+    "    for p in python3 python2.7 python2 python; do",
+    '        if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi',
+    "    done",
+    "    echo 'no python on this host' >&2; return 1",
+    "}",
+)
+_REMOTE_PY = ("py() { for p in python3 python2.7 python2 python; do if command -v \"$p\" "
+              ">/dev/null 2>&1; then \"$p\" \"$@\"; return; fi; done; echo 'no python here' "
+              ">&2; return 1; }; ")
 
 
-_PY = ("for p in python3 python2.7 python2 python; do if command -v \"$p\" >/dev/null 2>&1; "
-       "then exec \"$p\" {script} {args}; fi; done; echo 'no python here' >&2; exit 1")
+def _copy_function(phase: str) -> list[str]:
+    q = sh_word
+    lines = ["copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] "
+             "[--include=PATTERN... --exclude=*]",
+             '    src=$1 dst=$2; shift 2',
+             "    # a copied folder that is a symlink: rsync would copy what it points to",
+             '    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; '
+             "return 1; }"]
+    rsync = "    rsync " + " ".join(q(f) for f, _ in FLAGS_COMMON) + ' "$@" "$src" "$RNEW:$dst"'
+    # a live Mailman renames its temporary files (pipermail's lock files, request.pck and
+    # pending.pck written beside) while rsync reads the folder: rsync reports them as vanished
+    # (exit 24), harmless before the freeze; the final sync, with Mailman stopped, takes what
+    # changed and deletes what went
+    lines += ["    # exit 24: files vanished during the copy (a live Mailman's temporary files);",
+              "    # the final sync, with Mailman stopped, puts that right",
+              rsync + " || [ $? -eq 24 ]", "}", ""]
+    return lines
 
 
-def _freeze_snapshot(inv: Inventory, items: list[dict], dest: Destination) -> list[str]:
-    """Final phase, before copying: the freeze manifest and the requests, on the old host."""
+def _copy_line(item: dict) -> list[str]:
+    q = sh_word
+    only = [f"--include={p}" for p in item.get("include", [])]
+    only += ["--exclude=*"] if only else []
+    only = [f"--exclude={p}" for p in item.get("exclude", [])] + only
+    copy = " ".join(["copy_tree", q(item["source"]), q(item["destination"])]
+                    + [q(o) for o in only])
+    # data/ is Mailman's own; a host that never held a post may lack it
+    return [f"# {comment(item['list'] or 'every list')}: {item['kind']}",
+            f"[ ! -d {q(item['source'])} ] || {copy}" if item.get("include") else copy]
+
+
+def manifest_check(dest: Destination) -> str:
+    """The command, run on the new host, that checks the freeze manifest there: every carried
+    file as the old host held it at the freeze (by stat where the record vouches for it)."""
+    return (f"{_REMOTE_PY}py {HOST_PLAN_DIR}/{SYNC_SCRIPT} check {sh_word(dest.var)} "
+            f"{HOST_PLAN_DIR}/{SYNC_SPEC} {FREEZE_MANIFEST}")
+
+
+def _remote(command: str) -> str:
+    """``ssh "$NEW" COMMAND`` with the host's Python as ``py``."""
+    return f"ssh -o BatchMode=yes \"$NEW\" {sh_word(_REMOTE_PY + command)}"
+
+
+def _record(inv: Inventory, dest: Destination) -> list[str]:
+    """Presync, after the copies: owners set on the new host, then the record of both hosts
+    (``syncstate.py scan``; the old host's after the new host's, so that it can hash the part
+    of each grown mbox the new host holds) and what they hold alike (``agree``)."""
     q = sh_word
     var = inv.mailman.var_prefix
-    names = _moved(items)
-    manifest_args = " ".join(q(a) for a in ["manifest", var, dest.var, *names, *_freeze_args(inv)])
-    requests_args = " ".join(q(a) for a in ["requests", var, *names])
+    script, spec = f"{HOST_PLAN_DIR}/{SYNC_SCRIPT}", f"{HOST_PLAN_DIR}/{SYNC_SPEC}"
+    scan = (f"mkdir -p {SYNC_STATE} && py {script} scan {q(dest.var)} {spec} --prev "
+            f"{SYNC_STATE}/new.rec > {SYNC_STATE}/new.rec.tmp && mv -f {SYNC_STATE}/new.rec.tmp "
+            f"{SYNC_STATE}/new.rec && cat {SYNC_STATE}/new.rec")
     return [
-        "# Mailman has stopped: what moves now is final. The freeze manifest holds the",
-        "# checksum of every list file, held post, site password file and archive mbox",
-        "# that moves (at its path on the new host); the requests are each list's held",
-        "# posts (data/heldmsg-NAME-N files), request.pck and pending.pck, by checksum.",
-        "py() {  # the host's own Python: Mailman 2 guarantees one",
-        "    for p in python3 python2.7 python2 python; do",
-        '        if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi',
-        "    done",
-        "    echo 'no python on this host' >&2; return 1",
-        "}",
-        'HERE=$(cd "$(dirname "$0")" && pwd)',
-        'TMP=$(mktemp -d); trap \'rm -rf "$TMP"\' EXIT',
-        f'py "$HERE/freeze-manifest.py" {manifest_args} > "$TMP/manifest-freeze.sha256"',
-        f'py "$HERE/freeze-manifest.py" {requests_args} > "$TMP/requests-old.txt"',
         "",
+        "# Owners on the new host (only files not owned yet: a file left alone keeps its",
+        "# ctime, which the record below holds):",
+        _remote(_owners(inv, dest)),
+        "",
+        "# The record of what this pre-sync copied (rsync/syncstate.py), kept on the old host",
+        "# in $HERE/state: per file on both hosts its size, mtime, ctime, inode and SHA-256, and",
+        "# for an archive mbox that grew since it was copied the checksum of the part the new",
+        "# host holds. The final sync reads it to move and check only what changed since; a",
+        "# repeated pre-sync reads only the files that changed.",
+        'STATE="$HERE/state"; mkdir -p "$STATE"',
+        f'{_remote(scan)} > "$STATE/new.rec.tmp"',
+        f'py "$HERE/syncstate.py" scan {q(var)} "$HERE/sync-spec.json" --prev "$STATE/old.rec" '
+        '--cut "$STATE/new.rec.tmp" > "$STATE/old.rec.tmp"',
+        'py "$HERE/syncstate.py" agree "$STATE/old.rec.tmp" "$STATE/new.rec.tmp" '
+        '> "$STATE/synced.rec.tmp"',
+        'mv -f "$STATE/old.rec.tmp" "$STATE/old.rec"',
+        'mv -f "$STATE/new.rec.tmp" "$STATE/new.rec"',
+        'mv -f "$STATE/synced.rec.tmp" "$STATE/synced.rec"',
     ]
 
 
-def _freeze_compare(inv: Inventory, items: list[dict], dest: Destination) -> list[str]:
-    """Final phase, after copying: the freeze manifest checked on the new host, and the
-    requests compared; the phase fails when either differs."""
+def _final(inv: Inventory, dest: Destination, items: list[dict]) -> list[str]:
+    """Final phase: the held posts snapshot, the delta against the record, three rsync runs
+    fed by it, the old host unchanged meanwhile, the freeze manifest checked on the new host,
+    owners and links, the held posts compared, the window's parts."""
     q = sh_word
+    var = inv.mailman.var_prefix
     names = _moved(items)
-    remote = _PY.format(script=q(f"{HOST_PLAN_DIR}/{FREEZE_SCRIPT}"),
-                        args=" ".join(q(a) for a in ["requests", dest.var, *names]))
+    script, spec = f"{HOST_PLAN_DIR}/{SYNC_SCRIPT}", f"{HOST_PLAN_DIR}/{SYNC_SPEC}"
+    base = " ".join(q(f) for f, _ in FLAGS_COMMON if f != "--recursive")
+    # --append writes in place (a cut-off run resumes where it stopped): rsync refuses it a
+    # partial folder
+    append = " ".join(q(f) for f, _ in FLAGS_COMMON
+                      if f != "--recursive" and not f.startswith("--partial-dir"))
+    # deleting needs the names only (links among them: one left out would be deleted); no
+    # --perms or --times, which would give the new host's own folders the old host's modes
+    delete = " ".join(q(f) for f, _ in FLAGS_COMMON
+                      if f not in ("--perms", "--times") and not f.startswith("--partial-dir"))
+    src, dst = q(f"{var}/"), f"\"$RNEW:{dest.var}/\""
+    requests = " ".join(q(a) for a in ["requests", var, *names])
+    remote_requests = " ".join(q(a) for a in [f"{HOST_PLAN_DIR}/{FREEZE_SCRIPT}", "requests",
+                                              dest.var, *names])
+    check = (f"cat > {FREEZE_MANIFEST}.tmp && mv -f {FREEZE_MANIFEST}.tmp {FREEZE_MANIFEST} && "
+             + manifest_check(dest))
     return [
+        "rsync_run() {  # rsync's output to the journal, its --stats kept for the bytes moved",
+        '    if rsync "$@" > "$TMP/rsync.out" 2>&1; then st=0; else st=$?; fi',
+        '    cat "$TMP/rsync.out"; cat "$TMP/rsync.out" >> "$TMP/rsync.log"; return $st',
+        "}",
+        "seconds() { echo $(( $(date +%s) - $1 )); }",
         "",
-        "# The freeze manifest, checked on the new host (sha256 -c reads it there):",
-        "rsync --rsh='ssh -o BatchMode=yes' \"$TMP/manifest-freeze.sha256\" "
-        f"\"$RNEW:{FREEZE_MANIFEST}\"",
-        f"ssh -o BatchMode=yes \"$NEW\" {q(f'cd / && sha256 -c {FREEZE_MANIFEST} >/dev/null')}",
+        "# Mailman has stopped: what moves now is final. Each list's held posts",
+        "# (data/heldmsg-NAME-N files), request.pck and pending.pck, by checksum:",
+        f'py "$HERE/freeze-manifest.py" {requests} > "$TMP/requests-old.txt"',
+        "",
+        "# 1. What changed since the pre-sync (rsync/syncstate.py delta): the new host's files by",
+        "#    stat only; on the old host a file whose size, mtime, ctime and inode are as the",
+        "#    record holds is not read; an archive mbox that only grew (same inode, its copied",
+        "#    part's head, tail and samples as recorded) has its tail hashed; every other",
+        "#    changed or new file is hashed whole. The freeze manifest comes out of it.",
+        "START=$(date +%s)",
+        'STATE="$HERE/state"; mkdir -p "$STATE"',
+        '[ -f "$STATE/synced.rec" ] || { echo "no pre-sync record in $STATE: every file is '
+        'copied and read whole" >&2; : > "$STATE/synced.rec"; }',
+        f'{_remote(f"py {script} stat {q(dest.var)} {spec}")} > "$TMP/new.stat"',
+        f'py "$HERE/syncstate.py" delta {q(var)} "$HERE/sync-spec.json" "$STATE/synced.rec" '
+        '"$TMP/new.stat" "$TMP/append.list" "$TMP/whole.list" > "$TMP/manifest.jsonl"',
+        "DELTA=$(seconds $START); START=$(date +%s)",
+        "",
+        "# 2. The copies: the grown mboxes' tails, the changed files whole, then the deletions",
+        f"rsync_run {append} --append --stats --from0 --files-from=\"$TMP/append.list\" "
+        f"{src} {dst}",
+        f"rsync_run {base} --ignore-times --stats --from0 --files-from=\"$TMP/whole.list\" "
+        f"{src} {dst}",
+        f"rsync_run {delete} --existing --ignore-existing --delete-after --stats "
+        f"--filter=\"merge $HERE/sync-filter.rules\" {src} {dst}",
+        "COPY=$(seconds $START); START=$(date +%s)",
+        "",
+        "# 3. Nothing changed on the old host meanwhile (stat only), and the freeze manifest",
+        "#    holds on the new host: unchanged files by stat, grown ones by their tail,",
+        "#    the rest read whole; a file there that is not here fails it too.",
+        f'py "$HERE/syncstate.py" settle {q(var)} "$HERE/sync-spec.json" "$TMP/manifest.jsonl"',
+        f'ssh -o BatchMode=yes "$NEW" {q(check)} < "$TMP/manifest.jsonl"',
+        "",
+        "# Owners and public archive links on the new host:",
+        _remote(_fixups(inv, dest)),
         "# Held posts, held subscriptions and pending confirmations: the same on both hosts",
-        f"ssh -o BatchMode=yes \"$NEW\" {q(remote)} > \"$TMP/requests-new.txt\"",
+        f'{_remote(f"py {remote_requests}")} > "$TMP/requests-new.txt"',
         'if ! cmp -s "$TMP/requests-old.txt" "$TMP/requests-new.txt"; then',
         '    diff "$TMP/requests-old.txt" "$TMP/requests-new.txt" >&2 || true',
         "    echo 'held posts or pending confirmations differ between the hosts' >&2",
         "    exit 1",
         "fi",
         'cat "$TMP/requests-old.txt"',
+        "VERIFY=$(seconds $START)",
+        "SENT=$(awk '/^Total bytes sent:/ { gsub(\",\", \"\", $4); s += $4 } END { print s + 0 }' "
+        '"$TMP/rsync.log")',
+        'echo "final sync: delta ${DELTA} s, copy ${COPY} s (${SENT} bytes sent), verify '
+        '${VERIFY} s"',
     ]
+
+
+def sync_spec(inv: Inventory, items: list[dict]) -> str:
+    """The copied folders with rsync's filters as data, relative to the var prefix (the same
+    on both hosts): what ``syncstate.py`` walks. Names as bytes read as Latin-1, as the script
+    keeps them."""
+    var = inv.mailman.var_prefix
+    leaving = _leaving_links(inv, escaped=False)
+    trees = []
+    for item in items:
+        tree: dict = {"path": _latin1(item["source"][len(var) + 1:].rstrip("/"))}
+        if item["kind"] == "archive-mbox":
+            tree["mbox"] = True
+        if "include" in item:
+            tree["include"] = [_latin1(p.lstrip("/")) for p in item["include"]
+                               if not p.endswith("/***")]
+            tree["folders"] = [_latin1(p.strip("/").removesuffix("/***"))
+                               for p in item["include"] if p.endswith("/***")]
+        exclude = leaving.get(item["source"].rstrip("/"))
+        if exclude:
+            tree["exclude"] = [_latin1(p.lstrip("/")) for p in exclude]
+        trees.append(tree)
+    return json.dumps({"trees": trees, "skip": [SKIP]}, indent=1, sort_keys=True) + "\n"
+
+
+def sync_filter(inv: Inventory, items: list[dict]) -> str:
+    """rsync's filter rules for the one run over the whole var prefix that deletes (first match
+    wins): Mailman's stray files and the links that lead out never; each copied folder whole,
+    in data/ only what its filter names; nothing else (and nothing else is deleted)."""
+    var = inv.mailman.var_prefix
+    rules = [f"- {SKIP}"]
+    parents: list[str] = []
+    includes: list[str] = []
+    for item in items:
+        rel = item["source"][len(var):].rstrip("/")  # /lists/NAME
+        rules += [f"- {rel}{p}" for p in item.get("exclude", [])]
+        parts = rel.strip("/").split("/")
+        for n in range(1, len(parts)):
+            parent = "/" + "/".join(parts[:n]) + "/"
+            if parent not in parents:
+                parents.append(parent)
+        if "include" in item:
+            includes += [f"+ {rel}/"] + [f"+ {rel}{p}" for p in item["include"]]
+        else:
+            includes.append(f"+ {rel}/***")
+    return ("# Written by migrate: the folders the final sync's deletion run covers "
+            "(rsync --filter=merge)\n"
+            + "".join(f"{r}\n" for r in rules + [f"+ {p}" for p in parents] + includes
+                      + ["- *"]))
+
+
+def _latin1(text: str) -> str:
+    """A name as syncstate.py keeps it: its bytes (surrogate-escaped ones as they were) read as
+    Latin-1."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _moved(items: list[dict]) -> list[str]:
+    return sorted({t["list"] for t in items if t["list"]})
 
 
 def _owner(fm: FileMode, dest: Destination) -> str:
@@ -325,15 +503,25 @@ def _owner(fm: FileMode, dest: Destination) -> str:
     return "root" if fm.owner in ("root", "0") else dest.user
 
 
-def _fixups(inv: Inventory, dest: Destination) -> str:
-    q = sh_word
-    cmds = [f"chown -R {dest.user}:{dest.group} {dest.var}/lists {dest.var}/archives/private"]
+def _owners(inv: Inventory, dest: Destination) -> str:
+    """The copied lists, archives, held posts and carried folders to the destination's user, on
+    the new host: only what is not owned by it yet (a chown moves a file's ctime, which the
+    pre-sync's record holds for every file it left alone)."""
+    user = f"{dest.user}:{dest.group}"
+    fix = f"\\( ! -user {dest.user} -o ! -group {dest.group} \\) -exec chown -h {user} {{}} +"
+    cmds = [f"find {dest.var}/lists {dest.var}/archives/private {fix}"]
     if inv.lists:
         cmds.append(f"{{ [ ! -d {dest.var}/data ] || find {dest.var}/data -name 'heldmsg-*' "
-                    f"-exec chown {dest.user}:{dest.group} {{}} +; }}")
+                    f"{fix}; }}")
     for folder in dest.carried_folders:
         cmds.append(f"{{ [ ! -e {dest.var}/data/{folder} ] || "
-                    f"chown -R {dest.user}:{dest.group} {dest.var}/data/{folder}; }}")
+                    f"find {dest.var}/data/{folder} {fix}; }}")
+    return " && ".join(cmds)
+
+
+def _fixups(inv: Inventory, dest: Destination) -> str:
+    q = sh_word
+    cmds = [_owners(inv, dest)]
     for fm in _site_files(inv):
         path = f"{dest.var}/data/{fm.path.rsplit('/', 1)[1]}"
         cmds.append(f"chown {_owner(fm, dest)}:{dest.group} {q(path)}")
@@ -393,16 +581,11 @@ sys.stdout.write("%d unchanged, %d changed, %d missing\\n" % (same, changed, mis
 #: Run by the final phase with the host's Python (2.6+ or 3), never loading a pickle.
 FREEZE = """# Written by migrate (rsync/freeze-manifest.py); runs with Python 2.6+ or 3 and only
 # reads files (no pickle is loaded).
-#   manifest OLD_VAR NEW_VAR LIST... [data/adm.pw data/creator.pw]
-#       on the old host once Mailman has stopped: a sha256 -c line, at its path under NEW_VAR,
-#       for every file the final sync moves for these lists (lists/NAME/*, the held posts
-#       data/heldmsg-NAME-N.pck|txt, archives/private/NAME.mbox/NAME.mbox) and the site files
 #   requests VAR LIST...
 #       per list: the held posts (as files), request.pck and pending.pck, by checksum; the
 #       same output on both hosts means the same held posts, held subscriptions and pending
 #       confirmations
 import hashlib, os, re, sys
-SAFE = re.compile(r"/[-+_.=/A-Za-z0-9]*$")
 
 
 def digest(path):
@@ -427,33 +610,7 @@ def held(var, name):
     return [os.path.join(var, "data", e) for _, _, e in sorted(found)]
 
 
-def files(var, name):
-    out = []
-    for folder, dirs, entries in os.walk(os.path.join(var, "lists", name)):
-        dirs.sort()
-        out += [os.path.join(folder, e) for e in sorted(entries)
-                if not e.startswith("config.pck.tmp")]
-    out += held(var, name)
-    out.append(os.path.join(var, "archives", "private", name + ".mbox", name + ".mbox"))
-    return [p for p in out if os.path.isfile(p) and not os.path.islink(p)]
-
-
 def main(argv):
-    if len(argv) > 3 and argv[1] == "manifest":
-        old, new = argv[2].rstrip("/"), argv[3].rstrip("/")
-        paths = []
-        for arg in argv[4:]:
-            if "/" in arg:  # a site file, data/adm.pw
-                path = os.path.join(old, arg)
-                paths += [path] if os.path.isfile(path) else []
-            else:
-                paths += files(old, arg)
-        for path in paths:
-            if not SAFE.match(path):
-                sys.stderr.write("not in the freeze manifest (its name): %r\\n" % path)
-                continue
-            sys.stdout.write("SHA256 (%s) = %s\\n" % (new + path[len(old):], digest(path)))
-        return 0
     if len(argv) > 2 and argv[1] == "requests":
         var = argv[2]
         for name in argv[3:]:
@@ -467,10 +624,14 @@ def main(argv):
                                         else "none"))
             sys.stdout.write("%s: %s\\n" % (name, ", ".join(parts)))
         return 0
-    sys.stderr.write("usage: freeze-manifest.py manifest OLD_VAR NEW_VAR LIST... | "
-                     "requests VAR LIST...\\n")
+    sys.stderr.write("usage: freeze-manifest.py requests VAR LIST...\\n")
     return 2
 
 
 sys.exit(main(sys.argv))
 """
+
+
+#: Run on both hosts with their own Python (2.6+ or 3): the pre-sync's record, the final sync's
+#: delta and the freeze manifest's check (emitters/scripts/syncstate.py).
+SYNCSTATE = (resources.files("emitters") / "scripts" / "syncstate.py").read_text(encoding="ascii")

@@ -39,7 +39,7 @@ from emitters.dns_plan import records as dns_records
 from emitters.new_host import NewHost
 from emitters.rc_conf_local import disable, enable
 from emitters.release import Release
-from emitters.rsync_plan import FREEZE_MANIFEST
+from emitters.rsync_plan import manifest_check
 from emitters.web_urls import old_urls
 
 q = sh_word
@@ -244,11 +244,20 @@ def _smtpd(f: _Facts) -> Step:
 
 
 def _presync(f: _Facts) -> list[Step]:
-    return [_step(
+    run = [f"NEW={f.new_ssh} sh \"$PLAN/rsync/presync.sh\""]
+    steps = [_step(
         "presync", "presync", "old", "Copy lists and archives while the old host runs",
-        "Most bytes move now; the final sync during the freeze then copies only changes. Can "
-        "be repeated.",
-        [f"NEW={f.new_ssh} sh \"$PLAN/rsync/presync.sh\""])]
+        "Most bytes move now, and both hosts record what they hold (size, times, inode and "
+        "checksum of every file): the final sync during the freeze then reads and copies only "
+        "what changed since. Can be repeated; a repeat reads only what changed.", run)]
+    if f.target.second_presync:
+        steps.append(_step(
+            "presync-again", "presync", "old", "Copy again what changed during the first copy",
+            "The first copy of a big host takes long while its lists go on: this second one, "
+            "just before the freeze, moves and records what changed meanwhile, so the final "
+            "sync inside the freeze window has only the last minutes' change left "
+            "(--no-second-presync leaves it out).", run))
+    return steps
 
 
 def _freeze(f: _Facts) -> list[Step]:
@@ -298,14 +307,16 @@ def _freeze(f: _Facts) -> list[Step]:
               ([cron.undo(), touch] if cron_files else []) + restart
               + ["service mailman start"]),
         _step(FINAL_SYNC, "freeze", "old", "Final sync, checked against the freeze manifest",
-              "Copies what changed since the pre-sync (by checksum): the lists with their held "
-              "posts and pending confirmations, the archives and the site's adm.pw and "
-              "creator.pw, and sets owners and public archive links. The freeze manifest, "
-              "written on the old host once Mailman has stopped, proves every list file, held "
-              "post and archive mbox arrived whole; the held posts, request.pck and pending.pck "
-              "of every list are compared on both hosts.",
+              "Copies only what changed since the pre-sync, by its record: the lists with "
+              "their held posts and pending confirmations, the archives and the site's adm.pw "
+              "and creator.pw (a file whose size, mtime, ctime and inode are as recorded is not "
+              "read; an archive mbox that only grew moves its new tail), and sets owners and "
+              "public archive links. The freeze manifest, made on the old host once Mailman has "
+              "stopped, proves every carried file on the new host equals the old one; the held "
+              "posts, request.pck and pending.pck of every list are compared on both hosts. "
+              "It prints the window's parts (delta, copy, verify) and the bytes moved.",
               [f"NEW={f.new_ssh} sh \"$PLAN/rsync/final.sh\""],
-              [f"ssh {q(f.new_ssh)} {q(f'cd / && sha256 -c {FREEZE_MANIFEST}')}"]),
+              [f"ssh {q(f.new_ssh)} {q(manifest_check(f.dest))}"]),
     ]
 
 

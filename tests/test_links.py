@@ -278,12 +278,13 @@ def _copy_script(plan, old_root: Path, new_root: Path, phase: str) -> str:
     return "set -eu\n" + mkdirs + "\n" + function + "\n" + "\n".join(copies) + "\n"
 
 
-@pytest.mark.parametrize("phase", ["presync", "final"])
-def test_the_sync_never_carries_a_link_that_leads_out(old_host, tmp_path, phase):
+def test_the_sync_never_carries_a_link_that_leads_out(old_host, tmp_path):
+    """The pre-sync's copies (the final sync's, which take the links the pre-sync's record
+    does not vouch for: tests/test_final_sync_e2e.py)."""
     need(shutil.which("rsync") is not None, "rsync is not installed")
     _inv, plan = _plan(old_host)
     new = tmp_path / "new"
-    res = subprocess.run(["sh", "-c", _copy_script(plan, old_host, new, phase)],
+    res = subprocess.run(["sh", "-c", _copy_script(plan, old_host, new, "presync")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     var = new / "var/spool/mailman"

@@ -39,6 +39,11 @@ def test_wheel_layout(site, tmp_path):
     # every destination's package, and the Mailman 3 lock file the plan copies
     assert (target / "emitters/mailman3/requirements.txt").read_text() == \
         (REPO / "emitters/mailman3/requirements.txt").read_text()
+    # every file the emitters carry into a plan (lock files, scripts): one left out of the
+    # package data fails only in an installed migrate, at plan time
+    carried = sorted(str(f.relative_to(REPO)) for f in (REPO / "emitters").rglob("*")
+                     if f.is_file() and "__pycache__" not in f.parts)
+    assert [f for f in carried if not (target / f).is_file()] == []
     check = subprocess.run(
         [sys.executable, "-c", "import parsers.rcconf, emitters, migrate.app.cli, "
          "emitters.mailman2.plugin, emitters.mailman3; print('ok')"],

@@ -54,7 +54,8 @@ RELEASES = ("5.7", "6.3", "6.9", "7.8")
 COMMON = "common"
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
 SKIP = ("plan.yaml", "report.md", "report.html",  # the same for every host: the emitter's
-        "rsync/compare-manifest.py", "rsync/freeze-manifest.py",  # constants, and the Mailman
+        "rsync/compare-manifest.py", "rsync/freeze-manifest.py",  # constants, the sync's
+        "rsync/syncstate.py",  # script (tests/test_syncstate.py), and the Mailman
         # 3 destination's copies of its own files (its lock file and scripts, tested where
         # they are: tests/test_mailman3_*.py)
         "files/new/mailman3/requirements.txt", "files/new/mailman3/import_waiting.py",

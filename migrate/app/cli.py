@@ -290,6 +290,10 @@ def plan(
         "are) or mailman3 (Mailman 3 core from PyPI; the lists are imported). Default: "
         "mailman2 for releases known to have its package (through 6.9), else mailman3.")]
     = None,
+    second_presync: Annotated[Optional[bool], typer.Option(
+        "--second-presync/--no-second-presync", help="Run the pre-sync twice before the "
+        "freeze: the second one moves what changed while the first copied (default: on when "
+        "the archives hold 1 GiB or more).")] = None,
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="The plan directory to write (default: plan).")] = None,
     overlay: Annotated[Optional[Path], typer.Option(
@@ -319,7 +323,8 @@ def plan(
         settings = read_target_file(str(target)) if target is not None else {}
         flags = {"openbsd": openbsd, "hostname": hostname, "ipv6": ipv6, "ipv4": ipv4,
                  "smarthost": smarthost, "email_domains": email_domain, "web_host": web_host,
-                 "tls": tls, "url_prefixes": url_prefixes, "destination": list_manager}
+                 "tls": tls, "url_prefixes": url_prefixes, "destination": list_manager,
+                 "second_presync": second_presync}
         tgt = resolve_target(inv, settings, flags, source=str(target or "flags"))
         out_dir = str(output or "plan")
         files = prepare_overlay(out_dir, str(overlay) if overlay else None, keep=keep_edits,

@@ -171,6 +171,8 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
         merged["old_ipv4"] = [a.address for a in inv.host.addresses_v4]
     if not merged.get("tls"):
         merged["tls"] = TlsMode.ACME if old_web_tls(inv, merged["web_host"]) else TlsMode.NONE
+    if merged.get("second_presync") is None:
+        merged["second_presync"] = archive_bytes(inv) >= SECOND_PRESYNC_FROM
     if (inv.mta.tls or merged["tls"] == TlsMode.ACME) and "tls_certificate" not in merged:
         host = merged["hostname"]
         merged["tls_certificate"] = f"/etc/ssl/{host}.fullchain.pem"  # acme-client's layout
@@ -181,6 +183,16 @@ def resolve_target(inv: Inventory, settings: dict[str, Any], flags: dict[str, An
         raise MigrateError(f"{source}: setting {exc}", code=Exit.USAGE) from None
     _check_target(target)
     return target
+
+
+#: From this many bytes of archives on, the plan runs the pre-sync twice by default (a first
+#: copy of a gigabyte takes long enough for a live list to change much meanwhile).
+SECOND_PRESYNC_FROM = 1 << 30
+
+
+def archive_bytes(inv: Inventory) -> int:
+    """The archive mboxes' bytes, as inspected."""
+    return sum(a.bytes or 0 for a in inv.archives)
 
 
 def default_destination(openbsd: str) -> str:

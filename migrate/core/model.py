@@ -992,3 +992,7 @@ class Target:
     # where the new host serves Mailman's CGI, logos and public archives: at the old host's
     # URL prefixes (keep), or at the OpenBSD package's with the old ones redirected (package)
     url_prefixes: UrlPrefixMode = UrlPrefixMode.KEEP
+    # a second pre-sync right after the first, before the freeze: what changed while the first
+    # one copied a big host then moves outside the freeze window. Default: on when the
+    # archives hold SECOND_PRESYNC_FROM bytes or more; None only until ``resolve_target``.
+    second_presync: bool | None = None

@@ -17,22 +17,14 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --exclude=config.pck.tmp.*       stray files Mailman leaves after a crash; never read
 #   --itemize-changes                one line per changed file, for the cutover journal
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
-#   --checksum                       compare content, not size and time: a config.pck rewritten in the same second with the same size is still copied
-#   --delete-after                   files deleted on the old host since the pre-sync go on the new one too; only inside the copied folders (in data/, only files the filter names), after the transfer
+#   --append                         an archive mbox that only grew since the pre-sync: its new tail only, written in place (no --partial-dir); the part copied before was proved unchanged by the record, the tail is hashed on both hosts
+#   --ignore-times                   every other file that changed since the pre-sync (by size, mtime, ctime or inode: a config.pck rewritten in the same second with the same size too) is copied whole, never skipped by the quick check
+#   --existing                       with --ignore-existing: this run copies nothing, it only deletes (and so
+#   --ignore-existing                without --perms and --times: no folder of the new host changes)
+#   --delete-after                   files deleted on the old host since the pre-sync go on the new one too; only inside the copied folders (in data/, only files the filter names)
 #   --stats                          bytes moved in the delta against the whole, for the cutover's journal
 
-copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] [--include=PATTERN... --exclude=*]
-    src=$1 dst=$2; shift 2
-    # a copied folder that is a symlink: rsync would copy what it points to
-    [ ! -L "${src%/}" ] || { echo "$src is a symbolic link: not copied" >&2; return 1; }
-    rsync --recursive --links --safe-links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --checksum --delete-after --stats "$@" "$src" "$RNEW:$dst"
-}
-
-# Mailman has stopped: what moves now is final. The freeze manifest holds the
-# checksum of every list file, held post, site password file and archive mbox
-# that moves (at its path on the new host); the requests are each list's held
-# posts (data/heldmsg-NAME-N files), request.pck and pending.pck, by checksum.
-py() {  # the host's own Python: Mailman 2 guarantees one
+py() {  # the host's own Python
     for p in python3 python2.7 python2 python; do
         if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi
     done
@@ -40,35 +32,51 @@ py() {  # the host's own Python: Mailman 2 guarantees one
 }
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-py "$HERE/freeze-manifest.py" manifest /usr/local/mailman /var/spool/mailman mailman members > "$TMP/manifest-freeze.sha256"
+
+rsync_run() {  # rsync's output to the journal, its --stats kept for the bytes moved
+    if rsync "$@" > "$TMP/rsync.out" 2>&1; then st=0; else st=$?; fi
+    cat "$TMP/rsync.out"; cat "$TMP/rsync.out" >> "$TMP/rsync.log"; return $st
+}
+seconds() { echo $(( $(date +%s) - $1 )); }
+
+# Mailman has stopped: what moves now is final. Each list's held posts
+# (data/heldmsg-NAME-N files), request.pck and pending.pck, by checksum:
 py "$HERE/freeze-manifest.py" requests /usr/local/mailman mailman members > "$TMP/requests-old.txt"
 
-# mailman: list
-copy_tree /usr/local/mailman/lists/mailman/ /var/spool/mailman/lists/mailman/
-# mailman: archive-html
-copy_tree /usr/local/mailman/archives/private/mailman/ /var/spool/mailman/archives/private/mailman/
-# mailman: archive-mbox
-copy_tree /usr/local/mailman/archives/private/mailman.mbox/ /var/spool/mailman/archives/private/mailman.mbox/
-# members: list
-copy_tree /usr/local/mailman/lists/members/ /var/spool/mailman/lists/members/
-# members: archive-html
-copy_tree /usr/local/mailman/archives/private/members/ /var/spool/mailman/archives/private/members/
-# members: archive-mbox
-copy_tree /usr/local/mailman/archives/private/members.mbox/ /var/spool/mailman/archives/private/members.mbox/
-# every list: held-posts-and-site-passwords
-[ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/spool/mailman/data/ '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-members-[0-9]*.pck' '--include=/heldmsg-members-[0-9]*.txt' '--exclude=*'
+# 1. What changed since the pre-sync (rsync/syncstate.py delta): the new host's files by
+#    stat only; on the old host a file whose size, mtime, ctime and inode are as the
+#    record holds is not read; an archive mbox that only grew (same inode, its copied
+#    part's head, tail and samples as recorded) has its tail hashed; every other
+#    changed or new file is hashed whole. The freeze manifest comes out of it.
+START=$(date +%s)
+STATE="$HERE/state"; mkdir -p "$STATE"
+[ -f "$STATE/synced.rec" ] || { echo "no pre-sync record in $STATE: every file is copied and read whole" >&2; : > "$STATE/synced.rec"; }
+ssh -o BatchMode=yes "$NEW" 'py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo '"'"'no python here'"'"' >&2; return 1; }; py /root/migrate-plan/rsync/syncstate.py stat /var/spool/mailman /root/migrate-plan/rsync/sync-spec.json' > "$TMP/new.stat"
+py "$HERE/syncstate.py" delta /usr/local/mailman "$HERE/sync-spec.json" "$STATE/synced.rec" "$TMP/new.stat" "$TMP/append.list" "$TMP/whole.list" > "$TMP/manifest.jsonl"
+DELTA=$(seconds $START); START=$(date +%s)
+
+# 2. The copies: the grown mboxes' tails, the changed files whole, then the deletions
+rsync_run --links --safe-links --perms --times '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --append --stats --from0 --files-from="$TMP/append.list" /usr/local/mailman/ "$RNEW:/var/spool/mailman/"
+rsync_run --links --safe-links --perms --times --partial-dir=.rsync-partial '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --ignore-times --stats --from0 --files-from="$TMP/whole.list" /usr/local/mailman/ "$RNEW:/var/spool/mailman/"
+rsync_run --recursive --links --safe-links '--exclude=config.pck.tmp.*' --itemize-changes '--rsh=ssh -o BatchMode=yes' --existing --ignore-existing --delete-after --stats --filter="merge $HERE/sync-filter.rules" /usr/local/mailman/ "$RNEW:/var/spool/mailman/"
+COPY=$(seconds $START); START=$(date +%s)
+
+# 3. Nothing changed on the old host meanwhile (stat only), and the freeze manifest
+#    holds on the new host: unchanged files by stat, grown ones by their tail,
+#    the rest read whole; a file there that is not here fails it too.
+py "$HERE/syncstate.py" settle /usr/local/mailman "$HERE/sync-spec.json" "$TMP/manifest.jsonl"
+ssh -o BatchMode=yes "$NEW" 'cat > /root/migrate-plan/rsync/manifest-freeze.jsonl.tmp && mv -f /root/migrate-plan/rsync/manifest-freeze.jsonl.tmp /root/migrate-plan/rsync/manifest-freeze.jsonl && py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo '"'"'no python here'"'"' >&2; return 1; }; py /root/migrate-plan/rsync/syncstate.py check /var/spool/mailman /root/migrate-plan/rsync/sync-spec.json /root/migrate-plan/rsync/manifest-freeze.jsonl' < "$TMP/manifest.jsonl"
 
 # Owners and public archive links on the new host:
-ssh -o BatchMode=yes "$NEW" 'chown -R _mailman:_mailman /var/spool/mailman/lists /var/spool/mailman/archives/private && { [ ! -d /var/spool/mailman/data ] || find /var/spool/mailman/data -name '"'"'heldmsg-*'"'"' -exec chown _mailman:_mailman {} +; } && ln -sfn /var/spool/mailman/archives/private/members /var/spool/mailman/archives/public/members'
-
-# The freeze manifest, checked on the new host (sha256 -c reads it there):
-rsync --rsh='ssh -o BatchMode=yes' "$TMP/manifest-freeze.sha256" "$RNEW:/root/migrate-plan/rsync/manifest-freeze.sha256"
-ssh -o BatchMode=yes "$NEW" 'cd / && sha256 -c /root/migrate-plan/rsync/manifest-freeze.sha256 >/dev/null'
+ssh -o BatchMode=yes "$NEW" 'py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo '"'"'no python here'"'"' >&2; return 1; }; find /var/spool/mailman/lists /var/spool/mailman/archives/private \( ! -user _mailman -o ! -group _mailman \) -exec chown -h _mailman:_mailman {} + && { [ ! -d /var/spool/mailman/data ] || find /var/spool/mailman/data -name '"'"'heldmsg-*'"'"' \( ! -user _mailman -o ! -group _mailman \) -exec chown -h _mailman:_mailman {} +; } && ln -sfn /var/spool/mailman/archives/private/members /var/spool/mailman/archives/public/members'
 # Held posts, held subscriptions and pending confirmations: the same on both hosts
-ssh -o BatchMode=yes "$NEW" 'for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then exec "$p" /root/migrate-plan/rsync/freeze-manifest.py requests /var/spool/mailman mailman members; fi; done; echo '"'"'no python here'"'"' >&2; exit 1' > "$TMP/requests-new.txt"
+ssh -o BatchMode=yes "$NEW" 'py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo '"'"'no python here'"'"' >&2; return 1; }; py /root/migrate-plan/rsync/freeze-manifest.py requests /var/spool/mailman mailman members' > "$TMP/requests-new.txt"
 if ! cmp -s "$TMP/requests-old.txt" "$TMP/requests-new.txt"; then
     diff "$TMP/requests-old.txt" "$TMP/requests-new.txt" >&2 || true
     echo 'held posts or pending confirmations differ between the hosts' >&2
     exit 1
 fi
 cat "$TMP/requests-old.txt"
+VERIFY=$(seconds $START)
+SENT=$(awk '/^Total bytes sent:/ { gsub(",", "", $4); s += $4 } END { print s + 0 }' "$TMP/rsync.log")
+echo "final sync: delta ${DELTA} s, copy ${COPY} s (${SENT} bytes sent), verify ${VERIFY} s"

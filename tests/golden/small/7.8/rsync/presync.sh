@@ -17,6 +17,15 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --itemize-changes                one line per changed file, for the cutover journal
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
 
+py() {  # the host's own Python
+    for p in python3 python2.7 python2 python; do
+        if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi
+    done
+    echo 'no python on this host' >&2; return 1
+}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+
 copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] [--include=PATTERN... --exclude=*]
     src=$1 dst=$2; shift 2
     # a copied folder that is a symlink: rsync would copy what it points to
@@ -40,3 +49,20 @@ copy_tree /usr/local/mailman/archives/private/members/ /var/mailman3/import21/ar
 copy_tree /usr/local/mailman/archives/private/members.mbox/ /var/mailman3/import21/archives/private/members.mbox/
 # every list: held-posts-and-site-passwords
 [ ! -d /usr/local/mailman/data/ ] || copy_tree /usr/local/mailman/data/ /var/mailman3/import21/data/ '--include=/heldmsg-mailman-[0-9]*.pck' '--include=/heldmsg-mailman-[0-9]*.txt' '--include=/heldmsg-members-[0-9]*.pck' '--include=/heldmsg-members-[0-9]*.txt' '--include=/mailman3-waiting/***' '--exclude=*'
+
+# Owners on the new host (only files not owned yet: a file left alone keeps its
+# ctime, which the record below holds):
+ssh -o BatchMode=yes "$NEW" 'py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo '"'"'no python here'"'"' >&2; return 1; }; find /var/mailman3/import21/lists /var/mailman3/import21/archives/private \( ! -user _mailman3 -o ! -group _mailman3 \) -exec chown -h _mailman3:_mailman3 {} + && { [ ! -d /var/mailman3/import21/data ] || find /var/mailman3/import21/data -name '"'"'heldmsg-*'"'"' \( ! -user _mailman3 -o ! -group _mailman3 \) -exec chown -h _mailman3:_mailman3 {} +; } && { [ ! -e /var/mailman3/import21/data/mailman3-waiting ] || find /var/mailman3/import21/data/mailman3-waiting \( ! -user _mailman3 -o ! -group _mailman3 \) -exec chown -h _mailman3:_mailman3 {} +; }'
+
+# The record of what this pre-sync copied (rsync/syncstate.py), kept on the old host
+# in $HERE/state: per file on both hosts its size, mtime, ctime, inode and SHA-256, and
+# for an archive mbox that grew since it was copied the checksum of the part the new
+# host holds. The final sync reads it to move and check only what changed since; a
+# repeated pre-sync reads only the files that changed.
+STATE="$HERE/state"; mkdir -p "$STATE"
+ssh -o BatchMode=yes "$NEW" 'py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo '"'"'no python here'"'"' >&2; return 1; }; mkdir -p /root/migrate-plan/rsync/state && py /root/migrate-plan/rsync/syncstate.py scan /var/mailman3/import21 /root/migrate-plan/rsync/sync-spec.json --prev /root/migrate-plan/rsync/state/new.rec > /root/migrate-plan/rsync/state/new.rec.tmp && mv -f /root/migrate-plan/rsync/state/new.rec.tmp /root/migrate-plan/rsync/state/new.rec && cat /root/migrate-plan/rsync/state/new.rec' > "$STATE/new.rec.tmp"
+py "$HERE/syncstate.py" scan /usr/local/mailman "$HERE/sync-spec.json" --prev "$STATE/old.rec" --cut "$STATE/new.rec.tmp" > "$STATE/old.rec.tmp"
+py "$HERE/syncstate.py" agree "$STATE/old.rec.tmp" "$STATE/new.rec.tmp" > "$STATE/synced.rec.tmp"
+mv -f "$STATE/old.rec.tmp" "$STATE/old.rec"
+mv -f "$STATE/new.rec.tmp" "$STATE/new.rec"
+mv -f "$STATE/synced.rec.tmp" "$STATE/synced.rec"
