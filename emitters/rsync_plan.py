@@ -607,7 +607,10 @@ def held(var, name):
         return []
     found = [(int(m.group(1)), m.group(2), e) for e, m in
              [(e, pattern.match(e)) for e in entries] if m]
-    return [os.path.join(var, "data", e) for _, _, e in sorted(found)]
+    # held posts as the sync carries them: files, never a link (one to /etc/shadow is
+    # neither copied nor read)
+    paths = [os.path.join(var, "data", e) for _, _, e in sorted(found)]
+    return [p for p in paths if os.path.isfile(p) and not os.path.islink(p)]
 
 
 def main(argv):
@@ -621,7 +624,7 @@ def main(argv):
             for pck in ("request.pck", "pending.pck"):
                 path = os.path.join(var, "lists", name, pck)
                 parts.append("%s %s" % (pck, digest(path)[:16] if os.path.isfile(path)
-                                        else "none"))
+                                        and not os.path.islink(path) else "none"))
             sys.stdout.write("%s: %s\\n" % (name, ", ".join(parts)))
         return 0
     sys.stderr.write("usage: freeze-manifest.py requests VAR LIST...\\n")

@@ -362,6 +362,7 @@ def cmd_delta(var, spec, synced, newstat, append_list, whole_list):
             else:
                 e["k"] = "whole"
                 wholes.append(path)
+            counts[e["k"]] += 1
             emit(_manifest(e))
             continue
         size = st.st_size
