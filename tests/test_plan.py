@@ -524,3 +524,32 @@ def test_a_newline_in_a_refused_address_source_stays_in_its_comment():
     assert "bad\nname" not in virtual and "bad\nname" not in result.files["parity.md"]
     assert re.search(r"^gone@seminars.campus.example +migrate-discard@localhost$", virtual,
                      re.M)
+
+
+def test_a_second_presync_runs_by_default_on_hosts_with_a_gigabyte_of_archives(inventories,
+                                                                               tmp_path):
+    """presync-again, right after presync, where the archives hold SECOND_PRESYNC_FROM bytes
+    or more, unless told; told so, on any host (flag and target.yaml alike)."""
+    from migrate.app.planning import SECOND_PRESYNC_FROM
+    path, inv = inventories["netsight"]
+    big = copy.deepcopy(inv)
+    big.archives[0].bytes = SECOND_PRESYNC_FROM
+    for inventory, told, expect in ((inv, None, False), (big, None, True), (big, False, False),
+                                    (inv, True, True)):
+        target = resolve_target(inventory, {}, {"hostname": HOST, "ipv6": [V6],
+                                                "destination": "mailman2",
+                                                "second_presync": told})
+        ids = [s.id for s in build_plan(inventory, target).steps]
+        assert ("presync-again" in ids) is expect, (told, expect)
+        if expect:
+            assert ids.index("presync-again") == ids.index("presync") + 1
+    args = ["plan", str(path), "--hostname", HOST, "--ipv6", V6, "--list-manager", "mailman2"]
+    res = RUNNER.invoke(cli.app, [*args, "--second-presync", "-o", str(tmp_path / "a")])
+    assert res.exit_code in (0, 1), res.output
+    assert "id: presync-again" in (tmp_path / "a/plan.yaml").read_text()
+    settings = tmp_path / "target.yaml"
+    settings.write_text("second_presync: true\n")
+    res = RUNNER.invoke(cli.app, [*args, "--target", str(settings), "--no-second-presync",
+                                  "-o", str(tmp_path / "b")])
+    assert res.exit_code in (0, 1), res.output
+    assert "presync-again" not in (tmp_path / "b/plan.yaml").read_text()

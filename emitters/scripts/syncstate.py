@@ -418,19 +418,29 @@ def _manifest(e):
     return dict((k, e[k]) for k in keep if k in e)
 
 
-def cmd_settle(var, spec, manifest):
-    bad = []
-    seen = set()
+def against(var, spec, manifest, seen):
+    """(path, lstat, manifest entry or None) for every entry in VAR, noting each path in
+    ``seen``; then ``missing(manifest, seen)`` gives what the manifest holds and VAR lacks."""
     for path, st, tree in walk(var, spec):
         seen.add(path)
         m = manifest.get(path)
-        if m is None or m["k"] == "gone":
+        yield path, st, (None if m is None or m["k"] == "gone" else m)
+
+
+def missing(manifest, seen):
+    return [path for path, m in sorted(manifest.items())
+            if m["k"] != "gone" and path not in seen]
+
+
+def cmd_settle(var, spec, manifest):
+    bad = []
+    seen = set()
+    for path, st, m in against(var, spec, manifest, seen):
+        if m is None:
             bad.append("%s: new since the final sync began" % show(path))
         elif m.get("st") != stamp(st):
             bad.append("%s: changed during the final sync" % show(path))
-    for path, m in sorted(manifest.items()):
-        if m["k"] != "gone" and path not in seen:
-            bad.append("%s: deleted during the final sync" % show(path))
+    bad += ["%s: deleted during the final sync" % show(p) for p in missing(manifest, seen)]
     for line in bad:
         err("settle: " + line)
     if bad:
@@ -445,10 +455,8 @@ def cmd_check(var, spec, manifest):
     reader = Reader()
     bad = []
     seen = set()
-    for path, st, tree in walk(var, spec):
-        seen.add(path)
-        m = manifest.get(path)
-        if m is None or m["k"] == "gone":
+    for path, st, m in against(var, spec, manifest, seen):
+        if m is None:
             bad.append("%s: on the new host, not on the old" % show(path))
             continue
         if m["t"] != kind(st):
@@ -469,9 +477,7 @@ def cmd_check(var, spec, manifest):
         # copied whole, or not as recorded: read it all
         if now[0] != m["st"][0] or reader.digest(raw(path))[0] != m.get("h"):
             bad.append("%s: differs from the old host's" % show(path))
-    for path, m in sorted(manifest.items()):
-        if m["k"] != "gone" and path not in seen:
-            bad.append("%s: missing on the new host" % show(path))
+    bad += ["%s: missing on the new host" % show(p) for p in missing(manifest, seen)]
     for line in bad:
         err("check: " + line)
     err("check: %d entries, %d bytes read, %d differ" % (len(seen), reader.bytes, len(bad)))
