@@ -182,7 +182,7 @@ def baseline_script(files: dict[str, str]) -> str:
              # the freeze manifest: every carried regular file, hashed on the old host
              "cd / && find " + " ".join(t["source"] for t in data["transfers"]
                                         if t["kind"] != "held-posts-and-site-passwords")
-             + f" -type f -exec sha256sum {{}} + | sed 's|  {OLD_VAR}/|  {MM_VAR}/|' "
+             + f" -type f ! -name 'config.pck.tmp.*' -exec sha256sum {{}} + | sed 's|  {OLD_VAR}/|  {MM_VAR}/|' "
              '> "$TMP/manifest"']
     for t in data["transfers"]:
         only = [f"--include={p}" for p in t.get("include", [])]
