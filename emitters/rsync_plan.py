@@ -18,23 +18,32 @@ link the inspection found leading out (``parsers/links.py``: followed through th
 of its folder, which rsync does not do) is excluded by name. A copied folder that is itself a
 link is refused by ``copy_tree`` (rsync would copy what it points to in its place).
 
-Phase ``presync`` runs while the old host still takes mail (it can be repeated); phase
+Phase ``presync`` runs while the old host still takes mail (it can be repeated, and the
+runbook repeats it once just before the freeze where ``Target.second_presync``); phase
 ``final`` runs during the freeze, after the old MTA is stopped and Mailman's queues are empty
-and Mailman stopped, and compares by checksum so that nothing that changed since the pre-sync
-is missed. The old host pushes to the new one over SSH (GNU rsync on both ends: ``pkg_add
-rsync`` on OpenBSD, whose base openrsync lacks some of these options).
+and Mailman stopped. The old host pushes to the new one over SSH (GNU rsync on both ends:
+``pkg_add rsync`` on OpenBSD, whose base openrsync lacks some of these options).
 
-The lists are live until the freeze: every post changes a ``config.pck`` and an archive mbox,
-every held post a ``request.pck``. So the final phase first writes a *freeze manifest* on the
-old host (``rsync/freeze-manifest.py``, run with the old host's Python once Mailman has
-stopped: the checksum of every list file, held post, site password file and archive mbox that
-moves, at its path on the new host), copies it over with the lists and checks it there with
-``sha256 -c``; then it compares each list's held posts, ``request.pck`` and ``pending.pck``
-on both hosts. The pickles are never loaded for this: byte-identical files hold the same
-requests, and the held posts are counted as files.
+The freeze window must not grow with the archives, so the final phase moves and reads only
+what changed since the pre-sync (``rsync/syncstate.py``, run by both hosts' own Python, 2.6+
+or 3; the copied folders reach it as data, ``rsync/sync-spec.json``, made from the same
+transfers as rsync's filters). After its copies the pre-sync records both hosts: per file its
+size, mtime, ctime, inode and SHA-256, for an archive mbox that grew while it was copied also
+the checksum of the part the new host holds, and keeps on the old host what both hold alike
+(``rsync/state/synced.rec``). The final phase then takes the new host's files by stat, and on
+the old host (``delta``) leaves unread every file whose four are as recorded, hashes only the
+new tail of an mbox that only grew (same inode, the copied part's head, tail and samples as
+recorded) and every other changed file whole; three rsync runs follow (the tails with
+``--append``, the rest whole with ``--ignore-times``, the deletions), the old host proves
+nothing changed meanwhile (``settle``) and the new host checks the *freeze manifest* that came
+out of the delta (``check``: every carried file as the old host held it at the freeze). Then
+it compares each list's held posts, ``request.pck`` and ``pending.pck`` on both hosts
+(``rsync/freeze-manifest.py requests``). The pickles are never loaded for this: byte-identical
+files hold the same requests, and the held posts are counted as files.
 
 Output: ``rsync/presync.sh`` and ``rsync/final.sh`` (readable, every flag explained),
-``rsync/transfers.yaml`` (the same as data for ``migrate cutover``),
+``rsync/transfers.yaml`` (the same as data for ``migrate cutover``), ``rsync/syncstate.py``,
+``rsync/sync-spec.json``, ``rsync/sync-filter.rules`` (the deletion run's filter),
 ``rsync/freeze-manifest.py`` and ``rsync/manifest.sha256`` (the checksum of every file the
 inventory read whole, at its path on the new host: what the inspection saw, for ``sha256 -c``
 when nothing changed since, and for the preflight's report of what did).
@@ -233,7 +242,6 @@ def emit_rsync(inv: Inventory, target: Target, release, host: NewHost) -> Emitte
 
 def _script(inv: Inventory, target: Target, dest: Destination, items: list[dict],
             phase: str) -> str:
-    q = sh_word
     flags = FLAGS_COMMON + (FLAGS_FINAL if phase == "final" else ())
     lines = [
         "#!/bin/sh",
@@ -254,7 +262,7 @@ def _script(inv: Inventory, target: Target, dest: Destination, items: list[dict]
     lines += ["", *PY_FUNCTION, 'HERE=$(cd "$(dirname "$0")" && pwd)',
               'TMP=$(mktemp -d); trap \'rm -rf "$TMP"\' EXIT', ""]
     if phase == "presync":
-        lines += _copy_function(phase)
+        lines += _copy_function()
         for item in items:
             lines += _copy_line(item)
         if items:
@@ -281,7 +289,7 @@ _REMOTE_PY = ("py() { for p in python3 python2.7 python2 python; do if command -
               ">&2; return 1; }; ")
 
 
-def _copy_function(phase: str) -> list[str]:
+def _copy_function() -> list[str]:
     q = sh_word
     lines = ["copy_tree() {  # SOURCE/ DESTINATION/ [--exclude=/LINK...] "
              "[--include=PATTERN... --exclude=*]",

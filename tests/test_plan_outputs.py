@@ -87,7 +87,6 @@ def test_rsync_phases_copy_everything_and_the_manifest_holds(netsight, tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count(": OK") == len(plan.files["rsync/manifest.sha256"].splitlines())
     target_var = new / MM_VAR.lstrip("/")
-    old_var = old / OLD_VAR.lstrip("/")
     # the held post and the site password file came along; nothing else of data/ does
     assert sorted(p.name for p in (target_var / "data").iterdir()) == [
         "adm.pw", "heldmsg-users-17.pck"]

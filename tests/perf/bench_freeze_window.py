@@ -37,7 +37,6 @@ Run it as root (namespaces, a loop device, drop_caches), from the checkout::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
