@@ -59,7 +59,7 @@ import yaml
 
 from migrate.core.mailman2 import SITE_PASSWORD_FILES
 from migrate.core.model import FileMode, Finding, Inventory, Target
-from migrate.core.steps import HOST_PLAN_DIR
+from migrate.core.steps import FINAL_SYNC_SUMMARY, HOST_PLAN_DIR
 
 from emitters.common import Emitted, is_list_name, is_path
 from emitters.destination import Destination
@@ -441,8 +441,8 @@ def _final(inv: Inventory, dest: Destination, items: list[dict]) -> list[str]:
         "VERIFY=$(seconds $START)",
         "SENT=$(awk '/^Total bytes sent:/ { gsub(\",\", \"\", $4); s += $4 } END { print s + 0 }' "
         '"$TMP/rsync.log")',
-        'echo "final sync: delta ${DELTA} s, copy ${COPY} s (${SENT} bytes sent), verify '
-        '${VERIFY} s"',
+        'echo "' + FINAL_SYNC_SUMMARY.format(delta="${DELTA}", copy="${COPY}", sent="${SENT}",
+                                             verify="${VERIFY}") + '"',
     ]
 
 

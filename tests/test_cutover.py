@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 import migrate.app.cli as cli
 from conftest import SAMPLES
-from migrate.app.cutover import Journal, Runner, StepFailed, load_plan
+from migrate.app.cutover import Journal, Runner, StepFailed, load_plan, timings, window_parts
 from migrate.app.hosts import LocalHost, SshHost
 from migrate.core.errors import MigrateError
 from migrate.app.inspection import inspect_tree
@@ -569,3 +569,32 @@ def test_execute_refuses_before_connecting(tmp_path, findings):
     assert res.exit_code == 1 and "blocker(s)" in res.stderr, res.output
     assert res.stderr.count("\n") == 1
     assert not (plan_dir / "journal.jsonl").exists()
+
+
+def test_the_freeze_windows_parts_come_from_the_journal():
+    """After the cutover, the line under the freeze window's total: each step inside the
+    window with its seconds, and the final sync's own parts as final.sh printed them."""
+    from types import SimpleNamespace
+
+    from migrate.core.steps import FINAL_SYNC_SUMMARY
+
+    def at(s: float) -> str:
+        return f"2026-12-07T22:00:{s:06.3f}+00:00"
+    summary = FINAL_SYNC_SUMMARY.format(delta=1, copy=3, sent=4096, verify=2)
+    records = []
+    for sid, start, end in (("presync", 0, 5), ("old-freeze", 10, 11),
+                            ("old-mailman-drain", 11, 15), ("final-sync", 15, 22),
+                            ("new-mailman", 22, 30), ("old-forward", 30, 31),
+                            ("verify", 31, 40)):
+        records.append({"t": at(start), "step": sid, "event": "start"})
+        if sid == "final-sync":
+            records.append({"t": at(end), "step": sid, "event": "output",
+                            "output": f"delta: 0 unchanged\n{summary}\n"})
+        records.append({"t": at(end), "step": sid, "event": "done"})
+    book = SimpleNamespace(records=records)
+    assert timings(book)[1] == 21.0
+    assert window_parts(book) == (
+        f"old-freeze 1 s, old-mailman-drain 4 s, final-sync 7 s, new-mailman 8 s, "
+        f"old-forward 1 s; {summary}")
+    # no whole window yet: nothing to say
+    assert window_parts(SimpleNamespace(records=records[:8])) == ""

@@ -468,6 +468,9 @@ def cutover(
                 ui.say(f"  {sid:<20} {seconds:8.1f} s")
             if freeze is not None:
                 ui.say(f"freeze window: {freeze:.0f} s (first deferral to forwarding)")
+                parts = engine.window_parts(book)
+                if parts:
+                    ui.say(f"  in it: {parts}")
             if total is not None:
                 ui.say(f"cutover done in {total:.0f} s; journal: {journal_path}")
         except engine.StepFailed as exc:

@@ -41,10 +41,10 @@ from migrate.core import codec, safeyaml
 from migrate.core.errors import Exit, MigrateError
 from migrate.app.fileio import read_inside
 from migrate.app.hosts import LocalHost, Result  # noqa: F401  (the cutover's hosts)
-from migrate.core.steps import (FREEZE_STEP, PLAN_FILE, PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE,
-                                UNFREEZE_STEP, ActionFailed, Step, WritableHost, digest_line,
-                                plan_digest, plan_path, plain_problem, runbook_difference,
-                                steps_from_data)
+from migrate.core.steps import (FINAL_SYNC, FINAL_SYNC_SUMMARY, FREEZE_STEP, PLAN_FILE,
+                                PLAN_KEYS, PLAN_VERSION, RUNBOOK_FILE, UNFREEZE_STEP,
+                                ActionFailed, Step, WritableHost, digest_line, plan_digest,
+                                plan_path, plain_problem, runbook_difference, steps_from_data)
 from migrate.core.text import visible
 
 
@@ -447,6 +447,30 @@ def timings(journal: Journal) -> tuple[list[tuple[str, float]], float | None, fl
         freeze = (done_at[UNFREEZE_STEP] - starts[FREEZE_STEP]).total_seconds()
     total = (last - first).total_seconds() if first and last else None
     return steps, freeze, total
+
+
+#: FINAL_SYNC_SUMMARY as printed, its numbers any.
+_FINAL_PARTS = re.compile(re.sub(r"\\\{\w+\\\}", r"\\d+", re.escape(FINAL_SYNC_SUMMARY)))
+
+
+def window_parts(journal: Journal) -> str:
+    """The freeze window's parts, for the line after its total: each step that ran inside it
+    with its seconds, the final sync's own parts (delta, copy and its bytes, verify) from its
+    output. Empty when the journal holds no whole window."""
+    steps, freeze, _ = timings(journal)
+    if freeze is None:
+        return ""
+    order = [r["step"] for r in journal.records if r.get("event") == "start"]
+    try:
+        inside = order[order.index(FREEZE_STEP):order.index(UNFREEZE_STEP) + 1]
+    except ValueError:
+        return ""
+    seconds = dict(steps)
+    parts = [f"{sid} {seconds[sid]:.0f} s" for sid in dict.fromkeys(inside) if sid in seconds]
+    final = [m.group(0) for r in journal.records
+             if r.get("event") == "output" and r.get("step") == FINAL_SYNC
+             for m in [_FINAL_PARTS.search(r.get("output") or "")] if m]
+    return ", ".join(parts) + (f"; {final[-1]}" if final else "")
 
 
 def blockers(plan: Plan) -> list[dict]:

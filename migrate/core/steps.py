@@ -62,6 +62,10 @@ COPY_PLAN = "copy-plan"
 NEW_SERVICES = "new-services"
 FREEZE_STEP = "old-freeze"
 FINAL_SYNC = "final-sync"
+#: The last line the final sync prints (rsync/final.sh writes it; the cutover's closing lines
+#: quote it among the freeze window's parts).
+FINAL_SYNC_SUMMARY = ("final sync: delta {delta} s, copy {copy} s ({sent} bytes sent), "
+                      "verify {verify} s")
 NEW_MAILMAN = "new-mailman"
 NEW_SMTPD = "new-smtpd"
 UNFREEZE_STEP = "old-forward"
