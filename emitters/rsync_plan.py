@@ -320,6 +320,17 @@ def _copy_line(item: dict) -> list[str]:
             f"[ ! -d {q(item['source'])} ] || {copy}" if item.get("include") else copy]
 
 
+def prefix_check(inv: Inventory) -> str | None:
+    """The command, run on the old host after the freeze window, that reads each mbox the final
+    sync appended to whole, against the pre-sync's checksum of the part copied before (the
+    window trusted its head, tail and samples); None when nothing is synced."""
+    if inv.mailman is None or not inv.mailman.var_prefix or not is_path(inv.mailman.var_prefix):
+        return None
+    return (f"{_REMOTE_PY}py {HOST_PLAN_DIR}/{SYNC_SCRIPT} prefixes "
+            f"{sh_word(inv.mailman.var_prefix)} {HOST_PLAN_DIR}/{SYNC_SPEC} "
+            f"{HOST_PLAN_DIR}/rsync/state/manifest-freeze.jsonl")
+
+
 def manifest_check(dest: Destination) -> str:
     """The command, run on the new host, that checks the freeze manifest there: every carried
     file as the old host held it at the freeze (by stat where the record vouches for it)."""
@@ -426,6 +437,9 @@ def _final(inv: Inventory, dest: Destination, items: list[dict]) -> list[str]:
         "#    holds on the new host: unchanged files by stat, grown ones by their tail,",
         "#    the rest read whole; a file there that is not here fails it too.",
         f'py "$HERE/syncstate.py" settle {q(var)} "$HERE/sync-spec.json" "$TMP/manifest.jsonl"',
+        '# (kept here too: after the window, the old host reads each appended mbox\'s copied',
+        "#  part whole against the pre-sync's checksum, the verify phase's old-archive-prefixes)",
+        'cp "$TMP/manifest.jsonl" "$STATE/manifest-freeze.jsonl"',
         f'ssh -o BatchMode=yes "$NEW" {q(check)} < "$TMP/manifest.jsonl"',
         "",
         "# Owners and public archive links on the new host:",

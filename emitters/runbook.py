@@ -39,7 +39,7 @@ from emitters.dns_plan import records as dns_records
 from emitters.new_host import NewHost
 from emitters.rc_conf_local import disable, enable
 from emitters.release import Release
-from emitters.rsync_plan import manifest_check
+from emitters.rsync_plan import manifest_check, prefix_check
 from emitters.web_urls import old_urls
 
 q = sh_word
@@ -381,7 +381,22 @@ def _verify(f: _Facts) -> list[Step]:
               "every web address the old host gave out (each list's listinfo, admin and "
               "archive pages, the redirects it had) answers on the new host as the report "
               "says.", probes),
-    ] + f.dest.verify()
+    ] + _prefixes(f) + f.dest.verify()
+
+
+def _prefixes(f: _Facts) -> list[Step]:
+    command = prefix_check(f.inv)
+    if command is None:
+        return []
+    return [_step(
+        "old-archive-prefixes", "verify", "old",
+        "The appended archive mboxes, read whole on the old host",
+        "Inside the freeze window the final sync appended to each archive mbox that only grew, "
+        "trusting the record's head, tail and samples of the part copied before. The old host "
+        "is frozen now: each such mbox is read whole against the pre-sync's checksum, outside "
+        "the window. A difference (an edit in place of the same length, between the pre-sync "
+        "and the freeze) stops the cutover and says how to put it right on the new host.",
+        [command])]
 
 
 def _after(f: _Facts) -> list[Step]:

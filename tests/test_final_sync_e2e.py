@@ -120,6 +120,16 @@ def test_nothing_changed_nothing_is_read(pair, plan_files):
     assert again["whole"] == 1
 
 
+def prefixes(pair: SyncPair, plan_files) -> tuple[int, str]:
+    """The verify phase's old-archive-prefixes step, its own command, on the old host."""
+    import yaml
+    steps = yaml.safe_load(plan_files["plan.yaml"].split("\n", 1)[1])["steps"]
+    step = next(s for s in steps if s["id"] == "old-archive-prefixes")
+    assert step["host"] == "old" and step["phase"] == "verify"
+    proc = pair.old.run(step["actions"][0]["command"], check=False)
+    return proc.returncode, proc.stderr
+
+
 def test_a_post_appended_moves_its_tail_only(pair, plan_files):
     mbox = pair.old_var / MBOX
     size = mbox.stat().st_size
@@ -130,6 +140,40 @@ def test_a_post_appended_moves_its_tail_only(pair, plan_files):
     # the probe of the copied part: head, tail and samples, far less than the mbox
     assert got["read"] < len(POST) + 200_000 < size
     same_trees(pair, plan_files)
+    # after the window the old host reads the copied part whole: as the pre-sync copied it
+    code, err = prefixes(pair, plan_files)
+    assert code == 0 and "1 appended mbox(es) read whole" in err and "0 differ" in err, err
+
+
+def test_an_edit_in_place_the_probe_misses_is_caught_after_the_window(plan_files):
+    """One byte changed in place in the middle of a big mbox, away from the probe's windows,
+    and a post appended: the window appends (the probe cannot see it), and the old host's
+    whole read after the window stops the cutover, saying how to put it right."""
+    p = SyncPair(plan_files, SAMPLES / "netsight" / OLD_VAR.lstrip("/"), OLD_VAR, MM_VAR)
+    try:
+        mbox = p.old_var / MBOX
+        with mbox.open("ab") as fh:  # big enough to leave room between the windows
+            while mbox.stat().st_size < 4 << 20:
+                fh.write(b"From someone Mon Jan  5 10:00:00 2015\n\n" + b"a line\n" * 500
+                         + b"\n")
+        p.presync()
+        size = mbox.stat().st_size
+        at = size // 15 + 4096 + 1000  # past the first sample's 4 KiB, before the second
+        with mbox.open("r+b") as fh:
+            fh.seek(at)
+            byte = fh.read(1)
+            fh.seek(at)
+            fh.write(bytes([byte[0] ^ 0x01]))
+            fh.seek(0, 2)
+            fh.write(POST)
+        got, _ = final(p)
+        assert got["grown"] == 1
+        code, err = prefixes(p, plan_files)
+        assert code == 1
+        assert (f'"{MBOX}": its first {size} bytes on this host are not what the pre-sync '
+                "copied") in err
+    finally:
+        p.close()
 
 
 def test_the_prefix_rewritten_with_the_same_size_and_mtime(pair, plan_files):

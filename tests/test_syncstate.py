@@ -135,6 +135,15 @@ def test_record_delta_check_with_every_python(py, tmp_path):
     run(py, tmp_path, "settle", str(old), spec, str(manifest))
     ok = run(py, tmp_path, "check", str(new), spec, str(manifest))
     assert b"0 differ" in ok.stderr
+    # after the window the old host reads the appended mbox's copied part whole
+    assert b"1 appended mbox(es) read whole" in run(py, tmp_path, "prefixes", str(old), spec,
+                                                    str(manifest)).stderr
+    with (old / "archives/private/users.mbox/users.mbox").open("r+b") as fh:
+        fh.write(b"X")
+    assert run(py, tmp_path, "prefixes", str(old), spec, str(manifest),
+               check=False).returncode == 1
+    with (old / "archives/private/users.mbox/users.mbox").open("r+b") as fh:
+        fh.write(b"F")
     # a file on the new host only, and one missing there
     (new / "data/heldmsg-users-2.pck").write_bytes(b"only here")
     (new / odd.encode("latin-1").decode("utf-8", "surrogateescape")).unlink()

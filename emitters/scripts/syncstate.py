@@ -16,6 +16,8 @@
 #                                      (NUL-separated); unchanged files are not read
 #   settle VAR SPEC MANIFEST           after the copy: nothing changed on the old host since
 #   check VAR SPEC MANIFEST            on the new host: every file as the manifest says
+#   prefixes VAR SPEC MANIFEST         after the window, on the old host: each appended mbox's
+#                                      copied part read whole against the pre-sync's checksum
 #
 # SPEC is the plan's rsync/sync-spec.json: the copied trees with the rsync filters as data.
 # Exit 0 done, 1 a difference (named on stderr), 2 usage, 3 unreadable input.
@@ -378,7 +380,7 @@ def cmd_delta(var, spec, synced, newstat, append_list, whole_list):
                 tail, before = None, None
             if before is not None and stamp(before) == e["st"]:
                 e.update({"k": "grown", "from": rec["size"], "tail": tail, "pr": rec["pr"],
-                          "n": rec["new"]})
+                          "n": rec["new"], "h": rec["h"]})
                 tail_bytes[0] += size - rec["size"]
                 appends.append(path)
         if "k" not in e:
@@ -484,6 +486,32 @@ def cmd_check(var, spec, manifest):
     return 1 if bad else 0
 
 
+def cmd_prefixes(var, spec, manifest):
+    """After the freeze window, on the old host (frozen: its Mailman stopped, its mail
+    forwarded): each mbox the final sync appended to, its copied part read whole against the
+    pre-sync's checksum. The window trusted the probe (head, tail, samples); this proves it."""
+    reader = Reader()
+    bad = 0
+    grown = [(p, m) for p, m in sorted(manifest.items()) if m.get("k") == "grown"]
+    os.chdir(var)
+    for path, m in grown:
+        try:
+            now = stamp(os.lstat(raw(path)))
+            same = now == m["st"] and reader.digest(raw(path), stop=m["from"])[0] == m["h"]
+        except (IOError, OSError):
+            now, same = None, False
+        if not same:
+            bad += 1
+            err("prefixes: %s: its first %d bytes on this host are not what the pre-sync copied"
+                "%s: the new host holds the pre-sync's; put this host's file there, followed "
+                "by the new host's bytes after %d (the posts archived there since the switch)"
+                % (show(path), m["from"], "" if now == m["st"] else " (and it changed since the "
+                   "freeze)", m["st"][0]))
+    err("prefixes: %d appended mbox(es) read whole, %d bytes, %d differ"
+        % (len(grown), reader.bytes, bad))
+    return 1 if bad else 0
+
+
 def main(argv):
     args = argv[1:]
     opts = {}
@@ -517,12 +545,14 @@ def main(argv):
         return cmd_settle(var, spec, load(rest[3]))
     if verb == "check" and len(rest) == 4:
         return cmd_check(var, spec, load(rest[3]))
+    if verb == "prefixes" and len(rest) == 4:
+        return cmd_prefixes(var, spec, load(rest[3]))
     return usage()
 
 
 def usage():
-    err("usage: syncstate.py stat|scan|delta|settle|check VAR SPEC ... | agree OLD NEW "
-        "(see the head of this file)")
+    err("usage: syncstate.py stat|scan|delta|settle|check|prefixes VAR SPEC ... | "
+        "agree OLD NEW (see the head of this file)")
     return 2
 
 

@@ -65,6 +65,9 @@ COPY=$(seconds $START); START=$(date +%s)
 #    holds on the new host: unchanged files by stat, grown ones by their tail,
 #    the rest read whole; a file there that is not here fails it too.
 py "$HERE/syncstate.py" settle /usr/local/mailman "$HERE/sync-spec.json" "$TMP/manifest.jsonl"
+# (kept here too: after the window, the old host reads each appended mbox's copied
+#  part whole against the pre-sync's checksum, the verify phase's old-archive-prefixes)
+cp "$TMP/manifest.jsonl" "$STATE/manifest-freeze.jsonl"
 ssh -o BatchMode=yes "$NEW" 'cat > /root/migrate-plan/rsync/manifest-freeze.jsonl.tmp && mv -f /root/migrate-plan/rsync/manifest-freeze.jsonl.tmp /root/migrate-plan/rsync/manifest-freeze.jsonl && py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo '"'"'no python here'"'"' >&2; return 1; }; py /root/migrate-plan/rsync/syncstate.py check /var/spool/mailman /root/migrate-plan/rsync/sync-spec.json /root/migrate-plan/rsync/manifest-freeze.jsonl' < "$TMP/manifest.jsonl"
 
 # Owners and public archive links on the new host:
