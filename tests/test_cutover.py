@@ -598,3 +598,50 @@ def test_the_freeze_windows_parts_come_from_the_journal():
         f"old-forward 1 s; {summary}")
     # no whole window yet: nothing to say
     assert window_parts(SimpleNamespace(records=records[:8])) == ""
+
+
+def test_status_says_where_a_cutover_stands(tmp_path):
+    """`migrate status PLAN`: from the journal only (no host reached), before the start, after
+    a failed step (its message and output, what --resume runs next, what --rollback would
+    undo and restore), after the resume and after a rollback; --json the same as data."""
+    plan_dir = synthetic_plan(tmp_path)
+    journal_path = plan_dir / "journal.jsonl"
+    res = RUNNER.invoke(cli.app, ["status", str(plan_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["state"] == "not started"
+    original = yaml.safe_load((plan_dir / "plan.yaml").read_text())
+    data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
+    data["steps"][3]["actions"][0]["command"] += "; echo 'the disk is full'; exit 7"
+    plantools.write_plan(plan_dir, data)
+    runner = Runner(load_plan(str(plan_dir)), hosts(), Journal(journal_path),
+                    say=lambda s: None)
+    with pytest.raises(StepFailed):
+        runner.execute()
+    res = RUNNER.invoke(cli.app, ["status", str(plan_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    state = json.loads(res.stdout)
+    assert state["state"] == "failed" and state["done"] == ["put", "append", "freeze"]
+    assert state["failed"]["step"] == "slow" and "the disk is full" in state["failed"]["output"]
+    assert state["next"] == "slow" and state["remaining"] == ["slow", "unfreeze"]
+    assert [u["step"] for u in state["rollback"]] == ["slow", "freeze", "append", "put"]
+    assert any("echo unfreeze" in a for u in state["rollback"] for a in u["actions"])
+    assert f"old:{tmp_path}/old/etc/configure" in state["restore"]
+    assert state["frozen_for"] is None  # the synthetic plan's freeze is not old-freeze
+    text = RUNNER.invoke(cli.app, ["status", str(plan_dir)]).output
+    assert "failed: slow:" in text and "| the disk is full" in text
+    assert "next with --resume: slow (2 step(s) left)" in text
+    assert "--rollback would undo, newest first:" in text and "restore old:" in text
+    # the cause fixed (the plan as it was), the cutover resumed to its end
+    plantools.write_plan(plan_dir, original)
+    Runner(load_plan(str(plan_dir)), hosts(), Journal(journal_path),
+           say=lambda s: None).execute(resume=True)
+    state = json.loads(RUNNER.invoke(cli.app, ["status", str(plan_dir), "--json"]).stdout)
+    assert state["state"] == "done" and state["next"] is None and state["failed"] is None
+    Runner(load_plan(str(plan_dir)), hosts(), Journal(journal_path),
+           say=lambda s: None).rollback()
+    state = json.loads(RUNNER.invoke(cli.app, ["status", str(plan_dir), "--json"]).stdout)
+    assert state["state"] == "rolled back"
+    # a damaged journal: a clear error naming its line, exit 3
+    journal_path.write_text("not json\n" + journal_path.read_text())
+    res = RUNNER.invoke(cli.app, ["status", str(plan_dir)])
+    assert res.exit_code == 3 and "journal.jsonl:1: the journal is damaged" in res.stderr

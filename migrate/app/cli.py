@@ -481,6 +481,68 @@ def cutover(
         raise typer.Exit(0)
 
 
+STATUS_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  Where the cutover of plan/ stands (its journal, plan/journal.jsonl), and what comes next:
+    [cyan]migrate status plan/[/cyan]
+
+  The same for a script (the failed step's output included):
+    [cyan]migrate status plan/ --json | jq -r .next[/cyan]
+"""
+
+
+@app.command(epilog=STATUS_EXAMPLES)
+def status(
+    plan_dir: Annotated[Path, typer.Argument(help="The plan directory from `migrate plan`.")],
+    journal: Annotated[Optional[Path], typer.Option(
+        "--journal", metavar="FILE", help="Journal file (default: PLAN_DIR/journal.jsonl).")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Say where a cutover stands, from its journal; changes nothing and reaches no host.
+
+    The steps done, the step that failed with its output, what `migrate cutover --resume`
+    runs next, what `--rollback` would undo (each started step's rollback, newest first, and
+    the files it restores) and the freeze window. Exit 0 whatever the state; 3 when the plan
+    or the journal cannot be read.
+    """
+    from migrate.app import cutover as engine
+
+    with error_boundary():
+        plan = engine.load_plan(str(plan_dir))
+        book = engine.Journal(journal or plan_dir / "journal.jsonl")
+        state = engine.status(plan, book)
+        if as_json:
+            ui.plain_stdout(json.dumps(state, indent=2))
+            raise typer.Exit(0)
+        ui.say(f"Cutover of {plan_dir}: {state['state']} (journal {state['journal']})")
+        ui.say(engine.digest_line(state["plan_digest"]))
+        done = state["done"]
+        ui.say(f"  done: {len(done)} of {state['steps']} steps"
+               + (f" (the last: {done[-1]})" if done else ""))
+        if state["failed"]:
+            ui.say(f"  failed: {state['failed']['step']}: {state['failed']['message']}")
+            for line in state["failed"]["output"].splitlines()[-20:]:
+                ui.say(f"    | {line}")
+        if state["next"]:
+            ui.say(f"  next with --resume: {state['next']} "
+                   f"({len(state['remaining'])} step(s) left)")
+        undo = [u for u in state["rollback"] if u["actions"]]
+        if undo or state["restore"]:
+            ui.say("  --rollback would undo, newest first:")
+            for u in undo:
+                ui.say(f"    {u['step']}: " + "; ".join(u["actions"]))
+            for f in state["restore"]:
+                ui.say(f"    restore {f} as it was before the cutover")
+        if state["frozen_for"] is not None:
+            ui.say(f"  the freeze window is open: {state['frozen_for']:.0f} s so far (the old "
+                   "host defers list mail)")
+        elif state["freeze_window"] is not None:
+            ui.say(f"  freeze window: {state['freeze_window']:.0f} s")
+        raise typer.Exit(0)
+
+
 export_app = typer.Typer(
     help="Export plans for another engine (Ansible), so a fleet of hosts moves with the tools "
     "a team already runs.", no_args_is_help=True, rich_markup_mode="rich")

@@ -377,13 +377,9 @@ class Runner:
     def rollback(self) -> list[str]:
         """Undo, newest first: each started step's rollback actions, then every backed-up
         file restored as it was before migrate first changed it."""
-        started = []
-        for r in self.journal.records:
-            if r.get("event") == "start" and r["step"] not in started:
-                started.append(r["step"])
         by_id = {s.id: s for s in self.plan.steps}
         undone = []
-        for sid in reversed(started):
+        for sid in reversed(started_steps(self.journal.records)):
             step = by_id.get(sid)
             if step is None:
                 continue
@@ -410,6 +406,53 @@ class Runner:
             self.say(f"restored {r['host']}:{r['path']}")
         self.journal.write(event="rolled-back", steps=undone)
         return undone
+
+
+def started_steps(records: list[dict]) -> list[str]:
+    """The steps a journal began, in the order they first began (a rollback undoes them the
+    other way round)."""
+    started: list[str] = []
+    for r in records:
+        if r.get("event") == "start" and r.get("step") not in started:
+            started.append(r["step"])
+    return started
+
+
+def status(plan: Plan, journal: Journal) -> dict[str, Any]:
+    """Where a cutover stands, from its journal alone: the steps done, the one that failed
+    with its message and output, what ``--resume`` runs next, what ``--rollback`` would undo
+    (the started steps' rollback actions, newest first, and the files it would restore), the
+    freeze window (open, or its length) and whether it was rolled back since."""
+    records = journal.records
+    done = journal.done()
+    order = [s.id for s in plan.steps]
+    last = next((r for r in reversed(records) if r.get("event") in ("start", "done", "failed",
+                                                                      "rolled-back")), None)
+    failed = None
+    if last is not None and last.get("event") == "failed":
+        sid = last.get("step")
+        began = max((i for i, r in enumerate(records)
+                     if r.get("event") == "start" and r.get("step") == sid), default=0)
+        output = "".join(r.get("output") or "" for r in records[began:]
+                         if r.get("event") == "output" and r.get("step") == sid)
+        failed = {"step": sid, "message": last.get("message", ""), "output": output[-4000:]}
+    todo = [sid for sid in order if sid not in done]
+    by_id = {s.id: s for s in plan.steps}
+    undo = [{"step": sid, "actions": [a.describe() for a in by_id[sid].rollback]}
+            for sid in reversed(started_steps(records)) if sid in by_id]
+    restore = sorted({f"{r['host']}:{r['path']}" for r in records
+                      if r.get("event") == "backup" and "host" in r and "path" in r})
+    _, freeze, total = timings(journal)
+    return {
+        "plan_digest": plan.digest, "journal": str(journal.path),
+        "state": ("not started" if not records else "rolled back"
+                  if last is not None and last.get("event") == "rolled-back"
+                  else "failed" if failed else "done" if not todo else "stopped"),
+        "steps": len(order), "done": [sid for sid in order if sid in done],
+        "failed": failed, "next": todo[0] if todo else None, "remaining": todo,
+        "rollback": undo, "restore": restore,
+        "frozen_for": frozen_for(records), "freeze_window": freeze, "elapsed": total,
+    }
 
 
 def frozen_for(records: list[dict], now: dt.datetime | None = None) -> float | None:

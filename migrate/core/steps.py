@@ -304,6 +304,8 @@ class Run(Action):
                 ctx.say(f"  {line}")
             ctx.record(event="report", output=res.out[-4000:])
         elif res.code != 0:
+            # journaled whole (its tail): `migrate status` shows what the failure printed
+            ctx.record(event="output", output=(res.out + res.err)[-20000:], code=res.code)
             raise ActionFailed(f"`{self.command}` exited {res.code}: "
                                f"{(res.err or res.out).strip()[-300:]}")
         elif res.out.strip():
