@@ -259,7 +259,7 @@ def _script(inv: Inventory, target: Target, dest: Destination, items: list[dict]
               'case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; '
               '*) RNEW=$NEW ;; esac', "", "# Flags:"]
     lines += [f"#   {flag:<32} {why}" for flag, why in flags]
-    lines += ["", *PY_FUNCTION, 'HERE=$(cd "$(dirname "$0")" && pwd)',
+    lines += ["", "# the host's own Python", PY_FUNCTION, 'HERE=$(cd "$(dirname "$0")" && pwd)',
               'TMP=$(mktemp -d); trap \'rm -rf "$TMP"\' EXIT', ""]
     if phase == "presync":
         lines += _copy_function()
@@ -275,18 +275,12 @@ def _script(inv: Inventory, target: Target, dest: Destination, items: list[dict]
 
 
 #: A shell function ``py`` that runs the host's own Python (Mailman 2 guarantees one on the
-#: old host; the new host's list manager brings one).
-PY_FUNCTION = (
-    "py() {  # the host's own Python",
-    "    for p in python3 python2.7 python2 python; do",
-    '        if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi',
-    "    done",
-    "    echo 'no python on this host' >&2; return 1",
-    "}",
-)
-_REMOTE_PY = ("py() { for p in python3 python2.7 python2 python; do if command -v \"$p\" "
-              ">/dev/null 2>&1; then \"$p\" \"$@\"; return; fi; done; echo 'no python here' "
-              ">&2; return 1; }; ")
+#: old host; the new host's list manager brings one): one line, as the scripts define it and
+#: as each command run on the new host over ssh begins.
+PY_FUNCTION = ("py() { for p in python3 python2.7 python2 python; do if command -v \"$p\" "
+               ">/dev/null 2>&1; then \"$p\" \"$@\"; return; fi; done; echo 'no python here' "
+               ">&2; return 1; }")
+_REMOTE_PY = PY_FUNCTION + "; "
 
 
 def _copy_function() -> list[str]:

@@ -24,12 +24,8 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --delete-after                   files deleted on the old host since the pre-sync go on the new one too; only inside the copied folders (in data/, only files the filter names)
 #   --stats                          bytes moved in the delta against the whole, for the cutover's journal
 
-py() {  # the host's own Python
-    for p in python3 python2.7 python2 python; do
-        if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi
-    done
-    echo 'no python on this host' >&2; return 1
-}
+# the host's own Python
+py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo 'no python here' >&2; return 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 

@@ -17,12 +17,8 @@ case "${NEW#*@}" in *:*) RNEW="${NEW%"${NEW#*@}"}[${NEW#*@}]" ;; *) RNEW=$NEW ;;
 #   --itemize-changes                one line per changed file, for the cutover journal
 #   --rsh=ssh -o BatchMode=yes       over SSH; fails instead of asking for a password
 
-py() {  # the host's own Python
-    for p in python3 python2.7 python2 python; do
-        if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi
-    done
-    echo 'no python on this host' >&2; return 1
-}
+# the host's own Python
+py() { for p in python3 python2.7 python2 python; do if command -v "$p" >/dev/null 2>&1; then "$p" "$@"; return; fi; done; echo 'no python here' >&2; return 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 
