@@ -27,7 +27,10 @@ without being named anywhere:
    context: ``comment()`` for a comment line (non-printable characters escaped, and never a
    trailing backslash, which smtpd.conf, httpd.conf, Exim and Apache read as a line
    continuation), ``md_text()``, ``md_code()`` and ``md_block()`` for Markdown (inline text and
-   table cells, code spans, fenced blocks: no link, image, HTML or emphasis from a value),
+   table cells, code spans, fenced blocks: no link, image, HTML or emphasis from a value;
+   nothing inside a code span or block is escaped, as Markdown shows it as written there),
+   ``md_prose()`` for a sentence of the plan whose backticks mark commands (a finding's message
+   and hint, a step's why: its spans by ``md_code``, the rest by ``md_text``),
    ``sh_word()`` for a shell word (single-quoted), ``py_literal()`` for a Python 2/3 literal
    (ASCII source, ``u''`` for text beyond ASCII), ``conf_str()`` for a quoted string of
    smtpd.conf, httpd.conf or Apache (no quote, backslash or ``$`` inside:
@@ -62,7 +65,8 @@ from typing import Any
 from migrate.core.model import Finding, Mta, Severity, Source
 from migrate.core.mta import plugins
 # the writers for comments and Markdown: the emitters take them from here
-from migrate.core.text import comment, md_block, md_code, md_text, visible  # noqa: F401
+from migrate.core.text import (comment, html_prose, md_block, md_code,  # noqa: F401
+                               md_prose, md_text, visible)
 
 #: What ``breaks_line`` flags: Unicode's Cc (C0 and C1 controls, DEL) but TAB, Zl and Zp
 #: (U+2028, U+2029), Cs (lone surrogates: file names read with surrogateescape) and the

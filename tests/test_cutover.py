@@ -29,7 +29,7 @@ from migrate.app.cutover import Journal, Runner, StepFailed, load_plan, timings,
 from migrate.app.hosts import LocalHost, SshHost
 from migrate.core.errors import MigrateError
 from migrate.app.inspection import inspect_tree
-from migrate.core.model import Origin
+from migrate.core.model import Origin, Severity
 from migrate.app.planning import build_plan, resolve_target, write_plan
 from migrate.app.sources import LocalTree
 
@@ -51,8 +51,18 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path, sample, flags):
     write_plan(plan, str(tmp_path / "plan"))
     before = sorted(p.name for p in (tmp_path / "plan").iterdir())
     res = RUNNER.invoke(cli.app, ["cutover", str(tmp_path / "plan")])
-    assert res.exit_code == 0, res.output
+    # the same rule as `migrate plan`: 1 while a finding of severity error or blocker stands
+    serious = [f for f in plan.standing() if f.severity.rank >= Severity.ERROR.rank]
+    assert res.exit_code == (1 if serious else 0), res.output
+    assert sample != "netsight" or serious  # its planted problems: the rule is exercised
     out = res.stdout
+    last = out.strip().splitlines()[-1]  # the closing line: steps per host and phase, and
+    assert last.startswith(f"dry run: {len(plan.steps)} step(s) (local "), last  # what's next
+    assert f"preflight {sum(s.phase == 'preflight' for s in plan.steps)}, " in last
+    if plan.blockers():
+        assert "cannot be executed" in last and "--execute" not in last
+    else:
+        assert f"--execute --plan-digest {plan.digest}" in last
     for step in (s.to_data() for s in plan.steps):
         assert f" {step['id']} on " in out
         for action in step["actions"]:
@@ -534,7 +544,8 @@ def test_a_plan_with_blockers_is_never_executed_but_can_be_rolled_back(tmp_path)
         assert after != before
         _with_findings(plan_dir, [warning, BLOCKER, second])
         journal = (plan_dir / "journal.jsonl").read_bytes()
-        for flags in (["--execute", "--yes"], ["--execute", "--resume"], ["--resume"]):
+        for flags in (["--execute", "--yes"], ["--execute", "--resume"],
+                      ["--execute", "--resume", "--yes"]):
             res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), *conn, *flags])
             assert res.exit_code == 1, (flags, res.output)
             assert res.stderr.count("\n") == 1, res.stderr
@@ -543,13 +554,20 @@ def test_a_plan_with_blockers_is_never_executed_but_can_be_rolled_back(tmp_path)
             assert "pickle-broken" not in res.stderr  # the first one only
             assert tree_state(tmp_path) == after
             assert (plan_dir / "journal.jsonl").read_bytes() == journal
-        res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir)])  # the dry run still prints
-        assert res.exit_code == 0, res.output
-        lines = res.stdout.strip().splitlines()
-        assert lines[0].startswith("BLOCKED: the plan has 2 blocker(s)"), lines[0]
-        assert lines[-1].startswith("BLOCKED: 2 blocker(s)"), lines[-1]
-        assert " put on new host" in res.stdout and "Add --execute" not in res.stdout
+        for flags in ([], ["--resume"]):  # the dry runs still print, and exit 1
+            res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), *flags])
+            assert res.exit_code == 1, res.output
+            lines = res.stdout.strip().splitlines()
+            assert lines[0].startswith("BLOCKED: the plan has 2 blocker(s)"), lines[0]
+            assert lines[-2].startswith("BLOCKED: 2 blocker(s)"), lines[-2]
+            assert "2 blocker(s) stand" in lines[-1] and "cannot be executed" in lines[-1]
+            assert "Add --execute" not in res.stdout
+            assert (" put on new host" in res.stdout) == (not flags)  # resume: all done
         res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), *conn, "--rollback"])
+        assert res.exit_code == 1 and tree_state(tmp_path) == after  # a dry run: no change
+        assert "restore " in res.stdout and "--execute --rollback" in res.stdout
+        res = RUNNER.invoke(cli.app, ["cutover", str(plan_dir), *conn, "--execute",
+                                      "--rollback", "--yes"])
         assert res.exit_code == 0, res.output
         assert tree_state(tmp_path) == before
 

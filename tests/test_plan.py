@@ -365,9 +365,13 @@ def test_target_file_and_flags(inventories, tmp_path):
     res = RUNNER.invoke(cli.app, ["plan", str(path), "--target", str(target), "--openbsd",
                                   "7.8", "--list-manager", "mailman2", "-o",
                                   str(tmp_path / "p"), "--json"])
-    assert res.exit_code == 0, res.output
     import json
     data = json.loads(res.stdout)
+    # the inventory's own error (netsight's planted problem) stands in the plan's findings,
+    # with its severity and stage, and sets the exit code as `inspect`'s did
+    inventory_errors = [f for f in data["findings"]
+                        if f["stage"] == "inspect" and f["severity"] == "error"]
+    assert inventory_errors and res.exit_code == data["exit"] == 1, res.output
     assert data["release"] == "7.8"  # the flag wins
     assert data["target"]["smarthost"] == "smtp.upstream.example"
     assert data["target"]["email_domains"] == ["lists.netsight.example",

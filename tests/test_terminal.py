@@ -264,7 +264,8 @@ def test_inventory_summary_shows_any_value_escaped(small_inventory, monkeypatch,
     inv.lists[0].name = value
     inv.findings.append(Finding("x.y", Severity.ERROR, value, value, Source(value, 1)))
     buf = _capture(monkeypatch)
-    ui.inventory_summary(inv, value)
+    ui.inventory_summary(inv)
+    ui.say(ui.inventory_line(inv, value))
     ui.error_line(ui.finding_line(inv.findings[-1]))
     text = buf.getvalue()
     assert [c for c in text if not c.isprintable() and c != "\n"] == []

@@ -22,6 +22,8 @@
 #   CGI gateway, standing in for OpenBSD's slowcgi in front of Mailman's CGI wrappers.
 # - sassc: mailman-web's compress step compiles Postorius's and HyperKitty's style sheets with it
 #   (the Mailman 3 cutover's e2e runs the plan's step).
+# - chromium: headless, it loads the plan's report.html (tests/test_plan_outputs.py) and is asked
+#   over its DevTools protocol whether the page rendered, drew its chart and logged no error.
 # - Mailman 3 core from PyPI, at the versions pinned in emitters/mailman3/requirements.txt, in its
 #   own virtual environment .cache/mailman3/venv (tests/mm3tools.py), never in the project's:
 #   made again only when the pins change (their copy is kept beside it). Its web UI likewise:
@@ -38,7 +40,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 PACKAGES="exim4-daemon-heavy rsync openssh-server openssh-client swaks sudo iproute2 curl openssl
 apache2 cron gcc make libc6-dev patchelf cmake bison libevent-dev libtls-dev libssl-dev pkg-config
-fcgiwrap netcat-openbsd sassc"
+fcgiwrap netcat-openbsd sassc chromium"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

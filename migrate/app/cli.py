@@ -1,8 +1,9 @@
 """The ``migrate`` command line: thin commands over library functions, one error boundary.
 
-Exit codes (README.md): 0 ok; 1 done, but findings of severity error or blocker stand; 2 usage,
-or a verb or source that is not available yet; 3 unreadable or malformed input; 70 internal
-error (the traceback goes to a log file that the message names, never to the terminal).
+Exit codes: one table for every verb (``migrate.core.errors.EXIT_MEANINGS``), shown by README.md
+and every verb's ``--help``; an internal error's traceback goes to a log file that the message
+names, never to the terminal. Every verb takes ``--quiet`` (only its closing one-line summary)
+and ``--json`` (machine output on stdout, diagnostics on stderr).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import inspect as pyinspect
 import json
 import os
 import re
+import shlex
 import tempfile
 import traceback
 from collections.abc import Iterator
@@ -20,30 +22,77 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
+from rich.markup import escape as _markup_escape
 
 from migrate import __version__
 
 from migrate.core import codec
 
 from migrate.app import ui
-from migrate.core.errors import Exit, MigrateError
+from migrate.core.errors import EXIT_MEANINGS, Exit, MigrateError
 from migrate.app.fileio import check_replaceable_file, write_atomic
 from migrate.app.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
                                     remote_mbox_dirs, remote_spec)
 from emitters.release import NEWEST_STABLE
-from migrate.core.model import Inventory, Origin, OriginKind
+from migrate.core.model import Inventory, Origin, OriginKind, Severity
 from migrate.core.mta import plugins
 from parsers.pipermail import LINE_NUMBER_LIMIT
 from migrate.app.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
                                   write_plan)
 
+def _exit_codes_help() -> str:
+    """The exit-code table as every ``--help`` shows it (from EXIT_MEANINGS, the one
+    definition)."""
+    rows = "\n".join(f"  {int(code):>3}  {_markup_escape(meaning)}"
+                     for code, meaning in EXIT_MEANINGS.items())
+    return f"\n[bold]Exit codes[/bold] (the same for every verb)\n\n{rows}\n"
+
+
+EXIT_CODES_HELP = _exit_codes_help()
+
+
+class _Plain:
+    """Help as the ecosystem's tools write it: a flag shows no type (typer would print
+    ``<bool>``), and every other option names its value (``FILE``, ``HOST``, ``ADDR``: each
+    option below says it; tests/test_cli.py holds every verb's help to that)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        for param in self.params:  # type: ignore[attr-defined]
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+            if isinstance(param, typer.core.TyperArgument):  # its metavar says it: no <path>
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_Plain, typer.core.TyperCommand):
+    """A verb whose usage line names its arguments as the ecosystem's tools do (``PLAN_DIR``,
+    not typer's ``{plan_dir}`` for a required one)."""
+
+    def collect_usage_pieces(self, ctx):  # type: ignore[no-untyped-def]
+        return [re.sub(r"^\{(.*)\}", r"\1", p) for p in super().collect_usage_pieces(ctx)]
+
+
+class _Group(_Plain, typer.core.TyperGroup):
+    """The root and ``export``: their flags as plain as the verbs'."""
+
+
 app = typer.Typer(
     name="migrate",
+    epilog=EXIT_CODES_HELP,
     help="Move a legacy Mailman 2 list host (FreeBSD, Exim, Apache) onto OpenBSD "
     "(OpenSMTPD, httpd + slowcgi, the mailman package).\n\n"
     "The flow: [bold]inspect[/bold] the old host into an inventory, [bold]plan[/bold] the "
     "new host's files and the cutover from it, then [bold]cutover[/bold] during the DNS switch.",
     rich_markup_mode="rich",
+    cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -59,7 +108,11 @@ def error_boundary() -> Iterator[None]:
     except MigrateError as exc:
         ui.error_line(exc.one_line())
         raise typer.Exit(int(exc.code)) from None
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
+        ui.error_line("interrupted; a cutover's journal says where it stopped (`migrate status "
+                      "PLAN`), --execute --resume goes on")
+        raise typer.Exit(int(Exit.INTERRUPTED)) from None
+    except (typer.Exit, typer.Abort):
         raise
     except Exception:  # noqa: BLE001 - the boundary: log it, say where, exit 70
         log = _crash_log(traceback.format_exc())
@@ -127,19 +180,22 @@ INSPECT_EXAMPLES = """\
 """
 
 
-@app.command(epilog=INSPECT_EXAMPLES)
+@app.command(cls=_Command, epilog=INSPECT_EXAMPLES + EXIT_CODES_HELP)
 def inspect(
     root: Annotated[Optional[Path], typer.Option(
-        "--root", help="The old host's / as a local folder (a snapshot or mounted disk); "
+        "--root", metavar="DIR", help="The old host's / as a local folder (a snapshot or "
+        "mounted disk); "
         "with --host, the prefix of the host's tree on the remote side.",
         file_okay=True, dir_okay=True, resolve_path=False)] = None,
     host: Annotated[Optional[str], typer.Option(
         "--host", metavar="USER@HOST[:PORT]", help="Inspect the old host over SSH.")] = None,
-    port: Annotated[Optional[int], typer.Option("--port", help="SSH port.")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", metavar="PORT",
+                                                help="SSH port (default: 22, or the one "
+                                                "USER@HOST:PORT names).")] = None,
     identity: Annotated[Optional[Path], typer.Option(
-        "--identity", help="SSH private key file.")] = None,
+        "--identity", metavar="FILE", help="SSH private key file.")] = None,
     known_hosts: Annotated[Optional[Path], typer.Option(
-        "--known-hosts", help="known_hosts file to verify the host key against "
+        "--known-hosts", metavar="FILE", help="known_hosts file to verify the host key against "
         "(default: ~/.ssh/known_hosts).")] = None,
     accept_host_key: Annotated[Optional[str], typer.Option(
         "--accept-host-key", metavar="SHA256:...", help="Accept only the host key with this "
@@ -153,6 +209,9 @@ def inspect(
         "stdout (YAML). Default: inventory.yaml, or none with --json.")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the inventory as JSON on stdout instead of the summary.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="Print only the closing line (where the inventory went, the "
+        "findings by severity); errors still go to stderr.")] = False,
     define: Annotated[Optional[list[str]], typer.Option(
         "-D", "--define", metavar="NAME=VALUE",
         help="Override a macro of the old MTA's configuration (Exim's, as `exim -D` "
@@ -180,7 +239,7 @@ def inspect(
         target = output if output is not None else (None if as_json else "inventory.yaml")
         if target not in (None, "-"):
             check_replaceable_file(target)  # before a long inspection, not after it
-        progress = no_progress if as_json or target == "-" else ui.archive_progress
+        progress = no_progress if as_json or quiet or target == "-" else ui.archive_progress
         if host is not None:
             inv = _inspect_remote(host, str(root) if root is not None else "/", port=port,
                                   identity=str(identity) if identity else None,
@@ -210,7 +269,9 @@ def inspect(
         if as_json:
             ui.plain_stdout(codec.dump_json(inv))
         elif target != "-":
-            ui.inventory_summary(inv, target)
+            if not quiet:
+                ui.inventory_summary(inv)
+            ui.say(ui.inventory_line(inv, target))
         raise typer.Exit(int(code))
 
 
@@ -257,24 +318,33 @@ PLAN_EXAMPLES = """\
 """
 
 
-@app.command(epilog=PLAN_EXAMPLES)
+@app.command(cls=_Command, epilog=PLAN_EXAMPLES + EXIT_CODES_HELP)
 def plan(
-    inventory: Annotated[Path, typer.Argument(help="The inventory written by `migrate inspect`.")],
+    inventory: Annotated[Path, typer.Argument(
+        metavar="INVENTORY", help="The inventory written by `migrate inspect` (YAML or JSON).",
+        show_default=False)],
     target: Annotated[Optional[Path], typer.Option(
-        "--target", help="Target settings (YAML); flags override it.")] = None,
+        "--target", metavar="FILE", help="Target settings (YAML); flags override it.")] = None,
     openbsd: Annotated[Optional[str], typer.Option(
         "--openbsd", metavar="RELEASE", help="OpenBSD release of the new host "
         f"(default: {NEWEST_STABLE}, the newest stable release this version knows).")] = None,
-    hostname: Annotated[Optional[str], typer.Option("--hostname", help="New host name.")] = None,
-    ipv6: Annotated[Optional[list[str]], typer.Option("--ipv6", help="New IPv6 address(es).")] = None,
-    ipv4: Annotated[Optional[list[str]], typer.Option("--ipv4", help="New IPv4 address(es).")] = None,
+    hostname: Annotated[Optional[str], typer.Option(
+        "--hostname", metavar="HOST", help="The new host's name.")] = None,
+    ipv6: Annotated[Optional[list[str]], typer.Option(
+        "--ipv6", metavar="ADDR", help="An IPv6 address of the new host (repeatable: give it "
+        "once per address).")] = None,
+    ipv4: Annotated[Optional[list[str]], typer.Option(
+        "--ipv4", metavar="ADDR", help="An IPv4 address of the new host (repeatable: give it "
+        "once per address).")] = None,
     smarthost: Annotated[Optional[str], typer.Option(
-        "--smarthost", help="Relay for outbound mail (HOST or HOST:PORT).")] = None,
+        "--smarthost", metavar="HOST[:PORT]", help="Relay for outbound mail (default: none, "
+        "direct delivery by MX).")] = None,
     email_domain: Annotated[Optional[list[str]], typer.Option(
-        "--email-domain", help="A mail domain that moves (repeatable; default: the domains "
-        "that host lists).")] = None,
+        "--email-domain", metavar="DOMAIN", help="A mail domain that moves (repeatable: give "
+        "it once per domain; default: the domains that host lists).")] = None,
     web_host: Annotated[Optional[str], typer.Option(
-        "--web-host", help="Host name of Mailman's web pages (default: DEFAULT_URL_HOST).")] = None,
+        "--web-host", metavar="HOST", help="Host name of Mailman's web pages (default: "
+        "DEFAULT_URL_HOST).")] = None,
     tls: Annotated[Optional[str], typer.Option(
         "--tls", metavar="acme|none", help="HTTPS for the web pages: acme (acme-client gets "
         "the certificate; HTTP redirects to HTTPS) or none (default: acme when the old host "
@@ -295,7 +365,8 @@ def plan(
         "freeze: the second one moves what changed while the first copied (default: on when "
         "the archives hold 1 GiB or more).")] = None,
     output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="The plan directory to write (default: plan).")] = None,
+        "-o", "--output", metavar="DIR", help="The plan directory to write (default: plan).")]
+    = None,
     overlay: Annotated[Optional[Path], typer.Option(
         "--overlay", metavar="DIR", help="Files that replace or add files of the plan's files/ "
         "tree (DIR/new/etc/httpd.conf is files/new/etc/httpd.conf): checked as the emitted "
@@ -308,15 +379,22 @@ def plan(
     discard_edits: Annotated[bool, typer.Option(
         "--discard-edits", help="The plan directory holds files edited since it was "
         "written: drop them.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan summary as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the plan summary as JSON (its findings: the inventory's that "
+        "stand and the plan's own, each with its severity and stage).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="Print only the closing line (where the plan went, the findings "
+        "by severity); errors still go to stderr.")] = False,
 ) -> None:
     """Turn an inventory and target settings into a plan directory to review.
 
     The directory holds the new host's files (smtpd.conf, aliases, httpd.conf, the list
-    manager's settings) and plan.yaml for `migrate cutover`. Same input, same bytes. Exit 1 when
-    a blocker finding stands. Change the plan through the target settings or --overlay: a file
-    edited inside the plan directory is refused by the cutover, and planning into that
-    directory again refuses (exit 2) until told --keep-edits or --discard-edits.
+    manager's settings) and plan.yaml for `migrate cutover`. Same input, same bytes. Its findings
+    are the inventory's that still stand and the plan's own; exit 1 when one of severity error
+    or blocker stands (a blocker also stops the cutover). Change the plan through the target
+    settings or --overlay: a file edited inside the plan directory is refused by the cutover,
+    and planning into that directory again refuses (exit 2) until told --keep-edits or
+    --discard-edits.
     """
     with error_boundary():
         inv = _read_inventory(str(inventory))
@@ -331,14 +409,24 @@ def plan(
                                 discard=discard_edits)
         result = build_plan(inv, tgt, files, str(overlay or ""))
         write_plan(result, out_dir)
+        standing = result.standing()
+        worst = result.worst()
+        code = Exit.FINDINGS if worst is not None and worst.rank >= Severity.ERROR.rank \
+            else Exit.OK
         if as_json:
+            planned = {id(f) for f in result.findings}
             ui.plain_stdout(json.dumps({
                 "plan_dir": out_dir, "release": str(result.release), "digest": result.digest,
                 "target": codec.to_data(result.target), "files": sorted(result.files),
-                "findings": [codec.to_data(f) for f in result.findings]}, indent=2) + "\n")
+                "findings": [{**codec.to_data(f),
+                              "stage": "plan" if id(f) in planned else "inspect"}
+                             for f in standing],
+                "exit": int(code)}, indent=2) + "\n")
         else:
-            ui.plan_summary(result, out_dir)
-        raise typer.Exit(int(Exit.FINDINGS if result.blockers() else Exit.OK))
+            if not quiet:
+                ui.plan_summary(result, out_dir)
+            ui.say(ui.plan_line(result, out_dir))
+        raise typer.Exit(int(code))
 
 
 def _read_inventory(path: str) -> Inventory:
@@ -361,37 +449,157 @@ def _read_inventory(path: str) -> Inventory:
 CUTOVER_EXAMPLES = """\
 [bold]Examples[/bold]
 
-  See every step and command without changing anything (the default):
+  See every step and command without changing anything (the default; exit 1 when findings
+  of severity error or blocker stand):
     [cyan]migrate cutover plan/ --old root@old.example.org --new root@new.example.org[/cyan]
 
   Execute it, journaled, only if it is the plan that was reviewed (the digest runbook.md,
-  report.md and the dry run show); continue after an interruption:
+  report.md and the dry run show); it asks before the first change unless --yes:
     [cyan]migrate cutover plan/ --old root@old --new root@new --execute --plan-digest 1db4d4d3...[/cyan]
+
+  After an interruption or a failed step: see where it stands, then go on, or put the old
+  host back (each asks first; without --execute each only shows what it would do):
+    [cyan]migrate status plan/[/cyan]
     [cyan]migrate cutover plan/ --old root@old --new root@new --execute --resume[/cyan]
+    [cyan]migrate cutover plan/ --old root@old --new root@new --execute --rollback[/cyan]
+
+  For a script: every journal record as a JSON line, no question asked:
+    [cyan]migrate cutover plan/ --old root@old --new root@new --execute --yes --json > run.jsonl[/cyan]
 """
 
 
-@app.command(epilog=CUTOVER_EXAMPLES)
+class _Output:
+    """Where the cutover's lines go: the human lines on stdout (none with --quiet), or with
+    --json the journal's records as JSON lines on stdout and the human lines on stderr (none
+    with --quiet); the closing summary always (as a record with --json)."""
+
+    def __init__(self, as_json: bool, quiet: bool) -> None:
+        self.as_json = as_json
+        self.quiet = quiet
+
+    def say(self, line: str) -> None:
+        if self.quiet:
+            return
+        (ui.note if self.as_json else ui.say)(line)
+
+    def record(self, record: dict) -> None:
+        if self.as_json:
+            ui.plain_stdout(json.dumps(record, sort_keys=True))
+
+    def summary(self, line: str, **fields: object) -> None:
+        if self.as_json:
+            self.record({"event": "summary", "line": line, **fields})
+        else:
+            ui.say(line)
+
+
+def _confirm(question: str) -> None:
+    """Ask before changing a host; a "no", or no answer at all (no terminal, end of input),
+    changes nothing and exits 8 (DECLINED), never 2: it is not a usage error."""
+    try:
+        agreed = typer.confirm(question, err=True)
+    except typer.Abort:
+        raise MigrateError("no answer to the confirmation: nothing was changed",
+                           code=Exit.DECLINED, hint="answer it at a terminal, or give --yes "
+                           "to run without asking") from None
+    if not agreed:
+        raise MigrateError("declined: nothing was changed", code=Exit.DECLINED)
+
+
+def _dry_run(engine, plan, plan_dir: Path, journal_path: Path, *, resume: bool,
+             rollback: bool, old: str | None, new: str | None, out: _Output) -> Exit:
+    """Show what the cutover would do, change nothing; exit 1 (FINDINGS) when findings of
+    severity error or blocker stand in plan.yaml, as ``migrate plan`` exits."""
+    blocked = engine.blockers(plan)
+    serious = engine.serious(plan)
+    base = (f"migrate cutover {shlex.quote(str(plan_dir))} --old {shlex.quote(old or 'USER@OLD')} "
+            f"--new {shlex.quote(new or 'USER@NEW')} --execute")
+    if blocked:
+        out.say(f"BLOCKED: {engine.blocker_line(blocked)} (fix them and plan again; this dry "
+                "run only shows the steps)")
+    code = Exit.FINDINGS if serious else Exit.OK
+    standing = (f"; {engine.findings_line(serious)} stand (report.md)" if serious else "")
+    if rollback or resume:
+        state = engine.status(plan, engine.Journal(journal_path))
+    if rollback:
+        out.say(f"Dry run of --rollback for {plan_dir} (journal {journal_path}): nothing is "
+                "changed. It would undo, newest first:")
+        for undo in state["rollback"]:
+            out.record({"event": "undo", "step": undo["step"], "actions": undo["actions"]})
+            for action in undo["actions"]:
+                out.say(f"  {undo['step']}: {action}")
+        for path in state["restore"]:
+            out.record({"event": "restore", "file": path})
+            out.say(f"  restore {path} as it was before the cutover")
+        line = (f"dry run of --rollback: {len(state['rollback'])} started step(s) to undo, "
+                f"{len(state['restore'])} file(s) to restore{standing}; to do it: "
+                f"{base} --rollback")
+        out.summary(line, mode="rollback", dry_run=True, exit=int(code),
+                    undo=[u["step"] for u in state["rollback"]], restore=state["restore"])
+        return code
+    steps = plan.steps
+    if resume:
+        done = set(state["done"])
+        steps = [s for s in plan.steps if s.id not in done]
+        out.say(f"Dry run of --resume for {plan_dir} (journal {journal_path}): nothing is "
+                f"changed. {len(done)} of {len(plan.steps)} steps are done; it would run:")
+    else:
+        out.say(f"Dry run of {plan_dir}: nothing is changed."
+                + ("" if blocked else " Add --execute to run it."))
+    if out.as_json:
+        ids = {s.id for s in steps}
+        for n, step in enumerate(plan.steps, 1):
+            if step.id in ids:
+                out.record({"event": "step", "n": n, "step": step.id, "phase": step.phase,
+                            "host": step.runs_on, "title": step.title,
+                            "actions": [a.describe() for a in step.actions],
+                            "check": list(step.check)})
+    elif not out.quiet:
+        engine.dry_run(plan, say=out.say, only={s.id for s in steps})
+    if blocked:
+        out.say(f"BLOCKED: {len(blocked)} blocker(s) in plan.yaml's findings: this plan cannot "
+                "be executed (see report.md, fix them and plan again)")
+    counts = engine.step_counts(steps)
+    then = ("it cannot be executed: plan again once the blockers are fixed" if blocked
+            else f"to execute: {base}" + (" --resume" if resume else
+                                           f" --plan-digest {plan.digest}"))
+    line = (f"dry run{' of --resume' if resume else ''}: {len(steps)} step(s) ({counts})"
+            f"{standing}; {then}")
+    out.summary(line, mode="resume" if resume else "execute", dry_run=True, exit=int(code),
+                steps=len(steps), digest=plan.digest)
+    return code
+
+
+@app.command(cls=_Command, epilog=CUTOVER_EXAMPLES + EXIT_CODES_HELP)
 def cutover(
-    plan_dir: Annotated[Path, typer.Argument(help="The plan directory from `migrate plan`.")],
+    plan_dir: Annotated[Path, typer.Argument(
+        metavar="PLAN_DIR", help="The plan directory from `migrate plan`.", show_default=False)],
     old: Annotated[Optional[str], typer.Option("--old", metavar="USER@HOST[:PORT]",
                                                help="The old host.")] = None,
     new: Annotated[Optional[str], typer.Option("--new", metavar="USER@HOST[:PORT]",
                                                help="The new host.")] = None,
-    execute: Annotated[bool, typer.Option("--execute", help="Make the changes "
-                                           "(without it: a dry run).")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue at the first "
-                                          "unfinished step of the journal.")] = False,
-    rollback: Annotated[bool, typer.Option("--rollback", help="Restore the old host "
-                                            "from the journal's backups.")] = False,
+    execute: Annotated[bool, typer.Option(
+        "--execute", help="Change the hosts: run the plan, or with --resume go on, or with "
+        "--rollback undo. Nothing changes a host without it: without it every form is a dry "
+        "run that shows what it would do.")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Go on at the first unfinished step of the journal (changes the "
+        "hosts only with --execute).")] = False,
+    rollback: Annotated[bool, typer.Option(
+        "--rollback", help="Put the old host back: each started step's rollback, newest "
+        "first, and every changed file restored from the journal's backups (changes the hosts "
+        "only with --execute; allowed even when blockers stand).")] = False,
     journal: Annotated[Optional[Path], typer.Option(
-        "--journal", help="Journal file (default: PLAN_DIR/journal.jsonl).")] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before the first change.")]
+        "--journal", metavar="FILE", help="Journal file (default: PLAN_DIR/journal.jsonl).")]
+    = None,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="With --execute: do not ask before the first change (a script's "
+        "run; without it a run without a terminal to answer exits 8, nothing changed).")]
     = False,
     identity: Annotated[Optional[Path], typer.Option(
-        "--identity", help="SSH private key file for both hosts.")] = None,
+        "--identity", metavar="FILE", help="SSH private key file for both hosts.")] = None,
     known_hosts: Annotated[Optional[Path], typer.Option(
-        "--known-hosts", help="known_hosts file for both hosts.")] = None,
+        "--known-hosts", metavar="FILE", help="known_hosts file for both hosts.")] = None,
     old_host_key: Annotated[Optional[str], typer.Option(
         "--old-host-key", metavar="SHA256:...", help="Pin the old host's key.")] = None,
     new_host_key: Annotated[Optional[str], typer.Option(
@@ -399,42 +607,61 @@ def cutover(
     plan_digest: Annotated[Optional[str], typer.Option(
         "--plan-digest", metavar="SHA256", help="Run only the plan with this digest (shown "
         "in runbook.md, report.md and the dry run); another is refused, nothing run.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="JSON lines on stdout: each journal record as the journal keeps it "
+        "(the dry run: one record per step), then one summary record; the human lines go to "
+        "stderr.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="Print only the closing line; errors still go to stderr.")]
+    = False,
 ) -> None:
-    """Execute the plan's runbook during the DNS switch (dry run unless --execute).
+    """Execute the plan's runbook during the DNS switch (a dry run unless --execute).
 
-    Every step is journaled (JSON lines, fsynced) with the backups of what it changed;
-    --resume continues after an interruption, --rollback puts the old host back. The plan is
-    checked at load: every file as `migrate plan` sealed it, runbook.md showing the steps
-    plan.yaml holds, and with --plan-digest the very plan that was reviewed.
+    Nothing changes a host without --execute: the plain form, --resume and --rollback each
+    only show what they would do, and with --execute each asks before the first change
+    unless --yes. Every step is journaled (JSON lines, fsynced) with the backups of what it
+    changed; `migrate status` reads the journal. The plan is checked at load: every file as
+    `migrate plan` sealed it, runbook.md showing the steps plan.yaml holds, and with
+    --plan-digest the very plan that was reviewed. A step that fails stops the run (exit 7).
     """
     from migrate.app import cutover as engine
 
     with error_boundary():
+        if resume and rollback:
+            raise MigrateError("--resume and --rollback exclude each other", code=Exit.USAGE,
+                               hint="--resume goes on, --rollback undoes: choose one")
         _check_digests([plan_digest] if plan_digest is not None else [])
         plan = engine.load_plan(str(plan_dir), pin=plan_digest)
+        journal_path = journal or plan_dir / "journal.jsonl"
+        out = _Output(as_json, quiet)
+        if not execute:
+            raise typer.Exit(int(_dry_run(engine, plan, plan_dir, journal_path, resume=resume,
+                                          rollback=rollback, old=old, new=new, out=out)))
         blocked = engine.blockers(plan)
-        if not (execute or resume or rollback):
-            if blocked:
-                ui.say(f"BLOCKED: {engine.blocker_line(blocked)} (fix them and plan again; "
-                       "this dry run only shows the steps)")
-            ui.say(f"Dry run of {plan_dir}: nothing is changed. "
-                   + ("" if blocked else "Add --execute to run it."))
-            engine.dry_run(plan, say=ui.say)
-            if blocked:
-                ui.say(f"BLOCKED: {len(blocked)} blocker(s) in plan.yaml's findings: this "
-                       "plan cannot be executed (see report.md, fix them and plan again)")
-            raise typer.Exit(0)
         if blocked and not rollback:  # the way back always works
-            ui.error_line(f"{engine.blocker_line(blocked)} (fix them and plan again; "
-                          "--rollback is still allowed)")
-            raise typer.Exit(int(Exit.FINDINGS))
+            raise MigrateError(f"{engine.blocker_line(blocked)} (fix them and plan again; "
+                               "--rollback is still allowed)", code=Exit.FINDINGS)
         if not old or not new:
             raise MigrateError("give --old USER@HOST and --new USER@HOST", code=Exit.USAGE)
-        journal_path = journal or plan_dir / "journal.jsonl"
         book = engine.Journal(journal_path)
-        if execute and not resume and not rollback and not yes:
-            if not typer.confirm(f"Run {len(plan.steps)} steps against {old} and {new}?"):
-                raise typer.Exit(int(Exit.USAGE))
+        state = engine.status(plan, book)
+        if rollback:
+            question = (f"Roll back {len(state['rollback'])} started step(s) and restore "
+                        f"{len(state['restore'])} file(s) on {old} and {new}?")
+        elif resume:
+            if not state["remaining"]:
+                raise MigrateError("nothing to resume: every step is done", file=str(book.path),
+                                   code=Exit.USAGE, hint="`migrate status` shows the journal")
+            question = (f"Go on at {state['next']} ({len(state['remaining'])} of "
+                        f"{len(plan.steps)} steps left) against {old} and {new}?")
+        else:
+            if book.done():
+                raise MigrateError("this plan was already started (the journal has finished "
+                                   "steps)", file=str(book.path), code=Exit.USAGE,
+                                   hint="--execute --resume goes on, --execute --rollback undoes")
+            question = f"Run {len(plan.steps)} steps against {old} and {new}?"
+        if not yes:
+            _confirm(question)
         from migrate.app import remote
         from migrate.app.hosts import LocalHost, SshHost
         hosts = {
@@ -448,12 +675,21 @@ def cutover(
                 accept_host_key=new_host_key)),
             "local": LocalHost("local", env={"PLAN": str(plan_dir.resolve())}),
         }
-        runner = engine.Runner(plan, hosts, book, say=ui.say)
+        book.listeners.append(out.record)
+        runner = engine.Runner(plan, hosts, book, say=out.say)
         if rollback:
-            runner.rollback()
-            raise typer.Exit(0)
+            undone = runner.rollback()
+            failed = runner.rollback_failures
+            line = (f"rolled back: {len(undone)} step(s) undone, "
+                    f"{len(state['restore'])} file(s) restored"
+                    + (f", {len(failed)} rollback action(s) failed (see above)" if failed
+                       else "") + f"; journal: {journal_path}")
+            out.summary(line, mode="rollback", exit=int(Exit.STEP_FAILED if failed
+                                                         else Exit.OK))
+            raise typer.Exit(int(Exit.STEP_FAILED if failed else Exit.OK))
+        live = ui.out.is_terminal and not as_json and not quiet
         try:
-            if ui.out.is_terminal:  # a live table of the steps with the freeze window timer
+            if live:  # a live table of the steps with the freeze window timer
                 from rich.live import Live
                 view = ui.CutoverView([(s.id, s.runs_on, s.title) for s in plan.steps],
                                       book.records, lambda: engine.frozen_for(book.records))
@@ -463,21 +699,30 @@ def cutover(
                     runner.execute(resume=resume)
             else:  # a log: one line per step state
                 runner.execute(resume=resume)
-            steps, freeze, total = engine.timings(book)
-            for sid, seconds in steps if not ui.out.is_terminal else []:  # else in the table
-                ui.say(f"  {sid:<20} {seconds:8.1f} s")
-            if freeze is not None:
-                ui.say(f"freeze window: {freeze:.0f} s (first deferral to forwarding)")
-                parts = engine.window_parts(book)
-                if parts:
-                    ui.say(f"  in it: {parts}")
-            if total is not None:
-                ui.say(f"cutover done in {total:.0f} s; journal: {journal_path}")
         except engine.StepFailed as exc:
+            hint = (f"`migrate status {shlex.quote(str(plan_dir))}` shows its output; fix the "
+                    f"cause, then `migrate cutover {shlex.quote(str(plan_dir))} --old "
+                    f"{shlex.quote(old)} --new {shlex.quote(new)} --execute --resume`, or "
+                    "--execute --rollback")
             ui.error_line(f"step {exc.step.id} failed: {exc.message}")
-            ui.error_line(f"fix the cause, then `migrate cutover {plan_dir} --old {old} "
-                          f"--new {new} --resume`, or --rollback")
-            raise typer.Exit(int(Exit.FINDINGS)) from None
+            ui.error_line(hint)
+            out.summary(f"cutover stopped: step {exc.step.id} failed; journal: {journal_path}",
+                        mode="resume" if resume else "execute", exit=int(Exit.STEP_FAILED),
+                        failed=exc.step.id)
+            raise typer.Exit(int(Exit.STEP_FAILED)) from None
+        steps, freeze, total = engine.timings(book)
+        for sid, seconds in steps if not live else []:  # else in the table
+            out.say(f"  {sid:<20} {seconds:8.1f} s")
+        if freeze is not None:
+            out.say(f"freeze window: {freeze:.0f} s (first deferral to forwarding)")
+            parts = engine.window_parts(book)
+            if parts:
+                out.say(f"  in it: {parts}")
+        line = (f"cutover done in {total or 0:.0f} s: {len(plan.steps)} steps"
+                + (f", freeze window {freeze:.0f} s" if freeze is not None else "")
+                + f"; journal: {journal_path}")
+        out.summary(line, mode="resume" if resume else "execute", exit=int(Exit.OK),
+                    freeze_window=freeze, elapsed=total)
         raise typer.Exit(0)
 
 
@@ -492,13 +737,17 @@ STATUS_EXAMPLES = """\
 """
 
 
-@app.command(epilog=STATUS_EXAMPLES)
+@app.command(cls=_Command, epilog=STATUS_EXAMPLES + EXIT_CODES_HELP)
 def status(
-    plan_dir: Annotated[Path, typer.Argument(help="The plan directory from `migrate plan`.")],
+    plan_dir: Annotated[Path, typer.Argument(
+        metavar="PLAN_DIR", help="The plan directory from `migrate plan`.", show_default=False)],
     journal: Annotated[Optional[Path], typer.Option(
         "--journal", metavar="FILE", help="Journal file (default: PLAN_DIR/journal.jsonl).")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="Print only the closing line (the state, the steps done, what "
+        "comes next).")] = False,
 ) -> None:
     """Say where a cutover stands, from its journal; changes nothing and reaches no host.
 
@@ -515,6 +764,9 @@ def status(
         state = engine.status(plan, book)
         if as_json:
             ui.plain_stdout(json.dumps(state, indent=2))
+            raise typer.Exit(0)
+        if quiet:
+            ui.say(engine.status_line(state, str(plan_dir)))
             raise typer.Exit(0)
         ui.say(f"Cutover of {plan_dir}: {state['state']} (journal {state['journal']})")
         ui.say(engine.digest_line(state["plan_digest"]))
@@ -540,10 +792,12 @@ def status(
                    "host defers list mail)")
         elif state["freeze_window"] is not None:
             ui.say(f"  freeze window: {state['freeze_window']:.0f} s")
+        ui.say(engine.status_line(state, str(plan_dir)))
         raise typer.Exit(0)
 
 
 export_app = typer.Typer(
+    cls=_Group,
     help="Export plans for another engine (Ansible), so a fleet of hosts moves with the tools "
     "a team already runs.", no_args_is_help=True, rich_markup_mode="rich")
 app.add_typer(export_app, name="export")
@@ -574,20 +828,24 @@ def _check_digests(digests: list[str]) -> None:
                                "the dry run")
 
 
-@export_app.command("ansible", epilog=EXPORT_EXAMPLES)
+@export_app.command("ansible", cls=_Command, epilog=EXPORT_EXAMPLES + EXIT_CODES_HELP)
 def export_ansible(
     plan_dirs: Annotated[list[Path], typer.Argument(
-        help="Plan directories from `migrate plan` (each checked as `cutover` checks it).",
-        show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The folder to write "
-                                         "(replaced whole if it is an earlier export).")],
-    serial: Annotated[int, typer.Option("--serial", min=1, help="Pairs per batch; a failing "
-                                        "pair stops the rollout.")] = 1,
+        metavar="PLAN_DIR", help="Plan directories from `migrate plan` (each checked as "
+        "`cutover` checks it).", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="DIR",
+                                         help="The folder to write (replaced whole if it is "
+                                         "an earlier export).", show_default=False)],
+    serial: Annotated[int, typer.Option("--serial", metavar="N", min=1,
+                                        help="Pairs per batch; a failing pair stops the "
+                                        "rollout.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="Print only the closing line (where the tree went).")] = False,
     plan_digest: Annotated[Optional[list[str]], typer.Option(
         "--plan-digest", metavar="SHA256", help="Export only the plans reviewed: give it once "
-        "per plan directory, in their order; a plan with another digest is refused, nothing "
-        "written.")] = None,
+        "per plan directory, in their order (repeatable); a plan with another digest is "
+        "refused, nothing written.")] = None,
 ) -> None:
     """Write one Ansible tree (inventory, playbook, roles) that runs the plans' cutovers.
 
@@ -608,7 +866,7 @@ def export_ansible(
         if as_json:
             ui.plain_stdout(json.dumps(summary, indent=2))
         else:
-            for pair in summary["pairs"]:
+            for pair in summary["pairs"] if not quiet else []:
                 ui.say(f"{pair['name']}: {pair['old']} -> {pair['new']}")
             ui.say(f"Ansible tree written to {summary['output']} ({summary['files']} files); "
                    f"try: ansible-playbook -i hosts.yaml site.yaml --check")

@@ -326,6 +326,8 @@ class Runner:
         self.journal = journal
         self.say = say
         self.status = say if status is None else status
+        #: the rollback actions that failed in ``rollback`` (it goes on past each)
+        self.rollback_failures: list[str] = []
 
     def run_step(self, step: Step) -> None:
         ctx = _StepContext(self, step)
@@ -388,6 +390,7 @@ class Runner:
                 try:
                     action.apply(ctx)
                 except ActionFailed as exc:
+                    self.rollback_failures.append(f"{sid}: {exc}")
                     self.say(f"  rollback of {sid}: {exc} (going on)")
             undone.append(sid)
         restored = set()
@@ -404,7 +407,7 @@ class Runner:
             else:
                 host.remove(r["path"])
             self.say(f"restored {r['host']}:{r['path']}")
-        self.journal.write(event="rolled-back", steps=undone)
+        self.journal.write(event="rolled-back", steps=undone, failed=self.rollback_failures)
         return undone
 
 
@@ -453,6 +456,19 @@ def status(plan: Plan, journal: Journal) -> dict[str, Any]:
         "rollback": undo, "restore": restore,
         "frozen_for": frozen_for(records), "freeze_window": freeze, "elapsed": total,
     }
+
+
+def status_line(state: dict[str, Any], plan_dir: str) -> str:
+    """``status``'s closing line: the state, the steps done, what comes next."""
+    what = {"failed": lambda: f"failed at {state['failed']['step']}",
+            "stopped": lambda: f"stopped before {state['next']}"}.get(
+        state["state"], lambda: state["state"])()
+    line = f"{plan_dir}: {what}, {len(state['done'])} of {state['steps']} steps done"
+    if state["state"] in ("failed", "stopped"):
+        line += "; next: --execute --resume (or --execute --rollback)"
+    elif state["state"] == "not started":
+        line += "; next: the dry run, then --execute"
+    return line
 
 
 def frozen_for(records: list[dict], now: dt.datetime | None = None) -> float | None:
@@ -528,6 +544,38 @@ def blockers(plan: Plan) -> list[dict]:
             ("info", "warning", "error")]
 
 
+def serious(plan: Plan) -> list[dict]:
+    """The findings of severity error or blocker that plan.yaml records (the blockers as
+    ``blockers`` reads them, malformed entries included): the dry run exits 1 over them, as
+    ``migrate plan`` did."""
+    raw = plan.data.get("findings")
+    errors = [f for f in raw if isinstance(f, dict) and f.get("severity") == "error"] \
+        if isinstance(raw, list) else []
+    return blockers(plan) + errors
+
+
+def findings_line(found: list[dict]) -> str:
+    """``2 blocker(s), 1 error(s)``: findings as ``serious`` returns them, counted."""
+    blocked = sum(f.get("severity") != "error" for f in found)
+    errors = len(found) - blocked
+    return ", ".join(part for part in (f"{blocked} blocker(s)" if blocked else "",
+                                       f"{errors} error(s)" if errors else "") if part)
+
+
+def step_counts(steps: list[Step]) -> str:
+    """Steps per host and per phase, in the runbook's order: ``old 12, new 20, local 4;
+    preflight 5, prepare 9, ...``."""
+    if not steps:
+        return "none left"
+    hosts: dict[str, int] = {}
+    phases: dict[str, int] = {}
+    for step in steps:
+        hosts[step.runs_on] = hosts.get(step.runs_on, 0) + 1
+        phases[step.phase] = phases.get(step.phase, 0) + 1
+    return (", ".join(f"{h} {n}" for h, n in hosts.items()) + "; "
+            + ", ".join(f"{p} {n}" for p, n in phases.items()))
+
+
 def blocker_line(found: list[dict]) -> str:
     """One line: how many blockers, and the first one (id, message, where it came from)."""
     first = found[0]
@@ -537,13 +585,16 @@ def blocker_line(found: list[dict]) -> str:
             f"{first.get('id', '?')}: {first.get('message', '')}{where}")[:400]
 
 
-def dry_run(plan: Plan, say: Callable[[str], None] = print) -> None:
+def dry_run(plan: Plan, say: Callable[[str], None] = print,
+            only: set[str] | None = None) -> None:
     """The plan digest, then every step with its exact commands per host; nothing is run.
     Each line passes ``visible``: what plan.yaml holds is shown, never acted on by the terminal
     (an ESC in a command shows as ``\\x1b``; ``\\e[8m`` would hide the rest of the line from
     review)."""
     say(digest_line(plan.digest))
     for n, step in enumerate(plan.steps, 1):
+        if only is not None and step.id not in only:
+            continue
         say(visible(f"{n:>2}. [{step.phase}] {step.id} on {step.runs_on} host: {step.title}"))
         for action in step.actions:
             say(visible(f"      {action.describe()}"))

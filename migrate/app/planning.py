@@ -88,10 +88,19 @@ class BuiltPlan:
     digest: str = ""  # the plan digest (migrate.core.steps.plan_digest)
     overlay: list[str] = field(default_factory=list)  # the files that came from an overlay
 
+    def standing(self) -> list[Finding]:
+        """Every finding that stands: the inventory's (as ``inspect`` found them) and then the
+        plan's own, each once. The plan's table, its ``--json``, its exit code, report.md and
+        plan.yaml (which the cutover and its dry run read) all show these."""
+        return _dedupe(self.inventory_findings + self.findings, by_source=True)
+
     def blockers(self) -> list[Finding]:
         """Blockers of the plan and of the inventory it was made from: either stops the move."""
-        return [f for f in self.inventory_findings + self.findings
-                if f.severity == Severity.BLOCKER]
+        return [f for f in self.standing() if f.severity == Severity.BLOCKER]
+
+    def worst(self) -> Severity | None:
+        """The worst severity that stands (None without findings)."""
+        return max((f.severity for f in self.standing()), key=lambda s: s.rank, default=None)
 
 
 def read_target_file(path: str) -> dict[str, Any]:
@@ -365,10 +374,10 @@ def _overlaid(path: str, overlay_dir: str, combined: Emitted) -> Finding:
         Source(guard.comment(os.path.join(overlay_dir, path.removeprefix(OVERLAY_TREE)))))
 
 
-def _dedupe(findings: list[Finding]) -> list[Finding]:
+def _dedupe(findings: list[Finding], by_source: bool = False) -> list[Finding]:
     seen, out = set(), []
     for f in findings:
-        key = (f.id, f.message)
+        key = (f.id, f.message, str(f.source or "") if by_source else "")
         if key not in seen:
             seen.add(key)
             out.append(f)
@@ -389,7 +398,7 @@ def _plan_data(inv: Inventory, plan: BuiltPlan) -> dict[str, Any]:
         "target": codec.to_data(plan.target),
         "files": {path: hashlib.sha256(text.encode()).hexdigest()
                   for path, text in sorted(plan.files.items()) if path != PLAN_FILE},
-        "findings": [codec.to_data(f) for f in plan.findings],
+        "findings": [codec.to_data(f) for f in plan.standing()],
         "steps": [s.to_data() for s in plan.steps],
         "web_parity": plan.web_parity,
     }

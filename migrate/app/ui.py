@@ -111,6 +111,11 @@ def say(line: str) -> None:
     out.print(shown(line), soft_wrap=True)
 
 
+def note(line: str) -> None:
+    """One line for the operator on stderr (beside machine output on stdout), never wrapped."""
+    err.print(shown(line), soft_wrap=True)
+
+
 def plain_stdout(text: str) -> None:
     """Machine output (JSON, YAML) straight to stdout, untouched by rich."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -134,8 +139,8 @@ def _target_text(t: AliasTarget) -> str:
     return f":{t.kind.value}: {t.value}".rstrip()
 
 
-def inventory_summary(inv: Inventory, written_to: str | None) -> None:
-    """The human summary of ``migrate inspect``."""
+def inventory_summary(inv: Inventory) -> None:
+    """The human summary of ``migrate inspect`` (its closing line is ``inventory_line``)."""
     host = inv.host
     facts = Table(title="Host", show_header=False, title_justify="left", box=None, pad_edge=False)
     facts.add_column(style="bold")
@@ -174,12 +179,22 @@ def inventory_summary(inv: Inventory, written_to: str | None) -> None:
     _web_summary(inv)
     _housekeeping_summary(inv)
     findings_table(inv.findings)
-    counts = {s: 0 for s in Severity}
-    for f in inv.findings:
+
+
+def tally(findings: list[Finding]) -> str:
+    """The findings counted by severity, worst first: ``1 blocker, 2 warning``."""
+    counts = {s: 0 for s in sorted(Severity, key=lambda s: -s.rank)}
+    for f in findings:
         counts[f.severity] += 1
-    tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
+    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
+
+
+def inventory_line(inv: Inventory, written_to: str | None) -> str:
+    """``migrate inspect``'s closing line: where the inventory went, what it holds, the
+    findings by severity."""
     where = f"inventory written to {written_to}" if written_to else "inventory not written"
-    out.print(shown(f"{where}; {tally}"))
+    return (f"{where}: {inv.host.hostname or 'unknown host'}, {len(inv.lists)} lists, "
+            f"{len(inv.mta.aliases)} aliases; {tally(inv.findings)}")
 
 
 def plan_summary(plan, out_dir: str) -> None:
@@ -215,13 +230,15 @@ def plan_summary(plan, out_dir: str) -> None:
     for path, text in plan.files.items():
         table.add_row(shown(path), shown(str(text.count("\n"))))
     out.print(table)
-    findings_table(plan.findings)
-    counts = {s: 0 for s in Severity}
-    for f in plan.findings:
-        counts[f.severity] += 1
-    tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
-    out.print(shown(f"plan written to {out_dir}; {tally}. Review {out_dir}/report.html, then "
-                    f"follow {out_dir}/runbook.md or run `migrate cutover {out_dir}`."))
+    findings_table(plan.standing())
+
+
+def plan_line(plan, out_dir: str) -> str:
+    """``migrate plan``'s closing line: where the plan went, the findings that stand (the
+    inventory's and the plan's) by severity, what to do next."""
+    return (f"plan written to {out_dir}; {tally(plan.standing())}. Review "
+            f"{out_dir}/report.html, then follow {out_dir}/runbook.md or run `migrate cutover "
+            f"{out_dir}`.")
 
 
 def _mta_summary(inv: Inventory) -> None:
