@@ -166,6 +166,12 @@ def _listens_v6(listen: list[str]) -> bool:
     return any(":" not in w or w.startswith(("[", "*:")) for w in words)
 
 
+def ttl_lead_hours(target: Target) -> int:
+    """How many hours before the switch the TTLs go down to ``dns_ttl``: two old TTLs
+    (``normal_ttl``), and at least 48 h (dns/records.md, the runbook's preflight-dns step)."""
+    return max(48, 2 * target.normal_ttl // 3600)
+
+
 def records(inv: Inventory, target: Target, names: _Names | None = None) -> list[dict]:
     """The records as they should be after the switch (name, type, value, why); those that
     stay as they are (a name others depend on) have ``stays``. ``names``: what ``_names``
@@ -274,7 +280,7 @@ def emit_dns(inv: Inventory, target: Target, release) -> Emitted:
             f"list mail leaves through the smarthost {target.smarthost}: the moved domains' "
             "SPF must allow the smarthost (not the new host's address)",
             "Keep the smarthost's include/ip entries in each domain's SPF record.", None))
-    hours = max(48, 2 * target.normal_ttl // 3600)
+    hours = ttl_lead_hours(target)
     lines = [
         f"# DNS for moving to {md_text(target.hostname)}",
         "",

@@ -134,10 +134,18 @@ class Exim:
                 and c.role in EXIM_CONFIG_ROLES]
 
     def _freeze(self) -> Insert:
-        acl = EximPart.of(self.inv.mta).options.get("acl_smtp_rcpt", "acl_check_rcpt")
+        """The freeze's statement right after the RCPT ACL's ``name:`` line, in the one file of
+        Exim's configuration where the inspection found that line (and at that line, then).
+        An ACL the inspection did not find is looked for in each of the configuration's files,
+        in order (the step stops if none has it)."""
+        part = EximPart.of(self.inv.mta)
+        acl = part.options.get("acl_smtp_rcpt", "acl_check_rcpt")
         acl = acl if re.fullmatch(r"[A-Za-z0-9_]+", acl) else "acl_check_rcpt"
-        return Insert(source=FREEZE, paths=self._config_files(), after=rf"^\s*{acl}:\s*$",
-                      marker="freeze")
+        start = part.acls.get(acl)
+        found = start is not None and start.file in self._config_files()
+        return Insert(source=FREEZE, paths=[start.file] if found else self._config_files(),
+                      after=rf"^\s*{acl}:\s*$", marker="freeze",
+                      line=start.line if found else None)
 
     def freeze(self) -> StepParts:
         """The RCPT ACL defers the moved domains (a 4xx: senders keep the mail and retry)."""
@@ -170,7 +178,8 @@ class Exim:
         first = routers[0] if routers else None
         if first is not None and first.source and re.fullmatch(r"[A-Za-z0-9_]+", first.name):
             router = Insert(source=ROUTER, paths=[first.source.file],
-                            before=rf"^\s*{first.name}:", marker="forward")
+                            before=rf"^\s*{first.name}:", marker="forward",
+                            line=first.source.line)
             run.append(router)
             undo.append(router.undo())
         else:

@@ -129,6 +129,8 @@ class EximConfig:
     transports: list[Driver] = field(default_factory=list)
     authenticators: list[Driver] = field(default_factory=list)
     acl: list[AclStatement] = field(default_factory=list)
+    #: each ACL by its name, where it begins (its ``name:`` line; the first, if named twice)
+    acl_starts: dict[str, Source] = field(default_factory=dict)
     rules: list[RawRule] = field(default_factory=list)
     macros: dict[str, str] = field(default_factory=dict)
     builtins_tested: dict[str, Source] = field(default_factory=dict)
@@ -554,6 +556,7 @@ def _parse_lines(reader: EximReader, path: str) -> EximConfig:
             m = re.match(r"([A-Za-z][A-Za-z0-9_]*)\s*:\s*\Z", text)
             if m:
                 acl_name, statement = m.group(1), None
+                cfg.acl_starts.setdefault(acl_name, line.source)
                 continue
             verb = re.match(r"(" + "|".join(ACL_VERBS) + r")\b\s*(.*)\Z", text)
             if verb and acl_name is not None:

@@ -361,6 +361,7 @@ def read_exim(cfg: EximConfig, tree: Tree, hostname: str | None = None) -> EximR
     part.named_lists = [NamedList(kind, name, split_list(value), source)
                         for name, (kind, value, source) in cfg.named_lists.items()]
     part.lookups = config_lookups(cfg)
+    part.acls = dict(cfg.acl_starts)
     domains = _Domains(cfg, tree, primary, result)
 
     for d in cfg.routers:

@@ -513,6 +513,9 @@ class EximPart:
     named_lists: list[NamedList] = field(default_factory=list)
     lookups: list[Lookup] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)  # main options; hidden ones masked
+    #: each ACL by its name, where it begins: the file and line of its ``name:`` line (the
+    #: freeze goes right after the RCPT ACL's, in that one file)
+    acls: dict[str, Source] = field(default_factory=dict)
 
     @classmethod
     def of(cls, mta: Mta) -> EximPart:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from migrate.core import codec
-from migrate.core.text import comment, md_block, md_text
+from migrate.core.text import comment, md_block, md_prose, md_text
 
 #: The plan's own file in a plan directory (plan.yaml) and the one version of it this reads.
 PLAN_FILE = "plan.yaml"
@@ -120,6 +120,8 @@ class Context(Protocol):
 
 #: every action kind by its ``do`` name
 REGISTRY: dict[str, type["Action"]] = {}
+#: where an upload goes, as ssh takes it: user@host (an IPv6 address without brackets)
+_SSH_DEST = re.compile(r"[A-Za-z0-9_.-]+@[A-Za-z0-9_.:%-]+")
 
 
 @dataclass(kw_only=True)
@@ -261,6 +263,27 @@ def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def plan_file(source: str, plan_dir: str = "$PLAN") -> str:
+    """A file of the plan directory as one shell word: in double quotes, so that ``$PLAN``
+    (a path with a space, say) stays one word; a name with a character that double quotes do
+    not keep as it is (``"``, ``$``, a backtick, a backslash) is single-quoted after it."""
+    if any(c in source for c in '"$`\\'):
+        return f'"{plan_dir}"/{shlex.quote(source)}'
+    return f'"{plan_dir}/{source}"'
+
+
+def line_words(pattern: str) -> str:
+    """The line a pattern of an ``insert`` finds, in words for the runbook (plan.yaml keeps the
+    pattern): ``^\\s*name:\\s*$`` is "the line `name:`", ``^\\s*name:`` "the line that begins
+    `name:`" (leading blanks aside); any other, the first line its pattern in plan.yaml finds."""
+    m = re.fullmatch(r"\^(?:\\s\*)?([A-Za-z0-9_.:@-]+)(\\s\*\$|\$)?", pattern)
+    if m is None:
+        return "the first line that its pattern in plan.yaml finds"
+    if m.group(2):
+        return f"the line `{m.group(1)}`"
+    return f"the line that begins `{m.group(1)}`"
+
+
 def _until(probe: Callable[[], str | None], timeout: float, interval: float) -> None:
     """Run ``probe`` (None: fine, else the problem) until it passes or time runs out."""
     deadline = time.monotonic() + timeout
@@ -350,7 +373,8 @@ class Put(Action):
             f"mode {self.mode!r} is not an octal file mode"
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return f"install -m {self.mode} {plan_dir}/{self.source} {shlex.quote(self.path)}"
+        return (f"install -m {self.mode} {plan_file(self.source, plan_dir)} "
+                f"{shlex.quote(self.path)}")
 
     def apply(self, ctx: Context) -> None:
         ctx.change(self.path, ctx.source(self.source), int(self.mode, 8))
@@ -366,7 +390,7 @@ class Append(Action):
     marker: str
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return (f"cat {plan_dir}/{self.source} >> {shlex.quote(self.path)}"
+        return (f"cat {plan_file(self.source, plan_dir)} >> {shlex.quote(self.path)}"
                 f"  # between '{block_mark(self.marker)}' lines")
 
     def apply(self, ctx: Context) -> None:
@@ -384,7 +408,9 @@ class Append(Action):
 @dataclass(kw_only=True)
 class Insert(Action):
     """Add a plan file before or after the first line matching a pattern, between marker
-    lines, in the first of ``paths`` that has such a line."""
+    lines, in the first of ``paths`` that has such a line. The plan names one file, where the
+    inspection found the line (``line``: its number then, for people: the pattern finds it);
+    an older plan may name several, tried in order."""
 
     kind: ClassVar[str] = "insert"
     source: str
@@ -392,6 +418,7 @@ class Insert(Action):
     before: str | None = None
     after: str | None = None
     marker: str
+    line: int | None = None
 
     def check(self) -> str | None:
         if (self.before is None) == (self.after is None):
@@ -403,11 +430,25 @@ class Insert(Action):
         return None
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
+        """The place in words, never the pattern: "at the top of FILE", "after the line
+        `acl_check_rcpt:` (line 3 of FILE when inspected)"."""
+        files = comment(" or ".join(self.paths)) if len(self.paths) == 1 else \
+            f"the first of {comment(', '.join(self.paths))} that has it"
+        mark = f"between '{block_mark(self.marker)}' lines"
+        source = plan_file(self.source, plan_dir)
+        if self.before == "\\A":
+            return f"# insert {source} at the top of {files}, {mark}"
+        if "\\Z" in (self.before, self.after):
+            return f"# insert {source} at the end of {files}, {mark}"
         where = "before" if self.before is not None else "after"
-        pattern = self.before if self.before is not None else self.after
-        return (f"# insert {plan_dir}/{self.source} {where} the first line matching "
-                f"/{comment(pattern)}/ in {comment(' or '.join(self.paths))}, between "
-                f"'{block_mark(self.marker)}' lines")
+        line = line_words(self.before if self.before is not None else self.after or "")
+        if len(self.paths) != 1:
+            return (f"# insert {source} {where} {comment(line)} in {files}, {mark}; the step "
+                    "stops if none has it")
+        at = f"(line {self.line} of {files} when inspected)" if self.line is not None \
+            else f"in {files}"
+        return (f"# insert {source} {where} {comment(line)} {at}, {mark}; the step stops if "
+                "that line is not there")
 
     def apply(self, ctx: Context) -> None:
         begin = block_mark(self.marker, "begin").encode()
@@ -453,7 +494,7 @@ class Unmark(Action):
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
         return (f"# remove the '{block_mark(self.marker)}' block from "
-                f"{comment(' or '.join(self.paths))}")
+                f"{comment(' and '.join(self.paths))}")
 
     def apply(self, ctx: Context) -> None:
         _edit(ctx, self.paths, lambda data: without(data, self.marker))
@@ -461,12 +502,15 @@ class Unmark(Action):
 
 @dataclass(kw_only=True)
 class Comment(Action):
-    """Comment out the lines matching ``match`` (and not comments already) with a marker."""
+    """Comment out the lines matching ``match`` (and not comments already) with a marker.
+    ``lines``: which lines those are, in words for people (the runbook never shows the
+    pattern)."""
 
     kind: ClassVar[str] = "comment"
     paths: list[str]
     match: str
     marker: str
+    lines: str | None = None
 
     def check(self) -> str | None:
         try:
@@ -476,8 +520,9 @@ class Comment(Action):
         return None
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return (f"# comment out the lines matching /{comment(self.match)}/ in "
-                f"{comment(', '.join(self.paths))} (marked '{line_mark(self.marker)}')")
+        lines = self.lines or "the lines that its pattern in plan.yaml finds"
+        return (f"# comment out {comment(lines)} in {comment(' and '.join(self.paths))} "
+                f"(marked '{line_mark(self.marker)}')")
 
     def apply(self, ctx: Context) -> None:
         prefix = line_mark(self.marker).encode()
@@ -500,7 +545,7 @@ class Uncomment(Action):
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
         return (f"# take the '{line_mark(self.marker)}' marks away in "
-                f"{comment(', '.join(self.paths))}")
+                f"{comment(' and '.join(self.paths))}")
 
     def apply(self, ctx: Context) -> None:
         prefix = line_mark(self.marker).encode()
@@ -559,18 +604,40 @@ class Setting(Action):
 
 @dataclass(kw_only=True)
 class Upload(Action):
-    """Copy the plan directory (as reviewed) to ``path`` on the hosts named."""
+    """Copy the plan directory (as reviewed) to ``path`` on the hosts named. ``to``: how the
+    machine holding the plan reaches the one host named (``root@ADDRESS``, ``port``: its SSH
+    port if not 22), for the command a person runs instead (``describe``)."""
 
     kind: ClassVar[str] = "upload"
     path: str
     hosts: list[str]
+    to: str | None = None
+    port: int | None = None
 
     def check(self) -> str | None:
         bad = [h for h in self.hosts if h not in ("old", "new")]
-        return f"upload to an unknown host {bad[0]!r}" if bad else None
+        if bad:
+            return f"upload to an unknown host {bad[0]!r}"
+        if self.to is not None and (len(self.hosts) != 1 or not _SSH_DEST.fullmatch(self.to)):
+            return f"upload to {self.to!r}: one host, as user@host"
+        return None
 
     def describe(self, plan_dir: str = "$PLAN") -> str:
-        return f"# copy this plan directory to {self.path} on that host"
+        """The copy as a person makes it from the machine holding the plan: the folder made,
+        then the plan's files into it (scp, which every host has: GNU rsync comes to the new
+        host only with its packages). Like the cutover, it adds and replaces files and removes
+        none: what the steps leave there (rsync/state/) stays."""
+        if self.to is None:
+            return (f"# copy this plan directory to {self.path} on the "
+                    f"{' and the '.join(self.hosts)} host")
+        user, _, host = self.to.rpartition("@")
+        remote = f"{user}@[{host}]" if ":" in host else self.to
+        folder = self.path.rstrip("/") or "/"
+        ssh = "ssh" + (f" -p {self.port}" if self.port else "")
+        scp = "scp -rp" + (f" -P {self.port}" if self.port else "")
+        return (f"{ssh} {shlex.quote(self.to)} mkdir -p {shlex.quote(folder)} && "
+                f"{scp} \"{plan_dir}\"/* {shlex.quote(f'{remote}:{folder}/')}"
+                f"  # the {self.hosts[0]} host")
 
     def apply(self, ctx: Context) -> None:
         for name in self.hosts:
@@ -816,7 +883,8 @@ def runbook_lines(steps: list[Step], old_host: object, new_host: object,
         out += [(phase_steps[0].id, f"## {phase}"), (phase_steps[0].id, "")]
         for s in phase_steps:
             lines = [f"### {md_text(f'{s.id}: {s.title} ({s.host} host)')}", "",
-                     md_text(s.why), "", *md_block([a.describe() for a in s.actions], "sh"), ""]
+                     md_prose(s.why), "", *md_block([a.describe() for a in s.actions], "sh"),
+                     ""]
             if s.check:
                 lines += ["Check:", "", *md_block(s.check, "sh"), ""]
             if s.rollback:
