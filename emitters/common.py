@@ -185,6 +185,32 @@ class Emitted:
         self.installs.append(Install(source, path, **how))
 
 
+@dataclass(frozen=True)
+class Room:
+    """Free space a step needs in a folder, in KiB: the unit ``df -k`` shows and the check
+    compares, so the step's text and its check say the same number (``room_for``)."""
+
+    kib: int
+    folder: str = "/var"
+
+    def __str__(self) -> str:
+        """``3071 KiB (3.0 MiB)``: the number the check compares, and its size for people."""
+        for unit, size in (("GiB", 1024 * 1024), ("MiB", 1024)):
+            if self.kib >= size:
+                return f"{self.kib} KiB ({self.kib / size:.1f} {unit})"
+        return f"{self.kib} KiB"
+
+    @property
+    def check(self) -> str:
+        """The check: the folder's file system has at least this many KiB free."""
+        return f"test \"$(df -k {self.folder} | awk 'NR==2 {{print $4}}')\" -ge {self.kib}"
+
+
+def room_for(nbytes: float, margin: float = 0.2, folder: str = "/var") -> Room:
+    """The room ``nbytes`` need in ``folder``, with a ``margin`` (20%) on top, in whole KiB."""
+    return Room(int(nbytes * (1 + margin) / 1024) + 1, folder)
+
+
 def is_list_name(name: str) -> bool:
     return bool(_LIST_NAME.match(name or ""))
 

@@ -1,25 +1,33 @@
 """The report a person reviews before the move: ``report.md`` and ``report.html`` (one
 self-contained file: no scripts, no external resources, an inline SVG chart).
 
-Both show the same: the lists, the findings by severity with what to do, routing parity, web
+Both show the same: first a "Before you start" box (the blockers and errors that stand, what
+the runbook's preflight checks on the new host, and the DNS TTLs to lower, both from the plan's
+own steps), then the lists, the findings by severity with what to do, routing parity, web
 parity (every old URL pattern and what answers it on the new host), what will be copied with
 sizes, and archived posts per year. The report comes last (``Phase.REPORT``): it shows the plan
-as checked, its findings and the rows the other emitters put into its data, as they are.
+as checked, its findings, its steps and the rows the other emitters put into its data, as they
+are.
 
 Every value from the old host is escaped for the format it goes into: ``html.escape`` for
-report.html, ``md_text`` for report.md (a finding's message and hint included, whose backticks
-then show as written rather than as code: a value inside them could otherwise close the span).
+report.html, ``md_text`` and ``md_code`` for report.md. A finding's message and hint, and a
+step's why, are sentences whose backticks mark commands: ``md_prose`` and ``html_prose`` show
+those as code, exactly (nothing inside a code span is escaped: Markdown would show an entity or
+a backslash there as written), and escape the rest.
 """
 
 from __future__ import annotations
 
 import html
 
-from migrate.core.model import Inventory, Severity, Target
-from migrate.core.steps import REPORT_HTML, REPORT_MD, digest_line
+from dataclasses import dataclass
+
+from migrate.core.model import Finding, Inventory, Severity, Target
+from migrate.core.steps import (PREFLIGHT_DNS, PREFLIGHT_NEW, REPORT_HTML, REPORT_MD, Run, Step,
+                                digest_line)
 
 from emitters.common import Data, Emitted
-from emitters.guard import md_code, md_text as _md
+from emitters.guard import html_prose, md_code, md_prose, md_text as _md
 from emitters.parity import KEPT, LOST, choice
 
 _ORDER = (Severity.BLOCKER, Severity.ERROR, Severity.WARNING, Severity.INFO)
@@ -71,10 +79,74 @@ def _housekeeping(inv: Inventory) -> list[dict]:
     return rows
 
 
+#: What stops a move until it is settled: shown first, in the "Before you start" box.
+_STANDING = (Severity.BLOCKER, Severity.ERROR)
+#: The box's heading (report.md's section; report.html's boxed section).
+BEFORE = "Before you start"
+
+
+@dataclass
+class _Preflight:
+    """A step of the runbook's preflight as the box shows it: what it is about, its why, and
+    what it runs (commands) or checks (the rest, in words)."""
+
+    label: str
+    step: Step
+    commands: list[str]
+    checks: list[str]
+
+
+def _preflights(steps: list[Step] | None) -> list[_Preflight]:
+    """The preflight's checks of the new host and of the DNS TTLs, from the plan's steps (a
+    list manager without a check of the new host has none)."""
+    by_id = {s.id: s for s in steps or []}
+    out = []
+    for sid, label in ((PREFLIGHT_NEW, "The new host"), (PREFLIGHT_DNS, "DNS TTLs")):
+        step = by_id.get(sid)
+        if step is None:
+            continue
+        said = [a.describe() for a in step.actions]
+        out.append(_Preflight(
+            label, step, [d for a, d in zip(step.actions, said) if isinstance(a, Run)],
+            [d.lstrip("# ").removeprefix("check: ") for a, d in zip(step.actions, said)
+             if not isinstance(a, Run)] + list(step.check)))
+    return out
+
+
+def _standing(every: list[Finding]) -> list[Finding]:
+    return [f for sev in _STANDING for f in every if f.severity == sev]
+
+
+def _count(findings: list[Finding]) -> str:
+    """"2 blockers and 1 error" """
+    parts = []
+    for sev in _STANDING:
+        n = sum(f.severity == sev for f in findings)
+        if n:
+            parts.append(f"{n} {sev.value}{'s' if n != 1 else ''}")
+    return " and ".join(parts)
+
+
+def _why_standing(standing: list[Finding]) -> str:
+    kinds = {f.severity for f in standing}
+    return "; ".join(
+        [why for sev, why in ((Severity.BLOCKER, "the cutover does not run while a blocker "
+                               "stands"),
+                              (Severity.ERROR, "settle each error first, or accept it "
+                               "knowingly")) if sev in kinds])
+
+
+_BEFORE_INTRO = ("Settle these before the cutover. The runbook's preflight checks the new host "
+                 "and the DNS TTLs again, and stops where they do not hold.")
+_NOTHING_BLOCKS = ("Nothing blocks the move: no blocker or error stands (the warnings are "
+                   "under Findings below).")
+
+
 def emit_report(inv: Inventory, target: Target, release, plan: Emitted) -> Emitted:
     """Both reports of the checked ``plan`` (the plan digest is added by ``show_digest`` once
     plan.yaml's data is known)."""
     every = inv.findings + plan.findings
+    preflights = _preflights(plan.data.steps)
     lists = _lists(inv)
     parity = plan.data.parity or []
     copy = plan.data.transfers or []
@@ -83,9 +155,9 @@ def emit_report(inv: Inventory, target: Target, release, plan: Emitted) -> Emitt
     urls, house = plan.data.web_parity or [], _housekeeping(inv)
     imports = plan.data if plan.data.import_settings is not None else None
     md = _markdown(inv, target, release, title, every, lists, parity, copy, years, urls, house,
-                   imports)
+                   imports, preflights)
     page = _html(inv, target, release, title, every, lists, parity, copy, years, urls, house,
-                 imports)
+                 imports, preflights)
     return Emitted(files={REPORT_MD: md, REPORT_HTML: page})
 
 
@@ -104,13 +176,41 @@ def show_digest(reports: dict[str, str], digest: str) -> dict[str, str]:
 # --- Markdown -------------------------------------------------------------------------------
 
 
+def _before_md(every: list[Finding], preflights: list[_Preflight]) -> list[str]:
+    """The "Before you start" section: what stands, then the preflight's checks."""
+    standing = _standing(every)
+    lines = [f"## {BEFORE}", "", _md(_BEFORE_INTRO), ""]
+    if not standing:
+        lines.append(f"- **{_md(_NOTHING_BLOCKS)}**")
+    else:
+        lines.append(f"- **{_count(standing)} stand{'s' if len(standing) == 1 else ''}**: "
+                     f"{_md(_why_standing(standing))} (each is under Findings below, with what "
+                     "to do):")
+        for f in standing:
+            where = f" ({md_code(f.source)})" if f.source else ""
+            lines.append(f"  - {f.severity.value}: {md_prose(f.message.strip()) or f.id}"
+                         f"{where}")
+    for p in preflights:
+        said = [f"- **{_md(p.label)}** (the runbook's step {_md(p.step.id)}: "
+                f"{_md(p.step.title)}): {md_prose(p.step.why)}"]
+        if p.commands:
+            said.append("It runs " + " and ".join(md_code(c) for c in p.commands) + ".")
+        if p.checks:
+            said.append("It checks: " + "; ".join(_md(c) for c in p.checks) + ".")
+        lines.append(" ".join(said))
+    return lines + [""]
+
+
 def _markdown(inv, target, release, title, every, lists, parity, copy, years, urls,
-              house, imports: Data | None = None) -> str:
+              house, imports: Data | None = None,
+              preflights: list[_Preflight] | None = None) -> str:
     total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
     lines = [f"# {_md(title)}", "",
              f"OpenBSD {release}; inventory collected {inv.collected_at:%Y-%m-%d %H:%M} UTC; "
              f"{len(lists)} lists, {total} archived posts; mail domains "
-             f"{_md(', '.join(target.email_domains))}.", "", "## Lists", "",
+             f"{_md(', '.join(target.email_domains))}.", ""]
+    lines += _before_md(every, preflights or [])
+    lines += ["## Lists", "",
              "| list | host | owners | members | archive | posts | years | mbox |",
              "|---|---|---|---:|---|---:|---|---:|"]
     lines += ["| " + " | ".join(_md(r[k]) for k in ("name", "host", "owners", "members",
@@ -125,7 +225,8 @@ def _markdown(inv, target, release, title, every, lists, parity, copy, years, ur
         for f in group:
             where = f" ({md_code(f.source)})" if f.source else ""
             # stripped: ** next to a space would not be emphasis, nor **** around nothing
-            lines += [f"- **{_md(f.message.strip()) or f.id}**{where}  ", f"  {_md(f.hint)}"]
+            lines += [f"- **{md_prose(f.message.strip()) or f.id}**{where}  ",
+                      f"  {md_prose(f.hint)}"]
         lines.append("")
     lost = sum(r["status"] in LOST for r in parity)
     lines += ["## Routing parity", "", f"{lost} address{'es' if lost != 1 else ''} lost. "
@@ -204,6 +305,9 @@ table.findings td:nth-child(4){word-break:break-all}
 .blocker{background:#b00020;color:#fff}.error{background:#e8a0a0}.warning{background:#f6d58e}
 .info{background:#cfe3f6}.ok{color:#186a3b}.missing{color:#b00020;font-weight:600}
 code{font-size:.9em}
+section.before{border:2px solid #3b6ea5;border-radius:6px;background:#f5f8fc;margin:1.2rem 0;
+padding:.2rem 1.2rem .6rem}section.before h2{margin-top:.8rem}
+.tag{font-weight:600;border-radius:3px;padding:0 .35rem}
 """
 
 
@@ -249,26 +353,57 @@ def _chart(years: dict[int, int]) -> str:
     return "\n".join(parts)
 
 
+def _before_html(every: list[Finding], preflights: list[_Preflight]) -> str:
+    """The "Before you start" box, as report.md's section."""
+    standing = _standing(every)
+    items = []
+    if not standing:
+        items.append(f"<li><strong>{_e(_NOTHING_BLOCKS)}</strong></li>")
+    else:
+        inner = "".join(
+            f'<li><span class="tag {f.severity.value}">{f.severity.value}</span> '
+            f"{html_prose(f.message.strip()) or _e(f.id)}"
+            + (f" (<code>{_e(f.source)}</code>)" if f.source else "") + "</li>"
+            for f in standing)
+        items.append(f"<li><strong>{_e(_count(standing))} stand"
+                     f"{'s' if len(standing) == 1 else ''}</strong>: "
+                     f"{_e(_why_standing(standing))} (each is under "
+                     "<a href=\"#findings\">Findings</a> below, with what to do):"
+                     f"<ul>{inner}</ul></li>")
+    for p in preflights:
+        said = (f"<li><strong>{_e(p.label)}</strong> (the runbook's step {_e(p.step.id)}: "
+                f"{_e(p.step.title)}): {html_prose(p.step.why)}")
+        if p.commands:
+            said += " It runs " + " and ".join(f"<code>{_e(c)}</code>" for c in p.commands) + "."
+        if p.checks:
+            said += " It checks: " + "; ".join(_e(c) for c in p.checks) + "."
+        items.append(said + "</li>")
+    return (f'<section class="before" id="before-you-start"><h2>{_e(BEFORE)}</h2>'
+            f"<p>{_e(_BEFORE_INTRO)}</p><ul>{''.join(items)}</ul></section>")
+
+
 def _html(inv, target, release, title, every, lists, parity, copy, years, urls, house,
-          imports: Data | None = None) -> str:
+          imports: Data | None = None, preflights: list[_Preflight] | None = None) -> str:
     total = sum(int(r["posts"]) for r in lists if r["posts"].isdigit())
     body = [f"<h1>{_e(title)}</h1>",
             f"<p>OpenBSD {_e(release)}; inventory collected "
             f"{inv.collected_at:%Y-%m-%d %H:%M} UTC; {len(lists)} lists, {total} archived "
             f"posts; mail domains {_e(', '.join(target.email_domains))}.</p>",
+            _before_html(every, preflights or []),
             "<h2>Lists</h2>",
             _table(["list", "host", "owners", "members", "archive", "posts", "years", "mbox"],
                    [[_e(r[k]) for k in ("name", "host", "owners", "members", "archive",
                                         "posts", "years", "mbox")] for r in lists],
                    numeric={3, 5, 7}),
-            f"<h2>Findings ({len(every)})</h2>"]
+            f'<h2 id="findings">Findings ({len(every)})</h2>']
     for sev in _ORDER:
         group = [f for f in every if f.severity == sev]
         if not group:
             continue
         body.append(f"<h3>{sev.value} ({len(group)})</h3>")
         body.append(_table(["", "what", "what to do", "where"], [
-            [f'<span class="sev {sev.value}">{sev.value}</span>', _e(f.message), _e(f.hint),
+            [f'<span class="sev {sev.value}">{sev.value}</span>', html_prose(f.message),
+             html_prose(f.hint),
              f"<code>{_e(f.source)}</code>" if f.source else ""] for f in group],
             css="findings"))
     body.append("<h2>Routing parity</h2>")

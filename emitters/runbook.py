@@ -14,9 +14,11 @@ back, its verification. Services are enabled (``rc_conf_local.py``) only in the 
 starts them: nothing enabled or installed before the switch starts the list manager or takes
 list mail at boot.
 
-Commands assume the plan directory is at ``$PLAN`` on the host that runs them (the cutover
-copies it to ``/root/migrate-plan`` on both hosts). Every value from the inventory in a command
-has passed the emitters' safety checks and is shell-quoted.
+Commands assume the plan directory is at ``$PLAN`` on the host that runs them, always in
+double quotes (the cutover copies it to ``steps.HOST_PLAN_DIR`` on both hosts; the copy-plan
+step says how by hand, to the hosts as the plan knows them). Every value from the inventory in
+a command has passed the emitters' safety checks and is shell-quoted. What a step edits is one
+file, named with the place in words (the patterns stay in plan.yaml).
 """
 
 from __future__ import annotations
@@ -24,18 +26,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migrate.core.mailman2 import CRON_SCRIPTS, DRAIN_QUEUES, OUT_QUEUE, RETRY_QUEUE
-from migrate.core.model import Finding, Inventory, Severity, Target
+from migrate.core.model import Finding, Inventory, OriginKind, Severity, Target
 from migrate.core.mta import Adapter, StepParts, lookup
 from migrate.core.steps import (COPY_PLAN, FINAL_SYNC, FREEZE_STEP, HOST_PLAN_DIR, NEW_ACME,
-                                NEW_SERVICES, NEW_SMTPD, RUNBOOK_FILE, UNFREEZE_STEP, Append,
-                                Comment, Dns, Put, Run, Smtp, Step, Upload, action_from_data,
-                                runbook_markdown)
+                                NEW_SERVICES, NEW_SMTPD, PREFLIGHT_DNS, RUNBOOK_FILE,
+                                UNFREEZE_STEP, Append, Comment, Dns, Put, Run, Smtp, Step, Upload,
+                                action_from_data, runbook_markdown)
 
 from emitters.acme_client import certificate_names
 from emitters.common import Emitted, Install, Stage, is_domain, list_names, old_var
 from emitters.guard import comment, sh_word
 from emitters.destination import Destination
-from emitters.dns_plan import records as dns_records
+from emitters.dns_plan import is_ip, records as dns_records, ttl_lead_hours
 from emitters.new_host import NewHost
 from emitters.rc_conf_local import disable, enable
 from emitters.release import Release
@@ -60,6 +62,8 @@ class _Facts:
     apache: str  # the old web server's rc name
     probe: str | None  # a list address on a moved domain
     new_ssh: str
+    old_ssh: str | None  # how the machine holding the plan reaches the old host (root@HOST)
+    old_port: int | None  # its SSH port, when the inspection went over SSH to another than 22
     tls: bool
     acme: bool
     mta: Adapter
@@ -117,9 +121,21 @@ def _facts(inv: Inventory, target: Target, release: Release | None,
         probe=probe,
         # as ssh takes it (no brackets); rsync.sh adds them
         new_ssh=f"root@{(target.ipv6 or target.ipv4)[0]}",
+        old_ssh=_old_ssh(inv), old_port=inv.source.port if inv.source.host else None,
         tls=bool(target.tls_certificate and target.tls_key),
         acme=host.web.tls and (release is None or release.has_acme_client),
         mta=_adapter(inv)(inv, domains, probe), host=host, dest=host.destination)
+
+
+def _old_ssh(inv: Inventory) -> str | None:
+    """The old host as the machine holding the plan reaches it: the host the inspection went
+    to over SSH, else the name the old host gives itself; root, as the plan's folder on it is
+    in root's home (``HOST_PLAN_DIR``). None when neither is a host name or address."""
+    host = inv.source.host if inv.source.kind == OriginKind.SSH and inv.source.host \
+        else inv.host.hostname
+    if not host or not (is_domain(host) or is_ip(host, 4) or is_ip(host, 6)):
+        return None
+    return f"root@{host}"
 
 
 def _adapter(inv: Inventory):
@@ -146,11 +162,20 @@ def _preflight(f: _Facts) -> list[Step]:
         fl.size or 0 for ml in inv.lists for fl in ml.files + ml.held_files)
     return [
         _step(COPY_PLAN, "preflight", "local", "Copy this plan to both hosts",
-              f"The steps read their files from {HOST_PLAN_DIR} on each host.",
-              [Upload(path=HOST_PLAN_DIR, hosts=["old", "new"])]),
-        _step("preflight-dns", "preflight", "local", "DNS TTLs are already lowered",
-              f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs were "
-              "lowered two old TTLs ago (dns/records.md).",
+              f"The steps read their files from {HOST_PLAN_DIR} on each host. From the "
+              "machine that holds the plan: the folder is made, then the plan's files are "
+              "copied into it; files already there that the plan does not have stay (the "
+              "syncs keep their records there)."
+              + ("" if f.old_ssh else " The inventory does not say how to reach the old host: "
+                 "copy the plan there the same way."),
+              [Upload(path=HOST_PLAN_DIR, hosts=["old"], to=f.old_ssh, port=f.old_port)
+               if f.old_ssh else Upload(path=HOST_PLAN_DIR, hosts=["old"]),
+               Upload(path=HOST_PLAN_DIR, hosts=["new"], to=f.new_ssh)]),
+        _step(PREFLIGHT_DNS, "preflight", "local", "DNS TTLs are already lowered",
+              f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs of the "
+              f"records it changes were lowered to {target.dns_ttl} s at least "
+              f"{ttl_lead_hours(target)} h (two old TTLs of {target.normal_ttl} s) before it "
+              "(dns/records.md).",
               [Dns(name=d, type="MX", max_ttl=target.dns_ttl, timeout=0) for d in f.domains]),
         *f.dest.preflight(total),
         *_handback_reachable(f),
@@ -270,7 +295,11 @@ def _freeze(f: _Facts) -> list[Step]:
     cron_files = sorted({j.source.file for j in inv.housekeeping.cron_jobs
                          if j.script and j.source and j.source.file.startswith("/")})
     cron_dirs = sorted({c.rsplit("/", 1)[0] or "/" for c in cron_files})
-    cron = Comment(paths=cron_files, match=cron_re, marker="cron")
+    scripts = ", ".join(CRON_SCRIPTS)
+    # one file each: every edit of the runbook names the one file it changes
+    cron = [Comment(paths=[c], match=cron_re, marker="cron",
+                    lines=f"the lines that run Mailman's cron scripts ({scripts})")
+            for c in cron_files]
     touch = "touch " + " ".join(q(d) for d in cron_dirs)
     # every queue that holds a post or a command on its way (archive: a post not yet in the
     # archive mbox; commands: a -request mail; news: a post for the gateway); shunt waits for a
@@ -302,9 +331,9 @@ def _freeze(f: _Facts) -> list[Step]:
               [drain, *stopping, *([drain] if stopping else []), "service mailman stop",
                *stopped]
               # Mailman's cron jobs stop here: digests and reminders never go out from both
-              + ([cron, touch + "  # cron rereads its tables"] if cron_files else []),
+              + ([*cron, touch + "  # cron rereads its tables"] if cron_files else []),
               [f"test \"$(find {queues} -type f 2>/dev/null | wc -l)\" -eq 0"],
-              ([cron.undo(), touch] if cron_files else []) + restart
+              ([*(c.undo() for c in cron), touch] if cron_files else []) + restart
               + ["service mailman start"]),
         _step(FINAL_SYNC, "freeze", "old", "Final sync, checked against the freeze manifest",
               "Copies only what changed since the pre-sync, by its record: the lists with "

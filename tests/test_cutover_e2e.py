@@ -1180,6 +1180,16 @@ def _write_zone(path: Path, zone: dict) -> None:
     os.replace(tmp, path)
 
 
+def _status(plan: Path) -> dict:
+    """`migrate status PLAN --json`, as the operator runs it beside a cutover: the journal only,
+    no host reached."""
+    res = subprocess.run([sys.executable, "-m", "migrate", "status", str(plan), "--json"],
+                         capture_output=True, text=True, timeout=120, cwd=str(REPO),
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
 def _run(w, plan: Path, *extra: str, kill_each: bool = False,
          on_start: dict | None = None) -> tuple[int, str, list[str]]:
     """Run the cutover to its end, publishing DNS as an operator ready with dns/records.md
@@ -1214,6 +1224,13 @@ def _run(w, plan: Path, *extra: str, kill_each: bool = False,
             running = [r["step"] for r in records if r.get("event") in ("start", "done")]
             last = records[-1] if records else {}
             killed_in.append(running[-1] if last.get("event") != "done" else "between")
+            # where it stands, read from the journal the kill left: stopped (not failed), and
+            # --resume would begin at the step the kill cut short
+            state = _status(plan)
+            assert state["state"] == "stopped" and state["failed"] is None, state
+            assert state["next"] == state["remaining"][0] and state["next"] not in state["done"]
+            if killed_in[-1] != "between":
+                assert state["next"] == killed_in[-1], (state["next"], killed_in)
             next_kill += 1
             cutover = _cutover(w, plan, "--execute", "--resume", "--yes")
             w["cleanup"].append(cutover)
@@ -1532,7 +1549,11 @@ def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(wo
     code, log, _ = _run(w, plan, "--execute", "--yes", on_start={
         "presync": after_prepare,
         "new-mailman": lambda: w["new"].run("kill -KILL \"-$(cat /run/slowcgi.pid)\"")})
-    assert code != 0 and "post-checks failed" in log, log[-3000:]
+    assert code == 7 and "post-checks failed" in log, log[-3000:]  # a step failed: its code
+    state = _status(plan)  # what the operator reads before deciding
+    assert state["state"] == "failed" and f"step {state['failed']['step']} failed" in log
+    assert state["next"] == state["failed"]["step"] and state["rollback"] and state["restore"]
+    assert state["failed"]["step"] == "post-checks" and state["failed"]["message"]
     rc, smtpd_conf = prepared["boot"]
     assert not prepared["switched"]  # read before the switch began
     assert smtpd_conf == NEW_SMTPD_CONF  # local mail only: the list-taking one waits
@@ -1547,8 +1568,9 @@ def test_a_failing_post_check_then_rollback_brings_posts_back_to_the_old_host(wo
     # the operator reads the failure before rolling back: by then the new host's Mailman has
     # sent what it took (the rollback stops its smtpd and lets it empty its queues first)
     _check_posts(w, {"r": 30})
-    code, log, _ = _run(w, plan, "--execute", "--rollback")
+    code, log, _ = _run(w, plan, "--execute", "--rollback", "--yes")
     assert code == 0, log[-3000:] + _diagnostics(w)
+    assert _status(plan)["state"] == "rolled back"
     assert _boot_files(w) == (NEW_RC_CONF_LOCAL, NEW_SMTPD_CONF)
     # the operator puts the old records back, as the rollback asks
     zone = json.loads(w["zone"].read_text())

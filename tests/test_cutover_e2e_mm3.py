@@ -524,7 +524,7 @@ def test_cutover_to_mailman3_under_a_stream_of_posts_then_the_way_back(world):
         w["new"].run(f"kill -CONT {archiver[0]}")
     thread = threading.Thread(target=release)
     thread.start()
-    code, log, _ = _run(w, plan, "--execute", "--rollback")
+    code, log, _ = _run(w, plan, "--execute", "--rollback", "--yes")
     thread.join(timeout=60)
     assert code == 0, log[-4000:] + _diagnostics(w)
     # Mailman 3 stopped after the archive runner went on, its inbound queues empty

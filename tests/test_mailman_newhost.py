@@ -139,7 +139,9 @@ def make_plan(tmp: Path, sample: str) -> Path:
                           "--hostname", NEW_HOST, "--ipv6", "2001:db8:50::25",
                           "--list-manager", "mailman2", "-o",
                           str(plan_dir)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr + res.stdout
+    # 1: an error stands (netsight's inventory has one); a blocker would stop the cutover
+    assert res.returncode in (0, 1) and " blocker" not in res.stdout.splitlines()[-1], \
+        res.stderr + res.stdout
     old = yaml.safe_load(inv.read_text())["host"]["hostname"]
     assert old and old != NEW_HOST
     return plan_dir

@@ -2,10 +2,14 @@
 (markdown-it-py, with GitHub's tables and strikethrough), holds no link, image, HTML, emphasis,
 code span, heading, list or table cell that the emitter did not write itself.
 
-Two levels: the writers (``md_text``, ``md_code``, ``md_block``) render as exactly the text
-``visible`` shows, in every context the plan uses them (a paragraph, a heading, a list item in
-bold, a table cell); and whole plans built from inventories with hostile values in the fields
-that reach the .md files render to the same structure as the same plans with benign values.
+Two levels: the writers (``md_text``, ``md_code``, ``md_block``, ``md_prose``) render as
+exactly the text ``visible`` shows, in every context the plan uses them (a paragraph, a heading,
+a list item in bold, a table cell); and whole plans built from inventories with hostile values
+in the fields that reach the .md files render to the same structure as the same plans with
+benign values. One exception, by design: the plan's own sentences (findings' messages and
+hints, steps' whys) go through ``md_prose``, whose backticks make code spans (a command shown
+exactly, never escaped); a value's backticks there may make a span too, which shows its
+characters as they are and nothing else.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from migrate.app.inspection import inspect_tree, open_local_root
 from migrate.core.model import (Finding, ListRoute, Origin, OriginKind, Severity, Source, WebAlias,
                                 WebAliasKind)
 from migrate.app.planning import build_plan, resolve_target
-from migrate.core.text import md_block, md_code, md_text, visible
+from migrate.core.text import md_block, md_code, md_prose, md_text, prose_parts, visible
 
 #: the renderer GitHub, GitLab and most viewers follow: CommonMark with raw HTML on
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
@@ -94,6 +98,62 @@ def test_md_block_holds_every_line(lines):
     assert tokens[-2].children[0].content == "after"
 
 
+def _prose_parts(children) -> list[tuple[str, bool]]:
+    """The rendered pieces: text (merged) and code spans, in order."""
+    out: list[tuple[str, bool]] = []
+    for c in children:
+        code = c.type == "code_inline"
+        if not code and out and not out[-1][1]:
+            out[-1] = (out[-1][0] + c.content, False)
+        elif c.content or code:
+            out.append((c.content, code))
+    return out
+
+
+@given(VALUES)
+def test_md_prose_shows_its_code_spans_exactly_and_the_rest_as_text(value):
+    """A sentence's backtick spans are code spans whose content is exactly what was between
+    the backticks (no backslash, no entity), the rest is text as ``visible`` shows it, and no
+    other element appears: in a paragraph, at a line's start, in bold in a list item and in a
+    table cell."""
+    def expect(value):
+        return [(p, c) for p, c in prose_parts(visible(value, keep="\t")) if p]
+
+    def check(children, parts, prefix="", suffix=""):
+        assert {c.type for c in children} <= {"text", "code_inline"}, [c.type for c in children]
+        got = _prose_parts(children)
+        assert [p for p, c in got if c] == [p for p, c in parts if c], (value, got)
+        assert "".join(p for p, _ in got) == prefix + "".join(p for p, _ in parts) + suffix
+
+    children, blocks = _inline(f"a {md_prose(value)} b")
+    assert blocks == ["paragraph_open", "paragraph_close"]
+    check(children, expect(value), "a ", " b")
+    if visible(value).strip():
+        children, blocks = _inline(md_prose(value) + " b")  # at a line's start
+        assert blocks == ["paragraph_open", "paragraph_close"]
+        check(children, expect(value), suffix=" b")
+    if value.strip():  # report.md's findings: the message in bold, stripped
+        children, _ = _inline(f"- **{md_prose(value.strip())}** (where)")
+        types = [c.type for c in children]
+        check(children[types.index("strong_open") + 1:types.index("strong_close")],
+              expect(value.strip()))
+    children, blocks = _inline(f"| h |\n|---|\n| x {md_prose(value, in_table=True)} y |")
+    assert blocks.count("td_open") == 1
+    check(children, expect(value), "x ", " y")
+
+
+def test_md_prose_never_escapes_inside_a_span():
+    """The trap it fixes: a finding's hint with a command in backticks showed the command as
+    text with escapes (report.md read \\`bin/cleanarch \\< announce.mbox ...\\`)."""
+    source = md_prose("before any rebuild run `bin/cleanarch < announce.mbox > fixed.mbox`")
+    assert "`bin/cleanarch < announce.mbox > fixed.mbox`" in source
+    children, _ = _inline(source)
+    assert [c.content for c in children if c.type == "code_inline"] == [
+        "bin/cleanarch < announce.mbox > fixed.mbox"]
+    # a backtick nothing closes is text, escaped; the rest as md_text writes it
+    assert md_prose("a ` b <x>") == md_text("a ` b <x>")
+
+
 # --- whole plans ---------------------------------------------------------------------------------
 
 
@@ -126,12 +186,24 @@ def _hostile(inv, value: str):
     return inv
 
 
-def _structure(text: str) -> list[tuple]:
-    """Every element the renderer makes, in order (the text itself left out)."""
-    out = []
-    for t in MD.parse(text):
+#: report.md's sections of the plan's own sentences (``md_prose``: findings' messages and
+#: hints): a value's backticks there may make a code span (test_md_prose_* above)
+PROSE_SECTIONS = ("Before you start", "Findings")
+
+
+def _structure(text: str, path: str = "") -> list[tuple]:
+    """Every element the renderer makes, in order (the text itself left out); in report.md's
+    sections of sentences (``PROSE_SECTIONS``) and runbook.md's paragraphs (the steps' whys),
+    code spans are left out too."""
+    out, section, tokens = [], "", MD.parse(text)
+    for i, t in enumerate(tokens):
+        if t.type == "inline" and i and tokens[i - 1].tag == "h2":
+            section = t.content
+        prose = (path == "report.md" and section.startswith(PROSE_SECTIONS)) or (
+            path == "runbook.md" and i and tokens[i - 1].type == "paragraph_open")
         out.append((t.type, t.tag, t.info))
-        out += [(c.type, c.tag) for c in t.children or [] if c.type != "text"]
+        out += [(c.type, c.tag) for c in t.children or [] if c.type != "text"
+                and not (prose and c.type == "code_inline")]
     return out
 
 
@@ -163,7 +235,8 @@ def test_no_value_makes_markdown_in_any_md_file(value):
     assert {"report.md", "parity.md", "web-parity.md", "runbook.md", "dns/records.md"} <= set(md)
     assert sorted(p for p in hostile.files if p.endswith(".md")) == md
     for path in md:
-        assert _structure(hostile.files[path]) == _structure(benign.files[path]), path
+        assert _structure(hostile.files[path], path) == _structure(benign.files[path], path), \
+            path
     for path in ("report.md", "parity.md", "web-parity.md", "runbook.md"):  # shown as it is
         shown = "".join(t.content for tok in MD.parse(hostile.files[path])
                         for t in tok.children or [] if t.type in ("text", "code_inline"))

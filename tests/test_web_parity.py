@@ -5,6 +5,7 @@ missing or changed row gives."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 
@@ -221,14 +222,17 @@ def test_an_alias_of_the_lists_web_host_that_is_not_mailman_is_a_blocker(invs, t
     assert "http://lists.netsight.example/wiki/*" in blocker.message
     assert "| missing |" in plan.files[WEB_PARITY]
     assert "missing" in plan.files["report.md"].split("## Web parity")[1]
-    # `migrate plan` exits 1 for it, and 0 without it
-    for inventory, code in ((inv, 1), (invs["netsight"], 0)):
-        path = tmp_path / f"inv{code}.yaml"
+    # `migrate plan` shows it among its findings as a blocker, and not without it (netsight's
+    # inventory has an error of its own: both exit 1)
+    for inventory, blocked in ((inv, True), (invs["netsight"], False)):
+        path = tmp_path / f"inv{blocked}.yaml"
         path.write_text(codec.dump_yaml(inventory))
         res = RUNNER.invoke(cli.app, ["plan", str(path), "--hostname", "lists.netsight.example",
                                       "--ipv6", "2001:db8:50::25", "--list-manager", "mailman2",
-                                      "-o", str(tmp_path / f"p{code}")])
-        assert res.exit_code == code, res.output
+                                      "-o", str(tmp_path / f"p{blocked}"), "--json"])
+        found = [f for f in json.loads(res.stdout)["findings"]
+                 if f["id"] == "plan.web-parity-missing" and f["severity"] == "blocker"]
+        assert bool(found) == blocked and res.exit_code == 1, res.output
 
 
 def test_a_main_server_alias_is_served_under_every_web_name(invs):

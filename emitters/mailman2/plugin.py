@@ -12,9 +12,9 @@ from __future__ import annotations
 from migrate.core.mailman2 import (COMMAND_QUEUE, DELIVERY_QUEUES, INBOUND_QUEUES,
                                    SHUNT_QUEUE, SITE_PASSWORD_FILES)
 from migrate.core.model import Finding, Inventory, Severity
-from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
+from migrate.core.steps import NEW_MAILMAN, PREFLIGHT_NEW, Run, Step, Wait
 
-from emitters.common import MTA_USER, Emitted, is_domain, list_names, old_var
+from emitters.common import MTA_USER, Emitted, is_domain, list_names, old_var, room_for
 from emitters.destination import Destination, WebFolders, register, request_answered
 from emitters.guard import comment, sh_word
 from emitters.new_host import NewHost, list_locations
@@ -79,13 +79,12 @@ class Mailman2(Destination):
         return out
 
     def preflight(self, total: int) -> list[Step]:
-        need_kb = int(total * 1.2 / 1024) + 1
+        room = room_for(total)
         return [_step(
-            "preflight-new", "preflight", "new", "The new host has room and the mailman package",
+            PREFLIGHT_NEW, "preflight", "new", "The new host has room and the mailman package",
             "The package (smtpd flavour) must be installable; the lists and archives need "
-            f"{total / 1e6:.0f} MB plus 20%.",
-            ["pkg_info -Q mailman | grep -q '^mailman-2'",
-             f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"])]
+            f"{room} in {room.folder} (their size plus 20%).",
+            ["pkg_info -Q mailman | grep -q '^mailman-2'", room.check])]
 
     def install(self) -> list[Step]:
         packages = " ".join(self.packages + ("rsync",))  # GNU rsync receives the sync

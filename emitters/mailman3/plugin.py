@@ -21,9 +21,9 @@ from importlib import resources
 
 from migrate.core.mailman2 import ACTION_SUFFIX, MODERATED_SUBSCRIPTIONS
 from migrate.core.model import Finding, Inventory, MailingList, Severity
-from migrate.core.steps import NEW_MAILMAN, Run, Step, Wait
+from migrate.core.steps import NEW_MAILMAN, PREFLIGHT_NEW, Run, Step, Wait
 
-from emitters.common import Emitted, is_domain, old_mailman, old_var
+from emitters.common import Emitted, is_domain, old_mailman, old_var, room_for
 from emitters.destination import Destination, WebFolders, register, request_answered
 from emitters.guard import sh_word
 from emitters.mailman2.paths import MM_ARCHIVE_PREFIX, MM_CGI_PREFIX, MM_ICONS_PREFIX
@@ -205,14 +205,13 @@ class Mailman3(Destination):
         # the archives three times over: their copy, the copy prepared for HyperKitty and
         # HyperKitty's database (measured: about the size of the mbox it imported)
         archives = sum(a.bytes for a in self.inv.archives)
-        need_kb = int((total + 2 * archives) * 1.2 / 1024) + 1
+        room = room_for(total + 2 * archives)
         return [_step(
-            "preflight-new", "preflight", "new", "The new host has room and Python 3",
+            PREFLIGHT_NEW, "preflight", "new", "The new host has room and Python 3",
             "Mailman 3 core needs Python 3.9 or later (the python3 package); the lists and "
-            f"archives need {need_kb} KiB in /var (their size, the archives twice more for "
+            f"archives need {room} in {room.folder} (their size, the archives twice more for "
             "HyperKitty's import, plus 20%).",
-            ["pkg_info -Q python | grep -q '^python-3\\.'",
-             f"test \"$(df -k /var | awk 'NR==2 {{print $4}}')\" -ge {need_kb}"])]
+            ["pkg_info -Q python | grep -q '^python-3\\.'", room.check])]
 
     def install(self) -> list[Step]:
         packages = " ".join(self.packages + ("rsync",))  # GNU rsync receives the sync

@@ -59,6 +59,10 @@ PHASES = ("preflight", "prepare", "presync", "freeze", "switch", "verify", "afte
 #: The steps other modules name (the freeze window's ends; the Ansible export's roles). The
 #: runbook (emitters/runbook.py) names the others where it builds them.
 COPY_PLAN = "copy-plan"
+#: The preflight's checks of the new host (the list manager's: its package, room in /var) and
+#: of the lowered DNS TTLs, which report.md's "Before you start" shows too.
+PREFLIGHT_NEW = "preflight-new"
+PREFLIGHT_DNS = "preflight-dns"
 NEW_SERVICES = "new-services"
 FREEZE_STEP = "old-freeze"
 FINAL_SYNC = "final-sync"
