@@ -174,6 +174,9 @@ def test_a_declined_confirmation_changes_nothing_and_exits_8(tmp_path, monkeypat
 def test_resume_and_rollback_without_execute_only_show(tmp_path, monkeypatch):
     _local_hosts(monkeypatch)
     plan_dir = synthetic_plan(tmp_path)
+    # before any start: nothing to roll back, said so
+    res = run("cutover", str(plan_dir), *CONN, "--execute", "--rollback", "--yes")
+    assert res.exit_code == Exit.USAGE and "nothing to roll back" in res.stderr, res.output
     data = (plan_dir / "plan.yaml").read_text()
     import plantools
     import yaml

@@ -646,6 +646,10 @@ def cutover(
         book = engine.Journal(journal_path)
         state = engine.status(plan, book)
         if rollback:
+            if not state["rollback"] and not state["restore"]:
+                raise MigrateError("nothing to roll back: the journal holds no started step",
+                                   file=str(book.path), code=Exit.USAGE,
+                                   hint="--journal names another journal")
             question = (f"Roll back {len(state['rollback'])} started step(s) and restore "
                         f"{len(state['restore'])} file(s) on {old} and {new}?")
         elif resume:
