@@ -19,7 +19,6 @@ a backslash there as written), and escape the rest.
 from __future__ import annotations
 
 import html
-
 from dataclasses import dataclass
 
 from migrate.core.model import Finding, Inventory, Severity, Target
@@ -107,9 +106,10 @@ def _preflights(steps: list[Step] | None) -> list[_Preflight]:
             continue
         said = [a.describe() for a in step.actions]
         out.append(_Preflight(
-            label, step, [d for a, d in zip(step.actions, said) if isinstance(a, Run)],
+            label, step,
+            [d for a, d in zip(step.actions, said) if isinstance(a, Run)] + list(step.check),
             [d.lstrip("# ").removeprefix("check: ") for a, d in zip(step.actions, said)
-             if not isinstance(a, Run)] + list(step.check)))
+             if not isinstance(a, Run)]))
     return out
 
 
@@ -118,7 +118,7 @@ def _standing(every: list[Finding]) -> list[Finding]:
 
 
 def _count(findings: list[Finding]) -> str:
-    """"2 blockers and 1 error" """
+    """What stands, counted: "2 blockers and 1 error"."""
     parts = []
     for sev in _STANDING:
         n = sum(f.severity == sev for f in findings)
@@ -127,13 +127,14 @@ def _count(findings: list[Finding]) -> str:
     return " and ".join(parts)
 
 
+#: What a standing finding of each severity means for the cutover.
+_STANDS_FOR = {Severity.BLOCKER: "the cutover does not run while a blocker stands",
+               Severity.ERROR: "settle each error first, or accept it knowingly"}
+
+
 def _why_standing(standing: list[Finding]) -> str:
     kinds = {f.severity for f in standing}
-    return "; ".join(
-        [why for sev, why in ((Severity.BLOCKER, "the cutover does not run while a blocker "
-                               "stands"),
-                              (Severity.ERROR, "settle each error first, or accept it "
-                               "knowingly")) if sev in kinds])
+    return "; ".join(why for sev, why in _STANDS_FOR.items() if sev in kinds)
 
 
 _BEFORE_INTRO = ("Settle these before the cutover. The runbook's preflight checks the new host "
@@ -367,8 +368,8 @@ def _before_html(every: list[Finding], preflights: list[_Preflight]) -> str:
             for f in standing)
         items.append(f"<li><strong>{_e(_count(standing))} stand"
                      f"{'s' if len(standing) == 1 else ''}</strong>: "
-                     f"{_e(_why_standing(standing))} (each is under "
-                     "<a href=\"#findings\">Findings</a> below, with what to do):"
+                     f"{_e(_why_standing(standing))} (each is under Findings below, with "
+                     "what to do):"
                      f"<ul>{inner}</ul></li>")
     for p in preflights:
         said = (f"<li><strong>{_e(p.label)}</strong> (the runbook's step {_e(p.step.id)}: "
@@ -395,7 +396,7 @@ def _html(inv, target, release, title, every, lists, parity, copy, years, urls, 
                    [[_e(r[k]) for k in ("name", "host", "owners", "members", "archive",
                                         "posts", "years", "mbox")] for r in lists],
                    numeric={3, 5, 7}),
-            f'<h2 id="findings">Findings ({len(every)})</h2>']
+            f"<h2>Findings ({len(every)})</h2>"]
     for sev in _ORDER:
         group = [f for f in every if f.severity == sev]
         if not group:
