@@ -275,3 +275,23 @@ def test_json_on_every_verb(plans, tmp_path):
                           "--json").stdout)
     stages = {(f["stage"], f["severity"]) for f in data["findings"]}
     assert ("inspect", "error") in stages and ("plan", "blocker") in stages
+
+
+def test_a_failed_rollback_action_exits_7_after_restoring_every_file(tmp_path, monkeypatch):
+    """The rollback goes on past an action that fails (every file is still restored), then
+    exits 7, not 0: the operator must look."""
+    import plantools
+    import yaml
+    _local_hosts(monkeypatch)
+    plan_dir = synthetic_plan(tmp_path)
+    before = tree_state(tmp_path)
+    assert run("cutover", str(plan_dir), *CONN, "--execute", "--yes").exit_code == Exit.OK
+    data = yaml.safe_load((plan_dir / "plan.yaml").read_text())
+    data["steps"][2]["rollback"][0]["command"] = "echo 'cannot unfreeze'; exit 1"
+    plantools.write_plan(plan_dir, data)
+    res = run("cutover", str(plan_dir), *CONN, "--execute", "--rollback", "--yes", "-q")
+    assert res.exit_code == Exit.STEP_FAILED, res.output
+    assert res.stdout.startswith("rolled back: 5 step(s) undone") and "1 rollback action" in \
+        res.stdout and res.stdout.count("\n") == 1
+    assert "rollback of freeze: " in res.stderr and "cannot unfreeze" in res.stderr
+    assert tree_state(tmp_path) == before

@@ -684,10 +684,12 @@ def cutover(
         if rollback:
             undone = runner.rollback()
             failed = runner.rollback_failures
+            for each in failed:  # on stderr even with --quiet: the operator must look
+                ui.error_line(f"rollback of {each}")
             line = (f"rolled back: {len(undone)} step(s) undone, "
                     f"{len(state['restore'])} file(s) restored"
-                    + (f", {len(failed)} rollback action(s) failed (see above)" if failed
-                       else "") + f"; journal: {journal_path}")
+                    + (f", {len(failed)} rollback action(s) failed" if failed else "")
+                    + f"; journal: {journal_path}")
             out.summary(line, mode="rollback", exit=int(Exit.STEP_FAILED if failed
                                                          else Exit.OK))
             raise typer.Exit(int(Exit.STEP_FAILED if failed else Exit.OK))
