@@ -1227,8 +1227,13 @@ def _run(w, plan: Path, *extra: str, kill_each: bool = False,
             # where it stands, read from the journal the kill left: stopped (not failed), and
             # --resume would begin at the step the kill cut short
             state = _status(plan)
-            assert state["state"] == "stopped" and state["failed"] is None, state
-            assert state["next"] == state["remaining"][0] and state["next"] not in state["done"]
+            assert state["failed"] is None, state
+            if not state["remaining"]:  # the kill landed after the last step was done
+                assert state["state"] == "done" and killed_in[-1] == "between", state
+            else:
+                assert state["state"] == "stopped", state
+                assert state["next"] == state["remaining"][0]
+                assert state["next"] not in state["done"]
             if killed_in[-1] != "between":
                 assert state["next"] == killed_in[-1], (state["next"], killed_in)
             next_kill += 1
