@@ -203,6 +203,10 @@ def test_resume_and_rollback_without_execute_only_show(tmp_path, monkeypatch):
     res = run("cutover", str(plan_dir), *CONN, "--execute", "--resume", "--yes", "-q")
     assert res.exit_code == Exit.OK, res.output
     assert res.stdout.count("\n") == 1 and res.stdout.startswith("cutover done in ")
+    journal = (plan_dir / "journal.jsonl").read_bytes()  # again: nothing to do, nothing asked
+    res = run("cutover", str(plan_dir), *CONN, "--execute", "--resume", "-q")
+    assert res.exit_code == Exit.OK and res.stdout.startswith("nothing to resume"), res.output
+    assert (plan_dir / "journal.jsonl").read_bytes() == journal
 
 
 def test_the_cutover_json_is_the_journal(tmp_path, monkeypatch):

@@ -653,9 +653,10 @@ def cutover(
             question = (f"Roll back {len(state['rollback'])} started step(s) and restore "
                         f"{len(state['restore'])} file(s) on {old} and {new}?")
         elif resume:
-            if not state["remaining"]:
-                raise MigrateError("nothing to resume: every step is done", file=str(book.path),
-                                   code=Exit.USAGE, hint="`migrate status` shows the journal")
+            if not state["remaining"]:  # a re-run of a finished cutover: nothing to do
+                out.summary(f"nothing to resume: every step is done; journal: {journal_path}",
+                            mode="resume", exit=int(Exit.OK))
+                raise typer.Exit(0)
             question = (f"Go on at {state['next']} ({len(state['remaining'])} of "
                         f"{len(plan.steps)} steps left) against {old} and {new}?")
         else:
