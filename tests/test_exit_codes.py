@@ -298,4 +298,7 @@ def test_a_failed_rollback_action_exits_7_after_restoring_every_file(tmp_path, m
     assert res.stdout.startswith("rolled back: 5 step(s) undone") and "1 rollback action" in \
         res.stdout and res.stdout.count("\n") == 1
     assert "rollback of freeze: " in res.stderr and "cannot unfreeze" in res.stderr
+    state = json.loads(run("status", str(plan_dir), "--json").stdout)
+    assert state["state"] == "rolled back" and len(state["rollback_failed"]) == 1
+    assert "1 rollback action(s) failed" in run("status", str(plan_dir), "-q").stdout
     assert tree_state(tmp_path) == before

@@ -455,13 +455,19 @@ def status(plan: Plan, journal: Journal) -> dict[str, Any]:
         "failed": failed, "next": todo[0] if todo else None, "remaining": todo,
         "rollback": undo, "restore": restore,
         "frozen_for": frozen_for(records), "freeze_window": freeze, "elapsed": total,
+        # the rollback actions that failed in the last rollback (it went on past each)
+        "rollback_failed": list(last.get("failed") or []) if last is not None
+        and last.get("event") == "rolled-back" else [],
     }
 
 
 def status_line(state: dict[str, Any], plan_dir: str) -> str:
     """``status``'s closing line: the state, the steps done, what comes next."""
     what = {"failed": lambda: f"failed at {state['failed']['step']}",
-            "stopped": lambda: f"stopped before {state['next']}"}.get(
+            "stopped": lambda: f"stopped before {state['next']}",
+            "rolled back": lambda: "rolled back" + (
+                f" ({len(state['rollback_failed'])} rollback action(s) failed: look at them)"
+                if state["rollback_failed"] else "")}.get(
         state["state"], lambda: state["state"])()
     line = f"{plan_dir}: {what}, {len(state['done'])} of {state['steps']} steps done"
     if state["state"] in ("failed", "stopped"):
