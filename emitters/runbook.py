@@ -168,8 +168,7 @@ def _preflight(f: _Facts) -> list[Step]:
               "syncs keep their records there)."
               + ("" if f.old_ssh else " The inventory does not say how to reach the old host: "
                  "copy the plan there the same way."),
-              [Upload(path=HOST_PLAN_DIR, hosts=["old"], to=f.old_ssh, port=f.old_port)
-               if f.old_ssh else Upload(path=HOST_PLAN_DIR, hosts=["old"]),
+              [Upload(path=HOST_PLAN_DIR, hosts=["old"], to=f.old_ssh, port=f.old_port),
                Upload(path=HOST_PLAN_DIR, hosts=["new"], to=f.new_ssh)]),
         _step(PREFLIGHT_DNS, "preflight", "local", "DNS TTLs are already lowered",
               f"The switch reaches everyone within {target.dns_ttl} s only if the TTLs of the "

@@ -35,11 +35,12 @@ from migrate.app.fileio import check_replaceable_file, write_atomic
 from migrate.app.inspection import (exit_code_for, inspect_tree, no_progress, open_local_root,
                                     remote_mbox_dirs, remote_spec)
 from emitters.release import NEWEST_STABLE
-from migrate.core.model import Inventory, Origin, OriginKind, Severity
+from migrate.core.model import Inventory, Origin, OriginKind
 from migrate.core.mta import plugins
 from parsers.pipermail import LINE_NUMBER_LIMIT
 from migrate.app.planning import (build_plan, prepare_overlay, read_target_file, resolve_target,
                                   write_plan)
+
 
 def _exit_codes_help() -> str:
     """The exit-code table as every ``--help`` shows it (from EXIT_MEANINGS, the one
@@ -55,10 +56,12 @@ EXIT_CODES_HELP = _exit_codes_help()
 class _Plain:
     """Help as the ecosystem's tools write it: a flag shows no type (typer would print
     ``<bool>``), and every other option names its value (``FILE``, ``HOST``, ``ADDR``: each
-    option below says it; tests/test_cli.py holds every verb's help to that)."""
+    option below says it; tests/test_exit_codes.py holds every verb's help to that); every
+    help ends with the exit-code table."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
+        self.epilog = (self.epilog or "") + EXIT_CODES_HELP  # type: ignore[has-type]
         for param in self.params:  # type: ignore[attr-defined]
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""
@@ -86,7 +89,6 @@ class _Group(_Plain, typer.core.TyperGroup):
 
 app = typer.Typer(
     name="migrate",
-    epilog=EXIT_CODES_HELP,
     help="Move a legacy Mailman 2 list host (FreeBSD, Exim, Apache) onto OpenBSD "
     "(OpenSMTPD, httpd + slowcgi, the mailman package).\n\n"
     "The flow: [bold]inspect[/bold] the old host into an inventory, [bold]plan[/bold] the "
@@ -180,7 +182,7 @@ INSPECT_EXAMPLES = """\
 """
 
 
-@app.command(cls=_Command, epilog=INSPECT_EXAMPLES + EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=INSPECT_EXAMPLES)
 def inspect(
     root: Annotated[Optional[Path], typer.Option(
         "--root", metavar="DIR", help="The old host's / as a local folder (a snapshot or "
@@ -264,7 +266,7 @@ def inspect(
             write_atomic(target, text, mode=0o600)
         code = exit_code_for(inv)
         for f in inv.findings:
-            if code == Exit.INPUT and f.id.startswith("input.") and f.severity.rank >= 2:
+            if code == Exit.INPUT and f.id.startswith("input.") and f.severity.serious:
                 ui.error_line(ui.finding_line(f))
         if as_json:
             ui.plain_stdout(codec.dump_json(inv))
@@ -318,7 +320,7 @@ PLAN_EXAMPLES = """\
 """
 
 
-@app.command(cls=_Command, epilog=PLAN_EXAMPLES + EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=PLAN_EXAMPLES)
 def plan(
     inventory: Annotated[Path, typer.Argument(
         metavar="INVENTORY", help="The inventory written by `migrate inspect` (YAML or JSON).",
@@ -410,9 +412,7 @@ def plan(
         result = build_plan(inv, tgt, files, str(overlay or ""))
         write_plan(result, out_dir)
         standing = result.standing()
-        worst = result.worst()
-        code = Exit.FINDINGS if worst is not None and worst.rank >= Severity.ERROR.rank \
-            else Exit.OK
+        code = Exit.FINDINGS if any(f.severity.serious for f in standing) else Exit.OK
         if as_json:
             planned = {id(f) for f in result.findings}
             ui.plain_stdout(json.dumps({
@@ -506,10 +506,12 @@ def _confirm(question: str) -> None:
         raise MigrateError("declined: nothing was changed", code=Exit.DECLINED)
 
 
-def _dry_run(engine, plan, plan_dir: Path, journal_path: Path, *, resume: bool,
+def _dry_run(plan, plan_dir: Path, journal_path: Path, *, resume: bool,
              rollback: bool, old: str | None, new: str | None, out: _Output) -> Exit:
     """Show what the cutover would do, change nothing; exit 1 (FINDINGS) when findings of
     severity error or blocker stand in plan.yaml, as ``migrate plan`` exits."""
+    from migrate.app import cutover as engine
+
     blocked = engine.blockers(plan)
     serious = engine.serious(plan)
     base = (f"migrate cutover {shlex.quote(str(plan_dir))} --old {shlex.quote(old or 'USER@OLD')} "
@@ -570,7 +572,7 @@ def _dry_run(engine, plan, plan_dir: Path, journal_path: Path, *, resume: bool,
     return code
 
 
-@app.command(cls=_Command, epilog=CUTOVER_EXAMPLES + EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=CUTOVER_EXAMPLES)
 def cutover(
     plan_dir: Annotated[Path, typer.Argument(
         metavar="PLAN_DIR", help="The plan directory from `migrate plan`.", show_default=False)],
@@ -635,7 +637,7 @@ def cutover(
         journal_path = journal or plan_dir / "journal.jsonl"
         out = _Output(as_json, quiet)
         if not execute:
-            raise typer.Exit(int(_dry_run(engine, plan, plan_dir, journal_path, resume=resume,
+            raise typer.Exit(int(_dry_run(plan, plan_dir, journal_path, resume=resume,
                                           rollback=rollback, old=old, new=new, out=out)))
         blocked = engine.blockers(plan)
         if blocked and not rollback:  # the way back always works
@@ -660,10 +662,7 @@ def cutover(
             question = (f"Go on at {state['next']} ({len(state['remaining'])} of "
                         f"{len(plan.steps)} steps left) against {old} and {new}?")
         else:
-            if book.done():
-                raise MigrateError("this plan was already started (the journal has finished "
-                                   "steps)", file=str(book.path), code=Exit.USAGE,
-                                   hint="--execute --resume goes on, --execute --rollback undoes")
+            engine.refuse_restart(book)  # before asking and connecting, not after
             question = f"Run {len(plan.steps)} steps against {old} and {new}?"
         if not yes:
             _confirm(question)
@@ -744,7 +743,7 @@ STATUS_EXAMPLES = """\
 """
 
 
-@app.command(cls=_Command, epilog=STATUS_EXAMPLES + EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=STATUS_EXAMPLES)
 def status(
     plan_dir: Annotated[Path, typer.Argument(
         metavar="PLAN_DIR", help="The plan directory from `migrate plan`.", show_default=False)],
@@ -835,7 +834,7 @@ def _check_digests(digests: list[str]) -> None:
                                "the dry run")
 
 
-@export_app.command("ansible", cls=_Command, epilog=EXPORT_EXAMPLES + EXIT_CODES_HELP)
+@export_app.command("ansible", cls=_Command, epilog=EXPORT_EXAMPLES)
 def export_ansible(
     plan_dirs: Annotated[list[Path], typer.Argument(
         metavar="PLAN_DIR", help="Plan directories from `migrate plan` (each checked as "

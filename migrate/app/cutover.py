@@ -350,10 +350,8 @@ class Runner:
     def execute(self, resume: bool = False) -> list[str]:
         """Run every step not yet done; return the ids run. Raises StepFailed."""
         done = self.journal.done()
-        if done and not resume:
-            raise MigrateError("this plan was already started (the journal has finished "
-                               "steps)", file=str(self.journal.path), code=Exit.USAGE,
-                               hint="use --resume to go on, or --rollback")
+        if not resume:
+            refuse_restart(self.journal)
         ran = []
         for step in self.plan.steps:
             if step.id in done:
@@ -409,6 +407,15 @@ class Runner:
             self.say(f"restored {r['host']}:{r['path']}")
         self.journal.write(event="rolled-back", steps=undone, failed=self.rollback_failures)
         return undone
+
+
+def refuse_restart(journal: Journal) -> None:
+    """A run from the first step is refused once the journal has finished steps: it goes on
+    (--resume) or is undone (--rollback), never run over again."""
+    if journal.done():
+        raise MigrateError("this plan was already started (the journal has finished steps)",
+                           file=str(journal.path), code=Exit.USAGE,
+                           hint="--execute --resume goes on, --execute --rollback undoes")
 
 
 def started_steps(records: list[dict]) -> list[str]:

@@ -439,6 +439,6 @@ def exit_code_for(inv: Inventory) -> Exit:
     if any(f.id in INPUT_FINDINGS for f in inv.findings):
         return Exit.INPUT
     worst = inv.worst_severity()
-    if worst is not None and worst.rank >= Severity.ERROR.rank:
+    if worst is not None and worst.serious:
         return Exit.FINDINGS
     return Exit.OK

@@ -98,10 +98,6 @@ class BuiltPlan:
         """Blockers of the plan and of the inventory it was made from: either stops the move."""
         return [f for f in self.standing() if f.severity == Severity.BLOCKER]
 
-    def worst(self) -> Severity | None:
-        """The worst severity that stands (None without findings)."""
-        return max((f.severity for f in self.standing()), key=lambda s: s.rank, default=None)
-
 
 def read_target_file(path: str) -> dict[str, Any]:
     """``target.yaml``: a mapping of Target fields; anything else is refused by name. Read as

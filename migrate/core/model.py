@@ -84,6 +84,12 @@ class Severity(StrEnum):
     def rank(self) -> int:
         return _SEVERITY_RANK[self]
 
+    @property
+    def serious(self) -> bool:
+        """Error or blocker: a finding that, while it stands, makes inspect, plan and the
+        dry run exit 1 (``Exit.FINDINGS``)."""
+        return self.rank >= _SEVERITY_RANK[Severity.ERROR]
+
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.BLOCKER: 3}
 

@@ -436,7 +436,7 @@ class Insert(Action):
     def describe(self, plan_dir: str = "$PLAN") -> str:
         """The place in words, never the pattern: "at the top of FILE", "after the line
         `acl_check_rcpt:` (line 3 of FILE when inspected)"."""
-        files = comment(" or ".join(self.paths)) if len(self.paths) == 1 else \
+        files = comment(self.paths[0]) if len(self.paths) == 1 else \
             f"the first of {comment(', '.join(self.paths))} that has it"
         mark = f"between '{block_mark(self.marker)}' lines"
         source = plan_file(self.source, plan_dir)

@@ -13,6 +13,7 @@ exactly: nothing inside a code span is ever escaped, as Markdown shows it as wri
 from __future__ import annotations
 
 import re
+from html import escape
 
 
 def visible(text: object, keep: str = "") -> str:
@@ -144,7 +145,6 @@ def md_prose(value: object, *, in_table: bool = False) -> str:
 def html_prose(value: object) -> str:
     """The same sentence for HTML (report.html): its backtick spans as ``<code>``, every
     character escaped (``html.escape``)."""
-    from html import escape
     return "".join(f"<code>{escape(piece, quote=True)}</code>" if code
                    else escape(piece, quote=True)
                    for piece, code in prose_parts(visible(value, keep="\t")))
